@@ -1,0 +1,178 @@
+import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../../domain/records.js";
+import type {
+  InsertKeyResult,
+  KeyUse,
+  RotateKeyResult,
+  TokenStore,
+} from "../../ports/token-store.js";
+
+/**
+ * The embedded store: process memory, nothing persisted. Every method does its whole check and
+ * write synchronously before its first await, so each operation is atomic with respect to every
+ * other (Node runs one JavaScript turn at a time). Returns copies so callers cannot mutate state.
+ */
+export function createMemoryTokenStore(): TokenStore {
+  const keysById = new Map<string, KeyRecord>();
+  const keyIdByHash = new Map<string, string>();
+  const keyIdsByTenant = new Map<string, string[]>();
+  const sessionsByHash = new Map<string, SessionRecord>();
+  const policies = new Map<string, TenantPolicyRecord>();
+  let closed = false;
+
+  const copy = <T extends object>(r: T): T => ({ ...r });
+  const assertOpen = () => {
+    if (closed) throw new Error("memory store is closed");
+  };
+  const activeCount = (tenantId: string): number => {
+    let n = 0;
+    for (const id of keyIdsByTenant.get(tenantId) ?? []) {
+      if (keysById.get(id)!.status === "active") n++;
+    }
+    return n;
+  };
+  const add = (key: KeyRecord): void => {
+    if (keysById.has(key.id) || keyIdByHash.has(key.tokenHash)) {
+      throw new Error("duplicate key id or token hash");
+    }
+    keysById.set(key.id, copy(key));
+    keyIdByHash.set(key.tokenHash, key.id);
+    const ids = keyIdsByTenant.get(key.tenantId);
+    if (ids) ids.push(key.id);
+    else keyIdsByTenant.set(key.tenantId, [key.id]);
+  };
+  const tenantKey = (tenantId: string, keyId: string): KeyRecord | undefined => {
+    const k = keysById.get(keyId);
+    return k && k.tenantId === tenantId ? k : undefined;
+  };
+
+  return {
+    async insertKey(key, maxActive): Promise<InsertKeyResult> {
+      assertOpen();
+      if (activeCount(key.tenantId) >= maxActive) return { ok: false, reason: "limit" };
+      add({ ...key, status: "active" });
+      return { ok: true, key: copy(keysById.get(key.id)!) };
+    },
+
+    async rotateKey({ tenantId, keyId, successor, revokeAt, maxActive }): Promise<RotateKeyResult> {
+      assertOpen();
+      const old = tenantKey(tenantId, keyId);
+      if (!old) return { ok: false, reason: "not_found" };
+      if (old.status !== "active") return { ok: false, reason: "not_active" };
+      // The old key leaves the active set as the successor enters it: the count is unchanged.
+      if (activeCount(tenantId) > maxActive) return { ok: false, reason: "limit" };
+      old.status = "deprecated";
+      old.revokeAt = revokeAt;
+      old.rotatedToKeyId = successor.id;
+      add({ ...successor, status: "active", rotatedFromKeyId: keyId });
+      return { ok: true, previous: copy(old), key: copy(keysById.get(successor.id)!) };
+    },
+
+    async revokeKey({ tenantId, keyId, revokedAt, revokedBy }) {
+      assertOpen();
+      const k = tenantKey(tenantId, keyId);
+      if (!k) return null;
+      if (k.status !== "revoked") {
+        k.status = "revoked";
+        k.revokedAt = revokedAt;
+        k.revokedBy = revokedBy;
+      }
+      return copy(k);
+    },
+
+    async findKeyByHash(tokenHash) {
+      assertOpen();
+      const id = keyIdByHash.get(tokenHash);
+      return id === undefined ? null : copy(keysById.get(id)!);
+    },
+
+    async getKey(tenantId, keyId) {
+      assertOpen();
+      const k = tenantKey(tenantId, keyId);
+      return k ? copy(k) : null;
+    },
+
+    async listKeys(tenantId, limit) {
+      assertOpen();
+      const ids = keyIdsByTenant.get(tenantId) ?? [];
+      const out: KeyRecord[] = [];
+      for (let i = ids.length - 1; i >= 0 && out.length < limit; i--) {
+        out.push(copy(keysById.get(ids[i]!)!));
+      }
+      // Insertion order is creation order; a stable sort keeps it for equal timestamps.
+      return out.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+    },
+
+    async hasUsableKey(tenantId, now) {
+      assertOpen();
+      return (keyIdsByTenant.get(tenantId) ?? []).some((id) => {
+        const k = keysById.get(id)!;
+        return k.status === "active" || (k.status === "deprecated" && k.revokeAt! > now);
+      });
+    },
+
+    async recordKeyUses(uses: readonly KeyUse[]) {
+      assertOpen();
+      for (const { keyId, at } of uses) {
+        const k = keysById.get(keyId);
+        if (k && (!k.lastUsedAt || k.lastUsedAt < at)) k.lastUsedAt = at;
+      }
+    },
+
+    async sweepExpiredKeys(now) {
+      assertOpen();
+      let n = 0;
+      for (const k of keysById.values()) {
+        if (k.status === "deprecated" && k.revokeAt! <= now) {
+          k.status = "revoked";
+          k.revokedAt = k.revokeAt;
+          n++;
+        }
+      }
+      return n;
+    },
+
+    async insertSession(session: SessionRecord) {
+      assertOpen();
+      if (sessionsByHash.has(session.tokenHash)) throw new Error("duplicate session token hash");
+      sessionsByHash.set(session.tokenHash, copy(session));
+    },
+
+    async deleteExpiredSessions(now) {
+      assertOpen();
+      let n = 0;
+      for (const [hash, s] of sessionsByHash) {
+        if (s.expiresAt <= now) {
+          sessionsByHash.delete(hash);
+          n++;
+        }
+      }
+      return n;
+    },
+
+    async findSessionByHash(tokenHash) {
+      assertOpen();
+      const s = sessionsByHash.get(tokenHash);
+      return s ? copy(s) : null;
+    },
+
+    async getPolicy(tenantId) {
+      assertOpen();
+      const p = policies.get(tenantId);
+      return p ? copy(p) : null;
+    },
+
+    async setPolicy(policy) {
+      assertOpen();
+      policies.set(policy.tenantId, copy(policy));
+      return copy(policy);
+    },
+
+    async ping() {
+      assertOpen();
+    },
+
+    async close() {
+      closed = true;
+    },
+  };
+}

@@ -1,0 +1,139 @@
+import { readFileSync } from "node:fs";
+import type { Logger } from "pino";
+import type { Config } from "../config.js";
+import { createAdminApi } from "../domain/admin-api.js";
+import { ensureAdminKey } from "../domain/admin-bootstrap.js";
+import { createIntrospector } from "../domain/introspector.js";
+import { createKeyService } from "../domain/key-service.js";
+import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
+import { createPolicyService } from "../domain/policy-service.js";
+import { createSessionService } from "../domain/session-service.js";
+import { createTokenCache } from "../domain/token-cache.js";
+import { systemClock, type Clock } from "../ports/clock.js";
+import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js";
+import type { TokenStore } from "../ports/token-store.js";
+import { createCallObserver } from "../transport/call-observer.js";
+import { createMetrics, type Metrics } from "../transport/metrics.js";
+import { startServer, type RunningServer } from "../transport/server.js";
+import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
+import { writeAdminKeyFile } from "./admin-key-file.js";
+import { instrumentStore } from "./instrumented-store.js";
+import { openStore } from "./open-store.js";
+import { createJwtVerifier } from "./open-jwt-verifier.js";
+import { startMaintenance } from "./maintenance.js";
+
+export interface AppOptions {
+  config: Readonly<Config>;
+  logger: Logger;
+  clock?: Clock;
+  /** Inject a store (tests, fault injection); default: chosen by config (memory or MongoDB). */
+  store?: TokenStore;
+  jwt?: JwtVerifier;
+}
+
+export interface App {
+  port: number;
+  metrics: Metrics;
+  store: TokenStore;
+  /** The bootstrap admin key, when this start created one (tests read it; main writes the file). */
+  bootstrapAdminKey?: string | undefined;
+  /** Resolves once the store answered and (if configured) the JWKS is loaded. */
+  ready: Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function createApp(opts: AppOptions): Promise<App> {
+  const { config, logger } = opts;
+  const clock = opts.clock ?? systemClock;
+  const metrics = createMetrics();
+  const rawStore = opts.store ?? (await openStore(config, logger));
+  const store = instrumentStore(rawStore, metrics);
+  const jwt = opts.jwt ?? (config.cognito ? await createJwtVerifier(config.cognito, logger) : disabledJwtVerifier);
+  if (!config.cognito && !opts.jwt) logger.info("Cognito is off (COGNITO_USER_POOL_ID not set): JWTs introspect inactive");
+
+  const cache = createTokenCache({
+    ttlMs: config.cacheTtlMs,
+    maxEntries: config.cacheMaxEntries,
+    maxNegativeEntries: config.negativeCacheMaxEntries,
+  });
+  const lastUsed = createLastUsedRecorder(store, {
+    flushIntervalMs: config.lastUsedFlushMs,
+    onFlush: ({ keys, ok, error }) => {
+      metrics.lastUsedFlushes.labels(ok ? "ok" : "error").inc();
+      if (ok) metrics.lastUsedKeysFlushed.inc(keys);
+      else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
+    },
+  });
+  const cacheHit = metrics.cacheLookups;
+  const introspector = createIntrospector({
+    store,
+    clock,
+    cache,
+    lastUsed,
+    jwt,
+    observe: {
+      cache: (type, hit) => cacheHit.labels(type, hit ? "hit" : "miss").inc(),
+      storeRead: () => metrics.storeReads.inc(),
+    },
+  });
+  const keys = createKeyService({ store, clock, cache, lastUsed });
+  const admin = createAdminApi({
+    introspector,
+    keys,
+    sessions: createSessionService({ store, clock }),
+    policies: createPolicyService({ store, clock, cache }),
+    adminGroup: config.cognito?.adminGroup ?? config.cognitoAdminGroup,
+  });
+  const byResult = new Map<string, { inc(): void }>();
+  const handlers = createTokenServiceHandlers({
+    introspector,
+    admin,
+    onIntrospection: (r) => {
+      const label = r.active ? "active" : r.reason;
+      let c = byResult.get(label);
+      if (!c) byResult.set(label, (c = metrics.introspections.labels(label)));
+      c.inc();
+    },
+  });
+  const observer = createCallObserver(logger, metrics, new Set(["Introspect"]));
+
+  const server = await startServer({
+    host: config.host,
+    port: config.port,
+    handlers,
+    observer,
+    metrics,
+    maxBodyBytes: config.maxBodyBytes,
+    tls: config.tls && {
+      cert: readFileSync(config.tls.certFile),
+      key: readFileSync(config.tls.keyFile),
+      ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined,
+      optionalClientCert: config.introspectRequireClientCert,
+    },
+  });
+  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC h2, Connect and REST over HTTP/1.1)");
+
+  const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
+  const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
+  app.ready = maintenance.ready.then(async () => {
+    const issued = await ensureAdminKey({ store, clock, keys });
+    if (issued) {
+      app.bootstrapAdminKey = issued.token;
+      await writeAdminKeyFile(config.adminKeyFile, issued.token);
+      logger.info({ path: config.adminKeyFile, key_id: issued.key.id }, "no admin key existed: created one and wrote it to the admin key file");
+    }
+  });
+  app.ready.catch((err) => logger.error({ err }, "start-up failed"));
+
+  let closing: Promise<void> | undefined;
+  app.close = () =>
+    (closing ??= (async () => {
+      maintenance.stop();
+      await server.close(config.shutdownTimeoutMs);
+      await lastUsed.close();
+      await rawStore.close();
+    })());
+  return app;
+}
+
+export type { RunningServer };

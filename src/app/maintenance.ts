@@ -1,0 +1,82 @@
+import type { Logger } from "pino";
+import type { Clock } from "../ports/clock.js";
+import type { JwtVerifier } from "../ports/jwt-verifier.js";
+import type { TokenStore } from "../ports/token-store.js";
+
+/**
+ * Background duties of a running instance:
+ * - readiness: ping the store (with backoff until the first success, then every few seconds) and
+ *   report SERVING only while the store answers and the JWT verifier has its keys;
+ * - sweep: store deprecated keys past their grace as REVOKED and drop expired sessions. Correctness
+ *   never waits for it (reads apply the clock themselves); it only tidies the store. Idempotent, so
+ *   several replicas may run it.
+ */
+export interface Maintenance {
+  /** Resolves at the first moment the instance is ready. */
+  ready: Promise<void>;
+  stop(): void;
+}
+
+export function startMaintenance(deps: {
+  store: TokenStore;
+  clock: Clock;
+  logger: Logger;
+  jwt: JwtVerifier;
+  server: { setServing(serving: boolean): void };
+  sweepIntervalMs: number;
+  checkIntervalMs?: number;
+}): Maintenance {
+  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000 } = deps;
+  let stopped = false;
+  let serving: boolean | undefined;
+  let backoff = 100;
+  let timer: NodeJS.Timeout | undefined;
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+
+  const check = async () => {
+    let ok = false;
+    try {
+      await store.ping();
+      ok = jwt.ready();
+    } catch (err) {
+      if (serving !== false) logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
+    }
+    if (stopped) return;
+    if (ok !== serving) {
+      serving = ok;
+      server.setServing(ok);
+      logger.info({ serving: ok }, ok ? "ready: SERVING" : "not ready: NOT_SERVING");
+    }
+    if (ok) {
+      backoff = 100;
+      markReady();
+    } else {
+      backoff = Math.min(backoff * 2, 5000);
+    }
+    timer = setTimeout(check, ok ? checkIntervalMs : backoff);
+    timer.unref();
+  };
+  void check();
+
+  const sweeper = setInterval(async () => {
+    try {
+      const now = clock.now();
+      const keys = await store.sweepExpiredKeys(now);
+      const sessions = await store.deleteExpiredSessions(now);
+      if (keys + sessions > 0) logger.debug({ keys, sessions }, "sweep");
+    } catch (err) {
+      logger.warn({ err: (err as Error).message }, "sweep failed; will retry");
+    }
+  }, sweepIntervalMs);
+  sweeper.unref();
+
+  return {
+    ready,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      clearInterval(sweeper);
+    },
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * Configuration from the environment, validated once at start and frozen. A bad value throws a
+ * ConfigError naming the variable; main prints that one line and exits 1.
+ */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = "ConfigError";
+  }
+}
+
+export interface CognitoConfig {
+  userPoolIds: string[];
+  clientIds: string[];
+  tokenUse: "access" | "id";
+  tenantClaim: string;
+  adminGroup: string;
+  jwksFile?: string | undefined;
+}
+
+export interface TlsConfig {
+  certFile: string;
+  keyFile: string;
+  clientCaFile?: string | undefined;
+}
+
+export interface Config {
+  host: string;
+  port: number;
+  logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+  adminKeyFile: string;
+  mongodbUri?: string | undefined;
+  mongodbDb: string;
+  cacheTtlMs: number;
+  cacheMaxEntries: number;
+  negativeCacheMaxEntries: number;
+  lastUsedFlushMs: number;
+  sweepIntervalMs: number;
+  maxBodyBytes: number;
+  shutdownTimeoutMs: number;
+  cognito?: CognitoConfig | undefined;
+  /** Cognito admin group (also used when Cognito is off, for a uniform principal model). */
+  cognitoAdminGroup: string;
+  tls?: TlsConfig | undefined;
+  introspectRequireClientCert: boolean;
+  /** Optional shared credential Introspect callers must present (x-introspect-token header). */
+  introspectCallerToken?: string | undefined;
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function bool(env: Env, name: string): boolean {
+  const raw = (env[name] ?? "").toLowerCase();
+  if (raw === "" || raw === "false" || raw === "0") return false;
+  if (raw === "true" || raw === "1") return true;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(env[name])}`);
+}
+
+const list = (raw: string | undefined): string[] =>
+  (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+export function loadConfig(env: Env = process.env): Readonly<Config> {
+  const logLevel = (env.LOG_LEVEL ?? "info") as Config["logLevel"];
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError("LOG_LEVEL", `must be one of ${LOG_LEVELS.join(", ")}`);
+
+  const mongodbUri = env.MONGODB_URI || undefined;
+  if (mongodbUri && !/^mongodb(\+srv)?:\/\//.test(mongodbUri)) {
+    throw new ConfigError("MONGODB_URI", "must start with mongodb:// or mongodb+srv://");
+  }
+  const mongodbDb = env.MONGODB_DB || "warpflow_auth";
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb)) throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
+
+  let cognito: CognitoConfig | undefined;
+  const cognitoAdminGroup = env.COGNITO_ADMIN_GROUP || "tenant-admins";
+  const pools = list(env.COGNITO_USER_POOL_ID);
+  if (pools.length > 0) {
+    for (const p of pools) {
+      if (!/^[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$/.test(p)) {
+        throw new ConfigError("COGNITO_USER_POOL_ID", `${JSON.stringify(p)} is not a user pool id like us-east-1_AbCdEf`);
+      }
+    }
+    const clientIds = list(env.COGNITO_CLIENT_ID);
+    if (clientIds.length === 0) throw new ConfigError("COGNITO_CLIENT_ID", "is required when COGNITO_USER_POOL_ID is set");
+    const tokenUse = env.COGNITO_TOKEN_USE || "access";
+    if (tokenUse !== "access" && tokenUse !== "id") throw new ConfigError("COGNITO_TOKEN_USE", "must be access or id");
+    cognito = {
+      userPoolIds: pools,
+      clientIds,
+      tokenUse,
+      tenantClaim: env.COGNITO_TENANT_CLAIM || "custom:tenant_id",
+      adminGroup: cognitoAdminGroup,
+      jwksFile: env.COGNITO_JWKS_FILE || undefined,
+    };
+  }
+
+  let tls: TlsConfig | undefined;
+  if (env.TLS_CERT_FILE || env.TLS_KEY_FILE) {
+    if (!env.TLS_CERT_FILE) throw new ConfigError("TLS_CERT_FILE", "is required when TLS_KEY_FILE is set");
+    if (!env.TLS_KEY_FILE) throw new ConfigError("TLS_KEY_FILE", "is required when TLS_CERT_FILE is set");
+    tls = { certFile: env.TLS_CERT_FILE, keyFile: env.TLS_KEY_FILE, clientCaFile: env.TLS_CLIENT_CA_FILE || undefined };
+  } else if (env.TLS_CLIENT_CA_FILE) {
+    throw new ConfigError("TLS_CLIENT_CA_FILE", "needs TLS_CERT_FILE and TLS_KEY_FILE");
+  }
+  const introspectRequireClientCert = bool(env, "INTROSPECT_REQUIRE_CLIENT_CERT");
+  if (introspectRequireClientCert && !tls?.clientCaFile) {
+    throw new ConfigError("INTROSPECT_REQUIRE_CLIENT_CERT", "needs TLS_CLIENT_CA_FILE (mutual TLS)");
+  }
+  const introspectCallerToken = env.INTROSPECT_CALLER_TOKEN || undefined;
+  if (introspectCallerToken !== undefined && introspectCallerToken.length < 32) {
+    throw new ConfigError("INTROSPECT_CALLER_TOKEN", "must be at least 32 characters");
+  }
+
+  return Object.freeze({
+    host: env.HOST || "0.0.0.0",
+    port: int(env, "PORT", 8080, 0, 65535),
+    logLevel,
+    adminKeyFile: env.ADMIN_KEY_FILE || ".warpflow/admin-key",
+    mongodbUri,
+    mongodbDb,
+    cacheTtlMs: int(env, "CACHE_TTL_MS", 2000, 0, 60_000),
+    cacheMaxEntries: int(env, "CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
+    negativeCacheMaxEntries: int(env, "NEGATIVE_CACHE_MAX_ENTRIES", 50_000, 1, 10_000_000),
+    lastUsedFlushMs: int(env, "LAST_USED_FLUSH_MS", 1000, 10, 5000),
+    sweepIntervalMs: int(env, "SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000),
+    maxBodyBytes: int(env, "MAX_BODY_BYTES", 65_536, 1024, 16_777_216),
+    shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
+    cognito,
+    cognitoAdminGroup,
+    tls,
+    introspectRequireClientCert,
+    introspectCallerToken,
+  });
+}

@@ -1,0 +1,46 @@
+import { DomainError } from "./errors.js";
+import type { Introspector } from "./introspector.js";
+import type { KeyService } from "./key-service.js";
+import type { PolicyService } from "./policy-service.js";
+import { authorize, principalFrom, type AdminAction, type Principal } from "./principal.js";
+import type { SessionService } from "./session-service.js";
+
+/**
+ * The admin use cases behind one door: resolve the caller's bearer token to a principal, check it
+ * may take the action on the tenant, then run the domain service. Transports pass the raw bearer
+ * value and validated inputs; they never decide who may do what.
+ */
+export interface AdminApi {
+  authenticate(bearer: string | undefined): Promise<Principal>;
+  authorize(principal: Principal, action: AdminAction, tenantId?: string): void;
+  readonly keys: KeyService;
+  readonly sessions: SessionService;
+  readonly policies: PolicyService;
+}
+
+export function createAdminApi(deps: {
+  introspector: Introspector;
+  keys: KeyService;
+  sessions: SessionService;
+  policies: PolicyService;
+  /** Cognito group whose members administer their own tenant. */
+  adminGroup: string;
+}): AdminApi {
+  return {
+    async authenticate(bearer) {
+      if (!bearer) throw new DomainError("unauthenticated", "missing bearer credential (authorization: Bearer <token>)");
+      return principalFrom(await deps.introspector.introspect(bearer), deps.adminGroup);
+    },
+    authorize,
+    keys: deps.keys,
+    sessions: deps.sessions,
+    policies: deps.policies,
+  };
+}
+
+/** Extracts the token from an `authorization` header value; undefined when absent or not Bearer. */
+export function bearerToken(header: string | undefined | null): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return m ? m[1] : undefined;
+}

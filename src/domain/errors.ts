@@ -1,0 +1,37 @@
+/**
+ * Domain errors. Expected outcomes (an inactive token) are values, not errors; these are the
+ * failures a caller must see as a status code. The transport maps `code` to a gRPC code in one
+ * place (src/transport/error-mapping.ts).
+ */
+export type DomainErrorCode =
+  | "invalid_argument"
+  | "unauthenticated"
+  | "permission_denied"
+  | "not_found"
+  | "failed_precondition"
+  | "resource_exhausted"
+  | "aborted"
+  | "unavailable"
+  | "internal";
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "DomainError";
+  }
+}
+
+export const invalidArgument = (field: string, message: string): DomainError =>
+  new DomainError("invalid_argument", `${field}: ${message}`);
+
+/** Thrown by store adapters when the store cannot answer (timeout, connection lost). */
+export class StoreUnavailableError extends DomainError {
+  constructor(message = "token store unavailable", options?: { cause?: unknown }) {
+    super("unavailable", message, options);
+    this.name = "StoreUnavailableError";
+  }
+}

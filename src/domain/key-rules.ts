@@ -1,0 +1,50 @@
+import { randomBase62 } from "./base62.js";
+import { invalidArgument } from "./errors.js";
+import type { KeyRecord } from "./records.js";
+
+export const MAX_ACTIVE_KEYS_PER_TENANT = 3;
+export const ROTATION_GRACE_MS = 72 * 60 * 60 * 1000;
+export const SESSION_TTL_MS = 60 * 60 * 1000;
+/** ListKeys answers at most this many keys, newest first. */
+export const LIST_KEYS_LIMIT = 200;
+
+export type KeyStatus = "active" | "deprecated" | "revoked";
+
+/**
+ * What a key is at `now`. A deprecated key is revoked from the instant its grace ends, whether or
+ * not a sweep has stored that yet: correctness never waits for a background job.
+ */
+export function effectiveKey(key: KeyRecord, now: Date): KeyRecord {
+  if (key.status === "deprecated" && key.revokeAt !== undefined && key.revokeAt <= now) {
+    return { ...key, status: "revoked", revokedAt: key.revokeAt };
+  }
+  return key;
+}
+
+export function effectiveStatus(key: KeyRecord, now: Date): KeyStatus {
+  if (key.status === "deprecated" && key.revokeAt !== undefined && key.revokeAt <= now) {
+    return "revoked";
+  }
+  return key.status;
+}
+
+const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
+export const newKeyId = (): string => `key_${randomBase62(20)}`;
+export const newSessionId = (): string => `ses_${randomBase62(20)}`;
+
+export function requireKeyId(value: string, field = "key_id"): string {
+  if (value === "") throw invalidArgument(field, "is required");
+  if (!KEY_ID_RE.test(value)) throw invalidArgument(field, "must look like key_ followed by 20 letters or digits");
+  return value;
+}
+
+// Printable: no control characters (C0, DEL, C1), no line or paragraph separators.
+const NON_PRINTABLE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+
+export function requireLabel(value: string, field = "label"): string {
+  const label = value.trim();
+  if (label === "") throw invalidArgument(field, "is required (1-100 printable characters)");
+  if ([...label].length > 100) throw invalidArgument(field, "must be at most 100 characters");
+  if (NON_PRINTABLE_RE.test(label)) throw invalidArgument(field, "must contain only printable characters");
+  return label;
+}

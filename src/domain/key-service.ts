@@ -1,0 +1,140 @@
+import type { Clock } from "../ports/clock.js";
+import type { TokenStore } from "../ports/token-store.js";
+import { DomainError } from "./errors.js";
+import {
+  effectiveKey,
+  LIST_KEYS_LIMIT,
+  MAX_ACTIVE_KEYS_PER_TENANT,
+  newKeyId,
+  ROTATION_GRACE_MS,
+} from "./key-rules.js";
+import type { LastUsedRecorder } from "./last-used-recorder.js";
+import type { KeyRecord } from "./records.js";
+import { defaultPolicy } from "./records.js";
+import { ADMIN_TENANT_ID } from "./tenant-id.js";
+import type { TokenCache } from "./token-cache.js";
+import { generateToken, tokenHint } from "./token-format.js";
+import { hashToken } from "./token-hash.js";
+
+export interface IssuedKey {
+  /** The plaintext: exists only in this value, returned once to the caller. */
+  token: string;
+  key: KeyRecord;
+}
+
+export interface KeyService {
+  create(tenantId: string, label: string, actor: string): Promise<IssuedKey>;
+  rotate(tenantId: string, keyId: string, actor: string): Promise<IssuedKey & { previous: KeyRecord }>;
+  revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
+  list(tenantId: string): Promise<KeyRecord[]>;
+}
+
+export interface KeyServiceDeps {
+  store: TokenStore;
+  clock: Clock;
+  cache: TokenCache;
+  lastUsed: LastUsedRecorder;
+}
+
+/**
+ * API key lifecycle. Validation of ids and labels happens at the edge (transport); this service
+ * enforces the lifecycle rules and leaves every invariant to one atomic store operation.
+ */
+export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDeps): KeyService {
+  const notFound = (keyId: string) => new DomainError("not_found", `key_id: no key ${keyId} for this tenant`);
+
+  async function assertKeysAllowed(tenantId: string): Promise<void> {
+    if (tenantId === ADMIN_TENANT_ID) return;
+    const policy = (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);
+    if (policy.hipaaEnabled) {
+      throw new DomainError(
+        "failed_precondition",
+        `tenant ${tenantId} is HIPAA-enabled: API keys are disabled (use Cognito or session tokens)`,
+      );
+    }
+  }
+
+  function mint(tenantId: string, label: string, actor: string, now: Date): IssuedKey {
+    const token = generateToken("api_key", tenantId);
+    const key: KeyRecord = {
+      id: newKeyId(),
+      tenantId,
+      label,
+      tokenHash: hashToken(token),
+      hint: tokenHint(token, "api_key", tenantId),
+      status: "active",
+      createdAt: now,
+      createdBy: actor,
+    };
+    return { token, key };
+  }
+
+  /** The view callers see: grace expiry applied, and a use still waiting to be flushed. */
+  function view(key: KeyRecord, now: Date): KeyRecord {
+    const k = effectiveKey(key, now);
+    const pending = lastUsed.pending(k.id);
+    return pending && (!k.lastUsedAt || k.lastUsedAt < pending) ? { ...k, lastUsedAt: pending } : k;
+  }
+
+  return {
+    async create(tenantId, label, actor) {
+      await assertKeysAllowed(tenantId);
+      const now = clock.now();
+      const issued = mint(tenantId, label, actor, now);
+      const result = await store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
+      if (!result.ok) {
+        throw new DomainError(
+          "resource_exhausted",
+          `tenant ${tenantId} already has ${MAX_ACTIVE_KEYS_PER_TENANT} active keys: revoke or rotate one`,
+        );
+      }
+      return { token: issued.token, key: result.key };
+    },
+
+    async rotate(tenantId, keyId, actor) {
+      await assertKeysAllowed(tenantId);
+      const now = clock.now();
+      const current = await store.getKey(tenantId, keyId);
+      if (!current) throw notFound(keyId);
+      const issued = mint(tenantId, current.label, actor, now);
+      const result = await store.rotateKey({
+        tenantId,
+        keyId,
+        successor: { ...issued.key, rotatedFromKeyId: keyId },
+        revokeAt: new Date(now.getTime() + ROTATION_GRACE_MS),
+        maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
+      });
+      if (!result.ok) {
+        if (result.reason === "not_found") throw notFound(keyId);
+        if (result.reason === "limit") {
+          throw new DomainError("aborted", "rotation raced with another change to this tenant's keys; retry");
+        }
+        throw new DomainError("failed_precondition", `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`);
+      }
+      cache.delete(current.tokenHash);
+      return { token: issued.token, key: result.key, previous: view(result.previous, now) };
+    },
+
+    async revoke(tenantId, keyId, actor) {
+      const now = clock.now();
+      const current = await store.getKey(tenantId, keyId);
+      if (!current) throw notFound(keyId);
+      // A key whose grace already ended is revoked as of revoke_at, so revoking it changes nothing.
+      const past = effectiveKey(current, now);
+      const revoked = await store.revokeKey({
+        tenantId,
+        keyId,
+        revokedAt: past.status === "revoked" && past.revokedAt ? past.revokedAt : now,
+        revokedBy: past.status === "revoked" ? undefined : actor,
+      });
+      if (!revoked) throw notFound(keyId);
+      cache.delete(current.tokenHash);
+      return view(revoked, now);
+    },
+
+    async list(tenantId) {
+      const now = clock.now();
+      return (await store.listKeys(tenantId, LIST_KEYS_LIMIT)).map((k) => view(k, now));
+    },
+  };
+}

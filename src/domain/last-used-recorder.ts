@@ -1,0 +1,80 @@
+import type { KeyUse, TokenStore } from "../ports/token-store.js";
+
+/**
+ * Coalesces last_used_at writes: at most one store write per distinct key per flush interval,
+ * however many calls. A failed flush keeps its uses for the next one (no lost audit data), and
+ * close() flushes what is pending.
+ */
+export interface LastUsedRecorder {
+  record(keyId: string, at: Date): void;
+  /** Pending use of a key not yet written (so ListKeys on this instance is never behind). */
+  pending(keyId: string): Date | undefined;
+  flush(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export interface LastUsedRecorderOptions {
+  flushIntervalMs: number;
+  /** Flush early once this many distinct keys are pending. */
+  maxPending: number;
+  onFlush?: (result: { keys: number; ok: boolean; error?: unknown }) => void;
+}
+
+export function createLastUsedRecorder(
+  store: Pick<TokenStore, "recordKeyUses">,
+  options: Partial<LastUsedRecorderOptions> = {},
+): LastUsedRecorder {
+  const { flushIntervalMs = 1000, maxPending = 100_000, onFlush } = options;
+  let pending = new Map<string, Date>();
+  let inFlight: Promise<number> | undefined;
+  const timer = setInterval(() => void flush(), flushIntervalMs);
+  timer.unref();
+
+  const merge = (uses: readonly KeyUse[]) => {
+    for (const { keyId, at } of uses) {
+      const cur = pending.get(keyId);
+      if (!cur || cur < at) pending.set(keyId, at);
+    }
+  };
+
+  async function flushOnce(): Promise<number> {
+    if (pending.size === 0) return 0;
+    const batch = pending;
+    pending = new Map();
+    const uses: KeyUse[] = [];
+    for (const [keyId, at] of batch) uses.push({ keyId, at });
+    try {
+      await store.recordKeyUses(uses);
+      onFlush?.({ keys: uses.length, ok: true });
+      return uses.length;
+    } catch (error) {
+      merge(uses); // keep them for the next flush
+      onFlush?.({ keys: uses.length, ok: false, error });
+      throw error;
+    }
+  }
+
+  function flush(): Promise<number> {
+    // One flush at a time; a flush requested during another runs after it.
+    const run = (inFlight ?? Promise.resolve(0)).catch(() => 0).then(flushOnce);
+    inFlight = run.finally(() => {
+      if (inFlight === tracked) inFlight = undefined;
+    });
+    const tracked = inFlight;
+    return run.catch(() => 0);
+  }
+
+  return {
+    record(keyId, at) {
+      const cur = pending.get(keyId);
+      if (!cur || cur < at) pending.set(keyId, at);
+      if (pending.size >= maxPending) void flush();
+    },
+    pending: (keyId) => pending.get(keyId),
+    flush,
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}

@@ -1,0 +1,23 @@
+import type { Clock } from "../ports/clock.js";
+import type { TokenStore } from "../ports/token-store.js";
+import { defaultPolicy, type TenantPolicyRecord } from "./records.js";
+import type { TokenCache } from "./token-cache.js";
+
+export interface PolicyService {
+  get(tenantId: string): Promise<TenantPolicyRecord>;
+  set(tenantId: string, hipaaEnabled: boolean, actor: string): Promise<TenantPolicyRecord>;
+}
+
+export function createPolicyService({ store, clock, cache }: { store: TokenStore; clock: Clock; cache: TokenCache }): PolicyService {
+  return {
+    async get(tenantId) {
+      return (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);
+    },
+    async set(tenantId, hipaaEnabled, actor) {
+      const saved = await store.setPolicy({ tenantId, hipaaEnabled, updatedAt: clock.now(), updatedBy: actor });
+      // Takes effect on the very next call to this instance; other instances within the cache TTL.
+      cache.deletePolicy(tenantId);
+      return saved;
+    },
+  };
+}

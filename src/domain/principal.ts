@@ -1,0 +1,62 @@
+import { DomainError } from "./errors.js";
+import type { Introspection } from "./introspection.js";
+import { ADMIN_TENANT_ID } from "./tenant-id.js";
+
+/**
+ * Who is calling an admin RPC, resolved from the caller's bearer token.
+ * - platform_admin: an API key of the reserved tenant `admin`; may act on any tenant.
+ * - tenant_admin: a Cognito user in the admin group; may manage its own tenant's keys.
+ * - tenant_member: any other valid credential; may not call admin RPCs.
+ */
+export type Principal =
+  | { kind: "platform_admin"; actor: string }
+  | { kind: "tenant_admin"; tenantId: string; actor: string }
+  | { kind: "tenant_member"; tenantId: string; actor: string };
+
+export type AdminAction =
+  | "create_key"
+  | "rotate_key"
+  | "revoke_key"
+  | "list_keys"
+  | "create_session"
+  | "set_policy"
+  | "get_policy"
+  | "create_admin_key";
+
+/** Actions a tenant admin (Cognito admin group) may take on its own tenant. */
+const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
+  "create_key",
+  "rotate_key",
+  "revoke_key",
+  "list_keys",
+  "get_policy",
+]);
+
+export function principalFrom(result: Introspection, adminGroup: string): Principal {
+  if (!result.active) throw new DomainError("unauthenticated", "the bearer credential is not valid");
+  if (result.tokenType === "api_key" && result.admin && result.tenantId === ADMIN_TENANT_ID) {
+    return { kind: "platform_admin", actor: result.keyId! };
+  }
+  if (result.tokenType === "cognito") {
+    const actor = result.subject ?? "cognito";
+    return result.groups?.includes(adminGroup)
+      ? { kind: "tenant_admin", tenantId: result.tenantId, actor }
+      : { kind: "tenant_member", tenantId: result.tenantId, actor };
+  }
+  return { kind: "tenant_member", tenantId: result.tenantId, actor: result.keyId ?? result.sessionId ?? "" };
+}
+
+/** Throws PERMISSION_DENIED unless `principal` may take `action` on `tenantId`. */
+export function authorize(principal: Principal, action: AdminAction, tenantId: string | undefined): void {
+  if (principal.kind === "platform_admin") return;
+  if (
+    principal.kind === "tenant_admin" &&
+    TENANT_ADMIN_ACTIONS.has(action) &&
+    tenantId !== undefined &&
+    tenantId === principal.tenantId &&
+    tenantId !== ADMIN_TENANT_ID
+  ) {
+    return;
+  }
+  throw new DomainError("permission_denied", `this credential may not ${action.replace(/_/g, " ")}${tenantId ? ` for tenant ${tenantId}` : ""}`);
+}

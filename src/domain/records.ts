@@ -1,0 +1,44 @@
+/**
+ * The records the domain keeps. Stores persist exactly these fields (plus their own bookkeeping);
+ * `tokenHash` is the SHA-256 of the token, never the token.
+ */
+export type StoredKeyStatus = "active" | "deprecated" | "revoked";
+
+export interface KeyRecord {
+  id: string;
+  tenantId: string;
+  label: string;
+  tokenHash: string;
+  hint: string;
+  status: StoredKeyStatus;
+  createdAt: Date;
+  createdBy: string;
+  lastUsedAt?: Date | undefined;
+  /** Deprecated keys: end of the grace period. */
+  revokeAt?: Date | undefined;
+  revokedAt?: Date | undefined;
+  revokedBy?: string | undefined;
+  rotatedFromKeyId?: string | undefined;
+  rotatedToKeyId?: string | undefined;
+}
+
+export interface SessionRecord {
+  id: string;
+  tenantId: string;
+  tokenHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+  createdBy: string;
+}
+
+export interface TenantPolicyRecord {
+  tenantId: string;
+  hipaaEnabled: boolean;
+  updatedAt?: Date | undefined;
+  updatedBy?: string | undefined;
+}
+
+export const defaultPolicy = (tenantId: string): TenantPolicyRecord => ({
+  tenantId,
+  hipaaEnabled: false,
+});

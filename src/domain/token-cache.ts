@@ -1,0 +1,83 @@
+import { LRUCache } from "lru-cache";
+import type { VerifiedJwt } from "../ports/jwt-verifier.js";
+import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "./records.js";
+
+/**
+ * Hot-path caches, keyed by token hash (never plaintext), every one bounded in size and age.
+ * Entries hold store records; the introspector re-evaluates expiry and grace against the clock on
+ * every call, so a cached entry can never extend a token past its own expiry.
+ */
+export type CachedToken =
+  | { kind: "key"; record: KeyRecord }
+  | { kind: "session"; record: SessionRecord }
+  | { kind: "jwt"; claims: VerifiedJwt }
+  | { kind: "jwt_rejected"; reason: "expired" | "unverified" | "malformed" | "unsupported" }
+  | { kind: "absent" };
+
+export interface TokenCacheOptions {
+  /** Lifetime of store-backed entries: the cross-instance staleness bound. */
+  ttlMs: number;
+  /** Cap for found tokens (keys, sessions, verified JWTs). */
+  maxEntries: number;
+  /** Cap for not-found and rejected tokens (a flood of unknown tokens stays bounded). */
+  maxNegativeEntries: number;
+  /** Upper bound for a verified JWT's cache lifetime (also never past its exp). */
+  jwtMaxTtlMs: number;
+}
+
+export const defaultTokenCacheOptions: TokenCacheOptions = {
+  ttlMs: 2000,
+  maxEntries: 100_000,
+  maxNegativeEntries: 50_000,
+  jwtMaxTtlMs: 5 * 60 * 1000,
+};
+
+export interface TokenCache {
+  get(hash: string): CachedToken | undefined;
+  set(hash: string, entry: CachedToken, ttlMs?: number): void;
+  delete(hash: string): void;
+  getPolicy(tenantId: string): TenantPolicyRecord | undefined;
+  setPolicy(policy: TenantPolicyRecord): void;
+  deletePolicy(tenantId: string): void;
+  clear(): void;
+  readonly options: TokenCacheOptions;
+}
+
+export function createTokenCache(options: Partial<TokenCacheOptions> = {}): TokenCache {
+  const opts = { ...defaultTokenCacheOptions, ...options };
+  const enabled = opts.ttlMs > 0;
+  const positive = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
+  const negative = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxNegativeEntries), ttl: Math.max(1, opts.ttlMs) });
+  const policies = new LRUCache<string, TenantPolicyRecord>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
+  const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
+
+  return {
+    options: opts,
+    get(hash) {
+      if (!enabled) return undefined;
+      return positive.get(hash) ?? negative.get(hash);
+    },
+    set(hash, entry, ttlMs) {
+      if (!enabled || (ttlMs !== undefined && ttlMs <= 0)) return;
+      (isNegative(entry) ? negative : positive).set(hash, entry, ttlMs === undefined ? undefined : { ttl: ttlMs });
+    },
+    delete(hash) {
+      positive.delete(hash);
+      negative.delete(hash);
+    },
+    getPolicy(tenantId) {
+      return enabled ? policies.get(tenantId) : undefined;
+    },
+    setPolicy(policy) {
+      if (enabled) policies.set(policy.tenantId, policy);
+    },
+    deletePolicy(tenantId) {
+      policies.delete(tenantId);
+    },
+    clear() {
+      positive.clear();
+      negative.clear();
+      policies.clear();
+    },
+  };
+}

@@ -1,0 +1,28 @@
+/**
+ * Verifies a JWT (Cognito, in production). Expected failures are values with a reason, never
+ * exceptions; only "the verifier itself cannot work" throws.
+ */
+export interface VerifiedJwt {
+  tenantId: string;
+  subject: string;
+  expiresAt: Date;
+  groups: string[];
+  email?: string | undefined;
+  username?: string | undefined;
+}
+
+export type JwtVerification =
+  | { ok: true; claims: VerifiedJwt }
+  | { ok: false; reason: "expired" | "unverified" | "malformed" | "unsupported" };
+
+export interface JwtVerifier {
+  verify(token: string): Promise<JwtVerification>;
+  /** Is this verifier ready (JWKS loaded)? */
+  ready(): boolean;
+}
+
+/** The verifier used when Cognito is not configured: every JWT is unsupported. */
+export const disabledJwtVerifier: JwtVerifier = {
+  verify: async () => ({ ok: false, reason: "unsupported" }),
+  ready: () => true,
+};

@@ -1,0 +1,63 @@
+import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
+
+/**
+ * The store port. Every state change is one atomic conditional operation in the adapter; the
+ * domain never reads-then-writes to enforce an invariant. Adapters throw StoreUnavailableError
+ * when they cannot answer. The contract every adapter obeys is test/contract/token-store.contract.ts.
+ */
+export type InsertKeyResult = { ok: true; key: KeyRecord } | { ok: false; reason: "limit" };
+
+export type RotateKeyResult =
+  | { ok: true; previous: KeyRecord; key: KeyRecord }
+  | { ok: false; reason: "not_found" | "not_active" | "limit" };
+
+export interface KeyUse {
+  keyId: string;
+  at: Date;
+}
+
+export interface TokenStore {
+  /** Inserts an active key unless the tenant already has `maxActive` active keys (race-free). */
+  insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
+  /**
+   * Atomically moves the key `keyId` of `tenantId` from ACTIVE to DEPRECATED (revokeAt, rotatedTo)
+   * and inserts `successor` as ACTIVE. Exactly one of several concurrent rotations of one key
+   * succeeds. Never leaves more than `maxActive` active keys, nor a deprecated key without its
+   * successor when it reports ok.
+   */
+  rotateKey(args: {
+    tenantId: string;
+    keyId: string;
+    successor: KeyRecord;
+    revokeAt: Date;
+    maxActive: number;
+  }): Promise<RotateKeyResult>;
+  /**
+   * Moves a non-revoked key to REVOKED with `revokedAt`/`revokedBy`. A key that is already
+   * REVOKED is returned unchanged. Returns null when the key does not exist for this tenant.
+   */
+  revokeKey(args: { tenantId: string; keyId: string; revokedAt: Date; revokedBy?: string | undefined }): Promise<KeyRecord | null>;
+  findKeyByHash(tokenHash: string): Promise<KeyRecord | null>;
+  getKey(tenantId: string, keyId: string): Promise<KeyRecord | null>;
+  /** A tenant's keys, newest first, at most `limit`. */
+  listKeys(tenantId: string, limit: number): Promise<KeyRecord[]>;
+  /** Does the tenant have a key that is ACTIVE, or DEPRECATED with revokeAt > now? */
+  hasUsableKey(tenantId: string, now: Date): Promise<boolean>;
+  /** Records key uses; lastUsedAt only ever moves forward (an older time never overwrites a newer). */
+  recordKeyUses(uses: readonly KeyUse[]): Promise<void>;
+  /** Stores DEPRECATED keys whose revokeAt <= now as REVOKED (revokedAt = revokeAt). Idempotent. */
+  sweepExpiredKeys(now: Date): Promise<number>;
+
+  insertSession(session: SessionRecord): Promise<void>;
+  /** Deletes sessions whose expiresAt <= now (reads check expiry themselves; this only frees space). */
+  deleteExpiredSessions(now: Date): Promise<number>;
+  findSessionByHash(tokenHash: string): Promise<SessionRecord | null>;
+
+  /** The tenant's policy, or null when none was ever set. */
+  getPolicy(tenantId: string): Promise<TenantPolicyRecord | null>;
+  setPolicy(policy: TenantPolicyRecord): Promise<TenantPolicyRecord>;
+
+  /** Resolves when the store can answer; rejects with StoreUnavailableError otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,37 @@
+import type { DescService } from "@bufbuild/protobuf";
+import { ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { bearerToken } from "../domain/admin-api.js";
+import type { CallObserver } from "./call-observer.js";
+import { mapError } from "./error-mapping.js";
+import { OK } from "./grpc-server.js";
+import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+
+/**
+ * Registers transport-neutral handlers on a Connect router (served over HTTP/1.1 by connect-node:
+ * Connect JSON/binary, and gRPC-Web). Same handlers, same error mapping, same observer as gRPC.
+ */
+export function registerConnectService<S extends DescService>(
+  router: ConnectRouter,
+  service: S,
+  handlers: UnaryHandlers<S>,
+  observer: CallObserver,
+): void {
+  const impl: Record<string, (req: unknown, hc: HandlerContext) => Promise<unknown>> = {};
+  for (const method of service.methods) {
+    const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[method.localName]!;
+    impl[method.localName] = async (req, hc) => {
+      const start = process.hrtime.bigint();
+      const ctx: CallContext = { bearer: bearerToken(hc.requestHeader.get("authorization")), signal: hc.signal };
+      try {
+        const res = await handler(req, ctx);
+        observer.end(method.name, OK, start, ctx);
+        return res;
+      } catch (err) {
+        const mapped = mapError(err);
+        observer.end(method.name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+        throw new ConnectError(mapped.message, mapped.code);
+      }
+    };
+  }
+  router.service(service, impl as never);
+}

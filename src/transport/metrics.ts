@@ -1,0 +1,66 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/**
+ * Prometheus metrics (prom-client), served at /metrics on the HTTP port. Label values are fixed
+ * sets (method, code, token type, reason): never a tenant, key or token.
+ */
+export interface Metrics {
+  registry: Registry;
+  rpcDuration: Histogram<"method" | "code">;
+  cacheLookups: Counter<"token_type" | "result">;
+  storeReads: Counter;
+  storeDuration: Histogram<"operation" | "outcome">;
+  lastUsedFlushes: Counter<"outcome">;
+  lastUsedKeysFlushed: Counter;
+  introspections: Counter<"result">;
+}
+
+export function createMetrics(): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    rpcDuration: new Histogram({
+      name: "warpflow_rpc_duration_seconds",
+      help: "RPC latency by method and status code (the _count series counts calls)",
+      labelNames: ["method", "code"] as const,
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    cacheLookups: new Counter({
+      name: "warpflow_token_cache_lookups_total",
+      help: "Introspection cache lookups by token type and result (hit or miss)",
+      labelNames: ["token_type", "result"] as const,
+      registers: [registry],
+    }),
+    storeReads: new Counter({
+      name: "warpflow_introspect_store_reads_total",
+      help: "Store reads made by Introspect (cache misses)",
+      registers: [registry],
+    }),
+    storeDuration: new Histogram({
+      name: "warpflow_store_call_duration_seconds",
+      help: "Store call latency by operation and outcome",
+      labelNames: ["operation", "outcome"] as const,
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2, 5],
+      registers: [registry],
+    }),
+    lastUsedFlushes: new Counter({
+      name: "warpflow_last_used_flushes_total",
+      help: "last_used_at flushes by outcome",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    lastUsedKeysFlushed: new Counter({
+      name: "warpflow_last_used_keys_flushed_total",
+      help: "Keys whose last_used_at was written",
+      registers: [registry],
+    }),
+    introspections: new Counter({
+      name: "warpflow_introspections_total",
+      help: "Introspect results: active, or the inactive reason",
+      labelNames: ["result"] as const,
+      registers: [registry],
+    }),
+  };
+}

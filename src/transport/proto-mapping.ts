@@ -1,0 +1,83 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { InactiveReason as DomainInactiveReason, Introspection, TokenType as DomainTokenType } from "../domain/introspection.js";
+import type { KeyRecord, TenantPolicyRecord } from "../domain/records.js";
+import {
+  ApiKeySchema,
+  InactiveReason,
+  IntrospectResponseSchema,
+  KeyStatus,
+  TenantPolicySchema,
+  TokenType,
+  type ApiKey,
+  type IntrospectResponse,
+  type TenantPolicy,
+} from "../gen/warpflow/auth/v1/token_service_pb.js";
+import type { KeyStatus as DomainKeyStatus } from "../domain/key-rules.js";
+
+/** Domain values -> proto messages. No rules here, only shape. */
+const ts = (d: Date | undefined): Timestamp | undefined => (d ? timestampFromDate(d) : undefined);
+
+const TOKEN_TYPES: Record<DomainTokenType, TokenType> = {
+  api_key: TokenType.API_KEY,
+  session: TokenType.SESSION,
+  cognito: TokenType.COGNITO,
+};
+
+const REASONS: Record<DomainInactiveReason, InactiveReason> = {
+  malformed: InactiveReason.MALFORMED,
+  not_found: InactiveReason.NOT_FOUND,
+  revoked: InactiveReason.REVOKED,
+  expired: InactiveReason.EXPIRED,
+  tenant_policy: InactiveReason.TENANT_POLICY,
+  tenant_mismatch: InactiveReason.TENANT_MISMATCH,
+  unverified: InactiveReason.UNVERIFIED,
+  unsupported: InactiveReason.UNSUPPORTED,
+};
+
+const STATUSES: Record<DomainKeyStatus, KeyStatus> = {
+  active: KeyStatus.ACTIVE,
+  deprecated: KeyStatus.DEPRECATED,
+  revoked: KeyStatus.REVOKED,
+};
+
+export function toIntrospectResponse(r: Introspection): IntrospectResponse {
+  if (!r.active) return create(IntrospectResponseSchema, { active: false, inactiveReason: REASONS[r.reason] });
+  return create(IntrospectResponseSchema, {
+    active: true,
+    tokenType: TOKEN_TYPES[r.tokenType],
+    tenantId: r.tenantId,
+    keyId: r.keyId ?? "",
+    sessionId: r.sessionId ?? "",
+    expiresAt: ts(r.expiresAt),
+    deprecated: r.deprecated,
+    admin: r.admin,
+    subject: r.subject ?? "",
+    groups: r.groups ?? [],
+    email: r.email ?? "",
+    username: r.username ?? "",
+  });
+}
+
+/** `key` must already be the effective view (grace expiry applied). */
+export function toApiKey(key: KeyRecord): ApiKey {
+  return create(ApiKeySchema, {
+    id: key.id,
+    tenantId: key.tenantId,
+    label: key.label,
+    status: STATUSES[key.status],
+    createdAt: ts(key.createdAt),
+    lastUsedAt: ts(key.lastUsedAt),
+    revokeAt: ts(key.revokeAt),
+    revokedAt: ts(key.revokedAt),
+    hint: key.hint,
+    createdBy: key.createdBy,
+    revokedBy: key.revokedBy ?? "",
+    rotatedFromKeyId: key.rotatedFromKeyId ?? "",
+    rotatedToKeyId: key.rotatedToKeyId ?? "",
+  });
+}
+
+export function toTenantPolicy(p: TenantPolicyRecord): TenantPolicy {
+  return create(TenantPolicySchema, { tenantId: p.tenantId, hipaaEnabled: p.hipaaEnabled, updatedAt: ts(p.updatedAt) });
+}

@@ -1,0 +1,65 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { bearerToken } from "../domain/admin-api.js";
+import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import type { CallObserver } from "./call-observer.js";
+import { codeName, httpStatusOf, mapError } from "./error-mapping.js";
+import { OK } from "./grpc-server.js";
+import { HttpError, readBody, sendError, sendJson } from "./json-http.js";
+import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+
+/**
+ * POST /api/v1/sessions, as in the public docs: {"tenant_id": "acme"} with an admin key answers
+ * 200 {"token", "tenant_id", "expires_at"}. Errors answer a JSON body
+ * {"error": {"code", "message"}} with the matching HTTP status. Served by the CreateSession handler.
+ */
+export function createRestSessionsHandler(
+  handlers: Pick<UnaryHandlers<typeof TokenService>, "createSession">,
+  observer: CallObserver,
+  maxBodyBytes: number,
+) {
+  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const start = process.hrtime.bigint();
+    const ctx: CallContext = { bearer: bearerToken(req.headers.authorization) };
+    try {
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+      const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/json") {
+        throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
+      }
+      const body = await readBody(req, maxBodyBytes);
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString("utf8"));
+      } catch {
+        throw new HttpError(400, "invalid_argument", "body: not valid JSON");
+      }
+      if (typeof json !== "object" || json === null || Array.isArray(json)) {
+        throw new HttpError(400, "invalid_argument", 'body: must be a JSON object like {"tenant_id": "acme"}');
+      }
+      const extra = Object.keys(json).filter((k) => k !== "tenant_id");
+      if (extra.length > 0) throw new HttpError(400, "invalid_argument", `body: unknown field ${JSON.stringify(extra[0])}`);
+      const tenantId = (json as { tenant_id?: unknown }).tenant_id;
+      if (tenantId !== undefined && typeof tenantId !== "string") {
+        throw new HttpError(400, "invalid_argument", "tenant_id: must be a string");
+      }
+      const out = await handlers.createSession(create(CreateSessionRequestSchema, { tenantId: tenantId ?? "" }), ctx);
+      observer.end("RestCreateSession", OK, start, ctx);
+      sendJson(res, 200, {
+        token: out.token,
+        tenant_id: out.tenantId,
+        expires_at: timestampDate(out.expiresAt!).toISOString().replace(".000Z", "Z"),
+      });
+    } catch (err) {
+      if (err instanceof HttpError) {
+        observer.end("RestCreateSession", 3 as never, start, ctx, err.message);
+        sendError(res, err.status, err.code, err.message, err.status === 405 ? { allow: "POST" } : undefined);
+        return;
+      }
+      const mapped = mapError(err);
+      observer.end("RestCreateSession", mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+      sendError(res, httpStatusOf(mapped.code), codeName(mapped.code), mapped.message);
+    }
+  };
+}

@@ -1,0 +1,24 @@
+import type { DescMethodUnary, DescService, MessageShape } from "@bufbuild/protobuf";
+
+/** What a handler learns about its call, whatever the transport. Handlers fill in the log fields. */
+export interface CallContext {
+  /** The bearer token from `authorization`, if any. Never logged. */
+  bearer: string | undefined;
+  signal?: AbortSignal | undefined;
+  /** Log fields set by the handler: who acted, on which tenant and key. */
+  actor?: string | undefined;
+  tenantId?: string | undefined;
+  keyId?: string | undefined;
+}
+
+type UnaryMethods<S extends DescService> = {
+  [K in keyof S["method"]]: S["method"][K] extends DescMethodUnary ? S["method"][K] : never;
+};
+
+/** A transport-neutral implementation of every unary method of a service. */
+export type UnaryHandlers<S extends DescService> = {
+  [K in keyof UnaryMethods<S>]: (
+    req: MessageShape<UnaryMethods<S>[K]["input"]>,
+    ctx: CallContext,
+  ) => Promise<MessageShape<UnaryMethods<S>[K]["output"]>>;
+};
