@@ -1,0 +1,142 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { DomainError } from "../../src/domain/errors.js";
+import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
+import { createDomain } from "../support/domain.js";
+import { HOUR } from "../support/manual-clock.js";
+
+const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof DomainError ? e.code : String(e)));
+let d: ReturnType<typeof createDomain>;
+afterEach(async () => {
+  await d?.lastUsed.close();
+});
+
+describe("API key lifecycle (injected clock)", () => {
+  it("a rotated key stays valid, deprecated, until exactly 72 hours, then is revoked", async () => {
+    d = createDomain();
+    const { token, key } = await d.keys.create("acme", "CRM", "tester");
+    const rotatedAt = d.clock.now().getTime();
+    const r = await d.keys.rotate("acme", key.id, "tester");
+    expect(r.previous).toMatchObject({ status: "deprecated", rotatedToKeyId: r.key.id });
+    expect(r.previous.revokeAt!.getTime()).toBe(rotatedAt + ROTATION_GRACE_MS);
+    expect(ROTATION_GRACE_MS).toBe(72 * HOUR);
+
+    d.clock.advance(ROTATION_GRACE_MS - 1);
+    expect(await d.introspector.introspect(token)).toMatchObject({ active: true, deprecated: true, expiresAt: r.previous.revokeAt });
+    d.clock.advance(1);
+    expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "revoked" });
+    // ...without any sweep having run; ListKeys shows it revoked as of revoke_at.
+    const listed = (await d.keys.list("acme")).find((k) => k.id === key.id)!;
+    expect(listed).toMatchObject({ status: "revoked", revokedAt: r.previous.revokeAt });
+    expect(await d.introspector.introspect(r.token)).toMatchObject({ active: true, deprecated: false });
+  });
+
+  it("a session is valid for exactly one hour", async () => {
+    d = createDomain();
+    const { token, session } = await d.sessions.create("acme", "tester");
+    expect(session.expiresAt.getTime() - d.clock.now().getTime()).toBe(HOUR); // clock starts on a whole second
+    d.clock.advance(HOUR - 1);
+    expect(await d.introspector.introspect(token)).toMatchObject({ active: true, tokenType: "session", expiresAt: session.expiresAt });
+    d.clock.advance(1);
+    expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "expired" });
+  });
+
+  it("only active keys rotate; revocation is permanent", async () => {
+    d = createDomain();
+    const { token, key } = await d.keys.create("acme", "CRM", "tester");
+    const r = await d.keys.rotate("acme", key.id, "tester");
+    expect(await codeOf(d.keys.rotate("acme", key.id, "tester"))).toBe("failed_precondition"); // deprecated
+    const revoked = await d.keys.revoke("acme", r.key.id, "tester");
+    expect(revoked).toMatchObject({ status: "revoked", revokedBy: "tester" });
+    expect(await d.keys.revoke("acme", r.key.id, "someone-else")).toEqual(revoked); // same record
+    expect(await codeOf(d.keys.rotate("acme", r.key.id, "tester"))).toBe("failed_precondition");
+    d.clock.advance(ROTATION_GRACE_MS);
+    await d.store.sweepExpiredKeys(d.clock.now());
+    expect((await d.store.getKey("acme", r.key.id))!.status).toBe("revoked");
+    expect((await d.introspector.introspect(token)).active).toBe(false);
+  });
+
+  it("revoking a key whose grace already ended keeps revoked_at = revoke_at", async () => {
+    d = createDomain();
+    const { key } = await d.keys.create("acme", "CRM", "tester");
+    const r = await d.keys.rotate("acme", key.id, "tester");
+    d.clock.advance(ROTATION_GRACE_MS + HOUR);
+    const revoked = await d.keys.revoke("acme", key.id, "tester");
+    expect(revoked.revokedAt).toEqual(r.previous.revokeAt);
+  });
+
+  it("allows 3 active keys per tenant, also when 50 creates race; deprecated and revoked keys do not count", async () => {
+    d = createDomain();
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => codeOf(d.keys.create("acme", `k${i}`, "t"))));
+    expect(results.filter((r) => r === "ok")).toHaveLength(3);
+    expect(results.filter((r) => r === "resource_exhausted")).toHaveLength(47);
+    const [a] = await d.keys.list("acme");
+    await d.keys.rotate("acme", a!.id, "t"); // 3 active + 1 deprecated
+    expect(await codeOf(d.keys.create("acme", "more", "t"))).toBe("resource_exhausted");
+    const active = (await d.keys.list("acme")).filter((k) => k.status === "active");
+    expect(active).toHaveLength(3);
+    await d.keys.revoke("acme", active[0]!.id, "t");
+    expect(await codeOf(d.keys.create("acme", "more", "t"))).toBe("ok");
+    expect(await codeOf(d.keys.create("other", "x", "t"))).toBe("ok"); // per tenant
+  });
+
+  it("concurrent rotations of one key: exactly one succeeds", async () => {
+    d = createDomain();
+    const { key } = await d.keys.create("acme", "CRM", "t");
+    const results = await Promise.all(Array.from({ length: 20 }, () => codeOf(d.keys.rotate("acme", key.id, "t"))));
+    expect(results.filter((r) => r === "ok")).toHaveLength(1);
+    expect((await d.keys.list("acme")).filter((k) => k.status === "active")).toHaveLength(1);
+  });
+
+  it("revocation and rotation take effect on the very next call despite the cache", async () => {
+    d = createDomain({ cache: { ttlMs: 3_600_000 } });
+    const { token, key } = await d.keys.create("acme", "CRM", "t");
+    expect((await d.introspector.introspect(token)).active).toBe(true); // now cached
+    await d.keys.revoke("acme", key.id, "t");
+    expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "revoked" });
+
+    const second = await d.keys.create("acme", "CRM2", "t");
+    expect(await d.introspector.introspect(second.token)).toMatchObject({ deprecated: false });
+    await d.keys.rotate("acme", second.key.id, "t");
+    expect(await d.introspector.introspect(second.token)).toMatchObject({ active: true, deprecated: true });
+  });
+
+  it("HIPAA: no new or rotated keys, existing keys inactive at once, sessions unaffected", async () => {
+    d = createDomain({ cache: { ttlMs: 3_600_000 } });
+    const { token, key } = await d.keys.create("clinic", "x", "t");
+    expect((await d.introspector.introspect(token)).active).toBe(true);
+    await d.policies.set("clinic", true, "t");
+    expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "tenant_policy" });
+    expect(await codeOf(d.keys.create("clinic", "y", "t"))).toBe("failed_precondition");
+    expect(await codeOf(d.keys.rotate("clinic", key.id, "t"))).toBe("failed_precondition");
+    expect(await codeOf(d.keys.revoke("clinic", key.id, "t"))).toBe("ok"); // revoking stays possible
+    const s = await d.sessions.create("clinic", "t");
+    expect((await d.introspector.introspect(s.token)).active).toBe(true);
+  });
+
+  it("records last_used_at: visible in ListKeys at once, written coalesced (one write per key per flush)", async () => {
+    d = createDomain();
+    const { token, key } = await d.keys.create("acme", "CRM", "t");
+    let writes = 0;
+    const original = d.store.recordKeyUses.bind(d.store);
+    d.store.recordKeyUses = async (uses) => {
+      writes += uses.length;
+      return original(uses);
+    };
+    for (let i = 0; i < 100; i++) {
+      d.clock.advance(10);
+      await d.introspector.introspect(token);
+    }
+    const usedAt = d.clock.now();
+    expect((await d.keys.list("acme"))[0]!.lastUsedAt).toEqual(usedAt);
+    expect(await d.lastUsed.flush()).toBe(1);
+    expect(writes).toBe(1);
+    expect((await d.store.getKey("acme", key.id))!.lastUsedAt).toEqual(usedAt);
+  });
+
+  it("an inactive result carries nothing but the reason", async () => {
+    d = createDomain();
+    const { token } = await d.keys.create("acme", "CRM", "t");
+    expect(await d.introspector.introspect(token, "other")).toEqual({ active: false, reason: "tenant_mismatch" });
+    expect(await d.introspector.introspect(token, "acme")).toMatchObject({ active: true });
+  });
+});
