@@ -1,0 +1,39 @@
+/**
+ * The floor: a plain @grpc/grpc-js server whose one unary method does nothing and answers a fixed
+ * response (bytes of the same size as an API-key Introspect answer). Messages pass through as
+ * Buffers (no protobuf work at all), so this is the platform's own cost per call.
+ */
+import * as grpc from "@grpc/grpc-js";
+
+export const FLOOR_PATH = "/bench.v1.FloorService/Noop";
+
+const response = Buffer.from(process.env.FLOOR_RESPONSE_HEX ?? "", "hex");
+const server = new grpc.Server();
+const identity = (b: Buffer) => b;
+server.addService(
+  {
+    noop: {
+      path: FLOOR_PATH,
+      requestStream: false,
+      responseStream: false,
+      requestSerialize: identity,
+      requestDeserialize: identity,
+      responseSerialize: identity,
+      responseDeserialize: identity,
+    },
+  } as grpc.ServiceDefinition,
+  {
+    noop: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, response),
+  },
+);
+server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+  if (err) {
+    process.send!({ type: "error", message: err.message });
+    process.exit(1);
+  }
+  process.send!({ type: "ready", port });
+});
+process.on("message", (m: { type: string }) => {
+  if (m.type === "shutdown") server.tryShutdown(() => process.exit(0));
+});
+process.on("disconnect", () => process.exit(0));

@@ -1,0 +1,87 @@
+import { fork, type ChildProcess } from "node:child_process";
+import { openSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+/** Clock ticks per second of /proc/<pid>/stat utime/stime (USER_HZ: 100 on Linux). */
+const CLK_TCK = 100;
+
+/** CPU time (user + system, all threads) a process has used so far, in milliseconds, from /proc. */
+export function cpuMsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  return ((utime + stime) * 1000) / CLK_TCK;
+}
+
+/** Resident set size of a process in MiB, from /proc. */
+export function rssMiBOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+export const benchFile = (name: string) => fileURLToPath(new URL(`../${name}`, import.meta.url));
+
+/** Forks a TypeScript bench process (tsx loader) with an IPC channel; its output goes to `logFile`. */
+export function forkTs(script: string, opts: { env?: Record<string, string>; execArgv?: string[]; logFile?: string } = {}): ChildProcess {
+  const out = opts.logFile ? openSync(opts.logFile, "a") : "ignore";
+  return fork(benchFile(script), [], {
+    execArgv: ["--import", "tsx", ...(opts.execArgv ?? [])],
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", out, out, "ipc"],
+  });
+}
+
+/** Waits for the next IPC message of `type` from a child (rejects if the child exits first). */
+export function nextMessage<T = Record<string, unknown>>(child: ChildProcess, type: string, timeoutMs = 120_000): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: unknown) => {
+      const msg = m as { type?: string; message?: string };
+      if (msg?.type === type) {
+        cleanup();
+        resolve(msg as T);
+      } else if (msg?.type === "error") {
+        cleanup();
+        reject(new Error(`child reported: ${msg.message}`));
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`child exited (code ${code}) before sending "${type}"`));
+    };
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`timed out waiting for "${type}"`));
+    }, timeoutMs);
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.off("message", onMessage);
+      child.off("exit", onExit);
+    };
+    child.on("message", onMessage);
+    child.once("exit", onExit);
+  });
+}
+
+/** Asks a child a question over IPC and waits for the answer of the same type. */
+export async function ask<T = Record<string, unknown>>(child: ChildProcess, msg: { type: string } & Record<string, unknown>, timeoutMs?: number): Promise<T> {
+  const answer = nextMessage<T>(child, `${msg.type}:done`, timeoutMs);
+  child.send(msg);
+  return answer;
+}
+
+/** Stops a child: a polite "shutdown" message, then SIGKILL if it lingers. */
+export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    child.send({ type: "shutdown" });
+  } catch {
+    child.kill("SIGKILL");
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

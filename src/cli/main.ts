@@ -1,0 +1,118 @@
+import { readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { ConnectError, createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { formatKey, formatPolicy, formatSecret, formatTime } from "./format.js";
+
+/**
+ * Admin CLI on the generated Connect client (gRPC over HTTP/2).
+ *   npm run cli -- keys create --tenant acme --label "CRM Sync"
+ * The admin key comes from WARPFLOW_ADMIN_KEY (else from the admin key file the server wrote);
+ * the server from WARPFLOW_URL (default http://localhost:8080).
+ */
+const USAGE = `usage: npm run cli -- <command> [options] [--json]
+  keys create --tenant T --label L      create an API key (the key is shown once)
+  keys rotate --tenant T --key K        rotate: new key now, old key valid 72 more hours
+  keys revoke --tenant T --key K        revoke now, permanently
+  keys list --tenant T                  list a tenant's keys
+  sessions create --tenant T            create a 1-hour session token
+  admin-key create --label L            create a platform admin key
+  policy get --tenant T                 show a tenant's policy
+  policy set --tenant T --hipaa on|off  set HIPAA mode
+  introspect --token X [--tenant T]     introspect a token
+environment: WARPFLOW_ADMIN_KEY (else ADMIN_KEY_FILE, default .warpflow/admin-key), WARPFLOW_URL (default http://localhost:8080)`;
+
+class UsageError extends Error {}
+
+function adminKey(): string {
+  const fromEnv = process.env.WARPFLOW_ADMIN_KEY?.trim();
+  if (fromEnv) return fromEnv;
+  const file = process.env.ADMIN_KEY_FILE || ".warpflow/admin-key";
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch {
+    throw new UsageError(`set WARPFLOW_ADMIN_KEY (no admin key file at ${file})`);
+  }
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      tenant: { type: "string" },
+      label: { type: "string" },
+      key: { type: "string" },
+      token: { type: "string" },
+      hipaa: { type: "string" },
+      json: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  });
+  const command = positionals.join(" ");
+  if (values.help || command === "") {
+    console.log(USAGE);
+    return;
+  }
+  const need = (name: "tenant" | "label" | "key" | "token" | "hipaa"): string => {
+    const v = values[name];
+    if (v === undefined || v === "") throw new UsageError(`${command}: --${name} is required`);
+    return v;
+  };
+  const client = createClient(pb.TokenService, createGrpcTransport({ baseUrl: process.env.WARPFLOW_URL || "http://localhost:8080" }));
+  const auth = () => ({ headers: { authorization: `Bearer ${adminKey()}` } });
+  const out = <D extends DescMessage>(schema: D, msg: MessageShape<D>, human: () => string) =>
+    console.log(values.json ? JSON.stringify(toJson(schema, msg), null, 2) : human());
+
+  switch (command) {
+    case "keys create": {
+      const r = await client.createKey({ tenantId: need("tenant"), label: need("label") }, auth());
+      return out(pb.CreateKeyResponseSchema, r, () => `${formatSecret("API key", r.token)}\n${formatKey(r.key!)}`);
+    }
+    case "keys rotate": {
+      const r = await client.rotateKey({ tenantId: need("tenant"), keyId: need("key") }, auth());
+      return out(pb.RotateKeyResponseSchema, r, () => `${formatSecret("new API key", r.token)}\n${formatKey(r.key!)}\nprevious:\n${formatKey(r.previousKey!)}`);
+    }
+    case "keys revoke": {
+      const r = await client.revokeKey({ tenantId: need("tenant"), keyId: need("key") }, auth());
+      return out(pb.RevokeKeyResponseSchema, r, () => formatKey(r.key!));
+    }
+    case "keys list": {
+      const r = await client.listKeys({ tenantId: need("tenant") }, auth());
+      return out(pb.ListKeysResponseSchema, r, () => (r.keys.length ? r.keys.map(formatKey).join("\n") : "no keys"));
+    }
+    case "sessions create": {
+      const r = await client.createSession({ tenantId: need("tenant") }, auth());
+      return out(pb.CreateSessionResponseSchema, r, () => `${formatSecret("session token", r.token)}\n  tenant ${r.tenantId}, expires ${formatTime(r.expiresAt)}`);
+    }
+    case "admin-key create": {
+      const r = await client.createAdminKey({ label: need("label") }, auth());
+      return out(pb.CreateAdminKeyResponseSchema, r, () => `${formatSecret("admin key", r.token)}\n${formatKey(r.key!)}`);
+    }
+    case "policy get": {
+      const r = await client.getTenantPolicy({ tenantId: need("tenant") }, auth());
+      return out(pb.GetTenantPolicyResponseSchema, r, () => formatPolicy(r.policy));
+    }
+    case "policy set": {
+      const hipaa = need("hipaa");
+      if (hipaa !== "on" && hipaa !== "off") throw new UsageError("policy set: --hipaa must be on or off");
+      const r = await client.setTenantPolicy({ tenantId: need("tenant"), hipaaEnabled: hipaa === "on" }, auth());
+      return out(pb.SetTenantPolicyResponseSchema, r, () => formatPolicy(r.policy));
+    }
+    case "introspect": {
+      const r = await client.introspect({ token: need("token"), expectedTenantId: values.tenant ?? "" });
+      return out(pb.IntrospectResponseSchema, r, () => JSON.stringify(toJson(pb.IntrospectResponseSchema, r)));
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+run(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof UsageError) console.error(err.message);
+  else if (err instanceof ConnectError) console.error(`error: ${err.message}`);
+  else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});
