@@ -5,7 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 
-export const FLOOR_PATH = "/bench.v1.FloorService/Noop";
+import { FLOOR_PATH } from "./lib/constants.js";
 
 const response = Buffer.from(process.env.FLOOR_RESPONSE_HEX ?? "", "hex");
 const server = new grpc.Server();

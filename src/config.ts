@@ -41,6 +41,8 @@ export interface Config {
   sweepIntervalMs: number;
   maxBodyBytes: number;
   shutdownTimeoutMs: number;
+  /** Deadline for every store call; past it the store counts as unavailable (UNAVAILABLE). */
+  storeTimeoutMs: number;
   cognito?: CognitoConfig | undefined;
   /** Cognito admin group (also used when Cognito is off, for a uniform principal model). */
   cognitoAdminGroup: string;
@@ -71,6 +73,12 @@ function bool(env: Env, name: string): boolean {
 const list = (raw: string | undefined): string[] =>
   (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
 
+/**
+ * A Cognito user pool id, exactly as aws-jwt-verify parses it (region, "_", id), so that every id
+ * accepted here is accepted by the verifier (e.g. us-gov-west-1_x, eusc-de-east-1_x).
+ */
+const USER_POOL_ID = /^(?:eusc-[a-z]{2}|[a-z]{2})-(?:gov-)?[a-z]+-\d_[a-zA-Z0-9]+$/;
+
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
 export function loadConfig(env: Env = process.env): Readonly<Config> {
@@ -86,14 +94,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
 
   let cognito: CognitoConfig | undefined;
   const cognitoAdminGroup = env.COGNITO_ADMIN_GROUP || "tenant-admins";
-  const pools = list(env.COGNITO_USER_POOL_ID);
+  // Deduplicated: aws-jwt-verify refuses an issuer configured twice.
+  const pools = [...new Set(list(env.COGNITO_USER_POOL_ID))];
   if (pools.length > 0) {
     for (const p of pools) {
-      if (!/^[a-z]{2}(-[a-z]+)+-\d_[0-9A-Za-z]+$/.test(p)) {
+      if (!USER_POOL_ID.test(p)) {
         throw new ConfigError("COGNITO_USER_POOL_ID", `${JSON.stringify(p)} is not a user pool id like us-east-1_AbCdEf`);
       }
     }
-    const clientIds = list(env.COGNITO_CLIENT_ID);
+    const clientIds = [...new Set(list(env.COGNITO_CLIENT_ID))];
     if (clientIds.length === 0) throw new ConfigError("COGNITO_CLIENT_ID", "is required when COGNITO_USER_POOL_ID is set");
     const tokenUse = env.COGNITO_TOKEN_USE || "access";
     if (tokenUse !== "access" && tokenUse !== "id") throw new ConfigError("COGNITO_TOKEN_USE", "must be access or id");
@@ -101,7 +110,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       userPoolIds: pools,
       clientIds,
       tokenUse,
-      tenantClaim: env.COGNITO_TENANT_CLAIM || "custom:tenant_id",
+      tenantClaim: (env.COGNITO_TENANT_CLAIM ?? "").trim() || "custom:tenant_id",
       adminGroup: cognitoAdminGroup,
       jwksFile: env.COGNITO_JWKS_FILE || undefined,
     };
@@ -138,6 +147,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     sweepIntervalMs: int(env, "SWEEP_INTERVAL_MS", 60_000, 100, 86_400_000),
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 65_536, 1024, 16_777_216),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
+    storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
     cognito,
     cognitoAdminGroup,
     tls,

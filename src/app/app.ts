@@ -18,6 +18,7 @@ import { startServer, type RunningServer } from "../transport/server.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
 import { writeAdminKeyFile } from "./admin-key-file.js";
 import { instrumentStore } from "./instrumented-store.js";
+import { withStoreTimeout } from "./store-timeout.js";
 import { openStore } from "./open-store.js";
 import { createJwtVerifier } from "./open-jwt-verifier.js";
 import { startMaintenance } from "./maintenance.js";
@@ -29,6 +30,11 @@ export interface AppOptions {
   /** Inject a store (tests, fault injection); default: chosen by config (memory or MongoDB). */
   store?: TokenStore;
   jwt?: JwtVerifier;
+  /**
+   * Per-call metrics (RPC histograms, cache and store counters). Default on; off only to measure
+   * what the metrics themselves cost (bench). /metrics is still served.
+   */
+  metricsEnabled?: boolean;
 }
 
 export interface App {
@@ -47,7 +53,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
   const rawStore = opts.store ?? (await openStore(config, logger));
-  const store = instrumentStore(rawStore, metrics);
+  // Every store call is bounded (a stalled store answers UNAVAILABLE, never hangs), then timed.
+  const instrumented = opts.metricsEnabled !== false;
+  const timedStore = withStoreTimeout(rawStore, config.storeTimeoutMs);
+  const store = instrumented ? instrumentStore(timedStore, metrics) : timedStore;
   const jwt = opts.jwt ?? (config.cognito ? await createJwtVerifier(config.cognito, logger) : disabledJwtVerifier);
   if (!config.cognito && !opts.jwt) logger.info("Cognito is off (COGNITO_USER_POOL_ID not set): JWTs introspect inactive");
 
@@ -60,8 +69,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
       metrics.lastUsedFlushes.labels(ok ? "ok" : "error").inc();
-      if (ok) metrics.lastUsedKeysFlushed.inc(keys);
-      else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
+      if (ok) {
+        metrics.lastUsedKeysFlushed.inc(keys);
+        logger.debug({ keys }, "last_used_at flushed");
+      } else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
     },
   });
   const cacheHit = metrics.cacheLookups;
@@ -71,10 +82,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
     cache,
     lastUsed,
     jwt,
-    observe: {
-      cache: (type, hit) => cacheHit.labels(type, hit ? "hit" : "miss").inc(),
-      storeRead: () => metrics.storeReads.inc(),
-    },
+    observe: instrumented
+      ? {
+          cache: (type, hit) => cacheHit.labels(type, hit ? "hit" : "miss").inc(),
+          storeRead: () => metrics.storeReads.inc(),
+        }
+      : undefined,
   });
   const keys = createKeyService({ store, clock, cache, lastUsed });
   const admin = createAdminApi({
@@ -88,14 +101,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const handlers = createTokenServiceHandlers({
     introspector,
     admin,
-    onIntrospection: (r) => {
-      const label = r.active ? "active" : r.reason;
-      let c = byResult.get(label);
-      if (!c) byResult.set(label, (c = metrics.introspections.labels(label)));
-      c.inc();
-    },
+    onIntrospection: instrumented
+      ? (r) => {
+          const label = r.active ? "active" : r.reason;
+          let c = byResult.get(label);
+          if (!c) byResult.set(label, (c = metrics.introspections.labels(label)));
+          c.inc();
+        }
+      : undefined,
   });
-  const observer = createCallObserver(logger, metrics, new Set(["Introspect"]));
+  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect"]));
 
   const server = await startServer({
     host: config.host,

@@ -14,7 +14,7 @@ export interface CallObserver {
   end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;
 }
 
-export function createCallObserver(logger: Logger, metrics: Metrics, hotMethods: ReadonlySet<string>): CallObserver {
+export function createCallObserver(logger: Logger, metrics: Metrics | undefined, hotMethods: ReadonlySet<string>): CallObserver {
   const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>>();
   return {
     end(method, code, startNs, ctx, error) {
@@ -30,12 +30,14 @@ export function createCallObserver(logger: Logger, metrics: Metrics, hotMethods:
     {
       const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
       const key = `${method}\u0000${code}`;
-      let h = histograms.get(key);
-      if (!h) {
-        h = metrics.rpcDuration.labels(method, codeName(code));
-        histograms.set(key, h);
+      if (metrics) {
+        let h = histograms.get(key);
+        if (!h) {
+          h = metrics.rpcDuration.labels(method, codeName(code));
+          histograms.set(key, h);
+        }
+        h.observe(seconds);
       }
-      h.observe(seconds);
       const level = error !== undefined && typeof error !== "string" ? "error" : error !== undefined ? "info" : hotMethods.has(method) ? "debug" : "info";
       if (!logger.isLevelEnabled(level)) return;
       logger[level](

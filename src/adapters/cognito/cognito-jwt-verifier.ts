@@ -1,8 +1,88 @@
+import { CognitoJwtVerifier } from "aws-jwt-verify";
+import type { Fetcher } from "aws-jwt-verify/https";
+import { SimpleJwksCache } from "aws-jwt-verify/jwk";
 import type { Logger } from "pino";
 import type { CognitoConfig } from "../../config.js";
-import type { JwtVerifier } from "../../ports/jwt-verifier.js";
+import type { JwtVerification, JwtVerifier } from "../../ports/jwt-verifier.js";
+import { claimsFrom } from "./cognito-claims.js";
+import { createBoundedFetcher, createRefusingFetcher } from "./jwks-fetchers.js";
+import { loadJwksFile } from "./jwks-file.js";
+import { startHydration, type Backoff } from "./jwks-hydration.js";
+import { checkJwtHeader } from "./jwt-header.js";
+import { isInfrastructureFailure, reasonOf } from "./verify-outcome.js";
 
-/** Placeholder until the Cognito adapter lands (issue 4). */
-export async function createCognitoJwtVerifier(_config: CognitoConfig, _logger: Logger): Promise<JwtVerifier> {
-  throw new Error("Cognito adapter not implemented yet");
+export interface CognitoVerifierOptions {
+  /** Network mode only: how the JWKS is downloaded (default: bounded HTTPS GET, see jwks-fetchers). */
+  fetcher?: Fetcher;
+  /** Network mode only: retry schedule of the start-up download. */
+  backoff?: Backoff;
+}
+
+/**
+ * Cognito JWTs, verified by aws-jwt-verify's CognitoJwtVerifier (one entry per user pool):
+ * signature, issuer, exp/nbf, token_use and client id; then the tenant claim (see cognito-claims).
+ *
+ * Keys come from one of two places:
+ * - COGNITO_JWKS_FILE: loaded and cached with cacheJwks at start; the network is never used. A
+ *   token whose kid is not in the file is "unverified" before aws-jwt-verify sees it (the library
+ *   would otherwise download the JWKS), verification is verifySync (cache only), and the JWKS cache's
+ *   fetcher refuses: three locks on one door.
+ * - otherwise: each pool's JWKS is downloaded at start (retried with backoff in the background;
+ *   ready() is false until every pool has its keys). Afterwards a token with an unknown kid makes
+ *   aws-jwt-verify download the JWKS again (Cognito key rotation), bounded by the fetch timeout
+ *   and the library's 1-per-10-s penalty box.
+ * Expected failures are values; verify() never throws for a token.
+ */
+export async function createCognitoJwtVerifier(
+  config: CognitoConfig,
+  logger: Logger,
+  options: CognitoVerifierOptions = {},
+): Promise<JwtVerifier> {
+  const { userPoolIds, clientIds, tokenUse, tenantClaim, jwksFile } = config;
+  const fileJwks = jwksFile ? loadJwksFile(jwksFile, userPoolIds) : undefined;
+  const fetcher = fileJwks
+    ? createRefusingFetcher((uri) => logger.error({ uri }, "refused a JWKS download: keys come from COGNITO_JWKS_FILE"))
+    : (options.fetcher ?? createBoundedFetcher());
+  const jwksCache = new SimpleJwksCache({ fetcher });
+  // Multi-pool form: every pool accepts the same client ids and token_use (COGNITO_CLIENT_ID lists
+  // them all; a client id is unique to its pool in Cognito, so this is no wider than per-pool lists).
+  const verifier = CognitoJwtVerifier.create(
+    userPoolIds.map((userPoolId) => ({ userPoolId, tokenUse, clientId: clientIds })),
+    { jwksCache },
+  );
+
+  let ready: () => boolean;
+  let knownKids: ReadonlySet<string> | undefined;
+  if (fileJwks) {
+    for (const [pool, jwks] of fileJwks) verifier.cacheJwks(jwks, pool);
+    knownKids = new Set([...fileJwks.values()].flatMap((jwks) => jwks.keys.map((k) => k.kid as string)));
+    ready = () => true;
+    logger.info({ file: jwksFile, pools: userPoolIds, kids: [...knownKids] }, "Cognito JWKS loaded from COGNITO_JWKS_FILE (no network)");
+  } else {
+    const hydration = startHydration({
+      pools: userPoolIds,
+      logger,
+      backoff: options.backoff,
+      // Download the pool's region-format JWKS uri, then cacheJwks stores it under both issuer
+      // formats aws-jwt-verify accepts (regional and multi-region "issuer-cognito-idp").
+      hydrate: async (pool) => verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool),
+    });
+    ready = hydration.loaded;
+  }
+
+  return {
+    ready: () => ready(),
+    async verify(token: string): Promise<JwtVerification> {
+      const header = checkJwtHeader(token);
+      if (!header.ok) return { ok: false, reason: header.reason };
+      if (knownKids && !knownKids.has(header.kid)) return { ok: false, reason: "unverified" };
+      try {
+        const payload = knownKids ? verifier.verifySync(token) : await verifier.verify(token);
+        return claimsFrom(payload, tenantClaim);
+      } catch (err) {
+        if (isInfrastructureFailure(err)) logger.warn({ err: (err as Error).message, name: (err as Error).name }, "Cognito JWT could not be verified");
+        return { ok: false, reason: reasonOf(err) };
+      }
+    },
+  };
 }

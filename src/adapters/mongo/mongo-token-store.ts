@@ -1,13 +1,163 @@
 import type { Logger } from "pino";
+import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import type { TokenStore } from "../../ports/token-store.js";
+import { createMongoConnection, type MongoTimeouts } from "./mongo-connection.js";
+import {
+  COLLECTIONS,
+  fromKeyDoc,
+  fromPolicyDoc,
+  fromSessionDoc,
+  type KeyDoc,
+  type PolicyDoc,
+  type SessionDoc,
+  toPolicyDoc,
+  toSessionDoc,
+} from "./mongo-documents.js";
+import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
+import { createKeySlotOps } from "./mongo-key-slots.js";
 
 export interface MongoTokenStoreOptions {
+  /** The connection string (MONGODB_URI); its own timeout options win over the defaults. */
   uri: string;
+  /** The database (MONGODB_DB). */
   dbName: string;
-  logger?: Logger;
+  logger?: Logger | undefined;
+  /** Overrides of the bounded driver timeouts (tests use short ones). */
+  timeouts?: Partial<MongoTimeouts> | undefined;
+  retry?: { initialMs?: number; maxMs?: number } | undefined;
 }
 
-/** Placeholder until the MongoDB adapter lands (issue 3). */
-export function createMongoTokenStore(_options: MongoTokenStoreOptions): TokenStore {
-  throw new Error("MongoDB adapter not implemented yet");
+/**
+ * The production store: MongoDB through the official driver. Returns at once and connects in the
+ * background (see mongo-connection.ts); until connected with its indexes, every call rejects with
+ * StoreUnavailableError, as does any call MongoDB cannot answer. Collections: keys, sessions,
+ * tenant_policies (mongo-documents.ts); indexes: mongo-indexes.ts; the active-keys limit and the
+ * key transitions: mongo-key-slots.ts.
+ */
+export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenStore {
+  const conn = createMongoConnection(options);
+  const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
+  const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
+  const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
+  const policies = async () => (await conn.db()).collection<PolicyDoc>(COLLECTIONS.policies);
+  const slots = createKeySlotOps(keys, maxTimeMS);
+
+  /** Runs one store operation, mapping "MongoDB could not answer" to StoreUnavailableError. */
+  async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toStoreError(err, operation);
+    }
+  }
+
+  return {
+    insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
+    rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
+    revokeKey: (args) => run("revokeKey", () => slots.revokeKey(args)),
+
+    findKeyByHash: (tokenHash) =>
+      run("findKeyByHash", async () => {
+        const doc = await (await keys()).findOne({ tokenHash }, { maxTimeMS });
+        return doc ? fromKeyDoc(doc) : null;
+      }),
+
+    getKey: (tenantId, keyId) =>
+      run("getKey", async () => {
+        const doc = await (await keys()).findOne({ _id: keyId, tenantId }, { maxTimeMS });
+        return doc ? fromKeyDoc(doc) : null;
+      }),
+
+    listKeys: (tenantId, limit) =>
+      run("listKeys", async () => {
+        if (limit <= 0) return []; // limit(0) would mean "no limit" to MongoDB
+        const docs = await (await keys())
+          .find({ tenantId }, { sort: { createdAt: -1, _id: -1 }, limit, maxTimeMS })
+          .toArray();
+        return docs.map(fromKeyDoc);
+      }),
+
+    hasUsableKey: (tenantId, now) =>
+      run("hasUsableKey", async () => {
+        const doc = await (await keys()).findOne(
+          { tenantId, $or: [{ status: "active" }, { status: "deprecated", revokeAt: { $gt: now } }] },
+          { projection: { _id: 1 }, maxTimeMS },
+        );
+        return doc !== null;
+      }),
+
+    recordKeyUses: (uses) =>
+      run("recordKeyUses", async () => {
+        if (uses.length === 0) return;
+        // One unordered bulk write per flush; $max so an older time never overwrites a newer one
+        // (a missing lastUsedAt is set). No upsert: an unknown key id matches nothing.
+        // https://www.mongodb.com/docs/manual/reference/operator/update/max/
+        const ops: AnyBulkWriteOperation<KeyDoc>[] = uses.map(({ keyId, at }) => ({
+          updateOne: { filter: { _id: keyId }, update: { $max: { lastUsedAt: at } } },
+        }));
+        await (await keys()).bulkWrite(ops, { ordered: false, maxTimeMS: maintenanceMaxTimeMS });
+      }),
+
+    sweepExpiredKeys: (now) =>
+      run("sweepExpiredKeys", async () => {
+        // An update pipeline (4.2+) so revokedAt can take each document's own revokeAt. The filter
+        // matches only DEPRECATED keys, so a REVOKED key is never touched and a second run finds
+        // nothing: idempotent and safe with several replicas running it at once.
+        // https://www.mongodb.com/docs/manual/tutorial/update-documents-with-aggregation-pipeline/
+        const r = await (await keys()).updateMany(
+          { status: "deprecated", revokeAt: { $lte: now } },
+          [{ $set: { status: "revoked", revokedAt: "$revokeAt" } }],
+          { maxTimeMS: maintenanceMaxTimeMS },
+        );
+        return r.modifiedCount;
+      }),
+
+    insertSession: (session) =>
+      run("insertSession", async () => {
+        await (await sessions()).insertOne(toSessionDoc(session), { maxTimeMS });
+      }),
+
+    deleteExpiredSessions: (now) =>
+      run("deleteExpiredSessions", async () => {
+        const r = await (await sessions()).deleteMany({ expiresAt: { $lte: now } }, { maxTimeMS: maintenanceMaxTimeMS });
+        return r.deletedCount;
+      }),
+
+    findSessionByHash: (tokenHash) =>
+      run("findSessionByHash", async () => {
+        const doc = await (await sessions()).findOne({ tokenHash }, { maxTimeMS });
+        return doc ? fromSessionDoc(doc) : null;
+      }),
+
+    getPolicy: (tenantId) =>
+      run("getPolicy", async () => {
+        const doc = await (await policies()).findOne({ _id: tenantId }, { maxTimeMS });
+        return doc ? fromPolicyDoc(doc) : null;
+      }),
+
+    setPolicy: (policy) =>
+      run("setPolicy", async () => {
+        const coll = await policies();
+        const doc = toPolicyDoc(policy);
+        const write = () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true, maxTimeMS });
+        try {
+          await write();
+        } catch (err) {
+          // Two concurrent first upserts of one tenant: one inserts, the other may get E11000 on
+          // _id (servers 4.2+ retry this themselves for equality on _id); once more is enough.
+          // https://www.mongodb.com/docs/manual/reference/method/db.collection.updateOne/#upsert-with-duplicate-values
+          if (!isDuplicateKey(err)) throw err;
+          await write();
+        }
+        return fromPolicyDoc(doc);
+      }),
+
+    ping: () =>
+      run("ping", async () => {
+        const db: Db = await conn.db();
+        await db.command({ ping: 1 }); // bounded by serverSelectionTimeoutMS and socketTimeoutMS
+      }),
+
+    close: () => conn.close(),
+  };
 }

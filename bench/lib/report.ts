@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
+import type { CaseResult } from "./harness.js";
+
+export const r2 = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : null);
+export const r3 = (n: number) => (Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null);
+export const r4 = (n: number) => (Number.isFinite(n) ? Math.round(n * 10000) / 10000 : null);
+
+export function machine() {
+  const model = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown";
+  return { cpus: cpus().length, cpuModel: model.trim(), node: process.version };
+}
+
+/** Fixed-width text table. */
+export function table(header: string[], rows: (string | number | null | undefined)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map((c) => (c === null || c === undefined ? "-" : String(c))))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length)));
+  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(cells[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
+}
+
+export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+export function summarize(r: CaseResult, floor: CaseResult | undefined) {
+  return {
+    calls_per_s: r2(r.callsPerSecond),
+    p50_ms: r3(r.p50Ms),
+    p99_ms: r3(r.p99Ms),
+    server_cpu_ms_per_call: r4(r.serverCpuMsPerCall),
+    server_cpu_percent: r2(r.serverCpuPercent),
+    client_cpu_percent: r2(r.clientCpuPercent),
+    cpu_ratio: floor ? r3(r.serverCpuMsPerCall / floor.serverCpuMsPerCall) : null,
+    throughput_ratio: floor ? r3(r.callsPerSecond / floor.callsPerSecond) : null,
+    calls: r.calls,
+    errors: r.errors,
+    seconds: r2(r.seconds),
+    distinct_tokens: r.distinctTokens,
+    store: r.store && {
+      introspect_store_reads: r.store.introspectStoreReads,
+      find_key_by_hash: r.store.findKeyByHash,
+      find_session_by_hash: r.store.findSessionByHash,
+      get_policy: r.store.getPolicy,
+      reads: r.store.storeReads,
+      writes_record_key_uses: r.store.recordKeyUses,
+      last_used_flushes: r.store.lastUsedFlushes,
+      last_used_keys_flushed: r.store.lastUsedKeysFlushed,
+    },
+  };
+}

@@ -1,0 +1,22 @@
+import { FetchError, JwtBaseError, JwtExpiredError, JwtParseError } from "aws-jwt-verify/error";
+
+/**
+ * aws-jwt-verify's exceptions -> the port's reasons. Every failure of a token is a value:
+ * - JwtExpiredError                      -> "expired"
+ * - JwtParseError (not a parsable JWT)   -> "malformed"
+ * - everything else: bad signature, issuer (incl. "issuer not configured"), client id, token_use,
+ *   algorithm, nbf, unknown kid, JWKS unavailable, even an unexpected error -> "unverified"
+ *   (fail closed: nothing that went wrong can make a token valid).
+ */
+export type RejectReason = "expired" | "malformed" | "unverified";
+
+export function reasonOf(err: unknown): RejectReason {
+  if (err instanceof JwtExpiredError) return "expired";
+  if (err instanceof JwtParseError) return "malformed";
+  return "unverified";
+}
+
+/** Worth a log line: the verifier could not reach its keys, or failed in a way no token explains. */
+export function isInfrastructureFailure(err: unknown): boolean {
+  return err instanceof FetchError || !(err instanceof JwtBaseError);
+}

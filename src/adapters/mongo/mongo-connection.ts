@@ -1,0 +1,178 @@
+import type { Logger } from "pino";
+import { type Db, MongoClient, type MongoClientOptions, ReadPreference, WriteConcern } from "mongodb";
+import { StoreUnavailableError } from "../../domain/errors.js";
+import { ensureIndexes } from "./mongo-indexes.js";
+
+/**
+ * Bounded driver timeouts, so no call waits for the driver's 30-second server-selection default.
+ *
+ * Driver 7.8+ made the client-side operation timeout (`timeoutMS`, CSOT) a deprecated no-op after a
+ * connection-pool desynchronization bug, and says to use the per-stage options instead:
+ * serverSelectionTimeoutMS, waitQueueTimeoutMS, socketTimeoutMS and maxTimeMS.
+ * https://www.mongodb.com/docs/drivers/node/current/connect/connection-options/csot/
+ * (node_modules/mongodb/lib/connection_string.js marks `timeoutMS` as `ignored: true`.)
+ */
+export interface MongoTimeouts {
+  /** How long an operation waits for a suitable server (a primary) before failing. */
+  serverSelectionTimeoutMS: number;
+  /** TCP connect + handshake of one connection. */
+  connectTimeoutMS: number;
+  /** One socket read or write; a connection idle longer than this on a reply is closed. */
+  socketTimeoutMS: number;
+  /** Waiting for a free connection from the pool. */
+  waitQueueTimeoutMS: number;
+  /** Server-side execution limit of one ordinary operation. */
+  maxTimeMS: number;
+  /** Server-side execution limit of the background sweeps (updateMany/deleteMany). */
+  maintenanceMaxTimeMS: number;
+  /** How long a w:"majority" write waits for replication before reporting a write-concern error. */
+  wtimeoutMS: number;
+}
+
+export const DEFAULT_TIMEOUTS: MongoTimeouts = {
+  serverSelectionTimeoutMS: 2000,
+  connectTimeoutMS: 2000,
+  socketTimeoutMS: 5000,
+  waitQueueTimeoutMS: 2000,
+  maxTimeMS: 2000,
+  maintenanceMaxTimeMS: 4000,
+  wtimeoutMS: 3000,
+};
+
+export interface MongoConnectionOptions {
+  uri: string;
+  dbName: string;
+  logger?: Logger | undefined;
+  timeouts?: Partial<MongoTimeouts> | undefined;
+  /** Back-off between connection attempts: starts at initialMs, doubles, capped at maxMs. */
+  retry?: { initialMs?: number; maxMs?: number } | undefined;
+}
+
+export interface MongoConnection {
+  /**
+   * The database, once connected with every index in place. Waits for a connection attempt in
+   * progress (bounded by serverSelectionTimeoutMS); otherwise rejects at once with
+   * StoreUnavailableError while the background loop keeps retrying.
+   */
+  db(): Promise<Db>;
+  readonly timeouts: Readonly<MongoTimeouts>;
+  close(): Promise<void>;
+}
+
+/** Option names given in the connection string's query (lower-cased): those win over our defaults. */
+function uriOptionNames(uri: string): Set<string> {
+  const q = uri.indexOf("?");
+  if (q < 0) return new Set();
+  return new Set([...new URLSearchParams(uri.slice(q + 1)).keys()].map((k) => k.toLowerCase()));
+}
+
+export function clientOptions(uri: string, timeouts: MongoTimeouts): MongoClientOptions {
+  const given = uriOptionNames(uri);
+  const opts: MongoClientOptions = { appName: "warpflow-token-service" };
+  const defaults = {
+    serverSelectionTimeoutMS: timeouts.serverSelectionTimeoutMS,
+    connectTimeoutMS: timeouts.connectTimeoutMS,
+    socketTimeoutMS: timeouts.socketTimeoutMS,
+    waitQueueTimeoutMS: timeouts.waitQueueTimeoutMS,
+  } as const;
+  for (const [name, value] of Object.entries(defaults)) {
+    if (!given.has(name.toLowerCase())) (opts as Record<string, unknown>)[name] = value;
+  }
+  return opts;
+}
+
+/**
+ * Connects in the background, never blocking or throwing at construction (except for a malformed
+ * connection string, which is a configuration error). Each attempt uses a fresh MongoClient: a
+ * client whose first connect failed is closed and dropped. Once connected and indexed, the driver
+ * itself monitors the deployment and reconnects (SDAM), so this loop stops.
+ */
+export function createMongoConnection(options: MongoConnectionOptions): MongoConnection {
+  const timeouts: MongoTimeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const log = options.logger?.child({ component: "mongodb" });
+  const initialMs = options.retry?.initialMs ?? 100;
+  const maxMs = options.retry?.maxMs ?? 5000;
+  const opts = clientOptions(options.uri, timeouts);
+
+  const newClient = () => new MongoClient(options.uri, opts);
+  let client: MongoClient | undefined = newClient(); // validates the connection string now
+  let connected = false;
+  let database: Db | undefined;
+  let attempt: Promise<void> | undefined;
+  let lastError: unknown;
+  let lastLogged = "";
+  let backoff = initialMs;
+  let timer: NodeJS.Timeout | undefined;
+  let closed = false;
+
+  async function connectOnce(): Promise<void> {
+    try {
+      client ??= newClient();
+      if (!connected) {
+        await client.connect();
+        connected = true;
+      }
+      // Every write waits for a majority so an acknowledged revoke cannot be rolled back by a
+      // failover; every read goes to the primary so a revoked key is never read from a lagging
+      // secondary. Set on the Db handle so a connection-string option cannot weaken them.
+      const db = client.db(options.dbName, {
+        readPreference: ReadPreference.PRIMARY,
+        writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
+      });
+      await ensureIndexes(db);
+      if (closed) return;
+      database = db;
+      lastError = undefined;
+      log?.info({ db: options.dbName }, "MongoDB connected; indexes in place");
+    } catch (err) {
+      lastError = err;
+      if (!connected && client) {
+        const failed = client;
+        client = undefined;
+        void failed.close().catch(() => undefined);
+      }
+      if (closed) return;
+      const message = (err as Error).message;
+      if (message !== lastLogged) {
+        lastLogged = message;
+        log?.warn({ err: message, retryInMs: backoff }, connected ? "MongoDB index creation failed; retrying" : "MongoDB unreachable; retrying");
+      }
+      timer = setTimeout(start, backoff);
+      timer.unref();
+      backoff = Math.min(backoff * 2, maxMs);
+    }
+  }
+
+  function start(): void {
+    if (closed || database) return;
+    attempt = connectOnce().finally(() => {
+      attempt = undefined;
+    });
+  }
+  start();
+
+  const unavailable = () => {
+    const why = lastError instanceof Error ? `: ${lastError.message}` : "";
+    return new StoreUnavailableError(`MongoDB not connected yet${why}`, { cause: lastError });
+  };
+
+  return {
+    timeouts,
+    async db() {
+      if (database) return database;
+      if (closed) throw new StoreUnavailableError("MongoDB store is closed");
+      if (attempt) await attempt;
+      if (database) return database;
+      throw unavailable();
+    },
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await attempt;
+      database = undefined;
+      const c = client;
+      client = undefined;
+      await c?.close();
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import type { KeyRecord, SessionRecord, StoredKeyStatus, TenantPolicyRecord } from "../../domain/records.js";
+
+/**
+ * The MongoDB document shapes and their mapping to the domain records. Pure code: no driver calls.
+ *
+ * Every document carries `v` (its schema version) so a later migration can tell old shapes from new
+ * ones. Only token HASHES are stored (the records never hold a plaintext token).
+ *
+ * Optional fields are OMITTED, never written as null: the driver serializes `undefined` as BSON
+ * null unless `ignoreUndefined` is set, and a null would read back as a present field.
+ */
+export const SCHEMA_VERSION = 1 as const;
+
+export const COLLECTIONS = {
+  keys: "keys",
+  sessions: "sessions",
+  policies: "tenant_policies",
+} as const;
+
+export interface KeyDoc {
+  /** The key id (`key_` + 20 base62), globally unique. */
+  _id: string;
+  v: number;
+  tenantId: string;
+  label: string;
+  tokenHash: string;
+  hint: string;
+  status: StoredKeyStatus;
+  createdAt: Date;
+  createdBy: string;
+  /**
+   * Only ACTIVE keys hold a slot, 0..maxActive-1; a partial unique index on {tenantId, slot} over
+   * ACTIVE documents caps a tenant's active keys (see mongo-indexes.ts). Adapter bookkeeping: it
+   * never reaches the domain.
+   */
+  slot?: number;
+  lastUsedAt?: Date;
+  revokeAt?: Date;
+  revokedAt?: Date;
+  revokedBy?: string;
+  rotatedFromKeyId?: string;
+  rotatedToKeyId?: string;
+}
+
+export interface SessionDoc {
+  _id: string;
+  v: number;
+  tenantId: string;
+  tokenHash: string;
+  createdAt: Date;
+  /** TTL-indexed (expireAfterSeconds: 0): MongoDB deletes the document some time after this instant. */
+  expiresAt: Date;
+  createdBy: string;
+}
+
+export interface PolicyDoc {
+  /** The tenant id. */
+  _id: string;
+  v: number;
+  hipaaEnabled: boolean;
+  updatedAt?: Date;
+  updatedBy?: string;
+}
+
+const KEY_OPTIONAL = ["lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId"] as const;
+
+/** Copies the optional fields that hold a value (neither undefined nor null). */
+function copyOptional<K extends string>(from: Partial<Record<K, unknown>>, to: Partial<Record<K, unknown>>, names: readonly K[]): void {
+  for (const name of names) {
+    const value = from[name];
+    if (value !== undefined && value !== null) to[name] = value;
+  }
+}
+
+/** The document for a key record; `slot` is set by the caller when the key is ACTIVE. */
+export function toKeyDoc(key: KeyRecord, slot?: number): KeyDoc {
+  const doc: KeyDoc = {
+    _id: key.id,
+    v: SCHEMA_VERSION,
+    tenantId: key.tenantId,
+    label: key.label,
+    tokenHash: key.tokenHash,
+    hint: key.hint,
+    status: key.status,
+    createdAt: key.createdAt,
+    createdBy: key.createdBy,
+  };
+  if (slot !== undefined) doc.slot = slot;
+  copyOptional(key, doc, KEY_OPTIONAL);
+  return doc;
+}
+
+export function fromKeyDoc(doc: KeyDoc): KeyRecord {
+  const key: KeyRecord = {
+    id: doc._id,
+    tenantId: doc.tenantId,
+    label: doc.label,
+    tokenHash: doc.tokenHash,
+    hint: doc.hint,
+    status: doc.status,
+    createdAt: doc.createdAt,
+    createdBy: doc.createdBy,
+  };
+  copyOptional(doc, key, KEY_OPTIONAL);
+  return key;
+}
+
+export function toSessionDoc(session: SessionRecord): SessionDoc {
+  return {
+    _id: session.id,
+    v: SCHEMA_VERSION,
+    tenantId: session.tenantId,
+    tokenHash: session.tokenHash,
+    createdAt: session.createdAt,
+    expiresAt: session.expiresAt,
+    createdBy: session.createdBy,
+  };
+}
+
+export function fromSessionDoc(doc: SessionDoc): SessionRecord {
+  return {
+    id: doc._id,
+    tenantId: doc.tenantId,
+    tokenHash: doc.tokenHash,
+    createdAt: doc.createdAt,
+    expiresAt: doc.expiresAt,
+    createdBy: doc.createdBy,
+  };
+}
+
+export function toPolicyDoc(policy: TenantPolicyRecord): PolicyDoc {
+  const doc: PolicyDoc = { _id: policy.tenantId, v: SCHEMA_VERSION, hipaaEnabled: policy.hipaaEnabled };
+  copyOptional(policy, doc, ["updatedAt", "updatedBy"] as const);
+  return doc;
+}
+
+export function fromPolicyDoc(doc: PolicyDoc): TenantPolicyRecord {
+  const policy: TenantPolicyRecord = { tenantId: doc._id, hipaaEnabled: doc.hipaaEnabled };
+  copyOptional(doc, policy, ["updatedAt", "updatedBy"] as const);
+  return policy;
+}

@@ -1,0 +1,92 @@
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoOperationTimeoutError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+} from "mongodb";
+import { StoreUnavailableError } from "../../domain/errors.js";
+
+/** E11000: a unique index refused the write. https://www.mongodb.com/docs/manual/core/index-unique/ */
+export const DUPLICATE_KEY = 11000;
+
+/**
+ * Is `err` a duplicate-key error raised by the index named `indexName`? The server's write error
+ * carries `keyPattern` (4.4+) and names the index in its message ("... index: NAME dup key: ...");
+ * the driver copies both onto the MongoServerError it throws for insertOne/updateOne/findOneAndUpdate.
+ */
+export function isDuplicateKeyOn(err: unknown, indexName: string, keyField?: string): boolean {
+  if (!(err instanceof MongoServerError) || err.code !== DUPLICATE_KEY) return false;
+  if (err.message.includes(`index: ${indexName} `)) return true;
+  const pattern = err["keyPattern"] as Record<string, unknown> | undefined;
+  return keyField !== undefined && pattern !== undefined && keyField in pattern;
+}
+
+export const isDuplicateKey = (err: unknown): boolean => err instanceof MongoServerError && err.code === DUPLICATE_KEY;
+
+/**
+ * Server error codes meaning "this node cannot answer now" (elections, shutdown, overload, time
+ * limits); the driver's retryable-read/write code list plus time limits and write-concern timeouts.
+ * https://github.com/mongodb/specifications/blob/master/source/retryable-writes/retryable-writes.md
+ */
+const UNAVAILABLE_CODES = new Set<number>([
+  6, // HostUnreachable
+  7, // HostNotFound
+  18, // AuthenticationFailed: the store cannot be used; an operator must act
+  50, // MaxTimeMSExpired
+  64, // WriteConcernTimeout / WriteConcernFailed
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  133, // FailedToSatisfyReadPreference
+  134, // ReadConcernMajorityNotAvailableYet
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+  10058, // LegacyNotPrimary
+]);
+
+const UNAVAILABLE_LABELS = ["RetryableWriteError", "ResetPool", "SystemOverloadedError", "RetryableError"];
+
+/**
+ * Driver errors whose names say "could not reach or use the deployment". These classes are not all
+ * exported, so they are recognized by name: the connection pool's checkout timeout and closed pool.
+ */
+const UNAVAILABLE_NAMES = new Set(["MongoWaitQueueTimeoutError", "MongoPoolClosedError", "MongoPoolClearedError"]);
+
+/** Does `err` mean MongoDB could not answer (as opposed to a bug or a refused write)? */
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof StoreUnavailableError) return true;
+  if (
+    err instanceof MongoNetworkError || // includes MongoNetworkTimeoutError and pool-cleared errors
+    err instanceof MongoServerSelectionError ||
+    err instanceof MongoTopologyClosedError ||
+    err instanceof MongoNotConnectedError ||
+    err instanceof MongoOperationTimeoutError
+  ) {
+    return true;
+  }
+  if (!(err instanceof MongoError)) return false;
+  if (UNAVAILABLE_NAMES.has(err.name)) return true;
+  if (typeof err.code === "number" && UNAVAILABLE_CODES.has(err.code)) return true;
+  if (UNAVAILABLE_LABELS.some((label) => err.hasErrorLabel(label))) return true;
+  return /node is recovering|not master|not primary/i.test(err.message);
+}
+
+/**
+ * The error an operation throws: StoreUnavailableError when MongoDB could not answer (the domain
+ * maps it to UNAVAILABLE; never a false result), the error itself otherwise (a bug: INTERNAL).
+ */
+export function toStoreError(err: unknown, operation: string): unknown {
+  if (err instanceof StoreUnavailableError) return err;
+  if (isUnavailable(err)) {
+    return new StoreUnavailableError(`MongoDB unavailable during ${operation}: ${(err as Error).message}`, { cause: err });
+  }
+  return err;
+}

@@ -1,0 +1,66 @@
+import type { Db, IndexDescription } from "mongodb";
+import { COLLECTIONS } from "./mongo-documents.js";
+
+/**
+ * The indexes the store relies on, created at start with `createIndexes`.
+ *
+ * Idempotent and safe when several replicas start at once: the server answers "all indexes already
+ * exist" for a spec identical to an existing index (same name, key and options), and fails with
+ * IndexOptionsConflict (85) / IndexKeySpecsConflict (86) only when an index of the same name has a
+ * different spec, which a changed spec below must avoid by taking a new name.
+ * https://www.mongodb.com/docs/manual/reference/command/createIndexes/
+ *
+ * Names are explicit so duplicate-key errors can be attributed to an index by name.
+ */
+export const INDEX = {
+  keyTokenHash: "keys_token_hash_unique",
+  keyActiveSlot: "keys_tenant_active_slot_unique",
+  keyTenantCreated: "keys_tenant_created",
+  keySweep: "keys_status_revoke_at",
+  sessionTokenHash: "sessions_token_hash_unique",
+  sessionTtl: "sessions_expires_at_ttl",
+} as const;
+
+export const KEY_INDEXES: IndexDescription[] = [
+  // Introspect: one indexed read by token hash; and no two keys share a token.
+  { name: INDEX.keyTokenHash, key: { tokenHash: 1 }, unique: true },
+  // The active-keys limit. Only ACTIVE keys are in this index (partial filter, an equality, which
+  // every server since 3.2 accepts in partialFilterExpression), and every ACTIVE key holds a slot in
+  // 0..maxActive-1, so at most maxActive keys of a tenant can be ACTIVE at any instant, whatever
+  // the number of concurrent writers: the unique index is checked by the server inside each
+  // single-document write. A partial unique index constrains only the documents that match its
+  // filter. https://www.mongodb.com/docs/manual/core/index-partial/#partial-index-with-unique-constraint
+  {
+    name: INDEX.keyActiveSlot,
+    key: { tenantId: 1, slot: 1 },
+    unique: true,
+    partialFilterExpression: { status: "active" },
+  },
+  // ListKeys (newest first, _id breaks ties so the order is stable) and hasUsableKey (tenantId
+  // prefix). Lookups by {_id, tenantId} use the _id index: _id is unique, so at most one document is
+  // fetched and the tenantId check costs nothing; no extra {tenantId, _id} index is needed.
+  { name: INDEX.keyTenantCreated, key: { tenantId: 1, createdAt: -1, _id: -1 } },
+  // The sweep: DEPRECATED keys whose grace ended.
+  { name: INDEX.keySweep, key: { status: 1, revokeAt: 1 } },
+];
+
+export const SESSION_INDEXES: IndexDescription[] = [
+  { name: INDEX.sessionTokenHash, key: { tokenHash: 1 }, unique: true },
+  // TTL: the server's TTL monitor (on the primary, about every 60 s) deletes sessions some time
+  // after expiresAt. It frees space only; reads check expiry themselves.
+  // https://www.mongodb.com/docs/manual/core/index-ttl/
+  { name: INDEX.sessionTtl, key: { expiresAt: 1 }, expireAfterSeconds: 0 },
+];
+
+/** Creates the collections (implicitly) and every index. Throws on any failure; the caller retries. */
+export async function ensureIndexes(db: Db): Promise<void> {
+  await db.collection(COLLECTIONS.keys).createIndexes(KEY_INDEXES);
+  await db.collection(COLLECTIONS.sessions).createIndexes(SESSION_INDEXES);
+  // tenant_policies is keyed by _id (the tenant id): its built-in _id index is all it needs. Create
+  // the collection anyway so an operator sees all three at once.
+  try {
+    await db.createCollection(COLLECTIONS.policies);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 48) throw err; // 48 NamespaceExists: already there
+  }
+}

@@ -1,0 +1,51 @@
+import { StoreUnavailableError } from "../domain/errors.js";
+import type { TokenStore } from "../ports/token-store.js";
+
+/**
+ * Bounds every store call: a store that does not answer within `timeoutMs` is treated as
+ * unavailable (StoreUnavailableError, which the transport maps to UNAVAILABLE), so a stalled
+ * database can never hang Introspect, an admin RPC, the readiness check or shutdown.
+ *
+ * A write that times out here may still be applied later by the store (the request reached it but
+ * the answer did not come back in time). The caller was told UNAVAILABLE and never received the
+ * plaintext, so such a key is unusable; it shows in ListKeys and can be revoked.
+ *
+ * `close` is passed through unbounded (shutdown closes the raw store itself).
+ */
+export function withStoreTimeout(store: TokenStore, timeoutMs: number): TokenStore {
+  if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) return store;
+  const wrapped = {} as Record<string, unknown>;
+  for (const name of Object.keys(store) as (keyof TokenStore)[]) {
+    const fn = store[name] as (...args: unknown[]) => Promise<unknown>;
+    if (name === "close") {
+      wrapped[name] = fn.bind(store);
+      continue;
+    }
+    wrapped[name] = (...args: unknown[]) =>
+      new Promise((resolve, reject) => {
+        let pending: Promise<unknown>;
+        try {
+          pending = Promise.resolve(fn.apply(store, args));
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        const timer = setTimeout(
+          () => reject(new StoreUnavailableError(`token store did not answer ${name} within ${timeoutMs} ms`)),
+          timeoutMs,
+        );
+        // A late answer (or late failure) after the deadline is ignored: the promise already settled.
+        pending.then(
+          (value) => {
+            clearTimeout(timer);
+            resolve(value);
+          },
+          (err: unknown) => {
+            clearTimeout(timer);
+            reject(err);
+          },
+        );
+      });
+  }
+  return wrapped as unknown as TokenStore;
+}

@@ -1,0 +1,80 @@
+import * as grpc from "@grpc/grpc-js";
+import * as https from "node:https";
+import * as tls from "node:tls";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGrpcTokenClient } from "../support/grpc-client.js";
+import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+const openssl = hasOpenssl();
+if (!openssl) console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
+
+function httpsGet(port: number, path: string, opts: https.RequestOptions): Promise<{ status: number; body: string; alpn: string | false }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request({ host: "127.0.0.1", port, path, servername: "localhost", ...opts }, (res) => {
+      const alpn = (res.socket as tls.TLSSocket).alpnProtocol;
+      let body = "";
+      res.on("data", (c) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode!, body, alpn }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe.skipIf(!openssl)("TLS", () => {
+  let pki: TestPki;
+  let t: TestApp;
+  beforeAll(async () => {
+    pki = createTestPki();
+    t = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile } });
+  });
+  afterAll(async () => t?.close());
+
+  it("serves gRPC over TLS (ALPN h2) and HTTP/1.1 over TLS (ALPN http/1.1) on one port", async () => {
+    const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
+    try {
+      const s = await client.createSession({ tenantId: "acme" }, { bearer: t.adminKey });
+      expect((await client.introspect({ token: s.token })).active).toBe(true);
+    } finally {
+      client.close();
+    }
+    const res = await httpsGet(t.port, "/readyz", { ca: pki.ca, ALPNProtocols: ["http/1.1"] } as https.RequestOptions);
+    expect(res).toMatchObject({ status: 200, alpn: "http/1.1" });
+  });
+
+  it("refuses plaintext clients", async () => {
+    const plain = createGrpcTokenClient(`127.0.0.1:${t.port}`);
+    await expect(plain.introspect({ token: "x" }, { deadlineMs: 2000 })).rejects.toMatchObject({ code: expect.any(Number) });
+    plain.close();
+  });
+});
+
+describe.skipIf(!openssl)("mutual TLS", () => {
+  let pki: TestPki;
+  let t: TestApp;
+  beforeAll(async () => {
+    pki = createTestPki();
+    t = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile } });
+  });
+  afterAll(async () => t?.close());
+
+  it("accepts a client certificate signed by the configured CA", async () => {
+    const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
+    try {
+      expect((await client.introspect({ token: "wf_acme_x" })).active).toBe(false);
+    } finally {
+      client.close();
+    }
+    expect((await httpsGet(t.port, "/healthz", { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey })).status).toBe(200);
+  });
+
+  it("refuses clients without a certificate or with one from another CA", async () => {
+    for (const creds of [grpc.credentials.createSsl(pki.ca), grpc.credentials.createSsl(pki.ca, pki.rogueKey, pki.rogueCert)]) {
+      const client = createGrpcTokenClient(`localhost:${t.port}`, creds);
+      await expect(client.introspect({ token: "wf_acme_x" }, { deadlineMs: 3000 })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      client.close();
+    }
+    await expect(httpsGet(t.port, "/healthz", { ca: pki.ca })).rejects.toThrow();
+  });
+});

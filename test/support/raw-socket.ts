@@ -1,0 +1,55 @@
+import * as net from "node:net";
+
+/**
+ * Sends raw bytes to a server and collects whatever comes back until the server closes the
+ * connection or `timeoutMs` passes: for malformed-protocol tests that no client library can send.
+ */
+export interface RawExchange {
+  /** Everything the server sent. */
+  data: Buffer;
+  /** The server ended or reset the connection (false: still open at the timeout). */
+  closed: boolean;
+  /** A socket error, e.g. ECONNRESET. */
+  error?: string | undefined;
+}
+
+export function rawExchange(port: number, chunks: (Buffer | string)[], timeoutMs = 2000): Promise<RawExchange> {
+  return new Promise((resolve) => {
+    const received: Buffer[] = [];
+    let error: string | undefined;
+    let done = false;
+    const socket = net.connect({ port, host: "127.0.0.1" }, () => {
+      for (const c of chunks) {
+        if (!socket.destroyed) socket.write(c);
+      }
+    });
+    const finish = (closed: boolean) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ data: Buffer.concat(received), closed, error });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    socket.on("data", (d) => received.push(d));
+    socket.on("error", (e) => {
+      error = (e as NodeJS.ErrnoException).code ?? e.message;
+    });
+    socket.on("close", () => finish(true));
+    socket.on("end", () => finish(true));
+  });
+}
+
+/** An HTTP/2 frame: 9-byte header (length, type, flags, stream id) and payload. */
+export function h2Frame(type: number, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  const header = Buffer.alloc(9);
+  header.writeUIntBE(payload.length, 0, 3);
+  header.writeUInt8(type, 3);
+  header.writeUInt8(flags, 4);
+  header.writeUInt32BE(streamId & 0x7fffffff, 5);
+  return Buffer.concat([header, payload]);
+}
+
+export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+/** Frame types. */
+export const H2 = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 } as const;
