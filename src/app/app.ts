@@ -15,6 +15,7 @@ import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
 import { createMetrics, type Metrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
+import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
 import { writeAdminKeyFile } from "./admin-key-file.js";
 import { instrumentStore } from "./instrumented-store.js";
@@ -101,6 +102,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const handlers = createTokenServiceHandlers({
     introspector,
     admin,
+    introspectCallerCheck: createIntrospectCallerCheck({
+      requireClientCert: config.introspectRequireClientCert,
+      callerToken: config.introspectCallerToken,
+    }),
     onIntrospection: instrumented
       ? (r) => {
           const label = r.active ? "active" : r.reason;

@@ -1,10 +1,13 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { bearerToken } from "../domain/admin-api.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError } from "./error-mapping.js";
 import { OK } from "./grpc-server.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+
+/** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */
+export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });
 
 /**
  * Registers transport-neutral handlers on a Connect router (served over HTTP/1.1 by connect-node:
@@ -21,7 +24,12 @@ export function registerConnectService<S extends DescService>(
     const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[method.localName]!;
     impl[method.localName] = async (req, hc) => {
       const start = process.hrtime.bigint();
-      const ctx: CallContext = { bearer: bearerToken(hc.requestHeader.get("authorization")), signal: hc.signal };
+      const ctx: CallContext = {
+        bearer: bearerToken(hc.requestHeader.get("authorization")),
+        signal: hc.signal,
+        header: (name) => hc.requestHeader.get(name) ?? undefined,
+        clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
+      };
       try {
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);

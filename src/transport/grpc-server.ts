@@ -44,7 +44,14 @@ export function addProtobufService<S extends DescService>(
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const start = process.hrtime.bigint();
       const auth = call.metadata.get("authorization")[0];
-      const ctx: CallContext = { bearer: typeof auth === "string" ? bearerToken(auth) : undefined };
+      const ctx: CallContext = {
+        bearer: typeof auth === "string" ? bearerToken(auth) : undefined,
+        header: (n) => {
+          const v = call.metadata.get(n)[0];
+          return typeof v === "string" ? v : undefined;
+        },
+        clientCertVerified: () => call.getAuthContext().sslPeerCertificate !== undefined,
+      };
       handler(call.request, ctx).then(
         (res) => {
           observer.end(name, OK, start, ctx);

@@ -21,7 +21,13 @@ export function createRestSessionsHandler(
 ) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const start = process.hrtime.bigint();
-    const ctx: CallContext = { bearer: bearerToken(req.headers.authorization) };
+    const ctx: CallContext = {
+      bearer: bearerToken(req.headers.authorization),
+      header: (name) => {
+        const v = req.headers[name];
+        return Array.isArray(v) ? v[0] : v;
+      },
+    };
     try {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();

@@ -1,12 +1,14 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as net from "node:net";
+import type { TLSSocket } from "node:tls";
+import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
-import { registerConnectService } from "./connect-routes.js";
+import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
 import { addProtobufService } from "./grpc-server.js";
 import { sendError, sendJson } from "./json-http.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
@@ -53,6 +55,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const connect = connectNodeAdapter({
     routes: (router) => registerConnectService(router, TokenService, opts.handlers, opts.observer),
     readMaxBytes: opts.maxBodyBytes,
+    contextValues: (req) =>
+      createContextValues().set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true),
   });
   const rest = createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes);
   const http1 = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {

@@ -20,8 +20,10 @@ export function createTokenServiceHandlers(deps: {
   admin: AdminApi;
   /** Sees every introspection result (metrics by reason). */
   onIntrospection?: (result: Introspection) => void;
+  /** Restricts who may call Introspect (see introspect-callers.ts); undefined: anyone. */
+  introspectCallerCheck?: ((ctx: CallContext) => void) | undefined;
 }): UnaryHandlers<typeof pb.TokenService> {
-  const { introspector, admin, onIntrospection } = deps;
+  const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
 
   const principal = async (ctx: CallContext) => {
     const p = await admin.authenticate(ctx.bearer);
@@ -30,7 +32,8 @@ export function createTokenServiceHandlers(deps: {
   };
 
   return {
-    async introspect(req) {
+    async introspect(req, ctx) {
+      introspectCallerCheck?.(ctx);
       if (req.expectedTenantId !== "" && req.expectedTenantId.length > 63) {
         throw invalidArgument("expected_tenant_id", "must match ^[a-z0-9][a-z0-9-]{0,62}$");
       }

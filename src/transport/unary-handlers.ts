@@ -5,6 +5,10 @@ export interface CallContext {
   /** The bearer token from `authorization`, if any. Never logged. */
   bearer: string | undefined;
   signal?: AbortSignal | undefined;
+  /** A request header / metadata value (lower-case name). Set by every transport. */
+  header?: (name: string) => string | undefined;
+  /** Did the peer present a client certificate that verified against the configured CA? */
+  clientCertVerified?: () => boolean;
   /** Log fields set by the handler: who acted, on which tenant and key. */
   actor?: string | undefined;
   tenantId?: string | undefined;

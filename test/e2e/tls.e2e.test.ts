@@ -78,3 +78,59 @@ describe.skipIf(!openssl)("mutual TLS", () => {
     await expect(httpsGet(t.port, "/healthz", { ca: pki.ca })).rejects.toThrow();
   });
 });
+
+describe.skipIf(!openssl)("restricting Introspect callers", () => {
+  let pki: TestPki;
+  let t: TestApp;
+  const callerToken = "c".repeat(40);
+  beforeAll(async () => {
+    pki = createTestPki();
+    t = await startTestApp({
+      env: {
+        TLS_CERT_FILE: pki.serverCertFile,
+        TLS_KEY_FILE: pki.serverKeyFile,
+        TLS_CLIENT_CA_FILE: pki.caFile,
+        INTROSPECT_REQUIRE_CLIENT_CERT: "true",
+        INTROSPECT_CALLER_TOKEN: callerToken,
+      },
+    });
+  });
+  afterAll(async () => t?.close());
+
+  it("Introspect needs a verified client certificate and the caller credential; admin RPCs need neither", async () => {
+    const withCert = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
+    const noCert = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
+    const rogue = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.rogueKey, pki.rogueCert));
+    try {
+      const { token } = await noCert.createSession({ tenantId: "acme" }, { bearer: t.adminKey });
+      const md = { "x-warpflow-caller-token": callerToken };
+      expect((await withCert.introspect({ token }, { metadata: md })).active).toBe(true);
+      await expect(withCert.introspect({ token })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(withCert.introspect({ token }, { metadata: { "x-warpflow-caller-token": "wrong" } })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(noCert.introspect({ token }, { metadata: md })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: expect.stringContaining("certificate") });
+      await expect(rogue.introspect({ token }, { metadata: md })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    } finally {
+      withCert.close();
+      noCert.close();
+      rogue.close();
+    }
+  });
+
+  it("applies the same rule to Connect over HTTP/1.1", async () => {
+    const post = (opts: https.RequestOptions, headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = https.request(
+          { host: "127.0.0.1", port: t.port, servername: "localhost", method: "POST", path: "/warpflow.auth.v1.TokenService/Introspect", headers: { "content-type": "application/json", ...headers }, ...opts },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
+        req.on("error", reject);
+        req.end(JSON.stringify({ token: "wf_acme_x" }));
+      });
+    expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": callerToken })).toBe(200);
+    expect(await post({ ca: pki.ca }, { "x-warpflow-caller-token": callerToken })).toBe(401);
+    expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).toBe(401);
+  });
+});

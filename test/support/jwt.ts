@@ -119,3 +119,8 @@ export function blockNetwork(): { attempts: () => number; restore(): void } {
     },
   };
 }
+
+/** The COGNITO_* environment of a service that trusts POOL_ID / CLIENT_ID with keys from a file. */
+export function cognitoEnv(jwksFile: string, extra: Record<string, string> = {}): Record<string, string> {
+  return { COGNITO_USER_POOL_ID: POOL_ID, COGNITO_CLIENT_ID: CLIENT_ID, COGNITO_JWKS_FILE: jwksFile, ...extra };
+}
