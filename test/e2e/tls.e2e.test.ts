@@ -9,7 +9,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
 const openssl = hasOpenssl();
 if (!openssl) console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
 
-function httpsGet(port: number, path: string, opts: https.RequestOptions): Promise<{ status: number; body: string; alpn: string | false }> {
+function httpsGet(port: number, path: string, opts: https.RequestOptions): Promise<{ status: number; body: string; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: "127.0.0.1", port, path, servername: "localhost", ...opts }, (res) => {
       const alpn = (res.socket as tls.TLSSocket).alpnProtocol;
