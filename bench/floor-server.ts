@@ -3,7 +3,10 @@
  * response (bytes of the same size as an API-key Introspect answer). Messages pass through as
  * Buffers (no protobuf work at all), so this is the platform's own cost per call.
  */
+import * as http from "node:http";
+import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { createPlainListener } from "../src/transport/listener.js";
 
 import { FLOOR_PATH } from "./lib/constants.js";
 
@@ -26,13 +29,23 @@ server.addService(
     noop: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, response),
   },
 );
-server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
-  if (err) {
-    process.send!({ type: "error", message: err.message });
-    process.exit(1);
-  }
-  process.send!({ type: "ready", port });
-});
+const fail = (err: Error) => {
+  process.send!({ type: "error", message: err.message });
+  process.exit(1);
+};
+if (process.env.FLOOR_LISTENER === "service") {
+  // The same no-op, but fed by the service's one-port listener (preface sniffing + connection
+  // injection), to separate what that listener costs per call from what Introspect costs.
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const listener = createPlainListener({ h2: (s) => injector.injectConnection(s), http1: http.createServer() });
+  listener.on("error", fail);
+  listener.listen(0, "127.0.0.1", () => process.send!({ type: "ready", port: (listener.address() as AddressInfo).port }));
+} else {
+  server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
+    if (err) fail(err);
+    else process.send!({ type: "ready", port });
+  });
+}
 process.on("message", (m: { type: string }) => {
   if (m.type === "shutdown") server.tryShutdown(() => process.exit(0));
 });

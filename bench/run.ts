@@ -7,7 +7,7 @@
  * warm-up, then a fixed measured window; server CPU from /proc/<pid>/stat, store traffic from the
  * service's /metrics. Prints a table; the LAST line is one JSON object keyed by case name.
  *
- * Knobs: BENCH_WARMUP_MS (5000), BENCH_MEASURE_MS (10000), BENCH_CONCURRENCY (64),
+ * Knobs: BENCH_WARMUP_MS (3000), BENCH_MEASURE_MS (10000), BENCH_CONCURRENCY (64),
  * BENCH_CASES=floor,api_key,... (default all), BENCH_CPU_PROF=<dir> (service runs with --cpu-prof).
  */
 import { mkdtempSync } from "node:fs";
@@ -26,12 +26,12 @@ import { measureCase, startFloor, startLoadGenerator, startService, stopAll, typ
 import { createLocalCognito } from "./lib/jwt.js";
 import { log, machine, r2, r3, r4, summarize, table } from "./lib/report.js";
 
-const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 5000);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 3000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 10_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 64);
 const CACHE_TTL_MS = 2000;
 const FLUSH_MS = 1000;
-const ALL_CASES = ["floor", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off"];
+const ALL_CASES = ["floor", "floor_listener", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off", "floor_end"];
 const CASES = new Set(process.env.BENCH_CASES ? process.env.BENCH_CASES.split(",") : ALL_CASES);
 const DISTINCT = 10;
 
@@ -50,7 +50,8 @@ function serviceEnv(extra: Record<string, string> = {}): Record<string, string> 
 
 function profArgs(tag: string): string[] {
   const d = process.env.BENCH_CPU_PROF;
-  return d ? ["--cpu-prof", `--cpu-prof-dir=${d}`, `--cpu-prof-name=${tag}-${Date.now()}.cpuprofile`] : [];
+  // One directory per process: node names each thread's profile (the tsx loader has a thread too).
+  return d ? ["--cpu-prof", `--cpu-prof-dir=${join(d, tag)}`] : [];
 }
 
 /** API keys on four tenants (three active keys per tenant at most) and sessions, via the admin API. */
@@ -73,6 +74,8 @@ async function main() {
   const skipped: Record<string, string> = {};
   const expectations: Record<string, { active: boolean; reason?: InactiveReason }> = {
     floor: { active: true },
+    floor_listener: { active: true },
+    floor_end: { active: true },
     api_key: { active: true },
     session: { active: true },
     cognito_cached: { active: true },
@@ -94,6 +97,7 @@ async function main() {
   );
   const seeded = await seed(service);
   const floor = await startFloor(seeded.sampleResponseHex, join(dir, "floor.log"));
+  const floorListener = await startFloor(seeded.sampleResponseHex, join(dir, "floor-listener.log"), { FLOOR_LISTENER: "service" });
 
   let jwts: string[] = [];
   if (!service.cognito.enabled) {
@@ -104,8 +108,9 @@ async function main() {
     if (!first.active) skipped.cognito_cached = `a locally signed JWT introspects inactive (reason ${InactiveReason[first.inactiveReason]})`;
   }
 
-  const plans: { name: string; tokens: string[]; path: string; target: "service" | "floor" }[] = [
+  const plans: { name: string; tokens: string[]; path: string; target: "service" | "floor" | "floor_listener" }[] = [
     { name: "floor", tokens: seeded.keys, path: FLOOR_PATH, target: "floor" },
+    { name: "floor_listener", tokens: seeded.keys, path: FLOOR_PATH, target: "floor_listener" },
     { name: "api_key", tokens: seeded.keys, path: INTROSPECT_PATH, target: "service" },
     { name: "session", tokens: seeded.sessions, path: INTROSPECT_PATH, target: "service" },
     { name: "cognito_cached", tokens: jwts, path: INTROSPECT_PATH, target: "service" },
@@ -117,6 +122,8 @@ async function main() {
       target: "service",
     },
   ];
+  if (CASES.has("api_key_metrics_off")) plans.push({ name: "api_key_metrics_off", tokens: [], path: INTROSPECT_PATH, target: "service" });
+  plans.push({ name: "floor_end", tokens: seeded.keys, path: FLOOR_PATH, target: "floor" });
   for (const plan of plans) {
     if (!CASES.has(plan.name)) continue;
     if (skipped[plan.name]) {
@@ -124,7 +131,11 @@ async function main() {
       continue;
     }
     log(`${plan.name}: running`);
-    const server = plan.target === "floor" ? floor : service;
+    if (plan.name === "api_key_metrics_off") {
+      results[plan.name] = await metricsOff();
+      continue;
+    }
+    const server = plan.target === "floor" ? floor : plan.target === "floor_listener" ? floorListener : service;
     results[plan.name] = await measureCase({
       name: plan.name,
       loadgen,
@@ -138,15 +149,15 @@ async function main() {
     });
   }
   seeded.client.close();
-  await stopAll([service.child, floor.child]);
+  await stopAll([service.child, floor.child, floorListener.child, loadgen]);
   service = undefined;
 
-  if (CASES.has("api_key_metrics_off")) {
-    log("api_key_metrics_off: running (a second service built without metrics)");
+  async function metricsOff(): Promise<CaseResult> {
+    log("api_key_metrics_off: a second service built without metrics (the first one idles meanwhile)");
     const bare = await startService(serviceEnv({ BENCH_METRICS: "off" }), { execArgv: profArgs("service-nometrics"), logFile: join(dir, "service-nometrics.log") });
     const s = await seed(bare);
     s.client.close();
-    results.api_key_metrics_off = await measureCase({
+    const r = await measureCase({
       name: "api_key_metrics_off",
       loadgen,
       server: bare,
@@ -158,8 +169,8 @@ async function main() {
       scrapeMetrics: false,
     });
     await stopAll([bare.child]);
+    return r;
   }
-  await stopAll([loadgen]);
 
   // Report.
   const floorResult = results.floor;
@@ -171,7 +182,7 @@ async function main() {
     if (!r) {
       if (skipped[name]) {
         out[name] = { skipped: skipped[name] };
-        rows.push([name, "skipped", null, null, null, null, null, null, null, null, null]);
+        rows.push([name, "skipped", null, null, null, null, null, null, null, null, null, null]);
       }
       continue;
     }
@@ -184,7 +195,7 @@ async function main() {
     const reads = r.store ? r.store.findKeyByHash + r.store.findSessionByHash + r.store.getPolicy : null;
     const writes = r.store ? `${r.store.recordKeyUses}/${r.store.lastUsedKeysFlushed}` : null;
     out[name] = { ...s, answer_ok: answerOk };
-    rows.push([name, r2(r.callsPerSecond), r3(r.p50Ms), r3(r.p99Ms), r4(r.serverCpuMsPerCall), s.cpu_ratio, s.throughput_ratio, Math.round(r.serverCpuPercent), Math.round(r.clientCpuPercent), reads, writes]);
+    rows.push([name, r2(r.callsPerSecond), r3(r.p50Ms), r3(r.p99Ms), r4(r.serverCpuMsPerCall), s.cpu_ratio, s.throughput_ratio, Math.round(r.serverCpuPercent), Math.round(r.clientCpuPercent), Math.round(r.otherCpuPercent), reads, writes]);
   }
 
   // Targets (issue 5), each against the floor of this run.
@@ -231,7 +242,7 @@ async function main() {
     };
   }
 
-  const header = ["case", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "cpu x floor", "tput x floor", "srv cpu %", "client cpu %", "store reads", "writes (calls/keys)"];
+  const header = ["case", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "cpu x floor", "tput x floor", "srv cpu %", "client cpu %", "other cpu %", "store reads", "writes (calls/keys)"];
   process.stdout.write(`\n${table(header, rows)}\n\n`);
   for (const [name, t] of Object.entries(targets)) process.stdout.write(`${t.met ? "MET " : "MISS"}  ${name}: ${t.detail}\n`);
   if (metricsCost) process.stdout.write(`metrics cost (api_key, metrics on vs off): cpu ${metricsCost.cpu_percent}%, throughput ${metricsCost.throughput_percent}%\n`);

@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { fromBinary } from "@bufbuild/protobuf";
 import { IntrospectResponseSchema, type IntrospectResponse } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { scrape, storeTraffic, type StoreTraffic } from "./metrics-scrape.js";
-import { ask, cpuMsOf, forkTs, nextMessage, stopChild } from "./proc.js";
+import { ask, cpuMsOf, forkTs, machineBusyMs, nextMessage, stopChild } from "./proc.js";
 
 export interface Service {
   child: ChildProcess;
@@ -28,8 +28,8 @@ export async function startService(env: Record<string, string>, opts: { execArgv
   return { ...ready, child, address: `127.0.0.1:${ready.port}` };
 }
 
-export async function startFloor(responseHex: string, logFile?: string): Promise<{ child: ChildProcess; address: string }> {
-  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex }, logFile });
+export async function startFloor(responseHex: string, logFile?: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; address: string }> {
+  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex, ...env }, logFile });
   const { port } = await nextMessage<{ port: number }>(child, "ready");
   return { child, address: `127.0.0.1:${port}` };
 }
@@ -49,6 +49,8 @@ export interface CaseResult {
   serverCpuPercent: number;
   /** The load generator's CPU over the window (100 = one core): shows when the client is the limit. */
   clientCpuPercent: number;
+  /** Everything else the machine ran meanwhile (other processes): noise when high. */
+  otherCpuPercent: number;
   calls: number;
   errors: number;
   seconds: number;
@@ -84,11 +86,13 @@ export async function measureCase(args: {
   const before = args.scrapeMetrics ? await scrape(args.server.port!) : undefined;
   const cpu0 = cpuMsOf(pid);
   const clientCpu0 = cpuMsOf(args.loadgen.pid!);
+  const busy0 = machineBusyMs();
   await ask(args.loadgen, { type: "mark" });
   await sleep(args.measureMs);
   const stats = await ask<{ calls: number; errors: number; seconds: number; callsPerSecond: number; p50Ms: number; p99Ms: number }>(args.loadgen, { type: "stop" });
   const cpu1 = cpuMsOf(pid);
   const clientCpu1 = cpuMsOf(args.loadgen.pid!);
+  const busy1 = machineBusyMs();
   const after = args.scrapeMetrics ? await scrape(args.server.port!) : undefined;
   let firstResponse: IntrospectResponse | undefined;
   try {
@@ -104,6 +108,7 @@ export async function measureCase(args: {
     serverCpuMsPerCall: (cpu1 - cpu0) / stats.calls,
     serverCpuPercent: ((cpu1 - cpu0) / (stats.seconds * 1000)) * 100,
     clientCpuPercent: ((clientCpu1 - clientCpu0) / (stats.seconds * 1000)) * 100,
+    otherCpuPercent: ((busy1 - busy0 - (cpu1 - cpu0) - (clientCpu1 - clientCpu0)) / (stats.seconds * 1000)) * 100,
     calls: stats.calls,
     errors: stats.errors,
     seconds: stats.seconds,

@@ -15,6 +15,15 @@ export function cpuMsOf(pid: number): number {
   return ((utime + stime) * 1000) / CLK_TCK;
 }
 
+/** CPU time the whole machine has been busy (all cores, every process), in milliseconds. */
+export function machineBusyMs(): number {
+  const line = readFileSync("/proc/stat", "utf8").split("\n", 1)[0]!;
+  const v = line.trim().split(/\s+/).slice(1).map(Number);
+  // user nice system idle iowait irq softirq steal ...
+  const busy = v[0]! + v[1]! + v[2]! + v[5]! + v[6]! + v[7]!;
+  return (busy * 1000) / CLK_TCK;
+}
+
 /** Resident set size of a process in MiB, from /proc. */
 export function rssMiBOf(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, "utf8");

@@ -29,6 +29,7 @@ export function summarize(r: CaseResult, floor: CaseResult | undefined) {
     server_cpu_ms_per_call: r4(r.serverCpuMsPerCall),
     server_cpu_percent: r2(r.serverCpuPercent),
     client_cpu_percent: r2(r.clientCpuPercent),
+    other_cpu_percent: r2(r.otherCpuPercent),
     cpu_ratio: floor ? r3(r.serverCpuMsPerCall / floor.serverCpuMsPerCall) : null,
     throughput_ratio: floor ? r3(r.callsPerSecond / floor.callsPerSecond) : null,
     calls: r.calls,

@@ -107,7 +107,10 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
       if (!result.ok) {
         if (result.reason === "not_found") throw notFound(keyId);
         if (result.reason === "limit") {
-          throw new DomainError("aborted", "rotation raced with another change to this tenant's keys; retry");
+          throw new DomainError(
+            "aborted",
+            `rotation of ${keyId} raced with a concurrent CreateKey that took the freed slot; no new key was issued — check ListKeys before retrying`,
+          );
         }
         throw new DomainError("failed_precondition", `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`);
       }

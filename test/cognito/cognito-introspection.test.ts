@@ -1,3 +1,4 @@
+import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCognitoJwtVerifier } from "../../src/adapters/cognito/cognito-jwt-verifier.js";
 import { createLogger } from "../../src/app/logger.js";
@@ -88,6 +89,6 @@ describe("Cognito JWT introspection", () => {
     expect((await t.grpc.introspect({ token: apiKey })).inactiveReason).toBe(InactiveReason.TENANT_POLICY);
     // its dashboard admin still sees the keys, but cannot mint new ones on a HIPAA tenant
     expect((await t.grpc.listKeys({ tenantId: "clinic" }, { bearer: token })).keys).toHaveLength(1);
-    await expect(t.grpc.createKey({ tenantId: "clinic", label: "after" }, { bearer: token })).rejects.toMatchObject({ code: 9 /* FAILED_PRECONDITION */ });
+    await expect(t.grpc.createKey({ tenantId: "clinic", label: "after" }, { bearer: token })).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
   });
 });

@@ -6,20 +6,22 @@ import type { TokenStore } from "../../src/ports/token-store.js";
  *
  * Modes (switchable at any time, optionally only for some methods):
  * - healthy: every call goes straight to the inner store;
- * - fail:    every call rejects with StoreUnavailableError and never reaches the inner store
- *            (the database is down / refused the connection);
+ * - fail:    every call (or, with `rate`, that fraction of calls at random) rejects with
+ *            StoreUnavailableError and never reaches the inner store (the database is down);
  * - stall:   every call hangs and never reaches the inner store (a partition: the request is lost).
  *            heal() releases stalled calls: by default they reject (and still never reach the
  *            store); `{ stalled: "apply" }` lets them through late, as a store that was only slow;
- * - delay:   every call reaches the inner store after `ms` (a number or a function, for jitter).
+ * - delay:   every call reaches the inner store after `ms` (a number or a function, for jitter);
+ *            with `answer: "late"` the call reaches the store at once and its answer comes back
+ *            `ms` later (a slow network: the store's state is read now, seen later).
  *
  * `close` is never faulted, so an app under test can always shut down.
  */
 export type FaultMode =
   | { kind: "healthy" }
-  | { kind: "fail" }
+  | { kind: "fail"; rate?: number }
   | { kind: "stall" }
-  | { kind: "delay"; ms: number | (() => number) };
+  | { kind: "delay"; ms: number | (() => number); answer?: "late" };
 
 export type StoreMethod = Exclude<keyof TokenStore, "close">;
 
@@ -54,11 +56,16 @@ export function createFaultyStore(inner: TokenStore, initial: FaultMode = { kind
       case "healthy":
         return go();
       case "fail":
+        if (m.rate !== undefined && Math.random() >= m.rate) return go();
         failed++;
         return Promise.reject(new StoreUnavailableError(`injected fault: ${name} failed`));
       case "delay": {
         const ms = typeof m.ms === "function" ? m.ms() : m.ms;
-        return new Promise((resolve) => setTimeout(resolve, ms)).then(go);
+        const wait = <T>(v: T) => new Promise<T>((resolve) => setTimeout(() => resolve(v), ms));
+        if (m.answer === "late") {
+          return go().then(wait, (err: unknown) => wait(undefined).then(() => Promise.reject(err)));
+        }
+        return wait(undefined).then(go);
       }
       case "stall":
         failed++;

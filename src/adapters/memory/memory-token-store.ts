@@ -53,13 +53,13 @@ export function createMemoryTokenStore(): TokenStore {
       return { ok: true, key: copy(keysById.get(key.id)!) };
     },
 
-    async rotateKey({ tenantId, keyId, successor, revokeAt, maxActive }): Promise<RotateKeyResult> {
+    async rotateKey({ tenantId, keyId, successor, revokeAt }): Promise<RotateKeyResult> {
       assertOpen();
       const old = tenantKey(tenantId, keyId);
       if (!old) return { ok: false, reason: "not_found" };
       if (old.status !== "active") return { ok: false, reason: "not_active" };
-      // The old key leaves the active set as the successor enters it: the count is unchanged.
-      if (activeCount(tenantId) > maxActive) return { ok: false, reason: "limit" };
+      // The old key leaves the active set as the successor enters it, in one synchronous step:
+      // the active count is unchanged, so the limit cannot be crossed.
       old.status = "deprecated";
       old.revokeAt = revokeAt;
       old.rotatedToKeyId = successor.id;
@@ -94,12 +94,10 @@ export function createMemoryTokenStore(): TokenStore {
     async listKeys(tenantId, limit) {
       assertOpen();
       const ids = keyIdsByTenant.get(tenantId) ?? [];
-      const out: KeyRecord[] = [];
-      for (let i = ids.length - 1; i >= 0 && out.length < limit; i--) {
-        out.push(copy(keysById.get(ids[i]!)!));
-      }
-      // Insertion order is creation order; a stable sort keeps it for equal timestamps.
-      return out.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+      // Newest first; for equal timestamps, later inserts first (the stable sort keeps that order).
+      const all = ids.map((id) => keysById.get(id)!).reverse();
+      all.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
+      return all.slice(0, limit).map(copy);
     },
 
     async hasUsableKey(tenantId, now) {

@@ -1,0 +1,115 @@
+import { randomBytes } from "node:crypto";
+import { MongoClient } from "mongodb";
+import { afterAll, describe, expect, it } from "vitest";
+import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
+import { ensureIndexes, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
+import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
+import type { KeyRecord } from "../../src/domain/records.js";
+import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
+import { tokenStoreContract } from "./token-store.contract.js";
+
+/**
+ * The MongoDB leg: the same contract as the memory adapter, plus what only MongoDB has (indexes,
+ * several service replicas on one database). Skipped, with one line saying how to run it, when no
+ * MongoDB can be had (see test/support/mongo.ts).
+ */
+const mongo = await obtainMongo();
+if (!mongo.available) sayMongoSkipped(mongo.reason);
+const uri = mongo.available ? mongo.uri : "";
+afterAll(async () => {
+  if (mongo.available) await mongo.stop();
+});
+
+describe.skipIf(!mongo.available)("store contract: MongoDB adapter", () => {
+  tokenStoreContract(() => openMongoStore(uri, uniqueDbName("wf_contract")));
+});
+
+const key = (tenantId: string, n: number): KeyRecord => ({
+  id: newKeyId(),
+  tenantId,
+  label: `k${n}`,
+  tokenHash: randomBytes(32).toString("base64url"),
+  hint: "wf_k_…",
+  status: "active",
+  createdAt: new Date(Date.UTC(2030, 0, 1, 0, 0, n)),
+  createdBy: "test",
+});
+
+describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () => {
+  it("answers Introspect and ListKeys with one indexed read each (explain)", async () => {
+    const dbName = uniqueDbName("wf_explain");
+    const { store, dispose } = await openMongoStore(uri, dbName);
+    const client = new MongoClient(uri);
+    try {
+      const t = "tenant-explain";
+      for (let i = 0; i < 3; i++) await store.insertKey(key(t, i), 3);
+      const session = { id: newSessionId(), tenantId: t, tokenHash: "h", createdAt: new Date(), expiresAt: new Date(Date.UTC(2030, 0, 1)), createdBy: "test" };
+      await store.insertSession(session);
+      const db = client.db(dbName);
+      const plan = async (p: Promise<unknown>) => JSON.stringify(((await p) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
+      // An index scan by that index: IXSCAN names it; 8.0's EXPRESS_IXSCAN (equality on a unique
+      // single-field index, limit 1) may only show its key pattern.
+      const usesIndex = (p: string, name: string, field: string) => p.includes(name) || (p.includes("EXPRESS_IXSCAN") && p.includes(field));
+
+      const byHash = await plan(db.collection(COLLECTIONS.keys).find({ tokenHash: "x" }).limit(1).explain("queryPlanner"));
+      expect(usesIndex(byHash, INDEX.keyTokenHash, "tokenHash"), byHash).toBe(true);
+      expect(byHash).not.toContain('"COLLSCAN"');
+
+      const sessionByHash = await plan(db.collection(COLLECTIONS.sessions).find({ tokenHash: "h" }).limit(1).explain("queryPlanner"));
+      expect(usesIndex(sessionByHash, INDEX.sessionTokenHash, "tokenHash"), sessionByHash).toBe(true);
+      expect(sessionByHash).not.toContain('"COLLSCAN"');
+
+      const list = await plan(
+        db.collection(COLLECTIONS.keys).find({ tenantId: t }).sort({ createdAt: -1, _id: -1 }).limit(200).explain("queryPlanner"),
+      );
+      expect(list).toContain(INDEX.keyTenantCreated);
+      expect(list).not.toContain('"COLLSCAN"');
+      expect(list).not.toContain('"stage":"SORT"'); // the index gives the order
+    } finally {
+      await client.close();
+      await dispose();
+    }
+  });
+
+  it("creates the documented indexes, idempotently (several replicas may run it)", async () => {
+    const dbName = uniqueDbName("wf_indexes");
+    const clients = [new MongoClient(uri), new MongoClient(uri), new MongoClient(uri)];
+    try {
+      // (A concurrent first start, racing to create the collections, is covered by the replicas
+      // test below, through the service's retrying start-up.)
+      await ensureIndexes(clients[0]!.db(dbName));
+      await Promise.all(clients.map((c) => ensureIndexes(c.db(dbName)))); // identical specs: no-ops
+      const keys = await clients[0]!.db(dbName).collection(COLLECTIONS.keys).indexes();
+      const slot = keys.find((i) => i.name === INDEX.keyActiveSlot);
+      expect(slot).toMatchObject({ key: { tenantId: 1, slot: 1 }, unique: true, partialFilterExpression: { status: "active" } });
+      expect(keys.find((i) => i.name === INDEX.keyTokenHash)).toMatchObject({ unique: true });
+      const sessions = await clients[0]!.db(dbName).collection(COLLECTIONS.sessions).indexes();
+      expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
+    } finally {
+      await Promise.all(clients.map((c) => c.close()));
+      await dropDatabase(uri, dbName);
+    }
+  });
+
+  it("holds the limit across several service replicas on one database", async () => {
+    const dbName = uniqueDbName("wf_replicas");
+    const replicas = await Promise.all([1, 2, 3].map(() => openMongoStore(uri, dbName)));
+    try {
+      const t = "tenant-replicas";
+      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => replicas[i % 3]!.store.insertKey(key(t, i), 3)));
+      expect(results.filter((r) => r.ok)).toHaveLength(3);
+      const [a, b] = results.filter((r) => r.ok).map((r) => (r.ok ? r.key.id : ""));
+      // Rotations of one key from every replica at once: exactly one wins.
+      const rotations = await Promise.all(
+        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3 })),
+      );
+      expect(rotations.filter((r) => r.ok)).toHaveLength(1);
+      await replicas[1]!.store.revokeKey({ tenantId: t, keyId: b!, revokedAt: new Date() });
+      const active = (await replicas[2]!.store.listKeys(t, 100)).filter((k) => k.status === "active");
+      expect(active).toHaveLength(2);
+    } finally {
+      for (const r of replicas.slice(1)) await r.store.close();
+      await replicas[0]!.dispose();
+    }
+  });
+});

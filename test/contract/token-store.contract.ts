@@ -1,0 +1,392 @@
+import { randomBytes } from "node:crypto";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { StoreUnavailableError } from "../../src/domain/errors.js";
+import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
+import type { KeyRecord, SessionRecord } from "../../src/domain/records.js";
+import type { TokenStore } from "../../src/ports/token-store.js";
+
+/**
+ * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
+ * against every adapter (memory.contract.test.ts, mongo.contract.test.ts): an adapter is correct
+ * when it passes this unchanged.
+ *
+ * All instants are in 2030+, so a server-side clock (MongoDB's TTL monitor) never deletes a test
+ * session behind the test's back: expiry is always judged against the time the test passes in.
+ */
+export interface ContractStore {
+  store: TokenStore;
+  dispose(): Promise<void>;
+}
+
+const MAX = 3;
+const T0 = Date.parse("2030-01-01T00:00:00.000Z");
+const at = (ms: number) => new Date(T0 + ms);
+const HOUR = 3600_000;
+const KEY_FIELDS = new Set([
+  "id", "tenantId", "label", "tokenHash", "hint", "status", "createdAt", "createdBy",
+  "lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId",
+]);
+
+let seq = 0;
+const tenant = () => `t-${randomBytes(6).toString("hex")}`;
+const hash = () => randomBytes(32).toString("base64url");
+
+function newKey(tenantId: string, over: Partial<KeyRecord> = {}): KeyRecord {
+  seq++;
+  return {
+    id: newKeyId(),
+    tenantId,
+    label: `key ${seq}`,
+    tokenHash: hash(),
+    hint: `wf_k_…${String(seq).padStart(4, "0")}`,
+    status: "active",
+    createdAt: at(seq * 1000),
+    createdBy: "user:alice",
+    ...over,
+  };
+}
+
+function newSession(tenantId: string, expiresAt: Date): SessionRecord {
+  return { id: newSessionId(), tenantId, tokenHash: hash(), createdAt: at(0), expiresAt, createdBy: "user:bob" };
+}
+
+/** A record exposes domain fields only (no `_id`, `v`, `slot`, ... of the adapter). */
+function expectOnlyRecordFields(record: object): void {
+  for (const name of Object.keys(record)) {
+    if ((record as Record<string, unknown>)[name] !== undefined) expect(KEY_FIELDS.has(name), `unexpected field ${name}`).toBe(true);
+  }
+}
+
+export function tokenStoreContract(open: () => Promise<ContractStore>): void {
+  let harness: ContractStore;
+  let store: TokenStore;
+
+  beforeEach(async () => {
+    harness = await open();
+    store = harness.store;
+  });
+  afterEach(async () => {
+    await harness?.dispose();
+  });
+
+  async function insertOk(key: KeyRecord): Promise<KeyRecord> {
+    const r = await store.insertKey(key, MAX);
+    if (!r.ok) throw new Error(`insertKey refused: ${r.reason}`);
+    return r.key;
+  }
+  async function activeIds(tenantId: string): Promise<string[]> {
+    return (await store.listKeys(tenantId, 1000)).filter((k) => k.status === "active").map((k) => k.id);
+  }
+
+  describe("keys: insert and read", () => {
+    it("round-trips every field through insertKey, findKeyByHash and getKey", async () => {
+      const t = tenant();
+      const key = newKey(t, { lastUsedAt: at(5), rotatedFromKeyId: newKeyId(), label: "CI deploy — ünïcode" });
+      const r = await store.insertKey(key, MAX);
+      expect(r).toEqual({ ok: true, key });
+      const byHash = await store.findKeyByHash(key.tokenHash);
+      const byId = await store.getKey(t, key.id);
+      expect(byHash).toEqual(key);
+      expect(byId).toEqual(key);
+      expect(byHash!.createdAt).toBeInstanceOf(Date);
+      expectOnlyRecordFields(byHash!);
+      expectOnlyRecordFields(byId!);
+    });
+
+    it("stores an inserted key as active whatever status it came with", async () => {
+      const t = tenant();
+      const r = await store.insertKey(newKey(t, { status: "revoked" }), MAX);
+      expect(r.ok && r.key.status).toBe("active");
+    });
+
+    it("answers null for an unknown hash or id", async () => {
+      expect(await store.findKeyByHash(hash())).toBeNull();
+      expect(await store.getKey(tenant(), newKeyId())).toBeNull();
+    });
+
+    it("scopes getKey, revokeKey and rotateKey to the key's tenant", async () => {
+      const t = tenant();
+      const other = tenant();
+      const key = await insertOk(newKey(t));
+      expect(await store.getKey(other, key.id)).toBeNull();
+      expect(await store.revokeKey({ tenantId: other, keyId: key.id, revokedAt: at(HOUR), revokedBy: "mallory" })).toBeNull();
+      const rot = await store.rotateKey({ tenantId: other, keyId: key.id, successor: newKey(other), revokeAt: at(HOUR), maxActive: MAX });
+      expect(rot).toEqual({ ok: false, reason: "not_found" });
+      expect(await store.getKey(t, key.id)).toEqual(key);
+      expect(await activeIds(other)).toEqual([]);
+    });
+
+    it("refuses a second key with the same token hash (and it is not an outage)", async () => {
+      const first = await insertOk(newKey(tenant()));
+      const dup = newKey(tenant(), { tokenHash: first.tokenHash });
+      const err = await store.insertKey(dup, MAX).then(() => undefined, (e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect(err).not.toBeInstanceOf(StoreUnavailableError);
+      expect(await store.findKeyByHash(first.tokenHash)).toEqual(first);
+      expect(await store.getKey(dup.tenantId, dup.id)).toBeNull();
+    });
+  });
+
+  describe("keys: the active-keys limit", () => {
+    it(`allows ${MAX} active keys per tenant, then answers limit; other tenants are unaffected`, async () => {
+      const t = tenant();
+      for (let i = 0; i < MAX; i++) await insertOk(newKey(t));
+      const extra = newKey(t);
+      expect(await store.insertKey(extra, MAX)).toEqual({ ok: false, reason: "limit" });
+      expect(await store.getKey(t, extra.id)).toBeNull();
+      await insertOk(newKey(tenant()));
+    });
+
+    it("lets exactly 3 of 50 concurrent insertKey calls through", async () => {
+      const t = tenant();
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.insertKey(newKey(t), MAX)));
+      expect(results.filter((r) => r.ok)).toHaveLength(MAX);
+      expect(results.filter((r) => !r.ok).every((r) => !r.ok && r.reason === "limit")).toBe(true);
+      expect(await activeIds(t)).toHaveLength(MAX);
+    });
+
+    it("does not count deprecated or revoked keys", async () => {
+      const t = tenant();
+      const [k1, k2, k3] = [await insertOk(newKey(t)), await insertOk(newKey(t)), await insertOk(newKey(t))];
+      await store.revokeKey({ tenantId: t, keyId: k1!.id, revokedAt: at(HOUR) });
+      await insertOk(newKey(t)); // k1 revoked frees its place
+      const rot = await store.rotateKey({ tenantId: t, keyId: k2!.id, successor: newKey(t), revokeAt: at(72 * HOUR), maxActive: MAX });
+      expect(rot.ok).toBe(true); // k2 deprecated, its successor active: still 3 active
+      expect(await store.insertKey(newKey(t), MAX)).toEqual({ ok: false, reason: "limit" });
+      await store.revokeKey({ tenantId: t, keyId: k3!.id, revokedAt: at(2 * HOUR) });
+      await insertOk(newKey(t));
+      expect(await activeIds(t)).toHaveLength(MAX);
+    });
+  });
+
+  describe("keys: rotation", () => {
+    it("deprecates the old key (revokeAt, rotatedToKeyId) and activates the successor (rotatedFromKeyId)", async () => {
+      const t = tenant();
+      const old = await insertOk(newKey(t));
+      const successor = newKey(t, { rotatedFromKeyId: old.id });
+      const revokeAt = at(72 * HOUR);
+      const r = await store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt, maxActive: MAX });
+      const previous = { ...old, status: "deprecated", revokeAt, rotatedToKeyId: successor.id };
+      const key = { ...successor, status: "active", rotatedFromKeyId: old.id };
+      expect(r).toEqual({ ok: true, previous, key });
+      expect(await store.getKey(t, old.id)).toEqual(previous);
+      expect(await store.findKeyByHash(old.tokenHash)).toEqual(previous);
+      expect(await store.findKeyByHash(successor.tokenHash)).toEqual(key);
+    });
+
+    it("rotates a key at the limit (the count is unchanged)", async () => {
+      const t = tenant();
+      const keys = [await insertOk(newKey(t)), await insertOk(newKey(t)), await insertOk(newKey(t))];
+      const r = await store.rotateKey({ tenantId: t, keyId: keys[0]!.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      expect(r.ok).toBe(true);
+      expect(await activeIds(t)).toHaveLength(MAX);
+    });
+
+    it("lets exactly one of 10 concurrent rotations of one key succeed", async () => {
+      const t = tenant();
+      const old = await insertOk(newKey(t));
+      await insertOk(newKey(t));
+      await insertOk(newKey(t));
+      const successors = Array.from({ length: 10 }, () => newKey(t));
+      const results = await Promise.all(
+        successors.map((successor) => store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt: at(HOUR), maxActive: MAX })),
+      );
+      const winners = results.flatMap((r, i) => (r.ok ? [successors[i]!] : []));
+      expect(winners).toHaveLength(1);
+      for (const r of results) if (!r.ok) expect(r.reason).toBe("not_active");
+      for (const s of successors) expect((await store.getKey(t, s.id)) !== null).toBe(s === winners[0]);
+      expect((await store.getKey(t, old.id))!.rotatedToKeyId).toBe(winners[0]!.id);
+      expect(await activeIds(t)).toHaveLength(MAX);
+    });
+
+    it("answers not_active for a deprecated or revoked key, not_found for an unknown one", async () => {
+      const t = tenant();
+      const k = await insertOk(newKey(t));
+      await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      const rotateAgain = (keyId: string) => store.rotateKey({ tenantId: t, keyId, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      expect(await rotateAgain(k.id)).toEqual({ ok: false, reason: "not_active" });
+      const r = await insertOk(newKey(t));
+      await store.revokeKey({ tenantId: t, keyId: r.id, revokedAt: at(HOUR) });
+      expect(await rotateAgain(r.id)).toEqual({ ok: false, reason: "not_active" });
+      expect(await rotateAgain(newKeyId())).toEqual({ ok: false, reason: "not_found" });
+    });
+
+    for (const start of [2, 3]) {
+      it(`never leaves more than 3 active keys when rotations race creations (${start} active at start)`, async () => {
+        for (let round = 0; round < 5; round++) {
+          const t = tenant();
+          const initial: KeyRecord[] = [];
+          for (let i = 0; i < start; i++) initial.push(await insertOk(newKey(t)));
+          const successor = newKey(t);
+          const [rot] = await Promise.all([
+            store.rotateKey({ tenantId: t, keyId: initial[0]!.id, successor, revokeAt: at(HOUR), maxActive: MAX }),
+            ...Array.from({ length: 5 }, () => store.insertKey(newKey(t), MAX)),
+          ]);
+          expect((await activeIds(t)).length).toBeLessThanOrEqual(MAX);
+          const old = await store.getKey(t, initial[0]!.id);
+          if (rot!.ok) {
+            expect((await store.getKey(t, successor.id))!.status).toBe("active");
+            expect(old!.status).toBe("deprecated");
+            expect(old!.rotatedToKeyId).toBe(successor.id);
+          } else {
+            // The only acceptable failure: creations took the place (the domain answers ABORTED).
+            expect(rot!.reason).toBe("limit");
+            expect(await store.getKey(t, successor.id)).toBeNull();
+            expect(old!.rotatedToKeyId).toBeUndefined();
+          }
+        }
+      });
+    }
+  });
+
+  describe("keys: revocation and the sweep", () => {
+    it("revokes a key once: a second revoke returns the identical record", async () => {
+      const t = tenant();
+      const k = await insertOk(newKey(t));
+      const first = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR), revokedBy: "user:alice" });
+      expect(first).toEqual({ ...k, status: "revoked", revokedAt: at(HOUR), revokedBy: "user:alice" });
+      const second = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(2 * HOUR), revokedBy: "user:bob" });
+      expect(second).toEqual(first);
+      expect(await store.getKey(t, k.id)).toEqual(first);
+      expect(await store.revokeKey({ tenantId: t, keyId: newKeyId(), revokedAt: at(HOUR) })).toBeNull();
+    });
+
+    it("revokes a deprecated key, keeping its rotation fields; revokedBy may be absent", async () => {
+      const t = tenant();
+      const k = await insertOk(newKey(t));
+      const succ = newKey(t);
+      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(72 * HOUR), maxActive: MAX });
+      const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR) });
+      expect(revoked).toEqual({ ...k, status: "revoked", revokeAt: at(72 * HOUR), rotatedToKeyId: succ.id, revokedAt: at(HOUR) });
+      expect(revoked!.revokedBy).toBeUndefined();
+    });
+
+    it("never un-revokes: rotate fails, the sweep and a later revoke leave it as it was", async () => {
+      const t = tenant();
+      const k = await insertOk(newKey(t));
+      const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR), revokedBy: "user:alice" });
+      const rot = await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      expect(rot).toEqual({ ok: false, reason: "not_active" });
+      await store.sweepExpiredKeys(at(1000 * HOUR));
+      await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(5 * HOUR) });
+      expect(await store.getKey(t, k.id)).toEqual(revoked);
+    });
+
+    it("sweeps only deprecated keys whose revokeAt <= now, storing revokedAt = revokeAt; idempotent", async () => {
+      const t = tenant();
+      const rotate = async (revokeAt: Date) => {
+        const k = await insertOk(newKey(t));
+        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX });
+        const succ = (await store.getKey(t, k.id))!.rotatedToKeyId!;
+        await store.revokeKey({ tenantId: t, keyId: succ, revokedAt: at(0) }); // keep the tenant under the limit
+        return (await store.getKey(t, k.id))!;
+      };
+      const now = at(10 * HOUR);
+      const expired = await rotate(at(9 * HOUR));
+      const boundary = await rotate(now);
+      const inGrace = await rotate(at(11 * HOUR));
+      const active = await insertOk(newKey(t));
+      expect(await store.sweepExpiredKeys(now)).toBe(2);
+      expect(await store.getKey(t, expired.id)).toEqual({ ...expired, status: "revoked", revokedAt: at(9 * HOUR) });
+      expect(await store.getKey(t, boundary.id)).toEqual({ ...boundary, status: "revoked", revokedAt: now });
+      expect(await store.getKey(t, inGrace.id)).toEqual(inGrace);
+      expect(await store.getKey(t, active.id)).toEqual(active);
+      expect(await store.sweepExpiredKeys(now)).toBe(0);
+      expect(await store.getKey(t, expired.id)).toEqual({ ...expired, status: "revoked", revokedAt: at(9 * HOUR) });
+    });
+  });
+
+  describe("keys: last use, listing, usable keys", () => {
+    it("records uses with $max semantics and ignores unknown key ids", async () => {
+      const t = tenant();
+      const a = await insertOk(newKey(t));
+      const b = await insertOk(newKey(t));
+      await store.recordKeyUses([]);
+      await store.recordKeyUses([{ keyId: a.id, at: at(20) }, { keyId: b.id, at: at(5) }, { keyId: newKeyId(), at: at(7) }]);
+      await store.recordKeyUses([{ keyId: a.id, at: at(10) }]); // older: must not win
+      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(20));
+      await store.recordKeyUses([{ keyId: a.id, at: at(30) }]);
+      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(30));
+      expect((await store.getKey(t, b.id))!.lastUsedAt).toEqual(at(5));
+      expect(await store.listKeys(t, 100)).toHaveLength(2);
+    });
+
+    it("lists a tenant's keys newest first, at most `limit`", async () => {
+      const t = tenant();
+      const created: KeyRecord[] = [];
+      for (let i = 0; i < 3; i++) created.push(await insertOk(newKey(t)));
+      await store.revokeKey({ tenantId: t, keyId: created[0]!.id, revokedAt: at(HOUR) });
+      created.push(await insertOk(newKey(t)));
+      await insertOk(newKey(tenant()));
+      const listed = await store.listKeys(t, 100);
+      expect(listed.map((k) => k.id)).toEqual(created.map((k) => k.id).reverse());
+      expect(listed[3]!.status).toBe("revoked");
+      expect((await store.listKeys(t, 2)).map((k) => k.id)).toEqual([created[3]!.id, created[2]!.id]);
+      expect(await store.listKeys(tenant(), 100)).toEqual([]);
+      listed.forEach(expectOnlyRecordFields);
+    });
+
+    it("knows whether a tenant has a usable key (active, or deprecated in its grace)", async () => {
+      const t = tenant();
+      const now = at(10 * HOUR);
+      expect(await store.hasUsableKey(t, now)).toBe(false);
+      const k = await insertOk(newKey(t));
+      await insertOk(newKey(tenant()));
+      expect(await store.hasUsableKey(t, now)).toBe(true);
+      const succ = newKey(t);
+      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(11 * HOUR), maxActive: MAX });
+      await store.revokeKey({ tenantId: t, keyId: succ.id, revokedAt: now });
+      expect(await store.hasUsableKey(t, now)).toBe(true); // deprecated, grace not over
+      expect(await store.hasUsableKey(t, at(11 * HOUR))).toBe(false); // grace over at revokeAt
+      await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: now });
+      expect(await store.hasUsableKey(t, now)).toBe(false);
+    });
+  });
+
+  describe("sessions", () => {
+    it("round-trips a session by token hash; unknown hash -> null", async () => {
+      const s = newSession(tenant(), at(HOUR));
+      await store.insertSession(s);
+      expect(await store.findSessionByHash(s.tokenHash)).toEqual(s);
+      expect(await store.findSessionByHash(hash())).toBeNull();
+    });
+
+    it("refuses a second session with the same token hash", async () => {
+      const s = newSession(tenant(), at(HOUR));
+      await store.insertSession(s);
+      await expect(store.insertSession({ ...newSession(s.tenantId, at(2 * HOUR)), tokenHash: s.tokenHash })).rejects.toThrow();
+      expect(await store.findSessionByHash(s.tokenHash)).toEqual(s);
+    });
+
+    it("deletes sessions whose expiresAt <= now, and only those", async () => {
+      const t = tenant();
+      const gone = [newSession(t, at(HOUR)), newSession(t, at(2 * HOUR))];
+      const kept = newSession(t, at(2 * HOUR + 1));
+      for (const s of [...gone, kept]) await store.insertSession(s);
+      expect(await store.deleteExpiredSessions(at(2 * HOUR))).toBe(2);
+      for (const s of gone) expect(await store.findSessionByHash(s.tokenHash)).toBeNull();
+      expect(await store.findSessionByHash(kept.tokenHash)).toEqual(kept);
+      expect(await store.deleteExpiredSessions(at(2 * HOUR))).toBe(0);
+    });
+  });
+
+  describe("tenant policy", () => {
+    it("is null until set, then what was set; a later set overwrites it", async () => {
+      const t = tenant();
+      expect(await store.getPolicy(t)).toBeNull();
+      const p1 = { tenantId: t, hipaaEnabled: true, updatedAt: at(HOUR), updatedBy: "user:alice" };
+      expect(await store.setPolicy(p1)).toEqual(p1);
+      expect(await store.getPolicy(t)).toEqual(p1);
+      const p2 = { tenantId: t, hipaaEnabled: false };
+      expect(await store.setPolicy(p2)).toEqual(p2);
+      expect(await store.getPolicy(t)).toEqual(p2);
+      expect(await store.getPolicy(tenant())).toBeNull();
+    });
+  });
+
+  describe("health", () => {
+    it("answers ping while it can serve", async () => {
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}

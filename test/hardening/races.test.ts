@@ -1,0 +1,295 @@
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { DomainError } from "../../src/domain/errors.js";
+import { effectiveStatus, MAX_ACTIVE_KEYS_PER_TENANT } from "../../src/domain/key-rules.js";
+import type { TokenStore } from "../../src/ports/token-store.js";
+import { createDomain } from "../support/domain.js";
+import { createFaultyStore } from "../support/faulty-store.js";
+import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+/**
+ * Races on key lifecycle: the active-key limit, one winner per rotation, rotate against revoke.
+ * Each race runs end to end over gRPC and at the domain level on a store whose every call is
+ * delayed by a random 0-3 ms (so the interleavings differ from run to run). A monitor re-reads the
+ * tenant after every write and remembers the most active keys it ever saw.
+ * Legs: the memory store always; MongoDB when test/support/mongo.ts can get one.
+ */
+interface Leg {
+  name: string;
+  open(): Promise<{ store: TokenStore; dispose(): Promise<void> }>;
+}
+const legs: Leg[] = [{ name: "memory", open: async () => ({ store: createMemoryTokenStore(), dispose: async () => undefined }) }];
+const mongo = await obtainMongo();
+if (mongo.available) {
+  legs.push({ name: `mongodb (${mongo.source})`, open: () => openMongoStore(mongo.uri, uniqueDbName("wf_races")) });
+} else {
+  sayMongoSkipped(mongo.reason);
+}
+afterAll(async () => {
+  if (mongo.available) await mongo.stop();
+});
+
+/** Wraps a store: after every key write, counts the tenant's active keys and keeps the maximum. */
+function monitorActive(inner: TokenStore) {
+  const maxActive = new Map<string, number>();
+  const check = async (tenantId: string) => {
+    const keys = await inner.listKeys(tenantId, 1000);
+    const n = keys.filter((k) => effectiveStatus(k, new Date()) === "active").length;
+    maxActive.set(tenantId, Math.max(maxActive.get(tenantId) ?? 0, n));
+  };
+  const store: TokenStore = {
+    ...inner,
+    insertKey: async (key, max) => {
+      const r = await inner.insertKey(key, max);
+      await check(key.tenantId);
+      return r;
+    },
+    rotateKey: async (args) => {
+      const r = await inner.rotateKey(args);
+      await check(args.tenantId);
+      return r;
+    },
+    revokeKey: async (args) => {
+      const r = await inner.revokeKey(args);
+      await check(args.tenantId);
+      return r;
+    },
+  };
+  // Bind every other method to the inner store (spread copies own properties of the object).
+  for (const k of Object.keys(inner) as (keyof TokenStore)[]) {
+    if (!["insertKey", "rotateKey", "revokeKey"].includes(k)) (store as unknown as Record<string, unknown>)[k] = (inner[k] as (...a: unknown[]) => unknown).bind(inner);
+  }
+  return { store, maxActive };
+}
+
+const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code] ?? String(e));
+const domainCodeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof DomainError ? e.code : `thrown: ${String(e)}`));
+const jitter = () => Math.floor(Math.random() * 4);
+const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
+
+describe.each(legs)("races on $name", (leg) => {
+  let t: TestApp;
+  let opened: Awaited<ReturnType<Leg["open"]>>;
+  let monitor: ReturnType<typeof monitorActive>;
+  beforeAll(async () => {
+    opened = await leg.open();
+    monitor = monitorActive(opened.store);
+    t = await startTestApp({ store: monitor.store, logLevel: "warn" });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await opened?.dispose().catch(() => undefined);
+  });
+  const admin = () => ({ bearer: t.adminKey });
+
+  it("200 concurrent CreateKey for one tenant over gRPC: exactly 3 succeed", async () => {
+    const codes = await Promise.all(Array.from({ length: 200 }, (_, i) => codeOf(t.grpc.createKey({ tenantId: "race-create", label: `k${i}` }, admin()))));
+    expect(count(codes, "OK")).toBe(3);
+    expect(count(codes, "RESOURCE_EXHAUSTED")).toBe(197);
+    const keys = (await t.grpc.listKeys({ tenantId: "race-create" }, admin())).keys;
+    expect(keys).toHaveLength(3);
+    expect(monitor.maxActive.get("race-create")).toBe(3);
+  });
+
+  it("200 concurrent creates at the domain level on a jittery store: exactly 3 succeed", async () => {
+    const faulty = createFaultyStore(monitor.store, { kind: "delay", ms: jitter });
+    const d = createDomain({ store: faulty.store });
+    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => d.keys.create("race-create-d", `k${i}`, "t").then((r) => r.token, (e: DomainError) => e.code)));
+    const tokens = results.filter((r) => r.startsWith("wf_"));
+    expect(tokens).toHaveLength(3);
+    expect(count(results, "resource_exhausted")).toBe(197);
+    for (const token of tokens) expect((await d.introspector.introspect(token)).active).toBe(true);
+    expect(monitor.maxActive.get("race-create-d")).toBe(3);
+    await d.lastUsed.close();
+  });
+
+  it.each([1, 3])("concurrent RotateKey of one key (tenant with %i active keys): exactly one succeeds", async (n) => {
+    for (let round = 0; round < 3; round++) {
+      const tenantId = `race-rot-${n}-${round}`;
+      const created = [];
+      for (let i = 0; i < n; i++) created.push(await t.grpc.createKey({ tenantId, label: `k${i}` }, admin()));
+      const target = created[0]!;
+      const results = await Promise.all(
+        Array.from({ length: 40 }, () => t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, (e: { code: number }) => status[e.code]!)),
+      );
+      const winners = results.filter((r): r is Exclude<typeof r, string> => typeof r !== "string");
+      expect(winners).toHaveLength(1);
+      // Losers learn the key is no longer active (or that they raced): never INTERNAL, never OK.
+      for (const r of results) if (typeof r === "string") expect(["FAILED_PRECONDITION", "ABORTED"]).toContain(r);
+      const keys = (await t.grpc.listKeys({ tenantId }, admin())).keys;
+      expect(keys).toHaveLength(n + 1);
+      const successors = keys.filter((k) => k.rotatedFromKeyId === target.key!.id);
+      expect(successors.map((k) => k.id)).toEqual([winners[0]!.key!.id]);
+      expect(keys.find((k) => k.id === target.key!.id)?.rotatedToKeyId).toBe(winners[0]!.key!.id);
+      expect(await t.grpc.introspect({ token: winners[0]!.token })).toMatchObject({ active: true, deprecated: false });
+      expect(await t.grpc.introspect({ token: target.token })).toMatchObject({ active: true, deprecated: true });
+      expect(monitor.maxActive.get(tenantId)).toBe(n);
+    }
+  });
+
+  /**
+   * Rotate racing revoke, on a tenant at the limit (3 active). Invariants after every round:
+   * never more than 3 active (also as seen by the monitor during the round), the revoked key
+   * never introspects active, and the successor exists if and only if the rotation said OK.
+   */
+  async function checkRound(opts: {
+    tenantId: string;
+    list: () => Promise<{ id: string; status: string; rotatedFromKeyId?: string | undefined }[]>;
+    introspect: (token: string) => Promise<boolean>;
+    target: { id: string; token: string };
+    others: { id: string; token: string }[];
+    rotated: { ok: true; id: string; token: string } | { ok: false; code: string };
+    revokeCode: string;
+  }) {
+    const { target, rotated } = opts;
+    expect(opts.revokeCode).toMatch(/^(OK|ok)$/); // revoking an existing key always succeeds
+    const keys = await opts.list();
+    const active = keys.filter((k) => k.status === "active");
+    expect(active.length).toBeLessThanOrEqual(MAX_ACTIVE_KEYS_PER_TENANT);
+    expect(monitor.maxActive.get(opts.tenantId) ?? 0).toBeLessThanOrEqual(MAX_ACTIVE_KEYS_PER_TENANT);
+    expect(keys.find((k) => k.id === target.id)?.status).toBe("revoked");
+    expect(await opts.introspect(target.token)).toBe(false);
+    const successors = keys.filter((k) => k.rotatedFromKeyId === target.id);
+    if (rotated.ok) {
+      expect(successors.map((k) => k.id)).toEqual([rotated.id]);
+      expect(successors[0]!.status).toBe("active");
+      expect(await opts.introspect(rotated.token)).toBe(true);
+    } else {
+      expect(successors).toEqual([]);
+      expect(["FAILED_PRECONDITION", "ABORTED", "NOT_FOUND", "failed_precondition", "aborted", "not_found"]).toContain(rotated.code);
+    }
+    for (const o of opts.others) expect(await opts.introspect(o.token)).toBe(true);
+  }
+
+  it("rotate racing revoke over gRPC (30 rounds): invariants hold", async () => {
+    const outcomes = { rotateWon: 0, revokeFirst: 0 };
+    for (let round = 0; round < 30; round++) {
+      const tenantId = `race-rr-${round}`;
+      const made = [];
+      for (let i = 0; i < 3; i++) made.push(await t.grpc.createKey({ tenantId, label: `k${i}` }, admin()));
+      const target = { id: made[0]!.key!.id, token: made[0]!.token };
+      const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+      const rotateP = delay(jitter()).then(() => t.grpc.rotateKey({ tenantId, keyId: target.id }, admin()));
+      const revokeP = delay(jitter()).then(() => t.grpc.revokeKey({ tenantId, keyId: target.id }, admin()));
+      const [rot, rev] = await Promise.allSettled([rotateP, revokeP]);
+      const rotated =
+        rot.status === "fulfilled"
+          ? ({ ok: true, id: rot.value.key!.id, token: rot.value.token } as const)
+          : ({ ok: false, code: status[(rot.reason as { code: number }).code]! } as const);
+      if (rotated.ok) outcomes.rotateWon++;
+      else outcomes.revokeFirst++;
+      await checkRound({
+        tenantId,
+        list: async () =>
+          (await t.grpc.listKeys({ tenantId }, admin())).keys.map((k) => ({
+            id: k.id,
+            status: ["unspecified", "active", "deprecated", "revoked"][k.status]!,
+            rotatedFromKeyId: k.rotatedFromKeyId || undefined,
+          })),
+        introspect: async (token) => (await t.grpc.introspect({ token })).active,
+        target,
+        others: made.slice(1).map((m) => ({ id: m.key!.id, token: m.token })),
+        rotated,
+        revokeCode: rev.status === "fulfilled" ? "OK" : status[(rev.reason as { code: number }).code]!,
+      });
+    }
+    expect(outcomes.rotateWon + outcomes.revokeFirst).toBe(30);
+  });
+
+  it("rotate racing revoke (and a create) at the domain level on a jittery store (100 rounds): invariants hold", async () => {
+    const faulty = createFaultyStore(monitor.store, { kind: "delay", ms: jitter });
+    const d = createDomain({ store: faulty.store, cache: { ttlMs: 2000 } });
+    const seen = { rotateWon: 0, revokeFirst: 0 };
+    for (let round = 0; round < 100; round++) {
+      const tenantId = `race-rrd-${round}`;
+      const made = [];
+      for (let i = 0; i < 3; i++) made.push(await d.keys.create(tenantId, `k${i}`, "t"));
+      const target = { id: made[0]!.key.id, token: made[0]!.token };
+      // Warm the cache so a stale cached "active" would show.
+      for (const m of made) expect((await d.introspector.introspect(m.token)).active).toBe(true);
+      const [rot, rev, extra] = await Promise.allSettled([
+        d.keys.rotate(tenantId, target.id, "t"),
+        d.keys.revoke(tenantId, target.id, "t"),
+        d.keys.create(tenantId, "extra", "t"), // may take the slot the revoke frees
+      ]);
+      const rotated =
+        rot.status === "fulfilled"
+          ? ({ ok: true, id: rot.value.key.id, token: rot.value.token } as const)
+          : ({ ok: false, code: (rot.reason as DomainError).code } as const);
+      if (rotated.ok) seen.rotateWon++;
+      else seen.revokeFirst++;
+      if (extra.status === "rejected") expect((extra.reason as DomainError).code).toBe("resource_exhausted");
+      await checkRound({
+        tenantId,
+        list: async () => (await d.keys.list(tenantId)).map((k) => ({ id: k.id, status: k.status, rotatedFromKeyId: k.rotatedFromKeyId })),
+        introspect: async (token) => (await d.introspector.introspect(token)).active,
+        target,
+        others: made.slice(1).map((m) => ({ id: m.key.id, token: m.token })),
+        rotated,
+        revokeCode: rev.status === "fulfilled" ? "ok" : await domainCodeOf(Promise.reject(rev.reason)),
+      });
+    }
+    // Both orders happened (the jitter really interleaves them).
+    expect(seen.rotateWon).toBeGreaterThan(0);
+    expect(seen.revokeFirst).toBeGreaterThan(0);
+    await d.lastUsed.close();
+  });
+});
+
+/**
+ * A revocation racing an introspection that is already reading the store. The in-flight call may
+ * answer active (it read before the revoke), but the next call must not: "revocation is immediate".
+ *
+ * KNOWN BUG (found by this test; the fix belongs in src/domain/token-cache.ts + introspector.ts):
+ * the in-flight lookup writes its stale record into the cache AFTER the revoke's cache.delete, so
+ * the revoked key stays active on this instance for up to CACHE_TTL_MS (2 s by default). Same for
+ * a HIPAA policy switched on during a policy read. Fix: an invalidation epoch in the cache; a
+ * lookup remembers the epoch before its store read and does not cache if it changed.
+ * These are `it.fails` so the suite stays green while the bug exists: once fixed, they fail —
+ * then change them to `it`.
+ */
+describe("cache fill racing a revoke (memory, domain)", () => {
+  const setup = async () => {
+    const faulty = createFaultyStore(createMemoryTokenStore());
+    const d = createDomain({ store: faulty.store, cache: { ttlMs: 2000 } });
+    return { faulty, d };
+  };
+  const tick = () => new Promise((r) => setImmediate(r));
+
+  it.fails("a key revoked while an introspection is reading it is inactive on the next call", async () => {
+    const { faulty, d } = await setup();
+    const k = await d.keys.create("acme", "x", "t");
+    faulty.setMode({ kind: "delay", ms: 30, answer: "late" }, ["findKeyByHash"]);
+    const inflight = d.introspector.introspect(k.token); // reads the store now, hears back in 30 ms
+    await tick();
+    await d.keys.revoke("acme", k.key.id, "t");
+    await inflight;
+    faulty.heal();
+    expect(await d.introspector.introspect(k.token)).toEqual({ active: false, reason: "revoked" });
+    await d.lastUsed.close();
+  });
+
+  it.fails("a HIPAA policy switched on while a policy read is in flight applies on the next call", async () => {
+    const { faulty, d } = await setup();
+    const k = await d.keys.create("clinic", "x", "t");
+    faulty.setMode({ kind: "delay", ms: 30, answer: "late" }, ["getPolicy"]);
+    const inflight = d.introspector.introspect(k.token);
+    await new Promise((r) => setTimeout(r, 5)); // the key is read, the policy read is in flight
+    await d.policies.set("clinic", true, "t");
+    await inflight;
+    faulty.heal();
+    expect(await d.introspector.introspect(k.token)).toEqual({ active: false, reason: "tenant_policy" });
+    await d.lastUsed.close();
+  });
+
+  it("control: without a concurrent read, a revoke is seen at once", async () => {
+    const { d } = await setup();
+    const k = await d.keys.create("acme", "x", "t");
+    expect((await d.introspector.introspect(k.token)).active).toBe(true);
+    await d.keys.revoke("acme", k.key.id, "t");
+    expect(await d.introspector.introspect(k.token)).toEqual({ active: false, reason: "revoked" });
+    await d.lastUsed.close();
+  });
+});

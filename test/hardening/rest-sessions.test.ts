@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+/**
+ * POST /api/v1/sessions under bad requests: every refusal is the right 4xx with exactly
+ * {"error": {"code", "message"}} as a JSON body, and nothing is created.
+ */
+let t: TestApp;
+let tenantKey: string;
+let sessionToken: string;
+beforeAll(async () => {
+  t = await startTestApp({ logLevel: "info" });
+  tenantKey = (await t.grpc.createKey({ tenantId: "acme", label: "tenant key" }, { bearer: t.adminKey })).token;
+  sessionToken = (await t.grpc.createSession({ tenantId: "acme" }, { bearer: t.adminKey })).token;
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+interface Case {
+  name: string;
+  status: number;
+  code: string;
+  /** A word the message must contain (the field, when there is one). */
+  mentions?: string;
+  method?: string;
+  contentType?: string | null;
+  auth?: string | null;
+  body?: string;
+}
+
+const json = "application/json";
+const cases = (): Case[] => [
+  { name: "wrong content type (text/plain)", status: 415, code: "unsupported_media_type", mentions: "content-type", contentType: "text/plain", body: '{"tenant_id":"acme"}' },
+  { name: "wrong content type (form)", status: 415, code: "unsupported_media_type", contentType: "application/x-www-form-urlencoded", body: "tenant_id=acme" },
+  { name: "no content type", status: 415, code: "unsupported_media_type", contentType: null, body: '{"tenant_id":"acme"}' },
+  { name: "json-like content type", status: 415, code: "unsupported_media_type", contentType: "application/jsonx", body: '{"tenant_id":"acme"}' },
+  { name: "invalid JSON", status: 400, code: "invalid_argument", mentions: "JSON", body: '{"tenant_id": "acme"' },
+  { name: "empty body", status: 400, code: "invalid_argument", mentions: "JSON", body: "" },
+  { name: "invalid UTF-8 / binary", status: 400, code: "invalid_argument", body: "\u0000\u00ff\u00fe" },
+  { name: "array body", status: 400, code: "invalid_argument", mentions: "object", body: '["acme"]' },
+  { name: "null body", status: 400, code: "invalid_argument", mentions: "object", body: "null" },
+  { name: "string body", status: 400, code: "invalid_argument", mentions: "object", body: '"acme"' },
+  { name: "number body", status: 400, code: "invalid_argument", mentions: "object", body: "42" },
+  { name: "extra field", status: 400, code: "invalid_argument", mentions: "ttl", body: '{"tenant_id":"acme","ttl":99999}' },
+  { name: "__proto__ field", status: 400, code: "invalid_argument", mentions: "__proto__", body: '{"tenant_id":"acme","__proto__":{"admin":true}}' },
+  { name: "camelCase field instead of tenant_id", status: 400, code: "invalid_argument", mentions: "tenantId", body: '{"tenantId":"acme"}' },
+  { name: "missing tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: "{}" },
+  { name: "empty tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":""}' },
+  { name: "tenant not a string", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":42}' },
+  { name: "tenant an object", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":{"$ne":null}}' },
+  { name: "invalid tenant id", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":"ACME/../x"}' },
+  { name: "reserved tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":"admin"}' },
+  { name: "no auth", status: 401, code: "unauthenticated", auth: null, body: '{"tenant_id":"acme"}' },
+  { name: "Basic auth", status: 401, code: "unauthenticated", auth: "Basic YWRtaW46YWRtaW4=", body: '{"tenant_id":"acme"}' },
+  { name: "Bearer without token", status: 401, code: "unauthenticated", auth: "Bearer ", body: '{"tenant_id":"acme"}' },
+  { name: "unknown bearer", status: 401, code: "unauthenticated", auth: "Bearer wf_admin_notarealkeyatall", body: '{"tenant_id":"acme"}' },
+  { name: "tenant API key", status: 403, code: "permission_denied", auth: "TENANT_KEY", body: '{"tenant_id":"acme"}' },
+  { name: "session token", status: 403, code: "permission_denied", auth: "SESSION", body: '{"tenant_id":"acme"}' },
+  { name: "GET", status: 405, code: "method_not_allowed", method: "GET" },
+  { name: "PUT", status: 405, code: "method_not_allowed", method: "PUT", body: '{"tenant_id":"acme"}' },
+];
+
+async function send(c: Case): Promise<Response> {
+  const headers: Record<string, string> = {};
+  if (c.contentType !== null) headers["content-type"] = c.contentType ?? json;
+  const auth = c.auth === undefined ? `Bearer ${t.adminKey}` : c.auth === "TENANT_KEY" ? `Bearer ${tenantKey}` : c.auth === "SESSION" ? `Bearer ${sessionToken}` : c.auth;
+  if (auth !== null) headers.authorization = auth;
+  return fetch(`${t.baseUrl}/api/v1/sessions`, { method: c.method ?? "POST", headers, body: c.body });
+}
+
+describe("POST /api/v1/sessions refuses bad requests with a JSON error", () => {
+  it.each(cases().map((c) => [c.name, c] as const))("%s", async (_name, c) => {
+    const res = await send(c);
+    expect(res.status).toBe(c.status);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    const body = (await res.json()) as { error: { code: string; message: string } };
+    expect(Object.keys(body)).toEqual(["error"]);
+    expect(Object.keys(body.error).sort()).toEqual(["code", "message"]);
+    expect(body.error.code).toBe(c.code);
+    expect(typeof body.error.message).toBe("string");
+    expect(body.error.message.length).toBeGreaterThan(0);
+    if (c.mentions) expect(body.error.message).toContain(c.mentions);
+    if (c.status === 405) expect(res.headers.get("allow")).toBe("POST");
+  });
+
+  it("created no session for any refused request, and a good one still works", async () => {
+    // The only sessions for acme: the one created in beforeAll, and this one.
+    const ok = await send({ name: "ok", status: 200, code: "", body: '{"tenant_id":"acme"}', contentType: "application/json; charset=utf-8" });
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as { token: string; tenant_id: string };
+    expect(body.tenant_id).toBe("acme");
+    const created = t.logs.filter((l) => l.includes('"rpc":"RestCreateSession"') && l.includes('"code":"ok"'));
+    expect(created).toHaveLength(1);
+  });
+});
