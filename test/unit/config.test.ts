@@ -1,0 +1,43 @@
+import { spawnSync } from "node:child_process";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+describe("config", () => {
+  it("has working defaults", () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({ port: 8080, host: "0.0.0.0", adminKeyFile: ".warpflow/admin-key", mongodbDb: "warpflow_auth", cacheTtlMs: 2000, cognito: undefined, tls: undefined });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it.each([
+    ["PORT", { PORT: "eighty" }],
+    ["PORT", { PORT: "70000" }],
+    ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
+    ["MONGODB_URI", { MONGODB_URI: "postgres://x" }],
+    ["CACHE_TTL_MS", { CACHE_TTL_MS: "-1" }],
+    ["LAST_USED_FLUSH_MS", { LAST_USED_FLUSH_MS: "60000" }],
+    ["COGNITO_USER_POOL_ID", { COGNITO_USER_POOL_ID: "nope", COGNITO_CLIENT_ID: "x" }],
+    ["COGNITO_CLIENT_ID", { COGNITO_USER_POOL_ID: "us-east-1_AbCdEf" }],
+    ["COGNITO_TOKEN_USE", { COGNITO_USER_POOL_ID: "us-east-1_AbCdEf", COGNITO_CLIENT_ID: "x", COGNITO_TOKEN_USE: "refresh" }],
+    ["TLS_KEY_FILE", { TLS_CERT_FILE: "/c.pem" }],
+    ["INTROSPECT_REQUIRE_CLIENT_CERT", { INTROSPECT_REQUIRE_CLIENT_CERT: "true" }],
+    ["INTROSPECT_CALLER_TOKEN", { INTROSPECT_CALLER_TOKEN: "short" }],
+  ])("a bad %s names the variable", (variable, env) => {
+    let error: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).variable).toBe(variable);
+    expect((error as ConfigError).message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it("the process exits 1 with one line naming the variable", () => {
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, encoding: "utf8", timeout: 20_000 });
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split("\n")).toEqual(['config error: PORT: must be a whole number, got "nope"']);
+    expect(r.stdout).toBe("");
+  });
+});
