@@ -131,7 +131,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   }
 
   async function resolve(token: string, now: Date): Promise<Introspection> {
-    if (token.length > MAX_TOKEN_LENGTH) return inactive("malformed");
+    if (token.length > MAX_TOKEN_LENGTH) return looksLikeJwt(token) ? introspectJwt(token, now) : inactive("malformed");
     const parsed = parseToken(token);
     if (parsed) {
       const hash = hashToken(token);

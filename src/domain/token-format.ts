@@ -16,8 +16,13 @@ export const TOKEN_PREFIX: Readonly<Record<OpaqueTokenKind, string>> = {
 };
 export const SECRET_LENGTH = 32;
 export const CHECKSUM_LENGTH = 6;
-/** Longest token this service will even look at; longer input is malformed without hashing. */
+/** Longest opaque (wf_/sess_) or unknown token looked at; longer input is malformed without hashing. */
 export const MAX_TOKEN_LENGTH = 1024;
+/**
+ * Longest JWT looked at. Real Cognito access and id tokens are 1.1-1.5 KB (more with many groups),
+ * so JWTs get their own, larger bound; anything longer is malformed without hashing or verifying.
+ */
+export const MAX_JWT_LENGTH = 8192;
 
 export interface ParsedToken {
   kind: OpaqueTokenKind;
@@ -69,5 +74,5 @@ export function tokenHint(token: string, kind: OpaqueTokenKind, tenantId: string
 
 /** Does this look like a JWT (three base64url segments)? Cheap shape check only. */
 export function looksLikeJwt(token: string): boolean {
-  return token.startsWith("eyJ") && token.split(".", 4).length === 3;
+  return token.length <= MAX_JWT_LENGTH && token.startsWith("eyJ") && token.split(".", 4).length === 3;
 }
