@@ -55,13 +55,15 @@ export function createLastUsedRecorder(
   }
 
   function flush(): Promise<number> {
-    // One flush at a time; a flush requested during another runs after it.
-    const run = (inFlight ?? Promise.resolve(0)).catch(() => 0).then(flushOnce);
-    inFlight = run.finally(() => {
+    // One flush at a time; a flush requested during another runs after it. A failed flush never
+    // rejects a promise nobody awaits (the timer's flush is fire-and-forget: an unhandled
+    // rejection would crash the process): its uses were merged back and onFlush reported it.
+    const settled = (inFlight ?? Promise.resolve(0)).then(flushOnce).catch(() => 0);
+    const tracked: Promise<number> = settled.finally(() => {
       if (inFlight === tracked) inFlight = undefined;
     });
-    const tracked = inFlight;
-    return run.catch(() => 0);
+    inFlight = tracked;
+    return settled;
   }
 
   return {
