@@ -1,12 +1,19 @@
 /**
- * The load generator: its own process (so its CPU is not the server's), one @grpc/grpc-js channel,
- * a fixed number of calls in flight. Requests are encoded once up front and responses are not
- * decoded (only the first one, for a sanity check), so the client spends as little as it can.
+ * The load generator: its own process (so its CPU is not the server's), one @grpc/grpc-js channel
+ * per target, a fixed number of calls in flight. Requests are encoded once up front and responses
+ * are not decoded (the bench decodes the first one of each run, as a sanity check), so the client
+ * spends as little as it can.
  *
- * IPC: start {address, path, requestsHex, concurrency} -> keeps calls going;
- *      mark -> resets the counters (end of warm-up); stop -> stops, answers the measured figures;
- *      flood {address, path, count, tenantId, concurrency} -> sends `count` distinct unknown (well
- *      formed, valid checksum) API keys once each.
+ * IPC (each answered with "<type>:done"):
+ *   open {name, address}                           a channel (connected before answering)
+ *   run {name, path, requestsHex, ms, concurrency, collect?}
+ *                                                  keeps `concurrency` calls in flight for `ms`,
+ *                                                  then lets them finish; answers counts; with
+ *                                                  `collect`, keeps the latencies under that name
+ *   latency {collect}                              p50/p99/mean of what was collected
+ *   flood {name, path, count, tenantId, concurrency}
+ *                                                  `count` distinct unknown API keys (well formed,
+ *                                                  valid checksum), each sent once
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
@@ -15,97 +22,75 @@ import { IntrospectRequestSchema } from "../src/gen/warpflow/auth/v1/token_servi
 
 const send = (msg: Record<string, unknown>) => process.send!(msg);
 const identity = (b: Buffer) => b;
+const channels = new Map<string, grpc.Client>();
+const collected = new Map<string, number[]>();
 
-interface Run {
-  client: grpc.Client;
-  running: boolean;
-  inFlight: number;
-  calls: number;
-  errors: number;
-  errorCodes: Record<string, number>;
-  latencies: Float64Array;
-  n: number;
-  markedAt: number;
-  firstResponseHex?: string;
-  idle?: () => void;
+function channel(name: string): grpc.Client {
+  const c = channels.get(name);
+  if (!c) throw new Error(`no channel ${name}`);
+  return c;
 }
 
-let current: Run | undefined;
-
-function startRun(msg: { address: string; path: string; requestsHex: string[]; concurrency: number }): Promise<Run> {
-  const requests = msg.requestsHex.map((h) => Buffer.from(h, "hex"));
+async function open(msg: { name: string; address: string }) {
   const client = new grpc.Client(msg.address, grpc.credentials.createInsecure());
-  const run: Run = {
-    client,
-    running: true,
-    inFlight: 0,
-    calls: 0,
-    errors: 0,
-    errorCodes: {},
-    latencies: new Float64Array(1 << 21),
-    n: 0,
-    markedAt: performance.now(),
-  };
+  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
+  channels.set(msg.name, client);
+}
+
+function run(msg: { name: string; path: string; requestsHex: string[]; ms: number; concurrency: number; collect?: string }) {
+  const client = channel(msg.name);
+  const requests = msg.requestsHex.map((h) => Buffer.from(h, "hex"));
+  const sink = msg.collect ? (collected.get(msg.collect) ?? collected.set(msg.collect, []).get(msg.collect)!) : undefined;
+  const errorCodes: Record<string, number> = {};
   let next = 0;
-  return new Promise((resolve, reject) => {
+  let inFlight = 0;
+  let calls = 0;
+  let errors = 0;
+  let running = true;
+  let firstResponseHex: string | undefined;
+  let firstError: string | undefined;
+  const started = performance.now();
+  return new Promise<Record<string, unknown>>((resolve) => {
+    const finish = () =>
+      resolve({ calls, errors, errorCodes, firstResponseHex, firstError, seconds: (performance.now() - started) / 1000 });
     const issue = () => {
       const req = requests[next++ % requests.length]!;
       const t0 = performance.now();
-      run.inFlight++;
+      inFlight++;
       client.makeUnaryRequest(msg.path, identity, identity, req, (err, res) => {
-        run.inFlight--;
+        inFlight--;
         if (err) {
-          run.errors++;
-          run.errorCodes[grpc.status[err.code] ?? err.code] = (run.errorCodes[grpc.status[err.code] ?? err.code] ?? 0) + 1;
-          if (run.firstResponseHex === undefined) {
-            run.running = false;
-            reject(new Error(`first call failed: ${err.code} ${err.details}`));
-          }
+          errors++;
+          const code = grpc.status[err.code] ?? String(err.code);
+          errorCodes[code] = (errorCodes[code] ?? 0) + 1;
+          firstError ??= `${code}: ${err.details}`;
         } else {
-          if (run.firstResponseHex === undefined) {
-            run.firstResponseHex = (res as Buffer).toString("hex");
-            resolve(run);
-          }
-          run.calls++;
-          if (run.n < run.latencies.length) run.latencies[run.n++] = performance.now() - t0;
+          calls++;
+          firstResponseHex ??= (res as Buffer).toString("hex");
+          sink?.push(performance.now() - t0);
         }
-        if (run.running) issue();
-        else if (run.inFlight === 0) run.idle?.();
+        if (running) issue();
+        else if (inFlight === 0) finish();
       });
     };
     for (let i = 0; i < msg.concurrency; i++) issue();
+    setTimeout(() => (running = false), msg.ms);
   });
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-}
-
-async function stopRun(run: Run) {
-  const elapsedMs = performance.now() - run.markedAt;
-  const calls = run.calls;
-  const lat = run.latencies.slice(0, run.n).sort();
-  run.running = false;
-  if (run.inFlight > 0) await new Promise<void>((r) => (run.idle = r));
-  run.client.close();
+function latency(msg: { collect: string }) {
+  const values = Float64Array.from(collected.get(msg.collect) ?? []).sort();
+  collected.delete(msg.collect);
+  const at = (p: number) => (values.length ? values[Math.min(values.length - 1, Math.floor((values.length * p) / 100))]! : NaN);
   let total = 0;
-  for (const v of lat) total += v;
-  return {
-    calls,
-    errors: run.errors,
-    errorCodes: run.errorCodes,
-    seconds: elapsedMs / 1000,
-    callsPerSecond: calls / (elapsedMs / 1000),
-    p50Ms: percentile(lat, 50),
-    p99Ms: percentile(lat, 99),
-    meanMs: total / lat.length,
-  };
+  for (const v of values) total += v;
+  return { n: values.length, p50Ms: at(50), p99Ms: at(99), meanMs: total / values.length };
 }
 
-async function flood(msg: { address: string; path: string; count: number; tenantId: string; concurrency: number }) {
-  const client = new grpc.Client(msg.address, grpc.credentials.createInsecure());
+async function flood(msg: { name: string; path: string; count: number; tenantId: string; concurrency: number }) {
+  const client = channel(msg.name);
   const started = performance.now();
+  const notFoundBytes = Buffer.from([0x48, 0x02]); // inactive_reason (field 9) = NOT_FOUND (2)
   let sent = 0;
   let done = 0;
   let errors = 0;
@@ -122,40 +107,33 @@ async function flood(msg: { address: string; path: string; count: number; tenant
       client.makeUnaryRequest(msg.path, identity, identity, req, (err, res) => {
         done++;
         if (err) errors++;
-        // active=false, inactive_reason=NOT_FOUND(2): field 9 varint -> bytes 0x48 0x02.
-        else if ((res as Buffer).includes(Buffer.from([0x48, 0x02]))) notFound++;
+        else if ((res as Buffer).includes(notFoundBytes)) notFound++;
         issue();
       });
     };
     for (let i = 0; i < msg.concurrency; i++) issue();
   });
-  client.close();
   return { calls: done, errors, notFound, seconds: (performance.now() - started) / 1000 };
 }
 
 process.on("message", async (m: { type: string } & Record<string, unknown>) => {
   try {
     switch (m.type) {
-      case "start":
-        current = await startRun(m as never);
-        send({ type: "start:done", firstResponseHex: current.firstResponseHex });
+      case "open":
+        await open(m as never);
+        send({ type: "open:done" });
         break;
-      case "mark":
-        current!.calls = 0;
-        current!.errors = 0;
-        current!.errorCodes = {};
-        current!.n = 0;
-        current!.markedAt = performance.now();
-        send({ type: "mark:done" });
+      case "run":
+        send({ type: "run:done", ...(await run(m as never)) });
         break;
-      case "stop":
-        send({ type: "stop:done", ...(await stopRun(current!)) });
-        current = undefined;
+      case "latency":
+        send({ type: "latency:done", ...latency(m as never) });
         break;
       case "flood":
         send({ type: "flood:done", ...(await flood(m as never)) });
         break;
       case "shutdown":
+        for (const c of channels.values()) c.close();
         process.exit(0);
     }
   } catch (err) {

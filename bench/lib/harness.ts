@@ -28,8 +28,13 @@ export async function startService(env: Record<string, string>, opts: { execArgv
   return { ...ready, child, address: `127.0.0.1:${ready.port}` };
 }
 
-export async function startFloor(responseHex: string, logFile?: string, env: Record<string, string> = {}): Promise<{ child: ChildProcess; address: string }> {
-  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex, ...env }, logFile });
+export async function startFloor(
+  responseHex: string,
+  logFile?: string,
+  env: Record<string, string> = {},
+  execArgv: string[] = [],
+): Promise<{ child: ChildProcess; address: string }> {
+  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex, ...env }, logFile, execArgv });
   const { port } = await nextMessage<{ port: number }>(child, "ready");
   return { child, address: `127.0.0.1:${port}` };
 }
@@ -40,81 +45,145 @@ export async function startLoadGenerator(logFile?: string): Promise<ChildProcess
   return child;
 }
 
-export interface CaseResult {
-  case: string;
+/** One side of a paired measurement, summed over its slices. */
+export interface Measured {
+  name: string;
   callsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
   serverCpuMsPerCall: number;
   serverCpuPercent: number;
-  /** The load generator's CPU over the window (100 = one core): shows when the client is the limit. */
+  /** The load generator's CPU over the slices (100 = one core): shows when the client is the limit. */
   clientCpuPercent: number;
-  /** Everything else the machine ran meanwhile (other processes): noise when high. */
+  /** Everything else the machine ran meanwhile (other processes, 100 = one core): noise when high. */
   otherCpuPercent: number;
   calls: number;
   errors: number;
   seconds: number;
+  slices: number;
   distinctTokens: number;
-  store?: StoreTraffic | undefined;
   firstResponse?: IntrospectResponse | undefined;
+  firstError?: string | undefined;
+}
+
+export interface Target {
+  /** Load-generator channel name (opened with openChannel). */
+  channel: string;
+  pid: number;
+  path: string;
+  requestsHex: string[];
+}
+
+export interface Paired {
+  subject: Measured;
+  reference: Measured;
+  /** Store traffic of the subject's service over `wallSeconds` (first to last subject slice). */
+  store?: StoreTraffic | undefined;
+  wallSeconds: number;
+}
+
+export async function openChannel(loadgen: ChildProcess, name: string, address: string): Promise<void> {
+  await ask(loadgen, { type: "open", name, address });
+}
+
+interface RunAnswer {
+  calls: number;
+  errors: number;
+  seconds: number;
+  firstResponseHex?: string;
+  firstError?: string;
 }
 
 /**
- * One case: warm up, then measure a fixed window. Server CPU comes from /proc/<pid>/stat (all
- * threads); store traffic from two /metrics scrapes taken outside the window's CPU sample.
+ * Paired measurement on a shared machine: `rounds` rounds of one subject slice and one reference
+ * slice, in alternating order (ABBA...), so both see the same background load. Server CPU comes
+ * from /proc/<pid>/stat (all threads) around each slice; a slice counts every call it started,
+ * through the last one's answer, so the CPU sample covers exactly those calls.
  */
-export async function measureCase(args: {
-  name: string;
+export async function measurePaired(args: {
+  label: string;
   loadgen: ChildProcess;
-  server: { child: ChildProcess; address: string; port?: number };
-  path: string;
-  requestsHex: string[];
-  concurrency: number;
+  subject: Target;
+  reference: Target;
+  rounds: number;
+  subjectMs: number;
+  referenceMs: number;
   warmupMs: number;
-  measureMs: number;
-  scrapeMetrics: boolean;
-}): Promise<CaseResult> {
-  const pid = args.server.child.pid!;
-  const started = await ask<{ firstResponseHex: string }>(args.loadgen, {
-    type: "start",
-    address: args.server.address,
-    path: args.path,
-    requestsHex: args.requestsHex,
-    concurrency: args.concurrency,
-  });
-  await sleep(args.warmupMs);
-  const before = args.scrapeMetrics ? await scrape(args.server.port!) : undefined;
-  const cpu0 = cpuMsOf(pid);
-  const clientCpu0 = cpuMsOf(args.loadgen.pid!);
-  const busy0 = machineBusyMs();
-  await ask(args.loadgen, { type: "mark" });
-  await sleep(args.measureMs);
-  const stats = await ask<{ calls: number; errors: number; seconds: number; callsPerSecond: number; p50Ms: number; p99Ms: number }>(args.loadgen, { type: "stop" });
-  const cpu1 = cpuMsOf(pid);
-  const clientCpu1 = cpuMsOf(args.loadgen.pid!);
-  const busy1 = machineBusyMs();
-  const after = args.scrapeMetrics ? await scrape(args.server.port!) : undefined;
-  let firstResponse: IntrospectResponse | undefined;
-  try {
-    firstResponse = fromBinary(IntrospectResponseSchema, Buffer.from(started.firstResponseHex, "hex"));
-  } catch {
-    firstResponse = undefined;
+  concurrency: number;
+  scrapePort?: number | undefined;
+}): Promise<Paired> {
+  const { loadgen } = args;
+  const totals = new Map<Target, { calls: number; errors: number; seconds: number; cpu: number; client: number; other: number; slices: number; first?: string; firstError?: string }>();
+  const slice = async (t: Target, ms: number, collect?: string) => {
+    const c0 = cpuMsOf(t.pid);
+    const l0 = cpuMsOf(loadgen.pid!);
+    const b0 = machineBusyMs();
+    const r = await ask<RunAnswer>(loadgen, { type: "run", name: t.channel, path: t.path, requestsHex: t.requestsHex, ms, concurrency: args.concurrency, collect });
+    const c1 = cpuMsOf(t.pid);
+    const l1 = cpuMsOf(loadgen.pid!);
+    const b1 = machineBusyMs();
+    if (!collect) return;
+    const acc = totals.get(t) ?? { calls: 0, errors: 0, seconds: 0, cpu: 0, client: 0, other: 0, slices: 0 };
+    acc.calls += r.calls;
+    acc.errors += r.errors;
+    acc.seconds += r.seconds;
+    acc.cpu += c1 - c0;
+    acc.client += l1 - l0;
+    acc.other += b1 - b0 - (c1 - c0) - (l1 - l0);
+    acc.slices++;
+    acc.first ??= r.firstResponseHex;
+    acc.firstError ??= r.firstError;
+    totals.set(t, acc);
+  };
+
+  await slice(args.subject, args.warmupMs);
+  await slice(args.reference, Math.min(1000, args.warmupMs));
+  const before = args.scrapePort ? await scrape(args.scrapePort) : undefined;
+  const t0 = performance.now();
+  for (let i = 0; i < args.rounds; i++) {
+    const order: [Target, number, string][] = [
+      [args.subject, args.subjectMs, `${args.label}:s`],
+      [args.reference, args.referenceMs, `${args.label}:r`],
+    ];
+    if (i % 2 === 1) order.reverse();
+    for (const [t, ms, collect] of order) await slice(t, ms, collect);
   }
+  const wallSeconds = (performance.now() - t0) / 1000;
+  const after = args.scrapePort ? await scrape(args.scrapePort) : undefined;
+
+  const summarize = async (t: Target, collect: string, name: string): Promise<Measured> => {
+    const a = totals.get(t)!;
+    const lat = await ask<{ p50Ms: number; p99Ms: number }>(loadgen, { type: "latency", collect });
+    let firstResponse: IntrospectResponse | undefined;
+    try {
+      firstResponse = a.first ? fromBinary(IntrospectResponseSchema, Buffer.from(a.first, "hex")) : undefined;
+    } catch {
+      firstResponse = undefined;
+    }
+    const ms = a.seconds * 1000;
+    return {
+      name,
+      callsPerSecond: a.calls / a.seconds,
+      p50Ms: lat.p50Ms,
+      p99Ms: lat.p99Ms,
+      serverCpuMsPerCall: a.cpu / a.calls,
+      serverCpuPercent: (a.cpu / ms) * 100,
+      clientCpuPercent: (a.client / ms) * 100,
+      otherCpuPercent: (a.other / ms) * 100,
+      calls: a.calls,
+      errors: a.errors,
+      seconds: a.seconds,
+      slices: a.slices,
+      distinctTokens: t.requestsHex.length,
+      firstResponse,
+      firstError: a.firstError,
+    };
+  };
   return {
-    case: args.name,
-    callsPerSecond: stats.callsPerSecond,
-    p50Ms: stats.p50Ms,
-    p99Ms: stats.p99Ms,
-    serverCpuMsPerCall: (cpu1 - cpu0) / stats.calls,
-    serverCpuPercent: ((cpu1 - cpu0) / (stats.seconds * 1000)) * 100,
-    clientCpuPercent: ((clientCpu1 - clientCpu0) / (stats.seconds * 1000)) * 100,
-    otherCpuPercent: ((busy1 - busy0 - (cpu1 - cpu0) - (clientCpu1 - clientCpu0)) / (stats.seconds * 1000)) * 100,
-    calls: stats.calls,
-    errors: stats.errors,
-    seconds: stats.seconds,
-    distinctTokens: args.requestsHex.length,
+    subject: await summarize(args.subject, `${args.label}:s`, args.label),
+    reference: await summarize(args.reference, `${args.label}:r`, `${args.label}/reference`),
     store: before && after ? storeTraffic(before, after) : undefined,
-    firstResponse,
+    wallSeconds,
   };
 }
 

@@ -31,13 +31,19 @@ export function rssMiBOf(pid: number): number {
   return m ? Number(m[1]) / 1024 : NaN;
 }
 
-export const benchFile = (name: string) => fileURLToPath(new URL(`../${name}`, import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
-/** Forks a TypeScript bench process (tsx loader) with an IPC channel; its output goes to `logFile`. */
+/**
+ * Forks one of the bench's child processes with an IPC channel; its output goes to `logFile`. By
+ * default it runs the tsc output (see build.ts) on plain node, as production does;
+ * BENCH_RUNTIME=tsx runs the TypeScript source through tsx instead.
+ */
 export function forkTs(script: string, opts: { env?: Record<string, string>; execArgv?: string[]; logFile?: string } = {}): ChildProcess {
   const out = opts.logFile ? openSync(opts.logFile, "a") : "ignore";
-  return fork(benchFile(script), [], {
-    execArgv: ["--import", "tsx", ...(opts.execArgv ?? [])],
+  const viaTsx = process.env.BENCH_RUNTIME === "tsx";
+  const file = viaTsx ? `${root}bench/${script}` : `${root}dist/bench/bench/${script.replace(/\.ts$/, ".js")}`;
+  return fork(file, [], {
+    execArgv: [...(viaTsx ? ["--import", "tsx"] : []), ...(opts.execArgv ?? [])],
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", out, out, "ipc"],
   });

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import type { CaseResult } from "./harness.js";
+import type { Measured } from "./harness.js";
+import type { StoreTraffic } from "./metrics-scrape.js";
 
 export const r2 = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : null);
 export const r3 = (n: number) => (Number.isFinite(n) ? Math.round(n * 1000) / 1000 : null);
@@ -21,30 +22,36 @@ export function table(header: string[], rows: (string | number | null | undefine
 
 export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
 
-export function summarize(r: CaseResult, floor: CaseResult | undefined) {
+export function summarize(r: Measured, ref: Measured | undefined) {
   return {
     calls_per_s: r2(r.callsPerSecond),
     p50_ms: r3(r.p50Ms),
     p99_ms: r3(r.p99Ms),
     server_cpu_ms_per_call: r4(r.serverCpuMsPerCall),
+    cpu_ratio: ref ? r3(r.serverCpuMsPerCall / ref.serverCpuMsPerCall) : null,
+    throughput_ratio: ref ? r3(r.callsPerSecond / ref.callsPerSecond) : null,
     server_cpu_percent: r2(r.serverCpuPercent),
     client_cpu_percent: r2(r.clientCpuPercent),
     other_cpu_percent: r2(r.otherCpuPercent),
-    cpu_ratio: floor ? r3(r.serverCpuMsPerCall / floor.serverCpuMsPerCall) : null,
-    throughput_ratio: floor ? r3(r.callsPerSecond / floor.callsPerSecond) : null,
     calls: r.calls,
     errors: r.errors,
     seconds: r2(r.seconds),
+    slices: r.slices,
     distinct_tokens: r.distinctTokens,
-    store: r.store && {
-      introspect_store_reads: r.store.introspectStoreReads,
-      find_key_by_hash: r.store.findKeyByHash,
-      find_session_by_hash: r.store.findSessionByHash,
-      get_policy: r.store.getPolicy,
-      reads: r.store.storeReads,
-      writes_record_key_uses: r.store.recordKeyUses,
-      last_used_flushes: r.store.lastUsedFlushes,
-      last_used_keys_flushed: r.store.lastUsedKeysFlushed,
-    },
   };
+}
+
+export function storeSummary(st: StoreTraffic | undefined) {
+  return (
+    st && {
+      introspect_store_reads: st.introspectStoreReads,
+      find_key_by_hash: st.findKeyByHash,
+      find_session_by_hash: st.findSessionByHash,
+      get_policy: st.getPolicy,
+      reads: st.storeReads,
+      writes_record_key_uses: st.recordKeyUses,
+      last_used_flushes: st.lastUsedFlushes,
+      last_used_keys_flushed: st.lastUsedKeysFlushed,
+    }
+  );
 }

@@ -15,6 +15,7 @@ import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen
 import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { createMetrics } from "../../src/transport/metrics.js";
+import { fastCodecs, type FastCodec } from "../../src/transport/introspect-codec.js";
 import { toIntrospectResponse } from "../../src/transport/proto-mapping.js";
 
 async function bench(name: string, fn: () => unknown, n = 200_000): Promise<void> {
@@ -66,6 +67,11 @@ syncBench("crypto.hash sha256 base64url", () => cryptoHash("sha256", token, "bas
 syncBench("fromBinary IntrospectRequest", () => fromBinary(IntrospectRequestSchema, reqBytes));
 syncBench("toIntrospectResponse (active)", () => toIntrospectResponse(result));
 syncBench("toBinary IntrospectResponse", () => toBinary(IntrospectResponseSchema, resMsg));
+const fastReq = fastCodecs.get(IntrospectRequestSchema.typeName) as FastCodec<unknown>;
+const fastRes = fastCodecs.get(IntrospectResponseSchema.typeName) as FastCodec<unknown>;
+const reqBuf = Buffer.from(reqBytes);
+syncBench("fast decode IntrospectRequest", () => fastReq.decode!(reqBuf));
+syncBench("fast encode IntrospectResponse", () => fastRes.encode!(resMsg));
 syncBench("histogram child observe", () => hist.observe(0.001));
 syncBench("counter child inc", () => counter.inc());
 syncBench("counter labels(a,b).inc", () => metrics.cacheLookups.labels("api_key", "hit").inc());

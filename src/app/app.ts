@@ -76,7 +76,14 @@ export async function createApp(opts: AppOptions): Promise<App> {
       } else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
     },
   });
-  const cacheHit = metrics.cacheLookups;
+  // Label children resolved once per label set: prom-client's labels() hashes its arguments on
+  // every call, which the hot path should not pay.
+  const cacheChildren = new Map<string, [miss: { inc(): void }, hit: { inc(): void }]>();
+  const cacheLookup = (type: string, hit: boolean) => {
+    let c = cacheChildren.get(type);
+    if (!c) cacheChildren.set(type, (c = [metrics.cacheLookups.labels(type, "miss"), metrics.cacheLookups.labels(type, "hit")]));
+    c[hit ? 1 : 0].inc();
+  };
   const introspector = createIntrospector({
     store,
     clock,
@@ -85,7 +92,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     jwt,
     observe: instrumented
       ? {
-          cache: (type, hit) => cacheHit.labels(type, hit ? "hit" : "miss").inc(),
+          cache: cacheLookup,
           storeRead: () => metrics.storeReads.inc(),
         }
       : undefined,

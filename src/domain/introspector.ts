@@ -32,41 +32,84 @@ export interface Introspector {
   introspect(token: string, expectedTenantId?: string): Promise<Introspection>;
 }
 
+/**
+ * The hot path is synchronous while everything it needs is cached (token entry, tenant policy):
+ * one promise per call (introspect's own), no awaits. Only a cache miss goes to the store, and
+ * concurrent misses on one token share one store read (single flight), so the store sees at most
+ * one read per distinct token per cache lifetime however many calls arrive meanwhile.
+ */
 export function createIntrospector(deps: IntrospectorDeps): Introspector {
   const { store, clock, cache, lastUsed, jwt, observe } = deps;
+  const NOT_FOUND = (): Introspection => inactive("not_found");
 
-  async function lookup(kind: "key" | "session", hash: string): Promise<CachedToken> {
-    const hit = cache.get(hash);
-    observe?.cache?.(kind === "key" ? "api_key" : "session", hit !== undefined);
-    if (hit) return hit;
+  /** In-flight store reads by cache key, with the cache epoch they started at. */
+  const reads = new Map<string, { epoch: number; promise: Promise<unknown> }>();
+
+  /**
+   * Reads through the cache, one read per key at a time. What was read is cached only if nothing
+   * was invalidated meanwhile (the cache epoch did not move): a record read before a revoke must
+   * not outlive it. A read started before an invalidation is not joined by later calls either.
+   */
+  function readThrough<T>(key: string, read: () => Promise<T>, fill: (value: T) => void): Promise<T> {
+    const epoch = cache.epoch;
+    const pending = reads.get(key);
+    if (pending && pending.epoch === epoch) return pending.promise as Promise<T>;
     observe?.storeRead?.();
-    const record = kind === "key" ? await store.findKeyByHash(hash) : await store.findSessionByHash(hash);
-    const entry: CachedToken = record
-      ? kind === "key"
-        ? { kind: "key", record: record as KeyRecord }
-        : { kind: "session", record: record as SessionRecord }
-      : { kind: "absent" };
-    cache.set(hash, entry);
-    return entry;
+    const promise = read().then(
+      (value) => {
+        if (reads.get(key)?.promise === promise) reads.delete(key);
+        if (cache.epoch === epoch) fill(value);
+        return value;
+      },
+      (err: unknown) => {
+        if (reads.get(key)?.promise === promise) reads.delete(key);
+        throw err;
+      },
+    );
+    reads.set(key, { epoch, promise });
+    return promise;
   }
 
-  async function policyOf(tenantId: string): Promise<TenantPolicyRecord> {
-    const hit = cache.getPolicy(tenantId);
-    if (hit) return hit;
-    observe?.storeRead?.();
-    const policy = (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);
-    cache.setPolicy(policy);
-    return policy;
+  function loadToken(kind: "key" | "session", hash: string): Promise<CachedToken> {
+    return readThrough<CachedToken>(
+      hash,
+      async () => {
+        const record = kind === "key" ? await store.findKeyByHash(hash) : await store.findSessionByHash(hash);
+        return record
+          ? kind === "key"
+            ? { kind: "key", record: record as KeyRecord }
+            : { kind: "session", record: record as SessionRecord }
+          : { kind: "absent" };
+      },
+      (entry) => cache.set(hash, entry),
+    );
   }
 
-  async function introspectKey(hash: string, tenantId: string, now: Date): Promise<Introspection> {
-    const entry = await lookup("key", hash);
-    if (entry.kind !== "key" || entry.record.tenantId !== tenantId) return inactive("not_found");
+  function loadPolicy(tenantId: string): Promise<TenantPolicyRecord> {
+    return readThrough<TenantPolicyRecord>(
+      `policy\u0000${tenantId}`,
+      async () => (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId),
+      (policy) => cache.setPolicy(policy),
+    );
+  }
+
+  function keyResult(entry: CachedToken, tenantId: string, now: Date): Introspection | Promise<Introspection> {
+    if (entry.kind !== "key" || entry.record.tenantId !== tenantId) return NOT_FOUND();
     const key = entry.record;
     const status = effectiveStatus(key, now);
     if (status === "revoked") return inactive("revoked");
     const admin = key.tenantId === ADMIN_TENANT_ID;
-    if (!admin && (await policyOf(key.tenantId)).hipaaEnabled) return inactive("tenant_policy");
+    if (!admin) {
+      const policy = cache.getPolicy(key.tenantId);
+      if (policy === undefined) {
+        return loadPolicy(key.tenantId).then((p) => (p.hipaaEnabled ? inactive("tenant_policy") : activeKey(key, status, admin, now)));
+      }
+      if (policy.hipaaEnabled) return inactive("tenant_policy");
+    }
+    return activeKey(key, status, admin, now);
+  }
+
+  function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean, now: Date): Introspection {
     lastUsed.record(key.id, now);
     const deprecated = status === "deprecated";
     return {
@@ -80,9 +123,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     };
   }
 
-  async function introspectSession(hash: string, tenantId: string, now: Date): Promise<Introspection> {
-    const entry = await lookup("session", hash);
-    if (entry.kind !== "session" || entry.record.tenantId !== tenantId) return inactive("not_found");
+  function sessionResult(entry: CachedToken, tenantId: string, now: Date): Introspection {
+    if (entry.kind !== "session" || entry.record.tenantId !== tenantId) return NOT_FOUND();
     const s = entry.record;
     if (s.expiresAt <= now) return inactive("expired");
     return {
@@ -96,22 +138,31 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     };
   }
 
-  async function introspectJwt(token: string, now: Date): Promise<Introspection> {
+  function introspectOpaque(kind: "api_key" | "session", token: string, tenantId: string, now: Date): Introspection | Promise<Introspection> {
     const hash = hashToken(token);
-    let entry = cache.get(hash);
-    observe?.cache?.("cognito", entry !== undefined);
-    if (!entry) {
-      const result = await jwt.verify(token);
-      if (result.ok) {
-        entry = { kind: "jwt", claims: result.claims };
-        const untilExp = result.claims.expiresAt.getTime() - now.getTime();
-        cache.set(hash, entry, Math.min(untilExp, cache.options.jwtMaxTtlMs));
-      } else {
-        entry = { kind: "jwt_rejected", reason: result.reason };
-        // "expired" is permanent; other rejections are cached briefly (bounded negative cache).
-        cache.set(hash, entry);
-      }
+    const hit = cache.get(hash);
+    observe?.cache?.(kind, hit !== undefined);
+    if (kind === "api_key") {
+      return hit ? keyResult(hit, tenantId, now) : loadToken("key", hash).then((e) => keyResult(e, tenantId, now));
     }
+    return hit ? sessionResult(hit, tenantId, now) : loadToken("session", hash).then((e) => sessionResult(e, tenantId, now));
+  }
+
+  async function verifyJwt(token: string, hash: string, now: Date): Promise<CachedToken> {
+    const result = await jwt.verify(token);
+    if (result.ok) {
+      const entry: CachedToken = { kind: "jwt", claims: result.claims };
+      const untilExp = result.claims.expiresAt.getTime() - now.getTime();
+      cache.set(hash, entry, Math.min(untilExp, cache.options.jwtMaxTtlMs));
+      return entry;
+    }
+    const entry: CachedToken = { kind: "jwt_rejected", reason: result.reason };
+    // "expired" is permanent; other rejections are cached briefly (bounded negative cache).
+    cache.set(hash, entry);
+    return entry;
+  }
+
+  function jwtResult(entry: CachedToken, now: Date): Introspection {
     if (entry.kind === "jwt_rejected") return inactive(entry.reason);
     if (entry.kind !== "jwt") return inactive("unverified");
     const c = entry.claims;
@@ -130,15 +181,18 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     };
   }
 
-  async function resolve(token: string, now: Date): Promise<Introspection> {
-    if (token.length > MAX_TOKEN_LENGTH) return looksLikeJwt(token) ? introspectJwt(token, now) : inactive("malformed");
-    const parsed = parseToken(token);
-    if (parsed) {
-      const hash = hashToken(token);
-      return parsed.kind === "api_key"
-        ? introspectKey(hash, parsed.tenantId, now)
-        : introspectSession(hash, parsed.tenantId, now);
-    }
+  function introspectJwt(token: string, now: Date): Introspection | Promise<Introspection> {
+    const hash = hashToken(token);
+    const hit = cache.get(hash);
+    observe?.cache?.("cognito", hit !== undefined);
+    return hit ? jwtResult(hit, now) : verifyJwt(token, hash, now).then((e) => jwtResult(e, now));
+  }
+
+  function resolve(token: string, now: Date): Introspection | Promise<Introspection> {
+    // Opaque tokens are at most 1 KiB, JWTs at most 8 KiB (looksLikeJwt): anything longer is
+    // malformed before any hashing or store read.
+    const parsed = token.length <= MAX_TOKEN_LENGTH ? parseToken(token) : null;
+    if (parsed) return introspectOpaque(parsed.kind, token, parsed.tenantId, now);
     if (looksLikeJwt(token)) return introspectJwt(token, now);
     return inactive("malformed");
   }
@@ -146,7 +200,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   return {
     async introspect(token, expectedTenantId) {
       if (token === "") throw new DomainError("invalid_argument", "token: is required");
-      const result = await resolve(token, clock.now());
+      const pending = resolve(token, clock.now());
+      const result = pending instanceof Promise ? await pending : pending;
       if (result.active && expectedTenantId && result.tenantId !== expectedTenantId) {
         return inactive("tenant_mismatch");
       }

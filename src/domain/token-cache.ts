@@ -40,6 +40,12 @@ export interface TokenCache {
   setPolicy(policy: TenantPolicyRecord): void;
   deletePolicy(tenantId: string): void;
   clear(): void;
+  /**
+   * Moves on at every invalidation (delete, deletePolicy, clear). A reader that started a store
+   * read at an older epoch must not cache what it read: the record may predate the change that
+   * invalidated it (a revoke racing an in-flight read).
+   */
+  readonly epoch: number;
   readonly options: TokenCacheOptions;
 }
 
@@ -51,8 +57,13 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
   const policies = new LRUCache<string, TenantPolicyRecord>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
   const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
 
+  let epoch = 0;
+
   return {
     options: opts,
+    get epoch() {
+      return epoch;
+    },
     get(hash) {
       if (!enabled) return undefined;
       return positive.get(hash) ?? negative.get(hash);
@@ -62,6 +73,7 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       (isNegative(entry) ? negative : positive).set(hash, entry, ttlMs === undefined ? undefined : { ttl: ttlMs });
     },
     delete(hash) {
+      epoch++;
       positive.delete(hash);
       negative.delete(hash);
     },
@@ -72,9 +84,11 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       if (enabled) policies.set(policy.tenantId, policy);
     },
     deletePolicy(tenantId) {
+      epoch++;
       policies.delete(tenantId);
     },
     clear() {
+      epoch++;
       positive.clear();
       negative.clear();
       policies.clear();

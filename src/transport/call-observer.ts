@@ -15,7 +15,8 @@ export interface CallObserver {
 }
 
 export function createCallObserver(logger: Logger, metrics: Metrics | undefined, hotMethods: ReadonlySet<string>): CallObserver {
-  const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>>();
+  // method -> code -> histogram child (no per-call key string, no labels() hashing).
+  const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>[]>();
   return {
     end(method, code, startNs, ctx, error) {
       try {
@@ -29,13 +30,10 @@ export function createCallObserver(logger: Logger, metrics: Metrics | undefined,
   function record(method: string, code: Code, startNs: bigint, ctx: CallContext, error: unknown): void {
     {
       const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-      const key = `${method}\u0000${code}`;
       if (metrics) {
-        let h = histograms.get(key);
-        if (!h) {
-          h = metrics.rpcDuration.labels(method, codeName(code));
-          histograms.set(key, h);
-        }
+        let byCode = histograms.get(method);
+        if (!byCode) histograms.set(method, (byCode = []));
+        const h = (byCode[code] ??= metrics.rpcDuration.labels(method, codeName(code)));
         h.observe(seconds);
       }
       const level = error !== undefined && typeof error !== "string" ? "error" : error !== undefined ? "info" : hotMethods.has(method) ? "debug" : "info";

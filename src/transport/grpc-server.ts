@@ -1,18 +1,49 @@
 import { fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
+import { bearerToken } from "../domain/admin-api.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError } from "./error-mapping.js";
+import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** gRPC OK; Connect's Code enum has no member for success. */
 export const OK = 0 as Code;
-import { bearerToken } from "../domain/admin-api.js";
+
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/**
+ * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: header()
+ * and clientCertVerified() read the call only when a handler asks.
+ */
+class GrpcCallContext implements CallContext {
+  bearer: string | undefined;
+  actor: string | undefined = undefined;
+  tenantId: string | undefined = undefined;
+  keyId: string | undefined = undefined;
+
+  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {
+    const auth = call.metadata.get("authorization")[0];
+    this.bearer = typeof auth === "string" ? bearerToken(auth) : undefined;
+  }
+
+  header(name: string): string | undefined {
+    const v = this.call.metadata.get(name)[0];
+    return typeof v === "string" ? v : undefined;
+  }
+
+  /** grpc-js reports "ssl" only for a TLS socket whose peer certificate verified against the CA. */
+  clientCertVerified(): boolean {
+    const auth = this.call.getAuthContext();
+    return auth.transportSecurityType === "ssl" && auth.sslPeerCertificate !== undefined;
+  }
+}
 
 /**
  * Serves a protobuf-es service on a @grpc/grpc-js server: the method table is derived from the
  * generated descriptor (so it can never drift from the proto), messages are encoded with
- * protobuf-es, and every call ends in the shared observer and error mapping.
+ * protobuf-es (or, for the hot Introspect messages, with the byte-identical codec in
+ * introspect-codec.ts), and every call ends in the shared observer and error mapping.
  */
 export function addProtobufService<S extends DescService>(
   server: grpc.Server,
@@ -26,16 +57,19 @@ export function addProtobufService<S extends DescService>(
     if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
     const input = method.input as DescMessage;
     const output = method.output as DescMessage;
+    const fastIn = fastCodecs.get(input.typeName) as FastCodec<unknown> | undefined;
+    const fastOut = fastCodecs.get(output.typeName) as FastCodec<unknown> | undefined;
+    const decode = fastIn?.decode;
+    const encode = fastOut?.encode;
     definition[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: false,
       responseStream: false,
-      requestSerialize: (m: unknown) => Buffer.from(toBinary(input, m as never)),
-      requestDeserialize: (b: Buffer) => fromBinary(input, b),
-      responseSerialize: (m: unknown) => {
-        const bytes = toBinary(output, m as never);
-        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      },
+      requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
+      requestDeserialize: decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b),
+      responseSerialize: encode
+        ? (m: unknown) => encode(m) ?? asBuffer(toBinary(output, m as never))
+        : (m: unknown) => asBuffer(toBinary(output, m as never)),
       responseDeserialize: (b: Buffer) => fromBinary(output, b),
       originalName: method.localName,
     };
@@ -43,15 +77,7 @@ export function addProtobufService<S extends DescService>(
     const name = method.name;
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const start = process.hrtime.bigint();
-      const auth = call.metadata.get("authorization")[0];
-      const ctx: CallContext = {
-        bearer: typeof auth === "string" ? bearerToken(auth) : undefined,
-        header: (n) => {
-          const v = call.metadata.get(n)[0];
-          return typeof v === "string" ? v : undefined;
-        },
-        clientCertVerified: () => call.getAuthContext().sslPeerCertificate !== undefined,
-      };
+      const ctx = new GrpcCallContext(call);
       handler(call.request, ctx).then(
         (res) => {
           observer.end(name, OK, start, ctx);

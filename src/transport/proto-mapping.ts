@@ -5,7 +5,6 @@ import type { KeyRecord, TenantPolicyRecord } from "../domain/records.js";
 import {
   ApiKeySchema,
   InactiveReason,
-  IntrospectResponseSchema,
   KeyStatus,
   TenantPolicySchema,
   TokenType,
@@ -41,22 +40,47 @@ const STATUSES: Record<DomainKeyStatus, KeyStatus> = {
   revoked: KeyStatus.REVOKED,
 };
 
+/**
+ * Built as a literal rather than with create(): the same plain object create() returns for this
+ * proto3 message (every field, $typeName, no prototype), without the reflective walk; it runs on
+ * every Introspect (test/unit/introspect-codec.test.ts checks it against create()).
+ */
 export function toIntrospectResponse(r: Introspection): IntrospectResponse {
-  if (!r.active) return create(IntrospectResponseSchema, { active: false, inactiveReason: REASONS[r.reason] });
-  return create(IntrospectResponseSchema, {
+  if (!r.active) {
+    return {
+      $typeName: "warpflow.auth.v1.IntrospectResponse",
+      active: false,
+      tokenType: TokenType.UNSPECIFIED,
+      tenantId: "",
+      keyId: "",
+      sessionId: "",
+      deprecated: false,
+      admin: false,
+      inactiveReason: REASONS[r.reason],
+      subject: "",
+      groups: [],
+      email: "",
+      username: "",
+    };
+  }
+  const m: IntrospectResponse = {
+    $typeName: "warpflow.auth.v1.IntrospectResponse",
     active: true,
     tokenType: TOKEN_TYPES[r.tokenType],
     tenantId: r.tenantId,
     keyId: r.keyId ?? "",
     sessionId: r.sessionId ?? "",
-    expiresAt: ts(r.expiresAt),
     deprecated: r.deprecated,
     admin: r.admin,
+    inactiveReason: InactiveReason.UNSPECIFIED,
     subject: r.subject ?? "",
-    groups: r.groups ?? [],
+    groups: r.groups ? [...r.groups] : [],
     email: r.email ?? "",
     username: r.username ?? "",
-  });
+  };
+  // Like create(): an unset message field is absent, not a key holding undefined.
+  if (r.expiresAt) m.expiresAt = timestampFromDate(r.expiresAt);
+  return m;
 }
 
 /** `key` must already be the effective view (grace expiry applied). */

@@ -44,6 +44,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const grpcServer = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxBodyBytes,
     "grpc.max_send_message_length": 4 * 1024 * 1024,
+    // Close HTTP/2 connections idle for 5 minutes (no calls), including ones left open after a
+    // protocol error, so idle or broken clients cannot pile up file descriptors. Clients reconnect.
+    "grpc.max_connection_idle_ms": 300_000,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   const health = new HealthImplementation({ "": "NOT_SERVING", [TokenService.typeName]: "NOT_SERVING" });
@@ -79,6 +82,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     sendError(res, 404, "not_found", `no route for GET ${path}`);
   });
 
+  // The HTTP/1.1 server never listens itself (the listener hands it sockets), so http1.close()
+  // waits for nothing: count in-flight requests so shutdown can drain them. While draining, every
+  // response closes its connection.
+  let http1InFlight = 0;
+  let draining = false;
+  let http1Drained: (() => void) | undefined;
+  http1.prependListener("request", (_req, res) => {
+    http1InFlight++;
+    if (draining) res.shouldKeepAlive = false;
+    res.once("close", () => {
+      if (--http1InFlight === 0) http1Drained?.();
+    });
+  });
+
   const demux = { h2: (s: import("node:stream").Duplex) => injector.injectConnection(s), http1 };
   const listener: net.Server = opts.tls ? createTlsListener(demux, opts.tls) : createPlainListener(demux);
   await new Promise<void>((resolve, reject) => {
@@ -107,14 +124,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         http1.closeAllConnections();
       }, timeoutMs);
       force.unref();
+      draining = true;
       await Promise.all([
         new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
         new Promise<void>((resolve) => {
-          http1.close(() => resolve());
+          http1Drained = resolve;
           http1.closeIdleConnections();
+          if (http1InFlight === 0) resolve();
         }),
       ]);
       clearTimeout(force);
+      http1.closeAllConnections();
     },
   };
 }

@@ -9,7 +9,7 @@ import { createLastUsedRecorder, type LastUsedRecorder } from "../../src/domain/
 import { createPolicyService } from "../../src/domain/policy-service.js";
 import { createSessionService } from "../../src/domain/session-service.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
-import { checksum, generateToken, MAX_TOKEN_LENGTH, parseToken } from "../../src/domain/token-format.js";
+import { checksum, generateToken, looksLikeJwt, MAX_JWT_LENGTH, MAX_TOKEN_LENGTH, parseToken } from "../../src/domain/token-format.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { isValidTenantId } from "../../src/domain/tenant-id.js";
 import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
@@ -254,7 +254,8 @@ describe("Introspect (domain) under bad input", () => {
         if (parseToken(token) === null) {
           malformedSeen++;
           expect(counting.introspectReads() - readsBefore).toBe(0);
-          if (token.length > MAX_TOKEN_LENGTH) {
+          // Over 1 KiB and not a JWT (JWTs may be up to 8 KiB): refused before any hashing.
+          if (token.length > MAX_TOKEN_LENGTH && !looksLikeJwt(token)) {
             expect(hashCalls() - hashesBefore).toBe(0);
             expect(result).toEqual({ active: false, reason: "malformed" });
           }
@@ -269,7 +270,7 @@ describe("Introspect (domain) under bad input", () => {
     expect(reachedStore).toBeGreaterThan(RUNS.introspect / 20);
   });
 
-  it(`rejects tokens over 1 KiB as malformed with no hashing and no store read (${RUNS.long})`, async () => {
+  it(`rejects opaque tokens over 1 KiB (and JWTs over 8 KiB) as malformed with no hashing and no store read (${RUNS.long})`, async () => {
     // Positive control: the spy sees the hashing of a well-formed token.
     const h0 = hashCalls();
     await introspector.introspect(generateToken("api_key", "acme"));
@@ -279,11 +280,12 @@ describe("Introspect (domain) under bad input", () => {
       fc.string({ unit: "binary-ascii", minLength: MAX_TOKEN_LENGTH + 1, maxLength: 10_240 }),
       fc.tuple(issuedToken(), fc.nat({ max: 9_000 })).map(([t, n]) => t + "A".repeat(MAX_TOKEN_LENGTH + 1 - t.length + n)),
       fc.tuple(issuedToken(), fc.nat({ max: 9_000 })).map(([t, n]) => t.slice(0, 12) + "0".repeat(MAX_TOKEN_LENGTH + n) + t.slice(12)),
-      fc.nat({ max: 9_000 }).map((n) => `eyJ${"a".repeat(MAX_TOKEN_LENGTH + n)}.b.c`),
+      fc.nat({ max: 9_000 }).map((n) => `eyJ${"a".repeat(MAX_JWT_LENGTH + n)}.b.c`),
     );
     await fc.assert(
       fc.asyncProperty(counted(over), async (token) => {
         expect(token.length).toBeGreaterThan(MAX_TOKEN_LENGTH);
+        expect(looksLikeJwt(token)).toBe(false);
         const reads = counting.introspectReads();
         const hashes = hashCalls();
         expect(parseToken(token)).toBeNull();

@@ -1,3 +1,4 @@
+import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -225,7 +226,6 @@ describe("malformed requests get an error or a close, not a crash", () => {
   });
 
   it("HTTP/2: a valid client that sends a wrong content type to the gRPC path gets an error, not a crash", async () => {
-    const http2 = await import("node:http2");
     const session = http2.connect(`http://127.0.0.1:${t.port}`);
     try {
       const answer = await new Promise<{ status: number; grpcStatus?: string }>((resolve, reject) => {

@@ -242,13 +242,10 @@ describe.each(legs)("races on $name", (leg) => {
  * A revocation racing an introspection that is already reading the store. The in-flight call may
  * answer active (it read before the revoke), but the next call must not: "revocation is immediate".
  *
- * KNOWN BUG (found by this test; the fix belongs in src/domain/token-cache.ts + introspector.ts):
- * the in-flight lookup writes its stale record into the cache AFTER the revoke's cache.delete, so
- * the revoked key stays active on this instance for up to CACHE_TTL_MS (2 s by default). Same for
- * a HIPAA policy switched on during a policy read. Fix: an invalidation epoch in the cache; a
- * lookup remembers the epoch before its store read and does not cache if it changed.
- * These are `it.fails` so the suite stays green while the bug exists: once fixed, they fail —
- * then change them to `it`.
+ * Found by this test and fixed with an invalidation epoch in the cache (src/domain/token-cache.ts):
+ * a lookup remembers the epoch before its store read and does not cache what it read if the epoch
+ * moved meanwhile (src/domain/introspector.ts, readThrough). Same for a HIPAA policy switched on
+ * during a policy read.
  */
 describe("cache fill racing a revoke (memory, domain)", () => {
   const setup = async () => {
@@ -258,7 +255,7 @@ describe("cache fill racing a revoke (memory, domain)", () => {
   };
   const tick = () => new Promise((r) => setImmediate(r));
 
-  it.fails("a key revoked while an introspection is reading it is inactive on the next call", async () => {
+  it("a key revoked while an introspection is reading it is inactive on the next call", async () => {
     const { faulty, d } = await setup();
     const k = await d.keys.create("acme", "x", "t");
     faulty.setMode({ kind: "delay", ms: 30, answer: "late" }, ["findKeyByHash"]);
@@ -271,7 +268,7 @@ describe("cache fill racing a revoke (memory, domain)", () => {
     await d.lastUsed.close();
   });
 
-  it.fails("a HIPAA policy switched on while a policy read is in flight applies on the next call", async () => {
+  it("a HIPAA policy switched on while a policy read is in flight applies on the next call", async () => {
     const { faulty, d } = await setup();
     const k = await d.keys.create("clinic", "x", "t");
     faulty.setMode({ kind: "delay", ms: 30, answer: "late" }, ["getPolicy"]);

@@ -1,0 +1,147 @@
+/**
+ * npm run bench:scale: does Introspect stay fast with a large store, and does memory stay bounded
+ * under a flood of unknown tokens?
+ *
+ * 1. Two services, one with 1,000 and one with 1,000,000 API keys seeded straight into the memory
+ *    store at start (bench/service-entry.ts, BENCH_PREFILL_KEYS; not through 1M RPCs). Memory per
+ *    stored key = heapUsed growth (after GC) / keys.
+ * 2. Warm throughput: the same load (1,000 distinct stored keys, spread over the whole store,
+ *    64 calls in flight) on both, in alternating slices (the machine is shared), ratio 1M / 1k.
+ * 3. Flood: 100,000 distinct unknown API keys (well formed, valid checksum), each sent once, twice
+ *    over; resident memory after each flood (after GC) against the caches' caps.
+ *
+ * Knobs: BENCH_SCALE_KEYS (1000000), BENCH_FLOOD (100000), BENCH_ROUNDS (5), BENCH_CASE_MS (2000).
+ */
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { IntrospectRequestSchema } from "../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { buildBench } from "./lib/build.js";
+import { INTROSPECT_PATH } from "./lib/constants.js";
+import { measurePaired, openChannel, startLoadGenerator, startService, stopAll, type Service } from "./lib/harness.js";
+import { ask } from "./lib/proc.js";
+import { log, machine, r2, r3, summarize, table } from "./lib/report.js";
+
+const env = process.env;
+const BIG = Number(env.BENCH_SCALE_KEYS ?? 1_000_000);
+const SMALL = 1000;
+const FLOOD = Number(env.BENCH_FLOOD ?? 100_000);
+const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
+const CASE_MS = Number(env.BENCH_CASE_MS ?? 2000);
+const SAMPLE = 1000;
+const MiB = 1024 * 1024;
+const CACHE_MAX = 100_000;
+const NEGATIVE_MAX = 50_000;
+
+const dir = mkdtempSync(join(tmpdir(), "wf-bench-scale-"));
+const encode = (token: string) => Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))).toString("hex");
+
+async function start(keys: number): Promise<Service> {
+  log(`starting a service with ${keys.toLocaleString("en-US")} stored keys`);
+  const s = await startService(
+    {
+      ADMIN_KEY_FILE: join(dir, `admin-key-${keys}`),
+      BENCH_PREFILL_KEYS: String(keys),
+      BENCH_PREFILL_SAMPLE: String(SAMPLE),
+      CACHE_MAX_ENTRIES: String(CACHE_MAX),
+      NEGATIVE_CACHE_MAX_ENTRIES: String(NEGATIVE_MAX),
+      LOG_LEVEL: "warn",
+    },
+    { execArgv: ["--max-old-space-size=6144"], logFile: join(dir, `service-${keys}.log`) },
+  );
+  log(`  seeded in ${s.prefill!.seconds.toFixed(1)} s: heap +${(s.prefill!.heapDeltaBytes / MiB).toFixed(1)} MiB`);
+  return s;
+}
+
+const memory = (s: Service) => ask<{ rss: number; heapUsed: number }>(s.child, { type: "memory" });
+
+async function main() {
+  buildBench();
+  const loadgen = await startLoadGenerator(join(dir, "load-generator.log"));
+  const small = await start(SMALL);
+  const big = await start(BIG);
+  await openChannel(loadgen, "small", small.address);
+  await openChannel(loadgen, "big", big.address);
+
+  log(`warm throughput: ${SAMPLE} distinct stored keys, ${ROUNDS} x ${CASE_MS} ms on each, alternating`);
+  const paired = await measurePaired({
+    label: "scale",
+    loadgen,
+    subject: { channel: "big", pid: big.child.pid!, path: INTROSPECT_PATH, requestsHex: big.sample.map(encode) },
+    reference: { channel: "small", pid: small.child.pid!, path: INTROSPECT_PATH, requestsHex: small.sample.map(encode) },
+    rounds: ROUNDS,
+    subjectMs: CASE_MS,
+    referenceMs: CASE_MS,
+    warmupMs: CASE_MS,
+    concurrency: 64,
+  });
+  for (const m of [paired.subject, paired.reference]) {
+    if (m.errors > 0 || !m.firstResponse?.active) throw new Error(`scale: unexpected answers (${m.errors} errors, first ${JSON.stringify(m.firstResponse)})`);
+  }
+
+  log(`flood: ${FLOOD.toLocaleString("en-US")} distinct unknown tokens, twice, on the ${BIG.toLocaleString("en-US")}-key service`);
+  const m0 = await memory(big);
+  const flood1 = await ask<{ calls: number; errors: number; notFound: number; seconds: number }>(
+    loadgen,
+    { type: "flood", name: "big", path: INTROSPECT_PATH, count: FLOOD, tenantId: "flood", concurrency: 64 },
+    600_000,
+  );
+  const m1 = await memory(big);
+  const flood2 = await ask<{ calls: number; errors: number; notFound: number; seconds: number }>(
+    loadgen,
+    { type: "flood", name: "big", path: INTROSPECT_PATH, count: FLOOD, tenantId: "flood", concurrency: 64 },
+    600_000,
+  );
+  const m2 = await memory(big);
+  await stopAll([small.child, big.child, loadgen]);
+
+  const big1 = summarize(paired.subject, paired.reference);
+  const small1 = summarize(paired.reference, undefined);
+  const ratio = paired.subject.callsPerSecond / paired.reference.callsPerSecond;
+  const perKeySmall = small.prefill!.heapDeltaBytes / SMALL;
+  const perKeyBig = big.prefill!.heapDeltaBytes / BIG;
+  const rows = [
+    [`${SMALL.toLocaleString("en-US")} keys`, small1.calls_per_s, small1.p50_ms, small1.p99_ms, small1.server_cpu_ms_per_call, 1, Math.round(perKeySmall), r2(small.prefill!.heapDeltaBytes / MiB)],
+    [`${BIG.toLocaleString("en-US")} keys`, big1.calls_per_s, big1.p50_ms, big1.p99_ms, big1.server_cpu_ms_per_call, big1.throughput_ratio, Math.round(perKeyBig), r2(big.prefill!.heapDeltaBytes / MiB)],
+  ];
+  process.stdout.write(`\n${table(["store", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "tput x 1k", "heap B/key", "heap MiB"], rows)}\n\n`);
+  const floodRows = [
+    ["before", null, r2(m0.rss / MiB), r2(m0.heapUsed / MiB)],
+    [`after flood 1 (${flood1.calls} calls, ${flood1.notFound} not_found)`, r2(flood1.calls / flood1.seconds), r2(m1.rss / MiB), r2(m1.heapUsed / MiB)],
+    [`after flood 2 (${flood2.calls} calls, ${flood2.notFound} not_found)`, r2(flood2.calls / flood2.seconds), r2(m2.rss / MiB), r2(m2.heapUsed / MiB)],
+  ];
+  process.stdout.write(`${table([`flood (${BIG.toLocaleString("en-US")}-key service)`, "calls/s", "rss MiB", "heap MiB"], floodRows)}\n\n`);
+  const growth1 = (m1.heapUsed - m0.heapUsed) / MiB;
+  const growth2 = (m2.heapUsed - m1.heapUsed) / MiB;
+  const met = ratio >= 0.9;
+  process.stdout.write(`${met ? "MET " : "MISS"}  scale: warm throughput with ${BIG.toLocaleString("en-US")} keys = ${r3(ratio)}x the ${SMALL.toLocaleString("en-US")}-key case (>= 0.9x)\n`);
+  process.stdout.write(`INFO  memory per stored key (memory adapter): ${Math.round(perKeyBig)} bytes of heap (${BIG.toLocaleString("en-US")} keys)\n`);
+  const bounded = growth2 < Math.max(8, growth1 * 0.25);
+  process.stdout.write(
+    `${bounded ? "MET " : "MISS"}  flood: heap +${r2(growth1)} MiB after the first ${FLOOD.toLocaleString("en-US")} unknown tokens (negative cache capped at ${NEGATIVE_MAX.toLocaleString("en-US")} entries), +${r2(growth2)} MiB after ${FLOOD.toLocaleString("en-US")} more: bounded; rss ${r2(m0.rss / MiB)} -> ${r2(m1.rss / MiB)} -> ${r2(m2.rss / MiB)} MiB\n`,
+  );
+  const out = {
+    keys_1k: { ...small1, heap_bytes_per_key: Math.round(perKeySmall), seed_seconds: r2(small.prefill!.seconds) },
+    keys_1m: { ...big1, keys: BIG, heap_bytes_per_key: Math.round(perKeyBig), heap_mib: r2(big.prefill!.heapDeltaBytes / MiB), seed_seconds: r2(big.prefill!.seconds) },
+    throughput_ratio_1m_vs_1k: r3(ratio),
+    flood: {
+      tokens_per_flood: FLOOD,
+      negative_cache_max_entries: NEGATIVE_MAX,
+      before: { rss_mib: r2(m0.rss / MiB), heap_mib: r2(m0.heapUsed / MiB) },
+      after_1: { rss_mib: r2(m1.rss / MiB), heap_mib: r2(m1.heapUsed / MiB), calls_per_s: r2(flood1.calls / flood1.seconds), not_found: flood1.notFound, errors: flood1.errors },
+      after_2: { rss_mib: r2(m2.rss / MiB), heap_mib: r2(m2.heapUsed / MiB), calls_per_s: r2(flood2.calls / flood2.seconds), not_found: flood2.notFound, errors: flood2.errors },
+      bounded,
+    },
+    _meta: { machine: machine(), rounds: ROUNDS, case_ms: CASE_MS, sample_tokens: SAMPLE, targets: { scale_throughput: met, flood_bounded: bounded } },
+  };
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    process.stderr.write(`bench:scale failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,216 @@
+import { spawn } from "node:child_process";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { status } from "@grpc/grpc-js";
+import { afterEach, describe, expect, it } from "vitest";
+import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { createGrpcTokenClient } from "../support/grpc-client.js";
+import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
+
+/**
+ * Whole-process behaviour of `src/main.ts` (a real child process): SIGTERM under load drains
+ * in-flight calls, flushes pending last_used_at writes and exits 0 in bounded time; a second
+ * signal exits at once; a failing background flush never takes the process down.
+ */
+const procs: ServiceProcess[] = [];
+afterEach(() => {
+  for (const p of procs.splice(0)) p.kill();
+});
+const start = async (env: Record<string, string>) => {
+  const p = await spawnService({ env });
+  procs.push(p);
+  return p;
+};
+const msgIs = (prefix: string) => (l: Record<string, unknown>) => typeof l.msg === "string" && l.msg.startsWith(prefix);
+
+/** A gRPC Introspect sent by hand over HTTP/2, with the message held back until `finish()`. */
+function heldGrpcIntrospect(port: number, token: string) {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  const req = session.request({
+    ":method": "POST",
+    ":path": "/warpflow.auth.v1.TokenService/Introspect",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
+  const msg = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }));
+  const framed = Buffer.alloc(5 + msg.length);
+  framed.writeUInt32BE(msg.length, 1);
+  framed.set(msg, 5);
+  req.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
+  const chunks: Buffer[] = [];
+  let grpcStatus: string | undefined;
+  const done = new Promise<{ grpcStatus: string | undefined; active: boolean | undefined }>((resolve) => {
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("trailers", (t) => (grpcStatus = t["grpc-status"] as string));
+    req.on("response", (h) => (grpcStatus ??= h["grpc-status"] as string | undefined));
+    req.on("error", () => undefined);
+    req.on("close", () => {
+      session.close();
+      const body = Buffer.concat(chunks);
+      resolve({ grpcStatus, active: body.length >= 5 ? fromBinary(IntrospectResponseSchema, body.subarray(5)).active : undefined });
+    });
+  });
+  return { finish: () => req.end(framed.subarray(7)), done };
+}
+
+/** POST /api/v1/sessions over a raw socket, with the body held back until `finish()`. */
+function heldRestSession(port: number, adminKey: string) {
+  const body = '{"tenant_id":"acme"}';
+  const socket = net.connect(port, "127.0.0.1");
+  socket.write(
+    `POST /api/v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer ${adminKey}\r\n` +
+      `Content-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+  );
+  let response = "";
+  socket.setEncoding("utf8");
+  socket.on("error", () => undefined);
+  const done = new Promise<string>((resolve) => {
+    socket.on("data", (d: string) => {
+      response += d;
+      if (/\r\n\r\n[\s\S]*\}$/.test(response)) resolve(response);
+    });
+    socket.on("close", () => resolve(response));
+  });
+  return { finish: () => socket.write(body.slice(5)), done, socket };
+}
+
+describe("SIGTERM", () => {
+  it("under load: in-flight calls complete, last_used_at is flushed, exit 0 in bounded time", async () => {
+    const svc = await start({ LOG_LEVEL: "debug", LAST_USED_FLUSH_MS: "5000", SHUTDOWN_TIMEOUT_MS: "5000" });
+    const client = createGrpcTokenClient(`127.0.0.1:${svc.port}`);
+    const { token, key } = await client.createKey({ tenantId: "acme", label: "load" }, { bearer: svc.adminKey });
+
+    // Load: 16 workers introspecting in a loop until the process is gone.
+    let stop = false;
+    const outcomes: Record<string, number> = {};
+    const worker = async () => {
+      while (!stop) {
+        const code = await client.introspect({ token }, { deadlineMs: 5000 }).then(
+          (r) => (r.active ? "OK" : "OK_INACTIVE"),
+          (e: { code: number }) => status[e.code]!,
+        );
+        outcomes[code] = (outcomes[code] ?? 0) + 1;
+        if (code !== "OK") await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const workers = Array.from({ length: 16 }, worker);
+    await new Promise((r) => setTimeout(r, 400));
+    const grpcHeld = heldGrpcIntrospect(svc.port, token);
+    const restHeld = heldRestSession(svc.port, svc.adminKey);
+    await new Promise((r) => setTimeout(r, 100));
+    const okBefore = outcomes.OK ?? 0;
+
+    const signalledAt = Date.now();
+    svc.child.kill("SIGTERM");
+    await svc.waitForLog(msgIs("shutting down"));
+    // New connections are refused at once.
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = net.connect(svc.port, "127.0.0.1");
+      s.on("connect", () => (s.destroy(), resolve(false)));
+      s.on("error", () => resolve(true));
+    });
+    expect(refused).toBe(true);
+    // The two calls that were in flight when the signal came finish now, and succeed.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(svc.child.exitCode).toBeNull(); // still draining: it waits for them
+    grpcHeld.finish();
+    restHeld.finish();
+    const [g, rest] = await Promise.all([grpcHeld.done, restHeld.done]);
+    expect(g).toEqual({ grpcStatus: "0", active: true });
+    expect(rest).toMatch(/^HTTP\/1\.1 200 /);
+    expect(rest).toMatch(/"token":"sess_acme_/);
+
+    const exit = await svc.exited;
+    stop = true;
+    await Promise.all(workers);
+    client.close();
+    restHeld.socket.destroy();
+
+    expect(exit.code).toBe(0);
+    expect(exit.at - signalledAt).toBeLessThan(3000);
+    // Every introspection either succeeded (active) or, once the server had stopped taking new
+    // calls, was refused as UNAVAILABLE: never INTERNAL, CANCELLED, inactive, or a hang.
+    expect(Object.keys(outcomes).filter((c) => c !== "OK" && c !== "UNAVAILABLE")).toEqual([]);
+    expect(okBefore).toBeGreaterThan(100);
+    // The pending uses were written during shutdown: "shutting down" -> "last_used_at flushed" ->
+    // "stopped", by the lines' own timestamps (at exit, pino may emit buffered lines out of order).
+    const line = (prefix: string) => svc.logs.find(msgIs(prefix));
+    const down = line("shutting down");
+    const stopped = line("stopped");
+    const flushes = svc.logs.filter((l) => msgIs("last_used_at flushed")(l) && (l.time as number) >= (down?.time as number));
+    expect(down).toBeDefined();
+    expect(stopped).toBeDefined();
+    expect(flushes).toHaveLength(1);
+    expect(flushes[0]!.keys).toBeGreaterThanOrEqual(1);
+    expect(flushes[0]!.time as number).toBeLessThanOrEqual(stopped!.time as number);
+    expect(svc.logs.filter((l) => (l.level as number) >= 50)).toEqual([]); // no error/fatal lines
+    expect(key?.id).toBeDefined();
+  });
+
+  it("when idle: exit 0 well within a second and a half", async () => {
+    const svc = await start({});
+    const at = Date.now();
+    svc.child.kill("SIGTERM");
+    const exit = await svc.exited;
+    expect(exit.code).toBe(0);
+    expect(exit.at - at).toBeLessThan(1500);
+    expect(svc.logs.some(msgIs("stopped"))).toBe(true);
+  });
+
+  it("an HTTP/1.1 request (REST) in flight at SIGTERM completes before the process exits", async () => {
+    const svc = await start({ SHUTDOWN_TIMEOUT_MS: "5000" });
+    const held = heldRestSession(svc.port, svc.adminKey);
+    await new Promise((r) => setTimeout(r, 100));
+    svc.child.kill("SIGTERM");
+    await svc.waitForLog(msgIs("shutting down"));
+    await new Promise((r) => setTimeout(r, 200));
+    held.finish();
+    const response = await held.done;
+    held.socket.destroy();
+    expect(response).toMatch(/^HTTP\/1\.1 200 /);
+    expect((await svc.exited).code).toBe(0);
+  });
+
+  it("a second signal during a slow drain exits at once (code 1)", async () => {
+    const svc = await start({ SHUTDOWN_TIMEOUT_MS: "20000" });
+    const held = heldGrpcIntrospect(svc.port, "wf_acme_x"); // keeps the drain waiting
+    await new Promise((r) => setTimeout(r, 100));
+    svc.child.kill("SIGTERM");
+    await svc.waitForLog(msgIs("shutting down"));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(svc.child.exitCode).toBeNull(); // draining
+    const at = Date.now();
+    svc.child.kill("SIGINT");
+    const exit = await svc.exited;
+    expect(exit.code).toBe(1);
+    expect(exit.at - at).toBeLessThan(1000); // not the 20 s drain
+    expect(svc.logs.some(msgIs("second signal"))).toBe(true);
+    expect(svc.logs.some(msgIs("stopped"))).toBe(false);
+  });
+});
+
+describe("background failures do not take the process down", () => {
+  it("a failed last_used_at flush (store down) is logged and retried, not an unhandled rejection", async () => {
+    // Node exits on an unhandled rejection; the recorder's timer flush is fire-and-forget.
+    const script = `
+      import { createLastUsedRecorder } from "./src/domain/last-used-recorder.ts";
+      let calls = 0;
+      const r = createLastUsedRecorder({ recordKeyUses: async () => { calls++; throw new Error("store down"); } }, { flushIntervalMs: 20 });
+      r.record("key_x", new Date());
+      setTimeout(async () => { await r.close(); console.log(JSON.stringify({ alive: true, calls, pending: Boolean(r.pending("key_x")) })); }, 300);
+    `;
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("exit", resolve));
+    expect(err).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(out.trim()) as { alive: boolean; calls: number; pending: boolean };
+    expect(result.alive).toBe(true);
+    expect(result.calls).toBeGreaterThan(3); // retried on every tick
+    expect(result.pending).toBe(true); // the use is kept for the next flush, not lost
+  });
+});
