@@ -95,7 +95,7 @@ async function main() {
   );
   const seeded = await seed(service);
   const bare = CASES.has("api_key_metrics_off")
-    ? await startService(serviceEnv({ BENCH_METRICS: "off" }), { execArgv: profArgs("service-nometrics"), logFile: join(dir, "service-nometrics.log") })
+    ? await startService(serviceEnv({ BENCH_METRICS: env.BENCH_BARE_METRICS ?? "off" }), { execArgv: profArgs("service-nometrics"), logFile: join(dir, "service-nometrics.log") })
     : undefined;
   const bareSeeded = bare && (await seed(bare));
   const floor = await startFloor(seeded.sampleResponseHex, join(dir, "floor.log"), {}, profArgs("floor"));

@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { fromBinary } from "@bufbuild/protobuf";
 import { IntrospectResponseSchema, type IntrospectResponse } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { scrape, storeTraffic, type StoreTraffic } from "./metrics-scrape.js";
-import { ask, cpuMsOf, forkTs, machineBusyMs, nextMessage, stopChild } from "./proc.js";
+import { ask, cpuMsOf, forkTs, machineBusyMs, nextMessage, pin, stopChild } from "./proc.js";
 
 export interface Service {
   child: ChildProcess;
@@ -15,16 +15,21 @@ export interface Service {
   sample: string[];
 }
 
+/** Extra node flags for every server process, service and floor alike (BENCH_NODE_FLAGS). */
+const serverFlags = () => (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter(Boolean);
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts bench/service-entry.ts (the real app) in its own process. */
 export async function startService(env: Record<string, string>, opts: { execArgv?: string[]; logFile?: string } = {}): Promise<Service> {
   const child = forkTs("service-entry.ts", {
     env: { HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
-    execArgv: ["--expose-gc", ...(opts.execArgv ?? [])],
+    execArgv: ["--expose-gc", ...serverFlags(), ...(opts.execArgv ?? [])],
     logFile: opts.logFile,
   });
+  pin(child.pid!, "server");
   const ready = await nextMessage<Omit<Service, "child" | "address">>(child, "ready", 600_000);
+  pin(child.pid!, "server"); // again: threads started during start-up
   return { ...ready, child, address: `127.0.0.1:${ready.port}` };
 }
 
@@ -34,14 +39,17 @@ export async function startFloor(
   env: Record<string, string> = {},
   execArgv: string[] = [],
 ): Promise<{ child: ChildProcess; address: string }> {
-  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex, ...env }, logFile, execArgv });
+  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex, ...env }, logFile, execArgv: [...serverFlags(), ...execArgv] });
+  pin(child.pid!, "server");
   const { port } = await nextMessage<{ port: number }>(child, "ready");
+  pin(child.pid!, "server");
   return { child, address: `127.0.0.1:${port}` };
 }
 
 export async function startLoadGenerator(logFile?: string): Promise<ChildProcess> {
   const child = forkTs("load-generator.ts", { logFile });
   await nextMessage(child, "ready");
+  pin(child.pid!, "client");
   return child;
 }
 

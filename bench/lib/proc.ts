@@ -1,4 +1,5 @@
-import { fork, type ChildProcess } from "node:child_process";
+import { execFileSync, fork, type ChildProcess } from "node:child_process";
+import { cpus } from "node:os";
 import { openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
@@ -99,4 +100,20 @@ export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<
   const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * Pins a process (all its threads) to one CPU, so the servers and the load generator never share
+ * a core: on a 2-core machine, servers on CPU 0 and the load generator on CPU 1. Without it, the
+ * scheduler's placement alone moved one server's CPU per call by 15-20% between processes.
+ * Off with BENCH_PIN=0, or when there are fewer than 2 CPUs or no taskset.
+ */
+export function pin(pid: number, role: "server" | "client"): boolean {
+  if (process.env.BENCH_PIN === "0" || cpus().length < 2) return false;
+  try {
+    execFileSync("taskset", ["-a", "-cp", role === "server" ? "0" : "1", String(pid)], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -23,13 +23,11 @@ export function createMemoryTokenStore(): TokenStore {
   const assertOpen = () => {
     if (closed) throw new Error("memory store is closed");
   };
-  const activeCount = (tenantId: string): number => {
-    let n = 0;
-    for (const id of keyIdsByTenant.get(tenantId) ?? []) {
-      if (keysById.get(id)!.status === "active") n++;
-    }
-    return n;
-  };
+  // Active keys per tenant, kept in step with every status change (O(1) limit checks however many
+  // deprecated and revoked keys a tenant accumulates).
+  const activeByTenant = new Map<string, number>();
+  const activeCount = (tenantId: string): number => activeByTenant.get(tenantId) ?? 0;
+  const countActive = (tenantId: string, delta: number) => activeByTenant.set(tenantId, activeCount(tenantId) + delta);
   const add = (key: KeyRecord): void => {
     if (keysById.has(key.id) || keyIdByHash.has(key.tokenHash)) {
       throw new Error("duplicate key id or token hash");
@@ -50,6 +48,7 @@ export function createMemoryTokenStore(): TokenStore {
       assertOpen();
       if (activeCount(key.tenantId) >= maxActive) return { ok: false, reason: "limit" };
       add({ ...key, status: "active" });
+      countActive(key.tenantId, 1);
       return { ok: true, key: copy(keysById.get(key.id)!) };
     },
 
@@ -72,6 +71,7 @@ export function createMemoryTokenStore(): TokenStore {
       const k = tenantKey(tenantId, keyId);
       if (!k) return null;
       if (k.status !== "revoked") {
+        if (k.status === "active") countActive(tenantId, -1);
         k.status = "revoked";
         k.revokedAt = revokedAt;
         k.revokedBy = revokedBy;
