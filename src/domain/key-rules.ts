@@ -5,7 +5,7 @@ import type { KeyRecord } from "./records.js";
 export const MAX_ACTIVE_KEYS_PER_TENANT = 3;
 export const ROTATION_GRACE_MS = 72 * 60 * 60 * 1000;
 export const SESSION_TTL_MS = 60 * 60 * 1000;
-/** ListKeys answers at most this many keys, newest first. */
+/** ListKeys answers every non-revoked key and at most this many revoked keys, newest first. */
 export const LIST_KEYS_LIMIT = 200;
 
 export type KeyStatus = "active" | "deprecated" | "revoked";

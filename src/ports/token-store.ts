@@ -39,8 +39,11 @@ export interface TokenStore {
   revokeKey(args: { tenantId: string; keyId: string; revokedAt: Date; revokedBy?: string | undefined }): Promise<KeyRecord | null>;
   findKeyByHash(tokenHash: string): Promise<KeyRecord | null>;
   getKey(tenantId: string, keyId: string): Promise<KeyRecord | null>;
-  /** A tenant's keys, newest first, at most `limit`. */
-  listKeys(tenantId: string, limit: number): Promise<KeyRecord[]>;
+  /**
+   * A tenant's keys, newest first: every key not stored as REVOKED (so a long-lived active key is
+   * never pushed out by history), plus the newest `revokedLimit` REVOKED keys.
+   */
+  listKeys(tenantId: string, revokedLimit: number): Promise<KeyRecord[]>;
   /** Does the tenant have a key that is ACTIVE, or DEPRECATED with revokeAt > now? */
   hasUsableKey(tenantId: string, now: Date): Promise<boolean>;
   /** Records key uses; lastUsedAt only ever moves forward (an older time never overwrites a newer). */

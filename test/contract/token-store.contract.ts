@@ -311,7 +311,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await store.listKeys(t, 100)).toHaveLength(2);
     });
 
-    it("lists a tenant's keys newest first, at most `limit`", async () => {
+    it("lists a tenant's keys newest first: every non-revoked key, and at most `revokedLimit` revoked ones", async () => {
       const t = tenant();
       const created: KeyRecord[] = [];
       for (let i = 0; i < 3; i++) created.push(await insertOk(newKey(t)));
@@ -321,9 +321,22 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const listed = await store.listKeys(t, 100);
       expect(listed.map((k) => k.id)).toEqual(created.map((k) => k.id).reverse());
       expect(listed[3]!.status).toBe("revoked");
-      expect((await store.listKeys(t, 2)).map((k) => k.id)).toEqual([created[3]!.id, created[2]!.id]);
+      expect((await store.listKeys(t, 0)).map((k) => k.id)).toEqual([created[3]!.id, created[2]!.id, created[1]!.id]);
       expect(await store.listKeys(tenant(), 100)).toEqual([]);
       listed.forEach(expectOnlyRecordFields);
+    });
+
+    it("never pushes an old active key out of the list, however much newer history there is", async () => {
+      const t = tenant();
+      const old = await insertOk(newKey(t));
+      const revoked: string[] = [];
+      for (let i = 0; i < 5; i++) {
+        const k = await insertOk(newKey(t));
+        await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR) });
+        revoked.push(k.id);
+      }
+      const listed = await store.listKeys(t, 2);
+      expect(listed.map((k) => k.id)).toEqual([revoked[4], revoked[3], old.id]);
     });
 
     it("knows whether a tenant has a usable key (active, or deprecated in its grace)", async () => {

@@ -91,13 +91,14 @@ export function createMemoryTokenStore(): TokenStore {
       return k ? copy(k) : null;
     },
 
-    async listKeys(tenantId, limit) {
+    async listKeys(tenantId, revokedLimit) {
       assertOpen();
       const ids = keyIdsByTenant.get(tenantId) ?? [];
       // Newest first; for equal timestamps, later inserts first (the stable sort keeps that order).
       const all = ids.map((id) => keysById.get(id)!).reverse();
       all.sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime());
-      return all.slice(0, limit).map(copy);
+      let revoked = 0;
+      return all.filter((k) => k.status !== "revoked" || revoked++ < revokedLimit).map(copy);
     },
 
     async hasUsableKey(tenantId, now) {

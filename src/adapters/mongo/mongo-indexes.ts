@@ -15,7 +15,7 @@ import { COLLECTIONS } from "./mongo-documents.js";
 export const INDEX = {
   keyTokenHash: "keys_token_hash_unique",
   keyActiveSlot: "keys_tenant_active_slot_unique",
-  keyTenantCreated: "keys_tenant_created",
+  keyTenantStatusCreated: "keys_tenant_status_created",
   keySweep: "keys_status_revoke_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
@@ -36,10 +36,11 @@ export const KEY_INDEXES: IndexDescription[] = [
     unique: true,
     partialFilterExpression: { status: "active" },
   },
-  // ListKeys (newest first, _id breaks ties so the order is stable) and hasUsableKey (tenantId
-  // prefix). Lookups by {_id, tenantId} use the _id index: _id is unique, so at most one document is
-  // fetched and the tenantId check costs nothing; no extra {tenantId, _id} index is needed.
-  { name: INDEX.keyTenantCreated, key: { tenantId: 1, createdAt: -1, _id: -1 } },
+  // ListKeys (a tenant's non-revoked keys, and its newest revoked ones; newest first, _id breaks
+  // ties so the order is stable) and hasUsableKey ({tenantId, status} prefix). Lookups by
+  // {_id, tenantId} use the _id index: _id is unique, so at most one document is fetched and the
+  // tenantId check costs nothing; no extra {tenantId, _id} index is needed.
+  { name: INDEX.keyTenantStatusCreated, key: { tenantId: 1, status: 1, createdAt: -1, _id: -1 } },
   // The sweep: DEPRECATED keys whose grace ended.
   { name: INDEX.keySweep, key: { status: 1, revokeAt: 1 } },
 ];

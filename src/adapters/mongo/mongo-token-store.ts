@@ -68,13 +68,21 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
         return doc ? fromKeyDoc(doc) : null;
       }),
 
-    listKeys: (tenantId, limit) =>
+    listKeys: (tenantId, revokedLimit) =>
       run("listKeys", async () => {
-        if (limit <= 0) return []; // limit(0) would mean "no limit" to MongoDB
-        const docs = await (await keys())
-          .find({ tenantId }, { sort: { createdAt: -1, _id: -1 }, limit, maxTimeMS })
-          .toArray();
-        return docs.map(fromKeyDoc);
+        const coll = await keys();
+        const sort = { createdAt: -1, _id: -1 } as const;
+        // Two reads on one index ({tenantId, status, createdAt, _id}): every key not REVOKED (a
+        // merge of two index ranges, already in order), and the newest REVOKED ones.
+        const [live, revoked] = await Promise.all([
+          coll.find({ tenantId, status: { $in: ["active", "deprecated"] } }, { sort, maxTimeMS }).toArray(),
+          // limit(0) would mean "no limit" to MongoDB
+          revokedLimit > 0
+            ? coll.find({ tenantId, status: "revoked" }, { sort, limit: revokedLimit, maxTimeMS }).toArray()
+            : Promise.resolve([]),
+        ]);
+        const newestFirst = (a: KeyDoc, b: KeyDoc) => b.createdAt.getTime() - a.createdAt.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0);
+        return [...live, ...revoked].sort(newestFirst).map(fromKeyDoc);
       }),
 
     hasUsableKey: (tenantId, now) =>

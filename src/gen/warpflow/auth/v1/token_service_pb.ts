@@ -392,7 +392,7 @@ export const ListKeysRequestSchema: GenMessage<ListKeysRequest> = /*@__PURE__*/
  */
 export type ListKeysResponse = Message<"warpflow.auth.v1.ListKeysResponse"> & {
   /**
-   * Newest first; at most 200.
+   * Newest first: every active and deprecated key, and the 200 newest revoked keys.
    *
    * @generated from field: repeated warpflow.auth.v1.ApiKey keys = 1;
    */
