@@ -25,6 +25,8 @@ export interface TlsConfig {
   certFile: string;
   keyFile: string;
   clientCaFile?: string | undefined;
+  /** TLS_CLIENT_CERT_OPTIONAL: ask for a client certificate but let clients without one connect. */
+  clientCertOptional: boolean;
 }
 
 export interface Config {
@@ -48,7 +50,7 @@ export interface Config {
   cognitoAdminGroup: string;
   tls?: TlsConfig | undefined;
   introspectRequireClientCert: boolean;
-  /** Optional shared credential Introspect callers must present (x-introspect-token header). */
+  /** Optional shared credential Introspect callers must present (x-warpflow-caller-token header). */
   introspectCallerToken?: string | undefined;
 }
 
@@ -120,9 +122,14 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (env.TLS_CERT_FILE || env.TLS_KEY_FILE) {
     if (!env.TLS_CERT_FILE) throw new ConfigError("TLS_CERT_FILE", "is required when TLS_KEY_FILE is set");
     if (!env.TLS_KEY_FILE) throw new ConfigError("TLS_KEY_FILE", "is required when TLS_CERT_FILE is set");
-    tls = { certFile: env.TLS_CERT_FILE, keyFile: env.TLS_KEY_FILE, clientCaFile: env.TLS_CLIENT_CA_FILE || undefined };
+    const clientCaFile = env.TLS_CLIENT_CA_FILE || undefined;
+    const clientCertOptional = bool(env, "TLS_CLIENT_CERT_OPTIONAL");
+    if (clientCertOptional && !clientCaFile) throw new ConfigError("TLS_CLIENT_CERT_OPTIONAL", "needs TLS_CLIENT_CA_FILE");
+    tls = { certFile: env.TLS_CERT_FILE, keyFile: env.TLS_KEY_FILE, clientCaFile, clientCertOptional };
   } else if (env.TLS_CLIENT_CA_FILE) {
     throw new ConfigError("TLS_CLIENT_CA_FILE", "needs TLS_CERT_FILE and TLS_KEY_FILE");
+  } else if (env.TLS_CLIENT_CERT_OPTIONAL) {
+    throw new ConfigError("TLS_CLIENT_CERT_OPTIONAL", "needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CLIENT_CA_FILE");
   }
   const introspectRequireClientCert = bool(env, "INTROSPECT_REQUIRE_CLIENT_CERT");
   if (introspectRequireClientCert && !tls?.clientCaFile) {

@@ -135,7 +135,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       cert: readFileSync(config.tls.certFile),
       key: readFileSync(config.tls.keyFile),
       ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined,
-      optionalClientCert: config.introspectRequireClientCert,
+      optionalClientCert: config.tls.clientCertOptional,
     },
   });
   logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC h2, Connect and REST over HTTP/1.1)");

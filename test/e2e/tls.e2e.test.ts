@@ -90,6 +90,7 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
         TLS_CERT_FILE: pki.serverCertFile,
         TLS_KEY_FILE: pki.serverKeyFile,
         TLS_CLIENT_CA_FILE: pki.caFile,
+        TLS_CLIENT_CERT_OPTIONAL: "true",
         INTROSPECT_REQUIRE_CLIENT_CERT: "true",
         INTROSPECT_CALLER_TOKEN: callerToken,
       },

@@ -22,6 +22,7 @@ describe("config", () => {
     ["TLS_KEY_FILE", { TLS_CERT_FILE: "/c.pem" }],
     ["INTROSPECT_REQUIRE_CLIENT_CERT", { INTROSPECT_REQUIRE_CLIENT_CERT: "true" }],
     ["INTROSPECT_CALLER_TOKEN", { INTROSPECT_CALLER_TOKEN: "short" }],
+    ["TLS_CLIENT_CERT_OPTIONAL", { TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem", TLS_CLIENT_CERT_OPTIONAL: "true" }],
   ])("a bad %s names the variable", (variable, env) => {
     let error: unknown;
     try {
