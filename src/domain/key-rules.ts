@@ -15,18 +15,15 @@ export type KeyStatus = "active" | "deprecated" | "revoked";
  * not a sweep has stored that yet: correctness never waits for a background job.
  */
 export function effectiveKey(key: KeyRecord, now: Date): KeyRecord {
-  if (key.status === "deprecated" && key.revokeAt !== undefined && key.revokeAt <= now) {
-    return { ...key, status: "revoked", revokedAt: key.revokeAt };
-  }
-  return key;
+  return graceEnded(key, now) ? { ...key, status: "revoked", revokedAt: key.revokeAt } : key;
 }
 
 export function effectiveStatus(key: KeyRecord, now: Date): KeyStatus {
-  if (key.status === "deprecated" && key.revokeAt !== undefined && key.revokeAt <= now) {
-    return "revoked";
-  }
-  return key.status;
+  return graceEnded(key, now) ? "revoked" : key.status;
 }
+
+const graceEnded = (key: KeyRecord, now: Date): boolean =>
+  key.status === "deprecated" && key.revokeAt !== undefined && key.revokeAt <= now;
 
 const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
 export const newKeyId = (): string => `key_${randomBase62(20)}`;

@@ -1,9 +1,9 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { bearerToken } from "../domain/admin-api.js";
+import { bearerToken } from "./bearer.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError } from "./error-mapping.js";
-import { OK } from "./grpc-server.js";
+import { OK } from "./error-mapping.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */

@@ -18,6 +18,9 @@ const CODES: Readonly<Record<DomainErrorCode, Code>> = {
   internal: Code.Internal,
 };
 
+/** gRPC OK; Connect's Code enum has no member for success. */
+export const OK = 0 as Code;
+
 export interface MappedError {
   code: Code;
   message: string;

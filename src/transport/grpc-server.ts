@@ -1,14 +1,11 @@
 import { fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
-import { Code } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { bearerToken } from "../domain/admin-api.js";
+import { bearerToken } from "./bearer.js";
 import type { CallObserver } from "./call-observer.js";
-import { mapError } from "./error-mapping.js";
+import { mapError, OK } from "./error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
-/** gRPC OK; Connect's Code enum has no member for success. */
-export const OK = 0 as Code;
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 

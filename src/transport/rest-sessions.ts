@@ -1,11 +1,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
-import { bearerToken } from "../domain/admin-api.js";
+import { Code } from "@connectrpc/connect";
+import { bearerToken } from "./bearer.js";
 import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
 import { codeName, httpStatusOf, mapError } from "./error-mapping.js";
-import { OK } from "./grpc-server.js";
+import { OK } from "./error-mapping.js";
 import { HttpError, readBody, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
@@ -59,7 +60,7 @@ export function createRestSessionsHandler(
       });
     } catch (err) {
       if (err instanceof HttpError) {
-        observer.end("RestCreateSession", 3 as never, start, ctx, err.message);
+        observer.end("RestCreateSession", err.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument, start, ctx, err.message);
         sendError(res, err.status, err.code, err.message, err.status === 405 ? { allow: "POST" } : undefined);
         return;
       }

@@ -1,3 +1,4 @@
+import { StoreUnavailableError } from "../../domain/errors.js";
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../../domain/records.js";
 import type {
   InsertKeyResult,
@@ -21,7 +22,7 @@ export function createMemoryTokenStore(): TokenStore {
 
   const copy = <T extends object>(r: T): T => ({ ...r });
   const assertOpen = () => {
-    if (closed) throw new Error("memory store is closed");
+    if (closed) throw new StoreUnavailableError("memory store is closed");
   };
   // Active keys per tenant, kept in step with every status change (O(1) limit checks however many
   // deprecated and revoked keys a tenant accumulates).
