@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
 import { ensureAdminKey } from "../domain/admin-bootstrap.js";
+import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { createIntrospector } from "../domain/introspector.js";
 import { createKeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
@@ -142,19 +143,36 @@ export async function createApp(opts: AppOptions): Promise<App> {
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
   const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
-  app.ready = maintenance.ready.then(async () => {
-    const issued = await ensureAdminKey({ store, clock, keys });
-    if (issued) {
-      app.bootstrapAdminKey = issued.token;
-      await writeAdminKeyFile(config.adminKeyFile, issued.token);
-      logger.info({ path: config.adminKeyFile, key_id: issued.key.id }, "no admin key existed: created one and wrote it to the admin key file");
+  let stopped = false;
+  // First admin key. Retried until the store answers; a key whose file cannot be written is
+  // revoked at once (a usable admin key that nobody holds would block every later bootstrap).
+  const bootstrap = async (): Promise<void> => {
+    for (let delay = 200; !stopped; delay = Math.min(delay * 2, 5000)) {
+      try {
+        const issued = await ensureAdminKey({ store, clock, keys });
+        if (!issued) return;
+        try {
+          await writeAdminKeyFile(config.adminKeyFile, issued.token);
+        } catch (err) {
+          await keys.revoke(ADMIN_TENANT_ID, issued.key.id, "bootstrap");
+          logger.error({ path: config.adminKeyFile, err: (err as Error).message }, "cannot write the admin key file: the new admin key was revoked; set ADMIN_KEY_FILE to a writable path, or create one with the CLI (admin-key create --direct)");
+          return;
+        }
+        app.bootstrapAdminKey = issued.token;
+        logger.info({ path: config.adminKeyFile, key_id: issued.key.id }, "no admin key existed: created one and wrote it to the admin key file");
+        return;
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, "admin key bootstrap failed; retrying");
+        await new Promise((r) => setTimeout(r, delay).unref());
+      }
     }
-  });
-  app.ready.catch((err) => logger.error({ err }, "start-up failed"));
+  };
+  app.ready = maintenance.ready.then(bootstrap);
 
   let closing: Promise<void> | undefined;
   app.close = () =>
     (closing ??= (async () => {
+      stopped = true;
       maintenance.stop();
       await server.close(config.shutdownTimeoutMs);
       await lastUsed.close();

@@ -4,6 +4,7 @@ import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf"
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { createAdminKeyDirect } from "./direct-admin-key.js";
 import { formatKey, formatPolicy, formatSecret, formatTime } from "./format.js";
 
 /**
@@ -19,6 +20,7 @@ const USAGE = `usage: npm run cli -- <command> [options] [--json]
   keys list --tenant T                  list a tenant's keys
   sessions create --tenant T            create a 1-hour session token
   admin-key create --label L            create a platform admin key
+  admin-key create --label L --direct   break-glass: create one directly in MongoDB (MONGODB_URI), no admin key needed
   policy get --tenant T                 show a tenant's policy
   policy set --tenant T --hipaa on|off  set HIPAA mode
   introspect --token X [--tenant T]     introspect a token
@@ -48,6 +50,7 @@ async function run(argv: string[]): Promise<void> {
       token: { type: "string" },
       hipaa: { type: "string" },
       json: { type: "boolean", default: false },
+      direct: { type: "boolean", default: false },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -88,6 +91,10 @@ async function run(argv: string[]): Promise<void> {
       return out(pb.CreateSessionResponseSchema, r, () => `${formatSecret("session token", r.token)}\n  tenant ${r.tenantId}, expires ${formatTime(r.expiresAt)}`);
     }
     case "admin-key create": {
+      if (values.direct) {
+        const { token, key } = await createAdminKeyDirect(need("label"));
+        return console.log(values.json ? JSON.stringify({ token, keyId: key.id }) : `${formatSecret("admin key", token)}\n  id ${key.id}`);
+      }
       const r = await client.createAdminKey({ label: need("label") }, auth());
       return out(pb.CreateAdminKeyResponseSchema, r, () => `${formatSecret("admin key", r.token)}\n${formatKey(r.key!)}`);
     }
