@@ -110,7 +110,6 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   }
 
   function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean, now: Date): Introspection {
-    lastUsed.record(key.id, now);
     const deprecated = status === "deprecated";
     return {
       active: true,
@@ -157,7 +156,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       return entry;
     }
     const entry: CachedToken = { kind: "jwt_rejected", reason: result.reason };
-    // "expired" is permanent; other rejections are cached briefly (bounded negative cache).
+    // Rejections are cached briefly, in the bounded negative cache. A verifier that throws (keys
+    // unavailable) caches nothing: the call fails as UNAVAILABLE and the next one tries again.
     cache.set(hash, entry);
     return entry;
   }
@@ -200,11 +200,13 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   return {
     async introspect(token, expectedTenantId) {
       if (token === "") throw new DomainError("invalid_argument", "token: is required");
-      const pending = resolve(token, clock.now());
+      const now = clock.now();
+      const pending = resolve(token, now);
       const result = pending instanceof Promise ? await pending : pending;
-      if (result.active && expectedTenantId && result.tenantId !== expectedTenantId) {
-        return inactive("tenant_mismatch");
-      }
+      if (!result.active) return result;
+      if (expectedTenantId && result.tenantId !== expectedTenantId) return inactive("tenant_mismatch");
+      // Only a use that was granted counts as a use (a tenant mismatch is not one).
+      if (result.keyId !== undefined) lastUsed.record(result.keyId, now);
       return result;
     },
   };

@@ -27,14 +27,14 @@ export function createLastUsedRecorder(
   const { flushIntervalMs = 1000, maxPending = 100_000, onFlush } = options;
   let pending = new Map<string, Date>();
   let inFlight: Promise<number> | undefined;
+  /** A flush waiting for the one in flight; later requests join it (at most one waits). */
+  let queued: Promise<number> | undefined;
   const timer = setInterval(() => void flush(), flushIntervalMs);
   timer.unref();
 
-  const merge = (uses: readonly KeyUse[]) => {
-    for (const { keyId, at } of uses) {
-      const cur = pending.get(keyId);
-      if (!cur || cur < at) pending.set(keyId, at);
-    }
+  const note = (keyId: string, at: Date) => {
+    const cur = pending.get(keyId);
+    if (!cur || cur < at) pending.set(keyId, at);
   };
 
   async function flushOnce(): Promise<number> {
@@ -48,17 +48,24 @@ export function createLastUsedRecorder(
       onFlush?.({ keys: uses.length, ok: true });
       return uses.length;
     } catch (error) {
-      merge(uses); // keep them for the next flush
+      for (const u of uses) note(u.keyId, u.at); // keep them for the next flush
       onFlush?.({ keys: uses.length, ok: false, error });
       throw error;
     }
   }
 
   function flush(): Promise<number> {
-    // One flush at a time; a flush requested during another runs after it. A failed flush never
-    // rejects a promise nobody awaits (the timer's flush is fire-and-forget: an unhandled
+    // One flush at a time; a flush requested during another runs after it, and every request made
+    // meanwhile joins that one queued flush (a slow store cannot pile up flushes). A failed flush
+    // never rejects a promise nobody awaits (the timer's flush is fire-and-forget: an unhandled
     // rejection would crash the process): its uses were merged back and onFlush reported it.
-    const settled = (inFlight ?? Promise.resolve(0)).then(flushOnce).catch(() => 0);
+    if (queued) return queued;
+    const before = inFlight;
+    const settled = (before ?? Promise.resolve(0)).then(() => {
+      if (queued === settled) queued = undefined;
+      return flushOnce();
+    }).catch(() => 0);
+    if (before) queued = settled;
     const tracked: Promise<number> = settled.finally(() => {
       if (inFlight === tracked) inFlight = undefined;
     });
@@ -68,8 +75,7 @@ export function createLastUsedRecorder(
 
   return {
     record(keyId, at) {
-      const cur = pending.get(keyId);
-      if (!cur || cur < at) pending.set(keyId, at);
+      note(keyId, at);
       if (pending.size >= maxPending) void flush();
     },
     pending: (keyId) => pending.get(keyId),

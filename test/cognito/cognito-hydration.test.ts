@@ -92,18 +92,18 @@ describe("Cognito verifier, JWKS downloaded at start", () => {
     expect(network.attempts()).toBe(0);
   });
 
-  it("a JWKS endpoint that fails makes tokens unverified, never an exception", async () => {
+  it("a JWKS endpoint that fails is UNAVAILABLE (fail closed, retryable), not an inactive token", async () => {
     network = blockNetwork();
     const fetcher = fakeFetcher(() => new Error("socket hang up"));
     const v = await createCognitoJwtVerifier(config(), logger, { fetcher, backoff: { initialMs: 60_000, maxMs: 60_000 } });
-    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).resolves.toEqual({ ok: false, reason: "unverified" });
+    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).rejects.toMatchObject({ code: "unavailable" });
     expect(v.ready()).toBe(false);
   });
 
   it("the network guard used by the file-mode tests does catch aws-jwt-verify's own HTTPS download", async () => {
     network = blockNetwork();
     const v = await createCognitoJwtVerifier(config(), logger, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
-    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).resolves.toEqual({ ok: false, reason: "unverified" });
+    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).rejects.toMatchObject({ code: "unavailable" });
     expect(network.attempts()).toBeGreaterThan(0);
     expect(v.ready()).toBe(false);
   });

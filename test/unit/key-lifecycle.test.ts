@@ -133,10 +133,31 @@ describe("API key lifecycle (injected clock)", () => {
     expect((await d.store.getKey("acme", key.id))!.lastUsedAt).toEqual(usedAt);
   });
 
-  it("an inactive result carries nothing but the reason", async () => {
+  it("an inactive result carries nothing but the reason, and a refused use is not a use", async () => {
     d = createDomain();
-    const { token } = await d.keys.create("acme", "CRM", "t");
+    const { token, key } = await d.keys.create("acme", "CRM", "t");
     expect(await d.introspector.introspect(token, "other")).toEqual({ active: false, reason: "tenant_mismatch" });
+    expect(d.lastUsed.pending(key.id)).toBeUndefined();
     expect(await d.introspector.introspect(token, "acme")).toMatchObject({ active: true });
+    expect(d.lastUsed.pending(key.id)).toEqual(d.clock.now());
+  });
+
+  it("a JWT verifier that cannot work fails the call (UNAVAILABLE) and caches nothing", async () => {
+    let calls = 0;
+    let broken = true;
+    const jwt = {
+      ready: () => true,
+      verify: async () => {
+        calls++;
+        if (broken) throw new DomainError("unavailable", "keys unavailable");
+        return { ok: true as const, claims: { tenantId: "acme", subject: "u1", expiresAt: new Date(Date.now() + HOUR), groups: [] } };
+      },
+    };
+    d = createDomain({ jwt });
+    const token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2ln";
+    expect(await codeOf(d.introspector.introspect(token))).toBe("unavailable");
+    broken = false;
+    expect(await d.introspector.introspect(token)).toMatchObject({ active: true, tokenType: "cognito", subject: "u1" });
+    expect(calls).toBe(2);
   });
 });

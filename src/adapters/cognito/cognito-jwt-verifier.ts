@@ -10,6 +10,7 @@ import { loadJwksFile } from "./jwks-file.js";
 import { startHydration, type Backoff } from "./jwks-hydration.js";
 import { checkJwtHeader } from "./jwt-header.js";
 import { isInfrastructureFailure, reasonOf } from "./verify-outcome.js";
+import { DomainError } from "../../domain/errors.js";
 
 export interface CognitoVerifierOptions {
   /** Network mode only: how the JWKS is downloaded (default: bounded HTTPS GET, see jwks-fetchers). */
@@ -80,7 +81,13 @@ export async function createCognitoJwtVerifier(
         const payload = knownKids ? verifier.verifySync(token) : await verifier.verify(token);
         return claimsFrom(payload, tenantClaim);
       } catch (err) {
-        if (isInfrastructureFailure(err)) logger.warn({ err: (err as Error).message, name: (err as Error).name }, "Cognito JWT could not be verified");
+        if (isInfrastructureFailure(err)) {
+          // The keys could not be fetched (or the verifier failed in a way no token explains):
+          // that says nothing about the token. Fail closed as UNAVAILABLE (the caller retries),
+          // not as an inactive answer that would log a valid user out.
+          logger.warn({ err: (err as Error).message, name: (err as Error).name }, "Cognito JWT could not be verified");
+          throw new DomainError("unavailable", "Cognito signing keys unavailable", { cause: err });
+        }
         return { ok: false, reason: reasonOf(err) };
       }
     },

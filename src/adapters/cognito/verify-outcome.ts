@@ -5,8 +5,10 @@ import { FetchError, JwtBaseError, JwtExpiredError, JwtParseError } from "aws-jw
  * - JwtExpiredError                      -> "expired"
  * - JwtParseError (not a parsable JWT)   -> "malformed"
  * - everything else: bad signature, issuer (incl. "issuer not configured"), client id, token_use,
- *   algorithm, nbf, unknown kid, JWKS unavailable, even an unexpected error -> "unverified"
+ *   algorithm, nbf, unknown kid -> "unverified"
  *   (fail closed: nothing that went wrong can make a token valid).
+ * An infrastructure failure (isInfrastructureFailure: the JWKS could not be downloaded, or an error
+ * no token explains) is not about the token: the verifier turns it into UNAVAILABLE instead.
  */
 export type RejectReason = "expired" | "malformed" | "unverified";
 
