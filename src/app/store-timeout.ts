@@ -8,7 +8,7 @@ import type { TokenStore } from "../ports/token-store.js";
  *
  * A write that times out here may still be applied later by the store (the request reached it but
  * the answer did not come back in time). The caller was told UNAVAILABLE and never received the
- * plaintext, so such a key is unusable; it shows in ListKeys and can be revoked.
+ * plaintext; the key service revokes such a key in the background (key-service.ts, unacknowledged).
  *
  * `close` is passed through unbounded (shutdown closes the raw store itself).
  */

@@ -76,12 +76,41 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
     return pending && (!k.lastUsedAt || k.lastUsedAt < pending) ? { ...k, lastUsedAt: pending } : k;
   }
 
+  /**
+   * Runs a write that issues `key`. If it fails without an answer (UNAVAILABLE: a timeout, a lost
+   * connection), the store may still apply it later, leaving a key whose plaintext nobody received.
+   * Such a key is revoked in the background (retried for about a minute, until the store answers
+   * and the late write, if any, has landed), so a failed create or rotation never leaves a usable
+   * key behind and never holds one of the tenant's 3 slots for long.
+   */
+  async function unacknowledged<T>(key: KeyRecord, write: () => Promise<T>): Promise<T> {
+    try {
+      return await write();
+    } catch (err) {
+      if (err instanceof DomainError && err.code === "unavailable") void revokeOrphan(key);
+      throw err;
+    }
+  }
+
+  async function revokeOrphan(key: KeyRecord): Promise<void> {
+    for (let attempt = 0, delay = 500; attempt < 8; attempt++, delay *= 2) {
+      await new Promise((r) => setTimeout(r, Math.min(delay, 15_000)).unref());
+      try {
+        const revoked = await store.revokeKey({ tenantId: key.tenantId, keyId: key.id, revokedAt: clock.now(), revokedBy: "system:unacknowledged-write" });
+        // Found and revoked: done. Not found: the write never landed, or has not yet; keep watching.
+        if (revoked) return;
+      } catch {
+        // The store still cannot answer: try again later.
+      }
+    }
+  }
+
   return {
     async create(tenantId, label, actor) {
       await assertKeysAllowed(tenantId);
       const now = clock.now();
       const issued = mint(tenantId, label, actor, now);
-      const result = await store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
+      const result = await unacknowledged(issued.key, () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT));
       if (!result.ok) {
         throw new DomainError(
           "resource_exhausted",
@@ -97,13 +126,15 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
       const issued = mint(tenantId, current.label, actor, now);
-      const result = await store.rotateKey({
-        tenantId,
-        keyId,
-        successor: { ...issued.key, rotatedFromKeyId: keyId },
-        revokeAt: new Date(now.getTime() + ROTATION_GRACE_MS),
-        maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
-      });
+      const result = await unacknowledged(issued.key, () =>
+        store.rotateKey({
+          tenantId,
+          keyId,
+          successor: { ...issued.key, rotatedFromKeyId: keyId },
+          revokeAt: new Date(now.getTime() + ROTATION_GRACE_MS),
+          maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
+        }),
+      ).finally(() => cache.delete(current.tokenHash)); // even on failure: the write may have landed
       if (!result.ok) {
         if (result.reason === "not_found") throw notFound(keyId);
         if (result.reason === "limit") {
@@ -114,7 +145,6 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
         }
         throw new DomainError("failed_precondition", `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`);
       }
-      cache.delete(current.tokenHash);
       return { token: issued.token, key: result.key, previous: view(result.previous, now) };
     },
 
@@ -124,14 +154,15 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
       if (!current) throw notFound(keyId);
       // A key whose grace already ended is revoked as of revoke_at, so revoking it changes nothing.
       const past = effectiveKey(current, now);
-      const revoked = await store.revokeKey({
-        tenantId,
-        keyId,
-        revokedAt: past.status === "revoked" && past.revokedAt ? past.revokedAt : now,
-        revokedBy: past.status === "revoked" ? undefined : actor,
-      });
+      const revoked = await store
+        .revokeKey({
+          tenantId,
+          keyId,
+          revokedAt: past.status === "revoked" && past.revokedAt ? past.revokedAt : now,
+          revokedBy: past.status === "revoked" ? undefined : actor,
+        })
+        .finally(() => cache.delete(current.tokenHash)); // even on failure: the write may have landed
       if (!revoked) throw notFound(keyId);
-      cache.delete(current.tokenHash);
       return view(revoked, now);
     },
 

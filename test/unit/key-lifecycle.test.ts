@@ -161,3 +161,23 @@ describe("API key lifecycle (injected clock)", () => {
     expect(calls).toBe(2);
   });
 });
+
+describe("writes whose outcome is unknown", () => {
+  it("a create that timed out but landed later leaves no usable key behind", async () => {
+    const { withStoreTimeout } = await import("../../src/app/store-timeout.js");
+    const { createMemoryTokenStore } = await import("../../src/adapters/memory/memory-token-store.js");
+    const raw = createMemoryTokenStore();
+    const slow = { ...raw, insertKey: async (...args: Parameters<typeof raw.insertKey>) => {
+      await new Promise((r) => setTimeout(r, 150));
+      return raw.insertKey(...args);
+    } };
+    d = createDomain({ store: withStoreTimeout(slow, 50) });
+    expect(await codeOf(d.keys.create("acme", "CRM", "t"))).toBe("unavailable");
+    await new Promise((r) => setTimeout(r, 200));
+    const [landed] = await raw.listKeys("acme", 10);
+    expect(landed?.status).toBe("active"); // the late write did land...
+    await new Promise((r) => setTimeout(r, 600));
+    const [after] = await raw.listKeys("acme", 10);
+    expect(after).toMatchObject({ id: landed!.id, status: "revoked", revokedBy: "system:unacknowledged-write" }); // ...and was revoked
+  });
+});

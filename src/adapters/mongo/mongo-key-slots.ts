@@ -1,4 +1,4 @@
-import type { Collection } from "mongodb";
+import { MongoServerError, type Collection, type MongoClient } from "mongodb";
 import type { KeyRecord } from "../../domain/records.js";
 import type { InsertKeyResult, RotateKeyResult } from "../../ports/token-store.js";
 import { fromKeyDoc, type KeyDoc, toKeyDoc } from "./mongo-documents.js";
@@ -31,7 +31,21 @@ function slotOrder(maxActive: number, first?: number): number[] {
   return [first, ...all.filter((s) => s !== first)];
 }
 
-export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTimeMS: number): KeySlotOps {
+/**
+ * Transactions need a replica set or mongos; a standalone server answers IllegalOperation (20),
+ * "Transaction numbers are only allowed on a replica set member or mongos".
+ */
+const isTransactionUnsupported = (err: unknown) =>
+  err instanceof MongoServerError && (err.code === 20 || /Transaction numbers are only allowed/.test(err.message));
+
+export function createKeySlotOps(
+  keys: () => Promise<Collection<KeyDoc>>,
+  maxTimeMS: number,
+  client?: () => Promise<MongoClient>,
+): KeySlotOps {
+  /** Unknown until the first rotation; false on a standalone server. */
+  let transactions: boolean | undefined = client ? undefined : false;
+
   /** Inserts `doc` as ACTIVE into the first free slot of `slots`; false when every one is taken. */
   async function insertIntoSlot(coll: Collection<KeyDoc>, doc: KeyDoc, slots: number[]): Promise<KeyDoc | undefined> {
     for (const slot of slots) {
@@ -81,6 +95,50 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
     await coll.updateOne(ours, { $unset: { rotatedToKeyId: "" } }, { maxTimeMS });
   }
 
+  /**
+   * Rotation as one multi-document transaction (replica sets, Atlas): deprecating the old key and
+   * inserting the successor into the slot it frees commit together or not at all, so no
+   * concurrent CreateKey can take the slot in between (the window described in rotateKey below
+   * closes). A concurrent writer on the same slot makes one side fail with a WriteConflict, a
+   * TransientTransactionError that withTransaction retries. This is an extra: the limit itself is
+   * still the unique index's, with or without a transaction.
+   * https://www.mongodb.com/docs/manual/core/transactions/
+   * https://www.mongodb.com/docs/drivers/node/current/crud/transactions/ (withTransaction)
+   */
+  async function rotateInTransaction(
+    mongo: MongoClient,
+    coll: Collection<KeyDoc>,
+    { tenantId, keyId, successor, revokeAt, maxActive }: Parameters<KeySlotOps["rotateKey"]>[0],
+  ): Promise<RotateKeyResult> {
+    const session = mongo.startSession();
+    try {
+      return await session.withTransaction(async (): Promise<RotateKeyResult> => {
+        const before = await coll.findOneAndUpdate(
+          { _id: keyId, tenantId, status: "active" },
+          { $set: { status: "deprecated", revokeAt, rotatedToKeyId: successor.id }, $unset: { slot: "" } },
+          { returnDocument: "before", maxTimeMS, session },
+        );
+        if (!before) {
+          const current = await coll.findOne({ _id: keyId, tenantId }, { maxTimeMS, session });
+          return current ? { ok: false, reason: "not_active" } : { ok: false, reason: "not_found" };
+        }
+        const { slot: freed, ...rest } = before;
+        const slot = typeof freed === "number" && freed < maxActive ? freed : slotOrder(maxActive)[0]!;
+        const doc: KeyDoc = { ...toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId }), status: "active", slot };
+        // No catch here: any error must reach withTransaction (it aborts, and retries transient ones).
+        await coll.insertOne(doc, { maxTimeMS, session });
+        return {
+          ok: true,
+          previous: fromKeyDoc({ ...rest, status: "deprecated", revokeAt, rotatedToKeyId: successor.id }),
+          key: fromKeyDoc(doc),
+        };
+        // Operation-level write concerns do not apply inside a transaction: the commit's does.
+      }, { writeConcern: { w: "majority" }, readPreference: "primary", maxCommitTimeMS: maxTimeMS });
+    } finally {
+      await session.endSession();
+    }
+  }
+
   return {
     async insertKey(key, maxActive) {
       const coll = await keys();
@@ -94,8 +152,19 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
       return doc ? { ok: true, key: fromKeyDoc(doc) } : { ok: false, reason: "limit" };
     },
 
-    async rotateKey({ tenantId, keyId, successor, revokeAt, maxActive }) {
+    async rotateKey(args) {
+      const { tenantId, keyId, successor, revokeAt, maxActive } = args;
       const coll = await keys();
+      if (transactions !== false && client) {
+        try {
+          const result = await rotateInTransaction(await client(), coll, args);
+          transactions = true;
+          return result;
+        } catch (err) {
+          if (!isTransactionUnsupported(err)) throw err;
+          transactions = false; // standalone server: the two-step rotation below
+        }
+      }
       // Step 1: ACTIVE -> DEPRECATED, one conditional write: of several concurrent rotations of
       // this key exactly one matches. Driver 6+ returns the document itself (null when nothing
       // matched) unless includeResultMetadata is set.

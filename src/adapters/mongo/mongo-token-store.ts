@@ -40,7 +40,7 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
   const policies = async () => (await conn.db()).collection<PolicyDoc>(COLLECTIONS.policies);
-  const slots = createKeySlotOps(keys, maxTimeMS);
+  const slots = createKeySlotOps(keys, maxTimeMS, async () => (await conn.db()).client);
 
   /** Runs one store operation, mapping "MongoDB could not answer" to StoreUnavailableError. */
   async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
