@@ -12,6 +12,7 @@ import { createSessionService } from "../domain/session-service.js";
 import { createTokenCache } from "../domain/token-cache.js";
 import { systemClock, type Clock } from "../ports/clock.js";
 import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js";
+import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
 import { createMetrics, type Metrics } from "../transport/metrics.js";
@@ -31,6 +32,8 @@ export interface AppOptions {
   clock?: Clock;
   /** Inject a store (tests, fault injection); default: chosen by config (memory or MongoDB). */
   store?: TokenStore;
+  /** With an injected store: its change feed, if any. */
+  changes?: StoreChangeFeed;
   jwt?: JwtVerifier;
   /**
    * Per-call metrics (RPC histograms, cache and store counters). Default on; off only to measure
@@ -54,7 +57,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
-  const rawStore = opts.store ?? (await openStore(config, logger));
+  const opened = opts.store ? { store: opts.store, changes: opts.changes } : await openStore(config, logger);
+  const rawStore = opened.store;
   // Every store call is bounded (a stalled store answers UNAVAILABLE, never hangs), then timed.
   const instrumented = opts.metricsEnabled !== false;
   const timedStore = withStoreTimeout(rawStore, config.storeTimeoutMs);
@@ -67,6 +71,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     maxEntries: config.cacheMaxEntries,
     maxNegativeEntries: config.negativeCacheMaxEntries,
   });
+  // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
+  // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
+  const unwatch = opened.changes?.subscribe((c) => (c.kind === "key" ? cache.deleteKey(c.keyId) : cache.deletePolicy(c.tenantId)));
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
@@ -173,6 +180,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   app.close = () =>
     (closing ??= (async () => {
       stopped = true;
+      unwatch?.();
       maintenance.stop();
       await server.close(config.shutdownTimeoutMs);
       await lastUsed.close();

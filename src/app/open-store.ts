@@ -1,15 +1,16 @@
 import type { Logger } from "pino";
 import { createMemoryTokenStore } from "../adapters/memory/memory-token-store.js";
-import { createMongoTokenStore } from "../adapters/mongo/mongo-token-store.js";
+import { createMongoStore } from "../adapters/mongo/mongo-token-store.js";
+import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { Config } from "../config.js";
 import type { TokenStore } from "../ports/token-store.js";
 
 /** The store chosen by configuration: MongoDB when MONGODB_URI is set, else the embedded store. */
-export async function openStore(config: Readonly<Config>, logger: Logger): Promise<TokenStore> {
+export async function openStore(config: Readonly<Config>, logger: Logger): Promise<{ store: TokenStore; changes?: StoreChangeFeed }> {
   if (config.mongodbUri) {
     logger.info({ db: config.mongodbDb }, "store: MongoDB");
-    return createMongoTokenStore({ uri: config.mongodbUri, dbName: config.mongodbDb, logger });
+    return createMongoStore({ uri: config.mongodbUri, dbName: config.mongodbDb, logger });
   }
   logger.warn("store: embedded in-memory store; data is NOT persisted (set MONGODB_URI for production)");
-  return createMemoryTokenStore();
+  return { store: createMemoryTokenStore() };
 }

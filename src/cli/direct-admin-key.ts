@@ -17,7 +17,7 @@ export async function createAdminKeyDirect(label: string): Promise<IssuedKey> {
   if (!config.mongodbUri) {
     throw new Error("--direct needs MONGODB_URI (the embedded store lives inside the running server; use the RPC instead)");
   }
-  const store = await openStore(config, createLogger("error"));
+  const { store } = await openStore(config, createLogger("error"));
   try {
     for (let attempt = 0; ; attempt++) {
       try {

@@ -36,6 +36,8 @@ export interface TokenCache {
   get(hash: string): CachedToken | undefined;
   set(hash: string, entry: CachedToken, ttlMs?: number): void;
   delete(hash: string): void;
+  /** Drops the cached entry of an API key by its id (invalidation from another instance's change). */
+  deleteKey(keyId: string): void;
   getPolicy(tenantId: string): TenantPolicyRecord | undefined;
   setPolicy(policy: TenantPolicyRecord): void;
   deletePolicy(tenantId: string): void;
@@ -52,7 +54,16 @@ export interface TokenCache {
 export function createTokenCache(options: Partial<TokenCacheOptions> = {}): TokenCache {
   const opts = { ...defaultTokenCacheOptions, ...options };
   const enabled = opts.ttlMs > 0;
-  const positive = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
+  // Key id -> token hash of the cached key entries, so a change known only by key id (a change
+  // stream event) can invalidate; bounded by the positive cache, kept in step by its dispose hook.
+  const hashByKeyId = new Map<string, string>();
+  const positive = new LRUCache<string, CachedToken>({
+    max: Math.max(1, opts.maxEntries),
+    ttl: Math.max(1, opts.ttlMs),
+    dispose: (value, hash) => {
+      if (value.kind === "key" && hashByKeyId.get(value.record.id) === hash) hashByKeyId.delete(value.record.id);
+    },
+  });
   const negative = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxNegativeEntries), ttl: Math.max(1, opts.ttlMs) });
   const policies = new LRUCache<string, TenantPolicyRecord>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
   const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
@@ -71,11 +82,17 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
     set(hash, entry, ttlMs) {
       if (!enabled || (ttlMs !== undefined && ttlMs <= 0)) return;
       (isNegative(entry) ? negative : positive).set(hash, entry, ttlMs === undefined ? undefined : { ttl: ttlMs });
+      if (entry.kind === "key") hashByKeyId.set(entry.record.id, hash);
     },
     delete(hash) {
       epoch++;
       positive.delete(hash);
       negative.delete(hash);
+    },
+    deleteKey(keyId) {
+      epoch++; // also stops an in-flight read of this key from caching what it read
+      const hash = hashByKeyId.get(keyId);
+      if (hash !== undefined) positive.delete(hash);
     },
     getPolicy(tenantId) {
       return enabled ? policies.get(tenantId) : undefined;
@@ -92,6 +109,7 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       positive.clear();
       negative.clear();
       policies.clear();
+      hashByKeyId.clear();
     },
   };
 }

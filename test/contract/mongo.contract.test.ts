@@ -5,7 +5,9 @@ import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
 import { ensureIndexes, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord } from "../../src/domain/records.js";
-import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
+import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName, waitUntilServing } from "../support/mongo.js";
+import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
+import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
 
 /**
@@ -115,6 +117,33 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     } finally {
       for (const r of replicas.slice(1)) await r.store.close();
       await replicas[0]!.dispose();
+    }
+  });
+
+  it("tells other instances about revokes, rotations and policy changes (change stream)", async () => {
+    const dbName = uniqueDbName("wf_changes");
+    const writer = await openMongoStore(uri, dbName);
+    const watcher = createMongoStore({ uri, dbName });
+    const seen: StoreChange[] = [];
+    const stop = watcher.changes.subscribe((c) => seen.push(c));
+    try {
+      await waitUntilServing(watcher.store);
+      await new Promise((r) => setTimeout(r, 1000)); // let the stream open before the writes
+      const t = "tenant-changes";
+      const a = await writer.store.insertKey(key(t, 1), 3);
+      await writer.store.recordKeyUses([{ keyId: a.ok ? a.key.id : "", at: new Date() }]); // not a status change: no event
+      await writer.store.revokeKey({ tenantId: t, keyId: a.ok ? a.key.id : "", revokedAt: new Date() });
+      await writer.store.setPolicy({ tenantId: t, hipaaEnabled: true });
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(seen).toEqual([
+        { kind: "key", keyId: a.ok ? a.key.id : "" },
+        { kind: "policy", tenantId: t },
+      ]);
+    } finally {
+      stop();
+      await watcher.store.close();
+      await writer.dispose();
     }
   });
 });

@@ -181,3 +181,23 @@ describe("writes whose outcome is unknown", () => {
     expect(after).toMatchObject({ id: landed!.id, status: "revoked", revokedBy: "system:unacknowledged-write" }); // ...and was revoked
   });
 });
+
+describe("invalidation by another instance's change", () => {
+  it("a change known only by key id (change stream) drops the cached key at once; policies likewise", async () => {
+    d = createDomain({ cache: { ttlMs: 3_600_000 } });
+    const { token, key } = await d.keys.create("acme", "CRM", "t");
+    expect((await d.introspector.introspect(token)).active).toBe(true); // cached for an hour
+    // Another instance revokes it: the shared store changes, this instance's cache does not know.
+    await d.store.revokeKey({ tenantId: "acme", keyId: key.id, revokedAt: d.clock.now(), revokedBy: "elsewhere" });
+    expect((await d.introspector.introspect(token)).active).toBe(true); // stale, within the TTL bound
+    d.cache.deleteKey(key.id); // what the change feed delivers
+    expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "revoked" });
+
+    const other = await d.keys.create("beta", "x", "t");
+    expect((await d.introspector.introspect(other.token)).active).toBe(true);
+    await d.store.setPolicy({ tenantId: "beta", hipaaEnabled: true });
+    expect((await d.introspector.introspect(other.token)).active).toBe(true);
+    d.cache.deletePolicy("beta");
+    expect(await d.introspector.introspect(other.token)).toEqual({ active: false, reason: "tenant_policy" });
+  });
+});

@@ -14,7 +14,9 @@ import {
   toSessionDoc,
 } from "./mongo-documents.js";
 import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
+import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
+import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 export interface MongoTokenStoreOptions {
   /** The connection string (MONGODB_URI); its own timeout options win over the defaults. */
@@ -35,7 +37,13 @@ export interface MongoTokenStoreOptions {
  * key transitions: mongo-key-slots.ts.
  */
 export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenStore {
+  return createMongoStore(options).store;
+}
+
+/** The store and, on the same connection, the change feed that invalidates other instances' caches. */
+export function createMongoStore(options: MongoTokenStoreOptions): { store: TokenStore; changes: StoreChangeFeed } {
   const conn = createMongoConnection(options);
+  const changes = createMongoChangeFeed(() => conn.db(), options.logger);
   const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
@@ -51,7 +59,7 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
     }
   }
 
-  return {
+  const store: TokenStore = {
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
     revokeKey: (args) => run("revokeKey", () => slots.revokeKey(args)),
@@ -168,4 +176,5 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
 
     close: () => conn.close(),
   };
+  return { store, changes };
 }
