@@ -12,6 +12,8 @@ export class ConfigError extends Error {
   }
 }
 
+export const DEFAULT_COGNITO_ADMIN_GROUP = "tenant-admins";
+
 export interface CognitoConfig {
   userPoolIds: string[];
   clientIds: string[];
@@ -46,8 +48,6 @@ export interface Config {
   /** Deadline for every store call; past it the store counts as unavailable (UNAVAILABLE). */
   storeTimeoutMs: number;
   cognito?: CognitoConfig | undefined;
-  /** Cognito admin group (also used when Cognito is off, for a uniform principal model). */
-  cognitoAdminGroup: string;
   tls?: TlsConfig | undefined;
   introspectRequireClientCert: boolean;
   /** Optional shared credential Introspect callers must present (x-warpflow-caller-token header). */
@@ -95,7 +95,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb)) throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
 
   let cognito: CognitoConfig | undefined;
-  const cognitoAdminGroup = env.COGNITO_ADMIN_GROUP || "tenant-admins";
   // Deduplicated: aws-jwt-verify refuses an issuer configured twice.
   const pools = [...new Set(list(env.COGNITO_USER_POOL_ID))];
   if (pools.length > 0) {
@@ -113,7 +112,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
       clientIds,
       tokenUse,
       tenantClaim: (env.COGNITO_TENANT_CLAIM ?? "").trim() || "custom:tenant_id",
-      adminGroup: cognitoAdminGroup,
+      adminGroup: env.COGNITO_ADMIN_GROUP || DEFAULT_COGNITO_ADMIN_GROUP,
       jwksFile: env.COGNITO_JWKS_FILE || undefined,
     };
   }
@@ -156,7 +155,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
     cognito,
-    cognitoAdminGroup,
     tls,
     introspectRequireClientCert,
     introspectCallerToken,

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
-import type { Config } from "../config.js";
+import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
 import { ensureAdminKey } from "../domain/admin-bootstrap.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
@@ -111,7 +111,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     keys,
     sessions: createSessionService({ store, clock }),
     policies: createPolicyService({ store, clock, cache }),
-    adminGroup: config.cognito?.adminGroup ?? config.cognitoAdminGroup,
+    adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
   const byResult = new Map<string, { inc(): void }>();
   const handlers = createTokenServiceHandlers({

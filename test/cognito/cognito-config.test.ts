@@ -8,7 +8,6 @@ describe("COGNITO_* configuration", () => {
   it("is off without COGNITO_USER_POOL_ID (other COGNITO_* ignored)", () => {
     const c = loadConfig({ COGNITO_CLIENT_ID: "x" });
     expect(c.cognito).toBeUndefined();
-    expect(c.cognitoAdminGroup).toBe("tenant-admins");
   });
 
   it("has the documented defaults", () => {
