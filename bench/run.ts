@@ -167,6 +167,12 @@ async function main() {
   await warm("floor", FLOOR_PATH, seeded.keys.map(encode), START_WARMUP_MS / 4);
   await warm("floor_listener", FLOOR_PATH, seeded.keys.map(encode), START_WARMUP_MS / 4);
 
+  // The floor gets the very same request bytes as the case it is paired with (a JWT is ~20x the
+  // size of an API key); its answer stays the API-key-sized Introspect response.
+  for (const plan of plans) {
+    if (plan.reference === floorTarget && plan.subject.requestsHex.length > 0) plan.reference = { ...floorTarget, requestsHex: plan.subject.requestsHex };
+  }
+
   const results: Record<string, Paired> = {};
   for (const plan of plans) {
     if (!CASES.has(plan.name)) continue;
