@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
 import { ensureAdminKey } from "../domain/admin-bootstrap.js";
-import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
+import { DomainError } from "../domain/errors.js";
 import { createIntrospector } from "../domain/introspector.js";
 import { createKeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
@@ -73,7 +73,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
   // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
-  const unwatch = opened.changes?.subscribe((c) => (c.kind === "key" ? cache.deleteKey(c.keyId) : cache.deletePolicy(c.tenantId)));
+  const unwatch = opened.changes?.subscribe((c) =>
+    c.kind === "key" ? cache.deleteKey(c.keyId) : c.kind === "policy" ? cache.deletePolicy(c.tenantId) : cache.clear(),
+  );
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
@@ -151,24 +153,31 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
   const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
   let stopped = false;
-  // First admin key. Retried until the store answers; a key whose file cannot be written is
-  // revoked at once (a usable admin key that nobody holds would block every later bootstrap).
+  // First admin key: the key file is written before the key is stored (never a stored admin key
+  // nobody holds); the whole step is retried while the store cannot answer.
   const bootstrap = async (): Promise<void> => {
     for (let delay = 200; !stopped; delay = Math.min(delay * 2, 5000)) {
+      let saved = false;
       try {
-        const issued = await ensureAdminKey({ store, clock, keys });
+        const issued = await ensureAdminKey({
+          store,
+          clock,
+          keys,
+          stopped: () => stopped,
+          save: async (token) => {
+            await writeAdminKeyFile(config.adminKeyFile, token);
+            saved = true;
+          },
+        });
         if (!issued) return;
-        try {
-          await writeAdminKeyFile(config.adminKeyFile, issued.token);
-        } catch (err) {
-          await keys.revoke(ADMIN_TENANT_ID, issued.key.id, "bootstrap");
-          logger.error({ path: config.adminKeyFile, err: (err as Error).message }, "cannot write the admin key file: the new admin key was revoked; set ADMIN_KEY_FILE to a writable path, or create one with the CLI (admin-key create --direct)");
-          return;
-        }
         app.bootstrapAdminKey = issued.token;
         logger.info({ path: config.adminKeyFile, key_id: issued.key.id }, "no admin key existed: created one and wrote it to the admin key file");
         return;
       } catch (err) {
+        if (!saved && !(err instanceof DomainError)) {
+          logger.error({ path: config.adminKeyFile, err: (err as Error).message }, "cannot write the admin key file: no admin key was created; set ADMIN_KEY_FILE to a writable path, or create one with the CLI (admin-key create --direct)");
+          return;
+        }
         logger.warn({ err: (err as Error).message }, "admin key bootstrap failed; retrying");
         await new Promise((r) => setTimeout(r, delay).unref());
       }

@@ -23,7 +23,11 @@ export interface IssuedKey {
 }
 
 export interface KeyService {
-  create(tenantId: string, label: string, actor: string): Promise<IssuedKey>;
+  /**
+   * Creates a key. With `token` the caller supplies the plaintext (already saved somewhere, like the
+   * bootstrap admin key file) and owns an unknown outcome: no background revoke then.
+   */
+  create(tenantId: string, label: string, actor: string, opts?: { token?: string }): Promise<IssuedKey>;
   rotate(tenantId: string, keyId: string, actor: string): Promise<IssuedKey & { previous: KeyRecord }>;
   revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
   list(tenantId: string): Promise<KeyRecord[]>;
@@ -54,8 +58,8 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
     }
   }
 
-  function mint(tenantId: string, label: string, actor: string, now: Date): IssuedKey {
-    const token = generateToken("api_key", tenantId);
+  function mint(tenantId: string, label: string, actor: string, now: Date, given?: string): IssuedKey {
+    const token = given ?? generateToken("api_key", tenantId);
     const key: KeyRecord = {
       id: newKeyId(),
       tenantId,
@@ -81,7 +85,9 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
    * connection), the store may still apply it later, leaving a key whose plaintext nobody received.
    * Such a key is revoked in the background (retried for about a minute, until the store answers
    * and the late write, if any, has landed), so a failed create or rotation never leaves a usable
-   * key behind and never holds one of the tenant's 3 slots for long.
+   * key behind and never holds one of the tenant's 3 slots for long. A rotation whose outcome is
+   * unknown may still have deprecated the old key (it stays valid for its 72-hour grace): the
+   * caller sees UNAVAILABLE and ListKeys shows the state.
    */
   async function unacknowledged<T>(key: KeyRecord, write: () => Promise<T>): Promise<T> {
     try {
@@ -93,7 +99,9 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
   }
 
   async function revokeOrphan(key: KeyRecord): Promise<void> {
-    for (let attempt = 0, delay = 500; attempt < 8; attempt++, delay *= 2) {
+    // ~160 s in all: longer than the MongoDB driver's 120 s withTransaction retry window, so a
+    // transaction that commits late is still caught.
+    for (let attempt = 0, delay = 500; attempt < 14; attempt++, delay *= 2) {
       await new Promise((r) => setTimeout(r, Math.min(delay, 15_000)).unref());
       try {
         const revoked = await store.revokeKey({ tenantId: key.tenantId, keyId: key.id, revokedAt: clock.now(), revokedBy: "system:unacknowledged-write" });
@@ -106,11 +114,12 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
   }
 
   return {
-    async create(tenantId, label, actor) {
+    async create(tenantId, label, actor, opts = {}) {
       await assertKeysAllowed(tenantId);
       const now = clock.now();
-      const issued = mint(tenantId, label, actor, now);
-      const result = await unacknowledged(issued.key, () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT));
+      const issued = mint(tenantId, label, actor, now, opts.token);
+      const insert = () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
+      const result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
       if (!result.ok) {
         throw new DomainError(
           "resource_exhausted",

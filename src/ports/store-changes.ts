@@ -3,7 +3,11 @@
  * (revoked, deprecated) or a tenant policy that changed. Optional: a store that cannot watch
  * (the embedded one, or MongoDB without change streams) has none, and caches rely on their TTL.
  */
-export type StoreChange = { kind: "key"; keyId: string } | { kind: "policy"; tenantId: string };
+export type StoreChange =
+  | { kind: "key"; keyId: string }
+  | { kind: "policy"; tenantId: string }
+  /** Changes may have been missed (the feed reopened after an interruption): drop everything cached. */
+  | { kind: "reset" };
 
 export interface StoreChangeFeed {
   /** Calls `listener` for every change from now on; returns a function that stops watching. */

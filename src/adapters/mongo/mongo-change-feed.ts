@@ -38,6 +38,7 @@ export function createMongoChangeFeed(db: () => Promise<Db>, logger?: Logger): S
       let stream: ChangeStream | undefined;
       let timer: NodeJS.Timeout | undefined;
       let backoff = 500;
+      let interrupted = false;
 
       const retry = () => {
         if (stopped) return;
@@ -66,9 +67,13 @@ export function createMongoChangeFeed(db: () => Promise<Db>, logger?: Logger): S
               return;
             }
             log?.warn({ err: err.message }, "change stream closed; reopening");
+            interrupted = true;
             retry();
           });
           log?.info("watching key and policy changes (change stream)");
+          // Events between the old stream's end and this one are lost: start from a clean cache.
+          if (interrupted) listener({ kind: "reset" });
+          interrupted = false;
         } catch (err) {
           log?.warn({ err: (err as Error).message }, "cannot open change stream yet; retrying");
           retry();

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { withStoreTimeout } from "../../src/app/store-timeout.js";
+import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
+import { createKeyService } from "../../src/domain/key-service.js";
+import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
+import { createTokenCache } from "../../src/domain/token-cache.js";
+import { hashToken } from "../../src/domain/token-hash.js";
+import { systemClock } from "../../src/ports/clock.js";
+import type { TokenStore } from "../../src/ports/token-store.js";
+
+function setup(store: TokenStore) {
+  const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
+  return { store, clock: systemClock, keys };
+}
+
+describe("bootstrap admin key", () => {
+  it("saves the plaintext before storing the key, and does nothing when an admin key exists", async () => {
+    const raw = createMemoryTokenStore();
+    const events: string[] = [];
+    const store = { ...raw, insertKey: async (...a: Parameters<typeof raw.insertKey>) => (events.push("insert"), raw.insertKey(...a)) };
+    const issued = await ensureAdminKey({ ...setup(store), save: async () => void events.push("save") });
+    expect(events).toEqual(["save", "insert"]);
+    expect(issued!.token).toMatch(/^wf_admin_/);
+    expect((await raw.findKeyByHash(hashToken(issued!.token)))?.status).toBe("active");
+    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toBeNull();
+    expect(events).not.toContain("save again");
+  });
+
+  it("stores nothing when the key cannot be saved", async () => {
+    const raw = createMemoryTokenStore();
+    await expect(ensureAdminKey({ ...setup(raw), save: async () => Promise.reject(new Error("EROFS")) })).rejects.toThrow("EROFS");
+    expect(await raw.listKeys("admin", 10)).toEqual([]);
+  });
+
+  it("a store write that times out but lands later still ends with exactly the saved key usable", async () => {
+    const raw = createMemoryTokenStore();
+    let first = true;
+    const slow: TokenStore = {
+      ...raw,
+      insertKey: async (...a) => {
+        if (first) {
+          first = false;
+          await new Promise((r) => setTimeout(r, 120));
+        }
+        return raw.insertKey(...a);
+      },
+    };
+    let saved = "";
+    const issued = await ensureAdminKey({ ...setup(withStoreTimeout(slow, 50)), retryDelayMs: 200, save: async (t) => void (saved = t) });
+    expect(issued!.token).toBe(saved);
+    await new Promise((r) => setTimeout(r, 300));
+    const admin = (await raw.listKeys("admin", 10)).filter((k) => k.status === "active");
+    expect(admin.map((k) => k.tokenHash)).toEqual([hashToken(saved)]);
+  });
+});
