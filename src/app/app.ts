@@ -15,7 +15,7 @@ import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js"
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
-import { createMetrics, type Metrics } from "../transport/metrics.js";
+import { childCache, createMetrics, type Metrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
@@ -86,14 +86,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
       } else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
     },
   });
-  // Label children resolved once per label set: prom-client's labels() hashes its arguments on
-  // every call, which the hot path should not pay.
-  const cacheChildren = new Map<string, [miss: { inc(): void }, hit: { inc(): void }]>();
-  const cacheLookup = (type: string, hit: boolean) => {
-    let c = cacheChildren.get(type);
-    if (!c) cacheChildren.set(type, (c = [metrics.cacheLookups.labels(type, "miss"), metrics.cacheLookups.labels(type, "hit")]));
-    c[hit ? 1 : 0].inc();
-  };
+  const cacheHits = childCache((type) => metrics.cacheLookups.labels(type, "hit"));
+  const cacheMisses = childCache((type) => metrics.cacheLookups.labels(type, "miss"));
+  const cacheLookup = (type: string, hit: boolean) => (hit ? cacheHits : cacheMisses)(type).inc();
   const introspector = createIntrospector({
     store,
     clock,
@@ -115,7 +110,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     policies: createPolicyService({ store, clock, cache }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
-  const byResult = new Map<string, { inc(): void }>();
+  const byResult = childCache((result) => metrics.introspections.labels(result));
   const handlers = createTokenServiceHandlers({
     introspector,
     admin,
@@ -124,12 +119,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       callerToken: config.introspectCallerToken,
     }),
     onIntrospection: instrumented
-      ? (r) => {
-          const label = r.active ? "active" : r.reason;
-          let c = byResult.get(label);
-          if (!c) byResult.set(label, (c = metrics.introspections.labels(label)));
-          c.inc();
-        }
+      ? (r) => byResult(r.active ? "active" : r.reason).inc()
       : undefined,
   });
   const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect"]));

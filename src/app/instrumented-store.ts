@@ -1,17 +1,16 @@
 import type { TokenStore } from "../ports/token-store.js";
 import type { Metrics } from "../transport/metrics.js";
+import { wrapStore } from "./wrap-store.js";
 
 /** Wraps a store so every call is timed into warpflow_store_call_duration_seconds. */
 export function instrumentStore(store: TokenStore, metrics: Metrics): TokenStore {
-  const wrapped = {} as Record<string, unknown>;
-  for (const name of Object.keys(store) as (keyof TokenStore)[]) {
-    const fn = store[name] as (...args: unknown[]) => Promise<unknown>;
+  return wrapStore(store, (name, call) => {
     const ok = metrics.storeDuration.labels(name, "ok");
     const failed = metrics.storeDuration.labels(name, "error");
-    wrapped[name] = async (...args: unknown[]) => {
+    return async (...args) => {
       const start = process.hrtime.bigint();
       try {
-        const result = await fn.apply(store, args);
+        const result = await call(...args);
         ok.observe(Number(process.hrtime.bigint() - start) / 1e9);
         return result;
       } catch (err) {
@@ -19,6 +18,5 @@ export function instrumentStore(store: TokenStore, metrics: Metrics): TokenStore
         throw err;
       }
     };
-  }
-  return wrapped as unknown as TokenStore;
+  });
 }

@@ -1,5 +1,6 @@
 import { StoreUnavailableError } from "../domain/errors.js";
 import type { TokenStore } from "../ports/token-store.js";
+import { wrapStore } from "./wrap-store.js";
 
 /**
  * Bounds every store call: a store that does not answer within `timeoutMs` is treated as
@@ -14,38 +15,33 @@ import type { TokenStore } from "../ports/token-store.js";
  */
 export function withStoreTimeout(store: TokenStore, timeoutMs: number): TokenStore {
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) return store;
-  const wrapped = {} as Record<string, unknown>;
-  for (const name of Object.keys(store) as (keyof TokenStore)[]) {
-    const fn = store[name] as (...args: unknown[]) => Promise<unknown>;
-    if (name === "close") {
-      wrapped[name] = fn.bind(store);
-      continue;
-    }
-    wrapped[name] = (...args: unknown[]) =>
-      new Promise((resolve, reject) => {
-        let pending: Promise<unknown>;
-        try {
-          pending = Promise.resolve(fn.apply(store, args));
-        } catch (err) {
-          reject(err);
-          return;
-        }
-        const timer = setTimeout(
-          () => reject(new StoreUnavailableError(`token store did not answer ${name} within ${timeoutMs} ms`)),
-          timeoutMs,
-        );
-        // A late answer (or late failure) after the deadline is ignored: the promise already settled.
-        pending.then(
-          (value) => {
-            clearTimeout(timer);
-            resolve(value);
-          },
-          (err: unknown) => {
-            clearTimeout(timer);
-            reject(err);
-          },
-        );
-      });
-  }
-  return wrapped as unknown as TokenStore;
+  return wrapStore(store, (name, call) =>
+    name === "close"
+      ? call
+      : (...args) =>
+          new Promise((resolve, reject) => {
+            let pending: Promise<unknown>;
+            try {
+              pending = Promise.resolve(call(...args));
+            } catch (err) {
+              reject(err);
+              return;
+            }
+            const timer = setTimeout(
+              () => reject(new StoreUnavailableError(`token store did not answer ${name} within ${timeoutMs} ms`)),
+              timeoutMs,
+            );
+            // A late answer (or late failure) after the deadline is ignored: the promise already settled.
+            pending.then(
+              (value) => {
+                clearTimeout(timer);
+                resolve(value);
+              },
+              (err: unknown) => {
+                clearTimeout(timer);
+                reject(err);
+              },
+            );
+          }),
+  );
 }

@@ -28,7 +28,6 @@ export function createCallObserver(logger: Logger, metrics: Metrics | undefined,
   };
 
   function record(method: string, code: Code, startNs: bigint, ctx: CallContext, error: unknown): void {
-    {
       const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
       if (metrics) {
         let byCode = histograms.get(method);
@@ -50,6 +49,5 @@ export function createCallObserver(logger: Logger, metrics: Metrics | undefined,
         },
         "rpc",
       );
-    }
   }
 }

@@ -64,3 +64,16 @@ export function createMetrics(): Metrics {
     }),
   };
 }
+
+/**
+ * A label child per key, resolved once: prom-client's labels() hashes its arguments on every
+ * call, which the hot path should not pay. Keys are fixed small sets (token type, reason).
+ */
+export function childCache<T>(make: (key: string) => T): (key: string) => T {
+  const children = new Map<string, T>();
+  return (key) => {
+    let child = children.get(key);
+    if (child === undefined) children.set(key, (child = make(key)));
+    return child;
+  };
+}

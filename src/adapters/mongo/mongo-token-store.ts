@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
 import type { TokenStore } from "../../ports/token-store.js";
-import { createMongoConnection, type MongoTimeouts } from "./mongo-connection.js";
+import { createMongoConnection, type MongoConnectionOptions } from "./mongo-connection.js";
 import {
   COLLECTIONS,
   fromKeyDoc,
@@ -18,16 +18,8 @@ import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
-export interface MongoTokenStoreOptions {
-  /** The connection string (MONGODB_URI); its own timeout options win over the defaults. */
-  uri: string;
-  /** The database (MONGODB_DB). */
-  dbName: string;
-  logger?: Logger | undefined;
-  /** Overrides of the bounded driver timeouts (tests use short ones). */
-  timeouts?: Partial<MongoTimeouts> | undefined;
-  retry?: { initialMs?: number; maxMs?: number } | undefined;
-}
+/** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
+export type MongoTokenStoreOptions = MongoConnectionOptions;
 
 /**
  * The production store: MongoDB through the official driver. Returns at once and connects in the
