@@ -1,6 +1,6 @@
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { KeyStatus } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { KeyStatus, TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
@@ -117,8 +117,9 @@ describe("admin RPC authorization matrix (target tenant acme)", () => {
     expect(await call(rpc, bearers.get(cred))).toBe(code);
   });
 
-  it("covers every credential x every admin RPC", () => {
-    expect(cells).toHaveLength(8 * 8);
+  it("has a row for every admin RPC the service defines (a new RPC without a row fails here)", () => {
+    const admin = TokenService.methods.map((m) => m.name).filter((n) => n !== "Introspect").sort();
+    for (const cred of Object.keys(EXPECTED) as Credential[]) expect(Object.keys(EXPECTED[cred]).sort()).toEqual(admin);
   });
 });
 

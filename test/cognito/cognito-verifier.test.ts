@@ -71,11 +71,11 @@ describe("Cognito verifier (COGNITO_JWKS_FILE)", () => {
     });
   });
 
-  it("gives groups [] when cognito:groups is absent or not a list of strings", async () => {
+  it("gives groups [] when cognito:groups is absent; a cognito:groups that is not a list of strings is unverified", async () => {
     const none = await verifier.verify(signJwt(key, cognitoClaims({ tenantId: "acme" })));
     expect(none.ok && none.claims.groups).toEqual([]);
     const odd = await verifier.verify(signJwt(key, cognitoClaims({ tenantId: "acme", extra: { "cognito:groups": "tenant-admins" } })));
-    expect(odd.ok && odd.claims.groups).toEqual([]);
+    expect(odd).toEqual({ ok: false, reason: "unverified" });
   });
 
   it("verifies ID tokens when COGNITO_TOKEN_USE=id (aud, cognito:username) and refuses access tokens there", async () => {
@@ -131,6 +131,16 @@ describe("Cognito verifier (COGNITO_JWKS_FILE)", () => {
       ["header not JSON", () => `eyJub3QganNvbg.${b64({})}.c2ln`, "malformed"],
       ["payload not JSON", () => `${b64({ alg: "RS256", kid: key.kid })}.bm90IGpzb24.c2ln`, "malformed"],
       ["garbage", () => "eyJ.not-a-jwt", "malformed"],
+      ["signature padded with =", () => `${signJwt(key, cognitoClaims({ tenantId: "acme" }))}=`, "malformed"],
+      ["payload padded with ==", () => {
+        const [h, p, s] = signJwt(key, cognitoClaims({ tenantId: "acme" })).split(".");
+        return `${h}.${p}==.${s}`;
+      }, "malformed"],
+      ["four segments", () => `${signJwt(key, cognitoClaims({ tenantId: "acme" }))}.e30`, "malformed"],
+      ["standard base64 characters (+ /)", () => `${b64({ alg: "RS256", kid: key.kid })}.${b64(cognitoClaims({ tenantId: "acme" }))}.ab+/`, "malformed"],
+      ["exp 1e20 (no Date; was INTERNAL on Introspect)", () => signJwt(key, cognitoClaims({ tenantId: "acme", extra: { exp: 1e20 } })), "unverified"],
+      ["exp a string", () => signJwt(key, cognitoClaims({ tenantId: "acme", extra: { exp: "4102444800" } })), "unverified"],
+      ["nbf -1e20 (aws-jwt-verify's error message itself throws)", () => signJwt(key, cognitoClaims({ tenantId: "acme", extra: { nbf: -1e20 } })), "unverified"],
     ];
     it.each(cases)("%s -> %s", async (_name, make, reason) => {
       await expect(verifier.verify(make())).resolves.toEqual({ ok: false, reason });

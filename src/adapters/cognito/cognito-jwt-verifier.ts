@@ -4,7 +4,7 @@ import { SimpleJwksCache } from "aws-jwt-verify/jwk";
 import type { Logger } from "pino";
 import type { CognitoConfig } from "../../config.js";
 import type { JwtVerification, JwtVerifier } from "../../ports/jwt-verifier.js";
-import { claimsFrom } from "./cognito-claims.js";
+import { claimShapesOk, claimsFrom } from "./cognito-claims.js";
 import { createBoundedFetcher, createRefusingFetcher } from "./jwks-fetchers.js";
 import { loadJwksFile } from "./jwks-file.js";
 import { startHydration, type Backoff } from "./jwks-hydration.js";
@@ -77,6 +77,9 @@ export async function createCognitoJwtVerifier(
       const header = checkJwtHeader(token);
       if (!header.ok) return { ok: false, reason: header.reason };
       if (knownKids && !knownKids.has(header.kid)) return { ok: false, reason: "unverified" };
+      // Claims of the wrong type or out of range: unverified before any signature work (and
+      // before aws-jwt-verify, which reports some of them as a parse error or fails on them).
+      if (!claimShapesOk(header.payload, tenantClaim)) return { ok: false, reason: "unverified" };
       try {
         const payload = knownKids ? verifier.verifySync(token) : await verifier.verify(token);
         return claimsFrom(payload, tenantClaim);
