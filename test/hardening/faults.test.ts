@@ -89,8 +89,12 @@ describe("zero false actives under a flaky store", () => {
   it("2,000 introspections of revoked / never-issued tokens with 50% of store calls failing: none active", async () => {
     faulty.setMode({ kind: "fail", rate: 0.5 });
     const counts: Record<string, number> = {};
+    // Every one of the 2,000 needs a store lookup (CACHE_TTL_MS=0, all four tokens well formed with
+    // a valid checksum): counted below as lookups that reached the store or were failed by it.
+    const lookups = () => (faulty.reached.findKeyByHash ?? 0) + (faulty.reached.findSessionByHash ?? 0);
+    const before = { lookups: lookups(), failed: faulty.failed };
     try {
-      const tokens = [revoked, generateToken("api_key", "acme"), generateToken("session", "acme"), live.token.slice(0, -1) + (live.token.endsWith("x") ? "y" : "x")];
+      const tokens = [revoked, generateToken("api_key", "acme"), generateToken("session", "acme"), generateToken("api_key", "admin")];
       for (let i = 0; i < 40; i++) {
         const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => introspect(tokens[(i + j) % tokens.length]!)));
         for (const [j, o] of batch.entries()) {
@@ -99,6 +103,7 @@ describe("zero false actives under a flaky store", () => {
           counts[o.code] = (counts[o.code] ?? 0) + 1;
         }
       }
+      expect(lookups() - before.lookups + (faulty.failed - before.failed)).toBeGreaterThanOrEqual(2000);
       // The live key is active whenever the store answers, UNAVAILABLE otherwise: never inactive.
       const liveOutcomes = await Promise.all(Array.from({ length: 200 }, () => introspect(live.token)));
       for (const o of liveOutcomes) expect(o.code === "UNAVAILABLE" || (o.code === "OK" && o.active === true)).toBe(true);
@@ -164,7 +169,8 @@ describe("admin RPCs lose no data", () => {
       expect(keys.map((k) => k.id).sort()).toEqual([...reported, ...rotated.map((r) => r.id)].sort());
       expect(rotated.length).toBeLessThanOrEqual(1); // one rotation of one key can succeed
     }
-    for (const k of createdKeys) expect((await introspect(k.token)).code).toBe("OK");
+    // Every reported key is active (a rotated first key is deprecated, still in its grace period).
+    for (const k of createdKeys) expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
     for (const r of rotations) expect(await introspect(r.token)).toMatchObject({ code: "OK", active: true });
     for (const s of sessions) expect(await introspect(s)).toMatchObject({ code: "OK", active: true });
   });
@@ -187,7 +193,7 @@ describe("admin RPCs lose no data", () => {
     const err = await t.grpc.createKey({ tenantId: "late-write", label: "late" }, admin).catch((e: { code: number; details: string }) => e);
     expect((err as { code: number }).code).toBe(status.UNAVAILABLE);
     faulty.heal({ stalled: "apply" }); // the store was only slow: the insert lands now
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor("the late insert", async () => (await faulty.inner.listKeys("late-write", 10)).length > 0, 2000);
     const keys = (await t.grpc.listKeys({ tenantId: "late-write" }, admin)).keys;
     expect(keys).toHaveLength(1);
     // Its plaintext never left the service (the caller got UNAVAILABLE), so no one can use it;
@@ -203,13 +209,12 @@ describe("recovery on its own", () => {
     faulty.setMode({ kind: "stall" });
     try {
       // The readiness check runs every 5 s while healthy; a stalled ping fails after STORE_TIMEOUT_MS.
-      const down = await waitFor("NOT_SERVING", async () => (await readyz()) === 503, 8000);
-      expect(down).toBeLessThan(5000 + BOUND_MS + 500);
+      // Polled with a deadline (a generous one: the machine may be busy), no fixed bound on the clock.
+      await waitFor("NOT_SERVING", async () => (await readyz()) === 503, 5000 + BOUND_MS + 5000);
     } finally {
       faulty.heal();
     }
-    const up = await waitFor("SERVING", async () => (await readyz()) === 200, 8000);
-    expect(up).toBeLessThan(6000);
+    await waitFor("SERVING", async () => (await readyz()) === 200, 10_000);
     expect(await introspect(live.token)).toMatchObject({ code: "OK", active: true });
     const k = await t.grpc.createKey({ tenantId: "after-recovery", label: "x" }, { bearer: t.adminKey });
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
@@ -219,8 +224,9 @@ describe("recovery on its own", () => {
     const admin = { bearer: t.adminKey };
     const k = await t.grpc.createKey({ tenantId: "audit", label: "x" }, admin);
     faulty.setMode({ kind: "fail" }, ["recordKeyUses"]);
+    const failedBefore = faulty.failed;
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
-    await new Promise((r) => setTimeout(r, 200)); // several failed flushes (LAST_USED_FLUSH_MS=50)
+    await waitFor("several failed flushes", async () => faulty.failed - failedBefore >= 3, 5000); // LAST_USED_FLUSH_MS=50
     faulty.heal();
     await waitFor("last_used_at stored", async () => Boolean((await faulty.inner.getKey("audit", k.key!.id))?.lastUsedAt), 2000);
   });
@@ -228,7 +234,8 @@ describe("recovery on its own", () => {
   it("a service started while its store is down becomes ready by itself once the store answers", async () => {
     const f = createFaultyStore(createMemoryTokenStore(), { kind: "fail" });
     const starting = startTestApp({ store: f.store, logLevel: "silent", env: { STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) } });
-    setTimeout(() => f.heal(), 600);
+    // Heal once the starting service has met the failing store (a few times), not after a fixed sleep.
+    void waitFor("failed start-up calls", async () => f.failed >= 3, 10_000).then(() => f.heal());
     const app = await starting;
     try {
       expect(app.adminKey).toMatch(/^wf_admin_/);
