@@ -13,7 +13,8 @@ export interface RawExchange {
   error?: string | undefined;
 }
 
-export function rawExchange(port: number, chunks: (Buffer | string)[], timeoutMs = 2000): Promise<RawExchange> {
+/** `opts.end`: half-close (FIN) after the last chunk, so the server sees the client will send no more. */
+export function rawExchange(port: number, chunks: (Buffer | string)[], timeoutMs = 2000, opts: { end?: boolean } = {}): Promise<RawExchange> {
   return new Promise((resolve) => {
     const received: Buffer[] = [];
     let error: string | undefined;
@@ -22,6 +23,7 @@ export function rawExchange(port: number, chunks: (Buffer | string)[], timeoutMs
       for (const c of chunks) {
         if (!socket.destroyed) socket.write(c);
       }
+      if (opts.end && !socket.destroyed) socket.end();
     });
     const finish = (closed: boolean) => {
       if (done) return;
@@ -36,7 +38,8 @@ export function rawExchange(port: number, chunks: (Buffer | string)[], timeoutMs
       error = (e as NodeJS.ErrnoException).code ?? e.message;
     });
     socket.on("close", () => finish(true));
-    socket.on("end", () => finish(true));
+    // With `end`, our own FIN is sent: wait for the server's answer and close, not just its FIN.
+    socket.on("end", () => (opts.end ? undefined : finish(true)));
   });
 }
 
