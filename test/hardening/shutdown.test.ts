@@ -95,7 +95,10 @@ describe("SIGTERM", () => {
       }
     };
     const workers = Array.from({ length: 16 }, worker);
-    await new Promise((r) => setTimeout(r, 400));
+    // Under load: at least 100 answered calls before the signal (polled, not a fixed sleep).
+    for (const deadline = Date.now() + 20_000; (outcomes.OK ?? 0) < 100; await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > deadline) throw new Error(`only ${outcomes.OK ?? 0} calls answered in 20 s`);
+    }
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
     const restHeld = heldRestSession(svc.port, svc.adminKey);
     await new Promise((r) => setTimeout(r, 100));
@@ -128,7 +131,9 @@ describe("SIGTERM", () => {
     restHeld.socket.destroy();
 
     expect(exit.code).toBe(0);
-    expect(exit.at - signalledAt).toBeLessThan(3000);
+    // Drained, not cut off: it exited before SHUTDOWN_TIMEOUT_MS (5 s) would have forced it.
+    // (A wall-clock bound, but one the drain misses only by hanging, not by a busy machine.)
+    expect(exit.at - signalledAt).toBeLessThan(5000);
     // Every introspection either succeeded (active) or, once the server had stopped taking new
     // calls, was refused as UNAVAILABLE: never INTERNAL, CANCELLED, inactive, or a hang.
     expect(Object.keys(outcomes).filter((c) => c !== "OK" && c !== "UNAVAILABLE")).toEqual([]);
@@ -148,13 +153,13 @@ describe("SIGTERM", () => {
     expect(key?.id).toBeDefined();
   });
 
-  it("when idle: exit 0 well within a second and a half", async () => {
-    const svc = await start({});
+  it("when idle: exit 0 without waiting for the drain timeout", async () => {
+    const svc = await start({ SHUTDOWN_TIMEOUT_MS: "20000" });
     const at = Date.now();
     svc.child.kill("SIGTERM");
     const exit = await svc.exited;
     expect(exit.code).toBe(0);
-    expect(exit.at - at).toBeLessThan(1500);
+    expect(exit.at - at).toBeLessThan(10_000); // nothing to drain: far from the 20 s timeout
     expect(svc.logs.some(msgIs("stopped"))).toBe(true);
   });
 
@@ -184,7 +189,7 @@ describe("SIGTERM", () => {
     svc.child.kill("SIGINT");
     const exit = await svc.exited;
     expect(exit.code).toBe(1);
-    expect(exit.at - at).toBeLessThan(1000); // not the 20 s drain
+    expect(exit.at - at).toBeLessThan(10_000); // at once, not after the 20 s drain
     expect(svc.logs.some(msgIs("second signal"))).toBe(true);
     expect(svc.logs.some(msgIs("stopped"))).toBe(false);
   });

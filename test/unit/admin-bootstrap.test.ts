@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { withStoreTimeout } from "../../src/app/store-timeout.js";
 import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
@@ -34,23 +34,37 @@ describe("bootstrap admin key", () => {
   });
 
   it("a store write that times out but lands later still ends with exactly the saved key usable", async () => {
-    const raw = createMemoryTokenStore();
-    let first = true;
-    const slow: TokenStore = {
-      ...raw,
-      insertKey: async (...a) => {
-        if (first) {
-          first = false;
-          await new Promise((r) => setTimeout(r, 120));
-        }
-        return raw.insertKey(...a);
-      },
-    };
-    let saved = "";
-    const issued = await ensureAdminKey({ ...setup(withStoreTimeout(slow, 50)), retryDelayMs: 200, save: async (t) => void (saved = t) });
-    expect(issued!.token).toBe(saved);
-    await new Promise((r) => setTimeout(r, 300));
-    const admin = (await raw.listKeys("admin", 10)).filter((k) => k.status === "active");
-    expect(admin.map((k) => k.tokenHash)).toEqual([hashToken(saved)]);
+    // Injected timers: the 50 ms store timeout and the 200 ms retry delay are moved by hand, and the
+    // first insert lands when the test releases it.
+    vi.useFakeTimers();
+    try {
+      const raw = createMemoryTokenStore();
+      let land!: () => void;
+      const gate = new Promise<void>((r) => (land = r));
+      let first = true;
+      const slow: TokenStore = {
+        ...raw,
+        insertKey: async (...a) => {
+          if (first) {
+            first = false;
+            await gate;
+          }
+          return raw.insertKey(...a);
+        },
+      };
+      let saved = "";
+      let result: Awaited<ReturnType<typeof ensureAdminKey>> | undefined;
+      const done = ensureAdminKey({ ...setup(withStoreTimeout(slow, 50)), retryDelayMs: 200, save: async (t) => void (saved = t) }).then((r) => (result = r));
+      await vi.advanceTimersByTimeAsync(50); // the insert timed out: outcome unknown
+      expect(result).toBeUndefined();
+      land(); // ...and lands after its deadline
+      await vi.advanceTimersByTimeAsync(200); // the retry asks the store, finds the landed key
+      await done;
+      expect(result!.token).toBe(saved);
+      const admin = (await raw.listKeys("admin", 10)).filter((k) => k.status === "active");
+      expect(admin.map((k) => k.tokenHash)).toEqual([hashToken(saved)]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
 import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
 import { createDomain } from "../support/domain.js";
@@ -166,19 +166,31 @@ describe("writes whose outcome is unknown", () => {
   it("a create that timed out but landed later leaves no usable key behind", async () => {
     const { withStoreTimeout } = await import("../../src/app/store-timeout.js");
     const { createMemoryTokenStore } = await import("../../src/adapters/memory/memory-token-store.js");
-    const raw = createMemoryTokenStore();
-    const slow = { ...raw, insertKey: async (...args: Parameters<typeof raw.insertKey>) => {
-      await new Promise((r) => setTimeout(r, 150));
-      return raw.insertKey(...args);
-    } };
-    d = createDomain({ store: withStoreTimeout(slow, 50) });
-    expect(await codeOf(d.keys.create("acme", "CRM", "t"))).toBe("unavailable");
-    await new Promise((r) => setTimeout(r, 200));
-    const [landed] = await raw.listKeys("acme", 10);
-    expect(landed?.status).toBe("active"); // the late write did land...
-    await new Promise((r) => setTimeout(r, 600));
-    const [after] = await raw.listKeys("acme", 10);
-    expect(after).toMatchObject({ id: landed!.id, status: "revoked", revokedBy: "system:unacknowledged-write" }); // ...and was revoked
+    // Injected timers: the store timeout (50 ms) and the orphan revoke's first retry (500 ms) are
+    // moved by hand; the slow insert lands when the test releases it, not after a sleep.
+    vi.useFakeTimers();
+    try {
+      const raw = createMemoryTokenStore();
+      let land!: () => void;
+      const gate = new Promise<void>((r) => (land = r));
+      const slow = { ...raw, insertKey: async (...args: Parameters<typeof raw.insertKey>) => {
+        await gate;
+        return raw.insertKey(...args);
+      } };
+      d = createDomain({ store: withStoreTimeout(slow, 50) });
+      const outcome = codeOf(d.keys.create("acme", "CRM", "t"));
+      await vi.advanceTimersByTimeAsync(50);
+      expect(await outcome).toBe("unavailable");
+      land();
+      await vi.advanceTimersByTimeAsync(0);
+      const [landed] = await raw.listKeys("acme", 10);
+      expect(landed?.status).toBe("active"); // the late write did land...
+      await vi.advanceTimersByTimeAsync(500); // the background revoke's first attempt
+      const [after] = await raw.listKeys("acme", 10);
+      expect(after).toMatchObject({ id: landed!.id, status: "revoked", revokedBy: "system:unacknowledged-write" }); // ...and was revoked
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
