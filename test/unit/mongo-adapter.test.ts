@@ -1,7 +1,7 @@
 import { createServer } from "node:net";
-import { MongoNetworkError, MongoServerError } from "mongodb";
+import { MongoClient, MongoNetworkError, MongoServerError } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { clientOptions, DEFAULT_TIMEOUTS } from "../../src/adapters/mongo/mongo-connection.js";
+import { clientOptions, DEFAULT_TIMEOUTS, openDb } from "../../src/adapters/mongo/mongo-connection.js";
 import {
   fromKeyDoc,
   fromPolicyDoc,
@@ -91,6 +91,37 @@ describe("mongo client options", () => {
     expect(given.serverSelectionTimeoutMS).toBeUndefined();
     expect(given.socketTimeoutMS).toBeUndefined();
     expect(given.connectTimeoutMS).toBe(2000);
+  });
+});
+
+describe("mongo write concern and read preference", () => {
+  // The driver resolves options without a server: what it would send is readable on the handles.
+  it.each([
+    "mongodb://h:27017/?replicaSet=rs0&w=1&readPreference=secondary",
+    "mongodb://h:27017/?w=0&journal=false&readPreference=nearest&readPreferenceTags=dc:east",
+    "mongodb://h:27017/?replicaSet=rs0",
+  ])("majority writes and primary reads whatever the connection string says (%s)", async (uri) => {
+    const client = new MongoClient(uri, clientOptions(uri, DEFAULT_TIMEOUTS));
+    try {
+      const db = openDb(client, "warpflow_test", DEFAULT_TIMEOUTS);
+      for (const handle of [db, db.collection("keys"), db.collection("sessions"), db.collection("tenant_policies")]) {
+        expect(handle.readPreference?.mode).toBe("primary");
+        expect(handle.writeConcern).toMatchObject({ w: "majority", wtimeoutMS: DEFAULT_TIMEOUTS.wtimeoutMS });
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("control: without openDb the connection string's weaker options would apply", async () => {
+    const client = new MongoClient("mongodb://h:27017/?w=1&readPreference=secondary");
+    try {
+      const db = client.db("warpflow_test");
+      expect(db.readPreference.mode).toBe("secondary");
+      expect(db.writeConcern?.w).toBe(1);
+    } finally {
+      await client.close();
+    }
   });
 });
 

@@ -82,6 +82,20 @@ export function clientOptions(uri: string, timeouts: MongoTimeouts): MongoClient
 }
 
 /**
+ * The database handle every store operation uses. Every write waits for a majority so an
+ * acknowledged revoke cannot be rolled back by a failover; every read goes to the primary so a
+ * revoked key is never read from a lagging secondary. Set on the Db handle (inherited by its
+ * collections), which the driver ranks above the client's options, so a connection-string option
+ * (`w=1`, `readPreference=secondary`) cannot weaken them.
+ */
+export function openDb(client: MongoClient, dbName: string, timeouts: MongoTimeouts): Db {
+  return client.db(dbName, {
+    readPreference: ReadPreference.PRIMARY,
+    writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
+  });
+}
+
+/**
  * Connects in the background, never blocking or throwing at construction (except for a malformed
  * connection string, which is a configuration error). Each attempt uses a fresh MongoClient: a
  * client whose first connect failed is closed and dropped. Once connected and indexed, the driver
@@ -112,13 +126,7 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         await client.connect();
         connected = true;
       }
-      // Every write waits for a majority so an acknowledged revoke cannot be rolled back by a
-      // failover; every read goes to the primary so a revoked key is never read from a lagging
-      // secondary. Set on the Db handle so a connection-string option cannot weaken them.
-      const db = client.db(options.dbName, {
-        readPreference: ReadPreference.PRIMARY,
-        writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
-      });
+      const db = openDb(client, options.dbName, timeouts);
       await ensureIndexes(db);
       if (closed) return;
       database = db;
