@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import type { CognitoConfig } from "../../config.js";
 import type { JwtVerification, JwtVerifier } from "../../ports/jwt-verifier.js";
 import { claimShapesOk, claimsFrom } from "./cognito-claims.js";
+import { systemClock, type Clock } from "../../ports/clock.js";
+import { createJwksDownloadLimiter } from "./jwks-download-limiter.js";
 import { createBoundedFetcher, createRefusingFetcher } from "./jwks-fetchers.js";
 import { loadJwksFile } from "./jwks-file.js";
 import { startHydration, type Backoff } from "./jwks-hydration.js";
@@ -17,6 +19,8 @@ export interface CognitoVerifierOptions {
   fetcher?: Fetcher;
   /** Network mode only: retry schedule of the start-up download. */
   backoff?: Backoff;
+  /** Network mode only: the clock of the 1-download-per-10-s limit (jwks-download-limiter). */
+  clock?: Clock;
 }
 
 /**
@@ -31,7 +35,8 @@ export interface CognitoVerifierOptions {
  * - otherwise: each pool's JWKS is downloaded at start (retried with backoff in the background;
  *   ready() is false until every pool has its keys). Afterwards a token with an unknown kid makes
  *   aws-jwt-verify download the JWKS again (Cognito key rotation), bounded by the fetch timeout
- *   and the library's 1-per-10-s penalty box.
+ *   and by one download per 10 s after a failed download or one that lacked the kid
+ *   (jwks-download-limiter).
  * Expected failures are values; verify() never throws for a token.
  */
 export async function createCognitoJwtVerifier(
@@ -41,10 +46,9 @@ export async function createCognitoJwtVerifier(
 ): Promise<JwtVerifier> {
   const { userPoolIds, clientIds, tokenUse, tenantClaim, jwksFile } = config;
   const fileJwks = jwksFile ? loadJwksFile(jwksFile, userPoolIds) : undefined;
-  const fetcher = fileJwks
-    ? createRefusingFetcher((uri) => logger.error({ uri }, "refused a JWKS download: keys come from COGNITO_JWKS_FILE"))
-    : (options.fetcher ?? createBoundedFetcher());
-  const jwksCache = new SimpleJwksCache({ fetcher });
+  const jwksCache = fileJwks
+    ? new SimpleJwksCache({ fetcher: createRefusingFetcher((uri) => logger.error({ uri }, "refused a JWKS download: keys come from COGNITO_JWKS_FILE")) })
+    : new SimpleJwksCache(createJwksDownloadLimiter(options.fetcher ?? createBoundedFetcher(), options.clock ?? systemClock));
   // Multi-pool form: every pool accepts the same client ids and token_use (COGNITO_CLIENT_ID lists
   // them all; a client id is unique to its pool in Cognito, so this is no wider than per-pool lists).
   const verifier = CognitoJwtVerifier.create(
