@@ -27,6 +27,8 @@ export interface ServiceProcess {
   kill(): void;
 }
 
+let saidStore = false;
+
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 export async function spawnService(
@@ -44,6 +46,10 @@ export async function spawnService(
     ...(process.env.MONGODB_URI ? { MONGODB_DB: `wf_proc_${randomBytes(6).toString("hex")}` } : {}),
     ...opts.env,
   };
+  if (!saidStore) {
+    saidStore = true;
+    console.log(`service processes in this file run on ${env.MONGODB_URI ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)"}`);
+  }
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
   const logs: Record<string, unknown>[] = [];
   const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];

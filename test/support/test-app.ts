@@ -27,6 +27,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+const said = new Set<string>();
+/** One line per test file and store kind: which store the end-to-end tests of this file run on. */
+function sayStore(what: string): void {
+  const kind = what.split(" (")[0]!;
+  if (said.has(kind)) return;
+  said.add(kind);
+  console.log(`end-to-end tests in this file run on ${what}`);
+}
+
 /**
  * Starts the real service (real HTTP/2 + HTTP/1.1 listener on an ephemeral port). The store is the
  * embedded one, or MongoDB when MONGODB_URI is set (a fresh database per app), so every end-to-end
@@ -49,6 +58,7 @@ export async function startTestApp(
     ...opts.env,
   };
   const config = loadConfig(env);
+  sayStore(opts.store ? "an injected store (the test's own wrapper, over the memory store unless it says otherwise)" : config.mongodbUri ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)");
   const logs: string[] = [];
   const sink = new Writable({
     write(chunk, _enc, cb) {
