@@ -10,7 +10,8 @@
  * warm-up, ROUNDS rounds of one case slice (CASE_MS) and one floor slice (FLOOR_MS), alternating
  * the order, and the ratios compare the case with the floor slices taken between its own. Server
  * CPU from /proc/<pid>/stat; store traffic from the service's /metrics. Prints a table; the LAST
- * line is one JSON object keyed by case name.
+ * line is one JSON object keyed by case name, also kept in bench/results/<name>.json
+ * (BENCH_RESULT_NAME, default bench-<UTC time>).
  *
  * Knobs: BENCH_ROUNDS (5), BENCH_CASE_MS (2000), BENCH_FLOOR_MS (1000), BENCH_WARMUP_MS (1000, per
  * case), BENCH_START_WARMUP_MS (8000: each service, once, before any case; floors get a quarter),
@@ -31,6 +32,7 @@ import { buildBench } from "./lib/build.js";
 import { createLocalCognito } from "./lib/jwt.js";
 import { ask } from "./lib/proc.js";
 import { log, machine, r2, r3, r4, storeSummary, summarize, table } from "./lib/report.js";
+import { writeResult } from "./lib/results.js";
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
@@ -316,6 +318,7 @@ async function main() {
     warnings,
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
+  writeResult("bench", out);
 }
 
 main().then(

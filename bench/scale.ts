@@ -23,6 +23,7 @@ import { INTROSPECT_PATH } from "./lib/constants.js";
 import { measurePaired, openChannel, startLoadGenerator, startService, stopAll, type Service } from "./lib/harness.js";
 import { ask } from "./lib/proc.js";
 import { log, machine, r2, r3, summarize, table } from "./lib/report.js";
+import { writeResult } from "./lib/results.js";
 
 const env = process.env;
 const BIG = Number(env.BENCH_SCALE_KEYS ?? 1_000_000);
@@ -134,6 +135,7 @@ async function main() {
     _meta: { machine: machine(), rounds: ROUNDS, case_ms: CASE_MS, sample_tokens: SAMPLE, targets: { scale_throughput: met, flood_bounded: bounded } },
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
+  writeResult("bench-scale", out);
 }
 
 main().then(

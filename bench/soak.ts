@@ -16,13 +16,15 @@
  * revoked key, an inactive live key). Expected: 0.
  * Reports per window: calls, errors, p50/p99/max latency (all calls and Introspect), service RSS
  * and V8 heap in use (from /metrics; the store and caches grow with every key and session issued);
- * at the end a summary and one JSON line ({"soak": ...}). Exit code 1 when errors > 0.
+ * at the end a summary and one JSON line ({"soak": ...}), also kept in bench/results/<name>.json
+ * (BENCH_RESULT_NAME, default soak-<UTC time>). Exit code 1 when errors > 0.
  */
 import { readFileSync } from "node:fs";
 import { status } from "@grpc/grpc-js";
 import { generateToken } from "../src/domain/token-format.js";
 import { createGrpcTokenClient } from "../test/support/grpc-client.js";
 import { spawnService, type ServiceProcess } from "../test/support/service-process.js";
+import { writeResult } from "./lib/results.js";
 
 const env = process.env;
 const num = (name: string, fallback: number, min: number, max: number): number => {
@@ -343,4 +345,5 @@ console.log(`  p99 per ${WINDOW_S} s window (ms): ${summary.p99MsByWindow.join("
 if (exit) console.log(`  service stopped by SIGTERM: exit ${exit.code} in ${exit.ms} ms`);
 for (const s of errorSamples) console.log(`  error: ${s}`);
 console.log(JSON.stringify({ soak: summary }));
+writeResult("soak", { ...summary, errorSamples, seconds_asked: SECONDS, concurrency: CONCURRENCY, admin_share: ADMIN_SHARE, target: env.SOAK_TARGET ? "running instance" : "fresh src/main.ts" });
 process.exit(errors > 0 || (exit && exit.code !== 0) ? 1 : 0);

@@ -1,7 +1,7 @@
 /**
  * In-process cost of each step of the Introspect hot path (ns per op), to decide what is worth
  * optimizing and to check each change. Not part of `npm run bench` (which measures the real
- * service over gRPC). Usage: tsx bench/tools/hot-path-micro.ts
+ * service over gRPC). Usage: tsx bench/tools/hot-path-micro.ts (output kept in bench/results/).
  */
 import { createHash, hash as cryptoHash } from "node:crypto";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
@@ -17,6 +17,10 @@ import { systemClock } from "../../src/ports/clock.js";
 import { createMetrics } from "../../src/transport/metrics.js";
 import { fastCodecs, type FastCodec } from "../../src/transport/introspect-codec.js";
 import { toIntrospectResponse } from "../../src/transport/proto-mapping.js";
+import { writeResult } from "../lib/results.js";
+
+/** Every figure of this run, kept in bench/results/<name>.json (default hot-path-micro-<UTC time>). */
+const measured: { name: string; ns_per_op: number; ops: number }[] = [];
 
 async function bench(name: string, fn: () => unknown, n = 200_000): Promise<void> {
   for (let i = 0; i < n / 10; i++) await fn();
@@ -24,13 +28,16 @@ async function bench(name: string, fn: () => unknown, n = 200_000): Promise<void
   for (let i = 0; i < n; i++) await fn();
   const ns = Number(process.hrtime.bigint() - t0) / n;
   console.log(`${ns.toFixed(0).padStart(7)} ns  ${name}`);
+  measured.push({ name, ns_per_op: Math.round(ns), ops: n });
 }
 
 const syncBench = (name: string, fn: () => unknown, n = 500_000) => {
   for (let i = 0; i < n / 10; i++) fn();
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < n; i++) fn();
-  console.log(`${(Number(process.hrtime.bigint() - t0) / n).toFixed(0).padStart(7)} ns  ${name}`);
+  const ns = Number(process.hrtime.bigint() - t0) / n;
+  console.log(`${ns.toFixed(0).padStart(7)} ns  ${name}`);
+  measured.push({ name, ns_per_op: Math.round(ns), ops: n });
 };
 
 const token = generateToken("api_key", "bench-0");
@@ -81,3 +88,4 @@ syncBench("lastUsed.record", () => lastUsed.record("key_abcdefghij0123456789", n
 await bench("introspect (with metrics hooks)", () => introspector.introspect(token));
 await bench("introspect (no hooks)", () => bare.introspect(token));
 await lastUsed.close();
+writeResult("hot-path-micro", measured);
