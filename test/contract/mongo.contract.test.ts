@@ -108,7 +108,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       const [a, b] = results.filter((r) => r.ok).map((r) => (r.ok ? r.key.id : ""));
       // Rotations of one key from every replica at once: exactly one wins.
       const rotations = await Promise.all(
-        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3 })),
+        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3, maxDeprecated: 3, now: new Date() })),
       );
       expect(rotations.filter((r) => r.ok)).toHaveLength(1);
       await replicas[1]!.store.revokeKey({ tenantId: t, keyId: b!, revokedAt: new Date() });

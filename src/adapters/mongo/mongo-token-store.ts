@@ -16,6 +16,7 @@ import {
 import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
+import { EXPIRE_PIPELINE } from "./mongo-slots.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
@@ -40,7 +41,12 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
   const policies = async () => (await conn.db()).collection<PolicyDoc>(COLLECTIONS.policies);
-  const slots = createKeySlotOps(keys, maxTimeMS, async () => (await conn.db()).client);
+  const slots = createKeySlotOps(keys, maxTimeMS, {
+    startSession: async () => (await conn.db()).client.startSession(),
+    supported: () => conn.transactionsSupported(),
+    budgetMs: conn.timeouts.transactionBudgetMS,
+    wtimeoutMS: conn.timeouts.wtimeoutMS,
+  });
 
   /** Runs one store operation, mapping "MongoDB could not answer" to StoreUnavailableError. */
   async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -112,11 +118,9 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
         // matches only DEPRECATED keys, so a REVOKED key is never touched and a second run finds
         // nothing: idempotent and safe with several replicas running it at once.
         // https://www.mongodb.com/docs/manual/tutorial/update-documents-with-aggregation-pipeline/
-        const r = await (await keys()).updateMany(
-          { status: "deprecated", revokeAt: { $lte: now } },
-          [{ $set: { status: "revoked", revokedAt: "$revokeAt" } }],
-          { maxTimeMS: maintenanceMaxTimeMS },
-        );
+        const r = await (await keys()).updateMany({ status: "deprecated", revokeAt: { $lte: now } }, EXPIRE_PIPELINE, {
+          maxTimeMS: maintenanceMaxTimeMS,
+        });
         return r.modifiedCount;
       }),
 
