@@ -15,7 +15,7 @@ import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js"
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
-import { childCache, createMetrics, type Metrics } from "../transport/metrics.js";
+import { childCache, createMetrics, type Metrics, registerChangeFeedMetrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
@@ -76,6 +76,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const unwatch = opened.changes?.subscribe((c) =>
     c.kind === "key" ? cache.deleteKey(c.keyId) : c.kind === "policy" ? cache.deletePolicy(c.tenantId) : cache.clear(),
   );
+  const feedStatus = opened.changes?.status?.bind(opened.changes);
+  if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
@@ -131,6 +133,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     observer,
     metrics,
     maxBodyBytes: config.maxBodyBytes,
+    readinessDetail: feedStatus && (() => ({ change_feed: feedStatus() })),
     tls: config.tls && {
       cert: readFileSync(config.tls.certFile),
       key: readFileSync(config.tls.keyFile),

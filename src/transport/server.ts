@@ -25,6 +25,8 @@ export interface ServerOptions {
   metrics: Metrics;
   maxBodyBytes: number;
   tls?: TlsFiles | undefined;
+  /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
+  readinessDetail?: (() => Record<string, unknown>) | undefined;
 }
 
 export interface RunningServer {
@@ -68,7 +70,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     if (path === "/api/v1/sessions") return void rest(req, res);
     if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${req.method} ${path}`);
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
-    if (path === "/readyz") return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });
+    if (path === "/readyz") return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving", ...opts.readinessDetail?.() });
     if (path === "/metrics") {
       opts.metrics.registry.metrics().then(
         (text) => {

@@ -36,7 +36,10 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
 /** The store and, on the same connection, the change feed that invalidates other instances' caches. */
 export function createMongoStore(options: MongoTokenStoreOptions): { store: TokenStore; changes: StoreChangeFeed } {
   const conn = createMongoConnection(options);
-  const changes = createMongoChangeFeed(() => conn.db(), options.logger);
+  const changes = createMongoChangeFeed(() => conn.db(), {
+    logger: options.logger,
+    closeSettleMs: conn.timeouts.serverSelectionTimeoutMS + 500,
+  });
   const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
