@@ -47,7 +47,6 @@ const PERMANENT = new Set([
 
 /** The part of a driver ChangeStream the feed uses (an EventEmitter: change, resumeTokenChanged, error, close, end). */
 export interface ChangeStreamLike {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   on(event: string, listener: (arg: any) => void): unknown;
   close(): Promise<void>;
   readonly closed: boolean;
