@@ -48,6 +48,8 @@ export interface MongoConnectionOptions {
   dbName: string;
   logger?: Logger | undefined;
   timeouts?: Partial<MongoTimeouts> | undefined;
+  /** Read concern of the Introspect lookups (by token hash); default "local". */
+  introspectReadConcern?: "local" | "linearizable" | undefined;
   /** Back-off between connection attempts: starts at initialMs, doubles, capped at maxMs. */
   retry?: { initialMs?: number; maxMs?: number } | undefined;
 }

@@ -51,6 +51,12 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     wtimeoutMS: conn.timeouts.wtimeoutMS,
   });
 
+  // Introspect's lookups. "linearizable": the primary confirms with a majority that it still is the
+  // primary before answering, so a deposed primary cannot serve a key revoked on the new one
+  // (one majority round trip per cache miss). https://www.mongodb.com/docs/manual/reference/read-concern-linearizable/
+  const lookup =
+    options.introspectReadConcern === "linearizable" ? { maxTimeMS, readConcern: { level: "linearizable" as const } } : { maxTimeMS };
+
   /** Runs one store operation, mapping "MongoDB could not answer" to StoreUnavailableError. */
   async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -67,7 +73,7 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
 
     findKeyByHash: (tokenHash) =>
       run("findKeyByHash", async () => {
-        const doc = await (await keys()).findOne({ tokenHash }, { maxTimeMS });
+        const doc = await (await keys()).findOne({ tokenHash }, lookup);
         return doc ? fromKeyDoc(doc) : null;
       }),
 
@@ -140,7 +146,7 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
 
     findSessionByHash: (tokenHash) =>
       run("findSessionByHash", async () => {
-        const doc = await (await sessions()).findOne({ tokenHash }, { maxTimeMS });
+        const doc = await (await sessions()).findOne({ tokenHash }, lookup);
         return doc ? fromSessionDoc(doc) : null;
       }),
 
