@@ -100,8 +100,8 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
   }
 
   async function revokeOrphan(key: KeyRecord): Promise<void> {
-    // ~160 s in all: longer than the MongoDB driver's 120 s withTransaction retry window, so a
-    // transaction that commits late is still caught.
+    // ~160 s in all: far longer than a write can land late (MongoDB's rotation transaction is
+    // bounded by STORE_TIMEOUT_MS, and a commit in flight at that deadline by its maxCommitTimeMS).
     for (let attempt = 0, delay = 500; attempt < 14; attempt++, delay *= 2) {
       await new Promise((r) => setTimeout(r, Math.min(delay, 15_000)).unref());
       try {
