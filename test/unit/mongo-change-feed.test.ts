@@ -9,8 +9,8 @@ import { registerChangeFeedMetrics } from "../../src/transport/metrics.js";
 /**
  * The change feed against a scripted stand-in for the driver's ChangeStream (no mongod here): it
  * emits what node_modules/mongodb/lib/change_stream.js emits: `resumeTokenChanged` once the
- * aggregate answered (the stream is established), `change`, `error` (a non-resumable error) then
- * `close`, or only `close` (after an invalidate, or the old cursor of the driver's own resume).
+ * aggregate answered (the stream is established), `change`, `close` then `error` (a non-resumable
+ * error), or only `close` (after an invalidate, or the old cursor of the driver's own resume).
  * Timers are faked: back-off and settle delays are advanced, never slept.
  */
 class FakeStream extends EventEmitter {
@@ -24,11 +24,14 @@ class FakeStream extends EventEmitter {
   establish(): void {
     this.emit("resumeTokenChanged", { _data: "token" });
   }
-  /** What the driver does on a non-resumable error: emit it, then close (which emits close). */
+  /**
+   * What the driver does on a non-resumable getMore error (observed against the wire stub, see
+   * mongo-change-feed-wire.test.ts): the cursor closes first (`close`, `closed` true), then `error`.
+   */
   fail(err: Error): void {
-    this.emit("error", err);
     this.closed = true;
     this.emit("close");
+    this.emit("error", err);
   }
 }
 
