@@ -1,5 +1,6 @@
 import {
   type Collection,
+  type Document,
   MongoBulkWriteError,
   MongoClient,
   MongoErrorLabel,
@@ -291,5 +292,58 @@ describe("outages are classified as outages (issue 10.8)", () => {
       expect(toStoreError(e, "rotateKey")).toBeInstanceOf(StoreUnavailableError);
     }
     expect(isUnavailable(new MongoServerError({ ok: 0, code: 112, errmsg: "write conflict" }))).toBe(false);
+  });
+});
+
+describe("two-step rotation (standalone servers): the deprecated-keys limit through the grace-slot index", () => {
+  const graceTaken = (g: number) =>
+    new MongoServerError({
+      ok: 0,
+      code: 11000,
+      errmsg: `E11000 duplicate key error collection: wf.keys index: keys_tenant_grace_slot_unique dup key: { tenantId: "acme", graceSlot: ${g} }`,
+      keyPattern: { tenantId: 1, graceSlot: 1 },
+    });
+  const standalone = (coll: Collection<KeyDoc>) => createKeySlotOps(async () => coll, 2000, txns(async () => scriptedSession(), { supported: () => false }));
+
+  it("deprecates into a free grace slot in the same conditional write", async () => {
+    const { coll, raw } = scriptedCollection({ graceSlots: [0, 1] });
+    expect((await standalone(coll).rotateKey(rotateArgs)).ok).toBe(true);
+    const update = raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }];
+    expect(update[0]).toEqual({ _id: OLD, tenantId: T, status: "active" });
+    expect(update[1].$set).toMatchObject({ status: "deprecated", graceSlot: 2 });
+  });
+
+  it("tries the next grace slot when a concurrent rotation took one (E11000), and answers deprecated_limit when all are taken", async () => {
+    const { coll, raw } = scriptedCollection({ graceSlots: [0, 1] });
+    raw.findOneAndUpdate.mockImplementation((async (_f: unknown, u: { $set: { graceSlot: number } }) => {
+      throw graceTaken(u.$set.graceSlot);
+    }) as never);
+    // The second read sees the slots the concurrent rotations took.
+    let reads = 0;
+    raw.find.mockImplementation(((filter: { status?: string }) => ({
+      toArray: async () =>
+        filter.status === "deprecated" ? (reads++ === 0 ? [0, 1] : [0, 1, 2]).map((graceSlot) => ({ graceSlot, revokeAt: new Date(999_999) })) : [],
+    })) as never);
+    expect(await standalone(coll).rotateKey(rotateArgs)).toEqual({ ok: false, reason: "deprecated_limit" });
+    expect(raw.findOneAndUpdate).toHaveBeenCalledTimes(3); // slots 2, 0, 1 in the first pass; none tried in the second
+    expect(raw.insertOne).not.toHaveBeenCalled();
+  });
+
+  it("frees the slots of keys whose grace ended (the sweep, for this tenant) before calling the tenant full", async () => {
+    const { coll, raw } = scriptedCollection({});
+    let reads = 0;
+    raw.find.mockImplementation(((filter: { status?: string }) => ({
+      toArray: async () => {
+        if (filter.status !== "deprecated") return [];
+        // Slot 1's holder ended its grace at 5 (before now = 10); after the sweep it is gone.
+        return reads++ === 0
+          ? [{ graceSlot: 0, revokeAt: new Date(999) }, { graceSlot: 1, revokeAt: new Date(5) }, { graceSlot: 2, revokeAt: new Date(999) }]
+          : [{ graceSlot: 0, revokeAt: new Date(999) }, { graceSlot: 2, revokeAt: new Date(999) }];
+      },
+    })) as never);
+    expect((await standalone(coll).rotateKey(rotateArgs)).ok).toBe(true);
+    expect(raw.updateMany).toHaveBeenCalledTimes(1);
+    expect((raw.updateMany.mock.calls[0] as unknown as [Document])[0]).toEqual({ tenantId: T, status: "deprecated", revokeAt: { $lte: now } });
+    expect((raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set.graceSlot).toBe(1);
   });
 });

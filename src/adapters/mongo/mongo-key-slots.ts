@@ -90,7 +90,10 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
         await reclaimExpiredGrace(coll, tenantId, now, maxTimeMS);
         held = await graceHolders(coll, tenantId, maxTimeMS);
       }
-      for (const g of graceSlotOrder(maxDeprecated, held).all) {
+      const { free, all } = graceSlotOrder(maxDeprecated, held);
+      // Every slot held by a key in its grace at the instant of the read: a linearizable "full".
+      if (free.length === 0) return "full";
+      for (const g of all) {
         try {
           return await coll.findOneAndUpdate({ _id: keyId, tenantId, status: "active" }, deprecateUpdate(revokeAt, successor.id, g), {
             returnDocument: "before",
@@ -100,7 +103,7 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
           if (!isGraceSlotTaken(err)) throw err; // another DEPRECATED key holds g: try the next one
         }
       }
-      // Every slot was held at the write; once more in case a holder's grace ended meanwhile.
+      // Every slot was taken at the write (concurrent rotations): read again.
     }
     return "full";
   }
