@@ -89,6 +89,13 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       const keys = await clients[0]!.db(dbName).collection(COLLECTIONS.keys).indexes();
       const slot = keys.find((i) => i.name === INDEX.keyActiveSlot);
       expect(slot).toMatchObject({ key: { tenantId: 1, slot: 1 }, unique: true, partialFilterExpression: { status: "active" } });
+      expect(keys.find((i) => i.name === INDEX.keyGraceSlot)).toMatchObject({
+        key: { tenantId: 1, graceSlot: 1 },
+        unique: true,
+        partialFilterExpression: { status: "deprecated", graceSlot: { $exists: true } },
+      });
+      // A second start finds every exact spec and builds nothing.
+      expect(await ensureIndexes(clients[0]!.db(dbName))).toEqual({ built: [] });
       expect(keys.find((i) => i.name === INDEX.keyTokenHash)).toMatchObject({ unique: true });
       const sessions = await clients[0]!.db(dbName).collection(COLLECTIONS.sessions).indexes();
       expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
