@@ -185,6 +185,21 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
     expect(session.commits).toBeGreaterThan(1);
     expect(toStoreError(err, "rotateKey")).toBeInstanceOf(StoreUnavailableError);
   });
+
+  it("never starts a commit after the deadline: a transaction whose writes outlast the budget is aborted", async () => {
+    const { coll, raw } = scriptedCollection({});
+    raw.insertOne.mockImplementation((async () => {
+      await new Promise((r) => setTimeout(r, 250)); // a slow write; the caller is told UNAVAILABLE at 200 ms
+      return { acknowledged: true };
+    }) as never);
+    const session = scriptedSession();
+    const err = await createKeySlotOps(async () => coll, 2000, txns(async () => session, { budgetMs: 200 }))
+      .rotateKey(rotateArgs)
+      .then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(StoreUnavailableError);
+    expect(session.commits).toBe(0);
+    expect(session.aborts).toBe(1);
+  });
 });
 
 describe("RotateKey picks the successor's slot inside the transaction (issue 10.6)", () => {

@@ -123,12 +123,13 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
 
     async rotateKey(args) {
       const { tenantId, keyId, successor, revokeAt, maxActive } = args;
+      const startedAt = performance.now(); // the store call's deadline runs from here, not from the transaction's start
       const coll = await keys();
       // Transactions where the deployment has them, as last seen by the driver's monitoring (the
       // server's hello at connect and at every reconnect); undecided (nothing seen yet): try.
       if (transactions && transactions.supported() !== false) {
         try {
-          return await rotateInTransaction(transactions, coll, args, maxTimeMS);
+          return await rotateInTransaction(transactions, coll, args, maxTimeMS, startedAt);
         } catch (err) {
           // The deployment answered "no transactions here" (a node briefly without --replSet):
           // this call takes the two-step path; the next one asks the topology again.

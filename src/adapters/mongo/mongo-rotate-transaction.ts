@@ -41,6 +41,7 @@ export async function rotateInTransaction(
   coll: Collection<KeyDoc>,
   args: RotateArgs,
   maxTimeMS: number,
+  startedAt = performance.now(),
 ): Promise<RotateKeyResult> {
   const { tenantId, keyId, successor, revokeAt, maxActive, maxDeprecated, now } = args;
   const session = await txn.startSession();
@@ -85,7 +86,7 @@ export async function rotateInTransaction(
         };
       },
       {
-        budgetMs: txn.budgetMs,
+        budgetMs: txn.budgetMs - (performance.now() - startedAt),
         wtimeoutMS: txn.wtimeoutMS,
         maxCommitTimeMS: maxTimeMS,
         retryable: (err) => isSlotTaken(err) || isGraceSlotTaken(err),

@@ -1,4 +1,5 @@
 import { MongoError, MongoErrorLabel, MongoServerError, type TransactionOptions, WriteConcern } from "mongodb";
+import { StoreUnavailableError } from "../../domain/errors.js";
 
 /**
  * One multi-document transaction, retries and commit included, bounded by a deadline.
@@ -58,7 +59,9 @@ export async function runBoundedTransaction<T>(
   const retryable = (err: unknown) => isTransientTransactionError(err) || (opts.retryable?.(err) ?? false);
   let lastError: unknown; // what the previous attempt ended with
 
+  const outOfTime = () => new StoreUnavailableError(`MongoDB transaction did not finish within ${Math.round(opts.budgetMs)} ms`, { cause: lastError });
   for (let attempt = 0; ; attempt++) {
+    if (attempt === 0 && now() >= deadline) throw outOfTime();
     if (attempt > 0) {
       // The specification's back-off: jitter * min(5 ms * 1.5^attempt, 500 ms).
       const backoff = Math.random() * Math.min(5 * 1.5 ** attempt, 500);
@@ -88,6 +91,11 @@ export async function runBoundedTransaction<T>(
       return outcome.value;
     }
     for (;;) {
+      if (now() >= deadline) {
+        // Too late to commit: the caller has been told UNAVAILABLE. Abort, so nothing lands later.
+        if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
+        throw lastError ?? outOfTime();
+      }
       try {
         await session.commitTransaction();
         return outcome.value;
