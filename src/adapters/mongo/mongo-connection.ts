@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import { type Db, MongoClient, type MongoClientOptions, ReadPreference, type TopologyDescription, WriteConcern } from "mongodb";
 import { StoreUnavailableError } from "../../domain/errors.js";
-import { ensureIndexes, IndexConflictError } from "./mongo-indexes.js";
+import { ensureIndexes, IndexConflictError, withIndexBuildConnection } from "./mongo-indexes.js";
 import { transactionsFromTopology } from "./mongo-topology.js";
 
 /**
@@ -124,24 +124,6 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
   let closed = false;
   let fatal: Error | undefined;
 
-  /**
-   * Index builds run on their own short-lived connection without the socket timeout: a build on a
-   * populated collection, or one waiting for a voting member that is down, takes longer than 5 s.
-   */
-  async function withBuildDb<T>(fn: (open: () => Promise<Db>) => Promise<T>): Promise<T> {
-    let builder: MongoClient | undefined;
-    try {
-      return await fn(async () => {
-        builder = new MongoClient(options.uri, { ...opts, socketTimeoutMS: 0, appName: "warpflow-token-service-indexes" });
-        await builder.connect();
-        log?.info("building MongoDB indexes (no socket timeout; NOT_SERVING until done)");
-        return builder.db(options.dbName, { writeConcern: new WriteConcern("majority") });
-      });
-    } finally {
-      await builder?.close().catch(() => undefined);
-    }
-  }
-
   async function connectOnce(): Promise<void> {
     try {
       client ??= newClient();
@@ -156,7 +138,7 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         readPreference: ReadPreference.PRIMARY,
         writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
       });
-      const { built } = await withBuildDb((open) => ensureIndexes(db, open));
+      const { built } = await withIndexBuildConnection(options.uri, opts, options.dbName, log, (open) => ensureIndexes(db, open));
       if (built.length > 0) log?.info({ indexes: built }, "MongoDB indexes built");
       if (closed) return;
       database = db;

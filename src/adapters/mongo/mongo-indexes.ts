@@ -1,4 +1,5 @@
-import { type Collection, type Db, type IndexDescription, MongoServerError } from "mongodb";
+import { type Collection, type Db, type IndexDescription, MongoClient, type MongoClientOptions, MongoServerError, WriteConcern } from "mongodb";
+import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
 
 /**
@@ -144,4 +145,29 @@ export async function ensureIndexes(db: Db, build: () => Promise<Db> = async () 
     if ((err as { code?: unknown }).code !== 48) throw err; // 48 NamespaceExists: already there
   }
   return { built };
+}
+
+/**
+ * Runs `fn` with a way to open a short-lived connection for index builds, without the socket
+ * timeout: a build on a populated collection, or one waiting for a voting member that is down,
+ * takes longer than the 5 s that bound ordinary operations. Opened only if `fn` asks; closed after.
+ */
+export async function withIndexBuildConnection<T>(
+  uri: string,
+  options: MongoClientOptions,
+  dbName: string,
+  log: Logger | undefined,
+  fn: (open: () => Promise<Db>) => Promise<T>,
+): Promise<T> {
+  let builder: MongoClient | undefined;
+  try {
+    return await fn(async () => {
+      builder = new MongoClient(uri, { ...options, socketTimeoutMS: 0, appName: "warpflow-token-service-indexes" });
+      await builder.connect();
+      log?.info("building MongoDB indexes (no socket timeout; NOT_SERVING until done)");
+      return builder.db(dbName, { writeConcern: new WriteConcern("majority") });
+    });
+  } finally {
+    await builder?.close().catch(() => undefined);
+  }
 }
