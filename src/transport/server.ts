@@ -8,7 +8,8 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
-import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
+import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from "./connect-routes.js";
+import { peerOf } from "./peer.js";
 import { addProtobufService } from "./grpc-server.js";
 import { sendError, sendJson } from "./json-http.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
@@ -59,7 +60,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     routes: (router) => registerConnectService(router, TokenService, opts.handlers, opts.observer),
     readMaxBytes: opts.maxBodyBytes,
     contextValues: (req) =>
-      createContextValues().set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true),
+      createContextValues()
+        .set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true)
+        .set(peerAddressKey, peerOf(req.socket)),
   });
   const rest = createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes);
   const http1 = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
