@@ -37,7 +37,10 @@ export interface AuditActor {
 export type AuditOutcome = "pending" | "ok" | "failed";
 
 export interface AuditEvent {
-  /** Time-ordered: `ev_` + the time in ms (base36, fixed width) + 12 random base62 characters. */
+  /**
+   * Time-ordered: `ev_` + the time in ms (base36, 10 characters) + a per-process sequence within
+   * that ms (base36, 4) + 8 random base62 characters (unique across replicas).
+   */
   id: string;
   time: Date;
   action: AuditAction;
@@ -79,12 +82,22 @@ export interface AuditQuery {
 }
 
 const TIME_WIDTH = 10; // base36 ms: enough until the year 5188
-const ID_RE = /^ev_[0-9a-z]{10}[0-9A-Za-z]{12}$/;
+const SEQ_WIDTH = 4;
+const ID_RE = /^ev_[0-9a-z]{14}[0-9A-Za-z]{8}$/;
 
 /** The id prefix of an instant: every id of an event at or after `time` is >= it (string order). */
 export const auditIdFloor = (time: Date): string => `ev_${Math.max(0, time.getTime()).toString(36).padStart(TIME_WIDTH, "0")}`;
 
-export const newAuditEventId = (time: Date): string => `${auditIdFloor(time)}${randomBase62(12)}`;
+let lastMs = -1;
+let seq = 0;
+
+/** Ids of events of one process at the same ms still sort in the order they were made. */
+export function newAuditEventId(time: Date): string {
+  const ms = time.getTime();
+  seq = ms === lastMs ? (seq + 1) % 36 ** SEQ_WIDTH : 0;
+  lastMs = ms;
+  return `${auditIdFloor(time)}${seq.toString(36).padStart(SEQ_WIDTH, "0")}${randomBase62(8)}`;
+}
 
 export const isAuditEventId = (value: string): boolean => ID_RE.test(value);
 
