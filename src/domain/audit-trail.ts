@@ -95,7 +95,7 @@ export function createAuditTrail(deps: {
     },
 
     async record(draft, c) {
-      const event = build(draft, c.outcome, c.code);
+      const event = finished(build(draft, c.outcome, c.code), c);
       try {
         await store.appendAuditEvent(event);
       } catch (err) {
@@ -107,7 +107,7 @@ export function createAuditTrail(deps: {
     },
 
     async recordOnce(draft, c) {
-      const event = build(draft, c.outcome, c.code);
+      const event = finished(build(draft, c.outcome, c.code), c);
       const stored = await store.appendAuditEvent(event);
       if (stored) emit(event, true);
       return stored;

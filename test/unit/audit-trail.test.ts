@@ -149,7 +149,7 @@ describe("audit rules", () => {
     expect(sanitizeClientText(`sess_acme_${"Z".repeat(38)}`)).toBe("[redacted]");
     expect(sanitizeClientText("grpc-node-js/1.14.7")).toBe("grpc-node-js/1.14.7");
     expect(sanitizeClientText("a\nb\u0000c")).toBe("a b c");
-    expect(sanitizeClientText("x".repeat(1000).replace(/x/g, "x ")).length).toBeLessThanOrEqual(256);
+    expect(sanitizeClientText("x ".repeat(1000))!.length).toBeLessThanOrEqual(256);
     expect(sanitizeClientText("")).toBeUndefined();
   });
 });
