@@ -12,7 +12,7 @@ export function createAuditLogSink(logger: Logger): AuditSink {
         audit: true,
         stored,
         event_id: e.id,
-        time: e.time.toISOString(),
+        event_time: e.time.toISOString(),
         action: e.action,
         outcome: e.outcome,
         code: e.code,
