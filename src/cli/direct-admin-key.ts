@@ -8,6 +8,7 @@ import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { systemClock } from "../ports/clock.js";
 import { hostname, userInfo } from "node:os";
 import { createAuditTrail } from "../domain/audit-trail.js";
+import { DomainError } from "../domain/errors.js";
 
 /**
  * Break-glass: create a platform admin key directly in the production store (MONGODB_URI), for
@@ -45,7 +46,8 @@ export async function createAdminKeyDirect(label: string): Promise<IssuedKey> {
       await pending.complete({ outcome: "ok", code: "OK", keyId: issued.key.id });
       return issued;
     } catch (err) {
-      await pending.complete({ outcome: "failed", code: "UNAVAILABLE", detail: (err as Error).message });
+      const code = err instanceof DomainError ? err.code.toUpperCase() : "INTERNAL";
+      await pending.complete({ outcome: "failed", code, detail: (err as Error).message });
       throw err;
     } finally {
       await lastUsed.close();
