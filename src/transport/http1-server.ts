@@ -1,0 +1,42 @@
+import * as http from "node:http";
+
+/**
+ * The HTTP/1.1 server. The listener hands it sockets (it never calls listen()), and Node starts its
+ * connection list and the header/request timeout checks only on 'listening': without that event a
+ * half-sent request stays open forever and closeAllConnections() closes nothing. So the server is
+ * told it is listening (its own handle stays unused), which turns on both.
+ */
+export interface Http1Limits {
+  headersTimeoutMs: number;
+  requestTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+/**
+ * A response written before its request body was read to the end closes the connection after it
+ * (`Connection: close`): otherwise Node keeps reading and discarding the rest of the body to reach
+ * the next request on the connection (a chunked body never ends).
+ */
+class ClosingServerResponse extends http.ServerResponse {
+  override writeHead(...args: unknown[]): this {
+    if (!this.req.complete) this.shouldKeepAlive = false;
+    return (super.writeHead as (...a: unknown[]) => this)(...args);
+  }
+}
+
+export function createHttp1Server(limits: Http1Limits, onRequest: http.RequestListener): http.Server {
+  const server = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      headersTimeout: limits.headersTimeoutMs,
+      requestTimeout: limits.requestTimeoutMs,
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersTimeoutMs / 4)),
+      ServerResponse: ClosingServerResponse as typeof http.ServerResponse,
+    },
+    onRequest,
+  );
+  server.emit("listening");
+  return server;
+}
