@@ -20,7 +20,10 @@ export interface Http1Limits {
  */
 class ClosingServerResponse extends http.ServerResponse {
   override writeHead(...args: unknown[]): this {
-    if (!this.req.complete) this.shouldKeepAlive = false;
+    // (A request without a body is not yet `complete` while its handler runs synchronously.)
+    const h = this.req.headers;
+    const hasBody = h["transfer-encoding"] !== undefined || (h["content-length"] !== undefined && h["content-length"] !== "0");
+    if (hasBody && !this.req.complete) this.shouldKeepAlive = false;
     return (super.writeHead as (...a: unknown[]) => this)(...args);
   }
 }
