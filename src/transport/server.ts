@@ -9,6 +9,7 @@ import { HealthImplementation } from "grpc-health-check";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
 import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
+import { createForwardAuthHandler } from "./forward-auth.js";
 import { addProtobufService } from "./grpc-server.js";
 import { sendError, sendJson } from "./json-http.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
@@ -62,10 +63,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       createContextValues().set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true),
   });
   const rest = createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes);
+  const authz = createForwardAuthHandler(opts.handlers.introspect, opts.observer);
   const http1 = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
     if (path.startsWith(SERVICE_PATH)) return connect(req, res);
     if (path === "/api/v1/sessions") return void rest(req, res);
+    if (path === "/authz" || path.startsWith("/authz/")) return authz(req, res);
     if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${req.method} ${path}`);
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });

@@ -134,4 +134,19 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
     expect(await post({ ca: pki.ca }, { "x-warpflow-caller-token": callerToken })).toBe(401);
     expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).toBe(401);
   });
+
+  it("applies the same rule to the forward-auth endpoint /authz (an introspection surface)", async () => {
+    const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
+    const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
+    const authz = (opts: https.RequestOptions, headers: Record<string, string>) =>
+      httpsGet(t.port, "/authz", { ...opts, headers: { authorization: `Bearer ${token}`, ...headers } });
+    const caller = { "x-warpflow-caller-token": callerToken };
+    const ok = await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, caller);
+    expect(ok.status).toBe(200);
+    const noCert = await authz({ ca: pki.ca }, caller);
+    expect([noCert.status, JSON.parse(noCert.body).error.code]).toEqual([401, "unauthenticated"]);
+    expect(noCert.body).toContain("certificate");
+    expect((await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).status).toBe(401);
+    expect((await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": "wrong" })).status).toBe(401);
+  });
 });
