@@ -7,6 +7,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { createConnectionGuard } from "../src/transport/connection-guard.js";
 import { createPlainListener } from "../src/transport/listener.js";
 
 import { FLOOR_PATH } from "./lib/constants.js";
@@ -47,7 +48,8 @@ if (process.env.FLOOR_HTTP === "1") {
   // The same no-op, but fed by the service's one-port listener (preface sniffing + connection
   // injection), to separate what that listener costs per call from what Introspect costs.
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  const listener = createPlainListener({ h2: (s) => injector.injectConnection(s), http1: http.createServer() });
+  const guard = createConnectionGuard({ maxPerAddress: 0, maxTotal: 100_000 });
+  const listener = createPlainListener({ h2: (s) => injector.injectConnection(s), http1: http.createServer() }, guard, 10_000);
   listener.on("error", fail);
   listener.listen(0, "127.0.0.1", () => process.send!({ type: "ready", port: (listener.address() as AddressInfo).port }));
 } else {

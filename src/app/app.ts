@@ -131,7 +131,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     handlers,
     observer,
     metrics,
+    logger,
     maxBodyBytes: config.maxBodyBytes,
+    limits: config.limits,
     tls: config.tls && {
       cert: readFileSync(config.tls.certFile),
       key: readFileSync(config.tls.keyFile),
@@ -139,7 +141,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       optionalClientCert: config.tls.clientCertOptional,
     },
   });
-  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC h2, Connect and REST over HTTP/1.1)");
+  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
   const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });

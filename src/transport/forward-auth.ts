@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import type { ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { Code } from "@connectrpc/connect";
 import type { IntrospectRequest, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { bearerToken } from "./bearer.js";
+import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
 import { allowHeaders, denial, type Denial } from "./forward-auth-answers.js";
@@ -14,8 +14,8 @@ export const AUTHORIZE = "Authorize";
 /** Request header a gateway sets to bind a route to a tenant (Introspect's expected_tenant_id). */
 export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+type Req = NodeRequest;
+type Res = NodeResponse;
 
 /**
  * The forward-auth endpoint (`/authz` and `/authz/...`, any method) for nginx auth_request, Envoy
@@ -26,7 +26,10 @@ type Res = ServerResponse | Http2ServerResponse;
  *
  * It is Introspect behind another door: the same handler (caller restrictions, introspector, cache,
  * last_used_at, result metrics), the same observer (method label `Authorize`), the same error
- * mapping. It never reads the request body: the answer goes out at once.
+ * mapping. It never reads the request body: the answer goes out at once (a request whose body is
+ * still unread when it is answered ends there: http1-server.ts closes that HTTP/1.1 connection,
+ * http-router.ts resets that HTTP/2 stream; so a gateway's Content-Length with no body behind it
+ * stalls nothing).
  */
 export function createForwardAuthHandler(
   introspect: UnaryHandlers<typeof TokenService>["introspect"],
@@ -34,11 +37,6 @@ export function createForwardAuthHandler(
 ): (req: Req, res: Res) => void {
   return (req, res) => {
     const start = process.hrtime.bigint();
-    // A request that declares a body the gateway may never send (Content-Length without bytes):
-    // answering is fine, but the connection cannot be trusted for the next request. Close it.
-    if (req.httpVersionMajor === 1 && ((req.headers["content-length"] ?? "0") !== "0" || req.headers["transfer-encoding"] !== undefined)) {
-      (res as ServerResponse).shouldKeepAlive = false;
-    }
     const ctx: CallContext = {
       bearer: undefined,
       header: (name) => {

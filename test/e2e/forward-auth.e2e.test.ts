@@ -183,14 +183,20 @@ describe("the request body is never read or waited for", () => {
     expect(text).toContain("x-warpflow-tenant-id: admin");
   });
 
-  it("Content-Length: 0 keeps the connection alive: two requests on one socket", async () => {
+  it("without a body (none declared, or Content-Length: 0) the connection stays alive, allowed or denied: one socket for every request", async () => {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const sockets = new Set<unknown>();
     agent.on("free", (s) => sockets.add(s));
     try {
-      for (let i = 0; i < 3; i++) {
-        const r = await httpRequest(t.port, "/authz", { method: "POST", headers: { authorization: `Bearer ${t.adminKey}`, "content-length": "0" }, agent });
-        expect(r.status).toBe(200);
+      for (const [headers, status] of [
+        [{ authorization: `Bearer ${t.adminKey}`, "content-length": "0" }, 200],
+        [{ "content-length": "0" }, 401],
+        [{ authorization: "Bearer wf_acme_x" }, 401],
+        [{ authorization: `Bearer ${t.adminKey}` }, 200],
+      ] as const) {
+        const r = await httpRequest(t.port, "/authz", { method: "POST", headers, agent });
+        expect(r.status).toBe(status);
+        expect(r.headers.connection).toBe("keep-alive");
       }
       expect(sockets.size).toBe(1);
     } finally {
