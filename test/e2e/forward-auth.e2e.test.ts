@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execFile, execFileSync } from "node:child_process";
 import * as http from "node:http";
+import * as http2 from "node:http2";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
@@ -14,6 +16,15 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * Envoy ext_authz, Traefik ForwardAuth and Caddy forward_auth see. (Through a real nginx:
  * test/e2e/nginx-edge.e2e.test.ts.)
  */
+const curl = (() => {
+  try {
+    return execFileSync("curl", ["--version"], { encoding: "utf8" }).includes("HTTP2");
+  } catch {
+    return false;
+  }
+})();
+if (!curl) console.log("forward-auth: curl HTTP/2 cases SKIPPED: no curl with HTTP/2 (apt-get install curl)");
+
 let t: TestApp;
 let faulty: FaultyStore;
 let clock: ManualClock;
@@ -221,6 +232,60 @@ describe("observability: method label Authorize, no secret anywhere", () => {
       expect(text).not.toContain(token.slice(8));
       expect(text).not.toContain(t.adminKey.slice(9));
       expect(text.toLowerCase()).not.toContain("bearer ");
+    }
+  });
+});
+
+describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
+  /** curl --http2-prior-knowledge: status line and headers of the answer. */
+  const curlH2 = (path: string, headers: string[]) =>
+    new Promise<{ statusLine: string; headers: Record<string, string>; body: string }>((resolve, reject) => {
+      const args = ["-s", "-i", "--http2-prior-knowledge", "--max-time", "5", ...headers.flatMap((h) => ["-H", h]), `${t.baseUrl}${path}`];
+      execFile("curl", args, { encoding: "utf8" }, (err, stdout) => {
+        if (err) return reject(err);
+        const [head, ...rest] = stdout.split("\r\n\r\n");
+        const lines = head!.split("\r\n");
+        const out: Record<string, string> = {};
+        for (const l of lines.slice(1)) out[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+        resolve({ statusLine: lines[0]!.trim(), headers: out, body: rest.join("\r\n\r\n") });
+      });
+    });
+
+  it.skipIf(!curl)("curl: allowed with the claims headers, denied with the RFC 6750 challenge", async () => {
+    const { token, key } = await t.grpc.createKey({ tenantId: "h2", label: "edge" }, admin());
+    const ok = await curlH2("/authz/api/orders?x=1", [`Authorization: Bearer ${token}`, "x-warpflow-expected-tenant-id: h2"]);
+    expect(ok.statusLine).toBe("HTTP/2 200");
+    expect(warpflowHeaders(ok.headers)).toEqual({ "x-warpflow-key-id": key!.id, "x-warpflow-tenant-id": "h2", "x-warpflow-token-type": "api_key" });
+    expect(ok.body).toBe("");
+    const missing = await curlH2("/authz", []);
+    expect([missing.statusLine, missing.headers["www-authenticate"]]).toEqual(["HTTP/2 401", 'Bearer realm="warpflow"']);
+    const mismatch = await curlH2("/authz", [`Authorization: Bearer ${token}`, "x-warpflow-expected-tenant-id: other"]);
+    expect([mismatch.statusLine, mismatch.headers["www-authenticate"]]).toEqual(["HTTP/2 403", challenge("insufficient_scope", "token not valid for this tenant")]);
+    const revoked = await t.grpc.revokeKey({ tenantId: "h2", keyId: key!.id }, admin());
+    expect(revoked.key).toBeDefined();
+    const gone = await curlH2("/authz", [`Authorization: Bearer ${token}`]);
+    expect([gone.statusLine, gone.headers["www-authenticate"]]).toEqual(["HTTP/2 401", challenge("invalid_token", "token revoked")]);
+  });
+
+  it("a declared body that never comes stalls nothing: the answer arrives, and the session serves the next stream", async () => {
+    const session = http2.connect(t.baseUrl);
+    try {
+      const ask = (headers: http2.OutgoingHttpHeaders, endStream: boolean) =>
+        new Promise<{ status: number; tenant: unknown; challenge: unknown }>((resolve, reject) => {
+          const stream = session.request({ ":path": "/authz", ...headers }, { endStream });
+          stream.on("response", (h) => resolve({ status: Number(h[":status"]), tenant: h["x-warpflow-tenant-id"], challenge: h["www-authenticate"] }));
+          stream.on("error", reject);
+          stream.resume();
+        });
+      const started = Date.now();
+      const stalled = await ask({ ":method": "POST", authorization: `Bearer ${t.adminKey}`, "content-length": "100" }, false);
+      expect(stalled).toMatchObject({ status: 200, tenant: "admin" });
+      expect(Date.now() - started).toBeLessThan(2000);
+      expect(await ask({ ":method": "GET" }, true)).toMatchObject({ status: 401, challenge: 'Bearer realm="warpflow"' });
+      expect(await ask({ ":method": "GET", authorization: `Bearer ${t.adminKey}` }, true)).toMatchObject({ status: 200, tenant: "admin" });
+      expect(session.closed || session.destroyed).toBe(false);
+    } finally {
+      session.close();
     }
   });
 });
