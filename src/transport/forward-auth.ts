@@ -14,9 +14,6 @@ export const AUTHORIZE = "Authorize";
 /** Request header a gateway sets to bind a route to a tenant (Introspect's expected_tenant_id). */
 export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
 
-type Req = NodeRequest;
-type Res = NodeResponse;
-
 /**
  * The forward-auth endpoint (`/authz` and `/authz/...`, any method) for nginx auth_request, Envoy
  * ext_authz (HTTP service), Traefik ForwardAuth and Caddy forward_auth: the gateway sends the
@@ -34,7 +31,7 @@ type Res = NodeResponse;
 export function createForwardAuthHandler(
   introspect: UnaryHandlers<typeof TokenService>["introspect"],
   observer: CallObserver,
-): (req: Req, res: Res) => void {
+): (req: NodeRequest, res: NodeResponse) => void {
   return (req, res) => {
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
@@ -83,7 +80,7 @@ export function createForwardAuthHandler(
     );
   };
 
-  function finishDenied(res: Res, d: Denial, start: bigint, ctx: CallContext): void {
+  function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
     // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.
     observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
     sendJson(res, d.status, { error: { code: d.code, message: d.message } }, { "www-authenticate": d.challenge });
@@ -91,7 +88,7 @@ export function createForwardAuthHandler(
 }
 
 /** How many `authorization` headers the request carries (node keeps only the first in headers). */
-function authorizationCount(req: Req): number {
+function authorizationCount(req: NodeRequest): number {
   const raw = req.rawHeaders;
   let n = 0;
   for (let i = 0; i < raw.length; i += 2) {
@@ -101,7 +98,7 @@ function authorizationCount(req: Req): number {
   return n;
 }
 
-function sendJson(res: Res, status: number, body: unknown, headers: Record<string, string>): void {
+function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string>): void {
   const text = JSON.stringify(body);
   (res as ServerResponse).writeHead(status, {
     "content-type": "application/json; charset=utf-8",
