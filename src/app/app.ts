@@ -17,6 +17,7 @@ import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
 import { childCache, createMetrics, type Metrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
+import { AUTHORIZE } from "../transport/forward-auth.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
 import { writeAdminKeyFile } from "./admin-key-file.js";
@@ -122,7 +123,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       ? (r) => byResult(r.active ? "active" : r.reason).inc()
       : undefined,
   });
-  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect"]));
+  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
 
   const server = await startServer({
     host: config.host,

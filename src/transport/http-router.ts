@@ -10,6 +10,8 @@ import type { Metrics } from "./metrics.js";
 export interface HttpRoutes {
   connect: ConnectAdapter;
   rest(req: NodeRequest, res: NodeResponse): Promise<void>;
+  /** The forward-auth endpoint (forward-auth.ts). */
+  authz(req: NodeRequest, res: NodeResponse): void;
   metrics: Metrics;
   serving(): boolean;
 }
@@ -20,6 +22,7 @@ export function createHttpRouter(routes: HttpRoutes) {
     if (routes.connect.handle(req, res)) return;
     const path = (req.url ?? "/").split("?", 1)[0]!;
     if (path === "/api/v1/sessions") return void routes.rest(req, res);
+    if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
     if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${req.method} ${path}`);
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {

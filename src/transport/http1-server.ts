@@ -20,12 +20,17 @@ export interface Http1Limits {
  */
 class ClosingServerResponse extends http.ServerResponse {
   override writeHead(...args: unknown[]): this {
-    // (A request without a body is not yet `complete` while its handler runs synchronously.)
-    const h = this.req.headers;
-    const hasBody = h["transfer-encoding"] !== undefined || (h["content-length"] !== undefined && h["content-length"] !== "0");
-    if (hasBody && !this.req.complete) this.shouldKeepAlive = false;
+    // A request with no body (neither Transfer-Encoding nor a non-zero Content-Length, RFC 9112
+    // section 6.3) is not complete yet while its 'request' event runs: an answer written at once
+    // must not cost it the connection.
+    if (!this.req.complete && hasBody(this.req)) this.shouldKeepAlive = false;
     return (super.writeHead as (...a: unknown[]) => this)(...args);
   }
+}
+
+function hasBody(req: http.IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return req.headers["transfer-encoding"] !== undefined || (length !== undefined && length !== "0");
 }
 
 export function createHttp1Server(limits: Http1Limits, onRequest: http.RequestListener): http.Server {

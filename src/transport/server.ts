@@ -10,6 +10,7 @@ import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpfl
 import type { CallObserver } from "./call-observer.js";
 import { createConnectAdapter } from "./connect-adapter.js";
 import { createConnectionGuard } from "./connection-guard.js";
+import { createForwardAuthHandler } from "./forward-auth.js";
 import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
 import { routeGrpcLogs } from "./grpc-logging.js";
 import { addProtobufService } from "./grpc-server.js";
@@ -81,6 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const router = createHttpRouter({
     connect,
     rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
+    authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer),
     metrics: opts.metrics,
     serving: () => serving,
   });
