@@ -105,7 +105,7 @@ function http2ConnectCall(port: number, path: string, name: string, value: Buffe
 const windows = (secret: string) => Array.from({ length: secret.length - 11 }, (_, i) => secret.slice(i, i + 12));
 
 describe("no header byte reaches any output; one bearer rule everywhere", () => {
-  it("every variant is UNAUTHENTICATED on gRPC, Connect (HTTP/1.1, HTTP/2) and REST, and nothing of the secrets is printed", async () => {
+  it("every variant is UNAUTHENTICATED on gRPC, Connect (HTTP/1.1, HTTP/2), REST and /authz, and nothing of the secrets is printed", async () => {
     const key = svc.adminKey;
     const listKeys = toBinary(ListKeysRequestSchema, create(ListKeysRequestSchema, { tenantId: "acme" }));
     const introspect = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token: "wf_acme_x" }));
@@ -115,6 +115,7 @@ describe("no header byte reaches any output; one bearer rule everywhere", () => 
       outcomes[`connect/1.1 ${name}`] = await http1Call(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "Authorization", value, '{"tenantId":"acme"}');
       outcomes[`connect/2 ${name}`] = await http2ConnectCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "authorization", value, '{"tenantId":"acme"}');
       outcomes[`rest ${name}`] = await http1Call(svc.port, "/api/v1/sessions", "Authorization", value, '{"tenant_id":"acme"}');
+      outcomes[`authz ${name}`] = await http1Call(svc.port, "/authz", "Authorization", value, "");
     }
     const callerVariants = { tab: `${CALLER_TOKEN.slice(0, 10)}\t${CALLER_TOKEN.slice(10)}`, trailingTab: `${CALLER_TOKEN}\t` };
     for (const [name, value] of Object.entries(callerVariants)) {
