@@ -44,7 +44,7 @@ const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 64);
 const CACHE_TTL_MS = 2000;
 const FLUSH_MS = 1000;
 const DISTINCT = 10;
-const ALL_CASES = ["floor_listener", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off", "authorize"];
+const ALL_CASES = ["floor_listener", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off", "api_key_codec_off", "authorize"];
 const CASES = new Set(env.BENCH_CASES ? env.BENCH_CASES.split(",") : ALL_CASES);
 
 const signed = (n: number | null) => (n === null || !Number.isFinite(n) ? "n/a" : `${n >= 0 ? "+" : ""}${n}`);
@@ -104,12 +104,17 @@ async function main() {
     ? await startService(serviceEnv({ BENCH_METRICS: env.BENCH_BARE_METRICS ?? "off" }), { execArgv: profArgs("service-nometrics"), logFile: join(dir, "service-nometrics.log") })
     : undefined;
   const bareSeeded = bare && (await seed(bare));
+  const noCodec = CASES.has("api_key_codec_off")
+    ? await startService(serviceEnv({ BENCH_FAST_CODEC: "off" }), { execArgv: profArgs("service-nocodec"), logFile: join(dir, "service-nocodec.log") })
+    : undefined;
+  const noCodecSeeded = noCodec && (await seed(noCodec));
   const floor = await startFloor(seeded.sampleResponseHex, join(dir, "floor.log"), {}, profArgs("floor"));
   const floorListener = await startFloor(seeded.sampleResponseHex, join(dir, "floor-listener.log"), { FLOOR_LISTENER: "service" });
   await openChannel(loadgen, "service", service.address);
   await openChannel(loadgen, "floor", floor.address);
   await openChannel(loadgen, "floor_listener", floorListener.address);
   if (bare) await openChannel(loadgen, "bare", bare.address);
+  if (noCodec) await openChannel(loadgen, "nocodec", noCodec.address);
   // The forward-auth case: the service's /authz and a no-op node:http handler (its floor), both
   // over keep-alive HTTP/1.1, one request in flight per connection.
   const floorHttp = CASES.has("authorize") ? await startFloor("", join(dir, "floor-http.log"), { FLOOR_HTTP: "1" }) : undefined;
@@ -129,6 +134,7 @@ async function main() {
   }
   seeded.client.close();
   bareSeeded?.client.close();
+  noCodecSeeded?.client.close();
 
   const svc = (tokens: string[]): Target => ({ channel: "service", pid: service.child.pid!, path: INTROSPECT_PATH, requestsHex: tokens.map(encode) });
   const floorTarget: Target = { channel: "floor", pid: floor.child.pid!, path: FLOOR_PATH, requestsHex: seeded.keys.map(encode) };
@@ -178,6 +184,17 @@ async function main() {
     });
   }
 
+  if (noCodec && noCodecSeeded) {
+    // What the hand-written Introspect codec saves: the same API-key case served with protobuf-es
+    // alone (subject) paired with the codec (reference, the main service).
+    plans.unshift({
+      name: "api_key_codec_off",
+      subject: { channel: "nocodec", pid: noCodec.child.pid!, path: INTROSPECT_PATH, requestsHex: noCodecSeeded.keys.map(encode) },
+      reference: { ...svc(seeded.keys) },
+      expect: { active: true },
+    });
+  }
+
   // Every server process warms up once before any case: a fresh V8 runs more scavenges (small
   // young generation) and colder code, which would bias whichever case came first.
   const warm = async (name: string, path: string, requestsHex: string[], ms: number) =>
@@ -185,6 +202,7 @@ async function main() {
   log(`warming up every server (${START_WARMUP_MS} ms per service)`);
   await warm("service", INTROSPECT_PATH, [...seeded.keys, ...seeded.sessions, ...jwts].map(encode), START_WARMUP_MS);
   if (bare && bareSeeded) await warm("bare", INTROSPECT_PATH, bareSeeded.keys.map(encode), START_WARMUP_MS);
+  if (noCodec && noCodecSeeded) await warm("nocodec", INTROSPECT_PATH, noCodecSeeded.keys.map(encode), START_WARMUP_MS);
   await warm("floor", FLOOR_PATH, seeded.keys.map(encode), START_WARMUP_MS / 4);
   await warm("floor_listener", FLOOR_PATH, seeded.keys.map(encode), START_WARMUP_MS / 4);
   if (floorHttp) {
@@ -212,21 +230,21 @@ async function main() {
       subject: plan.subject,
       reference: plan.reference,
       rounds: ROUNDS,
-      subjectMs: plan.name === "api_key_metrics_off" ? CASE_MS : CASE_MS,
-      referenceMs: plan.name === "api_key_metrics_off" ? CASE_MS : FLOOR_MS,
+      subjectMs: CASE_MS,
+      referenceMs: plan.name === "api_key_metrics_off" || plan.name === "api_key_codec_off" ? CASE_MS : FLOOR_MS,
       warmupMs: WARMUP_MS,
       concurrency: CONCURRENCY,
       scrapePort: plan.scrapePort,
     });
   }
-  await stopAll([service.child, bare?.child, floor.child, floorListener.child, floorHttp?.child, loadgen]);
+  await stopAll([service.child, bare?.child, noCodec?.child, floor.child, floorListener.child, floorHttp?.child, loadgen]);
 
   // ---- report ----
   const out: Record<string, unknown> = {};
   const rows: (string | number | null)[][] = [];
   const warnings: string[] = [];
   const floorSlices: Measured[] = Object.entries(results)
-    .filter(([name]) => name !== "api_key_metrics_off" && name !== "authorize")
+    .filter(([name]) => name !== "api_key_metrics_off" && name !== "api_key_codec_off" && name !== "authorize")
     .map(([, p]) => p.reference);
   if (floorSlices.length > 0) {
     // Every floor slice of the run, pooled: the floor's own row.
@@ -262,7 +280,7 @@ async function main() {
     out[plan.name] = {
       ...sum,
       reference: {
-        name: plan.name === "api_key_metrics_off" ? "api_key (metrics on)" : plan.name === "authorize" ? "floor_http (no-op node:http handler)" : "floor",
+        name: plan.name === "api_key_metrics_off" ? "api_key (metrics on)" : plan.name === "api_key_codec_off" ? "api_key (hand-written codec on)" : plan.name === "authorize" ? "floor_http (no-op node:http handler)" : "floor",
         ...summarize(p.reference, undefined),
       },
       store: storeSummary(st),
@@ -313,6 +331,15 @@ async function main() {
         detail: `${s.calls} calls -> ${st.recordKeyUses} store writes carrying ${st.lastUsedKeysFlushed} last_used_at updates for ${distinct} keys over ${r2(p.wallSeconds)} s (<= ${distinct * intervals}: one per key per ${FLUSH_MS} ms flush)`,
       };
     }
+  }
+  const codecOff = results.api_key_codec_off;
+  if (codecOff) {
+    const saved = 1 - codecOff.reference.serverCpuMsPerCall / codecOff.subject.serverCpuMsPerCall;
+    targets.introspect_codec = {
+      met: saved >= 0.05,
+      detail: `the hand-written Introspect codec saves ${r2(saved * 100)}% server CPU per call (${r4(codecOff.reference.serverCpuMsPerCall)} vs ${r4(codecOff.subject.serverCpuMsPerCall)} ms; keep it only if >= 5%)`,
+    };
+    out.introspect_codec_saving_percent = r2(saved * 100);
   }
   const metricsOff = results.api_key_metrics_off;
   const metricsCost = metricsOff && {
