@@ -13,6 +13,7 @@ export async function openStore(config: Readonly<Config>, logger: Logger): Promi
       uri: config.mongodbUri,
       dbName: config.mongodbDb,
       logger,
+      auditRetentionDays: config.auditRetentionDays,
       introspectReadConcern: config.mongodbIntrospectReadConcern,
       // A rotation's transaction must be over, retries and commit included, when callers are told UNAVAILABLE.
       timeouts: { transactionBudgetMS: config.storeTimeoutMs },

@@ -3,7 +3,7 @@ import { BSON } from "mongodb";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoConnection, type MongoConnection } from "../../src/adapters/mongo/mongo-connection.js";
-import { INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
+import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
 
@@ -45,13 +45,14 @@ async function until(condition: () => boolean | Promise<boolean>, ms = 5000): Pr
   return false;
 }
 const ready = (c: MongoConnection) => until(() => c.db().then(() => true, () => false));
+const SPECS: Record<string, typeof KEY_INDEXES> = { keys: KEY_INDEXES, sessions: SESSION_INDEXES, audit_events: AUDIT_INDEXES };
 const listed = (specs: typeof KEY_INDEXES) => [{ v: 2, key: { _id: 1 }, name: "_id_" }, ...specs.map((s) => ({ v: 2, ...s }))];
 
 describe("MongoDB start-up: indexes (issue 10.9)", () => {
   it("builds nothing, on no extra connection, when listIndexes shows every exact spec", async () => {
     stub.handle = (cmd) =>
       cmd.name === "listIndexes"
-        ? { cursor: { id: BSON.Long.ZERO, ns: `wf.${cmd.doc.listIndexes}`, firstBatch: listed(cmd.doc.listIndexes === "keys" ? KEY_INDEXES : SESSION_INDEXES) }, ok: 1 }
+        ? { cursor: { id: BSON.Long.ZERO, ns: `wf.${cmd.doc.listIndexes}`, firstBatch: listed(SPECS[cmd.doc.listIndexes as string]!) }, ok: 1 }
         : undefined;
     const ok = await ready(open());
     expect(ok, lines.join("\n")).toBe(true);
@@ -68,7 +69,7 @@ describe("MongoDB start-up: indexes (issue 10.9)", () => {
     const c = open({ socketTimeoutMS: 100 });
     expect(await ready(c)).toBe(true);
     const builds = commands("createIndexes");
-    expect(builds.map((b) => (b.doc.indexes as { name: string }[])[0]!.name)).toEqual([...KEY_INDEXES, ...SESSION_INDEXES].map((s) => s.name));
+    expect(builds.map((b) => (b.doc.indexes as { name: string }[])[0]!.name)).toEqual([...KEY_INDEXES, ...SESSION_INDEXES, ...AUDIT_INDEXES].map((s) => s.name));
     expect(builds.every((b) => b.appName === "warpflow-token-service-indexes")).toBe(true);
   }, 20_000);
 

@@ -344,7 +344,7 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
     expect(raw.insertOne).not.toHaveBeenCalled();
   });
 
-  it("frees the slots of keys whose grace ended (the sweep, for this tenant) before calling the tenant full", async () => {
+  it("frees the grace slots of keys whose grace ended before calling the tenant full", async () => {
     const { coll, raw } = scriptedCollection({});
     let reads = 0;
     raw.find.mockImplementation(((filter: { status?: string }) => ({
@@ -358,7 +358,10 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
     })) as never);
     expect((await standalone(coll).rotateKey(rotateArgs)).ok).toBe(true);
     expect(raw.updateMany).toHaveBeenCalledTimes(1);
-    expect((raw.updateMany.mock.calls[0] as unknown as [Document])[0]).toEqual({ tenantId: T, status: "deprecated", revokeAt: { $lte: now } });
+    const [filter, update] = raw.updateMany.mock.calls[0] as unknown as [Document, Document];
+    expect(filter).toEqual({ tenantId: T, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } });
+    // Only the place is given back: the key stays DEPRECATED for the sweep (and its audit event).
+    expect(update).toEqual({ $unset: { graceSlot: "" } });
     expect((raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set.graceSlot).toBe(1);
   });
 });

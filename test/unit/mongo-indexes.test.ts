@@ -1,7 +1,7 @@
 import { type Db, MongoServerError } from "mongodb";
 import { describe, expect, it, vi } from "vitest";
 import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
-import { ensureIndexes, INDEX, IndexConflictError, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
+import { AUDIT_INDEXES, ensureIndexes, INDEX, IndexConflictError, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
 
 /**
  * Index creation at start-up (issue 10.9) against a scripted Db (no mongod here): the build is
@@ -39,18 +39,26 @@ const asListed = (specs: typeof KEY_INDEXES): Listed => [{ v: 2, key: { _id: 1 }
 
 describe("index creation at start-up", () => {
   it("builds nothing, and opens no build connection, when every index already exists exactly", async () => {
-    const { db, created } = scriptedDb({ [COLLECTIONS.keys]: asListed(KEY_INDEXES), [COLLECTIONS.sessions]: asListed(SESSION_INDEXES) });
+    const { db, created } = scriptedDb({
+      [COLLECTIONS.keys]: asListed(KEY_INDEXES),
+      [COLLECTIONS.sessions]: asListed(SESSION_INDEXES),
+      [COLLECTIONS.audit]: asListed(AUDIT_INDEXES),
+    });
     const build = vi.fn(async () => db);
-    expect(await ensureIndexes(db, build)).toEqual({ built: [] });
+    expect(await ensureIndexes(db, { build })).toEqual({ built: [] });
     expect(build).not.toHaveBeenCalled();
     expect(created).toEqual([]);
   });
 
   it("builds only what is missing (or differs), on the build connection", async () => {
     const withoutGrace = KEY_INDEXES.filter((s) => s.name !== INDEX.keyGraceSlot);
-    const { db, buildDb, created } = scriptedDb({ [COLLECTIONS.keys]: asListed(withoutGrace), [COLLECTIONS.sessions]: "missing" });
+    const { db, buildDb, created } = scriptedDb({
+      [COLLECTIONS.keys]: asListed(withoutGrace),
+      [COLLECTIONS.sessions]: "missing",
+      [COLLECTIONS.audit]: asListed(AUDIT_INDEXES),
+    });
     const build = vi.fn(async () => buildDb);
-    const { built } = await ensureIndexes(db, build);
+    const { built } = await ensureIndexes(db, { build });
     expect(build).toHaveBeenCalledTimes(1);
     expect(built).toEqual([INDEX.keyGraceSlot, ...SESSION_INDEXES.map((s) => s.name)]);
     expect(created).toEqual([`keys.${INDEX.keyGraceSlot}`, ...SESSION_INDEXES.map((s) => `sessions.${s.name}`)]);
@@ -63,7 +71,7 @@ describe("index creation at start-up", () => {
           throw new MongoServerError({ ok: 0, code, codeName: "IndexOptionsConflict", errmsg: "Index already exists with a different name: tokenHash_1" });
         }
       });
-      const err = await ensureIndexes(db, async () => buildDb).then(() => undefined, (e: unknown) => e);
+      const err = await ensureIndexes(db, { build: async () => buildDb }).then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(IndexConflictError);
       expect((err as IndexConflictError).index).toBe(INDEX.keyTokenHash);
       expect((err as Error).message).toMatch(/keys\.keys_token_hash_unique.*different name: tokenHash_1.*dropIndex.*restart/);

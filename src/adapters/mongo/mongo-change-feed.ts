@@ -7,7 +7,7 @@ import { COLLECTIONS } from "./mongo-documents.js";
  * Cache invalidation across instances from a MongoDB change stream (replica sets and sharded
  * clusters; Atlas). One database-level stream, filtered on the server to what caches care about:
  * key updates that touch `status` (revoke, rotate, sweep; not the frequent lastUsedAt writes),
- * replaced or deleted keys, and every tenant policy change. Events carry only the document key
+ * replaced or deleted keys, revoked sessions, and every tenant policy change. Events carry only the document key
  * (no updateLookup read).
  *
  * The driver resumes the stream itself after a resumable error (node_modules/mongodb/lib/
@@ -30,6 +30,8 @@ const PIPELINE: Document[] = [
         { "ns.coll": COLLECTIONS.policies },
         { "ns.coll": COLLECTIONS.keys, operationType: { $in: ["replace", "delete"] } },
         { "ns.coll": COLLECTIONS.keys, operationType: "update", "updateDescription.updatedFields.status": { $exists: true } },
+        // A revoked session (RevokeSession, RevokeTenantSessions: one event per session).
+        { "ns.coll": COLLECTIONS.sessions, operationType: "update", "updateDescription.updatedFields.revokedAt": { $exists: true } },
         // The stream's own end (the database was dropped or renamed): handled as a close.
         { operationType: "invalidate" },
       ],
@@ -143,7 +145,12 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
           const coll = event.ns?.coll as string | undefined;
           const id = event.documentKey?._id as string | undefined;
           if (typeof id !== "string") return;
-          const change: StoreChange = coll === COLLECTIONS.policies ? { kind: "policy", tenantId: id } : { kind: "key", keyId: id };
+          const change: StoreChange =
+            coll === COLLECTIONS.policies
+              ? { kind: "policy", tenantId: id }
+              : coll === COLLECTIONS.sessions
+                ? { kind: "session", sessionId: id }
+                : { kind: "key", keyId: id };
           listener(change);
         });
         stream.on("error", (err: Error & { code?: unknown }) => ended(stream, err));

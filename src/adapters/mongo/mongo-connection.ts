@@ -48,6 +48,8 @@ export interface MongoConnectionOptions {
   dbName: string;
   logger?: Logger | undefined;
   timeouts?: Partial<MongoTimeouts> | undefined;
+  /** AUDIT_RETENTION_DAYS: audit events older than this are deleted by a TTL index; unset keeps them. */
+  auditRetentionDays?: number | undefined;
   /** Read concern of the Introspect lookups (by token hash); default "local". */
   introspectReadConcern?: "local" | "linearizable" | undefined;
   /** Back-off between connection attempts: starts at initialMs, doubles, capped at maxMs. */
@@ -138,7 +140,9 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         readPreference: ReadPreference.PRIMARY,
         writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
       });
-      const { built } = await withIndexBuildConnection(options.uri, opts, options.dbName, log, (open) => ensureIndexes(db, open));
+      const { built } = await withIndexBuildConnection(options.uri, opts, options.dbName, log, (build) =>
+        ensureIndexes(db, { auditRetentionDays: options.auditRetentionDays, build }),
+      );
       if (built.length > 0) log?.info({ indexes: built }, "MongoDB indexes built");
       if (closed) return;
       database = db;

@@ -21,6 +21,10 @@ export const INDEX = {
   keySweep: "keys_status_revoke_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
+  auditTenant: "audit_tenant_id",
+  auditTenantAction: "audit_tenant_action_id",
+  auditDedupe: "audit_dedupe_key_unique",
+  auditRetention: "audit_time_retention_ttl",
 } as const;
 
 export const KEY_INDEXES: IndexDescription[] = [
@@ -64,6 +68,41 @@ export const SESSION_INDEXES: IndexDescription[] = [
   // https://www.mongodb.com/docs/manual/core/index-ttl/
   { name: INDEX.sessionTtl, key: { expiresAt: 1 }, expireAfterSeconds: 0 },
 ];
+
+export const AUDIT_INDEXES: IndexDescription[] = [
+  // ListAuditEvents: a tenant's events newest first (_id is time-ordered; since/until/cursor are
+  // _id bounds), with or without an action filter: one index range each, no blocking sort.
+  { name: INDEX.auditTenant, key: { tenantId: 1, _id: -1 } },
+  { name: INDEX.auditTenantAction, key: { tenantId: 1, action: 1, _id: -1 } },
+  // Service actions recorded once across replicas (the grace-end revocation of a key).
+  { name: INDEX.auditDedupe, key: { dedupeKey: 1 }, unique: true, partialFilterExpression: { dedupeKey: { $exists: true } } },
+];
+
+/**
+ * AUDIT_RETENTION_DAYS: a TTL index on `time` when set; none when unset (keep forever). A changed
+ * value is applied with collMod (an index of the same name with other options cannot be created);
+ * unset after having been set, the TTL index is dropped, so events are kept from then on.
+ * https://www.mongodb.com/docs/manual/core/index-ttl/#change-the-expireafterseconds-value-for-a-ttl-index
+ */
+export async function ensureAuditRetention(db: Db, retentionDays: number | undefined): Promise<void> {
+  const coll = db.collection(COLLECTIONS.audit);
+  if (retentionDays === undefined) {
+    try {
+      await coll.dropIndex(INDEX.auditRetention);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 27 && code !== 26) throw err; // IndexNotFound, NamespaceNotFound: nothing to drop
+    }
+    return;
+  }
+  const expireAfterSeconds = retentionDays * 86_400;
+  try {
+    await coll.createIndexes([{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds }]);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 85) throw err; // IndexOptionsConflict: another retention
+    await db.command({ collMod: COLLECTIONS.audit, index: { name: INDEX.auditRetention, expireAfterSeconds } });
+  }
+}
 
 /**
  * An index of ours conflicts with one already there: the same name with another spec, or the same
@@ -117,14 +156,21 @@ async function listIndexes(coll: Collection): Promise<Record<string, unknown>[]>
  * can take far longer than an ordinary operation), so a conflict names its index. Throws
  * IndexConflictError on a conflict, anything else on other failures (the caller retries).
  */
-export async function ensureIndexes(db: Db, build: () => Promise<Db> = async () => db): Promise<{ built: string[] }> {
+export async function ensureIndexes(
+  db: Db,
+  opts: { auditRetentionDays?: number | undefined; build?: () => Promise<Db> } = {},
+): Promise<{ built: string[] }> {
+  const build = opts.build ?? (async () => db);
   const built: string[] = [];
   let buildDb: Db | undefined;
+  const listed = new Map<string, Record<string, unknown>[]>();
   for (const [name, specs] of [
     [COLLECTIONS.keys, KEY_INDEXES],
     [COLLECTIONS.sessions, SESSION_INDEXES],
+    [COLLECTIONS.audit, AUDIT_INDEXES],
   ] as const) {
     const existing = await listIndexes(db.collection(name));
+    listed.set(name, existing);
     for (const spec of specs) {
       if (present(spec, existing)) continue;
       buildDb ??= await build();
@@ -136,6 +182,13 @@ export async function ensureIndexes(db: Db, build: () => Promise<Db> = async () 
       }
       built.push(spec.name!);
     }
+  }
+  // AUDIT_RETENTION_DAYS: only when the TTL index is not already as configured.
+  const days = opts.auditRetentionDays;
+  const retention = listed.get(COLLECTIONS.audit)!.find((i) => i["name"] === INDEX.auditRetention);
+  if (days === undefined ? retention !== undefined : retention?.["expireAfterSeconds"] !== days * 86_400) {
+    await ensureAuditRetention(days === undefined ? db : (buildDb ??= await build()), days);
+    if (days !== undefined) built.push(INDEX.auditRetention);
   }
   // tenant_policies is keyed by _id (the tenant id): its built-in _id index is all it needs. Create
   // the collection anyway so an operator sees all three at once.

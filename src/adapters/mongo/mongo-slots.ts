@@ -14,8 +14,7 @@ import { INDEX } from "./mongo-indexes.js";
  * write that deprecates the key, whatever the number of concurrent rotations on whatever replicas.
  *
  * A key whose grace ended (revokeAt <= now) no longer counts, swept or not: when every slot is
- * held, the rotation first stores the tenant's expired DEPRECATED keys as REVOKED (the sweep's own
- * idempotent update, for one tenant), which frees their slots.
+ * held, the rotation first releases the grace slots of the tenant's expired DEPRECATED keys.
  */
 export const isGraceSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyGraceSlot, "graceSlot");
 
@@ -35,11 +34,15 @@ export async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, m
   return docs.filter((d): d is KeyDoc & GraceHolder => typeof d.graceSlot === "number");
 }
 
-/** The sweep (DEPRECATED past revokeAt -> REVOKED, revokedAt = revokeAt) for one tenant. */
+/**
+ * Releases the grace slots of the tenant's DEPRECATED keys whose grace ended (revokeAt <= now).
+ * They stay DEPRECATED (every read already treats them as revoked) until the sweep stores them as
+ * REVOKED with their `key.grace_expired` audit event: only their place in the limit is given back.
+ */
 export async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, now: Date, maxTimeMS: number, session?: ClientSession): Promise<number> {
   const r = await coll.updateMany(
-    { tenantId, status: "deprecated", revokeAt: { $lte: now } },
-    EXPIRE_PIPELINE,
+    { tenantId, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } },
+    { $unset: { graceSlot: "" } },
     { maxTimeMS, ...(session ? { session } : {}) },
   );
   return r.modifiedCount;
