@@ -156,9 +156,11 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
           );
         }
         if (result.reason === "limit") {
+          // No active-key slot for the successor (on standalone MongoDB: a concurrent CreateKey
+          // took the slot the rotation freed; in a transaction: no slot free at all).
           throw new DomainError(
-            "aborted",
-            `rotation of ${keyId} raced with a concurrent CreateKey that took the freed slot; no new key was issued — check ListKeys before retrying`,
+            "resource_exhausted",
+            `tenant ${tenantId} has no free active-key slot (limit ${MAX_ACTIVE_KEYS_PER_TENANT}) for the successor of ${keyId} (a concurrent CreateKey may have taken it); no new key was issued: check ListKeys, revoke a key, then retry`,
           );
         }
         throw new DomainError("failed_precondition", `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`);

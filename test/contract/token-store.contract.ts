@@ -233,7 +233,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
             expect(old!.status).toBe("deprecated");
             expect(old!.rotatedToKeyId).toBe(successor.id);
           } else {
-            // The only acceptable failure: creations took the place (the domain answers ABORTED).
+            // The only acceptable failure: creations took the place (the domain answers RESOURCE_EXHAUSTED).
             expect(rot!.reason).toBe("limit");
             expect(await store.getKey(t, successor.id)).toBeNull();
             expect(old!.rotatedToKeyId).toBeUndefined();

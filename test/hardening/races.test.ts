@@ -117,7 +117,7 @@ describe.each(legs)("races on $name", (leg) => {
       const winners = results.filter((r): r is Exclude<typeof r, string> => typeof r !== "string");
       expect(winners).toHaveLength(1);
       // Losers learn the key is no longer active (or that they raced): never INTERNAL, never OK.
-      for (const r of results) if (typeof r === "string") expect(["FAILED_PRECONDITION", "ABORTED"]).toContain(r);
+      for (const r of results) if (typeof r === "string") expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"]).toContain(r);
       const keys = (await t.grpc.listKeys({ tenantId }, admin())).keys;
       expect(keys).toHaveLength(n + 1);
       const successors = keys.filter((k) => k.rotatedFromKeyId === target.key!.id);
@@ -158,7 +158,7 @@ describe.each(legs)("races on $name", (leg) => {
       expect(await opts.introspect(rotated.token)).toBe(true);
     } else {
       expect(successors).toEqual([]);
-      expect(["FAILED_PRECONDITION", "ABORTED", "NOT_FOUND", "failed_precondition", "aborted", "not_found"]).toContain(rotated.code);
+      expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "NOT_FOUND", "failed_precondition", "resource_exhausted", "not_found"]).toContain(rotated.code);
     }
     for (const o of opts.others) expect(await opts.introspect(o.token)).toBe(true);
   }
