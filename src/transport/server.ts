@@ -5,15 +5,14 @@ import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { createBuiltinServices } from "./builtin-services.js";
 import type { CallObserver } from "./call-observer.js";
 import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
 import { addProtobufService } from "./grpc-server.js";
 import { sendError, sendJson } from "./json-http.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
 import type { Metrics } from "./metrics.js";
-import { addReflection } from "./reflection.js";
 import { createRestSessionsHandler } from "./rest-sessions.js";
 import type { UnaryHandlers } from "./unary-handlers.js";
 
@@ -49,14 +48,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     "grpc.max_connection_idle_ms": 300_000,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
-  const health = new HealthImplementation({ "": "NOT_SERVING", [TokenService.typeName]: "NOT_SERVING" });
-  health.addToServer(grpcServer);
-  addReflection(grpcServer, [file_warpflow_auth_v1_token_service]);
+  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName]);
+  builtins.addToGrpc(grpcServer);
   const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
 
   // HTTP/1.1: Connect (connect-node), REST, health and metrics.
   const connect = connectNodeAdapter({
-    routes: (router) => registerConnectService(router, TokenService, opts.handlers, opts.observer),
+    routes: (router) => {
+      registerConnectService(router, TokenService, opts.handlers, opts.observer);
+      builtins.registerOn(router);
+    },
     readMaxBytes: opts.maxBodyBytes,
     contextValues: (req) =>
       createContextValues().set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true),
@@ -64,7 +65,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const rest = createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes);
   const http1 = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
-    if (path.startsWith(SERVICE_PATH)) return connect(req, res);
+    if (path.startsWith(SERVICE_PATH) || builtins.pathPrefixes.some((p) => path.startsWith(p))) return connect(req, res);
     if (path === "/api/v1/sessions") return void rest(req, res);
     if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${req.method} ${path}`);
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
@@ -108,9 +109,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const setServing = (value: boolean) => {
     serving = value;
-    const status = value ? "SERVING" : "NOT_SERVING";
-    health.setStatus("", status);
-    health.setStatus(TokenService.typeName, status);
+    builtins.health.setServing(value);
   };
 
   return {
@@ -118,6 +117,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     setServing,
     async close(timeoutMs) {
       setServing(false);
+      builtins.health.close();
       listener.close();
       const force = setTimeout(() => {
         grpcServer.forceShutdown();
