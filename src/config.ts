@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /**
  * Configuration from the environment, validated once at start and frozen. A bad value throws a
  * ConfigError naming the variable; main prints that one line and exits 1.
@@ -52,6 +54,25 @@ export interface Config {
   introspectRequireClientCert: boolean;
   /** Optional shared credential Introspect callers must present (x-warpflow-caller-token header). */
   introspectCallerToken?: string | undefined;
+  /** Connection and request limits on the one port (see limits in docs/security.md). */
+  limits: ConnectionLimits;
+}
+
+export interface ConnectionLimits {
+  /** HTTP/1.1: a request whose headers are not complete by then gets 408 and is closed. */
+  headersTimeoutMs: number;
+  /** HTTP/1.1 and HTTP/2: a request (headers and body) not complete by then is refused and closed. */
+  requestTimeoutMs: number;
+  /** HTTP/1.1: an idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** Open connections one client address may hold (0 = no per-address bound). */
+  maxConnectionsPerAddress: number;
+  /** Open connections in all (a margin of file descriptors stays free for the process). */
+  maxConnections: number;
+  /** HTTP/2: concurrent streams per connection. */
+  maxConcurrentStreams: number;
+  /** Request header block, decoded (HTTP/1.1 and HTTP/2, gRPC metadata included). */
+  maxHeaderBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -158,5 +179,42 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     tls,
     introspectRequireClientCert,
     introspectCallerToken,
+    limits: loadLimits(env),
   });
+}
+
+/** File descriptors kept free for the process itself (store pool, log, key file, JWKS fetches). */
+const FD_MARGIN = 256;
+
+/** The soft limit on open files of this process (Linux /proc), or undefined where unknown. */
+export function openFileLimit(readLimits: () => string = () => readFileSync("/proc/self/limits", "utf8")): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readLimits());
+    return m && m[1] !== "unlimited" ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function loadLimits(env: Env): ConnectionLimits {
+  const fds = openFileLimit();
+  const fdBound = fds === undefined ? 100_000 : Math.max(64, fds - FD_MARGIN);
+  const maxConnections = int(env, "MAX_CONNECTIONS", Math.min(fdBound, 100_000), 1, 10_000_000);
+  if (maxConnections > fdBound) {
+    throw new ConfigError("MAX_CONNECTIONS", `must leave ${FD_MARGIN} of the process's ${fds} file descriptors free (at most ${fdBound})`);
+  }
+  const headersTimeoutMs = int(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000);
+  const requestTimeoutMs = int(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", `must not exceed HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: int(env, "HTTP_KEEPALIVE_TIMEOUT_MS", 5_000, 100, 600_000),
+    maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", 256, 0, 10_000_000),
+    maxConnections,
+    maxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+    maxHeaderBytes: int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
+  };
 }

@@ -17,6 +17,7 @@ import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
 import { childCache, createMetrics, type Metrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
+import { AUTHORIZE } from "../transport/forward-auth.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
 import { writeAdminKeyFile } from "./admin-key-file.js";
@@ -122,7 +123,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       ? (r) => byResult(r.active ? "active" : r.reason).inc()
       : undefined,
   });
-  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect"]));
+  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
 
   const server = await startServer({
     host: config.host,
@@ -130,7 +131,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     handlers,
     observer,
     metrics,
+    logger,
     maxBodyBytes: config.maxBodyBytes,
+    limits: config.limits,
     tls: config.tls && {
       cert: readFileSync(config.tls.certFile),
       key: readFileSync(config.tls.keyFile),
@@ -138,7 +141,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       optionalClientCert: config.tls.clientCertOptional,
     },
   });
-  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC h2, Connect and REST over HTTP/1.1)");
+  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
   const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });

@@ -9,8 +9,6 @@ import { registerConnectHandlers, type ServedService } from "./service-handlers.
 
 export interface BuiltinServices {
   health: HealthService;
-  /** "/<service>/" path prefixes of the built-in services (for HTTP routing). */
-  pathPrefixes: string[];
   addToGrpc(server: grpc.Server): void;
   registerOn(router: ConnectRouter): void;
 }
@@ -28,7 +26,6 @@ export function createBuiltinServices(files: DescFile[], serviceNames: string[])
   ];
   return {
     health,
-    pathPrefixes: services.map((s) => `/${s.service.typeName}/`),
     addToGrpc: (server) => services.forEach((s) => addGrpcStreamingService(server, s)),
     registerOn: (router) => services.forEach((s) => registerConnectHandlers(router, s)),
   };

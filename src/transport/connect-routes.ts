@@ -1,6 +1,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
+import { malformedBodyKey } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError } from "./error-mapping.js";
 import { OK } from "./error-mapping.js";
@@ -10,7 +12,7 @@ import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });
 
 /**
- * Registers transport-neutral handlers on a Connect router (served over HTTP/1.1 by connect-node:
+ * Registers transport-neutral handlers on a Connect router (served by connect-es over HTTP/1.1 and HTTP/2:
  * Connect JSON/binary, and gRPC-Web). Same handlers, same error mapping, same observer as gRPC.
  */
 export function registerConnectService<S extends DescService>(
@@ -31,6 +33,8 @@ export function registerConnectService<S extends DescService>(
         clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
       };
       try {
+        const malformed = hc.values.get(malformedBodyKey);
+        if (malformed !== undefined) throw invalidArgument("request", "not a valid protobuf message");
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
         return res;

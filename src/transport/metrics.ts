@@ -13,6 +13,8 @@ export interface Metrics {
   lastUsedFlushes: Counter<"outcome">;
   lastUsedKeysFlushed: Counter;
   introspections: Counter<"result">;
+  connectionsRefused: Counter<"reason">;
+  requestsTimedOut: Counter<"protocol">;
 }
 
 export function createMetrics(): Metrics {
@@ -20,6 +22,18 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
+    connectionsRefused: new Counter({
+      name: "warpflow_connections_refused_total",
+      help: "Connections closed on accept: per_address (MAX_CONNECTIONS_PER_ADDRESS) or total (MAX_CONNECTIONS)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    requestsTimedOut: new Counter({
+      name: "warpflow_requests_timed_out_total",
+      help: "Requests closed because they were not complete within HTTP_REQUEST_TIMEOUT_MS (http2: stream reset)",
+      labelNames: ["protocol"] as const,
+      registers: [registry],
+    }),
     rpcDuration: new Histogram({
       name: "warpflow_rpc_duration_seconds",
       help: "RPC latency by method and status code (the _count series counts calls)",

@@ -5,7 +5,8 @@ import type {
   DescService,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type { ConnectRouter } from "@connectrpc/connect";
+import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { malformedBodyKey } from "./connect-adapter.js";
 
 /**
  * Transport-neutral handlers for the built-in services (health, reflection): unary, server
@@ -38,7 +39,11 @@ export function registerConnectHandlers(router: ConnectRouter, { service, handle
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
     const h = handlers[method.localName]!;
-    impl[method.localName] = (input: never, ctx: { signal: AbortSignal }) => h(input, ctx.signal);
+    impl[method.localName] = (input: never, ctx: HandlerContext) => {
+      // A binary body that did not decode (connect-adapter.ts) is refused, as for TokenService.
+      if (ctx.values.get(malformedBodyKey) !== undefined) throw new ConnectError("request: not a valid protobuf message", Code.InvalidArgument);
+      return h(input, ctx.signal);
+    };
   }
   router.service(service, impl as never);
 }
