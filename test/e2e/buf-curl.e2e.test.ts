@@ -21,7 +21,7 @@ const TOKEN_METHODS = ["CreateAdminKey", "CreateKey", "CreateSession", "GetTenan
 describe.each(["grpc-v1", "grpc-v1alpha"])("buf curl --reflect-protocol %s (reflection only, no --schema)", (reflectProtocol) => {
   const curl = async (args: string[]) => {
     const r = await bufCurl(["--protocol", "grpc", "--http2-prior-knowledge", "--reflect-protocol", reflectProtocol, ...args]);
-    expect(r.stderr, `buf curl ${args.join(" ")}`).toBe("");
+    expect(r.stderr, `buf curl ${args.map((a) => (a.startsWith("authorization:") ? "authorization: <redacted>" : a)).join(" ")}`).toBe("");
     expect(r.code).toBe(0);
     return r.stdout;
   };
