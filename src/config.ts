@@ -47,6 +47,8 @@ export interface Config {
   sweepIntervalMs: number;
   maxBodyBytes: number;
   shutdownTimeoutMs: number;
+  /** AUDIT_RETENTION_DAYS (MongoDB): audit events are deleted this many days after their time; unset keeps them. */
+  auditRetentionDays?: number | undefined;
   /** Deadline for every store call; past it the store counts as unavailable (UNAVAILABLE). */
   storeTimeoutMs: number;
   cognito?: CognitoConfig | undefined;
@@ -175,6 +177,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 65_536, 1024, 16_777_216),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     cognito,
     tls,
     introspectRequireClientCert,

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
+import { createAuditTrail } from "../domain/audit-trail.js";
+import { createAuditLogSink } from "./audit-log.js";
 import { ensureAdminKey } from "../domain/admin-bootstrap.js";
 import { DomainError } from "../domain/errors.js";
 import { createIntrospector } from "../domain/introspector.js";
@@ -75,7 +77,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
   // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
   const unwatch = opened.changes?.subscribe((c) =>
-    c.kind === "key" ? cache.deleteKey(c.keyId) : c.kind === "policy" ? cache.deletePolicy(c.tenantId) : cache.clear(),
+    c.kind === "key"
+      ? cache.deleteKey(c.keyId)
+      : c.kind === "policy"
+        ? cache.deletePolicy(c.tenantId)
+        : c.kind === "session"
+          ? cache.deleteSession(c.sessionId)
+          : cache.clear(),
   );
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
@@ -104,10 +112,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
       : undefined,
   });
   const keys = createKeyService({ store, clock, cache, lastUsed });
+  const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
   const admin = createAdminApi({
+    audit,
     introspector,
     keys,
-    sessions: createSessionService({ store, clock }),
+    sessions: createSessionService({ store, clock, cache }),
     policies: createPolicyService({ store, clock, cache }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
@@ -144,7 +154,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
-  const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
+  const maintenance = startMaintenance({ store, audit, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
   let stopped = false;
   // First admin key: the key file is written before the key is stored (never a stored admin key
   // nobody holds); the whole step is retried while the store cannot answer.
@@ -156,6 +166,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
           store,
           clock,
           keys,
+          audit,
           stopped: () => stopped,
           save: async (token) => {
             await writeAdminKeyFile(config.adminKeyFile, token);

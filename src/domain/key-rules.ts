@@ -35,6 +35,14 @@ export function requireKeyId(value: string, field = "key_id"): string {
   return value;
 }
 
+const SESSION_ID_RE = /^ses_[0-9A-Za-z]{20}$/;
+
+export function requireSessionId(value: string, field = "session_id"): string {
+  if (value === "") throw invalidArgument(field, "is required");
+  if (!SESSION_ID_RE.test(value)) throw invalidArgument(field, "must look like ses_ followed by 20 letters or digits");
+  return value;
+}
+
 // Printable: no control characters (C0, DEL, C1), no line or paragraph separators.
 const NON_PRINTABLE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 

@@ -6,6 +6,8 @@
 export type StoreChange =
   | { kind: "key"; keyId: string }
   | { kind: "policy"; tenantId: string }
+  /** A session was revoked. */
+  | { kind: "session"; sessionId: string }
   /** Changes may have been missed (the feed reopened after an interruption): drop everything cached. */
   | { kind: "reset" };
 

@@ -1,4 +1,5 @@
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
+import type { AuditStore } from "./audit-store.js";
 
 /**
  * The store port. Every state change is one atomic conditional operation in the adapter; the
@@ -16,7 +17,7 @@ export interface KeyUse {
   at: Date;
 }
 
-export interface TokenStore {
+export interface TokenStore extends AuditStore {
   /** Inserts an active key unless the tenant already has `maxActive` active keys (race-free). */
   insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
   /**
@@ -55,6 +56,17 @@ export interface TokenStore {
   /** Deletes sessions whose expiresAt <= now (reads check expiry themselves; this only frees space). */
   deleteExpiredSessions(now: Date): Promise<number>;
   findSessionByHash(tokenHash: string): Promise<SessionRecord | null>;
+
+  // --- Session revocation and grace expiry (issue 12) ---
+  /**
+   * Marks a session revoked (revokedAt, revokedBy). An already revoked session is returned
+   * unchanged. Returns null when the session does not exist for this tenant.
+   */
+  revokeSession(args: { tenantId: string; sessionId: string; revokedAt: Date; revokedBy: string }): Promise<SessionRecord | null>;
+  /** Revokes every session of the tenant not revoked and not expired at `revokedAt`; answers how many. */
+  revokeTenantSessions(args: { tenantId: string; revokedAt: Date; revokedBy: string }): Promise<number>;
+  /** DEPRECATED keys whose revokeAt <= now, oldest revokeAt first, at most `limit`. */
+  findExpiredKeys(now: Date, limit: number): Promise<KeyRecord[]>;
 
   /** The tenant's policy, or null when none was ever set. */
   getPolicy(tenantId: string): Promise<TenantPolicyRecord | null>;

@@ -43,6 +43,22 @@ class GrpcCallContext implements CallContext {
     return typeof v === "string" ? v : undefined;
   }
 
+  /** The audit trail's fields, read only when an admin handler asks (never on Introspect). */
+  get peer(): string | undefined {
+    const p = this.call.getPeer(); // "1.2.3.4:5678", "::1:5678" or "unknown"
+    if (p === "unknown" || p === "") return undefined;
+    const colon = p.lastIndexOf(":");
+    return p.indexOf(":") !== colon && !p.startsWith("[") ? `[${p.slice(0, colon)}]${p.slice(colon)}` : p;
+  }
+
+  get userAgent(): string | undefined {
+    return this.header("user-agent");
+  }
+
+  get protocol(): string {
+    return "grpc";
+  }
+
   /** grpc-js reports "ssl" only for a TLS socket whose peer certificate verified against the CA. */
   clientCertVerified(): boolean {
     const auth = this.call.getAuthContext();

@@ -2,6 +2,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { bearerToken } from "./bearer.js";
+import { peerOf } from "./peer.js";
 import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
 import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
@@ -28,6 +29,9 @@ export function createRestSessionsHandler(
         const v = req.headers[name];
         return Array.isArray(v) ? v[0] : v;
       },
+      peer: peerOf(req.socket),
+      userAgent: req.headers["user-agent"],
+      protocol: "rest",
     };
     try {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");

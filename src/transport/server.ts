@@ -11,7 +11,8 @@ import type { CallObserver } from "./call-observer.js";
 import { createConnectAdapter } from "./connect-adapter.js";
 import { createConnectionGuard } from "./connection-guard.js";
 import { createForwardAuthHandler } from "./forward-auth.js";
-import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
+import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from "./connect-routes.js";
+import { peerOf } from "./peer.js";
 import { routeGrpcLogs } from "./grpc-logging.js";
 import { addProtobufService } from "./grpc-server.js";
 import { createHttp1Server } from "./http1-server.js";
@@ -77,7 +78,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     },
     readMaxBytes: opts.maxBodyBytes,
     contextValues: (req) =>
-      createContextValues().set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true),
+      createContextValues()
+        .set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true)
+        .set(peerAddressKey, peerOf(req.socket)),
     onError: (method, err) => logger.warn({ rpc: method, err: err instanceof Error ? err.name : "error" }, "connect: response not written"),
   });
   const router = createHttpRouter({

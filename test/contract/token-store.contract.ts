@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord, SessionRecord } from "../../src/domain/records.js";
+import { newAuditEventId, type AuditEvent } from "../../src/domain/audit.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 
 /**
@@ -380,6 +381,163 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       for (const s of gone) expect(await store.findSessionByHash(s.tokenHash)).toBeNull();
       expect(await store.findSessionByHash(kept.tokenHash)).toEqual(kept);
       expect(await store.deleteExpiredSessions(at(2 * HOUR))).toBe(0);
+    });
+  });
+
+  describe("sessions: revocation", () => {
+    it("revokes one session of its tenant; twice answers the same record; another tenant's is null", async () => {
+      const t = tenant();
+      const s = newSession(t, at(2 * HOUR));
+      const other = newSession(t, at(2 * HOUR));
+      await store.insertSession(s);
+      await store.insertSession(other);
+      expect(await store.revokeSession({ tenantId: tenant(), sessionId: s.id, revokedAt: at(HOUR), revokedBy: "mallory" })).toBeNull();
+      const revoked = await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR), revokedBy: "key_a" });
+      expect(revoked).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_a" });
+      expect(await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR + 5), revokedBy: "key_b" })).toEqual(revoked);
+      expect(await store.findSessionByHash(s.tokenHash)).toEqual(revoked);
+      expect(await store.findSessionByHash(other.tokenHash)).toEqual(other);
+      expect(await store.revokeSession({ tenantId: t, sessionId: newSessionId(), revokedAt: at(HOUR), revokedBy: "x" })).toBeNull();
+    });
+
+    it("revokes every live session of a tenant at once and counts them; expired, revoked and other tenants' are untouched", async () => {
+      const t = tenant();
+      const live = [newSession(t, at(2 * HOUR)), newSession(t, at(3 * HOUR))];
+      const expired = newSession(t, at(HOUR));
+      const already = newSession(t, at(2 * HOUR));
+      const foreign = newSession(tenant(), at(2 * HOUR));
+      for (const s of [...live, expired, already, foreign]) await store.insertSession(s);
+      await store.revokeSession({ tenantId: t, sessionId: already.id, revokedAt: at(HOUR / 2), revokedBy: "first" });
+      expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR), revokedBy: "key_ir" })).toBe(2);
+      for (const s of live) expect(await store.findSessionByHash(s.tokenHash)).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_ir" });
+      expect(await store.findSessionByHash(expired.tokenHash)).toEqual(expired);
+      expect((await store.findSessionByHash(already.tokenHash))!.revokedBy).toBe("first");
+      expect(await store.findSessionByHash(foreign.tokenHash)).toEqual(foreign);
+      // A session created afterwards is unaffected; a second call finds nothing left.
+      const later = newSession(t, at(4 * HOUR));
+      await store.insertSession(later);
+      expect(await store.findSessionByHash(later.tokenHash)).toEqual(later);
+      expect(await store.revokeTenantSessions({ tenantId: tenant(), revokedAt: at(HOUR), revokedBy: "x" })).toBe(0);
+    });
+  });
+
+  describe("keys: expired grace periods", () => {
+    it("finds deprecated keys whose revokeAt <= now, oldest first, at most `limit`; none once revoked", async () => {
+      const t = tenant();
+      const rotate = async (revokeAt: Date) => {
+        const k = await insertOk(newKey(t));
+        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX });
+        const succ = (await store.getKey(t, k.id))!.rotatedToKeyId!;
+        await store.revokeKey({ tenantId: t, keyId: succ, revokedAt: at(0) });
+        return (await store.getKey(t, k.id))!;
+      };
+      const now = at(10 * HOUR);
+      const later = await rotate(at(9 * HOUR));
+      const boundary = await rotate(now);
+      const earlier = await rotate(at(8 * HOUR));
+      await rotate(at(11 * HOUR)); // in grace
+      const mine = (keys: KeyRecord[]) => keys.filter((k) => k.tenantId === t);
+      expect(mine(await store.findExpiredKeys(now, 100))).toEqual([earlier, later, boundary]);
+      expect(await store.findExpiredKeys(now, 1)).toHaveLength(1);
+      await store.revokeKey({ tenantId: t, keyId: earlier.id, revokedAt: earlier.revokeAt! });
+      expect(mine(await store.findExpiredKeys(now, 100)).map((k) => k.id)).toEqual([later.id, boundary.id]);
+    });
+  });
+
+  describe("audit events", () => {
+    const event = (tenantId: string, time: Date, over: Partial<AuditEvent> = {}): AuditEvent => ({
+      id: newAuditEventId(time),
+      time,
+      action: "key.create",
+      outcome: "ok",
+      code: "OK",
+      actor: { kind: "admin_key", id: newKeyId(), tenantId: "admin" },
+      tenantId,
+      ...over,
+    });
+
+    it("round-trips every field; lists a tenant's events newest first; absent fields stay absent", async () => {
+      const t = tenant();
+      const full = event(t, at(1000), {
+        action: "session.revoke",
+        outcome: "failed",
+        code: "NOT_FOUND",
+        actor: { kind: "cognito_user", id: "sub-1", tenantId: t },
+        keyId: newKeyId(),
+        sessionId: newSessionId(),
+        peer: "10.0.0.7:51234",
+        userAgent: "grpc-node-js/1.14.7",
+        protocol: "grpc",
+        detail: "session_id: no session",
+      });
+      const bare = event(t, at(2000));
+      expect(await store.appendAuditEvent(full)).toBe(true);
+      expect(await store.appendAuditEvent(bare)).toBe(true);
+      await store.appendAuditEvent(event(tenant(), at(3000)));
+      const listed = await store.listAuditEvents({ tenantId: t, limit: 10 });
+      expect(listed).toEqual([bare, full]);
+      expect(listed[1]!.time).toBeInstanceOf(Date);
+      expect(Object.keys(listed[0]!).sort()).toEqual(["action", "actor", "code", "id", "outcome", "tenantId", "time"]);
+    });
+
+    it("filters by action and by [since, until), and pages with a cursor (ids below it)", async () => {
+      const t = tenant();
+      const events = Array.from({ length: 9 }, (_, i) => event(t, at(i * 1000), { action: i % 3 === 0 ? "key.revoke" : "key.create" }));
+      for (const e of [...events].reverse()) await store.appendAuditEvent(e); // insertion order does not matter
+      const ids = (es: AuditEvent[]) => es.map((e) => e.id);
+      const newestFirst = [...events].reverse();
+      expect(ids(await store.listAuditEvents({ tenantId: t, limit: 100 }))).toEqual(ids(newestFirst));
+      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.revoke", limit: 100 }))).toEqual(ids([events[6]!, events[3]!, events[0]!]));
+      expect(ids(await store.listAuditEvents({ tenantId: t, since: at(2000), until: at(5000), limit: 100 }))).toEqual(ids([events[4]!, events[3]!, events[2]!]));
+      const page1 = await store.listAuditEvents({ tenantId: t, limit: 4 });
+      const page2 = await store.listAuditEvents({ tenantId: t, limit: 4, beforeId: page1.at(-1)!.id });
+      const page3 = await store.listAuditEvents({ tenantId: t, limit: 4, beforeId: page2.at(-1)!.id });
+      expect(ids([...page1, ...page2, ...page3])).toEqual(ids(newestFirst));
+      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.create", beforeId: events[5]!.id, limit: 2 }))).toEqual(ids([events[4]!, events[2]!]));
+    });
+
+    it("pages stay stable while new events are written: nothing skipped, nothing repeated", async () => {
+      const t = tenant();
+      const before = Array.from({ length: 12 }, (_, i) => event(t, at(i * 10)));
+      for (const e of before) await store.appendAuditEvent(e);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let round = 0; ; round++) {
+        const page = await store.listAuditEvents({ tenantId: t, limit: 5, beforeId: cursor });
+        seen.push(...page.map((e) => e.id));
+        // Writers keep going between pages (newer events, some at the very same instant).
+        await Promise.all([store.appendAuditEvent(event(t, at(10_000 + round))), store.appendAuditEvent(event(t, at(110)))]);
+        if (page.length < 5) break;
+        cursor = page.at(-1)!.id;
+      }
+      const expected = before.map((e) => e.id).reverse();
+      expect(seen.filter((id) => expected.includes(id))).toEqual(expected);
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it("completes a pending event once; a finished event never changes", async () => {
+      const t = tenant();
+      const pending = event(t, at(1000), { outcome: "pending", code: "" });
+      await store.appendAuditEvent(pending);
+      expect((await store.listAuditEvents({ tenantId: t, limit: 1 }))[0]).toEqual(pending);
+      const keyId = newKeyId();
+      await store.completeAuditEvent(pending.id, { outcome: "ok", code: "OK", keyId, detail: "created" });
+      const done = { ...pending, outcome: "ok", code: "OK", keyId, detail: "created" };
+      expect((await store.listAuditEvents({ tenantId: t, limit: 1 }))[0]).toEqual(done);
+      await store.completeAuditEvent(pending.id, { outcome: "failed", code: "UNAVAILABLE" });
+      expect((await store.listAuditEvents({ tenantId: t, limit: 1 }))[0]).toEqual(done);
+      await store.completeAuditEvent(newAuditEventId(at(5)), { outcome: "ok", code: "OK" }); // unknown: nothing happens
+    });
+
+    it("stores at most one event per dedupe key, whoever writes it (concurrent writers: exactly one wins)", async () => {
+      const t = tenant();
+      const dedupeKey = `key.grace_expired:${newKeyId()}`;
+      const attempts = Array.from({ length: 8 }, (_, i) => event(t, at(1000 + i), { action: "key.grace_expired", dedupeKey }));
+      const results = await Promise.all(attempts.map((e) => store.appendAuditEvent(e)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const stored = await store.listAuditEvents({ tenantId: t, limit: 100 });
+      expect(stored).toEqual([attempts[results.indexOf(true)]]);
+      expect(await store.appendAuditEvent(event(t, at(5000), { dedupeKey: `other:${newKeyId()}` }))).toBe(true);
     });
   });
 

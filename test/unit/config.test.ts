@@ -23,6 +23,8 @@ describe("config", () => {
     ["INTROSPECT_REQUIRE_CLIENT_CERT", { INTROSPECT_REQUIRE_CLIENT_CERT: "true" }],
     ["INTROSPECT_CALLER_TOKEN", { INTROSPECT_CALLER_TOKEN: "short" }],
     ["TLS_CLIENT_CERT_OPTIONAL", { TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem", TLS_CLIENT_CERT_OPTIONAL: "true" }],
+    ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "0" }],
+    ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "a year" }],
   ])("a bad %s names the variable", (variable, env) => {
     let error: unknown;
     try {
@@ -33,6 +35,11 @@ describe("config", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as ConfigError).message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it("AUDIT_RETENTION_DAYS: unset keeps audit events forever; a number of days otherwise", () => {
+    expect(loadConfig({}).auditRetentionDays).toBeUndefined();
+    expect(loadConfig({ AUDIT_RETENTION_DAYS: "2190" }).auditRetentionDays).toBe(2190);
   });
 
   it("the process exits 1 with one line naming the variable", () => {

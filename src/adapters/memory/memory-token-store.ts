@@ -6,6 +6,7 @@ import type {
   RotateKeyResult,
   TokenStore,
 } from "../../ports/token-store.js";
+import { createMemoryAuditEvents } from "./memory-audit-events.js";
 
 /**
  * The embedded store: process memory, nothing persisted. Every method does its whole check and
@@ -45,6 +46,8 @@ export function createMemoryTokenStore(): TokenStore {
   };
 
   return {
+    ...createMemoryAuditEvents(() => closed),
+
     async insertKey(key, maxActive): Promise<InsertKeyResult> {
       assertOpen();
       if (activeCount(key.tenantId) >= maxActive) return { ok: false, reason: "limit" };
@@ -153,6 +156,42 @@ export function createMemoryTokenStore(): TokenStore {
       assertOpen();
       const s = sessionsByHash.get(tokenHash);
       return s ? copy(s) : null;
+    },
+
+    // --- Session revocation and grace expiry (issue 12) ---
+    async revokeSession({ tenantId, sessionId, revokedAt, revokedBy }) {
+      assertOpen();
+      for (const s of sessionsByHash.values()) {
+        if (s.id !== sessionId || s.tenantId !== tenantId) continue;
+        if (s.revokedAt === undefined) {
+          s.revokedAt = revokedAt;
+          s.revokedBy = revokedBy;
+        }
+        return copy(s);
+      }
+      return null;
+    },
+
+    async revokeTenantSessions({ tenantId, revokedAt, revokedBy }) {
+      assertOpen();
+      let n = 0;
+      for (const s of sessionsByHash.values()) {
+        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt) {
+          s.revokedAt = revokedAt;
+          s.revokedBy = revokedBy;
+          n++;
+        }
+      }
+      return n;
+    },
+
+    async findExpiredKeys(now, limit) {
+      assertOpen();
+      return [...keysById.values()]
+        .filter((k) => k.status === "deprecated" && k.revokeAt! <= now)
+        .sort((a, b) => a.revokeAt!.getTime() - b.revokeAt!.getTime())
+        .slice(0, limit)
+        .map(copy);
     },
 
     async getPolicy(tenantId) {

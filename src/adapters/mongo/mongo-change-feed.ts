@@ -22,6 +22,8 @@ const PIPELINE: Document[] = [
         { "ns.coll": COLLECTIONS.policies },
         { "ns.coll": COLLECTIONS.keys, operationType: { $in: ["replace", "delete"] } },
         { "ns.coll": COLLECTIONS.keys, operationType: "update", "updateDescription.updatedFields.status": { $exists: true } },
+        // A revoked session (RevokeSession, RevokeTenantSessions: one event per session).
+        { "ns.coll": COLLECTIONS.sessions, operationType: "update", "updateDescription.updatedFields.revokedAt": { $exists: true } },
       ],
     },
   },
@@ -56,7 +58,12 @@ export function createMongoChangeFeed(db: () => Promise<Db>, logger?: Logger): S
             const coll = event.ns?.coll as string | undefined;
             const id = event.documentKey?._id as string | undefined;
             if (typeof id !== "string") return;
-            const change: StoreChange = coll === COLLECTIONS.policies ? { kind: "policy", tenantId: id } : { kind: "key", keyId: id };
+            const change: StoreChange =
+              coll === COLLECTIONS.policies
+                ? { kind: "policy", tenantId: id }
+                : coll === COLLECTIONS.sessions
+                  ? { kind: "session", sessionId: id }
+                  : { kind: "key", keyId: id };
             listener(change);
           });
           stream.on("error", (err: Error & { code?: number }) => {

@@ -44,6 +44,8 @@ export interface MongoConnectionOptions {
   dbName: string;
   logger?: Logger | undefined;
   timeouts?: Partial<MongoTimeouts> | undefined;
+  /** AUDIT_RETENTION_DAYS: audit events older than this are deleted by a TTL index; unset keeps them. */
+  auditRetentionDays?: number | undefined;
   /** Back-off between connection attempts: starts at initialMs, doubles, capped at maxMs. */
   retry?: { initialMs?: number; maxMs?: number } | undefined;
 }
@@ -119,7 +121,7 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         readPreference: ReadPreference.PRIMARY,
         writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
       });
-      await ensureIndexes(db);
+      await ensureIndexes(db, { auditRetentionDays: options.auditRetentionDays });
       if (closed) return;
       database = db;
       lastError = undefined;

@@ -19,6 +19,10 @@ export const INDEX = {
   keySweep: "keys_status_revoke_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
+  auditTenant: "audit_tenant_id",
+  auditTenantAction: "audit_tenant_action_id",
+  auditDedupe: "audit_dedupe_key_unique",
+  auditRetention: "audit_time_retention_ttl",
 } as const;
 
 export const KEY_INDEXES: IndexDescription[] = [
@@ -53,10 +57,47 @@ export const SESSION_INDEXES: IndexDescription[] = [
   { name: INDEX.sessionTtl, key: { expiresAt: 1 }, expireAfterSeconds: 0 },
 ];
 
+export const AUDIT_INDEXES: IndexDescription[] = [
+  // ListAuditEvents: a tenant's events newest first (_id is time-ordered; since/until/cursor are
+  // _id bounds), with or without an action filter: one index range each, no blocking sort.
+  { name: INDEX.auditTenant, key: { tenantId: 1, _id: -1 } },
+  { name: INDEX.auditTenantAction, key: { tenantId: 1, action: 1, _id: -1 } },
+  // Service actions recorded once across replicas (the grace-end revocation of a key).
+  { name: INDEX.auditDedupe, key: { dedupeKey: 1 }, unique: true, partialFilterExpression: { dedupeKey: { $exists: true } } },
+];
+
+/**
+ * AUDIT_RETENTION_DAYS: a TTL index on `time` when set; none when unset (keep forever). A changed
+ * value is applied with collMod (an index of the same name with other options cannot be created);
+ * unset after having been set, the TTL index is dropped, so events are kept from then on.
+ * https://www.mongodb.com/docs/manual/core/index-ttl/#change-the-expireafterseconds-value-for-a-ttl-index
+ */
+export async function ensureAuditRetention(db: Db, retentionDays: number | undefined): Promise<void> {
+  const coll = db.collection(COLLECTIONS.audit);
+  if (retentionDays === undefined) {
+    try {
+      await coll.dropIndex(INDEX.auditRetention);
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code !== 27 && code !== 26) throw err; // IndexNotFound, NamespaceNotFound: nothing to drop
+    }
+    return;
+  }
+  const expireAfterSeconds = retentionDays * 86_400;
+  try {
+    await coll.createIndexes([{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds }]);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 85) throw err; // IndexOptionsConflict: another retention
+    await db.command({ collMod: COLLECTIONS.audit, index: { name: INDEX.auditRetention, expireAfterSeconds } });
+  }
+}
+
 /** Creates the collections (implicitly) and every index. Throws on any failure; the caller retries. */
-export async function ensureIndexes(db: Db): Promise<void> {
+export async function ensureIndexes(db: Db, opts: { auditRetentionDays?: number | undefined } = {}): Promise<void> {
   await db.collection(COLLECTIONS.keys).createIndexes(KEY_INDEXES);
   await db.collection(COLLECTIONS.sessions).createIndexes(SESSION_INDEXES);
+  await db.collection(COLLECTIONS.audit).createIndexes(AUDIT_INDEXES);
+  await ensureAuditRetention(db, opts.auditRetentionDays);
   // tenant_policies is keyed by _id (the tenant id): its built-in _id index is all it needs. Create
   // the collection anyway so an operator sees all three at once.
   try {

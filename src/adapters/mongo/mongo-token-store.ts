@@ -16,6 +16,7 @@ import {
 import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
+import { createMongoAuditEvents, type AuditDoc } from "./mongo-audit-events.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
@@ -51,7 +52,10 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     }
   }
 
+  const audit = createMongoAuditEvents(async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit), maxTimeMS, run);
+
   const store: TokenStore = {
+    ...audit,
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
     revokeKey: (args) => run("revokeKey", () => slots.revokeKey(args)),
@@ -135,6 +139,42 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
       run("findSessionByHash", async () => {
         const doc = await (await sessions()).findOne({ tokenHash }, { maxTimeMS });
         return doc ? fromSessionDoc(doc) : null;
+      }),
+
+    // --- Session revocation and grace expiry (issue 12) ---
+    revokeSession: ({ tenantId, sessionId, revokedAt, revokedBy }) =>
+      run("revokeSession", async () => {
+        const coll = await sessions();
+        // Matches only a session not yet revoked: a second revoke changes nothing.
+        const after = await coll.findOneAndUpdate(
+          { _id: sessionId, tenantId, revokedAt: { $exists: false } },
+          { $set: { revokedAt, revokedBy } },
+          { returnDocument: "after", maxTimeMS },
+        );
+        if (after) return fromSessionDoc(after);
+        const current = await coll.findOne({ _id: sessionId, tenantId }, { maxTimeMS });
+        return current ? fromSessionDoc(current) : null;
+      }),
+
+    revokeTenantSessions: ({ tenantId, revokedAt, revokedBy }) =>
+      run("revokeTenantSessions", async () => {
+        // One updateMany; each document's update is atomic and triggers one change event
+        // (every instance's cache drops that session). Sessions inserted later are not touched.
+        const r = await (await sessions()).updateMany(
+          { tenantId, revokedAt: { $exists: false }, expiresAt: { $gt: revokedAt } },
+          { $set: { revokedAt, revokedBy } },
+          { maxTimeMS: maintenanceMaxTimeMS },
+        );
+        return r.modifiedCount;
+      }),
+
+    findExpiredKeys: (now, limit) =>
+      run("findExpiredKeys", async () => {
+        if (limit <= 0) return [];
+        const docs = await (await keys())
+          .find({ status: "deprecated", revokeAt: { $lte: now } }, { sort: { revokeAt: 1 }, limit, maxTimeMS: maintenanceMaxTimeMS })
+          .toArray();
+        return docs.map(fromKeyDoc);
       }),
 
     getPolicy: (tenantId) =>
