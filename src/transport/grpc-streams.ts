@@ -34,6 +34,7 @@ async function pump(call: grpc.ServerWritableStream<unknown, unknown> | grpc.Ser
 
 /** The client's messages of a bidi call; ends when the client half-closes or cancels. */
 async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncIterable<unknown> {
+  signal.addEventListener("abort", () => call.destroy(), { once: true }); // a cancelled call ends the input too
   try {
     // destroyOnReturn false: the default destroys the duplex at the end of the input, and with it
     // the response side before its status is sent.

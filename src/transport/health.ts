@@ -32,8 +32,12 @@ export function createHealthService(serviceNames: string[]): HealthService {
   };
   const changed = (signal: AbortSignal) =>
     new Promise<void>((resolve) => {
-      wake.push(resolve);
-      signal.addEventListener("abort", () => resolve(), { once: true });
+      const done = () => {
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      wake.push(done);
+      signal.addEventListener("abort", done, { once: true });
     });
 
   const handlers = served(Health, {
@@ -46,8 +50,11 @@ export function createHealthService(serviceNames: string[]): HealthService {
       let last: Status | undefined;
       while (!signal.aborted) {
         const status = statuses.get(req.service) ?? Status.SERVICE_UNKNOWN;
-        if (status !== last) yield create(HealthCheckResponseSchema, { status });
-        last = status;
+        if (status !== last) {
+          last = status;
+          yield create(HealthCheckResponseSchema, { status });
+          continue; // look again: the status may have changed while the caller was reading
+        }
         if (closed) return; // after the last status (NOT_SERVING at shutdown) went out
         await changed(signal);
       }
