@@ -40,6 +40,11 @@ export interface Config {
   adminKeyFile: string;
   mongodbUri?: string | undefined;
   mongodbDb: string;
+  /**
+   * Read concern of Introspect's store reads (key and session by token hash, the cache-miss path):
+   * "local" (default) or "linearizable" (a deposed primary can then not serve a just-revoked key).
+   */
+  mongodbIntrospectReadConcern: "local" | "linearizable";
   cacheTtlMs: number;
   cacheMaxEntries: number;
   negativeCacheMaxEntries: number;
@@ -116,6 +121,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
   const mongodbDb = env.MONGODB_DB || "warpflow_auth";
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb)) throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
+  const mongodbIntrospectReadConcern = env.MONGODB_INTROSPECT_READ_CONCERN || "local";
+  if (mongodbIntrospectReadConcern !== "local" && mongodbIntrospectReadConcern !== "linearizable") {
+    throw new ConfigError(
+      "MONGODB_INTROSPECT_READ_CONCERN",
+      mongodbIntrospectReadConcern === "majority"
+        ? "majority does not close the deposed-primary window (that node answers from its own majority snapshot); use local or linearizable"
+        : "must be local or linearizable",
+    );
+  }
 
   let cognito: CognitoConfig | undefined;
   // Deduplicated: aws-jwt-verify refuses an issuer configured twice.
@@ -169,6 +183,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     adminKeyFile: env.ADMIN_KEY_FILE || ".warpflow/admin-key",
     mongodbUri,
     mongodbDb,
+    mongodbIntrospectReadConcern,
     cacheTtlMs: int(env, "CACHE_TTL_MS", 2000, 0, 60_000),
     cacheMaxEntries: int(env, "CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
     negativeCacheMaxEntries: int(env, "NEGATIVE_CACHE_MAX_ENTRIES", 50_000, 1, 10_000_000),

@@ -17,7 +17,7 @@ import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js"
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
-import { childCache, createMetrics, type Metrics } from "../transport/metrics.js";
+import { childCache, createMetrics, type Metrics, registerChangeFeedMetrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { AUTHORIZE } from "../transport/forward-auth.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
@@ -85,6 +85,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
           ? cache.deleteSession(c.sessionId)
           : cache.clear(),
   );
+  const feedStatus = opened.changes?.status?.bind(opened.changes);
+  if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
@@ -144,6 +146,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     limits: config.limits,
+    readinessDetail: feedStatus && (() => ({ change_feed: feedStatus() })),
     tls: config.tls && {
       cert: readFileSync(config.tls.certFile),
       key: readFileSync(config.tls.keyFile),

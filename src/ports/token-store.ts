@@ -10,7 +10,12 @@ export type InsertKeyResult = { ok: true; key: KeyRecord } | { ok: false; reason
 
 export type RotateKeyResult =
   | { ok: true; previous: KeyRecord; key: KeyRecord }
-  | { ok: false; reason: "not_found" | "not_active" | "limit" };
+  /**
+   * limit: no active place for the successor (a concurrent insert took the one the old key left).
+   * deprecated_limit: the tenant already holds `maxDeprecated` DEPRECATED keys in their grace
+   * (revokeAt > now); nothing was changed.
+   */
+  | { ok: false; reason: "not_found" | "not_active" | "limit" | "deprecated_limit" };
 
 export interface KeyUse {
   keyId: string;
@@ -24,7 +29,9 @@ export interface TokenStore extends AuditStore {
    * Atomically moves the key `keyId` of `tenantId` from ACTIVE to DEPRECATED (revokeAt, rotatedTo)
    * and inserts `successor` as ACTIVE. Exactly one of several concurrent rotations of one key
    * succeeds. Never leaves more than `maxActive` active keys, nor a deprecated key without its
-   * successor when it reports ok.
+   * successor when it reports ok. Never leaves more than `maxDeprecated` DEPRECATED keys of the
+   * tenant in their grace at `now` (race-free, like the active limit): a deprecated key whose
+   * revokeAt <= now no longer counts, whether or not the sweep has stored it as REVOKED.
    */
   rotateKey(args: {
     tenantId: string;
@@ -32,6 +39,8 @@ export interface TokenStore extends AuditStore {
     successor: KeyRecord;
     revokeAt: Date;
     maxActive: number;
+    maxDeprecated: number;
+    now: Date;
   }): Promise<RotateKeyResult>;
   /**
    * Moves a non-revoked key to REVOKED with `revokedAt`/`revokedBy`. A key that is already

@@ -14,6 +14,8 @@ export interface HttpRoutes {
   authz(req: NodeRequest, res: NodeResponse): void;
   metrics: Metrics;
   serving(): boolean;
+  /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
+  readinessDetail?: (() => Record<string, unknown>) | undefined;
 }
 
 export function createHttpRouter(routes: HttpRoutes) {
@@ -27,7 +29,7 @@ export function createHttpRouter(routes: HttpRoutes) {
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
       const serving = routes.serving();
-      return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });
+      return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving", ...routes.readinessDetail?.() });
     }
     if (path === "/metrics") {
       routes.metrics.registry.metrics().then(

@@ -33,6 +33,8 @@ export interface ServerOptions {
   maxBodyBytes: number;
   limits: ConnectionLimits;
   tls?: TlsFiles | undefined;
+  /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
+  readinessDetail?: (() => Record<string, unknown>) | undefined;
 }
 
 export interface RunningServer {
@@ -89,6 +91,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer),
     metrics: opts.metrics,
     serving: () => serving,
+    readinessDetail: opts.readinessDetail,
   });
   const h2Streams = splitHttp2Streams(h2, limits, router, () => opts.metrics.requestsTimedOut.labels("http2").inc());
   const http1 = createHttp1Server(limits, router);

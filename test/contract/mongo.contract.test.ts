@@ -136,6 +136,13 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       const keys = await clients[0]!.db(dbName).collection(COLLECTIONS.keys).indexes();
       const slot = keys.find((i) => i.name === INDEX.keyActiveSlot);
       expect(slot).toMatchObject({ key: { tenantId: 1, slot: 1 }, unique: true, partialFilterExpression: { status: "active" } });
+      expect(keys.find((i) => i.name === INDEX.keyGraceSlot)).toMatchObject({
+        key: { tenantId: 1, graceSlot: 1 },
+        unique: true,
+        partialFilterExpression: { status: "deprecated", graceSlot: { $exists: true } },
+      });
+      // A second start finds every exact spec and builds nothing.
+      expect(await ensureIndexes(clients[0]!.db(dbName))).toEqual({ built: [] });
       expect(keys.find((i) => i.name === INDEX.keyTokenHash)).toMatchObject({ unique: true });
       const sessions = await clients[0]!.db(dbName).collection(COLLECTIONS.sessions).indexes();
       expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
@@ -155,7 +162,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       const [a, b] = results.filter((r) => r.ok).map((r) => (r.ok ? r.key.id : ""));
       // Rotations of one key from every replica at once: exactly one wins.
       const rotations = await Promise.all(
-        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3 })),
+        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3, maxDeprecated: 3, now: new Date() })),
       );
       expect(rotations.filter((r) => r.ok)).toHaveLength(1);
       await replicas[1]!.store.revokeKey({ tenantId: t, keyId: b!, revokedAt: new Date() });

@@ -8,6 +8,7 @@ import { createLogger } from "../../src/app/logger.js";
 import { loadConfig } from "../../src/config.js";
 import type { Clock } from "../../src/ports/clock.js";
 import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
+import type { StoreChangeFeed } from "../../src/ports/store-changes.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createGrpcTokenClient, type GrpcTokenClient } from "./grpc-client.js";
 
@@ -31,7 +32,9 @@ export interface TestApp {
  * embedded one, or MongoDB when MONGODB_URI is set (a fresh database per app), so every end-to-end
  * test runs on either store with one environment variable.
  */
-export async function startTestApp(opts: { env?: Record<string, string>; clock?: Clock; store?: TokenStore; jwt?: JwtVerifier; logLevel?: string } = {}): Promise<TestApp> {
+export async function startTestApp(
+  opts: { env?: Record<string, string>; clock?: Clock; store?: TokenStore; changes?: StoreChangeFeed; jwt?: JwtVerifier; logLevel?: string } = {},
+): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "wf-test-"));
   const adminKeyFile = join(dir, "admin-key");
   const env: Record<string, string> = {
@@ -54,7 +57,7 @@ export async function startTestApp(opts: { env?: Record<string, string>; clock?:
     },
   });
   const logger = createLogger(config.logLevel, sink);
-  const app = await createApp({ config, logger, clock: opts.clock, store: opts.store, jwt: opts.jwt });
+  const app = await createApp({ config, logger, clock: opts.clock, store: opts.store, changes: opts.changes, jwt: opts.jwt });
   await app.ready;
   const address = `127.0.0.1:${app.port}`;
   const grpc = createGrpcTokenClient(address);

@@ -109,6 +109,7 @@ describe("change feed: revoked sessions", () => {
     stream.emit("change", { ns: { coll: COLLECTIONS.policies }, documentKey: { _id: "acme" } });
     stop();
     expect(seen).toEqual([
+      { kind: "reset" }, // the stream is established by its first event: caches start clean
       { kind: "session", sessionId: "ses_AAAAAAAAAAAAAAAAAAAA" },
       { kind: "key", keyId: "key_AAAAAAAAAAAAAAAAAAAA" },
       { kind: "policy", tenantId: "acme" },

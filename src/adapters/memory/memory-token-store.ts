@@ -56,11 +56,17 @@ export function createMemoryTokenStore(): TokenStore {
       return { ok: true, key: copy(keysById.get(key.id)!) };
     },
 
-    async rotateKey({ tenantId, keyId, successor, revokeAt }): Promise<RotateKeyResult> {
+    async rotateKey({ tenantId, keyId, successor, revokeAt, maxDeprecated, now }): Promise<RotateKeyResult> {
       assertOpen();
       const old = tenantKey(tenantId, keyId);
       if (!old) return { ok: false, reason: "not_found" };
       if (old.status !== "active") return { ok: false, reason: "not_active" };
+      // Deprecated keys still in their grace (rotations are rare: a scan of the tenant's keys).
+      const inGrace = (keyIdsByTenant.get(tenantId) ?? []).filter((id) => {
+        const k = keysById.get(id)!;
+        return k.status === "deprecated" && k.revokeAt! > now;
+      }).length;
+      if (inGrace >= maxDeprecated) return { ok: false, reason: "deprecated_limit" };
       // The old key leaves the active set as the successor enters it, in one synchronous step:
       // the active count is unchanged, so the limit cannot be crossed.
       old.status = "deprecated";

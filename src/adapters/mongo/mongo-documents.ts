@@ -35,6 +35,11 @@ export interface KeyDoc {
    * never reaches the domain.
    */
   slot?: number;
+  /**
+   * Only DEPRECATED keys made by a rotation hold a grace slot, 0..maxDeprecated-1; a partial unique
+   * index on {tenantId, graceSlot} caps a tenant's deprecated keys (mongo-slots.ts). Bookkeeping too.
+   */
+  graceSlot?: number;
   lastUsedAt?: Date;
   revokeAt?: Date;
   revokedAt?: Date;
