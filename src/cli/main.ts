@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { create, toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
@@ -10,12 +11,15 @@ import { formatAuditEvent, formatSession, parseAuditAction, parseSince } from ".
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 
 /**
- * Admin CLI on the generated Connect client (gRPC over HTTP/2).
- *   npm run cli -- keys create --tenant acme --label "CRM Sync"
+ * Admin CLI on the generated Connect client (gRPC over HTTP/2). Installed as `warpflow` (package.json
+ * bin, compiled to dist/src/cli/main.js by `npm run build`; only production dependencies):
+ *   warpflow keys create --tenant acme --label "CRM Sync"
+ *   node dist/src/cli/main.js keys create --tenant acme --label "CRM Sync"   (the Docker image)
+ *   npm run cli -- keys create --tenant acme --label "CRM Sync"              (development, from source)
  * The admin key comes from WARPFLOW_ADMIN_KEY (else from the admin key file the server wrote);
  * the server from WARPFLOW_URL (default http://localhost:8080).
  */
-const USAGE = `usage: npm run cli -- <command> [options] [--json]
+const USAGE = `usage: warpflow <command> [options] [--json]   (from source: npm run cli -- <command> ...)
   keys create --tenant T --label L      create an API key (the key is shown once)
   keys rotate --tenant T --key K        rotate: new key now, old key valid 72 more hours
   keys revoke --tenant T --key K        revoke now, permanently

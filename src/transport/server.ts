@@ -3,10 +3,10 @@ import type * as net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import type { Logger } from "pino";
 import type { ConnectionLimits } from "../config.js";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { createBuiltinServices } from "./builtin-services.js";
 import type { CallObserver } from "./call-observer.js";
 import { createConnectAdapter } from "./connect-adapter.js";
 import { createConnectionGuard } from "./connection-guard.js";
@@ -20,7 +20,6 @@ import { createGrpcInjector, splitHttp2Streams } from "./http2-streams.js";
 import { createHttpRouter } from "./http-router.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
 import type { Metrics } from "./metrics.js";
-import { addReflection } from "./reflection.js";
 import { createRestSessionsHandler } from "./rest-sessions.js";
 import type { UnaryHandlers } from "./unary-handlers.js";
 
@@ -70,13 +69,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     "grpc.max_connection_idle_ms": 300_000,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
-  const health = new HealthImplementation({ "": "NOT_SERVING", [TokenService.typeName]: "NOT_SERVING" });
-  health.addToServer(grpcServer);
-  addReflection(grpcServer, [file_warpflow_auth_v1_token_service]);
+  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName]);
+  builtins.addToGrpc(grpcServer);
   const { injector, h2 } = createGrpcInjector(grpcServer, grpc.ServerCredentials.createInsecure());
 
   const connect = createConnectAdapter({
-    routes: (router) => registerConnectService(router, TokenService, opts.handlers, opts.observer),
+    routes: (router) => {
+      registerConnectService(router, TokenService, opts.handlers, opts.observer);
+      builtins.registerOn(router);
+    },
     readMaxBytes: opts.maxBodyBytes,
     contextValues: (req) =>
       createContextValues()
@@ -128,9 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const setServing = (value: boolean) => {
     serving = value;
-    const status = value ? "SERVING" : "NOT_SERVING";
-    health.setStatus("", status);
-    health.setStatus(TokenService.typeName, status);
+    builtins.health.setServing(value);
   };
 
   return {
@@ -138,6 +137,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     setServing,
     async close(timeoutMs) {
       setServing(false);
+      builtins.health.close();
       listener.close();
       draining = true;
       let forced: () => void = () => {};
