@@ -6,6 +6,10 @@
  *
  * IPC (each answered with "<type>:done"):
  *   open {name, address}                           a channel (connected before answering)
+ *   openHttp {name, port, concurrency}             an HTTP/1.1 keep-alive channel (node:http Agent):
+ *                                                  a run on it sends `GET path` with
+ *                                                  `authorization: Bearer <request>` (requestsHex
+ *                                                  holds the tokens); any answer but 200 is an error
  *   run {name, path, requestsHex, ms, concurrency, collect?}
  *                                                  keeps `concurrency` calls in flight for `ms`,
  *                                                  then lets them finish; answers counts; with
@@ -17,18 +21,40 @@
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import * as http from "node:http";
 import { generateToken } from "../src/domain/token-format.js";
 import { IntrospectRequestSchema } from "../src/gen/warpflow/auth/v1/token_service_pb.js";
 
 const send = (msg: Record<string, unknown>) => process.send!(msg);
 const identity = (b: Buffer) => b;
 const channels = new Map<string, grpc.Client>();
+const httpChannels = new Map<string, { port: number; agent: http.Agent }>();
 const collected = new Map<string, number[]>();
 
 function channel(name: string): grpc.Client {
   const c = channels.get(name);
   if (!c) throw new Error(`no channel ${name}`);
   return c;
+}
+
+function openHttp(msg: { name: string; port: number; concurrency: number }) {
+  httpChannels.set(msg.name, { port: msg.port, agent: new http.Agent({ keepAlive: true, maxSockets: msg.concurrency, maxFreeSockets: msg.concurrency }) });
+}
+
+/** Unary calls over HTTP/1.1 keep-alive: one request in flight per connection, `concurrency` connections. */
+function unaryHttp(name: string): (path: string, request: Buffer, done: (err: string | undefined, firstAnswer: string) => void) => void {
+  const { port, agent } = httpChannels.get(name)!;
+  return (path, request, done) => {
+    const req = http.request({ host: "127.0.0.1", port, path, method: "GET", agent, headers: { authorization: `Bearer ${request.toString("latin1")}` } }, (res) => {
+      res.resume();
+      res.on("end", () => {
+        const status = res.statusCode ?? 0;
+        done(status === 200 ? undefined : `HTTP ${status}`, `HTTP ${status} tenant=${String(res.headers["x-warpflow-tenant-id"] ?? "")}`);
+      });
+    });
+    req.on("error", (err) => done(err.message, ""));
+    req.end();
+  };
 }
 
 async function open(msg: { name: string; address: string }) {
@@ -38,7 +64,8 @@ async function open(msg: { name: string; address: string }) {
 }
 
 function run(msg: { name: string; path: string; requestsHex: string[]; ms: number; concurrency: number; collect?: string }) {
-  const client = channel(msg.name);
+  const overHttp = httpChannels.has(msg.name) ? unaryHttp(msg.name) : undefined;
+  const client = overHttp ? undefined : channel(msg.name);
   const requests = msg.requestsHex.map((h) => Buffer.from(h, "hex"));
   const sink = msg.collect ? (collected.get(msg.collect) ?? collected.set(msg.collect, []).get(msg.collect)!) : undefined;
   const errorCodes: Record<string, number> = {};
@@ -48,16 +75,34 @@ function run(msg: { name: string; path: string; requestsHex: string[]; ms: numbe
   let errors = 0;
   let running = true;
   let firstResponseHex: string | undefined;
+  let firstAnswer: string | undefined;
   let firstError: string | undefined;
   const started = performance.now();
   return new Promise<Record<string, unknown>>((resolve) => {
     const finish = () =>
-      resolve({ calls, errors, errorCodes, firstResponseHex, firstError, seconds: (performance.now() - started) / 1000 });
+      resolve({ calls, errors, errorCodes, firstResponseHex, firstAnswer, firstError, seconds: (performance.now() - started) / 1000 });
     const issue = () => {
       const req = requests[next++ % requests.length]!;
       const t0 = performance.now();
       inFlight++;
-      client.makeUnaryRequest(msg.path, identity, identity, req, (err, res) => {
+      if (overHttp) {
+        overHttp(msg.path, req, (err, answer) => {
+          inFlight--;
+          if (err) {
+            errors++;
+            errorCodes[err] = (errorCodes[err] ?? 0) + 1;
+            firstError ??= err;
+          } else {
+            calls++;
+            sink?.push(performance.now() - t0);
+          }
+          firstAnswer ??= answer;
+          if (running) issue();
+          else if (inFlight === 0) finish();
+        });
+        return;
+      }
+      client!.makeUnaryRequest(msg.path, identity, identity, req, (err, res) => {
         inFlight--;
         if (err) {
           errors++;
@@ -123,6 +168,10 @@ process.on("message", async (m: { type: string } & Record<string, unknown>) => {
         await open(m as never);
         send({ type: "open:done" });
         break;
+      case "openHttp":
+        openHttp(m as never);
+        send({ type: "openHttp:done" });
+        break;
       case "run":
         send({ type: "run:done", ...(await run(m as never)) });
         break;
@@ -134,6 +183,7 @@ process.on("message", async (m: { type: string } & Record<string, unknown>) => {
         break;
       case "shutdown":
         for (const c of channels.values()) c.close();
+        for (const c of httpChannels.values()) c.agent.destroy();
         process.exit(0);
     }
   } catch (err) {

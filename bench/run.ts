@@ -1,5 +1,6 @@
 /**
- * npm run bench: Introspect over gRPC against the platform floor, in one run.
+ * npm run bench: Introspect over gRPC against the platform floor, in one run; and the forward-auth
+ * endpoint (/authz, case `authorize`) over keep-alive HTTP/1.1 against a no-op node:http floor.
  *
  * Processes: the service (bench/service-entry.ts: the real app on the embedded store), a second
  * service built without metrics, the floor (bench/floor-server.ts: plain grpc-js, no-op unary), the
@@ -27,7 +28,7 @@ import { generateToken } from "../src/domain/token-format.js";
 import { InactiveReason, IntrospectRequestSchema, IntrospectResponseSchema } from "../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../test/support/grpc-client.js";
 import { FLOOR_PATH, INTROSPECT_PATH } from "./lib/constants.js";
-import { measurePaired, openChannel, startFloor, startLoadGenerator, startService, stopAll, type Measured, type Paired, type Service, type Target } from "./lib/harness.js";
+import { measurePaired, openChannel, openHttpChannel, startFloor, startLoadGenerator, startService, stopAll, type Measured, type Paired, type Service, type Target } from "./lib/harness.js";
 import { buildBench } from "./lib/build.js";
 import { createLocalCognito } from "./lib/jwt.js";
 import { ask } from "./lib/proc.js";
@@ -45,13 +46,16 @@ const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 64);
 const CACHE_TTL_MS = 2000;
 const FLUSH_MS = 1000;
 const DISTINCT = 10;
-const ALL_CASES = ["floor_listener", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off"];
+const ALL_CASES = ["floor_listener", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off", "api_key_codec_off", "authorize"];
 const CASES = new Set(env.BENCH_CASES ? env.BENCH_CASES.split(",") : ALL_CASES);
 
 const signed = (n: number | null) => (n === null || !Number.isFinite(n) ? "n/a" : `${n >= 0 ? "+" : ""}${n}`);
 const dir = mkdtempSync(join(tmpdir(), "wf-bench-"));
 const encode = (token: string) => Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))).toString("hex");
 const flipChecksum = (t: string) => t.slice(0, -1) + (t.endsWith("a") ? "b" : "a");
+/** An HTTP channel's requests are the bearer tokens themselves. */
+const asBearer = (token: string) => Buffer.from(token, "latin1").toString("hex");
+const AUTHZ_PATH = "/authz";
 
 function serviceEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
@@ -102,12 +106,24 @@ async function main() {
     ? await startService(serviceEnv({ BENCH_METRICS: env.BENCH_BARE_METRICS ?? "off" }), { execArgv: profArgs("service-nometrics"), logFile: join(dir, "service-nometrics.log") })
     : undefined;
   const bareSeeded = bare && (await seed(bare));
+  const noCodec = CASES.has("api_key_codec_off")
+    ? await startService(serviceEnv({ BENCH_FAST_CODEC: "off" }), { execArgv: profArgs("service-nocodec"), logFile: join(dir, "service-nocodec.log") })
+    : undefined;
+  const noCodecSeeded = noCodec && (await seed(noCodec));
   const floor = await startFloor(seeded.sampleResponseHex, join(dir, "floor.log"), {}, profArgs("floor"));
   const floorListener = await startFloor(seeded.sampleResponseHex, join(dir, "floor-listener.log"), { FLOOR_LISTENER: "service" });
   await openChannel(loadgen, "service", service.address);
   await openChannel(loadgen, "floor", floor.address);
   await openChannel(loadgen, "floor_listener", floorListener.address);
   if (bare) await openChannel(loadgen, "bare", bare.address);
+  if (noCodec) await openChannel(loadgen, "nocodec", noCodec.address);
+  // The forward-auth case: the service's /authz and a no-op node:http handler (its floor), both
+  // over keep-alive HTTP/1.1, one request in flight per connection.
+  const floorHttp = CASES.has("authorize") ? await startFloor("", join(dir, "floor-http.log"), { FLOOR_HTTP: "1" }) : undefined;
+  if (floorHttp) {
+    await openHttpChannel(loadgen, "service_http", service.port, CONCURRENCY);
+    await openHttpChannel(loadgen, "floor_http", Number(floorHttp.address.split(":")[1]), CONCURRENCY);
+  }
 
   const skipped: Record<string, string> = {};
   let jwts: string[] = [];
@@ -120,6 +136,7 @@ async function main() {
   }
   seeded.client.close();
   bareSeeded?.client.close();
+  noCodecSeeded?.client.close();
 
   const svc = (tokens: string[]): Target => ({ channel: "service", pid: service.child.pid!, path: INTROSPECT_PATH, requestsHex: tokens.map(encode) });
   const floorTarget: Target = { channel: "floor", pid: floor.child.pid!, path: FLOOR_PATH, requestsHex: seeded.keys.map(encode) };
@@ -148,12 +165,33 @@ async function main() {
       scrapePort: service.port,
     },
   ];
+  if (floorHttp) {
+    const bearers = seeded.keys.map(asBearer);
+    plans.push({
+      name: "authorize",
+      subject: { channel: "service_http", pid: service.child.pid!, path: AUTHZ_PATH, requestsHex: bearers },
+      reference: { channel: "floor_http", pid: floorHttp.child.pid!, path: AUTHZ_PATH, requestsHex: bearers },
+      expect: { active: true },
+      scrapePort: service.port,
+    });
+  }
   if (bare && bareSeeded) {
     // Metrics cost: the same API-key case, metrics off (subject) paired with metrics on (reference).
     // First, while both services have the same history (start-up warm-up only).
     plans.unshift({
       name: "api_key_metrics_off",
       subject: { channel: "bare", pid: bare.child.pid!, path: INTROSPECT_PATH, requestsHex: bareSeeded.keys.map(encode) },
+      reference: { ...svc(seeded.keys) },
+      expect: { active: true },
+    });
+  }
+
+  if (noCodec && noCodecSeeded) {
+    // What the hand-written Introspect codec saves: the same API-key case served with protobuf-es
+    // alone (subject) paired with the codec (reference, the main service).
+    plans.unshift({
+      name: "api_key_codec_off",
+      subject: { channel: "nocodec", pid: noCodec.child.pid!, path: INTROSPECT_PATH, requestsHex: noCodecSeeded.keys.map(encode) },
       reference: { ...svc(seeded.keys) },
       expect: { active: true },
     });
@@ -166,8 +204,13 @@ async function main() {
   log(`warming up every server (${START_WARMUP_MS} ms per service)`);
   await warm("service", INTROSPECT_PATH, [...seeded.keys, ...seeded.sessions, ...jwts].map(encode), START_WARMUP_MS);
   if (bare && bareSeeded) await warm("bare", INTROSPECT_PATH, bareSeeded.keys.map(encode), START_WARMUP_MS);
+  if (noCodec && noCodecSeeded) await warm("nocodec", INTROSPECT_PATH, noCodecSeeded.keys.map(encode), START_WARMUP_MS);
   await warm("floor", FLOOR_PATH, seeded.keys.map(encode), START_WARMUP_MS / 4);
   await warm("floor_listener", FLOOR_PATH, seeded.keys.map(encode), START_WARMUP_MS / 4);
+  if (floorHttp) {
+    await warm("service_http", AUTHZ_PATH, seeded.keys.map(asBearer), START_WARMUP_MS / 2);
+    await warm("floor_http", AUTHZ_PATH, seeded.keys.map(asBearer), START_WARMUP_MS / 4);
+  }
 
   // The floor gets the very same request bytes as the case it is paired with (a JWT is ~20x the
   // size of an API key); its answer stays the API-key-sized Introspect response.
@@ -189,21 +232,21 @@ async function main() {
       subject: plan.subject,
       reference: plan.reference,
       rounds: ROUNDS,
-      subjectMs: plan.name === "api_key_metrics_off" ? CASE_MS : CASE_MS,
-      referenceMs: plan.name === "api_key_metrics_off" ? CASE_MS : FLOOR_MS,
+      subjectMs: CASE_MS,
+      referenceMs: plan.name === "api_key_metrics_off" || plan.name === "api_key_codec_off" ? CASE_MS : FLOOR_MS,
       warmupMs: WARMUP_MS,
       concurrency: CONCURRENCY,
       scrapePort: plan.scrapePort,
     });
   }
-  await stopAll([service.child, bare?.child, floor.child, floorListener.child, loadgen]);
+  await stopAll([service.child, bare?.child, noCodec?.child, floor.child, floorListener.child, floorHttp?.child, loadgen]);
 
   // ---- report ----
   const out: Record<string, unknown> = {};
   const rows: (string | number | null)[][] = [];
   const warnings: string[] = [];
   const floorSlices: Measured[] = Object.entries(results)
-    .filter(([name]) => name !== "api_key_metrics_off")
+    .filter(([name]) => name !== "api_key_metrics_off" && name !== "api_key_codec_off" && name !== "authorize")
     .map(([, p]) => p.reference);
   if (floorSlices.length > 0) {
     // Every floor slice of the run, pooled: the floor's own row.
@@ -228,8 +271,9 @@ async function main() {
     const got = s.firstResponse;
     const answerOk =
       plan.subject.path === FLOOR_PATH ||
+      (plan.subject.path === AUTHZ_PATH && /^HTTP 200 tenant=bench-\d+$/.test(s.firstAnswer ?? "")) ||
       (got !== undefined && got.active === plan.expect.active && (plan.expect.reason === undefined || got.inactiveReason === plan.expect.reason));
-    if (!answerOk) warnings.push(`${plan.name}: unexpected answer ${JSON.stringify(got)}`);
+    if (!answerOk) warnings.push(`${plan.name}: unexpected answer ${JSON.stringify(plan.subject.path === AUTHZ_PATH ? s.firstAnswer : got)}`);
     if (s.errors > 0) warnings.push(`${plan.name}: ${s.errors} calls failed (${s.firstError})`);
     const sum = summarize(s, p.reference);
     const st = p.store;
@@ -237,7 +281,10 @@ async function main() {
     const writes = st ? `${st.recordKeyUses}/${st.lastUsedKeysFlushed}` : null;
     out[plan.name] = {
       ...sum,
-      reference: { name: plan.name === "api_key_metrics_off" ? "api_key (metrics on)" : "floor", ...summarize(p.reference, undefined) },
+      reference: {
+        name: plan.name === "api_key_metrics_off" ? "api_key (metrics on)" : plan.name === "api_key_codec_off" ? "api_key (hand-written codec on)" : plan.name === "authorize" ? "floor_http (no-op node:http handler)" : "floor",
+        ...summarize(p.reference, undefined),
+      },
       store: storeSummary(st),
       store_window_s: r2(p.wallSeconds),
       answer_ok: answerOk,
@@ -261,11 +308,13 @@ async function main() {
     const tput = s.callsPerSecond / p.reference.callsPerSecond;
     if (plan.name === "api_key" || plan.name === "session" || plan.name === "cognito_cached") {
       targets[plan.name] = { met: cpu <= 1.5 && tput >= 0.8, detail: `cpu ${r3(cpu)}x floor (<= 1.5x), throughput ${r3(tput)}x (>= 0.8x)` };
+    } else if (plan.name === "authorize") {
+      targets[plan.name] = { met: cpu <= 1.5, detail: `cpu ${r3(cpu)}x the no-op node:http floor (<= 1.5x), throughput ${r3(tput)}x` };
     } else if (plan.name === "bad_checksum") {
       const storeReads = st?.storeReads ?? NaN;
       targets[plan.name] = { met: cpu <= 1.2 && storeReads === 0, detail: `cpu ${r3(cpu)}x floor (<= 1.2x), store reads ${storeReads} (= 0)` };
     }
-    if (st && (plan.name === "api_key" || plan.name === "session" || plan.name === "unknown_key")) {
+    if (st && (plan.name === "api_key" || plan.name === "session" || plan.name === "unknown_key" || plan.name === "authorize")) {
       // Traffic runs only in the case slices, so each slice may need one read per token (entries
       // expire during the floor slices) plus one per cache lifetime within the slice.
       const tokenReads = st.findKeyByHash + st.findSessionByHash;
@@ -285,6 +334,15 @@ async function main() {
       };
     }
   }
+  const codecOff = results.api_key_codec_off;
+  if (codecOff) {
+    const saved = 1 - codecOff.reference.serverCpuMsPerCall / codecOff.subject.serverCpuMsPerCall;
+    targets.introspect_codec = {
+      met: saved >= 0.05,
+      detail: `the hand-written Introspect codec saves ${r2(saved * 100)}% server CPU per call (${r4(codecOff.reference.serverCpuMsPerCall)} vs ${r4(codecOff.subject.serverCpuMsPerCall)} ms; keep it only if >= 5%)`,
+    };
+    out.introspect_codec_saving_percent = r2(saved * 100);
+  }
   const metricsOff = results.api_key_metrics_off;
   const metricsCost = metricsOff && {
     cpu_percent: r2((metricsOff.reference.serverCpuMsPerCall / metricsOff.subject.serverCpuMsPerCall - 1) * 100),
@@ -293,7 +351,7 @@ async function main() {
 
   const header = ["case", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "cpu x ref", "tput x ref", "ref cpu ms/call", "other cpu %", "store reads", "writes (calls/keys)", "client cpu %"];
   process.stdout.write(`\n${table(header, rows)}\n\n`);
-  process.stdout.write("ref = the floor slices interleaved with that case (api_key_metrics_off: the metrics-on service, api_key)\n");
+  process.stdout.write("ref = the floor slices interleaved with that case (api_key_metrics_off: the metrics-on service, api_key; authorize: a no-op node:http handler over the same keep-alive HTTP/1.1)\n");
   for (const [name, t] of Object.entries(targets)) process.stdout.write(`${t.met ? "MET " : "MISS"}  ${name}: ${t.detail}\n`);
   if (metricsCost) {
     process.stdout.write(

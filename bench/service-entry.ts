@@ -5,7 +5,9 @@
  * Env (besides the service's own): BENCH_PREFILL_KEYS=N seeds N API keys straight into the memory
  * store before start (3 per tenant, tenants t0, t1, ...) and reports the heap they take;
  * BENCH_PREFILL_SAMPLE=M returns M of their tokens (spread over the whole set) for the load
- * generator; BENCH_METRICS=off builds the app without metrics (to measure what metrics cost).
+ * generator; BENCH_METRICS=off builds the app without metrics (to measure what metrics cost);
+ * BENCH_FAST_CODEC=off serves Introspect with protobuf-es alone (to measure what the hand-written
+ * codec in src/transport/introspect-codec.ts saves).
  */
 import { createApp, type App } from "../src/app/app.js";
 import { createLogger } from "../src/app/logger.js";
@@ -16,6 +18,7 @@ import type { KeyRecord } from "../src/domain/records.js";
 import { generateToken, tokenHint } from "../src/domain/token-format.js";
 import { hashToken } from "../src/domain/token-hash.js";
 import type { TokenStore } from "../src/ports/token-store.js";
+import { fastCodecs } from "../src/transport/introspect-codec.js";
 
 const send = (msg: Record<string, unknown>) => process.send!(msg);
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -62,6 +65,7 @@ async function main() {
   const env = process.env;
   const logger = createLogger(env.LOG_LEVEL ?? "info");
   const metricsEnabled = env.BENCH_METRICS !== "off";
+  if (env.BENCH_FAST_CODEC === "off") (fastCodecs as Map<string, unknown>).clear();
   let store: TokenStore | undefined;
   let seeded: Awaited<ReturnType<typeof prefill>> | undefined;
   const n = Number(env.BENCH_PREFILL_KEYS ?? 0);

@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /**
  * Configuration from the environment, validated once at start and frozen. A bad value throws a
  * ConfigError naming the variable; main prints that one line and exits 1.
@@ -38,6 +40,11 @@ export interface Config {
   adminKeyFile: string;
   mongodbUri?: string | undefined;
   mongodbDb: string;
+  /**
+   * Read concern of Introspect's store reads (key and session by token hash, the cache-miss path):
+   * "local" (default) or "linearizable" (a deposed primary can then not serve a just-revoked key).
+   */
+  mongodbIntrospectReadConcern: "local" | "linearizable";
   cacheTtlMs: number;
   cacheMaxEntries: number;
   negativeCacheMaxEntries: number;
@@ -45,6 +52,8 @@ export interface Config {
   sweepIntervalMs: number;
   maxBodyBytes: number;
   shutdownTimeoutMs: number;
+  /** AUDIT_RETENTION_DAYS (MongoDB): audit events are deleted this many days after their time; unset keeps them. */
+  auditRetentionDays?: number | undefined;
   /** Deadline for every store call; past it the store counts as unavailable (UNAVAILABLE). */
   storeTimeoutMs: number;
   cognito?: CognitoConfig | undefined;
@@ -52,6 +61,25 @@ export interface Config {
   introspectRequireClientCert: boolean;
   /** Optional shared credential Introspect callers must present (x-warpflow-caller-token header). */
   introspectCallerToken?: string | undefined;
+  /** Connection and request limits on the one port (see limits in docs/security.md). */
+  limits: ConnectionLimits;
+}
+
+export interface ConnectionLimits {
+  /** HTTP/1.1: a request whose headers are not complete by then gets 408 and is closed. */
+  headersTimeoutMs: number;
+  /** HTTP/1.1 and HTTP/2: a request (headers and body) not complete by then is refused and closed. */
+  requestTimeoutMs: number;
+  /** HTTP/1.1: an idle keep-alive connection is closed after this long. */
+  keepAliveTimeoutMs: number;
+  /** Open connections one client address may hold (0 = no per-address bound). */
+  maxConnectionsPerAddress: number;
+  /** Open connections in all (a margin of file descriptors stays free for the process). */
+  maxConnections: number;
+  /** HTTP/2: concurrent streams per connection. */
+  maxConcurrentStreams: number;
+  /** Request header block, decoded (HTTP/1.1 and HTTP/2, gRPC metadata included). */
+  maxHeaderBytes: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -93,6 +121,15 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   }
   const mongodbDb = env.MONGODB_DB || "warpflow_auth";
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb)) throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
+  const mongodbIntrospectReadConcern = env.MONGODB_INTROSPECT_READ_CONCERN || "local";
+  if (mongodbIntrospectReadConcern !== "local" && mongodbIntrospectReadConcern !== "linearizable") {
+    throw new ConfigError(
+      "MONGODB_INTROSPECT_READ_CONCERN",
+      mongodbIntrospectReadConcern === "majority"
+        ? "majority does not close the deposed-primary window (that node answers from its own majority snapshot); use local or linearizable"
+        : "must be local or linearizable",
+    );
+  }
 
   let cognito: CognitoConfig | undefined;
   // Deduplicated: aws-jwt-verify refuses an issuer configured twice.
@@ -146,6 +183,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     adminKeyFile: env.ADMIN_KEY_FILE || ".warpflow/admin-key",
     mongodbUri,
     mongodbDb,
+    mongodbIntrospectReadConcern,
     cacheTtlMs: int(env, "CACHE_TTL_MS", 2000, 0, 60_000),
     cacheMaxEntries: int(env, "CACHE_MAX_ENTRIES", 100_000, 1, 10_000_000),
     negativeCacheMaxEntries: int(env, "NEGATIVE_CACHE_MAX_ENTRIES", 50_000, 1, 10_000_000),
@@ -154,9 +192,47 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 65_536, 1024, 16_777_216),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     cognito,
     tls,
     introspectRequireClientCert,
     introspectCallerToken,
+    limits: loadLimits(env),
   });
+}
+
+/** File descriptors kept free for the process itself (store pool, log, key file, JWKS fetches). */
+const FD_MARGIN = 256;
+
+/** The soft limit on open files of this process (Linux /proc), or undefined where unknown. */
+export function openFileLimit(readLimits: () => string = () => readFileSync("/proc/self/limits", "utf8")): number | undefined {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readLimits());
+    return m && m[1] !== "unlimited" ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function loadLimits(env: Env): ConnectionLimits {
+  const fds = openFileLimit();
+  const fdBound = fds === undefined ? 100_000 : Math.max(64, fds - FD_MARGIN);
+  const maxConnections = int(env, "MAX_CONNECTIONS", Math.min(fdBound, 100_000), 1, 10_000_000);
+  if (maxConnections > fdBound) {
+    throw new ConfigError("MAX_CONNECTIONS", `must leave ${FD_MARGIN} of the process's ${fds} file descriptors free (at most ${fdBound})`);
+  }
+  const headersTimeoutMs = int(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000);
+  const requestTimeoutMs = int(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000);
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", `must not exceed HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`);
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: int(env, "HTTP_KEEPALIVE_TIMEOUT_MS", 5_000, 100, 600_000),
+    maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", 256, 0, 10_000_000),
+    maxConnections,
+    maxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+    maxHeaderBytes: int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
+  };
 }

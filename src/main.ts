@@ -21,22 +21,33 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const app = await createApp({ config, logger });
 
+  // Exit only once every log line is written: pino writes asynchronously, and a process.exit()
+  // during a write would put the lines still buffered before the one being written.
+  const exit = (code: number) => logger.flush(() => process.exit(code));
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) {
       logger.warn({ signal }, "second signal: exiting now");
-      process.exit(1);
+      exit(1);
+      return;
     }
     signalled = true;
     logger.info({ signal }, "shutting down: draining in-flight calls and flushing last_used_at");
+    // A safety net: connections are forced closed at SHUTDOWN_TIMEOUT_MS and the last flush is
+    // bounded by STORE_TIMEOUT_MS; if anything still hangs past both, exit anyway.
+    const bound = config.shutdownTimeoutMs + config.storeTimeoutMs * 2 + 1000;
+    setTimeout(() => {
+      logger.error({ ms: bound }, "shutdown did not finish in time: exiting");
+      exit(1);
+    }, bound).unref();
     app.close().then(
       () => {
         logger.info("stopped");
-        process.exit(0);
+        exit(0);
       },
       (err) => {
         logger.error({ err }, "shutdown failed");
-        process.exit(1);
+        exit(1);
       },
     );
   };

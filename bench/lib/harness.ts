@@ -71,6 +71,8 @@ export interface Measured {
   slices: number;
   distinctTokens: number;
   firstResponse?: IntrospectResponse | undefined;
+  /** HTTP channels: the first answer's status line and tenant header. */
+  firstAnswer?: string | undefined;
   firstError?: string | undefined;
 }
 
@@ -94,11 +96,17 @@ export async function openChannel(loadgen: ChildProcess, name: string, address: 
   await ask(loadgen, { type: "open", name, address });
 }
 
+/** An HTTP/1.1 keep-alive channel (see load-generator.ts: requests are bearer tokens). */
+export async function openHttpChannel(loadgen: ChildProcess, name: string, port: number, concurrency: number): Promise<void> {
+  await ask(loadgen, { type: "openHttp", name, port, concurrency });
+}
+
 interface RunAnswer {
   calls: number;
   errors: number;
   seconds: number;
   firstResponseHex?: string;
+  firstAnswer?: string;
   firstError?: string;
 }
 
@@ -121,7 +129,7 @@ export async function measurePaired(args: {
   scrapePort?: number | undefined;
 }): Promise<Paired> {
   const { loadgen } = args;
-  const totals = new Map<Target, { calls: number; errors: number; seconds: number; cpu: number; client: number; other: number; slices: number; first?: string; firstError?: string }>();
+  const totals = new Map<Target, { calls: number; errors: number; seconds: number; cpu: number; client: number; other: number; slices: number; first?: string; firstAnswer?: string; firstError?: string }>();
   const slice = async (t: Target, ms: number, collect?: string) => {
     const c0 = cpuMsOf(t.pid);
     const l0 = cpuMsOf(loadgen.pid!);
@@ -140,6 +148,7 @@ export async function measurePaired(args: {
     acc.other += b1 - b0 - (c1 - c0) - (l1 - l0);
     acc.slices++;
     acc.first ??= r.firstResponseHex;
+    acc.firstAnswer ??= r.firstAnswer;
     acc.firstError ??= r.firstError;
     totals.set(t, acc);
   };
@@ -184,6 +193,7 @@ export async function measurePaired(args: {
       slices: a.slices,
       distinctTokens: t.requestsHex.length,
       firstResponse,
+      firstAnswer: a.firstAnswer,
       firstError: a.firstError,
     };
   };

@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
 import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
+import { createAuditTrail } from "../domain/audit-trail.js";
+import { createAuditLogSink } from "./audit-log.js";
 import { ensureAdminKey } from "../domain/admin-bootstrap.js";
 import { DomainError } from "../domain/errors.js";
 import { createIntrospector } from "../domain/introspector.js";
@@ -15,8 +17,9 @@ import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js"
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
-import { childCache, createMetrics, type Metrics } from "../transport/metrics.js";
+import { childCache, createMetrics, type Metrics, registerChangeFeedMetrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
+import { AUTHORIZE } from "../transport/forward-auth.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
 import { writeAdminKeyFile } from "./admin-key-file.js";
@@ -74,8 +77,16 @@ export async function createApp(opts: AppOptions): Promise<App> {
   // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
   // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
   const unwatch = opened.changes?.subscribe((c) =>
-    c.kind === "key" ? cache.deleteKey(c.keyId) : c.kind === "policy" ? cache.deletePolicy(c.tenantId) : cache.clear(),
+    c.kind === "key"
+      ? cache.deleteKey(c.keyId)
+      : c.kind === "policy"
+        ? cache.deletePolicy(c.tenantId)
+        : c.kind === "session"
+          ? cache.deleteSession(c.sessionId)
+          : cache.clear(),
   );
+  const feedStatus = opened.changes?.status?.bind(opened.changes);
+  if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
@@ -103,10 +114,12 @@ export async function createApp(opts: AppOptions): Promise<App> {
       : undefined,
   });
   const keys = createKeyService({ store, clock, cache, lastUsed });
+  const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
   const admin = createAdminApi({
+    audit,
     introspector,
     keys,
-    sessions: createSessionService({ store, clock }),
+    sessions: createSessionService({ store, clock, cache }),
     policies: createPolicyService({ store, clock, cache }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
@@ -122,7 +135,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       ? (r) => byResult(r.active ? "active" : r.reason).inc()
       : undefined,
   });
-  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect"]));
+  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
 
   const server = await startServer({
     host: config.host,
@@ -130,7 +143,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
     handlers,
     observer,
     metrics,
+    logger,
     maxBodyBytes: config.maxBodyBytes,
+    limits: config.limits,
+    readinessDetail: feedStatus && (() => ({ change_feed: feedStatus() })),
     tls: config.tls && {
       cert: readFileSync(config.tls.certFile),
       key: readFileSync(config.tls.keyFile),
@@ -138,10 +154,10 @@ export async function createApp(opts: AppOptions): Promise<App> {
       optionalClientCert: config.tls.clientCertOptional,
     },
   });
-  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC h2, Connect and REST over HTTP/1.1)");
+  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
-  const maintenance = startMaintenance({ store, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
+  const maintenance = startMaintenance({ store, audit, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
   let stopped = false;
   // First admin key: the key file is written before the key is stored (never a stored admin key
   // nobody holds); the whole step is retried while the store cannot answer.
@@ -153,6 +169,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
           store,
           clock,
           keys,
+          audit,
           stopped: () => stopped,
           save: async (token) => {
             await writeAdminKeyFile(config.adminKeyFile, token);

@@ -2,14 +2,16 @@ import type { Logger } from "pino";
 import type { Clock } from "../ports/clock.js";
 import type { JwtVerifier } from "../ports/jwt-verifier.js";
 import type { TokenStore } from "../ports/token-store.js";
+import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
+import { expireGracePeriods } from "../domain/grace-expiry.js";
 
 /**
  * Background duties of a running instance:
  * - readiness: ping the store (with backoff until the first success, then every few seconds) and
  *   report SERVING only while the store answers and the JWT verifier has its keys;
- * - sweep: store deprecated keys past their grace as REVOKED and drop expired sessions. Correctness
- *   never waits for it (reads apply the clock themselves); it only tidies the store. Idempotent, so
- *   several replicas may run it.
+ * - sweep: store deprecated keys past their grace as REVOKED, each with one `key.grace_expired`
+ *   audit event (grace-expiry.ts), and drop expired sessions. Correctness never waits for it (reads
+ *   apply the clock themselves). Idempotent, so several replicas may run it.
  */
 export interface Maintenance {
   /** Resolves at the first moment the instance is ready. */
@@ -19,6 +21,8 @@ export interface Maintenance {
 
 export function startMaintenance(deps: {
   store: TokenStore;
+  /** Default: a trail on `store` without a log sink. */
+  audit?: AuditTrail;
   clock: Clock;
   logger: Logger;
   jwt: JwtVerifier;
@@ -27,6 +31,7 @@ export function startMaintenance(deps: {
   checkIntervalMs?: number;
 }): Maintenance {
   const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000 } = deps;
+  const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
   let backoff = 100;
@@ -61,9 +66,8 @@ export function startMaintenance(deps: {
 
   const sweeper = setInterval(async () => {
     try {
-      const now = clock.now();
-      const keys = await store.sweepExpiredKeys(now);
-      const sessions = await store.deleteExpiredSessions(now);
+      const keys = await expireGracePeriods({ store, audit, clock });
+      const sessions = await store.deleteExpiredSessions(clock.now());
       if (keys + sessions > 0) logger.debug({ keys, sessions }, "sweep");
     } catch (err) {
       logger.warn({ err: (err as Error).message }, "sweep failed; will retry");

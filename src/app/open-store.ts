@@ -9,7 +9,15 @@ import type { TokenStore } from "../ports/token-store.js";
 export async function openStore(config: Readonly<Config>, logger: Logger): Promise<{ store: TokenStore; changes?: StoreChangeFeed }> {
   if (config.mongodbUri) {
     logger.info({ db: config.mongodbDb }, "store: MongoDB");
-    return createMongoStore({ uri: config.mongodbUri, dbName: config.mongodbDb, logger });
+    return createMongoStore({
+      uri: config.mongodbUri,
+      dbName: config.mongodbDb,
+      logger,
+      auditRetentionDays: config.auditRetentionDays,
+      introspectReadConcern: config.mongodbIntrospectReadConcern,
+      // A rotation's transaction must be over, retries and commit included, when callers are told UNAVAILABLE.
+      timeouts: { transactionBudgetMS: config.storeTimeoutMs },
+    });
   }
   logger.warn("store: embedded in-memory store; data is NOT persisted (set MONGODB_URI for production)");
   return { store: createMemoryTokenStore() };

@@ -6,6 +6,9 @@ import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
 import { createTokenCache } from "../domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { systemClock } from "../ports/clock.js";
+import { hostname, userInfo } from "node:os";
+import { createAuditTrail } from "../domain/audit-trail.js";
+import { DomainError } from "../domain/errors.js";
 
 /**
  * Break-glass: create a platform admin key directly in the production store (MONGODB_URI), for
@@ -30,9 +33,25 @@ export async function createAdminKeyDirect(label: string): Promise<IssuedKey> {
     }
     const lastUsed = createLastUsedRecorder(store);
     const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed });
-    const issued = await keys.create(ADMIN_TENANT_ID, label, "cli-direct");
-    await lastUsed.close();
-    return issued;
+    // Audited like CreateAdminKey: the pending event first (no key without its event).
+    const audit = createAuditTrail({ store, clock: systemClock });
+    const pending = await audit.begin({
+      action: "admin_key.create",
+      actor: { kind: "service", id: "cli-direct", tenantId: ADMIN_TENANT_ID },
+      tenantId: ADMIN_TENANT_ID,
+      detail: `break-glass --direct by OS user ${userInfo().username} on ${hostname()}`,
+    });
+    try {
+      const issued = await keys.create(ADMIN_TENANT_ID, label, "cli-direct");
+      await pending.complete({ outcome: "ok", code: "OK", keyId: issued.key.id });
+      return issued;
+    } catch (err) {
+      const code = err instanceof DomainError ? err.code.toUpperCase() : "INTERNAL";
+      await pending.complete({ outcome: "failed", code, detail: (err as Error).message });
+      throw err;
+    } finally {
+      await lastUsed.close();
+    }
   } finally {
     await store.close();
   }

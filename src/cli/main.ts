@@ -1,24 +1,34 @@
+#!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
+import { create, toJson, type DescMessage, type MessageShape } from "@bufbuild/protobuf";
 import { ConnectError, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { createAdminKeyDirect } from "./direct-admin-key.js";
 import { formatKey, formatPolicy, formatSecret, formatTime } from "./format.js";
+import { formatAuditEvent, formatSession, parseAuditAction, parseSince } from "./format-audit.js";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 
 /**
- * Admin CLI on the generated Connect client (gRPC over HTTP/2).
- *   npm run cli -- keys create --tenant acme --label "CRM Sync"
+ * Admin CLI on the generated Connect client (gRPC over HTTP/2). Installed as `warpflow` (package.json
+ * bin, compiled to dist/src/cli/main.js by `npm run build`; only production dependencies):
+ *   warpflow keys create --tenant acme --label "CRM Sync"
+ *   node dist/src/cli/main.js keys create --tenant acme --label "CRM Sync"   (the Docker image)
+ *   npm run cli -- keys create --tenant acme --label "CRM Sync"              (development, from source)
  * The admin key comes from WARPFLOW_ADMIN_KEY (else from the admin key file the server wrote);
  * the server from WARPFLOW_URL (default http://localhost:8080).
  */
-const USAGE = `usage: npm run cli -- <command> [options] [--json]
+const USAGE = `usage: warpflow <command> [options] [--json]   (from source: npm run cli -- <command> ...)
   keys create --tenant T --label L      create an API key (the key is shown once)
   keys rotate --tenant T --key K        rotate: new key now, old key valid 72 more hours
   keys revoke --tenant T --key K        revoke now, permanently
   keys list --tenant T                  list a tenant's keys
   sessions create --tenant T            create a 1-hour session token
+  sessions revoke --tenant T --session S   revoke one session now
+  sessions revoke-all --tenant T        revoke every live session of a tenant now
+  audit list --tenant T [--action A] [--since 24h|ISO] [--until ISO] [--limit N]
+                                        the tenant's audit trail, newest first (admin: platform-level)
   admin-key create --label L            create a platform admin key
   admin-key create --label L --direct   break-glass: create one directly in MongoDB (MONGODB_URI), no admin key needed
   policy get --tenant T                 show a tenant's policy
@@ -51,6 +61,11 @@ async function run(argv: string[]): Promise<void> {
       hipaa: { type: "string" },
       json: { type: "boolean", default: false },
       direct: { type: "boolean", default: false },
+      session: { type: "string" },
+      action: { type: "string" },
+      since: { type: "string" },
+      until: { type: "string" },
+      limit: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -59,7 +74,7 @@ async function run(argv: string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const need = (name: "tenant" | "label" | "key" | "token" | "hipaa"): string => {
+  const need = (name: "tenant" | "label" | "key" | "token" | "hipaa" | "session"): string => {
     const v = values[name];
     if (v === undefined || v === "") throw new UsageError(`${command}: --${name} is required`);
     return v;
@@ -89,6 +104,39 @@ async function run(argv: string[]): Promise<void> {
     case "sessions create": {
       const r = await client.createSession({ tenantId: need("tenant") }, auth());
       return out(pb.CreateSessionResponseSchema, r, () => `${formatSecret("session token", r.token)}\n  tenant ${r.tenantId}, expires ${formatTime(r.expiresAt)}`);
+    }
+    case "sessions revoke": {
+      const r = await client.revokeSession({ tenantId: need("tenant"), sessionId: need("session") }, auth());
+      return out(pb.RevokeSessionResponseSchema, r, () => `revoked: ${formatSession(r.session)}`);
+    }
+    case "sessions revoke-all": {
+      const r = await client.revokeTenantSessions({ tenantId: need("tenant") }, auth());
+      return out(pb.RevokeTenantSessionsResponseSchema, r, () => `revoked ${r.revokedCount} live sessions of tenant ${values.tenant}`);
+    }
+    case "audit list": {
+      const action = values.action === undefined ? pb.AuditAction.UNSPECIFIED : parseAuditAction(values.action);
+      if (action === undefined) throw new UsageError(`audit list: unknown --action ${values.action} (e.g. key.rotate, session.revoke)`);
+      const time = (name: "since" | "until") => {
+        const v = values[name];
+        if (v === undefined) return undefined;
+        const d = parseSince(v);
+        if (!d) throw new UsageError(`audit list: --${name} must be an ISO time or an age like 24h, 7d`);
+        return timestampFromDate(d);
+      };
+      const limit = values.limit === undefined ? 100 : Number(values.limit);
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError("audit list: --limit must be a positive whole number");
+      const request = { tenantId: need("tenant"), action, since: time("since"), until: time("until") };
+      const events: pb.AuditEvent[] = [];
+      let pageToken = "";
+      do {
+        const page = await client.listAuditEvents({ ...request, pageSize: Math.min(limit - events.length, 500), pageToken }, auth());
+        events.push(...page.events);
+        pageToken = page.nextPageToken;
+      } while (pageToken !== "" && events.length < limit);
+      const r = create(pb.ListAuditEventsResponseSchema, { events, nextPageToken: pageToken });
+      return out(pb.ListAuditEventsResponseSchema, r, () =>
+        events.length ? events.map(formatAuditEvent).join("\n") + (pageToken ? `\n(more: raise --limit)` : "") : "no events",
+      );
     }
     case "admin-key create": {
       if (values.direct) {

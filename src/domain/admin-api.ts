@@ -1,3 +1,4 @@
+import type { AuditTrail } from "./audit-trail.js";
 import { DomainError } from "./errors.js";
 import type { Introspector } from "./introspector.js";
 import type { KeyService } from "./key-service.js";
@@ -16,6 +17,7 @@ export interface AdminApi {
   readonly keys: KeyService;
   readonly sessions: SessionService;
   readonly policies: PolicyService;
+  readonly audit: AuditTrail;
 }
 
 export function createAdminApi(deps: {
@@ -23,6 +25,7 @@ export function createAdminApi(deps: {
   keys: KeyService;
   sessions: SessionService;
   policies: PolicyService;
+  audit: AuditTrail;
   /** Cognito group whose members administer their own tenant. */
   adminGroup: string;
 }): AdminApi {
@@ -35,5 +38,6 @@ export function createAdminApi(deps: {
     keys: deps.keys,
     sessions: deps.sessions,
     policies: deps.policies,
+    audit: deps.audit,
   };
 }

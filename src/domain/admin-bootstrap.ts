@@ -1,5 +1,6 @@
 import type { Clock } from "../ports/clock.js";
 import type { TokenStore } from "../ports/token-store.js";
+import type { AuditTrail } from "./audit-trail.js";
 import { DomainError } from "./errors.js";
 import type { IssuedKey, KeyService } from "./key-service.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
@@ -11,7 +12,8 @@ import { hashToken } from "./token-hash.js";
  * admin key file) BEFORE the key is stored, so there is never a stored admin key that nobody
  * holds: if saving fails, nothing is stored. If the store write fails without an answer, the key
  * may have landed: it is looked up by its hash and the insert retried until the store says which.
- * Returns the new key, or null when a usable admin key already existed.
+ * With `audit`, a pending `admin_key.create` event (actor: the service) is stored before anything
+ * else and completed at the end. Returns the new key, or null when a usable admin key already existed.
  */
 export async function ensureAdminKey(deps: {
   store: TokenStore;
@@ -20,9 +22,29 @@ export async function ensureAdminKey(deps: {
   save: (token: string) => Promise<void>;
   retryDelayMs?: number;
   stopped?: () => boolean;
+  audit?: AuditTrail | undefined;
 }): Promise<IssuedKey | null> {
-  const { store, clock, keys, save, retryDelayMs = 500, stopped = () => false } = deps;
+  const { store, clock, keys, save, audit } = deps;
   if (await store.hasUsableKey(ADMIN_TENANT_ID, clock.now())) return null;
+  const pending = await audit?.begin({
+    action: "admin_key.create",
+    actor: { kind: "service", id: "bootstrap", tenantId: ADMIN_TENANT_ID },
+    tenantId: ADMIN_TENANT_ID,
+    detail: "bootstrap admin key (no usable admin key existed)",
+  });
+  try {
+    const issued = await createSaved(deps);
+    await pending?.complete({ outcome: "ok", code: "OK", keyId: issued.key.id });
+    return issued;
+  } catch (err) {
+    const code = err instanceof DomainError ? err.code.toUpperCase() : "INTERNAL";
+    await pending?.complete({ outcome: "failed", code, detail: (err as Error).message });
+    throw err;
+  }
+}
+
+async function createSaved(deps: Parameters<typeof ensureAdminKey>[0]): Promise<IssuedKey> {
+  const { store, keys, save, retryDelayMs = 500, stopped = () => false } = deps;
   const token = generateToken("api_key", ADMIN_TENANT_ID);
   await save(token);
   for (;;) {

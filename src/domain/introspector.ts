@@ -125,6 +125,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   function sessionResult(entry: CachedToken, tenantId: string, now: Date): Introspection {
     if (entry.kind !== "session" || entry.record.tenantId !== tenantId) return NOT_FOUND();
     const s = entry.record;
+    if (s.revokedAt !== undefined) return inactive("revoked");
     if (s.expiresAt <= now) return inactive("expired");
     return {
       active: true,

@@ -3,6 +3,8 @@ import { invalidArgument } from "./errors.js";
 import type { KeyRecord } from "./records.js";
 
 export const MAX_ACTIVE_KEYS_PER_TENANT = 3;
+/** DEPRECATED keys a tenant may hold in their grace at once; a rotation that would make one more is refused. */
+export const MAX_DEPRECATED_KEYS_PER_TENANT = 3;
 export const ROTATION_GRACE_MS = 72 * 60 * 60 * 1000;
 export const SESSION_TTL_MS = 60 * 60 * 1000;
 /** ListKeys answers every non-revoked key and at most this many revoked keys, newest first. */
@@ -32,6 +34,14 @@ export const newSessionId = (): string => `ses_${randomBase62(20)}`;
 export function requireKeyId(value: string, field = "key_id"): string {
   if (value === "") throw invalidArgument(field, "is required");
   if (!KEY_ID_RE.test(value)) throw invalidArgument(field, "must look like key_ followed by 20 letters or digits");
+  return value;
+}
+
+const SESSION_ID_RE = /^ses_[0-9A-Za-z]{20}$/;
+
+export function requireSessionId(value: string, field = "session_id"): string {
+  if (value === "") throw invalidArgument(field, "is required");
+  if (!SESSION_ID_RE.test(value)) throw invalidArgument(field, "must look like ses_ followed by 20 letters or digits");
   return value;
 }
 

@@ -5,6 +5,7 @@ import {
   effectiveKey,
   LIST_KEYS_LIMIT,
   MAX_ACTIVE_KEYS_PER_TENANT,
+  MAX_DEPRECATED_KEYS_PER_TENANT,
   newKeyId,
   ROTATION_GRACE_MS,
 } from "./key-rules.js";
@@ -99,8 +100,8 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
   }
 
   async function revokeOrphan(key: KeyRecord): Promise<void> {
-    // ~160 s in all: longer than the MongoDB driver's 120 s withTransaction retry window, so a
-    // transaction that commits late is still caught.
+    // ~160 s in all: far longer than a write can land late (MongoDB's rotation transaction is
+    // bounded by STORE_TIMEOUT_MS, and a commit in flight at that deadline by its maxCommitTimeMS).
     for (let attempt = 0, delay = 500; attempt < 14; attempt++, delay *= 2) {
       await new Promise((r) => setTimeout(r, Math.min(delay, 15_000)).unref());
       try {
@@ -142,14 +143,24 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
           successor: { ...issued.key, rotatedFromKeyId: keyId },
           revokeAt: new Date(now.getTime() + ROTATION_GRACE_MS),
           maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
+          maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT,
+          now,
         }),
       ).finally(() => cache.delete(current.tokenHash)); // even on failure: the write may have landed
       if (!result.ok) {
         if (result.reason === "not_found") throw notFound(keyId);
-        if (result.reason === "limit") {
+        if (result.reason === "deprecated_limit") {
           throw new DomainError(
-            "aborted",
-            `rotation of ${keyId} raced with a concurrent CreateKey that took the freed slot; no new key was issued — check ListKeys before retrying`,
+            "resource_exhausted",
+            `tenant ${tenantId} already has ${MAX_DEPRECATED_KEYS_PER_TENANT} deprecated keys in their grace period (the limit): revoke a deprecated key first; ${keyId} was not rotated`,
+          );
+        }
+        if (result.reason === "limit") {
+          // No active-key slot for the successor (on standalone MongoDB: a concurrent CreateKey
+          // took the slot the rotation freed; in a transaction: no slot free at all).
+          throw new DomainError(
+            "resource_exhausted",
+            `tenant ${tenantId} has no free active-key slot (limit ${MAX_ACTIVE_KEYS_PER_TENANT}) for the successor of ${keyId} (a concurrent CreateKey may have taken it); no new key was issued: check ListKeys, revoke a key, then retry`,
           );
         }
         throw new DomainError("failed_precondition", `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`);

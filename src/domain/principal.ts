@@ -1,3 +1,4 @@
+import type { AuditActor } from "./audit.js";
 import { DomainError } from "./errors.js";
 import type { Introspection } from "./introspection.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
@@ -11,7 +12,7 @@ import { ADMIN_TENANT_ID } from "./tenant-id.js";
 export type Principal =
   | { kind: "platform_admin"; actor: string }
   | { kind: "tenant_admin"; tenantId: string; actor: string }
-  | { kind: "tenant_member"; tenantId: string; actor: string };
+  | { kind: "tenant_member"; tenantId: string; actor: string; via: "api_key" | "session" | "cognito" };
 
 export type AdminAction =
   | "create_key"
@@ -21,7 +22,10 @@ export type AdminAction =
   | "create_session"
   | "set_policy"
   | "get_policy"
-  | "create_admin_key";
+  | "create_admin_key"
+  | "revoke_session"
+  | "revoke_tenant_sessions"
+  | "list_audit_events";
 
 /** Actions a tenant admin (Cognito admin group) may take on its own tenant. */
 const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
@@ -30,6 +34,7 @@ const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
   "revoke_key",
   "list_keys",
   "get_policy",
+  "list_audit_events",
 ]);
 
 export function principalFrom(result: Introspection, adminGroup: string): Principal {
@@ -41,9 +46,19 @@ export function principalFrom(result: Introspection, adminGroup: string): Princi
     const actor = result.subject ?? "cognito";
     return result.groups?.includes(adminGroup)
       ? { kind: "tenant_admin", tenantId: result.tenantId, actor }
-      : { kind: "tenant_member", tenantId: result.tenantId, actor };
+      : { kind: "tenant_member", tenantId: result.tenantId, actor, via: "cognito" };
   }
-  return { kind: "tenant_member", tenantId: result.tenantId, actor: result.keyId ?? result.sessionId ?? "" };
+  return result.tokenType === "session"
+    ? { kind: "tenant_member", tenantId: result.tenantId, actor: result.sessionId ?? "", via: "session" }
+    : { kind: "tenant_member", tenantId: result.tenantId, actor: result.keyId ?? "", via: "api_key" };
+}
+
+/** The audit trail's view of a principal (who acted, with which kind of credential). */
+export function auditActorOf(p: Principal): AuditActor {
+  if (p.kind === "platform_admin") return { kind: "admin_key", id: p.actor, tenantId: ADMIN_TENANT_ID };
+  if (p.kind === "tenant_admin") return { kind: "cognito_user", id: p.actor, tenantId: p.tenantId };
+  const kind = p.via === "cognito" ? "cognito_user" : p.via;
+  return { kind, id: p.actor, tenantId: p.tenantId };
 }
 
 /** Throws PERMISSION_DENIED unless `principal` may take `action` on `tenantId`. */

@@ -29,6 +29,9 @@ export interface SessionRecord {
   createdAt: Date;
   expiresAt: Date;
   createdBy: string;
+  /** Set once revoked (RevokeSession, RevokeTenantSessions). */
+  revokedAt?: Date | undefined;
+  revokedBy?: string | undefined;
 }
 
 export interface TenantPolicyRecord {

@@ -1,7 +1,9 @@
 import type { Clock } from "../ports/clock.js";
 import type { TokenStore } from "../ports/token-store.js";
+import { DomainError } from "./errors.js";
 import { newSessionId, SESSION_TTL_MS } from "./key-rules.js";
 import type { SessionRecord } from "./records.js";
+import type { TokenCache } from "./token-cache.js";
 import { generateToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 
@@ -14,9 +16,17 @@ export interface IssuedSession {
 export interface SessionService {
   /** A 1-hour session token for `tenantId`. Allowed for HIPAA tenants. */
   create(tenantId: string, actor: string): Promise<IssuedSession>;
+  /**
+   * Revokes one session now. Revoking twice answers the same record; a session of another tenant
+   * (or none) is NOT_FOUND. This instance's cache forgets it at once; other instances through the
+   * change feed (MongoDB) or within the cache TTL.
+   */
+  revoke(tenantId: string, sessionId: string, actor: string): Promise<SessionRecord>;
+  /** Revokes every live session of the tenant; answers how many. Later sessions are unaffected. */
+  revokeAll(tenantId: string, actor: string): Promise<number>;
 }
 
-export function createSessionService({ store, clock }: { store: TokenStore; clock: Clock }): SessionService {
+export function createSessionService({ store, clock, cache }: { store: TokenStore; clock: Clock; cache: TokenCache }): SessionService {
   return {
     async create(tenantId, actor) {
       const now = clock.now();
@@ -32,6 +42,22 @@ export function createSessionService({ store, clock }: { store: TokenStore; cloc
       };
       await store.insertSession(session);
       return { token, session };
+    },
+
+    async revoke(tenantId, sessionId, actor) {
+      const revoked = await store
+        .revokeSession({ tenantId, sessionId, revokedAt: clock.now(), revokedBy: actor })
+        .finally(() => cache.deleteSession(sessionId)); // even on failure: the write may have landed
+      if (!revoked) throw new DomainError("not_found", `session_id: no session ${sessionId} for this tenant`);
+      return revoked;
+    },
+
+    async revokeAll(tenantId, actor) {
+      try {
+        return await store.revokeTenantSessions({ tenantId, revokedAt: clock.now(), revokedBy: actor });
+      } finally {
+        cache.deleteTenantSessions(tenantId);
+      }
     },
   };
 }

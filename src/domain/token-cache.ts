@@ -38,6 +38,10 @@ export interface TokenCache {
   delete(hash: string): void;
   /** Drops the cached entry of an API key by its id (invalidation from another instance's change). */
   deleteKey(keyId: string): void;
+  /** Drops the cached entry of a session by its id (a revoke, here or on another instance). */
+  deleteSession(sessionId: string): void;
+  /** Drops every cached session of a tenant (RevokeTenantSessions on this instance). */
+  deleteTenantSessions(tenantId: string): void;
   getPolicy(tenantId: string): TenantPolicyRecord | undefined;
   setPolicy(policy: TenantPolicyRecord): void;
   deletePolicy(tenantId: string): void;
@@ -54,14 +58,15 @@ export interface TokenCache {
 export function createTokenCache(options: Partial<TokenCacheOptions> = {}): TokenCache {
   const opts = { ...defaultTokenCacheOptions, ...options };
   const enabled = opts.ttlMs > 0;
-  // Key id -> token hash of the cached key entries, so a change known only by key id (a change
-  // stream event) can invalidate; bounded by the positive cache, kept in step by its dispose hook.
+  // Key id (or session id) -> token hash of the cached key and session entries, so a change known
+  // only by id (a change stream event) can invalidate; bounded by the positive cache, kept in step
+  // by its dispose hook. Key ids (key_...) and session ids (ses_...) never collide.
   const hashByKeyId = new Map<string, string>();
   const positive = new LRUCache<string, CachedToken>({
     max: Math.max(1, opts.maxEntries),
     ttl: Math.max(1, opts.ttlMs),
     dispose: (value, hash) => {
-      if (value.kind === "key" && hashByKeyId.get(value.record.id) === hash) hashByKeyId.delete(value.record.id);
+      if ((value.kind === "key" || value.kind === "session") && hashByKeyId.get(value.record.id) === hash) hashByKeyId.delete(value.record.id);
     },
   });
   const negative = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxNegativeEntries), ttl: Math.max(1, opts.ttlMs) });
@@ -82,7 +87,7 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
     set(hash, entry, ttlMs) {
       if (!enabled || (ttlMs !== undefined && ttlMs <= 0)) return;
       (isNegative(entry) ? negative : positive).set(hash, entry, ttlMs === undefined ? undefined : { ttl: ttlMs });
-      if (entry.kind === "key") hashByKeyId.set(entry.record.id, hash);
+      if (entry.kind === "key" || entry.kind === "session") hashByKeyId.set(entry.record.id, hash);
     },
     delete(hash) {
       epoch++;
@@ -93,6 +98,20 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       epoch++; // also stops an in-flight read of this key from caching what it read
       const hash = hashByKeyId.get(keyId);
       if (hash !== undefined) positive.delete(hash);
+    },
+    deleteSession(sessionId) {
+      epoch++;
+      const hash = hashByKeyId.get(sessionId);
+      if (hash !== undefined) positive.delete(hash);
+    },
+    deleteTenantSessions(tenantId) {
+      epoch++;
+      // A rare incident-response call: one pass over the cache is fine.
+      const drop: string[] = [];
+      for (const [hash, entry] of positive.entries()) {
+        if (entry.kind === "session" && entry.record.tenantId === tenantId) drop.push(hash);
+      }
+      for (const hash of drop) positive.delete(hash);
     },
     getPolicy(tenantId) {
       return enabled ? policies.get(tenantId) : undefined;

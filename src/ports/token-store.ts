@@ -1,4 +1,5 @@
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
+import type { AuditStore } from "./audit-store.js";
 
 /**
  * The store port. Every state change is one atomic conditional operation in the adapter; the
@@ -9,21 +10,28 @@ export type InsertKeyResult = { ok: true; key: KeyRecord } | { ok: false; reason
 
 export type RotateKeyResult =
   | { ok: true; previous: KeyRecord; key: KeyRecord }
-  | { ok: false; reason: "not_found" | "not_active" | "limit" };
+  /**
+   * limit: no active place for the successor (a concurrent insert took the one the old key left).
+   * deprecated_limit: the tenant already holds `maxDeprecated` DEPRECATED keys in their grace
+   * (revokeAt > now); nothing was changed.
+   */
+  | { ok: false; reason: "not_found" | "not_active" | "limit" | "deprecated_limit" };
 
 export interface KeyUse {
   keyId: string;
   at: Date;
 }
 
-export interface TokenStore {
+export interface TokenStore extends AuditStore {
   /** Inserts an active key unless the tenant already has `maxActive` active keys (race-free). */
   insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
   /**
    * Atomically moves the key `keyId` of `tenantId` from ACTIVE to DEPRECATED (revokeAt, rotatedTo)
    * and inserts `successor` as ACTIVE. Exactly one of several concurrent rotations of one key
    * succeeds. Never leaves more than `maxActive` active keys, nor a deprecated key without its
-   * successor when it reports ok.
+   * successor when it reports ok. Never leaves more than `maxDeprecated` DEPRECATED keys of the
+   * tenant in their grace at `now` (race-free, like the active limit): a deprecated key whose
+   * revokeAt <= now no longer counts, whether or not the sweep has stored it as REVOKED.
    */
   rotateKey(args: {
     tenantId: string;
@@ -31,6 +39,8 @@ export interface TokenStore {
     successor: KeyRecord;
     revokeAt: Date;
     maxActive: number;
+    maxDeprecated: number;
+    now: Date;
   }): Promise<RotateKeyResult>;
   /**
    * Moves a non-revoked key to REVOKED with `revokedAt`/`revokedBy`. A key that is already
@@ -55,6 +65,17 @@ export interface TokenStore {
   /** Deletes sessions whose expiresAt <= now (reads check expiry themselves; this only frees space). */
   deleteExpiredSessions(now: Date): Promise<number>;
   findSessionByHash(tokenHash: string): Promise<SessionRecord | null>;
+
+  // --- Session revocation and grace expiry (issue 12) ---
+  /**
+   * Marks a session revoked (revokedAt, revokedBy). An already revoked session is returned
+   * unchanged. Returns null when the session does not exist for this tenant.
+   */
+  revokeSession(args: { tenantId: string; sessionId: string; revokedAt: Date; revokedBy: string }): Promise<SessionRecord | null>;
+  /** Revokes every session of the tenant not revoked and not expired at `revokedAt`; answers how many. */
+  revokeTenantSessions(args: { tenantId: string; revokedAt: Date; revokedBy: string }): Promise<number>;
+  /** DEPRECATED keys whose revokeAt <= now, oldest revokeAt first, at most `limit`. */
+  findExpiredKeys(now: Date, limit: number): Promise<KeyRecord[]>;
 
   /** The tenant's policy, or null when none was ever set. */
   getPolicy(tenantId: string): Promise<TenantPolicyRecord | null>;

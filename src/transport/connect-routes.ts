@@ -1,16 +1,21 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
+import { malformedBodyKey } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError } from "./error-mapping.js";
 import { OK } from "./error-mapping.js";
+import { connectProtocolOf } from "./peer.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */
 export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });
+/** Set per request by the HTTP/1.1 server: the caller's ip:port (peer.ts peerOf), for the audit trail. */
+export const peerAddressKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
 
 /**
- * Registers transport-neutral handlers on a Connect router (served over HTTP/1.1 by connect-node:
+ * Registers transport-neutral handlers on a Connect router (served by connect-es over HTTP/1.1 and HTTP/2:
  * Connect JSON/binary, and gRPC-Web). Same handlers, same error mapping, same observer as gRPC.
  */
 export function registerConnectService<S extends DescService>(
@@ -29,8 +34,19 @@ export function registerConnectService<S extends DescService>(
         signal: hc.signal,
         header: (name) => hc.requestHeader.get(name) ?? undefined,
         clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
+        get peer() {
+          return hc.values.get(peerAddressKey);
+        },
+        get userAgent() {
+          return hc.requestHeader.get("user-agent") ?? undefined;
+        },
+        get protocol() {
+          return connectProtocolOf(hc.requestHeader.get("content-type"));
+        },
       };
       try {
+        const malformed = hc.values.get(malformedBodyKey);
+        if (malformed !== undefined) throw invalidArgument("request", "not a valid protobuf message");
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
         return res;

@@ -1,10 +1,24 @@
 import { fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+
+/** What requestDeserialize returns for bytes that are not a valid message (answered INVALID_ARGUMENT). */
+const MALFORMED = Symbol("malformed request");
+
+function tolerant(decode: (b: Buffer) => unknown): (b: Buffer) => unknown {
+  return (b) => {
+    try {
+      return decode(b);
+    } catch {
+      return MALFORMED;
+    }
+  };
+}
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -19,13 +33,30 @@ class GrpcCallContext implements CallContext {
   keyId: string | undefined = undefined;
 
   constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {
-    const auth = call.metadata.get("authorization")[0];
-    this.bearer = typeof auth === "string" ? bearerToken(auth) : undefined;
+    // Exactly one authorization entry (two credentials are none, as on the other protocols).
+    const auth = call.metadata.get("authorization");
+    this.bearer = auth.length === 1 && typeof auth[0] === "string" ? bearerToken(auth[0]) : undefined;
   }
 
   header(name: string): string | undefined {
     const v = this.call.metadata.get(name)[0];
     return typeof v === "string" ? v : undefined;
+  }
+
+  /** The audit trail's fields, read only when an admin handler asks (never on Introspect). */
+  get peer(): string | undefined {
+    const p = this.call.getPeer(); // "1.2.3.4:5678", "::1:5678" or "unknown"
+    if (p === "unknown" || p === "") return undefined;
+    const colon = p.lastIndexOf(":");
+    return p.indexOf(":") !== colon && !p.startsWith("[") ? `[${p.slice(0, colon)}]${p.slice(colon)}` : p;
+  }
+
+  get userAgent(): string | undefined {
+    return this.header("user-agent");
+  }
+
+  get protocol(): string {
+    return "grpc";
   }
 
   /** grpc-js reports "ssl" only for a TLS socket whose peer certificate verified against the CA. */
@@ -62,7 +93,7 @@ export function addProtobufService<S extends DescService>(
       requestStream: false,
       responseStream: false,
       requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
-      requestDeserialize: decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b),
+      requestDeserialize: tolerant(decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b)),
       responseSerialize: encode
         ? (m: unknown) => encode(m) ?? asBuffer(toBinary(output, m as never))
         : (m: unknown) => asBuffer(toBinary(output, m as never)),
@@ -74,7 +105,11 @@ export function addProtobufService<S extends DescService>(
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
       const start = process.hrtime.bigint();
       const ctx = new GrpcCallContext(call);
-      handler(call.request, ctx).then(
+      const answer =
+        call.request === MALFORMED
+          ? Promise.reject(invalidArgument("request", "not a valid protobuf message"))
+          : handler(call.request, ctx);
+      answer.then(
         (res) => {
           observer.end(name, OK, start, ctx);
           callback(null, res);

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 
 /** Small helpers for the plain-HTTP endpoints: bounded body reads and JSON answers. */
 export class HttpError extends Error {
@@ -11,7 +11,7 @@ export class HttpError extends Error {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+export function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     "content-type": "application/json; charset=utf-8",
@@ -22,12 +22,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string, headers?: Record<string, string>): void {
+export function sendError(res: NodeResponse, status: number, code: string, message: string, headers?: Record<string, string>): void {
   sendJson(res, status, { error: { code, message } }, headers);
 }
 
-/** Reads the request body, refusing more than `maxBytes` (413) without buffering the excess. */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+/** Reads the request body, refusing more than `maxBytes` (413) without reading the excess. */
+export function readBody(req: NodeRequest, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers["content-length"] ?? "0");
     if (declared > maxBytes) {
@@ -40,8 +40,9 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       size += chunk.length;
       if (size > maxBytes) {
         reject(new HttpError(413, "payload_too_large", `request body over ${maxBytes} bytes`));
+        // Stop reading: the 413 closes the connection (HTTP/1.1) or resets the stream (HTTP/2).
         req.removeAllListeners("data");
-        req.resume();
+        req.pause();
         return;
       }
       chunks.push(chunk);

@@ -2,12 +2,14 @@ import * as net from "node:net";
 import * as tls from "node:tls";
 import type * as http from "node:http";
 import type { Duplex } from "node:stream";
+import type { ConnectionGuard } from "./connection-guard.js";
 
 /**
- * One port, every protocol. Plaintext: the first bytes decide; an HTTP/2 connection preface
- * ("PRI * HTTP/2.0") goes to the gRPC server (h2c: grpcurl -plaintext, grpc-js clients), anything
- * else to the HTTP/1.1 server (curl, Connect JSON, REST, /metrics). TLS: ALPN decides (h2 -> gRPC,
- * http/1.1 -> HTTP/1.1). Connect-protocol clients use HTTP/1.1 on this port (see README).
+ * One port, every protocol. Every connection is first admitted by the connection guard (per-address
+ * and total bounds). Plaintext: the first bytes decide; an HTTP/2 connection preface
+ * ("PRI * HTTP/2.0") goes to the HTTP/2 server (h2c), anything else to the HTTP/1.1 server. TLS:
+ * ALPN decides (h2 -> HTTP/2, http/1.1 or none -> HTTP/1.1). Which protocol a stream speaks (gRPC,
+ * gRPC-Web, Connect, REST) is decided per request by the servers behind (see server.ts).
  */
 export interface Demux {
   h2(socket: Duplex): void;
@@ -15,12 +17,13 @@ export interface Demux {
 }
 
 const PREFACE = Buffer.from("PRI * HTTP/2.0");
-const MAX_SNIFF_MS = 10_000;
 
-export function createPlainListener(demux: Demux): net.Server {
+export function createPlainListener(demux: Demux, guard: ConnectionGuard, sniffTimeoutMs: number): net.Server {
   const server = net.createServer({ noDelay: true }, (socket) => {
+    if (!guard.admit(socket)) return;
     let buffered: Buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => socket.destroy(), MAX_SNIFF_MS);
+    // A client that connects and sends nothing (or too little to decide) is closed.
+    const timer = setTimeout(() => socket.destroy(), sniffTimeoutMs);
     timer.unref();
     const onData = (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
@@ -40,6 +43,7 @@ export function createPlainListener(demux: Demux): net.Server {
     };
     socket.on("data", onData);
     socket.on("error", () => socket.destroy());
+    socket.once("close", () => clearTimeout(timer));
   });
   return server;
 }
@@ -52,7 +56,7 @@ export interface TlsFiles {
   optionalClientCert?: boolean;
 }
 
-export function createTlsListener(demux: Demux, files: TlsFiles): tls.Server {
+export function createTlsListener(demux: Demux, files: TlsFiles, guard: ConnectionGuard, handshakeTimeoutMs: number): tls.Server {
   const server = tls.createServer({
     cert: files.cert,
     key: files.key,
@@ -61,6 +65,11 @@ export function createTlsListener(demux: Demux, files: TlsFiles): tls.Server {
     rejectUnauthorized: files.ca !== undefined && !files.optionalClientCert,
     ALPNProtocols: ["h2", "http/1.1"],
     minVersion: "TLSv1.2",
+    handshakeTimeout: handshakeTimeoutMs,
+  });
+  // The raw TCP socket is admitted before the handshake costs anything.
+  server.prependListener("connection", (socket: net.Socket) => {
+    guard.admit(socket);
   });
   server.on("secureConnection", (socket: tls.TLSSocket) => {
     if (socket.alpnProtocol === "h2") demux.h2(socket);

@@ -1,4 +1,5 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { ChangeFeedStatus } from "../ports/store-changes.js";
 
 /**
  * Prometheus metrics (prom-client), served at /metrics on the HTTP port. Label values are fixed
@@ -13,6 +14,8 @@ export interface Metrics {
   lastUsedFlushes: Counter<"outcome">;
   lastUsedKeysFlushed: Counter;
   introspections: Counter<"result">;
+  connectionsRefused: Counter<"reason">;
+  requestsTimedOut: Counter<"protocol">;
 }
 
 export function createMetrics(): Metrics {
@@ -20,6 +23,18 @@ export function createMetrics(): Metrics {
   collectDefaultMetrics({ register: registry });
   return {
     registry,
+    connectionsRefused: new Counter({
+      name: "warpflow_connections_refused_total",
+      help: "Connections closed on accept: per_address (MAX_CONNECTIONS_PER_ADDRESS) or total (MAX_CONNECTIONS)",
+      labelNames: ["reason"] as const,
+      registers: [registry],
+    }),
+    requestsTimedOut: new Counter({
+      name: "warpflow_requests_timed_out_total",
+      help: "Requests closed because they were not complete within HTTP_REQUEST_TIMEOUT_MS (http2: stream reset)",
+      labelNames: ["protocol"] as const,
+      registers: [registry],
+    }),
     rpcDuration: new Histogram({
       name: "warpflow_rpc_duration_seconds",
       help: "RPC latency by method and status code (the _count series counts calls)",
@@ -76,4 +91,29 @@ export function childCache<T>(make: (key: string) => T): (key: string) => T {
     if (child === undefined) children.set(key, (child = make(key)));
     return child;
   };
+}
+
+/**
+ * The cross-instance invalidation feed (MongoDB change stream): whether it is live, and how often
+ * it was reopened. While it is not live, other instances' changes reach this cache only through
+ * CACHE_TTL_MS. Read at scrape time.
+ */
+export function registerChangeFeedMetrics(registry: Registry, status: () => ChangeFeedStatus): void {
+  new Gauge({
+    name: "warpflow_change_feed_up",
+    help: "1 while the change feed that invalidates caches across instances is live; 0 while it reopens or is unavailable (the cache TTL is then the bound)",
+    registers: [registry],
+    collect() {
+      this.set(status().state === "live" ? 1 : 0);
+    },
+  });
+  new Counter({
+    name: "warpflow_change_feed_reopens_total",
+    help: "Change streams that ended (error, invalidate) and were reopened",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(status().reopenings);
+    },
+  });
 }

@@ -1,10 +1,11 @@
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import { bearerToken } from "./bearer.js";
+import { peerOf } from "./peer.js";
 import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
+import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import { codeName, httpStatusOf, mapError } from "./error-mapping.js";
 import { OK } from "./error-mapping.js";
 import { HttpError, readBody, sendError, sendJson } from "./json-http.js";
@@ -20,7 +21,7 @@ export function createRestSessionsHandler(
   observer: CallObserver,
   maxBodyBytes: number,
 ) {
-  return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
       bearer: bearerToken(req.headers.authorization),
@@ -28,12 +29,20 @@ export function createRestSessionsHandler(
         const v = req.headers[name];
         return Array.isArray(v) ? v[0] : v;
       },
+      peer: peerOf(req.socket),
+      userAgent: req.headers["user-agent"],
+      protocol: "rest",
     };
     try {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
-      const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      const [type, ...params] = (req.headers["content-type"] ?? "").split(";").map((p) => p.trim().toLowerCase());
       if (type !== "application/json") {
         throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
+      }
+      // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
+      const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/^"|"$/g, "");
+      if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+        throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
       }
       const body = await readBody(req, maxBodyBytes);
       let json: unknown;

@@ -1,19 +1,25 @@
-import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type * as net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
+import type { Logger } from "pino";
+import type { ConnectionLimits } from "../config.js";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { createBuiltinServices } from "./builtin-services.js";
 import type { CallObserver } from "./call-observer.js";
-import { clientCertVerifiedKey, registerConnectService } from "./connect-routes.js";
+import { createConnectAdapter } from "./connect-adapter.js";
+import { createConnectionGuard } from "./connection-guard.js";
+import { createForwardAuthHandler } from "./forward-auth.js";
+import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from "./connect-routes.js";
+import { peerOf } from "./peer.js";
+import { routeGrpcLogs } from "./grpc-logging.js";
 import { addProtobufService } from "./grpc-server.js";
-import { sendError, sendJson } from "./json-http.js";
+import { createHttp1Server } from "./http1-server.js";
+import { createGrpcInjector, splitHttp2Streams } from "./http2-streams.js";
+import { createHttpRouter } from "./http-router.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
 import type { Metrics } from "./metrics.js";
-import { addReflection } from "./reflection.js";
 import { createRestSessionsHandler } from "./rest-sessions.js";
 import type { UnaryHandlers } from "./unary-handlers.js";
 
@@ -23,68 +29,76 @@ export interface ServerOptions {
   handlers: UnaryHandlers<typeof TokenService>;
   observer: CallObserver;
   metrics: Metrics;
+  logger: Logger;
   maxBodyBytes: number;
+  limits: ConnectionLimits;
   tls?: TlsFiles | undefined;
+  /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
+  readinessDetail?: (() => Record<string, unknown>) | undefined;
 }
 
 export interface RunningServer {
   port: number;
   /** grpc.health.v1 and /readyz: SERVING only when the service can answer. */
   setServing(serving: boolean): void;
-  /** Stop accepting, let in-flight calls finish (up to timeoutMs), then close everything. */
+  /** Stop accepting, let in-flight calls finish (up to timeoutMs), then close every connection. */
   close(timeoutMs: number): Promise<void>;
 }
 
-const SERVICE_PATH = `/${TokenService.typeName}/`;
+/** HTTP/2 session memory bound (MB, Node's unit); grpc-js would otherwise make it unlimited. */
+const MAX_SESSION_MEMORY_MB = 16;
 
+/**
+ * The one port. Connections: admitted by the connection guard, then split by the listener
+ * (HTTP/2 preface or ALPN h2 -> the HTTP/2 server, else HTTP/1.1). Requests: native gRPC streams
+ * -> @grpc/grpc-js; every other request on either HTTP version -> one HTTP router (Connect and
+ * gRPC-Web via connect-es, REST, health, metrics). See docs/clients.md and docs/security.md.
+ */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const { limits, logger } = opts;
   let serving = false;
+  routeGrpcLogs(logger);
 
-  // gRPC (h2): @grpc/grpc-js, fed connections by the listener.
   const grpcServer = new grpc.Server({
     "grpc.max_receive_message_length": opts.maxBodyBytes,
     "grpc.max_send_message_length": 4 * 1024 * 1024,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    "grpc-node.max_session_memory": MAX_SESSION_MEMORY_MB,
     // Close HTTP/2 connections idle for 5 minutes (no calls), including ones left open after a
     // protocol error, so idle or broken clients cannot pile up file descriptors. Clients reconnect.
     "grpc.max_connection_idle_ms": 300_000,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
-  const health = new HealthImplementation({ "": "NOT_SERVING", [TokenService.typeName]: "NOT_SERVING" });
-  health.addToServer(grpcServer);
-  addReflection(grpcServer, [file_warpflow_auth_v1_token_service]);
-  const injector = grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName]);
+  builtins.addToGrpc(grpcServer);
+  const { injector, h2 } = createGrpcInjector(grpcServer, grpc.ServerCredentials.createInsecure());
 
-  // HTTP/1.1: Connect (connect-node), REST, health and metrics.
-  const connect = connectNodeAdapter({
-    routes: (router) => registerConnectService(router, TokenService, opts.handlers, opts.observer),
+  const connect = createConnectAdapter({
+    routes: (router) => {
+      registerConnectService(router, TokenService, opts.handlers, opts.observer);
+      builtins.registerOn(router);
+    },
     readMaxBytes: opts.maxBodyBytes,
     contextValues: (req) =>
-      createContextValues().set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true),
+      createContextValues()
+        .set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true)
+        .set(peerAddressKey, peerOf(req.socket)),
+    onError: (method, err) => logger.warn({ rpc: method, err: err instanceof Error ? err.name : "error" }, "connect: response not written"),
   });
-  const rest = createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes);
-  const http1 = http.createServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000 }, (req, res) => {
-    const path = (req.url ?? "/").split("?")[0]!;
-    if (path.startsWith(SERVICE_PATH)) return connect(req, res);
-    if (path === "/api/v1/sessions") return void rest(req, res);
-    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${req.method} ${path}`);
-    if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
-    if (path === "/readyz") return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving" });
-    if (path === "/metrics") {
-      opts.metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { "content-type": opts.metrics.registry.contentType });
-          res.end(text);
-        },
-        () => sendError(res, 500, "internal", "metrics unavailable"),
-      );
-      return;
-    }
-    sendError(res, 404, "not_found", `no route for GET ${path}`);
+  const router = createHttpRouter({
+    connect,
+    rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
+    authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer),
+    metrics: opts.metrics,
+    serving: () => serving,
+    readinessDetail: opts.readinessDetail,
   });
+  const h2Streams = splitHttp2Streams(h2, limits, router, () => opts.metrics.requestsTimedOut.labels("http2").inc());
+  const http1 = createHttp1Server(limits, router);
 
-  // The HTTP/1.1 server never listens itself (the listener hands it sockets), so http1.close()
-  // waits for nothing: count in-flight requests so shutdown can drain them. While draining, every
-  // response closes its connection.
+  // In-flight HTTP/1.1 requests, so shutdown can drain them; while draining every response
+  // closes its connection. (HTTP/2 sessions drain through grpc-js's tryShutdown: GOAWAY, then
+  // the session closes when its last stream, gRPC or not, ends.)
   let http1InFlight = 0;
   let draining = false;
   let http1Drained: (() => void) | undefined;
@@ -96,8 +110,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     });
   });
 
+  const guard = createConnectionGuard({
+    maxPerAddress: limits.maxConnectionsPerAddress,
+    maxTotal: limits.maxConnections,
+    onRefused: (reason) => opts.metrics.connectionsRefused.labels(reason).inc(),
+  });
   const demux = { h2: (s: import("node:stream").Duplex) => injector.injectConnection(s), http1 };
-  const listener: net.Server = opts.tls ? createTlsListener(demux, opts.tls) : createPlainListener(demux);
+  const listener: net.Server = opts.tls
+    ? createTlsListener(demux, opts.tls, guard, limits.headersTimeoutMs)
+    : createPlainListener(demux, guard, limits.headersTimeoutMs);
   await new Promise<void>((resolve, reject) => {
     listener.once("error", reject);
     listener.listen(opts.port, opts.host, () => {
@@ -108,9 +129,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const setServing = (value: boolean) => {
     serving = value;
-    const status = value ? "SERVING" : "NOT_SERVING";
-    health.setStatus("", status);
-    health.setStatus(TokenService.typeName, status);
+    builtins.health.setServing(value);
   };
 
   return {
@@ -118,14 +137,21 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     setServing,
     async close(timeoutMs) {
       setServing(false);
+      builtins.health.close();
       listener.close();
+      draining = true;
+      let forced: () => void = () => {};
+      const forcedDone = new Promise<void>((resolve) => (forced = resolve));
       const force = setTimeout(() => {
+        // Whatever clients still hold open, on either protocol, is closed now.
         grpcServer.forceShutdown();
         http1.closeAllConnections();
+        guard.destroyAll();
+        // Sockets close asynchronously; give their close events a moment, then stop waiting.
+        setTimeout(forced, 100).unref();
       }, timeoutMs);
       force.unref();
-      draining = true;
-      await Promise.all([
+      const drained = Promise.all([
         new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
         new Promise<void>((resolve) => {
           http1Drained = resolve;
@@ -133,8 +159,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
           if (http1InFlight === 0) resolve();
         }),
       ]);
+      await Promise.race([drained, forcedDone]);
       clearTimeout(force);
+      h2Streams.close();
       http1.closeAllConnections();
+      guard.destroyAll();
     },
   };
 }

@@ -13,6 +13,11 @@ export interface CallContext {
   actor?: string | undefined;
   tenantId?: string | undefined;
   keyId?: string | undefined;
+  /** For the audit trail, set by every transport: the caller's ip:port, user agent, protocol. */
+  peer?: string | undefined;
+  userAgent?: string | undefined;
+  /** "grpc", "grpc-web", "connect" or "rest". */
+  protocol?: string | undefined;
 }
 
 type UnaryMethods<S extends DescService> = {

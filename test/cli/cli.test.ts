@@ -50,8 +50,8 @@ describe("CLI: usage and errors", () => {
     for (const args of [["--help"], []]) {
       const r = await cli(args);
       expect(r.code).toBe(0);
-      expect(r.stdout).toMatch(/^usage: npm run cli -- <command>/);
-      for (const c of ["keys create", "keys rotate", "keys revoke", "keys list", "sessions create", "admin-key create", "policy get", "policy set", "introspect"]) {
+      expect(r.stdout).toMatch(/^usage: warpflow <command> .*npm run cli -- <command>/);
+      for (const c of ["keys create", "keys rotate", "keys revoke", "keys list", "sessions create", "sessions revoke", "sessions revoke-all", "audit list", "admin-key create", "policy get", "policy set", "introspect"]) {
         expect(r.stdout).toContain(c);
       }
     }
@@ -65,6 +65,12 @@ describe("CLI: usage and errors", () => {
     expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining("keys create: --tenant is required") });
     const badHipaa = await cli(["policy", "set", "--tenant", "acme", "--hipaa", "maybe"], env);
     expect(badHipaa).toMatchObject({ code: 2, stderr: expect.stringContaining("--hipaa must be on or off") });
+    const badAction = await cli(["audit", "list", "--tenant", "acme", "--action", "key.explode"], env);
+    expect(badAction).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown --action key.explode") });
+    const badLimit = await cli(["audit", "list", "--tenant", "acme", "--limit", "0"], env);
+    expect(badLimit).toMatchObject({ code: 2, stderr: expect.stringContaining("--limit must be a positive whole number") });
+    const badSince = await cli(["audit", "list", "--tenant", "acme", "--since", "yesterday"], env);
+    expect(badSince).toMatchObject({ code: 2, stderr: expect.stringContaining("--since must be an ISO time") });
   });
 
   it("a refused call exits 1 with the server's code, and never echoes the credential", async () => {
@@ -132,6 +138,25 @@ describe("CLI: every command, with its effect checked on the server", () => {
     expect(await t.grpc.introspect({ token: s.token })).toMatchObject({ active: true, tenantId: "cli-acme" });
     const human = await cli(["sessions", "create", "--tenant", "cli-acme"], env);
     expect(human.stdout).toMatch(/^session token \(shown only once, store it now\):\n {2}sess_cli-acme_\S+\n {2}tenant cli-acme, expires \d{4}-/);
+  });
+
+  it("sessions revoke / revoke-all, and audit list shows them (--json)", async () => {
+    const a = await t.grpc.createSession({ tenantId: "cli-sess" }, { bearer: t.adminKey });
+    const b = await t.grpc.createSession({ tenantId: "cli-sess" }, { bearer: t.adminKey });
+    const c = await t.grpc.createSession({ tenantId: "cli-sess" }, { bearer: t.adminKey });
+    const one = json(await cli(["sessions", "revoke", "--tenant", "cli-sess", "--session", a.sessionId, "--json"], env)) as unknown as { session: { id: string } };
+    expect(one.session.id).toBe(a.sessionId);
+    expect((await t.grpc.introspect({ token: a.token })).active).toBe(false);
+    expect((await t.grpc.introspect({ token: b.token })).active).toBe(true);
+    const all = json(await cli(["sessions", "revoke-all", "--tenant", "cli-sess", "--json"], env)) as unknown as { revokedCount: number };
+    expect(all.revokedCount).toBe(2);
+    for (const s of [b, c]) expect((await t.grpc.introspect({ token: s.token })).active).toBe(false);
+    const audit = json(await cli(["audit", "list", "--tenant", "cli-sess", "--json"], env)) as unknown as { events: { action: string }[] };
+    expect(audit.events.map((e) => e.action)).toEqual(
+      expect.arrayContaining(["AUDIT_ACTION_SESSION_REVOKE", "AUDIT_ACTION_SESSIONS_REVOKE_ALL", "AUDIT_ACTION_SESSION_CREATE"]),
+    );
+    const onlyRevokes = json(await cli(["audit", "list", "--tenant", "cli-sess", "--action", "session.revoke", "--limit", "1", "--json"], env)) as unknown as { events: { action: string }[] };
+    expect(onlyRevokes.events.map((e) => e.action)).toEqual(["AUDIT_ACTION_SESSION_REVOKE"]);
   });
 
   it("admin-key create: a working platform admin key", async () => {

@@ -22,7 +22,9 @@ type Credential =
   | "session token"
   | "expired Cognito admin JWT"
   | "none";
-type Rpc = "CreateKey" | "RotateKey" | "RevokeKey" | "ListKeys" | "CreateSession" | "SetTenantPolicy" | "GetTenantPolicy" | "CreateAdminKey";
+type Rpc =
+  | "CreateKey" | "RotateKey" | "RevokeKey" | "ListKeys" | "CreateSession" | "SetTenantPolicy" | "GetTenantPolicy" | "CreateAdminKey"
+  | "RevokeSession" | "RevokeTenantSessions" | "ListAuditEvents";
 
 const OK = "OK";
 const DENIED = "PERMISSION_DENIED";
@@ -30,6 +32,7 @@ const UNAUTH = "UNAUTHENTICATED";
 const all = (code: string): Record<Rpc, string> => ({
   CreateKey: code, RotateKey: code, RevokeKey: code, ListKeys: code,
   CreateSession: code, SetTenantPolicy: code, GetTenantPolicy: code, CreateAdminKey: code,
+  RevokeSession: code, RevokeTenantSessions: code, ListAuditEvents: code,
 });
 
 const EXPECTED: Record<Credential, Record<Rpc, string>> = {
@@ -37,6 +40,7 @@ const EXPECTED: Record<Credential, Record<Rpc, string>> = {
   "same-tenant Cognito admin": {
     CreateKey: OK, RotateKey: OK, RevokeKey: OK, ListKeys: OK,
     CreateSession: DENIED, SetTenantPolicy: DENIED, GetTenantPolicy: OK, CreateAdminKey: DENIED,
+    RevokeSession: DENIED, RevokeTenantSessions: DENIED, ListAuditEvents: OK,
   },
   "same-tenant Cognito non-admin": all(DENIED),
   "other-tenant Cognito admin": all(DENIED),
@@ -70,6 +74,14 @@ async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
       return codeOf(t.grpc.getTenantPolicy({ tenantId: "acme" }, auth));
     case "CreateAdminKey":
       return codeOf(t.grpc.createAdminKey({ label: "matrix" }, auth));
+    case "RevokeSession": {
+      const { sessionId } = await t.grpc.createSession({ tenantId: "acme" }, asAdmin());
+      return codeOf(t.grpc.revokeSession({ tenantId: "acme", sessionId }, auth));
+    }
+    case "RevokeTenantSessions":
+      return codeOf(t.grpc.revokeTenantSessions({ tenantId: "acme" }, auth));
+    case "ListAuditEvents":
+      return codeOf(t.grpc.listAuditEvents({ tenantId: "acme" }, auth));
   }
 }
 
@@ -99,8 +111,13 @@ afterAll(async () => {
   await t?.close();
 });
 
-// Keep every tenant under its 3-active-keys limit: revoke whatever a cell created.
+// Keep every tenant under its 3-active-keys limit: revoke whatever a cell created. A cell that
+// revoked acme's sessions (RevokeTenantSessions) also revoked the "session token" credential:
+// issue a fresh one, so that row still tests a valid session token.
 afterEach(async () => {
+  if (!(await t.grpc.introspect({ token: bearers.get("session token")! })).active) {
+    bearers.set("session token", (await t.grpc.createSession({ tenantId: "acme" }, asAdmin())).token);
+  }
   for (const tenantId of ["acme", "admin"]) {
     for (const k of (await t.grpc.listKeys({ tenantId }, asAdmin())).keys) {
       if (!keepKeyIds.has(k.id) && k.status !== KeyStatus.REVOKED) await t.grpc.revokeKey({ tenantId, keyId: k.id }, asAdmin());
@@ -158,6 +175,18 @@ describe("a dashboard admin manages its own tenant's keys and nobody else's", ()
     expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: forged }))).toBe(UNAUTH);
     const stranger = signJwt(createTestKey("unknown-kid"), cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"] }));
     expect(await codeOf(t.grpc.createKey({ tenantId: "acme", label: "x" }, { bearer: stranger }))).toBe(UNAUTH);
+  });
+});
+
+describe("the audit trail of a tenant admin", () => {
+  it("sees its own tenant's events, including other tenants' refused attempts on it; never another tenant's", async () => {
+    const acmeAdmin = { bearer: bearers.get("same-tenant Cognito admin") };
+    const globexAdmin = { bearer: bearers.get("other-tenant Cognito admin") };
+    expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, globexAdmin))).toBe(DENIED);
+    const [e] = (await t.grpc.listAuditEvents({ tenantId: "acme", pageSize: 1 }, acmeAdmin)).events;
+    expect(e).toMatchObject({ code: "PERMISSION_DENIED", tenantId: "acme", actor: { id: SUB.globexAdmin, tenantId: "globex" } });
+    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "globex" }, acmeAdmin))).toBe(DENIED);
+    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "admin" }, acmeAdmin))).toBe(DENIED);
   });
 });
 

@@ -78,6 +78,53 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     }
   });
 
+  it("answers ListAuditEvents with one ordered index range (explain), with or without an action filter", async () => {
+    const dbName = uniqueDbName("wf_audit_explain");
+    const { dispose } = await openMongoStore(uri, dbName);
+    const client = new MongoClient(uri);
+    try {
+      const coll = client.db(dbName).collection(COLLECTIONS.audit);
+      for (const query of [
+        coll.find({ tenantId: "acme", _id: { $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
+        coll.find({ tenantId: "acme", action: "key.rotate", _id: { $gte: "ev_0", $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
+      ]) {
+        const plan = JSON.stringify(((await query.explain("queryPlanner")) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
+        expect(plan).toMatch(new RegExp(`${INDEX.auditTenant}|${INDEX.auditTenantAction}`));
+        expect(plan).not.toContain('"COLLSCAN"');
+        expect(plan).not.toContain('"stage":"SORT"');
+      }
+    } finally {
+      await client.close();
+      await dispose();
+    }
+  });
+
+  it("tells other instances about revoked sessions (change stream), one event per session", async () => {
+    const dbName = uniqueDbName("wf_session_changes");
+    const writer = await openMongoStore(uri, dbName);
+    const watcher = createMongoStore({ uri, dbName });
+    const seen: StoreChange[] = [];
+    const stop = watcher.changes.subscribe((c) => seen.push(c));
+    try {
+      await waitUntilServing(watcher.store);
+      await new Promise((r) => setTimeout(r, 1000)); // let the stream open before the writes
+      const t = "tenant-sessions";
+      const mk = () => ({ id: newSessionId(), tenantId: t, tokenHash: randomBytes(32).toString("base64url"), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), createdBy: "k" });
+      const [a, b, c] = [mk(), mk(), mk()];
+      for (const s of [a, b, c]) await writer.store.insertSession(s); // inserts: no event
+      await writer.store.revokeSession({ tenantId: t, sessionId: a.id, revokedAt: new Date(), revokedBy: "k" });
+      await writer.store.revokeTenantSessions({ tenantId: t, revokedAt: new Date(), revokedBy: "k" });
+      const deadline = Date.now() + 10_000;
+      while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(seen[0]).toEqual({ kind: "session", sessionId: a.id });
+      expect(new Set(seen.slice(1))).toEqual(new Set([{ kind: "session", sessionId: b.id }, { kind: "session", sessionId: c.id }]));
+    } finally {
+      stop();
+      await watcher.store.close();
+      await writer.dispose();
+    }
+  });
+
   it("creates the documented indexes, idempotently (several replicas may run it)", async () => {
     const dbName = uniqueDbName("wf_indexes");
     const clients = [new MongoClient(uri), new MongoClient(uri), new MongoClient(uri)];
@@ -89,6 +136,13 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       const keys = await clients[0]!.db(dbName).collection(COLLECTIONS.keys).indexes();
       const slot = keys.find((i) => i.name === INDEX.keyActiveSlot);
       expect(slot).toMatchObject({ key: { tenantId: 1, slot: 1 }, unique: true, partialFilterExpression: { status: "active" } });
+      expect(keys.find((i) => i.name === INDEX.keyGraceSlot)).toMatchObject({
+        key: { tenantId: 1, graceSlot: 1 },
+        unique: true,
+        partialFilterExpression: { status: "deprecated", graceSlot: { $exists: true } },
+      });
+      // A second start finds every exact spec and builds nothing.
+      expect(await ensureIndexes(clients[0]!.db(dbName))).toEqual({ built: [] });
       expect(keys.find((i) => i.name === INDEX.keyTokenHash)).toMatchObject({ unique: true });
       const sessions = await clients[0]!.db(dbName).collection(COLLECTIONS.sessions).indexes();
       expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
@@ -108,7 +162,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       const [a, b] = results.filter((r) => r.ok).map((r) => (r.ok ? r.key.id : ""));
       // Rotations of one key from every replica at once: exactly one wins.
       const rotations = await Promise.all(
-        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3 })),
+        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3, maxDeprecated: 3, now: new Date() })),
       );
       expect(rotations.filter((r) => r.ok)).toHaveLength(1);
       await replicas[1]!.store.revokeKey({ tenantId: t, keyId: b!, revokedAt: new Date() });

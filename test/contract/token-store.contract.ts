@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord, SessionRecord } from "../../src/domain/records.js";
+import { newAuditEventId, type AuditEvent } from "../../src/domain/audit.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 
 /**
@@ -19,9 +20,12 @@ export interface ContractStore {
 }
 
 const MAX = 3;
+const MAX_DEPRECATED = 3;
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const at = (ms: number) => new Date(T0 + ms);
 const HOUR = 3600_000;
+/** The "now" rotations pass in: every revokeAt in these tests lies after it (in grace). */
+const NOW = at(0);
 const KEY_FIELDS = new Set([
   "id", "tenantId", "label", "tokenHash", "hint", "status", "createdAt", "createdBy",
   "lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId",
@@ -110,7 +114,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const key = await insertOk(newKey(t));
       expect(await store.getKey(other, key.id)).toBeNull();
       expect(await store.revokeKey({ tenantId: other, keyId: key.id, revokedAt: at(HOUR), revokedBy: "mallory" })).toBeNull();
-      const rot = await store.rotateKey({ tenantId: other, keyId: key.id, successor: newKey(other), revokeAt: at(HOUR), maxActive: MAX });
+      const rot = await store.rotateKey({ tenantId: other, keyId: key.id, successor: newKey(other), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       expect(rot).toEqual({ ok: false, reason: "not_found" });
       expect(await store.getKey(t, key.id)).toEqual(key);
       expect(await activeIds(other)).toEqual([]);
@@ -150,7 +154,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const [k1, k2, k3] = [await insertOk(newKey(t)), await insertOk(newKey(t)), await insertOk(newKey(t))];
       await store.revokeKey({ tenantId: t, keyId: k1!.id, revokedAt: at(HOUR) });
       await insertOk(newKey(t)); // k1 revoked frees its place
-      const rot = await store.rotateKey({ tenantId: t, keyId: k2!.id, successor: newKey(t), revokeAt: at(72 * HOUR), maxActive: MAX });
+      const rot = await store.rotateKey({ tenantId: t, keyId: k2!.id, successor: newKey(t), revokeAt: at(72 * HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       expect(rot.ok).toBe(true); // k2 deprecated, its successor active: still 3 active
       expect(await store.insertKey(newKey(t), MAX)).toEqual({ ok: false, reason: "limit" });
       await store.revokeKey({ tenantId: t, keyId: k3!.id, revokedAt: at(2 * HOUR) });
@@ -165,7 +169,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const old = await insertOk(newKey(t));
       const successor = newKey(t, { rotatedFromKeyId: old.id });
       const revokeAt = at(72 * HOUR);
-      const r = await store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt, maxActive: MAX });
+      const r = await store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt, maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       const previous = { ...old, status: "deprecated", revokeAt, rotatedToKeyId: successor.id };
       const key = { ...successor, status: "active", rotatedFromKeyId: old.id };
       expect(r).toEqual({ ok: true, previous, key });
@@ -177,7 +181,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("rotates a key at the limit (the count is unchanged)", async () => {
       const t = tenant();
       const keys = [await insertOk(newKey(t)), await insertOk(newKey(t)), await insertOk(newKey(t))];
-      const r = await store.rotateKey({ tenantId: t, keyId: keys[0]!.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      const r = await store.rotateKey({ tenantId: t, keyId: keys[0]!.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       expect(r.ok).toBe(true);
       expect(await activeIds(t)).toHaveLength(MAX);
     });
@@ -189,7 +193,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       await insertOk(newKey(t));
       const successors = Array.from({ length: 10 }, () => newKey(t));
       const results = await Promise.all(
-        successors.map((successor) => store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt: at(HOUR), maxActive: MAX })),
+        successors.map((successor) => store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW })),
       );
       const winners = results.flatMap((r, i) => (r.ok ? [successors[i]!] : []));
       expect(winners).toHaveLength(1);
@@ -202,8 +206,8 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("answers not_active for a deprecated or revoked key, not_found for an unknown one", async () => {
       const t = tenant();
       const k = await insertOk(newKey(t));
-      await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
-      const rotateAgain = (keyId: string) => store.rotateKey({ tenantId: t, keyId, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      const rotateAgain = (keyId: string) => store.rotateKey({ tenantId: t, keyId, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       expect(await rotateAgain(k.id)).toEqual({ ok: false, reason: "not_active" });
       const r = await insertOk(newKey(t));
       await store.revokeKey({ tenantId: t, keyId: r.id, revokedAt: at(HOUR) });
@@ -219,7 +223,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
           for (let i = 0; i < start; i++) initial.push(await insertOk(newKey(t)));
           const successor = newKey(t);
           const [rot] = await Promise.all([
-            store.rotateKey({ tenantId: t, keyId: initial[0]!.id, successor, revokeAt: at(HOUR), maxActive: MAX }),
+            store.rotateKey({ tenantId: t, keyId: initial[0]!.id, successor, revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW }),
             ...Array.from({ length: 5 }, () => store.insertKey(newKey(t), MAX)),
           ]);
           expect((await activeIds(t)).length).toBeLessThanOrEqual(MAX);
@@ -229,7 +233,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
             expect(old!.status).toBe("deprecated");
             expect(old!.rotatedToKeyId).toBe(successor.id);
           } else {
-            // The only acceptable failure: creations took the place (the domain answers ABORTED).
+            // The only acceptable failure: creations took the place (the domain answers RESOURCE_EXHAUSTED).
             expect(rot!.reason).toBe("limit");
             expect(await store.getKey(t, successor.id)).toBeNull();
             expect(old!.rotatedToKeyId).toBeUndefined();
@@ -237,6 +241,104 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
         }
       });
     }
+  });
+
+  describe("keys: the deprecated-keys limit (keys in their grace)", () => {
+    /** A tenant with `n` active keys (maxActive raised so more than 3 rotations can race). */
+    async function tenantWith(n: number): Promise<{ t: string; keys: KeyRecord[] }> {
+      const t = tenant();
+      const keys: KeyRecord[] = [];
+      for (let i = 0; i < n; i++) {
+        const r = await store.insertKey(newKey(t), n);
+        if (!r.ok) throw new Error("insert refused");
+        keys.push(r.key);
+      }
+      return { t, keys };
+    }
+    const rotate = (t: string, keyId: string, over: { successor?: KeyRecord; now?: Date; revokeAt?: Date; maxActive?: number } = {}) =>
+      store.rotateKey({
+        tenantId: t,
+        keyId,
+        successor: over.successor ?? newKey(t),
+        revokeAt: over.revokeAt ?? at(72 * HOUR),
+        maxActive: over.maxActive ?? MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: over.now ?? NOW,
+      });
+    const deprecatedIds = async (t: string) => (await store.listKeys(t, 1000)).filter((k) => k.status === "deprecated").map((k) => k.id);
+
+    it(`allows ${MAX_DEPRECATED} deprecated keys in grace, then answers deprecated_limit and changes nothing`, async () => {
+      const t = tenant();
+      let current = await insertOk(newKey(t));
+      for (let i = 0; i < MAX_DEPRECATED; i++) {
+        const successor = newKey(t);
+        const r = await rotate(t, current.id, { successor });
+        expect(r.ok).toBe(true);
+        current = (await store.getKey(t, successor.id))!;
+      }
+      const before = await store.listKeys(t, 1000);
+      const successor = newKey(t);
+      expect(await rotate(t, current.id, { successor })).toEqual({ ok: false, reason: "deprecated_limit" });
+      expect(await store.getKey(t, successor.id)).toBeNull();
+      expect(await store.getKey(t, current.id)).toEqual(current); // still active, untouched
+      expect(await store.listKeys(t, 1000)).toEqual(before);
+      // Another tenant is unaffected; a key that is not active still answers not_active first.
+      const other = await insertOk(newKey(tenant()));
+      expect((await rotate(other.tenantId, other.id)).ok).toBe(true);
+      const oldest = before.find((k) => k.status === "deprecated")!;
+      expect(await rotate(t, oldest.id)).toEqual({ ok: false, reason: "not_active" });
+    });
+
+    it("frees a place when a deprecated key is revoked, or once its grace has ended (swept or not)", async () => {
+      const { t, keys } = await tenantWith(6);
+      // Three deprecated keys whose grace ends at 1 h, 2 h and 3 h.
+      for (let i = 0; i < 3; i++) expect((await rotate(t, keys[i]!.id, { revokeAt: at((i + 1) * HOUR), maxActive: 6 })).ok).toBe(true);
+      expect(await rotate(t, keys[3]!.id, { maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
+      // Revoking one frees its place.
+      await store.revokeKey({ tenantId: t, keyId: keys[1]!.id, revokedAt: at(1) });
+      expect((await rotate(t, keys[3]!.id, { revokeAt: at(4 * HOUR), maxActive: 6 })).ok).toBe(true);
+      expect(await rotate(t, keys[4]!.id, { maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
+      // At 1 h the first one's grace has ended: it no longer counts, though no sweep has run.
+      expect(await rotate(t, keys[4]!.id, { now: at(HOUR - 1), maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
+      expect((await rotate(t, keys[4]!.id, { now: at(HOUR), revokeAt: at(5 * HOUR), maxActive: 6 })).ok).toBe(true);
+      // After the sweep stored the 3 h one as revoked, its place is free too.
+      expect(await store.sweepExpiredKeys(at(3 * HOUR))).toBeGreaterThanOrEqual(1);
+      expect((await rotate(t, keys[5]!.id, { now: at(3 * HOUR), maxActive: 6 })).ok).toBe(true);
+      const live = (await store.listKeys(t, 1000)).filter((k) => k.status === "deprecated" && k.revokeAt! > at(3 * HOUR));
+      expect(live).toHaveLength(MAX_DEPRECATED);
+    });
+
+    it(`lets exactly ${MAX_DEPRECATED} of 8 concurrent rotations of different keys through`, async () => {
+      for (let round = 0; round < 3; round++) {
+        const { t, keys } = await tenantWith(8);
+        const successors = keys.map(() => newKey(t));
+        const results = await Promise.all(keys.map((k, i) => rotate(t, k.id, { successor: successors[i]!, maxActive: 8 })));
+        expect(results.filter((r) => r.ok)).toHaveLength(MAX_DEPRECATED);
+        for (const [i, r] of results.entries()) {
+          if (r.ok) continue;
+          expect(r.reason).toBe("deprecated_limit");
+          expect(await store.getKey(t, successors[i]!.id)).toBeNull();
+          expect((await store.getKey(t, keys[i]!.id))!.status).toBe("active");
+        }
+        expect(await deprecatedIds(t)).toHaveLength(MAX_DEPRECATED);
+        expect(await activeIds(t)).toHaveLength(8);
+      }
+    });
+
+    it("holds the limit when rotations race revokes of deprecated keys", async () => {
+      for (let round = 0; round < 3; round++) {
+        const { t, keys } = await tenantWith(8);
+        for (let i = 0; i < 3; i++) expect((await rotate(t, keys[i]!.id, { maxActive: 8 })).ok).toBe(true);
+        const results = await Promise.all([
+          ...keys.slice(3).map((k) => rotate(t, k.id, { maxActive: 8 })),
+          store.revokeKey({ tenantId: t, keyId: keys[0]!.id, revokedAt: at(1) }).then(() => null),
+        ]);
+        const rotated = results.filter((r) => r !== null && r.ok).length;
+        expect(rotated).toBeLessThanOrEqual(1);
+        expect((await deprecatedIds(t)).length).toBeLessThanOrEqual(MAX_DEPRECATED);
+        expect(await deprecatedIds(t)).toHaveLength(2 + rotated);
+      }
+    });
   });
 
   describe("keys: revocation and the sweep", () => {
@@ -255,7 +357,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const t = tenant();
       const k = await insertOk(newKey(t));
       const succ = newKey(t);
-      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(72 * HOUR), maxActive: MAX });
+      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(72 * HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR) });
       expect(revoked).toEqual({ ...k, status: "revoked", revokeAt: at(72 * HOUR), rotatedToKeyId: succ.id, revokedAt: at(HOUR) });
       expect(revoked!.revokedBy).toBeUndefined();
@@ -265,7 +367,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const t = tenant();
       const k = await insertOk(newKey(t));
       const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR), revokedBy: "user:alice" });
-      const rot = await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX });
+      const rot = await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       expect(rot).toEqual({ ok: false, reason: "not_active" });
       await store.sweepExpiredKeys(at(1000 * HOUR));
       await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(5 * HOUR) });
@@ -276,7 +378,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const t = tenant();
       const rotate = async (revokeAt: Date) => {
         const k = await insertOk(newKey(t));
-        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX });
+        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
         const succ = (await store.getKey(t, k.id))!.rotatedToKeyId!;
         await store.revokeKey({ tenantId: t, keyId: succ, revokedAt: at(0) }); // keep the tenant under the limit
         return (await store.getKey(t, k.id))!;
@@ -347,7 +449,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       await insertOk(newKey(tenant()));
       expect(await store.hasUsableKey(t, now)).toBe(true);
       const succ = newKey(t);
-      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(11 * HOUR), maxActive: MAX });
+      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(11 * HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       await store.revokeKey({ tenantId: t, keyId: succ.id, revokedAt: now });
       expect(await store.hasUsableKey(t, now)).toBe(true); // deprecated, grace not over
       expect(await store.hasUsableKey(t, at(11 * HOUR))).toBe(false); // grace over at revokeAt
@@ -380,6 +482,165 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       for (const s of gone) expect(await store.findSessionByHash(s.tokenHash)).toBeNull();
       expect(await store.findSessionByHash(kept.tokenHash)).toEqual(kept);
       expect(await store.deleteExpiredSessions(at(2 * HOUR))).toBe(0);
+    });
+  });
+
+  describe("sessions: revocation", () => {
+    it("revokes one session of its tenant; twice answers the same record; another tenant's is null", async () => {
+      const t = tenant();
+      const s = newSession(t, at(2 * HOUR));
+      const other = newSession(t, at(2 * HOUR));
+      await store.insertSession(s);
+      await store.insertSession(other);
+      expect(await store.revokeSession({ tenantId: tenant(), sessionId: s.id, revokedAt: at(HOUR), revokedBy: "mallory" })).toBeNull();
+      const revoked = await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR), revokedBy: "key_a" });
+      expect(revoked).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_a" });
+      expect(await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR + 5), revokedBy: "key_b" })).toEqual(revoked);
+      expect(await store.findSessionByHash(s.tokenHash)).toEqual(revoked);
+      expect(await store.findSessionByHash(other.tokenHash)).toEqual(other);
+      expect(await store.revokeSession({ tenantId: t, sessionId: newSessionId(), revokedAt: at(HOUR), revokedBy: "x" })).toBeNull();
+    });
+
+    it("revokes every live session of a tenant at once and counts them; expired, revoked and other tenants' are untouched", async () => {
+      const t = tenant();
+      const live = [newSession(t, at(2 * HOUR)), newSession(t, at(3 * HOUR))];
+      const expired = newSession(t, at(HOUR));
+      const already = newSession(t, at(2 * HOUR));
+      const foreign = newSession(tenant(), at(2 * HOUR));
+      for (const s of [...live, expired, already, foreign]) await store.insertSession(s);
+      await store.revokeSession({ tenantId: t, sessionId: already.id, revokedAt: at(HOUR / 2), revokedBy: "first" });
+      expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR), revokedBy: "key_ir" })).toBe(2);
+      for (const s of live) expect(await store.findSessionByHash(s.tokenHash)).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_ir" });
+      expect(await store.findSessionByHash(expired.tokenHash)).toEqual(expired);
+      expect((await store.findSessionByHash(already.tokenHash))!.revokedBy).toBe("first");
+      expect(await store.findSessionByHash(foreign.tokenHash)).toEqual(foreign);
+      // A session created afterwards is unaffected; a second call finds nothing left.
+      const later = newSession(t, at(4 * HOUR));
+      await store.insertSession(later);
+      expect(await store.findSessionByHash(later.tokenHash)).toEqual(later);
+      expect(await store.revokeTenantSessions({ tenantId: tenant(), revokedAt: at(HOUR), revokedBy: "x" })).toBe(0);
+    });
+  });
+
+  describe("keys: expired grace periods", () => {
+    it("finds deprecated keys whose revokeAt <= now, oldest first, at most `limit`; none once revoked", async () => {
+      const t = tenant();
+      const rotate = async (revokeAt: Date) => {
+        const k = await insertOk(newKey(t));
+        // Rotated an hour before its grace ends (as a real rotation always is, 72 h before).
+        const now = new Date(revokeAt.getTime() - HOUR);
+        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now });
+        const succ = (await store.getKey(t, k.id))!.rotatedToKeyId!;
+        await store.revokeKey({ tenantId: t, keyId: succ, revokedAt: at(0) });
+        return (await store.getKey(t, k.id))!;
+      };
+      const now = at(10 * HOUR);
+      const later = await rotate(at(9 * HOUR));
+      const boundary = await rotate(now);
+      const earlier = await rotate(at(8 * HOUR));
+      await rotate(at(11 * HOUR)); // in grace
+      const mine = (keys: KeyRecord[]) => keys.filter((k) => k.tenantId === t);
+      expect(mine(await store.findExpiredKeys(now, 100))).toEqual([earlier, later, boundary]);
+      expect(await store.findExpiredKeys(now, 1)).toHaveLength(1);
+      await store.revokeKey({ tenantId: t, keyId: earlier.id, revokedAt: earlier.revokeAt! });
+      expect(mine(await store.findExpiredKeys(now, 100)).map((k) => k.id)).toEqual([later.id, boundary.id]);
+    });
+  });
+
+  describe("audit events", () => {
+    const event = (tenantId: string, time: Date, over: Partial<AuditEvent> = {}): AuditEvent => ({
+      id: newAuditEventId(time),
+      time,
+      action: "key.create",
+      outcome: "ok",
+      code: "OK",
+      actor: { kind: "admin_key", id: newKeyId(), tenantId: "admin" },
+      tenantId,
+      ...over,
+    });
+
+    it("round-trips every field; lists a tenant's events newest first; absent fields stay absent", async () => {
+      const t = tenant();
+      const full = event(t, at(1000), {
+        action: "session.revoke",
+        outcome: "failed",
+        code: "NOT_FOUND",
+        actor: { kind: "cognito_user", id: "sub-1", tenantId: t },
+        keyId: newKeyId(),
+        sessionId: newSessionId(),
+        peer: "10.0.0.7:51234",
+        userAgent: "grpc-node-js/1.14.7",
+        protocol: "grpc",
+        detail: "session_id: no session",
+      });
+      const bare = event(t, at(2000));
+      expect(await store.appendAuditEvent(full)).toBe(true);
+      expect(await store.appendAuditEvent(bare)).toBe(true);
+      await store.appendAuditEvent(event(tenant(), at(3000)));
+      const listed = await store.listAuditEvents({ tenantId: t, limit: 10 });
+      expect(listed).toEqual([bare, full]);
+      expect(listed[1]!.time).toBeInstanceOf(Date);
+      expect(Object.keys(listed[0]!).sort()).toEqual(["action", "actor", "code", "id", "outcome", "tenantId", "time"]);
+    });
+
+    it("filters by action and by [since, until), and pages with a cursor (ids below it)", async () => {
+      const t = tenant();
+      const events = Array.from({ length: 9 }, (_, i) => event(t, at(i * 1000), { action: i % 3 === 0 ? "key.revoke" : "key.create" }));
+      for (const e of [...events].reverse()) await store.appendAuditEvent(e); // insertion order does not matter
+      const ids = (es: AuditEvent[]) => es.map((e) => e.id);
+      const newestFirst = [...events].reverse();
+      expect(ids(await store.listAuditEvents({ tenantId: t, limit: 100 }))).toEqual(ids(newestFirst));
+      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.revoke", limit: 100 }))).toEqual(ids([events[6]!, events[3]!, events[0]!]));
+      expect(ids(await store.listAuditEvents({ tenantId: t, since: at(2000), until: at(5000), limit: 100 }))).toEqual(ids([events[4]!, events[3]!, events[2]!]));
+      const page1 = await store.listAuditEvents({ tenantId: t, limit: 4 });
+      const page2 = await store.listAuditEvents({ tenantId: t, limit: 4, beforeId: page1.at(-1)!.id });
+      const page3 = await store.listAuditEvents({ tenantId: t, limit: 4, beforeId: page2.at(-1)!.id });
+      expect(ids([...page1, ...page2, ...page3])).toEqual(ids(newestFirst));
+      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.create", beforeId: events[5]!.id, limit: 2 }))).toEqual(ids([events[4]!, events[2]!]));
+    });
+
+    it("pages stay stable while new events are written: nothing skipped, nothing repeated", async () => {
+      const t = tenant();
+      const before = Array.from({ length: 12 }, (_, i) => event(t, at(i * 10)));
+      for (const e of before) await store.appendAuditEvent(e);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let round = 0; ; round++) {
+        const page = await store.listAuditEvents({ tenantId: t, limit: 5, beforeId: cursor });
+        seen.push(...page.map((e) => e.id));
+        // Writers keep going between pages (newer events, some at the very same instant).
+        await Promise.all([store.appendAuditEvent(event(t, at(10_000 + round))), store.appendAuditEvent(event(t, at(110)))]);
+        if (page.length < 5) break;
+        cursor = page.at(-1)!.id;
+      }
+      const expected = before.map((e) => e.id).reverse();
+      expect(seen.filter((id) => expected.includes(id))).toEqual(expected);
+      expect(new Set(seen).size).toBe(seen.length);
+    });
+
+    it("completes a pending event once; a finished event never changes", async () => {
+      const t = tenant();
+      const pending = event(t, at(1000), { outcome: "pending", code: "" });
+      await store.appendAuditEvent(pending);
+      expect((await store.listAuditEvents({ tenantId: t, limit: 1 }))[0]).toEqual(pending);
+      const keyId = newKeyId();
+      await store.completeAuditEvent(pending.id, { outcome: "ok", code: "OK", keyId, detail: "created" });
+      const done = { ...pending, outcome: "ok", code: "OK", keyId, detail: "created" };
+      expect((await store.listAuditEvents({ tenantId: t, limit: 1 }))[0]).toEqual(done);
+      await store.completeAuditEvent(pending.id, { outcome: "failed", code: "UNAVAILABLE" });
+      expect((await store.listAuditEvents({ tenantId: t, limit: 1 }))[0]).toEqual(done);
+      await store.completeAuditEvent(newAuditEventId(at(5)), { outcome: "ok", code: "OK" }); // unknown: nothing happens
+    });
+
+    it("stores at most one event per dedupe key, whoever writes it (concurrent writers: exactly one wins)", async () => {
+      const t = tenant();
+      const dedupeKey = `key.grace_expired:${newKeyId()}`;
+      const attempts = Array.from({ length: 8 }, (_, i) => event(t, at(1000 + i), { action: "key.grace_expired", dedupeKey }));
+      const results = await Promise.all(attempts.map((e) => store.appendAuditEvent(e)));
+      expect(results.filter(Boolean)).toHaveLength(1);
+      const stored = await store.listAuditEvents({ tenantId: t, limit: 100 });
+      expect(stored).toEqual([attempts[results.indexOf(true)]]);
+      expect(await store.appendAuditEvent(event(t, at(5000), { dedupeKey: `other:${newKeyId()}` }))).toBe(true);
     });
   });
 

@@ -1,16 +1,10 @@
-import { fromBinary } from "@bufbuild/protobuf";
-import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TokenService, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
-/** One port, every protocol: Connect over HTTP/1.1, gRPC via connect-node, REST, reflection, health, metrics. */
+/** One port, every protocol: Connect over HTTP/1.1, gRPC via connect-node, REST, metrics (reflection and health: reflection.e2e.test.ts). */
 let t: TestApp;
 beforeAll(async () => {
   t = await startTestApp();
@@ -103,50 +97,5 @@ describe("plain HTTP/1.1", () => {
     const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
     expect(text).toMatch(/warpflow_rpc_duration_seconds_count\{method="Introspect",code="ok"\} [1-9]/);
     expect(text).toMatch(/warpflow_introspections_total\{result="malformed"\} [1-9]/);
-  });
-});
-
-describe("grpcurl's needs: reflection and health", () => {
-  const require = createRequire(import.meta.url);
-  const reflectionProtoDir = join(dirname(require.resolve("@grpc/reflection/package.json")), "build/proto");
-
-  for (const version of ["v1", "v1alpha"] as const) {
-    it(`server reflection ${version}: list services and describe TokenService`, async () => {
-      const def = protoLoader.loadSync(`grpc/reflection/${version}/reflection.proto`, { includeDirs: [reflectionProtoDir], keepCase: true });
-      const pkg = grpc.loadPackageDefinition(def) as any;
-      const Reflection = pkg.grpc.reflection[version].ServerReflection;
-      const client = new Reflection(t.address, grpc.credentials.createInsecure());
-      const ask = (req: object) =>
-        new Promise<any>((resolve, reject) => {
-          const call = client.ServerReflectionInfo();
-          call.on("data", (m: unknown) => {
-            resolve(m);
-            call.end();
-          });
-          call.on("error", reject);
-          call.write(req);
-        });
-      try {
-        const list = await ask({ list_services: "" });
-        const names = list.list_services_response.service.map((s: { name: string }) => s.name);
-        expect(names).toEqual(expect.arrayContaining(["warpflow.auth.v1.TokenService", "grpc.health.v1.Health"]));
-        const file = await ask({ file_containing_symbol: "warpflow.auth.v1.TokenService" });
-        const protos = file.file_descriptor_response.file_descriptor_proto.map((b: Buffer) => fromBinary(FileDescriptorProtoSchema, b));
-        const svc = protos.flatMap((p: any) => p.service).find((s: any) => s.name === "TokenService");
-        expect(svc.method.map((m: any) => m.name)).toEqual(expect.arrayContaining(["Introspect", "CreateKey", "RotateKey", "RevokeKey", "ListKeys", "CreateSession", "SetTenantPolicy", "GetTenantPolicy"]));
-      } finally {
-        client.close();
-      }
-    });
-  }
-
-  it("grpc.health.v1 Check answers SERVING", async () => {
-    const require2 = createRequire(import.meta.url);
-    const { protoPath } = require2("grpc-health-check") as { protoPath: string };
-    const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, { enums: String })) as any;
-    const client = new pkg.grpc.health.v1.Health(t.address, grpc.credentials.createInsecure());
-    const res = await new Promise<any>((resolve, reject) => client.Check({ service: "" }, (e: unknown, r: unknown) => (e ? reject(e) : resolve(r))));
-    client.close();
-    expect(res.status).toBe("SERVING");
   });
 });

@@ -1,4 +1,5 @@
 import * as grpc from "@grpc/grpc-js";
+import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -135,5 +136,67 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
     expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": callerToken })).toBe(200);
     expect(await post({ ca: pki.ca }, { "x-warpflow-caller-token": callerToken })).toBe(401);
     expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).toBe(401);
+  });
+
+  it("applies the same rule to Connect and gRPC-Web over HTTP/2 (ALPN h2)", async () => {
+    const h2post = (opts: http2.SecureClientSessionOptions, contentType: string, body: Buffer | string, headers: Record<string, string>) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const session = http2.connect(`https://localhost:${t.port}`, { ...opts, ca: pki.ca });
+        session.on("error", reject);
+        const stream = session.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers });
+        let status = 0;
+        let text = "";
+        stream.on("response", (h) => (status = Number(h[":status"])));
+        stream.on("data", (c: Buffer) => (text += c.toString("latin1")));
+        stream.on("end", () => {
+          session.close();
+          resolve({ status, body: text });
+        });
+        stream.on("error", reject);
+        stream.end(body);
+      });
+    const cert = { cert: pki.clientCert, key: pki.clientKey };
+    const caller = { "x-warpflow-caller-token": callerToken };
+    const json = JSON.stringify({ token: "wf_acme_x" });
+    expect((await h2post(cert, "application/json", json, caller)).status).toBe(200);
+    expect((await h2post({}, "application/json", json, caller)).status).toBe(401);
+    expect((await h2post(cert, "application/json", json, {})).status).toBe(401);
+    const framed = Buffer.from([0, 0, 0, 0, 11, 0x0a, 9, ...Buffer.from("wf_acme_x")]);
+    expect((await h2post(cert, "application/grpc-web+proto", framed, caller)).body).toMatch(/grpc-status: ?0/);
+    expect((await h2post({}, "application/grpc-web+proto", framed, caller)).body).toMatch(/grpc-status: ?16/);
+  });
+
+  it("applies the same rule to the forward-auth endpoint /authz (an introspection surface)", async () => {
+    const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
+    const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
+    const authz = (opts: https.RequestOptions, headers: Record<string, string>) =>
+      httpsGet(t.port, "/authz", { ...opts, headers: { authorization: `Bearer ${token}`, ...headers } });
+    const caller = { "x-warpflow-caller-token": callerToken };
+    const ok = await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, caller);
+    expect(ok.status).toBe(200);
+    const noCert = await authz({ ca: pki.ca }, caller);
+    expect([noCert.status, JSON.parse(noCert.body).error.code]).toEqual([401, "unauthenticated"]);
+    expect(noCert.body).toContain("certificate");
+    expect((await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).status).toBe(401);
+    expect((await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": "wrong" })).status).toBe(401);
+  });
+
+  it("over HTTP/2 (ALPN h2) too: /authz sees the client certificate of the TLS session", async () => {
+    const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
+    const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
+    const h2 = (opts: http2.SecureClientSessionOptions) =>
+      new Promise<number>((resolve, reject) => {
+        const session = http2.connect(`https://localhost:${t.port}`, { ...opts, ca: pki.ca });
+        session.on("error", reject);
+        const stream = session.request({ ":path": "/authz", authorization: `Bearer ${token}`, "x-warpflow-caller-token": callerToken });
+        stream.on("response", (h) => {
+          resolve(Number(h[":status"]));
+          session.close();
+        });
+        stream.on("error", reject);
+        stream.resume();
+      });
+    expect(await h2({ cert: pki.clientCert, key: pki.clientKey })).toBe(200);
+    expect(await h2({})).toBe(401);
   });
 });

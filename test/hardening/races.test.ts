@@ -2,7 +2,7 @@ import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { DomainError } from "../../src/domain/errors.js";
-import { effectiveStatus, MAX_ACTIVE_KEYS_PER_TENANT, newKeyId } from "../../src/domain/key-rules.js";
+import { effectiveStatus, MAX_ACTIVE_KEYS_PER_TENANT, MAX_DEPRECATED_KEYS_PER_TENANT, newKeyId } from "../../src/domain/key-rules.js";
 import type { KeyRecord } from "../../src/domain/records.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import { hashToken } from "../../src/domain/token-hash.js";
@@ -119,7 +119,7 @@ function racesOn(leg: Leg) {
     expect((await opened.store.insertKey(keyRecord(tenantId, "second"), MAX_ACTIVE_KEYS_PER_TENANT)).ok).toBe(true);
     const revokeAt = new Date(Date.now() + 72 * 3600_000);
     const rotations = Array.from({ length: 40 }, () =>
-      opened.store.rotateKey({ tenantId, keyId: first.id, successor: { ...keyRecord(tenantId, "next"), rotatedFromKeyId: first.id }, revokeAt, maxActive: MAX_ACTIVE_KEYS_PER_TENANT }),
+      opened.store.rotateKey({ tenantId, keyId: first.id, successor: { ...keyRecord(tenantId, "next"), rotatedFromKeyId: first.id }, revokeAt, maxActive: MAX_ACTIVE_KEYS_PER_TENANT, maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT, now: new Date() }),
     );
     const inserts = Array.from({ length: 20 }, (_, i) => opened.store.insertKey(keyRecord(tenantId, `extra${i}`), MAX_ACTIVE_KEYS_PER_TENANT));
     const rotated = await Promise.all(rotations);
@@ -167,7 +167,7 @@ function racesOn(leg: Leg) {
       const winners = results.filter((r): r is Exclude<typeof r, string> => typeof r !== "string");
       expect(winners).toHaveLength(1);
       // Losers learn the key is no longer active (or that they raced): never INTERNAL, never OK.
-      for (const r of results) if (typeof r === "string") expect(["FAILED_PRECONDITION", "ABORTED"]).toContain(r);
+      for (const r of results) if (typeof r === "string") expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"]).toContain(r);
       const keys = (await t.grpc.listKeys({ tenantId }, admin())).keys;
       expect(keys).toHaveLength(n + 1);
       const successors = keys.filter((k) => k.rotatedFromKeyId === target.key!.id);
@@ -208,7 +208,7 @@ function racesOn(leg: Leg) {
       expect(await opts.introspect(rotated.token)).toBe(true);
     } else {
       expect(successors).toEqual([]);
-      expect(["FAILED_PRECONDITION", "ABORTED", "NOT_FOUND", "failed_precondition", "aborted", "not_found"]).toContain(rotated.code);
+      expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "NOT_FOUND", "failed_precondition", "resource_exhausted", "not_found"]).toContain(rotated.code);
     }
     for (const o of opts.others) expect(await opts.introspect(o.token)).toBe(true);
   }

@@ -175,6 +175,9 @@ function hygieneOn(leg: Leg) {
       secrets.add(auth);
       await post("/api/v1/sessions", '{"tenant_id":"acme"}', { "content-type": "application/json", authorization: auth });
     }
+    // A client that puts a credential in its User-Agent (it reaches the audit trail's user_agent).
+    await post("/warpflow.auth.v1.TokenService/ListKeys", '{"tenantId":"acme"}', { "content-type": "application/json", authorization: `Bearer ${t.adminKey}`, "user-agent": `probe/1.0 ${k1.token} ${s1.token}` });
+    await grpcErr(t.grpc.revokeSession({ tenantId: "acme", sessionId: s1.token }, admin));
     // Bad requests that carry secrets in their bodies.
     await grpcErr(t.grpc.createKey({ tenantId: k1.token, label: "x" }, admin));
     await grpcErr(t.grpc.rotateKey({ tenantId: "acme", keyId: k1.token }, admin));
@@ -274,9 +277,24 @@ function hygieneOn(leg: Leg) {
     expect(leaks([text])).toEqual([]);
   });
 
+  it("audit events (stored and logged) were written, and hold no token, hash or Authorization value", async () => {
+    const events = [];
+    for (const tenant of ["acme", "beta", "admin", "full"]) events.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
+    expect(events.length).toBeGreaterThan(30);
+    expect(events.some((e) => e.userAgent?.includes("[redacted]"))).toBe(true);
+    const text = JSON.stringify(events);
+    expect(leaks([text])).toEqual([]);
+    for (const { token } of issuedKeys) expect(text).not.toContain(hashToken(token));
+    for (const s of issuedSessions) expect(text).not.toContain(hashToken(s));
+    const auditLines = t.logs.filter((l) => l.includes('"audit":true'));
+    expect(auditLines.length).toBeGreaterThanOrEqual(events.length);
+    for (const { token } of issuedKeys) expect(auditLines.join("\n")).not.toContain(hashToken(token));
+  });
+
   it("the store holds only hashes: no record field equals or contains a plaintext or its secret", async () => {
     const records: unknown[] = [];
     for (const tenant of ["acme", "beta", "admin", "full"]) records.push(...(await opened.store.listKeys(tenant, 1000)));
+    for (const tenant of ["acme", "beta", "admin", "full"]) records.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
     for (const s of issuedSessions) {
       const r = await opened.store.findSessionByHash(hashToken(s));
       expect(r).not.toBeNull();

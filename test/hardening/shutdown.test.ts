@@ -27,6 +27,7 @@ const msgIs = (prefix: string) => (l: Record<string, unknown>) => typeof l.msg =
 /** A gRPC Introspect sent by hand over HTTP/2, with the message held back until `finish()`. */
 function heldGrpcIntrospect(port: number, token: string) {
   const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on("error", () => undefined); // a forced close at the shutdown timeout is expected
   const req = session.request({
     ":method": "POST",
     ":path": "/warpflow.auth.v1.TokenService/Introspect",
@@ -175,6 +176,44 @@ describe("SIGTERM", () => {
     held.socket.destroy();
     expect(response).toMatch(/^HTTP\/1\.1 200 /);
     expect((await svc.exited).code).toBe(0);
+  });
+
+  it("clients holding incomplete requests on both protocols cannot delay exit past SHUTDOWN_TIMEOUT_MS; uses are flushed; lines in order", async () => {
+    // Before the fix, one Connect request with 5 of its 100 body bytes kept a 2 s server alive
+    // until the client left (29 s): the HTTP/1.1 server knew no connections to close.
+    const svc = await start({ LOG_LEVEL: "debug", LAST_USED_FLUSH_MS: "5000", SHUTDOWN_TIMEOUT_MS: "2000" });
+    const client = createGrpcTokenClient(`127.0.0.1:${svc.port}`);
+    const { token } = await client.createKey({ tenantId: "acme", label: "held" }, { bearer: svc.adminKey });
+    expect((await client.introspect({ token })).active).toBe(true); // a use, pending for 5 s
+    client.close();
+    const http1 = net.connect(svc.port, "127.0.0.1");
+    http1.on("error", () => undefined);
+    http1.write(
+      "POST /warpflow.auth.v1.TokenService/Introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
+    );
+    const h2 = http2.connect(`http://127.0.0.1:${svc.port}`);
+    h2.on("error", () => undefined);
+    const connectH2 = h2.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });
+    connectH2.on("error", () => undefined);
+    connectH2.write('{"tok');
+    const grpcHeld = heldGrpcIntrospect(svc.port, token);
+    await new Promise((r) => setTimeout(r, 200));
+    const at = Date.now();
+    svc.child.kill("SIGTERM");
+    const exit = await svc.exited;
+    http1.destroy();
+    h2.destroy();
+    expect(exit.code).toBe(0);
+    expect(exit.at - at).toBeLessThan(2000 + 1500);
+    expect(exit.at - at).toBeGreaterThanOrEqual(1900); // it did wait for them, up to the timeout
+    await grpcHeld.done;
+    const index = (prefix: string) => svc.logs.findIndex(msgIs(prefix));
+    const down = index("shutting down");
+    const flushed = svc.logs.findIndex((l, i) => i > down && msgIs("last_used_at flushed")(l));
+    expect(down).toBeGreaterThanOrEqual(0);
+    expect(flushed).toBeGreaterThan(down);
+    expect(svc.logs[flushed]!.keys).toBeGreaterThanOrEqual(1);
+    expect(index("stopped")).toBeGreaterThan(flushed); // written in the order they happened
   });
 
   it("a second signal during a slow drain exits at once (code 1)", async () => {

@@ -17,7 +17,7 @@ export function createDomain(opts: { store?: TokenStore; cache?: Partial<TokenCa
   const lastUsed = createLastUsedRecorder(store, { flushIntervalMs: 60_000 });
   const introspector = createIntrospector({ store, clock, cache, lastUsed, jwt: opts.jwt ?? disabledJwtVerifier });
   const keys = createKeyService({ store, clock, cache, lastUsed });
-  const sessions = createSessionService({ store, clock });
+  const sessions = createSessionService({ store, clock, cache });
   const policies = createPolicyService({ store, clock, cache });
   return { store, clock, cache, lastUsed, introspector, keys, sessions, policies };
 }

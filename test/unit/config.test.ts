@@ -5,7 +5,7 @@ import { ConfigError, loadConfig } from "../../src/config.js";
 describe("config", () => {
   it("has working defaults", () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 8080, host: "0.0.0.0", adminKeyFile: ".warpflow/admin-key", mongodbDb: "warpflow_auth", cacheTtlMs: 2000, cognito: undefined, tls: undefined });
+    expect(c).toMatchObject({ port: 8080, host: "0.0.0.0", adminKeyFile: ".warpflow/admin-key", mongodbDb: "warpflow_auth", mongodbIntrospectReadConcern: "local", cacheTtlMs: 2000, cognito: undefined, tls: undefined });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -14,6 +14,8 @@ describe("config", () => {
     ["PORT", { PORT: "70000" }],
     ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
     ["MONGODB_URI", { MONGODB_URI: "postgres://x" }],
+    ["MONGODB_INTROSPECT_READ_CONCERN", { MONGODB_INTROSPECT_READ_CONCERN: "majority" }],
+    ["MONGODB_INTROSPECT_READ_CONCERN", { MONGODB_INTROSPECT_READ_CONCERN: "snapshot" }],
     ["CACHE_TTL_MS", { CACHE_TTL_MS: "-1" }],
     ["LAST_USED_FLUSH_MS", { LAST_USED_FLUSH_MS: "60000" }],
     ["COGNITO_USER_POOL_ID", { COGNITO_USER_POOL_ID: "nope", COGNITO_CLIENT_ID: "x" }],
@@ -23,6 +25,8 @@ describe("config", () => {
     ["INTROSPECT_REQUIRE_CLIENT_CERT", { INTROSPECT_REQUIRE_CLIENT_CERT: "true" }],
     ["INTROSPECT_CALLER_TOKEN", { INTROSPECT_CALLER_TOKEN: "short" }],
     ["TLS_CLIENT_CERT_OPTIONAL", { TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem", TLS_CLIENT_CERT_OPTIONAL: "true" }],
+    ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "0" }],
+    ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "a year" }],
   ])("a bad %s names the variable", (variable, env) => {
     let error: unknown;
     try {
@@ -33,6 +37,15 @@ describe("config", () => {
     expect(error).toBeInstanceOf(ConfigError);
     expect((error as ConfigError).variable).toBe(variable);
     expect((error as ConfigError).message.startsWith(`${variable}: `)).toBe(true);
+  });
+
+  it("takes linearizable reads for Introspect's lookups when asked", () => {
+    expect(loadConfig({ MONGODB_INTROSPECT_READ_CONCERN: "linearizable" }).mongodbIntrospectReadConcern).toBe("linearizable");
+  });
+
+  it("AUDIT_RETENTION_DAYS: unset keeps audit events forever; a number of days otherwise", () => {
+    expect(loadConfig({}).auditRetentionDays).toBeUndefined();
+    expect(loadConfig({ AUDIT_RETENTION_DAYS: "2190" }).auditRetentionDays).toBe(2190);
   });
 
   it("the process exits 1 with one line naming the variable", () => {

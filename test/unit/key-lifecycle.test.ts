@@ -213,3 +213,19 @@ describe("invalidation by another instance's change", () => {
     expect(await d.introspector.introspect(other.token)).toEqual({ active: false, reason: "tenant_policy" });
   });
 });
+
+describe("rotation without a free active-key slot", () => {
+  it("answers RESOURCE_EXHAUSTED naming the limit when the store finds no slot for the successor", async () => {
+    // The store answer that a MongoDB transaction gives when no active-key slot is free, and the
+    // standalone path when a concurrent CreateKey took the freed slot.
+    const { createMemoryTokenStore } = await import("../../src/adapters/memory/memory-token-store.js");
+    const memory = createMemoryTokenStore();
+    const store = { ...memory, rotateKey: async () => ({ ok: false as const, reason: "limit" as const }) };
+    const d = createDomain({ store });
+    const { key } = await d.keys.create("acme", "k", "test");
+    const err = await d.keys.rotate("acme", key.id, "test").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DomainError);
+    expect((err as DomainError).code).toBe("resource_exhausted");
+    expect((err as DomainError).message).toMatch(/limit 3/);
+  });
+});

@@ -6,6 +6,7 @@ import type {
   RotateKeyResult,
   TokenStore,
 } from "../../ports/token-store.js";
+import { createMemoryAuditEvents } from "./memory-audit-events.js";
 
 /**
  * The embedded store: process memory, nothing persisted. Every method does its whole check and
@@ -45,6 +46,8 @@ export function createMemoryTokenStore(): TokenStore {
   };
 
   return {
+    ...createMemoryAuditEvents(() => closed),
+
     async insertKey(key, maxActive): Promise<InsertKeyResult> {
       assertOpen();
       if (activeCount(key.tenantId) >= maxActive) return { ok: false, reason: "limit" };
@@ -53,11 +56,17 @@ export function createMemoryTokenStore(): TokenStore {
       return { ok: true, key: copy(keysById.get(key.id)!) };
     },
 
-    async rotateKey({ tenantId, keyId, successor, revokeAt }): Promise<RotateKeyResult> {
+    async rotateKey({ tenantId, keyId, successor, revokeAt, maxDeprecated, now }): Promise<RotateKeyResult> {
       assertOpen();
       const old = tenantKey(tenantId, keyId);
       if (!old) return { ok: false, reason: "not_found" };
       if (old.status !== "active") return { ok: false, reason: "not_active" };
+      // Deprecated keys still in their grace (rotations are rare: a scan of the tenant's keys).
+      const inGrace = (keyIdsByTenant.get(tenantId) ?? []).filter((id) => {
+        const k = keysById.get(id)!;
+        return k.status === "deprecated" && k.revokeAt! > now;
+      }).length;
+      if (inGrace >= maxDeprecated) return { ok: false, reason: "deprecated_limit" };
       // The old key leaves the active set as the successor enters it, in one synchronous step:
       // the active count is unchanged, so the limit cannot be crossed.
       old.status = "deprecated";
@@ -153,6 +162,42 @@ export function createMemoryTokenStore(): TokenStore {
       assertOpen();
       const s = sessionsByHash.get(tokenHash);
       return s ? copy(s) : null;
+    },
+
+    // --- Session revocation and grace expiry (issue 12) ---
+    async revokeSession({ tenantId, sessionId, revokedAt, revokedBy }) {
+      assertOpen();
+      for (const s of sessionsByHash.values()) {
+        if (s.id !== sessionId || s.tenantId !== tenantId) continue;
+        if (s.revokedAt === undefined) {
+          s.revokedAt = revokedAt;
+          s.revokedBy = revokedBy;
+        }
+        return copy(s);
+      }
+      return null;
+    },
+
+    async revokeTenantSessions({ tenantId, revokedAt, revokedBy }) {
+      assertOpen();
+      let n = 0;
+      for (const s of sessionsByHash.values()) {
+        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt) {
+          s.revokedAt = revokedAt;
+          s.revokedBy = revokedBy;
+          n++;
+        }
+      }
+      return n;
+    },
+
+    async findExpiredKeys(now, limit) {
+      assertOpen();
+      return [...keysById.values()]
+        .filter((k) => k.status === "deprecated" && k.revokeAt! <= now)
+        .sort((a, b) => a.revokeAt!.getTime() - b.revokeAt!.getTime())
+        .slice(0, limit)
+        .map(copy);
     },
 
     async getPolicy(tenantId) {

@@ -1,19 +1,27 @@
-import type { ChangeStream, Db, Document } from "mongodb";
+import type { Document } from "mongodb";
 import type { Logger } from "pino";
-import type { StoreChange, StoreChangeFeed } from "../../ports/store-changes.js";
+import type { ChangeFeedStatus, StoreChange, StoreChangeFeed } from "../../ports/store-changes.js";
 import { COLLECTIONS } from "./mongo-documents.js";
 
 /**
  * Cache invalidation across instances from a MongoDB change stream (replica sets and sharded
  * clusters; Atlas). One database-level stream, filtered on the server to what caches care about:
  * key updates that touch `status` (revoke, rotate, sweep; not the frequent lastUsedAt writes),
- * replaced or deleted keys, and every tenant policy change. Events carry only the document key
- * (no updateLookup read). The driver resumes the stream itself after a transient error; if it
- * closes, it is reopened with backoff. Where change streams are unsupported (a standalone server:
- * "The $changeStream stage is only supported on replica sets"), watching stops with one log line
- * and the caches' TTL (CACHE_TTL_MS) stays the staleness bound.
+ * replaced or deleted keys, revoked sessions, and every tenant policy change. Events carry only the document key
+ * (no updateLookup read).
+ *
+ * The driver resumes the stream itself after a resumable error (node_modules/mongodb/lib/
+ * change_stream.js, _processErrorStreamMode). Anything else ends the stream: an error the driver
+ * does not resume (e.g. 136 CappedPositionLost or 286 ChangeStreamHistoryLost: the oplog moved
+ * past the stream's position) or a close without error (an `invalidate` event: the database was
+ * dropped or renamed; the driver then emits only `close`/`end`). Each ended stream is handled
+ * exactly once: the feed reopens a fresh stream with backoff, and when the new stream is
+ * established (its first resume token or event: `watch()` is lazy, the aggregate runs later) the
+ * caches are reset, since events between the two streams are lost. Only "change streams do not
+ * exist here" stops the feed for good (40573 not a replica set, 40324 unknown stage, 8000 an Atlas
+ * tier without change streams), with one log line; CACHE_TTL_MS then stays the staleness bound.
  * https://www.mongodb.com/docs/manual/changeStreams/
- * https://www.mongodb.com/docs/drivers/node/current/monitoring-and-logging/change-streams/
+ * https://github.com/mongodb/specifications/blob/master/source/change-streams/change-streams.md
  */
 const PIPELINE: Document[] = [
   {
@@ -22,68 +30,147 @@ const PIPELINE: Document[] = [
         { "ns.coll": COLLECTIONS.policies },
         { "ns.coll": COLLECTIONS.keys, operationType: { $in: ["replace", "delete"] } },
         { "ns.coll": COLLECTIONS.keys, operationType: "update", "updateDescription.updatedFields.status": { $exists: true } },
+        // A revoked session (RevokeSession, RevokeTenantSessions: one event per session).
+        { "ns.coll": COLLECTIONS.sessions, operationType: "update", "updateDescription.updatedFields.revokedAt": { $exists: true } },
+        // The stream's own end (the database was dropped or renamed): handled as a close.
+        { operationType: "invalidate" },
       ],
     },
   },
   { $project: { ns: 1, documentKey: 1, operationType: 1 } },
 ];
 
-const UNSUPPORTED = new Set([40573, 40324, 136]); // not a replica set; unrecognized stage; capped/disabled
+/** Change streams do not exist on this deployment: reopening cannot help. */
+const PERMANENT = new Set([
+  40573, // "The $changeStream stage is only supported on replica sets"
+  40324, // Unrecognized pipeline stage name: '$changeStream'
+  8000, // AtlasError: a tier without change streams
+]);
 
-export function createMongoChangeFeed(db: () => Promise<Db>, logger?: Logger): StoreChangeFeed {
-  const log = logger?.child({ component: "mongodb-change-stream" });
+/** The part of a driver ChangeStream the feed uses (an EventEmitter: change, resumeTokenChanged, error, close, end). */
+export interface ChangeStreamLike {
+  on(event: string, listener: (arg: any) => void): unknown;
+  close(): Promise<void>;
+  readonly closed: boolean;
+}
+
+export interface WatchableDb {
+  watch(pipeline: Document[]): ChangeStreamLike;
+}
+
+export interface ChangeFeedOptions {
+  logger?: Logger | undefined;
+  /** Reopen back-off: starts at initialMs, doubles, capped at maxMs. */
+  backoff?: { initialMs?: number; maxMs?: number } | undefined;
+  /**
+   * How long a stream that emitted `close` may stay closed before it counts as ended. The driver's
+   * own resume also closes the old cursor (whose `close` the ChangeStream forwards) and opens a new
+   * one after a server selection; longer than serverSelectionTimeoutMS, so a resume is not mistaken
+   * for an end.
+   */
+  closeSettleMs?: number | undefined;
+}
+
+export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: ChangeFeedOptions = {}): StoreChangeFeed {
+  const log = options.logger?.child({ component: "mongodb-change-stream" });
+  const initialMs = options.backoff?.initialMs ?? 500;
+  const maxMs = options.backoff?.maxMs ?? 30_000;
+  const closeSettleMs = options.closeSettleMs ?? 2500;
+  const status: ChangeFeedStatus = { state: "connecting", reopenings: 0 };
+
   return {
+    status: () => ({ ...status }),
     subscribe(listener) {
       let stopped = false;
-      let stream: ChangeStream | undefined;
+      let current: ChangeStreamLike | undefined;
       let timer: NodeJS.Timeout | undefined;
-      let backoff = 500;
-      let interrupted = false;
+      let backoff = initialMs;
 
       const retry = () => {
         if (stopped) return;
         timer = setTimeout(open, backoff);
         timer.unref();
-        backoff = Math.min(backoff * 2, 30_000);
+        backoff = Math.min(backoff * 2, maxMs);
+      };
+
+      /** A stream ended (error, close or end): called once per stream, whatever it emits after. */
+      const ended = (stream: ChangeStreamLike, err?: Error & { code?: unknown }) => {
+        if (stream !== current) return;
+        current = undefined;
+        void stream.close().catch(() => undefined);
+        if (stopped) return;
+        if (err && typeof err.code === "number" && PERMANENT.has(err.code)) {
+          status.state = "unsupported";
+          log?.info({ err: err.message, code: err.code }, "change streams unavailable: cross-instance invalidation relies on CACHE_TTL_MS");
+          stopped = true;
+          return;
+        }
+        status.state = "reopening";
+        status.reopenings++;
+        log?.warn(
+          { err: err?.message ?? "closed without error (invalidate)", code: err?.code, retryInMs: backoff },
+          "change stream ended; reopening (caches fall back to CACHE_TTL_MS until then)",
+        );
+        retry();
       };
 
       async function open(): Promise<void> {
         if (stopped) return;
+        let stream: ChangeStreamLike;
         try {
-          stream = (await db()).watch(PIPELINE);
-          stream.on("change", (event: Document) => {
-            backoff = 500;
-            const coll = event.ns?.coll as string | undefined;
-            const id = event.documentKey?._id as string | undefined;
-            if (typeof id !== "string") return;
-            const change: StoreChange = coll === COLLECTIONS.policies ? { kind: "policy", tenantId: id } : { kind: "key", keyId: id };
-            listener(change);
-          });
-          stream.on("error", (err: Error & { code?: number }) => {
-            void stream?.close().catch(() => undefined);
-            if (err.code !== undefined && UNSUPPORTED.has(err.code)) {
-              log?.info({ err: err.message }, "change streams unavailable: cross-instance invalidation relies on CACHE_TTL_MS");
-              stopped = true;
-              return;
-            }
-            log?.warn({ err: err.message }, "change stream closed; reopening");
-            interrupted = true;
-            retry();
-          });
-          log?.info("watching key and policy changes (change stream)");
-          // Events between the old stream's end and this one are lost: start from a clean cache.
-          if (interrupted) listener({ kind: "reset" });
-          interrupted = false;
+          const database = await db();
+          if (stopped) return; // unsubscribed while connecting: open nothing
+          stream = database.watch(PIPELINE);
         } catch (err) {
-          log?.warn({ err: (err as Error).message }, "cannot open change stream yet; retrying");
+          log?.warn({ err: (err as Error).message, retryInMs: backoff }, "cannot open change stream yet; retrying");
           retry();
+          return;
         }
+        current = stream;
+        let established = false;
+        const establish = () => {
+          if (established || stream !== current) return;
+          established = true;
+          backoff = initialMs;
+          status.state = "live";
+          log?.info("watching key and policy changes (change stream)");
+          // Changes before this instant were not (or no longer) watched: start from a clean cache.
+          listener({ kind: "reset" });
+        };
+        stream.on("resumeTokenChanged", establish);
+        stream.on("change", (event: Document) => {
+          if (stream !== current) return;
+          establish();
+          if (event.operationType === "invalidate") return ended(stream);
+          const coll = event.ns?.coll as string | undefined;
+          const id = event.documentKey?._id as string | undefined;
+          if (typeof id !== "string") return;
+          const change: StoreChange =
+            coll === COLLECTIONS.policies
+              ? { kind: "policy", tenantId: id }
+              : coll === COLLECTIONS.sessions
+                ? { kind: "session", sessionId: id }
+                : { kind: "key", keyId: id };
+          listener(change);
+        });
+        stream.on("error", (err: Error & { code?: unknown }) => ended(stream, err));
+        // A close without error: an end (after an invalidate), or the old cursor of a resume in
+        // progress. Ended if the stream is still closed once a resume would have finished.
+        const settle = () => {
+          const t = setTimeout(() => stream.closed && ended(stream), closeSettleMs);
+          t.unref();
+        };
+        stream.on("close", settle);
+        stream.on("end", settle);
       }
       void open();
 
       return () => {
         stopped = true;
+        status.state = status.state === "unsupported" ? "unsupported" : "stopped";
         clearTimeout(timer);
+        const stream = current;
+        current = undefined;
         void stream?.close().catch(() => undefined);
       };
     },

@@ -1,7 +1,8 @@
 import type { Logger } from "pino";
-import { type Db, MongoClient, type MongoClientOptions, ReadPreference, WriteConcern } from "mongodb";
+import { type Db, MongoClient, type MongoClientOptions, ReadPreference, type TopologyDescription, WriteConcern } from "mongodb";
 import { StoreUnavailableError } from "../../domain/errors.js";
-import { ensureIndexes } from "./mongo-indexes.js";
+import { ensureIndexes, IndexConflictError, withIndexBuildConnection } from "./mongo-indexes.js";
+import { transactionsFromTopology } from "./mongo-topology.js";
 
 /**
  * Bounded driver timeouts, so no call waits for the driver's 30-second server-selection default.
@@ -27,6 +28,8 @@ export interface MongoTimeouts {
   maintenanceMaxTimeMS: number;
   /** How long a w:"majority" write waits for replication before reporting a write-concern error. */
   wtimeoutMS: number;
+  /** A whole transaction (RotateKey), retries and commit included: the store's own deadline (STORE_TIMEOUT_MS). */
+  transactionBudgetMS: number;
 }
 
 export const DEFAULT_TIMEOUTS: MongoTimeouts = {
@@ -37,6 +40,7 @@ export const DEFAULT_TIMEOUTS: MongoTimeouts = {
   maxTimeMS: 2000,
   maintenanceMaxTimeMS: 4000,
   wtimeoutMS: 3000,
+  transactionBudgetMS: 2000,
 };
 
 export interface MongoConnectionOptions {
@@ -44,6 +48,10 @@ export interface MongoConnectionOptions {
   dbName: string;
   logger?: Logger | undefined;
   timeouts?: Partial<MongoTimeouts> | undefined;
+  /** AUDIT_RETENTION_DAYS: audit events older than this are deleted by a TTL index; unset keeps them. */
+  auditRetentionDays?: number | undefined;
+  /** Read concern of the Introspect lookups (by token hash); default "local". */
+  introspectReadConcern?: "local" | "linearizable" | undefined;
   /** Back-off between connection attempts: starts at initialMs, doubles, capped at maxMs. */
   retry?: { initialMs?: number; maxMs?: number } | undefined;
 }
@@ -55,6 +63,8 @@ export interface MongoConnection {
    * StoreUnavailableError while the background loop keeps retrying.
    */
   db(): Promise<Db>;
+  /** Transactions supported by the deployment as the driver last saw it (mongo-topology.ts); undefined: unknown yet. */
+  transactionsSupported(): boolean | undefined;
   readonly timeouts: Readonly<MongoTimeouts>;
   close(): Promise<void>;
 }
@@ -108,7 +118,17 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
   const maxMs = options.retry?.maxMs ?? 5000;
   const opts = clientOptions(options.uri, timeouts);
 
-  const newClient = () => new MongoClient(options.uri, opts);
+  let topology: TopologyDescription | undefined;
+  const newClient = () => {
+    const c = new MongoClient(options.uri, opts);
+    topology = undefined;
+    // SDAM monitoring: the description the driver derives from each server's hello (at connect,
+    // at every heartbeat and so after every reconnect).
+    c.on("topologyDescriptionChanged", (event) => {
+      if (c === client) topology = event.newDescription;
+    });
+    return c;
+  };
   let client: MongoClient | undefined = newClient(); // validates the connection string now
   let connected = false;
   let database: Db | undefined;
@@ -118,6 +138,7 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
   let backoff = initialMs;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
+  let fatal: Error | undefined;
 
   async function connectOnce(): Promise<void> {
     try {
@@ -127,7 +148,10 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         connected = true;
       }
       const db = openDb(client, options.dbName, timeouts);
-      await ensureIndexes(db);
+      const { built } = await withIndexBuildConnection(options.uri, opts, options.dbName, log, (build) =>
+        ensureIndexes(db, { auditRetentionDays: options.auditRetentionDays, build }),
+      );
+      if (built.length > 0) log?.info({ indexes: built }, "MongoDB indexes built");
       if (closed) return;
       database = db;
       lastError = undefined;
@@ -140,6 +164,12 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         void failed.close().catch(() => undefined);
       }
       if (closed) return;
+      if (err instanceof IndexConflictError) {
+        // A configuration error: one clear line, no retry (the operator must act, then restart).
+        fatal = err;
+        log?.error({ collection: err.collection, index: err.index }, err.message);
+        return;
+      }
       const message = (err as Error).message;
       if (message !== lastLogged) {
         lastLogged = message;
@@ -160,12 +190,14 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
   start();
 
   const unavailable = () => {
+    if (fatal) return new StoreUnavailableError(fatal.message, { cause: fatal });
     const why = lastError instanceof Error ? `: ${lastError.message}` : "";
     return new StoreUnavailableError(`MongoDB not connected yet${why}`, { cause: lastError });
   };
 
   return {
     timeouts,
+    transactionsSupported: () => transactionsFromTopology(topology),
     async db() {
       if (database) return database;
       if (closed) throw new StoreUnavailableError("MongoDB store is closed");

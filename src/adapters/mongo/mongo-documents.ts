@@ -15,6 +15,7 @@ export const COLLECTIONS = {
   keys: "keys",
   sessions: "sessions",
   policies: "tenant_policies",
+  audit: "audit_events",
 } as const;
 
 export interface KeyDoc {
@@ -34,6 +35,11 @@ export interface KeyDoc {
    * never reaches the domain.
    */
   slot?: number;
+  /**
+   * Only DEPRECATED keys made by a rotation hold a grace slot, 0..maxDeprecated-1; a partial unique
+   * index on {tenantId, graceSlot} caps a tenant's deprecated keys (mongo-slots.ts). Bookkeeping too.
+   */
+  graceSlot?: number;
   lastUsedAt?: Date;
   revokeAt?: Date;
   revokedAt?: Date;
@@ -51,6 +57,8 @@ export interface SessionDoc {
   /** TTL-indexed (expireAfterSeconds: 0): MongoDB deletes the document some time after this instant. */
   expiresAt: Date;
   createdBy: string;
+  revokedAt?: Date;
+  revokedBy?: string;
 }
 
 export interface PolicyDoc {
@@ -105,8 +113,10 @@ export function fromKeyDoc(doc: KeyDoc): KeyRecord {
   return key;
 }
 
+const SESSION_OPTIONAL = ["revokedAt", "revokedBy"] as const;
+
 export function toSessionDoc(session: SessionRecord): SessionDoc {
-  return {
+  const doc: SessionDoc = {
     _id: session.id,
     v: SCHEMA_VERSION,
     tenantId: session.tenantId,
@@ -115,10 +125,12 @@ export function toSessionDoc(session: SessionRecord): SessionDoc {
     expiresAt: session.expiresAt,
     createdBy: session.createdBy,
   };
+  copyOptional(session, doc, SESSION_OPTIONAL);
+  return doc;
 }
 
 export function fromSessionDoc(doc: SessionDoc): SessionRecord {
-  return {
+  const session: SessionRecord = {
     id: doc._id,
     tenantId: doc.tenantId,
     tokenHash: doc.tokenHash,
@@ -126,6 +138,8 @@ export function fromSessionDoc(doc: SessionDoc): SessionRecord {
     expiresAt: doc.expiresAt,
     createdBy: doc.createdBy,
   };
+  copyOptional(doc, session, SESSION_OPTIONAL);
+  return session;
 }
 
 export function toPolicyDoc(policy: TenantPolicyRecord): PolicyDoc {

@@ -1,4 +1,5 @@
 import {
+  MongoBulkWriteError,
   MongoError,
   MongoNetworkError,
   MongoNotConnectedError,
@@ -52,7 +53,20 @@ const UNAVAILABLE_CODES = new Set<number>([
   10058, // LegacyNotPrimary
 ]);
 
-const UNAVAILABLE_LABELS = ["RetryableWriteError", "ResetPool", "SystemOverloadedError", "RetryableError"];
+/**
+ * Labels meaning "could not answer now". TransientTransactionError and UnknownTransactionCommitResult
+ * reach here only after the bounded transaction gave up (mongo-transaction.ts): an outage or
+ * contention that outlasted the store timeout, never a bug; an unknown commit result may still
+ * have applied (the key service then revokes the unreturned key).
+ */
+const UNAVAILABLE_LABELS = [
+  "RetryableWriteError",
+  "ResetPool",
+  "SystemOverloadedError",
+  "RetryableError",
+  "TransientTransactionError",
+  "UnknownTransactionCommitResult",
+];
 
 /**
  * Driver errors whose names say "could not reach or use the deployment". These classes are not all
@@ -60,8 +74,21 @@ const UNAVAILABLE_LABELS = ["RetryableWriteError", "ResetPool", "SystemOverloade
  */
 const UNAVAILABLE_NAMES = new Set(["MongoWaitQueueTimeoutError", "MongoPoolClosedError", "MongoPoolClearedError"]);
 
+/**
+ * The error a driver wrapper stands for. `bulkWrite` wraps any error of a batch that is not a
+ * write error (server selection, pool checkout timeout, closed pool, network) in a
+ * MongoBulkWriteError (node_modules/mongodb/lib/bulk/common.js: `throw new
+ * MongoBulkWriteError(thrownError, ...)`), whose MongoServerError constructor keeps the original
+ * as `errorResponse` (lib/error.js). Only the original says whether MongoDB could answer.
+ */
+function unwrap(err: unknown): unknown {
+  if (err instanceof MongoBulkWriteError && err.errorResponse instanceof Error) return err.errorResponse;
+  return err;
+}
+
 /** Does `err` mean MongoDB could not answer (as opposed to a bug or a refused write)? */
-export function isUnavailable(err: unknown): boolean {
+export function isUnavailable(wrapped: unknown): boolean {
+  const err = unwrap(wrapped);
   if (err instanceof StoreUnavailableError) return true;
   if (
     err instanceof MongoNetworkError || // includes MongoNetworkTimeoutError and pool-cleared errors

@@ -16,6 +16,8 @@ import {
 import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
+import { createMongoAuditEvents, type AuditDoc } from "./mongo-audit-events.js";
+import { EXPIRE_PIPELINE } from "./mongo-slots.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
@@ -35,12 +37,26 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
 /** The store and, on the same connection, the change feed that invalidates other instances' caches. */
 export function createMongoStore(options: MongoTokenStoreOptions): { store: TokenStore; changes: StoreChangeFeed } {
   const conn = createMongoConnection(options);
-  const changes = createMongoChangeFeed(() => conn.db(), options.logger);
+  const changes = createMongoChangeFeed(() => conn.db(), {
+    logger: options.logger,
+    closeSettleMs: conn.timeouts.serverSelectionTimeoutMS + 500,
+  });
   const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
   const policies = async () => (await conn.db()).collection<PolicyDoc>(COLLECTIONS.policies);
-  const slots = createKeySlotOps(keys, maxTimeMS, async () => (await conn.db()).client);
+  const slots = createKeySlotOps(keys, maxTimeMS, {
+    startSession: async () => (await conn.db()).client.startSession(),
+    supported: () => conn.transactionsSupported(),
+    budgetMs: conn.timeouts.transactionBudgetMS,
+    wtimeoutMS: conn.timeouts.wtimeoutMS,
+  });
+
+  // Introspect's lookups. "linearizable": the primary confirms with a majority that it still is the
+  // primary before answering, so a deposed primary cannot serve a key revoked on the new one
+  // (one majority round trip per cache miss). https://www.mongodb.com/docs/manual/reference/read-concern-linearizable/
+  const lookup =
+    options.introspectReadConcern === "linearizable" ? { maxTimeMS, readConcern: { level: "linearizable" as const } } : { maxTimeMS };
 
   /** Runs one store operation, mapping "MongoDB could not answer" to StoreUnavailableError. */
   async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -51,14 +67,17 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     }
   }
 
+  const audit = createMongoAuditEvents(async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit), maxTimeMS, run);
+
   const store: TokenStore = {
+    ...audit,
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
     revokeKey: (args) => run("revokeKey", () => slots.revokeKey(args)),
 
     findKeyByHash: (tokenHash) =>
       run("findKeyByHash", async () => {
-        const doc = await (await keys()).findOne({ tokenHash }, { maxTimeMS });
+        const doc = await (await keys()).findOne({ tokenHash }, lookup);
         return doc ? fromKeyDoc(doc) : null;
       }),
 
@@ -112,11 +131,9 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
         // matches only DEPRECATED keys, so a REVOKED key is never touched and a second run finds
         // nothing: idempotent and safe with several replicas running it at once.
         // https://www.mongodb.com/docs/manual/tutorial/update-documents-with-aggregation-pipeline/
-        const r = await (await keys()).updateMany(
-          { status: "deprecated", revokeAt: { $lte: now } },
-          [{ $set: { status: "revoked", revokedAt: "$revokeAt" } }],
-          { maxTimeMS: maintenanceMaxTimeMS },
-        );
+        const r = await (await keys()).updateMany({ status: "deprecated", revokeAt: { $lte: now } }, EXPIRE_PIPELINE, {
+          maxTimeMS: maintenanceMaxTimeMS,
+        });
         return r.modifiedCount;
       }),
 
@@ -133,8 +150,44 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
 
     findSessionByHash: (tokenHash) =>
       run("findSessionByHash", async () => {
-        const doc = await (await sessions()).findOne({ tokenHash }, { maxTimeMS });
+        const doc = await (await sessions()).findOne({ tokenHash }, lookup);
         return doc ? fromSessionDoc(doc) : null;
+      }),
+
+    // --- Session revocation and grace expiry (issue 12) ---
+    revokeSession: ({ tenantId, sessionId, revokedAt, revokedBy }) =>
+      run("revokeSession", async () => {
+        const coll = await sessions();
+        // Matches only a session not yet revoked: a second revoke changes nothing.
+        const after = await coll.findOneAndUpdate(
+          { _id: sessionId, tenantId, revokedAt: { $exists: false } },
+          { $set: { revokedAt, revokedBy } },
+          { returnDocument: "after", maxTimeMS },
+        );
+        if (after) return fromSessionDoc(after);
+        const current = await coll.findOne({ _id: sessionId, tenantId }, { maxTimeMS });
+        return current ? fromSessionDoc(current) : null;
+      }),
+
+    revokeTenantSessions: ({ tenantId, revokedAt, revokedBy }) =>
+      run("revokeTenantSessions", async () => {
+        // One updateMany; each document's update is atomic and triggers one change event
+        // (every instance's cache drops that session). Sessions inserted later are not touched.
+        const r = await (await sessions()).updateMany(
+          { tenantId, revokedAt: { $exists: false }, expiresAt: { $gt: revokedAt } },
+          { $set: { revokedAt, revokedBy } },
+          { maxTimeMS: maintenanceMaxTimeMS },
+        );
+        return r.modifiedCount;
+      }),
+
+    findExpiredKeys: (now, limit) =>
+      run("findExpiredKeys", async () => {
+        if (limit <= 0) return [];
+        const docs = await (await keys())
+          .find({ status: "deprecated", revokeAt: { $lte: now } }, { sort: { revokeAt: 1 }, limit, maxTimeMS: maintenanceMaxTimeMS })
+          .toArray();
+        return docs.map(fromKeyDoc);
       }),
 
     getPolicy: (tenantId) =>

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warpflow/auth/v1/token_service.proto.
  */
 export const file_warpflow_auth_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5Km8KCVRva2VuVHlwZRIaChZUT0tFTl9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSVE9LRU5fVFlQRV9BUElfS0VZEAESFgoSVE9LRU5fVFlQRV9TRVNTSU9OEAISFgoSVE9LRU5fVFlQRV9DT0dOSVRPEAMqcQoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhkKFUtFWV9TVEFUVVNfREVQUkVDQVRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKrICCg5JbmFjdGl2ZVJlYXNvbhIfChtJTkFDVElWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlJTkFDVElWRV9SRUFTT05fTUFMRk9STUVEEAESHQoZSU5BQ1RJVkVfUkVBU09OX05PVF9GT1VORBACEhsKF0lOQUNUSVZFX1JFQVNPTl9SRVZPS0VEEAMSGwoXSU5BQ1RJVkVfUkVBU09OX0VYUElSRUQQBBIhCh1JTkFDVElWRV9SRUFTT05fVEVOQU5UX1BPTElDWRAFEiMKH0lOQUNUSVZFX1JFQVNPTl9URU5BTlRfTUlTTUFUQ0gQBhIeChpJTkFDVElWRV9SRUFTT05fVU5WRVJJRklFRBAHEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNVUFBPUlRFRBAIMtMGCgxUb2tlblNlcnZpY2USVwoKSW50cm9zcGVjdBIjLndhcnBmbG93LmF1dGgudjEuSW50cm9zcGVjdFJlcXVlc3QaJC53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXNwb25zZRJUCglDcmVhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlc3BvbnNlElQKCVJvdGF0ZUtleRIiLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVzcG9uc2USVAoJUmV2b2tlS2V5EiIud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXNwb25zZRJRCghMaXN0S2V5cxIhLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXF1ZXN0GiIud2FycGZsb3cuYXV0aC52MS5MaXN0S2V5c1Jlc3BvbnNlEmAKDUNyZWF0ZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USZgoPU2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJmCg9HZXRUZW5hbnRQb2xpY3kSKC53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlc3BvbnNlEmMKDkNyZWF0ZUFkbWluS2V5Eicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlcXVlc3QaKC53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUFkbWluS2V5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
+  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IuABCgdTZXNzaW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEhIKCnJldm9rZWRfYnkYByABKAkiPQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiQwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEioKB3Nlc3Npb24YASABKAsyGS53YXJwZmxvdy5hdXRoLnYxLlNlc3Npb24iMAobUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChxSZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iWwoKQXVkaXRBY3RvchIuCgRraW5kGAEgASgOMiAud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yS2luZBIKCgJpZBgCIAEoCRIRCgl0ZW5hbnRfaWQYAyABKAki2AIKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGYWN0aW9uGAMgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIvCgdvdXRjb21lGAQgASgOMh4ud2FycGZsb3cuYXV0aC52MS5BdWRpdE91dGNvbWUSDAoEY29kZRgFIAEoCRIrCgVhY3RvchgGIAEoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvchIRCgl0ZW5hbnRfaWQYByABKAkSDgoGa2V5X2lkGAggASgJEhIKCnNlc3Npb25faWQYCSABKAkSDAoEcGVlchgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEhAKCHByb3RvY29sGAwgASgJEg4KBmRldGFpbBgNIAEoCSLXAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSLQoGYWN0aW9uGAQgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqbwoJVG9rZW5UeXBlEhoKFlRPS0VOX1RZUEVfVU5TUEVDSUZJRUQQABIWChJUT0tFTl9UWVBFX0FQSV9LRVkQARIWChJUT0tFTl9UWVBFX1NFU1NJT04QAhIWChJUT0tFTl9UWVBFX0NPR05JVE8QAypxCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESGQoVS0VZX1NUQVRVU19ERVBSRUNBVEVEEAISFgoSS0VZX1NUQVRVU19SRVZPS0VEEAMqsgIKDkluYWN0aXZlUmVhc29uEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGUlOQUNUSVZFX1JFQVNPTl9NQUxGT1JNRUQQARIdChlJTkFDVElWRV9SRUFTT05fTk9UX0ZPVU5EEAISGwoXSU5BQ1RJVkVfUkVBU09OX1JFVk9LRUQQAxIbChdJTkFDVElWRV9SRUFTT05fRVhQSVJFRBAEEiEKHUlOQUNUSVZFX1JFQVNPTl9URU5BTlRfUE9MSUNZEAUSIwofSU5BQ1RJVkVfUkVBU09OX1RFTkFOVF9NSVNNQVRDSBAGEh4KGklOQUNUSVZFX1JFQVNPTl9VTlZFUklGSUVEEAcSHwobSU5BQ1RJVkVfUkVBU09OX1VOU1VQUE9SVEVEEAgqpAMKC0F1ZGl0QWN0aW9uEhwKGEFVRElUX0FDVElPTl9VTlNQRUNJRklFRBAAEhsKF0FVRElUX0FDVElPTl9LRVlfQ1JFQVRFEAESGwoXQVVESVRfQUNUSU9OX0tFWV9ST1RBVEUQAhIbChdBVURJVF9BQ1RJT05fS0VZX1JFVk9LRRADEiIKHkFVRElUX0FDVElPTl9LRVlfR1JBQ0VfRVhQSVJFRBAEEhoKFkFVRElUX0FDVElPTl9LRVlTX0xJU1QQBRIfChtBVURJVF9BQ1RJT05fU0VTU0lPTl9DUkVBVEUQBhIfChtBVURJVF9BQ1RJT05fU0VTU0lPTl9SRVZPS0UQBxIkCiBBVURJVF9BQ1RJT05fU0VTU0lPTlNfUkVWT0tFX0FMTBAIEhsKF0FVRElUX0FDVElPTl9QT0xJQ1lfU0VUEAkSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9HRVQQChIhCh1BVURJVF9BQ1RJT05fQURNSU5fS0VZX0NSRUFURRALEhsKF0FVRElUX0FDVElPTl9BVURJVF9MSVNUEAwqeAoMQXVkaXRPdXRjb21lEh0KGUFVRElUX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBBVURJVF9PVVRDT01FX09LEAESGAoUQVVESVRfT1VUQ09NRV9GQUlMRUQQAhIZChVBVURJVF9PVVRDT01FX1VOS05PV04QAyrqAQoOQXVkaXRBY3RvcktpbmQSIAocQVVESVRfQUNUT1JfS0lORF9VTlNQRUNJRklFRBAAEhkKFUFVRElUX0FDVE9SX0tJTkRfTk9ORRABEh4KGkFVRElUX0FDVE9SX0tJTkRfQURNSU5fS0VZEAISIQodQVVESVRfQUNUT1JfS0lORF9DT0dOSVRPX1VTRVIQAxIcChhBVURJVF9BQ1RPUl9LSU5EX0FQSV9LRVkQBBIcChhBVURJVF9BQ1RPUl9LSU5EX1NFU1NJT04QBRIcChhBVURJVF9BQ1RPUl9LSU5EX1NFUlZJQ0UQBjKUCQoMVG9rZW5TZXJ2aWNlElcKCkludHJvc3BlY3QSIy53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXF1ZXN0GiQud2FycGZsb3cuYXV0aC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVAoJQ3JlYXRlS2V5EiIud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXNwb25zZRJUCglSb3RhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlc3BvbnNlElQKCVJldm9rZUtleRIiLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVzcG9uc2USUQoITGlzdEtleXMSIS53YXJwZmxvdy5hdXRoLnYxLkxpc3RLZXlzUmVxdWVzdBoiLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXNwb25zZRJgCg1DcmVhdGVTZXNzaW9uEiYud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBonLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEmYKD1NldFRlbmFudFBvbGljeRIoLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVzcG9uc2USZgoPR2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJjCg5DcmVhdGVBZG1pbktleRInLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlQWRtaW5LZXlSZXF1ZXN0Gigud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlc3BvbnNlEmAKDVJldm9rZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USdQoUUmV2b2tlVGVuYW50U2Vzc2lvbnMSLS53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBouLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRJmCg9MaXN0QXVkaXRFdmVudHMSKC53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warpflow.auth.v1.IntrospectRequest
@@ -599,6 +599,340 @@ export const CreateAdminKeyResponseSchema: GenMessage<CreateAdminKeyResponse> = 
   messageDesc(file_warpflow_auth_v1_token_service, 19);
 
 /**
+ * @generated from message warpflow.auth.v1.Session
+ */
+export type Session = Message<"warpflow.auth.v1.Session"> & {
+  /**
+   * Session id, e.g. ses_3hYt0aR8ZkQ2mN7pLx1c. Not a secret.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp expires_at = 4;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Set once revoked (RevokeSession or RevokeTenantSessions).
+   *
+   * @generated from field: google.protobuf.Timestamp revoked_at = 5;
+   */
+  revokedAt?: Timestamp | undefined;
+
+  /**
+   * Who created the session: an admin key id.
+   *
+   * @generated from field: string created_by = 6;
+   */
+  createdBy: string;
+
+  /**
+   * Who revoked it: an admin key id.
+   *
+   * @generated from field: string revoked_by = 7;
+   */
+  revokedBy: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.Session.
+ * Use `create(SessionSchema)` to create a new message.
+ */
+export const SessionSchema: GenMessage<Session> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 20);
+
+/**
+ * @generated from message warpflow.auth.v1.RevokeSessionRequest
+ */
+export type RevokeSessionRequest = Message<"warpflow.auth.v1.RevokeSessionRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string session_id = 2;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RevokeSessionRequest.
+ * Use `create(RevokeSessionRequestSchema)` to create a new message.
+ */
+export const RevokeSessionRequestSchema: GenMessage<RevokeSessionRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 21);
+
+/**
+ * @generated from message warpflow.auth.v1.RevokeSessionResponse
+ */
+export type RevokeSessionResponse = Message<"warpflow.auth.v1.RevokeSessionResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.Session session = 1;
+   */
+  session?: Session | undefined;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RevokeSessionResponse.
+ * Use `create(RevokeSessionResponseSchema)` to create a new message.
+ */
+export const RevokeSessionResponseSchema: GenMessage<RevokeSessionResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 22);
+
+/**
+ * @generated from message warpflow.auth.v1.RevokeTenantSessionsRequest
+ */
+export type RevokeTenantSessionsRequest = Message<"warpflow.auth.v1.RevokeTenantSessionsRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RevokeTenantSessionsRequest.
+ * Use `create(RevokeTenantSessionsRequestSchema)` to create a new message.
+ */
+export const RevokeTenantSessionsRequestSchema: GenMessage<RevokeTenantSessionsRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 23);
+
+/**
+ * @generated from message warpflow.auth.v1.RevokeTenantSessionsResponse
+ */
+export type RevokeTenantSessionsResponse = Message<"warpflow.auth.v1.RevokeTenantSessionsResponse"> & {
+  /**
+   * How many live sessions this call revoked.
+   *
+   * @generated from field: uint32 revoked_count = 1;
+   */
+  revokedCount: number;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RevokeTenantSessionsResponse.
+ * Use `create(RevokeTenantSessionsResponseSchema)` to create a new message.
+ */
+export const RevokeTenantSessionsResponseSchema: GenMessage<RevokeTenantSessionsResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 24);
+
+/**
+ * @generated from message warpflow.auth.v1.AuditActor
+ */
+export type AuditActor = Message<"warpflow.auth.v1.AuditActor"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.AuditActorKind kind = 1;
+   */
+  kind: AuditActorKind;
+
+  /**
+   * @generated from field: string id = 2;
+   */
+  id: string;
+
+  /**
+   * The actor's own tenant (`admin` for platform admin keys and the service).
+   *
+   * @generated from field: string tenant_id = 3;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.AuditActor.
+ * Use `create(AuditActorSchema)` to create a new message.
+ */
+export const AuditActorSchema: GenMessage<AuditActor> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 25);
+
+/**
+ * One audit event. Never holds a token, a token hash or an Authorization value.
+ *
+ * @generated from message warpflow.auth.v1.AuditEvent
+ */
+export type AuditEvent = Message<"warpflow.auth.v1.AuditEvent"> & {
+  /**
+   * Time-ordered: a later event has a larger id (ids sort like their times).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp time = 2;
+   */
+  time?: Timestamp | undefined;
+
+  /**
+   * @generated from field: warpflow.auth.v1.AuditAction action = 3;
+   */
+  action: AuditAction;
+
+  /**
+   * @generated from field: warpflow.auth.v1.AuditOutcome outcome = 4;
+   */
+  outcome: AuditOutcome;
+
+  /**
+   * The gRPC status name ("OK", "PERMISSION_DENIED", ...); empty when the outcome is UNKNOWN.
+   *
+   * @generated from field: string code = 5;
+   */
+  code: string;
+
+  /**
+   * @generated from field: warpflow.auth.v1.AuditActor actor = 6;
+   */
+  actor?: AuditActor | undefined;
+
+  /**
+   * The tenant acted on; `admin` for platform-level events (admin keys, unparseable requests).
+   *
+   * @generated from field: string tenant_id = 7;
+   */
+  tenantId: string;
+
+  /**
+   * The key acted on (for key.create and admin_key.create: the key created).
+   *
+   * @generated from field: string key_id = 8;
+   */
+  keyId: string;
+
+  /**
+   * The session acted on (for session.create: the session created).
+   *
+   * @generated from field: string session_id = 9;
+   */
+  sessionId: string;
+
+  /**
+   * The caller's address (ip:port) as the service saw it.
+   *
+   * @generated from field: string peer = 10;
+   */
+  peer: string;
+
+  /**
+   * The caller's user agent (at most 256 characters; anything shaped like a token redacted).
+   *
+   * @generated from field: string user_agent = 11;
+   */
+  userAgent: string;
+
+  /**
+   * grpc, grpc-web, connect or rest; empty for the service's own actions.
+   *
+   * @generated from field: string protocol = 12;
+   */
+  protocol: string;
+
+  /**
+   * A short description: the refusal's message, the new policy, how many sessions were revoked.
+   *
+   * @generated from field: string detail = 13;
+   */
+  detail: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.AuditEvent.
+ * Use `create(AuditEventSchema)` to create a new message.
+ */
+export const AuditEventSchema: GenMessage<AuditEvent> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 26);
+
+/**
+ * @generated from message warpflow.auth.v1.ListAuditEventsRequest
+ */
+export type ListAuditEventsRequest = Message<"warpflow.auth.v1.ListAuditEventsRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * Default 100; at most 500 (larger values are treated as 500).
+   *
+   * @generated from field: int32 page_size = 2;
+   */
+  pageSize: number;
+
+  /**
+   * From a previous response's next_page_token; the other fields must be unchanged.
+   *
+   * @generated from field: string page_token = 3;
+   */
+  pageToken: string;
+
+  /**
+   * Only this action (UNSPECIFIED: every action).
+   *
+   * @generated from field: warpflow.auth.v1.AuditAction action = 4;
+   */
+  action: AuditAction;
+
+  /**
+   * Only events at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp since = 5;
+   */
+  since?: Timestamp | undefined;
+
+  /**
+   * Only events before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp until = 6;
+   */
+  until?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ListAuditEventsRequest.
+ * Use `create(ListAuditEventsRequestSchema)` to create a new message.
+ */
+export const ListAuditEventsRequestSchema: GenMessage<ListAuditEventsRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 27);
+
+/**
+ * @generated from message warpflow.auth.v1.ListAuditEventsResponse
+ */
+export type ListAuditEventsResponse = Message<"warpflow.auth.v1.ListAuditEventsResponse"> & {
+  /**
+   * Newest first.
+   *
+   * @generated from field: repeated warpflow.auth.v1.AuditEvent events = 1;
+   */
+  events: AuditEvent[];
+
+  /**
+   * Empty on the last page.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ListAuditEventsResponse.
+ * Use `create(ListAuditEventsResponseSchema)` to create a new message.
+ */
+export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 28);
+
+/**
  * TokenType is the kind of a bearer token.
  *
  * @generated from enum warpflow.auth.v1.TokenType
@@ -749,6 +1083,209 @@ export const InactiveReasonSchema: GenEnum<InactiveReason> = /*@__PURE__*/
   enumDesc(file_warpflow_auth_v1_token_service, 2);
 
 /**
+ * AuditAction is what an audit event records. The names in comments are the short names the
+ * CLI and the log lines use.
+ *
+ * @generated from enum warpflow.auth.v1.AuditAction
+ */
+export enum AuditAction {
+  /**
+   * @generated from enum value: AUDIT_ACTION_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * key.create: CreateKey.
+   *
+   * @generated from enum value: AUDIT_ACTION_KEY_CREATE = 1;
+   */
+  KEY_CREATE = 1,
+
+  /**
+   * key.rotate: RotateKey (key_id is the rotated key; detail names its successor).
+   *
+   * @generated from enum value: AUDIT_ACTION_KEY_ROTATE = 2;
+   */
+  KEY_ROTATE = 2,
+
+  /**
+   * key.revoke: RevokeKey.
+   *
+   * @generated from enum value: AUDIT_ACTION_KEY_REVOKE = 3;
+   */
+  KEY_REVOKE = 3,
+
+  /**
+   * key.grace_expired: a deprecated key stored as revoked when its 72-hour grace ended (service).
+   *
+   * @generated from enum value: AUDIT_ACTION_KEY_GRACE_EXPIRED = 4;
+   */
+  KEY_GRACE_EXPIRED = 4,
+
+  /**
+   * keys.list: ListKeys.
+   *
+   * @generated from enum value: AUDIT_ACTION_KEYS_LIST = 5;
+   */
+  KEYS_LIST = 5,
+
+  /**
+   * session.create: CreateSession (gRPC, Connect or POST /api/v1/sessions).
+   *
+   * @generated from enum value: AUDIT_ACTION_SESSION_CREATE = 6;
+   */
+  SESSION_CREATE = 6,
+
+  /**
+   * session.revoke: RevokeSession.
+   *
+   * @generated from enum value: AUDIT_ACTION_SESSION_REVOKE = 7;
+   */
+  SESSION_REVOKE = 7,
+
+  /**
+   * sessions.revoke_all: RevokeTenantSessions (detail: how many).
+   *
+   * @generated from enum value: AUDIT_ACTION_SESSIONS_REVOKE_ALL = 8;
+   */
+  SESSIONS_REVOKE_ALL = 8,
+
+  /**
+   * policy.set: SetTenantPolicy (detail: the new value).
+   *
+   * @generated from enum value: AUDIT_ACTION_POLICY_SET = 9;
+   */
+  POLICY_SET = 9,
+
+  /**
+   * policy.get: GetTenantPolicy.
+   *
+   * @generated from enum value: AUDIT_ACTION_POLICY_GET = 10;
+   */
+  POLICY_GET = 10,
+
+  /**
+   * admin_key.create: CreateAdminKey, the bootstrap admin key (service), the CLI's --direct.
+   *
+   * @generated from enum value: AUDIT_ACTION_ADMIN_KEY_CREATE = 11;
+   */
+  ADMIN_KEY_CREATE = 11,
+
+  /**
+   * audit.list: ListAuditEvents.
+   *
+   * @generated from enum value: AUDIT_ACTION_AUDIT_LIST = 12;
+   */
+  AUDIT_LIST = 12,
+}
+
+/**
+ * Describes the enum warpflow.auth.v1.AuditAction.
+ */
+export const AuditActionSchema: GenEnum<AuditAction> = /*@__PURE__*/
+  enumDesc(file_warpflow_auth_v1_token_service, 3);
+
+/**
+ * AuditOutcome is how an attempt ended.
+ *
+ * @generated from enum warpflow.auth.v1.AuditOutcome
+ */
+export enum AuditOutcome {
+  /**
+   * @generated from enum value: AUDIT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Done: status OK.
+   *
+   * @generated from enum value: AUDIT_OUTCOME_OK = 1;
+   */
+  OK = 1,
+
+  /**
+   * Refused or failed: `code` says why (PERMISSION_DENIED, NOT_FOUND, UNAVAILABLE, ...).
+   *
+   * @generated from enum value: AUDIT_OUTCOME_FAILED = 2;
+   */
+  FAILED = 2,
+
+  /**
+   * Recorded before a change ran and never completed (in progress, or a crash or store outage in
+   * between): the change may or may not have taken effect; the resource's state tells.
+   *
+   * @generated from enum value: AUDIT_OUTCOME_UNKNOWN = 3;
+   */
+  UNKNOWN = 3,
+}
+
+/**
+ * Describes the enum warpflow.auth.v1.AuditOutcome.
+ */
+export const AuditOutcomeSchema: GenEnum<AuditOutcome> = /*@__PURE__*/
+  enumDesc(file_warpflow_auth_v1_token_service, 4);
+
+/**
+ * AuditActorKind is the kind of credential (or service) that acted.
+ *
+ * @generated from enum warpflow.auth.v1.AuditActorKind
+ */
+export enum AuditActorKind {
+  /**
+   * @generated from enum value: AUDIT_ACTOR_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * No valid credential was presented (missing, unknown, revoked, expired).
+   *
+   * @generated from enum value: AUDIT_ACTOR_KIND_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * A platform admin key (id: its key id).
+   *
+   * @generated from enum value: AUDIT_ACTOR_KIND_ADMIN_KEY = 2;
+   */
+  ADMIN_KEY = 2,
+
+  /**
+   * A Cognito user (id: its sub).
+   *
+   * @generated from enum value: AUDIT_ACTOR_KIND_COGNITO_USER = 3;
+   */
+  COGNITO_USER = 3,
+
+  /**
+   * A tenant API key (id: its key id).
+   *
+   * @generated from enum value: AUDIT_ACTOR_KIND_API_KEY = 4;
+   */
+  API_KEY = 4,
+
+  /**
+   * A session token (id: its session id).
+   *
+   * @generated from enum value: AUDIT_ACTOR_KIND_SESSION = 5;
+   */
+  SESSION = 5,
+
+  /**
+   * The service itself (id: "bootstrap", "grace-sweep", "cli-direct").
+   *
+   * @generated from enum value: AUDIT_ACTOR_KIND_SERVICE = 6;
+   */
+  SERVICE = 6,
+}
+
+/**
+ * Describes the enum warpflow.auth.v1.AuditActorKind.
+ */
+export const AuditActorKindSchema: GenEnum<AuditActorKind> = /*@__PURE__*/
+  enumDesc(file_warpflow_auth_v1_token_service, 5);
+
+/**
  * TokenService is the one place that knows what a Warpflow bearer token means.
  *
  * Introspect is called by every internal service on every request. The other RPCs are admin
@@ -848,6 +1385,40 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof CreateAdminKeyRequestSchema;
     output: typeof CreateAdminKeyResponseSchema;
+  },
+  /**
+   * RevokeSession revokes one session token now (platform admin keys only). Revoking twice
+   * answers the same record; another tenant's session is NOT_FOUND.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.RevokeSession
+   */
+  revokeSession: {
+    methodKind: "unary";
+    input: typeof RevokeSessionRequestSchema;
+    output: typeof RevokeSessionResponseSchema;
+  },
+  /**
+   * RevokeTenantSessions revokes every live session of a tenant at once (platform admin keys
+   * only) and answers how many. Sessions created after it are unaffected.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.RevokeTenantSessions
+   */
+  revokeTenantSessions: {
+    methodKind: "unary";
+    input: typeof RevokeTenantSessionsRequestSchema;
+    output: typeof RevokeTenantSessionsResponseSchema;
+  },
+  /**
+   * ListAuditEvents lists a tenant's audit trail, newest first, with stable cursor pagination.
+   * Platform admin keys: any tenant (`admin` for platform-level events); a Cognito tenant admin:
+   * its own tenant.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.ListAuditEvents
+   */
+  listAuditEvents: {
+    methodKind: "unary";
+    input: typeof ListAuditEventsRequestSchema;
+    output: typeof ListAuditEventsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warpflow_auth_v1_token_service, 0);

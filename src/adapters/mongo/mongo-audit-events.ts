@@ -1,0 +1,104 @@
+import type { Collection, Filter } from "mongodb";
+import { auditIdFloor, type AuditAction, type AuditActorKind, type AuditEvent, type AuditOutcome } from "../../domain/audit.js";
+import type { AuditStore } from "../../ports/audit-store.js";
+import { SCHEMA_VERSION } from "./mongo-documents.js";
+import { isDuplicateKeyOn } from "./mongo-errors.js";
+import { INDEX } from "./mongo-indexes.js";
+
+/**
+ * The `audit_events` collection. `_id` is the event id, which is time-ordered, so "newest first"
+ * is `_id` descending and since/until are `_id` bounds: every query is one range of one index
+ * ({tenantId, _id} or {tenantId, action, _id}), already in order. Append only: the one update is a
+ * pending event's completion, conditional on it still being pending. `dedupeKey` (service actions)
+ * has a partial unique index: of several replicas recording the same grace expiry, one insert wins.
+ */
+export interface AuditDoc {
+  _id: string;
+  v: number;
+  time: Date;
+  action: AuditAction;
+  outcome: AuditOutcome;
+  code: string;
+  actor: { kind: AuditActorKind; id: string; tenantId: string };
+  tenantId: string;
+  keyId?: string;
+  sessionId?: string;
+  peer?: string;
+  userAgent?: string;
+  protocol?: string;
+  detail?: string;
+  dedupeKey?: string;
+}
+
+const OPTIONAL = ["keyId", "sessionId", "peer", "userAgent", "protocol", "detail", "dedupeKey"] as const;
+
+export function toAuditDoc(e: AuditEvent): AuditDoc {
+  const doc: AuditDoc = {
+    _id: e.id,
+    v: SCHEMA_VERSION,
+    time: e.time,
+    action: e.action,
+    outcome: e.outcome,
+    code: e.code,
+    actor: { kind: e.actor.kind, id: e.actor.id, tenantId: e.actor.tenantId },
+    tenantId: e.tenantId,
+  };
+  for (const name of OPTIONAL) if (e[name] !== undefined && e[name] !== null) doc[name] = e[name];
+  return doc;
+}
+
+export function fromAuditDoc(doc: AuditDoc): AuditEvent {
+  const e: AuditEvent = {
+    id: doc._id,
+    time: doc.time,
+    action: doc.action,
+    outcome: doc.outcome,
+    code: doc.code,
+    actor: { kind: doc.actor.kind, id: doc.actor.id, tenantId: doc.actor.tenantId },
+    tenantId: doc.tenantId,
+  };
+  for (const name of OPTIONAL) if (doc[name] !== undefined && doc[name] !== null) e[name] = doc[name];
+  return e;
+}
+
+export function createMongoAuditEvents(
+  coll: () => Promise<Collection<AuditDoc>>,
+  maxTimeMS: number,
+  run: <T>(operation: string, fn: () => Promise<T>) => Promise<T>,
+): AuditStore {
+  return {
+    appendAuditEvent: (event) =>
+      run("appendAuditEvent", async () => {
+        try {
+          await (await coll()).insertOne(toAuditDoc(event), { maxTimeMS });
+          return true;
+        } catch (err) {
+          if (event.dedupeKey !== undefined && isDuplicateKeyOn(err, INDEX.auditDedupe, "dedupeKey")) return false;
+          throw err;
+        }
+      }),
+
+    completeAuditEvent: (id, c) =>
+      run("completeAuditEvent", async () => {
+        const set: Record<string, unknown> = { outcome: c.outcome, code: c.code };
+        if (c.keyId !== undefined) set.keyId = c.keyId;
+        if (c.sessionId !== undefined) set.sessionId = c.sessionId;
+        if (c.detail !== undefined) set.detail = c.detail;
+        await (await coll()).updateOne({ _id: id, outcome: "pending" }, { $set: set }, { maxTimeMS });
+      }),
+
+    listAuditEvents: (q) =>
+      run("listAuditEvents", async () => {
+        if (q.limit <= 0) return []; // limit 0 would mean "no limit" to MongoDB
+        const id: Record<string, string> = {};
+        if (q.since !== undefined) id.$gte = auditIdFloor(q.since);
+        const upper = [q.beforeId, q.until && auditIdFloor(q.until)].filter((v): v is string => v !== undefined);
+        if (upper.length > 0) id.$lt = upper.sort()[0]!;
+        const filter: Filter<AuditDoc> = { tenantId: q.tenantId };
+        if (q.action !== undefined) filter.action = q.action;
+        if (Object.keys(id).length > 0) filter._id = id;
+        const docs = await (await coll()).find(filter, { sort: { _id: -1 }, limit: q.limit, maxTimeMS }).toArray();
+        return docs.map(fromAuditDoc);
+      }),
+  };
+}

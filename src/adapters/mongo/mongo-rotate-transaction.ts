@@ -1,0 +1,98 @@
+import type { ClientSession, Collection } from "mongodb";
+import type { RotateKeyResult } from "../../ports/token-store.js";
+import { fromKeyDoc, type KeyDoc, toKeyDoc } from "./mongo-documents.js";
+import {
+  deprecateUpdate,
+  graceHolders,
+  graceSlotOrder,
+  hasExpiredHolder,
+  isGraceSlotTaken,
+  isSlotTaken,
+  reclaimExpiredGrace,
+  type RotateArgs,
+  slotOrder,
+  usedSlots,
+} from "./mongo-slots.js";
+import { runBoundedTransaction, type TransactionSession } from "./mongo-transaction.js";
+
+/** What a rotation in a transaction needs from the connection. */
+export interface RotationTransactions {
+  /** A fresh driver session (ended after the rotation). */
+  startSession(): Promise<TransactionSession & { endSession(): Promise<void> }>;
+  /** Does the deployment support transactions (replica set, sharded, load-balanced)? undefined: not known yet. */
+  supported(): boolean | undefined;
+  /** The whole transaction, retries and commit included, must finish within this (STORE_TIMEOUT_MS). */
+  budgetMs: number;
+  /** The commit's majority write concern timeout. */
+  wtimeoutMS: number;
+}
+
+/**
+ * Rotation as one multi-document transaction (replica sets, Atlas): deprecating the old key into a
+ * free grace slot and inserting the successor into the active slot it frees commit together or not
+ * at all, so no concurrent CreateKey can take the slot in between. Slots are chosen by reads inside
+ * the transaction (its snapshot); a concurrent writer of the same slot makes one side fail with a
+ * WriteConflict (TransientTransactionError) or E11000 on a slot index, and the whole transaction
+ * runs again, within the budget. The limits themselves are still the unique indexes'.
+ * https://www.mongodb.com/docs/manual/core/transactions/
+ */
+export async function rotateInTransaction(
+  txn: RotationTransactions,
+  coll: Collection<KeyDoc>,
+  args: RotateArgs,
+  maxTimeMS: number,
+  startedAt = performance.now(),
+): Promise<RotateKeyResult> {
+  const { tenantId, keyId, successor, revokeAt, maxActive, maxDeprecated, now } = args;
+  const session = await txn.startSession();
+  const opts = { maxTimeMS, session: session as unknown as ClientSession };
+  const abort = (value: RotateKeyResult) => ({ commit: false, value });
+  try {
+    return await runBoundedTransaction<RotateKeyResult>(
+      session,
+      async () => {
+        const current = await coll.findOne({ _id: keyId, tenantId }, opts);
+        if (!current) return abort({ ok: false, reason: "not_found" });
+        if (current.status !== "active") return abort({ ok: false, reason: "not_active" });
+
+        let held = await graceHolders(coll, tenantId, maxTimeMS, opts.session);
+        if (graceSlotOrder(maxDeprecated, held).free.length === 0 && hasExpiredHolder(held, now)) {
+          await reclaimExpiredGrace(coll, tenantId, now, maxTimeMS, opts.session);
+          held = held.filter((h) => !(h.revokeAt !== undefined && h.revokeAt <= now));
+        }
+        const graceSlot = graceSlotOrder(maxDeprecated, held).free[0];
+        if (graceSlot === undefined) return abort({ ok: false, reason: "deprecated_limit" });
+
+        const before = await coll.findOneAndUpdate({ _id: keyId, tenantId, status: "active" }, deprecateUpdate(revokeAt, successor.id, graceSlot), {
+          ...opts,
+          returnDocument: "before",
+        });
+        if (!before) return abort({ ok: false, reason: "not_active" });
+        // The successor takes the freed slot whatever its number (the active count is unchanged);
+        // an ACTIVE key without a slot (written by something else) gets a free one, if any.
+        let slot = before.slot;
+        if (typeof slot !== "number") {
+          const used = await usedSlots(coll, tenantId, maxTimeMS, opts.session);
+          slot = slotOrder(maxActive).find((s) => !used.has(s));
+          if (slot === undefined) return abort({ ok: false, reason: "limit" });
+        }
+        const doc: KeyDoc = { ...toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId }), status: "active", slot };
+        // No catch here: any error must reach the runner (it aborts, and retries transient ones).
+        await coll.insertOne(doc, opts);
+        const { slot: _s, graceSlot: _g, ...rest } = before;
+        return {
+          commit: true,
+          value: { ok: true, previous: fromKeyDoc({ ...rest, status: "deprecated", revokeAt, rotatedToKeyId: successor.id }), key: fromKeyDoc(doc) },
+        };
+      },
+      {
+        budgetMs: txn.budgetMs - (performance.now() - startedAt),
+        wtimeoutMS: txn.wtimeoutMS,
+        maxCommitTimeMS: maxTimeMS,
+        retryable: (err) => isSlotTaken(err) || isGraceSlotTaken(err),
+      },
+    );
+  } finally {
+    await session.endSession().catch(() => undefined);
+  }
+}

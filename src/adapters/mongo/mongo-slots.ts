@@ -1,0 +1,98 @@
+import { type ClientSession, type Collection, MongoServerError } from "mongodb";
+import type { TokenStore } from "../../ports/token-store.js";
+import type { KeyDoc } from "./mongo-documents.js";
+import { isDuplicateKeyOn } from "./mongo-errors.js";
+import { INDEX } from "./mongo-indexes.js";
+
+/**
+ * Slot bookkeeping of the key limits (used by mongo-key-slots.ts and mongo-rotate-transaction.ts).
+ *
+ * The deprecated-keys limit (at most maxDeprecated DEPRECATED keys of a tenant in their grace),
+ * race-free the same way as the active limit: a DEPRECATED key made by a rotation holds a grace
+ * slot g in 0..maxDeprecated-1, and the partial unique index {tenantId, graceSlot} over
+ * DEPRECATED documents admits one per (tenant, g). The server checks it inside the single-document
+ * write that deprecates the key, whatever the number of concurrent rotations on whatever replicas.
+ *
+ * A key whose grace ended (revokeAt <= now) no longer counts, swept or not: when every slot is
+ * held, the rotation first releases the grace slots of the tenant's expired DEPRECATED keys.
+ */
+export const isGraceSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyGraceSlot, "graceSlot");
+
+export interface GraceHolder {
+  graceSlot: number;
+  revokeAt?: Date | undefined;
+}
+
+/** The grace slots held now (a hint; the index decides), with each holder's revokeAt. */
+export async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<GraceHolder[]> {
+  const docs = await coll
+    .find(
+      { tenantId, status: "deprecated", graceSlot: { $exists: true } },
+      { projection: { _id: 0, graceSlot: 1, revokeAt: 1 }, maxTimeMS, ...(session ? { session } : {}) },
+    )
+    .toArray();
+  return docs.filter((d): d is KeyDoc & GraceHolder => typeof d.graceSlot === "number");
+}
+
+/**
+ * Releases the grace slots of the tenant's DEPRECATED keys whose grace ended (revokeAt <= now).
+ * They stay DEPRECATED (every read already treats them as revoked) until the sweep stores them as
+ * REVOKED with their `key.grace_expired` audit event: only their place in the limit is given back.
+ */
+export async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, now: Date, maxTimeMS: number, session?: ClientSession): Promise<number> {
+  const r = await coll.updateMany(
+    { tenantId, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } },
+    { $unset: { graceSlot: "" } },
+    { maxTimeMS, ...(session ? { session } : {}) },
+  );
+  return r.modifiedCount;
+}
+
+/** DEPRECATED -> REVOKED as of its own revokeAt, releasing its grace slot (an update pipeline, 4.2+). */
+export const EXPIRE_PIPELINE = [{ $set: { status: "revoked", revokedAt: "$revokeAt" } }, { $unset: ["graceSlot"] }];
+
+/** The grace slots to try, free ones first (held ones may have been released since the read). */
+export function graceSlotOrder(maxDeprecated: number, held: readonly GraceHolder[]): { free: number[]; all: number[] } {
+  const used = new Set(held.map((h) => h.graceSlot));
+  const range = Array.from({ length: Math.max(0, maxDeprecated) }, (_, i) => i);
+  const free = range.filter((g) => !used.has(g));
+  return { free, all: [...free, ...range.filter((g) => used.has(g))] };
+}
+
+export const hasExpiredHolder = (held: readonly GraceHolder[], now: Date) => held.some((h) => h.revokeAt !== undefined && h.revokeAt <= now);
+
+export type RotateArgs = Parameters<TokenStore["rotateKey"]>[0];
+
+export const isSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyActiveSlot, "slot");
+
+/** 0..maxActive-1 with `first` (when in range) first. */
+export function slotOrder(maxActive: number, first?: number): number[] {
+  const all = Array.from({ length: Math.max(0, maxActive) }, (_, i) => i);
+  if (first === undefined || first < 0 || first >= maxActive) return all;
+  return [first, ...all.filter((s) => s !== first)];
+}
+
+/**
+ * The slots held by the tenant's ACTIVE keys now: a hint only, the index decides. The filter
+ * includes the partial index's own filter, so the planner can answer it from that index alone.
+ */
+export async function usedSlots(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<Set<number>> {
+  const docs = await coll
+    .find({ tenantId, status: "active" }, { projection: { _id: 0, slot: 1 }, maxTimeMS, ...(session ? { session } : {}) })
+    .toArray();
+  return new Set(docs.map((d) => d.slot).filter((s): s is number => typeof s === "number"));
+}
+
+/**
+ * Transactions need a replica set or mongos; a standalone server answers IllegalOperation (20),
+ * "Transaction numbers are only allowed on a replica set member or mongos".
+ */
+export const isTransactionUnsupported = (err: unknown) =>
+  err instanceof MongoServerError && (err.code === 20 || /Transaction numbers are only allowed/.test(err.message));
+
+/** The old key's update of a rotation: ACTIVE -> DEPRECATED into grace slot `graceSlot`. */
+export const deprecateUpdate = (revokeAt: Date, successorId: string, graceSlot: number) => ({
+  $set: { status: "deprecated" as const, revokeAt, rotatedToKeyId: successorId, graceSlot },
+  $unset: { slot: "" as const },
+});
+

@@ -1,0 +1,84 @@
+import { sanitizeClientText, type AuditAction, type AuditActor, type AuditCompletion } from "../domain/audit.js";
+import type { AuditDraft, AuditTrail, PendingAudit } from "../domain/audit-trail.js";
+import { auditActorOf, type Principal } from "../domain/principal.js";
+import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
+import { codeName, mapError } from "./error-mapping.js";
+import type { CallContext } from "./unary-handlers.js";
+
+/**
+ * Runs one admin RPC inside its audit event. The handler tells the scope what it learns (who, on
+ * which tenant/key/session) and calls `begin()` right before a change: that stores the PENDING
+ * event first (if it cannot be stored, the call fails UNAVAILABLE and nothing changes), and the
+ * event is completed with the outcome afterwards. A call that never begins (a refusal, a read) is
+ * one finished event: a read's answer is sent only once its event is stored; a refusal stays a
+ * refusal even if its event cannot be stored. The outcome code comes from the one error mapping.
+ */
+export interface AuditScope {
+  principal(p: Principal): void;
+  target(t: { tenantId?: string; keyId?: string; sessionId?: string }): void;
+  detail(text: string): void;
+  begin(): Promise<void>;
+}
+
+const KEY_ID = /^key_[0-9A-Za-z]{20}$/;
+const SESSION_ID = /^ses_[0-9A-Za-z]{20}$/;
+
+export type AuditedCall = <T>(
+  action: AuditAction,
+  ctx: CallContext,
+  /** Fields of the request, used only if well formed (the event names the tenant even for a refusal). */
+  request: { tenantId?: string; keyId?: string; sessionId?: string },
+  body: (scope: AuditScope) => Promise<T>,
+) => Promise<T>;
+
+export function createAuditedCall(audit: AuditTrail): AuditedCall {
+  return async (action, ctx, request, body) => {
+    let actor: AuditActor = { kind: "none", id: "", tenantId: "" };
+    let tenantId = request.tenantId !== undefined && isValidTenantId(request.tenantId) ? request.tenantId : ADMIN_TENANT_ID;
+    let keyId = request.keyId !== undefined && KEY_ID.test(request.keyId) ? request.keyId : undefined;
+    let sessionId = request.sessionId !== undefined && SESSION_ID.test(request.sessionId) ? request.sessionId : undefined;
+    let detail: string | undefined;
+    let pending: PendingAudit | undefined;
+    const draft = (): AuditDraft => ({
+      action,
+      actor,
+      tenantId,
+      keyId,
+      sessionId,
+      peer: ctx.peer,
+      userAgent: sanitizeClientText(ctx.userAgent),
+      protocol: ctx.protocol,
+    });
+    const scope: AuditScope = {
+      principal(p) {
+        actor = auditActorOf(p);
+      },
+      target(t) {
+        if (t.tenantId !== undefined) tenantId = t.tenantId;
+        if (t.keyId !== undefined) keyId = t.keyId;
+        if (t.sessionId !== undefined) sessionId = t.sessionId;
+      },
+      detail(text) {
+        detail = text;
+      },
+      async begin() {
+        pending = await audit.begin(draft());
+      },
+    };
+
+    let result: Awaited<ReturnType<typeof body>>;
+    try {
+      result = await body(scope);
+    } catch (err) {
+      const mapped = mapError(err);
+      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: mapped.message };
+      if (pending) await pending.complete(failed);
+      else await audit.record(draft(), failed).catch(() => undefined); // still refused if not stored
+      throw err;
+    }
+    const ok: AuditCompletion = { outcome: "ok", code: "OK", keyId, sessionId, detail };
+    if (pending) await pending.complete(ok);
+    else await audit.record(draft(), ok); // a read: no answer without its event
+    return result;
+  };
+}

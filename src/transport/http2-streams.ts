@@ -1,0 +1,92 @@
+import * as http2 from "node:http2";
+import type * as grpc from "@grpc/grpc-js";
+
+/**
+ * Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is
+ * ~8x cheaper per call than connect-node, and Introspect is the hot path), but grpc-js serves only
+ * native gRPC: a Connect or gRPC-Web request on HTTP/2 (browsers, connect-go, connect-es
+ * `httpVersion: "2"`, any TLS client that negotiates h2) would get 415. So the one stream listener
+ * grpc-js installs on its http2 server is replaced by a dispatcher: `application/grpc` and
+ * `application/grpc+<codec>` streams go to grpc-js, everything else to Node's compatibility layer
+ * (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
+ *
+ * The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
+ * half-sent request is reset), and the HTTP/2 limits: concurrent streams per connection and the
+ * decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
+ * HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
+ *
+ * grpc-js keeps its http2 servers in a private map (`http2Servers`): the one private field this
+ * file reads. @grpc/grpc-js is pinned; the client-matrix tests fail if that field changes.
+ */
+export interface Http2Limits {
+  maxConcurrentStreams: number;
+  maxHeaderBytes: number;
+  requestTimeoutMs: number;
+}
+
+type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+export function isNativeGrpc(contentType: string | undefined): boolean {
+  if (contentType === undefined || !contentType.startsWith("application/grpc")) return false;
+  const next = contentType.charCodeAt(16); // after "application/grpc"
+  return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
+}
+
+/** Creates grpc-js's connection injector and returns it with the http2 server it feeds. */
+export function createGrpcInjector(server: grpc.Server, credentials: grpc.ServerCredentials) {
+  const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) throw new Error("@grpc/grpc-js internals changed: no http2Servers map (see http2-streams.ts)");
+  const before = new Set(servers.keys());
+  const injector = server.createConnectionInjector(credentials);
+  const h2 = [...servers.keys()].find((s) => !before.has(s));
+  if (!h2) throw new Error("@grpc/grpc-js internals changed: the injector's http2 server was not found (see http2-streams.ts)");
+  return { injector, h2 };
+}
+
+export function splitHttp2Streams(
+  h2: http2.Http2Server,
+  limits: Http2Limits,
+  onHttpRequest: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  onRequestTimeout: () => void,
+): { close(): void } {
+  h2.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes });
+  const grpcListeners = h2.listeners("stream") as StreamListener[];
+  if (grpcListeners.length !== 1) throw new Error(`expected grpc-js's one stream listener, found ${grpcListeners.length}`);
+  const grpcStream = grpcListeners[0]!;
+  h2.removeAllListeners("stream");
+  // Adding a 'request' listener makes Node install its compatibility stream listener; take it too.
+  h2.on("request", onHttpRequest);
+  const compat = h2.listeners("stream") as StreamListener[];
+  if (compat.length !== 1) throw new Error("Node's http2 compatibility listener was not installed");
+  const compatStream = compat[0]!;
+  h2.removeAllListeners("stream");
+
+  // Streams still sending their request, with the time by which they must have finished.
+  const pending = new Map<http2.ServerHttp2Stream, number>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [stream, deadline] of pending) {
+      if (deadline > now) continue;
+      pending.delete(stream);
+      onRequestTimeout();
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+  }, Math.max(50, Math.min(1000, limits.requestTimeoutMs / 4)));
+  sweep.unref();
+
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
+      pending.set(stream, Date.now() + limits.requestTimeoutMs);
+      const done = () => pending.delete(stream);
+      stream.once("end", done);
+      stream.once("close", done);
+    }
+    const target = isNativeGrpc(headers["content-type"]) ? grpcStream : compatStream;
+    target.call(h2, stream, headers, flags, rawHeaders);
+  });
+  return {
+    close() {
+      clearInterval(sweep);
+    },
+  };
+}

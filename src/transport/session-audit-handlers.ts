@@ -1,0 +1,77 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import type { AdminApi } from "../domain/admin-api.js";
+import { auditPageSize, type AuditQuery } from "../domain/audit.js";
+import { decodeAuditPageToken, encodeAuditPageToken } from "../domain/audit-page-token.js";
+import { invalidArgument } from "../domain/errors.js";
+import { requireSessionId } from "../domain/key-rules.js";
+import type { Principal } from "../domain/principal.js";
+import { requireTenantId } from "../domain/tenant-id.js";
+import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
+import type { AuditedCall, AuditScope } from "./audited-call.js";
+import { fromProtoAction, toAuditEvent, toSession } from "./audit-mapping.js";
+import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+
+type Handlers = UnaryHandlers<typeof pb.TokenService>;
+
+/** RevokeSession, RevokeTenantSessions and ListAuditEvents (see token-service-handlers.ts). */
+export function createSessionAndAuditHandlers(deps: {
+  admin: AdminApi;
+  audited: AuditedCall;
+  principal: (ctx: CallContext, a: AuditScope) => Promise<Principal>;
+}): Pick<Handlers, "revokeSession" | "revokeTenantSessions" | "listAuditEvents"> {
+  const { admin, audited, principal } = deps;
+  return {
+    revokeSession: (req, ctx) =>
+      audited("session.revoke", ctx, req, async (a) => {
+        const p = await principal(ctx, a);
+        const tenantId = requireTenantId(req.tenantId);
+        const sessionId = requireSessionId(req.sessionId);
+        admin.authorize(p, "revoke_session", tenantId);
+        ctx.tenantId = tenantId;
+        a.target({ tenantId, sessionId });
+        await a.begin();
+        return create(pb.RevokeSessionResponseSchema, { session: toSession(await admin.sessions.revoke(tenantId, sessionId, p.actor)) });
+      }),
+
+    revokeTenantSessions: (req, ctx) =>
+      audited("sessions.revoke_all", ctx, req, async (a) => {
+        const p = await principal(ctx, a);
+        const tenantId = requireTenantId(req.tenantId);
+        admin.authorize(p, "revoke_tenant_sessions", tenantId);
+        ctx.tenantId = tenantId;
+        a.target({ tenantId });
+        await a.begin();
+        const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor);
+        a.detail(`revoked ${revokedCount} sessions`);
+        return create(pb.RevokeTenantSessionsResponseSchema, { revokedCount });
+      }),
+
+    listAuditEvents: (req, ctx) =>
+      audited("audit.list", ctx, req, async (a) => {
+        const p = await principal(ctx, a);
+        const tenantId = requireTenantId(req.tenantId, "tenant_id", true);
+        const limit = auditPageSize(req.pageSize);
+        const action = fromProtoAction(req.action);
+        if (action === undefined && req.action !== pb.AuditAction.UNSPECIFIED) throw invalidArgument("action", `unknown action ${req.action}`);
+        const filters: Omit<AuditQuery, "limit"> = {
+          tenantId,
+          action,
+          since: req.since ? timestampDate(req.since) : undefined,
+          until: req.until ? timestampDate(req.until) : undefined,
+        };
+        const beforeId = req.pageToken === "" ? undefined : decodeAuditPageToken(req.pageToken, filters);
+        admin.authorize(p, "list_audit_events", tenantId);
+        ctx.tenantId = tenantId;
+        a.target({ tenantId });
+        // One more than a page: whether there is a next page, without a second query.
+        const events = await admin.audit.list({ ...filters, beforeId, limit: limit + 1 });
+        const page = events.slice(0, limit);
+        const more = events.length > limit;
+        return create(pb.ListAuditEventsResponseSchema, {
+          events: page.map(toAuditEvent),
+          nextPageToken: more ? encodeAuditPageToken(filters, page.at(-1)!.id) : "",
+        });
+      }),
+  };
+}

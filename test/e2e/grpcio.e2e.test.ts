@@ -1,0 +1,49 @@
+import { execFile, execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot } from "../support/service-process.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+/**
+ * A third-party gRPC stack: Python's grpcio with a strict protobuf DescriptorPool, schema from
+ * server reflection only (test/support/grpcio_client.py). Debian's python3-grpcio and
+ * python3-protobuf (.ci/run installs them); without them this file is skipped, saying why.
+ */
+const PYTHON = "/usr/bin/python3";
+function grpcioMissing(): string | undefined {
+  try {
+    execFileSync(PYTHON, ["-c", "import grpc, google.protobuf"], { stdio: "pipe" });
+    return undefined;
+  } catch {
+    return `${PYTHON} cannot import grpc and google.protobuf (apt-get install python3-grpcio python3-protobuf)`;
+  }
+}
+const missing = grpcioMissing();
+if (missing) console.log(`grpcio client test skipped: ${missing}`);
+
+let t: TestApp;
+beforeAll(async () => {
+  if (!missing) t = await startTestApp();
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+const runClient = (version: string) =>
+  new Promise<Record<string, any>>((resolve, reject) => {
+    execFile(PYTHON, [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version], { timeout: 30_000 }, (err, stdout, stderr) =>
+      err ? reject(new Error(`grpcio client failed: ${stderr.slice(-800)}`)) : resolve(JSON.parse(stdout) as Record<string, any>),
+    );
+  });
+
+describe.skipIf(missing !== undefined).each(["v1", "v1alpha"])("python grpcio with reflection %s", (version) => {
+  it("links every reflected file in a strict DescriptorPool and calls CreateKey, Introspect, ListKeys", async () => {
+    const out = await runClient(version);
+    expect(out.services).toEqual(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection", "warpflow.auth.v1.TokenService"]);
+    expect(out.files).toEqual(expect.arrayContaining(["google/protobuf/timestamp.proto", "grpc/health/v1/health.proto", "warpflow/auth/v1/token_service.proto"]));
+    const tenant = `grpcio-${version}`;
+    expect(out.created.token).toMatch(new RegExp(`^wf_${tenant}_[0-9A-Za-z]{38}$`));
+    expect(out.introspected).toEqual({ active: true, tokenType: "TOKEN_TYPE_API_KEY", tenantId: tenant, keyId: out.created.key.id });
+    expect(out.listed.keys.map((k: { id: string }) => k.id)).toEqual([out.created.key.id]);
+  });
+});

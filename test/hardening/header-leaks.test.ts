@@ -1,0 +1,143 @@
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { IntrospectRequestSchema, ListKeysRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { spawnService, type ServiceProcess } from "../support/service-process.js";
+
+/**
+ * Hostile header bytes around a real secret, on every protocol, against the real process; then the
+ * WHOLE process output (stdout and stderr, dependencies' lines included) is searched for any
+ * 12-character window of the secrets. Before the fix, `authorization: Bearer\t<admin key>` over
+ * gRPC made grpc-js print the whole key to stderr, and the same header over Connect was accepted.
+ * One bearer rule (RFC 6750: "Bearer", one or more spaces, a b64token) on every protocol: each
+ * variant below is no credential at all, so every admin call answers UNAUTHENTICATED.
+ */
+const CALLER_TOKEN = "c7Q2xV9mK4pL8wZ1nR6tY3bH5jD0fG2sA9eU";
+let svc: ServiceProcess;
+beforeAll(async () => {
+  svc = await spawnService({ env: { LOG_LEVEL: "debug", INTROSPECT_CALLER_TOKEN: CALLER_TOKEN } });
+}, 30_000);
+afterAll(() => svc?.kill());
+
+const variants = (key: string): Record<string, Buffer> => ({
+  tab: Buffer.from(`Bearer\t${key}`, "latin1"),
+  "tab then space": Buffer.from(`Bearer\t ${key}`, "latin1"),
+  "trailing no-break space": Buffer.concat([Buffer.from(`Bearer ${key}`, "latin1"), Buffer.from([0xa0])]),
+  "leading no-break space": Buffer.concat([Buffer.from("Bearer", "latin1"), Buffer.from([0xa0]), Buffer.from(key, "latin1")]),
+  "two tokens": Buffer.from(`Bearer ${key} ${key}`, "latin1"),
+  "comma list": Buffer.from(`Bearer ${key}, Bearer ${key}`, "latin1"),
+});
+
+const frame = (msg: Uint8Array) => {
+  const out = Buffer.alloc(5 + msg.length);
+  out.writeUInt32BE(msg.length, 1);
+  out.set(msg, 5);
+  return out;
+};
+
+/** gRPC over HTTP/2, header value written as raw bytes (no client library would send these). */
+function grpcCall(port: number, path: string, body: Uint8Array, headers: Record<string, string>): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", () => resolve("session error"));
+    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
+    let grpcStatus: string | undefined;
+    req.on("response", (h) => (grpcStatus ??= h["grpc-status"] as string | undefined));
+    req.on("trailers", (t) => (grpcStatus = t["grpc-status"] as string));
+    req.on("error", () => undefined);
+    req.resume();
+    req.on("close", () => {
+      session.close();
+      resolve(grpcStatus);
+    });
+    req.end(frame(body));
+  });
+}
+
+/** HTTP/1.1 with raw header bytes; resolves with the status line's code. */
+function http1Call(port: number, path: string, name: string, value: Buffer, body: string): Promise<number> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    let data = "";
+    socket.on("data", (d) => {
+      data += d.toString("latin1");
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(data);
+      if (m && data.includes("\r\n\r\n")) {
+        socket.destroy();
+        resolve(Number(m[1]));
+      }
+    });
+    socket.on("error", () => resolve(0));
+    socket.on("close", () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0)));
+    socket.write(
+      Buffer.concat([
+        Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${name}: `, "latin1"),
+        value,
+        Buffer.from(`\r\n\r\n${body}`, "latin1"),
+      ]),
+    );
+  });
+}
+
+/** Connect over HTTP/2 (Node's client refuses some bytes itself: then nothing was sent). */
+function http2ConnectCall(port: number, path: string, name: string, value: Buffer, body: string): Promise<number | "refused by client"> {
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    session.on("error", () => undefined);
+    let req: http2.ClientHttp2Stream;
+    try {
+      req = session.request({ ":method": "POST", ":path": path, "content-type": "application/json", [name]: value.toString("latin1") });
+    } catch {
+      session.close();
+      return resolve("refused by client");
+    }
+    req.on("response", (h) => {
+      req.resume();
+      session.close();
+      resolve(Number(h[":status"]));
+    });
+    req.on("error", () => resolve(0));
+    req.end(body);
+  });
+}
+
+const windows = (secret: string) => Array.from({ length: secret.length - 11 }, (_, i) => secret.slice(i, i + 12));
+
+describe("no header byte reaches any output; one bearer rule everywhere", () => {
+  it("every variant is UNAUTHENTICATED on gRPC, Connect (HTTP/1.1, HTTP/2), REST and /authz, and nothing of the secrets is printed", async () => {
+    const key = svc.adminKey;
+    const listKeys = toBinary(ListKeysRequestSchema, create(ListKeysRequestSchema, { tenantId: "acme" }));
+    const introspect = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token: "wf_acme_x" }));
+    const outcomes: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(variants(key))) {
+      outcomes[`grpc ${name}`] = await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", listKeys, { authorization: value.toString("latin1") });
+      outcomes[`connect/1.1 ${name}`] = await http1Call(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "Authorization", value, '{"tenantId":"acme"}');
+      outcomes[`connect/2 ${name}`] = await http2ConnectCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "authorization", value, '{"tenantId":"acme"}');
+      outcomes[`rest ${name}`] = await http1Call(svc.port, "/api/v1/sessions", "Authorization", value, '{"tenant_id":"acme"}');
+      outcomes[`authz ${name}`] = await http1Call(svc.port, "/authz", "Authorization", value, "");
+    }
+    const callerVariants = { tab: `${CALLER_TOKEN.slice(0, 10)}\t${CALLER_TOKEN.slice(10)}`, trailingTab: `${CALLER_TOKEN}\t` };
+    for (const [name, value] of Object.entries(callerVariants)) {
+      outcomes[`grpc caller-token ${name}`] = await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/Introspect", introspect, { "x-warpflow-caller-token": value });
+    }
+
+    for (const [what, outcome] of Object.entries(outcomes)) {
+      if (what.startsWith("grpc")) expect(outcome, what).toBe("16"); // UNAUTHENTICATED
+      else if (what.startsWith("connect/2")) expect([401, "refused by client"], what).toContain(outcome);
+      else expect(outcome, what).toBe(401);
+    }
+    // The correct credential works on each (the rule is not simply "refuse everything").
+    expect(await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", listKeys, { authorization: `Bearer ${key}` })).toBe("0");
+    expect(await http1Call(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "Authorization", Buffer.from(`bearer   ${key}`), '{"tenantId":"acme"}')).toBe(200);
+
+    await new Promise((r) => setTimeout(r, 200)); // let the process write what it will
+    const output = svc.logs.map((l) => JSON.stringify(l)).join("\n") + "\n" + svc.stderr();
+    for (const secret of [key, CALLER_TOKEN]) {
+      const leaked = windows(secret).filter((w) => output.includes(w));
+      expect(leaked, "a 12-character window of a secret appears in the process output").toEqual([]);
+    }
+    // The dependency's complaint is still visible, without the value.
+    expect(output).toMatch(/grpc-js/);
+  });
+});

@@ -1,0 +1,119 @@
+"""A third-party gRPC client: Debian's python3-grpcio and python3-protobuf, no generated code.
+
+Learns the schema only through server reflection (v1 or v1alpha), links every descriptor into a
+strict protobuf DescriptorPool (which refuses a file whose imports are missing), then calls
+CreateKey, Introspect and ListKeys with dynamic messages. Prints one JSON object.
+
+usage: grpcio_client.py HOST:PORT ADMIN_KEY v1|v1alpha
+"""
+import json
+import sys
+
+import grpc
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+
+target, admin_key, version = sys.argv[1], sys.argv[2], sys.argv[3]
+channel = grpc.insecure_channel(target)
+reflection = channel.stream_stream(
+    f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
+    request_serializer=lambda b: b,
+    response_deserializer=lambda b: b,
+)
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def fields(buf):
+    """(field number, bytes) of every length-delimited field; varints as ints."""
+    i = 0
+    while i < len(buf):
+        key, i = read_varint(buf, i)
+        num, wire = key >> 3, key & 7
+        if wire == 2:
+            n, i = read_varint(buf, i)
+            yield num, buf[i:i + n]
+            i += n
+        elif wire == 0:
+            v, i = read_varint(buf, i)
+            yield num, v
+        else:
+            raise ValueError(f"unexpected wire type {wire}")
+
+
+def read_varint(buf, i):
+    shift = result = 0
+    while True:
+        b = buf[i]
+        i += 1
+        result |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return result, i
+
+
+def ask(field, value):
+    """One ServerReflectionRequest with `field` (4: file_containing_symbol, 7: list_services) set."""
+    data = value.encode()
+    (res,) = list(reflection(iter([bytes([field << 3 | 2]) + varint(len(data)) + data]), timeout=10))
+    for num, body in fields(res):
+        if num == 7:
+            raise RuntimeError(f"reflection error_response: {dict(fields(body))}")
+        if num in (4, 6):
+            return [b for n, b in fields(body) if n == 1]
+    raise RuntimeError("no answer")
+
+
+services = sorted(dict(fields(s))[1].decode() for s in ask(7, ""))
+pool = descriptor_pool.DescriptorPool()
+files = {}
+for service in services:
+    for raw in ask(4, service):
+        fd = descriptor_pb2.FileDescriptorProto.FromString(raw)
+        files[fd.name] = fd
+added = set()
+
+
+def add(name):
+    if name in added:
+        return
+    for dep in files[name].dependency:
+        add(dep)
+    pool.Add(files[name])  # strict: fails when an import is missing or a type is not imported
+    added.add(name)
+
+
+for name in files:
+    add(name)
+svc = pool.FindServiceByName("warpflow.auth.v1.TokenService")
+make = getattr(message_factory, "GetMessageClass", None) or message_factory.MessageFactory(pool).GetPrototype
+
+
+def call(method, request, metadata=()):
+    m = svc.FindMethodByName(method)
+    req_cls, res_cls = make(m.input_type), make(m.output_type)
+    rpc = channel.unary_unary(
+        f"/warpflow.auth.v1.TokenService/{method}",
+        request_serializer=lambda msg: msg.SerializeToString(),
+        response_deserializer=res_cls.FromString,
+    )
+    return json_format.MessageToDict(rpc(json_format.ParseDict(request, req_cls()), metadata=metadata, timeout=10))
+
+
+admin = (("authorization", f"Bearer {admin_key}"),)
+tenant = f"grpcio-{version.lower()}"
+created = call("CreateKey", {"tenant_id": tenant, "label": "grpcio"}, admin)
+print(json.dumps({
+    "services": services,
+    "files": sorted(files),
+    "created": created,
+    "introspected": call("Introspect", {"token": created["token"], "expected_tenant_id": tenant}),
+    "listed": call("ListKeys", {"tenant_id": tenant}, admin),
+}))

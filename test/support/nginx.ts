@@ -1,0 +1,115 @@
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import * as net from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { repoRoot } from "./service-process.js";
+
+/**
+ * Runs the repository's nginx configuration (deploy/nginx/warpflow-edge.conf) with a real nginx:
+ * the shipped file, its placeholders replaced in a copy in a temporary prefix directory, nothing
+ * else changed. Skipped (with one line saying how to run it) where there is no nginx.
+ */
+export const SHIPPED_CONFIG = join(repoRoot, "deploy/nginx/warpflow-edge.conf");
+export const HOW_TO_RUN_NGINX = "install it with `apt-get install -y nginx-light` (Debian: auth_request, http_v2, ssl), or put an nginx with those modules on PATH";
+
+export function findNginx(): string | undefined {
+  for (const bin of ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]) {
+    try {
+      execFileSync(bin, ["-v"], { stdio: "ignore" });
+      return bin;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+/** A port that was free a moment ago (nginx cannot listen on port 0 and report the port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}: ${log()}`);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, "127.0.0.1", () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on("error", () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface RunningNginx {
+  edgePort: number;
+  grpcPort: number;
+  /** nginx's error log so far. */
+  errorLog(): string;
+  stop(): Promise<void>;
+}
+
+export async function startNginx(bin: string, values: { app: string; warpflow: string; tlsCert: string; tlsKey: string; callerToken: string }): Promise<RunningNginx> {
+  const prefix = mkdtempSync(join(tmpdir(), "wf-nginx-"));
+  chmodSync(prefix, 0o755); // run as root, nginx's workers are "nobody": they create temp files here
+  const edgePort = await freePort();
+  const grpcPort = await freePort();
+  const substitutions: Record<string, string> = {
+    __EDGE_PORT__: `127.0.0.1:${edgePort}`,
+    __GRPC_PORT__: `127.0.0.1:${grpcPort}`,
+    __APP_ADDR__: values.app,
+    __WARPFLOW_ADDR__: values.warpflow,
+    __TLS_CERT__: values.tlsCert,
+    __TLS_KEY__: values.tlsKey,
+    __CALLER_TOKEN__: values.callerToken,
+  };
+  let text = readFileSync(SHIPPED_CONFIG, "utf8");
+  for (const [k, v] of Object.entries(substitutions)) text = text.replaceAll(k, v);
+  const left = /__[A-Z_]+__/.exec(text.replace(/^\s*#.*$/gm, ""));
+  if (left) throw new Error(`placeholder ${left[0]} has no value`);
+  const config = join(prefix, "warpflow-edge.conf");
+  writeFileSync(config, text);
+  const errorLog = join(prefix, "error.log");
+  const readLog = () => {
+    try {
+      return readFileSync(errorLog, "utf8");
+    } catch {
+      return "";
+    }
+  };
+  let stderr = "";
+  const child = spawn(bin, ["-p", `${prefix}/`, "-c", config, "-e", errorLog, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+  child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    await waitForPort(edgePort, child, () => stderr + readLog());
+    await waitForPort(grpcPort, child, () => stderr + readLog());
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  return {
+    edgePort,
+    grpcPort,
+    errorLog: () => stderr + readLog(),
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGQUIT"); // graceful shutdown; the master stops its workers
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from "vitest";
+import { HealthCheckResponse_ServingStatus as Status } from "../../src/gen/grpc/health/v1/health_pb.js";
+import { createHealthService } from "../../src/transport/health.js";
+
+const handlers = (h: ReturnType<typeof createHealthService>) =>
+  h.served.handlers as unknown as {
+    check(req: { service: string }, s: AbortSignal): Promise<{ status: Status }>;
+    watch(req: { service: string }, s: AbortSignal): AsyncIterable<{ status: Status }>;
+    list(req: object, s: AbortSignal): Promise<{ statuses: Record<string, { status: Status }> }>;
+  };
+
+describe("grpc.health.v1 service", () => {
+  it("is NOT_SERVING for the overall status and each service until setServing(true)", async () => {
+    const h = createHealthService(["warpflow.auth.v1.TokenService"]);
+    const { check } = handlers(h);
+    const signal = new AbortController().signal;
+    expect((await check({ service: "" }, signal)).status).toBe(Status.NOT_SERVING);
+    expect((await check({ service: "warpflow.auth.v1.TokenService" }, signal)).status).toBe(Status.NOT_SERVING);
+    h.setServing(true);
+    expect((await check({ service: "" }, signal)).status).toBe(Status.SERVING);
+    await expect(check({ service: "other" }, signal)).rejects.toMatchObject({ code: 5 });
+  });
+
+  it("Watch sends each change once, and ends when the caller aborts", async () => {
+    const h = createHealthService(["svc"]);
+    const ac = new AbortController();
+    const seen: Status[] = [];
+    const it = handlers(h).watch({ service: "svc" }, ac.signal)[Symbol.asyncIterator]();
+    seen.push((await it.next()).value.status);
+    h.setServing(true);
+    seen.push((await it.next()).value.status);
+    h.setServing(true); // no change: nothing sent
+    h.setServing(false);
+    seen.push((await it.next()).value.status);
+    const next = it.next();
+    ac.abort();
+    expect((await next).done).toBe(true);
+    expect(seen).toEqual([Status.NOT_SERVING, Status.SERVING, Status.NOT_SERVING]);
+  });
+});

@@ -1,0 +1,129 @@
+import { BSON, type Document, MongoClient } from "mongodb";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
+import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
+import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
+
+/**
+ * The change feed with the driver's real ChangeStream, against a scripted MongoDB at the wire
+ * (test/support/mongo-wire-stub.ts; no mongod here): checks that what mongo-change-feed.ts assumes
+ * about the driver's events holds (the stream is established on its first post-batch resume token;
+ * a non-resumable error is `error` then `close`; an invalidate ends the stream with `close` only;
+ * the driver's own resume closes the old cursor without ending the stream).
+ */
+type GetMore = "empty" | "invalidate" | Document;
+let stub: MongoWireStub;
+let client: MongoClient;
+let getMores: GetMore[]; // scripted answers to the next getMore commands (then: empty batches)
+let stop: (() => void) | undefined;
+const seen: StoreChange[] = [];
+let cursorIds = 100;
+const SELECTION_MS = 300;
+
+beforeEach(async () => {
+  stub = await startMongoWireStub();
+  stub.replicaSet = true;
+  getMores = [];
+  seen.length = 0;
+  stub.handle = async ({ name, doc }) => {
+    const ns = "wf.$cmd.aggregate";
+    if (name === "aggregate") {
+      return { cursor: { id: BSON.Long.fromNumber(cursorIds++), ns, firstBatch: [], postBatchResumeToken: { _data: "01" } }, operationTime: new BSON.Timestamp({ t: 1, i: 1 }), ok: 1 };
+    }
+    if (name === "getMore") {
+      const next = getMores.shift() ?? "empty";
+      if (next === "empty") {
+        await new Promise((r) => setTimeout(r, 30)); // an awaitData getMore that found nothing
+        return { cursor: { id: BSON.Long.fromNumber(Number(doc.getMore)), ns, nextBatch: [], postBatchResumeToken: { _data: "02" } }, ok: 1 };
+      }
+      if (next === "invalidate") {
+        const event = { _id: { _data: "03" }, operationType: "invalidate", clusterTime: new BSON.Timestamp({ t: 2, i: 1 }) };
+        return { cursor: { id: BSON.Long.ZERO, ns, nextBatch: [event], postBatchResumeToken: { _data: "03" } }, ok: 1 };
+      }
+      return next;
+    }
+    return undefined;
+  };
+  client = new MongoClient(stub.uri, { serverSelectionTimeoutMS: SELECTION_MS });
+  await client.connect();
+});
+afterEach(async () => {
+  stop?.();
+  await client.close();
+  await stub.close();
+});
+
+function watch(): StoreChangeFeed {
+  const feed = createMongoChangeFeed(async () => client.db("wf"), { backoff: { initialMs: 10, maxMs: 50 }, closeSettleMs: SELECTION_MS + 500 }); // as in production
+  stop = feed.subscribe((c) => seen.push(c));
+  return feed;
+}
+const aggregates = () => stub.commands.filter((c) => c.name === "aggregate");
+const resets = () => seen.filter((c) => c.kind === "reset").length;
+async function until(condition: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (condition()) return true;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
+}
+
+describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
+  it("is established, and resets, when the aggregate has answered", async () => {
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    expect(aggregates()).toHaveLength(1);
+    expect(resets()).toBe(1);
+  });
+
+  it("reopens after 136 CappedPositionLost, resetting once the new stream is established", async () => {
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    getMores.push({ ok: 0, code: 136, codeName: "CappedPositionLost", errmsg: "CollectionScan died due to position in capped collection being deleted" });
+    const ok = await until(() => aggregates().length === 2 && feed.status!().state === "live");
+    expect(ok, JSON.stringify([stub.commands.map((c) => c.name), feed.status!(), seen])).toBe(true);
+    expect(feed.status!().reopenings).toBe(1);
+    expect(resets()).toBe(2);
+  });
+
+  it("reopens after an invalidate (the stream closes without an error)", async () => {
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    getMores.push("invalidate");
+    expect(await until(() => aggregates().length === 2 && feed.status!().state === "live")).toBe(true);
+    expect(feed.status!().reopenings).toBe(1);
+    expect(resets()).toBe(2);
+  });
+
+  it("leaves the driver's own resume alone (no reopen, no reset)", async () => {
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    // A step-down: resumable for the driver (lib/error.js isResumableError: the label). The driver
+    // marks the server Unknown (its monitor checks again after minHeartbeatFrequencyMS, 500 ms),
+    // closes the old cursor (killCursors gives up after the 300 ms server selection timeout: the
+    // ChangeStream forwards the cursor's `close` and reports `closed` for ~200 ms), then finds the
+    // primary again and opens a new cursor with resumeAfter itself: nothing was missed.
+    getMores.push({
+      ok: 0,
+      code: 10107,
+      codeName: "NotWritablePrimary",
+      errmsg: "not primary",
+      errorLabels: ["ResumableChangeStreamError"],
+    });
+    expect(await until(() => aggregates().length === 2)).toBe(true);
+    expect(aggregates()[1]!.doc.pipeline[0].$changeStream.resumeAfter).toBeDefined();
+    // Past the settle time, still the same stream: not counted as an end.
+    expect(await until(() => feed.status!().reopenings > 0, 2000)).toBe(false);
+    expect(feed.status!().state).toBe("live");
+    expect(resets()).toBe(1);
+  });
+
+  it("stops for good where change streams do not exist (40573)", async () => {
+    stub.handle = ({ name }) =>
+      name === "aggregate" ? { ok: 0, code: 40573, codeName: "Location40573", errmsg: "The $changeStream stage is only supported on replica sets" } : undefined;
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "unsupported")).toBe(true);
+    expect(await until(() => aggregates().length > 1, 300)).toBe(false);
+  });
+});

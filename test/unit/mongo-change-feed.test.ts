@@ -1,0 +1,196 @@
+import { EventEmitter } from "node:events";
+import { MongoServerError } from "mongodb";
+import { Registry } from "prom-client";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { createMongoChangeFeed, type WatchableDb } from "../../src/adapters/mongo/mongo-change-feed.js";
+import type { StoreChange } from "../../src/ports/store-changes.js";
+import { registerChangeFeedMetrics } from "../../src/transport/metrics.js";
+
+/**
+ * The change feed against a scripted stand-in for the driver's ChangeStream (no mongod here): it
+ * emits what node_modules/mongodb/lib/change_stream.js emits: `resumeTokenChanged` once the
+ * aggregate answered (the stream is established), `change`, `close` then `error` (a non-resumable
+ * error), or only `close` (after an invalidate, or the old cursor of the driver's own resume).
+ * Timers are faked: back-off and settle delays are advanced, never slept.
+ */
+class FakeStream extends EventEmitter {
+  closed = false;
+  closeCalls = 0;
+  async close(): Promise<void> {
+    this.closeCalls++;
+    this.closed = true;
+  }
+  /** The aggregate answered with an empty first batch: the driver sets the post-batch resume token. */
+  establish(): void {
+    this.emit("resumeTokenChanged", { _data: "token" });
+  }
+  /**
+   * What the driver does on a non-resumable getMore error (observed against the wire stub, see
+   * mongo-change-feed-wire.test.ts): the cursor closes first (`close`, `closed` true), then `error`.
+   */
+  fail(err: Error): void {
+    this.closed = true;
+    this.emit("close");
+    this.emit("error", err);
+  }
+}
+
+const serverError = (code: number, codeName: string) => new MongoServerError({ ok: 0, code, codeName, errmsg: `${codeName} (scripted)` });
+
+function harness(opts: { dbDelay?: Promise<void> } = {}) {
+  const streams: FakeStream[] = [];
+  const seen: StoreChange[] = [];
+  const db: WatchableDb = {
+    watch: () => {
+      const s = new FakeStream();
+      streams.push(s);
+      return s;
+    },
+  };
+  const feed = createMongoChangeFeed(
+    async () => {
+      await opts.dbDelay;
+      return db;
+    },
+    { backoff: { initialMs: 10, maxMs: 10_000 }, closeSettleMs: 100 },
+  );
+  const stop = feed.subscribe((c) => seen.push(c));
+  return { feed, streams, seen, stop, last: () => streams[streams.length - 1]! };
+}
+
+const resets = (seen: StoreChange[]) => seen.filter((c) => c.kind === "reset").length;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("MongoDB change feed: failures never stop it silently", () => {
+  it("reopens after 136 CappedPositionLost (and 286 ChangeStreamHistoryLost), resetting the caches", async () => {
+    const h = harness();
+    await vi.advanceTimersByTimeAsync(0);
+    h.last().establish();
+    expect(h.feed.status!()).toEqual({ state: "live", reopenings: 0 });
+    for (const [n, err] of [serverError(136, "CappedPositionLost"), serverError(286, "ChangeStreamHistoryLost")].entries()) {
+      h.last().fail(err);
+      expect(h.feed.status!().state).toBe("reopening");
+      await vi.advanceTimersByTimeAsync(10);
+      expect(h.streams).toHaveLength(n + 2);
+      h.last().establish();
+      expect(h.feed.status!()).toEqual({ state: "live", reopenings: n + 1 });
+    }
+    expect(resets(h.seen)).toBe(3); // the first stream, and each reopened one
+    h.stop();
+  });
+
+  it("stops for good only where change streams do not exist (40573, 40324, 8000)", async () => {
+    for (const code of [40573, 40324, 8000]) {
+      const h = harness();
+      await vi.advanceTimersByTimeAsync(0);
+      h.last().fail(serverError(code, "NoChangeStreams"));
+      await vi.advanceTimersByTimeAsync(60_000);
+      expect(h.streams).toHaveLength(1);
+      expect(h.feed.status!().state).toBe("unsupported");
+      h.stop();
+    }
+  });
+
+  it("reopens a stream that closed without an error (invalidate), exactly once", async () => {
+    const h = harness();
+    await vi.advanceTimersByTimeAsync(0);
+    h.last().establish();
+    // The database was dropped: the driver delivers the invalidate event, then only close/end.
+    h.last().emit("change", { operationType: "invalidate", _id: { _data: "x" } });
+    h.last().closed = true;
+    h.last().emit("close");
+    h.last().emit("end");
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.streams).toHaveLength(2);
+    expect(h.feed.status!().reopenings).toBe(1);
+    // A bare close (no invalidate event seen) that stays closed is an end too.
+    h.last().establish();
+    h.last().closed = true;
+    h.last().emit("close");
+    await vi.advanceTimersByTimeAsync(99);
+    expect(h.streams).toHaveLength(2);
+    await vi.advanceTimersByTimeAsync(20);
+    expect(h.streams).toHaveLength(3);
+    expect(h.feed.status!().reopenings).toBe(2);
+    h.stop();
+  });
+
+  it("does not mistake the driver's own resume (old cursor closed, a new one opened) for an end", async () => {
+    const h = harness();
+    await vi.advanceTimersByTimeAsync(0);
+    h.last().establish();
+    const s = h.last();
+    s.closed = true;
+    s.emit("close"); // the old cursor's close, forwarded by the ChangeStream
+    await vi.advanceTimersByTimeAsync(50);
+    s.closed = false; // the resumed cursor is open
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.streams).toHaveLength(1);
+    expect(h.feed.status!()).toEqual({ state: "live", reopenings: 0 });
+    expect(resets(h.seen)).toBe(1);
+    h.stop();
+  });
+
+  it("resets only once the new stream is established, not when watch() returns", async () => {
+    const h = harness();
+    await vi.advanceTimersByTimeAsync(0);
+    h.last().establish();
+    h.last().fail(serverError(136, "CappedPositionLost"));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.streams).toHaveLength(2);
+    expect(resets(h.seen)).toBe(1); // watch() is lazy: nothing is watched yet
+    expect(h.feed.status!().state).toBe("reopening");
+    h.last().emit("change", { operationType: "update", ns: { coll: "keys" }, documentKey: { _id: "key_a" } });
+    expect(h.seen.slice(-2)).toEqual([{ kind: "reset" }, { kind: "key", keyId: "key_a" }]);
+    h.stop();
+  });
+
+  it("opens nothing when unsubscribed while the database connection was awaited", async () => {
+    let connect!: () => void;
+    const h = harness({ dbDelay: new Promise<void>((r) => (connect = r)) });
+    h.stop();
+    connect();
+    await vi.advanceTimersByTimeAsync(100);
+    expect(h.streams).toHaveLength(0);
+    expect(h.feed.status!().state).toBe("stopped");
+  });
+
+  it("resets the back-off once a stream is established, not only when an event arrives", async () => {
+    const h = harness();
+    await vi.advanceTimersByTimeAsync(0);
+    // Three streams that fail before being established: back-off 10, 20, 40 ms.
+    for (const wait of [10, 20, 40]) {
+      h.last().fail(serverError(136, "CappedPositionLost"));
+      await vi.advanceTimersByTimeAsync(wait - 1);
+      const before = h.streams.length;
+      await vi.advanceTimersByTimeAsync(1);
+      expect(h.streams).toHaveLength(before + 1);
+    }
+    h.last().establish(); // established, no event ever arrives
+    h.last().fail(serverError(136, "CappedPositionLost"));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(h.streams).toHaveLength(5); // reopened after 10 ms again, not 80
+    h.stop();
+  });
+
+  it("publishes warpflow_change_feed_up and the reopen count", async () => {
+    const h = harness();
+    const registry = new Registry();
+    registerChangeFeedMetrics(registry, () => h.feed.status!());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(await registry.metrics()).toMatch(/^warpflow_change_feed_up 0$/m);
+    h.last().establish();
+    expect(await registry.metrics()).toMatch(/^warpflow_change_feed_up 1$/m);
+    h.last().fail(serverError(136, "CappedPositionLost"));
+    const text = await registry.metrics();
+    expect(text).toMatch(/^warpflow_change_feed_up 0$/m);
+    expect(text).toMatch(/^warpflow_change_feed_reopens_total 1$/m);
+    h.stop();
+  });
+});
