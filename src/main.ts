@@ -21,9 +21,8 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   const app = await createApp({ config, logger });
 
-  // Exit only once every log line is written: pino writes asynchronously, and a process.exit()
-  // during a write would put the lines still buffered before the one being written.
-  const exit = (code: number) => logger.flush(() => process.exit(code));
+  // The logger writes synchronously (see createLogger), so every line is out, in order, at exit.
+  const exit = (code: number) => process.exit(code);
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) {

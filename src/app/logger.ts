@@ -14,6 +14,9 @@ export function createLogger(level: string, destination?: pino.DestinationStream
         censor: "[redacted]",
       },
     },
-    destination,
+    // Synchronous writes to stdout: with pino's default asynchronous destination, a line still
+    // being written when the process exits lands AFTER the lines written at exit (measured: "stopped"
+    // before "last_used_at flushed"). Lines are few (Introspect logs at debug), so the cost is small.
+    destination ?? pino.destination({ dest: 1, sync: true }),
   );
 }

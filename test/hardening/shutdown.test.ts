@@ -140,7 +140,7 @@ describe("SIGTERM", () => {
     expect(Object.keys(outcomes).filter((c) => c !== "OK" && c !== "UNAVAILABLE")).toEqual([]);
     expect(okBefore).toBeGreaterThan(100);
     // The pending uses were written during shutdown: "shutting down" -> "last_used_at flushed" ->
-    // "stopped", by the lines' own timestamps (at exit, pino may emit buffered lines out of order).
+    // "stopped", by the lines' own timestamps (the next test checks their order in the output).
     const line = (prefix: string) => svc.logs.find(msgIs(prefix));
     const down = line("shutting down");
     const stopped = line("stopped");
@@ -213,7 +213,8 @@ describe("SIGTERM", () => {
     expect(down).toBeGreaterThanOrEqual(0);
     expect(flushed).toBeGreaterThan(down);
     expect(svc.logs[flushed]!.keys).toBeGreaterThanOrEqual(1);
-    expect(index("stopped")).toBeGreaterThan(flushed); // written in the order they happened
+    const sequence = svc.logs.map((l) => `${l.time} ${l.msg}`).join("\n");
+    expect(index("stopped"), sequence).toBeGreaterThan(flushed); // written in the order they happened
   });
 
   it("a second signal during a slow drain exits at once (code 1)", async () => {
