@@ -11,7 +11,10 @@ import type * as grpc from "@grpc/grpc-js";
  * (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
  *
  * The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
- * half-sent request is reset), and the HTTP/2 limits: concurrent streams per connection and the
+ * half-sent request is reset), a deadline by which a new connection must have opened its first
+ * stream (like HTTP/1.1's headers timeout: a client that sends the preface, or its SETTINGS, and
+ * then nothing is closed, instead of holding the connection for grpc-js's 5-minute idle limit),
+ * and the HTTP/2 limits: concurrent streams per connection and the
  * decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
  * HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
  *
@@ -19,6 +22,8 @@ import type * as grpc from "@grpc/grpc-js";
  * file reads. @grpc/grpc-js is pinned; the client-matrix tests fail if that field changes.
  */
 export interface Http2Limits {
+  /** A connection must open its first stream within this (HTTP/1.1: its first request's headers). */
+  headersTimeoutMs: number;
   maxConcurrentStreams: number;
   maxHeaderBytes: number;
   requestTimeoutMs: number;
@@ -73,6 +78,17 @@ export function splitHttp2Streams(
     }
   }, Math.max(50, Math.min(1000, limits.requestTimeoutMs / 4)));
   sweep.unref();
+
+  h2.on("session", (session: http2.ServerHttp2Session) => {
+    const silent = setTimeout(() => {
+      onRequestTimeout();
+      session.destroy(); // nothing is in flight on it
+    }, limits.headersTimeoutMs);
+    silent.unref();
+    const clear = () => clearTimeout(silent);
+    session.once("stream", clear);
+    session.once("close", clear);
+  });
 
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
     if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
