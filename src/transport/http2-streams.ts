@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
+import { dropRepeatedAuthorization } from "./bearer.js";
 
 /**
  * Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is
@@ -91,6 +92,15 @@ export function splitHttp2Streams(
   });
 
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    // The decoded header list (RFC 9113 section 6.5.2: name + value + 32 per field). Node advertises
+    // maxHeaderListSize but does not hold a peer to it (a client that ignores it sent 40 KB).
+    let size = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+    if (size > limits.maxHeaderBytes) {
+      stream.on("error", () => {}); // the reset is the answer; nobody else listens on this stream
+      return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    dropRepeatedAuthorization(headers, rawHeaders);
     if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
       pending.set(stream, Date.now() + limits.requestTimeoutMs);
       const done = () => pending.delete(stream);
