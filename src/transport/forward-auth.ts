@@ -7,6 +7,7 @@ import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
 import { allowHeaders, denial, type Denial } from "./forward-auth-answers.js";
+import { sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** The method label of /authz in metrics and logs. */
@@ -85,15 +86,4 @@ export function createForwardAuthHandler(
     observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
     sendJson(res, d.status, { error: { code: d.code, message: d.message } }, { "www-authenticate": d.challenge });
   }
-}
-
-function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  (res as ServerResponse).writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": String(Buffer.byteLength(text)),
-    "cache-control": "no-store",
-    ...headers,
-  });
-  res.end(text);
 }
