@@ -78,6 +78,8 @@ export interface ConnectionLimits {
   maxConnections: number;
   /** HTTP/2: concurrent streams per connection. */
   maxConcurrentStreams: number;
+  /** Open health Watch and reflection calls in all, every client and protocol together. */
+  maxOpenStreams: number;
   /** Request header block, decoded (HTTP/1.1 and HTTP/2, gRPC metadata included). */
   maxHeaderBytes: number;
 }
@@ -233,6 +235,7 @@ function loadLimits(env: Env): ConnectionLimits {
     maxConnectionsPerAddress: int(env, "MAX_CONNECTIONS_PER_ADDRESS", 256, 0, 10_000_000),
     maxConnections,
     maxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
+    maxOpenStreams: int(env, "MAX_OPEN_STREAMS", 2_000, 1, 1_000_000),
     maxHeaderBytes: int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
   };
 }

@@ -12,14 +12,17 @@ import {
 } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import { MALFORMED_MESSAGE } from "./malformed-request.js";
 
 /**
- * connect-node's adapter, with one change: a binary request body that does not decode as the
- * method's input message is INVALID_ARGUMENT (connect-es reports it as INTERNAL, and before any
- * handler runs, so the call would be missing from logs and metrics). The body is checked before
- * connect-es parses it; a malformed one is replaced by an empty message and flagged, and the
- * service implementation answers the flag with INVALID_ARGUMENT, so the error is written in the
- * caller's protocol (Connect, gRPC-Web) and counted like any other call.
+ * connect-node's adapter, with one change: a binary request message that does not decode as the
+ * method's input message is INVALID_ARGUMENT (connect-es reports it as INTERNAL, and for a unary
+ * call before any handler runs, so the call would be missing from logs and metrics). The body is
+ * checked before connect-es parses it. Unary: a malformed one is replaced by an empty message and
+ * flagged, and the service implementation answers the flag with INVALID_ARGUMENT, so the error is
+ * written in the caller's protocol (Connect, gRPC-Web) and counted like any other call. Streaming
+ * (health Watch, reflection): each envelope is checked as it arrives and a malformed one ends the
+ * call with INVALID_ARGUMENT.
  */
 export const malformedBodyKey = createContextKey<string | undefined>(undefined, { description: "malformed request body" });
 
@@ -39,13 +42,18 @@ export interface ConnectAdapterOptions extends ConnectRouterOptions {
   onError(method: string, err: unknown): void;
 }
 
-/** Unary binary bodies: Connect (`application/proto`) and gRPC-Web (one enveloped message). */
-function binaryKind(contentType: string | null): "connect" | "grpc-web" | undefined {
+/**
+ * Binary bodies: Connect unary (`application/proto`, the bare message) and enveloped ones (gRPC-Web,
+ * Connect streaming, gRPC over HTTP/1.1: flags byte, 4-byte big-endian length, message).
+ */
+function binaryKind(contentType: string | null): "bare" | "enveloped" | undefined {
   const type = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type === "application/proto") return "connect";
-  if (type === "application/grpc-web" || type === "application/grpc-web+proto") return "grpc-web";
+  if (type === "application/proto") return "bare";
+  if (ENVELOPED.has(type)) return "enveloped";
   return undefined;
 }
+
+const ENVELOPED = new Set(["application/grpc-web", "application/grpc-web+proto", "application/connect+proto", "application/grpc", "application/grpc+proto"]);
 
 async function* replay(first: Uint8Array[], rest: AsyncIterator<Uint8Array> | undefined): AsyncIterable<Uint8Array> {
   yield* first;
@@ -72,9 +80,48 @@ function decodes(input: DescMessage, bytes: Uint8Array): string | undefined {
   try {
     fromBinary(input, bytes);
     return undefined;
-  } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return MALFORMED_MESSAGE;
   }
+}
+
+/**
+ * The problem with one envelope (flags, length, message), or undefined when it is a plain message
+ * that decodes. A compressed flag on a body declared uncompressed is the client's mistake too.
+ */
+function envelopeProblem(input: DescMessage, envelope: Uint8Array): string | undefined {
+  if (envelope[0] === 1) return "compressed flag set on an uncompressed body";
+  if (envelope[0] !== 0) return undefined; // other flags: connect-es answers them
+  return decodes(input, envelope.subarray(5));
+}
+
+/**
+ * A streaming call's enveloped body, passed on envelope by envelope once each is whole and checked:
+ * a message that does not decode ends the call with INVALID_ARGUMENT (connect-es would parse it and
+ * answer INTERNAL). An envelope claiming more than `max` bytes, or an unfinished one at the end, is
+ * passed on as is: connect-es refuses those itself.
+ */
+async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number): AsyncIterable<Uint8Array> {
+  const it = body[Symbol.asyncIterator]();
+  let pending = Buffer.alloc(0);
+  for (let r = await it.next(); !r.done; r = await it.next()) {
+    pending = pending.length === 0 ? Buffer.from(r.value) : Buffer.concat([pending, r.value]);
+    while (pending.length >= 5) {
+      const length = pending.readUInt32BE(1);
+      if (length > max) {
+        yield pending;
+        yield* replay([], it);
+        return;
+      }
+      if (pending.length < 5 + length) break;
+      const envelope = pending.subarray(0, 5 + length);
+      const problem = envelopeProblem(input, envelope);
+      if (problem !== undefined) throw new ConnectError(`request: ${problem}`, Code.InvalidArgument);
+      yield envelope;
+      pending = pending.subarray(5 + length);
+    }
+  }
+  if (pending.length > 0) yield pending;
 }
 
 function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): UniversalHandler {
@@ -83,22 +130,21 @@ function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): Univers
     const kind = binaryKind(req.header.get("content-type"));
     const compressed = (req.header.get("content-encoding") ?? req.header.get("grpc-encoding") ?? "identity") !== "identity";
     const body = req.body;
-    if (kind === undefined || compressed || handler.method.methodKind !== "unary" || !isAsyncIterable(body)) return handler(req);
+    if (kind === undefined || compressed || !isAsyncIterable(body)) return handler(req);
+    if (handler.method.methodKind !== "unary") {
+      return kind === "enveloped" ? handler({ ...req, body: checkedEnvelopes(body, input, readMaxBytes) }) : handler(req);
+    }
     const { chunks, rest } = await readUpTo(body, readMaxBytes + 5);
     if (rest) return handler({ ...req, body: replay(chunks, rest) }); // too large: connect-es refuses it
     const all = Buffer.concat(chunks);
-    let message: Uint8Array | undefined = all;
-    if (kind === "grpc-web") {
-      // flags (1 byte), length (4 bytes big-endian), message; compressed or odd frames: connect-es decides.
-      const length = all.length >= 5 ? all.readUInt32BE(1) : -1;
-      message = all.length >= 5 && all[0] === 0 && length === all.length - 5 ? all.subarray(5) : undefined;
-    }
-    const problem = message === undefined ? undefined : decodes(input, message);
+    // One whole envelope is checked; anything else (none, two, cut short): connect-es answers it.
+    const oneEnvelope = all.length >= 5 && all.readUInt32BE(1) === all.length - 5;
+    const problem = kind === "bare" ? decodes(input, all) : oneEnvelope ? envelopeProblem(input, all) : undefined;
     if (problem === undefined) return handler({ ...req, body: replay([all], undefined) });
     req.contextValues?.set(malformedBodyKey, problem);
     const header = new Headers(req.header);
     header.delete("content-length");
-    return handler({ ...req, header, body: replay([kind === "grpc-web" ? EMPTY_ENVELOPE : new Uint8Array(0)], undefined) });
+    return handler({ ...req, header, body: replay([kind === "enveloped" ? EMPTY_ENVELOPE : new Uint8Array(0)], undefined) });
   };
   return Object.assign(checked, handler) as UniversalHandler;
 }

@@ -3,6 +3,7 @@ import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext
 import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
 import { malformedBodyKey } from "./connect-adapter.js";
+import { MALFORMED_MESSAGE } from "./malformed-request.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError } from "./error-mapping.js";
 import { OK } from "./error-mapping.js";
@@ -46,7 +47,7 @@ export function registerConnectService<S extends DescService>(
       };
       try {
         const malformed = hc.values.get(malformedBodyKey);
-        if (malformed !== undefined) throw invalidArgument("request", "not a valid protobuf message");
+        if (malformed !== undefined) throw invalidArgument("request", MALFORMED_MESSAGE);
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
         return res;

@@ -2,11 +2,12 @@ import type { ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { Code } from "@connectrpc/connect";
 import type { IntrospectRequest, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { bearerToken } from "./bearer.js";
+import { authorizationCount, bearerToken } from "./bearer.js";
 import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
 import { allowHeaders, denial, type Denial } from "./forward-auth-answers.js";
+import { sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** The method label of /authz in metrics and logs. */
@@ -42,7 +43,7 @@ export function createForwardAuthHandler(
       },
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
     };
-    const count = authorizationCount(req);
+    const count = authorizationCount(req.rawHeaders);
     const header = req.headers.authorization;
     const bearer = count === 1 ? bearerToken(header) : undefined;
     if (bearer === undefined) {
@@ -85,26 +86,4 @@ export function createForwardAuthHandler(
     observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
     sendJson(res, d.status, { error: { code: d.code, message: d.message } }, { "www-authenticate": d.challenge });
   }
-}
-
-/** How many `authorization` headers the request carries (node keeps only the first in headers). */
-function authorizationCount(req: NodeRequest): number {
-  const raw = req.rawHeaders;
-  let n = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 13 && name.toLowerCase() === "authorization") n++;
-  }
-  return n;
-}
-
-function sendJson(res: NodeResponse, status: number, body: unknown, headers: Record<string, string>): void {
-  const text = JSON.stringify(body);
-  (res as ServerResponse).writeHead(status, {
-    "content-type": "application/json; charset=utf-8",
-    "content-length": String(Buffer.byteLength(text)),
-    "cache-control": "no-store",
-    ...headers,
-  });
-  res.end(text);
 }

@@ -5,20 +5,8 @@ import { bearerToken } from "./bearer.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
+import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
-
-/** What requestDeserialize returns for bytes that are not a valid message (answered INVALID_ARGUMENT). */
-const MALFORMED = Symbol("malformed request");
-
-function tolerant(decode: (b: Buffer) => unknown): (b: Buffer) => unknown {
-  return (b) => {
-    try {
-      return decode(b);
-    } catch {
-      return MALFORMED;
-    }
-  };
-}
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -107,7 +95,7 @@ export function addProtobufService<S extends DescService>(
       const ctx = new GrpcCallContext(call);
       const answer =
         call.request === MALFORMED
-          ? Promise.reject(invalidArgument("request", "not a valid protobuf message"))
+          ? Promise.reject(invalidArgument("request", MALFORMED_MESSAGE))
           : handler(call.request, ctx);
       answer.then(
         (res) => {

@@ -1,7 +1,9 @@
 import { once } from "node:events";
 import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { mapError } from "./error-mapping.js";
+import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
 import type { ServedService } from "./service-handlers.js";
 
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -13,6 +15,9 @@ function signalOf(call: { on(event: "cancelled", cb: () => void): unknown }): Ab
   call.on("cancelled", () => ac.abort());
   return ac.signal;
 }
+
+/** A request message that did not decode: the caller's mistake. */
+const malformed = () => new ConnectError(`request: ${MALFORMED_MESSAGE}`, Code.InvalidArgument);
 
 const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
   const mapped = mapError(err);
@@ -40,9 +45,11 @@ async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, sign
     // the response side before its status is sent.
     for await (const msg of call.iterator({ destroyOnReturn: false })) {
       if (signal.aborted) return;
+      if (msg === MALFORMED) throw malformed();
       yield msg;
     }
-  } catch {
+  } catch (err) {
+    if (err instanceof ConnectError) throw err; // a malformed message ends the call with its status
     // a cancelled call's readable errors; the handler sees the end of its input
   }
 }
@@ -66,7 +73,7 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
       requestStream,
       responseStream,
       requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
-      requestDeserialize: (b: Buffer) => fromBinary(input, b),
+      requestDeserialize: tolerant((b: Buffer) => fromBinary(input, b)),
       responseSerialize: (m: unknown) => asBuffer(toBinary(output, m as never)),
       responseDeserialize: (b: Buffer) => fromBinary(output, b),
       originalName: method.localName,
@@ -74,6 +81,7 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
     const h = handlers[method.localName] as (input: unknown, signal: AbortSignal) => unknown;
     if (method.methodKind === "unary") {
       implementation[method.localName] = ((call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
+        if (call.request === MALFORMED) return callback(statusOf(malformed()));
         (h(call.request, signalOf(call)) as Promise<unknown>).then(
           (res) => callback(null, res),
           (err: unknown) => callback(statusOf(err)),
@@ -81,6 +89,7 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
       }) as grpc.handleUnaryCall<unknown, unknown>;
     } else if (method.methodKind === "server_streaming") {
       implementation[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
+        if (call.request === MALFORMED) return call.emit("error", statusOf(malformed()));
         const signal = signalOf(call);
         void pump(call, h(call.request, signal) as AsyncIterable<unknown>, signal);
       }) as grpc.handleServerStreamingCall<unknown, unknown>;

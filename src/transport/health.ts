@@ -14,6 +14,8 @@ export interface HealthService {
   setServing(serving: boolean): void;
   /** Ends every open Watch (at shutdown, so they do not hold the drain). */
   close(): void;
+  /** Watch calls waiting for a change: only open calls (a cancelled one is not kept). */
+  readonly watching: number;
 }
 
 /**
@@ -23,20 +25,23 @@ export interface HealthService {
  */
 export function createHealthService(serviceNames: string[]): HealthService {
   const statuses = new Map<string, Status>(["", ...serviceNames].map((n) => [n, Status.NOT_SERVING]));
-  let wake: (() => void)[] = [];
+  // The open Watch calls waiting for a change. A call that ends (the client cancels or goes away)
+  // takes itself out, so cancelled watchers do not pile up here until the next status change.
+  const waiting = new Set<() => void>();
   let closed = false;
   const notify = () => {
-    const w = wake;
-    wake = [];
+    const w = [...waiting];
+    waiting.clear();
     w.forEach((f) => f());
   };
   const changed = (signal: AbortSignal) =>
     new Promise<void>((resolve) => {
       const done = () => {
+        waiting.delete(done);
         signal.removeEventListener("abort", done);
         resolve();
       };
-      wake.push(done);
+      waiting.add(done);
       signal.addEventListener("abort", done, { once: true });
     });
 
@@ -76,6 +81,9 @@ export function createHealthService(serviceNames: string[]): HealthService {
     close() {
       closed = true;
       notify();
+    },
+    get watching() {
+      return waiting.size;
     },
   };
 }

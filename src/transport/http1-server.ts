@@ -1,4 +1,5 @@
 import * as http from "node:http";
+import { dropRepeatedAuthorization } from "./bearer.js";
 
 /**
  * The HTTP/1.1 server. The listener hands it sockets (it never calls listen()), and Node starts its
@@ -43,7 +44,10 @@ export function createHttp1Server(limits: Http1Limits, onRequest: http.RequestLi
       connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersTimeoutMs / 4)),
       ServerResponse: ClosingServerResponse as typeof http.ServerResponse,
     },
-    onRequest,
+    (req, res) => {
+      dropRepeatedAuthorization(req.headers, req.rawHeaders);
+      onRequest(req, res);
+    },
   );
   server.emit("listening");
   return server;

@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
+import { dropRepeatedAuthorization } from "./bearer.js";
 
 /**
  * Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is
@@ -11,7 +12,10 @@ import type * as grpc from "@grpc/grpc-js";
  * (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
  *
  * The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
- * half-sent request is reset), and the HTTP/2 limits: concurrent streams per connection and the
+ * half-sent request is reset), a deadline by which a new connection must have opened its first
+ * stream (like HTTP/1.1's headers timeout: a client that sends the preface, or its SETTINGS, and
+ * then nothing is closed, instead of holding the connection for grpc-js's 5-minute idle limit),
+ * and the HTTP/2 limits: concurrent streams per connection and the
  * decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
  * HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
  *
@@ -19,6 +23,8 @@ import type * as grpc from "@grpc/grpc-js";
  * file reads. @grpc/grpc-js is pinned; the client-matrix tests fail if that field changes.
  */
 export interface Http2Limits {
+  /** A connection must open its first stream within this (HTTP/1.1: its first request's headers). */
+  headersTimeoutMs: number;
   maxConcurrentStreams: number;
   maxHeaderBytes: number;
   requestTimeoutMs: number;
@@ -74,7 +80,27 @@ export function splitHttp2Streams(
   }, Math.max(50, Math.min(1000, limits.requestTimeoutMs / 4)));
   sweep.unref();
 
+  h2.on("session", (session: http2.ServerHttp2Session) => {
+    const silent = setTimeout(() => {
+      onRequestTimeout();
+      session.destroy(); // nothing is in flight on it
+    }, limits.headersTimeoutMs);
+    silent.unref();
+    const clear = () => clearTimeout(silent);
+    session.once("stream", clear);
+    session.once("close", clear);
+  });
+
   h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    // The decoded header list (RFC 9113 section 6.5.2: name + value + 32 per field). Node advertises
+    // maxHeaderListSize but does not hold a peer to it (a client that ignores it sent 40 KB).
+    let size = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+    if (size > limits.maxHeaderBytes) {
+      stream.on("error", () => {}); // the reset is the answer; nobody else listens on this stream
+      return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    dropRepeatedAuthorization(headers, rawHeaders);
     if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
       pending.set(stream, Date.now() + limits.requestTimeoutMs);
       const done = () => pending.delete(stream);

@@ -48,6 +48,11 @@ export function readBody(req: NodeRequest, maxBytes: number): Promise<Buffer> {
       chunks.push(chunk);
     });
     req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
+    // The client went away (or was timed out) before its body ended: its mistake, not INTERNAL.
+    const incomplete = () => reject(new HttpError(400, "invalid_argument", "request body incomplete"));
+    req.on("error", incomplete);
+    req.on("close", () => {
+      if (!req.complete) incomplete();
+    });
   });
 }

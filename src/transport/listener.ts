@@ -75,8 +75,10 @@ export function createTlsListener(demux: Demux, files: TlsFiles, guard: Connecti
     if (socket.alpnProtocol === "h2") demux.h2(socket);
     else demux.http1.emit("connection", socket);
   });
-  server.on("tlsClientError", () => {
-    /* a failed handshake (e.g. no client certificate under mTLS) only closes that socket */
-  });
+  // A failed handshake (no client certificate under mTLS, garbage, or none finished within
+  // handshakeTimeout) closes that socket. Node emits the error but leaves the socket open (with or
+  // without a listener): a client that connects and sends nothing, or half a ClientHello, would
+  // hold it for good.
+  server.on("tlsClientError", (_err, socket) => socket.destroy());
   return server;
 }

@@ -69,7 +69,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     "grpc.max_connection_idle_ms": 300_000,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
-  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName]);
+  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], limits.maxOpenStreams);
   builtins.addToGrpc(grpcServer);
   const { injector, h2 } = createGrpcInjector(grpcServer, grpc.ServerCredentials.createInsecure());
 

@@ -1,6 +1,7 @@
 import * as grpc from "@grpc/grpc-js";
 import * as http2 from "node:http2";
 import * as https from "node:https";
+import * as net from "node:net";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
@@ -22,6 +23,42 @@ function httpsGet(port: number, path: string, opts: https.RequestOptions): Promi
     req.end();
   });
 }
+
+describe.skipIf(!openssl)("TLS handshakes never finished", () => {
+  // Before: a TCP connection that sent nothing, or half a ClientHello, stayed open for good (Node
+  // reports the handshake timeout but does not close the socket): still open after 15 s at a 1 s timeout.
+  const HANDSHAKE_MS = 400;
+  let t: TestApp;
+  beforeAll(async () => {
+    const pki = createTestPki();
+    t = await startTestApp({
+      logLevel: "warn",
+      env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, HTTP_HEADERS_TIMEOUT_MS: String(HANDSHAKE_MS) },
+    });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it("nothing sent, or half a ClientHello: closed after HTTP_HEADERS_TIMEOUT_MS", async () => {
+    const closedAfter = (first: Buffer) =>
+      new Promise<number>((resolve, reject) => {
+        const started = Date.now();
+        const socket = net.connect({ port: t.port, host: "127.0.0.1" }, () => socket.write(first));
+        socket.on("error", () => undefined);
+        socket.resume();
+        socket.once("close", () => resolve(Date.now() - started));
+        setTimeout(() => {
+          socket.destroy();
+          reject(new Error("still open 3 s after connecting"));
+        }, HANDSHAKE_MS + 2600);
+      });
+    const halfHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+    const [nothing, half] = await Promise.all([closedAfter(Buffer.alloc(0)), closedAfter(halfHello)]);
+    expect(nothing).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);
+    expect(half).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);
+  });
+});
 
 describe.skipIf(!openssl)("TLS", () => {
   let pki: TestPki;

@@ -20,11 +20,11 @@ afterAll(async () => {
   await t?.close();
 });
 
-function h2Post(headers: Record<string, string>, body: Buffer) {
+function h2Post(headers: Record<string, string>, body: Buffer, path = PATH) {
   return new Promise<{ status: number; headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
     const session = http2.connect(t.baseUrl);
     session.on("error", reject);
-    const req = session.request({ ":method": "POST", ":path": PATH, ...headers });
+    const req = session.request({ ":method": "POST", ":path": path, ...headers });
     let responseHeaders: http2.IncomingHttpHeaders = {};
     let trailers: http2.IncomingHttpHeaders = {};
     const chunks: Buffer[] = [];
@@ -76,6 +76,53 @@ describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", ()
     const h2 = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(good));
     expect(h2.status).toBe(200);
     expect(h2.body.toString("latin1")).toMatch(/grpc-status: ?0/);
+  });
+});
+
+describe("health and reflection (unary, server streaming, bidi): a message that does not decode is INVALID_ARGUMENT", () => {
+  // Before: grpc-js answered INTERNAL "Error deserializing request" for every built-in method, and
+  // connect-es answered INTERNAL "parse binary: ..." for Watch and reflection over gRPC-Web and Connect.
+  const CHECK = "/grpc.health.v1.Health/Check";
+  const WATCH = "/grpc.health.v1.Health/Watch";
+  const REFLECT = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
+  const grpcStatus = (r: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders }) =>
+    [r.trailers["grpc-status"] ?? r.headers["grpc-status"], r.trailers["grpc-message"] ?? r.headers["grpc-message"]];
+
+  it("native gRPC (grpc-js): Check, Watch and reflection", async () => {
+    for (const path of [CHECK, WATCH, REFLECT]) {
+      const res = await h2Post({ "content-type": "application/grpc", te: "trailers" }, envelope(BAD), path);
+      expect(grpcStatus(res), path).toEqual(["3", "request:%20not%20a%20valid%20protobuf%20message"]);
+    }
+  });
+
+  it("gRPC-Web and Connect streaming (connect-es): Watch over HTTP/1.1 and HTTP/2, reflection over HTTP/2", async () => {
+    const webWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: envelope(BAD) });
+    expect(Buffer.from(await webWatch.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3\r\n/);
+    const connectWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/connect+proto" }, body: envelope(BAD) });
+    expect(Buffer.from(await connectWatch.arrayBuffer()).toString("latin1")).toContain('{"code":"invalid_argument","message":"request: not a valid protobuf message"}');
+    for (const path of [WATCH, REFLECT]) {
+      const web = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(BAD), path);
+      expect(web.body.toString("latin1"), path).toMatch(/grpc-status: ?3\r\n/);
+      const connect = await h2Post({ "content-type": "application/connect+proto" }, envelope(BAD), path);
+      expect(connect.body.toString("latin1"), path).toContain('"code":"invalid_argument"');
+    }
+  });
+
+  it("a compressed flag on a body declared uncompressed is INVALID_ARGUMENT (was INTERNAL), unary and streaming", async () => {
+    const flagged = Buffer.from([1, 0, 0, 0, 3, 0x61, 0x62, 0x63]);
+    const unary = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: flagged });
+    expect(Buffer.from(await unary.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3\r\n/);
+    const stream = await h2Post({ "content-type": "application/grpc-web+proto" }, flagged, REFLECT);
+    expect(stream.body.toString("latin1")).toMatch(/grpc-status: ?3\r\n/);
+  });
+
+  it("good messages are still served on each path (the checks refuse only bad input)", async () => {
+    const grpc = await h2Post({ "content-type": "application/grpc", te: "trailers" }, envelope(Buffer.alloc(0)), CHECK);
+    expect(grpcStatus(grpc)[0]).toBe("0");
+    // list_services (field 7, string "*")
+    const list = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(Buffer.from([0x3a, 0x01, 0x2a])), REFLECT);
+    expect(list.body.toString("latin1")).toContain("warpflow.auth.v1.TokenService");
+    expect(list.body.toString("latin1")).toMatch(/grpc-status: ?0\r\n/);
   });
 });
 

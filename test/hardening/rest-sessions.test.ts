@@ -1,3 +1,4 @@
+import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
@@ -97,5 +98,26 @@ describe("POST /api/v1/sessions refuses bad requests with a JSON error", () => {
     const body = (await ok.json()) as { token: string; tenant_id: string };
     expect(body.tenant_id).toBe("acme");
     expect(counting.counts.insertSession).toBe(2);
+  });
+});
+
+describe("a REST body the client never finishes", () => {
+  // Before: the client closing (or the request timeout closing it) mid-body was logged at error
+  // level as INTERNAL with a stack ("aborted", ECONNRESET) and counted as internal in /metrics.
+  it("is the client's mistake: logged and counted invalid_argument, nothing at error level", async () => {
+    const socket = net.connect({ port: t.port, host: "127.0.0.1" });
+    socket.on("error", () => undefined);
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    socket.write(
+      `POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${t.adminKey}\r\nContent-Length: 100\r\n\r\n{"tenant_id"`,
+    );
+    const before = t.logs.length;
+    const line = () => t.logs.slice(before).find((l) => l.includes('"rpc":"RestCreateSession"'));
+    socket.end(); // sent, then gone, 88 bytes short
+    const deadline = Date.now() + 5000;
+    while (!line() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(line()).toBeDefined();
+    expect(JSON.parse(line()!)).toMatchObject({ code: "invalid_argument", error: "request body incomplete" });
+    expect(t.logs.slice(before).some((l) => l.includes('"level":50'))).toBe(false);
   });
 });

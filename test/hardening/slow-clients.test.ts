@@ -1,3 +1,4 @@
+import * as http2 from "node:http2";
 import * as net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
@@ -76,6 +77,44 @@ describe("HTTP/1.1 timeouts", () => {
     const ms = await within(h.closed, KEEPALIVE_MS + 2000, "close");
     expect(h.received()).toMatch(/^HTTP\/1\.1 200 /);
     expect(ms).toBeGreaterThanOrEqual(KEEPALIVE_MS - 50);
+  });
+});
+
+describe("HTTP/2 connection that opens no stream", () => {
+  // Before: the preface (and SETTINGS), then silence, held the connection for grpc-js's 5-minute
+  // idle limit (measured: still open after 40 s), where HTTP/1.1 closes a silent one at its headers timeout.
+  const PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+  const SETTINGS = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+
+  it("preface then nothing, or preface and SETTINGS then nothing: closed after the headers timeout", async () => {
+    const bare = hold(t.port, PREFACE);
+    const settings = hold(t.port, Buffer.concat([Buffer.from(PREFACE, "latin1"), SETTINGS]));
+    for (const [what, h] of [["preface", bare], ["preface + SETTINGS", settings]] as const) {
+      const ms = await within(h.closed, HEADERS_MS + 2000, what);
+      expect(ms, what).toBeGreaterThanOrEqual(HEADERS_MS - 50);
+    }
+  });
+
+  it("a connection that opened a stream in time is not closed by it", async () => {
+    const session = http2.connect(t.baseUrl);
+    session.on("error", () => undefined);
+    let sessionClosed = false;
+    session.once("close", () => (sessionClosed = true));
+    const get = () =>
+      new Promise<number>((resolve, reject) => {
+        const req = session.request({ ":path": "/healthz" });
+        req.on("response", (h) => resolve(Number(h[":status"])));
+        req.on("error", reject);
+        req.resume();
+        req.end();
+      });
+    expect(await get()).toBe(200);
+    // A silent connection opened now is closed after HEADERS_MS; the session above outlives it.
+    const silent = hold(t.port, PREFACE);
+    await within(silent.closed, HEADERS_MS + 2000, "silent close");
+    expect(sessionClosed).toBe(false);
+    expect(await get()).toBe(200);
+    session.close();
   });
 });
 

@@ -37,4 +37,18 @@ describe("grpc.health.v1 service", () => {
     expect((await next).done).toBe(true);
     expect(seen).toEqual([Status.NOT_SERVING, Status.SERVING, Status.NOT_SERVING]);
   });
+
+  it("a cancelled Watch is not kept: 1,000 watchers that go away leave none waiting (was: kept until the next status change)", async () => {
+    const h = createHealthService(["svc"]);
+    const calls = Array.from({ length: 1000 }, () => {
+      const ac = new AbortController();
+      return { ac, it: handlers(h).watch({ service: "svc" }, ac.signal)[Symbol.asyncIterator]() };
+    });
+    for (const c of calls) await c.it.next(); // the current status
+    const pending = calls.map((c) => c.it.next()); // each now waits for a change
+    expect(h.watching).toBe(1000);
+    for (const c of calls) c.ac.abort();
+    for (const p of pending) expect((await p).done).toBe(true);
+    expect(h.watching).toBe(0);
+  });
 });
