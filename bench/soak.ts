@@ -180,6 +180,15 @@ async function oneCall(): Promise<string> {
           return "CreateKey";
         }
         if (a < 0.6 && t.active.length > 0) {
+          if (t.deprecated.length >= 3) {
+            // At most 3 deprecated keys in grace per tenant: revoke the oldest first, as the
+            // RESOURCE_EXHAUSTED answer tells an operator to.
+            const d = t.deprecated.shift()!;
+            revoking.add(d.token);
+            await grpc.revokeKey({ tenantId: t.id, keyId: d.id }, admin);
+            remember(revoked, d.token, 2000);
+            setTimeout(() => revoking.delete(d.token), 10_000).unref();
+          }
           const old = t.active.splice(Math.floor(Math.random() * t.active.length), 1)[0]!;
           const k = await grpc.rotateKey({ tenantId: t.id, keyId: old.id }, admin).catch((e: unknown) => {
             t.active.push(old);
