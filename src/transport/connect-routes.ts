@@ -5,8 +5,7 @@ import { bearerToken } from "./bearer.js";
 import { malformedBodyKey } from "./connect-adapter.js";
 import { MALFORMED_MESSAGE } from "./malformed-request.js";
 import type { CallObserver } from "./call-observer.js";
-import { mapError } from "./error-mapping.js";
-import { OK } from "./error-mapping.js";
+import { mapError, OK } from "./error-mapping.js";
 import { connectProtocolOf } from "./peer.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 

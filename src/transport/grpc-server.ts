@@ -2,13 +2,15 @@ import { fromBinary, toBinary, type DescMessage, type DescService } from "@bufbu
 import * as grpc from "@grpc/grpc-js";
 import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
+import { peerOf } from "./peer.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
+export const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
  * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: header()
@@ -33,10 +35,11 @@ class GrpcCallContext implements CallContext {
 
   /** The audit trail's fields, read only when an admin handler asks (never on Introspect). */
   get peer(): string | undefined {
-    const p = this.call.getPeer(); // "1.2.3.4:5678", "::1:5678" or "unknown"
+    const p = this.call.getPeer(); // "1.2.3.4:5678", "::1:5678", "[::1]:5678" or "unknown"
     if (p === "unknown" || p === "") return undefined;
+    if (p.startsWith("[")) return p;
     const colon = p.lastIndexOf(":");
-    return p.indexOf(":") !== colon && !p.startsWith("[") ? `[${p.slice(0, colon)}]${p.slice(colon)}` : p;
+    return peerOf({ remoteAddress: p.slice(0, colon), remotePort: Number(p.slice(colon + 1)) });
   }
 
   get userAgent(): string | undefined {

@@ -3,10 +3,10 @@ import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { mapError } from "./error-mapping.js";
+import { asBuffer } from "./grpc-server.js";
 import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
 import type { ServedService } from "./service-handlers.js";
 
-const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>;
 
 /** The call's abort signal: aborted when the client cancels or the connection goes away. */

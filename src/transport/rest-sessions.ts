@@ -6,8 +6,7 @@ import { peerOf } from "./peer.js";
 import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "./call-observer.js";
 import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
-import { codeName, httpStatusOf, mapError } from "./error-mapping.js";
-import { OK } from "./error-mapping.js";
+import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
 import { HttpError, readBody, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
