@@ -58,8 +58,6 @@ export interface TokenStore extends AuditStore {
   hasUsableKey(tenantId: string, now: Date): Promise<boolean>;
   /** Records key uses; lastUsedAt only ever moves forward (an older time never overwrites a newer). */
   recordKeyUses(uses: readonly KeyUse[]): Promise<void>;
-  /** Stores DEPRECATED keys whose revokeAt <= now as REVOKED (revokedAt = revokeAt). Idempotent. */
-  sweepExpiredKeys(now: Date): Promise<number>;
 
   insertSession(session: SessionRecord): Promise<void>;
   /** Deletes sessions whose expiresAt <= now (reads check expiry themselves; this only frees space). */

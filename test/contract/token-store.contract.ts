@@ -5,6 +5,8 @@ import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord, SessionRecord } from "../../src/domain/records.js";
 import { newAuditEventId, type AuditEvent } from "../../src/domain/audit.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
+import { createAuditTrail } from "../../src/domain/audit-trail.js";
+import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
 
 /**
  * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
@@ -26,6 +28,11 @@ const at = (ms: number) => new Date(T0 + ms);
 const HOUR = 3600_000;
 /** The "now" rotations pass in: every revokeAt in these tests lies after it (in grace). */
 const NOW = at(0);
+/** The maintenance sweep's own path (findExpiredKeys, then revokeKey as of each key's revokeAt). */
+const sweep = (store: TokenStore, now: Date) => {
+  const clock = { now: () => now };
+  return expireGracePeriods({ store, audit: createAuditTrail({ store, clock }), clock });
+};
 const KEY_FIELDS = new Set([
   "id", "tenantId", "label", "tokenHash", "hint", "status", "createdAt", "createdBy",
   "lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId",
@@ -302,7 +309,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await rotate(t, keys[4]!.id, { now: at(HOUR - 1), maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
       expect((await rotate(t, keys[4]!.id, { now: at(HOUR), revokeAt: at(5 * HOUR), maxActive: 6 })).ok).toBe(true);
       // After the sweep stored the 3 h one as revoked, its place is free too.
-      expect(await store.sweepExpiredKeys(at(3 * HOUR))).toBeGreaterThanOrEqual(1);
+      expect(await sweep(store, at(3 * HOUR))).toBeGreaterThanOrEqual(1);
       expect((await rotate(t, keys[5]!.id, { now: at(3 * HOUR), maxActive: 6 })).ok).toBe(true);
       const live = (await store.listKeys(t, 1000)).filter((k) => k.status === "deprecated" && k.revokeAt! > at(3 * HOUR));
       expect(live).toHaveLength(MAX_DEPRECATED);
@@ -369,7 +376,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR), revokedBy: "user:alice" });
       const rot = await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
       expect(rot).toEqual({ ok: false, reason: "not_active" });
-      await store.sweepExpiredKeys(at(1000 * HOUR));
+      await sweep(store, at(1000 * HOUR));
       await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(5 * HOUR) });
       expect(await store.getKey(t, k.id)).toEqual(revoked);
     });
@@ -388,12 +395,12 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const boundary = await rotate(now);
       const inGrace = await rotate(at(11 * HOUR));
       const active = await insertOk(newKey(t));
-      expect(await store.sweepExpiredKeys(now)).toBe(2);
+      expect(await sweep(store, now)).toBe(2);
       expect(await store.getKey(t, expired.id)).toEqual({ ...expired, status: "revoked", revokedAt: at(9 * HOUR) });
       expect(await store.getKey(t, boundary.id)).toEqual({ ...boundary, status: "revoked", revokedAt: now });
       expect(await store.getKey(t, inGrace.id)).toEqual(inGrace);
       expect(await store.getKey(t, active.id)).toEqual(active);
-      expect(await store.sweepExpiredKeys(now)).toBe(0);
+      expect(await sweep(store, now)).toBe(0);
       expect(await store.getKey(t, expired.id)).toEqual({ ...expired, status: "revoked", revokedAt: at(9 * HOUR) });
     });
   });

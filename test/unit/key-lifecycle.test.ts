@@ -1,6 +1,8 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { DomainError } from "../../src/domain/errors.js";
 import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
+import { createAuditTrail } from "../../src/domain/audit-trail.js";
+import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
 import { createDomain } from "../support/domain.js";
 import { HOUR } from "../support/manual-clock.js";
 
@@ -50,7 +52,7 @@ describe("API key lifecycle (injected clock)", () => {
     expect(await d.keys.revoke("acme", r.key.id, "someone-else")).toEqual(revoked); // same record
     expect(await codeOf(d.keys.rotate("acme", r.key.id, "tester"))).toBe("failed_precondition");
     d.clock.advance(ROTATION_GRACE_MS);
-    await d.store.sweepExpiredKeys(d.clock.now());
+    await expireGracePeriods({ store: d.store, audit: createAuditTrail({ store: d.store, clock: d.clock }), clock: d.clock });
     expect((await d.store.getKey("acme", r.key.id))!.status).toBe("revoked");
     expect((await d.introspector.introspect(token)).active).toBe(false);
   });

@@ -127,19 +127,6 @@ export function createMemoryTokenStore(): TokenStore {
       }
     },
 
-    async sweepExpiredKeys(now) {
-      assertOpen();
-      let n = 0;
-      for (const k of keysById.values()) {
-        if (k.status === "deprecated" && k.revokeAt! <= now) {
-          k.status = "revoked";
-          k.revokedAt = k.revokeAt;
-          n++;
-        }
-      }
-      return n;
-    },
-
     async insertSession(session: SessionRecord) {
       assertOpen();
       if (sessionsByHash.has(session.tokenHash)) throw new Error("duplicate session token hash");

@@ -48,9 +48,6 @@ export async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: st
   return r.modifiedCount;
 }
 
-/** DEPRECATED -> REVOKED as of its own revokeAt, releasing its grace slot (an update pipeline, 4.2+). */
-export const EXPIRE_PIPELINE = [{ $set: { status: "revoked", revokedAt: "$revokeAt" } }, { $unset: ["graceSlot"] }];
-
 /** The grace slots to try, free ones first (held ones may have been released since the read). */
 export function graceSlotOrder(maxDeprecated: number, held: readonly GraceHolder[]): { free: number[]; all: number[] } {
   const used = new Set(held.map((h) => h.graceSlot));

@@ -17,7 +17,6 @@ import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
 import { createMongoAuditEvents, type AuditDoc } from "./mongo-audit-events.js";
-import { EXPIRE_PIPELINE } from "./mongo-slots.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
@@ -123,18 +122,6 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
           updateOne: { filter: { _id: keyId }, update: { $max: { lastUsedAt: at } } },
         }));
         await (await keys()).bulkWrite(ops, { ordered: false, maxTimeMS: maintenanceMaxTimeMS });
-      }),
-
-    sweepExpiredKeys: (now) =>
-      run("sweepExpiredKeys", async () => {
-        // An update pipeline (4.2+) so revokedAt can take each document's own revokeAt. The filter
-        // matches only DEPRECATED keys, so a REVOKED key is never touched and a second run finds
-        // nothing: idempotent and safe with several replicas running it at once.
-        // https://www.mongodb.com/docs/manual/tutorial/update-documents-with-aggregation-pipeline/
-        const r = await (await keys()).updateMany({ status: "deprecated", revokeAt: { $lte: now } }, EXPIRE_PIPELINE, {
-          maxTimeMS: maintenanceMaxTimeMS,
-        });
-        return r.modifiedCount;
       }),
 
     insertSession: (session) =>
