@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Db } from "mongodb";
 import { MongoServerError } from "mongodb";
 import { describe, expect, it } from "vitest";
-import { fromAuditDoc, toAuditDoc } from "../../src/adapters/mongo/mongo-audit-events.js";
+import { fromAuditDoc, toAuditDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
 import { COLLECTIONS, fromSessionDoc, toSessionDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { AUDIT_INDEXES, ensureAuditRetention, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";

@@ -1,7 +1,7 @@
 import type { Collection, Filter } from "mongodb";
-import { auditIdFloor, type AuditAction, type AuditActorKind, type AuditEvent, type AuditOutcome } from "../../domain/audit.js";
+import { auditIdFloor } from "../../domain/audit.js";
 import type { AuditStore } from "../../ports/audit-store.js";
-import { SCHEMA_VERSION } from "./mongo-documents.js";
+import { type AuditDoc, fromAuditDoc, toAuditDoc } from "./mongo-documents.js";
 import { isDuplicateKeyOn } from "./mongo-errors.js";
 import { INDEX } from "./mongo-indexes.js";
 
@@ -12,55 +12,6 @@ import { INDEX } from "./mongo-indexes.js";
  * pending event's completion, conditional on it still being pending. `dedupeKey` (service actions)
  * has a partial unique index: of several replicas recording the same grace expiry, one insert wins.
  */
-export interface AuditDoc {
-  _id: string;
-  v: number;
-  time: Date;
-  action: AuditAction;
-  outcome: AuditOutcome;
-  code: string;
-  actor: { kind: AuditActorKind; id: string; tenantId: string };
-  tenantId: string;
-  keyId?: string;
-  sessionId?: string;
-  peer?: string;
-  userAgent?: string;
-  protocol?: string;
-  detail?: string;
-  dedupeKey?: string;
-}
-
-const OPTIONAL = ["keyId", "sessionId", "peer", "userAgent", "protocol", "detail", "dedupeKey"] as const;
-
-export function toAuditDoc(e: AuditEvent): AuditDoc {
-  const doc: AuditDoc = {
-    _id: e.id,
-    v: SCHEMA_VERSION,
-    time: e.time,
-    action: e.action,
-    outcome: e.outcome,
-    code: e.code,
-    actor: { kind: e.actor.kind, id: e.actor.id, tenantId: e.actor.tenantId },
-    tenantId: e.tenantId,
-  };
-  for (const name of OPTIONAL) if (e[name] !== undefined && e[name] !== null) doc[name] = e[name];
-  return doc;
-}
-
-export function fromAuditDoc(doc: AuditDoc): AuditEvent {
-  const e: AuditEvent = {
-    id: doc._id,
-    time: doc.time,
-    action: doc.action,
-    outcome: doc.outcome,
-    code: doc.code,
-    actor: { kind: doc.actor.kind, id: doc.actor.id, tenantId: doc.actor.tenantId },
-    tenantId: doc.tenantId,
-  };
-  for (const name of OPTIONAL) if (doc[name] !== undefined && doc[name] !== null) e[name] = doc[name];
-  return e;
-}
-
 export function createMongoAuditEvents(
   coll: () => Promise<Collection<AuditDoc>>,
   maxTimeMS: number,

@@ -1,3 +1,4 @@
+import type { AuditAction, AuditActorKind, AuditEvent, AuditOutcome } from "../../domain/audit.js";
 import type { KeyRecord, SessionRecord, StoredKeyStatus, TenantPolicyRecord } from "../../domain/records.js";
 
 /**
@@ -68,6 +69,25 @@ export interface PolicyDoc {
   hipaaEnabled: boolean;
   updatedAt?: Date;
   updatedBy?: string;
+}
+
+/** An audit event (mongo-audit-events.ts); `_id` is the time-ordered event id. */
+export interface AuditDoc {
+  _id: string;
+  v: number;
+  time: Date;
+  action: AuditAction;
+  outcome: AuditOutcome;
+  code: string;
+  actor: { kind: AuditActorKind; id: string; tenantId: string };
+  tenantId: string;
+  keyId?: string;
+  sessionId?: string;
+  peer?: string;
+  userAgent?: string;
+  protocol?: string;
+  detail?: string;
+  dedupeKey?: string;
 }
 
 const KEY_OPTIONAL = ["lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId"] as const;
@@ -152,4 +172,35 @@ export function fromPolicyDoc(doc: PolicyDoc): TenantPolicyRecord {
   const policy: TenantPolicyRecord = { tenantId: doc._id, hipaaEnabled: doc.hipaaEnabled };
   copyOptional(doc, policy, ["updatedAt", "updatedBy"] as const);
   return policy;
+}
+
+const AUDIT_OPTIONAL = ["keyId", "sessionId", "peer", "userAgent", "protocol", "detail", "dedupeKey"] as const;
+
+export function toAuditDoc(e: AuditEvent): AuditDoc {
+  const doc: AuditDoc = {
+    _id: e.id,
+    v: SCHEMA_VERSION,
+    time: e.time,
+    action: e.action,
+    outcome: e.outcome,
+    code: e.code,
+    actor: { kind: e.actor.kind, id: e.actor.id, tenantId: e.actor.tenantId },
+    tenantId: e.tenantId,
+  };
+  copyOptional(e, doc, AUDIT_OPTIONAL);
+  return doc;
+}
+
+export function fromAuditDoc(doc: AuditDoc): AuditEvent {
+  const e: AuditEvent = {
+    id: doc._id,
+    time: doc.time,
+    action: doc.action,
+    outcome: doc.outcome,
+    code: doc.code,
+    actor: { kind: doc.actor.kind, id: doc.actor.id, tenantId: doc.actor.tenantId },
+    tenantId: doc.tenantId,
+  };
+  copyOptional(doc, e, AUDIT_OPTIONAL);
+  return e;
 }

@@ -7,6 +7,7 @@ import {
   fromKeyDoc,
   fromPolicyDoc,
   fromSessionDoc,
+  type AuditDoc,
   type KeyDoc,
   type PolicyDoc,
   type SessionDoc,
@@ -16,7 +17,7 @@ import {
 import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
-import { createMongoAuditEvents, type AuditDoc } from "./mongo-audit-events.js";
+import { createMongoAuditEvents } from "./mongo-audit-events.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
