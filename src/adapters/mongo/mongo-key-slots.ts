@@ -4,13 +4,10 @@ import type { InsertKeyResult, RotateKeyResult } from "../../ports/token-store.j
 import { fromKeyDoc, type KeyDoc, toKeyDoc } from "./mongo-documents.js";
 import {
   deprecateUpdate,
-  graceHolders,
-  graceSlotOrder,
-  hasExpiredHolder,
+  graceSlotsFor,
   isGraceSlotTaken,
   isSlotTaken,
   isTransactionUnsupported,
-  reclaimExpiredGrace,
   type RotateArgs,
   slotOrder,
   usedSlots,
@@ -26,7 +23,7 @@ import { rotateInTransaction, type RotationTransactions } from "./mongo-rotate-t
  * concurrent writers on whatever replicas, a tenant never has more than maxActive ACTIVE keys. A
  * write that would take an occupied slot fails with E11000 on that index, and the writer tries the
  * next slot. Every transition is one conditional single-document write (atomic in MongoDB).
- * DEPRECATED keys hold grace slots the same way (mongo-grace-slots.ts).
+ * DEPRECATED keys hold grace slots the same way (mongo-slots.ts).
  * https://www.mongodb.com/docs/manual/core/write-operations-atomicity/
  */
 export interface KeySlotOps {
@@ -83,14 +80,9 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
    * nothing matched). https://www.mongodb.com/docs/drivers/node/current/upgrade/
    */
   async function deprecate(coll: Collection<KeyDoc>, args: RotateArgs): Promise<KeyDoc | null | "full"> {
-    const { tenantId, keyId, successor, revokeAt, maxDeprecated, now } = args;
+    const { tenantId, keyId, successor, revokeAt } = args;
     for (let pass = 0; pass < 2; pass++) {
-      let held = await graceHolders(coll, tenantId, maxTimeMS);
-      if (graceSlotOrder(maxDeprecated, held).free.length === 0 && hasExpiredHolder(held, now)) {
-        await reclaimExpiredGrace(coll, tenantId, now, maxTimeMS);
-        held = await graceHolders(coll, tenantId, maxTimeMS);
-      }
-      const { free, all } = graceSlotOrder(maxDeprecated, held);
+      const { free, all } = await graceSlotsFor(coll, args, maxTimeMS);
       // Every slot held by a key in its grace at the instant of the read: a linearizable "full".
       if (free.length === 0) return "full";
       for (const g of all) {

@@ -3,12 +3,9 @@ import type { RotateKeyResult } from "../../ports/token-store.js";
 import { fromKeyDoc, type KeyDoc, toKeyDoc } from "./mongo-documents.js";
 import {
   deprecateUpdate,
-  graceHolders,
-  graceSlotOrder,
-  hasExpiredHolder,
+  graceSlotsFor,
   isGraceSlotTaken,
   isSlotTaken,
-  reclaimExpiredGrace,
   type RotateArgs,
   slotOrder,
   usedSlots,
@@ -43,7 +40,7 @@ export async function rotateInTransaction(
   maxTimeMS: number,
   startedAt = performance.now(),
 ): Promise<RotateKeyResult> {
-  const { tenantId, keyId, successor, revokeAt, maxActive, maxDeprecated, now } = args;
+  const { tenantId, keyId, successor, revokeAt, maxActive } = args;
   const session = await txn.startSession();
   const opts = { maxTimeMS, session: session as unknown as ClientSession };
   const abort = (value: RotateKeyResult) => ({ commit: false, value });
@@ -55,12 +52,7 @@ export async function rotateInTransaction(
         if (!current) return abort({ ok: false, reason: "not_found" });
         if (current.status !== "active") return abort({ ok: false, reason: "not_active" });
 
-        let held = await graceHolders(coll, tenantId, maxTimeMS, opts.session);
-        if (graceSlotOrder(maxDeprecated, held).free.length === 0 && hasExpiredHolder(held, now)) {
-          await reclaimExpiredGrace(coll, tenantId, now, maxTimeMS, opts.session);
-          held = held.filter((h) => !(h.revokeAt !== undefined && h.revokeAt <= now));
-        }
-        const graceSlot = graceSlotOrder(maxDeprecated, held).free[0];
+        const graceSlot = (await graceSlotsFor(coll, args, maxTimeMS, opts.session)).free[0];
         if (graceSlot === undefined) return abort({ ok: false, reason: "deprecated_limit" });
 
         const before = await coll.findOneAndUpdate({ _id: keyId, tenantId, status: "active" }, deprecateUpdate(revokeAt, successor.id, graceSlot), {

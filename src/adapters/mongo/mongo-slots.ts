@@ -18,13 +18,13 @@ import { INDEX } from "./mongo-indexes.js";
  */
 export const isGraceSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyGraceSlot, "graceSlot");
 
-export interface GraceHolder {
+interface GraceHolder {
   graceSlot: number;
   revokeAt?: Date | undefined;
 }
 
 /** The grace slots held now (a hint; the index decides), with each holder's revokeAt. */
-export async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<GraceHolder[]> {
+async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<GraceHolder[]> {
   const docs = await coll
     .find(
       { tenantId, status: "deprecated", graceSlot: { $exists: true } },
@@ -39,7 +39,7 @@ export async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, m
  * They stay DEPRECATED (every read already treats them as revoked) until the sweep stores them as
  * REVOKED with their `key.grace_expired` audit event: only their place in the limit is given back.
  */
-export async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, now: Date, maxTimeMS: number, session?: ClientSession): Promise<number> {
+async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, now: Date, maxTimeMS: number, session?: ClientSession): Promise<number> {
   const r = await coll.updateMany(
     { tenantId, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } },
     { $unset: { graceSlot: "" } },
@@ -49,14 +49,34 @@ export async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: st
 }
 
 /** The grace slots to try, free ones first (held ones may have been released since the read). */
-export function graceSlotOrder(maxDeprecated: number, held: readonly GraceHolder[]): { free: number[]; all: number[] } {
+function graceSlotOrder(maxDeprecated: number, held: readonly GraceHolder[]): { free: number[]; all: number[] } {
   const used = new Set(held.map((h) => h.graceSlot));
   const range = Array.from({ length: Math.max(0, maxDeprecated) }, (_, i) => i);
   const free = range.filter((g) => !used.has(g));
   return { free, all: [...free, ...range.filter((g) => used.has(g))] };
 }
 
-export const hasExpiredHolder = (held: readonly GraceHolder[], now: Date) => held.some((h) => h.revokeAt !== undefined && h.revokeAt <= now);
+const graceEnded = (h: GraceHolder, now: Date) => h.revokeAt !== undefined && h.revokeAt <= now;
+
+/**
+ * The grace slots a rotation at `now` may try (free ones first). When every slot is held and some
+ * holder's grace has ended, those slots are released first (reclaimExpiredGrace) and count as free.
+ * No free slot: every slot was held by a key in its grace at the instant of the read.
+ */
+export async function graceSlotsFor(
+  coll: Collection<KeyDoc>,
+  args: { tenantId: string; maxDeprecated: number; now: Date },
+  maxTimeMS: number,
+  session?: ClientSession,
+): Promise<{ free: number[]; all: number[] }> {
+  const { tenantId, maxDeprecated, now } = args;
+  let held = await graceHolders(coll, tenantId, maxTimeMS, session);
+  if (graceSlotOrder(maxDeprecated, held).free.length === 0 && held.some((h) => graceEnded(h, now))) {
+    await reclaimExpiredGrace(coll, tenantId, now, maxTimeMS, session);
+    held = held.filter((h) => !graceEnded(h, now));
+  }
+  return graceSlotOrder(maxDeprecated, held);
+}
 
 export type RotateArgs = Parameters<TokenStore["rotateKey"]>[0];
 
