@@ -59,8 +59,7 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
   async function undoRotation(coll: Collection<KeyDoc>, tenantId: string, keyId: string, successorId: string, maxActive: number, slot?: number) {
     await coll.deleteOne({ _id: successorId, tenantId, rotatedFromKeyId: keyId }, { maxTimeMS });
     const ours = { _id: keyId, tenantId, status: "deprecated" as const, rotatedToKeyId: successorId };
-    const order = slot !== undefined && slot >= maxActive ? [slot, ...slotOrder(maxActive)] : slotOrder(maxActive, slot);
-    for (const s of order) {
+    for (const s of slotOrder(maxActive, slot)) {
       try {
         // Matched or not, done: no match means it is no longer this rotation's DEPRECATED key
         // (revoked meanwhile), which must be left alone.
@@ -140,11 +139,10 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
 
       // Step 2: the successor takes the freed slot (whatever its number: the count is unchanged),
       // or any free one.
-      const order = freed !== undefined && freed >= maxActive ? [freed, ...slotOrder(maxActive)] : slotOrder(maxActive, freed);
       let inserted: KeyDoc | undefined;
       try {
         const doc = toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId });
-        inserted = await insertIntoSlot(coll, doc, order);
+        inserted = await insertIntoSlot(coll, doc, slotOrder(maxActive, freed));
       } catch (err) {
         // Outage or a duplicate successor: undo what can be undone, then report the failure.
         await undoRotation(coll, tenantId, keyId, successor.id, maxActive, freed).catch(() => undefined);

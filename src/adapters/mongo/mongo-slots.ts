@@ -82,11 +82,13 @@ export type RotateArgs = Parameters<TokenStore["rotateKey"]>[0];
 
 export const isSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyActiveSlot, "slot");
 
-/** 0..maxActive-1 with `first` (when in range) first. */
+/**
+ * 0..maxActive-1, with `first` (a freed slot) first: even beyond a since-lowered maxActive, as
+ * giving a key its own freed slot back never raises the active count.
+ */
 export function slotOrder(maxActive: number, first?: number): number[] {
   const all = Array.from({ length: Math.max(0, maxActive) }, (_, i) => i);
-  if (first === undefined || first < 0 || first >= maxActive) return all;
-  return [first, ...all.filter((s) => s !== first)];
+  return first === undefined ? all : [first, ...all.filter((s) => s !== first)];
 }
 
 /**
