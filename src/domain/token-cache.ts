@@ -61,15 +61,21 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
   // Key id (or session id) -> token hash of the cached key and session entries, so a change known
   // only by id (a change stream event) can invalidate; bounded by the positive cache, kept in step
   // by its dispose hook. Key ids (key_...) and session ids (ses_...) never collide.
-  const hashByKeyId = new Map<string, string>();
+  const hashById = new Map<string, string>();
   const positive = new LRUCache<string, CachedToken>({
     max: Math.max(1, opts.maxEntries),
     ttl: Math.max(1, opts.ttlMs),
     dispose: (value, hash) => {
-      if ((value.kind === "key" || value.kind === "session") && hashByKeyId.get(value.record.id) === hash) hashByKeyId.delete(value.record.id);
+      if ((value.kind === "key" || value.kind === "session") && hashById.get(value.record.id) === hash) hashById.delete(value.record.id);
     },
   });
   const negative = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxNegativeEntries), ttl: Math.max(1, opts.ttlMs) });
+  /** A key's or a session's entry, by its id. */
+  const deleteById = (id: string) => {
+    epoch++; // also stops an in-flight read of this token from caching what it read
+    const hash = hashById.get(id);
+    if (hash !== undefined) positive.delete(hash);
+  };
   const policies = new LRUCache<string, TenantPolicyRecord>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
   const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
 
@@ -87,23 +93,15 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
     set(hash, entry, ttlMs) {
       if (!enabled || (ttlMs !== undefined && ttlMs <= 0)) return;
       (isNegative(entry) ? negative : positive).set(hash, entry, ttlMs === undefined ? undefined : { ttl: ttlMs });
-      if (entry.kind === "key" || entry.kind === "session") hashByKeyId.set(entry.record.id, hash);
+      if (entry.kind === "key" || entry.kind === "session") hashById.set(entry.record.id, hash);
     },
     delete(hash) {
       epoch++;
       positive.delete(hash);
       negative.delete(hash);
     },
-    deleteKey(keyId) {
-      epoch++; // also stops an in-flight read of this key from caching what it read
-      const hash = hashByKeyId.get(keyId);
-      if (hash !== undefined) positive.delete(hash);
-    },
-    deleteSession(sessionId) {
-      epoch++;
-      const hash = hashByKeyId.get(sessionId);
-      if (hash !== undefined) positive.delete(hash);
-    },
+    deleteKey: deleteById,
+    deleteSession: deleteById,
     deleteTenantSessions(tenantId) {
       epoch++;
       // A rare incident-response call: one pass over the cache is fine.
@@ -128,7 +126,7 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       positive.clear();
       negative.clear();
       policies.clear();
-      hashByKeyId.clear();
+      hashById.clear();
     },
   };
 }
