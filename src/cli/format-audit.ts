@@ -1,15 +1,14 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { AUDIT_ACTIONS, type AuditAction as AuditActionName } from "../domain/audit.js";
+import { AUDIT_ACTIONS } from "../domain/audit.js";
 import { AuditAction, AuditActorKind, AuditOutcome, type AuditEvent, type Session } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { fromProtoAction, toProtoAction } from "../transport/audit-mapping.js";
 
 /** Human-readable audit events and sessions for the admin CLI; parsing of its audit options. */
-const enumName = (a: AuditActionName) => a.replace(".", "_").toUpperCase() as keyof typeof AuditAction;
-const NAMES = new Map<AuditAction, AuditActionName>(AUDIT_ACTIONS.map((a) => [AuditAction[enumName(a)], a]));
 
 /** "key.rotate" (or "KEY_ROTATE") -> the enum value; undefined for an unknown name. */
 export function parseAuditAction(name: string): AuditAction | undefined {
-  const a = AUDIT_ACTIONS.find((x) => x === name.toLowerCase() || enumName(x) === name.toUpperCase());
-  return a === undefined ? undefined : AuditAction[enumName(a)];
+  const a = AUDIT_ACTIONS.find((x) => x === name.toLowerCase() || AuditAction[toProtoAction(x)] === name.toUpperCase());
+  return a === undefined ? undefined : toProtoAction(a);
 }
 
 /** An ISO time ("2026-02-22", "2026-02-22T15:00:00Z") or an age ("90m", "24h", "7d") before `now`. */
@@ -29,7 +28,7 @@ export function formatAuditEvent(e: AuditEvent): string {
   const actor = a ? `${ACTOR(a.kind)}${a.id ? ` ${a.id}` : ""}${a.tenantId ? ` (${a.tenantId})` : ""}` : "-";
   const target = [e.tenantId, e.keyId, e.sessionId].filter(Boolean).join(" ");
   const from = [e.protocol, e.peer, e.userAgent ? `"${e.userAgent}"` : ""].filter(Boolean).join(" ");
-  const lines = [`${time}  ${(NAMES.get(e.action) ?? "unknown").padEnd(19)} ${outcome.padEnd(17)} ${target}`, `    by ${actor}${from ? `  via ${from}` : ""}`];
+  const lines = [`${time}  ${(fromProtoAction(e.action) ?? "unknown").padEnd(19)} ${outcome.padEnd(17)} ${target}`, `    by ${actor}${from ? `  via ${from}` : ""}`];
   if (e.detail) lines.push(`    ${e.detail}`);
   return lines.join("\n");
 }
