@@ -7,8 +7,7 @@ import { createTokenCache } from "../domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { systemClock } from "../ports/clock.js";
 import { hostname, userInfo } from "node:os";
-import { createAuditTrail } from "../domain/audit-trail.js";
-import { DomainError } from "../domain/errors.js";
+import { completeAfter, createAuditTrail } from "../domain/audit-trail.js";
 
 /**
  * Break-glass: create a platform admin key directly in the production store (MONGODB_URI), for
@@ -42,13 +41,7 @@ export async function createAdminKeyDirect(label: string): Promise<IssuedKey> {
       detail: `break-glass --direct by OS user ${userInfo().username} on ${hostname()}`,
     });
     try {
-      const issued = await keys.create(ADMIN_TENANT_ID, label, "cli-direct");
-      await pending.complete({ outcome: "ok", code: "OK", keyId: issued.key.id });
-      return issued;
-    } catch (err) {
-      const code = err instanceof DomainError ? err.code.toUpperCase() : "INTERNAL";
-      await pending.complete({ outcome: "failed", code, detail: (err as Error).message });
-      throw err;
+      return await completeAfter(pending, () => keys.create(ADMIN_TENANT_ID, label, "cli-direct"), (issued) => ({ keyId: issued.key.id }));
     } finally {
       await lastUsed.close();
     }

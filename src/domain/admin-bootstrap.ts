@@ -1,6 +1,6 @@
 import type { Clock } from "../ports/clock.js";
 import type { TokenStore } from "../ports/token-store.js";
-import type { AuditTrail } from "./audit-trail.js";
+import { completeAfter, type AuditTrail } from "./audit-trail.js";
 import { DomainError } from "./errors.js";
 import type { IssuedKey, KeyService } from "./key-service.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
@@ -32,15 +32,7 @@ export async function ensureAdminKey(deps: {
     tenantId: ADMIN_TENANT_ID,
     detail: "bootstrap admin key (no usable admin key existed)",
   });
-  try {
-    const issued = await createSaved(deps);
-    await pending?.complete({ outcome: "ok", code: "OK", keyId: issued.key.id });
-    return issued;
-  } catch (err) {
-    const code = err instanceof DomainError ? err.code.toUpperCase() : "INTERNAL";
-    await pending?.complete({ outcome: "failed", code, detail: (err as Error).message });
-    throw err;
-  }
+  return completeAfter(pending, () => createSaved(deps), (issued) => ({ keyId: issued.key.id }));
 }
 
 async function createSaved(deps: Parameters<typeof ensureAdminKey>[0]): Promise<IssuedKey> {

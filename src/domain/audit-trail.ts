@@ -1,6 +1,7 @@
 import type { Clock } from "../ports/clock.js";
 import type { AuditStore } from "../ports/audit-store.js";
 import { newAuditEventId, type AuditCompletion, type AuditEvent, type AuditQuery } from "./audit.js";
+import { DomainError } from "./errors.js";
 
 /** An event as a caller describes it; the trail adds id, time and (for begin) the pending outcome. */
 export type AuditDraft = Omit<AuditEvent, "id" | "time" | "outcome" | "code"> & { time?: Date };
@@ -28,6 +29,26 @@ export interface AuditTrail {
   record(draft: AuditDraft, completion: AuditCompletion): Promise<AuditEvent>;
   recordOnce(draft: AuditDraft & { dedupeKey: string }, completion: AuditCompletion): Promise<boolean>;
   list(query: AuditQuery): Promise<AuditEvent[]>;
+}
+
+/**
+ * Runs a change announced by `pending` (none: unaudited) and completes the event with how it ended:
+ * OK with what `learned` reports, or FAILED with the DomainError's code (INTERNAL otherwise). Rethrows.
+ */
+export async function completeAfter<T>(
+  pending: PendingAudit | undefined,
+  change: () => Promise<T>,
+  learned: (value: T) => Pick<AuditCompletion, "keyId" | "sessionId" | "detail">,
+): Promise<T> {
+  try {
+    const value = await change();
+    await pending?.complete({ outcome: "ok", code: "OK", ...learned(value) });
+    return value;
+  } catch (err) {
+    const code = err instanceof DomainError ? err.code.toUpperCase() : "INTERNAL";
+    await pending?.complete({ outcome: "failed", code, detail: (err as Error).message });
+    throw err;
+  }
 }
 
 export type AuditSink = (event: AuditEvent, stored: boolean) => void;
