@@ -1,7 +1,7 @@
-import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { AUDIT_ACTIONS } from "../domain/audit.js";
 import { AuditAction, AuditActorKind, AuditOutcome, type AuditEvent, type Session } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { fromProtoAction, toProtoAction } from "../transport/audit-mapping.js";
+import { formatTime } from "./format.js";
 
 /** Human-readable audit events and sessions for the admin CLI; parsing of its audit options. */
 
@@ -22,7 +22,7 @@ export function parseSince(value: string, now = new Date()): Date | undefined {
 const ACTOR = (k: AuditActorKind) => AuditActorKind[k]?.toLowerCase() ?? "unknown";
 
 export function formatAuditEvent(e: AuditEvent): string {
-  const time = e.time ? timestampDate(e.time).toISOString() : "-";
+  const time = formatTime(e.time);
   const outcome = e.outcome === AuditOutcome.UNKNOWN ? "UNKNOWN" : e.code;
   const a = e.actor;
   const actor = a ? `${ACTOR(a.kind)}${a.id ? ` ${a.id}` : ""}${a.tenantId ? ` (${a.tenantId})` : ""}` : "-";
@@ -35,6 +35,6 @@ export function formatAuditEvent(e: AuditEvent): string {
 
 export function formatSession(s: Session | undefined): string {
   if (!s) return "no session";
-  const t = (x: Session["createdAt"]) => (x ? timestampDate(x).toISOString() : "-");
+  const t = formatTime;
   return `${s.id}  tenant ${s.tenantId}, created ${t(s.createdAt)} by ${s.createdBy || "-"}, expires ${t(s.expiresAt)}${s.revokedAt ? `, revoked ${t(s.revokedAt)} by ${s.revokedBy || "-"}` : ""}`;
 }
