@@ -7,12 +7,12 @@ import {
   graceSlotsFor,
   isGraceSlotTaken,
   isSlotTaken,
-  isTransactionUnsupported,
   type RotateArgs,
   slotOrder,
   usedSlots,
 } from "./mongo-slots.js";
 import { rotateInTransaction, type RotationTransactions } from "./mongo-rotate-transaction.js";
+import { isTransactionUnsupported } from "./mongo-transaction.js";
 
 /**
  * The key state changes that the active- and deprecated-keys limits constrain: insert, rotate, revoke.

@@ -1,4 +1,4 @@
-import { type ClientSession, type Collection, MongoServerError } from "mongodb";
+import type { ClientSession, Collection } from "mongodb";
 import type { TokenStore } from "../../ports/token-store.js";
 import type { KeyDoc } from "./mongo-documents.js";
 import { isDuplicateKeyOn } from "./mongo-errors.js";
@@ -101,13 +101,6 @@ export async function usedSlots(coll: Collection<KeyDoc>, tenantId: string, maxT
     .toArray();
   return new Set(docs.map((d) => d.slot).filter((s): s is number => typeof s === "number"));
 }
-
-/**
- * Transactions need a replica set or mongos; a standalone server answers IllegalOperation (20),
- * "Transaction numbers are only allowed on a replica set member or mongos".
- */
-export const isTransactionUnsupported = (err: unknown) =>
-  err instanceof MongoServerError && (err.code === 20 || /Transaction numbers are only allowed/.test(err.message));
 
 /** The old key's update of a rotation: ACTIVE -> DEPRECATED into grace slot `graceSlot`. */
 export const deprecateUpdate = (revokeAt: Date, successorId: string, graceSlot: number) => ({

@@ -46,6 +46,13 @@ export const isUnknownCommitResult = (err: unknown) => hasLabel(err, MongoErrorL
 const isMaxTimeExpired = (err: unknown) =>
   err instanceof MongoServerError && (err.code === 50 || (err as { writeConcernError?: { code?: number } }).writeConcernError?.code === 50);
 
+/**
+ * Transactions need a replica set or mongos; a standalone server answers IllegalOperation (20),
+ * "Transaction numbers are only allowed on a replica set member or mongos".
+ */
+export const isTransactionUnsupported = (err: unknown) =>
+  err instanceof MongoServerError && (err.code === 20 || /Transaction numbers are only allowed/.test(err.message));
+
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export async function runBoundedTransaction<T>(
