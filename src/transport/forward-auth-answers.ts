@@ -7,19 +7,6 @@ import { InactiveReason, TokenType, type IntrospectResponse } from "../gen/warpf
  */
 export const REALM = 'Bearer realm="warpflow"';
 
-/** Every `x-warpflow-*` response header /authz may set (gateways copy these to the upstream). */
-export const CLAIM_HEADERS = [
-  "x-warpflow-tenant-id",
-  "x-warpflow-token-type",
-  "x-warpflow-key-id",
-  "x-warpflow-session-id",
-  "x-warpflow-subject",
-  "x-warpflow-groups",
-  "x-warpflow-admin",
-  "x-warpflow-deprecated",
-  "x-warpflow-expires-at",
-] as const;
-
 const TOKEN_TYPES: Partial<Record<TokenType, string>> = {
   [TokenType.API_KEY]: "api_key",
   [TokenType.SESSION]: "session",
