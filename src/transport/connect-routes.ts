@@ -1,9 +1,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
 import { malformedBodyKey } from "./connect-adapter.js";
-import { MALFORMED_MESSAGE } from "./malformed-request.js";
+import { malformedRequest } from "./malformed-request.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { connectProtocolOf } from "./peer.js";
@@ -45,8 +44,7 @@ export function registerConnectService<S extends DescService>(
         },
       };
       try {
-        const malformed = hc.values.get(malformedBodyKey);
-        if (malformed !== undefined) throw invalidArgument("request", MALFORMED_MESSAGE);
+        if (hc.values.get(malformedBodyKey) !== undefined) throw malformedRequest();
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
         return res;

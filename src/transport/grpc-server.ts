@@ -1,12 +1,11 @@
 import { fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
 import { peerOf } from "./peer.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
-import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
+import { MALFORMED, malformedRequest, tolerant } from "./malformed-request.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
@@ -98,7 +97,7 @@ export function addProtobufService<S extends DescService>(
       const ctx = new GrpcCallContext(call);
       const answer =
         call.request === MALFORMED
-          ? Promise.reject(invalidArgument("request", MALFORMED_MESSAGE))
+          ? Promise.reject(malformedRequest())
           : handler(call.request, ctx);
       answer.then(
         (res) => {

@@ -1,3 +1,5 @@
+import { Code, ConnectError } from "@connectrpc/connect";
+
 /**
  * A request message that does not decode is the caller's mistake: INVALID_ARGUMENT with this fixed
  * text on every protocol (connect-adapter.ts for Connect and gRPC-Web, the rest of this file for
@@ -11,6 +13,9 @@
 export const MALFORMED = Symbol("malformed request");
 
 export const MALFORMED_MESSAGE = "not a valid protobuf message";
+
+/** The error every path answers such a request with (`problem`: a finer fixed text, e.g. a bad flag). */
+export const malformedRequest = (problem: string = MALFORMED_MESSAGE) => new ConnectError(`request: ${problem}`, Code.InvalidArgument);
 
 export function tolerant(decode: (b: Buffer) => unknown): (b: Buffer) => unknown {
   return (b) => {
