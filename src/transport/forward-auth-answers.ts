@@ -1,5 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { InactiveReason, TokenType, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { rfc3339 } from "./json-http.js";
 
 /**
  * What /authz answers, as HTTP: the claims headers of an allowed request and the RFC 6750 denials.
@@ -12,9 +13,6 @@ const TOKEN_TYPES: Partial<Record<TokenType, string>> = {
   [TokenType.SESSION]: "session",
   [TokenType.COGNITO]: "cognito",
 };
-
-/** RFC 3339, whole seconds without the ".000" (as the REST endpoint writes it). */
-const rfc3339 = (d: Date) => d.toISOString().replace(".000Z", "Z");
 
 /**
  * The 200 answer's headers. Subject and group names come from the identity provider and may hold

@@ -7,7 +7,7 @@ import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
 import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";
-import { sendError } from "./json-http.js";
+import { headerReader, sendError } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** The method label of /authz in metrics and logs. */
@@ -37,10 +37,7 @@ export function createForwardAuthHandler(
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
       bearer: undefined,
-      header: (name) => {
-        const v = req.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      },
+      header: headerReader(req),
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
     };
     const count = authorizationCount(req.rawHeaders);
