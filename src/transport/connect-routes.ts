@@ -44,7 +44,8 @@ export function registerConnectService<S extends DescService>(
         },
       };
       try {
-        if (hc.values.get(malformedBodyKey) !== undefined) throw malformedRequest();
+        const malformed = hc.values.get(malformedBodyKey);
+        if (malformed !== undefined) throw malformedRequest(malformed);
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
         return res;

@@ -42,7 +42,8 @@ export function registerConnectHandlers(router: ConnectRouter, { service, handle
     const h = handlers[method.localName]!;
     impl[method.localName] = (input: never, ctx: HandlerContext) => {
       // A binary body that did not decode (connect-adapter.ts) is refused, as for TokenService.
-      if (ctx.values.get(malformedBodyKey) !== undefined) throw malformedRequest();
+      const malformed = ctx.values.get(malformedBodyKey);
+      if (malformed !== undefined) throw malformedRequest(malformed);
       return h(input, ctx.signal);
     };
   }
