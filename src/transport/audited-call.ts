@@ -37,16 +37,10 @@ export function createAuditedCall(audit: AuditTrail): AuditedCall {
     let sessionId = request.sessionId !== undefined && isSessionId(request.sessionId) ? request.sessionId : undefined;
     let detail: string | undefined;
     let pending: PendingAudit | undefined;
-    const draft = (): AuditDraft => ({
-      action,
-      actor,
-      tenantId,
-      keyId,
-      sessionId,
-      peer: ctx.peer,
-      userAgent: sanitizeClientText(ctx.userAgent),
-      protocol: ctx.protocol,
-    });
+    // Who called, read now: grpc-js's getPeer() is "unknown" once the call's stream has closed (a
+    // client that cancels before its event is written would leave no address in the trail).
+    const caller = { peer: ctx.peer, userAgent: sanitizeClientText(ctx.userAgent), protocol: ctx.protocol };
+    const draft = (): AuditDraft => ({ action, actor, tenantId, keyId, sessionId, ...caller });
     const scope: AuditScope = {
       principal(p) {
         actor = auditActorOf(p);
