@@ -1,10 +1,9 @@
 import { once } from "node:events";
-import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { ConnectError } from "@connectrpc/connect";
 import { mapError } from "./error-mapping.js";
-import { asBuffer } from "./grpc-server.js";
-import { MALFORMED, malformedRequest, tolerant } from "./malformed-request.js";
+import { methodDefinition } from "./grpc-server.js";
+import { MALFORMED, malformedRequest } from "./malformed-request.js";
 import type { ServedService } from "./service-handlers.js";
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>;
@@ -61,20 +60,7 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     if (method.methodKind === "client_streaming") throw new Error(`${method.name}: client streaming is not supported`);
-    const input = method.input as DescMessage;
-    const output = method.output as DescMessage;
-    const requestStream = method.methodKind === "bidi_streaming";
-    const responseStream = method.methodKind !== "unary";
-    definition[method.localName] = {
-      path: `/${service.typeName}/${method.name}`,
-      requestStream,
-      responseStream,
-      requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
-      requestDeserialize: tolerant((b: Buffer) => fromBinary(input, b)),
-      responseSerialize: (m: unknown) => asBuffer(toBinary(output, m as never)),
-      responseDeserialize: (b: Buffer) => fromBinary(output, b),
-      originalName: method.localName,
-    };
+    definition[method.localName] = methodDefinition(service, method);
     const h = handlers[method.localName] as (input: unknown, signal: AbortSignal) => unknown;
     if (method.methodKind === "unary") {
       implementation[method.localName] = ((call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
