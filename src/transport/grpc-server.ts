@@ -37,19 +37,21 @@ export function methodDefinition(service: DescService, method: DescMethod, fast?
 }
 
 /**
- * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: header()
- * and clientCertVerified() read the call only when a handler asks.
+ * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: bearer,
+ * header() and clientCertVerified() read the call only when a handler asks.
  */
 class GrpcCallContext implements CallContext {
-  bearer: string | undefined;
   actor: string | undefined = undefined;
   tenantId: string | undefined = undefined;
   keyId: string | undefined = undefined;
 
-  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {
+  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {}
+
+  /** Read only when an admin handler asks (never on Introspect, whose token is in the message). */
+  get bearer(): string | undefined {
     // Exactly one authorization entry (two credentials are none, as on the other protocols).
-    const auth = call.metadata.get("authorization");
-    this.bearer = auth.length === 1 && typeof auth[0] === "string" ? bearerToken(auth[0]) : undefined;
+    const auth = this.call.metadata.get("authorization");
+    return auth.length === 1 && typeof auth[0] === "string" ? bearerToken(auth[0]) : undefined;
   }
 
   header(name: string): string | undefined {
