@@ -29,7 +29,10 @@ export function registerConnectService<S extends DescService>(
     impl[method.localName] = async (req, hc) => {
       const start = process.hrtime.bigint();
       const ctx: CallContext = {
-        bearer: bearerToken(hc.requestHeader.get("authorization")),
+        // Read only when an admin handler asks (never on Introspect, whose token is in the message).
+        get bearer() {
+          return bearerToken(hc.requestHeader.get("authorization"));
+        },
         signal: hc.signal,
         header: (name) => hc.requestHeader.get(name) ?? undefined,
         clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
