@@ -22,13 +22,11 @@ async function main(): Promise<void> {
   const app = await createApp({ config, logger });
 
   // The logger writes synchronously (see createLogger), so every line is out, in order, at exit.
-  const exit = (code: number) => process.exit(code);
   let signalled = false;
   const shutdown = (signal: string) => {
     if (signalled) {
       logger.warn({ signal }, "second signal: exiting now");
-      exit(1);
-      return;
+      process.exit(1);
     }
     signalled = true;
     logger.info({ signal }, "shutting down: draining in-flight calls and flushing last_used_at");
@@ -37,16 +35,16 @@ async function main(): Promise<void> {
     const bound = config.shutdownTimeoutMs + config.storeTimeoutMs * 2 + 1000;
     setTimeout(() => {
       logger.error({ ms: bound }, "shutdown did not finish in time: exiting");
-      exit(1);
+      process.exit(1);
     }, bound).unref();
     app.close().then(
       () => {
         logger.info("stopped");
-        exit(0);
+        process.exit(0);
       },
       (err) => {
         logger.error({ err }, "shutdown failed");
-        exit(1);
+        process.exit(1);
       },
     );
   };

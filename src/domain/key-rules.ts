@@ -30,18 +30,20 @@ const graceEnded = (key: KeyRecord, now: Date): boolean =>
 const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
 export const newKeyId = (): string => `key_${randomBase62(20)}`;
 export const newSessionId = (): string => `ses_${randomBase62(20)}`;
+export const isKeyId = (value: string): boolean => KEY_ID_RE.test(value);
 
 export function requireKeyId(value: string, field = "key_id"): string {
   if (value === "") throw invalidArgument(field, "is required");
-  if (!KEY_ID_RE.test(value)) throw invalidArgument(field, "must look like key_ followed by 20 letters or digits");
+  if (!isKeyId(value)) throw invalidArgument(field, "must look like key_ followed by 20 letters or digits");
   return value;
 }
 
 const SESSION_ID_RE = /^ses_[0-9A-Za-z]{20}$/;
+export const isSessionId = (value: string): boolean => SESSION_ID_RE.test(value);
 
 export function requireSessionId(value: string, field = "session_id"): string {
   if (value === "") throw invalidArgument(field, "is required");
-  if (!SESSION_ID_RE.test(value)) throw invalidArgument(field, "must look like ses_ followed by 20 letters or digits");
+  if (!isSessionId(value)) throw invalidArgument(field, "must look like ses_ followed by 20 letters or digits");
   return value;
 }
 

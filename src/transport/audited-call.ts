@@ -1,5 +1,6 @@
 import { sanitizeClientText, type AuditAction, type AuditActor, type AuditCompletion } from "../domain/audit.js";
 import type { AuditDraft, AuditTrail, PendingAudit } from "../domain/audit-trail.js";
+import { isKeyId, isSessionId } from "../domain/key-rules.js";
 import { auditActorOf, type Principal } from "../domain/principal.js";
 import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
 import { codeName, mapError } from "./error-mapping.js";
@@ -20,9 +21,6 @@ export interface AuditScope {
   begin(): Promise<void>;
 }
 
-const KEY_ID = /^key_[0-9A-Za-z]{20}$/;
-const SESSION_ID = /^ses_[0-9A-Za-z]{20}$/;
-
 export type AuditedCall = <T>(
   action: AuditAction,
   ctx: CallContext,
@@ -35,20 +33,14 @@ export function createAuditedCall(audit: AuditTrail): AuditedCall {
   return async (action, ctx, request, body) => {
     let actor: AuditActor = { kind: "none", id: "", tenantId: "" };
     let tenantId = request.tenantId !== undefined && isValidTenantId(request.tenantId) ? request.tenantId : ADMIN_TENANT_ID;
-    let keyId = request.keyId !== undefined && KEY_ID.test(request.keyId) ? request.keyId : undefined;
-    let sessionId = request.sessionId !== undefined && SESSION_ID.test(request.sessionId) ? request.sessionId : undefined;
+    let keyId = request.keyId !== undefined && isKeyId(request.keyId) ? request.keyId : undefined;
+    let sessionId = request.sessionId !== undefined && isSessionId(request.sessionId) ? request.sessionId : undefined;
     let detail: string | undefined;
     let pending: PendingAudit | undefined;
-    const draft = (): AuditDraft => ({
-      action,
-      actor,
-      tenantId,
-      keyId,
-      sessionId,
-      peer: ctx.peer,
-      userAgent: sanitizeClientText(ctx.userAgent),
-      protocol: ctx.protocol,
-    });
+    // Who called, read now: grpc-js's getPeer() is "unknown" once the call's stream has closed (a
+    // client that cancels before its event is written would leave no address in the trail).
+    const caller = { peer: ctx.peer, userAgent: sanitizeClientText(ctx.userAgent), protocol: ctx.protocol };
+    const draft = (): AuditDraft => ({ action, actor, tenantId, keyId, sessionId, ...caller });
     const scope: AuditScope = {
       principal(p) {
         actor = auditActorOf(p);

@@ -12,7 +12,7 @@ import {
 } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { MALFORMED_MESSAGE } from "./malformed-request.js";
+import { MALFORMED_MESSAGE, malformedRequest } from "./malformed-request.js";
 
 /**
  * connect-node's adapter, with one change: a binary request message that does not decode as the
@@ -116,7 +116,7 @@ async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, input: DescMes
       if (pending.length < 5 + length) break;
       const envelope = pending.subarray(0, 5 + length);
       const problem = envelopeProblem(input, envelope);
-      if (problem !== undefined) throw new ConnectError(`request: ${problem}`, Code.InvalidArgument);
+      if (problem !== undefined) throw malformedRequest(problem);
       yield envelope;
       pending = pending.subarray(5 + length);
     }

@@ -1,9 +1,8 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
 import { malformedBodyKey } from "./connect-adapter.js";
-import { MALFORMED_MESSAGE } from "./malformed-request.js";
+import { malformedRequest } from "./malformed-request.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { connectProtocolOf } from "./peer.js";
@@ -30,7 +29,10 @@ export function registerConnectService<S extends DescService>(
     impl[method.localName] = async (req, hc) => {
       const start = process.hrtime.bigint();
       const ctx: CallContext = {
-        bearer: bearerToken(hc.requestHeader.get("authorization")),
+        // Read only when an admin handler asks (never on Introspect, whose token is in the message).
+        get bearer() {
+          return bearerToken(hc.requestHeader.get("authorization"));
+        },
         signal: hc.signal,
         header: (name) => hc.requestHeader.get(name) ?? undefined,
         clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
@@ -46,7 +48,7 @@ export function registerConnectService<S extends DescService>(
       };
       try {
         const malformed = hc.values.get(malformedBodyKey);
-        if (malformed !== undefined) throw invalidArgument("request", MALFORMED_MESSAGE);
+        if (malformed !== undefined) throw malformedRequest(malformed);
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
         return res;

@@ -1,5 +1,6 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { InactiveReason, TokenType, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { rfc3339 } from "./json-http.js";
 
 /**
  * What /authz answers, as HTTP: the claims headers of an allowed request and the RFC 6750 denials.
@@ -7,27 +8,11 @@ import { InactiveReason, TokenType, type IntrospectResponse } from "../gen/warpf
  */
 export const REALM = 'Bearer realm="warpflow"';
 
-/** Every `x-warpflow-*` response header /authz may set (gateways copy these to the upstream). */
-export const CLAIM_HEADERS = [
-  "x-warpflow-tenant-id",
-  "x-warpflow-token-type",
-  "x-warpflow-key-id",
-  "x-warpflow-session-id",
-  "x-warpflow-subject",
-  "x-warpflow-groups",
-  "x-warpflow-admin",
-  "x-warpflow-deprecated",
-  "x-warpflow-expires-at",
-] as const;
-
 const TOKEN_TYPES: Partial<Record<TokenType, string>> = {
   [TokenType.API_KEY]: "api_key",
   [TokenType.SESSION]: "session",
   [TokenType.COGNITO]: "cognito",
 };
-
-/** RFC 3339, whole seconds without the ".000" (as the REST endpoint writes it). */
-const rfc3339 = (d: Date) => d.toISOString().replace(".000Z", "Z");
 
 /**
  * The 200 answer's headers. Subject and group names come from the identity provider and may hold

@@ -6,8 +6,8 @@ import { authorizationCount, bearerToken } from "./bearer.js";
 import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import type { CallObserver } from "./call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
-import { allowHeaders, denial, type Denial } from "./forward-auth-answers.js";
-import { sendJson } from "./json-http.js";
+import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";
+import { headerReader, sendError } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** The method label of /authz in metrics and logs. */
@@ -37,10 +37,7 @@ export function createForwardAuthHandler(
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
       bearer: undefined,
-      header: (name) => {
-        const v = req.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      },
+      header: headerReader(req),
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
     };
     const count = authorizationCount(req.rawHeaders);
@@ -74,9 +71,9 @@ export function createForwardAuthHandler(
         const mapped = mapError(err);
         observer.end(AUTHORIZE, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
         const status = httpStatusOf(mapped.code);
-        const extra: Record<string, string> = status === 401 ? { "www-authenticate": 'Bearer realm="warpflow"' } : {};
+        const extra: Record<string, string> = status === 401 ? { "www-authenticate": REALM } : {};
         if (status === 503) extra["retry-after"] = "1";
-        sendJson(res, status, { error: { code: codeName(mapped.code), message: mapped.message } }, extra);
+        sendError(res, status, codeName(mapped.code), mapped.message, extra);
       },
     );
   };
@@ -84,6 +81,6 @@ export function createForwardAuthHandler(
   function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
     // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.
     observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
-    sendJson(res, d.status, { error: { code: d.code, message: d.message } }, { "www-authenticate": d.challenge });
+    sendError(res, d.status, d.code, d.message, { "www-authenticate": d.challenge });
   }
 }

@@ -1,31 +1,57 @@
-import { fromBinary, toBinary, type DescMessage, type DescService } from "@bufbuild/protobuf";
+import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { invalidArgument } from "../domain/errors.js";
 import { bearerToken } from "./bearer.js";
 import { peerOf } from "./peer.js";
 import type { CallObserver } from "./call-observer.js";
 import { mapError, OK } from "./error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
-import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
+import { MALFORMED, malformedRequest, tolerant } from "./malformed-request.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
-export const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
- * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: header()
- * and clientCertVerified() read the call only when a handler asks.
+ * grpc-js's definition of one method of a protobuf-es service: the path and message encoding come
+ * from the generated descriptor, so they can never drift from the proto. `fast` is the optional
+ * byte-identical codec (introspect-codec.ts) tried before protobuf-es. A request that does not
+ * decode arrives as MALFORMED (malformed-request.ts), for the method to answer INVALID_ARGUMENT.
+ */
+export function methodDefinition(service: DescService, method: DescMethod, fast?: FastCodec<unknown>): grpc.MethodDefinition<unknown, unknown> {
+  const input = method.input as DescMessage;
+  const output = method.output as DescMessage;
+  const decode = fast?.decode;
+  const encode = fast?.encode;
+  return {
+    path: `/${service.typeName}/${method.name}`,
+    requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
+    responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
+    requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
+    requestDeserialize: tolerant(decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b)),
+    responseSerialize: encode
+      ? (m: unknown) => encode(m) ?? asBuffer(toBinary(output, m as never))
+      : (m: unknown) => asBuffer(toBinary(output, m as never)),
+    responseDeserialize: (b: Buffer) => fromBinary(output, b),
+    originalName: method.localName,
+  };
+}
+
+/**
+ * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: bearer,
+ * header() and clientCertVerified() read the call only when a handler asks.
  */
 class GrpcCallContext implements CallContext {
-  bearer: string | undefined;
   actor: string | undefined = undefined;
   tenantId: string | undefined = undefined;
   keyId: string | undefined = undefined;
 
-  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {
+  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {}
+
+  /** Read only when an admin handler asks (never on Introspect, whose token is in the message). */
+  get bearer(): string | undefined {
     // Exactly one authorization entry (two credentials are none, as on the other protocols).
-    const auth = call.metadata.get("authorization");
-    this.bearer = auth.length === 1 && typeof auth[0] === "string" ? bearerToken(auth[0]) : undefined;
+    const auth = this.call.metadata.get("authorization");
+    return auth.length === 1 && typeof auth[0] === "string" ? bearerToken(auth[0]) : undefined;
   }
 
   header(name: string): string | undefined {
@@ -73,24 +99,9 @@ export function addProtobufService<S extends DescService>(
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
-    const input = method.input as DescMessage;
-    const output = method.output as DescMessage;
-    const fastIn = fastCodecs.get(input.typeName) as FastCodec<unknown> | undefined;
-    const fastOut = fastCodecs.get(output.typeName) as FastCodec<unknown> | undefined;
-    const decode = fastIn?.decode;
-    const encode = fastOut?.encode;
-    definition[method.localName] = {
-      path: `/${service.typeName}/${method.name}`,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
-      requestDeserialize: tolerant(decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b)),
-      responseSerialize: encode
-        ? (m: unknown) => encode(m) ?? asBuffer(toBinary(output, m as never))
-        : (m: unknown) => asBuffer(toBinary(output, m as never)),
-      responseDeserialize: (b: Buffer) => fromBinary(output, b),
-      originalName: method.localName,
-    };
+    const fastIn = fastCodecs.get(method.input.typeName) as FastCodec<unknown> | undefined;
+    const fastOut = fastCodecs.get(method.output.typeName) as FastCodec<unknown> | undefined;
+    definition[method.localName] = methodDefinition(service, method, { decode: fastIn?.decode, encode: fastOut?.encode });
     const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[method.localName]!;
     const name = method.name;
     implementation[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
@@ -98,7 +109,7 @@ export function addProtobufService<S extends DescService>(
       const ctx = new GrpcCallContext(call);
       const answer =
         call.request === MALFORMED
-          ? Promise.reject(invalidArgument("request", MALFORMED_MESSAGE))
+          ? Promise.reject(malformedRequest())
           : handler(call.request, ctx);
       answer.then(
         (res) => {

@@ -1,10 +1,9 @@
 import { once } from "node:events";
-import { fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { ConnectError } from "@connectrpc/connect";
 import { mapError } from "./error-mapping.js";
-import { asBuffer } from "./grpc-server.js";
-import { MALFORMED, MALFORMED_MESSAGE, tolerant } from "./malformed-request.js";
+import { methodDefinition } from "./grpc-server.js";
+import { MALFORMED, malformedRequest } from "./malformed-request.js";
 import type { ServedService } from "./service-handlers.js";
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>;
@@ -15,9 +14,6 @@ function signalOf(call: { on(event: "cancelled", cb: () => void): unknown }): Ab
   call.on("cancelled", () => ac.abort());
   return ac.signal;
 }
-
-/** A request message that did not decode: the caller's mistake. */
-const malformed = () => new ConnectError(`request: ${MALFORMED_MESSAGE}`, Code.InvalidArgument);
 
 const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
   const mapped = mapError(err);
@@ -45,7 +41,7 @@ async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, sign
     // the response side before its status is sent.
     for await (const msg of call.iterator({ destroyOnReturn: false })) {
       if (signal.aborted) return;
-      if (msg === MALFORMED) throw malformed();
+      if (msg === MALFORMED) throw malformedRequest();
       yield msg;
     }
   } catch (err) {
@@ -64,24 +60,11 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     if (method.methodKind === "client_streaming") throw new Error(`${method.name}: client streaming is not supported`);
-    const input = method.input as DescMessage;
-    const output = method.output as DescMessage;
-    const requestStream = method.methodKind === "bidi_streaming";
-    const responseStream = method.methodKind !== "unary";
-    definition[method.localName] = {
-      path: `/${service.typeName}/${method.name}`,
-      requestStream,
-      responseStream,
-      requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
-      requestDeserialize: tolerant((b: Buffer) => fromBinary(input, b)),
-      responseSerialize: (m: unknown) => asBuffer(toBinary(output, m as never)),
-      responseDeserialize: (b: Buffer) => fromBinary(output, b),
-      originalName: method.localName,
-    };
+    definition[method.localName] = methodDefinition(service, method);
     const h = handlers[method.localName] as (input: unknown, signal: AbortSignal) => unknown;
     if (method.methodKind === "unary") {
       implementation[method.localName] = ((call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
-        if (call.request === MALFORMED) return callback(statusOf(malformed()));
+        if (call.request === MALFORMED) return callback(statusOf(malformedRequest()));
         (h(call.request, signalOf(call)) as Promise<unknown>).then(
           (res) => callback(null, res),
           (err: unknown) => callback(statusOf(err)),
@@ -89,7 +72,7 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
       }) as grpc.handleUnaryCall<unknown, unknown>;
     } else if (method.methodKind === "server_streaming") {
       implementation[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
-        if (call.request === MALFORMED) return call.emit("error", statusOf(malformed()));
+        if (call.request === MALFORMED) return call.emit("error", statusOf(malformedRequest()));
         const signal = signalOf(call);
         void pump(call, h(call.request, signal) as AsyncIterable<unknown>, signal);
       }) as grpc.handleServerStreamingCall<unknown, unknown>;

@@ -1,6 +1,18 @@
 import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 
-/** Small helpers for the plain-HTTP endpoints: bounded body reads and JSON answers. */
+/** Small helpers for the plain-HTTP endpoints: header reads, bounded body reads and JSON answers. */
+
+/** CallContext.header for a node request: the first value of a (lower-case) header. */
+export function headerReader(req: NodeRequest): (name: string) => string | undefined {
+  return (name) => {
+    const v = req.headers[name];
+    return Array.isArray(v) ? v[0] : v;
+  };
+}
+
+/** RFC 3339, whole seconds without the ".000", as the plain-HTTP endpoints write times. */
+export const rfc3339 = (d: Date) => d.toISOString().replace(".000Z", "Z");
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,

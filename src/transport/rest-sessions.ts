@@ -7,7 +7,7 @@ import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/a
 import type { CallObserver } from "./call-observer.js";
 import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
 import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
-import { HttpError, readBody, sendError, sendJson } from "./json-http.js";
+import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 /**
@@ -24,10 +24,7 @@ export function createRestSessionsHandler(
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
       bearer: bearerToken(req.headers.authorization),
-      header: (name) => {
-        const v = req.headers[name];
-        return Array.isArray(v) ? v[0] : v;
-      },
+      header: headerReader(req),
       peer: peerOf(req.socket),
       userAgent: req.headers["user-agent"],
       protocol: "rest",
@@ -64,7 +61,7 @@ export function createRestSessionsHandler(
       sendJson(res, 200, {
         token: out.token,
         tenant_id: out.tenantId,
-        expires_at: timestampDate(out.expiresAt!).toISOString().replace(".000Z", "Z"),
+        expires_at: rfc3339(timestampDate(out.expiresAt!)),
       });
     } catch (err) {
       if (err instanceof HttpError) {

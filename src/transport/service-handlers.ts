@@ -5,9 +5,9 @@ import type {
   DescService,
   MessageShape,
 } from "@bufbuild/protobuf";
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
+import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { malformedBodyKey } from "./connect-adapter.js";
-import { MALFORMED_MESSAGE } from "./malformed-request.js";
+import { malformedRequest } from "./malformed-request.js";
 
 /**
  * Transport-neutral handlers for the built-in services (health, reflection): unary, server
@@ -42,7 +42,8 @@ export function registerConnectHandlers(router: ConnectRouter, { service, handle
     const h = handlers[method.localName]!;
     impl[method.localName] = (input: never, ctx: HandlerContext) => {
       // A binary body that did not decode (connect-adapter.ts) is refused, as for TokenService.
-      if (ctx.values.get(malformedBodyKey) !== undefined) throw new ConnectError(`request: ${MALFORMED_MESSAGE}`, Code.InvalidArgument);
+      const malformed = ctx.values.get(malformedBodyKey);
+      if (malformed !== undefined) throw malformedRequest(malformed);
       return h(input, ctx.signal);
     };
   }

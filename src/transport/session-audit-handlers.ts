@@ -19,8 +19,10 @@ export function createSessionAndAuditHandlers(deps: {
   admin: AdminApi;
   audited: AuditedCall;
   principal: (ctx: CallContext, a: AuditScope) => Promise<Principal>;
+  /** The call's target, for the log line and the audit event. */
+  on: (ctx: CallContext, a: AuditScope, tenantId: string) => void;
 }): Pick<Handlers, "revokeSession" | "revokeTenantSessions" | "listAuditEvents"> {
-  const { admin, audited, principal } = deps;
+  const { admin, audited, principal, on } = deps;
   return {
     revokeSession: (req, ctx) =>
       audited("session.revoke", ctx, req, async (a) => {
@@ -28,8 +30,8 @@ export function createSessionAndAuditHandlers(deps: {
         const tenantId = requireTenantId(req.tenantId);
         const sessionId = requireSessionId(req.sessionId);
         admin.authorize(p, "revoke_session", tenantId);
-        ctx.tenantId = tenantId;
-        a.target({ tenantId, sessionId });
+        on(ctx, a, tenantId);
+        a.target({ sessionId });
         await a.begin();
         return create(pb.RevokeSessionResponseSchema, { session: toSession(await admin.sessions.revoke(tenantId, sessionId, p.actor)) });
       }),
@@ -39,8 +41,7 @@ export function createSessionAndAuditHandlers(deps: {
         const p = await principal(ctx, a);
         const tenantId = requireTenantId(req.tenantId);
         admin.authorize(p, "revoke_tenant_sessions", tenantId);
-        ctx.tenantId = tenantId;
-        a.target({ tenantId });
+        on(ctx, a, tenantId);
         await a.begin();
         const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor);
         a.detail(`revoked ${revokedCount} sessions`);
@@ -62,8 +63,7 @@ export function createSessionAndAuditHandlers(deps: {
         };
         const beforeId = req.pageToken === "" ? undefined : decodeAuditPageToken(req.pageToken, filters);
         admin.authorize(p, "list_audit_events", tenantId);
-        ctx.tenantId = tenantId;
-        a.target({ tenantId });
+        on(ctx, a, tenantId);
         // One more than a page: whether there is a next page, without a second query.
         const events = await admin.audit.list({ ...filters, beforeId, limit: limit + 1 });
         const page = events.slice(0, limit);

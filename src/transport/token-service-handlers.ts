@@ -148,6 +148,6 @@ export function createTokenServiceHandlers(deps: {
         return create(pb.CreateAdminKeyResponseSchema, { token, key: toApiKey(key) });
       }),
 
-    ...createSessionAndAuditHandlers({ admin, audited, principal }),
+    ...createSessionAndAuditHandlers({ admin, audited, principal, on }),
   };
 }

@@ -1,0 +1,43 @@
+import { describe, expect, it } from "vitest";
+import type { AuditCompletion } from "../../src/domain/audit.js";
+import type { AuditDraft, AuditTrail } from "../../src/domain/audit-trail.js";
+import { DomainError } from "../../src/domain/errors.js";
+import { createAuditedCall } from "../../src/transport/audited-call.js";
+import type { CallContext } from "../../src/transport/unary-handlers.js";
+
+/** Records what the audited call hands the trail (the trail itself is tested in audit-trail.test.ts). */
+function recordingTrail() {
+  const recorded: { draft: AuditDraft; completion: AuditCompletion }[] = [];
+  const trail = {
+    record: async (draft: AuditDraft, completion: AuditCompletion) => {
+      recorded.push({ draft, completion });
+      return undefined as never;
+    },
+  } as unknown as AuditTrail;
+  return { trail, recorded };
+}
+
+describe("audited call", () => {
+  it("keeps the caller's address when the call's stream closes before its event is written", async () => {
+    // As grpc-js: getPeer() answers "unknown" (peer undefined) once the stream has closed.
+    let streamOpen = true;
+    const ctx: CallContext = {
+      bearer: undefined,
+      get peer() {
+        return streamOpen ? "10.1.2.3:4567" : undefined;
+      },
+      userAgent: "grpc-node-js/1.14",
+      protocol: "grpc",
+    };
+    const { trail, recorded } = recordingTrail();
+    const audited = createAuditedCall(trail);
+    const refused = audited("keys.list", ctx, { tenantId: "acme" }, async () => {
+      streamOpen = false; // the client cancels while the call is being authenticated
+      throw new DomainError("permission_denied", "not allowed");
+    });
+    await expect(refused).rejects.toThrow("not allowed");
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]!.draft).toMatchObject({ peer: "10.1.2.3:4567", userAgent: "grpc-node-js/1.14", protocol: "grpc", tenantId: "acme" });
+    expect(recorded[0]!.completion).toMatchObject({ outcome: "failed", code: "PERMISSION_DENIED" });
+  });
+});
