@@ -10,7 +10,7 @@ const enumName = (action: AuditAction) => action.replace(".", "_").toUpperCase()
 const TO_PROTO = new Map<AuditAction, pb.AuditAction>(AUDIT_ACTIONS.map((a) => [a, pb.AuditAction[enumName(a)]]));
 const FROM_PROTO = new Map<pb.AuditAction, AuditAction>(AUDIT_ACTIONS.map((a) => [pb.AuditAction[enumName(a)], a]));
 
-const toProtoAction = (a: AuditAction): pb.AuditAction => TO_PROTO.get(a)!;
+export const toProtoAction = (a: AuditAction): pb.AuditAction => TO_PROTO.get(a)!;
 /** undefined for UNSPECIFIED (every action) and for values this server does not know. */
 export const fromProtoAction = (a: pb.AuditAction): AuditAction | undefined => FROM_PROTO.get(a);
 
