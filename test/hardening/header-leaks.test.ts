@@ -3,6 +3,7 @@ import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, ListKeysRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { lengthPrefixed } from "../support/raw-socket.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
 
 /**
@@ -29,13 +30,6 @@ const variants = (key: string): Record<string, Buffer> => ({
   "comma list": Buffer.from(`Bearer ${key}, Bearer ${key}`, "latin1"),
 });
 
-const frame = (msg: Uint8Array) => {
-  const out = Buffer.alloc(5 + msg.length);
-  out.writeUInt32BE(msg.length, 1);
-  out.set(msg, 5);
-  return out;
-};
-
 /** gRPC over HTTP/2, header value written as raw bytes (no client library would send these). */
 function grpcCall(port: number, path: string, body: Uint8Array, headers: Record<string, string>): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -51,7 +45,7 @@ function grpcCall(port: number, path: string, body: Uint8Array, headers: Record<
       session.close();
       resolve(grpcStatus);
     });
-    req.end(frame(body));
+    req.end(lengthPrefixed(body));
   });
 }
 
