@@ -9,6 +9,7 @@ import type { CognitoConfig } from "../../src/config.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { blockNetwork, CLIENT_ID, cognitoClaims, createTestKey, jwksOf, POOL_ID, POOL_ID_2, signJwt } from "../support/jwt.js";
+import { waitUntil } from "../support/poll.js";
 
 /**
  * Without COGNITO_JWKS_FILE: the JWKS is downloaded at start (retried with backoff) and ready()
@@ -41,13 +42,7 @@ function fakeFetcher(serve: (uri: string, n: number) => unknown): Fetcher & { ca
   };
 }
 
-const until = async (cond: () => boolean, ms = 2000) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
+const until = (cond: () => boolean, ms = 2000) => waitUntil(cond, ms);
 
 let network: ReturnType<typeof blockNetwork> | undefined;
 afterEach(() => {

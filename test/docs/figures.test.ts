@@ -62,7 +62,7 @@ describe("bench output is kept", () => {
     expect(newer.started_at >= older.started_at).toBe(true);
     const text = renderFigures(loadResults(dir)).soak!;
     expect(text).toContain("123,456 calls");
-    expect(text).toMatch(/bench\/results\/soak-(new|old)\.json/);
+    expect(text).toContain("bench/results/soak-new.json"); // the figures and the file named are the same run
   });
 
   it("refuses a result name that could escape the folder", () => {

@@ -1,10 +1,10 @@
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../support/service-process.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { runProgram } from "../support/run-program.js";
 
 /**
  * The admin CLI is a real program: `npm run build` compiles it to dist/src/cli/main.js, package.json
@@ -16,12 +16,7 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as 
   bin: Record<string, string>;
   dependencies: Record<string, string>;
 };
-const exec = (file: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) =>
-  new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    execFile(file, args, { cwd: opts.cwd ?? repoRoot, env: { ...process.env, ...opts.env }, timeout: 120_000, maxBuffer: 8 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? -1) : 0, stdout, stderr }),
-    ),
-  );
+const exec = (file: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) => runProgram(file, args, { ...opts, timeoutMs: 120_000 });
 
 let dir: string;
 let t: TestApp;

@@ -270,9 +270,11 @@ describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
   it("a declared body that never comes stalls nothing: the answer arrives, and the session serves the next stream", async () => {
     const session = http2.connect(t.baseUrl);
     try {
+      let stalledStream: http2.ClientHttp2Stream | undefined;
       const ask = (headers: http2.OutgoingHttpHeaders, endStream: boolean) =>
         new Promise<{ status: number; tenant: unknown; challenge: unknown }>((resolve, reject) => {
           const stream = session.request({ ":path": "/authz", ...headers }, { endStream });
+          if (!endStream) stalledStream = stream;
           stream.on("response", (h) => resolve({ status: Number(h[":status"]), tenant: h["x-warpflow-tenant-id"], challenge: h["www-authenticate"] }));
           stream.on("error", reject);
           stream.resume();
@@ -280,6 +282,14 @@ describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
       const started = Date.now();
       const stalled = await ask({ ":method": "POST", authorization: `Bearer ${t.adminKey}`, "content-length": "100" }, false);
       expect(stalled).toMatchObject({ status: 200, tenant: "admin" });
+      // The server ends the stream it answered with RST_STREAM NO_ERROR (RFC 9113 8.1): our side,
+      // which never finished its body, is closed for us, not left open.
+      const rstCode = await new Promise<number | undefined>((resolve) => {
+        if (stalledStream!.closed) return resolve(stalledStream!.rstCode);
+        const timer = setTimeout(() => resolve(undefined), 2000);
+        stalledStream!.on("close", () => (clearTimeout(timer), resolve(stalledStream!.rstCode)));
+      });
+      expect(rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
       expect(Date.now() - started).toBeLessThan(2000);
       expect(await ask({ ":method": "GET" }, true)).toMatchObject({ status: 401, challenge: 'Bearer realm="warpflow"' });
       expect(await ask({ ":method": "GET", authorization: `Bearer ${t.adminKey}` }, true)).toMatchObject({ status: 200, tenant: "admin" });

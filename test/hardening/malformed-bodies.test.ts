@@ -1,5 +1,6 @@
 import * as http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { lengthPrefixed } from "../support/raw-socket.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 /**
@@ -10,7 +11,6 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  */
 const BAD = Buffer.from([0x0a, 0x10, 0x41]);
 const PATH = "/warpflow.auth.v1.TokenService/Introspect";
-const envelope = (b: Buffer) => Buffer.concat([Buffer.from([0, 0, 0, 0, b.length]), b]);
 
 let t: TestApp;
 beforeAll(async () => {
@@ -49,10 +49,10 @@ describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", ()
   it("on gRPC, gRPC-Web and Connect, over HTTP/1.1 and HTTP/2", async () => {
     const before = await invalidArgumentCount();
 
-    const grpc = await h2Post({ "content-type": "application/grpc", te: "trailers" }, envelope(BAD));
+    const grpc = await h2Post({ "content-type": "application/grpc", te: "trailers" }, lengthPrefixed(BAD));
     expect(grpc.trailers["grpc-status"] ?? grpc.headers["grpc-status"]).toBe("3");
 
-    const grpcWebH2 = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(BAD));
+    const grpcWebH2 = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(BAD));
     expect(grpcWebH2.body.toString("latin1")).toMatch(/grpc-status: ?3/);
 
     const connectH2 = await h2Post({ "content-type": "application/proto" }, BAD);
@@ -63,7 +63,7 @@ describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", ()
     expect(connectH1.status).toBe(400);
     expect(await connectH1.json()).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("not a valid protobuf message") });
 
-    const grpcWebH1 = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: envelope(BAD) });
+    const grpcWebH1 = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: lengthPrefixed(BAD) });
     expect(Buffer.from(await grpcWebH1.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3/);
 
     expect((await invalidArgumentCount()) - before).toBe(5);
@@ -73,7 +73,7 @@ describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", ()
     const good = Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63]); // token "abc"
     const res = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/proto" }, body: good });
     expect(res.status).toBe(200);
-    const h2 = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(good));
+    const h2 = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(good));
     expect(h2.status).toBe(200);
     expect(h2.body.toString("latin1")).toMatch(/grpc-status: ?0/);
   });
@@ -90,20 +90,20 @@ describe("health and reflection (unary, server streaming, bidi): a message that 
 
   it("native gRPC (grpc-js): Check, Watch and reflection", async () => {
     for (const path of [CHECK, WATCH, REFLECT]) {
-      const res = await h2Post({ "content-type": "application/grpc", te: "trailers" }, envelope(BAD), path);
+      const res = await h2Post({ "content-type": "application/grpc", te: "trailers" }, lengthPrefixed(BAD), path);
       expect(grpcStatus(res), path).toEqual(["3", "request:%20not%20a%20valid%20protobuf%20message"]);
     }
   });
 
   it("gRPC-Web and Connect streaming (connect-es): Watch over HTTP/1.1 and HTTP/2, reflection over HTTP/2", async () => {
-    const webWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: envelope(BAD) });
+    const webWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: lengthPrefixed(BAD) });
     expect(Buffer.from(await webWatch.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3\r\n/);
-    const connectWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/connect+proto" }, body: envelope(BAD) });
+    const connectWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/connect+proto" }, body: lengthPrefixed(BAD) });
     expect(Buffer.from(await connectWatch.arrayBuffer()).toString("latin1")).toContain('{"code":"invalid_argument","message":"request: not a valid protobuf message"}');
     for (const path of [WATCH, REFLECT]) {
-      const web = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(BAD), path);
+      const web = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(BAD), path);
       expect(web.body.toString("latin1"), path).toMatch(/grpc-status: ?3\r\n/);
-      const connect = await h2Post({ "content-type": "application/connect+proto" }, envelope(BAD), path);
+      const connect = await h2Post({ "content-type": "application/connect+proto" }, lengthPrefixed(BAD), path);
       expect(connect.body.toString("latin1"), path).toContain('"code":"invalid_argument"');
     }
   });
@@ -122,10 +122,10 @@ describe("health and reflection (unary, server streaming, bidi): a message that 
   });
 
   it("good messages are still served on each path (the checks refuse only bad input)", async () => {
-    const grpc = await h2Post({ "content-type": "application/grpc", te: "trailers" }, envelope(Buffer.alloc(0)), CHECK);
+    const grpc = await h2Post({ "content-type": "application/grpc", te: "trailers" }, lengthPrefixed(Buffer.alloc(0)), CHECK);
     expect(grpcStatus(grpc)[0]).toBe("0");
     // list_services (field 7, string "*")
-    const list = await h2Post({ "content-type": "application/grpc-web+proto" }, envelope(Buffer.from([0x3a, 0x01, 0x2a])), REFLECT);
+    const list = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(Buffer.from([0x3a, 0x01, 0x2a])), REFLECT);
     expect(list.body.toString("latin1")).toContain("warpflow.auth.v1.TokenService");
     expect(list.body.toString("latin1")).toMatch(/grpc-status: ?0\r\n/);
   });

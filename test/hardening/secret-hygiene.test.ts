@@ -8,6 +8,7 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { waitUntil } from "../support/poll.js";
 
 /**
  * Secret hygiene: a full scenario at LOG_LEVEL=debug (keys created, rotated, revoked; sessions on
@@ -66,13 +67,7 @@ afterAll(async () => {
 const CALLER_TOKEN = `caller-${randomBytes(24).toString("hex")}`;
 
 /** Polls until `cond` holds; fails after 5 s. */
-async function until(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`condition not reached within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (cond: () => boolean, timeoutMs = 5000) => waitUntil(cond, timeoutMs);
 
 for (const leg of legs) describe.skipIf(leg.skip !== undefined)(`secret hygiene on ${leg.name}`, () => hygieneOn(leg));
 

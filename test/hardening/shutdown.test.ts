@@ -6,6 +6,7 @@ import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
+import { lengthPrefixed } from "../support/raw-socket.js";
 import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
 
 /**
@@ -35,9 +36,7 @@ function heldGrpcIntrospect(port: number, token: string) {
     te: "trailers",
   });
   const msg = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }));
-  const framed = Buffer.alloc(5 + msg.length);
-  framed.writeUInt32BE(msg.length, 1);
-  framed.set(msg, 5);
+  const framed = lengthPrefixed(msg);
   req.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
   const chunks: Buffer[] = [];
   let grpcStatus: string | undefined;

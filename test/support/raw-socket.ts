@@ -53,6 +53,18 @@ export function h2Frame(type: number, flags: number, streamId: number, payload: 
   return Buffer.concat([header, payload]);
 }
 
+/**
+ * A gRPC / gRPC-Web / Connect-streaming message envelope: flags byte 0, 4-byte big-endian length,
+ * then the message. The one copy for tests that frame a message by hand.
+ */
+export function lengthPrefixed(msg: Uint8Array, flags = 0): Buffer {
+  const out = Buffer.alloc(5 + msg.length);
+  out.writeUInt8(flags, 0);
+  out.writeUInt32BE(msg.length, 1);
+  out.set(msg, 5);
+  return out;
+}
+
 export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** Frame types. */
 export const H2 = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 } as const;

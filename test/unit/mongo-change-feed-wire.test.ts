@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * The change feed with the driver's real ChangeStream, against a scripted MongoDB at the wire
@@ -60,14 +61,7 @@ function watch(): StoreChangeFeed {
 }
 const aggregates = () => stub.commands.filter((c) => c.name === "aggregate");
 const resets = () => seen.filter((c) => c.kind === "reset").length;
-async function until(condition: () => boolean, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (condition()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
-}
+const until = pollUntil;
 
 describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
   it("is established, and resets, when the aggregate has answered", async () => {

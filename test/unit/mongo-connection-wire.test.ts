@@ -6,6 +6,7 @@ import { createMongoConnection, type MongoConnection } from "../../src/adapters/
 import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * The connection's start-up (indexes) and its view of the deployment (transactions), with the real
@@ -36,14 +37,7 @@ afterEach(async () => {
 const open = (timeouts: Record<string, number> = {}) =>
   (conn = createMongoConnection({ uri: stub.uri, dbName: "wf", logger, retry: { initialMs: 10, maxMs: 20 }, timeouts }));
 const commands = (name: string) => stub.commands.filter((c) => c.name === name);
-async function until(condition: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await condition()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return false;
-}
+const until = pollUntil;
 const ready = (c: MongoConnection) => until(() => c.db().then(() => true, () => false));
 const SPECS: Record<string, typeof KEY_INDEXES> = { keys: KEY_INDEXES, sessions: SESSION_INDEXES, audit_events: AUDIT_INDEXES };
 const listed = (specs: typeof KEY_INDEXES) => [{ v: 2, key: { _id: 1 }, name: "_id_" }, ...specs.map((s) => ({ v: 2, ...s }))];

@@ -73,6 +73,7 @@ describe("RotateKey's transaction on the wire (issue 10.5)", () => {
     expect(commits[0]!.doc.maxTimeMS).toBeLessThanOrEqual(2000);
     // Both writes went into the one transaction.
     const txnWrites = stub.commands.filter((c) => ["findAndModify", "insert"].includes(c.name));
+    expect(txnWrites.map((c) => c.name).sort()).toEqual(["findAndModify", "insert"]); // (every() alone passed on none)
     expect(txnWrites.every((c) => c.doc.autocommit === false)).toBe(true);
   });
 
