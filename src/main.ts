@@ -29,7 +29,6 @@ async function main(): Promise<void> {
       process.exit(1);
     }
     signalled = true;
-    logger.info({ signal }, "shutting down: draining in-flight calls and flushing last_used_at");
     // A safety net: connections are forced closed at SHUTDOWN_TIMEOUT_MS and the last flush is
     // bounded by STORE_TIMEOUT_MS; if anything still hangs past both, exit anyway.
     const bound = config.shutdownTimeoutMs + config.storeTimeoutMs * 2 + 1000;
@@ -37,7 +36,11 @@ async function main(): Promise<void> {
       logger.error({ ms: bound }, "shutdown did not finish in time: exiting");
       process.exit(1);
     }, bound).unref();
-    app.close().then(
+    // close() stops accepting synchronously (before its first await); the line below is written
+    // after that, so whoever reads "shutting down" finds new connections already refused.
+    const closing = app.close();
+    logger.info({ signal }, "shutting down: draining in-flight calls and flushing last_used_at");
+    closing.then(
       () => {
         logger.info("stopped");
         process.exit(0);
