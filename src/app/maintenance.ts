@@ -16,6 +16,8 @@ import { expireGracePeriods } from "../domain/grace-expiry.js";
 export interface Maintenance {
   /** Resolves at the first moment the instance is ready. */
   ready: Promise<void>;
+  /** Checks readiness now (e.g. when `gate` changed) instead of at the next interval. */
+  recheck(): void;
   stop(): void;
 }
 
@@ -29,8 +31,10 @@ export function startMaintenance(deps: {
   server: { setServing(serving: boolean): void };
   sweepIntervalMs: number;
   checkIntervalMs?: number;
+  /** A further condition of readiness (the admin bootstrap is done). */
+  gate?: () => boolean;
 }): Maintenance {
-  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000 } = deps;
+  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, gate = () => true } = deps;
   const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
@@ -39,14 +43,19 @@ export function startMaintenance(deps: {
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
+  let checking = false;
   const check = async () => {
+    if (checking) return;
+    checking = true;
+    clearTimeout(timer);
     let ok = false;
     try {
       await store.ping();
-      ok = jwt.ready();
+      ok = jwt.ready() && gate();
     } catch (err) {
       if (serving !== false) logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
     }
+    checking = false;
     if (stopped) return;
     if (ok !== serving) {
       serving = ok;
@@ -77,6 +86,7 @@ export function startMaintenance(deps: {
 
   return {
     ready,
+    recheck: () => void (stopped || check()),
     stop() {
       stopped = true;
       clearTimeout(timer);

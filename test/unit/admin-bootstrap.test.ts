@@ -9,9 +9,10 @@ import { hashToken } from "../../src/domain/token-hash.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 
+let holders = 0;
 function setup(store: TokenStore) {
   const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
-  return { store, clock: systemClock, keys };
+  return { store, clock: systemClock, keys, holder: `test-${++holders}` };
 }
 
 describe("bootstrap admin key", () => {
@@ -19,17 +20,19 @@ describe("bootstrap admin key", () => {
     const raw = createMemoryTokenStore();
     const events: string[] = [];
     const store = { ...raw, insertKey: async (...a: Parameters<typeof raw.insertKey>) => (events.push("insert"), raw.insertKey(...a)) };
-    const issued = await ensureAdminKey({ ...setup(store), save: async () => void events.push("save") });
+    const outcome = await ensureAdminKey({ ...setup(store), save: async () => void events.push("save") });
     expect(events).toEqual(["save", "insert"]);
-    expect(issued!.token).toMatch(/^wf_admin_/);
-    expect((await raw.findKeyByHash(hashToken(issued!.token)))?.status).toBe("active");
-    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toBeNull();
+    if (outcome.kind !== "created") throw new Error(`expected created, got ${outcome.kind}`);
+    expect(outcome.issued.token).toMatch(/^wf_admin_/);
+    expect((await raw.findKeyByHash(hashToken(outcome.issued.token)))?.status).toBe("active");
+    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toEqual({ kind: "existing" });
     expect(events).not.toContain("save again");
   });
 
-  it("stores nothing when the key cannot be saved", async () => {
+  it("stores nothing when the key cannot be saved, and says so", async () => {
     const raw = createMemoryTokenStore();
-    await expect(ensureAdminKey({ ...setup(raw), save: async () => Promise.reject(new Error("EROFS")) })).rejects.toThrow("EROFS");
+    const outcome = await ensureAdminKey({ ...setup(raw), save: async () => Promise.reject(new Error("EROFS: read-only file system")) });
+    expect(outcome).toEqual({ kind: "missing", reason: "cannot write the admin key file: EROFS: read-only file system" });
     expect(await raw.listKeys("admin", 10)).toEqual([]);
   });
 
@@ -60,7 +63,7 @@ describe("bootstrap admin key", () => {
       land(); // ...and lands after its deadline
       await vi.advanceTimersByTimeAsync(200); // the retry asks the store, finds the landed key
       await done;
-      expect(result!.token).toBe(saved);
+      expect(result).toMatchObject({ kind: "created", issued: { token: saved } });
       const admin = (await raw.listKeys("admin", 10)).filter((k) => k.status === "active");
       expect(admin.map((k) => k.tokenHash)).toEqual([hashToken(saved)]);
     } finally {
