@@ -1,4 +1,5 @@
 import { mkdtempSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
@@ -82,6 +83,19 @@ describe("start-up failures name their cause (issue 26.3)", () => {
     const r = await start({ TLS_CERT_FILE: "/nonexistent/cert.pem", TLS_KEY_FILE: "/nonexistent/key.pem" });
     expect(r.code).toBe(1);
     expect(stderrLines(r.stderr)).toEqual(["config error: TLS_CERT_FILE: cannot read /nonexistent/cert.pem: no such file (ENOENT)"]);
+  });
+
+  it("a PORT already in use: one line naming PORT", async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, "127.0.0.1", r));
+    try {
+      const port = (taken.address() as AddressInfo).port;
+      const r = await start({ PORT: String(port) });
+      expect(r.code).toBe(1);
+      expect(stderrLines(r.stderr)).toEqual([`config error: PORT: ${port} is already in use on 127.0.0.1 (EADDRINUSE)`]);
+    } finally {
+      taken.close();
+    }
   });
 
   it("a HOST that does not resolve: one line naming HOST", async () => {
