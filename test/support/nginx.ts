@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -110,6 +111,47 @@ export async function startNginx(bin: string, values: { app: string; warpflow: s
       const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
       await exited;
       clearTimeout(timer);
+    },
+  };
+}
+
+/** What an upstream echo server received. */
+export interface SeenRequest {
+  method: string;
+  /** The request target exactly as the upstream got it (node does not normalise it). */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface EchoUpstream {
+  /** host:port, for the config's __APP_ADDR__. */
+  address: string;
+  /** Every request received so far, in order. */
+  seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** An upstream "app" behind nginx that records every request it receives and answers 200. */
+export async function startEchoUpstream(): Promise<EchoUpstream> {
+  const seen: SeenRequest[] = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("upstream ok");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     },
   };
 }
