@@ -76,16 +76,18 @@ const REFUSED: (string | Buffer)[] = [
   "/%u0074enants/globex/secret",
   "/tenants/globex%20/secret",
   "/tenants/%20globex/secret",
-  // non-ASCII (U+017F, long s, is "S" to Java's equalsIgnoreCase), encoded and raw
+  // non-ASCII (U+017F, long s, is "S" to Java's equalsIgnoreCase), encoded and raw; raw fullwidth
+  // letters (NFKC: "tenants")
   "/tenant%C5%BF/globex/secret",
-  Buffer.concat([Buffer.from("/tenant"), Buffer.from([0xc5, 0xbf]), Buffer.from("/globex/secret")]),
+  Buffer.from("/tenant\u017f/globex/secret"),
+  Buffer.from("/\uff54\uff45\uff4e\uff41\uff4e\uff54\uff53/globex/secret"),
   // not a tenant id, or a tenants segment under an unknown prefix
   "/tenants/globex.json",
   "/tenants/-globex/secret",
   `/tenants/${"g".repeat(64)}/secret`,
   "/api/v2/tenants/globex/secret",
   "/v1/tenants/globex",
-  // a fragment (never sent by a browser; nginx refuses it itself) and absolute forms
+  // a fragment (no client sends one; an app may cut the path there) and absolute forms
   "/tenants/globex#x",
   "/tenants/acme#/../globex",
   "http://edge.test//tenants/globex",
