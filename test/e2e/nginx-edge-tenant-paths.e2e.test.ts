@@ -96,6 +96,12 @@ const REFUSED: (string | Buffer)[] = [
   `/tenants/${"g".repeat(64)}/secret`,
   "/api/v2/tenants/globex/secret",
   "/v1/tenants/globex",
+  // a tenants segment padded with what an app may trim (Spring's trimTokens, suffix patterns)
+  "/tenants%20/globex/secret",
+  "/%09tenants/globex/secret",
+  "/tenants%3F/globex/secret",
+  "/tenants.json/globex",
+  "/tenants.json",
   // a fragment (no client sends one; an app may cut the path there) and absolute forms
   "/tenants/globex#x",
   "/tenants/acme#/../globex",
