@@ -230,6 +230,16 @@ function tenantPathCases(name: string, startGateway: (app: string, warpflow: str
     expect(rows).toEqual(UNBOUND.map((path) => [path, 200, path, "acme", 401, true]));
   });
 
+  it("keep-alive: requests on one connection are judged one by one (unbound, refused, unbound, bound)", async () => {
+    const req = (path: string, close = false) => `GET ${path} HTTP/1.1\r\nHost: edge.test\r\nAuthorization: Bearer ${acme}\r\n${close ? "Connection: close\r\n" : ""}\r\n`;
+    const seenBefore = upstream.seen.length;
+    const { data } = await rawExchange(gateway.port, [req("/api/orders/3") + req("/tenants;/globex/secret") + req("/api/orders/4") + req("/tenants/globex/secret", true)], 5000);
+    const statuses = [...data.toString("latin1").matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
+    // (the denial last: both gateways close the connection after it)
+    expect(statuses).toEqual([200, 400, 200, 403]);
+    expect(upstream.seen.slice(seenBefore).map((r) => r.url)).toEqual(["/api/orders/3", "/api/orders/4"]);
+  });
+
   it.runIf(unboundInstead.length > 0)(`${name} only: raw non-ASCII reaches the app percent-encoded and unbound (the app must not NFKC-normalise paths)`, async () => {
     for (const target of unboundInstead) {
       const { client, upstream: got } = await send(target, acme);
