@@ -398,10 +398,12 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
           : [{ graceSlot: 0, revokeAt: new Date(999) }, { graceSlot: 2, revokeAt: new Date(999) }];
       },
     })) as never);
+    raw.updateMany.mockResolvedValue({ modifiedCount: 1 }); // the server found slot 1's grace ended
     expect((await standalone(coll).rotateKey(rotateArgs)).ok).toBe(true);
     expect(raw.updateMany).toHaveBeenCalledTimes(1);
     const [filter, update] = raw.updateMany.mock.calls[0] as unknown as [Document, Document];
-    expect(filter).toEqual({ tenantId: T, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } });
+    // Judged by the server's clock ($$NOW), not the caller's `now` (issue 18.12).
+    expect(filter).toEqual({ tenantId: T, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $type: "date" }, $expr: { $lte: ["$revokeAt", "$$NOW"] } });
     // Only the place is given back: the key stays DEPRECATED for the sweep (and its audit event).
     expect(update).toEqual({ $unset: { graceSlot: "" } });
     expect((raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set.graceSlot).toBe(1);

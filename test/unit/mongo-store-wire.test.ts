@@ -102,3 +102,55 @@ describe("last_used_at flush during an outage (issue 10.8)", () => {
     expect(((err as Error).cause as Error).name).toBe("MongoBulkWriteError");
   }, 10_000);
 });
+
+describe("grace-slot reclaim uses the server's clock (issue 18.12)", () => {
+  const MIN = 60_000;
+  /**
+   * A standalone (two-step rotation) whose 3 grace slots are held by keys with `revokeAt`, and
+   * whose reclaim `update` is judged the way mongod would: `$$NOW` is the server's (here: this
+   * process's real) clock; a literal date is whatever the calling replica sent.
+   */
+  function fullTenant(revokeAt: Date) {
+    const holders = new Map<number, Date>([0, 1, 2].map((g) => [g, revokeAt]));
+    const reclaims: Document[] = [];
+    const batch = (docs: Document[], ns: string) => ({ cursor: { id: BSON.Long.ZERO, ns, firstBatch: docs }, ok: 1 });
+    stub.replicaSet = false;
+    stub.handle = ({ name, doc }) => {
+      if (name === "find" && doc.filter?.status === "deprecated") return batch([...holders.keys()].map((graceSlot) => ({ graceSlot })), `wf.${doc.find}`);
+      if (name === "find") return batch(doc.filter?._id === old.id ? [toKeyDoc(old, 0)] : [], `wf.${doc.find}`);
+      if (name === "update" && doc.update === "keys") {
+        const q = doc.updates[0].q as Document;
+        reclaims.push(q);
+        const serverNow = new Date();
+        const ended = (r: Date) => (q.$expr ? JSON.stringify(q.$expr) === JSON.stringify({ $lte: ["$revokeAt", "$$NOW"] }) && r <= serverNow : r <= q.revokeAt.$lte);
+        let n = 0;
+        for (const [g, r] of holders) if (ended(r)) (holders.delete(g), n++);
+        return { n, nModified: n, ok: 1 };
+      }
+      if (name === "findAndModify") return { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(old, 0), ok: 1 };
+      if (name === "insert") return { n: 1, ok: 1 };
+      return undefined;
+    };
+    return { reclaims, holders };
+  }
+  const rotateAt = (s: TokenStore, now: Date) =>
+    s.rotateKey({ tenantId: "acme", keyId: old.id, successor, revokeAt: new Date(now.getTime() + 72 * 60 * MIN), maxActive: 3, maxDeprecated: 3, now });
+
+  it("a replica 10 minutes fast does not free a slot whose grace has 5 minutes left: the filter is revokeAt <= $$NOW", async () => {
+    const { reclaims, holders } = fullTenant(new Date(Date.now() + 5 * MIN));
+    const s = await readyStore();
+    expect(await rotateAt(s, new Date(Date.now() + 10 * MIN))).toEqual({ ok: false, reason: "deprecated_limit" });
+    expect(holders.size).toBe(3); // still 3 deprecated keys in grace, not 4
+    expect(reclaims).toHaveLength(1);
+    expect(reclaims[0]).toMatchObject({ tenantId: "acme", status: "deprecated", $expr: { $lte: ["$revokeAt", "$$NOW"] } });
+    expect(JSON.stringify(reclaims[0])).not.toContain('"$lte":{"$date"'); // no date from the caller's clock
+  }, 10_000);
+
+  it("a replica 10 minutes slow still frees the slots whose grace ended by the server's clock", async () => {
+    const { reclaims, holders } = fullTenant(new Date(Date.now() - MIN));
+    const s = await readyStore();
+    expect((await rotateAt(s, new Date(Date.now() - 10 * MIN))).ok).toBe(true);
+    expect(reclaims).toHaveLength(1);
+    expect(holders.size).toBe(0);
+  }, 10_000);
+});
