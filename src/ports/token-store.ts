@@ -70,7 +70,12 @@ export interface TokenStore extends AuditStore {
    * unchanged. Returns null when the session does not exist for this tenant.
    */
   revokeSession(args: { tenantId: string; sessionId: string; revokedAt: Date; revokedBy: string }): Promise<SessionRecord | null>;
-  /** Revokes every session of the tenant not revoked and not expired at `revokedAt`; answers how many. */
+  /**
+   * Revokes every session of the tenant not revoked, not expired at `revokedAt` and created at or
+   * before it (a session created while the revoke runs, by any instance, is unaffected); answers
+   * how many. A store that cannot finish throws PartialRevocationError (UNAVAILABLE) with the
+   * number it revoked; calling again revokes the rest.
+   */
   revokeTenantSessions(args: { tenantId: string; revokedAt: Date; revokedBy: string }): Promise<number>;
   /** DEPRECATED keys whose revokeAt <= now, oldest revokeAt first, at most `limit`. */
   findExpiredKeys(now: Date, limit: number): Promise<KeyRecord[]>;

@@ -527,6 +527,19 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await store.findSessionByHash(later.tokenHash)).toEqual(later);
       expect(await store.revokeTenantSessions({ tenantId: tenant(), revokedAt: at(HOUR), revokedBy: "x" })).toBe(0);
     });
+
+    it("leaves a session created after the revoke time alone, even one stored before the revoke runs (created by another instance during it)", async () => {
+      const t = tenant();
+      const before = { ...newSession(t, at(3 * HOUR)), createdAt: at(HOUR) }; // created at the revoke time: revoked
+      const during = { ...newSession(t, at(3 * HOUR)), createdAt: at(HOUR + 1) };
+      await store.insertSession(before);
+      await store.insertSession(during);
+      expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR), revokedBy: "key_ir" })).toBe(1);
+      expect((await store.findSessionByHash(before.tokenHash))!.revokedAt).toEqual(at(HOUR));
+      expect(await store.findSessionByHash(during.tokenHash)).toEqual(during);
+      // A later call (a retry, a new revoke) takes it.
+      expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR + 2), revokedBy: "key_ir" })).toBe(1);
+    });
   });
 
   describe("keys: expired grace periods", () => {

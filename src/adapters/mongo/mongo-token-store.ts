@@ -18,10 +18,14 @@ import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
 import { createMongoAuditEvents } from "./mongo-audit-events.js";
+import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
-export type MongoTokenStoreOptions = MongoConnectionOptions;
+export type MongoTokenStoreOptions = MongoConnectionOptions & {
+  /** RevokeTenantSessions: its own time budget (default: sessionRevokeBudgetMs of the store deadline) and batch size. */
+  sessionRevoke?: { budgetMs?: number | undefined; batchSize?: number | undefined } | undefined;
+};
 
 /**
  * The production store: MongoDB through the official driver. Returns at once and connects in the
@@ -66,6 +70,13 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
       throw toStoreError(err, operation);
     }
   }
+
+  // The store deadline (STORE_TIMEOUT_MS, passed as the transaction budget): the revoke reports before it.
+  const revokeTenantSessions = createSessionRevoke(sessions, {
+    budgetMs: options.sessionRevoke?.budgetMs ?? sessionRevokeBudgetMs(conn.timeouts.transactionBudgetMS),
+    maxTimeMS: maintenanceMaxTimeMS,
+    batchSize: options.sessionRevoke?.batchSize,
+  });
 
   const audit = createMongoAuditEvents(async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit), maxTimeMS, run);
 
@@ -157,17 +168,8 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
         return current ? fromSessionDoc(current) : null;
       }),
 
-    revokeTenantSessions: ({ tenantId, revokedAt, revokedBy }) =>
-      run("revokeTenantSessions", async () => {
-        // One updateMany; each document's update is atomic and triggers one change event
-        // (every instance's cache drops that session). Sessions inserted later are not touched.
-        const r = await (await sessions()).updateMany(
-          { tenantId, revokedAt: { $exists: false }, expiresAt: { $gt: revokedAt } },
-          { $set: { revokedAt, revokedBy } },
-          { maxTimeMS: maintenanceMaxTimeMS },
-        );
-        return r.modifiedCount;
-      }),
+    // In batches under its own budget; a partial revoke is PartialRevocationError (mongo-session-revoke.ts).
+    revokeTenantSessions: (args) => run("revokeTenantSessions", () => revokeTenantSessions(args)),
 
     findExpiredKeys: (now, limit) =>
       run("findExpiredKeys", async () => {
