@@ -5,6 +5,7 @@ import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-stor
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import type { KeyRecord } from "../../src/domain/records.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
+import { modelLastUsed } from "../support/mongo-last-used-model.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
 
 /**
@@ -156,40 +157,13 @@ describe("grace-slot reclaim uses the server's clock (issue 18.12)", () => {
 });
 
 describe("last_used_at writes with several instances (issue 18.8)", () => {
-  /** Does the stored `lastUsedAt` match the condition of one `$or` branch (the operators the adapter may send)? */
-  const branch = (stored: Date | undefined, cond: Document) =>
-    Object.entries(cond.lastUsedAt as Document).every(([op, arg]) =>
-      op === "$lt" ? stored !== undefined && stored < arg : op === "$exists" ? (stored !== undefined) === arg : false,
-    );
-  const filterMatches = (stored: Date | undefined, q: Document) =>
-    Object.keys(q).every((k) => k === "_id" || k === "$or") && (q.$or === undefined || (q.$or as Document[]).some((c) => branch(stored, c)));
-
   it("writes a busy key about once per second however many instances flush it, and ListKeys stays within the bound", async () => {
     const KEYS = 40;
     const INSTANCES = 5;
     const SECONDS = 10;
     const ids = Array.from({ length: KEYS }, (_, i) => `key_${String(i).padStart(20, "0")}`);
     // What the server stores, and (for comparison) what $max alone would write under the same load.
-    const stored = new Map<string, Date | undefined>(ids.map((id) => [id, undefined]));
-    const maxOnly = new Map<string, Date | undefined>(ids.map((id) => [id, undefined]));
-    let written = 0;
-    let maxOnlyWritten = 0;
-    stub.handle = ({ name, doc }) => {
-      if (name !== "update" || doc.update !== "keys") return undefined;
-      let n = 0;
-      for (const u of doc.updates as { q: Document; u: { $max: { lastUsedAt: Date } } }[]) {
-        const id = u.q._id as string;
-        const at = u.u.$max.lastUsedAt;
-        const prev = maxOnly.get(id);
-        if (!prev || prev < at) (maxOnly.set(id, at), maxOnlyWritten++);
-        const cur = stored.get(id);
-        if (filterMatches(cur, u.q)) {
-          n++;
-          if (!cur || cur < at) (stored.set(id, at), written++);
-        }
-      }
-      return { n, nModified: n, ok: 1 };
-    };
+    const model = modelLastUsed(stub, ids);
     const instances: TokenStore[] = [];
     try {
       for (let i = 0; i < INSTANCES; i++) {
@@ -205,11 +179,11 @@ describe("last_used_at writes with several instances (issue 18.8)", () => {
         for (let i = 0; i < INSTANCES; i++) {
           const at = new Date(t0 + sec * 1000 + Math.floor((i * 1000) / INSTANCES));
           await instances[i]!.recordKeyUses(ids.map((keyId) => ({ keyId, at })));
-          for (const id of ids) worstLag = Math.max(worstLag, at.getTime() - stored.get(id)!.getTime());
+          for (const id of ids) worstLag = Math.max(worstLag, at.getTime() - model.stored.get(id)!.getTime());
         }
       }
-      const perKeyPerSecond = written / KEYS / SECONDS;
-      const maxOnlyPerKeyPerSecond = maxOnlyWritten / KEYS / SECONDS;
+      const perKeyPerSecond = model.written / KEYS / SECONDS;
+      const maxOnlyPerKeyPerSecond = model.maxOnlyWritten / KEYS / SECONDS;
       console.log(`last_used_at writes per key per second, ${INSTANCES} instances: ${perKeyPerSecond.toFixed(2)} with the coarseness filter, ${maxOnlyPerKeyPerSecond.toFixed(2)} with $max alone`);
       expect(maxOnlyPerKeyPerSecond).toBe(INSTANCES); // every interleaved flush writes without the filter
       expect(perKeyPerSecond).toBeLessThanOrEqual(1); // at most one write per key per coarseness interval
