@@ -128,6 +128,10 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     expect(expired.revokedAt).toBeUndefined();
     expect(foreign.revokedAt).toBeUndefined();
 
+    // The index it walks was built at start (the stub lists no index, so every one is built).
+    const built = stub.commands.filter((c) => c.name === "createIndexes" && c.doc.createIndexes === "sessions").flatMap((c) => c.doc.indexes as Document[]);
+    expect(built.find((i) => i.name === "sessions_tenant_expires_at")?.key).toEqual({ tenantId: 1, expiresAt: 1 });
+
     const updates = seen.filter((c) => c.name === "update");
     expect(updates).toHaveLength(3); // 1000 + 1000 + 500
     const finds = seen.filter((c) => c.name === "find");
@@ -138,7 +142,9 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
       expect(f.doc.limit).toBe(1000);
     }
     for (const u of updates) {
-      const q = (u.doc.updates as { q: Document }[])[0]!.q;
+      const statement = (u.doc.updates as { q: Document; hint?: Document }[])[0]!;
+      const q = statement.q;
+      expect(statement.hint).toEqual({ _id: 1 });
       expect(q).toMatchObject({ tenantId: "acme", revokedAt: { $exists: false }, createdAt: { $lte: new Date(now) } });
       expect((q._id as { $in: string[] }).$in.length).toBeLessThanOrEqual(1000);
     }

@@ -68,7 +68,7 @@ export function createSessionRevoke(sessions: () => Promise<Collection<SessionDo
       }
     }
 
-    const coll = await sessions();
+    const coll = await step(() => sessions()); // may wait for a connection attempt in progress
     const base = { tenantId, revokedAt: { $exists: false }, createdAt: { $lte: revokedAt } } as const;
     let from: Date | undefined;
     for (;;) {
@@ -82,7 +82,8 @@ export function createSessionRevoke(sessions: () => Promise<Collection<SessionDo
       if (batch.length === 0) return revoked;
       const ids = batch.map((d) => d._id);
       const r = await step((maxTimeMS) =>
-        coll.updateMany({ ...base, expiresAt: { $gt: revokedAt }, _id: { $in: ids } }, { $set: { revokedAt, revokedBy } }, { maxTimeMS }),
+        // Hinted to the _id index: a plan over the tenant's range would rescan it for every batch.
+        coll.updateMany({ ...base, expiresAt: { $gt: revokedAt }, _id: { $in: ids } }, { $set: { revokedAt, revokedBy } }, { maxTimeMS, hint: { _id: 1 } }),
       );
       revoked += r.modifiedCount;
       if (batch.length < batchSize) return revoked;
