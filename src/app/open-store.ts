@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import { createMemoryTokenStore } from "../adapters/memory/memory-token-store.js";
+import { sessionRevokeBudgetMs } from "../adapters/mongo/mongo-session-revoke.js";
 import { createMongoStore } from "../adapters/mongo/mongo-token-store.js";
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { Config } from "../config.js";
@@ -17,6 +18,8 @@ export async function openStore(config: Readonly<Config>, logger: Logger): Promi
       introspectReadConcern: config.mongodbIntrospectReadConcern,
       // A rotation's transaction must be over, retries and commit included, when callers are told UNAVAILABLE.
       timeouts: { transactionBudgetMS: config.storeTimeoutMs },
+      // RevokeTenantSessions reports its count before the store wrapper (STORE_TIMEOUT_MS) gives up.
+      sessionRevoke: { budgetMs: sessionRevokeBudgetMs(config.storeTimeoutMs) },
     });
   }
   logger.warn("store: embedded in-memory store; data is NOT persisted (set MONGODB_URI for production)");

@@ -63,7 +63,9 @@ export function createAuditedCall(audit: AuditTrail): AuditedCall {
       result = await body(scope);
     } catch (err) {
       const mapped = mapError(err);
-      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: mapped.message };
+      // The handler's detail, if it set one, is kept after the error's message (e.g. what a revoke did before it failed).
+      const failedDetail = detail === undefined ? mapped.message : `${mapped.message}: ${detail}`;
+      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: failedDetail };
       if (pending) await pending.complete(failed);
       else await audit.record(draft(), failed).catch(() => undefined); // still refused if not stored
       throw err;

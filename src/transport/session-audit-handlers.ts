@@ -3,7 +3,7 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import type { AdminApi } from "../domain/admin-api.js";
 import { auditPageSize, type AuditQuery } from "../domain/audit.js";
 import { decodeAuditPageToken, encodeAuditPageToken } from "../domain/audit-page-token.js";
-import { invalidArgument } from "../domain/errors.js";
+import { invalidArgument, PartialRevocationError } from "../domain/errors.js";
 import { requireSessionId } from "../domain/key-rules.js";
 import type { Principal } from "../domain/principal.js";
 import { requireTenantId } from "../domain/tenant-id.js";
@@ -43,7 +43,11 @@ export function createSessionAndAuditHandlers(deps: {
         admin.authorize(p, "revoke_tenant_sessions", tenantId);
         on(ctx, a, tenantId);
         await a.begin();
-        const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor);
+        const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor).catch((err: unknown) => {
+          // UNAVAILABLE part-way: the event records how many were revoked (a retry revokes the rest).
+          if (err instanceof PartialRevocationError) a.detail(`revoked ${err.revokedCount} sessions before the store stopped; retry to revoke the rest`);
+          throw err;
+        });
         a.detail(`revoked ${revokedCount} sessions`);
         return create(pb.RevokeTenantSessionsResponseSchema, { revokedCount });
       }),

@@ -100,8 +100,18 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
       const at = nameEnd + 1 + 8;
       doc = BSON.deserialize(message.subarray(at, at + message.readInt32LE(at)));
     } else if (opCode === OP_MSG) {
-      // flagBits, then section kind 0 (the command body) first.
+      // flagBits, then section kind 0 (the command body) first; then any kind-1 sections (document
+      // sequences, e.g. a bulkWrite's `updates`), folded into the body under their identifier.
       doc = BSON.deserialize(message.subarray(21, 21 + message.readInt32LE(21)));
+      let at = 21 + message.readInt32LE(21);
+      while (at < message.length && message.readUInt8(at) === 1) {
+        const end = at + 1 + message.readInt32LE(at + 1);
+        const nameEnd = message.indexOf(0, at + 5);
+        const docs: Document[] = [];
+        for (let d = nameEnd + 1; d < end; d += message.readInt32LE(d)) docs.push(BSON.deserialize(message.subarray(d, d + message.readInt32LE(d))));
+        doc[message.toString("utf8", at + 5, nameEnd)] = docs;
+        at = end;
+      }
     } else {
       socket.destroy();
       return;

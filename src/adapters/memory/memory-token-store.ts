@@ -169,7 +169,7 @@ export function createMemoryTokenStore(): TokenStore {
       assertOpen();
       let n = 0;
       for (const s of sessionsByHash.values()) {
-        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt) {
+        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt && s.createdAt <= revokedAt) {
           s.revokedAt = revokedAt;
           s.revokedBy = revokedBy;
           n++;

@@ -21,6 +21,7 @@ export const INDEX = {
   keySweep: "keys_status_revoke_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
+  sessionTenantExpires: "sessions_tenant_expires_at",
   auditTenant: "audit_tenant_id",
   auditTenantAction: "audit_tenant_action_id",
   auditDedupe: "audit_dedupe_key_unique",
@@ -67,6 +68,9 @@ export const SESSION_INDEXES: IndexDescription[] = [
   // after expiresAt. It frees space only; reads check expiry themselves.
   // https://www.mongodb.com/docs/manual/core/index-ttl/
   { name: INDEX.sessionTtl, key: { expiresAt: 1 }, expireAfterSeconds: 0 },
+  // RevokeTenantSessions: one tenant's live sessions (expiresAt > the revoke time), walked in
+  // batches in expiresAt order (mongo-session-revoke.ts), never every tenant's sessions.
+  { name: INDEX.sessionTenantExpires, key: { tenantId: 1, expiresAt: 1 } },
 ];
 
 export const AUDIT_INDEXES: IndexDescription[] = [
