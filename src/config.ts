@@ -203,7 +203,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, 36_500) : undefined,
     auditMaxEvents: int(env, "AUDIT_MAX_EVENTS", 50_000, 100, 10_000_000),
     auditRefusalWindowMs: int(env, "AUDIT_REFUSAL_WINDOW_MS", 60_000, 100, 3_600_000),
-    auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 1000, 1, 100_000),
+    auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 200, 1, 100_000),
     cognito,
     tls,
     introspectRequireClientCert,
