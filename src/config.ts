@@ -54,6 +54,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** AUDIT_RETENTION_DAYS (MongoDB): audit events are deleted this many days after their time; unset keeps them. */
   auditRetentionDays?: number | undefined;
+  /** AUDIT_MAX_EVENTS (embedded store): audit events kept in memory; past it the oldest are dropped. */
+  auditMaxEvents: number;
+  /** AUDIT_REFUSAL_WINDOW_MS: unauthenticated refusals per (address, action, code, tenant) are counted into one event per window. */
+  auditRefusalWindowMs: number;
+  /** AUDIT_REFUSAL_MAX_WINDOWS: at most this many such windows open; past it, counted per action only. */
+  auditRefusalMaxWindows: number;
   /** Deadline for every store call; past it the store counts as unavailable (UNAVAILABLE). */
   storeTimeoutMs: number;
   cognito?: CognitoConfig | undefined;
@@ -195,6 +201,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
     auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, 36_500) : undefined,
+    auditMaxEvents: int(env, "AUDIT_MAX_EVENTS", 50_000, 100, 10_000_000),
+    auditRefusalWindowMs: int(env, "AUDIT_REFUSAL_WINDOW_MS", 60_000, 100, 3_600_000),
+    auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 200, 1, 100_000),
     cognito,
     tls,
     introspectRequireClientCert,

@@ -7,7 +7,10 @@ import type { Config } from "../config.js";
 import type { TokenStore } from "../ports/token-store.js";
 
 /** The store chosen by configuration: MongoDB when MONGODB_URI is set, else the embedded store. */
-export async function openStore(config: Readonly<Config>, logger: Logger): Promise<{ store: TokenStore; changes?: StoreChangeFeed }> {
+export async function openStore(
+  config: Readonly<Config>,
+  logger: Logger,
+): Promise<{ store: TokenStore; changes?: StoreChangeFeed; auditEventsDropped?: () => number }> {
   if (config.mongodbUri) {
     logger.info({ db: config.mongodbDb }, "store: MongoDB");
     return createMongoStore({
@@ -23,5 +26,6 @@ export async function openStore(config: Readonly<Config>, logger: Logger): Promi
     });
   }
   logger.warn("store: embedded in-memory store; data is NOT persisted (set MONGODB_URI for production)");
-  return { store: createMemoryTokenStore() };
+  const store = createMemoryTokenStore({ auditMaxEvents: config.auditMaxEvents });
+  return { store, auditEventsDropped: store.auditEventsDropped };
 }

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AdminApi } from "../domain/admin-api.js";
 import { auditPageSize, type AuditQuery } from "../domain/audit.js";
 import { decodeAuditPageToken, encodeAuditPageToken } from "../domain/audit-page-token.js";
@@ -13,6 +13,18 @@ import { fromProtoAction, toAuditEvent, toSession } from "./audit-mapping.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 type Handlers = UnaryHandlers<typeof pb.TokenService>;
+
+// google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+const MIN_SECONDS = -62_135_596_800n;
+const MAX_SECONDS = 253_402_300_799n;
+
+/** A filter time: out of range (a Date would be invalid and the filter silently dropped) is refused. */
+function timeOf(t: Timestamp, field: string): Date {
+  if (t.seconds < MIN_SECONDS || t.seconds > MAX_SECONDS || t.nanos < 0 || t.nanos > 999_999_999) {
+    throw invalidArgument(field, "must be a time between the years 1 and 9999");
+  }
+  return timestampDate(t);
+}
 
 /** RevokeSession, RevokeTenantSessions and ListAuditEvents (see token-service-handlers.ts). */
 export function createSessionAndAuditHandlers(deps: {
@@ -62,8 +74,8 @@ export function createSessionAndAuditHandlers(deps: {
         const filters: Omit<AuditQuery, "limit"> = {
           tenantId,
           action,
-          since: req.since ? timestampDate(req.since) : undefined,
-          until: req.until ? timestampDate(req.until) : undefined,
+          since: req.since ? timeOf(req.since, "since") : undefined,
+          until: req.until ? timeOf(req.until, "until") : undefined,
         };
         const beforeId = req.pageToken === "" ? undefined : decodeAuditPageToken(req.pageToken, filters);
         admin.authorize(p, "list_audit_events", tenantId);

@@ -598,6 +598,8 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
         userAgent: "grpc-node-js/1.14.7",
         protocol: "grpc",
         detail: "session_id: no session",
+        count: 1234,
+        firstTime: at(500),
       });
       const bare = event(t, at(2000));
       expect(await store.appendAuditEvent(full)).toBe(true);

@@ -13,7 +13,7 @@ import { createMemoryAuditEvents } from "./memory-audit-events.js";
  * write synchronously before its first await, so each operation is atomic with respect to every
  * other (Node runs one JavaScript turn at a time). Returns copies so callers cannot mutate state.
  */
-export function createMemoryTokenStore(): TokenStore {
+export function createMemoryTokenStore(opts: { auditMaxEvents?: number | undefined } = {}): TokenStore & { auditEventsDropped(): number } {
   const keysById = new Map<string, KeyRecord>();
   const keyIdByHash = new Map<string, string>();
   const keyIdsByTenant = new Map<string, string[]>();
@@ -45,8 +45,10 @@ export function createMemoryTokenStore(): TokenStore {
     return k && k.tenantId === tenantId ? k : undefined;
   };
 
+  const { dropped: auditEventsDropped, ...audit } = createMemoryAuditEvents(() => closed, opts.auditMaxEvents);
   return {
-    ...createMemoryAuditEvents(() => closed),
+    ...audit,
+    auditEventsDropped,
 
     async insertKey(key, maxActive): Promise<InsertKeyResult> {
       assertOpen();
