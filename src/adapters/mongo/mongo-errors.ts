@@ -51,6 +51,8 @@ const UNAVAILABLE_CODES = new Set<number>([
   13435, // NotPrimaryNoSecondaryOk
   13436, // NotPrimaryOrSecondary
   10058, // LegacyNotPrimary
+  76, // NotAReplicaSet: a linearizable read on a node that is (now) no replica-set member
+  187, // LinearizableReadConcernError: the node could not confirm it is still primary
 ]);
 
 /**
