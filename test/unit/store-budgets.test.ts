@@ -1,6 +1,7 @@
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { createMongoConnection } from "../../src/adapters/mongo/mongo-connection.js";
 import { deriveMongoTimeouts } from "../../src/adapters/mongo/mongo-timeouts.js";
 import { startMaintenance } from "../../src/app/maintenance.js";
 import { openStore } from "../../src/app/open-store.js";
@@ -82,6 +83,21 @@ describe("timeout layers (issue 18.6)", () => {
     const timed = withStoreTimeout(slowStore, 100);
     await expect(timed.deleteExpiredSessions(new Date())).resolves.toBe(0);
     await expect(timed.getPolicy("acme")).rejects.toBeInstanceOf(StoreUnavailableError);
+  });
+});
+
+describe("timeouts given in MONGODB_URI (issue 18.6)", () => {
+  it("start-up says once which driver timeouts the connection string overrides", async () => {
+    const lines: string[] = [];
+    const capture = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
+    const quiet = createMongoConnection({ uri: "mongodb://127.0.0.1:1/?directConnection=true", dbName: "wf", logger: capture, timeouts: deriveMongoTimeouts(2000) });
+    await quiet.close();
+    expect(lines.filter((l) => l.includes("win over"))).toEqual([]);
+    const loud = createMongoConnection({ uri: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=30000", dbName: "wf", logger: capture, timeouts: deriveMongoTimeouts(2000) });
+    await loud.close();
+    const warned = lines.filter((l) => l.includes("win over")).map((l) => JSON.parse(l));
+    expect(warned).toHaveLength(1);
+    expect(warned[0].timeouts).toEqual({ serverSelectionTimeoutMS: { uri: 30000, derived: 800 } });
   });
 });
 

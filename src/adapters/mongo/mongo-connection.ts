@@ -3,7 +3,7 @@ import { type Db, MongoClient, type MongoClientOptions, ReadConcern, ReadPrefere
 import { StoreUnavailableError } from "../../domain/errors.js";
 import { ensureIndexes, IndexConflictError, withIndexBuildConnection } from "./mongo-indexes.js";
 import { checkDeployment, isStartupRefusal, refusalOf } from "./mongo-startup-checks.js";
-import { DEFAULT_TIMEOUTS, type MongoTimeouts } from "./mongo-timeouts.js";
+import { DEFAULT_TIMEOUTS, type MongoTimeouts, overriddenTimeouts } from "./mongo-timeouts.js";
 import { transactionsFromTopology } from "./mongo-topology.js";
 
 export { DEFAULT_TIMEOUTS, type MongoTimeouts } from "./mongo-timeouts.js";
@@ -98,6 +98,10 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
     return c;
   };
   let client: MongoClient | undefined = newClient(); // validates the connection string now
+  const overridden = overriddenTimeouts(client.options as unknown as Record<string, unknown>, timeouts);
+  if (Object.keys(overridden).length > 0) {
+    log?.warn({ timeouts: overridden }, "MONGODB_URI sets driver timeouts that win over the ones derived from STORE_TIMEOUT_MS (docs/mongodb.md, Timeouts)");
+  }
   let connected = false;
   let database: Db | undefined;
   let attempt: Promise<void> | undefined;
