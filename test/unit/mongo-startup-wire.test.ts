@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoConnection, type MongoConnection, type MongoConnectionOptions } from "../../src/adapters/mongo/mongo-connection.js";
 import { toStoreError } from "../../src/adapters/mongo/mongo-errors.js";
 import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
+import { refusalOf, StartupRefusedError } from "../../src/adapters/mongo/mongo-startup-checks.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
@@ -95,6 +96,16 @@ describe("AUDIT_RETENTION_DAYS changed, with only the readWrite role (issue 18.2
     // With a 10 ms retry back-off, a retry would show within the next half second.
     expect(await pollUntil(() => commands("listIndexes").length > tried, 500)).toBe(false);
     expect(errorLines()).toHaveLength(1);
+  });
+});
+
+describe("what counts as an authorization refusal at start", () => {
+  it("Unauthorized (13) and Atlas's 'not allowed to do action' (8000); not other errors", () => {
+    const refused = (e: object) => refusalOf(new MongoServerError({ ok: 0, ...e }), "wf") instanceof StartupRefusedError;
+    expect(refused({ code: 13, codeName: "Unauthorized", errmsg: "not authorized on wf to execute command" })).toBe(true);
+    expect(refused({ code: 8000, codeName: "AtlasError", errmsg: "user is not allowed to do action [createIndex] on [wf.keys]" })).toBe(true);
+    expect(refused({ code: 8000, codeName: "AtlasError", errmsg: "some other Atlas condition" })).toBe(false);
+    expect(refused({ code: 91, codeName: "ShutdownInProgress", errmsg: "shutting down" })).toBe(false);
   });
 });
 

@@ -23,9 +23,11 @@ export const isStartupRefusal = (err: unknown): err is Error => err instanceof S
 
 /** An authorization error at start, as a refusal naming the role needed; anything else unchanged. */
 export function refusalOf(err: unknown, dbName: string): unknown {
-  if (err instanceof MongoServerError && err.code === UNAUTHORIZED) {
+  // Atlas answers a refused action with AtlasError (8000) "user is not allowed to do action [...]".
+  const atlasRefusal = err instanceof MongoServerError && err.code === 8000 && /not allowed to do action|not authorized/i.test(err.message);
+  if (err instanceof MongoServerError && (err.code === UNAUTHORIZED || atlasRefusal)) {
     return new StartupRefusedError(
-      `MongoDB refused a start-up command (Unauthorized, 13): ${err.message}. The database user needs the readWrite role on ` +
+      `MongoDB refused a start-up command (${err.codeName ?? "Unauthorized"}, ${err.code}): ${err.message}. The database user needs the readWrite role on ` +
         `database ${dbName} (docs/mongodb.md, "Configuration"); grant it, then restart the service`,
     );
   }
