@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import { createMemoryTokenStore } from "../adapters/memory/memory-token-store.js";
 import { sessionRevokeBudgetMs } from "../adapters/mongo/mongo-session-revoke.js";
 import { createMongoStore } from "../adapters/mongo/mongo-token-store.js";
+import { deriveMongoTimeouts } from "../adapters/mongo/mongo-timeouts.js";
+import { maintenanceTimeoutMs } from "./store-timeout.js";
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { Config } from "../config.js";
 import type { TokenStore } from "../ports/token-store.js";
@@ -19,8 +21,9 @@ export async function openStore(
       logger,
       auditRetentionDays: config.auditRetentionDays,
       introspectReadConcern: config.mongodbIntrospectReadConcern,
-      // A rotation's transaction must be over, retries and commit included, when callers are told UNAVAILABLE.
-      timeouts: { transactionBudgetMS: config.storeTimeoutMs },
+      // Every driver timeout below the store's deadlines (STORE_TIMEOUT_MS, and the maintenance
+      // budget of the background calls), so the driver answers before the caller is told UNAVAILABLE.
+      timeouts: deriveMongoTimeouts(config.storeTimeoutMs, maintenanceTimeoutMs(config.storeTimeoutMs)),
       // RevokeTenantSessions reports its count before the store wrapper (STORE_TIMEOUT_MS) gives up.
       sessionRevoke: { budgetMs: sessionRevokeBudgetMs(config.storeTimeoutMs) },
     });

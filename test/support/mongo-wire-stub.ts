@@ -25,6 +25,10 @@ export interface MongoWireStub {
   handle: (cmd: WireCommand) => Document | Promise<Document> | undefined;
   /** Answers hello as a replica-set primary (true) or a standalone server (false). */
   replicaSet: boolean;
+  /** With replicaSet: answers hello as a secondary of a set without a primary (an election). */
+  secondary: boolean;
+  /** Answers hello as a mongos (`msg: "isdbgrid"`), the router of a sharded cluster. */
+  mongos: boolean;
   /** Drops every open connection (the driver reconnects and handshakes again). */
   dropConnections(): void;
   close(): Promise<void>;
@@ -43,6 +47,8 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
     commands: [],
     handle: () => undefined,
     replicaSet: false,
+    secondary: false,
+    mongos: false,
     dropConnections: () => sockets.forEach((s) => s.destroy()),
     close: () =>
       new Promise<void>((resolve) => {
@@ -64,9 +70,10 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
     minWireVersion: 0,
     maxWireVersion: 21,
     ok: 1,
-    ...(stub.replicaSet
-      ? { setName: "rs0", setVersion: 1, hosts: [`127.0.0.1:${stub.port}`], primary: `127.0.0.1:${stub.port}`, me: `127.0.0.1:${stub.port}` }
-      : {}),
+    ...(stub.replicaSet ? { setName: "rs0", setVersion: 1, hosts: [`127.0.0.1:${stub.port}`], me: `127.0.0.1:${stub.port}` } : {}),
+    ...(stub.replicaSet && !stub.secondary ? { primary: `127.0.0.1:${stub.port}` } : {}),
+    ...(stub.replicaSet && stub.secondary ? { ismaster: false, isWritablePrimary: false, secondary: true } : {}),
+    ...(stub.mongos ? { msg: "isdbgrid" } : {}),
   });
 
   const defaults = (cmd: WireCommand): Document => {

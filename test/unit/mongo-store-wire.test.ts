@@ -62,14 +62,14 @@ async function readyStore(timeouts: Record<string, number> = {}): Promise<TokenS
 }
 
 describe("RotateKey's transaction on the wire (issue 10.5)", () => {
-  it("commits with w: majority, wtimeout 3000 and a maxTimeMS", async () => {
+  it("commits with w: majority, the derived wtimeout (800 ms at STORE_TIMEOUT_MS 2000) and a maxTimeMS", async () => {
     stub.handle = keysCollection(() => ({ ok: 1 }));
     const s = await readyStore();
     const r = await rotate(s);
     expect(r.ok).toBe(true);
     const commits = stub.commands.filter((c) => c.name === "commitTransaction");
     expect(commits).toHaveLength(1);
-    expect(commits[0]!.doc.writeConcern).toEqual({ w: "majority", wtimeout: 3000 }); // the driver's default: 10000
+    expect(commits[0]!.doc.writeConcern).toEqual({ w: "majority", wtimeout: 800 }); // the driver's default: 10000
     expect(commits[0]!.doc.maxTimeMS).toBeGreaterThan(0);
     expect(commits[0]!.doc.maxTimeMS).toBeLessThanOrEqual(2000);
     // Both writes went into the one transaction.

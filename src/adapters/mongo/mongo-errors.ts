@@ -55,6 +55,8 @@ const UNAVAILABLE_CODES = new Set<number>([
   63, // StaleShardVersion: a mongos routed with an old routing table (sharded sessions)
   150, // StaleEpoch: the collection was dropped/recreated or resharded under the router
   13388, // StaleConfig: the shard's routing metadata is being refreshed
+  76, // NotAReplicaSet: a linearizable read on a node that is (now) no replica-set member
+  187, // LinearizableReadConcernError: the node could not confirm it is still primary
 ]);
 
 /**

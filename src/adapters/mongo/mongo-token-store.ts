@@ -1,5 +1,5 @@
 import type { Logger } from "pino";
-import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
+import { type AnyBulkWriteOperation, type Collection, type Db, ReadPreference } from "mongodb";
 import { LAST_USED_COARSENESS_MS, type TokenStore } from "../../ports/token-store.js";
 import { createMongoConnection, type MongoConnectionOptions } from "./mongo-connection.js";
 import {
@@ -47,10 +47,9 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
 /** The store and, on the same connection, the change feed that invalidates other instances' caches. */
 export function createMongoStore(options: MongoTokenStoreOptions): { store: TokenStore; changes: StoreChangeFeed } {
   const conn = createMongoConnection(options);
-  const changes = createMongoChangeFeed(() => conn.db(), {
-    logger: options.logger,
-    closeSettleMs: conn.timeouts.serverSelectionTimeoutMS + 500,
-  });
+  // The settle time of a closed stream follows the client's effective serverSelectionTimeoutMS
+  // (a connection-string value wins in the driver), read from the client by the feed.
+  const changes = createMongoChangeFeed(() => conn.db(), { logger: options.logger });
   const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
@@ -215,7 +214,9 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     ping: () =>
       run("ping", async () => {
         const db: Db = await conn.db();
-        await db.command({ ping: 1 }); // bounded by serverSelectionTimeoutMS and socketTimeoutMS
+        // Readiness asks "can this instance serve?", not "is there a primary?": any member will do
+        // (cached answers, and reads once a primary is back). Bounded by serverSelectionTimeoutMS.
+        await db.command({ ping: 1 }, { readPreference: ReadPreference.PRIMARY_PREFERRED });
       }),
 
     close: () => conn.close(),
