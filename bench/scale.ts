@@ -10,8 +10,13 @@
  * 3. Flood: 100,000 distinct unknown API keys (well formed, valid checksum), each sent once, three
  *    times over; heap and resident memory after each flood (after GC) against the caches' caps.
  *
+ * 4. last_used_at write load on MongoDB with several simulated instances (bench/lib/last-used-load.ts):
+ *    documents written per second with the adapter's 1 s coarseness filter, against what `$max`
+ *    alone would write under the same load. Kept as its own result, bench-scale-last-used.
+ *
  * Knobs: BENCH_SCALE_KEYS (1000000), BENCH_FLOOD (100000), BENCH_FLOODS (3), BENCH_ROUNDS (5),
- * BENCH_CASE_MS (2000).
+ * BENCH_CASE_MS (2000); BENCH_LAST_USED_INSTANCES (5), BENCH_LAST_USED_KEYS (1000),
+ * BENCH_LAST_USED_SECONDS (10); BENCH_SCALE_ONLY=last-used runs step 4 alone.
  */
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -24,6 +29,7 @@ import { measurePaired, openChannel, startLoadGenerator, startService, stopAll, 
 import { ask } from "./lib/proc.js";
 import { log, machine, r2, r3, summarize, table } from "./lib/report.js";
 import { writeResult } from "./lib/results.js";
+import { measureLastUsedLoad } from "./lib/last-used-load.js";
 
 const env = process.env;
 const BIG = Number(env.BENCH_SCALE_KEYS ?? 1_000_000);
@@ -59,7 +65,29 @@ async function start(keys: number): Promise<Service> {
 
 const memory = (s: Service) => ask<{ rss: number; heapUsed: number }>(s.child, { type: "memory" });
 
+/** Step 4: last_used_at writes per second with several instances. */
+async function lastUsedLoad() {
+  const instances = Number(env.BENCH_LAST_USED_INSTANCES ?? 5);
+  const keys = Number(env.BENCH_LAST_USED_KEYS ?? 1000);
+  const seconds = Number(env.BENCH_LAST_USED_SECONDS ?? 10);
+  log(`last_used_at: ${instances} instances, ${keys} busy keys each used every 100 ms on every instance, ${seconds} s`);
+  const r = await measureLastUsedLoad({ instances, keys, seconds });
+  process.stdout.write(
+    `${table(
+      ["last_used_at (MongoDB adapter)", "docs written/s", "per key/s"],
+      [
+        ["with the 1 s coarseness filter", r.writes_per_s, r.writes_per_key_per_s],
+        ["$max alone (same load, for comparison)", r.max_only_writes_per_s, r.max_only_writes_per_key_per_s],
+      ],
+    )}\n`,
+  );
+  process.stdout.write(`INFO  update statements sent: ${r.statements_per_s}/s; stored lastUsedAt at most ${r.worst_stored_lag_ms} ms behind now (${r.deployment})\n`);
+  process.stdout.write(`${JSON.stringify(r)}\n`);
+  writeResult("bench-scale-last-used", r);
+}
+
 async function main() {
+  if (env.BENCH_SCALE_ONLY === "last-used") return lastUsedLoad();
   buildBench();
   const loadgen = await startLoadGenerator(join(dir, "load-generator.log"));
   const small = await start(SMALL);
@@ -136,6 +164,7 @@ async function main() {
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   writeResult("bench-scale", out);
+  await lastUsedLoad();
 }
 
 main().then(

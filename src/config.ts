@@ -57,6 +57,12 @@ export interface Config {
   shutdownTimeoutMs: number;
   /** AUDIT_RETENTION_DAYS (MongoDB): audit events are deleted this many days after their time; unset keeps them. */
   auditRetentionDays?: number | undefined;
+  /** AUDIT_MAX_EVENTS (embedded store): audit events kept in memory; past it the oldest are dropped. */
+  auditMaxEvents: number;
+  /** AUDIT_REFUSAL_WINDOW_MS: unauthenticated refusals per (address, action, code, tenant) are counted into one event per window. */
+  auditRefusalWindowMs: number;
+  /** AUDIT_REFUSAL_MAX_WINDOWS: at most this many such windows open; past it, counted per action only. */
+  auditRefusalMaxWindows: number;
   /** Deadline for every store call; past it the store counts as unavailable (UNAVAILABLE). */
   storeTimeoutMs: number;
   cognito?: CognitoConfig | undefined;
@@ -88,6 +94,9 @@ export interface ConnectionLimits {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** floor(2^31 - 1 seconds / 86,400): the largest TTL the server accepts, in whole days. */
+export const MAX_AUDIT_RETENTION_DAYS = Math.floor(2_147_483_647 / 86_400);
 
 function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -200,7 +209,12 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     maxBodyBytes: int(env, "MAX_BODY_BYTES", 65_536, 1024, 16_777_216),
     shutdownTimeoutMs: int(env, "SHUTDOWN_TIMEOUT_MS", 10_000, 100, 600_000),
     storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
-    auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, 36_500) : undefined,
+    // The TTL index's expireAfterSeconds must fit a signed 32-bit count of seconds (the server
+    // refuses more; docs/mongodb.md): 2,147,483,647 s is 24,855 whole days.
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, MAX_AUDIT_RETENTION_DAYS) : undefined,
+    auditMaxEvents: int(env, "AUDIT_MAX_EVENTS", 50_000, 100, 10_000_000),
+    auditRefusalWindowMs: int(env, "AUDIT_REFUSAL_WINDOW_MS", 60_000, 100, 3_600_000),
+    auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 200, 1, 100_000),
     cognito,
     tls,
     introspectRequireClientCert,

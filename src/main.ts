@@ -1,5 +1,6 @@
 import { createApp } from "./app/app.js";
 import { createLogger } from "./app/logger.js";
+import { maintenanceTimeoutMs } from "./app/store-timeout.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { redactCredentials } from "./app/startup-errors.js";
 
@@ -31,8 +32,8 @@ async function main(): Promise<void> {
     }
     signalled = true;
     // A safety net: connections are forced closed at SHUTDOWN_TIMEOUT_MS and the last flush is
-    // bounded by STORE_TIMEOUT_MS; if anything still hangs past both, exit anyway.
-    const bound = config.shutdownTimeoutMs + config.storeTimeoutMs * 2 + 1000;
+    // bounded by the maintenance budget (store-timeout.ts); if anything still hangs past both, exit anyway.
+    const bound = config.shutdownTimeoutMs + maintenanceTimeoutMs(config.storeTimeoutMs) + config.storeTimeoutMs + 1000;
     setTimeout(() => {
       logger.error({ ms: bound }, "shutdown did not finish in time: exiting");
       process.exit(1);

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail } from "../domain/audit-trail.js";
+import { createRefusalWindows } from "../domain/refusal-windows.js";
 import { createAuditLogSink } from "./audit-log.js";
 import { createIntrospector } from "../domain/introspector.js";
 import { createKeyService } from "../domain/key-service.js";
@@ -15,7 +16,7 @@ import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js"
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/call-observer.js";
-import { childCache, createMetrics, type Metrics, registerChangeFeedMetrics } from "../transport/metrics.js";
+import { childCache, createMetrics, type Metrics, registerAuditMetrics, registerChangeFeedMetrics } from "../transport/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { AUTHORIZE } from "../transport/forward-auth.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
@@ -114,6 +115,15 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const keys = createKeyService({ store, clock, cache, lastUsed });
   const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
+  const refusalsByFate = childCache((fate) => metrics.auditRefusals.labels(fate));
+  const refusals = createRefusalWindows({
+    audit,
+    clock,
+    windowMs: config.auditRefusalWindowMs,
+    maxWindows: config.auditRefusalMaxWindows,
+    observe: (fate) => refusalsByFate(fate).inc(),
+  });
+  registerAuditMetrics(metrics.registry, refusals.openWindows, "auditEventsDropped" in opened ? opened.auditEventsDropped : undefined);
   const admin = createAdminApi({
     audit,
     introspector,
@@ -130,6 +140,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       requireClientCert: config.introspectRequireClientCert,
       callerToken: config.introspectCallerToken,
     }),
+    refusals,
     onIntrospection: instrumented
       ? (r) => byResult(r.active ? "active" : r.reason).inc()
       : undefined,
@@ -192,6 +203,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       unwatch?.();
       maintenance.stop();
       await server.close(config.shutdownTimeoutMs);
+      await refusals.close(); // the open windows' counts, before the store closes
       await lastUsed.close();
       await rawStore.close();
     })());

@@ -8,7 +8,11 @@ import { expireGracePeriods } from "../domain/grace-expiry.js";
 /**
  * Background duties of a running instance:
  * - readiness: ping the store (with backoff until the first success, then every few seconds) and
- *   report SERVING only while the store answers and the JWT verifier has its keys;
+ *   report SERVING while the store answers and the JWT verifier has its keys. Once SERVING, one
+ *   failed ping does not flip it: only `failuresToUnready` failures in a row (checked every
+ *   checkIntervalMs: about 10-15 s with the defaults), so a replica-set election (~10 s), during
+ *   which every replica's ping would fail at once, does not make a load balancer drop every pod
+ *   that can still answer from its cache. The store's ping accepts any member (primaryPreferred);
  * - sweep: store deprecated keys past their grace as REVOKED, each with one `key.grace_expired`
  *   audit event (grace-expiry.ts), and drop expired sessions. Correctness never waits for it (reads
  *   apply the clock themselves). Idempotent, so several replicas may run it.
@@ -31,14 +35,17 @@ export function startMaintenance(deps: {
   server: { setServing(serving: boolean): void };
   sweepIntervalMs: number;
   checkIntervalMs?: number;
+  /** Failed store pings in a row that turn a SERVING instance NOT_SERVING (default 3). */
+  failuresToUnready?: number;
   /** A further condition of readiness (the admin bootstrap is done). */
   gate?: () => boolean;
 }): Maintenance {
-  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, gate = () => true } = deps;
+  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, failuresToUnready = 3, gate = () => true } = deps;
   const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
   let backoff = 100;
+  let failures = 0; // failed pings in a row
   let timer: NodeJS.Timeout | undefined;
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
@@ -49,14 +56,26 @@ export function startMaintenance(deps: {
     checking = true;
     clearTimeout(timer);
     let ok = false;
+    let pinged = false;
     try {
       await store.ping();
+      pinged = true;
+      failures = 0;
       ok = jwt.ready() && gate();
     } catch (err) {
-      if (serving !== false) logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
+      failures++;
+      if (serving === true && failures < failuresToUnready) {
+        logger.warn({ err: (err as Error).message, failures, of: failuresToUnready }, "store ping failed; still SERVING");
+      } else if (serving !== false) logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
     }
     checking = false;
     if (stopped) return;
+    // SERVING survives fewer than failuresToUnready failed pings in a row (checked at the usual interval).
+    if (!pinged && serving === true && failures < failuresToUnready) {
+      timer = setTimeout(check, checkIntervalMs);
+      timer.unref();
+      return;
+    }
     if (ok !== serving) {
       serving = ok;
       server.setServing(ok);

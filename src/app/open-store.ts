@@ -1,13 +1,19 @@
 import type { Logger } from "pino";
 import { createMemoryTokenStore } from "../adapters/memory/memory-token-store.js";
+import { sessionRevokeBudgetMs } from "../adapters/mongo/mongo-session-revoke.js";
 import { createMongoStore } from "../adapters/mongo/mongo-token-store.js";
+import { deriveMongoTimeouts } from "../adapters/mongo/mongo-timeouts.js";
+import { maintenanceTimeoutMs } from "./store-timeout.js";
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import { ConfigError, type Config } from "../config.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { redactCredentials } from "./startup-errors.js";
 
 /** The store chosen by configuration (STORE, see config.ts): MongoDB or the embedded store. */
-export async function openStore(config: Readonly<Config>, logger: Logger): Promise<{ store: TokenStore; changes?: StoreChangeFeed }> {
+export async function openStore(
+  config: Readonly<Config>,
+  logger: Logger,
+): Promise<{ store: TokenStore; changes?: StoreChangeFeed; auditEventsDropped?: () => number }> {
   if (config.store === "mongodb" && config.mongodbUri) {
     logger.info({ store: "mongodb", chosen_by: config.storeChosenBy, db: config.mongodbDb }, "store: MongoDB");
     try {
@@ -17,8 +23,11 @@ export async function openStore(config: Readonly<Config>, logger: Logger): Promi
         logger,
         auditRetentionDays: config.auditRetentionDays,
         introspectReadConcern: config.mongodbIntrospectReadConcern,
-        // A rotation's transaction must be over, retries and commit included, when callers are told UNAVAILABLE.
-        timeouts: { transactionBudgetMS: config.storeTimeoutMs },
+        // Every driver timeout below the store's deadlines (STORE_TIMEOUT_MS, and the maintenance
+        // budget of the background calls), so the driver answers before the caller is told UNAVAILABLE.
+        timeouts: deriveMongoTimeouts(config.storeTimeoutMs, maintenanceTimeoutMs(config.storeTimeoutMs)),
+        // RevokeTenantSessions reports its count before the store wrapper (STORE_TIMEOUT_MS) gives up.
+        sessionRevoke: { budgetMs: sessionRevokeBudgetMs(config.storeTimeoutMs) },
       });
     } catch (err) {
       // The driver parses the connection string at once: a bad one is a configuration error.
@@ -30,5 +39,6 @@ export async function openStore(config: Readonly<Config>, logger: Logger): Promi
   } else {
     logger.warn({ store: "memory", chosen_by: config.storeChosenBy }, "store: embedded in-memory store; data is NOT persisted (set STORE=mongodb and MONGODB_URI for production)");
   }
-  return { store: createMemoryTokenStore() };
+  const store = createMemoryTokenStore({ auditMaxEvents: config.auditMaxEvents });
+  return { store, auditEventsDropped: store.auditEventsDropped };
 }

@@ -11,12 +11,16 @@ import { wrapStore } from "./wrap-store.js";
  * the answer did not come back in time). The caller was told UNAVAILABLE and never received the
  * plaintext; the key service revokes such a key in the background (key-service.ts, unacknowledged).
  *
- * `close` is passed through unbounded (shutdown closes the raw store itself).
+ * `close` is passed through unbounded (shutdown closes the raw store itself). The background
+ * calls (MAINTENANCE_CALLS: the sweep and the last_used_at flush, which touch many documents and
+ * no caller waits on) get their own, longer budget `maintenanceMs`; the MongoDB adapter derives
+ * its server-side limits from both (mongo-timeouts.ts), so the store answers before either fires.
  */
-export function withStoreTimeout(store: TokenStore, timeoutMs: number): TokenStore {
+export function withStoreTimeout(store: TokenStore, timeoutMs: number, maintenanceMs: number = maintenanceTimeoutMs(timeoutMs)): TokenStore {
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) return store;
-  return wrapStore(store, (name, call) =>
-    name === "close"
+  return wrapStore(store, (name, call) => {
+    const limit = MAINTENANCE_CALLS.has(name) ? maintenanceMs : timeoutMs;
+    return name === "close"
       ? call
       : (...args) =>
           new Promise((resolve, reject) => {
@@ -28,8 +32,8 @@ export function withStoreTimeout(store: TokenStore, timeoutMs: number): TokenSto
               return;
             }
             const timer = setTimeout(
-              () => reject(new StoreUnavailableError(`token store did not answer ${name} within ${timeoutMs} ms`)),
-              timeoutMs,
+              () => reject(new StoreUnavailableError(`token store did not answer ${name} within ${limit} ms`)),
+              limit,
             );
             // A late answer (or late failure) after the deadline is ignored: the promise already settled.
             pending.then(
@@ -42,6 +46,12 @@ export function withStoreTimeout(store: TokenStore, timeoutMs: number): TokenSto
                 reject(err);
               },
             );
-          }),
-  );
+          });
+  });
 }
+
+/** Store calls made only by background duties (maintenance.ts, the last_used_at recorder). */
+export const MAINTENANCE_CALLS: ReadonlySet<string> = new Set(["deleteExpiredSessions", "findExpiredKeys", "recordKeyUses"]);
+
+/** The budget of a background store call: five times STORE_TIMEOUT_MS (10 s by default). */
+export const maintenanceTimeoutMs = (storeTimeoutMs: number): number => storeTimeoutMs * 5;

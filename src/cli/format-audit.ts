@@ -1,7 +1,7 @@
 import { AUDIT_ACTIONS } from "../domain/audit.js";
 import { AuditAction, AuditActorKind, AuditOutcome, type AuditEvent, type Session } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { fromProtoAction, toProtoAction } from "../transport/audit-mapping.js";
-import { formatTime } from "./format.js";
+import { formatTime, safe } from "./format.js";
 
 /** Human-readable audit events and sessions for the admin CLI; parsing of its audit options. */
 
@@ -23,18 +23,19 @@ const ACTOR = (k: AuditActorKind) => AuditActorKind[k]?.toLowerCase() ?? "unknow
 
 export function formatAuditEvent(e: AuditEvent): string {
   const time = formatTime(e.time);
-  const outcome = e.outcome === AuditOutcome.UNKNOWN ? "UNKNOWN" : e.code;
+  const outcome = e.outcome === AuditOutcome.UNKNOWN ? "UNKNOWN" : safe(e.code);
   const a = e.actor;
-  const actor = a ? `${ACTOR(a.kind)}${a.id ? ` ${a.id}` : ""}${a.tenantId ? ` (${a.tenantId})` : ""}` : "-";
-  const target = [e.tenantId, e.keyId, e.sessionId].filter(Boolean).join(" ");
-  const from = [e.protocol, e.peer, e.userAgent ? `"${e.userAgent}"` : ""].filter(Boolean).join(" ");
-  const lines = [`${time}  ${(fromProtoAction(e.action) ?? "unknown").padEnd(19)} ${outcome.padEnd(17)} ${target}`, `    by ${actor}${from ? `  via ${from}` : ""}`];
-  if (e.detail) lines.push(`    ${e.detail}`);
+  const actor = a ? `${ACTOR(a.kind)}${a.id ? ` ${safe(a.id)}` : ""}${a.tenantId ? ` (${safe(a.tenantId)})` : ""}` : "-";
+  const target = [e.tenantId, e.keyId, e.sessionId].filter(Boolean).map(safe).join(" ");
+  const from = [e.protocol, e.peer, e.userAgent ? `"${e.userAgent}"` : ""].filter(Boolean).map(safe).join(" ");
+  const times = e.count > 1 ? `  x${e.count}` : "";
+  const lines = [`${time}  ${(fromProtoAction(e.action) ?? "unknown").padEnd(19)} ${outcome.padEnd(17)} ${target}${times}`, `    by ${actor}${from ? `  via ${from}` : ""}`];
+  if (e.detail) lines.push(`    ${safe(e.detail)}`);
   return lines.join("\n");
 }
 
 export function formatSession(s: Session | undefined): string {
   if (!s) return "no session";
   const t = formatTime;
-  return `${s.id}  tenant ${s.tenantId}, created ${t(s.createdAt)} by ${s.createdBy || "-"}, expires ${t(s.expiresAt)}${s.revokedAt ? `, revoked ${t(s.revokedAt)} by ${s.revokedBy || "-"}` : ""}`;
+  return `${safe(s.id)}  tenant ${safe(s.tenantId)}, created ${t(s.createdAt)} by ${safe(s.createdBy) || "-"}, expires ${t(s.expiresAt)}${s.revokedAt ? `, revoked ${t(s.revokedAt)} by ${safe(s.revokedBy) || "-"}` : ""}`;
 }

@@ -9,7 +9,8 @@ import { createAdminKeyDirect, listAdminKeysDirect, revokeAdminKeyDirect } from 
 import { generateToken } from "../domain/token-format.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { toApiKey } from "../transport/proto-mapping.js";
-import { formatKey, formatPolicy, formatSecret, formatTime } from "./format.js";
+import { escapeJsonText, formatKey, formatPolicy, formatSecret, formatTime, safe } from "./format.js";
+import { escapeUnprintableKeepLines } from "../domain/printable.js";
 import { formatAuditEvent, formatSession, parseAuditAction, parseSince } from "./format-audit.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 
@@ -76,8 +77,29 @@ function checkedServerUrl(): string {
   return url;
 }
 
-async function run(argv: string[]): Promise<void> {
-  const { values, positionals } = parseArgs({
+/**
+ * Option errors name the option, never the value given: a token pasted in the wrong place must not
+ * be echoed to the terminal (or a CI log). Node's own parseArgs messages quote the argument.
+ */
+function parse(argv: string[]) {
+  try {
+    return parseOptions(argv);
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") throw new UsageError("unknown option (see --help for the options)");
+    if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+      const name = /--([a-z-]+)/.exec((err as Error).message)?.[1];
+      const known = name !== undefined && OPTION_NAMES.has(name) ? `--${name}` : "an option";
+      throw new UsageError(`${known} is missing its value or takes none (see --help)`);
+    }
+    throw new UsageError("cannot read the options (see --help)");
+  }
+}
+
+const OPTION_NAMES = new Set(["tenant", "label", "key", "token", "hipaa", "json", "direct", "session", "action", "since", "until", "limit", "help"]);
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -96,6 +118,10 @@ async function run(argv: string[]): Promise<void> {
       help: { type: "boolean", short: "h", default: false },
     },
   });
+}
+
+async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = parse(argv);
   const command = positionals.join(" ");
   if (values.help || command === "") {
     console.log(USAGE);
@@ -110,8 +136,11 @@ async function run(argv: string[]): Promise<void> {
   let connected: ReturnType<typeof createClient<typeof pb.TokenService>> | undefined;
   const api = () => (connected ??= createClient(pb.TokenService, createGrpcTransport({ baseUrl: checkedServerUrl() })));
   const auth = () => ({ headers: { authorization: `Bearer ${adminKey()}` } });
+  // Every server string is escaped field by field in the formatters (a CR LF in a field cannot
+  // start a line); the whole text is escaped once more here, keeping only the formatters' own line
+  // breaks. JSON: JSON.stringify escapes C0 controls; C1, DEL and bidi characters are escaped too.
   const out = <D extends DescMessage>(schema: D, msg: MessageShape<D>, human: () => string) =>
-    console.log(values.json ? JSON.stringify(toJson(schema, msg), null, 2) : human());
+    console.log(values.json ? escapeJsonText(JSON.stringify(toJson(schema, msg), null, 2)) : escapeUnprintableKeepLines(human()));
 
   switch (command) {
     case "keys create": {
@@ -132,7 +161,7 @@ async function run(argv: string[]): Promise<void> {
     }
     case "sessions create": {
       const r = await api().createSession({ tenantId: need("tenant") }, auth());
-      return out(pb.CreateSessionResponseSchema, r, () => `${formatSecret("session token", r.token)}\n  tenant ${r.tenantId}, expires ${formatTime(r.expiresAt)}`);
+      return out(pb.CreateSessionResponseSchema, r, () => `${formatSecret("session token", r.token)}\n  tenant ${safe(r.tenantId)}, expires ${formatTime(r.expiresAt)}`);
     }
     case "sessions revoke": {
       const r = await api().revokeSession({ tenantId: need("tenant"), sessionId: need("session") }, auth());
@@ -140,11 +169,11 @@ async function run(argv: string[]): Promise<void> {
     }
     case "sessions revoke-all": {
       const r = await api().revokeTenantSessions({ tenantId: need("tenant") }, auth());
-      return out(pb.RevokeTenantSessionsResponseSchema, r, () => `revoked ${r.revokedCount} live sessions of tenant ${values.tenant}`);
+      return out(pb.RevokeTenantSessionsResponseSchema, r, () => `revoked ${r.revokedCount} live sessions of tenant ${safe(values.tenant ?? "")}`);
     }
     case "audit list": {
       const action = values.action === undefined ? pb.AuditAction.UNSPECIFIED : parseAuditAction(values.action);
-      if (action === undefined) throw new UsageError(`audit list: unknown --action ${values.action} (e.g. key.rotate, session.revoke)`);
+      if (action === undefined) throw new UsageError("audit list: unknown --action (e.g. key.rotate, session.revoke; see docs/audit.md)");
       const time = (name: "since" | "until") => {
         const v = values[name];
         if (v === undefined) return undefined;
@@ -170,7 +199,7 @@ async function run(argv: string[]): Promise<void> {
     case "admin-key create": {
       if (values.direct) {
         const { token, key } = await createAdminKeyDirect(need("label"));
-        return console.log(values.json ? JSON.stringify({ token, keyId: key.id }) : `${formatSecret("admin key", token)}\n  id ${key.id}`);
+        return console.log(values.json ? JSON.stringify({ token, keyId: key.id }) : `${formatSecret("admin key", token)}\n  id ${safe(key.id)}`);
       }
       const r = await api().createAdminKey({ label: need("label") }, auth());
       return out(pb.CreateAdminKeyResponseSchema, r, () => `${formatSecret("admin key", r.token)}\n${formatKey(r.key!)}`);
@@ -210,10 +239,10 @@ async function run(argv: string[]): Promise<void> {
     }
     case "introspect": {
       const r = await api().introspect({ token: need("token"), expectedTenantId: values.tenant ?? "" });
-      return out(pb.IntrospectResponseSchema, r, () => JSON.stringify(toJson(pb.IntrospectResponseSchema, r)));
+      return out(pb.IntrospectResponseSchema, r, () => escapeJsonText(JSON.stringify(toJson(pb.IntrospectResponseSchema, r))));
     }
     default:
-      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+      throw new UsageError(`unknown command (the commands are below)\n${USAGE}`);
   }
 }
 
@@ -222,8 +251,7 @@ run(process.argv.slice(2)).catch((err: unknown) => {
   else if (err instanceof ConnectError) {
     // Name the server the CLI dialed, and the setting that chose it, on every failure to reach it.
     const reach = err.code === Code.Unavailable || err.code === Code.DeadlineExceeded || err.code === Code.Unknown;
-    console.error(`error: ${err.message}${reach ? ` (server ${serverUrl()} from ${process.env.WARPFLOW_URL ? "WARPFLOW_URL" : "WARPFLOW_URL unset: http://localhost:$PORT"}; set WARPFLOW_URL to the server's address)` : ""}`);
-  }
-  else console.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    console.error(`error: ${safe(err.message)}${reach ? ` (server ${safe(serverUrl())} from ${process.env.WARPFLOW_URL ? "WARPFLOW_URL" : "WARPFLOW_URL unset: http://localhost:$PORT"}; set WARPFLOW_URL to the server's address)` : ""}`);
+  } else console.error(`error: ${safe(err instanceof Error ? err.message : String(err))}`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });

@@ -1,5 +1,6 @@
 import { randomBase62 } from "./base62.js";
 import { invalidArgument } from "./errors.js";
+import { escapeUnprintable } from "./printable.js";
 
 /**
  * The audit trail's records and rules: what an event holds, how ids order, what a query is.
@@ -56,6 +57,12 @@ export interface AuditEvent {
   userAgent?: string | undefined;
   protocol?: string | undefined;
   detail?: string | undefined;
+  /**
+   * Counted refusals (see refusal-windows.ts): how many unauthenticated attempts this one event
+   * stands for, the first of them at `firstTime`, the last at `time`. Absent: one attempt.
+   */
+  count?: number | undefined;
+  firstTime?: Date | undefined;
   /** Service actions recorded by whichever replica gets there first: at most one event per value. */
   dedupeKey?: string | undefined;
 }
@@ -122,17 +129,31 @@ export function auditMatches(e: AuditEvent, q: AuditQuery): boolean {
 }
 
 const MAX_USER_AGENT = 256;
-const TOKEN_LIKE = /(?:wf|sess)_[A-Za-z0-9-]*_[0-9A-Za-z]{8,}|eyJ[\w-]*\.[\w-]*(?:\.[\w-]*)?|[0-9A-Za-z+/_=-]{32,}/g;
-// eslint-disable-next-line no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// Where a credential starts (an API key, a session token, a JWT, an Authorization value): that and
+// everything after it goes, so a token split by spaces into short runs is redacted whole.
+const TOKEN_START = /(?:wf_|sess_|eyJ|bearer\b)/i;
+const TOKEN_LIKE = /[0-9A-Za-z+/_=-]{32,}/g;
 
 /**
- * A caller-supplied string (user agent) as it may be stored and logged: printable, at most 256
- * characters, with anything shaped like a token (or any long opaque run) replaced by "[redacted]",
- * so a client that puts a credential in its User-Agent does not get it written to the audit trail.
+ * A caller-supplied string (user agent) as it may be stored and logged: printable (control and bidi
+ * characters become visible escapes), at most 256 characters, cut at anything that looks like the
+ * start of a credential (wf_, sess_, eyJ, "Bearer") with the rest replaced by "[redacted]", and any
+ * long opaque run redacted too, so a client that puts a credential in its User-Agent (even split
+ * into short pieces) does not get it written to the audit trail.
  */
 export function sanitizeClientText(value: string | undefined): string | undefined {
   if (value === undefined || value === "") return undefined;
-  const clean = value.replace(CONTROL, " ").slice(0, 4 * MAX_USER_AGENT).replace(TOKEN_LIKE, "[redacted]");
+  let clean = value.slice(0, 4 * MAX_USER_AGENT);
+  const cut = TOKEN_START.exec(clean);
+  if (cut) clean = `${clean.slice(0, cut.index)}[redacted]`;
+  clean = escapeUnprintable(clean.replace(TOKEN_LIKE, "[redacted]"));
   return clean.length > MAX_USER_AGENT ? `${clean.slice(0, MAX_USER_AGENT - 1)}…` : clean;
+}
+
+const MAX_IDENTITY = 256;
+
+/** An identity string from a credential (a JWT's sub) as it is stored as an actor: escaped, bounded. */
+export function sanitizeIdentity(value: string): string {
+  const clean = escapeUnprintable(value.slice(0, 4 * MAX_IDENTITY));
+  return clean.length > MAX_IDENTITY ? `${clean.slice(0, MAX_IDENTITY - 1)}…` : clean;
 }

@@ -35,3 +35,19 @@ export class StoreUnavailableError extends DomainError {
     this.name = "StoreUnavailableError";
   }
 }
+
+/**
+ * A tenant-wide session revoke that the store could not finish (outage, or its time budget spent):
+ * `revokedCount` sessions were revoked by this call (at least; a batch in flight may also have
+ * landed). The call answers UNAVAILABLE; a retry revokes the rest.
+ */
+export class PartialRevocationError extends StoreUnavailableError {
+  constructor(
+    readonly revokedCount: number,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "PartialRevocationError";
+  }
+}

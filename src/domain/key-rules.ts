@@ -1,3 +1,4 @@
+import { hasUnprintable } from "./printable.js";
 import { randomBase62 } from "./base62.js";
 import { invalidArgument } from "./errors.js";
 import type { KeyRecord } from "./records.js";
@@ -47,13 +48,12 @@ export function requireSessionId(value: string, field = "session_id"): string {
   return value;
 }
 
-// Printable: no control characters (C0, DEL, C1), no line or paragraph separators.
-const NON_PRINTABLE_RE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
 
 export function requireLabel(value: string, field = "label"): string {
   const label = value.trim();
   if (label === "") throw invalidArgument(field, "is required (1-100 printable characters)");
   if ([...label].length > 100) throw invalidArgument(field, "must be at most 100 characters");
-  if (NON_PRINTABLE_RE.test(label)) throw invalidArgument(field, "must contain only printable characters");
+  // Printable: no control characters (C0, DEL, C1), line separators or bidi overrides (U+202E).
+  if (hasUnprintable(label)) throw invalidArgument(field, "must contain only printable characters (no control or bidi characters)");
   return label;
 }

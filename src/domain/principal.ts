@@ -1,4 +1,4 @@
-import type { AuditActor } from "./audit.js";
+import { sanitizeIdentity, type AuditActor } from "./audit.js";
 import { DomainError } from "./errors.js";
 import type { Introspection } from "./introspection.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
@@ -43,7 +43,8 @@ export function principalFrom(result: Introspection, adminGroup: string): Princi
     return { kind: "platform_admin", actor: result.keyId! };
   }
   if (result.tokenType === "cognito") {
-    const actor = result.subject ?? "cognito";
+    // The sub becomes the audit actor and a key's created_by: escaped (ESC, CR LF, U+202E) and bounded.
+    const actor = sanitizeIdentity(result.subject ?? "cognito");
     return result.groups?.includes(adminGroup)
       ? { kind: "tenant_admin", tenantId: result.tenantId, actor }
       : { kind: "tenant_member", tenantId: result.tenantId, actor, via: "cognito" };

@@ -18,6 +18,13 @@ export type RotateKeyResult =
    */
   | { ok: false; reason: "not_found" | "not_active" | "limit" | "deprecated_limit" };
 
+/**
+ * How far behind its newest recorded use a key's stored lastUsedAt may be: a store may skip a use
+ * less than this much newer than the stored value (MongoDB does, to keep busy keys from writing on
+ * every flush of every instance). The recorder's flush interval comes on top.
+ */
+export const LAST_USED_COARSENESS_MS = 1000;
+
 export interface KeyUse {
   keyId: string;
   at: Date;
@@ -57,7 +64,11 @@ export interface TokenStore extends AuditStore, LeaseStore {
   listKeys(tenantId: string, revokedLimit: number): Promise<KeyRecord[]>;
   /** Does the tenant have a key that is ACTIVE, or DEPRECATED with revokeAt > now? */
   hasUsableKey(tenantId: string, now: Date): Promise<boolean>;
-  /** Records key uses; lastUsedAt only ever moves forward (an older time never overwrites a newer). */
+  /**
+   * Records key uses; lastUsedAt only ever moves forward (an older time never overwrites a newer).
+   * A use more than LAST_USED_COARSENESS_MS newer than the stored value is always stored; one
+   * within it may be skipped.
+   */
   recordKeyUses(uses: readonly KeyUse[]): Promise<void>;
 
   insertSession(session: SessionRecord): Promise<void>;
@@ -71,7 +82,12 @@ export interface TokenStore extends AuditStore, LeaseStore {
    * unchanged. Returns null when the session does not exist for this tenant.
    */
   revokeSession(args: { tenantId: string; sessionId: string; revokedAt: Date; revokedBy: string }): Promise<SessionRecord | null>;
-  /** Revokes every session of the tenant not revoked and not expired at `revokedAt`; answers how many. */
+  /**
+   * Revokes every session of the tenant not revoked, not expired at `revokedAt` and created at or
+   * before it (a session created while the revoke runs, by any instance, is unaffected); answers
+   * how many. A store that cannot finish throws PartialRevocationError (UNAVAILABLE) with the
+   * number it revoked; calling again revokes the rest.
+   */
   revokeTenantSessions(args: { tenantId: string; revokedAt: Date; revokedBy: string }): Promise<number>;
   /** DEPRECATED keys whose revokeAt <= now, oldest revokeAt first, at most `limit`. */
   findExpiredKeys(now: Date, limit: number): Promise<KeyRecord[]>;

@@ -40,6 +40,8 @@ export function toAuditEvent(e: AuditEvent): pb.AuditEvent {
     userAgent: e.userAgent ?? "",
     protocol: e.protocol ?? "",
     detail: e.detail ?? "",
+    count: e.count ?? 0,
+    firstTime: e.firstTime ? timestampFromDate(e.firstTime) : undefined,
   });
 }
 

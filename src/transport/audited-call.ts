@@ -1,5 +1,6 @@
 import { sanitizeClientText, type AuditAction, type AuditActor, type AuditCompletion } from "../domain/audit.js";
 import type { AuditDraft, AuditTrail, PendingAudit } from "../domain/audit-trail.js";
+import type { RefusalWindows } from "../domain/refusal-windows.js";
 import { isKeyId, isSessionId } from "../domain/key-rules.js";
 import { auditActorOf, type Principal } from "../domain/principal.js";
 import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
@@ -29,7 +30,11 @@ export type AuditedCall = <T>(
   body: (scope: AuditScope) => Promise<T>,
 ) => Promise<T>;
 
-export function createAuditedCall(audit: AuditTrail): AuditedCall {
+/**
+ * `refusals`: where a refusal of a caller with no valid credential goes (counted per address and
+ * window instead of stored one by one, see refusal-windows.ts); without it, every refusal is an event.
+ */
+export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows): AuditedCall {
   return async (action, ctx, request, body) => {
     let actor: AuditActor = { kind: "none", id: "", tenantId: "" };
     let tenantId = request.tenantId !== undefined && isValidTenantId(request.tenantId) ? request.tenantId : ADMIN_TENANT_ID;
@@ -63,8 +68,12 @@ export function createAuditedCall(audit: AuditTrail): AuditedCall {
       result = await body(scope);
     } catch (err) {
       const mapped = mapError(err);
-      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: mapped.message };
+      // The handler's detail, if it set one, is kept after the error's message (e.g. what a revoke did before it failed).
+      const failedDetail = detail === undefined ? mapped.message : `${mapped.message}: ${detail}`;
+      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: failedDetail };
       if (pending) await pending.complete(failed);
+      // No principal: the credential was missing, malformed or unknown (authentication failed first).
+      else if (actor.kind === "none" && refusals) await refusals.refused(draft(), failed);
       else await audit.record(draft(), failed).catch(() => undefined); // still refused if not stored
       throw err;
     }

@@ -16,6 +16,7 @@ export interface Metrics {
   introspections: Counter<"result">;
   connectionsRefused: Counter<"reason">;
   requestsTimedOut: Counter<"protocol">;
+  auditRefusals: Counter<"fate">;
 }
 
 export function createMetrics(): Metrics {
@@ -33,6 +34,12 @@ export function createMetrics(): Metrics {
       name: "warpflow_requests_timed_out_total",
       help: "Requests closed because they were not complete within HTTP_REQUEST_TIMEOUT_MS (http2: stream reset)",
       labelNames: ["protocol"] as const,
+      registers: [registry],
+    }),
+    auditRefusals: new Counter({
+      name: "warpflow_audit_unauthenticated_refusals_total",
+      help: "Admin calls refused for want of a valid credential: recorded (first of its window, its own event), counted (in its window's one event) or overflow (AUDIT_REFUSAL_MAX_WINDOWS reached: counted per action)",
+      labelNames: ["fate"] as const,
       registers: [registry],
     }),
     rpcDuration: new Histogram({
@@ -114,6 +121,28 @@ export function registerChangeFeedMetrics(registry: Registry, status: () => Chan
     collect() {
       this.reset();
       this.inc(status().reopenings);
+    },
+  });
+}
+
+/** The audit trail's bounds: refusal windows open now, events the embedded store dropped (AUDIT_MAX_EVENTS). */
+export function registerAuditMetrics(registry: Registry, openWindows: () => number, eventsDropped: (() => number) | undefined): void {
+  new Gauge({
+    name: "warpflow_audit_refusal_windows_open",
+    help: "Windows counting unauthenticated refusals per address, action, code and tenant (at most AUDIT_REFUSAL_MAX_WINDOWS, plus per-action overflow windows)",
+    registers: [registry],
+    collect() {
+      this.set(openWindows());
+    },
+  });
+  if (!eventsDropped) return;
+  new Counter({
+    name: "warpflow_audit_events_dropped_total",
+    help: "Audit events the embedded store dropped, oldest first, to stay within AUDIT_MAX_EVENTS",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(eventsDropped());
     },
   });
 }

@@ -51,7 +51,8 @@ export function createRestSessionsHandler(
         throw new HttpError(400, "invalid_argument", 'body: must be a JSON object like {"tenant_id": "acme"}');
       }
       const extra = Object.keys(json).filter((k) => k !== "tenant_id");
-      if (extra.length > 0) throw new HttpError(400, "invalid_argument", `body: unknown field ${JSON.stringify(extra[0])}`);
+      // Never the field's name: a client that sends a token as a key would get it echoed and logged.
+      if (extra.length > 0) throw new HttpError(400, "invalid_argument", 'body: unknown field (the only field is "tenant_id")');
       const tenantId = (json as { tenant_id?: unknown }).tenant_id;
       if (tenantId !== undefined && typeof tenantId !== "string") {
         throw new HttpError(400, "invalid_argument", "tenant_id: must be a string");

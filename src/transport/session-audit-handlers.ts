@@ -1,9 +1,9 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AdminApi } from "../domain/admin-api.js";
 import { auditPageSize, type AuditQuery } from "../domain/audit.js";
 import { decodeAuditPageToken, encodeAuditPageToken } from "../domain/audit-page-token.js";
-import { invalidArgument } from "../domain/errors.js";
+import { invalidArgument, PartialRevocationError } from "../domain/errors.js";
 import { requireSessionId } from "../domain/key-rules.js";
 import type { Principal } from "../domain/principal.js";
 import { requireTenantId } from "../domain/tenant-id.js";
@@ -13,6 +13,18 @@ import { fromProtoAction, toAuditEvent, toSession } from "./audit-mapping.js";
 import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
 
 type Handlers = UnaryHandlers<typeof pb.TokenService>;
+
+// google.protobuf.Timestamp's range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
+const MIN_SECONDS = -62_135_596_800n;
+const MAX_SECONDS = 253_402_300_799n;
+
+/** A filter time: out of range (a Date would be invalid and the filter silently dropped) is refused. */
+function timeOf(t: Timestamp, field: string): Date {
+  if (t.seconds < MIN_SECONDS || t.seconds > MAX_SECONDS || t.nanos < 0 || t.nanos > 999_999_999) {
+    throw invalidArgument(field, "must be a time between the years 1 and 9999");
+  }
+  return timestampDate(t);
+}
 
 /** RevokeSession, RevokeTenantSessions and ListAuditEvents (see token-service-handlers.ts). */
 export function createSessionAndAuditHandlers(deps: {
@@ -43,7 +55,11 @@ export function createSessionAndAuditHandlers(deps: {
         admin.authorize(p, "revoke_tenant_sessions", tenantId);
         on(ctx, a, tenantId);
         await a.begin();
-        const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor);
+        const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor).catch((err: unknown) => {
+          // UNAVAILABLE part-way: the event records how many were revoked (a retry revokes the rest).
+          if (err instanceof PartialRevocationError) a.detail(`revoked ${err.revokedCount} sessions before the store stopped; retry to revoke the rest`);
+          throw err;
+        });
         a.detail(`revoked ${revokedCount} sessions`);
         return create(pb.RevokeTenantSessionsResponseSchema, { revokedCount });
       }),
@@ -58,8 +74,8 @@ export function createSessionAndAuditHandlers(deps: {
         const filters: Omit<AuditQuery, "limit"> = {
           tenantId,
           action,
-          since: req.since ? timestampDate(req.since) : undefined,
-          until: req.until ? timestampDate(req.until) : undefined,
+          since: req.since ? timeOf(req.since, "since") : undefined,
+          until: req.until ? timeOf(req.until, "until") : undefined,
         };
         const beforeId = req.pageToken === "" ? undefined : decodeAuditPageToken(req.pageToken, filters);
         admin.authorize(p, "list_audit_events", tenantId);

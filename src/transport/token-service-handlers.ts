@@ -3,6 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { AdminApi } from "../domain/admin-api.js";
 import type { Introspection } from "../domain/introspection.js";
 import type { Introspector } from "../domain/introspector.js";
+import type { RefusalWindows } from "../domain/refusal-windows.js";
 import { requireKeyId, requireLabel } from "../domain/key-rules.js";
 import { ADMIN_TENANT_ID, requireTenantId } from "../domain/tenant-id.js";
 import { invalidArgument } from "../domain/errors.js";
@@ -25,9 +26,11 @@ export function createTokenServiceHandlers(deps: {
   onIntrospection?: (result: Introspection) => void;
   /** Restricts who may call Introspect (see introspect-callers.ts); undefined: anyone. */
   introspectCallerCheck?: ((ctx: CallContext) => void) | undefined;
+  /** Unauthenticated refusals, counted per address and window (undefined: each one an event). */
+  refusals?: RefusalWindows | undefined;
 }): UnaryHandlers<typeof pb.TokenService> {
   const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
-  const audited = createAuditedCall(admin.audit);
+  const audited = createAuditedCall(admin.audit, deps.refusals);
 
   const principal = async (ctx: CallContext, a: AuditScope) => {
     const p = await admin.authenticate(ctx.bearer);

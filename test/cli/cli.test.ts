@@ -60,17 +60,43 @@ describe("CLI: usage and errors", () => {
   it("an unknown command or a missing option is a usage error: exit 2, naming the problem", async () => {
     const unknown = await cli(["keys", "explode"], env);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown command "keys explode"');
+    expect(unknown.stderr).toContain("unknown command (the commands are below)");
+    expect(unknown.stderr).not.toContain("explode");
     const missing = await cli(["keys", "create", "--label", "x"], env);
     expect(missing).toMatchObject({ code: 2, stderr: expect.stringContaining("keys create: --tenant is required") });
     const badHipaa = await cli(["policy", "set", "--tenant", "acme", "--hipaa", "maybe"], env);
     expect(badHipaa).toMatchObject({ code: 2, stderr: expect.stringContaining("--hipaa must be on or off") });
     const badAction = await cli(["audit", "list", "--tenant", "acme", "--action", "key.explode"], env);
-    expect(badAction).toMatchObject({ code: 2, stderr: expect.stringContaining("unknown --action key.explode") });
+    expect(badAction).toMatchObject({ code: 2, stderr: expect.stringContaining("audit list: unknown --action (e.g. key.rotate") });
     const badLimit = await cli(["audit", "list", "--tenant", "acme", "--limit", "0"], env);
     expect(badLimit).toMatchObject({ code: 2, stderr: expect.stringContaining("--limit must be a positive whole number") });
     const badSince = await cli(["audit", "list", "--tenant", "acme", "--since", "yesterday"], env);
     expect(badSince).toMatchObject({ code: 2, stderr: expect.stringContaining("--since must be an ISO time") });
+  });
+
+  it("an option error names the option, never the value given (a token pasted in the wrong place is not echoed)", async () => {
+    const token = `wf_acme_${"Q7".repeat(19)}Zz9x`;
+    const runs = {
+      action: await cli(["audit", "list", "--tenant", "acme", "--action", token], env),
+      since: await cli(["audit", "list", "--tenant", "acme", "--since", token], env),
+      until: await cli(["audit", "list", "--tenant", "acme", "--until", token], env),
+      limit: await cli(["audit", "list", "--tenant", "acme", "--limit", token], env),
+      hipaa: await cli(["policy", "set", "--tenant", "acme", "--hipaa", token], env),
+      "unknown option": await cli(["keys", "list", "--tenant", "acme", `--${token}`], env),
+      "unknown option=value": await cli(["keys", "list", "--tenant", "acme", `--x=${token}`], env),
+      "value to a flag": await cli(["keys", "list", "--tenant", "acme", `--json=${token}`], env),
+      "unknown command": await cli(["introspect", token], env),
+      "command as token": await cli([token], env),
+    };
+    for (const [what, r] of Object.entries(runs)) {
+      expect(r.code, what).toBe(2);
+      const leaked = Array.from({ length: token.length - 11 }, (_, i) => token.slice(i, i + 12)).filter((w) => (r.stdout + r.stderr).includes(w));
+      expect(leaked, `${what}: ${r.stderr}`).toEqual([]);
+    }
+    expect(runs.action.stderr).toContain("--action");
+    expect(runs.since.stderr).toContain("--since");
+    expect(runs.limit.stderr).toContain("--limit");
+    expect(runs["value to a flag"].stderr).toContain("--json");
   });
 
   it("a refused call exits 1 with the server's code, and never echoes the credential", async () => {

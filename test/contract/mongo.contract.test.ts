@@ -152,6 +152,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       expect(keys.find((i) => i.name === INDEX.keyTokenHash)).toMatchObject({ unique: true });
       const sessions = await clients[0]!.db(dbName).collection(COLLECTIONS.sessions).indexes();
       expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
+      expect(sessions.find((i) => i.name === INDEX.sessionTenantExpires)).toMatchObject({ key: { tenantId: 1, expiresAt: 1 } });
     } finally {
       await Promise.all(clients.map((c) => c.close()));
       await dropDatabase(uri, dbName);

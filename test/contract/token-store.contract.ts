@@ -418,12 +418,18 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const a = await insertOk(newKey(t));
       const b = await insertOk(newKey(t));
       await store.recordKeyUses([]);
-      await store.recordKeyUses([{ keyId: a.id, at: at(20) }, { keyId: b.id, at: at(5) }, { keyId: newKeyId(), at: at(7) }]);
-      await store.recordKeyUses([{ keyId: a.id, at: at(10) }]); // older: must not win
-      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(20));
-      await store.recordKeyUses([{ keyId: a.id, at: at(30) }]);
-      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(30));
-      expect((await store.getKey(t, b.id))!.lastUsedAt).toEqual(at(5));
+      // Uses seconds apart: a use within LAST_USED_COARSENESS_MS (1 s) of the stored one may be skipped.
+      await store.recordKeyUses([{ keyId: a.id, at: at(20_000) }, { keyId: b.id, at: at(5_000) }, { keyId: newKeyId(), at: at(7_000) }]);
+      await store.recordKeyUses([{ keyId: a.id, at: at(10_000) }]); // older: must not win
+      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(20_000));
+      await store.recordKeyUses([{ keyId: a.id, at: at(30_000) }]);
+      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(30_000));
+      expect((await store.getKey(t, b.id))!.lastUsedAt).toEqual(at(5_000));
+      // Within the coarseness: stored or skipped, never backwards; beyond it: always stored.
+      await store.recordKeyUses([{ keyId: a.id, at: at(30_500) }]);
+      expect([at(30_000).getTime(), at(30_500).getTime()]).toContain((await store.getKey(t, a.id))!.lastUsedAt!.getTime());
+      await store.recordKeyUses([{ keyId: a.id, at: at(31_600) }]);
+      expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(31_600));
       expect(await store.listKeys(t, 100)).toHaveLength(2);
     });
 
@@ -534,6 +540,19 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await store.findSessionByHash(later.tokenHash)).toEqual(later);
       expect(await store.revokeTenantSessions({ tenantId: tenant(), revokedAt: at(HOUR), revokedBy: "x" })).toBe(0);
     });
+
+    it("leaves a session created after the revoke time alone, even one stored before the revoke runs (created by another instance during it)", async () => {
+      const t = tenant();
+      const before = { ...newSession(t, at(3 * HOUR)), createdAt: at(HOUR) }; // created at the revoke time: revoked
+      const during = { ...newSession(t, at(3 * HOUR)), createdAt: at(HOUR + 1) };
+      await store.insertSession(before);
+      await store.insertSession(during);
+      expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR), revokedBy: "key_ir" })).toBe(1);
+      expect((await store.findSessionByHash(before.tokenHash))!.revokedAt).toEqual(at(HOUR));
+      expect(await store.findSessionByHash(during.tokenHash)).toEqual(during);
+      // A later call (a retry, a new revoke) takes it.
+      expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR + 2), revokedBy: "key_ir" })).toBe(1);
+    });
   });
 
   describe("keys: expired grace periods", () => {
@@ -586,6 +605,8 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
         userAgent: "grpc-node-js/1.14.7",
         protocol: "grpc",
         detail: "session_id: no session",
+        count: 1234,
+        firstTime: at(500),
       });
       const bare = event(t, at(2000));
       expect(await store.appendAuditEvent(full)).toBe(true);

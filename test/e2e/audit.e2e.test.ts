@@ -1,7 +1,9 @@
 import { status } from "@grpc/grpc-js";
+import { Code, createClient, type ConnectError } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { AuditAction, AuditActorKind, AuditOutcome, InactiveReason, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { AuditAction, AuditActorKind, AuditOutcome, InactiveReason, TokenService, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
@@ -190,6 +192,52 @@ describe("ListAuditEvents", () => {
     const both = await t.grpc.listAuditEvents({ tenantId: "filters", since: ts(since) }, admin());
     // newest first: the audit.list events of the two listings above, then the policy calls
     expect(both.events.map((e) => e.action)).toEqual([AuditAction.AUDIT_LIST, AuditAction.AUDIT_LIST, AuditAction.POLICY_SET, AuditAction.POLICY_GET]);
+  });
+});
+
+describe("filter times out of range", () => {
+  // seconds = 2^62, and a year of 1.5e11: a Date of either is invalid. Before the fix the filter was
+  // silently dropped and every event of the tenant came back.
+  const far = [
+    { seconds: 2n ** 62n, nanos: 0 },
+    { seconds: 150_000_000_000n * 31_556_952n, nanos: 0 },
+    { seconds: -(2n ** 62n), nanos: 0 },
+    { seconds: 1n, nanos: -1 },
+  ];
+  it("are INVALID_ARGUMENT naming the field on gRPC, Connect (binary and JSON) and gRPC-Web; never an unfiltered page", async () => {
+    await t.grpc.getTenantPolicy({ tenantId: "far-filters" }, admin());
+    const clients = {
+      grpc: createClient(TokenService, createGrpcTransport({ baseUrl: t.baseUrl })),
+      "connect binary": createClient(TokenService, createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", useBinaryFormat: true })),
+      "grpc-web": createClient(TokenService, createGrpcWebTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" })),
+    };
+    const headers = { authorization: `Bearer ${t.adminKey}` };
+    const outcomes: Record<string, string> = {};
+    for (const [name, client] of Object.entries(clients)) {
+      for (const [i, ts] of far.entries()) {
+        for (const field of ["since", "until"] as const) {
+          outcomes[`${name} ${field} #${i}`] = await client.listAuditEvents({ tenantId: "far-filters", [field]: ts }, { headers }).then(
+            (r) => `OK with ${r.events.length} events`,
+            (e: ConnectError) => `${Code[e.code]}: ${e.rawMessage}`,
+          );
+        }
+      }
+    }
+    for (const [what, outcome] of Object.entries(outcomes)) {
+      const field = what.includes("since") ? "since" : "until";
+      expect(outcome, what).toBe(`InvalidArgument: ${field}: must be a time between the years 1 and 9999`);
+    }
+    // Connect JSON: a time past year 9999 cannot even be written in RFC 3339; still refused, not dropped.
+    const r = await fetch(`${t.baseUrl}/warpflow.auth.v1.TokenService/ListAuditEvents`, {
+      method: "POST",
+      headers: { ...headers, "content-type": "application/json" },
+      body: JSON.stringify({ tenantId: "far-filters", since: "+150000000000-01-01T00:00:00Z" }),
+    });
+    expect(r.status).toBe(400);
+    expect(((await r.json()) as { code: string }).code).toBe("invalid_argument");
+    // In range still filters (the same call with a reasonable time answers).
+    const ok = await clients.grpc.listAuditEvents({ tenantId: "far-filters", since: { seconds: 253_402_300_799n, nanos: 0 } }, { headers });
+    expect(ok.events).toEqual([]);
   });
 });
 

@@ -1,7 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { readFileSync } from "node:fs";
 import * as http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
@@ -9,7 +8,7 @@ import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
-import { findNginx, HOW_TO_RUN_NGINX, startNginx, type RunningNginx } from "../support/nginx.js";
+import { findNginx, HOW_TO_RUN_NGINX, startEchoUpstream, startNginx, type EchoUpstream, type RunningNginx, type SeenRequest } from "../support/nginx.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 /**
@@ -23,13 +22,6 @@ const openssl = hasOpenssl();
 const skipReason = !nginxBin ? `no nginx binary; ${HOW_TO_RUN_NGINX}` : !openssl ? "no openssl CLI to make the TLS certificate (apt-get install openssl)" : undefined;
 if (skipReason) console.log(`nginx edge leg SKIPPED: ${skipReason}.`);
 
-interface Seen {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
 const CALLER = "caller-credential-shared-with-nginx-0123456789";
 
 describe.skipIf(skipReason !== undefined)("nginx auth_request in front of an app, with the shipped configuration", () => {
@@ -38,8 +30,8 @@ describe.skipIf(skipReason !== undefined)("nginx auth_request in front of an app
   let clock: ManualClock;
   let pki: TestPki;
   let nginx: RunningNginx;
-  let upstream: http.Server;
-  const seen: Seen[] = [];
+  let upstream: EchoUpstream;
+  let seen: SeenRequest[];
   const admin = () => ({ bearer: t.adminKey });
 
   beforeAll(async () => {
@@ -47,19 +39,10 @@ describe.skipIf(skipReason !== undefined)("nginx auth_request in front of an app
     clock = createManualClock(new Date());
     faulty = createFaultyStore(createMemoryTokenStore());
     t = await startTestApp({ store: faulty.store, clock, env: { INTROSPECT_CALLER_TOKEN: CALLER } });
-    upstream = http.createServer((req, res) => {
-      let body = "";
-      req.setEncoding("utf8");
-      req.on("data", (c: string) => (body += c));
-      req.on("end", () => {
-        seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
-        res.writeHead(200, { "content-type": "text/plain" });
-        res.end(`upstream ok ${req.url}`);
-      });
-    });
-    await new Promise<void>((resolve) => upstream.listen(0, "127.0.0.1", resolve));
+    upstream = await startEchoUpstream();
+    seen = upstream.seen;
     nginx = await startNginx(nginxBin!, {
-      app: `127.0.0.1:${(upstream.address() as AddressInfo).port}`,
+      app: upstream.address,
       warpflow: t.address,
       tlsCert: pki.serverCertFile,
       tlsKey: pki.serverKeyFile,
@@ -69,14 +52,13 @@ describe.skipIf(skipReason !== undefined)("nginx auth_request in front of an app
 
   afterAll(async () => {
     await nginx?.stop();
-    upstream?.closeAllConnections();
-    await new Promise((r) => upstream?.close(r));
+    await upstream?.close();
     await t?.close();
   });
 
   let n = 0;
   /** A request through nginx to a path no other request uses, and what the upstream got for it (if anything). */
-  async function viaEdge(headers: Record<string, string>, opts: { path?: string; method?: string; body?: string } = {}): Promise<{ client: HttpAnswer; upstream: Seen | undefined }> {
+  async function viaEdge(headers: Record<string, string>, opts: { path?: string; method?: string; body?: string } = {}): Promise<{ client: HttpAnswer; upstream: SeenRequest | undefined }> {
     const path = `${opts.path ?? "/api/orders"}/${++n}`;
     const client = await httpRequest(nginx.edgePort, path, { headers, method: opts.method, body: opts.body });
     return { client, upstream: seen.find((s) => s.url === path) };
@@ -88,7 +70,7 @@ describe.skipIf(skipReason !== undefined)("nginx auth_request in front of an app
     const { token, key } = await t.grpc.createKey({ tenantId: "acme", label: "edge" }, admin());
     const { client, upstream } = await viaEdge({ ...bearer(token), "content-type": "application/json" }, { method: "POST", body: '{"order":1}' });
     expect(client.status).toBe(200);
-    expect(client.body).toMatch(/^upstream ok /);
+    expect(client.body).toBe("upstream ok");
     expect(upstream).toBeDefined();
     expect(warpflowHeaders(upstream!.headers)).toEqual({ "x-warpflow-key-id": key!.id, "x-warpflow-tenant-id": "acme", "x-warpflow-token-type": "api_key" });
     expect(upstream!.body).toBe('{"order":1}');

@@ -208,9 +208,10 @@ describe("recovery on its own", () => {
     expect(await readyz()).toBe(200);
     faulty.setMode({ kind: "stall" });
     try {
-      // The readiness check runs every 5 s while healthy; a stalled ping fails after STORE_TIMEOUT_MS.
+      // The readiness check runs every 5 s while healthy; a stalled ping fails after STORE_TIMEOUT_MS,
+      // and 3 failed pings in a row turn it NOT_SERVING (maintenance.ts; one failure is an election).
       // Polled with a deadline (a generous one: the machine may be busy), no fixed bound on the clock.
-      await waitFor("NOT_SERVING", async () => (await readyz()) === 503, 5000 + BOUND_MS + 5000);
+      await waitFor("NOT_SERVING", async () => (await readyz()) === 503, 3 * (5000 + BOUND_MS) + 5000);
     } finally {
       faulty.heal();
     }
@@ -218,7 +219,7 @@ describe("recovery on its own", () => {
     expect(await introspect(live.token)).toMatchObject({ code: "OK", active: true });
     const k = await t.grpc.createKey({ tenantId: "after-recovery", label: "x" }, { bearer: t.adminKey });
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
-  });
+  }, 60_000);
 
   it("last_used_at writes that failed during the outage are written after it (no lost audit data)", async () => {
     const admin = { bearer: t.adminKey };

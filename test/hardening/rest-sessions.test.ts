@@ -29,6 +29,8 @@ interface Case {
   code: string;
   /** A word the message must contain (the field, when there is one). */
   mentions?: string;
+  /** Never echoed: a field name from the body (it may be a token). */
+  never?: string;
   method?: string;
   contentType?: string | null;
   auth?: string | null;
@@ -48,9 +50,9 @@ const cases = (): Case[] => [
   { name: "null body", status: 400, code: "invalid_argument", mentions: "object", body: "null" },
   { name: "string body", status: 400, code: "invalid_argument", mentions: "object", body: '"acme"' },
   { name: "number body", status: 400, code: "invalid_argument", mentions: "object", body: "42" },
-  { name: "extra field", status: 400, code: "invalid_argument", mentions: "ttl", body: '{"tenant_id":"acme","ttl":99999}' },
-  { name: "__proto__ field", status: 400, code: "invalid_argument", mentions: "__proto__", body: '{"tenant_id":"acme","__proto__":{"admin":true}}' },
-  { name: "camelCase field instead of tenant_id", status: 400, code: "invalid_argument", mentions: "tenantId", body: '{"tenantId":"acme"}' },
+  { name: "extra field", status: 400, code: "invalid_argument", mentions: "unknown field", never: "ttl", body: '{"tenant_id":"acme","ttl":99999}' },
+  { name: "__proto__ field", status: 400, code: "invalid_argument", mentions: "unknown field", never: "__proto__", body: '{"tenant_id":"acme","__proto__":{"admin":true}}' },
+  { name: "camelCase field instead of tenant_id", status: 400, code: "invalid_argument", mentions: "unknown field", never: "tenantId", body: '{"tenantId":"acme"}' },
   { name: "missing tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: "{}" },
   { name: "empty tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":""}' },
   { name: "tenant not a string", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":42}' },
@@ -87,6 +89,7 @@ describe("POST /api/v1/sessions refuses bad requests with a JSON error", () => {
     expect(typeof body.error.message).toBe("string");
     expect(body.error.message.length).toBeGreaterThan(0);
     if (c.mentions) expect(body.error.message).toContain(c.mentions);
+    if (c.never) expect(body.error.message).not.toContain(c.never);
     if (c.status === 405) expect(res.headers.get("allow")).toBe("POST");
   });
 

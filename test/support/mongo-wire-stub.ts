@@ -25,6 +25,10 @@ export interface MongoWireStub {
   handle: (cmd: WireCommand) => Document | Promise<Document> | undefined;
   /** Answers hello as a replica-set primary (true) or a standalone server (false). */
   replicaSet: boolean;
+  /** With replicaSet: answers hello as a secondary of a set without a primary (an election). */
+  secondary: boolean;
+  /** Answers hello as a mongos (`msg: "isdbgrid"`), the router of a sharded cluster. */
+  mongos: boolean;
   /** Drops every open connection (the driver reconnects and handshakes again). */
   dropConnections(): void;
   close(): Promise<void>;
@@ -43,6 +47,8 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
     commands: [],
     handle: () => undefined,
     replicaSet: false,
+    secondary: false,
+    mongos: false,
     dropConnections: () => sockets.forEach((s) => s.destroy()),
     close: () =>
       new Promise<void>((resolve) => {
@@ -64,9 +70,10 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
     minWireVersion: 0,
     maxWireVersion: 21,
     ok: 1,
-    ...(stub.replicaSet
-      ? { setName: "rs0", setVersion: 1, hosts: [`127.0.0.1:${stub.port}`], primary: `127.0.0.1:${stub.port}`, me: `127.0.0.1:${stub.port}` }
-      : {}),
+    ...(stub.replicaSet ? { setName: "rs0", setVersion: 1, hosts: [`127.0.0.1:${stub.port}`], me: `127.0.0.1:${stub.port}` } : {}),
+    ...(stub.replicaSet && !stub.secondary ? { primary: `127.0.0.1:${stub.port}` } : {}),
+    ...(stub.replicaSet && stub.secondary ? { ismaster: false, isWritablePrimary: false, secondary: true } : {}),
+    ...(stub.mongos ? { msg: "isdbgrid" } : {}),
   });
 
   const defaults = (cmd: WireCommand): Document => {
@@ -100,8 +107,18 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
       const at = nameEnd + 1 + 8;
       doc = BSON.deserialize(message.subarray(at, at + message.readInt32LE(at)));
     } else if (opCode === OP_MSG) {
-      // flagBits, then section kind 0 (the command body) first.
+      // flagBits, then section kind 0 (the command body) first; then any kind-1 sections (document
+      // sequences, e.g. a bulkWrite's `updates`), folded into the body under their identifier.
       doc = BSON.deserialize(message.subarray(21, 21 + message.readInt32LE(21)));
+      let at = 21 + message.readInt32LE(21);
+      while (at < message.length && message.readUInt8(at) === 1) {
+        const end = at + 1 + message.readInt32LE(at + 1);
+        const nameEnd = message.indexOf(0, at + 5);
+        const docs: Document[] = [];
+        for (let d = nameEnd + 1; d < end; d += message.readInt32LE(d)) docs.push(BSON.deserialize(message.subarray(d, d + message.readInt32LE(d))));
+        doc[message.toString("utf8", at + 5, nameEnd)] = docs;
+        at = end;
+      }
     } else {
       socket.destroy();
       return;

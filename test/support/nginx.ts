@@ -1,5 +1,6 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -37,10 +38,10 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess, log: () => string, timeoutMs = 10_000): Promise<void> {
+async function waitForPort(port: number, child: ChildProcess, log: () => string, name = "nginx", timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nginx exited with code ${child.exitCode}: ${log()}`);
+    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}: ${log()}`);
     const ok = await new Promise<boolean>((resolve) => {
       const s = net.connect(port, "127.0.0.1", () => {
         s.destroy();
@@ -49,7 +50,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
       s.on("error", () => resolve(false));
     });
     if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nginx did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
+    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
     await new Promise((r) => setTimeout(r, 25));
   }
 }
@@ -107,6 +108,117 @@ export async function startNginx(bin: string, values: { app: string; warpflow: s
     errorLog: () => stderr + readLog(),
     async stop() {
       if (child.exitCode === null) child.kill("SIGQUIT"); // graceful shutdown; the master stops its workers
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** What an upstream echo server received. */
+export interface SeenRequest {
+  method: string;
+  /** The request target exactly as the upstream got it (node does not normalise it). */
+  url: string;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+export interface EchoUpstream {
+  /** host:port, for the config's __APP_ADDR__. */
+  address: string;
+  /** Every request received so far, in order. */
+  seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/** An upstream "app" behind nginx that records every request it receives and answers 200. */
+export async function startEchoUpstream(): Promise<EchoUpstream> {
+  const seen: SeenRequest[] = [];
+  const server = http.createServer((req, res) => {
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (c: string) => (body += c));
+    req.on("end", () => {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, body });
+      res.writeHead(200, { "content-type": "text/plain" });
+      res.end("upstream ok");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    address: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    seen,
+    async close() {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/**
+ * Caddy, for the Caddy leg of the edge tests (Debian ships 2.6 with `forward_auth`). The site block
+ * is taken from docs/edge-auth.md (the one fenced `caddyfile` block there), placeholders replaced.
+ */
+export const HOW_TO_RUN_CADDY = "install it with `apt-get install -y caddy` (Debian: 2.6, with forward_auth)";
+
+export function findCaddy(): string | undefined {
+  for (const bin of ["caddy", "/usr/bin/caddy", "/usr/local/bin/caddy"]) {
+    try {
+      execFileSync(bin, ["version"], { stdio: "ignore" });
+      return bin;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+/** The `caddyfile` block of docs/edge-auth.md, exactly as documented. */
+export function documentedCaddyfile(): string {
+  const doc = readFileSync(join(repoRoot, "docs/edge-auth.md"), "utf8");
+  const blocks = [...doc.matchAll(/^```caddyfile\n([\s\S]*?)^```$/gm)].map((m) => m[1]!);
+  if (blocks.length !== 1) throw new Error(`docs/edge-auth.md has ${blocks.length} caddyfile blocks, expected 1`);
+  return blocks[0]!;
+}
+
+export interface RunningCaddy {
+  port: number;
+  log(): string;
+  stop(): Promise<void>;
+}
+
+export async function startCaddy(bin: string, values: { app: string; warpflow: string; callerToken: string }): Promise<RunningCaddy> {
+  const dir = mkdtempSync(join(tmpdir(), "wf-caddy-"));
+  const port = await freePort();
+  let site = documentedCaddyfile()
+    .replace(/^app\.example\.com \{/m, `http://:${port} {`)
+    .replaceAll("warpflow:8080", values.warpflow)
+    .replaceAll("app:3000", values.app)
+    .replaceAll("<INTROSPECT_CALLER_TOKEN, if set>", values.callerToken);
+  if (!site.startsWith(`http://:${port} {`)) throw new Error("the documented Caddyfile does not start with its site address");
+  // Test-only global options: loopback only, no admin endpoint, no certificates (HOME and XDG_*
+  // point into the temporary directory, so the config Caddy autosaves lands there too).
+  site = `{\n\tdefault_bind 127.0.0.1\n\tadmin off\n\tauto_https off\n}\n${site}`;
+  const config = join(dir, "Caddyfile");
+  writeFileSync(config, site);
+  let output = "";
+  const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
+  const child = spawn(bin, ["run", "--config", config, "--adapter", "caddyfile"], { stdio: ["ignore", "pipe", "pipe"], env });
+  child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  try {
+    await waitForPort(port, child, () => output, "caddy");
+  } catch (err) {
+    child.kill("SIGKILL");
+    throw err;
+  }
+  return {
+    port,
+    log: () => output,
+    async stop() {
+      if (child.exitCode === null) child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
       await exited;
       clearTimeout(timer);

@@ -139,11 +139,15 @@ describe("audit rules", () => {
   it("client text (user agent) is printable, capped, and never carries a token", () => {
     const key = `wf_acme_${"a".repeat(32)}Ab12Cd`;
     const jwt = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln";
-    expect(sanitizeClientText(`curl/8.5 ${key} x`)).toBe("curl/8.5 [redacted] x");
+    expect(sanitizeClientText(`curl/8.5 ${key} x`)).toBe("curl/8.5 [redacted]");
+    // Split into runs under 32 characters: still cut at the token's start, the rest dropped.
+    const split = key.match(/.{1,10}/g)!.join(" ");
+    expect(sanitizeClientText(`curl/8.5 ${split}`)).toBe("curl/8.5 [redacted]");
+    expect(sanitizeClientText(`app Bearer ${key.slice(8, 20)} ${key.slice(20)}`)).toBe("app [redacted]");
     expect(sanitizeClientText(`app ${jwt}`)).toBe("app [redacted]");
     expect(sanitizeClientText(`sess_acme_${"Z".repeat(38)}`)).toBe("[redacted]");
     expect(sanitizeClientText("grpc-node-js/1.14.7")).toBe("grpc-node-js/1.14.7");
-    expect(sanitizeClientText("a\nb\u0000c")).toBe("a b c");
+    expect(sanitizeClientText("a\nb\u0000c\u202ed")).toBe("a\\x0ab\\x00c\\u202ed");
     expect(sanitizeClientText("x ".repeat(1000))!.length).toBeLessThanOrEqual(256);
     expect(sanitizeClientText("")).toBeUndefined();
   });

@@ -40,4 +40,26 @@ describe("audited call", () => {
     expect(recorded[0]!.draft).toMatchObject({ peer: "10.1.2.3:4567", userAgent: "grpc-node-js/1.14", protocol: "grpc", tenantId: "acme" });
     expect(recorded[0]!.completion).toMatchObject({ outcome: "failed", code: "PERMISSION_DENIED" });
   });
+
+  it("a refusal with no principal (authentication failed) goes to the refusal windows; one with a principal stays its own event", async () => {
+    const ctx: CallContext = { bearer: "garbage", peer: "10.1.2.3:4567", userAgent: "x", protocol: "grpc" };
+    const { trail, recorded } = recordingTrail();
+    const counted: AuditDraft[] = [];
+    const refusals = { refused: async (d: AuditDraft) => void counted.push(d), openWindows: () => 0, close: async () => undefined };
+    const audited = createAuditedCall(trail, refusals);
+    const unauthenticated = audited("key.create", ctx, { tenantId: "acme" }, async () => {
+      throw new DomainError("unauthenticated", "the bearer credential is not valid");
+    });
+    await expect(unauthenticated).rejects.toThrow("not valid");
+    expect(counted).toHaveLength(1);
+    expect(recorded).toHaveLength(0);
+    const denied = audited("key.create", ctx, { tenantId: "acme" }, async (a) => {
+      a.principal({ kind: "tenant_member", tenantId: "acme", actor: "key_member", via: "api_key" });
+      throw new DomainError("permission_denied", "not allowed");
+    });
+    await expect(denied).rejects.toThrow("not allowed");
+    expect(counted).toHaveLength(1);
+    expect(recorded).toHaveLength(1);
+    expect(recorded[0]!.draft.actor).toEqual({ kind: "api_key", id: "key_member", tenantId: "acme" });
+  });
 });

@@ -27,6 +27,9 @@ describe("config", () => {
     ["TLS_CLIENT_CERT_OPTIONAL", { TLS_CERT_FILE: "/c.pem", TLS_KEY_FILE: "/k.pem", TLS_CLIENT_CERT_OPTIONAL: "true" }],
     ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "0" }],
     ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "a year" }],
+    // 24,856 days is 2,147,558,400 s: more than the int32 expireAfterSeconds the server accepts (issue 18.3).
+    ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "24856" }],
+    ["AUDIT_RETENTION_DAYS", { AUDIT_RETENTION_DAYS: "36500" }],
   ])("a bad %s names the variable", (variable, env) => {
     let error: unknown;
     try {
@@ -46,6 +49,10 @@ describe("config", () => {
   it("AUDIT_RETENTION_DAYS: unset keeps audit events forever; a number of days otherwise", () => {
     expect(loadConfig({}).auditRetentionDays).toBeUndefined();
     expect(loadConfig({ AUDIT_RETENTION_DAYS: "2190" }).auditRetentionDays).toBe(2190);
+    // The longest retention whose seconds still fit the server's signed 32-bit expireAfterSeconds.
+    const longest = loadConfig({ AUDIT_RETENTION_DAYS: "24855" }).auditRetentionDays!;
+    expect(longest * 86_400).toBeLessThanOrEqual(2 ** 31 - 1);
+    expect((longest + 1) * 86_400).toBeGreaterThan(2 ** 31 - 1);
   });
 
   it("STORE (issue 26.2): memory is the default only outside production; the choice is explicit in production", () => {

@@ -86,11 +86,11 @@ describe("mongo errors", () => {
 describe("mongo client options", () => {
   it("bounds every driver timeout unless the connection string sets it", () => {
     const opts = clientOptions("mongodb://h:27017/?replicaSet=rs0", DEFAULT_TIMEOUTS);
-    expect(opts).toMatchObject({ serverSelectionTimeoutMS: 2000, connectTimeoutMS: 2000, socketTimeoutMS: 5000, waitQueueTimeoutMS: 2000 });
+    expect(opts).toMatchObject({ serverSelectionTimeoutMS: 800, connectTimeoutMS: 800, socketTimeoutMS: 8800, waitQueueTimeoutMS: 800 });
     const given = clientOptions("mongodb://a:1,b:2/?serverSelectionTimeoutMS=9000&sockettimeoutms=100", DEFAULT_TIMEOUTS);
     expect(given.serverSelectionTimeoutMS).toBeUndefined();
     expect(given.socketTimeoutMS).toBeUndefined();
-    expect(given.connectTimeoutMS).toBe(2000);
+    expect(given.connectTimeoutMS).toBe(800);
   });
 });
 

@@ -71,14 +71,17 @@ function scriptedDb(opts: { dropError?: number; createError?: number } = {}) {
 describe("audit retention (AUDIT_RETENTION_DAYS)", () => {
   it("set: a TTL index on time with days * 86400 seconds", async () => {
     const { db, calls } = scriptedDb();
-    await ensureAuditRetention(db, 30);
+    await ensureAuditRetention(db, 30, false);
     expect(calls).toEqual([{ createIndexes: COLLECTIONS.audit, specs: [{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds: 30 * 86_400 }] }]);
   });
 
-  it("changed: the existing index is modified with collMod (IndexOptionsConflict)", async () => {
-    const { db, calls } = scriptedDb({ createError: 85 });
+  it("changed: the TTL index is dropped and created again (both in readWrite), never collMod (dbAdmin) (issue 18.2)", async () => {
+    const { db, calls } = scriptedDb();
     await ensureAuditRetention(db, 7);
-    expect(calls.at(-1)).toEqual({ command: { collMod: COLLECTIONS.audit, index: { name: INDEX.auditRetention, expireAfterSeconds: 7 * 86_400 } } });
+    expect(calls).toEqual([
+      { dropIndex: COLLECTIONS.audit, index: INDEX.auditRetention },
+      { createIndexes: COLLECTIONS.audit, specs: [{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds: 7 * 86_400 }] },
+    ]);
   });
 
   it("unset: the TTL index is dropped (keep forever); none there is fine; other errors are not swallowed", async () => {

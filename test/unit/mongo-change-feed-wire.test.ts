@@ -1,6 +1,7 @@
 import { BSON, type Document, MongoClient } from "mongodb";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
+import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
 import { pollUntil } from "../support/poll.js";
@@ -120,4 +121,73 @@ describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
     expect(await until(() => feed.status!().state === "unsupported")).toBe(true);
     expect(await until(() => aggregates().length > 1, 300)).toBe(false);
   });
+});
+
+describe("an election while the driver resumes the stream (issue 18.7)", () => {
+  /** A step-down on the getMore, then no server answers hello for `ms` (the election), then the new primary. */
+  function elect(ms: number): void {
+    const inner = stub.handle;
+    let until = 0;
+    let steppedDown = false;
+    stub.handle = (cmd) => {
+      if ((cmd.name === "hello" || cmd.name === "isMaster" || cmd.name === "ismaster") && Date.now() < until) throw new Error("electing");
+      if (cmd.name === "getMore" && !steppedDown) {
+        // The primary steps down: this getMore fails, and no server answers hello for `ms`.
+        steppedDown = true;
+        until = Date.now() + ms;
+        return { ok: 0, code: 10107, codeName: "NotWritablePrimary", errmsg: "not primary", errorLabels: ["ResumableChangeStreamError"] };
+      }
+      return inner(cmd);
+    };
+  }
+  const resumed = () => aggregates().filter((a) => a.doc.pipeline[0].$changeStream.resumeAfter !== undefined);
+
+  // What the driver does (node_modules/mongodb/lib/cursor/abstract_cursor.js cleanup, then
+  // change_stream.js _processErrorStreamMode/_resume): the failed getMore's cursor sends killCursors,
+  // which waits for a server up to serverSelectionTimeoutMS (S) and then gives up; only then does
+  // the cursor emit `close` (the stream reports `closed`), and _resume waits for a server up to S
+  // again before it opens the new cursor. An election longer than S keeps the stream closed for up
+  // to S after its `close`.
+  it("waits as long as the client's effective serverSelectionTimeoutMS (the connection string's wins), so the driver's resume is not taken for an end", async () => {
+    // The service's own value would be 200 ms (settle 700 ms); the connection string says 2000 ms, and the driver uses that.
+    const uri = `${stub.uri}&serverSelectionTimeoutMS=2000`;
+    const { store, changes } = createMongoStore({ uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, timeouts: { serverSelectionTimeoutMS: 200 } });
+    stop = changes.subscribe((c) => seen.push(c));
+    try {
+      expect(await until(() => changes.status!().state === "live")).toBe(true);
+      // killCursors gives up at 2 s (close); the driver's resume then waits until the election ends
+      // at 3 s: past a settle time of 700 ms, within one of 2500 ms.
+      elect(3000);
+      expect(await until(() => resumed().length === 1, 8000)).toBe(true);
+      expect(await until(() => changes.status!().reopenings > 0 || aggregates().length > 2, 1500)).toBe(false);
+      expect(changes.status!().state).toBe("live");
+      expect(resets()).toBe(1);
+    } finally {
+      stop?.();
+      stop = undefined;
+      await store.close();
+    }
+  }, 20_000);
+
+  it("a stream the feed ended during the driver's resume opens no cursor when the resume completes (no leaked change-stream cursor)", async () => {
+    const patient = new MongoClient(stub.uri, { serverSelectionTimeoutMS: 2000 });
+    await patient.connect();
+    // A settle time shorter than the election: the feed gives up on the stream while the driver still resumes it.
+    const feed = createMongoChangeFeed(async () => patient.db("wf"), { backoff: { initialMs: 10, maxMs: 50 }, closeSettleMs: 100 });
+    stop = feed.subscribe((c) => seen.push(c));
+    try {
+      expect(await until(() => feed.status!().state === "live")).toBe(true);
+      elect(2500); // killCursors gives up at 2 s; the feed ends the stream 100 ms later; the driver's resume completes at ~2.5 s
+      // The feed reopened a fresh stream (no resume token), which is established after the election.
+      expect(await until(() => feed.status!().reopenings === 1 && feed.status!().state === "live", 8000)).toBe(true);
+      // The driver's resume of the ended stream completed too; it must not have sent its aggregate.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(resumed()).toEqual([]);
+      expect(aggregates()).toHaveLength(2);
+    } finally {
+      stop?.();
+      stop = undefined;
+      await patient.close();
+    }
+  }, 20_000);
 });

@@ -300,6 +300,48 @@ describe("outages are classified as outages (issue 10.8)", () => {
     expect(isUnavailable(writeErr)).toBe(false);
   });
 
+  it("classifies a write-concern error that bulkWrite reports at its end as an outage (issue 18.10)", () => {
+    // Built by the driver's own code: BulkOperationBase#handleWriteError (lib/bulk/common.js) throws
+    // `new MongoBulkWriteError(writeConcernError, writeResult)` with the WriteConcernError instance,
+    // whose `code` is a prototype getter that the MongoServerError constructor does not copy.
+    const bulk = createRequire(import.meta.url)("mongodb/lib/bulk/common.js") as {
+      WriteConcernError: new (e: Document) => { code: number };
+      BulkWriteResult: new (r: Document, ordered: boolean) => unknown;
+      BulkOperationBase: { prototype: { handleWriteError(this: unknown, r: unknown): void } };
+    };
+    const bulkResult = {
+      ok: 1, writeErrors: [], insertedIds: [], nInserted: 0, nUpserted: 0, nMatched: 1, nModified: 1, nRemoved: 0, upserted: [],
+      writeConcernErrors: [new bulk.WriteConcernError({ code: 64, codeName: "WriteConcernFailed", errmsg: "waiting for replication timed out", errInfo: { wtimeout: true } })],
+    };
+    let thrown: unknown;
+    try {
+      bulk.BulkOperationBase.prototype.handleWriteError.call({ s: { bulkResult } }, new bulk.BulkWriteResult(bulkResult, false));
+    } catch (err) {
+      thrown = err;
+    }
+    expect(thrown).toBeInstanceOf(MongoBulkWriteError);
+    expect((thrown as MongoBulkWriteError).code).toBeUndefined(); // the getter was not copied: the bug's precondition
+    expect(isUnavailable(thrown)).toBe(true);
+    expect(toStoreError(thrown, "recordKeyUses")).toBeInstanceOf(StoreUnavailableError);
+    // A write-concern error that is not an outage (an unsatisfiable w) stays INTERNAL.
+    const unsatisfiable = { ...bulkResult, writeConcernErrors: [new bulk.WriteConcernError({ code: 100, errmsg: "Not enough data-bearing nodes" })] };
+    let other: unknown;
+    try {
+      bulk.BulkOperationBase.prototype.handleWriteError.call({ s: { bulkResult: unsatisfiable } }, new bulk.BulkWriteResult(unsatisfiable, false));
+    } catch (err) {
+      other = err;
+    }
+    expect(isUnavailable(other)).toBe(false);
+  });
+
+  it("treats interrupted (11601) and stale-routing (63, 150, 13388) errors as outages (issue 18.13)", () => {
+    for (const [code, codeName] of [[11601, "Interrupted"], [63, "StaleShardVersion"], [150, "StaleEpoch"], [13388, "StaleConfig"]] as const) {
+      const e = new MongoServerError({ ok: 0, code, codeName, errmsg: "operation could not complete" });
+      expect(isUnavailable(e), codeName).toBe(true);
+      expect(toStoreError(e, "findKeyByHash")).toBeInstanceOf(StoreUnavailableError);
+    }
+  });
+
   it("treats the transaction labels left after the bounded retries as outages", () => {
     for (const label of [MongoErrorLabel.TransientTransactionError, MongoErrorLabel.UnknownTransactionCommitResult]) {
       const e = new MongoServerError({ ok: 0, code: 112, codeName: "WriteConflict", errmsg: "write conflict" });
@@ -356,10 +398,12 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
           : [{ graceSlot: 0, revokeAt: new Date(999) }, { graceSlot: 2, revokeAt: new Date(999) }];
       },
     })) as never);
+    raw.updateMany.mockResolvedValue({ modifiedCount: 1 }); // the server found slot 1's grace ended
     expect((await standalone(coll).rotateKey(rotateArgs)).ok).toBe(true);
     expect(raw.updateMany).toHaveBeenCalledTimes(1);
     const [filter, update] = raw.updateMany.mock.calls[0] as unknown as [Document, Document];
-    expect(filter).toEqual({ tenantId: T, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } });
+    // Judged by the server's clock ($$NOW), not the caller's `now` (issue 18.12).
+    expect(filter).toEqual({ tenantId: T, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $type: "date" }, $expr: { $lte: ["$revokeAt", "$$NOW"] } });
     // Only the place is given back: the key stays DEPRECATED for the sweep (and its audit event).
     expect(update).toEqual({ $unset: { graceSlot: "" } });
     expect((raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set.graceSlot).toBe(1);

@@ -2,11 +2,20 @@ import { StoreUnavailableError } from "../../domain/errors.js";
 import { auditMatches, type AuditEvent } from "../../domain/audit.js";
 import type { AuditStore } from "../../ports/audit-store.js";
 
+/** The embedded store keeps at most this many audit events by default (AUDIT_MAX_EVENTS). */
+export const MEMORY_AUDIT_MAX_EVENTS = 50_000;
+
 /**
  * The embedded store's audit events: one array kept in id order (ids are time-ordered), plus the
- * set of dedupe keys. Synchronous before the first await, so each call is atomic.
+ * set of dedupe keys. Synchronous before the first await, so each call is atomic. Bounded: past
+ * `maxEvents` the OLDEST events are dropped (counted by `dropped()`, exported as a metric), so no
+ * caller can grow the process's memory without bound through the trail.
  */
-export function createMemoryAuditEvents(isClosed: () => boolean): AuditStore {
+export function createMemoryAuditEvents(
+  isClosed: () => boolean,
+  maxEvents = MEMORY_AUDIT_MAX_EVENTS,
+): AuditStore & { dropped(): number } {
+  let dropped = 0;
   const events: AuditEvent[] = []; // ascending id
   const byId = new Map<string, AuditEvent>();
   const dedupeKeys = new Set<string>();
@@ -38,8 +47,19 @@ export function createMemoryAuditEvents(isClosed: () => boolean): AuditStore {
       const stored = copy(event);
       events.splice(lowerBound(event.id), 0, stored);
       byId.set(event.id, stored);
+      if (events.length > maxEvents) {
+        // Oldest first, in batches (one splice per 1% of the cap, not one shift per append).
+        const excess = events.splice(0, events.length - maxEvents + Math.floor(maxEvents / 100));
+        for (const old of excess) {
+          byId.delete(old.id);
+          if (old.dedupeKey !== undefined) dedupeKeys.delete(old.dedupeKey);
+        }
+        dropped += excess.length;
+      }
       return true;
     },
+
+    dropped: () => dropped,
 
     async completeAuditEvent(id, completion) {
       assertOpen();

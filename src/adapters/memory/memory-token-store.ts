@@ -14,7 +14,7 @@ import { createMemoryLeases } from "./memory-leases.js";
  * write synchronously before its first await, so each operation is atomic with respect to every
  * other (Node runs one JavaScript turn at a time). Returns copies so callers cannot mutate state.
  */
-export function createMemoryTokenStore(): TokenStore {
+export function createMemoryTokenStore(opts: { auditMaxEvents?: number | undefined } = {}): TokenStore & { auditEventsDropped(): number } {
   const keysById = new Map<string, KeyRecord>();
   const keyIdByHash = new Map<string, string>();
   const keyIdsByTenant = new Map<string, string[]>();
@@ -46,8 +46,10 @@ export function createMemoryTokenStore(): TokenStore {
     return k && k.tenantId === tenantId ? k : undefined;
   };
 
+  const { dropped: auditEventsDropped, ...audit } = createMemoryAuditEvents(() => closed, opts.auditMaxEvents);
   return {
-    ...createMemoryAuditEvents(() => closed),
+    ...audit,
+    auditEventsDropped,
     ...createMemoryLeases(() => closed),
 
     async insertKey(key, maxActive): Promise<InsertKeyResult> {
@@ -171,7 +173,7 @@ export function createMemoryTokenStore(): TokenStore {
       assertOpen();
       let n = 0;
       for (const s of sessionsByHash.values()) {
-        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt) {
+        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt && s.createdAt <= revokedAt) {
           s.revokedAt = revokedAt;
           s.revokedBy = revokedBy;
           n++;

@@ -50,12 +50,15 @@ const PERMANENT = new Set([
 /** The part of a driver ChangeStream the feed uses (an EventEmitter: change, resumeTokenChanged, error, close, end). */
 export interface ChangeStreamLike {
   on(event: string, listener: (arg: any) => void): unknown;
+  removeAllListeners?(event: string): unknown;
   close(): Promise<void>;
   readonly closed: boolean;
 }
 
 export interface WatchableDb {
   watch(pipeline: Document[]): ChangeStreamLike;
+  /** The driver's client: its resolved options (the connection string's included) give the effective server selection timeout. */
+  readonly client?: { readonly options?: { readonly serverSelectionTimeoutMS?: number } };
 }
 
 export interface ChangeFeedOptions {
@@ -66,7 +69,8 @@ export interface ChangeFeedOptions {
    * How long a stream that emitted `close` may stay closed before it counts as ended. The driver's
    * own resume also closes the old cursor (whose `close` the ChangeStream forwards) and opens a new
    * one after a server selection; longer than serverSelectionTimeoutMS, so a resume is not mistaken
-   * for an end.
+   * for an end. Default: the client's effective serverSelectionTimeoutMS (a value in the
+   * connection string wins over the service's default in the driver) plus 500 ms.
    */
   closeSettleMs?: number | undefined;
 }
@@ -75,7 +79,12 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
   const log = options.logger?.child({ component: "mongodb-change-stream" });
   const initialMs = options.backoff?.initialMs ?? 500;
   const maxMs = options.backoff?.maxMs ?? 30_000;
-  const closeSettleMs = options.closeSettleMs ?? 2500;
+  /** The settle time for streams of `database`: the driver resumes within its effective server selection timeout. */
+  const settleFor = (database: WatchableDb) => {
+    if (options.closeSettleMs !== undefined) return options.closeSettleMs;
+    const selection = database.client?.options?.serverSelectionTimeoutMS;
+    return (typeof selection === "number" && selection > 0 ? selection : 30_000) + 500;
+  };
   const status: ChangeFeedStatus = { state: "connecting", reopenings: 0 };
 
   return {
@@ -97,6 +106,11 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
       const ended = (stream: ChangeStreamLike, err?: Error & { code?: unknown }) => {
         if (stream !== current) return;
         current = undefined;
+        // Without `change` listeners a resume the driver still has in flight (ChangeStream._resume
+        // creates its new cursor after the server selection even when the stream was closed
+        // meanwhile) only builds a cursor object: it never sends the aggregate, so no server-side
+        // cursor is opened and left behind.
+        stream.removeAllListeners?.("change");
         void stream.close().catch(() => undefined);
         if (stopped) return;
         if (err && typeof err.code === "number" && PERMANENT.has(err.code)) {
@@ -117,9 +131,11 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
       async function open(): Promise<void> {
         if (stopped) return;
         let stream: ChangeStreamLike;
+        let closeSettleMs: number;
         try {
           const database = await db();
           if (stopped) return; // unsubscribed while connecting: open nothing
+          closeSettleMs = settleFor(database);
           stream = database.watch(PIPELINE);
         } catch (err) {
           log?.warn({ err: (err as Error).message, retryInMs: backoff }, "cannot open change stream yet; retrying");
@@ -171,6 +187,7 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
         clearTimeout(timer);
         const stream = current;
         current = undefined;
+        stream?.removeAllListeners?.("change");
         void stream?.close().catch(() => undefined);
       };
     },

@@ -1,47 +1,12 @@
 import type { Logger } from "pino";
-import { type Db, MongoClient, type MongoClientOptions, ReadPreference, type TopologyDescription, WriteConcern } from "mongodb";
+import { type Db, MongoClient, type MongoClientOptions, ReadConcern, ReadPreference, type TopologyDescription, WriteConcern } from "mongodb";
 import { StoreUnavailableError } from "../../domain/errors.js";
 import { ensureIndexes, IndexConflictError, withIndexBuildConnection } from "./mongo-indexes.js";
+import { checkDeployment, isStartupRefusal, refusalOf } from "./mongo-startup-checks.js";
+import { DEFAULT_TIMEOUTS, type MongoTimeouts, overriddenTimeouts } from "./mongo-timeouts.js";
 import { transactionsFromTopology } from "./mongo-topology.js";
 
-/**
- * Bounded driver timeouts, so no call waits for the driver's 30-second server-selection default.
- *
- * Driver 7.8+ made the client-side operation timeout (`timeoutMS`, CSOT) a deprecated no-op after a
- * connection-pool desynchronization bug, and says to use the per-stage options instead:
- * serverSelectionTimeoutMS, waitQueueTimeoutMS, socketTimeoutMS and maxTimeMS.
- * https://www.mongodb.com/docs/drivers/node/current/connect/connection-options/csot/
- * (node_modules/mongodb/lib/connection_string.js marks `timeoutMS` as `ignored: true`.)
- */
-export interface MongoTimeouts {
-  /** How long an operation waits for a suitable server (a primary) before failing. */
-  serverSelectionTimeoutMS: number;
-  /** TCP connect + handshake of one connection. */
-  connectTimeoutMS: number;
-  /** One socket read or write; a connection idle longer than this on a reply is closed. */
-  socketTimeoutMS: number;
-  /** Waiting for a free connection from the pool. */
-  waitQueueTimeoutMS: number;
-  /** Server-side execution limit of one ordinary operation. */
-  maxTimeMS: number;
-  /** Server-side execution limit of the background sweeps (updateMany/deleteMany). */
-  maintenanceMaxTimeMS: number;
-  /** How long a w:"majority" write waits for replication before reporting a write-concern error. */
-  wtimeoutMS: number;
-  /** A whole transaction (RotateKey), retries and commit included: the store's own deadline (STORE_TIMEOUT_MS). */
-  transactionBudgetMS: number;
-}
-
-export const DEFAULT_TIMEOUTS: MongoTimeouts = {
-  serverSelectionTimeoutMS: 2000,
-  connectTimeoutMS: 2000,
-  socketTimeoutMS: 5000,
-  waitQueueTimeoutMS: 2000,
-  maxTimeMS: 2000,
-  maintenanceMaxTimeMS: 4000,
-  wtimeoutMS: 3000,
-  transactionBudgetMS: 2000,
-};
+export { DEFAULT_TIMEOUTS, type MongoTimeouts } from "./mongo-timeouts.js";
 
 export interface MongoConnectionOptions {
   uri: string;
@@ -94,13 +59,16 @@ export function clientOptions(uri: string, timeouts: MongoTimeouts): MongoClient
 /**
  * The database handle every store operation uses. Every write waits for a majority so an
  * acknowledged revoke cannot be rolled back by a failover; every read goes to the primary so a
- * revoked key is never read from a lagging secondary. Set on the Db handle (inherited by its
- * collections), which the driver ranks above the client's options, so a connection-string option
- * (`w=1`, `readPreference=secondary`) cannot weaken them.
+ * revoked key is never read from a lagging secondary; the read concern is `local` unless an
+ * operation names its own (Introspect's linearizable lookups). Set on the Db handle (inherited by
+ * its collections and its change stream), which the driver ranks above the client's options, so a
+ * connection-string option (`w=1`, `readPreference=secondary`, `readConcernLevel=linearizable`)
+ * cannot change them.
  */
 export function openDb(client: MongoClient, dbName: string, timeouts: MongoTimeouts): Db {
   return client.db(dbName, {
     readPreference: ReadPreference.PRIMARY,
+    readConcern: new ReadConcern("local"),
     writeConcern: new WriteConcern("majority", timeouts.wtimeoutMS),
   });
 }
@@ -130,6 +98,10 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
     return c;
   };
   let client: MongoClient | undefined = newClient(); // validates the connection string now
+  const overridden = overriddenTimeouts(client.options as unknown as Record<string, unknown>, timeouts);
+  if (Object.keys(overridden).length > 0) {
+    log?.warn({ timeouts: overridden }, "MONGODB_URI sets driver timeouts that win over the ones derived from STORE_TIMEOUT_MS (docs/mongodb.md, Timeouts)");
+  }
   let connected = false;
   let database: Db | undefined;
   let attempt: Promise<void> | undefined;
@@ -140,6 +112,9 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
   let closed = false;
   let fatal: Error | undefined;
 
+  // Aborted by close(): closes the index-build connection, whose reads have no socket timeout.
+  const stopBuild = new AbortController();
+
   async function connectOnce(): Promise<void> {
     try {
       client ??= newClient();
@@ -147,16 +122,24 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         await client.connect();
         connected = true;
       }
+      if (closed) return;
       const db = openDb(client, options.dbName, timeouts);
-      const { built } = await withIndexBuildConnection(options.uri, opts, options.dbName, log, (build) =>
-        ensureIndexes(db, { auditRetentionDays: options.auditRetentionDays, build }),
+      await checkDeployment(db, topology, { introspectReadConcern: options.introspectReadConcern });
+      const { built } = await withIndexBuildConnection(
+        options.uri,
+        opts,
+        options.dbName,
+        log,
+        (build) => ensureIndexes(db, { auditRetentionDays: options.auditRetentionDays, build }),
+        stopBuild.signal,
       );
       if (built.length > 0) log?.info({ indexes: built }, "MongoDB indexes built");
       if (closed) return;
       database = db;
       lastError = undefined;
       log?.info({ db: options.dbName }, "MongoDB connected; indexes in place");
-    } catch (err) {
+    } catch (caught) {
+      const err = refusalOf(caught, options.dbName);
       lastError = err;
       if (!connected && client) {
         const failed = client;
@@ -164,10 +147,11 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
         void failed.close().catch(() => undefined);
       }
       if (closed) return;
-      if (err instanceof IndexConflictError) {
+      if (isStartupRefusal(err)) {
         // A configuration error: one clear line, no retry (the operator must act, then restart).
         fatal = err;
-        log?.error({ collection: err.collection, index: err.index }, err.message);
+        const where = err instanceof IndexConflictError ? { collection: err.collection, index: err.index } : {};
+        log?.error(where, err.message);
         return;
       }
       const message = (err as Error).message;
@@ -208,11 +192,17 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
     async close() {
       closed = true;
       clearTimeout(timer);
-      await attempt;
+      // Never wait on an index build (no socket timeout: it may run for hours): close its
+      // connection, then the client (which fails its in-flight operations), and give the start-up
+      // attempt at most connectTimeoutMS to notice. The server finishes or drops the build itself.
+      stopBuild.abort();
       database = undefined;
       const c = client;
       client = undefined;
-      await c?.close();
+      await c?.close().catch(() => undefined);
+      let bound: NodeJS.Timeout | undefined;
+      await Promise.race([attempt, new Promise<void>((resolve) => (bound = setTimeout(resolve, timeouts.connectTimeoutMS)))]);
+      clearTimeout(bound);
     },
   };
 }

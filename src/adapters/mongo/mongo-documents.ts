@@ -88,6 +88,8 @@ export interface AuditDoc {
   protocol?: string;
   detail?: string;
   dedupeKey?: string;
+  count?: number;
+  firstTime?: Date;
 }
 
 const KEY_OPTIONAL = ["lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId"] as const;
@@ -174,7 +176,7 @@ export function fromPolicyDoc(doc: PolicyDoc): TenantPolicyRecord {
   return policy;
 }
 
-const AUDIT_OPTIONAL = ["keyId", "sessionId", "peer", "userAgent", "protocol", "detail", "dedupeKey"] as const;
+const AUDIT_OPTIONAL = ["keyId", "sessionId", "peer", "userAgent", "protocol", "detail", "dedupeKey", "count", "firstTime"] as const;
 
 export function toAuditDoc(e: AuditEvent): AuditDoc {
   const doc: AuditDoc = {

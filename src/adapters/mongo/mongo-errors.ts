@@ -51,6 +51,12 @@ const UNAVAILABLE_CODES = new Set<number>([
   13435, // NotPrimaryNoSecondaryOk
   13436, // NotPrimaryOrSecondary
   10058, // LegacyNotPrimary
+  11601, // Interrupted (killOp, or a node interrupting its operations during a state change)
+  63, // StaleShardVersion: a mongos routed with an old routing table (sharded sessions)
+  150, // StaleEpoch: the collection was dropped/recreated or resharded under the router
+  13388, // StaleConfig: the shard's routing metadata is being refreshed
+  76, // NotAReplicaSet: a linearizable read on a node that is (now) no replica-set member
+  187, // LinearizableReadConcernError: the node could not confirm it is still primary
 ]);
 
 /**
@@ -86,6 +92,24 @@ function unwrap(err: unknown): unknown {
   return err;
 }
 
+/**
+ * The server error code `err` carries, read from its own fields. A MongoBulkWriteError that the
+ * driver builds from a write-concern error at the end of a bulk write (lib/bulk/common.js
+ * `handleWriteError`: `new MongoBulkWriteError(writeConcernError, result)`) has no `code` of its
+ * own: WriteConcernError's `code` is a prototype getter, which neither MongoServerError's
+ * `for...in` copy nor `Object.assign` copies. The code is on the WriteConcernError itself (kept as
+ * `errorResponse` and `err`) and in the bulk result's write-concern errors.
+ */
+function codeOf(err: MongoError): number | undefined {
+  if (typeof err.code === "number") return err.code;
+  if (!(err instanceof MongoBulkWriteError)) return undefined;
+  const fromResponse = (err.errorResponse as { code?: unknown } | undefined)?.code;
+  if (typeof fromResponse === "number") return fromResponse;
+  if (typeof err.err?.code === "number") return err.err.code;
+  const fromResult = typeof err.result?.getWriteConcernError === "function" ? err.result.getWriteConcernError()?.code : undefined;
+  return typeof fromResult === "number" ? fromResult : undefined;
+}
+
 /** Does `err` mean MongoDB could not answer (as opposed to a bug or a refused write)? */
 export function isUnavailable(wrapped: unknown): boolean {
   const err = unwrap(wrapped);
@@ -101,7 +125,8 @@ export function isUnavailable(wrapped: unknown): boolean {
   }
   if (!(err instanceof MongoError)) return false;
   if (UNAVAILABLE_NAMES.has(err.name)) return true;
-  if (typeof err.code === "number" && UNAVAILABLE_CODES.has(err.code)) return true;
+  const code = codeOf(err);
+  if (code !== undefined && UNAVAILABLE_CODES.has(code)) return true;
   if (UNAVAILABLE_LABELS.some((label) => err.hasErrorLabel(label))) return true;
   return /node is recovering|not master|not primary/i.test(err.message);
 }

@@ -1,4 +1,4 @@
-import { type Collection, type Db, type IndexDescription, MongoClient, type MongoClientOptions, MongoServerError, WriteConcern } from "mongodb";
+import { type Collection, type Db, type IndexDescription, MongoClient, type MongoClientOptions, MongoServerError, ReadConcern, WriteConcern } from "mongodb";
 import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
 
@@ -21,6 +21,7 @@ export const INDEX = {
   keySweep: "keys_status_revoke_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
+  sessionTenantExpires: "sessions_tenant_expires_at",
   auditTenant: "audit_tenant_id",
   auditTenantAction: "audit_tenant_action_id",
   auditDedupe: "audit_dedupe_key_unique",
@@ -67,6 +68,9 @@ export const SESSION_INDEXES: IndexDescription[] = [
   // after expiresAt. It frees space only; reads check expiry themselves.
   // https://www.mongodb.com/docs/manual/core/index-ttl/
   { name: INDEX.sessionTtl, key: { expiresAt: 1 }, expireAfterSeconds: 0 },
+  // RevokeTenantSessions: one tenant's live sessions (expiresAt > the revoke time), walked in
+  // batches in expiresAt order (mongo-session-revoke.ts), never every tenant's sessions.
+  { name: INDEX.sessionTenantExpires, key: { tenantId: 1, expiresAt: 1 } },
 ];
 
 export const AUDIT_INDEXES: IndexDescription[] = [
@@ -79,29 +83,30 @@ export const AUDIT_INDEXES: IndexDescription[] = [
 ];
 
 /**
- * AUDIT_RETENTION_DAYS: a TTL index on `time` when set; none when unset (keep forever). A changed
- * value is applied with collMod (an index of the same name with other options cannot be created);
- * unset after having been set, the TTL index is dropped, so events are kept from then on.
- * https://www.mongodb.com/docs/manual/core/index-ttl/#change-the-expireafterseconds-value-for-a-ttl-index
+ * AUDIT_RETENTION_DAYS: a TTL index on `time` when set; none when unset (keep forever). Called only
+ * when the TTL index is not already as configured. A changed value drops the index and creates it
+ * again: both are in the readWrite role (dropIndex, createIndex), while `collMod`, the manual's way
+ * to change expireAfterSeconds in place, needs dbAdmin, which this service does not ask for.
+ * Between the two commands no TTL index exists: the TTL monitor deletes nothing for that moment,
+ * and no event is lost. Unset after having been set, the TTL index is dropped, so events are kept
+ * from then on. Several replicas doing this at once end with the same index (a drop of an index
+ * already dropped is IndexNotFound, a create of an identical one does nothing).
+ * https://www.mongodb.com/docs/manual/core/index-ttl/
+ * https://www.mongodb.com/docs/manual/reference/built-in-roles/#mongodb-authrole-readWrite
  */
-export async function ensureAuditRetention(db: Db, retentionDays: number | undefined): Promise<void> {
+export async function ensureAuditRetention(db: Db, retentionDays: number | undefined, existing = true): Promise<void> {
   const coll = db.collection(COLLECTIONS.audit);
-  if (retentionDays === undefined) {
+  if (existing) {
     try {
       await coll.dropIndex(INDEX.auditRetention);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code !== 27 && code !== 26) throw err; // IndexNotFound, NamespaceNotFound: nothing to drop
     }
-    return;
   }
+  if (retentionDays === undefined) return;
   const expireAfterSeconds = retentionDays * 86_400;
-  try {
-    await coll.createIndexes([{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds }]);
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 85) throw err; // IndexOptionsConflict: another retention
-    await db.command({ collMod: COLLECTIONS.audit, index: { name: INDEX.auditRetention, expireAfterSeconds } });
-  }
+  await coll.createIndexes([{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds }]);
 }
 
 /**
@@ -187,7 +192,7 @@ export async function ensureIndexes(
   const days = opts.auditRetentionDays;
   const retention = listed.get(COLLECTIONS.audit)!.find((i) => i["name"] === INDEX.auditRetention);
   if (days === undefined ? retention !== undefined : retention?.["expireAfterSeconds"] !== days * 86_400) {
-    await ensureAuditRetention(days === undefined ? db : (buildDb ??= await build()), days);
+    await ensureAuditRetention(days === undefined ? db : (buildDb ??= await build()), days, retention !== undefined);
     if (days !== undefined) built.push(INDEX.auditRetention);
   }
   // tenant_policies is keyed by _id (the tenant id): its built-in _id index is all it needs. Create
@@ -211,16 +216,23 @@ export async function withIndexBuildConnection<T>(
   dbName: string,
   log: Logger | undefined,
   fn: (open: () => Promise<Db>) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
   let builder: MongoClient | undefined;
+  // Shutdown closes the build connection: its in-flight createIndexes fails at once (the server
+  // goes on with a build already started), so nothing waits on a command without a socket timeout.
+  const stop = () => void builder?.close().catch(() => undefined);
+  signal?.addEventListener("abort", stop);
   try {
     return await fn(async () => {
+      if (signal?.aborted) throw new Error("MongoDB connection closed: no index build started");
       builder = new MongoClient(uri, { ...options, socketTimeoutMS: 0, appName: "warpflow-token-service-indexes" });
       await builder.connect();
       log?.info("building MongoDB indexes (no socket timeout; NOT_SERVING until done)");
-      return builder.db(dbName, { writeConcern: new WriteConcern("majority") });
+      return builder.db(dbName, { writeConcern: new WriteConcern("majority"), readConcern: new ReadConcern("local") });
     });
   } finally {
+    signal?.removeEventListener("abort", stop);
     await builder?.close().catch(() => undefined);
   }
 }

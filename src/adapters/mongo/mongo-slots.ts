@@ -13,38 +13,44 @@ import { INDEX } from "./mongo-indexes.js";
  * DEPRECATED documents admits one per (tenant, g). The server checks it inside the single-document
  * write that deprecates the key, whatever the number of concurrent rotations on whatever replicas.
  *
- * A key whose grace ended (revokeAt <= now) no longer counts, swept or not: when every slot is
- * held, the rotation first releases the grace slots of the tenant's expired DEPRECATED keys.
+ * A key whose grace ended (revokeAt <= the server's now) no longer counts, swept or not: when every
+ * slot is held, the rotation first releases the grace slots of the tenant's expired DEPRECATED keys.
  */
 export const isGraceSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyGraceSlot, "graceSlot");
 
 interface GraceHolder {
   graceSlot: number;
-  revokeAt?: Date | undefined;
 }
 
-/** The grace slots held now (a hint; the index decides), with each holder's revokeAt. */
+/** The grace slots held now (a hint; the index decides). */
 async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<GraceHolder[]> {
   const docs = await coll
     .find(
       { tenantId, status: "deprecated", graceSlot: { $exists: true } },
-      { projection: { _id: 0, graceSlot: 1, revokeAt: 1 }, maxTimeMS, ...(session ? { session } : {}) },
+      { projection: { _id: 0, graceSlot: 1 }, maxTimeMS, ...(session ? { session } : {}) },
     )
     .toArray();
   return docs.filter((d): d is KeyDoc & GraceHolder => typeof d.graceSlot === "number");
 }
 
 /**
- * Releases the grace slots of the tenant's DEPRECATED keys whose grace ended (revokeAt <= now).
- * They stay DEPRECATED (every read already treats them as revoked) until the sweep stores them as
- * REVOKED with their `key.grace_expired` audit event: only their place in the limit is given back.
+ * Releases the grace slots of the tenant's DEPRECATED keys whose grace ended by the SERVER's clock
+ * (`revokeAt <= $$NOW`), never the calling replica's: a replica whose clock runs ahead must not free
+ * the slot of a key still in its grace. They stay DEPRECATED (every read already treats them as
+ * revoked) until the sweep stores them as REVOKED with their `key.grace_expired` audit event: only
+ * their place in the limit is given back. `$$NOW` is one value for the whole operation (4.2+).
+ * https://www.mongodb.com/docs/manual/reference/aggregation-variables/#mongodb-variable-variable.NOW
  */
-async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, now: Date, maxTimeMS: number, session?: ClientSession): Promise<number> {
-  const r = await coll.updateMany(
-    { tenantId, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $lte: now } },
-    { $unset: { graceSlot: "" } },
-    { maxTimeMS, ...(session ? { session } : {}) },
-  );
+export const RECLAIM_FILTER = (tenantId: string) => ({
+  tenantId,
+  status: "deprecated" as const,
+  graceSlot: { $exists: true },
+  revokeAt: { $type: "date" as const }, // in $expr a missing revokeAt would compare below any date
+  $expr: { $lte: ["$revokeAt", "$$NOW"] },
+});
+
+async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<number> {
+  const r = await coll.updateMany(RECLAIM_FILTER(tenantId), { $unset: { graceSlot: "" } }, { maxTimeMS, ...(session ? { session } : {}) });
   return r.modifiedCount;
 }
 
@@ -56,12 +62,11 @@ function graceSlotOrder(maxDeprecated: number, held: readonly GraceHolder[]): { 
   return { free, all: [...free, ...range.filter((g) => used.has(g))] };
 }
 
-const graceEnded = (h: GraceHolder, now: Date) => h.revokeAt !== undefined && h.revokeAt <= now;
-
 /**
- * The grace slots a rotation at `now` may try (free ones first). When every slot is held and some
- * holder's grace has ended, those slots are released first (reclaimExpiredGrace) and count as free.
- * No free slot: every slot was held by a key in its grace at the instant of the read.
+ * The grace slots a rotation may try (free ones first). When every slot is held, the slots of
+ * holders whose grace ended by the server's clock are released first (reclaimExpiredGrace) and the
+ * holders read again. No free slot: every slot was held by a key in its grace at the instant of the
+ * read. (`args.now`, the caller's clock, decides nothing here: the index and the server do.)
  */
 export async function graceSlotsFor(
   coll: Collection<KeyDoc>,
@@ -69,11 +74,10 @@ export async function graceSlotsFor(
   maxTimeMS: number,
   session?: ClientSession,
 ): Promise<{ free: number[]; all: number[] }> {
-  const { tenantId, maxDeprecated, now } = args;
+  const { tenantId, maxDeprecated } = args;
   let held = await graceHolders(coll, tenantId, maxTimeMS, session);
-  if (graceSlotOrder(maxDeprecated, held).free.length === 0 && held.some((h) => graceEnded(h, now))) {
-    await reclaimExpiredGrace(coll, tenantId, now, maxTimeMS, session);
-    held = held.filter((h) => !graceEnded(h, now));
+  if (graceSlotOrder(maxDeprecated, held).free.length === 0 && held.length > 0) {
+    if ((await reclaimExpiredGrace(coll, tenantId, maxTimeMS, session)) > 0) held = await graceHolders(coll, tenantId, maxTimeMS, session);
   }
   return graceSlotOrder(maxDeprecated, held);
 }

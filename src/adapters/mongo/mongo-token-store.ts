@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
-import type { AnyBulkWriteOperation, Collection, Db } from "mongodb";
-import type { TokenStore } from "../../ports/token-store.js";
+import { type AnyBulkWriteOperation, type Collection, type Db, ReadPreference } from "mongodb";
+import { LAST_USED_COARSENESS_MS, type TokenStore } from "../../ports/token-store.js";
 import { createMongoConnection, type MongoConnectionOptions } from "./mongo-connection.js";
 import {
   COLLECTIONS,
@@ -19,10 +19,20 @@ import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
 import { createMongoAuditEvents } from "./mongo-audit-events.js";
 import { createMongoLeases, LEASES_COLLECTION, type LeaseDoc } from "./mongo-leases.js";
+import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
+/** recordKeyUses' filter: the key, if its stored last use is missing or older than `at` by more than the coarseness. */
+export const lastUseFilter = (keyId: string, at: Date) => ({
+  _id: keyId,
+  $or: [{ lastUsedAt: { $lt: new Date(at.getTime() - LAST_USED_COARSENESS_MS) } }, { lastUsedAt: { $exists: false } }],
+});
+
 /** The connection string (MONGODB_URI; its own timeout options win), MONGODB_DB, and test overrides. */
-export type MongoTokenStoreOptions = MongoConnectionOptions;
+export type MongoTokenStoreOptions = MongoConnectionOptions & {
+  /** RevokeTenantSessions: its own time budget (default: sessionRevokeBudgetMs of the store deadline) and batch size. */
+  sessionRevoke?: { budgetMs?: number | undefined; batchSize?: number | undefined } | undefined;
+};
 
 /**
  * The production store: MongoDB through the official driver. Returns at once and connects in the
@@ -38,10 +48,9 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
 /** The store and, on the same connection, the change feed that invalidates other instances' caches. */
 export function createMongoStore(options: MongoTokenStoreOptions): { store: TokenStore; changes: StoreChangeFeed } {
   const conn = createMongoConnection(options);
-  const changes = createMongoChangeFeed(() => conn.db(), {
-    logger: options.logger,
-    closeSettleMs: conn.timeouts.serverSelectionTimeoutMS + 500,
-  });
+  // The settle time of a closed stream follows the client's effective serverSelectionTimeoutMS
+  // (a connection-string value wins in the driver), read from the client by the feed.
+  const changes = createMongoChangeFeed(() => conn.db(), { logger: options.logger });
   const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
   const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
   const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
@@ -67,6 +76,13 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
       throw toStoreError(err, operation);
     }
   }
+
+  // The store deadline (STORE_TIMEOUT_MS, passed as the transaction budget): the revoke reports before it.
+  const revokeTenantSessions = createSessionRevoke(sessions, {
+    budgetMs: options.sessionRevoke?.budgetMs ?? sessionRevokeBudgetMs(conn.timeouts.transactionBudgetMS),
+    maxTimeMS: maintenanceMaxTimeMS,
+    batchSize: options.sessionRevoke?.batchSize,
+  });
 
   const audit = createMongoAuditEvents(async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit), maxTimeMS, run);
 
@@ -121,8 +137,11 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
         // One unordered bulk write per flush; $max so an older time never overwrites a newer one
         // (a missing lastUsedAt is set). No upsert: an unknown key id matches nothing.
         // https://www.mongodb.com/docs/manual/reference/operator/update/max/
+        // Coarseness: only a stored value older than `at - LAST_USED_COARSENESS_MS` (or none) is
+        // written. With many instances flushing the same busy key every second, a write that moves
+        // lastUsedAt by less is skipped on the server: no oplog entry, no change event.
         const ops: AnyBulkWriteOperation<KeyDoc>[] = uses.map(({ keyId, at }) => ({
-          updateOne: { filter: { _id: keyId }, update: { $max: { lastUsedAt: at } } },
+          updateOne: { filter: lastUseFilter(keyId, at), update: { $max: { lastUsedAt: at } } },
         }));
         await (await keys()).bulkWrite(ops, { ordered: false, maxTimeMS: maintenanceMaxTimeMS });
       }),
@@ -159,17 +178,8 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
         return current ? fromSessionDoc(current) : null;
       }),
 
-    revokeTenantSessions: ({ tenantId, revokedAt, revokedBy }) =>
-      run("revokeTenantSessions", async () => {
-        // One updateMany; each document's update is atomic and triggers one change event
-        // (every instance's cache drops that session). Sessions inserted later are not touched.
-        const r = await (await sessions()).updateMany(
-          { tenantId, revokedAt: { $exists: false }, expiresAt: { $gt: revokedAt } },
-          { $set: { revokedAt, revokedBy } },
-          { maxTimeMS: maintenanceMaxTimeMS },
-        );
-        return r.modifiedCount;
-      }),
+    // In batches under its own budget; a partial revoke is PartialRevocationError (mongo-session-revoke.ts).
+    revokeTenantSessions: (args) => run("revokeTenantSessions", () => revokeTenantSessions(args)),
 
     findExpiredKeys: (now, limit) =>
       run("findExpiredKeys", async () => {
@@ -206,7 +216,9 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     ping: () =>
       run("ping", async () => {
         const db: Db = await conn.db();
-        await db.command({ ping: 1 }); // bounded by serverSelectionTimeoutMS and socketTimeoutMS
+        // Readiness asks "can this instance serve?", not "is there a primary?": any member will do
+        // (cached answers, and reads once a primary is back). Bounded by serverSelectionTimeoutMS.
+        await db.command({ ping: 1 }, { readPreference: ReadPreference.PRIMARY_PREFERRED });
       }),
 
     close: () => conn.close(),

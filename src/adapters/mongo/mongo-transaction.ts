@@ -11,7 +11,15 @@ import { StoreUnavailableError } from "../../domain/errors.js";
  * its commit gets the driver's default `wtimeoutMS: 10000` unless the transaction's write concern
  * names one (sessions.js, commitTransaction). This loop follows the same specification steps
  * (https://github.com/mongodb/specifications/blob/master/source/transactions-convenient-api/transactions-convenient-api.md)
- * but never starts an attempt or a commit after the deadline, and bounds each commit by the time left.
+ * but never starts an attempt or a commit after the deadline.
+ *
+ * What bounds a commit is less tight than "the time left": `maxCommitTimeMS` is fixed at
+ * `startTransaction` (the smaller of opts.maxCommitTimeMS and the time left when the attempt
+ * starts), and one `commitTransaction()` call may send the commit up to `maxAdaptiveRetries` + 1
+ * times (3 in driver 7.9: sessions.js commitTransaction, executeOperation's retry, then its own
+ * retry of a retryable error with w: "majority"), each after a server selection and each with that
+ * same maxTimeMS. A commit started just before the deadline can therefore end after it; the
+ * caller's store deadline (STORE_TIMEOUT_MS, above this budget) then answers UNAVAILABLE first.
  */
 
 /** The part of the driver's ClientSession this uses (a scripted stand-in in tests). */
@@ -27,7 +35,7 @@ export interface BoundedTransactionOptions {
   budgetMs: number;
   /** Majority write concern's wtimeout for the commit. */
   wtimeoutMS: number;
-  /** Upper bound of one commit's server time (maxCommitTimeMS), further capped by the time left. */
+  /** Upper bound of one commit send's server time (maxCommitTimeMS), capped by the time left when the attempt starts. */
   maxCommitTimeMS: number;
   /** Other errors of `work` that mean "retry the whole transaction" (e.g. E11000 on a slot index). */
   retryable?: (err: unknown) => boolean;

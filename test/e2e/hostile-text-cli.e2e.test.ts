@@ -1,0 +1,76 @@
+import { status } from "@grpc/grpc-js";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson } from "../support/jwt.js";
+import { runProgram } from "../support/run-program.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+/**
+ * Hostile text in what admins read: a validly signed Cognito token whose `sub` clears the screen,
+ * forges a whole `audit list` line with CR LF, and hides the rest with ESC[8m and U+202E. It becomes
+ * the audit actor (on its own tenant, and on another tenant it is refused on) and a key's created_by.
+ * The real CLI, as a process, must print none of those bytes raw; labels with them are refused.
+ */
+let t: TestApp;
+const jwk = createTestKey();
+const FORGED = "2026-01-01T00:00:00.000Z  key.revoke          OK                acme key_forged";
+const SUB = `\u001b[2J\r\n${FORGED}\n    by admin_key key_root\u001b[8m\u202eevil\u009b`;
+// Raw control characters (any but the line feeds the CLI itself writes), DEL, C1 and bidi controls.
+// eslint-disable-next-line no-control-regex
+const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
+
+const cli = (...args: string[]) =>
+  runProgram(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
+    env: { WARPFLOW_URL: `http://${t.address}`, WARPFLOW_ADMIN_KEY: t.adminKey },
+    timeoutMs: 60_000,
+  });
+
+beforeAll(async () => {
+  t = await startTestApp({ env: cognitoEnv(writeTempJson(jwksOf(jwk))), logLevel: "warn" });
+});
+afterAll(async () => {
+  await t?.close();
+});
+
+describe("hostile identity text through the CLI", () => {
+  it("a JWT sub with ESC, CR LF and a forged line is printed escaped by audit list and keys list (human and --json)", async () => {
+    const jwt = signJwt(jwk, cognitoClaims({ tenantId: "acme", sub: SUB, groups: ["tenant-admins"] }));
+    const created = await t.grpc.createKey({ tenantId: "acme", label: "made by a hostile sub" }, { bearer: jwt });
+    // Refused on another tenant: the attempt lands in that tenant's trail, with the same actor.
+    await expect(t.grpc.listKeys({ tenantId: "globex" }, { bearer: jwt })).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+
+    const runs = {
+      "audit list acme": await cli("audit", "list", "--tenant", "acme"),
+      "audit list globex": await cli("audit", "list", "--tenant", "globex"),
+      "keys list acme": await cli("keys", "list", "--tenant", "acme"),
+      "audit list acme --json": await cli("audit", "list", "--tenant", "acme", "--json"),
+      "keys list acme --json": await cli("keys", "list", "--tenant", "acme", "--json"),
+    };
+    for (const [what, r] of Object.entries(runs)) {
+      expect(r.code, `${what}: ${r.stderr}`).toBe(0);
+      expect(RAW.exec(r.stdout + r.stderr), `${what} printed a raw control or bidi character`).toBeNull();
+      // The forged line never starts a line of its own.
+      expect(r.stdout.split("\n").some((l) => l.trimStart().startsWith(FORGED.slice(0, 24))), what).toBe(false);
+    }
+    // Visible, not dropped: an admin sees that something odd is in there.
+    expect(runs["audit list acme"].stdout).toContain("\\x1b[2J\\x0d\\x0a2026-01-01");
+    expect(runs["audit list globex"].stdout).toMatch(/keys\.list +PERMISSION_DENIED +globex\n +by cognito_user \\x1b\[2J/);
+    expect(runs["keys list acme"].stdout).toContain(`${created.key!.id}  active`);
+    expect(runs["keys list acme"].stdout).toContain("by \\x1b[2J\\x0d\\x0a");
+    expect(runs["keys list acme"].stdout).toContain("\\u202eevil\\x9b");
+    // --json stays valid JSON and carries the (escaped) actor.
+    const events = JSON.parse(runs["audit list acme --json"].stdout) as { events: { actor: { id: string } }[] };
+    expect(events.events.some((e) => e.actor.id.startsWith("\\x1b[2J\\x0d\\x0a2026"))).toBe(true);
+  }, 120_000);
+
+  it("a label with a bidi override or a control character is INVALID_ARGUMENT naming the field, without echoing it", async () => {
+    for (const label of ["invoice\u202eexe.pdf", "hidden\u001b[8mtext", "isolate\u2066zone"]) {
+      const err = await t.grpc.createKey({ tenantId: "acme", label }, { bearer: t.adminKey }).then(
+        () => undefined,
+        (e: { code: number; details: string }) => e,
+      );
+      expect(err?.code, JSON.stringify(label)).toBe(status.INVALID_ARGUMENT);
+      expect(err!.details).toMatch(/^label: /);
+      expect(err!.details).not.toContain(label.slice(0, 6));
+    }
+  });
+});

@@ -1,0 +1,203 @@
+import { status } from "@grpc/grpc-js";
+import { BSON, type Document } from "mongodb";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
+import { createMongoTokenStore, type MongoTokenStoreOptions } from "../../src/adapters/mongo/mongo-token-store.js";
+import { PartialRevocationError } from "../../src/domain/errors.js";
+import { AuditAction, AuditOutcome } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import type { TokenStore } from "../../src/ports/token-store.js";
+import { type MongoWireStub, startMongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
+import { startTestApp } from "../support/test-app.js";
+
+/**
+ * RevokeTenantSessions against a scripted MongoDB at the wire (issue 18.1): the real driver sends
+ * what the adapter builds, and a small in-memory `sessions` collection answers `find` and `update`
+ * by evaluating the filters it receives, the way mongod would for these operators.
+ */
+type Session = { _id: string; v: number; tenantId: string; tokenHash: string; createdAt: Date; expiresAt: Date; createdBy: string; revokedAt?: Date; revokedBy?: string };
+
+function matches(doc: Record<string, unknown>, filter: Document): boolean {
+  return Object.entries(filter).every(([field, cond]) => {
+    const value = doc[field];
+    if (cond === null || typeof cond !== "object" || cond instanceof Date) return value === cond;
+    return Object.entries(cond as Document).every(([op, arg]) => {
+      switch (op) {
+        case "$exists":
+          return (value !== undefined) === arg;
+        case "$gt":
+          return value !== undefined && (value as Date) > arg;
+        case "$gte":
+          return value !== undefined && (value as Date) >= arg;
+        case "$lte":
+          return value !== undefined && (value as Date) <= arg;
+        case "$in":
+          return (arg as unknown[]).includes(value);
+        default:
+          throw new Error(`stub: operator ${op} not modelled`);
+      }
+    });
+  });
+}
+
+/** The scripted `sessions` collection; `onUpdate` runs when an update arrives, before it is applied. */
+function sessionsCollection(stub: MongoWireStub, docs: Session[], opts: { updateDelayMs?: number; onUpdate?: () => void } = {}) {
+  const seen: WireCommand[] = [];
+  stub.handle = async (cmd) => {
+    const { name, doc } = cmd;
+    if (name === "find" && doc.find === "sessions") {
+      seen.push(cmd);
+      let found = docs.filter((d) => matches(d, doc.filter ?? {}));
+      if (doc.sort) found = found.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
+      if (doc.limit) found = found.slice(0, doc.limit);
+      const firstBatch = found.map((d) => (doc.projection ? { _id: d._id, expiresAt: d.expiresAt } : d));
+      return { cursor: { id: BSON.Long.ZERO, ns: "wf.sessions", firstBatch }, ok: 1 };
+    }
+    if (name === "update" && doc.update === "sessions") {
+      seen.push(cmd);
+      opts.onUpdate?.();
+      if (opts.updateDelayMs) await new Promise((r) => setTimeout(r, opts.updateDelayMs));
+      let n = 0;
+      for (const u of doc.updates as { q: Document; u: { $set: Partial<Session> } }[]) {
+        for (const d of docs.filter((s) => matches(s, u.q))) {
+          Object.assign(d, u.u.$set);
+          n++;
+        }
+      }
+      return { n, nModified: n, ok: 1 };
+    }
+    return undefined;
+  };
+  return seen;
+}
+
+const HOUR = 3600_000;
+let seq = 0;
+function session(tenantId: string, createdAt: Date, expiresAt: Date): Session {
+  seq++;
+  return { _id: `ses_${seq}`, v: 1, tenantId, tokenHash: `h${seq}`, createdAt, expiresAt, createdBy: "user:bob" };
+}
+/** `n` live sessions of `tenantId`, created before `now`, expiring over the next hour. */
+const liveSessions = (tenantId: string, n: number, now: number) =>
+  Array.from({ length: n }, (_, i) => session(tenantId, new Date(now - HOUR + i), new Date(now + 1000 + Math.floor((i * HOUR) / n))));
+
+let stub: MongoWireStub;
+let store: TokenStore | undefined;
+beforeEach(async () => {
+  stub = await startMongoWireStub();
+  stub.replicaSet = true;
+});
+afterEach(async () => {
+  await store?.close();
+  store = undefined;
+  await stub.close().catch(() => undefined);
+});
+
+async function readyStore(over: Partial<MongoTokenStoreOptions> = {}): Promise<TokenStore> {
+  const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, ...over }));
+  const deadline = Date.now() + 5000;
+  while (Date.now() < deadline) {
+    if (await s.ping().then(() => true, () => false)) return s;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error("stub store never became ready");
+}
+
+describe("RevokeTenantSessions at scale (issue 18.1)", () => {
+  it("revokes in batches on {tenantId, expiresAt}, answers the true count, and leaves sessions created during the scan alone", async () => {
+    const now = Date.now();
+    const mine = liveSessions("acme", 2500, now);
+    const expired = session("acme", new Date(now - 2 * HOUR), new Date(now - 1));
+    const foreign = session("globex", new Date(now - HOUR), new Date(now + HOUR));
+    const docs = [...mine, expired, foreign];
+    // Another instance creates a session of the tenant while each batch is written (its createdAt
+    // is after the revoke time; its expiresAt lands at the end of the scan's range).
+    const during: Session[] = [];
+    const seen = sessionsCollection(stub, docs, {
+      onUpdate: () => {
+        const s = session("acme", new Date(now + 1 + during.length), new Date(now + 2 * HOUR));
+        during.push(s);
+        docs.push(s);
+      },
+    });
+    const s = await readyStore({ sessionRevoke: { batchSize: 1000 } });
+    expect(await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now), revokedBy: "key_ir" })).toBe(2500);
+    expect(mine.every((d) => d.revokedAt?.getTime() === now && d.revokedBy === "key_ir")).toBe(true);
+    expect(during.length).toBeGreaterThan(0);
+    expect(during.every((d) => d.revokedAt === undefined)).toBe(true);
+    expect(expired.revokedAt).toBeUndefined();
+    expect(foreign.revokedAt).toBeUndefined();
+
+    // The index it walks was built at start (the stub lists no index, so every one is built).
+    const built = stub.commands.filter((c) => c.name === "createIndexes" && c.doc.createIndexes === "sessions").flatMap((c) => c.doc.indexes as Document[]);
+    expect(built.find((i) => i.name === "sessions_tenant_expires_at")?.key).toEqual({ tenantId: 1, expiresAt: 1 });
+
+    const updates = seen.filter((c) => c.name === "update");
+    expect(updates).toHaveLength(3); // 1000 + 1000 + 500
+    const finds = seen.filter((c) => c.name === "find");
+    expect(finds.length).toBeGreaterThanOrEqual(3);
+    for (const f of finds) {
+      expect(f.doc.hint).toBe(INDEX.sessionTenantExpires);
+      expect(f.doc.filter).toMatchObject({ tenantId: "acme", revokedAt: { $exists: false }, createdAt: { $lte: new Date(now) } });
+      expect(f.doc.limit).toBe(1000);
+    }
+    for (const u of updates) {
+      const statement = (u.doc.updates as { q: Document; hint?: Document }[])[0]!;
+      const q = statement.q;
+      expect(statement.hint).toEqual({ _id: 1 });
+      expect(q).toMatchObject({ tenantId: "acme", revokedAt: { $exists: false }, createdAt: { $lte: new Date(now) } });
+      expect((q._id as { $in: string[] }).$in.length).toBeLessThanOrEqual(1000);
+    }
+  }, 20_000);
+
+  it("stops within its own budget with the count it revoked (UNAVAILABLE), and a retry revokes exactly the rest", async () => {
+    const now = Date.now();
+    const mine = liveSessions("acme", 1000, now);
+    sessionsCollection(stub, mine, { updateDelayMs: 120 });
+    const s = await readyStore({ sessionRevoke: { batchSize: 100, budgetMs: 400 } });
+    const started = performance.now();
+    const err = await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now), revokedBy: "key_ir" }).then(() => undefined, (e: unknown) => e);
+    const took = performance.now() - started;
+    expect(err).toBeInstanceOf(PartialRevocationError);
+    const done = (err as PartialRevocationError).revokedCount;
+    expect(done).toBeGreaterThan(0);
+    expect(done).toBeLessThan(1000);
+    expect(took).toBeLessThan(400 + 300); // reported at the budget, not after the whole tenant
+    // The batch in flight when the budget ran out lands on the server (at least `done` were revoked).
+    await new Promise((r) => setTimeout(r, 300));
+    const before = mine.filter((d) => d.revokedAt).length;
+    expect(before).toBeGreaterThanOrEqual(done);
+    sessionsCollection(stub, mine); // the deployment is fast again
+    const rest = await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now + 5), revokedBy: "key_ir" });
+    expect(rest).toBe(1000 - before);
+    expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
+  }, 20_000);
+
+  it("through the service: UNAVAILABLE before STORE_TIMEOUT_MS fires, the audit event records the part done, a retry finishes", async () => {
+    const now = Date.now();
+    const mine = liveSessions("acme", 600, now);
+    sessionsCollection(stub, mine, { updateDelayMs: 150 });
+    // The store deadline is STORE_TIMEOUT_MS (the app passes it as the transaction budget): the
+    // revoke's own budget is derived from it. Everything but this operation runs on the memory store.
+    const mongo = await readyStore({ timeouts: { transactionBudgetMS: 800 }, sessionRevoke: { batchSize: 100 } });
+    const memory = createMemoryTokenStore();
+    const t = await startTestApp({ store: { ...memory, revokeTenantSessions: mongo.revokeTenantSessions }, env: { STORE_TIMEOUT_MS: "800" } });
+    try {
+      const admin = () => ({ bearer: t.adminKey });
+      const failure = await t.grpc.revokeTenantSessions({ tenantId: "acme" }, admin()).then(() => undefined, (e: { code: number }) => e);
+      expect(failure?.code).toBe(status.UNAVAILABLE);
+      const event = (await t.grpc.listAuditEvents({ tenantId: "acme", pageSize: 1, action: AuditAction.SESSIONS_REVOKE_ALL }, admin())).events[0]!;
+      expect(event.outcome).toBe(AuditOutcome.FAILED);
+      const done = Number(/revoked (\d+) sessions before the store stopped/.exec(event.detail)?.[1]);
+      expect(done).toBeGreaterThan(0); // the count, not the wrapper's "did not answer within 800 ms"
+      expect(done).toBeLessThan(600);
+      await new Promise((r) => setTimeout(r, 300)); // the batch in flight lands
+      const before = mine.filter((d) => d.revokedAt).length;
+      sessionsCollection(stub, mine);
+      expect((await t.grpc.revokeTenantSessions({ tenantId: "acme" }, admin())).revokedCount).toBe(600 - before);
+      expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
+    } finally {
+      await t.close();
+    }
+  }, 20_000);
+});
