@@ -23,6 +23,11 @@ export function listenError(err: unknown, host: string, port: number): unknown {
     case "EACCES":
       return new ConfigError("PORT", `${port} needs privileges this process does not have (${code}); use a port above 1023`);
     default:
+      // OpenSSL refusing the PEM files (not a certificate or key, key and certificate do not match).
+      if (typeof code === "string" && code.startsWith("ERR_OSSL")) {
+        const ca = /CA|x509|certificate/i.test((err as Error).message) ? ", TLS_CLIENT_CA_FILE" : "";
+        return new ConfigError(`TLS_CERT_FILE/TLS_KEY_FILE${ca}`, `not a usable PEM certificate and private key (${code})`);
+      }
       return err;
   }
 }

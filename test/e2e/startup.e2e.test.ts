@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -83,6 +83,15 @@ describe("start-up failures name their cause (issue 26.3)", () => {
     const r = await start({ TLS_CERT_FILE: "/nonexistent/cert.pem", TLS_KEY_FILE: "/nonexistent/key.pem" });
     expect(r.code).toBe(1);
     expect(stderrLines(r.stderr)).toEqual(["config error: TLS_CERT_FILE: cannot read /nonexistent/cert.pem: no such file (ENOENT)"]);
+  });
+
+  it("TLS files that are not PEM: one line naming the TLS settings", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "wf-tls-"));
+    writeFileSync(join(dir, "cert.pem"), "not a certificate\n");
+    writeFileSync(join(dir, "key.pem"), "not a key\n");
+    const r = await start({ TLS_CERT_FILE: join(dir, "cert.pem"), TLS_KEY_FILE: join(dir, "key.pem") });
+    expect(r.code).toBe(1);
+    expect(stderrLines(r.stderr)).toEqual([expect.stringMatching(/^config error: TLS_CERT_FILE\/TLS_KEY_FILE[^:]*: not a usable PEM certificate and private key \(ERR_OSSL_\w+\)$/)]);
   });
 
   it("a PORT already in use: one line naming PORT", async () => {
