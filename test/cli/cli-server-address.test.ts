@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { parseToken } from "../../src/domain/token-format.js";
+import { dropDatabase, obtainMongo, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { runProgram } from "../support/run-program.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
@@ -87,4 +88,43 @@ describe("admin-key generate, list, revoke (issue 26.1)", () => {
       expect(r.stderr).toContain("--direct needs MONGODB_URI");
     }
   });
+});
+
+const mongo = await obtainMongo();
+if (!mongo.available) sayMongoSkipped(mongo.reason);
+
+describe("break glass on MongoDB: a full admin tenant is recovered with --direct (issue 26.1)", () => {
+  it.skipIf(!mongo.available)(
+    `lists, revokes and creates admin keys directly${mongo.available ? "" : ` (SKIPPED: ${mongo.reason})`}`,
+    async () => {
+      if (!mongo.available) return;
+      const dbName = uniqueDbName("wf_cli_direct");
+      const app = await startTestApp({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: dbName }, logLevel: "warn" });
+      const db = { MONGODB_URI: mongo.uri, MONGODB_DB: dbName };
+      try {
+        // Fill the admin tenant (the bootstrap key and two more): create --direct is refused.
+        for (const label of ["a", "b"]) await app.grpc.createAdminKey({ label }, { bearer: app.adminKey });
+        const full = await cli(["admin-key", "create", "--label", "x", "--direct"], db);
+        expect(full.code).toBe(1);
+        const listed = await cli(["admin-key", "list", "--direct", "--json"], db);
+        expect(listed.code, listed.stderr).toBe(0);
+        const ids = (JSON.parse(listed.stdout) as { keys: { id: string; status: string }[] }).keys.filter((k) => k.status === "KEY_STATUS_ACTIVE").map((k) => k.id);
+        expect(ids).toHaveLength(3);
+        const revoked = await cli(["admin-key", "revoke", "--key", ids[0]!, "--direct", "--json"], db);
+        expect(revoked.code, revoked.stderr).toBe(0);
+        const created = await cli(["admin-key", "create", "--label", "recovered", "--direct", "--json"], db);
+        expect(created.code, created.stderr).toBe(0);
+        const token = (JSON.parse(created.stdout) as { token: string }).token;
+        expect(await app.grpc.introspect({ token })).toMatchObject({ active: true, admin: true });
+      } finally {
+        await app.close();
+        await dropDatabase(mongo.uri, dbName);
+      }
+    },
+    120_000,
+  );
+});
+
+afterAll(async () => {
+  if (mongo.available) await mongo.stop();
 });
