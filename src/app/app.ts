@@ -49,7 +49,7 @@ export interface App {
   port: number;
   metrics: Metrics;
   store: TokenStore;
-  /** The bootstrap admin key, when this start created one (tests read it; main writes the file). */
+  /** The bootstrap admin key, when this instance minted one (and wrote it to ADMIN_KEY_FILE); tests read it. */
   bootstrapAdminKey?: string | undefined;
   /** Resolves once the store answered and (if configured) the JWKS is loaded. */
   ready: Promise<void>;
