@@ -16,8 +16,13 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 
 FROM node:20.20.2-bookworm-slim
+# STORE=mongodb: a container started without MONGODB_URI exits 1 naming it, instead of running on
+# the embedded store (STORE=memory asks for that by name). ADMIN_KEY_FILE: mount the operator's key
+# there (a Secret made with `node dist/src/cli/main.js admin-key generate`), or leave the directory
+# writable for one instance to mint it.
 ENV NODE_ENV=production \
     PORT=8080 \
+    STORE=mongodb \
     ADMIN_KEY_FILE=/var/lib/warpflow/admin-key
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules

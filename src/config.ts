@@ -38,6 +38,9 @@ export interface Config {
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   adminKeyFile: string;
+  /** STORE: the store in use; `storeChosenBy` says how it was chosen (see storeChoice). */
+  store: "memory" | "mongodb";
+  storeChosenBy: "STORE" | "MONGODB_URI" | "default";
   mongodbUri?: string | undefined;
   mongodbDb: string;
   /**
@@ -130,6 +133,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
   if (mongodbUri && !/^mongodb(\+srv)?:\/\//.test(mongodbUri)) {
     throw new ConfigError("MONGODB_URI", "must start with mongodb:// or mongodb+srv://");
   }
+  const { store, storeChosenBy } = storeChoice(env, mongodbUri);
   const mongodbDb = env.MONGODB_DB || "warpflow_auth";
   if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb)) throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
   const mongodbIntrospectReadConcern = env.MONGODB_INTROSPECT_READ_CONCERN || "local";
@@ -192,6 +196,8 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     port: int(env, "PORT", 8080, 0, 65535),
     logLevel,
     adminKeyFile: env.ADMIN_KEY_FILE || ".warpflow/admin-key",
+    store,
+    storeChosenBy,
     mongodbUri,
     mongodbDb,
     mongodbIntrospectReadConcern,
@@ -215,6 +221,30 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     introspectCallerToken,
     limits: loadLimits(env),
   });
+}
+
+/**
+ * The store is an explicit choice: STORE=mongodb (needs MONGODB_URI) or STORE=memory. Unset, a
+ * MONGODB_URI chooses MongoDB, and otherwise the embedded store is the default only outside
+ * production: with NODE_ENV=production an unset (or misspelled) choice is an error, never a silent
+ * in-memory store.
+ */
+function storeChoice(env: Env, mongodbUri: string | undefined): Pick<Config, "store" | "storeChosenBy"> {
+  const raw = env.STORE ?? "";
+  if (raw === "mongodb") {
+    if (!mongodbUri) throw new ConfigError("MONGODB_URI", "is required when STORE=mongodb (the connection string, e.g. mongodb://db1,db2,db3/?replicaSet=rs0)");
+    return { store: "mongodb", storeChosenBy: "STORE" };
+  }
+  if (raw === "memory") {
+    if (mongodbUri) throw new ConfigError("STORE", "is memory but MONGODB_URI is set: set STORE=mongodb to use MongoDB, or unset MONGODB_URI");
+    return { store: "memory", storeChosenBy: "STORE" };
+  }
+  if (raw !== "") throw new ConfigError("STORE", `must be mongodb or memory, got ${JSON.stringify(raw)}`);
+  if (mongodbUri) return { store: "mongodb", storeChosenBy: "MONGODB_URI" };
+  if (env.NODE_ENV === "production") {
+    throw new ConfigError("STORE", "must be set when NODE_ENV=production: STORE=mongodb with MONGODB_URI, or STORE=memory to run on the embedded store (nothing persisted, not shared between instances)");
+  }
+  return { store: "memory", storeChosenBy: "default" };
 }
 
 /** File descriptors kept free for the process itself (store pool, log, key file, JWKS fetches). */

@@ -2,6 +2,7 @@ import { createApp } from "./app/app.js";
 import { createLogger } from "./app/logger.js";
 import { maintenanceTimeoutMs } from "./app/store-timeout.js";
 import { ConfigError, loadConfig } from "./config.js";
+import { redactCredentials } from "./app/startup-errors.js";
 
 /**
  * Process entry: config (a bad value exits 1 with one line naming the variable), the app, and
@@ -57,6 +58,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err) => {
-  process.stderr.write(`fatal: ${err instanceof Error ? err.message : String(err)}\n`);
+  // A start-up failure traced to a setting (an unusable MONGODB_URI, an unreadable TLS file, a HOST
+  // that does not resolve, a PORT in use) is one line naming it, like a bad value in loadConfig.
+  if (err instanceof ConfigError) process.stderr.write(`config error: ${err.message}\n`);
+  else process.stderr.write(`fatal: ${redactCredentials(err instanceof Error ? err.message : String(err))}\n`);
   process.exit(1);
 });

@@ -18,3 +18,8 @@ export async function writeAdminKeyFile(path: string, token: string): Promise<vo
     throw err;
   }
 }
+
+/** Removes the admin key file (a minted key that was certainly not stored). */
+export async function removeAdminKeyFile(path: string): Promise<void> {
+  await rm(path, { force: true });
+}

@@ -5,8 +5,6 @@ import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail } from "../domain/audit-trail.js";
 import { createRefusalWindows } from "../domain/refusal-windows.js";
 import { createAuditLogSink } from "./audit-log.js";
-import { ensureAdminKey } from "../domain/admin-bootstrap.js";
-import { DomainError } from "../domain/errors.js";
 import { createIntrospector } from "../domain/introspector.js";
 import { createKeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
@@ -23,10 +21,11 @@ import { startServer, type RunningServer } from "../transport/server.js";
 import { AUTHORIZE } from "../transport/forward-auth.js";
 import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
 import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
-import { writeAdminKeyFile } from "./admin-key-file.js";
+import { startAdminKeyBootstrap } from "./admin-key-bootstrap.js";
 import { instrumentStore } from "./instrumented-store.js";
 import { withStoreTimeout } from "./store-timeout.js";
 import { openStore } from "./open-store.js";
+import { listenError, readSettingFile } from "./startup-errors.js";
 import { createJwtVerifier } from "./open-jwt-verifier.js";
 import { startMaintenance } from "./maintenance.js";
 
@@ -50,7 +49,7 @@ export interface App {
   port: number;
   metrics: Metrics;
   store: TokenStore;
-  /** The bootstrap admin key, when this start created one (tests read it; main writes the file). */
+  /** The bootstrap admin key, when this instance minted one (and wrote it to ADMIN_KEY_FILE); tests read it. */
   bootstrapAdminKey?: string | undefined;
   /** Resolves once the store answered and (if configured) the JWKS is loaded. */
   ready: Promise<void>;
@@ -148,6 +147,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
 
+  const tls = config.tls && {
+    cert: readSettingFile("TLS_CERT_FILE", config.tls.certFile, readFileSync),
+    key: readSettingFile("TLS_KEY_FILE", config.tls.keyFile, readFileSync),
+    ca: config.tls.clientCaFile ? readSettingFile("TLS_CLIENT_CA_FILE", config.tls.clientCaFile, readFileSync) : undefined,
+    optionalClientCert: config.tls.clientCertOptional,
+  };
+  const storeKind = config.store;
   const server = await startServer({
     host: config.host,
     port: config.port,
@@ -157,56 +163,43 @@ export async function createApp(opts: AppOptions): Promise<App> {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     limits: config.limits,
-    readinessDetail: feedStatus && (() => ({ change_feed: feedStatus() })),
-    tls: config.tls && {
-      cert: readFileSync(config.tls.certFile),
-      key: readFileSync(config.tls.keyFile),
-      ca: config.tls.clientCaFile ? readFileSync(config.tls.clientCaFile) : undefined,
-      optionalClientCert: config.tls.clientCertOptional,
-    },
+    readinessDetail: () => ({ store: storeKind, admin_key: adminKey.state(), ...(feedStatus && { change_feed: feedStatus() }) }),
+    tls,
+  }).catch((err: unknown) => {
+    throw listenError(err, config.host, config.port);
   });
-  logger.info({ port: server.port, tls: Boolean(config.tls) }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
+  logger.info({ port: server.port, tls: Boolean(config.tls), store: storeKind }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
-  const maintenance = startMaintenance({ store, audit, clock, logger, jwt, server, sweepIntervalMs: config.sweepIntervalMs });
-  let stopped = false;
-  // First admin key: the key file is written before the key is stored (never a stored admin key
-  // nobody holds); the whole step is retried while the store cannot answer.
-  const bootstrap = async (): Promise<void> => {
-    for (let delay = 200; !stopped; delay = Math.min(delay * 2, 5000)) {
-      let saved = false;
-      try {
-        const issued = await ensureAdminKey({
-          store,
-          clock,
-          keys,
-          audit,
-          stopped: () => stopped,
-          save: async (token) => {
-            await writeAdminKeyFile(config.adminKeyFile, token);
-            saved = true;
-          },
-        });
-        if (!issued) return;
-        app.bootstrapAdminKey = issued.token;
-        logger.info({ path: config.adminKeyFile, key_id: issued.key.id }, "no admin key existed: created one and wrote it to the admin key file");
-        return;
-      } catch (err) {
-        if (!saved && !(err instanceof DomainError)) {
-          logger.error({ path: config.adminKeyFile, err: (err as Error).message }, "cannot write the admin key file: no admin key was created; set ADMIN_KEY_FILE to a writable path, or create one with the CLI (admin-key create --direct)");
-          return;
-        }
-        logger.warn({ err: (err as Error).message }, "admin key bootstrap failed; retrying");
-        await new Promise((r) => setTimeout(r, delay).unref());
-      }
-    }
-  };
-  app.ready = maintenance.ready.then(bootstrap);
+  const maintenance = startMaintenance({
+    store,
+    audit,
+    clock,
+    logger,
+    jwt,
+    server,
+    sweepIntervalMs: config.sweepIntervalMs,
+    gate: () => adminKey.state() === "ok",
+  });
+  // First admin key, decided once across instances (the store's bootstrap lease); readiness waits for it.
+  const adminKey = startAdminKeyBootstrap({
+    store,
+    clock,
+    keys,
+    audit,
+    logger,
+    adminKeyFile: config.adminKeyFile,
+    onChange: () => {
+      app.bootstrapAdminKey = adminKey.minted();
+      maintenance.recheck();
+    },
+  });
+  app.ready = maintenance.ready;
 
   let closing: Promise<void> | undefined;
   app.close = () =>
     (closing ??= (async () => {
-      stopped = true;
+      adminKey.stop();
       unwatch?.();
       maintenance.stop();
       await server.close(config.shutdownTimeoutMs);

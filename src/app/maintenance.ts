@@ -20,6 +20,8 @@ import { expireGracePeriods } from "../domain/grace-expiry.js";
 export interface Maintenance {
   /** Resolves at the first moment the instance is ready. */
   ready: Promise<void>;
+  /** Checks readiness now (e.g. when `gate` changed) instead of at the next interval. */
+  recheck(): void;
   stop(): void;
 }
 
@@ -35,8 +37,10 @@ export function startMaintenance(deps: {
   checkIntervalMs?: number;
   /** Failed store pings in a row that turn a SERVING instance NOT_SERVING (default 3). */
   failuresToUnready?: number;
+  /** A further condition of readiness (the admin bootstrap is done). */
+  gate?: () => boolean;
 }): Maintenance {
-  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, failuresToUnready = 3 } = deps;
+  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, failuresToUnready = 3, gate = () => true } = deps;
   const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
@@ -46,20 +50,25 @@ export function startMaintenance(deps: {
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
 
+  let checking = false;
   const check = async () => {
+    if (checking) return;
+    checking = true;
+    clearTimeout(timer);
     let ok = false;
     let pinged = false;
     try {
       await store.ping();
       pinged = true;
       failures = 0;
-      ok = jwt.ready();
+      ok = jwt.ready() && gate();
     } catch (err) {
       failures++;
       if (serving === true && failures < failuresToUnready) {
         logger.warn({ err: (err as Error).message, failures, of: failuresToUnready }, "store ping failed; still SERVING");
       } else if (serving !== false) logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
     }
+    checking = false;
     if (stopped) return;
     // SERVING survives fewer than failuresToUnready failed pings in a row (checked at the usual interval).
     if (!pinged && serving === true && failures < failuresToUnready) {
@@ -96,6 +105,7 @@ export function startMaintenance(deps: {
 
   return {
     ready,
+    recheck: () => void (stopped || check()),
     stop() {
       stopped = true;
       clearTimeout(timer);

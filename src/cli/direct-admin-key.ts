@@ -1,22 +1,25 @@
 import { createLogger } from "../app/logger.js";
 import { openStore } from "../app/open-store.js";
 import { loadConfig } from "../config.js";
-import { createKeyService, type IssuedKey } from "../domain/key-service.js";
+import { createKeyService, type IssuedKey, type KeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
+import type { KeyRecord } from "../domain/records.js";
 import { createTokenCache } from "../domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { systemClock } from "../ports/clock.js";
 import { hostname, userInfo } from "node:os";
-import { completeAfter, createAuditTrail } from "../domain/audit-trail.js";
+import { completeAfter, createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
+import type { AuditAction } from "../domain/audit.js";
 
 /**
- * Break-glass: create a platform admin key directly in the production store (MONGODB_URI), for
- * when no admin key is at hand (first deployment, lost key file). Needs database credentials, which
- * is the authority here; the key is created by the same domain rules as CreateAdminKey.
+ * Break-glass on the production store (MONGODB_URI), for when no admin key is at hand (first
+ * deployment, lost key file) or the admin tenant is full: create, list and revoke platform admin
+ * keys directly. Needs database credentials, which is the authority here; keys are created and
+ * revoked by the same domain rules as the RPCs, and each change is audited (actor: cli-direct).
  */
-export async function createAdminKeyDirect(label: string): Promise<IssuedKey> {
+async function withDirectStore<T>(fn: (deps: { keys: KeyService; audit: AuditTrail }) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  if (!config.mongodbUri) {
+  if (config.store !== "mongodb") {
     throw new Error("--direct needs MONGODB_URI (the embedded store lives inside the running server; use the RPC instead)");
   }
   const { store } = await openStore(config, createLogger("error"));
@@ -31,21 +34,38 @@ export async function createAdminKeyDirect(label: string): Promise<IssuedKey> {
       }
     }
     const lastUsed = createLastUsedRecorder(store);
-    const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed });
-    // Audited like CreateAdminKey: the pending event first (no key without its event).
-    const audit = createAuditTrail({ store, clock: systemClock });
-    const pending = await audit.begin({
-      action: "admin_key.create",
-      actor: { kind: "service", id: "cli-direct", tenantId: ADMIN_TENANT_ID },
-      tenantId: ADMIN_TENANT_ID,
-      detail: `break-glass --direct by OS user ${userInfo().username} on ${hostname()}`,
-    });
     try {
-      return await completeAfter(pending, () => keys.create(ADMIN_TENANT_ID, label, "cli-direct"), (issued) => ({ keyId: issued.key.id }));
+      const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed });
+      return await fn({ keys, audit: createAuditTrail({ store, clock: systemClock }) });
     } finally {
       await lastUsed.close();
     }
   } finally {
     await store.close();
   }
+}
+
+/** The pending audit event first (no change without its event), completed with the outcome. */
+function audited<T>(audit: AuditTrail, action: AuditAction, change: () => Promise<T>, keyOf: (v: T) => string): Promise<T> {
+  return audit
+    .begin({
+      action,
+      actor: { kind: "service", id: "cli-direct", tenantId: ADMIN_TENANT_ID },
+      tenantId: ADMIN_TENANT_ID,
+      detail: `break-glass --direct by OS user ${userInfo().username} on ${hostname()}`,
+    })
+    .then((pending) => completeAfter(pending, change, (v) => ({ keyId: keyOf(v) })));
+}
+
+export function createAdminKeyDirect(label: string): Promise<IssuedKey> {
+  return withDirectStore(({ keys, audit }) => audited(audit, "admin_key.create", () => keys.create(ADMIN_TENANT_ID, label, "cli-direct"), (i) => i.key.id));
+}
+
+/** The admin tenant's keys (every non-revoked key and the newest revoked ones), newest first. */
+export function listAdminKeysDirect(): Promise<KeyRecord[]> {
+  return withDirectStore(({ keys }) => keys.list(ADMIN_TENANT_ID));
+}
+
+export function revokeAdminKeyDirect(keyId: string): Promise<KeyRecord> {
+  return withDirectStore(({ keys, audit }) => audited(audit, "key.revoke", () => keys.revoke(ADMIN_TENANT_ID, keyId, "cli-direct"), (k) => k.id));
 }

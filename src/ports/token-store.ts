@@ -1,5 +1,6 @@
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
 import type { AuditStore } from "./audit-store.js";
+import type { LeaseStore } from "./lease-store.js";
 
 /**
  * The store port. Every state change is one atomic conditional operation in the adapter; the
@@ -29,7 +30,7 @@ export interface KeyUse {
   at: Date;
 }
 
-export interface TokenStore extends AuditStore {
+export interface TokenStore extends AuditStore, LeaseStore {
   /** Inserts an active key unless the tenant already has `maxActive` active keys (race-free). */
   insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
   /**

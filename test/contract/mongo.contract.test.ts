@@ -9,6 +9,12 @@ import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbNam
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
+import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
+import { createKeyService } from "../../src/domain/key-service.js";
+import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
+import { createTokenCache } from "../../src/domain/token-cache.js";
+import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
+import { systemClock } from "../../src/ports/clock.js";
 
 /**
  * The MongoDB leg: the same contract as the memory adapter, plus what only MongoDB has (indexes,
@@ -169,6 +175,33 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       await replicas[1]!.store.revokeKey({ tenantId: t, keyId: b!, revokedAt: new Date() });
       const active = (await replicas[2]!.store.listKeys(t, 100)).filter((k) => k.status === "active");
       expect(active).toHaveLength(2);
+    } finally {
+      for (const r of replicas.slice(1)) await r.store.close();
+      await replicas[0]!.dispose();
+    }
+  });
+
+  it("five service replicas, each on its own connection, bootstrap the admin key at once: exactly one key, one saved (issue 26.1)", async () => {
+    const dbName = uniqueDbName("wf_bootstrap");
+    const replicas = await Promise.all([1, 2, 3, 4, 5].map(() => openMongoStore(uri, dbName)));
+    try {
+      const saved: string[] = [];
+      const outcomes = await Promise.all(
+        replicas.map(({ store }, i) =>
+          ensureAdminKey({
+            store,
+            clock: systemClock,
+            keys: createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) }),
+            holder: `replica-${i}`,
+            pollMs: 50,
+            save: async (t) => void saved.push(t),
+          }),
+        ),
+      );
+      expect(outcomes.filter((o) => o.kind === "created")).toHaveLength(1);
+      expect(saved).toHaveLength(1);
+      const admin = (await replicas[0]!.store.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");
+      expect(admin).toHaveLength(1);
     } finally {
       for (const r of replicas.slice(1)) await r.store.close();
       await replicas[0]!.dispose();

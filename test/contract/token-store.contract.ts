@@ -7,6 +7,13 @@ import { newAuditEventId, type AuditEvent } from "../../src/domain/audit.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createAuditTrail } from "../../src/domain/audit-trail.js";
 import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
+import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
+import { createKeyService } from "../../src/domain/key-service.js";
+import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
+import { createTokenCache } from "../../src/domain/token-cache.js";
+import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
+import { hashToken } from "../../src/domain/token-hash.js";
+import { systemClock } from "../../src/ports/clock.js";
 
 /**
  * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
@@ -683,6 +690,53 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await store.setPolicy(p2)).toEqual(p2);
       expect(await store.getPolicy(t)).toEqual(p2);
       expect(await store.getPolicy(tenant())).toBeNull();
+    });
+  });
+
+  describe("leases (the admin bootstrap's claim)", () => {
+    const lease = () => `lease-${randomBytes(4).toString("hex")}`;
+    it("lets exactly one of 20 concurrent claimants take a free lease", async () => {
+      const name = lease();
+      const won = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimLease({ name, holder: `h${i}`, now: at(0), until: at(60_000) })));
+      expect(won.filter(Boolean)).toHaveLength(1);
+    });
+
+    it("refuses others while it runs; renews for its holder; is free once expired or released (and only its holder releases it)", async () => {
+      const name = lease();
+      expect(await store.claimLease({ name, holder: "a", now: at(0), until: at(10_000) })).toBe(true);
+      expect(await store.claimLease({ name, holder: "b", now: at(5_000), until: at(15_000) })).toBe(false);
+      expect(await store.claimLease({ name, holder: "a", now: at(9_000), until: at(20_000) })).toBe(true); // renewed to 20 s
+      expect(await store.claimLease({ name, holder: "b", now: at(15_000), until: at(25_000) })).toBe(false);
+      expect(await store.claimLease({ name, holder: "b", now: at(20_000), until: at(30_000) })).toBe(true); // a's expired
+      await store.releaseLease({ name, holder: "a" }); // not a's any more: no effect
+      expect(await store.claimLease({ name, holder: "c", now: at(21_000), until: at(31_000) })).toBe(false);
+      await store.releaseLease({ name, holder: "b" });
+      expect(await store.claimLease({ name, holder: "c", now: at(21_000), until: at(31_000) })).toBe(true);
+      expect(await store.claimLease({ name: lease(), holder: "b", now: at(21_000), until: at(31_000) })).toBe(true); // names are independent
+    });
+
+    it("five instances bootstrapping at once on this store end with exactly one admin key and one saved key", async () => {
+      const saved: string[] = [];
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, (_, i) => {
+          const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
+          return ensureAdminKey({
+            store,
+            clock: systemClock,
+            keys,
+            holder: `replica-${i}`,
+            pollMs: 20,
+            save: async (t) => {
+              saved.push(t);
+              await new Promise((r) => setTimeout(r, 50));
+            },
+          });
+        }),
+      );
+      expect(outcomes.filter((o) => o.kind === "created")).toHaveLength(1);
+      expect(saved).toHaveLength(1);
+      const admin = (await store.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");
+      expect(admin.map((k) => k.tokenHash)).toEqual([hashToken(saved[0]!)]);
     });
   });
 

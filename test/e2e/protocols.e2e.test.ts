@@ -92,7 +92,7 @@ describe("plain HTTP/1.1", () => {
 
   it("serves /healthz, /readyz and Prometheus /metrics", async () => {
     expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${t.baseUrl}/readyz`)).json()).toEqual({ status: "serving" });
+    expect(await (await fetch(`${t.baseUrl}/readyz`)).json()).toEqual({ status: "serving", store: process.env.MONGODB_URI ? "mongodb" : "memory", admin_key: "ok" });
     await t.grpc.introspect({ token: "garbage" });
     const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
     expect(text).toMatch(/warpflow_rpc_duration_seconds_count\{method="Introspect",code="ok"\} [1-9]/);

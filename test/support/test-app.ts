@@ -42,7 +42,16 @@ function sayStore(what: string): void {
  * test runs on either store with one environment variable.
  */
 export async function startTestApp(
-  opts: { env?: Record<string, string>; clock?: Clock; store?: TokenStore; changes?: StoreChangeFeed; jwt?: JwtVerifier; logLevel?: string } = {},
+  opts: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    store?: TokenStore;
+    changes?: StoreChangeFeed;
+    jwt?: JwtVerifier;
+    logLevel?: string;
+    /** false: return once listening, without waiting for readiness (the admin bootstrap may never end). */
+    waitReady?: boolean;
+  } = {},
 ): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "wf-test-"));
   const adminKeyFile = join(dir, "admin-key");
@@ -68,7 +77,7 @@ export async function startTestApp(
   });
   const logger = createLogger(config.logLevel, sink);
   const app = await createApp({ config, logger, clock: opts.clock, store: opts.store, changes: opts.changes, jwt: opts.jwt });
-  await app.ready;
+  if (opts.waitReady !== false) await app.ready;
   const address = `127.0.0.1:${app.port}`;
   const grpc = createGrpcTokenClient(address);
   return {

@@ -1,7 +1,11 @@
 import { describe, expect, it, vi } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { withStoreTimeout } from "../../src/app/store-timeout.js";
-import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
+import { BOOTSTRAP_LEASE, ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
+import { newKeyId } from "../../src/domain/key-rules.js";
+import type { KeyRecord } from "../../src/domain/records.js";
+import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
+import { generateToken } from "../../src/domain/token-format.js";
 import { createKeyService } from "../../src/domain/key-service.js";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
@@ -9,9 +13,10 @@ import { hashToken } from "../../src/domain/token-hash.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 
+let holders = 0;
 function setup(store: TokenStore) {
   const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
-  return { store, clock: systemClock, keys };
+  return { store, clock: systemClock, keys, holder: `test-${++holders}` };
 }
 
 describe("bootstrap admin key", () => {
@@ -19,17 +24,19 @@ describe("bootstrap admin key", () => {
     const raw = createMemoryTokenStore();
     const events: string[] = [];
     const store = { ...raw, insertKey: async (...a: Parameters<typeof raw.insertKey>) => (events.push("insert"), raw.insertKey(...a)) };
-    const issued = await ensureAdminKey({ ...setup(store), save: async () => void events.push("save") });
+    const outcome = await ensureAdminKey({ ...setup(store), save: async () => void events.push("save") });
     expect(events).toEqual(["save", "insert"]);
-    expect(issued!.token).toMatch(/^wf_admin_/);
-    expect((await raw.findKeyByHash(hashToken(issued!.token)))?.status).toBe("active");
-    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toBeNull();
+    if (outcome.kind !== "created") throw new Error(`expected created, got ${outcome.kind}`);
+    expect(outcome.issued.token).toMatch(/^wf_admin_/);
+    expect((await raw.findKeyByHash(hashToken(outcome.issued.token)))?.status).toBe("active");
+    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toEqual({ kind: "existing" });
     expect(events).not.toContain("save again");
   });
 
-  it("stores nothing when the key cannot be saved", async () => {
+  it("stores nothing when the key cannot be saved, and says so", async () => {
     const raw = createMemoryTokenStore();
-    await expect(ensureAdminKey({ ...setup(raw), save: async () => Promise.reject(new Error("EROFS")) })).rejects.toThrow("EROFS");
+    const outcome = await ensureAdminKey({ ...setup(raw), save: async () => Promise.reject(new Error("EROFS: read-only file system")) });
+    expect(outcome).toEqual({ kind: "missing", reason: "cannot write the admin key file: EROFS: read-only file system" });
     expect(await raw.listKeys("admin", 10)).toEqual([]);
   });
 
@@ -60,11 +67,72 @@ describe("bootstrap admin key", () => {
       land(); // ...and lands after its deadline
       await vi.advanceTimersByTimeAsync(200); // the retry asks the store, finds the landed key
       await done;
-      expect(result!.token).toBe(saved);
+      expect(result).toMatchObject({ kind: "created", issued: { token: saved } });
       const admin = (await raw.listKeys("admin", 10)).filter((k) => k.status === "active");
       expect(admin.map((k) => k.tokenHash)).toEqual([hashToken(saved)]);
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("bootstrap admin key: the lease and the supplied key (issue 26.1)", () => {
+  const adminKey = (over: Partial<KeyRecord> = {}): KeyRecord => ({
+    id: newKeyId(), tenantId: ADMIN_TENANT_ID, label: "k", tokenHash: `h-${newKeyId()}`, hint: "wf_admin_...", status: "active", createdAt: new Date(), createdBy: "t", ...over,
+  });
+
+  it("waits while another instance holds the lease, and never saves; takes over once that lease expires", async () => {
+    const store = createMemoryTokenStore();
+    // An instance that claimed the lease and died: it is never released.
+    expect(await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "dead", now: new Date(), until: new Date(Date.now() + 300) })).toBe(true);
+    const saves: string[] = [];
+    const started = Date.now();
+    const outcome = await ensureAdminKey({ ...setup(store), pollMs: 20, save: async (t) => void saves.push(t) });
+    expect(outcome.kind).toBe("created");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(saves).toHaveLength(1);
+  });
+
+  it("a waiting instance that sees the key appear ends with it, without saving anything", async () => {
+    const store = createMemoryTokenStore();
+    await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "other", now: new Date(), until: new Date(Date.now() + 60_000) });
+    const saves: string[] = [];
+    const done = ensureAdminKey({ ...setup(store), pollMs: 20, save: async (t) => void saves.push(t) });
+    await new Promise((r) => setTimeout(r, 100));
+    await store.insertKey(adminKey(), 3); // the holder stored its key
+    expect(await done).toEqual({ kind: "existing" });
+    expect(saves).toEqual([]);
+  });
+
+  it("registers a supplied key once by hash (idempotent), never saving or minting", async () => {
+    const store = createMemoryTokenStore();
+    const supplied = generateToken("api_key", ADMIN_TENANT_ID);
+    const save = async () => {
+      throw new Error("must not save");
+    };
+    const first = await ensureAdminKey({ ...setup(store), supplied, save });
+    expect(first).toMatchObject({ kind: "supplied", registered: true });
+    expect(await ensureAdminKey({ ...setup(store), supplied, save })).toMatchObject({ kind: "supplied", registered: false });
+    expect((await store.listKeys(ADMIN_TENANT_ID, 10)).map((k) => k.tokenHash)).toEqual([hashToken(supplied)]);
+  });
+
+  it("a supplied key that is malformed, revoked, or finds the admin tenant full: missing, or a warning when another admin key is usable", async () => {
+    const store = createMemoryTokenStore();
+    expect(await ensureAdminKey({ ...setup(store), supplied: "wf_acme_nope" })).toMatchObject({ kind: "missing", reason: expect.stringContaining("not a well-formed admin key") });
+    const revoked = generateToken("api_key", ADMIN_TENANT_ID);
+    const k = adminKey({ tokenHash: hashToken(revoked) });
+    await store.insertKey(k, 3);
+    await store.revokeKey({ tenantId: ADMIN_TENANT_ID, keyId: k.id, revokedAt: new Date() });
+    expect(await ensureAdminKey({ ...setup(store), supplied: revoked })).toMatchObject({ kind: "missing", reason: expect.stringContaining("is revoked") });
+    for (let i = 0; i < 3; i++) await store.insertKey(adminKey(), 3);
+    const fresh = generateToken("api_key", ADMIN_TENANT_ID);
+    expect(await ensureAdminKey({ ...setup(store), supplied: fresh })).toMatchObject({ kind: "existing", warning: expect.stringContaining("cannot be registered") });
+    expect(await ensureAdminKey({ ...setup(store), supplied: revoked })).toMatchObject({ kind: "existing", warning: expect.stringContaining("is revoked") });
+    // No lease is left behind.
+    expect(await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "x", now: new Date(), until: new Date(Date.now() + 1000) })).toBe(true);
+  });
+
+  it("without a supplied key and without save (never mint): missing", async () => {
+    expect(await ensureAdminKey({ ...setup(createMemoryTokenStore()) })).toMatchObject({ kind: "missing" });
   });
 });

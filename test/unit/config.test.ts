@@ -55,6 +55,20 @@ describe("config", () => {
     expect((longest + 1) * 86_400).toBeGreaterThan(2 ** 31 - 1);
   });
 
+  it("STORE (issue 26.2): memory is the default only outside production; the choice is explicit in production", () => {
+    expect(loadConfig({})).toMatchObject({ store: "memory", storeChosenBy: "default" });
+    expect(loadConfig({ NODE_ENV: "development" })).toMatchObject({ store: "memory", storeChosenBy: "default" });
+    expect(loadConfig({ MONGODB_URI: "mongodb://db/" })).toMatchObject({ store: "mongodb", storeChosenBy: "MONGODB_URI" });
+    expect(loadConfig({ NODE_ENV: "production", MONGODB_URI: "mongodb://db/" })).toMatchObject({ store: "mongodb" });
+    expect(loadConfig({ NODE_ENV: "production", STORE: "mongodb", MONGODB_URI: "mongodb://db/" })).toMatchObject({ store: "mongodb", storeChosenBy: "STORE" });
+    expect(loadConfig({ NODE_ENV: "production", STORE: "memory" })).toMatchObject({ store: "memory", storeChosenBy: "STORE" });
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/^STORE: must be set when NODE_ENV=production/);
+    expect(() => loadConfig({ NODE_ENV: "production", MONGO_URI: "mongodb://db/" })).toThrow(/^STORE: must be set/);
+    expect(() => loadConfig({ STORE: "mongodb" })).toThrow(/^MONGODB_URI: is required when STORE=mongodb/);
+    expect(() => loadConfig({ STORE: "memory", MONGODB_URI: "mongodb://db/" })).toThrow(/^STORE: is memory but MONGODB_URI is set/);
+    expect(() => loadConfig({ STORE: "mongo" })).toThrow('STORE: must be mongodb or memory, got "mongo"');
+  });
+
   it("the process exits 1 with one line naming the variable", () => {
     const r = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, encoding: "utf8", timeout: 20_000 });
     expect(r.status).toBe(1);

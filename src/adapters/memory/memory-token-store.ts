@@ -7,6 +7,7 @@ import type {
   TokenStore,
 } from "../../ports/token-store.js";
 import { createMemoryAuditEvents } from "./memory-audit-events.js";
+import { createMemoryLeases } from "./memory-leases.js";
 
 /**
  * The embedded store: process memory, nothing persisted. Every method does its whole check and
@@ -49,6 +50,7 @@ export function createMemoryTokenStore(opts: { auditMaxEvents?: number | undefin
   return {
     ...audit,
     auditEventsDropped,
+    ...createMemoryLeases(() => closed),
 
     async insertKey(key, maxActive): Promise<InsertKeyResult> {
       assertOpen();

@@ -18,6 +18,7 @@ import { isDuplicateKey, toStoreError } from "./mongo-errors.js";
 import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
 import { createMongoAuditEvents } from "./mongo-audit-events.js";
+import { createMongoLeases, LEASES_COLLECTION, type LeaseDoc } from "./mongo-leases.js";
 import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 
@@ -87,6 +88,7 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
 
   const store: TokenStore = {
     ...audit,
+    ...createMongoLeases(async () => (await conn.db()).collection<LeaseDoc>(LEASES_COLLECTION), maxTimeMS, run),
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
     revokeKey: (args) => run("revokeKey", () => slots.revokeKey(args)),
