@@ -59,6 +59,10 @@ async function pump(call: grpc.ServerWritableStream<unknown, unknown> | grpc.Ser
 /** The client's messages of a bidi call; ends when the client half-closes or cancels. */
 async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal, maxBytes: number): AsyncIterable<unknown> {
   signal.addEventListener("abort", () => call.destroy(), { once: true }); // a cancelled call ends the input too
+  // Read ahead one message, not Node's object-mode default of 16: the next request is read when the
+  // handler asks for it (after the previous answer went out), so input stops with the output.
+  const state = (call as unknown as { _readableState?: { highWaterMark: number } })._readableState;
+  if (state) state.highWaterMark = 1;
   try {
     // destroyOnReturn false: the default destroys the duplex at the end of the input, and with it
     // the response side before its status is sent.

@@ -59,6 +59,8 @@ export interface FloodOptions {
 export interface FloodResult {
   /** Bytes whose write completed: the server's flow control let them through. */
   acceptedBytes: number;
+  /** acceptedBytes at half time: a server that stops reading has taken (nearly) all of it by then. */
+  acceptedAtHalfTime: number;
   /** Streams the server ended (status or reset) before the client left. */
   endedByServer: number;
   /** grpc-status values seen (headers or trailers), with counts. */
@@ -97,18 +99,20 @@ export async function reflectionFlood(o: FloodOptions): Promise<FloodResult> {
         (async () => {
           while (!stopping && !closed) {
             const ok = await new Promise<boolean>((resolve) => stream.write(o.message, (err) => resolve(!err)));
-            if (!ok) return;
+            if (!ok || stopping) return; // a write the client's own close completed does not count
             accepted += o.message.length;
           }
         })(),
       );
     }
   }
-  await new Promise((r) => setTimeout(r, o.durationMs));
+  await new Promise((r) => setTimeout(r, o.durationMs / 2));
+  const acceptedAtHalfTime = accepted;
+  await new Promise((r) => setTimeout(r, o.durationMs / 2));
   stopping = true;
   for (const s of sessions) s.destroy();
   await Promise.all(streams);
-  return { acceptedBytes: accepted, endedByServer, statuses };
+  return { acceptedBytes: accepted, acceptedAtHalfTime, endedByServer, statuses };
 }
 
 export interface HeldCalls {
