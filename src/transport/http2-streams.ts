@@ -62,13 +62,14 @@ const endInput = (stream: http2.ServerHttp2Stream) => {
  */
 function stopInputAfterStatus(stream: http2.ServerHttp2Stream): void {
   const { sendTrailers, respond } = stream;
+  // A unary call has read its whole request before it answers: nothing to do (the hot path).
   stream.sendTrailers = function (this: http2.ServerHttp2Stream, headers) {
     sendTrailers.call(this, headers);
-    setImmediate(endInput, this);
+    if (!this.readableEnded) setImmediate(endInput, this);
   };
   stream.respond = function (this: http2.ServerHttp2Stream, headers, options) {
     respond.call(this, headers, options);
-    if (options?.endStream) setImmediate(endInput, this);
+    if (options?.endStream && !this.readableEnded) setImmediate(endInput, this);
   };
 }
 
