@@ -21,9 +21,9 @@ afterAll(async () => {
   await t?.close();
 });
 
-/** One Watch from 127.0.0.1: open and answering (not refused) after its first message. */
-async function victimWatch(contentType: string): Promise<boolean> {
-  const w = holdStreams({ port: t.port, connections: 1, perConnection: 1, contentType });
+/** One Watch (from 127.0.0.1 unless told): open and answering (not refused) after its first message. */
+async function victimWatch(contentType: string, localAddress?: string): Promise<boolean> {
+  const w = holdStreams({ port: t.port, connections: 1, perConnection: 1, contentType, ...(localAddress ? { localAddress } : {}) });
   try {
     if (!(await pollUntil(() => w.open() === 1 || w.ended.size > 0, 5_000))) return false;
     await new Promise((r) => setTimeout(r, 300)); // a refusal would end it (gRPC-Web: status in the body)
@@ -49,6 +49,8 @@ describe("one client address cannot take every open-stream place", () => {
       expect(list.stdout).toContain("grpc.health.v1.Health");
       const listWeb = await bufCurl(["--http2-prior-knowledge", "--protocol", "grpcweb", "--list-services", `http://127.0.0.1:${t.port}`]);
       expect(listWeb.stdout).toContain("warpflow.auth.v1.TokenService");
+      // The attacker's share is counted on every protocol: its gRPC-Web Watch is refused too.
+      expect(await victimWatch("application/grpc-web+proto", ATTACKER), "the attacker's gRPC-Web Watch").toBe(false);
       expect(attack.open()).toBe(PER_ADDRESS_DEFAULT); // the attacker holds its share, still open
       expect(attack.ended.get("8")).toBe(2_000 - PER_ADDRESS_DEFAULT);
     } finally {
