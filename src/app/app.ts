@@ -115,13 +115,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   const keys = createKeyService({ store, clock, cache, lastUsed });
   const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
-  const refusalsByFate = childCache((fate) => metrics.auditRefusals.labels(fate));
+  const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
   const refusals = createRefusalWindows({
     audit,
     clock,
     windowMs: config.auditRefusalWindowMs,
     maxWindows: config.auditRefusalMaxWindows,
-    observe: (fate) => refusalsByFate(fate).inc(),
+    observe: (fate, authenticated) => refusalsByFate(`${fate} ${authenticated ? "authenticated" : "unauthenticated"}`).inc(),
   });
   registerAuditMetrics(metrics.registry, refusals.openWindows, "auditEventsDropped" in opened ? opened.auditEventsDropped : undefined);
   const admin = createAdminApi({

@@ -3,18 +3,23 @@
  * the CLI prints from the server) must not carry control characters or bidi overrides: ESC[2J,
  * CR LF or U+202E would let the text forge or hide lines an admin reads.
  */
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu;
-// eslint-disable-next-line no-control-regex
-const UNPRINTABLE_TEST = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/u;
+/**
+ * Control (Cc), format (Cf: bidi overrides and isolates, zero-width characters, soft hyphen, tag
+ * characters), line/paragraph separators, private-use and lone surrogates, and the Hangul fillers
+ * that render as nothing: each lets two texts look alike or hides what follows.
+ */
+const UNPRINTABLE_CLASS = "[\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Co}\\p{Cs}\\u115f\\u1160\\u3164\\uffa0]";
+const UNPRINTABLE = new RegExp(UNPRINTABLE_CLASS, "gu");
+const UNPRINTABLE_TEST = new RegExp(UNPRINTABLE_CLASS, "u");
 
 export const hasUnprintable = (text: string): boolean => UNPRINTABLE_TEST.test(text);
 
-/** Each control or bidi character as a visible escape: ESC -> "\x1b", LF -> "\x0a", U+202E -> "\u202e". */
+/** Each such character as a visible escape: ESC -> "\x1b", LF -> "\x0a", U+202E -> "\u202e", U+E0041 -> "\u{e0041}". */
 export function escapeUnprintable(text: string): string {
   return text.replace(UNPRINTABLE, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
+    const code = c.codePointAt(0)!;
+    if (code < 0x100) return `\\x${code.toString(16).padStart(2, "0")}`;
+    return code > 0xffff ? `\\u{${code.toString(16)}}` : `\\u${code.toString(16).padStart(4, "0")}`;
   });
 }
 

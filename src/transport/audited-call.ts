@@ -31,8 +31,8 @@ export type AuditedCall = <T>(
 ) => Promise<T>;
 
 /**
- * `refusals`: where a refusal of a caller with no valid credential goes (counted per address and
- * window instead of stored one by one, see refusal-windows.ts); without it, every refusal is an event.
+ * `refusals`: where a call refused before any change goes (counted per caller and window instead of
+ * stored one by one past a few, see refusal-windows.ts); without it, every refusal is an event.
  */
 export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows): AuditedCall {
   return async (action, ctx, request, body) => {
@@ -72,8 +72,9 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
       const failedDetail = detail === undefined ? mapped.message : `${mapped.message}: ${detail}`;
       const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: failedDetail };
       if (pending) await pending.complete(failed);
-      // No principal: the credential was missing, malformed or unknown (authentication failed first).
-      else if (actor.kind === "none" && refusals) await refusals.refused(draft(), failed);
+      // Refused before any change: counted per caller and window (refusal-windows.ts), so neither a
+      // stranger nor a real credential without permission can flood the trail or evict other events.
+      else if (refusals) await refusals.refused(draft(), failed);
       else await audit.record(draft(), failed).catch(() => undefined); // still refused if not stored
       throw err;
     }

@@ -16,7 +16,7 @@ export interface Metrics {
   introspections: Counter<"result">;
   connectionsRefused: Counter<"reason">;
   requestsTimedOut: Counter<"protocol">;
-  auditRefusals: Counter<"fate">;
+  auditRefusals: Counter<"fate" | "caller">;
 }
 
 export function createMetrics(): Metrics {
@@ -37,9 +37,9 @@ export function createMetrics(): Metrics {
       registers: [registry],
     }),
     auditRefusals: new Counter({
-      name: "warpflow_audit_unauthenticated_refusals_total",
-      help: "Admin calls refused for want of a valid credential: recorded (first of its window, its own event), counted (in its window's one event) or overflow (AUDIT_REFUSAL_MAX_WINDOWS reached: counted per action)",
-      labelNames: ["fate"] as const,
+      name: "warpflow_audit_refusals_total",
+      help: "Admin calls refused before any change, by caller (unauthenticated: no valid credential; authenticated: a real credential without permission): recorded (its own event), counted (in its window's one event) or overflow (AUDIT_REFUSAL_MAX_WINDOWS reached: counted per action)",
+      labelNames: ["fate", "caller"] as const,
       registers: [registry],
     }),
     rpcDuration: new Histogram({

@@ -62,8 +62,21 @@ describe("hostile identity text through the CLI", () => {
     expect(events.events.some((e) => e.actor.id.startsWith("\\x1b[2J\\x0d\\x0a2026"))).toBe(true);
   }, 120_000);
 
-  it("a label with a bidi override or a control character is INVALID_ARGUMENT naming the field, without echoing it", async () => {
-    for (const label of ["invoice\u202eexe.pdf", "hidden\u001b[8mtext", "isolate\u2066zone"]) {
+  it("a label with a bidi override, a control or invisible character, or a credential is INVALID_ARGUMENT naming the field, without echoing it", async () => {
+    const admin = t.adminKey;
+    for (const label of [
+      "invoice\u202eexe.pdf",
+      "hidden\u001b[8mtext",
+      "isolate\u2066zone",
+      // Invisible: zero-width space, soft hyphen, Hangul filler, a tag character (two labels that look alike).
+      "a\u200bb",
+      "Zap\u00adier",
+      "CRM\u3164Sync",
+      "tag\u{E0041}ged",
+      // A pasted credential (ListKeys shows labels to every tenant admin): the admin key itself, a JWT-like run.
+      `prod ${admin}`,
+      "eyJhbGciOiJSUzI1NiJ9eyJzdWIiOiJ1c2VyIn0abcdefgh",
+    ]) {
       const err = await t.grpc.createKey({ tenantId: "acme", label }, { bearer: t.adminKey }).then(
         () => undefined,
         (e: { code: number; details: string }) => e,

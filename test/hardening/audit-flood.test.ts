@@ -111,7 +111,7 @@ describe("refused calls without a valid credential are counted, not stored one b
 
     // The counter says what happened.
     const metrics = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`)).text();
-    const metric = (fate: string) => Number(new RegExp(`warpflow_audit_unauthenticated_refusals_total\\{fate="${fate}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    const metric = (fate: string) => Number(new RegExp(`warpflow_audit_refusals_total\\{fate="${fate}",caller="unauthenticated"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
     expect(metric("counted") + metric("recorded")).toBe(refused + 300);
     expect(metrics).toMatch(/warpflow_audit_refusal_windows_open \d+/);
     expect(metrics).toMatch(/warpflow_audit_events_dropped_total 0/);

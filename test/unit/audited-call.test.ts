@@ -13,6 +13,7 @@ function recordingTrail() {
       recorded.push({ draft, completion });
       return undefined as never;
     },
+    begin: async (draft: AuditDraft) => ({ complete: async (completion: AuditCompletion) => void recorded.push({ draft, completion }) }),
   } as unknown as AuditTrail;
   return { trail, recorded };
 }
@@ -41,7 +42,7 @@ describe("audited call", () => {
     expect(recorded[0]!.completion).toMatchObject({ outcome: "failed", code: "PERMISSION_DENIED" });
   });
 
-  it("a refusal with no principal (authentication failed) goes to the refusal windows; one with a principal stays its own event", async () => {
+  it("every call refused before a change goes to the refusal windows (they keep a real caller's first refusals individual); a change that began and failed completes its own event", async () => {
     const ctx: CallContext = { bearer: "garbage", peer: "10.1.2.3:4567", userAgent: "x", protocol: "grpc" };
     const { trail, recorded } = recordingTrail();
     const counted: AuditDraft[] = [];
@@ -58,8 +59,17 @@ describe("audited call", () => {
       throw new DomainError("permission_denied", "not allowed");
     });
     await expect(denied).rejects.toThrow("not allowed");
-    expect(counted).toHaveLength(1);
+    expect(counted).toHaveLength(2);
+    expect(counted[1]!.actor).toEqual({ kind: "api_key", id: "key_member", tenantId: "acme" });
+    expect(recorded).toHaveLength(0);
+    const begun = audited("key.create", ctx, { tenantId: "acme" }, async (a) => {
+      a.principal({ kind: "platform_admin", actor: "key_admin" });
+      await a.begin();
+      throw new DomainError("resource_exhausted", "3 active keys");
+    });
+    await expect(begun).rejects.toThrow("3 active keys");
+    expect(counted).toHaveLength(2); // not a refusal: its pending event is completed
     expect(recorded).toHaveLength(1);
-    expect(recorded[0]!.draft.actor).toEqual({ kind: "api_key", id: "key_member", tenantId: "acme" });
+    expect(recorded[0]!.completion).toMatchObject({ outcome: "failed", code: "RESOURCE_EXHAUSTED" });
   });
 });

@@ -58,12 +58,55 @@ describe("refusal windows", () => {
     for (let a = 0; a < 100; a++) await windows.refused(draft(`10.0.${a}.1:5000`), refusal);
     expect(windows.openWindows()).toBe(4); // 3 addresses + 1 overflow (key.create, UNAUTHENTICATED)
     expect(fates.filter((f) => f === "overflow")).toHaveLength(97);
-    expect(await list()).toHaveLength(3);
+    // The 3 addresses' first refusals, and the overflow window's first, each with its own address.
+    const stored = await list();
+    expect(stored.map((e) => e.peer)).toEqual(["10.0.3.1:5000", "10.0.2.1:5000", "10.0.1.1:5000", "10.0.0.1:5000"]);
     await windows.close();
-    const overflow = (await list("admin")).filter((e) => e.count === 97);
+    const overflow = (await list("admin")).filter((e) => e.count === 96);
     expect(overflow).toHaveLength(1);
     expect(overflow[0]!.peer).toBeUndefined();
     expect(windows.openWindows()).toBe(0);
+  });
+
+  it("one address naming thousands of tenants cannot take every window: past its share it is counted across tenants, and another address still gets its own event", async () => {
+    const { windows, fates, list } = setup(200);
+    for (let t = 0; t < 5000; t++) await windows.refused(draft("10.0.0.66:1", `t${t}`), refusal);
+    expect(windows.openWindows()).toBe(21); // 20 tenants of its own + 1 across tenants, naming the address
+    expect(fates.filter((f) => f === "recorded")).toHaveLength(21);
+    expect(fates.filter((f) => f === "overflow")).toHaveLength(0);
+    await windows.refused({ ...draft("10.0.0.9:4444"), action: "key.revoke" }, refusal); // the stranger to see
+    const acme = await list("acme");
+    expect(acme).toHaveLength(1);
+    expect(acme[0]).toMatchObject({ action: "key.revoke", peer: "10.0.0.9:4444" });
+    await windows.close();
+    const across = (await list("admin")).filter((e) => e.count === 4979);
+    expect(across).toHaveLength(1);
+    expect(across[0]!.peer).toBe("10.0.0.66");
+    expect(across[0]!.detail).toContain("from 10.0.0.66");
+  });
+
+  it("an authenticated caller without permission: its first refusals are events of their own, a flood is counted under its name and evicts nothing", async () => {
+    const { clock, windows, list } = setup(200);
+    const denied: AuditCompletion = { outcome: "failed", code: "PERMISSION_DENIED", detail: "this credential may not act on tenant globex" };
+    const asAcme = (tenantId: string): AuditDraft => ({ ...draft("10.0.0.5:7", tenantId), action: "keys.list", actor: { kind: "api_key", id: "key_acme1", tenantId: "acme" } });
+    for (let i = 0; i < 3; i++) await windows.refused(asAcme("globex"), denied);
+    expect(await list("globex")).toHaveLength(3); // a real caller's few refusals stay individual
+    for (let i = 0; i < 20_000; i++) {
+      await windows.refused(asAcme(i % 2 ? "globex" : `t${i % 400}`), denied);
+      clock.advance(1);
+    }
+    const open = windows.openWindows();
+    expect(open).toBeLessThanOrEqual(21);
+    await windows.close();
+    const globex = await list("globex");
+    expect(globex.filter((e) => e.count === undefined)).toHaveLength(10); // the burst
+    expect(globex.reduce((n, e) => n + (e.count ?? 1), 0)).toBe(10_003);
+    let stored = 0;
+    for (let t = 0; t < 400; t++) stored += (await list(`t${t}`)).length;
+    stored += (await list("admin")).length;
+    expect(stored + globex.length).toBeLessThanOrEqual(21 * 11); // bounded, whatever the rate
+    const admin = await list("admin");
+    expect(admin.some((e) => e.actor.id === "key_acme1" && (e.count ?? 0) > 1000)).toBe(true);
   });
 
   it("tenants and codes are separate windows; close() stores every open count", async () => {
