@@ -99,11 +99,29 @@ export default defineConfig(
   },
   {
     // bench/ and test/ print for people: a missing figure rendered as "null" is fine there.
-    files: ["bench/**/*.ts", "test/**/*.ts"],
+    files: ["bench/**/*.ts"],
     rules: {
       "@typescript-eslint/restrict-template-expressions": [
         "error",
         { allowNumber: true, allowBoolean: true, allowNullish: true, allowAny: false },
+      ],
+    },
+  },
+  {
+    // test/ only: tests read parsed JSON (JSON.parse, res.json(), log lines, grpcurl output) and
+    // assert on it with expect(), which is the check; typing every such read would add casts, not
+    // safety. 111 of the 150 hits in test/ were these when this was added. no-explicit-any stays on.
+    files: ["test/**/*.ts"],
+    rules: {
+      "@typescript-eslint/no-unsafe-member-access": "off",
+      "@typescript-eslint/no-unsafe-assignment": "off",
+      "@typescript-eslint/no-unsafe-call": "off",
+      "@typescript-eslint/no-unsafe-argument": "off",
+      "@typescript-eslint/no-unsafe-return": "off",
+      // The same parsed values (and "null"/"undefined") end up in failure messages: allowed there.
+      "@typescript-eslint/restrict-template-expressions": [
+        "error",
+        { allowNumber: true, allowBoolean: true, allowNullish: true, allowAny: true },
       ],
     },
   },
