@@ -30,8 +30,10 @@ afterAll(async () => {
 });
 
 const runClient = (version: string) =>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON a client program printed, checked by the assertions
   new Promise<Record<string, any>>((resolve, reject) => {
     execFile(PYTHON, [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version], { timeout: 30_000 }, (err, stdout, stderr) =>
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON a client program printed, checked by the assertions
       err ? reject(new Error(`grpcio client failed: ${stderr.slice(-800)}`)) : resolve(JSON.parse(stdout) as Record<string, any>),
     );
   });
