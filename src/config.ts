@@ -89,6 +89,8 @@ export interface ConnectionLimits {
   maxConcurrentStreams: number;
   /** Open health Watch and reflection calls in all, every client and protocol together. */
   maxOpenStreams: number;
+  /** Open health Watch and reflection calls one client address may hold (0 = no per-address bound). */
+  maxOpenStreamsPerAddress: number;
   /** Request header block, decoded (HTTP/1.1 and HTTP/2, gRPC metadata included). */
   maxHeaderBytes: number;
 }
@@ -280,6 +282,7 @@ function loadLimits(env: Env): ConnectionLimits {
     maxConnections,
     maxConcurrentStreams: int(env, "HTTP2_MAX_CONCURRENT_STREAMS", 100, 1, 10_000),
     maxOpenStreams: int(env, "MAX_OPEN_STREAMS", 2_000, 1, 1_000_000),
+    maxOpenStreamsPerAddress: int(env, "MAX_OPEN_STREAMS_PER_ADDRESS", 100, 0, 1_000_000),
     maxHeaderBytes: int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
   };
 }

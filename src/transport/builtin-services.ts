@@ -6,7 +6,15 @@ import { addGrpcStreamingService } from "./grpc-streams.js";
 import { createHealthService, type HealthService } from "./health.js";
 import { createReflectionServices } from "./reflection.js";
 import { registerConnectHandlers, type ServedService } from "./service-handlers.js";
-import { limitOpenStreams } from "./stream-limit.js";
+import { limitOpenStreams, type OpenStreamLimits } from "./stream-limit.js";
+
+/**
+ * The largest request message of health and reflection, on every protocol: a service, symbol or
+ * file name of a few hundred bytes is plenty. (Before: the server-wide 64 KiB, and 200 reflection
+ * streams writing 60,000-byte symbols grew the process by 931 MiB in 4 s: test/hardening/
+ * stream-memory.test.ts.) A larger one is RESOURCE_EXHAUSTED.
+ */
+export const BUILTIN_MESSAGE_MAX_BYTES = 4096;
 
 export interface BuiltinServices {
   health: HealthService;
@@ -18,17 +26,18 @@ export interface BuiltinServices {
  * grpc.health.v1 and server reflection (v1, v1alpha) for the application's services, served the
  * same way on the grpc-js server and the connect-node router. Reflection describes the given
  * files plus the health and reflection protos, all from the descriptors compiled into src/gen.
- * At most `maxOpenStreams` Watch and reflection calls are open at once (stream-limit.ts).
+ * Watch and reflection calls open at once are bounded in all and per client address
+ * (stream-limit.ts), and their request messages are at most BUILTIN_MESSAGE_MAX_BYTES.
  */
-export function createBuiltinServices(files: DescFile[], serviceNames: string[], maxOpenStreams: number): BuiltinServices {
+export function createBuiltinServices(files: DescFile[], serviceNames: string[], limits: OpenStreamLimits): BuiltinServices {
   const health = createHealthService(serviceNames);
   const services: ServedService[] = limitOpenStreams(
     [health.served, ...createReflectionServices([...files, file_grpc_health_v1_health], [...serviceNames, Health.typeName])],
-    maxOpenStreams,
+    limits,
   );
   return {
     health,
-    addToGrpc: (server) => services.forEach((s) => addGrpcStreamingService(server, s)),
-    registerOn: (router) => services.forEach((s) => registerConnectHandlers(router, s)),
+    addToGrpc: (server) => services.forEach((s) => addGrpcStreamingService(server, s, BUILTIN_MESSAGE_MAX_BYTES)),
+    registerOn: (router) => services.forEach((s) => registerConnectHandlers(router, s, BUILTIN_MESSAGE_MAX_BYTES)),
   };
 }

@@ -37,6 +37,8 @@ export interface ConnectAdapter {
 export interface ConnectAdapterOptions extends ConnectRouterOptions {
   routes(router: ConnectRouter): void;
   readMaxBytes: number;
+  /** The largest request message of a streaming call (health Watch, reflection); default readMaxBytes. */
+  streamingReadMaxBytes?: number;
   contextValues(req: NodeRequest): ContextValues;
   /** An adapter-level failure (writing the response); never includes request content. */
   onError(method: string, err: unknown): void;
@@ -157,7 +159,8 @@ export function createConnectAdapter(opts: ConnectAdapterOptions): ConnectAdapte
   const router = createConnectRouter(opts);
   opts.routes(router);
   const paths = new Map<string, UniversalHandler>();
-  for (const h of router.handlers) paths.set(h.requestPath, withBodyCheck(h, opts.readMaxBytes));
+  const streamingMax = Math.min(opts.readMaxBytes, opts.streamingReadMaxBytes ?? opts.readMaxBytes);
+  for (const h of router.handlers) paths.set(h.requestPath, withBodyCheck(h, h.method.methodKind === "unary" ? opts.readMaxBytes : streamingMax));
   return {
     handle(req, res) {
       const handler = paths.get((req.url ?? "").split("?", 1)[0]!);

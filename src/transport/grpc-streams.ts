@@ -1,6 +1,5 @@
-import { once } from "node:events";
 import * as grpc from "@grpc/grpc-js";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { mapError } from "./error-mapping.js";
 import { methodDefinition } from "./grpc-server.js";
 import { MALFORMED, malformedRequest } from "./malformed-request.js";
@@ -20,12 +19,36 @@ const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
   return { code: mapped.code as number as grpc.status, details: mapped.message };
 };
 
-/** Writes every message of `out` to a grpc-js stream (with backpressure), then ends it with OK or the mapped error. */
+/** A request message over the method's size bound (its bytes are not decoded). */
+const TOO_LARGE = Symbol("request message too large");
+const tooLarge = (max: number) => new ConnectError(`request message larger than ${max} bytes`, Code.ResourceExhausted);
+
+/** Resolves when grpc-js has handed the message to HTTP/2 (within the client's flow-control window). */
+function written(call: { write(msg: unknown, cb: () => void): unknown }, msg: unknown, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    // A cancelled call never calls back: the abort resolves instead (pump then stops).
+    const onAbort = () => resolve();
+    signal.addEventListener("abort", onAbort, { once: true });
+    call.write(msg, () => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Writes every message of `out` to a grpc-js stream, then ends it with OK or the mapped error. One
+ * message at a time: the next is asked of `out` (and so, on a bidi call, the next request is read)
+ * only when the previous one has gone out. (grpc-js's own write() says "full" only after 16
+ * buffered messages whatever their size: a client that never read its answers made it hold 16
+ * answers per stream, and read on.)
+ */
 async function pump(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, out: AsyncIterable<unknown>, signal: AbortSignal) {
   try {
     for await (const msg of out) {
       if (signal.aborted) return;
-      if (!call.write(msg)) await once(call, "drain", { signal });
+      await written(call, msg, signal);
+      if (signal.aborted) return;
     }
     if (!signal.aborted) call.end();
   } catch (err) {
@@ -34,14 +57,19 @@ async function pump(call: grpc.ServerWritableStream<unknown, unknown> | grpc.Ser
 }
 
 /** The client's messages of a bidi call; ends when the client half-closes or cancels. */
-async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal): AsyncIterable<unknown> {
+async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal, maxBytes: number): AsyncIterable<unknown> {
   signal.addEventListener("abort", () => call.destroy(), { once: true }); // a cancelled call ends the input too
+  // Read ahead one message, not Node's object-mode default of 16: the next request is read when the
+  // handler asks for it (after the previous answer went out), so input stops with the output.
+  const state = (call as unknown as { _readableState?: { highWaterMark: number } })._readableState;
+  if (state) state.highWaterMark = 1;
   try {
     // destroyOnReturn false: the default destroys the duplex at the end of the input, and with it
     // the response side before its status is sent.
     for await (const msg of call.iterator({ destroyOnReturn: false })) {
       if (signal.aborted) return;
       if (msg === MALFORMED) throw malformedRequest();
+      if (msg === TOO_LARGE) throw tooLarge(maxBytes);
       yield msg;
     }
   } catch (err) {
@@ -53,19 +81,22 @@ async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, sign
 /**
  * Serves a protobuf-es service with unary, server-streaming and bidi methods on a @grpc/grpc-js
  * server, encoding with protobuf-es: the built-in health and reflection services. The method table
- * comes from the generated descriptor; failures go through the one error mapping.
+ * comes from the generated descriptor; failures go through the one error mapping. A request message
+ * over `maxMessageBytes` is not decoded and ends the call with RESOURCE_EXHAUSTED.
  */
-export function addGrpcStreamingService(server: grpc.Server, { service, handlers }: ServedService): void {
+export function addGrpcStreamingService(server: grpc.Server, { service, handlers }: ServedService, maxMessageBytes: number): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     if (method.methodKind === "client_streaming") throw new Error(`${method.name}: client streaming is not supported`);
-    definition[method.localName] = methodDefinition(service, method);
-    const h = handlers[method.localName] as (input: unknown, signal: AbortSignal) => unknown;
+    const def = methodDefinition(service, method);
+    definition[method.localName] = { ...def, requestDeserialize: (b: Buffer) => (b.length > maxMessageBytes ? TOO_LARGE : def.requestDeserialize(b)) };
+    const h = handlers[method.localName] as (input: unknown, signal: AbortSignal, peer: string) => unknown;
     if (method.methodKind === "unary") {
       implementation[method.localName] = ((call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
         if (call.request === MALFORMED) return callback(statusOf(malformedRequest()));
-        (h(call.request, signalOf(call)) as Promise<unknown>).then(
+        if (call.request === TOO_LARGE) return callback(statusOf(tooLarge(maxMessageBytes)));
+        (h(call.request, signalOf(call), call.getPeer()) as Promise<unknown>).then(
           (res) => callback(null, res),
           (err: unknown) => callback(statusOf(err)),
         );
@@ -73,13 +104,14 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
     } else if (method.methodKind === "server_streaming") {
       implementation[method.localName] = ((call: grpc.ServerWritableStream<unknown, unknown>) => {
         if (call.request === MALFORMED) return call.emit("error", statusOf(malformedRequest()));
+        if (call.request === TOO_LARGE) return call.emit("error", statusOf(tooLarge(maxMessageBytes)));
         const signal = signalOf(call);
-        void pump(call, h(call.request, signal) as AsyncIterable<unknown>, signal);
+        void pump(call, h(call.request, signal, call.getPeer()) as AsyncIterable<unknown>, signal);
       }) as grpc.handleServerStreamingCall<unknown, unknown>;
     } else {
       implementation[method.localName] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
         const signal = signalOf(call);
-        void pump(call, h(requestsOf(call, signal), signal) as AsyncIterable<unknown>, signal);
+        void pump(call, h(requestsOf(call, signal, maxMessageBytes), signal, call.getPeer()) as AsyncIterable<unknown>, signal);
       }) as grpc.handleBidiStreamingCall<unknown, unknown>;
     }
   }

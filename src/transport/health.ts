@@ -6,6 +6,7 @@ import {
   HealthCheckResponseSchema,
   HealthListResponseSchema,
 } from "../gen/grpc/health/v1/health_pb.js";
+import { quoteInput } from "./quote-input.js";
 import { served, type ServedService } from "./service-handlers.js";
 
 export interface HealthService {
@@ -48,7 +49,7 @@ export function createHealthService(serviceNames: string[]): HealthService {
   const handlers = served(Health, {
     async check(req) {
       const status = statuses.get(req.service);
-      if (status === undefined) throw new ConnectError(`unknown service ${JSON.stringify(req.service)}`, Code.NotFound);
+      if (status === undefined) throw new ConnectError(`unknown service ${quoteInput(req.service)}`, Code.NotFound);
       return create(HealthCheckResponseSchema, { status });
     },
     async *watch(req, signal) {

@@ -49,6 +49,30 @@ export function createGrpcInjector(server: grpc.Server, credentials: grpc.Server
   return { injector, h2 };
 }
 
+const endInput = (stream: http2.ServerHttp2Stream) => {
+  if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+};
+
+/**
+ * Once grpc-js has sent a call's status (trailers, or a trailers-only response) while the client
+ * is still sending, the stream is reset with NO_ERROR (RFC 9113 section 8.1: the server asks the
+ * client to stop sending a request whose response is complete). grpc-js instead reads and drops
+ * whatever comes after the status: a call refused for a too-large message or a full stream bound
+ * still took 1.5 GB of input in 6 s from 200 streams. The reset is queued behind the trailers.
+ */
+function stopInputAfterStatus(stream: http2.ServerHttp2Stream): void {
+  const { sendTrailers, respond } = stream;
+  // A unary call has read its whole request before it answers: nothing to do (the hot path).
+  stream.sendTrailers = function (this: http2.ServerHttp2Stream, headers) {
+    sendTrailers.call(this, headers);
+    if (!this.readableEnded) setImmediate(endInput, this);
+  };
+  stream.respond = function (this: http2.ServerHttp2Stream, headers, options) {
+    respond.call(this, headers, options);
+    if (options?.endStream && !this.readableEnded) setImmediate(endInput, this);
+  };
+}
+
 export function splitHttp2Streams(
   h2: http2.Http2Server,
   limits: Http2Limits,
@@ -107,8 +131,9 @@ export function splitHttp2Streams(
       stream.once("end", done);
       stream.once("close", done);
     }
-    const target = isNativeGrpc(headers["content-type"]) ? grpcStream : compatStream;
-    target.call(h2, stream, headers, flags, rawHeaders);
+    const grpc = isNativeGrpc(headers["content-type"]);
+    if (grpc && pending.has(stream)) stopInputAfterStatus(stream);
+    (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
   });
   return {
     close() {

@@ -3,6 +3,7 @@ import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
 import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import { quoteInput } from "./quote-input.js";
 import { served, type ServedService } from "./service-handlers.js";
 
 type Request = v1.ServerReflectionRequest;
@@ -13,7 +14,9 @@ type Response = v1.ServerReflectionResponse;
  * into src/gen: every FileDescriptorProto served is a file's own `proto` (dependency list intact),
  * so what a client links is exactly what this server was built from. File answers carry the file
  * and its transitive dependencies, requested file first. Unknown names answer an error_response
- * with NOT_FOUND, as reflection.proto specifies; the stream stays open.
+ * with NOT_FOUND, as reflection.proto specifies (the name quoted short and escaped: quote-input.ts);
+ * the stream stays open. Request messages are small (builtin-services.ts caps them at 4 KiB), and
+ * the transports answer one request at a time, so the echoed original_request stays small too.
  */
 export function createReflectionServices(files: DescFile[], serviceNames: string[]): ServedService[] {
   const index = indexFiles([...files, v1.file_grpc_reflection_v1_reflection, v1alpha.file_grpc_reflection_v1alpha_reflection]);
@@ -113,16 +116,16 @@ function respond(index: Index, services: string[], req: Request): Response["mess
         value: create(v1.ListServiceResponseSchema, { service: services.map((name) => ({ name })) }),
       };
     case "fileByFilename":
-      return files(index.files.get(r.value)?.file, `file ${JSON.stringify(r.value)}`);
+      return files(index.files.get(r.value)?.file, `file ${quoteInput(r.value)}`);
     case "fileContainingSymbol":
-      return files(index.symbols.get(r.value), `symbol ${JSON.stringify(r.value)}`);
+      return files(index.symbols.get(r.value), `symbol ${quoteInput(r.value)}`);
     case "fileContainingExtension":
       return files(
         index.extensions.get(`${r.value.containingType}:${r.value.extensionNumber}`),
-        `extension ${r.value.extensionNumber} of ${JSON.stringify(r.value.containingType)}`,
+        `extension ${r.value.extensionNumber} of ${quoteInput(r.value.containingType)}`,
       );
     case "allExtensionNumbersOfType": {
-      if (!index.messages.has(r.value)) return notFound(`type ${JSON.stringify(r.value)}`);
+      if (!index.messages.has(r.value)) return notFound(`type ${quoteInput(r.value)}`);
       const numbers = [...index.extensions.keys()].filter((k) => k.startsWith(r.value + ":")).map((k) => Number(k.split(":")[1]));
       return { case: "allExtensionNumbersResponse", value: create(v1.ExtensionNumberResponseSchema, { baseTypeName: r.value, extensionNumber: numbers }) };
     }

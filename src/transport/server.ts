@@ -6,7 +6,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ConnectionLimits } from "../config.js";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { createBuiltinServices } from "./builtin-services.js";
+import { BUILTIN_MESSAGE_MAX_BYTES, createBuiltinServices } from "./builtin-services.js";
 import type { CallObserver } from "./call-observer.js";
 import { createConnectAdapter } from "./connect-adapter.js";
 import { createConnectionGuard } from "./connection-guard.js";
@@ -69,7 +69,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     "grpc.max_connection_idle_ms": 300_000,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
-  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], limits.maxOpenStreams);
+  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
+    max: limits.maxOpenStreams,
+    maxPerAddress: limits.maxOpenStreamsPerAddress,
+  });
   builtins.addToGrpc(grpcServer);
   const { injector, h2 } = createGrpcInjector(grpcServer, grpc.ServerCredentials.createInsecure());
 
@@ -79,6 +82,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       builtins.registerOn(router);
     },
     readMaxBytes: opts.maxBodyBytes,
+    streamingReadMaxBytes: BUILTIN_MESSAGE_MAX_BYTES,
     contextValues: (req) =>
       createContextValues()
         .set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true)

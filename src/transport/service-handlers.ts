@@ -7,6 +7,7 @@ import type {
 } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { malformedBodyKey } from "./connect-adapter.js";
+import { peerAddressKey } from "./connect-routes.js";
 import { malformedRequest } from "./malformed-request.js";
 
 /**
@@ -29,14 +30,16 @@ export type ServiceHandlers<S extends DescService> = { [K in keyof S["method"]]:
 /** A service and its handlers, ready to be served by either transport. */
 export interface ServedService {
   service: DescService;
-  handlers: Record<string, (input: never, signal: AbortSignal) => unknown>;
+  /** `peer` ("ip:port") is passed for the open-stream bound (stream-limit.ts); handlers ignore it. */
+  handlers: Record<string, (input: never, signal: AbortSignal, peer?: string) => unknown>;
 }
 
 export function served<S extends DescService>(service: S, handlers: ServiceHandlers<S>): ServedService {
   return { service, handlers: handlers as unknown as ServedService["handlers"] };
 }
 
-export function registerConnectHandlers(router: ConnectRouter, { service, handlers }: ServedService): void {
+/** `readMaxBytes`: the largest request message of these methods (connect-es refuses a larger one). */
+export function registerConnectHandlers(router: ConnectRouter, { service, handlers }: ServedService, readMaxBytes?: number): void {
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
     const h = handlers[method.localName]!;
@@ -44,8 +47,8 @@ export function registerConnectHandlers(router: ConnectRouter, { service, handle
       // A binary body that did not decode (connect-adapter.ts) is refused, as for TokenService.
       const malformed = ctx.values.get(malformedBodyKey);
       if (malformed !== undefined) throw malformedRequest(malformed);
-      return h(input, ctx.signal);
+      return h(input, ctx.signal, ctx.values.get(peerAddressKey));
     };
   }
-  router.service(service, impl as never);
+  router.service(service, impl as never, readMaxBytes === undefined ? {} : { readMaxBytes });
 }
