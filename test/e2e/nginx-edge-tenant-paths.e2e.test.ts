@@ -157,7 +157,6 @@ function tenantPathCases(name: string, startGateway: (app: string, warpflow: str
   it.runIf(unboundInstead.length > 0)(`${name} only: raw non-ASCII reaches the app percent-encoded and unbound (the app must not NFKC-normalise paths)`, async () => {
     for (const target of unboundInstead) {
       const { client, upstream: got } = await send(target, acme);
-      // eslint-disable-next-line no-control-regex -- every non-ASCII character
       const encoded = target.toString("utf8").replace(/[^\x00-\x7f]/gu, (c) => encodeURIComponent(c));
       expect([client.status, got?.url, got?.headers["x-warpflow-tenant-id"]]).toEqual([200, encoded, "acme"]);
     }
