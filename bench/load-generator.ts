@@ -161,7 +161,7 @@ async function flood(msg: { name: string; path: string; count: number; tenantId:
   return { calls: done, errors, notFound, seconds: (performance.now() - started) / 1000 };
 }
 
-process.on("message", async (m: { type: string } & Record<string, unknown>) => {
+const onMessage = async (m: { type: string } & Record<string, unknown>) => {
   try {
     switch (m.type) {
       case "open":
@@ -189,6 +189,7 @@ process.on("message", async (m: { type: string } & Record<string, unknown>) => {
   } catch (err) {
     send({ type: "error", message: err instanceof Error ? err.message : String(err) });
   }
-});
+};
+process.on("message", (m: { type: string } & Record<string, unknown>) => void onMessage(m));
 process.on("disconnect", () => process.exit(0));
 send({ type: "ready" });

@@ -75,7 +75,7 @@ async function main() {
   }
 
   let app: App;
-  let cognito: { enabled: boolean; error?: string } = { enabled: false };
+  let cognito: { enabled: boolean; error?: string };
   try {
     app = await createApp({ config: loadConfig(env), logger, store, metricsEnabled });
     cognito = { enabled: Boolean(env.COGNITO_USER_POOL_ID) };
@@ -87,7 +87,7 @@ async function main() {
   }
   await app.ready;
 
-  process.on("message", async (m: { type: string }) => {
+  const onMessage = async (m: { type: string }) => {
     if (m.type === "memory") {
       settle();
       const u = process.memoryUsage();
@@ -96,7 +96,8 @@ async function main() {
       await app.close();
       process.exit(0);
     }
-  });
+  };
+  process.on("message", (m: { type: string }) => void onMessage(m));
   process.on("disconnect", () => process.exit(0));
   send({
     type: "ready",

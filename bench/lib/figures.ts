@@ -9,11 +9,11 @@ import type { ResultFile } from "./results.js";
  * `npm run bench:report` rewrites the blocks; test/docs/figures.test.ts fails when a block differs
  * from what the committed files give (a figure typed by hand, or a run not re-reported).
  */
-export type Results = Map<string, ResultFile<any>>; // eslint-disable-line @typescript-eslint/no-explicit-any
+export type Results = Map<string, ResultFile>;
 
 export function loadResults(dir: string): Results {
-  const newest = new Map<string, ResultFile<any>>(); // eslint-disable-line @typescript-eslint/no-explicit-any
-  let names: string[] = [];
+  const newest = new Map<string, ResultFile>();
+  let names: string[];
   try {
     names = readdirSync(dir).filter((f) => f.endsWith(".json")).sort();
   } catch {
@@ -33,6 +33,15 @@ const none = (what: string, how: string) => `No kept run of ${what} yet: ${how},
 const n = (x: unknown, d: number) => (typeof x === "number" && Number.isFinite(x) ? x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "-");
 const x = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? `${n(v, 2)}x` : "-");
 
+type ScaleRow = { keys: number; calls_per_s: number; p50_ms: number; p99_ms: number; server_cpu_ms_per_call: number; heap_bytes_per_key: number; heap_mib: number };
+type Scale = {
+  keys_1k: ScaleRow;
+  keys_1m: ScaleRow;
+  throughput_ratio_1m_vs_1k: number;
+  _meta: { targets: { scale_throughput: boolean } };
+  flood: { tokens_per_flood: number; negative_cache_max_entries: number; memory_mib: { rss: number; heap: number }[]; floods: { calls_per_s: number }[]; heap_growth_mib: number[]; bounded: boolean };
+};
+type Soak = { seconds: number; calls: number; callsPerSecond: number; errors: number; p99MsByWindow: number[]; rssMiB: { start: number; end: number }; issued: { keys: number; sessions: number } };
 type Median = { inputs: string[]; columns: { label: string; path: string; digits: number }[]; medians: Record<string, Record<string, number | null>>; runs: Record<string, Record<string, (number | null)[]>>; targets: Record<string, { met: boolean[]; detail: string[] }>; metrics_cost_cpu_percent: number | null };
 
 function benchTable(r: ResultFile<Median>): string {
@@ -57,7 +66,7 @@ function singleBench(r: ResultFile<Record<string, Record<string, unknown>>>): st
   return lines.join("\n");
 }
 
-function scaleBlock(r: ResultFile<any>): string { // eslint-disable-line @typescript-eslint/no-explicit-any
+function scaleBlock(r: ResultFile<Scale>): string {
   const s = r.result;
   const lines = [src(r), "", "| store | calls/s | p50 ms | p99 ms | server CPU ms/call | heap per stored key |", "|---|---:|---:|---:|---:|---:|"];
   lines.push(`| 1,000 keys | ${n(s.keys_1k.calls_per_s, 0)} | ${n(s.keys_1k.p50_ms, 2)} | ${n(s.keys_1k.p99_ms, 1)} | ${n(s.keys_1k.server_cpu_ms_per_call, 4)} | ${n(s.keys_1k.heap_bytes_per_key, 0)} B |`);
@@ -72,7 +81,7 @@ function scaleBlock(r: ResultFile<any>): string { // eslint-disable-line @typesc
   return lines.join("\n");
 }
 
-function soakBlock(r: ResultFile<any>): string { // eslint-disable-line @typescript-eslint/no-explicit-any
+function soakBlock(r: ResultFile<Soak>): string {
   const s = r.result;
   return [
     src(r),
@@ -88,11 +97,12 @@ function microBlock(r: ResultFile<{ name: string; ns_per_op: number }[]>): strin
 
 /** Every block, by name. */
 export function renderFigures(results: Results): Record<string, string> {
-  const median = results.get("bench-median");
-  const single = results.get("bench");
-  const scale = results.get("bench-scale");
-  const soak = results.get("soak");
-  const micro = results.get("hot-path-micro");
+  // The kept files are JSON as each tool wrote it: typed here, at the one place they are read.
+  const median = results.get("bench-median") as ResultFile<Median> | undefined;
+  const single = results.get("bench") as ResultFile<Record<string, Record<string, unknown>>> | undefined;
+  const scale = results.get("bench-scale") as ResultFile<Scale> | undefined;
+  const soak = results.get("soak") as ResultFile<Soak> | undefined;
+  const micro = results.get("hot-path-micro") as ResultFile<{ name: string; ns_per_op: number }[]> | undefined;
   const benchHow = "`BENCH_RESULT_NAME=bench-run1 npm run bench` (and run2, run3), `npx tsx bench/tools/median.ts bench/results/bench-run{1,2,3}.json`";
   const m = median?.result as Median | undefined;
   const med = (c: string, p: string) => m?.medians[c]?.[p];

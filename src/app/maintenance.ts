@@ -72,7 +72,7 @@ export function startMaintenance(deps: {
     if (stopped) return;
     // SERVING survives fewer than failuresToUnready failed pings in a row (checked at the usual interval).
     if (!pinged && serving === true && failures < failuresToUnready) {
-      timer = setTimeout(check, checkIntervalMs);
+      timer = setTimeout(() => void check(), checkIntervalMs);
       timer.unref();
       return;
     }
@@ -87,12 +87,12 @@ export function startMaintenance(deps: {
     } else {
       backoff = Math.min(backoff * 2, 5000);
     }
-    timer = setTimeout(check, ok ? checkIntervalMs : backoff);
+    timer = setTimeout(() => void check(), ok ? checkIntervalMs : backoff);
     timer.unref();
   };
   void check();
 
-  const sweeper = setInterval(async () => {
+  const sweep = async () => {
     try {
       const keys = await expireGracePeriods({ store, audit, clock });
       const sessions = await store.deleteExpiredSessions(clock.now());
@@ -100,7 +100,8 @@ export function startMaintenance(deps: {
     } catch (err) {
       logger.warn({ err: (err as Error).message }, "sweep failed; will retry");
     }
-  }, sweepIntervalMs);
+  };
+  const sweeper = setInterval(() => void sweep(), sweepIntervalMs);
   sweeper.unref();
 
   return {

@@ -22,6 +22,7 @@ export function listenError(err: unknown, host: string, port: number): unknown {
       return new ConfigError("PORT", `${port} is already in use on ${host} (${code})`);
     case "EACCES":
       return new ConfigError("PORT", `${port} needs privileges this process does not have (${code}); use a port above 1023`);
+    case undefined:
     default:
       // OpenSSL refusing the PEM files (not a certificate or key, key and certificate do not match).
       if (typeof code === "string" && code.startsWith("ERR_OSSL")) {

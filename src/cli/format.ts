@@ -12,7 +12,6 @@ import { escapeUnprintable } from "../domain/printable.js";
 export const safe = (text: string): string => escapeUnprintable(text);
 
 /** JSON text with C1, DEL and bidi characters as \uXXXX too (JSON.stringify leaves them raw). */
-// eslint-disable-next-line no-control-regex
 export const escapeJsonText = (json: string): string => json.replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 
 const time = (t: Timestamp | undefined) => (t ? timestampDate(t).toISOString() : "-");

@@ -102,14 +102,14 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
       if (policy === undefined) {
-        return loadPolicy(key.tenantId).then((p) => (p.hipaaEnabled ? inactive("tenant_policy") : activeKey(key, status, admin, now)));
+        return loadPolicy(key.tenantId).then((p) => (p.hipaaEnabled ? inactive("tenant_policy") : activeKey(key, status, admin)));
       }
       if (policy.hipaaEnabled) return inactive("tenant_policy");
     }
-    return activeKey(key, status, admin, now);
+    return activeKey(key, status, admin);
   }
 
-  function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean, now: Date): Introspection {
+  function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean): Introspection {
     const deprecated = status === "deprecated";
     return {
       active: true,

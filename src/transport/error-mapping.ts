@@ -61,7 +61,10 @@ export function httpStatusOf(code: Code): number {
       return 503;
     case Code.DeadlineExceeded:
       return 504;
-    default:
+    case Code.Canceled:
+    case Code.Unknown:
+    case Code.Internal:
+    case Code.DataLoss:
       return 500;
   }
 }

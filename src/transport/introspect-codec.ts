@@ -2,6 +2,8 @@ import { ScalarType, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import {
   IntrospectRequestSchema,
   IntrospectResponseSchema,
+  InactiveReason,
+  TokenType,
   type IntrospectRequest,
   type IntrospectResponse,
 } from "../gen/warpflow/auth/v1/token_service_pb.js";
@@ -128,7 +130,7 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
   if (!isEnum(m.tokenType) || !isEnum(m.inactiveReason)) return undefined;
   let size = 0;
   if (m.active) size += 2;
-  if (m.tokenType !== 0) size += 1 + varintSize(m.tokenType);
+  if (m.tokenType !== TokenType.UNSPECIFIED) size += 1 + varintSize(m.tokenType);
   // NaN (an ill-formed string) poisons the sum: then protobuf-es encodes the message.
   const strings =
     stringSize(m.tenantId) + stringSize(m.keyId) + stringSize(m.sessionId) + stringSize(m.subject) + stringSize(m.email) + stringSize(m.username);
@@ -146,7 +148,7 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
   }
   if (m.deprecated) size += 2;
   if (m.admin) size += 2;
-  if (m.inactiveReason !== 0) size += 1 + varintSize(m.inactiveReason);
+  if (m.inactiveReason !== InactiveReason.UNSPECIFIED) size += 1 + varintSize(m.inactiveReason);
   for (const g of m.groups) {
     // Repeated strings are written even when empty.
     if (!isWellFormed(g)) return undefined;
@@ -160,7 +162,7 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
     buf[p++] = 0x08;
     buf[p++] = 1;
   }
-  if (m.tokenType !== 0) {
+  if (m.tokenType !== TokenType.UNSPECIFIED) {
     buf[p++] = 0x10;
     p = writeVarint(buf, p, m.tokenType);
   }
@@ -187,7 +189,7 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
     buf[p++] = 0x40;
     buf[p++] = 1;
   }
-  if (m.inactiveReason !== 0) {
+  if (m.inactiveReason !== InactiveReason.UNSPECIFIED) {
     buf[p++] = 0x48;
     p = writeVarint(buf, p, m.inactiveReason);
   }

@@ -129,6 +129,7 @@ function respond(index: Index, services: string[], req: Request): Response["mess
       const numbers = [...index.extensions.keys()].filter((k) => k.startsWith(r.value + ":")).map((k) => Number(k.split(":")[1]));
       return { case: "allExtensionNumbersResponse", value: create(v1.ExtensionNumberResponseSchema, { baseTypeName: r.value, extensionNumber: numbers }) };
     }
+    case undefined:
     default:
       return {
         case: "errorResponse",

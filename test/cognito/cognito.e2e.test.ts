@@ -114,7 +114,7 @@ function postHttp1(port: number, path: string, json: unknown): Promise<string> {
       s.end(`POST ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`),
     );
     let out = "";
-    s.on("data", (d) => (out += d));
+    s.on("data", (d: Buffer) => (out += d.toString()));
     s.on("end", () => resolve(out));
     s.on("error", reject);
   });

@@ -30,6 +30,7 @@ describe.each(["grpc-v1", "grpc-v1alpha"])("buf curl --reflect-protocol %s (refl
   const call = async (method: string, body: object, bearer?: string) =>
     JSON.parse(
       await curl([...(bearer ? ["-H", `authorization: Bearer ${bearer}`] : []), "-d", JSON.stringify(body), `${t.baseUrl}/warpflow.auth.v1.TokenService/${method}`]),
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON a client program printed, checked by the assertions
     ) as Record<string, any>;
 
   it("--list-services lists TokenService, Health and the reflection services", async () => {

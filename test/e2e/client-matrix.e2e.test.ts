@@ -65,6 +65,7 @@ describe.each(cells)("buf curl --protocol %s over %s, schema from %s", (protocol
     if (transport !== "tls-h2" && expectedHttpVersion(protocol, transport, schema) === "HTTP/2.0") {
       expect(r.stderr).toContain("Using HTTP/2 prior knowledge over plain-text (h2c)");
     }
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON a client program printed, checked by the assertions
     return JSON.parse(r.stdout) as Record<string, any>;
   };
 

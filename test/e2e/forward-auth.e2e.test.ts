@@ -30,7 +30,6 @@ let faulty: FaultyStore;
 let clock: ManualClock;
 let jwk: TestKey;
 const admin = () => ({ bearer: t.adminKey });
-const CALLER = "a-caller-credential-of-at-least-32-characters";
 
 beforeAll(async () => {
   jwk = createTestKey();
@@ -242,7 +241,7 @@ describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
     new Promise<{ statusLine: string; headers: Record<string, string>; body: string }>((resolve, reject) => {
       const args = ["-s", "-i", "--http2-prior-knowledge", "--max-time", "5", ...headers.flatMap((h) => ["-H", h]), `${t.baseUrl}${path}`];
       execFile("curl", args, { encoding: "utf8" }, (err, stdout) => {
-        if (err) return reject(err);
+        if (err) return reject(err as Error);
         const [head, ...rest] = stdout.split("\r\n\r\n");
         const lines = head!.split("\r\n");
         const out: Record<string, string> = {};

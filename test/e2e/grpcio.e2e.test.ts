@@ -29,10 +29,13 @@ afterAll(async () => {
   await t?.close();
 });
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON a client program printed, checked by the assertions
+type ClientAnswer = Record<string, any>;
+
 const runClient = (version: string) =>
-  new Promise<Record<string, any>>((resolve, reject) => {
+  new Promise<ClientAnswer>((resolve, reject) => {
     execFile(PYTHON, [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version], { timeout: 30_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`grpcio client failed: ${stderr.slice(-800)}`)) : resolve(JSON.parse(stdout) as Record<string, any>),
+      err ? reject(new Error(`grpcio client failed: ${stderr.slice(-800)}`)) : resolve(JSON.parse(stdout) as ClientAnswer),
     );
   });
 

@@ -15,7 +15,6 @@ const jwk = createTestKey();
 const FORGED = "2026-01-01T00:00:00.000Z  key.revoke          OK                acme key_forged";
 const SUB = `\u001b[2J\r\n${FORGED}\n    by admin_key key_root\u001b[8m\u202eevil\u009b`;
 // Raw control characters (any but the line feeds the CLI itself writes), DEL, C1 and bidi controls.
-// eslint-disable-next-line no-control-regex
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
 const cli = (...args: string[]) =>

@@ -217,7 +217,7 @@ describe.skipIf(skipReason !== undefined)("nginx auth_request in front of an app
 function connectionsTo(port: number): Set<number> {
   const out = new Set<number>();
   for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
+    let text: string;
     try {
       text = readFileSync(file, "utf8");
     } catch {

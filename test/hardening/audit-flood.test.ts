@@ -57,7 +57,7 @@ describe("refused calls without a valid credential are counted, not stored one b
       for (let i = n; Date.now() < end; i += 3) {
         await attacker.createKey({ tenantId: "acme", label: "x" }, { bearer: bearers[i % 3] }).then(
           () => other++,
-          (e: { code: number }) => (e.code === status.UNAUTHENTICATED ? refused++ : other++),
+          (e: { code: status }) => (e.code === status.UNAUTHENTICATED ? refused++ : other++),
         );
       }
     };

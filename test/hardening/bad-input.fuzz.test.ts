@@ -199,7 +199,7 @@ const otherNearMiss = () =>
           return t.startsWith("wf_") ? "sess_" + t.slice(3) : "wf_" + t.slice(5);
         case "truncate":
           return t.slice(0, at);
-        default:
+        case "case":
           return t.toUpperCase();
       }
     })
@@ -422,6 +422,5 @@ describe("Introspect over real gRPC under bad input", () => {
 
 afterAll(() => {
   // Each property asserts its own count (expectGenerated); this line is the total for the run.
-  // eslint-disable-next-line no-console
   console.log(`bad-input fuzz: ${generatedInFile} generated inputs (${JSON.stringify(RUNS)})`);
 });

@@ -134,7 +134,7 @@ describe("admin RPCs lose no data", () => {
           } catch (e) {
             const code = status[(e as { code: number }).code];
             expect(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED"]).toContain(code);
-            if (code === "UNAUTHENTICATED") throw new Error("a store failure during auth must be UNAVAILABLE, not UNAUTHENTICATED");
+            if (code === "UNAUTHENTICATED") throw new Error("a store failure during auth must be UNAVAILABLE, not UNAUTHENTICATED", { cause: e });
             failures++;
           }
           try {

@@ -282,7 +282,7 @@ function racesOn(leg: Leg) {
         target,
         others: made.slice(1).map((m) => ({ id: m.key.id, token: m.token })),
         rotated,
-        revokeCode: rev.status === "fulfilled" ? "ok" : await domainCodeOf(Promise.reject(rev.reason)),
+        revokeCode: rev.status === "fulfilled" ? "ok" : await domainCodeOf(Promise.reject(rev.reason as Error)),
       });
     }
     // Both orders happened (the jitter really interleaves them).

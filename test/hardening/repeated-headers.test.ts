@@ -19,7 +19,7 @@ afterAll(async () => {
 const curl = (args: string[]) =>
   new Promise<{ status: string; body: string }>((resolve, reject) => {
     execFile("curl", ["-s", "-w", "\n%{http_code}", ...args], { timeout: 10_000 }, (err, stdout) => {
-      if (err && !stdout) return reject(err);
+      if (err && !stdout) return reject(err as Error);
       const i = stdout.lastIndexOf("\n");
       resolve({ body: stdout.slice(0, i), status: stdout.slice(i + 1) });
     });

@@ -212,13 +212,13 @@ describe("SIGTERM", () => {
     expect(down).toBeGreaterThanOrEqual(0);
     expect(flushed).toBeGreaterThan(down);
     expect(svc.logs[flushed]!.keys).toBeGreaterThanOrEqual(1);
-    const sequence = svc.logs.map((l) => `${l.time} ${l.msg}`).join("\n");
+    const sequence = svc.logs.map((l) => `${String(l.time)} ${String(l.msg)}`).join("\n");
     expect(index("stopped"), sequence).toBeGreaterThan(flushed); // written in the order they happened
   });
 
   it("a second signal during a slow drain exits at once (code 1)", async () => {
     const svc = await start({ SHUTDOWN_TIMEOUT_MS: "20000" });
-    const held = heldGrpcIntrospect(svc.port, "wf_acme_x"); // keeps the drain waiting
+    const _held = heldGrpcIntrospect(svc.port, "wf_acme_x"); // keeps the drain waiting
     await new Promise((r) => setTimeout(r, 100));
     svc.child.kill("SIGTERM");
     await svc.waitForLog(msgIs("shutting down"));

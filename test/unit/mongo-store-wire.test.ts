@@ -125,7 +125,12 @@ describe("grace-slot reclaim uses the server's clock (issue 18.12)", () => {
         const serverNow = new Date();
         const ended = (r: Date) => (q.$expr ? JSON.stringify(q.$expr) === JSON.stringify({ $lte: ["$revokeAt", "$$NOW"] }) && r <= serverNow : r <= q.revokeAt.$lte);
         let n = 0;
-        for (const [g, r] of holders) if (ended(r)) (holders.delete(g), n++);
+        for (const [g, r] of holders) {
+          if (ended(r)) {
+            holders.delete(g);
+            n++;
+          }
+        }
         return { n, nModified: n, ok: 1 };
       }
       if (name === "findAndModify") return { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(old, 0), ok: 1 };

@@ -44,7 +44,7 @@ export function startHydration(opts: {
       markDone();
       return;
     }
-    timer = setTimeout(attempt, wait);
+    timer = setTimeout(() => void attempt(), wait);
     timer.unref();
     delay = Math.min(delay * 2, backoff.maxMs);
   };

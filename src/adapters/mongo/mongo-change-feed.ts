@@ -49,7 +49,7 @@ const PERMANENT = new Set([
 
 /** The part of a driver ChangeStream the feed uses (an EventEmitter: change, resumeTokenChanged, error, close, end). */
 export interface ChangeStreamLike {
-  on(event: string, listener: (arg: any) => void): unknown;
+  on(event: string, listener: (arg: unknown) => void): unknown;
   removeAllListeners?(event: string): unknown;
   close(): Promise<void>;
   readonly closed: boolean;
@@ -97,7 +97,7 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
 
       const retry = () => {
         if (stopped) return;
-        timer = setTimeout(open, backoff);
+        timer = setTimeout(() => void open(), backoff);
         timer.unref();
         backoff = Math.min(backoff * 2, maxMs);
       };
@@ -154,7 +154,8 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
           listener({ kind: "reset" });
         };
         stream.on("resumeTokenChanged", establish);
-        stream.on("change", (event: Document) => {
+        stream.on("change", (raw: unknown) => {
+          const event = raw as { operationType?: unknown; ns?: { coll?: unknown }; documentKey?: { _id?: unknown } };
           if (stream !== current) return;
           establish();
           if (event.operationType === "invalidate") return ended(stream);
@@ -169,7 +170,7 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
                 : { kind: "key", keyId: id };
           listener(change);
         });
-        stream.on("error", (err: Error & { code?: unknown }) => ended(stream, err));
+        stream.on("error", (err) => ended(stream, err as Error & { code?: unknown }));
         // A close without error: an end (after an invalidate), or the old cursor of a resume in
         // progress. Ended if the stream is still closed once a resume would have finished.
         const settle = () => {

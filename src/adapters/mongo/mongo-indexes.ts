@@ -146,7 +146,7 @@ function present(spec: IndexDescription, existing: readonly Record<string, unkno
 
 async function listIndexes(coll: Collection): Promise<Record<string, unknown>[]> {
   try {
-    return await coll.listIndexes().toArray();
+    return (await coll.listIndexes().toArray()) as Record<string, unknown>[];
   } catch (err) {
     if (isNamespaceNotFound(err)) return []; // the collection does not exist yet
     throw err;
@@ -192,7 +192,7 @@ export async function ensureIndexes(
   const days = opts.auditRetentionDays;
   const retention = listed.get(COLLECTIONS.audit)!.find((i) => i["name"] === INDEX.auditRetention);
   if (days === undefined ? retention !== undefined : retention?.["expireAfterSeconds"] !== days * 86_400) {
-    await ensureAuditRetention(days === undefined ? db : (buildDb ??= await build()), days, retention !== undefined);
+    await ensureAuditRetention(days === undefined ? db : (buildDb ?? (await build())), days, retention !== undefined);
     if (days !== undefined) built.push(INDEX.auditRetention);
   }
   // tenant_policies is keyed by _id (the tenant id): its built-in _id index is all it needs. Create

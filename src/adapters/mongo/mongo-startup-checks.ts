@@ -27,7 +27,7 @@ export function refusalOf(err: unknown, dbName: string): unknown {
   const atlasRefusal = err instanceof MongoServerError && err.code === 8000 && /not allowed to do action|not authorized/i.test(err.message);
   if (err instanceof MongoServerError && (err.code === UNAUTHORIZED || atlasRefusal)) {
     return new StartupRefusedError(
-      `MongoDB refused a start-up command (${err.codeName ?? "Unauthorized"}, ${err.code}): ${err.message}. The database user needs the readWrite role on ` +
+      `MongoDB refused a start-up command (${err.codeName ?? "Unauthorized"}, ${String(err.code)}): ${err.message}. The database user needs the readWrite role on ` +
         `database ${dbName} (docs/mongodb.md, "Configuration"); grant it, then restart the service`,
     );
   }

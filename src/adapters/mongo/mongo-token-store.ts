@@ -1,4 +1,3 @@
-import type { Logger } from "pino";
 import { type AnyBulkWriteOperation, type Collection, type Db, ReadPreference } from "mongodb";
 import { LAST_USED_COARSENESS_MS, type TokenStore } from "../../ports/token-store.js";
 import { createMongoConnection, type MongoConnectionOptions } from "./mongo-connection.js";

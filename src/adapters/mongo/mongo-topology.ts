@@ -22,7 +22,7 @@ export function transactionsFromTopology(description: TopologyDescription | unde
       const capable: string[] = [ServerType.RSPrimary, ServerType.RSSecondary, ServerType.Mongos, ServerType.LoadBalancer];
       return types.some((t) => capable.includes(t)) ? true : undefined;
     }
-    default:
+    case TopologyType.Unknown:
       return undefined;
   }
 }

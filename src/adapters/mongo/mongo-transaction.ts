@@ -109,7 +109,7 @@ export async function runBoundedTransaction<T>(
       if (now() >= deadline) {
         // Too late to commit: the caller has been told UNAVAILABLE. Abort, so nothing lands later.
         if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
-        throw lastError ?? outOfTime();
+        throw lastError instanceof Error ? lastError : outOfTime();
       }
       try {
         await session.commitTransaction();
