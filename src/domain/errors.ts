@@ -1,7 +1,7 @@
 /**
  * Domain errors. Expected outcomes (an inactive token) are values, not errors; these are the
  * failures a caller must see as a status code. The transport maps `code` to a gRPC code in one
- * place (src/transport/error-mapping.ts).
+ * place (src/transport/protocol/error-mapping.ts).
  */
 export type DomainErrorCode =
   | "invalid_argument"

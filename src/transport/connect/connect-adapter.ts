@@ -12,7 +12,7 @@ import {
 } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { MALFORMED_MESSAGE, malformedRequest } from "./malformed-request.js";
+import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
 
 /**
  * connect-node's adapter, with one change: a binary request message that does not decode as the

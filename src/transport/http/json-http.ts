@@ -1,4 +1,4 @@
-import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
+import type { NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
 
 /** Small helpers for the plain-HTTP endpoints: header reads, bounded body reads and JSON answers. */
 

@@ -1,5 +1,5 @@
 import * as http from "node:http";
-import { dropRepeatedAuthorization } from "./bearer.js";
+import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
 /**
  * The HTTP/1.1 server. The listener hands it sockets (it never calls listen()), and Node starts its

@@ -1,12 +1,12 @@
 import type { DescService } from "@bufbuild/protobuf";
 import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { bearerToken } from "./bearer.js";
+import { bearerToken } from "../protocol/bearer.js";
 import { malformedBodyKey } from "./connect-adapter.js";
-import { malformedRequest } from "./malformed-request.js";
-import type { CallObserver } from "./call-observer.js";
-import { mapError, OK } from "./error-mapping.js";
-import { connectProtocolOf } from "./peer.js";
-import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+import { malformedRequest } from "../protocol/malformed-request.js";
+import type { CallObserver } from "../protocol/call-observer.js";
+import { mapError, OK } from "../protocol/error-mapping.js";
+import { connectProtocolOf } from "../protocol/peer.js";
+import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 
 /** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */
 export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });

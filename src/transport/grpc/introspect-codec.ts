@@ -4,7 +4,7 @@ import {
   IntrospectResponseSchema,
   type IntrospectRequest,
   type IntrospectResponse,
-} from "../gen/warpflow/auth/v1/token_service_pb.js";
+} from "../../gen/warpflow/auth/v1/token_service_pb.js";
 
 /**
  * Hand-written wire codec for the hot method's two messages (Introspect), used by the grpc-js

@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { ServedService } from "./service-handlers.js";
+import type { ServedService } from "../protocol/served-service.js";
 
 export interface OpenStreamLimits {
   /** Open streaming calls in all, every client and protocol together. */

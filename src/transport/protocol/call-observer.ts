@@ -1,7 +1,7 @@
 import type { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { codeName } from "./error-mapping.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "../../observability/metrics.js";
 import type { CallContext } from "./unary-handlers.js";
 
 /**

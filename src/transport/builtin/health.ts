@@ -5,9 +5,9 @@ import {
   HealthCheckResponse_ServingStatus as Status,
   HealthCheckResponseSchema,
   HealthListResponseSchema,
-} from "../gen/grpc/health/v1/health_pb.js";
+} from "../../gen/grpc/health/v1/health_pb.js";
 import { quoteInput } from "./quote-input.js";
-import { served, type ServedService } from "./service-handlers.js";
+import { served, type ServedService } from "../protocol/served-service.js";
 
 export interface HealthService {
   served: ServedService;

@@ -1,9 +1,9 @@
 import * as grpc from "@grpc/grpc-js";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { mapError } from "./error-mapping.js";
+import { mapError } from "../protocol/error-mapping.js";
 import { methodDefinition } from "./grpc-server.js";
-import { MALFORMED, malformedRequest } from "./malformed-request.js";
-import type { ServedService } from "./service-handlers.js";
+import { MALFORMED, malformedRequest } from "../protocol/malformed-request.js";
+import type { ServedService } from "../protocol/served-service.js";
 
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>;
 

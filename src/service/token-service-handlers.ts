@@ -11,7 +11,7 @@ import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { createAuditedCall, type AuditScope } from "./audited-call.js";
 import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.js";
 import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
-import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 
 /**
  * TokenService, transport-neutral: each handler takes the decoded request and the caller's bearer

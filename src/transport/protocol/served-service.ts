@@ -6,8 +6,8 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { malformedBodyKey } from "./connect-adapter.js";
-import { peerAddressKey } from "./connect-routes.js";
+import { malformedBodyKey } from "../connect/connect-adapter.js";
+import { peerAddressKey } from "../connect/connect-routes.js";
 import { malformedRequest } from "./malformed-request.js";
 
 /**

@@ -1,12 +1,12 @@
 import { fromBinary, toBinary, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
-import { bearerToken } from "./bearer.js";
-import { peerOf } from "./peer.js";
-import type { CallObserver } from "./call-observer.js";
-import { mapError, OK } from "./error-mapping.js";
+import { bearerToken } from "../protocol/bearer.js";
+import { peerOf } from "../protocol/peer.js";
+import type { CallObserver } from "../protocol/call-observer.js";
+import { mapError, OK } from "../protocol/error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
-import { MALFORMED, malformedRequest, tolerant } from "./malformed-request.js";
-import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+import { MALFORMED, malformedRequest, tolerant } from "../protocol/malformed-request.js";
+import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 
 /** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

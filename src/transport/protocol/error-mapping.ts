@@ -1,5 +1,5 @@
 import { Code, ConnectError } from "@connectrpc/connect";
-import { DomainError, type DomainErrorCode } from "../domain/errors.js";
+import { DomainError, type DomainErrorCode } from "../../domain/errors.js";
 
 /**
  * The one mapping from failures to status codes. Connect's Code values are the gRPC status codes,

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
-import type { ConnectAdapter, NodeRequest, NodeResponse } from "./connect-adapter.js";
+import type { ConnectAdapter, NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
 import { sendError, sendJson } from "./json-http.js";
-import type { Metrics } from "./metrics.js";
+import type { Metrics } from "../../observability/metrics.js";
 
 /**
  * Every request that is not native gRPC, over HTTP/1.1 or HTTP/2 alike: Connect and gRPC-Web

@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
 import type * as grpc from "@grpc/grpc-js";
-import { dropRepeatedAuthorization } from "./bearer.js";
+import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
 /**
  * Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is

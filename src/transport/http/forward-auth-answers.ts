@@ -1,5 +1,5 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
-import { InactiveReason, TokenType, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { InactiveReason, TokenType, type IntrospectResponse } from "../../gen/warpflow/auth/v1/token_service_pb.js";
 import { rfc3339 } from "./json-http.js";
 
 /**

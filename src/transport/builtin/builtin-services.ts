@@ -1,11 +1,11 @@
 import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
 import type * as grpc from "@grpc/grpc-js";
-import { file_grpc_health_v1_health, Health } from "../gen/grpc/health/v1/health_pb.js";
-import { addGrpcStreamingService } from "./grpc-streams.js";
+import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { addGrpcStreamingService } from "../grpc/grpc-streams.js";
 import { createHealthService, type HealthService } from "./health.js";
 import { createReflectionServices } from "./reflection.js";
-import { registerConnectHandlers, type ServedService } from "./service-handlers.js";
+import { registerConnectHandlers, type ServedService } from "../protocol/served-service.js";
 import { limitOpenStreams, type OpenStreamLimits } from "./stream-limit.js";
 
 /**

@@ -4,8 +4,8 @@ import type { RefusalWindows } from "../domain/refusal-windows.js";
 import { isKeyId, isSessionId } from "../domain/key-rules.js";
 import { auditActorOf, type Principal } from "../domain/principal.js";
 import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
-import { codeName, mapError } from "./error-mapping.js";
-import type { CallContext } from "./unary-handlers.js";
+import { codeName, mapError } from "../transport/protocol/error-mapping.js";
+import type { CallContext } from "../transport/protocol/unary-handlers.js";
 
 /**
  * Runs one admin RPC inside its audit event. The handler tells the scope what it learns (who, on

@@ -1,14 +1,14 @@
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { bearerToken } from "./bearer.js";
-import { peerOf } from "./peer.js";
-import { CreateSessionRequestSchema, type TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import type { CallObserver } from "./call-observer.js";
-import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
-import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
+import { bearerToken } from "../protocol/bearer.js";
+import { peerOf } from "../protocol/peer.js";
+import { CreateSessionRequestSchema, type TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
+import type { CallObserver } from "../protocol/call-observer.js";
+import type { NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
+import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
-import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 
 /**
  * POST /api/v1/sessions, as in the public docs: {"tenant_id": "acme"} with an admin key answers

@@ -1,14 +1,14 @@
 import type { ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { Code } from "@connectrpc/connect";
-import type { IntrospectRequest, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { authorizationCount, bearerToken } from "./bearer.js";
-import type { NodeRequest, NodeResponse } from "./connect-adapter.js";
-import type { CallObserver } from "./call-observer.js";
-import { codeName, httpStatusOf, mapError, OK } from "./error-mapping.js";
+import type { IntrospectRequest, TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
+import { authorizationCount, bearerToken } from "../protocol/bearer.js";
+import type { NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
+import type { CallObserver } from "../protocol/call-observer.js";
+import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";
 import { headerReader, sendError } from "./json-http.js";
-import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 
 /** The method label of /authz in metrics and logs. */
 export const AUTHORIZE = "Authorize";

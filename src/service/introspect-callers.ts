@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { DomainError } from "../domain/errors.js";
-import type { CallContext } from "./unary-handlers.js";
+import type { CallContext } from "../transport/protocol/unary-handlers.js";
 
 /** Metadata/header carrying the shared Introspect caller credential. */
 export const CALLER_TOKEN_HEADER = "x-warpflow-caller-token";

@@ -1,10 +1,10 @@
 import { create, fromBinary, toBinary, type DescEnum, type DescExtension, type DescFile, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import * as v1 from "../gen/grpc/reflection/v1/reflection_pb.js";
-import * as v1alpha from "../gen/grpc/reflection/v1alpha/reflection_pb.js";
+import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import * as v1alpha from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { quoteInput } from "./quote-input.js";
-import { served, type ServedService } from "./service-handlers.js";
+import { served, type ServedService } from "../protocol/served-service.js";
 
 type Request = v1.ServerReflectionRequest;
 type Response = v1.ServerReflectionResponse;

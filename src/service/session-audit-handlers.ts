@@ -10,7 +10,7 @@ import { requireTenantId } from "../domain/tenant-id.js";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { AuditedCall, AuditScope } from "./audited-call.js";
 import { fromProtoAction, toAuditEvent, toSession } from "./audit-mapping.js";
-import type { CallContext, UnaryHandlers } from "./unary-handlers.js";
+import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 
 type Handlers = UnaryHandlers<typeof pb.TokenService>;
 
