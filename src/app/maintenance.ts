@@ -1,4 +1,5 @@
 import type { Logger } from "pino";
+import { FIXED_LIMITS } from "../config/limits.js";
 import type { Clock } from "../ports/clock.js";
 import type { JwtVerifier } from "../ports/jwt-verifier.js";
 import type { TokenStore } from "../ports/token-store.js";
@@ -40,11 +41,11 @@ export function startMaintenance(deps: {
   /** A further condition of readiness (the admin bootstrap is done). */
   gate?: () => boolean;
 }): Maintenance {
-  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, failuresToUnready = 3, gate = () => true } = deps;
+  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = FIXED_LIMITS.readinessCheckMs, failuresToUnready = FIXED_LIMITS.failuresToUnready, gate = () => true } = deps;
   const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
-  let backoff = 100;
+  let backoff: number = FIXED_LIMITS.readinessRetryFirstMs;
   let failures = 0; // failed pings in a row
   let timer: NodeJS.Timeout | undefined;
   let markReady!: () => void;
@@ -82,10 +83,10 @@ export function startMaintenance(deps: {
       logger.info({ serving: ok }, ok ? "ready: SERVING" : "not ready: NOT_SERVING");
     }
     if (ok) {
-      backoff = 100;
+      backoff = FIXED_LIMITS.readinessRetryFirstMs;
       markReady();
     } else {
-      backoff = Math.min(backoff * 2, 5000);
+      backoff = Math.min(backoff * 2, FIXED_LIMITS.retryBackoffMaxMs);
     }
     timer = setTimeout(check, ok ? checkIntervalMs : backoff);
     timer.unref();

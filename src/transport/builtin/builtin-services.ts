@@ -1,24 +1,20 @@
 import type { DescFile } from "@bufbuild/protobuf";
 import type { ConnectRouter } from "@connectrpc/connect";
-import type * as grpc from "@grpc/grpc-js";
 import { file_grpc_health_v1_health, Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { addGrpcStreamingService } from "../grpc/grpc-streams.js";
 import { createHealthService, type HealthService } from "./health.js";
 import { createReflectionServices } from "./reflection.js";
-import { registerConnectHandlers, type ServedService } from "../protocol/served-service.js";
+import { registerConnectHandlers } from "../connect/connect-builtins.js";
+import type { ServedService } from "../protocol/served-service.js";
+import { FIXED_LIMITS } from "../../config/limits.js";
 import { limitOpenStreams, type OpenStreamLimits } from "./stream-limit.js";
 
-/**
- * The largest request message of health and reflection, on every protocol: a service, symbol or
- * file name of a few hundred bytes is plenty. (Before: the server-wide 64 KiB, and 200 reflection
- * streams writing 60,000-byte symbols grew the process by 931 MiB in 4 s: test/hardening/
- * stream-memory.test.ts.) A larger one is RESOURCE_EXHAUSTED.
- */
-export const BUILTIN_MESSAGE_MAX_BYTES = 4096;
+/** The largest request message of health and reflection (config/limits.ts explains the figure). */
+const BUILTIN_MESSAGE_MAX_BYTES = FIXED_LIMITS.builtinMessageMaxBytes;
 
 export interface BuiltinServices {
   health: HealthService;
-  addToGrpc(server: grpc.Server): void;
+  addToGrpc(server: Parameters<typeof addGrpcStreamingService>[0]): void;
   registerOn(router: ConnectRouter): void;
 }
 

@@ -1,5 +1,3 @@
-import type * as http from "node:http";
-import type * as http2 from "node:http2";
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import {
   Code,
@@ -13,6 +11,7 @@ import {
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
+import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
 
 /**
  * connect-node's adapter, with one change: a binary request message that does not decode as the
@@ -26,13 +25,8 @@ import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-reque
  */
 export const malformedBodyKey = createContextKey<string | undefined>(undefined, { description: "malformed request body" });
 
-export type NodeRequest = http.IncomingMessage | http2.Http2ServerRequest;
-export type NodeResponse = http.ServerResponse | http2.Http2ServerResponse;
-
-export interface ConnectAdapter {
-  /** Serves the request if its path is a registered method; returns false otherwise. */
-  handle(req: NodeRequest, res: NodeResponse): boolean;
-}
+/** Serves the request if its path is a registered method; returns false otherwise. */
+export type ConnectAdapter = ClaimingHandler;
 
 export interface ConnectAdapterOptions extends ConnectRouterOptions {
   routes(router: ConnectRouter): void;

@@ -3,7 +3,7 @@ import type { TLSSocket } from "node:tls";
 import { Code } from "@connectrpc/connect";
 import type { IntrospectRequest, TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
 import { authorizationCount, bearerToken } from "../protocol/bearer.js";
-import type { NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
+import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";

@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import type { ConnectAdapter, NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
+import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { sendError, sendJson } from "./json-http.js";
 import type { Metrics } from "../../observability/metrics.js";
 
@@ -8,7 +8,8 @@ import type { Metrics } from "../../observability/metrics.js";
  * (connect-es), REST, health and metrics. One router, so every path behaves the same on both.
  */
 export interface HttpRoutes {
-  connect: ConnectAdapter;
+  /** Connect and gRPC-Web (connect/connect-adapter.ts): tried first, by RPC path. */
+  connect: ClaimingHandler;
   rest(req: NodeRequest, res: NodeResponse): Promise<void>;
   /** The forward-auth endpoint (forward-auth.ts). */
   authz(req: NodeRequest, res: NodeResponse): void;

@@ -1,4 +1,4 @@
-import type { NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
+import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 
 /** Small helpers for the plain-HTTP endpoints: header reads, bounded body reads and JSON answers. */
 

@@ -5,7 +5,7 @@ import { bearerToken } from "../protocol/bearer.js";
 import { peerOf } from "../protocol/peer.js";
 import { CreateSessionRequestSchema, type TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallObserver } from "../protocol/call-observer.js";
-import type { NodeRequest, NodeResponse } from "../connect/connect-adapter.js";
+import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";

@@ -5,15 +5,11 @@ import type {
   DescService,
   MessageShape,
 } from "@bufbuild/protobuf";
-import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
-import { malformedBodyKey } from "../connect/connect-adapter.js";
-import { peerAddressKey } from "../connect/connect-routes.js";
-import { malformedRequest } from "./malformed-request.js";
 
 /**
  * Transport-neutral handlers for the built-in services (health, reflection): unary, server
  * streaming and bidi methods, each told only the call's abort signal. Served on the grpc-js
- * server by grpc-streams.ts and on the connect-node router by registerConnectHandlers, so both
+ * server by grpc/grpc-streams.ts and on the connect-node router by connect/connect-builtins.ts, so both
  * paths run the same code. (TokenService keeps its own UnaryHandlers with the call context.)
  */
 type Handler<M> =
@@ -36,19 +32,4 @@ export interface ServedService {
 
 export function served<S extends DescService>(service: S, handlers: ServiceHandlers<S>): ServedService {
   return { service, handlers: handlers as unknown as ServedService["handlers"] };
-}
-
-/** `readMaxBytes`: the largest request message of these methods (connect-es refuses a larger one). */
-export function registerConnectHandlers(router: ConnectRouter, { service, handlers }: ServedService, readMaxBytes?: number): void {
-  const impl: Record<string, unknown> = {};
-  for (const method of service.methods) {
-    const h = handlers[method.localName]!;
-    impl[method.localName] = (input: never, ctx: HandlerContext) => {
-      // A binary body that did not decode (connect-adapter.ts) is refused, as for TokenService.
-      const malformed = ctx.values.get(malformedBodyKey);
-      if (malformed !== undefined) throw malformedRequest(malformed);
-      return h(input, ctx.signal, ctx.values.get(peerAddressKey));
-    };
-  }
-  router.service(service, impl as never, readMaxBytes === undefined ? {} : { readMaxBytes });
 }

@@ -1,4 +1,5 @@
 import * as http from "node:http";
+import { sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
 /**
@@ -41,7 +42,7 @@ export function createHttp1Server(limits: Http1Limits, onRequest: http.RequestLi
       headersTimeout: limits.headersTimeoutMs,
       requestTimeout: limits.requestTimeoutMs,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
-      connectionsCheckingInterval: Math.max(50, Math.min(1000, limits.headersTimeoutMs / 4)),
+      connectionsCheckingInterval: sweepCadenceMs(limits.headersTimeoutMs),
       ServerResponse: ClosingServerResponse as typeof http.ServerResponse,
     },
     (req, res) => {

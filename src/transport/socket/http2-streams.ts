@@ -1,5 +1,5 @@
 import * as http2 from "node:http2";
-import type * as grpc from "@grpc/grpc-js";
+import { sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
 /**
@@ -19,8 +19,8 @@ import { dropRepeatedAuthorization } from "../protocol/bearer.js";
  * decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
  * HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
  *
- * grpc-js keeps its http2 servers in a private map (`http2Servers`): the one private field this
- * file reads. @grpc/grpc-js is pinned; the client-matrix tests fail if that field changes.
+ * The http2 server comes from grpc-js's connection injector (grpc/grpc-injector.ts, which reads
+ * grpc-js's one private field); this file only needs Node's http2 types.
  */
 export interface Http2Limits {
   /** A connection must open its first stream within this (HTTP/1.1: its first request's headers). */
@@ -36,17 +36,6 @@ export function isNativeGrpc(contentType: string | undefined): boolean {
   if (contentType === undefined || !contentType.startsWith("application/grpc")) return false;
   const next = contentType.charCodeAt(16); // after "application/grpc"
   return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
-}
-
-/** Creates grpc-js's connection injector and returns it with the http2 server it feeds. */
-export function createGrpcInjector(server: grpc.Server, credentials: grpc.ServerCredentials) {
-  const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
-  if (!(servers instanceof Map)) throw new Error("@grpc/grpc-js internals changed: no http2Servers map (see http2-streams.ts)");
-  const before = new Set(servers.keys());
-  const injector = server.createConnectionInjector(credentials);
-  const h2 = [...servers.keys()].find((s) => !before.has(s));
-  if (!h2) throw new Error("@grpc/grpc-js internals changed: the injector's http2 server was not found (see http2-streams.ts)");
-  return { injector, h2 };
 }
 
 const endInput = (stream: http2.ServerHttp2Stream) => {
@@ -101,7 +90,7 @@ export function splitHttp2Streams(
       onRequestTimeout();
       stream.close(http2.constants.NGHTTP2_CANCEL);
     }
-  }, Math.max(50, Math.min(1000, limits.requestTimeoutMs / 4)));
+  }, sweepCadenceMs(limits.requestTimeoutMs));
   sweep.unref();
 
   h2.on("session", (session: http2.ServerHttp2Session) => {
