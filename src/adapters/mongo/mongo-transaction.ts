@@ -63,6 +63,39 @@ export const isTransactionUnsupported = (err: unknown) =>
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/**
+ * Commits the transaction just run. A commit whose result is unknown is retried (commits are
+ * idempotent) until the deadline; a transient error asks for the whole transaction again
+ * (`{ rerun }`); anything else is thrown. Past the deadline the transaction is aborted, so nothing
+ * lands after the caller has been told UNAVAILABLE.
+ */
+async function commitWithRetry(
+  session: TransactionSession,
+  deadline: number,
+  now: () => number,
+  previousError: unknown,
+  outOfTime: () => Error,
+): Promise<"committed" | { rerun: unknown }> {
+  let lastError = previousError;
+  for (;;) {
+    if (now() >= deadline) {
+      // Too late to commit: the caller has been told UNAVAILABLE. Abort, so nothing lands later.
+      if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
+      throw lastError ?? outOfTime();
+    }
+    try {
+      await session.commitTransaction();
+      return "committed";
+    } catch (err) {
+      lastError = err;
+      // Unknown result: the commit may have applied; retrying it is safe (commits are idempotent).
+      if (isUnknownCommitResult(err) && !isMaxTimeExpired(err) && now() < deadline) continue;
+      if (isTransientTransactionError(err) && now() < deadline) return { rerun: err };
+      throw err;
+    }
+  }
+}
+
 export async function runBoundedTransaction<T>(
   session: TransactionSession,
   work: () => Promise<TransactionOutcome<T>>,
@@ -105,22 +138,8 @@ export async function runBoundedTransaction<T>(
       if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
       return outcome.value;
     }
-    for (;;) {
-      if (now() >= deadline) {
-        // Too late to commit: the caller has been told UNAVAILABLE. Abort, so nothing lands later.
-        if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
-        throw lastError ?? outOfTime();
-      }
-      try {
-        await session.commitTransaction();
-        return outcome.value;
-      } catch (err) {
-        lastError = err;
-        // Unknown result: the commit may have applied; retrying it is safe (commits are idempotent).
-        if (isUnknownCommitResult(err) && !isMaxTimeExpired(err) && now() < deadline) continue;
-        if (isTransientTransactionError(err) && now() < deadline) break; // run the whole transaction again
-        throw err;
-      }
-    }
+    const commit = await commitWithRetry(session, deadline, now, lastError, outOfTime);
+    if (commit === "committed") return outcome.value;
+    lastError = commit.rerun; // a transient error: run the whole transaction again
   }
 }
