@@ -5,12 +5,10 @@ import { auditPageSize, type AuditQuery } from "../domain/audit.js";
 import { decodeAuditPageToken, encodeAuditPageToken } from "../domain/audit-page-token.js";
 import { invalidArgument, PartialRevocationError } from "../domain/errors.js";
 import { requireSessionId } from "../domain/key-rules.js";
-import type { Principal } from "../domain/principal.js";
-import { requireTenantId } from "../domain/tenant-id.js";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
-import type { AuditedCall, AuditScope } from "./audited-call.js";
+import { anyTenantOf, tenantOf, type AdminCall } from "./admin-call.js";
 import { fromProtoAction, toAuditEvent, toSession } from "./audit-mapping.js";
-import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
+import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 
 type Handlers = UnaryHandlers<typeof pb.TokenService>;
 
@@ -29,57 +27,38 @@ function timeOf(t: Timestamp, field: string): Date {
 /** RevokeSession, RevokeTenantSessions and ListAuditEvents (see token-service-handlers.ts). */
 export function createSessionAndAuditHandlers(deps: {
   admin: AdminApi;
-  audited: AuditedCall;
-  principal: (ctx: CallContext, a: AuditScope) => Promise<Principal>;
-  /** The call's target, for the log line and the audit event. */
-  on: (ctx: CallContext, a: AuditScope, tenantId: string) => void;
+  call: AdminCall;
 }): Pick<Handlers, "revokeSession" | "revokeTenantSessions" | "listAuditEvents"> {
-  const { admin, audited, principal, on } = deps;
+  const { admin, call } = deps;
   return {
     revokeSession: (req, ctx) =>
-      audited("session.revoke", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId);
-        const sessionId = requireSessionId(req.sessionId);
-        admin.authorize(p, "revoke_session", tenantId);
-        on(ctx, a, tenantId);
-        a.target({ sessionId });
-        await a.begin();
-        return create(pb.RevokeSessionResponseSchema, { session: toSession(await admin.sessions.revoke(tenantId, sessionId, p.actor)) });
-      }),
+      call(
+        { action: "session.revoke", permission: "revoke_session", tenant: tenantOf, fields: (r) => ({ sessionId: requireSessionId(r.sessionId) }) },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          return create(pb.RevokeSessionResponseSchema, {
+            session: toSession(await admin.sessions.revoke(c.tenantId, c.fields.sessionId, c.principal.actor)),
+          });
+        },
+      ),
 
     revokeTenantSessions: (req, ctx) =>
-      audited("sessions.revoke_all", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId);
-        admin.authorize(p, "revoke_tenant_sessions", tenantId);
-        on(ctx, a, tenantId);
-        await a.begin();
-        const revokedCount = await admin.sessions.revokeAll(tenantId, p.actor).catch((err: unknown) => {
+      call({ action: "sessions.revoke_all", permission: "revoke_tenant_sessions", tenant: tenantOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const revokedCount = await admin.sessions.revokeAll(c.tenantId, c.principal.actor).catch((err: unknown) => {
           // UNAVAILABLE part-way: the event records how many were revoked (a retry revokes the rest).
-          if (err instanceof PartialRevocationError) a.detail(`revoked ${err.revokedCount} sessions before the store stopped; retry to revoke the rest`);
+          if (err instanceof PartialRevocationError) c.audit.detail(`revoked ${err.revokedCount} sessions before the store stopped; retry to revoke the rest`);
           throw err;
         });
-        a.detail(`revoked ${revokedCount} sessions`);
+        c.audit.detail(`revoked ${revokedCount} sessions`);
         return create(pb.RevokeTenantSessionsResponseSchema, { revokedCount });
       }),
 
     listAuditEvents: (req, ctx) =>
-      audited("audit.list", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId, "tenant_id", true);
-        const limit = auditPageSize(req.pageSize);
-        const action = fromProtoAction(req.action);
-        if (action === undefined && req.action !== pb.AuditAction.UNSPECIFIED) throw invalidArgument("action", `unknown action ${req.action}`);
-        const filters: Omit<AuditQuery, "limit"> = {
-          tenantId,
-          action,
-          since: req.since ? timeOf(req.since, "since") : undefined,
-          until: req.until ? timeOf(req.until, "until") : undefined,
-        };
-        const beforeId = req.pageToken === "" ? undefined : decodeAuditPageToken(req.pageToken, filters);
-        admin.authorize(p, "list_audit_events", tenantId);
-        on(ctx, a, tenantId);
+      call({ action: "audit.list", permission: "list_audit_events", tenant: anyTenantOf, fields: auditFilters }, req, ctx, async (c) => {
+        const { limit, filters, beforeId } = c.fields;
         // One more than a page: whether there is a next page, without a second query.
         const events = await admin.audit.list({ ...filters, beforeId, limit: limit + 1 });
         const page = events.slice(0, limit);
@@ -90,4 +69,19 @@ export function createSessionAndAuditHandlers(deps: {
         });
       }),
   };
+}
+
+/** ListAuditEvents' fields, validated after its tenant and before authorization. */
+function auditFilters(req: pb.ListAuditEventsRequest, tenantId: string) {
+  const limit = auditPageSize(req.pageSize);
+  const action = fromProtoAction(req.action);
+  if (action === undefined && req.action !== pb.AuditAction.UNSPECIFIED) throw invalidArgument("action", `unknown action ${req.action}`);
+  const filters: Omit<AuditQuery, "limit"> = {
+    tenantId,
+    action,
+    since: req.since ? timeOf(req.since, "since") : undefined,
+    until: req.until ? timeOf(req.until, "until") : undefined,
+  };
+  const beforeId = req.pageToken === "" ? undefined : decodeAuditPageToken(req.pageToken, filters);
+  return { limit, filters, beforeId };
 }

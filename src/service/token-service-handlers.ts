@@ -5,10 +5,11 @@ import type { Introspection } from "../domain/introspection.js";
 import type { Introspector } from "../domain/introspector.js";
 import type { RefusalWindows } from "../domain/refusal-windows.js";
 import { requireKeyId, requireLabel } from "../domain/key-rules.js";
-import { ADMIN_TENANT_ID, requireTenantId } from "../domain/tenant-id.js";
+import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { invalidArgument } from "../domain/errors.js";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { createAuditedCall, type AuditScope } from "./audited-call.js";
+import { anyTenantOf, createAdminCall, tenantOf } from "./admin-call.js";
+import { createAuditedCall } from "./audited-call.js";
 import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.js";
 import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
 import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
@@ -30,19 +31,7 @@ export function createTokenServiceHandlers(deps: {
   refusals?: RefusalWindows | undefined;
 }): UnaryHandlers<typeof pb.TokenService> {
   const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
-  const audited = createAuditedCall(admin.audit, deps.refusals);
-
-  const principal = async (ctx: CallContext, a: AuditScope) => {
-    const p = await admin.authenticate(ctx.bearer);
-    ctx.actor = p.actor;
-    a.principal(p);
-    return p;
-  };
-  const on = (ctx: CallContext, a: AuditScope, tenantId: string, keyId?: string) => {
-    ctx.tenantId = tenantId;
-    if (keyId !== undefined) ctx.keyId = keyId;
-    a.target({ tenantId, keyId });
-  };
+  const call = createAdminCall(admin, createAuditedCall(admin.audit, deps.refusals));
 
   return {
     async introspect(req, ctx) {
@@ -56,101 +45,79 @@ export function createTokenServiceHandlers(deps: {
     },
 
     createKey: (req, ctx) =>
-      audited("key.create", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId);
-        const label = requireLabel(req.label);
-        admin.authorize(p, "create_key", tenantId);
-        on(ctx, a, tenantId);
-        await a.begin();
-        const { token, key } = await admin.keys.create(tenantId, label, p.actor);
-        on(ctx, a, tenantId, key.id);
+      call({ action: "key.create", permission: "create_key", tenant: tenantOf, fields: (r) => ({ label: requireLabel(r.label) }) }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor);
+        c.target({ keyId: key.id });
         return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
       }),
 
     rotateKey: (req, ctx) =>
-      audited("key.rotate", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId, "tenant_id", true);
-        const keyId = requireKeyId(req.keyId);
-        admin.authorize(p, "rotate_key", tenantId);
-        on(ctx, a, tenantId, keyId);
-        await a.begin();
-        const { token, key, previous } = await admin.keys.rotate(tenantId, keyId, p.actor);
-        a.detail(`successor ${key.id}`);
+      call({ action: "key.rotate", permission: "rotate_key", tenant: anyTenantOf, fields: keyIdOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const { token, key, previous } = await admin.keys.rotate(c.tenantId, c.fields.keyId, c.principal.actor);
+        c.audit.detail(`successor ${key.id}`);
         return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
       }),
 
     revokeKey: (req, ctx) =>
-      audited("key.revoke", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId, "tenant_id", true);
-        const keyId = requireKeyId(req.keyId);
-        admin.authorize(p, "revoke_key", tenantId);
-        on(ctx, a, tenantId, keyId);
-        await a.begin();
-        return create(pb.RevokeKeyResponseSchema, { key: toApiKey(await admin.keys.revoke(tenantId, keyId, p.actor)) });
+      call({ action: "key.revoke", permission: "revoke_key", tenant: anyTenantOf, fields: keyIdOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        return create(pb.RevokeKeyResponseSchema, { key: toApiKey(await admin.keys.revoke(c.tenantId, c.fields.keyId, c.principal.actor)) });
       }),
 
     listKeys: (req, ctx) =>
-      audited("keys.list", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId, "tenant_id", true);
-        admin.authorize(p, "list_keys", tenantId);
-        on(ctx, a, tenantId);
-        return create(pb.ListKeysResponseSchema, { keys: (await admin.keys.list(tenantId)).map(toApiKey) });
-      }),
+      call({ action: "keys.list", permission: "list_keys", tenant: anyTenantOf }, req, ctx, async (c) =>
+        create(pb.ListKeysResponseSchema, { keys: (await admin.keys.list(c.tenantId)).map(toApiKey) }),
+      ),
 
     createSession: (req, ctx) =>
-      audited("session.create", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId);
-        admin.authorize(p, "create_session", tenantId);
-        on(ctx, a, tenantId);
-        await a.begin();
-        const { token, session } = await admin.sessions.create(tenantId, p.actor);
-        a.target({ sessionId: session.id });
+      call({ action: "session.create", permission: "create_session", tenant: tenantOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const { token, session } = await admin.sessions.create(c.tenantId, c.principal.actor);
+        c.audit.target({ sessionId: session.id });
         return create(pb.CreateSessionResponseSchema, {
           token,
-          tenantId,
+          tenantId: c.tenantId,
           expiresAt: timestampFromDate(session.expiresAt),
           sessionId: session.id,
         });
       }),
 
     setTenantPolicy: (req, ctx) =>
-      audited("policy.set", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId);
-        admin.authorize(p, "set_policy", tenantId);
-        on(ctx, a, tenantId);
-        a.detail(`hipaa_enabled=${req.hipaaEnabled}`);
-        await a.begin();
-        const policy = await admin.policies.set(tenantId, req.hipaaEnabled, p.actor);
+      call({ action: "policy.set", permission: "set_policy", tenant: tenantOf }, req, ctx, async (c) => {
+        c.audit.detail(`hipaa_enabled=${req.hipaaEnabled}`);
+        await c.audit.begin();
+        const policy = await admin.policies.set(c.tenantId, req.hipaaEnabled, c.principal.actor);
         return create(pb.SetTenantPolicyResponseSchema, { policy: toTenantPolicy(policy) });
       }),
 
     getTenantPolicy: (req, ctx) =>
-      audited("policy.get", ctx, req, async (a) => {
-        const p = await principal(ctx, a);
-        const tenantId = requireTenantId(req.tenantId);
-        admin.authorize(p, "get_policy", tenantId);
-        on(ctx, a, tenantId);
-        return create(pb.GetTenantPolicyResponseSchema, { policy: toTenantPolicy(await admin.policies.get(tenantId)) });
-      }),
+      call({ action: "policy.get", permission: "get_policy", tenant: tenantOf }, req, ctx, async (c) =>
+        create(pb.GetTenantPolicyResponseSchema, { policy: toTenantPolicy(await admin.policies.get(c.tenantId)) }),
+      ),
 
     createAdminKey: (req, ctx) =>
-      audited("admin_key.create", ctx, { tenantId: ADMIN_TENANT_ID }, async (a) => {
-        const p = await principal(ctx, a);
-        const label = requireLabel(req.label);
-        admin.authorize(p, "create_admin_key", ADMIN_TENANT_ID);
-        on(ctx, a, ADMIN_TENANT_ID);
-        await a.begin();
-        const { token, key } = await admin.keys.create(ADMIN_TENANT_ID, label, p.actor);
-        on(ctx, a, ADMIN_TENANT_ID, key.id);
-        return create(pb.CreateAdminKeyResponseSchema, { token, key: toApiKey(key) });
-      }),
+      call(
+        {
+          action: "admin_key.create",
+          permission: "create_admin_key",
+          tenant: () => ADMIN_TENANT_ID,
+          auditRequest: () => ({ tenantId: ADMIN_TENANT_ID }),
+          fields: (r) => ({ label: requireLabel(r.label) }),
+        },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          const { token, key } = await admin.keys.create(ADMIN_TENANT_ID, c.fields.label, c.principal.actor);
+          c.target({ keyId: key.id });
+          return create(pb.CreateAdminKeyResponseSchema, { token, key: toApiKey(key) });
+        },
+      ),
 
-    ...createSessionAndAuditHandlers({ admin, audited, principal, on }),
+    ...createSessionAndAuditHandlers({ admin, call }),
   };
 }
+
+const keyIdOf = (req: { keyId: string }) => ({ keyId: requireKeyId(req.keyId) });
