@@ -1,3 +1,13 @@
+// Background duties of a running instance:
+// - readiness: ping the store (with backoff until the first success, then every few seconds) and
+//   report SERVING while the store answers and the JWT verifier has its keys. Once SERVING, one
+//   failed ping does not flip it: only `failuresToUnready` failures in a row (checked every
+//   checkIntervalMs: about 10-15 s with the defaults), so a replica-set election (~10 s), during
+//   which every replica's ping would fail at once, does not make a load balancer drop every pod
+//   that can still answer from its cache. The store's ping accepts any member (primaryPreferred);
+// - sweep: store deprecated keys past their grace as REVOKED, each with one `key.grace_expired`
+//   audit event (grace-expiry.ts), and drop expired sessions. Correctness never waits for it (reads
+//   apply the clock themselves). Idempotent, so several replicas may run it.
 import type { Logger } from "pino";
 import { FIXED_LIMITS } from "../config/limits.js";
 import type { Clock } from "../ports/clock.js";
@@ -6,18 +16,6 @@ import type { TokenStore } from "../ports/token-store.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { expireGracePeriods } from "../domain/grace-expiry.js";
 
-/**
- * Background duties of a running instance:
- * - readiness: ping the store (with backoff until the first success, then every few seconds) and
- *   report SERVING while the store answers and the JWT verifier has its keys. Once SERVING, one
- *   failed ping does not flip it: only `failuresToUnready` failures in a row (checked every
- *   checkIntervalMs: about 10-15 s with the defaults), so a replica-set election (~10 s), during
- *   which every replica's ping would fail at once, does not make a load balancer drop every pod
- *   that can still answer from its cache. The store's ping accepts any member (primaryPreferred);
- * - sweep: store deprecated keys past their grace as REVOKED, each with one `key.grace_expired`
- *   audit event (grace-expiry.ts), and drop expired sessions. Correctness never waits for it (reads
- *   apply the clock themselves). Idempotent, so several replicas may run it.
- */
 export interface Maintenance {
   /** Resolves at the first moment the instance is ready. */
   ready: Promise<void>;

@@ -1,8 +1,6 @@
-/**
- * Text that reaches a terminal or a log (identity strings from a JWT, labels, user agents, anything
- * the CLI prints from the server) must not carry control characters or bidi overrides: ESC[2J,
- * CR LF or U+202E would let the text forge or hide lines an admin reads.
- */
+// Text that reaches a terminal or a log (identity strings from a JWT, labels, user agents, anything
+// the CLI prints from the server) must not carry control characters or bidi overrides: ESC[2J,
+// CR LF or U+202E would let the text forge or hide lines an admin reads.
 // eslint-disable-next-line no-control-regex
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu;
 // eslint-disable-next-line no-control-regex

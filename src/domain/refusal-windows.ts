@@ -1,18 +1,16 @@
+// Refusals of callers with no valid credential (none, malformed or unknown) cannot grow the audit
+// trail without bound: per (address, action, code, tenant) and time window, the FIRST refusal is
+// recorded as its own event at once, the rest are only counted; when the window closes, one event
+// with `count` and `firstTime` stands for them. At most `maxWindows` windows are open: past that,
+// refusals are counted per (action, code) in overflow windows with no address (a bounded set).
+// So a flood of refused calls costs at most 2 stored events per window and key, whatever its rate.
+// Refusals of authenticated callers (a real credential without permission) are not handled here:
+// they stay individual events.
 import type { Clock } from "../ports/clock.js";
 import type { AuditCompletion } from "./audit.js";
 import type { AuditDraft, AuditTrail } from "./audit-trail.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 
-/**
- * Refusals of callers with no valid credential (none, malformed or unknown) cannot grow the audit
- * trail without bound: per (address, action, code, tenant) and time window, the FIRST refusal is
- * recorded as its own event at once, the rest are only counted; when the window closes, one event
- * with `count` and `firstTime` stands for them. At most `maxWindows` windows are open: past that,
- * refusals are counted per (action, code) in overflow windows with no address (a bounded set).
- * So a flood of refused calls costs at most 2 stored events per window and key, whatever its rate.
- * Refusals of authenticated callers (a real credential without permission) are not handled here:
- * they stay individual events.
- */
 export interface RefusalWindows {
   /** Records (the first of its window) or counts one unauthenticated refusal. Never throws. */
   refused(draft: AuditDraft, completion: AuditCompletion): Promise<void>;

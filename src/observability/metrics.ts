@@ -1,10 +1,8 @@
+// Prometheus metrics (prom-client), served at /metrics on the HTTP port. Label values are fixed
+// sets (method, code, token type, reason): never a tenant, key or token.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ChangeFeedStatus } from "../ports/store-changes.js";
 
-/**
- * Prometheus metrics (prom-client), served at /metrics on the HTTP port. Label values are fixed
- * sets (method, code, token type, reason): never a tenant, key or token.
- */
 export interface Metrics {
   registry: Registry;
   rpcDuration: Histogram<"method" | "code">;

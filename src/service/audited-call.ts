@@ -1,3 +1,9 @@
+// Runs one admin RPC inside its audit event. The handler tells the scope what it learns (who, on
+// which tenant/key/session) and calls `begin()` right before a change: that stores the PENDING
+// event first (if it cannot be stored, the call fails UNAVAILABLE and nothing changes), and the
+// event is completed with the outcome afterwards. A call that never begins (a refusal, a read) is
+// one finished event: a read's answer is sent only once its event is stored; a refusal stays a
+// refusal even if its event cannot be stored. The outcome code comes from the one error mapping.
 import { sanitizeClientText, type AuditAction, type AuditActor, type AuditCompletion } from "../domain/audit.js";
 import type { AuditDraft, AuditTrail, PendingAudit } from "../domain/audit-trail.js";
 import type { RefusalWindows } from "../domain/refusal-windows.js";
@@ -7,14 +13,6 @@ import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
 import { codeName, mapError } from "../transport/protocol/error-mapping.js";
 import type { CallContext } from "../transport/protocol/unary-handlers.js";
 
-/**
- * Runs one admin RPC inside its audit event. The handler tells the scope what it learns (who, on
- * which tenant/key/session) and calls `begin()` right before a change: that stores the PENDING
- * event first (if it cannot be stored, the call fails UNAVAILABLE and nothing changes), and the
- * event is completed with the outcome afterwards. A call that never begins (a refusal, a read) is
- * one finished event: a read's answer is sent only once its event is stored; a refusal stays a
- * refusal even if its event cannot be stored. The outcome code comes from the one error mapping.
- */
 export interface AuditScope {
   principal(p: Principal): void;
   target(t: { tenantId?: string; keyId?: string; sessionId?: string }): void;

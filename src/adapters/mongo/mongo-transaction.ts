@@ -1,26 +1,23 @@
+// One multi-document transaction, retries and commit included, bounded by a deadline.
+//
+// Why not the driver's `session.withTransaction`: it retries a TransientTransactionError and an
+// UnknownTransactionCommitResult for up to 120 s (node_modules/mongodb/lib/sessions.js,
+// `MAX_TIMEOUT = 120_000`; its CSOT bound `timeoutMS` is a no-op since driver 7.8), long after the
+// caller was told UNAVAILABLE at STORE_TIMEOUT_MS, so a rotation could commit minutes later. And
+// its commit gets the driver's default `wtimeoutMS: 10000` unless the transaction's write concern
+// names one (sessions.js, commitTransaction). This loop follows the same specification steps
+// (https://github.com/mongodb/specifications/blob/master/source/transactions-convenient-api/transactions-convenient-api.md)
+// but never starts an attempt or a commit after the deadline.
+//
+// What bounds a commit is less tight than "the time left": `maxCommitTimeMS` is fixed at
+// `startTransaction` (the smaller of opts.maxCommitTimeMS and the time left when the attempt
+// starts), and one `commitTransaction()` call may send the commit up to `maxAdaptiveRetries` + 1
+// times (3 in driver 7.9: sessions.js commitTransaction, executeOperation's retry, then its own
+// retry of a retryable error with w: "majority"), each after a server selection and each with that
+// same maxTimeMS. A commit started just before the deadline can therefore end after it; the
+// caller's store deadline (STORE_TIMEOUT_MS, above this budget) then answers UNAVAILABLE first.
 import { MongoError, MongoErrorLabel, MongoServerError, type TransactionOptions, WriteConcern } from "mongodb";
 import { StoreUnavailableError } from "../../domain/errors.js";
-
-/**
- * One multi-document transaction, retries and commit included, bounded by a deadline.
- *
- * Why not the driver's `session.withTransaction`: it retries a TransientTransactionError and an
- * UnknownTransactionCommitResult for up to 120 s (node_modules/mongodb/lib/sessions.js,
- * `MAX_TIMEOUT = 120_000`; its CSOT bound `timeoutMS` is a no-op since driver 7.8), long after the
- * caller was told UNAVAILABLE at STORE_TIMEOUT_MS, so a rotation could commit minutes later. And
- * its commit gets the driver's default `wtimeoutMS: 10000` unless the transaction's write concern
- * names one (sessions.js, commitTransaction). This loop follows the same specification steps
- * (https://github.com/mongodb/specifications/blob/master/source/transactions-convenient-api/transactions-convenient-api.md)
- * but never starts an attempt or a commit after the deadline.
- *
- * What bounds a commit is less tight than "the time left": `maxCommitTimeMS` is fixed at
- * `startTransaction` (the smaller of opts.maxCommitTimeMS and the time left when the attempt
- * starts), and one `commitTransaction()` call may send the commit up to `maxAdaptiveRetries` + 1
- * times (3 in driver 7.9: sessions.js commitTransaction, executeOperation's retry, then its own
- * retry of a retryable error with w: "majority"), each after a server selection and each with that
- * same maxTimeMS. A commit started just before the deadline can therefore end after it; the
- * caller's store deadline (STORE_TIMEOUT_MS, above this budget) then answers UNAVAILABLE first.
- */
 
 /** The part of the driver's ClientSession this uses (a scripted stand-in in tests). */
 export interface TransactionSession {

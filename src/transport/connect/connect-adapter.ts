@@ -1,3 +1,11 @@
+// connect-node's adapter, with one change: a binary request message that does not decode as the
+// method's input message is INVALID_ARGUMENT (connect-es reports it as INTERNAL, and for a unary
+// call before any handler runs, so the call would be missing from logs and metrics). The body is
+// checked before connect-es parses it. Unary: a malformed one is replaced by an empty message and
+// flagged, and the service implementation answers the flag with INVALID_ARGUMENT, so the error is
+// written in the caller's protocol (Connect, gRPC-Web) and counted like any other call. Streaming
+// (health Watch, reflection): each envelope is checked as it arrives and a malformed one ends the
+// call with INVALID_ARGUMENT.
 import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
 import {
   Code,
@@ -13,16 +21,6 @@ import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from
 import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
 import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
 
-/**
- * connect-node's adapter, with one change: a binary request message that does not decode as the
- * method's input message is INVALID_ARGUMENT (connect-es reports it as INTERNAL, and for a unary
- * call before any handler runs, so the call would be missing from logs and metrics). The body is
- * checked before connect-es parses it. Unary: a malformed one is replaced by an empty message and
- * flagged, and the service implementation answers the flag with INVALID_ARGUMENT, so the error is
- * written in the caller's protocol (Connect, gRPC-Web) and counted like any other call. Streaming
- * (health Watch, reflection): each envelope is checked as it arrives and a malformed one ends the
- * call with INVALID_ARGUMENT.
- */
 export const malformedBodyKey = createContextKey<string | undefined>(undefined, { description: "malformed request body" });
 
 /** Serves the request if its path is a registered method; returns false otherwise. */

@@ -1,11 +1,9 @@
+// What /authz answers, as HTTP: the claims headers of an allowed request and the RFC 6750 denials.
+// Every phrase here is fixed text: never a token, never an Authorization value.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { InactiveReason, TokenType, type IntrospectResponse } from "../../gen/warpflow/auth/v1/token_service_pb.js";
 import { rfc3339 } from "./json-http.js";
 
-/**
- * What /authz answers, as HTTP: the claims headers of an allowed request and the RFC 6750 denials.
- * Every phrase here is fixed text: never a token, never an Authorization value.
- */
 export const REALM = 'Bearer realm="warpflow"';
 
 const TOKEN_TYPES: Partial<Record<TokenType, string>> = {

@@ -1,12 +1,10 @@
+// Every request that is not native gRPC, over HTTP/1.1 or HTTP/2 alike: Connect and gRPC-Web
+// (connect-es), REST, health and metrics. One router, so every path behaves the same on both.
 import * as http2 from "node:http2";
 import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { sendError, sendJson } from "./json-http.js";
 import type { Metrics } from "../../observability/metrics.js";
 
-/**
- * Every request that is not native gRPC, over HTTP/1.1 or HTTP/2 alike: Connect and gRPC-Web
- * (connect-es), REST, health and metrics. One router, so every path behaves the same on both.
- */
 export interface HttpRoutes {
   /** Connect and gRPC-Web (connect/connect-adapter.ts): tried first, by RPC path. */
   connect: ClaimingHandler;

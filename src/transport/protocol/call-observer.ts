@@ -1,14 +1,12 @@
+// One place that sees the end of every RPC, whatever the transport: one log line (method, code,
+// duration, tenant, key id, actor; never a token) and the latency histogram. Introspect logs at
+// debug: it is the hot path and its volume would drown every other line at info.
 import type { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { codeName } from "./error-mapping.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { CallContext } from "./unary-handlers.js";
 
-/**
- * One place that sees the end of every RPC, whatever the transport: one log line (method, code,
- * duration, tenant, key id, actor; never a token) and the latency histogram. Introspect logs at
- * debug: it is the hot path and its volume would drown every other line at info.
- */
 export interface CallObserver {
   /** `error`: the client-facing message of an expected failure, or the unexpected error itself. */
   end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;

@@ -1,11 +1,9 @@
+// The one mapping from failures to status codes. Connect's Code values are the gRPC status codes,
+// so the gRPC, Connect and REST transports all use this. Unknown errors become INTERNAL with a
+// generic message: their text may carry driver details and is only logged.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { DomainError, type DomainErrorCode } from "../../domain/errors.js";
 
-/**
- * The one mapping from failures to status codes. Connect's Code values are the gRPC status codes,
- * so the gRPC, Connect and REST transports all use this. Unknown errors become INTERNAL with a
- * generic message: their text may carry driver details and is only logged.
- */
 const CODES: Readonly<Record<DomainErrorCode, Code>> = {
   invalid_argument: Code.InvalidArgument,
   unauthenticated: Code.Unauthenticated,

@@ -1,3 +1,7 @@
+// Transport-neutral handlers for the built-in services (health, reflection): unary, server
+// streaming and bidi methods, each told only the call's abort signal. Served on the grpc-js
+// server by grpc/grpc-streams.ts and on the connect-node router by connect/connect-builtins.ts, so both
+// paths run the same code. (TokenService keeps its own UnaryHandlers with the call context.)
 import type {
   DescMethodBiDiStreaming,
   DescMethodServerStreaming,
@@ -6,12 +10,6 @@ import type {
   MessageShape,
 } from "@bufbuild/protobuf";
 
-/**
- * Transport-neutral handlers for the built-in services (health, reflection): unary, server
- * streaming and bidi methods, each told only the call's abort signal. Served on the grpc-js
- * server by grpc/grpc-streams.ts and on the connect-node router by connect/connect-builtins.ts, so both
- * paths run the same code. (TokenService keeps its own UnaryHandlers with the call context.)
- */
 type Handler<M> =
   M extends DescMethodUnary<infer I, infer O>
     ? (req: MessageShape<I>, signal: AbortSignal) => Promise<MessageShape<O>>

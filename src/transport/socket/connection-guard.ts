@@ -1,11 +1,9 @@
+// Admission of raw connections, before any byte is read: at most `maxPerAddress` open connections
+// per client address (0 = no bound) and `maxTotal` in all, so one client cannot take every file
+// descriptor of the process. A refused connection is closed at once. Every admitted socket is
+// tracked, so shutdown can close connections that no server has taken over yet (or never will).
 import type * as net from "node:net";
 
-/**
- * Admission of raw connections, before any byte is read: at most `maxPerAddress` open connections
- * per client address (0 = no bound) and `maxTotal` in all, so one client cannot take every file
- * descriptor of the process. A refused connection is closed at once. Every admitted socket is
- * tracked, so shutdown can close connections that no server has taken over yet (or never will).
- */
 export interface ConnectionGuard {
   /** Admits the socket (tracked until it closes) or destroys it; returns whether it was admitted. */
   admit(socket: net.Socket): boolean;

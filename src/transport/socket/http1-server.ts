@@ -1,13 +1,11 @@
+// The HTTP/1.1 server. The listener hands it sockets (it never calls listen()), and Node starts its
+// connection list and the header/request timeout checks only on 'listening': without that event a
+// half-sent request stays open forever and closeAllConnections() closes nothing. So the server is
+// told it is listening (its own handle stays unused), which turns on both.
 import * as http from "node:http";
 import { sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
-/**
- * The HTTP/1.1 server. The listener hands it sockets (it never calls listen()), and Node starts its
- * connection list and the header/request timeout checks only on 'listening': without that event a
- * half-sent request stays open forever and closeAllConnections() closes nothing. So the server is
- * told it is listening (its own handle stays unused), which turns on both.
- */
 export interface Http1Limits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;

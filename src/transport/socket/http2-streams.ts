@@ -1,27 +1,25 @@
+// Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is
+// ~8x cheaper per call than connect-node, and Introspect is the hot path), but grpc-js serves only
+// native gRPC: a Connect or gRPC-Web request on HTTP/2 (browsers, connect-go, connect-es
+// `httpVersion: "2"`, any TLS client that negotiates h2) would get 415. So the one stream listener
+// grpc-js installs on its http2 server is replaced by a dispatcher: `application/grpc` and
+// `application/grpc+<codec>` streams go to grpc-js, everything else to Node's compatibility layer
+// (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
+//
+// The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
+// half-sent request is reset), a deadline by which a new connection must have opened its first
+// stream (like HTTP/1.1's headers timeout: a client that sends the preface, or its SETTINGS, and
+// then nothing is closed, instead of holding the connection for grpc-js's 5-minute idle limit),
+// and the HTTP/2 limits: concurrent streams per connection and the
+// decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
+// HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
+//
+// The http2 server comes from grpc-js's connection injector (grpc/grpc-injector.ts, which reads
+// grpc-js's one private field); this file only needs Node's http2 types.
 import * as http2 from "node:http2";
 import { sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
-/**
- * Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is
- * ~8x cheaper per call than connect-node, and Introspect is the hot path), but grpc-js serves only
- * native gRPC: a Connect or gRPC-Web request on HTTP/2 (browsers, connect-go, connect-es
- * `httpVersion: "2"`, any TLS client that negotiates h2) would get 415. So the one stream listener
- * grpc-js installs on its http2 server is replaced by a dispatcher: `application/grpc` and
- * `application/grpc+<codec>` streams go to grpc-js, everything else to Node's compatibility layer
- * (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
- *
- * The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
- * half-sent request is reset), a deadline by which a new connection must have opened its first
- * stream (like HTTP/1.1's headers timeout: a client that sends the preface, or its SETTINGS, and
- * then nothing is closed, instead of holding the connection for grpc-js's 5-minute idle limit),
- * and the HTTP/2 limits: concurrent streams per connection and the
- * decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
- * HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
- *
- * The http2 server comes from grpc-js's connection injector (grpc/grpc-injector.ts, which reads
- * grpc-js's one private field); this file only needs Node's http2 types.
- */
 export interface Http2Limits {
   /** A connection must open its first stream within this (HTTP/1.1: its first request's headers). */
   headersTimeoutMs: number;

@@ -1,16 +1,14 @@
+// One port, every protocol. Every connection is first admitted by the connection guard (per-address
+// and total bounds). Plaintext: the first bytes decide; an HTTP/2 connection preface
+// ("PRI * HTTP/2.0") goes to the HTTP/2 server (h2c), anything else to the HTTP/1.1 server. TLS:
+// ALPN decides (h2 -> HTTP/2, http/1.1 or none -> HTTP/1.1). Which protocol a stream speaks (gRPC,
+// gRPC-Web, Connect, REST) is decided per request by the servers behind (see server.ts).
 import * as net from "node:net";
 import * as tls from "node:tls";
 import type * as http from "node:http";
 import type { Duplex } from "node:stream";
 import type { ConnectionGuard } from "./connection-guard.js";
 
-/**
- * One port, every protocol. Every connection is first admitted by the connection guard (per-address
- * and total bounds). Plaintext: the first bytes decide; an HTTP/2 connection preface
- * ("PRI * HTTP/2.0") goes to the HTTP/2 server (h2c), anything else to the HTTP/1.1 server. TLS:
- * ALPN decides (h2 -> HTTP/2, http/1.1 or none -> HTTP/1.1). Which protocol a stream speaks (gRPC,
- * gRPC-Web, Connect, REST) is decided per request by the servers behind (see server.ts).
- */
 export interface Demux {
   h2(socket: Duplex): void;
   http1: http.Server;
