@@ -7,8 +7,8 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { createConnectionGuard } from "../src/transport/connection-guard.js";
-import { createPlainListener } from "../src/transport/listener.js";
+import { createConnectionGuard } from "../src/transport/socket/connection-guard.js";
+import { createPlainListener } from "../src/transport/socket/listener.js";
 
 import { FLOOR_PATH } from "./lib/constants.js";
 

@@ -7,7 +7,7 @@
  * BENCH_PREFILL_SAMPLE=M returns M of their tokens (spread over the whole set) for the load
  * generator; BENCH_METRICS=off builds the app without metrics (to measure what metrics cost);
  * BENCH_FAST_CODEC=off serves Introspect with protobuf-es alone (to measure what the hand-written
- * codec in src/transport/introspect-codec.ts saves).
+ * codec in src/transport/grpc/introspect-codec.ts saves).
  */
 import { createApp, type App } from "../src/app/app.js";
 import { createLogger } from "../src/app/logger.js";
@@ -18,7 +18,7 @@ import type { KeyRecord } from "../src/domain/records.js";
 import { generateToken, tokenHint } from "../src/domain/token-format.js";
 import { hashToken } from "../src/domain/token-hash.js";
 import type { TokenStore } from "../src/ports/token-store.js";
-import { fastCodecs } from "../src/transport/introspect-codec.js";
+import { fastCodecs } from "../src/transport/grpc/introspect-codec.js";
 
 const send = (msg: Record<string, unknown>) => process.send!(msg);
 const gc = (globalThis as { gc?: () => void }).gc;

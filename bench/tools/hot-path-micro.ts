@@ -14,9 +14,9 @@ import { hashToken } from "../../src/domain/token-hash.js";
 import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { systemClock } from "../../src/ports/clock.js";
-import { createMetrics } from "../../src/transport/metrics.js";
-import { fastCodecs, type FastCodec } from "../../src/transport/introspect-codec.js";
-import { toIntrospectResponse } from "../../src/transport/proto-mapping.js";
+import { createMetrics } from "../../src/observability/metrics.js";
+import { fastCodecs, type FastCodec } from "../../src/transport/grpc/introspect-codec.js";
+import { toIntrospectResponse } from "../../src/service/proto-mapping.js";
 import { writeResult } from "../lib/results.js";
 
 /** Every figure of this run, kept in bench/results/<name>.json (default hot-path-micro-<UTC time>). */

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
+import { FIXED_LIMITS } from "../config/limits.js";
 import { ensureAdminKey, type BootstrapOutcome } from "../domain/admin-bootstrap.js";
 import type { AuditTrail } from "../domain/audit-trail.js";
 import type { KeyService } from "../domain/key-service.js";
@@ -52,7 +53,7 @@ export function startAdminKeyBootstrap(deps: {
   onChange: () => void;
   recheckMs?: number;
 }): AdminKeyBootstrap {
-  const { store, clock, logger, adminKeyFile: path, onChange, recheckMs = 5000 } = deps;
+  const { store, clock, logger, adminKeyFile: path, onChange, recheckMs = FIXED_LIMITS.bootstrapRecheckMs } = deps;
   const holder = `${hostname()}:${process.pid}:${randomBytes(6).toString("hex")}`;
   let state: AdminKeyState = "pending";
   let minted: string | undefined;
@@ -86,7 +87,7 @@ export function startAdminKeyBootstrap(deps: {
 
   void (async () => {
     const supplied = await readSupplied(path);
-    for (let delay = 200; !stopped; delay = Math.min(delay * 2, 5000)) {
+    for (let delay: number = FIXED_LIMITS.bootstrapRetryFirstMs; !stopped; delay = Math.min(delay * 2, FIXED_LIMITS.retryBackoffMaxMs)) {
       try {
         if (supplied.error) {
           report(

@@ -1,26 +1,14 @@
 import { readFileSync } from "node:fs";
 import type { Logger } from "pino";
-import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
-import { createAdminApi } from "../domain/admin-api.js";
-import { createAuditTrail } from "../domain/audit-trail.js";
-import { createRefusalWindows } from "../domain/refusal-windows.js";
-import { createAuditLogSink } from "./audit-log.js";
-import { createIntrospector } from "../domain/introspector.js";
-import { createKeyService } from "../domain/key-service.js";
-import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
-import { createPolicyService } from "../domain/policy-service.js";
-import { createSessionService } from "../domain/session-service.js";
-import { createTokenCache } from "../domain/token-cache.js";
+import type { Config } from "../config.js";
 import { systemClock, type Clock } from "../ports/clock.js";
 import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js";
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
-import { createCallObserver } from "../transport/call-observer.js";
-import { childCache, createMetrics, type Metrics, registerAuditMetrics, registerChangeFeedMetrics } from "../transport/metrics.js";
+import { createCallObserver } from "../transport/protocol/call-observer.js";
+import { createMetrics, type Metrics, registerAuditMetrics, registerChangeFeedMetrics } from "../observability/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
-import { AUTHORIZE } from "../transport/forward-auth.js";
-import { createIntrospectCallerCheck } from "../transport/introspect-callers.js";
-import { createTokenServiceHandlers } from "../transport/token-service-handlers.js";
+import { AUTHORIZE } from "../transport/http/forward-auth.js";
 import { startAdminKeyBootstrap } from "./admin-key-bootstrap.js";
 import { instrumentStore } from "./instrumented-store.js";
 import { withStoreTimeout } from "./store-timeout.js";
@@ -28,6 +16,7 @@ import { openStore } from "./open-store.js";
 import { listenError, readSettingFile } from "./startup-errors.js";
 import { createJwtVerifier } from "./open-jwt-verifier.js";
 import { startMaintenance } from "./maintenance.js";
+import { wireService } from "./wire-service.js";
 
 export interface AppOptions {
   config: Readonly<Config>;
@@ -69,82 +58,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const jwt = opts.jwt ?? (config.cognito ? await createJwtVerifier(config.cognito, logger) : disabledJwtVerifier);
   if (!config.cognito && !opts.jwt) logger.info("Cognito is off (COGNITO_USER_POOL_ID not set): JWTs introspect inactive");
 
-  const cache = createTokenCache({
-    ttlMs: config.cacheTtlMs,
-    maxEntries: config.cacheMaxEntries,
-    maxNegativeEntries: config.negativeCacheMaxEntries,
-  });
-  // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
-  // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
-  const unwatch = opened.changes?.subscribe((c) =>
-    c.kind === "key"
-      ? cache.deleteKey(c.keyId)
-      : c.kind === "policy"
-        ? cache.deletePolicy(c.tenantId)
-        : c.kind === "session"
-          ? cache.deleteSession(c.sessionId)
-          : cache.clear(),
-  );
-  const feedStatus = opened.changes?.status?.bind(opened.changes);
+  const changes = opened.changes;
+  const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const lastUsed = createLastUsedRecorder(store, {
-    flushIntervalMs: config.lastUsedFlushMs,
-    onFlush: ({ keys, ok, error }) => {
-      metrics.lastUsedFlushes.labels(ok ? "ok" : "error").inc();
-      if (ok) {
-        metrics.lastUsedKeysFlushed.inc(keys);
-        logger.debug({ keys }, "last_used_at flushed");
-      } else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
-    },
-  });
-  const cacheHits = childCache((type) => metrics.cacheLookups.labels(type, "hit"));
-  const cacheMisses = childCache((type) => metrics.cacheLookups.labels(type, "miss"));
-  const cacheLookup = (type: string, hit: boolean) => (hit ? cacheHits : cacheMisses)(type).inc();
-  const introspector = createIntrospector({
-    store,
-    clock,
-    cache,
-    lastUsed,
-    jwt,
-    observe: instrumented
-      ? {
-          cache: cacheLookup,
-          storeRead: () => metrics.storeReads.inc(),
-        }
-      : undefined,
-  });
-  const keys = createKeyService({ store, clock, cache, lastUsed });
-  const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
-  const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
-  const refusals = createRefusalWindows({
-    audit,
-    clock,
-    windowMs: config.auditRefusalWindowMs,
-    maxWindows: config.auditRefusalMaxWindows,
-    observe: (fate, authenticated) => refusalsByFate(`${fate} ${authenticated ? "authenticated" : "unauthenticated"}`).inc(),
-  });
+  const { handlers, keys, audit, refusals, lastUsed, unwatch } = wireService({ config, logger, store, changes, clock, jwt, metrics, instrumented });
   registerAuditMetrics(metrics.registry, refusals.openWindows, "auditEventsDropped" in opened ? opened.auditEventsDropped : undefined);
-  const admin = createAdminApi({
-    audit,
-    introspector,
-    keys,
-    sessions: createSessionService({ store, clock, cache }),
-    policies: createPolicyService({ store, clock, cache }),
-    adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
-  });
-  const byResult = childCache((result) => metrics.introspections.labels(result));
-  const handlers = createTokenServiceHandlers({
-    introspector,
-    admin,
-    introspectCallerCheck: createIntrospectCallerCheck({
-      requireClientCert: config.introspectRequireClientCert,
-      callerToken: config.introspectCallerToken,
-    }),
-    refusals,
-    onIntrospection: instrumented
-      ? (r) => byResult(r.active ? "active" : r.reason).inc()
-      : undefined,
-  });
   const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
 
   const tls = config.tls && {

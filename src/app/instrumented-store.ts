@@ -1,5 +1,5 @@
 import type { TokenStore } from "../ports/token-store.js";
-import type { Metrics } from "../transport/metrics.js";
+import type { Metrics } from "../observability/metrics.js";
 import { wrapStore } from "./wrap-store.js";
 
 /** Wraps a store so every call is timed into warpflow_store_call_duration_seconds. */

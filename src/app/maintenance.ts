@@ -1,22 +1,21 @@
+// Background duties of a running instance:
+// - readiness: ping the store (with backoff until the first success, then every few seconds) and
+//   report SERVING while the store answers and the JWT verifier has its keys. Once SERVING, one
+//   failed ping does not flip it: only `failuresToUnready` failures in a row (checked every
+//   checkIntervalMs: about 10-15 s with the defaults), so a replica-set election (~10 s), during
+//   which every replica's ping would fail at once, does not make a load balancer drop every pod
+//   that can still answer from its cache. The store's ping accepts any member (primaryPreferred);
+// - sweep: store deprecated keys past their grace as REVOKED, each with one `key.grace_expired`
+//   audit event (grace-expiry.ts), and drop expired sessions. Correctness never waits for it (reads
+//   apply the clock themselves). Idempotent, so several replicas may run it.
 import type { Logger } from "pino";
+import { FIXED_LIMITS } from "../config/limits.js";
 import type { Clock } from "../ports/clock.js";
 import type { JwtVerifier } from "../ports/jwt-verifier.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { expireGracePeriods } from "../domain/grace-expiry.js";
 
-/**
- * Background duties of a running instance:
- * - readiness: ping the store (with backoff until the first success, then every few seconds) and
- *   report SERVING while the store answers and the JWT verifier has its keys. Once SERVING, one
- *   failed ping does not flip it: only `failuresToUnready` failures in a row (checked every
- *   checkIntervalMs: about 10-15 s with the defaults), so a replica-set election (~10 s), during
- *   which every replica's ping would fail at once, does not make a load balancer drop every pod
- *   that can still answer from its cache. The store's ping accepts any member (primaryPreferred);
- * - sweep: store deprecated keys past their grace as REVOKED, each with one `key.grace_expired`
- *   audit event (grace-expiry.ts), and drop expired sessions. Correctness never waits for it (reads
- *   apply the clock themselves). Idempotent, so several replicas may run it.
- */
 export interface Maintenance {
   /** Resolves at the first moment the instance is ready. */
   ready: Promise<void>;
@@ -40,11 +39,11 @@ export function startMaintenance(deps: {
   /** A further condition of readiness (the admin bootstrap is done). */
   gate?: () => boolean;
 }): Maintenance {
-  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = 5000, failuresToUnready = 3, gate = () => true } = deps;
+  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = FIXED_LIMITS.readinessCheckMs, failuresToUnready = FIXED_LIMITS.failuresToUnready, gate = () => true } = deps;
   const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
-  let backoff = 100;
+  let backoff: number = FIXED_LIMITS.readinessRetryFirstMs;
   let failures = 0; // failed pings in a row
   let timer: NodeJS.Timeout | undefined;
   let markReady!: () => void;
@@ -82,10 +81,10 @@ export function startMaintenance(deps: {
       logger.info({ serving: ok }, ok ? "ready: SERVING" : "not ready: NOT_SERVING");
     }
     if (ok) {
-      backoff = 100;
+      backoff = FIXED_LIMITS.readinessRetryFirstMs;
       markReady();
     } else {
-      backoff = Math.min(backoff * 2, 5000);
+      backoff = Math.min(backoff * 2, FIXED_LIMITS.retryBackoffMaxMs);
     }
     timer = setTimeout(() => void check(), ok ? checkIntervalMs : backoff);
     timer.unref();

@@ -1,6 +1,6 @@
 import { AUDIT_ACTIONS } from "../domain/audit.js";
 import { AuditAction, AuditActorKind, AuditOutcome, type AuditEvent, type Session } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { fromProtoAction, toProtoAction } from "../transport/audit-mapping.js";
+import { fromProtoAction, toProtoAction } from "../service/audit-mapping.js";
 import { formatTime, safe } from "./format.js";
 
 /** Human-readable audit events and sessions for the admin CLI; parsing of its audit options. */

@@ -1,14 +1,12 @@
+// Human-readable output for the admin CLI (--json prints the proto JSON instead). Every string that
+// came from the server goes through `safe`: control and bidi characters are printed as visible
+// escapes (\x1b, \x0d, \u202e), so a hostile label, actor or user agent cannot clear the screen,
+// forge a line or hide one.
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { KeyStatus, type ApiKey, type TenantPolicy } from "../gen/warpflow/auth/v1/token_service_pb.js";
 
 import { escapeUnprintable } from "../domain/printable.js";
 
-/**
- * Human-readable output for the admin CLI (--json prints the proto JSON instead). Every string that
- * came from the server goes through `safe`: control and bidi characters are printed as visible
- * escapes (\x1b, \x0d, \u202e), so a hostile label, actor or user agent cannot clear the screen,
- * forge a line or hide one.
- */
 export const safe = (text: string): string => escapeUnprintable(text);
 
 /** JSON text with C1, DEL and bidi characters as \uXXXX too (JSON.stringify leaves them raw). */

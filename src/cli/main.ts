@@ -8,7 +8,7 @@ import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { createAdminKeyDirect, listAdminKeysDirect, revokeAdminKeyDirect } from "./direct-admin-key.js";
 import { generateToken } from "../domain/token-format.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
-import { toApiKey } from "../transport/proto-mapping.js";
+import { toApiKey } from "../service/proto-mapping.js";
 import { escapeJsonText, formatKey, formatPolicy, formatSecret, formatTime, safe } from "./format.js";
 import { escapeUnprintableKeepLines } from "../domain/printable.js";
 import { formatAuditEvent, formatSession, parseAuditAction, parseSince } from "./format-audit.js";

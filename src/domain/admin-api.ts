@@ -1,3 +1,6 @@
+// The admin use cases behind one door: resolve the caller's bearer token to a principal, check it
+// may take the action on the tenant, then run the domain service. Transports pass the raw bearer
+// value and validated inputs; they never decide who may do what.
 import type { AuditTrail } from "./audit-trail.js";
 import { DomainError } from "./errors.js";
 import type { Introspector } from "./introspector.js";
@@ -6,11 +9,6 @@ import type { PolicyService } from "./policy-service.js";
 import { authorize, principalFrom, type AdminAction, type Principal } from "./principal.js";
 import type { SessionService } from "./session-service.js";
 
-/**
- * The admin use cases behind one door: resolve the caller's bearer token to a principal, check it
- * may take the action on the tenant, then run the domain service. Transports pass the raw bearer
- * value and validated inputs; they never decide who may do what.
- */
 export interface AdminApi {
   authenticate(bearer: string | undefined): Promise<Principal>;
   authorize(principal: Principal, action: AdminAction, tenantId?: string): void;

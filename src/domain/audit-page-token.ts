@@ -1,11 +1,9 @@
+// ListAuditEvents page tokens: the filters of the first request and the last id returned. The next
+// page is every matching event with a smaller id, so events written meanwhile (larger ids) never
+// shift a page: nothing is skipped or repeated. A token used with other filters is refused.
 import { isAuditEventId, type AuditQuery } from "./audit.js";
 import { invalidArgument } from "./errors.js";
 
-/**
- * ListAuditEvents page tokens: the filters of the first request and the last id returned. The next
- * page is every matching event with a smaller id, so events written meanwhile (larger ids) never
- * shift a page: nothing is skipped or repeated. A token used with other filters is refused.
- */
 type Filters = Pick<AuditQuery, "tenantId" | "action" | "since" | "until">;
 
 interface TokenBody {

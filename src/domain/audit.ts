@@ -1,12 +1,10 @@
+// The audit trail's records and rules: what an event holds, how ids order, what a query is.
+// An event never holds a token, a token hash or an Authorization value: only ids (key, session,
+// Cognito sub), tenants, addresses and a short detail.
 import { randomBase62 } from "./base62.js";
 import { invalidArgument } from "./errors.js";
 import { escapeUnprintable } from "./printable.js";
 
-/**
- * The audit trail's records and rules: what an event holds, how ids order, what a query is.
- * An event never holds a token, a token hash or an Authorization value: only ids (key, session,
- * Cognito sub), tenants, addresses and a short detail.
- */
 export const AUDIT_ACTIONS = [
   "key.create",
   "key.rotate",

@@ -1,8 +1,6 @@
-/**
- * Domain errors. Expected outcomes (an inactive token) are values, not errors; these are the
- * failures a caller must see as a status code. The transport maps `code` to a gRPC code in one
- * place (src/transport/error-mapping.ts).
- */
+// Domain errors. Expected outcomes (an inactive token) are values, not errors; these are the
+// failures a caller must see as a status code. The transport maps `code` to a gRPC code in one
+// place (src/transport/protocol/error-mapping.ts).
 export type DomainErrorCode =
   | "invalid_argument"
   | "unauthenticated"

@@ -1,10 +1,8 @@
+// Coalesces last_used_at writes: at most one store write per distinct key per flush interval,
+// however many calls. A failed flush keeps its uses for the next one (no lost audit data), and
+// close() flushes what is pending.
 import type { KeyUse, TokenStore } from "../ports/token-store.js";
 
-/**
- * Coalesces last_used_at writes: at most one store write per distinct key per flush interval,
- * however many calls. A failed flush keeps its uses for the next one (no lost audit data), and
- * close() flushes what is pending.
- */
 export interface LastUsedRecorder {
   record(keyId: string, at: Date): void;
   /** Pending use of a key not yet written (so ListKeys on this instance is never behind). */

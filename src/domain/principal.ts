@@ -1,14 +1,12 @@
+// Who is calling an admin RPC, resolved from the caller's bearer token.
+// - platform_admin: an API key of the reserved tenant `admin`; may act on any tenant.
+// - tenant_admin: a Cognito user in the admin group; may manage its own tenant's keys.
+// - tenant_member: any other valid credential; may not call admin RPCs.
 import { sanitizeIdentity, type AuditActor } from "./audit.js";
 import { DomainError } from "./errors.js";
 import type { Introspection } from "./introspection.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 
-/**
- * Who is calling an admin RPC, resolved from the caller's bearer token.
- * - platform_admin: an API key of the reserved tenant `admin`; may act on any tenant.
- * - tenant_admin: a Cognito user in the admin group; may manage its own tenant's keys.
- * - tenant_member: any other valid credential; may not call admin RPCs.
- */
 export type Principal =
   | { kind: "platform_admin"; actor: string }
   | { kind: "tenant_admin"; tenantId: string; actor: string }

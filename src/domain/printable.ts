@@ -1,13 +1,8 @@
-/**
- * Text that reaches a terminal or a log (identity strings from a JWT, labels, user agents, anything
- * the CLI prints from the server) must not carry control characters or bidi overrides: ESC[2J,
- * CR LF or U+202E would let the text forge or hide lines an admin reads.
- */
-/**
- * Control (Cc), format (Cf: bidi overrides and isolates, zero-width characters, soft hyphen, tag
- * characters), line/paragraph separators, private-use and lone surrogates, and the Hangul fillers
- * that render as nothing: each lets two texts look alike or hides what follows.
- */
+// Text that reaches a terminal or a log (identity strings from a JWT, labels, user agents, anything
+// the CLI prints from the server) must not carry characters that forge, hide or disguise what an
+// admin reads: control (Cc: ESC[2J, CR LF), format (Cf: bidi overrides and isolates such as U+202E,
+// zero-width characters, soft hyphen, tag characters), line/paragraph separators, private-use and
+// lone surrogates, and the Hangul fillers that render as nothing.
 const UNPRINTABLE_CLASS = "[\\p{Cc}\\p{Cf}\\p{Zl}\\p{Zp}\\p{Co}\\p{Cs}\\u115f\\u1160\\u3164\\uffa0]";
 const UNPRINTABLE = new RegExp(UNPRINTABLE_CLASS, "gu");
 const UNPRINTABLE_TEST = new RegExp(UNPRINTABLE_CLASS, "u");

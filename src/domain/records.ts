@@ -1,7 +1,5 @@
-/**
- * The records the domain keeps. Stores persist exactly these fields (plus their own bookkeeping);
- * `tokenHash` is the SHA-256 of the token, never the token.
- */
+// The records the domain keeps. Stores persist exactly these fields (plus their own bookkeeping);
+// `tokenHash` is the SHA-256 of the token, never the token.
 export type StoredKeyStatus = "active" | "deprecated" | "revoked";
 
 export interface KeyRecord {

@@ -1,25 +1,23 @@
+// Refused admin calls cannot grow the audit trail without bound, nor push other events out of a
+// capped one. Each refusal belongs to an OWNER: the caller's address when it had no valid credential
+// (none, malformed or unknown), else the authenticated actor (a real key, session or JWT without
+// permission). Per (owner, action, code, tenant) and time window, the first refusals are stored as
+// their own events at once (1 for an address, `authenticatedBurst` for an actor, so a real caller's
+// refusal is always listed by itself), the rest are only counted; when the window closes, one event
+// with `count` and `firstTime` stands for them.
+//
+// Three levels keep the number of windows bounded whatever the caller varies:
+// - fine: (owner, action, code, tenant), at most `maxWindowsPerOwner` per owner;
+// - per owner: past that, (owner, action, code) on the admin trail, still naming the owner (so one
+//   address or key naming thousands of tenants cannot take every window and hide the others);
+// - global: past `maxWindows` open windows in all, (authenticated?, action, code) on the admin trail;
+//   the first refusal of such a window is still stored with its own address.
+// So a flood costs at most 2 (an actor: burst + 1) stored events per window, whatever its rate.
 import type { Clock } from "../ports/clock.js";
 import type { AuditActor, AuditCompletion } from "./audit.js";
 import type { AuditDraft, AuditTrail } from "./audit-trail.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 
-/**
- * Refused admin calls cannot grow the audit trail without bound, nor push other events out of a
- * capped one. Each refusal belongs to an OWNER: the caller's address when it had no valid credential
- * (none, malformed or unknown), else the authenticated actor (a real key, session or JWT without
- * permission). Per (owner, action, code, tenant) and time window, the first refusals are stored as
- * their own events at once (1 for an address, `authenticatedBurst` for an actor, so a real caller's
- * refusal is always listed by itself), the rest are only counted; when the window closes, one event
- * with `count` and `firstTime` stands for them.
- *
- * Three levels keep the number of windows bounded whatever the caller varies:
- * - fine: (owner, action, code, tenant), at most `maxWindowsPerOwner` per owner;
- * - per owner: past that, (owner, action, code) on the admin trail, still naming the owner (so one
- *   address or key naming thousands of tenants cannot take every window and hide the others);
- * - global: past `maxWindows` open windows in all, (authenticated?, action, code) on the admin trail;
- *   the first refusal of such a window is still stored with its own address.
- * So a flood costs at most 2 (an actor: burst + 1) stored events per window, whatever its rate.
- */
 export interface RefusalWindows {
   /** Records (the first of its window) or counts one refusal. Never throws. */
   refused(draft: AuditDraft, completion: AuditCompletion): Promise<void>;

@@ -1,12 +1,10 @@
+// Hot-path caches, keyed by token hash (never plaintext), every one bounded in size and age.
+// Entries hold store records; the introspector re-evaluates expiry and grace against the clock on
+// every call, so a cached entry can never extend a token past its own expiry.
 import { LRUCache } from "lru-cache";
 import type { VerifiedJwt } from "../ports/jwt-verifier.js";
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "./records.js";
 
-/**
- * Hot-path caches, keyed by token hash (never plaintext), every one bounded in size and age.
- * Entries hold store records; the introspector re-evaluates expiry and grace against the clock on
- * every call, so a cached entry can never extend a token past its own expiry.
- */
 export type CachedToken =
   | { kind: "key"; record: KeyRecord }
   | { kind: "session"; record: SessionRecord }

@@ -1,13 +1,11 @@
+// Token format (fixed; other teams and secret scanners depend on it):
+//   API key: wf_<tenant_id>_<body>     session: sess_<tenant_id>_<body>
+//   <body> = 32 base62 chars from a CSPRNG + 6-char checksum: CRC-32 (IEEE, zlib) of the UTF-8
+//   bytes of everything before the checksum, in base62 (0-9A-Za-z), left-padded with "0".
 import { crc32 } from "node:zlib";
 import { encodeBase62, isBase62, randomBase62 } from "./base62.js";
 import { isValidTenantId } from "./tenant-id.js";
 
-/**
- * Token format (fixed; other teams and secret scanners depend on it):
- *   API key: wf_<tenant_id>_<body>     session: sess_<tenant_id>_<body>
- *   <body> = 32 base62 chars from a CSPRNG + 6-char checksum: CRC-32 (IEEE, zlib) of the UTF-8
- *   bytes of everything before the checksum, in base62 (0-9A-Za-z), left-padded with "0".
- */
 export type OpaqueTokenKind = "api_key" | "session";
 
 export const TOKEN_PREFIX: Readonly<Record<OpaqueTokenKind, string>> = {

@@ -1,10 +1,8 @@
+// The audit part of the store port (every TokenStore is one). Events are appended, never deleted
+// by the service (MongoDB may expire them by AUDIT_RETENTION_DAYS); the one change an event ever
+// sees is the completion of a pending event, once.
 import type { AuditCompletion, AuditEvent, AuditQuery } from "../domain/audit.js";
 
-/**
- * The audit part of the store port (every TokenStore is one). Events are appended, never deleted
- * by the service (MongoDB may expire them by AUDIT_RETENTION_DAYS); the one change an event ever
- * sees is the completion of a pending event, once.
- */
 export interface AuditStore {
   /**
    * Appends an event. With `dedupeKey`, at most one event per key is ever stored (a conditional

@@ -1,7 +1,5 @@
-/**
- * Verifies a JWT (Cognito, in production). Expected failures are values with a reason, never
- * exceptions; only "the verifier itself cannot work" throws.
- */
+// Verifies a JWT (Cognito, in production). Expected failures are values with a reason, never
+// exceptions; only "the verifier itself cannot work" throws.
 export interface VerifiedJwt {
   tenantId: string;
   subject: string;

@@ -1,7 +1,5 @@
-/**
- * Named leases the store decides atomically: the admin bootstrap uses one ("admin-bootstrap") so
- * that however many instances start at once, at most one of them creates the first admin key.
- */
+// Named leases the store decides atomically: the admin bootstrap uses one ("admin-bootstrap") so
+// that however many instances start at once, at most one of them creates the first admin key.
 export interface LeaseStore {
   /**
    * Takes the lease `name` for `holder` until `until` when nobody holds it (never claimed, released,

@@ -1,8 +1,6 @@
-/**
- * Changes made to the store by any instance, as far as caches care: a key whose status changed
- * (revoked, deprecated) or a tenant policy that changed. Optional: a store that cannot watch
- * (the embedded one, or MongoDB without change streams) has none, and caches rely on their TTL.
- */
+// Changes made to the store by any instance, as far as caches care: a key whose status changed
+// (revoked, deprecated) or a tenant policy that changed. Optional: a store that cannot watch
+// (the embedded one, or MongoDB without change streams) has none, and caches rely on their TTL.
 export type StoreChange =
   | { kind: "key"; keyId: string }
   | { kind: "policy"; tenantId: string }

@@ -1,12 +1,10 @@
+// The store port. Every state change is one atomic conditional operation in the adapter; the
+// domain never reads-then-writes to enforce an invariant. Adapters throw StoreUnavailableError
+// when they cannot answer. The contract every adapter obeys is test/contract/token-store.contract.ts.
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
 import type { AuditStore } from "./audit-store.js";
 import type { LeaseStore } from "./lease-store.js";
 
-/**
- * The store port. Every state change is one atomic conditional operation in the adapter; the
- * domain never reads-then-writes to enforce an invariant. Adapters throw StoreUnavailableError
- * when they cannot answer. The contract every adapter obeys is test/contract/token-store.contract.ts.
- */
 export type InsertKeyResult = { ok: true; key: KeyRecord } | { ok: false; reason: "limit" };
 
 export type RotateKeyResult =

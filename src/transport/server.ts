@@ -2,26 +2,27 @@ import type { AddressInfo } from "node:net";
 import type * as net from "node:net";
 import type { TLSSocket } from "node:tls";
 import { createContextValues } from "@connectrpc/connect";
-import * as grpc from "@grpc/grpc-js";
 import type { Logger } from "pino";
 import type { ConnectionLimits } from "../config.js";
+import { FIXED_LIMITS } from "../config/limits.js";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { BUILTIN_MESSAGE_MAX_BYTES, createBuiltinServices } from "./builtin-services.js";
-import type { CallObserver } from "./call-observer.js";
-import { createConnectAdapter } from "./connect-adapter.js";
-import { createConnectionGuard } from "./connection-guard.js";
-import { createForwardAuthHandler } from "./forward-auth.js";
-import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from "./connect-routes.js";
-import { peerOf } from "./peer.js";
-import { routeGrpcLogs } from "./grpc-logging.js";
-import { addProtobufService } from "./grpc-server.js";
-import { createHttp1Server } from "./http1-server.js";
-import { createGrpcInjector, splitHttp2Streams } from "./http2-streams.js";
-import { createHttpRouter } from "./http-router.js";
-import { createPlainListener, createTlsListener, type TlsFiles } from "./listener.js";
-import type { Metrics } from "./metrics.js";
-import { createRestSessionsHandler } from "./rest-sessions.js";
-import type { UnaryHandlers } from "./unary-handlers.js";
+import { createBuiltinServices } from "./builtin/builtin-services.js";
+import type { CallObserver } from "./protocol/call-observer.js";
+import { createConnectAdapter } from "./connect/connect-adapter.js";
+import { createConnectionGuard } from "./socket/connection-guard.js";
+import { createForwardAuthHandler } from "./http/forward-auth.js";
+import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from "./connect/connect-routes.js";
+import { peerOf } from "./protocol/peer.js";
+import { routeGrpcLogs } from "./grpc/grpc-logging.js";
+import { addProtobufService } from "./grpc/grpc-server.js";
+import { createHttp1Server } from "./socket/http1-server.js";
+import { splitHttp2Streams } from "./socket/http2-streams.js";
+import { createGrpcInjector, createGrpcServer } from "./grpc/grpc-injector.js";
+import { createHttpRouter } from "./http/http-router.js";
+import { createPlainListener, createTlsListener, type TlsFiles } from "./socket/listener.js";
+import type { Metrics } from "../observability/metrics.js";
+import { createRestSessionsHandler } from "./http/rest-sessions.js";
+import type { UnaryHandlers } from "./protocol/unary-handlers.js";
 
 export interface ServerOptions {
   host: string;
@@ -45,9 +46,6 @@ export interface RunningServer {
   close(timeoutMs: number): Promise<void>;
 }
 
-/** HTTP/2 session memory bound (MB, Node's unit); grpc-js would otherwise make it unlimited. */
-const MAX_SESSION_MEMORY_MB = 16;
-
 /**
  * The one port. Connections: admitted by the connection guard, then split by the listener
  * (HTTP/2 preface or ALPN h2 -> the HTTP/2 server, else HTTP/1.1). Requests: native gRPC streams
@@ -59,22 +57,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let serving = false;
   routeGrpcLogs(logger);
 
-  const grpcServer = new grpc.Server({
-    "grpc.max_receive_message_length": opts.maxBodyBytes,
-    "grpc.max_send_message_length": 4 * 1024 * 1024,
-    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
-    "grpc-node.max_session_memory": MAX_SESSION_MEMORY_MB,
-    // Close HTTP/2 connections idle for 5 minutes (no calls), including ones left open after a
-    // protocol error, so idle or broken clients cannot pile up file descriptors. Clients reconnect.
-    "grpc.max_connection_idle_ms": 300_000,
-  });
+  const grpcServer = createGrpcServer({ maxReceiveBytes: opts.maxBodyBytes, maxConcurrentStreams: limits.maxConcurrentStreams });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
     max: limits.maxOpenStreams,
     maxPerAddress: limits.maxOpenStreamsPerAddress,
   });
   builtins.addToGrpc(grpcServer);
-  const { injector, h2 } = createGrpcInjector(grpcServer, grpc.ServerCredentials.createInsecure());
+  const { injector, h2 } = createGrpcInjector(grpcServer);
 
   const connect = createConnectAdapter({
     routes: (router) => {
@@ -82,7 +72,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       builtins.registerOn(router);
     },
     readMaxBytes: opts.maxBodyBytes,
-    streamingReadMaxBytes: BUILTIN_MESSAGE_MAX_BYTES,
+    streamingReadMaxBytes: FIXED_LIMITS.builtinMessageMaxBytes,
     contextValues: (req) =>
       createContextValues()
         .set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true)
@@ -152,7 +142,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
         http1.closeAllConnections();
         guard.destroyAll();
         // Sockets close asynchronously; give their close events a moment, then stop waiting.
-        setTimeout(forced, 100).unref();
+        setTimeout(forced, FIXED_LIMITS.forcedCloseGraceMs).unref();
       }, timeoutMs);
       force.unref();
       const drained = Promise.all([

@@ -2,8 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { AuditCompletion } from "../../src/domain/audit.js";
 import type { AuditDraft, AuditTrail } from "../../src/domain/audit-trail.js";
 import { DomainError } from "../../src/domain/errors.js";
-import { createAuditedCall } from "../../src/transport/audited-call.js";
-import type { CallContext } from "../../src/transport/unary-handlers.js";
+import { createAuditedCall } from "../../src/service/audited-call.js";
+import type { CallContext } from "../../src/transport/protocol/unary-handlers.js";
 
 /** Records what the audited call hands the trail (the trail itself is tested in audit-trail.test.ts). */
 function recordingTrail() {

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import type * as net from "node:net";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, openFileLimit } from "../../src/config.js";
-import { createConnectionGuard } from "../../src/transport/connection-guard.js";
+import { createConnectionGuard } from "../../src/transport/socket/connection-guard.js";
 
 /** A stand-in socket: the guard reads remoteAddress, listens for close and may destroy it. */
 function fakeSocket(address: string) {

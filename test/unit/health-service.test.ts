@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HealthCheckResponse_ServingStatus as Status } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { createHealthService } from "../../src/transport/health.js";
+import { createHealthService } from "../../src/transport/builtin/health.js";
 
 const handlers = (h: ReturnType<typeof createHealthService>) =>
   h.served.handlers as unknown as {

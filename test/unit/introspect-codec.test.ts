@@ -10,8 +10,8 @@ import {
   TokenType,
   type IntrospectResponse,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { fastCodecs, type FastCodec } from "../../src/transport/introspect-codec.js";
-import { toIntrospectResponse } from "../../src/transport/proto-mapping.js";
+import { fastCodecs, type FastCodec } from "../../src/transport/grpc/introspect-codec.js";
+import { toIntrospectResponse } from "../../src/service/proto-mapping.js";
 
 /** The hand-written Introspect codec must be indistinguishable from protobuf-es. */
 const request = fastCodecs.get(IntrospectRequestSchema.typeName) as FastCodec<unknown>;

@@ -4,7 +4,7 @@ import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { createMongoChangeFeed, type WatchableDb } from "../../src/adapters/mongo/mongo-change-feed.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
-import { registerChangeFeedMetrics } from "../../src/transport/metrics.js";
+import { registerChangeFeedMetrics } from "../../src/observability/metrics.js";
 
 /**
  * The change feed against a scripted stand-in for the driver's ChangeStream (no mongod here): it

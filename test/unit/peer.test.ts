@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { connectProtocolOf, peerOf } from "../../src/transport/peer.js";
+import { connectProtocolOf, peerOf } from "../../src/transport/protocol/peer.js";
 
 describe("audit request fields", () => {
   it("peerOf: ip:port, IPv6 in brackets, nothing for a socket without an address", () => {

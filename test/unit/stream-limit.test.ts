@@ -2,9 +2,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
 import { Health } from "../../src/gen/grpc/health/v1/health_pb.js";
-import { quoteInput } from "../../src/transport/quote-input.js";
-import { served } from "../../src/transport/service-handlers.js";
-import { addressOf, limitOpenStreams } from "../../src/transport/stream-limit.js";
+import { quoteInput } from "../../src/transport/builtin/quote-input.js";
+import { served } from "../../src/transport/protocol/served-service.js";
+import { addressOf, limitOpenStreams } from "../../src/transport/builtin/stream-limit.js";
 
 /** Hardening III, items 1 and 3: the pieces, without a server (the attacks are in test/hardening). */
 describe("open-stream bound per client address", () => {

@@ -1,18 +1,16 @@
+// Reads COGNITO_JWKS_FILE. Two shapes are accepted:
+// - a JWKS, `{"keys": [...]}` (what https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json
+//   serves): used for every configured pool;
+// - an object keyed by user pool id, `{"us-east-1_AbC": {"keys": [...]}, ...}`: one JWKS per pool;
+//   every configured pool must be present (entries for other pools are ignored).
+// Every key must be an RSA signing key with a kid that node:crypto can load, so a bad file fails at
+// start with one line naming the variable, never at the first login.
 import { createPublicKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { Jwks } from "aws-jwt-verify/jwk";
 import { ConfigError } from "../../config.js";
 import { COGNITO_ALG } from "./jwt-header.js";
 
-/**
- * Reads COGNITO_JWKS_FILE. Two shapes are accepted:
- * - a JWKS, `{"keys": [...]}` (what https://cognito-idp.<region>.amazonaws.com/<pool>/.well-known/jwks.json
- *   serves): used for every configured pool;
- * - an object keyed by user pool id, `{"us-east-1_AbC": {"keys": [...]}, ...}`: one JWKS per pool;
- *   every configured pool must be present (entries for other pools are ignored).
- * Every key must be an RSA signing key with a kid that node:crypto can load, so a bad file fails at
- * start with one line naming the variable, never at the first login.
- */
 /** Cognito signs with 2048-bit RSA keys; anything shorter in the file is a mistake (or worse). */
 const MIN_RSA_BITS = 2048;
 

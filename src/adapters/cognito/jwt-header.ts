@@ -1,8 +1,6 @@
-/**
- * A cheap look at a JWT before any verification: its shape, and which key (kid) and algorithm it
- * claims. Cognito signs with RS256 only, so anything else (alg "none", HS256 key-confusion attempts,
- * ES*) is refused here, before aws-jwt-verify sees the token.
- */
+// A cheap look at a JWT before any verification: its shape, and which key (kid) and algorithm it
+// claims. Cognito signs with RS256 only, so anything else (alg "none", HS256 key-confusion attempts,
+// ES*) is refused here, before aws-jwt-verify sees the token.
 export const COGNITO_ALG = "RS256";
 
 export type HeaderCheck =

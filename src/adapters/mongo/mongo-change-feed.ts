@@ -1,28 +1,26 @@
+// Cache invalidation across instances from a MongoDB change stream (replica sets and sharded
+// clusters; Atlas). One database-level stream, filtered on the server to what caches care about:
+// key updates that touch `status` (revoke, rotate, sweep; not the frequent lastUsedAt writes),
+// replaced or deleted keys, revoked sessions, and every tenant policy change. Events carry only the document key
+// (no updateLookup read).
+//
+// The driver resumes the stream itself after a resumable error (node_modules/mongodb/lib/
+// change_stream.js, _processErrorStreamMode). Anything else ends the stream: an error the driver
+// does not resume (e.g. 136 CappedPositionLost or 286 ChangeStreamHistoryLost: the oplog moved
+// past the stream's position) or a close without error (an `invalidate` event: the database was
+// dropped or renamed; the driver then emits only `close`/`end`). Each ended stream is handled
+// exactly once: the feed reopens a fresh stream with backoff, and when the new stream is
+// established (its first resume token or event: `watch()` is lazy, the aggregate runs later) the
+// caches are reset, since events between the two streams are lost. Only "change streams do not
+// exist here" stops the feed for good (40573 not a replica set, 40324 unknown stage, 8000 an Atlas
+// tier without change streams), with one log line; CACHE_TTL_MS then stays the staleness bound.
+// https://www.mongodb.com/docs/manual/changeStreams/
+// https://github.com/mongodb/specifications/blob/master/source/change-streams/change-streams.md
 import type { Document } from "mongodb";
 import type { Logger } from "pino";
 import type { ChangeFeedStatus, StoreChange, StoreChangeFeed } from "../../ports/store-changes.js";
 import { COLLECTIONS } from "./mongo-documents.js";
 
-/**
- * Cache invalidation across instances from a MongoDB change stream (replica sets and sharded
- * clusters; Atlas). One database-level stream, filtered on the server to what caches care about:
- * key updates that touch `status` (revoke, rotate, sweep; not the frequent lastUsedAt writes),
- * replaced or deleted keys, revoked sessions, and every tenant policy change. Events carry only the document key
- * (no updateLookup read).
- *
- * The driver resumes the stream itself after a resumable error (node_modules/mongodb/lib/
- * change_stream.js, _processErrorStreamMode). Anything else ends the stream: an error the driver
- * does not resume (e.g. 136 CappedPositionLost or 286 ChangeStreamHistoryLost: the oplog moved
- * past the stream's position) or a close without error (an `invalidate` event: the database was
- * dropped or renamed; the driver then emits only `close`/`end`). Each ended stream is handled
- * exactly once: the feed reopens a fresh stream with backoff, and when the new stream is
- * established (its first resume token or event: `watch()` is lazy, the aggregate runs later) the
- * caches are reset, since events between the two streams are lost. Only "change streams do not
- * exist here" stops the feed for good (40573 not a replica set, 40324 unknown stage, 8000 an Atlas
- * tier without change streams), with one log line; CACHE_TTL_MS then stays the staleness bound.
- * https://www.mongodb.com/docs/manual/changeStreams/
- * https://github.com/mongodb/specifications/blob/master/source/change-streams/change-streams.md
- */
 const PIPELINE: Document[] = [
   {
     $match: {

@@ -1,15 +1,13 @@
+// The MongoDB document shapes and their mapping to the domain records. Pure code: no driver calls.
+//
+// Every document carries `v` (its schema version) so a later migration can tell old shapes from new
+// ones. Only token HASHES are stored (the records never hold a plaintext token).
+//
+// Optional fields are OMITTED, never written as null: the driver serializes `undefined` as BSON
+// null unless `ignoreUndefined` is set, and a null would read back as a present field.
 import type { AuditAction, AuditActorKind, AuditEvent, AuditOutcome } from "../../domain/audit.js";
 import type { KeyRecord, SessionRecord, StoredKeyStatus, TenantPolicyRecord } from "../../domain/records.js";
 
-/**
- * The MongoDB document shapes and their mapping to the domain records. Pure code: no driver calls.
- *
- * Every document carries `v` (its schema version) so a later migration can tell old shapes from new
- * ones. Only token HASHES are stored (the records never hold a plaintext token).
- *
- * Optional fields are OMITTED, never written as null: the driver serializes `undefined` as BSON
- * null unless `ignoreUndefined` is set, and a null would read back as a present field.
- */
 export const SCHEMA_VERSION = 1 as const;
 
 export const COLLECTIONS = {

@@ -1,18 +1,16 @@
+// The indexes the store relies on, created at start with `createIndexes`.
+//
+// Idempotent and safe when several replicas start at once: the server answers "all indexes already
+// exist" for a spec identical to an existing index (same name, key and options), and fails with
+// IndexOptionsConflict (85) / IndexKeySpecsConflict (86) only when an index of the same name has a
+// different spec, which a changed spec below must avoid by taking a new name.
+// https://www.mongodb.com/docs/manual/reference/command/createIndexes/
+//
+// Names are explicit so duplicate-key errors can be attributed to an index by name.
 import { type Collection, type Db, type IndexDescription, MongoClient, type MongoClientOptions, MongoServerError, ReadConcern, WriteConcern } from "mongodb";
 import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
 
-/**
- * The indexes the store relies on, created at start with `createIndexes`.
- *
- * Idempotent and safe when several replicas start at once: the server answers "all indexes already
- * exist" for a spec identical to an existing index (same name, key and options), and fails with
- * IndexOptionsConflict (85) / IndexKeySpecsConflict (86) only when an index of the same name has a
- * different spec, which a changed spec below must avoid by taking a new name.
- * https://www.mongodb.com/docs/manual/reference/command/createIndexes/
- *
- * Names are explicit so duplicate-key errors can be attributed to an index by name.
- */
 export const INDEX = {
   keyTokenHash: "keys_token_hash_unique",
   keyActiveSlot: "keys_tenant_active_slot_unique",

@@ -1,3 +1,13 @@
+// The key state changes that the active- and deprecated-keys limits constrain: insert, rotate, revoke.
+//
+// Race-freedom without transactions: an ACTIVE key must hold a slot s in 0..maxActive-1, and the
+// partial unique index {tenantId, slot} over ACTIVE documents lets one ACTIVE key per (tenant, s)
+// exist. The server checks it inside each single-document write, so whatever the number of
+// concurrent writers on whatever replicas, a tenant never has more than maxActive ACTIVE keys. A
+// write that would take an occupied slot fails with E11000 on that index, and the writer tries the
+// next slot. Every transition is one conditional single-document write (atomic in MongoDB).
+// DEPRECATED keys hold grace slots the same way (mongo-slots.ts).
+// https://www.mongodb.com/docs/manual/core/write-operations-atomicity/
 import type { Collection } from "mongodb";
 import type { KeyRecord } from "../../domain/records.js";
 import type { InsertKeyResult, RotateKeyResult } from "../../ports/token-store.js";
@@ -14,18 +24,6 @@ import {
 import { rotateInTransaction, type RotationTransactions } from "./mongo-rotate-transaction.js";
 import { isTransactionUnsupported } from "./mongo-transaction.js";
 
-/**
- * The key state changes that the active- and deprecated-keys limits constrain: insert, rotate, revoke.
- *
- * Race-freedom without transactions: an ACTIVE key must hold a slot s in 0..maxActive-1, and the
- * partial unique index {tenantId, slot} over ACTIVE documents lets one ACTIVE key per (tenant, s)
- * exist. The server checks it inside each single-document write, so whatever the number of
- * concurrent writers on whatever replicas, a tenant never has more than maxActive ACTIVE keys. A
- * write that would take an occupied slot fails with E11000 on that index, and the writer tries the
- * next slot. Every transition is one conditional single-document write (atomic in MongoDB).
- * DEPRECATED keys hold grace slots the same way (mongo-slots.ts).
- * https://www.mongodb.com/docs/manual/core/write-operations-atomicity/
- */
 export interface KeySlotOps {
   insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
   rotateKey(args: RotateArgs): Promise<RotateKeyResult>;

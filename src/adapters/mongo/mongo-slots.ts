@@ -1,21 +1,19 @@
+// Slot bookkeeping of the key limits (used by mongo-key-slots.ts and mongo-rotate-transaction.ts).
+//
+// The deprecated-keys limit (at most maxDeprecated DEPRECATED keys of a tenant in their grace),
+// race-free the same way as the active limit: a DEPRECATED key made by a rotation holds a grace
+// slot g in 0..maxDeprecated-1, and the partial unique index {tenantId, graceSlot} over
+// DEPRECATED documents admits one per (tenant, g). The server checks it inside the single-document
+// write that deprecates the key, whatever the number of concurrent rotations on whatever replicas.
+//
+// A key whose grace ended (revokeAt <= the server's now) no longer counts, swept or not: when every
+// slot is held, the rotation first releases the grace slots of the tenant's expired DEPRECATED keys.
 import type { ClientSession, Collection } from "mongodb";
 import type { TokenStore } from "../../ports/token-store.js";
 import type { KeyDoc } from "./mongo-documents.js";
 import { isDuplicateKeyOn } from "./mongo-errors.js";
 import { INDEX } from "./mongo-indexes.js";
 
-/**
- * Slot bookkeeping of the key limits (used by mongo-key-slots.ts and mongo-rotate-transaction.ts).
- *
- * The deprecated-keys limit (at most maxDeprecated DEPRECATED keys of a tenant in their grace),
- * race-free the same way as the active limit: a DEPRECATED key made by a rotation holds a grace
- * slot g in 0..maxDeprecated-1, and the partial unique index {tenantId, graceSlot} over
- * DEPRECATED documents admits one per (tenant, g). The server checks it inside the single-document
- * write that deprecates the key, whatever the number of concurrent rotations on whatever replicas.
- *
- * A key whose grace ended (revokeAt <= the server's now) no longer counts, swept or not: when every
- * slot is held, the rotation first releases the grace slots of the tenant's expired DEPRECATED keys.
- */
 export const isGraceSlotTaken = (err: unknown) => isDuplicateKeyOn(err, INDEX.keyGraceSlot, "graceSlot");
 
 interface GraceHolder {

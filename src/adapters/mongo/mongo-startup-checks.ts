@@ -1,13 +1,11 @@
+// Start-up conditions that retrying cannot fix: the deployment or the database user does not fit
+// this service. The connection loop logs one `error` line with the message, stops retrying and
+// stays not ready (every call UNAVAILABLE with this message) until an operator acts and restarts.
 import { type Db, MongoServerError, type TopologyDescription } from "mongodb";
 import { COLLECTIONS } from "./mongo-documents.js";
 import { IndexConflictError } from "./mongo-indexes.js";
 import { isShardedTopology, shardedCollections, transactionsFromTopology } from "./mongo-topology.js";
 
-/**
- * Start-up conditions that retrying cannot fix: the deployment or the database user does not fit
- * this service. The connection loop logs one `error` line with the message, stops retrying and
- * stays not ready (every call UNAVAILABLE with this message) until an operator acts and restarts.
- */
 export class StartupRefusedError extends Error {
   constructor(message: string) {
     super(message);

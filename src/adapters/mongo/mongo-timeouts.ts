@@ -1,16 +1,14 @@
-/**
- * The driver's timeouts, derived from the store's own deadlines so that the driver answers (success
- * or a typed failure) before the caller's deadline fires: a write the caller was told failed must
- * not be one the driver is still waiting on, and a retryable read's second attempt must still fit.
- *
- * Driver 7.8+ made the client-side operation timeout (`timeoutMS`, CSOT) a deprecated no-op after a
- * connection-pool desynchronization bug, and says to use the per-stage options instead:
- * serverSelectionTimeoutMS, waitQueueTimeoutMS, socketTimeoutMS and maxTimeMS.
- * https://www.mongodb.com/docs/drivers/node/current/connect/connection-options/csot/
- * (node_modules/mongodb/lib/connection_string.js marks `timeoutMS` as `ignored: true`.)
- *
- * The table with the defaults is in docs/mongodb.md ("Timeouts").
- */
+// The driver's timeouts, derived from the store's own deadlines so that the driver answers (success
+// or a typed failure) before the caller's deadline fires: a write the caller was told failed must
+// not be one the driver is still waiting on, and a retryable read's second attempt must still fit.
+//
+// Driver 7.8+ made the client-side operation timeout (`timeoutMS`, CSOT) a deprecated no-op after a
+// connection-pool desynchronization bug, and says to use the per-stage options instead:
+// serverSelectionTimeoutMS, waitQueueTimeoutMS, socketTimeoutMS and maxTimeMS.
+// https://www.mongodb.com/docs/drivers/node/current/connect/connection-options/csot/
+// (node_modules/mongodb/lib/connection_string.js marks `timeoutMS` as `ignored: true`.)
+//
+// The table with the defaults is in docs/mongodb.md ("Timeouts").
 export interface MongoTimeouts {
   /** How long an operation waits for a suitable server (a primary) before failing. */
   serverSelectionTimeoutMS: number;

@@ -1,26 +1,23 @@
+// One multi-document transaction, retries and commit included, bounded by a deadline.
+//
+// Why not the driver's `session.withTransaction`: it retries a TransientTransactionError and an
+// UnknownTransactionCommitResult for up to 120 s (node_modules/mongodb/lib/sessions.js,
+// `MAX_TIMEOUT = 120_000`; its CSOT bound `timeoutMS` is a no-op since driver 7.8), long after the
+// caller was told UNAVAILABLE at STORE_TIMEOUT_MS, so a rotation could commit minutes later. And
+// its commit gets the driver's default `wtimeoutMS: 10000` unless the transaction's write concern
+// names one (sessions.js, commitTransaction). This loop follows the same specification steps
+// (https://github.com/mongodb/specifications/blob/master/source/transactions-convenient-api/transactions-convenient-api.md)
+// but never starts an attempt or a commit after the deadline.
+//
+// What bounds a commit is less tight than "the time left": `maxCommitTimeMS` is fixed at
+// `startTransaction` (the smaller of opts.maxCommitTimeMS and the time left when the attempt
+// starts), and one `commitTransaction()` call may send the commit up to `maxAdaptiveRetries` + 1
+// times (3 in driver 7.9: sessions.js commitTransaction, executeOperation's retry, then its own
+// retry of a retryable error with w: "majority"), each after a server selection and each with that
+// same maxTimeMS. A commit started just before the deadline can therefore end after it; the
+// caller's store deadline (STORE_TIMEOUT_MS, above this budget) then answers UNAVAILABLE first.
 import { MongoError, MongoErrorLabel, MongoServerError, type TransactionOptions, WriteConcern } from "mongodb";
 import { StoreUnavailableError } from "../../domain/errors.js";
-
-/**
- * One multi-document transaction, retries and commit included, bounded by a deadline.
- *
- * Why not the driver's `session.withTransaction`: it retries a TransientTransactionError and an
- * UnknownTransactionCommitResult for up to 120 s (node_modules/mongodb/lib/sessions.js,
- * `MAX_TIMEOUT = 120_000`; its CSOT bound `timeoutMS` is a no-op since driver 7.8), long after the
- * caller was told UNAVAILABLE at STORE_TIMEOUT_MS, so a rotation could commit minutes later. And
- * its commit gets the driver's default `wtimeoutMS: 10000` unless the transaction's write concern
- * names one (sessions.js, commitTransaction). This loop follows the same specification steps
- * (https://github.com/mongodb/specifications/blob/master/source/transactions-convenient-api/transactions-convenient-api.md)
- * but never starts an attempt or a commit after the deadline.
- *
- * What bounds a commit is less tight than "the time left": `maxCommitTimeMS` is fixed at
- * `startTransaction` (the smaller of opts.maxCommitTimeMS and the time left when the attempt
- * starts), and one `commitTransaction()` call may send the commit up to `maxAdaptiveRetries` + 1
- * times (3 in driver 7.9: sessions.js commitTransaction, executeOperation's retry, then its own
- * retry of a retryable error with w: "majority"), each after a server selection and each with that
- * same maxTimeMS. A commit started just before the deadline can therefore end after it; the
- * caller's store deadline (STORE_TIMEOUT_MS, above this budget) then answers UNAVAILABLE first.
- */
 
 /** The part of the driver's ClientSession this uses (a scripted stand-in in tests). */
 export interface TransactionSession {
@@ -62,6 +59,39 @@ export const isTransactionUnsupported = (err: unknown) =>
   err instanceof MongoServerError && (err.code === 20 || /Transaction numbers are only allowed/.test(err.message));
 
 const defaultSleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Commits the transaction just run. A commit whose result is unknown is retried (commits are
+ * idempotent) until the deadline; a transient error asks for the whole transaction again
+ * (`{ rerun }`); anything else is thrown. Past the deadline the transaction is aborted, so nothing
+ * lands after the caller has been told UNAVAILABLE.
+ */
+async function commitWithRetry(
+  session: TransactionSession,
+  deadline: number,
+  now: () => number,
+  previousError: unknown,
+  outOfTime: () => Error,
+): Promise<"committed" | { rerun: unknown }> {
+  let lastError = previousError;
+  for (;;) {
+    if (now() >= deadline) {
+      // Too late to commit: the caller has been told UNAVAILABLE. Abort, so nothing lands later.
+      if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
+      throw lastError instanceof Error ? lastError : outOfTime();
+    }
+    try {
+      await session.commitTransaction();
+      return "committed";
+    } catch (err) {
+      lastError = err;
+      // Unknown result: the commit may have applied; retrying it is safe (commits are idempotent).
+      if (isUnknownCommitResult(err) && !isMaxTimeExpired(err) && now() < deadline) continue;
+      if (isTransientTransactionError(err) && now() < deadline) return { rerun: err };
+      throw err;
+    }
+  }
+}
 
 export async function runBoundedTransaction<T>(
   session: TransactionSession,
@@ -105,22 +135,8 @@ export async function runBoundedTransaction<T>(
       if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
       return outcome.value;
     }
-    for (;;) {
-      if (now() >= deadline) {
-        // Too late to commit: the caller has been told UNAVAILABLE. Abort, so nothing lands later.
-        if (session.inTransaction()) await session.abortTransaction().catch(() => undefined);
-        throw lastError instanceof Error ? lastError : outOfTime();
-      }
-      try {
-        await session.commitTransaction();
-        return outcome.value;
-      } catch (err) {
-        lastError = err;
-        // Unknown result: the commit may have applied; retrying it is safe (commits are idempotent).
-        if (isUnknownCommitResult(err) && !isMaxTimeExpired(err) && now() < deadline) continue;
-        if (isTransientTransactionError(err) && now() < deadline) break; // run the whole transaction again
-        throw err;
-      }
-    }
+    const commit = await commitWithRetry(session, deadline, now, lastError, outOfTime);
+    if (commit === "committed") return outcome.value;
+    lastError = commit.rerun; // a transient error: run the whole transaction again
   }
 }

@@ -1,0 +1,84 @@
+// Runs one admin RPC inside its audit event. The handler tells the scope what it learns (who, on
+// which tenant/key/session) and calls `begin()` right before a change: that stores the PENDING
+// event first (if it cannot be stored, the call fails UNAVAILABLE and nothing changes), and the
+// event is completed with the outcome afterwards. A call that never begins (a refusal, a read) is
+// one finished event: a read's answer is sent only once its event is stored; a refusal stays a
+// refusal even if its event cannot be stored. The outcome code comes from the one error mapping.
+import { sanitizeClientText, type AuditAction, type AuditActor, type AuditCompletion } from "../domain/audit.js";
+import type { AuditDraft, AuditTrail, PendingAudit } from "../domain/audit-trail.js";
+import type { RefusalWindows } from "../domain/refusal-windows.js";
+import { isKeyId, isSessionId } from "../domain/key-rules.js";
+import { auditActorOf, type Principal } from "../domain/principal.js";
+import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
+import { codeName, mapError } from "../transport/protocol/error-mapping.js";
+import type { CallContext } from "../transport/protocol/unary-handlers.js";
+
+export interface AuditScope {
+  principal(p: Principal): void;
+  target(t: { tenantId?: string; keyId?: string; sessionId?: string }): void;
+  detail(text: string): void;
+  begin(): Promise<void>;
+}
+
+export type AuditedCall = <T>(
+  action: AuditAction,
+  ctx: CallContext,
+  /** Fields of the request, used only if well formed (the event names the tenant even for a refusal). */
+  request: { tenantId?: string; keyId?: string; sessionId?: string },
+  body: (scope: AuditScope) => Promise<T>,
+) => Promise<T>;
+
+/**
+ * `refusals`: where a call refused before any change goes (counted per caller and window instead of
+ * stored one by one past a few, see refusal-windows.ts); without it, every refusal is an event.
+ */
+export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows): AuditedCall {
+  return async (action, ctx, request, body) => {
+    let actor: AuditActor = { kind: "none", id: "", tenantId: "" };
+    let tenantId = request.tenantId !== undefined && isValidTenantId(request.tenantId) ? request.tenantId : ADMIN_TENANT_ID;
+    let keyId = request.keyId !== undefined && isKeyId(request.keyId) ? request.keyId : undefined;
+    let sessionId = request.sessionId !== undefined && isSessionId(request.sessionId) ? request.sessionId : undefined;
+    let detail: string | undefined;
+    let pending: PendingAudit | undefined;
+    // Who called, read now: grpc-js's getPeer() is "unknown" once the call's stream has closed (a
+    // client that cancels before its event is written would leave no address in the trail).
+    const caller = { peer: ctx.peer, userAgent: sanitizeClientText(ctx.userAgent), protocol: ctx.protocol };
+    const draft = (): AuditDraft => ({ action, actor, tenantId, keyId, sessionId, ...caller });
+    const scope: AuditScope = {
+      principal(p) {
+        actor = auditActorOf(p);
+      },
+      target(t) {
+        if (t.tenantId !== undefined) tenantId = t.tenantId;
+        if (t.keyId !== undefined) keyId = t.keyId;
+        if (t.sessionId !== undefined) sessionId = t.sessionId;
+      },
+      detail(text) {
+        detail = text;
+      },
+      async begin() {
+        pending = await audit.begin(draft());
+      },
+    };
+
+    let result: Awaited<ReturnType<typeof body>>;
+    try {
+      result = await body(scope);
+    } catch (err) {
+      const mapped = mapError(err);
+      // The handler's detail, if it set one, is kept after the error's message (e.g. what a revoke did before it failed).
+      const failedDetail = detail === undefined ? mapped.message : `${mapped.message}: ${detail}`;
+      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: failedDetail };
+      if (pending) await pending.complete(failed);
+      // Refused before any change: counted per caller and window (refusal-windows.ts), so neither a
+      // stranger nor a real credential without permission can flood the trail or evict other events.
+      else if (refusals) await refusals.refused(draft(), failed);
+      else await audit.record(draft(), failed).catch(() => undefined); // still refused if not stored
+      throw err;
+    }
+    const ok: AuditCompletion = { outcome: "ok", code: "OK", keyId, sessionId, detail };
+    if (pending) await pending.complete(ok);
+    else await audit.record(draft(), ok); // a read: no answer without its event
+    return result;
+  };
+}

@@ -1,0 +1,123 @@
+import { create } from "@bufbuild/protobuf";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type { AdminApi } from "../domain/admin-api.js";
+import type { Introspection } from "../domain/introspection.js";
+import type { Introspector } from "../domain/introspector.js";
+import type { RefusalWindows } from "../domain/refusal-windows.js";
+import { requireKeyId, requireLabel } from "../domain/key-rules.js";
+import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
+import { invalidArgument } from "../domain/errors.js";
+import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { anyTenantOf, createAdminCall, tenantOf } from "./admin-call.js";
+import { createAuditedCall } from "./audited-call.js";
+import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.js";
+import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
+import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
+
+/**
+ * TokenService, transport-neutral: each handler takes the decoded request and the caller's bearer
+ * token, validates fields, authenticates, authorizes and calls the domain. The gRPC (grpc-js) and
+ * Connect (connect-node) adapters both serve exactly these handlers. Every admin handler runs
+ * inside its audit event (audited-call.ts): refused or allowed, each attempt is recorded.
+ */
+export function createTokenServiceHandlers(deps: {
+  introspector: Introspector;
+  admin: AdminApi;
+  /** Sees every introspection result (metrics by reason). */
+  onIntrospection?: (result: Introspection) => void;
+  /** Restricts who may call Introspect (see introspect-callers.ts); undefined: anyone. */
+  introspectCallerCheck?: ((ctx: CallContext) => void) | undefined;
+  /** Unauthenticated refusals, counted per address and window (undefined: each one an event). */
+  refusals?: RefusalWindows | undefined;
+}): UnaryHandlers<typeof pb.TokenService> {
+  const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
+  const call = createAdminCall(admin, createAuditedCall(admin.audit, deps.refusals));
+
+  return {
+    async introspect(req, ctx) {
+      introspectCallerCheck?.(ctx);
+      if (req.expectedTenantId !== "" && req.expectedTenantId.length > 63) {
+        throw invalidArgument("expected_tenant_id", "must match ^[a-z0-9][a-z0-9-]{0,62}$");
+      }
+      const result = await introspector.introspect(req.token, req.expectedTenantId || undefined);
+      onIntrospection?.(result);
+      return toIntrospectResponse(result);
+    },
+
+    createKey: (req, ctx) =>
+      call({ action: "key.create", permission: "create_key", tenant: tenantOf, fields: (r) => ({ label: requireLabel(r.label) }) }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor);
+        c.target({ keyId: key.id });
+        return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
+      }),
+
+    rotateKey: (req, ctx) =>
+      call({ action: "key.rotate", permission: "rotate_key", tenant: anyTenantOf, fields: keyIdOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const { token, key, previous } = await admin.keys.rotate(c.tenantId, c.fields.keyId, c.principal.actor);
+        c.audit.detail(`successor ${key.id}`);
+        return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
+      }),
+
+    revokeKey: (req, ctx) =>
+      call({ action: "key.revoke", permission: "revoke_key", tenant: anyTenantOf, fields: keyIdOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        return create(pb.RevokeKeyResponseSchema, { key: toApiKey(await admin.keys.revoke(c.tenantId, c.fields.keyId, c.principal.actor)) });
+      }),
+
+    listKeys: (req, ctx) =>
+      call({ action: "keys.list", permission: "list_keys", tenant: anyTenantOf }, req, ctx, async (c) =>
+        create(pb.ListKeysResponseSchema, { keys: (await admin.keys.list(c.tenantId)).map(toApiKey) }),
+      ),
+
+    createSession: (req, ctx) =>
+      call({ action: "session.create", permission: "create_session", tenant: tenantOf }, req, ctx, async (c) => {
+        await c.audit.begin();
+        const { token, session } = await admin.sessions.create(c.tenantId, c.principal.actor);
+        c.audit.target({ sessionId: session.id });
+        return create(pb.CreateSessionResponseSchema, {
+          token,
+          tenantId: c.tenantId,
+          expiresAt: timestampFromDate(session.expiresAt),
+          sessionId: session.id,
+        });
+      }),
+
+    setTenantPolicy: (req, ctx) =>
+      call({ action: "policy.set", permission: "set_policy", tenant: tenantOf }, req, ctx, async (c) => {
+        c.audit.detail(`hipaa_enabled=${req.hipaaEnabled}`);
+        await c.audit.begin();
+        const policy = await admin.policies.set(c.tenantId, req.hipaaEnabled, c.principal.actor);
+        return create(pb.SetTenantPolicyResponseSchema, { policy: toTenantPolicy(policy) });
+      }),
+
+    getTenantPolicy: (req, ctx) =>
+      call({ action: "policy.get", permission: "get_policy", tenant: tenantOf }, req, ctx, async (c) =>
+        create(pb.GetTenantPolicyResponseSchema, { policy: toTenantPolicy(await admin.policies.get(c.tenantId)) }),
+      ),
+
+    createAdminKey: (req, ctx) =>
+      call(
+        {
+          action: "admin_key.create",
+          permission: "create_admin_key",
+          tenant: () => ADMIN_TENANT_ID,
+          auditRequest: () => ({ tenantId: ADMIN_TENANT_ID }),
+          fields: (r) => ({ label: requireLabel(r.label) }),
+        },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          const { token, key } = await admin.keys.create(ADMIN_TENANT_ID, c.fields.label, c.principal.actor);
+          c.target({ keyId: key.id });
+          return create(pb.CreateAdminKeyResponseSchema, { token, key: toApiKey(key) });
+        },
+      ),
+
+    ...createSessionAndAuditHandlers({ admin, call }),
+  };
+}
+
+const keyIdOf = (req: { keyId: string }) => ({ keyId: requireKeyId(req.keyId) });

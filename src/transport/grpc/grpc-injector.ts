@@ -1,0 +1,38 @@
+// The grpc-js server that owns every HTTP/2 session of the one port, and the connection injector
+// the listener feeds it through. The injector's http2 server is handed to socket/http2-streams.ts,
+// which splits its streams between grpc-js and the HTTP router.
+//
+// grpc-js keeps its http2 servers in a private map (`http2Servers`): the one private field of
+// @grpc/grpc-js this service reads. @grpc/grpc-js is pinned; if the field moves, the server refuses
+// to start with a message naming this file, and the client-matrix tests fail.
+import type * as http2 from "node:http2";
+import * as grpc from "@grpc/grpc-js";
+import { FIXED_LIMITS } from "../../config/limits.js";
+
+export interface GrpcServerLimits {
+  /** The largest request message (MAX_BODY_BYTES). */
+  maxReceiveBytes: number;
+  maxConcurrentStreams: number;
+}
+
+export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
+  return new grpc.Server({
+    "grpc.max_receive_message_length": limits.maxReceiveBytes,
+    "grpc.max_send_message_length": FIXED_LIMITS.grpcMaxSendBytes,
+    "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
+    "grpc-node.max_session_memory": FIXED_LIMITS.http2SessionMemoryMb,
+    "grpc.max_connection_idle_ms": FIXED_LIMITS.http2IdleTimeoutMs,
+  });
+}
+
+/** Creates grpc-js's connection injector and returns it with the http2 server it feeds. */
+export function createGrpcInjector(server: grpc.Server, credentials = grpc.ServerCredentials.createInsecure()) {
+  const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) throw new Error("@grpc/grpc-js internals changed: no http2Servers map (see grpc-injector.ts)");
+  const before = new Set(servers.keys());
+  const injector = server.createConnectionInjector(credentials);
+  const h2 = [...servers.keys()].find((s) => !before.has(s));
+  if (!h2) throw new Error("@grpc/grpc-js internals changed: the injector's http2 server was not found (see grpc-injector.ts)");
+  return { injector, h2 };
+}
+

@@ -1,0 +1,86 @@
+import type { ServerResponse } from "node:http";
+import type { TLSSocket } from "node:tls";
+import { Code } from "@connectrpc/connect";
+import type { IntrospectRequest, TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
+import { authorizationCount, bearerToken } from "../protocol/bearer.js";
+import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
+import type { CallObserver } from "../protocol/call-observer.js";
+import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
+import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";
+import { headerReader, sendError } from "./json-http.js";
+import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+
+/** The method label of /authz in metrics and logs. */
+export const AUTHORIZE = "Authorize";
+/** Request header a gateway sets to bind a route to a tenant (Introspect's expected_tenant_id). */
+export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
+
+/**
+ * The forward-auth endpoint (`/authz` and `/authz/...`, any method) for nginx auth_request, Envoy
+ * ext_authz (HTTP service), Traefik ForwardAuth and Caddy forward_auth: the gateway sends the
+ * original request's headers; 200 allows it and carries the claims as `x-warpflow-*` headers;
+ * 401/403 deny it with an RFC 6750 challenge; 503 when the store cannot answer (every gateway
+ * denies on it). A node (req, res) handler: HTTP/1.1 and HTTP/2 (compat API) alike.
+ *
+ * It is Introspect behind another door: the same handler (caller restrictions, introspector, cache,
+ * last_used_at, result metrics), the same observer (method label `Authorize`), the same error
+ * mapping. It never reads the request body: the answer goes out at once (a request whose body is
+ * still unread when it is answered ends there: http1-server.ts closes that HTTP/1.1 connection,
+ * http-router.ts resets that HTTP/2 stream; so a gateway's Content-Length with no body behind it
+ * stalls nothing).
+ */
+export function createForwardAuthHandler(
+  introspect: UnaryHandlers<typeof TokenService>["introspect"],
+  observer: CallObserver,
+): (req: NodeRequest, res: NodeResponse) => void {
+  return (req, res) => {
+    const start = process.hrtime.bigint();
+    const ctx: CallContext = {
+      bearer: undefined,
+      header: headerReader(req),
+      clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
+    };
+    const count = authorizationCount(req.rawHeaders);
+    const header = req.headers.authorization;
+    const bearer = count === 1 ? bearerToken(header) : undefined;
+    if (bearer === undefined) {
+      const d: Denial =
+        count === 0
+          ? denial("missing")
+          : count > 1
+            ? denial("invalid_request", "more than one authorization header")
+            : /^bearer(?:[ \t]|$)/i.test(header!)
+              ? denial("invalid_request", "malformed bearer credential")
+              : denial("missing");
+      return finishDenied(res, d, start, ctx);
+    }
+    ctx.bearer = bearer;
+    const expected = ctx.header!(EXPECTED_TENANT_HEADER);
+    // The message create() would build (two proto3 strings), without its reflective walk.
+    const message: IntrospectRequest = { $typeName: "warpflow.auth.v1.IntrospectRequest", token: bearer, expectedTenantId: expected ?? "" };
+    introspect(message, ctx).then(
+      (r) => {
+        if (!r.active) return finishDenied(res, denial(r.inactiveReason), start, ctx);
+        ctx.tenantId = r.tenantId;
+        ctx.keyId = r.keyId || undefined;
+        observer.end(AUTHORIZE, OK, start, ctx);
+        (res as ServerResponse).writeHead(200, allowHeaders(r));
+        res.end();
+      },
+      (err: unknown) => {
+        const mapped = mapError(err);
+        observer.end(AUTHORIZE, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+        const status = httpStatusOf(mapped.code);
+        const extra: Record<string, string> = status === 401 ? { "www-authenticate": REALM } : {};
+        if (status === 503) extra["retry-after"] = "1";
+        sendError(res, status, codeName(mapped.code), mapped.message, extra);
+      },
+    );
+  };
+
+  function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
+    // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.
+    observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
+    sendError(res, d.status, d.code, d.message, { "www-authenticate": d.challenge });
+  }
+}

@@ -1,0 +1,57 @@
+// Every request that is not native gRPC, over HTTP/1.1 or HTTP/2 alike: Connect and gRPC-Web
+// (connect-es), REST, health and metrics. One router, so every path behaves the same on both.
+import * as http2 from "node:http2";
+import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
+import { sendError, sendJson } from "./json-http.js";
+import type { Metrics } from "../../observability/metrics.js";
+
+export interface HttpRoutes {
+  /** Connect and gRPC-Web (connect/connect-adapter.ts): tried first, by RPC path. */
+  connect: ClaimingHandler;
+  rest(req: NodeRequest, res: NodeResponse): Promise<void>;
+  /** The forward-auth endpoint (forward-auth.ts). */
+  authz(req: NodeRequest, res: NodeResponse): void;
+  metrics: Metrics;
+  serving(): boolean;
+  /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
+  readinessDetail?: (() => Record<string, unknown>) | undefined;
+}
+
+export function createHttpRouter(routes: HttpRoutes) {
+  return (req: NodeRequest, res: NodeResponse): void => {
+    stopReadingWhenAnswered(req, res);
+    if (routes.connect.handle(req, res)) return;
+    const path = (req.url ?? "/").split("?", 1)[0]!;
+    if (path === "/api/v1/sessions") return void routes.rest(req, res);
+    if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
+    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
+    if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+    if (path === "/readyz") {
+      const serving = routes.serving();
+      return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving", ...routes.readinessDetail?.() });
+    }
+    if (path === "/metrics") {
+      routes.metrics.registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { "content-type": routes.metrics.registry.contentType });
+          res.end(text);
+        },
+        () => sendError(res, 500, "internal", "metrics unavailable"),
+      );
+      return;
+    }
+    sendError(res, 404, "not_found", `no route for GET ${path}`);
+  };
+}
+
+/**
+ * A response sent before the request body was read to its end (413, 415, 404 on a POST, a refused
+ * credential...) ends that request: the server stops reading it. HTTP/2: the stream is reset with
+ * NO_ERROR once the response is sent (RFC 9113 section 8.1). HTTP/1.1: see closingServerResponse.
+ */
+function stopReadingWhenAnswered(req: NodeRequest, res: NodeResponse): void {
+  if (!(res instanceof http2.Http2ServerResponse)) return;
+  res.once("finish", () => {
+    if (!req.complete && !res.stream.closed) res.stream.close(http2.constants.NGHTTP2_NO_ERROR);
+  });
+}

@@ -1,0 +1,78 @@
+import { timestampDate } from "@bufbuild/protobuf/wkt";
+import { create } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import { bearerToken } from "../protocol/bearer.js";
+import { peerOf } from "../protocol/peer.js";
+import { CreateSessionRequestSchema, type TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
+import type { CallObserver } from "../protocol/call-observer.js";
+import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
+import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
+import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
+import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+
+/**
+ * POST /api/v1/sessions, as in the public docs: {"tenant_id": "acme"} with an admin key answers
+ * 200 {"token", "tenant_id", "expires_at"}. Errors answer a JSON body
+ * {"error": {"code", "message"}} with the matching HTTP status. Served by the CreateSession handler.
+ */
+export function createRestSessionsHandler(
+  handlers: Pick<UnaryHandlers<typeof TokenService>, "createSession">,
+  observer: CallObserver,
+  maxBodyBytes: number,
+) {
+  return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
+    const start = process.hrtime.bigint();
+    const ctx: CallContext = {
+      bearer: bearerToken(req.headers.authorization),
+      header: headerReader(req),
+      peer: peerOf(req.socket),
+      userAgent: req.headers["user-agent"],
+      protocol: "rest",
+    };
+    try {
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+      const [type, ...params] = (req.headers["content-type"] ?? "").split(";").map((p) => p.trim().toLowerCase());
+      if (type !== "application/json") {
+        throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
+      }
+      // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
+      const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/^"|"$/g, "");
+      if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+        throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
+      }
+      const body = await readBody(req, maxBodyBytes);
+      let json: unknown;
+      try {
+        json = JSON.parse(body.toString("utf8"));
+      } catch {
+        throw new HttpError(400, "invalid_argument", "body: not valid JSON");
+      }
+      if (typeof json !== "object" || json === null || Array.isArray(json)) {
+        throw new HttpError(400, "invalid_argument", 'body: must be a JSON object like {"tenant_id": "acme"}');
+      }
+      const extra = Object.keys(json).filter((k) => k !== "tenant_id");
+      // Never the field's name: a client that sends a token as a key would get it echoed and logged.
+      if (extra.length > 0) throw new HttpError(400, "invalid_argument", 'body: unknown field (the only field is "tenant_id")');
+      const tenantId = (json as { tenant_id?: unknown }).tenant_id;
+      if (tenantId !== undefined && typeof tenantId !== "string") {
+        throw new HttpError(400, "invalid_argument", "tenant_id: must be a string");
+      }
+      const out = await handlers.createSession(create(CreateSessionRequestSchema, { tenantId: tenantId ?? "" }), ctx);
+      observer.end("RestCreateSession", OK, start, ctx);
+      sendJson(res, 200, {
+        token: out.token,
+        tenant_id: out.tenantId,
+        expires_at: rfc3339(timestampDate(out.expiresAt!)),
+      });
+    } catch (err) {
+      if (err instanceof HttpError) {
+        observer.end("RestCreateSession", err.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument, start, ctx, err.message);
+        sendError(res, err.status, err.code, err.message, err.status === 405 ? { allow: "POST" } : undefined);
+        return;
+      }
+      const mapped = mapError(err);
+      observer.end("RestCreateSession", mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+      sendError(res, httpStatusOf(mapped.code), codeName(mapped.code), mapped.message);
+    }
+  };
+}

@@ -1,0 +1,51 @@
+// One place that sees the end of every RPC, whatever the transport: one log line (method, code,
+// duration, tenant, key id, actor; never a token) and the latency histogram. Introspect logs at
+// debug: it is the hot path and its volume would drown every other line at info.
+import type { Code } from "@connectrpc/connect";
+import type { Logger } from "pino";
+import { codeName } from "./error-mapping.js";
+import type { Metrics } from "../../observability/metrics.js";
+import type { CallContext } from "./unary-handlers.js";
+
+export interface CallObserver {
+  /** `error`: the client-facing message of an expected failure, or the unexpected error itself. */
+  end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;
+}
+
+export function createCallObserver(logger: Logger, metrics: Metrics | undefined, hotMethods: ReadonlySet<string>): CallObserver {
+  // method -> code -> histogram child (no per-call key string, no labels() hashing).
+  const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>[]>();
+  return {
+    end(method, code, startNs, ctx, error) {
+      try {
+        record(method, code, startNs, ctx, error);
+      } catch {
+        // Observability must never fail a call (the work is done; the answer must still go out).
+      }
+    },
+  };
+
+  function record(method: string, code: Code, startNs: bigint, ctx: CallContext, error: unknown): void {
+      const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+      if (metrics) {
+        let byCode = histograms.get(method);
+        if (!byCode) histograms.set(method, (byCode = []));
+        const h = (byCode[code] ??= metrics.rpcDuration.labels(method, codeName(code)));
+        h.observe(seconds);
+      }
+      const level = error !== undefined && typeof error !== "string" ? "error" : error !== undefined ? "info" : hotMethods.has(method) ? "debug" : "info";
+      if (!logger.isLevelEnabled(level)) return;
+      logger[level](
+        {
+          rpc: method,
+          code: codeName(code),
+          ms: Math.round(seconds * 1e6) / 1000,
+          tenant: ctx.tenantId,
+          key_id: ctx.keyId,
+          actor: ctx.actor,
+          ...(typeof error === "string" ? { error } : error ? { err: error } : {}),
+        },
+        "rpc",
+      );
+  }
+}

@@ -1,0 +1,130 @@
+// Every HTTP/2 stream, split by what it speaks. The HTTP/2 sessions belong to @grpc/grpc-js (it is
+// ~8x cheaper per call than connect-node, and Introspect is the hot path), but grpc-js serves only
+// native gRPC: a Connect or gRPC-Web request on HTTP/2 (browsers, connect-go, connect-es
+// `httpVersion: "2"`, any TLS client that negotiates h2) would get 415. So the one stream listener
+// grpc-js installs on its http2 server is replaced by a dispatcher: `application/grpc` and
+// `application/grpc+<codec>` streams go to grpc-js, everything else to Node's compatibility layer
+// (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
+//
+// The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
+// half-sent request is reset), a deadline by which a new connection must have opened its first
+// stream (like HTTP/1.1's headers timeout: a client that sends the preface, or its SETTINGS, and
+// then nothing is closed, instead of holding the connection for grpc-js's 5-minute idle limit),
+// and the HTTP/2 limits: concurrent streams per connection and the
+// decoded header-list size (Node resets a stream over it with ENHANCE_YOUR_CALM, which bounds the
+// HPACK amplification). Session memory is bounded by grpc-js's `grpc-node.max_session_memory`.
+//
+// The http2 server comes from grpc-js's connection injector (grpc/grpc-injector.ts, which reads
+// grpc-js's one private field); this file only needs Node's http2 types.
+import * as http2 from "node:http2";
+import { sweepCadenceMs } from "../../config/limits.js";
+import { dropRepeatedAuthorization } from "../protocol/bearer.js";
+
+export interface Http2Limits {
+  /** A connection must open its first stream within this (HTTP/1.1: its first request's headers). */
+  headersTimeoutMs: number;
+  maxConcurrentStreams: number;
+  maxHeaderBytes: number;
+  requestTimeoutMs: number;
+}
+
+type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+
+export function isNativeGrpc(contentType: string | undefined): boolean {
+  if (contentType === undefined || !contentType.startsWith("application/grpc")) return false;
+  const next = contentType.charCodeAt(16); // after "application/grpc"
+  return Number.isNaN(next) || next === 43 /* + */ || next === 59 /* ; */;
+}
+
+const endInput = (stream: http2.ServerHttp2Stream) => {
+  if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(http2.constants.NGHTTP2_NO_ERROR);
+};
+
+/**
+ * Once grpc-js has sent a call's status (trailers, or a trailers-only response) while the client
+ * is still sending, the stream is reset with NO_ERROR (RFC 9113 section 8.1: the server asks the
+ * client to stop sending a request whose response is complete). grpc-js instead reads and drops
+ * whatever comes after the status: a call refused for a too-large message or a full stream bound
+ * still took 1.5 GB of input in 6 s from 200 streams. The reset is queued behind the trailers.
+ */
+function stopInputAfterStatus(stream: http2.ServerHttp2Stream): void {
+  const { sendTrailers, respond } = stream;
+  // A unary call has read its whole request before it answers: nothing to do (the hot path).
+  stream.sendTrailers = function (this: http2.ServerHttp2Stream, headers) {
+    sendTrailers.call(this, headers);
+    if (!this.readableEnded) setImmediate(endInput, this);
+  };
+  stream.respond = function (this: http2.ServerHttp2Stream, headers, options) {
+    respond.call(this, headers, options);
+    if (options?.endStream && !this.readableEnded) setImmediate(endInput, this);
+  };
+}
+
+export function splitHttp2Streams(
+  h2: http2.Http2Server,
+  limits: Http2Limits,
+  onHttpRequest: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  onRequestTimeout: () => void,
+): { close(): void } {
+  h2.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes });
+  const grpcListeners = h2.listeners("stream") as StreamListener[];
+  if (grpcListeners.length !== 1) throw new Error(`expected grpc-js's one stream listener, found ${grpcListeners.length}`);
+  const grpcStream = grpcListeners[0]!;
+  h2.removeAllListeners("stream");
+  // Adding a 'request' listener makes Node install its compatibility stream listener; take it too.
+  h2.on("request", onHttpRequest);
+  const compat = h2.listeners("stream") as StreamListener[];
+  if (compat.length !== 1) throw new Error("Node's http2 compatibility listener was not installed");
+  const compatStream = compat[0]!;
+  h2.removeAllListeners("stream");
+
+  // Streams still sending their request, with the time by which they must have finished.
+  const pending = new Map<http2.ServerHttp2Stream, number>();
+  const sweep = setInterval(() => {
+    const now = Date.now();
+    for (const [stream, deadline] of pending) {
+      if (deadline > now) continue;
+      pending.delete(stream);
+      onRequestTimeout();
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    }
+  }, sweepCadenceMs(limits.requestTimeoutMs));
+  sweep.unref();
+
+  h2.on("session", (session: http2.ServerHttp2Session) => {
+    const silent = setTimeout(() => {
+      onRequestTimeout();
+      session.destroy(); // nothing is in flight on it
+    }, limits.headersTimeoutMs);
+    silent.unref();
+    const clear = () => clearTimeout(silent);
+    session.once("stream", clear);
+    session.once("close", clear);
+  });
+
+  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+    // The decoded header list (RFC 9113 section 6.5.2: name + value + 32 per field). Node advertises
+    // maxHeaderListSize but does not hold a peer to it (a client that ignores it sent 40 KB).
+    let size = 0;
+    for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+    if (size > limits.maxHeaderBytes) {
+      stream.on("error", () => {}); // the reset is the answer; nobody else listens on this stream
+      return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    }
+    dropRepeatedAuthorization(headers, rawHeaders);
+    if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
+      pending.set(stream, Date.now() + limits.requestTimeoutMs);
+      const done = () => pending.delete(stream);
+      stream.once("end", done);
+      stream.once("close", done);
+    }
+    const grpc = isNativeGrpc(headers["content-type"]);
+    if (grpc && pending.has(stream)) stopInputAfterStatus(stream);
+    (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
+  });
+  return {
+    close() {
+      clearInterval(sweep);
+    },
+  };
+}
