@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KeyStatus, TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * Who may call which admin RPC, over real gRPC against the service started with COGNITO_* and a
@@ -50,7 +51,6 @@ const EXPECTED: Record<Credential, Record<Rpc, string>> = {
   none: all(UNAUTH),
 };
 
-const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => OK, (e: { code: number }) => status[e.code] ?? `code ${e.code}`);
 const asAdmin = () => ({ bearer: t.adminKey });
 
 /** One call of each RPC on tenant acme; RotateKey/RevokeKey act on a fresh acme key. */

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InactiveReason, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { cognitoClaims, cognitoEnv, createTestKey, signJwt, jwksOf, writeTempJson, type TestKey } from "../support/jwt.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * Issue 13, item 7: one signed JWT has exactly one accepted spelling, and no claim value makes the
@@ -28,7 +29,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code] ?? String(e));
 
 /** What a claim may be: valid, absent, or something no Cognito token carries. */
 const junk = fc.oneof(

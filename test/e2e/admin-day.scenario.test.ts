@@ -1,9 +1,9 @@
-import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditAction, AuditActorKind, InactiveReason, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson } from "../support/jwt.js";
 import { createManualClock, type ManualClock } from "../support/manual-clock.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * A realistic admin day on tenant acme (real server, real gRPC, Cognito JWTs from local keys, the
@@ -51,7 +51,6 @@ const shape = (e: AuditEvent): Expected => ({
   ...(e.keyId ? { keyId: e.keyId } : {}),
   ...(e.sessionId ? { sessionId: e.sessionId } : {}),
 });
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code]!);
 
 describe("an admin day, then its audit trail", () => {
   it("lists exactly what happened, newest first, page by page", async () => {

@@ -6,11 +6,11 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import { AuditAction, AuditActorKind, AuditOutcome, InactiveReason, TokenService, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /** The audit trail and session revocation over real gRPC, Connect and REST on a real server. */
 let t: TestApp;
 let faulty: FaultyStore;
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK" as const, (e: { code: number }) => status[e.code]);
 const admin = () => ({ bearer: t.adminKey });
 let adminKeyId: string;
 

@@ -11,6 +11,7 @@ import { createDomain } from "../support/domain.js";
 import { createFaultyStore } from "../support/faulty-store.js";
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf, domainCodeOf, grpcCodeName } from "../support/codes.js";
 
 /**
  * Races on key lifecycle: the active-key limit, one winner per rotation, rotate against revoke.
@@ -70,8 +71,6 @@ function monitorActive(inner: TokenStore) {
   return { store, maxActive };
 }
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code] ?? String(e));
-const domainCodeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof DomainError ? e.code : `thrown: ${String(e)}`));
 const jitter = () => Math.floor(Math.random() * 4);
 const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
 
@@ -162,7 +161,7 @@ function racesOn(leg: Leg) {
       for (let i = 0; i < n; i++) created.push(await t.grpc.createKey({ tenantId, label: `k${i}` }, admin()));
       const target = created[0]!;
       const results = await Promise.all(
-        Array.from({ length: 40 }, () => t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, (e: { code: number }) => status[e.code]!)),
+        Array.from({ length: 40 }, () => t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, grpcCodeName)),
       );
       const winners = results.filter((r): r is Exclude<typeof r, string> => typeof r !== "string");
       expect(winners).toHaveLength(1);
@@ -230,7 +229,7 @@ function racesOn(leg: Leg) {
       const rotated =
         rot.status === "fulfilled"
           ? ({ ok: true, id: rot.value.key!.id, token: rot.value.token } as const)
-          : ({ ok: false, code: status[(rot.reason as { code: number }).code]! } as const);
+          : ({ ok: false, code: grpcCodeName(rot.reason) } as const);
       if (rotated.ok) outcomes.rotateWon++;
       else outcomes.revokeFirst++;
       await checkRound({
@@ -245,7 +244,7 @@ function racesOn(leg: Leg) {
         target,
         others: made.slice(1).map((m) => ({ id: m.key!.id, token: m.token })),
         rotated,
-        revokeCode: rev.status === "fulfilled" ? "OK" : status[(rev.reason as { code: number }).code]!,
+        revokeCode: rev.status === "fulfilled" ? "OK" : grpcCodeName(rev.reason),
       });
     }
     expect(outcomes.rotateWon).toBeGreaterThan(0);

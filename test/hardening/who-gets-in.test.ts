@@ -4,6 +4,7 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
 import { createManualClock, HOUR } from "../support/manual-clock.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * Admin credentials over their lifecycle, end to end (gRPC, Connect JSON, REST): a revoked admin
@@ -20,7 +21,6 @@ afterAll(async () => {
   await t?.close();
 });
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code]!);
 /** One admin call on each protocol with `bearer`; returns the outcome of each. */
 async function adminCallEverywhere(bearer: string): Promise<{ grpc: string; connect: number; rest: number }> {
   const grpc = await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer }));
