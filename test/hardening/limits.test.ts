@@ -2,7 +2,7 @@ import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { H2, H2_PREFACE, h2Frame, rawExchange } from "../support/raw-socket.js";
+import { H2, H2_PREFACE, h2Frame, parseH2Frames, rawExchange } from "../support/raw-socket.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 
 /**
@@ -217,12 +217,9 @@ describe("malformed requests get an error or a close, not a crash", () => {
       // The server answers HTTP/2 with a GOAWAY carrying an error code (or resets the socket).
       // Note: after a GOAWAY, Node's http2 keeps the TCP socket open until the client closes it
       // (no idle reaping on the gRPC server): see the hardening report.
-      const goaways: number[] = [];
-      for (let i = 0; i + 9 <= r.data.length; ) {
-        const len = r.data.readUIntBE(i, 3);
-        if (r.data.readUInt8(i + 3) === H2.GOAWAY) goaways.push(r.data.readUInt32BE(i + 9 + 4));
-        i += 9 + len;
-      }
+      const goaways = parseH2Frames(r.data)
+        .frames.filter((f) => f.type === H2.GOAWAY)
+        .map((f) => f.payload.readUInt32BE(4));
       const what = chunks.map((c) => c.subarray(0, 40).toString("hex")).join(" ");
       expect(goaways.length > 0 || r.error !== undefined || r.closed, what).toBe(true);
       if (goaways.length > 0) expect(goaways[0], what).not.toBe(0); // an error code, not NO_ERROR

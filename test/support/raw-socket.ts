@@ -53,6 +53,30 @@ export function h2Frame(type: number, flags: number, streamId: number, payload: 
   return Buffer.concat([header, payload]);
 }
 
+/** One HTTP/2 frame as received. */
+export interface H2ReadFrame {
+  type: number;
+  flags: number;
+  streamId: number;
+  payload: Buffer;
+}
+
+/**
+ * The one HTTP/2 frame parser: splits `buf` into its complete frames; `rest` is the incomplete tail
+ * (keep it and prepend the next chunk).
+ */
+export function parseH2Frames(buf: Buffer): { frames: H2ReadFrame[]; rest: Buffer } {
+  const frames: H2ReadFrame[] = [];
+  let at = 0;
+  while (buf.length - at >= 9) {
+    const len = buf.readUIntBE(at, 3);
+    if (buf.length - at < 9 + len) break;
+    frames.push({ type: buf[at + 3]!, flags: buf[at + 4]!, streamId: buf.readUInt32BE(at + 5) & 0x7fffffff, payload: buf.subarray(at + 9, at + 9 + len) });
+    at += 9 + len;
+  }
+  return { frames, rest: buf.subarray(at) };
+}
+
 /**
  * A gRPC / gRPC-Web / Connect-streaming message envelope: flags byte 0, 4-byte big-endian length,
  * then the message. The one copy for tests that frame a message by hand.
