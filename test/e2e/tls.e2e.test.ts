@@ -1,12 +1,13 @@
 import * as grpc from "@grpc/grpc-js";
 import * as http2 from "node:http2";
 import * as https from "node:https";
-import * as net from "node:net";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { within } from "../support/poll.js";
+import { holdRaw } from "../support/raw-socket.js";
 
 const openssl = hasOpenssl();
 if (!openssl) console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
@@ -41,18 +42,10 @@ describe.skipIf(!openssl)("TLS handshakes never finished", () => {
   });
 
   it("nothing sent, or half a ClientHello: closed after HTTP_HEADERS_TIMEOUT_MS", async () => {
-    const closedAfter = (first: Buffer) =>
-      new Promise<number>((resolve, reject) => {
-        const started = Date.now();
-        const socket = net.connect({ port: t.port, host: "127.0.0.1" }, () => socket.write(first));
-        socket.on("error", () => undefined);
-        socket.resume();
-        socket.once("close", () => resolve(Date.now() - started));
-        setTimeout(() => {
-          socket.destroy();
-          reject(new Error("still open 3 s after connecting"));
-        }, HANDSHAKE_MS + 2600);
-      });
+    const closedAfter = (first: Buffer) => {
+      const held = holdRaw(t.port, first);
+      return within(held.closed, HANDSHAKE_MS + 2600, "closed after connecting").finally(() => held.socket.destroy());
+    };
     const halfHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
     const [nothing, half] = await Promise.all([closedAfter(Buffer.alloc(0)), closedAfter(halfHello)]);
     expect(nothing).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);

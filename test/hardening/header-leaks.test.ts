@@ -1,9 +1,8 @@
 import * as http2 from "node:http2";
-import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, ListKeysRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { lengthPrefixed } from "../support/raw-socket.js";
+import { holdRaw, http1ResponseComplete, lengthPrefixed, parseHttp1Response } from "../support/raw-socket.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
 
 /**
@@ -56,31 +55,17 @@ async function http1Call(port: number, path: string, name: string, value: Buffer
 
 /** HTTP/1.1 with raw header bytes (plus `extra` header lines); resolves with the status and the whole body. */
 function http1Exchange(port: number, path: string, name: string, value: Buffer, body: string, extra = ""): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    let data = "";
-    const answer = () => {
-      const split = data.indexOf("\r\n\r\n");
-      return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), body: split < 0 ? "" : data.slice(split + 4) };
-    };
-    socket.on("data", (d) => {
-      data += d.toString("latin1");
-      const split = data.indexOf("\r\n\r\n");
-      const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, split));
-      if (split >= 0 && /^HTTP\/1\.1 \d{3}/.test(data) && data.length - split - 4 >= Number(length?.[1] ?? 0)) {
-        socket.destroy();
-        resolve(answer());
-      }
-    });
-    socket.on("error", () => resolve({ status: 0, body: "" }));
-    socket.on("close", () => resolve(answer()));
-    socket.write(
-      Buffer.concat([
-        Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}${name}: `, "latin1"),
-        value,
-        Buffer.from(`\r\n\r\n${body}`, "latin1"),
-      ]),
-    );
+  const held = holdRaw(
+    port,
+    Buffer.concat([
+      Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}${name}: `, "latin1"),
+      value,
+      Buffer.from(`\r\n\r\n${body}`, "latin1"),
+    ]),
+  );
+  return held.until(http1ResponseComplete).then((data) => {
+    held.socket.destroy();
+    return parseHttp1Response(data);
   });
 }
 

@@ -6,7 +6,7 @@ import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
-import { lengthPrefixed } from "../support/raw-socket.js";
+import { holdRaw, lengthPrefixed } from "../support/raw-socket.js";
 import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
 
 /**
@@ -57,21 +57,13 @@ function heldGrpcIntrospect(port: number, token: string) {
 /** POST /api/v1/sessions over a raw socket, with the body held back until `finish()`. */
 function heldRestSession(port: number, adminKey: string) {
   const body = '{"tenant_id":"acme"}';
-  const socket = net.connect(port, "127.0.0.1");
-  socket.write(
+  const held = holdRaw(
+    port,
     `POST /api/v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer ${adminKey}\r\n` +
       `Content-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
   );
-  let response = "";
-  socket.setEncoding("utf8");
-  socket.on("error", () => undefined);
-  const done = new Promise<string>((resolve) => {
-    socket.on("data", (d: string) => {
-      response += d;
-      if (/\r\n\r\n[\s\S]*\}$/.test(response)) resolve(response);
-    });
-    socket.on("close", () => resolve(response));
-  });
+  const { socket } = held;
+  const done = held.until((response) => /\r\n\r\n[\s\S]*\}$/.test(response));
   return { finish: () => socket.write(body.slice(5)), done, socket };
 }
 
@@ -185,11 +177,10 @@ describe("SIGTERM", () => {
     const { token } = await client.createKey({ tenantId: "acme", label: "held" }, { bearer: svc.adminKey });
     expect((await client.introspect({ token })).active).toBe(true); // a use, pending for 5 s
     client.close();
-    const http1 = net.connect(svc.port, "127.0.0.1");
-    http1.on("error", () => undefined);
-    http1.write(
+    const http1 = holdRaw(
+      svc.port,
       "POST /warpflow.auth.v1.TokenService/Introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
-    );
+    ).socket;
     const h2 = http2.connect(`http://127.0.0.1:${svc.port}`);
     h2.on("error", () => undefined);
     const connectH2 = h2.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });

@@ -15,3 +15,15 @@ export async function pollUntil(cond: () => boolean | Promise<boolean>, ms = 500
 export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 5000, what = "condition"): Promise<void> {
   if (!(await pollUntil(cond, ms))) throw new Error(`${what} not reached within ${ms} ms`);
 }
+
+/** A pause, for the few tests that must let time pass (prefer `pollUntil` on a condition). */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `p`, or a rejection naming `what` when it has not settled within `ms`. */
+export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
