@@ -15,6 +15,7 @@ import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { systemClock } from "../../src/ports/clock.js";
+import { pollUntil, sleep } from "../support/poll.js";
 
 /**
  * The MongoDB leg: the same contract as the memory adapter, plus what only MongoDB has (indexes,
@@ -113,15 +114,14 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     const stop = watcher.changes.subscribe((c) => seen.push(c));
     try {
       await waitUntilServing(watcher.store);
-      await new Promise((r) => setTimeout(r, 1000)); // let the stream open before the writes
+      await sleep(1000); // let the stream open before the writes
       const t = "tenant-sessions";
       const mk = () => ({ id: newSessionId(), tenantId: t, tokenHash: randomBytes(32).toString("base64url"), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), createdBy: "k" });
       const [a, b, c] = [mk(), mk(), mk()];
       for (const s of [a, b, c]) await writer.store.insertSession(s); // inserts: no event
       await writer.store.revokeSession({ tenantId: t, sessionId: a.id, revokedAt: new Date(), revokedBy: "k" });
       await writer.store.revokeTenantSessions({ tenantId: t, revokedAt: new Date(), revokedBy: "k" });
-      const deadline = Date.now() + 10_000;
-      while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => seen.length >= 3, 10_000, 50);
       expect(seen[0]).toEqual({ kind: "session", sessionId: a.id });
       expect(new Set(seen.slice(1))).toEqual(new Set([{ kind: "session", sessionId: b.id }, { kind: "session", sessionId: c.id }]));
     } finally {
@@ -216,14 +216,13 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     const stop = watcher.changes.subscribe((c) => seen.push(c));
     try {
       await waitUntilServing(watcher.store);
-      await new Promise((r) => setTimeout(r, 1000)); // let the stream open before the writes
+      await sleep(1000); // let the stream open before the writes
       const t = "tenant-changes";
       const a = await writer.store.insertKey(key(t, 1), 3);
       await writer.store.recordKeyUses([{ keyId: a.ok ? a.key.id : "", at: new Date() }]); // not a status change: no event
       await writer.store.revokeKey({ tenantId: t, keyId: a.ok ? a.key.id : "", revokedAt: new Date() });
       await writer.store.setPolicy({ tenantId: t, hipaaEnabled: true });
-      const deadline = Date.now() + 10_000;
-      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => seen.length >= 2, 10_000, 50);
       expect(seen).toEqual([
         { kind: "key", keyId: a.ok ? a.key.id : "" },
         { kind: "policy", tenantId: t },

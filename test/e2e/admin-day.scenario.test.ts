@@ -4,6 +4,7 @@ import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJso
 import { createManualClock, type ManualClock } from "../support/manual-clock.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * A realistic admin day on tenant acme (real server, real gRPC, Cognito JWTs from local keys, the
@@ -114,10 +115,7 @@ describe("an admin day, then its audit trail", () => {
     // 72 hours after the rotation: the sweep stores the old CRM key as revoked, with its event.
     clock.set(new Date(Number(rotated.previousKey!.revokeAt!.seconds) * 1000));
     clock.advance(60_000);
-    const deadline = Date.now() + 5000;
-    while ((await t.app.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 1 })).length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await pollUntil(async () => (await t.app.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 1 })).length > 0, 5000, 20);
     happened.push({ action: A.KEY_GRACE_EXPIRED, code: "OK", actor: "grace-sweep", keyId: crm.id });
     step();
 

@@ -7,6 +7,7 @@ import { AuditAction, AuditActorKind, AuditOutcome, InactiveReason, TokenService
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
+import { pollValue as until } from "../support/poll.js";
 
 /** The audit trail and session revocation over real gRPC, Connect and REST on a real server. */
 let t: TestApp;
@@ -25,15 +26,6 @@ afterAll(async () => {
 
 const latest = async (tenantId: string, action?: AuditAction): Promise<AuditEvent> =>
   (await t.grpc.listAuditEvents({ tenantId, pageSize: 1, action }, admin())).events[0]!;
-
-const until = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 3000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe("audit events over every protocol", () => {
   it("gRPC: who, from where, with what, on which tenant and key", async () => {

@@ -3,6 +3,7 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createCountingStore } from "../support/counting-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { waitUntil } from "../support/poll.js";
 
 /**
  * Single flight (BENCHMARKS.md, "store reads at steady state"): concurrent cache misses on one
@@ -46,14 +47,6 @@ async function cacheMisses(type: string): Promise<number> {
   return m ? Number(m[1]) : 0;
 }
 
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe("single flight on cache misses", () => {
   it.each([
     ["API key", "api_key", "findKeyByHash", () => t.grpc.createKey({ tenantId: "acme", label: "sf" }, { bearer: t.adminKey })],
@@ -65,7 +58,7 @@ describe("single flight on cache misses", () => {
     const missesBefore = await cacheMisses(type);
     const calls = Array.from({ length: 50 }, () => t.grpc.introspect({ token }));
     // Every call has reached the service and missed the cache while the one read is still held.
-    await until("50 cache misses", async () => (await cacheMisses(type)) - missesBefore >= 50);
+    await waitUntil(async () => (await cacheMisses(type)) - missesBefore >= 50, 10_000, "50 cache misses");
     expect(counting.counts[method]! - readsBefore).toBe(1);
     gate.release();
     const results = await Promise.all(calls);

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditActorKind, AuditAction, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient, type GrpcTokenClient } from "../support/grpc-client.js";
 import { rssMiB } from "../support/h2-attack.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil, sleep } from "../support/poll.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
 
 /**
@@ -47,7 +47,7 @@ describe("refused calls without a valid credential are counted, not stored one b
     const bearers: (string | undefined)[] = [undefined, "not a token at all", "wf_acme_unknownunknownunknownunknown0000000000"];
     // Warm up (JIT, buffers), then the baseline.
     for (let i = 0; i < 300; i++) await attacker.createKey({ tenantId: "acme", label: "x" }, { bearer: bearers[i % 3] }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const rssBefore = rssMiB(svc.pid);
 
     let refused = 0;
@@ -62,7 +62,7 @@ describe("refused calls without a valid credential are counted, not stored one b
       }
     };
     const mid = (async () => {
-      await new Promise((r) => setTimeout(r, FLOOD_MS / 2));
+      await sleep(FLOOD_MS / 2);
       return admin.createKey({ tenantId: "acme", label: "mid-flood" }, { bearer: memberKey }).catch((e: { code: number }) => e.code);
     })();
     const samples: number[] = [];

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, ListKeysRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { holdRaw, http1ResponseComplete, lengthPrefixed, parseHttp1Response } from "../support/raw-socket.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
+import { sleep } from "../support/poll.js";
 
 /**
  * Hostile header bytes around a real secret, on every protocol, against the real process; then the
@@ -141,7 +142,7 @@ describe("no header byte reaches any output; one bearer rule everywhere", () => 
     expect((await authzOk(`x-warpflow-caller-token: ${CALLER_TOKEN}\r\n`)).status, "well-formed bearer and caller token on /authz").toBe(200);
     expect((await authzOk("")).status, "well-formed bearer without the caller token on /authz").toBe(401);
 
-    await new Promise((r) => setTimeout(r, 200)); // let the process write what it will
+    await sleep(200); // let the process write what it will
     const output = svc.logs.map((l) => JSON.stringify(l)).join("\n") + "\n" + svc.stderr();
     for (const secret of [key, CALLER_TOKEN]) {
       const leaked = windows(secret).filter((w) => output.includes(w));

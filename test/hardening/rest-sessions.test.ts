@@ -3,6 +3,7 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { holdRaw } from "../support/raw-socket.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * POST /api/v1/sessions under bad requests: every refusal is the right 4xx with exactly
@@ -117,8 +118,7 @@ describe("a REST body the client never finishes", () => {
     const before = t.logs.length;
     const line = () => t.logs.slice(before).find((l) => l.includes('"rpc":"RestCreateSession"'));
     socket.end(); // sent, then gone, 88 bytes short
-    const deadline = Date.now() + 5000;
-    while (!line() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(() => line() !== undefined, 5000, 20);
     expect(line()).toBeDefined();
     expect(JSON.parse(line()!)).toMatchObject({ code: "invalid_argument", error: "request body incomplete" });
     expect(t.logs.slice(before).some((l) => l.includes('"level":50'))).toBe(false);

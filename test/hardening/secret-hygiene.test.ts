@@ -8,7 +8,7 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { waitUntil } from "../support/poll.js";
+import { waitUntil, waitUntil as until } from "../support/poll.js";
 
 /**
  * Secret hygiene: a full scenario at LOG_LEVEL=debug (keys created, rotated, revoked; sessions on
@@ -67,7 +67,6 @@ afterAll(async () => {
 const CALLER_TOKEN = `caller-${randomBytes(24).toString("hex")}`;
 
 /** Polls until `cond` holds; fails after 5 s. */
-const until = (cond: () => boolean, timeoutMs = 5000) => waitUntil(cond, timeoutMs);
 
 for (const leg of legs) describe.skipIf(leg.skip !== undefined)(`secret hygiene on ${leg.name}`, () => hygieneOn(leg));
 

@@ -8,6 +8,7 @@ import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { holdRaw, lengthPrefixed } from "../support/raw-socket.js";
 import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
+import { waitUntil, sleep } from "../support/poll.js";
 
 /**
  * Whole-process behaviour of `src/main.ts` (a real child process): SIGTERM under load drains
@@ -83,17 +84,15 @@ describe("SIGTERM", () => {
           (e: { code: number }) => status[e.code]!,
         );
         outcomes[code] = (outcomes[code] ?? 0) + 1;
-        if (code !== "OK") await new Promise((r) => setTimeout(r, 5));
+        if (code !== "OK") await sleep(5);
       }
     };
     const workers = Array.from({ length: 16 }, worker);
     // Under load: at least 100 answered calls before the signal (polled, not a fixed sleep).
-    for (const deadline = Date.now() + 20_000; (outcomes.OK ?? 0) < 100; await new Promise((r) => setTimeout(r, 20))) {
-      if (Date.now() > deadline) throw new Error(`only ${outcomes.OK ?? 0} calls answered in 20 s`);
-    }
+    await waitUntil(() => (outcomes.OK ?? 0) >= 100, 20_000, "100 answered calls", 20);
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
     const restHeld = heldRestSession(svc.port, svc.adminKey);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const okBefore = outcomes.OK ?? 0;
 
     const signalledAt = Date.now();
@@ -107,7 +106,7 @@ describe("SIGTERM", () => {
     });
     expect(refused).toBe(true);
     // The two calls that were in flight when the signal came finish now, and succeed.
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(svc.child.exitCode).toBeNull(); // still draining: it waits for them
     grpcHeld.finish();
     restHeld.finish();
@@ -158,10 +157,10 @@ describe("SIGTERM", () => {
   it("an HTTP/1.1 request (REST) in flight at SIGTERM completes before the process exits", async () => {
     const svc = await start({ SHUTDOWN_TIMEOUT_MS: "5000" });
     const held = heldRestSession(svc.port, svc.adminKey);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     svc.child.kill("SIGTERM");
     await svc.waitForLog(msgIs("shutting down"));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     held.finish();
     const response = await held.done;
     held.socket.destroy();
@@ -187,7 +186,7 @@ describe("SIGTERM", () => {
     connectH2.on("error", () => undefined);
     connectH2.write('{"tok');
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const at = Date.now();
     svc.child.kill("SIGTERM");
     const exit = await svc.exited;
@@ -210,10 +209,10 @@ describe("SIGTERM", () => {
   it("a second signal during a slow drain exits at once (code 1)", async () => {
     const svc = await start({ SHUTDOWN_TIMEOUT_MS: "20000" });
     const held = heldGrpcIntrospect(svc.port, "wf_acme_x"); // keeps the drain waiting
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     svc.child.kill("SIGTERM");
     await svc.waitForLog(msgIs("shutting down"));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(svc.child.exitCode).toBeNull(); // draining
     const at = Date.now();
     svc.child.kill("SIGINT");

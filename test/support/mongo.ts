@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { MongoClient } from "mongodb";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
+import { sleep } from "./poll.js";
 
 /**
  * How the MongoDB leg of the tests gets a MongoDB:
@@ -56,7 +57,7 @@ export async function waitUntilServing(store: TokenStore, timeoutMs = 20_000): P
       return;
     } catch (err) {
       if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
+      await sleep(50);
     }
   }
 }

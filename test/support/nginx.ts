@@ -5,6 +5,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./service-process.js";
+import { sleep } from "./poll.js";
 
 /**
  * Runs the repository's nginx configuration (deploy/nginx/warpflow-edge.conf) with a real nginx:
@@ -51,7 +52,7 @@ async function waitForPort(port: number, child: ChildProcess, log: () => string,
     });
     if (ok) return;
     if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }
 

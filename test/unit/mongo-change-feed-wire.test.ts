@@ -4,7 +4,7 @@ import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-fee
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
 
 /**
  * The change feed with the driver's real ChangeStream, against a scripted MongoDB at the wire
@@ -35,7 +35,7 @@ beforeEach(async () => {
     if (name === "getMore") {
       const next = getMores.shift() ?? "empty";
       if (next === "empty") {
-        await new Promise((r) => setTimeout(r, 30)); // an awaitData getMore that found nothing
+        await sleep(30); // an awaitData getMore that found nothing
         return { cursor: { id: BSON.Long.fromNumber(Number(doc.getMore)), ns, nextBatch: [], postBatchResumeToken: { _data: "02" } }, ok: 1 };
       }
       if (next === "invalidate") {
@@ -62,7 +62,6 @@ function watch(): StoreChangeFeed {
 }
 const aggregates = () => stub.commands.filter((c) => c.name === "aggregate");
 const resets = () => seen.filter((c) => c.kind === "reset").length;
-const until = pollUntil;
 
 describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
   it("is established, and resets, when the aggregate has answered", async () => {
@@ -181,7 +180,7 @@ describe("an election while the driver resumes the stream (issue 18.7)", () => {
       // The feed reopened a fresh stream (no resume token), which is established after the election.
       expect(await until(() => feed.status!().reopenings === 1 && feed.status!().state === "live", 8000)).toBe(true);
       // The driver's resume of the ended stream completed too; it must not have sent its aggregate.
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       expect(resumed()).toEqual([]);
       expect(aggregates()).toHaveLength(2);
     } finally {

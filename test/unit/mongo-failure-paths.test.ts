@@ -18,6 +18,7 @@ import type { RotationTransactions } from "../../src/adapters/mongo/mongo-rotate
 import { transactionsFromTopology } from "../../src/adapters/mongo/mongo-topology.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import type { KeyRecord } from "../../src/domain/records.js";
+import { sleep } from "../support/poll.js";
 
 /**
  * Issue 10's failure paths of the MongoDB adapter, reproduced without a mongod: the driver's real
@@ -175,7 +176,7 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
       return e;
     };
     const session = scriptedSession(async () => {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       throw unknown();
     });
     const ops = createKeySlotOps(async () => coll, 2000, txns(async () => session, { budgetMs: 200 }));
@@ -189,7 +190,7 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
   it("never starts a commit after the deadline: a transaction whose writes outlast the budget is aborted", async () => {
     const { coll, raw } = scriptedCollection({});
     raw.insertOne.mockImplementation((async () => {
-      await new Promise((r) => setTimeout(r, 250)); // a slow write; the caller is told UNAVAILABLE at 200 ms
+      await sleep(250); // a slow write; the caller is told UNAVAILABLE at 200 ms
       return { acknowledged: true };
     }) as never);
     const session = scriptedSession();

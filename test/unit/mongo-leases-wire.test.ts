@@ -11,6 +11,8 @@ import { createTokenCache } from "../../src/domain/token-cache.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { type MongoWireStub, type WireCommand, startMongoWireStub } from "../support/mongo-wire-stub.js";
+import { sleep } from "../support/poll.js";
+import { waitUntilServing } from "../support/mongo.js";
 
 /**
  * The bootstrap lease at the driver boundary (issue 26.1): the real driver against a scripted
@@ -73,12 +75,8 @@ function leasesCollection(): { docs: Map<string, Document>; handle: (cmd: WireCo
 async function readyStore(): Promise<TokenStore> {
   const s = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 } });
   stores.push(s);
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (await s.ping().then(() => true, () => false)) return s;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("stub store never became ready");
+  await waitUntilServing(s, 5000);
+  return s;
 }
 
 const at = (ms: number) => new Date(Date.UTC(2030, 0, 1) + ms);
@@ -125,7 +123,7 @@ describe("MongoDB bootstrap lease on the wire (issue 26.1)", () => {
         const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
         return ensureAdminKey({ store, clock: systemClock, keys, holder: `replica-${i}`, pollMs: 20, save: async (t) => {
           saved.push(t);
-          await new Promise((r) => setTimeout(r, 100)); // writing the key file takes a while
+          await sleep(100); // writing the key file takes a while
         } });
       }),
     );

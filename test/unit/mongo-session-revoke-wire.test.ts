@@ -9,6 +9,8 @@ import { AuditAction, AuditOutcome } from "../../src/gen/warpflow/auth/v1/token_
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { type MongoWireStub, startMongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
 import { startTestApp } from "../support/test-app.js";
+import { sleep } from "../support/poll.js";
+import { waitUntilServing } from "../support/mongo.js";
 
 /**
  * RevokeTenantSessions against a scripted MongoDB at the wire (issue 18.1): the real driver sends
@@ -56,7 +58,7 @@ function sessionsCollection(stub: MongoWireStub, docs: Session[], opts: { update
     if (name === "update" && doc.update === "sessions") {
       seen.push(cmd);
       opts.onUpdate?.();
-      if (opts.updateDelayMs) await new Promise((r) => setTimeout(r, opts.updateDelayMs));
+      if (opts.updateDelayMs) await sleep(opts.updateDelayMs);
       let n = 0;
       for (const u of doc.updates as { q: Document; u: { $set: Partial<Session> } }[]) {
         for (const d of docs.filter((s) => matches(s, u.q))) {
@@ -95,12 +97,8 @@ afterEach(async () => {
 
 async function readyStore(over: Partial<MongoTokenStoreOptions> = {}): Promise<TokenStore> {
   const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, ...over }));
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (await s.ping().then(() => true, () => false)) return s;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("stub store never became ready");
+  await waitUntilServing(s, 5000);
+  return s;
 }
 
 describe("RevokeTenantSessions at scale (issue 18.1)", () => {
@@ -164,7 +162,7 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     expect(done).toBeLessThan(1000);
     expect(took).toBeLessThan(400 + 300); // reported at the budget, not after the whole tenant
     // The batch in flight when the budget ran out lands on the server (at least `done` were revoked).
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     const before = mine.filter((d) => d.revokedAt).length;
     expect(before).toBeGreaterThanOrEqual(done);
     sessionsCollection(stub, mine); // the deployment is fast again
@@ -191,7 +189,7 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
       const done = Number(/revoked (\d+) sessions before the store stopped/.exec(event.detail)?.[1]);
       expect(done).toBeGreaterThan(0); // the count, not the wrapper's "did not answer within 800 ms"
       expect(done).toBeLessThan(600);
-      await new Promise((r) => setTimeout(r, 300)); // the batch in flight lands
+      await sleep(300); // the batch in flight lands
       const before = mine.filter((d) => d.revokedAt).length;
       sessionsCollection(stub, mine);
       expect((await t.grpc.revokeTenantSessions({ tenantId: "acme" }, admin())).revokedCount).toBe(600 - before);

@@ -10,7 +10,7 @@ import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js"
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil, sleep } from "../support/poll.js";
 
 /**
  * Start-up conditions that retrying cannot fix (issue 18.2, 18.4, 18.5), shutdown during an index
@@ -189,7 +189,7 @@ describe("shutdown during an index build (issue 18.13)", () => {
     const c = open();
     expect(await pollUntil(() => commands("createIndexes").length > 0)).toBe(true);
     const started = performance.now();
-    const closed = await Promise.race([c.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    const closed = await Promise.race([c.close().then(() => true), sleep(5000).then(() => false)]);
     conn = undefined;
     expect(closed).toBe(true);
     expect(performance.now() - started).toBeLessThan(2000);

@@ -7,6 +7,8 @@ import type { KeyRecord } from "../../src/domain/records.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { modelLastUsed } from "../support/mongo-last-used-model.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
+import { sleep } from "../support/poll.js";
+import { waitUntilServing } from "../support/mongo.js";
 
 /**
  * The MongoDB store's failure paths with the real driver against a scripted MongoDB at the wire
@@ -53,12 +55,8 @@ function keysCollection(commit: () => Document): (cmd: { name: string; doc: Docu
 
 async function readyStore(timeouts: Record<string, number> = {}): Promise<TokenStore> {
   const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", timeouts, retry: { initialMs: 10, maxMs: 20 } }));
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (await s.ping().then(() => true, () => false)) return s;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("stub store never became ready");
+  await waitUntilServing(s, 5000);
+  return s;
 }
 
 describe("RotateKey's transaction on the wire (issue 10.5)", () => {
@@ -169,7 +167,7 @@ describe("last_used_at writes with several instances (issue 18.8)", () => {
       for (let i = 0; i < INSTANCES; i++) {
         const s = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 } });
         instances.push(s);
-        while (!(await s.ping().then(() => true, () => false))) await new Promise((r) => setTimeout(r, 10));
+        while (!(await s.ping().then(() => true, () => false))) await sleep(10);
       }
       // Every instance serves every key all the time and flushes once a second, the flushes spread
       // over the second (instance i at i/INSTANCES s): each flush carries the newest use.
