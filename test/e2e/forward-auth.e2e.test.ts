@@ -10,6 +10,7 @@ import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJso
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
 import { rawExchange } from "../support/raw-socket.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { metricsText } from "../support/probes.js";
 
 /**
  * The forward-auth endpoint (/authz) on the real service over HTTP/1.1: what nginx auth_request,
@@ -221,7 +222,7 @@ describe("observability: method label Authorize, no secret anywhere", () => {
     const { token } = await t.grpc.createKey({ tenantId: "seen", label: "edge" }, admin());
     await bearer(token);
     await bearer(token.slice(0, -2) + "zz");
-    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const metrics = await metricsText(t.baseUrl);
     expect(metrics).toMatch(/warpflow_rpc_duration_seconds_count\{method="Authorize",code="ok"\} [1-9]/);
     expect(metrics).toMatch(/warpflow_rpc_duration_seconds_count\{method="Authorize",code="unauthenticated"\} [1-9]/);
     expect(metrics).toMatch(/warpflow_rpc_duration_seconds_count\{method="Authorize",code="permission_denied"\} [1-9]/);

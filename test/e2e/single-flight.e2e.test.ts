@@ -4,6 +4,7 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createCountingStore } from "../support/counting-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { waitUntil } from "../support/poll.js";
+import { metricsText, samples } from "../support/probes.js";
 
 /**
  * Single flight (BENCHMARKS.md, "store reads at steady state"): concurrent cache misses on one
@@ -42,9 +43,7 @@ afterAll(async () => {
 });
 
 async function cacheMisses(type: string): Promise<number> {
-  const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
-  const m = new RegExp(`^warpflow_token_cache_lookups_total\\{[^}]*token_type="${type}"[^}]*result="miss"[^}]*\\} (\\d+)`, "m").exec(text);
-  return m ? Number(m[1]) : 0;
+  return samples(await metricsText(t.baseUrl), "warpflow_token_cache_lookups_total", { token_type: type, result: "miss" })[0] ?? 0;
 }
 
 describe("single flight on cache misses", () => {

@@ -5,6 +5,7 @@ import { createGrpcTokenClient, type GrpcTokenClient } from "../support/grpc-cli
 import { rssMiB } from "../support/h2-attack.js";
 import { pollUntil, sleep } from "../support/poll.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
+import { counter, metricsText } from "../support/probes.js";
 
 /**
  * The audit trail is no write amplifier: one address floods refused CreateKey calls with no, a
@@ -110,8 +111,8 @@ describe("refused calls without a valid credential are counted, not stored one b
     expect(denied[0]!).toMatchObject({ count: 0, actor: { kind: AuditActorKind.API_KEY, id: memberKeyRecord!.id, tenantId: "acme" } });
 
     // The counter says what happened.
-    const metrics = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`)).text();
-    const metric = (fate: string) => Number(new RegExp(`warpflow_audit_unauthenticated_refusals_total\\{fate="${fate}"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    const metrics = await metricsText(svc.port);
+    const metric = (fate: string) => counter(metrics, "warpflow_audit_unauthenticated_refusals_total", { fate });
     expect(metric("counted") + metric("recorded")).toBe(refused + 300);
     expect(metrics).toMatch(/warpflow_audit_refusal_windows_open \d+/);
     expect(metrics).toMatch(/warpflow_audit_events_dropped_total 0/);

@@ -5,6 +5,7 @@ import { generateToken } from "../../src/domain/token-format.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { waitUntil } from "../support/poll.js";
+import { readyz } from "../support/probes.js";
 
 /**
  * Store faults through the real service (gRPC): a store that fails or stalls makes Introspect
@@ -51,7 +52,7 @@ async function introspect(token: string): Promise<Outcome> {
     return { code: status[(e as { code: number }).code]!, ms: Date.now() - start };
   }
 }
-const readyz = async () => (await fetch(`${t.baseUrl}/readyz`)).status;
+const readyzStatus = async () => (await readyz(t.baseUrl)).status;
 
 describe.each([
   { mode: "fail" as const, name: "a failing store" },
@@ -198,17 +199,17 @@ describe("admin RPCs lose no data", () => {
 
 describe("recovery on its own", () => {
   it("health goes NOT_SERVING while the store is down and back to SERVING after, with no restart", async () => {
-    expect(await readyz()).toBe(200);
+    expect(await readyzStatus()).toBe(200);
     faulty.setMode({ kind: "stall" });
     try {
       // The readiness check runs every 5 s while healthy; a stalled ping fails after STORE_TIMEOUT_MS,
       // and 3 failed pings in a row turn it NOT_SERVING (maintenance.ts; one failure is an election).
       // Polled with a deadline (a generous one: the machine may be busy), no fixed bound on the clock.
-      await waitUntil(async () => (await readyz()) === 503, 3 * (5000 + BOUND_MS) + 5000, "NOT_SERVING", 50);
+      await waitUntil(async () => (await readyzStatus()) === 503, 3 * (5000 + BOUND_MS) + 5000, "NOT_SERVING", 50);
     } finally {
       faulty.heal();
     }
-    await waitUntil(async () => (await readyz()) === 200, 10_000, "SERVING", 50);
+    await waitUntil(async () => (await readyzStatus()) === 200, 10_000, "SERVING", 50);
     expect(await introspect(live.token)).toMatchObject({ code: "OK", active: true });
     const k = await t.grpc.createKey({ tenantId: "after-recovery", label: "x" }, { bearer: t.adminKey });
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });

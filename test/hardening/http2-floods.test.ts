@@ -5,6 +5,7 @@ import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { h2Attack, indexed, literal, literalIndexed, requestHeaders, rssMiB } from "../support/h2-attack.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
 import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
+import { readyz } from "../support/probes.js";
 
 /**
  * HTTP/2 floods against the real process (RSS read from /proc): before the limits, the server
@@ -28,7 +29,7 @@ async function stillAnswersOthers() {
   } finally {
     client.close();
   }
-  expect((await fetch(`http://127.0.0.1:${svc.port}/readyz`)).status).toBe(200);
+  expect((await readyz(svc.port)).status).toBe(200);
   return Date.now() - started;
 }
 

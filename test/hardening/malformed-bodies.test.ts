@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lengthPrefixed } from "../support/raw-socket.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { counter, metricsText } from "../support/probes.js";
 
 /**
  * A body that does not decode as the method's protobuf message is the caller's mistake: before the
@@ -41,8 +42,7 @@ function h2Post(headers: Record<string, string>, body: Buffer, path = PATH) {
 }
 
 const invalidArgumentCount = async () => {
-  const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
-  return Number(/warpflow_rpc_duration_seconds_count\{method="Introspect",code="invalid_argument"\} (\d+)/.exec(text)?.[1] ?? "0");
+  return counter(await metricsText(t.baseUrl), "warpflow_rpc_duration_seconds_count", { method: "Introspect", code: "invalid_argument" });
 };
 
 describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", () => {

@@ -9,6 +9,7 @@ import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js"
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { waitUntil, waitUntil as until } from "../support/poll.js";
+import { metricsText } from "../support/probes.js";
 
 /**
  * Secret hygiene: a full scenario at LOG_LEVEL=debug (keys created, rotated, revoked; sessions on
@@ -266,7 +267,7 @@ function hygieneOn(leg: Leg) {
   });
 
   it("/metrics contains none", async () => {
-    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const text = await metricsText(t.baseUrl);
     expect(text.length).toBeGreaterThan(1000);
     expect(leaks([text])).toEqual([]);
   });

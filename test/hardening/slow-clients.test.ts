@@ -4,6 +4,7 @@ import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { sleep, within, pollUntil } from "../support/poll.js";
 import { holdRaw, type HeldSocket } from "../support/raw-socket.js";
+import { counter, metricsText, readyz } from "../support/probes.js";
 
 /**
  * One unauthenticated client must not hold the service: HTTP/1.1 requests that never finish get
@@ -142,7 +143,7 @@ describe("connections per client address", () => {
     expect(1500 - closedCount()).toBeLessThanOrEqual(PER_ADDRESS);
 
     const victimStart = Date.now();
-    const ready = await fetch(`${a.baseUrl}/readyz`);
+    const ready = await readyz(a.baseUrl);
     expect(ready.status).toBe(200);
     const client = createGrpcTokenClient(a.address, undefined, { "grpc.use_local_subchannel_pool": 1 });
     try {
@@ -153,8 +154,7 @@ describe("connections per client address", () => {
     }
     expect(Date.now() - victimStart).toBeLessThan(1000);
 
-    const metrics = await (await fetch(`${a.baseUrl}/metrics`)).text();
-    const refused = Number(/warpflow_connections_refused_total\{reason="per_address"\} (\d+)/.exec(metrics)?.[1] ?? "0");
+    const refused = counter(await metricsText(a.baseUrl), "warpflow_connections_refused_total", { reason: "per_address" });
     // Exactly: the address got its share (a server refusing every connection would pass ">=").
     expect(refused).toBe(1500 - PER_ADDRESS);
     for (const a of attackers) a.socket.destroy();
