@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import type { ChangeFeedStatus, StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { metricsText, readyz, samples } from "../support/probes.js";
 
 /**
@@ -19,13 +19,7 @@ const feed: StoreChangeFeed = {
   },
   status: () => ({ ...status }),
 };
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ store: createMemoryTokenStore(), changes: feed, logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ store: createMemoryTokenStore(), changes: feed, logLevel: "warn" });
 
 const metric = async (name: string) => samples(await metricsText(t.baseUrl), name)[0];
 

@@ -1,18 +1,12 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TokenService, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { metricsText, readyz } from "../support/probes.js";
 
 /** One port, every protocol: Connect over HTTP/1.1, gRPC via connect-node, REST, metrics (reflection and health: reflection.e2e.test.ts). */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 const auth = () => ({ headers: { authorization: `Bearer ${t.adminKey}` } });
 

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createCountingStore } from "../support/counting-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { waitUntil } from "../support/poll.js";
 import { metricsText, samples } from "../support/probes.js";
 
@@ -32,14 +32,10 @@ const slow: TokenStore = {
 };
 /** Counts calls as they are made (before the slow part). */
 const counting = createCountingStore(slow);
-let t: TestApp;
 
-beforeAll(async () => {
-  t = await startTestApp({ store: counting.store, logLevel: "warn" });
-});
+const t = useTestApp({ store: counting.store, logLevel: "warn" });
 afterAll(async () => {
   gate?.release();
-  await t?.close();
 });
 
 async function cacheMisses(type: string): Promise<number> {

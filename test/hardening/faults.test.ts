@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 import { waitUntil } from "../support/poll.js";
 import { readyz } from "../support/probes.js";
 
@@ -16,19 +16,20 @@ const STORE_TIMEOUT_MS = 300;
 /** The longest an answer may take while the store misbehaves. */
 const BOUND_MS = STORE_TIMEOUT_MS + 700;
 
-let t: TestApp;
 let faulty: FaultyStore;
 let live: { token: string; id: string }; // an issued, active key
 let revoked: string;
 let session: string;
-beforeAll(async () => {
+const t = useTestApp(async () => {
   faulty = createFaultyStore(createMemoryTokenStore());
-  t = await startTestApp({
+  return {
     store: faulty.store,
     logLevel: "warn",
     // No cache: every introspection of a well-formed token needs the store.
     env: { STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS), CACHE_TTL_MS: "0", LAST_USED_FLUSH_MS: "50" },
-  });
+  };
+});
+beforeAll(async () => {
   const admin = { bearer: t.adminKey };
   const k = await t.grpc.createKey({ tenantId: "acme", label: "live" }, admin);
   live = { token: k.token, id: k.key!.id };
@@ -39,7 +40,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   faulty?.heal();
-  await t?.close();
 });
 
 type Outcome = { code: string; active?: boolean; ms: number };

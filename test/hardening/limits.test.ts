@@ -1,9 +1,9 @@
 import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it } from "vitest";
 import { H2, H2_PREFACE, h2Frame, parseH2Frames, rawExchange } from "../support/raw-socket.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Limits and malformed requests: bodies over the cap are refused by the server on every protocol,
@@ -11,13 +11,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * crash (after each test the server must still answer gRPC and HTTP/1.1).
  */
 const CAP = 65_536;
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn" });
 
 const stillServing = async () => {
   expect((await t.grpc.introspect({ token: "wf_acme_x" })).active).toBe(false);

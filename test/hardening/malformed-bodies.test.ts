@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { lengthPrefixed } from "../support/raw-socket.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { counter, metricsText } from "../support/probes.js";
 
 /**
@@ -13,13 +13,7 @@ import { counter, metricsText } from "../support/probes.js";
 const BAD = Buffer.from([0x0a, 0x10, 0x41]);
 const PATH = "/warpflow.auth.v1.TokenService/Introspect";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn" });
 
 function h2Post(headers: Record<string, string>, body: Buffer, path = PATH) {
   return new Promise<{ status: number; headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {

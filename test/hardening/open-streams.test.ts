@@ -1,6 +1,6 @@
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "../support/test-app.js";
 import { pollUntil } from "../support/poll.js";
 
 /**
@@ -16,13 +16,7 @@ const REFLECT = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 const EMPTY = Buffer.from([0, 0, 0, 0, 0]);
 const LIST_SERVICES = Buffer.from([0, 0, 0, 0, 3, 0x3a, 0x01, 0x2a]);
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn", env: { MAX_OPEN_STREAMS: String(MAX) } });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn", env: { MAX_OPEN_STREAMS: String(MAX) } });
 
 interface Call {
   /** Resolves at the first response bytes (the call is open and answering). */

@@ -1,20 +1,14 @@
 import { execFile } from "node:child_process";
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { bufCurl } from "../support/buf-curl.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Headers a well-behaved client library would never send, from clients that send them anyway
  * (curl, buf curl, a raw HTTP/2 client). Real server on an ephemeral port.
  */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn" });
 
 const curl = (args: string[]) =>
   new Promise<{ status: string; body: string }>((resolve, reject) => {

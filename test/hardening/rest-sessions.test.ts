@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { holdRaw } from "../support/raw-socket.js";
 import { pollUntil } from "../support/poll.js";
 
@@ -9,19 +9,17 @@ import { pollUntil } from "../support/poll.js";
  * POST /api/v1/sessions under bad requests: every refusal is the right 4xx with exactly
  * {"error": {"code", "message"}} as a JSON body, and nothing is created.
  */
-let t: TestApp;
 let tenantKey: string;
 let sessionToken: string;
 /** The store, counted: "nothing is created" is checked as store inserts, not as log lines. */
 let counting: CountingStore;
-beforeAll(async () => {
+const t = useTestApp(async () => {
   counting = createCountingStore(createMemoryTokenStore());
-  t = await startTestApp({ logLevel: "info", store: counting.store });
+  return { logLevel: "info", store: counting.store };
+});
+beforeAll(async () => {
   tenantKey = (await t.grpc.createKey({ tenantId: "acme", label: "tenant key" }, { bearer: t.adminKey })).token;
   sessionToken = (await t.grpc.createSession({ tenantId: "acme" }, { bearer: t.adminKey })).token;
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 interface Case {

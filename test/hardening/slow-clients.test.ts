@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, type TestApp, useTestApp } from "../support/test-app.js";
 import { sleep, within, pollUntil } from "../support/poll.js";
 import { holdRaw, type HeldSocket } from "../support/raw-socket.js";
 import { counter, metricsText, readyz } from "../support/probes.js";
@@ -17,20 +17,14 @@ const HEADERS_MS = 400;
 const REQUEST_MS = 800;
 const KEEPALIVE_MS = 300;
 const PER_ADDRESS = 50;
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({
-    logLevel: "warn",
-    env: {
-      HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_MS),
-      HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
-      HTTP_KEEPALIVE_TIMEOUT_MS: String(KEEPALIVE_MS),
-      MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS),
-    },
-  });
-});
-afterAll(async () => {
-  await t?.close();
+const t = useTestApp({
+  logLevel: "warn",
+  env: {
+    HTTP_HEADERS_TIMEOUT_MS: String(HEADERS_MS),
+    HTTP_REQUEST_TIMEOUT_MS: String(REQUEST_MS),
+    HTTP_KEEPALIVE_TIMEOUT_MS: String(KEEPALIVE_MS),
+    MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS),
+  },
 });
 
 describe("HTTP/1.1 timeouts", () => {
