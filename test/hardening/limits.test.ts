@@ -1,9 +1,9 @@
-import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { H2, H2_PREFACE, h2Frame, parseH2Frames, rawExchange } from "../support/raw-socket.js";
 import { useTestApp } from "../support/test-app.js";
+import { h2Exchange } from "../support/h2-request.js";
 
 /**
  * Limits and malformed requests: bodies over the cap are refused by the server on every protocol,
@@ -221,21 +221,7 @@ describe("malformed requests get an error or a close, not a crash", () => {
   });
 
   it("HTTP/2: a valid client that sends a wrong content type to the gRPC path gets an error, not a crash", async () => {
-    const session = http2.connect(`http://127.0.0.1:${t.port}`);
-    try {
-      const answer = await new Promise<{ status: number; grpcStatus?: string }>((resolve, reject) => {
-        const req = session.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "text/plain" });
-        let headers: http2.IncomingHttpHeaders = {};
-        req.on("response", (h) => (headers = h));
-        req.on("trailers", (tr) => (headers = { ...headers, ...tr }));
-        req.on("error", reject);
-        req.on("close", () => resolve({ status: Number(headers[":status"]), grpcStatus: headers["grpc-status"] as string | undefined }));
-        req.resume();
-        req.end("hello");
-      });
-      expect(answer.status === 415 || (answer.grpcStatus !== undefined && answer.grpcStatus !== "0")).toBe(true);
-    } finally {
-      session.close();
-    }
+    const answer = await h2Exchange(t.port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "text/plain" }, "hello");
+    expect(answer.status === 415 || (answer.grpcStatus !== undefined && answer.grpcStatus !== "0")).toBe(true);
   });
 });

@@ -1,5 +1,4 @@
 import { spawn } from "node:child_process";
-import * as http2 from "node:http2";
 import * as net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { status } from "@grpc/grpc-js";
@@ -9,6 +8,7 @@ import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { holdRaw, lengthPrefixed } from "../support/raw-socket.js";
 import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
 import { waitUntil, sleep } from "../support/poll.js";
+import { h2Request } from "../support/h2-request.js";
 
 /**
  * Whole-process behaviour of `src/main.ts` (a real child process): SIGTERM under load drains
@@ -28,31 +28,16 @@ const msgIs = (prefix: string) => (l: Record<string, unknown>) => typeof l.msg =
 
 /** A gRPC Introspect sent by hand over HTTP/2, with the message held back until `finish()`. */
 function heldGrpcIntrospect(port: number, token: string) {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  session.on("error", () => undefined); // a forced close at the shutdown timeout is expected
-  const req = session.request({
-    ":method": "POST",
-    ":path": "/warpflow.auth.v1.TokenService/Introspect",
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
+  // A forced close at the shutdown timeout is expected: h2Request records it, never throws.
+  const call = h2Request(port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/grpc", te: "trailers" });
   const msg = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }));
   const framed = lengthPrefixed(msg);
-  req.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
-  const chunks: Buffer[] = [];
-  let grpcStatus: string | undefined;
-  const done = new Promise<{ grpcStatus: string | undefined; active: boolean | undefined }>((resolve) => {
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("trailers", (t) => (grpcStatus = t["grpc-status"] as string));
-    req.on("response", (h) => (grpcStatus ??= h["grpc-status"] as string | undefined));
-    req.on("error", () => undefined);
-    req.on("close", () => {
-      session.close();
-      const body = Buffer.concat(chunks);
-      resolve({ grpcStatus, active: body.length >= 5 ? fromBinary(IntrospectResponseSchema, body.subarray(5)).active : undefined });
-    });
-  });
-  return { finish: () => req.end(framed.subarray(7)), done };
+  call.stream.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
+  const done = call.done.then(({ grpcStatus, body }) => ({
+    grpcStatus,
+    active: body.length >= 5 ? fromBinary(IntrospectResponseSchema, body.subarray(5)).active : undefined,
+  }));
+  return { finish: () => call.stream.end(framed.subarray(7)), done };
 }
 
 /** POST /api/v1/sessions over a raw socket, with the body held back until `finish()`. */
@@ -180,18 +165,15 @@ describe("SIGTERM", () => {
       svc.port,
       "POST /warpflow.auth.v1.TokenService/Introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
     ).socket;
-    const h2 = http2.connect(`http://127.0.0.1:${svc.port}`);
-    h2.on("error", () => undefined);
-    const connectH2 = h2.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });
-    connectH2.on("error", () => undefined);
-    connectH2.write('{"tok');
+    const connectH2 = h2Request(svc.port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });
+    connectH2.stream.write('{"tok');
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
     await sleep(200);
     const at = Date.now();
     svc.child.kill("SIGTERM");
     const exit = await svc.exited;
     http1.destroy();
-    h2.destroy();
+    connectH2.session.destroy();
     expect(exit.code).toBe(0);
     expect(exit.at - at).toBeLessThan(2000 + 1500);
     expect(exit.at - at).toBeGreaterThanOrEqual(1900); // it did wait for them, up to the timeout
