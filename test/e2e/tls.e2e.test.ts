@@ -8,6 +8,7 @@ import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { within } from "../support/poll.js";
 import { holdRaw } from "../support/raw-socket.js";
+import { h2Exchange } from "../support/h2-request.js";
 
 const openssl = hasOpenssl();
 if (!openssl) console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
@@ -170,21 +171,9 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
 
   it("applies the same rule to Connect and gRPC-Web over HTTP/2 (ALPN h2)", async () => {
     const h2post = (opts: http2.SecureClientSessionOptions, contentType: string, body: Buffer | string, headers: Record<string, string>) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const session = http2.connect(`https://localhost:${t.port}`, { ...opts, ca: pki.ca });
-        session.on("error", reject);
-        const stream = session.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers });
-        let status = 0;
-        let text = "";
-        stream.on("response", (h) => (status = Number(h[":status"])));
-        stream.on("data", (c: Buffer) => (text += c.toString("latin1")));
-        stream.on("end", () => {
-          session.close();
-          resolve({ status, body: text });
-        });
-        stream.on("error", reject);
-        stream.end(body);
-      });
+      h2Exchange(`https://localhost:${t.port}`, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers }, body, { ...opts, ca: pki.ca }).then(
+        (a) => ({ status: a.status, body: a.body.toString("latin1") }),
+      );
     const cert = { cert: pki.clientCert, key: pki.clientKey };
     const caller = { "x-warpflow-caller-token": callerToken };
     const json = JSON.stringify({ token: "wf_acme_x" });
@@ -215,17 +204,7 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
     const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
     const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
     const h2 = (opts: http2.SecureClientSessionOptions) =>
-      new Promise<number>((resolve, reject) => {
-        const session = http2.connect(`https://localhost:${t.port}`, { ...opts, ca: pki.ca });
-        session.on("error", reject);
-        const stream = session.request({ ":path": "/authz", authorization: `Bearer ${token}`, "x-warpflow-caller-token": callerToken });
-        stream.on("response", (h) => {
-          resolve(Number(h[":status"]));
-          session.close();
-        });
-        stream.on("error", reject);
-        stream.resume();
-      });
+      h2Exchange(`https://localhost:${t.port}`, { ":method": "GET", ":path": "/authz", authorization: `Bearer ${token}`, "x-warpflow-caller-token": callerToken }, "", { ...opts, ca: pki.ca }).then((a) => a.status);
     expect(await h2({ cert: pki.clientCert, key: pki.clientKey })).toBe(200);
     expect(await h2({})).toBe(401);
   });

@@ -5,6 +5,7 @@ import { startTestApp, type TestApp, useTestApp } from "../support/test-app.js";
 import { sleep, within, pollUntil } from "../support/poll.js";
 import { holdRaw, type HeldSocket } from "../support/raw-socket.js";
 import { counter, metricsText, readyz } from "../support/probes.js";
+import { h2Exchange } from "../support/h2-request.js";
 
 /**
  * One unauthenticated client must not hold the service: HTTP/1.1 requests that never finish get
@@ -73,14 +74,7 @@ describe("HTTP/2 connection that opens no stream", () => {
     session.on("error", () => undefined);
     let sessionClosed = false;
     session.once("close", () => (sessionClosed = true));
-    const get = () =>
-      new Promise<number>((resolve, reject) => {
-        const req = session.request({ ":path": "/healthz" });
-        req.on("response", (h) => resolve(Number(h[":status"])));
-        req.on("error", reject);
-        req.resume();
-        req.end();
-      });
+    const get = async () => (await h2Exchange(session, { ":method": "GET", ":path": "/healthz" })).status;
     expect(await get()).toBe(200);
     // A silent connection opened now is closed after HEADERS_MS; the session above outlives it.
     const silent = holdRaw(t.port, PREFACE);

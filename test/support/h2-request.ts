@@ -3,7 +3,7 @@ import * as http2 from "node:http2";
 /**
  * The one HTTP/2 request helper for tests that need what no RPC client gives: raw header values,
  * a body held back, the exact status, headers and trailers. `at` is a base URL or a port on
- * 127.0.0.1. The session is closed once the stream is.
+ * 127.0.0.1 (a new session, closed once the stream is), or an open session to reuse (left open).
  */
 export interface H2Answer {
   /** `:status` (NaN when no response came). */
@@ -15,6 +15,10 @@ export interface H2Answer {
   grpcStatus: string | undefined;
   /** "session: ..." or "stream: ...": the first error seen, if any. */
   error?: string;
+  /** The stream error's code (e.g. ERR_HTTP2_STREAM_ERROR), if any. */
+  errorCode?: string;
+  /** The RST_STREAM code the stream closed with (0: NO_ERROR). */
+  rstCode: number | undefined;
 }
 
 export interface H2Request {
@@ -30,19 +34,23 @@ export interface H2Request {
  * when Node's client refuses the headers itself.
  */
 export function h2Request(
-  at: string | number,
+  at: string | number | http2.ClientHttp2Session,
   headers: http2.OutgoingHttpHeaders,
   body?: string | Uint8Array,
   connectOptions?: http2.SecureClientSessionOptions,
 ): H2Request {
-  const session = http2.connect(typeof at === "number" ? `http://127.0.0.1:${at}` : at, connectOptions);
+  const own = typeof at === "string" || typeof at === "number";
+  const session = own ? http2.connect(typeof at === "number" ? `http://127.0.0.1:${at}` : at, connectOptions) : at;
   let error: string | undefined;
-  session.on("error", (e: Error) => (error ??= `session: ${e.message}`));
+  let errorCode: string | undefined;
+  const onSessionError = (e: Error) => (error ??= `session: ${e.message}`);
+  session.on("error", onSessionError);
   let stream: http2.ClientHttp2Stream;
   try {
     stream = session.request({ ":method": "POST", ...headers });
   } catch (e) {
-    session.destroy();
+    if (own) session.destroy();
+    else session.off("error", onSessionError);
     throw e;
   }
   let responseHeaders: http2.IncomingHttpHeaders = {};
@@ -51,21 +59,30 @@ export function h2Request(
   stream.on("response", (h) => (responseHeaders = h));
   stream.on("trailers", (h) => (trailers = h));
   stream.on("data", (c: Buffer) => chunks.push(c));
-  stream.on("error", (e: Error) => (error ??= `stream: ${e.message}`));
+  stream.on("error", (e: NodeJS.ErrnoException) => {
+    error ??= `stream: ${e.message}`;
+    errorCode ??= e.code ?? "error";
+  });
   const done = new Promise<H2Answer>((resolve) =>
     stream.on("close", () => {
-      session.close();
+      if (own) session.close();
+      else session.off("error", onSessionError);
       const grpcStatus = (trailers["grpc-status"] ?? responseHeaders["grpc-status"]) as string | undefined;
-      resolve({ status: Number(responseHeaders[":status"]), headers: responseHeaders, trailers, body: Buffer.concat(chunks), grpcStatus, ...(error ? { error } : {}) });
+      resolve({ status: Number(responseHeaders[":status"]), headers: responseHeaders, trailers, body: Buffer.concat(chunks), grpcStatus, rstCode: stream.rstCode, ...(error ? { error } : {}), ...(errorCode ? { errorCode } : {}) });
     }),
   );
-  if (body !== undefined) stream.end(body);
+  if (body !== undefined && !stream.writableEnded) stream.end(body); // GET and HEAD are ended by Node already
   return { session, stream, done };
 }
 
 /** One request and its whole answer; rejects when the session or the stream failed. */
-export async function h2Exchange(at: string | number, headers: http2.OutgoingHttpHeaders, body: string | Uint8Array = ""): Promise<H2Answer> {
-  const answer = await h2Request(at, headers, body).done;
+export async function h2Exchange(
+  at: string | number | http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body: string | Uint8Array = "",
+  connectOptions?: http2.SecureClientSessionOptions,
+): Promise<H2Answer> {
+  const answer = await h2Request(at, headers, body, connectOptions).done;
   if (answer.error) throw new Error(answer.error);
   return answer;
 }
