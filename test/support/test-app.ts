@@ -2,7 +2,6 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { Writable } from "node:stream";
 import { afterAll, beforeAll } from "vitest";
 import { createApp, type App } from "../../src/app/app.js";
 import { createLogger } from "../../src/app/logger.js";
@@ -12,6 +11,7 @@ import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
 import type { StoreChangeFeed } from "../../src/ports/store-changes.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createGrpcTokenClient, type GrpcTokenClient } from "./grpc-client.js";
+import { lineSink } from "./log-lines.js";
 
 export interface TestApp {
   app: App;
@@ -69,14 +69,8 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
   };
   const config = loadConfig(env);
   sayStore(opts.store ? "an injected store (the test's own wrapper, over the memory store unless it says otherwise)" : config.mongodbUri ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)");
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...chunk.toString().split("\n").filter(Boolean));
-      cb();
-    },
-  });
-  const logger = createLogger(config.logLevel, sink);
+  const { lines: logs, stream } = lineSink();
+  const logger = createLogger(config.logLevel, stream);
   const app = await createApp({ config, logger, clock: opts.clock, store: opts.store, changes: opts.changes, jwt: opts.jwt });
   if (opts.waitReady !== false) await app.ready;
   const address = `127.0.0.1:${app.port}`;

@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
-import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
 import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
  * The change feed with the driver's real ChangeStream, against a scripted MongoDB at the wire
@@ -14,7 +14,7 @@ import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
  * the driver's own resume closes the old cursor without ending the stream).
  */
 type GetMore = "empty" | "invalidate" | Document;
-let stub: MongoWireStub;
+const stub = useMongoWireStub({ replicaSet: true });
 let client: MongoClient;
 let getMores: GetMore[]; // scripted answers to the next getMore commands (then: empty batches)
 let stop: (() => void) | undefined;
@@ -23,8 +23,6 @@ let cursorIds = 100;
 const SELECTION_MS = 300;
 
 beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
   getMores = [];
   seen.length = 0;
   stub.handle = async ({ name, doc }) => {
@@ -52,7 +50,6 @@ beforeEach(async () => {
 afterEach(async () => {
   stop?.();
   await client.close();
-  await stub.close();
 });
 
 function watch(): StoreChangeFeed {

@@ -1,16 +1,15 @@
 import { status } from "@grpc/grpc-js";
 import { BSON, type Document } from "mongodb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
-import { createMongoTokenStore, type MongoTokenStoreOptions } from "../../src/adapters/mongo/mongo-token-store.js";
+import { type MongoTokenStoreOptions } from "../../src/adapters/mongo/mongo-token-store.js";
 import { PartialRevocationError } from "../../src/domain/errors.js";
 import { AuditAction, AuditOutcome } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import type { TokenStore } from "../../src/ports/token-store.js";
-import { type MongoWireStub, startMongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
+import { type MongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
 import { startTestApp } from "../support/test-app.js";
 import { sleep } from "../support/poll.js";
-import { waitUntilServing } from "../support/mongo.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
  * RevokeTenantSessions against a scripted MongoDB at the wire (issue 18.1): the real driver sends
@@ -83,23 +82,9 @@ function session(tenantId: string, createdAt: Date, expiresAt: Date): Session {
 const liveSessions = (tenantId: string, n: number, now: number) =>
   Array.from({ length: n }, (_, i) => session(tenantId, new Date(now - HOUR + i), new Date(now + 1000 + Math.floor((i * HOUR) / n))));
 
-let stub: MongoWireStub;
-let store: TokenStore | undefined;
-beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
-});
-afterEach(async () => {
-  await store?.close();
-  store = undefined;
-  await stub.close().catch(() => undefined);
-});
+const stub = useMongoWireStub({ replicaSet: true });
 
-async function readyStore(over: Partial<MongoTokenStoreOptions> = {}): Promise<TokenStore> {
-  const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, ...over }));
-  await waitUntilServing(s, 5000);
-  return s;
-}
+const readyStore = (over: Partial<MongoTokenStoreOptions> = {}) => stub.readyStore(over);
 
 describe("RevokeTenantSessions at scale (issue 18.1)", () => {
   it("revokes in batches on {tenantId, expiresAt}, answers the true count, and leaves sessions created during the scan alone", async () => {

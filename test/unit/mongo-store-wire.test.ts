@@ -1,31 +1,20 @@
 import { BSON, type Document } from "mongodb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { toKeyDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import type { KeyRecord } from "../../src/domain/records.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { modelLastUsed } from "../support/mongo-last-used-model.js";
-import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
 import { sleep } from "../support/poll.js";
-import { waitUntilServing } from "../support/mongo.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
  * The MongoDB store's failure paths with the real driver against a scripted MongoDB at the wire
  * (test/support/mongo-wire-stub.ts; no mongod here): what the driver actually sends (the commit's
  * write concern) and what it actually throws (bulkWrite's wrapper) reach the adapter unchanged.
  */
-let stub: MongoWireStub;
-let store: TokenStore | undefined;
-beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
-});
-afterEach(async () => {
-  await store?.close();
-  store = undefined;
-  await stub.close().catch(() => undefined);
-});
+const stub = useMongoWireStub({ replicaSet: true });
 
 const old: KeyRecord = {
   id: "key_OLDOLDOLDOLDOLDOLDOL",
@@ -53,11 +42,7 @@ function keysCollection(commit: () => Document): (cmd: { name: string; doc: Docu
   };
 }
 
-async function readyStore(timeouts: Record<string, number> = {}): Promise<TokenStore> {
-  const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", timeouts, retry: { initialMs: 10, maxMs: 20 } }));
-  await waitUntilServing(s, 5000);
-  return s;
-}
+const readyStore = (timeouts: Record<string, number> = {}) => stub.readyStore({ timeouts });
 
 describe("RotateKey's transaction on the wire (issue 10.5)", () => {
   it("commits with w: majority, the derived wtimeout (800 ms at STORE_TIMEOUT_MS 2000) and a maxTimeMS", async () => {
