@@ -5,7 +5,7 @@ import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
 import { ensureIndexes, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord } from "../../src/domain/records.js";
-import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName, waitUntilServing } from "../support/mongo.js";
+import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName, waitUntilServing, withStoreAndDb } from "../support/mongo.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
@@ -46,15 +46,11 @@ const key = (tenantId: string, n: number): KeyRecord => ({
 
 describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () => {
   it("answers Introspect with one indexed read and ListKeys with two ordered index scans (explain)", async () => {
-    const dbName = uniqueDbName("wf_explain");
-    const { store, dispose } = await openMongoStore(uri, dbName);
-    const client = new MongoClient(uri);
-    try {
+    await withStoreAndDb(uri, "wf_explain", async (store, db) => {
       const t = "tenant-explain";
       for (let i = 0; i < 3; i++) await store.insertKey(key(t, i), 3);
       const session = { id: newSessionId(), tenantId: t, tokenHash: "h", createdAt: new Date(), expiresAt: new Date(Date.UTC(2030, 0, 1)), createdBy: "test" };
       await store.insertSession(session);
-      const db = client.db(dbName);
       const plan = async (p: Promise<unknown>) => JSON.stringify(((await p) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
       // An index scan by that index: IXSCAN names it; 8.0's EXPRESS_IXSCAN (equality on a unique
       // single-field index, limit 1) may only show its key pattern.
@@ -79,18 +75,12 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
         expect(list).not.toContain('"COLLSCAN"');
         expect(list).not.toContain('"stage":"SORT"');
       }
-    } finally {
-      await client.close();
-      await dispose();
-    }
+    });
   });
 
   it("answers ListAuditEvents with one ordered index range (explain), with or without an action filter", async () => {
-    const dbName = uniqueDbName("wf_audit_explain");
-    const { dispose } = await openMongoStore(uri, dbName);
-    const client = new MongoClient(uri);
-    try {
-      const coll = client.db(dbName).collection(COLLECTIONS.audit);
+    await withStoreAndDb(uri, "wf_audit_explain", async (_store, db) => {
+      const coll = db.collection(COLLECTIONS.audit);
       for (const query of [
         coll.find({ tenantId: "acme", _id: { $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
         coll.find({ tenantId: "acme", action: "key.rotate", _id: { $gte: "ev_0", $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
@@ -100,10 +90,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
         expect(plan).not.toContain('"COLLSCAN"');
         expect(plan).not.toContain('"stage":"SORT"');
       }
-    } finally {
-      await client.close();
-      await dispose();
-    }
+    });
   });
 
   it("tells other instances about revoked sessions (change stream), one event per session", async () => {

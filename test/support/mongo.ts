@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { MongoClient } from "mongodb";
+import { type Db, MongoClient } from "mongodb";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { sleep } from "./poll.js";
@@ -73,6 +73,22 @@ export async function openMongoStore(uri: string, dbName: string): Promise<{ sto
       await dropDatabase(uri, dbName);
     },
   };
+}
+
+/**
+ * A store on a fresh database and a driver handle on that database, to inspect what the store
+ * wrote; after `fn` both are closed and the database dropped.
+ */
+export async function withStoreAndDb<T>(uri: string, prefix: string, fn: (store: TokenStore, db: Db) => Promise<T>): Promise<T> {
+  const dbName = uniqueDbName(prefix);
+  const { store, dispose } = await openMongoStore(uri, dbName);
+  const client = new MongoClient(uri);
+  try {
+    return await fn(store, client.db(dbName));
+  } finally {
+    await client.close();
+    await dispose();
+  }
 }
 
 export async function dropDatabase(uri: string, dbName: string): Promise<void> {
