@@ -6,6 +6,7 @@ import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js"
 import { startTestApp, useTestApp } from "../support/test-app.js";
 import { waitUntil } from "../support/poll.js";
 import { readyz } from "../support/probes.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Store faults through the real service (gRPC): a store that fails or stalls makes Introspect
@@ -49,7 +50,7 @@ async function introspect(token: string): Promise<Outcome> {
     const r = await t.grpc.introspect({ token }, { deadlineMs: 5000 });
     return { code: "OK", active: r.active, ms: Date.now() - start };
   } catch (e) {
-    return { code: status[(e as { code: number }).code]!, ms: Date.now() - start };
+    return { code: grpcCodeName(e), ms: Date.now() - start };
   }
 }
 const readyzStatus = async () => (await readyz(t.baseUrl)).status;
@@ -126,7 +127,7 @@ describe("admin RPCs lose no data", () => {
             const k = await t.grpc.createKey({ tenantId, label: `k${i}` }, admin);
             createdKeys.push({ tenantId, id: k.key!.id, token: k.token });
           } catch (e) {
-            const code = status[(e as { code: number }).code];
+            const code = grpcCodeName(e);
             expect(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED"]).toContain(code);
             if (code === "UNAUTHENTICATED") throw new Error("a store failure during auth must be UNAVAILABLE, not UNAUTHENTICATED");
             failures++;
@@ -134,7 +135,7 @@ describe("admin RPCs lose no data", () => {
           try {
             sessions.push((await t.grpc.createSession({ tenantId }, admin)).token);
           } catch (e) {
-            expect(status[(e as { code: number }).code]).toBe("UNAVAILABLE");
+            expect(grpcCodeName(e)).toBe("UNAVAILABLE");
             failures++;
           }
         }
@@ -145,7 +146,7 @@ describe("admin RPCs lose no data", () => {
               const r = await t.grpc.rotateKey({ tenantId, keyId: first.id }, admin);
               rotations.push({ tenantId, from: first.id, id: r.key!.id, token: r.token });
             } catch (e) {
-              expect(["UNAVAILABLE", "FAILED_PRECONDITION"]).toContain(status[(e as { code: number }).code]);
+              expect(["UNAVAILABLE", "FAILED_PRECONDITION"]).toContain(grpcCodeName(e));
             }
           }
         }

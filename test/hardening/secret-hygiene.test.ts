@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { MongoClient } from "mongodb";
-import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { hashToken } from "../../src/domain/token-hash.js";
@@ -10,6 +9,7 @@ import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../s
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { waitUntil, waitUntil as until } from "../support/poll.js";
 import { metricsText } from "../support/probes.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Secret hygiene: a full scenario at LOG_LEVEL=debug (keys created, rotated, revoked; sessions on
@@ -91,7 +91,7 @@ function hygieneOn(leg: Leg) {
     } catch (e) {
       const err = e as { code: number; details: string; message: string };
       clientErrors.push(err.details, err.message);
-      return status[err.code]!;
+      return grpcCodeName(err);
     }
   };
   const post = async (path: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> => {

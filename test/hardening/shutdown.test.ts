@@ -1,7 +1,6 @@
 import { spawn } from "node:child_process";
 import * as net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
@@ -9,6 +8,7 @@ import { holdRaw, lengthPrefixed } from "../support/raw-socket.js";
 import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
 import { waitUntil, sleep } from "../support/poll.js";
 import { h2Request } from "../support/h2-request.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Whole-process behaviour of `src/main.ts` (a real child process): SIGTERM under load drains
@@ -66,7 +66,7 @@ describe("SIGTERM", () => {
       while (!stop) {
         const code = await client.introspect({ token }, { deadlineMs: 5000 }).then(
           (r) => (r.active ? "OK" : "OK_INACTIVE"),
-          (e: { code: number }) => status[e.code]!,
+          grpcCodeName,
         );
         outcomes[code] = (outcomes[code] ?? 0) + 1;
         if (code !== "OK") await sleep(5);
