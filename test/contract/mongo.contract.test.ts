@@ -16,6 +16,7 @@ import { createTokenCache } from "../../src/domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { pollUntil, sleep } from "../support/poll.js";
+import type { TokenStore } from "../../src/ports/token-store.js";
 
 /**
  * The MongoDB leg: the same contract as the memory adapter, plus what only MongoDB has (indexes,
@@ -43,6 +44,24 @@ const key = (tenantId: string, n: number): KeyRecord => ({
   createdAt: new Date(Date.UTC(2030, 0, 1, 0, 0, n)),
   createdBy: "test",
 });
+
+/** A writer and a watching instance on one fresh database; `fn` runs once the watcher's change stream is open. */
+async function withWriterAndWatcher(prefix: string, fn: (writer: { store: TokenStore }, seen: StoreChange[]) => Promise<void>): Promise<void> {
+  const dbName = uniqueDbName(prefix);
+  const writer = await openMongoStore(uri, dbName);
+  const watcher = createMongoStore({ uri, dbName });
+  const seen: StoreChange[] = [];
+  const stop = watcher.changes.subscribe((c) => seen.push(c));
+  try {
+    await waitUntilServing(watcher.store);
+    await sleep(1000); // let the stream open before the writes
+    await fn(writer, seen);
+  } finally {
+    stop();
+    await watcher.store.close();
+    await writer.dispose();
+  }
+}
 
 describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () => {
   it("answers Introspect with one indexed read and ListKeys with two ordered index scans (explain)", async () => {
@@ -94,14 +113,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
   });
 
   it("tells other instances about revoked sessions (change stream), one event per session", async () => {
-    const dbName = uniqueDbName("wf_session_changes");
-    const writer = await openMongoStore(uri, dbName);
-    const watcher = createMongoStore({ uri, dbName });
-    const seen: StoreChange[] = [];
-    const stop = watcher.changes.subscribe((c) => seen.push(c));
-    try {
-      await waitUntilServing(watcher.store);
-      await sleep(1000); // let the stream open before the writes
+    await withWriterAndWatcher("wf_session_changes", async (writer, seen) => {
       const t = "tenant-sessions";
       const mk = () => ({ id: newSessionId(), tenantId: t, tokenHash: randomBytes(32).toString("base64url"), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), createdBy: "k" });
       const [a, b, c] = [mk(), mk(), mk()];
@@ -111,11 +123,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       await pollUntil(() => seen.length >= 3, 10_000, 50);
       expect(seen[0]).toEqual({ kind: "session", sessionId: a.id });
       expect(new Set(seen.slice(1))).toEqual(new Set([{ kind: "session", sessionId: b.id }, { kind: "session", sessionId: c.id }]));
-    } finally {
-      stop();
-      await watcher.store.close();
-      await writer.dispose();
-    }
+    });
   });
 
   it("creates the documented indexes, idempotently (several replicas may run it)", async () => {
@@ -196,14 +204,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
   });
 
   it("tells other instances about revokes, rotations and policy changes (change stream)", async () => {
-    const dbName = uniqueDbName("wf_changes");
-    const writer = await openMongoStore(uri, dbName);
-    const watcher = createMongoStore({ uri, dbName });
-    const seen: StoreChange[] = [];
-    const stop = watcher.changes.subscribe((c) => seen.push(c));
-    try {
-      await waitUntilServing(watcher.store);
-      await sleep(1000); // let the stream open before the writes
+    await withWriterAndWatcher("wf_changes", async (writer, seen) => {
       const t = "tenant-changes";
       const a = await writer.store.insertKey(key(t, 1), 3);
       await writer.store.recordKeyUses([{ keyId: a.ok ? a.key.id : "", at: new Date() }]); // not a status change: no event
@@ -214,10 +215,6 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
         { kind: "key", keyId: a.ok ? a.key.id : "" },
         { kind: "policy", tenantId: t },
       ]);
-    } finally {
-      stop();
-      await watcher.store.close();
-      await writer.dispose();
-    }
+    });
   });
 });
