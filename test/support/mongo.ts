@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Db, MongoClient } from "mongodb";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
-import { sleep } from "./poll.js";
+import { pollUntil } from "./poll.js";
 
 /**
  * How the MongoDB leg of the tests gets a MongoDB:
@@ -50,16 +50,9 @@ export const uniqueDbName = (prefix: string): string => `${prefix}_${process.pid
 
 /** Resolves once the store answers (connected, indexes in place); rejects after `timeoutMs`. */
 export async function waitUntilServing(store: TokenStore, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await store.ping();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(50);
-    }
-  }
+  let lastError: unknown;
+  const answered = () => store.ping().then(() => true, (err: unknown) => ((lastError = err), false));
+  if (!(await pollUntil(answered, timeoutMs, 50))) throw lastError;
 }
 
 /** A store on a fresh database, ready to serve; dispose() closes it and drops the database. */
