@@ -2,10 +2,10 @@ import * as grpc from "@grpc/grpc-js";
 import * as http2 from "node:http2";
 import * as https from "node:https";
 import * as tls from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { within } from "../support/poll.js";
 import { holdRaw } from "../support/raw-socket.js";
 import { h2Exchange } from "../support/h2-request.js";
@@ -30,16 +30,12 @@ describe.skipIf(!openssl)("TLS handshakes never finished", () => {
   // Before: a TCP connection that sent nothing, or half a ClientHello, stayed open for good (Node
   // reports the handshake timeout but does not close the socket): still open after 15 s at a 1 s timeout.
   const HANDSHAKE_MS = 400;
-  let t: TestApp;
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     const pki = createTestPki();
-    t = await startTestApp({
+    return {
       logLevel: "warn",
       env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, HTTP_HEADERS_TIMEOUT_MS: String(HANDSHAKE_MS) },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
+    };
   });
 
   it("nothing sent, or half a ClientHello: closed after HTTP_HEADERS_TIMEOUT_MS", async () => {
@@ -56,12 +52,10 @@ describe.skipIf(!openssl)("TLS handshakes never finished", () => {
 
 describe.skipIf(!openssl)("TLS", () => {
   let pki: TestPki;
-  let t: TestApp;
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     pki = createTestPki();
-    t = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile } });
+    return { env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile } };
   });
-  afterAll(async () => t?.close());
 
   it("serves gRPC over TLS (ALPN h2) and HTTP/1.1 over TLS (ALPN http/1.1) on one port", async () => {
     const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
@@ -86,12 +80,10 @@ describe.skipIf(!openssl)("TLS", () => {
 
 describe.skipIf(!openssl)("mutual TLS", () => {
   let pki: TestPki;
-  let t: TestApp;
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     pki = createTestPki();
-    t = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile } });
+    return { env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile } };
   });
-  afterAll(async () => t?.close());
 
   it("accepts a client certificate signed by the configured CA", async () => {
     const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
@@ -115,11 +107,10 @@ describe.skipIf(!openssl)("mutual TLS", () => {
 
 describe.skipIf(!openssl)("restricting Introspect callers", () => {
   let pki: TestPki;
-  let t: TestApp;
   const callerToken = "c".repeat(40);
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     pki = createTestPki();
-    t = await startTestApp({
+    return {
       env: {
         TLS_CERT_FILE: pki.serverCertFile,
         TLS_KEY_FILE: pki.serverKeyFile,
@@ -128,9 +119,8 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
         INTROSPECT_REQUIRE_CLIENT_CERT: "true",
         INTROSPECT_CALLER_TOKEN: callerToken,
       },
-    });
+    };
   });
-  afterAll(async () => t?.close());
 
   it("Introspect needs a verified client certificate and the caller credential; admin RPCs need neither", async () => {
     const withCert = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
