@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import { Code, createClient, type ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { beforeAll, describe, expect, it } from "vitest";

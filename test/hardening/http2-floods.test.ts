@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { h2Attack, indexed, literal, literalIndexed, requestHeaders, rssMiB } from "../support/h2-attack.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
-import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
+import { pollUntil as until, sleep } from "../support/poll.js";
 import { readyz } from "../support/probes.js";
 
 /**

@@ -7,7 +7,7 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { waitUntil, waitUntil as until } from "../support/poll.js";
+import { waitUntil as until } from "../support/poll.js";
 import { metricsText } from "../support/probes.js";
 import { grpcCodeName } from "../support/codes.js";
 

@@ -1,7 +1,7 @@
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
-import { startTestApp, type TestApp, useTestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 import { sleep, within, pollUntil } from "../support/poll.js";
 import { holdRaw, type HeldSocket } from "../support/raw-socket.js";
 import { counter, metricsText, readyz } from "../support/probes.js";
@@ -113,13 +113,7 @@ describe("a refused body is not read on", () => {
 
 describe("connections per client address", () => {
   // Default (long) timeouts here, so no admitted attacker connection is closed during the test.
-  let a: TestApp;
-  beforeAll(async () => {
-    a = await startTestApp({ logLevel: "warn", env: { MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS) } });
-  });
-  afterAll(async () => {
-    await a?.close();
-  });
+  const a = useTestApp({ logLevel: "warn", env: { MAX_CONNECTIONS_PER_ADDRESS: String(PER_ADDRESS) } });
 
   it("an address holding thousands of slow connections gets only its share; another address is still served within 1 s", async () => {
     const attackers: HeldSocket[] = [];

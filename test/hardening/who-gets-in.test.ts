@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";

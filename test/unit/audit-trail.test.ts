@@ -9,7 +9,7 @@ import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
 import { createDomain } from "../support/domain.js";
 import { createFaultyStore } from "../support/faulty-store.js";
 import { createManualClock } from "../support/manual-clock.js";
-import { waitUntil, waitUntil as until } from "../support/poll.js";
+import { waitUntil as until } from "../support/poll.js";
 
 const draft: AuditDraft = { action: "key.create", actor: { kind: "admin_key", id: "key_AAAAAAAAAAAAAAAAAAAA", tenantId: "admin" }, tenantId: "acme" };
 

@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
-import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
+import { pollUntil as until, sleep } from "../support/poll.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { createMongoConnection, type MongoConnection } from "../../src/adapters/mongo/mongo-connection.js";
 import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import { pollUntil, pollUntil as until, sleep } from "../support/poll.js";
+import { pollUntil as until, sleep } from "../support/poll.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 import { lineSink } from "../support/log-lines.js";
 

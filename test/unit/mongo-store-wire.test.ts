@@ -3,11 +3,11 @@ import { describe, expect, it } from "vitest";
 import { toKeyDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import type { KeyRecord } from "../../src/domain/records.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { modelLastUsed } from "../support/mongo-last-used-model.js";
 import { sleep } from "../support/poll.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
+import { ROTATED_KEY, successorKey } from "../support/rotation-keys.js";
 
 /**
  * The MongoDB store's failure paths with the real driver against a scripted MongoDB at the wire
@@ -16,17 +16,8 @@ import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
  */
 const stub = useMongoWireStub({ replicaSet: true });
 
-const old: KeyRecord = {
-  id: "key_OLDOLDOLDOLDOLDOLDOL",
-  tenantId: "acme",
-  label: "deploy",
-  tokenHash: "h-old",
-  hint: "wf_acme_...abcd",
-  status: "active",
-  createdAt: new Date(0),
-  createdBy: "user:alice",
-};
-const successor: KeyRecord = { ...old, id: "key_NEWNEWNEWNEWNEWNEWNE", tokenHash: "h-new", hint: "wf_acme_...wxyz" };
+const old = ROTATED_KEY;
+const successor = successorKey();
 const rotate = (s: TokenStore) =>
   s.rotateKey({ tenantId: "acme", keyId: old.id, successor, revokeAt: new Date(1e12), maxActive: 3, maxDeprecated: 3, now: new Date(1) });
 
