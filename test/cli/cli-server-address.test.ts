@@ -1,12 +1,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { parseToken } from "../../src/domain/token-format.js";
 import { dropDatabase, obtainMongo, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { runProgram } from "../support/run-program.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
  * The CLI's server address and the admin-key commands of issue 26 (items 1 and 4): WARPFLOW_URL,
@@ -21,19 +21,15 @@ const cli = (args: string[], env: Record<string, string>) =>
     timeoutMs: 60_000,
   });
 
-let t: TestApp;
 let supplied: string;
-beforeAll(async () => {
+const t = useTestApp(async () => {
   // The server's first admin key comes from `admin-key generate`, supplied in ADMIN_KEY_FILE.
   const g = await cli(["admin-key", "generate"], { WARPFLOW_URL: "not a url: generate needs no server" });
   expect(g.code, g.stderr).toBe(0);
   supplied = g.stdout.trim();
   const file = join(mkdtempSync(join(tmpdir(), "wf-secret-")), "admin-key");
   writeFileSync(file, `${supplied}\n`, { mode: 0o400 });
-  t = await startTestApp({ env: { ADMIN_KEY_FILE: file }, logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
+  return { env: { ADMIN_KEY_FILE: file }, logLevel: "warn" };
 });
 
 describe("CLI server address (issue 26.4)", () => {

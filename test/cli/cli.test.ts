@@ -2,11 +2,11 @@ import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { writeAdminKeyFile } from "../../src/app/admin-key-file.js";
 import { obtainMongo, sayMongoSkipped } from "../support/mongo.js";
 import { repoRoot } from "../support/service-process.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
  * The admin CLI (src/cli/main.ts) as users run it (`npm run cli --`, i.e. tsx), a child process per
@@ -30,19 +30,15 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
   });
 }
 
-let t: TestApp;
 let env: Record<string, string>;
 const json = (r: Run) => {
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout) as Record<string, unknown> & { token: string; key: Record<string, unknown> };
 };
 
+const t = useTestApp({ logLevel: "warn" });
 beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
   env = { WARPFLOW_URL: `http://127.0.0.1:${t.port}`, WARPFLOW_ADMIN_KEY: t.adminKey };
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 describe("CLI: usage and errors", () => {

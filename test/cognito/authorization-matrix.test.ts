@@ -1,14 +1,13 @@
-import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KeyStatus, TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * Who may call which admin RPC, over real gRPC against the service started with COGNITO_* and a
  * JWKS file. Every cell asserts the exact status code. The target tenant is always "acme".
  */
-let t: TestApp;
 let key: TestKey;
 const bearers = new Map<Credential, string | undefined>();
 const SUB = { acmeAdmin: "11111111-aaaa-4000-8000-acme00admin1", acmeUser: "22222222-bbbb-4000-8000-acme000user1", globexAdmin: "33333333-cccc-4000-8000-globexadmin1" };
@@ -50,7 +49,6 @@ const EXPECTED: Record<Credential, Record<Rpc, string>> = {
   none: all(UNAUTH),
 };
 
-const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => OK, (e: { code: number }) => status[e.code] ?? `code ${e.code}`);
 const asAdmin = () => ({ bearer: t.adminKey });
 
 /** One call of each RPC on tenant acme; RotateKey/RevokeKey act on a fresh acme key. */
@@ -88,9 +86,11 @@ async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
 let keepKeyIds: Set<string>;
 let adminKeyIds: string[];
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   key = createTestKey();
-  t = await startTestApp({ env: cognitoEnv(writeTempJson(jwksOf(key))) });
+  return { env: cognitoEnv(writeTempJson(jwksOf(key))) };
+});
+beforeAll(async () => {
   const jwt = (tenantId: string, sub: string, groups: string[], expiresIn = 3600) =>
     signJwt(key, cognitoClaims({ tenantId, sub, groups, expiresIn }));
   const apiKey = await t.grpc.createKey({ tenantId: "acme", label: "integration" }, asAdmin());
@@ -106,9 +106,6 @@ beforeAll(async () => {
   const adminKeys = (await t.grpc.listKeys({ tenantId: "admin" }, asAdmin())).keys;
   adminKeyIds = adminKeys.map((k) => k.id);
   keepKeyIds = new Set([apiKey.key!.id, ...adminKeyIds]);
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 // Keep every tenant under its 3-active-keys limit: revoke whatever a cell created. A cell that

@@ -9,7 +9,7 @@ import type { CognitoConfig } from "../../src/config.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { blockNetwork, CLIENT_ID, cognitoClaims, createTestKey, jwksOf, POOL_ID, POOL_ID_2, signJwt } from "../support/jwt.js";
-import { waitUntil } from "../support/poll.js";
+import { waitUntil as until } from "../support/poll.js";
 
 /**
  * Without COGNITO_JWKS_FILE: the JWKS is downloaded at start (retried with backoff) and ready()
@@ -42,7 +42,6 @@ function fakeFetcher(serve: (uri: string, n: number) => unknown): Fetcher & { ca
   };
 }
 
-const until = (cond: () => boolean, ms = 2000) => waitUntil(cond, ms);
 
 let network: ReturnType<typeof blockNetwork> | undefined;
 afterEach(() => {

@@ -1,5 +1,5 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createCognitoJwtVerifier } from "../../src/adapters/cognito/cognito-jwt-verifier.js";
 import { createLogger } from "../../src/app/logger.js";
 import { loadConfig } from "../../src/config.js";
@@ -7,18 +7,17 @@ import { InactiveReason, TokenType } from "../../src/gen/warpflow/auth/v1/token_
 import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
 import { createManualClock, type ManualClock } from "../support/manual-clock.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Introspect of Cognito JWTs through the whole service (gRPC), with the real Cognito adapter
  * wrapped to count verifications, and a manual clock for expiry.
  */
-let t: TestApp;
 let key: TestKey;
 let clock: ManualClock;
 let verifications = 0;
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   key = createTestKey();
   const env = cognitoEnv(writeTempJson(jwksOf(key)));
   const cognito = await createCognitoJwtVerifier(loadConfig(env).cognito!, createLogger("silent"));
@@ -30,10 +29,7 @@ beforeAll(async () => {
     },
   };
   clock = createManualClock(new Date());
-  t = await startTestApp({ env, jwt: counting, clock });
-});
-afterAll(async () => {
-  await t?.close();
+  return { env, jwt: counting, clock };
 });
 
 const jwt = (tenantId: string, over: Parameters<typeof cognitoClaims>[0] = {}) => signJwt(key, cognitoClaims({ tenantId, ...over }));

@@ -1,26 +1,24 @@
 import { status } from "@grpc/grpc-js";
 import { connect } from "node:net";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { InactiveReason, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { blockNetwork, cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, unsignedJwt, writeTempJson, type TestKey } from "../support/jwt.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
  * End to end: the service started with COGNITO_USER_POOL_ID, COGNITO_CLIENT_ID and
  * COGNITO_JWKS_FILE introspects signed JWTs over gRPC (and Connect JSON), with outbound HTTP(S)
  * blocked for the whole file.
  */
-let t: TestApp;
 let key: TestKey;
 let network: ReturnType<typeof blockNetwork>;
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   network = blockNetwork();
   key = createTestKey("e2e-key");
-  t = await startTestApp({ env: cognitoEnv(writeTempJson(jwksOf(key)), { COGNITO_ADMIN_GROUP: "acme-admins" }) });
+  return { env: cognitoEnv(writeTempJson(jwksOf(key)), { COGNITO_ADMIN_GROUP: "acme-admins" }) };
 });
 afterAll(async () => {
-  await t?.close();
   network?.restore();
 });
 afterEach(() => {

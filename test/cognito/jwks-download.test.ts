@@ -12,6 +12,7 @@ import type { CognitoConfig } from "../../src/config.js";
 import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
 import { CLIENT_ID, cognitoClaims, createTestKey, jwksOf, POOL_ID, signJwt, type TestKey } from "../support/jwt.js";
 import { createManualClock } from "../support/manual-clock.js";
+import { turnsUntil as until } from "../support/poll.js";
 
 /**
  * The JWKS download bounds of docs/cognito.md ("at most 2 s, no retry, at most one per pool per
@@ -62,13 +63,6 @@ afterEach(() => {
 /** aws-jwt-verify's HTTPS fetch to the local server, with the test CA trusted. */
 const localTransport = (): Fetcher["fetch"] => (_uri, options, data) =>
   httpsFetch(`https://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`, { ...options, ca: pki.ca }, data);
-/** Turns of the event loop (not timers, which are fake here) until `cond` holds. */
-const until = async (cond: () => boolean) => {
-  for (let i = 0; !cond(); i++) {
-    if (i > 200_000) throw new Error("condition not reached");
-    await new Promise((r) => setImmediate(r));
-  }
-};
 const settled = <T>(p: Promise<T>) => {
   const s: { done: boolean; error?: unknown } = { done: false };
   p.then(

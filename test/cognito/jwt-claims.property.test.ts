@@ -1,9 +1,9 @@
-import { status } from "@grpc/grpc-js";
 import fc from "fast-check";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InactiveReason, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { cognitoClaims, cognitoEnv, createTestKey, signJwt, jwksOf, writeTempJson, type TestKey } from "../support/jwt.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * Issue 13, item 7: one signed JWT has exactly one accepted spelling, and no claim value makes the
@@ -14,21 +14,15 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * outcome comes from `oracle` below, written from the rule (README/docs/cognito.md), not from the
  * adapter's code.
  */
-let t: TestApp;
 let key: TestKey;
 const NOW = () => Math.floor(Date.now() / 1000);
 const MAX_DATE_S = 253_402_300_799; // 9999-12-31T23:59:59Z, the last second a protobuf Timestamp holds
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   key = createTestKey("prop-key");
   // CACHE_TTL_MS=0: every call verifies afresh, so Introspect and the admin call judge the same token independently.
-  t = await startTestApp({ env: cognitoEnv(writeTempJson(jwksOf(key)), { CACHE_TTL_MS: "0" }), logLevel: "silent" });
+  return { env: cognitoEnv(writeTempJson(jwksOf(key)), { CACHE_TTL_MS: "0" }), logLevel: "silent" };
 });
-afterAll(async () => {
-  await t?.close();
-});
-
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code] ?? String(e));
 
 /** What a claim may be: valid, absent, or something no Cognito token carries. */
 const junk = fc.oneof(

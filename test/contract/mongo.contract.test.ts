@@ -5,7 +5,7 @@ import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
 import { ensureIndexes, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord } from "../../src/domain/records.js";
-import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName, waitUntilServing } from "../support/mongo.js";
+import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName, waitUntilServing, withStoreAndDb } from "../support/mongo.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
@@ -15,6 +15,8 @@ import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { systemClock } from "../../src/ports/clock.js";
+import { pollUntil, sleep } from "../support/poll.js";
+import type { TokenStore } from "../../src/ports/token-store.js";
 
 /**
  * The MongoDB leg: the same contract as the memory adapter, plus what only MongoDB has (indexes,
@@ -43,17 +45,31 @@ const key = (tenantId: string, n: number): KeyRecord => ({
   createdBy: "test",
 });
 
+/** A writer and a watching instance on one fresh database; `fn` runs once the watcher's change stream is open. */
+async function withWriterAndWatcher(prefix: string, fn: (writer: { store: TokenStore }, seen: StoreChange[]) => Promise<void>): Promise<void> {
+  const dbName = uniqueDbName(prefix);
+  const writer = await openMongoStore(uri, dbName);
+  const watcher = createMongoStore({ uri, dbName });
+  const seen: StoreChange[] = [];
+  const stop = watcher.changes.subscribe((c) => seen.push(c));
+  try {
+    await waitUntilServing(watcher.store);
+    await sleep(1000); // let the stream open before the writes
+    await fn(writer, seen);
+  } finally {
+    stop();
+    await watcher.store.close();
+    await writer.dispose();
+  }
+}
+
 describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () => {
   it("answers Introspect with one indexed read and ListKeys with two ordered index scans (explain)", async () => {
-    const dbName = uniqueDbName("wf_explain");
-    const { store, dispose } = await openMongoStore(uri, dbName);
-    const client = new MongoClient(uri);
-    try {
+    await withStoreAndDb(uri, "wf_explain", async (store, db) => {
       const t = "tenant-explain";
       for (let i = 0; i < 3; i++) await store.insertKey(key(t, i), 3);
       const session = { id: newSessionId(), tenantId: t, tokenHash: "h", createdAt: new Date(), expiresAt: new Date(Date.UTC(2030, 0, 1)), createdBy: "test" };
       await store.insertSession(session);
-      const db = client.db(dbName);
       const plan = async (p: Promise<unknown>) => JSON.stringify(((await p) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
       // An index scan by that index: IXSCAN names it; 8.0's EXPRESS_IXSCAN (equality on a unique
       // single-field index, limit 1) may only show its key pattern.
@@ -78,18 +94,12 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
         expect(list).not.toContain('"COLLSCAN"');
         expect(list).not.toContain('"stage":"SORT"');
       }
-    } finally {
-      await client.close();
-      await dispose();
-    }
+    });
   });
 
   it("answers ListAuditEvents with one ordered index range (explain), with or without an action filter", async () => {
-    const dbName = uniqueDbName("wf_audit_explain");
-    const { dispose } = await openMongoStore(uri, dbName);
-    const client = new MongoClient(uri);
-    try {
-      const coll = client.db(dbName).collection(COLLECTIONS.audit);
+    await withStoreAndDb(uri, "wf_audit_explain", async (_store, db) => {
+      const coll = db.collection(COLLECTIONS.audit);
       for (const query of [
         coll.find({ tenantId: "acme", _id: { $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
         coll.find({ tenantId: "acme", action: "key.rotate", _id: { $gte: "ev_0", $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
@@ -99,36 +109,21 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
         expect(plan).not.toContain('"COLLSCAN"');
         expect(plan).not.toContain('"stage":"SORT"');
       }
-    } finally {
-      await client.close();
-      await dispose();
-    }
+    });
   });
 
   it("tells other instances about revoked sessions (change stream), one event per session", async () => {
-    const dbName = uniqueDbName("wf_session_changes");
-    const writer = await openMongoStore(uri, dbName);
-    const watcher = createMongoStore({ uri, dbName });
-    const seen: StoreChange[] = [];
-    const stop = watcher.changes.subscribe((c) => seen.push(c));
-    try {
-      await waitUntilServing(watcher.store);
-      await new Promise((r) => setTimeout(r, 1000)); // let the stream open before the writes
+    await withWriterAndWatcher("wf_session_changes", async (writer, seen) => {
       const t = "tenant-sessions";
       const mk = () => ({ id: newSessionId(), tenantId: t, tokenHash: randomBytes(32).toString("base64url"), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), createdBy: "k" });
       const [a, b, c] = [mk(), mk(), mk()];
       for (const s of [a, b, c]) await writer.store.insertSession(s); // inserts: no event
       await writer.store.revokeSession({ tenantId: t, sessionId: a.id, revokedAt: new Date(), revokedBy: "k" });
       await writer.store.revokeTenantSessions({ tenantId: t, revokedAt: new Date(), revokedBy: "k" });
-      const deadline = Date.now() + 10_000;
-      while (seen.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => seen.length >= 3, 10_000, 50);
       expect(seen[0]).toEqual({ kind: "session", sessionId: a.id });
       expect(new Set(seen.slice(1))).toEqual(new Set([{ kind: "session", sessionId: b.id }, { kind: "session", sessionId: c.id }]));
-    } finally {
-      stop();
-      await watcher.store.close();
-      await writer.dispose();
-    }
+    });
   });
 
   it("creates the documented indexes, idempotently (several replicas may run it)", async () => {
@@ -209,29 +204,17 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
   });
 
   it("tells other instances about revokes, rotations and policy changes (change stream)", async () => {
-    const dbName = uniqueDbName("wf_changes");
-    const writer = await openMongoStore(uri, dbName);
-    const watcher = createMongoStore({ uri, dbName });
-    const seen: StoreChange[] = [];
-    const stop = watcher.changes.subscribe((c) => seen.push(c));
-    try {
-      await waitUntilServing(watcher.store);
-      await new Promise((r) => setTimeout(r, 1000)); // let the stream open before the writes
+    await withWriterAndWatcher("wf_changes", async (writer, seen) => {
       const t = "tenant-changes";
       const a = await writer.store.insertKey(key(t, 1), 3);
       await writer.store.recordKeyUses([{ keyId: a.ok ? a.key.id : "", at: new Date() }]); // not a status change: no event
       await writer.store.revokeKey({ tenantId: t, keyId: a.ok ? a.key.id : "", revokedAt: new Date() });
       await writer.store.setPolicy({ tenantId: t, hipaaEnabled: true });
-      const deadline = Date.now() + 10_000;
-      while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await pollUntil(() => seen.length >= 2, 10_000, 50);
       expect(seen).toEqual([
         { kind: "key", keyId: a.ok ? a.key.id : "" },
         { kind: "policy", tenantId: t },
       ]);
-    } finally {
-      stop();
-      await watcher.store.close();
-      await writer.dispose();
-    }
+    });
   });
 });

@@ -14,6 +14,7 @@ import { createTokenCache } from "../../src/domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { systemClock } from "../../src/ports/clock.js";
+import { sleep } from "../support/poll.js";
 
 /**
  * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
@@ -728,7 +729,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
             pollMs: 20,
             save: async (t) => {
               saved.push(t);
-              await new Promise((r) => setTimeout(r, 50));
+              await sleep(50);
             },
           });
         }),

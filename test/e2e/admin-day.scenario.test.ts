@@ -1,9 +1,10 @@
-import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { AuditAction, AuditActorKind, InactiveReason, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson } from "../support/jwt.js";
+import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
 import { createManualClock, type ManualClock } from "../support/manual-clock.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * A realistic admin day on tenant acme (real server, real gRPC, Cognito JWTs from local keys, the
@@ -14,17 +15,19 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * happened, newest first.
  */
 const SUB = { dana: "11111111-aaaa-4000-8000-acme00admin1", eve: "33333333-cccc-4000-8000-globexadmin1" };
-let t: TestApp;
+let key: TestKey;
 let clock: ManualClock;
 let ops: { bearer: string };
 let dana: { bearer: string };
 let eve: { bearer: string };
 let opsId: string;
 
-beforeAll(async () => {
-  const key = createTestKey();
+const t = useTestApp(() => {
+  key = createTestKey();
   clock = createManualClock(new Date("2026-02-23T09:00:00Z"));
-  t = await startTestApp({ clock, env: { ...cognitoEnv(writeTempJson(jwksOf(key))), SWEEP_INTERVAL_MS: "100" } });
+  return { clock, env: { ...cognitoEnv(writeTempJson(jwksOf(key))), SWEEP_INTERVAL_MS: "100" } };
+});
+beforeAll(async () => {
   // JWT signatures and exp are checked by aws-jwt-verify against real time; a long-lived token
   // outlives the injected 72 hours too.
   const jwt = (tenantId: string, sub: string) => signJwt(key, cognitoClaims({ tenantId, sub, groups: ["tenant-admins"], expiresIn: 30 * 86_400 }));
@@ -32,9 +35,6 @@ beforeAll(async () => {
   dana = { bearer: jwt("acme", SUB.dana) };
   eve = { bearer: jwt("globex", SUB.eve) };
   opsId = (await t.grpc.introspect({ token: t.adminKey })).keyId;
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 interface Expected {
@@ -51,7 +51,6 @@ const shape = (e: AuditEvent): Expected => ({
   ...(e.keyId ? { keyId: e.keyId } : {}),
   ...(e.sessionId ? { sessionId: e.sessionId } : {}),
 });
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code]!);
 
 describe("an admin day, then its audit trail", () => {
   it("lists exactly what happened, newest first, page by page", async () => {
@@ -115,10 +114,7 @@ describe("an admin day, then its audit trail", () => {
     // 72 hours after the rotation: the sweep stores the old CRM key as revoked, with its event.
     clock.set(new Date(Number(rotated.previousKey!.revokeAt!.seconds) * 1000));
     clock.advance(60_000);
-    const deadline = Date.now() + 5000;
-    while ((await t.app.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 1 })).length === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await pollUntil(async () => (await t.app.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 1 })).length > 0, 5000, 20);
     happened.push({ action: A.KEY_GRACE_EXPIRED, code: "OK", actor: "grace-sweep", keyId: crm.id });
     step();
 

@@ -1,12 +1,11 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InactiveReason } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /** The admin CLI's audit and session commands, run as a process against a real server. */
 const run = promisify(execFile);
-let t: TestApp;
 const cli = async (...args: string[]) => {
   const r = await run(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
     env: { ...process.env, WARPFLOW_URL: `http://${t.address}`, WARPFLOW_ADMIN_KEY: t.adminKey },
@@ -14,12 +13,7 @@ const cli = async (...args: string[]) => {
   return r.stdout;
 };
 
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 describe("CLI: sessions revoke, sessions revoke-all, audit list", () => {
   it("revokes a session and all of a tenant's sessions, then lists what happened", async () => {

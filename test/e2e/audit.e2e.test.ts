@@ -1,39 +1,28 @@
-import { status } from "@grpc/grpc-js";
 import { Code, createClient, type ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { AuditAction, AuditActorKind, AuditOutcome, InactiveReason, TokenService, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
+import { pollValue as until } from "../support/poll.js";
 
 /** The audit trail and session revocation over real gRPC, Connect and REST on a real server. */
-let t: TestApp;
 let faulty: FaultyStore;
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK" as const, (e: { code: number }) => status[e.code]);
 const admin = () => ({ bearer: t.adminKey });
 let adminKeyId: string;
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   faulty = createFaultyStore(createMemoryTokenStore());
-  t = await startTestApp({ store: faulty.store });
-  adminKeyId = (await t.grpc.introspect({ token: t.adminKey })).keyId;
+  return { store: faulty.store };
 });
-afterAll(async () => {
-  await t?.close();
+beforeAll(async () => {
+  adminKeyId = (await t.grpc.introspect({ token: t.adminKey })).keyId;
 });
 
 const latest = async (tenantId: string, action?: AuditAction): Promise<AuditEvent> =>
   (await t.grpc.listAuditEvents({ tenantId, pageSize: 1, action }, admin())).events[0]!;
-
-const until = async <T>(read: () => Promise<T>, ok: (v: T) => boolean, ms = 3000): Promise<T> => {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await read();
-    if (ok(v) || Date.now() > deadline) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
 
 describe("audit events over every protocol", () => {
   it("gRPC: who, from where, with what, on which tenant and key", async () => {

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { bufCurl } from "../support/buf-curl.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * buf curl (a reflection client written elsewhere, strict: it links every descriptor it is given)
@@ -9,13 +9,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * reflection protocols. Before reflection served the compiled descriptors, every call here failed
  * with `failed to find service named ... in schema`.
  */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 /** From the compiled descriptor: buf curl must see exactly what the server was built from. */
 const TOKEN_METHODS = TokenService.methods.map((m) => m.name).sort();

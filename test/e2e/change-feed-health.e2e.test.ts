@@ -1,7 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import type { ChangeFeedStatus, StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { metricsText, readyz, samples } from "../support/probes.js";
 
 /**
  * Issue 10.4: an operator can see whether cross-instance invalidation is live or fell back to the
@@ -18,31 +19,18 @@ const feed: StoreChangeFeed = {
   },
   status: () => ({ ...status }),
 };
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ store: createMemoryTokenStore(), changes: feed, logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ store: createMemoryTokenStore(), changes: feed, logLevel: "warn" });
 
-const readyz = async () => {
-  const r = await fetch(`${t.baseUrl}/readyz`);
-  return { code: r.status, body: (await r.json()) as Record<string, unknown> };
-};
-const metric = async (name: string) => {
-  const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
-};
+const metric = async (name: string) => samples(await metricsText(t.baseUrl), name)[0];
 
 describe("change feed health", () => {
   it("shows the feed's state in /readyz and /metrics", async () => {
-    expect(await readyz()).toEqual({ code: 200, body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "live", reopenings: 0 } } });
+    expect(await readyz(t.baseUrl)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "live", reopenings: 0 } } });
     expect(await metric("warpflow_change_feed_up")).toBe(1);
     status.state = "reopening";
     status.reopenings = 2;
     // Still serving (the cache TTL bounds staleness), but visibly degraded.
-    expect(await readyz()).toEqual({ code: 200, body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "reopening", reopenings: 2 } } });
+    expect(await readyz(t.baseUrl)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "reopening", reopenings: 2 } } });
     expect(await metric("warpflow_change_feed_up")).toBe(0);
     expect(await metric("warpflow_change_feed_reopens_total")).toBe(2);
   });

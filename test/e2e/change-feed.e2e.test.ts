@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { InactiveReason } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * The change feed -> cache wiring of src/app/app.ts, through the real service (gRPC): another
@@ -23,15 +23,11 @@ const feed: StoreChangeFeed = {
 const emit = (c: StoreChange) => {
   for (const l of listeners) l(c);
 };
-let t: TestApp;
 const admin = () => ({ bearer: t.adminKey });
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   // A minute of cache (the maximum): only the feed can make a change visible within this test.
-  t = await startTestApp({ store: raw, changes: feed, env: { CACHE_TTL_MS: "60000" }, logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
+  return { store: raw, changes: feed, env: { CACHE_TTL_MS: "60000" }, logLevel: "warn" };
 });
 
 describe("change feed -> Introspect cache (createApp wiring)", () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bufCurl, responseHttpVersions } from "../support/buf-curl.js";
 import { createTestPki, hasOpenssl } from "../support/certs.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, type TestApp, useTestApp } from "../support/test-app.js";
 
 /**
  * The client matrix with buf curl: protocol {grpc, grpcweb, connect} x transport {HTTP/1.1, h2c,
@@ -14,12 +14,11 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
 const opensslMissing = !hasOpenssl();
 if (opensslMissing) console.log("client matrix: TLS cells skipped: the openssl CLI (used to make test certificates) is not installed");
 
-let plain: TestApp;
 let tls: TestApp | undefined;
 let key: { token: string; id: string };
 let tlsKey: { token: string; id: string } | undefined;
+const plain = useTestApp();
 beforeAll(async () => {
-  plain = await startTestApp();
   const k = await plain.grpc.createKey({ tenantId: "matrix", label: "matrix" }, { bearer: plain.adminKey });
   key = { token: k.token, id: k.key!.id };
   if (!opensslMissing) {
@@ -37,7 +36,6 @@ afterAll(async () => {
   await plain?.close();
   await tls?.close();
 });
-
 type Protocol = "grpc" | "grpcweb" | "connect";
 type Transport = "http1.1" | "h2c" | "tls-h2";
 type Schema = "reflection" | "proto";

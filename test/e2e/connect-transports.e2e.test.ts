@@ -1,10 +1,10 @@
 import { Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../src/gen/grpc/health/v1/health_pb.js";
 import { TokenService, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { reflect } from "../support/reflection.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Every connect-es transport against the one port: Connect (JSON and binary) and gRPC-Web over
@@ -12,13 +12,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * reflection services on each. Bidi streams (reflection) need HTTP/2: over HTTP/1.1 the
  * server answers 505 HTTP Version Not Supported.
  */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 const transports: [string, "1.1" | "2", () => Transport][] = [
   ["createConnectTransport (JSON)", "1.1", () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" })],

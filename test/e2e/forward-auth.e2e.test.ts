@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { execFile, execFileSync } from "node:child_process";
 import * as http from "node:http";
 import * as http2 from "node:http2";
@@ -9,7 +9,8 @@ import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js"
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
 import { rawExchange } from "../support/raw-socket.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { metricsText } from "../support/probes.js";
 
 /**
  * The forward-auth endpoint (/authz) on the real service over HTTP/1.1: what nginx auth_request,
@@ -25,20 +26,16 @@ const curl = (() => {
 })();
 if (!curl) console.log("forward-auth: curl HTTP/2 cases SKIPPED: no curl with HTTP/2 (apt-get install curl)");
 
-let t: TestApp;
 let faulty: FaultyStore;
 let clock: ManualClock;
 let jwk: TestKey;
 const admin = () => ({ bearer: t.adminKey });
 
-beforeAll(async () => {
+const t = useTestApp(async () => {
   jwk = createTestKey();
   clock = createManualClock(new Date());
   faulty = createFaultyStore(createMemoryTokenStore());
-  t = await startTestApp({ store: faulty.store, clock, env: { ...cognitoEnv(writeTempJson(jwksOf(jwk))), LOG_LEVEL: "debug" } });
-});
-afterAll(async () => {
-  await t?.close();
+  return { store: faulty.store, clock, env: { ...cognitoEnv(writeTempJson(jwksOf(jwk))), LOG_LEVEL: "debug" } };
 });
 
 const authz = (headers: Record<string, string> | [string, string][], path = "/authz", method = "GET") => httpRequest(t.port, path, { headers, method });
@@ -220,7 +217,7 @@ describe("observability: method label Authorize, no secret anywhere", () => {
     const { token } = await t.grpc.createKey({ tenantId: "seen", label: "edge" }, admin());
     await bearer(token);
     await bearer(token.slice(0, -2) + "zz");
-    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const metrics = await metricsText(t.baseUrl);
     expect(metrics).toMatch(/warpflow_rpc_duration_seconds_count\{method="Authorize",code="ok"\} [1-9]/);
     expect(metrics).toMatch(/warpflow_rpc_duration_seconds_count\{method="Authorize",code="unauthenticated"\} [1-9]/);
     expect(metrics).toMatch(/warpflow_rpc_duration_seconds_count\{method="Authorize",code="permission_denied"\} [1-9]/);

@@ -1,18 +1,11 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { InactiveReason, KeyStatus, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /** Every RPC over real gRPC (HTTP/2, @grpc/grpc-js client) against a real server on port 0. */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
-
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK" as const, (e: { code: number }) => status[e.code]);
+const t = useTestApp();
 
 describe("gRPC end to end", () => {
   it("issues a key, introspects it, lists it, rotates and revokes it", async () => {

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson } from "../support/jwt.js";
 import { runProgram } from "../support/run-program.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Hostile text in what admins read: a validly signed Cognito token whose `sub` clears the screen,
@@ -10,7 +10,6 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * the audit actor (on its own tenant, and on another tenant it is refused on) and a key's created_by.
  * The real CLI, as a process, must print none of those bytes raw; labels with them are refused.
  */
-let t: TestApp;
 const jwk = createTestKey();
 const FORGED = "2026-01-01T00:00:00.000Z  key.revoke          OK                acme key_forged";
 const SUB = `\u001b[2J\r\n${FORGED}\n    by admin_key key_root\u001b[8m\u202eevil\u009b`;
@@ -23,12 +22,7 @@ const cli = (...args: string[]) =>
     timeoutMs: 60_000,
   });
 
-beforeAll(async () => {
-  t = await startTestApp({ env: cognitoEnv(writeTempJson(jwksOf(jwk))), logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ env: cognitoEnv(writeTempJson(jwksOf(jwk))), logLevel: "warn" });
 
 describe("hostile identity text through the CLI", () => {
   it("a JWT sub with ESC, CR LF and a forged line is printed escaped by audit list and keys list (human and --json)", async () => {

@@ -5,6 +5,7 @@ import { findCaddy, findNginx, HOW_TO_RUN_CADDY, HOW_TO_RUN_NGINX, startCaddy, s
 import { rawExchange } from "../support/raw-socket.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
 import { BOUND_TO_GLOBEX, FULLWIDTH_RAW, REFUSED, UNBOUND } from "./nginx-edge-tenant-paths.cases.js";
+import { counter, metricsText } from "../support/probes.js";
 
 /**
  * Tenant-bound routes of the shipped deploy/nginx/warpflow-edge.conf, run by a real nginx (and of
@@ -100,8 +101,7 @@ function tenantPathCases(name: string, startGateway: (app: string, warpflow: str
   }
   const label = (target: string | Buffer) => (typeof target === "string" ? target : `raw ${target.toString("latin1")}`);
   const authorizeCalls = async () => {
-    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
-    return [...text.matchAll(/^warpflow_rpc_duration_seconds_count\{method="Authorize",[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    return counter(await metricsText(t.baseUrl), "warpflow_rpc_duration_seconds_count", { method: "Authorize" });
   };
 
   it("bound: an acme key on a globex path is 403 and the upstream is untouched; globex's own key reaches the upstream with the path as sent", async () => {

@@ -1,17 +1,12 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { TokenService, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { metricsText, readyz } from "../support/probes.js";
 
 /** One port, every protocol: Connect over HTTP/1.1, gRPC via connect-node, REST, metrics (reflection and health: reflection.e2e.test.ts). */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 const auth = () => ({ headers: { authorization: `Bearer ${t.adminKey}` } });
 
@@ -92,9 +87,9 @@ describe("plain HTTP/1.1", () => {
 
   it("serves /healthz, /readyz and Prometheus /metrics", async () => {
     expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
-    expect(await (await fetch(`${t.baseUrl}/readyz`)).json()).toEqual({ status: "serving", store: process.env.MONGODB_URI ? "mongodb" : "memory", admin_key: "ok" });
+    expect((await readyz(t.baseUrl)).body).toEqual({ status: "serving", store: process.env.MONGODB_URI ? "mongodb" : "memory", admin_key: "ok" });
     await t.grpc.introspect({ token: "garbage" });
-    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const text = await metricsText(t.baseUrl);
     expect(text).toMatch(/warpflow_rpc_duration_seconds_count\{method="Introspect",code="ok"\} [1-9]/);
     expect(text).toMatch(/warpflow_introspections_total\{result="malformed"\} [1-9]/);
   });

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { shell } from "../support/buf-curl.js";
 import { repoRoot } from "../support/service-process.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * The README's `npx buf curl` examples, run verbatim through /bin/sh: only `localhost:8080` is
@@ -25,15 +25,11 @@ function shellCommands(markdown: string): string[] {
 const commands = shellCommands(readme);
 const bufCurls = commands.filter((c) => c.startsWith("npx buf curl "));
 
-let t: TestApp;
 let key: { token: string; id: string };
+const t = useTestApp();
 beforeAll(async () => {
-  t = await startTestApp();
   const k = await t.grpc.createKey({ tenantId: "acme", label: "CRM Sync" }, { bearer: t.adminKey });
   key = { token: k.token, id: k.key!.id };
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 const run = async (command: string) => {

@@ -3,7 +3,7 @@ import { FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/pro
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import * as grpc from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   file_grpc_health_v1_health,
   Health,
@@ -15,7 +15,7 @@ import { file_grpc_reflection_v1_reflection } from "../../src/gen/grpc/reflectio
 import { file_grpc_reflection_v1alpha_reflection } from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_warpflow_auth_v1_token_service } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { closure, compiledBytes, reflect, servedBytes, symbolsOf, type ReflectionVersion } from "../support/reflection.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
  * Server reflection must hand strict clients (grpcurl, buf curl, grpcio) descriptors they can
@@ -23,13 +23,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * reflection client (connect-es gRPC transport + the generated v1/v1alpha clients) and
  * @bufbuild/protobuf's createFileRegistry, which throws on a missing dependency.
  */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp();
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp();
 
 const SERVICES = [
   "warpflow.auth.v1.TokenService",

@@ -1,8 +1,8 @@
 import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { KeyStatus } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createManualClock, HOUR } from "../support/manual-clock.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Issue 13, item 5: rotation must not multiply keys. A tenant holds at most 3 DEPRECATED keys in
@@ -11,13 +11,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * a row left 11 keys introspecting active.)
  */
 const clock = createManualClock();
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ clock, logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ clock, logLevel: "warn" });
 
 describe("RotateKey: at most 3 deprecated keys in grace per tenant", () => {
   it("answers RESOURCE_EXHAUSTED on the rotation that would make a 4th, over gRPC and Connect", async () => {

@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createCountingStore } from "../support/counting-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { waitUntil } from "../support/poll.js";
+import { metricsText, samples } from "../support/probes.js";
 
 /**
  * Single flight (BENCHMARKS.md, "store reads at steady state"): concurrent cache misses on one
@@ -30,28 +32,14 @@ const slow: TokenStore = {
 };
 /** Counts calls as they are made (before the slow part). */
 const counting = createCountingStore(slow);
-let t: TestApp;
 
-beforeAll(async () => {
-  t = await startTestApp({ store: counting.store, logLevel: "warn" });
-});
+const t = useTestApp({ store: counting.store, logLevel: "warn" });
 afterAll(async () => {
   gate?.release();
-  await t?.close();
 });
 
 async function cacheMisses(type: string): Promise<number> {
-  const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
-  const m = new RegExp(`^warpflow_token_cache_lookups_total\\{[^}]*token_type="${type}"[^}]*result="miss"[^}]*\\} (\\d+)`, "m").exec(text);
-  return m ? Number(m[1]) : 0;
-}
-
-async function until(what: string, cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  return samples(await metricsText(t.baseUrl), "warpflow_token_cache_lookups_total", { token_type: type, result: "miss" })[0] ?? 0;
 }
 
 describe("single flight on cache misses", () => {
@@ -65,7 +53,7 @@ describe("single flight on cache misses", () => {
     const missesBefore = await cacheMisses(type);
     const calls = Array.from({ length: 50 }, () => t.grpc.introspect({ token }));
     // Every call has reached the service and missed the cache while the one read is still held.
-    await until("50 cache misses", async () => (await cacheMisses(type)) - missesBefore >= 50);
+    await waitUntil(async () => (await cacheMisses(type)) - missesBefore >= 50, 10_000, "50 cache misses");
     expect(counting.counts[method]! - readsBefore).toBe(1);
     gate.release();
     const results = await Promise.all(calls);

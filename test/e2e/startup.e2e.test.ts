@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { runProgram } from "../support/run-program.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
+import { readyz } from "../support/probes.js";
 
 /**
  * The real process (`npm start` from source) at start-up (issue 26.2 and 26.3): which store it runs
@@ -36,8 +37,7 @@ describe("store choice at start (issue 26.2)", () => {
     const storeLine = p.logs.find((l) => msg(l).startsWith("store:"))!;
     expect(storeLine).toMatchObject({ store: "memory", chosen_by: "default" });
     expect(p.logs.find((l) => msg(l).startsWith("listening"))).toMatchObject({ store: "memory" });
-    const r = await fetch(`http://127.0.0.1:${p.port}/readyz`);
-    expect({ status: r.status, body: await r.json() }).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok" } });
+    expect(await readyz(p.port)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok" } });
     // Readiness waits for the admin key: the key file is written before SERVING is announced.
     const created = p.logs.findIndex((l) => msg(l).startsWith("no admin key existed"));
     const serving = p.logs.findIndex((l) => msg(l) === "ready: SERVING");
@@ -66,8 +66,7 @@ describe("store choice at start (issue 26.2)", () => {
     const line = p.logs.find((l) => msg(l).startsWith("store:"))!;
     expect(line).toMatchObject({ store: "memory", chosen_by: "STORE" });
     expect(msg(line)).toContain("STORE=memory in production");
-    const r = await fetch(`http://127.0.0.1:${p.port}/readyz`);
-    expect(((await r.json()) as { store: string }).store).toBe("memory");
+    expect((await readyz(p.port)).body.store).toBe("memory");
   });
 });
 

@@ -1,12 +1,14 @@
 import * as grpc from "@grpc/grpc-js";
 import * as http2 from "node:http2";
 import * as https from "node:https";
-import * as net from "node:net";
 import * as tls from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { within } from "../support/poll.js";
+import { holdRaw } from "../support/raw-socket.js";
+import { h2Exchange } from "../support/h2-request.js";
 
 const openssl = hasOpenssl();
 if (!openssl) console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
@@ -28,31 +30,19 @@ describe.skipIf(!openssl)("TLS handshakes never finished", () => {
   // Before: a TCP connection that sent nothing, or half a ClientHello, stayed open for good (Node
   // reports the handshake timeout but does not close the socket): still open after 15 s at a 1 s timeout.
   const HANDSHAKE_MS = 400;
-  let t: TestApp;
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     const pki = createTestPki();
-    t = await startTestApp({
+    return {
       logLevel: "warn",
       env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, HTTP_HEADERS_TIMEOUT_MS: String(HANDSHAKE_MS) },
-    });
-  });
-  afterAll(async () => {
-    await t?.close();
+    };
   });
 
   it("nothing sent, or half a ClientHello: closed after HTTP_HEADERS_TIMEOUT_MS", async () => {
-    const closedAfter = (first: Buffer) =>
-      new Promise<number>((resolve, reject) => {
-        const started = Date.now();
-        const socket = net.connect({ port: t.port, host: "127.0.0.1" }, () => socket.write(first));
-        socket.on("error", () => undefined);
-        socket.resume();
-        socket.once("close", () => resolve(Date.now() - started));
-        setTimeout(() => {
-          socket.destroy();
-          reject(new Error("still open 3 s after connecting"));
-        }, HANDSHAKE_MS + 2600);
-      });
+    const closedAfter = (first: Buffer) => {
+      const held = holdRaw(t.port, first);
+      return within(held.closed, HANDSHAKE_MS + 2600, "closed after connecting").finally(() => held.socket.destroy());
+    };
     const halfHello = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
     const [nothing, half] = await Promise.all([closedAfter(Buffer.alloc(0)), closedAfter(halfHello)]);
     expect(nothing).toBeGreaterThanOrEqual(HANDSHAKE_MS - 50);
@@ -62,12 +52,10 @@ describe.skipIf(!openssl)("TLS handshakes never finished", () => {
 
 describe.skipIf(!openssl)("TLS", () => {
   let pki: TestPki;
-  let t: TestApp;
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     pki = createTestPki();
-    t = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile } });
+    return { env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile } };
   });
-  afterAll(async () => t?.close());
 
   it("serves gRPC over TLS (ALPN h2) and HTTP/1.1 over TLS (ALPN http/1.1) on one port", async () => {
     const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
@@ -92,12 +80,10 @@ describe.skipIf(!openssl)("TLS", () => {
 
 describe.skipIf(!openssl)("mutual TLS", () => {
   let pki: TestPki;
-  let t: TestApp;
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     pki = createTestPki();
-    t = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile } });
+    return { env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile } };
   });
-  afterAll(async () => t?.close());
 
   it("accepts a client certificate signed by the configured CA", async () => {
     const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
@@ -121,11 +107,10 @@ describe.skipIf(!openssl)("mutual TLS", () => {
 
 describe.skipIf(!openssl)("restricting Introspect callers", () => {
   let pki: TestPki;
-  let t: TestApp;
   const callerToken = "c".repeat(40);
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     pki = createTestPki();
-    t = await startTestApp({
+    return {
       env: {
         TLS_CERT_FILE: pki.serverCertFile,
         TLS_KEY_FILE: pki.serverKeyFile,
@@ -134,9 +119,8 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
         INTROSPECT_REQUIRE_CLIENT_CERT: "true",
         INTROSPECT_CALLER_TOKEN: callerToken,
       },
-    });
+    };
   });
-  afterAll(async () => t?.close());
 
   it("Introspect needs a verified client certificate and the caller credential; admin RPCs need neither", async () => {
     const withCert = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
@@ -177,21 +161,9 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
 
   it("applies the same rule to Connect and gRPC-Web over HTTP/2 (ALPN h2)", async () => {
     const h2post = (opts: http2.SecureClientSessionOptions, contentType: string, body: Buffer | string, headers: Record<string, string>) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const session = http2.connect(`https://localhost:${t.port}`, { ...opts, ca: pki.ca });
-        session.on("error", reject);
-        const stream = session.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers });
-        let status = 0;
-        let text = "";
-        stream.on("response", (h) => (status = Number(h[":status"])));
-        stream.on("data", (c: Buffer) => (text += c.toString("latin1")));
-        stream.on("end", () => {
-          session.close();
-          resolve({ status, body: text });
-        });
-        stream.on("error", reject);
-        stream.end(body);
-      });
+      h2Exchange(`https://localhost:${t.port}`, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers }, body, { ...opts, ca: pki.ca }).then(
+        (a) => ({ status: a.status, body: a.body.toString("latin1") }),
+      );
     const cert = { cert: pki.clientCert, key: pki.clientKey };
     const caller = { "x-warpflow-caller-token": callerToken };
     const json = JSON.stringify({ token: "wf_acme_x" });
@@ -222,17 +194,7 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
     const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
     const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
     const h2 = (opts: http2.SecureClientSessionOptions) =>
-      new Promise<number>((resolve, reject) => {
-        const session = http2.connect(`https://localhost:${t.port}`, { ...opts, ca: pki.ca });
-        session.on("error", reject);
-        const stream = session.request({ ":path": "/authz", authorization: `Bearer ${token}`, "x-warpflow-caller-token": callerToken });
-        stream.on("response", (h) => {
-          resolve(Number(h[":status"]));
-          session.close();
-        });
-        stream.on("error", reject);
-        stream.resume();
-      });
+      h2Exchange(`https://localhost:${t.port}`, { ":method": "GET", ":path": "/authz", authorization: `Bearer ${token}`, "x-warpflow-caller-token": callerToken }, "", { ...opts, ca: pki.ca }).then((a) => a.status);
     expect(await h2({ cert: pki.clientCert, key: pki.clientKey })).toBe(200);
     expect(await h2({})).toBe(401);
   });

@@ -3,8 +3,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditActorKind, AuditAction, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient, type GrpcTokenClient } from "../support/grpc-client.js";
 import { rssMiB } from "../support/h2-attack.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil, sleep } from "../support/poll.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
+import { counter, metricsText } from "../support/probes.js";
 
 /**
  * The audit trail is no write amplifier: one address floods refused CreateKey calls with no, a
@@ -47,7 +48,7 @@ describe("refused calls without a valid credential are counted, not stored one b
     const bearers: (string | undefined)[] = [undefined, "not a token at all", "wf_acme_unknownunknownunknownunknown0000000000"];
     // Warm up (JIT, buffers), then the baseline.
     for (let i = 0; i < 300; i++) await attacker.createKey({ tenantId: "acme", label: "x" }, { bearer: bearers[i % 3] }).catch(() => undefined);
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500);
     const rssBefore = rssMiB(svc.pid);
 
     let refused = 0;
@@ -62,7 +63,7 @@ describe("refused calls without a valid credential are counted, not stored one b
       }
     };
     const mid = (async () => {
-      await new Promise((r) => setTimeout(r, FLOOD_MS / 2));
+      await sleep(FLOOD_MS / 2);
       return admin.createKey({ tenantId: "acme", label: "mid-flood" }, { bearer: memberKey }).catch((e: { code: number }) => e.code);
     })();
     const samples: number[] = [];
@@ -110,8 +111,8 @@ describe("refused calls without a valid credential are counted, not stored one b
     expect(denied[0]!).toMatchObject({ count: 0, actor: { kind: AuditActorKind.API_KEY, id: memberKeyRecord!.id, tenantId: "acme" } });
 
     // The counter says what happened.
-    const metrics = await (await fetch(`http://127.0.0.1:${svc.port}/metrics`)).text();
-    const metric = (fate: string) => Number(new RegExp(`warpflow_audit_refusals_total\\{fate="${fate}",caller="unauthenticated"\\} (\\d+)`).exec(metrics)?.[1] ?? 0);
+    const metrics = await metricsText(svc.port);
+    const metric = (fate: string) => counter(metrics, "warpflow_audit_refusals_total", { fate, caller: "unauthenticated" });
     expect(metric("counted") + metric("recorded")).toBe(refused + 300);
     expect(metrics).toMatch(/warpflow_audit_refusal_windows_open \d+/);
     expect(metrics).toMatch(/warpflow_audit_events_dropped_total 0/);

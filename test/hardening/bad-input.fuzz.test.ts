@@ -15,7 +15,7 @@ import { isValidTenantId } from "../../src/domain/tenant-id.js";
 import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { createManualClock } from "../support/manual-clock.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
 
 /**
  * Property-based bad input (fast-check): the parser and Introspect never throw, never accept a
@@ -359,20 +359,18 @@ describe("Introspect (domain) under bad input", () => {
 });
 
 describe("Introspect over real gRPC under bad input", () => {
-  let t: TestApp;
   let grpcCounting: CountingStore;
   const grpcActive = new Map<string, string>();
-  beforeAll(async () => {
+  const t = useTestApp(() => {
     grpcCounting = createCountingStore(createMemoryTokenStore());
-    t = await startTestApp({ store: grpcCounting.store, logLevel: "warn" });
+    return { store: grpcCounting.store, logLevel: "warn" };
+  });
+  beforeAll(async () => {
     for (const tenant of ["acme", "beta"]) {
       grpcActive.set((await t.grpc.createKey({ tenantId: tenant, label: "fuzz" }, { bearer: t.adminKey })).token, tenant);
       grpcActive.set((await t.grpc.createSession({ tenantId: tenant }, { bearer: t.adminKey })).token, tenant);
     }
     grpcActive.set(t.adminKey, "admin");
-  });
-  afterAll(async () => {
-    await t?.close();
   });
 
   it(`answers every input without a failure, active only for issued tokens; malformed never reaches the store (${RUNS.grpc})`, async () => {

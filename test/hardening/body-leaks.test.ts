@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { runProgram } from "../support/run-program.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
+import { sleep } from "../support/poll.js";
 
 /**
  * Secrets sent where no secret belongs, against the real process, then the WHOLE output (the
@@ -86,7 +87,7 @@ describe("no request-body, user-agent or CLI-option secret reaches any output", 
 
     // The calls were audited (their events logged), so the redaction was exercised.
     await svc.waitForLog((l) => l.audit === true && typeof l.user_agent === "string" && (l.user_agent as string).includes("[redacted]"));
-    await new Promise((r) => setTimeout(r, 300)); // let the process write what it will
+    await sleep(300); // let the process write what it will
     const output = `${svc.logs.map((l) => JSON.stringify(l)).join("\n")}\n${svc.stderr()}\n${cliOut.join("\n")}`;
     for (const secret of [tenantKey, svc.adminKey]) {
       const leaked = windows(secret).filter((w) => output.includes(w));

@@ -3,7 +3,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
+import { waitUntil } from "../support/poll.js";
+import { readyz } from "../support/probes.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Store faults through the real service (gRPC): a store that fails or stalls makes Introspect
@@ -14,19 +17,20 @@ const STORE_TIMEOUT_MS = 300;
 /** The longest an answer may take while the store misbehaves. */
 const BOUND_MS = STORE_TIMEOUT_MS + 700;
 
-let t: TestApp;
 let faulty: FaultyStore;
 let live: { token: string; id: string }; // an issued, active key
 let revoked: string;
 let session: string;
-beforeAll(async () => {
+const t = useTestApp(async () => {
   faulty = createFaultyStore(createMemoryTokenStore());
-  t = await startTestApp({
+  return {
     store: faulty.store,
     logLevel: "warn",
     // No cache: every introspection of a well-formed token needs the store.
     env: { STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS), CACHE_TTL_MS: "0", LAST_USED_FLUSH_MS: "50" },
-  });
+  };
+});
+beforeAll(async () => {
   const admin = { bearer: t.adminKey };
   const k = await t.grpc.createKey({ tenantId: "acme", label: "live" }, admin);
   live = { token: k.token, id: k.key!.id };
@@ -37,7 +41,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   faulty?.heal();
-  await t?.close();
 });
 
 type Outcome = { code: string; active?: boolean; ms: number };
@@ -47,18 +50,10 @@ async function introspect(token: string): Promise<Outcome> {
     const r = await t.grpc.introspect({ token }, { deadlineMs: 5000 });
     return { code: "OK", active: r.active, ms: Date.now() - start };
   } catch (e) {
-    return { code: status[(e as { code: number }).code]!, ms: Date.now() - start };
+    return { code: grpcCodeName(e), ms: Date.now() - start };
   }
 }
-const readyz = async () => (await fetch(`${t.baseUrl}/readyz`)).status;
-async function waitFor(what: string, pred: () => Promise<boolean>, timeoutMs: number): Promise<number> {
-  const start = Date.now();
-  while (!(await pred())) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return Date.now() - start;
-}
+const readyzStatus = async () => (await readyz(t.baseUrl)).status;
 
 describe.each([
   { mode: "fail" as const, name: "a failing store" },
@@ -132,7 +127,7 @@ describe("admin RPCs lose no data", () => {
             const k = await t.grpc.createKey({ tenantId, label: `k${i}` }, admin);
             createdKeys.push({ tenantId, id: k.key!.id, token: k.token });
           } catch (e) {
-            const code = status[(e as { code: number }).code];
+            const code = grpcCodeName(e);
             expect(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED"]).toContain(code);
             if (code === "UNAUTHENTICATED") throw new Error("a store failure during auth must be UNAVAILABLE, not UNAUTHENTICATED", { cause: e });
             failures++;
@@ -140,7 +135,7 @@ describe("admin RPCs lose no data", () => {
           try {
             sessions.push((await t.grpc.createSession({ tenantId }, admin)).token);
           } catch (e) {
-            expect(status[(e as { code: number }).code]).toBe("UNAVAILABLE");
+            expect(grpcCodeName(e)).toBe("UNAVAILABLE");
             failures++;
           }
         }
@@ -151,7 +146,7 @@ describe("admin RPCs lose no data", () => {
               const r = await t.grpc.rotateKey({ tenantId, keyId: first.id }, admin);
               rotations.push({ tenantId, from: first.id, id: r.key!.id, token: r.token });
             } catch (e) {
-              expect(["UNAVAILABLE", "FAILED_PRECONDITION"]).toContain(status[(e as { code: number }).code]);
+              expect(["UNAVAILABLE", "FAILED_PRECONDITION"]).toContain(grpcCodeName(e));
             }
           }
         }
@@ -193,7 +188,7 @@ describe("admin RPCs lose no data", () => {
     const err = await t.grpc.createKey({ tenantId: "late-write", label: "late" }, admin).catch((e: { code: number; details: string }) => e);
     expect((err as { code: number }).code).toBe(status.UNAVAILABLE);
     faulty.heal({ stalled: "apply" }); // the store was only slow: the insert lands now
-    await waitFor("the late insert", async () => (await faulty.inner.listKeys("late-write", 10)).length > 0, 2000);
+    await waitUntil(async () => (await faulty.inner.listKeys("late-write", 10)).length > 0, 2000, "the late insert", 50);
     const keys = (await t.grpc.listKeys({ tenantId: "late-write" }, admin)).keys;
     expect(keys).toHaveLength(1);
     // Its plaintext never left the service (the caller got UNAVAILABLE), so no one can use it;
@@ -205,17 +200,17 @@ describe("admin RPCs lose no data", () => {
 
 describe("recovery on its own", () => {
   it("health goes NOT_SERVING while the store is down and back to SERVING after, with no restart", async () => {
-    expect(await readyz()).toBe(200);
+    expect(await readyzStatus()).toBe(200);
     faulty.setMode({ kind: "stall" });
     try {
       // The readiness check runs every 5 s while healthy; a stalled ping fails after STORE_TIMEOUT_MS,
       // and 3 failed pings in a row turn it NOT_SERVING (maintenance.ts; one failure is an election).
       // Polled with a deadline (a generous one: the machine may be busy), no fixed bound on the clock.
-      await waitFor("NOT_SERVING", async () => (await readyz()) === 503, 3 * (5000 + BOUND_MS) + 5000);
+      await waitUntil(async () => (await readyzStatus()) === 503, 3 * (5000 + BOUND_MS) + 5000, "NOT_SERVING", 50);
     } finally {
       faulty.heal();
     }
-    await waitFor("SERVING", async () => (await readyz()) === 200, 10_000);
+    await waitUntil(async () => (await readyzStatus()) === 200, 10_000, "SERVING", 50);
     expect(await introspect(live.token)).toMatchObject({ code: "OK", active: true });
     const k = await t.grpc.createKey({ tenantId: "after-recovery", label: "x" }, { bearer: t.adminKey });
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
@@ -227,16 +222,16 @@ describe("recovery on its own", () => {
     faulty.setMode({ kind: "fail" }, ["recordKeyUses"]);
     const failedBefore = faulty.failed;
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
-    await waitFor("several failed flushes", async () => faulty.failed - failedBefore >= 3, 5000); // LAST_USED_FLUSH_MS=50
+    await waitUntil(async () => faulty.failed - failedBefore >= 3, 5000, "several failed flushes", 50); // LAST_USED_FLUSH_MS=50
     faulty.heal();
-    await waitFor("last_used_at stored", async () => Boolean((await faulty.inner.getKey("audit", k.key!.id))?.lastUsedAt), 2000);
+    await waitUntil(async () => Boolean((await faulty.inner.getKey("audit", k.key!.id))?.lastUsedAt), 2000, "last_used_at stored", 50);
   });
 
   it("a service started while its store is down becomes ready by itself once the store answers", async () => {
     const f = createFaultyStore(createMemoryTokenStore(), { kind: "fail" });
     const starting = startTestApp({ store: f.store, logLevel: "silent", env: { STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) } });
     // Heal once the starting service has met the failing store (a few times), not after a fixed sleep.
-    void waitFor("failed start-up calls", async () => f.failed >= 3, 10_000).then(() => f.heal());
+    void waitUntil(async () => f.failed >= 3, 10_000, "failed start-up calls", 50).then(() => f.heal());
     const app = await starting;
     try {
       expect(app.adminKey).toMatch(/^wf_admin_/);

@@ -1,10 +1,10 @@
-import * as http2 from "node:http2";
-import * as net from "node:net";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, ListKeysRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { lengthPrefixed } from "../support/raw-socket.js";
+import { holdRaw, http1ResponseComplete, lengthPrefixed, parseHttp1Response } from "../support/raw-socket.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
+import { sleep } from "../support/poll.js";
+import { h2Request } from "../support/h2-request.js";
 
 /**
  * Hostile header bytes around a real secret, on every protocol, against the real process; then the
@@ -31,22 +31,9 @@ const variants = (key: string): Record<string, Buffer> => ({
 });
 
 /** gRPC over HTTP/2, header value written as raw bytes (no client library would send these). */
-function grpcCall(port: number, path: string, body: Uint8Array, headers: Record<string, string>): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on("error", () => resolve("session error"));
-    const req = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc", te: "trailers", ...headers });
-    let grpcStatus: string | undefined;
-    req.on("response", (h) => (grpcStatus ??= h["grpc-status"] as string | undefined));
-    req.on("trailers", (t) => (grpcStatus = t["grpc-status"] as string));
-    req.on("error", () => undefined);
-    req.resume();
-    req.on("close", () => {
-      session.close();
-      resolve(grpcStatus);
-    });
-    req.end(lengthPrefixed(body));
-  });
+async function grpcCall(port: number, path: string, body: Uint8Array, headers: Record<string, string>): Promise<string | undefined> {
+  const answer = await h2Request(port, { ":path": path, "content-type": "application/grpc", te: "trailers", ...headers }, lengthPrefixed(body)).done;
+  return answer.error?.startsWith("session") ? "session error" : answer.grpcStatus;
 }
 
 /** HTTP/1.1 with raw header bytes; resolves with the status line's code. */
@@ -56,54 +43,30 @@ async function http1Call(port: number, path: string, name: string, value: Buffer
 
 /** HTTP/1.1 with raw header bytes (plus `extra` header lines); resolves with the status and the whole body. */
 function http1Exchange(port: number, path: string, name: string, value: Buffer, body: string, extra = ""): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    let data = "";
-    const answer = () => {
-      const split = data.indexOf("\r\n\r\n");
-      return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(data)?.[1] ?? 0), body: split < 0 ? "" : data.slice(split + 4) };
-    };
-    socket.on("data", (d) => {
-      data += d.toString("latin1");
-      const split = data.indexOf("\r\n\r\n");
-      const length = /\r\ncontent-length: *(\d+)/i.exec(data.slice(0, split));
-      if (split >= 0 && /^HTTP\/1\.1 \d{3}/.test(data) && data.length - split - 4 >= Number(length?.[1] ?? 0)) {
-        socket.destroy();
-        resolve(answer());
-      }
-    });
-    socket.on("error", () => resolve({ status: 0, body: "" }));
-    socket.on("close", () => resolve(answer()));
-    socket.write(
-      Buffer.concat([
-        Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}${name}: `, "latin1"),
-        value,
-        Buffer.from(`\r\n\r\n${body}`, "latin1"),
-      ]),
-    );
+  const held = holdRaw(
+    port,
+    Buffer.concat([
+      Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}${name}: `, "latin1"),
+      value,
+      Buffer.from(`\r\n\r\n${body}`, "latin1"),
+    ]),
+  );
+  return held.until(http1ResponseComplete).then((data) => {
+    held.socket.destroy();
+    return parseHttp1Response(data);
   });
 }
 
 /** Connect over HTTP/2 (Node's client refuses some bytes itself: then nothing was sent). */
-function http2ConnectCall(port: number, path: string, name: string, value: Buffer, body: string): Promise<number | "refused by client"> {
-  return new Promise((resolve) => {
-    const session = http2.connect(`http://127.0.0.1:${port}`);
-    session.on("error", () => undefined);
-    let req: http2.ClientHttp2Stream;
-    try {
-      req = session.request({ ":method": "POST", ":path": path, "content-type": "application/json", [name]: value.toString("latin1") });
-    } catch {
-      session.close();
-      return resolve("refused by client");
-    }
-    req.on("response", (h) => {
-      req.resume();
-      session.close();
-      resolve(Number(h[":status"]));
-    });
-    req.on("error", () => resolve(0));
-    req.end(body);
-  });
+async function http2ConnectCall(port: number, path: string, name: string, value: Buffer, body: string): Promise<number | "refused by client"> {
+  let call;
+  try {
+    call = h2Request(port, { ":path": path, "content-type": "application/json", [name]: value.toString("latin1") }, body);
+  } catch {
+    return "refused by client";
+  }
+  const answer = await call.done;
+  return answer.headers[":status"] === undefined ? 0 : answer.status;
 }
 
 const windows = (secret: string) => Array.from({ length: secret.length - 11 }, (_, i) => secret.slice(i, i + 12));
@@ -156,7 +119,7 @@ describe("no header byte reaches any output; one bearer rule everywhere", () => 
     expect((await authzOk(`x-warpflow-caller-token: ${CALLER_TOKEN}\r\n`)).status, "well-formed bearer and caller token on /authz").toBe(200);
     expect((await authzOk("")).status, "well-formed bearer without the caller token on /authz").toBe(401);
 
-    await new Promise((r) => setTimeout(r, 200)); // let the process write what it will
+    await sleep(200); // let the process write what it will
     const output = svc.logs.map((l) => JSON.stringify(l)).join("\n") + "\n" + svc.stderr();
     for (const secret of [key, CALLER_TOKEN]) {
       const leaked = windows(secret).filter((w) => output.includes(w));

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { h2Attack, indexed, literal, literalIndexed, requestHeaders, rssMiB } from "../support/h2-attack.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil as until, sleep } from "../support/poll.js";
+import { readyz } from "../support/probes.js";
 
 /**
  * HTTP/2 floods against the real process (RSS read from /proc): before the limits, the server
@@ -19,7 +20,6 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(() => svc?.kill());
 
-const until = (cond: () => boolean, ms: number) => pollUntil(cond, ms, 20);
 
 async function stillAnswersOthers() {
   const started = Date.now();
@@ -29,7 +29,7 @@ async function stillAnswersOthers() {
   } finally {
     client.close();
   }
-  expect((await fetch(`http://127.0.0.1:${svc.port}/readyz`)).status).toBe(200);
+  expect((await readyz(svc.port)).status).toBe(200);
   return Date.now() - started;
 }
 
@@ -40,7 +40,7 @@ async function rssGrowth(attack: () => Promise<void>): Promise<number> {
   const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(svc.pid))), 25);
   try {
     await attack();
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     peak = Math.max(peak, rssMiB(svc.pid));
   } finally {
     clearInterval(sampler);

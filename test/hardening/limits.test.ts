@@ -1,9 +1,10 @@
-import * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { status } from "@grpc/grpc-js";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { H2, H2_PREFACE, h2Frame, rawExchange } from "../support/raw-socket.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { H2, H2_PREFACE, h2Frame, parseH2Frames, rawExchange } from "../support/raw-socket.js";
+import { useTestApp } from "../support/test-app.js";
+import { h2Exchange } from "../support/h2-request.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Limits and malformed requests: bodies over the cap are refused by the server on every protocol,
@@ -11,13 +12,7 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * crash (after each test the server must still answer gRPC and HTTP/1.1).
  */
 const CAP = 65_536;
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn" });
 
 const stillServing = async () => {
   expect((await t.grpc.introspect({ token: "wf_acme_x" })).active).toBe(false);
@@ -124,7 +119,7 @@ describe("field validation names the field", () => {
       },
       (e: unknown) => e,
     )) as grpc.ServiceError;
-    expect(status[err.code]).toBe("INVALID_ARGUMENT");
+    expect(grpcCodeName(err)).toBe("INVALID_ARGUMENT");
     expect(err.details.startsWith(`${field}:`), err.details).toBe(true);
   });
 
@@ -217,12 +212,9 @@ describe("malformed requests get an error or a close, not a crash", () => {
       // The server answers HTTP/2 with a GOAWAY carrying an error code (or resets the socket).
       // Note: after a GOAWAY, Node's http2 keeps the TCP socket open until the client closes it
       // (no idle reaping on the gRPC server): see the hardening report.
-      const goaways: number[] = [];
-      for (let i = 0; i + 9 <= r.data.length; ) {
-        const len = r.data.readUIntBE(i, 3);
-        if (r.data.readUInt8(i + 3) === H2.GOAWAY) goaways.push(r.data.readUInt32BE(i + 9 + 4));
-        i += 9 + len;
-      }
+      const goaways = parseH2Frames(r.data)
+        .frames.filter((f) => f.type === H2.GOAWAY)
+        .map((f) => f.payload.readUInt32BE(4));
       const what = chunks.map((c) => c.subarray(0, 40).toString("hex")).join(" ");
       expect(goaways.length > 0 || r.error !== undefined || r.closed, what).toBe(true);
       if (goaways.length > 0) expect(goaways[0], what).not.toBe(0); // an error code, not NO_ERROR
@@ -230,21 +222,7 @@ describe("malformed requests get an error or a close, not a crash", () => {
   });
 
   it("HTTP/2: a valid client that sends a wrong content type to the gRPC path gets an error, not a crash", async () => {
-    const session = http2.connect(`http://127.0.0.1:${t.port}`);
-    try {
-      const answer = await new Promise<{ status: number; grpcStatus?: string }>((resolve, reject) => {
-        const req = session.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "text/plain" });
-        let headers: http2.IncomingHttpHeaders = {};
-        req.on("response", (h) => (headers = h));
-        req.on("trailers", (tr) => (headers = { ...headers, ...tr }));
-        req.on("error", reject);
-        req.on("close", () => resolve({ status: Number(headers[":status"]), grpcStatus: headers["grpc-status"] as string | undefined }));
-        req.resume();
-        req.end("hello");
-      });
-      expect(answer.status === 415 || (answer.grpcStatus !== undefined && answer.grpcStatus !== "0")).toBe(true);
-    } finally {
-      session.close();
-    }
+    const answer = await h2Exchange(t.port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "text/plain" }, "hello");
+    expect(answer.status === 415 || (answer.grpcStatus !== undefined && answer.grpcStatus !== "0")).toBe(true);
   });
 });

@@ -1,7 +1,9 @@
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { lengthPrefixed } from "../support/raw-socket.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { counter, metricsText } from "../support/probes.js";
+import { h2Exchange } from "../support/h2-request.js";
 
 /**
  * A body that does not decode as the method's protobuf message is the caller's mistake: before the
@@ -12,37 +14,12 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
 const BAD = Buffer.from([0x0a, 0x10, 0x41]);
 const PATH = "/warpflow.auth.v1.TokenService/Introspect";
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn" });
 
-function h2Post(headers: Record<string, string>, body: Buffer, path = PATH) {
-  return new Promise<{ status: number; headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
-    const session = http2.connect(t.baseUrl);
-    session.on("error", reject);
-    const req = session.request({ ":method": "POST", ":path": path, ...headers });
-    let responseHeaders: http2.IncomingHttpHeaders = {};
-    let trailers: http2.IncomingHttpHeaders = {};
-    const chunks: Buffer[] = [];
-    req.on("response", (h) => (responseHeaders = h));
-    req.on("trailers", (h) => (trailers = h));
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => {
-      session.close();
-      resolve({ status: Number(responseHeaders[":status"]), headers: responseHeaders, trailers, body: Buffer.concat(chunks) });
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
+const h2Post = (headers: Record<string, string>, body: Buffer, path = PATH) => h2Exchange(t.baseUrl, { ":path": path, ...headers }, body);
 
 const invalidArgumentCount = async () => {
-  const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
-  return Number(/warpflow_rpc_duration_seconds_count\{method="Introspect",code="invalid_argument"\} (\d+)/.exec(text)?.[1] ?? "0");
+  return counter(await metricsText(t.baseUrl), "warpflow_rpc_duration_seconds_count", { method: "Introspect", code: "invalid_argument" });
 };
 
 describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", () => {

@@ -1,6 +1,7 @@
 import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "../support/test-app.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * Health Watch and reflection calls may stay open as long as the client likes, and each holds
@@ -15,13 +16,7 @@ const REFLECT = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
 const EMPTY = Buffer.from([0, 0, 0, 0, 0]);
 const LIST_SERVICES = Buffer.from([0, 0, 0, 0, 3, 0x3a, 0x01, 0x2a]);
 
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn", env: { MAX_OPEN_STREAMS: String(MAX) } });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn", env: { MAX_OPEN_STREAMS: String(MAX) } });
 
 interface Call {
   /** Resolves at the first response bytes (the call is open and answering). */
@@ -83,14 +78,17 @@ describe("open Watch and reflection calls are bounded", () => {
       // One held call goes away: its place is free again.
       held[0]!.stream.close(http2.constants.NGHTTP2_CANCEL);
       await held[0]!.ended;
-      const deadline = Date.now() + 5000;
       let again: Call | undefined;
       let result = "";
-      while (Date.now() < deadline) {
-        again = open(session, WATCH, "application/grpc", EMPTY);
-        result = await Promise.race([again.first, again.ended.then((e) => `ended ${e.status}`)]);
-        if (!result.startsWith("ended")) break;
-      }
+      await pollUntil(
+        async () => {
+          again = open(session, WATCH, "application/grpc", EMPTY);
+          result = await Promise.race([again.first, again.ended.then((e) => `ended ${e.status}`)]);
+          return !result.startsWith("ended");
+        },
+        5000,
+        0,
+      );
       expect(result.startsWith("ended")).toBe(false);
     } finally {
       session.destroy();

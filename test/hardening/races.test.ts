@@ -1,4 +1,3 @@
-import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { DomainError } from "../../src/domain/errors.js";
@@ -11,6 +10,8 @@ import { createDomain } from "../support/domain.js";
 import { createFaultyStore } from "../support/faulty-store.js";
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { codeOf, domainCodeOf, grpcCodeName } from "../support/codes.js";
+import { sleep, turnsUntil } from "../support/poll.js";
 
 /**
  * Races on key lifecycle: the active-key limit, one winner per rotation, rotate against revoke.
@@ -70,8 +71,6 @@ function monitorActive(inner: TokenStore) {
   return { store, maxActive };
 }
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code] ?? String(e));
-const domainCodeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof DomainError ? e.code : `thrown: ${String(e)}`));
 const jitter = () => Math.floor(Math.random() * 4);
 const count = (xs: string[], x: string) => xs.filter((y) => y === x).length;
 
@@ -162,7 +161,7 @@ function racesOn(leg: Leg) {
       for (let i = 0; i < n; i++) created.push(await t.grpc.createKey({ tenantId, label: `k${i}` }, admin()));
       const target = created[0]!;
       const results = await Promise.all(
-        Array.from({ length: 40 }, () => t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, (e: { code: number }) => status[e.code]!)),
+        Array.from({ length: 40 }, () => t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, grpcCodeName)),
       );
       const winners = results.filter((r): r is Exclude<typeof r, string> => typeof r !== "string");
       expect(winners).toHaveLength(1);
@@ -220,17 +219,16 @@ function racesOn(leg: Leg) {
       const made = [];
       for (let i = 0; i < 3; i++) made.push(await t.grpc.createKey({ tenantId, label: `k${i}` }, admin()));
       const target = { id: made[0]!.key!.id, token: made[0]!.token };
-      const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
       // A third of the rounds give the rotation a head start, a third the revoke, the rest jitter:
       // both outcomes must occur (asserted below), or the invariants were only checked for one order.
       const [rotDelay, revDelay] = round % 3 === 0 ? [0, 8] : round % 3 === 1 ? [8, 0] : [jitter(), jitter()];
-      const rotateP = delay(rotDelay).then(() => t.grpc.rotateKey({ tenantId, keyId: target.id }, admin()));
-      const revokeP = delay(revDelay).then(() => t.grpc.revokeKey({ tenantId, keyId: target.id }, admin()));
+      const rotateP = sleep(rotDelay).then(() => t.grpc.rotateKey({ tenantId, keyId: target.id }, admin()));
+      const revokeP = sleep(revDelay).then(() => t.grpc.revokeKey({ tenantId, keyId: target.id }, admin()));
       const [rot, rev] = await Promise.allSettled([rotateP, revokeP]);
       const rotated =
         rot.status === "fulfilled"
           ? ({ ok: true, id: rot.value.key!.id, token: rot.value.token } as const)
-          : ({ ok: false, code: status[(rot.reason as { code: number }).code]! } as const);
+          : ({ ok: false, code: grpcCodeName(rot.reason) } as const);
       if (rotated.ok) outcomes.rotateWon++;
       else outcomes.revokeFirst++;
       await checkRound({
@@ -245,7 +243,7 @@ function racesOn(leg: Leg) {
         target,
         others: made.slice(1).map((m) => ({ id: m.key!.id, token: m.token })),
         rotated,
-        revokeCode: rev.status === "fulfilled" ? "OK" : status[(rev.reason as { code: number }).code]!,
+        revokeCode: rev.status === "fulfilled" ? "OK" : grpcCodeName(rev.reason),
       });
     }
     expect(outcomes.rotateWon).toBeGreaterThan(0);
@@ -308,14 +306,6 @@ describe("cache fill racing a revoke (memory, domain)", () => {
     return { faulty, d };
   };
   const tick = () => new Promise((r) => setImmediate(r));
-  /** Polls (one event-loop turn at a time) until `cond` holds; fails after 2 s. */
-  const until = async (cond: () => boolean) => {
-    const deadline = Date.now() + 2000;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error("condition not reached within 2 s");
-      await tick();
-    }
-  };
 
   it("a key revoked while an introspection is reading it is inactive on the next call", async () => {
     const { faulty, d } = await setup();
@@ -335,7 +325,7 @@ describe("cache fill racing a revoke (memory, domain)", () => {
     const k = await d.keys.create("clinic", "x", "t");
     faulty.setMode({ kind: "delay", ms: 30, answer: "late" }, ["getPolicy"]);
     const inflight = d.introspector.introspect(k.token);
-    await until(() => (faulty.reached.getPolicy ?? 0) >= 1); // the key is read, the policy read is in flight
+    await turnsUntil(() => (faulty.reached.getPolicy ?? 0) >= 1); // the key is read, the policy read is in flight
     await d.policies.set("clinic", true, "t");
     await inflight;
     faulty.heal();

@@ -1,20 +1,14 @@
 import { execFile } from "node:child_process";
-import * as http2 from "node:http2";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { bufCurl } from "../support/buf-curl.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { h2Request } from "../support/h2-request.js";
 
 /**
  * Headers a well-behaved client library would never send, from clients that send them anyway
  * (curl, buf curl, a raw HTTP/2 client). Real server on an ephemeral port.
  */
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ logLevel: "warn" });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ logLevel: "warn" });
 
 const curl = (args: string[]) =>
   new Promise<{ status: string; body: string }>((resolve, reject) => {
@@ -51,20 +45,10 @@ describe("two Authorization headers are no credential, on every protocol", () =>
 describe("HTTP/2 header list over MAX_HEADER_BYTES (16 KiB) from a client that ignores the advertised limit", () => {
   // Before: Node advertised SETTINGS_MAX_HEADER_LIST_SIZE 16 KiB but served a 40 KB header (curl
   // does not hold itself to it); grpc-js clients do, which is why the gRPC test of the limit passed.
-  const get = (big: number) =>
-    new Promise<string>((resolve) => {
-      const session = http2.connect(t.baseUrl);
-      session.on("error", () => undefined);
-      const req = session.request({ ":path": "/healthz", "x-big": "a".repeat(big) });
-      req.on("response", (h) => resolve(String(h[":status"])));
-      req.on("error", (e: NodeJS.ErrnoException) => resolve(e.code ?? "error"));
-      req.on("close", () => {
-        resolve(`reset ${req.rstCode}`);
-        session.close();
-      });
-      req.resume();
-      req.end();
-    });
+  const get = async (big: number) => {
+    const a = await h2Request(t.baseUrl, { ":method": "GET", ":path": "/healthz", "x-big": "a".repeat(big) }, "").done;
+    return a.headers[":status"] !== undefined ? String(a.headers[":status"]) : (a.errorCode ?? `reset ${a.rstCode}`);
+  };
 
   it("curl: 40 KB refused (stream reset), 12 KB served", async () => {
     const big = await curl(["--http2-prior-knowledge", "-o", "/dev/null", "-H", `x-big: ${"a".repeat(40_000)}`, `${t.baseUrl}/healthz`]);

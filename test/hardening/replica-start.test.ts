@@ -11,6 +11,7 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createFaultyStore } from "../support/faulty-store.js";
 import { pollUntil } from "../support/poll.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { readyz } from "../support/probes.js";
 
 /**
  * Several replicas of the service starting at once on one shared store (a MongoDB replica set in
@@ -36,10 +37,6 @@ async function startReplicas(n: number, store: TokenStore, env: (i: number) => R
 }
 
 const activeAdminKeys = async (store: TokenStore) => (await store.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");
-const readyz = async (a: TestApp) => {
-  const r = await fetch(`${a.baseUrl}/readyz`);
-  return { status: r.status, body: (await r.json()) as Record<string, unknown> };
-};
 
 describe("admin bootstrap across replicas (issue 26.1)", () => {
   it("five instances started at once on one store end with exactly one admin key and one key file", async () => {
@@ -53,7 +50,7 @@ describe("admin bootstrap across replicas (issue 26.1)", () => {
     expect(hashToken(token)).toBe(keys[0]!.tokenHash);
     // Every instance is ready, and the one key administers through any of them.
     for (const a of replicas) {
-      expect(await readyz(a)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok" } });
+      expect(await readyz(a.baseUrl)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok" } });
       const listed = await a.grpc.listKeys({ tenantId: ADMIN_TENANT_ID }, { bearer: token });
       expect(listed.keys.map((k) => k.id)).toEqual([keys[0]!.id]);
     }
@@ -89,7 +86,7 @@ describe("admin bootstrap across replicas (issue 26.1)", () => {
     // A path whose parent is a file: the write fails (ENOTDIR), as on a read-only root filesystem (EROFS).
     const [a] = await startReplicas(1, store, () => ({ ADMIN_KEY_FILE: join(dir, "not-a-dir", "admin-key") }), false);
     expect(await pollUntil(() => a!.logs.some((l) => l.includes('"no admin key:')), 15_000)).toBe(true);
-    expect(await readyz(a!)).toEqual({ status: 503, body: { status: "not_serving", store: "memory", admin_key: "missing" } });
+    expect(await readyz(a!.baseUrl)).toEqual({ status: 503, body: { status: "not_serving", store: "memory", admin_key: "missing" } });
     const lines = a!.logs.filter((l) => l.includes("no admin key"));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, setting: "ADMIN_KEY_FILE" });
@@ -97,7 +94,7 @@ describe("admin bootstrap across replicas (issue 26.1)", () => {
     expect(await activeAdminKeys(inner)).toEqual([]);
     // Break glass elsewhere (admin-key create --direct): this instance sees the key and turns ready.
     await inner.insertKey({ id: newKeyId(), tenantId: ADMIN_TENANT_ID, label: "direct", tokenHash: "h", hint: "wf_admin_...", status: "active", createdAt: new Date(), createdBy: "cli-direct" }, 3);
-    expect(await pollUntil(async () => (await readyz(a!)).status === 200, 20_000, 200)).toBe(true);
+    expect(await pollUntil(async () => (await readyz(a!.baseUrl)).status === 200, 20_000, 200)).toBe(true);
   });
 
   it("a supplied file that holds no well-formed admin key is reported (without its contents), not SERVING", async () => {
@@ -107,7 +104,7 @@ describe("admin bootstrap across replicas (issue 26.1)", () => {
     writeFileSync(file, "wf_acme_not-an-admin-key-but-a-secret-anyway\n");
     const [a] = await startReplicas(1, store, () => ({ ADMIN_KEY_FILE: file }), false);
     expect(await pollUntil(() => a!.logs.some((l) => l.includes('"no admin key:')), 15_000)).toBe(true);
-    expect((await readyz(a!)).status).toBe(503);
+    expect((await readyz(a!.baseUrl)).status).toBe(503);
     expect(a!.logs.join("\n")).not.toContain("not-an-admin-key-but-a-secret-anyway");
     expect(readFileSync(file, "utf8")).toBe("wf_acme_not-an-admin-key-but-a-secret-anyway\n");
   });

@@ -1,26 +1,25 @@
-import * as net from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { holdRaw } from "../support/raw-socket.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * POST /api/v1/sessions under bad requests: every refusal is the right 4xx with exactly
  * {"error": {"code", "message"}} as a JSON body, and nothing is created.
  */
-let t: TestApp;
 let tenantKey: string;
 let sessionToken: string;
 /** The store, counted: "nothing is created" is checked as store inserts, not as log lines. */
 let counting: CountingStore;
-beforeAll(async () => {
+const t = useTestApp(async () => {
   counting = createCountingStore(createMemoryTokenStore());
-  t = await startTestApp({ logLevel: "info", store: counting.store });
+  return { logLevel: "info", store: counting.store };
+});
+beforeAll(async () => {
   tenantKey = (await t.grpc.createKey({ tenantId: "acme", label: "tenant key" }, { bearer: t.adminKey })).token;
   sessionToken = (await t.grpc.createSession({ tenantId: "acme" }, { bearer: t.adminKey })).token;
-});
-afterAll(async () => {
-  await t?.close();
 });
 
 interface Case {
@@ -108,17 +107,16 @@ describe("a REST body the client never finishes", () => {
   // Before: the client closing (or the request timeout closing it) mid-body was logged at error
   // level as INTERNAL with a stack ("aborted", ECONNRESET) and counted as internal in /metrics.
   it("is the client's mistake: logged and counted invalid_argument, nothing at error level", async () => {
-    const socket = net.connect({ port: t.port, host: "127.0.0.1" });
-    socket.on("error", () => undefined);
-    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
-    socket.write(
+    const held = holdRaw(
+      t.port,
       `POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${t.adminKey}\r\nContent-Length: 100\r\n\r\n{"tenant_id"`,
     );
+    const { socket } = held;
+    await held.connected;
     const before = t.logs.length;
     const line = () => t.logs.slice(before).find((l) => l.includes('"rpc":"RestCreateSession"'));
     socket.end(); // sent, then gone, 88 bytes short
-    const deadline = Date.now() + 5000;
-    while (!line() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await pollUntil(() => line() !== undefined, 5000, 20);
     expect(line()).toBeDefined();
     expect(JSON.parse(line()!)).toMatchObject({ code: "invalid_argument", error: "request body incomplete" });
     expect(t.logs.slice(before).some((l) => l.includes('"level":50'))).toBe(false);

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { MongoClient } from "mongodb";
-import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { hashToken } from "../../src/domain/token-hash.js";
@@ -8,7 +7,9 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
-import { waitUntil } from "../support/poll.js";
+import { waitUntil as until } from "../support/poll.js";
+import { metricsText } from "../support/probes.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Secret hygiene: a full scenario at LOG_LEVEL=debug (keys created, rotated, revoked; sessions on
@@ -67,7 +68,6 @@ afterAll(async () => {
 const CALLER_TOKEN = `caller-${randomBytes(24).toString("hex")}`;
 
 /** Polls until `cond` holds; fails after 5 s. */
-const until = (cond: () => boolean, timeoutMs = 5000) => waitUntil(cond, timeoutMs);
 
 for (const leg of legs) describe.skipIf(leg.skip !== undefined)(`secret hygiene on ${leg.name}`, () => hygieneOn(leg));
 
@@ -91,7 +91,7 @@ function hygieneOn(leg: Leg) {
     } catch (e) {
       const err = e as { code: number; details: string; message: string };
       clientErrors.push(err.details, err.message);
-      return status[err.code]!;
+      return grpcCodeName(err);
     }
   };
   const post = async (path: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> => {
@@ -267,7 +267,7 @@ function hygieneOn(leg: Leg) {
   });
 
   it("/metrics contains none", async () => {
-    const text = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    const text = await metricsText(t.baseUrl);
     expect(text.length).toBeGreaterThan(1000);
     expect(leaks([text])).toEqual([]);
   });

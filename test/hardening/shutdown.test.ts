@@ -1,13 +1,14 @@
 import { spawn } from "node:child_process";
-import * as http2 from "node:http2";
 import * as net from "node:net";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, IntrospectResponseSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
-import { lengthPrefixed } from "../support/raw-socket.js";
+import { holdRaw, lengthPrefixed } from "../support/raw-socket.js";
 import { repoRoot, spawnService, type ServiceProcess } from "../support/service-process.js";
+import { waitUntil, sleep } from "../support/poll.js";
+import { h2Request } from "../support/h2-request.js";
+import { grpcCodeName } from "../support/codes.js";
 
 /**
  * Whole-process behaviour of `src/main.ts` (a real child process): SIGTERM under load drains
@@ -27,51 +28,28 @@ const msgIs = (prefix: string) => (l: Record<string, unknown>) => typeof l.msg =
 
 /** A gRPC Introspect sent by hand over HTTP/2, with the message held back until `finish()`. */
 function heldGrpcIntrospect(port: number, token: string) {
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  session.on("error", () => undefined); // a forced close at the shutdown timeout is expected
-  const req = session.request({
-    ":method": "POST",
-    ":path": "/warpflow.auth.v1.TokenService/Introspect",
-    "content-type": "application/grpc",
-    te: "trailers",
-  });
+  // A forced close at the shutdown timeout is expected: h2Request records it, never throws.
+  const call = h2Request(port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/grpc", te: "trailers" });
   const msg = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }));
   const framed = lengthPrefixed(msg);
-  req.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
-  const chunks: Buffer[] = [];
-  let grpcStatus: string | undefined;
-  const done = new Promise<{ grpcStatus: string | undefined; active: boolean | undefined }>((resolve) => {
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("trailers", (t) => (grpcStatus = t["grpc-status"] as string));
-    req.on("response", (h) => (grpcStatus ??= h["grpc-status"] as string | undefined));
-    req.on("error", () => undefined);
-    req.on("close", () => {
-      session.close();
-      const body = Buffer.concat(chunks);
-      resolve({ grpcStatus, active: body.length >= 5 ? fromBinary(IntrospectResponseSchema, body.subarray(5)).active : undefined });
-    });
-  });
-  return { finish: () => req.end(framed.subarray(7)), done };
+  call.stream.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
+  const done = call.done.then(({ grpcStatus, body }) => ({
+    grpcStatus,
+    active: body.length >= 5 ? fromBinary(IntrospectResponseSchema, body.subarray(5)).active : undefined,
+  }));
+  return { finish: () => call.stream.end(framed.subarray(7)), done };
 }
 
 /** POST /api/v1/sessions over a raw socket, with the body held back until `finish()`. */
 function heldRestSession(port: number, adminKey: string) {
   const body = '{"tenant_id":"acme"}';
-  const socket = net.connect(port, "127.0.0.1");
-  socket.write(
+  const held = holdRaw(
+    port,
     `POST /api/v1/sessions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAuthorization: Bearer ${adminKey}\r\n` +
       `Content-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
   );
-  let response = "";
-  socket.setEncoding("utf8");
-  socket.on("error", () => undefined);
-  const done = new Promise<string>((resolve) => {
-    socket.on("data", (d: string) => {
-      response += d;
-      if (/\r\n\r\n[\s\S]*\}$/.test(response)) resolve(response);
-    });
-    socket.on("close", () => resolve(response));
-  });
+  const { socket } = held;
+  const done = held.until((response) => /\r\n\r\n[\s\S]*\}$/.test(response));
   return { finish: () => socket.write(body.slice(5)), done, socket };
 }
 
@@ -88,20 +66,18 @@ describe("SIGTERM", () => {
       while (!stop) {
         const code = await client.introspect({ token }, { deadlineMs: 5000 }).then(
           (r) => (r.active ? "OK" : "OK_INACTIVE"),
-          (e: { code: number }) => status[e.code]!,
+          grpcCodeName,
         );
         outcomes[code] = (outcomes[code] ?? 0) + 1;
-        if (code !== "OK") await new Promise((r) => setTimeout(r, 5));
+        if (code !== "OK") await sleep(5);
       }
     };
     const workers = Array.from({ length: 16 }, worker);
     // Under load: at least 100 answered calls before the signal (polled, not a fixed sleep).
-    for (const deadline = Date.now() + 20_000; (outcomes.OK ?? 0) < 100; await new Promise((r) => setTimeout(r, 20))) {
-      if (Date.now() > deadline) throw new Error(`only ${outcomes.OK ?? 0} calls answered in 20 s`);
-    }
+    await waitUntil(() => (outcomes.OK ?? 0) >= 100, 20_000, "100 answered calls", 20);
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
     const restHeld = heldRestSession(svc.port, svc.adminKey);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     const okBefore = outcomes.OK ?? 0;
 
     const signalledAt = Date.now();
@@ -115,7 +91,7 @@ describe("SIGTERM", () => {
     });
     expect(refused).toBe(true);
     // The two calls that were in flight when the signal came finish now, and succeed.
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(svc.child.exitCode).toBeNull(); // still draining: it waits for them
     grpcHeld.finish();
     restHeld.finish();
@@ -166,10 +142,10 @@ describe("SIGTERM", () => {
   it("an HTTP/1.1 request (REST) in flight at SIGTERM completes before the process exits", async () => {
     const svc = await start({ SHUTDOWN_TIMEOUT_MS: "5000" });
     const held = heldRestSession(svc.port, svc.adminKey);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     svc.child.kill("SIGTERM");
     await svc.waitForLog(msgIs("shutting down"));
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     held.finish();
     const response = await held.done;
     held.socket.destroy();
@@ -185,23 +161,19 @@ describe("SIGTERM", () => {
     const { token } = await client.createKey({ tenantId: "acme", label: "held" }, { bearer: svc.adminKey });
     expect((await client.introspect({ token })).active).toBe(true); // a use, pending for 5 s
     client.close();
-    const http1 = net.connect(svc.port, "127.0.0.1");
-    http1.on("error", () => undefined);
-    http1.write(
+    const http1 = holdRaw(
+      svc.port,
       "POST /warpflow.auth.v1.TokenService/Introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
-    );
-    const h2 = http2.connect(`http://127.0.0.1:${svc.port}`);
-    h2.on("error", () => undefined);
-    const connectH2 = h2.request({ ":method": "POST", ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });
-    connectH2.on("error", () => undefined);
-    connectH2.write('{"tok');
+    ).socket;
+    const connectH2 = h2Request(svc.port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });
+    connectH2.stream.write('{"tok');
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     const at = Date.now();
     svc.child.kill("SIGTERM");
     const exit = await svc.exited;
     http1.destroy();
-    h2.destroy();
+    connectH2.session.destroy();
     expect(exit.code).toBe(0);
     expect(exit.at - at).toBeLessThan(2000 + 1500);
     expect(exit.at - at).toBeGreaterThanOrEqual(1900); // it did wait for them, up to the timeout
@@ -219,10 +191,10 @@ describe("SIGTERM", () => {
   it("a second signal during a slow drain exits at once (code 1)", async () => {
     const svc = await start({ SHUTDOWN_TIMEOUT_MS: "20000" });
     const _held = heldGrpcIntrospect(svc.port, "wf_acme_x"); // keeps the drain waiting
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     svc.child.kill("SIGTERM");
     await svc.waitForLog(msgIs("shutting down"));
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(svc.child.exitCode).toBeNull(); // draining
     const at = Date.now();
     svc.child.kill("SIGINT");

@@ -1,9 +1,9 @@
-import { status } from "@grpc/grpc-js";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
 import { createManualClock, HOUR } from "../support/manual-clock.js";
-import { startTestApp, type TestApp } from "../support/test-app.js";
+import { useTestApp } from "../support/test-app.js";
+import { codeOf } from "../support/codes.js";
 
 /**
  * Admin credentials over their lifecycle, end to end (gRPC, Connect JSON, REST): a revoked admin
@@ -12,15 +12,8 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
  * once" cannot come from a cache entry expiring by chance.
  */
 const clock = createManualClock();
-let t: TestApp;
-beforeAll(async () => {
-  t = await startTestApp({ clock, store: createMemoryTokenStore(), logLevel: "warn", env: { CACHE_TTL_MS: "60000" } });
-});
-afterAll(async () => {
-  await t?.close();
-});
+const t = useTestApp({ clock, store: createMemoryTokenStore(), logLevel: "warn", env: { CACHE_TTL_MS: "60000" } });
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "OK", (e: { code: number }) => status[e.code]!);
 /** One admin call on each protocol with `bearer`; returns the outcome of each. */
 async function adminCallEverywhere(bearer: string): Promise<{ grpc: string; connect: number; rest: number }> {
   const grpc = await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer }));

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import * as net from "node:net";
-import { H2, H2_PREFACE, h2Frame } from "./raw-socket.js";
+import { H2, H2_PREFACE, h2Frame, parseH2Frames } from "./raw-socket.js";
 
 /**
  * A hand-rolled HTTP/2 client for attacks no library will send: HPACK blocks built byte by byte
@@ -66,21 +66,15 @@ export async function h2Attack(port: number): Promise<H2Attack> {
   let goaway: number | undefined;
   let closed = false;
   socket.on("close", () => (closed = true));
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   socket.on("data", (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 9) {
-      const len = buf.readUIntBE(0, 3);
-      if (buf.length < 9 + len) break;
-      const type = buf[3]!;
-      const flags = buf[4]!;
-      const id = buf.readUInt32BE(5) & 0x7fffffff;
-      const payload = buf.subarray(9, 9 + len);
+    const { frames, rest } = parseH2Frames(Buffer.concat([buf, d]));
+    buf = rest;
+    for (const { type, flags, streamId: id, payload } of frames) {
       if (type === H2.SETTINGS && !(flags & 1)) socket.write(h2Frame(H2.SETTINGS, 1, 0));
       if (type === H2.RST_STREAM) resets.set(id, payload.readUInt32BE(0));
       if (type === H2.GOAWAY) goaway = payload.readUInt32BE(4);
       if (type === H2.PING && !(flags & 1)) socket.write(h2Frame(H2.PING, 1, 0, payload));
-      buf = buf.subarray(9 + len);
     }
   });
   socket.write(Buffer.concat([H2_PREFACE, h2Frame(H2.SETTINGS, 0, 0)]));

@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
-import { MongoClient } from "mongodb";
+import { type Db, MongoClient } from "mongodb";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
+import { pollUntil } from "./poll.js";
 
 /**
  * How the MongoDB leg of the tests gets a MongoDB:
@@ -49,16 +50,9 @@ export const uniqueDbName = (prefix: string): string => `${prefix}_${process.pid
 
 /** Resolves once the store answers (connected, indexes in place); rejects after `timeoutMs`. */
 export async function waitUntilServing(store: TokenStore, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await store.ping();
-      return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  let lastError: unknown;
+  const answered = () => store.ping().then(() => true, (err: unknown) => ((lastError = err), false));
+  if (!(await pollUntil(answered, timeoutMs, 50))) throw lastError;
 }
 
 /** A store on a fresh database, ready to serve; dispose() closes it and drops the database. */
@@ -72,6 +66,22 @@ export async function openMongoStore(uri: string, dbName: string): Promise<{ sto
       await dropDatabase(uri, dbName);
     },
   };
+}
+
+/**
+ * A store on a fresh database and a driver handle on that database, to inspect what the store
+ * wrote; after `fn` both are closed and the database dropped.
+ */
+export async function withStoreAndDb<T>(uri: string, prefix: string, fn: (store: TokenStore, db: Db) => Promise<T>): Promise<T> {
+  const dbName = uniqueDbName(prefix);
+  const { store, dispose } = await openMongoStore(uri, dbName);
+  const client = new MongoClient(uri);
+  try {
+    return await fn(store, client.db(dbName));
+  } finally {
+    await client.close();
+    await dispose();
+  }
 }
 
 export async function dropDatabase(uri: string, dbName: string): Promise<void> {

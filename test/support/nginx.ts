@@ -5,6 +5,7 @@ import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { repoRoot } from "./service-process.js";
+import { pollUntil } from "./poll.js";
 
 /**
  * Runs the repository's nginx configuration (deploy/nginx/warpflow-edge.conf) with a real nginx:
@@ -39,20 +40,21 @@ export function freePort(): Promise<number> {
 }
 
 async function waitForPort(port: number, child: ChildProcess, log: () => string, name = "nginx", timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}: ${log()}`);
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, "127.0.0.1", () => {
-        s.destroy();
-        resolve(true);
+  const listening = await pollUntil(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}: ${log()}`);
+      return new Promise<boolean>((resolve) => {
+        const s = net.connect(port, "127.0.0.1", () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.on("error", () => resolve(false));
       });
-      s.on("error", () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`${name} did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+    },
+    timeoutMs,
+    25,
+  );
+  if (!listening) throw new Error(`${name} did not listen on ${port} within ${timeoutMs} ms: ${log()}`);
 }
 
 export interface RunningNginx {

@@ -2,7 +2,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { Writable } from "node:stream";
+import { afterAll, beforeAll } from "vitest";
 import { createApp, type App } from "../../src/app/app.js";
 import { createLogger } from "../../src/app/logger.js";
 import { loadConfig } from "../../src/config.js";
@@ -11,6 +11,7 @@ import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
 import type { StoreChangeFeed } from "../../src/ports/store-changes.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createGrpcTokenClient, type GrpcTokenClient } from "./grpc-client.js";
+import { lineSink } from "./log-lines.js";
 
 export interface TestApp {
   app: App;
@@ -41,18 +42,18 @@ function sayStore(what: string): void {
  * embedded one, or MongoDB when MONGODB_URI is set (a fresh database per app), so every end-to-end
  * test runs on either store with one environment variable.
  */
-export async function startTestApp(
-  opts: {
-    env?: Record<string, string>;
-    clock?: Clock;
-    store?: TokenStore;
-    changes?: StoreChangeFeed;
-    jwt?: JwtVerifier;
-    logLevel?: string;
-    /** false: return once listening, without waiting for readiness (the admin bootstrap may never end). */
-    waitReady?: boolean;
-  } = {},
-): Promise<TestApp> {
+export interface TestAppOptions {
+  env?: Record<string, string>;
+  clock?: Clock;
+  store?: TokenStore;
+  changes?: StoreChangeFeed;
+  jwt?: JwtVerifier;
+  logLevel?: string;
+  /** false: return once listening, without waiting for readiness (the admin bootstrap may never end). */
+  waitReady?: boolean;
+}
+
+export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
   const dir = mkdtempSync(join(tmpdir(), "wf-test-"));
   const adminKeyFile = join(dir, "admin-key");
   const env: Record<string, string> = {
@@ -68,14 +69,8 @@ export async function startTestApp(
   };
   const config = loadConfig(env);
   sayStore(opts.store ? "an injected store (the test's own wrapper, over the memory store unless it says otherwise)" : config.mongodbUri ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)");
-  const logs: string[] = [];
-  const sink = new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(...chunk.toString().split("\n").filter(Boolean));
-      cb();
-    },
-  });
-  const logger = createLogger(config.logLevel, sink);
+  const { lines: logs, stream } = lineSink();
+  const logger = createLogger(config.logLevel, stream);
   const app = await createApp({ config, logger, clock: opts.clock, store: opts.store, changes: opts.changes, jwt: opts.jwt });
   if (opts.waitReady !== false) await app.ready;
   const address = `127.0.0.1:${app.port}`;
@@ -94,4 +89,32 @@ export async function startTestApp(
       await app.close();
     },
   };
+}
+
+/**
+ * The one start/stop block, like connect-node's `useNodeServer`: registers a `beforeAll` that starts
+ * the app (options given, or computed in the hook by a function) and an `afterAll` that closes it,
+ * in the file or `describe` block it is called from. Returns the app; read it in tests and hooks
+ * (before the start, reading a field throws). A file's own `beforeAll` registered after this one
+ * runs after the start; its own `afterAll` runs before the close.
+ */
+export function useTestApp(opts: TestAppOptions | (() => TestAppOptions | Promise<TestAppOptions>) = {}): TestApp {
+  let started: TestApp | undefined;
+  beforeAll(async () => {
+    started = await startTestApp(typeof opts === "function" ? await opts() : opts);
+  });
+  afterAll(async () => {
+    await started?.close();
+    started = undefined;
+  });
+  return new Proxy({} as TestApp, {
+    get(_, key) {
+      if (!started) {
+        if (typeof key === "symbol" || key === "then") return undefined;
+        throw new Error(`useTestApp: "${key}" read before the app started (read it inside a test or hook)`);
+      }
+      const value = started[key as keyof TestApp];
+      return typeof value === "function" ? value.bind(started) : value;
+    },
+  });
 }

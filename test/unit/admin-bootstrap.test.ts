@@ -12,6 +12,7 @@ import { createTokenCache } from "../../src/domain/token-cache.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
+import { sleep } from "../support/poll.js";
 
 let holders = 0;
 function setup(store: TokenStore) {
@@ -98,7 +99,7 @@ describe("bootstrap admin key: the lease and the supplied key (issue 26.1)", () 
     await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "other", now: new Date(), until: new Date(Date.now() + 60_000) });
     const saves: string[] = [];
     const done = ensureAdminKey({ ...setup(store), pollMs: 20, save: async (t) => void saves.push(t) });
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
     await store.insertKey(adminKey(), 3); // the holder stored its key
     expect(await done).toEqual({ kind: "existing" });
     expect(saves).toEqual([]);

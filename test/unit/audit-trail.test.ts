@@ -9,10 +9,9 @@ import { ROTATION_GRACE_MS } from "../../src/domain/key-rules.js";
 import { createDomain } from "../support/domain.js";
 import { createFaultyStore } from "../support/faulty-store.js";
 import { createManualClock } from "../support/manual-clock.js";
-import { waitUntil } from "../support/poll.js";
+import { waitUntil as until } from "../support/poll.js";
 
 const draft: AuditDraft = { action: "key.create", actor: { kind: "admin_key", id: "key_AAAAAAAAAAAAAAAAAAAA", tenantId: "admin" }, tenantId: "acme" };
-const until = (cond: () => Promise<boolean>, ms = 3000) => waitUntil(cond, ms);
 
 describe("audit trail: no change without its event", () => {
   it("begin stores a pending event first; complete sets the outcome; the sink sees the real outcome once", async () => {

@@ -5,8 +5,8 @@ import { createAuditTrail } from "../../src/domain/audit-trail.js";
 import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
 import { createDomain } from "../support/domain.js";
 import { HOUR } from "../support/manual-clock.js";
+import { domainCodeOf as codeOf } from "../support/codes.js";
 
-const codeOf = (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof DomainError ? e.code : String(e)));
 let d: ReturnType<typeof createDomain>;
 afterEach(async () => {
   await d?.lastUsed.close();

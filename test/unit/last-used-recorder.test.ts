@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import type { KeyUse } from "../../src/ports/token-store.js";
+import { sleep } from "../support/poll.js";
 
 const t = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms);
 
@@ -48,7 +49,7 @@ describe("last_used_at recorder", () => {
     );
     r.record("a", t(1));
     const inFlight = r.flush();
-    await new Promise((res) => setTimeout(res, 5)); // the first flush is now waiting on the store
+    await sleep(5); // the first flush is now waiting on the store
     r.record("b", t(2));
     const queued = [r.flush(), r.flush(), r.flush()];
     expect(queued[1]).toBe(queued[0]); // joined, not chained

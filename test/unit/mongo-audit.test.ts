@@ -8,6 +8,7 @@ import { COLLECTIONS, fromSessionDoc, toSessionDoc } from "../../src/adapters/mo
 import { AUDIT_INDEXES, ensureAuditRetention, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { newAuditEventId, type AuditEvent } from "../../src/domain/audit.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
+import { pollUntil } from "../support/poll.js";
 
 /**
  * The MongoDB side of the audit trail and of session revocation, without a mongod (none can run on
@@ -104,8 +105,7 @@ describe("change feed: revoked sessions", () => {
     const db = { watch: (p: unknown) => ((pipeline = p), stream) } as unknown as Db;
     const seen: StoreChange[] = [];
     const stop = createMongoChangeFeed(async () => db).subscribe((c) => seen.push(c));
-    const deadline = Date.now() + 2000;
-    while (pipeline === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    await pollUntil(() => pipeline !== undefined, 2000, 5);
     expect(JSON.stringify(pipeline)).toContain('"ns.coll":"sessions","operationType":"update","updateDescription.updatedFields.revokedAt"');
     stream.emit("change", { ns: { coll: COLLECTIONS.sessions }, documentKey: { _id: "ses_AAAAAAAAAAAAAAAAAAAA" } });
     stream.emit("change", { ns: { coll: COLLECTIONS.keys }, documentKey: { _id: "key_AAAAAAAAAAAAAAAAAAAA" } });

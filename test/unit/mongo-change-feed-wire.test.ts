@@ -3,8 +3,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createMongoChangeFeed } from "../../src/adapters/mongo/mongo-change-feed.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
-import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil as until, sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
  * The change feed with the driver's real ChangeStream, against a scripted MongoDB at the wire
@@ -14,7 +14,7 @@ import { pollUntil } from "../support/poll.js";
  * the driver's own resume closes the old cursor without ending the stream).
  */
 type GetMore = "empty" | "invalidate" | Document;
-let stub: MongoWireStub;
+const stub = useMongoWireStub({ replicaSet: true });
 let client: MongoClient;
 let getMores: GetMore[]; // scripted answers to the next getMore commands (then: empty batches)
 let stop: (() => void) | undefined;
@@ -23,8 +23,6 @@ let cursorIds = 100;
 const SELECTION_MS = 300;
 
 beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
   getMores = [];
   seen.length = 0;
   stub.handle = async ({ name, doc }) => {
@@ -35,7 +33,7 @@ beforeEach(async () => {
     if (name === "getMore") {
       const next = getMores.shift() ?? "empty";
       if (next === "empty") {
-        await new Promise((r) => setTimeout(r, 30)); // an awaitData getMore that found nothing
+        await sleep(30); // an awaitData getMore that found nothing
         return { cursor: { id: BSON.Long.fromNumber(Number(doc.getMore)), ns, nextBatch: [], postBatchResumeToken: { _data: "02" } }, ok: 1 };
       }
       if (next === "invalidate") {
@@ -52,7 +50,6 @@ beforeEach(async () => {
 afterEach(async () => {
   stop?.();
   await client.close();
-  await stub.close();
 });
 
 function watch(): StoreChangeFeed {
@@ -62,7 +59,6 @@ function watch(): StoreChangeFeed {
 }
 const aggregates = () => stub.commands.filter((c) => c.name === "aggregate");
 const resets = () => seen.filter((c) => c.kind === "reset").length;
-const until = pollUntil;
 
 describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
   it("is established, and resets, when the aggregate has answered", async () => {
@@ -181,7 +177,7 @@ describe("an election while the driver resumes the stream (issue 18.7)", () => {
       // The feed reopened a fresh stream (no resume token), which is established after the election.
       expect(await until(() => feed.status!().reopenings === 1 && feed.status!().state === "live", 8000)).toBe(true);
       // The driver's resume of the ended stream completed too; it must not have sent its aggregate.
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
       expect(resumed()).toEqual([]);
       expect(aggregates()).toHaveLength(2);
     } finally {

@@ -1,43 +1,27 @@
-import { Writable } from "node:stream";
 import { BSON } from "mongodb";
 import pino from "pino";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { createMongoConnection, type MongoConnection } from "../../src/adapters/mongo/mongo-connection.js";
 import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil as until, sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
+import { lineSink } from "../support/log-lines.js";
 
 /**
  * The connection's start-up (indexes) and its view of the deployment (transactions), with the real
  * driver talking to a scripted MongoDB at the wire (test/support/mongo-wire-stub.ts; no mongod here).
  */
-let stub: MongoWireStub;
-let conn: MongoConnection | undefined;
-const lines: string[] = [];
-const logger = pino(
-  { level: "info" },
-  new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...chunk.toString().split("\n").filter(Boolean));
-      cb();
-    },
-  }),
-);
-beforeEach(async () => {
-  stub = await startMongoWireStub();
+const stub = useMongoWireStub();
+const { lines, stream } = lineSink();
+const logger = pino({ level: "info" }, stream);
+beforeEach(() => {
   lines.length = 0;
-});
-afterEach(async () => {
-  await conn?.close();
-  conn = undefined;
-  await stub.close();
 });
 
 const open = (timeouts: Record<string, number> = {}) =>
-  (conn = createMongoConnection({ uri: stub.uri, dbName: "wf", logger, retry: { initialMs: 10, maxMs: 20 }, timeouts }));
+  stub.closeAfter(createMongoConnection({ uri: stub.uri, dbName: "wf", logger, retry: { initialMs: 10, maxMs: 20 }, timeouts }));
 const commands = (name: string) => stub.commands.filter((c) => c.name === name);
-const until = pollUntil;
 const ready = (c: MongoConnection) => until(() => c.db().then(() => true, () => false));
 const SPECS: Record<string, typeof KEY_INDEXES> = { keys: KEY_INDEXES, sessions: SESSION_INDEXES, audit_events: AUDIT_INDEXES };
 const listed = (specs: typeof KEY_INDEXES) => [{ v: 2, key: { _id: 1 }, name: "_id_" }, ...specs.map((s) => ({ v: 2, ...s }))];
@@ -57,7 +41,7 @@ describe("MongoDB start-up: indexes (issue 10.9)", () => {
   it("builds a missing index on a connection without the socket timeout, so a slow build completes", async () => {
     stub.handle = async (cmd) => {
       if (cmd.name !== "createIndexes") return undefined;
-      await new Promise((r) => setTimeout(r, 300)); // longer than the 100 ms socket timeout below
+      await sleep(300); // longer than the 100 ms socket timeout below
       return { ok: 1, createdCollectionAutomatically: false, numIndexesBefore: 1, numIndexesAfter: 2 };
     };
     const c = open({ socketTimeoutMS: 100 });

@@ -11,13 +11,14 @@ import {
 } from "mongodb";
 import { createRequire } from "node:module";
 import { describe, expect, it, vi } from "vitest";
-import type { KeyDoc } from "../../src/adapters/mongo/mongo-documents.js";
+import { type KeyDoc, toKeyDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { isUnavailable, toStoreError } from "../../src/adapters/mongo/mongo-errors.js";
 import { createKeySlotOps } from "../../src/adapters/mongo/mongo-key-slots.js";
 import type { RotationTransactions } from "../../src/adapters/mongo/mongo-rotate-transaction.js";
 import { transactionsFromTopology } from "../../src/adapters/mongo/mongo-topology.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import type { KeyRecord } from "../../src/domain/records.js";
+import { sleep } from "../support/poll.js";
+import { ROTATED_KEY, successorKey } from "../support/rotation-keys.js";
 
 /**
  * Issue 10's failure paths of the MongoDB adapter, reproduced without a mongod: the driver's real
@@ -27,31 +28,10 @@ import type { KeyRecord } from "../../src/domain/records.js";
 const { WaitQueueTimeoutError } = createRequire(import.meta.url)("mongodb/lib/cmap/errors.js") as {
   WaitQueueTimeoutError: new (message: string, address: string) => Error;
 };
-const T = "acme";
-const OLD = "key_OLDOLDOLDOLDOLDOLDOL";
-const activeDoc = (over: Partial<KeyDoc> = {}): KeyDoc => ({
-  _id: OLD,
-  v: 1,
-  tenantId: T,
-  label: "deploy",
-  tokenHash: "h-old",
-  hint: "wf_acme_...abcd",
-  status: "active",
-  createdAt: new Date(0),
-  createdBy: "user:alice",
-  slot: 0,
-  ...over,
-});
-const successor: KeyRecord = {
-  id: "key_NEWNEWNEWNEWNEWNEWNE",
-  tenantId: T,
-  label: "deploy",
-  tokenHash: "h-new",
-  hint: "wf_acme_...wxyz",
-  status: "active",
-  createdAt: new Date(1),
-  createdBy: "user:alice",
-};
+const T = ROTATED_KEY.tenantId;
+const OLD = ROTATED_KEY.id;
+const activeDoc = (over: Partial<KeyDoc> = {}): KeyDoc => ({ ...toKeyDoc(ROTATED_KEY, 0), ...over });
+const successor = successorKey({ createdAt: new Date(1) });
 const now = new Date(10);
 const rotateArgs = { tenantId: T, keyId: OLD, successor, revokeAt: new Date(1000), maxActive: 3, maxDeprecated: 3, now };
 
@@ -175,7 +155,7 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
       return e;
     };
     const session = scriptedSession(async () => {
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20);
       throw unknown();
     });
     const ops = createKeySlotOps(async () => coll, 2000, txns(async () => session, { budgetMs: 200 }));
@@ -189,7 +169,7 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
   it("never starts a commit after the deadline: a transaction whose writes outlast the budget is aborted", async () => {
     const { coll, raw } = scriptedCollection({});
     raw.insertOne.mockImplementation((async () => {
-      await new Promise((r) => setTimeout(r, 250)); // a slow write; the caller is told UNAVAILABLE at 200 ms
+      await sleep(250); // a slow write; the caller is told UNAVAILABLE at 200 ms
       return { acknowledged: true };
     }) as never);
     const session = scriptedSession();

@@ -1,7 +1,6 @@
 import type { Document } from "mongodb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { BOOTSTRAP_LEASE, ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { createKeyService } from "../../src/domain/key-service.js";
@@ -10,7 +9,9 @@ import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
-import { type MongoWireStub, type WireCommand, startMongoWireStub } from "../support/mongo-wire-stub.js";
+import { type WireCommand } from "../support/mongo-wire-stub.js";
+import { sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
  * The bootstrap lease at the driver boundary (issue 26.1): the real driver against a scripted
@@ -19,16 +20,7 @@ import { type MongoWireStub, type WireCommand, startMongoWireStub } from "../sup
  * match with upsert inserts, and an insert of an _id that exists fails with E11000 (the unique _id
  * index). Each command is applied whole before the next (the server's per-document atomicity).
  */
-let stub: MongoWireStub;
-const stores: TokenStore[] = [];
-beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
-});
-afterEach(async () => {
-  for (const s of stores.splice(0)) await s.close();
-  await stub.close().catch(() => undefined);
-});
+const stub = useMongoWireStub({ replicaSet: true });
 
 function matches(doc: Document, filter: Document): boolean {
   return Object.entries(filter).every(([field, want]) => {
@@ -70,16 +62,7 @@ function leasesCollection(): { docs: Map<string, Document>; handle: (cmd: WireCo
   return { docs, handle };
 }
 
-async function readyStore(): Promise<TokenStore> {
-  const s = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 } });
-  stores.push(s);
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (await s.ping().then(() => true, () => false)) return s;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("stub store never became ready");
-}
+const readyStore = () => stub.readyStore();
 
 const at = (ms: number) => new Date(Date.UTC(2030, 0, 1) + ms);
 
@@ -125,7 +108,7 @@ describe("MongoDB bootstrap lease on the wire (issue 26.1)", () => {
         const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
         return ensureAdminKey({ store, clock: systemClock, keys, holder: `replica-${i}`, pollMs: 20, save: async (t) => {
           saved.push(t);
-          await new Promise((r) => setTimeout(r, 100)); // writing the key file takes a while
+          await sleep(100); // writing the key file takes a while
         } });
       }),
     );

@@ -1,14 +1,15 @@
 import { status } from "@grpc/grpc-js";
 import { BSON, type Document } from "mongodb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
-import { createMongoTokenStore, type MongoTokenStoreOptions } from "../../src/adapters/mongo/mongo-token-store.js";
+import { type MongoTokenStoreOptions } from "../../src/adapters/mongo/mongo-token-store.js";
 import { PartialRevocationError } from "../../src/domain/errors.js";
 import { AuditAction, AuditOutcome } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import type { TokenStore } from "../../src/ports/token-store.js";
-import { type MongoWireStub, startMongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
+import { type MongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
 import { startTestApp } from "../support/test-app.js";
+import { sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
  * RevokeTenantSessions against a scripted MongoDB at the wire (issue 18.1): the real driver sends
@@ -56,7 +57,7 @@ function sessionsCollection(stub: MongoWireStub, docs: Session[], opts: { update
     if (name === "update" && doc.update === "sessions") {
       seen.push(cmd);
       opts.onUpdate?.();
-      if (opts.updateDelayMs) await new Promise((r) => setTimeout(r, opts.updateDelayMs));
+      if (opts.updateDelayMs) await sleep(opts.updateDelayMs);
       let n = 0;
       for (const u of doc.updates as { q: Document; u: { $set: Partial<Session> } }[]) {
         for (const d of docs.filter((s) => matches(s, u.q))) {
@@ -81,27 +82,9 @@ function session(tenantId: string, createdAt: Date, expiresAt: Date): Session {
 const liveSessions = (tenantId: string, n: number, now: number) =>
   Array.from({ length: n }, (_, i) => session(tenantId, new Date(now - HOUR + i), new Date(now + 1000 + Math.floor((i * HOUR) / n))));
 
-let stub: MongoWireStub;
-let store: TokenStore | undefined;
-beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
-});
-afterEach(async () => {
-  await store?.close();
-  store = undefined;
-  await stub.close().catch(() => undefined);
-});
+const stub = useMongoWireStub({ replicaSet: true });
 
-async function readyStore(over: Partial<MongoTokenStoreOptions> = {}): Promise<TokenStore> {
-  const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, ...over }));
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (await s.ping().then(() => true, () => false)) return s;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("stub store never became ready");
-}
+const readyStore = (over: Partial<MongoTokenStoreOptions> = {}) => stub.readyStore(over);
 
 describe("RevokeTenantSessions at scale (issue 18.1)", () => {
   it("revokes in batches on {tenantId, expiresAt}, answers the true count, and leaves sessions created during the scan alone", async () => {
@@ -164,7 +147,7 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     expect(done).toBeLessThan(1000);
     expect(took).toBeLessThan(400 + 300); // reported at the budget, not after the whole tenant
     // The batch in flight when the budget ran out lands on the server (at least `done` were revoked).
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     const before = mine.filter((d) => d.revokedAt).length;
     expect(before).toBeGreaterThanOrEqual(done);
     sessionsCollection(stub, mine); // the deployment is fast again
@@ -191,7 +174,7 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
       const done = Number(/revoked (\d+) sessions before the store stopped/.exec(event.detail)?.[1]);
       expect(done).toBeGreaterThan(0); // the count, not the wrapper's "did not answer within 800 ms"
       expect(done).toBeLessThan(600);
-      await new Promise((r) => setTimeout(r, 300)); // the batch in flight lands
+      await sleep(300); // the batch in flight lands
       const before = mine.filter((d) => d.revokedAt).length;
       sessionsCollection(stub, mine);
       expect((await t.grpc.revokeTenantSessions({ tenantId: "acme" }, admin())).revokedCount).toBe(600 - before);

@@ -1,4 +1,3 @@
-import { Writable } from "node:stream";
 import { BSON, type Document, MongoServerError } from "mongodb";
 import pino from "pino";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
@@ -9,29 +8,21 @@ import { refusalOf, StartupRefusedError } from "../../src/adapters/mongo/mongo-s
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
-import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil, sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
+import { lineSink } from "../support/log-lines.js";
 
 /**
  * Start-up conditions that retrying cannot fix (issue 18.2, 18.4, 18.5), shutdown during an index
  * build (18.13) and the readiness ping (18.11), with the real driver talking to a scripted MongoDB
  * at the wire (test/support/mongo-wire-stub.ts; no mongod here).
  */
-let stub: MongoWireStub;
+const stub = useMongoWireStub();
 let conn: MongoConnection | undefined;
 let store: TokenStore | undefined;
-const lines: string[] = [];
-const logger = pino(
-  { level: "info" },
-  new Writable({
-    write(chunk, _enc, cb) {
-      lines.push(...chunk.toString().split("\n").filter(Boolean));
-      cb();
-    },
-  }),
-);
-beforeEach(async () => {
-  stub = await startMongoWireStub();
+const { lines, stream } = lineSink();
+const logger = pino({ level: "info" }, stream);
+beforeEach(() => {
   lines.length = 0;
 });
 afterEach(async () => {
@@ -39,7 +30,6 @@ afterEach(async () => {
   await store?.close();
   conn = undefined;
   store = undefined;
-  await stub.close();
 });
 
 const open = (extra: Partial<MongoConnectionOptions> = {}) =>
@@ -189,7 +179,7 @@ describe("shutdown during an index build (issue 18.13)", () => {
     const c = open();
     expect(await pollUntil(() => commands("createIndexes").length > 0)).toBe(true);
     const started = performance.now();
-    const closed = await Promise.race([c.close().then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 5000))]);
+    const closed = await Promise.race([c.close().then(() => true), sleep(5000).then(() => false)]);
     conn = undefined;
     expect(closed).toBe(true);
     expect(performance.now() - started).toBeLessThan(2000);

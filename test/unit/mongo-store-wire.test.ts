@@ -1,41 +1,23 @@
 import { BSON, type Document } from "mongodb";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { toKeyDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { createMongoTokenStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import type { KeyRecord } from "../../src/domain/records.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { modelLastUsed } from "../support/mongo-last-used-model.js";
-import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
+import { sleep } from "../support/poll.js";
+import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
+import { ROTATED_KEY, successorKey } from "../support/rotation-keys.js";
 
 /**
  * The MongoDB store's failure paths with the real driver against a scripted MongoDB at the wire
  * (test/support/mongo-wire-stub.ts; no mongod here): what the driver actually sends (the commit's
  * write concern) and what it actually throws (bulkWrite's wrapper) reach the adapter unchanged.
  */
-let stub: MongoWireStub;
-let store: TokenStore | undefined;
-beforeEach(async () => {
-  stub = await startMongoWireStub();
-  stub.replicaSet = true;
-});
-afterEach(async () => {
-  await store?.close();
-  store = undefined;
-  await stub.close().catch(() => undefined);
-});
+const stub = useMongoWireStub({ replicaSet: true });
 
-const old: KeyRecord = {
-  id: "key_OLDOLDOLDOLDOLDOLDOL",
-  tenantId: "acme",
-  label: "deploy",
-  tokenHash: "h-old",
-  hint: "wf_acme_...abcd",
-  status: "active",
-  createdAt: new Date(0),
-  createdBy: "user:alice",
-};
-const successor: KeyRecord = { ...old, id: "key_NEWNEWNEWNEWNEWNEWNE", tokenHash: "h-new", hint: "wf_acme_...wxyz" };
+const old = ROTATED_KEY;
+const successor = successorKey();
 const rotate = (s: TokenStore) =>
   s.rotateKey({ tenantId: "acme", keyId: old.id, successor, revokeAt: new Date(1e12), maxActive: 3, maxDeprecated: 3, now: new Date(1) });
 
@@ -51,15 +33,7 @@ function keysCollection(commit: () => Document): (cmd: { name: string; doc: Docu
   };
 }
 
-async function readyStore(timeouts: Record<string, number> = {}): Promise<TokenStore> {
-  const s = (store = createMongoTokenStore({ uri: stub.uri, dbName: "wf", timeouts, retry: { initialMs: 10, maxMs: 20 } }));
-  const deadline = Date.now() + 5000;
-  while (Date.now() < deadline) {
-    if (await s.ping().then(() => true, () => false)) return s;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error("stub store never became ready");
-}
+const readyStore = (timeouts: Record<string, number> = {}) => stub.readyStore({ timeouts });
 
 describe("RotateKey's transaction on the wire (issue 10.5)", () => {
   it("commits with w: majority, the derived wtimeout (800 ms at STORE_TIMEOUT_MS 2000) and a maxTimeMS", async () => {
@@ -174,7 +148,7 @@ describe("last_used_at writes with several instances (issue 18.8)", () => {
       for (let i = 0; i < INSTANCES; i++) {
         const s = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 } });
         instances.push(s);
-        while (!(await s.ping().then(() => true, () => false))) await new Promise((r) => setTimeout(r, 10));
+        while (!(await s.ping().then(() => true, () => false))) await sleep(10);
       }
       // Every instance serves every key all the time and flushes once a second, the flushes spread
       // over the second (instance i at i/INSTANCES s): each flush carries the newest use.

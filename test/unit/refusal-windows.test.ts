@@ -5,6 +5,7 @@ import { newAuditEventId, type AuditCompletion, type AuditEvent } from "../../sr
 import { createAuditTrail, type AuditDraft } from "../../src/domain/audit-trail.js";
 import { createRefusalWindows, type RefusalFate, type RefusalWindows } from "../../src/domain/refusal-windows.js";
 import { createManualClock } from "../support/manual-clock.js";
+import { sleep } from "../support/poll.js";
 
 /** Counting unauthenticated refusals per window, and the embedded store's cap (the real trail and store). */
 const refusal: AuditCompletion = { outcome: "failed", code: "UNAUTHENTICATED", detail: "missing bearer credential" };
@@ -43,7 +44,7 @@ describe("refusal windows", () => {
     expect(fates.filter((f) => f === "recorded")).toHaveLength(1);
     clock.advance(60_000);
     await windows.refused(draft("10.0.0.7:1"), refusal); // a new window: its first is stored, the old one closes
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
     const events = await list();
     expect(events).toHaveLength(3);
     const counted = events.find((e) => (e.count ?? 0) > 1)!;

@@ -11,7 +11,7 @@ import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { type MongoWireStub, startMongoWireStub } from "../support/mongo-wire-stub.js";
-import { pollUntil } from "../support/poll.js";
+import { pollUntil, sleep } from "../support/poll.js";
 
 /**
  * The order of the timeout layers (issue 18.6) and readiness under a flaky store (issue 18.11).
@@ -54,7 +54,7 @@ describe("timeout layers (issue 18.6)", () => {
       const wtimeout = Number(cmd.doc.writeConcern?.wtimeout ?? 0);
       wtimeouts.push(wtimeout);
       maxTimes.push(Number(cmd.doc.maxTimeMS ?? 0));
-      await new Promise((r) => setTimeout(r, wtimeout));
+      await sleep(wtimeout);
       return { ok: 1, n: 1, writeConcernError: { code: 64, codeName: "WriteConcernFailed", errmsg: "waiting for replication timed out", errInfo: { wtimeout: true } } };
     };
     const storeMs = 1000;
@@ -73,7 +73,7 @@ describe("timeout layers (issue 18.6)", () => {
   }, 15_000);
 
   it("background calls get the maintenance budget; caller-facing calls keep STORE_TIMEOUT_MS", async () => {
-    const slow = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const slow = (ms: number) => sleep(ms);
     const inner = createMemoryTokenStore();
     const slowStore: TokenStore = {
       ...inner,
