@@ -28,7 +28,8 @@ server.addService(
     },
   } as grpc.ServiceDefinition,
   {
-    noop: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => callback(null, response),
+    noop: (_call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) =>
+      callback(null, response),
   },
 );
 const fail = (err: Error) => {
@@ -49,9 +50,15 @@ if (process.env.FLOOR_HTTP === "1") {
   // injection), to separate what that listener costs per call from what Introspect costs.
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
   const guard = createConnectionGuard({ maxPerAddress: 0, maxTotal: 100_000 });
-  const listener = createPlainListener({ h2: (s) => injector.injectConnection(s), http1: http.createServer() }, guard, 10_000);
+  const listener = createPlainListener(
+    { h2: (s) => injector.injectConnection(s), http1: http.createServer() },
+    guard,
+    10_000,
+  );
   listener.on("error", fail);
-  listener.listen(0, "127.0.0.1", () => process.send!({ type: "ready", port: (listener.address() as AddressInfo).port }));
+  listener.listen(0, "127.0.0.1", () =>
+    process.send!({ type: "ready", port: (listener.address() as AddressInfo).port }),
+  );
 } else {
   server.bindAsync("127.0.0.1:0", grpc.ServerCredentials.createInsecure(), (err, port) => {
     if (err) fail(err);

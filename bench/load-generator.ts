@@ -38,20 +38,38 @@ function channel(name: string): grpc.Client {
 }
 
 function openHttp(msg: { name: string; port: number; concurrency: number }) {
-  httpChannels.set(msg.name, { port: msg.port, agent: new http.Agent({ keepAlive: true, maxSockets: msg.concurrency, maxFreeSockets: msg.concurrency }) });
+  httpChannels.set(msg.name, {
+    port: msg.port,
+    agent: new http.Agent({ keepAlive: true, maxSockets: msg.concurrency, maxFreeSockets: msg.concurrency }),
+  });
 }
 
 /** Unary calls over HTTP/1.1 keep-alive: one request in flight per connection, `concurrency` connections. */
-function unaryHttp(name: string): (path: string, request: Buffer, done: (err: string | undefined, firstAnswer: string) => void) => void {
+function unaryHttp(
+  name: string,
+): (path: string, request: Buffer, done: (err: string | undefined, firstAnswer: string) => void) => void {
   const { port, agent } = httpChannels.get(name)!;
   return (path, request, done) => {
-    const req = http.request({ host: "127.0.0.1", port, path, method: "GET", agent, headers: { authorization: `Bearer ${request.toString("latin1")}` } }, (res) => {
-      res.resume();
-      res.on("end", () => {
-        const status = res.statusCode ?? 0;
-        done(status === 200 ? undefined : `HTTP ${status}`, `HTTP ${status} tenant=${String(res.headers["x-warpflow-tenant-id"] ?? "")}`);
-      });
-    });
+    const req = http.request(
+      {
+        host: "127.0.0.1",
+        port,
+        path,
+        method: "GET",
+        agent,
+        headers: { authorization: `Bearer ${request.toString("latin1")}` },
+      },
+      (res) => {
+        res.resume();
+        res.on("end", () => {
+          const status = res.statusCode ?? 0;
+          done(
+            status === 200 ? undefined : `HTTP ${status}`,
+            `HTTP ${status} tenant=${String(res.headers["x-warpflow-tenant-id"] ?? "")}`,
+          );
+        });
+      },
+    );
     req.on("error", (err) => done(err.message, ""));
     req.end();
   };
@@ -59,15 +77,26 @@ function unaryHttp(name: string): (path: string, request: Buffer, done: (err: st
 
 async function open(msg: { name: string; address: string }) {
   const client = new grpc.Client(msg.address, grpc.credentials.createInsecure());
-  await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())));
+  await new Promise<void>((resolve, reject) =>
+    client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
+  );
   channels.set(msg.name, client);
 }
 
-function run(msg: { name: string; path: string; requestsHex: string[]; ms: number; concurrency: number; collect?: string }) {
+function run(msg: {
+  name: string;
+  path: string;
+  requestsHex: string[];
+  ms: number;
+  concurrency: number;
+  collect?: string;
+}) {
   const overHttp = httpChannels.has(msg.name) ? unaryHttp(msg.name) : undefined;
   const client = overHttp ? undefined : channel(msg.name);
   const requests = msg.requestsHex.map((h) => Buffer.from(h, "hex"));
-  const sink = msg.collect ? (collected.get(msg.collect) ?? collected.set(msg.collect, []).get(msg.collect)!) : undefined;
+  const sink = msg.collect
+    ? (collected.get(msg.collect) ?? collected.set(msg.collect, []).get(msg.collect)!)
+    : undefined;
   const errorCodes: Record<string, number> = {};
   let next = 0;
   let inFlight = 0;
@@ -80,7 +109,15 @@ function run(msg: { name: string; path: string; requestsHex: string[]; ms: numbe
   const started = performance.now();
   return new Promise<Record<string, unknown>>((resolve) => {
     const finish = () =>
-      resolve({ calls, errors, errorCodes, firstResponseHex, firstAnswer, firstError, seconds: (performance.now() - started) / 1000 });
+      resolve({
+        calls,
+        errors,
+        errorCodes,
+        firstResponseHex,
+        firstAnswer,
+        firstError,
+        seconds: (performance.now() - started) / 1000,
+      });
     const issue = () => {
       const req = requests[next++ % requests.length]!;
       const t0 = performance.now();
@@ -126,7 +163,8 @@ function run(msg: { name: string; path: string; requestsHex: string[]; ms: numbe
 function latency(msg: { collect: string }) {
   const values = Float64Array.from(collected.get(msg.collect) ?? []).sort();
   collected.delete(msg.collect);
-  const at = (p: number) => (values.length ? values[Math.min(values.length - 1, Math.floor((values.length * p) / 100))]! : NaN);
+  const at = (p: number) =>
+    values.length ? values[Math.min(values.length - 1, Math.floor((values.length * p) / 100))]! : NaN;
   let total = 0;
   for (const v of values) total += v;
   return { n: values.length, p50Ms: at(50), p99Ms: at(99), meanMs: total / values.length };

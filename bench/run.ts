@@ -25,10 +25,26 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { generateToken } from "../src/domain/token-format.js";
-import { InactiveReason, IntrospectRequestSchema, IntrospectResponseSchema } from "../src/gen/warpflow/auth/v1/token_service_pb.js";
+import {
+  InactiveReason,
+  IntrospectRequestSchema,
+  IntrospectResponseSchema,
+} from "../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../test/support/grpc-client.js";
 import { FLOOR_PATH, INTROSPECT_PATH } from "./lib/constants.js";
-import { measurePaired, openChannel, openHttpChannel, startFloor, startLoadGenerator, startService, stopAll, type Measured, type Paired, type Service, type Target } from "./lib/harness.js";
+import {
+  measurePaired,
+  openChannel,
+  openHttpChannel,
+  startFloor,
+  startLoadGenerator,
+  startService,
+  stopAll,
+  type Measured,
+  type Paired,
+  type Service,
+  type Target,
+} from "./lib/harness.js";
 import { buildBench } from "./lib/build.js";
 import { createLocalCognito } from "./lib/jwt.js";
 import { ask } from "./lib/proc.js";
@@ -46,12 +62,23 @@ const CONCURRENCY = Number(env.BENCH_CONCURRENCY ?? 64);
 const CACHE_TTL_MS = 2000;
 const FLUSH_MS = 1000;
 const DISTINCT = 10;
-const ALL_CASES = ["floor_listener", "api_key", "session", "cognito_cached", "bad_checksum", "unknown_key", "api_key_metrics_off", "api_key_codec_off", "authorize"];
+const ALL_CASES = [
+  "floor_listener",
+  "api_key",
+  "session",
+  "cognito_cached",
+  "bad_checksum",
+  "unknown_key",
+  "api_key_metrics_off",
+  "api_key_codec_off",
+  "authorize",
+];
 const CASES = new Set(env.BENCH_CASES ? env.BENCH_CASES.split(",") : ALL_CASES);
 
 const signed = (n: number | null) => (n === null || !Number.isFinite(n) ? "n/a" : `${n >= 0 ? "+" : ""}${n}`);
 const dir = mkdtempSync(join(tmpdir(), "wf-bench-"));
-const encode = (token: string) => Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))).toString("hex");
+const encode = (token: string) =>
+  Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))).toString("hex");
 const flipChecksum = (t: string) => t.slice(0, -1) + (t.endsWith("a") ? "b" : "a");
 /** An HTTP channel's requests are the bearer tokens themselves. */
 const asBearer = (token: string) => Buffer.from(token, "latin1").toString("hex");
@@ -67,7 +94,8 @@ function serviceEnv(extra: Record<string, string> = {}): Record<string, string> 
 }
 
 /** One directory per process: node names each thread's profile (the tsx loader has a thread too). */
-const profArgs = (tag: string): string[] => (env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${join(env.BENCH_CPU_PROF, tag)}`] : []);
+const profArgs = (tag: string): string[] =>
+  env.BENCH_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${join(env.BENCH_CPU_PROF, tag)}`] : [];
 
 /** API keys on four tenants (three active keys per tenant at most) and sessions, via the admin API. */
 async function seed(service: Service) {
@@ -93,25 +121,39 @@ interface Plan {
 }
 
 async function main() {
-  log(`logs and JWKS in ${dir}; per case: warm-up ${WARMUP_MS} ms, then ${ROUNDS} x (case ${CASE_MS} ms + floor ${FLOOR_MS} ms), ${CONCURRENCY} in flight`);
+  log(
+    `logs and JWKS in ${dir}; per case: warm-up ${WARMUP_MS} ms, then ${ROUNDS} x (case ${CASE_MS} ms + floor ${FLOOR_MS} ms), ${CONCURRENCY} in flight`,
+  );
   if (env.BENCH_RUNTIME !== "tsx") buildBench();
   const cognito = createLocalCognito(join(dir, "jwks.json"));
   const loadgen = await startLoadGenerator(join(dir, "load-generator.log"));
   const service = await startService(
-    serviceEnv({ COGNITO_USER_POOL_ID: cognito.userPoolId, COGNITO_CLIENT_ID: cognito.clientId, COGNITO_JWKS_FILE: cognito.jwksFile }),
+    serviceEnv({
+      COGNITO_USER_POOL_ID: cognito.userPoolId,
+      COGNITO_CLIENT_ID: cognito.clientId,
+      COGNITO_JWKS_FILE: cognito.jwksFile,
+    }),
     { execArgv: profArgs("service"), logFile: join(dir, "service.log") },
   );
   const seeded = await seed(service);
   const bare = CASES.has("api_key_metrics_off")
-    ? await startService(serviceEnv({ BENCH_METRICS: env.BENCH_BARE_METRICS ?? "off" }), { execArgv: profArgs("service-nometrics"), logFile: join(dir, "service-nometrics.log") })
+    ? await startService(serviceEnv({ BENCH_METRICS: env.BENCH_BARE_METRICS ?? "off" }), {
+        execArgv: profArgs("service-nometrics"),
+        logFile: join(dir, "service-nometrics.log"),
+      })
     : undefined;
   const bareSeeded = bare && (await seed(bare));
   const noCodec = CASES.has("api_key_codec_off")
-    ? await startService(serviceEnv({ BENCH_FAST_CODEC: "off" }), { execArgv: profArgs("service-nocodec"), logFile: join(dir, "service-nocodec.log") })
+    ? await startService(serviceEnv({ BENCH_FAST_CODEC: "off" }), {
+        execArgv: profArgs("service-nocodec"),
+        logFile: join(dir, "service-nocodec.log"),
+      })
     : undefined;
   const noCodecSeeded = noCodec && (await seed(noCodec));
   const floor = await startFloor(seeded.sampleResponseHex, join(dir, "floor.log"), {}, profArgs("floor"));
-  const floorListener = await startFloor(seeded.sampleResponseHex, join(dir, "floor-listener.log"), { FLOOR_LISTENER: "service" });
+  const floorListener = await startFloor(seeded.sampleResponseHex, join(dir, "floor-listener.log"), {
+    FLOOR_LISTENER: "service",
+  });
   await openChannel(loadgen, "service", service.address);
   await openChannel(loadgen, "floor", floor.address);
   await openChannel(loadgen, "floor_listener", floorListener.address);
@@ -119,7 +161,9 @@ async function main() {
   if (noCodec) await openChannel(loadgen, "nocodec", noCodec.address);
   // The forward-auth case: the service's /authz and a no-op node:http handler (its floor), both
   // over keep-alive HTTP/1.1, one request in flight per connection.
-  const floorHttp = CASES.has("authorize") ? await startFloor("", join(dir, "floor-http.log"), { FLOOR_HTTP: "1" }) : undefined;
+  const floorHttp = CASES.has("authorize")
+    ? await startFloor("", join(dir, "floor-http.log"), { FLOOR_HTTP: "1" })
+    : undefined;
   if (floorHttp) {
     await openHttpChannel(loadgen, "service_http", service.port, CONCURRENCY);
     await openHttpChannel(loadgen, "floor_http", Number(floorHttp.address.split(":")[1]), CONCURRENCY);
@@ -132,24 +176,58 @@ async function main() {
   } else {
     jwts = Array.from({ length: 4 }, (_, i) => cognito.sign({ sub: `user-${i}`, tenantId: `bench-${i}` }));
     const first = await seeded.client.introspect({ token: jwts[0]! });
-    if (!first.active) skipped.cognito_cached = `a locally signed JWT introspects inactive (reason ${InactiveReason[first.inactiveReason]})`;
+    if (!first.active)
+      skipped.cognito_cached = `a locally signed JWT introspects inactive (reason ${InactiveReason[first.inactiveReason]})`;
   }
   seeded.client.close();
   bareSeeded?.client.close();
   noCodecSeeded?.client.close();
 
-  const svc = (tokens: string[]): Target => ({ channel: "service", pid: service.child.pid!, path: INTROSPECT_PATH, requestsHex: tokens.map(encode) });
-  const floorTarget: Target = { channel: "floor", pid: floor.child.pid!, path: FLOOR_PATH, requestsHex: seeded.keys.map(encode) };
+  const svc = (tokens: string[]): Target => ({
+    channel: "service",
+    pid: service.child.pid!,
+    path: INTROSPECT_PATH,
+    requestsHex: tokens.map(encode),
+  });
+  const floorTarget: Target = {
+    channel: "floor",
+    pid: floor.child.pid!,
+    path: FLOOR_PATH,
+    requestsHex: seeded.keys.map(encode),
+  };
   const plans: Plan[] = [
     {
       name: "floor_listener",
-      subject: { channel: "floor_listener", pid: floorListener.child.pid!, path: FLOOR_PATH, requestsHex: seeded.keys.map(encode) },
+      subject: {
+        channel: "floor_listener",
+        pid: floorListener.child.pid!,
+        path: FLOOR_PATH,
+        requestsHex: seeded.keys.map(encode),
+      },
       reference: floorTarget,
       expect: { active: true },
     },
-    { name: "api_key", subject: svc(seeded.keys), reference: floorTarget, expect: { active: true }, scrapePort: service.port },
-    { name: "session", subject: svc(seeded.sessions), reference: floorTarget, expect: { active: true }, scrapePort: service.port },
-    { name: "cognito_cached", subject: svc(jwts), reference: floorTarget, expect: { active: true }, scrapePort: service.port },
+    {
+      name: "api_key",
+      subject: svc(seeded.keys),
+      reference: floorTarget,
+      expect: { active: true },
+      scrapePort: service.port,
+    },
+    {
+      name: "session",
+      subject: svc(seeded.sessions),
+      reference: floorTarget,
+      expect: { active: true },
+      scrapePort: service.port,
+    },
+    {
+      name: "cognito_cached",
+      subject: svc(jwts),
+      reference: floorTarget,
+      expect: { active: true },
+      scrapePort: service.port,
+    },
     {
       name: "bad_checksum",
       subject: svc(seeded.keys.map(flipChecksum)),
@@ -180,7 +258,12 @@ async function main() {
     // First, while both services have the same history (start-up warm-up only).
     plans.unshift({
       name: "api_key_metrics_off",
-      subject: { channel: "bare", pid: bare.child.pid!, path: INTROSPECT_PATH, requestsHex: bareSeeded.keys.map(encode) },
+      subject: {
+        channel: "bare",
+        pid: bare.child.pid!,
+        path: INTROSPECT_PATH,
+        requestsHex: bareSeeded.keys.map(encode),
+      },
       reference: { ...svc(seeded.keys) },
       expect: { active: true },
     });
@@ -191,7 +274,12 @@ async function main() {
     // alone (subject) paired with the codec (reference, the main service).
     plans.unshift({
       name: "api_key_codec_off",
-      subject: { channel: "nocodec", pid: noCodec.child.pid!, path: INTROSPECT_PATH, requestsHex: noCodecSeeded.keys.map(encode) },
+      subject: {
+        channel: "nocodec",
+        pid: noCodec.child.pid!,
+        path: INTROSPECT_PATH,
+        requestsHex: noCodecSeeded.keys.map(encode),
+      },
       reference: { ...svc(seeded.keys) },
       expect: { active: true },
     });
@@ -215,7 +303,8 @@ async function main() {
   // The floor gets the very same request bytes as the case it is paired with (a JWT is ~20x the
   // size of an API key); its answer stays the API-key-sized Introspect response.
   for (const plan of plans) {
-    if (plan.reference === floorTarget && plan.subject.requestsHex.length > 0) plan.reference = { ...floorTarget, requestsHex: plan.subject.requestsHex };
+    if (plan.reference === floorTarget && plan.subject.requestsHex.length > 0)
+      plan.reference = { ...floorTarget, requestsHex: plan.subject.requestsHex };
   }
 
   const results: Record<string, Paired> = {};
@@ -239,7 +328,15 @@ async function main() {
       scrapePort: plan.scrapePort,
     });
   }
-  await stopAll([service.child, bare?.child, noCodec?.child, floor.child, floorListener.child, floorHttp?.child, loadgen]);
+  await stopAll([
+    service.child,
+    bare?.child,
+    noCodec?.child,
+    floor.child,
+    floorListener.child,
+    floorHttp?.child,
+    loadgen,
+  ]);
 
   // ---- report ----
   const out: Record<string, unknown> = {};
@@ -253,9 +350,28 @@ async function main() {
     const calls = floorSlices.reduce((a, m) => a + m.calls, 0);
     const seconds = floorSlices.reduce((a, m) => a + m.seconds, 0);
     const cpu = floorSlices.reduce((a, m) => a + m.serverCpuMsPerCall * m.calls, 0);
-    const fr = { calls_per_s: r2(calls / seconds), server_cpu_ms_per_call: r4(cpu / calls), calls, seconds: r2(seconds), pooled_from_cases: floorSlices.length };
+    const fr = {
+      calls_per_s: r2(calls / seconds),
+      server_cpu_ms_per_call: r4(cpu / calls),
+      calls,
+      seconds: r2(seconds),
+      pooled_from_cases: floorSlices.length,
+    };
     out.floor = fr;
-    rows.push(["floor (pooled)", fr.calls_per_s, null, null, fr.server_cpu_ms_per_call, 1, 1, null, null, null, null, null]);
+    rows.push([
+      "floor (pooled)",
+      fr.calls_per_s,
+      null,
+      null,
+      fr.server_cpu_ms_per_call,
+      1,
+      1,
+      null,
+      null,
+      null,
+      null,
+      null,
+    ]);
   }
   const targets: Record<string, { met: boolean; detail: string }> = {};
   for (const plan of plans) {
@@ -272,8 +388,13 @@ async function main() {
     const answerOk =
       plan.subject.path === FLOOR_PATH ||
       (plan.subject.path === AUTHZ_PATH && /^HTTP 200 tenant=bench-\d+$/.test(s.firstAnswer ?? "")) ||
-      (got !== undefined && got.active === plan.expect.active && (plan.expect.reason === undefined || got.inactiveReason === plan.expect.reason));
-    if (!answerOk) warnings.push(`${plan.name}: unexpected answer ${JSON.stringify(plan.subject.path === AUTHZ_PATH ? s.firstAnswer : got)}`);
+      (got !== undefined &&
+        got.active === plan.expect.active &&
+        (plan.expect.reason === undefined || got.inactiveReason === plan.expect.reason));
+    if (!answerOk)
+      warnings.push(
+        `${plan.name}: unexpected answer ${JSON.stringify(plan.subject.path === AUTHZ_PATH ? s.firstAnswer : got)}`,
+      );
     if (s.errors > 0) warnings.push(`${plan.name}: ${s.errors} calls failed (${s.firstError})`);
     const sum = summarize(s, p.reference);
     const st = p.store;
@@ -282,7 +403,14 @@ async function main() {
     out[plan.name] = {
       ...sum,
       reference: {
-        name: plan.name === "api_key_metrics_off" ? "api_key (metrics on)" : plan.name === "api_key_codec_off" ? "api_key (hand-written codec on)" : plan.name === "authorize" ? "floor_http (no-op node:http handler)" : "floor",
+        name:
+          plan.name === "api_key_metrics_off"
+            ? "api_key (metrics on)"
+            : plan.name === "api_key_codec_off"
+              ? "api_key (hand-written codec on)"
+              : plan.name === "authorize"
+                ? "floor_http (no-op node:http handler)"
+                : "floor",
         ...summarize(p.reference, undefined),
       },
       store: storeSummary(st),
@@ -307,14 +435,26 @@ async function main() {
     const cpu = s.serverCpuMsPerCall / p.reference.serverCpuMsPerCall;
     const tput = s.callsPerSecond / p.reference.callsPerSecond;
     if (plan.name === "api_key" || plan.name === "session" || plan.name === "cognito_cached") {
-      targets[plan.name] = { met: cpu <= 1.5 && tput >= 0.8, detail: `cpu ${r3(cpu)}x floor (<= 1.5x), throughput ${r3(tput)}x (>= 0.8x)` };
+      targets[plan.name] = {
+        met: cpu <= 1.5 && tput >= 0.8,
+        detail: `cpu ${r3(cpu)}x floor (<= 1.5x), throughput ${r3(tput)}x (>= 0.8x)`,
+      };
     } else if (plan.name === "authorize") {
-      targets[plan.name] = { met: cpu <= 1.5, detail: `cpu ${r3(cpu)}x the no-op node:http floor (<= 1.5x), throughput ${r3(tput)}x` };
+      targets[plan.name] = {
+        met: cpu <= 1.5,
+        detail: `cpu ${r3(cpu)}x the no-op node:http floor (<= 1.5x), throughput ${r3(tput)}x`,
+      };
     } else if (plan.name === "bad_checksum") {
       const storeReads = st?.storeReads ?? NaN;
-      targets[plan.name] = { met: cpu <= 1.2 && storeReads === 0, detail: `cpu ${r3(cpu)}x floor (<= 1.2x), store reads ${storeReads} (= 0)` };
+      targets[plan.name] = {
+        met: cpu <= 1.2 && storeReads === 0,
+        detail: `cpu ${r3(cpu)}x floor (<= 1.2x), store reads ${storeReads} (= 0)`,
+      };
     }
-    if (st && (plan.name === "api_key" || plan.name === "session" || plan.name === "unknown_key" || plan.name === "authorize")) {
+    if (
+      st &&
+      (plan.name === "api_key" || plan.name === "session" || plan.name === "unknown_key" || plan.name === "authorize")
+    ) {
       // Traffic runs only in the case slices, so each slice may need one read per token (entries
       // expire during the floor slices) plus one per cache lifetime within the slice.
       const tokenReads = st.findKeyByHash + st.findSessionByHash;
@@ -349,10 +489,26 @@ async function main() {
     throughput_percent: r2((1 - metricsOff.reference.callsPerSecond / metricsOff.subject.callsPerSecond) * 100),
   };
 
-  const header = ["case", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "cpu x ref", "tput x ref", "ref cpu ms/call", "other cpu %", "store reads", "writes (calls/keys)", "client cpu %"];
+  const header = [
+    "case",
+    "calls/s",
+    "p50 ms",
+    "p99 ms",
+    "cpu ms/call",
+    "cpu x ref",
+    "tput x ref",
+    "ref cpu ms/call",
+    "other cpu %",
+    "store reads",
+    "writes (calls/keys)",
+    "client cpu %",
+  ];
   process.stdout.write(`\n${table(header, rows)}\n\n`);
-  process.stdout.write("ref = the floor slices interleaved with that case (api_key_metrics_off: the metrics-on service, api_key; authorize: a no-op node:http handler over the same keep-alive HTTP/1.1)\n");
-  for (const [name, t] of Object.entries(targets)) process.stdout.write(`${t.met ? "MET " : "MISS"}  ${name}: ${t.detail}\n`);
+  process.stdout.write(
+    "ref = the floor slices interleaved with that case (api_key_metrics_off: the metrics-on service, api_key; authorize: a no-op node:http handler over the same keep-alive HTTP/1.1)\n",
+  );
+  for (const [name, t] of Object.entries(targets))
+    process.stdout.write(`${t.met ? "MET " : "MISS"}  ${name}: ${t.detail}\n`);
   if (metricsCost) {
     process.stdout.write(
       `metrics cost (api_key, metrics-on service vs metrics-off service, paired): cpu per call ${signed(metricsCost.cpu_percent)}%, throughput ${signed(-(metricsCost.throughput_percent ?? NaN))}%` +

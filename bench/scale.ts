@@ -44,7 +44,8 @@ const CACHE_MAX = 100_000;
 const NEGATIVE_MAX = 50_000;
 
 const dir = mkdtempSync(join(tmpdir(), "wf-bench-scale-"));
-const encode = (token: string) => Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))).toString("hex");
+const encode = (token: string) =>
+  Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))).toString("hex");
 
 async function start(keys: number): Promise<Service> {
   log(`starting a service with ${keys.toLocaleString("en-US")} stored keys`);
@@ -81,7 +82,9 @@ async function lastUsedLoad() {
       ],
     )}\n`,
   );
-  process.stdout.write(`INFO  update statements sent: ${r.statements_per_s}/s; stored lastUsedAt at most ${r.worst_stored_lag_ms} ms behind now (${r.deployment})\n`);
+  process.stdout.write(
+    `INFO  update statements sent: ${r.statements_per_s}/s; stored lastUsedAt at most ${r.worst_stored_lag_ms} ms behind now (${r.deployment})\n`,
+  );
   process.stdout.write(`${JSON.stringify(r)}\n`);
   writeResult("bench-scale-last-used", r);
 }
@@ -100,7 +103,12 @@ async function main() {
     label: "scale",
     loadgen,
     subject: { channel: "big", pid: big.child.pid!, path: INTROSPECT_PATH, requestsHex: big.sample.map(encode) },
-    reference: { channel: "small", pid: small.child.pid!, path: INTROSPECT_PATH, requestsHex: small.sample.map(encode) },
+    reference: {
+      channel: "small",
+      pid: small.child.pid!,
+      path: INTROSPECT_PATH,
+      requestsHex: small.sample.map(encode),
+    },
     rounds: ROUNDS,
     subjectMs: CASE_MS,
     referenceMs: CASE_MS,
@@ -108,15 +116,22 @@ async function main() {
     concurrency: 64,
   });
   for (const m of [paired.subject, paired.reference]) {
-    if (m.errors > 0 || !m.firstResponse?.active) throw new Error(`scale: unexpected answers (${m.errors} errors, first ${JSON.stringify(m.firstResponse)})`);
+    if (m.errors > 0 || !m.firstResponse?.active)
+      throw new Error(`scale: unexpected answers (${m.errors} errors, first ${JSON.stringify(m.firstResponse)})`);
   }
 
-  log(`flood: ${FLOOD.toLocaleString("en-US")} distinct unknown tokens, ${FLOODS} times, on the ${BIG.toLocaleString("en-US")}-key service`);
+  log(
+    `flood: ${FLOOD.toLocaleString("en-US")} distinct unknown tokens, ${FLOODS} times, on the ${BIG.toLocaleString("en-US")}-key service`,
+  );
   const mem = [await memory(big)];
   const floods: { calls: number; errors: number; notFound: number; seconds: number }[] = [];
   for (let i = 0; i < FLOODS; i++) {
     floods.push(
-      await ask(loadgen, { type: "flood", name: "big", path: INTROSPECT_PATH, count: FLOOD, tenantId: "flood", concurrency: 64 }, 600_000),
+      await ask(
+        loadgen,
+        { type: "flood", name: "big", path: INTROSPECT_PATH, count: FLOOD, tenantId: "flood", concurrency: 64 },
+        600_000,
+      ),
     );
     mem.push(await memory(big));
   }
@@ -128,20 +143,51 @@ async function main() {
   const perKeySmall = small.prefill!.heapDeltaBytes / SMALL;
   const perKeyBig = big.prefill!.heapDeltaBytes / BIG;
   const rows = [
-    [`${SMALL.toLocaleString("en-US")} keys`, small1.calls_per_s, small1.p50_ms, small1.p99_ms, small1.server_cpu_ms_per_call, 1, Math.round(perKeySmall), r2(small.prefill!.heapDeltaBytes / MiB)],
-    [`${BIG.toLocaleString("en-US")} keys`, big1.calls_per_s, big1.p50_ms, big1.p99_ms, big1.server_cpu_ms_per_call, big1.throughput_ratio, Math.round(perKeyBig), r2(big.prefill!.heapDeltaBytes / MiB)],
+    [
+      `${SMALL.toLocaleString("en-US")} keys`,
+      small1.calls_per_s,
+      small1.p50_ms,
+      small1.p99_ms,
+      small1.server_cpu_ms_per_call,
+      1,
+      Math.round(perKeySmall),
+      r2(small.prefill!.heapDeltaBytes / MiB),
+    ],
+    [
+      `${BIG.toLocaleString("en-US")} keys`,
+      big1.calls_per_s,
+      big1.p50_ms,
+      big1.p99_ms,
+      big1.server_cpu_ms_per_call,
+      big1.throughput_ratio,
+      Math.round(perKeyBig),
+      r2(big.prefill!.heapDeltaBytes / MiB),
+    ],
   ];
-  process.stdout.write(`\n${table(["store", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "tput x 1k", "heap B/key", "heap MiB"], rows)}\n\n`);
+  process.stdout.write(
+    `\n${table(["store", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "tput x 1k", "heap B/key", "heap MiB"], rows)}\n\n`,
+  );
   const floodRows = [
     ["before", null, r2(mem[0]!.rss / MiB), r2(mem[0]!.heapUsed / MiB)],
-    ...floods.map((f, i) => [`after flood ${i + 1} (${f.calls} calls, ${f.notFound} not_found)`, r2(f.calls / f.seconds), r2(mem[i + 1]!.rss / MiB), r2(mem[i + 1]!.heapUsed / MiB)]),
+    ...floods.map((f, i) => [
+      `after flood ${i + 1} (${f.calls} calls, ${f.notFound} not_found)`,
+      r2(f.calls / f.seconds),
+      r2(mem[i + 1]!.rss / MiB),
+      r2(mem[i + 1]!.heapUsed / MiB),
+    ]),
   ];
-  process.stdout.write(`${table([`flood (${BIG.toLocaleString("en-US")}-key service)`, "calls/s", "rss MiB", "heap MiB"], floodRows)}\n\n`);
+  process.stdout.write(
+    `${table([`flood (${BIG.toLocaleString("en-US")}-key service)`, "calls/s", "rss MiB", "heap MiB"], floodRows)}\n\n`,
+  );
   const heapGrowth = mem.slice(1).map((m, i) => (m.heapUsed - mem[i]!.heapUsed) / MiB);
   const rssGrowth = mem.slice(1).map((m, i) => (m.rss - mem[i]!.rss) / MiB);
   const met = ratio >= 0.9;
-  process.stdout.write(`${met ? "MET " : "MISS"}  scale: warm throughput with ${BIG.toLocaleString("en-US")} keys = ${r3(ratio)}x the ${SMALL.toLocaleString("en-US")}-key case (>= 0.9x)\n`);
-  process.stdout.write(`INFO  memory per stored key (memory adapter): ${Math.round(perKeyBig)} bytes of heap (${BIG.toLocaleString("en-US")} keys)\n`);
+  process.stdout.write(
+    `${met ? "MET " : "MISS"}  scale: warm throughput with ${BIG.toLocaleString("en-US")} keys = ${r3(ratio)}x the ${SMALL.toLocaleString("en-US")}-key case (>= 0.9x)\n`,
+  );
+  process.stdout.write(
+    `INFO  memory per stored key (memory adapter): ${Math.round(perKeyBig)} bytes of heap (${BIG.toLocaleString("en-US")} keys)\n`,
+  );
   // Bounded: once the negative cache is full, further floods add (almost) nothing to the heap.
   const bounded = heapGrowth.slice(1).every((g) => g < Math.max(4, heapGrowth[0]! * 0.25));
   process.stdout.write(
@@ -149,7 +195,13 @@ async function main() {
   );
   const out = {
     keys_1k: { ...small1, heap_bytes_per_key: Math.round(perKeySmall), seed_seconds: r2(small.prefill!.seconds) },
-    keys_1m: { ...big1, keys: BIG, heap_bytes_per_key: Math.round(perKeyBig), heap_mib: r2(big.prefill!.heapDeltaBytes / MiB), seed_seconds: r2(big.prefill!.seconds) },
+    keys_1m: {
+      ...big1,
+      keys: BIG,
+      heap_bytes_per_key: Math.round(perKeyBig),
+      heap_mib: r2(big.prefill!.heapDeltaBytes / MiB),
+      seed_seconds: r2(big.prefill!.seconds),
+    },
     throughput_ratio_1m_vs_1k: r3(ratio),
     flood: {
       tokens_per_flood: FLOOD,
@@ -160,7 +212,13 @@ async function main() {
       rss_growth_mib: rssGrowth.map(r2),
       bounded,
     },
-    _meta: { machine: machine(), rounds: ROUNDS, case_ms: CASE_MS, sample_tokens: SAMPLE, targets: { scale_throughput: met, flood_bounded: bounded } },
+    _meta: {
+      machine: machine(),
+      rounds: ROUNDS,
+      case_ms: CASE_MS,
+      sample_tokens: SAMPLE,
+      targets: { scale_throughput: met, flood_bounded: bounded },
+    },
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
   writeResult("bench-scale", out);

@@ -111,6 +111,6 @@ async function main() {
 }
 
 main().catch((err) => {
-  process.send?.({ type: "error", message: err instanceof Error ? err.stack ?? err.message : String(err) });
+  process.send?.({ type: "error", message: err instanceof Error ? (err.stack ?? err.message) : String(err) });
   process.exit(1);
 });

@@ -88,7 +88,12 @@ interface Tenant {
   deprecated: Key[];
   busy: boolean;
 }
-const tenants: Tenant[] = Array.from({ length: TENANTS }, (_, i) => ({ id: `soak-${i}`, active: [], deprecated: [], busy: false }));
+const tenants: Tenant[] = Array.from({ length: TENANTS }, (_, i) => ({
+  id: `soak-${i}`,
+  active: [],
+  deprecated: [],
+  busy: false,
+}));
 const revoked: string[] = []; // bounded ring of revoked tokens
 /** Tokens whose revocation has been sent: an introspection racing it may see either answer. */
 const revoking = new Set<string>();
@@ -138,7 +143,12 @@ function fail(kind: string, detail: string) {
 const codeOf = (e: unknown) => status[(e as { code?: number }).code ?? -1] ?? String(e);
 
 // ---- operations ---------------------------------------------------------------------------------
-async function introspectExpect(token: string, expectActive: boolean, tenant: string | undefined, via: "grpc" | "connect") {
+async function introspectExpect(
+  token: string,
+  expectActive: boolean,
+  tenant: string | undefined,
+  via: "grpc" | "connect",
+) {
   let active: boolean;
   let tenantId: string;
   if (via === "grpc") {
@@ -158,8 +168,7 @@ async function introspectExpect(token: string, expectActive: boolean, tenant: st
   }
   if (active !== expectActive && !(expectActive && revoking.has(token))) {
     fail("wrong_answer", `${token.slice(0, 14)}... expected active=${expectActive}`);
-  }
-  else if (active && tenant && tenantId !== tenant) fail("wrong_tenant", `${tenantId} != ${tenant}`);
+  } else if (active && tenant && tenantId !== tenant) fail("wrong_tenant", `${tenantId} != ${tenant}`);
 }
 
 /** One call of the mix; returns its name (for the per-op counts). */
@@ -247,7 +256,10 @@ async function oneCall(): Promise<string> {
     const tok = pick(revoked);
     if (tok) return introspectExpect(tok, false, undefined, via).then(() => "Introspect:revoked");
   }
-  const junk = Math.random() < 0.5 ? generateToken("api_key", pick(tenants)!.id) : `wf_soak_${Math.random().toString(36).slice(2)}`;
+  const junk =
+    Math.random() < 0.5
+      ? generateToken("api_key", pick(tenants)!.id)
+      : `wf_soak_${Math.random().toString(36).slice(2)}`;
   return introspectExpect(junk, false, undefined, via).then(() => "Introspect:unknown");
 }
 
@@ -348,11 +360,24 @@ const summary = {
 };
 console.log("");
 console.log(`soak summary: ${calls} calls in ${summary.seconds} s (${summary.callsPerSecond}/s), errors: ${errors}`);
-console.log(`  by operation: ${Object.entries(byOp).map(([k, v]) => `${k} ${v}`).join(", ")}`);
-console.log(`  service RSS: ${rssStart} MiB at start, ${rssEnd} MiB at end (V8 heap in use ${memStart.heapUsed} -> ${memEnd.heapUsed} MiB; ${keysIssued} keys and ${sessionsIssued} sessions issued, all kept by the store)`);
+console.log(
+  `  by operation: ${Object.entries(byOp)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(", ")}`,
+);
+console.log(
+  `  service RSS: ${rssStart} MiB at start, ${rssEnd} MiB at end (V8 heap in use ${memStart.heapUsed} -> ${memEnd.heapUsed} MiB; ${keysIssued} keys and ${sessionsIssued} sessions issued, all kept by the store)`,
+);
 console.log(`  p99 per ${WINDOW_S} s window (ms): ${summary.p99MsByWindow.join(", ")}`);
 if (exit) console.log(`  service stopped by SIGTERM: exit ${exit.code} in ${exit.ms} ms`);
 for (const s of errorSamples) console.log(`  error: ${s}`);
 console.log(JSON.stringify({ soak: summary }));
-writeResult("soak", { ...summary, errorSamples, seconds_asked: SECONDS, concurrency: CONCURRENCY, admin_share: ADMIN_SHARE, target: env.SOAK_TARGET ? "running instance" : "fresh src/main.ts" });
+writeResult("soak", {
+  ...summary,
+  errorSamples,
+  seconds_asked: SECONDS,
+  concurrency: CONCURRENCY,
+  admin_share: ADMIN_SHARE,
+  target: env.SOAK_TARGET ? "running instance" : "fresh src/main.ts",
+});
 process.exit(errors > 0 || (exit && exit.code !== 0) ? 1 : 0);

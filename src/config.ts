@@ -75,7 +75,9 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     storeTimeoutMs: int(env, "STORE_TIMEOUT_MS", 2000, 10, 600_000),
     // The TTL index's expireAfterSeconds must fit a signed 32-bit count of seconds (the server
     // refuses more; docs/mongodb.md): 2,147,483,647 s is 24,855 whole days.
-    auditRetentionDays: env.AUDIT_RETENTION_DAYS ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, MAX_AUDIT_RETENTION_DAYS) : undefined,
+    auditRetentionDays: env.AUDIT_RETENTION_DAYS
+      ? int(env, "AUDIT_RETENTION_DAYS", 0, 1, MAX_AUDIT_RETENTION_DAYS)
+      : undefined,
     auditMaxEvents: int(env, "AUDIT_MAX_EVENTS", 50_000, 100, 10_000_000),
     auditRefusalWindowMs: int(env, "AUDIT_REFUSAL_WINDOW_MS", 60_000, 100, 3_600_000),
     auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 200, 1, 100_000),

@@ -11,7 +11,9 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
  */
 export function buildBench(): void {
   try {
-    execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, "-p", `${root}bench/tsconfig.json`], { stdio: "pipe" });
+    execFileSync(process.execPath, [`${root}node_modules/typescript/bin/tsc`, "-p", `${root}bench/tsconfig.json`], {
+      stdio: "pipe",
+    });
   } catch (err) {
     // tsc exits non-zero on type errors (possibly in files other engineers are editing) but still emits.
     if (!existsSync(`${root}dist/bench/bench/service-entry.js`)) throw err;

@@ -21,7 +21,10 @@ const serverFlags = () => (process.env.BENCH_NODE_FLAGS ?? "").split(" ").filter
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts bench/service-entry.ts (the real app) in its own process. */
-export async function startService(env: Record<string, string>, opts: { execArgv?: string[]; logFile?: string } = {}): Promise<Service> {
+export async function startService(
+  env: Record<string, string>,
+  opts: { execArgv?: string[]; logFile?: string } = {},
+): Promise<Service> {
   const child = forkTs("service-entry.ts", {
     env: { HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", ...env },
     execArgv: ["--expose-gc", ...serverFlags(), ...(opts.execArgv ?? [])],
@@ -39,7 +42,11 @@ export async function startFloor(
   env: Record<string, string> = {},
   execArgv: string[] = [],
 ): Promise<{ child: ChildProcess; address: string }> {
-  const child = forkTs("floor-server.ts", { env: { FLOOR_RESPONSE_HEX: responseHex, ...env }, logFile, execArgv: [...serverFlags(), ...execArgv] });
+  const child = forkTs("floor-server.ts", {
+    env: { FLOOR_RESPONSE_HEX: responseHex, ...env },
+    logFile,
+    execArgv: [...serverFlags(), ...execArgv],
+  });
   pin(child.pid!, "server");
   const { port } = await nextMessage<{ port: number }>(child, "ready");
   pin(child.pid!, "server");
@@ -97,7 +104,12 @@ export async function openChannel(loadgen: ChildProcess, name: string, address: 
 }
 
 /** An HTTP/1.1 keep-alive channel (see load-generator.ts: requests are bearer tokens). */
-export async function openHttpChannel(loadgen: ChildProcess, name: string, port: number, concurrency: number): Promise<void> {
+export async function openHttpChannel(
+  loadgen: ChildProcess,
+  name: string,
+  port: number,
+  concurrency: number,
+): Promise<void> {
   await ask(loadgen, { type: "openHttp", name, port, concurrency });
 }
 
@@ -129,12 +141,34 @@ export async function measurePaired(args: {
   scrapePort?: number | undefined;
 }): Promise<Paired> {
   const { loadgen } = args;
-  const totals = new Map<Target, { calls: number; errors: number; seconds: number; cpu: number; client: number; other: number; slices: number; first?: string; firstAnswer?: string; firstError?: string }>();
+  const totals = new Map<
+    Target,
+    {
+      calls: number;
+      errors: number;
+      seconds: number;
+      cpu: number;
+      client: number;
+      other: number;
+      slices: number;
+      first?: string;
+      firstAnswer?: string;
+      firstError?: string;
+    }
+  >();
   const slice = async (t: Target, ms: number, collect?: string) => {
     const c0 = cpuMsOf(t.pid);
     const l0 = cpuMsOf(loadgen.pid!);
     const b0 = machineBusyMs();
-    const r = await ask<RunAnswer>(loadgen, { type: "run", name: t.channel, path: t.path, requestsHex: t.requestsHex, ms, concurrency: args.concurrency, collect });
+    const r = await ask<RunAnswer>(loadgen, {
+      type: "run",
+      name: t.channel,
+      path: t.path,
+      requestsHex: t.requestsHex,
+      ms,
+      concurrency: args.concurrency,
+      collect,
+    });
     const c1 = cpuMsOf(t.pid);
     const l1 = cpuMsOf(loadgen.pid!);
     const b1 = machineBusyMs();

@@ -32,7 +32,12 @@ export interface LastUsedLoadResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function measureLastUsedLoad(opts: { instances: number; keys: number; seconds: number; tickMs?: number }): Promise<LastUsedLoadResult> {
+export async function measureLastUsedLoad(opts: {
+  instances: number;
+  keys: number;
+  seconds: number;
+  tickMs?: number;
+}): Promise<LastUsedLoadResult> {
   const tickMs = opts.tickMs ?? 100;
   const stub = await startMongoWireStub();
   const ids = Array.from({ length: opts.keys }, (_, i) => `key_${String(i).padStart(20, "0")}`);
@@ -45,16 +50,29 @@ export async function measureLastUsedLoad(opts: { instances: number; keys: numbe
       if (i > 0) await sleep(Math.floor(1000 / opts.instances)); // each instance's flush timer at its own phase
       const store = createMongoTokenStore({ uri: stub.uri, dbName: "wf_bench", retry: { initialMs: 10, maxMs: 50 } });
       stores.push(store);
-      while (!(await store.ping().then(() => true, () => false))) await sleep(10);
+      while (
+        !(await store.ping().then(
+          () => true,
+          () => false,
+        ))
+      )
+        await sleep(10);
       const recorder = createLastUsedRecorder(store, { flushIntervalMs: 1000 });
       recorders.push(recorder);
-      timers.push(setInterval(() => {
-        const now = new Date();
-        for (const id of ids) recorder.record(id, now);
-      }, tickMs));
+      timers.push(
+        setInterval(() => {
+          const now = new Date();
+          for (const id of ids) recorder.record(id, now);
+        }, tickMs),
+      );
     }
     await sleep(2000); // every instance has flushed at least once
-    const start = { written: model.written, maxOnly: model.maxOnlyWritten, statements: model.statements, at: performance.now() };
+    const start = {
+      written: model.written,
+      maxOnly: model.maxOnlyWritten,
+      statements: model.statements,
+      at: performance.now(),
+    };
     let worstLag = 0;
     const deadline = start.at + opts.seconds * 1000;
     while (performance.now() < deadline) {

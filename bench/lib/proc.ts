@@ -39,7 +39,10 @@ const root = fileURLToPath(new URL("../..", import.meta.url));
  * default it runs the tsc output (see build.ts) on plain node, as production does;
  * BENCH_RUNTIME=tsx runs the TypeScript source through tsx instead.
  */
-export function forkTs(script: string, opts: { env?: Record<string, string>; execArgv?: string[]; logFile?: string } = {}): ChildProcess {
+export function forkTs(
+  script: string,
+  opts: { env?: Record<string, string>; execArgv?: string[]; logFile?: string } = {},
+): ChildProcess {
   const out = opts.logFile ? openSync(opts.logFile, "a") : "ignore";
   const viaTsx = process.env.BENCH_RUNTIME === "tsx";
   const file = viaTsx ? `${root}bench/${script}` : `${root}dist/bench/bench/${script.replace(/\.ts$/, ".js")}`;
@@ -51,7 +54,11 @@ export function forkTs(script: string, opts: { env?: Record<string, string>; exe
 }
 
 /** Waits for the next IPC message of `type` from a child (rejects if the child exits first). */
-export function nextMessage<T = Record<string, unknown>>(child: ChildProcess, type: string, timeoutMs = 120_000): Promise<T> {
+export function nextMessage<T = Record<string, unknown>>(
+  child: ChildProcess,
+  type: string,
+  timeoutMs = 120_000,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     const onMessage = (m: unknown) => {
       const msg = m as { type?: string; message?: string };
@@ -82,7 +89,11 @@ export function nextMessage<T = Record<string, unknown>>(child: ChildProcess, ty
 }
 
 /** Asks a child a question over IPC and waits for the answer of the same type. */
-export async function ask<T = Record<string, unknown>>(child: ChildProcess, msg: { type: string } & Record<string, unknown>, timeoutMs?: number): Promise<T> {
+export async function ask<T = Record<string, unknown>>(
+  child: ChildProcess,
+  msg: { type: string } & Record<string, unknown>,
+  timeoutMs?: number,
+): Promise<T> {
   const answer = nextMessage<T>(child, `${msg.type}:done`, timeoutMs);
   child.send(msg);
   return answer;

@@ -8,7 +8,8 @@ export const r3 = (n: number) => (Number.isFinite(n) ? Math.round(n * 1000) / 10
 export const r4 = (n: number) => (Number.isFinite(n) ? Math.round(n * 10000) / 10000 : null);
 
 export function machine() {
-  const model = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown";
+  const model =
+    /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? cpus()[0]?.model ?? "unknown";
   return { cpus: cpus().length, cpuModel: model.trim(), node: process.version };
 }
 

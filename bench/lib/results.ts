@@ -32,8 +32,16 @@ const startedAt = new Date();
 
 function git(): ResultFile["git"] {
   try {
-    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: repoRoot, stdio: ["ignore", "pipe", "ignore"] }).toString().trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "bench", "test"], { cwd: repoRoot, stdio: ["ignore", "pipe", "ignore"] }).toString().trim() !== "";
+    const commit = execFileSync("git", ["rev-parse", "HEAD"], { cwd: repoRoot, stdio: ["ignore", "pipe", "ignore"] })
+      .toString()
+      .trim();
+    const dirty =
+      execFileSync("git", ["status", "--porcelain", "--", "src", "bench", "test"], {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "ignore"],
+      })
+        .toString()
+        .trim() !== "";
     return { commit, dirty };
   } catch {
     return { commit: null, dirty: null };
@@ -43,10 +51,14 @@ function git(): ResultFile["git"] {
 export function resultName(tool: string, at = startedAt): string {
   const given = process.env.BENCH_RESULT_NAME;
   if (given !== undefined && given !== "") {
-    if (!/^[A-Za-z0-9._-]+$/.test(given)) throw new Error(`BENCH_RESULT_NAME must match [A-Za-z0-9._-]+, got ${JSON.stringify(given)}`);
+    if (!/^[A-Za-z0-9._-]+$/.test(given))
+      throw new Error(`BENCH_RESULT_NAME must match [A-Za-z0-9._-]+, got ${JSON.stringify(given)}`);
     return given;
   }
-  return `${tool}-${at.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+  return `${tool}-${at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}`;
 }
 
 /** Writes bench/results/<name>.json and says where on stderr; returns the path. */
@@ -59,7 +71,9 @@ export function writeResult<T>(tool: string, result: T): string {
     started_at: startedAt.toISOString(),
     finished_at: new Date().toISOString(),
     git: git(),
-    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => /^(BENCH|SOAK)_/.test(k)) as [string, string][]),
+    env: Object.fromEntries(
+      Object.entries(process.env).filter(([k]) => /^(BENCH|SOAK)_/.test(k)) as [string, string][],
+    ),
     machine: machine(),
     result,
   };

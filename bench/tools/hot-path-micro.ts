@@ -58,7 +58,16 @@ const introspector = createIntrospector({
 });
 const bare = createIntrospector({ store, clock: systemClock, cache, lastUsed, jwt: disabledJwtVerifier });
 await store.insertKey(
-  { id: "key_abcdefghij0123456789", tenantId: "bench-0", label: "x", tokenHash: hashToken(token), hint: "h", status: "active", createdAt: new Date(), createdBy: "b" },
+  {
+    id: "key_abcdefghij0123456789",
+    tenantId: "bench-0",
+    label: "x",
+    tokenHash: hashToken(token),
+    hint: "h",
+    status: "active",
+    createdAt: new Date(),
+    createdBy: "b",
+  },
   3,
 );
 const reqBytes = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }));

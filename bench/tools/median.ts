@@ -64,7 +64,14 @@ const out: {
   runs: Record<string, Record<string, (number | null)[]>>;
   targets: Record<string, { met: boolean[]; detail: string[] }>;
   metrics_cost_cpu_percent: number | null;
-} = { inputs: inputs.map((i) => i.name), columns: cols.map(([label, path, digits]) => ({ label, path, digits })), medians: {}, runs: {}, targets: {}, metrics_cost_cpu_percent: null };
+} = {
+  inputs: inputs.map((i) => i.name),
+  columns: cols.map(([label, path, digits]) => ({ label, path, digits })),
+  medians: {},
+  runs: {},
+  targets: {},
+  metrics_cost_cpu_percent: null,
+};
 
 console.log(`| case | ${cols.map((c) => c[0]).join(" | ")} |`);
 console.log(`|---|${cols.map(() => "---:").join("|")}|`);

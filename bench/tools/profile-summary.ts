@@ -26,7 +26,8 @@ const pkg = (url: string) => {
   const s = /\/work\/main\/(src\/[^/]+\/[^/]+|bench\/[^/]+)/.exec(url);
   return s ? s[1]! : url;
 };
-const label = (n: Node) => `${n.callFrame.functionName || "(anon)"} ${pkg(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
+const label = (n: Node) =>
+  `${n.callFrame.functionName || "(anon)"} ${pkg(n.callFrame.url)}:${n.callFrame.lineNumber + 1}`;
 const agg = (key: (n: Node) => string) => {
   const m = new Map<string, number>();
   for (const [id, t] of self) {
@@ -39,7 +40,10 @@ const pct = (t: number) => `${((t / total) * 100).toFixed(1).padStart(5)}%`;
 const top = Number(topArg ?? 40);
 console.log(`total sampled ${(total / 1000).toFixed(0)} ms`);
 console.log("\n== self time by package ==");
-for (const [k, t] of agg((n) => (n.callFrame.functionName.startsWith("(") ? n.callFrame.functionName : pkg(n.callFrame.url))).slice(0, 25)) console.log(pct(t), k);
+for (const [k, t] of agg((n) =>
+  n.callFrame.functionName.startsWith("(") ? n.callFrame.functionName : pkg(n.callFrame.url),
+).slice(0, 25))
+  console.log(pct(t), k);
 console.log("\n== self time by function ==");
 for (const [k, t] of agg(label).slice(0, top)) console.log(pct(t), k);
 if (fnArg) {

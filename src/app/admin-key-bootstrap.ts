@@ -67,14 +67,26 @@ export function startAdminKeyBootstrap(deps: {
   const report = (outcome: BootstrapOutcome): void => {
     switch (outcome.kind) {
       case "existing":
-        if (outcome.warning) logger.warn({ setting: "ADMIN_KEY_FILE", path, problem: outcome.warning }, "the supplied admin key is not usable; another admin key is stored");
+        if (outcome.warning)
+          logger.warn(
+            { setting: "ADMIN_KEY_FILE", path, problem: outcome.warning },
+            "the supplied admin key is not usable; another admin key is stored",
+          );
         return set("ok");
       case "supplied":
-        logger.info({ setting: "ADMIN_KEY_FILE", path, key_id: outcome.keyId }, outcome.registered ? "registered the supplied admin key (ADMIN_KEY_FILE)" : "the supplied admin key (ADMIN_KEY_FILE) is stored");
+        logger.info(
+          { setting: "ADMIN_KEY_FILE", path, key_id: outcome.keyId },
+          outcome.registered
+            ? "registered the supplied admin key (ADMIN_KEY_FILE)"
+            : "the supplied admin key (ADMIN_KEY_FILE) is stored",
+        );
         return set("ok");
       case "created":
         minted = outcome.issued.token;
-        logger.info({ path, key_id: outcome.issued.key.id }, "no admin key existed: created one and wrote it to the admin key file");
+        logger.info(
+          { path, key_id: outcome.issued.key.id },
+          "no admin key existed: created one and wrote it to the admin key file",
+        );
         return set("ok");
       case "missing":
         logger.error(
@@ -87,7 +99,11 @@ export function startAdminKeyBootstrap(deps: {
 
   void (async () => {
     const supplied = await readSupplied(path);
-    for (let delay: number = FIXED_LIMITS.bootstrapRetryFirstMs; !stopped; delay = Math.min(delay * 2, FIXED_LIMITS.retryBackoffMaxMs)) {
+    for (
+      let delay: number = FIXED_LIMITS.bootstrapRetryFirstMs;
+      !stopped;
+      delay = Math.min(delay * 2, FIXED_LIMITS.retryBackoffMaxMs)
+    ) {
       try {
         if (supplied.error) {
           report(

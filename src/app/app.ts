@@ -6,7 +6,12 @@ import { disabledJwtVerifier, type JwtVerifier } from "../ports/jwt-verifier.js"
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createCallObserver } from "../transport/protocol/call-observer.js";
-import { createMetrics, type Metrics, registerAuditMetrics, registerChangeFeedMetrics } from "../observability/metrics.js";
+import {
+  createMetrics,
+  type Metrics,
+  registerAuditMetrics,
+  registerChangeFeedMetrics,
+} from "../observability/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { AUTHORIZE } from "../transport/http/forward-auth.js";
 import { startAdminKeyBootstrap } from "./admin-key-bootstrap.js";
@@ -56,19 +61,35 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const timedStore = withStoreTimeout(rawStore, config.storeTimeoutMs);
   const store = instrumented ? instrumentStore(timedStore, metrics) : timedStore;
   const jwt = opts.jwt ?? (config.cognito ? await createJwtVerifier(config.cognito, logger) : disabledJwtVerifier);
-  if (!config.cognito && !opts.jwt) logger.info("Cognito is off (COGNITO_USER_POOL_ID not set): JWTs introspect inactive");
+  if (!config.cognito && !opts.jwt)
+    logger.info("Cognito is off (COGNITO_USER_POOL_ID not set): JWTs introspect inactive");
 
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, keys, audit, refusals, lastUsed, unwatch } = wireService({ config, logger, store, changes, clock, jwt, metrics, instrumented });
-  registerAuditMetrics(metrics.registry, refusals.openWindows, "auditEventsDropped" in opened ? opened.auditEventsDropped : undefined);
+  const { handlers, keys, audit, refusals, lastUsed, unwatch } = wireService({
+    config,
+    logger,
+    store,
+    changes,
+    clock,
+    jwt,
+    metrics,
+    instrumented,
+  });
+  registerAuditMetrics(
+    metrics.registry,
+    refusals.openWindows,
+    "auditEventsDropped" in opened ? opened.auditEventsDropped : undefined,
+  );
   const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
 
   const tls = config.tls && {
     cert: readSettingFile("TLS_CERT_FILE", config.tls.certFile, readFileSync),
     key: readSettingFile("TLS_KEY_FILE", config.tls.keyFile, readFileSync),
-    ca: config.tls.clientCaFile ? readSettingFile("TLS_CLIENT_CA_FILE", config.tls.clientCaFile, readFileSync) : undefined,
+    ca: config.tls.clientCaFile
+      ? readSettingFile("TLS_CLIENT_CA_FILE", config.tls.clientCaFile, readFileSync)
+      : undefined,
     optionalClientCert: config.tls.clientCertOptional,
   };
   const storeKind = config.store;
@@ -81,12 +102,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     limits: config.limits,
-    readinessDetail: () => ({ store: storeKind, admin_key: adminKey.state(), ...(feedStatus && { change_feed: feedStatus() }) }),
+    readinessDetail: () => ({
+      store: storeKind,
+      admin_key: adminKey.state(),
+      ...(feedStatus && { change_feed: feedStatus() }),
+    }),
     tls,
   }).catch((err: unknown) => {
     throw listenError(err, config.host, config.port);
   });
-  logger.info({ port: server.port, tls: Boolean(config.tls), store: storeKind }, "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)");
+  logger.info(
+    { port: server.port, tls: Boolean(config.tls), store: storeKind },
+    "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)",
+  );
 
   const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
   const maintenance = startMaintenance({

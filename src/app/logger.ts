@@ -10,7 +10,16 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       level,
       base: { service: "warpflow-token-service" },
       redact: {
-        paths: ["token", "*.token", "authorization", "*.authorization", "headers.authorization", "*.headers.authorization", "bearer", "*.bearer"],
+        paths: [
+          "token",
+          "*.token",
+          "authorization",
+          "*.authorization",
+          "headers.authorization",
+          "*.headers.authorization",
+          "bearer",
+          "*.bearer",
+        ],
         censor: "[redacted]",
       },
     },

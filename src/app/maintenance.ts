@@ -39,7 +39,17 @@ export function startMaintenance(deps: {
   /** A further condition of readiness (the admin bootstrap is done). */
   gate?: () => boolean;
 }): Maintenance {
-  const { store, clock, logger, jwt, server, sweepIntervalMs, checkIntervalMs = FIXED_LIMITS.readinessCheckMs, failuresToUnready = FIXED_LIMITS.failuresToUnready, gate = () => true } = deps;
+  const {
+    store,
+    clock,
+    logger,
+    jwt,
+    server,
+    sweepIntervalMs,
+    checkIntervalMs = FIXED_LIMITS.readinessCheckMs,
+    failuresToUnready = FIXED_LIMITS.failuresToUnready,
+    gate = () => true,
+  } = deps;
   const audit = deps.audit ?? createAuditTrail({ store, clock });
   let stopped = false;
   let serving: boolean | undefined;
@@ -64,8 +74,12 @@ export function startMaintenance(deps: {
     } catch (err) {
       failures++;
       if (serving === true && failures < failuresToUnready) {
-        logger.warn({ err: (err as Error).message, failures, of: failuresToUnready }, "store ping failed; still SERVING");
-      } else if (serving !== false) logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
+        logger.warn(
+          { err: (err as Error).message, failures, of: failuresToUnready },
+          "store ping failed; still SERVING",
+        );
+      } else if (serving !== false)
+        logger.warn({ err: (err as Error).message }, "store unreachable: NOT_SERVING until it answers");
     }
     checking = false;
     if (stopped) return;

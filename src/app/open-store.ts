@@ -31,13 +31,22 @@ export async function openStore(
       });
     } catch (err) {
       // The driver parses the connection string at once: a bad one is a configuration error.
-      throw new ConfigError("MONGODB_URI", `is not a usable connection string: ${redactCredentials((err as Error).message)}`);
+      throw new ConfigError(
+        "MONGODB_URI",
+        `is not a usable connection string: ${redactCredentials((err as Error).message)}`,
+      );
     }
   }
   if (config.storeChosenBy === "STORE" && process.env.NODE_ENV === "production") {
-    logger.warn({ store: "memory", chosen_by: "STORE" }, "store: embedded in-memory store, as asked for by STORE=memory in production: data is NOT persisted and NOT shared between instances");
+    logger.warn(
+      { store: "memory", chosen_by: "STORE" },
+      "store: embedded in-memory store, as asked for by STORE=memory in production: data is NOT persisted and NOT shared between instances",
+    );
   } else {
-    logger.warn({ store: "memory", chosen_by: config.storeChosenBy }, "store: embedded in-memory store; data is NOT persisted (set STORE=mongodb and MONGODB_URI for production)");
+    logger.warn(
+      { store: "memory", chosen_by: config.storeChosenBy },
+      "store: embedded in-memory store; data is NOT persisted (set STORE=mongodb and MONGODB_URI for production)",
+    );
   }
   const store = createMemoryTokenStore({ auditMaxEvents: config.auditMaxEvents });
   return { store, auditEventsDropped: store.auditEventsDropped };

@@ -21,13 +21,19 @@ export function listenError(err: unknown, host: string, port: number): unknown {
     case "EADDRINUSE":
       return new ConfigError("PORT", `${port} is already in use on ${host} (${code})`);
     case "EACCES":
-      return new ConfigError("PORT", `${port} needs privileges this process does not have (${code}); use a port above 1023`);
+      return new ConfigError(
+        "PORT",
+        `${port} needs privileges this process does not have (${code}); use a port above 1023`,
+      );
     case undefined:
     default:
       // OpenSSL refusing the PEM files (not a certificate or key, key and certificate do not match).
       if (typeof code === "string" && code.startsWith("ERR_OSSL")) {
         const ca = /CA|x509|certificate/i.test((err as Error).message) ? ", TLS_CLIENT_CA_FILE" : "";
-        return new ConfigError(`TLS_CERT_FILE/TLS_KEY_FILE${ca}`, `not a usable PEM certificate and private key (${code})`);
+        return new ConfigError(
+          `TLS_CERT_FILE/TLS_KEY_FILE${ca}`,
+          `not a usable PEM certificate and private key (${code})`,
+        );
       }
       return err;
   }
@@ -39,7 +45,14 @@ export function readSettingFile(setting: string, path: string, read: (path: stri
     return read(path);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : (err as Error).message;
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "is a directory"
+            : (err as Error).message;
     throw new ConfigError(setting, `cannot read ${path}: ${why}${code ? ` (${code})` : ""}`);
   }
 }

@@ -16,7 +16,11 @@ import { wrapStore } from "./wrap-store.js";
  * no caller waits on) get their own, longer budget `maintenanceMs`; the MongoDB adapter derives
  * its server-side limits from both (mongo-timeouts.ts), so the store answers before either fires.
  */
-export function withStoreTimeout(store: TokenStore, timeoutMs: number, maintenanceMs: number = maintenanceTimeoutMs(timeoutMs)): TokenStore {
+export function withStoreTimeout(
+  store: TokenStore,
+  timeoutMs: number,
+  maintenanceMs: number = maintenanceTimeoutMs(timeoutMs),
+): TokenStore {
   if (!(timeoutMs > 0) || !Number.isFinite(timeoutMs)) return store;
   return wrapStore(store, (name, call) => {
     const limit = MAINTENANCE_CALLS.has(name) ? maintenanceMs : timeoutMs;
@@ -51,7 +55,11 @@ export function withStoreTimeout(store: TokenStore, timeoutMs: number, maintenan
 }
 
 /** Store calls made only by background duties (maintenance.ts, the last_used_at recorder). */
-export const MAINTENANCE_CALLS: ReadonlySet<string> = new Set(["deleteExpiredSessions", "findExpiredKeys", "recordKeyUses"]);
+export const MAINTENANCE_CALLS: ReadonlySet<string> = new Set([
+  "deleteExpiredSessions",
+  "findExpiredKeys",
+  "recordKeyUses",
+]);
 
 /** The budget of a background store call: five times STORE_TIMEOUT_MS (10 s by default). */
 export const maintenanceTimeoutMs = (storeTimeoutMs: number): number => storeTimeoutMs * 5;

@@ -96,7 +96,8 @@ export function wireService(deps: {
     clock,
     windowMs: config.auditRefusalWindowMs,
     maxWindows: config.auditRefusalMaxWindows,
-    observe: (fate, authenticated) => refusalsByFate(`${fate} ${authenticated ? "authenticated" : "unauthenticated"}`).inc(),
+    observe: (fate, authenticated) =>
+      refusalsByFate(`${fate} ${authenticated ? "authenticated" : "unauthenticated"}`).inc(),
   });
   const admin = createAdminApi({
     audit,
@@ -115,9 +116,7 @@ export function wireService(deps: {
       callerToken: config.introspectCallerToken,
     }),
     refusals,
-    onIntrospection: instrumented
-      ? (r) => byResult(r.active ? "active" : r.reason).inc()
-      : undefined,
+    onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
   });
   return { handlers, keys, audit, refusals, lastUsed, unwatch };
 }

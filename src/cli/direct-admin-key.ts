@@ -20,7 +20,9 @@ import type { AuditAction } from "../domain/audit.js";
 async function withDirectStore<T>(fn: (deps: { keys: KeyService; audit: AuditTrail }) => Promise<T>): Promise<T> {
   const config = loadConfig();
   if (config.store !== "mongodb") {
-    throw new Error("--direct needs MONGODB_URI (the embedded store lives inside the running server; use the RPC instead)");
+    throw new Error(
+      "--direct needs MONGODB_URI (the embedded store lives inside the running server; use the RPC instead)",
+    );
   }
   const { store } = await openStore(config, createLogger("error"));
   try {
@@ -46,7 +48,12 @@ async function withDirectStore<T>(fn: (deps: { keys: KeyService; audit: AuditTra
 }
 
 /** The pending audit event first (no change without its event), completed with the outcome. */
-function audited<T>(audit: AuditTrail, action: AuditAction, change: () => Promise<T>, keyOf: (v: T) => string): Promise<T> {
+function audited<T>(
+  audit: AuditTrail,
+  action: AuditAction,
+  change: () => Promise<T>,
+  keyOf: (v: T) => string,
+): Promise<T> {
   return audit
     .begin({
       action,
@@ -58,7 +65,14 @@ function audited<T>(audit: AuditTrail, action: AuditAction, change: () => Promis
 }
 
 export function createAdminKeyDirect(label: string): Promise<IssuedKey> {
-  return withDirectStore(({ keys, audit }) => audited(audit, "admin_key.create", () => keys.create(ADMIN_TENANT_ID, label, "cli-direct"), (i) => i.key.id));
+  return withDirectStore(({ keys, audit }) =>
+    audited(
+      audit,
+      "admin_key.create",
+      () => keys.create(ADMIN_TENANT_ID, label, "cli-direct"),
+      (i) => i.key.id,
+    ),
+  );
 }
 
 /** The admin tenant's keys (every non-revoked key and the newest revoked ones), newest first. */
@@ -67,5 +81,12 @@ export function listAdminKeysDirect(): Promise<KeyRecord[]> {
 }
 
 export function revokeAdminKeyDirect(keyId: string): Promise<KeyRecord> {
-  return withDirectStore(({ keys, audit }) => audited(audit, "key.revoke", () => keys.revoke(ADMIN_TENANT_ID, keyId, "cli-direct"), (k) => k.id));
+  return withDirectStore(({ keys, audit }) =>
+    audited(
+      audit,
+      "key.revoke",
+      () => keys.revoke(ADMIN_TENANT_ID, keyId, "cli-direct"),
+      (k) => k.id,
+    ),
+  );
 }

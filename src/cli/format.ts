@@ -10,7 +10,11 @@ import { escapeUnprintable } from "../domain/printable.js";
 export const safe = (text: string): string => escapeUnprintable(text);
 
 /** JSON text with C1, DEL and bidi characters as \uXXXX too (JSON.stringify leaves them raw). */
-export const escapeJsonText = (json: string): string => json.replace(/[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+export const escapeJsonText = (json: string): string =>
+  json.replace(
+    /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/gu,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
 
 const time = (t: Timestamp | undefined) => (t ? timestampDate(t).toISOString() : "-");
 const status = (s: KeyStatus) => KeyStatus[s]?.toLowerCase() ?? "unknown";
@@ -20,7 +24,8 @@ export function formatKey(k: ApiKey): string {
     `${safe(k.id)}  ${status(k.status)}  ${safe(k.hint)}  "${safe(k.label)}"`,
     `  tenant ${safe(k.tenantId)}, created ${time(k.createdAt)} by ${safe(k.createdBy) || "-"}, last used ${time(k.lastUsedAt)}`,
   ];
-  if (k.revokeAt) lines.push(`  revoked automatically at ${time(k.revokeAt)} (rotated to ${safe(k.rotatedToKeyId) || "-"})`);
+  if (k.revokeAt)
+    lines.push(`  revoked automatically at ${time(k.revokeAt)} (rotated to ${safe(k.rotatedToKeyId) || "-"})`);
   if (k.revokedAt) lines.push(`  revoked at ${time(k.revokedAt)}${k.revokedBy ? ` by ${safe(k.revokedBy)}` : ""}`);
   return lines.join("\n");
 }

@@ -72,7 +72,9 @@ function checkedServerUrl(): string {
     // not a URL
   }
   if (protocol !== "http:" && protocol !== "https:") {
-    throw new UsageError(`WARPFLOW_URL must be the server's http:// or https:// address, e.g. http://localhost:8080${process.env.WARPFLOW_URL ? "" : " (unset: built from PORT)"}`);
+    throw new UsageError(
+      `WARPFLOW_URL must be the server's http:// or https:// address, e.g. http://localhost:8080${process.env.WARPFLOW_URL ? "" : " (unset: built from PORT)"}`,
+    );
   }
   return url;
 }
@@ -96,7 +98,21 @@ function parse(argv: string[]) {
   }
 }
 
-const OPTION_NAMES = new Set(["tenant", "label", "key", "token", "hipaa", "json", "direct", "session", "action", "since", "until", "limit", "help"]);
+const OPTION_NAMES = new Set([
+  "tenant",
+  "label",
+  "key",
+  "token",
+  "hipaa",
+  "json",
+  "direct",
+  "session",
+  "action",
+  "since",
+  "until",
+  "limit",
+  "help",
+]);
 
 function parseOptions(argv: string[]) {
   return parseArgs({
@@ -140,7 +156,9 @@ async function run(argv: string[]): Promise<void> {
   // start a line); the whole text is escaped once more here, keeping only the formatters' own line
   // breaks. JSON: JSON.stringify escapes C0 controls; C1, DEL and bidi characters are escaped too.
   const out = <D extends DescMessage>(schema: D, msg: MessageShape<D>, human: () => string) =>
-    console.log(values.json ? escapeJsonText(JSON.stringify(toJson(schema, msg), null, 2)) : escapeUnprintableKeepLines(human()));
+    console.log(
+      values.json ? escapeJsonText(JSON.stringify(toJson(schema, msg), null, 2)) : escapeUnprintableKeepLines(human()),
+    );
 
   switch (command) {
     case "keys create": {
@@ -149,7 +167,11 @@ async function run(argv: string[]): Promise<void> {
     }
     case "keys rotate": {
       const r = await api().rotateKey({ tenantId: need("tenant"), keyId: need("key") }, auth());
-      return out(pb.RotateKeyResponseSchema, r, () => `${formatSecret("new API key", r.token)}\n${formatKey(r.key!)}\nprevious:\n${formatKey(r.previousKey!)}`);
+      return out(
+        pb.RotateKeyResponseSchema,
+        r,
+        () => `${formatSecret("new API key", r.token)}\n${formatKey(r.key!)}\nprevious:\n${formatKey(r.previousKey!)}`,
+      );
     }
     case "keys revoke": {
       const r = await api().revokeKey({ tenantId: need("tenant"), keyId: need("key") }, auth());
@@ -161,7 +183,12 @@ async function run(argv: string[]): Promise<void> {
     }
     case "sessions create": {
       const r = await api().createSession({ tenantId: need("tenant") }, auth());
-      return out(pb.CreateSessionResponseSchema, r, () => `${formatSecret("session token", r.token)}\n  tenant ${safe(r.tenantId)}, expires ${formatTime(r.expiresAt)}`);
+      return out(
+        pb.CreateSessionResponseSchema,
+        r,
+        () =>
+          `${formatSecret("session token", r.token)}\n  tenant ${safe(r.tenantId)}, expires ${formatTime(r.expiresAt)}`,
+      );
     }
     case "sessions revoke": {
       const r = await api().revokeSession({ tenantId: need("tenant"), sessionId: need("session") }, auth());
@@ -169,11 +196,16 @@ async function run(argv: string[]): Promise<void> {
     }
     case "sessions revoke-all": {
       const r = await api().revokeTenantSessions({ tenantId: need("tenant") }, auth());
-      return out(pb.RevokeTenantSessionsResponseSchema, r, () => `revoked ${r.revokedCount} live sessions of tenant ${safe(values.tenant ?? "")}`);
+      return out(
+        pb.RevokeTenantSessionsResponseSchema,
+        r,
+        () => `revoked ${r.revokedCount} live sessions of tenant ${safe(values.tenant ?? "")}`,
+      );
     }
     case "audit list": {
       const action = values.action === undefined ? pb.AuditAction.UNSPECIFIED : parseAuditAction(values.action);
-      if (action === undefined) throw new UsageError("audit list: unknown --action (e.g. key.rotate, session.revoke; see docs/audit.md)");
+      if (action === undefined)
+        throw new UsageError("audit list: unknown --action (e.g. key.rotate, session.revoke; see docs/audit.md)");
       const time = (name: "since" | "until") => {
         const v = values[name];
         if (v === undefined) return undefined;
@@ -182,36 +214,54 @@ async function run(argv: string[]): Promise<void> {
         return timestampFromDate(d);
       };
       const limit = values.limit === undefined ? 100 : Number(values.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw new UsageError("audit list: --limit must be a positive whole number");
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new UsageError("audit list: --limit must be a positive whole number");
       const request = { tenantId: need("tenant"), action, since: time("since"), until: time("until") };
       const events: pb.AuditEvent[] = [];
       let pageToken = "";
       do {
-        const page = await api().listAuditEvents({ ...request, pageSize: Math.min(limit - events.length, 500), pageToken }, auth());
+        const page = await api().listAuditEvents(
+          { ...request, pageSize: Math.min(limit - events.length, 500), pageToken },
+          auth(),
+        );
         events.push(...page.events);
         pageToken = page.nextPageToken;
       } while (pageToken !== "" && events.length < limit);
       const r = create(pb.ListAuditEventsResponseSchema, { events, nextPageToken: pageToken });
       return out(pb.ListAuditEventsResponseSchema, r, () =>
-        events.length ? events.map(formatAuditEvent).join("\n") + (pageToken ? `\n(more: raise --limit)` : "") : "no events",
+        events.length
+          ? events.map(formatAuditEvent).join("\n") + (pageToken ? `\n(more: raise --limit)` : "")
+          : "no events",
       );
     }
     case "admin-key create": {
       if (values.direct) {
         const { token, key } = await createAdminKeyDirect(need("label"));
-        return console.log(values.json ? JSON.stringify({ token, keyId: key.id }) : `${formatSecret("admin key", token)}\n  id ${safe(key.id)}`);
+        return console.log(
+          values.json
+            ? JSON.stringify({ token, keyId: key.id })
+            : `${formatSecret("admin key", token)}\n  id ${safe(key.id)}`,
+        );
       }
       const r = await api().createAdminKey({ label: need("label") }, auth());
-      return out(pb.CreateAdminKeyResponseSchema, r, () => `${formatSecret("admin key", r.token)}\n${formatKey(r.key!)}`);
+      return out(
+        pb.CreateAdminKeyResponseSchema,
+        r,
+        () => `${formatSecret("admin key", r.token)}\n${formatKey(r.key!)}`,
+      );
     }
     case "admin-key list": {
       if (values.direct) {
         const keys = await listAdminKeysDirect();
         const r = create(pb.ListKeysResponseSchema, { keys: keys.map(toApiKey) });
-        return out(pb.ListKeysResponseSchema, r, () => (r.keys.length ? r.keys.map(formatKey).join("\n") : "no admin keys"));
+        return out(pb.ListKeysResponseSchema, r, () =>
+          r.keys.length ? r.keys.map(formatKey).join("\n") : "no admin keys",
+        );
       }
       const r = await api().listKeys({ tenantId: ADMIN_TENANT_ID }, auth());
-      return out(pb.ListKeysResponseSchema, r, () => (r.keys.length ? r.keys.map(formatKey).join("\n") : "no admin keys"));
+      return out(pb.ListKeysResponseSchema, r, () =>
+        r.keys.length ? r.keys.map(formatKey).join("\n") : "no admin keys",
+      );
     }
     case "admin-key revoke": {
       if (values.direct) {
@@ -239,7 +289,9 @@ async function run(argv: string[]): Promise<void> {
     }
     case "introspect": {
       const r = await api().introspect({ token: need("token"), expectedTenantId: values.tenant ?? "" });
-      return out(pb.IntrospectResponseSchema, r, () => escapeJsonText(JSON.stringify(toJson(pb.IntrospectResponseSchema, r))));
+      return out(pb.IntrospectResponseSchema, r, () =>
+        escapeJsonText(JSON.stringify(toJson(pb.IntrospectResponseSchema, r))),
+      );
     }
     default:
       throw new UsageError(`unknown command (the commands are below)\n${USAGE}`);
@@ -251,7 +303,9 @@ run(process.argv.slice(2)).catch((err: unknown) => {
   else if (err instanceof ConnectError) {
     // Name the server the CLI dialed, and the setting that chose it, on every failure to reach it.
     const reach = err.code === Code.Unavailable || err.code === Code.DeadlineExceeded || err.code === Code.Unknown;
-    console.error(`error: ${safe(err.message)}${reach ? ` (server ${safe(serverUrl())} from ${process.env.WARPFLOW_URL ? "WARPFLOW_URL" : "WARPFLOW_URL unset: http://localhost:$PORT"}; set WARPFLOW_URL to the server's address)` : ""}`);
+    console.error(
+      `error: ${safe(err.message)}${reach ? ` (server ${safe(serverUrl())} from ${process.env.WARPFLOW_URL ? "WARPFLOW_URL" : "WARPFLOW_URL unset: http://localhost:$PORT"}; set WARPFLOW_URL to the server's address)` : ""}`,
+    );
   } else console.error(`error: ${safe(err instanceof Error ? err.message : String(err))}`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });

@@ -30,7 +30,8 @@ export function loadCognitoConfig(env: Env): CognitoConfig | undefined {
     }
   }
   const clientIds = [...new Set(list(env.COGNITO_CLIENT_ID))];
-  if (clientIds.length === 0) throw new ConfigError("COGNITO_CLIENT_ID", "is required when COGNITO_USER_POOL_ID is set");
+  if (clientIds.length === 0)
+    throw new ConfigError("COGNITO_CLIENT_ID", "is required when COGNITO_USER_POOL_ID is set");
   const tokenUse = env.COGNITO_TOKEN_USE || "access";
   if (tokenUse !== "access" && tokenUse !== "id") throw new ConfigError("COGNITO_TOKEN_USE", "must be access or id");
   return {

@@ -30,4 +30,7 @@ export function bool(env: Env, name: string): boolean {
 }
 
 export const list = (raw: string | undefined): string[] =>
-  (raw ?? "").split(",").map((s) => s.trim()).filter((s) => s !== "");
+  (raw ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s !== "");

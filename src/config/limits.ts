@@ -86,7 +86,9 @@ export interface ConnectionLimits {
 }
 
 /** The soft limit on open files of this process (Linux /proc), or undefined where unknown. */
-export function openFileLimit(readLimits: () => string = () => readFileSync("/proc/self/limits", "utf8")): number | undefined {
+export function openFileLimit(
+  readLimits: () => string = () => readFileSync("/proc/self/limits", "utf8"),
+): number | undefined {
   try {
     const m = /^Max open files\s+(\d+|unlimited)/m.exec(readLimits());
     return m && m[1] !== "unlimited" ? Number(m[1]) : undefined;
@@ -101,7 +103,10 @@ export function loadLimits(env: Env): ConnectionLimits {
   const fdBound = fds === undefined ? 100_000 : Math.max(64, fds - FD_MARGIN);
   const maxConnections = int(env, "MAX_CONNECTIONS", Math.min(fdBound, 100_000), 1, 10_000_000);
   if (maxConnections > fdBound) {
-    throw new ConfigError("MAX_CONNECTIONS", `must leave ${FD_MARGIN} of the process's ${String(fds)} file descriptors free (at most ${fdBound})`);
+    throw new ConfigError(
+      "MAX_CONNECTIONS",
+      `must leave ${FD_MARGIN} of the process's ${String(fds)} file descriptors free (at most ${fdBound})`,
+    );
   }
   const headersTimeoutMs = int(env, "HTTP_HEADERS_TIMEOUT_MS", 10_000, 100, 600_000);
   const requestTimeoutMs = int(env, "HTTP_REQUEST_TIMEOUT_MS", 30_000, 100, 600_000);

@@ -22,7 +22,8 @@ export function loadStoreConfig(env: Env): StoreConfig {
   }
   const { store, storeChosenBy } = storeChoice(env, mongodbUri);
   const mongodbDb = env.MONGODB_DB || "warpflow_auth";
-  if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb)) throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
+  if (!/^[A-Za-z0-9_-]{1,63}$/.test(mongodbDb))
+    throw new ConfigError("MONGODB_DB", "must be 1-63 letters, digits, _ or -");
   const mongodbIntrospectReadConcern = env.MONGODB_INTROSPECT_READ_CONCERN || "local";
   if (mongodbIntrospectReadConcern !== "local" && mongodbIntrospectReadConcern !== "linearizable") {
     throw new ConfigError(
@@ -44,17 +45,28 @@ export function loadStoreConfig(env: Env): StoreConfig {
 function storeChoice(env: Env, mongodbUri: string | undefined): Pick<StoreConfig, "store" | "storeChosenBy"> {
   const raw = env.STORE ?? "";
   if (raw === "mongodb") {
-    if (!mongodbUri) throw new ConfigError("MONGODB_URI", "is required when STORE=mongodb (the connection string, e.g. mongodb://db1,db2,db3/?replicaSet=rs0)");
+    if (!mongodbUri)
+      throw new ConfigError(
+        "MONGODB_URI",
+        "is required when STORE=mongodb (the connection string, e.g. mongodb://db1,db2,db3/?replicaSet=rs0)",
+      );
     return { store: "mongodb", storeChosenBy: "STORE" };
   }
   if (raw === "memory") {
-    if (mongodbUri) throw new ConfigError("STORE", "is memory but MONGODB_URI is set: set STORE=mongodb to use MongoDB, or unset MONGODB_URI");
+    if (mongodbUri)
+      throw new ConfigError(
+        "STORE",
+        "is memory but MONGODB_URI is set: set STORE=mongodb to use MongoDB, or unset MONGODB_URI",
+      );
     return { store: "memory", storeChosenBy: "STORE" };
   }
   if (raw !== "") throw new ConfigError("STORE", `must be mongodb or memory, got ${JSON.stringify(raw)}`);
   if (mongodbUri) return { store: "mongodb", storeChosenBy: "MONGODB_URI" };
   if (env.NODE_ENV === "production") {
-    throw new ConfigError("STORE", "must be set when NODE_ENV=production: STORE=mongodb with MONGODB_URI, or STORE=memory to run on the embedded store (nothing persisted, not shared between instances)");
+    throw new ConfigError(
+      "STORE",
+      "must be set when NODE_ENV=production: STORE=mongodb with MONGODB_URI, or STORE=memory to run on the embedded store (nothing persisted, not shared between instances)",
+    );
   }
   return { store: "memory", storeChosenBy: "default" };
 }

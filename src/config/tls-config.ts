@@ -23,7 +23,8 @@ export function loadTlsConfig(env: Env): TlsConfig | undefined {
     if (!env.TLS_KEY_FILE) throw new ConfigError("TLS_KEY_FILE", "is required when TLS_CERT_FILE is set");
     const clientCaFile = env.TLS_CLIENT_CA_FILE || undefined;
     const clientCertOptional = bool(env, "TLS_CLIENT_CERT_OPTIONAL");
-    if (clientCertOptional && !clientCaFile) throw new ConfigError("TLS_CLIENT_CERT_OPTIONAL", "needs TLS_CLIENT_CA_FILE");
+    if (clientCertOptional && !clientCaFile)
+      throw new ConfigError("TLS_CLIENT_CERT_OPTIONAL", "needs TLS_CLIENT_CA_FILE");
     return { certFile: env.TLS_CERT_FILE, keyFile: env.TLS_KEY_FILE, clientCaFile, clientCertOptional };
   }
   if (env.TLS_CLIENT_CA_FILE) throw new ConfigError("TLS_CLIENT_CA_FILE", "needs TLS_CERT_FILE and TLS_KEY_FILE");

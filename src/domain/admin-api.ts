@@ -29,7 +29,8 @@ export function createAdminApi(deps: {
 }): AdminApi {
   return {
     async authenticate(bearer) {
-      if (!bearer) throw new DomainError("unauthenticated", "missing bearer credential (authorization: Bearer <token>)");
+      if (!bearer)
+        throw new DomainError("unauthenticated", "missing bearer credential (authorization: Bearer <token>)");
       return principalFrom(await deps.introspector.introspect(bearer), deps.adminGroup);
     },
     authorize,

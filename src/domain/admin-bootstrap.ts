@@ -58,7 +58,10 @@ export async function ensureAdminKey(deps: BootstrapDeps): Promise<BootstrapOutc
   if (supplied !== undefined) {
     const parsed = parseToken(supplied);
     if (!parsed || parsed.kind !== "api_key" || parsed.tenantId !== ADMIN_TENANT_ID) {
-      return unusable(deps, "the supplied admin key is not a well-formed admin key (make one with: warpflow admin-key generate)");
+      return unusable(
+        deps,
+        "the supplied admin key is not a well-formed admin key (make one with: warpflow admin-key generate)",
+      );
     }
   }
   const hash = supplied === undefined ? undefined : hashToken(supplied);
@@ -99,10 +102,15 @@ async function underLease(deps: BootstrapDeps, hash: string | undefined): Promis
       detail: "registered the operator-supplied admin key",
     });
     try {
-      const issued = await completeAfter(pending, () => createSaved(deps, supplied, false), (i) => ({ keyId: i.key.id }));
+      const issued = await completeAfter(
+        pending,
+        () => createSaved(deps, supplied, false),
+        (i) => ({ keyId: i.key.id }),
+      );
       return { kind: "supplied", keyId: issued.key.id, registered: true };
     } catch (err) {
-      if (err instanceof DomainError && err.code === "resource_exhausted") return unusable(deps, `the supplied admin key cannot be registered: ${err.message}`);
+      if (err instanceof DomainError && err.code === "resource_exhausted")
+        return unusable(deps, `the supplied admin key cannot be registered: ${err.message}`);
       throw err;
     }
   }
@@ -116,7 +124,11 @@ async function underLease(deps: BootstrapDeps, hash: string | undefined): Promis
   });
   try {
     const token = generateToken("api_key", ADMIN_TENANT_ID);
-    const issued = await completeAfter(pending, () => createSaved(deps, token, true), (i) => ({ keyId: i.key.id }));
+    const issued = await completeAfter(
+      pending,
+      () => createSaved(deps, token, true),
+      (i) => ({ keyId: i.key.id }),
+    );
     return { kind: "created", issued };
   } catch (err) {
     if (err instanceof SaveFailed) return { kind: "missing", reason: err.message };
@@ -136,7 +148,17 @@ async function unusable(deps: BootstrapDeps, reason: string): Promise<BootstrapO
  * which, renewing the lease before each retry; a definite failure discards the saved key.
  */
 async function createSaved(deps: BootstrapDeps, token: string, mint: boolean): Promise<IssuedKey> {
-  const { store, clock, keys, holder, save, discard, retryDelayMs = 500, leaseMs = 60_000, stopped = () => false } = deps;
+  const {
+    store,
+    clock,
+    keys,
+    holder,
+    save,
+    discard,
+    retryDelayMs = 500,
+    leaseMs = 60_000,
+    stopped = () => false,
+  } = deps;
   if (mint) {
     try {
       await save!(token);
@@ -168,13 +190,21 @@ async function createSaved(deps: BootstrapDeps, token: string, mint: boolean): P
           const landed = await store.findKeyByHash(hashToken(token));
           if (landed) return { token, key: landed };
           const now = clock.now();
-          ours = await store.claimLease({ name: BOOTSTRAP_LEASE, holder, now, until: new Date(now.getTime() + leaseMs) });
+          ours = await store.claimLease({
+            name: BOOTSTRAP_LEASE,
+            holder,
+            now,
+            until: new Date(now.getTime() + leaseMs),
+          });
         } catch {
           // the store still cannot answer: ask again
         }
       }
       // Not there: insert again, unless the lease ran out and another instance took over.
-      if (!ours) return giveUp(new DomainError("unavailable", "lost the admin bootstrap lease while the store could not answer"));
+      if (!ours)
+        return giveUp(
+          new DomainError("unavailable", "lost the admin bootstrap lease while the store could not answer"),
+        );
     }
   }
 }

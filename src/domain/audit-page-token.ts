@@ -39,9 +39,9 @@ export function decodeAuditPageToken(token: string, f: Filters): string {
   } catch {
     throw bad();
   }
-  if (typeof parsed !== "object" || parsed === null || typeof parsed.b !== "string" || !isAuditEventId(parsed.b)) throw bad();
+  if (typeof parsed !== "object" || parsed === null || typeof parsed.b !== "string" || !isAuditEventId(parsed.b))
+    throw bad();
   // Exactly the token this listing would have issued (same filters, same encoding).
   if (JSON.stringify(body(f, parsed.b)) !== raw) throw bad();
   return parsed.b;
 }
-

@@ -91,7 +91,8 @@ const SEQ_WIDTH = 4;
 const ID_RE = /^ev_[0-9a-z]{14}[0-9A-Za-z]{8}$/;
 
 /** The id prefix of an instant: every id of an event at or after `time` is >= it (string order). */
-export const auditIdFloor = (time: Date): string => `ev_${Math.max(0, time.getTime()).toString(36).padStart(TIME_WIDTH, "0")}`;
+export const auditIdFloor = (time: Date): string =>
+  `ev_${Math.max(0, time.getTime()).toString(36).padStart(TIME_WIDTH, "0")}`;
 
 let lastMs = -1;
 let seq = 0;

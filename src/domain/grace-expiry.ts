@@ -15,7 +15,11 @@ export const GRACE_EXPIRY_BATCH = 500;
  * such by the next sweep, whose event insert is then a duplicate: never a second event, never a
  * stored revocation without its event. Answers how many keys this sweep handled.
  */
-export async function expireGracePeriods(deps: { store: TokenStore; audit: AuditTrail; clock: Clock }): Promise<number> {
+export async function expireGracePeriods(deps: {
+  store: TokenStore;
+  audit: AuditTrail;
+  clock: Clock;
+}): Promise<number> {
   const { store, audit, clock } = deps;
   const now = clock.now();
   const due = await store.findExpiredKeys(now, GRACE_EXPIRY_BATCH);

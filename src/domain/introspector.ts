@@ -102,7 +102,9 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
       if (policy === undefined) {
-        return loadPolicy(key.tenantId).then((p) => (p.hipaaEnabled ? inactive("tenant_policy") : activeKey(key, status, admin)));
+        return loadPolicy(key.tenantId).then((p) =>
+          p.hipaaEnabled ? inactive("tenant_policy") : activeKey(key, status, admin),
+        );
       }
       if (policy.hipaaEnabled) return inactive("tenant_policy");
     }
@@ -138,14 +140,21 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     };
   }
 
-  function introspectOpaque(kind: "api_key" | "session", token: string, tenantId: string, now: Date): Introspection | Promise<Introspection> {
+  function introspectOpaque(
+    kind: "api_key" | "session",
+    token: string,
+    tenantId: string,
+    now: Date,
+  ): Introspection | Promise<Introspection> {
     const hash = hashToken(token);
     const hit = cache.get(hash);
     observe?.cache?.(kind, hit !== undefined);
     if (kind === "api_key") {
       return hit ? keyResult(hit, tenantId, now) : loadToken("key", hash).then((e) => keyResult(e, tenantId, now));
     }
-    return hit ? sessionResult(hit, tenantId, now) : loadToken("session", hash).then((e) => sessionResult(e, tenantId, now));
+    return hit
+      ? sessionResult(hit, tenantId, now)
+      : loadToken("session", hash).then((e) => sessionResult(e, tenantId, now));
   }
 
   async function verifyJwt(token: string, hash: string, now: Date): Promise<CachedToken> {

@@ -48,7 +48,6 @@ export function requireSessionId(value: string, field = "session_id"): string {
   return value;
 }
 
-
 /** What every token carries: its 32-character secret (a JWT: far longer segments). */
 const CREDENTIAL_RUN = /[0-9A-Za-z+/_=-]{32,}/;
 
@@ -57,8 +56,13 @@ export function requireLabel(value: string, field = "label"): string {
   if (label === "") throw invalidArgument(field, "is required (1-100 printable characters)");
   if ([...label].length > 100) throw invalidArgument(field, "must be at most 100 characters");
   // Printable: no control characters (C0, DEL, C1), line separators or bidi overrides (U+202E).
-  if (hasUnprintable(label)) throw invalidArgument(field, "must contain only printable characters (no control, format or bidi characters)");
+  if (hasUnprintable(label))
+    throw invalidArgument(field, "must contain only printable characters (no control, format or bidi characters)");
   // Labels are shown to everyone who may list the tenant's keys: a pasted credential must not be kept.
-  if (CREDENTIAL_RUN.test(label)) throw invalidArgument(field, "must not contain a credential (a run of 32 or more letters, digits, '_', '-', '+', '/' or '=')");
+  if (CREDENTIAL_RUN.test(label))
+    throw invalidArgument(
+      field,
+      "must not contain a credential (a run of 32 or more letters, digits, '_', '-', '+', '/' or '=')",
+    );
   return label;
 }

@@ -105,7 +105,12 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
     for (let attempt = 0, delay = 500; attempt < 14; attempt++, delay *= 2) {
       await new Promise((r) => setTimeout(r, Math.min(delay, 15_000)).unref());
       try {
-        const revoked = await store.revokeKey({ tenantId: key.tenantId, keyId: key.id, revokedAt: clock.now(), revokedBy: "system:unacknowledged-write" });
+        const revoked = await store.revokeKey({
+          tenantId: key.tenantId,
+          keyId: key.id,
+          revokedAt: clock.now(),
+          revokedBy: "system:unacknowledged-write",
+        });
         // Found and revoked: done. Not found: the write never landed, or has not yet; keep watching.
         if (revoked) return;
       } catch {
@@ -163,7 +168,10 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
             `tenant ${tenantId} has no free active-key slot (limit ${MAX_ACTIVE_KEYS_PER_TENANT}) for the successor of ${keyId} (a concurrent CreateKey may have taken it); no new key was issued: check ListKeys, revoke a key, then retry`,
           );
         }
-        throw new DomainError("failed_precondition", `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`);
+        throw new DomainError(
+          "failed_precondition",
+          `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`,
+        );
       }
       return { token: issued.token, key: result.key, previous: view(result.previous, now) };
     },

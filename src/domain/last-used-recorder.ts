@@ -59,10 +59,12 @@ export function createLastUsedRecorder(
     // rejection would crash the process): its uses were merged back and onFlush reported it.
     if (queued) return queued;
     const before = inFlight;
-    const settled = (before ?? Promise.resolve(0)).then(() => {
-      if (queued === settled) queued = undefined;
-      return flushOnce();
-    }).catch(() => 0);
+    const settled = (before ?? Promise.resolve(0))
+      .then(() => {
+        if (queued === settled) queued = undefined;
+        return flushOnce();
+      })
+      .catch(() => 0);
     if (before) queued = settled;
     const tracked: Promise<number> = settled.finally(() => {
       if (inFlight === tracked) inFlight = undefined;

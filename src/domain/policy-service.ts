@@ -8,7 +8,15 @@ export interface PolicyService {
   set(tenantId: string, hipaaEnabled: boolean, actor: string): Promise<TenantPolicyRecord>;
 }
 
-export function createPolicyService({ store, clock, cache }: { store: TokenStore; clock: Clock; cache: TokenCache }): PolicyService {
+export function createPolicyService({
+  store,
+  clock,
+  cache,
+}: {
+  store: TokenStore;
+  clock: Clock;
+  cache: TokenCache;
+}): PolicyService {
   return {
     async get(tenantId) {
       return (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);

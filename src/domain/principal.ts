@@ -72,5 +72,8 @@ export function authorize(principal: Principal, action: AdminAction, tenantId: s
   ) {
     return;
   }
-  throw new DomainError("permission_denied", `this credential may not ${action.replace(/_/g, " ")}${tenantId ? ` for tenant ${tenantId}` : ""}`);
+  throw new DomainError(
+    "permission_denied",
+    `this credential may not ${action.replace(/_/g, " ")}${tenantId ? ` for tenant ${tenantId}` : ""}`,
+  );
 }

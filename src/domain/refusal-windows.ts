@@ -64,7 +64,11 @@ export function createRefusalWindows(deps: {
 
   async function closeWindow(w: Window): Promise<void> {
     if (w.count === 0) return;
-    const from = w.global ? "callers beyond the tracked ones" : w.draft.actor.kind !== "none" ? `${w.draft.actor.kind} ${w.draft.actor.id}` : (w.draft.peer ?? "unknown");
+    const from = w.global
+      ? "callers beyond the tracked ones"
+      : w.draft.actor.kind !== "none"
+        ? `${w.draft.actor.kind} ${w.draft.actor.id}`
+        : (w.draft.peer ?? "unknown");
     const detail = `${w.count} more refused calls like this (${w.completion.detail ?? w.completion.code}) from ${from}, ${w.first!.toISOString()} to ${w.last!.toISOString()}: counted, not stored one by one`;
     await audit
       .record({ ...w.draft, time: w.last, count: w.count, firstTime: w.first }, { ...w.completion, detail })
@@ -96,15 +100,21 @@ export function createRefusalWindows(deps: {
   }
   function recount(): void {
     owned.clear();
-    for (const [key, w] of windows) if (!w.global && key.startsWith("f\n")) owned.set(ownerOf(w.draft), (owned.get(ownerOf(w.draft)) ?? 0) + 1);
+    for (const [key, w] of windows)
+      if (!w.global && key.startsWith("f\n")) owned.set(ownerOf(w.draft), (owned.get(ownerOf(w.draft)) ?? 0) + 1);
   }
   const timer = setInterval(() => void sweep(), Math.max(50, Math.min(windowMs / 4, 5000)));
   timer.unref();
 
-  const ownerOf = (d: AuditDraft) => (d.actor.kind === "none" ? `addr ${hostOf(d.peer)}` : `actor ${d.actor.kind}:${d.actor.id}`);
+  const ownerOf = (d: AuditDraft) =>
+    d.actor.kind === "none" ? `addr ${hostOf(d.peer)}` : `actor ${d.actor.kind}:${d.actor.id}`;
 
   /** The window this refusal goes to: an open one, or a new one at the first level that has room. */
-  function place(draft: AuditDraft, completion: AuditCompletion, now: number): { key: string; w: Window; fresh: boolean } {
+  function place(
+    draft: AuditDraft,
+    completion: AuditCompletion,
+    now: number,
+  ): { key: string; w: Window; fresh: boolean } {
     const owner = ownerOf(draft);
     const authenticated = draft.actor.kind !== "none";
     const host = hostOf(draft.peer);
@@ -118,7 +128,14 @@ export function createRefusalWindows(deps: {
       remove(key, w, key === fineKey ? owner : undefined);
     }
     const individual = authenticated ? burst : 1;
-    const make = (d: AuditDraft, global = false): Window => ({ draft: d, completion, opened: now, individual, count: 0, global });
+    const make = (d: AuditDraft, global = false): Window => ({
+      draft: d,
+      completion,
+      opened: now,
+      individual,
+      count: 0,
+      global,
+    });
     let key: string;
     let w: Window;
     if (windows.size >= maxWindows) {

@@ -26,7 +26,15 @@ export interface SessionService {
   revokeAll(tenantId: string, actor: string): Promise<number>;
 }
 
-export function createSessionService({ store, clock, cache }: { store: TokenStore; clock: Clock; cache: TokenCache }): SessionService {
+export function createSessionService({
+  store,
+  clock,
+  cache,
+}: {
+  store: TokenStore;
+  clock: Clock;
+  cache: TokenCache;
+}): SessionService {
   return {
     async create(tenantId, actor) {
       const now = clock.now();

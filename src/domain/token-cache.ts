@@ -64,17 +64,24 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
     max: Math.max(1, opts.maxEntries),
     ttl: Math.max(1, opts.ttlMs),
     dispose: (value, hash) => {
-      if ((value.kind === "key" || value.kind === "session") && hashById.get(value.record.id) === hash) hashById.delete(value.record.id);
+      if ((value.kind === "key" || value.kind === "session") && hashById.get(value.record.id) === hash)
+        hashById.delete(value.record.id);
     },
   });
-  const negative = new LRUCache<string, CachedToken>({ max: Math.max(1, opts.maxNegativeEntries), ttl: Math.max(1, opts.ttlMs) });
+  const negative = new LRUCache<string, CachedToken>({
+    max: Math.max(1, opts.maxNegativeEntries),
+    ttl: Math.max(1, opts.ttlMs),
+  });
   /** A key's or a session's entry, by its id. */
   const deleteById = (id: string) => {
     epoch++; // also stops an in-flight read of this token from caching what it read
     const hash = hashById.get(id);
     if (hash !== undefined) positive.delete(hash);
   };
-  const policies = new LRUCache<string, TenantPolicyRecord>({ max: Math.max(1, opts.maxEntries), ttl: Math.max(1, opts.ttlMs) });
+  const policies = new LRUCache<string, TenantPolicyRecord>({
+    max: Math.max(1, opts.maxEntries),
+    ttl: Math.max(1, opts.ttlMs),
+  });
   const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
 
   let epoch = 0;

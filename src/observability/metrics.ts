@@ -124,7 +124,11 @@ export function registerChangeFeedMetrics(registry: Registry, status: () => Chan
 }
 
 /** The audit trail's bounds: refusal windows open now, events the embedded store dropped (AUDIT_MAX_EVENTS). */
-export function registerAuditMetrics(registry: Registry, openWindows: () => number, eventsDropped: (() => number) | undefined): void {
+export function registerAuditMetrics(
+  registry: Registry,
+  openWindows: () => number,
+  eventsDropped: (() => number) | undefined,
+): void {
   new Gauge({
     name: "warpflow_audit_refusal_windows_open",
     help: "Windows counting unauthenticated refusals per address, action, code and tenant (at most AUDIT_REFUSAL_MAX_WINDOWS, plus per-action overflow windows)",

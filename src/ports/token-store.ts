@@ -52,7 +52,12 @@ export interface TokenStore extends AuditStore, LeaseStore {
    * Moves a non-revoked key to REVOKED with `revokedAt`/`revokedBy`. A key that is already
    * REVOKED is returned unchanged. Returns null when the key does not exist for this tenant.
    */
-  revokeKey(args: { tenantId: string; keyId: string; revokedAt: Date; revokedBy?: string | undefined }): Promise<KeyRecord | null>;
+  revokeKey(args: {
+    tenantId: string;
+    keyId: string;
+    revokedAt: Date;
+    revokedBy?: string | undefined;
+  }): Promise<KeyRecord | null>;
   findKeyByHash(tokenHash: string): Promise<KeyRecord | null>;
   getKey(tenantId: string, keyId: string): Promise<KeyRecord | null>;
   /**
@@ -79,7 +84,12 @@ export interface TokenStore extends AuditStore, LeaseStore {
    * Marks a session revoked (revokedAt, revokedBy). An already revoked session is returned
    * unchanged. Returns null when the session does not exist for this tenant.
    */
-  revokeSession(args: { tenantId: string; sessionId: string; revokedAt: Date; revokedBy: string }): Promise<SessionRecord | null>;
+  revokeSession(args: {
+    tenantId: string;
+    sessionId: string;
+    revokedAt: Date;
+    revokedBy: string;
+  }): Promise<SessionRecord | null>;
   /**
    * Revokes every session of the tenant not revoked, not expired at `revokedAt` and created at or
    * before it (a session created while the revoke runs, by any instance, is unaffected); answers

@@ -35,7 +35,8 @@ export type AuditedCall = <T>(
 export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows): AuditedCall {
   return async (action, ctx, request, body) => {
     let actor: AuditActor = { kind: "none", id: "", tenantId: "" };
-    let tenantId = request.tenantId !== undefined && isValidTenantId(request.tenantId) ? request.tenantId : ADMIN_TENANT_ID;
+    let tenantId =
+      request.tenantId !== undefined && isValidTenantId(request.tenantId) ? request.tenantId : ADMIN_TENANT_ID;
     let keyId = request.keyId !== undefined && isKeyId(request.keyId) ? request.keyId : undefined;
     let sessionId = request.sessionId !== undefined && isSessionId(request.sessionId) ? request.sessionId : undefined;
     let detail: string | undefined;
@@ -68,7 +69,11 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
       const mapped = mapError(err);
       // The handler's detail, if it set one, is kept after the error's message (e.g. what a revoke did before it failed).
       const failedDetail = detail === undefined ? mapped.message : `${mapped.message}: ${detail}`;
-      const failed: AuditCompletion = { outcome: "failed", code: codeName(mapped.code).toUpperCase(), detail: failedDetail };
+      const failed: AuditCompletion = {
+        outcome: "failed",
+        code: codeName(mapped.code).toUpperCase(),
+        detail: failedDetail,
+      };
       if (pending) await pending.complete(failed);
       // Refused before any change: counted per caller and window (refusal-windows.ts), so neither a
       // stranger nor a real credential without permission can flood the trail or evict other events.

@@ -1,6 +1,10 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import type { InactiveReason as DomainInactiveReason, Introspection, TokenType as DomainTokenType } from "../domain/introspection.js";
+import type {
+  InactiveReason as DomainInactiveReason,
+  Introspection,
+  TokenType as DomainTokenType,
+} from "../domain/introspection.js";
 import type { KeyRecord, TenantPolicyRecord } from "../domain/records.js";
 import {
   ApiKeySchema,

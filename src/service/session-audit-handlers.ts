@@ -33,7 +33,12 @@ export function createSessionAndAuditHandlers(deps: {
   return {
     revokeSession: (req, ctx) =>
       call(
-        { action: "session.revoke", permission: "revoke_session", tenant: tenantOf, fields: (r) => ({ sessionId: requireSessionId(r.sessionId) }) },
+        {
+          action: "session.revoke",
+          permission: "revoke_session",
+          tenant: tenantOf,
+          fields: (r) => ({ sessionId: requireSessionId(r.sessionId) }),
+        },
         req,
         ctx,
         async (c) => {
@@ -45,29 +50,40 @@ export function createSessionAndAuditHandlers(deps: {
       ),
 
     revokeTenantSessions: (req, ctx) =>
-      call({ action: "sessions.revoke_all", permission: "revoke_tenant_sessions", tenant: tenantOf }, req, ctx, async (c) => {
-        await c.audit.begin();
-        const revokedCount = await admin.sessions.revokeAll(c.tenantId, c.principal.actor).catch((err: unknown) => {
-          // UNAVAILABLE part-way: the event records how many were revoked (a retry revokes the rest).
-          if (err instanceof PartialRevocationError) c.audit.detail(`revoked ${err.revokedCount} sessions before the store stopped; retry to revoke the rest`);
-          throw err;
-        });
-        c.audit.detail(`revoked ${revokedCount} sessions`);
-        return create(pb.RevokeTenantSessionsResponseSchema, { revokedCount });
-      }),
+      call(
+        { action: "sessions.revoke_all", permission: "revoke_tenant_sessions", tenant: tenantOf },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          const revokedCount = await admin.sessions.revokeAll(c.tenantId, c.principal.actor).catch((err: unknown) => {
+            // UNAVAILABLE part-way: the event records how many were revoked (a retry revokes the rest).
+            if (err instanceof PartialRevocationError)
+              c.audit.detail(`revoked ${err.revokedCount} sessions before the store stopped; retry to revoke the rest`);
+            throw err;
+          });
+          c.audit.detail(`revoked ${revokedCount} sessions`);
+          return create(pb.RevokeTenantSessionsResponseSchema, { revokedCount });
+        },
+      ),
 
     listAuditEvents: (req, ctx) =>
-      call({ action: "audit.list", permission: "list_audit_events", tenant: anyTenantOf, fields: auditFilters }, req, ctx, async (c) => {
-        const { limit, filters, beforeId } = c.fields;
-        // One more than a page: whether there is a next page, without a second query.
-        const events = await admin.audit.list({ ...filters, beforeId, limit: limit + 1 });
-        const page = events.slice(0, limit);
-        const more = events.length > limit;
-        return create(pb.ListAuditEventsResponseSchema, {
-          events: page.map(toAuditEvent),
-          nextPageToken: more ? encodeAuditPageToken(filters, page.at(-1)!.id) : "",
-        });
-      }),
+      call(
+        { action: "audit.list", permission: "list_audit_events", tenant: anyTenantOf, fields: auditFilters },
+        req,
+        ctx,
+        async (c) => {
+          const { limit, filters, beforeId } = c.fields;
+          // One more than a page: whether there is a next page, without a second query.
+          const events = await admin.audit.list({ ...filters, beforeId, limit: limit + 1 });
+          const page = events.slice(0, limit);
+          const more = events.length > limit;
+          return create(pb.ListAuditEventsResponseSchema, {
+            events: page.map(toAuditEvent),
+            nextPageToken: more ? encodeAuditPageToken(filters, page.at(-1)!.id) : "",
+          });
+        },
+      ),
   };
 }
 
@@ -75,7 +91,8 @@ export function createSessionAndAuditHandlers(deps: {
 function auditFilters(req: pb.ListAuditEventsRequest, tenantId: string) {
   const limit = auditPageSize(req.pageSize);
   const action = fromProtoAction(req.action);
-  if (action === undefined && req.action !== pb.AuditAction.UNSPECIFIED) throw invalidArgument("action", `unknown action ${req.action}`);
+  if (action === undefined && req.action !== pb.AuditAction.UNSPECIFIED)
+    throw invalidArgument("action", `unknown action ${req.action}`);
   const filters: Omit<AuditQuery, "limit"> = {
     tenantId,
     action,

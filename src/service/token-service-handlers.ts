@@ -45,26 +45,48 @@ export function createTokenServiceHandlers(deps: {
     },
 
     createKey: (req, ctx) =>
-      call({ action: "key.create", permission: "create_key", tenant: tenantOf, fields: (r) => ({ label: requireLabel(r.label) }) }, req, ctx, async (c) => {
-        await c.audit.begin();
-        const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor);
-        c.target({ keyId: key.id });
-        return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
-      }),
+      call(
+        {
+          action: "key.create",
+          permission: "create_key",
+          tenant: tenantOf,
+          fields: (r) => ({ label: requireLabel(r.label) }),
+        },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor);
+          c.target({ keyId: key.id });
+          return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
+        },
+      ),
 
     rotateKey: (req, ctx) =>
-      call({ action: "key.rotate", permission: "rotate_key", tenant: anyTenantOf, fields: keyIdOf }, req, ctx, async (c) => {
-        await c.audit.begin();
-        const { token, key, previous } = await admin.keys.rotate(c.tenantId, c.fields.keyId, c.principal.actor);
-        c.audit.detail(`successor ${key.id}`);
-        return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
-      }),
+      call(
+        { action: "key.rotate", permission: "rotate_key", tenant: anyTenantOf, fields: keyIdOf },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          const { token, key, previous } = await admin.keys.rotate(c.tenantId, c.fields.keyId, c.principal.actor);
+          c.audit.detail(`successor ${key.id}`);
+          return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
+        },
+      ),
 
     revokeKey: (req, ctx) =>
-      call({ action: "key.revoke", permission: "revoke_key", tenant: anyTenantOf, fields: keyIdOf }, req, ctx, async (c) => {
-        await c.audit.begin();
-        return create(pb.RevokeKeyResponseSchema, { key: toApiKey(await admin.keys.revoke(c.tenantId, c.fields.keyId, c.principal.actor)) });
-      }),
+      call(
+        { action: "key.revoke", permission: "revoke_key", tenant: anyTenantOf, fields: keyIdOf },
+        req,
+        ctx,
+        async (c) => {
+          await c.audit.begin();
+          return create(pb.RevokeKeyResponseSchema, {
+            key: toApiKey(await admin.keys.revoke(c.tenantId, c.fields.keyId, c.principal.actor)),
+          });
+        },
+      ),
 
     listKeys: (req, ctx) =>
       call({ action: "keys.list", permission: "list_keys", tenant: anyTenantOf }, req, ctx, async (c) =>

@@ -57,7 +57,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   let serving = false;
   routeGrpcLogs(logger);
 
-  const grpcServer = createGrpcServer({ maxReceiveBytes: opts.maxBodyBytes, maxConcurrentStreams: limits.maxConcurrentStreams });
+  const grpcServer = createGrpcServer({
+    maxReceiveBytes: opts.maxBodyBytes,
+    maxConcurrentStreams: limits.maxConcurrentStreams,
+  });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
     max: limits.maxOpenStreams,
@@ -77,7 +80,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       createContextValues()
         .set(clientCertVerifiedKey, (req.socket as Partial<TLSSocket>).authorized === true)
         .set(peerAddressKey, peerOf(req.socket)),
-    onError: (method, err) => logger.warn({ rpc: method, err: err instanceof Error ? err.name : "error" }, "connect: response not written"),
+    onError: (method, err) =>
+      logger.warn({ rpc: method, err: err instanceof Error ? err.name : "error" }, "connect: response not written"),
   });
   const router = createHttpRouter({
     connect,

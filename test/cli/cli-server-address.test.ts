@@ -17,7 +17,15 @@ import { startTestApp, useTestApp } from "../support/test-app.js";
 const cli = (args: string[], env: Record<string, string>) =>
   runProgram(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
     // Nothing from the test runner's environment chooses the server, the key or the store.
-    env: { WARPFLOW_URL: "", PORT: "", WARPFLOW_ADMIN_KEY: "", ADMIN_KEY_FILE: join(tmpdir(), "wf-none", "admin-key"), MONGODB_URI: "", STORE: "", ...env },
+    env: {
+      WARPFLOW_URL: "",
+      PORT: "",
+      WARPFLOW_ADMIN_KEY: "",
+      ADMIN_KEY_FILE: join(tmpdir(), "wf-none", "admin-key"),
+      MONGODB_URI: "",
+      STORE: "",
+      ...env,
+    },
     timeoutMs: 60_000,
   });
 
@@ -34,20 +42,34 @@ const t = useTestApp(async () => {
 
 describe("CLI server address (issue 26.4)", () => {
   it("without WARPFLOW_URL it dials localhost at PORT", async () => {
-    const r = await cli(["keys", "list", "--tenant", ADMIN_TENANT_ID, "--json"], { PORT: String(t.port), WARPFLOW_ADMIN_KEY: supplied });
+    const r = await cli(["keys", "list", "--tenant", ADMIN_TENANT_ID, "--json"], {
+      PORT: String(t.port),
+      WARPFLOW_ADMIN_KEY: supplied,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as { keys: unknown[] }).keys).toHaveLength(1);
   });
 
   it("every failure to reach the server names WARPFLOW_URL (set, or unset and built from PORT)", async () => {
-    const set = await cli(["keys", "list", "--tenant", "acme"], { WARPFLOW_URL: "http://127.0.0.1:9", WARPFLOW_ADMIN_KEY: supplied });
+    const set = await cli(["keys", "list", "--tenant", "acme"], {
+      WARPFLOW_URL: "http://127.0.0.1:9",
+      WARPFLOW_ADMIN_KEY: supplied,
+    });
     expect(set.code).toBe(1);
-    expect(set.stderr).toMatch(/^error: \[unavailable\] .*\(server http:\/\/127\.0\.0\.1:9 from WARPFLOW_URL; set WARPFLOW_URL/);
+    expect(set.stderr).toMatch(
+      /^error: \[unavailable\] .*\(server http:\/\/127\.0\.0\.1:9 from WARPFLOW_URL; set WARPFLOW_URL/,
+    );
     const unset = await cli(["keys", "list", "--tenant", "acme"], { PORT: "9", WARPFLOW_ADMIN_KEY: supplied });
     expect(unset.code).toBe(1);
     expect(unset.stderr).toMatch(/^error: \[unavailable\] .*\(server http:\/\/localhost:9 from WARPFLOW_URL unset/);
-    const malformed = await cli(["keys", "list", "--tenant", "acme"], { WARPFLOW_URL: "localhost:9", WARPFLOW_ADMIN_KEY: supplied });
-    expect(malformed).toMatchObject({ code: 2, stderr: expect.stringMatching(/^WARPFLOW_URL must be the server's http:\/\/ or https:\/\/ address/) });
+    const malformed = await cli(["keys", "list", "--tenant", "acme"], {
+      WARPFLOW_URL: "localhost:9",
+      WARPFLOW_ADMIN_KEY: supplied,
+    });
+    expect(malformed).toMatchObject({
+      code: 2,
+      stderr: expect.stringMatching(/^WARPFLOW_URL must be the server's http:\/\/ or https:\/\/ address/),
+    });
     expect(set.stderr + unset.stderr + malformed.stderr).not.toContain(supplied);
   });
 });
@@ -78,7 +100,10 @@ describe("admin-key generate, list, revoke (issue 26.1)", () => {
   });
 
   it("list and revoke --direct need MONGODB_URI (break glass on MongoDB)", async () => {
-    for (const args of [["admin-key", "list", "--direct"], ["admin-key", "revoke", "--key", "key_x", "--direct"]]) {
+    for (const args of [
+      ["admin-key", "list", "--direct"],
+      ["admin-key", "revoke", "--key", "key_x", "--direct"],
+    ]) {
       const r = await cli(args, {});
       expect(r.code).toBe(1);
       expect(r.stderr).toContain("--direct needs MONGODB_URI");
@@ -104,7 +129,9 @@ describe("break glass on MongoDB: a full admin tenant is recovered with --direct
         expect(full.code).toBe(1);
         const listed = await cli(["admin-key", "list", "--direct", "--json"], db);
         expect(listed.code, listed.stderr).toBe(0);
-        const ids = (JSON.parse(listed.stdout) as { keys: { id: string; status: string }[] }).keys.filter((k) => k.status === "KEY_STATUS_ACTIVE").map((k) => k.id);
+        const ids = (JSON.parse(listed.stdout) as { keys: { id: string; status: string }[] }).keys
+          .filter((k) => k.status === "KEY_STATUS_ACTIVE")
+          .map((k) => k.id);
         expect(ids).toHaveLength(3);
         const revoked = await cli(["admin-key", "revoke", "--key", ids[0]!, "--direct", "--json"], db);
         expect(revoked.code, revoked.stderr).toBe(0);

@@ -21,12 +21,27 @@ interface Run {
 }
 function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
   return new Promise((resolve) => {
-    const childEnv: Record<string, string | undefined> = { ...process.env, WARPFLOW_ADMIN_KEY: undefined, ADMIN_KEY_FILE: undefined, MONGODB_URI: undefined, ...env };
+    const childEnv: Record<string, string | undefined> = {
+      ...process.env,
+      WARPFLOW_ADMIN_KEY: undefined,
+      ADMIN_KEY_FILE: undefined,
+      MONGODB_URI: undefined,
+      ...env,
+    };
     for (const k of Object.keys(childEnv)) if (childEnv[k] === undefined) delete childEnv[k];
-    execFile(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], { cwd: repoRoot, env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === "number" ? ((err as { code: number }).code) : -1) : 0;
-      resolve({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", ...args],
+      { cwd: repoRoot, env: childEnv as NodeJS.ProcessEnv, timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : -1
+          : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -47,7 +62,20 @@ describe("CLI: usage and errors", () => {
       const r = await cli(args);
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/^usage: warpflow <command> .*npm run cli -- <command>/);
-      for (const c of ["keys create", "keys rotate", "keys revoke", "keys list", "sessions create", "sessions revoke", "sessions revoke-all", "audit list", "admin-key create", "policy get", "policy set", "introspect"]) {
+      for (const c of [
+        "keys create",
+        "keys rotate",
+        "keys revoke",
+        "keys list",
+        "sessions create",
+        "sessions revoke",
+        "sessions revoke-all",
+        "audit list",
+        "admin-key create",
+        "policy get",
+        "policy set",
+        "introspect",
+      ]) {
         expect(r.stdout).toContain(c);
       }
     }
@@ -63,9 +91,15 @@ describe("CLI: usage and errors", () => {
     const badHipaa = await cli(["policy", "set", "--tenant", "acme", "--hipaa", "maybe"], env);
     expect(badHipaa).toMatchObject({ code: 2, stderr: expect.stringContaining("--hipaa must be on or off") });
     const badAction = await cli(["audit", "list", "--tenant", "acme", "--action", "key.explode"], env);
-    expect(badAction).toMatchObject({ code: 2, stderr: expect.stringContaining("audit list: unknown --action (e.g. key.rotate") });
+    expect(badAction).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("audit list: unknown --action (e.g. key.rotate"),
+    });
     const badLimit = await cli(["audit", "list", "--tenant", "acme", "--limit", "0"], env);
-    expect(badLimit).toMatchObject({ code: 2, stderr: expect.stringContaining("--limit must be a positive whole number") });
+    expect(badLimit).toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("--limit must be a positive whole number"),
+    });
     const badSince = await cli(["audit", "list", "--tenant", "acme", "--since", "yesterday"], env);
     expect(badSince).toMatchObject({ code: 2, stderr: expect.stringContaining("--since must be an ISO time") });
   });
@@ -86,7 +120,9 @@ describe("CLI: usage and errors", () => {
     };
     for (const [what, r] of Object.entries(runs)) {
       expect(r.code, what).toBe(2);
-      const leaked = Array.from({ length: token.length - 11 }, (_, i) => token.slice(i, i + 12)).filter((w) => (r.stdout + r.stderr).includes(w));
+      const leaked = Array.from({ length: token.length - 11 }, (_, i) => token.slice(i, i + 12)).filter((w) =>
+        (r.stdout + r.stderr).includes(w),
+      );
       expect(leaked, `${what}: ${r.stderr}`).toEqual([]);
     }
     expect(runs.action.stderr).toContain("--action");
@@ -102,7 +138,10 @@ describe("CLI: usage and errors", () => {
     expect(r.stderr).toMatch(/^error: \[unauthenticated\]/);
     expect(r.stdout + r.stderr).not.toContain(wrong);
     const invalid = await cli(["keys", "create", "--tenant", "Not A Tenant", "--label", "x"], env);
-    expect(invalid).toMatchObject({ code: 1, stderr: expect.stringMatching(/^error: \[invalid_argument\].*tenant_id/) });
+    expect(invalid).toMatchObject({
+      code: 1,
+      stderr: expect.stringMatching(/^error: \[invalid_argument\].*tenant_id/),
+    });
   });
 
   it("no server: exit 1 with an unavailable error", async () => {
@@ -112,7 +151,10 @@ describe("CLI: usage and errors", () => {
   });
 
   it("no admin key anywhere: exit 2 saying what to set", async () => {
-    const r = await cli(["keys", "list", "--tenant", "acme"], { WARPFLOW_URL: env.WARPFLOW_URL, ADMIN_KEY_FILE: join(tmpdir(), "wf-no-such-dir", "admin-key") });
+    const r = await cli(["keys", "list", "--tenant", "acme"], {
+      WARPFLOW_URL: env.WARPFLOW_URL,
+      ADMIN_KEY_FILE: join(tmpdir(), "wf-no-such-dir", "admin-key"),
+    });
     expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining("set WARPFLOW_ADMIN_KEY") });
   });
 });
@@ -121,29 +163,44 @@ describe("CLI: every command, with its effect checked on the server", () => {
   it("keys create / list / rotate / revoke, human and --json", async () => {
     const human = await cli(["keys", "create", "--tenant", "cli-acme", "--label", "CRM Sync"], env);
     expect(human.code, human.stderr).toBe(0);
-    const shown = /^API key \(shown only once, store it now\):\n {2}(wf_cli-acme_\S+)\n(key_\S+) {2}active {2}wf_cli-acme_\.\.\.\S{4} {2}"CRM Sync"/.exec(human.stdout);
+    const shown =
+      /^API key \(shown only once, store it now\):\n {2}(wf_cli-acme_\S+)\n(key_\S+) {2}active {2}wf_cli-acme_\.\.\.\S{4} {2}"CRM Sync"/.exec(
+        human.stdout,
+      );
     expect(shown, human.stdout).not.toBeNull();
-    expect(await t.grpc.introspect({ token: shown![1]! })).toMatchObject({ active: true, tenantId: "cli-acme", keyId: shown![2] });
+    expect(await t.grpc.introspect({ token: shown![1]! })).toMatchObject({
+      active: true,
+      tenantId: "cli-acme",
+      keyId: shown![2],
+    });
 
     const created = json(await cli(["keys", "create", "--tenant", "cli-acme", "--label", "Zapier", "--json"], env));
     expect(created.token).toMatch(/^wf_cli-acme_/);
     expect(created.key).toMatchObject({ tenantId: "cli-acme", label: "Zapier", status: "KEY_STATUS_ACTIVE" });
     const keyId = created.key.id as string;
 
-    const listed = json(await cli(["keys", "list", "--tenant", "cli-acme", "--json"], env)) as unknown as { keys: { id: string }[] };
+    const listed = json(await cli(["keys", "list", "--tenant", "cli-acme", "--json"], env)) as unknown as {
+      keys: { id: string }[];
+    };
     expect(listed.keys.map((k) => k.id).sort()).toEqual([shown![2]!, keyId].sort());
     expect(JSON.stringify(listed)).not.toContain(created.token); // plaintext only at creation
     const listedHuman = await cli(["keys", "list", "--tenant", "cli-acme"], env);
     expect(listedHuman.stdout).toContain(keyId);
 
-    const rotated = json(await cli(["keys", "rotate", "--tenant", "cli-acme", "--key", keyId, "--json"], env)) as unknown as {
+    const rotated = json(
+      await cli(["keys", "rotate", "--tenant", "cli-acme", "--key", keyId, "--json"], env),
+    ) as unknown as {
       token: string;
       key: { id: string; status: string };
       previousKey: { id: string; status: string; revokeAt: string };
     };
     expect(rotated.previousKey).toMatchObject({ id: keyId, status: "KEY_STATUS_DEPRECATED" });
     expect(await t.grpc.introspect({ token: created.token })).toMatchObject({ active: true, deprecated: true });
-    expect(await t.grpc.introspect({ token: rotated.token })).toMatchObject({ active: true, deprecated: false, keyId: rotated.key.id });
+    expect(await t.grpc.introspect({ token: rotated.token })).toMatchObject({
+      active: true,
+      deprecated: false,
+      keyId: rotated.key.id,
+    });
 
     const revoked = await cli(["keys", "revoke", "--tenant", "cli-acme", "--key", rotated.key.id], env);
     expect(revoked.code, revoked.stderr).toBe(0);
@@ -152,32 +209,50 @@ describe("CLI: every command, with its effect checked on the server", () => {
   });
 
   it("sessions create", async () => {
-    const s = json(await cli(["sessions", "create", "--tenant", "cli-acme", "--json"], env)) as unknown as { token: string; tenantId: string; expiresAt: string };
+    const s = json(await cli(["sessions", "create", "--tenant", "cli-acme", "--json"], env)) as unknown as {
+      token: string;
+      tenantId: string;
+      expiresAt: string;
+    };
     expect(s.token).toMatch(/^sess_cli-acme_/);
     const lifetime = Date.parse(s.expiresAt) - Date.now();
     expect(lifetime).toBeGreaterThan(55 * 60_000);
     expect(lifetime).toBeLessThanOrEqual(60 * 60_000);
     expect(await t.grpc.introspect({ token: s.token })).toMatchObject({ active: true, tenantId: "cli-acme" });
     const human = await cli(["sessions", "create", "--tenant", "cli-acme"], env);
-    expect(human.stdout).toMatch(/^session token \(shown only once, store it now\):\n {2}sess_cli-acme_\S+\n {2}tenant cli-acme, expires \d{4}-/);
+    expect(human.stdout).toMatch(
+      /^session token \(shown only once, store it now\):\n {2}sess_cli-acme_\S+\n {2}tenant cli-acme, expires \d{4}-/,
+    );
   });
 
   it("sessions revoke / revoke-all, and audit list shows them (--json)", async () => {
     const a = await t.grpc.createSession({ tenantId: "cli-sess" }, { bearer: t.adminKey });
     const b = await t.grpc.createSession({ tenantId: "cli-sess" }, { bearer: t.adminKey });
     const c = await t.grpc.createSession({ tenantId: "cli-sess" }, { bearer: t.adminKey });
-    const one = json(await cli(["sessions", "revoke", "--tenant", "cli-sess", "--session", a.sessionId, "--json"], env)) as unknown as { session: { id: string } };
+    const one = json(
+      await cli(["sessions", "revoke", "--tenant", "cli-sess", "--session", a.sessionId, "--json"], env),
+    ) as unknown as { session: { id: string } };
     expect(one.session.id).toBe(a.sessionId);
     expect((await t.grpc.introspect({ token: a.token })).active).toBe(false);
     expect((await t.grpc.introspect({ token: b.token })).active).toBe(true);
-    const all = json(await cli(["sessions", "revoke-all", "--tenant", "cli-sess", "--json"], env)) as unknown as { revokedCount: number };
+    const all = json(await cli(["sessions", "revoke-all", "--tenant", "cli-sess", "--json"], env)) as unknown as {
+      revokedCount: number;
+    };
     expect(all.revokedCount).toBe(2);
     for (const s of [b, c]) expect((await t.grpc.introspect({ token: s.token })).active).toBe(false);
-    const audit = json(await cli(["audit", "list", "--tenant", "cli-sess", "--json"], env)) as unknown as { events: { action: string }[] };
+    const audit = json(await cli(["audit", "list", "--tenant", "cli-sess", "--json"], env)) as unknown as {
+      events: { action: string }[];
+    };
     expect(audit.events.map((e) => e.action)).toEqual(
-      expect.arrayContaining(["AUDIT_ACTION_SESSION_REVOKE", "AUDIT_ACTION_SESSIONS_REVOKE_ALL", "AUDIT_ACTION_SESSION_CREATE"]),
+      expect.arrayContaining([
+        "AUDIT_ACTION_SESSION_REVOKE",
+        "AUDIT_ACTION_SESSIONS_REVOKE_ALL",
+        "AUDIT_ACTION_SESSION_CREATE",
+      ]),
     );
-    const onlyRevokes = json(await cli(["audit", "list", "--tenant", "cli-sess", "--action", "session.revoke", "--limit", "1", "--json"], env)) as unknown as { events: { action: string }[] };
+    const onlyRevokes = json(
+      await cli(["audit", "list", "--tenant", "cli-sess", "--action", "session.revoke", "--limit", "1", "--json"], env),
+    ) as unknown as { events: { action: string }[] };
     expect(onlyRevokes.events.map((e) => e.action)).toEqual(["AUDIT_ACTION_SESSION_REVOKE"]);
   });
 
@@ -190,9 +265,13 @@ describe("CLI: every command, with its effect checked on the server", () => {
 
   it("policy set / get", async () => {
     const { token } = json(await cli(["keys", "create", "--tenant", "cli-clinic", "--label", "x", "--json"], env));
-    const set = json(await cli(["policy", "set", "--tenant", "cli-clinic", "--hipaa", "on", "--json"], env)) as unknown as { policy: { hipaaEnabled: boolean } };
+    const set = json(
+      await cli(["policy", "set", "--tenant", "cli-clinic", "--hipaa", "on", "--json"], env),
+    ) as unknown as { policy: { hipaaEnabled: boolean } };
     expect(set.policy).toMatchObject({ tenantId: "cli-clinic", hipaaEnabled: true });
-    expect((await t.grpc.getTenantPolicy({ tenantId: "cli-clinic" }, { bearer: t.adminKey })).policy?.hipaaEnabled).toBe(true);
+    expect(
+      (await t.grpc.getTenantPolicy({ tenantId: "cli-clinic" }, { bearer: t.adminKey })).policy?.hipaaEnabled,
+    ).toBe(true);
     expect((await t.grpc.introspect({ token })).active).toBe(false);
     const got = await cli(["policy", "get", "--tenant", "cli-clinic"], env);
     expect(got.stdout).toMatch(/^tenant cli-clinic: hipaa_enabled=true/);
@@ -211,7 +290,10 @@ describe("CLI: every command, with its effect checked on the server", () => {
   });
 
   it("reads the admin key from ADMIN_KEY_FILE (the file the server wrote) when WARPFLOW_ADMIN_KEY is unset", async () => {
-    const r = await cli(["keys", "list", "--tenant", "cli-acme", "--json"], { WARPFLOW_URL: env.WARPFLOW_URL, ADMIN_KEY_FILE: t.adminKeyFile });
+    const r = await cli(["keys", "list", "--tenant", "cli-acme", "--json"], {
+      WARPFLOW_URL: env.WARPFLOW_URL,
+      ADMIN_KEY_FILE: t.adminKeyFile,
+    });
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as { keys: unknown[] }).keys.length).toBeGreaterThan(0);
   });
@@ -259,7 +341,12 @@ describe("admin-key create --direct", () => {
       const dbName = `wf_cli_${process.pid}`;
       const app = await startTestApp({ env: { MONGODB_URI: mongo.uri, MONGODB_DB: dbName }, logLevel: "warn" });
       try {
-        const r = json(await cli(["admin-key", "create", "--label", "break-glass", "--direct", "--json"], { MONGODB_URI: mongo.uri, MONGODB_DB: dbName }));
+        const r = json(
+          await cli(["admin-key", "create", "--label", "break-glass", "--direct", "--json"], {
+            MONGODB_URI: mongo.uri,
+            MONGODB_DB: dbName,
+          }),
+        );
         expect(r.token).toMatch(/^wf_admin_/);
         expect(await app.grpc.introspect({ token: r.token })).toMatchObject({ active: true, admin: true });
       } finally {

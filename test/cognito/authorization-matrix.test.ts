@@ -1,6 +1,14 @@
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { KeyStatus, TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
+import {
+  cognitoClaims,
+  cognitoEnv,
+  createTestKey,
+  jwksOf,
+  signJwt,
+  writeTempJson,
+  type TestKey,
+} from "../support/jwt.js";
 import { useTestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
 
@@ -10,7 +18,11 @@ import { codeOf } from "../support/codes.js";
  */
 let key: TestKey;
 const bearers = new Map<Credential, string | undefined>();
-const SUB = { acmeAdmin: "11111111-aaaa-4000-8000-acme00admin1", acmeUser: "22222222-bbbb-4000-8000-acme000user1", globexAdmin: "33333333-cccc-4000-8000-globexadmin1" };
+const SUB = {
+  acmeAdmin: "11111111-aaaa-4000-8000-acme00admin1",
+  acmeUser: "22222222-bbbb-4000-8000-acme000user1",
+  globexAdmin: "33333333-cccc-4000-8000-globexadmin1",
+};
 
 type Credential =
   | "platform admin key"
@@ -22,24 +34,49 @@ type Credential =
   | "expired Cognito admin JWT"
   | "none";
 type Rpc =
-  | "CreateKey" | "RotateKey" | "RevokeKey" | "ListKeys" | "CreateSession" | "SetTenantPolicy" | "GetTenantPolicy" | "CreateAdminKey"
-  | "RevokeSession" | "RevokeTenantSessions" | "ListAuditEvents";
+  | "CreateKey"
+  | "RotateKey"
+  | "RevokeKey"
+  | "ListKeys"
+  | "CreateSession"
+  | "SetTenantPolicy"
+  | "GetTenantPolicy"
+  | "CreateAdminKey"
+  | "RevokeSession"
+  | "RevokeTenantSessions"
+  | "ListAuditEvents";
 
 const OK = "OK";
 const DENIED = "PERMISSION_DENIED";
 const UNAUTH = "UNAUTHENTICATED";
 const all = (code: string): Record<Rpc, string> => ({
-  CreateKey: code, RotateKey: code, RevokeKey: code, ListKeys: code,
-  CreateSession: code, SetTenantPolicy: code, GetTenantPolicy: code, CreateAdminKey: code,
-  RevokeSession: code, RevokeTenantSessions: code, ListAuditEvents: code,
+  CreateKey: code,
+  RotateKey: code,
+  RevokeKey: code,
+  ListKeys: code,
+  CreateSession: code,
+  SetTenantPolicy: code,
+  GetTenantPolicy: code,
+  CreateAdminKey: code,
+  RevokeSession: code,
+  RevokeTenantSessions: code,
+  ListAuditEvents: code,
 });
 
 const EXPECTED: Record<Credential, Record<Rpc, string>> = {
   "platform admin key": all(OK),
   "same-tenant Cognito admin": {
-    CreateKey: OK, RotateKey: OK, RevokeKey: OK, ListKeys: OK,
-    CreateSession: DENIED, SetTenantPolicy: DENIED, GetTenantPolicy: OK, CreateAdminKey: DENIED,
-    RevokeSession: DENIED, RevokeTenantSessions: DENIED, ListAuditEvents: OK,
+    CreateKey: OK,
+    RotateKey: OK,
+    RevokeKey: OK,
+    ListKeys: OK,
+    CreateSession: DENIED,
+    SetTenantPolicy: DENIED,
+    GetTenantPolicy: OK,
+    CreateAdminKey: DENIED,
+    RevokeSession: DENIED,
+    RevokeTenantSessions: DENIED,
+    ListAuditEvents: OK,
   },
   "same-tenant Cognito non-admin": all(DENIED),
   "other-tenant Cognito admin": all(DENIED),
@@ -117,7 +154,8 @@ afterEach(async () => {
   }
   for (const tenantId of ["acme", "admin"]) {
     for (const k of (await t.grpc.listKeys({ tenantId }, asAdmin())).keys) {
-      if (!keepKeyIds.has(k.id) && k.status !== KeyStatus.REVOKED) await t.grpc.revokeKey({ tenantId, keyId: k.id }, asAdmin());
+      if (!keepKeyIds.has(k.id) && k.status !== KeyStatus.REVOKED)
+        await t.grpc.revokeKey({ tenantId, keyId: k.id }, asAdmin());
     }
   }
 });
@@ -132,7 +170,10 @@ describe("admin RPC authorization matrix (target tenant acme)", () => {
   });
 
   it("has a row for every admin RPC the service defines (a new RPC without a row fails here)", () => {
-    const admin = TokenService.methods.map((m) => m.name).filter((n) => n !== "Introspect").sort();
+    const admin = TokenService.methods
+      .map((m) => m.name)
+      .filter((n) => n !== "Introspect")
+      .sort();
     for (const cred of Object.keys(EXPECTED) as Credential[]) expect(Object.keys(EXPECTED[cred]).sort()).toEqual(admin);
   });
 });
@@ -170,7 +211,10 @@ describe("a dashboard admin manages its own tenant's keys and nobody else's", ()
   it("a JWT signed by a stranger's key (or forged) does not authenticate", async () => {
     const forged = signJwt(createTestKey(key.kid), cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"] }));
     expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: forged }))).toBe(UNAUTH);
-    const stranger = signJwt(createTestKey("unknown-kid"), cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"] }));
+    const stranger = signJwt(
+      createTestKey("unknown-kid"),
+      cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"] }),
+    );
     expect(await codeOf(t.grpc.createKey({ tenantId: "acme", label: "x" }, { bearer: stranger }))).toBe(UNAUTH);
   });
 });
@@ -181,7 +225,11 @@ describe("the audit trail of a tenant admin", () => {
     const globexAdmin = { bearer: bearers.get("other-tenant Cognito admin") };
     expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, globexAdmin))).toBe(DENIED);
     const [e] = (await t.grpc.listAuditEvents({ tenantId: "acme", pageSize: 1 }, acmeAdmin)).events;
-    expect(e).toMatchObject({ code: "PERMISSION_DENIED", tenantId: "acme", actor: { id: SUB.globexAdmin, tenantId: "globex" } });
+    expect(e).toMatchObject({
+      code: "PERMISSION_DENIED",
+      tenantId: "acme",
+      actor: { id: SUB.globexAdmin, tenantId: "globex" },
+    });
     expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "globex" }, acmeAdmin))).toBe(DENIED);
     expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "admin" }, acmeAdmin))).toBe(DENIED);
   });
@@ -203,8 +251,16 @@ describe("lifecycle records say who acted", () => {
     await t.grpc.revokeKey({ tenantId: "acme", keyId: byAdmin.key!.id }, asAdmin());
 
     const listed = new Map((await t.grpc.listKeys({ tenantId: "acme" }, acmeAdmin)).keys.map((k) => [k.id, k]));
-    expect(listed.get(created.key!.id)).toMatchObject({ createdBy: SUB.acmeAdmin, status: KeyStatus.DEPRECATED, rotatedToKeyId: rotated.key!.id });
-    expect(listed.get(rotated.key!.id)).toMatchObject({ createdBy: SUB.acmeAdmin, revokedBy: SUB.acmeAdmin, status: KeyStatus.REVOKED });
+    expect(listed.get(created.key!.id)).toMatchObject({
+      createdBy: SUB.acmeAdmin,
+      status: KeyStatus.DEPRECATED,
+      rotatedToKeyId: rotated.key!.id,
+    });
+    expect(listed.get(rotated.key!.id)).toMatchObject({
+      createdBy: SUB.acmeAdmin,
+      revokedBy: SUB.acmeAdmin,
+      status: KeyStatus.REVOKED,
+    });
     expect(listed.get(byAdmin.key!.id)).toMatchObject({ createdBy: adminKeyId, revokedBy: adminKeyId });
   });
 });

@@ -40,9 +40,12 @@ describe("COGNITO_* configuration", () => {
     });
   });
 
-  it.each(["us-gov-west-1_AbC", "eusc-de-east-1_AbC", "ap-southeast-2_x1"])("accepts the pool id %s (as aws-jwt-verify does)", (pool) => {
-    expect(loadConfig({ ...base, COGNITO_USER_POOL_ID: pool }).cognito?.userPoolIds).toEqual([pool]);
-  });
+  it.each(["us-gov-west-1_AbC", "eusc-de-east-1_AbC", "ap-southeast-2_x1"])(
+    "accepts the pool id %s (as aws-jwt-verify does)",
+    (pool) => {
+      expect(loadConfig({ ...base, COGNITO_USER_POOL_ID: pool }).cognito?.userPoolIds).toEqual([pool]);
+    },
+  );
 
   it.each([
     [{ COGNITO_USER_POOL_ID: "AbCdEf" }, /^COGNITO_USER_POOL_ID: "AbCdEf" is not a user pool id/],

@@ -8,7 +8,16 @@ import { createLogger } from "../../src/app/logger.js";
 import type { CognitoConfig } from "../../src/config.js";
 import { systemClock } from "../../src/ports/clock.js";
 import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
-import { blockNetwork, CLIENT_ID, cognitoClaims, createTestKey, jwksOf, POOL_ID, POOL_ID_2, signJwt } from "../support/jwt.js";
+import {
+  blockNetwork,
+  CLIENT_ID,
+  cognitoClaims,
+  createTestKey,
+  jwksOf,
+  POOL_ID,
+  POOL_ID_2,
+  signJwt,
+} from "../support/jwt.js";
 import { waitUntil as until } from "../support/poll.js";
 
 /**
@@ -26,7 +35,8 @@ const config = (pools = [POOL_ID]): CognitoConfig => ({
   adminGroup: "tenant-admins",
 });
 const body = (doc: unknown) => new TextEncoder().encode(JSON.stringify(doc)).buffer as ArrayBuffer;
-const jwksUriOf = (pool: string) => `https://cognito-idp.${pool.split("_")[0]}.amazonaws.com/${pool}/.well-known/jwks.json`;
+const jwksUriOf = (pool: string) =>
+  `https://cognito-idp.${pool.split("_")[0]}.amazonaws.com/${pool}/.well-known/jwks.json`;
 
 /** A fake JWKS endpoint: `serve(uri)` decides each answer; every call is recorded. */
 function fakeFetcher(serve: (uri: string, n: number) => unknown): Fetcher & { calls: string[] } {
@@ -41,7 +51,6 @@ function fakeFetcher(serve: (uri: string, n: number) => unknown): Fetcher & { ca
     }),
   };
 }
-
 
 let network: ReturnType<typeof blockNetwork> | undefined;
 afterEach(() => {
@@ -89,15 +98,22 @@ describe("Cognito verifier, JWKS downloaded at start", () => {
   it("a JWKS endpoint that fails is UNAVAILABLE (fail closed, retryable), not an inactive token", async () => {
     network = blockNetwork();
     const fetcher = fakeFetcher(() => new Error("socket hang up"));
-    const v = await createCognitoJwtVerifier(config(), logger, { fetcher, backoff: { initialMs: 60_000, maxMs: 60_000 } });
-    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).rejects.toMatchObject({ code: "unavailable" });
+    const v = await createCognitoJwtVerifier(config(), logger, {
+      fetcher,
+      backoff: { initialMs: 60_000, maxMs: 60_000 },
+    });
+    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).rejects.toMatchObject({
+      code: "unavailable",
+    });
     expect(v.ready()).toBe(false);
   });
 
   it("the network guard used by the file-mode tests does catch aws-jwt-verify's own HTTPS download", async () => {
     network = blockNetwork();
     const v = await createCognitoJwtVerifier(config(), logger, { backoff: { initialMs: 60_000, maxMs: 60_000 } });
-    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).rejects.toMatchObject({ code: "unavailable" });
+    await expect(v.verify(signJwt(createTestKey(), cognitoClaims({ tenantId: "acme" })))).rejects.toMatchObject({
+      code: "unavailable",
+    });
     expect(network.attempts()).toBeGreaterThan(0);
     expect(v.ready()).toBe(false);
   });

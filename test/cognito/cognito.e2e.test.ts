@@ -2,7 +2,17 @@ import { status } from "@grpc/grpc-js";
 import { connect } from "node:net";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { InactiveReason, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { blockNetwork, cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, unsignedJwt, writeTempJson, type TestKey } from "../support/jwt.js";
+import {
+  blockNetwork,
+  cognitoClaims,
+  cognitoEnv,
+  createTestKey,
+  jwksOf,
+  signJwt,
+  unsignedJwt,
+  writeTempJson,
+  type TestKey,
+} from "../support/jwt.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
@@ -54,18 +64,37 @@ describe("Cognito end to end", () => {
 
   it("answers Connect JSON (curl) the same way", async () => {
     const token = signJwt(key, cognitoClaims({ tenantId: "acme" }));
-    const res = await postHttp1(t.port, "/warpflow.auth.v1.TokenService/Introspect", { token, expected_tenant_id: "acme" });
+    const res = await postHttp1(t.port, "/warpflow.auth.v1.TokenService/Introspect", {
+      token,
+      expected_tenant_id: "acme",
+    });
     expect(res).toMatch(/^HTTP\/1\.1 200/);
-    expect(JSON.parse(res.slice(res.indexOf("\r\n\r\n") + 4))).toMatchObject({ active: true, tokenType: "TOKEN_TYPE_COGNITO", tenantId: "acme" });
+    expect(JSON.parse(res.slice(res.indexOf("\r\n\r\n") + 4))).toMatchObject({
+      active: true,
+      tokenType: "TOKEN_TYPE_COGNITO",
+      tenantId: "acme",
+    });
   });
 
   it.each([
     ["expired", () => signJwt(key, cognitoClaims({ tenantId: "acme", expiresIn: -1 })), InactiveReason.EXPIRED],
-    ["wrong client", () => signJwt(key, cognitoClaims({ tenantId: "acme", clientId: "other-client" })), InactiveReason.UNVERIFIED],
-    ["wrong token_use", () => signJwt(key, cognitoClaims({ tenantId: "acme", tokenUse: "id" })), InactiveReason.UNVERIFIED],
+    [
+      "wrong client",
+      () => signJwt(key, cognitoClaims({ tenantId: "acme", clientId: "other-client" })),
+      InactiveReason.UNVERIFIED,
+    ],
+    [
+      "wrong token_use",
+      () => signJwt(key, cognitoClaims({ tenantId: "acme", tokenUse: "id" })),
+      InactiveReason.UNVERIFIED,
+    ],
     ["alg none", () => unsignedJwt(cognitoClaims({ tenantId: "acme" }), key.kid), InactiveReason.UNVERIFIED],
     ["missing tenant claim", () => signJwt(key, cognitoClaims({})), InactiveReason.UNVERIFIED],
-    ["unknown kid (no network)", () => signJwt(createTestKey("rotated-away"), cognitoClaims({ tenantId: "acme" })), InactiveReason.UNVERIFIED],
+    [
+      "unknown kid (no network)",
+      () => signJwt(createTestKey("rotated-away"), cognitoClaims({ tenantId: "acme" })),
+      InactiveReason.UNVERIFIED,
+    ],
   ])("%s: inactive over gRPC, never an error", async (_name, make, reason) => {
     const r = await t.grpc.introspect({ token: make() });
     expect(r).toMatchObject({ active: false, inactiveReason: reason, tenantId: "", subject: "", groups: [] });
@@ -74,11 +103,20 @@ describe("Cognito end to end", () => {
   // Real Cognito access / ID tokens are about 1.1-1.5 kB: longer than the 1 KiB bound on opaque
   // tokens, so JWTs have their own bound (MAX_JWT_LENGTH, 8 KiB).
   it("a realistic-size Cognito access token (> 1024 chars) introspects active", async () => {
-    const token = signJwt(key, cognitoClaims({
-      tenantId: "acme-corporation",
-      groups: ["tenant-admins"],
-      extra: { version: 2, event_id: "64f513be-32db-42b0-b78e-b02127b4f463", origin_jti: "ab12cd34-ef56-7890-ab12-cd34ef567890", jti: "0f9e8d7c-6b5a-4321-8fed-cba987654321", username: "dana.scully@acme-corporation.example" },
-    }));
+    const token = signJwt(
+      key,
+      cognitoClaims({
+        tenantId: "acme-corporation",
+        groups: ["tenant-admins"],
+        extra: {
+          version: 2,
+          event_id: "64f513be-32db-42b0-b78e-b02127b4f463",
+          origin_jti: "ab12cd34-ef56-7890-ab12-cd34ef567890",
+          jti: "0f9e8d7c-6b5a-4321-8fed-cba987654321",
+          username: "dana.scully@acme-corporation.example",
+        },
+      }),
+    );
     expect(token.length).toBeGreaterThan(1024);
     expect((await t.grpc.introspect({ token })).active).toBe(true);
   });
@@ -87,7 +125,9 @@ describe("Cognito end to end", () => {
     const admin = signJwt(key, cognitoClaims({ tenantId: "acme", groups: ["acme-admins"] }));
     const defaultGroup = signJwt(key, cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"] }));
     expect((await t.grpc.listKeys({ tenantId: "acme" }, { bearer: admin })).keys).toEqual([]);
-    await expect(t.grpc.listKeys({ tenantId: "acme" }, { bearer: defaultGroup })).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+    await expect(t.grpc.listKeys({ tenantId: "acme" }, { bearer: defaultGroup })).rejects.toMatchObject({
+      code: status.PERMISSION_DENIED,
+    });
   });
 });
 
@@ -109,7 +149,9 @@ function postHttp1(port: number, path: string, json: unknown): Promise<string> {
   const body = JSON.stringify(json);
   return new Promise((resolve, reject) => {
     const s = connect(port, "127.0.0.1", () =>
-      s.end(`POST ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`),
+      s.end(
+        `POST ${path} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      ),
     );
     let out = "";
     s.on("data", (d: Buffer) => (out += d.toString()));

@@ -1,7 +1,15 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { InactiveReason, TokenType } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { cognitoClaims, cognitoEnv, createTestKey, signJwt, jwksOf, writeTempJson, type TestKey } from "../support/jwt.js";
+import {
+  cognitoClaims,
+  cognitoEnv,
+  createTestKey,
+  signJwt,
+  jwksOf,
+  writeTempJson,
+  type TestKey,
+} from "../support/jwt.js";
 import { useTestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
 
@@ -26,14 +34,39 @@ const t = useTestApp(async () => {
 
 /** What a claim may be: valid, absent, or something no Cognito token carries. */
 const junk = fc.oneof(
-  fc.constantFrom(null, true, false, 0, -1, 1e20, -1e20, 1e308, -1e308, 8.64e12, 8.64e12 + 1, MAX_DATE_S + 1, 0.5, "", "1e20", "acme", [], {}, ["a", 1]),
+  fc.constantFrom(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1e20,
+    -1e20,
+    1e308,
+    -1e308,
+    8.64e12,
+    8.64e12 + 1,
+    MAX_DATE_S + 1,
+    0.5,
+    "",
+    "1e20",
+    "acme",
+    [],
+    {},
+    ["a", 1],
+  ),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.integer(),
   fc.string({ maxLength: 12 }),
   fc.array(fc.oneof(fc.string({ maxLength: 6 }), fc.integer()), { maxLength: 3 }),
   fc.dictionary(fc.string({ maxLength: 4 }), fc.integer(), { maxKeys: 2 }),
 );
-const orJunk = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 16, arbitrary: valid.map((v) => ({ kind: "valid" as const, v })) }, { weight: 1, arbitrary: fc.constant({ kind: "absent" as const }) }, { weight: 3, arbitrary: junk.map((v) => ({ kind: "junk" as const, v })) });
+const orJunk = <T>(valid: fc.Arbitrary<T>) =>
+  fc.oneof(
+    { weight: 16, arbitrary: valid.map((v) => ({ kind: "valid" as const, v })) },
+    { weight: 1, arbitrary: fc.constant({ kind: "absent" as const }) },
+    { weight: 3, arbitrary: junk.map((v) => ({ kind: "junk" as const, v })) },
+  );
 type Drawn = { kind: "valid"; v: unknown } | { kind: "absent" } | { kind: "junk"; v: unknown };
 
 const claimArbs = {
@@ -96,7 +129,9 @@ describe("signed JWTs with random claim values (fast-check)", () => {
           expect(r.tokenType).toBe(TokenType.COGNITO);
           const tenant = drawn["custom:tenant_id"];
           expect(r.tenantId).toBe(tenant.kind === "absent" ? "(absent: cannot be active)" : tenant.v); // junk may still be a valid id ("a")
-          expect(Number(r.expiresAt!.seconds)).toBe(Math.floor(drawn.exp.kind === "absent" ? NaN : (drawn.exp.v as number)));
+          expect(Number(r.expiresAt!.seconds)).toBe(
+            Math.floor(drawn.exp.kind === "absent" ? NaN : (drawn.exp.v as number)),
+          );
         } else {
           seen.inactive++;
           expect([InactiveReason.UNVERIFIED, InactiveReason.EXPIRED]).toContain(r.inactiveReason);
@@ -130,14 +165,23 @@ describe("signed JWTs with random claim values (fast-check)", () => {
     ["username null", { username: null }],
     ["iss a number", { iss: 7 }],
     ["jti a list", { jti: ["x"] }],
-  ])("a signed admin JWT with %s: UNVERIFIED on Introspect and UNAUTHENTICATED as an admin credential", async (_name, extra) => {
-    const token = signJwt(key, cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"], extra }));
-    expect(await t.grpc.introspect({ token })).toMatchObject({ active: false, inactiveReason: InactiveReason.UNVERIFIED });
-    expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: token }))).toBe("UNAUTHENTICATED");
-  });
+  ])(
+    "a signed admin JWT with %s: UNVERIFIED on Introspect and UNAUTHENTICATED as an admin credential",
+    async (_name, extra) => {
+      const token = signJwt(key, cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"], extra }));
+      expect(await t.grpc.introspect({ token })).toMatchObject({
+        active: false,
+        inactiveReason: InactiveReason.UNVERIFIED,
+      });
+      expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: token }))).toBe("UNAUTHENTICATED");
+    },
+  );
 
   it("control: the same admin JWT with in-range claims is active and authorized", async () => {
-    const token = signJwt(key, cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"], extra: { exp: MAX_DATE_S } }));
+    const token = signJwt(
+      key,
+      cognitoClaims({ tenantId: "acme", groups: ["tenant-admins"], extra: { exp: MAX_DATE_S } }),
+    );
     expect(await t.grpc.introspect({ token })).toMatchObject({ active: true, tenantId: "acme" });
     expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: token }))).toBe("OK");
   });
@@ -155,7 +199,8 @@ function respellings(token: string): [string, string][] {
     const last = alphabet.indexOf(s.at(-1)!);
     for (let bits = 1; bits <= unused; bits++) {
       const twin = `${s.slice(0, -1)}${alphabet[last | bits]}`;
-      if (twin !== s && Buffer.from(twin, "base64url").equals(Buffer.from(s, "base64url"))) out.push([`segment ${i}, low bits ${bits}`, at(twin)]);
+      if (twin !== s && Buffer.from(twin, "base64url").equals(Buffer.from(s, "base64url")))
+        out.push([`segment ${i}, low bits ${bits}`, at(twin)]);
     }
   });
   return out;
@@ -171,7 +216,11 @@ describe("one JWT, one string", () => {
     expect(variants.filter(([n]) => n.startsWith("segment 2, low bits")).length).toBeGreaterThan(0);
     for (const [name, variant] of variants) {
       const r = await t.grpc.introspect({ token: variant });
-      expect({ name, active: r.active, reason: r.inactiveReason }).toEqual({ name, active: false, reason: InactiveReason.MALFORMED });
+      expect({ name, active: r.active, reason: r.inactiveReason }).toEqual({
+        name,
+        active: false,
+        reason: InactiveReason.MALFORMED,
+      });
       expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: variant }))).toBe("UNAUTHENTICATED");
     }
   });

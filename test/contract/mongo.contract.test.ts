@@ -5,7 +5,15 @@ import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
 import { ensureIndexes, INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { KeyRecord } from "../../src/domain/records.js";
-import { dropDatabase, obtainMongo, openMongoStore, sayMongoSkipped, uniqueDbName, waitUntilServing, withStoreAndDb } from "../support/mongo.js";
+import {
+  dropDatabase,
+  obtainMongo,
+  openMongoStore,
+  sayMongoSkipped,
+  uniqueDbName,
+  waitUntilServing,
+  withStoreAndDb,
+} from "../support/mongo.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
@@ -46,7 +54,10 @@ const key = (tenantId: string, n: number): KeyRecord => ({
 });
 
 /** A writer and a watching instance on one fresh database; `fn` runs once the watcher's change stream is open. */
-async function withWriterAndWatcher(prefix: string, fn: (writer: { store: TokenStore }, seen: StoreChange[]) => Promise<void>): Promise<void> {
+async function withWriterAndWatcher(
+  prefix: string,
+  fn: (writer: { store: TokenStore }, seen: StoreChange[]) => Promise<void>,
+): Promise<void> {
   const dbName = uniqueDbName(prefix);
   const writer = await openMongoStore(uri, dbName);
   const watcher = createMongoStore({ uri, dbName });
@@ -68,18 +79,31 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     await withStoreAndDb(uri, "wf_explain", async (store, db) => {
       const t = "tenant-explain";
       for (let i = 0; i < 3; i++) await store.insertKey(key(t, i), 3);
-      const session = { id: newSessionId(), tenantId: t, tokenHash: "h", createdAt: new Date(), expiresAt: new Date(Date.UTC(2030, 0, 1)), createdBy: "test" };
+      const session = {
+        id: newSessionId(),
+        tenantId: t,
+        tokenHash: "h",
+        createdAt: new Date(),
+        expiresAt: new Date(Date.UTC(2030, 0, 1)),
+        createdBy: "test",
+      };
       await store.insertSession(session);
-      const plan = async (p: Promise<unknown>) => JSON.stringify(((await p) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
+      const plan = async (p: Promise<unknown>) =>
+        JSON.stringify(((await p) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
       // An index scan by that index: IXSCAN names it; 8.0's EXPRESS_IXSCAN (equality on a unique
       // single-field index, limit 1) may only show its key pattern.
-      const usesIndex = (p: string, name: string, field: string) => p.includes(name) || (p.includes("EXPRESS_IXSCAN") && p.includes(field));
+      const usesIndex = (p: string, name: string, field: string) =>
+        p.includes(name) || (p.includes("EXPRESS_IXSCAN") && p.includes(field));
 
-      const byHash = await plan(db.collection(COLLECTIONS.keys).find({ tokenHash: "x" }).limit(1).explain("queryPlanner"));
+      const byHash = await plan(
+        db.collection(COLLECTIONS.keys).find({ tokenHash: "x" }).limit(1).explain("queryPlanner"),
+      );
       expect(usesIndex(byHash, INDEX.keyTokenHash, "tokenHash"), byHash).toBe(true);
       expect(byHash).not.toContain('"COLLSCAN"');
 
-      const sessionByHash = await plan(db.collection(COLLECTIONS.sessions).find({ tokenHash: "h" }).limit(1).explain("queryPlanner"));
+      const sessionByHash = await plan(
+        db.collection(COLLECTIONS.sessions).find({ tokenHash: "h" }).limit(1).explain("queryPlanner"),
+      );
       expect(usesIndex(sessionByHash, INDEX.sessionTokenHash, "tokenHash"), sessionByHash).toBe(true);
       expect(sessionByHash).not.toContain('"COLLSCAN"');
 
@@ -101,10 +125,19 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     await withStoreAndDb(uri, "wf_audit_explain", async (_store, db) => {
       const coll = db.collection(COLLECTIONS.audit);
       for (const query of [
-        coll.find({ tenantId: "acme", _id: { $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
-        coll.find({ tenantId: "acme", action: "key.rotate", _id: { $gte: "ev_0", $lt: "ev_z" } as never }).sort({ _id: -1 }).limit(101),
+        coll
+          .find({ tenantId: "acme", _id: { $lt: "ev_z" } as never })
+          .sort({ _id: -1 })
+          .limit(101),
+        coll
+          .find({ tenantId: "acme", action: "key.rotate", _id: { $gte: "ev_0", $lt: "ev_z" } as never })
+          .sort({ _id: -1 })
+          .limit(101),
       ]) {
-        const plan = JSON.stringify(((await query.explain("queryPlanner")) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
+        const plan = JSON.stringify(
+          ((await query.explain("queryPlanner")) as { queryPlanner: { winningPlan: unknown } }).queryPlanner
+            .winningPlan,
+        );
         expect(plan).toMatch(new RegExp(`${INDEX.auditTenant}|${INDEX.auditTenantAction}`));
         expect(plan).not.toContain('"COLLSCAN"');
         expect(plan).not.toContain('"stage":"SORT"');
@@ -115,14 +148,26 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
   it("tells other instances about revoked sessions (change stream), one event per session", async () => {
     await withWriterAndWatcher("wf_session_changes", async (writer, seen) => {
       const t = "tenant-sessions";
-      const mk = () => ({ id: newSessionId(), tenantId: t, tokenHash: randomBytes(32).toString("base64url"), createdAt: new Date(), expiresAt: new Date(Date.now() + 3600_000), createdBy: "k" });
+      const mk = () => ({
+        id: newSessionId(),
+        tenantId: t,
+        tokenHash: randomBytes(32).toString("base64url"),
+        createdAt: new Date(),
+        expiresAt: new Date(Date.now() + 3600_000),
+        createdBy: "k",
+      });
       const [a, b, c] = [mk(), mk(), mk()];
       for (const s of [a, b, c]) await writer.store.insertSession(s); // inserts: no event
       await writer.store.revokeSession({ tenantId: t, sessionId: a.id, revokedAt: new Date(), revokedBy: "k" });
       await writer.store.revokeTenantSessions({ tenantId: t, revokedAt: new Date(), revokedBy: "k" });
       await pollUntil(() => seen.length >= 3, 10_000, 50);
       expect(seen[0]).toEqual({ kind: "session", sessionId: a.id });
-      expect(new Set(seen.slice(1))).toEqual(new Set([{ kind: "session", sessionId: b.id }, { kind: "session", sessionId: c.id }]));
+      expect(new Set(seen.slice(1))).toEqual(
+        new Set([
+          { kind: "session", sessionId: b.id },
+          { kind: "session", sessionId: c.id },
+        ]),
+      );
     });
   });
 
@@ -136,7 +181,11 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       await Promise.all(clients.map((c) => ensureIndexes(c.db(dbName)))); // identical specs: no-ops
       const keys = await clients[0]!.db(dbName).collection(COLLECTIONS.keys).indexes();
       const slot = keys.find((i) => i.name === INDEX.keyActiveSlot);
-      expect(slot).toMatchObject({ key: { tenantId: 1, slot: 1 }, unique: true, partialFilterExpression: { status: "active" } });
+      expect(slot).toMatchObject({
+        key: { tenantId: 1, slot: 1 },
+        unique: true,
+        partialFilterExpression: { status: "active" },
+      });
       expect(keys.find((i) => i.name === INDEX.keyGraceSlot)).toMatchObject({
         key: { tenantId: 1, graceSlot: 1 },
         unique: true,
@@ -146,8 +195,13 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       expect(await ensureIndexes(clients[0]!.db(dbName))).toEqual({ built: [] });
       expect(keys.find((i) => i.name === INDEX.keyTokenHash)).toMatchObject({ unique: true });
       const sessions = await clients[0]!.db(dbName).collection(COLLECTIONS.sessions).indexes();
-      expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({ key: { expiresAt: 1 }, expireAfterSeconds: 0 });
-      expect(sessions.find((i) => i.name === INDEX.sessionTenantExpires)).toMatchObject({ key: { tenantId: 1, expiresAt: 1 } });
+      expect(sessions.find((i) => i.name === INDEX.sessionTtl)).toMatchObject({
+        key: { expiresAt: 1 },
+        expireAfterSeconds: 0,
+      });
+      expect(sessions.find((i) => i.name === INDEX.sessionTenantExpires)).toMatchObject({
+        key: { tenantId: 1, expiresAt: 1 },
+      });
     } finally {
       await Promise.all(clients.map((c) => c.close()));
       await dropDatabase(uri, dbName);
@@ -159,12 +213,24 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     const replicas = await Promise.all([1, 2, 3].map(() => openMongoStore(uri, dbName)));
     try {
       const t = "tenant-replicas";
-      const results = await Promise.all(Array.from({ length: 30 }, (_, i) => replicas[i % 3]!.store.insertKey(key(t, i), 3)));
+      const results = await Promise.all(
+        Array.from({ length: 30 }, (_, i) => replicas[i % 3]!.store.insertKey(key(t, i), 3)),
+      );
       expect(results.filter((r) => r.ok)).toHaveLength(3);
       const [a, b] = results.filter((r) => r.ok).map((r) => (r.ok ? r.key.id : ""));
       // Rotations of one key from every replica at once: exactly one wins.
       const rotations = await Promise.all(
-        replicas.map((r, i) => r.store.rotateKey({ tenantId: t, keyId: a!, successor: key(t, 100 + i), revokeAt: new Date(Date.UTC(2031, 0)), maxActive: 3, maxDeprecated: 3, now: new Date() })),
+        replicas.map((r, i) =>
+          r.store.rotateKey({
+            tenantId: t,
+            keyId: a!,
+            successor: key(t, 100 + i),
+            revokeAt: new Date(Date.UTC(2031, 0)),
+            maxActive: 3,
+            maxDeprecated: 3,
+            now: new Date(),
+          }),
+        ),
       );
       expect(rotations.filter((r) => r.ok)).toHaveLength(1);
       await replicas[1]!.store.revokeKey({ tenantId: t, keyId: b!, revokedAt: new Date() });
@@ -186,7 +252,12 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
           ensureAdminKey({
             store,
             clock: systemClock,
-            keys: createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) }),
+            keys: createKeyService({
+              store,
+              clock: systemClock,
+              cache: createTokenCache(),
+              lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+            }),
             holder: `replica-${i}`,
             pollMs: 50,
             save: async (t) => void saved.push(t),

@@ -42,8 +42,20 @@ const sweep = (store: TokenStore, now: Date) => {
   return expireGracePeriods({ store, audit: createAuditTrail({ store, clock }), clock });
 };
 const KEY_FIELDS = new Set([
-  "id", "tenantId", "label", "tokenHash", "hint", "status", "createdAt", "createdBy",
-  "lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId",
+  "id",
+  "tenantId",
+  "label",
+  "tokenHash",
+  "hint",
+  "status",
+  "createdAt",
+  "createdBy",
+  "lastUsedAt",
+  "revokeAt",
+  "revokedAt",
+  "revokedBy",
+  "rotatedFromKeyId",
+  "rotatedToKeyId",
 ]);
 
 let seq = 0;
@@ -72,7 +84,8 @@ function newSession(tenantId: string, expiresAt: Date): SessionRecord {
 /** A record exposes domain fields only (no `_id`, `v`, `slot`, ... of the adapter). */
 function expectOnlyRecordFields(record: object): void {
   for (const name of Object.keys(record)) {
-    if ((record as Record<string, unknown>)[name] !== undefined) expect(KEY_FIELDS.has(name), `unexpected field ${name}`).toBe(true);
+    if ((record as Record<string, unknown>)[name] !== undefined)
+      expect(KEY_FIELDS.has(name), `unexpected field ${name}`).toBe(true);
   }
 }
 
@@ -128,8 +141,18 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const other = tenant();
       const key = await insertOk(newKey(t));
       expect(await store.getKey(other, key.id)).toBeNull();
-      expect(await store.revokeKey({ tenantId: other, keyId: key.id, revokedAt: at(HOUR), revokedBy: "mallory" })).toBeNull();
-      const rot = await store.rotateKey({ tenantId: other, keyId: key.id, successor: newKey(other), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      expect(
+        await store.revokeKey({ tenantId: other, keyId: key.id, revokedAt: at(HOUR), revokedBy: "mallory" }),
+      ).toBeNull();
+      const rot = await store.rotateKey({
+        tenantId: other,
+        keyId: key.id,
+        successor: newKey(other),
+        revokeAt: at(HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       expect(rot).toEqual({ ok: false, reason: "not_found" });
       expect(await store.getKey(t, key.id)).toEqual(key);
       expect(await activeIds(other)).toEqual([]);
@@ -138,7 +161,10 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("refuses a second key with the same token hash (and it is not an outage)", async () => {
       const first = await insertOk(newKey(tenant()));
       const dup = newKey(tenant(), { tokenHash: first.tokenHash });
-      const err = await store.insertKey(dup, MAX).then(() => undefined, (e: unknown) => e);
+      const err = await store.insertKey(dup, MAX).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(Error);
       expect(err).not.toBeInstanceOf(StoreUnavailableError);
       expect(await store.findKeyByHash(first.tokenHash)).toEqual(first);
@@ -169,7 +195,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const [k1, k2, k3] = [await insertOk(newKey(t)), await insertOk(newKey(t)), await insertOk(newKey(t))];
       await store.revokeKey({ tenantId: t, keyId: k1!.id, revokedAt: at(HOUR) });
       await insertOk(newKey(t)); // k1 revoked frees its place
-      const rot = await store.rotateKey({ tenantId: t, keyId: k2!.id, successor: newKey(t), revokeAt: at(72 * HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      const rot = await store.rotateKey({
+        tenantId: t,
+        keyId: k2!.id,
+        successor: newKey(t),
+        revokeAt: at(72 * HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       expect(rot.ok).toBe(true); // k2 deprecated, its successor active: still 3 active
       expect(await store.insertKey(newKey(t), MAX)).toEqual({ ok: false, reason: "limit" });
       await store.revokeKey({ tenantId: t, keyId: k3!.id, revokedAt: at(2 * HOUR) });
@@ -184,7 +218,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const old = await insertOk(newKey(t));
       const successor = newKey(t, { rotatedFromKeyId: old.id });
       const revokeAt = at(72 * HOUR);
-      const r = await store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt, maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      const r = await store.rotateKey({
+        tenantId: t,
+        keyId: old.id,
+        successor,
+        revokeAt,
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       const previous = { ...old, status: "deprecated", revokeAt, rotatedToKeyId: successor.id };
       const key = { ...successor, status: "active", rotatedFromKeyId: old.id };
       expect(r).toEqual({ ok: true, previous, key });
@@ -196,7 +238,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("rotates a key at the limit (the count is unchanged)", async () => {
       const t = tenant();
       const keys = [await insertOk(newKey(t)), await insertOk(newKey(t)), await insertOk(newKey(t))];
-      const r = await store.rotateKey({ tenantId: t, keyId: keys[0]!.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      const r = await store.rotateKey({
+        tenantId: t,
+        keyId: keys[0]!.id,
+        successor: newKey(t),
+        revokeAt: at(HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       expect(r.ok).toBe(true);
       expect(await activeIds(t)).toHaveLength(MAX);
     });
@@ -208,7 +258,17 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       await insertOk(newKey(t));
       const successors = Array.from({ length: 10 }, () => newKey(t));
       const results = await Promise.all(
-        successors.map((successor) => store.rotateKey({ tenantId: t, keyId: old.id, successor, revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW })),
+        successors.map((successor) =>
+          store.rotateKey({
+            tenantId: t,
+            keyId: old.id,
+            successor,
+            revokeAt: at(HOUR),
+            maxActive: MAX,
+            maxDeprecated: MAX_DEPRECATED,
+            now: NOW,
+          }),
+        ),
       );
       const winners = results.flatMap((r, i) => (r.ok ? [successors[i]!] : []));
       expect(winners).toHaveLength(1);
@@ -221,8 +281,25 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("answers not_active for a deprecated or revoked key, not_found for an unknown one", async () => {
       const t = tenant();
       const k = await insertOk(newKey(t));
-      await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
-      const rotateAgain = (keyId: string) => store.rotateKey({ tenantId: t, keyId, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      await store.rotateKey({
+        tenantId: t,
+        keyId: k.id,
+        successor: newKey(t),
+        revokeAt: at(HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
+      const rotateAgain = (keyId: string) =>
+        store.rotateKey({
+          tenantId: t,
+          keyId,
+          successor: newKey(t),
+          revokeAt: at(HOUR),
+          maxActive: MAX,
+          maxDeprecated: MAX_DEPRECATED,
+          now: NOW,
+        });
       expect(await rotateAgain(k.id)).toEqual({ ok: false, reason: "not_active" });
       const r = await insertOk(newKey(t));
       await store.revokeKey({ tenantId: t, keyId: r.id, revokedAt: at(HOUR) });
@@ -238,7 +315,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
           for (let i = 0; i < start; i++) initial.push(await insertOk(newKey(t)));
           const successor = newKey(t);
           const [rot] = await Promise.all([
-            store.rotateKey({ tenantId: t, keyId: initial[0]!.id, successor, revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW }),
+            store.rotateKey({
+              tenantId: t,
+              keyId: initial[0]!.id,
+              successor,
+              revokeAt: at(HOUR),
+              maxActive: MAX,
+              maxDeprecated: MAX_DEPRECATED,
+              now: NOW,
+            }),
             ...Array.from({ length: 5 }, () => store.insertKey(newKey(t), MAX)),
           ]);
           expect((await activeIds(t)).length).toBeLessThanOrEqual(MAX);
@@ -270,7 +355,11 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       }
       return { t, keys };
     }
-    const rotate = (t: string, keyId: string, over: { successor?: KeyRecord; now?: Date; revokeAt?: Date; maxActive?: number } = {}) =>
+    const rotate = (
+      t: string,
+      keyId: string,
+      over: { successor?: KeyRecord; now?: Date; revokeAt?: Date; maxActive?: number } = {},
+    ) =>
       store.rotateKey({
         tenantId: t,
         keyId,
@@ -280,7 +369,8 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
         maxDeprecated: MAX_DEPRECATED,
         now: over.now ?? NOW,
       });
-    const deprecatedIds = async (t: string) => (await store.listKeys(t, 1000)).filter((k) => k.status === "deprecated").map((k) => k.id);
+    const deprecatedIds = async (t: string) =>
+      (await store.listKeys(t, 1000)).filter((k) => k.status === "deprecated").map((k) => k.id);
 
     it(`allows ${MAX_DEPRECATED} deprecated keys in grace, then answers deprecated_limit and changes nothing`, async () => {
       const t = tenant();
@@ -307,19 +397,25 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("frees a place when a deprecated key is revoked, or once its grace has ended (swept or not)", async () => {
       const { t, keys } = await tenantWith(6);
       // Three deprecated keys whose grace ends at 1 h, 2 h and 3 h.
-      for (let i = 0; i < 3; i++) expect((await rotate(t, keys[i]!.id, { revokeAt: at((i + 1) * HOUR), maxActive: 6 })).ok).toBe(true);
+      for (let i = 0; i < 3; i++)
+        expect((await rotate(t, keys[i]!.id, { revokeAt: at((i + 1) * HOUR), maxActive: 6 })).ok).toBe(true);
       expect(await rotate(t, keys[3]!.id, { maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
       // Revoking one frees its place.
       await store.revokeKey({ tenantId: t, keyId: keys[1]!.id, revokedAt: at(1) });
       expect((await rotate(t, keys[3]!.id, { revokeAt: at(4 * HOUR), maxActive: 6 })).ok).toBe(true);
       expect(await rotate(t, keys[4]!.id, { maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
       // At 1 h the first one's grace has ended: it no longer counts, though no sweep has run.
-      expect(await rotate(t, keys[4]!.id, { now: at(HOUR - 1), maxActive: 6 })).toEqual({ ok: false, reason: "deprecated_limit" });
+      expect(await rotate(t, keys[4]!.id, { now: at(HOUR - 1), maxActive: 6 })).toEqual({
+        ok: false,
+        reason: "deprecated_limit",
+      });
       expect((await rotate(t, keys[4]!.id, { now: at(HOUR), revokeAt: at(5 * HOUR), maxActive: 6 })).ok).toBe(true);
       // After the sweep stored the 3 h one as revoked, its place is free too.
       expect(await sweep(store, at(3 * HOUR))).toBeGreaterThanOrEqual(1);
       expect((await rotate(t, keys[5]!.id, { now: at(3 * HOUR), maxActive: 6 })).ok).toBe(true);
-      const live = (await store.listKeys(t, 1000)).filter((k) => k.status === "deprecated" && k.revokeAt! > at(3 * HOUR));
+      const live = (await store.listKeys(t, 1000)).filter(
+        (k) => k.status === "deprecated" && k.revokeAt! > at(3 * HOUR),
+      );
       expect(live).toHaveLength(MAX_DEPRECATED);
     });
 
@@ -327,7 +423,9 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       for (let round = 0; round < 3; round++) {
         const { t, keys } = await tenantWith(8);
         const successors = keys.map(() => newKey(t));
-        const results = await Promise.all(keys.map((k, i) => rotate(t, k.id, { successor: successors[i]!, maxActive: 8 })));
+        const results = await Promise.all(
+          keys.map((k, i) => rotate(t, k.id, { successor: successors[i]!, maxActive: 8 })),
+        );
         expect(results.filter((r) => r.ok)).toHaveLength(MAX_DEPRECATED);
         for (const [i, r] of results.entries()) {
           if (r.ok) continue;
@@ -362,7 +460,12 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const k = await insertOk(newKey(t));
       const first = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR), revokedBy: "user:alice" });
       expect(first).toEqual({ ...k, status: "revoked", revokedAt: at(HOUR), revokedBy: "user:alice" });
-      const second = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(2 * HOUR), revokedBy: "user:bob" });
+      const second = await store.revokeKey({
+        tenantId: t,
+        keyId: k.id,
+        revokedAt: at(2 * HOUR),
+        revokedBy: "user:bob",
+      });
       expect(second).toEqual(first);
       expect(await store.getKey(t, k.id)).toEqual(first);
       expect(await store.revokeKey({ tenantId: t, keyId: newKeyId(), revokedAt: at(HOUR) })).toBeNull();
@@ -372,9 +475,23 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const t = tenant();
       const k = await insertOk(newKey(t));
       const succ = newKey(t);
-      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(72 * HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      await store.rotateKey({
+        tenantId: t,
+        keyId: k.id,
+        successor: succ,
+        revokeAt: at(72 * HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR) });
-      expect(revoked).toEqual({ ...k, status: "revoked", revokeAt: at(72 * HOUR), rotatedToKeyId: succ.id, revokedAt: at(HOUR) });
+      expect(revoked).toEqual({
+        ...k,
+        status: "revoked",
+        revokeAt: at(72 * HOUR),
+        rotatedToKeyId: succ.id,
+        revokedAt: at(HOUR),
+      });
       expect(revoked!.revokedBy).toBeUndefined();
     });
 
@@ -382,7 +499,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const t = tenant();
       const k = await insertOk(newKey(t));
       const revoked = await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR), revokedBy: "user:alice" });
-      const rot = await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt: at(HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      const rot = await store.rotateKey({
+        tenantId: t,
+        keyId: k.id,
+        successor: newKey(t),
+        revokeAt: at(HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       expect(rot).toEqual({ ok: false, reason: "not_active" });
       await sweep(store, at(1000 * HOUR));
       await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(5 * HOUR) });
@@ -393,7 +518,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const t = tenant();
       const rotate = async (revokeAt: Date) => {
         const k = await insertOk(newKey(t));
-        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+        await store.rotateKey({
+          tenantId: t,
+          keyId: k.id,
+          successor: newKey(t),
+          revokeAt,
+          maxActive: MAX,
+          maxDeprecated: MAX_DEPRECATED,
+          now: NOW,
+        });
         const succ = (await store.getKey(t, k.id))!.rotatedToKeyId!;
         await store.revokeKey({ tenantId: t, keyId: succ, revokedAt: at(0) }); // keep the tenant under the limit
         return (await store.getKey(t, k.id))!;
@@ -420,7 +553,11 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const b = await insertOk(newKey(t));
       await store.recordKeyUses([]);
       // Uses seconds apart: a use within LAST_USED_COARSENESS_MS (1 s) of the stored one may be skipped.
-      await store.recordKeyUses([{ keyId: a.id, at: at(20_000) }, { keyId: b.id, at: at(5_000) }, { keyId: newKeyId(), at: at(7_000) }]);
+      await store.recordKeyUses([
+        { keyId: a.id, at: at(20_000) },
+        { keyId: b.id, at: at(5_000) },
+        { keyId: newKeyId(), at: at(7_000) },
+      ]);
       await store.recordKeyUses([{ keyId: a.id, at: at(10_000) }]); // older: must not win
       expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(20_000));
       await store.recordKeyUses([{ keyId: a.id, at: at(30_000) }]);
@@ -428,7 +565,9 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect((await store.getKey(t, b.id))!.lastUsedAt).toEqual(at(5_000));
       // Within the coarseness: stored or skipped, never backwards; beyond it: always stored.
       await store.recordKeyUses([{ keyId: a.id, at: at(30_500) }]);
-      expect([at(30_000).getTime(), at(30_500).getTime()]).toContain((await store.getKey(t, a.id))!.lastUsedAt!.getTime());
+      expect([at(30_000).getTime(), at(30_500).getTime()]).toContain(
+        (await store.getKey(t, a.id))!.lastUsedAt!.getTime(),
+      );
       await store.recordKeyUses([{ keyId: a.id, at: at(31_600) }]);
       expect((await store.getKey(t, a.id))!.lastUsedAt).toEqual(at(31_600));
       expect(await store.listKeys(t, 100)).toHaveLength(2);
@@ -470,7 +609,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       await insertOk(newKey(tenant()));
       expect(await store.hasUsableKey(t, now)).toBe(true);
       const succ = newKey(t);
-      await store.rotateKey({ tenantId: t, keyId: k.id, successor: succ, revokeAt: at(11 * HOUR), maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now: NOW });
+      await store.rotateKey({
+        tenantId: t,
+        keyId: k.id,
+        successor: succ,
+        revokeAt: at(11 * HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
       await store.revokeKey({ tenantId: t, keyId: succ.id, revokedAt: now });
       expect(await store.hasUsableKey(t, now)).toBe(true); // deprecated, grace not over
       expect(await store.hasUsableKey(t, at(11 * HOUR))).toBe(false); // grace over at revokeAt
@@ -490,7 +637,9 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("refuses a second session with the same token hash", async () => {
       const s = newSession(tenant(), at(HOUR));
       await store.insertSession(s);
-      await expect(store.insertSession({ ...newSession(s.tenantId, at(2 * HOUR)), tokenHash: s.tokenHash })).rejects.toThrow();
+      await expect(
+        store.insertSession({ ...newSession(s.tenantId, at(2 * HOUR)), tokenHash: s.tokenHash }),
+      ).rejects.toThrow();
       expect(await store.findSessionByHash(s.tokenHash)).toEqual(s);
     });
 
@@ -513,13 +662,24 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const other = newSession(t, at(2 * HOUR));
       await store.insertSession(s);
       await store.insertSession(other);
-      expect(await store.revokeSession({ tenantId: tenant(), sessionId: s.id, revokedAt: at(HOUR), revokedBy: "mallory" })).toBeNull();
-      const revoked = await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR), revokedBy: "key_a" });
+      expect(
+        await store.revokeSession({ tenantId: tenant(), sessionId: s.id, revokedAt: at(HOUR), revokedBy: "mallory" }),
+      ).toBeNull();
+      const revoked = await store.revokeSession({
+        tenantId: t,
+        sessionId: s.id,
+        revokedAt: at(HOUR),
+        revokedBy: "key_a",
+      });
       expect(revoked).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_a" });
-      expect(await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR + 5), revokedBy: "key_b" })).toEqual(revoked);
+      expect(
+        await store.revokeSession({ tenantId: t, sessionId: s.id, revokedAt: at(HOUR + 5), revokedBy: "key_b" }),
+      ).toEqual(revoked);
       expect(await store.findSessionByHash(s.tokenHash)).toEqual(revoked);
       expect(await store.findSessionByHash(other.tokenHash)).toEqual(other);
-      expect(await store.revokeSession({ tenantId: t, sessionId: newSessionId(), revokedAt: at(HOUR), revokedBy: "x" })).toBeNull();
+      expect(
+        await store.revokeSession({ tenantId: t, sessionId: newSessionId(), revokedAt: at(HOUR), revokedBy: "x" }),
+      ).toBeNull();
     });
 
     it("revokes every live session of a tenant at once and counts them; expired, revoked and other tenants' are untouched", async () => {
@@ -531,7 +691,8 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       for (const s of [...live, expired, already, foreign]) await store.insertSession(s);
       await store.revokeSession({ tenantId: t, sessionId: already.id, revokedAt: at(HOUR / 2), revokedBy: "first" });
       expect(await store.revokeTenantSessions({ tenantId: t, revokedAt: at(HOUR), revokedBy: "key_ir" })).toBe(2);
-      for (const s of live) expect(await store.findSessionByHash(s.tokenHash)).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_ir" });
+      for (const s of live)
+        expect(await store.findSessionByHash(s.tokenHash)).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_ir" });
       expect(await store.findSessionByHash(expired.tokenHash)).toEqual(expired);
       expect((await store.findSessionByHash(already.tokenHash))!.revokedBy).toBe("first");
       expect(await store.findSessionByHash(foreign.tokenHash)).toEqual(foreign);
@@ -563,7 +724,15 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
         const k = await insertOk(newKey(t));
         // Rotated an hour before its grace ends (as a real rotation always is, 72 h before).
         const now = new Date(revokeAt.getTime() - HOUR);
-        await store.rotateKey({ tenantId: t, keyId: k.id, successor: newKey(t), revokeAt, maxActive: MAX, maxDeprecated: MAX_DEPRECATED, now });
+        await store.rotateKey({
+          tenantId: t,
+          keyId: k.id,
+          successor: newKey(t),
+          revokeAt,
+          maxActive: MAX,
+          maxDeprecated: MAX_DEPRECATED,
+          now,
+        });
         const succ = (await store.getKey(t, k.id))!.rotatedToKeyId!;
         await store.revokeKey({ tenantId: t, keyId: succ, revokedAt: at(0) });
         return (await store.getKey(t, k.id))!;
@@ -621,18 +790,26 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
 
     it("filters by action and by [since, until), and pages with a cursor (ids below it)", async () => {
       const t = tenant();
-      const events = Array.from({ length: 9 }, (_, i) => event(t, at(i * 1000), { action: i % 3 === 0 ? "key.revoke" : "key.create" }));
+      const events = Array.from({ length: 9 }, (_, i) =>
+        event(t, at(i * 1000), { action: i % 3 === 0 ? "key.revoke" : "key.create" }),
+      );
       for (const e of [...events].reverse()) await store.appendAuditEvent(e); // insertion order does not matter
       const ids = (es: AuditEvent[]) => es.map((e) => e.id);
       const newestFirst = [...events].reverse();
       expect(ids(await store.listAuditEvents({ tenantId: t, limit: 100 }))).toEqual(ids(newestFirst));
-      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.revoke", limit: 100 }))).toEqual(ids([events[6]!, events[3]!, events[0]!]));
-      expect(ids(await store.listAuditEvents({ tenantId: t, since: at(2000), until: at(5000), limit: 100 }))).toEqual(ids([events[4]!, events[3]!, events[2]!]));
+      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.revoke", limit: 100 }))).toEqual(
+        ids([events[6]!, events[3]!, events[0]!]),
+      );
+      expect(ids(await store.listAuditEvents({ tenantId: t, since: at(2000), until: at(5000), limit: 100 }))).toEqual(
+        ids([events[4]!, events[3]!, events[2]!]),
+      );
       const page1 = await store.listAuditEvents({ tenantId: t, limit: 4 });
       const page2 = await store.listAuditEvents({ tenantId: t, limit: 4, beforeId: page1.at(-1)!.id });
       const page3 = await store.listAuditEvents({ tenantId: t, limit: 4, beforeId: page2.at(-1)!.id });
       expect(ids([...page1, ...page2, ...page3])).toEqual(ids(newestFirst));
-      expect(ids(await store.listAuditEvents({ tenantId: t, action: "key.create", beforeId: events[5]!.id, limit: 2 }))).toEqual(ids([events[4]!, events[2]!]));
+      expect(
+        ids(await store.listAuditEvents({ tenantId: t, action: "key.create", beforeId: events[5]!.id, limit: 2 })),
+      ).toEqual(ids([events[4]!, events[2]!]));
     });
 
     it("pages stay stable while new events are written: nothing skipped, nothing repeated", async () => {
@@ -645,7 +822,10 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
         const page = await store.listAuditEvents({ tenantId: t, limit: 5, beforeId: cursor });
         seen.push(...page.map((e) => e.id));
         // Writers keep going between pages (newer events, some at the very same instant).
-        await Promise.all([store.appendAuditEvent(event(t, at(10_000 + round))), store.appendAuditEvent(event(t, at(110)))]);
+        await Promise.all([
+          store.appendAuditEvent(event(t, at(10_000 + round))),
+          store.appendAuditEvent(event(t, at(110))),
+        ]);
         if (page.length < 5) break;
         cursor = page.at(-1)!.id;
       }
@@ -671,7 +851,9 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     it("stores at most one event per dedupe key, whoever writes it (concurrent writers: exactly one wins)", async () => {
       const t = tenant();
       const dedupeKey = `key.grace_expired:${newKeyId()}`;
-      const attempts = Array.from({ length: 8 }, (_, i) => event(t, at(1000 + i), { action: "key.grace_expired", dedupeKey }));
+      const attempts = Array.from({ length: 8 }, (_, i) =>
+        event(t, at(1000 + i), { action: "key.grace_expired", dedupeKey }),
+      );
       const results = await Promise.all(attempts.map((e) => store.appendAuditEvent(e)));
       expect(results.filter(Boolean)).toHaveLength(1);
       const stored = await store.listAuditEvents({ tenantId: t, limit: 100 });
@@ -698,7 +880,11 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     const lease = () => `lease-${randomBytes(4).toString("hex")}`;
     it("lets exactly one of 20 concurrent claimants take a free lease", async () => {
       const name = lease();
-      const won = await Promise.all(Array.from({ length: 20 }, (_, i) => store.claimLease({ name, holder: `h${i}`, now: at(0), until: at(60_000) })));
+      const won = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          store.claimLease({ name, holder: `h${i}`, now: at(0), until: at(60_000) }),
+        ),
+      );
       expect(won.filter(Boolean)).toHaveLength(1);
     });
 
@@ -720,7 +906,12 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       const saved: string[] = [];
       const outcomes = await Promise.all(
         Array.from({ length: 5 }, (_, i) => {
-          const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
+          const keys = createKeyService({
+            store,
+            clock: systemClock,
+            cache: createTokenCache(),
+            lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+          });
           return ensureAdminKey({
             store,
             clock: systemClock,

@@ -28,16 +28,22 @@ describe("documented figures come from bench/results", () => {
     expect(applyFigures(doc, blocks)).toBe(doc);
   });
 
-  it.each(FIGURE_DOCS)("%s: no measured CPU/throughput ratio outside the generated blocks (targets, written <= / >=, are fine)", (rel) => {
-    const outside = read(rel).replace(blockRe, "");
-    expect(outside.match(/(?<![<>]=\s?)\b\d+\.\d+ ?x\b/g) ?? []).toEqual([]);
-  });
+  it.each(FIGURE_DOCS)(
+    "%s: no measured CPU/throughput ratio outside the generated blocks (targets, written <= / >=, are fine)",
+    (rel) => {
+      const outside = read(rel).replace(blockRe, "");
+      expect(outside.match(/(?<![<>]=\s?)\b\d+\.\d+ ?x\b/g) ?? []).toEqual([]);
+    },
+  );
 });
 
 describe("bench output is kept", () => {
   const saved = { dir: process.env.BENCH_RESULTS_DIR, name: process.env.BENCH_RESULT_NAME };
   afterEach(() => {
-    for (const [k, v] of [["BENCH_RESULTS_DIR", saved.dir], ["BENCH_RESULT_NAME", saved.name]] as const) {
+    for (const [k, v] of [
+      ["BENCH_RESULTS_DIR", saved.dir],
+      ["BENCH_RESULT_NAME", saved.name],
+    ] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -47,11 +53,24 @@ describe("bench output is kept", () => {
     const dir = mkdtempSync(join(tmpdir(), "wf-results-"));
     process.env.BENCH_RESULTS_DIR = dir;
     process.env.BENCH_RESULT_NAME = "soak-old";
-    const soak = (calls: number) => ({ seconds: 60, calls, callsPerSecond: calls / 60, errors: 0, rssMiB: { start: 100, end: 200 }, issued: { keys: 5, sessions: 6 }, p99MsByWindow: [20, 30] });
+    const soak = (calls: number) => ({
+      seconds: 60,
+      calls,
+      callsPerSecond: calls / 60,
+      errors: 0,
+      rssMiB: { start: 100, end: 200 },
+      issued: { keys: 5, sessions: 6 },
+      p99MsByWindow: [20, 30],
+    });
     const path = writeResult("soak", soak(60_000));
     expect(path).toBe(join(dir, "soak-old.json"));
     const doc = JSON.parse(readFileSync(path, "utf8")) as Record<string, unknown>;
-    expect(doc).toMatchObject({ tool: "soak", name: "soak-old", env: { BENCH_RESULT_NAME: "soak-old" }, result: soak(60_000) });
+    expect(doc).toMatchObject({
+      tool: "soak",
+      name: "soak-old",
+      env: { BENCH_RESULT_NAME: "soak-old" },
+      result: soak(60_000),
+    });
     expect(doc.git).toHaveProperty("commit");
     expect(doc.machine).toHaveProperty("cpus");
     // A newer run of the same tool is the one quoted.

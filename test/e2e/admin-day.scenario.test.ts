@@ -1,6 +1,19 @@
 import { beforeAll, describe, expect, it } from "vitest";
-import { AuditAction, AuditActorKind, InactiveReason, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
+import {
+  AuditAction,
+  AuditActorKind,
+  InactiveReason,
+  type AuditEvent,
+} from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import {
+  cognitoClaims,
+  cognitoEnv,
+  createTestKey,
+  jwksOf,
+  signJwt,
+  writeTempJson,
+  type TestKey,
+} from "../support/jwt.js";
 import { createManualClock, type ManualClock } from "../support/manual-clock.js";
 import { useTestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
@@ -30,7 +43,8 @@ const t = useTestApp(() => {
 beforeAll(async () => {
   // JWT signatures and exp are checked by aws-jwt-verify against real time; a long-lived token
   // outlives the injected 72 hours too.
-  const jwt = (tenantId: string, sub: string) => signJwt(key, cognitoClaims({ tenantId, sub, groups: ["tenant-admins"], expiresIn: 30 * 86_400 }));
+  const jwt = (tenantId: string, sub: string) =>
+    signJwt(key, cognitoClaims({ tenantId, sub, groups: ["tenant-admins"], expiresIn: 30 * 86_400 }));
   ops = { bearer: t.adminKey };
   dana = { bearer: jwt("acme", SUB.dana) };
   eve = { bearer: jwt("globex", SUB.eve) };
@@ -86,10 +100,15 @@ describe("an admin day, then its audit trail", () => {
     step();
     await t.grpc.revokeSession({ tenantId: "acme", sessionId: leaked.sessionId }, ops);
     happened.push({ action: A.SESSION_REVOKE, code: "OK", actor: opsId, sessionId: leaked.sessionId });
-    expect(await t.grpc.introspect({ token: leaked.token })).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    expect(await t.grpc.introspect({ token: leaked.token })).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.REVOKED,
+    });
     step();
     // 09:08 dana may not change the HIPAA policy; 09:09-09:10 the on-call turns it on, then off.
-    expect(await codeOf(t.grpc.setTenantPolicy({ tenantId: "acme", hipaaEnabled: true }, dana))).toBe("PERMISSION_DENIED");
+    expect(await codeOf(t.grpc.setTenantPolicy({ tenantId: "acme", hipaaEnabled: true }, dana))).toBe(
+      "PERMISSION_DENIED",
+    );
     happened.push({ action: A.POLICY_SET, code: "PERMISSION_DENIED", actor: SUB.dana });
     step();
     await t.grpc.setTenantPolicy({ tenantId: "acme", hipaaEnabled: true }, ops);
@@ -114,7 +133,12 @@ describe("an admin day, then its audit trail", () => {
     // 72 hours after the rotation: the sweep stores the old CRM key as revoked, with its event.
     clock.set(new Date(Number(rotated.previousKey!.revokeAt!.seconds) * 1000));
     clock.advance(60_000);
-    await pollUntil(async () => (await t.app.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 1 })).length > 0, 5000, 20);
+    await pollUntil(
+      async () =>
+        (await t.app.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 1 })).length > 0,
+      5000,
+      20,
+    );
     happened.push({ action: A.KEY_GRACE_EXPIRED, code: "OK", actor: "grace-sweep", keyId: crm.id });
     step();
 
@@ -135,14 +159,22 @@ describe("an admin day, then its audit trail", () => {
     const grace = listed[0]!;
     expect(grace.actor).toMatchObject({ kind: AuditActorKind.SERVICE, tenantId: "admin" });
     expect(grace.detail).toContain(rotated.key!.id);
-    for (const e of listed.slice(1)) expect(e).toMatchObject({ protocol: "grpc", peer: expect.stringMatching(/^127\.0\.0\.1:/) });
+    for (const e of listed.slice(1))
+      expect(e).toMatchObject({ protocol: "grpc", peer: expect.stringMatching(/^127\.0\.0\.1:/) });
     const eves = listed.filter((e) => e.actor!.id === SUB.eve);
     expect(eves.map((e) => e.actor!.tenantId)).toEqual(["globex", "globex", "globex"]);
-    expect((await t.grpc.listKeys({ tenantId: "acme" }, ops)).keys.find((k) => k.id === crm.id)!.revokedAt).toBeDefined();
+    expect(
+      (await t.grpc.listKeys({ tenantId: "acme" }, ops)).keys.find((k) => k.id === crm.id)!.revokedAt,
+    ).toBeDefined();
   });
 
   it("the platform-level trail shows the bootstrap admin key, created by the service", async () => {
-    const events = (await t.grpc.listAuditEvents({ tenantId: "admin", action: AuditAction.ADMIN_KEY_CREATE }, ops)).events;
-    expect(events.at(-1)).toMatchObject({ code: "OK", keyId: opsId, actor: { kind: AuditActorKind.SERVICE, id: "bootstrap" } });
+    const events = (await t.grpc.listAuditEvents({ tenantId: "admin", action: AuditAction.ADMIN_KEY_CREATE }, ops))
+      .events;
+    expect(events.at(-1)).toMatchObject({
+      code: "OK",
+      keyId: opsId,
+      actor: { kind: AuditActorKind.SERVICE, id: "bootstrap" },
+    });
   });
 });

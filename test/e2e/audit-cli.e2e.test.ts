@@ -20,18 +20,30 @@ describe("CLI: sessions revoke, sessions revoke-all, audit list", () => {
     const admin = { bearer: t.adminKey };
     const one = await t.grpc.createSession({ tenantId: "acme" }, admin);
     const two = await t.grpc.createSession({ tenantId: "acme" }, admin);
-    expect(await cli("sessions", "revoke", "--tenant", "acme", "--session", one.sessionId)).toContain(`revoked: ${one.sessionId}`);
-    expect(await t.grpc.introspect({ token: one.token })).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    expect(await cli("sessions", "revoke", "--tenant", "acme", "--session", one.sessionId)).toContain(
+      `revoked: ${one.sessionId}`,
+    );
+    expect(await t.grpc.introspect({ token: one.token })).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.REVOKED,
+    });
     expect(await cli("sessions", "revoke-all", "--tenant", "acme")).toContain("revoked 1 live sessions of tenant acme");
     expect((await t.grpc.introspect({ token: two.token })).active).toBe(false);
 
     const human = await cli("audit", "list", "--tenant", "acme", "--since", "1h");
     const lines = human.split("\n").filter((l) => /^\d{4}-/.test(l));
-    expect(lines.map((l) => l.split(/\s+/)[1])).toEqual(["sessions.revoke_all", "session.revoke", "session.create", "session.create"]);
+    expect(lines.map((l) => l.split(/\s+/)[1])).toEqual([
+      "sessions.revoke_all",
+      "session.revoke",
+      "session.create",
+      "session.create",
+    ]);
     expect(human).toContain("by admin_key key_");
     expect(human).toContain("revoked 1 sessions");
 
-    const json = JSON.parse(await cli("audit", "list", "--tenant", "acme", "--action", "session.revoke", "--json")) as { events: { sessionId: string; code: string }[] };
+    const json = JSON.parse(await cli("audit", "list", "--tenant", "acme", "--action", "session.revoke", "--json")) as {
+      events: { sessionId: string; code: string }[];
+    };
     expect(json.events).toEqual([expect.objectContaining({ sessionId: one.sessionId, code: "OK" })]);
     await expect(cli("audit", "list", "--tenant", "acme", "--action", "nope")).rejects.toMatchObject({ code: 2 });
   }, 60_000);

@@ -2,7 +2,14 @@ import { Code, createClient, type ConnectError } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { AuditAction, AuditActorKind, AuditOutcome, InactiveReason, TokenService, type AuditEvent } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import {
+  AuditAction,
+  AuditActorKind,
+  AuditOutcome,
+  InactiveReason,
+  TokenService,
+  type AuditEvent,
+} from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
@@ -45,14 +52,26 @@ describe("audit events over every protocol", () => {
   it("Connect JSON and REST: protocol, user agent and peer of the HTTP/1.1 request", async () => {
     const res = await fetch(`${t.baseUrl}/warpflow.auth.v1.TokenService/GetTenantPolicy`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}`, "user-agent": "ops-dashboard/2.3" },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${t.adminKey}`,
+        "user-agent": "ops-dashboard/2.3",
+      },
       body: JSON.stringify({ tenantId: "acme" }),
     });
     expect(res.status).toBe(200);
-    expect(await latest("acme", AuditAction.POLICY_GET)).toMatchObject({ protocol: "connect", userAgent: "ops-dashboard/2.3", code: "OK" });
+    expect(await latest("acme", AuditAction.POLICY_GET)).toMatchObject({
+      protocol: "connect",
+      userAgent: "ops-dashboard/2.3",
+      code: "OK",
+    });
     const rest = await fetch(`${t.baseUrl}/api/v1/sessions`, {
       method: "POST",
-      headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}`, "user-agent": "curl/8.5.0" },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${t.adminKey}`,
+        "user-agent": "curl/8.5.0",
+      },
       body: '{"tenant_id": "acme"}',
     });
     expect(rest.status).toBe(200);
@@ -72,22 +91,37 @@ describe("audit events over every protocol", () => {
       tenantId: "initech",
     });
     const { token } = await t.grpc.createKey({ tenantId: "initech", label: "integration" }, admin());
-    expect(await codeOf(t.grpc.revokeKey({ tenantId: "initech", keyId: "key_AAAAAAAAAAAAAAAAAAAA" }, { bearer: token }))).toBe("PERMISSION_DENIED");
+    expect(
+      await codeOf(t.grpc.revokeKey({ tenantId: "initech", keyId: "key_AAAAAAAAAAAAAAAAAAAA" }, { bearer: token })),
+    ).toBe("PERMISSION_DENIED");
     expect(await latest("initech", AuditAction.KEY_REVOKE)).toMatchObject({
       code: "PERMISSION_DENIED",
       actor: { kind: AuditActorKind.API_KEY, tenantId: "initech" },
       keyId: "key_AAAAAAAAAAAAAAAAAAAA",
     });
     expect(await codeOf(t.grpc.createKey({ tenantId: "NOT VALID", label: "x" }, admin()))).toBe("INVALID_ARGUMENT");
-    expect(await latest("admin", AuditAction.KEY_CREATE)).toMatchObject({ code: "INVALID_ARGUMENT", tenantId: "admin", detail: expect.stringContaining("tenant_id") });
+    expect(await latest("admin", AuditAction.KEY_CREATE)).toMatchObject({
+      code: "INVALID_ARGUMENT",
+      tenantId: "admin",
+      detail: expect.stringContaining("tenant_id"),
+    });
   });
 
-  it("each event is one structured log line with \"audit\": true", async () => {
+  it('each event is one structured log line with "audit": true', async () => {
     await t.grpc.setTenantPolicy({ tenantId: "umbrella", hipaaEnabled: true }, admin());
     const e = await latest("umbrella", AuditAction.POLICY_SET);
     const line = t.logs.find((l) => l.includes(e.id));
     expect(line).toBeDefined();
-    expect(JSON.parse(line!)).toMatchObject({ audit: true, stored: true, action: "policy.set", outcome: "ok", code: "OK", tenant: "umbrella", detail: "hipaa_enabled=true", protocol: "grpc" });
+    expect(JSON.parse(line!)).toMatchObject({
+      audit: true,
+      stored: true,
+      action: "policy.set",
+      outcome: "ok",
+      code: "OK",
+      tenant: "umbrella",
+      detail: "hipaa_enabled=true",
+      protocol: "grpc",
+    });
     expect(t.logs.filter((l) => l.includes(e.id))).toHaveLength(1);
   });
 });
@@ -116,14 +150,20 @@ describe("no change without its event, even when the store fails", () => {
     } finally {
       faulty.heal();
     }
-    const done = await until(() => latest("wayne", AuditAction.KEY_CREATE), (e) => e.outcome === AuditOutcome.OK, 5000);
+    const done = await until(
+      () => latest("wayne", AuditAction.KEY_CREATE),
+      (e) => e.outcome === AuditOutcome.OK,
+      5000,
+    );
     expect(done).toMatchObject({ outcome: AuditOutcome.OK, keyId: created.key!.id });
   });
 
   it("a refused attempt whose event cannot be stored is still refused (not UNAVAILABLE)", async () => {
     faulty.setMode({ kind: "fail" }, ["appendAuditEvent"]);
     try {
-      expect(await codeOf(t.grpc.createKey({ tenantId: "wayne", label: "x" }, { bearer: "wf_wayne_nope" }))).toBe("UNAUTHENTICATED");
+      expect(await codeOf(t.grpc.createKey({ tenantId: "wayne", label: "x" }, { bearer: "wf_wayne_nope" }))).toBe(
+        "UNAUTHENTICATED",
+      );
     } finally {
       faulty.heal();
     }
@@ -162,11 +202,19 @@ describe("ListAuditEvents", () => {
     expect(actions[0]).toBe(AuditAction.AUDIT_LIST);
     expect(ids.slice(1)).toEqual(all.map((e) => e.id));
     expect([...ids].sort().reverse()).toEqual(ids);
-    expect((await t.grpc.listAuditEvents({ tenantId: "paging", pageSize: 100_000 }, admin())).events.length).toBeLessThanOrEqual(500);
-    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "paging", pageSize: -1 }, admin()))).toBe("INVALID_ARGUMENT");
-    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "paging", pageToken: "garbage" }, admin()))).toBe("INVALID_ARGUMENT");
+    expect(
+      (await t.grpc.listAuditEvents({ tenantId: "paging", pageSize: 100_000 }, admin())).events.length,
+    ).toBeLessThanOrEqual(500);
+    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "paging", pageSize: -1 }, admin()))).toBe(
+      "INVALID_ARGUMENT",
+    );
+    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "paging", pageToken: "garbage" }, admin()))).toBe(
+      "INVALID_ARGUMENT",
+    );
     const page = await t.grpc.listAuditEvents({ tenantId: "paging", pageSize: 2 }, admin());
-    expect(await codeOf(t.grpc.listAuditEvents({ tenantId: "acme", pageSize: 2, pageToken: page.nextPageToken }, admin()))).toBe("INVALID_ARGUMENT");
+    expect(
+      await codeOf(t.grpc.listAuditEvents({ tenantId: "acme", pageSize: 2, pageToken: page.nextPageToken }, admin())),
+    ).toBe("INVALID_ARGUMENT");
   });
 
   it("filters by action and time range", async () => {
@@ -180,7 +228,12 @@ describe("ListAuditEvents", () => {
     expect(none.events).toEqual([]);
     const both = await t.grpc.listAuditEvents({ tenantId: "filters", since: ts(since) }, admin());
     // newest first: the audit.list events of the two listings above, then the policy calls
-    expect(both.events.map((e) => e.action)).toEqual([AuditAction.AUDIT_LIST, AuditAction.AUDIT_LIST, AuditAction.POLICY_SET, AuditAction.POLICY_GET]);
+    expect(both.events.map((e) => e.action)).toEqual([
+      AuditAction.AUDIT_LIST,
+      AuditAction.AUDIT_LIST,
+      AuditAction.POLICY_SET,
+      AuditAction.POLICY_GET,
+    ]);
   });
 });
 
@@ -197,7 +250,10 @@ describe("filter times out of range", () => {
     await t.grpc.getTenantPolicy({ tenantId: "far-filters" }, admin());
     const clients = {
       grpc: createClient(TokenService, createGrpcTransport({ baseUrl: t.baseUrl })),
-      "connect binary": createClient(TokenService, createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", useBinaryFormat: true })),
+      "connect binary": createClient(
+        TokenService,
+        createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
+      ),
       "grpc-web": createClient(TokenService, createGrpcWebTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" })),
     };
     const headers = { authorization: `Bearer ${t.adminKey}` };
@@ -205,10 +261,12 @@ describe("filter times out of range", () => {
     for (const [name, client] of Object.entries(clients)) {
       for (const [i, ts] of far.entries()) {
         for (const field of ["since", "until"] as const) {
-          outcomes[`${name} ${field} #${i}`] = await client.listAuditEvents({ tenantId: "far-filters", [field]: ts }, { headers }).then(
-            (r) => `OK with ${r.events.length} events`,
-            (e: ConnectError) => `${Code[e.code]}: ${e.rawMessage}`,
-          );
+          outcomes[`${name} ${field} #${i}`] = await client
+            .listAuditEvents({ tenantId: "far-filters", [field]: ts }, { headers })
+            .then(
+              (r) => `OK with ${r.events.length} events`,
+              (e: ConnectError) => `${Code[e.code]}: ${e.rawMessage}`,
+            );
         }
       }
     }
@@ -225,7 +283,10 @@ describe("filter times out of range", () => {
     expect(r.status).toBe(400);
     expect(((await r.json()) as { code: string }).code).toBe("invalid_argument");
     // In range still filters (the same call with a reasonable time answers).
-    const ok = await clients.grpc.listAuditEvents({ tenantId: "far-filters", since: { seconds: 253_402_300_799n, nanos: 0 } }, { headers });
+    const ok = await clients.grpc.listAuditEvents(
+      { tenantId: "far-filters", since: { seconds: 253_402_300_799n, nanos: 0 } },
+      { headers },
+    );
     expect(ok.events).toEqual([]);
   });
 });
@@ -234,29 +295,46 @@ describe("revocable sessions", () => {
   it("RevokeSession: inactive REVOKED on the next Introspect; twice answers the same; another tenant's is NOT_FOUND", async () => {
     const s = await t.grpc.createSession({ tenantId: "acme" }, admin());
     expect((await t.grpc.introspect({ token: s.token })).active).toBe(true); // now cached
-    expect(await codeOf(t.grpc.revokeSession({ tenantId: "globex", sessionId: s.sessionId }, admin()))).toBe("NOT_FOUND");
+    expect(await codeOf(t.grpc.revokeSession({ tenantId: "globex", sessionId: s.sessionId }, admin()))).toBe(
+      "NOT_FOUND",
+    );
     expect((await t.grpc.introspect({ token: s.token })).active).toBe(true);
     const first = await t.grpc.revokeSession({ tenantId: "acme", sessionId: s.sessionId }, admin());
     expect(first.session).toMatchObject({ id: s.sessionId, tenantId: "acme", revokedBy: adminKeyId });
     expect(first.session!.revokedAt).toBeDefined();
-    expect(await t.grpc.introspect({ token: s.token })).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    expect(await t.grpc.introspect({ token: s.token })).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.REVOKED,
+    });
     const again = await t.grpc.revokeSession({ tenantId: "acme", sessionId: s.sessionId }, admin());
     expect(again.session).toEqual(first.session);
     expect(await latest("acme", AuditAction.SESSION_REVOKE)).toMatchObject({ sessionId: s.sessionId, code: "OK" });
-    expect(await codeOf(t.grpc.revokeSession({ tenantId: "acme", sessionId: "nope" }, admin()))).toBe("INVALID_ARGUMENT");
+    expect(await codeOf(t.grpc.revokeSession({ tenantId: "acme", sessionId: "nope" }, admin()))).toBe(
+      "INVALID_ARGUMENT",
+    );
   });
 
   it("RevokeTenantSessions: every live session of the tenant at once, counted; later sessions and other tenants unaffected", async () => {
-    const mine = [await t.grpc.createSession({ tenantId: "hooli" }, admin()), await t.grpc.createSession({ tenantId: "hooli" }, admin())];
+    const mine = [
+      await t.grpc.createSession({ tenantId: "hooli" }, admin()),
+      await t.grpc.createSession({ tenantId: "hooli" }, admin()),
+    ];
     const other = await t.grpc.createSession({ tenantId: "piedpiper" }, admin());
     for (const s of mine) expect((await t.grpc.introspect({ token: s.token })).active).toBe(true);
     const r = await t.grpc.revokeTenantSessions({ tenantId: "hooli" }, admin());
     expect(r.revokedCount).toBe(2);
-    for (const s of mine) expect(await t.grpc.introspect({ token: s.token })).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    for (const s of mine)
+      expect(await t.grpc.introspect({ token: s.token })).toMatchObject({
+        active: false,
+        inactiveReason: InactiveReason.REVOKED,
+      });
     expect((await t.grpc.introspect({ token: other.token })).active).toBe(true);
     const later = await t.grpc.createSession({ tenantId: "hooli" }, admin());
     expect((await t.grpc.introspect({ token: later.token })).active).toBe(true);
-    expect(await latest("hooli", AuditAction.SESSIONS_REVOKE_ALL)).toMatchObject({ code: "OK", detail: "revoked 2 sessions" });
+    expect(await latest("hooli", AuditAction.SESSIONS_REVOKE_ALL)).toMatchObject({
+      code: "OK",
+      detail: "revoked 2 sessions",
+    });
     expect((await t.grpc.revokeTenantSessions({ tenantId: "hooli" }, admin())).revokedCount).toBe(1);
   });
 });
@@ -271,7 +349,11 @@ describe("session revocation reaches every instance (embedded store: within the 
       expect((await b.grpc.introspect({ token: s.token })).active).toBe(true); // cached on b
       await a.grpc.revokeSession({ tenantId: "acme", sessionId: s.sessionId }, { bearer: a.adminKey });
       const revokedAt = Date.now();
-      const seen = await until(() => b.grpc.introspect({ token: s.token }), (r) => !r.active, 2000);
+      const seen = await until(
+        () => b.grpc.introspect({ token: s.token }),
+        (r) => !r.active,
+        2000,
+      );
       expect(seen).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
       expect(Date.now() - revokedAt).toBeLessThan(300 + 250);
     } finally {

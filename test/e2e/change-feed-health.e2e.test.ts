@@ -25,12 +25,18 @@ const metric = async (name: string) => samples(await metricsText(t.baseUrl), nam
 
 describe("change feed health", () => {
   it("shows the feed's state in /readyz and /metrics", async () => {
-    expect(await readyz(t.baseUrl)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "live", reopenings: 0 } } });
+    expect(await readyz(t.baseUrl)).toEqual({
+      status: 200,
+      body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "live", reopenings: 0 } },
+    });
     expect(await metric("warpflow_change_feed_up")).toBe(1);
     status.state = "reopening";
     status.reopenings = 2;
     // Still serving (the cache TTL bounds staleness), but visibly degraded.
-    expect(await readyz(t.baseUrl)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "reopening", reopenings: 2 } } });
+    expect(await readyz(t.baseUrl)).toEqual({
+      status: 200,
+      body: { status: "serving", store: "memory", admin_key: "ok", change_feed: { state: "reopening", reopenings: 2 } },
+    });
     expect(await metric("warpflow_change_feed_up")).toBe(0);
     expect(await metric("warpflow_change_feed_reopens_total")).toBe(2);
   });

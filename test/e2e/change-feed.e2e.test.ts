@@ -50,14 +50,23 @@ describe("change feed -> Introspect cache (createApp wiring)", () => {
     await raw.setPolicy({ tenantId: "clinic", hipaaEnabled: true, updatedAt: new Date(), updatedBy: "other-instance" });
     expect((await t.grpc.introspect({ token })).active).toBe(true);
     emit({ kind: "policy", tenantId: "clinic" });
-    expect(await t.grpc.introspect({ token })).toMatchObject({ active: false, inactiveReason: InactiveReason.TENANT_POLICY });
+    expect(await t.grpc.introspect({ token })).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.TENANT_POLICY,
+    });
   });
 
   it("a reset drops everything cached", async () => {
     const a = await t.grpc.createKey({ tenantId: "reset-a", label: "x" }, admin());
     const b = await t.grpc.createKey({ tenantId: "reset-b", label: "x" }, admin());
     for (const k of [a, b]) expect((await t.grpc.introspect({ token: k.token })).active).toBe(true);
-    for (const k of [a, b]) await raw.revokeKey({ tenantId: k.key!.tenantId, keyId: k.key!.id, revokedAt: new Date(), revokedBy: "other-instance" });
+    for (const k of [a, b])
+      await raw.revokeKey({
+        tenantId: k.key!.tenantId,
+        keyId: k.key!.id,
+        revokedAt: new Date(),
+        revokedBy: "other-instance",
+      });
     emit({ kind: "reset" });
     for (const k of [a, b]) expect((await t.grpc.introspect({ token: k.token })).active).toBe(false);
   });

@@ -16,13 +16,19 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as 
   bin: Record<string, string>;
   dependencies: Record<string, string>;
 };
-const exec = (file: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) => runProgram(file, args, { ...opts, timeoutMs: 120_000 });
+const exec = (file: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}) =>
+  runProgram(file, args, { ...opts, timeoutMs: 120_000 });
 
 let dir: string;
 let t: TestApp;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "wf-cli-"));
-  const built = await exec(join(repoRoot, "node_modules/.bin/tsc"), ["-p", "tsconfig.build.json", "--outDir", join(dir, "dist")]);
+  const built = await exec(join(repoRoot, "node_modules/.bin/tsc"), [
+    "-p",
+    "tsconfig.build.json",
+    "--outDir",
+    join(dir, "dist"),
+  ]);
   expect(built.stderr + built.stdout).toBe("");
   const prod = await exec("npm", ["ls", "--omit=dev", "--all", "--parseable"]);
   for (const path of prod.stdout.split("\n")) {
@@ -50,10 +56,13 @@ describe("the warpflow CLI", () => {
       if (seen.has(file)) return;
       seen.add(file);
       const src = readFileSync(file, "utf8");
-      for (const m of src.matchAll(/(?:^|\n)\s*(?:import|export)\s[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g)) {
+      for (const m of src.matchAll(
+        /(?:^|\n)\s*(?:import|export)\s[^"']*?from\s*["']([^"']+)["']|import\(\s*["']([^"']+)["']\s*\)/g,
+      )) {
         const spec = (m[1] ?? m[2])!;
         if (spec.startsWith(".")) walk(join(dirname(file), spec));
-        else if (!spec.startsWith("node:")) bare.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
+        else if (!spec.startsWith("node:"))
+          bare.add(spec.startsWith("@") ? spec.split("/").slice(0, 2).join("/") : spec.split("/")[0]!);
       }
     };
     walk(join(dir, pkg.bin.warpflow!));
@@ -63,13 +72,19 @@ describe("the warpflow CLI", () => {
 
   it("runs with plain node on production dependencies only: keys create, keys list, introspect", async () => {
     const cli = (...args: string[]) =>
-      exec(process.execPath, [join(dir, pkg.bin.warpflow!), ...args, "--json"], { cwd: dir, env: { WARPFLOW_URL: t.baseUrl, WARPFLOW_ADMIN_KEY: t.adminKey } });
+      exec(process.execPath, [join(dir, pkg.bin.warpflow!), ...args, "--json"], {
+        cwd: dir,
+        env: { WARPFLOW_URL: t.baseUrl, WARPFLOW_ADMIN_KEY: t.adminKey },
+      });
     const created = await cli("keys", "create", "--tenant", "clibin", "--label", "from dist");
     expect(created.stderr).toBe("");
     const { token, key } = JSON.parse(created.stdout) as { token: string; key: { id: string } };
     expect(token).toMatch(/^wf_clibin_/);
     const listed = JSON.parse((await cli("keys", "list", "--tenant", "clibin")).stdout) as { keys: { id: string }[] };
     expect(listed.keys.map((k) => k.id)).toEqual([key.id]);
-    expect(JSON.parse((await cli("introspect", "--token", token, "--tenant", "clibin")).stdout)).toMatchObject({ active: true, keyId: key.id });
+    expect(JSON.parse((await cli("introspect", "--token", token, "--tenant", "clibin")).stdout)).toMatchObject({
+      active: true,
+      keyId: key.id,
+    });
   });
 });

@@ -12,7 +12,8 @@ import { startTestApp, type TestApp, useTestApp } from "../support/test-app.js";
  * ("implies --http2-prior-knowledge"); those cells assert that switch. See docs/clients.md.
  */
 const opensslMissing = !hasOpenssl();
-if (opensslMissing) console.log("client matrix: TLS cells skipped: the openssl CLI (used to make test certificates) is not installed");
+if (opensslMissing)
+  console.log("client matrix: TLS cells skipped: the openssl CLI (used to make test certificates) is not installed");
 
 let tls: TestApp | undefined;
 let key: { token: string; id: string };
@@ -26,7 +27,9 @@ beforeAll(async () => {
     tls = await startTestApp({ env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile } });
     const { createGrpcTokenClient } = await import("../support/grpc-client.js");
     const grpc = await import("@grpc/grpc-js");
-    const client = createGrpcTokenClient(tls.address, grpc.credentials.createSsl(pki.ca), { "grpc.ssl_target_name_override": "localhost" });
+    const client = createGrpcTokenClient(tls.address, grpc.credentials.createSsl(pki.ca), {
+      "grpc.ssl_target_name_override": "localhost",
+    });
     const t = await client.createKey({ tenantId: "matrix", label: "matrix" }, { bearer: tls.adminKey });
     tlsKey = { token: t.token, id: t.key!.id };
     client.close();
@@ -41,7 +44,8 @@ type Transport = "http1.1" | "h2c" | "tls-h2";
 type Schema = "reflection" | "proto";
 const cells: [Protocol, Transport, Schema][] = [];
 for (const p of ["grpc", "grpcweb", "connect"] as const)
-  for (const tr of ["http1.1", "h2c", "tls-h2"] as const) for (const s of ["reflection", "proto"] as const) cells.push([p, tr, s]);
+  for (const tr of ["http1.1", "h2c", "tls-h2"] as const)
+    for (const s of ["reflection", "proto"] as const) cells.push([p, tr, s]);
 
 /** HTTP/1.1 is impossible for the gRPC protocol and for reflection: buf curl uses h2c instead. */
 const expectedHttpVersion = (p: Protocol, tr: Transport, s: Schema) =>
@@ -56,7 +60,14 @@ describe.each(cells)("buf curl --protocol %s over %s, schema from %s", (protocol
     if (transport === "tls-h2") args.push("--insecure");
     if (bearer) args.push("-H", `authorization: Bearer ${bearer}`);
     const r = await bufCurl([...args, "-d", JSON.stringify(body), `${base}/warpflow.auth.v1.TokenService/${method}`]);
-    expect(r.code, r.stderr.split("\n").filter((l) => !l.includes("uthorization")).slice(-3).join("\n")).toBe(0);
+    expect(
+      r.code,
+      r.stderr
+        .split("\n")
+        .filter((l) => !l.includes("uthorization"))
+        .slice(-3)
+        .join("\n"),
+    ).toBe(0);
     const versions = responseHttpVersions(r.stderr);
     expect(versions.length).toBeGreaterThan(0);
     expect(new Set(versions)).toEqual(new Set([expectedHttpVersion(protocol, transport, schema)]));
@@ -67,16 +78,19 @@ describe.each(cells)("buf curl --protocol %s over %s, schema from %s", (protocol
     return JSON.parse(r.stdout) as Record<string, any>;
   };
 
-  it.skipIf(transport === "tls-h2" && opensslMissing)("Introspect and ListKeys answer as over every other path", async () => {
-    const app = transport === "tls-h2" ? tls! : plain;
-    const k = transport === "tls-h2" ? tlsKey! : key;
-    expect(await run("Introspect", { token: k.token, expected_tenant_id: "matrix" })).toMatchObject({
-      active: true,
-      tokenType: "TOKEN_TYPE_API_KEY",
-      tenantId: "matrix",
-      keyId: k.id,
-    });
-    const listed = await run("ListKeys", { tenant_id: "matrix" }, app.adminKey);
-    expect(listed.keys.map((x: { id: string }) => x.id)).toEqual([k.id]);
-  });
+  it.skipIf(transport === "tls-h2" && opensslMissing)(
+    "Introspect and ListKeys answer as over every other path",
+    async () => {
+      const app = transport === "tls-h2" ? tls! : plain;
+      const k = transport === "tls-h2" ? tlsKey! : key;
+      expect(await run("Introspect", { token: k.token, expected_tenant_id: "matrix" })).toMatchObject({
+        active: true,
+        tokenType: "TOKEN_TYPE_API_KEY",
+        tenantId: "matrix",
+        keyId: k.id,
+      });
+      const listed = await run("ListKeys", { tenant_id: "matrix" }, app.adminKey);
+      expect(listed.keys.map((x: { id: string }) => x.id)).toEqual([k.id]);
+    },
+  );
 });

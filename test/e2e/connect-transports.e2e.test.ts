@@ -16,9 +16,17 @@ const t = useTestApp();
 
 const transports: [string, "1.1" | "2", () => Transport][] = [
   ["createConnectTransport (JSON)", "1.1", () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" })],
-  ["createConnectTransport (binary)", "1.1", () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", useBinaryFormat: true })],
+  [
+    "createConnectTransport (binary)",
+    "1.1",
+    () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1", useBinaryFormat: true }),
+  ],
   ["createConnectTransport (JSON)", "2", () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "2" })],
-  ["createConnectTransport (binary)", "2", () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "2", useBinaryFormat: true })],
+  [
+    "createConnectTransport (binary)",
+    "2",
+    () => createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "2", useBinaryFormat: true }),
+  ],
   ["createGrpcTransport", "2", () => createGrpcTransport({ baseUrl: t.baseUrl })],
   ["createGrpcWebTransport", "1.1", () => createGrpcWebTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" })],
   ["createGrpcWebTransport", "2", () => createGrpcWebTransport({ baseUrl: t.baseUrl, httpVersion: "2" })],
@@ -53,15 +61,20 @@ describe.each(transports)("%s over HTTP/%s", (name, httpVersion, transport) => {
     }
   });
 
-  it(httpVersion === "2" ? "server reflection v1 lists the services" : "server reflection (a bidi stream) is refused over HTTP/1.1", async () => {
-    const answer = reflect(transport(), "v1", [{ case: "listServices", value: "" }]);
-    if (httpVersion === "2") {
-      const [a] = await answer;
-      expect(a?.case === "services" && a.services).toContain("warpflow.auth.v1.TokenService");
-    } else {
-      const err = ConnectError.from(await answer.catch((e: unknown) => e));
-      // connect-node answers a bidi call on HTTP/1.1 with 505 HTTP Version Not Supported.
-      expect([err.code, err.rawMessage]).toEqual([Code.Unknown, "HTTP 505"]);
-    }
-  });
+  it(
+    httpVersion === "2"
+      ? "server reflection v1 lists the services"
+      : "server reflection (a bidi stream) is refused over HTTP/1.1",
+    async () => {
+      const answer = reflect(transport(), "v1", [{ case: "listServices", value: "" }]);
+      if (httpVersion === "2") {
+        const [a] = await answer;
+        expect(a?.case === "services" && a.services).toContain("warpflow.auth.v1.TokenService");
+      } else {
+        const err = ConnectError.from(await answer.catch((e: unknown) => e));
+        // connect-node answers a bidi call on HTTP/1.1 with 505 HTTP Version Not Supported.
+        expect([err.code, err.rawMessage]).toEqual([Code.Unknown, "HTTP 505"]);
+      }
+    },
+  );
 });

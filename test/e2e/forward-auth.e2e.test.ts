@@ -6,7 +6,15 @@ import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
-import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
+import {
+  cognitoClaims,
+  cognitoEnv,
+  createTestKey,
+  jwksOf,
+  signJwt,
+  writeTempJson,
+  type TestKey,
+} from "../support/jwt.js";
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
 import { rawExchange } from "../support/raw-socket.js";
 import { useTestApp } from "../support/test-app.js";
@@ -38,9 +46,12 @@ const t = useTestApp(async () => {
   return { store: faulty.store, clock, env: { ...cognitoEnv(writeTempJson(jwksOf(jwk))), LOG_LEVEL: "debug" } };
 });
 
-const authz = (headers: Record<string, string> | [string, string][], path = "/authz", method = "GET") => httpRequest(t.port, path, { headers, method });
-const bearer = (token: string, extra: Record<string, string> = {}) => authz({ authorization: `Bearer ${token}`, ...extra });
-const challenge = (error: string, description: string) => `Bearer realm="warpflow", error="${error}", error_description="${description}"`;
+const authz = (headers: Record<string, string> | [string, string][], path = "/authz", method = "GET") =>
+  httpRequest(t.port, path, { headers, method });
+const bearer = (token: string, extra: Record<string, string> = {}) =>
+  authz({ authorization: `Bearer ${token}`, ...extra });
+const challenge = (error: string, description: string) =>
+  `Bearer realm="warpflow", error="${error}", error_description="${description}"`;
 
 function expectDenied(r: HttpAnswer, status: number, wwwAuthenticate: string) {
   expect(r.status).toBe(status);
@@ -66,7 +77,13 @@ describe("allowed: 200, empty body, the claims as x-warpflow-* headers", () => {
 
   it("any method, any path under /authz/, any query; the scheme in any case", async () => {
     const { token } = await t.grpc.createKey({ tenantId: "methods", label: "edge" }, admin());
-    for (const [method, path] of [["POST", "/authz/api/v1/orders?x=1"], ["DELETE", "/authz/"], ["PUT", "/authz?a=b"], ["HEAD", "/authz"], ["OPTIONS", "/authz/x"]] as const) {
+    for (const [method, path] of [
+      ["POST", "/authz/api/v1/orders?x=1"],
+      ["DELETE", "/authz/"],
+      ["PUT", "/authz?a=b"],
+      ["HEAD", "/authz"],
+      ["OPTIONS", "/authz/x"],
+    ] as const) {
       const r = await authz({ authorization: `bEaReR ${token}` }, path, method);
       expect([method, path, r.status, r.headers["x-warpflow-tenant-id"]]).toEqual([method, path, 200, "methods"]);
     }
@@ -90,20 +107,33 @@ describe("allowed: 200, empty body, the claims as x-warpflow-* headers", () => {
     const rotated = await t.grpc.rotateKey({ tenantId: "rotating", keyId: key!.id }, admin());
     const r = await bearer(token);
     expect(r.headers["x-warpflow-deprecated"]).toBe("true");
-    expect(r.headers["x-warpflow-expires-at"]).toBe(timestampDate(rotated.previousKey!.revokeAt!).toISOString().replace(".000Z", "Z"));
+    expect(r.headers["x-warpflow-expires-at"]).toBe(
+      timestampDate(rotated.previousKey!.revokeAt!).toISOString().replace(".000Z", "Z"),
+    );
     expect(r.headers["x-warpflow-admin"]).toBeUndefined();
     const a = await bearer(t.adminKey);
-    expect([a.status, a.headers["x-warpflow-admin"], a.headers["x-warpflow-tenant-id"]]).toEqual([200, "true", "admin"]);
+    expect([a.status, a.headers["x-warpflow-admin"], a.headers["x-warpflow-tenant-id"]]).toEqual([
+      200,
+      "true",
+      "admin",
+    ]);
   });
 
   it("a Cognito JWT: subject and groups, each percent-encoded so commas and non-ASCII survive", async () => {
-    const token = signJwt(jwk, cognitoClaims({ tenantId: "acme", sub: "user-1", groups: ["admins", "ops, night", "équipe"] }));
+    const token = signJwt(
+      jwk,
+      cognitoClaims({ tenantId: "acme", sub: "user-1", groups: ["admins", "ops, night", "équipe"] }),
+    );
     const r = await bearer(token);
     expect(r.status).toBe(200);
     expect(r.headers["x-warpflow-token-type"]).toBe("cognito");
     expect(r.headers["x-warpflow-subject"]).toBe("user-1");
     expect(r.headers["x-warpflow-groups"]).toBe("admins,ops%2C%20night,%C3%A9quipe");
-    expect(String(r.headers["x-warpflow-groups"]).split(",").map(decodeURIComponent)).toEqual(["admins", "ops, night", "équipe"]);
+    expect(String(r.headers["x-warpflow-groups"]).split(",").map(decodeURIComponent)).toEqual([
+      "admins",
+      "ops, night",
+      "équipe",
+    ]);
     expect(r.headers["x-warpflow-expires-at"]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
@@ -111,7 +141,11 @@ describe("allowed: 200, empty body, the claims as x-warpflow-* headers", () => {
     const { token } = await t.grpc.createKey({ tenantId: "bound", label: "edge" }, admin());
     expect((await bearer(token, { "x-warpflow-expected-tenant-id": "bound" })).status).toBe(200);
     const { token: other } = await t.grpc.createKey({ tenantId: "other", label: "edge" }, admin());
-    expectDenied(await bearer(other, { "x-warpflow-expected-tenant-id": "bound" }), 403, challenge("insufficient_scope", "token not valid for this tenant"));
+    expectDenied(
+      await bearer(other, { "x-warpflow-expected-tenant-id": "bound" }),
+      403,
+      challenge("insufficient_scope", "token not valid for this tenant"),
+    );
     expect((await t.grpc.listKeys({ tenantId: "other" }, admin())).keys[0]!.lastUsedAt).toBeUndefined();
   });
 });
@@ -124,10 +158,21 @@ describe("denied: RFC 6750", () => {
 
   it("a credential /authz cannot read: 401 invalid_request (two headers, an empty or two-part Bearer)", async () => {
     const { token } = await t.grpc.createKey({ tenantId: "twice", label: "edge" }, admin());
-    const twice = await authz([["authorization", `Bearer ${token}`], ["authorization", `Bearer ${token}`]]);
+    const twice = await authz([
+      ["authorization", `Bearer ${token}`],
+      ["authorization", `Bearer ${token}`],
+    ]);
     expectDenied(twice, 401, challenge("invalid_request", "more than one authorization header"));
-    expectDenied(await authz({ authorization: "Bearer" }), 401, challenge("invalid_request", "malformed bearer credential"));
-    expectDenied(await authz({ authorization: `Bearer ${token} ${token}` }), 401, challenge("invalid_request", "malformed bearer credential"));
+    expectDenied(
+      await authz({ authorization: "Bearer" }),
+      401,
+      challenge("invalid_request", "malformed bearer credential"),
+    );
+    expectDenied(
+      await authz({ authorization: `Bearer ${token} ${token}` }),
+      401,
+      challenge("invalid_request", "malformed bearer credential"),
+    );
   });
 
   it("inactive tokens: 401 invalid_token with a fixed phrase per reason, never the token", async () => {
@@ -181,7 +226,11 @@ describe("store down: 503, fail closed", () => {
 describe("the request body is never read or waited for", () => {
   it("a Content-Length with no body gets its answer at once, and that connection is closed (it cannot carry another request)", async () => {
     const started = Date.now();
-    const x = await rawExchange(t.port, [`POST /authz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.adminKey}\r\nContent-Length: 100\r\n\r\n`], 5000);
+    const x = await rawExchange(
+      t.port,
+      [`POST /authz HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${t.adminKey}\r\nContent-Length: 100\r\n\r\n`],
+      5000,
+    );
     expect(x.closed).toBe(true);
     expect(Date.now() - started).toBeLessThan(4000);
     const text = x.data.toString();
@@ -213,7 +262,7 @@ describe("the request body is never read or waited for", () => {
 });
 
 describe("observability: method label Authorize, no secret anywhere", () => {
-  it("counts calls under method=\"Authorize\" by code, and no log line or metric holds a token", async () => {
+  it('counts calls under method="Authorize" by code, and no log line or metric holds a token', async () => {
     const { token } = await t.grpc.createKey({ tenantId: "seen", label: "edge" }, admin());
     await bearer(token);
     await bearer(token.slice(0, -2) + "zz");
@@ -236,31 +285,56 @@ describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
   /** curl --http2-prior-knowledge: status line and headers of the answer. */
   const curlH2 = (path: string, headers: string[]) =>
     new Promise<{ statusLine: string; headers: Record<string, string>; body: string }>((resolve, reject) => {
-      const args = ["-s", "-i", "--http2-prior-knowledge", "--max-time", "5", ...headers.flatMap((h) => ["-H", h]), `${t.baseUrl}${path}`];
+      const args = [
+        "-s",
+        "-i",
+        "--http2-prior-knowledge",
+        "--max-time",
+        "5",
+        ...headers.flatMap((h) => ["-H", h]),
+        `${t.baseUrl}${path}`,
+      ];
       execFile("curl", args, { encoding: "utf8" }, (err, stdout) => {
         if (err) return reject(err as Error);
         const [head, ...rest] = stdout.split("\r\n\r\n");
         const lines = head!.split("\r\n");
         const out: Record<string, string> = {};
-        for (const l of lines.slice(1)) out[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
+        for (const l of lines.slice(1))
+          out[l.slice(0, l.indexOf(":")).toLowerCase()] = l.slice(l.indexOf(":") + 1).trim();
         resolve({ statusLine: lines[0]!.trim(), headers: out, body: rest.join("\r\n\r\n") });
       });
     });
 
   it.skipIf(!curl)("curl: allowed with the claims headers, denied with the RFC 6750 challenge", async () => {
     const { token, key } = await t.grpc.createKey({ tenantId: "h2", label: "edge" }, admin());
-    const ok = await curlH2("/authz/api/orders?x=1", [`Authorization: Bearer ${token}`, "x-warpflow-expected-tenant-id: h2"]);
+    const ok = await curlH2("/authz/api/orders?x=1", [
+      `Authorization: Bearer ${token}`,
+      "x-warpflow-expected-tenant-id: h2",
+    ]);
     expect(ok.statusLine).toBe("HTTP/2 200");
-    expect(warpflowHeaders(ok.headers)).toEqual({ "x-warpflow-key-id": key!.id, "x-warpflow-tenant-id": "h2", "x-warpflow-token-type": "api_key" });
+    expect(warpflowHeaders(ok.headers)).toEqual({
+      "x-warpflow-key-id": key!.id,
+      "x-warpflow-tenant-id": "h2",
+      "x-warpflow-token-type": "api_key",
+    });
     expect(ok.body).toBe("");
     const missing = await curlH2("/authz", []);
-    expect([missing.statusLine, missing.headers["www-authenticate"]]).toEqual(["HTTP/2 401", 'Bearer realm="warpflow"']);
+    expect([missing.statusLine, missing.headers["www-authenticate"]]).toEqual([
+      "HTTP/2 401",
+      'Bearer realm="warpflow"',
+    ]);
     const mismatch = await curlH2("/authz", [`Authorization: Bearer ${token}`, "x-warpflow-expected-tenant-id: other"]);
-    expect([mismatch.statusLine, mismatch.headers["www-authenticate"]]).toEqual(["HTTP/2 403", challenge("insufficient_scope", "token not valid for this tenant")]);
+    expect([mismatch.statusLine, mismatch.headers["www-authenticate"]]).toEqual([
+      "HTTP/2 403",
+      challenge("insufficient_scope", "token not valid for this tenant"),
+    ]);
     const revoked = await t.grpc.revokeKey({ tenantId: "h2", keyId: key!.id }, admin());
     expect(revoked.key).toBeDefined();
     const gone = await curlH2("/authz", [`Authorization: Bearer ${token}`]);
-    expect([gone.statusLine, gone.headers["www-authenticate"]]).toEqual(["HTTP/2 401", challenge("invalid_token", "token revoked")]);
+    expect([gone.statusLine, gone.headers["www-authenticate"]]).toEqual([
+      "HTTP/2 401",
+      challenge("invalid_token", "token revoked"),
+    ]);
   });
 
   it("a declared body that never comes stalls nothing: the answer arrives, and the session serves the next stream", async () => {
@@ -271,12 +345,21 @@ describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
         new Promise<{ status: number; tenant: unknown; challenge: unknown }>((resolve, reject) => {
           const stream = session.request({ ":path": "/authz", ...headers }, { endStream });
           if (!endStream) stalledStream = stream;
-          stream.on("response", (h) => resolve({ status: Number(h[":status"]), tenant: h["x-warpflow-tenant-id"], challenge: h["www-authenticate"] }));
+          stream.on("response", (h) =>
+            resolve({
+              status: Number(h[":status"]),
+              tenant: h["x-warpflow-tenant-id"],
+              challenge: h["www-authenticate"],
+            }),
+          );
           stream.on("error", reject);
           stream.resume();
         });
       const started = Date.now();
-      const stalled = await ask({ ":method": "POST", authorization: `Bearer ${t.adminKey}`, "content-length": "100" }, false);
+      const stalled = await ask(
+        { ":method": "POST", authorization: `Bearer ${t.adminKey}`, "content-length": "100" },
+        false,
+      );
       expect(stalled).toMatchObject({ status: 200, tenant: "admin" });
       // The server ends the stream it answered with RST_STREAM NO_ERROR (RFC 9113 8.1): our side,
       // which never finished its body, is closed for us, not left open.
@@ -287,8 +370,14 @@ describe("HTTP/2 (h2c prior knowledge) on the same port", () => {
       });
       expect(rstCode).toBe(http2.constants.NGHTTP2_NO_ERROR);
       expect(Date.now() - started).toBeLessThan(2000);
-      expect(await ask({ ":method": "GET" }, true)).toMatchObject({ status: 401, challenge: 'Bearer realm="warpflow"' });
-      expect(await ask({ ":method": "GET", authorization: `Bearer ${t.adminKey}` }, true)).toMatchObject({ status: 200, tenant: "admin" });
+      expect(await ask({ ":method": "GET" }, true)).toMatchObject({
+        status: 401,
+        challenge: 'Bearer realm="warpflow"',
+      });
+      expect(await ask({ ":method": "GET", authorization: `Bearer ${t.adminKey}` }, true)).toMatchObject({
+        status: 200,
+        tenant: "admin",
+      });
       expect(session.closed || session.destroyed).toBe(false);
     } finally {
       session.close();

@@ -14,13 +14,27 @@ describe("gRPC end to end", () => {
     expect(created.token).toMatch(/^wf_acme_[0-9A-Za-z]{38}$/);
     expect(created.key?.status).toBe(KeyStatus.ACTIVE);
     expect(created.key?.hint).toBe(`wf_acme_...${created.token.slice(-4)}`);
-    expect(JSON.stringify(created.key, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain(created.token.slice(8, 40));
+    expect(JSON.stringify(created.key, (_k, v) => (typeof v === "bigint" ? String(v) : v))).not.toContain(
+      created.token.slice(8, 40),
+    );
 
     const active = await t.grpc.introspect({ token: created.token });
-    expect(active).toMatchObject({ active: true, tokenType: TokenType.API_KEY, tenantId: "acme", keyId: created.key!.id, deprecated: false, admin: false });
+    expect(active).toMatchObject({
+      active: true,
+      tokenType: TokenType.API_KEY,
+      tenantId: "acme",
+      keyId: created.key!.id,
+      deprecated: false,
+      admin: false,
+    });
 
     const mismatch = await t.grpc.introspect({ token: created.token, expectedTenantId: "other" });
-    expect(mismatch).toMatchObject({ active: false, inactiveReason: InactiveReason.TENANT_MISMATCH, tenantId: "", keyId: "" });
+    expect(mismatch).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.TENANT_MISMATCH,
+      tenantId: "",
+      keyId: "",
+    });
 
     const listed = await t.grpc.listKeys({ tenantId: "acme" }, admin);
     expect(listed.keys.map((k) => k.id)).toEqual([created.key!.id]);
@@ -36,7 +50,10 @@ describe("gRPC end to end", () => {
 
     const revoked = await t.grpc.revokeKey({ tenantId: "acme", keyId: rotated.key!.id }, admin);
     expect(revoked.key?.status).toBe(KeyStatus.REVOKED);
-    expect(await t.grpc.introspect({ token: rotated.token })).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    expect(await t.grpc.introspect({ token: rotated.token })).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.REVOKED,
+    });
     const again = await t.grpc.revokeKey({ tenantId: "acme", keyId: rotated.key!.id }, admin);
     expect(again.key).toEqual(revoked.key);
   });
@@ -75,7 +92,9 @@ describe("gRPC end to end", () => {
 
   it("limits a tenant to 3 active keys, also when 50 CreateKey calls race", async () => {
     const results = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => codeOf(t.grpc.createKey({ tenantId: "race", label: `k${i}` }, { bearer: t.adminKey }))),
+      Array.from({ length: 50 }, (_, i) =>
+        codeOf(t.grpc.createKey({ tenantId: "race", label: `k${i}` }, { bearer: t.adminKey })),
+      ),
     );
     expect(results.filter((c) => c === "OK")).toHaveLength(3);
     expect(results.filter((c) => c === "RESOURCE_EXHAUSTED")).toHaveLength(47);
@@ -94,11 +113,26 @@ describe("gRPC end to end", () => {
 
   it("validates fields with messages naming them", async () => {
     const admin = { bearer: t.adminKey };
-    await expect(t.grpc.createKey({ tenantId: "Bad!", label: "x" }, admin)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining("tenant_id") });
-    await expect(t.grpc.createKey({ tenantId: "acme", label: "" }, admin)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining("label") });
-    await expect(t.grpc.createKey({ tenantId: "acme", label: "a\u0007b" }, admin)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining("label") });
-    await expect(t.grpc.createKey({ tenantId: "admin", label: "x" }, admin)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining("reserved") });
-    await expect(t.grpc.revokeKey({ tenantId: "acme", keyId: "nope" }, admin)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining("key_id") });
+    await expect(t.grpc.createKey({ tenantId: "Bad!", label: "x" }, admin)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("tenant_id"),
+    });
+    await expect(t.grpc.createKey({ tenantId: "acme", label: "" }, admin)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("label"),
+    });
+    await expect(t.grpc.createKey({ tenantId: "acme", label: "a\u0007b" }, admin)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("label"),
+    });
+    await expect(t.grpc.createKey({ tenantId: "admin", label: "x" }, admin)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("reserved"),
+    });
+    await expect(t.grpc.revokeKey({ tenantId: "acme", keyId: "nope" }, admin)).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("key_id"),
+    });
   });
 
   it("hides keys of other tenants: NOT_FOUND", async () => {

@@ -34,19 +34,41 @@ type ClientAnswer = Record<string, any>;
 
 const runClient = (version: string) =>
   new Promise<ClientAnswer>((resolve, reject) => {
-    execFile(PYTHON, [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version], { timeout: 30_000 }, (err, stdout, stderr) =>
-      err ? reject(new Error(`grpcio client failed: ${stderr.slice(-800)}`)) : resolve(JSON.parse(stdout) as ClientAnswer),
+    execFile(
+      PYTHON,
+      [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version],
+      { timeout: 30_000 },
+      (err, stdout, stderr) =>
+        err
+          ? reject(new Error(`grpcio client failed: ${stderr.slice(-800)}`))
+          : resolve(JSON.parse(stdout) as ClientAnswer),
     );
   });
 
 describe.skipIf(missing !== undefined).each(["v1", "v1alpha"])("python grpcio with reflection %s", (version) => {
   it("links every reflected file in a strict DescriptorPool and calls CreateKey, Introspect, ListKeys", async () => {
     const out = await runClient(version);
-    expect(out.services).toEqual(["grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection", "warpflow.auth.v1.TokenService"]);
-    expect(out.files).toEqual(expect.arrayContaining(["google/protobuf/timestamp.proto", "grpc/health/v1/health.proto", "warpflow/auth/v1/token_service.proto"]));
+    expect(out.services).toEqual([
+      "grpc.health.v1.Health",
+      "grpc.reflection.v1.ServerReflection",
+      "grpc.reflection.v1alpha.ServerReflection",
+      "warpflow.auth.v1.TokenService",
+    ]);
+    expect(out.files).toEqual(
+      expect.arrayContaining([
+        "google/protobuf/timestamp.proto",
+        "grpc/health/v1/health.proto",
+        "warpflow/auth/v1/token_service.proto",
+      ]),
+    );
     const tenant = `grpcio-${version}`;
     expect(out.created.token).toMatch(new RegExp(`^wf_${tenant}_[0-9A-Za-z]{38}$`));
-    expect(out.introspected).toEqual({ active: true, tokenType: "TOKEN_TYPE_API_KEY", tenantId: tenant, keyId: out.created.key.id });
+    expect(out.introspected).toEqual({
+      active: true,
+      tokenType: "TOKEN_TYPE_API_KEY",
+      tenantId: tenant,
+      keyId: out.created.key.id,
+    });
     expect(out.listed.keys.map((k: { id: string }) => k.id)).toEqual([out.created.key.id]);
   });
 });

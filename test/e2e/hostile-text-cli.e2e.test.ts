@@ -29,7 +29,9 @@ describe("hostile identity text through the CLI", () => {
     const jwt = signJwt(jwk, cognitoClaims({ tenantId: "acme", sub: SUB, groups: ["tenant-admins"] }));
     const created = await t.grpc.createKey({ tenantId: "acme", label: "made by a hostile sub" }, { bearer: jwt });
     // Refused on another tenant: the attempt lands in that tenant's trail, with the same actor.
-    await expect(t.grpc.listKeys({ tenantId: "globex" }, { bearer: jwt })).rejects.toMatchObject({ code: status.PERMISSION_DENIED });
+    await expect(t.grpc.listKeys({ tenantId: "globex" }, { bearer: jwt })).rejects.toMatchObject({
+      code: status.PERMISSION_DENIED,
+    });
 
     const runs = {
       "audit list acme": await cli("audit", "list", "--tenant", "acme"),
@@ -42,11 +44,16 @@ describe("hostile identity text through the CLI", () => {
       expect(r.code, `${what}: ${r.stderr}`).toBe(0);
       expect(RAW.exec(r.stdout + r.stderr), `${what} printed a raw control or bidi character`).toBeNull();
       // The forged line never starts a line of its own.
-      expect(r.stdout.split("\n").some((l) => l.trimStart().startsWith(FORGED.slice(0, 24))), what).toBe(false);
+      expect(
+        r.stdout.split("\n").some((l) => l.trimStart().startsWith(FORGED.slice(0, 24))),
+        what,
+      ).toBe(false);
     }
     // Visible, not dropped: an admin sees that something odd is in there.
     expect(runs["audit list acme"].stdout).toContain("\\x1b[2J\\x0d\\x0a2026-01-01");
-    expect(runs["audit list globex"].stdout).toMatch(/keys\.list +PERMISSION_DENIED +globex\n +by cognito_user \\x1b\[2J/);
+    expect(runs["audit list globex"].stdout).toMatch(
+      /keys\.list +PERMISSION_DENIED +globex\n +by cognito_user \\x1b\[2J/,
+    );
     expect(runs["keys list acme"].stdout).toContain(`${created.key!.id}  active`);
     expect(runs["keys list acme"].stdout).toContain("by \\x1b[2J\\x0d\\x0a");
     expect(runs["keys list acme"].stdout).toContain("\\u202eevil\\x9b");

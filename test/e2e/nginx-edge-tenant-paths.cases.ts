@@ -87,4 +87,11 @@ export const REFUSED: (string | Buffer)[] = [
 ];
 
 /** Paths that name no tenant: any valid token passes, with no expected tenant. */
-export const UNBOUND = ["/api/orders/1", "/tenants", "/tenants/", "/api/v1/tenants", "/files/a%20b;v=1", "/docs/%E2%9C%93"];
+export const UNBOUND = [
+  "/api/orders/1",
+  "/tenants",
+  "/tenants/",
+  "/api/v1/tenants",
+  "/files/a%20b;v=1",
+  "/docs/%E2%9C%93",
+];

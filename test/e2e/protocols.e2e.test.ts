@@ -69,7 +69,11 @@ describe("plain HTTP/1.1", () => {
   it("REST errors carry a JSON body and the matching status", async () => {
     const { token: tenantKey } = await t.grpc.createKey({ tenantId: "acme", label: "t" }, { bearer: t.adminKey });
     const post = (headers: Record<string, string>, body: string) =>
-      fetch(`${t.baseUrl}/api/v1/sessions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+      fetch(`${t.baseUrl}/api/v1/sessions`, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...headers },
+        body,
+      });
     const cases: Array<[Promise<Response>, number, string]> = [
       [post({}, '{"tenant_id":"acme"}'), 401, "unauthenticated"],
       [post({ authorization: "Bearer wf_acme_nope" }, '{"tenant_id":"acme"}'), 401, "unauthenticated"],
@@ -87,7 +91,11 @@ describe("plain HTTP/1.1", () => {
 
   it("serves /healthz, /readyz and Prometheus /metrics", async () => {
     expect((await fetch(`${t.baseUrl}/healthz`)).status).toBe(200);
-    expect((await readyz(t.baseUrl)).body).toEqual({ status: "serving", store: process.env.MONGODB_URI ? "mongodb" : "memory", admin_key: "ok" });
+    expect((await readyz(t.baseUrl)).body).toEqual({
+      status: "serving",
+      store: process.env.MONGODB_URI ? "mongodb" : "memory",
+      admin_key: "ok",
+    });
     await t.grpc.introspect({ token: "garbage" });
     const text = await metricsText(t.baseUrl);
     expect(text).toMatch(/warpflow_rpc_duration_seconds_count\{method="Introspect",code="ok"\} [1-9]/);

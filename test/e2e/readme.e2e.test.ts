@@ -33,7 +33,10 @@ beforeAll(async () => {
 });
 
 const run = async (command: string) => {
-  const r = await shell(command.replaceAll("localhost:8080", `127.0.0.1:${t.port}`), { ADMIN_KEY: t.adminKey, KEY: key.token });
+  const r = await shell(command.replaceAll("localhost:8080", `127.0.0.1:${t.port}`), {
+    ADMIN_KEY: t.adminKey,
+    KEY: key.token,
+  });
   expect(r.stderr).toBe("");
   expect(r.code).toBe(0);
   return r.stdout;
@@ -53,9 +56,15 @@ describe("README buf curl examples, run verbatim", () => {
       bufCurls.find((c) => c.includes("--list-methods"))!,
       bufCurls.find((c) => c.includes("/grpc.health.v1.Health/Check"))!,
     ];
-    expect((await run(services)).split("\n")).toEqual(expect.arrayContaining(["warpflow.auth.v1.TokenService", "grpc.health.v1.Health"]));
+    expect((await run(services)).split("\n")).toEqual(
+      expect.arrayContaining(["warpflow.auth.v1.TokenService", "grpc.health.v1.Health"]),
+    );
     expect((await run(methods)).split("\n")).toEqual(
-      expect.arrayContaining(["warpflow.auth.v1.TokenService/Introspect", "warpflow.auth.v1.TokenService/ListKeys", "grpc.health.v1.Health/Check"]),
+      expect.arrayContaining([
+        "warpflow.auth.v1.TokenService/Introspect",
+        "warpflow.auth.v1.TokenService/ListKeys",
+        "grpc.health.v1.Health/Check",
+      ]),
     );
     expect(JSON.parse(await run(health))).toEqual({ status: "SERVING" });
   });
@@ -64,11 +73,18 @@ describe("README buf curl examples, run verbatim", () => {
     const listKeys = bufCurls.find((c) => c.includes("/ListKeys"))!;
     const introspect = bufCurls.find((c) => c.includes("/Introspect"))!;
     expect(JSON.parse(await run(listKeys)).keys.map((k: { id: string }) => k.id)).toEqual([key.id]);
-    expect(JSON.parse(await run(introspect))).toMatchObject({ active: true, tokenType: "TOKEN_TYPE_API_KEY", tenantId: "acme", keyId: key.id });
+    expect(JSON.parse(await run(introspect))).toMatchObject({
+      active: true,
+      tokenType: "TOKEN_TYPE_API_KEY",
+      tenantId: "acme",
+      keyId: key.id,
+    });
   });
 
   it("covers every buf curl command of the README", () => {
-    const covered = bufCurls.filter((c) => ["--list-services", "--list-methods", "Health/Check", "/ListKeys", "/Introspect"].some((s) => c.includes(s)));
+    const covered = bufCurls.filter((c) =>
+      ["--list-services", "--list-methods", "Health/Check", "/ListKeys", "/Introspect"].some((s) => c.includes(s)),
+    );
     expect(covered).toEqual(bufCurls);
   });
 });

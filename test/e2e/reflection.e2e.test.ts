@@ -14,7 +14,14 @@ import {
 import { file_grpc_reflection_v1_reflection } from "../../src/gen/grpc/reflection/v1/reflection_pb.js";
 import { file_grpc_reflection_v1alpha_reflection } from "../../src/gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { file_warpflow_auth_v1_token_service } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { closure, compiledBytes, reflect, servedBytes, symbolsOf, type ReflectionVersion } from "../support/reflection.js";
+import {
+  closure,
+  compiledBytes,
+  reflect,
+  servedBytes,
+  symbolsOf,
+  type ReflectionVersion,
+} from "../support/reflection.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
@@ -58,20 +65,31 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("server reflection %s", (ver
   });
 
   it("links: the files of every listed service build a registry, with google.protobuf.Timestamp resolved", async () => {
-    const answers = await reflect(grpcTransport(), version, SERVICES.map((s) => ({ case: "fileContainingSymbol" as const, value: s })));
+    const answers = await reflect(
+      grpcTransport(),
+      version,
+      SERVICES.map((s) => ({ case: "fileContainingSymbol" as const, value: s })),
+    );
     const byName = new Map<string, FileDescriptorProto>();
     for (const a of answers) {
       expect(a.case).toBe("files");
       if (a.case === "files") for (const f of a.files) byName.set(f.name, f);
     }
     expect([...byName.keys()].sort()).toEqual([...FILES.keys()].sort());
-    const registry = createFileRegistry(create(FileDescriptorSetSchema, { file: dependenciesFirst([...byName.values()]) }));
+    const registry = createFileRegistry(
+      create(FileDescriptorSetSchema, { file: dependenciesFirst([...byName.values()]) }),
+    );
     const out = registry.getService("warpflow.auth.v1.TokenService")!.method.introspect!.output as DescMessage;
     expect(out.fields.find((f) => f.name === "expires_at")!.message!.typeName).toBe("google.protobuf.Timestamp");
     // One answer alone links too: it carries the file's transitive dependencies.
-    const [only] = await reflect(grpcTransport(), version, [{ case: "fileContainingSymbol", value: "warpflow.auth.v1.TokenService" }]);
+    const [only] = await reflect(grpcTransport(), version, [
+      { case: "fileContainingSymbol", value: "warpflow.auth.v1.TokenService" },
+    ]);
     const files = only?.case === "files" ? only.files : [];
-    expect(files.map((f) => f.name)).toEqual(["warpflow/auth/v1/token_service.proto", "google/protobuf/timestamp.proto"]);
+    expect(files.map((f) => f.name)).toEqual([
+      "warpflow/auth/v1/token_service.proto",
+      "google/protobuf/timestamp.proto",
+    ]);
     expect(files[0]!.dependency).toEqual(["google/protobuf/timestamp.proto"]);
     expect(() => createFileRegistry(files[0]!, (name) => files.find((f) => f.name === name))).not.toThrow();
   });
@@ -79,7 +97,11 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("server reflection %s", (ver
   it("file_by_filename answers every file of the closure with its exact compiled descriptor", async () => {
     const names = [...FILES.keys()];
     expect(names).toEqual(expect.arrayContaining(["google/protobuf/timestamp.proto", "grpc/health/v1/health.proto"]));
-    const answers = await reflect(grpcTransport(), version, names.map((value) => ({ case: "fileByFilename" as const, value })));
+    const answers = await reflect(
+      grpcTransport(),
+      version,
+      names.map((value) => ({ case: "fileByFilename" as const, value })),
+    );
     answers.forEach((a, i) => {
       const file = FILES.get(names[i]!)!;
       expect(a.case, names[i]).toBe("files");
@@ -92,10 +114,18 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("server reflection %s", (ver
 
   it("file_containing_symbol answers every service, method, message and enum, nested ones too", async () => {
     const cases = [...FILES.values()].flatMap((f) => symbolsOf(f).map((symbol) => [symbol, f.proto.name] as const));
-    for (const s of ["warpflow.auth.v1.TokenService.Introspect", "grpc.health.v1.HealthCheckResponse.ServingStatus", "warpflow.auth.v1.TokenType"]) {
+    for (const s of [
+      "warpflow.auth.v1.TokenService.Introspect",
+      "grpc.health.v1.HealthCheckResponse.ServingStatus",
+      "warpflow.auth.v1.TokenType",
+    ]) {
       expect(cases.map(([sym]) => sym)).toContain(s);
     }
-    const answers = await reflect(grpcTransport(), version, cases.map(([value]) => ({ case: "fileContainingSymbol" as const, value })));
+    const answers = await reflect(
+      grpcTransport(),
+      version,
+      cases.map(([value]) => ({ case: "fileContainingSymbol" as const, value })),
+    );
     answers.forEach((a, i) => {
       expect(a.case === "files" && a.files[0]!.name, cases[i]![0]).toBe(cases[i]![1]);
     });
@@ -105,11 +135,19 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("server reflection %s", (ver
     const answers = await reflect(grpcTransport(), version, [
       { case: "fileContainingSymbol", value: "warpflow.auth.v1.Nope" },
       { case: "fileByFilename", value: "nope.proto" },
-      { case: "fileContainingExtension", value: { containingType: "warpflow.auth.v1.IntrospectRequest", extensionNumber: 100 } as never },
+      {
+        case: "fileContainingExtension",
+        value: { containingType: "warpflow.auth.v1.IntrospectRequest", extensionNumber: 100 } as never,
+      },
       { case: "allExtensionNumbersOfType", value: "warpflow.auth.v1.Nope" },
       { case: "listServices", value: "" },
     ]);
-    expect(answers.slice(0, 4).map((a) => a.case === "error" && a.code)).toEqual([Code.NotFound, Code.NotFound, Code.NotFound, Code.NotFound]);
+    expect(answers.slice(0, 4).map((a) => a.case === "error" && a.code)).toEqual([
+      Code.NotFound,
+      Code.NotFound,
+      Code.NotFound,
+      Code.NotFound,
+    ]);
     expect(answers[4]!.case).toBe("services");
   });
 });
@@ -121,7 +159,8 @@ describe("grpc.health.v1 from the generated descriptors", () => {
       new Promise<Status>((resolve, reject) =>
         client.makeUnaryRequest(
           "/grpc.health.v1.Health/Check",
-          (m: { service: string }) => Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, m))),
+          (m: { service: string }) =>
+            Buffer.from(toBinary(HealthCheckRequestSchema, create(HealthCheckRequestSchema, m))),
           (b: Buffer) => fromBinary(HealthCheckResponseSchema, b),
           { service },
           (err, res) => (err ? reject(err) : resolve(res!.status)),

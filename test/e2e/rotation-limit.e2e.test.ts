@@ -38,7 +38,10 @@ describe("RotateKey: at most 3 deprecated keys in grace per tenant", () => {
       body: JSON.stringify({ tenantId: "rotlimit", keyId: current.id }),
     });
     expect(connect.status).toBe(429);
-    expect(await connect.json()).toMatchObject({ code: "resource_exhausted", message: expect.stringMatching(/3 deprecated keys/) });
+    expect(await connect.json()).toMatchObject({
+      code: "resource_exhausted",
+      message: expect.stringMatching(/3 deprecated keys/),
+    });
 
     // Nothing was issued: 1 active + 3 deprecated, exactly 4 tokens introspect active.
     const listed = await t.grpc.listKeys({ tenantId: "rotlimit" }, admin);

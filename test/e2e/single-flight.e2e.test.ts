@@ -39,26 +39,44 @@ afterAll(async () => {
 });
 
 async function cacheMisses(type: string): Promise<number> {
-  return samples(await metricsText(t.baseUrl), "warpflow_token_cache_lookups_total", { token_type: type, result: "miss" })[0] ?? 0;
+  return (
+    samples(await metricsText(t.baseUrl), "warpflow_token_cache_lookups_total", {
+      token_type: type,
+      result: "miss",
+    })[0] ?? 0
+  );
 }
 
 describe("single flight on cache misses", () => {
   it.each([
-    ["API key", "api_key", "findKeyByHash", () => t.grpc.createKey({ tenantId: "acme", label: "sf" }, { bearer: t.adminKey })],
-    ["session token", "session", "findSessionByHash", () => t.grpc.createSession({ tenantId: "acme" }, { bearer: t.adminKey })],
-  ] as const)("%s: 50 concurrent Introspects of one uncached token against a slow store make exactly one store read", async (_n, type, method, issue) => {
-    const { token } = await issue();
-    gate = held();
-    const readsBefore = counting.counts[method]!;
-    const missesBefore = await cacheMisses(type);
-    const calls = Array.from({ length: 50 }, () => t.grpc.introspect({ token }));
-    // Every call has reached the service and missed the cache while the one read is still held.
-    await waitUntil(async () => (await cacheMisses(type)) - missesBefore >= 50, 10_000, "50 cache misses");
-    expect(counting.counts[method]! - readsBefore).toBe(1);
-    gate.release();
-    const results = await Promise.all(calls);
-    for (const r of results) expect(r).toMatchObject({ active: true, tenantId: "acme" });
-    expect(counting.counts[method]! - readsBefore).toBe(1);
-    gate = undefined;
-  });
+    [
+      "API key",
+      "api_key",
+      "findKeyByHash",
+      () => t.grpc.createKey({ tenantId: "acme", label: "sf" }, { bearer: t.adminKey }),
+    ],
+    [
+      "session token",
+      "session",
+      "findSessionByHash",
+      () => t.grpc.createSession({ tenantId: "acme" }, { bearer: t.adminKey }),
+    ],
+  ] as const)(
+    "%s: 50 concurrent Introspects of one uncached token against a slow store make exactly one store read",
+    async (_n, type, method, issue) => {
+      const { token } = await issue();
+      gate = held();
+      const readsBefore = counting.counts[method]!;
+      const missesBefore = await cacheMisses(type);
+      const calls = Array.from({ length: 50 }, () => t.grpc.introspect({ token }));
+      // Every call has reached the service and missed the cache while the one read is still held.
+      await waitUntil(async () => (await cacheMisses(type)) - missesBefore >= 50, 10_000, "50 cache misses");
+      expect(counting.counts[method]! - readsBefore).toBe(1);
+      gate.release();
+      const results = await Promise.all(calls);
+      for (const r of results) expect(r).toMatchObject({ active: true, tenantId: "acme" });
+      expect(counting.counts[method]! - readsBefore).toBe(1);
+      gate = undefined;
+    },
+  );
 });

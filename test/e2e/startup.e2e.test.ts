@@ -21,7 +21,16 @@ afterEach(() => {
 function start(env: Record<string, string>) {
   const dir = mkdtempSync(join(tmpdir(), "wf-start-"));
   return runProgram(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    env: { HOST: "127.0.0.1", PORT: "0", ADMIN_KEY_FILE: join(dir, "admin-key"), LOG_LEVEL: "info", MONGODB_URI: "", STORE: "", NODE_ENV: "", ...env },
+    env: {
+      HOST: "127.0.0.1",
+      PORT: "0",
+      ADMIN_KEY_FILE: join(dir, "admin-key"),
+      LOG_LEVEL: "info",
+      MONGODB_URI: "",
+      STORE: "",
+      NODE_ENV: "",
+      ...env,
+    },
     timeoutMs: 30_000,
   });
 }
@@ -37,7 +46,10 @@ describe("store choice at start (issue 26.2)", () => {
     const storeLine = p.logs.find((l) => msg(l).startsWith("store:"))!;
     expect(storeLine).toMatchObject({ store: "memory", chosen_by: "default" });
     expect(p.logs.find((l) => msg(l).startsWith("listening"))).toMatchObject({ store: "memory" });
-    expect(await readyz(p.port)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok" } });
+    expect(await readyz(p.port)).toEqual({
+      status: 200,
+      body: { status: "serving", store: "memory", admin_key: "ok" },
+    });
     // Readiness waits for the admin key: the key file is written before SERVING is announced.
     const created = p.logs.findIndex((l) => msg(l).startsWith("no admin key existed"));
     const serving = p.logs.findIndex((l) => msg(l) === "ready: SERVING");
@@ -57,7 +69,9 @@ describe("store choice at start (issue 26.2)", () => {
   it("in production, STORE=mongodb without MONGODB_URI: exit 1, one line naming MONGODB_URI", async () => {
     const r = await start({ NODE_ENV: "production", STORE: "mongodb" });
     expect(r.code).toBe(1);
-    expect(stderrLines(r.stderr)).toEqual([expect.stringMatching(/^config error: MONGODB_URI: is required when STORE=mongodb/)]);
+    expect(stderrLines(r.stderr)).toEqual([
+      expect.stringMatching(/^config error: MONGODB_URI: is required when STORE=mongodb/),
+    ]);
   });
 
   it("in production, the embedded store runs only when asked for by name, and says so", async () => {
@@ -74,14 +88,18 @@ describe("start-up failures name their cause (issue 26.3)", () => {
   it("an unparsable MONGODB_URI: one line naming MONGODB_URI, without the password", async () => {
     const r = await start({ MONGODB_URI: "mongodb://warp:s3cretPassw0rd@h:99999/" });
     expect(r.code).toBe(1);
-    expect(stderrLines(r.stderr)).toEqual([expect.stringMatching(/^config error: MONGODB_URI: is not a usable connection string: /)]);
+    expect(stderrLines(r.stderr)).toEqual([
+      expect.stringMatching(/^config error: MONGODB_URI: is not a usable connection string: /),
+    ]);
     expect(r.stderr + r.stdout).not.toContain("s3cretPassw0rd");
   });
 
   it("a missing TLS file: one line naming the setting and the file", async () => {
     const r = await start({ TLS_CERT_FILE: "/nonexistent/cert.pem", TLS_KEY_FILE: "/nonexistent/key.pem" });
     expect(r.code).toBe(1);
-    expect(stderrLines(r.stderr)).toEqual(["config error: TLS_CERT_FILE: cannot read /nonexistent/cert.pem: no such file (ENOENT)"]);
+    expect(stderrLines(r.stderr)).toEqual([
+      "config error: TLS_CERT_FILE: cannot read /nonexistent/cert.pem: no such file (ENOENT)",
+    ]);
   });
 
   it("TLS files that are not PEM: one line naming the TLS settings", async () => {
@@ -90,7 +108,11 @@ describe("start-up failures name their cause (issue 26.3)", () => {
     writeFileSync(join(dir, "key.pem"), "not a key\n");
     const r = await start({ TLS_CERT_FILE: join(dir, "cert.pem"), TLS_KEY_FILE: join(dir, "key.pem") });
     expect(r.code).toBe(1);
-    expect(stderrLines(r.stderr)).toEqual([expect.stringMatching(/^config error: TLS_CERT_FILE\/TLS_KEY_FILE[^:]*: not a usable PEM certificate and private key \(ERR_OSSL_\w+\)$/)]);
+    expect(stderrLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^config error: TLS_CERT_FILE\/TLS_KEY_FILE[^:]*: not a usable PEM certificate and private key \(ERR_OSSL_\w+\)$/,
+      ),
+    ]);
   });
 
   it("a PORT already in use: one line naming PORT", async () => {
@@ -100,7 +122,9 @@ describe("start-up failures name their cause (issue 26.3)", () => {
       const port = (taken.address() as AddressInfo).port;
       const r = await start({ PORT: String(port) });
       expect(r.code).toBe(1);
-      expect(stderrLines(r.stderr)).toEqual([`config error: PORT: ${port} is already in use on 127.0.0.1 (EADDRINUSE)`]);
+      expect(stderrLines(r.stderr)).toEqual([
+        `config error: PORT: ${port} is already in use on 127.0.0.1 (EADDRINUSE)`,
+      ]);
     } finally {
       taken.close();
     }
@@ -109,6 +133,10 @@ describe("start-up failures name their cause (issue 26.3)", () => {
   it("a HOST that does not resolve: one line naming HOST", async () => {
     const r = await start({ HOST: "no-such-host.invalid" });
     expect(r.code).toBe(1);
-    expect(stderrLines(r.stderr)).toEqual([expect.stringMatching(/^config error: HOST: "no-such-host.invalid" cannot be resolved \((ENOTFOUND|EAI_AGAIN)\)$/)]);
+    expect(stderrLines(r.stderr)).toEqual([
+      expect.stringMatching(
+        /^config error: HOST: "no-such-host.invalid" cannot be resolved \((ENOTFOUND|EAI_AGAIN)\)$/,
+      ),
+    ]);
   });
 });

@@ -11,9 +11,14 @@ import { holdRaw } from "../support/raw-socket.js";
 import { h2Exchange } from "../support/h2-request.js";
 
 const openssl = hasOpenssl();
-if (!openssl) console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
+if (!openssl)
+  console.warn("TLS tests skipped: the openssl CLI is needed to make test certificates (apt-get install openssl)");
 
-function httpsGet(port: number, path: string, opts: https.RequestOptions): Promise<{ status: number; body: string; alpn: string | false | null }> {
+function httpsGet(
+  port: number,
+  path: string,
+  opts: https.RequestOptions,
+): Promise<{ status: number; body: string; alpn: string | false | null }> {
   return new Promise((resolve, reject) => {
     const req = https.request({ host: "127.0.0.1", port, path, servername: "localhost", ...opts }, (res) => {
       const alpn = (res.socket as tls.TLSSocket).alpnProtocol;
@@ -34,7 +39,11 @@ describe.skipIf(!openssl)("TLS handshakes never finished", () => {
     const pki = createTestPki();
     return {
       logLevel: "warn",
-      env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, HTTP_HEADERS_TIMEOUT_MS: String(HANDSHAKE_MS) },
+      env: {
+        TLS_CERT_FILE: pki.serverCertFile,
+        TLS_KEY_FILE: pki.serverKeyFile,
+        HTTP_HEADERS_TIMEOUT_MS: String(HANDSHAKE_MS),
+      },
     };
   });
 
@@ -73,7 +82,9 @@ describe.skipIf(!openssl)("TLS", () => {
     const plain = createGrpcTokenClient(`127.0.0.1:${t.port}`);
     // The TLS server never completes an h2c handshake: the channel cannot connect (UNAVAILABLE),
     // not a deadline that merely ran out and not an answer.
-    await expect(plain.introspect({ token: "x" }, { deadlineMs: 5000 })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    await expect(plain.introspect({ token: "x" }, { deadlineMs: 5000 })).rejects.toMatchObject({
+      code: grpc.status.UNAVAILABLE,
+    });
     plain.close();
   });
 });
@@ -82,23 +93,35 @@ describe.skipIf(!openssl)("mutual TLS", () => {
   let pki: TestPki;
   const t = useTestApp(() => {
     pki = createTestPki();
-    return { env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile } };
+    return {
+      env: { TLS_CERT_FILE: pki.serverCertFile, TLS_KEY_FILE: pki.serverKeyFile, TLS_CLIENT_CA_FILE: pki.caFile },
+    };
   });
 
   it("accepts a client certificate signed by the configured CA", async () => {
-    const client = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
+    const client = createGrpcTokenClient(
+      `localhost:${t.port}`,
+      grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert),
+    );
     try {
       expect((await client.introspect({ token: "wf_acme_x" })).active).toBe(false);
     } finally {
       client.close();
     }
-    expect((await httpsGet(t.port, "/healthz", { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey })).status).toBe(200);
+    expect((await httpsGet(t.port, "/healthz", { ca: pki.ca, cert: pki.clientCert, key: pki.clientKey })).status).toBe(
+      200,
+    );
   });
 
   it("refuses clients without a certificate or with one from another CA", async () => {
-    for (const creds of [grpc.credentials.createSsl(pki.ca), grpc.credentials.createSsl(pki.ca, pki.rogueKey, pki.rogueCert)]) {
+    for (const creds of [
+      grpc.credentials.createSsl(pki.ca),
+      grpc.credentials.createSsl(pki.ca, pki.rogueKey, pki.rogueCert),
+    ]) {
       const client = createGrpcTokenClient(`localhost:${t.port}`, creds);
-      await expect(client.introspect({ token: "wf_acme_x" }, { deadlineMs: 3000 })).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+      await expect(client.introspect({ token: "wf_acme_x" }, { deadlineMs: 3000 })).rejects.toMatchObject({
+        code: grpc.status.UNAVAILABLE,
+      });
       client.close();
     }
     await expect(httpsGet(t.port, "/healthz", { ca: pki.ca })).rejects.toThrow();
@@ -123,17 +146,30 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
   });
 
   it("Introspect needs a verified client certificate and the caller credential; admin RPCs need neither", async () => {
-    const withCert = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
+    const withCert = createGrpcTokenClient(
+      `localhost:${t.port}`,
+      grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert),
+    );
     const noCert = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
-    const rogue = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca, pki.rogueKey, pki.rogueCert));
+    const rogue = createGrpcTokenClient(
+      `localhost:${t.port}`,
+      grpc.credentials.createSsl(pki.ca, pki.rogueKey, pki.rogueCert),
+    );
     try {
       const { token } = await noCert.createSession({ tenantId: "acme" }, { bearer: t.adminKey });
       const md = { "x-warpflow-caller-token": callerToken };
       expect((await withCert.introspect({ token }, { metadata: md })).active).toBe(true);
       await expect(withCert.introspect({ token })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-      await expect(withCert.introspect({ token }, { metadata: { "x-warpflow-caller-token": "wrong" } })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
-      await expect(noCert.introspect({ token }, { metadata: md })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED, details: expect.stringContaining("certificate") });
-      await expect(rogue.introspect({ token }, { metadata: md })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(
+        withCert.introspect({ token }, { metadata: { "x-warpflow-caller-token": "wrong" } }),
+      ).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+      await expect(noCert.introspect({ token }, { metadata: md })).rejects.toMatchObject({
+        code: grpc.status.UNAUTHENTICATED,
+        details: expect.stringContaining("certificate"),
+      });
+      await expect(rogue.introspect({ token }, { metadata: md })).rejects.toMatchObject({
+        code: grpc.status.UNAUTHENTICATED,
+      });
     } finally {
       withCert.close();
       noCert.close();
@@ -145,7 +181,15 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
     const post = (opts: https.RequestOptions, headers: Record<string, string>) =>
       new Promise<number>((resolve, reject) => {
         const req = https.request(
-          { host: "127.0.0.1", port: t.port, servername: "localhost", method: "POST", path: "/warpflow.auth.v1.TokenService/Introspect", headers: { "content-type": "application/json", ...headers }, ...opts },
+          {
+            host: "127.0.0.1",
+            port: t.port,
+            servername: "localhost",
+            method: "POST",
+            path: "/warpflow.auth.v1.TokenService/Introspect",
+            headers: { "content-type": "application/json", ...headers },
+            ...opts,
+          },
           (res) => {
             res.resume();
             resolve(res.statusCode!);
@@ -154,16 +198,26 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
         req.on("error", reject);
         req.end(JSON.stringify({ token: "wf_acme_x" }));
       });
-    expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": callerToken })).toBe(200);
+    expect(
+      await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": callerToken }),
+    ).toBe(200);
     expect(await post({ ca: pki.ca }, { "x-warpflow-caller-token": callerToken })).toBe(401);
     expect(await post({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).toBe(401);
   });
 
   it("applies the same rule to Connect and gRPC-Web over HTTP/2 (ALPN h2)", async () => {
-    const h2post = (opts: http2.SecureClientSessionOptions, contentType: string, body: Buffer | string, headers: Record<string, string>) =>
-      h2Exchange(`https://localhost:${t.port}`, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers }, body, { ...opts, ca: pki.ca }).then(
-        (a) => ({ status: a.status, body: a.body.toString("latin1") }),
-      );
+    const h2post = (
+      opts: http2.SecureClientSessionOptions,
+      contentType: string,
+      body: Buffer | string,
+      headers: Record<string, string>,
+    ) =>
+      h2Exchange(
+        `https://localhost:${t.port}`,
+        { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": contentType, ...headers },
+        body,
+        { ...opts, ca: pki.ca },
+      ).then((a) => ({ status: a.status, body: a.body.toString("latin1") }));
     const cert = { cert: pki.clientCert, key: pki.clientKey };
     const caller = { "x-warpflow-caller-token": callerToken };
     const json = JSON.stringify({ token: "wf_acme_x" });
@@ -177,7 +231,9 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
 
   it("applies the same rule to the forward-auth endpoint /authz (an introspection surface)", async () => {
     const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
-    const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
+    const { token } = await admin
+      .createSession({ tenantId: "acme" }, { bearer: t.adminKey })
+      .finally(() => admin.close());
     const authz = (opts: https.RequestOptions, headers: Record<string, string>) =>
       httpsGet(t.port, "/authz", { ...opts, headers: { authorization: `Bearer ${token}`, ...headers } });
     const caller = { "x-warpflow-caller-token": callerToken };
@@ -187,14 +243,29 @@ describe.skipIf(!openssl)("restricting Introspect callers", () => {
     expect([noCert.status, JSON.parse(noCert.body).error.code]).toEqual([401, "unauthenticated"]);
     expect(noCert.body).toContain("certificate");
     expect((await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, {})).status).toBe(401);
-    expect((await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": "wrong" })).status).toBe(401);
+    expect(
+      (await authz({ ca: pki.ca, cert: pki.clientCert, key: pki.clientKey }, { "x-warpflow-caller-token": "wrong" }))
+        .status,
+    ).toBe(401);
   });
 
   it("over HTTP/2 (ALPN h2) too: /authz sees the client certificate of the TLS session", async () => {
     const admin = createGrpcTokenClient(`localhost:${t.port}`, grpc.credentials.createSsl(pki.ca));
-    const { token } = await admin.createSession({ tenantId: "acme" }, { bearer: t.adminKey }).finally(() => admin.close());
+    const { token } = await admin
+      .createSession({ tenantId: "acme" }, { bearer: t.adminKey })
+      .finally(() => admin.close());
     const h2 = (opts: http2.SecureClientSessionOptions) =>
-      h2Exchange(`https://localhost:${t.port}`, { ":method": "GET", ":path": "/authz", authorization: `Bearer ${token}`, "x-warpflow-caller-token": callerToken }, "", { ...opts, ca: pki.ca }).then((a) => a.status);
+      h2Exchange(
+        `https://localhost:${t.port}`,
+        {
+          ":method": "GET",
+          ":path": "/authz",
+          authorization: `Bearer ${token}`,
+          "x-warpflow-caller-token": callerToken,
+        },
+        "",
+        { ...opts, ca: pki.ca },
+      ).then((a) => a.status);
     expect(await h2({ cert: pki.clientCert, key: pki.clientKey })).toBe(200);
     expect(await h2({})).toBe(401);
   });

@@ -43,11 +43,19 @@ async function listAll(tenantId: string): Promise<AuditEvent[]> {
 
 describe("refused calls without a valid credential are counted, not stored one by one", () => {
   it(`a ${FLOOD_MS / 1000} s flood from one address: bounded events and RSS; an authenticated refusal mid-flood stays individual`, async () => {
-    const { token: memberKey, key: memberKeyRecord } = await admin.createKey({ tenantId: "acme", label: "member" }, { bearer: svc.adminKey });
+    const { token: memberKey, key: memberKeyRecord } = await admin.createKey(
+      { tenantId: "acme", label: "member" },
+      { bearer: svc.adminKey },
+    );
     const attacker = createGrpcTokenClient(`127.0.0.1:${svc.port}`); // one connection, one address
-    const bearers: (string | undefined)[] = [undefined, "not a token at all", "wf_acme_unknownunknownunknownunknown0000000000"];
+    const bearers: (string | undefined)[] = [
+      undefined,
+      "not a token at all",
+      "wf_acme_unknownunknownunknownunknown0000000000",
+    ];
     // Warm up (JIT, buffers), then the baseline.
-    for (let i = 0; i < 300; i++) await attacker.createKey({ tenantId: "acme", label: "x" }, { bearer: bearers[i % 3] }).catch(() => undefined);
+    for (let i = 0; i < 300; i++)
+      await attacker.createKey({ tenantId: "acme", label: "x" }, { bearer: bearers[i % 3] }).catch(() => undefined);
     await sleep(500);
     const rssBefore = rssMiB(svc.pid);
 
@@ -64,7 +72,9 @@ describe("refused calls without a valid credential are counted, not stored one b
     };
     const mid = (async () => {
       await sleep(FLOOD_MS / 2);
-      return admin.createKey({ tenantId: "acme", label: "mid-flood" }, { bearer: memberKey }).catch((e: { code: number }) => e.code);
+      return admin
+        .createKey({ tenantId: "acme", label: "mid-flood" }, { bearer: memberKey })
+        .catch((e: { code: number }) => e.code);
     })();
     const samples: number[] = [];
     const sampler = setInterval(() => samples.push(Math.round(rssMiB(svc.pid))), 1000);
@@ -78,7 +88,8 @@ describe("refused calls without a valid credential are counted, not stored one b
     expect(refused, "the flood must be a flood").toBeGreaterThan(2000);
 
     // Every window closes within WINDOW_MS (+ its sweep): then the counts cover every refusal.
-    const unauthenticated = (events: AuditEvent[]) => events.filter((e) => e.action === AuditAction.KEY_CREATE && e.code === "UNAUTHENTICATED");
+    const unauthenticated = (events: AuditEvent[]) =>
+      events.filter((e) => e.action === AuditAction.KEY_CREATE && e.code === "UNAUTHENTICATED");
     const counted = (events: AuditEvent[]) => unauthenticated(events).reduce((sum, e) => sum + Math.max(e.count, 1), 0);
     let events: AuditEvent[] = [];
     await pollUntil(async () => counted((events = await listAll("acme"))) >= refused + 300, 10_000, 200);
@@ -108,11 +119,15 @@ describe("refused calls without a valid credential are counted, not stored one b
     // The authenticated refusal in the middle is its own event, with its actor.
     const denied = events.filter((e) => e.code === "PERMISSION_DENIED" && e.action === AuditAction.KEY_CREATE);
     expect(denied).toHaveLength(1);
-    expect(denied[0]!).toMatchObject({ count: 0, actor: { kind: AuditActorKind.API_KEY, id: memberKeyRecord!.id, tenantId: "acme" } });
+    expect(denied[0]!).toMatchObject({
+      count: 0,
+      actor: { kind: AuditActorKind.API_KEY, id: memberKeyRecord!.id, tenantId: "acme" },
+    });
 
     // The counter says what happened.
     const metrics = await metricsText(svc.port);
-    const metric = (fate: string) => counter(metrics, "warpflow_audit_refusals_total", { fate, caller: "unauthenticated" });
+    const metric = (fate: string) =>
+      counter(metrics, "warpflow_audit_refusals_total", { fate, caller: "unauthenticated" });
     expect(metric("counted") + metric("recorded")).toBe(refused + 300);
     expect(metrics).toMatch(/warpflow_audit_refusal_windows_open \d+/);
     expect(metrics).toMatch(/warpflow_audit_events_dropped_total 0/);

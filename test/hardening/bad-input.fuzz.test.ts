@@ -9,7 +9,14 @@ import { createLastUsedRecorder, type LastUsedRecorder } from "../../src/domain/
 import { createPolicyService } from "../../src/domain/policy-service.js";
 import { createSessionService } from "../../src/domain/session-service.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
-import { checksum, generateToken, looksLikeJwt, MAX_JWT_LENGTH, MAX_TOKEN_LENGTH, parseToken } from "../../src/domain/token-format.js";
+import {
+  checksum,
+  generateToken,
+  looksLikeJwt,
+  MAX_JWT_LENGTH,
+  MAX_TOKEN_LENGTH,
+  parseToken,
+} from "../../src/domain/token-format.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { isValidTenantId } from "../../src/domain/tenant-id.js";
 import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
@@ -142,20 +149,38 @@ const tenantLike = fc.oneof(
   fc.constantFrom("", "admin", "ACME", "a_b", "-a", "acme\u0000", "acmé", "a".repeat(64), "acme beta"),
   fc.string({ maxLength: 70 }),
 );
-const prefixLike = fc.constantFrom("wf_", "sess_", "WF_", "wf-", "wf", "sess", "ses_", "wk_", "sk_", "", "xwf_", "wf__", "eyJ");
+const prefixLike = fc.constantFrom(
+  "wf_",
+  "sess_",
+  "WF_",
+  "wf-",
+  "wf",
+  "sess",
+  "ses_",
+  "wk_",
+  "sk_",
+  "",
+  "xwf_",
+  "wf__",
+  "eyJ",
+);
 const bodyLike = fc.oneof(
   fc.string({ unit: base62Char, minLength: 38, maxLength: 38 }),
   fc.string({ unit: base62Char, minLength: 30, maxLength: 45 }),
   fc.string({ unit: anyChar, minLength: 36, maxLength: 40 }),
 );
 /** Shaped like a token (prefix, tenant, body) with a random checksum. */
-const tokenShaped = fc.tuple(prefixLike, tenantLike, fc.constantFrom("_", "-", ""), bodyLike).map(([p, t, s, b]) => p + t + s + b);
+const tokenShaped = fc
+  .tuple(prefixLike, tenantLike, fc.constantFrom("_", "-", ""), bodyLike)
+  .map(([p, t, s, b]) => p + t + s + b);
 const jwtShaped = fc
   .tuple(fc.base64String({ maxLength: 60 }), fc.base64String({ maxLength: 200 }), fc.base64String({ maxLength: 80 }))
   .map(([h, p, s]) => `eyJ${h}.${p}.${s}`.replace(/\+/g, "-").replace(/\//g, "_").replace(/=/g, ""));
 const longString = fc.oneof(
   fc.string({ unit: "binary-ascii", minLength: 1000, maxLength: 10_240 }),
-  fc.tuple(fc.constantFrom("wf_acme_", "sess_acme_", "eyJ"), fc.nat({ max: 10_000 })).map(([p, n]) => p + "A".repeat(n)),
+  fc
+    .tuple(fc.constantFrom("wf_acme_", "sess_acme_", "eyJ"), fc.nat({ max: 10_000 }))
+    .map(([p, n]) => p + "A".repeat(n)),
 );
 /** Random strings of every kind: ASCII, all code points, graphemes, controls and NUL, lone surrogates, long. */
 const randomInput = fc.oneof(
@@ -163,7 +188,10 @@ const randomInput = fc.oneof(
   { weight: 3, arbitrary: fc.string({ unit: "binary-ascii", maxLength: 120 }) },
   { weight: 2, arbitrary: fc.string({ unit: "binary", maxLength: 80 }) },
   { weight: 1, arbitrary: fc.string({ unit: "grapheme", maxLength: 40 }) },
-  { weight: 1, arbitrary: fc.string({ unit: fc.oneof(loneSurrogate, fc.constant("\u0000"), base62Char), maxLength: 60 }) },
+  {
+    weight: 1,
+    arbitrary: fc.string({ unit: fc.oneof(loneSurrogate, fc.constant("\u0000"), base62Char), maxLength: 60 }),
+  },
   { weight: 4, arbitrary: tokenShaped },
   { weight: 1, arbitrary: jwtShaped },
   { weight: 1, arbitrary: longString },
@@ -213,7 +241,10 @@ const otherTenant = () =>
   });
 /** Well-formed tokens with a valid checksum that were never issued. */
 const freshValid = fc
-  .tuple(fc.constantFrom("api_key", "session") as fc.Arbitrary<"api_key" | "session">, fc.constantFrom("acme", "beta", "admin", "zeta"))
+  .tuple(
+    fc.constantFrom("api_key", "session") as fc.Arbitrary<"api_key" | "session">,
+    fc.constantFrom("acme", "beta", "admin", "zeta"),
+  )
   .map(([kind, tenant]) => generateToken(kind, tenant));
 
 // ---- properties -------------------------------------------------------------------------------
@@ -337,8 +368,12 @@ describe("Introspect (domain) under bad input", () => {
 
     const over = fc.oneof(
       fc.string({ unit: "binary-ascii", minLength: MAX_TOKEN_LENGTH + 1, maxLength: 10_240 }),
-      fc.tuple(issuedToken(), fc.nat({ max: 9_000 })).map(([t, n]) => t + "A".repeat(MAX_TOKEN_LENGTH + 1 - t.length + n)),
-      fc.tuple(issuedToken(), fc.nat({ max: 9_000 })).map(([t, n]) => t.slice(0, 12) + "0".repeat(MAX_TOKEN_LENGTH + n) + t.slice(12)),
+      fc
+        .tuple(issuedToken(), fc.nat({ max: 9_000 }))
+        .map(([t, n]) => t + "A".repeat(MAX_TOKEN_LENGTH + 1 - t.length + n)),
+      fc
+        .tuple(issuedToken(), fc.nat({ max: 9_000 }))
+        .map(([t, n]) => t.slice(0, 12) + "0".repeat(MAX_TOKEN_LENGTH + n) + t.slice(12)),
       fc.nat({ max: 9_000 }).map((n) => `eyJ${"a".repeat(MAX_JWT_LENGTH + n)}.b.c`),
     );
     await fc.assert(
@@ -367,7 +402,10 @@ describe("Introspect over real gRPC under bad input", () => {
   });
   beforeAll(async () => {
     for (const tenant of ["acme", "beta"]) {
-      grpcActive.set((await t.grpc.createKey({ tenantId: tenant, label: "fuzz" }, { bearer: t.adminKey })).token, tenant);
+      grpcActive.set(
+        (await t.grpc.createKey({ tenantId: tenant, label: "fuzz" }, { bearer: t.adminKey })).token,
+        tenant,
+      );
       grpcActive.set((await t.grpc.createSession({ tenantId: tenant }, { bearer: t.adminKey })).token, tenant);
     }
     grpcActive.set(t.adminKey, "admin");
@@ -399,7 +437,9 @@ describe("Introspect over real gRPC under bad input", () => {
           batch.slice(i, i + 50).map(async (token) => {
             // gRPC strings are UTF-8: lone surrogates arrive as U+FFFD. Judge by what was sent.
             const sent = Buffer.from(token, "utf8").toString("utf8");
-            const r = await t.grpc.introspect({ token }).catch((e: { code: number; details: string }) => ({ error: e }));
+            const r = await t.grpc
+              .introspect({ token })
+              .catch((e: { code: number; details: string }) => ({ error: e }));
             if ("error" in r) throw new Error(`introspect failed with ${status[r.error.code]}: ${r.error.details}`);
             const tenant = grpcActive.get(sent);
             expect(r.active, JSON.stringify(sent.slice(0, 80))).toBe(tenant !== undefined);
@@ -413,7 +453,10 @@ describe("Introspect over real gRPC under bad input", () => {
     expect(grpcCounting.introspectReads() - readsBefore).toBe(0);
     await run(formed);
     // Empty token: INVALID_ARGUMENT naming the field, not a crash.
-    await expect(t.grpc.introspect({ token: "" })).rejects.toMatchObject({ code: status.INVALID_ARGUMENT, details: expect.stringContaining("token") });
+    await expect(t.grpc.introspect({ token: "" })).rejects.toMatchObject({
+      code: status.INVALID_ARGUMENT,
+      details: expect.stringContaining("token"),
+    });
     expectGenerated(RUNS.grpc);
   });
 });

@@ -25,7 +25,10 @@ const splitRuns = (s: string, n: number) => s.match(new RegExp(`.{1,${n}}`, "g")
 describe("no request-body, user-agent or CLI-option secret reaches any output", () => {
   it("field names, split user agents and CLI option values are never echoed or logged", async () => {
     const grpc = createGrpcTokenClient(`127.0.0.1:${svc.port}`);
-    const { token: tenantKey } = await grpc.createKey({ tenantId: "acme", label: "leak probe" }, { bearer: svc.adminKey });
+    const { token: tenantKey } = await grpc.createKey(
+      { tenantId: "acme", label: "leak probe" },
+      { bearer: svc.adminKey },
+    );
     grpc.close();
     const base = `http://127.0.0.1:${svc.port}`;
     const json = { "content-type": "application/json" };
@@ -64,7 +67,11 @@ describe("no request-body, user-agent or CLI-option secret reaches any output", 
         expect([200, 401]).toContain(r.status);
         await r.arrayBuffer();
       }
-      const s = await fetch(`${base}/api/v1/sessions`, { method: "POST", headers: { ...json, authorization: `Bearer ${svc.adminKey}`, "user-agent": ua }, body: '{"tenant_id":"acme"}' });
+      const s = await fetch(`${base}/api/v1/sessions`, {
+        method: "POST",
+        headers: { ...json, authorization: `Bearer ${svc.adminKey}`, "user-agent": ua },
+        body: '{"tenant_id":"acme"}',
+      });
       expect(s.status).toBe(200);
       await s.arrayBuffer();
     }
@@ -86,7 +93,9 @@ describe("no request-body, user-agent or CLI-option secret reaches any output", 
     }
 
     // The calls were audited (their events logged), so the redaction was exercised.
-    await svc.waitForLog((l) => l.audit === true && typeof l.user_agent === "string" && (l.user_agent as string).includes("[redacted]"));
+    await svc.waitForLog(
+      (l) => l.audit === true && typeof l.user_agent === "string" && (l.user_agent as string).includes("[redacted]"),
+    );
     await sleep(300); // let the process write what it will
     const output = `${svc.logs.map((l) => JSON.stringify(l)).join("\n")}\n${svc.stderr()}\n${cliOut.join("\n")}`;
     for (const secret of [tenantKey, svc.adminKey]) {

@@ -62,7 +62,14 @@ describe.each([
   it("answers UNAVAILABLE within the bound for every token it needs the store for, never active", async () => {
     faulty.setMode({ kind: mode });
     try {
-      const needStore = [live.token, revoked, session, generateToken("api_key", "acme"), generateToken("session", "zeta"), t.adminKey];
+      const needStore = [
+        live.token,
+        revoked,
+        session,
+        generateToken("api_key", "acme"),
+        generateToken("session", "zeta"),
+        t.adminKey,
+      ];
       const outcomes = await Promise.all(needStore.flatMap((tok) => Array.from({ length: 20 }, () => introspect(tok))));
       for (const o of outcomes) {
         expect(o.code).toBe("UNAVAILABLE");
@@ -89,9 +96,16 @@ describe("zero false actives under a flaky store", () => {
     const lookups = () => (faulty.reached.findKeyByHash ?? 0) + (faulty.reached.findSessionByHash ?? 0);
     const before = { lookups: lookups(), failed: faulty.failed };
     try {
-      const tokens = [revoked, generateToken("api_key", "acme"), generateToken("session", "acme"), generateToken("api_key", "admin")];
+      const tokens = [
+        revoked,
+        generateToken("api_key", "acme"),
+        generateToken("session", "acme"),
+        generateToken("api_key", "admin"),
+      ];
       for (let i = 0; i < 40; i++) {
-        const batch = await Promise.all(Array.from({ length: 50 }, (_, j) => introspect(tokens[(i + j) % tokens.length]!)));
+        const batch = await Promise.all(
+          Array.from({ length: 50 }, (_, j) => introspect(tokens[(i + j) % tokens.length]!)),
+        );
         for (const [j, o] of batch.entries()) {
           expect(o.active ?? false, `token #${(i + j) % tokens.length}: ${JSON.stringify(o)}`).toBe(false);
           expect(["OK", "UNAVAILABLE"]).toContain(o.code);
@@ -101,7 +115,8 @@ describe("zero false actives under a flaky store", () => {
       expect(lookups() - before.lookups + (faulty.failed - before.failed)).toBeGreaterThanOrEqual(2000);
       // The live key is active whenever the store answers, UNAVAILABLE otherwise: never inactive.
       const liveOutcomes = await Promise.all(Array.from({ length: 200 }, () => introspect(live.token)));
-      for (const o of liveOutcomes) expect(o.code === "UNAVAILABLE" || (o.code === "OK" && o.active === true)).toBe(true);
+      for (const o of liveOutcomes)
+        expect(o.code === "UNAVAILABLE" || (o.code === "OK" && o.active === true)).toBe(true);
     } finally {
       faulty.heal();
     }
@@ -114,7 +129,15 @@ describe("admin RPCs lose no data", () => {
   it("under 40% random store failures: every create/rotate/session that said OK is there after recovery; every failure left nothing", async () => {
     const admin = { bearer: t.adminKey };
     // Warm nothing: the admin key itself must be read from the store (no cache), so auth can fail too.
-    faulty.setMode({ kind: "fail", rate: 0.4 }, ["insertKey", "rotateKey", "insertSession", "getKey", "findKeyByHash", "listKeys", "getPolicy"]);
+    faulty.setMode({ kind: "fail", rate: 0.4 }, [
+      "insertKey",
+      "rotateKey",
+      "insertSession",
+      "getKey",
+      "findKeyByHash",
+      "listKeys",
+      "getPolicy",
+    ]);
     const tenants = ["lose-a", "lose-b", "lose-c", "lose-d"];
     const createdKeys: { tenantId: string; id: string; token: string }[] = [];
     const sessions: string[] = [];
@@ -129,7 +152,8 @@ describe("admin RPCs lose no data", () => {
           } catch (e) {
             const code = grpcCodeName(e);
             expect(["UNAVAILABLE", "RESOURCE_EXHAUSTED", "UNAUTHENTICATED"]).toContain(code);
-            if (code === "UNAUTHENTICATED") throw new Error("a store failure during auth must be UNAVAILABLE, not UNAUTHENTICATED", { cause: e });
+            if (code === "UNAUTHENTICATED")
+              throw new Error("a store failure during auth must be UNAVAILABLE, not UNAUTHENTICATED", { cause: e });
             failures++;
           }
           try {
@@ -175,8 +199,12 @@ describe("admin RPCs lose no data", () => {
     const before = (await t.grpc.listKeys({ tenantId: "stall-create" }, admin)).keys.length;
     faulty.setMode({ kind: "stall" }, ["insertKey", "insertSession"]);
     const start = Date.now();
-    await expect(t.grpc.createKey({ tenantId: "stall-create", label: "x" }, admin)).rejects.toMatchObject({ code: status.UNAVAILABLE });
-    await expect(t.grpc.createSession({ tenantId: "stall-create" }, admin)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(t.grpc.createKey({ tenantId: "stall-create", label: "x" }, admin)).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
+    await expect(t.grpc.createSession({ tenantId: "stall-create" }, admin)).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
     expect(Date.now() - start).toBeLessThan(2 * BOUND_MS);
     faulty.heal(); // the stalled writes are dropped: they never reached the store
     expect((await t.grpc.listKeys({ tenantId: "stall-create" }, admin)).keys.length).toBe(before);
@@ -185,10 +213,17 @@ describe("admin RPCs lose no data", () => {
   it("documented edge: a write that lands after the deadline leaves an unusable key the admin can see and revoke", async () => {
     const admin = { bearer: t.adminKey };
     faulty.setMode({ kind: "stall" }, ["insertKey"]);
-    const err = await t.grpc.createKey({ tenantId: "late-write", label: "late" }, admin).catch((e: { code: number; details: string }) => e);
+    const err = await t.grpc
+      .createKey({ tenantId: "late-write", label: "late" }, admin)
+      .catch((e: { code: number; details: string }) => e);
     expect((err as { code: number }).code).toBe(status.UNAVAILABLE);
     faulty.heal({ stalled: "apply" }); // the store was only slow: the insert lands now
-    await waitUntil(async () => (await faulty.inner.listKeys("late-write", 10)).length > 0, 2000, "the late insert", 50);
+    await waitUntil(
+      async () => (await faulty.inner.listKeys("late-write", 10)).length > 0,
+      2000,
+      "the late insert",
+      50,
+    );
     const keys = (await t.grpc.listKeys({ tenantId: "late-write" }, admin)).keys;
     expect(keys).toHaveLength(1);
     // Its plaintext never left the service (the caller got UNAVAILABLE), so no one can use it;
@@ -224,12 +259,21 @@ describe("recovery on its own", () => {
     expect(await introspect(k.token)).toMatchObject({ code: "OK", active: true });
     await waitUntil(async () => faulty.failed - failedBefore >= 3, 5000, "several failed flushes", 50); // LAST_USED_FLUSH_MS=50
     faulty.heal();
-    await waitUntil(async () => Boolean((await faulty.inner.getKey("audit", k.key!.id))?.lastUsedAt), 2000, "last_used_at stored", 50);
+    await waitUntil(
+      async () => Boolean((await faulty.inner.getKey("audit", k.key!.id))?.lastUsedAt),
+      2000,
+      "last_used_at stored",
+      50,
+    );
   });
 
   it("a service started while its store is down becomes ready by itself once the store answers", async () => {
     const f = createFaultyStore(createMemoryTokenStore(), { kind: "fail" });
-    const starting = startTestApp({ store: f.store, logLevel: "silent", env: { STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) } });
+    const starting = startTestApp({
+      store: f.store,
+      logLevel: "silent",
+      env: { STORE_TIMEOUT_MS: String(STORE_TIMEOUT_MS) },
+    });
     // Heal once the starting service has met the failing store (a few times), not after a fixed sleep.
     void waitUntil(async () => f.failed >= 3, 10_000, "failed start-up calls", 50).then(() => f.heal());
     const app = await starting;

@@ -25,14 +25,27 @@ const variants = (key: string): Record<string, Buffer> => ({
   tab: Buffer.from(`Bearer\t${key}`, "latin1"),
   "tab then space": Buffer.from(`Bearer\t ${key}`, "latin1"),
   "trailing no-break space": Buffer.concat([Buffer.from(`Bearer ${key}`, "latin1"), Buffer.from([0xa0])]),
-  "leading no-break space": Buffer.concat([Buffer.from("Bearer", "latin1"), Buffer.from([0xa0]), Buffer.from(key, "latin1")]),
+  "leading no-break space": Buffer.concat([
+    Buffer.from("Bearer", "latin1"),
+    Buffer.from([0xa0]),
+    Buffer.from(key, "latin1"),
+  ]),
   "two tokens": Buffer.from(`Bearer ${key} ${key}`, "latin1"),
   "comma list": Buffer.from(`Bearer ${key}, Bearer ${key}`, "latin1"),
 });
 
 /** gRPC over HTTP/2, header value written as raw bytes (no client library would send these). */
-async function grpcCall(port: number, path: string, body: Uint8Array, headers: Record<string, string>): Promise<string | undefined> {
-  const answer = await h2Request(port, { ":path": path, "content-type": "application/grpc", te: "trailers", ...headers }, lengthPrefixed(body)).done;
+async function grpcCall(
+  port: number,
+  path: string,
+  body: Uint8Array,
+  headers: Record<string, string>,
+): Promise<string | undefined> {
+  const answer = await h2Request(
+    port,
+    { ":path": path, "content-type": "application/grpc", te: "trailers", ...headers },
+    lengthPrefixed(body),
+  ).done;
   return answer.error?.startsWith("session") ? "session error" : answer.grpcStatus;
 }
 
@@ -42,11 +55,21 @@ async function http1Call(port: number, path: string, name: string, value: Buffer
 }
 
 /** HTTP/1.1 with raw header bytes (plus `extra` header lines); resolves with the status and the whole body. */
-function http1Exchange(port: number, path: string, name: string, value: Buffer, body: string, extra = ""): Promise<{ status: number; body: string }> {
+function http1Exchange(
+  port: number,
+  path: string,
+  name: string,
+  value: Buffer,
+  body: string,
+  extra = "",
+): Promise<{ status: number; body: string }> {
   const held = holdRaw(
     port,
     Buffer.concat([
-      Buffer.from(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}${name}: `, "latin1"),
+      Buffer.from(
+        `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n${extra}${name}: `,
+        "latin1",
+      ),
       value,
       Buffer.from(`\r\n\r\n${body}`, "latin1"),
     ]),
@@ -58,10 +81,20 @@ function http1Exchange(port: number, path: string, name: string, value: Buffer, 
 }
 
 /** Connect over HTTP/2 (Node's client refuses some bytes itself: then nothing was sent). */
-async function http2ConnectCall(port: number, path: string, name: string, value: Buffer, body: string): Promise<number | "refused by client"> {
+async function http2ConnectCall(
+  port: number,
+  path: string,
+  name: string,
+  value: Buffer,
+  body: string,
+): Promise<number | "refused by client"> {
   let call;
   try {
-    call = h2Request(port, { ":path": path, "content-type": "application/json", [name]: value.toString("latin1") }, body);
+    call = h2Request(
+      port,
+      { ":path": path, "content-type": "application/json", [name]: value.toString("latin1") },
+      body,
+    );
   } catch {
     return "refused by client";
   }
@@ -79,22 +112,58 @@ describe("no header byte reaches any output; one bearer rule everywhere", () => 
     const outcomes: Record<string, unknown> = {};
     const authzErrors: Record<string, unknown> = {};
     for (const [name, value] of Object.entries(variants(key))) {
-      outcomes[`grpc ${name}`] = await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", listKeys, { authorization: value.toString("latin1") });
-      outcomes[`connect/1.1 ${name}`] = await http1Call(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "Authorization", value, '{"tenantId":"acme"}');
-      outcomes[`connect/2 ${name}`] = await http2ConnectCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "authorization", value, '{"tenantId":"acme"}');
-      outcomes[`rest ${name}`] = await http1Call(svc.port, "/api/v1/sessions", "Authorization", value, '{"tenant_id":"acme"}');
+      outcomes[`grpc ${name}`] = await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", listKeys, {
+        authorization: value.toString("latin1"),
+      });
+      outcomes[`connect/1.1 ${name}`] = await http1Call(
+        svc.port,
+        "/warpflow.auth.v1.TokenService/ListKeys",
+        "Authorization",
+        value,
+        '{"tenantId":"acme"}',
+      );
+      outcomes[`connect/2 ${name}`] = await http2ConnectCall(
+        svc.port,
+        "/warpflow.auth.v1.TokenService/ListKeys",
+        "authorization",
+        value,
+        '{"tenantId":"acme"}',
+      );
+      outcomes[`rest ${name}`] = await http1Call(
+        svc.port,
+        "/api/v1/sessions",
+        "Authorization",
+        value,
+        '{"tenant_id":"acme"}',
+      );
       // With the caller token, so the 401 can only come from the bearer rule, named in the body.
-      const authz = await http1Exchange(svc.port, "/authz", "Authorization", value, "", `x-warpflow-caller-token: ${CALLER_TOKEN}\r\n`);
+      const authz = await http1Exchange(
+        svc.port,
+        "/authz",
+        "Authorization",
+        value,
+        "",
+        `x-warpflow-caller-token: ${CALLER_TOKEN}\r\n`,
+      );
       outcomes[`authz ${name}`] = authz.status;
       authzErrors[name] = JSON.parse(authz.body || "{}").error;
     }
-    const callerVariants = { tab: `${CALLER_TOKEN.slice(0, 10)}\t${CALLER_TOKEN.slice(10)}`, trailingTab: `${CALLER_TOKEN}\t` };
+    const callerVariants = {
+      tab: `${CALLER_TOKEN.slice(0, 10)}\t${CALLER_TOKEN.slice(10)}`,
+      trailingTab: `${CALLER_TOKEN}\t`,
+    };
     for (const [name, value] of Object.entries(callerVariants)) {
-      outcomes[`grpc caller-token ${name}`] = await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/Introspect", introspect, { "x-warpflow-caller-token": value });
+      outcomes[`grpc caller-token ${name}`] = await grpcCall(
+        svc.port,
+        "/warpflow.auth.v1.TokenService/Introspect",
+        introspect,
+        { "x-warpflow-caller-token": value },
+      );
     }
 
     for (const [what, outcome] of Object.entries(outcomes)) {
-      if (what.startsWith("grpc")) expect(outcome, what).toBe("16"); // UNAUTHENTICATED
+      if (what.startsWith("grpc"))
+        expect(outcome, what).toBe("16"); // UNAUTHENTICATED
       // connect/2 too: Node 20's client sends every variant; "refused by client" would mean the
       // server never saw the bytes, and the leg would prove nothing.
       else expect(outcome, what).toBe(401);
@@ -111,12 +180,26 @@ describe("no header byte reaches any output; one bearer rule everywhere", () => 
       "comma list": malformed,
     });
     // The correct credential works on each (the rule is not simply "refuse everything").
-    expect(await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", listKeys, { authorization: `Bearer ${key}` })).toBe("0");
-    expect(await http1Call(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", "Authorization", Buffer.from(`bearer   ${key}`), '{"tenantId":"acme"}')).toBe(200);
+    expect(
+      await grpcCall(svc.port, "/warpflow.auth.v1.TokenService/ListKeys", listKeys, { authorization: `Bearer ${key}` }),
+    ).toBe("0");
+    expect(
+      await http1Call(
+        svc.port,
+        "/warpflow.auth.v1.TokenService/ListKeys",
+        "Authorization",
+        Buffer.from(`bearer   ${key}`),
+        '{"tenantId":"acme"}',
+      ),
+    ).toBe(200);
     // ...and /authz with the caller token gets past both checks (the admin key is an active key);
     // without it the caller check refuses, which is why the variants above carry it.
-    const authzOk = (extra: string) => http1Exchange(svc.port, "/authz", "Authorization", Buffer.from(`Bearer ${key}`), "", extra);
-    expect((await authzOk(`x-warpflow-caller-token: ${CALLER_TOKEN}\r\n`)).status, "well-formed bearer and caller token on /authz").toBe(200);
+    const authzOk = (extra: string) =>
+      http1Exchange(svc.port, "/authz", "Authorization", Buffer.from(`Bearer ${key}`), "", extra);
+    expect(
+      (await authzOk(`x-warpflow-caller-token: ${CALLER_TOKEN}\r\n`)).status,
+      "well-formed bearer and caller token on /authz",
+    ).toBe(200);
     expect((await authzOk("")).status, "well-formed bearer without the caller token on /authz").toBe(401);
 
     await sleep(200); // let the process write what it will

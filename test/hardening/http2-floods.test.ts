@@ -20,7 +20,6 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(() => svc?.kill());
 
-
 async function stillAnswersOthers() {
   const started = Date.now();
   const client = createGrpcTokenClient(`127.0.0.1:${svc.port}`, undefined, { "grpc.use_local_subchannel_pool": 1 });
@@ -69,7 +68,9 @@ describe("HTTP/2 limits", () => {
       await a.flush();
       await until(() => a.resets.size >= 2900 || a.goaway() !== undefined || a.closed(), 10_000);
     });
-    console.log(`HPACK amplification: ${a.resets.size} streams reset, GOAWAY ${a.goaway()}, closed ${a.closed()}, RSS +${growth.toFixed(1)} MiB`);
+    console.log(
+      `HPACK amplification: ${a.resets.size} streams reset, GOAWAY ${a.goaway()}, closed ${a.closed()}, RSS +${growth.toFixed(1)} MiB`,
+    );
     // Every amplified stream was refused (RST_STREAM) or the connection was ended (GOAWAY/close).
     expect(a.resets.size >= 2900 || a.goaway() !== undefined || a.closed()).toBe(true);
     expect(growth).toBeLessThan(64);
@@ -80,11 +81,14 @@ describe("HTTP/2 limits", () => {
   it("5,000 streams with 8 KB headers, never finished: at most 100 open, RSS grows < 64 MiB", async () => {
     const a = await h2Attack(svc.port);
     const growth = await rssGrowth(async () => {
-      for (let i = 0; i < 5000; i++) a.openStream(Buffer.concat([requestHeaders(), literal("x-pad", String(i).padStart(8000, "p"))]));
+      for (let i = 0; i < 5000; i++)
+        a.openStream(Buffer.concat([requestHeaders(), literal("x-pad", String(i).padStart(8000, "p"))]));
       await a.flush();
       await until(() => a.resets.size >= 4900 || a.goaway() !== undefined || a.closed(), 10_000);
     });
-    console.log(`8 KB header flood: ${a.resets.size} streams reset, GOAWAY ${a.goaway()}, closed ${a.closed()}, RSS +${growth.toFixed(1)} MiB`);
+    console.log(
+      `8 KB header flood: ${a.resets.size} streams reset, GOAWAY ${a.goaway()}, closed ${a.closed()}, RSS +${growth.toFixed(1)} MiB`,
+    );
     expect(a.resets.size >= 4900 || a.goaway() !== undefined || a.closed()).toBe(true);
     expect(growth).toBeLessThan(64);
     a.close();
@@ -107,10 +111,12 @@ describe("HTTP/2 limits", () => {
   it("gRPC metadata over 16 KiB (40 KB) is refused, not served", async () => {
     const client = createGrpcTokenClient(`127.0.0.1:${svc.port}`, undefined, { "grpc.use_local_subchannel_pool": 1 });
     try {
-      const err = await client.introspect({ token: "wf_acme_nope" }, { metadata: { "x-big": "b".repeat(40_000) } }).then(
-        () => undefined,
-        (e: { code: number }) => e,
-      );
+      const err = await client
+        .introspect({ token: "wf_acme_nope" }, { metadata: { "x-big": "b".repeat(40_000) } })
+        .then(
+          () => undefined,
+          (e: { code: number }) => e,
+        );
       // The server resets the stream with ENHANCE_YOUR_CALM, which grpc-js reports as
       // RESOURCE_EXHAUSTED (was: "any code but OK", which a client-side failure would also pass).
       expect(err?.code).toBe(status.RESOURCE_EXHAUSTED);

@@ -29,8 +29,12 @@ const connectPost = (method: string, body: string | Buffer, headers: Record<stri
 
 describe("request size caps (64 KiB)", () => {
   it("gRPC: a message over the cap is RESOURCE_EXHAUSTED; just under it is answered", async () => {
-    await expect(t.grpc.introspect({ token: "A".repeat(CAP + 10) })).rejects.toMatchObject({ code: status.RESOURCE_EXHAUSTED });
-    await expect(t.grpc.createKey({ tenantId: "acme", label: "x".repeat(CAP * 2) }, { bearer: t.adminKey })).rejects.toMatchObject({
+    await expect(t.grpc.introspect({ token: "A".repeat(CAP + 10) })).rejects.toMatchObject({
+      code: status.RESOURCE_EXHAUSTED,
+    });
+    await expect(
+      t.grpc.createKey({ tenantId: "acme", label: "x".repeat(CAP * 2) }, { bearer: t.adminKey }),
+    ).rejects.toMatchObject({
       code: status.RESOURCE_EXHAUSTED,
     });
     const under = await t.grpc.introspect({ token: "A".repeat(CAP - 100) });
@@ -41,9 +45,13 @@ describe("request size caps (64 KiB)", () => {
     const json = await connectPost("Introspect", JSON.stringify({ token: "A".repeat(CAP + 10) }));
     expect(json.status).toBe(429);
     expect(await json.json()).toMatchObject({ code: "resource_exhausted" });
-    const bin = await connectPost("Introspect", Buffer.concat([Buffer.from([0x0a, 0x8a, 0x80, 0x04]), Buffer.alloc(CAP + 10, 0x41)]), {
-      "content-type": "application/proto",
-    });
+    const bin = await connectPost(
+      "Introspect",
+      Buffer.concat([Buffer.from([0x0a, 0x8a, 0x80, 0x04]), Buffer.alloc(CAP + 10, 0x41)]),
+      {
+        "content-type": "application/proto",
+      },
+    );
     expect(bin.status).toBe(429);
   });
 
@@ -55,7 +63,9 @@ describe("request size caps (64 KiB)", () => {
       body,
     });
     expect(declared.status).toBe(413);
-    expect(await declared.json()).toEqual({ error: { code: "payload_too_large", message: expect.stringContaining("65536") } });
+    expect(await declared.json()).toEqual({
+      error: { code: "payload_too_large", message: expect.stringContaining("65536") },
+    });
 
     // No content-length: the cap applies while streaming (chunked transfer encoding).
     const chunk = "x".repeat(16 * 1024);
@@ -90,27 +100,55 @@ describe("field validation names the field", () => {
   const cases: [string, () => Promise<unknown>, string][] = [
     ["CreateKey tenant_id empty", () => t.grpc.createKey({ tenantId: "", label: "x" }, admin()), "tenant_id"],
     ["CreateKey tenant_id upper case", () => t.grpc.createKey({ tenantId: "ACME", label: "x" }, admin()), "tenant_id"],
-    ["CreateKey tenant_id with NUL", () => t.grpc.createKey({ tenantId: "acme\u0000", label: "x" }, admin()), "tenant_id"],
+    [
+      "CreateKey tenant_id with NUL",
+      () => t.grpc.createKey({ tenantId: "acme\u0000", label: "x" }, admin()),
+      "tenant_id",
+    ],
     ["CreateKey tenant_id unicode", () => t.grpc.createKey({ tenantId: "acmé", label: "x" }, admin()), "tenant_id"],
-    ["CreateKey tenant_id 64 chars", () => t.grpc.createKey({ tenantId: "a".repeat(64), label: "x" }, admin()), "tenant_id"],
+    [
+      "CreateKey tenant_id 64 chars",
+      () => t.grpc.createKey({ tenantId: "a".repeat(64), label: "x" }, admin()),
+      "tenant_id",
+    ],
     ["CreateKey label empty", () => t.grpc.createKey({ tenantId: "acme", label: "   " }, admin()), "label"],
-    ["CreateKey label 101 chars", () => t.grpc.createKey({ tenantId: "acme", label: "x".repeat(101) }, admin()), "label"],
+    [
+      "CreateKey label 101 chars",
+      () => t.grpc.createKey({ tenantId: "acme", label: "x".repeat(101) }, admin()),
+      "label",
+    ],
     ["CreateKey label with NUL", () => t.grpc.createKey({ tenantId: "acme", label: "a\u0000b" }, admin()), "label"],
     ["CreateKey label with newline", () => t.grpc.createKey({ tenantId: "acme", label: "a\nb" }, admin()), "label"],
     ["CreateKey label with U+2028", () => t.grpc.createKey({ tenantId: "acme", label: "a\u2028b" }, admin()), "label"],
     ["RotateKey key_id empty", () => t.grpc.rotateKey({ tenantId: "acme", keyId: "" }, admin()), "key_id"],
-    ["RotateKey key_id malformed", () => t.grpc.rotateKey({ tenantId: "acme", keyId: "key_../../etc" }, admin()), "key_id"],
+    [
+      "RotateKey key_id malformed",
+      () => t.grpc.rotateKey({ tenantId: "acme", keyId: "key_../../etc" }, admin()),
+      "key_id",
+    ],
     ["RotateKey tenant_id bad", () => t.grpc.rotateKey({ tenantId: "a b", keyId: validKeyId }, admin()), "tenant_id"],
-    ["RevokeKey key_id too long", () => t.grpc.revokeKey({ tenantId: "acme", keyId: validKeyId + "A" }, admin()), "key_id"],
+    [
+      "RevokeKey key_id too long",
+      () => t.grpc.revokeKey({ tenantId: "acme", keyId: validKeyId + "A" }, admin()),
+      "key_id",
+    ],
     ["RevokeKey tenant_id empty", () => t.grpc.revokeKey({ tenantId: "", keyId: validKeyId }, admin()), "tenant_id"],
     ["ListKeys tenant_id bad", () => t.grpc.listKeys({ tenantId: "-acme" }, admin()), "tenant_id"],
     ["CreateSession tenant_id empty", () => t.grpc.createSession({ tenantId: "" }, admin()), "tenant_id"],
     ["CreateSession tenant_id admin", () => t.grpc.createSession({ tenantId: "admin" }, admin()), "tenant_id"],
-    ["SetTenantPolicy tenant_id bad", () => t.grpc.setTenantPolicy({ tenantId: "Acme", hipaaEnabled: true }, admin()), "tenant_id"],
+    [
+      "SetTenantPolicy tenant_id bad",
+      () => t.grpc.setTenantPolicy({ tenantId: "Acme", hipaaEnabled: true }, admin()),
+      "tenant_id",
+    ],
     ["GetTenantPolicy tenant_id bad", () => t.grpc.getTenantPolicy({ tenantId: "acme!" }, admin()), "tenant_id"],
     ["CreateAdminKey label empty", () => t.grpc.createAdminKey({ label: "" }, admin()), "label"],
     ["Introspect token empty", () => t.grpc.introspect({ token: "" }), "token"],
-    ["Introspect expected_tenant_id too long", () => t.grpc.introspect({ token: "x", expectedTenantId: "a".repeat(64) }), "expected_tenant_id"],
+    [
+      "Introspect expected_tenant_id too long",
+      () => t.grpc.introspect({ token: "x", expectedTenantId: "a".repeat(64) }),
+      "expected_tenant_id",
+    ],
   ];
   it.each(cases)("%s: INVALID_ARGUMENT naming the field", async (_name, call, field) => {
     const err = (await call().then(
@@ -124,7 +162,9 @@ describe("field validation names the field", () => {
   });
 
   it("Connect JSON reports the same field names", async () => {
-    const res = await connectPost("CreateKey", JSON.stringify({ tenantId: "acme", label: "" }), { authorization: `Bearer ${t.adminKey}` });
+    const res = await connectPost("CreateKey", JSON.stringify({ tenantId: "acme", label: "" }), {
+      authorization: `Bearer ${t.adminKey}`,
+    });
     expect(res.status).toBe(400);
     expect(await res.json()).toMatchObject({ code: "invalid_argument", message: expect.stringMatching(/^label:/) });
   });
@@ -152,14 +192,22 @@ describe("malformed requests get an error or a close, not a crash", () => {
     const badUtf8 = await call(Buffer.from([0x0a, 6, 0x80, 0xbf, 0x00, 0xff, 0xfe, 0xc3]));
     expect([0, status.INVALID_ARGUMENT, status.INTERNAL]).toContain(badUtf8.code);
     // A well-formed token followed by an unknown field of a wild wire type.
-    const unknown = await call(Buffer.concat([Buffer.from([0x0a, 3]), Buffer.from("abc"), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])]));
+    const unknown = await call(
+      Buffer.concat([Buffer.from([0x0a, 3]), Buffer.from("abc"), Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f])]),
+    );
     expect([0, status.INVALID_ARGUMENT, status.INTERNAL]).toContain(unknown.code);
   });
 
   it("gRPC: an unknown method is UNIMPLEMENTED", async () => {
     const code = await new Promise<number>((resolve) =>
-      t.grpc.raw.makeUnaryRequest("/warpflow.auth.v1.TokenService/Nope", (b: Buffer) => b, (b: Buffer) => b, Buffer.alloc(0), new grpc.Metadata(), {}, (err) =>
-        resolve(err?.code ?? 0),
+      t.grpc.raw.makeUnaryRequest(
+        "/warpflow.auth.v1.TokenService/Nope",
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        Buffer.alloc(0),
+        new grpc.Metadata(),
+        {},
+        (err) => resolve(err?.code ?? 0),
       ),
     );
     expect(code).toBe(status.UNIMPLEMENTED);
@@ -185,7 +233,9 @@ describe("malformed requests get an error or a close, not a crash", () => {
   it("HTTP/1.1: a body shorter than its content-length is not answered as a success", async () => {
     const r = await rawExchange(
       t.port,
-      [`POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${t.adminKey}\r\nContent-Length: 100\r\n\r\n{"tenant_id":`],
+      [
+        `POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nAuthorization: Bearer ${t.adminKey}\r\nContent-Length: 100\r\n\r\n{"tenant_id":`,
+      ],
       5000,
       { end: true }, // the client will send nothing more: the server must refuse or close, not wait
     );
@@ -200,7 +250,11 @@ describe("malformed requests get an error or a close, not a crash", () => {
     const attempts: Buffer[][] = [
       [H2_PREFACE, Buffer.from("this is not an HTTP/2 frame at all, just garbage bytes \u0000\u00ff")],
       [H2_PREFACE, Buffer.alloc(64, 0xff)],
-      [H2_PREFACE, settings, h2Frame(H2.HEADERS, 0x4 | 0x1, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x13]))], // broken HPACK
+      [
+        H2_PREFACE,
+        settings,
+        h2Frame(H2.HEADERS, 0x4 | 0x1, 1, Buffer.from([0xff, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x13])),
+      ], // broken HPACK
       [H2_PREFACE, settings, h2Frame(H2.DATA, 0, 0, Buffer.from("data on stream 0"))],
       [H2_PREFACE, settings, h2Frame(H2.SETTINGS, 0, 3, Buffer.alloc(6))], // SETTINGS on a stream
       [H2_PREFACE, settings, h2Frame(H2.PING, 0, 0, Buffer.alloc(3))], // PING of the wrong size
@@ -222,7 +276,11 @@ describe("malformed requests get an error or a close, not a crash", () => {
   });
 
   it("HTTP/2: a valid client that sends a wrong content type to the gRPC path gets an error, not a crash", async () => {
-    const answer = await h2Exchange(t.port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "text/plain" }, "hello");
+    const answer = await h2Exchange(
+      t.port,
+      { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "text/plain" },
+      "hello",
+    );
     expect(answer.status === 415 || (answer.grpcStatus !== undefined && answer.grpcStatus !== "0")).toBe(true);
   });
 });

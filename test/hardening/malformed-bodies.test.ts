@@ -16,10 +16,14 @@ const PATH = "/warpflow.auth.v1.TokenService/Introspect";
 
 const t = useTestApp({ logLevel: "warn" });
 
-const h2Post = (headers: Record<string, string>, body: Buffer, path = PATH) => h2Exchange(t.baseUrl, { ":path": path, ...headers }, body);
+const h2Post = (headers: Record<string, string>, body: Buffer, path = PATH) =>
+  h2Exchange(t.baseUrl, { ":path": path, ...headers }, body);
 
 const invalidArgumentCount = async () => {
-  return counter(await metricsText(t.baseUrl), "warpflow_rpc_duration_seconds_count", { method: "Introspect", code: "invalid_argument" });
+  return counter(await metricsText(t.baseUrl), "warpflow_rpc_duration_seconds_count", {
+    method: "Introspect",
+    code: "invalid_argument",
+  });
 };
 
 describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", () => {
@@ -36,11 +40,22 @@ describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", ()
     expect(connectH2.status).toBe(400);
     expect(JSON.parse(connectH2.body.toString())).toMatchObject({ code: "invalid_argument" });
 
-    const connectH1 = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/proto" }, body: BAD });
+    const connectH1 = await fetch(`${t.baseUrl}${PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: BAD,
+    });
     expect(connectH1.status).toBe(400);
-    expect(await connectH1.json()).toMatchObject({ code: "invalid_argument", message: expect.stringContaining("not a valid protobuf message") });
+    expect(await connectH1.json()).toMatchObject({
+      code: "invalid_argument",
+      message: expect.stringContaining("not a valid protobuf message"),
+    });
 
-    const grpcWebH1 = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: lengthPrefixed(BAD) });
+    const grpcWebH1 = await fetch(`${t.baseUrl}${PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: lengthPrefixed(BAD),
+    });
     expect(Buffer.from(await grpcWebH1.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3/);
 
     expect((await invalidArgumentCount()) - before).toBe(5);
@@ -48,7 +63,11 @@ describe("a protobuf body that does not decode is INVALID_ARGUMENT, counted", ()
 
   it("a valid binary body is still served on each (the check does not refuse good input)", async () => {
     const good = Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63]); // token "abc"
-    const res = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/proto" }, body: good });
+    const res = await fetch(`${t.baseUrl}${PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/proto" },
+      body: good,
+    });
     expect(res.status).toBe(200);
     const h2 = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(good));
     expect(h2.status).toBe(200);
@@ -62,8 +81,10 @@ describe("health and reflection (unary, server streaming, bidi): a message that 
   const CHECK = "/grpc.health.v1.Health/Check";
   const WATCH = "/grpc.health.v1.Health/Watch";
   const REFLECT = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo";
-  const grpcStatus = (r: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders }) =>
-    [r.trailers["grpc-status"] ?? r.headers["grpc-status"], r.trailers["grpc-message"] ?? r.headers["grpc-message"]];
+  const grpcStatus = (r: { headers: http2.IncomingHttpHeaders; trailers: http2.IncomingHttpHeaders }) => [
+    r.trailers["grpc-status"] ?? r.headers["grpc-status"],
+    r.trailers["grpc-message"] ?? r.headers["grpc-message"],
+  ];
 
   it("native gRPC (grpc-js): Check, Watch and reflection", async () => {
     for (const path of [CHECK, WATCH, REFLECT]) {
@@ -73,10 +94,20 @@ describe("health and reflection (unary, server streaming, bidi): a message that 
   });
 
   it("gRPC-Web and Connect streaming (connect-es): Watch over HTTP/1.1 and HTTP/2, reflection over HTTP/2", async () => {
-    const webWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: lengthPrefixed(BAD) });
+    const webWatch = await fetch(`${t.baseUrl}${WATCH}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: lengthPrefixed(BAD),
+    });
     expect(Buffer.from(await webWatch.arrayBuffer()).toString("latin1")).toMatch(/grpc-status: ?3\r\n/);
-    const connectWatch = await fetch(`${t.baseUrl}${WATCH}`, { method: "POST", headers: { "content-type": "application/connect+proto" }, body: lengthPrefixed(BAD) });
-    expect(Buffer.from(await connectWatch.arrayBuffer()).toString("latin1")).toContain('{"code":"invalid_argument","message":"request: not a valid protobuf message"}');
+    const connectWatch = await fetch(`${t.baseUrl}${WATCH}`, {
+      method: "POST",
+      headers: { "content-type": "application/connect+proto" },
+      body: lengthPrefixed(BAD),
+    });
+    expect(Buffer.from(await connectWatch.arrayBuffer()).toString("latin1")).toContain(
+      '{"code":"invalid_argument","message":"request: not a valid protobuf message"}',
+    );
     for (const path of [WATCH, REFLECT]) {
       const web = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(BAD), path);
       expect(web.body.toString("latin1"), path).toMatch(/grpc-status: ?3\r\n/);
@@ -87,7 +118,11 @@ describe("health and reflection (unary, server streaming, bidi): a message that 
 
   it("a compressed flag on a body declared uncompressed is INVALID_ARGUMENT (was INTERNAL), unary and streaming", async () => {
     const flagged = Buffer.from([1, 0, 0, 0, 3, 0x61, 0x62, 0x63]);
-    const unary = await fetch(`${t.baseUrl}${PATH}`, { method: "POST", headers: { "content-type": "application/grpc-web+proto" }, body: flagged });
+    const unary = await fetch(`${t.baseUrl}${PATH}`, {
+      method: "POST",
+      headers: { "content-type": "application/grpc-web+proto" },
+      body: flagged,
+    });
     const unaryText = Buffer.from(await unary.arrayBuffer()).toString("latin1");
     expect(unaryText).toMatch(/grpc-status: ?3\r\n/);
     const stream = await h2Post({ "content-type": "application/grpc-web+proto" }, flagged, REFLECT);
@@ -99,10 +134,18 @@ describe("health and reflection (unary, server streaming, bidi): a message that 
   });
 
   it("good messages are still served on each path (the checks refuse only bad input)", async () => {
-    const grpc = await h2Post({ "content-type": "application/grpc", te: "trailers" }, lengthPrefixed(Buffer.alloc(0)), CHECK);
+    const grpc = await h2Post(
+      { "content-type": "application/grpc", te: "trailers" },
+      lengthPrefixed(Buffer.alloc(0)),
+      CHECK,
+    );
     expect(grpcStatus(grpc)[0]).toBe("0");
     // list_services (field 7, string "*")
-    const list = await h2Post({ "content-type": "application/grpc-web+proto" }, lengthPrefixed(Buffer.from([0x3a, 0x01, 0x2a])), REFLECT);
+    const list = await h2Post(
+      { "content-type": "application/grpc-web+proto" },
+      lengthPrefixed(Buffer.from([0x3a, 0x01, 0x2a])),
+      REFLECT,
+    );
     expect(list.body.toString("latin1")).toContain("warpflow.auth.v1.TokenService");
     expect(list.body.toString("latin1")).toMatch(/grpc-status: ?0\r\n/);
   });
@@ -116,7 +159,11 @@ describe("REST charset", () => {
         headers: { "content-type": contentType, authorization: `Bearer ${t.adminKey}` },
         body: JSON.stringify({ tenant_id: "acme" }),
       });
-    for (const bad of ["application/json; charset=utf-16", "application/json; charset=iso-8859-1", "application/json;charset=UTF-16LE"]) {
+    for (const bad of [
+      "application/json; charset=utf-16",
+      "application/json; charset=iso-8859-1",
+      "application/json;charset=UTF-16LE",
+    ]) {
       const res = await post(bad);
       expect(res.status, bad).toBe(415);
       expect(await res.json()).toMatchObject({ error: { code: "unsupported_media_type" } });

@@ -26,7 +26,13 @@ interface Call {
   stream: http2.ClientHttp2Stream;
 }
 
-function open(session: http2.ClientHttp2Session, path: string, contentType: string, body: Buffer, endInput = true): Call {
+function open(
+  session: http2.ClientHttp2Session,
+  path: string,
+  contentType: string,
+  body: Buffer,
+  endInput = true,
+): Call {
   const stream = session.request({ ":method": "POST", ":path": path, "content-type": contentType, te: "trailers" });
   let data = "";
   let status: string | undefined;
@@ -39,7 +45,9 @@ function open(session: http2.ClientHttp2Session, path: string, contentType: stri
     gotFirst(data);
   });
   stream.on("error", () => undefined);
-  const ended = new Promise<{ body: string; status: string | undefined }>((r) => stream.on("close", () => r({ body: data, status })));
+  const ended = new Promise<{ body: string; status: string | undefined }>((r) =>
+    stream.on("close", () => r({ body: data, status })),
+  );
   void ended.then(() => gotFirst(data));
   if (endInput) stream.end(body);
   else stream.write(body);

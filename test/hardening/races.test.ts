@@ -1,7 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { DomainError } from "../../src/domain/errors.js";
-import { effectiveStatus, MAX_ACTIVE_KEYS_PER_TENANT, MAX_DEPRECATED_KEYS_PER_TENANT, newKeyId } from "../../src/domain/key-rules.js";
+import {
+  effectiveStatus,
+  MAX_ACTIVE_KEYS_PER_TENANT,
+  MAX_DEPRECATED_KEYS_PER_TENANT,
+  newKeyId,
+} from "../../src/domain/key-rules.js";
 import type { KeyRecord } from "../../src/domain/records.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import { hashToken } from "../../src/domain/token-hash.js";
@@ -32,7 +37,11 @@ const legs: Leg[] = [
   { name: "memory", open: async () => ({ store: createMemoryTokenStore(), dispose: async () => undefined }) },
   mongo.available
     ? { name: `mongodb (${mongo.source})`, open: () => openMongoStore(mongo.uri, uniqueDbName("wf_races")) }
-    : { name: `mongodb (SKIPPED: ${mongo.reason})`, skip: mongo.reason, open: () => Promise.reject(new Error(mongo.reason)) },
+    : {
+        name: `mongodb (SKIPPED: ${mongo.reason})`,
+        skip: mongo.reason,
+        open: () => Promise.reject(new Error(mongo.reason)),
+      },
 ];
 afterAll(async () => {
   if (mongo.available) await mongo.stop();
@@ -66,7 +75,8 @@ function monitorActive(inner: TokenStore) {
   };
   // Bind every other method to the inner store (spread copies own properties of the object).
   for (const k of Object.keys(inner) as (keyof TokenStore)[]) {
-    if (!["insertKey", "rotateKey", "revokeKey"].includes(k)) (store as unknown as Record<string, unknown>)[k] = (inner[k] as (...a: unknown[]) => unknown).bind(inner);
+    if (!["insertKey", "rotateKey", "revokeKey"].includes(k))
+      (store as unknown as Record<string, unknown>)[k] = (inner[k] as (...a: unknown[]) => unknown).bind(inner);
   }
   return { store, maxActive };
 }
@@ -99,13 +109,27 @@ function racesOn(leg: Leg) {
    */
   const keyRecord = (tenantId: string, label: string): KeyRecord => {
     const token = generateToken("api_key", tenantId);
-    return { id: newKeyId(), tenantId, label, tokenHash: hashToken(token), hint: "h", status: "active", createdAt: new Date(), createdBy: "race" };
+    return {
+      id: newKeyId(),
+      tenantId,
+      label,
+      tokenHash: hashToken(token),
+      hint: "h",
+      status: "active",
+      createdAt: new Date(),
+      createdBy: "race",
+    };
   };
-  const activeIn = async (tenantId: string) => (await opened.store.listKeys(tenantId, 1000)).filter((k) => k.status === "active").length;
+  const activeIn = async (tenantId: string) =>
+    (await opened.store.listKeys(tenantId, 1000)).filter((k) => k.status === "active").length;
 
   it("200 concurrent insertKey on the store itself: exactly 3 inserted, 197 refused for the limit", async () => {
     const tenantId = "race-store-insert";
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => opened.store.insertKey(keyRecord(tenantId, `k${i}`), MAX_ACTIVE_KEYS_PER_TENANT)));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        opened.store.insertKey(keyRecord(tenantId, `k${i}`), MAX_ACTIVE_KEYS_PER_TENANT),
+      ),
+    );
     expect(results.filter((r) => r.ok)).toHaveLength(3);
     expect(results.filter((r) => !r.ok && r.reason === "limit")).toHaveLength(197);
     expect(await activeIn(tenantId)).toBe(3);
@@ -118,9 +142,19 @@ function racesOn(leg: Leg) {
     expect((await opened.store.insertKey(keyRecord(tenantId, "second"), MAX_ACTIVE_KEYS_PER_TENANT)).ok).toBe(true);
     const revokeAt = new Date(Date.now() + 72 * 3600_000);
     const rotations = Array.from({ length: 40 }, () =>
-      opened.store.rotateKey({ tenantId, keyId: first.id, successor: { ...keyRecord(tenantId, "next"), rotatedFromKeyId: first.id }, revokeAt, maxActive: MAX_ACTIVE_KEYS_PER_TENANT, maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT, now: new Date() }),
+      opened.store.rotateKey({
+        tenantId,
+        keyId: first.id,
+        successor: { ...keyRecord(tenantId, "next"), rotatedFromKeyId: first.id },
+        revokeAt,
+        maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
+        maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT,
+        now: new Date(),
+      }),
     );
-    const inserts = Array.from({ length: 20 }, (_, i) => opened.store.insertKey(keyRecord(tenantId, `extra${i}`), MAX_ACTIVE_KEYS_PER_TENANT));
+    const inserts = Array.from({ length: 20 }, (_, i) =>
+      opened.store.insertKey(keyRecord(tenantId, `extra${i}`), MAX_ACTIVE_KEYS_PER_TENANT),
+    );
     const rotated = await Promise.all(rotations);
     const inserted = await Promise.all(inserts);
     const wins = rotated.filter((r) => r.ok);
@@ -134,7 +168,11 @@ function racesOn(leg: Leg) {
   });
 
   it("200 concurrent CreateKey for one tenant over gRPC: exactly 3 succeed", async () => {
-    const codes = await Promise.all(Array.from({ length: 200 }, (_, i) => codeOf(t.grpc.createKey({ tenantId: "race-create", label: `k${i}` }, admin()))));
+    const codes = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        codeOf(t.grpc.createKey({ tenantId: "race-create", label: `k${i}` }, admin())),
+      ),
+    );
     expect(count(codes, "OK")).toBe(3);
     expect(count(codes, "RESOURCE_EXHAUSTED")).toBe(197);
     const keys = (await t.grpc.listKeys({ tenantId: "race-create" }, admin())).keys;
@@ -145,7 +183,14 @@ function racesOn(leg: Leg) {
   it("200 concurrent creates at the domain level on a jittery store: exactly 3 succeed", async () => {
     const faulty = createFaultyStore(monitor.store, { kind: "delay", ms: jitter });
     const d = createDomain({ store: faulty.store });
-    const results = await Promise.all(Array.from({ length: 200 }, (_, i) => d.keys.create("race-create-d", `k${i}`, "t").then((r) => r.token, (e: DomainError) => e.code)));
+    const results = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        d.keys.create("race-create-d", `k${i}`, "t").then(
+          (r) => r.token,
+          (e: DomainError) => e.code,
+        ),
+      ),
+    );
     const tokens = results.filter((r) => r.startsWith("wf_"));
     expect(tokens).toHaveLength(3);
     expect(count(results, "resource_exhausted")).toBe(197);
@@ -161,12 +206,15 @@ function racesOn(leg: Leg) {
       for (let i = 0; i < n; i++) created.push(await t.grpc.createKey({ tenantId, label: `k${i}` }, admin()));
       const target = created[0]!;
       const results = await Promise.all(
-        Array.from({ length: 40 }, () => t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, grpcCodeName)),
+        Array.from({ length: 40 }, () =>
+          t.grpc.rotateKey({ tenantId, keyId: target.key!.id }, admin()).then((r) => r, grpcCodeName),
+        ),
       );
       const winners = results.filter((r): r is Exclude<typeof r, string> => typeof r !== "string");
       expect(winners).toHaveLength(1);
       // Losers learn the key is no longer active (or that they raced): never INTERNAL, never OK.
-      for (const r of results) if (typeof r === "string") expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"]).toContain(r);
+      for (const r of results)
+        if (typeof r === "string") expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED"]).toContain(r);
       const keys = (await t.grpc.listKeys({ tenantId }, admin())).keys;
       expect(keys).toHaveLength(n + 1);
       const successors = keys.filter((k) => k.rotatedFromKeyId === target.key!.id);
@@ -207,7 +255,14 @@ function racesOn(leg: Leg) {
       expect(await opts.introspect(rotated.token)).toBe(true);
     } else {
       expect(successors).toEqual([]);
-      expect(["FAILED_PRECONDITION", "RESOURCE_EXHAUSTED", "NOT_FOUND", "failed_precondition", "resource_exhausted", "not_found"]).toContain(rotated.code);
+      expect([
+        "FAILED_PRECONDITION",
+        "RESOURCE_EXHAUSTED",
+        "NOT_FOUND",
+        "failed_precondition",
+        "resource_exhausted",
+        "not_found",
+      ]).toContain(rotated.code);
     }
     for (const o of opts.others) expect(await opts.introspect(o.token)).toBe(true);
   }
@@ -275,7 +330,12 @@ function racesOn(leg: Leg) {
       if (extra.status === "rejected") expect((extra.reason as DomainError).code).toBe("resource_exhausted");
       await checkRound({
         tenantId,
-        list: async () => (await d.keys.list(tenantId)).map((k) => ({ id: k.id, status: k.status, rotatedFromKeyId: k.rotatedFromKeyId })),
+        list: async () =>
+          (await d.keys.list(tenantId)).map((k) => ({
+            id: k.id,
+            status: k.status,
+            rotatedFromKeyId: k.rotatedFromKeyId,
+          })),
         introspect: async (token) => (await d.introspector.introspect(token)).active,
         target,
         others: made.slice(1).map((m) => ({ id: m.key.id, token: m.token })),

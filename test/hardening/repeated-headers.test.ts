@@ -24,17 +24,39 @@ describe("two Authorization headers are no credential, on every protocol", () =>
   // the admin key were served as the admin (ListKeys 200, a session created); only /authz counted them.
   it("Connect over HTTP/1.1 and HTTP/2, REST, gRPC: UNAUTHENTICATED / 401", async () => {
     const auth = ["-H", `authorization: Bearer ${t.adminKey}`, "-H", `authorization: Bearer ${t.adminKey}`];
-    const listKeys = ["-H", "content-type: application/json", "-d", '{"tenantId":"acme"}', `${t.baseUrl}/warpflow.auth.v1.TokenService/ListKeys`];
+    const listKeys = [
+      "-H",
+      "content-type: application/json",
+      "-d",
+      '{"tenantId":"acme"}',
+      `${t.baseUrl}/warpflow.auth.v1.TokenService/ListKeys`,
+    ];
     const h1 = await curl([...auth, ...listKeys]);
     expect(h1.status).toBe("401");
     const h2 = await curl(["--http2-prior-knowledge", ...auth, ...listKeys]);
     expect(h2.status).toBe("401");
-    const rest = await curl([...auth, "-H", "content-type: application/json", "-d", '{"tenant_id":"acme"}', `${t.baseUrl}/api/v1/sessions`]);
+    const rest = await curl([
+      ...auth,
+      "-H",
+      "content-type: application/json",
+      "-d",
+      '{"tenant_id":"acme"}',
+      `${t.baseUrl}/api/v1/sessions`,
+    ]);
     expect(rest.status).toBe("401");
     const grpc = await bufCurl([
-      "--protocol", "grpc", "--http2-prior-knowledge", "--schema", "proto",
-      "-H", `authorization: Bearer ${t.adminKey}`, "-H", `authorization: Bearer ${t.adminKey}`,
-      "-d", '{"tenant_id":"acme"}', `${t.baseUrl}/warpflow.auth.v1.TokenService/ListKeys`,
+      "--protocol",
+      "grpc",
+      "--http2-prior-knowledge",
+      "--schema",
+      "proto",
+      "-H",
+      `authorization: Bearer ${t.adminKey}`,
+      "-H",
+      `authorization: Bearer ${t.adminKey}`,
+      "-d",
+      '{"tenant_id":"acme"}',
+      `${t.baseUrl}/warpflow.auth.v1.TokenService/ListKeys`,
     ]);
     expect(grpc.stdout + grpc.stderr).toContain("unauthenticated");
     // One header is still the admin.
@@ -51,9 +73,23 @@ describe("HTTP/2 header list over MAX_HEADER_BYTES (16 KiB) from a client that i
   };
 
   it("curl: 40 KB refused (stream reset), 12 KB served", async () => {
-    const big = await curl(["--http2-prior-knowledge", "-o", "/dev/null", "-H", `x-big: ${"a".repeat(40_000)}`, `${t.baseUrl}/healthz`]);
+    const big = await curl([
+      "--http2-prior-knowledge",
+      "-o",
+      "/dev/null",
+      "-H",
+      `x-big: ${"a".repeat(40_000)}`,
+      `${t.baseUrl}/healthz`,
+    ]);
     expect(big.status).not.toBe("200");
-    const small = await curl(["--http2-prior-knowledge", "-o", "/dev/null", "-H", `x-big: ${"a".repeat(12_000)}`, `${t.baseUrl}/healthz`]);
+    const small = await curl([
+      "--http2-prior-knowledge",
+      "-o",
+      "/dev/null",
+      "-H",
+      `x-big: ${"a".repeat(12_000)}`,
+      `${t.baseUrl}/healthz`,
+    ]);
     expect(small.status).toBe("200");
     expect(await get(12_000)).toBe("200"); // and from Node's own client
   });

@@ -30,13 +30,21 @@ function sharedStore(): { store: TokenStore; inner: TokenStore } {
   return { store: { ...faulty.store, close: async () => undefined }, inner };
 }
 
-async function startReplicas(n: number, store: TokenStore, env: (i: number) => Record<string, string> = () => ({}), waitReady = true): Promise<TestApp[]> {
-  const started = await Promise.all(Array.from({ length: n }, (_, i) => startTestApp({ store, env: env(i), waitReady })));
+async function startReplicas(
+  n: number,
+  store: TokenStore,
+  env: (i: number) => Record<string, string> = () => ({}),
+  waitReady = true,
+): Promise<TestApp[]> {
+  const started = await Promise.all(
+    Array.from({ length: n }, (_, i) => startTestApp({ store, env: env(i), waitReady })),
+  );
   apps.push(...started);
   return started;
 }
 
-const activeAdminKeys = async (store: TokenStore) => (await store.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");
+const activeAdminKeys = async (store: TokenStore) =>
+  (await store.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");
 
 describe("admin bootstrap across replicas (issue 26.1)", () => {
   it("five instances started at once on one store end with exactly one admin key and one key file", async () => {
@@ -50,7 +58,10 @@ describe("admin bootstrap across replicas (issue 26.1)", () => {
     expect(hashToken(token)).toBe(keys[0]!.tokenHash);
     // Every instance is ready, and the one key administers through any of them.
     for (const a of replicas) {
-      expect(await readyz(a.baseUrl)).toEqual({ status: 200, body: { status: "serving", store: "memory", admin_key: "ok" } });
+      expect(await readyz(a.baseUrl)).toEqual({
+        status: 200,
+        body: { status: "serving", store: "memory", admin_key: "ok" },
+      });
       const listed = await a.grpc.listKeys({ tenantId: ADMIN_TENANT_ID }, { bearer: token });
       expect(listed.keys.map((k) => k.id)).toEqual([keys[0]!.id]);
     }
@@ -86,14 +97,29 @@ describe("admin bootstrap across replicas (issue 26.1)", () => {
     // A path whose parent is a file: the write fails (ENOTDIR), as on a read-only root filesystem (EROFS).
     const [a] = await startReplicas(1, store, () => ({ ADMIN_KEY_FILE: join(dir, "not-a-dir", "admin-key") }), false);
     expect(await pollUntil(() => a!.logs.some((l) => l.includes('"no admin key:')), 15_000)).toBe(true);
-    expect(await readyz(a!.baseUrl)).toEqual({ status: 503, body: { status: "not_serving", store: "memory", admin_key: "missing" } });
+    expect(await readyz(a!.baseUrl)).toEqual({
+      status: 503,
+      body: { status: "not_serving", store: "memory", admin_key: "missing" },
+    });
     const lines = a!.logs.filter((l) => l.includes("no admin key"));
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, setting: "ADMIN_KEY_FILE" });
     expect(a!.logs.some((l) => l.includes("ready: SERVING"))).toBe(false);
     expect(await activeAdminKeys(inner)).toEqual([]);
     // Break glass elsewhere (admin-key create --direct): this instance sees the key and turns ready.
-    await inner.insertKey({ id: newKeyId(), tenantId: ADMIN_TENANT_ID, label: "direct", tokenHash: "h", hint: "wf_admin_...", status: "active", createdAt: new Date(), createdBy: "cli-direct" }, 3);
+    await inner.insertKey(
+      {
+        id: newKeyId(),
+        tenantId: ADMIN_TENANT_ID,
+        label: "direct",
+        tokenHash: "h",
+        hint: "wf_admin_...",
+        status: "active",
+        createdAt: new Date(),
+        createdBy: "cli-direct",
+      },
+      3,
+    );
     expect(await pollUntil(async () => (await readyz(a!.baseUrl)).status === 200, 20_000, 200)).toBe(true);
   });
 

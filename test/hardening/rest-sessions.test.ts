@@ -38,10 +38,35 @@ interface Case {
 
 const json = "application/json";
 const cases = (): Case[] => [
-  { name: "wrong content type (text/plain)", status: 415, code: "unsupported_media_type", mentions: "content-type", contentType: "text/plain", body: '{"tenant_id":"acme"}' },
-  { name: "wrong content type (form)", status: 415, code: "unsupported_media_type", contentType: "application/x-www-form-urlencoded", body: "tenant_id=acme" },
-  { name: "no content type", status: 415, code: "unsupported_media_type", contentType: null, body: '{"tenant_id":"acme"}' },
-  { name: "json-like content type", status: 415, code: "unsupported_media_type", contentType: "application/jsonx", body: '{"tenant_id":"acme"}' },
+  {
+    name: "wrong content type (text/plain)",
+    status: 415,
+    code: "unsupported_media_type",
+    mentions: "content-type",
+    contentType: "text/plain",
+    body: '{"tenant_id":"acme"}',
+  },
+  {
+    name: "wrong content type (form)",
+    status: 415,
+    code: "unsupported_media_type",
+    contentType: "application/x-www-form-urlencoded",
+    body: "tenant_id=acme",
+  },
+  {
+    name: "no content type",
+    status: 415,
+    code: "unsupported_media_type",
+    contentType: null,
+    body: '{"tenant_id":"acme"}',
+  },
+  {
+    name: "json-like content type",
+    status: 415,
+    code: "unsupported_media_type",
+    contentType: "application/jsonx",
+    body: '{"tenant_id":"acme"}',
+  },
   { name: "invalid JSON", status: 400, code: "invalid_argument", mentions: "JSON", body: '{"tenant_id": "acme"' },
   { name: "empty body", status: 400, code: "invalid_argument", mentions: "JSON", body: "" },
   { name: "invalid UTF-8 / binary", status: 400, code: "invalid_argument", body: "\u0000\u00ff\u00fe" },
@@ -49,19 +74,76 @@ const cases = (): Case[] => [
   { name: "null body", status: 400, code: "invalid_argument", mentions: "object", body: "null" },
   { name: "string body", status: 400, code: "invalid_argument", mentions: "object", body: '"acme"' },
   { name: "number body", status: 400, code: "invalid_argument", mentions: "object", body: "42" },
-  { name: "extra field", status: 400, code: "invalid_argument", mentions: "unknown field", never: "ttl", body: '{"tenant_id":"acme","ttl":99999}' },
-  { name: "__proto__ field", status: 400, code: "invalid_argument", mentions: "unknown field", never: "__proto__", body: '{"tenant_id":"acme","__proto__":{"admin":true}}' },
-  { name: "camelCase field instead of tenant_id", status: 400, code: "invalid_argument", mentions: "unknown field", never: "tenantId", body: '{"tenantId":"acme"}' },
+  {
+    name: "extra field",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "unknown field",
+    never: "ttl",
+    body: '{"tenant_id":"acme","ttl":99999}',
+  },
+  {
+    name: "__proto__ field",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "unknown field",
+    never: "__proto__",
+    body: '{"tenant_id":"acme","__proto__":{"admin":true}}',
+  },
+  {
+    name: "camelCase field instead of tenant_id",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "unknown field",
+    never: "tenantId",
+    body: '{"tenantId":"acme"}',
+  },
   { name: "missing tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: "{}" },
   { name: "empty tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":""}' },
-  { name: "tenant not a string", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":42}' },
-  { name: "tenant an object", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":{"$ne":null}}' },
-  { name: "invalid tenant id", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":"ACME/../x"}' },
-  { name: "reserved tenant", status: 400, code: "invalid_argument", mentions: "tenant_id", body: '{"tenant_id":"admin"}' },
+  {
+    name: "tenant not a string",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "tenant_id",
+    body: '{"tenant_id":42}',
+  },
+  {
+    name: "tenant an object",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "tenant_id",
+    body: '{"tenant_id":{"$ne":null}}',
+  },
+  {
+    name: "invalid tenant id",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "tenant_id",
+    body: '{"tenant_id":"ACME/../x"}',
+  },
+  {
+    name: "reserved tenant",
+    status: 400,
+    code: "invalid_argument",
+    mentions: "tenant_id",
+    body: '{"tenant_id":"admin"}',
+  },
   { name: "no auth", status: 401, code: "unauthenticated", auth: null, body: '{"tenant_id":"acme"}' },
-  { name: "Basic auth", status: 401, code: "unauthenticated", auth: "Basic YWRtaW46YWRtaW4=", body: '{"tenant_id":"acme"}' },
+  {
+    name: "Basic auth",
+    status: 401,
+    code: "unauthenticated",
+    auth: "Basic YWRtaW46YWRtaW4=",
+    body: '{"tenant_id":"acme"}',
+  },
   { name: "Bearer without token", status: 401, code: "unauthenticated", auth: "Bearer ", body: '{"tenant_id":"acme"}' },
-  { name: "unknown bearer", status: 401, code: "unauthenticated", auth: "Bearer wf_admin_notarealkeyatall", body: '{"tenant_id":"acme"}' },
+  {
+    name: "unknown bearer",
+    status: 401,
+    code: "unauthenticated",
+    auth: "Bearer wf_admin_notarealkeyatall",
+    body: '{"tenant_id":"acme"}',
+  },
   { name: "tenant API key", status: 403, code: "permission_denied", auth: "TENANT_KEY", body: '{"tenant_id":"acme"}' },
   { name: "session token", status: 403, code: "permission_denied", auth: "SESSION", body: '{"tenant_id":"acme"}' },
   { name: "GET", status: 405, code: "method_not_allowed", method: "GET" },
@@ -71,7 +153,14 @@ const cases = (): Case[] => [
 async function send(c: Case): Promise<Response> {
   const headers: Record<string, string> = {};
   if (c.contentType !== null) headers["content-type"] = c.contentType ?? json;
-  const auth = c.auth === undefined ? `Bearer ${t.adminKey}` : c.auth === "TENANT_KEY" ? `Bearer ${tenantKey}` : c.auth === "SESSION" ? `Bearer ${sessionToken}` : c.auth;
+  const auth =
+    c.auth === undefined
+      ? `Bearer ${t.adminKey}`
+      : c.auth === "TENANT_KEY"
+        ? `Bearer ${tenantKey}`
+        : c.auth === "SESSION"
+          ? `Bearer ${sessionToken}`
+          : c.auth;
   if (auth !== null) headers.authorization = auth;
   return fetch(`${t.baseUrl}/api/v1/sessions`, { method: c.method ?? "POST", headers, body: c.body });
 }
@@ -95,7 +184,13 @@ describe("POST /api/v1/sessions refuses bad requests with a JSON error", () => {
   it("created no session for any refused request, and a good one still works", async () => {
     // The only session insert so far: the one in beforeAll (the refused requests above ran first).
     expect(counting.counts.insertSession).toBe(1);
-    const ok = await send({ name: "ok", status: 200, code: "", body: '{"tenant_id":"acme"}', contentType: "application/json; charset=utf-8" });
+    const ok = await send({
+      name: "ok",
+      status: 200,
+      code: "",
+      body: '{"tenant_id":"acme"}',
+      contentType: "application/json; charset=utf-8",
+    });
     expect(ok.status).toBe(200);
     const body = (await ok.json()) as { token: string; tenant_id: string };
     expect(body.tenant_id).toBe("acme");

@@ -48,7 +48,8 @@ if (mongo.available) {
           try {
             const db = client.db(dbName);
             const out: unknown[] = [];
-            for (const c of await db.listCollections().toArray()) out.push(...(await db.collection(c.name).find({}).toArray()));
+            for (const c of await db.listCollections().toArray())
+              out.push(...(await db.collection(c.name).find({}).toArray()));
             return out;
           } finally {
             await client.close();
@@ -59,7 +60,11 @@ if (mongo.available) {
   });
 } else {
   sayMongoSkipped(mongo.reason);
-  legs.push({ name: `mongodb (SKIPPED: ${mongo.reason})`, skip: mongo.reason, open: () => Promise.reject(new Error(mongo.reason)) });
+  legs.push({
+    name: `mongodb (SKIPPED: ${mongo.reason})`,
+    skip: mongo.reason,
+    open: () => Promise.reject(new Error(mongo.reason)),
+  });
 }
 afterAll(async () => {
   if (mongo.available) await mongo.stop();
@@ -94,7 +99,11 @@ function hygieneOn(leg: Leg) {
       return grpcCodeName(err);
     }
   };
-  const post = async (path: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> => {
+  const post = async (
+    path: string,
+    body: string,
+    headers: Record<string, string>,
+  ): Promise<{ status: number; text: string }> => {
     const res = await fetch(`${t.baseUrl}${path}`, { method: "POST", headers, body });
     const text = await res.text();
     if (res.status >= 400) clientErrors.push(text);
@@ -108,7 +117,11 @@ function hygieneOn(leg: Leg) {
   beforeAll(async () => {
     opened = await leg.open();
     faulty = createFaultyStore(opened.store);
-    t = await startTestApp({ store: faulty.store, logLevel: "debug", env: { INTROSPECT_CALLER_TOKEN: CALLER_TOKEN, LAST_USED_FLUSH_MS: "50" } });
+    t = await startTestApp({
+      store: faulty.store,
+      logLevel: "debug",
+      env: { INTROSPECT_CALLER_TOKEN: CALLER_TOKEN, LAST_USED_FLUSH_MS: "50" },
+    });
     secrets.add(t.adminKey);
     secrets.add(CALLER_TOKEN);
     const admin = { bearer: t.adminKey };
@@ -120,10 +133,12 @@ function hygieneOn(leg: Leg) {
     await t.grpc.revokeKey({ tenantId: "acme", keyId: k2.key!.id }, admin);
     const adminKey2 = await t.grpc.createAdminKey({ label: "ops" }, admin);
     const viaConnect = JSON.parse(
-      (await post("/warpflow.auth.v1.TokenService/CreateKey", JSON.stringify({ tenantId: "beta", label: "connect" }), {
-        "content-type": "application/json",
-        authorization: `Bearer ${t.adminKey}`,
-      })).text,
+      (
+        await post("/warpflow.auth.v1.TokenService/CreateKey", JSON.stringify({ tenantId: "beta", label: "connect" }), {
+          "content-type": "application/json",
+          authorization: `Bearer ${t.adminKey}`,
+        })
+      ).text,
     ) as { token: string };
     for (const [tenantId, token] of [
       ["acme", k1.token],
@@ -137,7 +152,14 @@ function hygieneOn(leg: Leg) {
     }
     // Sessions over gRPC and REST.
     const s1 = await t.grpc.createSession({ tenantId: "acme" }, admin);
-    const s2 = JSON.parse((await post("/api/v1/sessions", '{"tenant_id":"acme"}', { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` })).text) as { token: string };
+    const s2 = JSON.parse(
+      (
+        await post("/api/v1/sessions", '{"tenant_id":"acme"}', {
+          "content-type": "application/json",
+          authorization: `Bearer ${t.adminKey}`,
+        })
+      ).text,
+    ) as { token: string };
     for (const s of [s1.token, s2.token]) {
       issuedSessions.push(s);
       secrets.add(s);
@@ -145,11 +167,24 @@ function hygieneOn(leg: Leg) {
 
     // Introspection: valid, revoked, deprecated, session, near misses, junk.
     const nearMiss = (tok: string) => tok.slice(0, -10) + (tok.at(-10) === "a" ? "b" : "a") + tok.slice(-9);
-    const presented = [k1.token, k2.token, rotated.token, s1.token, nearMiss(rotated.token), nearMiss(t.adminKey), `${rotated.token}x`, `eyJ${"s3cr3t".repeat(10)}.eyJ.sig`, "wf_acme_" + "Q".repeat(2000)];
+    const presented = [
+      k1.token,
+      k2.token,
+      rotated.token,
+      s1.token,
+      nearMiss(rotated.token),
+      nearMiss(t.adminKey),
+      `${rotated.token}x`,
+      `eyJ${"s3cr3t".repeat(10)}.eyJ.sig`,
+      "wf_acme_" + "Q".repeat(2000),
+    ];
     for (const tok of presented) {
       secrets.add(tok);
       await grpcErr(t.grpc.introspect({ token: tok, expectedTenantId: "beta" }, caller));
-      await post("/warpflow.auth.v1.TokenService/Introspect", JSON.stringify({ token: tok }), { "content-type": "application/json", "x-warpflow-caller-token": CALLER_TOKEN });
+      await post("/warpflow.auth.v1.TokenService/Introspect", JSON.stringify({ token: tok }), {
+        "content-type": "application/json",
+        "x-warpflow-caller-token": CALLER_TOKEN,
+      });
     }
     // Introspect without / with a wrong caller credential.
     const wrongCaller = `caller-${randomBytes(24).toString("hex")}`;
@@ -162,26 +197,56 @@ function hygieneOn(leg: Leg) {
       secrets.add(bearer);
       await grpcErr(t.grpc.listKeys({ tenantId: "acme" }, { bearer }));
       await grpcErr(t.grpc.createKey({ tenantId: "acme", label: "x" }, { bearer }));
-      await post("/api/v1/sessions", '{"tenant_id":"acme"}', { "content-type": "application/json", authorization: `Bearer ${bearer}` });
-      await post("/warpflow.auth.v1.TokenService/ListKeys", '{"tenantId":"acme"}', { "content-type": "application/json", authorization: `Bearer ${bearer}` });
+      await post("/api/v1/sessions", '{"tenant_id":"acme"}', {
+        "content-type": "application/json",
+        authorization: `Bearer ${bearer}`,
+      });
+      await post("/warpflow.auth.v1.TokenService/ListKeys", '{"tenantId":"acme"}', {
+        "content-type": "application/json",
+        authorization: `Bearer ${bearer}`,
+      });
     }
     // Malformed Authorization values.
-    for (const auth of [`Basic ${Buffer.from(`admin:${t.adminKey}`).toString("base64")}`, `Bearer ${t.adminKey} ${k1.token}`, `bearer\t${k1.token}x`, t.adminKey]) {
+    for (const auth of [
+      `Basic ${Buffer.from(`admin:${t.adminKey}`).toString("base64")}`,
+      `Bearer ${t.adminKey} ${k1.token}`,
+      `bearer\t${k1.token}x`,
+      t.adminKey,
+    ]) {
       secrets.add(auth);
-      await post("/api/v1/sessions", '{"tenant_id":"acme"}', { "content-type": "application/json", authorization: auth });
+      await post("/api/v1/sessions", '{"tenant_id":"acme"}', {
+        "content-type": "application/json",
+        authorization: auth,
+      });
     }
     // A client that puts a credential in its User-Agent (it reaches the audit trail's user_agent).
-    await post("/warpflow.auth.v1.TokenService/ListKeys", '{"tenantId":"acme"}', { "content-type": "application/json", authorization: `Bearer ${t.adminKey}`, "user-agent": `probe/1.0 ${k1.token} ${s1.token}` });
+    await post("/warpflow.auth.v1.TokenService/ListKeys", '{"tenantId":"acme"}', {
+      "content-type": "application/json",
+      authorization: `Bearer ${t.adminKey}`,
+      "user-agent": `probe/1.0 ${k1.token} ${s1.token}`,
+    });
     await grpcErr(t.grpc.revokeSession({ tenantId: "acme", sessionId: s1.token }, admin));
     // Bad requests that carry secrets in their bodies.
     await grpcErr(t.grpc.createKey({ tenantId: k1.token, label: "x" }, admin));
     await grpcErr(t.grpc.rotateKey({ tenantId: "acme", keyId: k1.token }, admin));
     await grpcErr(t.grpc.revokeKey({ tenantId: "acme", keyId: s1.token }, admin));
     await grpcErr(t.grpc.createSession({ tenantId: s1.token }, admin));
-    await post("/api/v1/sessions", `{"tenant_id":"${k1.token}"}`, { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` });
-    await post("/api/v1/sessions", `{"tenant_id":"acme","token":"${k1.token}"}`, { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` });
-    await post("/api/v1/sessions", `{"tenant_id": "${k1.token}`, { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` });
-    await post("/api/v1/sessions", `tenant_id=${k1.token}`, { "content-type": "text/plain", authorization: `Bearer ${t.adminKey}` });
+    await post("/api/v1/sessions", `{"tenant_id":"${k1.token}"}`, {
+      "content-type": "application/json",
+      authorization: `Bearer ${t.adminKey}`,
+    });
+    await post("/api/v1/sessions", `{"tenant_id":"acme","token":"${k1.token}"}`, {
+      "content-type": "application/json",
+      authorization: `Bearer ${t.adminKey}`,
+    });
+    await post("/api/v1/sessions", `{"tenant_id": "${k1.token}`, {
+      "content-type": "application/json",
+      authorization: `Bearer ${t.adminKey}`,
+    });
+    await post("/api/v1/sessions", `tenant_id=${k1.token}`, {
+      "content-type": "text/plain",
+      authorization: `Bearer ${t.adminKey}`,
+    });
     // Limit, not found, HIPAA, wrong tenant.
     await t.grpc.createKey({ tenantId: "full", label: "1" }, admin);
     await t.grpc.createKey({ tenantId: "full", label: "2" }, admin);
@@ -196,7 +261,10 @@ function hygieneOn(leg: Leg) {
     faulty.setMode({ kind: "fail" });
     await grpcErr(t.grpc.introspect({ token: rotated.token }, caller));
     await grpcErr(t.grpc.createKey({ tenantId: "acme", label: "down" }, admin));
-    await post("/api/v1/sessions", '{"tenant_id":"acme"}', { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` });
+    await post("/api/v1/sessions", '{"tenant_id":"acme"}', {
+      "content-type": "application/json",
+      authorization: `Bearer ${t.adminKey}`,
+    });
     await until(() => t.logs.some((l) => l.includes("last_used_at flush failed"))); // a failed flush, logged
     faulty.heal();
     const writes = faulty.reached.recordKeyUses ?? 0;
@@ -242,7 +310,8 @@ function hygieneOn(leg: Leg) {
         }
       }
       for (const f of forbidden()) if (text.includes(f)) found.push(`${f.slice(0, 12)}... in ${text.slice(0, 300)}`);
-      if (/bearer\s+(wf_|sess_|eyJ|[A-Za-z0-9+/=_.-]{20,})/i.test(text)) found.push(`an Authorization value in ${text.slice(0, 300)}`);
+      if (/bearer\s+(wf_|sess_|eyJ|[A-Za-z0-9+/=_.-]{20,})/i.test(text))
+        found.push(`an Authorization value in ${text.slice(0, 300)}`);
     }
     return found;
   };
@@ -274,7 +343,8 @@ function hygieneOn(leg: Leg) {
 
   it("audit events (stored and logged) were written, and hold no token, hash or Authorization value", async () => {
     const events = [];
-    for (const tenant of ["acme", "beta", "admin", "full"]) events.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
+    for (const tenant of ["acme", "beta", "admin", "full"])
+      events.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
     expect(events.length).toBeGreaterThan(30);
     expect(events.some((e) => e.userAgent?.includes("[redacted]"))).toBe(true);
     const text = JSON.stringify(events);
@@ -288,8 +358,10 @@ function hygieneOn(leg: Leg) {
 
   it("the store holds only hashes: no record field equals or contains a plaintext or its secret", async () => {
     const records: unknown[] = [];
-    for (const tenant of ["acme", "beta", "admin", "full"]) records.push(...(await opened.store.listKeys(tenant, 1000)));
-    for (const tenant of ["acme", "beta", "admin", "full"]) records.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
+    for (const tenant of ["acme", "beta", "admin", "full"])
+      records.push(...(await opened.store.listKeys(tenant, 1000)));
+    for (const tenant of ["acme", "beta", "admin", "full"])
+      records.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
     for (const s of issuedSessions) {
       const r = await opened.store.findSessionByHash(hashToken(s));
       expect(r).not.toBeNull();
@@ -306,7 +378,8 @@ function hygieneOn(leg: Leg) {
       expect(rec!.tokenHash).toBe(hashToken(token));
       expect(rec!.hint).toBe(`wf_${tenantId}_...${token.slice(-4)}`);
       for (const value of Object.values(rec!)) {
-        if (typeof value === "string") expect(token.includes(value) && value.length > 12 && value !== tenantId).toBe(false);
+        if (typeof value === "string")
+          expect(token.includes(value) && value.length > 12 && value !== tenantId).toBe(false);
       }
     }
   });

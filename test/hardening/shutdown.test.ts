@@ -29,7 +29,11 @@ const msgIs = (prefix: string) => (l: Record<string, unknown>) => typeof l.msg =
 /** A gRPC Introspect sent by hand over HTTP/2, with the message held back until `finish()`. */
 function heldGrpcIntrospect(port: number, token: string) {
   // A forced close at the shutdown timeout is expected: h2Request records it, never throws.
-  const call = h2Request(port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/grpc", te: "trailers" });
+  const call = h2Request(port, {
+    ":path": "/warpflow.auth.v1.TokenService/Introspect",
+    "content-type": "application/grpc",
+    te: "trailers",
+  });
   const msg = toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }));
   const framed = lengthPrefixed(msg);
   call.stream.write(framed.subarray(0, 7)); // the call is open on the server; its message is incomplete
@@ -64,10 +68,9 @@ describe("SIGTERM", () => {
     const outcomes: Record<string, number> = {};
     const worker = async () => {
       while (!stop) {
-        const code = await client.introspect({ token }, { deadlineMs: 5000 }).then(
-          (r) => (r.active ? "OK" : "OK_INACTIVE"),
-          grpcCodeName,
-        );
+        const code = await client
+          .introspect({ token }, { deadlineMs: 5000 })
+          .then((r) => (r.active ? "OK" : "OK_INACTIVE"), grpcCodeName);
         outcomes[code] = (outcomes[code] ?? 0) + 1;
         if (code !== "OK") await sleep(5);
       }
@@ -119,7 +122,9 @@ describe("SIGTERM", () => {
     const line = (prefix: string) => svc.logs.find(msgIs(prefix));
     const down = line("shutting down");
     const stopped = line("stopped");
-    const flushes = svc.logs.filter((l) => msgIs("last_used_at flushed")(l) && (l.time as number) >= (down?.time as number));
+    const flushes = svc.logs.filter(
+      (l) => msgIs("last_used_at flushed")(l) && (l.time as number) >= (down?.time as number),
+    );
     expect(down).toBeDefined();
     expect(stopped).toBeDefined();
     expect(flushes).toHaveLength(1);
@@ -163,9 +168,12 @@ describe("SIGTERM", () => {
     client.close();
     const http1 = holdRaw(
       svc.port,
-      "POST /warpflow.auth.v1.TokenService/Introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tok",
+      'POST /warpflow.auth.v1.TokenService/Introspect HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"tok',
     ).socket;
-    const connectH2 = h2Request(svc.port, { ":path": "/warpflow.auth.v1.TokenService/Introspect", "content-type": "application/json" });
+    const connectH2 = h2Request(svc.port, {
+      ":path": "/warpflow.auth.v1.TokenService/Introspect",
+      "content-type": "application/json",
+    });
     connectH2.stream.write('{"tok');
     const grpcHeld = heldGrpcIntrospect(svc.port, token);
     await sleep(200);
@@ -216,7 +224,10 @@ describe("background failures do not take the process down", () => {
       r.record("key_x", new Date());
       setTimeout(async () => { await r.close(); console.log(JSON.stringify({ alive: true, calls, pending: Boolean(r.pending("key_x")) })); }, 300);
     `;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { cwd: repoRoot, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     let err = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));

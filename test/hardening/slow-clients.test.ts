@@ -63,7 +63,10 @@ describe("HTTP/2 connection that opens no stream", () => {
   it("preface then nothing, or preface and SETTINGS then nothing: closed after the headers timeout", async () => {
     const bare = holdRaw(t.port, PREFACE);
     const settings = holdRaw(t.port, Buffer.concat([Buffer.from(PREFACE, "latin1"), SETTINGS]));
-    for (const [what, h] of [["preface", bare], ["preface + SETTINGS", settings]] as const) {
+    for (const [what, h] of [
+      ["preface", bare],
+      ["preface + SETTINGS", settings],
+    ] as const) {
       const ms = await within(h.closed, HEADERS_MS + 2000, what);
       expect(ms, what).toBeGreaterThanOrEqual(HEADERS_MS - 50);
     }
@@ -117,7 +120,8 @@ describe("connections per client address", () => {
 
   it("an address holding thousands of slow connections gets only its share; another address is still served within 1 s", async () => {
     const attackers: HeldSocket[] = [];
-    for (let i = 0; i < 1500; i++) attackers.push(holdRaw(a.port, "GET /healthz HTTP/1.1\r\nHo", { localAddress: "127.0.0.2" }));
+    for (let i = 0; i < 1500; i++)
+      attackers.push(holdRaw(a.port, "GET /healthz HTTP/1.1\r\nHo", { localAddress: "127.0.0.2" }));
     // Each refused one is closed at once by the server; wait until all but the admitted have closed.
     const closedCount = () => attackers.filter((a) => a.socket.destroyed || a.socket.closed).length;
     await pollUntil(() => closedCount() >= 1500 - PER_ADDRESS, 10_000, 20);
@@ -136,7 +140,9 @@ describe("connections per client address", () => {
     }
     expect(Date.now() - victimStart).toBeLessThan(1000);
 
-    const refused = counter(await metricsText(a.baseUrl), "warpflow_connections_refused_total", { reason: "per_address" });
+    const refused = counter(await metricsText(a.baseUrl), "warpflow_connections_refused_total", {
+      reason: "per_address",
+    });
     // Exactly: the address got its share (a server refusing every connection would pass ">=").
     expect(refused).toBe(1500 - PER_ADDRESS);
     for (const a of attackers) a.socket.destroy();

@@ -133,8 +133,17 @@ function reflectOnce(
 }
 
 describe("reflection streams that never read their answers", () => {
-  const flood = (size: number, contentType = "application/grpc") => () =>
-    reflectionFlood({ port: svc.port, connections: 4, streamsPerConnection: 50, message: symbolRequest("\x01".repeat(size)), durationMs: FLOOD_MS, contentType });
+  const flood =
+    (size: number, contentType = "application/grpc") =>
+    () =>
+      reflectionFlood({
+        port: svc.port,
+        connections: 4,
+        streamsPerConnection: 50,
+        message: symbolRequest("\x01".repeat(size)),
+        durationMs: FLOOD_MS,
+        contentType,
+      });
 
   it("gRPC (grpc-js): 200 streams x 60,000-byte symbols: refused, RSS grows < 64 MiB, input bounded, memory reused", async () => {
     await check("gRPC 60 KB flood", await twice(flood(60_000)), 64);
@@ -168,7 +177,11 @@ describe("reflection streams that never read their answers", () => {
     }
     // Health Check of an unknown name: the same short, escaped quote.
     const name = Buffer.from("\x1b[2J\r\n" + "y".repeat(3_000));
-    const check = await reflectOnce(envelope(Buffer.concat([Buffer.from([0x0a, (name.length & 0x7f) | 0x80, name.length >> 7]), name])), "application/grpc", "/grpc.health.v1.Health/Check");
+    const check = await reflectOnce(
+      envelope(Buffer.concat([Buffer.from([0x0a, (name.length & 0x7f) | 0x80, name.length >> 7]), name])),
+      "application/grpc",
+      "/grpc.health.v1.Health/Check",
+    );
     expect(check.status).toBe("5");
     const details = decodeURIComponent(check.grpcMessage ?? "");
     expect(details).toMatch(/^unknown service "\\x1b\[2J\\x0d\\x0ayyy/);

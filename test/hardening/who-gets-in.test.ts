@@ -44,7 +44,9 @@ describe("a revoked admin key", () => {
     expect(await adminCallEverywhere(token)).toEqual(REFUSED);
     expect(await t.grpc.introspect({ token })).toMatchObject({ active: false });
     // And it stays dead: it cannot be rotated back to life.
-    expect(await codeOf(t.grpc.rotateKey({ tenantId: "admin", keyId: key!.id }, { bearer: t.adminKey }))).toBe("FAILED_PRECONDITION");
+    expect(await codeOf(t.grpc.rotateKey({ tenantId: "admin", keyId: key!.id }, { bearer: t.adminKey }))).toBe(
+      "FAILED_PRECONDITION",
+    );
   });
 
   it("that revoked itself is refused on its next call", async () => {
@@ -59,8 +61,12 @@ describe("a revoked admin key", () => {
     await t.grpc.revokeKey({ tenantId: "admin", keyId: key!.id }, { bearer: t.adminKey });
     expect(await codeOf(t.grpc.createKey({ tenantId: "acme", label: "x" }, { bearer: token }))).toBe("UNAUTHENTICATED");
     expect(await codeOf(t.grpc.createAdminKey({ label: "x" }, { bearer: token }))).toBe("UNAUTHENTICATED");
-    expect(await codeOf(t.grpc.revokeKey({ tenantId: "admin", keyId: key!.id }, { bearer: token }))).toBe("UNAUTHENTICATED");
-    expect(await codeOf(t.grpc.setTenantPolicy({ tenantId: "acme", hipaaEnabled: true }, { bearer: token }))).toBe("UNAUTHENTICATED");
+    expect(await codeOf(t.grpc.revokeKey({ tenantId: "admin", keyId: key!.id }, { bearer: token }))).toBe(
+      "UNAUTHENTICATED",
+    );
+    expect(await codeOf(t.grpc.setTenantPolicy({ tenantId: "acme", hipaaEnabled: true }, { bearer: token }))).toBe(
+      "UNAUTHENTICATED",
+    );
   });
 });
 
@@ -72,7 +78,11 @@ describe("a deprecated (rotated) admin key", () => {
     expect(Number(rotated.previousKey!.revokeAt!.seconds) * 1000).toBe(rotatedAt + ROTATION_GRACE_MS);
 
     expect(await adminCallEverywhere(old.token)).toEqual(ALLOWED);
-    expect(await t.grpc.introspect({ token: old.token })).toMatchObject({ active: true, admin: true, deprecated: true });
+    expect(await t.grpc.introspect({ token: old.token })).toMatchObject({
+      active: true,
+      admin: true,
+      deprecated: true,
+    });
     clock.set(new Date(rotatedAt + 71 * HOUR));
     expect(await adminCallEverywhere(old.token)).toEqual(ALLOWED);
     clock.set(new Date(rotatedAt + ROTATION_GRACE_MS - 1000));

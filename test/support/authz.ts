@@ -14,11 +14,18 @@ export interface HttpAnswer {
 export function httpRequest(
   port: number,
   path: string,
-  opts: { method?: string; headers?: Record<string, string> | [string, string][]; body?: string; agent?: http.Agent | false } = {},
+  opts: {
+    method?: string;
+    headers?: Record<string, string> | [string, string][];
+    body?: string;
+    agent?: http.Agent | false;
+  } = {},
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     // With an array, node adds no Host header of its own.
-    const headers = Array.isArray(opts.headers) ? [["host", `127.0.0.1:${port}`], ...opts.headers].flat() : opts.headers;
+    const headers = Array.isArray(opts.headers)
+      ? [["host", `127.0.0.1:${port}`], ...opts.headers].flat()
+      : opts.headers;
     const req = http.request(
       { host: "127.0.0.1", port, path, method: opts.method ?? "GET", headers, agent: opts.agent ?? false },
       (res) => {

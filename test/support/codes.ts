@@ -14,4 +14,7 @@ export function grpcCodeName(e: unknown): string {
 export const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => "OK", grpcCodeName);
 
 export const domainCodeOf = (p: Promise<unknown>): Promise<string> =>
-  p.then(() => "ok", (e: unknown) => (e instanceof DomainError ? e.code : `thrown: ${String(e)}`));
+  p.then(
+    () => "ok",
+    (e: unknown) => (e instanceof DomainError ? e.code : `thrown: ${String(e)}`),
+  );

@@ -1,4 +1,12 @@
-import { create, fromBinary, toBinary, type DescMessage, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescMessage,
+  type DescService,
+  type MessageInitShape,
+  type MessageShape,
+} from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
 import { TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 
@@ -15,14 +23,21 @@ export type GrpcTokenClient = {
   ) => Promise<MessageShape<Methods[K]["output"]>>;
 } & { close(): void; raw: grpc.Client };
 
-export function createGrpcTokenClient(address: string, credentials = grpc.credentials.createInsecure(), channelOptions: grpc.ChannelOptions = {}): GrpcTokenClient {
+export function createGrpcTokenClient(
+  address: string,
+  credentials = grpc.credentials.createInsecure(),
+  channelOptions: grpc.ChannelOptions = {},
+): GrpcTokenClient {
   const client = new grpc.Client(address, credentials, channelOptions);
   const out: Record<string, unknown> = { close: () => client.close(), raw: client };
   const service: DescService = TokenService;
   for (const method of service.methods) {
     const input = method.input as DescMessage;
     const output = method.output as DescMessage;
-    out[method.localName] = (req: object, options: { bearer?: string; metadata?: Record<string, string>; deadlineMs?: number } = {}) =>
+    out[method.localName] = (
+      req: object,
+      options: { bearer?: string; metadata?: Record<string, string>; deadlineMs?: number } = {},
+    ) =>
       new Promise((resolve, reject) => {
         const md = new grpc.Metadata();
         if (options.bearer !== undefined) md.set("authorization", `Bearer ${options.bearer}`);

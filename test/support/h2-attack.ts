@@ -26,7 +26,8 @@ const str = (s: string) => Buffer.concat([hpackInt(Buffer.byteLength(s), 7, 0), 
 /** Indexed header field (static or dynamic table). */
 export const indexed = (i: number) => hpackInt(i, 7, 0x80);
 /** Literal with incremental indexing, new name: adds the entry to the dynamic table (index 62). */
-export const literalIndexed = (name: string, value: string) => Buffer.concat([Buffer.from([0x40]), str(name), str(value)]);
+export const literalIndexed = (name: string, value: string) =>
+  Buffer.concat([Buffer.from([0x40]), str(name), str(value)]);
 /** Literal without indexing, new name. */
 export const literal = (name: string, value: string) => Buffer.concat([Buffer.from([0x00]), str(name), str(value)]);
 /** Literal without indexing, name from the static table. */

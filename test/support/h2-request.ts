@@ -68,7 +68,16 @@ export function h2Request(
       if (own) session.close();
       else session.off("error", onSessionError);
       const grpcStatus = (trailers["grpc-status"] ?? responseHeaders["grpc-status"]) as string | undefined;
-      resolve({ status: Number(responseHeaders[":status"]), headers: responseHeaders, trailers, body: Buffer.concat(chunks), grpcStatus, rstCode: stream.rstCode, ...(error ? { error } : {}), ...(errorCode ? { errorCode } : {}) });
+      resolve({
+        status: Number(responseHeaders[":status"]),
+        headers: responseHeaders,
+        trailers,
+        body: Buffer.concat(chunks),
+        grpcStatus,
+        rstCode: stream.rstCode,
+        ...(error ? { error } : {}),
+        ...(errorCode ? { errorCode } : {}),
+      });
     }),
   );
   if (body !== undefined && !stream.writableEnded) stream.end(body); // GET and HEAD are ended by Node already

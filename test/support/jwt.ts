@@ -75,7 +75,11 @@ export function cognitoClaims(o: ClaimOptions = {}): Record<string, unknown> {
     ...(o.tenantId === undefined ? {} : { "custom:tenant_id": o.tenantId }),
   };
   if (tokenUse === "access") {
-    Object.assign(base, { client_id: o.clientId ?? CLIENT_ID, scope: "aws.cognito.signin.user.admin", username: "dana" });
+    Object.assign(base, {
+      client_id: o.clientId ?? CLIENT_ID,
+      scope: "aws.cognito.signin.user.admin",
+      username: "dana",
+    });
   } else {
     Object.assign(base, { aud: o.clientId ?? CLIENT_ID, "cognito:username": "dana", email_verified: true });
   }

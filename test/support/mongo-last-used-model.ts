@@ -30,13 +30,23 @@ function branchMatches(stored: Date | undefined, cond: Document): boolean {
 }
 
 function filterMatches(stored: Date | undefined, q: Document): boolean {
-  for (const k of Object.keys(q)) if (k !== "_id" && k !== "$or") throw new Error(`last-used model: filter field ${k} not modelled`);
+  for (const k of Object.keys(q))
+    if (k !== "_id" && k !== "$or") throw new Error(`last-used model: filter field ${k} not modelled`);
   return q.$or === undefined || (q.$or as Document[]).some((c) => branchMatches(stored, c));
 }
 
 /** Answers `update` commands on `keys` for `ids` (every other command falls through to `fallback`). */
-export function modelLastUsed(stub: MongoWireStub, ids: readonly string[], fallback?: (cmd: WireCommand) => Document | undefined): LastUsedModel {
-  const model: LastUsedModel = { stored: new Map(ids.map((id) => [id, undefined])), written: 0, maxOnlyWritten: 0, statements: 0 };
+export function modelLastUsed(
+  stub: MongoWireStub,
+  ids: readonly string[],
+  fallback?: (cmd: WireCommand) => Document | undefined,
+): LastUsedModel {
+  const model: LastUsedModel = {
+    stored: new Map(ids.map((id) => [id, undefined])),
+    written: 0,
+    maxOnlyWritten: 0,
+    statements: 0,
+  };
   const maxOnly = new Map<string, Date | undefined>(ids.map((id) => [id, undefined]));
   stub.handle = (cmd) => {
     const { name, doc } = cmd;

@@ -35,7 +35,9 @@ export function useMongoWireStub(opts: { replicaSet?: boolean } = {}): WireStubF
     return c;
   };
   const readyStore = async (over: Partial<MongoTokenStoreOptions> = {}): Promise<TokenStore> => {
-    const s = closeAfter(createMongoTokenStore({ uri: current().uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, ...over }));
+    const s = closeAfter(
+      createMongoTokenStore({ uri: current().uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, ...over }),
+    );
     await waitUntilServing(s, 5000);
     return s;
   };

@@ -70,7 +70,9 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
     minWireVersion: 0,
     maxWireVersion: 21,
     ok: 1,
-    ...(stub.replicaSet ? { setName: "rs0", setVersion: 1, hosts: [`127.0.0.1:${stub.port}`], me: `127.0.0.1:${stub.port}` } : {}),
+    ...(stub.replicaSet
+      ? { setName: "rs0", setVersion: 1, hosts: [`127.0.0.1:${stub.port}`], me: `127.0.0.1:${stub.port}` }
+      : {}),
     ...(stub.replicaSet && !stub.secondary ? { primary: `127.0.0.1:${stub.port}` } : {}),
     ...(stub.replicaSet && stub.secondary ? { ismaster: false, isWritablePrimary: false, secondary: true } : {}),
     ...(stub.mongos ? { msg: "isdbgrid" } : {}),
@@ -115,7 +117,8 @@ export async function startMongoWireStub(): Promise<MongoWireStub> {
         const end = at + 1 + message.readInt32LE(at + 1);
         const nameEnd = message.indexOf(0, at + 5);
         const docs: Document[] = [];
-        for (let d = nameEnd + 1; d < end; d += message.readInt32LE(d)) docs.push(BSON.deserialize(message.subarray(d, d + message.readInt32LE(d))));
+        for (let d = nameEnd + 1; d < end; d += message.readInt32LE(d))
+          docs.push(BSON.deserialize(message.subarray(d, d + message.readInt32LE(d))));
         doc[message.toString("utf8", at + 5, nameEnd)] = docs;
         at = end;
       }

@@ -30,7 +30,12 @@ export async function obtainMongo(): Promise<MongoForTests> {
     const { MongoBinary, MongoMemoryReplSet } = await import("mongodb-memory-server-core");
     await MongoBinary.getPath(); // throws at once when there is no binary and no download
     const rs = await MongoMemoryReplSet.create({ replSet: { count: 1, storageEngine: "wiredTiger" } });
-    return { available: true, uri: rs.getUri(), source: "mongodb-memory-server", stop: () => rs.stop().then(() => undefined) };
+    return {
+      available: true,
+      uri: rs.getUri(),
+      source: "mongodb-memory-server",
+      stop: () => rs.stop().then(() => undefined),
+    };
   } catch (err) {
     const why = (err as Error).message.split("\n")[0];
     return { available: false, reason: `no MONGODB_URI and mongodb-memory-server could not start a mongod (${why})` };
@@ -51,12 +56,19 @@ export const uniqueDbName = (prefix: string): string => `${prefix}_${process.pid
 /** Resolves once the store answers (connected, indexes in place); rejects after `timeoutMs`. */
 export async function waitUntilServing(store: TokenStore, timeoutMs = 20_000): Promise<void> {
   let lastError: unknown;
-  const answered = () => store.ping().then(() => true, (err: unknown) => ((lastError = err), false));
+  const answered = () =>
+    store.ping().then(
+      () => true,
+      (err: unknown) => ((lastError = err), false),
+    );
   if (!(await pollUntil(answered, timeoutMs, 50))) throw lastError;
 }
 
 /** A store on a fresh database, ready to serve; dispose() closes it and drops the database. */
-export async function openMongoStore(uri: string, dbName: string): Promise<{ store: TokenStore; dispose(): Promise<void> }> {
+export async function openMongoStore(
+  uri: string,
+  dbName: string,
+): Promise<{ store: TokenStore; dispose(): Promise<void> }> {
   const store = createMongoTokenStore({ uri, dbName });
   await waitUntilServing(store);
   return {
@@ -72,7 +84,11 @@ export async function openMongoStore(uri: string, dbName: string): Promise<{ sto
  * A store on a fresh database and a driver handle on that database, to inspect what the store
  * wrote; after `fn` both are closed and the database dropped.
  */
-export async function withStoreAndDb<T>(uri: string, prefix: string, fn: (store: TokenStore, db: Db) => Promise<T>): Promise<T> {
+export async function withStoreAndDb<T>(
+  uri: string,
+  prefix: string,
+  fn: (store: TokenStore, db: Db) => Promise<T>,
+): Promise<T> {
   const dbName = uniqueDbName(prefix);
   const { store, dispose } = await openMongoStore(uri, dbName);
   const client = new MongoClient(uri);

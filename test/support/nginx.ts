@@ -13,7 +13,8 @@ import { pollUntil } from "./poll.js";
  * else changed. Skipped (with one line saying how to run it) where there is no nginx.
  */
 export const SHIPPED_CONFIG = join(repoRoot, "deploy/nginx/warpflow-edge.conf");
-export const HOW_TO_RUN_NGINX = "install it with `apt-get install -y nginx-light` (Debian: auth_request, http_v2, ssl), or put an nginx with those modules on PATH";
+export const HOW_TO_RUN_NGINX =
+  "install it with `apt-get install -y nginx-light` (Debian: auth_request, http_v2, ssl), or put an nginx with those modules on PATH";
 
 export function findNginx(): string | undefined {
   for (const bin of ["nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"]) {
@@ -39,7 +40,13 @@ export function freePort(): Promise<number> {
   });
 }
 
-async function waitForPort(port: number, child: ChildProcess, log: () => string, name = "nginx", timeoutMs = 10_000): Promise<void> {
+async function waitForPort(
+  port: number,
+  child: ChildProcess,
+  log: () => string,
+  name = "nginx",
+  timeoutMs = 10_000,
+): Promise<void> {
   const listening = await pollUntil(
     async () => {
       if (child.exitCode !== null) throw new Error(`${name} exited with code ${child.exitCode}: ${log()}`);
@@ -65,7 +72,10 @@ export interface RunningNginx {
   stop(): Promise<void>;
 }
 
-export async function startNginx(bin: string, values: { app: string; warpflow: string; tlsCert: string; tlsKey: string; callerToken: string }): Promise<RunningNginx> {
+export async function startNginx(
+  bin: string,
+  values: { app: string; warpflow: string; tlsCert: string; tlsKey: string; callerToken: string },
+): Promise<RunningNginx> {
   const prefix = mkdtempSync(join(tmpdir(), "wf-nginx-"));
   chmodSync(prefix, 0o755); // run as root, nginx's workers are "nobody": they create temp files here
   const edgePort = await freePort();
@@ -94,7 +104,9 @@ export async function startNginx(bin: string, values: { app: string; warpflow: s
     }
   };
   let stderr = "";
-  const child = spawn(bin, ["-p", `${prefix}/`, "-c", config, "-e", errorLog, "-g", "daemon off;"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(bin, ["-p", `${prefix}/`, "-c", config, "-e", errorLog, "-g", "daemon off;"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   try {
@@ -190,7 +202,10 @@ export interface RunningCaddy {
   stop(): Promise<void>;
 }
 
-export async function startCaddy(bin: string, values: { app: string; warpflow: string; callerToken: string }): Promise<RunningCaddy> {
+export async function startCaddy(
+  bin: string,
+  values: { app: string; warpflow: string; callerToken: string },
+): Promise<RunningCaddy> {
   const dir = mkdtempSync(join(tmpdir(), "wf-caddy-"));
   const port = await freePort();
   let site = documentedCaddyfile()
@@ -198,7 +213,8 @@ export async function startCaddy(bin: string, values: { app: string; warpflow: s
     .replaceAll("warpflow:8080", values.warpflow)
     .replaceAll("app:3000", values.app)
     .replaceAll("<INTROSPECT_CALLER_TOKEN, if set>", values.callerToken);
-  if (!site.startsWith(`http://:${port} {`)) throw new Error("the documented Caddyfile does not start with its site address");
+  if (!site.startsWith(`http://:${port} {`))
+    throw new Error("the documented Caddyfile does not start with its site address");
   // Test-only global options: loopback only, no admin endpoint, no certificates (HOME and XDG_*
   // point into the temporary directory, so the config Caddy autosaves lands there too).
   site = `{\n\tdefault_bind 127.0.0.1\n\tadmin off\n\tauto_https off\n}\n${site}`;
@@ -206,7 +222,10 @@ export async function startCaddy(bin: string, values: { app: string; warpflow: s
   writeFileSync(config, site);
   let output = "";
   const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
-  const child = spawn(bin, ["run", "--config", config, "--adapter", "caddyfile"], { stdio: ["ignore", "pipe", "pipe"], env });
+  const child = spawn(bin, ["run", "--config", config, "--adapter", "caddyfile"], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env,
+  });
   child.stdout!.on("data", (c: Buffer) => (output += c.toString()));
   child.stderr!.on("data", (c: Buffer) => (output += c.toString()));
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

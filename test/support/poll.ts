@@ -17,7 +17,12 @@ export async function pollUntil(cond: () => boolean | Promise<boolean>, ms = 500
 }
 
 /** Resolves with the milliseconds it took; throws "`what` not reached within `ms` ms" otherwise. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, ms = 5000, what = "condition", everyMs = 10): Promise<number> {
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = "condition",
+  everyMs = 10,
+): Promise<number> {
   const start = Date.now();
   if (!(await pollUntil(cond, ms, everyMs))) throw new Error(`${what} not reached within ${ms} ms`);
   return Date.now() - start;

@@ -14,7 +14,12 @@ export interface RawExchange {
 }
 
 /** `opts.end`: half-close (FIN) after the last chunk, so the server sees the client will send no more. */
-export function rawExchange(port: number, chunks: (Buffer | string)[], timeoutMs = 2000, opts: { end?: boolean } = {}): Promise<RawExchange> {
+export function rawExchange(
+  port: number,
+  chunks: (Buffer | string)[],
+  timeoutMs = 2000,
+  opts: { end?: boolean } = {},
+): Promise<RawExchange> {
   return new Promise((resolve) => {
     const received: Buffer[] = [];
     let error: string | undefined;
@@ -71,7 +76,12 @@ export function parseH2Frames(buf: Buffer): { frames: H2ReadFrame[]; rest: Buffe
   while (buf.length - at >= 9) {
     const len = buf.readUIntBE(at, 3);
     if (buf.length - at < 9 + len) break;
-    frames.push({ type: buf[at + 3]!, flags: buf[at + 4]!, streamId: buf.readUInt32BE(at + 5) & 0x7fffffff, payload: buf.subarray(at + 9, at + 9 + len) });
+    frames.push({
+      type: buf[at + 3]!,
+      flags: buf[at + 4]!,
+      streamId: buf.readUInt32BE(at + 5) & 0x7fffffff,
+      payload: buf.subarray(at + 9, at + 9 + len),
+    });
     at += 9 + len;
   }
   return { frames, rest: buf.subarray(at) };
@@ -91,7 +101,16 @@ export function lengthPrefixed(msg: Uint8Array, flags = 0): Buffer {
 
 export const H2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 /** Frame types. */
-export const H2 = { DATA: 0, HEADERS: 1, PRIORITY: 2, RST_STREAM: 3, SETTINGS: 4, PING: 6, GOAWAY: 7, WINDOW_UPDATE: 8 } as const;
+export const H2 = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+} as const;
 
 /** A raw connection kept open: what the server sent so far, and when it closed. */
 export interface HeldSocket {
@@ -112,7 +131,11 @@ export interface HeldSocket {
  */
 export function holdRaw(port: number, first: string | Buffer, opts: { localAddress?: string } = {}): HeldSocket {
   const started = Date.now();
-  const socket = net.connect({ port, host: "127.0.0.1", ...(opts.localAddress ? { localAddress: opts.localAddress } : {}) });
+  const socket = net.connect({
+    port,
+    host: "127.0.0.1",
+    ...(opts.localAddress ? { localAddress: opts.localAddress } : {}),
+  });
   let data = "";
   const waiters: (() => void)[] = [];
   socket.setEncoding("latin1");

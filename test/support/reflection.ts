@@ -16,11 +16,16 @@ export type ReflectionAnswer =
  * Sends every request on ONE ServerReflectionInfo stream (v1 or v1alpha, through the generated
  * protobuf-es client) and returns the answers in order, with file descriptors decoded.
  */
-export async function reflect(transport: Transport, version: ReflectionVersion, requests: ReflectionRequest[]): Promise<ReflectionAnswer[]> {
+export async function reflect(
+  transport: Transport,
+  version: ReflectionVersion,
+  requests: ReflectionRequest[],
+): Promise<ReflectionAnswer[]> {
   const out: ReflectionAnswer[] = [];
   const decode = (res: v1.ServerReflectionResponse): ReflectionAnswer => {
     const r = res.messageResponse;
-    if (r.case === "fileDescriptorResponse") return { case: "files", files: r.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b)) };
+    if (r.case === "fileDescriptorResponse")
+      return { case: "files", files: r.value.fileDescriptorProto.map((b) => fromBinary(FileDescriptorProtoSchema, b)) };
     if (r.case === "listServicesResponse") return { case: "services", services: r.value.service.map((s) => s.name) };
     if (r.case === "errorResponse") return { case: "error", code: r.value.errorCode, message: r.value.errorMessage };
     return { case: "other" };
@@ -34,10 +39,13 @@ export async function reflect(transport: Transport, version: ReflectionVersion, 
   } else {
     const client = createClient(v1alpha.ServerReflection, transport);
     async function* input() {
-      for (const messageRequest of requests) yield create(v1alpha.ServerReflectionRequestSchema, { messageRequest } as never);
+      for (const messageRequest of requests)
+        yield create(v1alpha.ServerReflectionRequestSchema, { messageRequest } as never);
     }
     for await (const res of client.serverReflectionInfo(input(), { timeoutMs: 10_000 })) {
-      out.push(decode(fromBinary(v1.ServerReflectionResponseSchema, toBinary(v1alpha.ServerReflectionResponseSchema, res))));
+      out.push(
+        decode(fromBinary(v1.ServerReflectionResponseSchema, toBinary(v1alpha.ServerReflectionResponseSchema, res))),
+      );
     }
   }
   return out;

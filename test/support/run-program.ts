@@ -22,9 +22,18 @@ export function runProgram(
     execFile(
       file,
       args,
-      { cwd: opts.cwd ?? repoRoot, timeout: opts.timeoutMs ?? 20_000, env: { ...process.env, ...opts.env }, maxBuffer: 16 * 1024 * 1024 },
+      {
+        cwd: opts.cwd ?? repoRoot,
+        timeout: opts.timeoutMs ?? 20_000,
+        env: { ...process.env, ...opts.env },
+        maxBuffer: 16 * 1024 * 1024,
+      },
       (err, stdout, stderr) => {
-        const code = err ? (typeof (err as { code?: unknown }).code === "number" ? (err as { code: number }).code : -1) : 0;
+        const code = err
+          ? typeof (err as { code?: unknown }).code === "number"
+            ? (err as { code: number }).code
+            : -1
+          : 0;
         resolve({ code, stdout, stderr });
       },
     );

@@ -32,7 +32,11 @@ let saidStore = false;
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 export async function spawnService(
-  opts: { env?: Record<string, string>; startTimeoutMs?: number; /** Keep at most this many log lines (default: all). */ maxLogs?: number } = {},
+  opts: {
+    env?: Record<string, string>;
+    startTimeoutMs?: number /** Keep at most this many log lines (default: all). */;
+    maxLogs?: number;
+  } = {},
 ): Promise<ServiceProcess> {
   const dir = mkdtempSync(join(tmpdir(), "wf-proc-"));
   const adminKeyFile = join(dir, "admin-key");
@@ -48,11 +52,18 @@ export async function spawnService(
   };
   if (!saidStore) {
     saidStore = true;
-    console.log(`service processes in this file run on ${env.MONGODB_URI ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)"}`);
+    console.log(
+      `service processes in this file run on ${env.MONGODB_URI ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)"}`,
+    );
   }
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+    cwd: repoRoot,
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   const logs: Record<string, unknown>[] = [];
-  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] = [];
+  const waiters: { pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }[] =
+    [];
   let stderr = "";
   let partial = "";
   child.stdout!.setEncoding("utf8");
@@ -115,7 +126,10 @@ export async function spawnService(
   };
   try {
     const timeout = opts.startTimeoutMs ?? 15_000;
-    const listening = await waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("listening") && typeof l.port === "number", timeout);
+    const listening = await waitForLog(
+      (l) => typeof l.msg === "string" && l.msg.startsWith("listening") && typeof l.port === "number",
+      timeout,
+    );
     await waitForLog((l) => typeof l.msg === "string" && l.msg.startsWith("no admin key existed"), timeout);
     return {
       child,

@@ -68,10 +68,23 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     ...opts.env,
   };
   const config = loadConfig(env);
-  sayStore(opts.store ? "an injected store (the test's own wrapper, over the memory store unless it says otherwise)" : config.mongodbUri ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)");
+  sayStore(
+    opts.store
+      ? "an injected store (the test's own wrapper, over the memory store unless it says otherwise)"
+      : config.mongodbUri
+        ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})`
+        : "the embedded memory store (set MONGODB_URI to run them on MongoDB)",
+  );
   const { lines: logs, stream } = lineSink();
   const logger = createLogger(config.logLevel, stream);
-  const app = await createApp({ config, logger, clock: opts.clock, store: opts.store, changes: opts.changes, jwt: opts.jwt });
+  const app = await createApp({
+    config,
+    logger,
+    clock: opts.clock,
+    store: opts.store,
+    changes: opts.changes,
+    jwt: opts.jwt,
+  });
   if (opts.waitReady !== false) await app.ready;
   const address = `127.0.0.1:${app.port}`;
   const grpc = createGrpcTokenClient(address);

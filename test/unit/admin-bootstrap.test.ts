@@ -16,7 +16,12 @@ import { sleep } from "../support/poll.js";
 
 let holders = 0;
 function setup(store: TokenStore) {
-  const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
+  const keys = createKeyService({
+    store,
+    clock: systemClock,
+    cache: createTokenCache(),
+    lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+  });
   return { store, clock: systemClock, keys, holder: `test-${++holders}` };
 }
 
@@ -24,20 +29,31 @@ describe("bootstrap admin key", () => {
   it("saves the plaintext before storing the key, and does nothing when an admin key exists", async () => {
     const raw = createMemoryTokenStore();
     const events: string[] = [];
-    const store = { ...raw, insertKey: async (...a: Parameters<typeof raw.insertKey>) => (events.push("insert"), raw.insertKey(...a)) };
+    const store = {
+      ...raw,
+      insertKey: async (...a: Parameters<typeof raw.insertKey>) => (events.push("insert"), raw.insertKey(...a)),
+    };
     const outcome = await ensureAdminKey({ ...setup(store), save: async () => void events.push("save") });
     expect(events).toEqual(["save", "insert"]);
     if (outcome.kind !== "created") throw new Error(`expected created, got ${outcome.kind}`);
     expect(outcome.issued.token).toMatch(/^wf_admin_/);
     expect((await raw.findKeyByHash(hashToken(outcome.issued.token)))?.status).toBe("active");
-    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toEqual({ kind: "existing" });
+    expect(await ensureAdminKey({ ...setup(store), save: async () => void events.push("save again") })).toEqual({
+      kind: "existing",
+    });
     expect(events).not.toContain("save again");
   });
 
   it("stores nothing when the key cannot be saved, and says so", async () => {
     const raw = createMemoryTokenStore();
-    const outcome = await ensureAdminKey({ ...setup(raw), save: async () => Promise.reject(new Error("EROFS: read-only file system")) });
-    expect(outcome).toEqual({ kind: "missing", reason: "cannot write the admin key file: EROFS: read-only file system" });
+    const outcome = await ensureAdminKey({
+      ...setup(raw),
+      save: async () => Promise.reject(new Error("EROFS: read-only file system")),
+    });
+    expect(outcome).toEqual({
+      kind: "missing",
+      reason: "cannot write the admin key file: EROFS: read-only file system",
+    });
     expect(await raw.listKeys("admin", 10)).toEqual([]);
   });
 
@@ -62,7 +78,11 @@ describe("bootstrap admin key", () => {
       };
       let saved = "";
       let result: Awaited<ReturnType<typeof ensureAdminKey>> | undefined;
-      const done = ensureAdminKey({ ...setup(withStoreTimeout(slow, 50)), retryDelayMs: 200, save: async (t) => void (saved = t) }).then((r) => (result = r));
+      const done = ensureAdminKey({
+        ...setup(withStoreTimeout(slow, 50)),
+        retryDelayMs: 200,
+        save: async (t) => void (saved = t),
+      }).then((r) => (result = r));
       await vi.advanceTimersByTimeAsync(50); // the insert timed out: outcome unknown
       expect(result).toBeUndefined();
       land(); // ...and lands after its deadline
@@ -79,13 +99,28 @@ describe("bootstrap admin key", () => {
 
 describe("bootstrap admin key: the lease and the supplied key (issue 26.1)", () => {
   const adminKey = (over: Partial<KeyRecord> = {}): KeyRecord => ({
-    id: newKeyId(), tenantId: ADMIN_TENANT_ID, label: "k", tokenHash: `h-${newKeyId()}`, hint: "wf_admin_...", status: "active", createdAt: new Date(), createdBy: "t", ...over,
+    id: newKeyId(),
+    tenantId: ADMIN_TENANT_ID,
+    label: "k",
+    tokenHash: `h-${newKeyId()}`,
+    hint: "wf_admin_...",
+    status: "active",
+    createdAt: new Date(),
+    createdBy: "t",
+    ...over,
   });
 
   it("waits while another instance holds the lease, and never saves; takes over once that lease expires", async () => {
     const store = createMemoryTokenStore();
     // An instance that claimed the lease and died: it is never released.
-    expect(await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "dead", now: new Date(), until: new Date(Date.now() + 300) })).toBe(true);
+    expect(
+      await store.claimLease({
+        name: BOOTSTRAP_LEASE,
+        holder: "dead",
+        now: new Date(),
+        until: new Date(Date.now() + 300),
+      }),
+    ).toBe(true);
     const saves: string[] = [];
     const started = Date.now();
     const outcome = await ensureAdminKey({ ...setup(store), pollMs: 20, save: async (t) => void saves.push(t) });
@@ -96,7 +131,12 @@ describe("bootstrap admin key: the lease and the supplied key (issue 26.1)", () 
 
   it("a waiting instance that sees the key appear ends with it, without saving anything", async () => {
     const store = createMemoryTokenStore();
-    await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "other", now: new Date(), until: new Date(Date.now() + 60_000) });
+    await store.claimLease({
+      name: BOOTSTRAP_LEASE,
+      holder: "other",
+      now: new Date(),
+      until: new Date(Date.now() + 60_000),
+    });
     const saves: string[] = [];
     const done = ensureAdminKey({ ...setup(store), pollMs: 20, save: async (t) => void saves.push(t) });
     await sleep(100);
@@ -113,24 +153,46 @@ describe("bootstrap admin key: the lease and the supplied key (issue 26.1)", () 
     };
     const first = await ensureAdminKey({ ...setup(store), supplied, save });
     expect(first).toMatchObject({ kind: "supplied", registered: true });
-    expect(await ensureAdminKey({ ...setup(store), supplied, save })).toMatchObject({ kind: "supplied", registered: false });
+    expect(await ensureAdminKey({ ...setup(store), supplied, save })).toMatchObject({
+      kind: "supplied",
+      registered: false,
+    });
     expect((await store.listKeys(ADMIN_TENANT_ID, 10)).map((k) => k.tokenHash)).toEqual([hashToken(supplied)]);
   });
 
   it("a supplied key that is malformed, revoked, or finds the admin tenant full: missing, or a warning when another admin key is usable", async () => {
     const store = createMemoryTokenStore();
-    expect(await ensureAdminKey({ ...setup(store), supplied: "wf_acme_nope" })).toMatchObject({ kind: "missing", reason: expect.stringContaining("not a well-formed admin key") });
+    expect(await ensureAdminKey({ ...setup(store), supplied: "wf_acme_nope" })).toMatchObject({
+      kind: "missing",
+      reason: expect.stringContaining("not a well-formed admin key"),
+    });
     const revoked = generateToken("api_key", ADMIN_TENANT_ID);
     const k = adminKey({ tokenHash: hashToken(revoked) });
     await store.insertKey(k, 3);
     await store.revokeKey({ tenantId: ADMIN_TENANT_ID, keyId: k.id, revokedAt: new Date() });
-    expect(await ensureAdminKey({ ...setup(store), supplied: revoked })).toMatchObject({ kind: "missing", reason: expect.stringContaining("is revoked") });
+    expect(await ensureAdminKey({ ...setup(store), supplied: revoked })).toMatchObject({
+      kind: "missing",
+      reason: expect.stringContaining("is revoked"),
+    });
     for (let i = 0; i < 3; i++) await store.insertKey(adminKey(), 3);
     const fresh = generateToken("api_key", ADMIN_TENANT_ID);
-    expect(await ensureAdminKey({ ...setup(store), supplied: fresh })).toMatchObject({ kind: "existing", warning: expect.stringContaining("cannot be registered") });
-    expect(await ensureAdminKey({ ...setup(store), supplied: revoked })).toMatchObject({ kind: "existing", warning: expect.stringContaining("is revoked") });
+    expect(await ensureAdminKey({ ...setup(store), supplied: fresh })).toMatchObject({
+      kind: "existing",
+      warning: expect.stringContaining("cannot be registered"),
+    });
+    expect(await ensureAdminKey({ ...setup(store), supplied: revoked })).toMatchObject({
+      kind: "existing",
+      warning: expect.stringContaining("is revoked"),
+    });
     // No lease is left behind.
-    expect(await store.claimLease({ name: BOOTSTRAP_LEASE, holder: "x", now: new Date(), until: new Date(Date.now() + 1000) })).toBe(true);
+    expect(
+      await store.claimLease({
+        name: BOOTSTRAP_LEASE,
+        holder: "x",
+        now: new Date(),
+        until: new Date(Date.now() + 1000),
+      }),
+    ).toBe(true);
   });
 
   it("without a supplied key and without save (never mint): missing", async () => {

@@ -11,7 +11,11 @@ import { createFaultyStore } from "../support/faulty-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { waitUntil as until } from "../support/poll.js";
 
-const draft: AuditDraft = { action: "key.create", actor: { kind: "admin_key", id: "key_AAAAAAAAAAAAAAAAAAAA", tenantId: "admin" }, tenantId: "acme" };
+const draft: AuditDraft = {
+  action: "key.create",
+  actor: { kind: "admin_key", id: "key_AAAAAAAAAAAAAAAAAAAA", tenantId: "admin" },
+  tenantId: "acme",
+};
 
 describe("audit trail: no change without its event", () => {
   it("begin stores a pending event first; complete sets the outcome; the sink sees the real outcome once", async () => {
@@ -24,7 +28,12 @@ describe("audit trail: no change without its event", () => {
     expect(sunk).toEqual([]);
     await pending.complete({ outcome: "ok", code: "OK", keyId: "key_BBBBBBBBBBBBBBBBBBBB" });
     const [stored] = await store.listAuditEvents({ tenantId: "acme", limit: 10 });
-    expect(stored).toMatchObject({ id: pending.event.id, outcome: "ok", code: "OK", keyId: "key_BBBBBBBBBBBBBBBBBBBB" });
+    expect(stored).toMatchObject({
+      id: pending.event.id,
+      outcome: "ok",
+      code: "OK",
+      keyId: "key_BBBBBBBBBBBBBBBBBBBB",
+    });
     expect(sunk).toEqual([[stored, true]]);
   });
 
@@ -37,7 +46,12 @@ describe("audit trail: no change without its event", () => {
   it("a completion the store cannot take leaves the event pending (outcome unknown), then is retried until it lands", async () => {
     const faulty = createFaultyStore(createMemoryTokenStore());
     const sunk: [AuditEvent, boolean][] = [];
-    const trail = createAuditTrail({ store: faulty.store, clock: createManualClock(), sink: (e, s) => sunk.push([e, s]), retryDelaysMs: [20, 20, 20, 20] });
+    const trail = createAuditTrail({
+      store: faulty.store,
+      clock: createManualClock(),
+      sink: (e, s) => sunk.push([e, s]),
+      retryDelaysMs: [20, 20, 20, 20],
+    });
     const pending = await trail.begin(draft);
     faulty.setMode({ kind: "fail" }, ["completeAuditEvent"]);
     await pending.complete({ outcome: "ok", code: "OK" }); // never throws
@@ -50,8 +64,14 @@ describe("audit trail: no change without its event", () => {
   it("record: a finished event; if the store fails it throws, and the sink still gets it (stored: false)", async () => {
     const faulty = createFaultyStore(createMemoryTokenStore(), { kind: "fail" });
     const sunk: [AuditEvent, boolean][] = [];
-    const trail = createAuditTrail({ store: faulty.store, clock: createManualClock(), sink: (e, s) => sunk.push([e, s]) });
-    await expect(trail.record(draft, { outcome: "failed", code: "PERMISSION_DENIED" })).rejects.toBeInstanceOf(DomainError);
+    const trail = createAuditTrail({
+      store: faulty.store,
+      clock: createManualClock(),
+      sink: (e, s) => sunk.push([e, s]),
+    });
+    await expect(trail.record(draft, { outcome: "failed", code: "PERMISSION_DENIED" })).rejects.toBeInstanceOf(
+      DomainError,
+    );
     expect(sunk.map(([e, s]) => [e.code, s])).toEqual([["PERMISSION_DENIED", false]]);
   });
 });
@@ -62,8 +82,11 @@ describe("grace expiry: exactly one key.grace_expired event, whichever replica s
     const { key } = await d.keys.create("acme", "CRM", "tester");
     const r = await d.keys.rotate("acme", key.id, "tester");
     const sinks: AuditEvent[][] = [[], []];
-    const replicas = sinks.map((seen) => createAuditTrail({ store: d.store, clock: d.clock, sink: (e) => seen.push(e) }));
-    const sweep = () => Promise.all(replicas.map((audit) => expireGracePeriods({ store: d.store, audit, clock: d.clock })));
+    const replicas = sinks.map((seen) =>
+      createAuditTrail({ store: d.store, clock: d.clock, sink: (e) => seen.push(e) }),
+    );
+    const sweep = () =>
+      Promise.all(replicas.map((audit) => expireGracePeriods({ store: d.store, audit, clock: d.clock })));
 
     d.clock.advance(ROTATION_GRACE_MS - 1);
     expect(await sweep()).toEqual([0, 0]); // still in grace
@@ -72,7 +95,12 @@ describe("grace expiry: exactly one key.grace_expired event, whichever replica s
     await sweep(); // and again: nothing new
     const events = await d.store.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 10 });
     expect(events).toHaveLength(1);
-    expect(events[0]).toMatchObject({ keyId: key.id, outcome: "ok", code: "OK", actor: { kind: "service", id: "grace-sweep" } });
+    expect(events[0]).toMatchObject({
+      keyId: key.id,
+      outcome: "ok",
+      code: "OK",
+      actor: { kind: "service", id: "grace-sweep" },
+    });
     expect(events[0]!.detail).toContain(r.previous.revokeAt!.toISOString());
     expect(sinks[0]!.length + sinks[1]!.length).toBe(1); // only the replica that stored it logs it
     expect(await d.store.getKey("acme", key.id)).toMatchObject({ status: "revoked", revokedAt: r.previous.revokeAt });
@@ -92,7 +120,9 @@ describe("grace expiry: exactly one key.grace_expired event, whichever replica s
     faulty.heal();
     expect(await expireGracePeriods({ store: faulty.store, audit, clock: d.clock })).toBe(1);
     expect((await faulty.inner.getKey("acme", key.id))!.status).toBe("revoked");
-    expect(await faulty.inner.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 10 })).toHaveLength(1);
+    expect(
+      await faulty.inner.listAuditEvents({ tenantId: "acme", action: "key.grace_expired", limit: 10 }),
+    ).toHaveLength(1);
     expect(await expireGracePeriods({ store: faulty.store, audit, clock: d.clock })).toBe(0);
     await d.lastUsed.close();
   });
@@ -104,7 +134,13 @@ describe("grace expiry: exactly one key.grace_expired event, whichever replica s
     await d.keys.rotate("acme", key.id, "tester");
     d.clock.advance(ROTATION_GRACE_MS);
     faulty.setMode({ kind: "fail" }, ["appendAuditEvent"]);
-    await expect(expireGracePeriods({ store: faulty.store, audit: createAuditTrail({ store: faulty.store, clock: d.clock }), clock: d.clock })).rejects.toThrow();
+    await expect(
+      expireGracePeriods({
+        store: faulty.store,
+        audit: createAuditTrail({ store: faulty.store, clock: d.clock }),
+        clock: d.clock,
+      }),
+    ).rejects.toThrow();
     expect((await faulty.inner.getKey("acme", key.id))!.status).toBe("deprecated");
     await d.lastUsed.close();
   });
@@ -113,7 +149,13 @@ describe("grace expiry: exactly one key.grace_expired event, whichever replica s
 describe("audit rules", () => {
   it("ids sort like their times, and in creation order within one ms", () => {
     const t = new Date("2026-02-22T14:30:00Z");
-    const ids = [newAuditEventId(new Date(t.getTime() - 1)), newAuditEventId(t), newAuditEventId(t), newAuditEventId(t), newAuditEventId(new Date(t.getTime() + 1))];
+    const ids = [
+      newAuditEventId(new Date(t.getTime() - 1)),
+      newAuditEventId(t),
+      newAuditEventId(t),
+      newAuditEventId(t),
+      newAuditEventId(new Date(t.getTime() + 1)),
+    ];
     expect([...ids].sort()).toEqual(ids);
   });
 
@@ -132,7 +174,9 @@ describe("audit rules", () => {
     expect(() => decodeAuditPageToken(token, { ...f, tenantId: "globex" })).toThrow(/page_token/);
     expect(() => decodeAuditPageToken(token, { ...f, action: undefined })).toThrow(/page_token/);
     expect(() => decodeAuditPageToken("not a token", f)).toThrow(/page_token/);
-    expect(() => decodeAuditPageToken(Buffer.from('{"v":1,"t":"acme","b":"x"}').toString("base64url"), f)).toThrow(/page_token/);
+    expect(() => decodeAuditPageToken(Buffer.from('{"v":1,"t":"acme","b":"x"}').toString("base64url"), f)).toThrow(
+      /page_token/,
+    );
   });
 
   it("client text (user agent) is printable, capped, and never carries a token", () => {

@@ -13,7 +13,9 @@ function recordingTrail() {
       recorded.push({ draft, completion });
       return undefined as never;
     },
-    begin: async (draft: AuditDraft) => ({ complete: async (completion: AuditCompletion) => void recorded.push({ draft, completion }) }),
+    begin: async (draft: AuditDraft) => ({
+      complete: async (completion: AuditCompletion) => void recorded.push({ draft, completion }),
+    }),
   } as unknown as AuditTrail;
   return { trail, recorded };
 }
@@ -38,7 +40,12 @@ describe("audited call", () => {
     });
     await expect(refused).rejects.toThrow("not allowed");
     expect(recorded).toHaveLength(1);
-    expect(recorded[0]!.draft).toMatchObject({ peer: "10.1.2.3:4567", userAgent: "grpc-node-js/1.14", protocol: "grpc", tenantId: "acme" });
+    expect(recorded[0]!.draft).toMatchObject({
+      peer: "10.1.2.3:4567",
+      userAgent: "grpc-node-js/1.14",
+      protocol: "grpc",
+      tenantId: "acme",
+    });
     expect(recorded[0]!.completion).toMatchObject({ outcome: "failed", code: "PERMISSION_DENIED" });
   });
 
@@ -46,7 +53,11 @@ describe("audited call", () => {
     const ctx: CallContext = { bearer: "garbage", peer: "10.1.2.3:4567", userAgent: "x", protocol: "grpc" };
     const { trail, recorded } = recordingTrail();
     const counted: AuditDraft[] = [];
-    const refusals = { refused: async (d: AuditDraft) => void counted.push(d), openWindows: () => 0, close: async () => undefined };
+    const refusals = {
+      refused: async (d: AuditDraft) => void counted.push(d),
+      openWindows: () => 0,
+      close: async () => undefined,
+    };
     const audited = createAuditedCall(trail, refusals);
     const unauthenticated = audited("key.create", ctx, { tenantId: "acme" }, async () => {
       throw new DomainError("unauthenticated", "the bearer credential is not valid");

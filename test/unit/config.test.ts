@@ -5,7 +5,16 @@ import { ConfigError, loadConfig } from "../../src/config.js";
 describe("config", () => {
   it("has working defaults", () => {
     const c = loadConfig({});
-    expect(c).toMatchObject({ port: 8080, host: "0.0.0.0", adminKeyFile: ".warpflow/admin-key", mongodbDb: "warpflow_auth", mongodbIntrospectReadConcern: "local", cacheTtlMs: 2000, cognito: undefined, tls: undefined });
+    expect(c).toMatchObject({
+      port: 8080,
+      host: "0.0.0.0",
+      adminKeyFile: ".warpflow/admin-key",
+      mongodbDb: "warpflow_auth",
+      mongodbIntrospectReadConcern: "local",
+      cacheTtlMs: 2000,
+      cognito: undefined,
+      tls: undefined,
+    });
     expect(Object.isFrozen(c)).toBe(true);
   });
 
@@ -20,7 +29,10 @@ describe("config", () => {
     ["LAST_USED_FLUSH_MS", { LAST_USED_FLUSH_MS: "60000" }],
     ["COGNITO_USER_POOL_ID", { COGNITO_USER_POOL_ID: "nope", COGNITO_CLIENT_ID: "x" }],
     ["COGNITO_CLIENT_ID", { COGNITO_USER_POOL_ID: "us-east-1_AbCdEf" }],
-    ["COGNITO_TOKEN_USE", { COGNITO_USER_POOL_ID: "us-east-1_AbCdEf", COGNITO_CLIENT_ID: "x", COGNITO_TOKEN_USE: "refresh" }],
+    [
+      "COGNITO_TOKEN_USE",
+      { COGNITO_USER_POOL_ID: "us-east-1_AbCdEf", COGNITO_CLIENT_ID: "x", COGNITO_TOKEN_USE: "refresh" },
+    ],
     ["TLS_KEY_FILE", { TLS_CERT_FILE: "/c.pem" }],
     ["INTROSPECT_REQUIRE_CLIENT_CERT", { INTROSPECT_REQUIRE_CLIENT_CERT: "true" }],
     ["INTROSPECT_CALLER_TOKEN", { INTROSPECT_CALLER_TOKEN: "short" }],
@@ -43,7 +55,9 @@ describe("config", () => {
   });
 
   it("takes linearizable reads for Introspect's lookups when asked", () => {
-    expect(loadConfig({ MONGODB_INTROSPECT_READ_CONCERN: "linearizable" }).mongodbIntrospectReadConcern).toBe("linearizable");
+    expect(loadConfig({ MONGODB_INTROSPECT_READ_CONCERN: "linearizable" }).mongodbIntrospectReadConcern).toBe(
+      "linearizable",
+    );
   });
 
   it("AUDIT_RETENTION_DAYS: unset keeps audit events forever; a number of days otherwise", () => {
@@ -58,19 +72,34 @@ describe("config", () => {
   it("STORE (issue 26.2): memory is the default only outside production; the choice is explicit in production", () => {
     expect(loadConfig({})).toMatchObject({ store: "memory", storeChosenBy: "default" });
     expect(loadConfig({ NODE_ENV: "development" })).toMatchObject({ store: "memory", storeChosenBy: "default" });
-    expect(loadConfig({ MONGODB_URI: "mongodb://db/" })).toMatchObject({ store: "mongodb", storeChosenBy: "MONGODB_URI" });
+    expect(loadConfig({ MONGODB_URI: "mongodb://db/" })).toMatchObject({
+      store: "mongodb",
+      storeChosenBy: "MONGODB_URI",
+    });
     expect(loadConfig({ NODE_ENV: "production", MONGODB_URI: "mongodb://db/" })).toMatchObject({ store: "mongodb" });
-    expect(loadConfig({ NODE_ENV: "production", STORE: "mongodb", MONGODB_URI: "mongodb://db/" })).toMatchObject({ store: "mongodb", storeChosenBy: "STORE" });
-    expect(loadConfig({ NODE_ENV: "production", STORE: "memory" })).toMatchObject({ store: "memory", storeChosenBy: "STORE" });
+    expect(loadConfig({ NODE_ENV: "production", STORE: "mongodb", MONGODB_URI: "mongodb://db/" })).toMatchObject({
+      store: "mongodb",
+      storeChosenBy: "STORE",
+    });
+    expect(loadConfig({ NODE_ENV: "production", STORE: "memory" })).toMatchObject({
+      store: "memory",
+      storeChosenBy: "STORE",
+    });
     expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/^STORE: must be set when NODE_ENV=production/);
     expect(() => loadConfig({ NODE_ENV: "production", MONGO_URI: "mongodb://db/" })).toThrow(/^STORE: must be set/);
     expect(() => loadConfig({ STORE: "mongodb" })).toThrow(/^MONGODB_URI: is required when STORE=mongodb/);
-    expect(() => loadConfig({ STORE: "memory", MONGODB_URI: "mongodb://db/" })).toThrow(/^STORE: is memory but MONGODB_URI is set/);
+    expect(() => loadConfig({ STORE: "memory", MONGODB_URI: "mongodb://db/" })).toThrow(
+      /^STORE: is memory but MONGODB_URI is set/,
+    );
     expect(() => loadConfig({ STORE: "mongo" })).toThrow('STORE: must be mongodb or memory, got "mongo"');
   });
 
   it("the process exits 1 with one line naming the variable", () => {
-    const r = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], { env: { ...process.env, PORT: "nope" }, encoding: "utf8", timeout: 20_000 });
+    const r = spawnSync(process.execPath, ["--import", "tsx", "src/main.ts"], {
+      env: { ...process.env, PORT: "nope" },
+      encoding: "utf8",
+      timeout: 20_000,
+    });
     expect(r.status).toBe(1);
     expect(r.stderr.trim().split("\n")).toEqual(['config error: PORT: must be a whole number, got "nope"']);
     expect(r.stdout).toBe("");

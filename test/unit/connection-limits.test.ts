@@ -47,15 +47,30 @@ describe("connection guard", () => {
 describe("connection limits configuration", () => {
   it("defaults: 256 per address, 100 streams, 16 KiB headers, timeouts 10 s / 30 s / 5 s, a file-descriptor margin", () => {
     const { limits } = loadConfig({});
-    expect(limits).toMatchObject({ maxConnectionsPerAddress: 256, maxConcurrentStreams: 100, maxHeaderBytes: 16_384, headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, keepAliveTimeoutMs: 5_000 });
+    expect(limits).toMatchObject({
+      maxConnectionsPerAddress: 256,
+      maxConcurrentStreams: 100,
+      maxHeaderBytes: 16_384,
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5_000,
+    });
     const fds = openFileLimit();
     if (fds !== undefined) expect(limits.maxConnections).toBeLessThanOrEqual(fds - 256);
   });
 
   it("reads the open-file limit from /proc/self/limits text", () => {
-    expect(openFileLimit(() => "Max open files            20000                20000                files\n")).toBe(20_000);
-    expect(openFileLimit(() => "Max open files            unlimited            unlimited            files\n")).toBeUndefined();
-    expect(openFileLimit(() => { throw new Error("no /proc"); })).toBeUndefined();
+    expect(openFileLimit(() => "Max open files            20000                20000                files\n")).toBe(
+      20_000,
+    );
+    expect(
+      openFileLimit(() => "Max open files            unlimited            unlimited            files\n"),
+    ).toBeUndefined();
+    expect(
+      openFileLimit(() => {
+        throw new Error("no /proc");
+      }),
+    ).toBeUndefined();
   });
 
   it.each([

@@ -26,7 +26,9 @@ const responseArb = fc.record({
   tenantId: text,
   keyId: text,
   sessionId: text,
-  expiresAt: fc.option(fc.date({ min: new Date(0), max: new Date("2200-01-01T00:00:00Z"), noInvalidDate: true }), { nil: undefined }),
+  expiresAt: fc.option(fc.date({ min: new Date(0), max: new Date("2200-01-01T00:00:00Z"), noInvalidDate: true }), {
+    nil: undefined,
+  }),
   deprecated: fc.boolean(),
   admin: fc.boolean(),
   inactiveReason: fc.constantFrom(0, 1, 2, 5, 8, 300) as fc.Arbitrary<InactiveReason>,
@@ -61,7 +63,9 @@ describe("Introspect codec", () => {
   it("decodes every IntrospectRequest as protobuf-es does", () => {
     fc.assert(
       fc.property(text, text, (token, expectedTenantId) => {
-        const bytes = Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token, expectedTenantId })));
+        const bytes = Buffer.from(
+          toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token, expectedTenantId })),
+        );
         expect(decode(bytes)).toEqual(fromBinary(IntrospectRequestSchema, bytes));
       }),
       { numRuns: 2000 },
@@ -93,15 +97,43 @@ describe("Introspect codec", () => {
   it("maps introspections to the same message create() builds", () => {
     const results: Introspection[] = [
       { active: false, reason: "revoked" },
-      { active: true, tokenType: "api_key", tenantId: "acme", keyId: "key_x", deprecated: true, admin: false, expiresAt: new Date(1_800_000_000_123) },
-      { active: true, tokenType: "session", tenantId: "acme", sessionId: "ses_x", deprecated: false, admin: false, expiresAt: new Date(1_800_000_000_000) },
-      { active: true, tokenType: "cognito", tenantId: "acme", deprecated: false, admin: false, subject: "s", groups: ["a", "b"], email: "e@x", username: "u" },
+      {
+        active: true,
+        tokenType: "api_key",
+        tenantId: "acme",
+        keyId: "key_x",
+        deprecated: true,
+        admin: false,
+        expiresAt: new Date(1_800_000_000_123),
+      },
+      {
+        active: true,
+        tokenType: "session",
+        tenantId: "acme",
+        sessionId: "ses_x",
+        deprecated: false,
+        admin: false,
+        expiresAt: new Date(1_800_000_000_000),
+      },
+      {
+        active: true,
+        tokenType: "cognito",
+        tenantId: "acme",
+        deprecated: false,
+        admin: false,
+        subject: "s",
+        groups: ["a", "b"],
+        email: "e@x",
+        username: "u",
+      },
     ];
     for (const r of results) {
       const expected = r.active
         ? create(IntrospectResponseSchema, {
             active: true,
-            tokenType: { api_key: TokenType.API_KEY, session: TokenType.SESSION, cognito: TokenType.COGNITO }[r.tokenType],
+            tokenType: { api_key: TokenType.API_KEY, session: TokenType.SESSION, cognito: TokenType.COGNITO }[
+              r.tokenType
+            ],
             tenantId: r.tenantId,
             keyId: r.keyId ?? "",
             sessionId: r.sessionId ?? "",

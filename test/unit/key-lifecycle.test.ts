@@ -23,7 +23,11 @@ describe("API key lifecycle (injected clock)", () => {
     expect(ROTATION_GRACE_MS).toBe(72 * HOUR);
 
     d.clock.advance(ROTATION_GRACE_MS - 1);
-    expect(await d.introspector.introspect(token)).toMatchObject({ active: true, deprecated: true, expiresAt: r.previous.revokeAt });
+    expect(await d.introspector.introspect(token)).toMatchObject({
+      active: true,
+      deprecated: true,
+      expiresAt: r.previous.revokeAt,
+    });
     d.clock.advance(1);
     expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "revoked" });
     // ...without any sweep having run; ListKeys shows it revoked as of revoke_at.
@@ -37,7 +41,11 @@ describe("API key lifecycle (injected clock)", () => {
     const { token, session } = await d.sessions.create("acme", "tester");
     expect(session.expiresAt.getTime() - d.clock.now().getTime()).toBe(HOUR); // clock starts on a whole second
     d.clock.advance(HOUR - 1);
-    expect(await d.introspector.introspect(token)).toMatchObject({ active: true, tokenType: "session", expiresAt: session.expiresAt });
+    expect(await d.introspector.introspect(token)).toMatchObject({
+      active: true,
+      tokenType: "session",
+      expiresAt: session.expiresAt,
+    });
     d.clock.advance(1);
     expect(await d.introspector.introspect(token)).toEqual({ active: false, reason: "expired" });
   });
@@ -52,7 +60,11 @@ describe("API key lifecycle (injected clock)", () => {
     expect(await d.keys.revoke("acme", r.key.id, "someone-else")).toEqual(revoked); // same record
     expect(await codeOf(d.keys.rotate("acme", r.key.id, "tester"))).toBe("failed_precondition");
     d.clock.advance(ROTATION_GRACE_MS);
-    await expireGracePeriods({ store: d.store, audit: createAuditTrail({ store: d.store, clock: d.clock }), clock: d.clock });
+    await expireGracePeriods({
+      store: d.store,
+      audit: createAuditTrail({ store: d.store, clock: d.clock }),
+      clock: d.clock,
+    });
     expect((await d.store.getKey("acme", r.key.id))!.status).toBe("revoked");
     expect((await d.introspector.introspect(token)).active).toBe(false);
   });
@@ -68,7 +80,9 @@ describe("API key lifecycle (injected clock)", () => {
 
   it("allows 3 active keys per tenant, also when 50 creates race; deprecated and revoked keys do not count", async () => {
     d = createDomain();
-    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => codeOf(d.keys.create("acme", `k${i}`, "t"))));
+    const results = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => codeOf(d.keys.create("acme", `k${i}`, "t"))),
+    );
     expect(results.filter((r) => r === "ok")).toHaveLength(3);
     expect(results.filter((r) => r === "resource_exhausted")).toHaveLength(47);
     const [a] = await d.keys.list("acme");
@@ -152,7 +166,10 @@ describe("API key lifecycle (injected clock)", () => {
       verify: async () => {
         calls++;
         if (broken) throw new DomainError("unavailable", "keys unavailable");
-        return { ok: true as const, claims: { tenantId: "acme", subject: "u1", expiresAt: new Date(Date.now() + HOUR), groups: [] } };
+        return {
+          ok: true as const,
+          claims: { tenantId: "acme", subject: "u1", expiresAt: new Date(Date.now() + HOUR), groups: [] },
+        };
       },
     };
     d = createDomain({ jwt });
@@ -175,10 +192,13 @@ describe("writes whose outcome is unknown", () => {
       const raw = createMemoryTokenStore();
       let land!: () => void;
       const gate = new Promise<void>((r) => (land = r));
-      const slow = { ...raw, insertKey: async (...args: Parameters<typeof raw.insertKey>) => {
-        await gate;
-        return raw.insertKey(...args);
-      } };
+      const slow = {
+        ...raw,
+        insertKey: async (...args: Parameters<typeof raw.insertKey>) => {
+          await gate;
+          return raw.insertKey(...args);
+        },
+      };
       d = createDomain({ store: withStoreTimeout(slow, 50) });
       const outcome = codeOf(d.keys.create("acme", "CRM", "t"));
       await vi.advanceTimersByTimeAsync(50);

@@ -8,12 +8,21 @@ const t = (ms: number) => new Date(Date.UTC(2026, 0, 1) + ms);
 describe("last_used_at recorder", () => {
   it("coalesces to one write per key per flush, keeping the newest time", async () => {
     const writes: KeyUse[][] = [];
-    const r = createLastUsedRecorder({ recordKeyUses: async (u) => void writes.push([...u]) }, { flushIntervalMs: 60_000 });
+    const r = createLastUsedRecorder(
+      { recordKeyUses: async (u) => void writes.push([...u]) },
+      { flushIntervalMs: 60_000 },
+    );
     for (let i = 0; i < 1000; i++) r.record(`k${i % 3}`, t(i));
     r.record("k0", t(5)); // older than what is pending: ignored
     expect(await r.flush()).toBe(3);
     expect(writes).toHaveLength(1);
-    expect(new Map(writes[0]!.map((u) => [u.keyId, u.at.getTime()]))).toEqual(new Map([["k0", t(999).getTime()], ["k1", t(997).getTime()], ["k2", t(998).getTime()]]));
+    expect(new Map(writes[0]!.map((u) => [u.keyId, u.at.getTime()]))).toEqual(
+      new Map([
+        ["k0", t(999).getTime()],
+        ["k1", t(997).getTime()],
+        ["k2", t(998).getTime()],
+      ]),
+    );
     expect(await r.flush()).toBe(0);
     await r.close();
   });
@@ -31,7 +40,12 @@ describe("last_used_at recorder", () => {
     fail = false;
     await r.close();
     expect(writes).toHaveLength(1); // both uses in the one flush close() made
-    expect(writes.flat().map((u) => u.keyId).sort()).toEqual(["a", "b"]);
+    expect(
+      writes
+        .flat()
+        .map((u) => u.keyId)
+        .sort(),
+    ).toEqual(["a", "b"]);
   });
 
   it("does not pile up flushes behind a slow store: requests made meanwhile join one queued flush", async () => {

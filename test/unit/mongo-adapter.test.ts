@@ -48,7 +48,14 @@ describe("mongo documents", () => {
   });
 
   it("maps sessions and policies both ways", () => {
-    const s = { id: "ses_x", tenantId: "acme", tokenHash: "h", createdAt: new Date(1), expiresAt: new Date(2), createdBy: "u" };
+    const s = {
+      id: "ses_x",
+      tenantId: "acme",
+      tokenHash: "h",
+      createdAt: new Date(1),
+      expiresAt: new Date(2),
+      createdBy: "u",
+    };
     expect(toSessionDoc(s)).toMatchObject({ _id: "ses_x", v: SCHEMA_VERSION, expiresAt: new Date(2) });
     expect(fromSessionDoc(toSessionDoc(s))).toStrictEqual(s);
     const p = { tenantId: "acme", hipaaEnabled: true };
@@ -61,12 +68,24 @@ describe("mongo documents", () => {
 
 describe("mongo errors", () => {
   const dup = (index: string, keyPattern: object) =>
-    new MongoServerError({ code: 11000, errmsg: `E11000 duplicate key error collection: db.keys index: ${index} dup key: { }`, keyPattern });
+    new MongoServerError({
+      code: 11000,
+      errmsg: `E11000 duplicate key error collection: db.keys index: ${index} dup key: { }`,
+      keyPattern,
+    });
 
   it("attributes a duplicate-key error to its index", () => {
-    expect(isDuplicateKeyOn(dup(INDEX.keyActiveSlot, { tenantId: 1, slot: 1 }), INDEX.keyActiveSlot, "slot")).toBe(true);
+    expect(isDuplicateKeyOn(dup(INDEX.keyActiveSlot, { tenantId: 1, slot: 1 }), INDEX.keyActiveSlot, "slot")).toBe(
+      true,
+    );
     expect(isDuplicateKeyOn(dup(INDEX.keyTokenHash, { tokenHash: 1 }), INDEX.keyActiveSlot, "slot")).toBe(false);
-    expect(isDuplicateKeyOn(new MongoServerError({ code: 11000, errmsg: "E11000", keyPattern: { tenantId: 1, slot: 1 } }), INDEX.keyActiveSlot, "slot")).toBe(true);
+    expect(
+      isDuplicateKeyOn(
+        new MongoServerError({ code: 11000, errmsg: "E11000", keyPattern: { tenantId: 1, slot: 1 } }),
+        INDEX.keyActiveSlot,
+        "slot",
+      ),
+    ).toBe(true);
     expect(isDuplicateKeyOn(new Error("E11000"), INDEX.keyActiveSlot, "slot")).toBe(false);
   });
 
@@ -86,8 +105,16 @@ describe("mongo errors", () => {
 describe("mongo client options", () => {
   it("bounds every driver timeout unless the connection string sets it", () => {
     const opts = clientOptions("mongodb://h:27017/?replicaSet=rs0", DEFAULT_TIMEOUTS);
-    expect(opts).toMatchObject({ serverSelectionTimeoutMS: 800, connectTimeoutMS: 800, socketTimeoutMS: 8800, waitQueueTimeoutMS: 800 });
-    const given = clientOptions("mongodb://a:1,b:2/?serverSelectionTimeoutMS=9000&sockettimeoutms=100", DEFAULT_TIMEOUTS);
+    expect(opts).toMatchObject({
+      serverSelectionTimeoutMS: 800,
+      connectTimeoutMS: 800,
+      socketTimeoutMS: 8800,
+      waitQueueTimeoutMS: 800,
+    });
+    const given = clientOptions(
+      "mongodb://a:1,b:2/?serverSelectionTimeoutMS=9000&sockettimeoutms=100",
+      DEFAULT_TIMEOUTS,
+    );
     expect(given.serverSelectionTimeoutMS).toBeUndefined();
     expect(given.socketTimeoutMS).toBeUndefined();
     expect(given.connectTimeoutMS).toBe(800);

@@ -38,7 +38,14 @@ describe("audit documents", () => {
   });
 
   it("sessions keep revokedAt/revokedBy, and omit them until revoked", () => {
-    const s = { id: "ses_x", tenantId: "acme", tokenHash: "h", createdAt: new Date(1), expiresAt: new Date(2), createdBy: "k" };
+    const s = {
+      id: "ses_x",
+      tenantId: "acme",
+      tokenHash: "h",
+      createdAt: new Date(1),
+      expiresAt: new Date(2),
+      createdBy: "k",
+    };
     expect("revokedAt" in toSessionDoc(s)).toBe(false);
     const r = { ...s, revokedAt: new Date(3), revokedBy: "key_admin" };
     expect(fromSessionDoc(toSessionDoc(r))).toStrictEqual(r);
@@ -73,7 +80,12 @@ describe("audit retention (AUDIT_RETENTION_DAYS)", () => {
   it("set: a TTL index on time with days * 86400 seconds", async () => {
     const { db, calls } = scriptedDb();
     await ensureAuditRetention(db, 30, false);
-    expect(calls).toEqual([{ createIndexes: COLLECTIONS.audit, specs: [{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds: 30 * 86_400 }] }]);
+    expect(calls).toEqual([
+      {
+        createIndexes: COLLECTIONS.audit,
+        specs: [{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds: 30 * 86_400 }],
+      },
+    ]);
   });
 
   it("changed: the TTL index is dropped and created again (both in readWrite), never collMod (dbAdmin) (issue 18.2)", async () => {
@@ -81,7 +93,10 @@ describe("audit retention (AUDIT_RETENTION_DAYS)", () => {
     await ensureAuditRetention(db, 7);
     expect(calls).toEqual([
       { dropIndex: COLLECTIONS.audit, index: INDEX.auditRetention },
-      { createIndexes: COLLECTIONS.audit, specs: [{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds: 7 * 86_400 }] },
+      {
+        createIndexes: COLLECTIONS.audit,
+        specs: [{ name: INDEX.auditRetention, key: { time: 1 }, expireAfterSeconds: 7 * 86_400 }],
+      },
     ]);
   });
 
@@ -93,7 +108,11 @@ describe("audit retention (AUDIT_RETENTION_DAYS)", () => {
   });
 
   it("the query indexes serve ListAuditEvents newest first by tenant (and action); dedupe keys are unique", () => {
-    expect(AUDIT_INDEXES.map((i) => i.key)).toEqual([{ tenantId: 1, _id: -1 }, { tenantId: 1, action: 1, _id: -1 }, { dedupeKey: 1 }]);
+    expect(AUDIT_INDEXES.map((i) => i.key)).toEqual([
+      { tenantId: 1, _id: -1 },
+      { tenantId: 1, action: 1, _id: -1 },
+      { dedupeKey: 1 },
+    ]);
     expect(AUDIT_INDEXES[2]).toMatchObject({ unique: true, partialFilterExpression: { dedupeKey: { $exists: true } } });
   });
 });
@@ -106,7 +125,9 @@ describe("change feed: revoked sessions", () => {
     const seen: StoreChange[] = [];
     const stop = createMongoChangeFeed(async () => db).subscribe((c) => seen.push(c));
     await pollUntil(() => pipeline !== undefined, 2000, 5);
-    expect(JSON.stringify(pipeline)).toContain('"ns.coll":"sessions","operationType":"update","updateDescription.updatedFields.revokedAt"');
+    expect(JSON.stringify(pipeline)).toContain(
+      '"ns.coll":"sessions","operationType":"update","updateDescription.updatedFields.revokedAt"',
+    );
     stream.emit("change", { ns: { coll: COLLECTIONS.sessions }, documentKey: { _id: "ses_AAAAAAAAAAAAAAAAAAAA" } });
     stream.emit("change", { ns: { coll: COLLECTIONS.keys }, documentKey: { _id: "key_AAAAAAAAAAAAAAAAAAAA" } });
     stream.emit("change", { ns: { coll: COLLECTIONS.policies }, documentKey: { _id: "acme" } });

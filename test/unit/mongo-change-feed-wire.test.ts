@@ -28,16 +28,32 @@ beforeEach(async () => {
   stub.handle = async ({ name, doc }) => {
     const ns = "wf.$cmd.aggregate";
     if (name === "aggregate") {
-      return { cursor: { id: BSON.Long.fromNumber(cursorIds++), ns, firstBatch: [], postBatchResumeToken: { _data: "01" } }, operationTime: new BSON.Timestamp({ t: 1, i: 1 }), ok: 1 };
+      return {
+        cursor: { id: BSON.Long.fromNumber(cursorIds++), ns, firstBatch: [], postBatchResumeToken: { _data: "01" } },
+        operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
+        ok: 1,
+      };
     }
     if (name === "getMore") {
       const next = getMores.shift() ?? "empty";
       if (next === "empty") {
         await sleep(30); // an awaitData getMore that found nothing
-        return { cursor: { id: BSON.Long.fromNumber(Number(doc.getMore)), ns, nextBatch: [], postBatchResumeToken: { _data: "02" } }, ok: 1 };
+        return {
+          cursor: {
+            id: BSON.Long.fromNumber(Number(doc.getMore)),
+            ns,
+            nextBatch: [],
+            postBatchResumeToken: { _data: "02" },
+          },
+          ok: 1,
+        };
       }
       if (next === "invalidate") {
-        const event = { _id: { _data: "03" }, operationType: "invalidate", clusterTime: new BSON.Timestamp({ t: 2, i: 1 }) };
+        const event = {
+          _id: { _data: "03" },
+          operationType: "invalidate",
+          clusterTime: new BSON.Timestamp({ t: 2, i: 1 }),
+        };
         return { cursor: { id: BSON.Long.ZERO, ns, nextBatch: [event], postBatchResumeToken: { _data: "03" } }, ok: 1 };
       }
       return next;
@@ -53,7 +69,10 @@ afterEach(async () => {
 });
 
 function watch(): StoreChangeFeed {
-  const feed = createMongoChangeFeed(async () => client.db("wf"), { backoff: { initialMs: 10, maxMs: 50 }, closeSettleMs: SELECTION_MS + 500 }); // as in production
+  const feed = createMongoChangeFeed(async () => client.db("wf"), {
+    backoff: { initialMs: 10, maxMs: 50 },
+    closeSettleMs: SELECTION_MS + 500,
+  }); // as in production
   stop = feed.subscribe((c) => seen.push(c));
   return feed;
 }
@@ -71,7 +90,12 @@ describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
   it("reopens after 136 CappedPositionLost, resetting once the new stream is established", async () => {
     const feed = watch();
     expect(await until(() => feed.status!().state === "live")).toBe(true);
-    getMores.push({ ok: 0, code: 136, codeName: "CappedPositionLost", errmsg: "CollectionScan died due to position in capped collection being deleted" });
+    getMores.push({
+      ok: 0,
+      code: 136,
+      codeName: "CappedPositionLost",
+      errmsg: "CollectionScan died due to position in capped collection being deleted",
+    });
     const ok = await until(() => aggregates().length === 2 && feed.status!().state === "live");
     expect(ok, JSON.stringify([stub.commands.map((c) => c.name), feed.status!(), seen])).toBe(true);
     expect(feed.status!().reopenings).toBe(1);
@@ -112,7 +136,14 @@ describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
 
   it("stops for good where change streams do not exist (40573)", async () => {
     stub.handle = ({ name }) =>
-      name === "aggregate" ? { ok: 0, code: 40573, codeName: "Location40573", errmsg: "The $changeStream stage is only supported on replica sets" } : undefined;
+      name === "aggregate"
+        ? {
+            ok: 0,
+            code: 40573,
+            codeName: "Location40573",
+            errmsg: "The $changeStream stage is only supported on replica sets",
+          }
+        : undefined;
     const feed = watch();
     expect(await until(() => feed.status!().state === "unsupported")).toBe(true);
     expect(await until(() => aggregates().length > 1, 300)).toBe(false);
@@ -126,12 +157,19 @@ describe("an election while the driver resumes the stream (issue 18.7)", () => {
     let until = 0;
     let steppedDown = false;
     stub.handle = (cmd) => {
-      if ((cmd.name === "hello" || cmd.name === "isMaster" || cmd.name === "ismaster") && Date.now() < until) throw new Error("electing");
+      if ((cmd.name === "hello" || cmd.name === "isMaster" || cmd.name === "ismaster") && Date.now() < until)
+        throw new Error("electing");
       if (cmd.name === "getMore" && !steppedDown) {
         // The primary steps down: this getMore fails, and no server answers hello for `ms`.
         steppedDown = true;
         until = Date.now() + ms;
-        return { ok: 0, code: 10107, codeName: "NotWritablePrimary", errmsg: "not primary", errorLabels: ["ResumableChangeStreamError"] };
+        return {
+          ok: 0,
+          code: 10107,
+          codeName: "NotWritablePrimary",
+          errmsg: "not primary",
+          errorLabels: ["ResumableChangeStreamError"],
+        };
       }
       return inner(cmd);
     };
@@ -147,7 +185,12 @@ describe("an election while the driver resumes the stream (issue 18.7)", () => {
   it("waits as long as the client's effective serverSelectionTimeoutMS (the connection string's wins), so the driver's resume is not taken for an end", async () => {
     // The service's own value would be 200 ms (settle 700 ms); the connection string says 2000 ms, and the driver uses that.
     const uri = `${stub.uri}&serverSelectionTimeoutMS=2000`;
-    const { store, changes } = createMongoStore({ uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 }, timeouts: { serverSelectionTimeoutMS: 200 } });
+    const { store, changes } = createMongoStore({
+      uri,
+      dbName: "wf",
+      retry: { initialMs: 10, maxMs: 20 },
+      timeouts: { serverSelectionTimeoutMS: 200 },
+    });
     stop = changes.subscribe((c) => seen.push(c));
     try {
       expect(await until(() => changes.status!().state === "live")).toBe(true);
@@ -169,7 +212,10 @@ describe("an election while the driver resumes the stream (issue 18.7)", () => {
     const patient = new MongoClient(stub.uri, { serverSelectionTimeoutMS: 2000 });
     await patient.connect();
     // A settle time shorter than the election: the feed gives up on the stream while the driver still resumes it.
-    const feed = createMongoChangeFeed(async () => patient.db("wf"), { backoff: { initialMs: 10, maxMs: 50 }, closeSettleMs: 100 });
+    const feed = createMongoChangeFeed(async () => patient.db("wf"), {
+      backoff: { initialMs: 10, maxMs: 50 },
+      closeSettleMs: 100,
+    });
     stop = feed.subscribe((c) => seen.push(c));
     try {
       expect(await until(() => feed.status!().state === "live")).toBe(true);

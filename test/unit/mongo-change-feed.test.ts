@@ -35,7 +35,8 @@ class FakeStream extends EventEmitter {
   }
 }
 
-const serverError = (code: number, codeName: string) => new MongoServerError({ ok: 0, code, codeName, errmsg: `${codeName} (scripted)` });
+const serverError = (code: number, codeName: string) =>
+  new MongoServerError({ ok: 0, code, codeName, errmsg: `${codeName} (scripted)` });
 
 function harness(opts: { dbDelay?: Promise<void> } = {}) {
   const streams: FakeStream[] = [];
@@ -73,7 +74,10 @@ describe("MongoDB change feed: failures never stop it silently", () => {
     await vi.advanceTimersByTimeAsync(0);
     h.last().establish();
     expect(h.feed.status!()).toEqual({ state: "live", reopenings: 0 });
-    for (const [n, err] of [serverError(136, "CappedPositionLost"), serverError(286, "ChangeStreamHistoryLost")].entries()) {
+    for (const [n, err] of [
+      serverError(136, "CappedPositionLost"),
+      serverError(286, "ChangeStreamHistoryLost"),
+    ].entries()) {
       h.last().fail(err);
       expect(h.feed.status!().state).toBe("reopening");
       await vi.advanceTimersByTimeAsync(10);

@@ -20,17 +20,39 @@ beforeEach(() => {
 });
 
 const open = (timeouts: Record<string, number> = {}) =>
-  stub.closeAfter(createMongoConnection({ uri: stub.uri, dbName: "wf", logger, retry: { initialMs: 10, maxMs: 20 }, timeouts }));
+  stub.closeAfter(
+    createMongoConnection({ uri: stub.uri, dbName: "wf", logger, retry: { initialMs: 10, maxMs: 20 }, timeouts }),
+  );
 const commands = (name: string) => stub.commands.filter((c) => c.name === name);
-const ready = (c: MongoConnection) => until(() => c.db().then(() => true, () => false));
-const SPECS: Record<string, typeof KEY_INDEXES> = { keys: KEY_INDEXES, sessions: SESSION_INDEXES, audit_events: AUDIT_INDEXES };
-const listed = (specs: typeof KEY_INDEXES) => [{ v: 2, key: { _id: 1 }, name: "_id_" }, ...specs.map((s) => ({ v: 2, ...s }))];
+const ready = (c: MongoConnection) =>
+  until(() =>
+    c.db().then(
+      () => true,
+      () => false,
+    ),
+  );
+const SPECS: Record<string, typeof KEY_INDEXES> = {
+  keys: KEY_INDEXES,
+  sessions: SESSION_INDEXES,
+  audit_events: AUDIT_INDEXES,
+};
+const listed = (specs: typeof KEY_INDEXES) => [
+  { v: 2, key: { _id: 1 }, name: "_id_" },
+  ...specs.map((s) => ({ v: 2, ...s })),
+];
 
 describe("MongoDB start-up: indexes (issue 10.9)", () => {
   it("builds nothing, on no extra connection, when listIndexes shows every exact spec", async () => {
     stub.handle = (cmd) =>
       cmd.name === "listIndexes"
-        ? { cursor: { id: BSON.Long.ZERO, ns: `wf.${cmd.doc.listIndexes}`, firstBatch: listed(SPECS[cmd.doc.listIndexes as string]!) }, ok: 1 }
+        ? {
+            cursor: {
+              id: BSON.Long.ZERO,
+              ns: `wf.${cmd.doc.listIndexes}`,
+              firstBatch: listed(SPECS[cmd.doc.listIndexes as string]!),
+            },
+            ok: 1,
+          }
         : undefined;
     const ok = await ready(open());
     expect(ok, lines.join("\n")).toBe(true);
@@ -47,18 +69,37 @@ describe("MongoDB start-up: indexes (issue 10.9)", () => {
     const c = open({ socketTimeoutMS: 100 });
     expect(await ready(c)).toBe(true);
     const builds = commands("createIndexes");
-    expect(builds.map((b) => (b.doc.indexes as { name: string }[])[0]!.name)).toEqual([...KEY_INDEXES, ...SESSION_INDEXES, ...AUDIT_INDEXES].map((s) => s.name));
+    expect(builds.map((b) => (b.doc.indexes as { name: string }[])[0]!.name)).toEqual(
+      [...KEY_INDEXES, ...SESSION_INDEXES, ...AUDIT_INDEXES].map((s) => s.name),
+    );
     expect(builds.every((b) => b.appName === "warpflow-token-service-indexes")).toBe(true);
   }, 20_000);
 
   it("stops on an index conflict (85) with one error line naming the index, instead of retrying forever", async () => {
     stub.handle = (cmd) =>
       cmd.name === "createIndexes"
-        ? { ok: 0, code: 85, codeName: "IndexOptionsConflict", errmsg: "Index already exists with a different name: tokenHash_1" }
+        ? {
+            ok: 0,
+            code: 85,
+            codeName: "IndexOptionsConflict",
+            errmsg: "Index already exists with a different name: tokenHash_1",
+          }
         : undefined;
     const c = open();
-    expect(await until(async () => (await c.db().then(() => "", (e: Error) => e.message)).includes(INDEX.keyTokenHash))).toBe(true);
-    const err = await c.db().then(() => undefined, (e: unknown) => e);
+    expect(
+      await until(async () =>
+        (
+          await c.db().then(
+            () => "",
+            (e: Error) => e.message,
+          )
+        ).includes(INDEX.keyTokenHash),
+      ),
+    ).toBe(true);
+    const err = await c.db().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect((err as Error).message).toMatch(/different name: tokenHash_1.*dropIndex/);
     // With a 10 ms retry back-off, a retry would show within the next half second.

@@ -33,13 +33,26 @@ const OLD = ROTATED_KEY.id;
 const activeDoc = (over: Partial<KeyDoc> = {}): KeyDoc => ({ ...toKeyDoc(ROTATED_KEY, 0), ...over });
 const successor = successorKey({ createdAt: new Date(1) });
 const now = new Date(10);
-const rotateArgs = { tenantId: T, keyId: OLD, successor, revokeAt: new Date(1000), maxActive: 3, maxDeprecated: 3, now };
+const rotateArgs = {
+  tenantId: T,
+  keyId: OLD,
+  successor,
+  revokeAt: new Date(1000),
+  maxActive: 3,
+  maxDeprecated: 3,
+  now,
+};
 
 /**
  * A scripted collection: `find` answers by filter (the active slots read, the grace slots read),
  * every other method is a vi.fn the test scripts.
  */
-function scriptedCollection(script: { activeSlots?: number[]; graceSlots?: number[]; findOne?: () => unknown; findOneAndUpdate?: () => unknown }) {
+function scriptedCollection(script: {
+  activeSlots?: number[];
+  graceSlots?: number[];
+  findOne?: () => unknown;
+  findOneAndUpdate?: () => unknown;
+}) {
   const calls: string[] = [];
   const coll = {
     find: vi.fn((filter: { status?: string }) => ({
@@ -95,7 +108,10 @@ function scriptedSession(commit: () => Promise<unknown> = async () => undefined)
   return session;
 }
 
-const txns = (startSession: RotationTransactions["startSession"], over: Partial<RotationTransactions> = {}): RotationTransactions => ({
+const txns = (
+  startSession: RotationTransactions["startSession"],
+  over: Partial<RotationTransactions> = {},
+): RotationTransactions => ({
   startSession,
   supported: () => true,
   budgetMs: 300,
@@ -118,7 +134,11 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
     raw.findOne.mockImplementation(async () => {
       throw transientNetworkError();
     });
-    const ops = createKeySlotOps(async () => coll, 2000, txns(async () => client.startSession(), { budgetMs: 300 }));
+    const ops = createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => client.startSession(), { budgetMs: 300 }),
+    );
     const started = performance.now();
     const err = await ops.rotateKey(rotateArgs).then(
       () => undefined,
@@ -135,11 +155,19 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
   it("commits with majority write concern, the 3 s wtimeout and a commit time bounded by the budget", async () => {
     const { coll, calls } = scriptedCollection({});
     const session = scriptedSession();
-    const ops = createKeySlotOps(async () => coll, 2000, txns(async () => session, { budgetMs: 700 }));
+    const ops = createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => session, { budgetMs: 700 }),
+    );
     const r = await ops.rotateKey(rotateArgs);
     expect(r.ok).toBe(true);
     expect(session.commits).toBe(1);
-    const opts = session.started[0] as { writeConcern: { w: unknown; wtimeoutMS: unknown }; maxCommitTimeMS: number; readPreference: unknown };
+    const opts = session.started[0] as {
+      writeConcern: { w: unknown; wtimeoutMS: unknown };
+      maxCommitTimeMS: number;
+      readPreference: unknown;
+    };
     expect(opts.writeConcern).toMatchObject({ w: "majority", wtimeoutMS: 3000 });
     expect(opts.maxCommitTimeMS).toBeGreaterThan(0);
     expect(opts.maxCommitTimeMS).toBeLessThanOrEqual(700);
@@ -158,9 +186,16 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
       await sleep(20);
       throw unknown();
     });
-    const ops = createKeySlotOps(async () => coll, 2000, txns(async () => session, { budgetMs: 200 }));
+    const ops = createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => session, { budgetMs: 200 }),
+    );
     const started = performance.now();
-    const err = await ops.rotateKey(rotateArgs).then(() => undefined, (e: unknown) => e);
+    const err = await ops.rotateKey(rotateArgs).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(performance.now() - started).toBeLessThan(1000);
     expect(session.commits).toBeGreaterThan(1);
     expect(toStoreError(err, "rotateKey")).toBeInstanceOf(StoreUnavailableError);
@@ -173,9 +208,16 @@ describe("RotateKey's transaction is bounded by the store timeout (issue 10.5)",
       return { acknowledged: true };
     }) as never);
     const session = scriptedSession();
-    const err = await createKeySlotOps(async () => coll, 2000, txns(async () => session, { budgetMs: 200 }))
+    const err = await createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => session, { budgetMs: 200 }),
+    )
       .rotateKey(rotateArgs)
-      .then(() => undefined, (e: unknown) => e);
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(session.commits).toBe(0);
     expect(session.aborts).toBe(1);
@@ -186,7 +228,11 @@ describe("RotateKey picks the successor's slot inside the transaction (issue 10.
   it("gives the successor the old key's slot even when it is beyond the limit (the active count is unchanged)", async () => {
     const { coll, calls } = scriptedCollection({ findOneAndUpdate: () => activeDoc({ slot: 5 }) });
     const session = scriptedSession();
-    const ops = createKeySlotOps(async () => coll, 2000, txns(async () => session));
+    const ops = createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => session),
+    );
     expect((await ops.rotateKey(rotateArgs)).ok).toBe(true);
     expect(calls).toContain("insertOne:slot=5"); // the old code put it in slot 0: E11000, INTERNAL
   });
@@ -194,12 +240,26 @@ describe("RotateKey picks the successor's slot inside the transaction (issue 10.
   it("gives a slot-less active key's successor a free slot, and answers limit (writes aborted) when none is free", async () => {
     const free = scriptedCollection({ findOneAndUpdate: () => activeDoc({ slot: undefined }), activeSlots: [0, 2] });
     const s1 = scriptedSession();
-    expect((await createKeySlotOps(async () => free.coll, 2000, txns(async () => s1)).rotateKey(rotateArgs)).ok).toBe(true);
+    expect(
+      (
+        await createKeySlotOps(
+          async () => free.coll,
+          2000,
+          txns(async () => s1),
+        ).rotateKey(rotateArgs)
+      ).ok,
+    ).toBe(true);
     expect(free.calls).toContain("insertOne:slot=1");
 
     const full = scriptedCollection({ findOneAndUpdate: () => activeDoc({ slot: undefined }), activeSlots: [0, 1, 2] });
     const s2 = scriptedSession();
-    expect(await createKeySlotOps(async () => full.coll, 2000, txns(async () => s2)).rotateKey(rotateArgs)).toEqual({ ok: false, reason: "limit" });
+    expect(
+      await createKeySlotOps(
+        async () => full.coll,
+        2000,
+        txns(async () => s2),
+      ).rotateKey(rotateArgs),
+    ).toEqual({ ok: false, reason: "limit" });
     expect(full.raw.insertOne).not.toHaveBeenCalled();
     expect(s2.commits).toBe(0);
     expect(s2.aborts).toBe(1); // the deprecation written in the transaction is rolled back
@@ -208,7 +268,13 @@ describe("RotateKey picks the successor's slot inside the transaction (issue 10.
   it("answers deprecated_limit (writes aborted) when every grace slot is held by a key in its grace", async () => {
     const { coll, raw } = scriptedCollection({ graceSlots: [0, 1, 2] });
     const session = scriptedSession();
-    expect(await createKeySlotOps(async () => coll, 2000, txns(async () => session)).rotateKey(rotateArgs)).toEqual({
+    expect(
+      await createKeySlotOps(
+        async () => coll,
+        2000,
+        txns(async () => session),
+      ).rotateKey(rotateArgs),
+    ).toEqual({
       ok: false,
       reason: "deprecated_limit",
     });
@@ -219,7 +285,10 @@ describe("RotateKey picks the successor's slot inside the transaction (issue 10.
 
 describe("transactions are decided from the topology, not latched off by one error (issue 10.7)", () => {
   const desc = (type: string, serverTypes: string[]) =>
-    ({ type, servers: new Map(serverTypes.map((t, i) => [`h${i}:27017`, { type: t }])) }) as unknown as TopologyDescription;
+    ({
+      type,
+      servers: new Map(serverTypes.map((t, i) => [`h${i}:27017`, { type: t }])),
+    }) as unknown as TopologyDescription;
 
   it("reads the driver's topology description (built from each server's hello)", () => {
     expect(transactionsFromTopology(desc("ReplicaSetWithPrimary", ["RSPrimary", "RSSecondary"]))).toBe(true);
@@ -233,7 +302,12 @@ describe("transactions are decided from the topology, not latched off by one err
 
   it("after error 20 takes the two-step path for that call only; the next rotation tries the transaction again", async () => {
     const { coll } = scriptedCollection({});
-    const illegal = new MongoServerError({ ok: 0, code: 20, codeName: "IllegalOperation", errmsg: "Transaction numbers are only allowed on a replica set member or mongos" });
+    const illegal = new MongoServerError({
+      ok: 0,
+      code: 20,
+      codeName: "IllegalOperation",
+      errmsg: "Transaction numbers are only allowed on a replica set member or mongos",
+    });
     let sessions = 0;
     const session = scriptedSession();
     const startSession = async () => {
@@ -265,18 +339,27 @@ describe("transactions are decided from the topology, not latched off by one err
 
 describe("outages are classified as outages (issue 10.8)", () => {
   it("unwraps bulkWrite's MongoBulkWriteError around a server-selection error (last_used_at flushes)", () => {
-    const selection = new MongoServerSelectionError("Server selection timed out after 2000 ms", { type: "ReplicaSetNoPrimary", servers: new Map() } as never);
+    const selection = new MongoServerSelectionError("Server selection timed out after 2000 ms", {
+      type: "ReplicaSetNoPrimary",
+      servers: new Map(),
+    } as never);
     // Exactly what node_modules/mongodb/lib/bulk/common.js throws for a batch whose execution failed.
     const wrapped = new MongoBulkWriteError(selection, {} as never);
     expect(wrapped.name).toBe("MongoBulkWriteError");
     expect(isUnavailable(wrapped)).toBe(true);
     expect(toStoreError(wrapped, "recordKeyUses")).toBeInstanceOf(StoreUnavailableError);
     // The pool's errors (classes the driver does not export at its top level) are unwrapped too.
-    const waitQueue = new WaitQueueTimeoutError("Timed out while checking out a connection from connection pool", "10.0.0.1:27017");
+    const waitQueue = new WaitQueueTimeoutError(
+      "Timed out while checking out a connection from connection pool",
+      "10.0.0.1:27017",
+    );
     expect(waitQueue.name).toBe("MongoWaitQueueTimeoutError");
     expect(isUnavailable(new MongoBulkWriteError(waitQueue, {} as never))).toBe(true);
     // A real write error stays a failure of the write (INTERNAL), not an outage.
-    const writeErr = new MongoBulkWriteError({ message: "E11000 duplicate key", code: 11000, writeErrors: [] } as never, {} as never);
+    const writeErr = new MongoBulkWriteError(
+      { message: "E11000 duplicate key", code: 11000, writeErrors: [] } as never,
+      {} as never,
+    );
     expect(isUnavailable(writeErr)).toBe(false);
   });
 
@@ -290,12 +373,30 @@ describe("outages are classified as outages (issue 10.8)", () => {
       BulkOperationBase: { prototype: { handleWriteError(this: unknown, r: unknown): void } };
     };
     const bulkResult = {
-      ok: 1, writeErrors: [], insertedIds: [], nInserted: 0, nUpserted: 0, nMatched: 1, nModified: 1, nRemoved: 0, upserted: [],
-      writeConcernErrors: [new bulk.WriteConcernError({ code: 64, codeName: "WriteConcernFailed", errmsg: "waiting for replication timed out", errInfo: { wtimeout: true } })],
+      ok: 1,
+      writeErrors: [],
+      insertedIds: [],
+      nInserted: 0,
+      nUpserted: 0,
+      nMatched: 1,
+      nModified: 1,
+      nRemoved: 0,
+      upserted: [],
+      writeConcernErrors: [
+        new bulk.WriteConcernError({
+          code: 64,
+          codeName: "WriteConcernFailed",
+          errmsg: "waiting for replication timed out",
+          errInfo: { wtimeout: true },
+        }),
+      ],
     };
     let thrown: unknown;
     try {
-      bulk.BulkOperationBase.prototype.handleWriteError.call({ s: { bulkResult } }, new bulk.BulkWriteResult(bulkResult, false));
+      bulk.BulkOperationBase.prototype.handleWriteError.call(
+        { s: { bulkResult } },
+        new bulk.BulkWriteResult(bulkResult, false),
+      );
     } catch (err) {
       thrown = err;
     }
@@ -304,10 +405,16 @@ describe("outages are classified as outages (issue 10.8)", () => {
     expect(isUnavailable(thrown)).toBe(true);
     expect(toStoreError(thrown, "recordKeyUses")).toBeInstanceOf(StoreUnavailableError);
     // A write-concern error that is not an outage (an unsatisfiable w) stays INTERNAL.
-    const unsatisfiable = { ...bulkResult, writeConcernErrors: [new bulk.WriteConcernError({ code: 100, errmsg: "Not enough data-bearing nodes" })] };
+    const unsatisfiable = {
+      ...bulkResult,
+      writeConcernErrors: [new bulk.WriteConcernError({ code: 100, errmsg: "Not enough data-bearing nodes" })],
+    };
     let other: unknown;
     try {
-      bulk.BulkOperationBase.prototype.handleWriteError.call({ s: { bulkResult: unsatisfiable } }, new bulk.BulkWriteResult(unsatisfiable, false));
+      bulk.BulkOperationBase.prototype.handleWriteError.call(
+        { s: { bulkResult: unsatisfiable } },
+        new bulk.BulkWriteResult(unsatisfiable, false),
+      );
     } catch (err) {
       other = err;
     }
@@ -315,7 +422,12 @@ describe("outages are classified as outages (issue 10.8)", () => {
   });
 
   it("treats interrupted (11601) and stale-routing (63, 150, 13388) errors as outages (issue 18.13)", () => {
-    for (const [code, codeName] of [[11601, "Interrupted"], [63, "StaleShardVersion"], [150, "StaleEpoch"], [13388, "StaleConfig"]] as const) {
+    for (const [code, codeName] of [
+      [11601, "Interrupted"],
+      [63, "StaleShardVersion"],
+      [150, "StaleEpoch"],
+      [13388, "StaleConfig"],
+    ] as const) {
       const e = new MongoServerError({ ok: 0, code, codeName, errmsg: "operation could not complete" });
       expect(isUnavailable(e), codeName).toBe(true);
       expect(toStoreError(e, "findKeyByHash")).toBeInstanceOf(StoreUnavailableError);
@@ -340,7 +452,12 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
       errmsg: `E11000 duplicate key error collection: wf.keys index: keys_tenant_grace_slot_unique dup key: { tenantId: "acme", graceSlot: ${g} }`,
       keyPattern: { tenantId: 1, graceSlot: 1 },
     });
-  const standalone = (coll: Collection<KeyDoc>) => createKeySlotOps(async () => coll, 2000, txns(async () => scriptedSession(), { supported: () => false }));
+  const standalone = (coll: Collection<KeyDoc>) =>
+    createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => scriptedSession(), { supported: () => false }),
+    );
 
   it("deprecates into a free grace slot in the same conditional write", async () => {
     const { coll, raw } = scriptedCollection({ graceSlots: [0, 1] });
@@ -359,7 +476,9 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
     let reads = 0;
     raw.find.mockImplementation(((filter: { status?: string }) => ({
       toArray: async () =>
-        filter.status === "deprecated" ? (reads++ === 0 ? [0, 1] : [0, 1, 2]).map((graceSlot) => ({ graceSlot, revokeAt: new Date(999_999) })) : [],
+        filter.status === "deprecated"
+          ? (reads++ === 0 ? [0, 1] : [0, 1, 2]).map((graceSlot) => ({ graceSlot, revokeAt: new Date(999_999) }))
+          : [],
     })) as never);
     expect(await standalone(coll).rotateKey(rotateArgs)).toEqual({ ok: false, reason: "deprecated_limit" });
     expect(raw.findOneAndUpdate).toHaveBeenCalledTimes(3); // slots 2, 0, 1 in the first pass; none tried in the second
@@ -374,8 +493,15 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
         if (filter.status !== "deprecated") return [];
         // Slot 1's holder ended its grace at 5 (before now = 10); after the sweep it is gone.
         return reads++ === 0
-          ? [{ graceSlot: 0, revokeAt: new Date(999) }, { graceSlot: 1, revokeAt: new Date(5) }, { graceSlot: 2, revokeAt: new Date(999) }]
-          : [{ graceSlot: 0, revokeAt: new Date(999) }, { graceSlot: 2, revokeAt: new Date(999) }];
+          ? [
+              { graceSlot: 0, revokeAt: new Date(999) },
+              { graceSlot: 1, revokeAt: new Date(5) },
+              { graceSlot: 2, revokeAt: new Date(999) },
+            ]
+          : [
+              { graceSlot: 0, revokeAt: new Date(999) },
+              { graceSlot: 2, revokeAt: new Date(999) },
+            ];
       },
     })) as never);
     raw.updateMany.mockResolvedValue({ modifiedCount: 1 }); // the server found slot 1's grace ended
@@ -383,9 +509,18 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
     expect(raw.updateMany).toHaveBeenCalledTimes(1);
     const [filter, update] = raw.updateMany.mock.calls[0] as unknown as [Document, Document];
     // Judged by the server's clock ($$NOW), not the caller's `now` (issue 18.12).
-    expect(filter).toEqual({ tenantId: T, status: "deprecated", graceSlot: { $exists: true }, revokeAt: { $type: "date" }, $expr: { $lte: ["$revokeAt", "$$NOW"] } });
+    expect(filter).toEqual({
+      tenantId: T,
+      status: "deprecated",
+      graceSlot: { $exists: true },
+      revokeAt: { $type: "date" },
+      $expr: { $lte: ["$revokeAt", "$$NOW"] },
+    });
     // Only the place is given back: the key stays DEPRECATED for the sweep (and its audit event).
     expect(update).toEqual({ $unset: { graceSlot: "" } });
-    expect((raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set.graceSlot).toBe(1);
+    expect(
+      (raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set
+        .graceSlot,
+    ).toBe(1);
   });
 });

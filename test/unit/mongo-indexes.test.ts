@@ -1,7 +1,14 @@
 import { type Db, MongoServerError } from "mongodb";
 import { describe, expect, it, vi } from "vitest";
 import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
-import { AUDIT_INDEXES, ensureIndexes, INDEX, IndexConflictError, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
+import {
+  AUDIT_INDEXES,
+  ensureIndexes,
+  INDEX,
+  IndexConflictError,
+  KEY_INDEXES,
+  SESSION_INDEXES,
+} from "../../src/adapters/mongo/mongo-indexes.js";
 
 /**
  * Index creation at start-up (issue 10.9) against a scripted Db (no mongod here): the build is
@@ -10,7 +17,10 @@ import { AUDIT_INDEXES, ensureIndexes, INDEX, IndexConflictError, KEY_INDEXES, S
  * conflict (85/86) is a configuration error that names the index, not something to retry.
  */
 type Listed = Record<string, unknown>[];
-function scriptedDb(listed: Record<string, Listed | "missing">, createIndexes?: (coll: string, specs: unknown[]) => Promise<unknown>) {
+function scriptedDb(
+  listed: Record<string, Listed | "missing">,
+  createIndexes?: (coll: string, specs: unknown[]) => Promise<unknown>,
+) {
   const created: string[] = [];
   const make = (): Db =>
     ({
@@ -18,7 +28,13 @@ function scriptedDb(listed: Record<string, Listed | "missing">, createIndexes?: 
         listIndexes: () => ({
           toArray: async () => {
             const l = listed[name];
-            if (l === "missing") throw new MongoServerError({ ok: 0, code: 26, codeName: "NamespaceNotFound", errmsg: `ns does not exist: db.${name}` });
+            if (l === "missing")
+              throw new MongoServerError({
+                ok: 0,
+                code: 26,
+                codeName: "NamespaceNotFound",
+                errmsg: `ns does not exist: db.${name}`,
+              });
             return l ?? [];
           },
         }),
@@ -35,7 +51,10 @@ function scriptedDb(listed: Record<string, Listed | "missing">, createIndexes?: 
   return { db: make(), buildDb: make(), created };
 }
 // What listIndexes answers for an index built from our spec (the server adds v and keeps the rest).
-const asListed = (specs: typeof KEY_INDEXES): Listed => [{ v: 2, key: { _id: 1 }, name: "_id_" }, ...specs.map((s) => ({ v: 2, ...s }))];
+const asListed = (specs: typeof KEY_INDEXES): Listed => [
+  { v: 2, key: { _id: 1 }, name: "_id_" },
+  ...specs.map((s) => ({ v: 2, ...s })),
+];
 
 describe("index creation at start-up", () => {
   it("builds nothing, and opens no build connection, when every index already exists exactly", async () => {
@@ -66,15 +85,28 @@ describe("index creation at start-up", () => {
 
   it("reports an index conflict (85/86) as a configuration error naming the index", async () => {
     for (const code of [85, 86]) {
-      const { db, buildDb } = scriptedDb({ [COLLECTIONS.keys]: [], [COLLECTIONS.sessions]: [] }, async (_coll, specs) => {
-        if ((specs[0] as { name: string }).name === INDEX.keyTokenHash) {
-          throw new MongoServerError({ ok: 0, code, codeName: "IndexOptionsConflict", errmsg: "Index already exists with a different name: tokenHash_1" });
-        }
-      });
-      const err = await ensureIndexes(db, { build: async () => buildDb }).then(() => undefined, (e: unknown) => e);
+      const { db, buildDb } = scriptedDb(
+        { [COLLECTIONS.keys]: [], [COLLECTIONS.sessions]: [] },
+        async (_coll, specs) => {
+          if ((specs[0] as { name: string }).name === INDEX.keyTokenHash) {
+            throw new MongoServerError({
+              ok: 0,
+              code,
+              codeName: "IndexOptionsConflict",
+              errmsg: "Index already exists with a different name: tokenHash_1",
+            });
+          }
+        },
+      );
+      const err = await ensureIndexes(db, { build: async () => buildDb }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(IndexConflictError);
       expect((err as IndexConflictError).index).toBe(INDEX.keyTokenHash);
-      expect((err as Error).message).toMatch(/keys\.keys_token_hash_unique.*different name: tokenHash_1.*dropIndex.*restart/);
+      expect((err as Error).message).toMatch(
+        /keys\.keys_token_hash_unique.*different name: tokenHash_1.*dropIndex.*restart/,
+      );
     }
   });
 });

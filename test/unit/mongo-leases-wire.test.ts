@@ -25,7 +25,8 @@ const stub = useMongoWireStub({ replicaSet: true });
 function matches(doc: Document, filter: Document): boolean {
   return Object.entries(filter).every(([field, want]) => {
     if (field === "$or") return (want as Document[]).some((f) => matches(doc, f));
-    if (want && typeof want === "object" && !(want instanceof Date) && "$lte" in want) return doc[field] !== undefined && doc[field] <= want.$lte;
+    if (want && typeof want === "object" && !(want instanceof Date) && "$lte" in want)
+      return doc[field] !== undefined && doc[field] <= want.$lte;
     return doc[field] instanceof Date ? doc[field].getTime() === (want as Date).getTime() : doc[field] === want;
   });
 }
@@ -43,7 +44,18 @@ function leasesCollection(): { docs: Map<string, Document>; handle: (cmd: WireCo
       }
       if (!upsert) return { n: 0, nModified: 0, ok: 1 };
       if (current) {
-        return { n: 0, nModified: 0, writeErrors: [{ index: 0, code: 11000, errmsg: `E11000 duplicate key error collection: wf.leases index: _id_ dup key: { _id: "${q._id}" }` }], ok: 1 };
+        return {
+          n: 0,
+          nModified: 0,
+          writeErrors: [
+            {
+              index: 0,
+              code: 11000,
+              errmsg: `E11000 duplicate key error collection: wf.leases index: _id_ dup key: { _id: "${q._id}" }`,
+            },
+          ],
+          ok: 1,
+        };
       }
       docs.set(q._id as string, { _id: q._id, ...u.$set });
       return { n: 1, nModified: 0, upserted: [{ index: 0, _id: q._id }], ok: 1 };
@@ -91,9 +103,12 @@ describe("MongoDB bootstrap lease on the wire (issue 26.1)", () => {
   });
 
   it("a claim MongoDB cannot answer is an outage (UNAVAILABLE), never a lost or won lease", async () => {
-    stub.handle = (cmd) => (cmd.name === "update" ? { ok: 0, code: 91, codeName: "ShutdownInProgress", errmsg: "shutting down" } : undefined);
+    stub.handle = (cmd) =>
+      cmd.name === "update" ? { ok: 0, code: 91, codeName: "ShutdownInProgress", errmsg: "shutting down" } : undefined;
     const s = await readyStore();
-    await expect(s.claimLease({ name: BOOTSTRAP_LEASE, holder: "a", now: at(0), until: at(1) })).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(s.claimLease({ name: BOOTSTRAP_LEASE, holder: "a", now: at(0), until: at(1) })).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
   });
 
   it("five instances, each with its own driver connection, bootstrap at once: exactly one admin key and one saved key", async () => {
@@ -105,11 +120,23 @@ describe("MongoDB bootstrap lease on the wire (issue 26.1)", () => {
     const outcomes = await Promise.all(
       connections.map(async (mongo, i) => {
         const store: TokenStore = { ...keysStore, claimLease: mongo.claimLease, releaseLease: mongo.releaseLease };
-        const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }) });
-        return ensureAdminKey({ store, clock: systemClock, keys, holder: `replica-${i}`, pollMs: 20, save: async (t) => {
-          saved.push(t);
-          await sleep(100); // writing the key file takes a while
-        } });
+        const keys = createKeyService({
+          store,
+          clock: systemClock,
+          cache: createTokenCache(),
+          lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+        });
+        return ensureAdminKey({
+          store,
+          clock: systemClock,
+          keys,
+          holder: `replica-${i}`,
+          pollMs: 20,
+          save: async (t) => {
+            saved.push(t);
+            await sleep(100); // writing the key file takes a while
+          },
+        });
       }),
     );
     expect(outcomes.map((o) => o.kind).sort()).toEqual(["created", "existing", "existing", "existing", "existing"]);

@@ -16,7 +16,17 @@ import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
  * what the adapter builds, and a small in-memory `sessions` collection answers `find` and `update`
  * by evaluating the filters it receives, the way mongod would for these operators.
  */
-type Session = { _id: string; v: number; tenantId: string; tokenHash: string; createdAt: Date; expiresAt: Date; createdBy: string; revokedAt?: Date; revokedBy?: string };
+type Session = {
+  _id: string;
+  v: number;
+  tenantId: string;
+  tokenHash: string;
+  createdAt: Date;
+  expiresAt: Date;
+  createdBy: string;
+  revokedAt?: Date;
+  revokedBy?: string;
+};
 
 function matches(doc: Record<string, unknown>, filter: Document): boolean {
   return Object.entries(filter).every(([field, cond]) => {
@@ -42,7 +52,11 @@ function matches(doc: Record<string, unknown>, filter: Document): boolean {
 }
 
 /** The scripted `sessions` collection; `onUpdate` runs when an update arrives, before it is applied. */
-function sessionsCollection(stub: MongoWireStub, docs: Session[], opts: { updateDelayMs?: number; onUpdate?: () => void } = {}) {
+function sessionsCollection(
+  stub: MongoWireStub,
+  docs: Session[],
+  opts: { updateDelayMs?: number; onUpdate?: () => void } = {},
+) {
   const seen: WireCommand[] = [];
   stub.handle = async (cmd) => {
     const { name, doc } = cmd;
@@ -80,7 +94,9 @@ function session(tenantId: string, createdAt: Date, expiresAt: Date): Session {
 }
 /** `n` live sessions of `tenantId`, created before `now`, expiring over the next hour. */
 const liveSessions = (tenantId: string, n: number, now: number) =>
-  Array.from({ length: n }, (_, i) => session(tenantId, new Date(now - HOUR + i), new Date(now + 1000 + Math.floor((i * HOUR) / n))));
+  Array.from({ length: n }, (_, i) =>
+    session(tenantId, new Date(now - HOUR + i), new Date(now + 1000 + Math.floor((i * HOUR) / n))),
+  );
 
 const stub = useMongoWireStub({ replicaSet: true });
 
@@ -104,7 +120,9 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
       },
     });
     const s = await readyStore({ sessionRevoke: { batchSize: 1000 } });
-    expect(await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now), revokedBy: "key_ir" })).toBe(2500);
+    expect(await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now), revokedBy: "key_ir" })).toBe(
+      2500,
+    );
     expect(mine.every((d) => d.revokedAt?.getTime() === now && d.revokedBy === "key_ir")).toBe(true);
     expect(during.length).toBeGreaterThan(0);
     expect(during.every((d) => d.revokedAt === undefined)).toBe(true);
@@ -112,7 +130,9 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     expect(foreign.revokedAt).toBeUndefined();
 
     // The index it walks was built at start (the stub lists no index, so every one is built).
-    const built = stub.commands.filter((c) => c.name === "createIndexes" && c.doc.createIndexes === "sessions").flatMap((c) => c.doc.indexes as Document[]);
+    const built = stub.commands
+      .filter((c) => c.name === "createIndexes" && c.doc.createIndexes === "sessions")
+      .flatMap((c) => c.doc.indexes as Document[]);
     expect(built.find((i) => i.name === "sessions_tenant_expires_at")?.key).toEqual({ tenantId: 1, expiresAt: 1 });
 
     const updates = seen.filter((c) => c.name === "update");
@@ -121,7 +141,11 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     expect(finds.length).toBeGreaterThanOrEqual(3);
     for (const f of finds) {
       expect(f.doc.hint).toBe(INDEX.sessionTenantExpires);
-      expect(f.doc.filter).toMatchObject({ tenantId: "acme", revokedAt: { $exists: false }, createdAt: { $lte: new Date(now) } });
+      expect(f.doc.filter).toMatchObject({
+        tenantId: "acme",
+        revokedAt: { $exists: false },
+        createdAt: { $lte: new Date(now) },
+      });
       expect(f.doc.limit).toBe(1000);
     }
     for (const u of updates) {
@@ -139,7 +163,10 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     sessionsCollection(stub, mine, { updateDelayMs: 120 });
     const s = await readyStore({ sessionRevoke: { batchSize: 100, budgetMs: 400 } });
     const started = performance.now();
-    const err = await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now), revokedBy: "key_ir" }).then(() => undefined, (e: unknown) => e);
+    const err = await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now), revokedBy: "key_ir" }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     const took = performance.now() - started;
     expect(err).toBeInstanceOf(PartialRevocationError);
     const done = (err as PartialRevocationError).revokedCount;
@@ -164,12 +191,23 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     // revoke's own budget is derived from it. Everything but this operation runs on the memory store.
     const mongo = await readyStore({ timeouts: { transactionBudgetMS: 800 }, sessionRevoke: { batchSize: 100 } });
     const memory = createMemoryTokenStore();
-    const t = await startTestApp({ store: { ...memory, revokeTenantSessions: mongo.revokeTenantSessions }, env: { STORE_TIMEOUT_MS: "800" } });
+    const t = await startTestApp({
+      store: { ...memory, revokeTenantSessions: mongo.revokeTenantSessions },
+      env: { STORE_TIMEOUT_MS: "800" },
+    });
     try {
       const admin = () => ({ bearer: t.adminKey });
-      const failure = await t.grpc.revokeTenantSessions({ tenantId: "acme" }, admin()).then(() => undefined, (e: { code: number }) => e);
+      const failure = await t.grpc.revokeTenantSessions({ tenantId: "acme" }, admin()).then(
+        () => undefined,
+        (e: { code: number }) => e,
+      );
       expect(failure?.code).toBe(status.UNAVAILABLE);
-      const event = (await t.grpc.listAuditEvents({ tenantId: "acme", pageSize: 1, action: AuditAction.SESSIONS_REVOKE_ALL }, admin())).events[0]!;
+      const event = (
+        await t.grpc.listAuditEvents(
+          { tenantId: "acme", pageSize: 1, action: AuditAction.SESSIONS_REVOKE_ALL },
+          admin(),
+        )
+      ).events[0]!;
       expect(event.outcome).toBe(AuditOutcome.FAILED);
       const done = Number(/revoked (\d+) sessions before the store stopped/.exec(event.detail)?.[1]);
       expect(done).toBeGreaterThan(0); // the count, not the wrapper's "did not answer within 800 ms"

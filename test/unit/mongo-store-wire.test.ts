@@ -19,14 +19,23 @@ const stub = useMongoWireStub({ replicaSet: true });
 const old = ROTATED_KEY;
 const successor = successorKey();
 const rotate = (s: TokenStore) =>
-  s.rotateKey({ tenantId: "acme", keyId: old.id, successor, revokeAt: new Date(1e12), maxActive: 3, maxDeprecated: 3, now: new Date(1) });
+  s.rotateKey({
+    tenantId: "acme",
+    keyId: old.id,
+    successor,
+    revokeAt: new Date(1e12),
+    maxActive: 3,
+    maxDeprecated: 3,
+    now: new Date(1),
+  });
 
 /** Answers the rotation's reads and writes: the old key is ACTIVE in slot 0, no deprecated key holds a grace slot. */
 function keysCollection(commit: () => Document): (cmd: { name: string; doc: Document }) => Document | undefined {
   const batch = (docs: Document[], ns: string) => ({ cursor: { id: BSON.Long.ZERO, ns, firstBatch: docs }, ok: 1 });
   return ({ name, doc }) => {
     if (name === "find") return batch(doc.filter?._id === old.id ? [toKeyDoc(old, 0)] : [], `wf.${doc.find}`);
-    if (name === "findAndModify") return { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(old, 0), ok: 1 };
+    if (name === "findAndModify")
+      return { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(old, 0), ok: 1 };
     if (name === "insert") return { n: 1, ok: 1 };
     if (name === "commitTransaction") return commit();
     return undefined;
@@ -57,11 +66,19 @@ describe("RotateKey's transaction on the wire (issue 10.5)", () => {
     // driver labels UnknownTransactionCommitResult; its withTransaction would retry for 120 s.
     stub.handle = keysCollection(() => ({
       ok: 1,
-      writeConcernError: { code: 64, codeName: "WriteConcernFailed", errmsg: "waiting for replication timed out", errInfo: { wtimeout: true } },
+      writeConcernError: {
+        code: 64,
+        codeName: "WriteConcernFailed",
+        errmsg: "waiting for replication timed out",
+        errInfo: { wtimeout: true },
+      },
     }));
     const s = await readyStore({ transactionBudgetMS: 400 });
     const started = performance.now();
-    const err = await rotate(s).then(() => undefined, (e: unknown) => e);
+    const err = await rotate(s).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(performance.now() - started).toBeLessThan(2000);
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(stub.commands.filter((c) => c.name === "commitTransaction").length).toBeGreaterThan(1);
@@ -72,7 +89,10 @@ describe("last_used_at flush during an outage (issue 10.8)", () => {
   it("is an outage (StoreUnavailableError), not a bug, although bulkWrite wraps the server-selection error", async () => {
     const s = await readyStore({ serverSelectionTimeoutMS: 300 });
     await stub.close(); // the deployment is gone
-    const err = await s.recordKeyUses([{ keyId: old.id, at: new Date() }]).then(() => undefined, (e: unknown) => e);
+    const err = await s.recordKeyUses([{ keyId: old.id, at: new Date() }]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StoreUnavailableError);
     expect(((err as Error).cause as Error).name).toBe("MongoBulkWriteError");
   }, 10_000);
@@ -91,13 +111,20 @@ describe("grace-slot reclaim uses the server's clock (issue 18.12)", () => {
     const batch = (docs: Document[], ns: string) => ({ cursor: { id: BSON.Long.ZERO, ns, firstBatch: docs }, ok: 1 });
     stub.replicaSet = false;
     stub.handle = ({ name, doc }) => {
-      if (name === "find" && doc.filter?.status === "deprecated") return batch([...holders.keys()].map((graceSlot) => ({ graceSlot })), `wf.${doc.find}`);
+      if (name === "find" && doc.filter?.status === "deprecated")
+        return batch(
+          [...holders.keys()].map((graceSlot) => ({ graceSlot })),
+          `wf.${doc.find}`,
+        );
       if (name === "find") return batch(doc.filter?._id === old.id ? [toKeyDoc(old, 0)] : [], `wf.${doc.find}`);
       if (name === "update" && doc.update === "keys") {
         const q = doc.updates[0].q as Document;
         reclaims.push(q);
         const serverNow = new Date();
-        const ended = (r: Date) => (q.$expr ? JSON.stringify(q.$expr) === JSON.stringify({ $lte: ["$revokeAt", "$$NOW"] }) && r <= serverNow : r <= q.revokeAt.$lte);
+        const ended = (r: Date) =>
+          q.$expr
+            ? JSON.stringify(q.$expr) === JSON.stringify({ $lte: ["$revokeAt", "$$NOW"] }) && r <= serverNow
+            : r <= q.revokeAt.$lte;
         let n = 0;
         for (const [g, r] of holders) {
           if (ended(r)) {
@@ -107,14 +134,23 @@ describe("grace-slot reclaim uses the server's clock (issue 18.12)", () => {
         }
         return { n, nModified: n, ok: 1 };
       }
-      if (name === "findAndModify") return { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(old, 0), ok: 1 };
+      if (name === "findAndModify")
+        return { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(old, 0), ok: 1 };
       if (name === "insert") return { n: 1, ok: 1 };
       return undefined;
     };
     return { reclaims, holders };
   }
   const rotateAt = (s: TokenStore, now: Date) =>
-    s.rotateKey({ tenantId: "acme", keyId: old.id, successor, revokeAt: new Date(now.getTime() + 72 * 60 * MIN), maxActive: 3, maxDeprecated: 3, now });
+    s.rotateKey({
+      tenantId: "acme",
+      keyId: old.id,
+      successor,
+      revokeAt: new Date(now.getTime() + 72 * 60 * MIN),
+      maxActive: 3,
+      maxDeprecated: 3,
+      now,
+    });
 
   it("a replica 10 minutes fast does not free a slot whose grace has 5 minutes left: the filter is revokeAt <= $$NOW", async () => {
     const { reclaims, holders } = fullTenant(new Date(Date.now() + 5 * MIN));
@@ -122,7 +158,11 @@ describe("grace-slot reclaim uses the server's clock (issue 18.12)", () => {
     expect(await rotateAt(s, new Date(Date.now() + 10 * MIN))).toEqual({ ok: false, reason: "deprecated_limit" });
     expect(holders.size).toBe(3); // still 3 deprecated keys in grace, not 4
     expect(reclaims).toHaveLength(1);
-    expect(reclaims[0]).toMatchObject({ tenantId: "acme", status: "deprecated", $expr: { $lte: ["$revokeAt", "$$NOW"] } });
+    expect(reclaims[0]).toMatchObject({
+      tenantId: "acme",
+      status: "deprecated",
+      $expr: { $lte: ["$revokeAt", "$$NOW"] },
+    });
     expect(JSON.stringify(reclaims[0])).not.toContain('"$lte":{"$date"'); // no date from the caller's clock
   }, 10_000);
 
@@ -148,7 +188,13 @@ describe("last_used_at writes with several instances (issue 18.8)", () => {
       for (let i = 0; i < INSTANCES; i++) {
         const s = createMongoTokenStore({ uri: stub.uri, dbName: "wf", retry: { initialMs: 10, maxMs: 20 } });
         instances.push(s);
-        while (!(await s.ping().then(() => true, () => false))) await sleep(10);
+        while (
+          !(await s.ping().then(
+            () => true,
+            () => false,
+          ))
+        )
+          await sleep(10);
       }
       // Every instance serves every key all the time and flushes once a second, the flushes spread
       // over the second (instance i at i/INSTANCES s): each flush carries the newest use.
@@ -163,7 +209,9 @@ describe("last_used_at writes with several instances (issue 18.8)", () => {
       }
       const perKeyPerSecond = model.written / KEYS / SECONDS;
       const maxOnlyPerKeyPerSecond = model.maxOnlyWritten / KEYS / SECONDS;
-      console.log(`last_used_at writes per key per second, ${INSTANCES} instances: ${perKeyPerSecond.toFixed(2)} with the coarseness filter, ${maxOnlyPerKeyPerSecond.toFixed(2)} with $max alone`);
+      console.log(
+        `last_used_at writes per key per second, ${INSTANCES} instances: ${perKeyPerSecond.toFixed(2)} with the coarseness filter, ${maxOnlyPerKeyPerSecond.toFixed(2)} with $max alone`,
+      );
       expect(maxOnlyPerKeyPerSecond).toBe(INSTANCES); // every interleaved flush writes without the filter
       expect(perKeyPerSecond).toBeLessThanOrEqual(1); // at most one write per key per coarseness interval
       expect(worstLag).toBeLessThanOrEqual(1000); // the stored value is never more than 1 s behind a flushed use

@@ -48,7 +48,13 @@ describe("refusal windows", () => {
     const events = await list();
     expect(events).toHaveLength(3);
     const counted = events.find((e) => (e.count ?? 0) > 1)!;
-    expect(counted).toMatchObject({ count: 999, peer: "10.0.0.7", outcome: "failed", code: "UNAUTHENTICATED", tenantId: "acme" });
+    expect(counted).toMatchObject({
+      count: 999,
+      peer: "10.0.0.7",
+      outcome: "failed",
+      code: "UNAUTHENTICATED",
+      tenantId: "acme",
+    });
     expect(counted.firstTime!.getTime()).toBe(new Date("2026-02-22T14:30:00.010Z").getTime());
     expect(counted.time.getTime()).toBe(new Date("2026-02-22T14:30:09.990Z").getTime());
     expect(counted.detail).toMatch(/^999 more refused calls like this \(missing bearer credential\) from 10\.0\.0\.7/);
@@ -88,8 +94,16 @@ describe("refusal windows", () => {
 
   it("an authenticated caller without permission: its first refusals are events of their own, a flood is counted under its name and evicts nothing", async () => {
     const { clock, windows, list } = setup(200);
-    const denied: AuditCompletion = { outcome: "failed", code: "PERMISSION_DENIED", detail: "this credential may not act on tenant globex" };
-    const asAcme = (tenantId: string): AuditDraft => ({ ...draft("10.0.0.5:7", tenantId), action: "keys.list", actor: { kind: "api_key", id: "key_acme1", tenantId: "acme" } });
+    const denied: AuditCompletion = {
+      outcome: "failed",
+      code: "PERMISSION_DENIED",
+      detail: "this credential may not act on tenant globex",
+    };
+    const asAcme = (tenantId: string): AuditDraft => ({
+      ...draft("10.0.0.5:7", tenantId),
+      action: "keys.list",
+      actor: { kind: "api_key", id: "key_acme1", tenantId: "acme" },
+    });
     for (let i = 0; i < 3; i++) await windows.refused(asAcme("globex"), denied);
     expect(await list("globex")).toHaveLength(3); // a real caller's few refusals stay individual
     for (let i = 0; i < 20_000; i++) {
@@ -119,7 +133,14 @@ describe("refusal windows", () => {
     }
     await windows.close();
     const acme = await list("acme");
-    expect(acme.map((e) => [e.code, e.count ?? 1]).sort()).toEqual([["UNAUTHENTICATED", 1], ["UNAUTHENTICATED", 4], ["UNAVAILABLE", 1], ["UNAVAILABLE", 4]].sort());
+    expect(acme.map((e) => [e.code, e.count ?? 1]).sort()).toEqual(
+      [
+        ["UNAUTHENTICATED", 1],
+        ["UNAUTHENTICATED", 4],
+        ["UNAVAILABLE", 1],
+        ["UNAVAILABLE", 4],
+      ].sort(),
+    );
     expect((await list("globex")).reduce((n, e) => n + (e.count ?? 1), 0)).toBe(5);
   });
 });

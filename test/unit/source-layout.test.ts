@@ -30,8 +30,12 @@ const where = (file: string) => relative(root, file);
 
 describe("source layout", () => {
   it("in src/transport, only grpc/ imports @grpc/grpc-js and only connect/ imports connect-node", () => {
-    const grpc = under("transport").filter((f) => importsOf(f).includes("@grpc/grpc-js")).map(where);
-    const connectNode = under("transport").filter((f) => importsOf(f).includes("@connectrpc/connect-node")).map(where);
+    const grpc = under("transport")
+      .filter((f) => importsOf(f).includes("@grpc/grpc-js"))
+      .map(where);
+    const connectNode = under("transport")
+      .filter((f) => importsOf(f).includes("@connectrpc/connect-node"))
+      .map(where);
     expect(grpc.length).toBeGreaterThan(0);
     expect(grpc.filter((f) => !f.startsWith("src/transport/grpc/"))).toEqual([]);
     expect(connectNode.length).toBeGreaterThan(0);
@@ -58,11 +62,13 @@ describe("source layout", () => {
   it("transport imports no service, app or adapter; service imports only transport/protocol of the wire code", () => {
     const wrong: string[] = [];
     for (const file of under("transport")) {
-      for (const dep of importsOf(file)) if (/^src\/(service|app|adapters)\//.test(dep)) wrong.push(`${where(file)} -> ${dep}`);
+      for (const dep of importsOf(file))
+        if (/^src\/(service|app|adapters)\//.test(dep)) wrong.push(`${where(file)} -> ${dep}`);
     }
     for (const file of under("service")) {
       for (const dep of importsOf(file)) {
-        if (/^src\/transport\//.test(dep) && !dep.startsWith("src/transport/protocol/")) wrong.push(`${where(file)} -> ${dep}`);
+        if (/^src\/transport\//.test(dep) && !dep.startsWith("src/transport/protocol/"))
+          wrong.push(`${where(file)} -> ${dep}`);
         if (/^@grpc\/grpc-js$|^@connectrpc\/connect-node$/.test(dep)) wrong.push(`${where(file)} -> ${dep}`);
       }
     }

@@ -55,16 +55,42 @@ describe("timeout layers (issue 18.6)", () => {
       wtimeouts.push(wtimeout);
       maxTimes.push(Number(cmd.doc.maxTimeMS ?? 0));
       await sleep(wtimeout);
-      return { ok: 1, n: 1, writeConcernError: { code: 64, codeName: "WriteConcernFailed", errmsg: "waiting for replication timed out", errInfo: { wtimeout: true } } };
+      return {
+        ok: 1,
+        n: 1,
+        writeConcernError: {
+          code: 64,
+          codeName: "WriteConcernFailed",
+          errmsg: "waiting for replication timed out",
+          errInfo: { wtimeout: true },
+        },
+      };
     };
     const storeMs = 1000;
     const config = loadConfig({ MONGODB_URI: stub.uri, MONGODB_DB: "wf", STORE_TIMEOUT_MS: String(storeMs) });
     store = (await openStore(config, logger)).store;
     const timed = withStoreTimeout(store, storeMs);
-    expect(await pollUntil(() => timed.ping().then(() => true, () => false))).toBe(true);
+    expect(
+      await pollUntil(() =>
+        timed.ping().then(
+          () => true,
+          () => false,
+        ),
+      ),
+    ).toBe(true);
     const now = new Date();
-    const session = { id: "ses_AAAAAAAAAAAAAAAAAAAA", tenantId: "acme", tokenHash: "h".repeat(64), subject: "u", createdAt: now, expiresAt: new Date(now.getTime() + 3_600_000) };
-    const err = await timed.insertSession(session as never).then(() => undefined, (e: unknown) => e);
+    const session = {
+      id: "ses_AAAAAAAAAAAAAAAAAAAA",
+      tenantId: "acme",
+      tokenHash: "h".repeat(64),
+      subject: "u",
+      createdAt: now,
+      expiresAt: new Date(now.getTime() + 3_600_000),
+    };
+    const err = await timed.insertSession(session as never).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(StoreUnavailableError);
     // The driver's answer (the write-concern error), not "did not answer within 1000 ms".
     expect((err as Error).message).toMatch(/waiting for replication timed out/);
@@ -90,10 +116,20 @@ describe("timeouts given in MONGODB_URI (issue 18.6)", () => {
   it("start-up says once which driver timeouts the connection string overrides", async () => {
     const lines: string[] = [];
     const capture = pino({ level: "warn" }, { write: (l: string) => void lines.push(l) });
-    const quiet = createMongoConnection({ uri: "mongodb://127.0.0.1:1/?directConnection=true", dbName: "wf", logger: capture, timeouts: deriveMongoTimeouts(2000) });
+    const quiet = createMongoConnection({
+      uri: "mongodb://127.0.0.1:1/?directConnection=true",
+      dbName: "wf",
+      logger: capture,
+      timeouts: deriveMongoTimeouts(2000),
+    });
     await quiet.close();
     expect(lines.filter((l) => l.includes("win over"))).toEqual([]);
-    const loud = createMongoConnection({ uri: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=30000", dbName: "wf", logger: capture, timeouts: deriveMongoTimeouts(2000) });
+    const loud = createMongoConnection({
+      uri: "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=30000",
+      dbName: "wf",
+      logger: capture,
+      timeouts: deriveMongoTimeouts(2000),
+    });
     await loud.close();
     const warned = lines.filter((l) => l.includes("win over")).map((l) => JSON.parse(l));
     expect(warned).toHaveLength(1);

@@ -1,7 +1,14 @@
 import { crc32 } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { encodeBase62 } from "../../src/domain/base62.js";
-import { checksum, generateToken, parseToken, tokenHint, looksLikeJwt, MAX_TOKEN_LENGTH } from "../../src/domain/token-format.js";
+import {
+  checksum,
+  generateToken,
+  parseToken,
+  tokenHint,
+  looksLikeJwt,
+  MAX_TOKEN_LENGTH,
+} from "../../src/domain/token-format.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { isValidTenantId, requireTenantId } from "../../src/domain/tenant-id.js";
 
@@ -78,7 +85,8 @@ describe("token format", () => {
 describe("tenant ids", () => {
   it("accepts ^[a-z0-9][a-z0-9-]{0,62}$ and reserves admin", () => {
     for (const ok of ["a", "acme", "acme-2", "0", "a".repeat(63)]) expect(isValidTenantId(ok), ok).toBe(true);
-    for (const bad of ["", "-a", "A", "a_b", "a".repeat(64), "acme ", "ácme"]) expect(isValidTenantId(bad), bad).toBe(false);
+    for (const bad of ["", "-a", "A", "a_b", "a".repeat(64), "acme ", "ácme"])
+      expect(isValidTenantId(bad), bad).toBe(false);
     expect(() => requireTenantId("admin")).toThrow(/reserved/);
     expect(requireTenantId("admin", "tenant_id", true)).toBe("admin");
     expect(() => requireTenantId("")).toThrow(/tenant_id: is required/);

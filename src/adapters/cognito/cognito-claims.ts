@@ -9,7 +9,8 @@ import type { JwtVerification } from "../../ports/jwt-verifier.js";
  */
 export const MAX_NUMERIC_DATE = 253_402_300_799;
 
-const isNumericDate = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= MAX_NUMERIC_DATE;
+const isNumericDate = (v: unknown): v is number =>
+  typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= MAX_NUMERIC_DATE;
 const absentOr = (v: unknown, ok: (v: unknown) => boolean): boolean => v === undefined || ok(v);
 const isString = (v: unknown): v is string => typeof v === "string";
 const isStringList = (v: unknown): v is string[] => Array.isArray(v) && v.every(isString);
@@ -24,12 +25,23 @@ export function claimShapesOk(payload: Record<string, unknown>, tenantClaim: str
   const tenantId = payload[tenantClaim];
   if (typeof tenantId !== "string" || !isValidTenantId(tenantId) || tenantId === ADMIN_TENANT_ID) return false;
   if (!isNumericDate(payload.exp)) return false;
-  if (!absentOr(payload.iat, isNumericDate) || !absentOr(payload.nbf, isNumericDate) || !absentOr(payload.auth_time, isNumericDate)) return false;
+  if (
+    !absentOr(payload.iat, isNumericDate) ||
+    !absentOr(payload.nbf, isNumericDate) ||
+    !absentOr(payload.auth_time, isNumericDate)
+  )
+    return false;
   if (typeof payload.sub !== "string" || payload.sub === "") return false;
   const username = payload.token_use === "id" ? payload["cognito:username"] : payload.username;
-  if (!absentOr(payload["cognito:groups"], isStringList) || !absentOr(payload.email, isString) || !absentOr(username, isString)) return false;
+  if (
+    !absentOr(payload["cognito:groups"], isStringList) ||
+    !absentOr(payload.email, isString) ||
+    !absentOr(username, isString)
+  )
+    return false;
   // Read by aws-jwt-verify: the same rule (a wrong type proves nothing), not "malformed".
-  for (const claim of ["iss", "scope", "jti", "client_id", "token_use"]) if (!absentOr(payload[claim], isString)) return false;
+  for (const claim of ["iss", "scope", "jti", "client_id", "token_use"])
+    if (!absentOr(payload[claim], isString)) return false;
   return absentOr(payload.aud, (v) => isString(v) || isStringList(v));
 }
 

@@ -47,8 +47,14 @@ export async function createCognitoJwtVerifier(
   const { userPoolIds, clientIds, tokenUse, tenantClaim, jwksFile } = config;
   const fileJwks = jwksFile ? loadJwksFile(jwksFile, userPoolIds) : undefined;
   const jwksCache = fileJwks
-    ? new SimpleJwksCache({ fetcher: createRefusingFetcher((uri) => logger.error({ uri }, "refused a JWKS download: keys come from COGNITO_JWKS_FILE")) })
-    : new SimpleJwksCache(createJwksDownloadLimiter(options.fetcher ?? createBoundedFetcher(), options.clock ?? systemClock));
+    ? new SimpleJwksCache({
+        fetcher: createRefusingFetcher((uri) =>
+          logger.error({ uri }, "refused a JWKS download: keys come from COGNITO_JWKS_FILE"),
+        ),
+      })
+    : new SimpleJwksCache(
+        createJwksDownloadLimiter(options.fetcher ?? createBoundedFetcher(), options.clock ?? systemClock),
+      );
   // Multi-pool form: every pool accepts the same client ids and token_use (COGNITO_CLIENT_ID lists
   // them all; a client id is unique to its pool in Cognito, so this is no wider than per-pool lists).
   const verifier = CognitoJwtVerifier.create(
@@ -62,7 +68,10 @@ export async function createCognitoJwtVerifier(
     for (const [pool, jwks] of fileJwks) verifier.cacheJwks(jwks, pool);
     knownKids = new Set([...fileJwks.values()].flatMap((jwks) => jwks.keys.map((k) => k.kid as string)));
     ready = () => true;
-    logger.info({ file: jwksFile, pools: userPoolIds, kids: [...knownKids] }, "Cognito JWKS loaded from COGNITO_JWKS_FILE (no network)");
+    logger.info(
+      { file: jwksFile, pools: userPoolIds, kids: [...knownKids] },
+      "Cognito JWKS loaded from COGNITO_JWKS_FILE (no network)",
+    );
   } else {
     const hydration = startHydration({
       pools: userPoolIds,
@@ -70,7 +79,8 @@ export async function createCognitoJwtVerifier(
       backoff: options.backoff,
       // Download the pool's region-format JWKS uri, then cacheJwks stores it under both issuer
       // formats aws-jwt-verify accepts (regional and multi-region "issuer-cognito-idp").
-      hydrate: async (pool) => verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool),
+      hydrate: async (pool) =>
+        verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool),
     });
     ready = hydration.loaded;
   }

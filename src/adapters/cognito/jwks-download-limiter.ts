@@ -18,7 +18,11 @@ export const JWKS_DOWNLOAD_INTERVAL_MS = 10_000;
  * A download that found its kid clears the penalty (Cognito rotated its keys: nothing to hold back).
  * Concurrent verifications join the download in flight (SimpleJwksCache does that).
  */
-export function createJwksDownloadLimiter(inner: Fetcher, clock: Clock, intervalMs = JWKS_DOWNLOAD_INTERVAL_MS): { fetcher: Fetcher; penaltyBox: PenaltyBox } {
+export function createJwksDownloadLimiter(
+  inner: Fetcher,
+  clock: Clock,
+  intervalMs = JWKS_DOWNLOAD_INTERVAL_MS,
+): { fetcher: Fetcher; penaltyBox: PenaltyBox } {
   const penalties = new Map<string, { at: number; failed: boolean }>();
   const penalize = (uri: string, failed: boolean) => penalties.set(uri, { at: clock.now().getTime(), failed });
   return {
@@ -39,7 +43,9 @@ export function createJwksDownloadLimiter(inner: Fetcher, clock: Clock, interval
         const left = p.at + intervalMs - clock.now().getTime();
         if (left <= 0) return;
         if (p.failed) throw new FetchError(uri, `the last JWKS download failed; next attempt allowed in ${left} ms`);
-        throw new WaitPeriodNotYetEndedJwkError(`the last JWKS download lacked the requested kid; next attempt allowed in ${left} ms`);
+        throw new WaitPeriodNotYetEndedJwkError(
+          `the last JWKS download lacked the requested kid; next attempt allowed in ${left} ms`,
+        );
       },
       registerFailedAttempt: (uri) => penalize(uri, false),
       registerSuccessfulAttempt: (uri) => penalties.delete(uri),

@@ -22,9 +22,14 @@ export function loadJwksFile(path: string, userPoolIds: readonly string[]): Map<
   try {
     doc = JSON.parse(readFileSync(path, "utf8"));
   } catch (err) {
-    return fail((err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : `not readable JSON (${(err as Error).message})`);
+    return fail(
+      (err as NodeJS.ErrnoException).code === "ENOENT"
+        ? "no such file"
+        : `not readable JSON (${(err as Error).message})`,
+    );
   }
-  if (typeof doc !== "object" || doc === null || Array.isArray(doc)) return fail('must be a JWKS ({"keys": [...]}) or an object keyed by user pool id');
+  if (typeof doc !== "object" || doc === null || Array.isArray(doc))
+    return fail('must be a JWKS ({"keys": [...]}) or an object keyed by user pool id');
 
   const out = new Map<string, Jwks>();
   if ("keys" in doc) {
@@ -60,7 +65,10 @@ function checkJwks(value: unknown, where: string, fail: (msg: string) => never):
     } catch (err) {
       fail(`${where}keys[${i}] (kid ${key!.kid as string}) is not a usable RSA public key: ${(err as Error).message}`);
     }
-    if (bits < MIN_RSA_BITS) fail(`${where}keys[${i}] (kid ${key!.kid as string}) is not a usable RSA public key: ${bits}-bit modulus, need ${MIN_RSA_BITS}`);
+    if (bits < MIN_RSA_BITS)
+      fail(
+        `${where}keys[${i}] (kid ${key!.kid as string}) is not a usable RSA public key: ${bits}-bit modulus, need ${MIN_RSA_BITS}`,
+      );
   }
   return value as Jwks;
 }

@@ -35,7 +35,10 @@ export function startHydration(opts: {
           pending.delete(pool);
           logger.info({ pool }, "Cognito JWKS loaded");
         } catch (err) {
-          logger.warn({ pool, err: (err as Error).message, retry_in_ms: wait }, "Cognito JWKS download failed: NOT_SERVING until it succeeds");
+          logger.warn(
+            { pool, err: (err as Error).message, retry_in_ms: wait },
+            "Cognito JWKS download failed: NOT_SERVING until it succeeds",
+          );
         }
       }),
     );

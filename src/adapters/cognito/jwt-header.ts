@@ -40,10 +40,15 @@ export function isCanonicalJwt(token: string): boolean {
   const a = token.indexOf(".");
   const b = a < 0 ? -1 : token.indexOf(".", a + 1);
   if (b < 0 || token.indexOf(".", b + 1) >= 0) return false;
-  return isCanonicalSegment(token, 0, a) && isCanonicalSegment(token, a + 1, b) && isCanonicalSegment(token, b + 1, token.length);
+  return (
+    isCanonicalSegment(token, 0, a) &&
+    isCanonicalSegment(token, a + 1, b) &&
+    isCanonicalSegment(token, b + 1, token.length)
+  );
 }
 
-const isJsonObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isJsonObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && !Array.isArray(v);
 
 function decodeSegment(segment: string): unknown {
   try {

@@ -1,11 +1,6 @@
 import { StoreUnavailableError } from "../../domain/errors.js";
 import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../../domain/records.js";
-import type {
-  InsertKeyResult,
-  KeyUse,
-  RotateKeyResult,
-  TokenStore,
-} from "../../ports/token-store.js";
+import type { InsertKeyResult, KeyUse, RotateKeyResult, TokenStore } from "../../ports/token-store.js";
 import { createMemoryAuditEvents } from "./memory-audit-events.js";
 import { createMemoryLeases } from "./memory-leases.js";
 
@@ -14,7 +9,9 @@ import { createMemoryLeases } from "./memory-leases.js";
  * write synchronously before its first await, so each operation is atomic with respect to every
  * other (Node runs one JavaScript turn at a time). Returns copies so callers cannot mutate state.
  */
-export function createMemoryTokenStore(opts: { auditMaxEvents?: number | undefined } = {}): TokenStore & { auditEventsDropped(): number } {
+export function createMemoryTokenStore(
+  opts: { auditMaxEvents?: number | undefined } = {},
+): TokenStore & { auditEventsDropped(): number } {
   const keysById = new Map<string, KeyRecord>();
   const keyIdByHash = new Map<string, string>();
   const keyIdsByTenant = new Map<string, string[]>();
@@ -173,7 +170,12 @@ export function createMemoryTokenStore(opts: { auditMaxEvents?: number | undefin
       assertOpen();
       let n = 0;
       for (const s of sessionsByHash.values()) {
-        if (s.tenantId === tenantId && s.revokedAt === undefined && s.expiresAt > revokedAt && s.createdAt <= revokedAt) {
+        if (
+          s.tenantId === tenantId &&
+          s.revokedAt === undefined &&
+          s.expiresAt > revokedAt &&
+          s.createdAt <= revokedAt
+        ) {
           s.revokedAt = revokedAt;
           s.revokedBy = revokedBy;
           n++;

@@ -27,9 +27,17 @@ const PIPELINE: Document[] = [
       $or: [
         { "ns.coll": COLLECTIONS.policies },
         { "ns.coll": COLLECTIONS.keys, operationType: { $in: ["replace", "delete"] } },
-        { "ns.coll": COLLECTIONS.keys, operationType: "update", "updateDescription.updatedFields.status": { $exists: true } },
+        {
+          "ns.coll": COLLECTIONS.keys,
+          operationType: "update",
+          "updateDescription.updatedFields.status": { $exists: true },
+        },
         // A revoked session (RevokeSession, RevokeTenantSessions: one event per session).
-        { "ns.coll": COLLECTIONS.sessions, operationType: "update", "updateDescription.updatedFields.revokedAt": { $exists: true } },
+        {
+          "ns.coll": COLLECTIONS.sessions,
+          operationType: "update",
+          "updateDescription.updatedFields.revokedAt": { $exists: true },
+        },
         // The stream's own end (the database was dropped or renamed): handled as a close.
         { operationType: "invalidate" },
       ],
@@ -73,7 +81,10 @@ export interface ChangeFeedOptions {
   closeSettleMs?: number | undefined;
 }
 
-export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: ChangeFeedOptions = {}): StoreChangeFeed {
+export function createMongoChangeFeed(
+  db: () => Promise<WatchableDb>,
+  options: ChangeFeedOptions = {},
+): StoreChangeFeed {
   const log = options.logger?.child({ component: "mongodb-change-stream" });
   const initialMs = options.backoff?.initialMs ?? 500;
   const maxMs = options.backoff?.maxMs ?? 30_000;
@@ -113,7 +124,10 @@ export function createMongoChangeFeed(db: () => Promise<WatchableDb>, options: C
         if (stopped) return;
         if (err && typeof err.code === "number" && PERMANENT.has(err.code)) {
           status.state = "unsupported";
-          log?.info({ err: err.message, code: err.code }, "change streams unavailable: cross-instance invalidation relies on CACHE_TTL_MS");
+          log?.info(
+            { err: err.message, code: err.code },
+            "change streams unavailable: cross-instance invalidation relies on CACHE_TTL_MS",
+          );
           stopped = true;
           return;
         }

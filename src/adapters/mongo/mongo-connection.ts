@@ -1,5 +1,13 @@
 import type { Logger } from "pino";
-import { type Db, MongoClient, type MongoClientOptions, ReadConcern, ReadPreference, type TopologyDescription, WriteConcern } from "mongodb";
+import {
+  type Db,
+  MongoClient,
+  type MongoClientOptions,
+  ReadConcern,
+  ReadPreference,
+  type TopologyDescription,
+  WriteConcern,
+} from "mongodb";
 import { StoreUnavailableError } from "../../domain/errors.js";
 import { ensureIndexes, IndexConflictError, withIndexBuildConnection } from "./mongo-indexes.js";
 import { checkDeployment, isStartupRefusal, refusalOf } from "./mongo-startup-checks.js";
@@ -100,7 +108,10 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
   let client: MongoClient | undefined = newClient(); // validates the connection string now
   const overridden = overriddenTimeouts(client.options as unknown as Record<string, unknown>, timeouts);
   if (Object.keys(overridden).length > 0) {
-    log?.warn({ timeouts: overridden }, "MONGODB_URI sets driver timeouts that win over the ones derived from STORE_TIMEOUT_MS (docs/mongodb.md, Timeouts)");
+    log?.warn(
+      { timeouts: overridden },
+      "MONGODB_URI sets driver timeouts that win over the ones derived from STORE_TIMEOUT_MS (docs/mongodb.md, Timeouts)",
+    );
   }
   let connected = false;
   let database: Db | undefined;
@@ -157,7 +168,10 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
       const message = (err as Error).message;
       if (message !== lastLogged) {
         lastLogged = message;
-        log?.warn({ err: message, retryInMs: backoff }, connected ? "MongoDB index creation failed; retrying" : "MongoDB unreachable; retrying");
+        log?.warn(
+          { err: message, retryInMs: backoff },
+          connected ? "MongoDB index creation failed; retrying" : "MongoDB unreachable; retrying",
+        );
       }
       timer = setTimeout(start, backoff);
       timer.unref();
@@ -201,7 +215,10 @@ export function createMongoConnection(options: MongoConnectionOptions): MongoCon
       client = undefined;
       await c?.close().catch(() => undefined);
       let bound: NodeJS.Timeout | undefined;
-      await Promise.race([attempt, new Promise<void>((resolve) => (bound = setTimeout(resolve, timeouts.connectTimeoutMS)))]);
+      await Promise.race([
+        attempt,
+        new Promise<void>((resolve) => (bound = setTimeout(resolve, timeouts.connectTimeoutMS))),
+      ]);
       clearTimeout(bound);
     },
   };

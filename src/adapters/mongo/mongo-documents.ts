@@ -90,10 +90,21 @@ export interface AuditDoc {
   firstTime?: Date;
 }
 
-const KEY_OPTIONAL = ["lastUsedAt", "revokeAt", "revokedAt", "revokedBy", "rotatedFromKeyId", "rotatedToKeyId"] as const;
+const KEY_OPTIONAL = [
+  "lastUsedAt",
+  "revokeAt",
+  "revokedAt",
+  "revokedBy",
+  "rotatedFromKeyId",
+  "rotatedToKeyId",
+] as const;
 
 /** Copies the optional fields that hold a value (neither undefined nor null). */
-function copyOptional<K extends string>(from: Partial<Record<K, unknown>>, to: Partial<Record<K, unknown>>, names: readonly K[]): void {
+function copyOptional<K extends string>(
+  from: Partial<Record<K, unknown>>,
+  to: Partial<Record<K, unknown>>,
+  names: readonly K[],
+): void {
   for (const name of names) {
     const value = from[name];
     if (value !== undefined && value !== null) to[name] = value;
@@ -174,7 +185,17 @@ export function fromPolicyDoc(doc: PolicyDoc): TenantPolicyRecord {
   return policy;
 }
 
-const AUDIT_OPTIONAL = ["keyId", "sessionId", "peer", "userAgent", "protocol", "detail", "dedupeKey", "count", "firstTime"] as const;
+const AUDIT_OPTIONAL = [
+  "keyId",
+  "sessionId",
+  "peer",
+  "userAgent",
+  "protocol",
+  "detail",
+  "dedupeKey",
+  "count",
+  "firstTime",
+] as const;
 
 export function toAuditDoc(e: AuditEvent): AuditDoc {
   const doc: AuditDoc = {

@@ -106,7 +106,8 @@ function codeOf(err: MongoError): number | undefined {
   const fromResponse = (err.errorResponse as { code?: unknown } | undefined)?.code;
   if (typeof fromResponse === "number") return fromResponse;
   if (typeof err.err?.code === "number") return err.err.code;
-  const fromResult = typeof err.result?.getWriteConcernError === "function" ? err.result.getWriteConcernError()?.code : undefined;
+  const fromResult =
+    typeof err.result?.getWriteConcernError === "function" ? err.result.getWriteConcernError()?.code : undefined;
   return typeof fromResult === "number" ? fromResult : undefined;
 }
 
@@ -138,7 +139,9 @@ export function isUnavailable(wrapped: unknown): boolean {
 export function toStoreError(err: unknown, operation: string): unknown {
   if (err instanceof StoreUnavailableError) return err;
   if (isUnavailable(err)) {
-    return new StoreUnavailableError(`MongoDB unavailable during ${operation}: ${(err as Error).message}`, { cause: err });
+    return new StoreUnavailableError(`MongoDB unavailable during ${operation}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   return err;
 }

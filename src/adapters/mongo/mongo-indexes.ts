@@ -7,7 +7,16 @@
 // https://www.mongodb.com/docs/manual/reference/command/createIndexes/
 //
 // Names are explicit so duplicate-key errors can be attributed to an index by name.
-import { type Collection, type Db, type IndexDescription, MongoClient, type MongoClientOptions, MongoServerError, ReadConcern, WriteConcern } from "mongodb";
+import {
+  type Collection,
+  type Db,
+  type IndexDescription,
+  MongoClient,
+  type MongoClientOptions,
+  MongoServerError,
+  ReadConcern,
+  WriteConcern,
+} from "mongodb";
 import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
 
@@ -77,7 +86,12 @@ export const AUDIT_INDEXES: IndexDescription[] = [
   { name: INDEX.auditTenant, key: { tenantId: 1, _id: -1 } },
   { name: INDEX.auditTenantAction, key: { tenantId: 1, action: 1, _id: -1 } },
   // Service actions recorded once across replicas (the grace-end revocation of a key).
-  { name: INDEX.auditDedupe, key: { dedupeKey: 1 }, unique: true, partialFilterExpression: { dedupeKey: { $exists: true } } },
+  {
+    name: INDEX.auditDedupe,
+    key: { dedupeKey: 1 },
+    unique: true,
+    partialFilterExpression: { dedupeKey: { $exists: true } },
+  },
 ];
 
 /**

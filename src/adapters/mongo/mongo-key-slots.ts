@@ -27,10 +27,19 @@ import { isTransactionUnsupported } from "./mongo-transaction.js";
 export interface KeySlotOps {
   insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
   rotateKey(args: RotateArgs): Promise<RotateKeyResult>;
-  revokeKey(args: { tenantId: string; keyId: string; revokedAt: Date; revokedBy?: string | undefined }): Promise<KeyRecord | null>;
+  revokeKey(args: {
+    tenantId: string;
+    keyId: string;
+    revokedAt: Date;
+    revokedBy?: string | undefined;
+  }): Promise<KeyRecord | null>;
 }
 
-export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTimeMS: number, transactions?: RotationTransactions): KeySlotOps {
+export function createKeySlotOps(
+  keys: () => Promise<Collection<KeyDoc>>,
+  maxTimeMS: number,
+  transactions?: RotationTransactions,
+): KeySlotOps {
   /** Inserts `doc` as ACTIVE into the first free slot of `slots`; false when every one is taken. */
   async function insertIntoSlot(coll: Collection<KeyDoc>, doc: KeyDoc, slots: number[]): Promise<KeyDoc | undefined> {
     for (const slot of slots) {
@@ -54,14 +63,25 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
    * CreateKey took the one the rotation freed), the old key stays DEPRECATED, in its grace period
    * (holding its grace slot), without successor.
    */
-  async function undoRotation(coll: Collection<KeyDoc>, tenantId: string, keyId: string, successorId: string, maxActive: number, slot?: number) {
+  async function undoRotation(
+    coll: Collection<KeyDoc>,
+    tenantId: string,
+    keyId: string,
+    successorId: string,
+    maxActive: number,
+    slot?: number,
+  ) {
     await coll.deleteOne({ _id: successorId, tenantId, rotatedFromKeyId: keyId }, { maxTimeMS });
     const ours = { _id: keyId, tenantId, status: "deprecated" as const, rotatedToKeyId: successorId };
     for (const s of slotOrder(maxActive, slot)) {
       try {
         // Matched or not, done: no match means it is no longer this rotation's DEPRECATED key
         // (revoked meanwhile), which must be left alone.
-        await coll.updateOne(ours, { $set: { status: "active", slot: s }, $unset: { revokeAt: "", rotatedToKeyId: "", graceSlot: "" } }, { maxTimeMS });
+        await coll.updateOne(
+          ours,
+          { $set: { status: "active", slot: s }, $unset: { revokeAt: "", rotatedToKeyId: "", graceSlot: "" } },
+          { maxTimeMS },
+        );
         return;
       } catch (err) {
         if (!isSlotTaken(err)) throw err;
@@ -84,10 +104,14 @@ export function createKeySlotOps(keys: () => Promise<Collection<KeyDoc>>, maxTim
       if (free.length === 0) return "full";
       for (const g of all) {
         try {
-          return await coll.findOneAndUpdate({ _id: keyId, tenantId, status: "active" }, deprecateUpdate(revokeAt, successor.id, g), {
-            returnDocument: "before",
-            maxTimeMS,
-          });
+          return await coll.findOneAndUpdate(
+            { _id: keyId, tenantId, status: "active" },
+            deprecateUpdate(revokeAt, successor.id, g),
+            {
+              returnDocument: "before",
+              maxTimeMS,
+            },
+          );
         } catch (err) {
           if (!isGraceSlotTaken(err)) throw err; // another DEPRECATED key holds g: try the next one
         }

@@ -55,10 +55,14 @@ export async function rotateInTransaction(
         const graceSlot = (await graceSlotsFor(coll, args, maxTimeMS, opts.session)).free[0];
         if (graceSlot === undefined) return abort({ ok: false, reason: "deprecated_limit" });
 
-        const before = await coll.findOneAndUpdate({ _id: keyId, tenantId, status: "active" }, deprecateUpdate(revokeAt, successor.id, graceSlot), {
-          ...opts,
-          returnDocument: "before",
-        });
+        const before = await coll.findOneAndUpdate(
+          { _id: keyId, tenantId, status: "active" },
+          deprecateUpdate(revokeAt, successor.id, graceSlot),
+          {
+            ...opts,
+            returnDocument: "before",
+          },
+        );
         if (!before) return abort({ ok: false, reason: "not_active" });
         // The successor takes the freed slot whatever its number (the active count is unchanged);
         // an ACTIVE key without a slot (written by something else) gets a free one, if any.
@@ -68,13 +72,21 @@ export async function rotateInTransaction(
           slot = slotOrder(maxActive).find((s) => !used.has(s));
           if (slot === undefined) return abort({ ok: false, reason: "limit" });
         }
-        const doc: KeyDoc = { ...toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId }), status: "active", slot };
+        const doc: KeyDoc = {
+          ...toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId }),
+          status: "active",
+          slot,
+        };
         // No catch here: any error must reach the runner (it aborts, and retries transient ones).
         await coll.insertOne(doc, opts);
         const { slot: _s, graceSlot: _g, ...rest } = before;
         return {
           commit: true,
-          value: { ok: true, previous: fromKeyDoc({ ...rest, status: "deprecated", revokeAt, rotatedToKeyId: successor.id }), key: fromKeyDoc(doc) },
+          value: {
+            ok: true,
+            previous: fromKeyDoc({ ...rest, status: "deprecated", revokeAt, rotatedToKeyId: successor.id }),
+            key: fromKeyDoc(doc),
+          },
         };
       },
       {

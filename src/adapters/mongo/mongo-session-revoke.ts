@@ -13,7 +13,8 @@ export const SESSION_REVOKE_BATCH = 1000;
  * reports what it did: the rest is left for the answer to reach the caller before the store
  * wrapper (src/app/store-timeout.ts) gives up with no count.
  */
-export const sessionRevokeBudgetMs = (storeDeadlineMs: number): number => Math.max(1, Math.floor(storeDeadlineMs * 0.75));
+export const sessionRevokeBudgetMs = (storeDeadlineMs: number): number =>
+  Math.max(1, Math.floor(storeDeadlineMs * 0.75));
 
 export interface SessionRevokeOptions {
   /** The whole call's own budget (ms); see sessionRevokeBudgetMs. */
@@ -39,13 +40,20 @@ type RevokeTenantSessions = TokenStore["revokeTenantSessions"];
  * when MongoDB stops answering or the budget is spent, throws PartialRevocationError with the
  * number revoked so far (UNAVAILABLE; the filter makes a retry revoke exactly the rest).
  */
-export function createSessionRevoke(sessions: () => Promise<Collection<SessionDoc>>, options: SessionRevokeOptions): RevokeTenantSessions {
+export function createSessionRevoke(
+  sessions: () => Promise<Collection<SessionDoc>>,
+  options: SessionRevokeOptions,
+): RevokeTenantSessions {
   const batchSize = Math.max(1, options.batchSize ?? SESSION_REVOKE_BATCH);
   return async ({ tenantId, revokedAt, revokedBy }) => {
     const deadline = performance.now() + options.budgetMs;
     let revoked = 0;
     const partial = (why: string, cause?: unknown) =>
-      new PartialRevocationError(revoked, `RevokeTenantSessions stopped after revoking ${revoked} sessions (${why}); retry to revoke the rest`, { cause });
+      new PartialRevocationError(
+        revoked,
+        `RevokeTenantSessions stopped after revoking ${revoked} sessions (${why}); retry to revoke the rest`,
+        { cause },
+      );
 
     /** Runs one round trip within what is left of the budget; the server stops it at the same time (maxTimeMS). */
     async function step<T>(fn: (maxTimeMS: number) => Promise<T>): Promise<T> {
@@ -76,14 +84,24 @@ export function createSessionRevoke(sessions: () => Promise<Collection<SessionDo
       const filter: Filter<SessionDoc> = { ...base, expiresAt };
       const batch = await step((maxTimeMS) =>
         coll
-          .find(filter, { projection: { _id: 1, expiresAt: 1 }, sort: { expiresAt: 1 }, limit: batchSize, hint: INDEX.sessionTenantExpires, maxTimeMS })
+          .find(filter, {
+            projection: { _id: 1, expiresAt: 1 },
+            sort: { expiresAt: 1 },
+            limit: batchSize,
+            hint: INDEX.sessionTenantExpires,
+            maxTimeMS,
+          })
           .toArray(),
       );
       if (batch.length === 0) return revoked;
       const ids = batch.map((d) => d._id);
       const r = await step((maxTimeMS) =>
         // Hinted to the _id index: a plan over the tenant's range would rescan it for every batch.
-        coll.updateMany({ ...base, expiresAt: { $gt: revokedAt }, _id: { $in: ids } }, { $set: { revokedAt, revokedBy } }, { maxTimeMS, hint: { _id: 1 } }),
+        coll.updateMany(
+          { ...base, expiresAt: { $gt: revokedAt }, _id: { $in: ids } },
+          { $set: { revokedAt, revokedBy } },
+          { maxTimeMS, hint: { _id: 1 } },
+        ),
       );
       revoked += r.modifiedCount;
       if (batch.length < batchSize) return revoked;

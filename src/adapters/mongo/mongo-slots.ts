@@ -21,7 +21,12 @@ interface GraceHolder {
 }
 
 /** The grace slots held now (a hint; the index decides). */
-async function graceHolders(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<GraceHolder[]> {
+async function graceHolders(
+  coll: Collection<KeyDoc>,
+  tenantId: string,
+  maxTimeMS: number,
+  session?: ClientSession,
+): Promise<GraceHolder[]> {
   const docs = await coll
     .find(
       { tenantId, status: "deprecated", graceSlot: { $exists: true } },
@@ -47,8 +52,17 @@ export const RECLAIM_FILTER = (tenantId: string) => ({
   $expr: { $lte: ["$revokeAt", "$$NOW"] },
 });
 
-async function reclaimExpiredGrace(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<number> {
-  const r = await coll.updateMany(RECLAIM_FILTER(tenantId), { $unset: { graceSlot: "" } }, { maxTimeMS, ...(session ? { session } : {}) });
+async function reclaimExpiredGrace(
+  coll: Collection<KeyDoc>,
+  tenantId: string,
+  maxTimeMS: number,
+  session?: ClientSession,
+): Promise<number> {
+  const r = await coll.updateMany(
+    RECLAIM_FILTER(tenantId),
+    { $unset: { graceSlot: "" } },
+    { maxTimeMS, ...(session ? { session } : {}) },
+  );
   return r.modifiedCount;
 }
 
@@ -75,7 +89,8 @@ export async function graceSlotsFor(
   const { tenantId, maxDeprecated } = args;
   let held = await graceHolders(coll, tenantId, maxTimeMS, session);
   if (graceSlotOrder(maxDeprecated, held).free.length === 0 && held.length > 0) {
-    if ((await reclaimExpiredGrace(coll, tenantId, maxTimeMS, session)) > 0) held = await graceHolders(coll, tenantId, maxTimeMS, session);
+    if ((await reclaimExpiredGrace(coll, tenantId, maxTimeMS, session)) > 0)
+      held = await graceHolders(coll, tenantId, maxTimeMS, session);
   }
   return graceSlotOrder(maxDeprecated, held);
 }
@@ -97,9 +112,17 @@ export function slotOrder(maxActive: number, first?: number): number[] {
  * The slots held by the tenant's ACTIVE keys now: a hint only, the index decides. The filter
  * includes the partial index's own filter, so the planner can answer it from that index alone.
  */
-export async function usedSlots(coll: Collection<KeyDoc>, tenantId: string, maxTimeMS: number, session?: ClientSession): Promise<Set<number>> {
+export async function usedSlots(
+  coll: Collection<KeyDoc>,
+  tenantId: string,
+  maxTimeMS: number,
+  session?: ClientSession,
+): Promise<Set<number>> {
   const docs = await coll
-    .find({ tenantId, status: "active" }, { projection: { _id: 0, slot: 1 }, maxTimeMS, ...(session ? { session } : {}) })
+    .find(
+      { tenantId, status: "active" },
+      { projection: { _id: 0, slot: 1 }, maxTimeMS, ...(session ? { session } : {}) },
+    )
     .toArray();
   return new Set(docs.map((d) => d.slot).filter((s): s is number => typeof s === "number"));
 }
@@ -109,4 +132,3 @@ export const deprecateUpdate = (revokeAt: Date, successorId: string, graceSlot: 
   $set: { status: "deprecated" as const, revokeAt, rotatedToKeyId: successorId, graceSlot },
   $unset: { slot: "" as const },
 });
-

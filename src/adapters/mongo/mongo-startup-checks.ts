@@ -17,12 +17,16 @@ export class StartupRefusedError extends Error {
 const UNAUTHORIZED = 13;
 
 /** Is `err` one the connection loop must not retry (a configuration error)? */
-export const isStartupRefusal = (err: unknown): err is Error => err instanceof StartupRefusedError || err instanceof IndexConflictError;
+export const isStartupRefusal = (err: unknown): err is Error =>
+  err instanceof StartupRefusedError || err instanceof IndexConflictError;
 
 /** An authorization error at start, as a refusal naming the role needed; anything else unchanged. */
 export function refusalOf(err: unknown, dbName: string): unknown {
   // Atlas answers a refused action with AtlasError (8000) "user is not allowed to do action [...]".
-  const atlasRefusal = err instanceof MongoServerError && err.code === 8000 && /not allowed to do action|not authorized/i.test(err.message);
+  const atlasRefusal =
+    err instanceof MongoServerError &&
+    err.code === 8000 &&
+    /not allowed to do action|not authorized/i.test(err.message);
   if (err instanceof MongoServerError && (err.code === UNAUTHORIZED || atlasRefusal)) {
     return new StartupRefusedError(
       `MongoDB refused a start-up command (${err.codeName ?? "Unauthorized"}, ${String(err.code)}): ${err.message}. The database user needs the readWrite role on ` +

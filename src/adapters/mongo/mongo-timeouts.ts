@@ -60,14 +60,22 @@ export function deriveMongoTimeouts(storeMs: number, maintenanceMs: number = sto
 /** The timeouts for the default STORE_TIMEOUT_MS (2000 ms) and its maintenance budget (10 s). */
 export const DEFAULT_TIMEOUTS: MongoTimeouts = deriveMongoTimeouts(2000);
 
-const CLIENT_OPTIONS = ["serverSelectionTimeoutMS", "connectTimeoutMS", "socketTimeoutMS", "waitQueueTimeoutMS"] as const;
+const CLIENT_OPTIONS = [
+  "serverSelectionTimeoutMS",
+  "connectTimeoutMS",
+  "socketTimeoutMS",
+  "waitQueueTimeoutMS",
+] as const;
 
 /**
  * The client options whose effective value (the connection string's wins in the driver) differs
  * from the derived one, e.g. `serverSelectionTimeoutMS=30000` in MONGODB_URI: the ordering of the
  * table no longer holds for them, which start-up logs once.
  */
-export function overriddenTimeouts(effective: Readonly<Record<string, unknown>>, derived: MongoTimeouts): Record<string, { uri: unknown; derived: number }> {
+export function overriddenTimeouts(
+  effective: Readonly<Record<string, unknown>>,
+  derived: MongoTimeouts,
+): Record<string, { uri: unknown; derived: number }> {
   const out: Record<string, { uri: unknown; derived: number }> = {};
   for (const name of CLIENT_OPTIONS) {
     if (effective[name] !== derived[name]) out[name] = { uri: effective[name], derived: derived[name] };

@@ -65,7 +65,9 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
   // primary before answering, so a deposed primary cannot serve a key revoked on the new one
   // (one majority round trip per cache miss). https://www.mongodb.com/docs/manual/reference/read-concern-linearizable/
   const lookup =
-    options.introspectReadConcern === "linearizable" ? { maxTimeMS, readConcern: { level: "linearizable" as const } } : { maxTimeMS };
+    options.introspectReadConcern === "linearizable"
+      ? { maxTimeMS, readConcern: { level: "linearizable" as const } }
+      : { maxTimeMS };
 
   /** Runs one store operation, mapping "MongoDB could not answer" to StoreUnavailableError. */
   async function run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
@@ -83,7 +85,11 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     batchSize: options.sessionRevoke?.batchSize,
   });
 
-  const audit = createMongoAuditEvents(async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit), maxTimeMS, run);
+  const audit = createMongoAuditEvents(
+    async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit),
+    maxTimeMS,
+    run,
+  );
 
   const store: TokenStore = {
     ...audit,
@@ -117,7 +123,8 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
             ? coll.find({ tenantId, status: "revoked" }, { sort, limit: revokedLimit, maxTimeMS }).toArray()
             : Promise.resolve([]),
         ]);
-        const newestFirst = (a: KeyDoc, b: KeyDoc) => b.createdAt.getTime() - a.createdAt.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0);
+        const newestFirst = (a: KeyDoc, b: KeyDoc) =>
+          b.createdAt.getTime() - a.createdAt.getTime() || (a._id < b._id ? 1 : a._id > b._id ? -1 : 0);
         return [...live, ...revoked].sort(newestFirst).map(fromKeyDoc);
       }),
 
@@ -152,7 +159,10 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
 
     deleteExpiredSessions: (now) =>
       run("deleteExpiredSessions", async () => {
-        const r = await (await sessions()).deleteMany({ expiresAt: { $lte: now } }, { maxTimeMS: maintenanceMaxTimeMS });
+        const r = await (await sessions()).deleteMany(
+          { expiresAt: { $lte: now } },
+          { maxTimeMS: maintenanceMaxTimeMS },
+        );
         return r.deletedCount;
       }),
 
@@ -184,7 +194,10 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
       run("findExpiredKeys", async () => {
         if (limit <= 0) return [];
         const docs = await (await keys())
-          .find({ status: "deprecated", revokeAt: { $lte: now } }, { sort: { revokeAt: 1 }, limit, maxTimeMS: maintenanceMaxTimeMS })
+          .find(
+            { status: "deprecated", revokeAt: { $lte: now } },
+            { sort: { revokeAt: 1 }, limit, maxTimeMS: maintenanceMaxTimeMS },
+          )
           .toArray();
         return docs.map(fromKeyDoc);
       }),

@@ -19,7 +19,12 @@ export function transactionsFromTopology(description: TopologyDescription | unde
     case TopologyType.Single: {
       const types = [...description.servers.values()].map((s) => s.type);
       if (types.includes(ServerType.Standalone)) return false;
-      const capable: string[] = [ServerType.RSPrimary, ServerType.RSSecondary, ServerType.Mongos, ServerType.LoadBalancer];
+      const capable: string[] = [
+        ServerType.RSPrimary,
+        ServerType.RSSecondary,
+        ServerType.Mongos,
+        ServerType.LoadBalancer,
+      ];
       return types.some((t) => capable.includes(t)) ? true : undefined;
     }
     case TopologyType.Unknown:
@@ -31,7 +36,9 @@ export function transactionsFromTopology(description: TopologyDescription | unde
 export function isShardedTopology(description: TopologyDescription | undefined): boolean {
   if (!description) return false;
   if (description.type === TopologyType.Sharded || description.type === TopologyType.LoadBalanced) return true;
-  return [...description.servers.values()].some((s) => s.type === ServerType.Mongos || s.type === ServerType.LoadBalancer);
+  return [...description.servers.values()].some(
+    (s) => s.type === ServerType.Mongos || s.type === ServerType.LoadBalancer,
+  );
 }
 
 /**

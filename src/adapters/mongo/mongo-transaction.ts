@@ -49,7 +49,8 @@ export const isTransientTransactionError = (err: unknown) => hasLabel(err, Mongo
 export const isUnknownCommitResult = (err: unknown) => hasLabel(err, MongoErrorLabel.UnknownTransactionCommitResult);
 /** MaxTimeMSExpired (50) on a commit: retrying with the same limit would not help (spec 10.1). */
 const isMaxTimeExpired = (err: unknown) =>
-  err instanceof MongoServerError && (err.code === 50 || (err as { writeConcernError?: { code?: number } }).writeConcernError?.code === 50);
+  err instanceof MongoServerError &&
+  (err.code === 50 || (err as { writeConcernError?: { code?: number } }).writeConcernError?.code === 50);
 
 /**
  * Transactions need a replica set or mongos; a standalone server answers IllegalOperation (20),
@@ -104,7 +105,10 @@ export async function runBoundedTransaction<T>(
   const retryable = (err: unknown) => isTransientTransactionError(err) || (opts.retryable?.(err) ?? false);
   let lastError: unknown; // what the previous attempt ended with
 
-  const outOfTime = () => new StoreUnavailableError(`MongoDB transaction did not finish within ${Math.round(opts.budgetMs)} ms`, { cause: lastError });
+  const outOfTime = () =>
+    new StoreUnavailableError(`MongoDB transaction did not finish within ${Math.round(opts.budgetMs)} ms`, {
+      cause: lastError,
+    });
   for (let attempt = 0; ; attempt++) {
     if (attempt === 0 && now() >= deadline) throw outOfTime();
     if (attempt > 0) {

@@ -25,10 +25,17 @@ export interface BuiltinServices {
  * Watch and reflection calls open at once are bounded in all and per client address
  * (stream-limit.ts), and their request messages are at most BUILTIN_MESSAGE_MAX_BYTES.
  */
-export function createBuiltinServices(files: DescFile[], serviceNames: string[], limits: OpenStreamLimits): BuiltinServices {
+export function createBuiltinServices(
+  files: DescFile[],
+  serviceNames: string[],
+  limits: OpenStreamLimits,
+): BuiltinServices {
   const health = createHealthService(serviceNames);
   const services: ServedService[] = limitOpenStreams(
-    [health.served, ...createReflectionServices([...files, file_grpc_health_v1_health], [...serviceNames, Health.typeName])],
+    [
+      health.served,
+      ...createReflectionServices([...files, file_grpc_health_v1_health], [...serviceNames, Health.typeName]),
+    ],
     limits,
   );
   return {

@@ -1,4 +1,12 @@
-import { create, fromBinary, toBinary, type DescEnum, type DescExtension, type DescFile, type DescMessage } from "@bufbuild/protobuf";
+import {
+  create,
+  fromBinary,
+  toBinary,
+  type DescEnum,
+  type DescExtension,
+  type DescFile,
+  type DescMessage,
+} from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import * as v1 from "../../gen/grpc/reflection/v1/reflection_pb.js";
@@ -19,13 +27,18 @@ type Response = v1.ServerReflectionResponse;
  * the transports answer one request at a time, so the echoed original_request stays small too.
  */
 export function createReflectionServices(files: DescFile[], serviceNames: string[]): ServedService[] {
-  const index = indexFiles([...files, v1.file_grpc_reflection_v1_reflection, v1alpha.file_grpc_reflection_v1alpha_reflection]);
+  const index = indexFiles([
+    ...files,
+    v1.file_grpc_reflection_v1_reflection,
+    v1alpha.file_grpc_reflection_v1alpha_reflection,
+  ]);
   const services = [...serviceNames, v1.ServerReflection.typeName, v1alpha.ServerReflection.typeName];
-  const answer = (req: Request): Response => create(v1.ServerReflectionResponseSchema, {
-    validHost: req.host,
-    originalRequest: req,
-    messageResponse: respond(index, services, req),
-  });
+  const answer = (req: Request): Response =>
+    create(v1.ServerReflectionResponseSchema, {
+      validHost: req.host,
+      originalRequest: req,
+      messageResponse: respond(index, services, req),
+    });
   const v1Service = served(v1.ServerReflection, {
     async *serverReflectionInfo(reqs) {
       for await (const req of reqs) yield answer(req);
@@ -35,7 +48,9 @@ export function createReflectionServices(files: DescFile[], serviceNames: string
   const v1alphaService = served(v1alpha.ServerReflection, {
     async *serverReflectionInfo(reqs) {
       for await (const req of reqs) {
-        const res = answer(fromBinary(v1.ServerReflectionRequestSchema, toBinary(v1alpha.ServerReflectionRequestSchema, req)));
+        const res = answer(
+          fromBinary(v1.ServerReflectionRequestSchema, toBinary(v1alpha.ServerReflectionRequestSchema, req)),
+        );
         yield fromBinary(v1alpha.ServerReflectionResponseSchema, toBinary(v1.ServerReflectionResponseSchema, res));
       }
     },
@@ -106,7 +121,10 @@ function withDependencies(index: Index, file: DescFile): Uint8Array[] {
 function respond(index: Index, services: string[], req: Request): Response["messageResponse"] {
   const files = (file: DescFile | undefined, what: string): Response["messageResponse"] =>
     file
-      ? { case: "fileDescriptorResponse", value: create(v1.FileDescriptorResponseSchema, { fileDescriptorProto: withDependencies(index, file) }) }
+      ? {
+          case: "fileDescriptorResponse",
+          value: create(v1.FileDescriptorResponseSchema, { fileDescriptorProto: withDependencies(index, file) }),
+        }
       : notFound(what);
   const r = req.messageRequest;
   switch (r.case) {
@@ -126,14 +144,22 @@ function respond(index: Index, services: string[], req: Request): Response["mess
       );
     case "allExtensionNumbersOfType": {
       if (!index.messages.has(r.value)) return notFound(`type ${quoteInput(r.value)}`);
-      const numbers = [...index.extensions.keys()].filter((k) => k.startsWith(r.value + ":")).map((k) => Number(k.split(":")[1]));
-      return { case: "allExtensionNumbersResponse", value: create(v1.ExtensionNumberResponseSchema, { baseTypeName: r.value, extensionNumber: numbers }) };
+      const numbers = [...index.extensions.keys()]
+        .filter((k) => k.startsWith(r.value + ":"))
+        .map((k) => Number(k.split(":")[1]));
+      return {
+        case: "allExtensionNumbersResponse",
+        value: create(v1.ExtensionNumberResponseSchema, { baseTypeName: r.value, extensionNumber: numbers }),
+      };
     }
     case undefined:
     default:
       return {
         case: "errorResponse",
-        value: create(v1.ErrorResponseSchema, { errorCode: Code.InvalidArgument, errorMessage: "empty reflection request" }),
+        value: create(v1.ErrorResponseSchema, {
+          errorCode: Code.InvalidArgument,
+          errorMessage: "empty reflection request",
+        }),
       };
   }
 }

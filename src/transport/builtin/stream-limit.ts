@@ -22,10 +22,14 @@ export function limitOpenStreams(services: ServedService[], limits: OpenStreamLi
   let open = 0;
   const byAddress = new Map<string, number>();
   async function* counted(address: string | undefined, start: () => AsyncIterable<unknown>): AsyncIterable<unknown> {
-    if (open >= limits.max) throw new ConnectError(`too many open streams (${limits.max}), retry later`, Code.ResourceExhausted);
+    if (open >= limits.max)
+      throw new ConnectError(`too many open streams (${limits.max}), retry later`, Code.ResourceExhausted);
     const mine = address === undefined ? 0 : (byAddress.get(address) ?? 0);
     if (address !== undefined && limits.maxPerAddress > 0 && mine >= limits.maxPerAddress) {
-      throw new ConnectError(`too many open streams from this address (${limits.maxPerAddress}), retry later`, Code.ResourceExhausted);
+      throw new ConnectError(
+        `too many open streams from this address (${limits.maxPerAddress}), retry later`,
+        Code.ResourceExhausted,
+      );
     }
     open++;
     if (address !== undefined) byAddress.set(address, mine + 1);
@@ -44,7 +48,11 @@ export function limitOpenStreams(services: ServedService[], limits: OpenStreamLi
     const limited = { ...handlers };
     for (const method of service.methods) {
       if (method.methodKind === "unary") continue;
-      const h = handlers[method.localName]! as (input: unknown, signal: AbortSignal, peer?: string) => AsyncIterable<unknown>;
+      const h = handlers[method.localName]! as (
+        input: unknown,
+        signal: AbortSignal,
+        peer?: string,
+      ) => AsyncIterable<unknown>;
       limited[method.localName] = ((input: unknown, signal: AbortSignal, peer?: string) =>
         counted(addressOf(peer), () => h(input, signal, peer))) as never;
     }

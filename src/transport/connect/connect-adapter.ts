@@ -21,7 +21,9 @@ import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from
 import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
 import type { ClaimingHandler, NodeRequest } from "../protocol/node-http.js";
 
-export const malformedBodyKey = createContextKey<string | undefined>(undefined, { description: "malformed request body" });
+export const malformedBodyKey = createContextKey<string | undefined>(undefined, {
+  description: "malformed request body",
+});
 
 /** Serves the request if its path is a registered method; returns false otherwise. */
 export type ConnectAdapter = ClaimingHandler;
@@ -47,7 +49,13 @@ function binaryKind(contentType: string | null): "bare" | "enveloped" | undefine
   return undefined;
 }
 
-const ENVELOPED = new Set(["application/grpc-web", "application/grpc-web+proto", "application/connect+proto", "application/grpc", "application/grpc+proto"]);
+const ENVELOPED = new Set([
+  "application/grpc-web",
+  "application/grpc-web+proto",
+  "application/connect+proto",
+  "application/grpc",
+  "application/grpc+proto",
+]);
 
 async function* replay(first: Uint8Array[], rest: AsyncIterator<Uint8Array> | undefined): AsyncIterable<Uint8Array> {
   yield* first;
@@ -95,7 +103,11 @@ function envelopeProblem(input: DescMessage, envelope: Uint8Array): string | und
  * answer INTERNAL). An envelope claiming more than `max` bytes, or an unfinished one at the end, is
  * passed on as is: connect-es refuses those itself.
  */
-async function* checkedEnvelopes(body: AsyncIterable<Uint8Array>, input: DescMessage, max: number): AsyncIterable<Uint8Array> {
+async function* checkedEnvelopes(
+  body: AsyncIterable<Uint8Array>,
+  input: DescMessage,
+  max: number,
+): AsyncIterable<Uint8Array> {
   const it = body[Symbol.asyncIterator]();
   let pending = Buffer.alloc(0);
   for (let r = await it.next(); !r.done; r = await it.next()) {
@@ -122,11 +134,14 @@ function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): Univers
   const input = handler.method.input;
   const checked = async (req: UniversalServerRequest) => {
     const kind = binaryKind(req.header.get("content-type"));
-    const compressed = (req.header.get("content-encoding") ?? req.header.get("grpc-encoding") ?? "identity") !== "identity";
+    const compressed =
+      (req.header.get("content-encoding") ?? req.header.get("grpc-encoding") ?? "identity") !== "identity";
     const body = req.body;
     if (kind === undefined || compressed || !isAsyncIterable(body)) return handler(req);
     if (handler.method.methodKind !== "unary") {
-      return kind === "enveloped" ? handler({ ...req, body: checkedEnvelopes(body, input, readMaxBytes) }) : handler(req);
+      return kind === "enveloped"
+        ? handler({ ...req, body: checkedEnvelopes(body, input, readMaxBytes) })
+        : handler(req);
     }
     const { chunks, rest } = await readUpTo(body, readMaxBytes + 5);
     if (rest) return handler({ ...req, body: replay(chunks, rest) }); // too large: connect-es refuses it
@@ -138,7 +153,11 @@ function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): Univers
     req.contextValues?.set(malformedBodyKey, problem);
     const header = new Headers(req.header);
     header.delete("content-length");
-    return handler({ ...req, header, body: replay([kind === "enveloped" ? EMPTY_ENVELOPE : new Uint8Array(0)], undefined) });
+    return handler({
+      ...req,
+      header,
+      body: replay([kind === "enveloped" ? EMPTY_ENVELOPE : new Uint8Array(0)], undefined),
+    });
   };
   return Object.assign(checked, handler) as UniversalHandler;
 }
@@ -152,7 +171,8 @@ export function createConnectAdapter(opts: ConnectAdapterOptions): ConnectAdapte
   opts.routes(router);
   const paths = new Map<string, UniversalHandler>();
   const streamingMax = Math.min(opts.readMaxBytes, opts.streamingReadMaxBytes ?? opts.readMaxBytes);
-  for (const h of router.handlers) paths.set(h.requestPath, withBodyCheck(h, h.method.methodKind === "unary" ? opts.readMaxBytes : streamingMax));
+  for (const h of router.handlers)
+    paths.set(h.requestPath, withBodyCheck(h, h.method.methodKind === "unary" ? opts.readMaxBytes : streamingMax));
   return {
     handle(req, res) {
       const handler = paths.get((req.url ?? "").split("?", 1)[0]!);

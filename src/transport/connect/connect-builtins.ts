@@ -7,7 +7,11 @@ import { malformedBodyKey } from "./connect-adapter.js";
 import { peerAddressKey } from "./connect-routes.js";
 
 /** `readMaxBytes`: the largest request message of these methods (connect-es refuses a larger one). */
-export function registerConnectHandlers(router: ConnectRouter, { service, handlers }: ServedService, readMaxBytes?: number): void {
+export function registerConnectHandlers(
+  router: ConnectRouter,
+  { service, handlers }: ServedService,
+  readMaxBytes?: number,
+): void {
   const impl: Record<string, unknown> = {};
   for (const method of service.methods) {
     const h = handlers[method.localName]!;

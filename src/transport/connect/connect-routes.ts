@@ -25,7 +25,9 @@ export function registerConnectService<S extends DescService>(
 ): void {
   const impl: Record<string, (req: unknown, hc: HandlerContext) => Promise<unknown>> = {};
   for (const method of service.methods) {
-    const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[method.localName]!;
+    const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[
+      method.localName
+    ]!;
     impl[method.localName] = async (req, hc) => {
       const start = process.hrtime.bigint();
       const ctx: CallContext = {

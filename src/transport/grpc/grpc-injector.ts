@@ -28,11 +28,14 @@ export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
 /** Creates grpc-js's connection injector and returns it with the http2 server it feeds. */
 export function createGrpcInjector(server: grpc.Server, credentials = grpc.ServerCredentials.createInsecure()) {
   const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
-  if (!(servers instanceof Map)) throw new Error("@grpc/grpc-js internals changed: no http2Servers map (see grpc-injector.ts)");
+  if (!(servers instanceof Map))
+    throw new Error("@grpc/grpc-js internals changed: no http2Servers map (see grpc-injector.ts)");
   const before = new Set(servers.keys());
   const injector = server.createConnectionInjector(credentials);
   const h2 = [...servers.keys()].find((s) => !before.has(s));
-  if (!h2) throw new Error("@grpc/grpc-js internals changed: the injector's http2 server was not found (see grpc-injector.ts)");
+  if (!h2)
+    throw new Error(
+      "@grpc/grpc-js internals changed: the injector's http2 server was not found (see grpc-injector.ts)",
+    );
   return { injector, h2 };
 }
-

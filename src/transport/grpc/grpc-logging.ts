@@ -17,9 +17,12 @@ export function redactGrpcLogLine(args: unknown[]): string {
 }
 
 export function routeGrpcLogs(logger: Logger): void {
-  const write = (level: "debug" | "info" | "warn") => (...args: unknown[]) => {
-    if (logger.isLevelEnabled(level)) logger[level]({ component: "grpc-js", grpc_log: redactGrpcLogLine(args) }, "grpc-js");
-  };
+  const write =
+    (level: "debug" | "info" | "warn") =>
+    (...args: unknown[]) => {
+      if (logger.isLevelEnabled(level))
+        logger[level]({ component: "grpc-js", grpc_log: redactGrpcLogLine(args) }, "grpc-js");
+    };
   grpc.setLogger({ error: write("warn"), info: write("info"), debug: write("debug") } as unknown as Partial<Console>);
   grpc.setLogVerbosity(grpc.logVerbosity.ERROR);
 }

@@ -17,7 +17,11 @@ const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffs
  * byte-identical codec (introspect-codec.ts) tried before protobuf-es. A request that does not
  * decode arrives as MALFORMED (malformed-request.ts), for the method to answer INVALID_ARGUMENT.
  */
-export function methodDefinition(service: DescService, method: DescMethod, fast?: FastCodec<unknown>): grpc.MethodDefinition<unknown, unknown> {
+export function methodDefinition(
+  service: DescService,
+  method: DescMethod,
+  fast?: FastCodec<unknown>,
+): grpc.MethodDefinition<unknown, unknown> {
   const input = method.input as DescMessage;
   const output = method.output as DescMessage;
   const decode = fast?.decode;
@@ -27,7 +31,9 @@ export function methodDefinition(service: DescService, method: DescMethod, fast?
     requestStream: method.methodKind === "client_streaming" || method.methodKind === "bidi_streaming",
     responseStream: method.methodKind === "server_streaming" || method.methodKind === "bidi_streaming",
     requestSerialize: (m: unknown) => asBuffer(toBinary(input, m as never)),
-    requestDeserialize: tolerant(decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b)),
+    requestDeserialize: tolerant(
+      decode ? (b: Buffer) => decode(b) ?? fromBinary(input, b) : (b: Buffer) => fromBinary(input, b),
+    ),
     responseSerialize: encode
       ? (m: unknown) => encode(m) ?? asBuffer(toBinary(output, m as never))
       : (m: unknown) => asBuffer(toBinary(output, m as never)),
@@ -101,16 +107,21 @@ export function addProtobufService<S extends DescService>(
     if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
     const fastIn = fastCodecs.get(method.input.typeName) as FastCodec<unknown> | undefined;
     const fastOut = fastCodecs.get(method.output.typeName) as FastCodec<unknown> | undefined;
-    definition[method.localName] = methodDefinition(service, method, { decode: fastIn?.decode, encode: fastOut?.encode });
-    const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[method.localName]!;
+    definition[method.localName] = methodDefinition(service, method, {
+      decode: fastIn?.decode,
+      encode: fastOut?.encode,
+    });
+    const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[
+      method.localName
+    ]!;
     const name = method.name;
-    implementation[method.localName] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    implementation[method.localName] = ((
+      call: grpc.ServerUnaryCall<unknown, unknown>,
+      callback: grpc.sendUnaryData<unknown>,
+    ) => {
       const start = process.hrtime.bigint();
       const ctx = new GrpcCallContext(call);
-      const answer =
-        call.request === MALFORMED
-          ? Promise.reject(malformedRequest())
-          : handler(call.request, ctx);
+      const answer = call.request === MALFORMED ? Promise.reject(malformedRequest()) : handler(call.request, ctx);
       answer.then(
         (res) => {
           observer.end(name, OK, start, ctx);

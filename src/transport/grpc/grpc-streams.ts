@@ -24,7 +24,11 @@ const TOO_LARGE = Symbol("request message too large");
 const tooLarge = (max: number) => new ConnectError(`request message larger than ${max} bytes`, Code.ResourceExhausted);
 
 /** Resolves when grpc-js has handed the message to HTTP/2 (within the client's flow-control window). */
-function written(call: { write(msg: unknown, cb: () => void): unknown }, msg: unknown, signal: AbortSignal): Promise<void> {
+function written(
+  call: { write(msg: unknown, cb: () => void): unknown },
+  msg: unknown,
+  signal: AbortSignal,
+): Promise<void> {
   return new Promise<void>((resolve) => {
     // A cancelled call never calls back: the abort resolves instead (pump then stops).
     const onAbort = () => resolve();
@@ -43,7 +47,11 @@ function written(call: { write(msg: unknown, cb: () => void): unknown }, msg: un
  * buffered messages whatever their size: a client that never read its answers made it hold 16
  * answers per stream, and read on.)
  */
-async function pump(call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>, out: AsyncIterable<unknown>, signal: AbortSignal) {
+async function pump(
+  call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
+  out: AsyncIterable<unknown>,
+  signal: AbortSignal,
+) {
   try {
     for await (const msg of out) {
       if (signal.aborted) return;
@@ -57,7 +65,11 @@ async function pump(call: grpc.ServerWritableStream<unknown, unknown> | grpc.Ser
 }
 
 /** The client's messages of a bidi call; ends when the client half-closes or cancels. */
-async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, signal: AbortSignal, maxBytes: number): AsyncIterable<unknown> {
+async function* requestsOf(
+  call: grpc.ServerDuplexStream<unknown, unknown>,
+  signal: AbortSignal,
+  maxBytes: number,
+): AsyncIterable<unknown> {
   signal.addEventListener("abort", () => call.destroy(), { once: true }); // a cancelled call ends the input too
   // Read ahead one message, not Node's object-mode default of 16: the next request is read when the
   // handler asks for it (after the previous answer went out), so input stops with the output.
@@ -84,13 +96,20 @@ async function* requestsOf(call: grpc.ServerDuplexStream<unknown, unknown>, sign
  * comes from the generated descriptor; failures go through the one error mapping. A request message
  * over `maxMessageBytes` is not decoded and ends the call with RESOURCE_EXHAUSTED.
  */
-export function addGrpcStreamingService(server: grpc.Server, { service, handlers }: ServedService, maxMessageBytes: number): void {
+export function addGrpcStreamingService(
+  server: grpc.Server,
+  { service, handlers }: ServedService,
+  maxMessageBytes: number,
+): void {
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
     if (method.methodKind === "client_streaming") throw new Error(`${method.name}: client streaming is not supported`);
     const def = methodDefinition(service, method);
-    definition[method.localName] = { ...def, requestDeserialize: (b: Buffer) => (b.length > maxMessageBytes ? TOO_LARGE : def.requestDeserialize(b)) };
+    definition[method.localName] = {
+      ...def,
+      requestDeserialize: (b: Buffer) => (b.length > maxMessageBytes ? TOO_LARGE : def.requestDeserialize(b)),
+    };
     const h = handlers[method.localName] as (input: unknown, signal: AbortSignal, peer: string) => unknown;
     if (method.methodKind === "unary") {
       implementation[method.localName] = ((call: AnyCall, callback: grpc.sendUnaryData<unknown>) => {
@@ -111,7 +130,11 @@ export function addGrpcStreamingService(server: grpc.Server, { service, handlers
     } else {
       implementation[method.localName] = ((call: grpc.ServerDuplexStream<unknown, unknown>) => {
         const signal = signalOf(call);
-        void pump(call, h(requestsOf(call, signal, maxMessageBytes), signal, call.getPeer()) as AsyncIterable<unknown>, signal);
+        void pump(
+          call,
+          h(requestsOf(call, signal, maxMessageBytes), signal, call.getPeer()) as AsyncIterable<unknown>,
+          signal,
+        );
       }) as grpc.handleBidiStreamingCall<unknown, unknown>;
     }
   }

@@ -94,7 +94,22 @@ function decodeRequest(b: Buffer): IntrospectRequest | undefined {
 /** No lone surrogates (which UTF-8 cannot carry); String.prototype.isWellFormed is in V8 since Node 20. */
 const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
-const varintSize = (v: number) => (v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : v < 2 ** 35 ? 5 : v < 2 ** 42 ? 6 : v < 2 ** 49 ? 7 : 8);
+const varintSize = (v: number) =>
+  v < 0x80
+    ? 1
+    : v < 0x4000
+      ? 2
+      : v < 0x200000
+        ? 3
+        : v < 0x10000000
+          ? 4
+          : v < 2 ** 35
+            ? 5
+            : v < 2 ** 42
+              ? 6
+              : v < 2 ** 49
+                ? 7
+                : 8;
 
 function writeVarint(buf: Buffer, pos: number, v: number): number {
   while (v >= 0x80) {
@@ -131,7 +146,12 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
   if (m.tokenType !== TokenType.UNSPECIFIED) size += 1 + varintSize(m.tokenType);
   // NaN (an ill-formed string) poisons the sum: then protobuf-es encodes the message.
   const strings =
-    stringSize(m.tenantId) + stringSize(m.keyId) + stringSize(m.sessionId) + stringSize(m.subject) + stringSize(m.email) + stringSize(m.username);
+    stringSize(m.tenantId) +
+    stringSize(m.keyId) +
+    stringSize(m.sessionId) +
+    stringSize(m.subject) +
+    stringSize(m.email) +
+    stringSize(m.username);
   if (!(strings >= 0)) return undefined;
   size += strings;
   let tsSize = 0;

@@ -55,7 +55,8 @@ const PHRASES: Record<InactiveReason, string> = {
   [InactiveReason.UNSUPPORTED]: "token type not accepted",
 };
 
-const challenge = (error: string, description: string) => `${REALM}, error="${error}", error_description="${description}"`;
+const challenge = (error: string, description: string) =>
+  `${REALM}, error="${error}", error_description="${description}"`;
 
 /** Built once: the answers are a fixed set. */
 const INACTIVE = new Map<InactiveReason, Denial>(
@@ -82,6 +83,12 @@ export function denial(kind: "invalid_request", message: string): Denial;
 export function denial(kind: InactiveReason): Denial;
 export function denial(kind: "missing" | "invalid_request" | InactiveReason, message?: string): Denial {
   if (kind === "missing") return MISSING;
-  if (kind === "invalid_request") return { status: 401, code: "invalid_request", message: message!, challenge: challenge("invalid_request", message!) };
+  if (kind === "invalid_request")
+    return {
+      status: 401,
+      code: "invalid_request",
+      message: message!,
+      challenge: challenge("invalid_request", message!),
+    };
   return INACTIVE.get(kind) ?? INACTIVE.get(InactiveReason.UNSPECIFIED)!;
 }

@@ -57,7 +57,11 @@ export function createForwardAuthHandler(
     ctx.bearer = bearer;
     const expected = ctx.header!(EXPECTED_TENANT_HEADER);
     // The message create() would build (two proto3 strings), without its reflective walk.
-    const message: IntrospectRequest = { $typeName: "warpflow.auth.v1.IntrospectRequest", token: bearer, expectedTenantId: expected ?? "" };
+    const message: IntrospectRequest = {
+      $typeName: "warpflow.auth.v1.IntrospectRequest",
+      token: bearer,
+      expectedTenantId: expected ?? "",
+    };
     introspect(message, ctx).then(
       (r) => {
         if (!r.active) return finishDenied(res, denial(r.inactiveReason), start, ctx);

@@ -24,11 +24,15 @@ export function createHttpRouter(routes: HttpRoutes) {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     if (path === "/api/v1/sessions") return void routes.rest(req, res);
     if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
-    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
+    if (req.method !== "GET" && req.method !== "HEAD")
+      return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
       const serving = routes.serving();
-      return sendJson(res, serving ? 200 : 503, { status: serving ? "serving" : "not_serving", ...routes.readinessDetail?.() });
+      return sendJson(res, serving ? 200 : 503, {
+        status: serving ? "serving" : "not_serving",
+        ...routes.readinessDetail?.(),
+      });
     }
     if (path === "/metrics") {
       routes.metrics.registry.metrics().then(

@@ -34,7 +34,13 @@ export function sendJson(res: NodeResponse, status: number, body: unknown, heade
   res.end(text);
 }
 
-export function sendError(res: NodeResponse, status: number, code: string, message: string, headers?: Record<string, string>): void {
+export function sendError(
+  res: NodeResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): void {
   sendJson(res, status, { error: { code, message } }, headers);
 }
 

@@ -36,7 +36,10 @@ export function createRestSessionsHandler(
         throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
       }
       // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
-      const charset = params.find((p) => p.startsWith("charset="))?.slice(8).replace(/^"|"$/g, "");
+      const charset = params
+        .find((p) => p.startsWith("charset="))
+        ?.slice(8)
+        .replace(/^"|"$/g, "");
       if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
         throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
       }
@@ -52,7 +55,8 @@ export function createRestSessionsHandler(
       }
       const extra = Object.keys(json).filter((k) => k !== "tenant_id");
       // Never the field's name: a client that sends a token as a key would get it echoed and logged.
-      if (extra.length > 0) throw new HttpError(400, "invalid_argument", 'body: unknown field (the only field is "tenant_id")');
+      if (extra.length > 0)
+        throw new HttpError(400, "invalid_argument", 'body: unknown field (the only field is "tenant_id")');
       const tenantId = (json as { tenant_id?: unknown }).tenant_id;
       if (tenantId !== undefined && typeof tenantId !== "string") {
         throw new HttpError(400, "invalid_argument", "tenant_id: must be a string");
@@ -66,7 +70,13 @@ export function createRestSessionsHandler(
       });
     } catch (err) {
       if (err instanceof HttpError) {
-        observer.end("RestCreateSession", err.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument, start, ctx, err.message);
+        observer.end(
+          "RestCreateSession",
+          err.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument,
+          start,
+          ctx,
+          err.message,
+        );
         sendError(res, err.status, err.code, err.message, err.status === 405 ? { allow: "POST" } : undefined);
         return;
       }

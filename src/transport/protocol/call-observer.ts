@@ -12,7 +12,11 @@ export interface CallObserver {
   end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;
 }
 
-export function createCallObserver(logger: Logger, metrics: Metrics | undefined, hotMethods: ReadonlySet<string>): CallObserver {
+export function createCallObserver(
+  logger: Logger,
+  metrics: Metrics | undefined,
+  hotMethods: ReadonlySet<string>,
+): CallObserver {
   // method -> code -> histogram child (no per-call key string, no labels() hashing).
   const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>[]>();
   return {
@@ -26,26 +30,33 @@ export function createCallObserver(logger: Logger, metrics: Metrics | undefined,
   };
 
   function record(method: string, code: Code, startNs: bigint, ctx: CallContext, error: unknown): void {
-      const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
-      if (metrics) {
-        let byCode = histograms.get(method);
-        if (!byCode) histograms.set(method, (byCode = []));
-        const h = (byCode[code] ??= metrics.rpcDuration.labels(method, codeName(code)));
-        h.observe(seconds);
-      }
-      const level = error !== undefined && typeof error !== "string" ? "error" : error !== undefined ? "info" : hotMethods.has(method) ? "debug" : "info";
-      if (!logger.isLevelEnabled(level)) return;
-      logger[level](
-        {
-          rpc: method,
-          code: codeName(code),
-          ms: Math.round(seconds * 1e6) / 1000,
-          tenant: ctx.tenantId,
-          key_id: ctx.keyId,
-          actor: ctx.actor,
-          ...(typeof error === "string" ? { error } : error ? { err: error } : {}),
-        },
-        "rpc",
-      );
+    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+    if (metrics) {
+      let byCode = histograms.get(method);
+      if (!byCode) histograms.set(method, (byCode = []));
+      const h = (byCode[code] ??= metrics.rpcDuration.labels(method, codeName(code)));
+      h.observe(seconds);
+    }
+    const level =
+      error !== undefined && typeof error !== "string"
+        ? "error"
+        : error !== undefined
+          ? "info"
+          : hotMethods.has(method)
+            ? "debug"
+            : "info";
+    if (!logger.isLevelEnabled(level)) return;
+    logger[level](
+      {
+        rpc: method,
+        code: codeName(code),
+        ms: Math.round(seconds * 1e6) / 1000,
+        tenant: ctx.tenantId,
+        key_id: ctx.keyId,
+        actor: ctx.actor,
+        ...(typeof error === "string" ? { error } : error ? { err: error } : {}),
+      },
+      "rpc",
+    );
   }
 }

@@ -14,7 +14,8 @@ export const MALFORMED = Symbol("malformed request");
 export const MALFORMED_MESSAGE = "not a valid protobuf message";
 
 /** The error every path answers such a request with (`problem`: a finer fixed text, e.g. a bad flag). */
-export const malformedRequest = (problem: string = MALFORMED_MESSAGE) => new ConnectError(`request: ${problem}`, Code.InvalidArgument);
+export const malformedRequest = (problem: string = MALFORMED_MESSAGE) =>
+  new ConnectError(`request: ${problem}`, Code.InvalidArgument);
 
 export function tolerant(decode: (b: Buffer) => unknown): (b: Buffer) => unknown {
   return (b) => {

@@ -1,5 +1,7 @@
 /** A socket's remote end as "ip:port" ("[ipv6]:port"), for the audit trail. */
-export function peerOf(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined): string | undefined {
+export function peerOf(
+  socket: { remoteAddress?: string | undefined; remotePort?: number | undefined } | undefined,
+): string | undefined {
   const address = socket?.remoteAddress;
   if (!address) return undefined;
   const host = address.includes(":") ? `[${address}]` : address;

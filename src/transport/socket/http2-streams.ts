@@ -28,7 +28,12 @@ export interface Http2Limits {
   requestTimeoutMs: number;
 }
 
-type StreamListener = (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void;
+type StreamListener = (
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  flags: number,
+  rawHeaders: string[],
+) => void;
 
 export function isNativeGrpc(contentType: string | undefined): boolean {
   if (contentType === undefined || !contentType.startsWith("application/grpc")) return false;
@@ -68,7 +73,8 @@ export function splitHttp2Streams(
 ): { close(): void } {
   h2.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes });
   const grpcListeners = h2.listeners("stream") as StreamListener[];
-  if (grpcListeners.length !== 1) throw new Error(`expected grpc-js's one stream listener, found ${grpcListeners.length}`);
+  if (grpcListeners.length !== 1)
+    throw new Error(`expected grpc-js's one stream listener, found ${grpcListeners.length}`);
   const grpcStream = grpcListeners[0]!;
   h2.removeAllListeners("stream");
   // Adding a 'request' listener makes Node install its compatibility stream listener; take it too.
@@ -102,26 +108,29 @@ export function splitHttp2Streams(
     session.once("close", clear);
   });
 
-  h2.on("stream", (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
-    // The decoded header list (RFC 9113 section 6.5.2: name + value + 32 per field). Node advertises
-    // maxHeaderListSize but does not hold a peer to it (a client that ignores it sent 40 KB).
-    let size = 0;
-    for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
-    if (size > limits.maxHeaderBytes) {
-      stream.on("error", () => {}); // the reset is the answer; nobody else listens on this stream
-      return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
-    }
-    dropRepeatedAuthorization(headers, rawHeaders);
-    if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
-      pending.set(stream, Date.now() + limits.requestTimeoutMs);
-      const done = () => pending.delete(stream);
-      stream.once("end", done);
-      stream.once("close", done);
-    }
-    const grpc = isNativeGrpc(headers["content-type"]);
-    if (grpc && pending.has(stream)) stopInputAfterStatus(stream);
-    (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
-  });
+  h2.on(
+    "stream",
+    (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) => {
+      // The decoded header list (RFC 9113 section 6.5.2: name + value + 32 per field). Node advertises
+      // maxHeaderListSize but does not hold a peer to it (a client that ignores it sent 40 KB).
+      let size = 0;
+      for (let i = 0; i < rawHeaders.length; i += 2) size += rawHeaders[i]!.length + rawHeaders[i + 1]!.length + 32;
+      if (size > limits.maxHeaderBytes) {
+        stream.on("error", () => {}); // the reset is the answer; nobody else listens on this stream
+        return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      }
+      dropRepeatedAuthorization(headers, rawHeaders);
+      if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
+        pending.set(stream, Date.now() + limits.requestTimeoutMs);
+        const done = () => pending.delete(stream);
+        stream.once("end", done);
+        stream.once("close", done);
+      }
+      const grpc = isNativeGrpc(headers["content-type"]);
+      if (grpc && pending.has(stream)) stopInputAfterStatus(stream);
+      (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
+    },
+  );
   return {
     close() {
       clearInterval(sweep);

@@ -54,7 +54,12 @@ export interface TlsFiles {
   optionalClientCert?: boolean;
 }
 
-export function createTlsListener(demux: Demux, files: TlsFiles, guard: ConnectionGuard, handshakeTimeoutMs: number): tls.Server {
+export function createTlsListener(
+  demux: Demux,
+  files: TlsFiles,
+  guard: ConnectionGuard,
+  handshakeTimeoutMs: number,
+): tls.Server {
   const server = tls.createServer({
     cert: files.cert,
     key: files.key,
