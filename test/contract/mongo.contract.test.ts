@@ -1,3 +1,4 @@
+import { bootstrapAtOnce } from "../support/bootstrap-replicas.js";
 import { randomBytes } from "node:crypto";
 import { MongoClient } from "mongodb";
 import { afterAll, describe, expect, it } from "vitest";
@@ -17,12 +18,7 @@ import {
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
-import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
-import { createKeyService } from "../../src/domain/key-service.js";
-import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
-import { createTokenCache } from "../../src/domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
-import { systemClock } from "../../src/ports/clock.js";
 import { pollUntil, sleep } from "../support/poll.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 
@@ -246,23 +242,9 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     const dbName = uniqueDbName("wf_bootstrap");
     const replicas = await Promise.all([1, 2, 3, 4, 5].map(() => openMongoStore(uri, dbName)));
     try {
-      const saved: string[] = [];
-      const outcomes = await Promise.all(
-        replicas.map(({ store }, i) =>
-          ensureAdminKey({
-            store,
-            clock: systemClock,
-            keys: createKeyService({
-              store,
-              clock: systemClock,
-              cache: createTokenCache(),
-              lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
-            }),
-            holder: `replica-${i}`,
-            pollMs: 50,
-            save: async (t) => void saved.push(t),
-          }),
-        ),
+      const { outcomes, saved } = await bootstrapAtOnce(
+        replicas.map((r) => r.store),
+        { pollMs: 50 },
       );
       expect(outcomes.filter((o) => o.kind === "created")).toHaveLength(1);
       expect(saved).toHaveLength(1);

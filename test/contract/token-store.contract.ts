@@ -1,3 +1,4 @@
+import { bootstrapAtOnce } from "../support/bootstrap-replicas.js";
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
@@ -7,14 +8,8 @@ import { newAuditEventId, type AuditEvent } from "../../src/domain/audit.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createAuditTrail } from "../../src/domain/audit-trail.js";
 import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
-import { ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
-import { createKeyService } from "../../src/domain/key-service.js";
-import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
-import { createTokenCache } from "../../src/domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { hashToken } from "../../src/domain/token-hash.js";
-import { systemClock } from "../../src/ports/clock.js";
-import { sleep } from "../support/poll.js";
 
 /**
  * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
@@ -903,28 +898,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
     });
 
     it("five instances bootstrapping at once on this store end with exactly one admin key and one saved key", async () => {
-      const saved: string[] = [];
-      const outcomes = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => {
-          const keys = createKeyService({
-            store,
-            clock: systemClock,
-            cache: createTokenCache(),
-            lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
-          });
-          return ensureAdminKey({
-            store,
-            clock: systemClock,
-            keys,
-            holder: `replica-${i}`,
-            pollMs: 20,
-            save: async (t) => {
-              saved.push(t);
-              await sleep(50);
-            },
-          });
-        }),
-      );
+      const { outcomes, saved } = await bootstrapAtOnce([store, store, store, store, store], { saveDelayMs: 50 });
       expect(outcomes.filter((o) => o.kind === "created")).toHaveLength(1);
       expect(saved).toHaveLength(1);
       const admin = (await store.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");

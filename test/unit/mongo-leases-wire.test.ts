@@ -1,16 +1,12 @@
+import { bootstrapAtOnce } from "../support/bootstrap-replicas.js";
 import type { Document } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { BOOTSTRAP_LEASE, ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
+import { BOOTSTRAP_LEASE } from "../../src/domain/admin-bootstrap.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
-import { createKeyService } from "../../src/domain/key-service.js";
-import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
-import { createTokenCache } from "../../src/domain/token-cache.js";
-import { systemClock } from "../../src/ports/clock.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { type WireCommand } from "../support/mongo-wire-stub.js";
-import { sleep } from "../support/poll.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 
 /**
@@ -115,30 +111,11 @@ describe("MongoDB bootstrap lease on the wire (issue 26.1)", () => {
     const leases = leasesCollection();
     stub.handle = leases.handle;
     const keysStore = createMemoryTokenStore(); // the keys: the contract suite covers them on MongoDB
-    const saved: string[] = [];
     const connections = await Promise.all(Array.from({ length: 5 }, () => readyStore()));
-    const outcomes = await Promise.all(
-      connections.map(async (mongo, i) => {
-        const store: TokenStore = { ...keysStore, claimLease: mongo.claimLease, releaseLease: mongo.releaseLease };
-        const keys = createKeyService({
-          store,
-          clock: systemClock,
-          cache: createTokenCache(),
-          lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
-        });
-        return ensureAdminKey({
-          store,
-          clock: systemClock,
-          keys,
-          holder: `replica-${i}`,
-          pollMs: 20,
-          save: async (t) => {
-            saved.push(t);
-            await sleep(100); // writing the key file takes a while
-          },
-        });
-      }),
+    const stores = connections.map(
+      (mongo): TokenStore => ({ ...keysStore, claimLease: mongo.claimLease, releaseLease: mongo.releaseLease }),
     );
+    const { outcomes, saved } = await bootstrapAtOnce(stores, { saveDelayMs: 100 });
     expect(outcomes.map((o) => o.kind).sort()).toEqual(["created", "existing", "existing", "existing", "existing"]);
     expect(saved).toHaveLength(1);
     const admin = (await keysStore.listKeys(ADMIN_TENANT_ID, 0)).filter((k) => k.status === "active");

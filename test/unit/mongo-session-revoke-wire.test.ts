@@ -1,3 +1,4 @@
+import type { SessionDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { status } from "@grpc/grpc-js";
 import { BSON, type Document } from "mongodb";
 import { describe, expect, it } from "vitest";
@@ -16,17 +17,8 @@ import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
  * what the adapter builds, and a small in-memory `sessions` collection answers `find` and `update`
  * by evaluating the filters it receives, the way mongod would for these operators.
  */
-type Session = {
-  _id: string;
-  v: number;
-  tenantId: string;
-  tokenHash: string;
-  createdAt: Date;
-  expiresAt: Date;
-  createdBy: string;
-  revokedAt?: Date;
-  revokedBy?: string;
-};
+// The stored shape (a mapped copy: an object type, so it fits the filter evaluator's Record<string, unknown>).
+type Session = { [K in keyof SessionDoc]: SessionDoc[K] };
 
 function matches(doc: Record<string, unknown>, filter: Document): boolean {
   return Object.entries(filter).every(([field, cond]) => {
