@@ -1,11 +1,16 @@
 // One place that sees the end of every RPC, whatever the transport: one log line (method, code,
 // duration, tenant, key id, actor; never a token) and the latency histogram. Introspect logs at
-// debug: it is the hot path and its volume would drown every other line at info.
-import type { Code } from "@connectrpc/connect";
+// debug: it is the hot path and its volume would drown every other line at info. A refused call
+// (UNAUTHENTICATED, PERMISSION_DENIED) logs at debug too: a stranger sends them for free (a flood
+// wrote 33 MB of these lines in 50 s), and the audit trail already records each refusal, counted
+// per caller and window (refusal-windows.ts), with its own bounded log line.
+import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { codeName } from "./error-mapping.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { CallContext } from "./unary-handlers.js";
+
+const REFUSED: ReadonlySet<Code> = new Set([Code.Unauthenticated, Code.PermissionDenied]);
 
 export interface CallObserver {
   /** `error`: the client-facing message of an expected failure, or the unexpected error itself. */
@@ -41,7 +46,9 @@ export function createCallObserver(
       error !== undefined && typeof error !== "string"
         ? "error"
         : error !== undefined
-          ? "info"
+          ? REFUSED.has(code)
+            ? "debug"
+            : "info"
           : hotMethods.has(method)
             ? "debug"
             : "info";
