@@ -11,7 +11,7 @@ export const KUBECTL = ["/usr/bin/kubectl", "/usr/local/bin/kubectl"].find((p) =
 export type K8sObject = {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- rendered YAML, read by assertions
   [k: string]: any;
 };
