@@ -7,6 +7,7 @@ import { bufCurl } from "../support/buf-curl.js";
 import { waitUntil } from "../support/poll.js";
 import { runProgram } from "../support/run-program.js";
 import { repoRoot } from "../support/service-process.js";
+import { envNamesReadByConfig } from "../deploy/kubernetes-render.js";
 import { baseImage, containerTools, freePort, podman, podmanOk, RUN_FLAGS, skipReason } from "./podman.js";
 
 /**
@@ -24,6 +25,8 @@ const TAG = "localhost/warpflow-token:image-test";
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 /** podman's own start and stop around the process (runc, conmon): measured well under a second. */
 const PODMAN_SLACK_MS = 5_000;
+/** The ops listener (issue 27 §5, OPS_PORT) is exercised as the manifests use it once the code reads it. */
+const OPS_PORT_READ = envNamesReadByConfig().has("OPS_PORT");
 const KUBERNETES_LIKE = [
   "--read-only",
   "--read-only-tmpfs=false",
@@ -127,8 +130,10 @@ describe.skipIf(reason !== undefined)("the container image, run as Kubernetes wo
     chownSync(join(secret, "admin-key"), 1000, 1000);
 
     const port = await freePort();
+    const opsPort = OPS_PORT_READ ? await freePort() : undefined;
     const base = `http://127.0.0.1:${port}`;
     const name = await start("plain", [
+      ...(opsPort ? ["-e", `OPS_PORT=${opsPort}`] : []),
       "--image-volume=ignore", // Kubernetes ignores VOLUME: only the Secret is mounted
       "-v",
       `${secret}:/var/run/secrets/warpflow:ro`,
@@ -140,6 +145,11 @@ describe.skipIf(reason !== undefined)("the container image, run as Kubernetes wo
       "ADMIN_KEY_FILE=/var/run/secrets/warpflow/admin-key",
     ]);
     figures.readyPlain = `${await waitUntil(async () => (await httpStatus(`${base}/readyz`)) === 200, 30_000, "/readyz 200", 200)} ms`;
+    if (opsPort) {
+      for (const path of ["/healthz", "/readyz", "/metrics"]) {
+        expect(await httpStatus(`http://127.0.0.1:${opsPort}${path}`), `ops port ${path}`).toBe(200);
+      }
+    }
     expect(await podmanOk(["exec", name, "id", "-u"])).toBe("1000");
     expect((await podman(["exec", name, "touch", "/app/probe", "/var/lib/warpflow/probe"])).code).not.toBe(0);
 
