@@ -185,6 +185,10 @@ describe.skipIf(reason !== undefined)("the container image, run as Kubernetes wo
       tenantId: "acme",
     });
 
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    const rss = /^process_resident_memory_bytes (\d+)/m.exec(metrics)?.[1];
+    figures.rssAfterStart = rss ? `${(Number(rss) / 2 ** 20).toFixed(0)} MiB` : "n/a";
+
     // The HEALTHCHECK command itself, as the image declares it, and that it can say no.
     expect((await podman(["healthcheck", "run", name])).code).toBe(0);
     const down = await podman(["exec", "-e", "PORT=1", name, "node", "healthcheck.js"]);
