@@ -24,7 +24,7 @@ export function createMetrics(): Metrics {
     registry,
     connectionsRefused: new Counter({
       name: "warpflow_connections_refused_total",
-      help: "Connections closed on accept: per_address (MAX_CONNECTIONS_PER_ADDRESS) or total (MAX_CONNECTIONS)",
+      help: "Connections closed on accept: per_address (MAX_CONNECTIONS_PER_ADDRESS) or total (MAX_CONNECTIONS); ops_per_address, ops_total: the ops port's own bounds (OPS_PORT)",
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
