@@ -112,6 +112,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     limits: config.limits,
     readinessDetail,
     tls,
+    authz: { requireTenantBinding: config.authzRequireTenantBinding },
   }).catch((err: unknown) => {
     throw listenError(err, config.host, config.port);
   });

@@ -6,7 +6,7 @@ import { authorizationCount, bearerToken } from "../protocol/bearer.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
-import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";
+import { allowHeaders, denial, REALM, UNBOUND, type Denial } from "./forward-auth-answers.js";
 import { headerReader, sendError } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 
@@ -14,6 +14,18 @@ import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 export const AUTHORIZE = "Authorize";
 /** Request header a gateway sets to bind a route to a tenant (Introspect's expected_tenant_id). */
 export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
+/** Its value for a route open to any tenant: an explicit "not bound", where a binding is required. */
+export const ANY_TENANT = "*";
+
+export interface ForwardAuthOptions {
+  /**
+   * AUTHZ_REQUIRE_TENANT_BINDING: a request without a binding (no x-warpflow-expected-tenant-id, or
+   * an empty one) is denied with 403. Node's HTTP/2 layer drops a header whose value starts or ends
+   * with whitespace, so over HTTP/2 a gateway's "other " arrives as no header at all: without this,
+   * that reads as "any tenant"; with it, only `*` does.
+   */
+  requireTenantBinding?: boolean | undefined;
+}
 
 /**
  * The forward-auth endpoint (`/authz` and `/authz/...`, any method) for nginx auth_request, Envoy
@@ -32,7 +44,9 @@ export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
 export function createForwardAuthHandler(
   introspect: UnaryHandlers<typeof TokenService>["introspect"],
   observer: CallObserver,
+  opts: ForwardAuthOptions = {},
 ): (req: NodeRequest, res: NodeResponse) => void {
+  const requireBinding = opts.requireTenantBinding === true;
   return (req, res) => {
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
@@ -55,7 +69,9 @@ export function createForwardAuthHandler(
       return finishDenied(res, d, start, ctx);
     }
     ctx.bearer = bearer;
-    const expected = ctx.header!(EXPECTED_TENANT_HEADER);
+    const bound = ctx.header!(EXPECTED_TENANT_HEADER);
+    if (requireBinding && !bound) return finishDenied(res, UNBOUND, start, ctx);
+    const expected = bound === ANY_TENANT ? undefined : bound;
     // The message create() would build (two proto3 strings), without its reflective walk.
     const message: IntrospectRequest = {
       $typeName: "warpflow.auth.v1.IntrospectRequest",
