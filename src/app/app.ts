@@ -10,8 +10,10 @@ import {
   createMetrics,
   type Metrics,
   registerAuditMetrics,
+  registerBuildInfo,
   registerChangeFeedMetrics,
 } from "../observability/metrics.js";
+import { buildInfo } from "./build-info.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { startOpsServer, type OpsServer } from "../transport/ops-server.js";
 import { AUTHORIZE } from "../transport/http/forward-auth.js";
@@ -57,6 +59,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
+  registerBuildInfo(metrics.registry, buildInfo());
   const opened = opts.store ? { store: opts.store, changes: opts.changes } : await openStore(config, logger);
   const rawStore = opened.store;
   // Every store call is bounded (a stalled store answers UNAVAILABLE, never hangs), then timed.

@@ -148,3 +148,15 @@ export function registerAuditMetrics(
     },
   });
 }
+
+/** `warpflow_build_info{version,node} 1`: what runs, for dashboards and on-call (join on it). */
+export function registerBuildInfo(registry: Registry, info: { version: string; node: string }): void {
+  new Gauge({
+    name: "warpflow_build_info",
+    help: "Always 1; labels: the service version (package.json) and the Node.js version it runs on",
+    labelNames: ["version", "node"] as const,
+    registers: [registry],
+  })
+    .labels(info.version, info.node)
+    .set(1);
+}
