@@ -9,6 +9,7 @@ import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.
 import { allowHeaders, denial, REALM, UNBOUND, type Denial } from "./forward-auth-answers.js";
 import { headerReader, sendError } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 
 /** The method label of /authz in metrics and logs. */
 export const AUTHORIZE = "Authorize";
@@ -53,6 +54,7 @@ export function createForwardAuthHandler(
       bearer: undefined,
       header: headerReader(req),
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
+      seq: nextCallSeq(),
     };
     const count = authorizationCount(req.rawHeaders);
     const header = req.headers.authorization;
@@ -84,7 +86,10 @@ export function createForwardAuthHandler(
         ctx.tenantId = r.tenantId;
         ctx.keyId = r.keyId || undefined;
         observer.end(AUTHORIZE, OK, start, ctx);
-        (res as ServerResponse).writeHead(200, allowHeaders(r));
+        const headers = allowHeaders(r);
+        // The id exists only when the call was logged (debug): an allowed call pays nothing for it.
+        if (ctx.requestId !== undefined) headers[REQUEST_ID_HEADER] = ctx.requestId;
+        (res as ServerResponse).writeHead(200, headers);
         res.end();
       },
       (err: unknown) => {
@@ -93,6 +98,7 @@ export function createForwardAuthHandler(
         const status = httpStatusOf(mapped.code);
         const extra: Record<string, string> = status === 401 ? { "www-authenticate": REALM } : {};
         if (status === 503) extra["retry-after"] = "1";
+        if (ctx.requestId !== undefined) extra[REQUEST_ID_HEADER] = ctx.requestId;
         sendError(res, status, codeName(mapped.code), mapped.message, extra);
       },
     );
@@ -101,6 +107,9 @@ export function createForwardAuthHandler(
   function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
     // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.
     observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
-    sendError(res, d.status, d.code, d.message, { "www-authenticate": d.challenge });
+    sendError(res, d.status, d.code, d.message, {
+      "www-authenticate": d.challenge,
+      ...(ctx.requestId !== undefined && { [REQUEST_ID_HEADER]: ctx.requestId }),
+    });
   }
 }
