@@ -192,6 +192,28 @@ describe("shutdown", () => {
     expect(refused).toBe("ECONNREFUSED");
   });
 
+  it("while the API port drains, the ops port says not ready (503) and still live (200)", async () => {
+    const app = await startTestApp({ env: { OPS_PORT: "0", SHUTDOWN_TIMEOUT_MS: "3000" } });
+    const ops = app.app.opsPort!;
+    expect((await readyz(ops)).status).toBe(200);
+    // An HTTP/1.1 request whose body never ends holds the drain open (until SHUTDOWN_TIMEOUT_MS).
+    const held = holdRaw(
+      app.port,
+      "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    );
+    await held.connected;
+    await pollUntil(async () => (await readyz(app.port)).status === 200, 1000, 20);
+    const closing = app.close();
+    try {
+      const during = await readyz(ops);
+      expect(during).toMatchObject({ status: 503, body: { status: "not_serving" } });
+      expect((await get(ops, "/healthz")).status).toBe(200);
+    } finally {
+      held.socket.destroy();
+      await closing;
+    }
+  });
+
   it("an OPS_PORT in use is one config line naming OPS_PORT", async () => {
     const busy = net.createServer();
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
