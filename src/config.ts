@@ -8,14 +8,16 @@ import { loadCognitoConfig, type CognitoConfig } from "./config/cognito-config.j
 import { loadLimits, type ConnectionLimits } from "./config/limits.js";
 import { loadStoreConfig, type StoreConfig } from "./config/store-config.js";
 import { loadCallerConfig, type CallerConfig } from "./config/tls-config.js";
+import { loadOpsConfig, type OpsConfig } from "./config/ops-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
 export { openFileLimit, type ConnectionLimits } from "./config/limits.js";
 export type { StoreConfig } from "./config/store-config.js";
 export type { CallerConfig, TlsConfig } from "./config/tls-config.js";
+export type { LogFormat, OpsConfig } from "./config/ops-config.js";
 
-export interface Config extends StoreConfig, CallerConfig {
+export interface Config extends StoreConfig, CallerConfig, OpsConfig {
   host: string;
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -84,5 +86,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     cognito,
     ...callers,
     limits: loadLimits(env),
+    ...loadOpsConfig(env),
   });
 }

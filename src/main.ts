@@ -1,5 +1,5 @@
 import { createApp } from "./app/app.js";
-import { createLogger } from "./app/logger.js";
+import { openLogger } from "./app/logger.js";
 import { maintenanceTimeoutMs } from "./app/store-timeout.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { redactCredentials } from "./app/startup-errors.js";
@@ -20,7 +20,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = await openLogger(config.logLevel, config.logFormat);
   const app = await createApp({ config, logger });
 
   // The logger writes synchronously (see createLogger), so every line is out, in order, at exit.

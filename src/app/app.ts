@@ -10,9 +10,12 @@ import {
   createMetrics,
   type Metrics,
   registerAuditMetrics,
+  registerBuildInfo,
   registerChangeFeedMetrics,
 } from "../observability/metrics.js";
+import { buildInfo } from "./build-info.js";
 import { startServer, type RunningServer } from "../transport/server.js";
+import { startOpsServer, type OpsServer } from "../transport/ops-server.js";
 import { AUTHORIZE } from "../transport/http/forward-auth.js";
 import { startAdminKeyBootstrap } from "./admin-key-bootstrap.js";
 import { instrumentStore } from "./instrumented-store.js";
@@ -41,6 +44,8 @@ export interface AppOptions {
 
 export interface App {
   port: number;
+  /** The ops port (OPS_PORT), when one is configured. */
+  opsPort?: number | undefined;
   metrics: Metrics;
   store: TokenStore;
   /** The bootstrap admin key, when this instance minted one (and wrote it to ADMIN_KEY_FILE); tests read it. */
@@ -54,6 +59,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const { config, logger } = opts;
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
+  registerBuildInfo(metrics.registry, buildInfo());
   const opened = opts.store ? { store: opts.store, changes: opts.changes } : await openStore(config, logger);
   const rawStore = opened.store;
   // Every store call is bounded (a stalled store answers UNAVAILABLE, never hangs), then timed.
@@ -93,6 +99,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     optionalClientCert: config.tls.clientCertOptional,
   };
   const storeKind = config.store;
+  const readinessDetail = () => ({
+    store: storeKind,
+    admin_key: adminKey.state(),
+    ...(feedStatus && { change_feed: feedStatus() }),
+  });
   const server = await startServer({
     host: config.host,
     port: config.port,
@@ -102,12 +113,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     logger,
     maxBodyBytes: config.maxBodyBytes,
     limits: config.limits,
-    readinessDetail: () => ({
-      store: storeKind,
-      admin_key: adminKey.state(),
-      ...(feedStatus && { change_feed: feedStatus() }),
-    }),
+    readinessDetail,
     tls,
+    authz: { requireTenantBinding: config.authzRequireTenantBinding },
   }).catch((err: unknown) => {
     throw listenError(err, config.host, config.port);
   });
@@ -116,14 +124,25 @@ export async function createApp(opts: AppOptions): Promise<App> {
     "listening (gRPC, gRPC-Web, Connect and REST over HTTP/1.1 and HTTP/2)",
   );
 
-  const app: App = { port: server.port, metrics, store: rawStore, ready: Promise.resolve(), close: async () => {} };
+  // The ops port's /readyz follows the API port's readiness (both set here, by maintenance).
+  let serving = false;
+  const served = {
+    setServing: (value: boolean) => void ((serving = value), server.setServing(value)),
+  };
+  const app: App = {
+    port: server.port,
+    metrics,
+    store: rawStore,
+    ready: Promise.resolve(),
+    close: async () => {},
+  };
   const maintenance = startMaintenance({
     store,
     audit,
     clock,
     logger,
     jwt,
-    server,
+    server: served,
     sweepIntervalMs: config.sweepIntervalMs,
     gate: () => adminKey.state() === "ok",
   });
@@ -142,17 +161,39 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   app.ready = maintenance.ready;
 
+  const opsPort: { server?: OpsServer | undefined } = {};
   let closing: Promise<void> | undefined;
   app.close = () =>
     (closing ??= (async () => {
       adminKey.stop();
       unwatch?.();
       maintenance.stop();
+      serving = false; // the ops port's /readyz says not serving while the API port drains
       await server.close(config.shutdownTimeoutMs);
+      opsPort.server?.close();
       await refusals.close(); // the open windows' counts, before the store closes
       await lastUsed.close();
       await rawStore.close();
     })());
+  // Started last: its /readyz reads state that exists only from here on.
+  const ops =
+    config.opsPort === undefined
+      ? undefined
+      : await startOpsServer({
+          host: config.host,
+          port: config.opsPort,
+          limits: config.limits,
+          metrics,
+          serving: () => serving,
+          readinessDetail,
+          onRefused: (reason) => metrics.connectionsRefused.labels(`ops_${reason}`).inc(),
+        }).catch(async (err: unknown) => {
+          await app.close();
+          throw listenError(err, config.host, config.opsPort!, "OPS_PORT");
+        });
+  if (ops) logger.info({ ops_port: ops.port }, "ops port listening (/healthz, /readyz, /metrics; plain HTTP)");
+  opsPort.server = ops;
+  app.opsPort = ops?.port;
   return app;
 }
 

@@ -25,6 +25,7 @@ export function createAuditLogSink(logger: Logger): AuditSink {
         peer: e.peer,
         user_agent: e.userAgent,
         protocol: e.protocol,
+        request_id: e.requestId,
         detail: e.detail,
       },
       "audit",

@@ -6,10 +6,10 @@ export function redactCredentials(text: string): string {
 }
 
 /**
- * The setting behind a failure to listen: the address (HOST) or the port (PORT). Anything else
+ * The setting behind a failure to listen: the address (HOST) or the port (PORT, or OPS_PORT). Anything else
  * is returned unchanged.
  */
-export function listenError(err: unknown, host: string, port: number): unknown {
+export function listenError(err: unknown, host: string, port: number, portVariable = "PORT"): unknown {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   switch (code) {
     case "ENOTFOUND":
@@ -19,10 +19,10 @@ export function listenError(err: unknown, host: string, port: number): unknown {
     case "EADDRNOTAVAIL":
       return new ConfigError("HOST", `${JSON.stringify(host)} is not an address of this machine (${code})`);
     case "EADDRINUSE":
-      return new ConfigError("PORT", `${port} is already in use on ${host} (${code})`);
+      return new ConfigError(portVariable, `${port} is already in use on ${host} (${code})`);
     case "EACCES":
       return new ConfigError(
-        "PORT",
+        portVariable,
         `${port} needs privileges this process does not have (${code}); use a port above 1023`,
       );
     case undefined:

@@ -18,6 +18,8 @@
 // | failuresToUnready             | 3              | failed probes in a row before /readyz says not serving        |
 // | bootstrapRetryFirstMs .. Max  | 200 .. 5,000   | doubling retry of the admin-key bootstrap                     |
 // | bootstrapRecheckMs            | 5,000          | admin-key bootstrap re-check (app/admin-key-bootstrap.ts)     |
+// | opsMaxConnections             | 64             | open connections on the ops port (OPS_PORT), its own count    |
+// | opsMaxConnectionsPerAddress   | 16             | ... of them per client address                                |
 //
 // Configurable bounds (ConnectionLimits below; README's configuration table): HTTP_HEADERS_TIMEOUT_MS,
 // HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEPALIVE_TIMEOUT_MS, MAX_CONNECTIONS(_PER_ADDRESS),
@@ -59,6 +61,13 @@ export const FIXED_LIMITS = Object.freeze({
   bootstrapRecheckMs: 5000,
   /** The largest delay of the doubling retries. */
   retryBackoffMaxMs: 5000,
+  /**
+   * The ops port (OPS_PORT) admits its own connections, apart from the API port's: kubelet and a
+   * scraper need a handful, and a flood there can neither take the API port's connections nor
+   * more than these file descriptors (within fdMargin).
+   */
+  opsMaxConnections: 64,
+  opsMaxConnectionsPerAddress: 16,
 });
 
 /** How often a timeout is checked: a quarter of it, between 50 ms and 1 s. */

@@ -1,5 +1,6 @@
 // TLS on the one port and who may call Introspect: TLS_CERT_FILE, TLS_KEY_FILE,
-// TLS_CLIENT_CA_FILE, TLS_CLIENT_CERT_OPTIONAL, INTROSPECT_REQUIRE_CLIENT_CERT, INTROSPECT_CALLER_TOKEN.
+// TLS_CLIENT_CA_FILE, TLS_CLIENT_CERT_OPTIONAL, INTROSPECT_REQUIRE_CLIENT_CERT, INTROSPECT_CALLER_TOKEN,
+// AUTHZ_REQUIRE_TENANT_BINDING.
 import { bool, ConfigError, type Env } from "./env.js";
 
 export interface TlsConfig {
@@ -15,6 +16,12 @@ export interface CallerConfig {
   introspectRequireClientCert: boolean;
   /** Optional shared credential Introspect callers must present (x-warpflow-caller-token header). */
   introspectCallerToken?: string | undefined;
+  /**
+   * AUTHZ_REQUIRE_TENANT_BINDING: /authz answers 403 unless the gateway sent a binding,
+   * x-warpflow-expected-tenant-id with a tenant id or `*` (any tenant), so a binding that vanished
+   * on the way (HTTP/2 drops a value with leading or trailing whitespace) cannot mean "any tenant".
+   */
+  authzRequireTenantBinding: boolean;
 }
 
 export function loadTlsConfig(env: Env): TlsConfig | undefined {
@@ -45,5 +52,6 @@ export function loadCallerConfig(env: Env): CallerConfig {
   if (introspectCallerToken !== undefined && introspectCallerToken.length < 32) {
     throw new ConfigError("INTROSPECT_CALLER_TOKEN", "must be at least 32 characters");
   }
-  return { tls, introspectRequireClientCert, introspectCallerToken };
+  const authzRequireTenantBinding = bool(env, "AUTHZ_REQUIRE_TENANT_BINDING");
+  return { tls, introspectRequireClientCert, introspectCallerToken, authzRequireTenantBinding };
 }

@@ -54,6 +54,8 @@ export interface AuditEvent {
   peer?: string | undefined;
   userAgent?: string | undefined;
   protocol?: string | undefined;
+  /** The call's request id (x-request-id): for the audit log line, to join it with the rpc line (not stored in MongoDB). */
+  requestId?: string | undefined;
   detail?: string | undefined;
   /**
    * Counted refusals (see refusal-windows.ts): how many unauthenticated attempts this one event

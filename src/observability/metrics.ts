@@ -24,7 +24,7 @@ export function createMetrics(): Metrics {
     registry,
     connectionsRefused: new Counter({
       name: "warpflow_connections_refused_total",
-      help: "Connections closed on accept: per_address (MAX_CONNECTIONS_PER_ADDRESS) or total (MAX_CONNECTIONS)",
+      help: "Connections closed on accept: per_address (MAX_CONNECTIONS_PER_ADDRESS) or total (MAX_CONNECTIONS); ops_per_address, ops_total: the ops port's own bounds (OPS_PORT)",
       labelNames: ["reason"] as const,
       registers: [registry],
     }),
@@ -147,4 +147,16 @@ export function registerAuditMetrics(
       this.inc(eventsDropped());
     },
   });
+}
+
+/** `warpflow_build_info{version,node} 1`: what runs, for dashboards and on-call (join on it). */
+export function registerBuildInfo(registry: Registry, info: { version: string; node: string }): void {
+  new Gauge({
+    name: "warpflow_build_info",
+    help: "Always 1; labels: the service version (package.json) and the Node.js version it runs on",
+    labelNames: ["version", "node"] as const,
+    registers: [registry],
+  })
+    .labels(info.version, info.node)
+    .set(1);
 }

@@ -12,6 +12,7 @@ import { auditActorOf, type Principal } from "../domain/principal.js";
 import { ADMIN_TENANT_ID, isValidTenantId } from "../domain/tenant-id.js";
 import { codeName, mapError } from "../transport/protocol/error-mapping.js";
 import type { CallContext } from "../transport/protocol/unary-handlers.js";
+import { requestIdOf } from "../transport/protocol/request-id.js";
 
 export interface AuditScope {
   principal(p: Principal): void;
@@ -43,7 +44,12 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
     let pending: PendingAudit | undefined;
     // Who called, read now: grpc-js's getPeer() is "unknown" once the call's stream has closed (a
     // client that cancels before its event is written would leave no address in the trail).
-    const caller = { peer: ctx.peer, userAgent: sanitizeClientText(ctx.userAgent), protocol: ctx.protocol };
+    const caller = {
+      peer: ctx.peer,
+      userAgent: sanitizeClientText(ctx.userAgent),
+      protocol: ctx.protocol,
+      requestId: requestIdOf(ctx),
+    };
     const draft = (): AuditDraft => ({ action, actor, tenantId, keyId, sessionId, ...caller });
     const scope: AuditScope = {
       principal(p) {

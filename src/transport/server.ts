@@ -10,7 +10,7 @@ import { createBuiltinServices } from "./builtin/builtin-services.js";
 import type { CallObserver } from "./protocol/call-observer.js";
 import { createConnectAdapter } from "./connect/connect-adapter.js";
 import { createConnectionGuard } from "./socket/connection-guard.js";
-import { createForwardAuthHandler } from "./http/forward-auth.js";
+import { createForwardAuthHandler, type ForwardAuthOptions } from "./http/forward-auth.js";
 import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from "./connect/connect-routes.js";
 import { peerOf } from "./protocol/peer.js";
 import { routeGrpcLogs } from "./grpc/grpc-logging.js";
@@ -36,6 +36,8 @@ export interface ServerOptions {
   tls?: TlsFiles | undefined;
   /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
   readinessDetail?: (() => Record<string, unknown>) | undefined;
+  /** /authz settings (AUTHZ_REQUIRE_TENANT_BINDING). */
+  authz?: ForwardAuthOptions | undefined;
 }
 
 export interface RunningServer {
@@ -86,7 +88,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const router = createHttpRouter({
     connect,
     rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
-    authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer),
+    authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer, opts.authz),
     metrics: opts.metrics,
     serving: () => serving,
     readinessDetail: opts.readinessDetail,

@@ -100,7 +100,7 @@ function tenantPathCases(
   const refused = REFUSED.filter((target) => !unboundInstead.includes(target as Buffer));
 
   beforeAll(async () => {
-    t = await startTestApp({ env: { INTROSPECT_CALLER_TOKEN: CALLER } });
+    t = await startTestApp({ env: { INTROSPECT_CALLER_TOKEN: CALLER, AUTHZ_REQUIRE_TENANT_BINDING: "true" } });
     upstream = await startEchoUpstream();
     gateway = await startGateway(upstream.address, t.address);
     const created = await t.grpc.createKey({ tenantId: "acme", label: "paths" }, { bearer: t.adminKey });

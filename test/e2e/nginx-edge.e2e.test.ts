@@ -52,7 +52,11 @@ describe.skipIf(skipReason !== undefined)(
       pki = createTestPki();
       clock = createManualClock(new Date());
       faulty = createFaultyStore(createMemoryTokenStore());
-      t = await startTestApp({ store: faulty.store, clock, env: { INTROSPECT_CALLER_TOKEN: CALLER } });
+      t = await startTestApp({
+        store: faulty.store,
+        clock,
+        env: { INTROSPECT_CALLER_TOKEN: CALLER, AUTHZ_REQUIRE_TENANT_BINDING: "true" },
+      });
       upstream = await startEchoUpstream();
       seen = upstream.seen;
       nginx = await startNginx(nginxBin!, {

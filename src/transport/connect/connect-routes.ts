@@ -7,6 +7,7 @@ import type { CallObserver } from "../protocol/call-observer.js";
 import { mapError, OK } from "../protocol/error-mapping.js";
 import { connectProtocolOf } from "../protocol/peer.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 
 /** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */
 export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });
@@ -47,16 +48,19 @@ export function registerConnectService<S extends DescService>(
         get protocol() {
           return connectProtocolOf(hc.requestHeader.get("content-type"));
         },
+        seq: nextCallSeq(),
       };
       try {
         const malformed = hc.values.get(malformedBodyKey);
         if (malformed !== undefined) throw malformedRequest(malformed);
         const res = await handler(req, ctx);
         observer.end(method.name, OK, start, ctx);
+        if (ctx.requestId !== undefined) hc.responseHeader.set(REQUEST_ID_HEADER, ctx.requestId);
         return res;
       } catch (err) {
         const mapped = mapError(err);
         observer.end(method.name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+        if (ctx.requestId !== undefined) hc.responseHeader.set(REQUEST_ID_HEADER, ctx.requestId);
         throw new ConnectError(mapped.message, mapped.code);
       }
     };

@@ -7,6 +7,7 @@ import { mapError, OK } from "../protocol/error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import { MALFORMED, malformedRequest, tolerant } from "../protocol/malformed-request.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 
 /** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -50,6 +51,8 @@ class GrpcCallContext implements CallContext {
   actor: string | undefined = undefined;
   tenantId: string | undefined = undefined;
   keyId: string | undefined = undefined;
+  requestId: string | undefined = undefined;
+  readonly seq = nextCallSeq();
 
   constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {}
 
@@ -90,6 +93,17 @@ class GrpcCallContext implements CallContext {
 }
 
 /**
+ * The request id as response metadata, when a log line already made it (every admin call; an
+ * Introspect only when logged at debug): a hot call pays nothing for it.
+ */
+function sendRequestId(call: grpc.ServerUnaryCall<unknown, unknown>, ctx: GrpcCallContext): void {
+  if (ctx.requestId === undefined) return;
+  const md = new grpc.Metadata();
+  md.set(REQUEST_ID_HEADER, ctx.requestId);
+  call.sendMetadata(md);
+}
+
+/**
  * Serves a protobuf-es service on a @grpc/grpc-js server: the method table is derived from the
  * generated descriptor (so it can never drift from the proto), messages are encoded with
  * protobuf-es (or, for the hot Introspect messages, with the byte-identical codec in
@@ -125,11 +139,13 @@ export function addProtobufService<S extends DescService>(
       answer.then(
         (res) => {
           observer.end(name, OK, start, ctx);
+          sendRequestId(call, ctx);
           callback(null, res);
         },
         (err: unknown) => {
           const mapped = mapError(err);
           observer.end(name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+          sendRequestId(call, ctx);
           callback({ code: mapped.code as number as grpc.status, details: mapped.message });
         },
       );

@@ -70,6 +70,14 @@ const INACTIVE = new Map<InactiveReason, Denial>(
   }),
 );
 
+/** AUTHZ_REQUIRE_TENANT_BINDING and no x-warpflow-expected-tenant-id: the route's binding is missing. */
+export const UNBOUND: Denial = {
+  status: 403,
+  code: "insufficient_scope",
+  message: "route has no tenant binding",
+  challenge: challenge("insufficient_scope", "route has no tenant binding"),
+};
+
 const MISSING: Denial = { status: 401, code: "unauthenticated", message: "bearer token required", challenge: REALM };
 
 /**

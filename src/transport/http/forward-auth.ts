@@ -6,14 +6,27 @@ import { authorizationCount, bearerToken } from "../protocol/bearer.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
-import { allowHeaders, denial, REALM, type Denial } from "./forward-auth-answers.js";
+import { allowHeaders, denial, REALM, UNBOUND, type Denial } from "./forward-auth-answers.js";
 import { headerReader, sendError } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 
 /** The method label of /authz in metrics and logs. */
 export const AUTHORIZE = "Authorize";
 /** Request header a gateway sets to bind a route to a tenant (Introspect's expected_tenant_id). */
 export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
+/** Its value for a route open to any tenant: an explicit "not bound", where a binding is required. */
+export const ANY_TENANT = "*";
+
+export interface ForwardAuthOptions {
+  /**
+   * AUTHZ_REQUIRE_TENANT_BINDING: a request without a binding (no x-warpflow-expected-tenant-id, or
+   * an empty one) is denied with 403. Node's HTTP/2 layer drops a header whose value starts or ends
+   * with whitespace, so over HTTP/2 a gateway's "other " arrives as no header at all: without this,
+   * that reads as "any tenant"; with it, only `*` does.
+   */
+  requireTenantBinding?: boolean | undefined;
+}
 
 /**
  * The forward-auth endpoint (`/authz` and `/authz/...`, any method) for nginx auth_request, Envoy
@@ -32,13 +45,16 @@ export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
 export function createForwardAuthHandler(
   introspect: UnaryHandlers<typeof TokenService>["introspect"],
   observer: CallObserver,
+  opts: ForwardAuthOptions = {},
 ): (req: NodeRequest, res: NodeResponse) => void {
+  const requireBinding = opts.requireTenantBinding === true;
   return (req, res) => {
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
       bearer: undefined,
       header: headerReader(req),
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
+      seq: nextCallSeq(),
     };
     const count = authorizationCount(req.rawHeaders);
     const header = req.headers.authorization;
@@ -55,7 +71,9 @@ export function createForwardAuthHandler(
       return finishDenied(res, d, start, ctx);
     }
     ctx.bearer = bearer;
-    const expected = ctx.header!(EXPECTED_TENANT_HEADER);
+    const bound = ctx.header!(EXPECTED_TENANT_HEADER);
+    if (requireBinding && !bound) return finishDenied(res, UNBOUND, start, ctx);
+    const expected = bound === ANY_TENANT ? undefined : bound;
     // The message create() would build (two proto3 strings), without its reflective walk.
     const message: IntrospectRequest = {
       $typeName: "warpflow.auth.v1.IntrospectRequest",
@@ -68,7 +86,10 @@ export function createForwardAuthHandler(
         ctx.tenantId = r.tenantId;
         ctx.keyId = r.keyId || undefined;
         observer.end(AUTHORIZE, OK, start, ctx);
-        (res as ServerResponse).writeHead(200, allowHeaders(r));
+        const headers = allowHeaders(r);
+        // The id exists only when the call was logged (debug): an allowed call pays nothing for it.
+        if (ctx.requestId !== undefined) headers[REQUEST_ID_HEADER] = ctx.requestId;
+        (res as ServerResponse).writeHead(200, headers);
         res.end();
       },
       (err: unknown) => {
@@ -77,6 +98,7 @@ export function createForwardAuthHandler(
         const status = httpStatusOf(mapped.code);
         const extra: Record<string, string> = status === 401 ? { "www-authenticate": REALM } : {};
         if (status === 503) extra["retry-after"] = "1";
+        if (ctx.requestId !== undefined) extra[REQUEST_ID_HEADER] = ctx.requestId;
         sendError(res, status, codeName(mapped.code), mapped.message, extra);
       },
     );
@@ -85,6 +107,9 @@ export function createForwardAuthHandler(
   function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
     // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.
     observer.end(AUTHORIZE, d.status === 403 ? Code.PermissionDenied : Code.Unauthenticated, start, ctx);
-    sendError(res, d.status, d.code, d.message, { "www-authenticate": d.challenge });
+    sendError(res, d.status, d.code, d.message, {
+      "www-authenticate": d.challenge,
+      ...(ctx.requestId !== undefined && { [REQUEST_ID_HEADER]: ctx.requestId }),
+    });
   }
 }

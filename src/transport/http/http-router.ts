@@ -2,7 +2,8 @@
 // (connect-es), REST, health and metrics. One router, so every path behaves the same on both.
 import * as http2 from "node:http2";
 import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
-import { sendError, sendJson } from "./json-http.js";
+import { sendError } from "./json-http.js";
+import { createProbeRoutes } from "./probe-routes.js";
 import type { Metrics } from "../../observability/metrics.js";
 
 export interface HttpRoutes {
@@ -18,6 +19,7 @@ export interface HttpRoutes {
 }
 
 export function createHttpRouter(routes: HttpRoutes) {
+  const probes = createProbeRoutes(routes);
   return (req: NodeRequest, res: NodeResponse): void => {
     stopReadingWhenAnswered(req, res);
     if (routes.connect.handle(req, res)) return;
@@ -26,24 +28,7 @@ export function createHttpRouter(routes: HttpRoutes) {
     if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
     if (req.method !== "GET" && req.method !== "HEAD")
       return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
-    if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
-    if (path === "/readyz") {
-      const serving = routes.serving();
-      return sendJson(res, serving ? 200 : 503, {
-        status: serving ? "serving" : "not_serving",
-        ...routes.readinessDetail?.(),
-      });
-    }
-    if (path === "/metrics") {
-      routes.metrics.registry.metrics().then(
-        (text) => {
-          res.writeHead(200, { "content-type": routes.metrics.registry.contentType });
-          res.end(text);
-        },
-        () => sendError(res, 500, "internal", "metrics unavailable"),
-      );
-      return;
-    }
+    if (probes(path, res)) return;
     sendError(res, 404, "not_found", `no route for GET ${path}`);
   };
 }

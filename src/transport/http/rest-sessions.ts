@@ -9,6 +9,7 @@ import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+import { REQUEST_ID_HEADER, requestIdOf, nextCallSeq } from "../protocol/request-id.js";
 
 /**
  * POST /api/v1/sessions, as in the public docs: {"tenant_id": "acme"} with an admin key answers
@@ -28,7 +29,9 @@ export function createRestSessionsHandler(
       peer: peerOf(req.socket),
       userAgent: req.headers["user-agent"],
       protocol: "rest",
+      seq: nextCallSeq(),
     };
+    const idHeader = () => ({ [REQUEST_ID_HEADER]: requestIdOf(ctx) });
     try {
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       const [type, ...params] = (req.headers["content-type"] ?? "").split(";").map((p) => p.trim().toLowerCase());
@@ -63,11 +66,16 @@ export function createRestSessionsHandler(
       }
       const out = await handlers.createSession(create(CreateSessionRequestSchema, { tenantId: tenantId ?? "" }), ctx);
       observer.end("RestCreateSession", OK, start, ctx);
-      sendJson(res, 200, {
-        token: out.token,
-        tenant_id: out.tenantId,
-        expires_at: rfc3339(timestampDate(out.expiresAt!)),
-      });
+      sendJson(
+        res,
+        200,
+        {
+          token: out.token,
+          tenant_id: out.tenantId,
+          expires_at: rfc3339(timestampDate(out.expiresAt!)),
+        },
+        idHeader(),
+      );
     } catch (err) {
       if (err instanceof HttpError) {
         observer.end(
@@ -77,12 +85,15 @@ export function createRestSessionsHandler(
           ctx,
           err.message,
         );
-        sendError(res, err.status, err.code, err.message, err.status === 405 ? { allow: "POST" } : undefined);
+        sendError(res, err.status, err.code, err.message, {
+          ...(err.status === 405 && { allow: "POST" }),
+          ...idHeader(),
+        });
         return;
       }
       const mapped = mapError(err);
       observer.end("RestCreateSession", mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
-      sendError(res, httpStatusOf(mapped.code), codeName(mapped.code), mapped.message);
+      sendError(res, httpStatusOf(mapped.code), codeName(mapped.code), mapped.message, idHeader());
     }
   };
 }

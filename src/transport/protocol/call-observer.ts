@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import { codeName } from "./error-mapping.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { CallContext } from "./unary-handlers.js";
+import { requestIdOf } from "./request-id.js";
 
 const REFUSED: ReadonlySet<Code> = new Set([Code.Unauthenticated, Code.PermissionDenied]);
 
@@ -61,6 +62,7 @@ export function createCallObserver(
         tenant: ctx.tenantId,
         key_id: ctx.keyId,
         actor: ctx.actor,
+        request_id: requestIdOf(ctx),
         ...(typeof error === "string" ? { error } : error ? { err: error } : {}),
       },
       "rpc",

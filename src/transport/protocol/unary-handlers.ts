@@ -18,6 +18,10 @@ export interface CallContext {
   userAgent?: string | undefined;
   /** "grpc", "grpc-web", "connect" or "rest". */
   protocol?: string | undefined;
+  /** This call's number in the process (request-id.ts: the only per-call cost of the request id). */
+  seq?: number | undefined;
+  /** The request id, once made by requestIdOf (a log line or a response header needed it). */
+  requestId?: string | undefined;
 }
 
 type UnaryMethods<S extends DescService> = {
