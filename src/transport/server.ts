@@ -61,6 +61,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const grpcServer = createGrpcServer({
     maxReceiveBytes: opts.maxBodyBytes,
     maxConcurrentStreams: limits.maxConcurrentStreams,
+    maxConnectionAgeMs: limits.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: limits.maxConnectionAgeGraceMs,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
