@@ -23,7 +23,8 @@
 //
 // Configurable bounds (ConnectionLimits below; README's configuration table): HTTP_HEADERS_TIMEOUT_MS,
 // HTTP_REQUEST_TIMEOUT_MS, HTTP_KEEPALIVE_TIMEOUT_MS, MAX_CONNECTIONS(_PER_ADDRESS),
-// HTTP2_MAX_CONCURRENT_STREAMS, MAX_OPEN_STREAMS(_PER_ADDRESS), MAX_HEADER_BYTES; and in Config:
+// HTTP2_MAX_CONCURRENT_STREAMS, MAX_OPEN_STREAMS(_PER_ADDRESS), MAX_HEADER_BYTES,
+// MAX_CONNECTION_AGE_MS, MAX_CONNECTION_AGE_GRACE_MS; and in Config:
 // MAX_BODY_BYTES, STORE_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, CACHE_*, AUDIT_*.
 import { readFileSync } from "node:fs";
 import { ConfigError, int, type Env } from "./env.js";
@@ -92,6 +93,10 @@ export interface ConnectionLimits {
   maxOpenStreamsPerAddress: number;
   /** Request header block, decoded (HTTP/1.1 and HTTP/2, gRPC metadata included). */
   maxHeaderBytes: number;
+  /** A connection is asked to go (GOAWAY; HTTP/1.1: `Connection: close`) after this long, ±10% (0 = never). */
+  maxConnectionAgeMs: number;
+  /** After its age, a connection's calls still open are closed after this long. */
+  maxConnectionAgeGraceMs: number;
 }
 
 /** The soft limit on open files of this process (Linux /proc), or undefined where unknown. */
@@ -104,6 +109,14 @@ export function openFileLimit(
   } catch {
     return undefined;
   }
+}
+
+/** MAX_CONNECTION_AGE_MS: 0 (off) or 1 s .. 1 day; shorter would have clients reconnect all the time. */
+function connectionAge(env: Env): number {
+  const ms = int(env, "MAX_CONNECTION_AGE_MS", 300_000, 0, 86_400_000);
+  if (ms > 0 && ms < 1000)
+    throw new ConfigError("MAX_CONNECTION_AGE_MS", `must be 0 (off) or at least 1000, got ${ms}`);
+  return ms;
 }
 
 export function loadLimits(env: Env): ConnectionLimits {
@@ -132,5 +145,7 @@ export function loadLimits(env: Env): ConnectionLimits {
     maxOpenStreams: int(env, "MAX_OPEN_STREAMS", 2_000, 1, 1_000_000),
     maxOpenStreamsPerAddress: int(env, "MAX_OPEN_STREAMS_PER_ADDRESS", 100, 0, 1_000_000),
     maxHeaderBytes: int(env, "MAX_HEADER_BYTES", 16_384, 1024, 1_048_576),
+    maxConnectionAgeMs: connectionAge(env),
+    maxConnectionAgeGraceMs: int(env, "MAX_CONNECTION_AGE_GRACE_MS", 10_000, 0, 3_600_000),
   };
 }

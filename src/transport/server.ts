@@ -17,6 +17,7 @@ import { routeGrpcLogs } from "./grpc/grpc-logging.js";
 import { addProtobufService } from "./grpc/grpc-server.js";
 import { createHttp1Server } from "./socket/http1-server.js";
 import { splitHttp2Streams } from "./socket/http2-streams.js";
+import { trackHttp2Sessions } from "./socket/http2-sessions.js";
 import { createGrpcInjector, createGrpcServer } from "./grpc/grpc-injector.js";
 import { createHttpRouter } from "./http/http-router.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./socket/listener.js";
@@ -62,6 +63,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const grpcServer = createGrpcServer({
     maxReceiveBytes: opts.maxBodyBytes,
     maxConcurrentStreams: limits.maxConcurrentStreams,
+    maxConnectionAgeMs: limits.maxConnectionAgeMs,
+    maxConnectionAgeGraceMs: limits.maxConnectionAgeGraceMs,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
@@ -70,6 +73,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   builtins.addToGrpc(grpcServer);
   const { injector, h2 } = createGrpcInjector(grpcServer);
+  const h2Sessions = trackHttp2Sessions(h2);
 
   const connect = createConnectAdapter({
     routes: (router) => {
@@ -97,7 +101,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const http1 = createHttp1Server(limits, router);
 
   // In-flight HTTP/1.1 requests, so shutdown can drain them; while draining every response
-  // closes its connection. (HTTP/2 sessions drain through grpc-js's tryShutdown: GOAWAY, then
+  // closes its connection. (HTTP/2 sessions drain through socket/http2-sessions.ts: GOAWAY, then
   // the session closes when its last stream, gRPC or not, ends.)
   let http1InFlight = 0;
   let draining = false;
@@ -153,6 +157,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       force.unref();
       const drained = Promise.all([
         new Promise<void>((resolve) => grpcServer.tryShutdown(() => resolve())),
+        h2Sessions.drain(), // tryShutdown alone no longer waits for them on Node 24+ (see that file)
         new Promise<void>((resolve) => {
           http1Drained = resolve;
           http1.closeIdleConnections();

@@ -3,6 +3,7 @@ import type * as net from "node:net";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, openFileLimit } from "../../src/config.js";
 import { createConnectionGuard } from "../../src/transport/socket/connection-guard.js";
+import { jitteredAge } from "../../src/transport/socket/connection-age.js";
 
 /** A stand-in socket: the guard reads remoteAddress, listens for close and may destroy it. */
 function fakeSocket(address: string) {
@@ -79,6 +80,9 @@ describe("connection limits configuration", () => {
     ["MAX_CONNECTIONS_PER_ADDRESS", { MAX_CONNECTIONS_PER_ADDRESS: "-1" }],
     ["HTTP2_MAX_CONCURRENT_STREAMS", { HTTP2_MAX_CONCURRENT_STREAMS: "0" }],
     ["MAX_HEADER_BYTES", { MAX_HEADER_BYTES: "100" }],
+    ["MAX_CONNECTION_AGE_MS", { MAX_CONNECTION_AGE_MS: "500" }],
+    ["MAX_CONNECTION_AGE_MS", { MAX_CONNECTION_AGE_MS: "86400001" }],
+    ["MAX_CONNECTION_AGE_GRACE_MS", { MAX_CONNECTION_AGE_GRACE_MS: "-1" }],
   ])("a bad %s names the variable", (variable, env) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {
@@ -86,5 +90,21 @@ describe("connection limits configuration", () => {
     } catch (e) {
       expect((e as ConfigError).variable).toBe(variable);
     }
+  });
+});
+
+describe("maximum connection age", () => {
+  it("defaults to 5 minutes with a 10 s grace; 0 turns it off", () => {
+    expect(loadConfig({}).limits).toMatchObject({ maxConnectionAgeMs: 300_000, maxConnectionAgeGraceMs: 10_000 });
+    expect(loadConfig({ MAX_CONNECTION_AGE_MS: "0", MAX_CONNECTION_AGE_GRACE_MS: "0" }).limits).toMatchObject({
+      maxConnectionAgeMs: 0,
+      maxConnectionAgeGraceMs: 0,
+    });
+  });
+
+  it("jitters each connection's age by ±10%, like grpc-go and grpc-js", () => {
+    expect(jitteredAge(300_000, () => 0)).toBe(270_000);
+    expect(jitteredAge(300_000, () => 0.5)).toBe(300_000);
+    expect(jitteredAge(300_000, () => 0.999_999)).toBeCloseTo(330_000, -1);
   });
 });

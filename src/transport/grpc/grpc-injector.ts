@@ -13,6 +13,13 @@ export interface GrpcServerLimits {
   /** The largest request message (MAX_BODY_BYTES). */
   maxReceiveBytes: number;
   maxConcurrentStreams: number;
+  /**
+   * gRPC's max_connection_age (0 = off) and its grace, on every HTTP/2 session of the port (grpc-js
+   * owns them all, Connect and gRPC-Web streams included): ±10% jitter, GOAWAY, open calls finish,
+   * and whatever is still open after the grace is closed.
+   */
+  maxConnectionAgeMs: number;
+  maxConnectionAgeGraceMs: number;
 }
 
 export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
@@ -22,6 +29,12 @@ export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
     "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
     "grpc-node.max_session_memory": FIXED_LIMITS.http2SessionMemoryMb,
     "grpc.max_connection_idle_ms": FIXED_LIMITS.http2IdleTimeoutMs,
+    ...(limits.maxConnectionAgeMs > 0
+      ? {
+          "grpc.max_connection_age_ms": limits.maxConnectionAgeMs,
+          "grpc.max_connection_age_grace_ms": limits.maxConnectionAgeGraceMs,
+        }
+      : {}),
   });
 }
 

@@ -5,12 +5,15 @@
 import * as http from "node:http";
 import { sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
+import { limitHttp1ConnectionAge } from "./connection-age.js";
 
 export interface Http1Limits {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
   maxHeaderBytes: number;
+  maxConnectionAgeMs: number;
+  maxConnectionAgeGraceMs: number;
 }
 
 /**
@@ -49,5 +52,6 @@ export function createHttp1Server(limits: Http1Limits, onRequest: http.RequestLi
     },
   );
   server.emit("listening");
+  limitHttp1ConnectionAge(server, { ageMs: limits.maxConnectionAgeMs, graceMs: limits.maxConnectionAgeGraceMs });
   return server;
 }
