@@ -20,17 +20,6 @@ import { envNamesReadByConfig, KUBECTL, render, type K8sObject } from "./kuberne
  */
 if (!KUBECTL) console.log("kubernetes manifests: skipped, kubectl (with kustomize) not installed");
 
-/**
- * Names SHARED.md fixes for settings other branches add (issue 27 §4 and §5). Allowed in the
- * manifests while src/config does not read them yet; once it does (after the merge) they are
- * checked like every other name, and this list can go.
- */
-const PENDING: Record<string, string> = {
-  OPS_PORT: "ops branch, issue 27 §5",
-  MAX_CONNECTION_AGE_MS: "drain branch, issue 27 §4",
-  MAX_CONNECTION_AGE_GRACE_MS: "drain branch, issue 27 §4",
-};
-
 type Validatable = { validate(): void };
 const MODELS: Record<string, new (data: never) => Validatable> = {
   "apps/v1/Deployment": Deployment,
@@ -97,12 +86,9 @@ describe.skipIf(!KUBECTL)("deploy/kubernetes", () => {
       const names: string[] = one(objs, "Deployment").spec.template.spec.containers.flatMap((c: K8sObject) =>
         (c.env ?? []).map((e: { name: string }) => e.name),
       );
-      const unknown = names.filter((n) => !read.has(n) && !PENDING[n]);
+      const unknown = names.filter((n) => !read.has(n));
       expect(unknown, "env names no code reads").toEqual([]);
     }
-    const pending = Object.keys(PENDING).filter((n) => !read.has(n));
-    if (pending.length)
-      console.log(`kubernetes manifests: not yet read by src/config (pending merge): ${pending.join(", ")}`);
     // The values as the server would load them (Secret values replaced by a well-formed stand-in).
     const values = Object.fromEntries(
       overlay
