@@ -6,7 +6,7 @@ import { toJson, type DescMessage, type JsonValue, type MessageShape } from "@bu
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { escapeUnprintableKeepLines } from "../domain/printable.js";
+import { escapeUnprintable } from "../domain/printable.js";
 import { CliError, EXIT } from "./exit-codes.js";
 import { escapeJsonText } from "./format.js";
 import type { CliIo } from "./io.js";
@@ -96,9 +96,9 @@ export function createCtx(io: CliIo, opts: CommonOptions, tracked: Tracked): Ctx
     out: (schema, msg, human, extra) =>
       json
         ? print(escapeJsonText(JSON.stringify({ ...(toJson(schema, msg) as object), ...extra }, null, 2)))
-        : print(escapeUnprintableKeepLines(human())),
+        : print(escapeKeepingPaint(human())),
     outJson: (value, human) =>
-      print(json ? escapeJsonText(JSON.stringify(value, null, 2)) : escapeUnprintableKeepLines(human())),
+      print(json ? escapeJsonText(JSON.stringify(value, null, 2)) : escapeKeepingPaint(human())),
     confirm: async (question, what) => {
       if (opts.yes) return;
       if (!io.stdinIsTTY)
@@ -125,6 +125,19 @@ export function createCtx(io: CliIo, opts: CommonOptions, tracked: Tracked): Ctx
     },
   };
 }
+
+/** The paint's own colour codes (table.ts) are the only escape sequences kept; the rest is escaped. */
+const PAINT = /(\x1b\[(?:31|32|33|39|1|2|22)m)/; // eslint-disable-line no-control-regex
+const escapeKeepingPaint = (text: string): string =>
+  text
+    .split("\n")
+    .map((line) =>
+      line
+        .split(PAINT)
+        .map((part, i) => (i % 2 === 1 ? part : escapeUnprintable(part)))
+        .join(""),
+    )
+    .join("\n");
 
 function adminKey(env: NodeJS.ProcessEnv): string {
   const fromEnv = env.WARPFLOW_ADMIN_KEY?.trim();
