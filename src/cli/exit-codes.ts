@@ -38,6 +38,13 @@ const BY_CODE: Partial<Record<Code, ExitCode>> = {
 /** The exit code for a failed call with this gRPC/Connect code (anything unlisted: 1). */
 export const exitCodeFor = (code: Code): ExitCode => BY_CODE[code] ?? EXIT.error;
 
+/** The same for a code by its name ("resource_exhausted"): a DomainError of the --direct commands. */
+export const exitCodeForName = (name: string): ExitCode => {
+  const key = name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()).replace(/^[a-z]/, (c) => c.toUpperCase());
+  const code = (Code as unknown as Record<string, Code | undefined>)[key];
+  return code === undefined ? EXIT.error : exitCodeFor(code);
+};
+
 export const EXIT_CODES_TEXT = `Exit codes:
   0  done
   1  unexpected error (server internal/unknown), or "no" at a confirmation

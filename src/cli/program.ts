@@ -8,7 +8,8 @@ import { Command, CommanderError, Option } from "commander";
 import { ConnectError } from "@connectrpc/connect";
 import { COMMANDS } from "./commands/index.js";
 import { createCtx, type CommonOptions, type Ctx, type Tracked } from "./context.js";
-import { CliError, EXIT, EXIT_CODES_TEXT, exitCodeFor, type ExitCode } from "./exit-codes.js";
+import { DomainError } from "../domain/errors.js";
+import { CliError, EXIT, EXIT_CODES_TEXT, exitCodeFor, exitCodeForName, type ExitCode } from "./exit-codes.js";
 import { safe } from "./format.js";
 import type { CliIo } from "./io.js";
 
@@ -176,6 +177,8 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const name = codeName(err);
       return fail(name, `error: ${safe(err.message)}${reach}`, exitCode);
     }
+    if (err instanceof DomainError)
+      return fail(err.code, `error: [${err.code}] ${safe(err.message)}`, exitCodeForName(err.code));
     return fail("internal", `error: ${safe(err instanceof Error ? err.message : String(err))}`, EXIT.error);
   }
 }
