@@ -46,7 +46,7 @@ export interface Ctx {
   outJson: (value: JsonValue | object, human: () => string) => void;
   /** Resolves when the user said yes on a terminal (or gave --yes); throws otherwise. */
   confirm: (question: string, what: string) => Promise<void>;
-  /** The token from standard input (--token -, or by default when standard input is not a terminal). */
+  /** The token from standard input (a pipe or file), or asked for without echo on a terminal; never from argv. */
   readToken: (flag: string | undefined) => Promise<string>;
 }
 
@@ -112,14 +112,16 @@ export function createCtx(io: CliIo, opts: CommonOptions, tracked: Tracked): Ctx
         throw new CliError(
           "--token takes only '-' (read the token from standard input): a token on the command line lands in shell history and ps",
         );
-      if (flag === undefined && io.stdinIsTTY)
-        throw new CliError(
-          'no token: pipe it on standard input, e.g. warpflow introspect < token.txt, or printf %s "$TOKEN" | warpflow introspect',
-        );
-      const lines = (await io.readStdin()).split(/\r?\n/).filter((l) => l.trim() !== "");
+      // On a terminal: asked for, not echoed. Otherwise: the whole of standard input, one token on one line.
+      const text = io.stdinIsTTY ? await io.askHidden("token (not shown): ") : await io.readStdin();
+      const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
       if (lines.length !== 1)
         throw new CliError(
-          lines.length === 0 ? "no token on standard input" : "standard input must hold one token on one line",
+          lines.length > 1
+            ? "standard input must hold one token on one line"
+            : io.stdinIsTTY
+              ? "no token given"
+              : "no token on standard input",
         );
       return lines[0]!.trim();
     },

@@ -9,6 +9,8 @@ export interface CliIo {
   readStdin: () => Promise<string>;
   /** One line typed at the terminal after `question` (written to stderr). */
   ask: (question: string) => Promise<string>;
+  /** One line typed at the terminal after `prompt`, not echoed (a secret). */
+  askHidden: (prompt: string) => Promise<string>;
   stdinIsTTY: boolean;
   stdoutIsTTY: boolean;
   env: NodeJS.ProcessEnv;
@@ -36,6 +38,31 @@ export function processIo(): CliIo {
         rl.on("close", () => {
           if (!answered) resolve(""); // Ctrl-D / Ctrl-C: no
         });
+      }),
+    askHidden: (prompt) =>
+      new Promise((resolve) => {
+        // Raw mode: the terminal echoes nothing; we take characters up to Enter (Ctrl-C/Ctrl-D: nothing).
+        const stdin = process.stdin;
+        stdin.setRawMode(true);
+        process.stderr.write(prompt);
+        stdin.resume();
+        let line = "";
+        const done = (value: string) => {
+          stdin.setRawMode(false);
+          stdin.pause();
+          stdin.off("data", onData);
+          process.stderr.write("\n");
+          resolve(value);
+        };
+        const onData = (chunk: Buffer) => {
+          for (const c of chunk.toString("utf8")) {
+            if (c === "\r" || c === "\n") return done(line);
+            if (c === "\u0003" || c === "\u0004") return done("");
+            if (c === "\u007f" || c === "\b") line = line.slice(0, -1);
+            else line += c;
+          }
+        };
+        stdin.on("data", onData);
       }),
     stdinIsTTY: process.stdin.isTTY === true,
     stdoutIsTTY: process.stdout.isTTY === true,

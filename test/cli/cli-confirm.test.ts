@@ -71,7 +71,7 @@ describe("confirmation on a terminal (fake terminal, in process)", () => {
 });
 
 /** The binary (from source) in a real pseudo-terminal: `script` gives it a tty; we type the answer once asked. */
-function inPty(args: string[], answer: string): Promise<{ code: number | null; screen: string }> {
+function inPty(args: string[], answer: string, prompt = "[y/N]"): Promise<{ code: number | null; screen: string }> {
   const command = [process.execPath, "--import", "tsx", "src/cli/main.ts", ...args].map((a) => `'${a}'`).join(" ");
   const child = spawn("script", ["-qec", command, "/dev/null"], {
     cwd: repoRoot,
@@ -82,7 +82,7 @@ function inPty(args: string[], answer: string): Promise<{ code: number | null; s
   let typed = false;
   child.stdout.on("data", (d: Buffer) => {
     screen += d.toString();
-    if (!typed && screen.includes("[y/N]")) {
+    if (!typed && screen.includes(prompt)) {
       typed = true;
       child.stdin.write(`${answer}\r`);
     }
@@ -90,7 +90,7 @@ function inPty(args: string[], answer: string): Promise<{ code: number | null; s
   return new Promise((resolve) => child.on("close", (code) => resolve({ code, screen })));
 }
 
-describe("confirmation through a real pseudo-terminal", () => {
+describe("a real pseudo-terminal", () => {
   it("keys revoke asks on the tty: 'n' keeps the key, 'y' revokes it", async () => {
     const k = await t.grpc.createKey({ tenantId: "acme-pty", label: "CRM Sync" }, admin());
     const args = ["keys", "revoke", "--tenant", "acme-pty", "--key", k.key!.id];
@@ -102,5 +102,13 @@ describe("confirmation through a real pseudo-terminal", () => {
     expect(yes.code, yes.screen).toBe(0);
     expect(yes.screen).toContain(`revoked key ${k.key!.id} (label 'CRM Sync') of acme-pty`);
     expect(await keyStatus("acme-pty", k.key!.id)).toBe(KeyStatus.REVOKED);
+  }, 60_000);
+
+  it("introspect on the tty asks for the token and does not echo it", async () => {
+    const k = await t.grpc.createKey({ tenantId: "acme-pty", label: "typed" }, admin());
+    const r = await inPty(["introspect", "--tenant", "acme-pty"], k.token, "token (not shown): ");
+    expect(r.code, r.screen).toBe(0);
+    expect(r.screen).toContain(`active: API key of tenant acme-pty, key ${k.key!.id}`);
+    expect(r.screen).not.toContain(k.token.slice(-12));
   }, 60_000);
 });

@@ -147,7 +147,7 @@ describe("introspect: the token on standard input, the answer in words, exit 7 w
     expect(malformed).toMatchObject({ code: 7, stdout: expect.stringContaining("inactive: not a well-formed token") });
   });
 
-  it("refuses a token on the command line, an empty standard input, and a terminal without --token -", async () => {
+  it("refuses a token on the command line and an empty standard input; asks for it on a terminal", async () => {
     const token = (await t.grpc.createKey({ tenantId: "out-intro2", label: "x" }, admin())).token;
     const argv = await cli(["introspect", "--token", token]);
     expect(argv.code).toBe(2);
@@ -157,8 +157,10 @@ describe("introspect: the token on standard input, the answer in words, exit 7 w
       stderr: "error: no token on standard input\n",
     });
     expect(await cli(["introspect"], { stdin: `${token}\n${token}\n` })).toMatchObject({ code: 2 });
-    const tty = await runCliInProcess(["introspect"], { env });
-    expect(tty).toMatchObject({ code: 2, stderr: expect.stringContaining("no token: pipe it on standard input") });
+    const tty = await runCliInProcess(["introspect", "--tenant", "out-intro2"], { env, answers: [token] });
+    expect(tty).toMatchObject({ code: 0, asked: ["token (not shown): "], stdout: expect.stringMatching(/^active: /) });
+    const nothing = await runCliInProcess(["introspect"], { env, answers: [""] });
+    expect(nothing).toMatchObject({ code: 2, stderr: "error: no token given\n" });
   });
 });
 

@@ -39,6 +39,10 @@ export async function runCliInProcess(args: string[], opts: CliRunOptions = {}):
       asked.push(q);
       return Promise.resolve(answers.shift() ?? "");
     },
+    askHidden: (q) => {
+      asked.push(q);
+      return Promise.resolve(answers.shift() ?? "");
+    },
     stdinIsTTY: opts.stdin === undefined,
     stdoutIsTTY: opts.stdoutIsTTY ?? false,
     env,

@@ -1,5 +1,6 @@
-// `warpflow introspect`: what the service answers for a token, read from standard input (never from
-// the command line, where it would land in shell history and ps). An inactive token exits 7.
+// `warpflow introspect`: what the service answers for a token, read from standard input, or asked for
+// without echo on a terminal (never from the command line, where it would land in shell history and
+// ps). An inactive token exits 7.
 import type { Command } from "commander";
 import * as pb from "../../gen/warpflow/auth/v1/token_service_pb.js";
 import { EXIT } from "../exit-codes.js";
@@ -27,14 +28,12 @@ const TYPES: Partial<Record<pb.TokenType, string>> = {
 
 export function registerIntrospect(program: Command, { leaf, run }: CommandKit): void {
   const cmd = leaf(program, "introspect", {
-    summary: "is a token active? (the token on standard input; exit 7 when inactive)",
+    summary:
+      "is a token active? (the token on standard input, or asked for unechoed on a terminal; exit 7 when inactive)",
     examples: ["warpflow introspect --tenant acme < token.txt", 'printf %s "$TOKEN" | warpflow introspect --token -'],
     server: true,
   })
-    .option(
-      "--token <->",
-      "'-' (the default when standard input is not a terminal): read the token from standard input",
-    )
+    .option("--token <->", "only '-' (the default): the token from standard input, or asked for on a terminal")
     .option("--tenant <id>", "the tenant the token must belong to");
   run<{ token?: string; tenant?: string }>(cmd, async (ctx, o) => {
     const token = await ctx.readToken(o.token);
