@@ -80,6 +80,7 @@ Output: a table on a terminal (colour unless NO_COLOR), --output json (or --json
 
 ${EXIT_CODES_TEXT}`,
     );
+  const specs = new Map<Command, LeafSpec>();
   const kit: CommandKit = {
     group: (parent, name, summary) =>
       parent
@@ -93,18 +94,20 @@ ${EXIT_CODES_TEXT}`,
         .command(name)
         .helpOption("-h, --help", "show help")
         .summary(spec.summary)
-        .description(spec.summary)
-        .addOption(new Option("-o, --output <format>", "table or json").choices(["table", "json"]).default("table"))
-        .option("--json", "the same as --output json");
-      if (spec.server) cmd.option("--server <url>", "the server's address (default: WARPFLOW_URL)");
-      if (spec.destructive) cmd.option("-y, --yes", "do it without asking (needed without a terminal)");
-      cmd.addHelpText(
-        "after",
-        `\nExample${spec.examples.length > 1 ? "s" : ""}:\n${spec.examples.map((e) => `  $ ${e}`).join("\n")}`,
-      );
-      return cmd;
+        .description(spec.summary);
+      specs.set(cmd, spec);
+      const examples = spec.examples.map((e) => `  $ ${e}`).join("\n");
+      return cmd.addHelpText("after", `\nExample${spec.examples.length > 1 ? "s" : ""}:\n${examples}`);
     },
     run: (cmd, action) => {
+      // The shared options after the command's own (its help lists what is particular to it first).
+      const spec = specs.get(cmd);
+      if (!spec?.noOutput)
+        cmd
+          .addOption(new Option("-o, --output <format>", "table or json").choices(["table", "json"]).default("table"))
+          .option("--json", "the same as --output json");
+      if (spec?.server) cmd.option("--server <url>", "the server's address (default: WARPFLOW_URL)");
+      if (spec?.destructive) cmd.option("-y, --yes", "do it without asking (needed without a terminal)");
       // Required options are checked here, after commander has refused unknown ones (its own check
       // comes first and would answer "--tenant not specified" to a mistyped --tennant).
       const required = cmd.options.filter((o) => o.mandatory);

@@ -55,7 +55,8 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
     destructive: true,
   })
     .requiredOption("--tenant <id>", "the tenant")
-    .requiredOption("--key <id>", "the key to revoke (key_...)");
+    .requiredOption("--key <id>", "the key to revoke (key_...)")
+    .addHelpText("after", "\nRevoking a revoked key changes nothing: it says so (and since when) and exits 0.");
   run<TenantOpts & { key: string }>(revoke, (ctx, o) =>
     revokeKeyConfirmed(ctx, {
       tenant: o.tenant,
