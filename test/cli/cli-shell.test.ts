@@ -45,18 +45,21 @@ describe("warpflow completion bash|zsh", () => {
   });
 
   const zsh = spawnSync("zsh", ["--version"]).status === 0;
-  it.skipIf(!zsh)(`the zsh script loads in zsh${zsh ? "" : " (SKIPPED: zsh is not installed)"}`, async () => {
-    const file = join(mkdtempSync(join(tmpdir(), "wf-compl-")), "_warpflow");
-    writeFileSync(file, (await runCliInProcess(["completion", "zsh"])).stdout);
-    const r = spawnSync(
-      "zsh",
-      ["-c", `autoload -U compinit && compinit -u && source '${file}' && echo $_comps[warpflow]`],
-      {
-        encoding: "utf8",
-      },
-    );
-    expect(r.stdout.trim()).toBe("_bash_complete -F _warpflow");
-  });
+  it.skipIf(!zsh)(
+    `the zsh script loads in zsh and completes${zsh ? "" : " (SKIPPED: zsh is not installed)"}`,
+    async () => {
+      const file = join(mkdtempSync(join(tmpdir(), "wf-compl-")), "_warpflow");
+      writeFileSync(file, (await runCliInProcess(["completion", "zsh"])).stdout);
+      // Registered through bashcompinit; the function run as _bash_complete runs it (sh emulation).
+      const script = [
+        `autoload -U compinit && compinit -u && source '${file}' && echo $_comps[warpflow]`,
+        'emulate -L sh; COMP_WORDS=(warpflow keys create --tenant acme --la); COMP_CWORD=5; _warpflow; echo "${COMPREPLY[*]}"',
+        'COMP_WORDS=(warpflow keys r); COMP_CWORD=2; _warpflow; echo "${COMPREPLY[*]}"',
+      ].join("\n");
+      const r = spawnSync("zsh", ["-c", script], { encoding: "utf8" });
+      expect(r.stdout).toBe("_bash_complete -F _warpflow\n--label\nrotate revoke\n");
+    },
+  );
 });
 
 /** Runs a program with `input` on its standard input; resolves with everything it printed. */
