@@ -1,6 +1,9 @@
 // The `warpflow` command line on commander: one program built per run (so the in-process tests run
 // it like a process), the options every command shares, the exit code of each outcome, and errors
 // printed without any value the user typed (a token pasted in the wrong place is never echoed).
+// commander rather than yargs, clipanion or citty: no dependencies of its own, nested subcommands with
+// per-command help, suggestions, choices and exitOverride (so it runs in process); 14.x is the newest
+// line that supports Node 20 (15 needs 22.12).
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
