@@ -17,8 +17,11 @@ import type { AuditAction } from "../domain/audit.js";
  * keys directly. Needs database credentials, which is the authority here; keys are created and
  * revoked by the same domain rules as the RPCs, and each change is audited (actor: cli-direct).
  */
-async function withDirectStore<T>(fn: (deps: { keys: KeyService; audit: AuditTrail }) => Promise<T>): Promise<T> {
-  const config = loadConfig();
+async function withDirectStore<T>(
+  env: NodeJS.ProcessEnv,
+  fn: (deps: { keys: KeyService; audit: AuditTrail }) => Promise<T>,
+): Promise<T> {
+  const config = loadConfig(env);
   if (config.store !== "mongodb") {
     throw new Error(
       "--direct needs MONGODB_URI (the embedded store lives inside the running server; use the RPC instead)",
@@ -64,8 +67,8 @@ function audited<T>(
     .then((pending) => completeAfter(pending, change, (v) => ({ keyId: keyOf(v) })));
 }
 
-export function createAdminKeyDirect(label: string): Promise<IssuedKey> {
-  return withDirectStore(({ keys, audit }) =>
+export function createAdminKeyDirect(env: NodeJS.ProcessEnv, label: string): Promise<IssuedKey> {
+  return withDirectStore(env, ({ keys, audit }) =>
     audited(
       audit,
       "admin_key.create",
@@ -76,12 +79,12 @@ export function createAdminKeyDirect(label: string): Promise<IssuedKey> {
 }
 
 /** The admin tenant's keys (every non-revoked key and the newest revoked ones), newest first. */
-export function listAdminKeysDirect(): Promise<KeyRecord[]> {
-  return withDirectStore(({ keys }) => keys.list(ADMIN_TENANT_ID));
+export function listAdminKeysDirect(env: NodeJS.ProcessEnv): Promise<KeyRecord[]> {
+  return withDirectStore(env, ({ keys }) => keys.list(ADMIN_TENANT_ID));
 }
 
-export function revokeAdminKeyDirect(keyId: string): Promise<KeyRecord> {
-  return withDirectStore(({ keys, audit }) =>
+export function revokeAdminKeyDirect(env: NodeJS.ProcessEnv, keyId: string): Promise<KeyRecord> {
+  return withDirectStore(env, ({ keys, audit }) =>
     audited(
       audit,
       "key.revoke",

@@ -7,7 +7,8 @@ import {
   type Session,
 } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { fromProtoAction, toProtoAction } from "../service/audit-mapping.js";
-import { formatTime, safe } from "./format.js";
+import { safe, type Look } from "./format.js";
+import { relative, renderTable } from "./table.js";
 
 /** Human-readable audit events and sessions for the admin CLI; parsing of its audit options. */
 
@@ -30,26 +31,31 @@ export function parseSince(value: string, now = new Date()): Date | undefined {
 
 const ACTOR = (k: AuditActorKind) => AuditActorKind[k]?.toLowerCase() ?? "unknown";
 
-export function formatAuditEvent(e: AuditEvent): string {
-  const time = formatTime(e.time);
-  const outcome = e.outcome === AuditOutcome.UNKNOWN ? "UNKNOWN" : safe(e.code);
-  const a = e.actor;
-  const actor = a
-    ? `${ACTOR(a.kind)}${a.id ? ` ${safe(a.id)}` : ""}${a.tenantId ? ` (${safe(a.tenantId)})` : ""}`
-    : "-";
-  const target = [e.tenantId, e.keyId, e.sessionId].filter(Boolean).map(safe).join(" ");
-  const from = [e.protocol, e.peer, e.userAgent ? `"${e.userAgent}"` : ""].filter(Boolean).map(safe).join(" ");
-  const times = e.count > 1 ? `  x${e.count}` : "";
-  const lines = [
-    `${time}  ${(fromProtoAction(e.action) ?? "unknown").padEnd(19)} ${outcome.padEnd(17)} ${target}${times}`,
-    `    by ${actor}${from ? `  via ${from}` : ""}`,
-  ];
-  if (e.detail) lines.push(`    ${safe(e.detail)}`);
-  return lines.join("\n");
+/** One row per event, newest first: WHEN, ACTION, OUTCOME, TARGET, BY, VIA, DETAIL (aligned whatever a code's length). */
+export function auditTable(events: AuditEvent[], look: Look): string {
+  return renderTable(
+    ["WHEN", "ACTION", "OUTCOME", "TARGET", "BY", "VIA", "DETAIL"],
+    events.map((e) => {
+      const a = e.actor;
+      const actor = a
+        ? `${ACTOR(a.kind)}${a.id ? ` ${safe(a.id)}` : ""}${a.tenantId ? ` (${safe(a.tenantId)})` : ""}`
+        : "-";
+      const outcome = e.outcome === AuditOutcome.UNKNOWN ? "UNKNOWN" : safe(e.code) || "-";
+      return [
+        relative(e.time, look.now),
+        fromProtoAction(e.action) ?? "unknown",
+        outcome === "OK" ? outcome : look.paint.red(outcome),
+        [e.tenantId, e.keyId, e.sessionId].filter(Boolean).map(safe).join(" ") + (e.count > 1 ? ` x${e.count}` : ""),
+        actor,
+        [e.protocol, e.peer, e.userAgent ? `"${e.userAgent}"` : ""].filter(Boolean).map(safe).join(" ") || "-",
+        safe(e.detail),
+      ];
+    }),
+  );
 }
 
-export function formatSession(s: Session | undefined): string {
+export function formatSession(s: Session | undefined, look: Look): string {
   if (!s) return "no session";
-  const t = formatTime;
-  return `${safe(s.id)}  tenant ${safe(s.tenantId)}, created ${t(s.createdAt)} by ${safe(s.createdBy) || "-"}, expires ${t(s.expiresAt)}${s.revokedAt ? `, revoked ${t(s.revokedAt)} by ${safe(s.revokedBy) || "-"}` : ""}`;
+  const t = (x: Session["createdAt"]) => relative(x, look.now);
+  return `session ${safe(s.id)} of tenant ${safe(s.tenantId)}: created ${t(s.createdAt)} by ${safe(s.createdBy) || "-"}, expires ${t(s.expiresAt)}${s.revokedAt ? `, ${look.paint.red("revoked")} ${t(s.revokedAt)} by ${safe(s.revokedBy) || "-"}` : ""}`;
 }

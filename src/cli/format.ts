@@ -1,11 +1,12 @@
-// Human-readable output for the admin CLI (--json prints the proto JSON instead). Every string that
-// came from the server goes through `safe`: control and bidi characters are printed as visible
+// Human-readable output for the admin CLI (--output json prints the proto JSON instead). Every string
+// that came from the server goes through `safe`: control and bidi characters are printed as visible
 // escapes (\x1b, \x0d, \u202e), so a hostile label, actor or user agent cannot clear the screen,
 // forge a line or hide one.
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
-import { KeyStatus, type ApiKey, type TenantPolicy } from "../gen/warpflow/auth/v1/token_service_pb.js";
-
+import type { ApiKey, TenantPolicy } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { escapeUnprintable } from "../domain/printable.js";
+import { keyState, type KeyState } from "./key-state.js";
+import { relative, relativeTime, renderTable, type Paint } from "./table.js";
 
 export const safe = (text: string): string => escapeUnprintable(text);
 
@@ -16,28 +17,52 @@ export const escapeJsonText = (json: string): string =>
     (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 
-const time = (t: Timestamp | undefined) => (t ? timestampDate(t).toISOString() : "-");
-const status = (s: KeyStatus) => KeyStatus[s]?.toLowerCase() ?? "unknown";
+export interface Look {
+  paint: Paint;
+  now: Date;
+}
 
-export function formatKey(k: ApiKey): string {
-  const lines = [
-    `${safe(k.id)}  ${status(k.status)}  ${safe(k.hint)}  "${safe(k.label)}"`,
-    `  tenant ${safe(k.tenantId)}, created ${time(k.createdAt)} by ${safe(k.createdBy) || "-"}, last used ${time(k.lastUsedAt)}`,
-  ];
-  if (k.revokeAt)
-    lines.push(`  revoked automatically at ${time(k.revokeAt)} (rotated to ${safe(k.rotatedToKeyId) || "-"})`);
-  if (k.revokedAt) lines.push(`  revoked at ${time(k.revokedAt)}${k.revokedBy ? ` by ${safe(k.revokedBy)}` : ""}`);
-  return lines.join("\n");
+export function describeState(s: KeyState, { paint, now }: Look): string {
+  const when = s.at ? relativeTime(s.at, now) : "";
+  switch (s.state) {
+    case "active":
+      return paint.green("active");
+    case "deprecated":
+      return paint.yellow(`deprecated, revoked ${when}`);
+    case "revoked":
+      return paint.red(when ? `revoked ${when}` : "revoked");
+    case "inactive_tenant_policy":
+      return paint.red("inactive: tenant policy (HIPAA)");
+    default:
+      return s.state;
+  }
+}
+
+/** One row per key: ID, LABEL, STATE (effective, see key-state.ts), HINT, CREATED, LAST USED. */
+export function keyTable(keys: ApiKey[], policy: TenantPolicy | undefined, look: Look): string {
+  return renderTable(
+    ["ID", "LABEL", "STATE", "HINT", "CREATED", "LAST USED"],
+    keys.map((k) => [
+      safe(k.id),
+      safe(k.label),
+      describeState(keyState(k, policy, look.now), look),
+      safe(k.hint),
+      relative(k.createdAt, look.now),
+      relative(k.lastUsedAt, look.now),
+    ]),
+  );
 }
 
 export function formatSecret(label: string, token: string): string {
   return `${label} (shown only once, store it now):\n  ${safe(token)}`;
 }
 
-export function formatPolicy(p: TenantPolicy | undefined): string {
-  return p ? `tenant ${safe(p.tenantId)}: hipaa_enabled=${p.hipaaEnabled} (updated ${time(p.updatedAt)})` : "no policy";
+export function formatPolicy(p: TenantPolicy | undefined, look: Look): string {
+  if (!p) return "no policy";
+  const hipaa = p.hipaaEnabled ? look.paint.yellow("on (API keys inactive)") : "off";
+  return `tenant ${safe(p.tenantId)}: HIPAA ${hipaa}, updated ${relative(p.updatedAt, look.now)}`;
 }
 
 export function formatTime(t: Timestamp | undefined): string {
-  return time(t);
+  return t ? timestampDate(t).toISOString() : "-";
 }

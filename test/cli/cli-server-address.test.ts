@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { parseToken } from "../../src/domain/token-format.js";
 import { dropDatabase, obtainMongo, sayMongoSkipped, uniqueDbName } from "../support/mongo.js";
-import { runProgram } from "../support/run-program.js";
+import { runCliInProcess } from "../support/cli.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 
 /**
@@ -15,19 +15,9 @@ import { startTestApp, useTestApp } from "../support/test-app.js";
  * server takes from ADMIN_KEY_FILE; `admin-key list` / `revoke`.
  */
 const cli = (args: string[], env: Record<string, string>) =>
-  runProgram(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-    // Nothing from the test runner's environment chooses the server, the key or the store.
-    env: {
-      WARPFLOW_URL: "",
-      PORT: "",
-      WARPFLOW_ADMIN_KEY: "",
-      ADMIN_KEY_FILE: join(tmpdir(), "wf-none", "admin-key"),
-      MONGODB_URI: "",
-      STORE: "",
-      ...env,
-    },
-    timeoutMs: 60_000,
-  });
+  // In this process (the code the binary runs); nothing from the test runner's environment chooses
+  // the server, the key or the store.
+  runCliInProcess(args, { env: { ADMIN_KEY_FILE: join(tmpdir(), "wf-none", "admin-key"), ...env }, stdin: "" });
 
 let supplied: string;
 const t = useTestApp(async () => {
@@ -50,17 +40,17 @@ describe("CLI server address (issue 26.4)", () => {
     expect((JSON.parse(r.stdout) as { keys: unknown[] }).keys).toHaveLength(1);
   });
 
-  it("every failure to reach the server names WARPFLOW_URL (set, or unset and built from PORT)", async () => {
+  it("every failure to reach the server names WARPFLOW_URL (set, or unset and built from PORT) and --server: exit 6", async () => {
     const set = await cli(["keys", "list", "--tenant", "acme"], {
       WARPFLOW_URL: "http://127.0.0.1:9",
       WARPFLOW_ADMIN_KEY: supplied,
     });
-    expect(set.code).toBe(1);
+    expect(set.code).toBe(6);
     expect(set.stderr).toMatch(
-      /^error: \[unavailable\] .*\(server http:\/\/127\.0\.0\.1:9 from WARPFLOW_URL; set WARPFLOW_URL/,
+      /^error: \[unavailable\] .*\(server http:\/\/127\.0\.0\.1:9 from WARPFLOW_URL; set WARPFLOW_URL or pass --server/,
     );
     const unset = await cli(["keys", "list", "--tenant", "acme"], { PORT: "9", WARPFLOW_ADMIN_KEY: supplied });
-    expect(unset.code).toBe(1);
+    expect(unset.code).toBe(6);
     expect(unset.stderr).toMatch(/^error: \[unavailable\] .*\(server http:\/\/localhost:9 from WARPFLOW_URL unset/);
     const malformed = await cli(["keys", "list", "--tenant", "acme"], {
       WARPFLOW_URL: "localhost:9",
@@ -68,7 +58,7 @@ describe("CLI server address (issue 26.4)", () => {
     });
     expect(malformed).toMatchObject({
       code: 2,
-      stderr: expect.stringMatching(/^WARPFLOW_URL must be the server's http:\/\/ or https:\/\/ address/),
+      stderr: expect.stringMatching(/^error: WARPFLOW_URL must be the server's http:\/\/ or https:\/\/ address/),
     });
     expect(set.stderr + unset.stderr + malformed.stderr).not.toContain(supplied);
   });
@@ -94,7 +84,7 @@ describe("admin-key generate, list, revoke (issue 26.1)", () => {
     const listed = await cli(["admin-key", "list", "--json"], env);
     expect(listed.code, listed.stderr).toBe(0);
     expect((JSON.parse(listed.stdout) as { keys: { id: string }[] }).keys.map((k) => k.id)).toContain(second);
-    const revoked = await cli(["admin-key", "revoke", "--key", second, "--json"], env);
+    const revoked = await cli(["admin-key", "revoke", "--key", second, "--json", "--yes"], env);
     expect(revoked.code, revoked.stderr).toBe(0);
     expect((JSON.parse(revoked.stdout) as { key: { status: string } }).key.status).toBe("KEY_STATUS_REVOKED");
   });
@@ -102,7 +92,7 @@ describe("admin-key generate, list, revoke (issue 26.1)", () => {
   it("list and revoke --direct need MONGODB_URI (break glass on MongoDB)", async () => {
     for (const args of [
       ["admin-key", "list", "--direct"],
-      ["admin-key", "revoke", "--key", "key_x", "--direct"],
+      ["admin-key", "revoke", "--key", "key_x", "--direct", "--yes"],
     ]) {
       const r = await cli(args, {});
       expect(r.code).toBe(1);
@@ -126,14 +116,14 @@ describe("break glass on MongoDB: a full admin tenant is recovered with --direct
         // Fill the admin tenant (the bootstrap key and two more): create --direct is refused.
         for (const label of ["a", "b"]) await app.grpc.createAdminKey({ label }, { bearer: app.adminKey });
         const full = await cli(["admin-key", "create", "--label", "x", "--direct"], db);
-        expect(full.code).toBe(1);
+        expect(full.code).toBe(5); // resource_exhausted: limit
         const listed = await cli(["admin-key", "list", "--direct", "--json"], db);
         expect(listed.code, listed.stderr).toBe(0);
         const ids = (JSON.parse(listed.stdout) as { keys: { id: string; status: string }[] }).keys
           .filter((k) => k.status === "KEY_STATUS_ACTIVE")
           .map((k) => k.id);
         expect(ids).toHaveLength(3);
-        const revoked = await cli(["admin-key", "revoke", "--key", ids[0]!, "--direct", "--json"], db);
+        const revoked = await cli(["admin-key", "revoke", "--key", ids[0]!, "--direct", "--json", "--yes"], db);
         expect(revoked.code, revoked.stderr).toBe(0);
         const created = await cli(["admin-key", "create", "--label", "recovered", "--direct", "--json"], db);
         expect(created.code, created.stderr).toBe(0);

@@ -1,9 +1,10 @@
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { repoRoot } from "../support/service-process.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { spawn } from "node:child_process";
 import { runProgram } from "../support/run-program.js";
 
 /**
@@ -37,6 +38,7 @@ beforeAll(async () => {
     mkdirSync(dirname(join(dir, rel)), { recursive: true });
     symlinkSync(path, join(dir, rel));
   }
+  copyFileSync(join(repoRoot, "package.json"), join(dir, "package.json")); // as an installed package has it
   t = await startTestApp();
 }, 180_000);
 afterAll(async () => {
@@ -70,7 +72,12 @@ describe("the warpflow CLI", () => {
     expect([...bare].filter((name) => !(name in pkg.dependencies))).toEqual([]);
   });
 
-  it("runs with plain node on production dependencies only: keys create, keys list, introspect", async () => {
+  it("runs with plain node on production dependencies only: --version, keys create, keys list, introspect", async () => {
+    const version = await exec(process.execPath, [join(dir, pkg.bin.warpflow!), "--version"], { cwd: dir });
+    expect(version).toMatchObject({
+      code: 0,
+      stdout: `${(JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version}\n`,
+    });
     const cli = (...args: string[]) =>
       exec(process.execPath, [join(dir, pkg.bin.warpflow!), ...args, "--json"], {
         cwd: dir,
@@ -82,9 +89,19 @@ describe("the warpflow CLI", () => {
     expect(token).toMatch(/^wf_clibin_/);
     const listed = JSON.parse((await cli("keys", "list", "--tenant", "clibin")).stdout) as { keys: { id: string }[] };
     expect(listed.keys.map((k) => k.id)).toEqual([key.id]);
-    expect(JSON.parse((await cli("introspect", "--token", token, "--tenant", "clibin")).stdout)).toMatchObject({
-      active: true,
-      keyId: key.id,
-    });
+    // The token on standard input (a pipe), never on the command line.
+    const child = spawn(
+      process.execPath,
+      [join(dir, pkg.bin.warpflow!), "introspect", "--tenant", "clibin", "--json"],
+      {
+        cwd: dir,
+        env: { ...process.env, WARPFLOW_URL: t.baseUrl },
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stdin.end(token);
+    expect(await new Promise((resolve) => child.on("close", resolve))).toBe(0);
+    expect(JSON.parse(out)).toMatchObject({ active: true, keyId: key.id });
   });
 });

@@ -1,14 +1,15 @@
 import { status } from "@grpc/grpc-js";
 import { describe, expect, it } from "vitest";
 import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson } from "../support/jwt.js";
-import { runProgram } from "../support/run-program.js";
+import { runCliInProcess } from "../support/cli.js";
 import { useTestApp } from "../support/test-app.js";
 
 /**
  * Hostile text in what admins read: a validly signed Cognito token whose `sub` clears the screen,
  * forges a whole `audit list` line with CR LF, and hides the rest with ESC[8m and U+202E. It becomes
  * the audit actor (on its own tenant, and on another tenant it is refused on) and a key's created_by.
- * The real CLI, as a process, must print none of those bytes raw; labels with them are refused.
+ * The CLI (in process, its output strings as the binary writes them) must print none of those bytes
+ * raw; labels with them are refused.
  */
 const jwk = createTestKey();
 const FORGED = "2026-01-01T00:00:00.000Z  key.revoke          OK                acme key_forged";
@@ -16,11 +17,9 @@ const SUB = `\u001b[2J\r\n${FORGED}\n    by admin_key key_root\u001b[8m\u202eevi
 // Raw control characters (any but the line feeds the CLI itself writes), DEL, C1 and bidi controls.
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/u;
 
+// In this process: the same code and output strings as the binary, without a process start per command.
 const cli = (...args: string[]) =>
-  runProgram(process.execPath, ["--import", "tsx", "src/cli/main.ts", ...args], {
-    env: { WARPFLOW_URL: `http://${t.address}`, WARPFLOW_ADMIN_KEY: t.adminKey },
-    timeoutMs: 60_000,
-  });
+  runCliInProcess(args, { env: { WARPFLOW_URL: `http://${t.address}`, WARPFLOW_ADMIN_KEY: t.adminKey }, stdin: "" });
 
 const t = useTestApp({ env: cognitoEnv(writeTempJson(jwksOf(jwk))), logLevel: "warn" });
 
@@ -51,12 +50,18 @@ describe("hostile identity text through the CLI", () => {
     }
     // Visible, not dropped: an admin sees that something odd is in there.
     expect(runs["audit list acme"].stdout).toContain("\\x1b[2J\\x0d\\x0a2026-01-01");
-    expect(runs["audit list globex"].stdout).toMatch(
-      /keys\.list +PERMISSION_DENIED +globex\n +by cognito_user \\x1b\[2J/,
-    );
-    expect(runs["keys list acme"].stdout).toContain(`${created.key!.id}  active`);
-    expect(runs["keys list acme"].stdout).toContain("by \\x1b[2J\\x0d\\x0a");
-    expect(runs["keys list acme"].stdout).toContain("\\u202eevil\\x9b");
+    expect(runs["audit list globex"].stdout).toMatch(/keys\.list +PERMISSION_DENIED +globex +cognito_user \\x1b\[2J/);
+    expect(runs["keys list acme"].stdout).toMatch(new RegExp(`${created.key!.id} +made by a hostile sub +active`));
+    expect(runs["audit list acme"].stdout).toContain("cognito_user \\x1b[2J\\x0d\\x0a");
+    expect(runs["audit list acme"].stdout).toContain("\\u202eevil\\x9b");
+    expect(runs["keys list acme --json"].stdout).toContain("\\\\u202eevil\\\\x9b"); // created_by (escaped by the server)
+    // On a terminal (colour): the only escape sequences are the CLI's own colour codes.
+    const tty = await runCliInProcess(["audit", "list", "--tenant", "globex"], {
+      env: { WARPFLOW_URL: `http://${t.address}`, WARPFLOW_ADMIN_KEY: t.adminKey },
+      stdoutIsTTY: true,
+    });
+    expect(tty.stdout).toContain("\u001b[31mPERMISSION_DENIED\u001b[39m");
+    expect(RAW.exec(tty.stdout.replaceAll(/\u001b\[(?:31|32|33|39|1|2|22)m/g, ""))).toBeNull();
     // --json stays valid JSON and carries the (escaped) actor.
     const events = JSON.parse(runs["audit list acme --json"].stdout) as { events: { actor: { id: string } }[] };
     expect(events.events.some((e) => e.actor.id.startsWith("\\x1b[2J\\x0d\\x0a2026"))).toBe(true);
