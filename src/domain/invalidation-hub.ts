@@ -50,8 +50,8 @@ export interface InvalidationHub {
   /**
    * A watcher's events: a reset or the replay, a heartbeat at once, then live events and a heartbeat
    * per interval. Ends when `signal` aborts; throws RESOURCE_EXHAUSTED when the reader falls behind
-   * (more than maxQueued events waiting, or none taken for stallMs), after calling `onEvicted` (the
-   * transport hangs up: a stalled stream cannot take a status).
+   * (more than the replay buffer behind, or nothing taken for stallMs while something waits), after
+   * calling `onEvicted` (the transport hangs up: a stalled stream cannot take a status).
    */
   watch(
     req: WatchRequest,
@@ -66,14 +66,23 @@ export interface InvalidationHubOptions {
   replayBuffer: number;
   /** Does this instance currently see every change of the deployment? */
   complete: () => boolean;
-  /** Events waiting for one reader before it is disconnected (default 1,024). */
-  maxQueued?: number;
   /** How long a reader with events waiting may take none before it is disconnected (default 10 s). */
   stallMs?: number;
 }
 
+/**
+ * A watcher is a cursor into the shared replay buffer (no copy of the events: a watcher costs the
+ * same whether it is behind or not), plus the one reset that starts its stream and the latest
+ * heartbeat not yet sent. A reader that falls more than the buffer behind, or takes nothing for
+ * stallMs while something waits, is evicted.
+ */
 interface Watcher {
-  queue: WatchEvent[];
+  /** The next numbered event to send. */
+  next: number;
+  /** The latest sequence this watcher has sent (heartbeats carry it). */
+  sent: number;
+  prefix: WatchEvent | undefined;
+  heartbeat: WatchEvent | undefined;
   wake: (() => void) | undefined;
   evicted: DomainError | undefined;
   lastTake: number;
@@ -82,8 +91,8 @@ interface Watcher {
 
 export function createInvalidationHub(opts: InvalidationHubOptions): InvalidationHub {
   const instanceId = randomBytes(12).toString("base64url");
-  const maxQueued = opts.maxQueued ?? 1024;
   const stallMs = opts.stallMs ?? 10_000;
+  const cap = Math.max(1, opts.replayBuffer);
   const watchers = new Set<Watcher>();
   /** The numbered events still replayable: buffer[i] has sequence firstBuffered + i. */
   let buffer: WatchEvent[] = [];
@@ -92,39 +101,30 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
 
-  const deliver = (w: Watcher, ev: WatchEvent) => {
-    if (w.evicted) return;
-    const last = w.queue[w.queue.length - 1];
-    // A heartbeat still waiting is replaced by the newer one: a behind reader holds at most one.
-    if (ev.type === "heartbeat" && last?.type === "heartbeat") w.queue[w.queue.length - 1] = ev;
-    else w.queue.push(ev);
-    if (w.queue.length > maxQueued) return evict(w, `more than ${maxQueued} events waiting`);
-    const wake = w.wake;
+  const wake = (w: Watcher) => {
+    const f = w.wake;
     w.wake = undefined;
-    wake?.();
+    f?.();
   };
 
   const evict = (w: Watcher, why: string) => {
     w.evicted = new DomainError("resource_exhausted", `watcher too slow (${why}): disconnected, resume to continue`);
-    w.queue = [];
     watchers.delete(w);
-    const wake = w.wake;
-    w.wake = undefined;
-    wake?.();
+    stopTimerIfIdle();
+    wake(w);
     w.onEvicted?.();
   };
 
   const number = (ev: WatchEvent) => {
     buffer.push(ev);
-    if (buffer.length > opts.replayBuffer) {
-      // Trim in batches (amortized O(1)); the buffer keeps at least replayBuffer events.
-      const drop = buffer.length - opts.replayBuffer;
-      if (drop >= Math.max(1, opts.replayBuffer >> 3) || opts.replayBuffer < 8) {
-        buffer = buffer.slice(drop);
-        firstBuffered += drop;
-      }
+    // Trimmed in batches (amortized O(1)); at least `cap` events stay replayable.
+    if (buffer.length > cap + Math.max(1, cap >> 3)) {
+      const drop = buffer.length - cap;
+      buffer = buffer.slice(drop);
+      firstBuffered += drop;
+      for (const w of watchers) if (w.next < firstBuffered) evict(w, `more than ${cap} events behind`);
     }
-    for (const w of watchers) deliver(w, ev);
+    for (const w of watchers) wake(w);
   };
 
   const heartbeat = (): WatchEvent => ({
@@ -139,8 +139,12 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     const ev = heartbeat(); // one event object for every watcher: the transport encodes it once
     const now = performance.now();
     for (const w of watchers) {
-      if (w.queue.length > 0 && now - w.lastTake > stallMs) evict(w, `nothing read for ${stallMs} ms`);
-      else deliver(w, ev);
+      const waiting = w.prefix !== undefined || w.next <= sequence || w.heartbeat !== undefined;
+      if (waiting && now - w.lastTake > stallMs) evict(w, `nothing read for ${stallMs} ms`);
+      else {
+        w.heartbeat = ev;
+        wake(w);
+      }
     }
   };
 
@@ -149,16 +153,30 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     timer = setInterval(tick, opts.heartbeatMs);
     timer.unref();
   };
-  const stopTimerIfIdle = () => {
+  function stopTimerIfIdle() {
     if (watchers.size > 0 || !timer) return;
     clearInterval(timer);
     timer = undefined;
-  };
+  }
 
-  /** The replayable events after `after`, or undefined when the buffer no longer holds them all. */
-  const replayAfter = (after: number): WatchEvent[] | undefined => {
-    if (after > sequence || after < firstBuffered - 1) return undefined;
-    return buffer.slice(after - firstBuffered + 1);
+  /** The next event for `w`, or undefined when it has sent everything. */
+  const take = (w: Watcher): WatchEvent | undefined => {
+    if (w.prefix) {
+      const ev = w.prefix;
+      w.prefix = undefined;
+      return ev;
+    }
+    if (w.next <= sequence) {
+      const ev = buffer[w.next - firstBuffered]!;
+      w.next++;
+      w.sent = ev.sequence;
+      return ev;
+    }
+    let hb = w.heartbeat;
+    w.heartbeat = undefined;
+    // Behind at the tick, caught up since: the heartbeat names what this stream has sent.
+    if (hb && hb.sequence !== w.sent) hb = { ...hb, sequence: w.sent };
+    return hb;
   };
 
   return {
@@ -179,32 +197,37 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     },
     async *watch(req, { signal, onEvicted }) {
       if (closed || signal?.aborted) return;
-      const w: Watcher = { queue: [], wake: undefined, evicted: undefined, lastTake: performance.now(), onEvicted };
       // Decided and registered in one step: nothing published in between can be missed.
-      const fresh = req.resumeInstanceId === "";
-      const replay = !fresh && req.resumeInstanceId === instanceId ? replayAfter(req.resumeAfterSequence) : undefined;
-      if (replay) w.queue.push(...replay);
-      else w.queue.push({ type: "reset", sequence, reason: fresh ? "start" : "gap" });
-      w.queue.push(heartbeat());
+      const after = req.resumeAfterSequence;
+      const resumable =
+        req.resumeInstanceId === instanceId &&
+        after <= sequence &&
+        after >= firstBuffered - 1 &&
+        Number.isInteger(after);
+      const w: Watcher = {
+        next: resumable ? after + 1 : sequence + 1,
+        sent: resumable ? after : sequence,
+        prefix: resumable
+          ? undefined
+          : { type: "reset", sequence, reason: req.resumeInstanceId === "" ? "start" : "gap" },
+        heartbeat: heartbeat(),
+        wake: undefined,
+        evicted: undefined,
+        lastTake: performance.now(),
+        onEvicted,
+      };
       watchers.add(w);
       startTimer();
-      const onAbort = () => {
-        const wake = w.wake;
-        w.wake = undefined;
-        wake?.();
-      };
+      const onAbort = () => wake(w);
       signal?.addEventListener("abort", onAbort, { once: true });
       try {
         for (;;) {
           w.lastTake = performance.now();
           if (signal?.aborted || closed) return;
           if (w.evicted) throw w.evicted;
-          const ev = w.queue.shift();
-          if (ev) {
-            yield ev;
-            continue;
-          }
-          await new Promise<void>((resolve) => (w.wake = resolve));
+          const ev = take(w);
+          if (ev) yield ev;
+          else await new Promise<void>((resolve) => (w.wake = resolve));
         }
       } finally {
         signal?.removeEventListener("abort", onAbort);
@@ -216,11 +239,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
       closed = true;
       if (timer) clearInterval(timer);
       timer = undefined;
-      for (const w of watchers) {
-        const wake = w.wake;
-        w.wake = undefined;
-        wake?.();
-      }
+      for (const w of watchers) wake(w);
     },
   };
 }
