@@ -6,7 +6,7 @@ import { ResetReason } from "../../src/gen/warpflow/auth/v1/token_service_pb.js"
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
 import { pollUntil, sleep, waitUntil } from "../support/poll.js";
 import { connectFrom, envelope } from "../support/stream-flood.js";
-import { useTestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 import { watchConnect, watchGrpc, type Watch } from "../support/watch-client.js";
 
 const WATCH = "/warpflow.auth.v1.TokenService/WatchInvalidations";
@@ -172,5 +172,29 @@ describe("a slow reader is disconnected, not buffered without bound", () => {
     // Its place is free again (WATCH_MAX_WATCHERS 2: the reader and a new one).
     await started(track(watchGrpc(t.address)));
     session.destroy();
+  });
+});
+
+describe("shutdown and logs", () => {
+  it("open watches end with OK at shutdown (they do not hold the drain); each watch has one rpc log line", async () => {
+    const app = await startTestApp({ env: { SHUTDOWN_TIMEOUT_MS: "10000" }, logLevel: "info" });
+    const w = watchGrpc(app.address);
+    const c = watchConnect(createConnectTransport({ baseUrl: app.baseUrl, httpVersion: "1.1" }));
+    await started(w);
+    await started(c);
+    const cancelled = watchGrpc(app.address);
+    await started(cancelled);
+    cancelled.cancel();
+    const rpcLines = () =>
+      app.logs
+        .map((l) => JSON.parse(l) as { rpc?: string; code?: string })
+        .filter((l) => l.rpc === "WatchInvalidations");
+    await waitUntil(() => rpcLines().length === 1, 5000, "the cancelled watch's log line");
+    const t0 = Date.now();
+    await app.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await w.end()).toMatchObject({ code: 0 });
+    expect(await c.end()).toMatchObject({ code: 0 });
+    expect(rpcLines().map((l) => l.code)).toEqual(["canceled", "ok", "ok"]);
   });
 });
