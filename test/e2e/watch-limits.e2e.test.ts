@@ -175,6 +175,38 @@ describe("a slow reader is disconnected, not buffered without bound", () => {
     await started(track(watchGrpc(t.address)));
     session.destroy();
   });
+
+  it.each([
+    ["Connect", "application/connect+proto", { "connect-protocol-version": "1" }],
+    ["gRPC-Web", "application/grpc-web+proto", {}],
+  ])(
+    "over %s (HTTP/2, connect-node) a stalled watch is reset too, and its place freed",
+    { timeout: 60_000 },
+    async (_, contentType, extra) => {
+      const session = connectFrom(t.port);
+      const stalled = session.request({ ":method": "POST", ":path": WATCH, "content-type": contentType, ...extra });
+      stalled.end(envelope(Buffer.alloc(0)));
+      await new Promise((resolve) => stalled.once("response", resolve));
+      stalled.pause();
+      let closedWith: number | undefined;
+      stalled.on("close", () => (closedWith = stalled.rstCode));
+      let sent = 0;
+      for (let burst = 0; burst < 2000 && closedWith === undefined; burst++) {
+        for (let i = 0; i < 10; i++) for (const l of listeners) l({ kind: "policy", tenantId: `c${sent++}` });
+        await sleep(10);
+      }
+      await waitUntil(() => closedWith !== undefined, 30_000, "the slow reader's stream reset");
+      expect(closedWith).toBe(http2.constants.NGHTTP2_CANCEL);
+      expect(sent).toBeLessThan(20_000);
+      // The hang-up is the eviction, not an internal error (its failed pending write).
+      await sleep(200);
+      expect(t.logs.filter((l) => l.includes("WatchInvalidations") && l.includes('"code":"internal"'))).toEqual([]);
+      // WATCH_MAX_WATCHERS 2: both places are free again.
+      await started(track(watchGrpc(t.address)));
+      await started(track(watchGrpc(t.address)));
+      session.destroy();
+    },
+  );
 });
 
 describe("shutdown and logs", () => {

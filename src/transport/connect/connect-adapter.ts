@@ -22,7 +22,9 @@ import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-reque
 import type { ClaimingHandler, NodeRequest } from "../protocol/node-http.js";
 
 /** The call's Node response, so a streaming handler can hang up on a stalled reader (res.destroy()). */
-export const nodeResponseKey = createContextKey<{ destroy(): unknown } | undefined>(undefined, {
+export const nodeResponseKey = createContextKey<
+  { destroy(): unknown; stream?: { destroyed: boolean; close(code: number): void } } | undefined
+>(undefined, {
   description: "node response",
 });
 

@@ -72,7 +72,11 @@ class GrpcStreamCallContext extends GrpcCallContext implements StreamCallContext
     super(call);
   }
 
+  /** Set by hangUp: the call ends because the reader was too slow (logged as RESOURCE_EXHAUSTED). */
+  hungUp = false;
+
   hangUp(): void {
+    this.hungUp = true;
     const stream = http2StreamOf(this.call);
     if (stream) {
       if (!stream.destroyed) stream.close(h2.NGHTTP2_CANCEL);
@@ -110,7 +114,7 @@ export function addProtobufStreams<S extends DescService>(
           if (call.request === MALFORMED) throw malformedRequest();
           yield* handler(call.request, ctx);
           observed = true;
-          observer.end(name, signal.aborted ? Code.Canceled : OK, start, ctx);
+          observer.end(name, ctx.hungUp ? Code.ResourceExhausted : signal.aborted ? Code.Canceled : OK, start, ctx);
         } catch (err) {
           const mapped = mapError(err);
           observed = true;
@@ -118,7 +122,7 @@ export function addProtobufStreams<S extends DescService>(
           throw err;
         } finally {
           // The usual end of a watch: the client cancels (or goes away, or was hung up on).
-          if (!observed) observer.end(name, Code.Canceled, start, ctx);
+          if (!observed) observer.end(name, ctx.hungUp ? Code.ResourceExhausted : Code.Canceled, start, ctx);
         }
       }
       void pumpWithBackpressure(call, run(), signal);
