@@ -269,3 +269,25 @@ describe.skipIf(!hasOpenssl())("caller restrictions: INTROSPECT_REQUIRE_CLIENT_C
     }
   });
 });
+
+describe("a watch outlives the request timeouts (its request is complete; only the response streams)", () => {
+  const t = useTestApp({
+    env: { HTTP_REQUEST_TIMEOUT_MS: "300", HTTP_HEADERS_TIMEOUT_MS: "300", WATCH_HEARTBEAT_MS: "100" },
+    logLevel: "warn",
+  });
+
+  it("gRPC, Connect over HTTP/1.1 and HTTP/2 stay open and keep hearing heartbeats past HTTP_REQUEST_TIMEOUT_MS", async () => {
+    const ws = [
+      track(watchGrpc(t.address)),
+      track(watchConnect(createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" }))),
+      track(watchConnect(createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "2" }))),
+    ];
+    for (const w of ws) await started(w);
+    await sleep(1500);
+    for (const w of ws) {
+      expect(w.ended).toBeUndefined();
+      const n = w.messages.length;
+      await w.until((m) => w.messages.indexOf(m) >= n && m.event.case === "heartbeat", 2000, "a later heartbeat");
+    }
+  });
+});
