@@ -49,19 +49,26 @@ function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: Abor
  */
 async function pumpWithBackpressure(
   call: grpc.ServerWritableStream<unknown, unknown>,
-  out: AsyncIterable<unknown>,
+  out: () => AsyncIterable<unknown>,
   signal: AbortSignal,
+  ended: (err: unknown, failed: boolean) => void,
 ): Promise<void> {
+  let failure: unknown;
+  let failed = false;
   try {
-    for await (const msg of out) {
-      if (signal.aborted) return;
+    for await (const msg of out()) {
+      if (signal.aborted) break;
       if (!call.write(msg)) await drained(call, signal);
-      if (signal.aborted) return;
+      if (signal.aborted) break;
     }
-    if (!signal.aborted) call.end();
   } catch (err) {
-    if (!signal.aborted) call.emit("error", statusOf(err));
+    failed = true;
+    failure = err;
   }
+  ended(failure, failed);
+  if (signal.aborted) return;
+  if (failed) call.emit("error", statusOf(failure));
+  else call.end();
 }
 
 class GrpcStreamCallContext extends GrpcCallContext implements StreamCallContext {
@@ -108,24 +115,18 @@ export function addProtobufStreams<S extends DescService>(
       const start = process.hrtime.bigint();
       const signal = signalOf(call);
       const ctx = new GrpcStreamCallContext(call, signal);
-      async function* run(): AsyncIterable<unknown> {
-        let observed = false;
-        try {
-          if (call.request === MALFORMED) throw malformedRequest();
-          yield* handler(call.request, ctx);
-          observed = true;
-          observer.end(name, ctx.hungUp ? Code.ResourceExhausted : signal.aborted ? Code.Canceled : OK, start, ctx);
-        } catch (err) {
-          const mapped = mapError(err);
-          observed = true;
-          observer.end(name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
-          throw err;
-        } finally {
-          // The usual end of a watch: the client cancels (or goes away, or was hung up on).
-          if (!observed) observer.end(name, ctx.hungUp ? Code.ResourceExhausted : Code.Canceled, start, ctx);
-        }
-      }
-      void pumpWithBackpressure(call, run(), signal);
+      const out = () => {
+        if (call.request === MALFORMED) throw malformedRequest();
+        return handler(call.request, ctx);
+      };
+      // One log line per watch: OK (the server ended it), CANCELLED (the client did: the usual
+      // end), RESOURCE_EXHAUSTED (hung up on: too slow), or the handler's error.
+      void pumpWithBackpressure(call, out, signal, (err, failed) => {
+        if (ctx.hungUp) return observer.end(name, Code.ResourceExhausted, start, ctx, "watcher too slow");
+        if (!failed) return observer.end(name, signal.aborted ? Code.Canceled : OK, start, ctx);
+        const mapped = mapError(err);
+        observer.end(name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+      });
     }) as grpc.handleServerStreamingCall<unknown, unknown>;
   }
   if (Object.keys(definition).length > 0) server.addService(definition as grpc.ServiceDefinition, implementation);
