@@ -11,6 +11,7 @@ import {
   type Metrics,
   registerAuditMetrics,
   registerChangeFeedMetrics,
+  registerWatchMetrics,
 } from "../observability/metrics.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { AUTHORIZE } from "../transport/http/forward-auth.js";
@@ -77,6 +78,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     metrics,
     instrumented,
   });
+  registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(
     metrics.registry,
     refusals.openWindows,

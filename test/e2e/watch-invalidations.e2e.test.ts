@@ -7,8 +7,10 @@ import {
   WatchInvalidationsResponseSchema,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createManualClock, HOUR } from "../support/manual-clock.js";
+import { metricsText, samples } from "../support/probes.js";
 import { useTestApp } from "../support/test-app.js";
 import { hashToken } from "../../src/domain/token-hash.js";
+import { waitUntil } from "../support/poll.js";
 import { watchConnect, watchGrpc, type Watch } from "../support/watch-client.js";
 
 const clock = createManualClock(new Date());
@@ -182,5 +184,21 @@ describe("resume", () => {
       });
       expect(g.messages[1]!.event.case).toBe("heartbeat");
     }
+  });
+});
+
+describe("metrics", () => {
+  it("warpflow_watchers counts open watches; warpflow_invalidations_total the numbered events", async () => {
+    const metric = async (name: string) => samples(await metricsText(t.baseUrl), name)[0];
+    const w = track(watchGrpc(t.address));
+    await w.until((m) => m.event.case === "heartbeat");
+    // (Watches of earlier tests were cancelled; the server may still be taking them out.)
+    await waitUntil(async () => (await metric("warpflow_watchers")) === 1, 5000, "one watcher");
+    expect(await metric("warpflow_invalidations_total")).toBeGreaterThanOrEqual(Number(w.messages[0]!.sequence));
+    await t.grpc.createSession({ tenantId: "metrics" }, admin());
+    const created = await w.until((m) => m.event.case === "invalidation" && m.event.value.tenantId === "metrics");
+    expect(await metric("warpflow_invalidations_total")).toBeGreaterThanOrEqual(Number(created.sequence));
+    w.cancel();
+    await waitUntil(async () => (await metric("warpflow_watchers")) === 0, 5000, "no watcher left");
   });
 });
