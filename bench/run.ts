@@ -50,6 +50,7 @@ import { createLocalCognito } from "./lib/jwt.js";
 import { ask } from "./lib/proc.js";
 import { log, machine, r2, r3, r4, storeSummary, summarize, table } from "./lib/report.js";
 import { writeResult } from "./lib/results.js";
+import { runWatchersCase } from "./cases/watchers.js";
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
@@ -72,6 +73,7 @@ const ALL_CASES = [
   "api_key_metrics_off",
   "api_key_codec_off",
   "authorize",
+  "watchers",
 ];
 const CASES = new Set(env.BENCH_CASES ? env.BENCH_CASES.split(",") : ALL_CASES);
 
@@ -328,6 +330,20 @@ async function main() {
       scrapePort: plan.scrapePort,
     });
   }
+  const watchers = CASES.has("watchers")
+    ? await runWatchersCase({
+        service,
+        loadgen,
+        introspect: svc(seeded.keys),
+        floor: floorTarget,
+        rounds: ROUNDS,
+        caseMs: CASE_MS,
+        floorMs: FLOOR_MS,
+        warmupMs: WARMUP_MS,
+        concurrency: CONCURRENCY,
+        log,
+      })
+    : undefined;
   await stopAll([
     service.child,
     bare?.child,
@@ -517,6 +533,7 @@ async function main() {
   }
   for (const [name, why] of Object.entries(skipped)) process.stdout.write(`SKIPPED ${name}: ${why}\n`);
   for (const w of warnings) process.stdout.write(`WARNING ${w}\n`);
+  if (watchers) out.watchers = watchers;
   out._meta = {
     machine: machine(),
     rounds: ROUNDS,

@@ -9,6 +9,7 @@ import { loadLimits, type ConnectionLimits } from "./config/limits.js";
 import { loadStoreConfig, type StoreConfig } from "./config/store-config.js";
 import { loadCallerConfig, type CallerConfig } from "./config/tls-config.js";
 import { loadOpsConfig, type OpsConfig } from "./config/ops-config.js";
+import { loadWatchConfig, type WatchConfig } from "./config/watch-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
@@ -17,7 +18,7 @@ export type { StoreConfig } from "./config/store-config.js";
 export type { CallerConfig, TlsConfig } from "./config/tls-config.js";
 export type { LogFormat, OpsConfig } from "./config/ops-config.js";
 
-export interface Config extends StoreConfig, CallerConfig, OpsConfig {
+export interface Config extends StoreConfig, CallerConfig, OpsConfig, WatchConfig {
   host: string;
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -85,6 +86,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 200, 1, 100_000),
     cognito,
     ...callers,
+    ...loadWatchConfig(env),
     limits: loadLimits(env),
     ...loadOpsConfig(env),
   });

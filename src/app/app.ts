@@ -12,6 +12,7 @@ import {
   registerAuditMetrics,
   registerBuildInfo,
   registerChangeFeedMetrics,
+  registerWatchMetrics,
 } from "../observability/metrics.js";
 import { buildInfo } from "./build-info.js";
 import { startServer, type RunningServer } from "../transport/server.js";
@@ -73,7 +74,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, keys, audit, refusals, lastUsed, unwatch } = wireService({
+  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
     config,
     logger,
     store,
@@ -83,6 +84,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     metrics,
     instrumented,
   });
+  registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(
     metrics.registry,
     refusals.openWindows,
@@ -108,6 +110,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     host: config.host,
     port: config.port,
     handlers,
+    streams: { handlers: streams, maxWatchers: config.watchMaxWatchers },
     observer,
     metrics,
     logger,
@@ -144,6 +147,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     jwt,
     server: served,
     sweepIntervalMs: config.sweepIntervalMs,
+    publish: (inv) => hub.publish(inv),
     gate: () => adminKey.state() === "ok",
   });
   // First admin key, decided once across instances (the store's bootstrap lease); readiness waits for it.
@@ -169,6 +173,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       unwatch?.();
       maintenance.stop();
       serving = false; // the ops port's /readyz says not serving while the API port drains
+      hub.close(); // open watchers end (OK) instead of holding the drain
       await server.close(config.shutdownTimeoutMs);
       opsPort.server?.close();
       await refusals.close(); // the open windows' counts, before the store closes

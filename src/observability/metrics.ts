@@ -123,6 +123,30 @@ export function registerChangeFeedMetrics(registry: Registry, status: () => Chan
   });
 }
 
+/** WatchInvalidations: streams open now, and the latest sequence number of this instance. */
+export function registerWatchMetrics(
+  registry: Registry,
+  hub: { readonly watchers: number; readonly sequence: number },
+): void {
+  new Gauge({
+    name: "warpflow_watchers",
+    help: "WatchInvalidations streams open on this instance (bounded by WATCH_MAX_WATCHERS)",
+    registers: [registry],
+    collect() {
+      this.set(hub.watchers);
+    },
+  });
+  new Counter({
+    name: "warpflow_invalidations_total",
+    help: "Numbered WatchInvalidations events of this instance (invalidations and FEED_RESTARTED resets) since start",
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(hub.sequence);
+    },
+  });
+}
+
 /** The audit trail's bounds: refusal windows open now, events the embedded store dropped (AUDIT_MAX_EVENTS). */
 export function registerAuditMetrics(
   registry: Registry,

@@ -8,6 +8,7 @@ import { registerIntrospect } from "./introspect.js";
 import { registerKeys } from "./keys.js";
 import { registerPolicy } from "./policy.js";
 import { registerSessions } from "./sessions.js";
+import { registerWatch } from "./watch.js";
 
 export const COMMANDS: readonly RegisterCommands[] = [
   registerKeys,
@@ -16,5 +17,6 @@ export const COMMANDS: readonly RegisterCommands[] = [
   registerAudit,
   registerAdminKey,
   registerIntrospect,
+  registerWatch,
   registerCompletion,
 ];

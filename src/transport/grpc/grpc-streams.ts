@@ -8,13 +8,13 @@ import type { ServedService } from "../protocol/served-service.js";
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>;
 
 /** The call's abort signal: aborted when the client cancels or the connection goes away. */
-function signalOf(call: { on(event: "cancelled", cb: () => void): unknown }): AbortSignal {
+export function signalOf(call: { on(event: "cancelled", cb: () => void): unknown }): AbortSignal {
   const ac = new AbortController();
   call.on("cancelled", () => ac.abort());
   return ac.signal;
 }
 
-const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
+export const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
   const mapped = mapError(err);
   return { code: mapped.code as number as grpc.status, details: mapped.message };
 };
@@ -47,7 +47,7 @@ function written(
  * buffered messages whatever their size: a client that never read its answers made it hold 16
  * answers per stream, and read on.)
  */
-async function pump(
+export async function pump(
   call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
   out: AsyncIterable<unknown>,
   signal: AbortSignal,
