@@ -6,15 +6,22 @@
 // per caller and window (refusal-windows.ts), with its own bounded log line.
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { codeName } from "./error-mapping.js";
+import { codeName, OK } from "./error-mapping.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { CallContext } from "./unary-handlers.js";
 
 const REFUSED: ReadonlySet<Code> = new Set([Code.Unauthenticated, Code.PermissionDenied]);
+/** A fast-path call sets no log fields: tenant, key id and actor stay absent, as on Introspect. */
+const NO_CONTEXT: CallContext = Object.freeze({ bearer: undefined });
 
 export interface CallObserver {
   /** `error`: the client-facing message of an expected failure, or the unexpected error itself. */
   end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;
+  /**
+   * A call answered OK by a fast path (no context, no BigInt clock): the same histogram series and
+   * the same log line as end() gives such a call (debug for a hot method).
+   */
+  endOk?(method: string, seconds: number): void;
 }
 
 export function createCallObserver(
@@ -27,15 +34,21 @@ export function createCallObserver(
   return {
     end(method, code, startNs, ctx, error) {
       try {
-        record(method, code, startNs, ctx, error);
+        record(method, code, Number(process.hrtime.bigint() - startNs) / 1e9, ctx, error);
       } catch {
         // Observability must never fail a call (the work is done; the answer must still go out).
       }
     },
+    endOk(method, seconds) {
+      try {
+        record(method, OK, seconds, NO_CONTEXT, undefined);
+      } catch {
+        // as above
+      }
+    },
   };
 
-  function record(method: string, code: Code, startNs: bigint, ctx: CallContext, error: unknown): void {
-    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  function record(method: string, code: Code, seconds: number, ctx: CallContext, error: unknown): void {
     if (metrics) {
       let byCode = histograms.get(method);
       if (!byCode) histograms.set(method, (byCode = []));
