@@ -98,11 +98,20 @@ export function splitHttp2Streams(
   const compatStream = compat[0]!;
   h2.removeAllListeners("stream");
 
-  // Streams still sending their request, with the time by which they must have finished.
+  // Streams still sending their request, with the time by which they must have finished. One
+  // shared 'close' listener per stream forgets it; a stream that has sent its whole request
+  // (readableEnded) but is not closed yet is forgotten by the sweep, never reset.
   const pending = new Map<http2.ServerHttp2Stream, number>();
+  function forget(this: http2.ServerHttp2Stream) {
+    pending.delete(this);
+  }
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [stream, deadline] of pending) {
+      if (stream.readableEnded) {
+        pending.delete(stream);
+        continue;
+      }
       if (deadline > now) continue;
       pending.delete(stream);
       onRequestTimeout();
@@ -134,14 +143,13 @@ export function splitHttp2Streams(
         return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       }
       dropRepeatedAuthorization(headers, rawHeaders);
-      if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
+      const sending = !stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM);
+      if (sending) {
         pending.set(stream, Date.now() + limits.requestTimeoutMs);
-        const done = () => pending.delete(stream);
-        stream.once("end", done);
-        stream.once("close", done);
+        stream.on("close", forget);
       }
       const grpc = isNativeGrpc(headers["content-type"]);
-      if (grpc && pending.has(stream)) stopInputAfterStatus(stream);
+      if (grpc && sending) stopInputAfterStatus(stream);
       (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
     },
   );
