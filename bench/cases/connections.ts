@@ -16,7 +16,10 @@ registerCase({
   name: "connections",
   describe: "api_key Introspect over 1, 16 and 256 connections (64 in flight in all), paired with the floor",
   async run(ctx) {
-    const byCount: Record<string, ReturnType<typeof roundSummary> & { calls_per_s: number | null }> = {};
+    const byCount: Record<
+      string,
+      ReturnType<typeof roundSummary> & { calls_per_s: number | null; errors: number; first_error: string | null }
+    > = {};
     const rows: (string | number | null)[][] = [];
     for (const n of COUNTS) {
       const service = `service_c${n}`;
@@ -44,7 +47,12 @@ registerCase({
         concurrency: ctx.knobs.concurrency,
       });
       const rs = roundSummary(p.rounds);
-      byCount[String(n)] = { ...rs, calls_per_s: r3(p.subject.callsPerSecond) };
+      byCount[String(n)] = {
+        ...rs,
+        calls_per_s: r3(p.subject.callsPerSecond),
+        errors: p.subject.errors + p.reference.errors,
+        first_error: p.subject.firstError ?? p.reference.firstError ?? null,
+      };
       rows.push([
         n,
         Math.round(p.subject.callsPerSecond),
@@ -52,7 +60,8 @@ registerCase({
         rs.reference_cpu_ms_per_call_median,
         rs.cpu_ratio_median,
         rs.cpu_ratio_range?.join("-") ?? null,
-        p.subject.errors,
+        p.subject.errors + p.reference.errors,
+        p.subject.firstError ?? p.reference.firstError ?? null,
       ]);
     }
     const first = byCount[String(COUNTS[0])];
@@ -73,7 +82,16 @@ registerCase({
         pinned: ctx.pinned,
       },
       table: {
-        header: ["connections", "calls/s", "cpu ms/call", "floor cpu ms/call", "cpu x floor", "range", "errors"],
+        header: [
+          "connections",
+          "calls/s",
+          "cpu ms/call",
+          "floor cpu ms/call",
+          "cpu x floor",
+          "range",
+          "errors",
+          "first error",
+        ],
         rows,
       },
       targets: {
