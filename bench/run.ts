@@ -104,6 +104,8 @@ function serviceEnv(extra: Record<string, string> = {}): Record<string, string> 
     ADMIN_KEY_FILE: join(dir, `admin-key-${Math.random().toString(36).slice(2)}`),
     CACHE_TTL_MS: String(CACHE_TTL_MS),
     LAST_USED_FLUSH_MS: String(FLUSH_MS),
+    // The connections case opens 1 + 16 + 256 connections from one address (default bound 256).
+    MAX_CONNECTIONS_PER_ADDRESS: "2048",
     ...extra,
   };
 }
