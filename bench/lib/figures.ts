@@ -108,7 +108,25 @@ function benchTable(r: ResultFile<Median>): string {
 
 const range = (v: unknown, d: number) => (Array.isArray(v) && v.length === 2 ? `${n(v[0], d)}-${n(v[1], d)}` : "-");
 
-function singleBench(r: ResultFile<Record<string, Record<string, unknown>>>, compare?: ResultFile<Compare>): string {
+type ProfileSide = { file: string; busy_ms: number; percent: Record<string, number> };
+type ProfileCompare = { old: ProfileSide; new: ProfileSide };
+
+function profileBlock(r: ResultFile<ProfileCompare>): string {
+  const { old, new: now } = r.result;
+  return [
+    `Where the service's CPU goes, old code beside new (\`bench/results/${r.name}.json\`): self time in two V8 profiles of the service (\`BENCH_CPU_PROF\`, the same \`BENCH_CASES=api_key\` run on each), as a share of the profile's busy time (${n(old.busy_ms, 0)} ms and ${n(now.busy_ms, 0)} ms sampled; profiler overhead included, so compare rows).`,
+    "",
+    "| where | old | new |",
+    "|---|---:|---:|",
+    ...Object.keys(old.percent).map((k) => `| ${k} | ${n(old.percent[k], 1)}% | ${n(now.percent[k], 1)}% |`),
+  ].join("\n");
+}
+
+function singleBench(
+  r: ResultFile<Record<string, Record<string, unknown>>>,
+  compare?: ResultFile<Compare>,
+  profile?: ResultFile<ProfileCompare>,
+): string {
   const meta = r.result._meta as { rounds?: number; pin?: string } | undefined;
   const lines = [
     src(r),
@@ -154,6 +172,7 @@ function singleBench(r: ResultFile<Record<string, Record<string, unknown>>>, com
       lines.push(`| ${name} | ${t.met ? "met" : "MISSED"} | ${t.detail.replace(/\|/g, "/")} |`);
   }
   if (compare) lines.push("", compareBlock(compare));
+  if (profile) lines.push("", profileBlock(profile));
   return lines.join("\n");
 }
 
@@ -280,6 +299,7 @@ export function renderFigures(results: Results): Record<string, string> {
   const soak = results.get("soak") as ResultFile<Soak> | undefined;
   const micro = results.get("hot-path-micro") as ResultFile<{ name: string; ns_per_op: number }[]> | undefined;
   const compare = results.get("bench-compare") as ResultFile<Compare> | undefined;
+  const profile = results.get("profile-compare") as ResultFile<ProfileCompare> | undefined;
   // The newer of the two kinds of bench output is quoted (a single run now carries its own
   // per-round medians and ranges).
   const singleNewer = single !== undefined && (median === undefined || single.started_at > median.started_at);
@@ -289,7 +309,7 @@ export function renderFigures(results: Results): Record<string, string> {
   const med = (c: string, p: string) => m?.medians[c]?.[p];
   return {
     bench: singleNewer
-      ? singleBench(single!, compare)
+      ? singleBench(single!, compare, profile)
       : median
         ? benchTable(median)
         : none("`npm run bench`", benchHow),
