@@ -276,8 +276,9 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const r = keyResult(entry, tenantId, now);
       if (r instanceof Promise) return undefined;
       result = r;
-      if (entry.kind === "key" && entry.record.status === "deprecated" && entry.record.revokeAt !== undefined)
-        clockUntil = entry.record.revokeAt.getTime();
+      // A deprecated key's answer holds until its grace ends (then it is revoked for good).
+      const revokeAt = entry.kind === "key" && entry.record.status === "deprecated" ? entry.record.revokeAt : undefined;
+      if (revokeAt !== undefined && revokeAt > now) clockUntil = revokeAt.getTime();
     }
     return { result, clockUntil, monotonicUntil, epoch: cache.epoch, encoded: undefined };
   }
