@@ -8,6 +8,17 @@ import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import { MALFORMED, malformedRequest, tolerant } from "../protocol/malformed-request.js";
 import { FAST_UNARY, type CallContext, type UnaryHandlers, type WithFastUnary } from "../protocol/unary-handlers.js";
 
+/**
+ * Bytes kept for as long as a cache entry lives: a copy with its own memory. A small Buffer from
+ * the codec (allocUnsafe) is a slice of Node's shared 8 KiB pool, and keeping it would keep the
+ * whole pool alive, one per cached answer.
+ */
+function ownCopy(bytes: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(bytes.byteLength);
+  bytes.copy(own);
+  return own;
+}
+
 /** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
@@ -135,7 +146,7 @@ export function addProtobufService<S extends DescService>(
           answer = undefined; // the handler below gives the reference behaviour
         }
         if (answer !== undefined) {
-          const bytes = (answer.encoded ??= serialize(fast.message(answer))) as Buffer;
+          const bytes = (answer.encoded ??= ownCopy(serialize(fast.message(answer)))) as Buffer;
           observeOk(name, (performance.now() - t0) / 1000);
           callback(null, bytes);
           return;
