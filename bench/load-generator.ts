@@ -5,7 +5,9 @@
  * spends as little as it can.
  *
  * IPC (each answered with "<type>:done"):
- *   open {name, address}                           a channel (connected before answering)
+ *   open {name, address, connections?}             a channel (connected before answering); with
+ *                                                  `connections` N > 1, N channels of one
+ *                                                  connection each, calls spread round-robin
  *   openHttp {name, port, concurrency}             an HTTP/1.1 keep-alive channel (node:http Agent):
  *                                                  a run on it sends `GET path` with
  *                                                  `authorization: Bearer <request>` (requestsHex
@@ -27,11 +29,11 @@ import { IntrospectRequestSchema } from "../src/gen/warpflow/auth/v1/token_servi
 
 const send = (msg: Record<string, unknown>) => process.send!(msg);
 const identity = (b: Buffer) => b;
-const channels = new Map<string, grpc.Client>();
+const channels = new Map<string, grpc.Client[]>();
 const httpChannels = new Map<string, { port: number; agent: http.Agent }>();
 const collected = new Map<string, number[]>();
 
-function channel(name: string): grpc.Client {
+function channel(name: string): grpc.Client[] {
   const c = channels.get(name);
   if (!c) throw new Error(`no channel ${name}`);
   return c;
@@ -75,12 +77,24 @@ function unaryHttp(
   };
 }
 
-async function open(msg: { name: string; address: string }) {
-  const client = new grpc.Client(msg.address, grpc.credentials.createInsecure());
-  await new Promise<void>((resolve, reject) =>
-    client.waitForReady(Date.now() + 10_000, (err) => (err ? reject(err) : resolve())),
+async function open(msg: { name: string; address: string; connections?: number }) {
+  const n = msg.connections ?? 1;
+  // A local subchannel pool per client: each one opens its own connection (grpc-js would otherwise
+  // share one subchannel, so one connection, between clients of the same target).
+  const options = n > 1 ? { "grpc.use_local_subchannel_pool": 1 } : {};
+  const clients = Array.from(
+    { length: n },
+    () => new grpc.Client(msg.address, grpc.credentials.createInsecure(), options),
   );
-  channels.set(msg.name, client);
+  await Promise.all(
+    clients.map(
+      (client) =>
+        new Promise<void>((resolve, reject) =>
+          client.waitForReady(Date.now() + 30_000, (err) => (err ? reject(err) : resolve())),
+        ),
+    ),
+  );
+  channels.set(msg.name, clients);
 }
 
 function run(msg: {
@@ -92,7 +106,8 @@ function run(msg: {
   collect?: string;
 }) {
   const overHttp = httpChannels.has(msg.name) ? unaryHttp(msg.name) : undefined;
-  const client = overHttp ? undefined : channel(msg.name);
+  const clients = overHttp ? undefined : channel(msg.name);
+  let turn = 0;
   const requests = msg.requestsHex.map((h) => Buffer.from(h, "hex"));
   const sink = msg.collect
     ? (collected.get(msg.collect) ?? collected.set(msg.collect, []).get(msg.collect)!)
@@ -139,7 +154,8 @@ function run(msg: {
         });
         return;
       }
-      client!.makeUnaryRequest(msg.path, identity, identity, req, (err, res) => {
+      const client = clients!.length === 1 ? clients![0]! : clients![turn++ % clients!.length]!;
+      client.makeUnaryRequest(msg.path, identity, identity, req, (err, res) => {
         inFlight--;
         if (err) {
           errors++;
@@ -171,7 +187,7 @@ function latency(msg: { collect: string }) {
 }
 
 async function flood(msg: { name: string; path: string; count: number; tenantId: string; concurrency: number }) {
-  const client = channel(msg.name);
+  const client = channel(msg.name)[0]!;
   const started = performance.now();
   const notFoundBytes = Buffer.from([0x48, 0x02]); // inactive_reason (field 9) = NOT_FOUND (2)
   let sent = 0;
@@ -220,7 +236,7 @@ const onMessage = async (m: { type: string } & Record<string, unknown>) => {
         send({ type: "flood:done", ...(await flood(m as never)) });
         break;
       case "shutdown":
-        for (const c of channels.values()) c.close();
+        for (const cs of channels.values()) for (const c of cs) c.close();
         for (const c of httpChannels.values()) c.agent.destroy();
         process.exit(0);
     }

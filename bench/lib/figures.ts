@@ -106,18 +106,127 @@ function benchTable(r: ResultFile<Median>): string {
   return lines.join("\n");
 }
 
-function singleBench(r: ResultFile<Record<string, Record<string, unknown>>>): string {
+const range = (v: unknown, d: number) => (Array.isArray(v) && v.length === 2 ? `${n(v[0], d)}-${n(v[1], d)}` : "-");
+
+type ProfileSide = { file: string; busy_ms: number; percent: Record<string, number> };
+type ProfileCompare = { old: ProfileSide; new: ProfileSide };
+
+function profileBlock(r: ResultFile<ProfileCompare>): string {
+  const { old, new: now } = r.result;
+  return [
+    `Where the service's CPU goes, old code beside new (\`bench/results/${r.name}.json\`): self time in two V8 profiles of the service (\`BENCH_CPU_PROF\`, the same \`BENCH_CASES=api_key\` run on each), as a share of the profile's busy time (${n(old.busy_ms, 0)} ms and ${n(now.busy_ms, 0)} ms sampled; profiler overhead included, so compare rows).`,
+    "",
+    "| where | old | new |",
+    "|---|---:|---:|",
+    ...Object.keys(old.percent).map((k) => `| ${k} | ${n(old.percent[k], 1)}% | ${n(now.percent[k], 1)}% |`),
+  ].join("\n");
+}
+
+function singleBench(
+  r: ResultFile<Record<string, Record<string, unknown>>>,
+  compare?: ResultFile<Compare>,
+  profile?: ResultFile<ProfileCompare>,
+): string {
+  const meta = r.result._meta as { rounds?: number; pin?: string } | undefined;
   const lines = [
     src(r),
-    "One run (no `bench-median` file kept yet).",
+    `One run; per case the median and range of its ${meta?.rounds ?? "-"} rounds (each round: a case slice and the floor slice next to it)` +
+      `${meta?.pin === "both" ? "; `_pinned` rows: the same cases pinned (servers on CPU 0, load generator on CPU 1), the others unpinned as deployed" : meta?.pin === "1" ? "; pinned" : "; unpinned, as deployed"}.`,
     "",
-    "| case | calls/s | p50 ms | p99 ms | server CPU ms/call | CPU x floor | throughput x floor |",
+    "| case | calls/s | p50 ms | p99 ms | server CPU ms/call | floor CPU ms/call | CPU x floor | CPU x floor, range | throughput x floor |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  const connections: [string, Record<string, unknown>][] = [];
+  for (const [c, row] of Object.entries(r.result)) {
+    if (c === "_meta" || (c.startsWith("floor") && !("p50_ms" in row))) continue;
+    if ("by_connections" in row) {
+      connections.push([c, row]);
+      continue;
+    }
+    if (!("calls_per_s" in row) || !("p50_ms" in row)) continue;
+    const ref = row.reference as Record<string, unknown> | undefined;
+    lines.push(
+      `| ${c} | ${n(row.calls_per_s, 0)} | ${n(row.p50_ms, 2)} | ${n(row.p99_ms, 2)} | ${n(row.server_cpu_ms_per_call_median ?? row.server_cpu_ms_per_call, 4)} | ${n(row.reference_cpu_ms_per_call_median ?? ref?.server_cpu_ms_per_call, 4)} | ${n(row.cpu_ratio_median ?? row.cpu_ratio, 3)} | ${range(row.cpu_ratio_range, 3)} | ${n(row.throughput_ratio_median ?? row.throughput_ratio, 3)} |`,
+    );
+  }
+  for (const [c, row] of connections) {
+    const by = row.by_connections as Record<string, Record<string, unknown>>;
+    lines.push(
+      "",
+      `\`${c}\`: 64 calls in flight spread over N connections, each N paired with the floor over N connections. ` +
+        `Server CPU per call at the most connections vs the fewest: ${x(row.cpu_growth)} (the floor's own: ${x(row.floor_cpu_growth)}).`,
+      "",
+      "| connections | calls/s | server CPU ms/call | floor CPU ms/call | CPU x floor | CPU x floor, range | errors |",
+      "|---:|---:|---:|---:|---:|---:|---:|",
+      ...Object.entries(by).map(
+        ([k, v]) =>
+          `| ${k} | ${n(v.calls_per_s, 0)} | ${n(v.server_cpu_ms_per_call_median, 4)} | ${n(v.reference_cpu_ms_per_call_median, 4)} | ${n(v.cpu_ratio_median, 3)} | ${range(v.cpu_ratio_range, 3)} | ${n(v.errors, 0)} |`,
+      ),
+    );
+  }
+  const targets = (r.result._meta as { targets?: Record<string, { met: boolean; detail: string }> } | undefined)
+    ?.targets;
+  if (targets) {
+    lines.push("", "| target | verdict | detail |", "|---|---|---|");
+    for (const [name, t] of Object.entries(targets))
+      lines.push(`| ${name} | ${t.met ? "met" : "MISSED"} | ${t.detail.replace(/\|/g, "/")} |`);
+  }
+  if (compare) lines.push("", compareBlock(compare));
+  if (profile) lines.push("", profileBlock(profile));
+  return lines.join("\n");
+}
+
+type Spread = { median: number | null; range: [number, number] | null };
+type CompareCase = {
+  server_cpu_ms_per_call?: Spread;
+  floor_cpu_ms_per_call?: Spread;
+  cpu_ratio?: Spread;
+  throughput_ratio?: Spread;
+  calls_per_s?: Spread;
+  cpu_growth?: Spread;
+  floor_cpu_growth?: Spread;
+  by_connections?: Record<string, { server_cpu_ms_per_call: Spread; floor_cpu_ms_per_call: Spread; cpu_ratio: Spread }>;
+};
+type Compare = Record<
+  "before" | "after",
+  { runs: string[]; commits: (string | null)[]; cases: Record<string, CompareCase> }
+>;
+
+const sp = (s: Spread | undefined, d: number, unit = "") =>
+  s && s.median !== null
+    ? `${n(s.median, d)}${unit} (${s.range ? `${n(s.range[0], d)}-${n(s.range[1], d)}` : "-"})`
+    : "-";
+
+function compareBlock(r: ResultFile<Compare>): string {
+  const { before, after } = r.result;
+  const short = (c: (string | null)[]) => c.map((v) => (v ? v.slice(0, 10) : "unknown")).join(", ");
+  const lines = [
+    `Before/after (\`bench/results/${r.name}.json\`): runs taken alternately on this machine within the hour, before = commit ${short(before.commits)} (${before.runs.join(", ")}), after = commit ${short(after.commits)} (${after.runs.join(", ")}). Median over runs of each run's per-round median (range over runs).`,
+    "",
+    "| case | before: server CPU ms/call | after | before: CPU x floor | after | before: throughput x floor | after |",
     "|---|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const [c, row] of Object.entries(r.result)) {
-    if (c === "_meta") continue;
+  for (const [c, b] of Object.entries(before.cases)) {
+    const a = after.cases[c];
+    if (!a || b.by_connections) continue;
     lines.push(
-      `| ${c} | ${n(row.calls_per_s, 0)} | ${n(row.p50_ms, 2)} | ${n(row.p99_ms, 2)} | ${n(row.server_cpu_ms_per_call, 4)} | ${n(row.cpu_ratio, 3)} | ${n(row.throughput_ratio, 3)} |`,
+      `| ${c} | ${sp(b.server_cpu_ms_per_call, 4)} | ${sp(a.server_cpu_ms_per_call, 4)} | ${sp(b.cpu_ratio, 3)} | ${sp(a.cpu_ratio, 3)} | ${sp(b.throughput_ratio, 3)} | ${sp(a.throughput_ratio, 3)} |`,
+    );
+  }
+  for (const [c, b] of Object.entries(before.cases)) {
+    const a = after.cases[c];
+    if (!a?.by_connections || !b.by_connections) continue;
+    lines.push(
+      "",
+      `\`${c}\`: server CPU per call at the most connections vs the fewest, before ${sp(b.cpu_growth, 3, "x")}, after ${sp(a.cpu_growth, 3, "x")}; the floor's own, same runs: ${sp(b.floor_cpu_growth, 3, "x")} and ${sp(a.floor_cpu_growth, 3, "x")}.`,
+      "",
+      "| connections | before: server CPU ms/call | after | before: floor CPU ms/call | after: floor |",
+      "|---:|---:|---:|---:|---:|",
+      ...Object.keys(b.by_connections).map((k) => {
+        const bb = b.by_connections![k]!;
+        const aa = a.by_connections![k];
+        return `| ${k} | ${sp(bb.server_cpu_ms_per_call, 4)} | ${sp(aa?.server_cpu_ms_per_call, 4)} | ${sp(bb.floor_cpu_ms_per_call, 4)} | ${sp(aa?.floor_cpu_ms_per_call, 4)} |`;
+      }),
     );
   }
   return lines.join("\n");
@@ -189,24 +298,61 @@ export function renderFigures(results: Results): Record<string, string> {
   const scale = results.get("bench-scale") as ResultFile<Scale> | undefined;
   const soak = results.get("soak") as ResultFile<Soak> | undefined;
   const micro = results.get("hot-path-micro") as ResultFile<{ name: string; ns_per_op: number }[]> | undefined;
+  const compare = results.get("bench-compare") as ResultFile<Compare> | undefined;
+  const profile = results.get("profile-compare") as ResultFile<ProfileCompare> | undefined;
+  // The newer of the two kinds of bench output is quoted (a single run now carries its own
+  // per-round medians and ranges).
+  const singleNewer = single !== undefined && (median === undefined || single.started_at > median.started_at);
   const benchHow =
     "`BENCH_RESULT_NAME=bench-run1 npm run bench` (and run2, run3), `npx tsx bench/tools/median.ts bench/results/bench-run{1,2,3}.json`";
   const m = median?.result as Median | undefined;
   const med = (c: string, p: string) => m?.medians[c]?.[p];
   return {
-    bench: median ? benchTable(median) : single ? singleBench(single) : none("`npm run bench`", benchHow),
+    bench: singleNewer
+      ? singleBench(single!, compare, profile)
+      : median
+        ? benchTable(median)
+        : none("`npm run bench`", benchHow),
     scale: scale ? scaleBlock(scale) : none("`npm run bench:scale`", "`npm run bench:scale`"),
     soak: soak ? soakBlock(soak) : none("the soak", "`npm run soak`"),
     micro: micro ? microBlock(micro) : none("the hot-path micro-benchmark", "`npx tsx bench/tools/hot-path-micro.ts`"),
-    summary: m
-      ? `${src(median!)} Server CPU per call relative to the floor (medians of ${m.inputs.length} runs): ${x(med("api_key", "cpu_ratio"))} for API keys, ${x(med("session", "cpu_ratio"))} for sessions, ` +
-        `${x(med("cognito_cached", "cpu_ratio"))} for cached Cognito JWTs, ${x(med("bad_checksum", "cpu_ratio"))} for tokens with a bad checksum (${n(med("bad_checksum", "store.reads"), 0)} store reads); ` +
-        `the listener alone ${x(med("floor_listener", "cpu_ratio"))}.` +
-        (scale
-          ? ` With ${n(scale.result.keys_1m.keys, 0)} stored keys: ${x(scale.result.throughput_ratio_1m_vs_1k)} the throughput of 1,000, ~${n(scale.result.keys_1m.heap_bytes_per_key, 0)} bytes of heap per key (\`bench/results/${scale.name}.json\`).`
-          : "")
-      : none("`npm run bench`", benchHow),
+    summary: singleNewer
+      ? singleSummary(single!)
+      : m
+        ? `${src(median!)} Server CPU per call relative to the floor (medians of ${m.inputs.length} runs): ${x(med("api_key", "cpu_ratio"))} for API keys, ${x(med("session", "cpu_ratio"))} for sessions, ` +
+          `${x(med("cognito_cached", "cpu_ratio"))} for cached Cognito JWTs, ${x(med("bad_checksum", "cpu_ratio"))} for tokens with a bad checksum (${n(med("bad_checksum", "store.reads"), 0)} store reads); ` +
+          `the listener alone ${x(med("floor_listener", "cpu_ratio"))}.` +
+          (scale
+            ? ` With ${n(scale.result.keys_1m.keys, 0)} stored keys: ${x(scale.result.throughput_ratio_1m_vs_1k)} the throughput of 1,000, ~${n(scale.result.keys_1m.heap_bytes_per_key, 0)} bytes of heap per key (\`bench/results/${scale.name}.json\`).`
+            : "")
+        : none("`npm run bench`", benchHow),
   };
+}
+
+function singleSummary(r: ResultFile<Record<string, Record<string, unknown>>>): string {
+  const row = (c: string) => r.result[c];
+  const part = (c: string, what: string) =>
+    row(c)
+      ? `${x(row(c)!.cpu_ratio_median ?? row(c)!.cpu_ratio)} for ${what} (${range(row(c)!.cpu_ratio_range, 2)})`
+      : undefined;
+  const parts = (sfx: string) =>
+    [
+      part(`api_key${sfx}`, "API keys"),
+      part(`session${sfx}`, "sessions"),
+      part(`cognito_cached${sfx}`, "cached Cognito JWTs"),
+      part(`bad_checksum${sfx}`, "tokens with a bad checksum"),
+    ]
+      .filter(Boolean)
+      .join(", ");
+  const conn = row("connections");
+  const pinned = parts("_pinned");
+  return (
+    `${src(r)} Server CPU per call relative to the no-op grpc-js floor (median of each case's rounds, unpinned as deployed): ${parts("")}.` +
+    (pinned ? ` Pinned (servers and load generator on separate cores): ${pinned}.` : "") +
+    (conn
+      ? ` With 64 calls in flight over 256 connections instead of 1: ${x(conn.cpu_growth)} the CPU per call (the floor's own: ${x(conn.floor_cpu_growth)}).`
+      : "")
+  );
 }
 
 const marker = (name: string) => new RegExp(`(<!-- figures:${name} -->\\n)([\\s\\S]*?)(<!-- /figures:${name} -->)`);

@@ -91,16 +91,32 @@ export interface Target {
   requestsHex: string[];
 }
 
+/** One round of a paired measurement: the subject's slice and the reference slice beside it. */
+export interface Round {
+  subjectCpuMsPerCall: number;
+  referenceCpuMsPerCall: number;
+  subjectCallsPerSecond: number;
+  referenceCallsPerSecond: number;
+}
+
 export interface Paired {
   subject: Measured;
   reference: Measured;
+  /** Each round on its own (for medians and ranges; the Measured sides sum every round). */
+  rounds: Round[];
   /** Store traffic of the subject's service over `wallSeconds` (first to last subject slice). */
   store?: StoreTraffic | undefined;
   wallSeconds: number;
 }
 
-export async function openChannel(loadgen: ChildProcess, name: string, address: string): Promise<void> {
-  await ask(loadgen, { type: "open", name, address });
+/** A gRPC channel of the load generator; `connections` > 1: that many connections, calls spread over them. */
+export async function openChannel(
+  loadgen: ChildProcess,
+  name: string,
+  address: string,
+  connections = 1,
+): Promise<void> {
+  await ask(loadgen, { type: "open", name, address, connections });
 }
 
 /** An HTTP/1.1 keep-alive channel (see load-generator.ts: requests are bearer tokens). */
@@ -156,7 +172,11 @@ export async function measurePaired(args: {
       firstError?: string;
     }
   >();
-  const slice = async (t: Target, ms: number, collect?: string) => {
+  const slice = async (
+    t: Target,
+    ms: number,
+    collect?: string,
+  ): Promise<{ cpuMsPerCall: number; callsPerSecond: number }> => {
     const c0 = cpuMsOf(t.pid);
     const l0 = cpuMsOf(loadgen.pid!);
     const b0 = machineBusyMs();
@@ -172,7 +192,8 @@ export async function measurePaired(args: {
     const c1 = cpuMsOf(t.pid);
     const l1 = cpuMsOf(loadgen.pid!);
     const b1 = machineBusyMs();
-    if (!collect) return;
+    const one = { cpuMsPerCall: (c1 - c0) / r.calls, callsPerSecond: r.calls / r.seconds };
+    if (!collect) return one;
     const acc = totals.get(t) ?? { calls: 0, errors: 0, seconds: 0, cpu: 0, client: 0, other: 0, slices: 0 };
     acc.calls += r.calls;
     acc.errors += r.errors;
@@ -185,19 +206,31 @@ export async function measurePaired(args: {
     acc.firstAnswer ??= r.firstAnswer;
     acc.firstError ??= r.firstError;
     totals.set(t, acc);
+    return one;
   };
 
+  // The same warm-up for both sides.
   await slice(args.subject, args.warmupMs);
-  await slice(args.reference, Math.min(1000, args.warmupMs));
+  await slice(args.reference, args.warmupMs);
   const before = args.scrapePort ? await scrape(args.scrapePort) : undefined;
   const t0 = performance.now();
+  const rounds: Round[] = [];
   for (let i = 0; i < args.rounds; i++) {
     const order: [Target, number, string][] = [
       [args.subject, args.subjectMs, `${args.label}:s`],
       [args.reference, args.referenceMs, `${args.label}:r`],
     ];
     if (i % 2 === 1) order.reverse();
-    for (const [t, ms, collect] of order) await slice(t, ms, collect);
+    const got = new Map<Target, { cpuMsPerCall: number; callsPerSecond: number }>();
+    for (const [t, ms, collect] of order) got.set(t, await slice(t, ms, collect));
+    const s = got.get(args.subject)!;
+    const r = got.get(args.reference)!;
+    rounds.push({
+      subjectCpuMsPerCall: s.cpuMsPerCall,
+      referenceCpuMsPerCall: r.cpuMsPerCall,
+      subjectCallsPerSecond: s.callsPerSecond,
+      referenceCallsPerSecond: r.callsPerSecond,
+    });
   }
   const wallSeconds = (performance.now() - t0) / 1000;
   const after = args.scrapePort ? await scrape(args.scrapePort) : undefined;
@@ -234,6 +267,7 @@ export async function measurePaired(args: {
   return {
     subject: await summarize(args.subject, `${args.label}:s`, args.label),
     reference: await summarize(args.reference, `${args.label}:r`, `${args.label}/reference`),
+    rounds,
     store: before && after ? storeTraffic(before, after) : undefined,
     wallSeconds,
   };

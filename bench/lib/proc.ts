@@ -114,17 +114,45 @@ export async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<
 }
 
 /**
+ * BENCH_PIN: "0" (default: no pinning, as a deployment runs), "1" (pinned) or "both" (every case
+ * runs twice in one run, unpinned then pinned; the processes are re-pinned in between).
+ */
+export type PinMode = "0" | "1" | "both";
+export function pinModeOf(value = process.env.BENCH_PIN): PinMode {
+  return value === "1" || value === "both" ? value : "0";
+}
+let pinning = pinModeOf() === "1";
+const pinned = new Map<number, "server" | "client">();
+
+/**
  * Pins a process (all its threads) to one CPU, so the servers and the load generator never share
  * a core: on a 2-core machine, servers on CPU 0 and the load generator on CPU 1. Without it, the
- * scheduler's placement alone moved one server's CPU per call by 15-20% between processes.
- * Off with BENCH_PIN=0, or when there are fewer than 2 CPUs or no taskset.
+ * scheduler's placement alone moved one server's CPU per call by 15-20% between processes; but a
+ * deployment is not pinned, so the default is unpinned. Every process is remembered, so
+ * setPinning() can move them all between the two ways. Nothing happens with fewer than 2 CPUs or
+ * no taskset.
  */
 export function pin(pid: number, role: "server" | "client"): boolean {
-  if (process.env.BENCH_PIN === "0" || cpus().length < 2) return false;
+  pinned.set(pid, role);
+  return affinity(pid, role);
+}
+
+function affinity(pid: number, role: "server" | "client"): boolean {
+  const n = cpus().length;
+  if (n < 2) return false;
+  const cpuList = pinning ? (role === "server" ? "0" : "1") : `0-${n - 1}`;
   try {
-    execFileSync("taskset", ["-a", "-cp", role === "server" ? "0" : "1", String(pid)], { stdio: "ignore" });
+    execFileSync("taskset", ["-a", "-cp", cpuList, String(pid)], { stdio: "ignore" });
     return true;
   } catch {
     return false;
   }
 }
+
+/** Pins (true) or unpins (false) every process started so far, and those started later. */
+export function setPinning(on: boolean): void {
+  pinning = on;
+  for (const [pid, role] of pinned) affinity(pid, role);
+}
+
+export const isPinned = (): boolean => pinning;

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
-import type { Measured } from "./harness.js";
+import type { Measured, Round } from "./harness.js";
 import type { StoreTraffic } from "./metrics-scrape.js";
 
 export const r2 = (n: number) => (Number.isFinite(n) ? Math.round(n * 100) / 100 : null);
@@ -56,3 +56,36 @@ export function storeSummary(st: StoreTraffic | undefined) {
     }
   );
 }
+
+export const median = (xs: number[]): number => {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const range = (xs: number[], round: (n: number) => number | null) => {
+  const s = xs.filter((x) => Number.isFinite(x));
+  return s.length ? [round(Math.min(...s)), round(Math.max(...s))] : null;
+};
+
+/**
+ * Median and range over the rounds of a paired measurement: each round's ratio compares the
+ * subject's slice with the reference slice next to it, so a disturbance hits both sides of it.
+ */
+export function roundSummary(rounds: Round[]) {
+  const cpu = rounds.map((r) => r.subjectCpuMsPerCall / r.referenceCpuMsPerCall);
+  const tput = rounds.map((r) => r.subjectCallsPerSecond / r.referenceCallsPerSecond);
+  const own = rounds.map((r) => r.subjectCpuMsPerCall);
+  const ref = rounds.map((r) => r.referenceCpuMsPerCall);
+  return {
+    rounds: rounds.length,
+    cpu_ratio_median: r3(median(cpu)),
+    cpu_ratio_range: range(cpu, r3),
+    throughput_ratio_median: r3(median(tput)),
+    throughput_ratio_range: range(tput, r3),
+    server_cpu_ms_per_call_median: r4(median(own)),
+    server_cpu_ms_per_call_range: range(own, r4),
+    reference_cpu_ms_per_call_median: r4(median(ref)),
+    reference_cpu_ms_per_call_range: range(ref, r4),
+  };
+}
+export type RoundSummary = ReturnType<typeof roundSummary>;

@@ -15,6 +15,7 @@ import { createSessionService } from "../domain/session-service.js";
 import { createTokenCache } from "../domain/token-cache.js";
 import type { TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { childCache, type Metrics } from "../observability/metrics.js";
+import { plainCounterChildren } from "../observability/plain-metrics.js";
 import type { Clock } from "../ports/clock.js";
 import type { JwtVerifier } from "../ports/jwt-verifier.js";
 import type { StoreChange, StoreChangeFeed } from "../ports/store-changes.js";
@@ -85,8 +86,9 @@ export function wireService(deps: {
       } else logger.warn({ err: error, keys }, "last_used_at flush failed; will retry");
     },
   });
-  const cacheHits = childCache((type) => metrics.cacheLookups.labels(type, "hit"));
-  const cacheMisses = childCache((type) => metrics.cacheLookups.labels(type, "miss"));
+  const cacheLookups = plainCounterChildren(metrics.cacheLookups);
+  const cacheHits = childCache((type) => cacheLookups(type, "hit"));
+  const cacheMisses = childCache((type) => cacheLookups(type, "miss"));
   const cacheLookup = (type: string, hit: boolean) => (hit ? cacheHits : cacheMisses)(type).inc();
   const introspector = createIntrospector({
     store,
@@ -120,7 +122,8 @@ export function wireService(deps: {
     policies: createPolicyService({ store, clock, cache, publish }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
-  const byResult = childCache((result) => metrics.introspections.labels(result));
+  const introspections = plainCounterChildren(metrics.introspections);
+  const byResult = childCache((result) => introspections(result));
   const introspectCallerCheck = createIntrospectCallerCheck({
     requireClientCert: config.introspectRequireClientCert,
     callerToken: config.introspectCallerToken,

@@ -6,7 +6,7 @@ import { inactive, type Introspection } from "./introspection.js";
 import type { LastUsedRecorder } from "./last-used-recorder.js";
 import { defaultPolicy, type KeyRecord, type SessionRecord, type TenantPolicyRecord } from "./records.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
-import type { CachedToken, TokenCache } from "./token-cache.js";
+import type { CacheSlot, CachedToken, TokenCache } from "./token-cache.js";
 import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 import { effectiveStatus } from "./key-rules.js";
@@ -30,7 +30,39 @@ export interface Introspector {
    * StoreUnavailableError when the store cannot answer; every other outcome is a value.
    */
   introspect(token: string, expectedTenantId?: string): Promise<Introspection>;
+  /**
+   * The hot path's synchronous form: the answer when everything it needs is cached (token entry,
+   * tenant policy) or needs no cache (malformed), else undefined (call introspect). Same result,
+   * same side effects (last-used, metrics hooks) as introspect. The answer is shared by every call
+   * it serves until its deadline: never mutate it; `encoded` is a slot for a transport's encoding
+   * of `result` (the same bytes for every call the answer serves).
+   */
+  introspectCached?(token: string, expectedTenantId?: string): CachedAnswer | undefined;
 }
+
+/**
+ * A result kept with its cache entry: valid while the entry lives (its own deadline), the clock
+ * is before `clockUntil` (the token's expiry or grace end), the policy entry lives
+ * (`monotonicUntil`) and no invalidation happened (`epoch`).
+ */
+export interface CachedAnswer {
+  readonly result: Introspection;
+  readonly clockUntil: number;
+  readonly monotonicUntil: number;
+  readonly epoch: number;
+  encoded: unknown;
+}
+
+const FOREVER = Number.POSITIVE_INFINITY;
+const constantAnswer = (result: Introspection): CachedAnswer => ({
+  result,
+  clockUntil: FOREVER,
+  monotonicUntil: FOREVER,
+  epoch: -1,
+  encoded: undefined,
+});
+const MALFORMED_ANSWER = constantAnswer(inactive("malformed"));
+const MISMATCH_ANSWER = constantAnswer(inactive("tenant_mismatch"));
 
 /**
  * The hot path is synchronous while everything it needs is cached (token entry, tenant policy):
@@ -207,7 +239,82 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     return inactive("malformed");
   }
 
+  /** The memo of a slot, when still valid; the caller checked the slot's own deadline. */
+  function validMemo(slot: CacheSlot<CachedToken>, nowMs: number): CachedAnswer | undefined {
+    const a = slot.answer as CachedAnswer | undefined;
+    return a !== undefined && a.epoch === cache.epoch && nowMs < a.clockUntil && performance.now() < a.monotonicUntil
+      ? a
+      : undefined;
+  }
+
+  /**
+   * The answer for a cached entry, with how long it holds: an API key's until its grace ends
+   * (deprecated) and while its tenant's policy entry lives; a session's or JWT's until it
+   * expires; an inactive one until the entry goes. undefined: something is not cached.
+   */
+  function answerFor(
+    kind: "api_key" | "session" | "cognito",
+    entry: CachedToken,
+    tenantId: string,
+    now: Date,
+  ): CachedAnswer | undefined {
+    let clockUntil = FOREVER;
+    let monotonicUntil = FOREVER;
+    let result: Introspection;
+    if (kind === "cognito") {
+      result = jwtResult(entry, now);
+      if (result.active && result.expiresAt) clockUntil = result.expiresAt.getTime();
+    } else if (kind === "session") {
+      result = sessionResult(entry, tenantId, now);
+      if (result.active && result.expiresAt) clockUntil = result.expiresAt.getTime();
+    } else {
+      if (entry.kind === "key" && entry.record.tenantId === tenantId && entry.record.tenantId !== ADMIN_TENANT_ID) {
+        const policy = cache.lookupPolicy(entry.record.tenantId);
+        if (policy === undefined) return undefined; // keyResult would read the store
+        monotonicUntil = policy.until;
+      }
+      const r = keyResult(entry, tenantId, now);
+      if (r instanceof Promise) return undefined;
+      result = r;
+      // A deprecated key's answer holds until its grace ends (then it is revoked for good).
+      const revokeAt = entry.kind === "key" && entry.record.status === "deprecated" ? entry.record.revokeAt : undefined;
+      if (revokeAt !== undefined && revokeAt > now) clockUntil = revokeAt.getTime();
+    }
+    return { result, clockUntil, monotonicUntil, epoch: cache.epoch, encoded: undefined };
+  }
+
+  function cachedAnswer(token: string, now: Date): CachedAnswer | undefined {
+    const parsed = token.length <= MAX_TOKEN_LENGTH ? parseToken(token) : null;
+    let kind: "api_key" | "session" | "cognito";
+    if (parsed) kind = parsed.kind;
+    else if (looksLikeJwt(token)) kind = "cognito";
+    else return MALFORMED_ANSWER;
+    const slot = cache.lookup(hashToken(token));
+    if (slot === undefined) return undefined; // a miss: introspect() reads (and counts it)
+    const nowMs = now.getTime();
+    let answer = validMemo(slot, nowMs);
+    if (answer === undefined) {
+      answer = answerFor(kind, slot.value, parsed ? parsed.tenantId : "", now);
+      if (answer === undefined) return undefined;
+      slot.answer = answer;
+    }
+    observe?.cache?.(kind, true); // counted here only when answered here (else introspect() counts)
+    return answer;
+  }
+
   return {
+    introspectCached(token, expectedTenantId) {
+      if (token === "") return undefined; // introspect() throws invalid_argument
+      const now = clock.now();
+      const answer = cachedAnswer(token, now);
+      if (answer === undefined) return undefined;
+      const result = answer.result;
+      if (!result.active) return answer;
+      if (expectedTenantId && result.tenantId !== expectedTenantId) return MISMATCH_ANSWER;
+      if (result.keyId !== undefined) lastUsed.record(result.keyId, now);
+      return answer;
+    },
+
     async introspect(token, expectedTenantId) {
       if (token === "") throw new DomainError("invalid_argument", "token: is required");
       const now = clock.now();

@@ -30,8 +30,23 @@ export const defaultTokenCacheOptions: TokenCacheOptions = {
   jwtMaxTtlMs: 5 * 60 * 1000,
 };
 
+/**
+ * A cached entry with the time (performance.now() ms) after which it is gone, kept in the entry
+ * itself: one LRU lookup without TTL bookkeeping per call. `answer` is the introspector's
+ * memoized result for this entry (see introspector.ts), dropped with the entry.
+ */
+export interface CacheSlot<T> {
+  readonly value: T;
+  readonly until: number;
+  answer?: unknown;
+}
+
 export interface TokenCache {
   get(hash: string): CachedToken | undefined;
+  /** get() with the entry's deadline and memo slot: one lookup, no copy. */
+  lookup(hash: string): CacheSlot<CachedToken> | undefined;
+  /** getPolicy() with the entry's deadline. */
+  lookupPolicy(tenantId: string): CacheSlot<TenantPolicyRecord> | undefined;
   set(hash: string, entry: CachedToken, ttlMs?: number): void;
   delete(hash: string): void;
   /** Drops the cached entry of an API key by its id (invalidation from another instance's change). */
@@ -53,36 +68,45 @@ export interface TokenCache {
   readonly options: TokenCacheOptions;
 }
 
+/** The clock of cache lifetimes: monotonic, as lru-cache's own TTL was. */
+const monotonicNow = () => performance.now();
+
 export function createTokenCache(options: Partial<TokenCacheOptions> = {}): TokenCache {
   const opts = { ...defaultTokenCacheOptions, ...options };
   const enabled = opts.ttlMs > 0;
+  const ttl = Math.max(1, opts.ttlMs);
   // Key id (or session id) -> token hash of the cached key and session entries, so a change known
   // only by id (a change stream event) can invalidate; bounded by the positive cache, kept in step
   // by its dispose hook. Key ids (key_...) and session ids (ses_...) never collide.
   const hashById = new Map<string, string>();
-  const positive = new LRUCache<string, CachedToken>({
+  // Bounded by size; each slot carries its own deadline (checked on read), so a read is one
+  // lookup. An expired slot is dropped when read, or evicted as the least recently used.
+  const positive = new LRUCache<string, CacheSlot<CachedToken>>({
     max: Math.max(1, opts.maxEntries),
-    ttl: Math.max(1, opts.ttlMs),
-    dispose: (value, hash) => {
+    dispose: (slot, hash) => {
+      const value = slot.value;
       if ((value.kind === "key" || value.kind === "session") && hashById.get(value.record.id) === hash)
         hashById.delete(value.record.id);
     },
   });
-  const negative = new LRUCache<string, CachedToken>({
-    max: Math.max(1, opts.maxNegativeEntries),
-    ttl: Math.max(1, opts.ttlMs),
-  });
+  const negative = new LRUCache<string, CacheSlot<CachedToken>>({ max: Math.max(1, opts.maxNegativeEntries) });
   /** A key's or a session's entry, by its id. */
   const deleteById = (id: string) => {
     epoch++; // also stops an in-flight read of this token from caching what it read
     const hash = hashById.get(id);
     if (hash !== undefined) positive.delete(hash);
   };
-  const policies = new LRUCache<string, TenantPolicyRecord>({
-    max: Math.max(1, opts.maxEntries),
-    ttl: Math.max(1, opts.ttlMs),
-  });
+  const policies = new LRUCache<string, CacheSlot<TenantPolicyRecord>>({ max: Math.max(1, opts.maxEntries) });
   const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
+  const live = <T>(c: LRUCache<string, CacheSlot<T>>, key: string): CacheSlot<T> | undefined => {
+    const slot = c.get(key);
+    if (slot === undefined) return undefined;
+    if (slot.until > monotonicNow()) return slot;
+    c.delete(key);
+    return undefined;
+  };
+  const lookup = (hash: string) => (enabled ? (live(positive, hash) ?? live(negative, hash)) : undefined);
+  const lookupPolicy = (tenantId: string) => (enabled ? live(policies, tenantId) : undefined);
 
   let epoch = 0;
 
@@ -92,12 +116,14 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       return epoch;
     },
     get(hash) {
-      if (!enabled) return undefined;
-      return positive.get(hash) ?? negative.get(hash);
+      return lookup(hash)?.value;
     },
+    lookup,
+    lookupPolicy,
     set(hash, entry, ttlMs) {
       if (!enabled || (ttlMs !== undefined && ttlMs <= 0)) return;
-      (isNegative(entry) ? negative : positive).set(hash, entry, ttlMs === undefined ? undefined : { ttl: ttlMs });
+      const slot: CacheSlot<CachedToken> = { value: entry, until: monotonicNow() + (ttlMs ?? ttl) };
+      (isNegative(entry) ? negative : positive).set(hash, slot);
       if (entry.kind === "key" || entry.kind === "session") hashById.set(entry.record.id, hash);
     },
     delete(hash) {
@@ -111,16 +137,16 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
       epoch++;
       // A rare incident-response call: one pass over the cache is fine.
       const drop: string[] = [];
-      for (const [hash, entry] of positive.entries()) {
-        if (entry.kind === "session" && entry.record.tenantId === tenantId) drop.push(hash);
+      for (const [hash, slot] of positive.entries()) {
+        if (slot.value.kind === "session" && slot.value.record.tenantId === tenantId) drop.push(hash);
       }
       for (const hash of drop) positive.delete(hash);
     },
     getPolicy(tenantId) {
-      return enabled ? policies.get(tenantId) : undefined;
+      return lookupPolicy(tenantId)?.value;
     },
     setPolicy(policy) {
-      if (enabled) policies.set(policy.tenantId, policy);
+      if (enabled) policies.set(policy.tenantId, { value: policy, until: monotonicNow() + ttl });
     },
     deletePolicy(tenantId) {
       epoch++;

@@ -2,10 +2,12 @@
 // sets (method, code, token type, reason): never a tenant, key or token.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { ChangeFeedStatus } from "../ports/store-changes.js";
+import { PlainHistogram } from "./plain-metrics.js";
 
 export interface Metrics {
   registry: Registry;
-  rpcDuration: Histogram<"method" | "code">;
+  /** Observed on every call: plain numbers per series, read at scrape time (plain-metrics.ts). */
+  rpcDuration: PlainHistogram<"method" | "code">;
   cacheLookups: Counter<"token_type" | "result">;
   storeReads: Counter;
   storeDuration: Histogram<"operation" | "outcome">;
@@ -40,7 +42,7 @@ export function createMetrics(): Metrics {
       labelNames: ["fate", "caller"] as const,
       registers: [registry],
     }),
-    rpcDuration: new Histogram({
+    rpcDuration: new PlainHistogram({
       name: "warpflow_rpc_duration_seconds",
       help: "RPC latency by method and status code (the _count series counts calls)",
       labelNames: ["method", "code"] as const,

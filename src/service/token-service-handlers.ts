@@ -12,7 +12,13 @@ import { anyTenantOf, createAdminCall, tenantOf } from "./admin-call.js";
 import { createAuditedCall } from "./audited-call.js";
 import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.js";
 import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
-import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
+import {
+  FAST_UNARY,
+  type CallContext,
+  type FastUnary,
+  type UnaryHandlers,
+} from "../transport/protocol/unary-handlers.js";
+import type { CachedAnswer } from "../domain/introspector.js";
 
 /**
  * TokenService, transport-neutral: each handler takes the decoded request and the caller's bearer
@@ -33,7 +39,7 @@ export function createTokenServiceHandlers(deps: {
   const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
   const call = createAdminCall(admin, createAuditedCall(admin.audit, deps.refusals));
 
-  return {
+  const handlers: UnaryHandlers<typeof pb.TokenService> = {
     async introspect(req, ctx) {
       introspectCallerCheck?.(ctx);
       if (req.expectedTenantId !== "" && req.expectedTenantId.length > 63) {
@@ -139,6 +145,33 @@ export function createTokenServiceHandlers(deps: {
       ),
 
     ...createSessionAndAuditHandlers({ admin, call }),
+  };
+  const fast = introspectFastPath(introspector, onIntrospection, introspectCallerCheck);
+  return fast ? Object.assign(handlers, { [FAST_UNARY]: { introspect: fast as FastUnary } }) : handlers;
+}
+
+/**
+ * Introspect answered synchronously while the token (and its tenant's policy) is cached: the same
+ * result and hooks as the handler above, without its promise or context. Not offered when
+ * Introspect callers are restricted (the check needs the call's context): every call then takes
+ * the handler.
+ */
+function introspectFastPath(
+  introspector: Introspector,
+  onIntrospection: ((result: Introspection) => void) | undefined,
+  callerCheck: ((ctx: CallContext) => void) | undefined,
+): FastUnary<CachedAnswer> | undefined {
+  const cached = introspector.introspectCached?.bind(introspector);
+  if (callerCheck || !cached) return undefined;
+  return {
+    answer(req) {
+      const { token, expectedTenantId } = req as pb.IntrospectRequest;
+      if (expectedTenantId.length > 63) return undefined; // the handler answers INVALID_ARGUMENT
+      const answer = cached(token, expectedTenantId || undefined);
+      if (answer !== undefined) onIntrospection?.(answer.result);
+      return answer;
+    },
+    message: (answer) => toIntrospectResponse(answer.result),
   };
 }
 

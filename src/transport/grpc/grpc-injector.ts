@@ -28,7 +28,8 @@ export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
     "grpc.max_send_message_length": FIXED_LIMITS.grpcMaxSendBytes,
     "grpc.max_concurrent_streams": limits.maxConcurrentStreams,
     "grpc-node.max_session_memory": FIXED_LIMITS.http2SessionMemoryMb,
-    "grpc.max_connection_idle_ms": FIXED_LIMITS.http2IdleTimeoutMs,
+    // No grpc.max_connection_idle_ms: socket/http2-streams.ts closes idle sessions (without
+    // grpc-js's per-call timer refresh and trace strings).
     ...(limits.maxConnectionAgeMs > 0
       ? {
           "grpc.max_connection_age_ms": limits.maxConnectionAgeMs,

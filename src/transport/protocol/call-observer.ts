@@ -6,16 +6,24 @@
 // per caller and window (refusal-windows.ts), with its own bounded log line.
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
-import { codeName } from "./error-mapping.js";
+import { codeName, OK } from "./error-mapping.js";
 import type { Metrics } from "../../observability/metrics.js";
 import type { CallContext } from "./unary-handlers.js";
 import { requestIdOf } from "./request-id.js";
 
 const REFUSED: ReadonlySet<Code> = new Set([Code.Unauthenticated, Code.PermissionDenied]);
+/** A fast-path call sets no log fields: tenant, key id and actor stay absent, as on Introspect. */
+const NO_CONTEXT: CallContext = Object.freeze({ bearer: undefined });
 
 export interface CallObserver {
   /** `error`: the client-facing message of an expected failure, or the unexpected error itself. */
   end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;
+  /**
+   * A call answered OK by a fast path (no context, no BigInt clock): the same histogram series and
+   * the same log line as end() gives such a call (debug for a hot method). Absent when the logger is
+   * at debug: then every call takes the full path, so its rpc line carries its request id.
+   */
+  endOk?(method: string, seconds: number): void;
 }
 
 export function createCallObserver(
@@ -25,18 +33,27 @@ export function createCallObserver(
 ): CallObserver {
   // method -> code -> histogram child (no per-call key string, no labels() hashing).
   const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>[]>();
-  return {
+  const debugLogged = logger.isLevelEnabled("debug");
+  const observer: CallObserver = {
     end(method, code, startNs, ctx, error) {
       try {
-        record(method, code, startNs, ctx, error);
+        record(method, code, Number(process.hrtime.bigint() - startNs) / 1e9, ctx, error);
       } catch {
         // Observability must never fail a call (the work is done; the answer must still go out).
       }
     },
   };
+  if (!debugLogged)
+    observer.endOk = (method, seconds) => {
+      try {
+        record(method, OK, seconds, NO_CONTEXT, undefined);
+      } catch {
+        // as above
+      }
+    };
+  return observer;
 
-  function record(method: string, code: Code, startNs: bigint, ctx: CallContext, error: unknown): void {
-    const seconds = Number(process.hrtime.bigint() - startNs) / 1e9;
+  function record(method: string, code: Code, seconds: number, ctx: CallContext, error: unknown): void {
     if (metrics) {
       let byCode = histograms.get(method);
       if (!byCode) histograms.set(method, (byCode = []));

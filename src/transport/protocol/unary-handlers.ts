@@ -34,3 +34,23 @@ export type UnaryHandlers<S extends DescService> = {
     ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O>>
     : never;
 };
+
+/** What a fast path answers: `encoded` is the transport's slot for the response's bytes, kept with the answer. */
+export interface FastAnswer {
+  encoded: unknown;
+}
+
+/**
+ * A synchronous answer for a hot unary method, tried by a transport before the handler (which
+ * stays the reference: same result, same side effects). No context object, no promise.
+ */
+export interface FastUnary<A extends FastAnswer = FastAnswer> {
+  /** The answer, or undefined to run the handler instead (not cached, or anything unusual). */
+  answer(req: unknown): A | undefined;
+  /** The response message of an answer (a transport encodes it once per answer). */
+  message(answer: A): unknown;
+}
+
+/** Handlers may carry fast paths by method local name under this key (see grpc-server.ts). */
+export const FAST_UNARY: unique symbol = Symbol("warpflow.fastUnary");
+export type WithFastUnary = { [FAST_UNARY]?: Record<string, FastUnary> };

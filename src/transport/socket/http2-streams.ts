@@ -17,7 +17,7 @@
 // The http2 server comes from grpc-js's connection injector (grpc/grpc-injector.ts, which reads
 // grpc-js's one private field); this file only needs Node's http2 types.
 import * as http2 from "node:http2";
-import { sweepCadenceMs } from "../../config/limits.js";
+import { FIXED_LIMITS, sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 
 export interface Http2Limits {
@@ -26,6 +26,8 @@ export interface Http2Limits {
   maxConcurrentStreams: number;
   maxHeaderBytes: number;
   requestTimeoutMs: number;
+  /** A connection with no open stream this long is closed (default FIXED_LIMITS.http2IdleTimeoutMs). */
+  idleTimeoutMs?: number | undefined;
 }
 
 type StreamListener = (
@@ -79,6 +81,20 @@ function stopInputAfterStatus(stream: http2.ServerHttp2Stream): void {
   stream.respond = respondThenStop;
 }
 
+/** A session's open streams and when it last had none (the idle timeout, see below). */
+interface SessionUse {
+  open: number;
+  idleSince: number;
+}
+const USE = Symbol("warpflow.sessionUse");
+type Counted = { [USE]?: SessionUse };
+
+/** Every stream's one 'close' listener (shared, no closure per stream): see splitHttp2Streams. */
+function streamClosed(this: http2.ServerHttp2Stream & Counted): void {
+  const use = this[USE];
+  if (use !== undefined && --use.open === 0) use.idleSince = Date.now();
+}
+
 export function splitHttp2Streams(
   h2: http2.Http2Server,
   limits: Http2Limits,
@@ -98,11 +114,20 @@ export function splitHttp2Streams(
   const compatStream = compat[0]!;
   h2.removeAllListeners("stream");
 
-  // Streams still sending their request, with the time by which they must have finished.
+  // Streams still sending their request, with the time by which they must have finished. One
+  // shared 'close' listener per stream forgets it; a stream that has sent its whole request
+  // (readableEnded) but is not closed yet is forgotten by the sweep, never reset.
   const pending = new Map<http2.ServerHttp2Stream, number>();
+  function forget(this: http2.ServerHttp2Stream) {
+    pending.delete(this);
+  }
   const sweep = setInterval(() => {
     const now = Date.now();
     for (const [stream, deadline] of pending) {
+      if (stream.readableEnded) {
+        pending.delete(stream);
+        continue;
+      }
       if (deadline > now) continue;
       pending.delete(stream);
       onRequestTimeout();
@@ -111,7 +136,29 @@ export function splitHttp2Streams(
   }, sweepCadenceMs(limits.requestTimeoutMs));
   sweep.unref();
 
-  h2.on("session", (session: http2.ServerHttp2Session) => {
+  // Idle connections: a session with no open stream for FIXED_LIMITS.http2IdleTimeoutMs is closed
+  // (GOAWAY, as grpc-js's grpc.max_connection_idle_ms did). grpc-js kept that per call: a timer
+  // refresh and two trace strings (through the session's socket proxy) each time a session's
+  // last stream closed, which with many connections (few calls each) is nearly every call. Here
+  // a stream costs a counter; the sweep below looks at the sessions now and then.
+  const sessions = new Set<http2.ServerHttp2Session & Counted>();
+  const idleMs = limits.idleTimeoutMs ?? FIXED_LIMITS.http2IdleTimeoutMs;
+  const idleSweep = setInterval(
+    () => {
+      const now = Date.now();
+      for (const session of sessions) {
+        const use = session[USE]!;
+        if (use.open === 0 && now - use.idleSince >= idleMs && !session.closed) session.close();
+      }
+    },
+    Math.min(Math.max(100, Math.floor(idleMs / 20)), 15_000),
+  );
+  idleSweep.unref();
+
+  h2.on("session", (session: http2.ServerHttp2Session & Counted) => {
+    session[USE] = { open: 0, idleSince: Date.now() };
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
     const silent = setTimeout(() => {
       onRequestTimeout();
       session.destroy(); // nothing is in flight on it
@@ -134,20 +181,26 @@ export function splitHttp2Streams(
         return stream.close(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       }
       dropRepeatedAuthorization(headers, rawHeaders);
-      if (!stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM)) {
+      const use = (stream.session as (http2.ServerHttp2Session & Counted) | undefined)?.[USE];
+      if (use !== undefined) {
+        use.open++;
+        (stream as http2.ServerHttp2Stream & Counted)[USE] = use;
+        stream.on("close", streamClosed);
+      }
+      const sending = !stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM);
+      if (sending) {
         pending.set(stream, Date.now() + limits.requestTimeoutMs);
-        const done = () => pending.delete(stream);
-        stream.once("end", done);
-        stream.once("close", done);
+        stream.on("close", forget);
       }
       const grpc = isNativeGrpc(headers["content-type"]);
-      if (grpc && pending.has(stream)) stopInputAfterStatus(stream);
+      if (grpc && sending) stopInputAfterStatus(stream);
       (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
     },
   );
   return {
     close() {
       clearInterval(sweep);
+      clearInterval(idleSweep);
     },
   };
 }
