@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warpflow/auth/v1/token_service.proto.
  */
 export const file_warpflow_auth_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IuABCgdTZXNzaW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEhIKCnJldm9rZWRfYnkYByABKAkiPQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiQwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEioKB3Nlc3Npb24YASABKAsyGS53YXJwZmxvdy5hdXRoLnYxLlNlc3Npb24iMAobUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChxSZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iWwoKQXVkaXRBY3RvchIuCgRraW5kGAEgASgOMiAud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yS2luZBIKCgJpZBgCIAEoCRIRCgl0ZW5hbnRfaWQYAyABKAkilwMKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGYWN0aW9uGAMgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIvCgdvdXRjb21lGAQgASgOMh4ud2FycGZsb3cuYXV0aC52MS5BdWRpdE91dGNvbWUSDAoEY29kZRgFIAEoCRIrCgVhY3RvchgGIAEoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvchIRCgl0ZW5hbnRfaWQYByABKAkSDgoGa2V5X2lkGAggASgJEhIKCnNlc3Npb25faWQYCSABKAkSDAoEcGVlchgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEhAKCHByb3RvY29sGAwgASgJEg4KBmRldGFpbBgNIAEoCRINCgVjb3VudBgOIAEoDRIuCgpmaXJzdF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLXAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSLQoGYWN0aW9uGAQgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqbwoJVG9rZW5UeXBlEhoKFlRPS0VOX1RZUEVfVU5TUEVDSUZJRUQQABIWChJUT0tFTl9UWVBFX0FQSV9LRVkQARIWChJUT0tFTl9UWVBFX1NFU1NJT04QAhIWChJUT0tFTl9UWVBFX0NPR05JVE8QAypxCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESGQoVS0VZX1NUQVRVU19ERVBSRUNBVEVEEAISFgoSS0VZX1NUQVRVU19SRVZPS0VEEAMqsgIKDkluYWN0aXZlUmVhc29uEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGUlOQUNUSVZFX1JFQVNPTl9NQUxGT1JNRUQQARIdChlJTkFDVElWRV9SRUFTT05fTk9UX0ZPVU5EEAISGwoXSU5BQ1RJVkVfUkVBU09OX1JFVk9LRUQQAxIbChdJTkFDVElWRV9SRUFTT05fRVhQSVJFRBAEEiEKHUlOQUNUSVZFX1JFQVNPTl9URU5BTlRfUE9MSUNZEAUSIwofSU5BQ1RJVkVfUkVBU09OX1RFTkFOVF9NSVNNQVRDSBAGEh4KGklOQUNUSVZFX1JFQVNPTl9VTlZFUklGSUVEEAcSHwobSU5BQ1RJVkVfUkVBU09OX1VOU1VQUE9SVEVEEAgqpAMKC0F1ZGl0QWN0aW9uEhwKGEFVRElUX0FDVElPTl9VTlNQRUNJRklFRBAAEhsKF0FVRElUX0FDVElPTl9LRVlfQ1JFQVRFEAESGwoXQVVESVRfQUNUSU9OX0tFWV9ST1RBVEUQAhIbChdBVURJVF9BQ1RJT05fS0VZX1JFVk9LRRADEiIKHkFVRElUX0FDVElPTl9LRVlfR1JBQ0VfRVhQSVJFRBAEEhoKFkFVRElUX0FDVElPTl9LRVlTX0xJU1QQBRIfChtBVURJVF9BQ1RJT05fU0VTU0lPTl9DUkVBVEUQBhIfChtBVURJVF9BQ1RJT05fU0VTU0lPTl9SRVZPS0UQBxIkCiBBVURJVF9BQ1RJT05fU0VTU0lPTlNfUkVWT0tFX0FMTBAIEhsKF0FVRElUX0FDVElPTl9QT0xJQ1lfU0VUEAkSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9HRVQQChIhCh1BVURJVF9BQ1RJT05fQURNSU5fS0VZX0NSRUFURRALEhsKF0FVRElUX0FDVElPTl9BVURJVF9MSVNUEAwqeAoMQXVkaXRPdXRjb21lEh0KGUFVRElUX09VVENPTUVfVU5TUEVDSUZJRUQQABIUChBBVURJVF9PVVRDT01FX09LEAESGAoUQVVESVRfT1VUQ09NRV9GQUlMRUQQAhIZChVBVURJVF9PVVRDT01FX1VOS05PV04QAyrqAQoOQXVkaXRBY3RvcktpbmQSIAocQVVESVRfQUNUT1JfS0lORF9VTlNQRUNJRklFRBAAEhkKFUFVRElUX0FDVE9SX0tJTkRfTk9ORRABEh4KGkFVRElUX0FDVE9SX0tJTkRfQURNSU5fS0VZEAISIQodQVVESVRfQUNUT1JfS0lORF9DT0dOSVRPX1VTRVIQAxIcChhBVURJVF9BQ1RPUl9LSU5EX0FQSV9LRVkQBBIcChhBVURJVF9BQ1RPUl9LSU5EX1NFU1NJT04QBRIcChhBVURJVF9BQ1RPUl9LSU5EX1NFUlZJQ0UQBjKUCQoMVG9rZW5TZXJ2aWNlElcKCkludHJvc3BlY3QSIy53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXF1ZXN0GiQud2FycGZsb3cuYXV0aC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVAoJQ3JlYXRlS2V5EiIud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXNwb25zZRJUCglSb3RhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlc3BvbnNlElQKCVJldm9rZUtleRIiLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVzcG9uc2USUQoITGlzdEtleXMSIS53YXJwZmxvdy5hdXRoLnYxLkxpc3RLZXlzUmVxdWVzdBoiLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXNwb25zZRJgCg1DcmVhdGVTZXNzaW9uEiYud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBonLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEmYKD1NldFRlbmFudFBvbGljeRIoLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVzcG9uc2USZgoPR2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJjCg5DcmVhdGVBZG1pbktleRInLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlQWRtaW5LZXlSZXF1ZXN0Gigud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlc3BvbnNlEmAKDVJldm9rZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USdQoUUmV2b2tlVGVuYW50U2Vzc2lvbnMSLS53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBouLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRJmCg9MaXN0QXVkaXRFdmVudHMSKC53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IuABCgdTZXNzaW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEhIKCnJldm9rZWRfYnkYByABKAkiPQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiQwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEioKB3Nlc3Npb24YASABKAsyGS53YXJwZmxvdy5hdXRoLnYxLlNlc3Npb24iMAobUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChxSZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iWwoKQXVkaXRBY3RvchIuCgRraW5kGAEgASgOMiAud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yS2luZBIKCgJpZBgCIAEoCRIRCgl0ZW5hbnRfaWQYAyABKAkilwMKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGYWN0aW9uGAMgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIvCgdvdXRjb21lGAQgASgOMh4ud2FycGZsb3cuYXV0aC52MS5BdWRpdE91dGNvbWUSDAoEY29kZRgFIAEoCRIrCgVhY3RvchgGIAEoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvchIRCgl0ZW5hbnRfaWQYByABKAkSDgoGa2V5X2lkGAggASgJEhIKCnNlc3Npb25faWQYCSABKAkSDAoEcGVlchgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEhAKCHByb3RvY29sGAwgASgJEg4KBmRldGFpbBgNIAEoCRINCgVjb3VudBgOIAEoDRIuCgpmaXJzdF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLXAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSLQoGYWN0aW9uGAQgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBIaChJyZXN1bWVfaW5zdGFuY2VfaWQYASABKAkSHQoVcmVzdW1lX2FmdGVyX3NlcXVlbmNlGAIgASgEIuABChpXYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZRITCgtpbnN0YW5jZV9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBI2CgxpbnZhbGlkYXRpb24YAyABKAsyHi53YXJwZmxvdy5hdXRoLnYxLkludmFsaWRhdGlvbkgAEjAKCWhlYXJ0YmVhdBgEIAEoCzIbLndhcnBmbG93LmF1dGgudjEuSGVhcnRiZWF0SAASKAoFcmVzZXQYBSABKAsyFy53YXJwZmxvdy5hdXRoLnYxLlJlc2V0SABCBwoFZXZlbnQidwoMSW52YWxpZGF0aW9uEjAKBGtpbmQYASABKA4yIi53YXJwZmxvdy5hdXRoLnYxLkludmFsaWRhdGlvbktpbmQSEQoJdGVuYW50X2lkGAIgASgJEg4KBmtleV9pZBgDIAEoCRISCgpzZXNzaW9uX2lkGAQgASgJImMKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIY29tcGxldGUYAiABKAgSEwoLaW50ZXJ2YWxfbXMYAyABKA0iNgoFUmVzZXQSLQoGcmVhc29uGAEgASgOMh0ud2FycGZsb3cuYXV0aC52MS5SZXNldFJlYXNvbipvCglUb2tlblR5cGUSGgoWVE9LRU5fVFlQRV9VTlNQRUNJRklFRBAAEhYKElRPS0VOX1RZUEVfQVBJX0tFWRABEhYKElRPS0VOX1RZUEVfU0VTU0lPThACEhYKElRPS0VOX1RZUEVfQ09HTklUTxADKnEKCUtleVN0YXR1cxIaChZLRVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRVU19BQ1RJVkUQARIZChVLRVlfU1RBVFVTX0RFUFJFQ0FURUQQAhIWChJLRVlfU1RBVFVTX1JFVk9LRUQQAyqyAgoOSW5hY3RpdmVSZWFzb24SHwobSU5BQ1RJVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZSU5BQ1RJVkVfUkVBU09OX01BTEZPUk1FRBABEh0KGUlOQUNUSVZFX1JFQVNPTl9OT1RfRk9VTkQQAhIbChdJTkFDVElWRV9SRUFTT05fUkVWT0tFRBADEhsKF0lOQUNUSVZFX1JFQVNPTl9FWFBJUkVEEAQSIQodSU5BQ1RJVkVfUkVBU09OX1RFTkFOVF9QT0xJQ1kQBRIjCh9JTkFDVElWRV9SRUFTT05fVEVOQU5UX01JU01BVENIEAYSHgoaSU5BQ1RJVkVfUkVBU09OX1VOVkVSSUZJRUQQBxIfChtJTkFDVElWRV9SRUFTT05fVU5TVVBQT1JURUQQCCqkAwoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGwoXQVVESVRfQUNUSU9OX0tFWV9DUkVBVEUQARIbChdBVURJVF9BQ1RJT05fS0VZX1JPVEFURRACEhsKF0FVRElUX0FDVElPTl9LRVlfUkVWT0tFEAMSIgoeQVVESVRfQUNUSU9OX0tFWV9HUkFDRV9FWFBJUkVEEAQSGgoWQVVESVRfQUNUSU9OX0tFWVNfTElTVBAFEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX0NSRUFURRAGEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX1JFVk9LRRAHEiQKIEFVRElUX0FDVElPTl9TRVNTSU9OU19SRVZPS0VfQUxMEAgSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9TRVQQCRIbChdBVURJVF9BQ1RJT05fUE9MSUNZX0dFVBAKEiEKHUFVRElUX0FDVElPTl9BRE1JTl9LRVlfQ1JFQVRFEAsSGwoXQVVESVRfQUNUSU9OX0FVRElUX0xJU1QQDCp4CgxBdWRpdE91dGNvbWUSHQoZQVVESVRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhQKEEFVRElUX09VVENPTUVfT0sQARIYChRBVURJVF9PVVRDT01FX0ZBSUxFRBACEhkKFUFVRElUX09VVENPTUVfVU5LTk9XThADKuoBCg5BdWRpdEFjdG9yS2luZBIgChxBVURJVF9BQ1RPUl9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVQVVESVRfQUNUT1JfS0lORF9OT05FEAESHgoaQVVESVRfQUNUT1JfS0lORF9BRE1JTl9LRVkQAhIhCh1BVURJVF9BQ1RPUl9LSU5EX0NPR05JVE9fVVNFUhADEhwKGEFVRElUX0FDVE9SX0tJTkRfQVBJX0tFWRAEEhwKGEFVRElUX0FDVE9SX0tJTkRfU0VTU0lPThAFEhwKGEFVRElUX0FDVE9SX0tJTkRfU0VSVklDRRAGKpIDChBJbnZhbGlkYXRpb25LaW5kEiEKHUlOVkFMSURBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX1JFVk9LRUQQARIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUk9UQVRFRBACEiUKIUlOVkFMSURBVElPTl9LSU5EX0tFWV9HUkFDRV9FTkRFRBADEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9DUkVBVEVEEAQSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NIQU5HRUQQBRIlCiFJTlZBTElEQVRJT05fS0lORF9TRVNTSU9OX1JFVk9LRUQQBhItCilJTlZBTElEQVRJT05fS0lORF9URU5BTlRfU0VTU0lPTlNfUkVWT0tFRBAHEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fQ1JFQVRFRBAIEisKJ0lOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9QT0xJQ1lfQ0hBTkdFRBAJKnoKC1Jlc2V0UmVhc29uEhwKGFJFU0VUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKElJFU0VUX1JFQVNPTl9TVEFSVBABEhQKEFJFU0VUX1JFQVNPTl9HQVAQAhIfChtSRVNFVF9SRUFTT05fRkVFRF9SRVNUQVJURUQQAzKHCgoMVG9rZW5TZXJ2aWNlElcKCkludHJvc3BlY3QSIy53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXF1ZXN0GiQud2FycGZsb3cuYXV0aC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVAoJQ3JlYXRlS2V5EiIud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXNwb25zZRJUCglSb3RhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlc3BvbnNlElQKCVJldm9rZUtleRIiLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVzcG9uc2USUQoITGlzdEtleXMSIS53YXJwZmxvdy5hdXRoLnYxLkxpc3RLZXlzUmVxdWVzdBoiLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXNwb25zZRJgCg1DcmVhdGVTZXNzaW9uEiYud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBonLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEmYKD1NldFRlbmFudFBvbGljeRIoLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVzcG9uc2USZgoPR2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJjCg5DcmVhdGVBZG1pbktleRInLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlQWRtaW5LZXlSZXF1ZXN0Gigud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlc3BvbnNlEmAKDVJldm9rZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USdQoUUmV2b2tlVGVuYW50U2Vzc2lvbnMSLS53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBouLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRJmCg9MaXN0QXVkaXRFdmVudHMSKC53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEnEKEldhdGNoSW52YWxpZGF0aW9ucxIrLndhcnBmbG93LmF1dGgudjEuV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBosLndhcnBmbG93LmF1dGgudjEuV2F0Y2hJbnZhbGlkYXRpb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warpflow.auth.v1.IntrospectRequest
@@ -949,6 +949,164 @@ export const ListAuditEventsResponseSchema: GenMessage<ListAuditEventsResponse> 
   messageDesc(file_warpflow_auth_v1_token_service, 28);
 
 /**
+ * @generated from message warpflow.auth.v1.WatchInvalidationsRequest
+ */
+export type WatchInvalidationsRequest = Message<"warpflow.auth.v1.WatchInvalidationsRequest"> & {
+  /**
+   * Resume: the instance_id of the stream the client last saw (empty: a fresh start).
+   *
+   * @generated from field: string resume_instance_id = 1;
+   */
+  resumeInstanceId: string;
+
+  /**
+   * Resume: the last sequence the client saw on that instance. The server replays what followed
+   * from a bounded buffer, or starts with a reset when it cannot (gap, other instance, restart).
+   *
+   * @generated from field: uint64 resume_after_sequence = 2;
+   */
+  resumeAfterSequence: bigint;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.WatchInvalidationsRequest.
+ * Use `create(WatchInvalidationsRequestSchema)` to create a new message.
+ */
+export const WatchInvalidationsRequestSchema: GenMessage<WatchInvalidationsRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 29);
+
+/**
+ * @generated from message warpflow.auth.v1.WatchInvalidationsResponse
+ */
+export type WatchInvalidationsResponse = Message<"warpflow.auth.v1.WatchInvalidationsResponse"> & {
+  /**
+   * This server instance (changes on every start). Sequences are per instance.
+   *
+   * @generated from field: string instance_id = 1;
+   */
+  instanceId: string;
+
+  /**
+   * Invalidation and reset: this message's sequence number (1, 2, 3, ... per instance, no gaps).
+   * Heartbeat: the latest sequence sent so far (heartbeats do not take a number).
+   *
+   * @generated from field: uint64 sequence = 2;
+   */
+  sequence: bigint;
+
+  /**
+   * @generated from oneof warpflow.auth.v1.WatchInvalidationsResponse.event
+   */
+  event: {
+    /**
+     * @generated from field: warpflow.auth.v1.Invalidation invalidation = 3;
+     */
+    value: Invalidation;
+    case: "invalidation";
+  } | {
+    /**
+     * @generated from field: warpflow.auth.v1.Heartbeat heartbeat = 4;
+     */
+    value: Heartbeat;
+    case: "heartbeat";
+  } | {
+    /**
+     * @generated from field: warpflow.auth.v1.Reset reset = 5;
+     */
+    value: Reset;
+    case: "reset";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message warpflow.auth.v1.WatchInvalidationsResponse.
+ * Use `create(WatchInvalidationsResponseSchema)` to create a new message.
+ */
+export const WatchInvalidationsResponseSchema: GenMessage<WatchInvalidationsResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 30);
+
+/**
+ * @generated from message warpflow.auth.v1.Invalidation
+ */
+export type Invalidation = Message<"warpflow.auth.v1.Invalidation"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.InvalidationKind kind = 1;
+   */
+  kind: InvalidationKind;
+
+  /**
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string key_id = 3;
+   */
+  keyId: string;
+
+  /**
+   * @generated from field: string session_id = 4;
+   */
+  sessionId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.Invalidation.
+ * Use `create(InvalidationSchema)` to create a new message.
+ */
+export const InvalidationSchema: GenMessage<Invalidation> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 31);
+
+/**
+ * @generated from message warpflow.auth.v1.Heartbeat
+ */
+export type Heartbeat = Message<"warpflow.auth.v1.Heartbeat"> & {
+  /**
+   * @generated from field: google.protobuf.Timestamp server_time = 1;
+   */
+  serverTime?: Timestamp | undefined;
+
+  /**
+   * True when this instance currently sees every change in the deployment (MongoDB: its change
+   * feed is up; the embedded store: always). While false, clients must not answer from cache.
+   *
+   * @generated from field: bool complete = 2;
+   */
+  complete: boolean;
+
+  /**
+   * The interval between heartbeats, so a client can size its staleness bound.
+   *
+   * @generated from field: uint32 interval_ms = 3;
+   */
+  intervalMs: number;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.Heartbeat.
+ * Use `create(HeartbeatSchema)` to create a new message.
+ */
+export const HeartbeatSchema: GenMessage<Heartbeat> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 32);
+
+/**
+ * @generated from message warpflow.auth.v1.Reset
+ */
+export type Reset = Message<"warpflow.auth.v1.Reset"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.ResetReason reason = 1;
+   */
+  reason: ResetReason;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.Reset.
+ * Use `create(ResetSchema)` to create a new message.
+ */
+export const ResetSchema: GenMessage<Reset> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 33);
+
+/**
  * TokenType is the kind of a bearer token.
  *
  * @generated from enum warpflow.auth.v1.TokenType
@@ -1302,6 +1460,127 @@ export const AuditActorKindSchema: GenEnum<AuditActorKind> = /*@__PURE__*/
   enumDesc(file_warpflow_auth_v1_token_service, 5);
 
 /**
+ * InvalidationKind names the change. Clients drop what the ids name whatever the kind; the kind is
+ * for logs and metrics. Unknown future kinds must be treated like the ids they carry.
+ *
+ * @generated from enum warpflow.auth.v1.InvalidationKind
+ */
+export enum InvalidationKind {
+  /**
+   * @generated from enum value: INVALIDATION_KIND_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * A key was revoked (key_id, tenant_id).
+   *
+   * @generated from enum value: INVALIDATION_KIND_KEY_REVOKED = 1;
+   */
+  KEY_REVOKED = 1,
+
+  /**
+   * A key was rotated: key_id is the old key, now deprecated with an expiry (tenant_id).
+   *
+   * @generated from enum value: INVALIDATION_KIND_KEY_ROTATED = 2;
+   */
+  KEY_ROTATED = 2,
+
+  /**
+   * A deprecated key's grace ended (key_id, tenant_id).
+   *
+   * @generated from enum value: INVALIDATION_KIND_KEY_GRACE_ENDED = 3;
+   */
+  KEY_GRACE_ENDED = 3,
+
+  /**
+   * A key was created (key_id, tenant_id): drop negative entries of that tenant's key tokens.
+   *
+   * @generated from enum value: INVALIDATION_KIND_KEY_CREATED = 4;
+   */
+  KEY_CREATED = 4,
+
+  /**
+   * A key changed in a way this instance only knows by id (from the change feed of another instance).
+   *
+   * @generated from enum value: INVALIDATION_KIND_KEY_CHANGED = 5;
+   */
+  KEY_CHANGED = 5,
+
+  /**
+   * One session was revoked (session_id, tenant_id where known).
+   *
+   * @generated from enum value: INVALIDATION_KIND_SESSION_REVOKED = 6;
+   */
+  SESSION_REVOKED = 6,
+
+  /**
+   * Every session of a tenant was revoked (tenant_id).
+   *
+   * @generated from enum value: INVALIDATION_KIND_TENANT_SESSIONS_REVOKED = 7;
+   */
+  TENANT_SESSIONS_REVOKED = 7,
+
+  /**
+   * A session was created (session_id, tenant_id): drop negative entries of that tenant's sessions.
+   *
+   * @generated from enum value: INVALIDATION_KIND_SESSION_CREATED = 8;
+   */
+  SESSION_CREATED = 8,
+
+  /**
+   * A tenant's policy changed (tenant_id): drop every cached answer of that tenant.
+   *
+   * @generated from enum value: INVALIDATION_KIND_TENANT_POLICY_CHANGED = 9;
+   */
+  TENANT_POLICY_CHANGED = 9,
+}
+
+/**
+ * Describes the enum warpflow.auth.v1.InvalidationKind.
+ */
+export const InvalidationKindSchema: GenEnum<InvalidationKind> = /*@__PURE__*/
+  enumDesc(file_warpflow_auth_v1_token_service, 6);
+
+/**
+ * ResetReason says why the client must drop everything it cached.
+ *
+ * @generated from enum warpflow.auth.v1.ResetReason
+ */
+export enum ResetReason {
+  /**
+   * @generated from enum value: RESET_REASON_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The first message of a fresh (non-resumed) stream.
+   *
+   * @generated from enum value: RESET_REASON_START = 1;
+   */
+  START = 1,
+
+  /**
+   * The requested resume point is older than the replay buffer, or from another instance.
+   *
+   * @generated from enum value: RESET_REASON_GAP = 2;
+   */
+  GAP = 2,
+
+  /**
+   * This instance's change feed restarted: changes on other instances may have been missed.
+   *
+   * @generated from enum value: RESET_REASON_FEED_RESTARTED = 3;
+   */
+  FEED_RESTARTED = 3,
+}
+
+/**
+ * Describes the enum warpflow.auth.v1.ResetReason.
+ */
+export const ResetReasonSchema: GenEnum<ResetReason> = /*@__PURE__*/
+  enumDesc(file_warpflow_auth_v1_token_service, 7);
+
+/**
  * TokenService is the one place that knows what a Warpflow bearer token means.
  *
  * Introspect is called by every internal service on every request. The other RPCs are admin
@@ -1435,6 +1714,18 @@ export const TokenService: GenService<{
     methodKind: "unary";
     input: typeof ListAuditEventsRequestSchema;
     output: typeof ListAuditEventsResponseSchema;
+  },
+  /**
+   * WatchInvalidations streams, in order, every change that can turn a cached Introspect answer
+   * wrong (ids only, never a token or a hash), a heartbeat at a fixed interval, and a reset when
+   * the client must drop everything. Same caller restrictions as Introspect. See docs/client.md.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.WatchInvalidations
+   */
+  watchInvalidations: {
+    methodKind: "server_streaming";
+    input: typeof WatchInvalidationsRequestSchema;
+    output: typeof WatchInvalidationsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warpflow_auth_v1_token_service, 0);
