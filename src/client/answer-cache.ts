@@ -1,0 +1,122 @@
+// The client's cache of Introspect answers, keyed by the token's SHA-256 (never the plaintext),
+// bounded (LRU), with the indexes the invalidation stream needs: key id and session id -> hash,
+// tenant -> hashes. Time is the caller's clock (milliseconds), never lru-cache's own, so every
+// bound is exact under an injected clock. Which entry may answer is decided by the caller
+// (token-client.ts); this file only stores, finds and drops.
+import { LRUCache } from "lru-cache";
+import {
+  InvalidationKind,
+  type Invalidation,
+  type IntrospectResponse,
+} from "../gen/warpflow/auth/v1/token_service_pb.js";
+
+export interface CachedAnswer {
+  /** The server's answer to an Introspect without expected_tenant_id (or an inactive one). */
+  answer: IntrospectResponse;
+  /** Tenant of the token (the answer's, or the opaque token's prefix); "" when unknown (an inactive JWT). */
+  tenantId: string;
+  /** The answer's expires_at in ms (sessions, JWTs, deprecated keys); Infinity when unset. */
+  expiresAtMs: number;
+  /** Not to be answered from after this instant (caller's clock, ms). */
+  validUntilMs: number;
+}
+
+export interface AnswerCache {
+  get(hash: string): CachedAnswer | undefined;
+  set(hash: string, entry: CachedAnswer): void;
+  /** Applies one invalidation of the stream; moves the epoch. */
+  invalidate(inv: Invalidation): void;
+  /** Drops everything (a reset, a gap, a new server instance); moves the epoch. */
+  clear(): void;
+  /** Moves on at every invalidation and clear: an answer read at an older epoch is not cached. */
+  readonly epoch: number;
+  readonly size: number;
+}
+
+export function createAnswerCache(maxEntries: number): AnswerCache {
+  const byId = new Map<string, string>();
+  const byTenant = new Map<string, Set<string>>();
+  const unindex = (hash: string, e: CachedAnswer) => {
+    const id = e.answer.keyId || e.answer.sessionId;
+    if (id && byId.get(id) === hash) byId.delete(id);
+    const set = byTenant.get(e.tenantId);
+    if (set) {
+      set.delete(hash);
+      if (set.size === 0) byTenant.delete(e.tenantId);
+    }
+  };
+  const lru = new LRUCache<string, CachedAnswer>({
+    max: Math.max(1, maxEntries),
+    dispose: (value, hash) => unindex(hash, value),
+  });
+  let epoch = 0;
+
+  const dropId = (id: string) => {
+    const hash = byId.get(id);
+    if (hash !== undefined) lru.delete(hash);
+  };
+  const dropTenant = (tenantId: string, onlyNegative: boolean) => {
+    const set = byTenant.get(tenantId);
+    if (!set) return;
+    for (const hash of [...set]) {
+      if (!onlyNegative || lru.peek(hash)?.answer.active === false) lru.delete(hash);
+    }
+  };
+  const dropAllNegative = () => {
+    const drop: string[] = [];
+    for (const [hash, e] of lru.entries()) if (!e.answer.active) drop.push(hash);
+    for (const hash of drop) lru.delete(hash);
+  };
+
+  return {
+    get: (hash) => lru.get(hash),
+    set(hash, entry) {
+      lru.set(hash, entry);
+      const id = entry.answer.keyId || entry.answer.sessionId;
+      if (id) byId.set(id, hash);
+      let set = byTenant.get(entry.tenantId);
+      if (!set) byTenant.set(entry.tenantId, (set = new Set()));
+      set.add(hash);
+    },
+    invalidate(inv) {
+      epoch++;
+      if (inv.keyId) dropId(inv.keyId);
+      if (inv.sessionId) dropId(inv.sessionId);
+      switch (inv.kind) {
+        case InvalidationKind.KEY_REVOKED:
+        case InvalidationKind.KEY_ROTATED:
+        case InvalidationKind.KEY_GRACE_ENDED:
+        case InvalidationKind.SESSION_REVOKED:
+          return; // the id names the one entry
+        case InvalidationKind.TENANT_POLICY_CHANGED:
+        case InvalidationKind.TENANT_SESSIONS_REVOKED:
+          if (inv.tenantId) dropTenant(inv.tenantId, false);
+          else lru.clear();
+          return;
+        case InvalidationKind.KEY_CREATED:
+        case InvalidationKind.SESSION_CREATED:
+        case InvalidationKind.KEY_CHANGED:
+        case InvalidationKind.UNSPECIFIED:
+        default:
+          // Creations, a change known only by id, and any kind this client does not know: a token
+          // that did not exist may exist now, so the tenant's negative answers go (all of them when
+          // no tenant is named); an unknown kind naming only a tenant drops the whole tenant.
+          if (inv.kind > InvalidationKind.TENANT_POLICY_CHANGED && !inv.keyId && !inv.sessionId) {
+            if (inv.tenantId) dropTenant(inv.tenantId, false);
+            else lru.clear();
+          } else if (inv.tenantId) dropTenant(inv.tenantId, true);
+          else dropAllNegative();
+      }
+    },
+    clear() {
+      epoch++;
+      lru.clear();
+    },
+    get epoch() {
+      return epoch;
+    },
+    get size() {
+      return lru.size;
+    },
+  };
+}
