@@ -8,6 +8,7 @@
 // - malformed tokens are answered locally; concurrent misses on one token make one call;
 // - no answer possible: TokenClientError (fail closed), except the opt-in ride-through.
 import type { Registry } from "prom-client";
+import { MAX_JWT_LENGTH } from "../domain/token-format.js";
 import { hashToken } from "../domain/token-hash.js";
 import type { Clock } from "../ports/clock.js";
 import { InactiveReason, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
@@ -160,14 +161,17 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return answer;
   }
 
+  const rejectLocally = () => {
+    counters.localRejections++;
+    return MALFORMED;
+  };
+
   async function introspect(token: string, opts: { expectedTenantId?: string } = {}): Promise<IntrospectResponse> {
     if (typeof token !== "string" || token === "") throw new TokenClientError("invalid_argument", "token: is required");
     const expected = opts.expectedTenantId ?? "";
-    const check = checkToken(token);
-    if (check === "malformed") {
-      counters.localRejections++;
-      return MALFORMED;
-    }
+    // Longer than any token the server looks at: malformed, without hashing a large input.
+    if (token.length > MAX_JWT_LENGTH) return rejectLocally();
+    // A hit needs no parsing: only a token that passed the local check below is ever cached.
     const hash = hashToken(token);
     const t = now();
     const hit = cache.get(hash);
@@ -175,6 +179,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       counters.hits++;
       return forTenant(hit.answer, expected);
     }
+    const check = checkToken(token);
+    if (check === "malformed") return rejectLocally();
     counters.misses++;
     const key = expected ? `${hash}\n${expected}` : hash;
     let p = inflight.get(key);
