@@ -50,6 +50,7 @@ import { createLocalCognito } from "./lib/jwt.js";
 import { ask } from "./lib/proc.js";
 import { log, machine, r2, r3, r4, storeSummary, summarize, table } from "./lib/report.js";
 import { writeResult } from "./lib/results.js";
+import { runClientBench } from "./client/run-client.js";
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
@@ -72,6 +73,8 @@ const ALL_CASES = [
   "api_key_metrics_off",
   "api_key_codec_off",
   "authorize",
+  "client_cached", // bench/client/run-client.ts
+  "propagation", // bench/client/run-client.ts
 ];
 const CASES = new Set(env.BENCH_CASES ? env.BENCH_CASES.split(",") : ALL_CASES);
 
@@ -340,6 +343,7 @@ async function main() {
 
   // ---- report ----
   const out: Record<string, unknown> = {};
+  Object.assign(out, await runClientBench(CASES, ROUNDS)); // client library cases: their own service
   const rows: (string | number | null)[][] = [];
   const warnings: string[] = [];
   const floorSlices: Measured[] = Object.entries(results)

@@ -53,7 +53,7 @@ function scripted() {
   };
 }
 
-const key = (tenantId: string, keyId: string, extra: Partial<IntrospectResponse> = {}) =>
+const key = (tenantId: string, keyId: string, extra: Partial<Omit<IntrospectResponse, "$typeName">> = {}) =>
   create(IntrospectResponseSchema, { active: true, tokenType: TokenType.API_KEY, tenantId, keyId, ...extra });
 
 function setup(opts: Partial<TokenClientOptions> = {}) {
