@@ -8,6 +8,7 @@ import { loadCognitoConfig, type CognitoConfig } from "./config/cognito-config.j
 import { loadLimits, type ConnectionLimits } from "./config/limits.js";
 import { loadStoreConfig, type StoreConfig } from "./config/store-config.js";
 import { loadCallerConfig, type CallerConfig } from "./config/tls-config.js";
+import { loadWatchConfig, type WatchConfig } from "./config/watch-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
@@ -15,7 +16,7 @@ export { openFileLimit, type ConnectionLimits } from "./config/limits.js";
 export type { StoreConfig } from "./config/store-config.js";
 export type { CallerConfig, TlsConfig } from "./config/tls-config.js";
 
-export interface Config extends StoreConfig, CallerConfig {
+export interface Config extends StoreConfig, CallerConfig, WatchConfig {
   host: string;
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -83,6 +84,7 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     auditRefusalMaxWindows: int(env, "AUDIT_REFUSAL_MAX_WINDOWS", 200, 1, 100_000),
     cognito,
     ...callers,
+    ...loadWatchConfig(env),
     limits: loadLimits(env),
   });
 }

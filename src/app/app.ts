@@ -67,7 +67,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, keys, audit, refusals, lastUsed, unwatch } = wireService({
+  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
     config,
     logger,
     store,
@@ -97,6 +97,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     host: config.host,
     port: config.port,
     handlers,
+    streams: { handlers: streams, maxWatchers: config.watchMaxWatchers },
     observer,
     metrics,
     logger,
@@ -125,6 +126,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     jwt,
     server,
     sweepIntervalMs: config.sweepIntervalMs,
+    publish: (inv) => hub.publish(inv),
     gate: () => adminKey.state() === "ok",
   });
   // First admin key, decided once across instances (the store's bootstrap lease); readiness waits for it.
@@ -148,6 +150,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       adminKey.stop();
       unwatch?.();
       maintenance.stop();
+      hub.close(); // open watchers end (OK) instead of holding the drain
       await server.close(config.shutdownTimeoutMs);
       await refusals.close(); // the open windows' counts, before the store closes
       await lastUsed.close();

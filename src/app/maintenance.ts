@@ -15,6 +15,7 @@ import type { JwtVerifier } from "../ports/jwt-verifier.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { expireGracePeriods } from "../domain/grace-expiry.js";
+import type { Invalidation } from "../domain/invalidation-hub.js";
 
 export interface Maintenance {
   /** Resolves at the first moment the instance is ready. */
@@ -33,6 +34,8 @@ export function startMaintenance(deps: {
   jwt: JwtVerifier;
   server: { setServing(serving: boolean): void };
   sweepIntervalMs: number;
+  /** Tells watchers (WatchInvalidations) of each key whose grace the sweep ended. */
+  publish?: ((invalidation: Invalidation) => void) | undefined;
   checkIntervalMs?: number;
   /** Failed store pings in a row that turn a SERVING instance NOT_SERVING (default 3). */
   failuresToUnready?: number;
@@ -107,7 +110,7 @@ export function startMaintenance(deps: {
 
   const sweep = async () => {
     try {
-      const keys = await expireGracePeriods({ store, audit, clock });
+      const keys = await expireGracePeriods({ store, audit, clock, publish: deps.publish });
       const sessions = await store.deleteExpiredSessions(clock.now());
       if (keys + sessions > 0) logger.debug({ keys, sessions }, "sweep");
     } catch (err) {

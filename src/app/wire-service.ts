@@ -17,7 +17,10 @@ import type { TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { childCache, type Metrics } from "../observability/metrics.js";
 import type { Clock } from "../ports/clock.js";
 import type { JwtVerifier } from "../ports/jwt-verifier.js";
-import type { StoreChangeFeed } from "../ports/store-changes.js";
+import type { StoreChange, StoreChangeFeed } from "../ports/store-changes.js";
+import { createInvalidationHub, type Invalidation, type InvalidationHub } from "../domain/invalidation-hub.js";
+import { createWatchHandlers } from "../service/watch-invalidations.js";
+import type { StreamHandlers } from "../transport/protocol/stream-handlers.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createIntrospectCallerCheck } from "../service/introspect-callers.js";
 import { createTokenServiceHandlers } from "../service/token-service-handlers.js";
@@ -26,6 +29,9 @@ import { createAuditLogSink } from "./audit-log.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
+  /** WatchInvalidations, served from `hub`. */
+  streams: StreamHandlers<typeof TokenService>;
+  hub: InvalidationHub;
   keys: KeyService;
   audit: AuditTrail;
   refusals: RefusalWindows;
@@ -53,15 +59,22 @@ export function wireService(deps: {
   });
   // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
   // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
-  const unwatch = deps.changes?.subscribe((c) =>
-    c.kind === "key"
-      ? cache.deleteKey(c.keyId)
-      : c.kind === "policy"
-        ? cache.deletePolicy(c.tenantId)
-        : c.kind === "session"
-          ? cache.deleteSession(c.sessionId)
-          : cache.clear(),
-  );
+  // The same changes go to WatchInvalidations' watchers. The hub is complete (it sees every change
+  // in the deployment) without a feed (the embedded store: the only instance) or while the feed is live.
+  const feed = deps.changes;
+  const hub = createInvalidationHub({
+    clock,
+    heartbeatMs: config.watchHeartbeatMs,
+    replayBuffer: config.watchReplayBuffer,
+    complete: () => (feed?.status ? feed.status().state === "live" : true),
+  });
+  const publish = (inv: Invalidation) => hub.publish(inv);
+  const unwatch = feed?.subscribe((c) => {
+    invalidateCache(cache, c);
+    const inv = invalidationOf(c);
+    if (inv) hub.publish(inv);
+    else hub.feedRestarted();
+  });
   const lastUsed = createLastUsedRecorder(store, {
     flushIntervalMs: config.lastUsedFlushMs,
     onFlush: ({ keys, ok, error }) => {
@@ -88,7 +101,7 @@ export function wireService(deps: {
         }
       : undefined,
   });
-  const keys = createKeyService({ store, clock, cache, lastUsed });
+  const keys = createKeyService({ store, clock, cache, lastUsed, publish });
   const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
   const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
   const refusals = createRefusalWindows({
@@ -103,20 +116,60 @@ export function wireService(deps: {
     audit,
     introspector,
     keys,
-    sessions: createSessionService({ store, clock, cache }),
-    policies: createPolicyService({ store, clock, cache }),
+    sessions: createSessionService({ store, clock, cache, publish }),
+    policies: createPolicyService({ store, clock, cache, publish }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
   const byResult = childCache((result) => metrics.introspections.labels(result));
+  const introspectCallerCheck = createIntrospectCallerCheck({
+    requireClientCert: config.introspectRequireClientCert,
+    callerToken: config.introspectCallerToken,
+  });
   const handlers = createTokenServiceHandlers({
     introspector,
     admin,
-    introspectCallerCheck: createIntrospectCallerCheck({
-      requireClientCert: config.introspectRequireClientCert,
-      callerToken: config.introspectCallerToken,
-    }),
+    introspectCallerCheck,
     refusals,
     onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
   });
-  return { handlers, keys, audit, refusals, lastUsed, unwatch };
+  const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
+  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch };
+}
+
+/** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */
+function invalidateCache(cache: ReturnType<typeof createTokenCache>, c: StoreChange): void {
+  switch (c.kind) {
+    case "key":
+      return cache.deleteKey(c.keyId);
+    case "policy":
+      return cache.deletePolicy(c.tenantId);
+    case "session":
+      return cache.deleteSession(c.sessionId);
+    case "key_created":
+    case "session_created":
+      return;
+    case "reset":
+      return cache.clear();
+  }
+}
+
+/** What watchers are told of a change seen on the feed; undefined for a reset (the feed restarted). */
+function invalidationOf(c: StoreChange): Invalidation | undefined {
+  switch (c.kind) {
+    case "key":
+      return {
+        kind: c.status === "revoked" ? "key_revoked" : c.status === "deprecated" ? "key_rotated" : "key_changed",
+        keyId: c.keyId,
+      };
+    case "key_created":
+      return { kind: "key_created", keyId: c.keyId, tenantId: c.tenantId };
+    case "session":
+      return { kind: "session_revoked", sessionId: c.sessionId };
+    case "session_created":
+      return { kind: "session_created", sessionId: c.sessionId, tenantId: c.tenantId };
+    case "policy":
+      return { kind: "tenant_policy_changed", tenantId: c.tenantId };
+    case "reset":
+      return undefined;
+  }
 }

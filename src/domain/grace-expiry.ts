@@ -2,6 +2,7 @@ import type { Clock } from "../ports/clock.js";
 import type { TokenStore } from "../ports/token-store.js";
 import type { AuditTrail } from "./audit-trail.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
+import type { Invalidation } from "./invalidation-hub.js";
 
 /** At most this many grace expiries per sweep; the rest wait for the next one. */
 export const GRACE_EXPIRY_BATCH = 500;
@@ -19,6 +20,8 @@ export async function expireGracePeriods(deps: {
   store: TokenStore;
   audit: AuditTrail;
   clock: Clock;
+  /** Tells watchers (WatchInvalidations) of each key whose grace ended. */
+  publish?: ((invalidation: Invalidation) => void) | undefined;
 }): Promise<number> {
   const { store, audit, clock } = deps;
   const now = clock.now();
@@ -36,6 +39,7 @@ export async function expireGracePeriods(deps: {
       { outcome: "ok", code: "OK" },
     );
     await store.revokeKey({ tenantId: key.tenantId, keyId: key.id, revokedAt: key.revokeAt! });
+    deps.publish?.({ kind: "key_grace_ended", tenantId: key.tenantId, keyId: key.id });
   }
   return due.length;
 }

@@ -14,6 +14,7 @@ import type { KeyRecord } from "./records.js";
 import { defaultPolicy } from "./records.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { TokenCache } from "./token-cache.js";
+import type { Invalidation } from "./invalidation-hub.js";
 import { generateToken, tokenHint } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 
@@ -39,13 +40,15 @@ export interface KeyServiceDeps {
   clock: Clock;
   cache: TokenCache;
   lastUsed: LastUsedRecorder;
+  /** Tells watchers (WatchInvalidations) of every change a cached answer may depend on. */
+  publish?: ((invalidation: Invalidation) => void) | undefined;
 }
 
 /**
  * API key lifecycle. Validation of ids and labels happens at the edge (transport); this service
  * enforces the lifecycle rules and leaves every invariant to one atomic store operation.
  */
-export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDeps): KeyService {
+export function createKeyService({ store, clock, cache, lastUsed, publish = () => {} }: KeyServiceDeps): KeyService {
   const notFound = (keyId: string) => new DomainError("not_found", `key_id: no key ${keyId} for this tenant`);
 
   async function assertKeysAllowed(tenantId: string): Promise<void> {
@@ -112,7 +115,10 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
           revokedBy: "system:unacknowledged-write",
         });
         // Found and revoked: done. Not found: the write never landed, or has not yet; keep watching.
-        if (revoked) return;
+        if (revoked) {
+          publish({ kind: "key_revoked", tenantId: key.tenantId, keyId: key.id });
+          return;
+        }
       } catch {
         // The store still cannot answer: try again later.
       }
@@ -132,6 +138,7 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
           `tenant ${tenantId} already has ${MAX_ACTIVE_KEYS_PER_TENANT} active keys: revoke or rotate one`,
         );
       }
+      publish({ kind: "key_created", tenantId, keyId: result.key.id });
       return { token: issued.token, key: result.key };
     },
 
@@ -151,7 +158,11 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
           maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT,
           now,
         }),
-      ).finally(() => cache.delete(current.tokenHash)); // even on failure: the write may have landed
+      ).finally(() => {
+        cache.delete(current.tokenHash); // even on failure: the write may have landed
+        publish({ kind: "key_rotated", tenantId, keyId });
+        publish({ kind: "key_created", tenantId, keyId: issued.key.id });
+      });
       if (!result.ok) {
         if (result.reason === "not_found") throw notFound(keyId);
         if (result.reason === "deprecated_limit") {
@@ -189,7 +200,10 @@ export function createKeyService({ store, clock, cache, lastUsed }: KeyServiceDe
           revokedAt: past.status === "revoked" && past.revokedAt ? past.revokedAt : now,
           revokedBy: past.status === "revoked" ? undefined : actor,
         })
-        .finally(() => cache.delete(current.tokenHash)); // even on failure: the write may have landed
+        .finally(() => {
+          cache.delete(current.tokenHash); // even on failure: the write may have landed
+          publish({ kind: "key_revoked", tenantId, keyId });
+        });
       if (!revoked) throw notFound(keyId);
       return view(revoked, now);
     },

@@ -2,6 +2,7 @@ import type { Clock } from "../ports/clock.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { defaultPolicy, type TenantPolicyRecord } from "./records.js";
 import type { TokenCache } from "./token-cache.js";
+import type { Invalidation } from "./invalidation-hub.js";
 
 export interface PolicyService {
   get(tenantId: string): Promise<TenantPolicyRecord>;
@@ -12,10 +13,13 @@ export function createPolicyService({
   store,
   clock,
   cache,
+  publish = () => {},
 }: {
   store: TokenStore;
   clock: Clock;
   cache: TokenCache;
+  /** Tells watchers (WatchInvalidations) of every change a cached answer may depend on. */
+  publish?: ((invalidation: Invalidation) => void) | undefined;
 }): PolicyService {
   return {
     async get(tenantId) {
@@ -25,6 +29,7 @@ export function createPolicyService({
       const saved = await store.setPolicy({ tenantId, hipaaEnabled, updatedAt: clock.now(), updatedBy: actor });
       // Takes effect on the very next call to this instance; other instances within the cache TTL.
       cache.deletePolicy(tenantId);
+      publish({ kind: "tenant_policy_changed", tenantId });
       return saved;
     },
   };

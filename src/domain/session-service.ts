@@ -4,6 +4,7 @@ import { DomainError } from "./errors.js";
 import { newSessionId, SESSION_TTL_MS } from "./key-rules.js";
 import type { SessionRecord } from "./records.js";
 import type { TokenCache } from "./token-cache.js";
+import type { Invalidation } from "./invalidation-hub.js";
 import { generateToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 
@@ -30,10 +31,13 @@ export function createSessionService({
   store,
   clock,
   cache,
+  publish = () => {},
 }: {
   store: TokenStore;
   clock: Clock;
   cache: TokenCache;
+  /** Tells watchers (WatchInvalidations) of every change a cached answer may depend on. */
+  publish?: ((invalidation: Invalidation) => void) | undefined;
 }): SessionService {
   return {
     async create(tenantId, actor) {
@@ -49,13 +53,17 @@ export function createSessionService({
         createdBy: actor,
       };
       await store.insertSession(session);
+      publish({ kind: "session_created", tenantId, sessionId: session.id });
       return { token, session };
     },
 
     async revoke(tenantId, sessionId, actor) {
       const revoked = await store
         .revokeSession({ tenantId, sessionId, revokedAt: clock.now(), revokedBy: actor })
-        .finally(() => cache.deleteSession(sessionId)); // even on failure: the write may have landed
+        .finally(() => {
+          cache.deleteSession(sessionId); // even on failure: the write may have landed
+          publish({ kind: "session_revoked", tenantId, sessionId });
+        });
       if (!revoked) throw new DomainError("not_found", `session_id: no session ${sessionId} for this tenant`);
       return revoked;
     },
@@ -65,6 +73,7 @@ export function createSessionService({
         return await store.revokeTenantSessions({ tenantId, revokedAt: clock.now(), revokedBy: actor });
       } finally {
         cache.deleteTenantSessions(tenantId);
+        publish({ kind: "tenant_sessions_revoked", tenantId });
       }
     },
   };

@@ -1,8 +1,15 @@
 // Changes made to the store by any instance, as far as caches care: a key whose status changed
-// (revoked, deprecated) or a tenant policy that changed. Optional: a store that cannot watch
+// (revoked, deprecated), a tenant policy that changed, a revoked session, and new keys and sessions
+// (for callers' negative caches: WatchInvalidations). Optional: a store that cannot watch
 // (the embedded one, or MongoDB without change streams) has none, and caches rely on their TTL.
+// A tenant-wide session revoke arrives as one `session` change per session.
 export type StoreChange =
-  | { kind: "key"; keyId: string }
+  /** A key's status changed (`status`: the new one, when the feed knows it), or it was replaced or deleted. */
+  | { kind: "key"; keyId: string; status?: string | undefined }
+  /** A key was inserted (created or a rotation's successor). */
+  | { kind: "key_created"; keyId: string; tenantId?: string | undefined }
+  /** A session was inserted. */
+  | { kind: "session_created"; sessionId: string; tenantId?: string | undefined }
   | { kind: "policy"; tenantId: string }
   /** A session was revoked. */
   | { kind: "session"; sessionId: string }

@@ -23,11 +23,16 @@ import { createPlainListener, createTlsListener, type TlsFiles } from "./socket/
 import type { Metrics } from "../observability/metrics.js";
 import { createRestSessionsHandler } from "./http/rest-sessions.js";
 import type { UnaryHandlers } from "./protocol/unary-handlers.js";
+import type { StreamHandlers } from "./protocol/stream-handlers.js";
+import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
+import { limitStreamHandlers } from "./builtin/stream-limit.js";
 
 export interface ServerOptions {
   host: string;
   port: number;
   handlers: UnaryHandlers<typeof TokenService>;
+  /** WatchInvalidations, at most `maxWatchers` open (and MAX_OPEN_STREAMS_PER_ADDRESS per address). */
+  streams?: { handlers: StreamHandlers<typeof TokenService>; maxWatchers: number } | undefined;
   observer: CallObserver;
   metrics: Metrics;
   logger: Logger;
@@ -62,6 +67,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     maxConcurrentStreams: limits.maxConcurrentStreams,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
+  const streams =
+    opts.streams &&
+    limitStreamHandlers(
+      opts.streams.handlers,
+      { max: opts.streams.maxWatchers, maxPerAddress: limits.maxOpenStreamsPerAddress },
+      "open watchers",
+    );
+  if (streams) addProtobufStreams(grpcServer, TokenService, streams, opts.observer);
   const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
     max: limits.maxOpenStreams,
     maxPerAddress: limits.maxOpenStreamsPerAddress,
@@ -71,7 +84,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const connect = createConnectAdapter({
     routes: (router) => {
-      registerConnectService(router, TokenService, opts.handlers, opts.observer);
+      registerConnectService(router, TokenService, opts.handlers, opts.observer, streams);
       builtins.registerOn(router);
     },
     readMaxBytes: opts.maxBodyBytes,

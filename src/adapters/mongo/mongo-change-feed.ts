@@ -26,7 +26,9 @@ const PIPELINE: Document[] = [
     $match: {
       $or: [
         { "ns.coll": COLLECTIONS.policies },
-        { "ns.coll": COLLECTIONS.keys, operationType: { $in: ["replace", "delete"] } },
+        { "ns.coll": COLLECTIONS.keys, operationType: { $in: ["replace", "delete", "insert"] } },
+        // A new session (WatchInvalidations: callers drop negative entries of the tenant's sessions).
+        { "ns.coll": COLLECTIONS.sessions, operationType: "insert" },
         {
           "ns.coll": COLLECTIONS.keys,
           operationType: "update",
@@ -43,8 +45,37 @@ const PIPELINE: Document[] = [
       ],
     },
   },
-  { $project: { ns: 1, documentKey: 1, operationType: 1 } },
+  // Ids only: of an insert's document just its tenant, of a key update just the new status.
+  {
+    $project: {
+      ns: 1,
+      documentKey: 1,
+      operationType: 1,
+      "fullDocument.tenantId": 1,
+      "updateDescription.updatedFields.status": 1,
+    },
+  },
 ];
+
+interface ChangeEvent {
+  operationType?: unknown;
+  ns?: { coll?: unknown };
+  documentKey?: { _id?: unknown };
+  fullDocument?: { tenantId?: unknown };
+  updateDescription?: { updatedFields?: { status?: unknown } };
+}
+
+const stringOr = (v: unknown) => (typeof v === "string" ? v : undefined);
+
+function toChange(coll: string | undefined, id: string, event: ChangeEvent): StoreChange {
+  const inserted = event.operationType === "insert";
+  const tenantId = stringOr(event.fullDocument?.tenantId);
+  if (coll === COLLECTIONS.policies) return { kind: "policy", tenantId: id };
+  if (coll === COLLECTIONS.sessions)
+    return inserted ? { kind: "session_created", sessionId: id, tenantId } : { kind: "session", sessionId: id };
+  if (inserted) return { kind: "key_created", keyId: id, tenantId };
+  return { kind: "key", keyId: id, status: stringOr(event.updateDescription?.updatedFields?.status) };
+}
 
 /** Change streams do not exist on this deployment: reopening cannot help. */
 const PERMANENT = new Set([
@@ -167,20 +198,14 @@ export function createMongoChangeFeed(
         };
         stream.on("resumeTokenChanged", establish);
         stream.on("change", (raw: unknown) => {
-          const event = raw as { operationType?: unknown; ns?: { coll?: unknown }; documentKey?: { _id?: unknown } };
+          const event = raw as ChangeEvent;
           if (stream !== current) return;
           establish();
           if (event.operationType === "invalidate") return ended(stream);
           const coll = event.ns?.coll as string | undefined;
           const id = event.documentKey?._id as string | undefined;
           if (typeof id !== "string") return;
-          const change: StoreChange =
-            coll === COLLECTIONS.policies
-              ? { kind: "policy", tenantId: id }
-              : coll === COLLECTIONS.sessions
-                ? { kind: "session", sessionId: id }
-                : { kind: "key", keyId: id };
-          listener(change);
+          listener(toChange(coll, id, event));
         });
         stream.on("error", (err) => ended(stream, err as Error & { code?: unknown }));
         // A close without error: an end (after an invalidate), or the old cursor of a resume in

@@ -1,5 +1,6 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServedService } from "../protocol/served-service.js";
+import type { StreamCallContext } from "../protocol/stream-handlers.js";
 
 export interface OpenStreamLimits {
   /** Open streaming calls in all, every client and protocol together. */
@@ -19,31 +20,7 @@ export interface OpenStreamLimits {
  * whose address is unknown counts only against `max`.
  */
 export function limitOpenStreams(services: ServedService[], limits: OpenStreamLimits): ServedService[] {
-  let open = 0;
-  const byAddress = new Map<string, number>();
-  async function* counted(address: string | undefined, start: () => AsyncIterable<unknown>): AsyncIterable<unknown> {
-    if (open >= limits.max)
-      throw new ConnectError(`too many open streams (${limits.max}), retry later`, Code.ResourceExhausted);
-    const mine = address === undefined ? 0 : (byAddress.get(address) ?? 0);
-    if (address !== undefined && limits.maxPerAddress > 0 && mine >= limits.maxPerAddress) {
-      throw new ConnectError(
-        `too many open streams from this address (${limits.maxPerAddress}), retry later`,
-        Code.ResourceExhausted,
-      );
-    }
-    open++;
-    if (address !== undefined) byAddress.set(address, mine + 1);
-    try {
-      yield* start();
-    } finally {
-      open--;
-      if (address !== undefined) {
-        const left = byAddress.get(address)! - 1;
-        if (left === 0) byAddress.delete(address);
-        else byAddress.set(address, left);
-      }
-    }
-  }
+  const counted = createStreamCounter(limits);
   return services.map(({ service, handlers }) => {
     const limited = { ...handlers };
     for (const method of service.methods) {
@@ -61,6 +38,41 @@ export function limitOpenStreams(services: ServedService[], limits: OpenStreamLi
 }
 
 /**
+ * One bound on open streams (in all and per address), as limitOpenStreams applies to the built-in
+ * services; WatchInvalidations has its own (WATCH_MAX_WATCHERS). `what` names them in the refusal.
+ */
+export function createStreamCounter(
+  limits: OpenStreamLimits,
+  what = "open streams",
+): <T>(address: string | undefined, start: () => AsyncIterable<T>) => AsyncIterable<T> {
+  let open = 0;
+  const byAddress = new Map<string, number>();
+  return async function* counted<T>(address: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> {
+    if (open >= limits.max)
+      throw new ConnectError(`too many ${what} (${limits.max}), retry later`, Code.ResourceExhausted);
+    const mine = address === undefined ? 0 : (byAddress.get(address) ?? 0);
+    if (address !== undefined && limits.maxPerAddress > 0 && mine >= limits.maxPerAddress) {
+      throw new ConnectError(
+        `too many ${what} from this address (${limits.maxPerAddress}), retry later`,
+        Code.ResourceExhausted,
+      );
+    }
+    open++;
+    if (address !== undefined) byAddress.set(address, mine + 1);
+    try {
+      yield* start();
+    } finally {
+      open--;
+      if (address !== undefined) {
+        const left = byAddress.get(address)! - 1;
+        if (left === 0) byAddress.delete(address);
+        else byAddress.set(address, left);
+      }
+    }
+  };
+}
+
+/**
  * The address of a peer written "ip:port" or "[ipv6]:port" (the port differs per connection). Both
  * sources give a port for every TCP peer: grpc-js's getPeer() ("1.2.3.4:5678", IPv6 unbracketed
  * "::1:5678") and peer.ts peerOf on the Connect path.
@@ -73,4 +85,17 @@ export function addressOf(peer: string | undefined): string | undefined {
   }
   const colon = peer.lastIndexOf(":");
   return colon > 0 ? peer.slice(0, colon) : peer;
+}
+
+/** Transport-neutral streaming handlers (StreamHandlers: WatchInvalidations) under one stream bound. */
+export function limitStreamHandlers<H extends object>(handlers: H, limits: OpenStreamLimits, what: string): H {
+  const counted = createStreamCounter(limits, what);
+  const limited: Record<string, unknown> = {};
+  for (const [name, h] of Object.entries(handlers) as [
+    string,
+    (req: unknown, ctx: StreamCallContext) => AsyncIterable<unknown>,
+  ][]) {
+    limited[name] = (req: unknown, ctx: StreamCallContext) => counted(addressOf(ctx.peer), () => h(req, ctx));
+  }
+  return limited as H;
 }

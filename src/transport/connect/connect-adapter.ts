@@ -21,6 +21,11 @@ import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from
 import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
 import type { ClaimingHandler, NodeRequest } from "../protocol/node-http.js";
 
+/** The call's Node response, so a streaming handler can hang up on a stalled reader (res.destroy()). */
+export const nodeResponseKey = createContextKey<{ destroy(): unknown } | undefined>(undefined, {
+  description: "node response",
+});
+
 export const malformedBodyKey = createContextKey<string | undefined>(undefined, {
   description: "malformed request body",
 });
@@ -177,7 +182,9 @@ export function createConnectAdapter(opts: ConnectAdapterOptions): ConnectAdapte
     handle(req, res) {
       const handler = paths.get((req.url ?? "").split("?", 1)[0]!);
       if (!handler) return false;
-      const uReq = universalRequestFromNodeRequest(req, res, undefined, opts.contextValues(req));
+      const values = opts.contextValues(req);
+      if (handler.method.methodKind === "server_streaming") values.set(nodeResponseKey, res);
+      const uReq = universalRequestFromNodeRequest(req, res, undefined, values);
       handler(uReq)
         .then((uRes) => universalResponseToNodeResponse(uRes, res))
         .catch((err: unknown) => {

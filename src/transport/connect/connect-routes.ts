@@ -7,6 +7,8 @@ import type { CallObserver } from "../protocol/call-observer.js";
 import { mapError, OK } from "../protocol/error-mapping.js";
 import { connectProtocolOf } from "../protocol/peer.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
+import type { StreamHandlers } from "../protocol/stream-handlers.js";
+import { connectStream } from "./connect-streams.js";
 
 /** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */
 export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });
@@ -22,9 +24,14 @@ export function registerConnectService<S extends DescService>(
   service: S,
   handlers: UnaryHandlers<S>,
   observer: CallObserver,
+  streams?: StreamHandlers<S>,
 ): void {
-  const impl: Record<string, (req: unknown, hc: HandlerContext) => Promise<unknown>> = {};
+  const impl: Record<string, (req: unknown, hc: HandlerContext) => unknown> = {};
   for (const method of service.methods) {
+    if (method.methodKind === "server_streaming") {
+      if (streams) impl[method.localName] = connectStream(method.name, streams, method.localName, observer);
+      continue;
+    }
     const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[
       method.localName
     ]!;

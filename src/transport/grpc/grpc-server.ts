@@ -12,6 +12,20 @@ import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
 /**
+ * A streamed message object sent to many calls (a WatchInvalidations heartbeat or invalidation) is
+ * encoded once: its bytes are kept for as long as the object lives.
+ */
+const encoded = new WeakMap<object, Buffer>();
+function encodeOnce(schema: DescMessage, m: object): Buffer {
+  let bytes = encoded.get(m);
+  if (!bytes) {
+    bytes = asBuffer(toBinary(schema, m as never));
+    encoded.set(m, bytes);
+  }
+  return bytes;
+}
+
+/**
  * grpc-js's definition of one method of a protobuf-es service: the path and message encoding come
  * from the generated descriptor, so they can never drift from the proto. `fast` is the optional
  * byte-identical codec (introspect-codec.ts) tried before protobuf-es. A request that does not
@@ -36,7 +50,9 @@ export function methodDefinition(
     ),
     responseSerialize: encode
       ? (m: unknown) => encode(m) ?? asBuffer(toBinary(output, m as never))
-      : (m: unknown) => asBuffer(toBinary(output, m as never)),
+      : method.methodKind === "server_streaming"
+        ? (m: unknown) => encodeOnce(output, m as object)
+        : (m: unknown) => asBuffer(toBinary(output, m as never)),
     responseDeserialize: (b: Buffer) => fromBinary(output, b),
     originalName: method.localName,
   };
@@ -46,12 +62,14 @@ export function methodDefinition(
  * The CallContext of a grpc-js call. A class, so the per-call object carries no closures: bearer,
  * header() and clientCertVerified() read the call only when a handler asks.
  */
-class GrpcCallContext implements CallContext {
+export class GrpcCallContext implements CallContext {
   actor: string | undefined = undefined;
   tenantId: string | undefined = undefined;
   keyId: string | undefined = undefined;
 
-  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {}
+  constructor(
+    protected readonly call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>,
+  ) {}
 
   /** Read only when an admin handler asks (never on Introspect, whose token is in the message). */
   get bearer(): string | undefined {
@@ -104,6 +122,7 @@ export function addProtobufService<S extends DescService>(
   const definition: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   const implementation: grpc.UntypedServiceImplementation = {};
   for (const method of service.methods) {
+    if (method.methodKind === "server_streaming") continue; // grpc-token-streams.ts
     if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
     const fastIn = fastCodecs.get(method.input.typeName) as FastCodec<unknown> | undefined;
     const fastOut = fastCodecs.get(method.output.typeName) as FastCodec<unknown> | undefined;

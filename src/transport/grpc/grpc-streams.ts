@@ -8,7 +8,7 @@ import type { ServedService } from "../protocol/served-service.js";
 type AnyCall = grpc.ServerUnaryCall<unknown, unknown> & grpc.ServerWritableStream<unknown, unknown>;
 
 /** The call's abort signal: aborted when the client cancels or the connection goes away. */
-function signalOf(call: { on(event: "cancelled", cb: () => void): unknown }): AbortSignal {
+export function signalOf(call: { on(event: "cancelled", cb: () => void): unknown }): AbortSignal {
   const ac = new AbortController();
   call.on("cancelled", () => ac.abort());
   return ac.signal;
@@ -47,7 +47,7 @@ function written(
  * buffered messages whatever their size: a client that never read its answers made it hold 16
  * answers per stream, and read on.)
  */
-async function pump(
+export async function pump(
   call: grpc.ServerWritableStream<unknown, unknown> | grpc.ServerDuplexStream<unknown, unknown>,
   out: AsyncIterable<unknown>,
   signal: AbortSignal,

@@ -21,13 +21,12 @@ export interface CallContext {
 }
 
 type UnaryMethods<S extends DescService> = {
-  [K in keyof S["method"]]: S["method"][K] extends DescMethodUnary ? S["method"][K] : never;
+  [K in keyof S["method"] as S["method"][K] extends DescMethodUnary ? K : never]: S["method"][K];
 };
 
 /** A transport-neutral implementation of every unary method of a service. */
 export type UnaryHandlers<S extends DescService> = {
-  [K in keyof UnaryMethods<S>]: (
-    req: MessageShape<UnaryMethods<S>[K]["input"]>,
-    ctx: CallContext,
-  ) => Promise<MessageShape<UnaryMethods<S>[K]["output"]>>;
+  [K in keyof UnaryMethods<S>]: UnaryMethods<S>[K] extends DescMethodUnary<infer I, infer O>
+    ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageShape<O>>
+    : never;
 };

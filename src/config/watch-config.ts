@@ -1,0 +1,19 @@
+// WatchInvalidations: WATCH_MAX_WATCHERS, WATCH_HEARTBEAT_MS, WATCH_REPLAY_BUFFER (docs/watch-protocol.md).
+import { int, type Env } from "./env.js";
+
+export interface WatchConfig {
+  /** Open WatchInvalidations streams in all (per address: MAX_OPEN_STREAMS_PER_ADDRESS). */
+  watchMaxWatchers: number;
+  /** Heartbeat interval: a client's staleness bound must exceed it (default 250 ms for a 1 s bound). */
+  watchHeartbeatMs: number;
+  /** Invalidations kept for resuming clients. */
+  watchReplayBuffer: number;
+}
+
+export function loadWatchConfig(env: Env): WatchConfig {
+  return {
+    watchMaxWatchers: int(env, "WATCH_MAX_WATCHERS", 10_000, 0, 1_000_000),
+    watchHeartbeatMs: int(env, "WATCH_HEARTBEAT_MS", 250, 50, 60_000),
+    watchReplayBuffer: int(env, "WATCH_REPLAY_BUFFER", 10_000, 1, 1_000_000),
+  };
+}
