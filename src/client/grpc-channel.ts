@@ -44,6 +44,8 @@ export interface WatchHandlers {
 export interface TokenChannel {
   introspect(token: string, expectedTenantId: string): Promise<IntrospectResponse>;
   watch(req: WatchInvalidationsRequest, handlers: WatchHandlers): { cancel(): void };
+  /** A new connection for what follows (the old one went silent: a stuck proxy, a half-open socket). */
+  renew?(): void;
   close(): void;
 }
 
@@ -56,9 +58,11 @@ export function createTokenChannel(opts: ChannelOptions): TokenChannel {
   const channelOptions: grpc.ChannelOptions = {
     "grpc.keepalive_time_ms": 10_000,
     "grpc.keepalive_timeout_ms": 5_000,
+    // A connection of its own (not grpc-js's process-wide pool), so renew() really opens a new one.
+    "grpc.use_local_subchannel_pool": 1,
     ...(opts.tls?.serverName ? { "grpc.ssl_target_name_override": opts.tls.serverName } : {}),
   };
-  const client = new grpc.Client(opts.address, creds, channelOptions);
+  let client = new grpc.Client(opts.address, creds, channelOptions);
   const metadata = () => {
     const md = new grpc.Metadata();
     if (opts.callerToken) md.set("x-warpflow-caller-token", opts.callerToken);
@@ -108,6 +112,11 @@ export function createTokenChannel(opts: ChannelOptions): TokenChannel {
           call.cancel();
         },
       };
+    },
+    renew() {
+      const old = client;
+      client = new grpc.Client(opts.address, creds, channelOptions);
+      old.close();
     },
     close: () => client.close(),
   };

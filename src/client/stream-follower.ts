@@ -61,7 +61,10 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
   let lastMessageAt = Date.now();
   const watchdog = setInterval(
     () => {
-      if (current && Date.now() - lastMessageAt > opts.silentMs) current.cancel();
+      if (current && Date.now() - lastMessageAt > opts.silentMs) {
+        current.cancel();
+        opts.channel.renew?.();
+      }
     },
     Math.max(10, Math.floor(opts.silentMs / 4)),
   );
