@@ -30,11 +30,12 @@ async function untilHealthy(clients: TokenClient[], ms = 30_000): Promise<void> 
 }
 
 async function cached(m: { address: string; tokens: string[]; rounds: number; calls: number; grpcMs: number }) {
-  const client = createTokenClient({ address: m.address });
+  const client = createTokenClient({ address: m.address, deadlineMs: 30_000 });
   await untilHealthy([client]);
   for (const t of m.tokens) await client.introspect(t);
   const tokens = m.tokens;
   const cachedUs: number[] = [];
+  let notHits = 0;
   for (let r = 0; r < m.rounds + 1; r++) {
     await untilHealthy([client]);
     const hits0 = client.state().hits;
@@ -44,7 +45,7 @@ async function cached(m: { address: string; tokens: string[]; rounds: number; ca
       if ((i & 4095) === 4095) await yieldLoop(); // heartbeats get in
     }
     const perCall = (cpuUs() - c0) / m.calls;
-    if (client.state().hits - hits0 !== m.calls) throw new Error("not every call was a cache hit");
+    notHits += m.calls - (client.state().hits - hits0); // a heartbeat late on a busy machine: a call went out
     if (r > 0) cachedUs.push(perCall); // round 0 warms up
   }
   client.close();
@@ -79,13 +80,13 @@ async function cached(m: { address: string; tokens: string[]; rounds: number; ca
     series.connect_64.push(await over(viaConnect, 64));
   }
   channel.close();
-  send({ type: "cached:done", cachedUs, ...series });
+  send({ type: "cached:done", cachedUs, notHits: [notHits], ...series });
 }
 
 let clients: TokenClient[] = [];
 
 async function propInit(m: { address: string; clients: number }) {
-  clients = Array.from({ length: m.clients }, () => createTokenClient({ address: m.address }));
+  clients = Array.from({ length: m.clients }, () => createTokenClient({ address: m.address, deadlineMs: 30_000 }));
   await untilHealthy(clients);
   send({ type: "prop:init:done" });
 }

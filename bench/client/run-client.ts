@@ -87,6 +87,7 @@ export async function runClientCached(service: Service, rounds: number) {
     return {
       cached_us_per_call: spread(cached),
       cached_entries: keys.length + fill.length,
+      measured_calls_not_answered_from_cache: r.notHits![0],
       grpcjs_us_per_call_1_in_flight: spread(r.grpcjs_1!, r2),
       grpcjs_us_per_call_64_in_flight: spread(r.grpcjs_64!, r2),
       connect_node_us_per_call_1_in_flight: spread(r.connect_1!, r2),

@@ -10,6 +10,14 @@ import {
   type IntrospectResponse,
 } from "../gen/warpflow/auth/v1/token_service_pb.js";
 
+/** Kinds that only take an existing token away: they never turn a not-found answer wrong. */
+const REMOVALS = new Set<InvalidationKind>([
+  InvalidationKind.KEY_REVOKED,
+  InvalidationKind.KEY_ROTATED,
+  InvalidationKind.KEY_GRACE_ENDED,
+  InvalidationKind.SESSION_REVOKED,
+]);
+
 export interface CachedAnswer {
   /** The server's answer to an Introspect without expected_tenant_id (or an inactive one). */
   answer: IntrospectResponse;
@@ -79,34 +87,17 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
       set.add(hash);
     },
     invalidate(inv) {
+      // By id, whatever the kind (docs/watch-protocol.md); the kind only matters for a change known
+      // by id alone (from another instance's feed: no tenant id), which may be a creation.
       epoch++;
+      const ids = inv.keyId !== "" || inv.sessionId !== "";
       if (inv.keyId) dropId(inv.keyId);
       if (inv.sessionId) dropId(inv.sessionId);
-      switch (inv.kind) {
-        case InvalidationKind.KEY_REVOKED:
-        case InvalidationKind.KEY_ROTATED:
-        case InvalidationKind.KEY_GRACE_ENDED:
-        case InvalidationKind.SESSION_REVOKED:
-          return; // the id names the one entry
-        case InvalidationKind.TENANT_POLICY_CHANGED:
-        case InvalidationKind.TENANT_SESSIONS_REVOKED:
-          if (inv.tenantId) dropTenant(inv.tenantId, false);
-          else lru.clear();
-          return;
-        case InvalidationKind.KEY_CREATED:
-        case InvalidationKind.SESSION_CREATED:
-        case InvalidationKind.KEY_CHANGED:
-        case InvalidationKind.UNSPECIFIED:
-        default:
-          // Creations, a change known only by id, and any kind this client does not know: a token
-          // that did not exist may exist now, so the tenant's negative answers go (all of them when
-          // no tenant is named); an unknown kind naming only a tenant drops the whole tenant.
-          if (inv.kind > InvalidationKind.TENANT_POLICY_CHANGED && !inv.keyId && !inv.sessionId) {
-            if (inv.tenantId) dropTenant(inv.tenantId, false);
-            else lru.clear();
-          } else if (inv.tenantId) dropTenant(inv.tenantId, true);
-          else dropAllNegative();
-      }
+      if (!ids) {
+        if (inv.tenantId) dropTenant(inv.tenantId, false);
+        else lru.clear(); // names nothing: drop everything
+      } else if (inv.tenantId) dropTenant(inv.tenantId, true);
+      else if (!REMOVALS.has(inv.kind)) dropAllNegative();
     },
     clear() {
       epoch++;

@@ -37,16 +37,17 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   const port = (server.address() as AddressInfo).port;
+  const cut = () => {
+    for (const [a, b] of open) {
+      a.destroy();
+      b.destroy();
+    }
+    open.clear();
+  };
   return {
     address: `127.0.0.1:${port}`,
     port,
-    cut() {
-      for (const [a, b] of open) {
-        a.destroy();
-        b.destroy();
-      }
-      open.clear();
-    },
+    cut,
     pause() {
       for (const [a, b] of open) {
         a.unpipe(b);
@@ -60,7 +61,7 @@ export async function startTcpProxy(targetPort: number, targetHost = "127.0.0.1"
     block: () => void (blocked = true),
     unblock: () => void (blocked = false),
     async close() {
-      this.cut();
+      cut();
       for (const s of frozen) s.destroy();
       await new Promise<void>((r) => server.close(() => r()));
     },

@@ -255,14 +255,17 @@ describe("token client: invalidations drop what their ids name", () => {
   }
 
   it.each([
-    [InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" }, ["k1"]],
-    [InvalidationKind.KEY_ROTATED, { tenantId: "acme", keyId: "key_2" }, ["k2"]],
+    [InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" }, ["k1", "unknownAcme"]],
+    [InvalidationKind.KEY_REVOKED, { keyId: "key_1" }, ["k1"]],
+    [InvalidationKind.KEY_ROTATED, { tenantId: "acme", keyId: "key_2" }, ["k2", "unknownAcme"]],
     [InvalidationKind.SESSION_REVOKED, { sessionId: "ses_1" }, ["s1"]],
     [InvalidationKind.TENANT_SESSIONS_REVOKED, { tenantId: "acme" }, ["k1", "k2", "s1", "unknownAcme"]],
     [InvalidationKind.TENANT_POLICY_CHANGED, { tenantId: "beta" }, ["other", "unknownBeta"]],
     [InvalidationKind.KEY_CREATED, { tenantId: "acme", keyId: "key_9" }, ["unknownAcme"]],
     [InvalidationKind.SESSION_CREATED, { tenantId: "beta", sessionId: "ses_9" }, ["unknownBeta"]],
     [InvalidationKind.KEY_CHANGED, { keyId: "key_9" }, ["unknownAcme", "unknownBeta"]],
+    [InvalidationKind.KEY_CHANGED, { keyId: "key_1" }, ["k1", "unknownAcme", "unknownBeta"]],
+    [InvalidationKind.UNSPECIFIED, {}, ["k1", "k2", "s1", "other", "unknownAcme", "unknownBeta"]],
     [99 as InvalidationKind, { tenantId: "acme" }, ["k1", "k2", "s1", "unknownAcme"]],
   ])("kind %s %o drops %o", async (kind, ids, expected) => {
     const { s, client, refetched } = await cached();
