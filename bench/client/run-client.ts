@@ -11,6 +11,9 @@
  * cached unknown tokens besides the keys), BENCH_CLIENT_PROCS (2), BENCH_CLIENT_PER_PROC (100).
  */
 import type { ChildProcess } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { generateToken } from "../../src/domain/token-format.js";
 import { createGrpcTokenClient } from "../../test/support/grpc-client.js";
@@ -36,6 +39,7 @@ const spread = (xs: number[], round: (n: number) => number | null = r3) => ({
 /** The service for these cases: watchers and open streams sized for 200 clients on one address. */
 export function clientServiceEnv(): Record<string, string> {
   return {
+    ADMIN_KEY_FILE: join(mkdtempSync(join(tmpdir(), "wf-client-bench-")), "admin-key"),
     WATCH_MAX_WATCHERS: "1000",
     MAX_OPEN_STREAMS_PER_ADDRESS: "2000",
     MAX_OPEN_STREAMS: "4000",
