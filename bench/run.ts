@@ -51,6 +51,7 @@ import { ask } from "./lib/proc.js";
 import { log, machine, r2, r3, r4, storeSummary, summarize, table } from "./lib/report.js";
 import { writeResult } from "./lib/results.js";
 import { runClientBench } from "./client/run-client.js";
+import { runWatchersCase } from "./cases/watchers.js";
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
@@ -75,6 +76,7 @@ const ALL_CASES = [
   "authorize",
   "client_cached", // bench/client/run-client.ts
   "propagation", // bench/client/run-client.ts
+  "watchers",
 ];
 const CASES = new Set(env.BENCH_CASES ? env.BENCH_CASES.split(",") : ALL_CASES);
 
@@ -331,6 +333,20 @@ async function main() {
       scrapePort: plan.scrapePort,
     });
   }
+  const watchers = CASES.has("watchers")
+    ? await runWatchersCase({
+        service,
+        loadgen,
+        introspect: svc(seeded.keys),
+        floor: floorTarget,
+        rounds: ROUNDS,
+        caseMs: CASE_MS,
+        floorMs: FLOOR_MS,
+        warmupMs: WARMUP_MS,
+        concurrency: CONCURRENCY,
+        log,
+      })
+    : undefined;
   await stopAll([
     service.child,
     bare?.child,
@@ -521,6 +537,7 @@ async function main() {
   }
   for (const [name, why] of Object.entries(skipped)) process.stdout.write(`SKIPPED ${name}: ${why}\n`);
   for (const w of warnings) process.stdout.write(`WARNING ${w}\n`);
+  if (watchers) out.watchers = watchers;
   out._meta = {
     machine: machine(),
     rounds: ROUNDS,

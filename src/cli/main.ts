@@ -13,6 +13,7 @@ import { escapeJsonText, formatKey, formatPolicy, formatSecret, formatTime, safe
 import { escapeUnprintableKeepLines } from "../domain/printable.js";
 import { formatAuditEvent, formatSession, parseAuditAction, parseSince } from "./format-audit.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { runWatch } from "./watch-command.js";
 
 /**
  * Admin CLI on the generated Connect client (gRPC over HTTP/2). Installed as `warpflow` (package.json
@@ -43,6 +44,8 @@ const USAGE = `usage: warpflow <command> [options] [--json]   (from source: npm 
   policy get --tenant T                 show a tenant's policy
   policy set --tenant T --hipaa on|off  set HIPAA mode
   introspect --token X [--tenant T]     introspect a token
+  watch                                 print invalidations as they arrive (WatchInvalidations; Ctrl-C stops;
+                                        WARPFLOW_CALLER_TOKEN if the server sets INTROSPECT_CALLER_TOKEN)
 environment: WARPFLOW_ADMIN_KEY (else ADMIN_KEY_FILE, default .warpflow/admin-key), WARPFLOW_URL (default http://localhost:$PORT, PORT default 8080)`;
 
 /** WARPFLOW_URL, else the server on this machine at PORT (the server's own setting; default 8080). */
@@ -293,6 +296,8 @@ async function run(argv: string[]): Promise<void> {
         escapeJsonText(JSON.stringify(toJson(pb.IntrospectResponseSchema, r))),
       );
     }
+    case "watch":
+      return runWatch({ client: api(), json: values.json, callerToken: process.env.WARPFLOW_CALLER_TOKEN });
     default:
       throw new UsageError(`unknown command (the commands are below)\n${USAGE}`);
   }

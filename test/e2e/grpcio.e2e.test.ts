@@ -32,11 +32,11 @@ afterAll(async () => {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON a client program printed, checked by the assertions
 type ClientAnswer = Record<string, any>;
 
-const runClient = (version: string) =>
+const runClient = (version: string, ...mode: string[]) =>
   new Promise<ClientAnswer>((resolve, reject) => {
     execFile(
       PYTHON,
-      [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version],
+      [join(repoRoot, "test/support/grpcio_client.py"), t.address, t.adminKey, version, ...mode],
       { timeout: 30_000 },
       (err, stdout, stderr) =>
         err
@@ -70,5 +70,16 @@ describe.skipIf(missing !== undefined).each(["v1", "v1alpha"])("python grpcio wi
       keyId: out.created.key.id,
     });
     expect(out.listed.keys.map((k: { id: string }) => k.id)).toEqual([out.created.key.id]);
+  });
+});
+
+describe.skipIf(missing !== undefined)("python grpcio: WatchInvalidations (issue 20)", () => {
+  it("subscribes (schema from reflection) and sees a revoke's invalidation", async () => {
+    const out = await runClient("v1", "watch");
+    expect(out.messages[0]).toMatchObject({ reset: { reason: "RESET_REASON_START" } });
+    expect(out.messages.at(-1)).toMatchObject({
+      invalidation: { kind: "INVALIDATION_KIND_KEY_REVOKED", tenantId: "grpcio-v1", keyId: out.key_id },
+    });
+    expect(out.messages.some((m: ClientAnswer) => m.invalidation?.kind === "INVALIDATION_KIND_KEY_CREATED")).toBe(true);
   });
 });

@@ -4,7 +4,10 @@ Learns the schema only through server reflection (v1 or v1alpha), links every de
 strict protobuf DescriptorPool (which refuses a file whose imports are missing), then calls
 CreateKey, Introspect and ListKeys with dynamic messages. Prints one JSON object.
 
-usage: grpcio_client.py HOST:PORT ADMIN_KEY v1|v1alpha
+usage: grpcio_client.py HOST:PORT ADMIN_KEY v1|v1alpha [watch]
+
+With `watch`: subscribes to WatchInvalidations (server streaming), creates and revokes a key, and
+prints the stream's messages up to the revoke's invalidation.
 """
 import json
 import sys
@@ -13,6 +16,7 @@ import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
 target, admin_key, version = sys.argv[1], sys.argv[2], sys.argv[3]
+mode = sys.argv[4] if len(sys.argv) > 4 else "calls"
 channel = grpc.insecure_channel(target)
 reflection = channel.stream_stream(
     f"/grpc.reflection.{version}.ServerReflection/ServerReflectionInfo",
@@ -109,6 +113,32 @@ def call(method, request, metadata=()):
 
 admin = (("authorization", f"Bearer {admin_key}"),)
 tenant = f"grpcio-{version.lower()}"
+
+
+def watch():
+    m = svc.FindMethodByName("WatchInvalidations")
+    req_cls, res_cls = make(m.input_type), make(m.output_type)
+    rpc = channel.unary_stream(
+        "/warpflow.auth.v1.TokenService/WatchInvalidations",
+        request_serializer=lambda msg: msg.SerializeToString(),
+        response_deserializer=res_cls.FromString,
+    )
+    stream = rpc(req_cls(), timeout=20)
+    seen = [json_format.MessageToDict(next(stream))]  # the START reset
+    key = call("CreateKey", {"tenant_id": tenant, "label": "grpcio-watch"}, admin)["key"]
+    call("RevokeKey", {"tenant_id": tenant, "key_id": key["id"]}, admin)
+    for msg in stream:
+        seen.append(json_format.MessageToDict(msg))
+        inv = seen[-1].get("invalidation", {})
+        if inv.get("kind") == "INVALIDATION_KIND_KEY_REVOKED" and inv.get("keyId") == key["id"]:
+            break
+    stream.cancel()
+    print(json.dumps({"key_id": key["id"], "messages": seen}))
+
+
+if mode == "watch":
+    watch()
+    sys.exit(0)
 created = call("CreateKey", {"tenant_id": tenant, "label": "grpcio"}, admin)
 print(json.dumps({
     "services": services,

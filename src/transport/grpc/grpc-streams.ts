@@ -14,7 +14,7 @@ export function signalOf(call: { on(event: "cancelled", cb: () => void): unknown
   return ac.signal;
 }
 
-const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
+export const statusOf = (err: unknown): Partial<grpc.StatusObject> => {
   const mapped = mapError(err);
   return { code: mapped.code as number as grpc.status, details: mapped.message };
 };

@@ -7,7 +7,7 @@ import { mapError, OK } from "../protocol/error-mapping.js";
 import { MALFORMED, malformedRequest } from "../protocol/malformed-request.js";
 import type { StreamCallContext, StreamHandlers } from "../protocol/stream-handlers.js";
 import { GrpcCallContext, methodDefinition } from "./grpc-server.js";
-import { pump, signalOf } from "./grpc-streams.js";
+import { signalOf, statusOf } from "./grpc-streams.js";
 
 /**
  * The HTTP/2 stream under a grpc-js server call. grpc-js exposes no way to reset a call whose
@@ -24,6 +24,43 @@ function http2StreamOf(call: unknown): Http2Stream | undefined {
     node = (node as { nextCall?: unknown }).nextCall;
   }
   return undefined;
+}
+
+/** Resolves on the writable's 'drain' (or when the call is cancelled: nothing will drain then). */
+function drained(call: grpc.ServerWritableStream<unknown, unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      signal.removeEventListener("abort", done);
+      call.off("drain", done);
+      resolve();
+    };
+    signal.addEventListener("abort", done, { once: true });
+    call.once("drain", done);
+  });
+}
+
+/**
+ * Writes a server stream's messages with the writable's own backpressure: on while grpc-js's
+ * buffer takes them (16 messages), then waits for 'drain'. (grpc-streams.ts pump waits for each
+ * write's callback instead, one message per event-loop turn: a burst of invalidations then left
+ * reading watchers hundreds of events behind.) A reader that stops reading stops the pulls, so
+ * the hub sees it fall behind.
+ */
+async function pumpWithBackpressure(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  out: AsyncIterable<unknown>,
+  signal: AbortSignal,
+): Promise<void> {
+  try {
+    for await (const msg of out) {
+      if (signal.aborted) return;
+      if (!call.write(msg)) await drained(call, signal);
+      if (signal.aborted) return;
+    }
+    if (!signal.aborted) call.end();
+  } catch (err) {
+    if (!signal.aborted) call.emit("error", statusOf(err));
+  }
 }
 
 class GrpcStreamCallContext extends GrpcCallContext implements StreamCallContext {
@@ -77,7 +114,7 @@ export function addProtobufStreams<S extends DescService>(
           throw err;
         }
       }
-      void pump(call, run(), signal);
+      void pumpWithBackpressure(call, run(), signal);
     }) as grpc.handleServerStreamingCall<unknown, unknown>;
   }
   if (Object.keys(definition).length > 0) server.addService(definition as grpc.ServiceDefinition, implementation);
