@@ -154,6 +154,7 @@ export async function runPropagation(service: Service, rounds: number) {
           `propagation ${name} round ${r + 1}: p50 ${r2(median(delays))} p99 ${r2(pct(delays, 99))} max ${r2(Math.max(...delays))} ms`,
         );
       }
+      log(`propagation ${name}: p99 ${JSON.stringify(spread(p99s, r2))} max ${JSON.stringify(spread(maxes, r2))}`);
       out[name] = {
         p50_ms: spread(p50s, r2),
         p99_ms: spread(p99s, r2),
@@ -175,7 +176,10 @@ export async function runClientBench(cases: Set<string>, rounds: number): Promis
   if (!cases.has("client_cached") && !cases.has("propagation")) return out;
   const service = await startService(clientServiceEnv());
   try {
-    if (cases.has("client_cached")) out.client_cached = await runClientCached(service, rounds);
+    if (cases.has("client_cached")) {
+      out.client_cached = await runClientCached(service, rounds);
+      log(`client_cached ${JSON.stringify(out.client_cached)}`);
+    }
     if (cases.has("propagation")) out.propagation = await runPropagation(service, rounds);
   } finally {
     await stopAll([service.child]);
