@@ -109,23 +109,21 @@ async function propCache(m: { token: string }) {
 }
 
 async function propWatch(m: { token: string; timeoutMs: number }) {
-  const at: (number | null)[] = clients.map(() => null);
-  let left = clients.length;
-  send({ type: "prop:watch:done" }); // looping from now on
   const deadline = Date.now() + m.timeoutMs;
-  while (left > 0 && Date.now() < deadline) {
-    await Promise.all(
-      clients.map(async (c, i) => {
-        if (at[i] !== null) return;
+  send({ type: "prop:watch:done" }); // looping from now on
+  // Each client on its own loop: a cached answer costs a microsecond, so a client polls its cache
+  // once per event-loop turn; once the invalidation dropped the entry, the next lookup asks the
+  // server, and the time its inactive answer arrives is that client's figure.
+  const at = await Promise.all(
+    clients.map(async (c) => {
+      while (Date.now() < deadline) {
         const r = await c.introspect(m.token).catch(() => undefined);
-        if (r && !r.active && at[i] === null) {
-          at[i] = epochMs();
-          left--;
-        }
-      }),
-    );
-    await yieldLoop();
-  }
+        if (r && !r.active) return epochMs();
+        await yieldLoop();
+      }
+      return null;
+    }),
+  );
   send({ type: "prop:result", at });
 }
 
