@@ -1,5 +1,6 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
+import { Registry } from "prom-client";
 import { describe, expect, it, vi } from "vitest";
 import { createTokenClient, type TokenClientOptions } from "../../src/client/token-client.js";
 import { TokenClientError } from "../../src/client/errors.js";
@@ -305,6 +306,27 @@ describe("token client: invalidations drop what their ids name", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+});
+
+describe("token client: metrics", () => {
+  it("exposes its state as values and, opt-in, as prom-client metrics", async () => {
+    const registry = new Registry();
+    const { s, client } = setup({ registry });
+    const t = generateToken("api_key", "acme");
+    s.answers.set(t, key("acme", "key_1"));
+    await client.introspect(t);
+    await client.introspect(t);
+    await client.introspect("junk");
+    const text = await registry.metrics();
+    expect(text).toContain("warpflow_client_cache_hits_total 1");
+    expect(text).toContain("warpflow_client_cache_misses_total 1");
+    expect(text).toContain("warpflow_client_local_rejections_total 1");
+    expect(text).toContain("warpflow_client_stream_connected 1");
+    expect(text).toContain("warpflow_client_cache_entries 1");
+    expect(text).not.toContain(t);
+    expect(client.state()).toMatchObject({ hits: 1, misses: 1, localRejections: 1, cacheSize: 1, connected: true });
+    client.close();
   });
 });
 
