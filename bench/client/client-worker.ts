@@ -114,17 +114,21 @@ async function propWatch(m: { token: string; timeoutMs: number }) {
   // Each client on its own loop: a cached answer costs a microsecond, so a client polls its cache
   // once per event-loop turn; once the invalidation dropped the entry, the next lookup asks the
   // server, and the time its inactive answer arrives is that client's figure.
+  // Also when each client stopped answering from cache (its first miss: the invalidation arrived).
+  const dropped: (number | null)[] = clients.map(() => null);
   const at = await Promise.all(
-    clients.map(async (c) => {
+    clients.map(async (c, i) => {
       while (Date.now() < deadline) {
+        const misses = c.state().misses;
         const r = await c.introspect(m.token).catch(() => undefined);
+        if (dropped[i] === null && c.state().misses > misses) dropped[i] = epochMs();
         if (r && !r.active) return epochMs();
         await yieldLoop();
       }
       return null;
     }),
   );
-  send({ type: "prop:result", at });
+  send({ type: "prop:result", at, dropped });
 }
 
 process.on("message", (msg: { type: string }) => {

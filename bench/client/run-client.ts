@@ -136,15 +136,22 @@ export async function runPropagation(service: Service, rounds: number) {
       const p99s: number[] = [];
       const maxes: number[] = [];
       const p50s: number[] = [];
+      const dropP99s: number[] = [];
       let missing = 0;
       for (let r = 0; r < rounds; r++) {
         const { token, act } = await setup(r);
         await Promise.all(workers.map((w) => ask(w, { type: "prop:cache", token }, 120_000)));
-        const results = workers.map((w) => nextMessage<{ at: (number | null)[] }>(w, "prop:result", 60_000));
+        const results = workers.map((w) =>
+          nextMessage<{ at: (number | null)[]; dropped: (number | null)[] }>(w, "prop:result", 60_000),
+        );
         await Promise.all(workers.map((w) => ask(w, { type: "prop:watch", token, timeoutMs: 5000 })));
         const t0 = performance.timeOrigin + performance.now();
         await act();
-        const at = (await Promise.all(results)).flatMap((x) => x.at);
+        const callMs = performance.timeOrigin + performance.now() - t0;
+        const answers = await Promise.all(results);
+        const at = answers.flatMap((x) => x.at);
+        const dropped = answers.flatMap((x) => x.dropped).map((x) => (x === null ? Infinity : Math.max(0, x - t0)));
+        dropP99s.push(pct(dropped, 99));
         missing += at.filter((x) => x === null).length;
         const delays = at.map((x) => (x === null ? Infinity : Math.max(0, x - t0)));
         p50s.push(median(delays));
@@ -160,6 +167,7 @@ export async function runPropagation(service: Service, rounds: number) {
         p99_ms: spread(p99s, r2),
         max_ms: spread(maxes, r2),
         clients_never_inactive_within_5s: missing,
+        cache_dropped_p99_ms: spread(dropP99s, r2),
         met: Math.max(...p99s) <= 100 && Math.max(...maxes) <= 1000 && missing === 0,
       };
     }
