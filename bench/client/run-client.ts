@@ -158,7 +158,7 @@ export async function runPropagation(service: Service, rounds: number) {
         p99s.push(pct(delays, 99));
         maxes.push(Math.max(...delays));
         log(
-          `propagation ${name} round ${r + 1}: p50 ${r2(median(delays))} p99 ${r2(pct(delays, 99))} max ${r2(Math.max(...delays))} ms`,
+          `propagation ${name} round ${r + 1}: p50 ${r2(median(delays))} p99 ${r2(pct(delays, 99))} max ${r2(Math.max(...delays))} ms (cache dropped p99 ${r2(pct(dropped, 99))} ms; the call took ${r2(callMs)} ms)`,
         );
       }
       log(`propagation ${name}: p99 ${JSON.stringify(spread(p99s, r2))} max ${JSON.stringify(spread(maxes, r2))}`);
