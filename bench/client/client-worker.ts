@@ -114,14 +114,17 @@ async function propWatch(m: { token: string; timeoutMs: number }) {
   // Each client on its own loop: a cached answer costs a microsecond, so a client polls its cache
   // once per event-loop turn; once the invalidation dropped the entry, the next lookup asks the
   // server, and the time its inactive answer arrives is that client's figure.
-  // Also when each client stopped answering from cache (its first miss: the invalidation arrived).
+  // Also when each client's cache dropped the entry (the invalidation arrived), before the server call.
   const dropped: (number | null)[] = clients.map(() => null);
   const at = await Promise.all(
     clients.map(async (c, i) => {
+      let size = c.state().cacheSize;
       while (Date.now() < deadline) {
-        const misses = c.state().misses;
+        // The entry left the cache (the invalidation was applied) at most one loop turn ago.
+        const now = c.state().cacheSize;
+        if (dropped[i] === null && now < size) dropped[i] = epochMs();
+        size = now;
         const r = await c.introspect(m.token).catch(() => undefined);
-        if (dropped[i] === null && c.state().misses > misses) dropped[i] = epochMs();
         if (r && !r.active) return epochMs();
         await yieldLoop();
       }
