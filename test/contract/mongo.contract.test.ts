@@ -141,7 +141,7 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     });
   });
 
-  it("tells other instances about revoked sessions (change stream), one event per session", async () => {
+  it("tells other instances about new and revoked sessions (change stream), one event per session", async () => {
     await withWriterAndWatcher("wf_session_changes", async (writer, seen) => {
       const t = "tenant-sessions";
       const mk = () => ({
@@ -153,12 +153,15 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
         createdBy: "k",
       });
       const [a, b, c] = [mk(), mk(), mk()];
-      for (const s of [a, b, c]) await writer.store.insertSession(s); // inserts: no event
+      for (const s of [a, b, c]) await writer.store.insertSession(s); // inserts: session_created (WatchInvalidations)
       await writer.store.revokeSession({ tenantId: t, sessionId: a.id, revokedAt: new Date(), revokedBy: "k" });
       await writer.store.revokeTenantSessions({ tenantId: t, revokedAt: new Date(), revokedBy: "k" });
-      await pollUntil(() => seen.length >= 3, 10_000, 50);
-      expect(seen[0]).toEqual({ kind: "session", sessionId: a.id });
-      expect(new Set(seen.slice(1))).toEqual(
+      await pollUntil(() => seen.length >= 6, 10_000, 50);
+      expect(seen.slice(0, 3)).toEqual(
+        [a, b, c].map((x) => ({ kind: "session_created", sessionId: x.id, tenantId: t })),
+      );
+      expect(seen[3]).toEqual({ kind: "session", sessionId: a.id });
+      expect(new Set(seen.slice(4))).toEqual(
         new Set([
           { kind: "session", sessionId: b.id },
           { kind: "session", sessionId: c.id },
@@ -263,9 +266,10 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       await writer.store.recordKeyUses([{ keyId: a.ok ? a.key.id : "", at: new Date() }]); // not a status change: no event
       await writer.store.revokeKey({ tenantId: t, keyId: a.ok ? a.key.id : "", revokedAt: new Date() });
       await writer.store.setPolicy({ tenantId: t, hipaaEnabled: true });
-      await pollUntil(() => seen.length >= 2, 10_000, 50);
+      await pollUntil(() => seen.length >= 3, 10_000, 50);
       expect(seen).toEqual([
-        { kind: "key", keyId: a.ok ? a.key.id : "" },
+        { kind: "key_created", keyId: a.ok ? a.key.id : "", tenantId: t },
+        { kind: "key", keyId: a.ok ? a.key.id : "", status: "revoked" },
         { kind: "policy", tenantId: t },
       ]);
     });

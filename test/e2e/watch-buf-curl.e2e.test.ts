@@ -47,6 +47,6 @@ describe.each([
         invalidation: { kind: "INVALIDATION_KIND_KEY_REVOKED", tenantId, keyId: key!.id },
       }),
     );
-    expect(r.stderr).toMatch(/deadline_exceeded/i);
+    expect(r.code, "buf curl ended by its own --timeout, not killed").not.toBe(-1);
   });
 });

@@ -1,12 +1,14 @@
 import * as http2 from "node:http2";
+import * as grpc from "@grpc/grpc-js";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { ResetReason } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
+import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
 import { pollUntil, sleep, waitUntil } from "../support/poll.js";
 import { connectFrom, envelope } from "../support/stream-flood.js";
-import { useTestApp } from "../support/test-app.js";
+import { startTestApp, useTestApp } from "../support/test-app.js";
 import { watchConnect, watchGrpc, type Watch } from "../support/watch-client.js";
 
 const WATCH = "/warpflow.auth.v1.TokenService/WatchInvalidations";
@@ -172,5 +174,66 @@ describe("a slow reader is disconnected, not buffered without bound", () => {
     // Its place is free again (WATCH_MAX_WATCHERS 2: the reader and a new one).
     await started(track(watchGrpc(t.address)));
     session.destroy();
+  });
+});
+
+describe("shutdown and logs", () => {
+  it("open watches end with OK at shutdown (they do not hold the drain); each watch has one rpc log line", async () => {
+    const app = await startTestApp({ env: { SHUTDOWN_TIMEOUT_MS: "10000" }, logLevel: "info" });
+    const w = watchGrpc(app.address);
+    const c = watchConnect(createConnectTransport({ baseUrl: app.baseUrl, httpVersion: "1.1" }));
+    await started(w);
+    await started(c);
+    const cancelled = watchGrpc(app.address);
+    await started(cancelled);
+    cancelled.cancel();
+    const rpcLines = () =>
+      app.logs
+        .map((l) => JSON.parse(l) as { rpc?: string; code?: string })
+        .filter((l) => l.rpc === "WatchInvalidations");
+    await waitUntil(() => rpcLines().length === 1, 5000, "the cancelled watch's log line");
+    const t0 = Date.now();
+    await app.close();
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await w.end()).toMatchObject({ code: 0 });
+    expect(await c.end()).toMatchObject({ code: 0 });
+    expect(rpcLines().map((l) => l.code)).toEqual(["canceled", "ok", "ok"]);
+  });
+});
+
+describe.skipIf(!hasOpenssl())("caller restrictions: INTROSPECT_REQUIRE_CLIENT_CERT", () => {
+  let pki: TestPki;
+  const callerToken = "w".repeat(40);
+  const t = useTestApp(() => {
+    pki = createTestPki();
+    return {
+      logLevel: "warn",
+      env: {
+        TLS_CERT_FILE: pki.serverCertFile,
+        TLS_KEY_FILE: pki.serverKeyFile,
+        TLS_CLIENT_CA_FILE: pki.caFile,
+        TLS_CLIENT_CERT_OPTIONAL: "true",
+        INTROSPECT_REQUIRE_CLIENT_CERT: "true",
+        INTROSPECT_CALLER_TOKEN: callerToken,
+      },
+    };
+  });
+
+  it("a watch needs a verified client certificate and the caller credential, as Introspect", async () => {
+    const address = `localhost:${t.port}`;
+    const withCert = new grpc.Client(address, grpc.credentials.createSsl(pki.ca, pki.clientKey, pki.clientCert));
+    const noCert = new grpc.Client(address, grpc.credentials.createSsl(pki.ca));
+    try {
+      const md = { "x-warpflow-caller-token": callerToken };
+      await started(track(watchGrpc(address, { metadata: md }, withCert)));
+      expect(await track(watchGrpc(address, {}, withCert)).end()).toMatchObject({ code: UNAUTHENTICATED });
+      const refused = track(watchGrpc(address, { metadata: md }, noCert));
+      expect(await refused.end()).toMatchObject({ code: UNAUTHENTICATED });
+      expect(refused.ended!.details).toContain("client certificate");
+    } finally {
+      open.splice(0).forEach((w) => w.cancel());
+      withCert.close();
+      noCert.close();
+    }
   });
 });

@@ -1,7 +1,7 @@
 // TokenService's server-streaming methods (WatchInvalidations) on the connect-node router: Connect
 // streaming and gRPC-Web, over HTTP/1.1 and HTTP/2. Same handlers, error mapping and observer as
 // the grpc-js path (grpc/grpc-token-streams.ts).
-import { ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { bearerToken } from "../protocol/bearer.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { mapError, OK } from "../protocol/error-mapping.js";
@@ -40,15 +40,21 @@ export function connectStream(
       },
       hangUp: () => void hc.values.get(nodeResponseKey)?.destroy(),
     };
+    let observed = false;
     try {
       const malformed = hc.values.get(malformedBodyKey);
       if (malformed !== undefined) throw malformedRequest(malformed);
       yield* handler(req, ctx);
-      observer.end(name, OK, start, ctx);
+      observed = true;
+      observer.end(name, hc.signal.aborted ? Code.Canceled : OK, start, ctx);
     } catch (err) {
       const mapped = mapError(err);
+      observed = true;
       observer.end(name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
       throw new ConnectError(mapped.message, mapped.code);
+    } finally {
+      // The usual end of a watch: the client cancels (or goes away, or was hung up on).
+      if (!observed) observer.end(name, Code.Canceled, start, ctx);
     }
   };
 }

@@ -1,5 +1,6 @@
 import type { DescService } from "@bufbuild/protobuf";
 import * as grpc from "@grpc/grpc-js";
+import { Code } from "@connectrpc/connect";
 import type { Http2Stream } from "node:http2";
 import { constants as h2 } from "node:http2";
 import type { CallObserver } from "../protocol/call-observer.js";
@@ -104,14 +105,20 @@ export function addProtobufStreams<S extends DescService>(
       const signal = signalOf(call);
       const ctx = new GrpcStreamCallContext(call, signal);
       async function* run(): AsyncIterable<unknown> {
+        let observed = false;
         try {
           if (call.request === MALFORMED) throw malformedRequest();
           yield* handler(call.request, ctx);
-          observer.end(name, OK, start, ctx);
+          observed = true;
+          observer.end(name, signal.aborted ? Code.Canceled : OK, start, ctx);
         } catch (err) {
           const mapped = mapError(err);
+          observed = true;
           observer.end(name, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
           throw err;
+        } finally {
+          // The usual end of a watch: the client cancels (or goes away, or was hung up on).
+          if (!observed) observer.end(name, Code.Canceled, start, ctx);
         }
       }
       void pumpWithBackpressure(call, run(), signal);
