@@ -92,7 +92,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
         break;
       case "invalidation":
         if (m.sequence !== state.sequence + 1n) drop("sequence_gap");
-        cache.invalidate(m.event.value);
+        cache.invalidate(m.event.value, now());
         state.sequence = m.sequence;
         break;
       case "heartbeat":

@@ -175,7 +175,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const hash = hashToken(token);
     const t = now();
     const hit = cache.get(hash);
-    if (hit && t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)) {
+    if (hit && (hit.final || (t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)))) {
       counters.hits++;
       return forTenant(hit.answer, expected);
     }

@@ -54,6 +54,10 @@ function scripted() {
   };
 }
 
+/** The token whose scripted answer names this key or session id. */
+const tokensOf = (s: { answers: Map<string, IntrospectResponse | Error> }, id: string) =>
+  [...s.answers].find(([, a]) => !(a instanceof Error) && (a.keyId === id || a.sessionId === id))![0];
+
 const key = (tenantId: string, keyId: string, extra: Partial<Omit<IntrospectResponse, "$typeName">> = {}) =>
   create(IntrospectResponseSchema, { active: true, tokenType: TokenType.API_KEY, tenantId, keyId, ...extra });
 
@@ -256,10 +260,11 @@ describe("token client: invalidations drop what their ids name", () => {
   }
 
   it.each([
-    [InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" }, ["k1", "unknownAcme"]],
-    [InvalidationKind.KEY_REVOKED, { keyId: "key_1" }, ["k1"]],
+    [InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" }, ["unknownAcme"]], // k1: REVOKED, kept
+    [InvalidationKind.KEY_REVOKED, { keyId: "key_1" }, []],
+    [InvalidationKind.KEY_REVOKED, { tenantId: "beta", keyId: "key_1" }, ["k1", "unknownBeta"]], // another tenant's id: dropped
     [InvalidationKind.KEY_ROTATED, { tenantId: "acme", keyId: "key_2" }, ["k2", "unknownAcme"]],
-    [InvalidationKind.SESSION_REVOKED, { sessionId: "ses_1" }, ["s1"]],
+    [InvalidationKind.SESSION_REVOKED, { sessionId: "ses_1" }, []], // s1: REVOKED, kept
     [InvalidationKind.TENANT_SESSIONS_REVOKED, { tenantId: "acme" }, ["k1", "k2", "s1", "unknownAcme"]],
     [InvalidationKind.TENANT_POLICY_CHANGED, { tenantId: "beta" }, ["other", "unknownBeta"]],
     [InvalidationKind.KEY_CREATED, { tenantId: "acme", keyId: "key_9" }, ["unknownAcme"]],
@@ -272,6 +277,68 @@ describe("token client: invalidations drop what their ids name", () => {
     const { s, client, refetched } = await cached();
     s.invalidate(kind, ids);
     expect(await refetched()).toEqual(expected);
+    client.close();
+  });
+
+  it.each([
+    [InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" }, "k1"],
+    [InvalidationKind.KEY_REVOKED, { keyId: "key_1" }, "k1"],
+    [InvalidationKind.KEY_GRACE_ENDED, { tenantId: "acme", keyId: "key_1" }, "k1"],
+    [InvalidationKind.SESSION_REVOKED, { tenantId: "acme", sessionId: "ses_1" }, "s1"],
+    [InvalidationKind.SESSION_REVOKED, { sessionId: "ses_1" }, "s1"],
+  ] as const)("kind %s %o: the token is answered REVOKED locally, stream healthy or not", async (kind, ids, name) => {
+    const { s, client, clock } = await cached();
+    const revoked = { active: false, inactiveReason: InactiveReason.REVOKED, keyId: "", sessionId: "", tenantId: "" };
+    s.invalidate(kind, ids);
+    s.introspect.mockClear();
+    const token = name === "k1" ? tokensOf(s, "key_1") : tokensOf(s, "ses_1");
+    expect(await client.introspect(token)).toMatchObject(revoked);
+    expect(await client.introspect(token, { expectedTenantId: "acme" })).toMatchObject(revoked);
+    // Later changes of the tenant (policy, creations) do not bring it back to the server.
+    s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, { tenantId: "acme" });
+    s.invalidate(InvalidationKind.KEY_CREATED, { tenantId: "acme", keyId: "key_9" });
+    s.invalidate(InvalidationKind.KEY_CHANGED, { keyId: "key_8" });
+    // Stream stale, then gone, server unreachable: still inactive, never an error, no call.
+    clock.advance(60_000);
+    expect(client.state().healthy).toBe(false);
+    for (const [t, a] of s.answers) if (a !== undefined) s.answers.set(t, new TokenClientError("unavailable", "down"));
+    s.cut();
+    expect(await client.introspect(token)).toMatchObject(revoked);
+    expect(s.introspect).not.toHaveBeenCalled();
+    expect(client.state().hits).toBeGreaterThanOrEqual(3);
+    client.close();
+  });
+
+  it("drops instead when the server might answer otherwise: past expires_at, or the id under another tenant", async () => {
+    const env = setup();
+    const sesToken = generateToken("session", "acme");
+    const keyToken = generateToken("api_key", "acme");
+    const exp = env.clock.now().getTime() + 10_000;
+    env.s.answers.set(
+      sesToken,
+      key("acme", "", { tokenType: TokenType.SESSION, sessionId: "ses_1", expiresAt: timestampFromMs(exp) }),
+    );
+    env.s.answers.set(keyToken, key("acme", "key_1"));
+    await env.client.introspect(sesToken);
+    await env.client.introspect(keyToken);
+    env.clock.advance(10_000); // at expires_at: the server may say EXPIRED (an expired session)
+    env.s.heartbeat();
+    env.s.invalidate(InvalidationKind.SESSION_REVOKED, { tenantId: "acme", sessionId: "ses_1" });
+    env.s.invalidate(InvalidationKind.KEY_REVOKED, { tenantId: "beta", keyId: "key_1" }); // a refused revoke
+    env.s.answers.set(sesToken, create(IntrospectResponseSchema, { inactiveReason: InactiveReason.EXPIRED }));
+    env.s.introspect.mockClear();
+    expect((await env.client.introspect(sesToken)).inactiveReason).toBe(InactiveReason.EXPIRED);
+    expect((await env.client.introspect(keyToken)).active).toBe(true);
+    expect(env.s.introspect).toHaveBeenCalledTimes(2);
+    env.client.close();
+  });
+
+  it("a tenant's sessions revoke drops (asks again): a session created while it ran is not revoked", async () => {
+    const { s, client } = await cached();
+    s.invalidate(InvalidationKind.TENANT_SESSIONS_REVOKED, { tenantId: "acme" });
+    s.introspect.mockClear();
+    expect((await client.introspect(tokensOf(s, "ses_1"))).active).toBe(true); // the server's answer
+    expect(s.introspect).toHaveBeenCalledTimes(1);
     client.close();
   });
 
