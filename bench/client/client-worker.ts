@@ -114,7 +114,8 @@ async function propWatch(m: { token: string; timeoutMs: number }) {
   // Each client on its own loop: a cached answer costs a microsecond, so a client polls its cache
   // once per event-loop turn; once the invalidation dropped the entry, the next lookup asks the
   // server, and the time its inactive answer arrives is that client's figure.
-  // Also when each client's cache dropped the entry (the invalidation arrived), before the server call.
+  // Also when each client's cache dropped the entry (the invalidation arrived), before the server call,
+  // or, for a revoke (a cached REVOKED answer, no drop), when it first answered inactive.
   const dropped: (number | null)[] = clients.map(() => null);
   const at = await Promise.all(
     clients.map(async (c, i) => {
@@ -125,7 +126,12 @@ async function propWatch(m: { token: string; timeoutMs: number }) {
         if (dropped[i] === null && now < size) dropped[i] = epochMs();
         size = now;
         const r = await c.introspect(m.token).catch(() => undefined);
-        if (r && !r.active) return epochMs();
+        if (r && !r.active) {
+          // A revoke now turns the entry into a cached inactive answer (the cache does not shrink).
+          const t = epochMs();
+          if (dropped[i] === null) dropped[i] = t;
+          return t;
+        }
         await yieldLoop();
       }
       return null;
