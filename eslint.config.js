@@ -9,6 +9,8 @@
 //   src/transport          nothing from adapters, app or cli, and no store/verifier driver
 //                          (mongodb, aws-jwt-verify): those live behind the ports.
 //   src/adapters           nothing from transport, app or cli.
+//   src/client             the client library: nothing from adapters, app, cli or service, no
+//                          store/verifier driver (it ships to callers with the production deps).
 // Not fenced: src/app (the composition root imports every layer, transport/metrics.ts included)
 // and src/cli (imports transport/proto-mapping.ts and transport/audit-mapping.ts today, mapping
 // that issue 19 part 1 moves out of the wire code). A dynamic import() is not checked.
@@ -51,6 +53,17 @@ const transportFence = {
 const adaptersFence = {
   patterns: [
     { regex: layer("transport|app|cli"), message: "src/adapters imports nothing from transport, app or cli." },
+  ],
+};
+
+const clientFence = {
+  paths: ["mongodb", "aws-jwt-verify", "pino"],
+  patterns: [
+    { group: ["mongodb/*", "aws-jwt-verify/*"], message: "The client library uses no store or verifier driver." },
+    {
+      regex: layer("adapters|app|cli|service"),
+      message: "src/client imports nothing from adapters, app, cli or service.",
+    },
   ],
 };
 
@@ -138,4 +151,5 @@ export default defineConfig(
   { files: ["src/domain/**/*.ts", "src/ports/**/*.ts"], rules: { "no-restricted-imports": ["error", domainFence] } },
   { files: ["src/transport/**/*.ts"], rules: { "no-restricted-imports": ["error", transportFence] } },
   { files: ["src/adapters/**/*.ts"], rules: { "no-restricted-imports": ["error", adaptersFence] } },
+  { files: ["src/client/**/*.ts"], rules: { "no-restricted-imports": ["error", clientFence] } },
 );

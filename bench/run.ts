@@ -58,6 +58,7 @@ import { registeredCases, type CaseOutput } from "./lib/cases.js";
 import { ask, pinModeOf, setPinning } from "./lib/proc.js";
 import { log, machine, r2, r3, r4, roundSummary, storeSummary, summarize, table } from "./lib/report.js";
 import { writeResult } from "./lib/results.js";
+import { runClientBench } from "./client/run-client.js";
 import { runWatchersCase } from "./cases/watchers.js";
 // Cases in files of their own (bench/cases/*.ts): one import each.
 import "./cases/connections.js";
@@ -83,6 +84,8 @@ const ALL_CASES = [
   "api_key_metrics_off",
   "api_key_codec_off",
   "authorize",
+  "client_cached", // bench/client/run-client.ts
+  "propagation", // bench/client/run-client.ts
   "watchers",
   ...registeredCases().map((c) => c.name),
 ];
@@ -397,6 +400,7 @@ async function main() {
 
   // ---- report ----
   const out: Record<string, unknown> = {};
+  Object.assign(out, await runClientBench(CASES, ROUNDS)); // client library cases: their own service
   const rows: (string | number | null)[][] = [];
   const warnings: string[] = [];
   const targets: Record<string, { met: boolean; detail: string }> = {};

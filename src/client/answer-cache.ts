@@ -1,0 +1,163 @@
+// The client's cache of Introspect answers, keyed by the token's SHA-256 (never the plaintext),
+// bounded (LRU), with the indexes the invalidation stream needs: key id and session id -> hash,
+// tenant -> hashes. Time is the caller's clock (milliseconds), never lru-cache's own, so every
+// bound is exact under an injected clock. Which entry may answer is decided by the caller
+// (token-client.ts); this file only stores, finds and drops.
+import { LRUCache } from "lru-cache";
+import {
+  InactiveReason,
+  InvalidationKind,
+  type Invalidation,
+  type IntrospectResponse,
+} from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { inactiveAnswer } from "./local-check.js";
+
+/** Kinds that only take an existing token away: they never turn a not-found answer wrong. */
+const REMOVALS = new Set<InvalidationKind>([
+  InvalidationKind.KEY_REVOKED,
+  InvalidationKind.KEY_ROTATED,
+  InvalidationKind.KEY_GRACE_ENDED,
+  InvalidationKind.SESSION_REVOKED,
+]);
+
+/**
+ * Kinds that make the named key or session inactive for good: the cached answer for that id becomes
+ * the server's own answer for it (REVOKED: the server checks revocation before expiry and before a
+ * HIPAA tenant's policy), kept whether or not the stream is healthy. Not TENANT_SESSIONS_REVOKED: it
+ * spares a session created while it ran (createdAt after its revokedAt), which a client may already
+ * hold, so those entries are dropped and asked again.
+ */
+const FINAL = new Map<InvalidationKind, "keyId" | "sessionId">([
+  [InvalidationKind.KEY_REVOKED, "keyId"],
+  [InvalidationKind.KEY_GRACE_ENDED, "keyId"],
+  [InvalidationKind.SESSION_REVOKED, "sessionId"],
+]);
+const REVOKED = inactiveAnswer(InactiveReason.REVOKED);
+
+export interface CachedAnswer {
+  /** The server's answer to an Introspect without expected_tenant_id (or an inactive one). */
+  answer: IntrospectResponse;
+  /** Tenant of the token (the answer's, or the opaque token's prefix); "" when unknown (an inactive JWT). */
+  tenantId: string;
+  /** The answer's expires_at in ms (sessions, JWTs, deprecated keys); Infinity when unset. */
+  expiresAtMs: number;
+  /** Not to be answered from after this instant (caller's clock, ms). */
+  validUntilMs: number;
+  /** A revocation the stream announced: answered inactive whatever the stream's health. */
+  final?: true;
+}
+
+export interface AnswerCache {
+  get(hash: string): CachedAnswer | undefined;
+  set(hash: string, entry: CachedAnswer): void;
+  /** Applies one invalidation of the stream (at `nowMs`, the caller's clock); moves the epoch. */
+  invalidate(inv: Invalidation, nowMs: number): void;
+  /** Drops everything (a reset, a gap, a new server instance); moves the epoch. */
+  clear(): void;
+  /** Moves on at every invalidation and clear: an answer read at an older epoch is not cached. */
+  readonly epoch: number;
+  readonly size: number;
+}
+
+export function createAnswerCache(maxEntries: number): AnswerCache {
+  const byId = new Map<string, string>();
+  const byTenant = new Map<string, Set<string>>();
+  const unindex = (hash: string, e: CachedAnswer) => {
+    const id = e.answer.keyId || e.answer.sessionId;
+    if (id && byId.get(id) === hash) byId.delete(id);
+    const set = byTenant.get(e.tenantId);
+    if (set) {
+      set.delete(hash);
+      if (set.size === 0) byTenant.delete(e.tenantId);
+    }
+  };
+  const lru = new LRUCache<string, CachedAnswer>({
+    max: Math.max(1, maxEntries),
+    dispose: (value, hash) => unindex(hash, value),
+  });
+  let epoch = 0;
+
+  const dropId = (id: string) => {
+    const hash = byId.get(id);
+    if (hash !== undefined) lru.delete(hash);
+  };
+  /**
+   * The active answer cached for a revoked id becomes REVOKED, as the server now answers. Dropped
+   * instead when the server might answer otherwise: the entry names another tenant than the
+   * invalidation (a RevokeSession with the wrong tenant still announces the id), or it is already
+   * past its expires_at (the server may say EXPIRED).
+   */
+  const revokeId = (field: "keyId" | "sessionId", id: string, tenantId: string, nowMs: number) => {
+    const hash = byId.get(id);
+    if (hash === undefined) return;
+    const e = lru.peek(hash);
+    if (!e) return;
+    if (
+      !e.answer.active ||
+      e.answer[field] !== id ||
+      (tenantId !== "" && e.tenantId !== tenantId) ||
+      e.expiresAtMs <= nowMs
+    ) {
+      lru.delete(hash);
+      return;
+    }
+    set(hash, { answer: REVOKED, tenantId: e.tenantId, expiresAtMs: Infinity, validUntilMs: Infinity, final: true });
+  };
+  const set = (hash: string, entry: CachedAnswer) => {
+    lru.set(hash, entry);
+    const id = entry.answer.keyId || entry.answer.sessionId;
+    if (id) byId.set(id, hash);
+    let members = byTenant.get(entry.tenantId);
+    if (!members) byTenant.set(entry.tenantId, (members = new Set()));
+    members.add(hash);
+  };
+  // A revoked id stays revoked whatever else changes (policy, creations): final entries are kept.
+  const dropTenant = (tenantId: string, onlyNegative: boolean) => {
+    const set = byTenant.get(tenantId);
+    if (!set) return;
+    for (const hash of [...set]) {
+      const e = lru.peek(hash);
+      if (e && !e.final && (!onlyNegative || !e.answer.active)) lru.delete(hash);
+    }
+  };
+  const dropAllNegative = () => {
+    const drop: string[] = [];
+    for (const [hash, e] of lru.entries()) if (!e.answer.active && !e.final) drop.push(hash);
+    for (const hash of drop) lru.delete(hash);
+  };
+
+  return {
+    get: (hash) => lru.get(hash),
+    set,
+    invalidate(inv, nowMs) {
+      // By id, whatever the kind (docs/watch-protocol.md); the kind only matters for a change known
+      // by id alone (from another instance's feed: no tenant id), which may be a creation.
+      epoch++;
+      const ids = inv.keyId !== "" || inv.sessionId !== "";
+      const final = FINAL.get(inv.kind);
+      if (inv.keyId) {
+        if (final === "keyId") revokeId(final, inv.keyId, inv.tenantId, nowMs);
+        else dropId(inv.keyId);
+      }
+      if (inv.sessionId) {
+        if (final === "sessionId") revokeId(final, inv.sessionId, inv.tenantId, nowMs);
+        else dropId(inv.sessionId);
+      }
+      if (!ids) {
+        if (inv.tenantId) dropTenant(inv.tenantId, false);
+        else lru.clear(); // names nothing: drop everything
+      } else if (inv.tenantId) dropTenant(inv.tenantId, true);
+      else if (!REMOVALS.has(inv.kind)) dropAllNegative();
+    },
+    clear() {
+      epoch++;
+      lru.clear();
+    },
+    get epoch() {
+      return epoch;
+    },
+    get size() {
+      return lru.size;
+    },
+  };
+}

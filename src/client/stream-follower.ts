@@ -1,0 +1,149 @@
+// Follows WatchInvalidations: applies invalidations and resets to the cache in order, records each
+// heartbeat (time on the caller's clock, complete flag), reconnects with capped exponential backoff
+// and full jitter, and resumes from the last (instance_id, sequence) it saw. Anything out of order
+// (a sequence gap, another instance without a reset, a heartbeat ahead of what it received) drops
+// the whole cache: the client cannot know what it missed.
+import { create } from "@bufbuild/protobuf";
+import {
+  WatchInvalidationsRequestSchema,
+  type WatchInvalidationsResponse,
+} from "../gen/warpflow/auth/v1/token_service_pb.js";
+import type { AnswerCache } from "./answer-cache.js";
+import type { TokenChannel } from "./grpc-channel.js";
+
+export interface StreamState {
+  connected: boolean;
+  /** Caller's clock (ms) when the last heartbeat arrived; undefined before the first one. */
+  lastHeartbeatAtMs: number | undefined;
+  /** The last heartbeat's complete flag (false until one says true). */
+  complete: boolean;
+  instanceId: string;
+  sequence: bigint;
+  reconnects: number;
+  resets: number;
+}
+
+export interface FollowerOptions {
+  channel: TokenChannel;
+  cache: AnswerCache;
+  now: () => number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  /** No message for this long (real time): the stream is cut and reconnected. */
+  silentMs: number;
+  /** Called on every reset or forced clear, with the reason (metrics, logs). */
+  onReset?: (reason: string) => void;
+  onStateChange?: () => void;
+}
+
+export interface StreamFollower {
+  readonly state: Readonly<StreamState>;
+  stop(): void;
+}
+
+export function startStreamFollower(opts: FollowerOptions): StreamFollower {
+  const { cache, now } = opts;
+  const state: StreamState = {
+    connected: false,
+    lastHeartbeatAtMs: undefined,
+    complete: false,
+    instanceId: "",
+    sequence: 0n,
+    reconnects: 0,
+    resets: 0,
+  };
+  let stopped = false;
+  let current: { cancel(): void } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  let attempt = 0;
+  // Real time (not the injected clock) of the last message: a stream silent for silentMs while its
+  // connection stays up (a stuck proxy) is cancelled and reconnected.
+  let lastMessageAt = Date.now();
+  const watchdog = setInterval(
+    () => {
+      if (current && Date.now() - lastMessageAt > opts.silentMs) {
+        current.cancel();
+        opts.channel.renew?.();
+      }
+    },
+    Math.max(10, Math.floor(opts.silentMs / 4)),
+  );
+  watchdog.unref?.();
+
+  const drop = (reason: string) => {
+    cache.clear();
+    state.resets++;
+    opts.onReset?.(reason);
+  };
+
+  const onMessage = (m: WatchInvalidationsResponse) => {
+    lastMessageAt = Date.now();
+    state.connected = true;
+    if (m.instanceId !== state.instanceId && m.event.case !== "reset") {
+      // Another instance without a reset first: its sequences say nothing about what was missed.
+      drop("instance_changed");
+      state.sequence = 0n;
+    }
+    state.instanceId = m.instanceId;
+    switch (m.event.case) {
+      case "reset":
+        drop("reset");
+        state.sequence = m.sequence;
+        break;
+      case "invalidation":
+        if (m.sequence !== state.sequence + 1n) drop("sequence_gap");
+        cache.invalidate(m.event.value, now());
+        state.sequence = m.sequence;
+        break;
+      case "heartbeat":
+        if (m.sequence > state.sequence) {
+          drop("sequence_gap");
+          state.sequence = m.sequence;
+        }
+        attempt = 0; // a working stream: the next reconnect starts from the initial backoff
+        state.lastHeartbeatAtMs = now();
+        state.complete = m.event.value.complete;
+        break;
+      case undefined:
+      default:
+        return; // a future event kind: nothing to apply
+    }
+    opts.onStateChange?.();
+  };
+
+  const connect = () => {
+    timer = undefined;
+    if (stopped) return;
+    const req = create(WatchInvalidationsRequestSchema, {
+      resumeInstanceId: state.instanceId,
+      resumeAfterSequence: state.sequence,
+    });
+    lastMessageAt = Date.now();
+    current = opts.channel.watch(req, {
+      data: onMessage,
+      end: () => {
+        current = undefined;
+        state.connected = false;
+        state.complete = false; // no answer from cache until a heartbeat of the next stream
+        opts.onStateChange?.();
+        if (stopped) return;
+        state.reconnects++;
+        const cap = Math.min(opts.backoffMaxMs, opts.backoffInitialMs * 2 ** Math.min(attempt, 20));
+        attempt++;
+        timer = setTimeout(connect, Math.round(Math.random() * cap));
+        timer.unref?.();
+      },
+    });
+  };
+  connect();
+
+  return {
+    state,
+    stop() {
+      stopped = true;
+      clearInterval(watchdog);
+      if (timer) clearTimeout(timer);
+      current?.cancel();
+    },
+  };
+}

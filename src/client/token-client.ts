@@ -1,0 +1,225 @@
+// createTokenClient: Introspect with an in-process cache that the server's invalidation stream keeps
+// right. The rules (docs/client.md has the table):
+// - a cached answer is used only while the stream is healthy: a heartbeat within stalenessMs on the
+//   caller's clock AND that heartbeat said complete; otherwise the server is asked;
+// - an answer is never used active past its expires_at; one read before an invalidation that
+//   arrived meanwhile is not cached (epoch); one read while the stream is unhealthy is kept at most
+//   cacheTtlMs (the server's own CACHE_TTL_MS bound), others at most maxAgeMs;
+// - malformed tokens are answered locally; concurrent misses on one token make one call;
+// - no answer possible: TokenClientError (fail closed), except the opt-in ride-through.
+import type { Registry } from "prom-client";
+import { MAX_JWT_LENGTH } from "../domain/token-format.js";
+import { hashToken } from "../domain/token-hash.js";
+import type { Clock } from "../ports/clock.js";
+import { InactiveReason, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { createAnswerCache, type CachedAnswer } from "./answer-cache.js";
+import { authenticateWith, type AuthResult } from "./authenticate.js";
+import { registerClientMetrics, type ClientCounters } from "./client-metrics.js";
+import { isUnreachable, TokenClientError } from "./errors.js";
+import { createTokenChannel, type TlsOptions, type TokenChannel } from "./grpc-channel.js";
+import { checkToken, MALFORMED, TENANT_MISMATCH } from "./local-check.js";
+import { startStreamFollower } from "./stream-follower.js";
+
+export interface TokenClientOptions {
+  /** host:port of the token service (gRPC). */
+  address: string;
+  /** TLS or mTLS; omit for h2c. */
+  tls?: TlsOptions;
+  /** The server's INTROSPECT_CALLER_TOKEN, when it requires one. */
+  callerToken?: string;
+  /** Answer from cache only if a heartbeat arrived within this many ms. Default 1000. */
+  stalenessMs?: number;
+  /** Lifetime of an answer read while the stream was unhealthy (the server's CACHE_TTL_MS). Default 2000. */
+  cacheTtlMs?: number;
+  /** Lifetime of any cached answer, stream healthy or not. Default 300000 (5 min). */
+  maxAgeMs?: number;
+  /** Cached answers (LRU). Default 100000. */
+  maxEntries?: number;
+  /** Opt-in outage ride-through (ms after the last heartbeat); 0 (default) = off. */
+  rideThroughMs?: number;
+  /** Deadline of one Introspect call. Default 2000. */
+  deadlineMs?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  /** No stream message for this long (real time): reconnect. Default max(3 x stalenessMs, 1500). */
+  silentMs?: number;
+  /** Injected time (tests); default the system clock. */
+  clock?: Clock;
+  /** prom-client registry to register warpflow_client_* metrics in (opt-in). */
+  registry?: Registry;
+  /** pino-style logger for the once-per-outage ride-through line; default none. */
+  logger?: { warn(obj: object, msg: string): void };
+  /** Tests: a channel instead of the gRPC one. */
+  channel?: TokenChannel;
+}
+
+export interface TokenClientState extends ClientCounters {
+  connected: boolean;
+  /** Whether a lookup may be answered from cache right now. */
+  healthy: boolean;
+  /** ms since the last heartbeat (Infinity before the first). */
+  lastHeartbeatAgeMs: number;
+  cacheSize: number;
+  resets: number;
+  reconnects: number;
+}
+
+export interface TokenClient {
+  introspect(token: string, opts?: { expectedTenantId?: string }): Promise<IntrospectResponse>;
+  authenticate(
+    authorization: string | string[] | undefined | null,
+    opts?: { expectedTenantId?: string },
+  ): Promise<AuthResult>;
+  state(): TokenClientState;
+  close(): void;
+}
+
+const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
+  t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Infinity;
+
+export function createTokenClient(options: TokenClientOptions): TokenClient {
+  const o = {
+    stalenessMs: 1000,
+    cacheTtlMs: 2000,
+    maxAgeMs: 300_000,
+    maxEntries: 100_000,
+    rideThroughMs: 0,
+    deadlineMs: 2000,
+    backoffInitialMs: 100,
+    backoffMaxMs: 5000,
+    ...options,
+  };
+  const clock = o.clock;
+  const now = clock ? () => clock.now().getTime() : Date.now;
+  const channel = o.channel ?? createTokenChannel({ ...o, deadlineMs: o.deadlineMs });
+  const cache = createAnswerCache(o.maxEntries);
+  const counters: ClientCounters = { hits: 0, misses: 0, localRejections: 0, rideThroughAnswers: 0, failedClosed: 0 };
+  let riding = false; // inside an outage that the ride-through has answered (one log line per outage)
+  const follower = startStreamFollower({
+    channel,
+    cache,
+    now,
+    backoffInitialMs: o.backoffInitialMs,
+    backoffMaxMs: o.backoffMaxMs,
+    silentMs: o.silentMs ?? Math.max(3 * o.stalenessMs, 1500),
+    onStateChange: () => {
+      if (riding && follower?.state.connected && follower.state.complete) riding = false;
+    },
+  });
+  const s = follower.state;
+  const healthyAt = (t: number) =>
+    s.connected && s.complete && s.lastHeartbeatAtMs !== undefined && t - s.lastHeartbeatAtMs <= o.stalenessMs;
+  const inflight = new Map<string, Promise<IntrospectResponse>>();
+
+  const forTenant = (a: IntrospectResponse, expected: string | undefined) =>
+    expected && a.active && a.tenantId !== expected ? TENANT_MISMATCH : a;
+
+  async function fetchAnswer(
+    token: string,
+    hash: string,
+    tenantOfToken: string,
+    expected: string,
+    hit: CachedAnswer | undefined,
+  ): Promise<IntrospectResponse> {
+    const epoch = cache.epoch;
+    const t0 = now();
+    const healthyBefore = healthyAt(t0);
+    let answer: IntrospectResponse;
+    try {
+      answer = await channel.introspect(token, expected);
+    } catch (e) {
+      const err = e instanceof TokenClientError ? e : new TokenClientError("internal", "introspect failed");
+      const t = now();
+      if (
+        isUnreachable(err) &&
+        o.rideThroughMs > 0 &&
+        hit?.answer.active === true &&
+        !s.connected &&
+        s.lastHeartbeatAtMs !== undefined &&
+        t - s.lastHeartbeatAtMs <= o.rideThroughMs &&
+        t < hit.expiresAtMs
+      ) {
+        counters.rideThroughAnswers++;
+        if (!riding) {
+          riding = true;
+          o.logger?.warn(
+            { event: "token_client_ride_through", rideThroughMs: o.rideThroughMs },
+            "token service and invalidation stream unreachable: answering cached active tokens within the ride-through bound",
+          );
+        }
+        return forTenant(hit.answer, expected);
+      }
+      counters.failedClosed++;
+      throw err;
+    }
+    const mismatch = !answer.active && answer.inactiveReason === InactiveReason.TENANT_MISMATCH;
+    if (cache.epoch === epoch && !mismatch) {
+      const tenantId = answer.active ? answer.tenantId : tenantOfToken;
+      const lifetime = healthyBefore && healthyAt(now()) && tenantId !== "" ? o.maxAgeMs : o.cacheTtlMs;
+      cache.set(hash, { answer, tenantId, expiresAtMs: ms(answer.expiresAt), validUntilMs: t0 + lifetime });
+    }
+    return answer;
+  }
+
+  const rejectLocally = () => {
+    counters.localRejections++;
+    return MALFORMED;
+  };
+
+  async function introspect(token: string, opts: { expectedTenantId?: string } = {}): Promise<IntrospectResponse> {
+    if (typeof token !== "string" || token === "") throw new TokenClientError("invalid_argument", "token: is required");
+    const expected = opts.expectedTenantId ?? "";
+    // Longer than any token the server looks at: malformed, without hashing a large input.
+    if (token.length > MAX_JWT_LENGTH) return rejectLocally();
+    // A hit needs no parsing: only a token that passed the local check below is ever cached.
+    const hash = hashToken(token);
+    const t = now();
+    const hit = cache.get(hash);
+    if (hit && (hit.final || (t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)))) {
+      counters.hits++;
+      return forTenant(hit.answer, expected);
+    }
+    const check = checkToken(token);
+    if (check === "malformed") return rejectLocally();
+    counters.misses++;
+    const key = expected ? `${hash}\n${expected}` : hash;
+    let p = inflight.get(key);
+    if (!p) {
+      p = fetchAnswer(token, hash, check === "jwt" ? "" : check.tenantId, expected, hit);
+      inflight.set(key, p);
+      const done = () => inflight.delete(key);
+      p.then(done, done);
+    }
+    return p;
+  }
+
+  if (o.registry) {
+    registerClientMetrics(o.registry, counters, {
+      connected: () => s.connected,
+      heartbeatAgeSeconds: () => (s.lastHeartbeatAtMs === undefined ? Infinity : (now() - s.lastHeartbeatAtMs) / 1000),
+      cacheSize: () => cache.size,
+      resets: () => s.resets,
+    });
+  }
+
+  return {
+    introspect,
+    authenticate: (authorization, opts = {}) => authenticateWith(introspect, authorization, opts.expectedTenantId),
+    state() {
+      const t = now();
+      return {
+        ...counters,
+        connected: s.connected,
+        healthy: healthyAt(t),
+        lastHeartbeatAgeMs: s.lastHeartbeatAtMs === undefined ? Infinity : t - s.lastHeartbeatAtMs,
+        cacheSize: cache.size,
+        resets: s.resets,
+        reconnects: s.reconnects,
+      };
+    },
+    close() {
+      follower.stop();
+      channel.close();
+    },
+  };
+}
