@@ -12,7 +12,7 @@ import { useTestApp } from "../support/test-app.js";
 const CALLER = "cli-caller-secret-0123456789abcdefghijklmnop";
 const t = useTestApp({ env: { INTROSPECT_CALLER_TOKEN: CALLER } });
 
-const introspect = (env: Record<string, string>) =>
+const introspect = (env: Record<string, string | undefined>) =>
   runCliInProcess(["introspect"], {
     env: { ADMIN_KEY_FILE: join(tmpdir(), "wf-none", "admin-key"), WARPFLOW_URL: t.baseUrl, ...env },
     stdin: `${t.adminKey}\n`,
@@ -28,7 +28,8 @@ describe("CLI introspect with INTROSPECT_CALLER_TOKEN", () => {
   });
 
   it("without it (or with a wrong one) the server refuses: exit 3, nothing secret printed", async () => {
-    for (const env of [{}, { WARPFLOW_CALLER_TOKEN: "wrong-caller-secret-0123456789abcdefghij" }]) {
+    const envs: Record<string, string>[] = [{}, { WARPFLOW_CALLER_TOKEN: "wrong-caller-secret-0123456789abcdefghij" }];
+    for (const env of envs) {
       const r = await introspect(env);
       expect(r.stderr).toMatch(/unauthenticated/);
       expect(r.code).toBe(3);
