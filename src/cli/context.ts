@@ -32,6 +32,24 @@ export function serverAddress(server: string | undefined, env: NodeJS.ProcessEnv
   return { url: `http://localhost:${env.PORT || "8080"}`, from: "WARPFLOW_URL unset: http://localhost:$PORT" };
 }
 
+/**
+ * The address as printed in messages: without user:password and without query or fragment (a URL
+ * like http://user:pass@host/?token=... must not put its secrets on a terminal or in a CI log).
+ */
+export function shownAddress(url: string): string {
+  try {
+    const u = new URL(url);
+    const hidden = u.username !== "" || u.password !== "" || u.search !== "" || u.hash !== "";
+    u.username = "";
+    u.password = "";
+    u.search = "";
+    u.hash = "";
+    return hidden ? `${u.href} (credentials, query and fragment not shown)` : url;
+  } catch {
+    return "(not a URL)";
+  }
+}
+
 export interface Ctx {
   io: CliIo;
   json: boolean;

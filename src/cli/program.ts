@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { Command, CommanderError, Option } from "commander";
 import { ConnectError } from "@connectrpc/connect";
 import { COMMANDS } from "./commands/index.js";
-import { createCtx, type CommonOptions, type Ctx, type Tracked } from "./context.js";
+import { createCtx, shownAddress, type CommonOptions, type Ctx, type Tracked } from "./context.js";
 import { DomainError } from "../domain/errors.js";
 import { CliError, EXIT, EXIT_CODES_TEXT, exitCodeFor, exitCodeForName, type ExitCode } from "./exit-codes.js";
 import { safe } from "./format.js";
@@ -178,7 +178,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       const a = state.address;
       const reach =
         exitCode === EXIT.unavailable && a
-          ? ` (server ${safe(a.url)} from ${a.from}; set WARPFLOW_URL or pass --server with the server's address)`
+          ? ` (server ${safe(shownAddress(a.url))} from ${a.from}; set WARPFLOW_URL or pass --server with the server's address)`
           : "";
       const name = codeName(err);
       return fail(name, `error: ${safe(err.message)}${reach}`, exitCode);

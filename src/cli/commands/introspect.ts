@@ -29,7 +29,7 @@ const TYPES: Partial<Record<pb.TokenType, string>> = {
 export function registerIntrospect(program: Command, { leaf, run }: CommandKit): void {
   const cmd = leaf(program, "introspect", {
     summary:
-      "is a token active? (the token on standard input, or asked for unechoed on a terminal; exit 7 when inactive)",
+      "is a token active? (the token on standard input, or asked for unechoed on a terminal; exit 7 when inactive; WARPFLOW_CALLER_TOKEN if the server sets INTROSPECT_CALLER_TOKEN)",
     examples: ["warpflow introspect --tenant acme < token.txt", 'printf %s "$TOKEN" | warpflow introspect --token -'],
     server: true,
   })
@@ -37,7 +37,10 @@ export function registerIntrospect(program: Command, { leaf, run }: CommandKit):
     .option("--tenant <id>", "the tenant the token must belong to");
   run<{ token?: string; tenant?: string }>(cmd, async (ctx, o) => {
     const token = await ctx.readToken(o.token);
-    const r = await ctx.api().introspect({ token, expectedTenantId: o.tenant ?? "" });
+    // The server's INTROSPECT_CALLER_TOKEN, when it requires one (as for `warpflow watch`): sent, never printed.
+    const callerToken = ctx.io.env.WARPFLOW_CALLER_TOKEN;
+    const headers: Record<string, string> = callerToken ? { "x-warpflow-caller-token": callerToken } : {};
+    const r = await ctx.api().introspect({ token, expectedTenantId: o.tenant ?? "" }, { headers });
     ctx.out(pb.IntrospectResponseSchema, r, () => {
       if (!r.active) return `${ctx.paint.red("inactive")}: ${REASONS[r.inactiveReason] ?? "inactive"}`;
       const what = [

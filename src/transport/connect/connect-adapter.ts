@@ -6,7 +6,7 @@
 // written in the caller's protocol (Connect, gRPC-Web) and counted like any other call. Streaming
 // (health Watch, reflection): each envelope is checked as it arrives and a malformed one ends the
 // call with INVALID_ARGUMENT.
-import { fromBinary, type DescMessage } from "@bufbuild/protobuf";
+import { fromBinary, fromJsonString, type DescMessage } from "@bufbuild/protobuf";
 import {
   Code,
   ConnectError,
@@ -18,7 +18,7 @@ import {
 } from "@connectrpc/connect";
 import type { UniversalHandler, UniversalServerRequest } from "@connectrpc/connect/protocol";
 import { universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
-import { MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
+import { MALFORMED_JSON_MESSAGE, MALFORMED_MESSAGE, malformedRequest } from "../protocol/malformed-request.js";
 import type { ClaimingHandler, NodeRequest } from "../protocol/node-http.js";
 
 /** The call's Node response, so a streaming handler can hang up on a stalled reader (res.destroy()). */
@@ -46,15 +46,26 @@ export interface ConnectAdapterOptions extends ConnectRouterOptions {
 }
 
 /**
- * Binary bodies: Connect unary (`application/proto`, the bare message) and enveloped ones (gRPC-Web,
- * Connect streaming, gRPC over HTTP/1.1: flags byte, 4-byte big-endian length, message).
+ * Bodies checked here: Connect unary (`application/proto` or `application/json`, the bare message)
+ * and enveloped ones (gRPC-Web, Connect streaming, gRPC over HTTP/1.1: flags byte, 4-byte big-endian
+ * length, message), binary or JSON. JSON is checked too because connect-es's own error for it quotes
+ * the body (JSON.parse's excerpt, a rejected field value in full: a token pasted into the wrong field).
  */
-function binaryKind(contentType: string | null): "bare" | "enveloped" | undefined {
+interface BodyKind {
+  framing: "bare" | "enveloped";
+  json: boolean;
+}
+
+function bodyKind(contentType: string | null): BodyKind | undefined {
   const type = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
-  if (type === "application/proto") return "bare";
-  if (ENVELOPED.has(type)) return "enveloped";
+  if (type === "application/proto") return { framing: "bare", json: false };
+  if (type === "application/json") return { framing: "bare", json: true };
+  if (ENVELOPED.has(type)) return { framing: "enveloped", json: false };
+  if (ENVELOPED_JSON.has(type)) return { framing: "enveloped", json: true };
   return undefined;
 }
+
+const ENVELOPED_JSON = new Set(["application/grpc-web+json", "application/connect+json", "application/grpc+json"]);
 
 const ENVELOPED = new Set([
   "application/grpc-web",
@@ -84,13 +95,16 @@ async function readUpTo(body: AsyncIterable<Uint8Array>, max: number) {
 }
 
 const EMPTY_ENVELOPE = new Uint8Array(5);
+const EMPTY_JSON = new TextEncoder().encode("{}");
+const EMPTY_JSON_ENVELOPE = new Uint8Array([0, 0, 0, 0, 2, ...EMPTY_JSON]);
 
-function decodes(input: DescMessage, bytes: Uint8Array): string | undefined {
+function decodes(input: DescMessage, bytes: Uint8Array, json = false): string | undefined {
   try {
-    fromBinary(input, bytes);
+    if (json) fromJsonString(input, new TextDecoder().decode(bytes));
+    else fromBinary(input, bytes);
     return undefined;
   } catch {
-    return MALFORMED_MESSAGE;
+    return json ? MALFORMED_JSON_MESSAGE : MALFORMED_MESSAGE;
   }
 }
 
@@ -98,10 +112,10 @@ function decodes(input: DescMessage, bytes: Uint8Array): string | undefined {
  * The problem with one envelope (flags, length, message), or undefined when it is a plain message
  * that decodes. A compressed flag on a body declared uncompressed is the client's mistake too.
  */
-function envelopeProblem(input: DescMessage, envelope: Uint8Array): string | undefined {
+function envelopeProblem(input: DescMessage, envelope: Uint8Array, json = false): string | undefined {
   if (envelope[0] === 1) return "compressed flag set on an uncompressed body";
   if (envelope[0] !== 0) return undefined; // other flags: connect-es answers them
-  return decodes(input, envelope.subarray(5));
+  return decodes(input, envelope.subarray(5), json);
 }
 
 /**
@@ -114,6 +128,7 @@ async function* checkedEnvelopes(
   body: AsyncIterable<Uint8Array>,
   input: DescMessage,
   max: number,
+  json: boolean,
 ): AsyncIterable<Uint8Array> {
   const it = body[Symbol.asyncIterator]();
   let pending = Buffer.alloc(0);
@@ -128,7 +143,7 @@ async function* checkedEnvelopes(
       }
       if (pending.length < 5 + length) break;
       const envelope = pending.subarray(0, 5 + length);
-      const problem = envelopeProblem(input, envelope);
+      const problem = envelopeProblem(input, envelope, json);
       if (problem !== undefined) throw malformedRequest(problem);
       yield envelope;
       pending = pending.subarray(5 + length);
@@ -140,14 +155,14 @@ async function* checkedEnvelopes(
 function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): UniversalHandler {
   const input = handler.method.input;
   const checked = async (req: UniversalServerRequest) => {
-    const kind = binaryKind(req.header.get("content-type"));
+    const kind = bodyKind(req.header.get("content-type"));
     const compressed =
       (req.header.get("content-encoding") ?? req.header.get("grpc-encoding") ?? "identity") !== "identity";
     const body = req.body;
     if (kind === undefined || compressed || !isAsyncIterable(body)) return handler(req);
     if (handler.method.methodKind !== "unary") {
-      return kind === "enveloped"
-        ? handler({ ...req, body: checkedEnvelopes(body, input, readMaxBytes) })
+      return kind.framing === "enveloped"
+        ? handler({ ...req, body: checkedEnvelopes(body, input, readMaxBytes, kind.json) })
         : handler(req);
     }
     const { chunks, rest } = await readUpTo(body, readMaxBytes + 5);
@@ -155,7 +170,12 @@ function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): Univers
     const all = Buffer.concat(chunks);
     // One whole envelope is checked; anything else (none, two, cut short): connect-es answers it.
     const oneEnvelope = all.length >= 5 && all.readUInt32BE(1) === all.length - 5;
-    const problem = kind === "bare" ? decodes(input, all) : oneEnvelope ? envelopeProblem(input, all) : undefined;
+    const problem =
+      kind.framing === "bare"
+        ? decodes(input, all, kind.json)
+        : oneEnvelope
+          ? envelopeProblem(input, all, kind.json)
+          : undefined;
     if (problem === undefined) return handler({ ...req, body: replay([all], undefined) });
     req.contextValues?.set(malformedBodyKey, problem);
     const header = new Headers(req.header);
@@ -163,7 +183,18 @@ function withBodyCheck(handler: UniversalHandler, readMaxBytes: number): Univers
     return handler({
       ...req,
       header,
-      body: replay([kind === "enveloped" ? EMPTY_ENVELOPE : new Uint8Array(0)], undefined),
+      body: replay(
+        [
+          kind.framing === "enveloped"
+            ? kind.json
+              ? EMPTY_JSON_ENVELOPE
+              : EMPTY_ENVELOPE
+            : kind.json
+              ? EMPTY_JSON
+              : new Uint8Array(0),
+        ],
+        undefined,
+      ),
     });
   };
   return Object.assign(checked, handler) as UniversalHandler;

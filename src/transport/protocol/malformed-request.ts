@@ -13,6 +13,9 @@ export const MALFORMED = Symbol("malformed request");
 
 export const MALFORMED_MESSAGE = "not a valid protobuf message";
 
+/** A JSON body (Connect, gRPC-Web JSON) that is not this method's message: never the parser's words (they quote the body). */
+export const MALFORMED_JSON_MESSAGE = "not a valid JSON message for this method";
+
 /** The error every path answers such a request with (`problem`: a finer fixed text, e.g. a bad flag). */
 export const malformedRequest = (problem: string = MALFORMED_MESSAGE) =>
   new ConnectError(`request: ${problem}`, Code.InvalidArgument);
