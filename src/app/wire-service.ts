@@ -171,7 +171,7 @@ function invalidationOf(c: StoreChange): Invalidation | undefined {
     case "session_created":
       return { kind: "session_created", sessionId: c.sessionId, tenantId: c.tenantId };
     case "policy":
-      return { kind: "tenant_policy_changed", tenantId: c.tenantId };
+      return { kind: "tenant_policy_changed", tenantId: c.tenantId, hipaaEnabled: c.hipaaEnabled };
     case "reset":
       return undefined;
   }

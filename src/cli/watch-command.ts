@@ -34,6 +34,7 @@ export function formatWatchMessage(
         i.tenantId && `tenant ${safe(i.tenantId)}`,
         i.keyId && `key ${safe(i.keyId)}`,
         i.sessionId && `session ${safe(i.sessionId)}`,
+        i.hipaaEnabled !== undefined && `hipaa ${i.hipaaEnabled ? "on" : "off"}`,
       ].filter(Boolean);
       return `${seq} ${kindName(i.kind)} ${ids.join(" ")}`.trimEnd();
     }

@@ -9,6 +9,7 @@ import {
   InvalidationKind,
   type Invalidation,
   type IntrospectResponse,
+  TokenType,
 } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { inactiveAnswer } from "./local-check.js";
 
@@ -33,6 +34,8 @@ const FINAL = new Map<InvalidationKind, "keyId" | "sessionId">([
   [InvalidationKind.SESSION_REVOKED, "sessionId"],
 ]);
 const REVOKED = inactiveAnswer(InactiveReason.REVOKED);
+/** The server's answer for an API key of a HIPAA tenant (introspector.ts keyResult): nothing else set. */
+const TENANT_POLICY = inactiveAnswer(InactiveReason.TENANT_POLICY);
 
 export interface CachedAnswer {
   /** The server's answer to an Introspect without expected_tenant_id (or an inactive one). */
@@ -45,6 +48,8 @@ export interface CachedAnswer {
   validUntilMs: number;
   /** A revocation the stream announced: answered inactive whatever the stream's health. */
   final?: true;
+  /** The key id of an answer that no longer names it (a HIPAA tenant's TENANT_POLICY answer), for the id index. */
+  keyId?: string;
 }
 
 export interface AnswerCache {
@@ -59,11 +64,13 @@ export interface AnswerCache {
   readonly size: number;
 }
 
+const idOf = (e: CachedAnswer) => e.keyId || e.answer.keyId || e.answer.sessionId;
+
 export function createAnswerCache(maxEntries: number): AnswerCache {
   const byId = new Map<string, string>();
   const byTenant = new Map<string, Set<string>>();
   const unindex = (hash: string, e: CachedAnswer) => {
-    const id = e.answer.keyId || e.answer.sessionId;
+    const id = idOf(e);
     if (id && byId.get(id) === hash) byId.delete(id);
     const set = byTenant.get(e.tenantId);
     if (set) {
@@ -105,7 +112,7 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
   };
   const set = (hash: string, entry: CachedAnswer) => {
     lru.set(hash, entry);
-    const id = entry.answer.keyId || entry.answer.sessionId;
+    const id = idOf(entry);
     if (id) byId.set(id, hash);
     let members = byTenant.get(entry.tenantId);
     if (!members) byTenant.set(entry.tenantId, (members = new Set()));
@@ -118,6 +125,36 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
     for (const hash of [...set]) {
       const e = lru.peek(hash);
       if (e && !e.final && (!onlyNegative || !e.answer.active)) lru.delete(hash);
+    }
+  };
+  /**
+   * The tenant now has HIPAA on: the server answers its API keys TENANT_POLICY (after the revoke
+   * check; admin keys are exempt) and its sessions and JWTs as before (introspector.ts). Each cached
+   * active API-key answer becomes TENANT_POLICY, answered under the usual rules (stream healthy,
+   * validUntilMs) and not final: any later invalidation of the tenant drops it like any negative
+   * answer. Kept: the tenant's sessions and JWTs. Dropped as today: negative answers, admin keys, and
+   * a deprecated key at or past its expires_at (the server may answer REVOKED). A deprecated key's
+   * TENANT_POLICY answer is asked again from its expires_at on.
+   */
+  const hipaaTenant = (tenantId: string, nowMs: number) => {
+    const members = byTenant.get(tenantId);
+    if (!members) return;
+    for (const hash of [...members]) {
+      const e = lru.peek(hash);
+      if (!e || e.final) continue;
+      const a = e.answer;
+      if (a.active && a.tokenType !== TokenType.API_KEY) continue;
+      if (!a.active || a.admin || a.keyId === "" || e.expiresAtMs <= nowMs) {
+        lru.delete(hash);
+        continue;
+      }
+      set(hash, {
+        answer: TENANT_POLICY,
+        tenantId: e.tenantId,
+        expiresAtMs: e.expiresAtMs,
+        validUntilMs: Math.min(e.validUntilMs, e.expiresAtMs),
+        keyId: a.keyId,
+      });
     }
   };
   const dropAllNegative = () => {
@@ -144,7 +181,9 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
         else dropId(inv.sessionId);
       }
       if (!ids) {
-        if (inv.tenantId) dropTenant(inv.tenantId, false);
+        if (inv.tenantId && inv.kind === InvalidationKind.TENANT_POLICY_CHANGED && inv.hipaaEnabled === true)
+          hipaaTenant(inv.tenantId, nowMs);
+        else if (inv.tenantId) dropTenant(inv.tenantId, false);
         else lru.clear(); // names nothing: drop everything
       } else if (inv.tenantId) dropTenant(inv.tenantId, true);
       else if (!REMOVALS.has(inv.kind)) dropAllNegative();

@@ -24,6 +24,8 @@ export interface Invalidation {
   tenantId?: string | undefined;
   keyId?: string | undefined;
   sessionId?: string | undefined;
+  /** tenant_policy_changed: the tenant's HIPAA flag after the change, when this instance knows it. */
+  hipaaEnabled?: boolean | undefined;
 }
 
 export type ResetReason = "start" | "gap" | "feed_restarted";

@@ -29,7 +29,7 @@ export function createPolicyService({
       const saved = await store.setPolicy({ tenantId, hipaaEnabled, updatedAt: clock.now(), updatedBy: actor });
       // Takes effect on the very next call to this instance; other instances within the cache TTL.
       cache.deletePolicy(tenantId);
-      publish({ kind: "tenant_policy_changed", tenantId });
+      publish({ kind: "tenant_policy_changed", tenantId, hipaaEnabled: saved.hipaaEnabled });
       return saved;
     },
   };

@@ -10,7 +10,8 @@ export type StoreChange =
   | { kind: "key_created"; keyId: string; tenantId?: string | undefined }
   /** A session was inserted. */
   | { kind: "session_created"; sessionId: string; tenantId?: string | undefined }
-  | { kind: "policy"; tenantId: string }
+  /** A tenant's policy changed (`hipaaEnabled`: the new flag, when the feed's event carries it). */
+  | { kind: "policy"; tenantId: string; hipaaEnabled?: boolean | undefined }
   /** A session was revoked. */
   | { kind: "session"; sessionId: string }
   /** Changes may have been missed (the feed reopened after an interruption): drop everything cached. */

@@ -84,13 +84,13 @@ function toProto(instanceId: string, ev: WatchEvent): pb.WatchInvalidationsRespo
   const sequence = BigInt(ev.sequence);
   switch (ev.type) {
     case "invalidation": {
-      const { kind, tenantId = "", keyId = "", sessionId = "" } = ev.invalidation;
+      const { kind, tenantId = "", keyId = "", sessionId = "", hipaaEnabled } = ev.invalidation;
       return create(pb.WatchInvalidationsResponseSchema, {
         instanceId,
         sequence,
         event: {
           case: "invalidation",
-          value: create(pb.InvalidationSchema, { kind: KINDS[kind], tenantId, keyId, sessionId }),
+          value: create(pb.InvalidationSchema, { kind: KINDS[kind], tenantId, keyId, sessionId, hipaaEnabled }),
         },
       });
     }

@@ -270,7 +270,8 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       expect(seen).toEqual([
         { kind: "key_created", keyId: a.ok ? a.key.id : "", tenantId: t },
         { kind: "key", keyId: a.ok ? a.key.id : "", status: "revoked" },
-        { kind: "policy", tenantId: t },
+        // setPolicy's upsert carries the whole document: the new HIPAA flag (WatchInvalidations).
+        { kind: "policy", tenantId: t, hipaaEnabled: true },
       ]);
     });
   });

@@ -43,6 +43,36 @@ describe("token client against the real server (h2c)", () => {
     expect(await client.introspect(k.token)).toEqual(await t.grpc.introspect({ token: k.token }));
   });
 
+  it("a switch to HIPAA: the tenant's cached key is answered the server's TENANT_POLICY answer without a call; its session stays; a switch back asks again", async () => {
+    const tenantId = "client-hipaa";
+    const k = await t.grpc.createKey({ tenantId, label: "client" }, { bearer: t.adminKey });
+    const s = await t.grpc.createSession({ tenantId }, { bearer: t.adminKey });
+    const cachedNow = (token: string) =>
+      waitUntil(
+        async () => {
+          const hits = client.state().hits;
+          expect((await client.introspect(token)).active).toBe(true);
+          return client.state().hits === hits + 1;
+        },
+        3000,
+        "answered from cache",
+      );
+    await cachedNow(k.token);
+    await cachedNow(s.token);
+    const misses = client.state().misses;
+    await t.grpc.setTenantPolicy({ tenantId, hipaaEnabled: true }, { bearer: t.adminKey });
+    await waitUntil(async () => !(await client.introspect(k.token)).active, 2000, "HIPAA key inactive");
+    expect(client.state().misses).toBe(misses);
+    expect(await client.introspect(k.token)).toEqual(await t.grpc.introspect({ token: k.token }));
+    expect((await client.introspect(k.token)).inactiveReason).toBe(InactiveReason.TENANT_POLICY);
+    expect(await client.introspect(s.token)).toEqual(await t.grpc.introspect({ token: s.token }));
+    expect((await client.introspect(s.token)).active).toBe(true);
+    expect(client.state().misses).toBe(misses);
+    await t.grpc.setTenantPolicy({ tenantId, hipaaEnabled: false }, { bearer: t.adminKey });
+    await waitUntil(async () => (await client.introspect(k.token)).active, 2000, "key active again");
+    expect(client.state().misses).toBeGreaterThan(misses);
+  });
+
   it("rejects a malformed token without a call, and authenticates one line in a Node HTTP server", async () => {
     const before = client.state();
     expect((await client.introspect("wf_acme_short")).inactiveReason).toBe(InactiveReason.MALFORMED);

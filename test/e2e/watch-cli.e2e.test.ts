@@ -33,6 +33,12 @@ describe("warpflow watch", () => {
       await t.grpc.revokeKey({ tenantId: "cli-watch", keyId: key!.id }, { bearer: t.adminKey });
       await waitUntil(() => w.out().includes(`KEY_REVOKED tenant cli-watch key ${key!.id}`), 10_000, "the revoke line");
       expect(w.out()).toMatch(new RegExp(`#\\d+ KEY_CREATED tenant cli-watch key ${key!.id}`));
+      await t.grpc.setTenantPolicy({ tenantId: "cli-watch", hipaaEnabled: false }, { bearer: t.adminKey });
+      await waitUntil(
+        () => w.out().includes("TENANT_POLICY_CHANGED tenant cli-watch hipaa off"),
+        10_000,
+        "the policy line",
+      );
       // Heartbeats only when `complete` changes: one line for them so far.
       expect(w.out().match(/heartbeat/g)).toHaveLength(1);
     } finally {
@@ -53,7 +59,11 @@ describe("warpflow watch", () => {
         .map((l) => JSON.parse(l) as Record<string, unknown>);
       expect(lines[0]).toMatchObject({ reset: { reason: "RESET_REASON_START" } });
       expect(lines.at(-1)).toMatchObject({
-        invalidation: { kind: "INVALIDATION_KIND_TENANT_POLICY_CHANGED", tenantId: "cli-watch-json" },
+        invalidation: {
+          kind: "INVALIDATION_KIND_TENANT_POLICY_CHANGED",
+          tenantId: "cli-watch-json",
+          hipaaEnabled: true,
+        },
       });
     } finally {
       w.stop();

@@ -53,12 +53,13 @@ describe("a scripted change feed", () => {
     emit({ kind: "session", sessionId: "ses_revoked" });
     emit({ kind: "session_created", sessionId: "ses_new", tenantId: "acme" });
     emit({ kind: "policy", tenantId: "acme" });
+    emit({ kind: "policy", tenantId: "globex", hipaaEnabled: true });
     emit({ kind: "reset" });
     const restarted = await w.until(
       (m) => m.event.case === "reset" && m.event.value.reason === ResetReason.FEED_RESTARTED,
     );
     const numbered = w.messages.filter((m) => m.sequence > start && m.event.case !== "heartbeat");
-    expect(numbered.map((m) => m.sequence)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n].map((i) => start + i));
+    expect(numbered.map((m) => m.sequence)).toEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n, 9n].map((i) => start + i));
     expect(
       numbered.map((m) =>
         m.event.case === "invalidation"
@@ -73,16 +74,22 @@ describe("a scripted change feed", () => {
       [K.SESSION_REVOKED, "", "ses_revoked"],
       [K.SESSION_CREATED, "acme", "ses_new"],
       [K.TENANT_POLICY_CHANGED, "acme", ""],
+      [K.TENANT_POLICY_CHANGED, "globex", ""],
       ["reset"],
     ]);
-    expect(restarted.sequence).toBe(start + 8n);
+    // The new HIPAA flag where the feed carried it; absent (unknown) where it did not.
+    const policies = numbered.flatMap((m) =>
+      m.event.case === "invalidation" && m.event.value.kind === K.TENANT_POLICY_CHANGED ? [m.event.value] : [],
+    );
+    expect(policies.map((i) => i.hipaaEnabled)).toEqual([undefined, true]);
+    expect(restarted.sequence).toBe(start + 9n);
     // A watcher that resumes across the restart replays it too.
     const resumed = track(
-      watchGrpc(t.address, { resumeInstanceId: restarted.instanceId, resumeAfterSequence: start + 7n }),
+      watchGrpc(t.address, { resumeInstanceId: restarted.instanceId, resumeAfterSequence: start + 8n }),
     );
     await resumed.until((m) => m.event.case === "heartbeat");
     expect(resumed.messages[0]).toMatchObject({
-      sequence: start + 8n,
+      sequence: start + 9n,
       event: { case: "reset", value: { reason: ResetReason.FEED_RESTARTED } },
     });
   });
@@ -183,12 +190,29 @@ describe("the MongoDB change stream (real driver, wire stub)", () => {
             updateDescription: { updatedFields: { revokedAt: new Date() } },
           },
           { operationType: "update", ns: { db: "wf", coll: "tenant_policies" }, documentKey: { _id: "acme" } },
+          // setPolicy's upsert: a replace carrying the projected document's HIPAA flag.
+          {
+            operationType: "replace",
+            ns: { db: "wf", coll: "tenant_policies" },
+            documentKey: { _id: "globex" },
+            fullDocument: { hipaaEnabled: true },
+          },
+          {
+            operationType: "insert",
+            ns: { db: "wf", coll: "tenant_policies" },
+            documentKey: { _id: "initech" },
+            fullDocument: { hipaaEnabled: false },
+          },
+          { operationType: "delete", ns: { db: "wf", coll: "tenant_policies" }, documentKey: { _id: "umbrella" } },
         ]),
       );
       await w.until(
-        (m) => m.event.case === "invalidation" && m.event.value.kind === K.TENANT_POLICY_CHANGED,
+        (m) =>
+          m.event.case === "invalidation" &&
+          m.event.value.kind === K.TENANT_POLICY_CHANGED &&
+          m.event.value.tenantId === "umbrella",
         5000,
-        "the policy change",
+        "the policy changes",
       );
       const invs = w.messages.flatMap((m) => (m.event.case === "invalidation" ? [m.event.value] : []));
       expect(invs.map((i) => [i.kind, i.tenantId, i.keyId || i.sessionId])).toEqual([
@@ -197,11 +221,17 @@ describe("the MongoDB change stream (real driver, wire stub)", () => {
         [K.SESSION_CREATED, "acme", "ses_elsewhere"],
         [K.SESSION_REVOKED, "", "ses_elsewhere"],
         [K.TENANT_POLICY_CHANGED, "acme", ""],
+        [K.TENANT_POLICY_CHANGED, "globex", ""],
+        [K.TENANT_POLICY_CHANGED, "initech", ""],
+        [K.TENANT_POLICY_CHANGED, "umbrella", ""],
       ]);
+      // The new HIPAA flag where the event carries it; an update without it or a delete: absent.
+      expect(invs.slice(4).map((i) => i.hipaaEnabled)).toEqual([undefined, true, false, undefined]);
       // What the stream asks MongoDB for: inserts of keys and sessions, and only ids and the tenant.
       const aggregate = stub.commands.find((c) => c.name === "aggregate")!.doc as Document;
       const stages = JSON.stringify(aggregate.pipeline);
       expect(stages).toContain('"fullDocument.tenantId":1');
+      expect(stages).toContain('"fullDocument.hipaaEnabled":1');
       expect(stages).not.toContain("tokenHash");
       expect(stages).toMatch(/"ns.coll":"sessions","operationType":"insert"/);
 

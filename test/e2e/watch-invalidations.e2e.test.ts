@@ -109,6 +109,13 @@ describe("every change that can turn a cached answer wrong is one invalidation, 
       { kind: K.TENANT_SESSIONS_REVOKED, tenantId: "kinds", keyId: "", sessionId: "" },
       { kind: K.TENANT_POLICY_CHANGED, tenantId: "kinds", keyId: "", sessionId: "" },
     ]);
+    // A local SetTenantPolicy knows the new policy: the flag is set (false here, not absent).
+    expect(invalidations(w).at(-1)).toMatchObject({ kind: K.TENANT_POLICY_CHANGED, hipaaEnabled: false });
+    expect(
+      invalidations(w)
+        .slice(0, -1)
+        .every((i) => i.hipaaEnabled === undefined),
+    ).toBe(true);
     // Numbered 1, 2, 3, ... without a gap, continuing the START reset's sequence.
     const seqs = invalidations(w).map((i) => i.sequence);
     expect(seqs).toEqual(seqs.map((_, i) => seqs[0]! + BigInt(i)));

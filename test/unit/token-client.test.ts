@@ -47,8 +47,10 @@ function scripted() {
     watches,
     reset: () => push({ sequence: (seq += 1n), event: { case: "reset", value: {} } }),
     heartbeat: (complete = true) => push({ sequence: seq, event: { case: "heartbeat", value: { complete } } }),
-    invalidate: (kind: InvalidationKind, ids: { tenantId?: string; keyId?: string; sessionId?: string }) =>
-      push({ sequence: (seq += 1n), event: { case: "invalidation", value: { kind, ...ids } } }),
+    invalidate: (
+      kind: InvalidationKind,
+      ids: { tenantId?: string; keyId?: string; sessionId?: string; hipaaEnabled?: boolean },
+    ) => push({ sequence: (seq += 1n), event: { case: "invalidation", value: { kind, ...ids } } }),
     skipSequence: () => (seq += 1n),
     cut: () => handlers!.end(new TokenClientError("unavailable", "cut")),
   };
@@ -373,6 +375,97 @@ describe("token client: invalidations drop what their ids name", () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+  describe("a tenant's policy change that says HIPAA is on (hipaa_enabled true)", () => {
+    /** The server's answer for an API key of a HIPAA tenant: nothing set but the reason. */
+    const TENANT_POLICY = create(IntrospectResponseSchema, { inactiveReason: InactiveReason.TENANT_POLICY });
+    const hipaaOn = { tenantId: "acme", hipaaEnabled: true };
+
+    it("answers the tenant's cached active API keys TENANT_POLICY locally; keeps its sessions; drops its negatives", async () => {
+      const { s, client, refetched } = await cached();
+      s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, hipaaOn);
+      // The tenant's negative answers drop as today; nothing else is asked again.
+      expect(await refetched()).toEqual(["unknownAcme"]);
+      s.introspect.mockClear();
+      expect(await client.introspect(tokensOf(s, "key_1"))).toEqual(TENANT_POLICY);
+      expect(await client.introspect(tokensOf(s, "key_2"), { expectedTenantId: "acme" })).toEqual(TENANT_POLICY);
+      // As the server: TENANT_POLICY is inactive, so expected_tenant_id does not turn it into a mismatch.
+      expect(await client.introspect(tokensOf(s, "key_2"), { expectedTenantId: "beta" })).toEqual(TENANT_POLICY);
+      expect(await client.introspect(tokensOf(s, "ses_1"))).toMatchObject({ active: true, sessionId: "ses_1" });
+      expect(await client.introspect(tokensOf(s, "key_3"))).toMatchObject({ active: true, keyId: "key_3" });
+      expect(s.introspect).not.toHaveBeenCalled();
+      client.close();
+    });
+
+    it.each([
+      [
+        "a later policy change (HIPAA off)",
+        InvalidationKind.TENANT_POLICY_CHANGED,
+        { tenantId: "acme", hipaaEnabled: false },
+      ],
+      ["a later policy change (unknown)", InvalidationKind.TENANT_POLICY_CHANGED, { tenantId: "acme" }],
+      ["a later key creation of the tenant", InvalidationKind.KEY_CREATED, { tenantId: "acme", keyId: "key_9" }],
+      ["a later change of the key known by id only", InvalidationKind.KEY_REVOKED, { keyId: "key_1" }],
+    ] as const)("is not final: %s drops it and the server is asked", async (_name, kind, ids) => {
+      const { s, client } = await cached();
+      s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, hipaaOn);
+      expect(await client.introspect(tokensOf(s, "key_1"))).toEqual(TENANT_POLICY);
+      s.invalidate(kind, ids);
+      s.introspect.mockClear();
+      // The scripted server still answers the key active (HIPAA off again): the client asks and says so.
+      expect(await client.introspect(tokensOf(s, "key_1"))).toMatchObject({ active: true, keyId: "key_1" });
+      expect(s.introspect).toHaveBeenCalledTimes(1);
+      client.close();
+    });
+
+    it("is answered only while the stream is healthy (not like a revoke): stale, the server is asked", async () => {
+      const { s, client, clock } = await cached();
+      const k1 = tokensOf(s, "key_1");
+      s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, hipaaOn);
+      s.answers.set(k1, TENANT_POLICY);
+      clock.advance(1001);
+      s.introspect.mockClear();
+      expect(await client.introspect(k1)).toEqual(TENANT_POLICY);
+      expect(s.introspect).toHaveBeenCalledTimes(1);
+      client.close();
+    });
+
+    it("drops admin keys and deprecated keys at expires_at; a deprecated key's answer lasts until its expires_at", async () => {
+      const env = setup();
+      const admin = generateToken("api_key", "acme");
+      const soon = generateToken("api_key", "acme");
+      const later = generateToken("api_key", "acme");
+      const t0 = env.clock.now().getTime();
+      env.s.answers.set(admin, key("acme", "key_admin", { admin: true }));
+      env.s.answers.set(soon, key("acme", "key_soon", { deprecated: true, expiresAt: timestampFromMs(t0 + 500) }));
+      env.s.answers.set(later, key("acme", "key_later", { deprecated: true, expiresAt: timestampFromMs(t0 + 800) }));
+      for (const t of [admin, soon, later]) await env.client.introspect(t);
+      env.clock.advance(500);
+      env.s.heartbeat();
+      env.s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, hipaaOn);
+      env.s.introspect.mockClear();
+      expect(await env.client.introspect(later)).toEqual(TENANT_POLICY);
+      expect(env.s.introspect).not.toHaveBeenCalled();
+      await env.client.introspect(admin);
+      await env.client.introspect(soon);
+      expect(env.s.introspect.mock.calls.map((c) => c[0])).toEqual([admin, soon]);
+      env.clock.advance(300); // at key_later's expires_at: the server may answer REVOKED
+      env.s.heartbeat();
+      env.s.introspect.mockClear();
+      await env.client.introspect(later);
+      expect(env.s.introspect).toHaveBeenCalledTimes(1);
+      env.client.close();
+    });
+
+    it.each([
+      ["false", { tenantId: "acme", hipaaEnabled: false }],
+      ["absent", { tenantId: "acme" }],
+    ] as const)("hipaa_enabled %s: every answer of the tenant drops, as before", async (_name, ids) => {
+      const { s, client, refetched } = await cached();
+      s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, ids);
+      expect(await refetched()).toEqual(["k1", "k2", "s1", "unknownAcme"]);
+      client.close();
+    });
   });
 });
 

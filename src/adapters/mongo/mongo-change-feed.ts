@@ -45,14 +45,18 @@ const PIPELINE: Document[] = [
       ],
     },
   },
-  // Ids only: of an insert's document just its tenant, of a key update just the new status.
+  // Ids only: of an insert's document just its tenant, of a key update just the new status; of a
+  // policy insert or replace (setPolicy upserts the whole document) or update its HIPAA flag
+  // (WatchInvalidations tells callers the new policy).
   {
     $project: {
       ns: 1,
       documentKey: 1,
       operationType: 1,
       "fullDocument.tenantId": 1,
+      "fullDocument.hipaaEnabled": 1,
       "updateDescription.updatedFields.status": 1,
+      "updateDescription.updatedFields.hipaaEnabled": 1,
     },
   },
 ];
@@ -61,16 +65,24 @@ interface ChangeEvent {
   operationType?: unknown;
   ns?: { coll?: unknown };
   documentKey?: { _id?: unknown };
-  fullDocument?: { tenantId?: unknown };
-  updateDescription?: { updatedFields?: { status?: unknown } };
+  fullDocument?: { tenantId?: unknown; hipaaEnabled?: unknown };
+  updateDescription?: { updatedFields?: { status?: unknown; hipaaEnabled?: unknown } };
 }
 
 const stringOr = (v: unknown) => (typeof v === "string" ? v : undefined);
+const boolOr = (v: unknown) => (typeof v === "boolean" ? v : undefined);
 
 function toChange(coll: string | undefined, id: string, event: ChangeEvent): StoreChange {
   const inserted = event.operationType === "insert";
   const tenantId = stringOr(event.fullDocument?.tenantId);
-  if (coll === COLLECTIONS.policies) return { kind: "policy", tenantId: id };
+  if (coll === COLLECTIONS.policies) {
+    // A delete (or an event without the field) carries no policy: unknown, callers drop the tenant.
+    const hipaaEnabled =
+      event.operationType === "delete"
+        ? undefined
+        : (boolOr(event.fullDocument?.hipaaEnabled) ?? boolOr(event.updateDescription?.updatedFields?.hipaaEnabled));
+    return { kind: "policy", tenantId: id, hipaaEnabled };
+  }
   if (coll === COLLECTIONS.sessions)
     return inserted ? { kind: "session_created", sessionId: id, tenantId } : { kind: "session", sessionId: id };
   if (inserted) return { kind: "key_created", keyId: id, tenantId };
