@@ -110,11 +110,14 @@ describe("refused calls without a valid credential are counted, not stored one b
       expect(e.firstTime).toBeDefined();
       expect(e.detail).toMatch(/^\d+ more refused calls like this/);
     }
-    // RSS moves with allocation churn as much as with what is kept (measured here: +34 to +58 MiB
-    // in 8 s with the fix, +33 MiB before it at half the call rate), so the discriminating bound is
-    // the number of stored events above; this one catches a leak per call (the embedded store kept
-    // ~3 KB per refusal, 2,600/s in the issue's run).
-    expect(rssAfter - rssBefore, "RSS growth during the flood (MiB)").toBeLessThan(96);
+    // RSS moves with allocation churn as much as with what is kept, and churn grows with the call
+    // rate, so the discriminating bound is the number of stored events above; this one, per refused
+    // call, catches a leak per call (the embedded store kept ~3 KB per refusal in the issue's run).
+    // Measured: 5.2-7.0 KB per refusal on Node 20.20 (1,000-1,800 calls/s), 6.1-8.4 on Node 26.12
+    // with the service's 16 MB semi-space (7.8-8.0 with V8's larger default young generation); the
+    // bound leaves room for GC timing on a busy machine (both test legs of CI run side by side).
+    const kbPerRefusal = ((rssAfter - rssBefore) * 1024) / refused;
+    expect(kbPerRefusal, "RSS growth per refused call during the flood (KB)").toBeLessThan(12);
 
     // The authenticated refusal in the middle is its own event, with its actor.
     const denied = events.filter((e) => e.code === "PERMISSION_DENIED" && e.action === AuditAction.KEY_CREATE);

@@ -29,6 +29,9 @@ export interface ServiceProcess {
 
 let saidStore = false;
 
+/** The V8 flags `npm start` and the image's CMD give the service (package.json, Dockerfile). */
+export const SERVICE_NODE_FLAGS = ["--max-semi-space-size=16"];
+
 export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
 
 export async function spawnService(
@@ -56,7 +59,7 @@ export async function spawnService(
       `service processes in this file run on ${env.MONGODB_URI ? `MongoDB (MONGODB_URI, database ${env.MONGODB_DB})` : "the embedded memory store (set MONGODB_URI to run them on MongoDB)"}`,
     );
   }
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, "--import", "tsx", "src/main.ts"], {
     cwd: repoRoot,
     env,
     stdio: ["ignore", "pipe", "pipe"],
