@@ -1,5 +1,3 @@
-import type { Clock } from "../ports/clock.js";
-import type { TokenStore } from "../ports/token-store.js";
 import { DomainError } from "./errors.js";
 import {
   effectiveKey,
@@ -13,8 +11,7 @@ import type { LastUsedRecorder } from "./last-used-recorder.js";
 import type { KeyRecord } from "./records.js";
 import { defaultPolicy } from "./records.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
-import type { TokenCache } from "./token-cache.js";
-import type { Invalidation } from "./invalidation-hub.js";
+import type { ServiceDeps } from "./service-deps.js";
 import { generateToken, tokenHint } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 
@@ -35,13 +32,8 @@ export interface KeyService {
   list(tenantId: string): Promise<KeyRecord[]>;
 }
 
-export interface KeyServiceDeps {
-  store: TokenStore;
-  clock: Clock;
-  cache: TokenCache;
+export interface KeyServiceDeps extends ServiceDeps {
   lastUsed: LastUsedRecorder;
-  /** Tells watchers (WatchInvalidations) of every change a cached answer may depend on. */
-  publish?: ((invalidation: Invalidation) => void) | undefined;
 }
 
 /**

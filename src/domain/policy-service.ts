@@ -1,26 +1,12 @@
-import type { Clock } from "../ports/clock.js";
-import type { TokenStore } from "../ports/token-store.js";
 import { defaultPolicy, type TenantPolicyRecord } from "./records.js";
-import type { TokenCache } from "./token-cache.js";
-import type { Invalidation } from "./invalidation-hub.js";
+import type { ServiceDeps } from "./service-deps.js";
 
 export interface PolicyService {
   get(tenantId: string): Promise<TenantPolicyRecord>;
   set(tenantId: string, hipaaEnabled: boolean, actor: string): Promise<TenantPolicyRecord>;
 }
 
-export function createPolicyService({
-  store,
-  clock,
-  cache,
-  publish = () => {},
-}: {
-  store: TokenStore;
-  clock: Clock;
-  cache: TokenCache;
-  /** Tells watchers (WatchInvalidations) of every change a cached answer may depend on. */
-  publish?: ((invalidation: Invalidation) => void) | undefined;
-}): PolicyService {
+export function createPolicyService({ store, clock, cache, publish = () => {} }: ServiceDeps): PolicyService {
   return {
     async get(tenantId) {
       return (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);

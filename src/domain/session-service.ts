@@ -1,10 +1,7 @@
-import type { Clock } from "../ports/clock.js";
-import type { TokenStore } from "../ports/token-store.js";
 import { DomainError } from "./errors.js";
 import { newSessionId, SESSION_TTL_MS } from "./key-rules.js";
 import type { SessionRecord } from "./records.js";
-import type { TokenCache } from "./token-cache.js";
-import type { Invalidation } from "./invalidation-hub.js";
+import type { ServiceDeps } from "./service-deps.js";
 import { generateToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 
@@ -27,18 +24,7 @@ export interface SessionService {
   revokeAll(tenantId: string, actor: string): Promise<number>;
 }
 
-export function createSessionService({
-  store,
-  clock,
-  cache,
-  publish = () => {},
-}: {
-  store: TokenStore;
-  clock: Clock;
-  cache: TokenCache;
-  /** Tells watchers (WatchInvalidations) of every change a cached answer may depend on. */
-  publish?: ((invalidation: Invalidation) => void) | undefined;
-}): SessionService {
+export function createSessionService({ store, clock, cache, publish = () => {} }: ServiceDeps): SessionService {
   return {
     async create(tenantId, actor) {
       const now = clock.now();

@@ -4,7 +4,7 @@ import type { ConnectRouter, HandlerContext } from "@connectrpc/connect";
 import { malformedRequest } from "../protocol/malformed-request.js";
 import type { ServedService } from "../protocol/served-service.js";
 import { malformedBodyKey } from "./connect-adapter.js";
-import { peerAddressKey } from "./connect-routes.js";
+import { peerAddressKey } from "./connect-call-context.js";
 
 /** `readMaxBytes`: the largest request message of these methods (connect-es refuses a larger one). */
 export function registerConnectHandlers(

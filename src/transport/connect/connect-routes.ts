@@ -1,20 +1,16 @@
 import type { DescService } from "@bufbuild/protobuf";
-import { ConnectError, createContextKey, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
-import { bearerToken } from "../protocol/bearer.js";
+import { ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect";
 import { malformedBodyKey } from "./connect-adapter.js";
 import { malformedRequest } from "../protocol/malformed-request.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { mapError, OK } from "../protocol/error-mapping.js";
-import { connectProtocolOf } from "../protocol/peer.js";
+import { connectCallContext } from "./connect-call-context.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
-import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
+import { REQUEST_ID_HEADER } from "../protocol/request-id.js";
 import type { StreamHandlers } from "../protocol/stream-handlers.js";
 import { connectStream } from "./connect-streams.js";
 
-/** Set per request by the HTTP/1.1 server from the TLS socket (connectNodeAdapter contextValues). */
-export const clientCertVerifiedKey = createContextKey(false, { description: "client certificate verified" });
-/** Set per request by the HTTP/1.1 server: the caller's ip:port (peer.ts peerOf), for the audit trail. */
-export const peerAddressKey = createContextKey<string | undefined>(undefined, { description: "peer address" });
+export { clientCertVerifiedKey, peerAddressKey } from "./connect-call-context.js";
 
 /**
  * Registers transport-neutral handlers on a Connect router (served by connect-es over HTTP/1.1 and HTTP/2:
@@ -38,25 +34,7 @@ export function registerConnectService<S extends DescService>(
     ]!;
     impl[method.localName] = async (req, hc) => {
       const start = process.hrtime.bigint();
-      const ctx: CallContext = {
-        // Read only when an admin handler asks (never on Introspect, whose token is in the message).
-        get bearer() {
-          return bearerToken(hc.requestHeader.get("authorization"));
-        },
-        signal: hc.signal,
-        header: (name) => hc.requestHeader.get(name) ?? undefined,
-        clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
-        get peer() {
-          return hc.values.get(peerAddressKey);
-        },
-        get userAgent() {
-          return hc.requestHeader.get("user-agent") ?? undefined;
-        },
-        get protocol() {
-          return connectProtocolOf(hc.requestHeader.get("content-type"));
-        },
-        seq: nextCallSeq(),
-      };
+      const ctx = connectCallContext(hc);
       try {
         const malformed = hc.values.get(malformedBodyKey);
         if (malformed !== undefined) throw malformedRequest(malformed);

@@ -3,14 +3,12 @@
 // the grpc-js path (grpc/grpc-token-streams.ts).
 import * as http2 from "node:http2";
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
-import { bearerToken } from "../protocol/bearer.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { mapError, OK } from "../protocol/error-mapping.js";
 import { malformedRequest } from "../protocol/malformed-request.js";
-import { connectProtocolOf } from "../protocol/peer.js";
 import type { StreamCallContext } from "../protocol/stream-handlers.js";
 import { malformedBodyKey, nodeResponseKey } from "./connect-adapter.js";
-import { clientCertVerifiedKey, peerAddressKey } from "./connect-routes.js";
+import { connectCallContext } from "./connect-call-context.js";
 
 type Handler = (req: unknown, ctx: StreamCallContext) => AsyncIterable<unknown>;
 
@@ -24,29 +22,13 @@ export function connectStream(
   return async function* (req, hc) {
     const start = process.hrtime.bigint();
     let hungUp = false;
-    const ctx: StreamCallContext = {
-      get bearer() {
-        return bearerToken(hc.requestHeader.get("authorization"));
-      },
-      signal: hc.signal,
-      header: (h) => hc.requestHeader.get(h) ?? undefined,
-      clientCertVerified: () => hc.values.get(clientCertVerifiedKey),
-      get peer() {
-        return hc.values.get(peerAddressKey);
-      },
-      get userAgent() {
-        return hc.requestHeader.get("user-agent") ?? undefined;
-      },
-      get protocol() {
-        return connectProtocolOf(hc.requestHeader.get("content-type"));
-      },
-      hangUp: () => {
-        hungUp = true;
-        const res = hc.values.get(nodeResponseKey);
-        // HTTP/2: reset the stream (CANCEL); HTTP/1.1: close the connection.
-        if (res?.stream && !res.stream.destroyed) res.stream.close(http2.constants.NGHTTP2_CANCEL);
-        else res?.destroy();
-      },
+    const ctx = connectCallContext(hc) as StreamCallContext;
+    ctx.hangUp = () => {
+      hungUp = true;
+      const res = hc.values.get(nodeResponseKey);
+      // HTTP/2: reset the stream (CANCEL); HTTP/1.1: close the connection.
+      if (res?.stream && !res.stream.destroyed) res.stream.close(http2.constants.NGHTTP2_CANCEL);
+      else res?.destroy();
     };
     let observed = false;
     try {
