@@ -7,6 +7,7 @@ import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { createIntrospector } from "../domain/introspector.js";
+import type { Introspection } from "../domain/introspection.js";
 import { createKeyService, type KeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder, type LastUsedRecorder } from "../domain/last-used-recorder.js";
 import { createPolicyService } from "../domain/policy-service.js";
@@ -25,6 +26,8 @@ import type { StreamHandlers } from "../transport/protocol/stream-handlers.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createIntrospectCallerCheck } from "../service/introspect-callers.js";
 import { createTokenServiceHandlers } from "../service/token-service-handlers.js";
+import { createOAuth2Introspection } from "../service/oauth2-introspection.js";
+import type { OAuth2Introspection } from "../transport/protocol/oauth2-introspection.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
 
@@ -32,6 +35,8 @@ export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
   /** WatchInvalidations, served from `hub`. */
   streams: StreamHandlers<typeof TokenService>;
+  /** POST /oauth2/introspect: the same introspector (cache) and result hook as Introspect. */
+  oauth2: OAuth2Introspection;
   hub: InvalidationHub;
   keys: KeyService;
   audit: AuditTrail;
@@ -128,15 +133,26 @@ export function wireService(deps: {
     requireClientCert: config.introspectRequireClientCert,
     callerToken: config.introspectCallerToken,
   });
+  const onIntrospection = instrumented
+    ? (r: Introspection) => byResult(r.active ? "active" : r.reason).inc()
+    : undefined;
   const handlers = createTokenServiceHandlers({
     introspector,
     admin,
     introspectCallerCheck,
     refusals,
-    onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
+    onIntrospection,
+  });
+  const oauth2 = createOAuth2Introspection({
+    introspector,
+    onIntrospection,
+    requireClientCert: config.introspectRequireClientCert,
+    callerToken: config.introspectCallerToken,
+    clients: config.oauth2Clients,
+    issuer: config.oauth2Issuer,
   });
   const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
-  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch };
+  return { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */

@@ -18,6 +18,8 @@ export interface ActiveToken {
   keyId?: string | undefined;
   sessionId?: string | undefined;
   expiresAt?: Date | undefined;
+  /** When the key or session was created (RFC 7662 `iat`); unknown for a JWT. */
+  issuedAt?: Date | undefined;
   deprecated: boolean;
   admin: boolean;
   subject?: string | undefined;

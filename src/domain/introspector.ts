@@ -151,6 +151,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       tenantId: key.tenantId,
       keyId: key.id,
       expiresAt: deprecated ? key.revokeAt : undefined,
+      issuedAt: key.createdAt,
       deprecated,
       admin,
     };
@@ -167,6 +168,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       tenantId: s.tenantId,
       sessionId: s.id,
       expiresAt: s.expiresAt,
+      issuedAt: s.createdAt,
       deprecated: false,
       admin: false,
     };

@@ -23,6 +23,8 @@ import { createHttpRouter } from "./http/http-router.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./socket/listener.js";
 import type { Metrics } from "../observability/metrics.js";
 import { createRestSessionsHandler } from "./http/rest-sessions.js";
+import { createOAuth2IntrospectHandler } from "./http/oauth2-introspect.js";
+import type { OAuth2Introspection } from "./protocol/oauth2-introspection.js";
 import type { UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
@@ -44,6 +46,8 @@ export interface ServerOptions {
   readinessDetail?: (() => Record<string, unknown>) | undefined;
   /** /authz settings (AUTHZ_REQUIRE_TENANT_BINDING). */
   authz?: ForwardAuthOptions | undefined;
+  /** POST /oauth2/introspect (RFC 7662). */
+  oauth2: OAuth2Introspection;
 }
 
 export interface RunningServer {
@@ -106,6 +110,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     connect,
     rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
     authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer, opts.authz),
+    oauth2Introspect: createOAuth2IntrospectHandler(opts.oauth2, opts.observer, opts.maxBodyBytes),
     metrics: opts.metrics,
     serving: () => serving,
     readinessDetail: opts.readinessDetail,

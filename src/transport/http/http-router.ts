@@ -4,6 +4,7 @@ import * as http2 from "node:http2";
 import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { sendError } from "./json-http.js";
 import { createProbeRoutes } from "./probe-routes.js";
+import { OAUTH2_INTROSPECT_PATH } from "./oauth2-introspect.js";
 import type { Metrics } from "../../observability/metrics.js";
 
 export interface HttpRoutes {
@@ -12,6 +13,8 @@ export interface HttpRoutes {
   rest(req: NodeRequest, res: NodeResponse): Promise<void>;
   /** The forward-auth endpoint (forward-auth.ts). */
   authz(req: NodeRequest, res: NodeResponse): void;
+  /** RFC 7662 token introspection (oauth2-introspect.ts). */
+  oauth2Introspect(req: NodeRequest, res: NodeResponse): void;
   metrics: Metrics;
   serving(): boolean;
   /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
@@ -26,6 +29,7 @@ export function createHttpRouter(routes: HttpRoutes) {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     if (path === "/api/v1/sessions") return void routes.rest(req, res);
     if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
+    if (path === OAUTH2_INTROSPECT_PATH) return routes.oauth2Introspect(req, res);
     if (req.method !== "GET" && req.method !== "HEAD")
       return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
     if (probes(path, res)) return;
