@@ -191,7 +191,7 @@ describe("POST /oauth2/introspect: the caller must authenticate", () => {
 
   it("accepted: Basic (plain and hashed secret, form-urlencoded per RFC 6749 2.3.1), Bearer caller token, x-warpflow-caller-token", async () => {
     const { token } = await newKey();
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { authorization: GATEWAY },
       { authorization: basic("hashed", HASHED_SECRET) },
       { authorization: basic("gateway", encodeURIComponent(GATEWAY_SECRET)) },
