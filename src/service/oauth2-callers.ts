@@ -47,8 +47,13 @@ export function createOAuth2CallerCheck(opts: OAuth2CallerOptions): {
     const decoded = decodeBasic(credentials);
     if (!decoded) return refused("malformed Basic credentials");
     const stored = clients.get(decoded.id);
-    const match = timingSafeEqual(sha256(decoded.secret), stored ?? DUMMY) && stored !== undefined;
-    return match ? { ok: true, clientId: decoded.id } : refused("client authentication failed");
+    // Both spellings, each compared in constant time: clients that form-urlencode first (RFC 6749
+    // 2.3.1) and clients that do not (Authlib 1.2, curl -u), for a secret holding "+" or "%".
+    const raw = timingSafeEqual(sha256(decoded.rawSecret), stored ?? DUMMY);
+    const unformed = decoded.secret !== undefined && timingSafeEqual(sha256(decoded.secret), stored ?? DUMMY);
+    return stored !== undefined && (raw || unformed)
+      ? { ok: true, clientId: decoded.id }
+      : refused("client authentication failed");
   }
 
   return {
@@ -77,17 +82,22 @@ export function createOAuth2CallerCheck(opts: OAuth2CallerOptions): {
 }
 
 /**
- * RFC 7617 credentials: base64 of `id:secret`, each form-urlencoded first (RFC 6749 section
- * 2.3.1, as Authlib and most clients send them). undefined for anything malformed.
+ * RFC 7617 credentials: base64 of `id:secret`. RFC 6749 section 2.3.1 has each form-urlencoded
+ * first; not every client does, so the secret comes both ways (`secret` undefined when it does not
+ * decode). Client ids need no encoding (oauth2-config.ts), but a decoded one is taken too.
  */
-function decodeBasic(credentials: string): { id: string; secret: string } | undefined {
+function decodeBasic(credentials: string): { id: string; rawSecret: string; secret?: string | undefined } | undefined {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(credentials) || credentials.length > 4096) return undefined;
   const text = Buffer.from(credentials, "base64").toString("utf8");
   const colon = text.indexOf(":");
   if (colon < 0) return undefined;
+  const rawSecret = text.slice(colon + 1);
+  return { id: unform(text.slice(0, colon)) ?? text.slice(0, colon), rawSecret, secret: unform(rawSecret) };
+}
+
+function unform(s: string): string | undefined {
   try {
-    const unform = (s: string) => decodeURIComponent(s.replaceAll("+", " "));
-    return { id: unform(text.slice(0, colon)), secret: unform(text.slice(colon + 1)) };
+    return decodeURIComponent(s.replaceAll("+", " "));
   } catch {
     return undefined;
   }

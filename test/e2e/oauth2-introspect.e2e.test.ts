@@ -14,7 +14,7 @@ import { useTestApp } from "../support/test-app.js";
  * and HTTP/2 (curl). The RFC 7662 client nobody here wrote (Authlib): oauth2-introspect-authlib.e2e.test.ts.
  */
 const CALLER = "caller-token-0123456789abcdef-0123456789";
-const GATEWAY_SECRET = "gateway-secret-0123456789abcdefghij";
+const GATEWAY_SECRET = "gateway+secret-0123456789abcdefghij";
 const HASHED_SECRET = "hashed-secret-0123456789abcdefghijklm";
 const ISSUER = "https://auth.example.com";
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString("base64")}`;
