@@ -171,9 +171,11 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
 }
 
 /**
- * Caddy, for the Caddy leg of the edge tests (Debian ships 2.6 with `forward_auth`). The site block
- * is taken from docs/edge-auth.md (the one fenced `caddyfile` block there), placeholders replaced.
+ * Caddy, for the Caddy legs of the edge tests (Debian ships 2.6 with `forward_auth`): the shipped
+ * deploy/caddy/Caddyfile, run as is (the file itself, not a copy), parameterised by its environment
+ * placeholders. docs/edge-auth.md shows the same file (documentedCaddyfile; a test compares them).
  */
+export const SHIPPED_CADDYFILE = join(repoRoot, "deploy/caddy/Caddyfile");
 export const HOW_TO_RUN_CADDY = "install it with `apt-get install -y caddy` (Debian: 2.6, with forward_auth)";
 
 export function findCaddy(): string | undefined {
@@ -208,20 +210,21 @@ export async function startCaddy(
 ): Promise<RunningCaddy> {
   const dir = mkdtempSync(join(tmpdir(), "wf-caddy-"));
   const port = await freePort();
-  let site = documentedCaddyfile()
-    .replace(/^app\.example\.com \{/m, `http://:${port} {`)
-    .replaceAll("warpflow:8080", values.warpflow)
-    .replaceAll("app:3000", values.app)
-    .replaceAll("<INTROSPECT_CALLER_TOKEN, if set>", values.callerToken);
-  if (!site.startsWith(`http://:${port} {`))
-    throw new Error("the documented Caddyfile does not start with its site address");
-  // Test-only global options: loopback only, no admin endpoint, no certificates (HOME and XDG_*
-  // point into the temporary directory, so the config Caddy autosaves lands there too).
-  site = `{\n\tdefault_bind 127.0.0.1\n\tadmin off\n\tauto_https off\n}\n${site}`;
-  const config = join(dir, "Caddyfile");
-  writeFileSync(config, site);
+  const config = SHIPPED_CADDYFILE;
   let output = "";
-  const env = { ...process.env, HOME: dir, XDG_CONFIG_HOME: join(dir, "config"), XDG_DATA_HOME: join(dir, "data") };
+  // The file's placeholders; HOME and XDG_* point into the temporary directory, so the config
+  // Caddy autosaves lands there. No admin endpoint (tests run several Caddys at once).
+  const env = {
+    ...process.env,
+    WARPFLOW_SITE_ADDRESS: `http://:${port}`,
+    WARPFLOW_UPSTREAM: values.warpflow,
+    WARPFLOW_APP_UPSTREAM: values.app,
+    INTROSPECT_CALLER_TOKEN: values.callerToken,
+    CADDY_ADMIN: "off",
+    HOME: dir,
+    XDG_CONFIG_HOME: join(dir, "config"),
+    XDG_DATA_HOME: join(dir, "data"),
+  };
   const child = spawn(bin, ["run", "--config", config, "--adapter", "caddyfile"], {
     stdio: ["ignore", "pipe", "pipe"],
     env,
