@@ -21,7 +21,7 @@ function scopeOf(a: ActiveToken): string | undefined {
  * An introspection result as RFC 7662 section 2.2 claims. Inactive: `{active: false}` and nothing
  * else, whatever the reason (the reason stays in metrics). Active: the registered claims this
  * service knows, then the extension claims `tenant_id`, `admin` and `warpflow_token_type`
- * (api_key | session | cognito). `sub` is the Cognito subject, else the key or session id, which
+ * (api_key | session | cognito), repeated in `ext`. `sub` is the Cognito subject, else the key or session id, which
  * is also `client_id` (a Cognito token has no client_id here).
  */
 export function rfc7662Claims(r: Introspection, issuer: string | undefined): Record<string, unknown> {
@@ -41,6 +41,9 @@ export function rfc7662Claims(r: Introspection, issuer: string | undefined): Rec
   claims.tenant_id = r.tenantId;
   claims.admin = r.admin;
   claims.warpflow_token_type = r.tokenType;
+  // The extension claims again under `ext`, as Ory Hydra answers: Oathkeeper's oauth2_introspection
+  // keeps only `ext` (plus username, client_id, scope) in its session's Extra, for its mutators.
+  claims.ext = { tenant_id: r.tenantId, admin: r.admin, warpflow_token_type: r.tokenType };
   return claims;
 }
 

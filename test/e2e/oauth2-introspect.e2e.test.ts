@@ -83,6 +83,7 @@ describe("POST /oauth2/introspect: the answer", () => {
       tenant_id: key!.tenantId,
       admin: false,
       warpflow_token_type: "api_key",
+      ext: { tenant_id: key!.tenantId, admin: false, warpflow_token_type: "api_key" },
     });
   });
 
@@ -101,6 +102,7 @@ describe("POST /oauth2/introspect: the answer", () => {
       tenant_id: "acme",
       admin: false,
       warpflow_token_type: "session",
+      ext: { tenant_id: "acme", admin: false, warpflow_token_type: "session" },
     });
   });
 
