@@ -6,7 +6,7 @@ import { httpRequest, type HttpAnswer } from "../support/authz.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
 import { counter, metricsText } from "../support/probes.js";
-import { holdRaw, parseHttp1Response } from "../support/raw-socket.js";
+import { holdRaw, parseHttp1Response, rawExchange } from "../support/raw-socket.js";
 import { useTestApp } from "../support/test-app.js";
 
 /**
@@ -203,6 +203,37 @@ describe("POST /oauth2/introspect: the caller must authenticate", () => {
       const r = await introspect(form(token), headers);
       expect(r.status).toBe(200);
       expect(json(r).active).toBe(true);
+    }
+  });
+
+  it("hostile Authorization bytes (raw non-ASCII, bad base64, non-UTF-8 ids, over-long): 401, nothing echoed", async () => {
+    const variants: Buffer[] = [
+      Buffer.concat([Buffer.from("Basic "), Buffer.from([0xe9, 0xff, 0x41, 0x3d])]),
+      Buffer.from(`Basic ${Buffer.from([0xff, 0xfe, 0x3a, 0x41, 0x42]).toString("base64")}`),
+      Buffer.from(`Basic ${Buffer.from(`gateway:${GATEWAY_SECRET}%ZZ`).toString("base64")}`),
+      Buffer.from(`Basic ${"QUJD".repeat(2000)}`),
+      Buffer.concat([Buffer.from(`Bearer ${CALLER}`), Buffer.from([0xff])]),
+      Buffer.from(`Basic  ${Buffer.from(`gateway:${GATEWAY_SECRET}`).toString("base64")} extra`),
+    ];
+    for (const value of variants) {
+      const body = "token=wf_acme_ECHOME";
+      const r = await rawExchange(
+        t.port,
+        [
+          Buffer.concat([
+            Buffer.from(`POST /oauth2/introspect HTTP/1.1\r\nhost: x\r\nconnection: close\r\nauthorization: `),
+            value,
+            Buffer.from(`\r\ncontent-type: ${FORM}\r\ncontent-length: ${body.length}\r\n\r\n${body}`),
+          ]),
+        ],
+        5000,
+      );
+      const text = r.data.toString("latin1");
+      expect(parseHttp1Response(text).status).toBe(401);
+      expect(text).toContain('"error":"invalid_client"');
+      expect(text).not.toContain("ECHOME");
+      expect(text).not.toContain(GATEWAY_SECRET);
+      expect(text).not.toContain(CALLER);
     }
   });
 
