@@ -220,7 +220,7 @@ export async function startCaddy(
     WARPFLOW_UPSTREAM: values.warpflow,
     WARPFLOW_APP_UPSTREAM: values.app,
     INTROSPECT_CALLER_TOKEN: values.callerToken,
-    CADDY_ADMIN: "off",
+    WARPFLOW_CADDY_ADMIN: "off",
     HOME: dir,
     XDG_CONFIG_HOME: join(dir, "config"),
     XDG_DATA_HOME: join(dir, "data"),
