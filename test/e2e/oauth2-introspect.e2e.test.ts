@@ -5,6 +5,7 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import { httpRequest, type HttpAnswer } from "../support/authz.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
+import { h2Request } from "../support/h2-request.js";
 import { counter, metricsText } from "../support/probes.js";
 import { holdRaw, parseHttp1Response, rawExchange } from "../support/raw-socket.js";
 import { useTestApp } from "../support/test-app.js";
@@ -309,6 +310,25 @@ describe("POST /oauth2/introspect: hostile requests get clear errors, never an e
     for (const secret of [token, GATEWAY_SECRET, CALLER, GATEWAY.slice(6), HASHED_SECRET]) {
       expect(text).not.toContain(secret);
     }
+  });
+
+  it("over HTTP/2 (node:http2): an active key, a body over MAX_BODY_BYTES 413, a repeated token 400, a 401 before the body", async () => {
+    const { token } = await newKey();
+    const path = "/oauth2/introspect";
+    const post = (body: string | undefined, auth = GATEWAY) =>
+      h2Request(t.port, { ":path": path, "content-type": FORM, authorization: auth }, body).done;
+    const ok = await post(form(token));
+    expect([ok.status, JSON.parse(ok.body.toString()).active]).toEqual([200, true]);
+    const big = await post(`${form(token)}&pad=${"a".repeat(70_000)}`);
+    expect([big.status, JSON.parse(big.body.toString()).error]).toEqual([413, "invalid_request"]);
+    const twice = await post(`${form(token)}&${form(token)}`);
+    expect(twice.status).toBe(400);
+    expect(twice.body.toString()).not.toContain(token);
+    // A refused caller's stream is answered at once; the body it is still sending is not read.
+    const held = h2Request(t.port, { ":path": path, "content-type": FORM, authorization: "Basic eDp5" });
+    held.stream.write("token=wf_");
+    const refused = await held.done;
+    expect(refused.status).toBe(401);
   });
 
   it("over HTTP/2 (curl --http2-prior-knowledge, -u, --data-urlencode)", async () => {
