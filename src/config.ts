@@ -10,6 +10,7 @@ import { loadStoreConfig, type StoreConfig } from "./config/store-config.js";
 import { loadCallerConfig, type CallerConfig } from "./config/tls-config.js";
 import { loadOpsConfig, type OpsConfig } from "./config/ops-config.js";
 import { loadWatchConfig, type WatchConfig } from "./config/watch-config.js";
+import { loadSecretScanningConfig, type SecretScanningSettings } from "./config/secret-scanning-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
@@ -18,7 +19,7 @@ export type { StoreConfig } from "./config/store-config.js";
 export type { CallerConfig, TlsConfig } from "./config/tls-config.js";
 export type { LogFormat, OpsConfig } from "./config/ops-config.js";
 
-export interface Config extends StoreConfig, CallerConfig, OpsConfig, WatchConfig {
+export interface Config extends StoreConfig, CallerConfig, OpsConfig, WatchConfig, SecretScanningSettings {
   host: string;
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -89,5 +90,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ...loadWatchConfig(env),
     limits: loadLimits(env),
     ...loadOpsConfig(env),
+    ...loadSecretScanningConfig(env),
   });
 }

@@ -26,6 +26,9 @@ import { listenError, readSettingFile } from "./startup-errors.js";
 import { createJwtVerifier } from "./open-jwt-verifier.js";
 import { startMaintenance } from "./maintenance.js";
 import { wireService } from "./wire-service.js";
+import { openAlertKeys } from "./open-alert-keys.js";
+import { createSecretScanningReceiver } from "../service/secret-scanning-alerts.js";
+import type { AlertKeySource } from "../ports/alert-keys.js";
 
 export interface AppOptions {
   config: Readonly<Config>;
@@ -41,6 +44,8 @@ export interface AppOptions {
    * what the metrics themselves cost (bench). /metrics is still served.
    */
   metricsEnabled?: boolean;
+  /** Inject the secret-scanning key source (tests); default: from config.secretScanning. */
+  alertKeys?: AlertKeySource;
 }
 
 export interface App {
@@ -74,7 +79,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
+  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch, exposures } = wireService({
     config,
     logger,
     store,
@@ -119,6 +124,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
     readinessDetail,
     tls,
     authz: { requireTenantBinding: config.authzRequireTenantBinding },
+    secretScanning: config.secretScanning && {
+      receiver: createSecretScanningReceiver({
+        keys: opts.alertKeys ?? openAlertKeys(config.secretScanning, clock, logger),
+        exposures,
+      }),
+      maxBodyBytes: config.secretScanning.maxBodyBytes,
+    },
   }).catch((err: unknown) => {
     throw listenError(err, config.host, config.port);
   });

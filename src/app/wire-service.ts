@@ -8,6 +8,7 @@ import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { createIntrospector } from "../domain/introspector.js";
 import { createKeyService, type KeyService } from "../domain/key-service.js";
+import { createExposureService, type ExposureService } from "../domain/exposure-service.js";
 import { createLastUsedRecorder, type LastUsedRecorder } from "../domain/last-used-recorder.js";
 import { createPolicyService } from "../domain/policy-service.js";
 import { createRefusalWindows, type RefusalWindows } from "../domain/refusal-windows.js";
@@ -39,6 +40,8 @@ export interface WiredService {
   lastUsed: LastUsedRecorder;
   /** Stops following the change feed. */
   unwatch?: (() => void) | undefined;
+  /** What a verified secret-scanning alert does (issue 24). */
+  exposures: ExposureService;
 }
 
 export function wireService(deps: {
@@ -136,7 +139,16 @@ export function wireService(deps: {
     onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
   });
   const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
-  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch };
+  const exposures = createExposureService({
+    store,
+    clock,
+    cache,
+    audit,
+    publish,
+    observe: (c) =>
+      logger.info({ revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed }, "secret-scanning alert"),
+  });
+  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch, exposures };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */

@@ -23,6 +23,7 @@ import { createHttpRouter } from "./http/http-router.js";
 import { createPlainListener, createTlsListener, type TlsFiles } from "./socket/listener.js";
 import type { Metrics } from "../observability/metrics.js";
 import { createRestSessionsHandler } from "./http/rest-sessions.js";
+import { createSecretScanningHandler, type AlertReceiver } from "./http/secret-scanning-alerts.js";
 import type { UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
@@ -44,6 +45,8 @@ export interface ServerOptions {
   readinessDetail?: (() => Record<string, unknown>) | undefined;
   /** /authz settings (AUTHZ_REQUIRE_TENANT_BINDING). */
   authz?: ForwardAuthOptions | undefined;
+  /** The secret-scanning alert endpoint, when enabled (SECRET_SCANNING_ENABLED). */
+  secretScanning?: { receiver: AlertReceiver; maxBodyBytes: number } | undefined;
 }
 
 export interface RunningServer {
@@ -106,6 +109,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     connect,
     rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
     authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer, opts.authz),
+    secretScanning:
+      opts.secretScanning &&
+      createSecretScanningHandler(opts.secretScanning.receiver, opts.observer, opts.secretScanning.maxBodyBytes),
     metrics: opts.metrics,
     serving: () => serving,
     readinessDetail: opts.readinessDetail,

@@ -4,6 +4,7 @@ import * as http2 from "node:http2";
 import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { sendError } from "./json-http.js";
 import { createProbeRoutes } from "./probe-routes.js";
+import { SECRET_SCANNING_ALERTS_PATH } from "./secret-scanning-alerts.js";
 import type { Metrics } from "../../observability/metrics.js";
 
 export interface HttpRoutes {
@@ -12,6 +13,8 @@ export interface HttpRoutes {
   rest(req: NodeRequest, res: NodeResponse): Promise<void>;
   /** The forward-auth endpoint (forward-auth.ts). */
   authz(req: NodeRequest, res: NodeResponse): void;
+  /** POST /api/v1/secret-scanning/alerts (secret-scanning-alerts.ts); absent: 404 like any unknown path. */
+  secretScanning?: ((req: NodeRequest, res: NodeResponse) => Promise<void>) | undefined;
   metrics: Metrics;
   serving(): boolean;
   /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
@@ -26,6 +29,7 @@ export function createHttpRouter(routes: HttpRoutes) {
     const path = (req.url ?? "/").split("?", 1)[0]!;
     if (path === "/api/v1/sessions") return void routes.rest(req, res);
     if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
+    if (path === SECRET_SCANNING_ALERTS_PATH && routes.secretScanning) return void routes.secretScanning(req, res);
     if (req.method !== "GET" && req.method !== "HEAD")
       return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
     if (probes(path, res)) return;
