@@ -11,6 +11,7 @@ import {
   InvalidationKind,
   KeyStatus,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { runCliInProcess } from "../support/cli.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { alertBody, keyList, newSigner, postAlert, sha256Hex, signBody } from "../support/secret-scanning.js";
@@ -127,6 +128,17 @@ describe("a verified alert", () => {
       (k) => k.id === revoked.id,
     )!;
     expect(plainRevoked.exposure).toBeUndefined();
+
+    // The CLI's table says so too.
+    const cli = await runCliInProcess(["keys", "list", "--tenant", "leak-a"], {
+      stdin: "",
+      env: { WARPFLOW_URL: t.baseUrl, WARPFLOW_ADMIN_KEY: t.adminKey },
+    });
+    expect(cli.code, cli.stderr).toBe(0);
+    const row = cli.stdout.split("\n").find((l) => l.startsWith(live.id))!;
+    expect(row).toMatch(/ exposed in commit \(https:\/\/github\.com\/octo\/leaky\/blob\/0123abc\/\.env\), revoked /);
+    const plainRow = cli.stdout.split("\n").find((l) => l.startsWith(revoked.id))!;
+    expect(plainRow).not.toContain("exposed");
 
     // The audit trail: one key.exposed per revoked key, with the report, by the scanner.
     const exposed = (await t.grpc.listAuditEvents({ tenantId: "leak-a", action: AuditAction.KEY_EXPOSED }, admin()))
