@@ -25,6 +25,9 @@ export function parseAlertKeyList(text: string): Map<string, KeyObject> {
     if (typeof e.key_identifier !== "string" || !/^[0-9A-Za-z_-]{1,256}$/.test(e.key_identifier))
       throw new KeyListError(`public_keys[${i}].key_identifier must be 1-256 characters [0-9A-Za-z_-]`);
     if (typeof e.key !== "string") throw new KeyListError(`public_keys[${i}].key must be a PEM string`);
+    // createPublicKey would derive the public half of a private key: a list holding one is a mistake.
+    if (e.key.includes("PRIVATE KEY"))
+      throw new KeyListError(`public_keys[${i}].key is a private key: public keys only`);
     let key: KeyObject;
     try {
       key = createPublicKey(e.key);
