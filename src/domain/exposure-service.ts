@@ -3,7 +3,7 @@
 // the same write and a key.exposed audit event; everything else is a false positive.
 import { createHash } from "node:crypto";
 import { completeAfter, type AuditTrail } from "./audit-trail.js";
-import type { AuditActor } from "./audit.js";
+import { sanitizeClientText, type AuditActor } from "./audit.js";
 import type { Invalidation } from "./invalidation-hub.js";
 import { effectiveKey } from "./key-rules.js";
 import type { KeyExposure } from "./records.js";
@@ -27,8 +27,16 @@ export const REVOKED_BY_SCANNER = "system:secret-scanning";
 export const EXPOSURE_CONCURRENCY = 16;
 
 export interface ExposureService {
-  /** One feedback entry per distinct token, in the order of first appearance. Store failures reject. */
-  handle(reports: readonly ExposureReport[]): Promise<ExposureFeedback[]>;
+  /**
+   * One feedback entry per distinct token, in the order of first appearance. Store failures reject.
+   * `origin`: who delivered the alert (peer address, user agent), for the audit events.
+   */
+  handle(reports: readonly ExposureReport[], origin?: AlertOrigin): Promise<ExposureFeedback[]>;
+}
+
+export interface AlertOrigin {
+  peer?: string | undefined;
+  userAgent?: string | undefined;
 }
 
 export interface ExposureCounts {
@@ -45,7 +53,7 @@ export function createExposureService(
 ): ExposureService {
   const { store, clock, cache, audit, publish = () => {} } = deps;
 
-  async function judge(report: ExposureReport, counts: ExposureCounts): Promise<ExposureLabel> {
+  async function judge(report: ExposureReport, counts: ExposureCounts, origin: AlertOrigin): Promise<ExposureLabel> {
     const parsed = parseToken(report.token);
     if (!parsed) {
       counts.malformed++;
@@ -60,7 +68,7 @@ export function createExposureService(
       url: reportField(report.url, report.token, EXPOSURE_FIELD_MAX.url),
     };
     if (parsed.kind === "session")
-      return (await revokeSession(hash, parsed.tenantId, fields, now)) ? tp(counts) : "false_positive";
+      return (await revokeSession(hash, parsed.tenantId, fields, now, origin)) ? tp(counts) : "false_positive";
     const key = await store.findKeyByHash(hash);
     if (!key || key.tenantId !== parsed.tenantId || effectiveKey(key, now).status === "revoked")
       return "false_positive";
@@ -72,6 +80,7 @@ export function createExposureService(
       tenantId: key.tenantId,
       keyId: key.id,
       protocol: "rest",
+      ...originFields(origin),
       detail,
     });
     await completeAfter(
@@ -94,6 +103,7 @@ export function createExposureService(
     tenantId: string,
     fields: Omit<KeyExposure, "reportedAt">,
     now: Date,
+    origin: AlertOrigin,
   ): Promise<boolean> {
     const session = await store.findSessionByHash(hash);
     if (!session || session.tenantId !== tenantId || session.revokedAt || session.expiresAt <= now) return false;
@@ -104,6 +114,7 @@ export function createExposureService(
       tenantId,
       sessionId: session.id,
       protocol: "rest",
+      ...originFields(origin),
       detail,
     });
     await completeAfter(
@@ -120,13 +131,15 @@ export function createExposureService(
     return true;
   }
 
+  const originFields = (o: AlertOrigin) => ({ peer: o.peer, userAgent: sanitizeClientText(o.userAgent) });
+
   function tp(counts: ExposureCounts): ExposureLabel {
     counts.revoked++;
     return "true_positive";
   }
 
   return {
-    async handle(reports) {
+    async handle(reports, origin = {}) {
       // Duplicates in one batch are judged once (the first report of a token is the one stored).
       const distinct = new Map<string, ExposureReport>();
       for (const r of reports) if (!distinct.has(r.token)) distinct.set(r.token, r);
@@ -137,7 +150,7 @@ export function createExposureService(
       const worker = async () => {
         while (next < list.length) {
           const i = next++;
-          labels[i] = await judge(list[i]!, counts);
+          labels[i] = await judge(list[i]!, counts, origin);
         }
       };
       await Promise.all(Array.from({ length: Math.min(EXPOSURE_CONCURRENCY, list.length) }, worker));

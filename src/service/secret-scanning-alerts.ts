@@ -12,7 +12,13 @@ export type AlertVerdict =
 
 export interface SecretScanningReceiver {
   /** Rejects with DomainError: invalid_argument (a verified body that is not the format), unavailable. */
-  receive(alert: { body: Buffer; keyIdentifier: string; signature: string }): Promise<AlertVerdict>;
+  receive(alert: {
+    body: Buffer;
+    keyIdentifier: string;
+    signature: string;
+    peer?: string | undefined;
+    userAgent?: string | undefined;
+  }): Promise<AlertVerdict>;
 }
 
 export function createSecretScanningReceiver(deps: {
@@ -20,13 +26,13 @@ export function createSecretScanningReceiver(deps: {
   exposures: ExposureService;
 }): SecretScanningReceiver {
   return {
-    async receive({ body, keyIdentifier, signature }) {
+    async receive({ body, keyIdentifier, signature, peer, userAgent }) {
       if (keyIdentifier.length === 0 || keyIdentifier.length > MAX_KEY_IDENTIFIER_LENGTH)
         return { verified: false, reason: "unknown_key" };
       const key = await deps.keys.key(keyIdentifier);
       if (!key) return { verified: false, reason: "unknown_key" };
       if (!verifyAlertSignature(body, signature, key)) return { verified: false, reason: "bad_signature" };
-      return { verified: true, feedback: await deps.exposures.handle(parseAlertBody(body)) };
+      return { verified: true, feedback: await deps.exposures.handle(parseAlertBody(body), { peer, userAgent }) };
     },
   };
 }

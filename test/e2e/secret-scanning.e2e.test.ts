@@ -151,6 +151,7 @@ describe("a verified alert", () => {
       keyId: live.id,
       code: "OK",
       actor: { kind: AuditActorKind.SERVICE, id: "secret-scanning" },
+      peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       detail: "type=warpflow_api_key source=commit url=https://github.com/octo/leaky/blob/0123abc/.env",
     });
     const adminExposed = (await t.grpc.listAuditEvents({ tenantId: "admin", action: AuditAction.KEY_EXPOSED }, admin()))

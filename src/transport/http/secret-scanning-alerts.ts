@@ -20,6 +20,8 @@ export interface AlertReceiver {
     body: Buffer;
     keyIdentifier: string;
     signature: string;
+    peer?: string | undefined;
+    userAgent?: string | undefined;
   }): Promise<{ verified: false; reason: string } | { verified: true; feedback: readonly unknown[] }>;
 }
 
@@ -57,7 +59,13 @@ export function createSecretScanningHandler(receiver: AlertReceiver, observer: C
         );
       }
       const body = await readBody(req, maxBodyBytes);
-      const verdict = await receiver.receive({ body, keyIdentifier, signature });
+      const verdict = await receiver.receive({
+        body,
+        keyIdentifier,
+        signature,
+        peer: ctx.peer,
+        userAgent: ctx.userAgent,
+      });
       if (!verdict.verified) {
         observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx);
         const message =
