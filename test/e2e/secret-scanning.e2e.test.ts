@@ -14,6 +14,7 @@ import {
   KeyStatus,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { runCliInProcess } from "../support/cli.js";
+import { h2Exchange } from "../support/h2-request.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { alertBody, keyList, newSigner, postAlert, sha256Hex, signBody } from "../support/secret-scanning.js";
@@ -179,6 +180,29 @@ describe("a verified alert", () => {
       expect(audit).not.toContain(secret);
       expect(t.logs.join("\n")).not.toContain(secret);
     }
+  });
+
+  it("over HTTP/2 (GitHub's sample request is HTTP/2): the same verification and answer", async () => {
+    const key = await newKey("leak-h2");
+    const body = alertBody([{ token: key.token }]);
+    const headers = {
+      ":path": "/api/v1/secret-scanning/alerts",
+      "content-type": "application/json",
+      "github-public-key-identifier": signer.id,
+    };
+    const refused = await h2Exchange(
+      t.port,
+      { ...headers, "github-public-key-signature": signBody(`${body} `, signer) },
+      body,
+    );
+    expect(refused.status).toBe(401);
+    expect(await isActive(key.token)).toBe(true);
+    const ok = await h2Exchange(t.port, { ...headers, "github-public-key-signature": signBody(body, signer) }, body);
+    expect(ok.status).toBe(200);
+    expect(JSON.parse(ok.body.toString())).toEqual([
+      { token_hash: sha256Hex(key.token), token_type: "warpflow_api_key", label: "true_positive" },
+    ]);
+    expect(await isActive(key.token)).toBe(false);
   });
 
   it("never reads the store for a malformed token, and reads once per distinct well-formed one", async () => {
