@@ -352,11 +352,28 @@ describe("key rotation with a key list file", () => {
     expect(await isActive(key.token)).toBe(false);
     // Within the interval a newer identifier waits for the next one.
     const later = newSigner();
-    writeFileSync(listFile, keyList(later, rotated));
+    writeFileSync(listFile, keyList(later, rotated, signer));
     const key2 = await newKey("leak-d");
     expect((await postAlert(t.baseUrl, alertBody([{ token: key2.token }]), later)).status).toBe(401);
     clock.advance(11_000);
     expect((await postAlert(t.baseUrl, alertBody([{ token: key2.token }]), later)).status).toBe(200);
+  });
+});
+
+describe("deprecated keys (rotated, in their 72-hour grace)", () => {
+  it("a deprecated key still in its grace is live: revoked at once; one whose grace has ended is a false positive", async () => {
+    const a = await newKey("leak-e");
+    const b = await newKey("leak-e");
+    await t.grpc.rotateKey({ tenantId: "leak-e", keyId: a.id }, admin());
+    const inGrace = await postAlert(t.baseUrl, alertBody([{ token: a.token }]), signer);
+    expect((inGrace.json as { label: string }[])[0]!.label).toBe("true_positive");
+    expect(await isActive(a.token)).toBe(false);
+    await t.grpc.rotateKey({ tenantId: "leak-e", keyId: b.id }, admin());
+    clock.advance(73 * 3600_000); // past the grace: revoked as of revoke_at, whether or not the sweep ran
+    const ended = await postAlert(t.baseUrl, alertBody([{ token: b.token }]), signer);
+    expect((ended.json as { label: string }[])[0]!.label).toBe("false_positive");
+    const events = await t.grpc.listAuditEvents({ tenantId: "leak-e", action: AuditAction.KEY_EXPOSED }, admin());
+    expect(events.events.map((e) => e.keyId)).toEqual([a.id]);
   });
 });
 
