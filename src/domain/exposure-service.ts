@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { completeAfter, type AuditTrail } from "./audit-trail.js";
 import { sanitizeClientText, type AuditActor } from "./audit.js";
+import { DomainError } from "./errors.js";
 import type { Invalidation } from "./invalidation-hub.js";
 import { effectiveKey } from "./key-rules.js";
 import type { KeyExposure } from "./records.js";
@@ -72,7 +73,6 @@ export function createExposureService(
     const key = await store.findKeyByHash(hash);
     if (!key || key.tenantId !== parsed.tenantId || effectiveKey(key, now).status === "revoked")
       return "false_positive";
-    const exposure: KeyExposure = { ...fields, reportedAt: now };
     const detail = exposureDetail(fields);
     const pending = await audit.begin({
       action: "key.exposed",
@@ -83,18 +83,31 @@ export function createExposureService(
       ...originFields(origin),
       detail,
     });
-    await completeAfter(
+    const exposure: KeyExposure = { ...fields, reportedAt: now, auditEventId: pending.event.id };
+    const revoked = await completeAfter(
       pending,
-      () =>
-        store
+      async () => {
+        const r = await store
           .revokeKey({ tenantId: key.tenantId, keyId: key.id, revokedAt: now, revokedBy: REVOKED_BY_SCANNER, exposure })
           .finally(() => {
             cache.delete(key.tokenHash); // even on failure: the write may have landed
             publish({ kind: "key_revoked", tenantId: key.tenantId, keyId: key.id } satisfies Invalidation);
-          }),
+          });
+        // Revoked by someone else between the read and this write (an admin, or the same alert on
+        // another replica): the write changed nothing, so this event must not read as the revoke.
+        if (r?.exposure?.auditEventId !== pending.event.id)
+          throw new DomainError("failed_precondition", `key ${key.id} was revoked meanwhile`);
+        return r;
+      },
       () => ({ keyId: key.id, detail }),
+    ).then(
+      () => true,
+      (err: unknown) => {
+        if (err instanceof DomainError && err.code === "failed_precondition") return false;
+        throw err;
+      },
     );
-    return tp(counts);
+    return revoked ? tp(counts) : "false_positive";
   }
 
   /** A live session token: revoked too (audited as session.revoke by the scanner, with the report). */

@@ -28,6 +28,8 @@ export interface KeyExposure {
   source: string;
   url: string;
   reportedAt: Date;
+  /** The key.exposed audit event of the revoke (tells which of two racing reports revoked the key). */
+  auditEventId?: string | undefined;
 }
 
 export interface SessionRecord {

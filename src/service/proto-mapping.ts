@@ -108,6 +108,7 @@ export function toApiKey(key: KeyRecord): ApiKey {
       source: key.exposure.source,
       url: key.exposure.url,
       reportedAt: ts(key.exposure.reportedAt),
+      auditEventId: key.exposure.auditEventId ?? "",
     },
   });
 }

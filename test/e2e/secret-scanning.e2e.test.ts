@@ -155,6 +155,7 @@ describe("a verified alert", () => {
       peer: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
       detail: "type=warpflow_api_key source=commit url=https://github.com/octo/leaky/blob/0123abc/.env",
     });
+    expect(listed.exposure!.auditEventId).toBe(exposed[0]!.id); // ListKeys -> the audit event
     const adminExposed = (await t.grpc.listAuditEvents({ tenantId: "admin", action: AuditAction.KEY_EXPOSED }, admin()))
       .events;
     expect(adminExposed.map((e) => e.keyId)).toEqual([adminKey2.key!.id]);

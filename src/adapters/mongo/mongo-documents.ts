@@ -45,7 +45,7 @@ export interface KeyDoc {
   revokedBy?: string;
   rotatedFromKeyId?: string;
   rotatedToKeyId?: string;
-  exposure?: { type: string; source: string; url: string; reportedAt: Date };
+  exposure?: { type: string; source: string; url: string; reportedAt: Date; auditEventId?: string };
 }
 
 export interface SessionDoc {
