@@ -4,8 +4,8 @@ import type { KeyObject } from "node:crypto";
 export interface AlertKeySource {
   /**
    * The key with this identifier, or undefined when the list has none (after at most one refetch
-   * per interval). Rejects with StoreUnavailableError-like DomainError("unavailable") only when no
-   * list could ever be had (the alert cannot be judged: the sender should retry).
+   * per interval). Rejects with DomainError("unavailable") only when no list could be had yet (the
+   * alert cannot be judged: the endpoint answers 503 and the sender retries).
    */
   key(identifier: string): Promise<KeyObject | undefined>;
 }
