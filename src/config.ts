@@ -11,6 +11,7 @@ import { loadCallerConfig, type CallerConfig } from "./config/tls-config.js";
 import { loadOpsConfig, type OpsConfig } from "./config/ops-config.js";
 import { loadWatchConfig, type WatchConfig } from "./config/watch-config.js";
 import { loadOAuth2Config, type OAuth2Config } from "./config/oauth2-config.js";
+import { loadSecretScanningConfig, type SecretScanningSettings } from "./config/secret-scanning-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
@@ -19,7 +20,13 @@ export type { StoreConfig } from "./config/store-config.js";
 export type { CallerConfig, TlsConfig } from "./config/tls-config.js";
 export type { LogFormat, OpsConfig } from "./config/ops-config.js";
 
-export interface Config extends StoreConfig, CallerConfig, OpsConfig, WatchConfig, OAuth2Config {
+export interface Config
+  extends StoreConfig,
+    CallerConfig,
+    OpsConfig,
+    WatchConfig,
+    OAuth2Config,
+    SecretScanningSettings {
   host: string;
   port: number;
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
@@ -91,5 +98,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     limits: loadLimits(env),
     ...loadOpsConfig(env),
     ...loadOAuth2Config(env),
+    ...loadSecretScanningConfig(env),
   });
 }

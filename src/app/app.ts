@@ -27,6 +27,9 @@ import { listenError, readSettingFile } from "./startup-errors.js";
 import { createJwtVerifier } from "./open-jwt-verifier.js";
 import { startMaintenance } from "./maintenance.js";
 import { wireService } from "./wire-service.js";
+import { openAlertKeys } from "./open-alert-keys.js";
+import { createSecretScanningReceiver } from "../service/secret-scanning-alerts.js";
+import type { AlertKeySource } from "../ports/alert-keys.js";
 
 export interface AppOptions {
   config: Readonly<Config>;
@@ -42,6 +45,8 @@ export interface AppOptions {
    * what the metrics themselves cost (bench). /metrics is still served.
    */
   metricsEnabled?: boolean;
+  /** Inject the secret-scanning key source (tests); default: from config.secretScanning. */
+  alertKeys?: AlertKeySource;
 }
 
 export interface App {
@@ -75,7 +80,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
+  const { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures } = wireService({
     config,
     logger,
     store,
@@ -125,6 +130,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
     tls,
     authz: { requireTenantBinding: config.authzRequireTenantBinding },
     oauth2,
+    secretScanning: config.secretScanning && {
+      receiver: createSecretScanningReceiver({
+        keys: opts.alertKeys ?? openAlertKeys(config.secretScanning, clock, logger),
+        exposures,
+      }),
+      maxBodyBytes: config.secretScanning.maxBodyBytes,
+    },
   }).catch((err: unknown) => {
     throw listenError(err, config.host, config.port);
   });

@@ -9,6 +9,7 @@ import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { createIntrospector } from "../domain/introspector.js";
 import type { Introspection } from "../domain/introspection.js";
 import { createKeyService, type KeyService } from "../domain/key-service.js";
+import { createExposureService, type ExposureService } from "../domain/exposure-service.js";
 import { createLastUsedRecorder, type LastUsedRecorder } from "../domain/last-used-recorder.js";
 import { createPolicyService } from "../domain/policy-service.js";
 import { createRefusalWindows, type RefusalWindows } from "../domain/refusal-windows.js";
@@ -44,6 +45,8 @@ export interface WiredService {
   lastUsed: LastUsedRecorder;
   /** Stops following the change feed. */
   unwatch?: (() => void) | undefined;
+  /** What a verified secret-scanning alert does (issue 24). */
+  exposures: ExposureService;
 }
 
 export function wireService(deps: {
@@ -152,7 +155,16 @@ export function wireService(deps: {
     issuer: config.oauth2Issuer,
   });
   const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
-  return { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch };
+  const exposures = createExposureService({
+    store,
+    clock,
+    cache,
+    audit,
+    publish,
+    observe: (c) =>
+      logger.info({ revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed }, "secret-scanning alert"),
+  });
+  return { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */

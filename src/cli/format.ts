@@ -30,12 +30,19 @@ export function describeState(s: KeyState, { paint, now }: Look): string {
     case "deprecated":
       return paint.yellow(`deprecated, revoked ${when}`);
     case "revoked":
+      if (s.exposed) return paint.red(`exposed${exposedWhere(s.exposed)}, revoked${when ? ` ${when}` : ""}`);
       return paint.red(when ? `revoked ${when}` : "revoked");
     case "inactive_tenant_policy":
       return paint.red("inactive: tenant policy (HIPAA)");
     default:
       return s.state;
   }
+}
+
+/** " in commit (https://github.com/...)": the URL cut to 60 characters, so the table stays readable. */
+function exposedWhere(e: { source: string; url: string }): string {
+  const url = e.url.length > 60 ? `${e.url.slice(0, 59)}…` : e.url;
+  return `${e.source ? ` in ${safe(e.source)}` : ""}${url ? ` (${safe(url)})` : ""}`;
 }
 
 /** One row per key: ID, LABEL, STATE (effective, see key-state.ts), HINT, CREATED, LAST USED. */

@@ -12,12 +12,17 @@ export interface KeyState {
   state: EffectiveState;
   /** When the state ends (deprecated: the end of the grace) or began (revoked). */
   at?: Date;
+  /** Revoked because a secret scanner reported it in public (issue 24): where. */
+  exposed?: { source: string; url: string };
 }
 
 export function keyState(key: ApiKey, policy: TenantPolicy | undefined, now: Date): KeyState {
   const revokeAt = key.revokeAt ? timestampDate(key.revokeAt) : undefined;
   const revokedAt = key.revokedAt ? timestampDate(key.revokedAt) : undefined;
-  if (key.status === KeyStatus.REVOKED) return { state: "revoked", at: revokedAt };
+  if (key.status === KeyStatus.REVOKED)
+    return key.exposure
+      ? { state: "revoked", at: revokedAt, exposed: { source: key.exposure.source, url: key.exposure.url } }
+      : { state: "revoked", at: revokedAt };
   if (key.status === KeyStatus.DEPRECATED && revokeAt && revokeAt <= now) return { state: "revoked", at: revokeAt };
   if (policy?.hipaaEnabled && key.tenantId !== ADMIN_TENANT_ID) return { state: "inactive_tenant_policy" };
   if (key.status === KeyStatus.DEPRECATED) return { state: "deprecated", at: revokeAt };

@@ -18,6 +18,7 @@ export const AUDIT_ACTIONS = [
   "policy.get",
   "admin_key.create",
   "audit.list",
+  "key.exposed",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

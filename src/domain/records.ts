@@ -18,6 +18,18 @@ export interface KeyRecord {
   revokedBy?: string | undefined;
   rotatedFromKeyId?: string | undefined;
   rotatedToKeyId?: string | undefined;
+  /** Set when a secret scanner reported the key in public and it was revoked for that (issue 24). */
+  exposure?: KeyExposure | undefined;
+}
+
+/** A secret-scanning report that revoked a key: the scanner's own words, bounded; never the token. */
+export interface KeyExposure {
+  type: string;
+  source: string;
+  url: string;
+  reportedAt: Date;
+  /** The key.exposed audit event of the revoke (tells which of two racing reports revoked the key). */
+  auditEventId?: string | undefined;
 }
 
 export interface SessionRecord {

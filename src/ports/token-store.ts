@@ -1,7 +1,7 @@
 // The store port. Every state change is one atomic conditional operation in the adapter; the
 // domain never reads-then-writes to enforce an invariant. Adapters throw StoreUnavailableError
 // when they cannot answer. The contract every adapter obeys is test/contract/token-store.contract.ts.
-import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
+import type { KeyExposure, KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/records.js";
 import type { AuditStore } from "./audit-store.js";
 import type { LeaseStore } from "./lease-store.js";
 
@@ -51,12 +51,15 @@ export interface TokenStore extends AuditStore, LeaseStore {
   /**
    * Moves a non-revoked key to REVOKED with `revokedAt`/`revokedBy`. A key that is already
    * REVOKED is returned unchanged. Returns null when the key does not exist for this tenant.
+   * With `exposure` (issue 24), the same one write stores it on the key it revokes (never on a key
+   * that was already REVOKED).
    */
   revokeKey(args: {
     tenantId: string;
     keyId: string;
     revokedAt: Date;
     revokedBy?: string | undefined;
+    exposure?: KeyExposure | undefined;
   }): Promise<KeyRecord | null>;
   findKeyByHash(tokenHash: string): Promise<KeyRecord | null>;
   getKey(tenantId: string, keyId: string): Promise<KeyRecord | null>;

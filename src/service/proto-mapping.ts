@@ -103,6 +103,13 @@ export function toApiKey(key: KeyRecord): ApiKey {
     revokedBy: key.revokedBy ?? "",
     rotatedFromKeyId: key.rotatedFromKeyId ?? "",
     rotatedToKeyId: key.rotatedToKeyId ?? "",
+    exposure: key.exposure && {
+      type: key.exposure.type,
+      source: key.exposure.source,
+      url: key.exposure.url,
+      reportedAt: ts(key.exposure.reportedAt),
+      auditEventId: key.exposure.auditEventId ?? "",
+    },
   });
 }
 

@@ -25,6 +25,7 @@ import type { Metrics } from "../observability/metrics.js";
 import { createRestSessionsHandler } from "./http/rest-sessions.js";
 import { createOAuth2IntrospectHandler } from "./http/oauth2-introspect.js";
 import type { OAuth2Introspection } from "./protocol/oauth2-introspection.js";
+import { createSecretScanningHandler, type AlertReceiver } from "./http/secret-scanning-alerts.js";
 import type { UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
@@ -48,6 +49,8 @@ export interface ServerOptions {
   authz?: ForwardAuthOptions | undefined;
   /** POST /oauth2/introspect (RFC 7662). */
   oauth2: OAuth2Introspection;
+  /** The secret-scanning alert endpoint, when enabled (SECRET_SCANNING_ENABLED). */
+  secretScanning?: { receiver: AlertReceiver; maxBodyBytes: number } | undefined;
 }
 
 export interface RunningServer {
@@ -111,6 +114,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
     authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer, opts.authz),
     oauth2Introspect: createOAuth2IntrospectHandler(opts.oauth2, opts.observer, opts.maxBodyBytes),
+    secretScanning:
+      opts.secretScanning &&
+      createSecretScanningHandler(opts.secretScanning.receiver, opts.observer, opts.secretScanning.maxBodyBytes),
     metrics: opts.metrics,
     serving: () => serving,
     readinessDetail: opts.readinessDetail,

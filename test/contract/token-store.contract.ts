@@ -466,6 +466,48 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await store.revokeKey({ tenantId: t, keyId: newKeyId(), revokedAt: at(HOUR) })).toBeNull();
     });
 
+    it("stores an exposure in the revoking write; never on a key already revoked (issue 24)", async () => {
+      const t = tenant();
+      const k = await insertOk(newKey(t));
+      const exposure = {
+        type: "warpflow_api_key",
+        source: "content",
+        url: "https://github.com/octo/repo/blob/abc/.env",
+        reportedAt: at(HOUR),
+      };
+      const revoked = await store.revokeKey({
+        tenantId: t,
+        keyId: k.id,
+        revokedAt: at(HOUR),
+        revokedBy: "system:secret-scanning",
+        exposure,
+      });
+      expect(revoked).toEqual({
+        ...k,
+        status: "revoked",
+        revokedAt: at(HOUR),
+        revokedBy: "system:secret-scanning",
+        exposure,
+      });
+      expect(await store.getKey(t, k.id)).toEqual(revoked);
+      expect(await store.findKeyByHash(k.tokenHash)).toEqual(revoked);
+      expect((await store.listKeys(t, 10)).find((x) => x.id === k.id)).toEqual(revoked);
+      // The tenant's active slot was released, as by any revoke.
+      for (let i = 0; i < MAX; i++) await insertOk(newKey(t));
+
+      const other = await insertOk(newKey(tenant()));
+      const plain = await store.revokeKey({ tenantId: other.tenantId, keyId: other.id, revokedAt: at(HOUR) });
+      const late = await store.revokeKey({
+        tenantId: other.tenantId,
+        keyId: other.id,
+        revokedAt: at(2 * HOUR),
+        revokedBy: "system:secret-scanning",
+        exposure,
+      });
+      expect(late).toEqual(plain);
+      expect(late!.exposure).toBeUndefined();
+    });
+
     it("revokes a deprecated key, keeping its rotation fields; revokedBy may be absent", async () => {
       const t = tenant();
       const k = await insertOk(newKey(t));

@@ -77,7 +77,7 @@ export function createMemoryTokenStore(
       return { ok: true, previous: copy(old), key: copy(keysById.get(successor.id)!) };
     },
 
-    async revokeKey({ tenantId, keyId, revokedAt, revokedBy }) {
+    async revokeKey({ tenantId, keyId, revokedAt, revokedBy, exposure }) {
       assertOpen();
       const k = tenantKey(tenantId, keyId);
       if (!k) return null;
@@ -86,6 +86,7 @@ export function createMemoryTokenStore(
         k.status = "revoked";
         k.revokedAt = revokedAt;
         k.revokedBy = revokedBy;
+        if (exposure) k.exposure = { ...exposure };
       }
       return copy(k);
     },

@@ -45,6 +45,7 @@ export interface KeyDoc {
   revokedBy?: string;
   rotatedFromKeyId?: string;
   rotatedToKeyId?: string;
+  exposure?: { type: string; source: string; url: string; reportedAt: Date; auditEventId?: string };
 }
 
 export interface SessionDoc {
@@ -97,6 +98,7 @@ const KEY_OPTIONAL = [
   "revokedBy",
   "rotatedFromKeyId",
   "rotatedToKeyId",
+  "exposure",
 ] as const;
 
 /** Copies the optional fields that hold a value (neither undefined nor null). */

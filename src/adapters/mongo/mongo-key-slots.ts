@@ -9,7 +9,7 @@
 // DEPRECATED keys hold grace slots the same way (mongo-slots.ts).
 // https://www.mongodb.com/docs/manual/core/write-operations-atomicity/
 import type { Collection } from "mongodb";
-import type { KeyRecord } from "../../domain/records.js";
+import type { KeyExposure, KeyRecord } from "../../domain/records.js";
 import type { InsertKeyResult, RotateKeyResult } from "../../ports/token-store.js";
 import { fromKeyDoc, type KeyDoc, toKeyDoc } from "./mongo-documents.js";
 import {
@@ -32,6 +32,7 @@ export interface KeySlotOps {
     keyId: string;
     revokedAt: Date;
     revokedBy?: string | undefined;
+    exposure?: KeyExposure | undefined;
   }): Promise<KeyRecord | null>;
 }
 
@@ -177,15 +178,16 @@ export function createKeySlotOps(
       return { ok: false, reason: "limit" };
     },
 
-    async revokeKey({ tenantId, keyId, revokedAt, revokedBy }) {
+    async revokeKey({ tenantId, keyId, revokedAt, revokedBy, exposure }) {
       const coll = await keys();
       // Matches only a key that is not REVOKED yet: nothing ever moves a REVOKED key. Its active
-      // or grace slot is released.
+      // or grace slot is released. An exposure is stored by the same write (one atomic update).
+      const exposed = exposure ? { exposure: { ...exposure } } : {};
       const after = await coll.findOneAndUpdate(
         { _id: keyId, tenantId, status: { $ne: "revoked" } },
         revokedBy === undefined
-          ? { $set: { status: "revoked", revokedAt }, $unset: { slot: "", graceSlot: "", revokedBy: "" } }
-          : { $set: { status: "revoked", revokedAt, revokedBy }, $unset: { slot: "", graceSlot: "" } },
+          ? { $set: { status: "revoked", revokedAt, ...exposed }, $unset: { slot: "", graceSlot: "", revokedBy: "" } }
+          : { $set: { status: "revoked", revokedAt, revokedBy, ...exposed }, $unset: { slot: "", graceSlot: "" } },
         { returnDocument: "after", maxTimeMS },
       );
       if (after) return fromKeyDoc(after);

@@ -5,6 +5,7 @@ import type { ClaimingHandler, NodeRequest, NodeResponse } from "../protocol/nod
 import { sendError } from "./json-http.js";
 import { createProbeRoutes } from "./probe-routes.js";
 import { OAUTH2_INTROSPECT_PATH } from "./oauth2-introspect.js";
+import { SECRET_SCANNING_ALERTS_PATH } from "./secret-scanning-alerts.js";
 import type { Metrics } from "../../observability/metrics.js";
 
 export interface HttpRoutes {
@@ -15,6 +16,8 @@ export interface HttpRoutes {
   authz(req: NodeRequest, res: NodeResponse): void;
   /** RFC 7662 token introspection (oauth2-introspect.ts). */
   oauth2Introspect(req: NodeRequest, res: NodeResponse): void;
+  /** POST /api/v1/secret-scanning/alerts (secret-scanning-alerts.ts); absent: 404 like any unknown path. */
+  secretScanning?: ((req: NodeRequest, res: NodeResponse) => Promise<void>) | undefined;
   metrics: Metrics;
   serving(): boolean;
   /** Extra fields of the /readyz body (e.g. the change feed's state); they do not change the status. */
@@ -30,6 +33,7 @@ export function createHttpRouter(routes: HttpRoutes) {
     if (path === "/api/v1/sessions") return void routes.rest(req, res);
     if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
     if (path === OAUTH2_INTROSPECT_PATH) return routes.oauth2Introspect(req, res);
+    if (path === SECRET_SCANNING_ALERTS_PATH && routes.secretScanning) return void routes.secretScanning(req, res);
     if (req.method !== "GET" && req.method !== "HEAD")
       return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
     if (probes(path, res)) return;

@@ -1,0 +1,100 @@
+import { Code } from "@connectrpc/connect";
+import type { CallObserver } from "../protocol/call-observer.js";
+import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
+import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
+import { peerOf } from "../protocol/peer.js";
+import { nextCallSeq, REQUEST_ID_HEADER, requestIdOf } from "../protocol/request-id.js";
+import type { CallContext } from "../protocol/unary-handlers.js";
+import { headerReader, HttpError, readBody, sendError, sendJson } from "./json-http.js";
+
+/** The path GitHub's secret scanning partner program posts to (REST lives under /api/v1). */
+export const SECRET_SCANNING_ALERTS_PATH = "/api/v1/secret-scanning/alerts";
+/** The method label of the endpoint in metrics and logs. */
+export const SECRET_SCANNING_ALERT = "SecretScanningAlert";
+const KEY_ID_HEADER = "github-public-key-identifier";
+const SIGNATURE_HEADER = "github-public-key-signature";
+
+/** What the endpoint needs from the service layer (service/secret-scanning-alerts.ts). */
+export interface AlertReceiver {
+  receive(alert: {
+    body: Buffer;
+    keyIdentifier: string;
+    signature: string;
+    peer?: string | undefined;
+    userAgent?: string | undefined;
+  }): Promise<{ verified: false; reason: string } | { verified: true; feedback: readonly unknown[] }>;
+}
+
+/**
+ * POST /api/v1/secret-scanning/alerts: GitHub's partner format, signed (ECDSA P-256 over the raw
+ * body; Github-Public-Key-Identifier, Github-Public-Key-Signature). Without both headers: 401 before
+ * the body is read. A body over `maxBodyBytes`: 413. A signature that does not verify: 401, nothing
+ * parsed, nothing changed. Verified: 200 with GitHub's feedback array. The store cannot answer: 503
+ * (GitHub sends the alert again). No response ever repeats a token.
+ */
+export function createSecretScanningHandler(receiver: AlertReceiver, observer: CallObserver, maxBodyBytes: number) {
+  return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
+    const start = process.hrtime.bigint();
+    const ctx: CallContext = {
+      bearer: undefined,
+      header: headerReader(req),
+      peer: peerOf(req.socket),
+      userAgent: req.headers["user-agent"],
+      protocol: "rest",
+      seq: nextCallSeq(),
+    };
+    const idHeader = () => ({ [REQUEST_ID_HEADER]: requestIdOf(ctx) });
+    try {
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
+      const keyIdentifier = ctx.header!(KEY_ID_HEADER);
+      const signature = ctx.header!(SIGNATURE_HEADER);
+      if (!keyIdentifier || !signature) {
+        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx);
+        return sendError(
+          res,
+          401,
+          "unauthenticated",
+          "missing Github-Public-Key-Identifier or Github-Public-Key-Signature",
+          idHeader(),
+        );
+      }
+      const body = await readBody(req, maxBodyBytes);
+      const verdict = await receiver.receive({
+        body,
+        keyIdentifier,
+        signature,
+        peer: ctx.peer,
+        userAgent: ctx.userAgent,
+      });
+      if (!verdict.verified) {
+        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx);
+        const message =
+          verdict.reason === "unknown_key" ? "unknown public key identifier" : "signature does not verify";
+        return sendError(res, 401, "unauthenticated", message, idHeader());
+      }
+      observer.end(SECRET_SCANNING_ALERT, OK, start, ctx);
+      sendJson(res, 200, verdict.feedback, idHeader());
+    } catch (err) {
+      if (err instanceof HttpError) {
+        observer.end(
+          SECRET_SCANNING_ALERT,
+          err.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument,
+          start,
+          ctx,
+          err.message,
+        );
+        return sendError(res, err.status, err.code, err.message, {
+          ...(err.status === 405 && { allow: "POST" }),
+          ...idHeader(),
+        });
+      }
+      const mapped = mapError(err);
+      observer.end(SECRET_SCANNING_ALERT, mapped.code, start, ctx, mapped.unexpected ? err : mapped.message);
+      const status = httpStatusOf(mapped.code);
+      sendError(res, status, codeName(mapped.code), mapped.message, {
+        ...(status === 503 && { "retry-after": "5" }),
+        ...idHeader(),
+      });
+    }
+  };
+}
