@@ -10,6 +10,7 @@ import { loadStoreConfig, type StoreConfig } from "./config/store-config.js";
 import { loadCallerConfig, type CallerConfig } from "./config/tls-config.js";
 import { loadOpsConfig, type OpsConfig } from "./config/ops-config.js";
 import { loadWatchConfig, type WatchConfig } from "./config/watch-config.js";
+import { loadWebhookConfig, type WebhookConfig } from "./config/webhook-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
@@ -43,6 +44,8 @@ export interface Config extends StoreConfig, CallerConfig, OpsConfig, WatchConfi
   cognito?: CognitoConfig | undefined;
   /** Connection and request limits on the one port (see limits in docs/security.md). */
   limits: ConnectionLimits;
+  /** Lifecycle webhooks (WEBHOOK_*, config/webhook-config.ts). */
+  webhooks: WebhookConfig;
 }
 
 /** floor(2^31 - 1 seconds / 86,400): the largest TTL the server accepts, in whole days. */
@@ -89,5 +92,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ...loadWatchConfig(env),
     limits: loadLimits(env),
     ...loadOpsConfig(env),
+    ...loadWebhookConfig(env),
   });
 }

@@ -26,6 +26,9 @@ import { listenError, readSettingFile } from "./startup-errors.js";
 import { createJwtVerifier } from "./open-jwt-verifier.js";
 import { startMaintenance } from "./maintenance.js";
 import { wireService } from "./wire-service.js";
+import type { WebhookStore } from "../ports/webhook-store.js";
+import { createMemoryWebhookStore } from "../adapters/memory/memory-webhook-store.js";
+import { startWebhooks } from "./webhooks.js";
 
 export interface AppOptions {
   config: Readonly<Config>;
@@ -35,6 +38,8 @@ export interface AppOptions {
   store?: TokenStore;
   /** With an injected store: its change feed, if any. */
   changes?: StoreChangeFeed;
+  /** With an injected store: its webhook endpoints and outbox (default: a new embedded one). */
+  webhookStore?: WebhookStore;
   jwt?: JwtVerifier;
   /**
    * Per-call metrics (RPC histograms, cache and store counters). Default on; off only to measure
@@ -61,7 +66,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
   registerBuildInfo(metrics.registry, buildInfo());
-  const opened = opts.store ? { store: opts.store, changes: opts.changes } : await openStore(config, logger);
+  const opened = opts.store
+    ? { store: opts.store, changes: opts.changes, webhooks: opts.webhookStore ?? createMemoryWebhookStore() }
+    : await openStore(config, logger);
   const rawStore = opened.store;
   // Every store call is bounded (a stalled store answers UNAVAILABLE, never hangs), then timed.
   const instrumented = opts.metricsEnabled !== false;
@@ -74,7 +81,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
+  const webhookKick = { kick: () => {}, failed: () => {} };
+  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch, enqueueWebhook } = wireService({
     config,
     logger,
     store,
@@ -83,6 +91,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
     jwt,
     metrics,
     instrumented,
+    webhooks: opened.webhooks,
+    onWebhookStored: () => webhookKick.kick(),
+    onWebhookStoreFailed: () => webhookKick.failed(),
   });
   registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(
@@ -164,6 +175,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
     },
   });
   app.ready = maintenance.ready;
+  // Lifecycle webhooks: the sender and the scheduled events (off the Introspect path).
+  const webhooks = startWebhooks({
+    config,
+    logger,
+    clock,
+    store,
+    webhooks: opened.webhooks,
+    audit,
+    enqueue: enqueueWebhook,
+    registry: metrics.registry,
+  });
+  webhookKick.kick = webhooks.kick;
+  webhookKick.failed = webhooks.outboxWriteFailed;
 
   const opsPort: { server?: OpsServer | undefined } = {};
   let closing: Promise<void> | undefined;
@@ -172,6 +196,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       adminKey.stop();
       unwatch?.();
       maintenance.stop();
+      await webhooks.stop();
       serving = false; // the ops port's /readyz says not serving while the API port drains
       hub.close(); // open watchers end (OK) instead of holding the drain
       await server.close(config.shutdownTimeoutMs);

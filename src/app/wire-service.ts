@@ -27,6 +27,10 @@ import { createIntrospectCallerCheck } from "../service/introspect-callers.js";
 import { createTokenServiceHandlers } from "../service/token-service-handlers.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
+import type { WebhookStore } from "../ports/webhook-store.js";
+import { createEnqueue, type EnqueueEvent } from "../domain/webhook-outbox.js";
+import { withWebhookEvents } from "../domain/webhook-audit-trail.js";
+import { createWebhookService } from "../domain/webhook-service.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
@@ -39,6 +43,8 @@ export interface WiredService {
   lastUsed: LastUsedRecorder;
   /** Stops following the change feed. */
   unwatch?: (() => void) | undefined;
+  /** Stores a webhook event for every endpoint that wants it (the scheduled events use it). */
+  enqueueWebhook: EnqueueEvent;
 }
 
 export function wireService(deps: {
@@ -51,6 +57,12 @@ export function wireService(deps: {
   metrics: Metrics;
   /** Count cache lookups, store reads, introspection results and refusals in `metrics`. */
   instrumented: boolean;
+  /** Webhook endpoints and outbox (issue 24). */
+  webhooks: WebhookStore;
+  /** A webhook event was stored (the sender looks at once). */
+  onWebhookStored?: () => void;
+  /** An event's outbox write failed (counted and logged; the change stands). */
+  onWebhookStoreFailed?: () => void;
 }): WiredService {
   const { config, logger, store, clock, jwt, metrics, instrumented } = deps;
   const cache = createTokenCache({
@@ -104,7 +116,20 @@ export function wireService(deps: {
       : undefined,
   });
   const keys = createKeyService({ store, clock, cache, lastUsed, publish });
-  const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
+  // Completed "ok" events of the mapped actions also go to the webhook outbox (webhook-audit-trail.ts).
+  const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored);
+  const audit = withWebhookEvents(
+    createAuditTrail({ store, clock, sink: createAuditLogSink(logger) }),
+    enqueueWebhook,
+    (err, event) => {
+      deps.onWebhookStoreFailed?.();
+      logger.warn(
+        { err: (err as Error).message, action: event.action, audit_event_id: event.id },
+        "webhook event not stored in the outbox: it will not be delivered",
+      );
+    },
+    () => clock.now(),
+  );
   const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
   const refusals = createRefusalWindows({
     audit,
@@ -134,9 +159,18 @@ export function wireService(deps: {
     introspectCallerCheck,
     refusals,
     onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
+    webhooks: {
+      service: createWebhookService({
+        store: deps.webhooks,
+        clock,
+        maxEndpointsPerTenant: config.webhooks.maxEndpointsPerTenant,
+        secretOverlapMs: config.webhooks.secretOverlapMs,
+      }),
+      allowHttp: config.webhooks.allowHttp,
+    },
   });
   const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
-  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch };
+  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch, enqueueWebhook };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */

@@ -18,6 +18,11 @@ export const AUDIT_ACTIONS = [
   "policy.get",
   "admin_key.create",
   "audit.list",
+  "webhook.create",
+  "webhook.delete",
+  "webhook.secret_rotate",
+  "webhook.disabled",
+  "webhooks.list",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -19,6 +19,12 @@ import {
 } from "mongodb";
 import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
+import {
+  WEBHOOK_COLLECTIONS,
+  WEBHOOK_ENDPOINT_INDEXES,
+  WEBHOOK_KEY_INDEXES,
+  WEBHOOK_OUTBOX_INDEXES,
+} from "./mongo-webhook-store.js";
 
 export const INDEX = {
   keyTokenHash: "keys_token_hash_unique",
@@ -182,9 +188,11 @@ export async function ensureIndexes(
   let buildDb: Db | undefined;
   const listed = new Map<string, Record<string, unknown>[]>();
   for (const [name, specs] of [
-    [COLLECTIONS.keys, KEY_INDEXES],
+    [COLLECTIONS.keys, [...KEY_INDEXES, ...WEBHOOK_KEY_INDEXES]],
     [COLLECTIONS.sessions, SESSION_INDEXES],
     [COLLECTIONS.audit, AUDIT_INDEXES],
+    [WEBHOOK_COLLECTIONS.endpoints, WEBHOOK_ENDPOINT_INDEXES],
+    [WEBHOOK_COLLECTIONS.outbox, WEBHOOK_OUTBOX_INDEXES],
   ] as const) {
     const existing = await listIndexes(db.collection(name));
     listed.set(name, existing);

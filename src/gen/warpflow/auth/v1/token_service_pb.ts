@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warpflow/auth/v1/token_service.proto.
  */
 export const file_warpflow_auth_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IuABCgdTZXNzaW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEhIKCnJldm9rZWRfYnkYByABKAkiPQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiQwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEioKB3Nlc3Npb24YASABKAsyGS53YXJwZmxvdy5hdXRoLnYxLlNlc3Npb24iMAobUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChxSZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iWwoKQXVkaXRBY3RvchIuCgRraW5kGAEgASgOMiAud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yS2luZBIKCgJpZBgCIAEoCRIRCgl0ZW5hbnRfaWQYAyABKAkilwMKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGYWN0aW9uGAMgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIvCgdvdXRjb21lGAQgASgOMh4ud2FycGZsb3cuYXV0aC52MS5BdWRpdE91dGNvbWUSDAoEY29kZRgFIAEoCRIrCgVhY3RvchgGIAEoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvchIRCgl0ZW5hbnRfaWQYByABKAkSDgoGa2V5X2lkGAggASgJEhIKCnNlc3Npb25faWQYCSABKAkSDAoEcGVlchgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEhAKCHByb3RvY29sGAwgASgJEg4KBmRldGFpbBgNIAEoCRINCgVjb3VudBgOIAEoDRIuCgpmaXJzdF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLXAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSLQoGYWN0aW9uGAQgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBIaChJyZXN1bWVfaW5zdGFuY2VfaWQYASABKAkSHQoVcmVzdW1lX2FmdGVyX3NlcXVlbmNlGAIgASgEIuABChpXYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZRITCgtpbnN0YW5jZV9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBI2CgxpbnZhbGlkYXRpb24YAyABKAsyHi53YXJwZmxvdy5hdXRoLnYxLkludmFsaWRhdGlvbkgAEjAKCWhlYXJ0YmVhdBgEIAEoCzIbLndhcnBmbG93LmF1dGgudjEuSGVhcnRiZWF0SAASKAoFcmVzZXQYBSABKAsyFy53YXJwZmxvdy5hdXRoLnYxLlJlc2V0SABCBwoFZXZlbnQipQEKDEludmFsaWRhdGlvbhIwCgRraW5kGAEgASgOMiIud2FycGZsb3cuYXV0aC52MS5JbnZhbGlkYXRpb25LaW5kEhEKCXRlbmFudF9pZBgCIAEoCRIOCgZrZXlfaWQYAyABKAkSEgoKc2Vzc2lvbl9pZBgEIAEoCRIaCg1oaXBhYV9lbmFibGVkGAUgASgISACIAQFCEAoOX2hpcGFhX2VuYWJsZWQiYwoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghjb21wbGV0ZRgCIAEoCBITCgtpbnRlcnZhbF9tcxgDIAEoDSI2CgVSZXNldBItCgZyZWFzb24YASABKA4yHS53YXJwZmxvdy5hdXRoLnYxLlJlc2V0UmVhc29uKm8KCVRva2VuVHlwZRIaChZUT0tFTl9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSVE9LRU5fVFlQRV9BUElfS0VZEAESFgoSVE9LRU5fVFlQRV9TRVNTSU9OEAISFgoSVE9LRU5fVFlQRV9DT0dOSVRPEAMqcQoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhkKFUtFWV9TVEFUVVNfREVQUkVDQVRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKrICCg5JbmFjdGl2ZVJlYXNvbhIfChtJTkFDVElWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlJTkFDVElWRV9SRUFTT05fTUFMRk9STUVEEAESHQoZSU5BQ1RJVkVfUkVBU09OX05PVF9GT1VORBACEhsKF0lOQUNUSVZFX1JFQVNPTl9SRVZPS0VEEAMSGwoXSU5BQ1RJVkVfUkVBU09OX0VYUElSRUQQBBIhCh1JTkFDVElWRV9SRUFTT05fVEVOQU5UX1BPTElDWRAFEiMKH0lOQUNUSVZFX1JFQVNPTl9URU5BTlRfTUlTTUFUQ0gQBhIeChpJTkFDVElWRV9SRUFTT05fVU5WRVJJRklFRBAHEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNVUFBPUlRFRBAIKqQDCgtBdWRpdEFjdGlvbhIcChhBVURJVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIbChdBVURJVF9BQ1RJT05fS0VZX0NSRUFURRABEhsKF0FVRElUX0FDVElPTl9LRVlfUk9UQVRFEAISGwoXQVVESVRfQUNUSU9OX0tFWV9SRVZPS0UQAxIiCh5BVURJVF9BQ1RJT05fS0VZX0dSQUNFX0VYUElSRUQQBBIaChZBVURJVF9BQ1RJT05fS0VZU19MSVNUEAUSHwobQVVESVRfQUNUSU9OX1NFU1NJT05fQ1JFQVRFEAYSHwobQVVESVRfQUNUSU9OX1NFU1NJT05fUkVWT0tFEAcSJAogQVVESVRfQUNUSU9OX1NFU1NJT05TX1JFVk9LRV9BTEwQCBIbChdBVURJVF9BQ1RJT05fUE9MSUNZX1NFVBAJEhsKF0FVRElUX0FDVElPTl9QT0xJQ1lfR0VUEAoSIQodQVVESVRfQUNUSU9OX0FETUlOX0tFWV9DUkVBVEUQCxIbChdBVURJVF9BQ1RJT05fQVVESVRfTElTVBAMKngKDEF1ZGl0T3V0Y29tZRIdChlBVURJVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFAoQQVVESVRfT1VUQ09NRV9PSxABEhgKFEFVRElUX09VVENPTUVfRkFJTEVEEAISGQoVQVVESVRfT1VUQ09NRV9VTktOT1dOEAMq6gEKDkF1ZGl0QWN0b3JLaW5kEiAKHEFVRElUX0FDVE9SX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9BQ1RPUl9LSU5EX05PTkUQARIeChpBVURJVF9BQ1RPUl9LSU5EX0FETUlOX0tFWRACEiEKHUFVRElUX0FDVE9SX0tJTkRfQ09HTklUT19VU0VSEAMSHAoYQVVESVRfQUNUT1JfS0lORF9BUElfS0VZEAQSHAoYQVVESVRfQUNUT1JfS0lORF9TRVNTSU9OEAUSHAoYQVVESVRfQUNUT1JfS0lORF9TRVJWSUNFEAYqkgMKEEludmFsaWRhdGlvbktpbmQSIQodSU5WQUxJREFUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUkVWT0tFRBABEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9ST1RBVEVEEAISJQohSU5WQUxJREFUSU9OX0tJTkRfS0VZX0dSQUNFX0VOREVEEAMSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NSRUFURUQQBBIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfQ0hBTkdFRBAFEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fUkVWT0tFRBAGEi0KKUlOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9TRVNTSU9OU19SRVZPS0VEEAcSJQohSU5WQUxJREFUSU9OX0tJTkRfU0VTU0lPTl9DUkVBVEVEEAgSKwonSU5WQUxJREFUSU9OX0tJTkRfVEVOQU5UX1BPTElDWV9DSEFOR0VEEAkqegoLUmVzZXRSZWFzb24SHAoYUkVTRVRfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSUkVTRVRfUkVBU09OX1NUQVJUEAESFAoQUkVTRVRfUkVBU09OX0dBUBACEh8KG1JFU0VUX1JFQVNPTl9GRUVEX1JFU1RBUlRFRBADMocKCgxUb2tlblNlcnZpY2USVwoKSW50cm9zcGVjdBIjLndhcnBmbG93LmF1dGgudjEuSW50cm9zcGVjdFJlcXVlc3QaJC53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXNwb25zZRJUCglDcmVhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlc3BvbnNlElQKCVJvdGF0ZUtleRIiLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVzcG9uc2USVAoJUmV2b2tlS2V5EiIud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXNwb25zZRJRCghMaXN0S2V5cxIhLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXF1ZXN0GiIud2FycGZsb3cuYXV0aC52MS5MaXN0S2V5c1Jlc3BvbnNlEmAKDUNyZWF0ZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USZgoPU2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJmCg9HZXRUZW5hbnRQb2xpY3kSKC53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlc3BvbnNlEmMKDkNyZWF0ZUFkbWluS2V5Eicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlcXVlc3QaKC53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUFkbWluS2V5UmVzcG9uc2USYAoNUmV2b2tlU2Vzc2lvbhImLndhcnBmbG93LmF1dGgudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJ1ChRSZXZva2VUZW5hbnRTZXNzaW9ucxItLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0Gi4ud2FycGZsb3cuYXV0aC52MS5SZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEmYKD0xpc3RBdWRpdEV2ZW50cxIoLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UScQoSV2F0Y2hJbnZhbGlkYXRpb25zEisud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXF1ZXN0Giwud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IuABCgdTZXNzaW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEhIKCnJldm9rZWRfYnkYByABKAkiPQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiQwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEioKB3Nlc3Npb24YASABKAsyGS53YXJwZmxvdy5hdXRoLnYxLlNlc3Npb24iMAobUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChxSZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iWwoKQXVkaXRBY3RvchIuCgRraW5kGAEgASgOMiAud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yS2luZBIKCgJpZBgCIAEoCRIRCgl0ZW5hbnRfaWQYAyABKAkilwMKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGYWN0aW9uGAMgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIvCgdvdXRjb21lGAQgASgOMh4ud2FycGZsb3cuYXV0aC52MS5BdWRpdE91dGNvbWUSDAoEY29kZRgFIAEoCRIrCgVhY3RvchgGIAEoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvchIRCgl0ZW5hbnRfaWQYByABKAkSDgoGa2V5X2lkGAggASgJEhIKCnNlc3Npb25faWQYCSABKAkSDAoEcGVlchgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEhAKCHByb3RvY29sGAwgASgJEg4KBmRldGFpbBgNIAEoCRINCgVjb3VudBgOIAEoDRIuCgpmaXJzdF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLXAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSLQoGYWN0aW9uGAQgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBIaChJyZXN1bWVfaW5zdGFuY2VfaWQYASABKAkSHQoVcmVzdW1lX2FmdGVyX3NlcXVlbmNlGAIgASgEIuABChpXYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZRITCgtpbnN0YW5jZV9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBI2CgxpbnZhbGlkYXRpb24YAyABKAsyHi53YXJwZmxvdy5hdXRoLnYxLkludmFsaWRhdGlvbkgAEjAKCWhlYXJ0YmVhdBgEIAEoCzIbLndhcnBmbG93LmF1dGgudjEuSGVhcnRiZWF0SAASKAoFcmVzZXQYBSABKAsyFy53YXJwZmxvdy5hdXRoLnYxLlJlc2V0SABCBwoFZXZlbnQipQEKDEludmFsaWRhdGlvbhIwCgRraW5kGAEgASgOMiIud2FycGZsb3cuYXV0aC52MS5JbnZhbGlkYXRpb25LaW5kEhEKCXRlbmFudF9pZBgCIAEoCRIOCgZrZXlfaWQYAyABKAkSEgoKc2Vzc2lvbl9pZBgEIAEoCRIaCg1oaXBhYV9lbmFibGVkGAUgASgISACIAQFCEAoOX2hpcGFhX2VuYWJsZWQiYwoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghjb21wbGV0ZRgCIAEoCBITCgtpbnRlcnZhbF9tcxgDIAEoDSI2CgVSZXNldBItCgZyZWFzb24YASABKA4yHS53YXJwZmxvdy5hdXRoLnYxLlJlc2V0UmVhc29uIt4CCg9XZWJob29rRW5kcG9pbnQSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEgsKA3VybBgDIAEoCRIOCgZldmVudHMYBCADKAkSLgoKY3JlYXRlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRIvCgtkaXNhYmxlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMwoPbGFzdF9mYWlsdXJlX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxsYXN0X2ZhaWx1cmUYCSABKAkSDwoHYmFja2xvZxgKIAEoAxI+ChpwcmV2aW91c19zZWNyZXRfZXhwaXJlc19hdBgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiTgocQ3JlYXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSCwoDdXJsGAIgASgJEg4KBmV2ZW50cxgDIAMoCSJkCh1DcmVhdGVXZWJob29rRW5kcG9pbnRSZXNwb25zZRIzCghlbmRwb2ludBgBIAEoCzIhLndhcnBmbG93LmF1dGgudjEuV2ViaG9va0VuZHBvaW50Eg4KBnNlY3JldBgCIAEoCSIwChtMaXN0V2ViaG9va0VuZHBvaW50c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIlQKHExpc3RXZWJob29rRW5kcG9pbnRzUmVzcG9uc2USNAoJZW5kcG9pbnRzGAEgAygLMiEud2FycGZsb3cuYXV0aC52MS5XZWJob29rRW5kcG9pbnQiRAoaUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhMKC2VuZHBvaW50X2lkGAIgASgJImIKG1JvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRIzCghlbmRwb2ludBgBIAEoCzIhLndhcnBmbG93LmF1dGgudjEuV2ViaG9va0VuZHBvaW50Eg4KBnNlY3JldBgCIAEoCSJGChxEZWxldGVXZWJob29rRW5kcG9pbnRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCSIfCh1EZWxldGVXZWJob29rRW5kcG9pbnRSZXNwb25zZSpvCglUb2tlblR5cGUSGgoWVE9LRU5fVFlQRV9VTlNQRUNJRklFRBAAEhYKElRPS0VOX1RZUEVfQVBJX0tFWRABEhYKElRPS0VOX1RZUEVfU0VTU0lPThACEhYKElRPS0VOX1RZUEVfQ09HTklUTxADKnEKCUtleVN0YXR1cxIaChZLRVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRVU19BQ1RJVkUQARIZChVLRVlfU1RBVFVTX0RFUFJFQ0FURUQQAhIWChJLRVlfU1RBVFVTX1JFVk9LRUQQAyqyAgoOSW5hY3RpdmVSZWFzb24SHwobSU5BQ1RJVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZSU5BQ1RJVkVfUkVBU09OX01BTEZPUk1FRBABEh0KGUlOQUNUSVZFX1JFQVNPTl9OT1RfRk9VTkQQAhIbChdJTkFDVElWRV9SRUFTT05fUkVWT0tFRBADEhsKF0lOQUNUSVZFX1JFQVNPTl9FWFBJUkVEEAQSIQodSU5BQ1RJVkVfUkVBU09OX1RFTkFOVF9QT0xJQ1kQBRIjCh9JTkFDVElWRV9SRUFTT05fVEVOQU5UX01JU01BVENIEAYSHgoaSU5BQ1RJVkVfUkVBU09OX1VOVkVSSUZJRUQQBxIfChtJTkFDVElWRV9SRUFTT05fVU5TVVBQT1JURUQQCCrRBAoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGwoXQVVESVRfQUNUSU9OX0tFWV9DUkVBVEUQARIbChdBVURJVF9BQ1RJT05fS0VZX1JPVEFURRACEhsKF0FVRElUX0FDVElPTl9LRVlfUkVWT0tFEAMSIgoeQVVESVRfQUNUSU9OX0tFWV9HUkFDRV9FWFBJUkVEEAQSGgoWQVVESVRfQUNUSU9OX0tFWVNfTElTVBAFEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX0NSRUFURRAGEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX1JFVk9LRRAHEiQKIEFVRElUX0FDVElPTl9TRVNTSU9OU19SRVZPS0VfQUxMEAgSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9TRVQQCRIbChdBVURJVF9BQ1RJT05fUE9MSUNZX0dFVBAKEiEKHUFVRElUX0FDVElPTl9BRE1JTl9LRVlfQ1JFQVRFEAsSGwoXQVVESVRfQUNUSU9OX0FVRElUX0xJU1QQDBIfChtBVURJVF9BQ1RJT05fV0VCSE9PS19DUkVBVEUQERIfChtBVURJVF9BQ1RJT05fV0VCSE9PS19ERUxFVEUQEhImCiJBVURJVF9BQ1RJT05fV0VCSE9PS19TRUNSRVRfUk9UQVRFEBMSIQodQVVESVRfQUNUSU9OX1dFQkhPT0tfRElTQUJMRUQQFBIeChpBVURJVF9BQ1RJT05fV0VCSE9PS1NfTElTVBAVKngKDEF1ZGl0T3V0Y29tZRIdChlBVURJVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFAoQQVVESVRfT1VUQ09NRV9PSxABEhgKFEFVRElUX09VVENPTUVfRkFJTEVEEAISGQoVQVVESVRfT1VUQ09NRV9VTktOT1dOEAMq6gEKDkF1ZGl0QWN0b3JLaW5kEiAKHEFVRElUX0FDVE9SX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9BQ1RPUl9LSU5EX05PTkUQARIeChpBVURJVF9BQ1RPUl9LSU5EX0FETUlOX0tFWRACEiEKHUFVRElUX0FDVE9SX0tJTkRfQ09HTklUT19VU0VSEAMSHAoYQVVESVRfQUNUT1JfS0lORF9BUElfS0VZEAQSHAoYQVVESVRfQUNUT1JfS0lORF9TRVNTSU9OEAUSHAoYQVVESVRfQUNUT1JfS0lORF9TRVJWSUNFEAYqkgMKEEludmFsaWRhdGlvbktpbmQSIQodSU5WQUxJREFUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUkVWT0tFRBABEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9ST1RBVEVEEAISJQohSU5WQUxJREFUSU9OX0tJTkRfS0VZX0dSQUNFX0VOREVEEAMSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NSRUFURUQQBBIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfQ0hBTkdFRBAFEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fUkVWT0tFRBAGEi0KKUlOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9TRVNTSU9OU19SRVZPS0VEEAcSJQohSU5WQUxJREFUSU9OX0tJTkRfU0VTU0lPTl9DUkVBVEVEEAgSKwonSU5WQUxJREFUSU9OX0tJTkRfVEVOQU5UX1BPTElDWV9DSEFOR0VEEAkqegoLUmVzZXRSZWFzb24SHAoYUkVTRVRfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSUkVTRVRfUkVBU09OX1NUQVJUEAESFAoQUkVTRVRfUkVBU09OX0dBUBACEh8KG1JFU0VUX1JFQVNPTl9GRUVEX1JFU1RBUlRFRBADMuYNCgxUb2tlblNlcnZpY2USVwoKSW50cm9zcGVjdBIjLndhcnBmbG93LmF1dGgudjEuSW50cm9zcGVjdFJlcXVlc3QaJC53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXNwb25zZRJUCglDcmVhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlc3BvbnNlElQKCVJvdGF0ZUtleRIiLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVzcG9uc2USVAoJUmV2b2tlS2V5EiIud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXNwb25zZRJRCghMaXN0S2V5cxIhLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXF1ZXN0GiIud2FycGZsb3cuYXV0aC52MS5MaXN0S2V5c1Jlc3BvbnNlEmAKDUNyZWF0ZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USZgoPU2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJmCg9HZXRUZW5hbnRQb2xpY3kSKC53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlc3BvbnNlEmMKDkNyZWF0ZUFkbWluS2V5Eicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlcXVlc3QaKC53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUFkbWluS2V5UmVzcG9uc2USYAoNUmV2b2tlU2Vzc2lvbhImLndhcnBmbG93LmF1dGgudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJ1ChRSZXZva2VUZW5hbnRTZXNzaW9ucxItLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0Gi4ud2FycGZsb3cuYXV0aC52MS5SZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEmYKD0xpc3RBdWRpdEV2ZW50cxIoLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UScQoSV2F0Y2hJbnZhbGlkYXRpb25zEisud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXF1ZXN0Giwud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZTABEngKFUNyZWF0ZVdlYmhvb2tFbmRwb2ludBIuLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBovLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2USdQoUTGlzdFdlYmhvb2tFbmRwb2ludHMSLS53YXJwZmxvdy5hdXRoLnYxLkxpc3RXZWJob29rRW5kcG9pbnRzUmVxdWVzdBouLndhcnBmbG93LmF1dGgudjEuTGlzdFdlYmhvb2tFbmRwb2ludHNSZXNwb25zZRJyChNSb3RhdGVXZWJob29rU2VjcmV0Eiwud2FycGZsb3cuYXV0aC52MS5Sb3RhdGVXZWJob29rU2VjcmV0UmVxdWVzdBotLndhcnBmbG93LmF1dGgudjEuUm90YXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEngKFURlbGV0ZVdlYmhvb2tFbmRwb2ludBIuLndhcnBmbG93LmF1dGgudjEuRGVsZXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBovLndhcnBmbG93LmF1dGgudjEuRGVsZXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warpflow.auth.v1.IntrospectRequest
@@ -1115,6 +1115,253 @@ export const ResetSchema: GenMessage<Reset> = /*@__PURE__*/
   messageDesc(file_warpflow_auth_v1_token_service, 33);
 
 /**
+ * WebhookEndpoint is a registered receiver of lifecycle events. Its secret is never listed.
+ *
+ * @generated from message warpflow.auth.v1.WebhookEndpoint
+ */
+export type WebhookEndpoint = Message<"warpflow.auth.v1.WebhookEndpoint"> & {
+  /**
+   * wh_<22 base62>
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The tenant whose events it receives; `admin`: every tenant's (platform-wide).
+   *
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * Event types (docs/webhooks.md); empty: every type.
+   *
+   * @generated from field: repeated string events = 4;
+   */
+  events: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string created_by = 6;
+   */
+  createdBy: string;
+
+  /**
+   * Set when the sender disabled the endpoint after failing for WEBHOOK_DISABLE_AFTER_MS.
+   *
+   * @generated from field: google.protobuf.Timestamp disabled_at = 7;
+   */
+  disabledAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_failure_at = 8;
+   */
+  lastFailureAt?: Timestamp | undefined;
+
+  /**
+   * The last failure, e.g. "HTTP 500" or "timeout" (never a response body).
+   *
+   * @generated from field: string last_failure = 9;
+   */
+  lastFailure: string;
+
+  /**
+   * Undelivered messages waiting for this endpoint.
+   *
+   * @generated from field: int64 backlog = 10;
+   */
+  backlog: bigint;
+
+  /**
+   * Until then the previous secret also signs (after a RotateWebhookSecret).
+   *
+   * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 11;
+   */
+  previousSecretExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.WebhookEndpoint.
+ * Use `create(WebhookEndpointSchema)` to create a new message.
+ */
+export const WebhookEndpointSchema: GenMessage<WebhookEndpoint> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 34);
+
+/**
+ * @generated from message warpflow.auth.v1.CreateWebhookEndpointRequest
+ */
+export type CreateWebhookEndpointRequest = Message<"warpflow.auth.v1.CreateWebhookEndpointRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * @generated from field: repeated string events = 3;
+   */
+  events: string[];
+};
+
+/**
+ * Describes the message warpflow.auth.v1.CreateWebhookEndpointRequest.
+ * Use `create(CreateWebhookEndpointRequestSchema)` to create a new message.
+ */
+export const CreateWebhookEndpointRequestSchema: GenMessage<CreateWebhookEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 35);
+
+/**
+ * @generated from message warpflow.auth.v1.CreateWebhookEndpointResponse
+ */
+export type CreateWebhookEndpointResponse = Message<"warpflow.auth.v1.CreateWebhookEndpointResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.WebhookEndpoint endpoint = 1;
+   */
+  endpoint?: WebhookEndpoint | undefined;
+
+  /**
+   * whsec_<base64>: shown only here.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.CreateWebhookEndpointResponse.
+ * Use `create(CreateWebhookEndpointResponseSchema)` to create a new message.
+ */
+export const CreateWebhookEndpointResponseSchema: GenMessage<CreateWebhookEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 36);
+
+/**
+ * @generated from message warpflow.auth.v1.ListWebhookEndpointsRequest
+ */
+export type ListWebhookEndpointsRequest = Message<"warpflow.auth.v1.ListWebhookEndpointsRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ListWebhookEndpointsRequest.
+ * Use `create(ListWebhookEndpointsRequestSchema)` to create a new message.
+ */
+export const ListWebhookEndpointsRequestSchema: GenMessage<ListWebhookEndpointsRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 37);
+
+/**
+ * @generated from message warpflow.auth.v1.ListWebhookEndpointsResponse
+ */
+export type ListWebhookEndpointsResponse = Message<"warpflow.auth.v1.ListWebhookEndpointsResponse"> & {
+  /**
+   * @generated from field: repeated warpflow.auth.v1.WebhookEndpoint endpoints = 1;
+   */
+  endpoints: WebhookEndpoint[];
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ListWebhookEndpointsResponse.
+ * Use `create(ListWebhookEndpointsResponseSchema)` to create a new message.
+ */
+export const ListWebhookEndpointsResponseSchema: GenMessage<ListWebhookEndpointsResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 38);
+
+/**
+ * @generated from message warpflow.auth.v1.RotateWebhookSecretRequest
+ */
+export type RotateWebhookSecretRequest = Message<"warpflow.auth.v1.RotateWebhookSecretRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RotateWebhookSecretRequest.
+ * Use `create(RotateWebhookSecretRequestSchema)` to create a new message.
+ */
+export const RotateWebhookSecretRequestSchema: GenMessage<RotateWebhookSecretRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 39);
+
+/**
+ * @generated from message warpflow.auth.v1.RotateWebhookSecretResponse
+ */
+export type RotateWebhookSecretResponse = Message<"warpflow.auth.v1.RotateWebhookSecretResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.WebhookEndpoint endpoint = 1;
+   */
+  endpoint?: WebhookEndpoint | undefined;
+
+  /**
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RotateWebhookSecretResponse.
+ * Use `create(RotateWebhookSecretResponseSchema)` to create a new message.
+ */
+export const RotateWebhookSecretResponseSchema: GenMessage<RotateWebhookSecretResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 40);
+
+/**
+ * @generated from message warpflow.auth.v1.DeleteWebhookEndpointRequest
+ */
+export type DeleteWebhookEndpointRequest = Message<"warpflow.auth.v1.DeleteWebhookEndpointRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.DeleteWebhookEndpointRequest.
+ * Use `create(DeleteWebhookEndpointRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookEndpointRequestSchema: GenMessage<DeleteWebhookEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 41);
+
+/**
+ * @generated from message warpflow.auth.v1.DeleteWebhookEndpointResponse
+ */
+export type DeleteWebhookEndpointResponse = Message<"warpflow.auth.v1.DeleteWebhookEndpointResponse"> & {
+};
+
+/**
+ * Describes the message warpflow.auth.v1.DeleteWebhookEndpointResponse.
+ * Use `create(DeleteWebhookEndpointResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookEndpointResponseSchema: GenMessage<DeleteWebhookEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 42);
+
+/**
  * TokenType is the kind of a bearer token.
  *
  * @generated from enum warpflow.auth.v1.TokenType
@@ -1359,6 +1606,42 @@ export enum AuditAction {
    * @generated from enum value: AUDIT_ACTION_AUDIT_LIST = 12;
    */
   AUDIT_LIST = 12,
+
+  /**
+   * --- issue 24 (hooks) ---
+   * webhook.create: CreateWebhookEndpoint.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_CREATE = 17;
+   */
+  WEBHOOK_CREATE = 17,
+
+  /**
+   * webhook.delete: DeleteWebhookEndpoint.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_DELETE = 18;
+   */
+  WEBHOOK_DELETE = 18,
+
+  /**
+   * webhook.secret_rotate: RotateWebhookSecret.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_SECRET_ROTATE = 19;
+   */
+  WEBHOOK_SECRET_ROTATE = 19,
+
+  /**
+   * webhook.disabled: the sender disabled an endpoint that kept failing (service).
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_DISABLED = 20;
+   */
+  WEBHOOK_DISABLED = 20,
+
+  /**
+   * webhooks.list: ListWebhookEndpoints.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOKS_LIST = 21;
+   */
+  WEBHOOKS_LIST = 21,
 }
 
 /**
@@ -1734,6 +2017,50 @@ export const TokenService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchInvalidationsRequestSchema;
     output: typeof WatchInvalidationsResponseSchema;
+  },
+  /**
+   * --- Lifecycle webhooks (issue 24, hooks) ---
+   * CreateWebhookEndpoint registers an HTTPS endpoint for a tenant's key lifecycle events (tenant
+   * `admin`: platform-wide, every tenant's events; platform admin keys only). The signing secret
+   * (`whsec_...`, Standard Webhooks) is returned only here and by RotateWebhookSecret.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.CreateWebhookEndpoint
+   */
+  createWebhookEndpoint: {
+    methodKind: "unary";
+    input: typeof CreateWebhookEndpointRequestSchema;
+    output: typeof CreateWebhookEndpointResponseSchema;
+  },
+  /**
+   * ListWebhookEndpoints lists a tenant's endpoints (never a secret), with disabled state and last failure.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.ListWebhookEndpoints
+   */
+  listWebhookEndpoints: {
+    methodKind: "unary";
+    input: typeof ListWebhookEndpointsRequestSchema;
+    output: typeof ListWebhookEndpointsResponseSchema;
+  },
+  /**
+   * RotateWebhookSecret gives an endpoint a new secret; the previous one keeps signing beside it
+   * (two signatures in webhook-signature) for the overlap the server is configured with.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.RotateWebhookSecret
+   */
+  rotateWebhookSecret: {
+    methodKind: "unary";
+    input: typeof RotateWebhookSecretRequestSchema;
+    output: typeof RotateWebhookSecretResponseSchema;
+  },
+  /**
+   * DeleteWebhookEndpoint deletes an endpoint and drops its undelivered messages.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.DeleteWebhookEndpoint
+   */
+  deleteWebhookEndpoint: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookEndpointRequestSchema;
+    output: typeof DeleteWebhookEndpointResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warpflow_auth_v1_token_service, 0);
