@@ -73,6 +73,8 @@ export const KEY_INDEXES: IndexDescription[] = [
   { name: INDEX.keyTenantStatusCreated, key: { tenantId: 1, status: 1, createdAt: -1, _id: -1 } },
   // The sweep: DEPRECATED keys whose grace ended.
   { name: INDEX.keySweep, key: { status: 1, revokeAt: 1 } },
+  // Webhooks' key.expiring schedule (mongo-webhook-store.ts).
+  ...WEBHOOK_KEY_INDEXES,
 ];
 
 export const SESSION_INDEXES: IndexDescription[] = [
@@ -188,7 +190,7 @@ export async function ensureIndexes(
   let buildDb: Db | undefined;
   const listed = new Map<string, Record<string, unknown>[]>();
   for (const [name, specs] of [
-    [COLLECTIONS.keys, [...KEY_INDEXES, ...WEBHOOK_KEY_INDEXES]],
+    [COLLECTIONS.keys, KEY_INDEXES],
     [COLLECTIONS.sessions, SESSION_INDEXES],
     [COLLECTIONS.audit, AUDIT_INDEXES],
     [WEBHOOK_COLLECTIONS.endpoints, WEBHOOK_ENDPOINT_INDEXES],
