@@ -43,16 +43,20 @@ function cidrs(env: Env, name: string): WebhookConfig["allowedCidrs"] {
 export function loadWebhookConfig(env: Env): { webhooks: WebhookConfig } {
   const delivery = (env.WEBHOOK_DELIVERY ?? "on").toLowerCase();
   if (delivery !== "on" && delivery !== "off") throw new ConfigError("WEBHOOK_DELIVERY", "must be on or off");
+  const timeoutMs = int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 50, 120_000);
+  const claimMs = int(env, "WEBHOOK_CLAIM_MS", 60_000, 100, 3_600_000);
+  // A claim must outlast one attempt, or another replica could send the same message meanwhile.
+  if (claimMs <= timeoutMs) throw new ConfigError("WEBHOOK_CLAIM_MS", "must be greater than WEBHOOK_TIMEOUT_MS");
   return {
     webhooks: {
       deliveryEnabled: delivery === "on",
       pollMs: int(env, "WEBHOOK_POLL_MS", 1000, 10, 600_000),
-      timeoutMs: int(env, "WEBHOOK_TIMEOUT_MS", 10_000, 50, 120_000),
+      timeoutMs,
       maxResponseBytes: int(env, "WEBHOOK_MAX_RESPONSE_BYTES", 65_536, 0, 16_777_216),
       retryBaseMs: int(env, "WEBHOOK_RETRY_BASE_MS", 5000, 1, 86_400_000),
       retryMaxMs: int(env, "WEBHOOK_RETRY_MAX_MS", 36_000_000, 1, 86_400_000),
       disableAfterMs: int(env, "WEBHOOK_DISABLE_AFTER_MS", 86_400_000, 10, 30 * 86_400_000),
-      claimMs: int(env, "WEBHOOK_CLAIM_MS", 60_000, 100, 3_600_000),
+      claimMs,
       secretOverlapMs: int(env, "WEBHOOK_SECRET_OVERLAP_MS", 86_400_000, 0, 30 * 86_400_000),
       maxEndpointsPerTenant: int(env, "WEBHOOK_MAX_ENDPOINTS_PER_TENANT", 10, 1, 1000),
       allowHttp: bool(env, "WEBHOOK_ALLOW_HTTP"),
