@@ -55,6 +55,8 @@ export function startWebhookSender(deps: {
   const { store, audit, clock, logger, deliver, config } = deps;
   const holder = deps.holder ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   let stopped = false;
+  // Shutdown aborts an attempt in flight: its message stays pending (sent again, same webhook-id).
+  const stopping = new AbortController();
   let running: Promise<void> | undefined;
   let again = false;
   let timer: NodeJS.Timeout | undefined;
@@ -110,7 +112,8 @@ export function startWebhookSender(deps: {
           const now = clock.now();
           if (stopped || m.nextAttemptAt > now) return;
           if (!(await claim())) return; // renewed before each send; lost: another replica took over
-          const outcome = await deliver(ep.url, headersFor(ep, m, now), m.payload);
+          const outcome = await deliver(ep.url, headersFor(ep, m, now), m.payload, stopping.signal);
+          if (stopped && !outcome.ok) return; // aborted by shutdown: left pending (claim released), sent again later
           if (outcome.ok) {
             await store.markDelivered(m.id, clock.now());
             if (ep.failingSince) {
@@ -193,6 +196,7 @@ export function startWebhookSender(deps: {
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      stopping.abort();
       await running;
     },
   };

@@ -10,7 +10,13 @@ import { DestinationRefusedError, type DestinationGuard } from "./destination-gu
 
 export type DeliveryOutcome = { ok: true; status: number } | { ok: false; failure: string; refused?: boolean };
 
-export type Deliver = (url: string, headers: Record<string, string>, body: string) => Promise<DeliveryOutcome>;
+/** `signal`: the caller gives up (shutdown); the attempt ends as a failure ("aborted"). */
+export type Deliver = (
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  signal?: AbortSignal,
+) => Promise<DeliveryOutcome>;
 
 export function createHttpDelivery(opts: {
   guard: DestinationGuard;
@@ -18,14 +24,16 @@ export function createHttpDelivery(opts: {
   maxResponseBytes: number;
   userAgent?: string;
 }): Deliver {
-  return async (rawUrl, headers, body) => {
+  return async (rawUrl, headers, body, signal) => {
     let url: URL;
     try {
       url = new URL(rawUrl);
     } catch {
       return { ok: false, failure: "invalid URL" };
     }
-    const deadline = AbortSignal.timeout(opts.timeoutMs);
+    const timeout = AbortSignal.timeout(opts.timeoutMs);
+    const deadline = signal ? AbortSignal.any([timeout, signal]) : timeout;
+    const failure = () => (signal?.aborted ? "aborted (shutdown)" : "timeout");
     let dest;
     try {
       dest = await opts.guard.resolve(url.hostname);
@@ -33,7 +41,7 @@ export function createHttpDelivery(opts: {
       if (err instanceof DestinationRefusedError) return { ok: false, failure: err.message, refused: true };
       return { ok: false, failure: "destination lookup failed" };
     }
-    if (deadline.aborted) return { ok: false, failure: "timeout" };
+    if (deadline.aborted) return { ok: false, failure: failure() };
     // The checked address, whatever the resolver would answer now (no second lookup: no rebinding).
     const pinned: LookupFunction = (_host, options, cb) => {
       if ((options as { all?: boolean }).all) (cb as unknown as (e: null, a: object[]) => void)(null, [dest]);
@@ -75,11 +83,11 @@ export function createHttpDelivery(opts: {
           res.on("end", () =>
             done(status >= 200 && status < 300 ? { ok: true, status } : { ok: false, failure: `HTTP ${status}` }),
           );
-          res.on("error", () => done({ ok: false, failure: deadline.aborted ? "timeout" : "response aborted" }));
+          res.on("error", () => done({ ok: false, failure: deadline.aborted ? failure() : "response aborted" }));
         },
       );
       req.on("error", (err: NodeJS.ErrnoException) =>
-        done({ ok: false, failure: deadline.aborted ? "timeout" : `connection failed (${err.code ?? "error"})` }),
+        done({ ok: false, failure: deadline.aborted ? failure() : `connection failed (${err.code ?? "error"})` }),
       );
       req.end(body);
     });
