@@ -177,6 +177,33 @@ describe("webhook events from the audit trail", () => {
     expect(new Set(ran)).toEqual(new Set(["r1"]));
   });
 
+  it("an outbox write that fails neither fails nor undoes the change: reported once, the audit event still completes", async () => {
+    const store = createMemoryTokenStore();
+    const clock = createManualClock();
+    const failures: string[] = [];
+    const trail = withWebhookEvents(
+      createAuditTrail({ store, clock }),
+      async () => {
+        throw new Error("store unavailable");
+      },
+      (_err, e) => failures.push(e.action),
+      clock.now,
+    );
+    const draft = {
+      action: "key.revoke" as const,
+      actor: { kind: "admin_key" as const, id: "k", tenantId: "admin" },
+      tenantId: "acme",
+      keyId: "key_x",
+    };
+    const pending = await trail.begin(draft);
+    await expect(pending.complete({ outcome: "ok", code: "OK" })).resolves.toBeUndefined();
+    const failed = await trail.begin(draft);
+    await failed.complete({ outcome: "failed", code: "NOT_FOUND" }); // a failed call sends nothing: no write tried
+    expect(failures).toEqual(["key.revoke"]);
+    const events = await trail.list({ tenantId: "acme", limit: 10 });
+    expect(events.map((e) => e.outcome).sort()).toEqual(["failed", "ok"]);
+  });
+
   it("backoff doubles from the base up to the cap, with jitter within ±25 %", () => {
     expect(retryDelayMs(1, 1000, 60_000, () => 0.5)).toBe(1000);
     expect(retryDelayMs(4, 1000, 60_000, () => 0.5)).toBe(8000);
