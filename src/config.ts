@@ -12,6 +12,7 @@ import { loadOpsConfig, type OpsConfig } from "./config/ops-config.js";
 import { loadWatchConfig, type WatchConfig } from "./config/watch-config.js";
 import { loadOAuth2Config, type OAuth2Config } from "./config/oauth2-config.js";
 import { loadSecretScanningConfig, type SecretScanningSettings } from "./config/secret-scanning-config.js";
+import { loadWebhookConfig, type WebhookConfig } from "./config/webhook-config.js";
 
 export { ConfigError } from "./config/env.js";
 export { DEFAULT_COGNITO_ADMIN_GROUP, type CognitoConfig } from "./config/cognito-config.js";
@@ -51,6 +52,8 @@ export interface Config
   cognito?: CognitoConfig | undefined;
   /** Connection and request limits on the one port (see limits in docs/security.md). */
   limits: ConnectionLimits;
+  /** Lifecycle webhooks (WEBHOOK_*, config/webhook-config.ts). */
+  webhooks: WebhookConfig;
 }
 
 /** floor(2^31 - 1 seconds / 86,400): the largest TTL the server accepts, in whole days. */
@@ -99,5 +102,6 @@ export function loadConfig(env: Env = process.env): Readonly<Config> {
     ...loadOpsConfig(env),
     ...loadOAuth2Config(env),
     ...loadSecretScanningConfig(env),
+    ...loadWebhookConfig(env),
   });
 }

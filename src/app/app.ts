@@ -30,6 +30,9 @@ import { wireService } from "./wire-service.js";
 import { openAlertKeys } from "./open-alert-keys.js";
 import { createSecretScanningReceiver } from "../service/secret-scanning-alerts.js";
 import type { AlertKeySource } from "../ports/alert-keys.js";
+import type { WebhookStore } from "../ports/webhook-store.js";
+import { createMemoryWebhookStore } from "../adapters/memory/memory-webhook-store.js";
+import { startWebhooks } from "./webhooks.js";
 
 export interface AppOptions {
   config: Readonly<Config>;
@@ -39,6 +42,8 @@ export interface AppOptions {
   store?: TokenStore;
   /** With an injected store: its change feed, if any. */
   changes?: StoreChangeFeed;
+  /** With an injected store: its webhook endpoints and outbox (default: a new embedded one). */
+  webhookStore?: WebhookStore;
   jwt?: JwtVerifier;
   /**
    * Per-call metrics (RPC histograms, cache and store counters). Default on; off only to measure
@@ -67,7 +72,9 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
   registerBuildInfo(metrics.registry, buildInfo());
-  const opened = opts.store ? { store: opts.store, changes: opts.changes } : await openStore(config, logger);
+  const opened = opts.store
+    ? { store: opts.store, changes: opts.changes, webhooks: opts.webhookStore ?? createMemoryWebhookStore() }
+    : await openStore(config, logger);
   const rawStore = opened.store;
   // Every store call is bounded (a stalled store answers UNAVAILABLE, never hangs), then timed.
   const instrumented = opts.metricsEnabled !== false;
@@ -80,16 +87,21 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures } = wireService({
-    config,
-    logger,
-    store,
-    changes,
-    clock,
-    jwt,
-    metrics,
-    instrumented,
-  });
+  const webhookKick = { kick: () => {}, failed: () => {} };
+  const { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures, enqueueWebhook } =
+    wireService({
+      config,
+      logger,
+      store,
+      changes,
+      clock,
+      jwt,
+      metrics,
+      instrumented,
+      webhooks: opened.webhooks,
+      onWebhookStored: () => webhookKick.kick(),
+      onWebhookStoreFailed: () => webhookKick.failed(),
+    });
   registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(
     metrics.registry,
@@ -182,6 +194,19 @@ export async function createApp(opts: AppOptions): Promise<App> {
     },
   });
   app.ready = maintenance.ready;
+  // Lifecycle webhooks: the sender and the scheduled events (off the Introspect path).
+  const webhooks = startWebhooks({
+    config,
+    logger,
+    clock,
+    store,
+    webhooks: opened.webhooks,
+    audit,
+    enqueue: enqueueWebhook,
+    registry: metrics.registry,
+  });
+  webhookKick.kick = webhooks.kick;
+  webhookKick.failed = webhooks.outboxWriteFailed;
 
   const opsPort: { server?: OpsServer | undefined } = {};
   let closing: Promise<void> | undefined;
@@ -190,6 +215,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
       adminKey.stop();
       unwatch?.();
       maintenance.stop();
+      await webhooks.stop();
       serving = false; // the ops port's /readyz says not serving while the API port drains
       hub.close(); // open watchers end (OK) instead of holding the drain
       await server.close(config.shutdownTimeoutMs);

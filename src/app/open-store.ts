@@ -7,13 +7,20 @@ import { maintenanceTimeoutMs } from "./store-timeout.js";
 import type { StoreChangeFeed } from "../ports/store-changes.js";
 import { ConfigError, type Config } from "../config.js";
 import type { TokenStore } from "../ports/token-store.js";
+import type { WebhookStore } from "../ports/webhook-store.js";
+import { createMemoryWebhookStore } from "../adapters/memory/memory-webhook-store.js";
 import { redactCredentials } from "./startup-errors.js";
 
 /** The store chosen by configuration (STORE, see config.ts): MongoDB or the embedded store. */
 export async function openStore(
   config: Readonly<Config>,
   logger: Logger,
-): Promise<{ store: TokenStore; changes?: StoreChangeFeed; auditEventsDropped?: () => number }> {
+): Promise<{
+  store: TokenStore;
+  changes?: StoreChangeFeed;
+  auditEventsDropped?: () => number;
+  webhooks: WebhookStore;
+}> {
   if (config.store === "mongodb" && config.mongodbUri) {
     logger.info({ store: "mongodb", chosen_by: config.storeChosenBy, db: config.mongodbDb }, "store: MongoDB");
     try {
@@ -49,5 +56,9 @@ export async function openStore(
     );
   }
   const store = createMemoryTokenStore({ auditMaxEvents: config.auditMaxEvents });
-  return { store, auditEventsDropped: store.auditEventsDropped };
+  return {
+    store,
+    auditEventsDropped: store.auditEventsDropped,
+    webhooks: createMemoryWebhookStore({ keys: () => store.keyRecords() }),
+  };
 }

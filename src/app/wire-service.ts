@@ -31,6 +31,10 @@ import { createOAuth2Introspection } from "../service/oauth2-introspection.js";
 import type { OAuth2Introspection } from "../transport/protocol/oauth2-introspection.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
+import type { WebhookStore } from "../ports/webhook-store.js";
+import { createEnqueue, type EnqueueEvent } from "../domain/webhook-outbox.js";
+import { withWebhookEvents } from "../domain/webhook-audit-trail.js";
+import { createWebhookService } from "../domain/webhook-service.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
@@ -47,6 +51,8 @@ export interface WiredService {
   unwatch?: (() => void) | undefined;
   /** What a verified secret-scanning alert does (issue 24). */
   exposures: ExposureService;
+  /** Stores a webhook event for every endpoint that wants it (the scheduled events use it). */
+  enqueueWebhook: EnqueueEvent;
 }
 
 export function wireService(deps: {
@@ -59,6 +65,12 @@ export function wireService(deps: {
   metrics: Metrics;
   /** Count cache lookups, store reads, introspection results and refusals in `metrics`. */
   instrumented: boolean;
+  /** Webhook endpoints and outbox (issue 24). */
+  webhooks: WebhookStore;
+  /** A webhook event was stored (the sender looks at once). */
+  onWebhookStored?: () => void;
+  /** An event's outbox write failed (counted and logged; the change stands). */
+  onWebhookStoreFailed?: () => void;
 }): WiredService {
   const { config, logger, store, clock, jwt, metrics, instrumented } = deps;
   const cache = createTokenCache({
@@ -112,7 +124,20 @@ export function wireService(deps: {
       : undefined,
   });
   const keys = createKeyService({ store, clock, cache, lastUsed, publish });
-  const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
+  // Completed "ok" events of the mapped actions also go to the webhook outbox (webhook-audit-trail.ts).
+  const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored);
+  const audit = withWebhookEvents(
+    createAuditTrail({ store, clock, sink: createAuditLogSink(logger) }),
+    enqueueWebhook,
+    (err, event) => {
+      deps.onWebhookStoreFailed?.();
+      logger.warn(
+        { err: (err as Error).message, action: event.action, audit_event_id: event.id },
+        "webhook event not stored in the outbox: it will not be delivered",
+      );
+    },
+    () => clock.now(),
+  );
   const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
   const refusals = createRefusalWindows({
     audit,
@@ -145,6 +170,15 @@ export function wireService(deps: {
     introspectCallerCheck,
     refusals,
     onIntrospection,
+    webhooks: {
+      service: createWebhookService({
+        store: deps.webhooks,
+        clock,
+        maxEndpointsPerTenant: config.webhooks.maxEndpointsPerTenant,
+        secretOverlapMs: config.webhooks.secretOverlapMs,
+      }),
+      allowHttp: config.webhooks.allowHttp,
+    },
   });
   const oauth2 = createOAuth2Introspection({
     introspector,
@@ -164,7 +198,7 @@ export function wireService(deps: {
     observe: (c) =>
       logger.info({ revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed }, "secret-scanning alert"),
   });
-  return { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures };
+  return { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures, enqueueWebhook };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */

@@ -19,6 +19,11 @@ export const AUDIT_ACTIONS = [
   "admin_key.create",
   "audit.list",
   "key.exposed",
+  "webhook.create",
+  "webhook.delete",
+  "webhook.secret_rotate",
+  "webhook.disabled",
+  "webhooks.list",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

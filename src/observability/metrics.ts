@@ -186,3 +186,34 @@ export function registerBuildInfo(registry: Registry, info: { version: string; n
     .labels(info.version, info.node)
     .set(1);
 }
+
+/** Lifecycle webhooks (issue 24): deliveries by outcome, and the outbox backlog (no tenant labels). */
+export function registerWebhookMetrics(
+  registry: Registry,
+  backlog: () => number,
+): {
+  deliveries: Counter<"outcome">;
+  outboxWriteFailures: Counter;
+} {
+  new Gauge({
+    name: "warpflow_webhook_outbox_backlog",
+    help: "Webhook messages stored and not yet delivered (all endpoints; refreshed by the sender at most every 5 s)",
+    registers: [registry],
+    collect() {
+      this.set(backlog());
+    },
+  });
+  return {
+    deliveries: new Counter({
+      name: "warpflow_webhook_deliveries_total",
+      help: "Webhook delivery attempts by outcome: delivered, failed (will retry), refused (SSRF guard), disabled (the endpoint was disabled)",
+      labelNames: ["outcome"] as const,
+      registers: [registry],
+    }),
+    outboxWriteFailures: new Counter({
+      name: "warpflow_webhook_outbox_write_failures_total",
+      help: "Webhook events that could not be stored in the outbox (store unavailable right after the change): not delivered",
+      registers: [registry],
+    }),
+  };
+}

@@ -12,6 +12,8 @@ import { anyTenantOf, createAdminCall, tenantOf } from "./admin-call.js";
 import { createAuditedCall } from "./audited-call.js";
 import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.js";
 import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
+import { createWebhookHandlers } from "./webhook-handlers.js";
+import type { WebhookService } from "../domain/webhook-service.js";
 import {
   FAST_UNARY,
   type CallContext,
@@ -35,6 +37,8 @@ export function createTokenServiceHandlers(deps: {
   introspectCallerCheck?: ((ctx: CallContext) => void) | undefined;
   /** Unauthenticated refusals, counted per address and window (undefined: each one an event). */
   refusals?: RefusalWindows | undefined;
+  /** Webhook endpoints (issue 24); undefined: those RPCs answer FAILED_PRECONDITION. */
+  webhooks?: { service: WebhookService; allowHttp: boolean } | undefined;
 }): UnaryHandlers<typeof pb.TokenService> {
   const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
   const call = createAdminCall(admin, createAuditedCall(admin.audit, deps.refusals));
@@ -145,6 +149,7 @@ export function createTokenServiceHandlers(deps: {
       ),
 
     ...createSessionAndAuditHandlers({ admin, call }),
+    ...createWebhookHandlers({ call, webhooks: deps.webhooks?.service, allowHttp: deps.webhooks?.allowHttp ?? false }),
   };
   const fast = introspectFastPath(introspector, onIntrospection, introspectCallerCheck);
   return fast ? Object.assign(handlers, { [FAST_UNARY]: { introspect: fast as FastUnary } }) : handlers;

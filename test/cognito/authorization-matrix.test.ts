@@ -44,7 +44,11 @@ type Rpc =
   | "CreateAdminKey"
   | "RevokeSession"
   | "RevokeTenantSessions"
-  | "ListAuditEvents";
+  | "ListAuditEvents"
+  | "CreateWebhookEndpoint"
+  | "ListWebhookEndpoints"
+  | "RotateWebhookSecret"
+  | "DeleteWebhookEndpoint";
 
 const OK = "OK";
 const DENIED = "PERMISSION_DENIED";
@@ -61,6 +65,10 @@ const all = (code: string): Record<Rpc, string> => ({
   RevokeSession: code,
   RevokeTenantSessions: code,
   ListAuditEvents: code,
+  CreateWebhookEndpoint: code,
+  ListWebhookEndpoints: code,
+  RotateWebhookSecret: code,
+  DeleteWebhookEndpoint: code,
 });
 
 const EXPECTED: Record<Credential, Record<Rpc, string>> = {
@@ -77,6 +85,10 @@ const EXPECTED: Record<Credential, Record<Rpc, string>> = {
     RevokeSession: DENIED,
     RevokeTenantSessions: DENIED,
     ListAuditEvents: OK,
+    CreateWebhookEndpoint: OK,
+    ListWebhookEndpoints: OK,
+    RotateWebhookSecret: OK,
+    DeleteWebhookEndpoint: OK,
   },
   "same-tenant Cognito non-admin": all(DENIED),
   "other-tenant Cognito admin": all(DENIED),
@@ -92,6 +104,8 @@ const asAdmin = () => ({ bearer: t.adminKey });
 async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
   const auth = { bearer };
   const freshKeyId = async () => (await t.grpc.createKey({ tenantId: "acme", label: "target" }, asAdmin())).key!.id;
+  const freshEndpointId = async () =>
+    (await t.grpc.createWebhookEndpoint({ tenantId: "acme", url: "https://hooks.example/t" }, asAdmin())).endpoint!.id;
   switch (rpc) {
     case "CreateKey":
       return codeOf(t.grpc.createKey({ tenantId: "acme", label: "matrix" }, auth));
@@ -117,6 +131,14 @@ async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
       return codeOf(t.grpc.revokeTenantSessions({ tenantId: "acme" }, auth));
     case "ListAuditEvents":
       return codeOf(t.grpc.listAuditEvents({ tenantId: "acme" }, auth));
+    case "CreateWebhookEndpoint":
+      return codeOf(t.grpc.createWebhookEndpoint({ tenantId: "acme", url: "https://hooks.example/" }, auth));
+    case "ListWebhookEndpoints":
+      return codeOf(t.grpc.listWebhookEndpoints({ tenantId: "acme" }, auth));
+    case "RotateWebhookSecret":
+      return codeOf(t.grpc.rotateWebhookSecret({ tenantId: "acme", endpointId: await freshEndpointId() }, auth));
+    case "DeleteWebhookEndpoint":
+      return codeOf(t.grpc.deleteWebhookEndpoint({ tenantId: "acme", endpointId: await freshEndpointId() }, auth));
   }
 }
 
@@ -125,7 +147,14 @@ let adminKeyIds: string[];
 
 const t = useTestApp(async () => {
   key = createTestKey();
-  return { env: cognitoEnv(writeTempJson(jwksOf(key))) };
+  // Webhook cells create endpoints (no delivery here; enough room per tenant for every cell).
+  return {
+    env: {
+      ...cognitoEnv(writeTempJson(jwksOf(key))),
+      WEBHOOK_DELIVERY: "off",
+      WEBHOOK_MAX_ENDPOINTS_PER_TENANT: "1000",
+    },
+  };
 });
 beforeAll(async () => {
   const jwt = (tenantId: string, sub: string, groups: string[], expiresIn = 3600) =>
@@ -205,6 +234,10 @@ describe("a dashboard admin manages its own tenant's keys and nobody else's", ()
     const adminKeyId = adminKeyIds[0]!;
     expect(await codeOf(t.grpc.listKeys({ tenantId: "admin" }, acmeAdmin))).toBe(DENIED);
     expect(await codeOf(t.grpc.revokeKey({ tenantId: "admin", keyId: adminKeyId }, acmeAdmin))).toBe(DENIED);
+    // platform-wide webhook endpoints (tenant admin) are the platform's alone
+    const url = "https://hooks.example/all";
+    expect(await codeOf(t.grpc.createWebhookEndpoint({ tenantId: "admin", url }, acmeAdmin))).toBe(DENIED);
+    expect(await codeOf(t.grpc.listWebhookEndpoints({ tenantId: "admin" }, acmeAdmin))).toBe(DENIED);
     // a JWT claiming tenant "admin" does not even authenticate
     const claimsAdmin = signJwt(key, cognitoClaims({ tenantId: "admin", groups: ["tenant-admins"] }));
     expect(await codeOf(t.grpc.listKeys({ tenantId: "admin" }, { bearer: claimsAdmin }))).toBe(UNAUTH);

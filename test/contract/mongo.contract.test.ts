@@ -18,6 +18,8 @@ import {
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import type { StoreChange } from "../../src/ports/store-changes.js";
 import { tokenStoreContract } from "./token-store.contract.js";
+import { webhookStoreContract } from "./webhook-store.contract.js";
+import { WEBHOOK_COLLECTIONS, WEBHOOK_INDEX } from "../../src/adapters/mongo/mongo-webhook-store.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { pollUntil, sleep } from "../support/poll.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
@@ -36,6 +38,54 @@ afterAll(async () => {
 
 describe.skipIf(!mongo.available)("store contract: MongoDB adapter", () => {
   tokenStoreContract(() => openMongoStore(uri, uniqueDbName("wf_contract")));
+});
+
+describe.skipIf(!mongo.available)("webhook store contract: MongoDB adapter", () => {
+  webhookStoreContract(async () => {
+    const dbName = uniqueDbName("wf_webhooks");
+    const opened = createMongoStore({ uri, dbName });
+    await waitUntilServing(opened.store);
+    return {
+      tokens: opened.store,
+      webhooks: opened.webhooks,
+      async dispose() {
+        await opened.store.close();
+        await dropDatabase(uri, dbName);
+      },
+    };
+  });
+});
+
+describe.skipIf(!mongo.available)("MongoDB adapter: the webhook sender's queries use their indexes (explain)", () => {
+  it("due messages, one endpoint's pending messages in order, and the claim are index reads without a sort", async () => {
+    await withStoreAndDb(uri, "wf_webhook_explain", async (_store, db) => {
+      const outbox = db.collection(WEBHOOK_COLLECTIONS.outbox);
+      const plan = async (p: Promise<unknown>) =>
+        JSON.stringify(((await p) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan);
+      const due = await plan(
+        outbox.find({ state: "pending", nextAttemptAt: { $lte: new Date() } }).explain("queryPlanner"),
+      );
+      expect(due).toContain(WEBHOOK_INDEX.outboxDue);
+      const order = await plan(
+        outbox
+          .find({ endpointId: "wh_x", state: "pending" })
+          .sort({ createdAt: 1, _id: 1 })
+          .limit(20)
+          .explain("queryPlanner"),
+      );
+      expect(order).toContain(WEBHOOK_INDEX.outboxOrder);
+      expect(order).not.toContain('"stage":"SORT"');
+      for (const p of [due, order]) expect(p).not.toContain('"COLLSCAN"');
+      // The claim is an update by _id (the built-in index).
+      const claim = await plan(
+        db
+          .collection(WEBHOOK_COLLECTIONS.endpoints)
+          .find({ _id: "wh_x" as never })
+          .explain("queryPlanner"),
+      );
+      expect(claim).not.toContain('"COLLSCAN"');
+    });
+  });
 });
 
 const key = (tenantId: string, n: number): KeyRecord => ({

@@ -10,6 +10,7 @@ import type { Clock } from "../../src/ports/clock.js";
 import type { JwtVerifier } from "../../src/ports/jwt-verifier.js";
 import type { StoreChangeFeed } from "../../src/ports/store-changes.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
+import type { WebhookStore } from "../../src/ports/webhook-store.js";
 import { createGrpcTokenClient, type GrpcTokenClient } from "./grpc-client.js";
 import { lineSink } from "./log-lines.js";
 
@@ -47,6 +48,8 @@ export interface TestAppOptions {
   clock?: Clock;
   store?: TokenStore;
   changes?: StoreChangeFeed;
+  /** With `store`: its webhook endpoints and outbox (restart tests pass the same one to two apps). */
+  webhookStore?: WebhookStore;
   jwt?: JwtVerifier;
   logLevel?: string;
   /** false: return once listening, without waiting for readiness (the admin bootstrap may never end). */
@@ -83,6 +86,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     clock: opts.clock,
     store: opts.store,
     changes: opts.changes,
+    webhookStore: opts.webhookStore,
     jwt: opts.jwt,
   });
   if (opts.waitReady !== false) await app.ready;

@@ -3,6 +3,7 @@ import pino from "pino";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createMongoConnection, type MongoConnection } from "../../src/adapters/mongo/mongo-connection.js";
 import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
+import { WEBHOOK_ENDPOINT_INDEXES, WEBHOOK_OUTBOX_INDEXES } from "../../src/adapters/mongo/mongo-webhook-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { pollUntil as until, sleep } from "../support/poll.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
@@ -35,6 +36,8 @@ const SPECS: Record<string, typeof KEY_INDEXES> = {
   keys: KEY_INDEXES,
   sessions: SESSION_INDEXES,
   audit_events: AUDIT_INDEXES,
+  webhook_endpoints: WEBHOOK_ENDPOINT_INDEXES,
+  webhook_outbox: WEBHOOK_OUTBOX_INDEXES,
 };
 const listed = (specs: typeof KEY_INDEXES) => [
   { v: 2, key: { _id: 1 }, name: "_id_" },
@@ -70,7 +73,13 @@ describe("MongoDB start-up: indexes (issue 10.9)", () => {
     expect(await ready(c)).toBe(true);
     const builds = commands("createIndexes");
     expect(builds.map((b) => (b.doc.indexes as { name: string }[])[0]!.name)).toEqual(
-      [...KEY_INDEXES, ...SESSION_INDEXES, ...AUDIT_INDEXES].map((s) => s.name),
+      [
+        ...KEY_INDEXES,
+        ...SESSION_INDEXES,
+        ...AUDIT_INDEXES,
+        ...WEBHOOK_ENDPOINT_INDEXES,
+        ...WEBHOOK_OUTBOX_INDEXES,
+      ].map((s) => s.name),
     );
     expect(builds.every((b) => b.appName === "warpflow-token-service-indexes")).toBe(true);
   }, 20_000);

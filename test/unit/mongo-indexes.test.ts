@@ -2,6 +2,11 @@ import { type Db, MongoServerError } from "mongodb";
 import { describe, expect, it, vi } from "vitest";
 import { COLLECTIONS } from "../../src/adapters/mongo/mongo-documents.js";
 import {
+  WEBHOOK_COLLECTIONS,
+  WEBHOOK_ENDPOINT_INDEXES,
+  WEBHOOK_OUTBOX_INDEXES,
+} from "../../src/adapters/mongo/mongo-webhook-store.js";
+import {
   AUDIT_INDEXES,
   ensureIndexes,
   INDEX,
@@ -62,6 +67,8 @@ describe("index creation at start-up", () => {
       [COLLECTIONS.keys]: asListed(KEY_INDEXES),
       [COLLECTIONS.sessions]: asListed(SESSION_INDEXES),
       [COLLECTIONS.audit]: asListed(AUDIT_INDEXES),
+      [WEBHOOK_COLLECTIONS.endpoints]: asListed(WEBHOOK_ENDPOINT_INDEXES),
+      [WEBHOOK_COLLECTIONS.outbox]: asListed(WEBHOOK_OUTBOX_INDEXES),
     });
     const build = vi.fn(async () => db);
     expect(await ensureIndexes(db, { build })).toEqual({ built: [] });
@@ -75,6 +82,8 @@ describe("index creation at start-up", () => {
       [COLLECTIONS.keys]: asListed(withoutGrace),
       [COLLECTIONS.sessions]: "missing",
       [COLLECTIONS.audit]: asListed(AUDIT_INDEXES),
+      [WEBHOOK_COLLECTIONS.endpoints]: asListed(WEBHOOK_ENDPOINT_INDEXES),
+      [WEBHOOK_COLLECTIONS.outbox]: asListed(WEBHOOK_OUTBOX_INDEXES),
     });
     const build = vi.fn(async () => buildDb);
     const { built } = await ensureIndexes(db, { build });

@@ -8,6 +8,7 @@ import {
 } from "../../src/adapters/mongo/mongo-connection.js";
 import { toStoreError } from "../../src/adapters/mongo/mongo-errors.js";
 import { AUDIT_INDEXES, INDEX, KEY_INDEXES, SESSION_INDEXES } from "../../src/adapters/mongo/mongo-indexes.js";
+import { WEBHOOK_ENDPOINT_INDEXES, WEBHOOK_OUTBOX_INDEXES } from "../../src/adapters/mongo/mongo-webhook-store.js";
 import { refusalOf, StartupRefusedError } from "../../src/adapters/mongo/mongo-startup-checks.js";
 import { createMongoStore } from "../../src/adapters/mongo/mongo-token-store.js";
 import { StoreUnavailableError } from "../../src/domain/errors.js";
@@ -65,6 +66,8 @@ const SPECS: Record<string, typeof KEY_INDEXES> = {
   keys: KEY_INDEXES,
   sessions: SESSION_INDEXES,
   audit_events: AUDIT_INDEXES,
+  webhook_endpoints: WEBHOOK_ENDPOINT_INDEXES,
+  webhook_outbox: WEBHOOK_OUTBOX_INDEXES,
 };
 /** listIndexes shows every index of ours exactly (plus `extra` on audit_events). */
 const allIndexes = (cmd: { doc: Document }, extra: Document[] = []) => {

@@ -11,7 +11,7 @@ import { createMemoryLeases } from "./memory-leases.js";
  */
 export function createMemoryTokenStore(
   opts: { auditMaxEvents?: number | undefined } = {},
-): TokenStore & { auditEventsDropped(): number } {
+): TokenStore & { auditEventsDropped(): number; keyRecords(): Iterable<KeyRecord> } {
   const keysById = new Map<string, KeyRecord>();
   const keyIdByHash = new Map<string, string>();
   const keyIdsByTenant = new Map<string, string[]>();
@@ -47,6 +47,8 @@ export function createMemoryTokenStore(
   return {
     ...audit,
     auditEventsDropped,
+    /** Every key, for the embedded webhook store's key.expiring schedule (not part of the port). */
+    keyRecords: () => keysById.values(),
     ...createMemoryLeases(() => closed),
 
     async insertKey(key, maxActive): Promise<InsertKeyResult> {

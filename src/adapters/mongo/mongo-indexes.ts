@@ -19,6 +19,12 @@ import {
 } from "mongodb";
 import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
+import {
+  WEBHOOK_COLLECTIONS,
+  WEBHOOK_ENDPOINT_INDEXES,
+  WEBHOOK_KEY_INDEXES,
+  WEBHOOK_OUTBOX_INDEXES,
+} from "./mongo-webhook-store.js";
 
 export const INDEX = {
   keyTokenHash: "keys_token_hash_unique",
@@ -67,6 +73,8 @@ export const KEY_INDEXES: IndexDescription[] = [
   { name: INDEX.keyTenantStatusCreated, key: { tenantId: 1, status: 1, createdAt: -1, _id: -1 } },
   // The sweep: DEPRECATED keys whose grace ended.
   { name: INDEX.keySweep, key: { status: 1, revokeAt: 1 } },
+  // Webhooks' key.expiring schedule (mongo-webhook-store.ts).
+  ...WEBHOOK_KEY_INDEXES,
 ];
 
 export const SESSION_INDEXES: IndexDescription[] = [
@@ -185,6 +193,8 @@ export async function ensureIndexes(
     [COLLECTIONS.keys, KEY_INDEXES],
     [COLLECTIONS.sessions, SESSION_INDEXES],
     [COLLECTIONS.audit, AUDIT_INDEXES],
+    [WEBHOOK_COLLECTIONS.endpoints, WEBHOOK_ENDPOINT_INDEXES],
+    [WEBHOOK_COLLECTIONS.outbox, WEBHOOK_OUTBOX_INDEXES],
   ] as const) {
     const existing = await listIndexes(db.collection(name));
     listed.set(name, existing);

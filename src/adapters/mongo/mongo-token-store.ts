@@ -20,6 +20,8 @@ import { createMongoAuditEvents } from "./mongo-audit-events.js";
 import { createMongoLeases, LEASES_COLLECTION, type LeaseDoc } from "./mongo-leases.js";
 import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
+import type { WebhookStore } from "../../ports/webhook-store.js";
+import { createMongoWebhookStore } from "./mongo-webhook-store.js";
 
 /** recordKeyUses' filter: the key, if its stored last use is missing or older than `at` by more than the coarseness. */
 export const lastUseFilter = (keyId: string, at: Date) => ({
@@ -45,7 +47,11 @@ export function createMongoTokenStore(options: MongoTokenStoreOptions): TokenSto
 }
 
 /** The store and, on the same connection, the change feed that invalidates other instances' caches. */
-export function createMongoStore(options: MongoTokenStoreOptions): { store: TokenStore; changes: StoreChangeFeed } {
+export function createMongoStore(options: MongoTokenStoreOptions): {
+  store: TokenStore;
+  changes: StoreChangeFeed;
+  webhooks: WebhookStore;
+} {
   const conn = createMongoConnection(options);
   // The settle time of a closed stream follows the client's effective serverSelectionTimeoutMS
   // (a connection-string value wins in the driver), read from the client by the feed.
@@ -235,5 +241,5 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
 
     close: () => conn.close(),
   };
-  return { store, changes };
+  return { store, changes, webhooks: createMongoWebhookStore(() => conn.db(), maxTimeMS, run) };
 }

@@ -9,12 +9,14 @@ import { registerKeys } from "./keys.js";
 import { registerPolicy } from "./policy.js";
 import { registerSessions } from "./sessions.js";
 import { registerWatch } from "./watch.js";
+import { registerWebhooks } from "./webhooks.js";
 
 export const COMMANDS: readonly RegisterCommands[] = [
   registerKeys,
   registerSessions,
   registerPolicy,
   registerAudit,
+  registerWebhooks,
   registerAdminKey,
   registerIntrospect,
   registerWatch,

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file warpflow/auth/v1/token_service.proto.
  */
 export const file_warpflow_auth_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIsMDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJEi8KCGV4cG9zdXJlGBMgASgLMh0ud2FycGZsb3cuYXV0aC52MS5LZXlFeHBvc3VyZSI0ChBDcmVhdGVLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCSJJChFDcmVhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSb3RhdGVLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkieQoRUm90YXRlS2V5UmVzcG9uc2USDQoFdG9rZW4YASABKAkSJQoDa2V5GAIgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkSLgoMcHJldmlvdXNfa2V5GAMgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiNQoQUmV2b2tlS2V5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIjoKEVJldm9rZUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IiQKD0xpc3RLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOgoQTGlzdEtleXNSZXNwb25zZRImCgRrZXlzGAEgAygLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiKQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIn0KFUNyZWF0ZVNlc3Npb25SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgEIAEoCSJoCgxUZW5hbnRQb2xpY3kSEQoJdGVuYW50X2lkGAEgASgJEhUKDWhpcGFhX2VuYWJsZWQYAiABKAgSLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoWU2V0VGVuYW50UG9saWN5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCCJJChdTZXRUZW5hbnRQb2xpY3lSZXNwb25zZRIuCgZwb2xpY3kYASABKAsyHi53YXJwZmxvdy5hdXRoLnYxLlRlbmFudFBvbGljeSIrChZHZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJJChdHZXRUZW5hbnRQb2xpY3lSZXNwb25zZRIuCgZwb2xpY3kYASABKAsyHi53YXJwZmxvdy5hdXRoLnYxLlRlbmFudFBvbGljeSImChVDcmVhdGVBZG1pbktleVJlcXVlc3QSDQoFbGFiZWwYASABKAkiTgoWQ3JlYXRlQWRtaW5LZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSLgAQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRISCgpyZXZva2VkX2J5GAcgASgJIj0KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJIkMKFVJldm9rZVNlc3Npb25SZXNwb25zZRIqCgdzZXNzaW9uGAEgASgLMhkud2FycGZsb3cuYXV0aC52MS5TZXNzaW9uIjAKG1Jldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiNQocUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgNIlsKCkF1ZGl0QWN0b3ISLgoEa2luZBgBIAEoDjIgLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvcktpbmQSCgoCaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJIpcDCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KBmFjdGlvbhgDIAEoDjIdLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3Rpb24SLwoHb3V0Y29tZRgEIAEoDjIeLndhcnBmbG93LmF1dGgudjEuQXVkaXRPdXRjb21lEgwKBGNvZGUYBSABKAkSKwoFYWN0b3IYBiABKAsyHC53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0QWN0b3ISEQoJdGVuYW50X2lkGAcgASgJEg4KBmtleV9pZBgIIAEoCRISCgpzZXNzaW9uX2lkGAkgASgJEgwKBHBlZXIYCiABKAkSEgoKdXNlcl9hZ2VudBgLIAEoCRIQCghwcm90b2NvbBgMIAEoCRIOCgZkZXRhaWwYDSABKAkSDQoFY291bnQYDiABKA0SLgoKZmlyc3RfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEi0KBmFjdGlvbhgEIAEoDjIdLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3Rpb24SKQoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgZldmVudHMYASADKAsyHC53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlYKGVdhdGNoSW52YWxpZGF0aW9uc1JlcXVlc3QSGgoScmVzdW1lX2luc3RhbmNlX2lkGAEgASgJEh0KFXJlc3VtZV9hZnRlcl9zZXF1ZW5jZRgCIAEoBCLgAQoaV2F0Y2hJbnZhbGlkYXRpb25zUmVzcG9uc2USEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSNgoMaW52YWxpZGF0aW9uGAMgASgLMh4ud2FycGZsb3cuYXV0aC52MS5JbnZhbGlkYXRpb25IABIwCgloZWFydGJlYXQYBCABKAsyGy53YXJwZmxvdy5hdXRoLnYxLkhlYXJ0YmVhdEgAEigKBXJlc2V0GAUgASgLMhcud2FycGZsb3cuYXV0aC52MS5SZXNldEgAQgcKBWV2ZW50IqUBCgxJbnZhbGlkYXRpb24SMAoEa2luZBgBIAEoDjIiLndhcnBmbG93LmF1dGgudjEuSW52YWxpZGF0aW9uS2luZBIRCgl0ZW5hbnRfaWQYAiABKAkSDgoGa2V5X2lkGAMgASgJEhIKCnNlc3Npb25faWQYBCABKAkSGgoNaGlwYWFfZW5hYmxlZBgFIAEoCEgAiAEBQhAKDl9oaXBhYV9lbmFibGVkImMKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIY29tcGxldGUYAiABKAgSEwoLaW50ZXJ2YWxfbXMYAyABKA0iNgoFUmVzZXQSLQoGcmVhc29uGAEgASgOMh0ud2FycGZsb3cuYXV0aC52MS5SZXNldFJlYXNvbiKBAQoLS2V5RXhwb3N1cmUSDAoEdHlwZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSCwoDdXJsGAMgASgJEi8KC3JlcG9ydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5hdWRpdF9ldmVudF9pZBgFIAEoCSpvCglUb2tlblR5cGUSGgoWVE9LRU5fVFlQRV9VTlNQRUNJRklFRBAAEhYKElRPS0VOX1RZUEVfQVBJX0tFWRABEhYKElRPS0VOX1RZUEVfU0VTU0lPThACEhYKElRPS0VOX1RZUEVfQ09HTklUTxADKnEKCUtleVN0YXR1cxIaChZLRVlfU1RBVFVTX1VOU1BFQ0lGSUVEEAASFQoRS0VZX1NUQVRVU19BQ1RJVkUQARIZChVLRVlfU1RBVFVTX0RFUFJFQ0FURUQQAhIWChJLRVlfU1RBVFVTX1JFVk9LRUQQAyqyAgoOSW5hY3RpdmVSZWFzb24SHwobSU5BQ1RJVkVfUkVBU09OX1VOU1BFQ0lGSUVEEAASHQoZSU5BQ1RJVkVfUkVBU09OX01BTEZPUk1FRBABEh0KGUlOQUNUSVZFX1JFQVNPTl9OT1RfRk9VTkQQAhIbChdJTkFDVElWRV9SRUFTT05fUkVWT0tFRBADEhsKF0lOQUNUSVZFX1JFQVNPTl9FWFBJUkVEEAQSIQodSU5BQ1RJVkVfUkVBU09OX1RFTkFOVF9QT0xJQ1kQBRIjCh9JTkFDVElWRV9SRUFTT05fVEVOQU5UX01JU01BVENIEAYSHgoaSU5BQ1RJVkVfUkVBU09OX1VOVkVSSUZJRUQQBxIfChtJTkFDVElWRV9SRUFTT05fVU5TVVBQT1JURUQQCCrCAwoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGwoXQVVESVRfQUNUSU9OX0tFWV9DUkVBVEUQARIbChdBVURJVF9BQ1RJT05fS0VZX1JPVEFURRACEhsKF0FVRElUX0FDVElPTl9LRVlfUkVWT0tFEAMSIgoeQVVESVRfQUNUSU9OX0tFWV9HUkFDRV9FWFBJUkVEEAQSGgoWQVVESVRfQUNUSU9OX0tFWVNfTElTVBAFEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX0NSRUFURRAGEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX1JFVk9LRRAHEiQKIEFVRElUX0FDVElPTl9TRVNTSU9OU19SRVZPS0VfQUxMEAgSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9TRVQQCRIbChdBVURJVF9BQ1RJT05fUE9MSUNZX0dFVBAKEiEKHUFVRElUX0FDVElPTl9BRE1JTl9LRVlfQ1JFQVRFEAsSGwoXQVVESVRfQUNUSU9OX0FVRElUX0xJU1QQDBIcChhBVURJVF9BQ1RJT05fS0VZX0VYUE9TRUQQECp4CgxBdWRpdE91dGNvbWUSHQoZQVVESVRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhQKEEFVRElUX09VVENPTUVfT0sQARIYChRBVURJVF9PVVRDT01FX0ZBSUxFRBACEhkKFUFVRElUX09VVENPTUVfVU5LTk9XThADKuoBCg5BdWRpdEFjdG9yS2luZBIgChxBVURJVF9BQ1RPUl9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVQVVESVRfQUNUT1JfS0lORF9OT05FEAESHgoaQVVESVRfQUNUT1JfS0lORF9BRE1JTl9LRVkQAhIhCh1BVURJVF9BQ1RPUl9LSU5EX0NPR05JVE9fVVNFUhADEhwKGEFVRElUX0FDVE9SX0tJTkRfQVBJX0tFWRAEEhwKGEFVRElUX0FDVE9SX0tJTkRfU0VTU0lPThAFEhwKGEFVRElUX0FDVE9SX0tJTkRfU0VSVklDRRAGKpIDChBJbnZhbGlkYXRpb25LaW5kEiEKHUlOVkFMSURBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX1JFVk9LRUQQARIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUk9UQVRFRBACEiUKIUlOVkFMSURBVElPTl9LSU5EX0tFWV9HUkFDRV9FTkRFRBADEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9DUkVBVEVEEAQSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NIQU5HRUQQBRIlCiFJTlZBTElEQVRJT05fS0lORF9TRVNTSU9OX1JFVk9LRUQQBhItCilJTlZBTElEQVRJT05fS0lORF9URU5BTlRfU0VTU0lPTlNfUkVWT0tFRBAHEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fQ1JFQVRFRBAIEisKJ0lOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9QT0xJQ1lfQ0hBTkdFRBAJKnoKC1Jlc2V0UmVhc29uEhwKGFJFU0VUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKElJFU0VUX1JFQVNPTl9TVEFSVBABEhQKEFJFU0VUX1JFQVNPTl9HQVAQAhIfChtSRVNFVF9SRUFTT05fRkVFRF9SRVNUQVJURUQQAzKHCgoMVG9rZW5TZXJ2aWNlElcKCkludHJvc3BlY3QSIy53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXF1ZXN0GiQud2FycGZsb3cuYXV0aC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVAoJQ3JlYXRlS2V5EiIud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXNwb25zZRJUCglSb3RhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlc3BvbnNlElQKCVJldm9rZUtleRIiLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVzcG9uc2USUQoITGlzdEtleXMSIS53YXJwZmxvdy5hdXRoLnYxLkxpc3RLZXlzUmVxdWVzdBoiLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXNwb25zZRJgCg1DcmVhdGVTZXNzaW9uEiYud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBonLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEmYKD1NldFRlbmFudFBvbGljeRIoLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVzcG9uc2USZgoPR2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJjCg5DcmVhdGVBZG1pbktleRInLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlQWRtaW5LZXlSZXF1ZXN0Gigud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlc3BvbnNlEmAKDVJldm9rZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USdQoUUmV2b2tlVGVuYW50U2Vzc2lvbnMSLS53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBouLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRJmCg9MaXN0QXVkaXRFdmVudHMSKC53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEnEKEldhdGNoSW52YWxpZGF0aW9ucxIrLndhcnBmbG93LmF1dGgudjEuV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBosLndhcnBmbG93LmF1dGgudjEuV2F0Y2hJbnZhbGlkYXRpb25zUmVzcG9uc2UwAWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIsMDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJEi8KCGV4cG9zdXJlGBMgASgLMh0ud2FycGZsb3cuYXV0aC52MS5LZXlFeHBvc3VyZSI0ChBDcmVhdGVLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCSJJChFDcmVhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSb3RhdGVLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkieQoRUm90YXRlS2V5UmVzcG9uc2USDQoFdG9rZW4YASABKAkSJQoDa2V5GAIgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkSLgoMcHJldmlvdXNfa2V5GAMgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiNQoQUmV2b2tlS2V5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIjoKEVJldm9rZUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IiQKD0xpc3RLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOgoQTGlzdEtleXNSZXNwb25zZRImCgRrZXlzGAEgAygLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiKQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIn0KFUNyZWF0ZVNlc3Npb25SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgEIAEoCSJoCgxUZW5hbnRQb2xpY3kSEQoJdGVuYW50X2lkGAEgASgJEhUKDWhpcGFhX2VuYWJsZWQYAiABKAgSLgoKdXBkYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiQgoWU2V0VGVuYW50UG9saWN5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCCJJChdTZXRUZW5hbnRQb2xpY3lSZXNwb25zZRIuCgZwb2xpY3kYASABKAsyHi53YXJwZmxvdy5hdXRoLnYxLlRlbmFudFBvbGljeSIrChZHZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJJChdHZXRUZW5hbnRQb2xpY3lSZXNwb25zZRIuCgZwb2xpY3kYASABKAsyHi53YXJwZmxvdy5hdXRoLnYxLlRlbmFudFBvbGljeSImChVDcmVhdGVBZG1pbktleVJlcXVlc3QSDQoFbGFiZWwYASABKAkiTgoWQ3JlYXRlQWRtaW5LZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSLgAQoHU2Vzc2lvbhIKCgJpZBgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKZXhwaXJlc19hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKcmV2b2tlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKY3JlYXRlZF9ieRgGIAEoCRISCgpyZXZva2VkX2J5GAcgASgJIj0KFFJldm9rZVNlc3Npb25SZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRISCgpzZXNzaW9uX2lkGAIgASgJIkMKFVJldm9rZVNlc3Npb25SZXNwb25zZRIqCgdzZXNzaW9uGAEgASgLMhkud2FycGZsb3cuYXV0aC52MS5TZXNzaW9uIjAKG1Jldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiNQocUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRIVCg1yZXZva2VkX2NvdW50GAEgASgNIlsKCkF1ZGl0QWN0b3ISLgoEa2luZBgBIAEoDjIgLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvcktpbmQSCgoCaWQYAiABKAkSEQoJdGVuYW50X2lkGAMgASgJIpcDCgpBdWRpdEV2ZW50EgoKAmlkGAEgASgJEigKBHRpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi0KBmFjdGlvbhgDIAEoDjIdLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3Rpb24SLwoHb3V0Y29tZRgEIAEoDjIeLndhcnBmbG93LmF1dGgudjEuQXVkaXRPdXRjb21lEgwKBGNvZGUYBSABKAkSKwoFYWN0b3IYBiABKAsyHC53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0QWN0b3ISEQoJdGVuYW50X2lkGAcgASgJEg4KBmtleV9pZBgIIAEoCRISCgpzZXNzaW9uX2lkGAkgASgJEgwKBHBlZXIYCiABKAkSEgoKdXNlcl9hZ2VudBgLIAEoCRIQCghwcm90b2NvbBgMIAEoCRIOCgZkZXRhaWwYDSABKAkSDQoFY291bnQYDiABKA0SLgoKZmlyc3RfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi1wEKFkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEi0KBmFjdGlvbhgEIAEoDjIdLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3Rpb24SKQoFc2luY2UYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEikKBXVudGlsGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJgChdMaXN0QXVkaXRFdmVudHNSZXNwb25zZRIsCgZldmVudHMYASADKAsyHC53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0RXZlbnQSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIlYKGVdhdGNoSW52YWxpZGF0aW9uc1JlcXVlc3QSGgoScmVzdW1lX2luc3RhbmNlX2lkGAEgASgJEh0KFXJlc3VtZV9hZnRlcl9zZXF1ZW5jZRgCIAEoBCLgAQoaV2F0Y2hJbnZhbGlkYXRpb25zUmVzcG9uc2USEwoLaW5zdGFuY2VfaWQYASABKAkSEAoIc2VxdWVuY2UYAiABKAQSNgoMaW52YWxpZGF0aW9uGAMgASgLMh4ud2FycGZsb3cuYXV0aC52MS5JbnZhbGlkYXRpb25IABIwCgloZWFydGJlYXQYBCABKAsyGy53YXJwZmxvdy5hdXRoLnYxLkhlYXJ0YmVhdEgAEigKBXJlc2V0GAUgASgLMhcud2FycGZsb3cuYXV0aC52MS5SZXNldEgAQgcKBWV2ZW50IqUBCgxJbnZhbGlkYXRpb24SMAoEa2luZBgBIAEoDjIiLndhcnBmbG93LmF1dGgudjEuSW52YWxpZGF0aW9uS2luZBIRCgl0ZW5hbnRfaWQYAiABKAkSDgoGa2V5X2lkGAMgASgJEhIKCnNlc3Npb25faWQYBCABKAkSGgoNaGlwYWFfZW5hYmxlZBgFIAEoCEgAiAEBQhAKDl9oaXBhYV9lbmFibGVkImMKCUhlYXJ0YmVhdBIvCgtzZXJ2ZXJfdGltZRgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIY29tcGxldGUYAiABKAgSEwoLaW50ZXJ2YWxfbXMYAyABKA0iNgoFUmVzZXQSLQoGcmVhc29uGAEgASgOMh0ud2FycGZsb3cuYXV0aC52MS5SZXNldFJlYXNvbiKBAQoLS2V5RXhwb3N1cmUSDAoEdHlwZRgBIAEoCRIOCgZzb3VyY2UYAiABKAkSCwoDdXJsGAMgASgJEi8KC3JlcG9ydGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIWCg5hdWRpdF9ldmVudF9pZBgFIAEoCSLeAgoPV2ViaG9va0VuZHBvaW50EgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRILCgN1cmwYAyABKAkSDgoGZXZlbnRzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBiABKAkSLwoLZGlzYWJsZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKD2xhc3RfZmFpbHVyZV9hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMbGFzdF9mYWlsdXJlGAkgASgJEg8KB2JhY2tsb2cYCiABKAMSPgoacHJldmlvdXNfc2VjcmV0X2V4cGlyZXNfYXQYCyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIk4KHENyZWF0ZVdlYmhvb2tFbmRwb2ludFJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEgsKA3VybBgCIAEoCRIOCgZldmVudHMYAyADKAkiZAodQ3JlYXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2USMwoIZW5kcG9pbnQYASABKAsyIS53YXJwZmxvdy5hdXRoLnYxLldlYmhvb2tFbmRwb2ludBIOCgZzZWNyZXQYAiABKAkiMAobTGlzdFdlYmhvb2tFbmRwb2ludHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSJUChxMaXN0V2ViaG9va0VuZHBvaW50c1Jlc3BvbnNlEjQKCWVuZHBvaW50cxgBIAMoCzIhLndhcnBmbG93LmF1dGgudjEuV2ViaG9va0VuZHBvaW50IkQKGlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRITCgtlbmRwb2ludF9pZBgCIAEoCSJiChtSb3RhdGVXZWJob29rU2VjcmV0UmVzcG9uc2USMwoIZW5kcG9pbnQYASABKAsyIS53YXJwZmxvdy5hdXRoLnYxLldlYmhvb2tFbmRwb2ludBIOCgZzZWNyZXQYAiABKAkiRgocRGVsZXRlV2ViaG9va0VuZHBvaW50UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEwoLZW5kcG9pbnRfaWQYAiABKAkiHwodRGVsZXRlV2ViaG9va0VuZHBvaW50UmVzcG9uc2UqbwoJVG9rZW5UeXBlEhoKFlRPS0VOX1RZUEVfVU5TUEVDSUZJRUQQABIWChJUT0tFTl9UWVBFX0FQSV9LRVkQARIWChJUT0tFTl9UWVBFX1NFU1NJT04QAhIWChJUT0tFTl9UWVBFX0NPR05JVE8QAypxCglLZXlTdGF0dXMSGgoWS0VZX1NUQVRVU19VTlNQRUNJRklFRBAAEhUKEUtFWV9TVEFUVVNfQUNUSVZFEAESGQoVS0VZX1NUQVRVU19ERVBSRUNBVEVEEAISFgoSS0VZX1NUQVRVU19SRVZPS0VEEAMqsgIKDkluYWN0aXZlUmVhc29uEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNQRUNJRklFRBAAEh0KGUlOQUNUSVZFX1JFQVNPTl9NQUxGT1JNRUQQARIdChlJTkFDVElWRV9SRUFTT05fTk9UX0ZPVU5EEAISGwoXSU5BQ1RJVkVfUkVBU09OX1JFVk9LRUQQAxIbChdJTkFDVElWRV9SRUFTT05fRVhQSVJFRBAEEiEKHUlOQUNUSVZFX1JFQVNPTl9URU5BTlRfUE9MSUNZEAUSIwofSU5BQ1RJVkVfUkVBU09OX1RFTkFOVF9NSVNNQVRDSBAGEh4KGklOQUNUSVZFX1JFQVNPTl9VTlZFUklGSUVEEAcSHwobSU5BQ1RJVkVfUkVBU09OX1VOU1VQUE9SVEVEEAgq7wQKC0F1ZGl0QWN0aW9uEhwKGEFVRElUX0FDVElPTl9VTlNQRUNJRklFRBAAEhsKF0FVRElUX0FDVElPTl9LRVlfQ1JFQVRFEAESGwoXQVVESVRfQUNUSU9OX0tFWV9ST1RBVEUQAhIbChdBVURJVF9BQ1RJT05fS0VZX1JFVk9LRRADEiIKHkFVRElUX0FDVElPTl9LRVlfR1JBQ0VfRVhQSVJFRBAEEhoKFkFVRElUX0FDVElPTl9LRVlTX0xJU1QQBRIfChtBVURJVF9BQ1RJT05fU0VTU0lPTl9DUkVBVEUQBhIfChtBVURJVF9BQ1RJT05fU0VTU0lPTl9SRVZPS0UQBxIkCiBBVURJVF9BQ1RJT05fU0VTU0lPTlNfUkVWT0tFX0FMTBAIEhsKF0FVRElUX0FDVElPTl9QT0xJQ1lfU0VUEAkSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9HRVQQChIhCh1BVURJVF9BQ1RJT05fQURNSU5fS0VZX0NSRUFURRALEhsKF0FVRElUX0FDVElPTl9BVURJVF9MSVNUEAwSHAoYQVVESVRfQUNUSU9OX0tFWV9FWFBPU0VEEBASHwobQVVESVRfQUNUSU9OX1dFQkhPT0tfQ1JFQVRFEBESHwobQVVESVRfQUNUSU9OX1dFQkhPT0tfREVMRVRFEBISJgoiQVVESVRfQUNUSU9OX1dFQkhPT0tfU0VDUkVUX1JPVEFURRATEiEKHUFVRElUX0FDVElPTl9XRUJIT09LX0RJU0FCTEVEEBQSHgoaQVVESVRfQUNUSU9OX1dFQkhPT0tTX0xJU1QQFSp4CgxBdWRpdE91dGNvbWUSHQoZQVVESVRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhQKEEFVRElUX09VVENPTUVfT0sQARIYChRBVURJVF9PVVRDT01FX0ZBSUxFRBACEhkKFUFVRElUX09VVENPTUVfVU5LTk9XThADKuoBCg5BdWRpdEFjdG9yS2luZBIgChxBVURJVF9BQ1RPUl9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVQVVESVRfQUNUT1JfS0lORF9OT05FEAESHgoaQVVESVRfQUNUT1JfS0lORF9BRE1JTl9LRVkQAhIhCh1BVURJVF9BQ1RPUl9LSU5EX0NPR05JVE9fVVNFUhADEhwKGEFVRElUX0FDVE9SX0tJTkRfQVBJX0tFWRAEEhwKGEFVRElUX0FDVE9SX0tJTkRfU0VTU0lPThAFEhwKGEFVRElUX0FDVE9SX0tJTkRfU0VSVklDRRAGKpIDChBJbnZhbGlkYXRpb25LaW5kEiEKHUlOVkFMSURBVElPTl9LSU5EX1VOU1BFQ0lGSUVEEAASIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX1JFVk9LRUQQARIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUk9UQVRFRBACEiUKIUlOVkFMSURBVElPTl9LSU5EX0tFWV9HUkFDRV9FTkRFRBADEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9DUkVBVEVEEAQSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NIQU5HRUQQBRIlCiFJTlZBTElEQVRJT05fS0lORF9TRVNTSU9OX1JFVk9LRUQQBhItCilJTlZBTElEQVRJT05fS0lORF9URU5BTlRfU0VTU0lPTlNfUkVWT0tFRBAHEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fQ1JFQVRFRBAIEisKJ0lOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9QT0xJQ1lfQ0hBTkdFRBAJKnoKC1Jlc2V0UmVhc29uEhwKGFJFU0VUX1JFQVNPTl9VTlNQRUNJRklFRBAAEhYKElJFU0VUX1JFQVNPTl9TVEFSVBABEhQKEFJFU0VUX1JFQVNPTl9HQVAQAhIfChtSRVNFVF9SRUFTT05fRkVFRF9SRVNUQVJURUQQAzLmDQoMVG9rZW5TZXJ2aWNlElcKCkludHJvc3BlY3QSIy53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXF1ZXN0GiQud2FycGZsb3cuYXV0aC52MS5JbnRyb3NwZWN0UmVzcG9uc2USVAoJQ3JlYXRlS2V5EiIud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5DcmVhdGVLZXlSZXNwb25zZRJUCglSb3RhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZUtleVJlc3BvbnNlElQKCVJldm9rZUtleRIiLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUmV2b2tlS2V5UmVzcG9uc2USUQoITGlzdEtleXMSIS53YXJwZmxvdy5hdXRoLnYxLkxpc3RLZXlzUmVxdWVzdBoiLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXNwb25zZRJgCg1DcmVhdGVTZXNzaW9uEiYud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVxdWVzdBonLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEmYKD1NldFRlbmFudFBvbGljeRIoLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuU2V0VGVuYW50UG9saWN5UmVzcG9uc2USZgoPR2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5HZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJjCg5DcmVhdGVBZG1pbktleRInLndhcnBmbG93LmF1dGgudjEuQ3JlYXRlQWRtaW5LZXlSZXF1ZXN0Gigud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlc3BvbnNlEmAKDVJldm9rZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5SZXZva2VTZXNzaW9uUmVzcG9uc2USdQoUUmV2b2tlVGVuYW50U2Vzc2lvbnMSLS53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVRlbmFudFNlc3Npb25zUmVxdWVzdBouLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXNwb25zZRJmCg9MaXN0QXVkaXRFdmVudHMSKC53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1JlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkxpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEnEKEldhdGNoSW52YWxpZGF0aW9ucxIrLndhcnBmbG93LmF1dGgudjEuV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBosLndhcnBmbG93LmF1dGgudjEuV2F0Y2hJbnZhbGlkYXRpb25zUmVzcG9uc2UwARJ4ChVDcmVhdGVXZWJob29rRW5kcG9pbnQSLi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVdlYmhvb2tFbmRwb2ludFJlcXVlc3QaLy53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVdlYmhvb2tFbmRwb2ludFJlc3BvbnNlEnUKFExpc3RXZWJob29rRW5kcG9pbnRzEi0ud2FycGZsb3cuYXV0aC52MS5MaXN0V2ViaG9va0VuZHBvaW50c1JlcXVlc3QaLi53YXJwZmxvdy5hdXRoLnYxLkxpc3RXZWJob29rRW5kcG9pbnRzUmVzcG9uc2UScgoTUm90YXRlV2ViaG9va1NlY3JldBIsLndhcnBmbG93LmF1dGgudjEuUm90YXRlV2ViaG9va1NlY3JldFJlcXVlc3QaLS53YXJwZmxvdy5hdXRoLnYxLlJvdGF0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJ4ChVEZWxldGVXZWJob29rRW5kcG9pbnQSLi53YXJwZmxvdy5hdXRoLnYxLkRlbGV0ZVdlYmhvb2tFbmRwb2ludFJlcXVlc3QaLy53YXJwZmxvdy5hdXRoLnYxLkRlbGV0ZVdlYmhvb2tFbmRwb2ludFJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warpflow.auth.v1.IntrospectRequest
@@ -1171,6 +1171,253 @@ export const KeyExposureSchema: GenMessage<KeyExposure> = /*@__PURE__*/
   messageDesc(file_warpflow_auth_v1_token_service, 34);
 
 /**
+ * WebhookEndpoint is a registered receiver of lifecycle events. Its secret is never listed.
+ *
+ * @generated from message warpflow.auth.v1.WebhookEndpoint
+ */
+export type WebhookEndpoint = Message<"warpflow.auth.v1.WebhookEndpoint"> & {
+  /**
+   * wh_<22 base62>
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The tenant whose events it receives; `admin`: every tenant's (platform-wide).
+   *
+   * @generated from field: string tenant_id = 2;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * Event types (docs/webhooks.md); empty: every type.
+   *
+   * @generated from field: repeated string events = 4;
+   */
+  events: string[];
+
+  /**
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string created_by = 6;
+   */
+  createdBy: string;
+
+  /**
+   * Set when the sender disabled the endpoint after failing for WEBHOOK_DISABLE_AFTER_MS.
+   *
+   * @generated from field: google.protobuf.Timestamp disabled_at = 7;
+   */
+  disabledAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp last_failure_at = 8;
+   */
+  lastFailureAt?: Timestamp | undefined;
+
+  /**
+   * The last failure, e.g. "HTTP 500" or "timeout" (never a response body).
+   *
+   * @generated from field: string last_failure = 9;
+   */
+  lastFailure: string;
+
+  /**
+   * Undelivered messages waiting for this endpoint.
+   *
+   * @generated from field: int64 backlog = 10;
+   */
+  backlog: bigint;
+
+  /**
+   * Until then the previous secret also signs (after a RotateWebhookSecret).
+   *
+   * @generated from field: google.protobuf.Timestamp previous_secret_expires_at = 11;
+   */
+  previousSecretExpiresAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.WebhookEndpoint.
+ * Use `create(WebhookEndpointSchema)` to create a new message.
+ */
+export const WebhookEndpointSchema: GenMessage<WebhookEndpoint> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 35);
+
+/**
+ * @generated from message warpflow.auth.v1.CreateWebhookEndpointRequest
+ */
+export type CreateWebhookEndpointRequest = Message<"warpflow.auth.v1.CreateWebhookEndpointRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * @generated from field: repeated string events = 3;
+   */
+  events: string[];
+};
+
+/**
+ * Describes the message warpflow.auth.v1.CreateWebhookEndpointRequest.
+ * Use `create(CreateWebhookEndpointRequestSchema)` to create a new message.
+ */
+export const CreateWebhookEndpointRequestSchema: GenMessage<CreateWebhookEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 36);
+
+/**
+ * @generated from message warpflow.auth.v1.CreateWebhookEndpointResponse
+ */
+export type CreateWebhookEndpointResponse = Message<"warpflow.auth.v1.CreateWebhookEndpointResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.WebhookEndpoint endpoint = 1;
+   */
+  endpoint?: WebhookEndpoint | undefined;
+
+  /**
+   * whsec_<base64>: shown only here.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.CreateWebhookEndpointResponse.
+ * Use `create(CreateWebhookEndpointResponseSchema)` to create a new message.
+ */
+export const CreateWebhookEndpointResponseSchema: GenMessage<CreateWebhookEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 37);
+
+/**
+ * @generated from message warpflow.auth.v1.ListWebhookEndpointsRequest
+ */
+export type ListWebhookEndpointsRequest = Message<"warpflow.auth.v1.ListWebhookEndpointsRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ListWebhookEndpointsRequest.
+ * Use `create(ListWebhookEndpointsRequestSchema)` to create a new message.
+ */
+export const ListWebhookEndpointsRequestSchema: GenMessage<ListWebhookEndpointsRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 38);
+
+/**
+ * @generated from message warpflow.auth.v1.ListWebhookEndpointsResponse
+ */
+export type ListWebhookEndpointsResponse = Message<"warpflow.auth.v1.ListWebhookEndpointsResponse"> & {
+  /**
+   * @generated from field: repeated warpflow.auth.v1.WebhookEndpoint endpoints = 1;
+   */
+  endpoints: WebhookEndpoint[];
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ListWebhookEndpointsResponse.
+ * Use `create(ListWebhookEndpointsResponseSchema)` to create a new message.
+ */
+export const ListWebhookEndpointsResponseSchema: GenMessage<ListWebhookEndpointsResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 39);
+
+/**
+ * @generated from message warpflow.auth.v1.RotateWebhookSecretRequest
+ */
+export type RotateWebhookSecretRequest = Message<"warpflow.auth.v1.RotateWebhookSecretRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RotateWebhookSecretRequest.
+ * Use `create(RotateWebhookSecretRequestSchema)` to create a new message.
+ */
+export const RotateWebhookSecretRequestSchema: GenMessage<RotateWebhookSecretRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 40);
+
+/**
+ * @generated from message warpflow.auth.v1.RotateWebhookSecretResponse
+ */
+export type RotateWebhookSecretResponse = Message<"warpflow.auth.v1.RotateWebhookSecretResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.WebhookEndpoint endpoint = 1;
+   */
+  endpoint?: WebhookEndpoint | undefined;
+
+  /**
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.RotateWebhookSecretResponse.
+ * Use `create(RotateWebhookSecretResponseSchema)` to create a new message.
+ */
+export const RotateWebhookSecretResponseSchema: GenMessage<RotateWebhookSecretResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 41);
+
+/**
+ * @generated from message warpflow.auth.v1.DeleteWebhookEndpointRequest
+ */
+export type DeleteWebhookEndpointRequest = Message<"warpflow.auth.v1.DeleteWebhookEndpointRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string endpoint_id = 2;
+   */
+  endpointId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.DeleteWebhookEndpointRequest.
+ * Use `create(DeleteWebhookEndpointRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookEndpointRequestSchema: GenMessage<DeleteWebhookEndpointRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 42);
+
+/**
+ * @generated from message warpflow.auth.v1.DeleteWebhookEndpointResponse
+ */
+export type DeleteWebhookEndpointResponse = Message<"warpflow.auth.v1.DeleteWebhookEndpointResponse"> & {
+};
+
+/**
+ * Describes the message warpflow.auth.v1.DeleteWebhookEndpointResponse.
+ * Use `create(DeleteWebhookEndpointResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookEndpointResponseSchema: GenMessage<DeleteWebhookEndpointResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 43);
+
+/**
  * TokenType is the kind of a bearer token.
  *
  * @generated from enum warpflow.auth.v1.TokenType
@@ -1423,6 +1670,42 @@ export enum AuditAction {
    * @generated from enum value: AUDIT_ACTION_KEY_EXPOSED = 16;
    */
   KEY_EXPOSED = 16,
+
+  /**
+   * --- issue 24 (hooks) ---
+   * webhook.create: CreateWebhookEndpoint.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_CREATE = 17;
+   */
+  WEBHOOK_CREATE = 17,
+
+  /**
+   * webhook.delete: DeleteWebhookEndpoint.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_DELETE = 18;
+   */
+  WEBHOOK_DELETE = 18,
+
+  /**
+   * webhook.secret_rotate: RotateWebhookSecret.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_SECRET_ROTATE = 19;
+   */
+  WEBHOOK_SECRET_ROTATE = 19,
+
+  /**
+   * webhook.disabled: the sender disabled an endpoint that kept failing (service).
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOK_DISABLED = 20;
+   */
+  WEBHOOK_DISABLED = 20,
+
+  /**
+   * webhooks.list: ListWebhookEndpoints.
+   *
+   * @generated from enum value: AUDIT_ACTION_WEBHOOKS_LIST = 21;
+   */
+  WEBHOOKS_LIST = 21,
 }
 
 /**
@@ -1798,6 +2081,50 @@ export const TokenService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchInvalidationsRequestSchema;
     output: typeof WatchInvalidationsResponseSchema;
+  },
+  /**
+   * --- Lifecycle webhooks (issue 24, hooks) ---
+   * CreateWebhookEndpoint registers an HTTPS endpoint for a tenant's key lifecycle events (tenant
+   * `admin`: platform-wide, every tenant's events; platform admin keys only). The signing secret
+   * (`whsec_...`, Standard Webhooks) is returned only here and by RotateWebhookSecret.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.CreateWebhookEndpoint
+   */
+  createWebhookEndpoint: {
+    methodKind: "unary";
+    input: typeof CreateWebhookEndpointRequestSchema;
+    output: typeof CreateWebhookEndpointResponseSchema;
+  },
+  /**
+   * ListWebhookEndpoints lists a tenant's endpoints (never a secret), with disabled state and last failure.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.ListWebhookEndpoints
+   */
+  listWebhookEndpoints: {
+    methodKind: "unary";
+    input: typeof ListWebhookEndpointsRequestSchema;
+    output: typeof ListWebhookEndpointsResponseSchema;
+  },
+  /**
+   * RotateWebhookSecret gives an endpoint a new secret; the previous one keeps signing beside it
+   * (two signatures in webhook-signature) for the overlap the server is configured with.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.RotateWebhookSecret
+   */
+  rotateWebhookSecret: {
+    methodKind: "unary";
+    input: typeof RotateWebhookSecretRequestSchema;
+    output: typeof RotateWebhookSecretResponseSchema;
+  },
+  /**
+   * DeleteWebhookEndpoint deletes an endpoint and drops its undelivered messages.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.DeleteWebhookEndpoint
+   */
+  deleteWebhookEndpoint: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookEndpointRequestSchema;
+    output: typeof DeleteWebhookEndpointResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warpflow_auth_v1_token_service, 0);

@@ -1,0 +1,101 @@
+// The SSRF guard of webhook deliveries: a destination host is resolved once, EVERY address it
+// resolves to is checked, and the request then connects to the checked address (webhook-http.ts
+// hands it to the socket through `lookup`), so a DNS answer that changes between the check and the
+// connect (rebinding) cannot reach a refused address. Refused unless an operator allows them:
+// loopback, unspecified, link-local, private (RFC 1918, unique-local fc00::/7), carrier-grade NAT,
+// multicast, reserved and benchmark ranges, and IPv4-mapped IPv6 forms of all of these.
+import { lookup } from "node:dns/promises";
+import { BlockList, isIP } from "node:net";
+
+export interface Destination {
+  address: string;
+  family: 4 | 6;
+}
+
+export class DestinationRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DestinationRefusedError";
+  }
+}
+
+const REFUSED_V4 = [
+  ["0.0.0.0", 8],
+  ["10.0.0.0", 8],
+  ["100.64.0.0", 10],
+  ["127.0.0.0", 8],
+  ["169.254.0.0", 16],
+  ["172.16.0.0", 12],
+  ["192.0.0.0", 24],
+  ["192.168.0.0", 16],
+  ["198.18.0.0", 15],
+  ["224.0.0.0", 4],
+  ["240.0.0.0", 4],
+] as const;
+const REFUSED_V6 = [
+  ["::", 128],
+  ["::1", 128],
+  ["fc00::", 7],
+  ["fe80::", 10],
+  ["ff00::", 8],
+] as const;
+
+const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+
+export interface DestinationGuard {
+  /** Is this address one the service may connect to? */
+  allowed(address: string): boolean;
+  /** Resolves `hostname` and answers the address to connect to; throws DestinationRefusedError. */
+  resolve(hostname: string): Promise<Destination>;
+}
+
+export function createDestinationGuard(opts: {
+  allowPrivate: boolean;
+  allowedCidrs?: readonly { address: string; prefix: number; family: "ipv4" | "ipv6" }[];
+  /** Injected for tests; default: the system resolver. */
+  resolveAll?: (hostname: string) => Promise<Destination[]>;
+}): DestinationGuard {
+  const refused = new BlockList();
+  for (const [a, p] of REFUSED_V4) refused.addSubnet(a, p, "ipv4");
+  for (const [a, p] of REFUSED_V6) refused.addSubnet(a, p, "ipv6");
+  const allowList = new BlockList();
+  for (const c of opts.allowedCidrs ?? []) allowList.addSubnet(c.address, c.prefix, c.family);
+  const resolveAll =
+    opts.resolveAll ??
+    (async (hostname: string) =>
+      (await lookup(hostname, { all: true, verbatim: true })).map((r) => ({
+        address: r.address,
+        family: r.family as 4 | 6,
+      })));
+
+  const allowed = (address: string): boolean => {
+    if (opts.allowPrivate) return true;
+    const mapped = MAPPED_V4.exec(address)?.[1];
+    const [addr, family] = mapped
+      ? [mapped, "ipv4" as const]
+      : [address, isIP(address) === 6 ? ("ipv6" as const) : ("ipv4" as const)];
+    if (isIP(addr) === 0) return false;
+    if (allowList.check(addr, family)) return true;
+    return !refused.check(addr, family);
+  };
+
+  return {
+    allowed,
+    async resolve(hostname) {
+      const host = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+      let addresses: Destination[];
+      try {
+        addresses = await resolveAll(host);
+      } catch {
+        throw new DestinationRefusedError("destination host does not resolve");
+      }
+      if (addresses.length === 0) throw new DestinationRefusedError("destination host does not resolve");
+      // Every address must be allowed: a name with one public and one private address is refused.
+      if (!addresses.every((a) => allowed(a.address)))
+        throw new DestinationRefusedError(
+          "destination refused: a loopback, link-local, private or unspecified address (WEBHOOK_ALLOW_PRIVATE_DESTINATIONS, WEBHOOK_ALLOWED_CIDRS)",
+        );
+      return addresses[0]!;
+    },
+  };
+}

@@ -1,0 +1,40 @@
+// Events into the outbox: one message per subscribed endpoint (the event's tenant's endpoints and
+// the platform-wide ones), stored before anything is sent. A scheduled event carries a dedupe key,
+// and its message ids derive from it, so however many replicas schedule it, each endpoint gets one.
+import { createHash } from "node:crypto";
+import type { WebhookStore } from "../ports/webhook-store.js";
+import { ADMIN_TENANT_ID } from "./tenant-id.js";
+import { webhookPayload, type WebhookEvent } from "./webhook-events.js";
+import { newMessageId, wants, type OutboxMessage } from "./webhook-records.js";
+
+export type EnqueueEvent = (event: WebhookEvent) => Promise<number>;
+
+const dedupedId = (dedupeKey: string, endpointId: string) =>
+  `msg_${createHash("sha256").update(`${dedupeKey}\n${endpointId}`).digest("base64url").slice(0, 32)}`;
+
+/** Stores the event for every endpoint that wants it; answers how many messages were new. */
+export function createEnqueue(store: WebhookStore, now: () => Date, onStored?: () => void): EnqueueEvent {
+  return async (event) => {
+    const tenants = event.tenantId === ADMIN_TENANT_ID ? [ADMIN_TENANT_ID] : [event.tenantId, ADMIN_TENANT_ID];
+    const endpoints = (await Promise.all(tenants.map((t) => store.listEndpoints(t)))).flat();
+    const payload = webhookPayload(event);
+    const at = now();
+    const messages: OutboxMessage[] = endpoints
+      .filter((e) => wants(e, event.type))
+      .map((e) => ({
+        id: event.dedupeKey === undefined ? newMessageId() : dedupedId(event.dedupeKey, e.id),
+        endpointId: e.id,
+        tenantId: event.tenantId,
+        type: event.type,
+        payload,
+        createdAt: at,
+        state: "pending",
+        attempts: 0,
+        nextAttemptAt: at,
+      }));
+    if (messages.length === 0) return 0;
+    const added = await store.enqueue(messages);
+    if (added > 0) onStored?.();
+    return added;
+  };
+}
