@@ -18,6 +18,8 @@ import { registerClientMetrics, type ClientCounters } from "./client-metrics.js"
 import { isUnreachable, TokenClientError } from "./errors.js";
 import { createTokenChannel, type TlsOptions, type TokenChannel } from "./grpc-channel.js";
 import { checkToken, MALFORMED, TENANT_MISMATCH } from "./local-check.js";
+import { validChecks, withRequiredScopes } from "./request-checks.js";
+import type { IntrospectOptions } from "./authenticate.js";
 import { startStreamFollower } from "./stream-follower.js";
 
 export interface TokenClientOptions {
@@ -65,11 +67,12 @@ export interface TokenClientState extends ClientCounters {
 }
 
 export interface TokenClient {
-  introspect(token: string, opts?: { expectedTenantId?: string }): Promise<IntrospectResponse>;
-  authenticate(
-    authorization: string | string[] | undefined | null,
-    opts?: { expectedTenantId?: string },
-  ): Promise<AuthResult>;
+  /**
+   * `requiredScopes` are checked on the cached answer; `clientAddress` (a key's IP allowlist) is
+   * never cached: docs/client.md, "Scopes and client addresses".
+   */
+  introspect(token: string, opts?: IntrospectOptions): Promise<IntrospectResponse>;
+  authenticate(authorization: string | string[] | undefined | null, opts?: IntrospectOptions): Promise<AuthResult>;
   state(): TokenClientState;
   close(): void;
 }
@@ -166,7 +169,41 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return MALFORMED;
   };
 
-  async function introspect(token: string, opts: { expectedTenantId?: string } = {}): Promise<IntrospectResponse> {
+  /**
+   * Issue 22. The cache holds answers to Introspect without checks. Required scopes are checked on
+   * that answer. With a client address: an answer other than ADDRESS_NOT_ALLOWED holds for every
+   * address (the server checks the allowlist after everything else, and a key's allowlist never
+   * changes: an active answer without an address proves the key has none); ADDRESS_NOT_ALLOWED
+   * means the key has an allowlist, so the server is asked with the address, uncached.
+   */
+  async function introspect(token: string, opts: IntrospectOptions = {}): Promise<IntrospectResponse> {
+    const checks = validChecks(opts);
+    if (checks === undefined) return introspectPlain(token, opts);
+    const expected = opts.expectedTenantId ?? "";
+    const plain = await introspectPlain(token, opts);
+    let a = plain;
+    if (!a.active && a.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED && checks.clientAddress !== undefined) {
+      a = await ask(token, expected, { clientAddress: checks.clientAddress });
+    }
+    return withRequiredScopes(a, checks.requiredScopes) ?? ask(token, expected, checks);
+  }
+
+  /** An uncached call (its answer depends on the request's checks). */
+  async function ask(
+    token: string,
+    expected: string,
+    checks: { requiredScopes?: string[]; clientAddress?: string },
+  ): Promise<IntrospectResponse> {
+    counters.misses++;
+    try {
+      return await channel.introspect(token, expected, checks);
+    } catch (e) {
+      counters.failedClosed++;
+      throw e instanceof TokenClientError ? e : new TokenClientError("internal", "introspect failed");
+    }
+  }
+
+  async function introspectPlain(token: string, opts: { expectedTenantId?: string }): Promise<IntrospectResponse> {
     if (typeof token !== "string" || token === "") throw new TokenClientError("invalid_argument", "token: is required");
     const expected = opts.expectedTenantId ?? "";
     // Longer than any token the server looks at: malformed, without hashing a large input.
@@ -204,7 +241,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   return {
     introspect,
-    authenticate: (authorization, opts = {}) => authenticateWith(introspect, authorization, opts.expectedTenantId),
+    authenticate: (authorization, opts = {}) =>
+      authenticateWith(introspect, authorization, opts.expectedTenantId, {
+        requiredScopes: opts.requiredScopes,
+        clientAddress: opts.clientAddress,
+      }),
     state() {
       const t = now();
       return {

@@ -18,6 +18,10 @@ export interface KeyRecord {
   revokedBy?: string | undefined;
   rotatedFromKeyId?: string | undefined;
   rotatedToKeyId?: string | undefined;
+  /** Scopes (issue 22); absent: full tenant access. Never an empty list. */
+  scopes?: string[] | undefined;
+  /** IP allowlist, normalised CIDRs (issue 22); absent: any address. Never an empty list. */
+  allowedCidrs?: string[] | undefined;
 }
 
 export interface SessionRecord {
@@ -30,6 +34,8 @@ export interface SessionRecord {
   /** Set once revoked (RevokeSession, RevokeTenantSessions). */
   revokedAt?: Date | undefined;
   revokedBy?: string | undefined;
+  /** Scopes (issue 22); absent: full tenant access. Never an empty list. */
+  scopes?: string[] | undefined;
 }
 
 export interface TenantPolicyRecord {

@@ -31,11 +31,12 @@ const responseArb = fc.record({
   }),
   deprecated: fc.boolean(),
   admin: fc.boolean(),
-  inactiveReason: fc.constantFrom(0, 1, 2, 5, 8, 300) as fc.Arbitrary<InactiveReason>,
+  inactiveReason: fc.constantFrom(0, 1, 2, 5, 8, 9, 10, 300) as fc.Arbitrary<InactiveReason>,
   subject: text,
   groups: fc.array(text, { maxLength: 4 }),
   email: text,
   username: text,
+  scopes: fc.array(text, { maxLength: 4 }),
 });
 
 describe("Introspect codec", () => {
@@ -62,12 +63,21 @@ describe("Introspect codec", () => {
 
   it("decodes every IntrospectRequest as protobuf-es does", () => {
     fc.assert(
-      fc.property(text, text, (token, expectedTenantId) => {
-        const bytes = Buffer.from(
-          toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token, expectedTenantId })),
-        );
-        expect(decode(bytes)).toEqual(fromBinary(IntrospectRequestSchema, bytes));
-      }),
+      fc.property(
+        text,
+        text,
+        fc.array(text, { maxLength: 4 }),
+        text,
+        (token, expectedTenantId, requiredScopes, clientAddress) => {
+          const bytes = Buffer.from(
+            toBinary(
+              IntrospectRequestSchema,
+              create(IntrospectRequestSchema, { token, expectedTenantId, requiredScopes, clientAddress }),
+            ),
+          );
+          expect(decode(bytes)).toEqual(fromBinary(IntrospectRequestSchema, bytes));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -88,7 +98,14 @@ describe("Introspect codec", () => {
       { numRuns: 5000 },
     );
     // Repeated and unknown fields, empty input.
-    for (const raw of [[], [0x0a, 0x01, 0x61, 0x0a, 0x01, 0x62], [0x0a, 0x00, 0x18, 0x01], [0x12, 0x02, 0x61, 0x62]]) {
+    // Field 5 is unknown (3 and 4 are required_scopes and client_address, issue 22).
+    for (const raw of [
+      [],
+      [0x0a, 0x01, 0x61, 0x0a, 0x01, 0x62],
+      [0x0a, 0x00, 0x28, 0x01],
+      [0x12, 0x02, 0x61, 0x62],
+      [0x1a, 0x01, 0x61, 0x22, 0x01, 0x62, 0x1a, 0x00, 0x22, 0x01, 0x63],
+    ]) {
       const b = Buffer.from(raw);
       expect(decode(b)).toEqual(fromBinary(IntrospectRequestSchema, b));
     }

@@ -45,6 +45,9 @@ export interface KeyDoc {
   revokedBy?: string;
   rotatedFromKeyId?: string;
   rotatedToKeyId?: string;
+  /** Issue 22: omitted when none (old documents read as unscoped, no allowlist). */
+  scopes?: string[];
+  allowedCidrs?: string[];
 }
 
 export interface SessionDoc {
@@ -58,6 +61,7 @@ export interface SessionDoc {
   createdBy: string;
   revokedAt?: Date;
   revokedBy?: string;
+  scopes?: string[];
 }
 
 export interface PolicyDoc {
@@ -97,6 +101,8 @@ const KEY_OPTIONAL = [
   "revokedBy",
   "rotatedFromKeyId",
   "rotatedToKeyId",
+  "scopes",
+  "allowedCidrs",
 ] as const;
 
 /** Copies the optional fields that hold a value (neither undefined nor null). */
@@ -144,7 +150,7 @@ export function fromKeyDoc(doc: KeyDoc): KeyRecord {
   return key;
 }
 
-const SESSION_OPTIONAL = ["revokedAt", "revokedBy"] as const;
+const SESSION_OPTIONAL = ["revokedAt", "revokedBy", "scopes"] as const;
 
 export function toSessionDoc(session: SessionRecord): SessionDoc {
   const doc: SessionDoc = {
