@@ -17,7 +17,7 @@ function validated(values: readonly string[], field: string, pattern: RegExp, ru
   if (values.length > 4 * MAX_SCOPES) throw invalidArgument(field, `at most ${MAX_SCOPES} scopes`);
   const seen = new Set<string>();
   values.forEach((v, i) => {
-    if (typeof v !== "string" || !pattern.test(v)) throw invalidArgument(`${field}[${i}]`, `must match ${rule}`);
+    if (typeof v !== "string" || !pattern.test(v)) throw invalidArgument(`${field}[${i}]`, rule);
     seen.add(v);
   });
   if (seen.size > MAX_SCOPES) throw invalidArgument(field, `at most ${MAX_SCOPES} scopes`);
@@ -26,11 +26,11 @@ function validated(values: readonly string[], field: string, pattern: RegExp, ru
 
 /** A key's or session's scopes, deduplicated in the order given; undefined when none. */
 export const requireScopes = (values: readonly string[], field = "scopes"): string[] | undefined =>
-  validated(values, field, SCOPE_PATTERN, "^[a-z][a-z0-9_.:-]{0,63}$");
+  validated(values, field, SCOPE_PATTERN, "must match ^[a-z][a-z0-9_.:-]{0,63}$");
 
 /** Scopes a caller requires; undefined when none. */
 export const requireRequiredScopes = (values: readonly string[], field = "required_scopes"): string[] | undefined =>
-  validated(values, field, REQUIRED_SCOPE_PATTERN, "1-128 characters of RFC 6749 scope-token syntax");
+  validated(values, field, REQUIRED_SCOPE_PATTERN, "must be 1-128 characters of RFC 6749 scope-token syntax");
 
 /**
  * Does a token with `granted` scopes hold every one of `required`? undefined: unscoped (full
