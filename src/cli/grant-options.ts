@@ -24,8 +24,15 @@ export function allowIpOption(cmd: Command): Command {
   );
 }
 
-/** The SCOPES and ALLOWED IPS cells of a key table. */
-export const grantCells = (k: ApiKey): string[] => [
-  k.scopes.length ? safe(k.scopes.join(" ")) : "all",
-  k.allowedCidrs.length ? safe(k.allowedCidrs.join(" ")) : "any",
-];
+/** A key table's SCOPES and ALLOWED IPS columns: only when some key has scopes or an allowlist. */
+const restricted = (keys: ApiKey[]) => keys.some((k) => k.scopes.length > 0 || k.allowedCidrs.length > 0);
+
+export const grantHeaders = (keys: ApiKey[]): string[] => (restricted(keys) ? ["SCOPES", "ALLOWED IPS"] : []);
+
+export const grantCells = (k: ApiKey, keys: ApiKey[]): string[] =>
+  restricted(keys)
+    ? [
+        k.scopes.length ? safe(k.scopes.join(" ")) : "all",
+        k.allowedCidrs.length ? safe(k.allowedCidrs.join(" ")) : "any",
+      ]
+    : [];

@@ -26,7 +26,7 @@ export function registerSessions(program: Command, { group, leaf, run }: Command
       pb.CreateSessionResponseSchema,
       r,
       () =>
-        `${formatSecret("session token", r.token)}\n\nsession ${safe(r.sessionId)} of tenant ${safe(r.tenantId)}, expires ${relative(r.expiresAt, ctx.now)}, scopes: ${r.scopes.length ? safe(r.scopes.join(" ")) : "all"}`,
+        `${formatSecret("session token", r.token)}\n\nsession ${safe(r.sessionId)} of tenant ${safe(r.tenantId)}, expires ${relative(r.expiresAt, ctx.now)}${r.scopes.length ? `, scopes: ${safe(r.scopes.join(" "))}` : ""}`,
     );
   });
 
