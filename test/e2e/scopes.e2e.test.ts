@@ -217,6 +217,13 @@ describe("scopes and IP allowlists, end to end (issue 22)", () => {
       admin(),
     );
     expect(await codeOf(t.grpc.listKeys({ tenantId: "acme" }, { bearer: away.token }))).toBe("UNAUTHENTICATED");
+    const viaConnect = await connect()
+      .listKeys({ tenantId: "acme" }, { headers: { authorization: `Bearer ${away.token}` } })
+      .then(
+        () => "OK",
+        (e: unknown) => ConnectError.from(e).code,
+      );
+    expect(viaConnect).toBe(Code.Unauthenticated);
     const home = await t.grpc.rotateKey(
       { tenantId: "admin", keyId: away.key!.id, allowedCidrs: { cidrs: ["127.0.0.0/8", "::1"] } },
       admin(),

@@ -39,6 +39,12 @@ const responseArb = fc.record({
   scopes: fc.array(text, { maxLength: 4 }),
 });
 
+const REASON_OF: Partial<Record<string, InactiveReason>> = {
+  revoked: InactiveReason.REVOKED,
+  insufficient_scope: InactiveReason.INSUFFICIENT_SCOPE,
+  address_not_allowed: InactiveReason.ADDRESS_NOT_ALLOWED,
+};
+
 describe("Introspect codec", () => {
   it("is enabled for both messages (the schema matches its field list)", () => {
     expect(request?.decode).toBeTypeOf("function");
@@ -142,7 +148,21 @@ describe("Introspect codec", () => {
         groups: ["a", "b"],
         email: "e@x",
         username: "u",
+        scopes: ["openid", "https://api.example.com/read"],
       },
+      // Issue 22: scopes answered, the allowlist never; the two new reasons.
+      {
+        active: true,
+        tokenType: "api_key",
+        tenantId: "acme",
+        keyId: "key_y",
+        deprecated: false,
+        admin: false,
+        scopes: ["contacts:read"],
+        allowedCidrs: ["10.0.0.0/8"],
+      },
+      { active: false, reason: "insufficient_scope" },
+      { active: false, reason: "address_not_allowed" },
     ];
     for (const r of results) {
       const expected = r.active
@@ -161,8 +181,9 @@ describe("Introspect codec", () => {
             groups: r.groups ?? [],
             email: r.email ?? "",
             username: r.username ?? "",
+            scopes: r.scopes ? [...r.scopes] : [],
           })
-        : create(IntrospectResponseSchema, { active: false, inactiveReason: InactiveReason.REVOKED });
+        : create(IntrospectResponseSchema, { active: false, inactiveReason: REASON_OF[r.reason] });
       const got = toIntrospectResponse(r);
       expect(got).toStrictEqual(expected);
       expect(Object.getPrototypeOf(got)).toBe(Object.getPrototypeOf(expected));
