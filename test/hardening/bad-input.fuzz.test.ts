@@ -540,7 +540,7 @@ describe("Introspect over real gRPC under bad input", () => {
       const rotated = await outcome(
         t.grpc
           .rotateKey({ tenantId: "acme", keyId: "key_AAAAAAAAAAAAAAAAAAAA", scopes: { scopes: [v] } }, admin)
-          .catch((e: { code: number }) => {
+          .catch((e: { code: status }) => {
             if (e.code === status.NOT_FOUND) return undefined; // valid: went on to look the key up
             throw e;
           }),
@@ -570,7 +570,7 @@ describe("Introspect over real gRPC under bad input", () => {
           admin,
         );
         const ok = await outcome(
-          p.catch((e: { code: number }) => {
+          p.catch((e: { code: status }) => {
             if (e.code === status.NOT_FOUND) return undefined;
             throw e;
           }),
