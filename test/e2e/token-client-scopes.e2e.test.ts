@@ -78,6 +78,11 @@ describe("token client with required scopes and client addresses (issue 22)", ()
       3000,
       "revoked",
     );
+    // Every lookup of a fenced key is the server's answer for that request: REVOKED without an address too.
+    for (const checks of CHECKS) {
+      const server = await t.grpc.introspect({ token: k.token, ...checks });
+      expect([checks, await client.introspect(k.token, checks)]).toEqual([checks, server]);
+    }
   });
 
   it("authenticate: 403 insufficient_scope with the scope attribute; bad inputs are the caller's error, never a 503", async () => {
