@@ -20,6 +20,7 @@ import { createTokenChannel, type TlsOptions, type TokenChannel } from "./grpc-c
 import { checkToken, MALFORMED, TENANT_MISMATCH } from "./local-check.js";
 import { validChecks, withRequiredScopes } from "./request-checks.js";
 import type { IntrospectOptions } from "./authenticate.js";
+import { LRUCache } from "lru-cache";
 import { startStreamFollower } from "./stream-follower.js";
 
 export interface TokenClientOptions {
@@ -113,6 +114,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const healthyAt = (t: number) =>
     s.connected && s.complete && s.lastHeartbeatAtMs !== undefined && t - s.lastHeartbeatAtMs <= o.stalenessMs;
   const inflight = new Map<string, Promise<IntrospectResponse>>();
+  /** Token hashes of keys with an IP allowlist (their plain answer was ADDRESS_NOT_ALLOWED). */
+  const fenced = new LRUCache<string, true>({ max: Math.max(1, o.maxEntries) });
 
   const forTenant = (a: IntrospectResponse, expected: string | undefined) =>
     expected && a.active && a.tenantId !== expected ? TENANT_MISMATCH : a;
@@ -156,7 +159,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       throw err;
     }
     const mismatch = !answer.active && answer.inactiveReason === InactiveReason.TENANT_MISMATCH;
-    if (cache.epoch === epoch && !mismatch) {
+    // ADDRESS_NOT_ALLOWED: the key has an IP allowlist (for good: a key's never changes). Its
+    // answers depend on the address, so none is cached; the token is remembered as fenced instead.
+    const fencedAnswer = !answer.active && answer.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED;
+    if (fencedAnswer) fenced.set(hash, true);
+    if (cache.epoch === epoch && !mismatch && !fencedAnswer) {
       const tenantId = answer.active ? answer.tenantId : tenantOfToken;
       const lifetime = healthyBefore && healthyAt(now()) && tenantId !== "" ? o.maxAgeMs : o.cacheTtlMs;
       cache.set(hash, { answer, tenantId, expiresAtMs: ms(answer.expiresAt), validUntilMs: t0 + lifetime });
@@ -178,11 +185,21 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
    */
   async function introspect(token: string, opts: IntrospectOptions = {}): Promise<IntrospectResponse> {
     const checks = validChecks(opts);
-    if (checks === undefined) return introspectPlain(token, opts);
     const expected = opts.expectedTenantId ?? "";
-    const plain = await introspectPlain(token, opts);
-    let a = plain;
-    if (!a.active && a.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED && checks.clientAddress !== undefined) {
+    // A key with an allowlist: every lookup is the server's answer for this very request.
+    if (
+      fenced.size > 0 &&
+      typeof token === "string" &&
+      token !== "" &&
+      token.length <= MAX_JWT_LENGTH &&
+      fenced.has(hashToken(token))
+    ) {
+      return ask(token, expected, checks ?? {});
+    }
+    if (checks === undefined) return introspectPlain(token, opts);
+    let a = await introspectPlain(token, opts);
+    if (!a.active && a.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED) {
+      if (checks.clientAddress === undefined) return a;
       a = await ask(token, expected, { clientAddress: checks.clientAddress });
     }
     return withRequiredScopes(a, checks.requiredScopes) ?? ask(token, expected, checks);

@@ -63,6 +63,16 @@ describe("token client with required scopes and client addresses (issue 22)", ()
       admin(),
     );
     await sameAsServer(k.token);
+    // Never answered from cache, with or without an address: each lookup is one call.
+    for (const checks of [{}, { clientAddress: "10.0.0.1" }, { clientAddress: "11.0.0.1", requiredScopes: ["x"] }]) {
+      const before = client.state();
+      await client.introspect(k.token, checks);
+      expect([checks, client.state().misses - before.misses, client.state().hits - before.hits]).toEqual([
+        checks,
+        1,
+        0,
+      ]);
+    }
     const misses = client.state().misses;
     expect((await client.introspect(k.token, { clientAddress: "10.0.0.1" })).active).toBe(true);
     expect((await client.introspect(k.token, { clientAddress: "11.0.0.1" })).inactiveReason).toBe(
