@@ -242,7 +242,7 @@ describe("scopes and IP allowlists, end to end (issue 22)", () => {
     expect([ok.status, ok.headers["x-warpflow-scopes"]]).toEqual([200, "reports:read"]);
     const scope = await authz({
       "x-warpflow-client-address": "10.1.1.1",
-      "x-warpflow-required-scopes": "reports:read  reports:write",
+      "x-warpflow-required-scopes": "reports:read  reports:write reports:read",
     });
     expect([scope.status, scope.headers["www-authenticate"]]).toEqual([
       403,

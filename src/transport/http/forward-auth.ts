@@ -112,7 +112,7 @@ export function createForwardAuthHandler(
 
   /** "a b" -> ["a", "b"] (the handler validates each: a bad header is INVALID_ARGUMENT, never echoed). */
   function splitScopes(value: string | undefined): string[] {
-    return value === undefined ? [] : value.split(" ").filter((s) => s !== "");
+    return value === undefined ? [] : [...new Set(value.split(" ").filter((s) => s !== ""))];
   }
 
   function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
