@@ -2,6 +2,7 @@
 // that came from the server goes through `safe`: control and bidi characters are printed as visible
 // escapes (\x1b, \x0d, \u202e), so a hostile label, actor or user agent cannot clear the screen,
 // forge a line or hide one.
+import { grantCells, grantHeaders } from "./grant-options.js";
 import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ApiKey, TenantPolicy } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { escapeUnprintable } from "../domain/printable.js";
@@ -48,7 +49,7 @@ function exposedWhere(e: { source: string; url: string }): string {
 /** One row per key: ID, LABEL, STATE (effective, see key-state.ts), HINT, CREATED, LAST USED. */
 export function keyTable(keys: ApiKey[], policy: TenantPolicy | undefined, look: Look): string {
   return renderTable(
-    ["ID", "LABEL", "STATE", "HINT", "CREATED", "LAST USED"],
+    ["ID", "LABEL", "STATE", "HINT", "CREATED", "LAST USED", ...grantHeaders(keys)],
     keys.map((k) => [
       safe(k.id),
       safe(k.label),
@@ -56,6 +57,7 @@ export function keyTable(keys: ApiKey[], policy: TenantPolicy | undefined, look:
       safe(k.hint),
       relative(k.createdAt, look.now),
       relative(k.lastUsedAt, look.now),
+      ...grantCells(k, keys),
     ]),
   );
 }

@@ -5,6 +5,12 @@ import { type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_p
 import { bearerToken } from "../transport/protocol/bearer.js";
 import { denial } from "../transport/http/forward-auth-answers.js";
 import { TokenClientError } from "./errors.js";
+import type { RequestChecks } from "./request-checks.js";
+
+/** What introspect() takes besides the token. */
+export interface IntrospectOptions extends RequestChecks {
+  expectedTenantId?: string | undefined;
+}
 
 export interface AuthRefusal {
   ok: false;
@@ -42,13 +48,14 @@ const UNAVAILABLE: AuthRefusal = Object.freeze({
 });
 
 export async function authenticateWith(
-  introspect: (token: string, opts: { expectedTenantId?: string }) => Promise<IntrospectResponse>,
+  introspect: (token: string, opts: IntrospectOptions) => Promise<IntrospectResponse>,
   header: string | string[] | undefined | null,
   expectedTenantId: string | undefined,
+  checks: RequestChecks = {},
 ): Promise<AuthResult> {
   if (Array.isArray(header)) {
     return header.length === 1
-      ? authenticateWith(introspect, header[0], expectedTenantId)
+      ? authenticateWith(introspect, header[0], expectedTenantId, checks)
       : refusal(
           header.length === 0 ? denial("missing") : denial("invalid_request", "more than one authorization header"),
         );
@@ -62,10 +69,11 @@ export async function authenticateWith(
     );
   }
   try {
-    const claims = await introspect(token, { expectedTenantId });
-    return claims.active ? { ok: true, claims } : refusal(denial(claims.inactiveReason));
+    const claims = await introspect(token, { expectedTenantId, ...checks });
+    return claims.active ? { ok: true, claims } : refusal(denial(claims.inactiveReason, checks.requiredScopes));
   } catch (e) {
-    if (e instanceof TokenClientError) return UNAVAILABLE; // fail closed
+    // A bad requiredScopes / clientAddress is the caller's bug: thrown, not a 503.
+    if (e instanceof TokenClientError && e.code !== "invalid_argument") return UNAVAILABLE; // fail closed
     throw e;
   }
 }

@@ -42,7 +42,12 @@ export interface WatchHandlers {
 }
 
 export interface TokenChannel {
-  introspect(token: string, expectedTenantId: string): Promise<IntrospectResponse>;
+  /** `checks`: issue 22's required scopes and client address (validated by the caller). */
+  introspect(
+    token: string,
+    expectedTenantId: string,
+    checks?: { requiredScopes?: string[]; clientAddress?: string },
+  ): Promise<IntrospectResponse>;
   watch(req: WatchInvalidationsRequest, handlers: WatchHandlers): { cancel(): void };
   /** A new connection for what follows (the old one went silent: a stuck proxy, a half-open socket). */
   renew?(): void;
@@ -68,18 +73,27 @@ export function createTokenChannel(opts: ChannelOptions): TokenChannel {
     if (opts.callerToken) md.set("x-warpflow-caller-token", opts.callerToken);
     return md;
   };
-  const encodeIntrospect = (r: { token: string; expectedTenantId: string }) =>
-    Buffer.from(toBinary(IntrospectRequestSchema, { $typeName: "warpflow.auth.v1.IntrospectRequest", ...r }));
+  const encodeIntrospect = (r: {
+    token: string;
+    expectedTenantId: string;
+    requiredScopes: string[];
+    clientAddress: string;
+  }) => Buffer.from(toBinary(IntrospectRequestSchema, { $typeName: "warpflow.auth.v1.IntrospectRequest", ...r }));
   const decodeIntrospect = (b: Buffer) => fromBinary(IntrospectResponseSchema, b);
 
   return {
-    introspect(token, expectedTenantId) {
+    introspect(token, expectedTenantId, checks = {}) {
       return new Promise((resolve, reject) => {
         client.makeUnaryRequest(
           "/warpflow.auth.v1.TokenService/Introspect",
           encodeIntrospect,
           decodeIntrospect,
-          { token, expectedTenantId },
+          {
+            token,
+            expectedTenantId,
+            requiredScopes: checks.requiredScopes ?? [],
+            clientAddress: checks.clientAddress ?? "",
+          },
           metadata(),
           { deadline: Date.now() + opts.deadlineMs },
           (err, res) => (err || !res ? reject(fromGrpcError(err ?? {})) : resolve(res)),

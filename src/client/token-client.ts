@@ -18,6 +18,9 @@ import { registerClientMetrics, type ClientCounters } from "./client-metrics.js"
 import { isUnreachable, TokenClientError } from "./errors.js";
 import { createTokenChannel, type TlsOptions, type TokenChannel } from "./grpc-channel.js";
 import { checkToken, MALFORMED, TENANT_MISMATCH } from "./local-check.js";
+import { validChecks, withRequiredScopes } from "./request-checks.js";
+import type { IntrospectOptions } from "./authenticate.js";
+import { LRUCache } from "lru-cache";
 import { startStreamFollower } from "./stream-follower.js";
 
 export interface TokenClientOptions {
@@ -65,11 +68,12 @@ export interface TokenClientState extends ClientCounters {
 }
 
 export interface TokenClient {
-  introspect(token: string, opts?: { expectedTenantId?: string }): Promise<IntrospectResponse>;
-  authenticate(
-    authorization: string | string[] | undefined | null,
-    opts?: { expectedTenantId?: string },
-  ): Promise<AuthResult>;
+  /**
+   * `requiredScopes` are checked on the cached answer; `clientAddress` (a key's IP allowlist) is
+   * never cached: docs/client.md, "Scopes and client addresses".
+   */
+  introspect(token: string, opts?: IntrospectOptions): Promise<IntrospectResponse>;
+  authenticate(authorization: string | string[] | undefined | null, opts?: IntrospectOptions): Promise<AuthResult>;
   state(): TokenClientState;
   close(): void;
 }
@@ -110,6 +114,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   const healthyAt = (t: number) =>
     s.connected && s.complete && s.lastHeartbeatAtMs !== undefined && t - s.lastHeartbeatAtMs <= o.stalenessMs;
   const inflight = new Map<string, Promise<IntrospectResponse>>();
+  /** Token hashes of keys with an IP allowlist (their plain answer was ADDRESS_NOT_ALLOWED). */
+  const fenced = new LRUCache<string, true>({ max: Math.max(1, o.maxEntries) });
 
   const forTenant = (a: IntrospectResponse, expected: string | undefined) =>
     expected && a.active && a.tenantId !== expected ? TENANT_MISMATCH : a;
@@ -153,7 +159,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       throw err;
     }
     const mismatch = !answer.active && answer.inactiveReason === InactiveReason.TENANT_MISMATCH;
-    if (cache.epoch === epoch && !mismatch) {
+    // ADDRESS_NOT_ALLOWED: the key has an IP allowlist (for good: a key's never changes). Its
+    // answers depend on the address, so none is cached; the token is remembered as fenced instead.
+    const fencedAnswer = !answer.active && answer.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED;
+    if (fencedAnswer) fenced.set(hash, true);
+    if (cache.epoch === epoch && !mismatch && !fencedAnswer) {
       const tenantId = answer.active ? answer.tenantId : tenantOfToken;
       const lifetime = healthyBefore && healthyAt(now()) && tenantId !== "" ? o.maxAgeMs : o.cacheTtlMs;
       cache.set(hash, { answer, tenantId, expiresAtMs: ms(answer.expiresAt), validUntilMs: t0 + lifetime });
@@ -166,7 +176,51 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     return MALFORMED;
   };
 
-  async function introspect(token: string, opts: { expectedTenantId?: string } = {}): Promise<IntrospectResponse> {
+  /**
+   * Issue 22. The cache holds answers to Introspect without checks. Required scopes are checked on
+   * that answer. With a client address: an answer other than ADDRESS_NOT_ALLOWED holds for every
+   * address (the server checks the allowlist after everything else, and a key's allowlist never
+   * changes: an active answer without an address proves the key has none); ADDRESS_NOT_ALLOWED
+   * means the key has an allowlist, so the server is asked with the address, uncached.
+   */
+  async function introspect(token: string, opts: IntrospectOptions = {}): Promise<IntrospectResponse> {
+    const checks = validChecks(opts);
+    const expected = opts.expectedTenantId ?? "";
+    // A key with an allowlist: every lookup is the server's answer for this very request.
+    if (
+      fenced.size > 0 &&
+      typeof token === "string" &&
+      token !== "" &&
+      token.length <= MAX_JWT_LENGTH &&
+      fenced.has(hashToken(token))
+    ) {
+      return ask(token, expected, checks ?? {});
+    }
+    if (checks === undefined) return introspectPlain(token, opts);
+    let a = await introspectPlain(token, opts);
+    if (!a.active && a.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED) {
+      if (checks.clientAddress === undefined) return a;
+      a = await ask(token, expected, { clientAddress: checks.clientAddress });
+    }
+    return withRequiredScopes(a, checks.requiredScopes) ?? ask(token, expected, checks);
+  }
+
+  /** An uncached call (its answer depends on the request's checks). */
+  async function ask(
+    token: string,
+    expected: string,
+    checks: { requiredScopes?: string[]; clientAddress?: string },
+  ): Promise<IntrospectResponse> {
+    counters.misses++;
+    try {
+      return await channel.introspect(token, expected, checks);
+    } catch (e) {
+      counters.failedClosed++;
+      throw e instanceof TokenClientError ? e : new TokenClientError("internal", "introspect failed");
+    }
+  }
+
+  async function introspectPlain(token: string, opts: { expectedTenantId?: string }): Promise<IntrospectResponse> {
     if (typeof token !== "string" || token === "") throw new TokenClientError("invalid_argument", "token: is required");
     const expected = opts.expectedTenantId ?? "";
     // Longer than any token the server looks at: malformed, without hashing a large input.
@@ -204,7 +258,11 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   return {
     introspect,
-    authenticate: (authorization, opts = {}) => authenticateWith(introspect, authorization, opts.expectedTenantId),
+    authenticate: (authorization, opts = {}) =>
+      authenticateWith(introspect, authorization, opts.expectedTenantId, {
+        requiredScopes: opts.requiredScopes,
+        clientAddress: opts.clientAddress,
+      }),
     state() {
       const t = now();
       return {

@@ -10,7 +10,8 @@ import { authorize, principalFrom, type AdminAction, type Principal } from "./pr
 import type { SessionService } from "./session-service.js";
 
 export interface AdminApi {
-  authenticate(bearer: string | undefined): Promise<Principal>;
+  /** `clientAddress`: the caller's address (normalised), checked against the key's IP allowlist. */
+  authenticate(bearer: string | undefined, clientAddress?: string): Promise<Principal>;
   authorize(principal: Principal, action: AdminAction, tenantId?: string): void;
   readonly keys: KeyService;
   readonly sessions: SessionService;
@@ -28,10 +29,10 @@ export function createAdminApi(deps: {
   adminGroup: string;
 }): AdminApi {
   return {
-    async authenticate(bearer) {
+    async authenticate(bearer, clientAddress) {
       if (!bearer)
         throw new DomainError("unauthenticated", "missing bearer credential (authorization: Bearer <token>)");
-      return principalFrom(await deps.introspector.introspect(bearer), deps.adminGroup);
+      return principalFrom(await deps.introspector.introspect(bearer, undefined, { clientAddress }), deps.adminGroup);
     },
     authorize,
     keys: deps.keys,

@@ -9,7 +9,9 @@ export type InactiveReason =
   | "tenant_policy"
   | "tenant_mismatch"
   | "unverified"
-  | "unsupported";
+  | "unsupported"
+  | "insufficient_scope"
+  | "address_not_allowed";
 
 export interface ActiveToken {
   active: true;
@@ -26,6 +28,10 @@ export interface ActiveToken {
   groups?: string[] | undefined;
   email?: string | undefined;
   username?: string | undefined;
+  /** The token's scopes; undefined: unscoped (full tenant access). Answered. */
+  scopes?: readonly string[] | undefined;
+  /** An API key's IP allowlist (normalised CIDRs); checked per request, never answered. */
+  allowedCidrs?: readonly string[] | undefined;
 }
 
 export interface InactiveToken {

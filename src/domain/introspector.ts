@@ -10,6 +10,7 @@ import type { CacheSlot, CachedToken, TokenCache } from "./token-cache.js";
 import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 import { effectiveStatus } from "./key-rules.js";
+import { needsChecks, refusalOf, type IntrospectChecks } from "./access-checks.js";
 
 export interface IntrospectorDeps {
   store: TokenStore;
@@ -29,7 +30,7 @@ export interface Introspector {
    * Resolves a token. Throws DomainError("invalid_argument") for an empty token and
    * StoreUnavailableError when the store cannot answer; every other outcome is a value.
    */
-  introspect(token: string, expectedTenantId?: string): Promise<Introspection>;
+  introspect(token: string, expectedTenantId?: string, checks?: IntrospectChecks): Promise<Introspection>;
   /**
    * The hot path's synchronous form: the answer when everything it needs is cached (token entry,
    * tenant policy) or needs no cache (malformed), else undefined (call introspect). Same result,
@@ -37,7 +38,7 @@ export interface Introspector {
    * it serves until its deadline: never mutate it; `encoded` is a slot for a transport's encoding
    * of `result` (the same bytes for every call the answer serves).
    */
-  introspectCached?(token: string, expectedTenantId?: string): CachedAnswer | undefined;
+  introspectCached?(token: string, expectedTenantId?: string, checks?: IntrospectChecks): CachedAnswer | undefined;
 }
 
 /**
@@ -63,6 +64,12 @@ const constantAnswer = (result: Introspection): CachedAnswer => ({
 });
 const MALFORMED_ANSWER = constantAnswer(inactive("malformed"));
 const MISMATCH_ANSWER = constantAnswer(inactive("tenant_mismatch"));
+// The answers of issue 22's per-request checks: constant, so a cached answer's encoded bytes are
+// never served to a request whose checks refuse it.
+const REFUSED_ANSWERS = {
+  address_not_allowed: constantAnswer(inactive("address_not_allowed")),
+  insufficient_scope: constantAnswer(inactive("insufficient_scope")),
+} as const;
 
 /**
  * The hot path is synchronous while everything it needs is cached (token entry, tenant policy):
@@ -154,6 +161,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       issuedAt: key.createdAt,
       deprecated,
       admin,
+      scopes: key.scopes,
+      allowedCidrs: key.allowedCidrs,
     };
   }
 
@@ -171,6 +180,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       issuedAt: s.createdAt,
       deprecated: false,
       admin: false,
+      scopes: s.scopes,
     };
   }
 
@@ -222,6 +232,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       groups: c.groups,
       email: c.email,
       username: c.username,
+      scopes: c.scopes,
     };
   }
 
@@ -305,7 +316,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   }
 
   return {
-    introspectCached(token, expectedTenantId) {
+    introspectCached(token, expectedTenantId, checks) {
       if (token === "") return undefined; // introspect() throws invalid_argument
       const now = clock.now();
       const answer = cachedAnswer(token, now);
@@ -313,17 +324,25 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const result = answer.result;
       if (!result.active) return answer;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return MISMATCH_ANSWER;
+      if (needsChecks(result, checks)) {
+        const refused = refusalOf(result, checks);
+        if (refused !== undefined) return REFUSED_ANSWERS[refused];
+      }
       if (result.keyId !== undefined) lastUsed.record(result.keyId, now);
       return answer;
     },
 
-    async introspect(token, expectedTenantId) {
+    async introspect(token, expectedTenantId, checks) {
       if (token === "") throw new DomainError("invalid_argument", "token: is required");
       const now = clock.now();
       const pending = resolve(token, now);
       const result = pending instanceof Promise ? await pending : pending;
       if (!result.active) return result;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return inactive("tenant_mismatch");
+      if (needsChecks(result, checks)) {
+        const refused = refusalOf(result, checks);
+        if (refused !== undefined) return inactive(refused);
+      }
       // Only a use that was granted counts as a use (a tenant mismatch is not one).
       if (result.keyId !== undefined) lastUsed.record(result.keyId, now);
       return result;

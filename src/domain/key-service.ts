@@ -26,10 +26,28 @@ export interface KeyService {
    * Creates a key. With `token` the caller supplies the plaintext (already saved somewhere, like the
    * bootstrap admin key file) and owns an unknown outcome: no background revoke then.
    */
-  create(tenantId: string, label: string, actor: string, opts?: { token?: string }): Promise<IssuedKey>;
-  rotate(tenantId: string, keyId: string, actor: string): Promise<IssuedKey & { previous: KeyRecord }>;
+  create(tenantId: string, label: string, actor: string, opts?: { token?: string } & KeyGrants): Promise<IssuedKey>;
+  /** `opts`: the successor's scopes / allowlist; a field left out is inherited from the old key. */
+  rotate(
+    tenantId: string,
+    keyId: string,
+    actor: string,
+    opts?: SuccessorGrants,
+  ): Promise<IssuedKey & { previous: KeyRecord }>;
   revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
   list(tenantId: string): Promise<KeyRecord[]>;
+}
+
+/** What a key may do and from where (issue 22): validated and normalised; undefined: none. */
+export interface KeyGrants {
+  scopes?: string[] | undefined;
+  allowedCidrs?: string[] | undefined;
+}
+
+/** A rotation's choice per field: absent = inherit, `{ set }` = the successor's value (undefined: none). */
+export interface SuccessorGrants {
+  scopes?: { set: string[] | undefined } | undefined;
+  allowedCidrs?: { set: string[] | undefined } | undefined;
 }
 
 export interface KeyServiceDeps extends ServiceDeps {
@@ -54,7 +72,14 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
     }
   }
 
-  function mint(tenantId: string, label: string, actor: string, now: Date, given?: string): IssuedKey {
+  function mint(
+    tenantId: string,
+    label: string,
+    actor: string,
+    now: Date,
+    given?: string,
+    grants: KeyGrants = {},
+  ): IssuedKey {
     const token = given ?? generateToken("api_key", tenantId);
     const key: KeyRecord = {
       id: newKeyId(),
@@ -66,6 +91,8 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
       createdAt: now,
       createdBy: actor,
     };
+    if (grants.scopes?.length) key.scopes = [...grants.scopes];
+    if (grants.allowedCidrs?.length) key.allowedCidrs = [...grants.allowedCidrs];
     return { token, key };
   }
 
@@ -121,7 +148,7 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
     async create(tenantId, label, actor, opts = {}) {
       await assertKeysAllowed(tenantId);
       const now = clock.now();
-      const issued = mint(tenantId, label, actor, now, opts.token);
+      const issued = mint(tenantId, label, actor, now, opts.token, opts);
       const insert = () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
       const result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
       if (!result.ok) {
@@ -134,12 +161,15 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
       return { token: issued.token, key: result.key };
     },
 
-    async rotate(tenantId, keyId, actor) {
+    async rotate(tenantId, keyId, actor, opts = {}) {
       await assertKeysAllowed(tenantId);
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
-      const issued = mint(tenantId, current.label, actor, now);
+      const issued = mint(tenantId, current.label, actor, now, undefined, {
+        scopes: opts.scopes ? opts.scopes.set : current.scopes,
+        allowedCidrs: opts.allowedCidrs ? opts.allowedCidrs.set : current.allowedCidrs,
+      });
       const result = await unacknowledged(issued.key, () =>
         store.rotateKey({
           tenantId,

@@ -8,9 +8,15 @@ import type { Introspection } from "./introspection.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 
 export type Principal =
-  | { kind: "platform_admin"; actor: string }
-  | { kind: "tenant_admin"; tenantId: string; actor: string }
-  | { kind: "tenant_member"; tenantId: string; actor: string; via: "api_key" | "session" | "cognito" };
+  | { kind: "platform_admin"; actor: string; scopes?: readonly string[] | undefined }
+  | { kind: "tenant_admin"; tenantId: string; actor: string; scopes?: readonly string[] | undefined }
+  | {
+      kind: "tenant_member";
+      tenantId: string;
+      actor: string;
+      via: "api_key" | "session" | "cognito";
+      scopes?: readonly string[] | undefined;
+    };
 
 export type AdminAction =
   | "create_key"
@@ -40,7 +46,10 @@ const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
 export function principalFrom(result: Introspection, adminGroup: string): Principal {
   if (!result.active) throw new DomainError("unauthenticated", "the bearer credential is not valid");
   if (result.tokenType === "api_key" && result.admin && result.tenantId === ADMIN_TENANT_ID) {
-    return { kind: "platform_admin", actor: result.keyId! };
+    // A scoped admin key (scopes given by a rotation) grants sessions only its own scopes (issue 22).
+    return result.scopes
+      ? { kind: "platform_admin", actor: result.keyId!, scopes: result.scopes }
+      : { kind: "platform_admin", actor: result.keyId! };
   }
   if (result.tokenType === "cognito") {
     // The sub becomes the audit actor and a key's created_by: escaped (ESC, CR LF, U+202E) and bounded.

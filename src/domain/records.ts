@@ -18,6 +18,10 @@ export interface KeyRecord {
   revokedBy?: string | undefined;
   rotatedFromKeyId?: string | undefined;
   rotatedToKeyId?: string | undefined;
+  /** Scopes (issue 22); absent: full tenant access. Never an empty list. */
+  scopes?: string[] | undefined;
+  /** IP allowlist, normalised CIDRs (issue 22); absent: any address. Never an empty list. */
+  allowedCidrs?: string[] | undefined;
   /** Set when a secret scanner reported the key in public and it was revoked for that (issue 24). */
   exposure?: KeyExposure | undefined;
 }
@@ -42,6 +46,8 @@ export interface SessionRecord {
   /** Set once revoked (RevokeSession, RevokeTenantSessions). */
   revokedAt?: Date | undefined;
   revokedBy?: string | undefined;
+  /** Scopes (issue 22); absent: full tenant access. Never an empty list. */
+  scopes?: string[] | undefined;
 }
 
 export interface TenantPolicyRecord {

@@ -13,7 +13,8 @@ export interface IssuedSession {
 
 export interface SessionService {
   /** A 1-hour session token for `tenantId`. Allowed for HIPAA tenants. */
-  create(tenantId: string, actor: string): Promise<IssuedSession>;
+  /** `scopes`: validated, already checked against what the caller may grant (undefined: none). */
+  create(tenantId: string, actor: string, scopes?: string[]): Promise<IssuedSession>;
   /**
    * Revokes one session now. Revoking twice answers the same record; a session of another tenant
    * (or none) is NOT_FOUND. This instance's cache forgets it at once; other instances through the
@@ -26,7 +27,7 @@ export interface SessionService {
 
 export function createSessionService({ store, clock, cache, publish = () => {} }: ServiceDeps): SessionService {
   return {
-    async create(tenantId, actor) {
+    async create(tenantId, actor, scopes) {
       const now = clock.now();
       const token = generateToken("session", tenantId);
       const session: SessionRecord = {
@@ -38,6 +39,7 @@ export function createSessionService({ store, clock, cache, publish = () => {} }
         expiresAt: new Date(Math.floor((now.getTime() + SESSION_TTL_MS) / 1000) * 1000),
         createdBy: actor,
       };
+      if (scopes?.length) session.scopes = [...scopes];
       await store.insertSession(session);
       publish({ kind: "session_created", tenantId, sessionId: session.id });
       return { token, session };

@@ -7,6 +7,8 @@ export interface VerifiedJwt {
   groups: string[];
   email?: string | undefined;
   username?: string | undefined;
+  /** The access token's `scope` claim, split (issue 22); undefined: no claim (unscoped). */
+  scopes?: string[] | undefined;
 }
 
 export type JwtVerification =

@@ -14,6 +14,7 @@ import type { AdminAction, Principal } from "../domain/principal.js";
 import { requireTenantId } from "../domain/tenant-id.js";
 import type { CallContext } from "../transport/protocol/unary-handlers.js";
 import type { AuditedCall, AuditScope } from "./audited-call.js";
+import { peerAddress } from "./grant-fields.js";
 
 /** The request fields an audit event may name (used only if well formed, see audited-call.ts). */
 type AuditRequest = { tenantId?: string; keyId?: string; sessionId?: string };
@@ -56,7 +57,8 @@ export const anyTenantOf = (req: { tenantId: string }) => requireTenantId(req.te
 export function createAdminCall(admin: AdminApi, audited: AuditedCall): AdminCall {
   return (rule, req, ctx, body) =>
     audited(rule.action, ctx, rule.auditRequest?.(req) ?? (req as AuditRequest), async (audit) => {
-      const principal = await admin.authenticate(ctx.bearer);
+      // A key with an IP allowlist is checked against the caller's own address (issue 22).
+      const principal = await admin.authenticate(ctx.bearer, peerAddress(ctx.peer));
       ctx.actor = principal.actor;
       audit.principal(principal);
       const tenantId = rule.tenant(req);

@@ -8,13 +8,9 @@ export const OAUTH2_TOKEN_TYPE = "Bearer";
 
 const seconds = (d: Date) => Math.floor(d.getTime() / 1000);
 
-/**
- * The space-separated `scope` of an active token. MERGE(scopes): `return a.scopes?.join(" ") || undefined;`
- * (the one line to change when the scopes branch adds ActiveToken.scopes).
- */
+/** The space-separated `scope` of an active token (RFC 7662 section 2.2); absent for an unscoped one. */
 function scopeOf(a: ActiveToken): string | undefined {
-  void a;
-  return undefined;
+  return a.scopes?.join(" ") || undefined;
 }
 
 /**
@@ -50,8 +46,9 @@ export function rfc7662Claims(r: Introspection, issuer: string | undefined): Rec
 /**
  * POST /oauth2/introspect's service: its callers (oauth2-callers.ts) and Introspect's introspector
  * (the same cache, single flight, last_used_at), with the same result hook (metrics by reason).
- * RFC 7662 carries no expected tenant: the answer is the token's own. MERGE(scopes): no required
- * scopes or client address either (the caller is a gateway, not the token's client).
+ * RFC 7662 carries no expected tenant: the answer is the token's own; no required scopes or client
+ * address either (the caller is a gateway, not the token's client), so a key with an IP allowlist is
+ * inactive here (no address: fails closed).
  */
 export function createOAuth2Introspection(
   deps: OAuth2CallerOptions & {

@@ -36,6 +36,8 @@ const REASONS: Record<DomainInactiveReason, InactiveReason> = {
   tenant_mismatch: InactiveReason.TENANT_MISMATCH,
   unverified: InactiveReason.UNVERIFIED,
   unsupported: InactiveReason.UNSUPPORTED,
+  insufficient_scope: InactiveReason.INSUFFICIENT_SCOPE,
+  address_not_allowed: InactiveReason.ADDRESS_NOT_ALLOWED,
 };
 
 const STATUSES: Record<DomainKeyStatus, KeyStatus> = {
@@ -65,6 +67,7 @@ export function toIntrospectResponse(r: Introspection): IntrospectResponse {
       groups: [],
       email: "",
       username: "",
+      scopes: [],
     };
   }
   const m: IntrospectResponse = {
@@ -81,6 +84,7 @@ export function toIntrospectResponse(r: Introspection): IntrospectResponse {
     groups: r.groups ? [...r.groups] : [],
     email: r.email ?? "",
     username: r.username ?? "",
+    scopes: r.scopes ? [...r.scopes] : [],
   };
   // Like create(): an unset message field is absent, not a key holding undefined.
   if (r.expiresAt) m.expiresAt = timestampFromDate(r.expiresAt);
@@ -103,6 +107,8 @@ export function toApiKey(key: KeyRecord): ApiKey {
     revokedBy: key.revokedBy ?? "",
     rotatedFromKeyId: key.rotatedFromKeyId ?? "",
     rotatedToKeyId: key.rotatedToKeyId ?? "",
+    scopes: key.scopes ?? [],
+    allowedCidrs: key.allowedCidrs ?? [],
     exposure: key.exposure && {
       type: key.exposure.type,
       source: key.exposure.source,

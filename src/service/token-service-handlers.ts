@@ -21,6 +21,8 @@ import {
   type UnaryHandlers,
 } from "../transport/protocol/unary-handlers.js";
 import type { CachedAnswer } from "../domain/introspector.js";
+import { grantableScopes, requireScopes } from "../domain/key-scopes.js";
+import { grantsDetail, introspectChecksOf, keyGrantsOf, successorGrantsOf } from "./grant-fields.js";
 
 /**
  * TokenService, transport-neutral: each handler takes the decoded request and the caller's bearer
@@ -49,7 +51,8 @@ export function createTokenServiceHandlers(deps: {
       if (req.expectedTenantId !== "" && req.expectedTenantId.length > 63) {
         throw invalidArgument("expected_tenant_id", "must match ^[a-z0-9][a-z0-9-]{0,62}$");
       }
-      const result = await introspector.introspect(req.token, req.expectedTenantId || undefined);
+      const checks = introspectChecksOf(req);
+      const result = await introspector.introspect(req.token, req.expectedTenantId || undefined, checks);
       onIntrospection?.(result);
       return toIntrospectResponse(result);
     },
@@ -60,13 +63,21 @@ export function createTokenServiceHandlers(deps: {
           action: "key.create",
           permission: "create_key",
           tenant: tenantOf,
-          fields: (r) => ({ label: requireLabel(r.label) }),
+          fields: (r) => ({ label: requireLabel(r.label), grants: keyGrantsOf(r) }),
         },
         req,
         ctx,
         async (c) => {
+          c.audit.detail(
+            grantsDetail({ scopes: c.fields.grants.scopes, allowedCidrs: c.fields.grants.allowedCidrs ?? [] }),
+          );
           await c.audit.begin();
-          const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor);
+          const { token, key } = await admin.keys.create(
+            c.tenantId,
+            c.fields.label,
+            c.principal.actor,
+            c.fields.grants,
+          );
           c.target({ keyId: key.id });
           return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
         },
@@ -74,13 +85,25 @@ export function createTokenServiceHandlers(deps: {
 
     rotateKey: (req, ctx) =>
       call(
-        { action: "key.rotate", permission: "rotate_key", tenant: anyTenantOf, fields: keyIdOf },
+        {
+          action: "key.rotate",
+          permission: "rotate_key",
+          tenant: anyTenantOf,
+          fields: (r) => ({ ...keyIdOf(r), grants: successorGrantsOf(r) }),
+        },
         req,
         ctx,
         async (c) => {
           await c.audit.begin();
-          const { token, key, previous } = await admin.keys.rotate(c.tenantId, c.fields.keyId, c.principal.actor);
-          c.audit.detail(`successor ${key.id}`);
+          const { token, key, previous } = await admin.keys.rotate(
+            c.tenantId,
+            c.fields.keyId,
+            c.principal.actor,
+            c.fields.grants,
+          );
+          c.audit.detail(
+            `successor ${key.id} ${grantsDetail({ scopes: key.scopes, allowedCidrs: key.allowedCidrs ?? [] })}`,
+          );
           return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
         },
       ),
@@ -104,17 +127,30 @@ export function createTokenServiceHandlers(deps: {
       ),
 
     createSession: (req, ctx) =>
-      call({ action: "session.create", permission: "create_session", tenant: tenantOf }, req, ctx, async (c) => {
-        await c.audit.begin();
-        const { token, session } = await admin.sessions.create(c.tenantId, c.principal.actor);
-        c.audit.target({ sessionId: session.id });
-        return create(pb.CreateSessionResponseSchema, {
-          token,
-          tenantId: c.tenantId,
-          expiresAt: timestampFromDate(session.expiresAt),
-          sessionId: session.id,
-        });
-      }),
+      call(
+        {
+          action: "session.create",
+          permission: "create_session",
+          tenant: tenantOf,
+          fields: (r) => ({ scopes: requireScopes(r.scopes) }),
+        },
+        req,
+        ctx,
+        async (c) => {
+          const scopes = grantableScopes(c.principal.scopes, c.fields.scopes);
+          c.audit.detail(grantsDetail({ scopes }));
+          await c.audit.begin();
+          const { token, session } = await admin.sessions.create(c.tenantId, c.principal.actor, scopes);
+          c.audit.target({ sessionId: session.id });
+          return create(pb.CreateSessionResponseSchema, {
+            token,
+            tenantId: c.tenantId,
+            expiresAt: timestampFromDate(session.expiresAt),
+            sessionId: session.id,
+            scopes: session.scopes ?? [],
+          });
+        },
+      ),
 
     setTenantPolicy: (req, ctx) =>
       call({ action: "policy.set", permission: "set_policy", tenant: tenantOf }, req, ctx, async (c) => {
@@ -170,9 +206,17 @@ function introspectFastPath(
   if (callerCheck || !cached) return undefined;
   return {
     answer(req) {
-      const { token, expectedTenantId } = req as pb.IntrospectRequest;
+      const r = req as pb.IntrospectRequest;
+      const { token, expectedTenantId } = r;
       if (expectedTenantId.length > 63) return undefined; // the handler answers INVALID_ARGUMENT
-      const answer = cached(token, expectedTenantId || undefined);
+      let checks;
+      try {
+        checks = introspectChecksOf(r);
+      } catch {
+        return undefined; // the handler answers INVALID_ARGUMENT
+      }
+      // A refusal by the checks is a constant answer (its own bytes), never the cached entry's.
+      const answer = cached(token, expectedTenantId || undefined, checks);
       if (answer !== undefined) onIntrospection?.(answer.result);
       return answer;
     },

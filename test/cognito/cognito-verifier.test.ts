@@ -67,6 +67,7 @@ describe("Cognito verifier (COGNITO_JWKS_FILE)", () => {
         groups: ["tenant-admins", "viewers"],
         email: "dana@acme.example",
         username: "dana",
+        scopes: ["aws.cognito.signin.user.admin"], // the scope claim (issue 22)
       },
     });
   });

@@ -51,6 +51,8 @@ const KEY_FIELDS = new Set([
   "revokedBy",
   "rotatedFromKeyId",
   "rotatedToKeyId",
+  "scopes",
+  "allowedCidrs",
 ]);
 
 let seq = 0;
@@ -660,6 +662,73 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(await store.hasUsableKey(t, at(11 * HOUR))).toBe(false); // grace over at revokeAt
       await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: now });
       expect(await store.hasUsableKey(t, now)).toBe(false);
+    });
+  });
+
+  describe("scopes and IP allowlists (issue 22)", () => {
+    it("round-trips a key's scopes and allowlist (insert, find by hash and id, list, revoke); a key without them has neither", async () => {
+      const t = tenant();
+      const scoped = newKey(t, {
+        scopes: ["contacts:read", "deals.write"],
+        allowedCidrs: ["10.0.0.0/8", "2001:db8::/32"],
+      });
+      const plain = newKey(t);
+      expect(await store.insertKey(scoped, MAX)).toEqual({ ok: true, key: scoped });
+      await insertOk(plain);
+      expect(await store.findKeyByHash(scoped.tokenHash)).toEqual(scoped);
+      expect(await store.getKey(t, scoped.id)).toEqual(scoped);
+      const listed = await store.listKeys(t, 10);
+      expect(listed.find((k) => k.id === scoped.id)).toEqual(scoped);
+      const bare = (await store.findKeyByHash(plain.tokenHash))!;
+      expect([bare.scopes, bare.allowedCidrs, "scopes" in bare, "allowedCidrs" in bare]).toEqual([
+        undefined,
+        undefined,
+        false,
+        false,
+      ]);
+      const revoked = await store.revokeKey({ tenantId: t, keyId: scoped.id, revokedAt: at(HOUR), revokedBy: "x" });
+      expect([revoked!.scopes, revoked!.allowedCidrs]).toEqual([scoped.scopes, scoped.allowedCidrs]);
+    });
+
+    it("a rotation stores the successor's own scopes and allowlist and keeps the old key's", async () => {
+      const t = tenant();
+      const old = await insertOk(newKey(t, { scopes: ["a"], allowedCidrs: ["10.0.0.0/8"] }));
+      const successor = newKey(t, { scopes: ["b", "c"], rotatedFromKeyId: old.id });
+      const r = await store.rotateKey({
+        tenantId: t,
+        keyId: old.id,
+        successor,
+        revokeAt: at(72 * HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX_DEPRECATED,
+        now: NOW,
+      });
+      expect(r.ok).toBe(true);
+      if (!r.ok) return;
+      expect([r.key.scopes, r.key.allowedCidrs, r.previous.scopes, r.previous.allowedCidrs]).toEqual([
+        ["b", "c"],
+        undefined,
+        ["a"],
+        ["10.0.0.0/8"],
+      ]);
+      expect((await store.findKeyByHash(successor.tokenHash))!.scopes).toEqual(["b", "c"]);
+      expect((await store.findKeyByHash(old.tokenHash))!.allowedCidrs).toEqual(["10.0.0.0/8"]);
+    });
+
+    it("round-trips a session's scopes; a session without them has none", async () => {
+      const scoped = { ...newSession(tenant(), at(HOUR)), scopes: ["reports:read"] };
+      const plain = newSession(tenant(), at(HOUR));
+      await store.insertSession(scoped);
+      await store.insertSession(plain);
+      expect(await store.findSessionByHash(scoped.tokenHash)).toEqual(scoped);
+      expect("scopes" in (await store.findSessionByHash(plain.tokenHash))!).toBe(false);
+      const revoked = await store.revokeSession({
+        tenantId: scoped.tenantId,
+        sessionId: scoped.id,
+        revokedAt: at(1),
+        revokedBy: "x",
+      });
+      expect(revoked!.scopes).toEqual(["reports:read"]);
     });
   });
 

@@ -83,3 +83,31 @@ describe.skipIf(missing !== undefined)("python grpcio: WatchInvalidations (issue
     expect(out.messages.some((m: ClientAnswer) => m.invalidation?.kind === "INVALIDATION_KIND_KEY_CREATED")).toBe(true);
   });
 });
+
+describe.skipIf(missing !== undefined)("python grpcio: scopes and IP allowlists (issue 22)", () => {
+  it("creates, introspects, rotates and creates a session with the new fields, schema from reflection only", async () => {
+    const out = await runClient("v1", "scopes");
+    expect([out.created.scopes, out.created.allowedCidrs]).toEqual([
+      ["reports:read", "deals:read"],
+      ["10.0.0.0/8", "2001:db8::/32"],
+    ]);
+    const a = out.answers;
+    expect([a.inside.active, a.inside.scopes]).toEqual([true, ["reports:read", "deals:read"]]);
+    expect(a.inside_v6_scoped.active).toBe(true);
+    expect(a.mapped.active).toBe(true);
+    expect(a.outside).toEqual({ inactiveReason: "INACTIVE_REASON_ADDRESS_NOT_ALLOWED" });
+    expect(a.no_address).toEqual({ inactiveReason: "INACTIVE_REASON_ADDRESS_NOT_ALLOWED" });
+    expect(a.lacking).toEqual({ inactiveReason: "INACTIVE_REASON_INSUFFICIENT_SCOPE" });
+    expect([out.rotated.scopes, out.rotated.allowedCidrs]).toEqual([["deals:read"], ["10.0.0.0/8", "2001:db8::/32"]]);
+    expect([out.cleared.scopes, out.cleared.allowedCidrs]).toEqual([["deals:read"], undefined]);
+    expect(out.cleared_anywhere).toMatchObject({ active: true, scopes: ["deals:read"] });
+    expect(out.session.scopes).toEqual(["reports:read"]);
+    expect(out.session_lacking).toEqual({ inactiveReason: "INACTIVE_REASON_INSUFFICIENT_SCOPE" });
+    expect(out.bad_cidr).toEqual({
+      code: "INVALID_ARGUMENT",
+      details: "allowed_cidrs[0]: must be an IPv4 or IPv6 CIDR (e.g. 10.0.0.0/8, 2001:db8::/32)",
+    });
+    expect(out.bad_address.code).toBe("INVALID_ARGUMENT");
+    expect(out.bad_address.details).not.toContain("not-an-address");
+  });
+});

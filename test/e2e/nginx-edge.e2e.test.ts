@@ -190,6 +190,53 @@ describe.skipIf(skipReason !== undefined)(
       ]);
     });
 
+    it("a route needing a scope (issue 22): a scoped key without it gets 403 insufficient_scope with scope=, a client cannot unset the requirement; with it, the upstream gets x-warpflow-scopes (a client's copy overwritten)", async () => {
+      const lacking = await t.grpc.createKey({ tenantId: "scoped", label: "deals", scopes: ["deals:read"] }, admin());
+      const holding = await t.grpc.createKey(
+        { tenantId: "scoped", label: "reports", scopes: ["reports:read", "deals:read"] },
+        admin(),
+      );
+      const forged = { "x-warpflow-required-scopes": "deals:read", "x-warpflow-scopes": "admin:all" };
+      const denied = await viaEdge({ ...bearer(lacking.token), ...forged }, { path: "/tenants/scoped/reports" });
+      expect([denied.client.status, denied.client.headers["www-authenticate"], denied.upstream]).toEqual([
+        403,
+        `${challenge("insufficient_scope", "token lacks a required scope")}, scope="reports:read"`,
+        undefined,
+      ]);
+      // The same key on a route that needs nothing passes, its scopes upstream (the client's copy replaced).
+      const open = await viaEdge({ ...bearer(lacking.token), ...forged }, { path: "/tenants/scoped/orders" });
+      expect([open.client.status, open.upstream!.headers["x-warpflow-scopes"]]).toEqual([200, "deals:read"]);
+      const ok = await viaEdge({ ...bearer(holding.token), ...forged }, { path: "/tenants/scoped/reports" });
+      expect(ok.client.status).toBe(200);
+      expect(ok.upstream!.headers["x-warpflow-scopes"]).toBe("reports:read deals:read");
+      expect(ok.upstream!.headers["x-warpflow-required-scopes"]).toBeUndefined();
+      // An unscoped key has full tenant access: passes, and no x-warpflow-scopes reaches the app.
+      const plain = await t.grpc.createKey({ tenantId: "scoped", label: "plain" }, admin());
+      const full = await viaEdge({ ...bearer(plain.token), ...forged }, { path: "/tenants/scoped/reports" });
+      expect([full.client.status, full.upstream!.headers["x-warpflow-scopes"]]).toEqual([200, undefined]);
+    });
+
+    it("a key with an IP allowlist (issue 22): nginx sends $remote_addr, so a forged x-warpflow-client-address gets nowhere", async () => {
+      const fenced = await t.grpc.createKey(
+        { tenantId: "fenced", label: "office", allowedCidrs: ["10.0.0.0/8"] },
+        admin(),
+      );
+      const local = await t.grpc.createKey(
+        { tenantId: "fenced", label: "local", allowedCidrs: ["127.0.0.0/8"] },
+        admin(),
+      );
+      const forged = { "x-warpflow-client-address": "10.1.2.3" };
+      const denied = await viaEdge({ ...bearer(fenced.token), ...forged });
+      expect([denied.client.status, denied.client.headers["www-authenticate"], denied.upstream]).toEqual([
+        401,
+        challenge("invalid_token", "token not allowed from this address"),
+        undefined,
+      ]);
+      const ok = await viaEdge({ ...bearer(local.token), "x-warpflow-client-address": "192.0.2.99" });
+      expect(ok.client.status).toBe(200);
+      expect(ok.upstream!.headers["x-warpflow-client-address"]).toBeUndefined();
+    });
+
     it("store down: the client gets a 5xx and the upstream is not reached; back up, it passes again", async () => {
       const { token } = await t.grpc.createKey({ tenantId: "outage", label: "edge" }, admin());
       faulty.setMode({ kind: "fail" });

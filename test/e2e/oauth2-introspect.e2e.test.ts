@@ -107,6 +107,22 @@ describe("POST /oauth2/introspect: the answer", () => {
     });
   });
 
+  it("a scoped key: scope is its scopes, space-separated; an allowlisted key is inactive (no client address here)", async () => {
+    const scoped = await t.grpc.createKey(
+      { tenantId: `acme-${++tenants}`, label: "rfc7662", scopes: ["contacts:read", "deals.write"] },
+      { bearer: t.adminKey },
+    );
+    expect(json(await introspect(form(scoped.token)))).toMatchObject({
+      active: true,
+      scope: "contacts:read deals.write",
+    });
+    const pinned = await t.grpc.createKey(
+      { tenantId: `acme-${++tenants}`, label: "rfc7662", allowedCidrs: ["10.0.0.0/8"] },
+      { bearer: t.adminKey },
+    );
+    expect(json(await introspect(form(pinned.token)))).toEqual({ active: false });
+  });
+
   it("a rotated key in its grace: exp is the end of the grace; the admin key says admin: true", async () => {
     const { token, key } = await newKey();
     const rotated = await t.grpc.rotateKey({ tenantId: key!.tenantId, keyId: key!.id }, { bearer: t.adminKey });

@@ -23,6 +23,7 @@ import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { useTestApp } from "../support/test-app.js";
+import { isIP } from "node:net";
 
 /**
  * Property-based bad input (fast-check): the parser and Introspect never throw, never accept a
@@ -249,7 +250,45 @@ const freshValid = fc
 
 // ---- properties -------------------------------------------------------------------------------
 
-const RUNS = { random: 50_000, oneChar: 30_000, otherNearMiss: 15_000, introspect: 60_000, long: 3_000, grpc: 2_000 };
+const RUNS = {
+  random: 50_000,
+  oneChar: 30_000,
+  otherNearMiss: 15_000,
+  introspect: 60_000,
+  long: 3_000,
+  grpc: 2_000,
+  grants: 1_500,
+};
+
+// ---- issue 22's fields: oracles independent of src/domain/key-scopes.ts and address-allowlist.ts ----
+
+/** The README's scope pattern, read literally. */
+const scopeOracle = (s: string) => /^[a-z][a-z0-9_.:-]{0,63}$/.test(s);
+/** RFC 6749 scope-token (NQCHAR = %x21 / %x23-5B / %x5D-7E), 1-128 characters, as documented for required scopes. */
+const requiredScopeOracle = (s: string) =>
+  s.length >= 1 && s.length <= 128 && [...s].every((c) => c >= "!" && c <= "~" && c !== '"' && c !== "\\");
+/** node:net's own parser (inet_pton); zone ids are refused by the service. */
+const addressOracle = (s: string) => isIP(s) !== 0 && !s.includes("%");
+const nearScope = fc
+  .tuple(fc.constantFrom("contacts:read", "a", "deals.write-all_2", "x".repeat(64)), fc.nat(), anyChar)
+  .map(([v, i, c]) => v.slice(0, i % (v.length + 1)) + c + v.slice((i % (v.length + 1)) + 1));
+const nearAddress = fc
+  .tuple(
+    fc.constantFrom("10.1.2.3", "::1", "2001:db8::1", "::ffff:10.0.0.1", "fe80::1:2:3:4", "1:2:3:4:5:6:7:8"),
+    fc.nat(),
+    fc.oneof(anyChar, fc.constantFrom(":", ".", "0", "f", "::", "/", "%")),
+  )
+  .map(([v, i, c]) => v.slice(0, i % (v.length + 1)) + c + v.slice((i % (v.length + 1)) + 1));
+const hexish = fc.string({ unit: fc.constantFrom(..."0123456789abcdefABCDEF:.%/"), maxLength: 45 });
+const grantInput = (near: fc.Arbitrary<string>) =>
+  counted(
+    fc.oneof(
+      { weight: 3, arbitrary: randomInput },
+      { weight: 3, arbitrary: near },
+      { weight: 2, arbitrary: hexish },
+      { weight: 1, arbitrary: fc.string({ unit: "binary", minLength: 200, maxLength: 3000 }) },
+    ),
+  );
 
 describe("token parser under random input", () => {
   it("the oracle agrees with the format on issued tokens and on a one-character change (control)", () => {
@@ -458,6 +497,101 @@ describe("Introspect over real gRPC under bad input", () => {
       details: expect.stringContaining("token"),
     });
     expectGenerated(RUNS.grpc);
+  });
+
+  it(`issue 22's fields under hostile values: OK exactly when the documented rule accepts, else INVALID_ARGUMENT naming the field, never echoing the value (${RUNS.grants} per field)`, async () => {
+    const admin = { bearer: t.adminKey };
+    const token = [...grpcActive.keys()][0]!;
+    /** The call's outcome: "OK", or INVALID_ARGUMENT checked for the field name and for no echo. */
+    const outcome = async (p: Promise<unknown>, field: RegExp, value: string): Promise<boolean> => {
+      try {
+        await p;
+        return true;
+      } catch (e) {
+        const err = e as { code: number; details: string };
+        expect([status[err.code], err.details]).toEqual(["INVALID_ARGUMENT", expect.stringMatching(field)]);
+        // The value itself never comes back (values short enough to be a word of the message aside).
+        if (value.trim().length >= 6) expect(err.details).not.toContain(value.trim());
+        return false;
+      }
+    };
+    // gRPC strings are UTF-8: lone surrogates arrive as U+FFFD. Judge by what was sent.
+    const sent = (v: string) => Buffer.from(v, "utf8").toString("utf8");
+    const batches = async (values: string[], each: (v: string) => Promise<void>) => {
+      for (let i = 0; i < values.length; i += 50) await Promise.all(values.slice(i, i + 50).map(each));
+    };
+    await batches(fc.sample(grantInput(nearAddress), RUNS.grants), async (v) => {
+      const ok = await outcome(t.grpc.introspect({ token, clientAddress: v }), /^client_address: /, v);
+      expect([JSON.stringify(v), ok]).toEqual([JSON.stringify(v), sent(v) === "" || addressOracle(sent(v))]);
+    });
+    await batches(fc.sample(grantInput(nearScope), RUNS.grants), async (v) => {
+      const ok = await outcome(t.grpc.introspect({ token, requiredScopes: [v] }), /^required_scopes\[0\]: /, v);
+      expect([JSON.stringify(v), ok]).toEqual([JSON.stringify(v), requiredScopeOracle(sent(v))]);
+    });
+    // Admin fields: validated before anything is written, so a sample of writes stays cheap.
+    const admins = fc.sample(grantInput(nearScope), RUNS.grants / 5);
+    await batches(admins, async (v) => {
+      const created = await outcome(
+        t.grpc.createSession({ tenantId: "acme", scopes: ["ok", v] }, admin),
+        /^scopes\[1\]: /,
+        v,
+      );
+      expect([JSON.stringify(v), created]).toEqual([JSON.stringify(v), scopeOracle(sent(v))]);
+      const rotated = await outcome(
+        t.grpc
+          .rotateKey({ tenantId: "acme", keyId: "key_AAAAAAAAAAAAAAAAAAAA", scopes: { scopes: [v] } }, admin)
+          .catch((e: { code: status }) => {
+            if (e.code === status.NOT_FOUND) return undefined; // valid: went on to look the key up
+            throw e;
+          }),
+        /^scopes\.scopes\[0\]: /,
+        v,
+      );
+      expect([JSON.stringify(v), rotated]).toEqual([JSON.stringify(v), scopeOracle(sent(v))]);
+    });
+    // CIDRs: refused unless the address part parses (node:net) and the prefix is in range; when
+    // accepted, the stored (normalised) CIDR holds the address given.
+    const cidrs = fc.sample(
+      fc.tuple(
+        grantInput(nearAddress),
+        fc.oneof(
+          fc.constant(""),
+          fc.nat(140).map((n) => `/${n}`),
+          fc.string({ maxLength: 4 }),
+        ),
+      ),
+      RUNS.grants / 5,
+    );
+    await batches(
+      cidrs.map(([a, l]) => a + l),
+      async (v) => {
+        const p = t.grpc.rotateKey(
+          { tenantId: "acme", keyId: "key_AAAAAAAAAAAAAAAAAAAA", allowedCidrs: { cidrs: [v] } },
+          admin,
+        );
+        const ok = await outcome(
+          p.catch((e: { code: status }) => {
+            if (e.code === status.NOT_FOUND) return undefined;
+            throw e;
+          }),
+          /^allowed_cidrs\.cidrs\[0\]: /,
+          v,
+        );
+        const [addr, len, extra] = sent(v).split("/");
+        const max = isIP(addr ?? "") === 4 ? 32 : 128;
+        const mappedV4 = /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(addr ?? "");
+        const lenOk =
+          len === undefined || (/^\d{1,3}$/.test(len) && Number(len) <= max && (!mappedV4 || Number(len) >= 96));
+        if (ok)
+          expect([JSON.stringify(v), addressOracle(addr ?? ""), lenOk, extra]).toEqual([
+            JSON.stringify(v),
+            true,
+            true,
+            undefined,
+          ]);
+      },
+    );
+    expectGenerated(RUNS.grants * 2);
   });
 });
 

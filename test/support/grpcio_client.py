@@ -8,6 +8,10 @@ usage: grpcio_client.py HOST:PORT ADMIN_KEY v1|v1alpha [watch]
 
 With `watch`: subscribes to WatchInvalidations (server streaming), creates and revokes a key, and
 prints the stream's messages up to the revoke's invalidation.
+
+With `scopes` (issue 22): a key with scopes and an IP allowlist, Introspect with required scopes
+and client addresses, a rotation that replaces the scopes (ScopeList) and one that clears the
+allowlist (an empty CidrList), a scoped session, and the INVALID_ARGUMENT of a bad field.
 """
 import json
 import sys
@@ -136,8 +140,54 @@ def watch():
     print(json.dumps({"key_id": key["id"], "messages": seen}))
 
 
+def error_of(method, request, metadata=()):
+    try:
+        call(method, request, metadata)
+    except grpc.RpcError as e:
+        return {"code": e.code().name, "details": e.details()}
+    return None
+
+
+def scopes():
+    t = f"{tenant}-scopes"
+    created = call(
+        "CreateKey",
+        {"tenant_id": t, "label": "scoped", "scopes": ["reports:read", "deals:read"], "allowed_cidrs": ["10.1.2.3/8", "2001:DB8::/32"]},
+        admin,
+    )
+    tok = created["token"]
+    answers = {
+        name: call("Introspect", {"token": tok, **req})
+        for name, req in [
+            ("inside", {"client_address": "10.9.9.9"}),
+            ("inside_v6_scoped", {"client_address": "2001:db8::5", "required_scopes": ["reports:read"]}),
+            ("mapped", {"client_address": "::ffff:10.0.0.1"}),
+            ("outside", {"client_address": "192.0.2.1"}),
+            ("no_address", {}),
+            ("lacking", {"client_address": "10.0.0.1", "required_scopes": ["reports:read", "deals:write"]}),
+        ]
+    }
+    rotated = call("RotateKey", {"tenant_id": t, "key_id": created["key"]["id"], "scopes": {"scopes": ["deals:read"]}}, admin)
+    cleared = call("RotateKey", {"tenant_id": t, "key_id": rotated["key"]["id"], "allowed_cidrs": {}}, admin)
+    session = call("CreateSession", {"tenant_id": t, "scopes": ["reports:read"]}, admin)
+    print(json.dumps({
+        "created": created["key"],
+        "answers": answers,
+        "rotated": rotated["key"],
+        "cleared": cleared["key"],
+        "cleared_anywhere": call("Introspect", {"token": cleared["token"], "required_scopes": ["deals:read"]}),
+        "session": {k: v for k, v in session.items() if k != "token"},
+        "session_lacking": call("Introspect", {"token": session["token"], "required_scopes": ["deals:read"]}),
+        "bad_cidr": error_of("CreateKey", {"tenant_id": t, "label": "x", "allowed_cidrs": ["10.0.0.0/33"]}, admin),
+        "bad_address": error_of("Introspect", {"token": tok, "client_address": "not-an-address"}),
+    }))
+
+
 if mode == "watch":
     watch()
+    sys.exit(0)
+if mode == "scopes":
+    scopes()
     sys.exit(0)
 created = call("CreateKey", {"tenant_id": tenant, "label": "grpcio"}, admin)
 print(json.dumps({

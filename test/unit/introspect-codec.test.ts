@@ -31,12 +31,19 @@ const responseArb = fc.record({
   }),
   deprecated: fc.boolean(),
   admin: fc.boolean(),
-  inactiveReason: fc.constantFrom(0, 1, 2, 5, 8, 300) as fc.Arbitrary<InactiveReason>,
+  inactiveReason: fc.constantFrom(0, 1, 2, 5, 8, 9, 10, 300) as fc.Arbitrary<InactiveReason>,
   subject: text,
   groups: fc.array(text, { maxLength: 4 }),
   email: text,
   username: text,
+  scopes: fc.array(text, { maxLength: 4 }),
 });
+
+const REASON_OF: Partial<Record<string, InactiveReason>> = {
+  revoked: InactiveReason.REVOKED,
+  insufficient_scope: InactiveReason.INSUFFICIENT_SCOPE,
+  address_not_allowed: InactiveReason.ADDRESS_NOT_ALLOWED,
+};
 
 describe("Introspect codec", () => {
   it("is enabled for both messages (the schema matches its field list)", () => {
@@ -62,12 +69,21 @@ describe("Introspect codec", () => {
 
   it("decodes every IntrospectRequest as protobuf-es does", () => {
     fc.assert(
-      fc.property(text, text, (token, expectedTenantId) => {
-        const bytes = Buffer.from(
-          toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token, expectedTenantId })),
-        );
-        expect(decode(bytes)).toEqual(fromBinary(IntrospectRequestSchema, bytes));
-      }),
+      fc.property(
+        text,
+        text,
+        fc.array(text, { maxLength: 4 }),
+        text,
+        (token, expectedTenantId, requiredScopes, clientAddress) => {
+          const bytes = Buffer.from(
+            toBinary(
+              IntrospectRequestSchema,
+              create(IntrospectRequestSchema, { token, expectedTenantId, requiredScopes, clientAddress }),
+            ),
+          );
+          expect(decode(bytes)).toEqual(fromBinary(IntrospectRequestSchema, bytes));
+        },
+      ),
       { numRuns: 2000 },
     );
   });
@@ -88,7 +104,14 @@ describe("Introspect codec", () => {
       { numRuns: 5000 },
     );
     // Repeated and unknown fields, empty input.
-    for (const raw of [[], [0x0a, 0x01, 0x61, 0x0a, 0x01, 0x62], [0x0a, 0x00, 0x18, 0x01], [0x12, 0x02, 0x61, 0x62]]) {
+    // Field 5 is unknown (3 and 4 are required_scopes and client_address, issue 22).
+    for (const raw of [
+      [],
+      [0x0a, 0x01, 0x61, 0x0a, 0x01, 0x62],
+      [0x0a, 0x00, 0x28, 0x01],
+      [0x12, 0x02, 0x61, 0x62],
+      [0x1a, 0x01, 0x61, 0x22, 0x01, 0x62, 0x1a, 0x00, 0x22, 0x01, 0x63],
+    ]) {
       const b = Buffer.from(raw);
       expect(decode(b)).toEqual(fromBinary(IntrospectRequestSchema, b));
     }
@@ -125,7 +148,21 @@ describe("Introspect codec", () => {
         groups: ["a", "b"],
         email: "e@x",
         username: "u",
+        scopes: ["openid", "https://api.example.com/read"],
       },
+      // Issue 22: scopes answered, the allowlist never; the two new reasons.
+      {
+        active: true,
+        tokenType: "api_key",
+        tenantId: "acme",
+        keyId: "key_y",
+        deprecated: false,
+        admin: false,
+        scopes: ["contacts:read"],
+        allowedCidrs: ["10.0.0.0/8"],
+      },
+      { active: false, reason: "insufficient_scope" },
+      { active: false, reason: "address_not_allowed" },
     ];
     for (const r of results) {
       const expected = r.active
@@ -144,8 +181,9 @@ describe("Introspect codec", () => {
             groups: r.groups ?? [],
             email: r.email ?? "",
             username: r.username ?? "",
+            scopes: r.scopes ? [...r.scopes] : [],
           })
-        : create(IntrospectResponseSchema, { active: false, inactiveReason: InactiveReason.REVOKED });
+        : create(IntrospectResponseSchema, { active: false, inactiveReason: REASON_OF[r.reason] });
       const got = toIntrospectResponse(r);
       expect(got).toStrictEqual(expected);
       expect(Object.getPrototypeOf(got)).toBe(Object.getPrototypeOf(expected));

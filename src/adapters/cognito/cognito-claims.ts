@@ -1,3 +1,4 @@
+import { scopesFromClaim } from "../../domain/key-scopes.js";
 import type { JwtPayload } from "aws-jwt-verify/jwt-model";
 import { ADMIN_TENANT_ID, isValidTenantId } from "../../domain/tenant-id.js";
 import type { JwtVerification } from "../../ports/jwt-verifier.js";
@@ -71,6 +72,7 @@ export function claimsFrom(payload: JwtPayload, tenantClaim: string): JwtVerific
       groups: groups === undefined ? [] : [...groups],
       email: payload.email as string | undefined,
       username: username as string | undefined,
+      scopes: scopesFromClaim(payload.scope),
     },
   };
 }

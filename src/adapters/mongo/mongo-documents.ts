@@ -45,6 +45,9 @@ export interface KeyDoc {
   revokedBy?: string;
   rotatedFromKeyId?: string;
   rotatedToKeyId?: string;
+  /** Issue 22: omitted when none (old documents read as unscoped, no allowlist). */
+  scopes?: string[];
+  allowedCidrs?: string[];
   exposure?: { type: string; source: string; url: string; reportedAt: Date; auditEventId?: string };
 }
 
@@ -59,6 +62,7 @@ export interface SessionDoc {
   createdBy: string;
   revokedAt?: Date;
   revokedBy?: string;
+  scopes?: string[];
 }
 
 export interface PolicyDoc {
@@ -98,6 +102,8 @@ const KEY_OPTIONAL = [
   "revokedBy",
   "rotatedFromKeyId",
   "rotatedToKeyId",
+  "scopes",
+  "allowedCidrs",
   "exposure",
 ] as const;
 
@@ -146,7 +152,7 @@ export function fromKeyDoc(doc: KeyDoc): KeyRecord {
   return key;
 }
 
-const SESSION_OPTIONAL = ["revokedAt", "revokedBy"] as const;
+const SESSION_OPTIONAL = ["revokedAt", "revokedBy", "scopes"] as const;
 
 export function toSessionDoc(session: SessionRecord): SessionDoc {
   const doc: SessionDoc = {

@@ -7,6 +7,7 @@ import { EXIT } from "../exit-codes.js";
 import { safe } from "../format.js";
 import type { CommandKit } from "../program.js";
 import { relative } from "../table.js";
+import { collect } from "../grant-options.js";
 
 const REASONS: Record<pb.InactiveReason, string> = {
   [pb.InactiveReason.UNSPECIFIED]: "inactive",
@@ -18,6 +19,9 @@ const REASONS: Record<pb.InactiveReason, string> = {
   [pb.InactiveReason.TENANT_MISMATCH]: "it belongs to another tenant than --tenant",
   [pb.InactiveReason.UNVERIFIED]: "a JWT that did not verify (signature, issuer, audience, token use or claims)",
   [pb.InactiveReason.UNSUPPORTED]: "a token type this deployment does not accept",
+  [pb.InactiveReason.INSUFFICIENT_SCOPE]: "it lacks a scope given with --scope",
+  [pb.InactiveReason.ADDRESS_NOT_ALLOWED]:
+    "the key's IP allowlist does not include --client-address (or none was given)",
 };
 
 const TYPES: Partial<Record<pb.TokenType, string>> = {
@@ -34,13 +38,23 @@ export function registerIntrospect(program: Command, { leaf, run }: CommandKit):
     server: true,
   })
     .option("--token <->", "only '-' (the default): the token from standard input, or asked for on a terminal")
-    .option("--tenant <id>", "the tenant the token must belong to");
-  run<{ token?: string; tenant?: string }>(cmd, async (ctx, o) => {
+    .option("--tenant <id>", "the tenant the token must belong to")
+    .option("--scope <scope>", "a scope the token must hold (repeatable)", collect)
+    .option("--client-address <ip>", "the end user's address, checked against a key's IP allowlist");
+  run<{ token?: string; tenant?: string; scope?: string[]; clientAddress?: string }>(cmd, async (ctx, o) => {
     const token = await ctx.readToken(o.token);
     // The server's INTROSPECT_CALLER_TOKEN, when it requires one (as for `warpflow watch`): sent, never printed.
     const callerToken = ctx.io.env.WARPFLOW_CALLER_TOKEN;
     const headers: Record<string, string> = callerToken ? { "x-warpflow-caller-token": callerToken } : {};
-    const r = await ctx.api().introspect({ token, expectedTenantId: o.tenant ?? "" }, { headers });
+    const r = await ctx.api().introspect(
+      {
+        token,
+        expectedTenantId: o.tenant ?? "",
+        requiredScopes: o.scope ?? [],
+        clientAddress: o.clientAddress ?? "",
+      },
+      { headers },
+    );
     ctx.out(pb.IntrospectResponseSchema, r, () => {
       if (!r.active) return `${ctx.paint.red("inactive")}: ${REASONS[r.inactiveReason] ?? "inactive"}`;
       const what = [
@@ -50,6 +64,7 @@ export function registerIntrospect(program: Command, { leaf, run }: CommandKit):
         r.admin ? "platform admin" : "",
         r.deprecated ? ctx.paint.yellow(`deprecated, revoked ${relative(r.expiresAt, ctx.now)}`) : "",
         !r.deprecated && r.expiresAt ? `expires ${relative(r.expiresAt, ctx.now)}` : "",
+        r.scopes.length ? `scopes ${safe(r.scopes.join(" "))}` : "",
       ].filter(Boolean);
       return `${ctx.paint.green("active")}: ${what.join(", ")}`;
     });

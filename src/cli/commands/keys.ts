@@ -5,6 +5,7 @@ import { ADMIN_TENANT_ID } from "../../domain/tenant-id.js";
 import { formatSecret, keyTable } from "../format.js";
 import type { CommandKit } from "../program.js";
 import { printKeys, revokeKeyConfirmed } from "./key-output.js";
+import { allowIpOption, scopeOption, type GrantOpts } from "../grant-options.js";
 
 interface TenantOpts {
   tenant: string;
@@ -15,13 +16,23 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
 
   const create = leaf(keys, "create", {
     summary: "create an API key (the key is shown once)",
-    examples: ['warpflow keys create --tenant acme --label "CRM Sync"'],
+    examples: [
+      'warpflow keys create --tenant acme --label "CRM Sync"',
+      'warpflow keys create --tenant acme --label "CRM Sync" --scope contacts:read --scope deals:read --allow-ip 10.0.0.0/8',
+    ],
     server: true,
   })
     .requiredOption("--tenant <id>", "the tenant")
     .requiredOption("--label <text>", "what the key is for (1-100 printable characters)");
-  run<TenantOpts & { label: string }>(create, async (ctx, o) => {
-    const r = await ctx.api().createKey({ tenantId: o.tenant, label: o.label }, ctx.auth());
+  scopeOption(create, "a scope the key grants");
+  allowIpOption(create);
+  run<TenantOpts & GrantOpts & { label: string }>(create, async (ctx, o) => {
+    const r = await ctx
+      .api()
+      .createKey(
+        { tenantId: o.tenant, label: o.label, scopes: o.scope ?? [], allowedCidrs: o.allowIp ?? [] },
+        ctx.auth(),
+      );
     ctx.out(
       pb.CreateKeyResponseSchema,
       r,
@@ -31,13 +42,31 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
 
   const rotate = leaf(keys, "rotate", {
     summary: "rotate: a new key now, the old one valid 72 more hours",
-    examples: ["warpflow keys rotate --tenant acme --key key_3hYt0aR8ZkQ2mN7pLx1c"],
+    examples: [
+      "warpflow keys rotate --tenant acme --key key_3hYt0aR8ZkQ2mN7pLx1c",
+      "warpflow keys rotate --tenant acme --key key_3hYt0aR8ZkQ2mN7pLx1c --scope deals:read   # the successor's scopes",
+    ],
     server: true,
   })
     .requiredOption("--tenant <id>", "the tenant")
-    .requiredOption("--key <id>", "the key to replace (key_...)");
-  run<TenantOpts & { key: string }>(rotate, async (ctx, o) => {
-    const r = await ctx.api().rotateKey({ tenantId: o.tenant, keyId: o.key }, ctx.auth());
+    .requiredOption("--key <id>", "the key to replace (key_...)")
+    .option("--all-scopes", "the successor has no scopes (full tenant access); default: it inherits the old key's")
+    .option("--any-ip", "the successor has no IP allowlist; default: it inherits the old key's");
+  scopeOption(rotate, "the successor's scope, instead of the old key's");
+  allowIpOption(rotate);
+  run<TenantOpts & GrantOpts & { key: string; allScopes?: boolean; anyIp?: boolean }>(rotate, async (ctx, o) => {
+    // Absent list: inherited. A present one (empty with --all-scopes / --any-ip) replaces it.
+    const scopes = o.allScopes ? [] : o.scope;
+    const cidrs = o.anyIp ? [] : o.allowIp;
+    const r = await ctx.api().rotateKey(
+      {
+        tenantId: o.tenant,
+        keyId: o.key,
+        ...(scopes && { scopes: { scopes } }),
+        ...(cidrs && { allowedCidrs: { cidrs } }),
+      },
+      ctx.auth(),
+    );
     ctx.out(
       pb.RotateKeyResponseSchema,
       r,

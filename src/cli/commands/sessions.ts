@@ -5,6 +5,7 @@ import { formatSession } from "../format-audit.js";
 import { formatSecret, safe } from "../format.js";
 import type { CommandKit } from "../program.js";
 import { relative } from "../table.js";
+import { scopeOption } from "../grant-options.js";
 
 interface TenantOpts {
   tenant: string;
@@ -15,16 +16,17 @@ export function registerSessions(program: Command, { group, leaf, run }: Command
 
   const create = leaf(sessions, "create", {
     summary: "create a 1-hour session token (shown once; its session id is for sessions revoke)",
-    examples: ["warpflow sessions create --tenant acme"],
+    examples: ["warpflow sessions create --tenant acme", "warpflow sessions create --tenant acme --scope deals:read"],
     server: true,
   }).requiredOption("--tenant <id>", "the tenant");
-  run<TenantOpts>(create, async (ctx, o) => {
-    const r = await ctx.api().createSession({ tenantId: o.tenant }, ctx.auth());
+  scopeOption(create, "a scope the session grants (within the calling key's own)");
+  run<TenantOpts & { scope?: string[] }>(create, async (ctx, o) => {
+    const r = await ctx.api().createSession({ tenantId: o.tenant, scopes: o.scope ?? [] }, ctx.auth());
     ctx.out(
       pb.CreateSessionResponseSchema,
       r,
       () =>
-        `${formatSecret("session token", r.token)}\n\nsession ${safe(r.sessionId)} of tenant ${safe(r.tenantId)}, expires ${relative(r.expiresAt, ctx.now)}`,
+        `${formatSecret("session token", r.token)}\n\nsession ${safe(r.sessionId)} of tenant ${safe(r.tenantId)}, expires ${relative(r.expiresAt, ctx.now)}${r.scopes.length ? `, scopes: ${safe(r.scopes.join(" "))}` : ""}`,
     );
   });
 

@@ -28,6 +28,8 @@ type FieldSpec = [number, string, "scalar" | "enum" | "message" | "list", Scalar
 const REQUEST_FIELDS: FieldSpec[] = [
   [1, "token", "scalar", ScalarType.STRING],
   [2, "expectedTenantId", "scalar", ScalarType.STRING],
+  [3, "requiredScopes", "list", ScalarType.STRING],
+  [4, "clientAddress", "scalar", ScalarType.STRING],
 ];
 
 const RESPONSE_FIELDS: FieldSpec[] = [
@@ -44,6 +46,7 @@ const RESPONSE_FIELDS: FieldSpec[] = [
   [11, "groups", "list", ScalarType.STRING],
   [12, "email", "scalar", ScalarType.STRING],
   [13, "username", "scalar", ScalarType.STRING],
+  [14, "scopes", "list", ScalarType.STRING],
 ];
 
 /** Does the generated descriptor still have exactly these fields, in this order? */
@@ -64,11 +67,13 @@ function matches(desc: DescMessage, spec: FieldSpec[]): boolean {
 function decodeRequest(b: Buffer): IntrospectRequest | undefined {
   let token = "";
   let expectedTenantId = "";
+  let clientAddress = "";
+  const requiredScopes: string[] = [];
   const n = b.length;
   let i = 0;
   while (i < n) {
     const tag = b[i++];
-    if (tag !== 0x0a && tag !== 0x12) return undefined; // only fields 1 and 2, length-delimited
+    if (tag !== 0x0a && tag !== 0x12 && tag !== 0x1a && tag !== 0x22) return undefined; // fields 1-4, length-delimited
     let len = 0;
     let shift = 0;
     let byte: number;
@@ -83,10 +88,12 @@ function decodeRequest(b: Buffer): IntrospectRequest | undefined {
     for (let j = i; j < end; j++) if (b[j]! > 0x7f) return undefined; // ASCII only (valid UTF-8 as is)
     const s = b.toString("latin1", i, end);
     if (tag === 0x0a) token = s;
-    else expectedTenantId = s;
+    else if (tag === 0x12) expectedTenantId = s;
+    else if (tag === 0x1a) requiredScopes.push(s);
+    else clientAddress = s;
     i = end;
   }
-  return { $typeName: "warpflow.auth.v1.IntrospectRequest", token, expectedTenantId };
+  return { $typeName: "warpflow.auth.v1.IntrospectRequest", token, expectedTenantId, requiredScopes, clientAddress };
 }
 
 // ---- encode: IntrospectResponse ----
@@ -167,11 +174,13 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
   if (m.deprecated) size += 2;
   if (m.admin) size += 2;
   if (m.inactiveReason !== InactiveReason.UNSPECIFIED) size += 1 + varintSize(m.inactiveReason);
-  for (const g of m.groups) {
-    // Repeated strings are written even when empty.
-    if (!isWellFormed(g)) return undefined;
-    const len = Buffer.byteLength(g, "utf8");
-    size += 1 + varintSize(len) + len;
+  for (const list of [m.groups, m.scopes]) {
+    for (const g of list) {
+      // Repeated strings are written even when empty.
+      if (!isWellFormed(g)) return undefined;
+      const len = Buffer.byteLength(g, "utf8");
+      size += 1 + varintSize(len) + len;
+    }
   }
 
   const buf = Buffer.allocUnsafe(size);
@@ -220,6 +229,12 @@ function encodeResponse(m: IntrospectResponse): Buffer | undefined {
   }
   p = writeString(buf, p, 0x62, m.email);
   p = writeString(buf, p, 0x6a, m.username);
+  for (const sc of m.scopes) {
+    buf[p++] = 0x72;
+    const len = Buffer.byteLength(sc, "utf8");
+    p = writeVarint(buf, p, len);
+    p += buf.write(sc, p, len, "utf8");
+  }
   return p === size ? buf : undefined;
 }
 

@@ -31,6 +31,8 @@ export function allowHeaders(r: IntrospectResponse): Record<string, string> {
   if (r.admin) h["x-warpflow-admin"] = "true";
   if (r.deprecated) h["x-warpflow-deprecated"] = "true";
   if (r.expiresAt) h["x-warpflow-expires-at"] = rfc3339(timestampDate(r.expiresAt));
+  // Space-separated; absent: the token is not restricted by scopes (full tenant access).
+  if (r.scopes.length > 0) h["x-warpflow-scopes"] = r.scopes.join(" "); // scope-tokens: visible ASCII, no encoding
   return h;
 }
 
@@ -53,6 +55,8 @@ const PHRASES: Record<InactiveReason, string> = {
   [InactiveReason.TENANT_MISMATCH]: "token not valid for this tenant",
   [InactiveReason.UNVERIFIED]: "token not verified",
   [InactiveReason.UNSUPPORTED]: "token type not accepted",
+  [InactiveReason.INSUFFICIENT_SCOPE]: "token lacks a required scope",
+  [InactiveReason.ADDRESS_NOT_ALLOWED]: "token not allowed from this address",
 };
 
 const challenge = (error: string, description: string) =>
@@ -63,7 +67,7 @@ const INACTIVE = new Map<InactiveReason, Denial>(
   (Object.keys(PHRASES).map(Number) as InactiveReason[]).map((reason) => {
     const message = PHRASES[reason];
     const d: Denial =
-      reason === InactiveReason.TENANT_MISMATCH
+      reason === InactiveReason.TENANT_MISMATCH || reason === InactiveReason.INSUFFICIENT_SCOPE
         ? { status: 403, code: "insufficient_scope", message, challenge: challenge("insufficient_scope", message) }
         : { status: 401, code: "invalid_token", message, challenge: challenge("invalid_token", message) };
     return [reason, d];
@@ -88,15 +92,24 @@ const MISSING: Denial = { status: 401, code: "unauthenticated", message: "bearer
  */
 export function denial(kind: "missing"): Denial;
 export function denial(kind: "invalid_request", message: string): Denial;
-export function denial(kind: InactiveReason): Denial;
-export function denial(kind: "missing" | "invalid_request" | InactiveReason, message?: string): Denial {
+export function denial(kind: InactiveReason, requiredScopes?: readonly string[]): Denial;
+export function denial(
+  kind: "missing" | "invalid_request" | InactiveReason,
+  message?: string | readonly string[],
+): Denial {
   if (kind === "missing") return MISSING;
   if (kind === "invalid_request")
     return {
       status: 401,
       code: "invalid_request",
-      message: message!,
-      challenge: challenge("invalid_request", message!),
+      message: message as string,
+      challenge: challenge("invalid_request", message as string),
     };
-  return INACTIVE.get(kind) ?? INACTIVE.get(InactiveReason.UNSPECIFIED)!;
+  const d = INACTIVE.get(kind) ?? INACTIVE.get(InactiveReason.UNSPECIFIED)!;
+  // RFC 6750 3: the scope attribute names the scopes the resource needs (validated scope-tokens:
+  // no quote or backslash can reach the header).
+  if (kind === InactiveReason.INSUFFICIENT_SCOPE && Array.isArray(message) && message.length > 0) {
+    return { ...d, challenge: `${d.challenge}, scope="${message.join(" ")}"` };
+  }
+  return d;
 }

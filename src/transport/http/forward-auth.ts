@@ -17,6 +17,10 @@ export const AUTHORIZE = "Authorize";
 export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
 /** Its value for a route open to any tenant: an explicit "not bound", where a binding is required. */
 export const ANY_TENANT = "*";
+/** Request header a gateway sets with the scopes a route needs (space-separated; issue 22). */
+export const REQUIRED_SCOPES_HEADER = "x-warpflow-required-scopes";
+/** Request header a gateway sets with the end user's address (nginx: $remote_addr; never a client's header). */
+export const CLIENT_ADDRESS_HEADER = "x-warpflow-client-address";
 
 export interface ForwardAuthOptions {
   /**
@@ -79,10 +83,12 @@ export function createForwardAuthHandler(
       $typeName: "warpflow.auth.v1.IntrospectRequest",
       token: bearer,
       expectedTenantId: expected ?? "",
+      requiredScopes: splitScopes(ctx.header!(REQUIRED_SCOPES_HEADER)),
+      clientAddress: ctx.header!(CLIENT_ADDRESS_HEADER) ?? "",
     };
     introspect(message, ctx).then(
       (r) => {
-        if (!r.active) return finishDenied(res, denial(r.inactiveReason), start, ctx);
+        if (!r.active) return finishDenied(res, denial(r.inactiveReason, message.requiredScopes), start, ctx);
         ctx.tenantId = r.tenantId;
         ctx.keyId = r.keyId || undefined;
         observer.end(AUTHORIZE, OK, start, ctx);
@@ -103,6 +109,11 @@ export function createForwardAuthHandler(
       },
     );
   };
+
+  /** "a b" -> ["a", "b"] (the handler validates each: a bad header is INVALID_ARGUMENT, never echoed). */
+  function splitScopes(value: string | undefined): string[] {
+    return value === undefined ? [] : [...new Set(value.split(" ").filter((s) => s !== ""))];
+  }
 
   function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
     // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.

@@ -56,15 +56,26 @@ export function createRestSessionsHandler(
       if (typeof json !== "object" || json === null || Array.isArray(json)) {
         throw new HttpError(400, "invalid_argument", 'body: must be a JSON object like {"tenant_id": "acme"}');
       }
-      const extra = Object.keys(json).filter((k) => k !== "tenant_id");
+      const extra = Object.keys(json).filter((k) => k !== "tenant_id" && k !== "scopes");
       // Never the field's name: a client that sends a token as a key would get it echoed and logged.
       if (extra.length > 0)
-        throw new HttpError(400, "invalid_argument", 'body: unknown field (the only field is "tenant_id")');
+        throw new HttpError(400, "invalid_argument", 'body: unknown field (the fields are "tenant_id" and "scopes")');
       const tenantId = (json as { tenant_id?: unknown }).tenant_id;
       if (tenantId !== undefined && typeof tenantId !== "string") {
         throw new HttpError(400, "invalid_argument", "tenant_id: must be a string");
       }
-      const out = await handlers.createSession(create(CreateSessionRequestSchema, { tenantId: tenantId ?? "" }), ctx);
+      // Issue 22: optional scopes, a list of strings (the handler validates each one).
+      const scopes = (json as { scopes?: unknown }).scopes;
+      if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === "string"))) {
+        throw new HttpError(400, "invalid_argument", "scopes: must be a list of strings");
+      }
+      const out = await handlers.createSession(
+        create(CreateSessionRequestSchema, {
+          tenantId: tenantId ?? "",
+          scopes: (scopes as string[] | undefined) ?? [],
+        }),
+        ctx,
+      );
       observer.end("RestCreateSession", OK, start, ctx);
       sendJson(
         res,
@@ -73,6 +84,8 @@ export function createRestSessionsHandler(
           token: out.token,
           tenant_id: out.tenantId,
           expires_at: rfc3339(timestampDate(out.expiresAt!)),
+          // Only for a scoped session: an unscoped one answers exactly the documented three fields.
+          ...(out.scopes.length > 0 && { scopes: out.scopes }),
         },
         idHeader(),
       );
