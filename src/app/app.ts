@@ -18,6 +18,7 @@ import { buildInfo } from "./build-info.js";
 import { startServer, type RunningServer } from "../transport/server.js";
 import { startOpsServer, type OpsServer } from "../transport/ops-server.js";
 import { AUTHORIZE } from "../transport/http/forward-auth.js";
+import { CHECK } from "../transport/server.js";
 import { startAdminKeyBootstrap } from "./admin-key-bootstrap.js";
 import { instrumentStore } from "./instrumented-store.js";
 import { withStoreTimeout } from "./store-timeout.js";
@@ -74,7 +75,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
+  const { handlers, authorization, streams, hub, keys, audit, refusals, lastUsed, unwatch } = wireService({
     config,
     logger,
     store,
@@ -90,7 +91,11 @@ export async function createApp(opts: AppOptions): Promise<App> {
     refusals.openWindows,
     "auditEventsDropped" in opened ? opened.auditEventsDropped : undefined,
   );
-  const observer = createCallObserver(logger, instrumented ? metrics : undefined, new Set(["Introspect", AUTHORIZE]));
+  const observer = createCallObserver(
+    logger,
+    instrumented ? metrics : undefined,
+    new Set(["Introspect", AUTHORIZE, CHECK]),
+  );
 
   const tls = config.tls && {
     cert: readSettingFile("TLS_CERT_FILE", config.tls.certFile, readFileSync),
@@ -110,6 +115,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     host: config.host,
     port: config.port,
     handlers,
+    authorization,
     streams: { handlers: streams, maxWatchers: config.watchMaxWatchers },
     observer,
     metrics,

@@ -25,11 +25,15 @@ import type { StreamHandlers } from "../transport/protocol/stream-handlers.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createIntrospectCallerCheck } from "../service/introspect-callers.js";
 import { createTokenServiceHandlers } from "../service/token-service-handlers.js";
+import { createAuthorizationHandlers } from "../service/ext-authz-handlers.js";
+import type { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
+  /** Envoy ext_authz Check (issue 23), on the same introspect handler. */
+  authorization: UnaryHandlers<typeof Authorization>;
   /** WatchInvalidations, served from `hub`. */
   streams: StreamHandlers<typeof TokenService>;
   hub: InvalidationHub;
@@ -136,7 +140,12 @@ export function wireService(deps: {
     onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
   });
   const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
-  return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch };
+  const authorization = createAuthorizationHandlers({
+    tokenService: handlers,
+    callerCheck: introspectCallerCheck,
+    requireTenantBinding: config.authzRequireTenantBinding,
+  });
+  return { handlers, authorization, streams, hub, keys, audit, refusals, lastUsed, unwatch };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */
