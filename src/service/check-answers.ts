@@ -17,12 +17,10 @@ import type { IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_p
 import { claimHeaders, tokenTypeName, type Denial } from "../transport/protocol/edge-auth-answers.js";
 import { rfc3339 } from "../transport/protocol/rfc3339.js";
 
-/**
- * A header Envoy sets on the upstream request, replacing any value the client sent. Both switches
- * say so: `append` = false is what every Envoy version reads first (when present it wins over
- * append_action), and append_action OVERWRITE_IF_EXISTS_OR_ADD is what the field's successor
- * means; left unset, a recent Envoy would read append_action's default, APPEND_IF_EXISTS_OR_ADD.
- */
+// A header Envoy sets on the upstream request, replacing any value the client sent. Both switches
+// say so: `append` = false is what every Envoy version reads first (when present it wins over
+// append_action), and append_action OVERWRITE_IF_EXISTS_OR_ADD is what the field's successor
+// means; left unset, a recent Envoy would read append_action's default, APPEND_IF_EXISTS_OR_ADD.
 const overwrite = (key: string, value: string): HeaderValueOption => ({
   $typeName: "envoy.config.core.v3.HeaderValueOption",
   header: { $typeName: "envoy.config.core.v3.HeaderValue", key, value, rawValue: new Uint8Array(0) },
