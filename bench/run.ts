@@ -62,6 +62,7 @@ import { runClientBench } from "./client/run-client.js";
 import { runWatchersCase } from "./cases/watchers.js";
 // Cases in files of their own (bench/cases/*.ts): one import each.
 import "./cases/connections.js";
+import "./cases/check.js";
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
