@@ -39,24 +39,31 @@ export function checkInputOf(req: CheckRequest): CheckInput {
   let authorizationCount = 0;
   let authorization: string | undefined;
   let claims: Set<string> | undefined;
-  const see = (key: string, value: () => string) => {
-    const name = key.toLowerCase();
-    if (name === "authorization") {
-      if (authorizationCount++ === 0) authorization = value();
-    } else if (name.startsWith(CLAIM_HEADER_PREFIX) && FIELD_NAME.test(name)) {
-      (claims ??= new Set()).add(name);
-      if (claims.size > MAX_CLIENT_CLAIM_HEADERS) {
-        throw new DomainError("invalid_argument", `more than ${MAX_CLIENT_CLAIM_HEADERS} x-warpflow-* headers`);
-      }
+  /** The header's role: 1 authorization, 2 a client's own x-warpflow-* header, 0 anything else. */
+  const roleOf = (key: string): 0 | 1 | 2 => {
+    const name = key.toLowerCase(); // Envoy sends lower-case names; header_map may not
+    if (name === "authorization") return 1;
+    if (!name.startsWith(CLAIM_HEADER_PREFIX) || !FIELD_NAME.test(name)) return 0;
+    (claims ??= new Set()).add(name);
+    if (claims.size > MAX_CLIENT_CLAIM_HEADERS) {
+      throw new DomainError("invalid_argument", `more than ${MAX_CLIENT_CLAIM_HEADERS} x-warpflow-* headers`);
     }
+    return 2;
   };
   if (http) {
     const headers = http.headers;
-    for (const key of Object.keys(headers)) see(key, () => headers[key]!);
+    for (const key in headers) {
+      if (roleOf(key) === 1 && authorizationCount++ === 0) authorization = headers[key];
+    }
     // encode_raw_headers: key and raw_value (bytes; a bearer token is ASCII, latin1 keeps every byte
     // as one character so a non-ASCII byte fails the bearer rule instead of being replaced).
-    for (const h of http.headerMap?.headers ?? []) {
-      see(h.key, () => (h.rawValue.length > 0 ? Buffer.from(h.rawValue).toString("latin1") : h.value));
+    const raw = http.headerMap?.headers;
+    if (raw) {
+      for (const h of raw) {
+        if (roleOf(h.key) === 1 && authorizationCount++ === 0) {
+          authorization = h.rawValue.length > 0 ? Buffer.from(h.rawValue).toString("latin1") : h.value;
+        }
+      }
     }
   }
   const extensions = attributes?.contextExtensions;
