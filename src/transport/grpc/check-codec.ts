@@ -28,50 +28,18 @@ const I32 = 5;
 /** Thrown inside the walk: the caller hands the bytes to protobuf-es. */
 const GIVE_UP = new Error("not for the fast decoder"); // made once: throwing it costs no stack trace
 
-class Reader {
-  pos: number;
-  constructor(
-    readonly b: Buffer,
-    start: number,
-    readonly end: number,
-  ) {
-    this.pos = start;
-  }
-  varint(): number {
-    let v = 0;
-    let shift = 0;
-    for (;;) {
-      if (this.pos >= this.end || shift > 63) throw GIVE_UP; // at most 10 bytes (a negative int64)
-      const byte = this.b[this.pos++]!;
-      v += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return v;
-      shift += 7;
-    }
-  }
-  /** [start, end) of a length-delimited field's bytes. */
-  len(): number {
-    const n = this.varint();
-    const start = this.pos;
-    if (n > this.end - start) throw GIVE_UP;
-    this.pos = start + n;
-    return start;
-  }
-  skip(wire: number): void {
-    if (wire === VARINT) this.varint();
-    else if (wire === LEN) this.len();
-    else if (wire === I64 || wire === I32) {
-      this.pos += wire === I64 ? 8 : 4;
-      if (this.pos > this.end) throw GIVE_UP;
-    } else throw GIVE_UP; // groups and invalid wire types: protobuf-es decides
-  }
-}
-
 /** Field number -> its wire type, for one message of the subset: a known field must arrive so. */
-type Wires = Readonly<Record<number, number>>;
-const W_ATTRIBUTES: Wires = { 1: LEN, 2: LEN, 4: LEN, 10: LEN, 12: LEN };
-const W_PEER: Wires = { 1: LEN, 2: LEN, 3: LEN, 4: LEN, 5: LEN };
-const W_REQUEST: Wires = { 1: LEN, 2: LEN };
-const W_HTTP: Wires = {
+type Wires = readonly (number | undefined)[];
+const wires = (spec: Record<number, number>): Wires => {
+  const w: (number | undefined)[] = [];
+  for (const [f, t] of Object.entries(spec)) w[Number(f)] = t;
+  return w;
+};
+const W_ROOT = wires({ 1: LEN });
+const W_ATTRIBUTES = wires({ 1: LEN, 2: LEN, 4: LEN, 10: LEN, 12: LEN });
+const W_PEER = wires({ 1: LEN, 2: LEN, 3: LEN, 4: LEN, 5: LEN });
+const W_REQUEST = wires({ 1: LEN, 2: LEN });
+const W_HTTP = wires({
   1: LEN,
   2: LEN,
   3: LEN,
@@ -85,158 +53,242 @@ const W_HTTP: Wires = {
   11: LEN,
   12: LEN,
   13: LEN,
-};
-const W_ADDRESS: Wires = { 1: LEN, 2: LEN };
-const W_SOCKET: Wires = { 1: VARINT, 2: LEN, 3: VARINT, 4: LEN, 5: LEN, 6: VARINT };
-const W_PAIR: Wires = { 1: LEN, 2: LEN }; // map entries, HeaderMap (1), HeaderValue (1, 2; 3 below)
-const W_HEADER_VALUE: Wires = { 1: LEN, 2: LEN, 3: LEN };
+});
+const W_ADDRESS = wires({ 1: LEN, 2: LEN });
+const W_SOCKET = wires({ 1: VARINT, 2: LEN, 3: VARINT, 4: LEN, 5: LEN, 6: VARINT });
+const W_PAIR = wires({ 1: LEN, 2: LEN }); // map entries; HeaderMap (only 1 is its field)
+const W_HEADER_VALUE = wires({ 1: LEN, 2: LEN, 3: LEN });
 
-/** Reads the fields of one message; `on` gets the known ones (wire type checked), the rest are skipped. */
-function fields(r: Reader, wires: Wires, on: (field: number, start: number, end: number) => void): void {
-  while (r.pos < r.end) {
-    const tag = r.varint();
-    const field = Math.floor(tag / 8);
-    const wire = tag & 7;
-    if (field === 0) throw GIVE_UP;
-    const expected = wires[field];
-    if (expected === undefined) {
-      r.skip(wire);
-      continue;
-    }
-    if (wire !== expected) throw GIVE_UP;
-    if (wire === LEN) {
-      const start = r.len();
-      on(field, start, r.pos);
-    } else {
-      r.skip(wire);
-    }
+// The walk's state: one decode at a time (synchronous, single-threaded), so module-level
+// variables instead of a reader object and closures per nested message.
+let b: Buffer = Buffer.alloc(0);
+let pos = 0;
+/** The bytes of the last field next() returned: [fStart, fEnd). */
+let fStart = 0;
+let fEnd = 0;
+
+function varint(end: number): number {
+  let v = 0;
+  let mul = 1;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= end) throw GIVE_UP;
+    const byte = b[pos++]!;
+    v += (byte & 0x7f) * mul;
+    if (byte < 0x80) return v;
+    mul *= 128;
   }
+  throw GIVE_UP;
+}
+
+/**
+ * Reads up to the next known length-delimited field of the message ending at `end` whose known
+ * fields are `w`: returns its number (its bytes in fStart/fEnd), or 0 at the end. Every other field
+ * is skipped. A known field with another wire type: give up.
+ */
+function next(end: number, w: Wires): number {
+  // The previous field returned was not descended into: step over it.
+  if (pos < fEnd) pos = fEnd;
+  for (;;) {
+    if (pos >= end) return 0;
+    const tag = varint(end);
+    const number = Math.floor(tag / 8);
+    const wire = tag & 7;
+    if (number === 0) throw GIVE_UP;
+    const expected = w[number];
+    if (expected !== undefined && wire !== expected) throw GIVE_UP;
+    if (wire === LEN) {
+      const n = varint(end);
+      if (n > end - pos) throw GIVE_UP;
+      if (expected !== undefined) {
+        fStart = pos;
+        fEnd = pos + n; // pos stays at the field's first byte: the caller may descend into it
+        return number;
+      }
+      pos += n;
+    } else if (wire === VARINT) varint(end);
+    else if (wire === I64 || wire === I32) {
+      pos += wire === I64 ? 8 : 4;
+      if (pos > end) throw GIVE_UP;
+    } else throw GIVE_UP; // groups and invalid wire types: protobuf-es decides
+  }
+}
+
+/** Descend into the field next() returned: its end (the caller reads up to it). */
+function enter(): number {
+  const end = fEnd;
+  fEnd = pos;
+  return end;
 }
 
 /** An ASCII string (valid UTF-8 as is), or give up. */
-function ascii(b: Buffer, start: number, end: number): string {
+function ascii(start: number, end: number): string {
   for (let i = start; i < end; i++) if (b[i]! > 0x7f) throw GIVE_UP;
-  return b.toString("latin1", start, end);
+  return (b as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
 }
 
-/** Does a header name (ASCII) matter to Check? Same test as check-input.ts, on the lower-cased name. */
-const kept = (name: string): boolean => {
-  const lower = name.toLowerCase();
-  return lower === "authorization" || lower.startsWith("x-warpflow-");
-};
+const AUTHORIZATION = Buffer.from("authorization");
+const CLAIM_PREFIX = Buffer.from("x-warpflow-");
+/** Do these bytes spell `lower` in any ASCII case, from `start`, for `lower.length` bytes? */
+function spells(start: number, lower: Buffer): boolean {
+  for (let i = 0; i < lower.length; i++) if ((b[start + i]! | 0x20) !== lower[i]!) return false;
+  return true;
+}
+/** Does a header name matter to Check (check-input.ts reads only these), without decoding it? */
+function kept(start: number, end: number): boolean {
+  const n = end - start;
+  return (n === 13 && spells(start, AUTHORIZATION)) || (n >= 11 && spells(start, CLAIM_PREFIX));
+}
 
-function decodeCheckRequest(b: Buffer): CheckRequest | undefined {
-  const headers: Record<string, string> = {};
-  const raw: { $typeName: string; key: string; value: string; rawValue: Uint8Array }[] = [];
-  const extensions: Record<string, string> = {};
-  let sawHeaderMap = false;
-  let address: { case: "socketAddress"; value: { address: string } } | { case: undefined } | undefined;
-  let sawAttributes = false;
-  let sawRequest = false;
-  let sawHttp = false;
-  let sawSource = false;
+interface Out {
+  headers: Record<string, string>;
+  raw: { $typeName: string; key: string; value: string; rawValue: Uint8Array }[] | undefined;
+  extensions: Record<string, string>;
+  address: { case: "socketAddress"; value: { address: string } } | { case: undefined } | undefined;
+  attributes: boolean;
+  source: boolean;
+  request: boolean;
+  http: boolean;
+}
 
-  const pair = (start: number, end: number, into: (key: string, value: [number, number]) => void) => {
-    let key = "";
-    let value: [number, number] = [0, 0];
-    fields(new Reader(b, start, end), W_PAIR, (f, s, e) => {
-      if (f === 1) key = ascii(b, s, e);
-      else value = [s, e];
-    });
-    into(key, value);
-  };
-  const http = (start: number, end: number) => {
-    sawHttp = true;
-    fields(new Reader(b, start, end), W_HTTP, (f, s, e) => {
-      if (f === 3) {
-        pair(s, e, (key, [vs, ve]) => {
-          if (kept(key)) headers[key] = ascii(b, vs, ve);
-        });
-      } else if (f === 13) {
-        sawHeaderMap = true;
-        fields(new Reader(b, s, e), W_PAIR, (hf, hs, he) => {
-          if (hf !== 1) return; // HeaderMap has one field; W_PAIR's 2 is never sent by Envoy
-          let key = "";
-          let value: [number, number] = [0, 0];
-          let rawValue: [number, number] = [0, 0];
-          fields(new Reader(b, hs, he), W_HEADER_VALUE, (vf, vs, ve) => {
-            if (vf === 1) key = ascii(b, vs, ve);
-            else if (vf === 2) value = [vs, ve];
-            else rawValue = [vs, ve];
-          });
-          if (!kept(key)) return;
-          raw.push({
-            $typeName: HeaderValueSchema.typeName,
-            key,
-            value: ascii(b, value[0], value[1]),
-            rawValue: Uint8Array.from(b.subarray(rawValue[0], rawValue[1])),
-          });
+/** A map entry (key 1, value 2) ending at `end`: [key start, key end, value start, value end]. */
+const entry = [0, 0, 0, 0];
+function readEntry(end: number): void {
+  entry[0] = entry[1] = entry[2] = entry[3] = 0;
+  let field: number;
+  while ((field = next(end, W_PAIR)) !== 0) {
+    const i = field === 1 ? 0 : 2;
+    entry[i] = fStart;
+    entry[i + 1] = fEnd;
+  }
+}
+
+function readHttp(end: number, out: Out): void {
+  out.http = true;
+  let field: number;
+  while ((field = next(end, W_HTTP)) !== 0) {
+    const e = enter();
+    if (field === 3) {
+      readEntry(e);
+      if (kept(entry[0]!, entry[1]!)) out.headers[ascii(entry[0]!, entry[1]!)] = ascii(entry[2]!, entry[3]!);
+    } else if (field === 13) {
+      out.raw ??= [];
+      let item: number;
+      while ((item = next(e, W_PAIR)) !== 0) {
+        if (item !== 1) continue;
+        const he = enter();
+        let k0 = 0,
+          k1 = 0,
+          v0 = 0,
+          v1 = 0,
+          r0 = 0,
+          r1 = 0;
+        let part: number;
+        while ((part = next(he, W_HEADER_VALUE)) !== 0) {
+          if (part === 1) {
+            k0 = fStart;
+            k1 = fEnd;
+          } else if (part === 2) {
+            v0 = fStart;
+            v1 = fEnd;
+          } else {
+            r0 = fStart;
+            r1 = fEnd;
+          }
+        }
+        if (!kept(k0, k1)) continue;
+        out.raw.push({
+          $typeName: HeaderValueSchema.typeName,
+          key: ascii(k0, k1),
+          value: ascii(v0, v1),
+          rawValue: Uint8Array.prototype.slice.call(b, r0, r1),
         });
       }
-    });
-  };
+    }
+    pos = e;
+  }
+}
 
-  try {
-    fields(new Reader(b, 0, b.length), { 1: LEN }, (_f, s, e) => {
-      sawAttributes = true;
-      fields(new Reader(b, s, e), W_ATTRIBUTES, (f, as, ae) => {
-        if (f === 1) {
-          sawSource = true;
-          fields(new Reader(b, as, ae), W_PEER, (pf, ps, pe) => {
-            if (pf !== 1) return;
-            fields(new Reader(b, ps, pe), W_ADDRESS, (af, ss, se) => {
-              if (af === 2) {
-                address = { case: undefined }; // a pipe replaces the socket address (oneof)
-                return;
-              }
-              let host = "";
-              fields(new Reader(b, ss, se), W_SOCKET, (sf, hs, he) => {
-                if (sf === 2) host = ascii(b, hs, he);
-              });
-              address = { case: "socketAddress", value: { address: host } };
-            });
-          });
-        } else if (f === 2 || f === 12) {
-          // destination, tls_session: not read
-        } else if (f === 4) {
-          sawRequest = true;
-          fields(new Reader(b, as, ae), W_REQUEST, (rf, rs, re) => {
-            if (rf === 2) http(rs, re);
-          });
-        } else {
-          pair(as, ae, (key, [vs, ve]) => {
-            extensions[key] = ascii(b, vs, ve);
-          });
+function readAttributes(end: number, out: Out): void {
+  out.attributes = true;
+  let field: number;
+  while ((field = next(end, W_ATTRIBUTES)) !== 0) {
+    const e = enter();
+    if (field === 1) {
+      out.source = true;
+      let p: number;
+      while ((p = next(e, W_PEER)) !== 0) {
+        if (p !== 1) continue;
+        const ae = enter();
+        let a: number;
+        while ((a = next(ae, W_ADDRESS)) !== 0) {
+          if (a === 2) {
+            out.address = { case: undefined }; // a pipe replaces the socket address (oneof)
+            continue;
+          }
+          const se = enter();
+          let host = "";
+          let sf: number;
+          while ((sf = next(se, W_SOCKET)) !== 0) if (sf === 2) host = ascii(fStart, fEnd);
+          out.address = { case: "socketAddress", value: { address: host } };
         }
-      });
-    });
+      }
+    } else if (field === 4) {
+      out.request = true;
+      let r: number;
+      while ((r = next(e, W_REQUEST)) !== 0) if (r === 2) readHttp(enter(), out);
+    } else if (field === 10) {
+      readEntry(e);
+      out.extensions[ascii(entry[0]!, entry[1]!)] = ascii(entry[2]!, entry[3]!);
+    }
+    pos = e; // destination (2) and tls_session (12): not read
+  }
+}
+
+function decodeCheckRequest(bytes: Buffer): CheckRequest | undefined {
+  const out: Out = {
+    headers: {},
+    raw: undefined,
+    extensions: {},
+    address: undefined,
+    attributes: false,
+    source: false,
+    request: false,
+    http: false,
+  };
+  b = bytes;
+  pos = fStart = fEnd = 0;
+  try {
+    while (next(bytes.length, W_ROOT) !== 0) readAttributes(enter(), out);
   } catch (err) {
     if (err === GIVE_UP) return undefined;
     throw err;
+  } finally {
+    b = EMPTY; // keep no reference to the request
   }
-  if (!sawAttributes) return { $typeName: CheckRequestSchema.typeName } as CheckRequest;
-  const httpRequest = sawHttp
+  if (!out.attributes) return { $typeName: CheckRequestSchema.typeName } as CheckRequest;
+  const http = out.http
     ? {
         $typeName: AttributeContext_HttpRequestSchema.typeName,
-        headers,
-        headerMap: sawHeaderMap ? { $typeName: HeaderMapSchema.typeName, headers: raw } : undefined,
+        headers: out.headers,
+        headerMap: out.raw && { $typeName: HeaderMapSchema.typeName, headers: out.raw },
       }
     : undefined;
   return {
     $typeName: CheckRequestSchema.typeName,
     attributes: {
       $typeName: AttributeContextSchema.typeName,
-      source: sawSource
+      source: out.source
         ? {
             $typeName: AttributeContext_PeerSchema.typeName,
-            address: address && { $typeName: AddressSchema.typeName, address },
+            address: out.address && { $typeName: AddressSchema.typeName, address: out.address },
           }
         : undefined,
-      request: sawRequest ? { $typeName: AttributeContext_RequestSchema.typeName, http: httpRequest } : undefined,
-      contextExtensions: extensions,
+      request: out.request ? { $typeName: AttributeContext_RequestSchema.typeName, http } : undefined,
+      contextExtensions: out.extensions,
     },
   } as unknown as CheckRequest;
 }
+const EMPTY = Buffer.alloc(0);
 
 /** Does the generated schema still number these fields as this decoder reads them? */
 function matches(): boolean {
