@@ -4,7 +4,8 @@
  * addresses, a dozen request headers, the route's tenant binding as a context extension). Two
  * paired measurements in the same run: Check against the grpc-js floor (like every case), and
  * Check against the api_key Introspect on the same service, slice by slice, which is the target
- * (issue 23): Check's server CPU per call within 1.1x of Introspect's.
+ * (issue 23): Check's server CPU per call within 1.1x of Introspect's. A third pairing shows what
+ * the request's size alone costs: the no-op floor fed Check's bytes against Introspect's.
  */
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { timestampNow } from "@bufbuild/protobuf/wkt";
@@ -97,6 +98,16 @@ registerCase({
       reference: { ...service, path: INTROSPECT_PATH, requestsHex: ctx.requests.apiKeys },
       referenceMs: ctx.knobs.caseMs,
     });
+    // How much a CheckRequest's size alone costs grpc-js and HTTP/2: the no-op floor answering the
+    // Check requests, paired with the same floor answering Introspect's (same fixed answer).
+    const floorSizes = await measurePaired({
+      ...common,
+      label: `check_floor_bytes${suffix}`,
+      subject: { channel: "floor", pid: ctx.floor.child.pid!, path: FLOOR_PATH, requestsHex: checks },
+      reference: { channel: "floor", pid: ctx.floor.child.pid!, path: FLOOR_PATH, requestsHex: ctx.requests.apiKeys },
+      referenceMs: ctx.knobs.caseMs,
+    });
+    const sizes = roundSummary(floorSizes.rounds);
     const floor = roundSummary(vsFloor.rounds);
     const introspect = roundSummary(vsIntrospect.rounds);
     const errors = vsFloor.subject.errors + vsIntrospect.subject.errors + vsIntrospect.reference.errors;
@@ -122,6 +133,7 @@ registerCase({
           introspect_calls_per_s: r3(vsIntrospect.reference.callsPerSecond),
         },
         sample_allowed: allowed,
+        floor_check_bytes_vs_introspect_bytes: sizes,
         request_bytes: checks.length ? checks[0]!.length / 2 : null,
         errors,
         first_error: firstError,
@@ -133,12 +145,13 @@ registerCase({
         rows: [
           row("Check", vsFloor.subject, floor, "floor"),
           row("Check", vsIntrospect.subject, introspect, "Introspect"),
+          row("floor, Check bytes", floorSizes.subject, sizes, "floor, Introspect bytes"),
         ],
       },
       targets: {
         [`check${suffix}`]: {
           met: allowed && errors === 0 && ratio <= TARGET,
-          detail: `${allowed ? "" : "REQUESTS NOT ALLOWED: "}Check server CPU per call ${r3(ratio)}x Introspect's (median over ${introspect.rounds} paired rounds, range ${introspect.cpu_ratio_range?.join("-") ?? "n/a"}; <= ${TARGET}x), errors ${errors}`,
+          detail: `${allowed ? "" : "REQUESTS NOT ALLOWED: "}Check server CPU per call ${r3(ratio)}x Introspect's (median over ${introspect.rounds} paired rounds, range ${introspect.cpu_ratio_range?.join("-") ?? "n/a"}; <= ${TARGET}x), errors ${errors}; the floor itself pays ${sizes.cpu_ratio_median ?? "n/a"}x for the CheckRequest's size`,
         },
       },
     };
