@@ -306,5 +306,15 @@ describe("buf curl: Check through server reflection", () => {
       appendAction: "OVERWRITE_IF_EXISTS_OR_ADD",
     });
     expect(out.dynamicMetadata).toMatchObject({ tenant_id: "admin", token_type: "api_key", admin: true });
+    // The same handler over Connect (HTTP/1.1 JSON): one decision whatever the protocol.
+    const r = await bufCurl([
+      "--protocol",
+      "connect",
+      "-d",
+      JSON.stringify(request),
+      `${t.baseUrl}/envoy.service.auth.v3.Authorization/Check`,
+    ]);
+    expect(r.code).toBe(0);
+    expect((JSON.parse(r.stdout) as Answer).dynamicMetadata).toEqual(out.dynamicMetadata);
   });
 });
