@@ -1,8 +1,10 @@
 import { execFile, execFileSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { bufCurl } from "../support/buf-curl.js";
+import { createTestPki, hasOpenssl } from "../support/certs.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { metricsText } from "../support/probes.js";
 import { repoRoot } from "../support/service-process.js";
@@ -36,12 +38,12 @@ interface Case {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- JSON the python client printed, checked by the assertions
 type Answer = Record<string, any>;
 
-function envoy(t: TestApp, cases: Case[]): Promise<Answer[]> {
+function envoy(t: TestApp, cases: Case[], tls?: Record<string, string>): Promise<Answer[]> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       PYTHON,
-      [join(repoRoot, "test/support/ext_authz_client.py"), t.address],
-      { timeout: 60_000, maxBuffer: 16 << 20 },
+      [join(repoRoot, "test/support/ext_authz_client.py"), tls ? `localhost:${t.port}` : t.address],
+      { timeout: 60_000, maxBuffer: 16 << 20, env: { ...process.env, ...tls } },
       (err, stdout, stderr) =>
         err ? reject(new Error(`ext_authz client failed: ${stderr.slice(-800)}`)) : resolve(JSON.parse(stdout)),
     );
@@ -316,5 +318,50 @@ describe("buf curl: Check through server reflection", () => {
     ]);
     expect(r.code).toBe(0);
     expect((JSON.parse(r.stdout) as Answer).dynamicMetadata).toEqual(out.dynamicMetadata);
+  });
+});
+
+describe.skipIf(missing !== undefined || !hasOpenssl())("Check with INTROSPECT_REQUIRE_CLIENT_CERT (TLS)", () => {
+  let t: TestApp;
+  let files: Record<string, string>;
+  beforeAll(async () => {
+    const pki = createTestPki();
+    files = { cert: join(pki.dir, "ext-client.crt"), key: join(pki.dir, "ext-client.key") };
+    files.rogueCert = join(pki.dir, "ext-rogue.crt");
+    files.rogueKey = join(pki.dir, "ext-rogue.key");
+    writeFileSync(files.cert, pki.clientCert);
+    writeFileSync(files.key, pki.clientKey);
+    writeFileSync(files.rogueCert, pki.rogueCert);
+    writeFileSync(files.rogueKey, pki.rogueKey);
+    files.ca = pki.caFile;
+    t = await startTestApp({
+      env: {
+        TLS_CERT_FILE: pki.serverCertFile,
+        TLS_KEY_FILE: pki.serverKeyFile,
+        TLS_CLIENT_CA_FILE: pki.caFile,
+        TLS_CLIENT_CERT_OPTIONAL: "true",
+        INTROSPECT_REQUIRE_CLIENT_CERT: "true",
+      },
+    });
+  });
+  afterAll(() => t?.close());
+
+  it("a verified client certificate is required; without one, or with another CA's, the call fails UNAUTHENTICATED", async () => {
+    const c = { ...bearer(t.adminKey), context_extensions: { tenant_id: "*" } };
+    const [withCert] = await envoy(t, [c], {
+      EXT_AUTHZ_TLS_CA: files.ca!,
+      EXT_AUTHZ_TLS_CERT: files.cert!,
+      EXT_AUTHZ_TLS_KEY: files.key!,
+    });
+    const [noCert] = await envoy(t, [c], { EXT_AUTHZ_TLS_CA: files.ca! });
+    const [rogue] = await envoy(t, [c], {
+      EXT_AUTHZ_TLS_CA: files.ca!,
+      EXT_AUTHZ_TLS_CERT: files.rogueCert!,
+      EXT_AUTHZ_TLS_KEY: files.rogueKey!,
+    });
+    expect(withCert!.status.code).toBe(0);
+    expect(noCert).toMatchObject({ rpc_error: "UNAUTHENTICATED", details: expect.stringContaining("certificate") });
+    expect(rogue!.rpc_error).toBeDefined();
+    expect(rogue!.status).toBeUndefined();
   });
 });

@@ -8,6 +8,8 @@ api/envoy/type/v3/http_status.proto; googleapis google/rpc/status.proto), writte
 python3-grpcio and decodes the answers the way Envoy's filter reads them.
 
 usage: ext_authz_client.py HOST:PORT < cases.json   (prints one JSON array, one answer per case)
+TLS when EXT_AUTHZ_TLS_CA names a CA file (PEM); a client certificate when EXT_AUTHZ_TLS_CERT and
+EXT_AUTHZ_TLS_KEY name its files.
 
 A case: {"headers": {name: value}} (HttpRequest.headers, the default) or {"header_map": [[name,
 value], ...]} (encode_raw_headers: HeaderValue.key + raw_value), optional "context_extensions",
@@ -15,6 +17,7 @@ value], ...]} (encode_raw_headers: HeaderValue.key + raw_value), optional "conte
 (bytes sent as they are instead of a CheckRequest).
 """
 import json
+import os
 import sys
 
 import grpc
@@ -195,7 +198,13 @@ def decode(resp):
 
 
 def main():
-    channel = grpc.insecure_channel(sys.argv[1])
+    ca = os.environ.get("EXT_AUTHZ_TLS_CA")
+    if ca:
+        read = lambda name: open(os.environ[name], "rb").read() if os.environ.get(name) else None
+        creds = grpc.ssl_channel_credentials(read("EXT_AUTHZ_TLS_CA"), read("EXT_AUTHZ_TLS_KEY"), read("EXT_AUTHZ_TLS_CERT"))
+        channel = grpc.secure_channel(sys.argv[1], creds)
+    else:
+        channel = grpc.insecure_channel(sys.argv[1])
     check = channel.unary_unary(
         "/envoy.service.auth.v3.Authorization/Check",
         request_serializer=lambda b: b,
