@@ -63,6 +63,7 @@ import { runWatchersCase } from "./cases/watchers.js";
 // Cases in files of their own (bench/cases/*.ts): one import each.
 import "./cases/connections.js";
 import "./cases/webhooks.js";
+import "./cases/check.js";
 
 const env = process.env;
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 5);

@@ -19,6 +19,7 @@ import { startServer, type RunningServer } from "../transport/server.js";
 import { startOpsServer, type OpsServer } from "../transport/ops-server.js";
 import { AUTHORIZE } from "../transport/http/forward-auth.js";
 import { OAUTH2_INTROSPECT } from "../transport/http/oauth2-introspect.js";
+import { CHECK } from "../transport/server.js";
 import { startAdminKeyBootstrap } from "./admin-key-bootstrap.js";
 import { instrumentStore } from "./instrumented-store.js";
 import { withStoreTimeout } from "./store-timeout.js";
@@ -88,20 +89,32 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
   const webhookKick = { kick: () => {}, failed: () => {} };
-  const { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures, enqueueWebhook } =
-    wireService({
-      config,
-      logger,
-      store,
-      changes,
-      clock,
-      jwt,
-      metrics,
-      instrumented,
-      webhooks: opened.webhooks,
-      onWebhookStored: () => webhookKick.kick(),
-      onWebhookStoreFailed: () => webhookKick.failed(),
-    });
+  const {
+    handlers,
+    authorization,
+    streams,
+    oauth2,
+    hub,
+    keys,
+    audit,
+    refusals,
+    lastUsed,
+    unwatch,
+    exposures,
+    enqueueWebhook,
+  } = wireService({
+    config,
+    logger,
+    store,
+    changes,
+    clock,
+    jwt,
+    metrics,
+    instrumented,
+    webhooks: opened.webhooks,
+    onWebhookStored: () => webhookKick.kick(),
+    onWebhookStoreFailed: () => webhookKick.failed(),
+  });
   registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(
     metrics.registry,
@@ -111,7 +124,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const observer = createCallObserver(
     logger,
     instrumented ? metrics : undefined,
-    new Set(["Introspect", AUTHORIZE, OAUTH2_INTROSPECT]),
+    new Set(["Introspect", AUTHORIZE, CHECK, OAUTH2_INTROSPECT]),
   );
 
   const tls = config.tls && {
@@ -132,6 +145,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     host: config.host,
     port: config.port,
     handlers,
+    authorization,
     streams: { handlers: streams, maxWatchers: config.watchMaxWatchers },
     observer,
     metrics,

@@ -29,6 +29,8 @@ import { createIntrospectCallerCheck } from "../service/introspect-callers.js";
 import { createTokenServiceHandlers } from "../service/token-service-handlers.js";
 import { createOAuth2Introspection } from "../service/oauth2-introspection.js";
 import type { OAuth2Introspection } from "../transport/protocol/oauth2-introspection.js";
+import { createAuthorizationHandlers } from "../service/ext-authz-handlers.js";
+import type { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
 import type { WebhookStore } from "../ports/webhook-store.js";
@@ -38,6 +40,8 @@ import { createWebhookService } from "../domain/webhook-service.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
+  /** Envoy ext_authz Check (issue 23), on the same introspect handler. */
+  authorization: UnaryHandlers<typeof Authorization>;
   /** WatchInvalidations, served from `hub`. */
   streams: StreamHandlers<typeof TokenService>;
   /** POST /oauth2/introspect: the same introspector (cache) and result hook as Introspect. */
@@ -198,7 +202,25 @@ export function wireService(deps: {
     observe: (c) =>
       logger.info({ revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed }, "secret-scanning alert"),
   });
-  return { handlers, streams, oauth2, hub, keys, audit, refusals, lastUsed, unwatch, exposures, enqueueWebhook };
+  const authorization = createAuthorizationHandlers({
+    tokenService: handlers,
+    callerCheck: introspectCallerCheck,
+    requireTenantBinding: config.authzRequireTenantBinding,
+  });
+  return {
+    handlers,
+    authorization,
+    streams,
+    oauth2,
+    hub,
+    keys,
+    audit,
+    refusals,
+    lastUsed,
+    unwatch,
+    exposures,
+    enqueueWebhook,
+  };
 }
 
 /** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */

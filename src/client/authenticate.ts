@@ -1,9 +1,9 @@
 // authenticate(Authorization header value): the server's bearer rule (transport/protocol/bearer.ts,
-// RFC 6750 section 2.1) and the server's /authz refusals (transport/http/forward-auth-answers.ts),
+// RFC 6750 section 2.1) and the server's /authz refusals (transport/protocol/edge-auth-answers.ts),
 // so a Node HTTP or Connect server gets the same answer /authz would give, in one line.
 import { type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { bearerToken } from "../transport/protocol/bearer.js";
-import { denial } from "../transport/http/forward-auth-answers.js";
+import { denial } from "../transport/protocol/edge-auth-answers.js";
 import { TokenClientError } from "./errors.js";
 import type { RequestChecks } from "./request-checks.js";
 

@@ -6,6 +6,10 @@ import type { Logger } from "pino";
 import type { ConnectionLimits } from "../config.js";
 import { FIXED_LIMITS } from "../config/limits.js";
 import { file_warpflow_auth_v1_token_service, TokenService } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import {
+  Authorization,
+  file_envoy_service_auth_v3_external_auth,
+} from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createBuiltinServices } from "./builtin/builtin-services.js";
 import type { CallObserver } from "./protocol/call-observer.js";
 import { createConnectAdapter } from "./connect/connect-adapter.js";
@@ -35,6 +39,8 @@ export interface ServerOptions {
   host: string;
   port: number;
   handlers: UnaryHandlers<typeof TokenService>;
+  /** Envoy ext_authz (envoy.service.auth.v3.Authorization/Check), served beside TokenService when given. */
+  authorization?: UnaryHandlers<typeof Authorization> | undefined;
   /** WatchInvalidations, at most `maxWatchers` open (and MAX_OPEN_STREAMS_PER_ADDRESS per address). */
   streams?: { handlers: StreamHandlers<typeof TokenService>; maxWatchers: number } | undefined;
   observer: CallObserver;
@@ -52,6 +58,9 @@ export interface ServerOptions {
   /** The secret-scanning alert endpoint, when enabled (SECRET_SCANNING_ENABLED). */
   secretScanning?: { receiver: AlertReceiver; maxBodyBytes: number } | undefined;
 }
+
+/** The method label of Check (Envoy ext_authz) in metrics and logs: the RPC's own name. */
+export const CHECK = "Check";
 
 export interface RunningServer {
   port: number;
@@ -79,6 +88,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     maxConnectionAgeGraceMs: limits.maxConnectionAgeGraceMs,
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
+  if (opts.authorization) addProtobufService(grpcServer, Authorization, opts.authorization, opts.observer);
   const streams =
     opts.streams &&
     limitStreamHandlers(
@@ -87,10 +97,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       "open watchers",
     );
   if (streams) addProtobufStreams(grpcServer, TokenService, streams, opts.observer);
-  const builtins = createBuiltinServices([file_warpflow_auth_v1_token_service], [TokenService.typeName], {
-    max: limits.maxOpenStreams,
-    maxPerAddress: limits.maxOpenStreamsPerAddress,
-  });
+  const builtins = createBuiltinServices(
+    opts.authorization
+      ? [file_warpflow_auth_v1_token_service, file_envoy_service_auth_v3_external_auth]
+      : [file_warpflow_auth_v1_token_service],
+    opts.authorization ? [TokenService.typeName, Authorization.typeName] : [TokenService.typeName],
+    {
+      max: limits.maxOpenStreams,
+      maxPerAddress: limits.maxOpenStreamsPerAddress,
+    },
+  );
   builtins.addToGrpc(grpcServer);
   const { injector, h2 } = createGrpcInjector(grpcServer);
   const h2Sessions = trackHttp2Sessions(h2);
@@ -98,6 +114,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const connect = createConnectAdapter({
     routes: (router) => {
       registerConnectService(router, TokenService, opts.handlers, opts.observer, streams);
+      if (opts.authorization) registerConnectService(router, Authorization, opts.authorization, opts.observer);
       builtins.registerOn(router);
     },
     readMaxBytes: opts.maxBodyBytes,

@@ -46,6 +46,7 @@ describe.each(["grpc-v1", "grpc-v1alpha"])(
 
     it("--list-services lists TokenService, Health and the reflection services", async () => {
       expect((await curl(["--list-services", t.baseUrl])).trim().split("\n")).toEqual([
+        "envoy.service.auth.v3.Authorization",
         "grpc.health.v1.Health",
         "grpc.reflection.v1.ServerReflection",
         "grpc.reflection.v1alpha.ServerReflection",

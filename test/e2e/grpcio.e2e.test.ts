@@ -49,6 +49,7 @@ describe.skipIf(missing !== undefined).each(["v1", "v1alpha"])("python grpcio wi
   it("links every reflected file in a strict DescriptorPool and calls CreateKey, Introspect, ListKeys", async () => {
     const out = await runClient(version);
     expect(out.services).toEqual([
+      "envoy.service.auth.v3.Authorization",
       "grpc.health.v1.Health",
       "grpc.reflection.v1.ServerReflection",
       "grpc.reflection.v1alpha.ServerReflection",

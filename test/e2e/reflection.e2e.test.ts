@@ -1,3 +1,4 @@
+import { file_envoy_service_auth_v3_external_auth } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { create, createFileRegistry, fromBinary, toBinary, type DescMessage } from "@bufbuild/protobuf";
 import { FileDescriptorSetSchema, type FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
@@ -34,12 +35,14 @@ const t = useTestApp();
 
 const SERVICES = [
   "warpflow.auth.v1.TokenService",
+  "envoy.service.auth.v3.Authorization",
   "grpc.health.v1.Health",
   "grpc.reflection.v1.ServerReflection",
   "grpc.reflection.v1alpha.ServerReflection",
 ];
 const FILES = closure([
   file_warpflow_auth_v1_token_service,
+  file_envoy_service_auth_v3_external_auth,
   file_grpc_health_v1_health,
   file_grpc_reflection_v1_reflection,
   file_grpc_reflection_v1alpha_reflection,
@@ -184,6 +187,7 @@ describe("grpc.health.v1 from the generated descriptors", () => {
     expect(Object.fromEntries(Object.entries(list.statuses).map(([k, v]) => [k, v.status]))).toEqual({
       "": Status.SERVING,
       "warpflow.auth.v1.TokenService": Status.SERVING,
+      "envoy.service.auth.v3.Authorization": Status.SERVING,
     });
   });
 

@@ -5,6 +5,7 @@ import { peerOf } from "../protocol/peer.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { mapError, OK } from "../protocol/error-mapping.js";
 import { fastCodecs, type FastCodec } from "./introspect-codec.js";
+import { checkCodecs } from "./check-codec.js";
 import { MALFORMED, malformedRequest, tolerant } from "../protocol/malformed-request.js";
 import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 import { FAST_UNARY, type CallContext, type UnaryHandlers, type WithFastUnary } from "../protocol/unary-handlers.js";
@@ -151,7 +152,9 @@ export function addProtobufService<S extends DescService>(
   for (const method of service.methods) {
     if (method.methodKind === "server_streaming") continue; // grpc-token-streams.ts
     if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
-    const fastIn = fastCodecs.get(method.input.typeName) as FastCodec<unknown> | undefined;
+    const fastIn = (fastCodecs.get(method.input.typeName) ?? checkCodecs.get(method.input.typeName)) as
+      | FastCodec<unknown>
+      | undefined;
     const fastOut = fastCodecs.get(method.output.typeName) as FastCodec<unknown> | undefined;
     definition[method.localName] = methodDefinition(service, method, {
       decode: fastIn?.decode,

@@ -2,11 +2,18 @@ import type { ServerResponse } from "node:http";
 import type { TLSSocket } from "node:tls";
 import { Code } from "@connectrpc/connect";
 import type { IntrospectRequest, TokenService } from "../../gen/warpflow/auth/v1/token_service_pb.js";
-import { authorizationCount, bearerToken } from "../protocol/bearer.js";
+import { authorizationCount } from "../protocol/bearer.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
-import { allowHeaders, denial, REALM, UNBOUND, type Denial } from "./forward-auth-answers.js";
+import {
+  allowHeaders,
+  credentialOf,
+  denial,
+  expectedTenantOf,
+  REALM,
+  type Denial,
+} from "../protocol/edge-auth-answers.js";
 import { headerReader, sendError } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
@@ -16,7 +23,7 @@ export const AUTHORIZE = "Authorize";
 /** Request header a gateway sets to bind a route to a tenant (Introspect's expected_tenant_id). */
 export const EXPECTED_TENANT_HEADER = "x-warpflow-expected-tenant-id";
 /** Its value for a route open to any tenant: an explicit "not bound", where a binding is required. */
-export const ANY_TENANT = "*";
+export { ANY_TENANT } from "../protocol/edge-auth-answers.js";
 /** Request header a gateway sets with the scopes a route needs (space-separated; issue 22). */
 export const REQUIRED_SCOPES_HEADER = "x-warpflow-required-scopes";
 /** Request header a gateway sets with the end user's address (nginx: $remote_addr; never a client's header). */
@@ -60,29 +67,17 @@ export function createForwardAuthHandler(
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
       seq: nextCallSeq(),
     };
-    const count = authorizationCount(req.rawHeaders);
-    const header = req.headers.authorization;
-    const bearer = count === 1 ? bearerToken(header) : undefined;
-    if (bearer === undefined) {
-      const d: Denial =
-        count === 0
-          ? denial("missing")
-          : count > 1
-            ? denial("invalid_request", "more than one authorization header")
-            : /^bearer(?:[ \t]|$)/i.test(header!)
-              ? denial("invalid_request", "malformed bearer credential")
-              : denial("missing");
-      return finishDenied(res, d, start, ctx);
-    }
+    const credential = credentialOf(authorizationCount(req.rawHeaders), req.headers.authorization);
+    if (typeof credential !== "string") return finishDenied(res, credential, start, ctx);
+    const bearer = credential;
     ctx.bearer = bearer;
-    const bound = ctx.header!(EXPECTED_TENANT_HEADER);
-    if (requireBinding && !bound) return finishDenied(res, UNBOUND, start, ctx);
-    const expected = bound === ANY_TENANT ? undefined : bound;
+    const expected = expectedTenantOf(ctx.header!(EXPECTED_TENANT_HEADER), requireBinding);
+    if (typeof expected !== "string") return finishDenied(res, expected, start, ctx);
     // The message create() would build (two proto3 strings), without its reflective walk.
     const message: IntrospectRequest = {
       $typeName: "warpflow.auth.v1.IntrospectRequest",
       token: bearer,
-      expectedTenantId: expected ?? "",
+      expectedTenantId: expected,
       requiredScopes: splitScopes(ctx.header!(REQUIRED_SCOPES_HEADER)),
       clientAddress: ctx.header!(CLIENT_ADDRESS_HEADER) ?? "",
     };

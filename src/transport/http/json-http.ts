@@ -11,7 +11,7 @@ export function headerReader(req: NodeRequest): (name: string) => string | undef
 }
 
 /** RFC 3339, whole seconds without the ".000", as the plain-HTTP endpoints write times. */
-export const rfc3339 = (d: Date) => d.toISOString().replace(".000Z", "Z");
+export { rfc3339 } from "../protocol/rfc3339.js";
 
 export class HttpError extends Error {
   constructor(

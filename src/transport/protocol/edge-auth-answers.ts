@@ -1,8 +1,11 @@
-// What /authz answers, as HTTP: the claims headers of an allowed request and the RFC 6750 denials.
-// Every phrase here is fixed text: never a token, never an Authorization value.
+// What the edge doors answer (/authz over HTTP, Envoy's ext_authz Check over gRPC), as HTTP: the
+// claims headers of an allowed request and the RFC 6750 denials, plus the two rules they share on
+// the way in (which credential, which tenant binding). Every phrase here is fixed text: never a
+// token, never an Authorization value.
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { InactiveReason, TokenType, type IntrospectResponse } from "../../gen/warpflow/auth/v1/token_service_pb.js";
-import { rfc3339 } from "./json-http.js";
+import { bearerToken } from "./bearer.js";
+import { rfc3339 } from "./rfc3339.js";
 
 export const REALM = 'Bearer realm="warpflow"';
 
@@ -12,17 +15,30 @@ const TOKEN_TYPES: Partial<Record<TokenType, string>> = {
   [TokenType.COGNITO]: "cognito",
 };
 
-/**
- * The 200 answer's headers. Subject and group names come from the identity provider and may hold
- * commas or non-ASCII characters: each is percent-encoded (encodeURIComponent), so a header value
- * is always valid and the comma list always splits right. Tenant and key ids are plain ASCII.
- */
+/** Every claim header starts with this; a client's own copies never reach an upstream as sent. */
+export const CLAIM_HEADER_PREFIX = "x-warpflow-";
+
+/** The token type as the claim header and Check's dynamic metadata name it. */
+export const tokenTypeName = (t: TokenType): string => TOKEN_TYPES[t] ?? "unspecified";
+
+/** The 200 answer's headers: the claims (claimHeaders) and no body, not to be cached. */
 export function allowHeaders(r: IntrospectResponse): Record<string, string> {
+  const h = claimHeaders(r);
+  h["content-length"] = "0";
+  h["cache-control"] = "no-store";
+  return h;
+}
+
+/**
+ * The claims of an active token as `x-warpflow-*` headers. Subject and group names come from the
+ * identity provider and may hold commas or non-ASCII characters: each is percent-encoded
+ * (encodeURIComponent), so a header value is always valid and the comma list always splits right.
+ * Tenant and key ids are plain ASCII.
+ */
+export function claimHeaders(r: IntrospectResponse): Record<string, string> {
   const h: Record<string, string> = {
     "x-warpflow-tenant-id": r.tenantId,
-    "x-warpflow-token-type": TOKEN_TYPES[r.tokenType] ?? "unspecified",
-    "content-length": "0",
-    "cache-control": "no-store",
+    "x-warpflow-token-type": tokenTypeName(r.tokenType),
   };
   if (r.keyId) h["x-warpflow-key-id"] = r.keyId;
   if (r.sessionId) h["x-warpflow-session-id"] = r.sessionId;
@@ -112,4 +128,35 @@ export function denial(
     return { ...d, challenge: `${d.challenge}, scope="${message.join(" ")}"` };
   }
   return d;
+}
+
+/**
+ * The credential of a request from its `authorization` headers (`count` of them, `value` the
+ * first): the bearer token, or the denial. No header is RFC 6750's bare challenge; two or more, or
+ * a Bearer credential that breaks the RFC 6750 syntax, is `invalid_request`; any other scheme
+ * (Basic, ...) is no bearer credential at all.
+ */
+export function credentialOf(count: number, value: string | undefined): string | Denial {
+  const bearer = count === 1 ? bearerToken(value) : undefined;
+  if (bearer !== undefined) return bearer;
+  if (count === 0) return MISSING;
+  if (count > 1) return TWO_CREDENTIALS;
+  return /^bearer(?:[ \t]|$)/i.test(value ?? "") ? MALFORMED_BEARER : MISSING;
+}
+
+const TWO_CREDENTIALS = denial("invalid_request", "more than one authorization header");
+const MALFORMED_BEARER = denial("invalid_request", "malformed bearer credential");
+
+/** The binding's value for a route open to any tenant: an explicit "not bound". */
+export const ANY_TENANT = "*";
+
+/**
+ * The tenant a route is bound to (Introspect's expected_tenant_id: "" for any tenant), from the
+ * binding the gateway sent (/authz: x-warpflow-expected-tenant-id; Check: a context extension), or
+ * UNBOUND when a binding is required (AUTHZ_REQUIRE_TENANT_BINDING) and none was sent: then only
+ * `*` opens a route to every tenant.
+ */
+export function expectedTenantOf(bound: string | undefined, requireBinding: boolean): string | Denial {
+  if (!bound) return requireBinding ? UNBOUND : "";
+  return bound === ANY_TENANT ? "" : bound;
 }

@@ -1,0 +1,159 @@
+/**
+ * Case `check`: Envoy's ext_authz Check (envoy.service.auth.v3.Authorization/Check) with the seeded
+ * API keys, each CheckRequest shaped like the one Envoy's HTTP filter sends for a plain GET (peer
+ * addresses, a dozen request headers, the route's tenant binding as a context extension). Two
+ * paired measurements in the same run: Check against the grpc-js floor (like every case), and
+ * Check against the api_key Introspect on the same service, slice by slice, which is the target
+ * (issue 23): Check's server CPU per call within 1.1x of Introspect's. A third pairing shows what
+ * the request's size alone costs: the no-op floor fed Check's bytes against Introspect's.
+ */
+import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Authorization, CheckRequestSchema } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
+import { registerCase } from "../lib/cases.js";
+import { FLOOR_PATH, INTROSPECT_PATH } from "../lib/constants.js";
+import { measurePaired } from "../lib/harness.js";
+import { r3, roundSummary } from "../lib/report.js";
+
+const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
+const TARGET = 1.1;
+
+/** A CheckRequest as Envoy builds it (headers map mode) for `GET /orders/<i>` with this token. */
+function checkRequestHex(token: string, i: number): string {
+  const tenant = token.split("_")[1] ?? ""; // wf_<tenant>_<secret>
+  const peer = (address: string, port: number) => ({
+    address: {
+      address: {
+        case: "socketAddress" as const,
+        value: { address, portSpecifier: { case: "portValue" as const, value: port } },
+      },
+    },
+  });
+  const req = create(CheckRequestSchema, {
+    attributes: {
+      source: peer(`10.1.${i % 250}.${(i * 7) % 250}`, 40000 + i),
+      destination: peer("10.0.0.10", 8080),
+      request: {
+        time: timestampNow(),
+        http: {
+          id: `4f6c1c0e-9a1d-4a8e-8f4e-${String(i).padStart(12, "0")}`,
+          method: "GET",
+          headers: {
+            ":authority": "api.example.com",
+            ":method": "GET",
+            ":path": `/orders/${i}`,
+            ":scheme": "https",
+            accept: "application/json",
+            "accept-encoding": "gzip, br",
+            authorization: `Bearer ${token}`,
+            "user-agent": "bench-client/1.0",
+            "x-forwarded-proto": "https",
+            "x-request-id": `4f6c1c0e-9a1d-4a8e-8f4e-${String(i).padStart(12, "0")}`,
+            "x-envoy-expected-rq-timeout-ms": "15000",
+          },
+          path: `/orders/${i}`,
+          host: "api.example.com",
+          scheme: "https",
+          protocol: "HTTP/2",
+          size: -1n,
+        },
+      },
+      contextExtensions: { tenant_id: tenant },
+    },
+  });
+  return Buffer.from(toBinary(CheckRequestSchema, req)).toString("hex");
+}
+
+registerCase({
+  name: "check",
+  describe: "Envoy ext_authz Check (api keys, Envoy-shaped requests) paired with the floor, and with Introspect",
+  async run(ctx) {
+    const checks = ctx.tokens.apiKeys.map(checkRequestHex);
+    // The requests must be allowed ones (OK with the claim headers), or this measures denials.
+    const client = createClient(Authorization, createGrpcTransport({ baseUrl: `http://${ctx.service.address}` }));
+    const sample = await client.check(fromBinary(CheckRequestSchema, Buffer.from(checks[0]!, "hex")));
+    const allowed = sample.status?.code === 0 && sample.httpResponse.case === "okResponse";
+    const service = { channel: "service", pid: ctx.service.child.pid! };
+    const suffix = ctx.pinned ? "_pinned" : "";
+    const common = {
+      loadgen: ctx.loadgen,
+      rounds: ctx.knobs.rounds,
+      subjectMs: ctx.knobs.caseMs,
+      warmupMs: ctx.knobs.warmupMs,
+      concurrency: ctx.knobs.concurrency,
+    };
+    const vsFloor = await measurePaired({
+      ...common,
+      label: `check${suffix}`,
+      subject: { ...service, path: CHECK_PATH, requestsHex: checks },
+      reference: { channel: "floor", pid: ctx.floor.child.pid!, path: FLOOR_PATH, requestsHex: ctx.requests.apiKeys },
+      referenceMs: ctx.knobs.floorMs,
+    });
+    const vsIntrospect = await measurePaired({
+      ...common,
+      label: `check_vs_introspect${suffix}`,
+      subject: { ...service, path: CHECK_PATH, requestsHex: checks },
+      reference: { ...service, path: INTROSPECT_PATH, requestsHex: ctx.requests.apiKeys },
+      referenceMs: ctx.knobs.caseMs,
+    });
+    // How much a CheckRequest's size alone costs grpc-js and HTTP/2: the no-op floor answering the
+    // Check requests, paired with the same floor answering Introspect's (same fixed answer).
+    const floorSizes = await measurePaired({
+      ...common,
+      label: `check_floor_bytes${suffix}`,
+      subject: { channel: "floor", pid: ctx.floor.child.pid!, path: FLOOR_PATH, requestsHex: checks },
+      reference: { channel: "floor", pid: ctx.floor.child.pid!, path: FLOOR_PATH, requestsHex: ctx.requests.apiKeys },
+      referenceMs: ctx.knobs.caseMs,
+    });
+    const sizes = roundSummary(floorSizes.rounds);
+    const floor = roundSummary(vsFloor.rounds);
+    const introspect = roundSummary(vsIntrospect.rounds);
+    const errors = vsFloor.subject.errors + vsIntrospect.subject.errors + vsIntrospect.reference.errors;
+    const firstError =
+      vsFloor.subject.firstError ?? vsIntrospect.subject.firstError ?? vsIntrospect.reference.firstError ?? null;
+    const ratio = introspect.cpu_ratio_median ?? NaN;
+    const row = (name: string, m: typeof vsFloor.subject, s: ReturnType<typeof roundSummary>, vs: string) => [
+      name,
+      Math.round(m.callsPerSecond),
+      r3(m.p50Ms),
+      r3(m.p99Ms),
+      s.server_cpu_ms_per_call_median,
+      vs,
+      s.cpu_ratio_median,
+      s.cpu_ratio_range?.join("-") ?? null,
+    ];
+    return {
+      result: {
+        vs_floor: { ...floor, calls_per_s: r3(vsFloor.subject.callsPerSecond), p50_ms: r3(vsFloor.subject.p50Ms) },
+        vs_introspect: {
+          ...introspect,
+          check_calls_per_s: r3(vsIntrospect.subject.callsPerSecond),
+          introspect_calls_per_s: r3(vsIntrospect.reference.callsPerSecond),
+        },
+        sample_allowed: allowed,
+        floor_check_bytes_vs_introspect_bytes: sizes,
+        request_bytes: checks.length ? checks[0]!.length / 2 : null,
+        errors,
+        first_error: firstError,
+        first_answer: vsFloor.subject.firstAnswer ?? null,
+        pinned: ctx.pinned,
+      },
+      table: {
+        header: ["check", "calls/s", "p50 ms", "p99 ms", "cpu ms/call", "paired with", "cpu x", "range"],
+        rows: [
+          row("Check", vsFloor.subject, floor, "floor"),
+          row("Check", vsIntrospect.subject, introspect, "Introspect"),
+          row("floor, Check bytes", floorSizes.subject, sizes, "floor, Introspect bytes"),
+        ],
+      },
+      targets: {
+        [`check${suffix}`]: {
+          met: allowed && errors === 0 && ratio <= TARGET,
+          detail: `${allowed ? "" : "REQUESTS NOT ALLOWED: "}Check server CPU per call ${r3(ratio)}x Introspect's (median over ${introspect.rounds} paired rounds, range ${introspect.cpu_ratio_range?.join("-") ?? "n/a"}; <= ${TARGET}x), errors ${errors}; the floor itself pays ${sizes.cpu_ratio_median ?? "n/a"}x for the CheckRequest's size`,
+        },
+      },
+    };
+  },
+});
