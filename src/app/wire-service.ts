@@ -161,7 +161,16 @@ function invalidationOf(c: StoreChange): Invalidation | undefined {
   switch (c.kind) {
     case "key":
       return {
-        kind: c.status === "revoked" ? "key_revoked" : c.status === "deprecated" ? "key_rotated" : "key_changed",
+        kind:
+          c.status === "revoked"
+            ? "key_revoked"
+            : c.status === "deprecated"
+              ? "key_rotated"
+              : c.suspended !== undefined // issue 22
+                ? c.suspended
+                  ? "key_suspended"
+                  : "key_resumed"
+                : "key_changed",
         keyId: c.keyId,
       };
     case "key_created":

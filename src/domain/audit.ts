@@ -18,6 +18,9 @@ export const AUDIT_ACTIONS = [
   "policy.get",
   "admin_key.create",
   "audit.list",
+  "key.expired",
+  "key.suspend",
+  "key.resume",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -9,7 +9,8 @@ export type InactiveReason =
   | "tenant_policy"
   | "tenant_mismatch"
   | "unverified"
-  | "unsupported";
+  | "unsupported"
+  | "suspended";
 
 export interface ActiveToken {
   active: true;

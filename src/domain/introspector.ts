@@ -10,6 +10,7 @@ import type { CacheSlot, CachedToken, TokenCache } from "./token-cache.js";
 import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 import { effectiveStatus } from "./key-rules.js";
+import { keyDeadline, keyInactiveReason } from "./key-expiry.js";
 
 export interface IntrospectorDeps {
   store: TokenStore;
@@ -128,8 +129,9 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   function keyResult(entry: CachedToken, tenantId: string, now: Date): Introspection | Promise<Introspection> {
     if (entry.kind !== "key" || entry.record.tenantId !== tenantId) return NOT_FOUND();
     const key = entry.record;
-    const status = effectiveStatus(key, now);
-    if (status === "revoked") return inactive("revoked");
+    const ended = keyInactiveReason(key, now); // revoked, expired or suspended: values in the entry
+    if (ended !== undefined) return inactive(ended);
+    const status = effectiveStatus(key, now) as "active" | "deprecated";
     const admin = key.tenantId === ADMIN_TENANT_ID;
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
@@ -150,7 +152,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       tokenType: "api_key",
       tenantId: key.tenantId,
       keyId: key.id,
-      expiresAt: deprecated ? key.revokeAt : undefined,
+      expiresAt: keyDeadline(key), // the earlier of its expiry and (deprecated) its grace end
       deprecated,
       admin,
     };
@@ -276,9 +278,10 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const r = keyResult(entry, tenantId, now);
       if (r instanceof Promise) return undefined;
       result = r;
-      // A deprecated key's answer holds until its grace ends (then it is revoked for good).
-      const revokeAt = entry.kind === "key" && entry.record.status === "deprecated" ? entry.record.revokeAt : undefined;
-      if (revokeAt !== undefined && revokeAt > now) clockUntil = revokeAt.getTime();
+      // A key's answer holds until its grace ends or it expires, whichever is first (then it is
+      // inactive for good): the cached bytes stop at that instant too.
+      const deadline = entry.kind === "key" ? keyDeadline(entry.record) : undefined;
+      if (deadline !== undefined && deadline > now) clockUntil = deadline.getTime();
     }
     return { result, clockUntil, monotonicUntil, epoch: cache.epoch, encoded: undefined };
   }

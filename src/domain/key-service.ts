@@ -5,7 +5,6 @@ import {
   MAX_ACTIVE_KEYS_PER_TENANT,
   MAX_DEPRECATED_KEYS_PER_TENANT,
   newKeyId,
-  ROTATION_GRACE_MS,
 } from "./key-rules.js";
 import type { LastUsedRecorder } from "./last-used-recorder.js";
 import type { KeyRecord } from "./records.js";
@@ -13,6 +12,8 @@ import { defaultPolicy } from "./records.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { ServiceDeps } from "./service-deps.js";
 import { generateToken, tokenHint } from "./token-format.js";
+import { requireGraceMs, resolveExpiry, successorExpiry, type ExpiryRequest } from "./key-expiry.js";
+import { createKeySuspension, type KeySuspension } from "./key-suspension.js";
 import { hashToken } from "./token-hash.js";
 
 export interface IssuedKey {
@@ -21,13 +22,24 @@ export interface IssuedKey {
   key: KeyRecord;
 }
 
-export interface KeyService {
+export interface KeyService extends KeySuspension {
   /**
    * Creates a key. With `token` the caller supplies the plaintext (already saved somewhere, like the
    * bootstrap admin key file) and owns an unknown outcome: no background revoke then.
    */
-  create(tenantId: string, label: string, actor: string, opts?: { token?: string }): Promise<IssuedKey>;
-  rotate(tenantId: string, keyId: string, actor: string): Promise<IssuedKey & { previous: KeyRecord }>;
+  create(
+    tenantId: string,
+    label: string,
+    actor: string,
+    opts?: { token?: string; expiry?: ExpiryRequest },
+  ): Promise<IssuedKey>;
+  /** Issue 22: `graceMs` 0..72 h (default 72 h; 0 revokes the old key at once), the successor's expiry. */
+  rotate(
+    tenantId: string,
+    keyId: string,
+    actor: string,
+    opts?: { graceMs?: number | undefined; expiry?: ExpiryRequest },
+  ): Promise<IssuedKey & { previous: KeyRecord }>;
   revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
   list(tenantId: string): Promise<KeyRecord[]>;
 }
@@ -40,11 +52,13 @@ export interface KeyServiceDeps extends ServiceDeps {
  * API key lifecycle. Validation of ids and labels happens at the edge (transport); this service
  * enforces the lifecycle rules and leaves every invariant to one atomic store operation.
  */
-export function createKeyService({ store, clock, cache, lastUsed, publish = () => {} }: KeyServiceDeps): KeyService {
+export function createKeyService(deps: KeyServiceDeps): KeyService {
+  const { store, clock, cache, lastUsed, publish = () => {} } = deps;
   const notFound = (keyId: string) => new DomainError("not_found", `key_id: no key ${keyId} for this tenant`);
 
-  async function assertKeysAllowed(tenantId: string): Promise<void> {
-    if (tenantId === ADMIN_TENANT_ID) return;
+  /** Refuses a HIPAA tenant; answers the tenant's maximum key lifetime (issue 22), if any. */
+  async function assertKeysAllowed(tenantId: string): Promise<number | undefined> {
+    if (tenantId === ADMIN_TENANT_ID) return undefined;
     const policy = (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);
     if (policy.hipaaEnabled) {
       throw new DomainError(
@@ -52,6 +66,7 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
         `tenant ${tenantId} is HIPAA-enabled: API keys are disabled (use Cognito or session tokens)`,
       );
     }
+    return policy.maxKeyLifetimeMs;
   }
 
   function mint(tenantId: string, label: string, actor: string, now: Date, given?: string): IssuedKey {
@@ -118,10 +133,14 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
   }
 
   return {
+    ...createKeySuspension(deps),
+
     async create(tenantId, label, actor, opts = {}) {
-      await assertKeysAllowed(tenantId);
+      const maxLifetimeMs = await assertKeysAllowed(tenantId);
       const now = clock.now();
       const issued = mint(tenantId, label, actor, now, opts.token);
+      const expiresAt = resolveExpiry(opts.expiry, maxLifetimeMs, now);
+      if (expiresAt) issued.key.expiresAt = expiresAt;
       const insert = () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
       const result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
       if (!result.ok) {
@@ -134,18 +153,24 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
       return { token: issued.token, key: result.key };
     },
 
-    async rotate(tenantId, keyId, actor) {
-      await assertKeysAllowed(tenantId);
+    async rotate(tenantId, keyId, actor, opts = {}) {
+      const maxLifetimeMs = await assertKeysAllowed(tenantId);
+      const graceMs = requireGraceMs(opts.graceMs);
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
+      if (current.suspendedAt !== undefined && effectiveKey(current, now).status === "active") {
+        throw new DomainError("failed_precondition", `key ${keyId} is suspended: resume it before rotating it`);
+      }
       const issued = mint(tenantId, current.label, actor, now);
+      const expiresAt = successorExpiry(current, opts.expiry, maxLifetimeMs, now);
+      if (expiresAt) issued.key.expiresAt = expiresAt;
       const result = await unacknowledged(issued.key, () =>
         store.rotateKey({
           tenantId,
           keyId,
           successor: { ...issued.key, rotatedFromKeyId: keyId },
-          revokeAt: new Date(now.getTime() + ROTATION_GRACE_MS),
+          revokeAt: new Date(now.getTime() + graceMs),
           maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
           maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT,
           now,
@@ -176,7 +201,14 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
           `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`,
         );
       }
-      return { token: issued.token, key: result.key, previous: view(result.previous, now) };
+      // Grace 0: the old key stopped working at `now` (revokeAt); store it as revoked by this call
+      // too (best effort: reads already treat it as revoked, and the sweep would store it).
+      const previous =
+        graceMs === 0
+          ? ((await store.revokeKey({ tenantId, keyId, revokedAt: now, revokedBy: actor }).catch(() => null)) ??
+            result.previous)
+          : result.previous;
+      return { token: issued.token, key: result.key, previous: view(previous, now) };
     },
 
     async revoke(tenantId, keyId, actor) {

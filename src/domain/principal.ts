@@ -23,7 +23,9 @@ export type AdminAction =
   | "create_admin_key"
   | "revoke_session"
   | "revoke_tenant_sessions"
-  | "list_audit_events";
+  | "list_audit_events"
+  | "suspend_key"
+  | "resume_key";
 
 /** Actions a tenant admin (Cognito admin group) may take on its own tenant. */
 const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
@@ -33,6 +35,8 @@ const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
   "list_keys",
   "get_policy",
   "list_audit_events",
+  "suspend_key",
+  "resume_key",
 ]);
 
 export function principalFrom(result: Introspection, adminGroup: string): Principal {

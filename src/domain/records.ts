@@ -18,6 +18,11 @@ export interface KeyRecord {
   revokedBy?: string | undefined;
   rotatedFromKeyId?: string | undefined;
   rotatedToKeyId?: string | undefined;
+  /** Issue 22: the key is inactive (EXPIRED) from this instant; absent: never expires. */
+  expiresAt?: Date | undefined;
+  /** Issue 22: set while suspended (SuspendKey), with who suspended it; ResumeKey removes both. */
+  suspendedAt?: Date | undefined;
+  suspendedBy?: string | undefined;
 }
 
 export interface SessionRecord {
@@ -35,6 +40,8 @@ export interface SessionRecord {
 export interface TenantPolicyRecord {
   tenantId: string;
   hipaaEnabled: boolean;
+  /** Issue 22: the longest lifetime a new key may have (ms); absent: no maximum. */
+  maxKeyLifetimeMs?: number | undefined;
   updatedAt?: Date | undefined;
   updatedBy?: string | undefined;
 }

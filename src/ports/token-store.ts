@@ -5,6 +5,9 @@ import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../domain/rec
 import type { AuditStore } from "./audit-store.js";
 import type { LeaseStore } from "./lease-store.js";
 
+/** The fields of a tenant policy a partial setPolicy may set (issue 22). */
+export type PolicyField = "hipaaEnabled" | "maxKeyLifetimeMs";
+
 export type InsertKeyResult = { ok: true; key: KeyRecord } | { ok: false; reason: "limit" };
 
 export type RotateKeyResult =
@@ -102,7 +105,29 @@ export interface TokenStore extends AuditStore, LeaseStore {
 
   /** The tenant's policy, or null when none was ever set. */
   getPolicy(tenantId: string): Promise<TenantPolicyRecord | null>;
-  setPolicy(policy: TenantPolicyRecord): Promise<TenantPolicyRecord>;
+  /**
+   * Stores the policy and answers what is stored. With `fields` (issue 22), one atomic write sets
+   * only those fields (and updatedAt/updatedBy), keeping the others (a missing policy starts from
+   * the default); an undefined maxKeyLifetimeMs named in `fields` removes the maximum.
+   */
+  setPolicy(policy: TenantPolicyRecord, fields?: readonly PolicyField[]): Promise<TenantPolicyRecord>;
+
+  // --- Issue 22: expiry, suspend and resume ---
+  /**
+   * Sets suspendedAt/suspendedBy on a key not stored as REVOKED and not suspended (one atomic
+   * conditional write); answers the key as stored afterwards (unchanged when revoked or already
+   * suspended), null when it does not exist for this tenant.
+   */
+  suspendKey(args: {
+    tenantId: string;
+    keyId: string;
+    suspendedAt: Date;
+    suspendedBy: string;
+  }): Promise<KeyRecord | null>;
+  /** Removes suspendedAt/suspendedBy from a suspended key not stored as REVOKED (atomic); answers as suspendKey. */
+  resumeKey(args: { tenantId: string; keyId: string }): Promise<KeyRecord | null>;
+  /** ACTIVE or DEPRECATED keys whose expiresAt <= now, earliest expiresAt first, at most `limit`. */
+  findKeysPastExpiry(now: Date, limit: number): Promise<KeyRecord[]>;
 
   /** Resolves when the store can answer; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type {
   InactiveReason as DomainInactiveReason,
   Introspection,
@@ -36,6 +36,7 @@ const REASONS: Record<DomainInactiveReason, InactiveReason> = {
   tenant_mismatch: InactiveReason.TENANT_MISMATCH,
   unverified: InactiveReason.UNVERIFIED,
   unsupported: InactiveReason.UNSUPPORTED,
+  suspended: InactiveReason.SUSPENDED,
 };
 
 const STATUSES: Record<DomainKeyStatus, KeyStatus> = {
@@ -103,9 +104,17 @@ export function toApiKey(key: KeyRecord): ApiKey {
     revokedBy: key.revokedBy ?? "",
     rotatedFromKeyId: key.rotatedFromKeyId ?? "",
     rotatedToKeyId: key.rotatedToKeyId ?? "",
+    expiresAt: ts(key.expiresAt),
+    suspendedAt: ts(key.suspendedAt),
+    suspendedBy: key.suspendedBy ?? "",
   });
 }
 
 export function toTenantPolicy(p: TenantPolicyRecord): TenantPolicy {
-  return create(TenantPolicySchema, { tenantId: p.tenantId, hipaaEnabled: p.hipaaEnabled, updatedAt: ts(p.updatedAt) });
+  return create(TenantPolicySchema, {
+    tenantId: p.tenantId,
+    hipaaEnabled: p.hipaaEnabled,
+    updatedAt: ts(p.updatedAt),
+    maxKeyLifetime: p.maxKeyLifetimeMs === undefined ? undefined : durationFromMs(p.maxKeyLifetimeMs),
+  });
 }

@@ -12,6 +12,8 @@ import { anyTenantOf, createAdminCall, tenantOf } from "./admin-call.js";
 import { createAuditedCall } from "./audited-call.js";
 import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.js";
 import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
+import { expiryOf, graceOf, policyDetail, policyUpdateOf, rotationDetail } from "./key-lifecycle-fields.js";
+import { createKeyLifecycleHandlers } from "./key-lifecycle-handlers.js";
 import {
   FAST_UNARY,
   type CallContext,
@@ -56,27 +58,39 @@ export function createTokenServiceHandlers(deps: {
           action: "key.create",
           permission: "create_key",
           tenant: tenantOf,
-          fields: (r) => ({ label: requireLabel(r.label) }),
+          fields: (r) => ({ label: requireLabel(r.label), expiry: expiryOf(r.expiry) }),
         },
         req,
         ctx,
         async (c) => {
           await c.audit.begin();
-          const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor);
+          const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor, {
+            expiry: c.fields.expiry,
+          });
           c.target({ keyId: key.id });
+          if (key.expiresAt) c.audit.detail(`expires_at ${key.expiresAt.toISOString()}`);
           return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
         },
       ),
 
     rotateKey: (req, ctx) =>
       call(
-        { action: "key.rotate", permission: "rotate_key", tenant: anyTenantOf, fields: keyIdOf },
+        {
+          action: "key.rotate",
+          permission: "rotate_key",
+          tenant: anyTenantOf,
+          fields: (r) => ({ ...keyIdOf(r), graceMs: graceOf(r.grace), expiry: expiryOf(r.successorExpiry) }),
+        },
         req,
         ctx,
         async (c) => {
           await c.audit.begin();
-          const { token, key, previous } = await admin.keys.rotate(c.tenantId, c.fields.keyId, c.principal.actor);
-          c.audit.detail(`successor ${key.id}`);
+          const { keyId, graceMs, expiry } = c.fields;
+          const { token, key, previous } = await admin.keys.rotate(c.tenantId, keyId, c.principal.actor, {
+            graceMs,
+            expiry,
+          });
+          c.audit.detail(`successor ${key.id}${rotationDetail(previous.revokeAt, key.expiresAt)}`);
           return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
         },
       ),
@@ -113,12 +127,17 @@ export function createTokenServiceHandlers(deps: {
       }),
 
     setTenantPolicy: (req, ctx) =>
-      call({ action: "policy.set", permission: "set_policy", tenant: tenantOf }, req, ctx, async (c) => {
-        c.audit.detail(`hipaa_enabled=${req.hipaaEnabled}`);
-        await c.audit.begin();
-        const policy = await admin.policies.set(c.tenantId, req.hipaaEnabled, c.principal.actor);
-        return create(pb.SetTenantPolicyResponseSchema, { policy: toTenantPolicy(policy) });
-      }),
+      call(
+        { action: "policy.set", permission: "set_policy", tenant: tenantOf, fields: policyUpdateOf },
+        req,
+        ctx,
+        async (c) => {
+          c.audit.detail(policyDetail(req.hipaaEnabled, c.fields));
+          await c.audit.begin();
+          const policy = await admin.policies.set(c.tenantId, req.hipaaEnabled, c.principal.actor, c.fields);
+          return create(pb.SetTenantPolicyResponseSchema, { policy: toTenantPolicy(policy) });
+        },
+      ),
 
     getTenantPolicy: (req, ctx) =>
       call({ action: "policy.get", permission: "get_policy", tenant: tenantOf }, req, ctx, async (c) =>
@@ -145,6 +164,7 @@ export function createTokenServiceHandlers(deps: {
       ),
 
     ...createSessionAndAuditHandlers({ admin, call }),
+    ...createKeyLifecycleHandlers({ admin, call }),
   };
   const fast = introspectFastPath(introspector, onIntrospection, introspectCallerCheck);
   return fast ? Object.assign(handlers, { [FAST_UNARY]: { introspect: fast as FastUnary } }) : handlers;

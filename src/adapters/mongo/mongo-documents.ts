@@ -45,6 +45,10 @@ export interface KeyDoc {
   revokedBy?: string;
   rotatedFromKeyId?: string;
   rotatedToKeyId?: string;
+  /** Issue 22: expiry and suspension (the sweep's index: mongo-indexes.ts keys_status_expires_at). */
+  expiresAt?: Date;
+  suspendedAt?: Date;
+  suspendedBy?: string;
 }
 
 export interface SessionDoc {
@@ -65,6 +69,8 @@ export interface PolicyDoc {
   _id: string;
   v: number;
   hipaaEnabled: boolean;
+  /** Issue 22: absent: no maximum. */
+  maxKeyLifetimeMs?: number;
   updatedAt?: Date;
   updatedBy?: string;
 }
@@ -97,6 +103,9 @@ const KEY_OPTIONAL = [
   "revokedBy",
   "rotatedFromKeyId",
   "rotatedToKeyId",
+  "expiresAt",
+  "suspendedAt",
+  "suspendedBy",
 ] as const;
 
 /** Copies the optional fields that hold a value (neither undefined nor null). */
@@ -173,15 +182,17 @@ export function fromSessionDoc(doc: SessionDoc): SessionRecord {
   return session;
 }
 
+const POLICY_OPTIONAL = ["maxKeyLifetimeMs", "updatedAt", "updatedBy"] as const;
+
 export function toPolicyDoc(policy: TenantPolicyRecord): PolicyDoc {
   const doc: PolicyDoc = { _id: policy.tenantId, v: SCHEMA_VERSION, hipaaEnabled: policy.hipaaEnabled };
-  copyOptional(policy, doc, ["updatedAt", "updatedBy"] as const);
+  copyOptional(policy, doc, POLICY_OPTIONAL);
   return doc;
 }
 
 export function fromPolicyDoc(doc: PolicyDoc): TenantPolicyRecord {
   const policy: TenantPolicyRecord = { tenantId: doc._id, hipaaEnabled: doc.hipaaEnabled };
-  copyOptional(doc, policy, ["updatedAt", "updatedBy"] as const);
+  copyOptional(doc, policy, POLICY_OPTIONAL);
   return policy;
 }
 

@@ -26,6 +26,7 @@ export const INDEX = {
   keyGraceSlot: "keys_tenant_grace_slot_unique",
   keyTenantStatusCreated: "keys_tenant_status_created",
   keySweep: "keys_status_revoke_at",
+  keyExpirySweep: "keys_status_expires_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
   sessionTenantExpires: "sessions_tenant_expires_at",
@@ -67,6 +68,13 @@ export const KEY_INDEXES: IndexDescription[] = [
   { name: INDEX.keyTenantStatusCreated, key: { tenantId: 1, status: 1, createdAt: -1, _id: -1 } },
   // The sweep: DEPRECATED keys whose grace ended.
   { name: INDEX.keySweep, key: { status: 1, revokeAt: 1 } },
+  // Issue 22, the expiry sweep: ACTIVE or DEPRECATED keys whose expiresAt passed, earliest first.
+  // Partial: only keys with an expiry are in it (most keys have none).
+  {
+    name: INDEX.keyExpirySweep,
+    key: { status: 1, expiresAt: 1 },
+    partialFilterExpression: { expiresAt: { $exists: true } },
+  },
 ];
 
 export const SESSION_INDEXES: IndexDescription[] = [

@@ -20,6 +20,7 @@ import { createMongoAuditEvents } from "./mongo-audit-events.js";
 import { createMongoLeases, LEASES_COLLECTION, type LeaseDoc } from "./mongo-leases.js";
 import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
+import { createMongoKeyLifecycle } from "./mongo-key-lifecycle.js";
 
 /** recordKeyUses' filter: the key, if its stored last use is missing or older than `at` by more than the coarseness. */
 export const lastUseFilter = (keyId: string, at: Date) => ({
@@ -91,8 +92,16 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
     run,
   );
 
+  const { setPolicyFields, ...lifecycle } = createMongoKeyLifecycle(
+    keys,
+    policies,
+    { maxTimeMS, maintenanceMaxTimeMS },
+    run,
+  );
+
   const store: TokenStore = {
     ...audit,
+    ...lifecycle,
     ...createMongoLeases(async () => (await conn.db()).collection<LeaseDoc>(LEASES_COLLECTION), maxTimeMS, run),
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
@@ -208,22 +217,24 @@ export function createMongoStore(options: MongoTokenStoreOptions): { store: Toke
         return doc ? fromPolicyDoc(doc) : null;
       }),
 
-    setPolicy: (policy) =>
-      run("setPolicy", async () => {
-        const coll = await policies();
-        const doc = toPolicyDoc(policy);
-        const write = () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true, maxTimeMS });
-        try {
-          await write();
-        } catch (err) {
-          // Two concurrent first upserts of one tenant: one inserts, the other may get E11000 on
-          // _id (servers 4.2+ retry this themselves for equality on _id); once more is enough.
-          // https://www.mongodb.com/docs/manual/reference/method/db.collection.updateOne/#upsert-with-duplicate-values
-          if (!isDuplicateKey(err)) throw err;
-          await write();
-        }
-        return fromPolicyDoc(doc);
-      }),
+    setPolicy: (policy, fields) =>
+      fields
+        ? setPolicyFields(policy, fields)
+        : run("setPolicy", async () => {
+            const coll = await policies();
+            const doc = toPolicyDoc(policy);
+            const write = () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true, maxTimeMS });
+            try {
+              await write();
+            } catch (err) {
+              // Two concurrent first upserts of one tenant: one inserts, the other may get E11000 on
+              // _id (servers 4.2+ retry this themselves for equality on _id); once more is enough.
+              // https://www.mongodb.com/docs/manual/reference/method/db.collection.updateOne/#upsert-with-duplicate-values
+              if (!isDuplicateKey(err)) throw err;
+              await write();
+            }
+            return fromPolicyDoc(doc);
+          }),
 
     ping: () =>
       run("ping", async () => {

@@ -18,6 +18,7 @@ const REASONS: Record<pb.InactiveReason, string> = {
   [pb.InactiveReason.TENANT_MISMATCH]: "it belongs to another tenant than --tenant",
   [pb.InactiveReason.UNVERIFIED]: "a JWT that did not verify (signature, issuer, audience, token use or claims)",
   [pb.InactiveReason.UNSUPPORTED]: "a token type this deployment does not accept",
+  [pb.InactiveReason.SUSPENDED]: "suspended (warpflow keys resume undoes it)",
 };
 
 const TYPES: Partial<Record<pb.TokenType, string>> = {

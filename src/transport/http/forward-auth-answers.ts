@@ -53,6 +53,7 @@ const PHRASES: Record<InactiveReason, string> = {
   [InactiveReason.TENANT_MISMATCH]: "token not valid for this tenant",
   [InactiveReason.UNVERIFIED]: "token not verified",
   [InactiveReason.UNSUPPORTED]: "token type not accepted",
+  [InactiveReason.SUSPENDED]: "token suspended",
 };
 
 const challenge = (error: string, description: string) =>

@@ -4,15 +4,15 @@
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Duration, FieldMask, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file warpflow/auth/v1/token_service.proto.
  */
 export const file_warpflow_auth_v1_token_service: GenFile = /*@__PURE__*/
-  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIpIDCgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJIjQKEENyZWF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg0KBWxhYmVsGAIgASgJIkkKEUNyZWF0ZUtleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IjUKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSJ5ChFSb3RhdGVLZXlSZXNwb25zZRINCgV0b2tlbhgBIAEoCRIlCgNrZXkYAiABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleRIuCgxwcmV2aW91c19rZXkYAyABKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSI1ChBSZXZva2VLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIOCgZrZXlfaWQYAiABKAkiOgoRUmV2b2tlS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiJAoPTGlzdEtleXNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI6ChBMaXN0S2V5c1Jlc3BvbnNlEiYKBGtleXMYASADKAsyGC53YXJwZmxvdy5hdXRoLnYxLkFwaUtleSIpChRDcmVhdGVTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkifQoVQ3JlYXRlU2Vzc2lvblJlc3BvbnNlEg0KBXRva2VuGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpleHBpcmVzX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpzZXNzaW9uX2lkGAQgASgJImgKDFRlbmFudFBvbGljeRIRCgl0ZW5hbnRfaWQYASABKAkSFQoNaGlwYWFfZW5hYmxlZBgCIAEoCBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJCChZTZXRUZW5hbnRQb2xpY3lSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIIkkKF1NldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IisKFkdldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIkkKF0dldFRlbmFudFBvbGljeVJlc3BvbnNlEi4KBnBvbGljeRgBIAEoCzIeLndhcnBmbG93LmF1dGgudjEuVGVuYW50UG9saWN5IiYKFUNyZWF0ZUFkbWluS2V5UmVxdWVzdBINCgVsYWJlbBgBIAEoCSJOChZDcmVhdGVBZG1pbktleVJlc3BvbnNlEg0KBXRva2VuGAEgASgJEiUKA2tleRgCIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IuABCgdTZXNzaW9uEgoKAmlkGAEgASgJEhEKCXRlbmFudF9pZBgCIAEoCRIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpleHBpcmVzX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBISCgpjcmVhdGVkX2J5GAYgASgJEhIKCnJldm9rZWRfYnkYByABKAkiPQoUUmV2b2tlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhIKCnNlc3Npb25faWQYAiABKAkiQwoVUmV2b2tlU2Vzc2lvblJlc3BvbnNlEioKB3Nlc3Npb24YASABKAsyGS53YXJwZmxvdy5hdXRoLnYxLlNlc3Npb24iMAobUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCSI1ChxSZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEhUKDXJldm9rZWRfY291bnQYASABKA0iWwoKQXVkaXRBY3RvchIuCgRraW5kGAEgASgOMiAud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yS2luZBIKCgJpZBgCIAEoCRIRCgl0ZW5hbnRfaWQYAyABKAkilwMKCkF1ZGl0RXZlbnQSCgoCaWQYASABKAkSKAoEdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoGYWN0aW9uGAMgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIvCgdvdXRjb21lGAQgASgOMh4ud2FycGZsb3cuYXV0aC52MS5BdWRpdE91dGNvbWUSDAoEY29kZRgFIAEoCRIrCgVhY3RvchgGIAEoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRBY3RvchIRCgl0ZW5hbnRfaWQYByABKAkSDgoGa2V5X2lkGAggASgJEhIKCnNlc3Npb25faWQYCSABKAkSDAoEcGVlchgKIAEoCRISCgp1c2VyX2FnZW50GAsgASgJEhAKCHByb3RvY29sGAwgASgJEg4KBmRldGFpbBgNIAEoCRINCgVjb3VudBgOIAEoDRIuCgpmaXJzdF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLXAQoWTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSLQoGYWN0aW9uGAQgASgOMh0ud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdGlvbhIpCgVzaW5jZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKQoFdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImAKF0xpc3RBdWRpdEV2ZW50c1Jlc3BvbnNlEiwKBmV2ZW50cxgBIAMoCzIcLndhcnBmbG93LmF1dGgudjEuQXVkaXRFdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiVgoZV2F0Y2hJbnZhbGlkYXRpb25zUmVxdWVzdBIaChJyZXN1bWVfaW5zdGFuY2VfaWQYASABKAkSHQoVcmVzdW1lX2FmdGVyX3NlcXVlbmNlGAIgASgEIuABChpXYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZRITCgtpbnN0YW5jZV9pZBgBIAEoCRIQCghzZXF1ZW5jZRgCIAEoBBI2CgxpbnZhbGlkYXRpb24YAyABKAsyHi53YXJwZmxvdy5hdXRoLnYxLkludmFsaWRhdGlvbkgAEjAKCWhlYXJ0YmVhdBgEIAEoCzIbLndhcnBmbG93LmF1dGgudjEuSGVhcnRiZWF0SAASKAoFcmVzZXQYBSABKAsyFy53YXJwZmxvdy5hdXRoLnYxLlJlc2V0SABCBwoFZXZlbnQipQEKDEludmFsaWRhdGlvbhIwCgRraW5kGAEgASgOMiIud2FycGZsb3cuYXV0aC52MS5JbnZhbGlkYXRpb25LaW5kEhEKCXRlbmFudF9pZBgCIAEoCRIOCgZrZXlfaWQYAyABKAkSEgoKc2Vzc2lvbl9pZBgEIAEoCRIaCg1oaXBhYV9lbmFibGVkGAUgASgISACIAQFCEAoOX2hpcGFhX2VuYWJsZWQiYwoJSGVhcnRiZWF0Ei8KC3NlcnZlcl90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghjb21wbGV0ZRgCIAEoCBITCgtpbnRlcnZhbF9tcxgDIAEoDSI2CgVSZXNldBItCgZyZWFzb24YASABKA4yHS53YXJwZmxvdy5hdXRoLnYxLlJlc2V0UmVhc29uKm8KCVRva2VuVHlwZRIaChZUT0tFTl9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSVE9LRU5fVFlQRV9BUElfS0VZEAESFgoSVE9LRU5fVFlQRV9TRVNTSU9OEAISFgoSVE9LRU5fVFlQRV9DT0dOSVRPEAMqcQoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhkKFUtFWV9TVEFUVVNfREVQUkVDQVRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKrICCg5JbmFjdGl2ZVJlYXNvbhIfChtJTkFDVElWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlJTkFDVElWRV9SRUFTT05fTUFMRk9STUVEEAESHQoZSU5BQ1RJVkVfUkVBU09OX05PVF9GT1VORBACEhsKF0lOQUNUSVZFX1JFQVNPTl9SRVZPS0VEEAMSGwoXSU5BQ1RJVkVfUkVBU09OX0VYUElSRUQQBBIhCh1JTkFDVElWRV9SRUFTT05fVEVOQU5UX1BPTElDWRAFEiMKH0lOQUNUSVZFX1JFQVNPTl9URU5BTlRfTUlTTUFUQ0gQBhIeChpJTkFDVElWRV9SRUFTT05fVU5WRVJJRklFRBAHEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNVUFBPUlRFRBAIKqQDCgtBdWRpdEFjdGlvbhIcChhBVURJVF9BQ1RJT05fVU5TUEVDSUZJRUQQABIbChdBVURJVF9BQ1RJT05fS0VZX0NSRUFURRABEhsKF0FVRElUX0FDVElPTl9LRVlfUk9UQVRFEAISGwoXQVVESVRfQUNUSU9OX0tFWV9SRVZPS0UQAxIiCh5BVURJVF9BQ1RJT05fS0VZX0dSQUNFX0VYUElSRUQQBBIaChZBVURJVF9BQ1RJT05fS0VZU19MSVNUEAUSHwobQVVESVRfQUNUSU9OX1NFU1NJT05fQ1JFQVRFEAYSHwobQVVESVRfQUNUSU9OX1NFU1NJT05fUkVWT0tFEAcSJAogQVVESVRfQUNUSU9OX1NFU1NJT05TX1JFVk9LRV9BTEwQCBIbChdBVURJVF9BQ1RJT05fUE9MSUNZX1NFVBAJEhsKF0FVRElUX0FDVElPTl9QT0xJQ1lfR0VUEAoSIQodQVVESVRfQUNUSU9OX0FETUlOX0tFWV9DUkVBVEUQCxIbChdBVURJVF9BQ1RJT05fQVVESVRfTElTVBAMKngKDEF1ZGl0T3V0Y29tZRIdChlBVURJVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFAoQQVVESVRfT1VUQ09NRV9PSxABEhgKFEFVRElUX09VVENPTUVfRkFJTEVEEAISGQoVQVVESVRfT1VUQ09NRV9VTktOT1dOEAMq6gEKDkF1ZGl0QWN0b3JLaW5kEiAKHEFVRElUX0FDVE9SX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9BQ1RPUl9LSU5EX05PTkUQARIeChpBVURJVF9BQ1RPUl9LSU5EX0FETUlOX0tFWRACEiEKHUFVRElUX0FDVE9SX0tJTkRfQ09HTklUT19VU0VSEAMSHAoYQVVESVRfQUNUT1JfS0lORF9BUElfS0VZEAQSHAoYQVVESVRfQUNUT1JfS0lORF9TRVNTSU9OEAUSHAoYQVVESVRfQUNUT1JfS0lORF9TRVJWSUNFEAYqkgMKEEludmFsaWRhdGlvbktpbmQSIQodSU5WQUxJREFUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUkVWT0tFRBABEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9ST1RBVEVEEAISJQohSU5WQUxJREFUSU9OX0tJTkRfS0VZX0dSQUNFX0VOREVEEAMSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NSRUFURUQQBBIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfQ0hBTkdFRBAFEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fUkVWT0tFRBAGEi0KKUlOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9TRVNTSU9OU19SRVZPS0VEEAcSJQohSU5WQUxJREFUSU9OX0tJTkRfU0VTU0lPTl9DUkVBVEVEEAgSKwonSU5WQUxJREFUSU9OX0tJTkRfVEVOQU5UX1BPTElDWV9DSEFOR0VEEAkqegoLUmVzZXRSZWFzb24SHAoYUkVTRVRfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSUkVTRVRfUkVBU09OX1NUQVJUEAESFAoQUkVTRVRfUkVBU09OX0dBUBACEh8KG1JFU0VUX1JFQVNPTl9GRUVEX1JFU1RBUlRFRBADMocKCgxUb2tlblNlcnZpY2USVwoKSW50cm9zcGVjdBIjLndhcnBmbG93LmF1dGgudjEuSW50cm9zcGVjdFJlcXVlc3QaJC53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXNwb25zZRJUCglDcmVhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlc3BvbnNlElQKCVJvdGF0ZUtleRIiLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVzcG9uc2USVAoJUmV2b2tlS2V5EiIud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXNwb25zZRJRCghMaXN0S2V5cxIhLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXF1ZXN0GiIud2FycGZsb3cuYXV0aC52MS5MaXN0S2V5c1Jlc3BvbnNlEmAKDUNyZWF0ZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USZgoPU2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJmCg9HZXRUZW5hbnRQb2xpY3kSKC53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlc3BvbnNlEmMKDkNyZWF0ZUFkbWluS2V5Eicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlcXVlc3QaKC53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUFkbWluS2V5UmVzcG9uc2USYAoNUmV2b2tlU2Vzc2lvbhImLndhcnBmbG93LmF1dGgudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJ1ChRSZXZva2VUZW5hbnRTZXNzaW9ucxItLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0Gi4ud2FycGZsb3cuYXV0aC52MS5SZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEmYKD0xpc3RBdWRpdEV2ZW50cxIoLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UScQoSV2F0Y2hJbnZhbGlkYXRpb25zEisud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXF1ZXN0Giwud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZTABYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("CiR3YXJwZmxvdy9hdXRoL3YxL3Rva2VuX3NlcnZpY2UucHJvdG8SEHdhcnBmbG93LmF1dGgudjEiPgoRSW50cm9zcGVjdFJlcXVlc3QSDQoFdG9rZW4YASABKAkSGgoSZXhwZWN0ZWRfdGVuYW50X2lkGAIgASgJItwCChJJbnRyb3NwZWN0UmVzcG9uc2USDgoGYWN0aXZlGAEgASgIEi8KCnRva2VuX3R5cGUYAiABKA4yGy53YXJwZmxvdy5hdXRoLnYxLlRva2VuVHlwZRIRCgl0ZW5hbnRfaWQYAyABKAkSDgoGa2V5X2lkGAQgASgJEhIKCnNlc3Npb25faWQYBSABKAkSLgoKZXhwaXJlc19hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKZGVwcmVjYXRlZBgHIAEoCBINCgVhZG1pbhgIIAEoCBI5Cg9pbmFjdGl2ZV9yZWFzb24YCSABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkluYWN0aXZlUmVhc29uEg8KB3N1YmplY3QYCiABKAkSDgoGZ3JvdXBzGAsgAygJEg0KBWVtYWlsGAwgASgJEhAKCHVzZXJuYW1lGA0gASgJIooECgZBcGlLZXkSCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEg0KBWxhYmVsGAMgASgJEisKBnN0YXR1cxgEIAEoDjIbLndhcnBmbG93LmF1dGgudjEuS2V5U3RhdHVzEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLQoJcmV2b2tlX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgpyZXZva2VkX2F0GAggASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIMCgRoaW50GAkgASgJEhIKCmNyZWF0ZWRfYnkYCiABKAkSEgoKcmV2b2tlZF9ieRgLIAEoCRIbChNyb3RhdGVkX2Zyb21fa2V5X2lkGAwgASgJEhkKEXJvdGF0ZWRfdG9fa2V5X2lkGA0gASgJEi4KCmV4cGlyZXNfYXQYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDHN1c3BlbmRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMc3VzcGVuZGVkX2J5GBIgASgJIqEBChBDcmVhdGVLZXlSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRINCgVsYWJlbBgCIAEoCRIwCgpleHBpcmVzX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEi8KCmV4cGlyZXNfaW4YBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IAEIICgZleHBpcnkiSQoRQ3JlYXRlS2V5UmVzcG9uc2USDQoFdG9rZW4YASABKAkSJQoDa2V5GAIgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXki6gEKEFJvdGF0ZUtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCRIoCgVncmFjZRgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI6ChRzdWNjZXNzb3JfZXhwaXJlc19hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABI5ChRzdWNjZXNzb3JfZXhwaXJlc19pbhgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAQhIKEHN1Y2Nlc3Nvcl9leHBpcnkieQoRUm90YXRlS2V5UmVzcG9uc2USDQoFdG9rZW4YASABKAkSJQoDa2V5GAIgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkSLgoMcHJldmlvdXNfa2V5GAMgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiNQoQUmV2b2tlS2V5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIjoKEVJldm9rZUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5IiQKD0xpc3RLZXlzUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiOgoQTGlzdEtleXNSZXNwb25zZRImCgRrZXlzGAEgAygLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiKQoUQ3JlYXRlU2Vzc2lvblJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIn0KFUNyZWF0ZVNlc3Npb25SZXNwb25zZRINCgV0b2tlbhgBIAEoCRIRCgl0ZW5hbnRfaWQYAiABKAkSLgoKZXhwaXJlc19hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEgoKc2Vzc2lvbl9pZBgEIAEoCSKdAQoMVGVuYW50UG9saWN5EhEKCXRlbmFudF9pZBgBIAEoCRIVCg1oaXBhYV9lbmFibGVkGAIgASgIEi4KCnVwZGF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjMKEG1heF9rZXlfbGlmZXRpbWUYBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iqAEKFlNldFRlbmFudFBvbGljeVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEhUKDWhpcGFhX2VuYWJsZWQYAiABKAgSMwoQbWF4X2tleV9saWZldGltZRgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIvCgt1cGRhdGVfbWFzaxgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE1hc2siSQoXU2V0VGVuYW50UG9saWN5UmVzcG9uc2USLgoGcG9saWN5GAEgASgLMh4ud2FycGZsb3cuYXV0aC52MS5UZW5hbnRQb2xpY3kiKwoWR2V0VGVuYW50UG9saWN5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkiSQoXR2V0VGVuYW50UG9saWN5UmVzcG9uc2USLgoGcG9saWN5GAEgASgLMh4ud2FycGZsb3cuYXV0aC52MS5UZW5hbnRQb2xpY3kiJgoVQ3JlYXRlQWRtaW5LZXlSZXF1ZXN0Eg0KBWxhYmVsGAEgASgJIk4KFkNyZWF0ZUFkbWluS2V5UmVzcG9uc2USDQoFdG9rZW4YASABKAkSJQoDa2V5GAIgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXki4AEKB1Nlc3Npb24SCgoCaWQYASABKAkSEQoJdGVuYW50X2lkGAIgASgJEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCmV4cGlyZXNfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnJldm9rZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhIKCmNyZWF0ZWRfYnkYBiABKAkSEgoKcmV2b2tlZF9ieRgHIAEoCSI9ChRSZXZva2VTZXNzaW9uUmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSEgoKc2Vzc2lvbl9pZBgCIAEoCSJDChVSZXZva2VTZXNzaW9uUmVzcG9uc2USKgoHc2Vzc2lvbhgBIAEoCzIZLndhcnBmbG93LmF1dGgudjEuU2Vzc2lvbiIwChtSZXZva2VUZW5hbnRTZXNzaW9uc1JlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJIjUKHFJldm9rZVRlbmFudFNlc3Npb25zUmVzcG9uc2USFQoNcmV2b2tlZF9jb3VudBgBIAEoDSJbCgpBdWRpdEFjdG9yEi4KBGtpbmQYASABKA4yIC53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0QWN0b3JLaW5kEgoKAmlkGAIgASgJEhEKCXRlbmFudF9pZBgDIAEoCSKXAwoKQXVkaXRFdmVudBIKCgJpZBgBIAEoCRIoCgR0aW1lGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgZhY3Rpb24YAyABKA4yHS53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0QWN0aW9uEi8KB291dGNvbWUYBCABKA4yHi53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0T3V0Y29tZRIMCgRjb2RlGAUgASgJEisKBWFjdG9yGAYgASgLMhwud2FycGZsb3cuYXV0aC52MS5BdWRpdEFjdG9yEhEKCXRlbmFudF9pZBgHIAEoCRIOCgZrZXlfaWQYCCABKAkSEgoKc2Vzc2lvbl9pZBgJIAEoCRIMCgRwZWVyGAogASgJEhIKCnVzZXJfYWdlbnQYCyABKAkSEAoIcHJvdG9jb2wYDCABKAkSDgoGZGV0YWlsGA0gASgJEg0KBWNvdW50GA4gASgNEi4KCmZpcnN0X3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wItcBChZMaXN0QXVkaXRFdmVudHNSZXF1ZXN0EhEKCXRlbmFudF9pZBgBIAEoCRIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCRItCgZhY3Rpb24YBCABKA4yHS53YXJwZmxvdy5hdXRoLnYxLkF1ZGl0QWN0aW9uEikKBXNpbmNlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgV1bnRpbBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiYAoXTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2USLAoGZXZlbnRzGAEgAygLMhwud2FycGZsb3cuYXV0aC52MS5BdWRpdEV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSJWChlXYXRjaEludmFsaWRhdGlvbnNSZXF1ZXN0EhoKEnJlc3VtZV9pbnN0YW5jZV9pZBgBIAEoCRIdChVyZXN1bWVfYWZ0ZXJfc2VxdWVuY2UYAiABKAQi4AEKGldhdGNoSW52YWxpZGF0aW9uc1Jlc3BvbnNlEhMKC2luc3RhbmNlX2lkGAEgASgJEhAKCHNlcXVlbmNlGAIgASgEEjYKDGludmFsaWRhdGlvbhgDIAEoCzIeLndhcnBmbG93LmF1dGgudjEuSW52YWxpZGF0aW9uSAASMAoJaGVhcnRiZWF0GAQgASgLMhsud2FycGZsb3cuYXV0aC52MS5IZWFydGJlYXRIABIoCgVyZXNldBgFIAEoCzIXLndhcnBmbG93LmF1dGgudjEuUmVzZXRIAEIHCgVldmVudCKlAQoMSW52YWxpZGF0aW9uEjAKBGtpbmQYASABKA4yIi53YXJwZmxvdy5hdXRoLnYxLkludmFsaWRhdGlvbktpbmQSEQoJdGVuYW50X2lkGAIgASgJEg4KBmtleV9pZBgDIAEoCRISCgpzZXNzaW9uX2lkGAQgASgJEhoKDWhpcGFhX2VuYWJsZWQYBSABKAhIAIgBAUIQCg5faGlwYWFfZW5hYmxlZCJjCglIZWFydGJlYXQSLwoLc2VydmVyX3RpbWUYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGNvbXBsZXRlGAIgASgIEhMKC2ludGVydmFsX21zGAMgASgNIjYKBVJlc2V0Ei0KBnJlYXNvbhgBIAEoDjIdLndhcnBmbG93LmF1dGgudjEuUmVzZXRSZWFzb24iNgoRU3VzcGVuZEtleVJlcXVlc3QSEQoJdGVuYW50X2lkGAEgASgJEg4KBmtleV9pZBgCIAEoCSI7ChJTdXNwZW5kS2V5UmVzcG9uc2USJQoDa2V5GAEgASgLMhgud2FycGZsb3cuYXV0aC52MS5BcGlLZXkiNQoQUmVzdW1lS2V5UmVxdWVzdBIRCgl0ZW5hbnRfaWQYASABKAkSDgoGa2V5X2lkGAIgASgJIjoKEVJlc3VtZUtleVJlc3BvbnNlEiUKA2tleRgBIAEoCzIYLndhcnBmbG93LmF1dGgudjEuQXBpS2V5Km8KCVRva2VuVHlwZRIaChZUT0tFTl9UWVBFX1VOU1BFQ0lGSUVEEAASFgoSVE9LRU5fVFlQRV9BUElfS0VZEAESFgoSVE9LRU5fVFlQRV9TRVNTSU9OEAISFgoSVE9LRU5fVFlQRV9DT0dOSVRPEAMqcQoJS2V5U3RhdHVzEhoKFktFWV9TVEFUVVNfVU5TUEVDSUZJRUQQABIVChFLRVlfU1RBVFVTX0FDVElWRRABEhkKFUtFWV9TVEFUVVNfREVQUkVDQVRFRBACEhYKEktFWV9TVEFUVVNfUkVWT0tFRBADKtECCg5JbmFjdGl2ZVJlYXNvbhIfChtJTkFDVElWRV9SRUFTT05fVU5TUEVDSUZJRUQQABIdChlJTkFDVElWRV9SRUFTT05fTUFMRk9STUVEEAESHQoZSU5BQ1RJVkVfUkVBU09OX05PVF9GT1VORBACEhsKF0lOQUNUSVZFX1JFQVNPTl9SRVZPS0VEEAMSGwoXSU5BQ1RJVkVfUkVBU09OX0VYUElSRUQQBBIhCh1JTkFDVElWRV9SRUFTT05fVEVOQU5UX1BPTElDWRAFEiMKH0lOQUNUSVZFX1JFQVNPTl9URU5BTlRfTUlTTUFUQ0gQBhIeChpJTkFDVElWRV9SRUFTT05fVU5WRVJJRklFRBAHEh8KG0lOQUNUSVZFX1JFQVNPTl9VTlNVUFBPUlRFRBAIEh0KGUlOQUNUSVZFX1JFQVNPTl9TVVNQRU5ERUQQCyr9AwoLQXVkaXRBY3Rpb24SHAoYQVVESVRfQUNUSU9OX1VOU1BFQ0lGSUVEEAASGwoXQVVESVRfQUNUSU9OX0tFWV9DUkVBVEUQARIbChdBVURJVF9BQ1RJT05fS0VZX1JPVEFURRACEhsKF0FVRElUX0FDVElPTl9LRVlfUkVWT0tFEAMSIgoeQVVESVRfQUNUSU9OX0tFWV9HUkFDRV9FWFBJUkVEEAQSGgoWQVVESVRfQUNUSU9OX0tFWVNfTElTVBAFEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX0NSRUFURRAGEh8KG0FVRElUX0FDVElPTl9TRVNTSU9OX1JFVk9LRRAHEiQKIEFVRElUX0FDVElPTl9TRVNTSU9OU19SRVZPS0VfQUxMEAgSGwoXQVVESVRfQUNUSU9OX1BPTElDWV9TRVQQCRIbChdBVURJVF9BQ1RJT05fUE9MSUNZX0dFVBAKEiEKHUFVRElUX0FDVElPTl9BRE1JTl9LRVlfQ1JFQVRFEAsSGwoXQVVESVRfQUNUSU9OX0FVRElUX0xJU1QQDBIcChhBVURJVF9BQ1RJT05fS0VZX0VYUElSRUQQDRIcChhBVURJVF9BQ1RJT05fS0VZX1NVU1BFTkQQDhIbChdBVURJVF9BQ1RJT05fS0VZX1JFU1VNRRAPKngKDEF1ZGl0T3V0Y29tZRIdChlBVURJVF9PVVRDT01FX1VOU1BFQ0lGSUVEEAASFAoQQVVESVRfT1VUQ09NRV9PSxABEhgKFEFVRElUX09VVENPTUVfRkFJTEVEEAISGQoVQVVESVRfT1VUQ09NRV9VTktOT1dOEAMq6gEKDkF1ZGl0QWN0b3JLaW5kEiAKHEFVRElUX0FDVE9SX0tJTkRfVU5TUEVDSUZJRUQQABIZChVBVURJVF9BQ1RPUl9LSU5EX05PTkUQARIeChpBVURJVF9BQ1RPUl9LSU5EX0FETUlOX0tFWRACEiEKHUFVRElUX0FDVE9SX0tJTkRfQ09HTklUT19VU0VSEAMSHAoYQVVESVRfQUNUT1JfS0lORF9BUElfS0VZEAQSHAoYQVVESVRfQUNUT1JfS0lORF9TRVNTSU9OEAUSHAoYQVVESVRfQUNUT1JfS0lORF9TRVJWSUNFEAYq2gMKEEludmFsaWRhdGlvbktpbmQSIQodSU5WQUxJREFUSU9OX0tJTkRfVU5TUEVDSUZJRUQQABIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfUkVWT0tFRBABEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9ST1RBVEVEEAISJQohSU5WQUxJREFUSU9OX0tJTkRfS0VZX0dSQUNFX0VOREVEEAMSIQodSU5WQUxJREFUSU9OX0tJTkRfS0VZX0NSRUFURUQQBBIhCh1JTlZBTElEQVRJT05fS0lORF9LRVlfQ0hBTkdFRBAFEiUKIUlOVkFMSURBVElPTl9LSU5EX1NFU1NJT05fUkVWT0tFRBAGEi0KKUlOVkFMSURBVElPTl9LSU5EX1RFTkFOVF9TRVNTSU9OU19SRVZPS0VEEAcSJQohSU5WQUxJREFUSU9OX0tJTkRfU0VTU0lPTl9DUkVBVEVEEAgSKwonSU5WQUxJREFUSU9OX0tJTkRfVEVOQU5UX1BPTElDWV9DSEFOR0VEEAkSIwofSU5WQUxJREFUSU9OX0tJTkRfS0VZX1NVU1BFTkRFRBAKEiEKHUlOVkFMSURBVElPTl9LSU5EX0tFWV9SRVNVTUVEEAsqegoLUmVzZXRSZWFzb24SHAoYUkVTRVRfUkVBU09OX1VOU1BFQ0lGSUVEEAASFgoSUkVTRVRfUkVBU09OX1NUQVJUEAESFAoQUkVTRVRfUkVBU09OX0dBUBACEh8KG1JFU0VUX1JFQVNPTl9GRUVEX1JFU1RBUlRFRBADMrYLCgxUb2tlblNlcnZpY2USVwoKSW50cm9zcGVjdBIjLndhcnBmbG93LmF1dGgudjEuSW50cm9zcGVjdFJlcXVlc3QaJC53YXJwZmxvdy5hdXRoLnYxLkludHJvc3BlY3RSZXNwb25zZRJUCglDcmVhdGVLZXkSIi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlcXVlc3QaIy53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUtleVJlc3BvbnNlElQKCVJvdGF0ZUtleRIiLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVxdWVzdBojLndhcnBmbG93LmF1dGgudjEuUm90YXRlS2V5UmVzcG9uc2USVAoJUmV2b2tlS2V5EiIud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5SZXZva2VLZXlSZXNwb25zZRJRCghMaXN0S2V5cxIhLndhcnBmbG93LmF1dGgudjEuTGlzdEtleXNSZXF1ZXN0GiIud2FycGZsb3cuYXV0aC52MS5MaXN0S2V5c1Jlc3BvbnNlEmAKDUNyZWF0ZVNlc3Npb24SJi53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZVNlc3Npb25SZXF1ZXN0Gicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVTZXNzaW9uUmVzcG9uc2USZgoPU2V0VGVuYW50UG9saWN5Eigud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXF1ZXN0Gikud2FycGZsb3cuYXV0aC52MS5TZXRUZW5hbnRQb2xpY3lSZXNwb25zZRJmCg9HZXRUZW5hbnRQb2xpY3kSKC53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlcXVlc3QaKS53YXJwZmxvdy5hdXRoLnYxLkdldFRlbmFudFBvbGljeVJlc3BvbnNlEmMKDkNyZWF0ZUFkbWluS2V5Eicud2FycGZsb3cuYXV0aC52MS5DcmVhdGVBZG1pbktleVJlcXVlc3QaKC53YXJwZmxvdy5hdXRoLnYxLkNyZWF0ZUFkbWluS2V5UmVzcG9uc2USYAoNUmV2b2tlU2Vzc2lvbhImLndhcnBmbG93LmF1dGgudjEuUmV2b2tlU2Vzc2lvblJlcXVlc3QaJy53YXJwZmxvdy5hdXRoLnYxLlJldm9rZVNlc3Npb25SZXNwb25zZRJ1ChRSZXZva2VUZW5hbnRTZXNzaW9ucxItLndhcnBmbG93LmF1dGgudjEuUmV2b2tlVGVuYW50U2Vzc2lvbnNSZXF1ZXN0Gi4ud2FycGZsb3cuYXV0aC52MS5SZXZva2VUZW5hbnRTZXNzaW9uc1Jlc3BvbnNlEmYKD0xpc3RBdWRpdEV2ZW50cxIoLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVxdWVzdBopLndhcnBmbG93LmF1dGgudjEuTGlzdEF1ZGl0RXZlbnRzUmVzcG9uc2UScQoSV2F0Y2hJbnZhbGlkYXRpb25zEisud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXF1ZXN0Giwud2FycGZsb3cuYXV0aC52MS5XYXRjaEludmFsaWRhdGlvbnNSZXNwb25zZTABElcKClN1c3BlbmRLZXkSIy53YXJwZmxvdy5hdXRoLnYxLlN1c3BlbmRLZXlSZXF1ZXN0GiQud2FycGZsb3cuYXV0aC52MS5TdXNwZW5kS2V5UmVzcG9uc2USVAoJUmVzdW1lS2V5EiIud2FycGZsb3cuYXV0aC52MS5SZXN1bWVLZXlSZXF1ZXN0GiMud2FycGZsb3cuYXV0aC52MS5SZXN1bWVLZXlSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_timestamp]);
 
 /**
  * @generated from message warpflow.auth.v1.IntrospectRequest
@@ -221,6 +221,26 @@ export type ApiKey = Message<"warpflow.auth.v1.ApiKey"> & {
    * @generated from field: string rotated_to_key_id = 13;
    */
   rotatedToKeyId: string;
+
+  /**
+   * 14, 15: issue 22 scopes.
+   * When the key stops working (CreateKey's expiry, or the tenant's max_key_lifetime); unset: never.
+   *
+   * @generated from field: google.protobuf.Timestamp expires_at = 16;
+   */
+  expiresAt?: Timestamp | undefined;
+
+  /**
+   * Set while the key is suspended (SuspendKey), with who suspended it.
+   *
+   * @generated from field: google.protobuf.Timestamp suspended_at = 17;
+   */
+  suspendedAt?: Timestamp | undefined;
+
+  /**
+   * @generated from field: string suspended_by = 18;
+   */
+  suspendedBy: string;
 };
 
 /**
@@ -245,6 +265,27 @@ export type CreateKeyRequest = Message<"warpflow.auth.v1.CreateKeyRequest"> & {
    * @generated from field: string label = 2;
    */
   label: string;
+
+  /**
+   * 3, 4: issue 22 scopes.
+   * Optional expiry (issue 22): an instant, or a lifetime from now. Unset: the tenant's
+   * max_key_lifetime if it has one, else none. Longer than the tenant's maximum: INVALID_ARGUMENT.
+   *
+   * @generated from oneof warpflow.auth.v1.CreateKeyRequest.expiry
+   */
+  expiry: {
+    /**
+     * @generated from field: google.protobuf.Timestamp expires_at = 5;
+     */
+    value: Timestamp;
+    case: "expiresAt";
+  } | {
+    /**
+     * @generated from field: google.protobuf.Duration expires_in = 6;
+     */
+    value: Duration;
+    case: "expiresIn";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -291,6 +332,35 @@ export type RotateKeyRequest = Message<"warpflow.auth.v1.RotateKeyRequest"> & {
    * @generated from field: string key_id = 2;
    */
   keyId: string;
+
+  /**
+   * 3, 4: issue 22 scopes.
+   * How long the old key keeps working (issue 22): 0 to 72 hours; unset: 72 hours. 0 revokes it at once.
+   *
+   * @generated from field: google.protobuf.Duration grace = 5;
+   */
+  grace?: Duration | undefined;
+
+  /**
+   * 6: reserved for issue 22's retire-on-first-use (not built).
+   * The successor's expiry. Unset: the old key's lifetime length (if it had one), clamped to the
+   * tenant's max_key_lifetime from now; else the tenant's maximum, if any. Longer than the maximum: INVALID_ARGUMENT.
+   *
+   * @generated from oneof warpflow.auth.v1.RotateKeyRequest.successor_expiry
+   */
+  successorExpiry: {
+    /**
+     * @generated from field: google.protobuf.Timestamp successor_expires_at = 7;
+     */
+    value: Timestamp;
+    case: "successorExpiresAt";
+  } | {
+    /**
+     * @generated from field: google.protobuf.Duration successor_expires_in = 8;
+     */
+    value: Duration;
+    case: "successorExpiresIn";
+  } | { case: undefined; value?: undefined };
 };
 
 /**
@@ -475,6 +545,13 @@ export type TenantPolicy = Message<"warpflow.auth.v1.TenantPolicy"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 3;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Issue 22: the longest lifetime a new key of the tenant may have; unset: no maximum.
+   *
+   * @generated from field: google.protobuf.Duration max_key_lifetime = 4;
+   */
+  maxKeyLifetime?: Duration | undefined;
 };
 
 /**
@@ -497,6 +574,22 @@ export type SetTenantPolicyRequest = Message<"warpflow.auth.v1.SetTenantPolicyRe
    * @generated from field: bool hipaa_enabled = 2;
    */
   hipaaEnabled: boolean;
+
+  /**
+   * Issue 22: 1 hour to 3650 days; applies to keys created (or rotated) from now on.
+   *
+   * @generated from field: google.protobuf.Duration max_key_lifetime = 3;
+   */
+  maxKeyLifetime?: Duration | undefined;
+
+  /**
+   * Which fields to set ("hipaa_enabled", "max_key_lifetime"). Unset: hipaa_enabled is set, and
+   * max_key_lifetime when present (an unset one keeps the stored maximum). Naming max_key_lifetime
+   * with the field unset removes the maximum. Naming only max_key_lifetime keeps hipaa_enabled.
+   *
+   * @generated from field: google.protobuf.FieldMask update_mask = 4;
+   */
+  updateMask?: FieldMask | undefined;
 };
 
 /**
@@ -1115,6 +1208,86 @@ export const ResetSchema: GenMessage<Reset> = /*@__PURE__*/
   messageDesc(file_warpflow_auth_v1_token_service, 33);
 
 /**
+ * Issue 22: suspend and resume.
+ *
+ * @generated from message warpflow.auth.v1.SuspendKeyRequest
+ */
+export type SuspendKeyRequest = Message<"warpflow.auth.v1.SuspendKeyRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.SuspendKeyRequest.
+ * Use `create(SuspendKeyRequestSchema)` to create a new message.
+ */
+export const SuspendKeyRequestSchema: GenMessage<SuspendKeyRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 34);
+
+/**
+ * @generated from message warpflow.auth.v1.SuspendKeyResponse
+ */
+export type SuspendKeyResponse = Message<"warpflow.auth.v1.SuspendKeyResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.ApiKey key = 1;
+   */
+  key?: ApiKey | undefined;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.SuspendKeyResponse.
+ * Use `create(SuspendKeyResponseSchema)` to create a new message.
+ */
+export const SuspendKeyResponseSchema: GenMessage<SuspendKeyResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 35);
+
+/**
+ * @generated from message warpflow.auth.v1.ResumeKeyRequest
+ */
+export type ResumeKeyRequest = Message<"warpflow.auth.v1.ResumeKeyRequest"> & {
+  /**
+   * @generated from field: string tenant_id = 1;
+   */
+  tenantId: string;
+
+  /**
+   * @generated from field: string key_id = 2;
+   */
+  keyId: string;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ResumeKeyRequest.
+ * Use `create(ResumeKeyRequestSchema)` to create a new message.
+ */
+export const ResumeKeyRequestSchema: GenMessage<ResumeKeyRequest> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 36);
+
+/**
+ * @generated from message warpflow.auth.v1.ResumeKeyResponse
+ */
+export type ResumeKeyResponse = Message<"warpflow.auth.v1.ResumeKeyResponse"> & {
+  /**
+   * @generated from field: warpflow.auth.v1.ApiKey key = 1;
+   */
+  key?: ApiKey | undefined;
+};
+
+/**
+ * Describes the message warpflow.auth.v1.ResumeKeyResponse.
+ * Use `create(ResumeKeyResponseSchema)` to create a new message.
+ */
+export const ResumeKeyResponseSchema: GenMessage<ResumeKeyResponse> = /*@__PURE__*/
+  messageDesc(file_warpflow_auth_v1_token_service, 37);
+
+/**
  * TokenType is the kind of a bearer token.
  *
  * @generated from enum warpflow.auth.v1.TokenType
@@ -1256,6 +1429,13 @@ export enum InactiveReason {
    * @generated from enum value: INACTIVE_REASON_UNSUPPORTED = 8;
    */
   UNSUPPORTED = 8,
+
+  /**
+   * 9, 10: issue 22 scopes. A suspended API key (SuspendKey; ResumeKey undoes it). Issue 22.
+   *
+   * @generated from enum value: INACTIVE_REASON_SUSPENDED = 11;
+   */
+  SUSPENDED = 11,
 }
 
 /**
@@ -1359,6 +1539,23 @@ export enum AuditAction {
    * @generated from enum value: AUDIT_ACTION_AUDIT_LIST = 12;
    */
   AUDIT_LIST = 12,
+
+  /**
+   * Issue 22: a key reached its expiry (recorded once, by the sweep), SuspendKey, ResumeKey.
+   *
+   * @generated from enum value: AUDIT_ACTION_KEY_EXPIRED = 13;
+   */
+  KEY_EXPIRED = 13,
+
+  /**
+   * @generated from enum value: AUDIT_ACTION_KEY_SUSPEND = 14;
+   */
+  KEY_SUSPEND = 14,
+
+  /**
+   * @generated from enum value: AUDIT_ACTION_KEY_RESUME = 15;
+   */
+  KEY_RESUME = 15,
 }
 
 /**
@@ -1541,6 +1738,18 @@ export enum InvalidationKind {
    * @generated from enum value: INVALIDATION_KIND_TENANT_POLICY_CHANGED = 9;
    */
   TENANT_POLICY_CHANGED = 9,
+
+  /**
+   * Issue 22: a key was suspended / resumed (drop cached answers for the key).
+   *
+   * @generated from enum value: INVALIDATION_KIND_KEY_SUSPENDED = 10;
+   */
+  KEY_SUSPENDED = 10,
+
+  /**
+   * @generated from enum value: INVALIDATION_KIND_KEY_RESUMED = 11;
+   */
+  KEY_RESUMED = 11,
 }
 
 /**
@@ -1734,6 +1943,29 @@ export const TokenService: GenService<{
     methodKind: "server_streaming";
     input: typeof WatchInvalidationsRequestSchema;
     output: typeof WatchInvalidationsResponseSchema;
+  },
+  /**
+   * Issue 22 (expiry, rotation grace, suspend and resume).
+   * SuspendKey makes an active or deprecated key inactive (INACTIVE_REASON_SUSPENDED) at once, on
+   * every instance, until ResumeKey; it still holds one of the tenant's 3 active places.
+   * FAILED_PRECONDITION for a revoked or expired key. Platform admin, or a tenant admin for its own tenant.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.SuspendKey
+   */
+  suspendKey: {
+    methodKind: "unary";
+    input: typeof SuspendKeyRequestSchema;
+    output: typeof SuspendKeyResponseSchema;
+  },
+  /**
+   * ResumeKey undoes SuspendKey. A revoked (or expired) key can never be resumed: FAILED_PRECONDITION.
+   *
+   * @generated from rpc warpflow.auth.v1.TokenService.ResumeKey
+   */
+  resumeKey: {
+    methodKind: "unary";
+    input: typeof ResumeKeyRequestSchema;
+    output: typeof ResumeKeyResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_warpflow_auth_v1_token_service, 0);
