@@ -44,7 +44,9 @@ type Rpc =
   | "CreateAdminKey"
   | "RevokeSession"
   | "RevokeTenantSessions"
-  | "ListAuditEvents";
+  | "ListAuditEvents"
+  | "SuspendKey"
+  | "ResumeKey";
 
 const OK = "OK";
 const DENIED = "PERMISSION_DENIED";
@@ -61,6 +63,8 @@ const all = (code: string): Record<Rpc, string> => ({
   RevokeSession: code,
   RevokeTenantSessions: code,
   ListAuditEvents: code,
+  SuspendKey: code,
+  ResumeKey: code,
 });
 
 const EXPECTED: Record<Credential, Record<Rpc, string>> = {
@@ -77,6 +81,8 @@ const EXPECTED: Record<Credential, Record<Rpc, string>> = {
     RevokeSession: DENIED,
     RevokeTenantSessions: DENIED,
     ListAuditEvents: OK,
+    SuspendKey: OK,
+    ResumeKey: OK,
   },
   "same-tenant Cognito non-admin": all(DENIED),
   "other-tenant Cognito admin": all(DENIED),
@@ -117,6 +123,13 @@ async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
       return codeOf(t.grpc.revokeTenantSessions({ tenantId: "acme" }, auth));
     case "ListAuditEvents":
       return codeOf(t.grpc.listAuditEvents({ tenantId: "acme" }, auth));
+    case "SuspendKey":
+      return codeOf(t.grpc.suspendKey({ tenantId: "acme", keyId: await freshKeyId() }, auth));
+    case "ResumeKey": {
+      const keyId = await freshKeyId();
+      await t.grpc.suspendKey({ tenantId: "acme", keyId }, asAdmin());
+      return codeOf(t.grpc.resumeKey({ tenantId: "acme", keyId }, auth));
+    }
   }
 }
 
