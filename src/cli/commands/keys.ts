@@ -1,27 +1,41 @@
-// `warpflow keys create|rotate|revoke|list`: a tenant's API keys.
+// `warpflow keys create|rotate|revoke|list|suspend|resume`: a tenant's API keys.
 import type { Command } from "commander";
 import * as pb from "../../gen/warpflow/auth/v1/token_service_pb.js";
 import { ADMIN_TENANT_ID } from "../../domain/tenant-id.js";
 import { formatSecret, keyTable } from "../format.js";
 import type { CommandKit } from "../program.js";
 import { printKeys, revokeKeyConfirmed } from "./key-output.js";
+import { durationOption, expiryOption } from "../key-lifecycle-options.js";
+import { registerKeySuspension } from "./key-suspension.js";
 
 interface TenantOpts {
   tenant: string;
 }
 
 export function registerKeys(program: Command, { group, leaf, run }: CommandKit): void {
-  const keys = group(program, "keys", "a tenant's API keys: create, rotate, revoke, list");
+  const keys = group(program, "keys", "a tenant's API keys: create, rotate, revoke, list, suspend, resume");
 
   const create = leaf(keys, "create", {
     summary: "create an API key (the key is shown once)",
-    examples: ['warpflow keys create --tenant acme --label "CRM Sync"'],
+    examples: [
+      'warpflow keys create --tenant acme --label "CRM Sync"',
+      'warpflow keys create --tenant acme --label "CI" --expires 90d',
+      'warpflow keys create --tenant acme --label "Audit 2026" --expires 2027-01-01T00:00:00Z',
+    ],
     server: true,
   })
     .requiredOption("--tenant <id>", "the tenant")
-    .requiredOption("--label <text>", "what the key is for (1-100 printable characters)");
-  run<TenantOpts & { label: string }>(create, async (ctx, o) => {
-    const r = await ctx.api().createKey({ tenantId: o.tenant, label: o.label }, ctx.auth());
+    .requiredOption("--label <text>", "what the key is for (1-100 printable characters)")
+    .option("--expires <when>", "a lifetime (90d, 12h) or an ISO time; default: the tenant's max-key-lifetime, if any");
+  run<TenantOpts & { label: string; expires?: string }>(create, async (ctx, o) => {
+    const e = o.expires === undefined ? undefined : expiryOption("keys create", o.expires);
+    const expiry =
+      e === undefined
+        ? undefined
+        : e.kind === "in"
+          ? { case: "expiresIn" as const, value: e.value }
+          : { case: "expiresAt" as const, value: e.value };
+    const r = await ctx.api().createKey({ tenantId: o.tenant, label: o.label, expiry }, ctx.auth());
     ctx.out(
       pb.CreateKeyResponseSchema,
       r,
@@ -30,14 +44,27 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
   });
 
   const rotate = leaf(keys, "rotate", {
-    summary: "rotate: a new key now, the old one valid 72 more hours",
-    examples: ["warpflow keys rotate --tenant acme --key key_3hYt0aR8ZkQ2mN7pLx1c"],
+    summary: "rotate: a new key now, the old one valid 72 more hours (or --grace)",
+    examples: [
+      "warpflow keys rotate --tenant acme --key key_3hYt0aR8ZkQ2mN7pLx1c",
+      "warpflow keys rotate --tenant acme --key key_3hYt0aR8ZkQ2mN7pLx1c --grace 0h   # old key revoked now",
+    ],
     server: true,
   })
     .requiredOption("--tenant <id>", "the tenant")
-    .requiredOption("--key <id>", "the key to replace (key_...)");
-  run<TenantOpts & { key: string }>(rotate, async (ctx, o) => {
-    const r = await ctx.api().rotateKey({ tenantId: o.tenant, keyId: o.key }, ctx.auth());
+    .requiredOption("--key <id>", "the key to replace (key_...)")
+    .option("--grace <duration>", "how long the old key keeps working: 0h to 72h (default 72h)")
+    .option("--expires <when>", "the new key's expiry (default: the old key's lifetime, within the tenant's maximum)");
+  run<TenantOpts & { key: string; grace?: string; expires?: string }>(rotate, async (ctx, o) => {
+    const grace = o.grace === undefined ? undefined : durationOption("keys rotate", "--grace", o.grace);
+    const e = o.expires === undefined ? undefined : expiryOption("keys rotate", o.expires);
+    const successorExpiry =
+      e === undefined
+        ? undefined
+        : e.kind === "in"
+          ? { case: "successorExpiresIn" as const, value: e.value }
+          : { case: "successorExpiresAt" as const, value: e.value };
+    const r = await ctx.api().rotateKey({ tenantId: o.tenant, keyId: o.key, grace, successorExpiry }, ctx.auth());
     ctx.out(
       pb.RotateKeyResponseSchema,
       r,
@@ -84,4 +111,6 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
     ]);
     printKeys(ctx, r.keys, policy, "no keys");
   });
+
+  registerKeySuspension(keys, { group, leaf, run });
 }
