@@ -7,6 +7,7 @@ import { DEFAULT_COGNITO_ADMIN_GROUP, type Config } from "../config.js";
 import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { createIntrospector } from "../domain/introspector.js";
+import { createFirstUseRetirement } from "../domain/first-use-retirement.js";
 import { createKeyService, type KeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder, type LastUsedRecorder } from "../domain/last-used-recorder.js";
 import { createPolicyService } from "../domain/policy-service.js";
@@ -96,6 +97,7 @@ export function wireService(deps: {
     cache,
     lastUsed,
     jwt,
+    onKeyUse: (key) => retireOnFirstUse(key), // issue 22
     observe: instrumented
       ? {
           cache: cacheLookup,
@@ -105,6 +107,14 @@ export function wireService(deps: {
   });
   const keys = createKeyService({ store, clock, cache, lastUsed, publish });
   const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
+  const retireOnFirstUse = createFirstUseRetirement({
+    store,
+    clock,
+    cache,
+    audit: () => audit,
+    publish,
+    onError: (err) => logger.warn({ err: (err as Error).message }, "retire on first use failed; will retry"),
+  });
   const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
   const refusals = createRefusalWindows({
     audit,

@@ -18,6 +18,8 @@ export interface IntrospectorDeps {
   cache: TokenCache;
   lastUsed: LastUsedRecorder;
   jwt: JwtVerifier;
+  /** Issue 22: told of every API key answered active (retire-on-first-use: first-use-retirement.ts). */
+  onKeyUse?: ((key: KeyRecord) => void) | undefined;
   /** Observability hooks; optional so the domain stays free of a metrics library. */
   observe?: {
     cache?(tokenType: string, hit: boolean): void;
@@ -147,6 +149,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
 
   function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean): Introspection {
     const deprecated = status === "deprecated";
+    if (key.retireOnFirstUse) deps.onKeyUse?.(key); // issue 22: only successors carry the flag
     return {
       active: true,
       tokenType: "api_key",

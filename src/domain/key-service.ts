@@ -38,7 +38,7 @@ export interface KeyService extends KeySuspension {
     tenantId: string,
     keyId: string,
     actor: string,
-    opts?: { graceMs?: number | undefined; expiry?: ExpiryRequest },
+    opts?: { graceMs?: number | undefined; expiry?: ExpiryRequest; retireOnFirstUse?: boolean | undefined },
   ): Promise<IssuedKey & { previous: KeyRecord }>;
   revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
   list(tenantId: string): Promise<KeyRecord[]>;
@@ -165,6 +165,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       const issued = mint(tenantId, current.label, actor, now);
       const expiresAt = successorExpiry(current, opts.expiry, maxLifetimeMs, now);
       if (expiresAt) issued.key.expiresAt = expiresAt;
+      if (opts.retireOnFirstUse && graceMs > 0) issued.key.retireOnFirstUse = true;
       const result = await unacknowledged(issued.key, () =>
         store.rotateKey({
           tenantId,

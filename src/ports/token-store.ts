@@ -126,6 +126,19 @@ export interface TokenStore extends AuditStore, LeaseStore {
   }): Promise<KeyRecord | null>;
   /** Removes suspendedAt/suspendedBy from a suspended key not stored as REVOKED (atomic); answers as suspendKey. */
   resumeKey(args: { tenantId: string; keyId: string }): Promise<KeyRecord | null>;
+  /**
+   * Retire on first use: stores `predecessorId` as REVOKED at `at` (revokedBy `revokedBy`, its
+   * grace slot freed) if it is still DEPRECATED, rotated to `successorId` and in its grace at `at`
+   * (one conditional write: of several concurrent callers exactly one gets true), then clears the
+   * successor's retireOnFirstUse. Answers whether this call retired it.
+   */
+  retirePredecessor(args: {
+    tenantId: string;
+    successorId: string;
+    predecessorId: string;
+    at: Date;
+    revokedBy: string;
+  }): Promise<boolean>;
   /** ACTIVE or DEPRECATED keys whose expiresAt <= now, earliest expiresAt first, at most `limit`. */
   findKeysPastExpiry(now: Date, limit: number): Promise<KeyRecord[]>;
 

@@ -107,6 +107,7 @@ export function toApiKey(key: KeyRecord): ApiKey {
     expiresAt: ts(key.expiresAt),
     suspendedAt: ts(key.suspendedAt),
     suspendedBy: key.suspendedBy ?? "",
+    retireOnFirstUse: key.retireOnFirstUse === true,
   });
 }
 

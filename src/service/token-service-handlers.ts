@@ -86,9 +86,11 @@ export function createTokenServiceHandlers(deps: {
         async (c) => {
           await c.audit.begin();
           const { keyId, graceMs, expiry } = c.fields;
+          const retireOnFirstUse = req.retireOnFirstUse;
           const { token, key, previous } = await admin.keys.rotate(c.tenantId, keyId, c.principal.actor, {
             graceMs,
             expiry,
+            retireOnFirstUse,
           });
           c.audit.detail(`successor ${key.id}${rotationDetail(previous.revokeAt, key.expiresAt)}`);
           return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });

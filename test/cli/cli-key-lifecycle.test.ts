@@ -67,6 +67,10 @@ describe("CLI: expiry, grace, suspend and resume (issue 22)", () => {
     const z = await cli(["keys", "rotate", "--tenant", "cli-grace", "--key", next, "--grace", "0h", "--json"]);
     expect(z.code, z.stderr).toBe(0);
     expect((JSON.parse(z.stdout) as { previousKey: { status: string } }).previousKey.status).toBe("KEY_STATUS_REVOKED");
+    const zKey = (JSON.parse(z.stdout) as { key: { id: string } }).key.id;
+    const f = await cli(["keys", "rotate", "--tenant", "cli-grace", "--key", zKey, "--retire-on-first-use", "--json"]);
+    expect(f.code, f.stderr).toBe(0);
+    expect((JSON.parse(f.stdout) as { key: { retireOnFirstUse: boolean } }).key.retireOnFirstUse).toBe(true);
   });
 
   it("keys suspend / resume; keys list shows a suspended key; a revoked key cannot be resumed (exit 5)", async () => {

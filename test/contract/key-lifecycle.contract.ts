@@ -119,6 +119,40 @@ export function keyLifecycleContract(current: () => TokenStore): void {
       expect((await store.getKey(t, r.id))!.status).toBe("revoked");
     });
 
+    it("retires a rotation's predecessor once (exactly one of 10 concurrent callers), only while in its grace, and clears the successor's flag", async () => {
+      const store = current();
+      const t = tenant();
+      const old = await insert(newKey(t));
+      const successor = newKey(t, { retireOnFirstUse: true });
+      const rotate = await store.rotateKey({
+        tenantId: t,
+        keyId: old.id,
+        successor,
+        revokeAt: at(10 * HOUR),
+        maxActive: MAX,
+        maxDeprecated: MAX,
+        now: at(0),
+      });
+      expect(rotate.ok && rotate.key.retireOnFirstUse).toBe(true);
+      const args = { tenantId: t, successorId: successor.id, predecessorId: old.id, revokedBy: "system:x" };
+      // Not the successor of this rotation, or the grace already over at `at`: nothing.
+      expect(await store.retirePredecessor({ ...args, successorId: newKeyId(), at: at(HOUR) })).toBe(false);
+      expect(await store.retirePredecessor({ ...args, at: at(10 * HOUR) })).toBe(false);
+      expect((await store.getKey(t, old.id))!.status).toBe("deprecated");
+      const results = await Promise.all(
+        Array.from({ length: 10 }, () => store.retirePredecessor({ ...args, at: at(HOUR) })),
+      );
+      expect(results.filter(Boolean)).toHaveLength(1);
+      expect(await store.getKey(t, old.id)).toMatchObject({
+        status: "revoked",
+        revokedAt: at(HOUR),
+        revokedBy: "system:x",
+      });
+      expect((await store.getKey(t, successor.id))!.retireOnFirstUse).toBeUndefined();
+      // A revoked key is never retired again (nor un-revoked).
+      expect(await store.retirePredecessor({ ...args, at: at(2 * HOUR) })).toBe(false);
+    });
+
     it("sets only the named policy fields, keeping the others; starts a missing policy from the default", async () => {
       const store = current();
       const t = tenant();

@@ -55,6 +55,7 @@ const KEY_FIELDS = new Set([
   "expiresAt",
   "suspendedAt",
   "suspendedBy",
+  "retireOnFirstUse",
 ]);
 
 let seq = 0;

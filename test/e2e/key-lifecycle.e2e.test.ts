@@ -119,6 +119,26 @@ describe("issue 22 over gRPC", () => {
     expect(bad).toEqual({ code: status.INVALID_ARGUMENT, details: "grace: must be between 0 and 3d" });
   });
 
+  it("RotateKey retire_on_first_use: the old key works until the new key's first introspection, then is revoked", async () => {
+    const a = await t.grpc.createKey({ tenantId: "exp-r", label: "r" }, admin());
+    const r = await t.grpc.rotateKey({ tenantId: "exp-r", keyId: a.key!.id, retireOnFirstUse: true }, admin());
+    expect(r.key!.retireOnFirstUse).toBe(true);
+    expect(await t.grpc.introspect({ token: a.token })).toMatchObject({ active: true, deprecated: true });
+    expect(await t.grpc.introspect({ token: a.token })).toMatchObject({ active: true, deprecated: true }); // cached
+    expect(await t.grpc.introspect({ token: r.token })).toMatchObject({ active: true });
+    await waitUntil(async () => !(await t.grpc.introspect({ token: a.token })).active, 3000, "old key retired");
+    expect(await t.grpc.introspect({ token: a.token })).toMatchObject({ inactiveReason: InactiveReason.REVOKED });
+    const keys = (await t.grpc.listKeys({ tenantId: "exp-r" }, admin())).keys;
+    expect(keys.find((k) => k.id === a.key!.id)).toMatchObject({
+      status: KeyStatus.REVOKED,
+      revokedBy: "system:retired-on-first-use",
+    });
+    expect(keys.find((k) => k.id === r.key!.id)!.retireOnFirstUse).toBe(false);
+    const events = (await t.grpc.listAuditEvents({ tenantId: "exp-r", action: AuditAction.KEY_GRACE_EXPIRED }, admin()))
+      .events;
+    expect(events.map((e) => e.keyId)).toEqual([a.key!.id]);
+  });
+
   it("SuspendKey / ResumeKey: inactive at once (cached answer dropped), told to watchers, audited, still holding a place; a revoked key is never resumed", async () => {
     const w = watchGrpc(t.address);
     open.push(w);

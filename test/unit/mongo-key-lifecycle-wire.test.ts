@@ -47,6 +47,29 @@ describe("MongoDB: suspend, resume, the expiry sweep and partial policy writes o
     expect(sent("find")).toHaveLength(0); // matched: no second read
   });
 
+  it("retire on first use: one conditional update of the predecessor (this rotation's, in its grace), then the successor's flag cleared", async () => {
+    stub.handle = ({ name }) => (name === "update" ? { n: 1, nModified: 1, ok: 1 } : undefined);
+    const s = await stub.readyStore();
+    const at = new Date(1e12);
+    const args = { tenantId: "acme", successorId: "key_s", predecessorId: key.id, at, revokedBy: "system:r" };
+    expect(await s.retirePredecessor(args)).toBe(true);
+    const [retire, clear] = sent("update").map((d) => (d.updates as Document[])[0]!);
+    expect(retire!.q).toEqual({
+      _id: key.id,
+      tenantId: "acme",
+      status: "deprecated",
+      rotatedToKeyId: "key_s",
+      revokeAt: { $gt: at },
+    });
+    expect(retire!.u).toEqual({
+      $set: { status: "revoked", revokedAt: at, revokedBy: "system:r" },
+      $unset: { slot: "", graceSlot: "" },
+    });
+    expect(clear).toMatchObject({ q: { _id: "key_s", tenantId: "acme" }, u: { $unset: { retireOnFirstUse: "" } } });
+    stub.handle = ({ name }) => (name === "update" ? { n: 0, nModified: 0, ok: 1 } : undefined);
+    expect(await s.retirePredecessor(args)).toBe(false); // the condition did not hold: not retired here
+  });
+
   it("the expiry sweep reads live keys past their expiry, earliest first, bounded", async () => {
     const expired = { ...key, expiresAt: new Date(1e12) };
     stub.handle = ({ name, doc }) =>

@@ -243,6 +243,21 @@ export function createMemoryTokenStore(
       return copy(k);
     },
 
+    async retirePredecessor({ tenantId, successorId, predecessorId, at, revokedBy }) {
+      assertOpen();
+      const old = tenantKey(tenantId, predecessorId);
+      const retired =
+        old !== undefined &&
+        old.status === "deprecated" &&
+        old.rotatedToKeyId === successorId &&
+        old.revokeAt !== undefined &&
+        old.revokeAt > at;
+      if (retired) Object.assign(old, { status: "revoked", revokedAt: at, revokedBy });
+      const successor = tenantKey(tenantId, successorId);
+      if (successor) delete successor.retireOnFirstUse;
+      return retired;
+    },
+
     async findKeysPastExpiry(now, limit) {
       assertOpen();
       return [...keysById.values()]

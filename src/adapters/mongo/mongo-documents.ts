@@ -49,6 +49,7 @@ export interface KeyDoc {
   expiresAt?: Date;
   suspendedAt?: Date;
   suspendedBy?: string;
+  retireOnFirstUse?: boolean;
 }
 
 export interface SessionDoc {
@@ -106,6 +107,7 @@ const KEY_OPTIONAL = [
   "expiresAt",
   "suspendedAt",
   "suspendedBy",
+  "retireOnFirstUse",
 ] as const;
 
 /** Copies the optional fields that hold a value (neither undefined nor null). */

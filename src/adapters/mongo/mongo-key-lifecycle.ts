@@ -13,7 +13,7 @@ export function createMongoKeyLifecycle(
   policies: () => Promise<Collection<PolicyDoc>>,
   timeouts: { maxTimeMS: number; maintenanceMaxTimeMS: number },
   run: Run,
-): Pick<TokenStore, "suspendKey" | "resumeKey" | "findKeysPastExpiry"> & {
+): Pick<TokenStore, "suspendKey" | "resumeKey" | "findKeysPastExpiry" | "retirePredecessor"> & {
   setPolicyFields(policy: TenantPolicyRecord, fields: readonly PolicyField[]): Promise<TenantPolicyRecord>;
 } {
   const { maxTimeMS, maintenanceMaxTimeMS } = timeouts;
@@ -51,6 +51,19 @@ export function createMongoKeyLifecycle(
           keyId,
         ),
       ),
+
+    retirePredecessor: ({ tenantId, successorId, predecessorId, at, revokedBy }) =>
+      run("retirePredecessor", async () => {
+        const coll = await keys();
+        // One conditional write: only the DEPRECATED key of this rotation, still in its grace.
+        const r = await coll.updateOne(
+          { _id: predecessorId, tenantId, status: "deprecated", rotatedToKeyId: successorId, revokeAt: { $gt: at } },
+          { $set: { status: "revoked", revokedAt: at, revokedBy }, $unset: { slot: "", graceSlot: "" } },
+          { maxTimeMS },
+        );
+        await coll.updateOne({ _id: successorId, tenantId }, { $unset: { retireOnFirstUse: "" } }, { maxTimeMS });
+        return r.modifiedCount === 1;
+      }),
 
     findKeysPastExpiry: (now, limit) =>
       run("findKeysPastExpiry", async () => {

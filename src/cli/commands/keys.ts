@@ -54,23 +54,30 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
     .requiredOption("--tenant <id>", "the tenant")
     .requiredOption("--key <id>", "the key to replace (key_...)")
     .option("--grace <duration>", "how long the old key keeps working: 0h to 72h (default 72h)")
+    .option("--retire-on-first-use", "end the old key's grace the first time the new key is used")
     .option("--expires <when>", "the new key's expiry (default: the old key's lifetime, within the tenant's maximum)");
-  run<TenantOpts & { key: string; grace?: string; expires?: string }>(rotate, async (ctx, o) => {
-    const grace = o.grace === undefined ? undefined : durationOption("keys rotate", "--grace", o.grace);
-    const e = o.expires === undefined ? undefined : expiryOption("keys rotate", o.expires);
-    const successorExpiry =
-      e === undefined
-        ? undefined
-        : e.kind === "in"
-          ? { case: "successorExpiresIn" as const, value: e.value }
-          : { case: "successorExpiresAt" as const, value: e.value };
-    const r = await ctx.api().rotateKey({ tenantId: o.tenant, keyId: o.key, grace, successorExpiry }, ctx.auth());
-    ctx.out(
-      pb.RotateKeyResponseSchema,
-      r,
-      () => `${formatSecret("new API key", r.token)}\n\n${keyTable([r.key!, r.previousKey!], undefined, ctx)}`,
-    );
-  });
+  run<TenantOpts & { key: string; grace?: string; expires?: string; retireOnFirstUse?: boolean }>(
+    rotate,
+    async (ctx, o) => {
+      const grace = o.grace === undefined ? undefined : durationOption("keys rotate", "--grace", o.grace);
+      const e = o.expires === undefined ? undefined : expiryOption("keys rotate", o.expires);
+      const successorExpiry =
+        e === undefined
+          ? undefined
+          : e.kind === "in"
+            ? { case: "successorExpiresIn" as const, value: e.value }
+            : { case: "successorExpiresAt" as const, value: e.value };
+      const retireOnFirstUse = o.retireOnFirstUse === true;
+      const r = await ctx
+        .api()
+        .rotateKey({ tenantId: o.tenant, keyId: o.key, grace, successorExpiry, retireOnFirstUse }, ctx.auth());
+      ctx.out(
+        pb.RotateKeyResponseSchema,
+        r,
+        () => `${formatSecret("new API key", r.token)}\n\n${keyTable([r.key!, r.previousKey!], undefined, ctx)}`,
+      );
+    },
+  );
 
   const revoke = leaf(keys, "revoke", {
     summary: "revoke a key now, permanently (asks first)",
