@@ -8,6 +8,7 @@ import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { createIntrospector } from "../domain/introspector.js";
 import { createFirstUseRetirement } from "../domain/first-use-retirement.js";
+import { expireTenantKeys } from "../domain/key-expiry-sweep.js";
 import { createKeyService, type KeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder, type LastUsedRecorder } from "../domain/last-used-recorder.js";
 import { createPolicyService } from "../domain/policy-service.js";
@@ -105,7 +106,14 @@ export function wireService(deps: {
         }
       : undefined,
   });
-  const keys = createKeyService({ store, clock, cache, lastUsed, publish });
+  const keys = createKeyService({
+    store,
+    clock,
+    cache,
+    lastUsed,
+    publish,
+    expireTenantKeys: (tenantId) => expireTenantKeys({ store, audit, clock, publish }, tenantId), // issue 22
+  });
   const audit = createAuditTrail({ store, clock, sink: createAuditLogSink(logger) });
   const retireOnFirstUse = createFirstUseRetirement({
     store,

@@ -3,6 +3,7 @@ import type { TokenStore } from "../ports/token-store.js";
 import type { AuditTrail } from "./audit-trail.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { Invalidation } from "./invalidation-hub.js";
+import type { KeyRecord } from "./records.js";
 
 /** At most this many expiries per sweep; the rest wait for the next one. */
 export const KEY_EXPIRY_BATCH = 500;
@@ -16,14 +17,32 @@ export const KEY_EXPIRY_BATCH = 500;
  * deprecated key whose grace ended first is left to the grace sweep (its end was the grace's).
  * Answers how many keys this sweep handled.
  */
-export async function expireKeys(deps: {
+export interface ExpiryDeps {
   store: TokenStore;
   audit: AuditTrail;
   clock: Clock;
   publish?: ((invalidation: Invalidation) => void) | undefined;
-}): Promise<number> {
-  const { store, audit, clock } = deps;
-  const due = await store.findKeysPastExpiry(clock.now(), KEY_EXPIRY_BATCH);
+}
+
+export async function expireKeys(deps: ExpiryDeps): Promise<number> {
+  return expireDue(deps, await deps.store.findKeysPastExpiry(deps.clock.now(), KEY_EXPIRY_BATCH));
+}
+
+/**
+ * The same for one tenant's keys, at once: CreateKey calls it when the tenant is at its 3 active
+ * keys, so keys that expired since the last sweep free their places without waiting for it.
+ */
+export async function expireTenantKeys(deps: ExpiryDeps, tenantId: string): Promise<number> {
+  const now = deps.clock.now();
+  const keys = await deps.store.listKeys(tenantId, 0);
+  return expireDue(
+    deps,
+    keys.filter((k) => k.status !== "revoked" && k.expiresAt !== undefined && k.expiresAt <= now),
+  );
+}
+
+async function expireDue(deps: ExpiryDeps, due: KeyRecord[]): Promise<number> {
+  const { store, audit } = deps;
   let handled = 0;
   for (const key of due) {
     const expiresAt = key.expiresAt!;

@@ -46,6 +46,8 @@ export interface KeyService extends KeySuspension {
 
 export interface KeyServiceDeps extends ServiceDeps {
   lastUsed: LastUsedRecorder;
+  /** Issue 22: stores the tenant's keys past their expiry as revoked (with key.expired); answers how many. */
+  expireTenantKeys?: ((tenantId: string) => Promise<number>) | undefined;
 }
 
 /**
@@ -142,7 +144,11 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       const expiresAt = resolveExpiry(opts.expiry, maxLifetimeMs, now);
       if (expiresAt) issued.key.expiresAt = expiresAt;
       const insert = () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
-      const result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
+      let result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
+      // At the limit: keys that expired since the last sweep free their places now (issue 22).
+      if (!result.ok && deps.expireTenantKeys && (await deps.expireTenantKeys(tenantId)) > 0) {
+        result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
+      }
       if (!result.ok) {
         throw new DomainError(
           "resource_exhausted",

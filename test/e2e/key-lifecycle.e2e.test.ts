@@ -259,6 +259,28 @@ describe("key.expired across replicas", () => {
     for (const a of apps.splice(0)) await a.close();
   });
 
+  it("CreateKey at the 3-key limit frees the places of keys that expired since the last sweep (no sweep ran)", async () => {
+    const c = createManualClock(new Date());
+    const app = await startTestApp({ clock: c, env: { SWEEP_INTERVAL_MS: "86400000" }, logLevel: "warn" });
+    apps.push(app);
+    const auth = { bearer: app.adminKey };
+    for (const label of ["x", "y"]) {
+      await app.grpc.createKey(
+        { tenantId: "exp-g", label, expiry: { case: "expiresIn", value: durationFromMs(HOUR) } },
+        auth,
+      );
+    }
+    await app.grpc.createKey({ tenantId: "exp-g", label: "z" }, auth);
+    expect((await failure(app.grpc.createKey({ tenantId: "exp-g", label: "w" }, auth))).code).toBe(
+      status.RESOURCE_EXHAUSTED,
+    );
+    c.advance(HOUR);
+    expect((await app.grpc.createKey({ tenantId: "exp-g", label: "w" }, auth)).key!.status).toBe(KeyStatus.ACTIVE);
+    const events = (await app.grpc.listAuditEvents({ tenantId: "exp-g", action: AuditAction.KEY_EXPIRED }, auth))
+      .events;
+    expect(events).toHaveLength(2);
+  });
+
   it("two instances sweeping one store record key.expired exactly once per key", async () => {
     const store = createMemoryTokenStore();
     const shared = createManualClock(new Date());
