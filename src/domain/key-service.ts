@@ -12,7 +12,7 @@ import { defaultPolicy } from "./records.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { ServiceDeps } from "./service-deps.js";
 import { generateToken, tokenHint } from "./token-format.js";
-import { requireGraceMs, resolveExpiry, successorExpiry, type ExpiryRequest } from "./key-expiry.js";
+import { keyInactiveReason, requireGraceMs, resolveExpiry, successorExpiry, type ExpiryRequest } from "./key-expiry.js";
 import { createKeySuspension, type KeySuspension } from "./key-suspension.js";
 import { hashToken } from "./token-hash.js";
 
@@ -165,6 +165,10 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
+      // Issue 22: an expired key (not swept yet: still stored ACTIVE) is not rotated into a fresh one.
+      if (keyInactiveReason(current, now) === "expired") {
+        throw new DomainError("failed_precondition", `key ${keyId} is expired: only active keys can be rotated`);
+      }
       if (current.suspendedAt !== undefined && effectiveKey(current, now).status === "active") {
         throw new DomainError("failed_precondition", `key ${keyId} is suspended: resume it before rotating it`);
       }

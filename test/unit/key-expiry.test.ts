@@ -120,6 +120,15 @@ describe("key expiry (injected clock)", () => {
     ).toMatch(/^invalid_argument: successor_expires_in: .*7d/);
   });
 
+  it("an expired key not yet swept (still stored active) cannot be rotated into a fresh key", async () => {
+    d = createDomain();
+    const { key } = await d.keys.create("acme", "CRM", "t", { expiry: { inMs: HOUR, field: "expires_in" } });
+    d.clock.advance(HOUR);
+    expect((await d.store.getKey("acme", key.id))!.status).toBe("active");
+    expect(await messageOf(d.keys.rotate("acme", key.id, "t"))).toMatch(/^failed_precondition: .*expired/);
+    expect((await d.store.listKeys("acme", 10)).length).toBe(1); // no successor
+  });
+
   it("a deprecated key that expires inside its grace is EXPIRED at its expiry; expires_at is the earlier instant", async () => {
     d = createDomain();
     const a = await d.keys.create("acme", "CRM", "t", { expiry: { inMs: 10 * HOUR, field: "expires_in" } });
