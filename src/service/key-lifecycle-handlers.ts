@@ -1,11 +1,13 @@
 // Issue 22: SuspendKey and ResumeKey, declared like RevokeKey (admin-call.ts): the platform admin,
-// or a tenant admin for its own tenant; audited as key.suspend / key.resume.
+// or a tenant admin for its own tenant; audited as key.suspend / key.resume. Not on the admin
+// tenant: a suspended admin key still counts as a usable one for the admin-key bootstrap, so
+// suspending the last one would lock the platform out for good (revoke an admin key instead).
 import { create } from "@bufbuild/protobuf";
 import type { AdminApi } from "../domain/admin-api.js";
 import { requireKeyId } from "../domain/key-rules.js";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
-import { anyTenantOf, type AdminCall } from "./admin-call.js";
+import { tenantOf, type AdminCall } from "./admin-call.js";
 import { toApiKey } from "./proto-mapping.js";
 
 type Handlers = UnaryHandlers<typeof pb.TokenService>;
@@ -20,7 +22,7 @@ export function createKeyLifecycleHandlers(deps: {
   return {
     suspendKey: (req, ctx) =>
       call(
-        { action: "key.suspend", permission: "suspend_key", tenant: anyTenantOf, fields: keyIdOf },
+        { action: "key.suspend", permission: "suspend_key", tenant: tenantOf, fields: keyIdOf },
         req,
         ctx,
         async (c) => {
@@ -32,7 +34,7 @@ export function createKeyLifecycleHandlers(deps: {
 
     resumeKey: (req, ctx) =>
       call(
-        { action: "key.resume", permission: "resume_key", tenant: anyTenantOf, fields: keyIdOf },
+        { action: "key.resume", permission: "resume_key", tenant: tenantOf, fields: keyIdOf },
         req,
         ctx,
         async (c) => {

@@ -241,6 +241,8 @@ describe("issue 22 over gRPC", () => {
         ),
       ],
       ["key_id", t.grpc.suspendKey({ tenantId: "exp-e", keyId: "key_987654<script>" }, admin())],
+      // The admin tenant's keys are not suspended (revoked instead): see key-lifecycle-handlers.ts.
+      ["tenant_id", t.grpc.suspendKey({ tenantId: "admin", keyId: k.key!.id }, admin())],
     ];
     for (const [field, call] of cases) {
       const f = await failure(call);
