@@ -179,6 +179,32 @@ describe("issue 22 over gRPC", () => {
     expect(never.details).toMatch(/revoked key can never be resumed/);
   });
 
+  it("Connect JSON (HTTP/1.1): expiresIn as a JSON duration, updateMask as a JSON field mask, SuspendKey", async () => {
+    const post = async (method: string, body: object) => {
+      const r = await fetch(`${t.baseUrl}/warpflow.auth.v1.TokenService/${method}`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${t.adminKey}` },
+        body: JSON.stringify(body),
+      });
+      return { status: r.status, json: (await r.json()) as Record<string, never> };
+    };
+    const policy = await post("SetTenantPolicy", {
+      tenantId: "exp-j",
+      maxKeyLifetime: "86400s",
+      updateMask: "maxKeyLifetime",
+    });
+    expect(policy).toMatchObject({ status: 200, json: { policy: { maxKeyLifetime: "86400s" } } });
+    const created = await post("CreateKey", { tenantId: "exp-j", label: "json", expiresIn: "3600s" });
+    expect(created.status).toBe(200);
+    const key = created.json["key"] as { id: string; expiresAt: string; createdAt: string };
+    expect(Date.parse(key.expiresAt) - Date.parse(key.createdAt)).toBe(3_600_000);
+    const tooLong = await post("CreateKey", { tenantId: "exp-j", label: "json", expiresIn: "90000s" });
+    expect(tooLong).toMatchObject({ status: 400, json: { code: "invalid_argument" } });
+    expect(String(tooLong.json["message"])).toMatch(/^expires_in: .*max_key_lifetime of 1d/);
+    const suspended = await post("SuspendKey", { tenantId: "exp-j", keyId: key.id });
+    expect((suspended.json["key"] as { suspendedAt?: string }).suspendedAt).toBeDefined();
+  });
+
   it("every new field's bad value is INVALID_ARGUMENT naming the field, never echoing the value", async () => {
     const k = await t.grpc.createKey({ tenantId: "exp-e", label: "v" }, admin());
     const cases: [string, Promise<unknown>][] = [
