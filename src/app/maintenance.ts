@@ -15,6 +15,7 @@ import type { JwtVerifier } from "../ports/jwt-verifier.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { expireGracePeriods } from "../domain/grace-expiry.js";
+import { expireKeys } from "../domain/key-expiry-sweep.js";
 import type { Invalidation } from "../domain/invalidation-hub.js";
 
 export interface Maintenance {
@@ -110,7 +111,9 @@ export function startMaintenance(deps: {
 
   const sweep = async () => {
     try {
-      const keys = await expireGracePeriods({ store, audit, clock, publish: deps.publish });
+      // Expiries first (issue 22): a key that expired within its grace is theirs, not the grace sweep's.
+      const expired = await expireKeys({ store, audit, clock, publish: deps.publish });
+      const keys = expired + (await expireGracePeriods({ store, audit, clock, publish: deps.publish }));
       const sessions = await store.deleteExpiredSessions(clock.now());
       if (keys + sessions > 0) logger.debug({ keys, sessions }, "sweep");
     } catch (err) {

@@ -58,6 +58,7 @@ export function withStoreTimeout(
 export const MAINTENANCE_CALLS: ReadonlySet<string> = new Set([
   "deleteExpiredSessions",
   "findExpiredKeys",
+  "findKeysPastExpiry",
   "recordKeyUses",
 ]);
 

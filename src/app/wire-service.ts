@@ -8,6 +8,8 @@ import { createAdminApi } from "../domain/admin-api.js";
 import { createAuditTrail, type AuditTrail } from "../domain/audit-trail.js";
 import { createIntrospector } from "../domain/introspector.js";
 import type { Introspection } from "../domain/introspection.js";
+import { createFirstUseRetirement } from "../domain/first-use-retirement.js";
+import { expireTenantKeys } from "../domain/key-expiry-sweep.js";
 import { createKeyService, type KeyService } from "../domain/key-service.js";
 import { createExposureService, type ExposureService } from "../domain/exposure-service.js";
 import { createLastUsedRecorder, type LastUsedRecorder } from "../domain/last-used-recorder.js";
@@ -120,6 +122,7 @@ export function wireService(deps: {
     cache,
     lastUsed,
     jwt,
+    onKeyUse: (key) => retireOnFirstUse(key), // issue 22
     observe: instrumented
       ? {
           cache: cacheLookup,
@@ -127,7 +130,6 @@ export function wireService(deps: {
         }
       : undefined,
   });
-  const keys = createKeyService({ store, clock, cache, lastUsed, publish });
   // Completed "ok" events of the mapped actions also go to the webhook outbox (webhook-audit-trail.ts).
   const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored);
   const audit = withWebhookEvents(
@@ -142,6 +144,22 @@ export function wireService(deps: {
     },
     () => clock.now(),
   );
+  const keys = createKeyService({
+    store,
+    clock,
+    cache,
+    lastUsed,
+    publish,
+    expireTenantKeys: (tenantId) => expireTenantKeys({ store, audit, clock, publish }, tenantId), // issue 22
+  });
+  const retireOnFirstUse = createFirstUseRetirement({
+    store,
+    clock,
+    cache,
+    audit: () => audit,
+    publish,
+    onError: (err) => logger.warn({ err: (err as Error).message }, "retire on first use failed; will retry"),
+  });
   const refusalsByFate = childCache((key) => metrics.auditRefusals.labels(...(key.split(" ") as [string, string])));
   const refusals = createRefusalWindows({
     audit,
@@ -245,7 +263,16 @@ function invalidationOf(c: StoreChange): Invalidation | undefined {
   switch (c.kind) {
     case "key":
       return {
-        kind: c.status === "revoked" ? "key_revoked" : c.status === "deprecated" ? "key_rotated" : "key_changed",
+        kind:
+          c.status === "revoked"
+            ? "key_revoked"
+            : c.status === "deprecated"
+              ? "key_rotated"
+              : c.suspended !== undefined // issue 22
+                ? c.suspended
+                  ? "key_suspended"
+                  : "key_resumed"
+                : "key_changed",
         keyId: c.keyId,
       };
     case "key_created":

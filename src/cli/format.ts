@@ -7,6 +7,7 @@ import { timestampDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ApiKey, TenantPolicy } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { escapeUnprintable } from "../domain/printable.js";
 import { keyState, type KeyState } from "./key-state.js";
+import { formatDuration as lifetimeText } from "../domain/key-expiry.js";
 import { relative, relativeTime, renderTable, type Paint } from "./table.js";
 
 export const safe = (text: string): string => escapeUnprintable(text);
@@ -35,6 +36,10 @@ export function describeState(s: KeyState, { paint, now }: Look): string {
       return paint.red(when ? `revoked ${when}` : "revoked");
     case "inactive_tenant_policy":
       return paint.red("inactive: tenant policy (HIPAA)");
+    case "expired":
+      return paint.red(`expired ${when}`);
+    case "suspended":
+      return paint.red(`suspended ${when}`);
     default:
       return s.state;
   }
@@ -45,6 +50,11 @@ function exposedWhere(e: { source: string; url: string }): string {
   const url = e.url.length > 60 ? `${e.url.slice(0, 59)}…` : e.url;
   return `${e.source ? ` in ${safe(e.source)}` : ""}${url ? ` (${safe(url)})` : ""}`;
 }
+/** Issue 22: a live key's expiry after its state ("active, expires in 89 days"). */
+const withExpiry = (text: string, s: KeyState, now: Date): string =>
+  s.expiresAt && (s.state === "active" || s.state === "deprecated")
+    ? `${text}, expires ${relativeTime(s.expiresAt, now)}`
+    : text;
 
 /** One row per key: ID, LABEL, STATE (effective, see key-state.ts), HINT, CREATED, LAST USED. */
 export function keyTable(keys: ApiKey[], policy: TenantPolicy | undefined, look: Look): string {
@@ -53,7 +63,7 @@ export function keyTable(keys: ApiKey[], policy: TenantPolicy | undefined, look:
     keys.map((k) => [
       safe(k.id),
       safe(k.label),
-      describeState(keyState(k, policy, look.now), look),
+      ((s) => withExpiry(describeState(s, look), s, look.now))(keyState(k, policy, look.now)),
       safe(k.hint),
       relative(k.createdAt, look.now),
       relative(k.lastUsedAt, look.now),
@@ -69,7 +79,8 @@ export function formatSecret(label: string, token: string): string {
 export function formatPolicy(p: TenantPolicy | undefined, look: Look): string {
   if (!p) return "no policy";
   const hipaa = p.hipaaEnabled ? look.paint.yellow("on (API keys inactive)") : "off";
-  return `tenant ${safe(p.tenantId)}: HIPAA ${hipaa}, updated ${relative(p.updatedAt, look.now)}`;
+  const max = p.maxKeyLifetime ? `, max key lifetime ${lifetimeText(Number(p.maxKeyLifetime.seconds) * 1000)}` : "";
+  return `tenant ${safe(p.tenantId)}: HIPAA ${hipaa}${max}, updated ${relative(p.updatedAt, look.now)}`;
 }
 
 export function formatTime(t: Timestamp | undefined): string {

@@ -10,15 +10,36 @@ export type EffectiveState = string;
 
 export interface KeyState {
   state: EffectiveState;
-  /** When the state ends (deprecated: the end of the grace) or began (revoked). */
+  /** When the state ends (deprecated: the end of the grace) or began (revoked, expired, suspended). */
   at?: Date;
   /** Revoked because a secret scanner reported it in public (issue 24): where. */
   exposed?: { source: string; url: string };
+  /** Issue 22: when the key expires, if it has an expiry. */
+  expiresAt?: Date;
 }
 
 export function keyState(key: ApiKey, policy: TenantPolicy | undefined, now: Date): KeyState {
   const revokeAt = key.revokeAt ? timestampDate(key.revokeAt) : undefined;
   const revokedAt = key.revokedAt ? timestampDate(key.revokedAt) : undefined;
+  // Issue 22: expired (its expiry came before any revocation or grace end), then suspended.
+  const expiresAt = key.expiresAt ? timestampDate(key.expiresAt) : undefined;
+  const endedAt =
+    key.status === KeyStatus.REVOKED ? revokedAt : key.status === KeyStatus.DEPRECATED ? revokeAt : undefined;
+  if (expiresAt && expiresAt <= now && (endedAt === undefined || endedAt >= expiresAt))
+    return { state: "expired", at: expiresAt };
+  const s = baseState(key, policy, now, revokeAt, revokedAt);
+  if (key.suspendedAt && (s.state === "active" || s.state === "deprecated" || s.state === "inactive_tenant_policy"))
+    return { state: "suspended", at: timestampDate(key.suspendedAt), expiresAt };
+  return expiresAt ? { ...s, expiresAt } : s;
+}
+
+function baseState(
+  key: ApiKey,
+  policy: TenantPolicy | undefined,
+  now: Date,
+  revokeAt: Date | undefined,
+  revokedAt: Date | undefined,
+): KeyState {
   if (key.status === KeyStatus.REVOKED)
     return key.exposure
       ? { state: "revoked", at: revokedAt, exposed: { source: key.exposure.source, url: key.exposure.url } }

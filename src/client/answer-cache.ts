@@ -19,6 +19,7 @@ const REMOVALS = new Set<InvalidationKind>([
   InvalidationKind.KEY_ROTATED,
   InvalidationKind.KEY_GRACE_ENDED,
   InvalidationKind.SESSION_REVOKED,
+  InvalidationKind.KEY_SUSPENDED, // issue 22 (KEY_RESUMED may turn a SUSPENDED answer wrong: not here)
 ]);
 
 /**

@@ -24,6 +24,9 @@ export const AUDIT_ACTIONS = [
   "webhook.secret_rotate",
   "webhook.disabled",
   "webhooks.list",
+  "key.expired",
+  "key.suspend",
+  "key.resume",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

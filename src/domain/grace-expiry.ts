@@ -27,6 +27,8 @@ export async function expireGracePeriods(deps: {
   const now = clock.now();
   const due = await store.findExpiredKeys(now, GRACE_EXPIRY_BATCH);
   for (const key of due) {
+    // Issue 22: expired before its grace ended: the expiry sweep (key-expiry-sweep.ts) records it.
+    if (key.expiresAt !== undefined && key.expiresAt < key.revokeAt!) continue;
     await audit.recordOnce(
       {
         action: "key.grace_expired",

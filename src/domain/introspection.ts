@@ -11,7 +11,8 @@ export type InactiveReason =
   | "unverified"
   | "unsupported"
   | "insufficient_scope"
-  | "address_not_allowed";
+  | "address_not_allowed"
+  | "suspended";
 
 export interface ActiveToken {
   active: true;

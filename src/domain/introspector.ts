@@ -11,6 +11,7 @@ import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
 import { effectiveStatus } from "./key-rules.js";
 import { needsChecks, refusalOf, type IntrospectChecks } from "./access-checks.js";
+import { keyDeadline, keyInactiveReason } from "./key-expiry.js";
 
 export interface IntrospectorDeps {
   store: TokenStore;
@@ -18,6 +19,8 @@ export interface IntrospectorDeps {
   cache: TokenCache;
   lastUsed: LastUsedRecorder;
   jwt: JwtVerifier;
+  /** Issue 22: told of every API key answered active (retire-on-first-use: first-use-retirement.ts). */
+  onKeyUse?: ((key: KeyRecord) => void) | undefined;
   /** Observability hooks; optional so the domain stays free of a metrics library. */
   observe?: {
     cache?(tokenType: string, hit: boolean): void;
@@ -135,8 +138,9 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   function keyResult(entry: CachedToken, tenantId: string, now: Date): Introspection | Promise<Introspection> {
     if (entry.kind !== "key" || entry.record.tenantId !== tenantId) return NOT_FOUND();
     const key = entry.record;
-    const status = effectiveStatus(key, now);
-    if (status === "revoked") return inactive("revoked");
+    const ended = keyInactiveReason(key, now); // revoked, expired or suspended: values in the entry
+    if (ended !== undefined) return inactive(ended);
+    const status = effectiveStatus(key, now) as "active" | "deprecated";
     const admin = key.tenantId === ADMIN_TENANT_ID;
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
@@ -152,12 +156,13 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
 
   function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean): Introspection {
     const deprecated = status === "deprecated";
+    if (key.retireOnFirstUse) deps.onKeyUse?.(key); // issue 22: only successors carry the flag
     return {
       active: true,
       tokenType: "api_key",
       tenantId: key.tenantId,
       keyId: key.id,
-      expiresAt: deprecated ? key.revokeAt : undefined,
+      expiresAt: keyDeadline(key), // the earlier of its expiry and (deprecated) its grace end
       issuedAt: key.createdAt,
       deprecated,
       admin,
@@ -289,9 +294,10 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const r = keyResult(entry, tenantId, now);
       if (r instanceof Promise) return undefined;
       result = r;
-      // A deprecated key's answer holds until its grace ends (then it is revoked for good).
-      const revokeAt = entry.kind === "key" && entry.record.status === "deprecated" ? entry.record.revokeAt : undefined;
-      if (revokeAt !== undefined && revokeAt > now) clockUntil = revokeAt.getTime();
+      // A key's answer holds until its grace ends or it expires, whichever is first (then it is
+      // inactive for good): the cached bytes stop at that instant too.
+      const deadline = entry.kind === "key" ? keyDeadline(entry.record) : undefined;
+      if (deadline !== undefined && deadline > now) clockUntil = deadline.getTime();
     }
     return { result, clockUntil, monotonicUntil, epoch: cache.epoch, encoded: undefined };
   }

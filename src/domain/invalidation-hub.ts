@@ -16,7 +16,9 @@ export type InvalidationKind =
   | "session_revoked"
   | "tenant_sessions_revoked"
   | "session_created"
-  | "tenant_policy_changed";
+  | "tenant_policy_changed"
+  | "key_suspended"
+  | "key_resumed";
 
 /** Ids only: never a token or a hash. */
 export interface Invalidation {

@@ -18,15 +18,24 @@ export type KeyStatus = "active" | "deprecated" | "revoked";
  * not a sweep has stored that yet: correctness never waits for a background job.
  */
 export function effectiveKey(key: KeyRecord, now: Date): KeyRecord {
-  return graceEnded(key, now) ? { ...key, status: "revoked", revokedAt: key.revokeAt } : key;
+  const end = endedAt(key, now);
+  return end ? { ...key, status: "revoked", revokedAt: end } : key;
 }
 
 export function effectiveStatus(key: KeyRecord, now: Date): KeyStatus {
-  return graceEnded(key, now) ? "revoked" : key.status;
+  return endedAt(key, now) ? "revoked" : key.status;
 }
 
-const graceEnded = (key: KeyRecord, now: Date): boolean =>
-  key.status === "deprecated" && key.revokeAt !== undefined && key.revokeAt <= now;
+/**
+ * When a key not stored as REVOKED stopped working by the clock, if it did: the earlier of its
+ * grace end (deprecated) and its expiry (issue 22; key-expiry.ts tells the two apart).
+ */
+function endedAt(key: KeyRecord, now: Date): Date | undefined {
+  if (key.status === "revoked") return undefined;
+  const grace = key.status === "deprecated" ? key.revokeAt : undefined;
+  const end = grace === undefined || (key.expiresAt !== undefined && key.expiresAt < grace) ? key.expiresAt : grace;
+  return end !== undefined && end <= now ? end : undefined;
+}
 
 const KEY_ID_RE = /^key_[0-9A-Za-z]{20}$/;
 export const newKeyId = (): string => `key_${randomBase62(20)}`;

@@ -5,7 +5,6 @@ import {
   MAX_ACTIVE_KEYS_PER_TENANT,
   MAX_DEPRECATED_KEYS_PER_TENANT,
   newKeyId,
-  ROTATION_GRACE_MS,
 } from "./key-rules.js";
 import type { LastUsedRecorder } from "./last-used-recorder.js";
 import type { KeyRecord } from "./records.js";
@@ -13,6 +12,8 @@ import { defaultPolicy } from "./records.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { ServiceDeps } from "./service-deps.js";
 import { generateToken, tokenHint } from "./token-format.js";
+import { keyInactiveReason, requireGraceMs, resolveExpiry, successorExpiry, type ExpiryRequest } from "./key-expiry.js";
+import { createKeySuspension, type KeySuspension } from "./key-suspension.js";
 import { hashToken } from "./token-hash.js";
 
 export interface IssuedKey {
@@ -21,18 +22,30 @@ export interface IssuedKey {
   key: KeyRecord;
 }
 
-export interface KeyService {
+export interface KeyService extends KeySuspension {
   /**
    * Creates a key. With `token` the caller supplies the plaintext (already saved somewhere, like the
    * bootstrap admin key file) and owns an unknown outcome: no background revoke then.
    */
-  create(tenantId: string, label: string, actor: string, opts?: { token?: string } & KeyGrants): Promise<IssuedKey>;
-  /** `opts`: the successor's scopes / allowlist; a field left out is inherited from the old key. */
+  create(
+    tenantId: string,
+    label: string,
+    actor: string,
+    opts?: { token?: string; expiry?: ExpiryRequest } & KeyGrants,
+  ): Promise<IssuedKey>;
+  /**
+   * Issue 22: `opts`: the successor's scopes / allowlist (a field left out is inherited from the old
+   * key), `graceMs` 0..72 h (default 72 h; 0 revokes the old key at once), the successor's expiry.
+   */
   rotate(
     tenantId: string,
     keyId: string,
     actor: string,
-    opts?: SuccessorGrants,
+    opts?: SuccessorGrants & {
+      graceMs?: number | undefined;
+      expiry?: ExpiryRequest;
+      retireOnFirstUse?: boolean | undefined;
+    },
   ): Promise<IssuedKey & { previous: KeyRecord }>;
   revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
   list(tenantId: string): Promise<KeyRecord[]>;
@@ -52,17 +65,21 @@ export interface SuccessorGrants {
 
 export interface KeyServiceDeps extends ServiceDeps {
   lastUsed: LastUsedRecorder;
+  /** Issue 22: stores the tenant's keys past their expiry as revoked (with key.expired); answers how many. */
+  expireTenantKeys?: ((tenantId: string) => Promise<number>) | undefined;
 }
 
 /**
  * API key lifecycle. Validation of ids and labels happens at the edge (transport); this service
  * enforces the lifecycle rules and leaves every invariant to one atomic store operation.
  */
-export function createKeyService({ store, clock, cache, lastUsed, publish = () => {} }: KeyServiceDeps): KeyService {
+export function createKeyService(deps: KeyServiceDeps): KeyService {
+  const { store, clock, cache, lastUsed, publish = () => {} } = deps;
   const notFound = (keyId: string) => new DomainError("not_found", `key_id: no key ${keyId} for this tenant`);
 
-  async function assertKeysAllowed(tenantId: string): Promise<void> {
-    if (tenantId === ADMIN_TENANT_ID) return;
+  /** Refuses a HIPAA tenant; answers the tenant's maximum key lifetime (issue 22), if any. */
+  async function assertKeysAllowed(tenantId: string): Promise<number | undefined> {
+    if (tenantId === ADMIN_TENANT_ID) return undefined;
     const policy = (await store.getPolicy(tenantId)) ?? defaultPolicy(tenantId);
     if (policy.hipaaEnabled) {
       throw new DomainError(
@@ -70,6 +87,7 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
         `tenant ${tenantId} is HIPAA-enabled: API keys are disabled (use Cognito or session tokens)`,
       );
     }
+    return policy.maxKeyLifetimeMs;
   }
 
   function mint(
@@ -145,12 +163,20 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
   }
 
   return {
+    ...createKeySuspension(deps),
+
     async create(tenantId, label, actor, opts = {}) {
-      await assertKeysAllowed(tenantId);
+      const maxLifetimeMs = await assertKeysAllowed(tenantId);
       const now = clock.now();
       const issued = mint(tenantId, label, actor, now, opts.token, opts);
+      const expiresAt = resolveExpiry(opts.expiry, maxLifetimeMs, now);
+      if (expiresAt) issued.key.expiresAt = expiresAt;
       const insert = () => store.insertKey(issued.key, MAX_ACTIVE_KEYS_PER_TENANT);
-      const result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
+      let result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
+      // At the limit: keys that expired since the last sweep free their places now (issue 22).
+      if (!result.ok && deps.expireTenantKeys && (await deps.expireTenantKeys(tenantId)) > 0) {
+        result = await (opts.token === undefined ? unacknowledged(issued.key, insert) : insert());
+      }
       if (!result.ok) {
         throw new DomainError(
           "resource_exhausted",
@@ -162,20 +188,31 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
     },
 
     async rotate(tenantId, keyId, actor, opts = {}) {
-      await assertKeysAllowed(tenantId);
+      const maxLifetimeMs = await assertKeysAllowed(tenantId);
+      const graceMs = requireGraceMs(opts.graceMs);
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
+      // Issue 22: an expired key (not swept yet: still stored ACTIVE) is not rotated into a fresh one.
+      if (keyInactiveReason(current, now) === "expired") {
+        throw new DomainError("failed_precondition", `key ${keyId} is expired: only active keys can be rotated`);
+      }
+      if (current.suspendedAt !== undefined && effectiveKey(current, now).status === "active") {
+        throw new DomainError("failed_precondition", `key ${keyId} is suspended: resume it before rotating it`);
+      }
       const issued = mint(tenantId, current.label, actor, now, undefined, {
         scopes: opts.scopes ? opts.scopes.set : current.scopes,
         allowedCidrs: opts.allowedCidrs ? opts.allowedCidrs.set : current.allowedCidrs,
       });
+      const expiresAt = successorExpiry(current, opts.expiry, maxLifetimeMs, now);
+      if (expiresAt) issued.key.expiresAt = expiresAt;
+      if (opts.retireOnFirstUse && graceMs > 0) issued.key.retireOnFirstUse = true;
       const result = await unacknowledged(issued.key, () =>
         store.rotateKey({
           tenantId,
           keyId,
           successor: { ...issued.key, rotatedFromKeyId: keyId },
-          revokeAt: new Date(now.getTime() + ROTATION_GRACE_MS),
+          revokeAt: new Date(now.getTime() + graceMs),
           maxActive: MAX_ACTIVE_KEYS_PER_TENANT,
           maxDeprecated: MAX_DEPRECATED_KEYS_PER_TENANT,
           now,
@@ -206,7 +243,14 @@ export function createKeyService({ store, clock, cache, lastUsed, publish = () =
           `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`,
         );
       }
-      return { token: issued.token, key: result.key, previous: view(result.previous, now) };
+      // Grace 0: the old key stopped working at `now` (revokeAt); store it as revoked by this call
+      // too (best effort: reads already treat it as revoked, and the sweep would store it).
+      const previous =
+        graceMs === 0
+          ? ((await store.revokeKey({ tenantId, keyId, revokedAt: now, revokedBy: actor }).catch(() => null)) ??
+            result.previous)
+          : result.previous;
+      return { token: issued.token, key: result.key, previous: view(previous, now) };
     },
 
     async revoke(tenantId, keyId, actor) {

@@ -30,7 +30,9 @@ export type AdminAction =
   | "revoke_session"
   | "revoke_tenant_sessions"
   | "list_audit_events"
-  | "manage_webhooks";
+  | "manage_webhooks"
+  | "suspend_key"
+  | "resume_key";
 
 /** Actions a tenant admin (Cognito admin group) may take on its own tenant. */
 const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
@@ -41,6 +43,8 @@ const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
   "get_policy",
   "list_audit_events",
   "manage_webhooks",
+  "suspend_key",
+  "resume_key",
 ]);
 
 export function principalFrom(result: Introspection, adminGroup: string): Principal {

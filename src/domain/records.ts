@@ -18,6 +18,13 @@ export interface KeyRecord {
   revokedBy?: string | undefined;
   rotatedFromKeyId?: string | undefined;
   rotatedToKeyId?: string | undefined;
+  /** Issue 22: the key is inactive (EXPIRED) from this instant; absent: never expires. */
+  expiresAt?: Date | undefined;
+  /** Issue 22: set while suspended (SuspendKey), with who suspended it; ResumeKey removes both. */
+  suspendedAt?: Date | undefined;
+  suspendedBy?: string | undefined;
+  /** Issue 22: a successor whose first introspection ends its predecessor's grace; cleared once it has. */
+  retireOnFirstUse?: boolean | undefined;
   /** Scopes (issue 22); absent: full tenant access. Never an empty list. */
   scopes?: string[] | undefined;
   /** IP allowlist, normalised CIDRs (issue 22); absent: any address. Never an empty list. */
@@ -53,6 +60,8 @@ export interface SessionRecord {
 export interface TenantPolicyRecord {
   tenantId: string;
   hipaaEnabled: boolean;
+  /** Issue 22: the longest lifetime a new key may have (ms); absent: no maximum. */
+  maxKeyLifetimeMs?: number | undefined;
   updatedAt?: Date | undefined;
   updatedBy?: string | undefined;
 }

@@ -5,7 +5,7 @@
 // A tenant-wide session revoke arrives as one `session` change per session.
 export type StoreChange =
   /** A key's status changed (`status`: the new one, when the feed knows it), or it was replaced or deleted. */
-  | { kind: "key"; keyId: string; status?: string | undefined }
+  | { kind: "key"; keyId: string; status?: string | undefined; suspended?: boolean | undefined }
   /** A key was inserted (created or a rotation's successor). */
   | { kind: "key_created"; keyId: string; tenantId?: string | undefined }
   /** A session was inserted. */

@@ -5,6 +5,9 @@ import type { KeyExposure, KeyRecord, SessionRecord, TenantPolicyRecord } from "
 import type { AuditStore } from "./audit-store.js";
 import type { LeaseStore } from "./lease-store.js";
 
+/** The fields of a tenant policy a partial setPolicy may set (issue 22). */
+export type PolicyField = "hipaaEnabled" | "maxKeyLifetimeMs";
+
 export type InsertKeyResult = { ok: true; key: KeyRecord } | { ok: false; reason: "limit" };
 
 export type RotateKeyResult =
@@ -105,7 +108,42 @@ export interface TokenStore extends AuditStore, LeaseStore {
 
   /** The tenant's policy, or null when none was ever set. */
   getPolicy(tenantId: string): Promise<TenantPolicyRecord | null>;
-  setPolicy(policy: TenantPolicyRecord): Promise<TenantPolicyRecord>;
+  /**
+   * Stores the policy and answers what is stored. With `fields` (issue 22), one atomic write sets
+   * only those fields (and updatedAt/updatedBy), keeping the others (a missing policy starts from
+   * the default); an undefined maxKeyLifetimeMs named in `fields` removes the maximum.
+   */
+  setPolicy(policy: TenantPolicyRecord, fields?: readonly PolicyField[]): Promise<TenantPolicyRecord>;
+
+  // --- Issue 22: expiry, suspend and resume ---
+  /**
+   * Sets suspendedAt/suspendedBy on a key not stored as REVOKED and not suspended (one atomic
+   * conditional write); answers the key as stored afterwards (unchanged when revoked or already
+   * suspended), null when it does not exist for this tenant.
+   */
+  suspendKey(args: {
+    tenantId: string;
+    keyId: string;
+    suspendedAt: Date;
+    suspendedBy: string;
+  }): Promise<KeyRecord | null>;
+  /** Removes suspendedAt/suspendedBy from a suspended key not stored as REVOKED (atomic); answers as suspendKey. */
+  resumeKey(args: { tenantId: string; keyId: string }): Promise<KeyRecord | null>;
+  /**
+   * Retire on first use: stores `predecessorId` as REVOKED at `at` (revokedBy `revokedBy`, its
+   * grace slot freed) if it is still DEPRECATED, rotated to `successorId` and in its grace at `at`
+   * (one conditional write: of several concurrent callers exactly one gets true), then clears the
+   * successor's retireOnFirstUse. Answers whether this call retired it.
+   */
+  retirePredecessor(args: {
+    tenantId: string;
+    successorId: string;
+    predecessorId: string;
+    at: Date;
+    revokedBy: string;
+  }): Promise<boolean>;
+  /** ACTIVE or DEPRECATED keys whose expiresAt <= now, earliest expiresAt first, at most `limit`. */
+  findKeysPastExpiry(now: Date, limit: number): Promise<KeyRecord[]>;
 
   /** Resolves when the store can answer; rejects with StoreUnavailableError otherwise. */
   ping(): Promise<void>;

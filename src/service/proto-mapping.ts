@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { durationFromMs, timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type {
   InactiveReason as DomainInactiveReason,
   Introspection,
@@ -38,6 +38,7 @@ const REASONS: Record<DomainInactiveReason, InactiveReason> = {
   unsupported: InactiveReason.UNSUPPORTED,
   insufficient_scope: InactiveReason.INSUFFICIENT_SCOPE,
   address_not_allowed: InactiveReason.ADDRESS_NOT_ALLOWED,
+  suspended: InactiveReason.SUSPENDED,
 };
 
 const STATUSES: Record<DomainKeyStatus, KeyStatus> = {
@@ -116,9 +117,18 @@ export function toApiKey(key: KeyRecord): ApiKey {
       reportedAt: ts(key.exposure.reportedAt),
       auditEventId: key.exposure.auditEventId ?? "",
     },
+    expiresAt: ts(key.expiresAt),
+    suspendedAt: ts(key.suspendedAt),
+    suspendedBy: key.suspendedBy ?? "",
+    retireOnFirstUse: key.retireOnFirstUse === true,
   });
 }
 
 export function toTenantPolicy(p: TenantPolicyRecord): TenantPolicy {
-  return create(TenantPolicySchema, { tenantId: p.tenantId, hipaaEnabled: p.hipaaEnabled, updatedAt: ts(p.updatedAt) });
+  return create(TenantPolicySchema, {
+    tenantId: p.tenantId,
+    hipaaEnabled: p.hipaaEnabled,
+    updatedAt: ts(p.updatedAt),
+    maxKeyLifetime: p.maxKeyLifetimeMs === undefined ? undefined : durationFromMs(p.maxKeyLifetimeMs),
+  });
 }

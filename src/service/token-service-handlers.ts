@@ -14,6 +14,8 @@ import { toApiKey, toIntrospectResponse, toTenantPolicy } from "./proto-mapping.
 import { createSessionAndAuditHandlers } from "./session-audit-handlers.js";
 import { createWebhookHandlers } from "./webhook-handlers.js";
 import type { WebhookService } from "../domain/webhook-service.js";
+import { expiryOf, graceOf, policyDetail, policyUpdateOf, rotationDetail } from "./key-lifecycle-fields.js";
+import { createKeyLifecycleHandlers } from "./key-lifecycle-handlers.js";
 import {
   FAST_UNARY,
   type CallContext,
@@ -63,22 +65,23 @@ export function createTokenServiceHandlers(deps: {
           action: "key.create",
           permission: "create_key",
           tenant: tenantOf,
-          fields: (r) => ({ label: requireLabel(r.label), grants: keyGrantsOf(r) }),
+          fields: (r) => ({ label: requireLabel(r.label), grants: keyGrantsOf(r), expiry: expiryOf(r.expiry) }),
         },
         req,
         ctx,
         async (c) => {
-          c.audit.detail(
-            grantsDetail({ scopes: c.fields.grants.scopes, allowedCidrs: c.fields.grants.allowedCidrs ?? [] }),
-          );
+          const grants = grantsDetail({
+            scopes: c.fields.grants.scopes,
+            allowedCidrs: c.fields.grants.allowedCidrs ?? [],
+          });
+          c.audit.detail(grants);
           await c.audit.begin();
-          const { token, key } = await admin.keys.create(
-            c.tenantId,
-            c.fields.label,
-            c.principal.actor,
-            c.fields.grants,
-          );
+          const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor, {
+            ...c.fields.grants,
+            expiry: c.fields.expiry,
+          });
           c.target({ keyId: key.id });
+          if (key.expiresAt) c.audit.detail(`${grants} expires_at ${key.expiresAt.toISOString()}`);
           return create(pb.CreateKeyResponseSchema, { token, key: toApiKey(key) });
         },
       ),
@@ -89,20 +92,27 @@ export function createTokenServiceHandlers(deps: {
           action: "key.rotate",
           permission: "rotate_key",
           tenant: anyTenantOf,
-          fields: (r) => ({ ...keyIdOf(r), grants: successorGrantsOf(r) }),
+          fields: (r) => ({
+            ...keyIdOf(r),
+            grants: successorGrantsOf(r),
+            graceMs: graceOf(r.grace),
+            expiry: expiryOf(r.successorExpiry),
+          }),
         },
         req,
         ctx,
         async (c) => {
           await c.audit.begin();
-          const { token, key, previous } = await admin.keys.rotate(
-            c.tenantId,
-            c.fields.keyId,
-            c.principal.actor,
-            c.fields.grants,
-          );
+          const { keyId, graceMs, expiry } = c.fields;
+          const retireOnFirstUse = req.retireOnFirstUse;
+          const { token, key, previous } = await admin.keys.rotate(c.tenantId, keyId, c.principal.actor, {
+            ...c.fields.grants,
+            graceMs,
+            expiry,
+            retireOnFirstUse,
+          });
           c.audit.detail(
-            `successor ${key.id} ${grantsDetail({ scopes: key.scopes, allowedCidrs: key.allowedCidrs ?? [] })}`,
+            `successor ${key.id}${rotationDetail(previous.revokeAt, key.expiresAt)} ${grantsDetail({ scopes: key.scopes, allowedCidrs: key.allowedCidrs ?? [] })}`,
           );
           return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
         },
@@ -153,12 +163,17 @@ export function createTokenServiceHandlers(deps: {
       ),
 
     setTenantPolicy: (req, ctx) =>
-      call({ action: "policy.set", permission: "set_policy", tenant: tenantOf }, req, ctx, async (c) => {
-        c.audit.detail(`hipaa_enabled=${req.hipaaEnabled}`);
-        await c.audit.begin();
-        const policy = await admin.policies.set(c.tenantId, req.hipaaEnabled, c.principal.actor);
-        return create(pb.SetTenantPolicyResponseSchema, { policy: toTenantPolicy(policy) });
-      }),
+      call(
+        { action: "policy.set", permission: "set_policy", tenant: tenantOf, fields: policyUpdateOf },
+        req,
+        ctx,
+        async (c) => {
+          c.audit.detail(policyDetail(req.hipaaEnabled, c.fields));
+          await c.audit.begin();
+          const policy = await admin.policies.set(c.tenantId, req.hipaaEnabled, c.principal.actor, c.fields);
+          return create(pb.SetTenantPolicyResponseSchema, { policy: toTenantPolicy(policy) });
+        },
+      ),
 
     getTenantPolicy: (req, ctx) =>
       call({ action: "policy.get", permission: "get_policy", tenant: tenantOf }, req, ctx, async (c) =>
@@ -186,6 +201,7 @@ export function createTokenServiceHandlers(deps: {
 
     ...createSessionAndAuditHandlers({ admin, call }),
     ...createWebhookHandlers({ call, webhooks: deps.webhooks?.service, allowHttp: deps.webhooks?.allowHttp ?? false }),
+    ...createKeyLifecycleHandlers({ admin, call }),
   };
   const fast = introspectFastPath(introspector, onIntrospection, introspectCallerCheck);
   return fast ? Object.assign(handlers, { [FAST_UNARY]: { introspect: fast as FastUnary } }) : handlers;

@@ -16,6 +16,8 @@ const KINDS: Record<InvalidationKind, pb.InvalidationKind> = {
   tenant_sessions_revoked: pb.InvalidationKind.TENANT_SESSIONS_REVOKED,
   session_created: pb.InvalidationKind.SESSION_CREATED,
   tenant_policy_changed: pb.InvalidationKind.TENANT_POLICY_CHANGED,
+  key_suspended: pb.InvalidationKind.KEY_SUSPENDED,
+  key_resumed: pb.InvalidationKind.KEY_RESUMED,
 };
 
 const REASONS: Record<ResetReason, pb.ResetReason> = {

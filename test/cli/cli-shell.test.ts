@@ -37,7 +37,7 @@ describe("warpflow completion bash|zsh", () => {
       "keys sessions policy audit admin-key introspect watch completion --version -V --help",
     );
     expect(complete("warpflow", "ke")).toBe("keys");
-    expect(complete("warpflow", "keys", "r")).toBe("rotate revoke");
+    expect(complete("warpflow", "keys", "r")).toBe("rotate revoke resume"); // resume: issue 22
     expect(complete("warpflow", "keys", "create", "--te")).toBe("--tenant");
     expect(complete("warpflow", "keys", "create", "--tenant", "acme", "--la")).toBe("--label");
     expect(complete("warpflow", "keys", "revoke", "--y")).toBe("--yes");
@@ -57,7 +57,7 @@ describe("warpflow completion bash|zsh", () => {
         'COMP_WORDS=(warpflow keys r); COMP_CWORD=2; _warpflow; echo "${COMPREPLY[*]}"',
       ].join("\n");
       const r = spawnSync("zsh", ["-c", script], { encoding: "utf8" });
-      expect(r.stdout).toBe("_bash_complete -F _warpflow\n--label\nrotate revoke\n");
+      expect(r.stdout).toBe("_bash_complete -F _warpflow\n--label\nrotate revoke resume\n");
     },
   );
 });

@@ -48,7 +48,9 @@ type Rpc =
   | "CreateWebhookEndpoint"
   | "ListWebhookEndpoints"
   | "RotateWebhookSecret"
-  | "DeleteWebhookEndpoint";
+  | "DeleteWebhookEndpoint"
+  | "SuspendKey"
+  | "ResumeKey";
 
 const OK = "OK";
 const DENIED = "PERMISSION_DENIED";
@@ -69,6 +71,8 @@ const all = (code: string): Record<Rpc, string> => ({
   ListWebhookEndpoints: code,
   RotateWebhookSecret: code,
   DeleteWebhookEndpoint: code,
+  SuspendKey: code,
+  ResumeKey: code,
 });
 
 const EXPECTED: Record<Credential, Record<Rpc, string>> = {
@@ -89,6 +93,8 @@ const EXPECTED: Record<Credential, Record<Rpc, string>> = {
     ListWebhookEndpoints: OK,
     RotateWebhookSecret: OK,
     DeleteWebhookEndpoint: OK,
+    SuspendKey: OK,
+    ResumeKey: OK,
   },
   "same-tenant Cognito non-admin": all(DENIED),
   "other-tenant Cognito admin": all(DENIED),
@@ -139,6 +145,13 @@ async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
       return codeOf(t.grpc.rotateWebhookSecret({ tenantId: "acme", endpointId: await freshEndpointId() }, auth));
     case "DeleteWebhookEndpoint":
       return codeOf(t.grpc.deleteWebhookEndpoint({ tenantId: "acme", endpointId: await freshEndpointId() }, auth));
+    case "SuspendKey":
+      return codeOf(t.grpc.suspendKey({ tenantId: "acme", keyId: await freshKeyId() }, auth));
+    case "ResumeKey": {
+      const keyId = await freshKeyId();
+      await t.grpc.suspendKey({ tenantId: "acme", keyId }, asAdmin());
+      return codeOf(t.grpc.resumeKey({ tenantId: "acme", keyId }, auth));
+    }
   }
 }
 

@@ -167,6 +167,26 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
     });
   });
 
+  it("answers the expiry sweep's query with one ordered range of keys_status_expires_at (explain; issue 22)", async () => {
+    await withStoreAndDb(uri, "wf_expiry_explain", async (store, db) => {
+      const t = "tenant-expiry-explain";
+      for (let i = 0; i < 3; i++)
+        await store.insertKey({ ...key(t, i), expiresAt: new Date(Date.UTC(2030, 0, 1 + i)) }, 3);
+      const query = db
+        .collection(COLLECTIONS.keys)
+        .find({ status: { $in: ["active", "deprecated"] }, expiresAt: { $lte: new Date(Date.UTC(2031, 0, 1)) } })
+        .sort({ expiresAt: 1 })
+        .limit(500);
+      const plan = JSON.stringify(
+        ((await query.explain("queryPlanner")) as { queryPlanner: { winningPlan: unknown } }).queryPlanner.winningPlan,
+      );
+      expect(plan).toContain(INDEX.keyExpirySweep);
+      expect(plan).not.toContain('"COLLSCAN"');
+      expect(plan).not.toContain('"stage":"SORT"');
+      expect((await store.findKeysPastExpiry(new Date(Date.UTC(2031, 0, 1)), 500)).map((k) => k.tenantId)).toContain(t);
+    });
+  });
+
   it("answers ListAuditEvents with one ordered index range (explain), with or without an action filter", async () => {
     await withStoreAndDb(uri, "wf_audit_explain", async (_store, db) => {
       const coll = db.collection(COLLECTIONS.audit);

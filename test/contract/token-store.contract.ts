@@ -10,6 +10,7 @@ import { createAuditTrail } from "../../src/domain/audit-trail.js";
 import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { hashToken } from "../../src/domain/token-hash.js";
+import { keyLifecycleContract } from "./key-lifecycle.contract.js";
 
 /**
  * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
@@ -53,6 +54,10 @@ const KEY_FIELDS = new Set([
   "rotatedToKeyId",
   "scopes",
   "allowedCidrs",
+  "expiresAt",
+  "suspendedAt",
+  "suspendedBy",
+  "retireOnFirstUse",
 ]);
 
 let seq = 0;
@@ -855,6 +860,8 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
       expect(mine(await store.findExpiredKeys(now, 100)).map((k) => k.id)).toEqual([later.id, boundary.id]);
     });
   });
+
+  keyLifecycleContract(() => store); // issue 22
 
   describe("audit events", () => {
     const event = (tenantId: string, time: Date, over: Partial<AuditEvent> = {}): AuditEvent => ({

@@ -112,3 +112,28 @@ describe.skipIf(missing !== undefined)("python grpcio: scopes and IP allowlists 
     expect(out.bad_address.details).not.toContain("not-an-address");
   });
 });
+describe.skipIf(missing !== undefined)(
+  "python grpcio: expiry, the tenant maximum, suspend and resume (issue 22)",
+  () => {
+    it("sets the maximum with an update mask, creates expiring keys, sees EXPIRED after the instant and SUSPENDED while suspended", async () => {
+      const out = await runClient("v1", "expiry");
+      expect(out.policy.policy).toMatchObject({ maxKeyLifetime: "2592000s" });
+      expect(out.policy.policy.hipaaEnabled).toBeUndefined(); // false: kept
+      const shortExpiry = Date.parse(out.short.expiresAt);
+      expect(shortExpiry - Date.parse(out.short.createdAt)).toBe(1000);
+      expect(out.active).toMatchObject({ active: true, expiresAt: out.short.expiresAt });
+      expect(out.expired).toEqual({ inactiveReason: "INACTIVE_REASON_EXPIRED" });
+      expect(Date.parse(out.default.expiresAt) - Date.parse(out.default.createdAt)).toBe(30 * 24 * 3600_000);
+      expect(out.suspended.suspendedAt).toBeDefined();
+      expect(out.while_suspended).toEqual({ inactiveReason: "INACTIVE_REASON_SUSPENDED" });
+      expect(out.resumed).toMatchObject({ active: true, expiresAt: out.default.expiresAt });
+      expect(out.too_long.code).toBe("INVALID_ARGUMENT");
+      expect(out.too_long.details).toMatch(/^expires_in: .*max_key_lifetime of 30d/);
+      expect(out.past).toEqual({ code: "INVALID_ARGUMENT", details: "expires_at: must be in the future" });
+      expect(out.bad_mask.code).toBe("INVALID_ARGUMENT");
+      expect(out.bad_mask.details).toMatch(/^update_mask: /);
+      expect(out.bad_mask.details).not.toContain("tokenHash");
+      expect(out.bad_mask.details).not.toContain("token_hash");
+    });
+  },
+);

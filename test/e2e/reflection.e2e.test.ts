@@ -89,11 +89,14 @@ describe.each<ReflectionVersion>(["v1", "v1alpha"])("server reflection %s", (ver
       { case: "fileContainingSymbol", value: "warpflow.auth.v1.TokenService" },
     ]);
     const files = only?.case === "files" ? only.files : [];
-    expect(files.map((f) => f.name)).toEqual([
-      "warpflow/auth/v1/token_service.proto",
+    // Issue 22 added duration.proto and field_mask.proto to the imports.
+    const deps = [
+      "google/protobuf/duration.proto",
+      "google/protobuf/field_mask.proto",
       "google/protobuf/timestamp.proto",
-    ]);
-    expect(files[0]!.dependency).toEqual(["google/protobuf/timestamp.proto"]);
+    ];
+    expect(files.map((f) => f.name)).toEqual(["warpflow/auth/v1/token_service.proto", ...deps]);
+    expect(files[0]!.dependency).toEqual(deps);
     expect(() => createFileRegistry(files[0]!, (name) => files.find((f) => f.name === name))).not.toThrow();
   });
 

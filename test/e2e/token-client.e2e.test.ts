@@ -43,6 +43,35 @@ describe("token client against the real server (h2c)", () => {
     expect(await client.introspect(k.token)).toEqual(await t.grpc.introspect({ token: k.token }));
   });
 
+  it("suspend and resume (issue 22): the cached answer is dropped by the stream both ways; an expiring key's answer ends at its expiry", async () => {
+    const k = await t.grpc.createKey({ tenantId: "client-sus", label: "client" }, { bearer: t.adminKey });
+    const cached = () =>
+      waitUntil(
+        async () => {
+          const hits = client.state().hits;
+          await client.introspect(k.token);
+          return client.state().hits === hits + 1;
+        },
+        3000,
+        "answered from cache",
+      );
+    await client.introspect(k.token);
+    await cached();
+    await t.grpc.suspendKey({ tenantId: "client-sus", keyId: k.key!.id }, { bearer: t.adminKey });
+    await waitUntil(async () => !(await client.introspect(k.token)).active, 2000, "suspended key inactive");
+    expect((await client.introspect(k.token)).inactiveReason).toBe(InactiveReason.SUSPENDED);
+    await cached(); // the SUSPENDED answer is cached too
+    await t.grpc.resumeKey({ tenantId: "client-sus", keyId: k.key!.id }, { bearer: t.adminKey });
+    await waitUntil(async () => (await client.introspect(k.token)).active, 2000, "resumed key active");
+    const short = await t.grpc.createKey(
+      { tenantId: "client-sus", label: "short", expiry: { case: "expiresIn", value: { seconds: 1n, nanos: 0 } } },
+      { bearer: t.adminKey },
+    );
+    expect((await client.introspect(short.token)).expiresAt).toEqual(short.key!.expiresAt);
+    await waitUntil(async () => !(await client.introspect(short.token)).active, 3000, "expired key inactive");
+    expect((await client.introspect(short.token)).inactiveReason).toBe(InactiveReason.EXPIRED);
+  });
+
   it("a switch to HIPAA: the tenant's cached key is answered the server's TENANT_POLICY answer without a call; its session stays; a switch back asks again", async () => {
     const tenantId = "client-hipaa";
     const k = await t.grpc.createKey({ tenantId, label: "client" }, { bearer: t.adminKey });

@@ -258,6 +258,7 @@ const RUNS = {
   long: 3_000,
   grpc: 2_000,
   grants: 1_500,
+  grpcFields: 400,
 };
 
 // ---- issue 22's fields: oracles independent of src/domain/key-scopes.ts and address-allowlist.ts ----
@@ -593,6 +594,116 @@ describe("Introspect over real gRPC under bad input", () => {
     );
     expectGenerated(RUNS.grants * 2);
   });
+});
+
+describe("issue 22's fields over real gRPC under hostile values", () => {
+  // Every Timestamp/Duration field (full int64 seconds, any int32 nanos), update_mask paths of any
+  // text: an answer is OK or INVALID_ARGUMENT naming the field, never an echo of the value, never
+  // another failure; an accepted expiry is in the future and within the tenant's maximum.
+  const HOUR_S = 3600n;
+  const t = useTestApp({ logLevel: "warn" });
+  const admin = () => ({ bearer: t.adminKey });
+  const int64 = fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
+  const seconds = fc.oneof(
+    int64,
+    fc.bigInt({ min: -HOUR_S * 24n * 4000n, max: HOUR_S * 24n * 4000n }),
+    fc.constantFrom(0n, 1n, -1n),
+  );
+  const nanos = fc.oneof(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), fc.integer({ min: 0, max: 999_999_999 }));
+  const wkt = fc.record({ seconds, nanos });
+  const maskPath = fc.oneof(
+    fc.constantFrom("hipaa_enabled", "max_key_lifetime", "", "maxKeyLifetime"),
+    fc.string({ maxLength: 40 }),
+  );
+  /** No value that was sent appears in the answer (long enough to be told from ordinary text). */
+  const noEcho = (details: string, values: string[]) => {
+    // (a field's own name is no echo: "max_key_lifetime: ..." names the field it refuses)
+    for (const v of values)
+      if (v.length >= 5 && !/^(hipaa_enabled|max_key_lifetime)$/.test(v)) expect(details, v).not.toContain(v);
+  };
+  const outcome = (p: Promise<unknown>) =>
+    p.then(
+      (r) => ({ ok: true as const, r }),
+      (e: { code: number; details: string }) => ({ ok: false as const, code: e.code, details: e.details }),
+    );
+
+  it(`CreateKey, RotateKey and SetTenantPolicy answer OK or INVALID_ARGUMENT naming the field (${RUNS.grpcFields} calls)`, async () => {
+    const LANES = 20; // calls in flight; each lane has its own tenants (no lane waits on another's keys)
+    for (let j = 0; j < LANES; j++) {
+      await t.grpc.setTenantPolicy(
+        {
+          tenantId: `fz-max-${j}`,
+          maxKeyLifetime: { seconds: 30n * 24n * HOUR_S, nanos: 0 },
+          updateMask: { paths: ["max_key_lifetime"] },
+        },
+        admin(),
+      );
+    }
+    const calls = fc.sample(
+      counted(
+        fc.record({
+          rpc: fc.constantFrom("create", "rotate", "policy"),
+          tenant: fc.constantFrom("fz-free", "fz-max"),
+          at: fc.boolean(),
+          value: wkt,
+          paths: fc.array(maskPath, { maxLength: 4 }),
+          mask: fc.boolean(),
+        }),
+      ),
+      RUNS.grpcFields,
+    );
+    let accepted = 0;
+    const one = async (c: (typeof calls)[number], i: number) => {
+      const lane = i % LANES;
+      const tenant = `${c.tenant}-${lane}`;
+      const sent = [String(c.value.seconds), String(c.value.nanos), ...c.paths];
+      let field: string[];
+      let p: Promise<unknown>;
+      if (c.rpc === "create") {
+        field = [c.at ? "expires_at" : "expires_in"];
+        const expiry = c.at
+          ? { case: "expiresAt" as const, value: c.value }
+          : { case: "expiresIn" as const, value: c.value };
+        p = t.grpc.createKey({ tenantId: tenant, label: "fz", expiry }, admin());
+      } else if (c.rpc === "rotate") {
+        const k = await t.grpc.createKey({ tenantId: `fz-rot-${i}`, label: "fz" }, admin());
+        field = ["grace", c.at ? "successor_expires_at" : "successor_expires_in"];
+        const successorExpiry = c.at
+          ? { case: "successorExpiresAt" as const, value: c.value }
+          : { case: "successorExpiresIn" as const, value: c.value };
+        p = t.grpc.rotateKey({ tenantId: `fz-rot-${i}`, keyId: k.key!.id, grace: c.value, successorExpiry }, admin());
+      } else {
+        field = ["max_key_lifetime", "update_mask"];
+        p = t.grpc.setTenantPolicy(
+          { tenantId: `fz-pol-${lane}`, maxKeyLifetime: c.value, updateMask: c.mask ? { paths: c.paths } : undefined },
+          admin(),
+        );
+      }
+      const o = await outcome(p);
+      if (o.ok) {
+        accepted++;
+        const key = (o.r as { key?: { id: string; expiresAt?: { seconds: bigint } } }).key;
+        if (c.rpc === "create" && key) {
+          const exp = Number(key.expiresAt!.seconds) * 1000;
+          expect(exp).toBeGreaterThan(Date.now() - 60_000);
+          if (c.tenant === "fz-max") expect(exp).toBeLessThanOrEqual(Date.now() + 30 * 24 * 3600_000);
+          await t.grpc.revokeKey({ tenantId: tenant, keyId: key.id }, admin());
+        }
+        return;
+      }
+      expect(o.code, `${c.rpc}: ${o.details}`).toBe(status.INVALID_ARGUMENT);
+      expect(
+        field.some((f) => o.details.startsWith(`${f}: `)),
+        o.details,
+      ).toBe(true);
+      noEcho(o.details, sent);
+    };
+    for (let i = 0; i < calls.length; i += LANES) {
+      await Promise.all(calls.slice(i, i + LANES).map((c, k) => one(c, i + k)));
+    }
+    expect(accepted).toBeGreaterThan(0);
+    expectGenerated(RUNS.grpcFields);
+  }, 180_000);
 });
 
 afterAll(() => {

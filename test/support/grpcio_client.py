@@ -4,7 +4,9 @@ Learns the schema only through server reflection (v1 or v1alpha), links every de
 strict protobuf DescriptorPool (which refuses a file whose imports are missing), then calls
 CreateKey, Introspect and ListKeys with dynamic messages. Prints one JSON object.
 
-usage: grpcio_client.py HOST:PORT ADMIN_KEY v1|v1alpha [watch]
+usage: grpcio_client.py HOST:PORT ADMIN_KEY v1|v1alpha [watch|expiry]
+
+With `expiry` (issue 22): the tenant maximum, a key's expiry, suspend and resume.
 
 With `watch`: subscribes to WatchInvalidations (server streaming), creates and revokes a key, and
 prints the stream's messages up to the revoke's invalidation.
@@ -15,6 +17,7 @@ allowlist (an empty CidrList), a scoped session, and the INVALID_ARGUMENT of a b
 """
 import json
 import sys
+import time
 
 import grpc
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
@@ -183,11 +186,50 @@ def scopes():
     }))
 
 
+def expiry():
+    """Issue 22 through dynamic messages: the tenant maximum (update_mask), expires_in / expires_at,
+    Introspect's expires_at, EXPIRED after the instant, the refusals, suspend and resume."""
+    t = f"{tenant}-exp"
+
+    def refused(method, request):
+        try:
+            call(method, request, admin)
+        except grpc.RpcError as e:
+            return {"code": e.code().name, "details": e.details()}
+        return {"code": "OK"}
+
+    policy = call("SetTenantPolicy", {"tenant_id": t, "max_key_lifetime": "2592000s", "update_mask": "maxKeyLifetime"}, admin)
+    short = call("CreateKey", {"tenant_id": t, "label": "short", "expires_in": "1s"}, admin)
+    active = call("Introspect", {"token": short["token"]})
+    time.sleep(1.3)
+    expired = call("Introspect", {"token": short["token"]})
+    default = call("CreateKey", {"tenant_id": t, "label": "default"}, admin)
+    suspended = call("SuspendKey", {"tenant_id": t, "key_id": default["key"]["id"]}, admin)
+    while_suspended = call("Introspect", {"token": default["token"]})
+    call("ResumeKey", {"tenant_id": t, "key_id": default["key"]["id"]}, admin)
+    print(json.dumps({
+        "policy": policy,
+        "short": short["key"],
+        "active": active,
+        "expired": expired,
+        "default": default["key"],
+        "suspended": suspended["key"],
+        "while_suspended": while_suspended,
+        "resumed": call("Introspect", {"token": default["token"]}),
+        "too_long": refused("CreateKey", {"tenant_id": t, "label": "x", "expires_in": "2678400s"}),
+        "past": refused("CreateKey", {"tenant_id": t, "label": "x", "expires_at": "2001-01-01T00:00:00Z"}),
+        "bad_mask": refused("SetTenantPolicy", {"tenant_id": t, "update_mask": "tokenHash"}),
+    }))
+
+
 if mode == "watch":
     watch()
     sys.exit(0)
 if mode == "scopes":
     scopes()
+    sys.exit(0)
+if mode == "expiry":
+    expiry()
     sys.exit(0)
 created = call("CreateKey", {"tenant_id": tenant, "label": "grpcio"}, admin)
 print(json.dumps({

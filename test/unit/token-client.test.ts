@@ -275,6 +275,12 @@ describe("token client: invalidations drop what their ids name", () => {
     [InvalidationKind.KEY_CHANGED, { keyId: "key_1" }, ["k1", "unknownAcme", "unknownBeta"]],
     [InvalidationKind.UNSPECIFIED, {}, ["k1", "k2", "s1", "other", "unknownAcme", "unknownBeta"]],
     [99 as InvalidationKind, { tenantId: "acme" }, ["k1", "k2", "s1", "unknownAcme"]],
+    // Issue 22: a suspension only takes a key away (its negatives stay); a resumption may turn a
+    // cached SUSPENDED answer wrong, so negatives go too.
+    [InvalidationKind.KEY_SUSPENDED, { keyId: "key_1" }, ["k1"]],
+    [InvalidationKind.KEY_SUSPENDED, { tenantId: "acme", keyId: "key_1" }, ["k1", "unknownAcme"]],
+    [InvalidationKind.KEY_RESUMED, { keyId: "key_1" }, ["k1", "unknownAcme", "unknownBeta"]],
+    [InvalidationKind.KEY_RESUMED, { tenantId: "acme", keyId: "key_1" }, ["k1", "unknownAcme"]],
   ])("kind %s %o drops %o", async (kind, ids, expected) => {
     const { s, client, refetched } = await cached();
     s.invalidate(kind, ids);

@@ -1,8 +1,25 @@
 import { StoreUnavailableError } from "../../domain/errors.js";
-import type { KeyRecord, SessionRecord, TenantPolicyRecord } from "../../domain/records.js";
-import type { InsertKeyResult, KeyUse, RotateKeyResult, TokenStore } from "../../ports/token-store.js";
+import { defaultPolicy, type KeyRecord, type SessionRecord, type TenantPolicyRecord } from "../../domain/records.js";
+import type { InsertKeyResult, KeyUse, PolicyField, RotateKeyResult, TokenStore } from "../../ports/token-store.js";
 import { createMemoryAuditEvents } from "./memory-audit-events.js";
 import { createMemoryLeases } from "./memory-leases.js";
+
+/** A partial policy write (issue 22): only `fields` (and the update stamp) change. */
+function patchPolicy(
+  current: TenantPolicyRecord | undefined,
+  policy: TenantPolicyRecord,
+  fields: readonly PolicyField[],
+): TenantPolicyRecord {
+  const next: TenantPolicyRecord = { ...(current ?? defaultPolicy(policy.tenantId)) };
+  for (const f of fields) {
+    if (f === "hipaaEnabled") next.hipaaEnabled = policy.hipaaEnabled;
+    else if (policy.maxKeyLifetimeMs === undefined) delete next.maxKeyLifetimeMs;
+    else next.maxKeyLifetimeMs = policy.maxKeyLifetimeMs;
+  }
+  next.updatedAt = policy.updatedAt;
+  next.updatedBy = policy.updatedBy;
+  return next;
+}
 
 /**
  * The embedded store: process memory, nothing persisted. Every method does its whole check and
@@ -202,10 +219,55 @@ export function createMemoryTokenStore(
       return p ? copy(p) : null;
     },
 
-    async setPolicy(policy) {
+    async setPolicy(policy, fields) {
       assertOpen();
-      policies.set(policy.tenantId, copy(policy));
-      return copy(policy);
+      const saved = fields ? patchPolicy(policies.get(policy.tenantId), policy, fields) : copy(policy);
+      policies.set(policy.tenantId, saved);
+      return copy(saved);
+    },
+
+    // --- Issue 22: expiry, suspend and resume ---
+    async suspendKey({ tenantId, keyId, suspendedAt, suspendedBy }) {
+      assertOpen();
+      const k = tenantKey(tenantId, keyId);
+      if (!k) return null;
+      if (k.status !== "revoked" && k.suspendedAt === undefined) Object.assign(k, { suspendedAt, suspendedBy });
+      return copy(k);
+    },
+
+    async resumeKey({ tenantId, keyId }) {
+      assertOpen();
+      const k = tenantKey(tenantId, keyId);
+      if (!k) return null;
+      if (k.status !== "revoked") {
+        delete k.suspendedAt;
+        delete k.suspendedBy;
+      }
+      return copy(k);
+    },
+
+    async retirePredecessor({ tenantId, successorId, predecessorId, at, revokedBy }) {
+      assertOpen();
+      const old = tenantKey(tenantId, predecessorId);
+      const retired =
+        old !== undefined &&
+        old.status === "deprecated" &&
+        old.rotatedToKeyId === successorId &&
+        old.revokeAt !== undefined &&
+        old.revokeAt > at;
+      if (retired) Object.assign(old, { status: "revoked", revokedAt: at, revokedBy });
+      const successor = tenantKey(tenantId, successorId);
+      if (successor) delete successor.retireOnFirstUse;
+      return retired;
+    },
+
+    async findKeysPastExpiry(now, limit) {
+      assertOpen();
+      return [...keysById.values()]
+        .filter((k) => k.status !== "revoked" && k.expiresAt !== undefined && k.expiresAt <= now)
+        .sort((a, b) => a.expiresAt!.getTime() - b.expiresAt!.getTime())
+        .slice(0, limit)
+        .map(copy);
     },
 
     async ping() {

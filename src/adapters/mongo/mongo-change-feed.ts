@@ -34,6 +34,15 @@ const PIPELINE: Document[] = [
           operationType: "update",
           "updateDescription.updatedFields.status": { $exists: true },
         },
+        // Issue 22: a suspended key (suspendedAt set) or a resumed one (suspendedAt removed).
+        {
+          "ns.coll": COLLECTIONS.keys,
+          operationType: "update",
+          $or: [
+            { "updateDescription.updatedFields.suspendedAt": { $exists: true } },
+            { "updateDescription.removedFields": "suspendedAt" },
+          ],
+        },
         // A revoked session (RevokeSession, RevokeTenantSessions: one event per session).
         {
           "ns.coll": COLLECTIONS.sessions,
@@ -57,6 +66,8 @@ const PIPELINE: Document[] = [
       "fullDocument.hipaaEnabled": 1,
       "updateDescription.updatedFields.status": 1,
       "updateDescription.updatedFields.hipaaEnabled": 1,
+      "updateDescription.updatedFields.suspendedAt": 1,
+      "updateDescription.removedFields": 1,
     },
   },
 ];
@@ -66,7 +77,10 @@ interface ChangeEvent {
   ns?: { coll?: unknown };
   documentKey?: { _id?: unknown };
   fullDocument?: { tenantId?: unknown; hipaaEnabled?: unknown };
-  updateDescription?: { updatedFields?: { status?: unknown; hipaaEnabled?: unknown } };
+  updateDescription?: {
+    updatedFields?: { status?: unknown; hipaaEnabled?: unknown; suspendedAt?: unknown };
+    removedFields?: unknown;
+  };
 }
 
 const stringOr = (v: unknown) => (typeof v === "string" ? v : undefined);
@@ -86,7 +100,15 @@ function toChange(coll: string | undefined, id: string, event: ChangeEvent): Sto
   if (coll === COLLECTIONS.sessions)
     return inserted ? { kind: "session_created", sessionId: id, tenantId } : { kind: "session", sessionId: id };
   if (inserted) return { kind: "key_created", keyId: id, tenantId };
-  return { kind: "key", keyId: id, status: stringOr(event.updateDescription?.updatedFields?.status) };
+  const update = event.updateDescription;
+  // Issue 22: suspended (suspendedAt set) or resumed (suspendedAt removed); undefined: neither.
+  const suspended =
+    update?.updatedFields?.suspendedAt !== undefined
+      ? true
+      : Array.isArray(update?.removedFields) && update.removedFields.includes("suspendedAt")
+        ? false
+        : undefined;
+  return { kind: "key", keyId: id, status: stringOr(update?.updatedFields?.status), suspended };
 }
 
 /** Change streams do not exist on this deployment: reopening cannot help. */

@@ -45,6 +45,11 @@ export interface KeyDoc {
   revokedBy?: string;
   rotatedFromKeyId?: string;
   rotatedToKeyId?: string;
+  /** Issue 22: expiry and suspension (the sweep's index: mongo-indexes.ts keys_status_expires_at). */
+  expiresAt?: Date;
+  suspendedAt?: Date;
+  suspendedBy?: string;
+  retireOnFirstUse?: boolean;
   /** Issue 22: omitted when none (old documents read as unscoped, no allowlist). */
   scopes?: string[];
   allowedCidrs?: string[];
@@ -70,6 +75,8 @@ export interface PolicyDoc {
   _id: string;
   v: number;
   hipaaEnabled: boolean;
+  /** Issue 22: absent: no maximum. */
+  maxKeyLifetimeMs?: number;
   updatedAt?: Date;
   updatedBy?: string;
 }
@@ -102,6 +109,10 @@ const KEY_OPTIONAL = [
   "revokedBy",
   "rotatedFromKeyId",
   "rotatedToKeyId",
+  "expiresAt",
+  "suspendedAt",
+  "suspendedBy",
+  "retireOnFirstUse",
   "scopes",
   "allowedCidrs",
   "exposure",
@@ -181,15 +192,17 @@ export function fromSessionDoc(doc: SessionDoc): SessionRecord {
   return session;
 }
 
+const POLICY_OPTIONAL = ["maxKeyLifetimeMs", "updatedAt", "updatedBy"] as const;
+
 export function toPolicyDoc(policy: TenantPolicyRecord): PolicyDoc {
   const doc: PolicyDoc = { _id: policy.tenantId, v: SCHEMA_VERSION, hipaaEnabled: policy.hipaaEnabled };
-  copyOptional(policy, doc, ["updatedAt", "updatedBy"] as const);
+  copyOptional(policy, doc, POLICY_OPTIONAL);
   return doc;
 }
 
 export function fromPolicyDoc(doc: PolicyDoc): TenantPolicyRecord {
   const policy: TenantPolicyRecord = { tenantId: doc._id, hipaaEnabled: doc.hipaaEnabled };
-  copyOptional(doc, policy, ["updatedAt", "updatedBy"] as const);
+  copyOptional(doc, policy, POLICY_OPTIONAL);
   return policy;
 }
 

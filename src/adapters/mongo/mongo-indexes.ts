@@ -19,12 +19,7 @@ import {
 } from "mongodb";
 import type { Logger } from "pino";
 import { COLLECTIONS } from "./mongo-documents.js";
-import {
-  WEBHOOK_COLLECTIONS,
-  WEBHOOK_ENDPOINT_INDEXES,
-  WEBHOOK_KEY_INDEXES,
-  WEBHOOK_OUTBOX_INDEXES,
-} from "./mongo-webhook-store.js";
+import { WEBHOOK_COLLECTIONS, WEBHOOK_ENDPOINT_INDEXES, WEBHOOK_OUTBOX_INDEXES } from "./mongo-webhook-store.js";
 
 export const INDEX = {
   keyTokenHash: "keys_token_hash_unique",
@@ -32,6 +27,7 @@ export const INDEX = {
   keyGraceSlot: "keys_tenant_grace_slot_unique",
   keyTenantStatusCreated: "keys_tenant_status_created",
   keySweep: "keys_status_revoke_at",
+  keyExpirySweep: "keys_status_expires_at",
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
   sessionTenantExpires: "sessions_tenant_expires_at",
@@ -73,8 +69,13 @@ export const KEY_INDEXES: IndexDescription[] = [
   { name: INDEX.keyTenantStatusCreated, key: { tenantId: 1, status: 1, createdAt: -1, _id: -1 } },
   // The sweep: DEPRECATED keys whose grace ended.
   { name: INDEX.keySweep, key: { status: 1, revokeAt: 1 } },
-  // Webhooks' key.expiring schedule (mongo-webhook-store.ts).
-  ...WEBHOOK_KEY_INDEXES,
+  // Issue 22, the expiry sweep (and webhooks' key.expiring schedule, mongo-webhook-store.ts): ACTIVE or DEPRECATED keys whose expiresAt passed, earliest first.
+  // Partial: only keys with an expiry are in it (most keys have none).
+  {
+    name: INDEX.keyExpirySweep,
+    key: { status: 1, expiresAt: 1 },
+    partialFilterExpression: { expiresAt: { $exists: true } },
+  },
 ];
 
 export const SESSION_INDEXES: IndexDescription[] = [

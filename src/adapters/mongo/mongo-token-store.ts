@@ -22,6 +22,7 @@ import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revo
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 import type { WebhookStore } from "../../ports/webhook-store.js";
 import { createMongoWebhookStore } from "./mongo-webhook-store.js";
+import { createMongoKeyLifecycle } from "./mongo-key-lifecycle.js";
 
 /** recordKeyUses' filter: the key, if its stored last use is missing or older than `at` by more than the coarseness. */
 export const lastUseFilter = (keyId: string, at: Date) => ({
@@ -97,8 +98,16 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
     run,
   );
 
+  const { setPolicyFields, ...lifecycle } = createMongoKeyLifecycle(
+    keys,
+    policies,
+    { maxTimeMS, maintenanceMaxTimeMS },
+    run,
+  );
+
   const store: TokenStore = {
     ...audit,
+    ...lifecycle,
     ...createMongoLeases(async () => (await conn.db()).collection<LeaseDoc>(LEASES_COLLECTION), maxTimeMS, run),
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
@@ -214,22 +223,24 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
         return doc ? fromPolicyDoc(doc) : null;
       }),
 
-    setPolicy: (policy) =>
-      run("setPolicy", async () => {
-        const coll = await policies();
-        const doc = toPolicyDoc(policy);
-        const write = () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true, maxTimeMS });
-        try {
-          await write();
-        } catch (err) {
-          // Two concurrent first upserts of one tenant: one inserts, the other may get E11000 on
-          // _id (servers 4.2+ retry this themselves for equality on _id); once more is enough.
-          // https://www.mongodb.com/docs/manual/reference/method/db.collection.updateOne/#upsert-with-duplicate-values
-          if (!isDuplicateKey(err)) throw err;
-          await write();
-        }
-        return fromPolicyDoc(doc);
-      }),
+    setPolicy: (policy, fields) =>
+      fields
+        ? setPolicyFields(policy, fields)
+        : run("setPolicy", async () => {
+            const coll = await policies();
+            const doc = toPolicyDoc(policy);
+            const write = () => coll.replaceOne({ _id: doc._id }, doc, { upsert: true, maxTimeMS });
+            try {
+              await write();
+            } catch (err) {
+              // Two concurrent first upserts of one tenant: one inserts, the other may get E11000 on
+              // _id (servers 4.2+ retry this themselves for equality on _id); once more is enough.
+              // https://www.mongodb.com/docs/manual/reference/method/db.collection.updateOne/#upsert-with-duplicate-values
+              if (!isDuplicateKey(err)) throw err;
+              await write();
+            }
+            return fromPolicyDoc(doc);
+          }),
 
     ping: () =>
       run("ping", async () => {

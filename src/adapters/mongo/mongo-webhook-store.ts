@@ -28,13 +28,6 @@ export const WEBHOOK_ENDPOINT_INDEXES: IndexDescription[] = [
  * expiry), so keys without one cost nothing. If issue 22's branch builds its own index on
  * {expiresAt} for the expiry sweep, one of the two can go (the lead merges them).
  */
-export const WEBHOOK_KEY_INDEXES: IndexDescription[] = [
-  {
-    name: "keys_expires_at_webhooks",
-    key: { expiresAt: 1 },
-    partialFilterExpression: { expiresAt: { $exists: true } },
-  },
-];
 export const WEBHOOK_OUTBOX_INDEXES: IndexDescription[] = [
   // The sender's poll: pending messages due now.
   { name: WEBHOOK_INDEX.outboxDue, key: { state: 1, nextAttemptAt: 1 } },
@@ -244,7 +237,7 @@ export function createMongoWebhookStore(
         ),
       ),
     // `expiresAt` is the KeyRecord field of issue 22 (branch life), the same name in MongoDB; until
-    // it is stored, this matches nothing. The index: WEBHOOK_KEY_INDEXES.
+    // it is stored, this matches nothing. The index: keys_status_expires_at (mongo-indexes.ts, the expiry sweep's).
     findKeysExpiringBetween: (from, to, limit) =>
       run("findKeysExpiringBetween", async () => {
         if (limit <= 0) return [];

@@ -22,6 +22,7 @@ const REASONS: Record<pb.InactiveReason, string> = {
   [pb.InactiveReason.INSUFFICIENT_SCOPE]: "it lacks a scope given with --scope",
   [pb.InactiveReason.ADDRESS_NOT_ALLOWED]:
     "the key's IP allowlist does not include --client-address (or none was given)",
+  [pb.InactiveReason.SUSPENDED]: "suspended (warpflow keys resume undoes it)",
 };
 
 const TYPES: Partial<Record<pb.TokenType, string>> = {

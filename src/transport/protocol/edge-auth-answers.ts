@@ -73,6 +73,7 @@ const PHRASES: Record<InactiveReason, string> = {
   [InactiveReason.UNSUPPORTED]: "token type not accepted",
   [InactiveReason.INSUFFICIENT_SCOPE]: "token lacks a required scope",
   [InactiveReason.ADDRESS_NOT_ALLOWED]: "token not allowed from this address",
+  [InactiveReason.SUSPENDED]: "token suspended",
 };
 
 const challenge = (error: string, description: string) =>

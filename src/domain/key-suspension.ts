@@ -1,0 +1,56 @@
+// Issue 22: SuspendKey and ResumeKey. A suspended key is inactive (SUSPENDED) at once and on every
+// instance (this instance's cache entry dropped, watchers and other instances told: the same path
+// as a revoke), keeps its status (it still holds one of the tenant's active places) and its grace
+// or expiry, and is made usable again by a resume. A revoked or expired key cannot be suspended or
+// resumed (FAILED_PRECONDITION). Each change is one atomic conditional store write.
+import { DomainError } from "./errors.js";
+import { keyInactiveReason } from "./key-expiry.js";
+import { effectiveKey } from "./key-rules.js";
+import type { KeyRecord } from "./records.js";
+import type { ServiceDeps } from "./service-deps.js";
+
+export interface KeySuspension {
+  /** Suspends the key; a key already suspended is answered unchanged. */
+  suspend(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
+  /** Resumes the key; a key not suspended is answered unchanged. */
+  resume(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
+}
+
+export function createKeySuspension({ store, clock, cache, publish = () => {} }: ServiceDeps): KeySuspension {
+  const notFound = (keyId: string) => new DomainError("not_found", `key_id: no key ${keyId} for this tenant`);
+
+  /** Refuses a key that no longer works for good (revoked, its grace ended, or expired). */
+  function assertLive(key: KeyRecord, keyId: string, verb: string): void {
+    const ended = keyInactiveReason(key, clock.now());
+    if (ended === "revoked" || ended === "expired") {
+      throw new DomainError("failed_precondition", `key ${keyId} is ${ended}: a ${ended} key can never be ${verb}`);
+    }
+  }
+
+  async function change(
+    tenantId: string,
+    keyId: string,
+    verb: "suspended" | "resumed",
+    write: () => Promise<KeyRecord | null>,
+  ): Promise<KeyRecord> {
+    const current = await store.getKey(tenantId, keyId);
+    if (!current) throw notFound(keyId);
+    assertLive(current, keyId, verb);
+    const after = await write().finally(() => {
+      cache.delete(current.tokenHash); // even on failure: the write may have landed
+      publish({ kind: verb === "suspended" ? "key_suspended" : "key_resumed", tenantId, keyId });
+    });
+    if (!after) throw notFound(keyId);
+    // Revoked between the read and the write: the conditional write changed nothing.
+    assertLive(after, keyId, verb);
+    return effectiveKey(after, clock.now());
+  }
+
+  return {
+    suspend: (tenantId, keyId, actor) =>
+      change(tenantId, keyId, "suspended", () =>
+        store.suspendKey({ tenantId, keyId, suspendedAt: clock.now(), suspendedBy: actor }),
+      ),
+    resume: (tenantId, keyId) => change(tenantId, keyId, "resumed", () => store.resumeKey({ tenantId, keyId })),
+  };
+}
