@@ -112,7 +112,7 @@ export function createTokenServiceHandlers(deps: {
             retireOnFirstUse,
           });
           c.audit.detail(
-            `successor ${key.id}${rotationDetail(previous.revokeAt, key.expiresAt)} ${grantsDetail({ scopes: key.scopes, allowedCidrs: key.allowedCidrs ?? [] })}`,
+            `successor ${key.id} ${grantsDetail({ scopes: key.scopes, allowedCidrs: key.allowedCidrs ?? [] })}${rotationDetail(previous.revokeAt, key.expiresAt)}`,
           );
           return create(pb.RotateKeyResponseSchema, { token, key: toApiKey(key), previousKey: toApiKey(previous) });
         },

@@ -34,7 +34,7 @@ describe("warpflow completion bash|zsh", () => {
         `source '${file}'; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${words.length - 1}; _warpflow; echo "\${COMPREPLY[*]}"`,
       ).stdout.trim();
     expect(complete("warpflow", "")).toBe(
-      "keys sessions policy audit admin-key introspect watch completion --version -V --help",
+      "keys sessions policy audit webhooks admin-key introspect watch completion --version -V --help",
     );
     expect(complete("warpflow", "ke")).toBe("keys");
     expect(complete("warpflow", "keys", "r")).toBe("rotate revoke resume"); // resume: issue 22
