@@ -25,6 +25,7 @@ import type { StreamHandlers } from "../transport/protocol/stream-handlers.js";
 import type { TokenStore } from "../ports/token-store.js";
 import { createIntrospectCallerCheck } from "../service/introspect-callers.js";
 import { createTokenServiceHandlers } from "../service/token-service-handlers.js";
+import { createWatchCallerCheck } from "../service/watch-policy.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
 
@@ -135,7 +136,12 @@ export function wireService(deps: {
     refusals,
     onIntrospection: instrumented ? (r) => byResult(r.active ? "active" : r.reason).inc() : undefined,
   });
-  const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
+  const callerCheck = createWatchCallerCheck({
+    introspectCallerCheck,
+    allowOpen: config.watchAllowOpen,
+    warnOpen: (msg) => logger.warn({ event: "watch_open" }, msg),
+  });
+  const streams = createWatchHandlers({ hub, callerCheck });
   return { handlers, streams, hub, keys, audit, refusals, lastUsed, unwatch };
 }
 
