@@ -55,10 +55,11 @@ export interface InvalidationHub {
    * (more than the replay buffer behind, or nothing taken for stallMs while something waits), after
    * calling `onEvicted` (the transport hangs up: a stalled stream cannot take a status).
    */
-  watch(
+  watch<T = WatchEvent>(
     req: WatchRequest,
-    opts: { signal?: AbortSignal | undefined; onEvicted?: () => void },
-  ): AsyncIterable<WatchEvent>;
+    /** `map`: each event is given as map(event) (no second iterator layer per watcher). */
+    opts: { signal?: AbortSignal | undefined; onEvicted?: () => void; map?: (ev: WatchEvent) => T },
+  ): AsyncIterable<T>;
   close(): void;
 }
 
@@ -214,7 +215,14 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
       if (closed) return;
       number({ type: "reset", sequence: ++sequence, reason: "feed_restarted" });
     },
-    async *watch(req, { signal, onEvicted }) {
+    async *watch<T>(
+      req: WatchRequest,
+      {
+        signal,
+        onEvicted,
+        map,
+      }: { signal?: AbortSignal | undefined; onEvicted?: () => void; map?: (ev: WatchEvent) => T },
+    ): AsyncGenerator<T> {
       if (closed || signal?.aborted) return;
       // Decided and registered in one step: nothing published in between can be missed.
       const after = req.resumeAfterSequence;
@@ -245,7 +253,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
           if (signal?.aborted || closed) return;
           if (w.evicted) throw w.evicted;
           const ev = take(w);
-          if (ev) yield ev;
+          if (ev) yield map ? map(ev) : (ev as T);
           else await new Promise<void>((resolve) => (w.wake = resolve));
         }
       } finally {
