@@ -48,7 +48,7 @@ export function createWatchHandlers(deps: {
     watchInvalidations(req, ctx) {
       callerCheck?.(ctx);
       if (req.resumeInstanceId.length > 64) throw invalidArgument("resume_instance_id", "at most 64 characters");
-      const events = hub.watch(
+      return hub.watch(
         {
           resumeInstanceId: req.resumeInstanceId,
           // Past 2^53 no instance ever numbered that far: a gap, like any unknown point.
@@ -57,7 +57,6 @@ export function createWatchHandlers(deps: {
         },
         { signal: ctx.signal, onEvicted: () => ctx.hangUp(), map: toMessage },
       );
-      return events;
     },
   };
 }
