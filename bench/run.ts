@@ -148,7 +148,7 @@ async function main() {
   log(
     `logs and JWKS in ${dir}; per case: warm-up ${WARMUP_MS} ms, then ${ROUNDS} x (case ${CASE_MS} ms + floor ${FLOOR_MS} ms), ${CONCURRENCY} in flight`,
   );
-  if (env.BENCH_RUNTIME !== "tsx") buildBench();
+  if (env.BENCH_RUNTIME !== "tsx" && env.BENCH_SKIP_BUILD !== "1") buildBench(); // BENCH_SKIP_BUILD=1: run an old build
   const cognito = createLocalCognito(join(dir, "jwks.json"));
   const loadgen = await startLoadGenerator(join(dir, "load-generator.log"));
   const service = await startService(

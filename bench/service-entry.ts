@@ -9,6 +9,7 @@
  * BENCH_FAST_CODEC=off serves Introspect with protobuf-es alone (to measure what the hand-written
  * codec in src/transport/grpc/introspect-codec.ts saves).
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from "node:perf_hooks";
 import { createApp, type App } from "../src/app/app.js";
 import { createLogger } from "../src/app/logger.js";
 import { createMemoryTokenStore } from "../src/adapters/memory/memory-token-store.js";
@@ -87,8 +88,20 @@ async function main() {
   }
   await app.ready;
 
+  // Event-loop delay over a window (bench `watchers`: does a heartbeat tick block calls?).
+  let loop: IntervalHistogram | undefined;
   const onMessage = async (m: { type: string }) => {
-    if (m.type === "memory") {
+    if (m.type === "loop:start") {
+      loop?.disable();
+      loop = monitorEventLoopDelay({ resolution: 1 });
+      loop.enable();
+      send({ type: "loop:start:done" });
+    } else if (m.type === "loop:stop") {
+      loop?.disable();
+      const ms = (ns: number | undefined) => (ns ?? 0) / 1e6;
+      send({ type: "loop:stop:done", maxMs: ms(loop?.max), p99Ms: ms(loop?.percentile(99)), meanMs: ms(loop?.mean) });
+      loop = undefined;
+    } else if (m.type === "memory") {
       settle();
       const u = process.memoryUsage();
       send({ type: "memory:done", rss: u.rss, heapUsed: u.heapUsed });

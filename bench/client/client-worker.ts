@@ -1,6 +1,7 @@
 /**
  * Bench child (plain node on tsc output, like production): token clients in their own process.
- * - "cached": CPU per introspect answered from cache (hashing included) in rounds, then the same
+ * - "cached": CPU per introspect answered from cache (hashing included) in rounds, awaited and
+ *   through the synchronous `peek` alternately in each round, then the same
  *   call over gRPC from this process (grpc-js, the client's channel; and connect-node's gRPC
  *   transport, for the choice of library) at 1 and 64 in flight: the caller's CPU per call.
  * - "prop:*": N clients, each caching one token; after "prop:watch", every client looks the token
@@ -35,6 +36,7 @@ async function cached(m: { address: string; tokens: string[]; rounds: number; ca
   for (const t of m.tokens) await client.introspect(t);
   const tokens = m.tokens;
   const cachedUs: number[] = [];
+  const peekUs: number[] = [];
   let notHits = 0;
   for (let r = 0; r < m.rounds + 1; r++) {
     await untilHealthy([client]);
@@ -47,6 +49,19 @@ async function cached(m: { address: string; tokens: string[]; rounds: number; ca
     const perCall = (cpuUs() - c0) / m.calls;
     notHits += m.calls - (client.state().hits - hits0); // a heartbeat late on a busy machine: a call went out
     if (r > 0) cachedUs.push(perCall); // round 0 warms up
+    // The synchronous path (peek, for middleware) in the same round, same tokens and calls
+    // (BENCH_CLIENT_PEEK=0: skipped, to measure a client from before peek existed).
+    if (process.env.BENCH_CLIENT_PEEK === "0") continue;
+    await untilHealthy([client]);
+    const peekHits0 = client.state().hits;
+    const p0 = cpuUs();
+    for (let i = 0; i < m.calls; i++) {
+      if (client.peek(tokens[i % tokens.length]!) === undefined) notHits++;
+      if ((i & 4095) === 4095) await yieldLoop();
+    }
+    const peekPerCall = (cpuUs() - p0) / m.calls;
+    if (client.state().hits - peekHits0 > m.calls) throw new Error("peek counted more hits than calls");
+    if (r > 0) peekUs.push(peekPerCall);
   }
   client.close();
 
@@ -80,7 +95,7 @@ async function cached(m: { address: string; tokens: string[]; rounds: number; ca
     series.connect_64.push(await over(viaConnect, 64));
   }
   channel.close();
-  send({ type: "cached:done", cachedUs, notHits: [notHits], ...series });
+  send({ type: "cached:done", cachedUs, peekUs, notHits: [notHits], ...series });
 }
 
 let clients: TokenClient[] = [];

@@ -4,7 +4,8 @@ import { writeResult } from "../lib/results.js";
 import { runClientBench } from "./run-client.js";
 
 const cases = new Set((process.env.BENCH_CASES ?? "client_cached,propagation").split(","));
-if (process.env.BENCH_RUNTIME !== "tsx") buildBench();
+// BENCH_SKIP_BUILD=1: run what dist/bench holds (an old build, for before/after runs).
+if (process.env.BENCH_RUNTIME !== "tsx" && process.env.BENCH_SKIP_BUILD !== "1") buildBench();
 runClientBench(cases, Number(process.env.BENCH_ROUNDS ?? 5)).then(
   (out) => {
     process.stdout.write(`${JSON.stringify(out, null, 1)}\n`);

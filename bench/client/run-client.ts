@@ -2,6 +2,7 @@
  * The client library's bench cases (issue 20), registered in bench/run.ts and runnable alone
  * (`npm run bench:client`):
  * - client_cached: caller CPU per introspect answered from the client's cache (hashing included),
+ *   awaited (`introspect`) and synchronous (`peek`, same round, same tokens),
  *   and the same call over gRPC from the same process at 1 and 64 in flight (grpc-js and
  *   connect-node), for the ratio and the choice of library;
  * - propagation: 200 clients in 2 processes each cache a token; a RevokeKey, a RevokeSession and a
@@ -90,6 +91,7 @@ export async function runClientCached(service: Service, rounds: number) {
     const ratio = (xs: number[]) => xs.map((x, i) => x / cached[i % cached.length]!);
     return {
       cached_us_per_call: spread(cached),
+      peek_us_per_call: r.peekUs!.length ? spread(r.peekUs!) : null,
       cached_entries: keys.length + fill.length,
       measured_calls_not_answered_from_cache: r.notHits![0],
       grpcjs_us_per_call_1_in_flight: spread(r.grpcjs_1!, r2),

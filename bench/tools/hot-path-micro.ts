@@ -17,7 +17,9 @@ import { systemClock } from "../../src/ports/clock.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { fastCodecs, type FastCodec } from "../../src/transport/grpc/introspect-codec.js";
 import { toIntrospectResponse } from "../../src/service/proto-mapping.js";
+import { createCallObserver } from "../../src/transport/protocol/call-observer.js";
 import { writeResult } from "../lib/results.js";
+import { pino } from "pino";
 
 /** Every figure of this run, kept in bench/results/<name>.json (default hot-path-micro-<UTC time>). */
 const measured: { name: string; ns_per_op: number; ops: number }[] = [];
@@ -92,6 +94,17 @@ syncBench("histogram child observe", () => hist.observe(0.001));
 syncBench("counter child inc", () => counter.inc());
 syncBench("counter labels(a,b).inc", () => metrics.cacheLookups.labels("api_key", "hit").inc());
 syncBench("process.hrtime.bigint x2", () => process.hrtime.bigint() - process.hrtime.bigint());
+// The fast path's call end: per method resolved once (okRecorder) vs per call (endOk), alternated.
+const observer = createCallObserver(
+  pino({ level: "info" }, { write: () => undefined }),
+  metrics,
+  new Set(["Introspect"]),
+);
+const recordOk = observer.okRecorder!("Introspect");
+for (let i = 0; i < 2; i++) {
+  syncBench("observer endOk(Introspect) (per-call lookups)", () => observer.endOk!("Introspect", 0.00004), 2_000_000);
+  syncBench("observer okRecorder(Introspect) (resolved once)", () => recordOk(0.00004), 2_000_000);
+}
 syncBench("cache.get", () => cache.get("nope"));
 syncBench("lastUsed.record", () => lastUsed.record("key_abcdefghij0123456789", new Date()));
 await bench("introspect (with metrics hooks)", () => introspector.introspect(token));

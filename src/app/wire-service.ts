@@ -33,6 +33,7 @@ import { createOAuth2Introspection } from "../service/oauth2-introspection.js";
 import type { OAuth2Introspection } from "../transport/protocol/oauth2-introspection.js";
 import { createAuthorizationHandlers } from "../service/ext-authz-handlers.js";
 import type { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
+import { createWatchCallerCheck } from "../service/watch-policy.js";
 import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
 import { createAuditLogSink } from "./audit-log.js";
 import type { WebhookStore } from "../ports/webhook-store.js";
@@ -210,7 +211,12 @@ export function wireService(deps: {
     clients: config.oauth2Clients,
     issuer: config.oauth2Issuer,
   });
-  const streams = createWatchHandlers({ hub, callerCheck: introspectCallerCheck });
+  const callerCheck = createWatchCallerCheck({
+    introspectCallerCheck,
+    allowOpen: config.watchAllowOpen,
+    warnOpen: (msg) => logger.warn({ event: "watch_open" }, msg),
+  });
+  const streams = createWatchHandlers({ hub, callerCheck });
   const exposures = createExposureService({
     store,
     clock,

@@ -73,6 +73,12 @@ export interface TokenClient {
    * never cached: docs/client.md, "Scopes and client addresses".
    */
   introspect(token: string, opts?: IntrospectOptions): Promise<IntrospectResponse>;
+  /**
+   * Synchronous: what `introspect` would answer without a network call (a cached answer it may use
+   * now, or MALFORMED for a token the local check refuses), else undefined: then call `introspect`.
+   * Without request checks (required scopes, client address): with them, call `introspect`.
+   */
+  peek(token: string, opts?: { expectedTenantId?: string }): IntrospectResponse | undefined;
   authenticate(authorization: string | string[] | undefined | null, opts?: IntrospectOptions): Promise<AuthResult>;
   state(): TokenClientState;
   close(): void;
@@ -117,8 +123,10 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   /** Token hashes of keys with an IP allowlist (their plain answer was ADDRESS_NOT_ALLOWED). */
   const fenced = new LRUCache<string, true>({ max: Math.max(1, o.maxEntries) });
 
+  const mismatches = (a: IntrospectResponse, expected: string | undefined) =>
+    expected !== undefined && expected !== "" && a.active && a.tenantId !== expected;
   const forTenant = (a: IntrospectResponse, expected: string | undefined) =>
-    expected && a.active && a.tenantId !== expected ? TENANT_MISMATCH : a;
+    mismatches(a, expected) ? TENANT_MISMATCH : a;
 
   async function fetchAnswer(
     token: string,
@@ -182,10 +190,15 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
    * address (the server checks the allowlist after everything else, and a key's allowlist never
    * changes: an active answer without an address proves the key has none); ADDRESS_NOT_ALLOWED
    * means the key has an allowlist, so the server is asked with the address, uncached.
+   * Not an async function: without checks a hit makes one resolved promise and nothing else.
    */
-  async function introspect(token: string, opts: IntrospectOptions = {}): Promise<IntrospectResponse> {
-    const checks = validChecks(opts);
-    const expected = opts.expectedTenantId ?? "";
+  function introspect(token: string, opts: IntrospectOptions = {}): Promise<IntrospectResponse> {
+    let checks: ReturnType<typeof validChecks>;
+    try {
+      checks = validChecks(opts);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     // A key with an allowlist: every lookup is the server's answer for this very request.
     if (
       fenced.size > 0 &&
@@ -194,9 +207,18 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       token.length <= MAX_JWT_LENGTH &&
       fenced.has(hashToken(token))
     ) {
-      return ask(token, expected, checks ?? {});
+      return ask(token, opts.expectedTenantId ?? "", checks ?? {});
     }
     if (checks === undefined) return introspectPlain(token, opts);
+    return introspectChecked(token, opts, checks);
+  }
+
+  async function introspectChecked(
+    token: string,
+    opts: IntrospectOptions,
+    checks: { requiredScopes?: string[]; clientAddress?: string },
+  ): Promise<IntrospectResponse> {
+    const expected = opts.expectedTenantId ?? "";
     let a = await introspectPlain(token, opts);
     if (!a.active && a.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED) {
       if (checks.clientAddress === undefined) return a;
@@ -220,21 +242,31 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     }
   }
 
-  async function introspectPlain(token: string, opts: { expectedTenantId?: string }): Promise<IntrospectResponse> {
-    if (typeof token !== "string" || token === "") throw new TokenClientError("invalid_argument", "token: is required");
-    const expected = opts.expectedTenantId ?? "";
+  /** Whether this cached entry may answer at `t` (the hit rule). */
+  const usable = (hit: CachedAnswer | undefined, t: number): hit is CachedAnswer =>
+    hit !== undefined &&
+    (hit.final === true || (t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)));
+
+  // `peek` is the synchronous form: the await itself costs about a third of an awaited hit (docs/client.md).
+  function introspectPlain(token: string, opts?: { expectedTenantId?: string }): Promise<IntrospectResponse> {
+    if (typeof token !== "string" || token === "")
+      return Promise.reject(new TokenClientError("invalid_argument", "token: is required"));
     // Longer than any token the server looks at: malformed, without hashing a large input.
-    if (token.length > MAX_JWT_LENGTH) return rejectLocally();
+    if (token.length > MAX_JWT_LENGTH) return Promise.resolve(rejectLocally());
     // A hit needs no parsing: only a token that passed the local check below is ever cached.
     const hash = hashToken(token);
-    const t = now();
     const hit = cache.get(hash);
-    if (hit && (hit.final || (t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)))) {
+    const expected = opts?.expectedTenantId;
+    if (usable(hit, now())) {
       counters.hits++;
-      return forTenant(hit.answer, expected);
+      return Promise.resolve(mismatches(hit.answer, expected) ? TENANT_MISMATCH : hit.answer);
     }
+    return miss(token, hash, expected ?? "", hit);
+  }
+
+  function miss(token: string, hash: string, expected: string, hit: CachedAnswer | undefined) {
     const check = checkToken(token);
-    if (check === "malformed") return rejectLocally();
+    if (check === "malformed") return Promise.resolve(rejectLocally());
     counters.misses++;
     const key = expected ? `${hash}\n${expected}` : hash;
     let p = inflight.get(key);
@@ -245,6 +277,17 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       p.then(done, done);
     }
     return p;
+  }
+
+  function peek(token: string, opts?: { expectedTenantId?: string }): IntrospectResponse | undefined {
+    if (typeof token !== "string" || token === "") return undefined; // introspect throws invalid_argument
+    if (token.length > MAX_JWT_LENGTH) return rejectLocally();
+    const hit = cache.get(hashToken(token));
+    if (usable(hit, now())) {
+      counters.hits++;
+      return mismatches(hit.answer, opts?.expectedTenantId) ? TENANT_MISMATCH : hit.answer;
+    }
+    return checkToken(token) === "malformed" ? rejectLocally() : undefined;
   }
 
   if (o.registry) {
@@ -258,6 +301,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   return {
     introspect,
+    peek,
     authenticate: (authorization, opts = {}) =>
       authenticateWith(introspect, authorization, opts.expectedTenantId, {
         requiredScopes: opts.requiredScopes,

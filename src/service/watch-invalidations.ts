@@ -50,34 +50,15 @@ export function createWatchHandlers(deps: {
     watchInvalidations(req, ctx) {
       callerCheck?.(ctx);
       if (req.resumeInstanceId.length > 64) throw invalidArgument("resume_instance_id", "at most 64 characters");
-      const events = hub.watch(
+      return hub.watch(
         {
           resumeInstanceId: req.resumeInstanceId,
           // Past 2^53 no instance ever numbered that far: a gap, like any unknown point.
           resumeAfterSequence:
             req.resumeAfterSequence > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(req.resumeAfterSequence),
         },
-        { signal: ctx.signal, onEvicted: () => ctx.hangUp() },
+        { signal: ctx.signal, onEvicted: () => ctx.hangUp(), map: toMessage },
       );
-      return mapped(events, toMessage);
-    },
-  };
-}
-
-/**
- * `source` with each value mapped: an iterator that forwards next/return (one promise per value,
- * where an async generator layer costs several; this runs per watcher per heartbeat).
- */
-function mapped<A, B>(source: AsyncIterable<A>, f: (a: A) => B): AsyncIterable<B> {
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<B> {
-      const it = source[Symbol.asyncIterator]();
-      const step = (r: IteratorResult<A>): IteratorResult<B> =>
-        r.done ? { done: true, value: undefined } : { done: false, value: f(r.value) };
-      return {
-        next: () => it.next().then(step),
-        return: () => (it.return ? it.return().then(step) : Promise.resolve({ done: true, value: undefined })),
-      };
     },
   };
 }

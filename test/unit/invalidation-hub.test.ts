@@ -129,6 +129,39 @@ describe("invalidation hub", () => {
     h.close();
   });
 
+  it("a heartbeat tick reaches at most 100 watchers per turn of the event loop, and every watcher in the end", async () => {
+    const h = hub({ heartbeatMs: 300 });
+    const rs = Array.from({ length: 250 }, () => reader(h));
+    const beats = () => rs.reduce((n, r) => n + r.seen.filter((e) => e.type === "heartbeat").length, 0);
+    await waitUntil(() => beats() === 250); // the heartbeat each gets at once
+    // Count the tick's heartbeats once per turn of the loop until all 250 have theirs.
+    const perTurn: number[] = [];
+    let last = beats();
+    await new Promise<void>((resolve) => {
+      const sample = () => {
+        const now = beats();
+        if (now > last) perTurn.push(now - last);
+        last = now;
+        if (now >= 500) resolve();
+        else setImmediate(sample);
+      };
+      setImmediate(sample);
+    });
+    expect(perTurn.reduce((a, b) => a + b, 0)).toBe(250);
+    expect(Math.max(...perTurn)).toBeLessThanOrEqual(100);
+    expect(perTurn.length).toBeGreaterThanOrEqual(3);
+    // One published between the tick's turns comes first on every stream; heartbeats then name it.
+    h.publish({ kind: "key_revoked", keyId: "k1" });
+    await waitUntil(() => beats() >= 750, 5000, "the next tick");
+    for (const r of rs) {
+      const at = r.seen.findIndex((e) => e.type === "invalidation");
+      expect(at).toBeGreaterThan(0);
+      expect(r.seen.slice(at + 1).every((e) => e.type !== "heartbeat" || e.sequence === 1)).toBe(true);
+    }
+    rs.forEach((r) => r.stop());
+    h.close();
+  });
+
   it("close() ends every watcher", async () => {
     const h = hub();
     const r = reader(h);

@@ -521,3 +521,99 @@ describe("token client: authenticate (the server's bearer rule, /authz's refusal
     client.close();
   });
 });
+
+describe("token client: peek (synchronous, for middleware)", () => {
+  it("answers only what introspect would answer from cache, never calls the server", async () => {
+    const { clock, s, client } = setup({ stalenessMs: 1000 });
+    const t = generateToken("api_key", "acme");
+    s.answers.set(t, key("acme", "key_1"));
+    expect(client.peek(t)).toBeUndefined(); // not cached: the caller must ask
+    expect(s.introspect).not.toHaveBeenCalled();
+    await client.introspect(t);
+    expect(client.peek(t)).toMatchObject({ active: true, tenantId: "acme", keyId: "key_1" });
+    expect(client.peek(t, { expectedTenantId: "acme" })?.active).toBe(true);
+    expect(client.peek(t, { expectedTenantId: "other" })).toMatchObject({
+      active: false,
+      inactiveReason: InactiveReason.TENANT_MISMATCH,
+    });
+    clock.advance(1000); // age == bound: still usable
+    expect(client.peek(t)?.active).toBe(true);
+    clock.advance(1); // past the staleness bound
+    expect(client.peek(t)).toBeUndefined();
+    s.heartbeat(false); // incomplete
+    expect(client.peek(t)).toBeUndefined();
+    s.heartbeat(true);
+    expect(client.peek(t)?.active).toBe(true);
+    s.cut();
+    expect(client.peek(t)).toBeUndefined();
+    expect(s.introspect).toHaveBeenCalledTimes(1);
+    expect(client.state().hits).toBe(5);
+    client.close();
+  });
+
+  it("answers malformed tokens locally, nothing for an empty one", () => {
+    const { s, client } = setup();
+    expect(client.peek("wf_acme_notatoken")).toMatchObject({ active: false, inactiveReason: InactiveReason.MALFORMED });
+    expect(client.peek("x".repeat(20_000))?.inactiveReason).toBe(InactiveReason.MALFORMED);
+    expect(client.peek("")).toBeUndefined();
+    expect(s.introspect).not.toHaveBeenCalled();
+    expect(client.state().localRejections).toBe(2);
+    client.close();
+  });
+
+  it("never answers active at or after expires_at, nor after an invalidation; a revoke is final", async () => {
+    const { clock, s, client } = setup();
+    const sess = generateToken("session", "acme");
+    const k = generateToken("api_key", "acme");
+    const k2 = generateToken("api_key", "acme");
+    s.answers.set(
+      sess,
+      key("acme", "", {
+        tokenType: TokenType.SESSION,
+        sessionId: "ses_1",
+        expiresAt: timestampFromMs(clock.now().getTime() + 500),
+      }),
+    );
+    s.answers.set(k, key("acme", "key_1"));
+    s.answers.set(k2, key("acme", "key_2"));
+    await Promise.all([client.introspect(sess), client.introspect(k), client.introspect(k2)]);
+    clock.advance(499);
+    s.heartbeat();
+    expect(client.peek(sess)?.active).toBe(true);
+    clock.advance(1);
+    expect(client.peek(sess)).toBeUndefined();
+    s.invalidate(InvalidationKind.KEY_ROTATED, { tenantId: "acme", keyId: "key_2" });
+    expect(client.peek(k2)).toBeUndefined();
+    s.invalidate(InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" });
+    s.cut();
+    expect(client.peek(k)).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    client.close();
+  });
+
+  it("an answer read before an invalidation is not cached (epoch rule): peek has nothing", async () => {
+    const { s, client } = setup();
+    const t = generateToken("api_key", "acme");
+    s.answers.set(t, key("acme", "key_1"));
+    const pending = client.introspect(t);
+    s.invalidate(InvalidationKind.KEY_ROTATED, { tenantId: "acme", keyId: "key_1" });
+    expect((await pending).active).toBe(true);
+    expect(client.peek(t)).toBeUndefined();
+    client.close();
+  });
+
+  it("introspect (no longer an async function) answers hits and refusals as promises, never throwing synchronously", async () => {
+    const { s, client } = setup();
+    const t = generateToken("api_key", "acme");
+    s.answers.set(t, key("acme", "key_1"));
+    await client.introspect(t);
+    expect((await client.introspect(t)).keyId).toBe("key_1");
+    expect(s.introspect).toHaveBeenCalledTimes(1);
+    expect((await client.introspect(t, { expectedTenantId: "other" })).inactiveReason).toBe(
+      InactiveReason.TENANT_MISMATCH,
+    );
+    let p: Promise<unknown> | undefined;
+    expect(() => (p = client.introspect(""))).not.toThrow();
+    await expect(p).rejects.toMatchObject({ code: "invalid_argument" });
+    client.close();
+  });
+});

@@ -166,7 +166,7 @@ export function addProtobufService<S extends DescService>(
     const name = method.name;
     const fast = fastPaths[method.localName];
     const serialize = definition[method.localName]!.responseSerialize;
-    const observeOk = observer.endOk?.bind(observer);
+    const observeOk = observer.okRecorder?.(name);
     implementation[method.localName] = ((
       call: grpc.ServerUnaryCall<unknown, unknown>,
       callback: grpc.sendUnaryData<unknown>,
@@ -183,7 +183,7 @@ export function addProtobufService<S extends DescService>(
         }
         if (answer !== undefined) {
           const bytes = (answer.encoded ??= ownCopy(serialize(fast.message(answer)))) as Buffer;
-          observeOk(name, (performance.now() - t0) / 1000);
+          observeOk((performance.now() - t0) / 1000);
           callback(null, bytes);
           return;
         }

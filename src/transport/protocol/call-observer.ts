@@ -24,6 +24,11 @@ export interface CallObserver {
    * at debug: then every call takes the full path, so its rpc line carries its request id.
    */
   endOk?(method: string, seconds: number): void;
+  /**
+   * endOk for one method, resolved once (the transport asks at start): per call only the histogram
+   * and, for a method that is not hot, the info check. Absent when endOk is.
+   */
+  okRecorder?(method: string): (seconds: number) => void;
 }
 
 export function createCallObserver(
@@ -43,7 +48,7 @@ export function createCallObserver(
       }
     },
   };
-  if (!debugLogged)
+  if (!debugLogged) {
     observer.endOk = (method, seconds) => {
       try {
         record(method, OK, seconds, NO_CONTEXT, undefined);
@@ -51,15 +56,32 @@ export function createCallObserver(
         // as above
       }
     };
+    observer.okRecorder = (method) => {
+      // A hot method's OK logs at debug, off here (else no endOk): only its histogram per call,
+      // its child made at the first call as record() makes it (the same /metrics series).
+      if (!hotMethods.has(method)) return (seconds) => observer.endOk!(method, seconds);
+      let h: ReturnType<Metrics["rpcDuration"]["labels"]> | undefined;
+      return (seconds) => {
+        if (!metrics) return;
+        try {
+          h ??= histogramOf(method, OK);
+          h.observe(seconds);
+        } catch {
+          // as above
+        }
+      };
+    };
+  }
   return observer;
 
+  function histogramOf(method: string, code: Code) {
+    let byCode = histograms.get(method);
+    if (!byCode) histograms.set(method, (byCode = []));
+    return (byCode[code] ??= metrics!.rpcDuration.labels(method, codeName(code)));
+  }
+
   function record(method: string, code: Code, seconds: number, ctx: CallContext, error: unknown): void {
-    if (metrics) {
-      let byCode = histograms.get(method);
-      if (!byCode) histograms.set(method, (byCode = []));
-      const h = (byCode[code] ??= metrics.rpcDuration.labels(method, codeName(code)));
-      h.observe(seconds);
-    }
+    if (metrics) histogramOf(method, code).observe(seconds);
     const level =
       error !== undefined && typeof error !== "string"
         ? "error"
