@@ -101,6 +101,19 @@ describe.skipIf(!KUBECTL)("deploy/kubernetes", () => {
     expect(() => loadConfig(values)).not.toThrow();
   });
 
+  it("the client cache's stream is served in production: a caller restriction, or WATCH_ALLOW_OPEN behind the NetworkPolicy", () => {
+    const env = Object.fromEntries(
+      one(overlay, "Deployment").spec.template.spec.containers[0].env.map((e: { name: string; value?: string }) => [
+        e.name,
+        e.value ?? "mongodb://mongo.example:27017/?replicaSet=rs0",
+      ]),
+    );
+    const c = loadConfig({ ...env, NODE_ENV: "production" }); // the image's NODE_ENV
+    const restricted = c.introspectCallerToken !== undefined || c.introspectRequireClientCert;
+    expect(restricted || c.watchAllowOpen, "WatchInvalidations would be refused (docs/security.md)").toBe(true);
+    if (!restricted) expect(one(overlay, "NetworkPolicy").spec.ingress.length).toBeGreaterThan(0);
+  });
+
   it("probes: startup and liveness on /healthz, readiness on /readyz, on the ops port the server is told to open", async () => {
     const c = container();
     const portOf = (name: string | number) =>
