@@ -229,10 +229,13 @@ export async function createApp(opts: AppOptions): Promise<App> {
       adminKey.stop();
       unwatch?.();
       maintenance.stop();
-      await webhooks.stop();
       serving = false; // the ops port's /readyz says not serving while the API port drains
       hub.close(); // open watchers end (OK) instead of holding the drain
-      await server.close(config.shutdownTimeoutMs);
+      // Stops accepting synchronously (main.ts logs "shutting down" right after close() returns),
+      // so nothing may be awaited before it; the webhook sender stops while the calls drain.
+      const draining = server.close(config.shutdownTimeoutMs);
+      await webhooks.stop();
+      await draining;
       opsPort.server?.close();
       await refusals.close(); // the open windows' counts, before the store closes
       await lastUsed.close();
