@@ -66,6 +66,7 @@ const constantAnswer = (result: Introspection): CachedAnswer => ({
   encoded: undefined,
 });
 const MALFORMED_ANSWER = constantAnswer(inactive("malformed"));
+const AWAITING_USE_MAX = 10_000;
 const MISMATCH_ANSWER = constantAnswer(inactive("tenant_mismatch"));
 // The answers of issue 22's per-request checks: constant, so a cached answer's encoded bytes are
 // never served to a request whose checks refuse it.
@@ -81,6 +82,8 @@ const REFUSED_ANSWERS = {
  * one read per distinct token per cache lifetime however many calls arrive meanwhile.
  */
 export function createIntrospector(deps: IntrospectorDeps): Introspector {
+  /** Successors answered active whose first granted use retires their predecessor (bounded). */
+  const awaitingUse = new Map<string, KeyRecord>();
   const { store, clock, cache, lastUsed, jwt, observe } = deps;
   const NOT_FOUND = (): Introspection => inactive("not_found");
 
@@ -154,9 +157,26 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     return activeKey(key, status, admin);
   }
 
+  /**
+   * A granted use of a key: last_used_at, and (retire on first use) its predecessor's retirement.
+   * A refused answer (tenant mismatch, scope, address) is no use: it retires nothing.
+   */
+  function used(keyId: string, now: Date): void {
+    lastUsed.record(keyId, now);
+    if (awaitingUse.size === 0) return;
+    const successor = awaitingUse.get(keyId);
+    if (successor === undefined) return;
+    awaitingUse.delete(keyId);
+    deps.onKeyUse?.(successor);
+  }
+
   function activeKey(key: KeyRecord, status: "active" | "deprecated", admin: boolean): Introspection {
     const deprecated = status === "deprecated";
-    if (key.retireOnFirstUse) deps.onKeyUse?.(key); // issue 22: only successors carry the flag
+    // Issue 22: only successors carry the flag; the retirement waits for a granted use (used()).
+    if (key.retireOnFirstUse) {
+      if (awaitingUse.size >= AWAITING_USE_MAX) awaitingUse.clear(); // a later entry refill re-adds
+      awaitingUse.set(key.id, key);
+    }
     return {
       active: true,
       tokenType: "api_key",
@@ -334,7 +354,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
         const refused = refusalOf(result, checks);
         if (refused !== undefined) return REFUSED_ANSWERS[refused];
       }
-      if (result.keyId !== undefined) lastUsed.record(result.keyId, now);
+      if (result.keyId !== undefined) used(result.keyId, now);
       return answer;
     },
 
@@ -350,7 +370,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
         if (refused !== undefined) return inactive(refused);
       }
       // Only a use that was granted counts as a use (a tenant mismatch is not one).
-      if (result.keyId !== undefined) lastUsed.record(result.keyId, now);
+      if (result.keyId !== undefined) used(result.keyId, now);
       return result;
     },
   };

@@ -60,6 +60,25 @@ export function grantableScopes(
 }
 
 /**
+ * A key minted by a credential holding `creator` scopes (a scoped platform admin key) may hold no
+ * more than its creator: `resulting` (undefined or empty: unscoped, full access) must be a non-empty
+ * subset of a scoped creator's, else PERMISSION_DENIED naming no scope. Without this, a scoped admin
+ * key could mint an unscoped admin key (or rotate itself unscoped) and then any session.
+ */
+export function requireWithinCreator(
+  creator: readonly string[] | undefined,
+  resulting: readonly string[] | undefined,
+): void {
+  if (creator === undefined || creator.length === 0) return;
+  if (resulting === undefined || resulting.length === 0 || !holdsScopes(creator, resulting)) {
+    throw new DomainError(
+      "permission_denied",
+      "scopes: a scoped credential may only mint keys holding a subset of its own scopes",
+    );
+  }
+}
+
+/**
  * The scopes of a space-separated OAuth `scope` claim (Cognito access tokens), bounded, only
  * well-formed ones. No claim: undefined (unscoped). A claim naming nothing usable: [] (holds no
  * scope: fails closed).

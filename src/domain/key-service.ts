@@ -15,6 +15,7 @@ import { generateToken, tokenHint } from "./token-format.js";
 import { keyInactiveReason, requireGraceMs, resolveExpiry, successorExpiry, type ExpiryRequest } from "./key-expiry.js";
 import { createKeySuspension, type KeySuspension } from "./key-suspension.js";
 import { hashToken } from "./token-hash.js";
+import { requireWithinCreator } from "./key-scopes.js";
 
 export interface IssuedKey {
   /** The plaintext: exists only in this value, returned once to the caller. */
@@ -45,6 +46,8 @@ export interface KeyService extends KeySuspension {
       graceMs?: number | undefined;
       expiry?: ExpiryRequest;
       retireOnFirstUse?: boolean | undefined;
+      /** The caller's own scopes: the successor's must be a non-empty subset of them (undefined: no bound). */
+      creatorScopes?: readonly string[] | undefined;
     },
   ): Promise<IssuedKey & { previous: KeyRecord }>;
   revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
@@ -200,8 +203,10 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       if (current.suspendedAt !== undefined && effectiveKey(current, now).status === "active") {
         throw new DomainError("failed_precondition", `key ${keyId} is suspended: resume it before rotating it`);
       }
+      const scopes = opts.scopes ? opts.scopes.set : current.scopes;
+      requireWithinCreator(opts.creatorScopes, scopes);
       const issued = mint(tenantId, current.label, actor, now, undefined, {
-        scopes: opts.scopes ? opts.scopes.set : current.scopes,
+        scopes,
         allowedCidrs: opts.allowedCidrs ? opts.allowedCidrs.set : current.allowedCidrs,
       });
       const expiresAt = successorExpiry(current, opts.expiry, maxLifetimeMs, now);

@@ -71,7 +71,11 @@ const MASK_PATHS: Record<string, PolicyField> = { hipaa_enabled: "hipaaEnabled",
  * SetTenantPolicy's fields: which to set, and the maximum (undefined: none). Without update_mask:
  * hipaa_enabled, plus max_key_lifetime when present (so a caller that knows nothing of it keeps it).
  */
-export function policyUpdateOf(req: { maxKeyLifetime?: Duration | undefined; updateMask?: FieldMask | undefined }): {
+export function policyUpdateOf(req: {
+  hipaaEnabled?: boolean;
+  maxKeyLifetime?: Duration | undefined;
+  updateMask?: FieldMask | undefined;
+}): {
   fields: PolicyField[];
   maxKeyLifetimeMs: number | undefined;
 } {
@@ -80,8 +84,12 @@ export function policyUpdateOf(req: { maxKeyLifetime?: Duration | undefined; upd
       ? undefined
       : requireMaxKeyLifetimeMs(durationMs(req.maxKeyLifetime, "max_key_lifetime"));
   if (req.updateMask === undefined) {
+    // The old request shape (no maximum) sets hipaa_enabled. A request with a maximum and no mask
+    // never turns HIPAA off: proto3 cannot tell `false` from "not given", and a caller setting only
+    // the maximum must not silently re-enable a HIPAA tenant's API keys (fail closed).
+    if (maxKeyLifetimeMs === undefined) return { fields: ["hipaaEnabled"], maxKeyLifetimeMs };
     return {
-      fields: maxKeyLifetimeMs === undefined ? ["hipaaEnabled"] : ["hipaaEnabled", "maxKeyLifetimeMs"],
+      fields: req.hipaaEnabled === true ? ["hipaaEnabled", "maxKeyLifetimeMs"] : ["maxKeyLifetimeMs"],
       maxKeyLifetimeMs,
     };
   }

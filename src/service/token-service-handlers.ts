@@ -70,14 +70,14 @@ export function createTokenServiceHandlers(deps: {
         req,
         ctx,
         async (c) => {
-          const grants = grantsDetail({
-            scopes: c.fields.grants.scopes,
-            allowedCidrs: c.fields.grants.allowedCidrs ?? [],
-          });
+          // A scoped admin key mints keys within its own scopes (none asked: its own), like sessions.
+          const scopes = grantableScopes(c.principal.scopes, c.fields.grants.scopes);
+          const grants = grantsDetail({ scopes, allowedCidrs: c.fields.grants.allowedCidrs ?? [] });
           c.audit.detail(grants);
           await c.audit.begin();
           const { token, key } = await admin.keys.create(c.tenantId, c.fields.label, c.principal.actor, {
             ...c.fields.grants,
+            scopes,
             expiry: c.fields.expiry,
           });
           c.target({ keyId: key.id });
@@ -110,6 +110,7 @@ export function createTokenServiceHandlers(deps: {
             graceMs,
             expiry,
             retireOnFirstUse,
+            creatorScopes: c.principal.scopes,
           });
           c.audit.detail(
             `successor ${key.id} ${grantsDetail({ scopes: key.scopes, allowedCidrs: key.allowedCidrs ?? [] })}${rotationDetail(previous.revokeAt, key.expiresAt)}`,
@@ -193,7 +194,11 @@ export function createTokenServiceHandlers(deps: {
         ctx,
         async (c) => {
           await c.audit.begin();
-          const { token, key } = await admin.keys.create(ADMIN_TENANT_ID, c.fields.label, c.principal.actor);
+          // A scoped admin key's new admin key holds its scopes: never an unscoped one (issue 22).
+          const scopes = grantableScopes(c.principal.scopes, undefined);
+          const { token, key } = await admin.keys.create(ADMIN_TENANT_ID, c.fields.label, c.principal.actor, {
+            scopes,
+          });
           c.target({ keyId: key.id });
           return create(pb.CreateAdminKeyResponseSchema, { token, key: toApiKey(key) });
         },

@@ -127,6 +127,30 @@ describe.skipIf(skipReason !== undefined)("Caddy forward_auth in front of an app
     expect([denied.client.status, denied.upstream]).toEqual([401, undefined]);
   });
 
+  it("a scoped key's scopes reach the upstream (absent would mean full access); allowlists see Caddy's peer, never a forged header (attack finding)", async () => {
+    const scoped = await t.grpc.createKey(
+      { tenantId: "caddyscope", label: "scoped", scopes: ["reports:read"] },
+      admin(),
+    );
+    const viaScoped = await viaEdge({ ...bearer(scoped.token), "x-warpflow-scopes": "admin:all" });
+    expect(viaScoped.client.status).toBe(200);
+    expect(viaScoped.upstream!.headers["x-warpflow-scopes"]).toBe("reports:read");
+    // Caddy and the client are on loopback here: a 127.0.0.0/8 allowlist passes, a 10/8 one does
+    // not, whatever x-warpflow-client-address the client sends.
+    const here = await t.grpc.createKey(
+      { tenantId: "caddyscope", label: "here", allowedCidrs: ["127.0.0.0/8"] },
+      admin(),
+    );
+    expect((await viaEdge(bearer(here.token))).client.status).toBe(200);
+    const away = await t.grpc.createKey(
+      { tenantId: "caddyscope", label: "away", allowedCidrs: ["10.0.0.0/8"] },
+      admin(),
+    );
+    const forged = await viaEdge({ ...bearer(away.token), "x-warpflow-client-address": "10.1.2.3" });
+    expect([forged.client.status, forged.upstream]).toEqual([401, undefined]);
+    for (const k of [scoped, here, away]) await t.grpc.revokeKey({ tenantId: "caddyscope", keyId: k.key!.id }, admin());
+  });
+
   it("401 with the service's WWW-Authenticate passed through (missing, revoked, expired), upstream never reached", async () => {
     const { token: revoked, key } = await t.grpc.createKey({ tenantId: "deny", label: "edge" }, admin());
     await t.grpc.revokeKey({ tenantId: "deny", keyId: key!.id }, admin());

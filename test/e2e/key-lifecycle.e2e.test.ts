@@ -13,6 +13,7 @@ import {
   InvalidationKind,
   KeyStatus,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { httpRequest } from "../support/authz.js";
 import { createManualClock, HOUR } from "../support/manual-clock.js";
 import { waitUntil } from "../support/poll.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
@@ -97,6 +98,31 @@ describe("issue 22 over gRPC", () => {
     expect(legacy.policy!.maxKeyLifetime?.seconds).toBe(BigInt(30 * 24 * 3600));
     const read = await t.grpc.getTenantPolicy({ tenantId: "exp-b" }, admin());
     expect(read.policy!.maxKeyLifetime?.seconds).toBe(BigInt(30 * 24 * 3600));
+  });
+
+  it("a maximum set without a mask never turns HIPAA off (proto3 false = not given); with hipaa_enabled true both are set (attack finding)", async () => {
+    await t.grpc.setTenantPolicy({ tenantId: "exp-h", hipaaEnabled: true }, admin());
+    const onlyMax = await t.grpc.setTenantPolicy(
+      { tenantId: "exp-h", maxKeyLifetime: durationFromMs(30 * DAY) },
+      admin(),
+    );
+    expect(onlyMax.policy).toMatchObject({ hipaaEnabled: true, maxKeyLifetime: { seconds: BigInt(30 * 24 * 3600) } });
+    // The same over Connect JSON, as a hand-written client would send it.
+    const json = await httpRequest(t.port, "/warpflow.auth.v1.TokenService/SetTenantPolicy", {
+      method: "POST",
+      headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ tenantId: "exp-h", maxKeyLifetime: "86400s" }),
+    });
+    expect([json.status, JSON.parse(json.body).policy.hipaaEnabled]).toEqual([200, true]);
+    const both = await t.grpc.setTenantPolicy(
+      { tenantId: "exp-i", hipaaEnabled: true, maxKeyLifetime: durationFromMs(DAY) },
+      admin(),
+    );
+    expect(both.policy).toMatchObject({ hipaaEnabled: true, maxKeyLifetime: { seconds: 86400n } });
+    // Turning HIPAA off stays possible: the old shape, or a mask naming it.
+    expect(
+      (await t.grpc.setTenantPolicy({ tenantId: "exp-h", hipaaEnabled: false }, admin())).policy!.hipaaEnabled,
+    ).toBe(false);
   });
 
   it("RotateKey grace: 24 h ends exactly then; 0 revokes at once (a cached answer included); 73 h is refused", async () => {

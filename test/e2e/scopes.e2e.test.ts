@@ -1,7 +1,12 @@
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { describe, expect, it } from "vitest";
-import { AuditAction, InactiveReason, TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import {
+  AuditAction,
+  InactiveReason,
+  KeyStatus,
+  TokenService,
+} from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { httpRequest } from "../support/authz.js";
 import { codeOf, grpcCodeName } from "../support/codes.js";
 import { useTestApp } from "../support/test-app.js";
@@ -209,6 +214,49 @@ describe("scopes and IP allowlists, end to end (issue 22)", () => {
     expect((await rest({ tenant_id: "acme", scopes: ["deals:write"] }, scoped.token)).status).toBe(403);
     const bad = await rest({ tenant_id: "acme", scopes: "deals:read" }, t.adminKey);
     expect([bad.status, JSON.parse(bad.body).error.message]).toEqual([400, "scopes: must be a list of strings"]);
+  });
+
+  it("a scoped admin key mints no key wider than itself: CreateAdminKey, CreateKey, RotateKey (attack finding)", async () => {
+    // The admin tenant has 3 active places: free the ones earlier tests left (all but the bootstrap key).
+    const bootstrapId = (await t.grpc.introspect({ token: t.adminKey })).keyId;
+    const freeAdminPlaces = async () => {
+      for (const k of (await t.grpc.listKeys({ tenantId: "admin" }, admin())).keys) {
+        if (k.id !== bootstrapId && k.status === KeyStatus.ACTIVE)
+          await t.grpc.revokeKey({ tenantId: "admin", keyId: k.id }, admin());
+      }
+    };
+    await freeAdminPlaces();
+    const fresh = await t.grpc.createAdminKey({ label: "to scope 2" }, admin());
+    const scoped = await t.grpc.rotateKey(
+      { tenantId: "admin", keyId: fresh.key!.id, scopes: { scopes: ["reports:read"] }, grace: { seconds: 0n } },
+      admin(),
+    );
+    const as = { bearer: scoped.token };
+    // A new admin key holds its creator's scopes, so it cannot mint wider sessions either.
+    const child = await t.grpc.createAdminKey({ label: "child" }, as);
+    expect(child.key!.scopes).toEqual(["reports:read"]);
+    expect((await t.grpc.introspect({ token: child.token })).scopes).toEqual(["reports:read"]);
+    expect(
+      await codeOf(t.grpc.createSession({ tenantId: "acme", scopes: ["deals:write"] }, { bearer: child.token })),
+    ).toBe("PERMISSION_DENIED");
+    // CreateKey: none asked = its own; a wider one refused.
+    const k = await t.grpc.createKey({ tenantId: "mint", label: "k" }, as);
+    expect(k.key!.scopes).toEqual(["reports:read"]);
+    expect(await codeOf(t.grpc.createKey({ tenantId: "mint", label: "w", scopes: ["deals:write"] }, as))).toBe(
+      "PERMISSION_DENIED",
+    );
+    // RotateKey: itself into an unscoped key, or an unscoped tenant key inherited as is: refused.
+    expect(
+      await codeOf(t.grpc.rotateKey({ tenantId: "admin", keyId: scoped.key!.id, scopes: { scopes: [] } }, as)),
+    ).toBe("PERMISSION_DENIED");
+    const open = await t.grpc.createKey({ tenantId: "mint", label: "open" }, admin());
+    expect(await codeOf(t.grpc.rotateKey({ tenantId: "mint", keyId: open.key!.id }, as))).toBe("PERMISSION_DENIED");
+    const narrowed = await t.grpc.rotateKey(
+      { tenantId: "mint", keyId: open.key!.id, scopes: { scopes: ["reports:read"] } },
+      as,
+    );
+    expect(narrowed.key!.scopes).toEqual(["reports:read"]);
+    await freeAdminPlaces();
   });
 
   it("an admin key with an IP allowlist authenticates admin calls only from its caller's address", async () => {

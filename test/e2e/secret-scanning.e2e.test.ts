@@ -1,4 +1,5 @@
 import { writeFileSync, mkdtempSync } from "node:fs";
+import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -17,6 +18,8 @@ import { runCliInProcess } from "../support/cli.js";
 import { h2Exchange } from "../support/h2-request.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { createManualClock } from "../support/manual-clock.js";
+import { waitUntil } from "../support/poll.js";
+import { MAX_ALERTS_IN_FLIGHT } from "../../src/transport/http/secret-scanning-alerts.js";
 import { alertBody, keyList, newSigner, postAlert, sha256Hex, signBody } from "../support/secret-scanning.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 import { watchGrpc, type Watch } from "../support/watch-client.js";
@@ -332,6 +335,27 @@ describe("a request that does not verify is 401 and changes nothing", () => {
     const big = alertBody([{ token: key.token, url: `https://github.com/${"x".repeat(300_000)}` }]);
     const a = await postAlert(t.baseUrl, big, signer);
     expect(a.status).toBe(413);
+  });
+
+  it("bodies held open are bounded: past MAX_ALERTS_IN_FLIGHT the next alert is 503 unread, and the endpoint recovers (attack finding)", async () => {
+    // Each held request declares a body under the limit and sends most of it: its bytes are buffered.
+    const declared = 200_000;
+    const held: net.Socket[] = [];
+    for (let i = 0; i < MAX_ALERTS_IN_FLIGHT; i++) {
+      const sock = net.connect({ port: t.port, host: "127.0.0.1" });
+      await new Promise<void>((done) => sock.once("connect", () => done()));
+      sock.write(
+        `POST /api/v1/secret-scanning/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+          `Github-Public-Key-Identifier: ${signer.id}\r\nGithub-Public-Key-Signature: AAAA\r\n` +
+          `Content-Length: ${declared}\r\n\r\n${"x".repeat(declared - 10)}`,
+      );
+      held.push(sock);
+    }
+    await waitUntil(async () => (await postAlert(t.baseUrl, "[]", signer)).status === 503, 5000);
+    const refused = await postAlert(t.baseUrl, "[]", signer);
+    expect(refused).toMatchObject({ status: 503, json: { error: { code: "unavailable" } } });
+    for (const sock of held) sock.destroy();
+    await waitUntil(async () => (await postAlert(t.baseUrl, "[]", signer)).status === 200, 5000);
   });
 
   it("a verified body that is not the format is 400 and names no value", async () => {

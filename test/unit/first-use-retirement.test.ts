@@ -46,6 +46,31 @@ function instance(store: TokenStore, clock: ReturnType<typeof createManualClock>
 }
 
 describe("retire on first use", () => {
+  it("a refused use of the new key (tenant mismatch, scope, address) retires nothing; a granted one does (attack finding)", async () => {
+    const store = createMemoryTokenStore();
+    const clock = createManualClock();
+    const a = instance(store, clock);
+    const old = await a.keys.create("acme", "CRM", "t");
+    const r = await a.keys.rotate("acme", old.key.id, "t", {
+      retireOnFirstUse: true,
+      scopes: { set: ["a:read"] },
+      allowedCidrs: { set: ["10.0.0.0/8"] },
+    });
+    const refusals = [
+      await a.introspector.introspect(r.token, "globex", { clientAddress: "10.1.1.1" }),
+      await a.introspector.introspect(r.token, undefined, { clientAddress: "192.168.1.1" }),
+      await a.introspector.introspect(r.token, undefined, { clientAddress: "10.1.1.1", requiredScopes: ["b:write"] }),
+      a.introspector.introspectCached!(r.token, "globex", { clientAddress: "10.1.1.1" })?.result,
+    ];
+    expect(refusals.map((x) => x?.active)).toEqual([false, false, false, false]);
+    await new Promise((done) => setTimeout(done, 100));
+    expect((await store.getKey("acme", old.key.id))!.status).toBe("deprecated");
+    expect(await a.introspector.introspect(old.token)).toMatchObject({ active: true, deprecated: true });
+    // The cached (grpc-js fast path) answer granted: the retirement happens.
+    expect(a.introspector.introspectCached!(r.token, "acme", { clientAddress: "10.1.1.1" })?.result.active).toBe(true);
+    await waitUntil(async () => (await store.getKey("acme", old.key.id))!.status === "revoked", 2000);
+  });
+
   it("the old key works until the new key's first introspection, then is revoked (once, audited, told to watchers)", async () => {
     const store = createMemoryTokenStore();
     const clock = createManualClock();

@@ -36,6 +36,30 @@ describe("webhook destination guard", () => {
       expect(guard.allowed(a), a).toBe(true);
   });
 
+  it("refuses private IPv4 carried in IPv6: NAT64 (64:ff9b::/96), SIIT, IPv4-compatible, 6to4; local NAT64 and Teredo outright (attack finding)", () => {
+    for (const a of [
+      "64:ff9b::7f00:1", // NAT64 of 127.0.0.1
+      "64:ff9b::a9fe:a9fe", // 169.254.169.254 through a DNS64/NAT64 gateway
+      "64:ff9b::10.0.0.5",
+      "64:ff9b:1::808:808", // local-use NAT64 (RFC 8215)
+      "::ffff:0:7f00:1", // SIIT IPv4-translated
+      "::127.0.0.1", // IPv4-compatible
+      "::a00:1",
+      "2002:a00:1::1", // 6to4 of 10.0.0.1
+      "2002:7f00:1::",
+      "2001:0:4136:e378:8000:63bf:3fff:fdd2", // Teredo
+      "2001:db8::1",
+    ])
+      expect(guard.allowed(a), a).toBe(false);
+    for (const a of ["64:ff9b::808:808", "64:ff9b::8.8.8.8", "2002:808:808::1", "2600:1f18::1"])
+      expect(guard.allowed(a), a).toBe(true);
+    const tenOne = createDestinationGuard({
+      allowPrivate: false,
+      allowedCidrs: [{ address: "10.1.2.0", prefix: 24, family: "ipv4" }],
+    });
+    expect(tenOne.allowed("64:ff9b::a01:209")).toBe(true);
+  });
+
   it("allows what an operator allows: everything (WEBHOOK_ALLOW_PRIVATE_DESTINATIONS) or listed CIDRs (WEBHOOK_ALLOWED_CIDRS)", () => {
     expect(createDestinationGuard({ allowPrivate: true }).allowed("127.0.0.1")).toBe(true);
     const some = createDestinationGuard({

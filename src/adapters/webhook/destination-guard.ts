@@ -42,6 +42,46 @@ const REFUSED_V6 = [
 
 const MAPPED_V4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 
+/** IPv6 ranges refused outright: local-use NAT64 (RFC 8215), Teredo, discard-only, documentation. */
+const REFUSED_V6_EXTRA = [
+  ["64:ff9b:1::", 48],
+  ["2001::", 32],
+  ["100::", 64],
+  ["2001:db8::", 32],
+] as const;
+
+/** The 8 groups of an IPv6 address (node:net-valid text), or undefined. */
+function groupsOf(address: string): number[] | undefined {
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, undefined];
+  const h = head ? head.split(":") : [];
+  const t = tail ? tail.split(":") : [];
+  const groups = tail === undefined ? h : [...h, ...Array<string>(8 - h.length - t.length).fill("0"), ...t];
+  return groups.length === 8 ? groups.map((g) => parseInt(g, 16)) : undefined;
+}
+
+/**
+ * The IPv4 address an IPv6 one carries where the network may deliver it to that IPv4 address: NAT64
+ * (64:ff9b::/96, RFC 6052: DNS64 networks, e.g. IPv6-only cloud subnets, where 64:ff9b::a00:5 reaches
+ * 10.0.0.5), SIIT IPv4-translated (::ffff:0:0/96), IPv4-compatible (::/96) and 6to4 (2002::/16).
+ */
+function embeddedIPv4(address: string): string | undefined {
+  const g = groupsOf(address);
+  if (!g) return undefined;
+  const v4 = (hi: number, lo: number) => `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return v4(g[6]!, g[7]!);
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return v4(g[6]!, g[7]!);
+  if (zero(0, 6)) return v4(g[6]!, g[7]!);
+  if (g[0] === 0x2002) return v4(g[1]!, g[2]!);
+  return undefined;
+}
+
 export interface DestinationGuard {
   /** Is this address one the service may connect to? */
   allowed(address: string): boolean;
@@ -58,6 +98,7 @@ export function createDestinationGuard(opts: {
   const refused = new BlockList();
   for (const [a, p] of REFUSED_V4) refused.addSubnet(a, p, "ipv4");
   for (const [a, p] of REFUSED_V6) refused.addSubnet(a, p, "ipv6");
+  for (const [a, p] of REFUSED_V6_EXTRA) refused.addSubnet(a, p, "ipv6");
   const allowList = new BlockList();
   for (const c of opts.allowedCidrs ?? []) allowList.addSubnet(c.address, c.prefix, c.family);
   const resolveAll =
@@ -76,7 +117,10 @@ export function createDestinationGuard(opts: {
       : [address, isIP(address) === 6 ? ("ipv6" as const) : ("ipv4" as const)];
     if (isIP(addr) === 0) return false;
     if (allowList.check(addr, family)) return true;
-    return !refused.check(addr, family);
+    if (refused.check(addr, family)) return false;
+    // An IPv4 address carried in an IPv6 one (NAT64, 6to4, ...) must pass as that IPv4 address too.
+    const inner = family === "ipv6" ? embeddedIPv4(addr) : undefined;
+    return inner === undefined || allowList.check(inner, "ipv4") || !refused.check(inner, "ipv4");
   };
 
   return {

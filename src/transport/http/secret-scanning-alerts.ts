@@ -11,6 +11,13 @@ import { headerReader, HttpError, readBody, sendError, sendJson } from "./json-h
 export const SECRET_SCANNING_ALERTS_PATH = "/api/v1/secret-scanning/alerts";
 /** The method label of the endpoint in metrics and logs. */
 export const SECRET_SCANNING_ALERT = "SecretScanningAlert";
+/**
+ * Alert requests read or handled at once; more are 503 (Retry-After) before their body is read.
+ * The body must be held whole before it verifies, so without this anyone reaching the port could
+ * hold SECRET_SCANNING_MAX_BODY_BYTES per connection (1 MiB x 256 connections per address).
+ * GitHub sends alerts one request at a time per batch and retries a failed one.
+ */
+export const MAX_ALERTS_IN_FLIGHT = 8;
 const KEY_ID_HEADER = "github-public-key-identifier";
 const SIGNATURE_HEADER = "github-public-key-signature";
 
@@ -32,7 +39,13 @@ export interface AlertReceiver {
  * parsed, nothing changed. Verified: 200 with GitHub's feedback array. The store cannot answer: 503
  * (GitHub sends the alert again). No response ever repeats a token.
  */
-export function createSecretScanningHandler(receiver: AlertReceiver, observer: CallObserver, maxBodyBytes: number) {
+export function createSecretScanningHandler(
+  receiver: AlertReceiver,
+  observer: CallObserver,
+  maxBodyBytes: number,
+  maxInFlight = MAX_ALERTS_IN_FLIGHT,
+) {
+  let inFlight = 0;
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
@@ -58,14 +71,21 @@ export function createSecretScanningHandler(receiver: AlertReceiver, observer: C
           idHeader(),
         );
       }
-      const body = await readBody(req, maxBodyBytes);
-      const verdict = await receiver.receive({
-        body,
-        keyIdentifier,
-        signature,
-        peer: ctx.peer,
-        userAgent: ctx.userAgent,
-      });
+      if (inFlight >= maxInFlight) {
+        observer.end(SECRET_SCANNING_ALERT, Code.Unavailable, start, ctx, "too many alerts in flight");
+        return sendError(res, 503, "unavailable", "too many alerts in flight: retry later", {
+          "retry-after": "5",
+          ...idHeader(),
+        });
+      }
+      inFlight++;
+      let verdict: Awaited<ReturnType<AlertReceiver["receive"]>>;
+      try {
+        const body = await readBody(req, maxBodyBytes);
+        verdict = await receiver.receive({ body, keyIdentifier, signature, peer: ctx.peer, userAgent: ctx.userAgent });
+      } finally {
+        inFlight--;
+      }
       if (!verdict.verified) {
         observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx);
         const message =
