@@ -111,6 +111,9 @@ export function requireCidrs(values: readonly string[], field = "allowed_cidrs")
 /** A client address as checked against allowlists (IPv4-mapped folded); undefined when none given. */
 export function requireClientAddress(value: string, field = "client_address"): string | undefined {
   if (value === "") return undefined;
+  // The common case, per call on Check and /authz: a dotted quad the pattern accepts is already its
+  // own normal form (no leading zeros, no other notation), so it needs no parse and no format.
+  if (IPV4.test(value)) return value;
   const p = parseAddress(value);
   if (p === undefined) throw invalidArgument(field, "must be an IPv4 or IPv6 address without port or zone");
   return format(p);
