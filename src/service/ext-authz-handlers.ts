@@ -107,8 +107,10 @@ function checkFastPath(
       }
       const a = introspect.answer(question);
       if (a === undefined) return undefined;
-      // A denial's challenge names the scopes asked for: not shared between questions.
-      if (input.clientClaimHeaders.length > 0 || question.requiredScopes.length > 0)
+      // A scope denial's challenge names the scopes asked for: not shared between questions (an
+      // allowed answer, or any other denial, does not depend on them: shared per cached answer).
+      const scopeDenial = !a.result.active && a.result.reason === "insufficient_scope";
+      if (input.clientClaimHeaders.length > 0 || (scopeDenial && question.requiredScopes.length > 0))
         return checkAnswer(a, input.clientClaimHeaders, question.requiredScopes);
       let c = byAnswer.get(a);
       if (!c) byAnswer.set(a, (c = checkAnswer(a, none, none)));
