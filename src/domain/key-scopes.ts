@@ -14,6 +14,8 @@ export const MAX_SCOPES = 32;
 const REQUIRED_SCOPE_PATTERN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
 
 function validated(values: readonly string[], field: string, pattern: RegExp, rule: string): string[] | undefined {
+  // None: the common case per Check call (an address and no required_scopes): no Set, no closure.
+  if (values.length === 0) return undefined;
   if (values.length > 4 * MAX_SCOPES) throw invalidArgument(field, `at most ${MAX_SCOPES} scopes`);
   const seen = new Set<string>();
   values.forEach((v, i) => {
