@@ -22,7 +22,7 @@ export interface CheckInput {
   /** The tenant_id context extension (absent: undefined). */
   tenantBinding: string | undefined;
   /** The required_scopes context extension, split (absent or blank: undefined). */
-  requiredScopes: readonly string[] | undefined;
+  requiredScopes: string[] | undefined;
   /** The downstream client's IP (source.address.socket_address.address), if Envoy sent one. */
   clientAddress: string | undefined;
   /** Lower-case names of the client's own `x-warpflow-*` headers, each once. */

@@ -41,7 +41,7 @@ function questionOf(input: CheckInput, requireBinding: boolean): IntrospectReque
     $typeName: "warpflow.auth.v1.IntrospectRequest",
     token,
     expectedTenantId: expected,
-    requiredScopes: input.requiredScopes ? [...input.requiredScopes] : [],
+    requiredScopes: input.requiredScopes ?? [], // checkInputOf made it for this request: no copy
     clientAddress: input.clientAddress ?? "",
   };
 }
