@@ -9,7 +9,6 @@ import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { CacheSlot, CachedToken, TokenCache } from "./token-cache.js";
 import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
-import { effectiveStatus } from "./key-rules.js";
 import { needsChecks, refusalOf, type IntrospectChecks } from "./access-checks.js";
 import { keyDeadline, keyInactiveReason } from "./key-expiry.js";
 
@@ -143,7 +142,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     const key = entry.record;
     const ended = keyInactiveReason(key, now); // revoked, expired or suspended: values in the entry
     if (ended !== undefined) return inactive(ended);
-    const status = effectiveStatus(key, now) as "active" | "deprecated";
+    // Not ended by the clock nor stored revoked (keyInactiveReason): its stored status is its status.
+    const status = key.status as "active" | "deprecated";
     const admin = key.tenantId === ADMIN_TENANT_ID;
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
