@@ -199,27 +199,25 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     } catch (e) {
       return Promise.reject(e as Error);
     }
-    // A key with an allowlist: every lookup is the server's answer for this very request.
-    if (
-      fenced.size > 0 &&
-      typeof token === "string" &&
-      token !== "" &&
-      token.length <= MAX_JWT_LENGTH &&
-      fenced.has(hashToken(token))
-    ) {
-      return ask(token, opts.expectedTenantId ?? "", checks ?? {});
+    // A key with an allowlist: every lookup is the server's answer for this very request. The
+    // hash is computed once and handed on (the cache lookup needs it too).
+    let hash: string | undefined;
+    if (fenced.size > 0 && typeof token === "string" && token !== "" && token.length <= MAX_JWT_LENGTH) {
+      hash = hashToken(token);
+      if (fenced.has(hash)) return ask(token, opts.expectedTenantId ?? "", checks ?? {});
     }
-    if (checks === undefined) return introspectPlain(token, opts);
-    return introspectChecked(token, opts, checks);
+    if (checks === undefined) return introspectPlain(token, opts, hash);
+    return introspectChecked(token, opts, checks, hash);
   }
 
   async function introspectChecked(
     token: string,
     opts: IntrospectOptions,
     checks: { requiredScopes?: string[]; clientAddress?: string },
+    hash: string | undefined,
   ): Promise<IntrospectResponse> {
     const expected = opts.expectedTenantId ?? "";
-    let a = await introspectPlain(token, opts);
+    let a = await introspectPlain(token, opts, hash);
     if (!a.active && a.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED) {
       if (checks.clientAddress === undefined) return a;
       a = await ask(token, expected, { clientAddress: checks.clientAddress });
@@ -248,13 +246,17 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     (hit.final === true || (t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)));
 
   // `peek` is the synchronous form: the await itself costs about a third of an awaited hit (docs/client.md).
-  function introspectPlain(token: string, opts?: { expectedTenantId?: string }): Promise<IntrospectResponse> {
+  function introspectPlain(
+    token: string,
+    opts?: { expectedTenantId?: string },
+    known?: string,
+  ): Promise<IntrospectResponse> {
     if (typeof token !== "string" || token === "")
       return Promise.reject(new TokenClientError("invalid_argument", "token: is required"));
     // Longer than any token the server looks at: malformed, without hashing a large input.
     if (token.length > MAX_JWT_LENGTH) return Promise.resolve(rejectLocally());
     // A hit needs no parsing: only a token that passed the local check below is ever cached.
-    const hash = hashToken(token);
+    const hash = known ?? hashToken(token); // known: introspect hashed it already (fenced check)
     const hit = cache.get(hash);
     const expected = opts?.expectedTenantId;
     if (usable(hit, now())) {
