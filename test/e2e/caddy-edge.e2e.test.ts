@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
+import { bearerChallenge, warpflowHeaders } from "../support/authz.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { createManualClock, HOUR, type ManualClock } from "../support/manual-clock.js";
 import {
@@ -10,6 +10,7 @@ import {
   HOW_TO_RUN_CADDY,
   SHIPPED_CADDYFILE,
   startCaddy,
+  createEdgeCaller,
   startEchoUpstream,
   type EchoUpstream,
   type RunningCaddy,
@@ -61,19 +62,9 @@ describe.skipIf(skipReason !== undefined)("Caddy forward_auth in front of an app
     await t?.close();
   });
 
-  let n = 0;
-  /** A request through Caddy to a path no other request uses, and what the upstream got for it (if anything). */
-  async function viaEdge(
-    headers: Record<string, string>,
-    opts: { path?: string; method?: string; body?: string } = {},
-  ): Promise<{ client: HttpAnswer; upstream: SeenRequest | undefined }> {
-    const path = `${opts.path ?? "/api/orders"}/${++n}`;
-    const client = await httpRequest(caddy.port, path, { headers, method: opts.method, body: opts.body });
-    return { client, upstream: seen.find((s) => s.url === path) };
-  }
+  const viaEdge = createEdgeCaller(() => ({ port: caddy.port, seen }));
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-  const challenge = (error: string, description: string) =>
-    `Bearer realm="warpflow", error="${error}", error_description="${description}"`;
+  const challenge = bearerChallenge;
 
   it("a valid key reaches the upstream with the x-warpflow-* headers Caddy copies (and its body)", async () => {
     const { token, key } = await t.grpc.createKey({ tenantId: "acme", label: "edge" }, admin());

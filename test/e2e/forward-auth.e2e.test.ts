@@ -4,7 +4,7 @@ import * as http from "node:http";
 import * as http2 from "node:http2";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
+import { bearerChallenge, httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import {
   cognitoClaims,
@@ -50,8 +50,7 @@ const authz = (headers: Record<string, string> | [string, string][], path = "/au
   httpRequest(t.port, path, { headers, method });
 const bearer = (token: string, extra: Record<string, string> = {}) =>
   authz({ authorization: `Bearer ${token}`, ...extra });
-const challenge = (error: string, description: string) =>
-  `Bearer realm="warpflow", error="${error}", error_description="${description}"`;
+const challenge = bearerChallenge;
 
 function expectDenied(r: HttpAnswer, status: number, wwwAuthenticate: string) {
   expect(r.status).toBe(status);

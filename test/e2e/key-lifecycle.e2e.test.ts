@@ -4,7 +4,6 @@
 // WatchInvalidations stream, the audit trail and the 3-key limit), and `key.expired` recorded once
 // by two replicas sweeping one store.
 import { durationFromMs, timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { status } from "@grpc/grpc-js";
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import {
@@ -14,6 +13,7 @@ import {
   KeyStatus,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { httpRequest } from "../support/authz.js";
+import { failureOf } from "../support/codes.js";
 import { createManualClock, HOUR } from "../support/manual-clock.js";
 import { waitUntil } from "../support/poll.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
@@ -26,17 +26,6 @@ const admin = () => ({ bearer: t.adminKey });
 const ms = (ts: { seconds: bigint; nanos: number } | undefined) => Number(ts!.seconds) * 1000 + ts!.nanos / 1e6;
 const open: Watch[] = [];
 afterEach(() => open.splice(0).forEach((w) => w.cancel()));
-
-/** The status of a failed call (code and details). */
-async function failure(p: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await p;
-  } catch (err) {
-    const e = err as { code: number; details: string };
-    return { code: e.code, details: e.details };
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("issue 22 over gRPC", () => {
   it("a key with expires_in is active until exactly then (fast path included), then EXPIRED; ListKeys and Introspect show expires_at", async () => {
@@ -82,13 +71,13 @@ describe("issue 22 over gRPC", () => {
     );
     expect(set.policy).toMatchObject({ hipaaEnabled: false, maxKeyLifetime: { seconds: BigInt(30 * 24 * 3600) } });
     const tooLong = new Date(clock.now().getTime() + 31 * DAY);
-    const refused = await failure(
+    const refused = await failureOf(
       t.grpc.createKey(
         { tenantId: "exp-b", label: "x", expiry: { case: "expiresAt", value: timestampFromDate(tooLong) } },
         admin(),
       ),
     );
-    expect(refused.code).toBe(status.INVALID_ARGUMENT);
+    expect(refused.code).toBe("INVALID_ARGUMENT");
     expect(refused.details).toMatch(/^expires_at: .*max_key_lifetime of 30d/);
     expect(refused.details).not.toContain(tooLong.toISOString().slice(0, 10));
     const dflt = await t.grpc.createKey({ tenantId: "exp-b", label: "default" }, admin());
@@ -139,10 +128,10 @@ describe("issue 22 over gRPC", () => {
       active: false,
       inactiveReason: InactiveReason.REVOKED,
     });
-    const bad = await failure(
+    const bad = await failureOf(
       t.grpc.rotateKey({ tenantId: "exp-c", keyId: z.key!.id, grace: durationFromMs(73 * HOUR) }, admin()),
     );
-    expect(bad).toEqual({ code: status.INVALID_ARGUMENT, details: "grace: must be between 0 and 3d" });
+    expect(bad).toEqual({ code: "INVALID_ARGUMENT", details: "grace: must be between 0 and 3d" });
   });
 
   it("RotateKey retire_on_first_use: the old key works until the new key's first introspection, then is revoked", async () => {
@@ -185,8 +174,8 @@ describe("issue 22 over gRPC", () => {
       m.event.case === "invalidation" && m.event.value.kind === kind && m.event.value.keyId === k.key!.id;
     await w.until(isKind(InvalidationKind.KEY_SUSPENDED), 5000, "KEY_SUSPENDED");
     // Still one of the 3 active keys.
-    expect((await failure(t.grpc.createKey({ tenantId: "exp-d", label: "d" }, admin()))).code).toBe(
-      status.RESOURCE_EXHAUSTED,
+    expect((await failureOf(t.grpc.createKey({ tenantId: "exp-d", label: "d" }, admin()))).code).toBe(
+      "RESOURCE_EXHAUSTED",
     );
     const listed = (await t.grpc.listKeys({ tenantId: "exp-d" }, admin())).keys.find((x) => x.id === k.key!.id)!;
     expect(listed.status).toBe(KeyStatus.ACTIVE);
@@ -200,8 +189,8 @@ describe("issue 22 over gRPC", () => {
     expect(actions).toContain(AuditAction.KEY_RESUME);
     await t.grpc.suspendKey({ tenantId: "exp-d", keyId: k.key!.id }, admin());
     await t.grpc.revokeKey({ tenantId: "exp-d", keyId: k.key!.id }, admin());
-    const never = await failure(t.grpc.resumeKey({ tenantId: "exp-d", keyId: k.key!.id }, admin()));
-    expect(never.code).toBe(status.FAILED_PRECONDITION);
+    const never = await failureOf(t.grpc.resumeKey({ tenantId: "exp-d", keyId: k.key!.id }, admin()));
+    expect(never.code).toBe("FAILED_PRECONDITION");
     expect(never.details).toMatch(/revoked key can never be resumed/);
   });
 
@@ -297,8 +286,8 @@ describe("issue 22 over gRPC", () => {
       ["tenant_id", t.grpc.suspendKey({ tenantId: "admin", keyId: k.key!.id }, admin())],
     ];
     for (const [field, call] of cases) {
-      const f = await failure(call);
-      expect(f.code, field).toBe(status.INVALID_ARGUMENT);
+      const f = await failureOf(call);
+      expect(f.code, field).toBe("INVALID_ARGUMENT");
       expect(f.details.startsWith(`${field}: `), f.details).toBe(true);
       expect(f.details).not.toMatch(/987654|script|secret/);
     }
@@ -325,8 +314,8 @@ describe("key.expired across replicas", () => {
       );
     }
     await app.grpc.createKey({ tenantId: "exp-g", label: "z" }, auth);
-    expect((await failure(app.grpc.createKey({ tenantId: "exp-g", label: "w" }, auth))).code).toBe(
-      status.RESOURCE_EXHAUSTED,
+    expect((await failureOf(app.grpc.createKey({ tenantId: "exp-g", label: "w" }, auth))).code).toBe(
+      "RESOURCE_EXHAUSTED",
     );
     c.advance(HOUR);
     expect((await app.grpc.createKey({ tenantId: "exp-g", label: "w" }, auth)).key!.status).toBe(KeyStatus.ACTIVE);

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import * as http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
-import { httpRequest, warpflowHeaders, type HttpAnswer } from "../support/authz.js";
+import { bearerChallenge, httpRequest, warpflowHeaders } from "../support/authz.js";
 import { createTestPki, hasOpenssl, type TestPki } from "../support/certs.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
@@ -11,6 +11,7 @@ import { createManualClock, HOUR, type ManualClock } from "../support/manual-clo
 import {
   findNginx,
   HOW_TO_RUN_NGINX,
+  createEdgeCaller,
   startEchoUpstream,
   startNginx,
   type EchoUpstream,
@@ -74,19 +75,9 @@ describe.skipIf(skipReason !== undefined)(
       await t?.close();
     });
 
-    let n = 0;
-    /** A request through nginx to a path no other request uses, and what the upstream got for it (if anything). */
-    async function viaEdge(
-      headers: Record<string, string>,
-      opts: { path?: string; method?: string; body?: string } = {},
-    ): Promise<{ client: HttpAnswer; upstream: SeenRequest | undefined }> {
-      const path = `${opts.path ?? "/api/orders"}/${++n}`;
-      const client = await httpRequest(nginx.edgePort, path, { headers, method: opts.method, body: opts.body });
-      return { client, upstream: seen.find((s) => s.url === path) };
-    }
+    const viaEdge = createEdgeCaller(() => ({ port: nginx.edgePort, seen }));
     const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
-    const challenge = (error: string, description: string) =>
-      `Bearer realm="warpflow", error="${error}", error_description="${description}"`;
+    const challenge = bearerChallenge;
 
     it("a valid key reaches the upstream with the right x-warpflow-* headers (and its body); the client gets the upstream's answer", async () => {
       const { token, key } = await t.grpc.createKey({ tenantId: "acme", label: "edge" }, admin());

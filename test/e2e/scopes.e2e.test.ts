@@ -8,7 +8,7 @@ import {
   TokenService,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { httpRequest } from "../support/authz.js";
-import { codeOf, grpcCodeName } from "../support/codes.js";
+import { codeOf, failureOf } from "../support/codes.js";
 import { useTestApp } from "../support/test-app.js";
 
 /**
@@ -18,15 +18,6 @@ import { useTestApp } from "../support/test-app.js";
 const t = useTestApp();
 const admin = () => ({ bearer: t.adminKey });
 const connect = () => createClient(TokenService, createConnectTransport({ baseUrl: t.baseUrl, httpVersion: "1.1" }));
-
-async function grpcError(p: Promise<unknown>): Promise<{ code: string; details: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return { code: grpcCodeName(e), details: String((e as { details?: string }).details) };
-  }
-  throw new Error("call succeeded");
-}
 
 describe("scopes and IP allowlists, end to end (issue 22)", () => {
   it("CreateKey stores normalised scopes and CIDRs; ListKeys shows them; Introspect answers the scopes", async () => {
@@ -132,7 +123,7 @@ describe("scopes and IP allowlists, end to end (issue 22)", () => {
       ],
     ];
     for (const [name, call, message] of calls) {
-      const e = await grpcError(call());
+      const e = await failureOf(call());
       expect([name, e.code]).toEqual([name, "INVALID_ARGUMENT"]);
       expect(e.details, name).toMatch(message);
       expect(e.details, name).not.toContain(secret);
@@ -199,7 +190,7 @@ describe("scopes and IP allowlists, end to end (issue 22)", () => {
     expect((await t.grpc.createSession({ tenantId: "acme", scopes: ["deals:read"] }, as)).scopes).toEqual([
       "deals:read",
     ]);
-    const e = await grpcError(t.grpc.createSession({ tenantId: "acme", scopes: ["deals:write"] }, as));
+    const e = await failureOf(t.grpc.createSession({ tenantId: "acme", scopes: ["deals:write"] }, as));
     expect(e.code).toBe("PERMISSION_DENIED");
     expect(e.details).not.toContain("deals:write");
     // REST: the same rule, scopes in and out.

@@ -49,3 +49,7 @@ export function warpflowHeaders(headers: http.IncomingHttpHeaders): Record<strin
   }
   return out;
 }
+
+/** The WWW-Authenticate challenge of a denied /authz answer. */
+export const bearerChallenge = (error: string, description: string): string =>
+  `Bearer realm="warpflow", error="${error}", error_description="${description}"`;

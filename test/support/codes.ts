@@ -13,6 +13,15 @@ export function grpcCodeName(e: unknown): string {
 
 export const codeOf = (p: Promise<unknown>): Promise<string> => p.then(() => "OK", grpcCodeName);
 
+/** A gRPC call that must fail: its status name and details (a call that succeeds throws). */
+export const failureOf = (p: Promise<unknown>): Promise<{ code: string; details: string }> =>
+  p.then(
+    () => {
+      throw new Error("expected the call to fail");
+    },
+    (e: unknown) => ({ code: grpcCodeName(e), details: String((e as { details?: string }).details) }),
+  );
+
 export const domainCodeOf = (p: Promise<unknown>): Promise<string> =>
   p.then(
     () => "ok",

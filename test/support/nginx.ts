@@ -4,6 +4,7 @@ import * as http from "node:http";
 import * as net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { httpRequest, type HttpAnswer } from "./authz.js";
 import { repoRoot } from "./service-process.js";
 import { pollUntil } from "./poll.js";
 
@@ -167,6 +168,24 @@ export async function startEchoUpstream(): Promise<EchoUpstream> {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },
+  };
+}
+
+/**
+ * Requests through an edge proxy in front of an EchoUpstream, each to a path no other request uses
+ * (`<path>/<n>`), with what the upstream got for it (undefined: nothing reached it). `edge` is read
+ * per call, since the proxy's port and the upstream are known only once the suite's beforeAll ran.
+ */
+export function createEdgeCaller(edge: () => { port: number; seen: SeenRequest[] }) {
+  let n = 0;
+  return async (
+    headers: Record<string, string>,
+    opts: { path?: string; method?: string; body?: string } = {},
+  ): Promise<{ client: HttpAnswer; upstream: SeenRequest | undefined }> => {
+    const { port, seen } = edge();
+    const path = `${opts.path ?? "/api/orders"}/${++n}`;
+    const client = await httpRequest(port, path, { headers, method: opts.method, body: opts.body });
+    return { client, upstream: seen.find((s) => s.url === path) };
   };
 }
 
