@@ -236,8 +236,8 @@ export function createMongoWebhookStore(
           { maxTimeMS },
         ),
       ),
-    // `expiresAt` is the KeyRecord field of issue 22 (branch life), the same name in MongoDB; until
-    // it is stored, this matches nothing. The index: keys_status_expires_at (mongo-indexes.ts, the expiry sweep's).
+    // Keys with an expiry (KeyRecord.expiresAt, issue 22) ending in (from, to]. The index:
+    // keys_status_expires_at (mongo-indexes.ts), the expiry sweep's.
     findKeysExpiringBetween: (from, to, limit) =>
       run("findKeysExpiringBetween", async () => {
         if (limit <= 0) return [];
