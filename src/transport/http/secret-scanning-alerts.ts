@@ -58,7 +58,6 @@ export function createSecretScanningHandler(
     };
     const idHeader = () => ({ [REQUEST_ID_HEADER]: requestIdOf(ctx) });
     try {
-      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       const keyIdentifier = ctx.header!(KEY_ID_HEADER);
       const signature = ctx.header!(SIGNATURE_HEADER);
       // Each refusal passes its fixed message: a refused call with one logs at debug (call-observer.ts),
@@ -68,6 +67,8 @@ export function createSecretScanningHandler(
         observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx, message);
         return sendError(res, 401, "unauthenticated", message, idHeader());
       }
+      // After the headers: a scanner's GET without them is a 401 (debug), not a 405 (info).
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       if (inFlight >= maxInFlight) {
         observer.end(SECRET_SCANNING_ALERT, Code.Unavailable, start, ctx, "too many alerts in flight");
         return sendError(res, 503, "unavailable", "too many alerts in flight: retry later", {
