@@ -9,6 +9,7 @@ import { h2Request } from "../support/h2-request.js";
 import { counter, metricsText } from "../support/probes.js";
 import { holdRaw, parseHttp1Response, rawExchange } from "../support/raw-socket.js";
 import { useTestApp } from "../support/test-app.js";
+import { waitUntil } from "../support/poll.js";
 
 /**
  * POST /oauth2/introspect (RFC 7662) on the real service, over HTTP/1.1 (node:http, raw sockets)
@@ -273,6 +274,19 @@ describe("POST /oauth2/introspect: hostile requests get clear errors, never an e
       expectOAuthError(r, 415, "invalid_request");
       expect(r.body).not.toContain("wf_secret");
     }
+  });
+
+  it("a stranger's wrong method is 401 and logs at debug: the caller is checked first (review finding)", async () => {
+    const before = t.logs.length;
+    const get = await introspect("", {}, "GET");
+    expectOAuthError(get, 401, "invalid_client");
+    const rpc = () =>
+      t.logs
+        .slice(before)
+        .map((l) => JSON.parse(l) as { rpc?: string; level?: number; code?: string })
+        .filter((l) => l.rpc === "OAuth2Introspect");
+    await waitUntil(() => rpc().length === 1);
+    expect(rpc()[0]).toMatchObject({ level: 20, code: "unauthenticated" });
   });
 
   it("malformed forms: 400 invalid_request naming the parameter, never its value", async () => {

@@ -335,6 +335,23 @@ describe("a request that does not verify is 401 and changes nothing", () => {
     expect(unknownId).toMatchObject({ status: 401, json: { error: { message: "unknown public key identifier" } } });
   });
 
+  it("a refusal logs at debug, not info, and a GET without the headers is such a refusal: a stranger sends them for free (review finding)", async () => {
+    const refusedLines = () =>
+      t.logs
+        .map((l) => JSON.parse(l) as { rpc?: string; code?: string; level?: number })
+        .filter((l) => l.rpc === "SecretScanningAlert" && l.code === "unauthenticated");
+    const before = refusedLines().length;
+    expect((await postAlert(t.baseUrl, body, undefined)).status).toBe(401);
+    expect((await postAlert(t.baseUrl, body, stranger)).status).toBe(401);
+    expect((await postAlert(t.baseUrl, body, newSigner())).status).toBe(401);
+    // A GET without the headers (a scanner): 401 too, not a 405 logged at info.
+    expect((await fetch(`${t.baseUrl}/api/v1/secret-scanning/alerts`)).status).toBe(401);
+    await waitUntil(() => refusedLines().length >= before + 4);
+    const lines = refusedLines().slice(before);
+    expect(lines).toHaveLength(4);
+    for (const l of lines) expect(l.level).toBe(20);
+  });
+
   it("a body over SECRET_SCANNING_MAX_BODY_BYTES is 413, unread", async () => {
     const big = alertBody([{ token: key.token, url: `https://github.com/${"x".repeat(300_000)}` }]);
     const a = await postAlert(t.baseUrl, big, signer);

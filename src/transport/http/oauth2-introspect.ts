@@ -29,8 +29,8 @@ class OAuthError extends Error {
  * POST /oauth2/introspect, RFC 7662 section 2: a form (`token`, optional `token_type_hint`, which
  * is accepted and ignored: every token kind is recognised by its form), from an authenticated
  * caller (401 with WWW-Authenticate otherwise). Answers `{"active": false}` for every inactive
- * token, the claims for an active one; Cache-Control: no-store. Order of checks: method (405),
- * caller (401, before any body byte is read), content type (415), body (413, 400), then the token.
+ * token, the claims for an active one; Cache-Control: no-store. Order of checks: caller (401,
+ * before any body byte is read), method (405), content type (415), body (413, 400), then the token.
  * Errors are RFC 6749 JSON `{"error", "error_description"}` with fixed text: nothing of the
  * request is echoed or logged.
  */
@@ -70,7 +70,6 @@ export function createOAuth2IntrospectHandler(
   };
 
   async function handle(req: NodeRequest, ctx: CallContext) {
-    if (req.method !== "POST") throw new OAuthError(405, "invalid_request", "use POST");
     const count = authorizationCount(req.rawHeaders);
     const header = ctx.header!;
     const caller = service.authenticate({
@@ -81,6 +80,8 @@ export function createOAuth2IntrospectHandler(
     });
     if (!caller.ok) throw new OAuthError(401, "invalid_client", caller.description);
     ctx.actor = caller.clientId;
+    // After the caller: a stranger's wrong method is a 401 (logged at debug), not a 405 at info.
+    if (req.method !== "POST") throw new OAuthError(405, "invalid_request", "use POST");
     checkContentType(header("content-type"));
     const form = parseForm(await readBody(req, maxBodyBytes));
     const result = await service.introspect(form.token);

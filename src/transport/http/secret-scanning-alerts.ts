@@ -58,19 +58,17 @@ export function createSecretScanningHandler(
     };
     const idHeader = () => ({ [REQUEST_ID_HEADER]: requestIdOf(ctx) });
     try {
-      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       const keyIdentifier = ctx.header!(KEY_ID_HEADER);
       const signature = ctx.header!(SIGNATURE_HEADER);
+      // Each refusal passes its fixed message: a refused call with one logs at debug (call-observer.ts),
+      // without one at info, and a stranger sends these for free.
       if (!keyIdentifier || !signature) {
-        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx);
-        return sendError(
-          res,
-          401,
-          "unauthenticated",
-          "missing Github-Public-Key-Identifier or Github-Public-Key-Signature",
-          idHeader(),
-        );
+        const message = "missing Github-Public-Key-Identifier or Github-Public-Key-Signature";
+        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx, message);
+        return sendError(res, 401, "unauthenticated", message, idHeader());
       }
+      // After the headers: a scanner's GET without them is a 401 (debug), not a 405 (info).
+      if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
       if (inFlight >= maxInFlight) {
         observer.end(SECRET_SCANNING_ALERT, Code.Unavailable, start, ctx, "too many alerts in flight");
         return sendError(res, 503, "unavailable", "too many alerts in flight: retry later", {
@@ -87,9 +85,9 @@ export function createSecretScanningHandler(
         inFlight--;
       }
       if (!verdict.verified) {
-        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx);
         const message =
           verdict.reason === "unknown_key" ? "unknown public key identifier" : "signature does not verify";
+        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx, message);
         return sendError(res, 401, "unauthenticated", message, idHeader());
       }
       observer.end(SECRET_SCANNING_ALERT, OK, start, ctx);
