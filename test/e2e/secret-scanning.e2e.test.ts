@@ -19,7 +19,7 @@ import { h2Exchange } from "../support/h2-request.js";
 import { createCountingStore, type CountingStore } from "../support/counting-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { waitUntil } from "../support/poll.js";
-import { MAX_ALERTS_IN_FLIGHT } from "../../src/transport/http/secret-scanning-alerts.js";
+import { MAX_ALERTS_IN_FLIGHT, ALERT_BODY_DEADLINE_MS } from "../../src/transport/http/secret-scanning-alerts.js";
 import { alertBody, keyList, newSigner, postAlert, sha256Hex, signBody } from "../support/secret-scanning.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 import { watchGrpc, type Watch } from "../support/watch-client.js";
@@ -377,6 +377,34 @@ describe("a request that does not verify is 401 and changes nothing", () => {
     expect(refused).toMatchObject({ status: 503, json: { error: { code: "unavailable" } } });
     for (const sock of held) sock.destroy();
     await waitUntil(async () => (await postAlert(t.baseUrl, "[]", signer)).status === 200, 5000);
+  });
+
+  it("slow senders cannot keep real alerts out: a body not received within ALERT_BODY_DEADLINE_MS is 408 and frees its place (review finding)", async () => {
+    // Eight strangers with forged signature headers trickle their bodies and never finish.
+    const held: net.Socket[] = [];
+    for (let i = 0; i < MAX_ALERTS_IN_FLIGHT; i++) {
+      const sock = net.connect({ port: t.port, host: "127.0.0.1" });
+      await new Promise<void>((done) => sock.once("connect", () => done()));
+      sock.on("error", () => {});
+      sock.write(
+        `POST /api/v1/secret-scanning/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
+          `Github-Public-Key-Identifier: ${signer.id}\r\nGithub-Public-Key-Signature: AAAA\r\n` +
+          `Content-Length: 1000\r\n\r\n[`,
+      );
+      held.push(sock);
+    }
+    try {
+      await waitUntil(async () => (await postAlert(t.baseUrl, "[]", signer)).status === 503, 3000);
+      // Still trickling, still connected: the deadline frees the places, and a real alert gets in.
+      const started = Date.now();
+      await waitUntil(
+        async () => (await postAlert(t.baseUrl, "[]", signer)).status === 200,
+        ALERT_BODY_DEADLINE_MS + 5000,
+      );
+      expect(Date.now() - started).toBeLessThan(ALERT_BODY_DEADLINE_MS + 5000);
+    } finally {
+      for (const sock of held) sock.destroy();
+    }
   });
 
   it("a verified body that is not the format is 400 and names no value", async () => {

@@ -18,6 +18,12 @@ export const SECRET_SCANNING_ALERT = "SecretScanningAlert";
  * GitHub sends alerts one request at a time per batch and retries a failed one.
  */
 export const MAX_ALERTS_IN_FLIGHT = 8;
+/**
+ * GitHub sends an alert's body at once: one still arriving after this long is a slow sender holding
+ * one of the MAX_ALERTS_IN_FLIGHT places (the signature headers cost nothing to forge), so it is
+ * answered 408 and its place freed, and 8 trickling strangers cannot keep real alerts out.
+ */
+export const ALERT_BODY_DEADLINE_MS = 5000;
 const KEY_ID_HEADER = "github-public-key-identifier";
 const SIGNATURE_HEADER = "github-public-key-signature";
 
@@ -44,6 +50,7 @@ export function createSecretScanningHandler(
   observer: CallObserver,
   maxBodyBytes: number,
   maxInFlight = MAX_ALERTS_IN_FLIGHT,
+  bodyDeadlineMs = ALERT_BODY_DEADLINE_MS,
 ) {
   let inFlight = 0;
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
@@ -79,7 +86,14 @@ export function createSecretScanningHandler(
       inFlight++;
       let verdict: Awaited<ReturnType<AlertReceiver["receive"]>>;
       try {
-        const body = await readBody(req, maxBodyBytes);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new HttpError(408, "request_timeout", `alert body not received within ${bodyDeadlineMs} ms`)),
+            bodyDeadlineMs,
+          );
+        });
+        const body = await Promise.race([readBody(req, maxBodyBytes), late]).finally(() => clearTimeout(timer));
         verdict = await receiver.receive({ body, keyIdentifier, signature, peer: ctx.peer, userAgent: ctx.userAgent });
       } finally {
         inFlight--;
@@ -96,7 +110,11 @@ export function createSecretScanningHandler(
       if (err instanceof HttpError) {
         observer.end(
           SECRET_SCANNING_ALERT,
-          err.status === 413 ? Code.ResourceExhausted : Code.InvalidArgument,
+          err.status === 413
+            ? Code.ResourceExhausted
+            : err.status === 408
+              ? Code.DeadlineExceeded
+              : Code.InvalidArgument,
           start,
           ctx,
           err.message,
