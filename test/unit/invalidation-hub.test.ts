@@ -111,17 +111,19 @@ describe("invalidation hub", () => {
     expect(h.watchers).toBe(0);
     await expect(it.next()).rejects.toSatisfy((e) => e instanceof DomainError && e.code === "resource_exhausted");
 
-    const stalling = hub({ stallMs: 100 });
+    // stallMs well above the 60 ms nap below: a loaded machine's timers can run 100 ms late.
+    const stalling = hub({ stallMs: 500 });
     let stalled = 0;
     const s = iterate(stalling.watch({ resumeInstanceId: "", resumeAfterSequence: 0 }, { onEvicted: () => stalled++ }));
     await s.next();
     await sleep(60);
     expect(stalled).toBe(0);
-    await waitUntil(() => stalled === 1, 2000, "stall eviction");
+    await waitUntil(() => stalled === 1, 5000, "stall eviction");
     expect(stalling.watchers).toBe(0);
     // A fast reader with nothing waiting is never a stalled one.
     const fast = reader(stalling);
-    await sleep(300);
+    await sleep(1200); // more than twice stallMs
+
     expect(fast.error()).toBeUndefined();
     expect(stalling.watchers).toBe(1);
     fast.stop();
