@@ -7,7 +7,7 @@ import { CreateSessionRequestSchema, type TokenService } from "../../gen/warpflo
 import type { CallObserver } from "../protocol/call-observer.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
-import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
+import { contentTypeProblem, headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 import { REQUEST_ID_HEADER, requestIdOf, nextCallSeq } from "../protocol/request-id.js";
 
@@ -43,18 +43,12 @@ export function createRestSessionsHandler(
     try {
       await callerFirst(ctx);
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
-      const [type, ...params] = (req.headers["content-type"] ?? "").split(";").map((p) => p.trim().toLowerCase());
-      if (type !== "application/json") {
+      // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
+      const problem = contentTypeProblem(req.headers["content-type"], "application/json");
+      if (problem === "type") {
         throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
       }
-      // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
-      const charset = params
-        .find((p) => p.startsWith("charset="))
-        ?.slice(8)
-        .replace(/^"|"$/g, "");
-      if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
-        throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
-      }
+      if (problem === "charset") throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
       const body = await readBody(req, maxBodyBytes);
       let json: unknown;
       try {
