@@ -239,7 +239,9 @@ export function wireService(deps: {
     authorization,
     streams,
     oauth2,
-    restCaller: async (ctx) => void (await admin.authenticate(ctx.bearer, peerAddress(ctx.peer))),
+    restCaller: async (ctx) => {
+      ctx.actor = (await admin.authenticate(ctx.bearer, peerAddress(ctx.peer))).actor; // an admin's 405/415 names its actor
+    },
     hub,
     keys,
     audit,
