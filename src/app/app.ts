@@ -94,6 +94,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     authorization,
     streams,
     oauth2,
+    restCaller,
     hub,
     keys,
     audit,
@@ -156,6 +157,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     tls,
     authz: { requireTenantBinding: config.authzRequireTenantBinding },
     oauth2,
+    restCaller,
     secretScanning: config.secretScanning && {
       receiver: createSecretScanningReceiver({
         keys: opts.alertKeys ?? openAlertKeys(config.secretScanning, clock, logger),

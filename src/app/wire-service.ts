@@ -34,7 +34,8 @@ import type { OAuth2Introspection } from "../transport/protocol/oauth2-introspec
 import { createAuthorizationHandlers } from "../service/ext-authz-handlers.js";
 import type { Authorization } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { createWatchCallerCheck } from "../service/watch-policy.js";
-import type { UnaryHandlers } from "../transport/protocol/unary-handlers.js";
+import type { CallContext, UnaryHandlers } from "../transport/protocol/unary-handlers.js";
+import { peerAddress } from "../service/grant-fields.js";
 import { createAuditLogSink } from "./audit-log.js";
 import type { WebhookStore } from "../ports/webhook-store.js";
 import { createEnqueue, type EnqueueEvent } from "../domain/webhook-outbox.js";
@@ -49,6 +50,8 @@ export interface WiredService {
   streams: StreamHandlers<typeof TokenService>;
   /** POST /oauth2/introspect: the same introspector (cache) and result hook as Introspect. */
   oauth2: OAuth2Introspection;
+  /** POST /api/v1/sessions: the admin caller resolved as the handlers do, before the method or the body. */
+  restCaller: (ctx: CallContext) => Promise<void>;
   hub: InvalidationHub;
   keys: KeyService;
   audit: AuditTrail;
@@ -236,6 +239,9 @@ export function wireService(deps: {
     authorization,
     streams,
     oauth2,
+    restCaller: async (ctx) => {
+      ctx.actor = (await admin.authenticate(ctx.bearer, peerAddress(ctx.peer))).actor; // an admin's 405/415 names its actor
+    },
     hub,
     keys,
     audit,

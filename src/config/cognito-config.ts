@@ -24,11 +24,11 @@ export function loadCognitoConfig(env: Env): CognitoConfig | undefined {
   // Deduplicated: aws-jwt-verify refuses an issuer configured twice.
   const pools = [...new Set(list(env.COGNITO_USER_POOL_ID))];
   if (pools.length === 0) return undefined;
-  for (const p of pools) {
+  pools.forEach((p, i) => {
     if (!USER_POOL_ID.test(p)) {
-      throw new ConfigError("COGNITO_USER_POOL_ID", `${JSON.stringify(p)} is not a user pool id like us-east-1_AbCdEf`);
+      throw new ConfigError("COGNITO_USER_POOL_ID", `entry ${i + 1} is not a user pool id like us-east-1_AbCdEf`);
     }
-  }
+  });
   const clientIds = [...new Set(list(env.COGNITO_CLIENT_ID))];
   if (clientIds.length === 0)
     throw new ConfigError("COGNITO_CLIENT_ID", "is required when COGNITO_USER_POOL_ID is set");

@@ -1,5 +1,6 @@
 // Reading environment variables: whole numbers in a range, booleans, comma lists. A bad value
-// throws a ConfigError naming the variable; main prints that one line and exits 1.
+// throws a ConfigError naming the variable and the accepted forms, never the value (a mistyped
+// setting can be a secret); main prints that one line and exits 1.
 
 export type Env = Record<string, string | undefined>;
 
@@ -16,9 +17,8 @@ export class ConfigError extends Error {
 export function int(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
   if (raw === undefined || raw === "") return fallback;
-  if (!/^\d+$/.test(raw)) throw new ConfigError(name, `must be a whole number, got ${JSON.stringify(raw)}`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  const n = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+  if (!(n >= min && n <= max)) throw new ConfigError(name, `must be a whole number from ${min} to ${max}`);
   return n;
 }
 
@@ -26,7 +26,7 @@ export function bool(env: Env, name: string): boolean {
   const raw = (env[name] ?? "").toLowerCase();
   if (raw === "" || raw === "false" || raw === "0") return false;
   if (raw === "true" || raw === "1") return true;
-  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(env[name])}`);
+  throw new ConfigError(name, "must be true, false, 1 or 0");
 }
 
 export const list = (raw: string | undefined): string[] =>

@@ -70,7 +70,7 @@ export function loadOAuth2Config(env: Env, readFile: (path: string) => string = 
       text = readFile(file);
     } catch (err) {
       const code = (err as { code?: string }).code ?? "unreadable";
-      throw new ConfigError("OAUTH2_INTROSPECT_CLIENTS_FILE", `cannot read ${file} (${code})`);
+      throw new ConfigError("OAUTH2_INTROSPECT_CLIENTS_FILE", `cannot read the file it names (${code})`);
     }
     oauth2Clients = parseOAuth2Clients("OAUTH2_INTROSPECT_CLIENTS_FILE", text);
   }

@@ -60,7 +60,7 @@ function storeChoice(env: Env, mongodbUri: string | undefined): Pick<StoreConfig
       );
     return { store: "memory", storeChosenBy: "STORE" };
   }
-  if (raw !== "") throw new ConfigError("STORE", `must be mongodb or memory, got ${JSON.stringify(raw)}`);
+  if (raw !== "") throw new ConfigError("STORE", "must be mongodb or memory");
   if (mongodbUri) return { store: "mongodb", storeChosenBy: "MONGODB_URI" };
   if (env.NODE_ENV === "production") {
     throw new ConfigError(

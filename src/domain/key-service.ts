@@ -229,6 +229,10 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       });
       if (!result.ok) {
         if (result.reason === "not_found") throw notFound(keyId);
+        // Suspended between our read and the write (a racing SuspendKey): the write changed nothing.
+        if (result.reason === "suspended") {
+          throw new DomainError("failed_precondition", `key ${keyId} is suspended: resume it before rotating it`);
+        }
         if (result.reason === "deprecated_limit") {
           throw new DomainError(
             "resource_exhausted",

@@ -3,6 +3,12 @@
 // as a revoke), keeps its status (it still holds one of the tenant's active places) and its grace
 // or expiry, and is made usable again by a resume. A revoked or expired key cannot be suspended or
 // resumed (FAILED_PRECONDITION). Each change is one atomic conditional store write.
+//
+// Suspend and rotate exclude each other (review finding, session 32: a racing SuspendKey and
+// RotateKey both succeeded, leaving a suspended DEPRECATED key beside an active successor that
+// nobody suspended). Only an ACTIVE key is suspended and only an unsuspended one is rotated, each
+// condition inside the store's one write: whichever lands first wins, the other answers
+// FAILED_PRECONDITION. A rotated (DEPRECATED) key is not suspended: revoke it to end its grace now.
 import { DomainError } from "./errors.js";
 import { keyInactiveReason } from "./key-expiry.js";
 import { effectiveKey } from "./key-rules.js";
@@ -43,6 +49,13 @@ export function createKeySuspension({ store, clock, cache, publish = () => {} }:
     if (!after) throw notFound(keyId);
     // Revoked between the read and the write: the conditional write changed nothing.
     assertLive(after, keyId, verb);
+    // Rotated before the read or between the read and the write: the write changed nothing.
+    if (verb === "suspended" && after.status === "deprecated" && after.suspendedAt === undefined) {
+      throw new DomainError(
+        "failed_precondition",
+        `key ${keyId} was rotated${after.rotatedToKeyId ? ` to ${after.rotatedToKeyId}` : ""}: only active keys can be suspended (revoke it to end its grace now)`,
+      );
+    }
     return effectiveKey(after, clock.now());
   }
 

@@ -16,8 +16,10 @@ export type RotateKeyResult =
    * limit: no active place for the successor (a concurrent insert took the one the old key left).
    * deprecated_limit: the tenant already holds `maxDeprecated` DEPRECATED keys in their grace
    * (revokeAt > now); nothing was changed.
+   * suspended: the key is ACTIVE but suspended (the same conditional write that deprecates it
+   * requires it not suspended, so a racing SuspendKey and RotateKey never both take effect).
    */
-  | { ok: false; reason: "not_found" | "not_active" | "limit" | "deprecated_limit" };
+  | { ok: false; reason: "not_found" | "not_active" | "suspended" | "limit" | "deprecated_limit" };
 
 /**
  * How far behind its newest recorded use a key's stored lastUsedAt may be: a store may skip a use
@@ -35,8 +37,8 @@ export interface TokenStore extends AuditStore, LeaseStore {
   /** Inserts an active key unless the tenant already has `maxActive` active keys (race-free). */
   insertKey(key: KeyRecord, maxActive: number): Promise<InsertKeyResult>;
   /**
-   * Atomically moves the key `keyId` of `tenantId` from ACTIVE to DEPRECATED (revokeAt, rotatedTo)
-   * and inserts `successor` as ACTIVE. Exactly one of several concurrent rotations of one key
+   * Atomically moves the key `keyId` of `tenantId` from ACTIVE and not suspended to DEPRECATED
+   * (revokeAt, rotatedTo) and inserts `successor` as ACTIVE. Exactly one of several concurrent rotations of one key
    * succeeds. Never leaves more than `maxActive` active keys, nor a deprecated key without its
    * successor when it reports ok. Never leaves more than `maxDeprecated` DEPRECATED keys of the
    * tenant in their grace at `now` (race-free, like the active limit): a deprecated key whose
@@ -117,9 +119,9 @@ export interface TokenStore extends AuditStore, LeaseStore {
 
   // --- Issue 22: expiry, suspend and resume ---
   /**
-   * Sets suspendedAt/suspendedBy on a key not stored as REVOKED and not suspended (one atomic
-   * conditional write); answers the key as stored afterwards (unchanged when revoked or already
-   * suspended), null when it does not exist for this tenant.
+   * Sets suspendedAt/suspendedBy on an ACTIVE key not suspended (one atomic conditional write: a
+   * key rotated meanwhile, DEPRECATED, is not suspended); answers the key as stored afterwards
+   * (unchanged when not ACTIVE or already suspended), null when it does not exist for this tenant.
    */
   suspendKey(args: {
     tenantId: string;

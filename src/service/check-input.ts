@@ -7,6 +7,7 @@
 import { DomainError } from "../domain/errors.js";
 import type { CheckRequest } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { CLAIM_HEADER_PREFIX } from "../transport/protocol/edge-auth-answers.js";
+import { splitScopes } from "../transport/protocol/scope-list.js";
 
 /** Context extension (ExtAuthzPerRoute check_settings.context_extensions) binding a route to a tenant. */
 export const TENANT_EXTENSION = "tenant_id";
@@ -67,7 +68,7 @@ export function checkInputOf(req: CheckRequest): CheckInput {
     }
   }
   const extensions = attributes?.contextExtensions;
-  const scopes = extensions?.[SCOPES_EXTENSION]?.split(/[ \t]+/).filter((s) => s !== "");
+  const scopes = splitScopes(extensions?.[SCOPES_EXTENSION]);
   const address = attributes?.source?.address?.address;
   return {
     authorizationCount,

@@ -30,7 +30,7 @@ import { createRestSessionsHandler } from "./http/rest-sessions.js";
 import { createOAuth2IntrospectHandler } from "./http/oauth2-introspect.js";
 import type { OAuth2Introspection } from "./protocol/oauth2-introspection.js";
 import { createSecretScanningHandler, type AlertReceiver } from "./http/secret-scanning-alerts.js";
-import type { UnaryHandlers } from "./protocol/unary-handlers.js";
+import type { CallContext, UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
 import { limitStreamHandlers } from "./builtin/stream-limit.js";
@@ -55,6 +55,8 @@ export interface ServerOptions {
   authz?: ForwardAuthOptions | undefined;
   /** POST /oauth2/introspect (RFC 7662). */
   oauth2: OAuth2Introspection;
+  /** POST /api/v1/sessions: the caller's bearer resolved before the method or the body (throws the refusal). */
+  restCaller: (ctx: CallContext) => Promise<void>;
   /** The secret-scanning alert endpoint, when enabled (SECRET_SCANNING_ENABLED). */
   secretScanning?: { receiver: AlertReceiver; maxBodyBytes: number } | undefined;
 }
@@ -128,7 +130,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   const router = createHttpRouter({
     connect,
-    rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes),
+    rest: createRestSessionsHandler(opts.handlers, opts.observer, opts.maxBodyBytes, opts.restCaller),
     authz: createForwardAuthHandler(opts.handlers.introspect, opts.observer, opts.authz),
     oauth2Introspect: createOAuth2IntrospectHandler(opts.oauth2, opts.observer, opts.maxBodyBytes),
     secretScanning:

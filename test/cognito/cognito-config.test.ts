@@ -48,7 +48,7 @@ describe("COGNITO_* configuration", () => {
   );
 
   it.each([
-    [{ COGNITO_USER_POOL_ID: "AbCdEf" }, /^COGNITO_USER_POOL_ID: "AbCdEf" is not a user pool id/],
+    [{ COGNITO_USER_POOL_ID: "AbCdEf" }, /^COGNITO_USER_POOL_ID: entry 1 is not a user pool id/],
     [{ COGNITO_USER_POOL_ID: "us-east-west-1_AbC" }, /^COGNITO_USER_POOL_ID: /],
     [{ COGNITO_USER_POOL_ID: "us-east-1_Ab-C" }, /^COGNITO_USER_POOL_ID: /],
     [{ COGNITO_CLIENT_ID: "" }, /^COGNITO_CLIENT_ID: is required/],

@@ -119,6 +119,59 @@ export function keyLifecycleContract(current: () => TokenStore): void {
       expect((await store.getKey(t, r.id))!.status).toBe("revoked");
     });
 
+    it("rotation and suspension exclude each other: a suspended key is not rotated, a rotated key is not suspended, also when racing (review finding, session 32)", async () => {
+      const store = current();
+      const t = tenant();
+      const rotate = (keyId: string, successor: KeyRecord) =>
+        store.rotateKey({
+          tenantId: t,
+          keyId,
+          successor,
+          revokeAt: at(10 * HOUR),
+          maxActive: MAX,
+          maxDeprecated: 50,
+          now: at(0),
+        });
+      const suspend = (keyId: string) =>
+        store.suspendKey({ tenantId: t, keyId, suspendedAt: at(HOUR), suspendedBy: "s" });
+      // In sequence, each way round.
+      const a = await insert(newKey(t));
+      const suspended = await suspend(a.id);
+      const refused = newKey(t);
+      expect(await rotate(a.id, refused)).toEqual({ ok: false, reason: "suspended" });
+      expect(await store.getKey(t, a.id)).toEqual(suspended); // unchanged: still ACTIVE, still suspended
+      expect(await store.getKey(t, refused.id)).toBeNull(); // no successor
+      await store.revokeKey({ tenantId: t, keyId: a.id, revokedAt: at(HOUR), revokedBy: "x" });
+      const b = await insert(newKey(t));
+      const rotated = await rotate(b.id, newKey(t));
+      expect(rotated.ok).toBe(true);
+      const deprecated = await store.getKey(t, b.id);
+      expect(await suspend(b.id)).toEqual(deprecated); // unchanged: DEPRECATED, not suspended
+      expect(deprecated!.suspendedAt).toBeUndefined();
+      if (rotated.ok) await store.revokeKey({ tenantId: t, keyId: rotated.key.id, revokedAt: at(HOUR) });
+      // Racing: exactly one takes effect, every time.
+      for (let i = 0; i < 20; i++) {
+        const k = await insert(newKey(t));
+        const successor = newKey(t);
+        const [r, s] = await Promise.all([rotate(k.id, successor), suspend(k.id)]);
+        const after = (await store.getKey(t, k.id))!;
+        const suspendedIt = after.suspendedAt !== undefined;
+        expect(r.ok !== suspendedIt, `run ${i}: rotation ${String(r.ok)}, suspension ${String(suspendedIt)}`).toBe(
+          true,
+        );
+        expect(s).toEqual(after);
+        if (r.ok) {
+          expect(after).toMatchObject({ status: "deprecated", rotatedToKeyId: successor.id });
+          await store.revokeKey({ tenantId: t, keyId: successor.id, revokedAt: at(HOUR) });
+        } else {
+          expect(r).toEqual({ ok: false, reason: "suspended" });
+          expect(after.status).toBe("active");
+          expect(await store.getKey(t, successor.id)).toBeNull();
+        }
+        await store.revokeKey({ tenantId: t, keyId: k.id, revokedAt: at(HOUR) });
+      }
+    });
+
     it("retires a rotation's predecessor once (exactly one of 10 concurrent callers), only while in its grace, and clears the successor's flag", async () => {
       const store = current();
       const t = tenant();

@@ -134,6 +134,18 @@ describe("issue 22 over gRPC", () => {
     expect(bad).toEqual({ code: "INVALID_ARGUMENT", details: "grace: must be between 0 and 3d" });
   });
 
+  it("RotateKey retire_on_first_use with grace 0 is accepted and ignored (README): the old key is revoked at once", async () => {
+    const a = await t.grpc.createKey({ tenantId: "exp-r0", label: "r0" }, admin());
+    const r = await t.grpc.rotateKey(
+      { tenantId: "exp-r0", keyId: a.key!.id, grace: durationFromMs(0), retireOnFirstUse: true },
+      admin(),
+    );
+    expect(r.previousKey!.status).toBe(KeyStatus.REVOKED);
+    expect(r.key!.retireOnFirstUse).toBe(false);
+    expect(await t.grpc.introspect({ token: a.token })).toMatchObject({ inactiveReason: InactiveReason.REVOKED });
+    expect(await t.grpc.introspect({ token: r.token })).toMatchObject({ active: true });
+  });
+
   it("RotateKey retire_on_first_use: the old key works until the new key's first introspection, then is revoked", async () => {
     const a = await t.grpc.createKey({ tenantId: "exp-r", label: "r" }, admin());
     const r = await t.grpc.rotateKey({ tenantId: "exp-r", keyId: a.key!.id, retireOnFirstUse: true }, admin());

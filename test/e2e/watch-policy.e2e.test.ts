@@ -86,6 +86,6 @@ describe("WATCH_ALLOW_OPEN (config)", () => {
     expect(loadConfig({ NODE_ENV: "production", STORE: "memory" }).watchAllowOpen).toBe(false);
     expect(loadConfig({ NODE_ENV: "production", STORE: "memory", WATCH_ALLOW_OPEN: "true" }).watchAllowOpen).toBe(true);
     expect(loadConfig({ WATCH_ALLOW_OPEN: "false" }).watchAllowOpen).toBe(false);
-    expect(() => loadConfig({ WATCH_ALLOW_OPEN: "yes" })).toThrow(/^WATCH_ALLOW_OPEN: must be true or false/);
+    expect(() => loadConfig({ WATCH_ALLOW_OPEN: "yes" })).toThrow(/^WATCH_ALLOW_OPEN: must be true, false, 1 or 0$/);
   });
 });

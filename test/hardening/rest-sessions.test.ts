@@ -4,6 +4,7 @@ import { createCountingStore, type CountingStore } from "../support/counting-sto
 import { useTestApp } from "../support/test-app.js";
 import { holdRaw } from "../support/raw-socket.js";
 import { pollUntil } from "../support/poll.js";
+import { counter, metricsText } from "../support/probes.js";
 
 /**
  * POST /api/v1/sessions under bad requests: every refusal is the right 4xx with exactly
@@ -215,5 +216,51 @@ describe("a REST body the client never finishes", () => {
     expect(line()).toBeDefined();
     expect(JSON.parse(line()!)).toMatchObject({ code: "invalid_argument", error: "request body incomplete" });
     expect(t.logs.slice(before).some((l) => l.includes('"level":50'))).toBe(false);
+  });
+});
+
+describe("the caller is checked first (review finding, session 32)", () => {
+  // A protected route answers a stranger 401 whatever the method, content type or body size, as
+  // /oauth2/introspect and the secret-scanning alerts do: before, a GET got 405, a text/plain POST
+  // 415 and an oversize one 413, each logged at info, and a body was read before the caller was known.
+  const stranger = [
+    { name: "GET without credential", method: "GET", auth: null },
+    { name: "PUT with an unknown bearer", method: "PUT", auth: "Bearer wf_admin_notarealkeyatall", body: "{}" },
+    {
+      name: "text/plain without credential",
+      contentType: "text/plain",
+      auth: null,
+      body: '{"tenant_id":"acme"}',
+    },
+    {
+      name: "an oversize body with an unknown bearer",
+      auth: "Bearer wf_admin_notarealkeyatall",
+      body: `{"tenant_id":"${"a".repeat(100 * 1024)}"}`,
+    },
+  ] satisfies Omit<Case, "status" | "code">[];
+
+  it.each(stranger.map((c) => [c.name, c] as const))("%s: 401, audited, no line at info", async (_n, c) => {
+    const refusals = async () =>
+      ["recorded", "counted", "overflow"].reduce(
+        async (sum, fate) =>
+          (await sum) +
+          counter(await metricsText(t.port), "warpflow_audit_refusals_total", { fate, caller: "unauthenticated" }),
+        Promise.resolve(0),
+      );
+    const before = t.logs.length;
+    const refusedBefore = await refusals();
+    const res = await send({ ...c, status: 401, code: "unauthenticated" });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe("unauthenticated");
+    expect(res.headers.get("allow")).toBeNull();
+    // Still the handler's refusal: audited (counted per address), like a POST with a bad credential.
+    expect(await refusals()).toBe(refusedBefore + 1);
+    expect(t.logs.slice(before).filter((l) => l.includes('"rpc":"RestCreateSession"'))).toEqual([]);
+  });
+
+  it("an admin's wrong method is still 405 with Allow: POST", async () => {
+    const res = await send({ name: "admin GET", status: 405, code: "method_not_allowed", method: "GET" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST");
   });
 });

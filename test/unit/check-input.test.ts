@@ -20,7 +20,7 @@ describe("checkInputOf", () => {
     const input = checkInputOf(
       request(
         { headers: { authorization: "Bearer abc", accept: "*/*" } },
-        { tenant_id: "acme", required_scopes: " orders:read \torders:write " },
+        { tenant_id: "acme", required_scopes: " orders:read  orders:write " },
         "203.0.113.9",
       ),
     );

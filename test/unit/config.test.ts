@@ -91,7 +91,7 @@ describe("config", () => {
     expect(() => loadConfig({ STORE: "memory", MONGODB_URI: "mongodb://db/" })).toThrow(
       /^STORE: is memory but MONGODB_URI is set/,
     );
-    expect(() => loadConfig({ STORE: "mongo" })).toThrow('STORE: must be mongodb or memory, got "mongo"');
+    expect(() => loadConfig({ STORE: "mongo" })).toThrow("STORE: must be mongodb or memory");
   });
 
   it("the process exits 1 with one line naming the variable", () => {
@@ -101,7 +101,7 @@ describe("config", () => {
       timeout: 20_000,
     });
     expect(r.status).toBe(1);
-    expect(r.stderr.trim().split("\n")).toEqual(['config error: PORT: must be a whole number, got "nope"']);
+    expect(r.stderr.trim().split("\n")).toEqual(["config error: PORT: must be a whole number from 0 to 65535"]);
     expect(r.stdout).toBe("");
   });
 });

@@ -463,7 +463,7 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
     const { coll, raw } = scriptedCollection({ graceSlots: [0, 1] });
     expect((await standalone(coll).rotateKey(rotateArgs)).ok).toBe(true);
     const update = raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }];
-    expect(update[0]).toEqual({ _id: OLD, tenantId: T, status: "active" });
+    expect(update[0]).toEqual({ _id: OLD, tenantId: T, status: "active", suspendedAt: { $exists: false } });
     expect(update[1].$set).toMatchObject({ status: "deprecated", graceSlot: 2 });
   });
 
@@ -522,5 +522,49 @@ describe("two-step rotation (standalone servers): the deprecated-keys limit thro
       (raw.findOneAndUpdate.mock.calls[0] as unknown as [Document, { $set: Record<string, unknown> }])[1].$set
         .graceSlot,
     ).toBe(1);
+  });
+});
+
+describe("RotateKey never deprecates a suspended key (review finding, session 32: rotate vs suspend race)", () => {
+  const suspendedDoc = () => activeDoc({ suspendedAt: new Date(5), suspendedBy: "s" });
+
+  it("two-step: the deprecating write requires the key unsuspended; a suspended key answers suspended, nothing written", async () => {
+    const { coll, raw, calls } = scriptedCollection({ findOneAndUpdate: () => null, findOne: suspendedDoc });
+    const ops = createKeySlotOps(
+      async () => coll,
+      2000,
+      txns(async () => scriptedSession(), { supported: () => false }),
+    );
+    expect(await ops.rotateKey(rotateArgs)).toEqual({ ok: false, reason: "suspended" });
+    const [filter] = raw.findOneAndUpdate.mock.calls[0] as unknown as [Document];
+    expect(filter).toEqual({ _id: OLD, tenantId: T, status: "active", suspendedAt: { $exists: false } });
+    expect(calls.filter((c) => c.startsWith("insertOne"))).toEqual([]);
+  });
+
+  it("in a transaction: a suspended key is refused before any write, and the write carries the same condition", async () => {
+    const refused = scriptedCollection({ findOne: suspendedDoc });
+    const s1 = scriptedSession();
+    expect(
+      await createKeySlotOps(
+        async () => refused.coll,
+        2000,
+        txns(async () => s1),
+      ).rotateKey(rotateArgs),
+    ).toEqual({ ok: false, reason: "suspended" });
+    expect(refused.raw.findOneAndUpdate).not.toHaveBeenCalled();
+
+    const ok = scriptedCollection({});
+    const s2 = scriptedSession();
+    expect(
+      (
+        await createKeySlotOps(
+          async () => ok.coll,
+          2000,
+          txns(async () => s2),
+        ).rotateKey(rotateArgs)
+      ).ok,
+    ).toBe(true);
+    const [filter] = ok.raw.findOneAndUpdate.mock.calls[0] as unknown as [Document];
+    expect(filter).toEqual({ _id: OLD, tenantId: T, status: "active", suspendedAt: { $exists: false } });
   });
 });

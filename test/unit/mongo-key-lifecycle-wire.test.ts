@@ -30,10 +30,11 @@ describe("MongoDB: suspend, resume, the expiry sweep and partial policy writes o
     expect(after).toMatchObject({ id: key.id, suspendedAt, suspendedBy: "admin-1" });
     expect(await s.resumeKey({ tenantId: "acme", keyId: key.id })).toEqual(key);
     const [suspend, resume] = sent("findAndModify");
+    // Only an ACTIVE key: never a revoked one, nor one a racing rotation has just deprecated.
     expect(suspend!.query).toEqual({
       _id: key.id,
       tenantId: "acme",
-      status: { $ne: "revoked" },
+      status: "active",
       suspendedAt: { $exists: false },
     });
     expect(suspend!.update).toEqual({ $set: { suspendedAt, suspendedBy: "admin-1" } });

@@ -9,7 +9,7 @@ describe("OPS_PORT and LOG_FORMAT", () => {
     expect(loadConfig({ OPS_PORT: "0", PORT: "0" }).opsPort).toBe(0);
     expect(() => loadConfig({ OPS_PORT: "8080" })).toThrow(/^OPS_PORT: must differ from PORT \(8080\)$/);
     expect(() => loadConfig({ OPS_PORT: "9090", PORT: "9090" })).toThrow(/^OPS_PORT: /);
-    expect(() => loadConfig({ OPS_PORT: "70000" })).toThrow(/^OPS_PORT: must be between 0 and 65535/);
+    expect(() => loadConfig({ OPS_PORT: "70000" })).toThrow(/^OPS_PORT: must be a whole number from 0 to 65535$/);
     expect(() => loadConfig({ OPS_PORT: "x" })).toThrow(/^OPS_PORT: must be a whole number/);
   });
 

@@ -81,6 +81,7 @@ export function createMemoryTokenStore(
       const old = tenantKey(tenantId, keyId);
       if (!old) return { ok: false, reason: "not_found" };
       if (old.status !== "active") return { ok: false, reason: "not_active" };
+      if (old.suspendedAt !== undefined) return { ok: false, reason: "suspended" };
       // Deprecated keys still in their grace (rotations are rare: a scan of the tenant's keys).
       const inGrace = (keyIdsByTenant.get(tenantId) ?? []).filter((id) => {
         const k = keysById.get(id)!;
@@ -231,7 +232,7 @@ export function createMemoryTokenStore(
       assertOpen();
       const k = tenantKey(tenantId, keyId);
       if (!k) return null;
-      if (k.status !== "revoked" && k.suspendedAt === undefined) Object.assign(k, { suspendedAt, suspendedBy });
+      if (k.status === "active" && k.suspendedAt === undefined) Object.assign(k, { suspendedAt, suspendedBy });
       return copy(k);
     },
 

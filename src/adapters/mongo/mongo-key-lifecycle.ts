@@ -33,9 +33,10 @@ export function createMongoKeyLifecycle(
   return {
     suspendKey: ({ tenantId, keyId, suspendedAt, suspendedBy }) =>
       run("suspendKey", () =>
-        // Never a REVOKED key, never a second time (the first suspension's time and actor stay).
+        // Only an ACTIVE key (never a REVOKED one, nor one a racing rotation has just deprecated),
+        // never a second time (the first suspension's time and actor stay).
         updateKey(
-          { status: { $ne: "revoked" }, suspendedAt: { $exists: false } },
+          { status: "active", suspendedAt: { $exists: false } },
           { $set: { suspendedAt, suspendedBy } },
           tenantId,
           keyId,

@@ -106,7 +106,8 @@ export function createKeySlotOps(
       for (const g of all) {
         try {
           return await coll.findOneAndUpdate(
-            { _id: keyId, tenantId, status: "active" },
+            // Not a suspended key: a racing SuspendKey's write and this one never both apply.
+            { _id: keyId, tenantId, status: "active", suspendedAt: { $exists: false } },
             deprecateUpdate(revokeAt, successor.id, g),
             {
               returnDocument: "before",
@@ -154,6 +155,7 @@ export function createKeySlotOps(
       if (before === null || before === "full") {
         const current = await coll.findOne({ _id: keyId, tenantId }, { maxTimeMS });
         if (!current) return { ok: false, reason: "not_found" };
+        if (current.status === "active" && current.suspendedAt !== undefined) return { ok: false, reason: "suspended" };
         if (current.status === "active") return { ok: false, reason: before === "full" ? "deprecated_limit" : "limit" };
         return { ok: false, reason: "not_active" };
       }

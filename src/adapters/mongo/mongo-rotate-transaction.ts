@@ -51,12 +51,13 @@ export async function rotateInTransaction(
         const current = await coll.findOne({ _id: keyId, tenantId }, opts);
         if (!current) return abort({ ok: false, reason: "not_found" });
         if (current.status !== "active") return abort({ ok: false, reason: "not_active" });
+        if (current.suspendedAt !== undefined) return abort({ ok: false, reason: "suspended" });
 
         const graceSlot = (await graceSlotsFor(coll, args, maxTimeMS, opts.session)).free[0];
         if (graceSlot === undefined) return abort({ ok: false, reason: "deprecated_limit" });
 
         const before = await coll.findOneAndUpdate(
-          { _id: keyId, tenantId, status: "active" },
+          { _id: keyId, tenantId, status: "active", suspendedAt: { $exists: false } },
           deprecateUpdate(revokeAt, successor.id, graceSlot),
           {
             ...opts,

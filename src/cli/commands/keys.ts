@@ -66,7 +66,10 @@ export function registerKeys(program: Command, { group, leaf, run }: CommandKit)
     .option("--all-scopes", "the successor has no scopes (full tenant access); default: it inherits the old key's")
     .option("--any-ip", "the successor has no IP allowlist; default: it inherits the old key's")
     .option("--grace <duration>", "how long the old key keeps working: 0h to 72h (default 72h)")
-    .option("--retire-on-first-use", "end the old key's grace the first time the new key is used")
+    .option(
+      "--retire-on-first-use",
+      "end the old key's grace the first time the new key is used (ignored with --grace 0h)",
+    )
     .option("--expires <when>", "the new key's expiry (default: the old key's lifetime, within the tenant's maximum)");
   scopeOption(rotate, "the successor's scope, instead of the old key's");
   allowIpOption(rotate);

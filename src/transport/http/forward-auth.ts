@@ -15,6 +15,7 @@ import {
   type Denial,
 } from "../protocol/edge-auth-answers.js";
 import { headerReader, sendError } from "./json-http.js";
+import { splitScopes } from "../protocol/scope-list.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 
@@ -78,7 +79,7 @@ export function createForwardAuthHandler(
       $typeName: "warpflow.auth.v1.IntrospectRequest",
       token: bearer,
       expectedTenantId: expected,
-      requiredScopes: splitScopes(ctx.header!(REQUIRED_SCOPES_HEADER)),
+      requiredScopes: splitScopes(ctx.header!(REQUIRED_SCOPES_HEADER)) ?? [],
       clientAddress: ctx.header!(CLIENT_ADDRESS_HEADER) ?? "",
     };
     introspect(message, ctx).then(
@@ -104,11 +105,6 @@ export function createForwardAuthHandler(
       },
     );
   };
-
-  /** "a b" -> ["a", "b"] (the handler validates each: a bad header is INVALID_ARGUMENT, never echoed). */
-  function splitScopes(value: string | undefined): string[] {
-    return value === undefined ? [] : [...new Set(value.split(" ").filter((s) => s !== ""))];
-  }
 
   function finishDenied(res: NodeResponse, d: Denial, start: bigint, ctx: CallContext): void {
     // An expected outcome (like an inactive Introspect): the code labels the metric, no log at info.

@@ -24,6 +24,8 @@ export interface HttpRoutes {
   readinessDetail?: (() => Record<string, unknown>) | undefined;
 }
 
+const NO_ROUTE = "no such route (see README.md for the API's routes)";
+
 export function createHttpRouter(routes: HttpRoutes) {
   const probes = createProbeRoutes(routes);
   return (req: NodeRequest, res: NodeResponse): void => {
@@ -34,10 +36,10 @@ export function createHttpRouter(routes: HttpRoutes) {
     if (path === "/authz" || path.startsWith("/authz/")) return routes.authz(req, res);
     if (path === OAUTH2_INTROSPECT_PATH) return routes.oauth2Introspect(req, res);
     if (path === SECRET_SCANNING_ALERTS_PATH && routes.secretScanning) return void routes.secretScanning(req, res);
-    if (req.method !== "GET" && req.method !== "HEAD")
-      return sendError(res, 404, "not_found", `no route for ${String(req.method)} ${path}`);
+    // A fixed message: the path (and a custom method) is request text, and may carry a token.
+    if (req.method !== "GET" && req.method !== "HEAD") return sendError(res, 404, "not_found", NO_ROUTE);
     if (probes(path, res)) return;
-    sendError(res, 404, "not_found", `no route for GET ${path}`);
+    sendError(res, 404, "not_found", NO_ROUTE);
   };
 }
 

@@ -10,6 +10,18 @@ export function headerReader(req: NodeRequest): (name: string) => string | undef
   };
 }
 
+/**
+ * What is wrong with a request's content-type for an endpoint that takes `expected` (lower-case),
+ * a text format read as UTF-8: "type" (another media type, or none), "charset" (a charset
+ * parameter other than utf-8 / utf8, quoted or not), or undefined (acceptable). Case-insensitive.
+ */
+export function contentTypeProblem(value: string | undefined, expected: string): "type" | "charset" | undefined {
+  const [type, ...params] = (value ?? "").split(";").map((p) => p.trim().toLowerCase());
+  if (type !== expected) return "type";
+  const charset = params.find((p) => p.startsWith("charset="))?.slice(8);
+  return charset === undefined || /^"?utf-?8"?$/.test(charset) ? undefined : "charset";
+}
+
 /** RFC 3339, whole seconds without the ".000", as the plain-HTTP endpoints write times. */
 export { rfc3339 } from "../protocol/rfc3339.js";
 

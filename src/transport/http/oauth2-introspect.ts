@@ -8,7 +8,7 @@ import type { OAuth2Introspection } from "../protocol/oauth2-introspection.js";
 import { peerOf } from "../protocol/peer.js";
 import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
 import type { CallContext } from "../protocol/unary-handlers.js";
-import { headerReader, HttpError, readBody, sendJson } from "./json-http.js";
+import { contentTypeProblem, headerReader, HttpError, readBody, sendJson } from "./json-http.js";
 
 /** The path, and the method label in metrics and logs. */
 export const OAUTH2_INTROSPECT_PATH = "/oauth2/introspect";
@@ -92,14 +92,11 @@ export function createOAuth2IntrospectHandler(
 }
 
 function checkContentType(value: string | undefined): void {
-  const [type, ...params] = (value ?? "").split(";").map((p) => p.trim().toLowerCase());
-  if (type !== "application/x-www-form-urlencoded") {
+  const problem = contentTypeProblem(value, "application/x-www-form-urlencoded");
+  if (problem === "type") {
     throw new OAuthError(415, "invalid_request", "content-type must be application/x-www-form-urlencoded");
   }
-  const charset = params.find((p) => p.startsWith("charset="))?.slice(8);
-  if (charset !== undefined && !/^"?utf-?8"?$/.test(charset)) {
-    throw new OAuthError(415, "invalid_request", "charset must be utf-8");
-  }
+  if (problem === "charset") throw new OAuthError(415, "invalid_request", "charset must be utf-8");
 }
 
 /**

@@ -7,7 +7,7 @@ import { CreateSessionRequestSchema, type TokenService } from "../../gen/warpflo
 import type { CallObserver } from "../protocol/call-observer.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
-import { headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
+import { contentTypeProblem, headerReader, HttpError, readBody, rfc3339, sendError, sendJson } from "./json-http.js";
 import type { CallContext, UnaryHandlers } from "../protocol/unary-handlers.js";
 import { REQUEST_ID_HEADER, requestIdOf, nextCallSeq } from "../protocol/request-id.js";
 
@@ -15,11 +15,19 @@ import { REQUEST_ID_HEADER, requestIdOf, nextCallSeq } from "../protocol/request
  * POST /api/v1/sessions, as in the public docs: {"tenant_id": "acme"} with an admin key answers
  * 200 {"token", "tenant_id", "expires_at"}. Errors answer a JSON body
  * {"error": {"code", "message"}} with the matching HTTP status. Served by the CreateSession handler.
+ *
+ * Order of checks, as on every protected REST route (/oauth2/introspect, the secret-scanning
+ * alerts): the caller first (401, before the method, the content type or any body byte), then the
+ * method (405), the content type (415), the body (413, 400), then the handler. A stranger learns
+ * nothing but 401 and its refusal is logged at debug, not a 405/415 line at info per request.
+ * `authenticate` resolves the bearer as the handler will (it throws the handler's refusal); a
+ * refused caller is then handed to the handler itself, which refuses it again and audits it.
  */
 export function createRestSessionsHandler(
   handlers: Pick<UnaryHandlers<typeof TokenService>, "createSession">,
   observer: CallObserver,
   maxBodyBytes: number,
+  authenticate: (ctx: CallContext) => Promise<void>,
 ) {
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const start = process.hrtime.bigint();
@@ -33,19 +41,14 @@ export function createRestSessionsHandler(
     };
     const idHeader = () => ({ [REQUEST_ID_HEADER]: requestIdOf(ctx) });
     try {
+      await callerFirst(ctx);
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
-      const [type, ...params] = (req.headers["content-type"] ?? "").split(";").map((p) => p.trim().toLowerCase());
-      if (type !== "application/json") {
+      // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
+      const problem = contentTypeProblem(req.headers["content-type"], "application/json");
+      if (problem === "type") {
         throw new HttpError(415, "unsupported_media_type", "content-type must be application/json");
       }
-      // JSON is UTF-8 (RFC 8259): a body declared in another charset would be misread.
-      const charset = params
-        .find((p) => p.startsWith("charset="))
-        ?.slice(8)
-        .replace(/^"|"$/g, "");
-      if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
-        throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
-      }
+      if (problem === "charset") throw new HttpError(415, "unsupported_media_type", "charset must be utf-8");
       const body = await readBody(req, maxBodyBytes);
       let json: unknown;
       try {
@@ -109,4 +112,15 @@ export function createRestSessionsHandler(
       sendError(res, httpStatusOf(mapped.code), codeName(mapped.code), mapped.message, idHeader());
     }
   };
+
+  async function callerFirst(ctx: CallContext): Promise<void> {
+    try {
+      await authenticate(ctx);
+    } catch (err) {
+      if (mapError(err).code !== Code.Unauthenticated) throw err;
+      // The handler authenticates before it reads a field: it refuses the same caller, audited.
+      await handlers.createSession(create(CreateSessionRequestSchema), ctx);
+      throw err;
+    }
+  }
 }

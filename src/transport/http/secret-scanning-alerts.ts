@@ -118,6 +118,7 @@ export function createSecretScanningHandler(
           start,
           ctx,
           err.message,
+          true, // before the signature was checked (405, 413, 408, a cut-off body): a stranger's refusal
         );
         return sendError(res, err.status, err.code, err.message, {
           ...(err.status === 405 && { allow: "POST" }),

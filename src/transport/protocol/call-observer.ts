@@ -3,7 +3,10 @@
 // debug: it is the hot path and its volume would drown every other line at info. A refused call
 // (UNAUTHENTICATED, PERMISSION_DENIED) logs at debug too: a stranger sends them for free (a flood
 // wrote 33 MB of these lines in 50 s), and the audit trail already records each refusal, counted
-// per caller and window (refusal-windows.ts), with its own bounded log line.
+// per caller and window (refusal-windows.ts), with its own bounded log line. So does any expected
+// failure the transport marks `stranger` (the sender not authenticated yet, e.g. a secret-scanning
+// alert whose body is over the limit, cut off or late before its signature could be checked):
+// a refusal too, whatever its code, free to send; /metrics still counts each one by code.
 import { Code } from "@connectrpc/connect";
 import type { Logger } from "pino";
 import { codeName, OK } from "./error-mapping.js";
@@ -16,8 +19,11 @@ const REFUSED: ReadonlySet<Code> = new Set([Code.Unauthenticated, Code.Permissio
 const NO_CONTEXT: CallContext = Object.freeze({ bearer: undefined });
 
 export interface CallObserver {
-  /** `error`: the client-facing message of an expected failure, or the unexpected error itself. */
-  end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown): void;
+  /**
+   * `error`: the client-facing message of an expected failure, or the unexpected error itself.
+   * `stranger`: the sender was not authenticated when the call failed (logged as a refusal).
+   */
+  end(method: string, code: Code, startNs: bigint, ctx: CallContext, error?: unknown, stranger?: boolean): void;
   /**
    * A call answered OK by a fast path (no context, no BigInt clock): the same histogram series and
    * the same log line as end() gives such a call (debug for a hot method). Absent when the logger is
@@ -40,9 +46,9 @@ export function createCallObserver(
   const histograms = new Map<string, ReturnType<Metrics["rpcDuration"]["labels"]>[]>();
   const debugLogged = logger.isLevelEnabled("debug");
   const observer: CallObserver = {
-    end(method, code, startNs, ctx, error) {
+    end(method, code, startNs, ctx, error, stranger) {
       try {
-        record(method, code, Number(process.hrtime.bigint() - startNs) / 1e9, ctx, error);
+        record(method, code, Number(process.hrtime.bigint() - startNs) / 1e9, ctx, error, stranger);
       } catch {
         // Observability must never fail a call (the work is done; the answer must still go out).
       }
@@ -80,13 +86,20 @@ export function createCallObserver(
     return (byCode[code] ??= metrics!.rpcDuration.labels(method, codeName(code)));
   }
 
-  function record(method: string, code: Code, seconds: number, ctx: CallContext, error: unknown): void {
+  function record(
+    method: string,
+    code: Code,
+    seconds: number,
+    ctx: CallContext,
+    error: unknown,
+    stranger?: boolean,
+  ): void {
     if (metrics) histogramOf(method, code).observe(seconds);
     const level =
       error !== undefined && typeof error !== "string"
         ? "error"
         : error !== undefined
-          ? REFUSED.has(code)
+          ? REFUSED.has(code) || stranger === true
             ? "debug"
             : "info"
           : hotMethods.has(method)
