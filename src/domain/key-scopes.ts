@@ -45,36 +45,25 @@ export function holdsScopes(granted: readonly string[] | undefined, required: re
 }
 
 /**
- * The scopes a credential holding `creator` (undefined: unscoped; [] holds none: a Cognito token
- * whose claim names nothing usable) may grant when it asks for `requested` (undefined: none asked):
- * a subset of its own; none asked means its own that a key can hold (a Cognito claim may name
- * scopes of another syntax, e.g. URLs). PERMISSION_DENIED, naming no scope, when it asks for one it
- * does not hold, or asks for none and holds none a key can hold.
+ * The scopes a credential holding `creator` (undefined: unscoped) may grant when it asks for
+ * `requested` (undefined: none asked): a subset of its own; none asked means its own.
+ * PERMISSION_DENIED, naming no scope, when it asks for one it does not hold.
  */
 export function grantableScopes(
   creator: readonly string[] | undefined,
   requested: readonly string[] | undefined,
 ): string[] | undefined {
-  if (creator === undefined) return requested === undefined ? undefined : [...requested];
-  if (requested !== undefined) {
-    if (!holdsScopes(creator, requested)) {
-      throw new DomainError("permission_denied", "scopes: asks for a scope the calling credential does not hold");
-    }
-    return [...requested];
+  const own = creator !== undefined && creator.length > 0 ? creator : undefined;
+  if (requested === undefined) return own ? [...own] : undefined;
+  if (own && !holdsScopes(own, requested)) {
+    throw new DomainError("permission_denied", "scopes: asks for a scope the calling credential does not hold");
   }
-  const own = creator.filter((s) => SCOPE_PATTERN.test(s));
-  if (own.length === 0 || own.length > MAX_SCOPES) {
-    throw new DomainError(
-      "permission_denied",
-      `scopes: the calling credential is scoped and holds ${own.length === 0 ? "no" : `more than ${MAX_SCOPES}`} scopes a key can hold: name the scopes (a subset of its own)`,
-    );
-  }
-  return own;
+  return [...requested];
 }
 
 /**
- * A key minted by a credential holding `creator` scopes (a scoped platform admin key, a Cognito
- * admin's access token with a `scope` claim; [] holds none) may hold no more than its creator: `resulting` (undefined or empty: unscoped, full access) must be a non-empty
+ * A key minted by a credential holding `creator` scopes (a scoped platform admin key) may hold no
+ * more than its creator: `resulting` (undefined or empty: unscoped, full access) must be a non-empty
  * subset of a scoped creator's, else PERMISSION_DENIED naming no scope. Without this, a scoped admin
  * key could mint an unscoped admin key (or rotate itself unscoped) and then any session.
  */
@@ -82,7 +71,7 @@ export function requireWithinCreator(
   creator: readonly string[] | undefined,
   resulting: readonly string[] | undefined,
 ): void {
-  if (creator === undefined) return;
+  if (creator === undefined || creator.length === 0) return;
   if (resulting === undefined || resulting.length === 0 || !holdsScopes(creator, resulting)) {
     throw new DomainError(
       "permission_denied",

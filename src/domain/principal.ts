@@ -58,10 +58,8 @@ export function principalFrom(result: Introspection, adminGroup: string): Princi
   if (result.tokenType === "cognito") {
     // The sub becomes the audit actor and a key's created_by: escaped (ESC, CR LF, U+202E) and bounded.
     const actor = sanitizeIdentity(result.subject ?? "cognito");
-    // An access token's `scope` claim limits its admin too (key-scopes.ts: no key wider than the
-    // creator); an ID token (no claim) is unscoped. An empty claim holds no scope: it mints nothing.
     return result.groups?.includes(adminGroup)
-      ? { kind: "tenant_admin", tenantId: result.tenantId, actor, scopes: result.scopes }
+      ? { kind: "tenant_admin", tenantId: result.tenantId, actor }
       : { kind: "tenant_member", tenantId: result.tenantId, actor, via: "cognito" };
   }
   return result.tokenType === "session"

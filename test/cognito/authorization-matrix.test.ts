@@ -170,10 +170,8 @@ const t = useTestApp(async () => {
   };
 });
 beforeAll(async () => {
-  // No scope claim (as an ID token): the matrix is about roles; a scoped admin's limits (its access
-  // token's scope claim) are test/cognito/cognito-admin-scopes.test.ts.
   const jwt = (tenantId: string, sub: string, groups: string[], expiresIn = 3600) =>
-    signJwt(key, cognitoClaims({ tenantId, sub, groups, expiresIn, extra: { scope: undefined } }));
+    signJwt(key, cognitoClaims({ tenantId, sub, groups, expiresIn }));
   const apiKey = await t.grpc.createKey({ tenantId: "acme", label: "integration" }, asAdmin());
   const session = await t.grpc.createSession({ tenantId: "acme" }, asAdmin());
   bearers.set("platform admin key", t.adminKey);

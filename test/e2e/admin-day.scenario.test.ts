@@ -44,11 +44,7 @@ beforeAll(async () => {
   // JWT signatures and exp are checked by aws-jwt-verify against real time; a long-lived token
   // outlives the injected 72 hours too.
   const jwt = (tenantId: string, sub: string) =>
-    // No scope claim (an ID token's shape): an unscoped admin; a scoped one mints within its claim.
-    signJwt(
-      key,
-      cognitoClaims({ tenantId, sub, groups: ["tenant-admins"], expiresIn: 30 * 86_400, extra: { scope: undefined } }),
-    );
+    signJwt(key, cognitoClaims({ tenantId, sub, groups: ["tenant-admins"], expiresIn: 30 * 86_400 }));
   ops = { bearer: t.adminKey };
   dana = { bearer: jwt("acme", SUB.dana) };
   eve = { bearer: jwt("globex", SUB.eve) };
