@@ -224,7 +224,10 @@ export function wireService(deps: {
     audit,
     publish,
     observe: (c) =>
-      logger.info({ revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed }, "secret-scanning alert"),
+      logger.info(
+        { revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed, unreadable: c.unreadable },
+        "secret-scanning alert",
+      ),
   });
   const authorization = createAuthorizationHandlers({
     tokenService: handlers,

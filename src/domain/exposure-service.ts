@@ -31,8 +31,9 @@ export interface ExposureService {
   /**
    * One feedback entry per distinct token, in the order of first appearance. Store failures reject.
    * `origin`: who delivered the alert (peer address, user agent), for the audit events.
+   * `unreadable`: entries of the alert left out before (parseAlertBody), for the counts.
    */
-  handle(reports: readonly ExposureReport[], origin?: AlertOrigin): Promise<ExposureFeedback[]>;
+  handle(reports: readonly ExposureReport[], origin?: AlertOrigin, unreadable?: number): Promise<ExposureFeedback[]>;
 }
 
 export interface AlertOrigin {
@@ -47,6 +48,8 @@ export interface ExposureCounts {
   malformed: number;
   /** Distinct tokens looked up in the store. */
   lookedUp: number;
+  /** Entries of the alert that were not a match with a string token (left out of the feedback). */
+  unreadable: number;
 }
 
 export function createExposureService(
@@ -152,13 +155,13 @@ export function createExposureService(
   }
 
   return {
-    async handle(reports, origin = {}) {
+    async handle(reports, origin = {}, unreadable = 0) {
       // Duplicates in one batch are judged once (the first report of a token is the one stored).
       const distinct = new Map<string, ExposureReport>();
       for (const r of reports) if (!distinct.has(r.token)) distinct.set(r.token, r);
       const list = [...distinct.values()];
       const labels = new Array<ExposureLabel>(list.length);
-      const counts: ExposureCounts = { revoked: 0, malformed: 0, lookedUp: 0 };
+      const counts: ExposureCounts = { revoked: 0, malformed: 0, lookedUp: 0, unreadable };
       let next = 0;
       const worker = async () => {
         while (next < list.length) {
