@@ -78,6 +78,8 @@ export function wireService(deps: {
   onWebhookStored?: () => void;
   /** An event's outbox write failed (counted and logged; the change stands). */
   onWebhookStoreFailed?: () => void;
+  /** Endpoints at WEBHOOK_MAX_PENDING_PER_ENDPOINT: their message was not stored (they get disabled). */
+  onWebhookEndpointsFull?: (endpointIds: string[]) => void;
 }): WiredService {
   const { config, logger, store, clock, jwt, metrics, instrumented } = deps;
   const cache = createTokenCache({
@@ -132,7 +134,10 @@ export function wireService(deps: {
       : undefined,
   });
   // Completed "ok" events of the mapped actions also go to the webhook outbox (webhook-audit-trail.ts).
-  const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored);
+  const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored, {
+    maxPendingPerEndpoint: config.webhooks.maxPendingPerEndpoint,
+    onFull: (ids) => deps.onWebhookEndpointsFull?.(ids),
+  });
   const audit = withWebhookEvents(
     createAuditTrail({ store, clock, sink: createAuditLogSink(logger) }),
     enqueueWebhook,
