@@ -115,6 +115,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     onWebhookStored: () => webhookKick.kick(),
     onWebhookStoreFailed: () => webhookKick.failed(),
     onWebhookEndpointsFull: (ids) => webhookKick.full(ids),
+    unit: "unit" in opened ? opened.unit : undefined,
   });
   registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(

@@ -40,6 +40,7 @@ import type { WebhookStore } from "../ports/webhook-store.js";
 import { createEnqueue, type EnqueueEvent } from "../domain/webhook-outbox.js";
 import { withWebhookEvents } from "../domain/webhook-audit-trail.js";
 import { createWebhookService } from "../domain/webhook-service.js";
+import { directUnitOfWork, type UnitOfWork } from "../ports/unit-of-work.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
@@ -80,13 +81,20 @@ export function wireService(deps: {
   onWebhookStoreFailed?: () => void;
   /** Endpoints at WEBHOOK_MAX_PENDING_PER_ENDPOINT: their message was not stored (they get disabled). */
   onWebhookEndpointsFull?: (endpointIds: string[]) => void;
+  /** The store's unit of work (MongoDB: transactions on replica sets); default: none (direct). */
+  unit?: UnitOfWork | undefined;
 }): WiredService {
   const { config, logger, store, clock, jwt, metrics, instrumented } = deps;
+  const unit = deps.unit ?? directUnitOfWork;
   const cache = createTokenCache({
     ttlMs: config.cacheTtlMs,
     maxEntries: config.cacheMaxEntries,
     maxNegativeEntries: config.negativeCacheMaxEntries,
   });
+  // The services that change things: in a unit's transaction a change is visible only once
+  // committed, and an entry dropped before the commit could be read again from the old state
+  // meanwhile, so every drop is done again after it. (Introspect reads the plain cache.)
+  const changeCache = invalidatedAgainAfterCommit(cache, unit);
   // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
   // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
   // The same changes go to WatchInvalidations' watchers. The hub is complete (it sees every change
@@ -98,7 +106,8 @@ export function wireService(deps: {
     replayBuffer: config.watchReplayBuffer,
     complete: () => (feed?.status ? feed.status().state === "live" : true),
   });
-  const publish = (inv: Invalidation) => hub.publish(inv);
+  // Once, after the commit (a re-run attempt or a rolled-back unit tells watchers nothing).
+  const publish = (inv: Invalidation) => unit.afterCommit(() => hub.publish(inv));
   const unwatch = feed?.subscribe((c) => {
     invalidateCache(cache, c);
     const inv = invalidationOf(c);
@@ -134,12 +143,17 @@ export function wireService(deps: {
       : undefined,
   });
   // Completed "ok" events of the mapped actions also go to the webhook outbox (webhook-audit-trail.ts).
-  const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored, {
-    maxPendingPerEndpoint: config.webhooks.maxPendingPerEndpoint,
-    onFull: (ids) => deps.onWebhookEndpointsFull?.(ids),
-  });
+  const enqueueWebhook = createEnqueue(
+    deps.webhooks,
+    () => clock.now(),
+    () => unit.afterCommit(() => deps.onWebhookStored?.()),
+    {
+      maxPendingPerEndpoint: config.webhooks.maxPendingPerEndpoint,
+      onFull: (ids) => unit.afterCommit(() => deps.onWebhookEndpointsFull?.(ids)),
+    },
+  );
   const audit = withWebhookEvents(
-    createAuditTrail({ store, clock, sink: createAuditLogSink(logger) }),
+    createAuditTrail({ store, clock, sink: createAuditLogSink(logger), unit }),
     enqueueWebhook,
     (err, event) => {
       deps.onWebhookStoreFailed?.();
@@ -153,7 +167,7 @@ export function wireService(deps: {
   const keys = createKeyService({
     store,
     clock,
-    cache,
+    cache: changeCache,
     lastUsed,
     publish,
     expireTenantKeys: (tenantId) => expireTenantKeys({ store, audit, clock, publish }, tenantId), // issue 22
@@ -161,7 +175,7 @@ export function wireService(deps: {
   const retireOnFirstUse = createFirstUseRetirement({
     store,
     clock,
-    cache,
+    cache: changeCache,
     audit: () => audit,
     publish,
     onError: (err) => logger.warn({ err: (err as Error).message }, "retire on first use failed; will retry"),
@@ -179,8 +193,8 @@ export function wireService(deps: {
     audit,
     introspector,
     keys,
-    sessions: createSessionService({ store, clock, cache, publish }),
-    policies: createPolicyService({ store, clock, cache, publish }),
+    sessions: createSessionService({ store, clock, cache: changeCache, publish }),
+    policies: createPolicyService({ store, clock, cache: changeCache, publish }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
   const introspections = plainCounterChildren(metrics.introspections);
@@ -225,7 +239,7 @@ export function wireService(deps: {
   const exposures = createExposureService({
     store,
     clock,
-    cache,
+    cache: changeCache,
     audit,
     publish,
     observe: (c) =>
@@ -300,4 +314,24 @@ function invalidationOf(c: StoreChange): Invalidation | undefined {
     case "reset":
       return undefined;
   }
+}
+
+/** The cache, whose drops are also done again once the caller's unit of work has committed. */
+function invalidatedAgainAfterCommit(
+  cache: ReturnType<typeof createTokenCache>,
+  unit: UnitOfWork,
+): ReturnType<typeof createTokenCache> {
+  const again = <A extends unknown[]>(drop: (...args: A) => void) =>
+    function (...args: A): void {
+      drop(...args);
+      if (unit.inTransaction()) unit.afterCommit(() => drop(...args));
+    };
+  return Object.assign(Object.create(cache) as ReturnType<typeof createTokenCache>, {
+    delete: again(cache.delete.bind(cache)),
+    deleteKey: again(cache.deleteKey.bind(cache)),
+    deleteSession: again(cache.deleteSession.bind(cache)),
+    deleteTenantSessions: again(cache.deleteTenantSessions.bind(cache)),
+    deletePolicy: again(cache.deletePolicy.bind(cache)),
+    clear: again(cache.clear.bind(cache)),
+  });
 }

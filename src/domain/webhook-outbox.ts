@@ -31,7 +31,9 @@ export function createEnqueue(
 ): EnqueueEvent {
   return async (event) => {
     const tenants = event.tenantId === ADMIN_TENANT_ID ? [ADMIN_TENANT_ID] : [event.tenantId, ADMIN_TENANT_ID];
-    const endpoints = (await Promise.all(tenants.map((t) => store.listEndpoints(t)))).flat();
+    // One after another: inside a transaction the driver takes no parallel operations.
+    const endpoints: Awaited<ReturnType<WebhookStore["listEndpoints"]>> = [];
+    for (const t of tenants) endpoints.push(...(await store.listEndpoints(t)));
     const payload = webhookPayload(event);
     const at = now();
     const messages: OutboxMessage[] = endpoints
