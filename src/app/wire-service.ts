@@ -134,7 +134,8 @@ export function wireService(deps: {
     cache,
     lastUsed,
     jwt,
-    onKeyUse: (key) => retireOnFirstUse(key), // issue 22
+    // issue 22; in the background, so never inside the unit of work of the admin call that used the key
+    onKeyUse: (key) => unit.outside(() => retireOnFirstUse(key)),
     observe: instrumented
       ? {
           cache: cacheLookup,

@@ -7,7 +7,8 @@ import { sanitizeClientText, type AuditActor } from "./audit.js";
 import { DomainError } from "./errors.js";
 import type { Invalidation } from "./invalidation-hub.js";
 import { effectiveKey } from "./key-rules.js";
-import type { KeyExposure } from "./records.js";
+import type { KeyExposure, KeyRecord } from "./records.js";
+import { directUnitOfWork } from "../ports/unit-of-work.js";
 import {
   EXPOSURE_FIELD_MAX,
   exposureDetail,
@@ -76,6 +77,19 @@ export function createExposureService(
     const key = await store.findKeyByHash(hash);
     if (!key || key.tenantId !== parsed.tenantId || effectiveKey(key, now).status === "revoked")
       return "false_positive";
+    // The revoke, its key.exposed event and the webhook messages: one unit of work (one transaction
+    // on a MongoDB replica set). A store failure fails it whole (the alert is 503, GitHub sends it again).
+    const unit = audit.unit ?? directUnitOfWork;
+    const revoked = await unit.run(() => revokeExposed(key, fields, now, origin));
+    return revoked ? tp(counts) : "false_positive";
+  }
+
+  async function revokeExposed(
+    key: KeyRecord,
+    fields: Omit<KeyExposure, "reportedAt">,
+    now: Date,
+    origin: AlertOrigin,
+  ): Promise<boolean> {
     const detail = exposureDetail(fields);
     const pending = await audit.begin({
       action: "key.exposed",
@@ -87,7 +101,7 @@ export function createExposureService(
       detail,
     });
     const exposure: KeyExposure = { ...fields, reportedAt: now, auditEventId: pending.event.id };
-    const revoked = await completeAfter(
+    return completeAfter(
       pending,
       async () => {
         const r = await store
@@ -110,7 +124,6 @@ export function createExposureService(
         throw err;
       },
     );
-    return revoked ? tp(counts) : "false_positive";
   }
 
   /** A live session token: revoked too (audited as session.revoke by the scanner, with the report). */

@@ -19,6 +19,8 @@ export interface UnitOfWork {
   afterCommit(effect: () => void): void;
   /** Is the caller inside a unit that is a transaction (its writes roll back if it fails)? */
   inTransaction(): boolean;
+  /** Runs `fn` outside any unit: for work started inside one that must not join it (fire and forget). */
+  outside<T>(fn: () => T): T;
 }
 
 /** Without transactions: `work` runs as it is; effects run at once. */
@@ -32,4 +34,5 @@ export const directUnitOfWork: UnitOfWork = {
     }
   },
   inTransaction: () => false,
+  outside: (fn) => fn(),
 };

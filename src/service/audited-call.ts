@@ -66,8 +66,9 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
     };
     if (!IN_UNIT.has(action)) return attempt(action, request, caller, body, false);
     let last: Attempt | undefined;
+    let outcome: { value: Awaited<ReturnType<typeof body>> } | Refused;
     try {
-      const outcome = await unit.run(async () => {
+      outcome = await unit.run(async () => {
         last = undefined; // a re-run attempt starts over (nothing of the previous one was stored)
         try {
           return { value: await attempt(action, request, caller, body, unit.inTransaction(), (a) => (last = a)) };
@@ -76,14 +77,15 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
           throw err;
         }
       });
-      if (outcome instanceof Refused) throw outcome.err;
-      return outcome.value;
     } catch (err) {
       // The unit failed whole (a store failure, or out of time): in a transaction nothing of it was
       // stored, its pending event included, so the failure is recorded after it, as one finished event.
       if (last?.transactional) await last.recordFailure(err);
       throw err;
     }
+    // A refusal or domain failure: its FAILED event is stored (committed with the unit).
+    if (outcome instanceof Refused) throw outcome.err;
+    return outcome.value;
   };
 
   /** One run of the call. `inTransaction`: its writes roll back if the unit fails. */

@@ -15,6 +15,9 @@ import { waitUntilServing } from "../support/mongo.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 import type { WireCommand } from "../support/mongo-wire-stub.js";
 import { ROTATED_KEY } from "../support/rotation-keys.js";
+import { generateToken } from "../../src/domain/token-format.js";
+import { createExposureService } from "../../src/domain/exposure-service.js";
+import { createTokenCache } from "../../src/domain/token-cache.js";
 
 /**
  * Issue 24, the gap between an admin change and its webhook event: on a replica set the change, its
@@ -87,7 +90,7 @@ async function open() {
       if (!r) throw new DomainError("not_found", "no such key");
       return r;
     });
-  return { ...opened, lines, outboxFailures, revoke };
+  return { ...opened, lines, outboxFailures, revoke, audit };
 }
 
 /** The commands of the call (after the store's start-up), without handshakes and heartbeats. */
@@ -176,6 +179,59 @@ describe("an admin change, its audit event and its outbox message: one transacti
     expect(cmds.filter((c) => c.name === "commitTransaction").map(txnOf)).toEqual(changes);
     expect(cmds.filter(on("insert", WEBHOOK_COLLECTIONS.outbox)).map(txnOf)).toEqual(changes);
     expect(s.lines.map((l) => [l.event.action, l.event.outcome])).toEqual([["key.revoke", "ok"]]);
+  });
+
+  it("a call refused inside the unit (NOT_FOUND) commits its FAILED event in the transaction", async () => {
+    const s = await open();
+    stub.handle = (cmd) =>
+      on("findAndModify", COLLECTIONS.keys)(cmd)
+        ? { lastErrorObject: { n: 0, updatedExisting: false }, value: null, ok: 1 }
+        : on("find", COLLECTIONS.keys)(cmd)
+          ? cursor(`wf.${COLLECTIONS.keys}`, [])
+          : answer(cmd);
+    const from = stub.commands.length;
+    await expect(s.revoke()).rejects.toThrow("no such key");
+    const cmds = sent(from);
+    const completion = cmds.find(on("update", COLLECTIONS.audit))!;
+    expect(completion.doc.updates[0].u.$set).toMatchObject({ outcome: "failed", code: "NOT_FOUND" });
+    expect(cmds.filter((c) => c.name === "commitTransaction").map(txnOf)).toEqual([txnOf(completion)]);
+    expect(cmds.some(on("insert", WEBHOOK_COLLECTIONS.outbox))).toBe(false); // a failed call sends nothing
+    expect(s.lines.map((l) => [l.event.action, l.event.outcome])).toEqual([["key.revoke", "failed"]]);
+  });
+
+  it("a key revoked by a secret-scanning alert: the revoke, key.exposed and its outbox message in one transaction", async () => {
+    const s = await open();
+    const exposures = createExposureService({
+      store: s.store,
+      clock,
+      cache: createTokenCache({ ttlMs: 1000, maxEntries: 10, maxNegativeEntries: 10 }),
+      audit: s.audit,
+    });
+    const live = { ...toKeyDoc(ROTATED_KEY), status: "active" };
+    stub.handle = (cmd) => {
+      if (on("find", COLLECTIONS.keys)(cmd)) return cursor(`wf.${COLLECTIONS.keys}`, [live]);
+      if (on("findAndModify", COLLECTIONS.keys)(cmd)) {
+        const exposure = cmd.doc.update.$set.exposure as Document;
+        return { lastErrorObject: { n: 1, updatedExisting: true }, value: { ...revokedDoc, exposure }, ok: 1 };
+      }
+      return answer(cmd);
+    };
+    const from = stub.commands.length;
+    const feedback = await exposures.handle([
+      { token: generateToken("api_key", ROTATED_KEY.tenantId), type: "warpflow_api_key", url: "", source: "" },
+    ]);
+    expect(feedback[0]!.label).toBe("true_positive");
+    const cmds = sent(from);
+    const change = cmds.find(on("findAndModify", COLLECTIONS.keys))!;
+    expect(change.doc.autocommit).toBe(false);
+    for (const c of [
+      cmds.find(on("insert", COLLECTIONS.audit))!,
+      cmds.find(on("update", COLLECTIONS.audit))!,
+      cmds.find(on("insert", WEBHOOK_COLLECTIONS.outbox))!,
+      cmds.find((c) => c.name === "commitTransaction")!,
+    ])
+      expect(txnOf(c), c.name).toEqual(txnOf(change));
+    expect(cmds.find(on("find", COLLECTIONS.keys))!.doc.autocommit).toBeUndefined(); // the lookup: before the unit
   });
 
   it("a standalone server (no transactions, as the driver's topology says): today's path, each write on its own", async () => {

@@ -183,5 +183,6 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
       else runEffects([effect]);
     },
     inTransaction: () => ambientSession() !== undefined,
+    outside: (fn) => units.exit(fn),
   };
 }
