@@ -9,7 +9,7 @@
 // topology view last saw them, as RotateKey decides; a standalone server (or an answer "no
 // transactions here", IllegalOperation 20) runs `work` as it is, each write on its own, as before.
 import { AsyncLocalStorage } from "node:async_hooks";
-import type { ClientSession, Collection, Db } from "mongodb";
+import type { ClientSession, Collection, Db, Document } from "mongodb";
 import type { UnitOfWork } from "../../ports/unit-of-work.js";
 import { isGraceSlotTaken, isSlotTaken } from "./mongo-slots.js";
 import {
@@ -88,16 +88,28 @@ function bindCollection<T extends object>(coll: Collection<T>): Collection<T> {
   });
 }
 
-/** The database as the store adapters use it: its collections join the caller's unit. */
+const boundDbs = new WeakMap<Db, Db>();
+
+/** The database as the store adapters use it: its collections join the caller's unit (one proxy per Db and collection name). */
 export function bindUnit(db: Db): Db {
-  return new Proxy(db, {
+  const known = boundDbs.get(db);
+  if (known) return known;
+  const collections = new Map<string, Collection<Document>>();
+  const bound = new Proxy(db, {
     get(target, prop, receiver) {
       if (prop === "collection")
-        return (name: string, options?: object) => bindCollection(target.collection(name, options));
+        return (name: string, options?: object) => {
+          if (options !== undefined) return bindCollection(target.collection(name, options));
+          let coll = collections.get(name);
+          if (!coll) collections.set(name, (coll = bindCollection(target.collection(name))));
+          return coll;
+        };
       const value = Reflect.get(target, prop, receiver) as unknown;
       return typeof value === "function" ? (value as (...a: unknown[]) => unknown).bind(target) : value;
     },
   });
+  boundDbs.set(db, bound);
+  return bound;
 }
 
 /** What the unit needs from the connection. */
@@ -131,19 +143,13 @@ export const isUnitRetryable = (err: unknown): boolean => {
 };
 
 export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
-  const direct = async <T>(work: () => Promise<T>, effects: (() => void)[]): Promise<T> => {
-    // No transaction: the effects run at once, as the work goes (afterCommit sees no unit).
-    try {
-      return await work();
-    } finally {
-      runEffects(effects.splice(0));
-    }
-  };
+  // No transaction: each write lands on its own, effects run at once (afterCommit sees no unit).
+  const direct = <T>(work: () => Promise<T>): Promise<T> => work();
 
   return {
     async run(work) {
       if (units.getStore()?.active) return work(); // joins the unit it runs in
-      if (txn.supported() === false) return direct(work, []);
+      if (txn.supported() === false) return direct(work);
       const session = await txn.startSession();
       let unit: Unit | undefined;
       try {
@@ -171,7 +177,7 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
         if (unit) unit.active = false;
         // The deployment answered "no transactions here" (before any write): as a standalone server.
         if (isTransactionUnsupported(err) || isTransactionUnsupported((err as { cause?: unknown }).cause))
-          return direct(work, []);
+          return direct(work);
         throw err;
       } finally {
         await session.endSession().catch(() => undefined);
