@@ -33,10 +33,6 @@ export type AuditedCall = <T>(
 ) => Promise<T>;
 
 /**
- * `refusals`: where a call refused before any change goes (counted per caller and window instead of
- * stored one by one past a few, see refusal-windows.ts); without it, every refusal is an event.
- */
-/**
  * Admin changes that derive a webhook event (webhook-events.ts) run in the trail's unit of work:
  * on a MongoDB replica set the change, its audit event and its outbox messages commit together.
  * Not RevokeTenantSessions: it revokes in batches under its own budget (possibly millions of
