@@ -88,7 +88,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   const changes = opened.changes;
   const feedStatus = changes?.status?.bind(changes);
   if (feedStatus && instrumented) registerChangeFeedMetrics(metrics.registry, feedStatus);
-  const webhookKick = { kick: () => {}, failed: () => {} };
+  const webhookKick = { kick: () => {}, failed: () => {}, full: (_ids: string[]) => {} };
   const {
     handlers,
     authorization,
@@ -115,6 +115,8 @@ export async function createApp(opts: AppOptions): Promise<App> {
     webhooks: opened.webhooks,
     onWebhookStored: () => webhookKick.kick(),
     onWebhookStoreFailed: () => webhookKick.failed(),
+    onWebhookEndpointsFull: (ids) => webhookKick.full(ids),
+    unit: "unit" in opened ? opened.unit : undefined,
   });
   registerWatchMetrics(metrics.registry, hub);
   registerAuditMetrics(
@@ -223,6 +225,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   });
   webhookKick.kick = webhooks.kick;
   webhookKick.failed = webhooks.outboxWriteFailed;
+  webhookKick.full = webhooks.endpointsFull;
 
   const opsPort: { server?: OpsServer | undefined } = {};
   let closing: Promise<void> | undefined;

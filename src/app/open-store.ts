@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import { createMemoryTokenStore } from "../adapters/memory/memory-token-store.js";
 import { sessionRevokeBudgetMs } from "../adapters/mongo/mongo-session-revoke.js";
 import { createMongoStore } from "../adapters/mongo/mongo-token-store.js";
+import type { UnitOfWork } from "../ports/unit-of-work.js";
 import { deriveMongoTimeouts } from "../adapters/mongo/mongo-timeouts.js";
 import { maintenanceTimeoutMs } from "./store-timeout.js";
 import type { StoreChangeFeed } from "../ports/store-changes.js";
@@ -20,6 +21,8 @@ export async function openStore(
   changes?: StoreChangeFeed;
   auditEventsDropped?: () => number;
   webhooks: WebhookStore;
+  /** MongoDB: change + audit + outbox in one transaction on replica sets (issue 24); none: direct. */
+  unit?: UnitOfWork;
 }> {
   if (config.store === "mongodb" && config.mongodbUri) {
     logger.info({ store: "mongodb", chosen_by: config.storeChosenBy, db: config.mongodbDb }, "store: MongoDB");

@@ -12,12 +12,12 @@ import type { Logger } from "pino";
 import type { Counter } from "prom-client";
 import type { WebhookConfig } from "../config/webhook-config.js";
 import type { AuditTrail } from "../domain/audit-trail.js";
-import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
 import { signingSecrets, type OutboxMessage, type WebhookEndpointRecord } from "../domain/webhook-records.js";
 import type { Clock } from "../ports/clock.js";
 import type { WebhookStore } from "../ports/webhook-store.js";
 import type { Deliver } from "../adapters/webhook/webhook-http.js";
 import { signatureHeader } from "../adapters/webhook/webhook-signer.js";
+import { createEndpointDisabler, type EndpointDisabler } from "./webhook-disable.js";
 
 export interface WebhookSender {
   /** Look for due messages now (an event was stored on this instance). */
@@ -51,8 +51,10 @@ export function startWebhookSender(deps: {
   config: Pick<WebhookConfig, "pollMs" | "retryBaseMs" | "retryMaxMs" | "disableAfterMs" | "claimMs">;
   deliveries?: Counter<"outcome"> | undefined;
   holder?: string;
+  /** How an endpoint is disabled (shared with the outbox bound); default: one of its own. */
+  disabler?: EndpointDisabler | undefined;
 }): WebhookSender {
-  const { store, audit, clock, logger, deliver, config } = deps;
+  const { store, clock, logger, deliver, config } = deps;
   const holder = deps.holder ?? `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   let stopped = false;
   // Shutdown aborts an attempt in flight: its message stays pending (sent again, same webhook-id).
@@ -63,33 +65,22 @@ export function startWebhookSender(deps: {
   let backlog = 0;
   let backlogAt = 0;
   const count = (outcome: string) => deps.deliveries?.labels(outcome).inc();
+  const disabler =
+    deps.disabler ??
+    createEndpointDisabler({
+      store,
+      audit: deps.audit,
+      clock,
+      logger,
+      maxPendingPerEndpoint: Number.POSITIVE_INFINITY,
+      onDisabled: () => count("disabled"),
+    });
 
   const headersFor = (ep: WebhookEndpointRecord, m: OutboxMessage, now: Date) => ({
     "webhook-id": m.id,
     "webhook-timestamp": String(Math.floor(now.getTime() / 1000)),
     "webhook-signature": signatureHeader(signingSecrets(ep, now), m.id, now, m.payload),
   });
-
-  async function disable(ep: WebhookEndpointRecord, failure: string): Promise<void> {
-    const at = clock.now();
-    if (!(await store.disableEndpoint(ep.id, at))) return;
-    count("disabled");
-    logger.warn(
-      { endpoint_id: ep.id, tenant_id: ep.tenantId, failure },
-      "webhook endpoint disabled after failing too long",
-    );
-    await audit
-      .record(
-        {
-          action: "webhook.disabled",
-          actor: { kind: "service", id: "webhook-sender", tenantId: ADMIN_TENANT_ID },
-          tenantId: ep.tenantId,
-          detail: `endpoint ${ep.id} disabled: failing since ${ep.failingSince?.toISOString() ?? at.toISOString()} (last: ${failure})`,
-        },
-        { outcome: "ok", code: "OK" },
-      )
-      .catch((err: unknown) => logger.warn({ err: (err as Error).message }, "webhook.disabled audit event not stored"));
-  }
 
   /** Sends the endpoint's due messages in order; stops at the first that is not due or fails. */
   async function drain(endpointId: string): Promise<void> {
@@ -132,7 +123,7 @@ export function startWebhookSender(deps: {
           await store.recordFailure(ep.id, failedAt, outcome.failure);
           ep.failingSince ??= failedAt;
           if (failedAt.getTime() - ep.failingSince.getTime() >= config.disableAfterMs) {
-            await disable(ep, outcome.failure);
+            await disabler.failing(ep, outcome.failure);
             return;
           }
           const delay = retryDelayMs(m.attempts + 1, config.retryBaseMs, config.retryMaxMs);

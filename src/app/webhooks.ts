@@ -15,6 +15,7 @@ import { createDestinationGuard } from "../adapters/webhook/destination-guard.js
 import { createHttpDelivery } from "../adapters/webhook/webhook-http.js";
 import { startWebhookSender, type WebhookSender } from "./webhook-sender.js";
 import { startWebhookSchedule } from "./webhook-schedule.js";
+import { createEndpointDisabler } from "./webhook-disable.js";
 
 export function startWebhooks(deps: {
   config: Readonly<Config>;
@@ -25,12 +26,24 @@ export function startWebhooks(deps: {
   audit: AuditTrail;
   enqueue: EnqueueEvent;
   registry: Registry;
-}): { kick(): void; outboxWriteFailed(): void; stop(): Promise<void> } {
+  /** Runs work away from the caller's store context (see webhook-disable.ts). */
+  detach?: ((fn: () => void) => void) | undefined;
+}): { kick(): void; outboxWriteFailed(): void; endpointsFull(endpointIds: string[]): void; stop(): Promise<void> } {
   const { config, logger, clock } = deps;
   const w = config.webhooks;
   const holder = `${hostname()}-${process.pid}-${randomBytes(4).toString("hex")}`;
   let sender: WebhookSender | undefined;
   const metrics = registerWebhookMetrics(deps.registry, () => sender?.backlog() ?? 0);
+  // Also without delivery here: an instance that stores events disables the endpoints it finds full.
+  const disabler = createEndpointDisabler({
+    store: deps.webhooks,
+    audit: deps.audit,
+    clock,
+    logger,
+    maxPendingPerEndpoint: w.maxPendingPerEndpoint,
+    onDisabled: () => metrics.deliveries.labels("disabled").inc(),
+    detach: deps.detach,
+  });
   if (w.deliveryEnabled) {
     const guard = createDestinationGuard({ allowPrivate: w.allowPrivateDestinations, allowedCidrs: w.allowedCidrs });
     sender = startWebhookSender({
@@ -42,6 +55,7 @@ export function startWebhooks(deps: {
       config: w,
       deliveries: metrics.deliveries,
       holder,
+      disabler,
     });
   }
   const schedule = startWebhookSchedule({
@@ -56,6 +70,7 @@ export function startWebhooks(deps: {
   return {
     kick: () => sender?.kick(),
     outboxWriteFailed: () => metrics.outboxWriteFailures.inc(),
+    endpointsFull: (endpointIds) => disabler.full(endpointIds),
     async stop() {
       schedule.stop();
       await sender?.stop();

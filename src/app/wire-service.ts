@@ -41,6 +41,7 @@ import type { WebhookStore } from "../ports/webhook-store.js";
 import { createEnqueue, type EnqueueEvent } from "../domain/webhook-outbox.js";
 import { withWebhookEvents } from "../domain/webhook-audit-trail.js";
 import { createWebhookService } from "../domain/webhook-service.js";
+import { directUnitOfWork, type UnitOfWork } from "../ports/unit-of-work.js";
 
 export interface WiredService {
   handlers: UnaryHandlers<typeof TokenService>;
@@ -81,13 +82,22 @@ export function wireService(deps: {
   onWebhookStored?: () => void;
   /** An event's outbox write failed (counted and logged; the change stands). */
   onWebhookStoreFailed?: () => void;
+  /** Endpoints at WEBHOOK_MAX_PENDING_PER_ENDPOINT: their message was not stored (they get disabled). */
+  onWebhookEndpointsFull?: (endpointIds: string[]) => void;
+  /** The store's unit of work (MongoDB: transactions on replica sets); default: none (direct). */
+  unit?: UnitOfWork | undefined;
 }): WiredService {
   const { config, logger, store, clock, jwt, metrics, instrumented } = deps;
+  const unit = deps.unit ?? directUnitOfWork;
   const cache = createTokenCache({
     ttlMs: config.cacheTtlMs,
     maxEntries: config.cacheMaxEntries,
     maxNegativeEntries: config.negativeCacheMaxEntries,
   });
+  // The services that change things: in a unit's transaction a change is visible only once
+  // committed, and an entry dropped before the commit could be read again from the old state
+  // meanwhile, so every drop is done again after it. (Introspect reads the plain cache.)
+  const changeCache = invalidatedAgainAfterCommit(cache, unit);
   // Changes made by other instances (MongoDB change streams) invalidate this instance's cache at
   // once; without a feed, CACHE_TTL_MS bounds how long another instance's change can go unseen.
   // The same changes go to WatchInvalidations' watchers. The hub is complete (it sees every change
@@ -99,7 +109,8 @@ export function wireService(deps: {
     replayBuffer: config.watchReplayBuffer,
     complete: () => (feed?.status ? feed.status().state === "live" : true),
   });
-  const publish = (inv: Invalidation) => hub.publish(inv);
+  // Once, after the commit (a re-run attempt or a rolled-back unit tells watchers nothing).
+  const publish = (inv: Invalidation) => unit.afterCommit(() => hub.publish(inv));
   const unwatch = feed?.subscribe((c) => {
     invalidateCache(cache, c);
     const inv = invalidationOf(c);
@@ -126,7 +137,8 @@ export function wireService(deps: {
     cache,
     lastUsed,
     jwt,
-    onKeyUse: (key) => retireOnFirstUse(key), // issue 22
+    // issue 22; in the background, so never inside the unit of work of the admin call that used the key
+    onKeyUse: (key) => unit.outside(() => retireOnFirstUse(key)),
     observe: instrumented
       ? {
           cache: cacheLookup,
@@ -135,9 +147,17 @@ export function wireService(deps: {
       : undefined,
   });
   // Completed "ok" events of the mapped actions also go to the webhook outbox (webhook-audit-trail.ts).
-  const enqueueWebhook = createEnqueue(deps.webhooks, () => clock.now(), deps.onWebhookStored);
+  const enqueueWebhook = createEnqueue(
+    deps.webhooks,
+    () => clock.now(),
+    () => unit.afterCommit(() => deps.onWebhookStored?.()),
+    {
+      maxPendingPerEndpoint: config.webhooks.maxPendingPerEndpoint,
+      onFull: (ids) => unit.afterCommit(() => deps.onWebhookEndpointsFull?.(ids)),
+    },
+  );
   const audit = withWebhookEvents(
-    createAuditTrail({ store, clock, sink: createAuditLogSink(logger) }),
+    createAuditTrail({ store, clock, sink: createAuditLogSink(logger), unit }),
     enqueueWebhook,
     (err, event) => {
       deps.onWebhookStoreFailed?.();
@@ -151,7 +171,7 @@ export function wireService(deps: {
   const keys = createKeyService({
     store,
     clock,
-    cache,
+    cache: changeCache,
     lastUsed,
     publish,
     expireTenantKeys: (tenantId) => expireTenantKeys({ store, audit, clock, publish }, tenantId), // issue 22
@@ -159,7 +179,7 @@ export function wireService(deps: {
   const retireOnFirstUse = createFirstUseRetirement({
     store,
     clock,
-    cache,
+    cache: changeCache,
     audit: () => audit,
     publish,
     onError: (err) => logger.warn({ err: (err as Error).message }, "retire on first use failed; will retry"),
@@ -177,8 +197,8 @@ export function wireService(deps: {
     audit,
     introspector,
     keys,
-    sessions: createSessionService({ store, clock, cache, publish }),
-    policies: createPolicyService({ store, clock, cache, publish }),
+    sessions: createSessionService({ store, clock, cache: changeCache, publish }),
+    policies: createPolicyService({ store, clock, cache: changeCache, publish }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
   const introspections = plainCounterChildren(metrics.introspections);
@@ -223,11 +243,14 @@ export function wireService(deps: {
   const exposures = createExposureService({
     store,
     clock,
-    cache,
+    cache: changeCache,
     audit,
     publish,
     observe: (c) =>
-      logger.info({ revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed }, "secret-scanning alert"),
+      logger.info(
+        { revoked: c.revoked, looked_up: c.lookedUp, malformed: c.malformed, unreadable: c.unreadable },
+        "secret-scanning alert",
+      ),
   });
   const authorization = createAuthorizationHandlers({
     tokenService: handlers,
@@ -298,4 +321,24 @@ function invalidationOf(c: StoreChange): Invalidation | undefined {
     case "reset":
       return undefined;
   }
+}
+
+/** The cache, whose drops are also done again once the caller's unit of work has committed. */
+function invalidatedAgainAfterCommit(
+  cache: ReturnType<typeof createTokenCache>,
+  unit: UnitOfWork,
+): ReturnType<typeof createTokenCache> {
+  const again = <A extends unknown[]>(drop: (...args: A) => void) =>
+    function (...args: A): void {
+      drop(...args);
+      if (unit.inTransaction()) unit.afterCommit(() => drop(...args));
+    };
+  return Object.assign(Object.create(cache) as ReturnType<typeof createTokenCache>, {
+    delete: again(cache.delete.bind(cache)),
+    deleteKey: again(cache.deleteKey.bind(cache)),
+    deleteSession: again(cache.deleteSession.bind(cache)),
+    deleteTenantSessions: again(cache.deleteTenantSessions.bind(cache)),
+    deletePolicy: again(cache.deletePolicy.bind(cache)),
+    clear: again(cache.clear.bind(cache)),
+  });
 }

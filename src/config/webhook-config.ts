@@ -21,6 +21,8 @@ export interface WebhookConfig {
   /** After RotateWebhookSecret the previous secret signs beside the new one for this long. */
   secretOverlapMs: number;
   maxEndpointsPerTenant: number;
+  /** Undelivered messages an endpoint may have; at this many it takes no more and is disabled (audited). */
+  maxPendingPerEndpoint: number;
   /** http:// URLs accepted (tests, internal receivers). Default: https only. */
   allowHttp: boolean;
   /** Loopback, link-local, private and unspecified destinations allowed (SSRF guard off). */
@@ -59,6 +61,7 @@ export function loadWebhookConfig(env: Env): { webhooks: WebhookConfig } {
       claimMs,
       secretOverlapMs: int(env, "WEBHOOK_SECRET_OVERLAP_MS", 86_400_000, 0, 30 * 86_400_000),
       maxEndpointsPerTenant: int(env, "WEBHOOK_MAX_ENDPOINTS_PER_TENANT", 10, 1, 1000),
+      maxPendingPerEndpoint: int(env, "WEBHOOK_MAX_PENDING_PER_ENDPOINT", 1000, 10, 1_000_000),
       allowHttp: bool(env, "WEBHOOK_ALLOW_HTTP"),
       allowPrivateDestinations: bool(env, "WEBHOOK_ALLOW_PRIVATE_DESTINATIONS"),
       allowedCidrs: cidrs(env, "WEBHOOK_ALLOWED_CIDRS"),

@@ -1,5 +1,6 @@
 import type { Clock } from "../ports/clock.js";
 import type { AuditStore } from "../ports/audit-store.js";
+import type { UnitOfWork } from "../ports/unit-of-work.js";
 import { newAuditEventId, type AuditCompletion, type AuditEvent, type AuditQuery } from "./audit.js";
 import { DomainError } from "./errors.js";
 
@@ -9,7 +10,10 @@ export type AuditDraft = Omit<AuditEvent, "id" | "time" | "outcome" | "code"> & 
 /** A pending event: complete it once the change it announces has run (or failed). */
 export interface PendingAudit {
   readonly event: AuditEvent;
-  /** Never throws: a completion the store cannot take is retried in the background, then left pending. */
+  /**
+   * Never throws: a completion the store cannot take is retried in the background, then left
+   * pending. Except inside a transaction (the trail's unit): there it throws, and the unit fails whole.
+   */
   complete(completion: AuditCompletion): Promise<void>;
 }
 
@@ -29,6 +33,11 @@ export interface AuditTrail {
   record(draft: AuditDraft, completion: AuditCompletion): Promise<AuditEvent>;
   recordOnce(draft: AuditDraft & { dedupeKey: string }, completion: AuditCompletion): Promise<boolean>;
   list(query: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * The store's unit of work (issue 24): an admin change run in it commits together with its audit
+   * events and the webhook messages derived from them (a transaction on MongoDB replica sets).
+   */
+  readonly unit?: UnitOfWork | undefined;
 }
 
 /**
@@ -59,6 +68,8 @@ export function createAuditTrail(deps: {
   sink?: AuditSink | undefined;
   /** Delays between completion retries (default ~1 minute in all). */
   retryDelaysMs?: readonly number[];
+  /** The store's unit of work; the sink's line of an event written in one is emitted once it commits. */
+  unit?: UnitOfWork | undefined;
 }): AuditTrail {
   const { store, clock, sink = () => undefined, retryDelaysMs = [250, 1000, 4000, 15_000, 40_000] } = deps;
 
@@ -76,13 +87,17 @@ export function createAuditTrail(deps: {
     ...(c.sessionId !== undefined ? { sessionId: c.sessionId } : {}),
     ...(c.detail !== undefined ? { detail: c.detail } : {}),
   });
-  const emit = (event: AuditEvent, stored: boolean) => {
+  const emitNow = (event: AuditEvent, stored: boolean) => {
     try {
       sink(event, stored);
     } catch {
       // the log line must never fail the call
     }
   };
+  // In a transaction the line waits for the commit: an attempt that is run again, or a unit that
+  // is rolled back, logs nothing (its events were never stored); once otherwise.
+  const emit = (event: AuditEvent, stored: boolean) =>
+    deps.unit ? deps.unit.afterCommit(() => emitNow(event, stored)) : emitNow(event, stored);
 
   async function completeLater(event: AuditEvent, c: AuditCompletion): Promise<void> {
     for (const delay of retryDelaysMs) {
@@ -106,7 +121,8 @@ export function createAuditTrail(deps: {
           let stored = true;
           try {
             await store.completeAuditEvent(event.id, c);
-          } catch {
+          } catch (err) {
+            if (deps.unit?.inTransaction()) throw err; // rolled back with the change: nothing to complete later
             stored = false;
             void completeLater(event, c);
           }
@@ -135,5 +151,6 @@ export function createAuditTrail(deps: {
     },
 
     list: (query) => store.listAuditEvents(query),
+    unit: deps.unit,
   };
 }

@@ -7,7 +7,8 @@ import { sanitizeClientText, type AuditActor } from "./audit.js";
 import { DomainError } from "./errors.js";
 import type { Invalidation } from "./invalidation-hub.js";
 import { effectiveKey } from "./key-rules.js";
-import type { KeyExposure } from "./records.js";
+import type { KeyExposure, KeyRecord } from "./records.js";
+import { directUnitOfWork } from "../ports/unit-of-work.js";
 import {
   EXPOSURE_FIELD_MAX,
   exposureDetail,
@@ -31,8 +32,9 @@ export interface ExposureService {
   /**
    * One feedback entry per distinct token, in the order of first appearance. Store failures reject.
    * `origin`: who delivered the alert (peer address, user agent), for the audit events.
+   * `unreadable`: entries of the alert left out before (parseAlertBody), for the counts.
    */
-  handle(reports: readonly ExposureReport[], origin?: AlertOrigin): Promise<ExposureFeedback[]>;
+  handle(reports: readonly ExposureReport[], origin?: AlertOrigin, unreadable?: number): Promise<ExposureFeedback[]>;
 }
 
 export interface AlertOrigin {
@@ -47,6 +49,8 @@ export interface ExposureCounts {
   malformed: number;
   /** Distinct tokens looked up in the store. */
   lookedUp: number;
+  /** Entries of the alert that were not a match with a string token (left out of the feedback). */
+  unreadable: number;
 }
 
 export function createExposureService(
@@ -73,6 +77,19 @@ export function createExposureService(
     const key = await store.findKeyByHash(hash);
     if (!key || key.tenantId !== parsed.tenantId || effectiveKey(key, now).status === "revoked")
       return "false_positive";
+    // The revoke, its key.exposed event and the webhook messages: one unit of work (one transaction
+    // on a MongoDB replica set). A store failure fails it whole (the alert is 503, GitHub sends it again).
+    const unit = audit.unit ?? directUnitOfWork;
+    const revoked = await unit.run(() => revokeExposed(key, fields, now, origin));
+    return revoked ? tp(counts) : "false_positive";
+  }
+
+  async function revokeExposed(
+    key: KeyRecord,
+    fields: Omit<KeyExposure, "reportedAt">,
+    now: Date,
+    origin: AlertOrigin,
+  ): Promise<boolean> {
     const detail = exposureDetail(fields);
     const pending = await audit.begin({
       action: "key.exposed",
@@ -84,7 +101,7 @@ export function createExposureService(
       detail,
     });
     const exposure: KeyExposure = { ...fields, reportedAt: now, auditEventId: pending.event.id };
-    const revoked = await completeAfter(
+    return completeAfter(
       pending,
       async () => {
         const r = await store
@@ -107,7 +124,6 @@ export function createExposureService(
         throw err;
       },
     );
-    return revoked ? tp(counts) : "false_positive";
   }
 
   /** A live session token: revoked too (audited as session.revoke by the scanner, with the report). */
@@ -152,13 +168,13 @@ export function createExposureService(
   }
 
   return {
-    async handle(reports, origin = {}) {
+    async handle(reports, origin = {}, unreadable = 0) {
       // Duplicates in one batch are judged once (the first report of a token is the one stored).
       const distinct = new Map<string, ExposureReport>();
       for (const r of reports) if (!distinct.has(r.token)) distinct.set(r.token, r);
       const list = [...distinct.values()];
       const labels = new Array<ExposureLabel>(list.length);
-      const counts: ExposureCounts = { revoked: 0, malformed: 0, lookedUp: 0 };
+      const counts: ExposureCounts = { revoked: 0, malformed: 0, lookedUp: 0, unreadable };
       let next = 0;
       const worker = async () => {
         while (next < list.length) {

@@ -24,11 +24,29 @@ export interface ExposureFeedback {
 export const EXPOSURE_FIELD_MAX = { type: 64, source: 64, url: 512 } as const;
 
 /**
- * The matches of a verified alert body. Structural errors are INVALID_ARGUMENT with a message that
- * names the position, never a value. A missing type, url or source reads as "" (older senders
- * had no source).
+ * Matches one alert may carry. The body's byte bound (SECRET_SCANNING_MAX_BODY_BYTES, 1 MiB by
+ * default: about 6,500 real matches of ~160 bytes) comes first; this bounds the work of a body of
+ * tiny entries (`{}` is 3 bytes: 1 MiB would be 350,000 of them).
  */
-export function parseAlertBody(body: Buffer): ExposureReport[] {
+export const MAX_ALERT_MATCHES = 10_000;
+
+export interface ParsedAlert {
+  /** The readable matches, in order. */
+  reports: ExposureReport[];
+  /** Entries left out: not an object, or without a string `token` (nothing to judge or hash). */
+  unreadable: number;
+}
+
+/**
+ * The matches of a verified alert body. The body must be a JSON array of at most MAX_ALERT_MATCHES
+ * entries; otherwise INVALID_ARGUMENT (the whole alert, with a message that names no value).
+ * Each entry is read on its own: one GitHub cannot have meant (not an object, no string `token`)
+ * is left out and counted in `unreadable`, and the others are still judged: GitHub's feedback is
+ * keyed by the token's hash, so an entry without a token has no feedback to give. A `type`,
+ * `url` or `source` that is missing or not a string reads as "" (older senders had no source): it
+ * only describes the leak, and a live key reported with an odd description is still a leaked key.
+ */
+export function parseAlertBody(body: Buffer): ParsedAlert {
   let json: unknown;
   try {
     json = JSON.parse(body.toString("utf8"));
@@ -36,26 +54,25 @@ export function parseAlertBody(body: Buffer): ExposureReport[] {
     throw invalidArgument("body", "not valid JSON");
   }
   if (!Array.isArray(json)) throw invalidArgument("body", "must be a JSON array of matches");
-  return json.map((m: unknown, i) => {
-    if (typeof m !== "object" || m === null || Array.isArray(m))
-      throw invalidArgument(`body[${i}]`, "must be an object");
-    const { token, type, url, source } = m as Record<string, unknown>;
-    if (typeof token !== "string") throw invalidArgument(`body[${i}].token`, "must be a string");
-    for (const [name, v] of [
-      ["type", type],
-      ["url", url],
-      ["source", source],
-    ] as const) {
-      if (v !== undefined && typeof v !== "string") throw invalidArgument(`body[${i}].${name}`, "must be a string");
+  if (json.length > MAX_ALERT_MATCHES) throw invalidArgument("body", `must hold at most ${MAX_ALERT_MATCHES} matches`);
+  const reports: ExposureReport[] = [];
+  let unreadable = 0;
+  for (const m of json as unknown[]) {
+    if (typeof m !== "object" || m === null || Array.isArray(m)) {
+      unreadable++;
+      continue;
     }
-    return {
-      token,
-      type: (type as string | undefined) ?? "",
-      url: (url as string | undefined) ?? "",
-      source: (source as string | undefined) ?? "",
-    };
-  });
+    const { token, type, url, source } = m as Record<string, unknown>;
+    if (typeof token !== "string") {
+      unreadable++;
+      continue;
+    }
+    reports.push({ token, type: text(type), url: text(url), source: text(source) });
+  }
+  return { reports, unreadable };
 }
+
+const text = (v: unknown): string => (typeof v === "string" ? v : "");
 
 /**
  * A report field as it may be stored, audited and logged: the token itself (should a scanner put it

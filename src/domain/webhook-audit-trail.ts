@@ -1,7 +1,9 @@
 // The audit trail, with webhook events derived from it: every event that ends "ok" for a mapped
 // action (webhook-events.ts) is put in the outbox once the trail has stored its outcome, before
 // the call answers. An outbox write that fails does not undo or fail the change (it has happened);
-// it is reported (`onError`: a log line and a metric), and that event is not delivered.
+// it is reported (`onError`: a log line and a metric), and that event is not delivered. Inside a
+// transaction (the trail's unit of work on a MongoDB replica set) it is not swallowed: the unit
+// fails, and the change, its audit events and its messages are stored together or not at all.
 import type { AuditEvent } from "./audit.js";
 import type { AuditTrail } from "./audit-trail.js";
 import { webhookEventOf } from "./webhook-events.js";
@@ -19,6 +21,7 @@ export function withWebhookEvents(
     try {
       await enqueue(ev);
     } catch (err) {
+      if (trail.unit?.inTransaction()) throw err;
       onError(err, event);
     }
   };
@@ -74,6 +77,7 @@ export function withWebhookEvents(
       return stored;
     },
     list: (query) => trail.list(query),
+    unit: trail.unit,
   };
 }
 

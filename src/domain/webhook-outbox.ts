@@ -1,6 +1,9 @@
 // Events into the outbox: one message per subscribed endpoint (the event's tenant's endpoints and
 // the platform-wide ones), stored before anything is sent. A scheduled event carries a dedupe key,
 // and its message ids derive from it, so however many replicas schedule it, each endpoint gets one.
+// An endpoint with `maxPendingPerEndpoint` undelivered messages takes no more: the event is not
+// stored for it, and `onFull` is told (the app disables it, audited: webhook-disable.ts). That
+// never fails or delays the call that made the event.
 import { createHash } from "node:crypto";
 import type { WebhookStore } from "../ports/webhook-store.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
@@ -12,11 +15,25 @@ export type EnqueueEvent = (event: WebhookEvent) => Promise<number>;
 const dedupedId = (dedupeKey: string, endpointId: string) =>
   `msg_${createHash("sha256").update(`${dedupeKey}\n${endpointId}`).digest("base64url").slice(0, 32)}`;
 
+export interface OutboxBound {
+  /** WEBHOOK_MAX_PENDING_PER_ENDPOINT */
+  maxPendingPerEndpoint: number;
+  /** Endpoints that were at the bound (their message was not stored). Must not throw or block. */
+  onFull: (endpointIds: string[]) => void;
+}
+
 /** Stores the event for every endpoint that wants it; answers how many messages were new. */
-export function createEnqueue(store: WebhookStore, now: () => Date, onStored?: () => void): EnqueueEvent {
+export function createEnqueue(
+  store: WebhookStore,
+  now: () => Date,
+  onStored?: () => void,
+  bound?: OutboxBound,
+): EnqueueEvent {
   return async (event) => {
     const tenants = event.tenantId === ADMIN_TENANT_ID ? [ADMIN_TENANT_ID] : [event.tenantId, ADMIN_TENANT_ID];
-    const endpoints = (await Promise.all(tenants.map((t) => store.listEndpoints(t)))).flat();
+    // One after another: inside a transaction the driver takes no parallel operations.
+    const endpoints: Awaited<ReturnType<WebhookStore["listEndpoints"]>> = [];
+    for (const t of tenants) endpoints.push(...(await store.listEndpoints(t)));
     const payload = webhookPayload(event);
     const at = now();
     const messages: OutboxMessage[] = endpoints
@@ -33,8 +50,9 @@ export function createEnqueue(store: WebhookStore, now: () => Date, onStored?: (
         nextAttemptAt: at,
       }));
     if (messages.length === 0) return 0;
-    const added = await store.enqueue(messages);
+    const { added, full } = await store.enqueue(messages, bound?.maxPendingPerEndpoint);
     if (added > 0) onStored?.();
+    if (full.length > 0) bound?.onFull(full);
     return added;
   };
 }

@@ -8,6 +8,12 @@ import type { OutboxMessage, WebhookEndpointRecord } from "../domain/webhook-rec
 
 export type InsertEndpointResult = { ok: true } | { ok: false; reason: "limit" };
 
+/** What enqueue stored: `added` new messages; `full`: endpoints whose messages were not stored (at the cap). */
+export interface EnqueueResult {
+  added: number;
+  full: string[];
+}
+
 export interface WebhookStore {
   /** Inserts the endpoint unless its tenant already has `maxPerTenant` endpoints (race-free). */
   insertEndpoint(endpoint: WebhookEndpointRecord, maxPerTenant: number): Promise<InsertEndpointResult>;
@@ -32,8 +38,13 @@ export interface WebhookStore {
    */
   disableEndpoint(endpointId: string, at: Date): Promise<boolean>;
 
-  /** Stores messages; one whose id is already stored is skipped (idempotent). Answers how many were new. */
-  enqueue(messages: readonly OutboxMessage[]): Promise<number>;
+  /**
+   * Stores messages; one whose id is already stored is skipped (idempotent). With
+   * `maxPendingPerEndpoint`: a message for an endpoint that already has that many pending messages
+   * is not stored, and the endpoint is answered in `full` (a bound on the outbox per endpoint;
+   * concurrent enqueues may pass it by the messages stored at the same instant, never more).
+   */
+  enqueue(messages: readonly OutboxMessage[], maxPendingPerEndpoint?: number): Promise<EnqueueResult>;
   /** Ids of endpoints with a pending message due at `now` (nextAttemptAt <= now), at most `limit`. */
   dueEndpoints(now: Date, limit: number): Promise<string[]>;
   /**

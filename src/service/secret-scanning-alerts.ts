@@ -32,7 +32,8 @@ export function createSecretScanningReceiver(deps: {
       const key = await deps.keys.key(keyIdentifier);
       if (!key) return { verified: false, reason: "unknown_key" };
       if (!verifyAlertSignature(body, signature, key)) return { verified: false, reason: "bad_signature" };
-      return { verified: true, feedback: await deps.exposures.handle(parseAlertBody(body), { peer, userAgent }) };
+      const { reports, unreadable } = parseAlertBody(body);
+      return { verified: true, feedback: await deps.exposures.handle(reports, { peer, userAgent }, unreadable) };
     },
   };
 }

@@ -98,8 +98,8 @@ export function webhookStoreContract(open: () => Promise<ContractWebhookStore>):
       const ep = endpoint(tenant());
       await w.insertEndpoint(ep, 10);
       const [m1, m2, m3] = [message(ep, 1), message(ep, 2), message(ep, 3)];
-      expect(await w.enqueue([m2!, m1!])).toBe(2);
-      expect(await w.enqueue([m1!, m3!])).toBe(1); // m1 again: skipped, m3 stored
+      expect(await w.enqueue([m2!, m1!])).toEqual({ added: 2, full: [] });
+      expect(await w.enqueue([m1!, m3!])).toEqual({ added: 1, full: [] }); // m1 again: skipped, m3 stored
       expect((await w.pendingMessages(ep.id, 10)).map((m) => m.id)).toEqual([m1!.id, m2!.id, m3!.id]);
       expect(await w.pendingMessages(ep.id, 10)).toEqual([m1, m2, m3]);
       expect(await w.countPending(ep.id)).toBe(3);
@@ -109,6 +109,27 @@ export function webhookStoreContract(open: () => Promise<ContractWebhookStore>):
       await w.markAttemptFailed(m2!.id, { nextAttemptAt: at(500), error: "HTTP 500" });
       const [head] = await w.pendingMessages(ep.id, 1);
       expect(head).toMatchObject({ id: m2!.id, attempts: 1, nextAttemptAt: at(500), lastError: "HTTP 500" });
+    });
+
+    it("keeps at most maxPendingPerEndpoint pending messages per endpoint and answers the full ones; others are unaffected", async () => {
+      const [a, b] = [endpoint(tenant()), endpoint(tenant())];
+      await w.insertEndpoint(a, 10);
+      await w.insertEndpoint(b, 10);
+      expect(await w.enqueue([message(a, 1), message(a, 2), message(b, 1)], 3)).toEqual({ added: 3, full: [] });
+      // One batch that would pass the bound: stored up to it, the endpoint answered full.
+      const r = await w.enqueue([message(a, 3), message(a, 4), message(b, 2)], 3);
+      expect(r).toEqual({ added: 2, full: [a.id] });
+      expect(await w.countPending(a.id)).toBe(3);
+      expect((await w.pendingMessages(a.id, 10)).map((m) => m.payload)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+      expect(await w.enqueue([message(a, 5)], 3)).toEqual({ added: 0, full: [a.id] });
+      expect(await w.countPending(a.id)).toBe(3);
+      expect(await w.countPending(b.id)).toBe(2);
+      // A delivered message frees a place.
+      const [head] = await w.pendingMessages(a.id, 1);
+      await w.markDelivered(head!.id, at(10));
+      expect(await w.enqueue([message(a, 6)], 3)).toEqual({ added: 1, full: [] });
+      // Without a bound: as before.
+      expect(await w.enqueue([message(a, 7)])).toEqual({ added: 1, full: [] });
     });
 
     it("answers endpoints with a message due, not those whose messages wait", async () => {

@@ -20,6 +20,7 @@ import { createCountingStore, type CountingStore } from "../support/counting-sto
 import { createManualClock } from "../support/manual-clock.js";
 import { waitUntil } from "../support/poll.js";
 import { MAX_ALERTS_IN_FLIGHT, ALERT_BODY_DEADLINE_MS } from "../../src/transport/http/secret-scanning-alerts.js";
+import { MAX_ALERT_MATCHES } from "../../src/domain/secret-scanning.js";
 import { alertBody, keyList, newSigner, postAlert, sha256Hex, signBody } from "../support/secret-scanning.js";
 import { startTestApp, useTestApp } from "../support/test-app.js";
 import { watchGrpc, type Watch } from "../support/watch-client.js";
@@ -405,6 +406,48 @@ describe("a request that does not verify is 401 and changes nothing", () => {
     } finally {
       for (const sock of held) sock.destroy();
     }
+  });
+
+  it("one unreadable match does not fail the batch: it is left out, the others are judged and revoked (review finding)", async () => {
+    const first = await newKey("leak-split");
+    const second = await newKey("leak-split");
+    const unknown = generateToken("api_key", "leak-split");
+    // Signed as GitHub signs: the exact bytes. Entries without a string token cannot be judged or
+    // hashed (GitHub's feedback is keyed by token_hash): left out. A non-string description reads as "".
+    const body = JSON.stringify([
+      { token: first.token, type: "warpflow_api_key", url: "https://github.com/octo/a", source: "commit" },
+      { token: 42, type: "warpflow_api_key", url: "https://github.com/octo/b", source: "commit" },
+      { type: "warpflow_api_key", url: "https://github.com/octo/c", source: "commit" },
+      "not a match",
+      null,
+      [first.token],
+      { token: second.token, type: "warpflow_api_key", url: 7, source: { kind: "commit" } },
+      { token: unknown, type: "warpflow_api_key", url: "https://github.com/octo/d", source: "commit" },
+    ]);
+    const answer = await postAlert(t.baseUrl, body, signer);
+    expect(answer.status).toBe(200);
+    expect(answer.json).toEqual([
+      { token_hash: sha256Hex(first.token), token_type: "warpflow_api_key", label: "true_positive" },
+      { token_hash: sha256Hex(second.token), token_type: "warpflow_api_key", label: "true_positive" },
+      { token_hash: sha256Hex(unknown), token_type: "warpflow_api_key", label: "false_positive" },
+    ]);
+    expect(await isActive(first.token)).toBe(false);
+    expect(await isActive(second.token)).toBe(false);
+    const listed = (await t.grpc.listKeys({ tenantId: "leak-split" }, admin())).keys.find((k) => k.id === second.id)!;
+    expect(listed.exposure).toMatchObject({ type: "warpflow_api_key", url: "", source: "" });
+  });
+
+  it("a verified array of more than MAX_ALERT_MATCHES entries is 400 and changes nothing", async () => {
+    const live = await newKey("leak-bound");
+    const entries = [{ token: live.token }, ...Array.from({ length: MAX_ALERT_MATCHES }, () => ({}))];
+    const a = await postAlert(t.baseUrl, JSON.stringify(entries), signer);
+    expect(a.status).toBe(400);
+    expect(a.text).toContain(`at most ${MAX_ALERT_MATCHES} matches`);
+    expect(await isActive(live.token)).toBe(true);
+    // At the bound: answered.
+    const atBound = await postAlert(t.baseUrl, JSON.stringify(entries.slice(0, MAX_ALERT_MATCHES)), signer);
+    expect(atBound.status).toBe(200);
+    expect(await isActive(live.token)).toBe(false);
   });
 
   it("a verified body that is not the format is 400 and names no value", async () => {

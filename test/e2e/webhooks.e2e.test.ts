@@ -166,6 +166,40 @@ describe("lifecycle webhooks: deliveries a standardwebhooks receiver verifies", 
     expect(audit.events[0]!.detail).toContain(ep!.id);
   });
 
+  it("bounds an endpoint's outbox: at WEBHOOK_MAX_PENDING_PER_ENDPOINT it takes no more and is disabled, audited; the admin calls never fail", async () => {
+    const webhookStore = createMemoryWebhookStore();
+    const memory = createMemoryTokenStore();
+    // Nothing is sent here, so every event stays pending, as for a receiver down all day.
+    const t = await start(
+      { WEBHOOK_DELIVERY: "off", WEBHOOK_MAX_PENDING_PER_ENDPOINT: "10" },
+      { store: memory, webhookStore },
+    );
+    opened.push({ close: () => memory.close() });
+    const r = await receiver();
+    const { endpoint } = await register(t, r);
+    let most = 0;
+    for (let i = 0; i < 25; i++) {
+      await t.grpc.setTenantPolicy({ tenantId: "acme", hipaaEnabled: i % 2 === 0 }, admin(t)); // never fails
+      most = Math.max(most, await webhookStore.countPending(endpoint!.id));
+    }
+    expect(most).toBe(10);
+    const disabled = await pollUntil(
+      async () =>
+        (await t.grpc.listWebhookEndpoints({ tenantId: "acme" }, admin(t))).endpoints[0]?.disabledAt !== undefined,
+      5000,
+      20,
+    );
+    expect(disabled).toBe(true);
+    expect(await webhookStore.countPending(endpoint!.id)).toBe(0); // dropped, as for an endpoint failing too long
+    const audit = await t.grpc.listAuditEvents({ tenantId: "acme", action: AuditAction.WEBHOOK_DISABLED }, admin(t));
+    expect(audit.events).toHaveLength(1);
+    expect(audit.events[0]!.detail).toBe(
+      `endpoint ${endpoint!.id} disabled: 10 undelivered messages (WEBHOOK_MAX_PENDING_PER_ENDPOINT)`,
+    );
+    const metrics = await (await fetch(`${t.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/warpflow_webhook_deliveries_total\{outcome="disabled"\} 1/);
+  });
+
   it("refuses a loopback destination by default (SSRF), without a request reaching it", async () => {
     const t = await start({ WEBHOOK_ALLOWED_CIDRS: "" });
     const r = await receiver();

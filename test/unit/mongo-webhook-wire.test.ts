@@ -49,11 +49,37 @@ describe("MongoDB webhook store at the wire", () => {
       writeErrors: [{ index: 1, code: 11000, errmsg: "E11000 duplicate key error index: _id_ dup key" }],
       ok: 1,
     };
-    expect(await webhooks.enqueue([msg(1), msg(2), msg(3)])).toBe(2);
+    expect(await webhooks.enqueue([msg(1), msg(2), msg(3)])).toEqual({ added: 2, full: [] });
     const sent = stub.commands.filter(on("insert", WEBHOOK_COLLECTIONS.outbox)).at(-1)!;
     expect(sent.doc.ordered).toBe(false); // one duplicate does not stop the rest
     answer = { n: 0, writeErrors: [{ index: 0, code: 121, errmsg: "Document failed validation" }], ok: 1 };
     await expect(webhooks.enqueue([msg(4)])).rejects.toThrow();
+  });
+
+  it("enqueue with a bound: each endpoint's backlog counted up to the bound on its index; only what fits is inserted", async () => {
+    const webhooks = await open();
+    const other = "wh_0000000000000000000002";
+    stub.handle = (cmd) => {
+      // countDocuments is an aggregate: $match, $skip/$limit, $group with $sum.
+      if (on("aggregate", WEBHOOK_COLLECTIONS.outbox)(cmd)) {
+        const match = (cmd.doc.pipeline as Document[])[0]!.$match as Document;
+        return cursor(WEBHOOK_COLLECTIONS.outbox, [{ _id: 1, n: match.endpointId === other ? 0 : 4 }]);
+      }
+      if (on("insert", WEBHOOK_COLLECTIONS.outbox)(cmd)) return { n: (cmd.doc.documents as unknown[]).length, ok: 1 };
+      return undefined;
+    };
+    const mine = [msg(1), msg(2)];
+    const theirs = { ...msg(3), endpointId: other };
+    expect(await webhooks.enqueue([...mine, theirs], 5)).toEqual({ added: 2, full: [] });
+    const counts = stub.commands.filter(on("aggregate", WEBHOOK_COLLECTIONS.outbox));
+    expect(counts).toHaveLength(2);
+    expect(counts[0]!.doc.pipeline).toEqual([
+      { $match: { endpointId: msg(0).endpointId, state: "pending" } },
+      { $limit: 5 },
+      { $group: { _id: 1, n: { $sum: 1 } } },
+    ]);
+    const inserted = stub.commands.filter(on("insert", WEBHOOK_COLLECTIONS.outbox)).at(-1)!;
+    expect((inserted.doc.documents as Document[]).map((d) => d._id)).toEqual([mine[0]!.id, theirs.id]);
   });
 
   it("claimEndpoint: one conditional update (lapsed or ours); no match is a lost claim", async () => {

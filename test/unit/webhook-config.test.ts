@@ -15,6 +15,7 @@ describe("webhook configuration", () => {
       claimMs: 60_000,
       secretOverlapMs: 86_400_000,
       maxEndpointsPerTenant: 10,
+      maxPendingPerEndpoint: 1000,
       allowHttp: false,
       allowPrivateDestinations: false,
       allowedCidrs: [],
@@ -32,5 +33,7 @@ describe("webhook configuration", () => {
     expect(() => loadConfig({ WEBHOOK_ALLOW_HTTP: "yes" })).toThrow(/^WEBHOOK_ALLOW_HTTP: /);
     expect(() => loadConfig({ WEBHOOK_TIMEOUT_MS: "5000", WEBHOOK_CLAIM_MS: "5000" })).toThrow(/^WEBHOOK_CLAIM_MS: /);
     expect(loadConfig({ WEBHOOK_DELIVERY: "off" }).webhooks.deliveryEnabled).toBe(false);
+    expect(loadConfig({ WEBHOOK_MAX_PENDING_PER_ENDPOINT: "50" }).webhooks.maxPendingPerEndpoint).toBe(50);
+    expect(() => loadConfig({ WEBHOOK_MAX_PENDING_PER_ENDPOINT: "5" })).toThrow(/^WEBHOOK_MAX_PENDING_PER_ENDPOINT: /);
   });
 });

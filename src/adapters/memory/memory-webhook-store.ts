@@ -19,6 +19,11 @@ export function createMemoryWebhookStore(opts: { keys?: () => Iterable<KeyRecord
     a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
   const pendingOf = (endpointId: string) =>
     [...messages.values()].filter((m) => m.endpointId === endpointId && m.state === "pending").sort(byOrder);
+  const countPendingOf = (endpointId: string) => {
+    let n = 0;
+    for (const m of messages.values()) if (m.endpointId === endpointId && m.state === "pending") n++;
+    return n;
+  };
   const dropMessagesOf = (endpointId: string) => {
     for (const [id, m] of messages) if (m.endpointId === endpointId) messages.delete(id);
   };
@@ -74,14 +79,22 @@ export function createMemoryWebhookStore(opts: { keys?: () => Iterable<KeyRecord
       return true;
     },
 
-    async enqueue(batch) {
+    async enqueue(batch, maxPendingPerEndpoint = Number.POSITIVE_INFINITY) {
       let added = 0;
+      const full = new Set<string>();
+      const pending = new Map<string, number>();
       for (const m of batch) {
         if (messages.has(m.id)) continue;
+        const n = pending.get(m.endpointId) ?? countPendingOf(m.endpointId);
+        if (n >= maxPendingPerEndpoint) {
+          full.add(m.endpointId);
+          continue;
+        }
         messages.set(m.id, { ...m });
+        pending.set(m.endpointId, n + 1);
         added++;
       }
-      return added;
+      return { added, full: [...full] };
     },
     async dueEndpoints(now, limit) {
       const due = new Set<string>();

@@ -21,7 +21,8 @@ import {
   slotOrder,
   usedSlots,
 } from "./mongo-slots.js";
-import { rotateInTransaction, type RotationTransactions } from "./mongo-rotate-transaction.js";
+import { rotateInTransaction, rotateWork, type RotationTransactions } from "./mongo-rotate-transaction.js";
+import { ambientSession } from "./mongo-unit-of-work.js";
 import { isTransactionUnsupported } from "./mongo-transaction.js";
 
 export interface KeySlotOps {
@@ -49,7 +50,9 @@ export function createKeySlotOps(
         await coll.insertOne(candidate, { maxTimeMS });
         return candidate;
       } catch (err) {
-        if (isSlotTaken(err)) continue; // another writer holds this slot: try the next one
+        // Another writer holds this slot: try the next one. Not inside a unit of work's transaction:
+        // the error has aborted it, and its runner runs the whole unit again.
+        if (isSlotTaken(err) && !ambientSession()) continue;
         throw err; // a duplicate token hash or key id is a real error, as is an outage
       }
     }
@@ -142,6 +145,9 @@ export function createKeySlotOps(
       const coll = await keys();
       // Transactions where the deployment has them, as last seen by the driver's monitoring (the
       // server's hello at connect and at every reconnect); undecided (nothing seen yet): try.
+      // Inside a unit of work's transaction (mongo-unit-of-work.ts): joined, not a second one.
+      const ambient = ambientSession();
+      if (ambient) return (await rotateWork(coll, args, maxTimeMS, ambient, true)).value;
       if (transactions && transactions.supported() !== false) {
         try {
           return await rotateInTransaction(transactions, coll, args, maxTimeMS, startedAt);

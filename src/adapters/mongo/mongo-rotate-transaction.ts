@@ -10,7 +10,7 @@ import {
   slotOrder,
   usedSlots,
 } from "./mongo-slots.js";
-import { runBoundedTransaction, type TransactionSession } from "./mongo-transaction.js";
+import { runBoundedTransaction, type TransactionOutcome, type TransactionSession } from "./mongo-transaction.js";
 
 /** What a rotation in a transaction needs from the connection. */
 export interface RotationTransactions {
@@ -40,56 +40,11 @@ export async function rotateInTransaction(
   maxTimeMS: number,
   startedAt = performance.now(),
 ): Promise<RotateKeyResult> {
-  const { tenantId, keyId, successor, revokeAt, maxActive } = args;
   const session = await txn.startSession();
-  const opts = { maxTimeMS, session: session as unknown as ClientSession };
-  const abort = (value: RotateKeyResult) => ({ commit: false, value });
   try {
     return await runBoundedTransaction<RotateKeyResult>(
       session,
-      async () => {
-        const current = await coll.findOne({ _id: keyId, tenantId }, opts);
-        if (!current) return abort({ ok: false, reason: "not_found" });
-        if (current.status !== "active") return abort({ ok: false, reason: "not_active" });
-        if (current.suspendedAt !== undefined) return abort({ ok: false, reason: "suspended" });
-
-        const graceSlot = (await graceSlotsFor(coll, args, maxTimeMS, opts.session)).free[0];
-        if (graceSlot === undefined) return abort({ ok: false, reason: "deprecated_limit" });
-
-        const before = await coll.findOneAndUpdate(
-          { _id: keyId, tenantId, status: "active", suspendedAt: { $exists: false } },
-          deprecateUpdate(revokeAt, successor.id, graceSlot),
-          {
-            ...opts,
-            returnDocument: "before",
-          },
-        );
-        if (!before) return abort({ ok: false, reason: "not_active" });
-        // The successor takes the freed slot whatever its number (the active count is unchanged);
-        // an ACTIVE key without a slot (written by something else) gets a free one, if any.
-        let slot = before.slot;
-        if (typeof slot !== "number") {
-          const used = await usedSlots(coll, tenantId, maxTimeMS, opts.session);
-          slot = slotOrder(maxActive).find((s) => !used.has(s));
-          if (slot === undefined) return abort({ ok: false, reason: "limit" });
-        }
-        const doc: KeyDoc = {
-          ...toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId }),
-          status: "active",
-          slot,
-        };
-        // No catch here: any error must reach the runner (it aborts, and retries transient ones).
-        await coll.insertOne(doc, opts);
-        const { slot: _s, graceSlot: _g, ...rest } = before;
-        return {
-          commit: true,
-          value: {
-            ok: true,
-            previous: fromKeyDoc({ ...rest, status: "deprecated", revokeAt, rotatedToKeyId: successor.id }),
-            key: fromKeyDoc(doc),
-          },
-        };
-      },
+      () => rotateWork(coll, args, maxTimeMS, session as unknown as ClientSession),
       {
         budgetMs: txn.budgetMs - (performance.now() - startedAt),
         wtimeoutMS: txn.wtimeoutMS,
@@ -100,4 +55,72 @@ export async function rotateInTransaction(
   } finally {
     await session.endSession().catch(() => undefined);
   }
+}
+
+/**
+ * The rotation's reads and writes inside a transaction on `session`: its own (rotateInTransaction),
+ * or an ambient unit of work's (mongo-unit-of-work.ts), which it joins instead of starting one.
+ * `joined`: every "no" is decided before the first write of the key (only expired grace slots may
+ * have been released), so a unit that goes on to commit never stores half a rotation. Errors (a slot
+ * taken: E11000, a write conflict) reach the transaction's runner, which runs it all again.
+ */
+export async function rotateWork(
+  coll: Collection<KeyDoc>,
+  args: RotateArgs,
+  maxTimeMS: number,
+  session: ClientSession,
+  joined = false,
+): Promise<TransactionOutcome<RotateKeyResult>> {
+  const { tenantId, keyId, successor, revokeAt, maxActive } = args;
+  const opts = { maxTimeMS, session };
+  const abort = (value: RotateKeyResult) => ({ commit: false, value });
+  const current = await coll.findOne({ _id: keyId, tenantId }, opts);
+  if (!current) return abort({ ok: false, reason: "not_found" });
+  if (current.status !== "active") return abort({ ok: false, reason: "not_active" });
+  if (current.suspendedAt !== undefined) return abort({ ok: false, reason: "suspended" });
+
+  const graceSlot = (await graceSlotsFor(coll, args, maxTimeMS, session)).free[0];
+  if (graceSlot === undefined) return abort({ ok: false, reason: "deprecated_limit" });
+
+  // Joined to a unit that commits whatever this answers: an ACTIVE key without a slot (written by
+  // something else) must find a free one for its successor before the first write of the key.
+  if (joined && typeof current.slot !== "number") {
+    const used = await usedSlots(coll, tenantId, maxTimeMS, session);
+    if (slotOrder(maxActive).every((s) => used.has(s))) return abort({ ok: false, reason: "limit" });
+  }
+  const before = await coll.findOneAndUpdate(
+    // Not a suspended key: a racing SuspendKey's write and this one never both apply.
+    { _id: keyId, tenantId, status: "active", suspendedAt: { $exists: false } },
+    deprecateUpdate(revokeAt, successor.id, graceSlot),
+    { ...opts, returnDocument: "before" },
+  );
+  if (!before) return abort({ ok: false, reason: "not_active" });
+  // The successor takes the freed slot whatever its number (the active count is unchanged);
+  // an ACTIVE key without a slot (written by something else) gets a free one, if any.
+  let slot = before.slot;
+  if (typeof slot !== "number") {
+    const used = await usedSlots(coll, tenantId, maxTimeMS, session);
+    slot = slotOrder(maxActive).find((s) => !used.has(s));
+    if (slot === undefined) {
+      // Checked free above in the same snapshot; a unit must not commit half a rotation.
+      if (joined) throw new Error("RotateKey: the free slot checked in this transaction is gone");
+      return abort({ ok: false, reason: "limit" });
+    }
+  }
+  const doc: KeyDoc = {
+    ...toKeyDoc({ ...successor, status: "active", rotatedFromKeyId: keyId }),
+    status: "active",
+    slot,
+  };
+  // No catch here: any error must reach the runner (it aborts, and retries transient ones).
+  await coll.insertOne(doc, opts);
+  const { slot: _s, graceSlot: _g, ...rest } = before;
+  return {
+    commit: true,
+    value: {
+      ok: true,
+      previous: fromKeyDoc({ ...rest, status: "deprecated", revokeAt, rotatedToKeyId: successor.id }),
+      key: fromKeyDoc(doc),
+    },
+  };
 }

@@ -23,6 +23,8 @@ import type { StoreChangeFeed } from "../../ports/store-changes.js";
 import type { WebhookStore } from "../../ports/webhook-store.js";
 import { createMongoWebhookStore } from "./mongo-webhook-store.js";
 import { createMongoKeyLifecycle } from "./mongo-key-lifecycle.js";
+import type { UnitOfWork } from "../../ports/unit-of-work.js";
+import { bindUnit, createMongoUnitOfWork } from "./mongo-unit-of-work.js";
 
 /** recordKeyUses' filter: the key, if its stored last use is missing or older than `at` by more than the coarseness. */
 export const lastUseFilter = (keyId: string, at: Date) => ({
@@ -52,15 +54,19 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
   store: TokenStore;
   changes: StoreChangeFeed;
   webhooks: WebhookStore;
+  /** Admin change + audit completion + outbox messages in one transaction on replica sets (issue 24). */
+  unit: UnitOfWork;
 } {
   const conn = createMongoConnection(options);
   // The settle time of a closed stream follows the client's effective serverSelectionTimeoutMS
   // (a connection-string value wins in the driver), read from the client by the feed.
   const changes = createMongoChangeFeed(() => conn.db(), { logger: options.logger });
   const { maxTimeMS, maintenanceMaxTimeMS } = conn.timeouts;
-  const keys = async (): Promise<Collection<KeyDoc>> => (await conn.db()).collection<KeyDoc>(COLLECTIONS.keys);
-  const sessions = async () => (await conn.db()).collection<SessionDoc>(COLLECTIONS.sessions);
-  const policies = async () => (await conn.db()).collection<PolicyDoc>(COLLECTIONS.policies);
+  // Every collection of the store joins the caller's unit of work, if any (mongo-unit-of-work.ts).
+  const db = async () => bindUnit(await conn.db());
+  const keys = async (): Promise<Collection<KeyDoc>> => (await db()).collection<KeyDoc>(COLLECTIONS.keys);
+  const sessions = async () => (await db()).collection<SessionDoc>(COLLECTIONS.sessions);
+  const policies = async () => (await db()).collection<PolicyDoc>(COLLECTIONS.policies);
   const slots = createKeySlotOps(keys, maxTimeMS, {
     startSession: async () => (await conn.db()).client.startSession(),
     supported: () => conn.transactionsSupported(),
@@ -93,7 +99,7 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
   });
 
   const audit = createMongoAuditEvents(
-    async () => (await conn.db()).collection<AuditDoc>(COLLECTIONS.audit),
+    async () => (await db()).collection<AuditDoc>(COLLECTIONS.audit),
     maxTimeMS,
     run,
   );
@@ -108,7 +114,7 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
   const store: TokenStore = {
     ...audit,
     ...lifecycle,
-    ...createMongoLeases(async () => (await conn.db()).collection<LeaseDoc>(LEASES_COLLECTION), maxTimeMS, run),
+    ...createMongoLeases(async () => (await db()).collection<LeaseDoc>(LEASES_COLLECTION), maxTimeMS, run),
     insertKey: (key, maxActive) => run("insertKey", () => slots.insertKey(key, maxActive)),
     rotateKey: (args) => run("rotateKey", () => slots.rotateKey(args)),
     revokeKey: (args) => run("revokeKey", () => slots.revokeKey(args)),
@@ -252,5 +258,12 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
 
     close: () => conn.close(),
   };
-  return { store, changes, webhooks: createMongoWebhookStore(() => conn.db(), maxTimeMS, run) };
+  const unit = createMongoUnitOfWork({
+    startSession: async () => (await conn.db()).client.startSession(),
+    supported: () => conn.transactionsSupported(),
+    budgetMs: conn.timeouts.transactionBudgetMS,
+    wtimeoutMS: conn.timeouts.wtimeoutMS,
+    maxCommitTimeMS: maxTimeMS,
+  });
+  return { store, changes, webhooks: createMongoWebhookStore(db, maxTimeMS, run), unit };
 }

@@ -63,6 +63,29 @@ const fromMessageDoc = ({ _id, ...rest }: MessageDoc): OutboxMessage => {
   return m;
 };
 
+/** Inserts messages unordered: one already stored (E11000 on _id) is skipped; answers how many were new. */
+async function insertMessages(
+  coll: Collection<MessageDoc>,
+  batch: readonly OutboxMessage[],
+  maxTimeMS: number,
+): Promise<number> {
+  if (batch.length === 0) return 0;
+  const docs: MessageDoc[] = batch.map(({ id, ...rest }) => ({ _id: id, ...rest }));
+  try {
+    const r = await coll.insertMany(docs, { ordered: false, maxTimeMS });
+    return r.insertedCount;
+  } catch (err) {
+    if (!isDuplicateKey(err) && (err as { code?: unknown }).code !== 11000) throw err;
+    const inserted = (err as { result?: { insertedCount?: number } }).result?.insertedCount;
+    const writeErrors = (err as { writeErrors?: unknown[] }).writeErrors;
+    const dupOnly = Array.isArray(writeErrors)
+      ? writeErrors.every((w) => (w as { code?: unknown }).code === 11000)
+      : true;
+    if (!dupOnly) throw err;
+    return inserted ?? 0;
+  }
+}
+
 export function createMongoWebhookStore(
   db: () => Promise<Db>,
   maxTimeMS: number,
@@ -153,23 +176,30 @@ export function createMongoWebhookStore(
         return true;
       }),
 
-    enqueue: (batch) =>
+    enqueue: (batch, maxPendingPerEndpoint) =>
       run("enqueue", async () => {
-        if (batch.length === 0) return 0;
-        const docs: MessageDoc[] = batch.map(({ id, ...rest }) => ({ _id: id, ...rest }));
-        try {
-          const r = await (await outbox()).insertMany(docs, { ordered: false, maxTimeMS });
-          return r.insertedCount;
-        } catch (err) {
-          if (!isDuplicateKey(err) && (err as { code?: unknown }).code !== 11000) throw err;
-          const inserted = (err as { result?: { insertedCount?: number } }).result?.insertedCount;
-          const writeErrors = (err as { writeErrors?: unknown[] }).writeErrors;
-          const dupOnly = Array.isArray(writeErrors)
-            ? writeErrors.every((w) => (w as { code?: unknown }).code === 11000)
-            : true;
-          if (!dupOnly) throw err;
-          return inserted ?? 0;
+        const coll = await outbox();
+        const full: string[] = [];
+        let accepted = batch;
+        if (maxPendingPerEndpoint !== undefined && batch.length > 0) {
+          // Each endpoint's backlog, counted on the {endpointId, state, ...} index and at most up to
+          // the cap (limit): a full endpoint costs `maxPendingPerEndpoint` index keys, not its backlog.
+          const room = new Map<string, number>();
+          for (const endpointId of new Set(batch.map((m) => m.endpointId))) {
+            const n = await coll.countDocuments(
+              { endpointId, state: "pending" },
+              { limit: maxPendingPerEndpoint, maxTimeMS },
+            );
+            room.set(endpointId, maxPendingPerEndpoint - n);
+            if (n >= maxPendingPerEndpoint) full.push(endpointId);
+          }
+          accepted = batch.filter((m) => {
+            const left = room.get(m.endpointId)!;
+            room.set(m.endpointId, left - 1);
+            return left > 0;
+          });
         }
+        return { added: await insertMessages(coll, accepted, maxTimeMS), full };
       }),
     dueEndpoints: (now, limit) =>
       run("dueEndpoints", async () => {
