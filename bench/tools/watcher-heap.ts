@@ -74,7 +74,7 @@ async function main() {
   const app = await createApp({ config: loadConfig(env), logger: createLogger("warn") });
   await app.ready;
   // The clients run under tsx from the source tree (their cost is not measured here).
-  const file = join(repoRoot, "bench", "cases", "watcher-clients.ts").replace(`${join("dist", "bench")}/`, "");
+  const file = join(repoRoot, "bench", "cases", "watcher-clients.ts").replace(/\/dist\/[^/]+\//, "/");
   const child = fork(file, [], { execArgv: ["--import", "tsx"], stdio: "inherit" });
   await nextMessage(child, "ready");
   // Warm every path once (a few watchers opened and closed), so code and caches are not counted.
