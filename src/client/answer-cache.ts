@@ -47,10 +47,31 @@ export interface CachedAnswer {
   expiresAtMs: number;
   /** Not to be answered from after this instant (caller's clock, ms). */
   validUntilMs: number;
+  /**
+   * validUntilMs, and for an active answer also expiresAtMs, whichever is first: the one instant a
+   * hit compares with (entryOf computes it), so a hit reads this entry alone, not its answer.
+   */
+  freshUntilMs: number;
   /** A revocation the stream announced: answered inactive whatever the stream's health. */
-  final?: true;
+  final: boolean;
   /** The key id of an answer that no longer names it (a HIPAA tenant's TENANT_POLICY answer), for the id index. */
-  keyId?: string;
+  keyId: string | undefined;
+}
+
+/**
+ * Every entry is built here, with the same fields in the same order: one object shape for the
+ * hit path's reads (entries made in three places with three shapes made them polymorphic).
+ */
+export function entryOf(
+  answer: IntrospectResponse,
+  tenantId: string,
+  expiresAtMs: number,
+  validUntilMs: number,
+  final = false,
+  keyId: string | undefined = undefined,
+): CachedAnswer {
+  const freshUntilMs = answer.active ? Math.min(validUntilMs, expiresAtMs) : validUntilMs;
+  return { answer, tenantId, expiresAtMs, validUntilMs, freshUntilMs, final, keyId };
 }
 
 export interface AnswerCache {
@@ -109,7 +130,7 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
       lru.delete(hash);
       return;
     }
-    set(hash, { answer: REVOKED, tenantId: e.tenantId, expiresAtMs: Infinity, validUntilMs: Infinity, final: true });
+    set(hash, entryOf(REVOKED, e.tenantId, Infinity, Infinity, true));
   };
   const set = (hash: string, entry: CachedAnswer) => {
     lru.set(hash, entry);
@@ -149,13 +170,10 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
         lru.delete(hash);
         continue;
       }
-      set(hash, {
-        answer: TENANT_POLICY,
-        tenantId: e.tenantId,
-        expiresAtMs: e.expiresAtMs,
-        validUntilMs: Math.min(e.validUntilMs, e.expiresAtMs),
-        keyId: a.keyId,
-      });
+      set(
+        hash,
+        entryOf(TENANT_POLICY, e.tenantId, e.expiresAtMs, Math.min(e.validUntilMs, e.expiresAtMs), false, a.keyId),
+      );
     }
   };
   const dropAllNegative = () => {

@@ -12,7 +12,7 @@ import { MAX_JWT_LENGTH } from "../domain/token-format.js";
 import { hashToken } from "../domain/token-hash.js";
 import type { Clock } from "../ports/clock.js";
 import { InactiveReason, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { createAnswerCache, type CachedAnswer } from "./answer-cache.js";
+import { createAnswerCache, entryOf, type CachedAnswer } from "./answer-cache.js";
 import { authenticateWith, type AuthResult } from "./authenticate.js";
 import { registerClientMetrics, type ClientCounters } from "./client-metrics.js";
 import { isUnreachable, TokenClientError } from "./errors.js";
@@ -174,7 +174,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     if (cache.epoch === epoch && !mismatch && !fencedAnswer) {
       const tenantId = answer.active ? answer.tenantId : tenantOfToken;
       const lifetime = healthyBefore && healthyAt(now()) && tenantId !== "" ? o.maxAgeMs : o.cacheTtlMs;
-      cache.set(hash, { answer, tenantId, expiresAtMs: ms(answer.expiresAt), validUntilMs: t0 + lifetime });
+      cache.set(hash, entryOf(answer, tenantId, ms(answer.expiresAt), t0 + lifetime));
     }
     return answer;
   }
@@ -242,8 +242,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   /** Whether this cached entry may answer at `t` (the hit rule). */
   const usable = (hit: CachedAnswer | undefined, t: number): hit is CachedAnswer =>
-    hit !== undefined &&
-    (hit.final === true || (t < hit.validUntilMs && (!hit.answer.active || t < hit.expiresAtMs) && healthyAt(t)));
+    hit !== undefined && (hit.final || (t < hit.freshUntilMs && healthyAt(t))); // freshUntilMs: see entryOf
 
   // `peek` is the synchronous form: the await itself costs about a third of an awaited hit (docs/client.md).
   function introspectPlain(

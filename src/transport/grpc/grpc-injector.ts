@@ -30,6 +30,10 @@ export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
     "grpc-node.max_session_memory": FIXED_LIMITS.http2SessionMemoryMb,
     // No grpc.max_connection_idle_ms: socket/http2-streams.ts closes idle sessions (without
     // grpc-js's per-call timer refresh and trace strings).
+    // No channelz: nothing here serves grpc.channelz.v1, and with it on grpc-js tracks every call
+    // (two Dates, a session lookup, an object with four closures per call, kept as long as the
+    // call: ~0.5 KB per open watcher) and registers every connection in a global tree.
+    "grpc.enable_channelz": 0,
     ...(limits.maxConnectionAgeMs > 0
       ? {
           "grpc.max_connection_age_ms": limits.maxConnectionAgeMs,
