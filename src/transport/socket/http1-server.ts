@@ -51,6 +51,12 @@ export function createHttp1Server(limits: Http1Limits, onRequest: http.RequestLi
       onRequest(req, res);
     },
   );
+  // Node keeps only the first 1,000 header fields of a request by default and drops the rest without
+  // a word, well under the MAX_HEADER_BYTES limit (9 KB of short fields): a gateway's tenant binding
+  // (x-warpflow-expected-tenant-id) or a second Authorization sent after 1,000 client fields
+  // vanished, and /authz answered 200 instead of 403. No count limit: the byte limit bounds them
+  // (431 past it), and every field is seen.
+  server.maxHeadersCount = 0;
   server.emit("listening");
   limitHttp1ConnectionAge(server, { ageMs: limits.maxConnectionAgeMs, graceMs: limits.maxConnectionAgeGraceMs });
   return server;
