@@ -197,9 +197,10 @@ describe("shutdown", () => {
     const ops = app.app.opsPort!;
     expect((await readyz(ops)).status).toBe(200);
     // An HTTP/1.1 request whose body never ends holds the drain open (until SHUTDOWN_TIMEOUT_MS).
+    // Authenticated: a stranger's is answered 401 before its body is read (the caller comes first).
     const held = holdRaw(
       app.port,
-      "POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+      `POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${app.adminKey}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{`,
     );
     await held.connected;
     await pollUntil(async () => (await readyz(app.port)).status === 200, 1000, 20);
