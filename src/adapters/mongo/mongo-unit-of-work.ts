@@ -24,6 +24,8 @@ interface Unit {
   /** False once the unit has ended: work started inside it that outlives it runs without the session. */
   active: boolean;
   effects: (() => void)[];
+  /** Run if the unit fails after this attempt's commit was sent (ifCommitUnknown). */
+  ifUnknown: (() => void)[];
   /** Told by each bound operation: the unit's budget counts from its first one. */
   started: () => void;
 }
@@ -162,12 +164,24 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
       let firstOpAt: number | undefined;
       const started = () => void (firstOpAt ??= performance.now());
       const now = () => (firstOpAt === undefined ? t0 : t0 + (performance.now() - firstOpAt));
+      // Whether the current attempt's commit was sent: a failure after it leaves the outcome unknown.
+      let commitSent = false;
+      const tracked: TransactionSession = {
+        startTransaction: (o) => session.startTransaction(o),
+        commitTransaction: () => {
+          commitSent = true;
+          return session.commitTransaction();
+        },
+        abortTransaction: () => session.abortTransaction(),
+        inTransaction: () => session.inTransaction(),
+      };
       try {
         return await runBoundedTransaction(
-          session,
+          tracked,
           async () => {
             if (unit) unit.active = false; // a previous attempt's stragglers leave the session alone
-            unit = { session, active: true, effects: [], started };
+            commitSent = false;
+            unit = { session, active: true, effects: [], ifUnknown: [], started };
             const value = await units.run(unit, work).finally(started);
             return { commit: true, value };
           },
@@ -186,6 +200,7 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
         });
       } catch (err) {
         if (unit) unit.active = false;
+        if (unit && commitSent) runEffects(unit.ifUnknown);
         // The deployment answered "no transactions here" (before any write): as a standalone server.
         if (isTransactionUnsupported(err) || isTransactionUnsupported((err as { cause?: unknown }).cause))
           return direct(work);
@@ -198,6 +213,10 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
       const u = units.getStore();
       if (u?.active) u.effects.push(effect);
       else runEffects([effect]);
+    },
+    ifCommitUnknown(effect) {
+      const u = units.getStore();
+      if (u?.active) u.ifUnknown.push(effect);
     },
     inTransaction: () => ambientSession() !== undefined,
     outside: (fn) => units.exit(fn),
