@@ -180,13 +180,14 @@ export function createMongoWebhookStore(
           { $set: { disabledAt: at } },
           { maxTimeMS },
         );
-        if (r.modifiedCount === 0) return false;
+        // Already disabled (or gone): a message stored for it since (an enqueue racing the disable)
+        // is dropped all the same; only the first disable answers true.
         await (await outbox()).updateMany(
           { endpointId, state: "pending" },
           { $set: { state: "failed", doneAt: at } },
           { maxTimeMS },
         );
-        return true;
+        return r.modifiedCount > 0;
       }),
 
     enqueue: (batch, maxPendingPerEndpoint) =>
