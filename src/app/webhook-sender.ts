@@ -96,7 +96,12 @@ export function startWebhookSender(deps: {
         for (const m of await store.pendingMessages(endpointId, 1000)) await store.markDelivered(m.id, clock.now());
         return;
       }
-      if (ep.disabledAt) return;
+      // Disabled: a message stored for it after the disable (an enqueue racing it) is dropped, or
+      // the endpoint would stay due for ever, taking one of the due query's places at every poll.
+      if (ep.disabledAt) {
+        await store.disableEndpoint(ep.id, clock.now());
+        return;
+      }
       for (;;) {
         const batch = await store.pendingMessages(endpointId, BATCH);
         for (const m of batch) {

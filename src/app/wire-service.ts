@@ -174,6 +174,7 @@ export function wireService(deps: {
     cache: changeCache,
     lastUsed,
     publish,
+    unit,
     expireTenantKeys: (tenantId) => expireTenantKeys({ store, audit, clock, publish }, tenantId), // issue 22
   });
   const retireOnFirstUse = createFirstUseRetirement({

@@ -32,7 +32,13 @@ export function createAdminApi(deps: {
     async authenticate(bearer, clientAddress) {
       if (!bearer)
         throw new DomainError("unauthenticated", "missing bearer credential (authorization: Bearer <token>)");
-      return principalFrom(await deps.introspector.introspect(bearer, undefined, { clientAddress }), deps.adminGroup);
+      // Outside the call's unit of work (issue 24): who calls is not part of the change. Inside a
+      // transaction the driver drops a per-operation read concern (Introspect's `linearizable`
+      // lookup would read the transaction's snapshot), and the introspection's own side effects
+      // (cache fill, last-use flush) must not join the change's transaction.
+      const introspect = () => deps.introspector.introspect(bearer, undefined, { clientAddress });
+      const result = await (deps.audit.unit ? deps.audit.unit.outside(introspect) : introspect());
+      return principalFrom(result, deps.adminGroup);
     },
     authorize,
     keys: deps.keys,

@@ -16,6 +16,7 @@ import { keyInactiveReason, requireGraceMs, resolveExpiry, successorExpiry, type
 import { createKeySuspension, type KeySuspension } from "./key-suspension.js";
 import { hashToken } from "./token-hash.js";
 import { requireWithinCreator } from "./key-scopes.js";
+import type { UnitOfWork } from "../ports/unit-of-work.js";
 
 export interface IssuedKey {
   /** The plaintext: exists only in this value, returned once to the caller. */
@@ -70,6 +71,8 @@ export interface KeyServiceDeps extends ServiceDeps {
   lastUsed: LastUsedRecorder;
   /** Issue 22: stores the tenant's keys past their expiry as revoked (with key.expired); answers how many. */
   expireTenantKeys?: ((tenantId: string) => Promise<number>) | undefined;
+  /** The caller's unit of work (issue 24): a key stored in one whose commit result is unknown is an orphan too. */
+  unit?: UnitOfWork | undefined;
 }
 
 /**
@@ -135,7 +138,11 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
    */
   async function unacknowledged<T>(key: KeyRecord, write: () => Promise<T>): Promise<T> {
     try {
-      return await write();
+      const result = await write();
+      // In a unit's transaction the write lands with the commit: if that fails with its result
+      // unknown, the caller is told UNAVAILABLE and never gets the plaintext, as above.
+      if ((result as { ok?: boolean }).ok !== false) deps.unit?.ifCommitUnknown(() => void revokeOrphan(key));
+      return result;
     } catch (err) {
       if (err instanceof DomainError && err.code === "unavailable") void revokeOrphan(key);
       throw err;

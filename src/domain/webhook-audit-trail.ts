@@ -70,6 +70,7 @@ export function withWebhookEvents(
           try {
             await enqueue({ ...ev, dedupeKey: draft.dedupeKey });
           } catch (err) {
+            if (trail.unit?.inTransaction()) throw err;
             onError(err, event);
           }
         }

@@ -14,6 +14,8 @@ export type EnqueueEvent = (event: WebhookEvent) => Promise<number>;
 
 const dedupedId = (dedupeKey: string, endpointId: string) =>
   `msg_${createHash("sha256").update(`${dedupeKey}\n${endpointId}`).digest("base64url").slice(0, 32)}`;
+/** A message id derived from a dedupe key (32 characters after msg_; a random one has 24): the only kind that may be stored already. */
+export const isDedupedMessageId = (id: string): boolean => /^msg_[A-Za-z0-9_-]{32}$/.test(id);
 
 export interface OutboxBound {
   /** WEBHOOK_MAX_PENDING_PER_ENDPOINT */

@@ -17,6 +17,12 @@ export interface UnitOfWork {
    * are dropped. An effect that throws is ignored.
    */
   afterCommit(effect: () => void): void;
+  /**
+   * Runs `effect` if the current unit fails after its commit was sent (its outcome is unknown: the
+   * commit may have landed although the caller is told it failed), once, after the unit. Never
+   * outside a unit or without transactions (each write's own outcome is known to its caller).
+   */
+  ifCommitUnknown(effect: () => void): void;
   /** Is the caller inside a unit that is a transaction (its writes roll back if it fails)? */
   inTransaction(): boolean;
   /** Runs `fn` outside any unit: for work started inside one that must not join it (fire and forget). */
@@ -33,6 +39,7 @@ export const directUnitOfWork: UnitOfWork = {
       // an effect never fails the work
     }
   },
+  ifCommitUnknown: () => undefined,
   inTransaction: () => false,
   outside: (fn) => fn(),
 };

@@ -33,7 +33,8 @@ export interface WebhookStore {
   /** A delivered message: clears failingSince. */
   recordSuccess(endpointId: string): Promise<void>;
   /**
-   * Disables the endpoint at `at` and marks its pending messages failed. Answers true only for the
+   * Disables the endpoint at `at` and marks its pending messages failed (also when it was already
+   * disabled: a message an enqueue racing the disable stored since). Answers true only for the
    * one call that disabled it (a conditional write: several replicas, one `webhook.disabled` event).
    */
   disableEndpoint(endpointId: string, at: Date): Promise<boolean>;

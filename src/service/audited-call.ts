@@ -143,7 +143,9 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
       if (pending) await pending.complete(failed);
       // Refused before any change: counted per caller and window (refusal-windows.ts), so neither a
       // stranger nor a real credential without permission can flood the trail or evict other events.
-      else if (refusals) await refusals.refused(draft(), failed);
+      // Outside the unit: the window counts in memory, and an event it stores in a transaction that
+      // is rolled back and run again would be lost (the window would only count the re-run).
+      else if (refusals) await unit.outside(() => refusals.refused(draft(), failed));
       else await audit.record(draft(), failed).catch(() => undefined); // still refused if not stored
       throw started ? new Refused(err) : err;
     }

@@ -178,6 +178,10 @@ export function webhookStoreContract(open: () => Promise<ContractWebhookStore>):
       expect((await w.getEndpoint(ep.id))?.disabledAt).toBeInstanceOf(Date);
       expect(await w.countPending(ep.id)).toBe(0);
       expect(await w.dueEndpoints(at(1000), 10)).not.toContain(ep.id);
+      // A message an enqueue racing the disable stored after it: a later disable drops it (answering false).
+      await w.enqueue([message(ep, 3)]);
+      expect(await w.disableEndpoint(ep.id, at(40))).toBe(false);
+      expect(await w.countPending(ep.id)).toBe(0);
     });
 
     it("deletes an endpoint with its messages", async () => {

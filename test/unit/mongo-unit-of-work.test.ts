@@ -148,6 +148,44 @@ describe("MongoDB unit of work", () => {
     expect(seen).toEqual([{ op: "findOne", options: undefined }]);
   });
 
+  it("the budget counts from the unit's first store operation: slow work before it (an admin's authentication) does not make the call UNAVAILABLE", async () => {
+    const session = scriptedSession();
+    const unit = createMongoUnitOfWork({
+      startSession: async () => session as unknown as ClientSession,
+      supported: () => true,
+      budgetMs: 60,
+      wtimeoutMS: 50,
+      maxCommitTimeMS: 50,
+    });
+    const { db, seen } = fakeDb();
+    const value = await unit.run(async () => {
+      await new Promise((r) => setTimeout(r, 250)); // e.g. a Cognito JWKS fetch, no store operation
+      await db.collection("keys").updateOne({ a: 1 }, { $set: { a: 2 } });
+      return "stored";
+    });
+    expect(value).toBe("stored");
+    expect(session.log).toEqual(["start", "commit", "end"]);
+    expect(seen).toEqual([{ op: "updateOne", options: { session } }]);
+
+    // Store work itself past the budget still gives up before the commit (nothing lands late).
+    const late = scriptedSession();
+    const unit2 = createMongoUnitOfWork({
+      startSession: async () => late as unknown as ClientSession,
+      supported: () => true,
+      budgetMs: 60,
+      wtimeoutMS: 50,
+      maxCommitTimeMS: 50,
+    });
+    await expect(
+      unit2.run(async () => {
+        await db.collection("keys").findOne({});
+        await new Promise((r) => setTimeout(r, 250));
+        await db.collection("keys").updateOne({ a: 1 }, { $set: { a: 2 } });
+      }),
+    ).rejects.toThrow(/did not finish within 60 ms/);
+    expect(late.log).toEqual(["start", "abort", "end"]);
+  });
+
   it("a deployment that answers IllegalOperation (20) to the transaction: the work runs again without one", async () => {
     const session = scriptedSession();
     const unit = unitOn(session, undefined);

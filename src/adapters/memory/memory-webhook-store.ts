@@ -73,7 +73,12 @@ export function createMemoryWebhookStore(opts: { keys?: () => Iterable<KeyRecord
     },
     async disableEndpoint(endpointId, at) {
       const e = endpoints.get(endpointId);
-      if (!e || e.disabledAt !== undefined) return false;
+      if (!e) return false;
+      if (e.disabledAt !== undefined) {
+        // Already disabled: a message stored for it since (an enqueue racing the disable) goes too.
+        for (const m of pendingOf(endpointId)) messages.delete(m.id);
+        return false;
+      }
       e.disabledAt = at;
       for (const m of pendingOf(endpointId)) messages.delete(m.id);
       return true;

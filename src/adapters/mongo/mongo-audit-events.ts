@@ -4,6 +4,7 @@ import type { AuditStore } from "../../ports/audit-store.js";
 import { type AuditDoc, fromAuditDoc, toAuditDoc } from "./mongo-documents.js";
 import { isDuplicateKeyOn } from "./mongo-errors.js";
 import { INDEX } from "./mongo-indexes.js";
+import { ambientSession } from "./mongo-unit-of-work.js";
 
 /**
  * The `audit_events` collection. `_id` is the event id, which is time-ordered, so "newest first"
@@ -20,8 +21,18 @@ export function createMongoAuditEvents(
   return {
     appendAuditEvent: (event) =>
       run("appendAuditEvent", async () => {
+        const c = await coll();
+        // Inside a unit of work's transaction an E11000 ends the transaction on the server (nothing
+        // after it could commit): a duplicate is looked up first. An insert racing this one is a
+        // write conflict there, and the unit runs again.
+        if (
+          event.dedupeKey !== undefined &&
+          ambientSession() &&
+          (await c.findOne({ dedupeKey: event.dedupeKey }, { projection: { _id: 1 }, maxTimeMS }))
+        )
+          return false;
         try {
-          await (await coll()).insertOne(toAuditDoc(event), { maxTimeMS });
+          await c.insertOne(toAuditDoc(event), { maxTimeMS });
           return true;
         } catch (err) {
           if (event.dedupeKey !== undefined && isDuplicateKeyOn(err, INDEX.auditDedupe, "dedupeKey")) return false;

@@ -24,6 +24,10 @@ interface Unit {
   /** False once the unit has ended: work started inside it that outlives it runs without the session. */
   active: boolean;
   effects: (() => void)[];
+  /** Run if the unit fails after this attempt's commit was sent (ifCommitUnknown). */
+  ifUnknown: (() => void)[];
+  /** Told by each bound operation: the unit's budget counts from its first one. */
+  started: () => void;
 }
 
 const units = new AsyncLocalStorage<Unit>();
@@ -76,6 +80,7 @@ function bindCollection<T extends object>(coll: Collection<T>): Collection<T> {
           if (at === undefined && !PASS_THROUGH.has(prop))
             throw new Error(`Collection.${prop} is not bound to the unit of work (mongo-unit-of-work.ts)`);
           if (at !== undefined) {
+            units.getStore()?.started();
             while (args.length < at) args.push(undefined);
             const given = (args[at] ?? {}) as Record<string, unknown>;
             // An explicit session (e.g. the rotation's own transaction, outside any unit) wins.
@@ -152,13 +157,32 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
       if (txn.supported() === false) return direct(work);
       const session = await txn.startSession();
       let unit: Unit | undefined;
+      // The budget bounds the transaction, which begins with its first store operation: work before
+      // it (the caller's authentication, a Cognito JWKS fetch) is not counted, as it was not before
+      // the unit existed. The clock stands still until then (or the end of the first attempt).
+      const t0 = performance.now();
+      let firstOpAt: number | undefined;
+      const started = () => void (firstOpAt ??= performance.now());
+      const now = () => (firstOpAt === undefined ? t0 : t0 + (performance.now() - firstOpAt));
+      // Whether the current attempt's commit was sent: a failure after it leaves the outcome unknown.
+      let commitSent = false;
+      const tracked: TransactionSession = {
+        startTransaction: (o) => session.startTransaction(o),
+        commitTransaction: () => {
+          commitSent = true;
+          return session.commitTransaction();
+        },
+        abortTransaction: () => session.abortTransaction(),
+        inTransaction: () => session.inTransaction(),
+      };
       try {
         return await runBoundedTransaction(
-          session,
+          tracked,
           async () => {
             if (unit) unit.active = false; // a previous attempt's stragglers leave the session alone
-            unit = { session, active: true, effects: [] };
-            const value = await units.run(unit, work);
+            commitSent = false;
+            unit = { session, active: true, effects: [], ifUnknown: [], started };
+            const value = await units.run(unit, work).finally(started);
             return { commit: true, value };
           },
           {
@@ -166,6 +190,7 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
             wtimeoutMS: txn.wtimeoutMS,
             maxCommitTimeMS: txn.maxCommitTimeMS,
             retryable: isUnitRetryable,
+            now,
           },
         ).then((value) => {
           const effects = unit!.effects;
@@ -175,6 +200,7 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
         });
       } catch (err) {
         if (unit) unit.active = false;
+        if (unit && commitSent) runEffects(unit.ifUnknown);
         // The deployment answered "no transactions here" (before any write): as a standalone server.
         if (isTransactionUnsupported(err) || isTransactionUnsupported((err as { cause?: unknown }).cause))
           return direct(work);
@@ -187,6 +213,10 @@ export function createMongoUnitOfWork(txn: UnitTransactions): UnitOfWork {
       const u = units.getStore();
       if (u?.active) u.effects.push(effect);
       else runEffects([effect]);
+    },
+    ifCommitUnknown(effect) {
+      const u = units.getStore();
+      if (u?.active) u.ifUnknown.push(effect);
     },
     inTransaction: () => ambientSession() !== undefined,
     outside: (fn) => units.exit(fn),

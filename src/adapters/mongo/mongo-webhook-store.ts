@@ -9,6 +9,8 @@ import type { OutboxMessage, WebhookEndpointRecord } from "../../domain/webhook-
 import { COLLECTIONS, fromKeyDoc, type KeyDoc } from "./mongo-documents.js";
 import type { WebhookStore } from "../../ports/webhook-store.js";
 import { isDuplicateKey } from "./mongo-errors.js";
+import { ambientSession } from "./mongo-unit-of-work.js";
+import { isDedupedMessageId } from "../../domain/webhook-outbox.js";
 
 export const WEBHOOK_COLLECTIONS = { endpoints: "webhook_endpoints", outbox: "webhook_outbox" } as const;
 
@@ -70,7 +72,18 @@ async function insertMessages(
   maxTimeMS: number,
 ): Promise<number> {
   if (batch.length === 0) return 0;
-  const docs: MessageDoc[] = batch.map(({ id, ...rest }) => ({ _id: id, ...rest }));
+  let docs: MessageDoc[] = batch.map(({ id, ...rest }) => ({ _id: id, ...rest }));
+  const ids = docs.map((d) => d._id).filter(isDedupedMessageId);
+  if (ids.length > 0 && ambientSession()) {
+    // In a unit of work's transaction an E11000 ends the transaction on the server: messages
+    // already stored (ids derived from a dedupe key; random ones never collide) are looked up first
+    // and left out.
+    const have = new Set(
+      (await coll.find({ _id: { $in: ids } }, { projection: { _id: 1 }, maxTimeMS }).toArray()).map((d) => d._id),
+    );
+    docs = docs.filter((d) => !have.has(d._id));
+    if (docs.length === 0) return 0;
+  }
   try {
     const r = await coll.insertMany(docs, { ordered: false, maxTimeMS });
     return r.insertedCount;
@@ -167,13 +180,14 @@ export function createMongoWebhookStore(
           { $set: { disabledAt: at } },
           { maxTimeMS },
         );
-        if (r.modifiedCount === 0) return false;
+        // Already disabled (or gone): a message stored for it since (an enqueue racing the disable)
+        // is dropped all the same; only the first disable answers true.
         await (await outbox()).updateMany(
           { endpointId, state: "pending" },
           { $set: { state: "failed", doneAt: at } },
           { maxTimeMS },
         );
-        return true;
+        return r.modifiedCount > 0;
       }),
 
     enqueue: (batch, maxPendingPerEndpoint) =>
