@@ -153,8 +153,37 @@ const cur = new Cursor();
 /** An ASCII string (valid UTF-8 as is), or give up. */
 function ascii(start: number, end: number): string {
   const b = cur.b;
-  for (let i = start; i < end; i++) if (b[i]! > 0x7f) throw GIVE_UP;
+  let high = 0;
+  for (let i = start; i < end; i++) high |= b[i]!;
+  if (high > 0x7f) throw GIVE_UP;
   return (b as unknown as { latin1Slice(start: number, end: number): string }).latin1Slice(start, end);
+}
+
+/**
+ * The tenant_id extension's value: the same few per gateway route, so the last strings are kept
+ * with their bytes and reused (no decode, and the same string object for the tenant comparison).
+ */
+const TENANTS = 8;
+const tenantBytes: Buffer[] = [];
+const tenantStrings: string[] = [];
+let nextTenant = 0;
+function tenantValue(start: number, end: number): string {
+  const b = cur.b;
+  const n = end - start;
+  for (let t = 0; t < tenantBytes.length; t++) {
+    const known = tenantBytes[t]!;
+    if (known.length !== n) continue;
+    let i = 0;
+    while (i < n && b[start + i] === known[i]) i++;
+    if (i === n) return tenantStrings[t]!;
+  }
+  const s = ascii(start, end);
+  if (n <= 64) {
+    tenantBytes[nextTenant] = Buffer.from(s, "latin1");
+    tenantStrings[nextTenant] = s;
+    nextTenant = (nextTenant + 1) % TENANTS;
+  }
+  return s;
 }
 
 const bytesOf = (s: string) => Buffer.from(s, "latin1");
@@ -348,7 +377,8 @@ function readAttributes(end: number, out: Out): void {
       cur.p = cur.s;
       readEntry(e);
       const key = extensionKey(cur.k0, cur.k1);
-      if (key !== undefined) (out.extensions ??= {})[key] = ascii(cur.v0, cur.v1);
+      if (key !== undefined)
+        (out.extensions ??= {})[key] = key === "tenant_id" ? tenantValue(cur.v0, cur.v1) : ascii(cur.v0, cur.v1);
     }
     cur.p = e; // destination (2) and tls_session (12): not read
   }
