@@ -7,64 +7,18 @@
  * (issue 23): Check's server CPU per call within 1.1x of Introspect's. A third pairing shows what
  * the request's size alone costs: the no-op floor fed Check's bytes against Introspect's.
  */
-import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { timestampNow } from "@bufbuild/protobuf/wkt";
+import { fromBinary } from "@bufbuild/protobuf";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Authorization, CheckRequestSchema } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { registerCase } from "../lib/cases.js";
+import { checkRequestHex } from "./check-request.js";
 import { FLOOR_PATH, INTROSPECT_PATH } from "../lib/constants.js";
 import { measurePaired } from "../lib/harness.js";
 import { r3, roundSummary } from "../lib/report.js";
 
 const CHECK_PATH = "/envoy.service.auth.v3.Authorization/Check";
 const TARGET = 1.1;
-
-/** A CheckRequest as Envoy builds it (headers map mode) for `GET /orders/<i>` with this token. */
-function checkRequestHex(token: string, i: number): string {
-  const tenant = token.split("_")[1] ?? ""; // wf_<tenant>_<secret>
-  const peer = (address: string, port: number) => ({
-    address: {
-      address: {
-        case: "socketAddress" as const,
-        value: { address, portSpecifier: { case: "portValue" as const, value: port } },
-      },
-    },
-  });
-  const req = create(CheckRequestSchema, {
-    attributes: {
-      source: peer(`10.1.${i % 250}.${(i * 7) % 250}`, 40000 + i),
-      destination: peer("10.0.0.10", 8080),
-      request: {
-        time: timestampNow(),
-        http: {
-          id: `4f6c1c0e-9a1d-4a8e-8f4e-${String(i).padStart(12, "0")}`,
-          method: "GET",
-          headers: {
-            ":authority": "api.example.com",
-            ":method": "GET",
-            ":path": `/orders/${i}`,
-            ":scheme": "https",
-            accept: "application/json",
-            "accept-encoding": "gzip, br",
-            authorization: `Bearer ${token}`,
-            "user-agent": "bench-client/1.0",
-            "x-forwarded-proto": "https",
-            "x-request-id": `4f6c1c0e-9a1d-4a8e-8f4e-${String(i).padStart(12, "0")}`,
-            "x-envoy-expected-rq-timeout-ms": "15000",
-          },
-          path: `/orders/${i}`,
-          host: "api.example.com",
-          scheme: "https",
-          protocol: "HTTP/2",
-          size: -1n,
-        },
-      },
-      contextExtensions: { tenant_id: tenant },
-    },
-  });
-  return Buffer.from(toBinary(CheckRequestSchema, req)).toString("hex");
-}
 
 registerCase({
   name: "check",

@@ -65,6 +65,30 @@ function side(runs: ReturnType<typeof load>[]) {
           (n) => Math.round(n),
         ),
       };
+    } else if (rows.some((r) => "vs_introspect" in r)) {
+      // Case `check`: its pairings (against the floor, against Introspect, the floor fed its bytes).
+      const pairing = (key: string) => {
+        const at = rows.map((r) => (r[key] ?? {}) as Row);
+        return {
+          server_cpu_ms_per_call: spread(
+            at.map((a) => num(a.server_cpu_ms_per_call_median)),
+            r4,
+          ),
+          reference_cpu_ms_per_call: spread(
+            at.map((a) => num(a.reference_cpu_ms_per_call_median)),
+            r4,
+          ),
+          cpu_ratio: spread(
+            at.map((a) => num(a.cpu_ratio_median)),
+            r3,
+          ),
+        };
+      };
+      out[c] = {
+        vs_introspect: pairing("vs_introspect"),
+        vs_floor: pairing("vs_floor"),
+        floor_check_bytes_vs_introspect_bytes: pairing("floor_check_bytes_vs_introspect_bytes"),
+      };
     } else if (rows.some((r) => "by_connections" in r)) {
       const counts = Object.keys((rows[0]!.by_connections as Record<string, Row>) ?? {});
       out[c] = {

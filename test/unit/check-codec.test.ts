@@ -155,4 +155,115 @@ describe("check-codec (the fast CheckRequest decoder)", () => {
       expect(checkInputOf(fast as never)).toEqual(checkInputOf(full));
     }
   });
+
+  it("decodes only what Check reads: an unrelated extension or header that is not ASCII keeps the fast path", () => {
+    // The old decoder turned every context extension into strings and gave up on a non-ASCII one.
+    const b = bytes({
+      attributes: {
+        request: { http: { headers: { authorization: "Bearer wf_acme_abc", "user-agent": "ü-agent" } } },
+        contextExtensions: { tenant_id: "acme", route_note: "café", clé: "x" },
+      },
+    });
+    const fast = decode(b) as { attributes: { contextExtensions: Record<string, string> } } | undefined;
+    expect(fast).toBeDefined();
+    expect(Object.keys(fast!.attributes.contextExtensions)).toEqual(["tenant_id"]);
+    expectSameInput(b);
+  });
+
+  it("a map entry of an unusual shape (key repeated, value first, extra fields) decodes as protobuf-es's", () => {
+    const str = (field: number, s: string) => {
+      const v = Buffer.from(s, "latin1");
+      return Buffer.concat([Buffer.from([(field << 3) | 2, v.length]), v]);
+    };
+    const len = (field: number, body: Buffer) => Buffer.concat([Buffer.from([(field << 3) | 2, body.length]), body]);
+    const request = (...entries: Buffer[]) => len(1, len(4, len(2, Buffer.concat(entries.map((e) => len(3, e)))))); // attributes.request.http.headers
+    const cases = [
+      Buffer.concat([str(1, "accept"), str(1, "authorization"), str(2, "Bearer wf_acme_abc")]), // last key wins
+      Buffer.concat([str(1, "authorization"), str(2, "Bearer wf_acme_abc"), str(1, "accept")]), // ... also this way
+      Buffer.concat([str(2, "Bearer wf_acme_abc"), str(1, "authorization")]), // value first
+      Buffer.concat([str(1, "authorization"), str(2, "Bearer one"), str(2, "Bearer wf_acme_abc")]), // last value wins
+      Buffer.concat([str(1, "authorization"), str(2, "Bearer wf_acme_abc"), Buffer.from([0x18, 0x01])]), // unknown field
+      str(1, "authorization"), // no value: ""
+    ];
+    for (const entry of cases) {
+      const b = request(entry, Buffer.concat([str(1, "x-warpflow-admin"), str(2, "true")]));
+      expectSameInput(b);
+    }
+    const lastKey = checkInputOf(decode(request(cases[0]!)) as never);
+    expect(lastKey.authorizationCount).toBe(1);
+    expect(lastKey.authorization).toBe("Bearer wf_acme_abc");
+  });
+
+  it("mutated Envoy requests (flipped, cut, repeated bytes) never throw; re-encoded, they decode as on protobuf-es", () => {
+    const seed = bytes({
+      attributes: {
+        source: peer("10.1.2.3"),
+        destination: peer("10.0.0.10"),
+        request: {
+          time: timestampNow(),
+          http: {
+            id: "r1",
+            method: "GET",
+            headers: { ":path": "/p", authorization: "Bearer wf_acme_abc", "x-warpflow-admin": "1", accept: "*/*" },
+            headerMap: { headers: [{ key: "Authorization", rawValue: Buffer.from("Bearer wf_acme_abc") }] },
+          },
+        },
+        contextExtensions: { tenant_id: "acme", required_scopes: "a b", other: "z" },
+      },
+    });
+    let compared = 0;
+    for (let i = 0; i < 3000; i++) {
+      const b = Buffer.from(seed);
+      const kind = i % 3;
+      let m: Buffer = b;
+      if (kind === 0)
+        for (let j = 0; j < 1 + (i % 4); j++) b[Math.floor(Math.random() * b.length)] = randomBytes(1)[0]!;
+      else if (kind === 1) m = b.subarray(0, Math.floor(Math.random() * b.length));
+      else {
+        const at = Math.floor(Math.random() * b.length);
+        const n = 1 + Math.floor(Math.random() * 16);
+        m = Buffer.concat([b.subarray(0, at), b.subarray(at, at + n), b.subarray(at)]);
+      }
+      decode(m); // never throws: a message or undefined (protobuf-es then decides)
+      // The raw mutation is not compared: protobuf-es does not check a nested message's length
+      // against its parent's, so where a part Check does not read (destination, labels) overruns
+      // its parent it reads on into the next fields, while the fast decoder steps over the part as
+      // its parent's length says (the same on main's decoder). Envoy never sends such bytes, and
+      // either reading is a request the caller could have sent well formed. Re-encoded by
+      // protobuf-es, the mutation is a well-formed (often odd) request: both must agree on it.
+      let canonical;
+      try {
+        canonical = Buffer.from(toBinary(CheckRequestSchema, fromBinary(CheckRequestSchema, m)));
+      } catch {
+        continue;
+      }
+      const fast = decode(canonical);
+      if (fast === undefined) continue;
+      let reference;
+      try {
+        reference = checkInputOf(fromBinary(CheckRequestSchema, canonical));
+      } catch (err) {
+        expect(() => checkInputOf(fast as never)).toThrow((err as Error).message);
+        continue;
+      }
+      expect(checkInputOf(fast as never)).toEqual(reference);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(100); // the mutations mostly keep a decodable request
+  });
+
+  it("hostile sizes: 20,000 headers and 5,000 x-warpflow-* names decode in bounded time, refused as on protobuf-es", () => {
+    const headers: Record<string, string> = {};
+    for (let i = 0; i < 20_000; i++) headers[`h-${i}`] = "v".repeat(20);
+    headers.authorization = "Bearer wf_acme_abc";
+    const many = bytes({ attributes: { request: { http: { headers } } } });
+    const t0 = performance.now();
+    expectSameInput(many);
+    expect(performance.now() - t0).toBeLessThan(5_000); // generous: a shared machine
+    const claims: Record<string, string> = {};
+    for (let i = 0; i < 5_000; i++) claims[`x-warpflow-h${i}`] = "1";
+    const forged = bytes({ attributes: { request: { http: { headers: claims } } } });
+    expect(() => checkInputOf(decode(forged) as never)).toThrow(/more than 100 x-warpflow-\* headers/);
+    expect(() => checkInputOf(fromBinary(CheckRequestSchema, forged))).toThrow(/more than 100 x-warpflow-\* headers/);
+  });
 });
