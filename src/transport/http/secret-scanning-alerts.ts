@@ -51,8 +51,8 @@ export interface AlertReceiver {
  * POST /api/v1/secret-scanning/alerts: GitHub's partner format, signed (ECDSA P-256 over the raw
  * body; Github-Public-Key-Identifier, Github-Public-Key-Signature). Without both headers, or with an
  * identifier not in GitHub's key list: 401 before the body is read. Bodies read at once: at most
- * `maxInFlight`, `maxPerAddress` from one client address (IPv6: its /64); more: 503 unread. A body over `maxBodyBytes`: 413. A signature that does not verify: 401, nothing
- * parsed, nothing changed. Verified: 200 with GitHub's feedback array. The store cannot answer: 503
+ * `maxInFlight`, `maxPerAddress` from one client address (IPv6: its /64); more: 503 unread. A body
+ * over `maxBodyBytes`: 413. A signature that does not verify: 401, nothing parsed, nothing changed. Verified: 200 with GitHub's feedback array. The store cannot answer: 503
  * (GitHub sends the alert again). No response ever repeats a token.
  */
 export function createSecretScanningHandler(
