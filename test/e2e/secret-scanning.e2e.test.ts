@@ -364,7 +364,8 @@ describe("a request that does not verify is 401 and changes nothing", () => {
     const declared = 200_000;
     const held: net.Socket[] = [];
     for (let i = 0; i < MAX_ALERTS_IN_FLIGHT; i++) {
-      const sock = net.connect({ port: t.port, host: "127.0.0.1" });
+      // From 4 other addresses, 2 each (one address holds at most MAX_ALERTS_IN_FLIGHT_PER_ADDRESS).
+      const sock = net.connect({ port: t.port, host: "127.0.0.1", localAddress: `127.0.0.${2 + (i % 4)}` });
       await new Promise<void>((done) => sock.once("connect", () => done()));
       sock.write(
         `POST /api/v1/secret-scanning/alerts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n` +
@@ -384,7 +385,8 @@ describe("a request that does not verify is 401 and changes nothing", () => {
     // Eight strangers with forged signature headers trickle their bodies and never finish.
     const held: net.Socket[] = [];
     for (let i = 0; i < MAX_ALERTS_IN_FLIGHT; i++) {
-      const sock = net.connect({ port: t.port, host: "127.0.0.1" });
+      // From 4 other addresses, 2 each (one address holds at most MAX_ALERTS_IN_FLIGHT_PER_ADDRESS).
+      const sock = net.connect({ port: t.port, host: "127.0.0.1", localAddress: `127.0.0.${2 + (i % 4)}` });
       await new Promise<void>((done) => sock.once("connect", () => done()));
       sock.on("error", () => {});
       sock.write(

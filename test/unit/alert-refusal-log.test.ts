@@ -20,6 +20,7 @@ const signed = "Github-Public-Key-Identifier: k1\r\nGithub-Public-Key-Signature:
 const sink = lineSink();
 let received = 0;
 const receiver: AlertReceiver = {
+  knowsKey: () => Promise.resolve(true),
   receive() {
     received++;
     return Promise.reject(new DomainError("unavailable", "store down"));

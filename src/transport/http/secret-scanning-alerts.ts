@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
+import { addressGroupOf } from "../protocol/address-group.js";
 import { peerOf } from "../protocol/peer.js";
 import { nextCallSeq, REQUEST_ID_HEADER, requestIdOf } from "../protocol/request-id.js";
 import type { CallContext } from "../protocol/unary-handlers.js";
@@ -24,11 +25,19 @@ export const MAX_ALERTS_IN_FLIGHT = 8;
  * answered 408 and its place freed, and 8 trickling strangers cannot keep real alerts out.
  */
 export const ALERT_BODY_DEADLINE_MS = 5000;
+/**
+ * Of the MAX_ALERTS_IN_FLIGHT places, one client address (an IPv6 /64) may hold this many: a
+ * sender naming a real key identifier (they are public) cannot take every place from one address.
+ * GitHub sends one request at a time per batch from many addresses.
+ */
+export const MAX_ALERTS_IN_FLIGHT_PER_ADDRESS = 2;
 const KEY_ID_HEADER = "github-public-key-identifier";
 const SIGNATURE_HEADER = "github-public-key-signature";
 
 /** What the endpoint needs from the service layer (service/secret-scanning-alerts.ts). */
 export interface AlertReceiver {
+  /** Whether the key list holds this identifier (bounded wait); asked before the body is read. */
+  knowsKey(keyIdentifier: string): Promise<boolean>;
   receive(alert: {
     body: Buffer;
     keyIdentifier: string;
@@ -40,9 +49,10 @@ export interface AlertReceiver {
 
 /**
  * POST /api/v1/secret-scanning/alerts: GitHub's partner format, signed (ECDSA P-256 over the raw
- * body; Github-Public-Key-Identifier, Github-Public-Key-Signature). Without both headers: 401 before
- * the body is read. A body over `maxBodyBytes`: 413. A signature that does not verify: 401, nothing
- * parsed, nothing changed. Verified: 200 with GitHub's feedback array. The store cannot answer: 503
+ * body; Github-Public-Key-Identifier, Github-Public-Key-Signature). Without both headers, or with an
+ * identifier not in GitHub's key list: 401 before the body is read. Bodies read at once: at most
+ * `maxInFlight`, `maxPerAddress` from one client address (IPv6: its /64); more: 503 unread. A body
+ * over `maxBodyBytes`: 413. A signature that does not verify: 401, nothing parsed, nothing changed. Verified: 200 with GitHub's feedback array. The store cannot answer: 503
  * (GitHub sends the alert again). No response ever repeats a token.
  */
 export function createSecretScanningHandler(
@@ -51,8 +61,14 @@ export function createSecretScanningHandler(
   maxBodyBytes: number,
   maxInFlight = MAX_ALERTS_IN_FLIGHT,
   bodyDeadlineMs = ALERT_BODY_DEADLINE_MS,
+  maxPerAddress = MAX_ALERTS_IN_FLIGHT_PER_ADDRESS,
 ) {
   let inFlight = 0;
+  const byAddress = new Map<string, number>();
+  const busy = (res: NodeResponse, ctx: CallContext, start: bigint, message: string, headers: object) => {
+    observer.end(SECRET_SCANNING_ALERT, Code.Unavailable, start, ctx, message);
+    sendError(res, 503, "unavailable", `${message}: retry later`, { "retry-after": "5", ...headers });
+  };
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const start = process.hrtime.bigint();
     const ctx: CallContext = {
@@ -76,14 +92,20 @@ export function createSecretScanningHandler(
       }
       // After the headers: a scanner's GET without them is a 401 (debug), not a 405 (info).
       if (req.method !== "POST") throw new HttpError(405, "method_not_allowed", "use POST");
-      if (inFlight >= maxInFlight) {
-        observer.end(SECRET_SCANNING_ALERT, Code.Unavailable, start, ctx, "too many alerts in flight");
-        return sendError(res, 503, "unavailable", "too many alerts in flight: retry later", {
-          "retry-after": "5",
-          ...idHeader(),
-        });
+      // A made-up identifier is refused before the body is read, so it holds no place (attack finding:
+      // 8 trickling strangers kept every real alert out). An unknown one may start the bounded reload.
+      if (!(await receiver.knowsKey(keyIdentifier))) {
+        const message = "unknown public key identifier";
+        observer.end(SECRET_SCANNING_ALERT, Code.Unauthenticated, start, ctx, message);
+        return sendError(res, 401, "unauthenticated", message, idHeader());
       }
+      if (inFlight >= maxInFlight) return busy(res, ctx, start, "too many alerts in flight", idHeader());
+      const group = addressGroupOf(req.socket.remoteAddress) ?? "unknown";
+      const mine = byAddress.get(group) ?? 0;
+      if (maxPerAddress > 0 && mine >= maxPerAddress)
+        return busy(res, ctx, start, "too many alerts in flight from this address", idHeader());
       inFlight++;
+      byAddress.set(group, mine + 1);
       let verdict: Awaited<ReturnType<AlertReceiver["receive"]>>;
       try {
         let timer: NodeJS.Timeout | undefined;
@@ -97,6 +119,9 @@ export function createSecretScanningHandler(
         verdict = await receiver.receive({ body, keyIdentifier, signature, peer: ctx.peer, userAgent: ctx.userAgent });
       } finally {
         inFlight--;
+        const left = (byAddress.get(group) ?? 1) - 1;
+        if (left <= 0) byAddress.delete(group);
+        else byAddress.set(group, left);
       }
       if (!verdict.verified) {
         const message =

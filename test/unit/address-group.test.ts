@@ -1,0 +1,30 @@
+// The client a per-address bound counts (secret-scanning alerts in flight): IPv4 as it is, an
+// IPv4-mapped IPv6 address as its IPv4, IPv6 by its /64 (one host can use any address in it).
+import { describe, expect, it } from "vitest";
+import { addressGroupOf } from "../../src/transport/protocol/address-group.js";
+
+describe("addressGroupOf", () => {
+  it("keeps an IPv4 address and folds an IPv4-mapped one to it", () => {
+    expect(addressGroupOf("203.0.113.7")).toBe("203.0.113.7");
+    expect(addressGroupOf("::ffff:203.0.113.7")).toBe("203.0.113.7");
+    expect(addressGroupOf("::FFFF:203.0.113.7")).toBe("203.0.113.7");
+  });
+
+  it("groups IPv6 addresses by their /64, however written", () => {
+    const a = addressGroupOf("2001:db8:1:2::1");
+    expect(a).toBe("2001:db8:1:2::/64");
+    expect(addressGroupOf("2001:0db8:0001:0002:ffff:ffff:ffff:ffff")).toBe(a);
+    expect(addressGroupOf("2001:DB8:1:2:a:b:c:d")).toBe(a);
+    expect(addressGroupOf("2001:db8:1:3::1")).not.toBe(a);
+    expect(addressGroupOf("::1")).toBe("0:0:0:0::/64");
+    expect(addressGroupOf("fe80::1")).toBe("fe80:0:0:0::/64");
+    expect(addressGroupOf("2001:db8::")).toBe("2001:db8:0:0::/64");
+    expect(addressGroupOf("::2001:db8:1:2:3")).toBe("0:0:0:2001::/64");
+  });
+
+  it("is undefined for no address or not an address", () => {
+    expect(addressGroupOf(undefined)).toBeUndefined();
+    expect(addressGroupOf("")).toBeUndefined();
+    expect(addressGroupOf("not-an-address")).toBeUndefined();
+  });
+});
