@@ -170,6 +170,28 @@ describe("check-codec (the fast CheckRequest decoder)", () => {
     expectSameInput(b);
   });
 
+  it("invalid UTF-8 in a string Check does not read is not judged (protobuf-es refuses the whole message); in the credential it is", () => {
+    // A deliberate difference (attack review, session 32): Envoy's legacy `headers` map carries a
+    // client's obs-text bytes as they came, and a header the service never reads must not turn a
+    // valid credential into a refusal. The credential itself is never read from invalid bytes.
+    const withBytes = (value: string, at: "user-agent" | "authorization") => {
+      const headers: Record<string, string> = { authorization: "Bearer wf_acme_abc", "user-agent": "agent" };
+      headers[at] = value;
+      const b = bytes({ attributes: { request: { http: { headers, method: "GET" } } } });
+      const i = b.indexOf("ZZ");
+      b[i] = 0xff;
+      b[i + 1] = 0xfe;
+      return b;
+    };
+    const unrelated = withBytes("ZZ-agent", "user-agent");
+    expect(() => fromBinary(CheckRequestSchema, unrelated)).toThrow();
+    const fast = decode(unrelated);
+    expect(fast).toBeDefined();
+    expect(checkInputOf(fast as never).authorization).toBe("Bearer wf_acme_abc");
+    // In the authorization value: not for the fast decoder (protobuf-es then refuses the request).
+    expect(decode(withBytes("Bearer wf_acme_ZZ", "authorization"))).toBeUndefined();
+  });
+
   it("a map entry of an unusual shape (key repeated, value first, extra fields) decodes as protobuf-es's", () => {
     const str = (field: number, s: string) => {
       const v = Buffer.from(s, "latin1");

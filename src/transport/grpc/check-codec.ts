@@ -6,7 +6,12 @@
 // source socket address. A header or extension it does not keep costs a length and a byte or two
 // of its name: no string, no object. The message it returns is that projection of the request
 // (every other field absent), so Check decides exactly as on protobuf-es's full message (proven by
-// test/unit/check-codec.test.ts). Anything unusual goes back to protobuf-es: a known field with
+// test/unit/check-codec.test.ts) for every well-formed request. Two differences on malformed bytes,
+// both in parts Check never reads: a string field it skips that is not valid UTF-8 (protobuf-es
+// refuses the whole message; here the credential is judged: Envoy's legacy `headers` map passes a
+// client's obs-text bytes as they came), and a skipped nested part whose length overruns its
+// enclosing message (stepped over as the enclosing length says). Anything unusual in what Check
+// reads goes back to protobuf-es: a known field with
 // another wire type, a kept string that is not ASCII, a truncated or malformed message. If the
 // generated schema stops matching the field numbers below, the decoder is disabled at load.
 import type { DescMessage } from "@bufbuild/protobuf";
