@@ -21,7 +21,10 @@ describe("Check fast path", () => {
     const d = createDomain();
     const { token } = await d.keys.create("acme", "k", "test", { scopes: ["orders:read"] });
     await d.introspector.introspect(token); // cached: the fast path can answer
-    const tokenService = createTokenServiceHandlers({ introspector: d.introspector, admin: {} as never });
+    const tokenService = createTokenServiceHandlers({
+      introspector: d.introspector,
+      admin: { audit: {} } as never /* introspect only: no admin call runs */,
+    });
     const check = (createAuthorizationHandlers({ tokenService }) as WithFastUnary)[FAST_UNARY]!.check as FastUnary;
     const first = check.answer(request(token, "orders:read"))!;
     expect(first).toBeDefined();

@@ -34,7 +34,10 @@ describe("splitScopes: space-separated, as an OAuth 2.0 scope", () => {
 
 describe("/authz and Check read the same list the same way", () => {
   const d = createDomain();
-  const tokenService = createTokenServiceHandlers({ introspector: d.introspector, admin: {} as never });
+  const tokenService = createTokenServiceHandlers({
+    introspector: d.introspector,
+    admin: { audit: {} } as never /* introspect only: no admin call runs */,
+  });
   const authorization = createAuthorizationHandlers({ tokenService });
   const quiet = { end() {} };
   const forwardAuth = createForwardAuthHandler(tokenService.introspect, quiet);
