@@ -22,6 +22,19 @@ describe("addressGroupOf", () => {
     expect(addressGroupOf("::2001:db8:1:2:3")).toBe("0:0:0:2001::/64");
   });
 
+  it("an IPv4 client carried in IPv6 (NAT64 64:ff9b::/96, a mapped address in hex) is that IPv4 client", () => {
+    // Review (session 32): by /64, every IPv4 client of a NAT64/SIIT front was one group, so one
+    // sender holding its places (it may name a real, public key identifier) kept every other out.
+    expect(addressGroupOf("64:ff9b::cb00:7107")).toBe("203.0.113.7");
+    expect(addressGroupOf("64:ff9b::203.0.113.7")).toBe("203.0.113.7");
+    expect(addressGroupOf("64:FF9B:0:0:0:0:CB00:7108")).toBe("203.0.113.8");
+    expect(addressGroupOf("64:ff9b::cb00:7107")).not.toBe(addressGroupOf("64:ff9b::c633:6407"));
+    expect(addressGroupOf("::ffff:cb00:7107")).toBe("203.0.113.7");
+    // Not the well-known prefix: an ordinary /64.
+    expect(addressGroupOf("64:ff9b:1::cb00:7107")).toBe("64:ff9b:1:0::/64");
+    expect(addressGroupOf("64:ff9b::1:cb00:7107")).toBe("64:ff9b:0:0::/64");
+  });
+
   it("is undefined for no address or not an address", () => {
     expect(addressGroupOf(undefined)).toBeUndefined();
     expect(addressGroupOf("")).toBeUndefined();

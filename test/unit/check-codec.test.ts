@@ -192,6 +192,23 @@ describe("check-codec (the fast CheckRequest decoder)", () => {
     expect(decode(withBytes("Bearer wf_acme_ZZ", "authorization"))).toBeUndefined();
   });
 
+  it("a tag protobuf-es refuses (over 5 bytes, or past uint32) is not for the fast decoder either", () => {
+    // Review (session 32): such a tag was read as a valid one (padded) or skipped as an unknown
+    // field (past uint32), so the fast decoder judged a message protobuf-es refuses outright,
+    // here with another tenant binding than the one protobuf-es would ever read.
+    const base = bytes({ attributes: { request: { http: { headers: { authorization: "Bearer wf_acme_abc" } } } } });
+    const extra = bytes({ attributes: { contextExtensions: { tenant_id: "other" } } }); // 0x0a <len> ...
+    const withTag = (tag: number[]) => Buffer.concat([base, Buffer.from(tag), extra.subarray(1)]);
+    const padded = withTag([0x8a, 0x80, 0x80, 0x80, 0x80, 0x00]); // field 1, LEN, in 6 bytes
+    const overflow = withTag([0x8a, 0x80, 0x80, 0x80, 0x10]); // bit 32 set
+    for (const b of [padded, overflow]) {
+      expect(() => fromBinary(CheckRequestSchema, b)).toThrow(/illegal tag/);
+      expect(decode(b)).toBeUndefined();
+    }
+    // The longest tag protobuf-es takes (5 bytes, within uint32) still decodes, as on protobuf-es.
+    expectSameInput(withTag([0x8a, 0x80, 0x80, 0x80, 0x00]));
+  });
+
   it("a map entry of an unusual shape (key repeated, value first, extra fields) decodes as protobuf-es's", () => {
     const str = (field: number, s: string) => {
       const v = Buffer.from(s, "latin1");

@@ -12,7 +12,8 @@
 // client's obs-text bytes as they came), and a skipped nested part whose length overruns its
 // enclosing message (stepped over as the enclosing length says). Anything unusual in what Check
 // reads goes back to protobuf-es: a known field with
-// another wire type, a kept string that is not ASCII, a truncated or malformed message. If the
+// another wire type, a kept string that is not ASCII, a truncated or malformed message (a tag
+// protobuf-es refuses, longer than 5 bytes or past uint32, anywhere in the message). If the
 // generated schema stops matching the field numbers below, the decoder is disabled at load.
 import type { DescMessage } from "@bufbuild/protobuf";
 import {
@@ -113,6 +114,8 @@ class Cursor {
       if (tag < 0x80) p++;
       else {
         tag = this.varint(end);
+        // protobuf-es refuses a tag of more than 5 bytes or past uint32 (the whole message): so here.
+        if (this.p - p > 5 || tag > 0xffffffff) throw GIVE_UP;
         p = this.p;
       }
       const number = tag < 0x80 ? tag >>> 3 : Math.floor(tag / 8);
