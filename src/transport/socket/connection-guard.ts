@@ -2,7 +2,10 @@
 // per client address (0 = no bound) and `maxTotal` in all, so one client cannot take every file
 // descriptor of the process. A refused connection is closed at once. Every admitted socket is
 // tracked, so shutdown can close connections that no server has taken over yet (or never will).
+// A client address is counted as addressGroupOf groups it: an IPv6 client by its /64 (a host picks
+// any of its 2^64 addresses per connection), an IPv4-mapped address as the IPv4 address.
 import type * as net from "node:net";
+import { addressGroupOf } from "../protocol/address-group.js";
 
 export interface ConnectionGuard {
   /** Admits the socket (tracked until it closes) or destroys it; returns whether it was admitted. */
@@ -38,7 +41,7 @@ export function createConnectionGuard(opts: ConnectionGuardOptions): ConnectionG
   return {
     admit(socket) {
       if (sockets.size >= opts.maxTotal) return refuse(socket, "total");
-      const address = socket.remoteAddress ?? "unknown";
+      const address = addressGroupOf(socket.remoteAddress) ?? "unknown";
       const count = byAddress.get(address) ?? 0;
       if (opts.maxPerAddress > 0 && count >= opts.maxPerAddress) return refuse(socket, "per_address");
       byAddress.set(address, count + 1);
