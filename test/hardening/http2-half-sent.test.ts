@@ -1,4 +1,5 @@
 import * as http2 from "node:http2";
+import * as net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { pollUntil, sleep } from "../support/poll.js";
 import { useTestApp } from "../support/test-app.js";
@@ -18,7 +19,9 @@ afterEach(() => {
 });
 
 function connect(localAddress = "127.0.0.1"): http2.ClientHttp2Session {
-  const s = http2.connect(`http://127.0.0.1:${t.port}`, { localAddress });
+  const s = http2.connect(`http://127.0.0.1:${t.port}`, {
+    createConnection: () => net.connect({ host: "127.0.0.1", port: t.port, localAddress }),
+  });
   s.on("error", () => {});
   sessions.push(s);
   return s;
