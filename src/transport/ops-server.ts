@@ -31,6 +31,7 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
   const guard = createConnectionGuard({
     maxTotal: FIXED_LIMITS.opsMaxConnections,
     maxPerAddress: FIXED_LIMITS.opsMaxConnectionsPerAddress,
+    evictWhenFull: true, // 4 addresses x 16 idle connections shut the probes out (attack finding)
     onRefused: opts.onRefused,
   });
   const listener = net.createServer({ noDelay: true }, (socket) => {

@@ -34,6 +34,33 @@ describe("connection guard", () => {
     expect(guard.open).toBe(3);
   });
 
+  it("counts an IPv6 client by its /64 and an IPv4-mapped address as the IPv4 one (attack finding: one /64 could fill maxTotal)", () => {
+    const guard = createConnectionGuard({ maxPerAddress: 2, maxTotal: 100 });
+    // One host's /64: a new source address per connection (2^64 to pick from).
+    const v6 = ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3", "2001:DB8:1:2:0:0:0:4"];
+    expect(v6.map((a) => guard.admit(asSocket(fakeSocket(a))))).toEqual([true, true, false, false]);
+    expect(guard.admit(asSocket(fakeSocket("2001:db8:1:3::1")))).toBe(true); // the next /64 is another client
+    // The same IPv4 client, written plain and IPv4-mapped (a dual-stack listener reports the latter).
+    const v4 = ["10.0.0.9", "::ffff:10.0.0.9", "::FFFF:10.0.0.9"];
+    expect(v4.map((a) => guard.admit(asSocket(fakeSocket(a))))).toEqual([true, true, false]);
+    expect(guard.refused.perAddress).toBe(3);
+  });
+
+  it("evictWhenFull: a newcomer with 2 fewer connections than the biggest address takes that address's oldest place (attack finding: the ops port)", () => {
+    const guard = createConnectionGuard({ maxPerAddress: 2, maxTotal: 4, evictWhenFull: true });
+    const held = ["10.0.0.1", "10.0.0.1", "10.0.0.2", "10.0.0.2"].map(fakeSocket);
+    expect(held.map((s) => guard.admit(asSocket(s)))).toEqual([true, true, true, true]);
+    const probe = fakeSocket("10.0.0.3");
+    expect(guard.admit(asSocket(probe))).toBe(true);
+    expect(held.map((s) => s.destroyed)).toEqual([true, false, false, false]); // 10.0.0.1's oldest
+    // The evicted address reconnecting: 1 against the biggest 2, not 2 fewer: refused, the probe stays.
+    expect(guard.admit(asSocket(fakeSocket("10.0.0.1")))).toBe(false);
+    expect(guard.admit(asSocket(fakeSocket("10.0.0.3")))).toBe(false); // 1 + 2 > 2: no eviction for it either
+    expect(probe.destroyed).toBe(false);
+    expect(guard.open).toBe(4);
+    expect(guard.refused).toEqual({ perAddress: 0, total: 2 });
+  });
+
   it("maxPerAddress 0 is no per-address bound; maxTotal always holds; destroyAll closes every admitted socket", () => {
     const guard = createConnectionGuard({ maxPerAddress: 0, maxTotal: 5 });
     const sockets = Array.from({ length: 7 }, () => fakeSocket("10.0.0.1"));

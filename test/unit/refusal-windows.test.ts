@@ -92,6 +92,16 @@ describe("refusal windows", () => {
     expect(across[0]!.detail).toContain("from 10.0.0.66");
   });
 
+  it("an IPv6 host is one address by its /64 (attack finding: a new address per call took every window)", async () => {
+    const { windows, fates, list } = setup(200);
+    for (let t = 0; t < 5000; t++)
+      await windows.refused(draft(`[2001:db8:1:2::${t.toString(16)}]:1`, `t${t}`), refusal);
+    expect(windows.openWindows()).toBe(21); // as one IPv4 address: 20 tenants + 1 across tenants
+    expect(fates.filter((f) => f === "overflow")).toHaveLength(0);
+    await windows.refused({ ...draft("10.0.0.9:4444"), action: "key.revoke" }, refusal);
+    expect(await list("acme")).toEqual([expect.objectContaining({ action: "key.revoke", peer: "10.0.0.9:4444" })]);
+  });
+
   it("an authenticated caller without permission: its first refusals are events of their own, a flood is counted under its name and evicts nothing", async () => {
     const { clock, windows, list } = setup(200);
     const denied: AuditCompletion = {

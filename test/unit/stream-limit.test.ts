@@ -49,6 +49,17 @@ describe("open-stream bound per client address", () => {
     expect((await start(h, "127.0.0.1:40006")).ok).toBe(true);
   });
 
+  it("an IPv6 client counts by its /64, an IPv4-mapped address as the IPv4 one (attack finding)", async () => {
+    const [limited] = limitOpenStreams([watch], { max: 100, maxPerAddress: 2 });
+    const h = limited!.handlers.watch as unknown as Open;
+    const peers = ["[2001:db8:1:2::1]:1", "[2001:db8:1:2::2]:2", "[2001:db8:1:2:ffff::3]:3", "2001:db8:1:2::4:4"];
+    const v6 = await Promise.all(peers.map((p) => start(h, p)));
+    expect(v6.map((c) => c.ok)).toEqual([true, true, false, false]);
+    expect((await start(h, "[2001:db8:1:3::1]:5")).ok).toBe(true); // the next /64 is another client
+    const v4 = await Promise.all(["10.0.0.9:1", "::ffff:10.0.0.9:2", "[::ffff:10.0.0.9]:3"].map((p) => start(h, p)));
+    expect(v4.map((c) => c.ok)).toEqual([true, true, false]);
+  });
+
   it("0 means no per-address bound; the total bound still holds", async () => {
     const [limited] = limitOpenStreams([watch], { max: 4, maxPerAddress: 0 });
     const h = limited!.handlers.watch as unknown as Open;

@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServedService } from "../protocol/served-service.js";
 import type { StreamCallContext } from "../protocol/stream-handlers.js";
+import { addressGroupOf } from "../protocol/address-group.js";
 
 export interface OpenStreamLimits {
   /** Open streaming calls in all, every client and protocol together. */
@@ -47,7 +48,10 @@ export function createStreamCounter(
 ): <T>(address: string | undefined, start: () => AsyncIterable<T>) => AsyncIterable<T> {
   let open = 0;
   const byAddress = new Map<string, number>();
-  return async function* counted<T>(address: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> {
+  return async function* counted<T>(peerAddress: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> {
+    // An IPv6 client counts by its /64 (it can pick a new address per connection), an IPv4-mapped
+    // address as the IPv4 one (grpc-js and the Connect path may write the same client either way).
+    const address = peerAddress === undefined ? undefined : (addressGroupOf(peerAddress) ?? peerAddress);
     if (open >= limits.max)
       throw new ConnectError(`too many ${what} (${limits.max}), retry later`, Code.ResourceExhausted);
     const mine = address === undefined ? 0 : (byAddress.get(address) ?? 0);
