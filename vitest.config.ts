@@ -6,10 +6,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: "forks",
-    // Two files at a time per run (vitest's default here is cores - 1 = 1): most files wait on real
-    // servers, child processes and timers. CI runs two such runs side by side (Node 20 and 26):
-    // 8 min 54 s -> 5 min 51 s for the whole of .ci/run, all passing.
-    maxWorkers: 2,
     projects: [
       {
         extends: true,
