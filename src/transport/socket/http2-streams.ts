@@ -125,8 +125,9 @@ export function splitHttp2Streams(
   // shared 'close' listener per stream forgets it; a stream that has sent its whole request
   // (readableEnded) but is not closed yet is forgotten by the sweep, never reset.
   const pending = new Map<http2.ServerHttp2Stream, number>();
-  function forget(this: http2.ServerHttp2Stream) {
+  function forget(this: Sending) {
     pending.delete(this);
+    sent.call(this);
   }
   // The same streams counted per client address (attack finding: 250 connections x 100 streams
   // each holding a half-sent 60 KB Connect body, no credential needed, took RSS 92 -> 981 MiB).
@@ -134,6 +135,11 @@ export function splitHttp2Streams(
   const sendingBy = new Map<string, number>();
   const SENDING = Symbol("warpflow.sendingGroup");
   type Sending = http2.ServerHttp2Stream & { [SENDING]?: string };
+  // A connection's client group, worked out once per connection, not per stream.
+  const GROUP = Symbol("warpflow.addressGroup");
+  type Grouped = http2.ServerHttp2Session & { [GROUP]?: string };
+  const groupOf = (session: Grouped | undefined) =>
+    session === undefined ? "unknown" : (session[GROUP] ??= addressGroupOf(session.socket?.remoteAddress) ?? "unknown");
   function sent(this: Sending) {
     const group = this[SENDING];
     if (group === undefined) return;
@@ -203,7 +209,7 @@ export function splitHttp2Streams(
       }
       const sending = !stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM);
       if (sending && sendingPerAddress > 0) {
-        const group = addressGroupOf(stream.session?.socket?.remoteAddress) ?? "unknown";
+        const group = groupOf(stream.session as Grouped | undefined);
         const mine = sendingBy.get(group) ?? 0;
         if (mine >= sendingPerAddress) {
           stream.on("error", () => {});
@@ -211,8 +217,7 @@ export function splitHttp2Streams(
         }
         sendingBy.set(group, mine + 1);
         (stream as Sending)[SENDING] = group;
-        stream.once("end", sent);
-        stream.once("close", sent);
+        stream.once("end", sent); // its 'close' is `forget`'s, below
       }
       dropRepeatedAuthorization(headers, rawHeaders);
       const use = (stream.session as (http2.ServerHttp2Session & Counted) | undefined)?.[USE];
