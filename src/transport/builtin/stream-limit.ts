@@ -1,6 +1,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServedService } from "../protocol/served-service.js";
 import type { StreamCallContext } from "../protocol/stream-handlers.js";
+import { createAddressCounts } from "../protocol/address-counts.js";
 import { addressGroupOf } from "../protocol/address-group.js";
 
 export interface OpenStreamLimits {
@@ -47,14 +48,14 @@ export function createStreamCounter(
   what = "open streams",
 ): <T>(address: string | undefined, start: () => AsyncIterable<T>) => AsyncIterable<T> {
   let open = 0;
-  const byAddress = new Map<string, number>();
+  const byAddress = createAddressCounts();
   return async function* counted<T>(peerAddress: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> {
     // An IPv6 client counts by its /64 (it can pick a new address per connection), an IPv4-mapped
     // address as the IPv4 one (grpc-js and the Connect path may write the same client either way).
     const address = peerAddress === undefined ? undefined : (addressGroupOf(peerAddress) ?? peerAddress);
     if (open >= limits.max)
       throw new ConnectError(`too many ${what} (${limits.max}), retry later`, Code.ResourceExhausted);
-    const mine = address === undefined ? 0 : (byAddress.get(address) ?? 0);
+    const mine = address === undefined ? 0 : byAddress.of(address);
     if (address !== undefined && limits.maxPerAddress > 0 && mine >= limits.maxPerAddress) {
       throw new ConnectError(
         `too many ${what} from this address (${limits.maxPerAddress}), retry later`,
@@ -62,16 +63,12 @@ export function createStreamCounter(
       );
     }
     open++;
-    if (address !== undefined) byAddress.set(address, mine + 1);
+    if (address !== undefined) byAddress.add(address);
     try {
       yield* start();
     } finally {
       open--;
-      if (address !== undefined) {
-        const left = byAddress.get(address)! - 1;
-        if (left === 0) byAddress.delete(address);
-        else byAddress.set(address, left);
-      }
+      if (address !== undefined) byAddress.release(address);
     }
   };
 }

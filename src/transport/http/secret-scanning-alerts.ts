@@ -2,6 +2,7 @@ import { Code } from "@connectrpc/connect";
 import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
+import { createAddressCounts } from "../protocol/address-counts.js";
 import { addressGroupOf } from "../protocol/address-group.js";
 import { peerOf } from "../protocol/peer.js";
 import { nextCallSeq, REQUEST_ID_HEADER, requestIdOf } from "../protocol/request-id.js";
@@ -64,7 +65,7 @@ export function createSecretScanningHandler(
   maxPerAddress = MAX_ALERTS_IN_FLIGHT_PER_ADDRESS,
 ) {
   let inFlight = 0;
-  const byAddress = new Map<string, number>();
+  const byAddress = createAddressCounts();
   const busy = (res: NodeResponse, ctx: CallContext, start: bigint, message: string, headers: object) => {
     observer.end(SECRET_SCANNING_ALERT, Code.Unavailable, start, ctx, message);
     sendError(res, 503, "unavailable", `${message}: retry later`, { "retry-after": "5", ...headers });
@@ -101,11 +102,10 @@ export function createSecretScanningHandler(
       }
       if (inFlight >= maxInFlight) return busy(res, ctx, start, "too many alerts in flight", idHeader());
       const group = addressGroupOf(req.socket.remoteAddress) ?? "unknown";
-      const mine = byAddress.get(group) ?? 0;
-      if (maxPerAddress > 0 && mine >= maxPerAddress)
+      if (maxPerAddress > 0 && byAddress.of(group) >= maxPerAddress)
         return busy(res, ctx, start, "too many alerts in flight from this address", idHeader());
       inFlight++;
-      byAddress.set(group, mine + 1);
+      byAddress.add(group);
       let verdict: Awaited<ReturnType<AlertReceiver["receive"]>>;
       try {
         let timer: NodeJS.Timeout | undefined;
@@ -119,9 +119,7 @@ export function createSecretScanningHandler(
         verdict = await receiver.receive({ body, keyIdentifier, signature, peer: ctx.peer, userAgent: ctx.userAgent });
       } finally {
         inFlight--;
-        const left = (byAddress.get(group) ?? 1) - 1;
-        if (left <= 0) byAddress.delete(group);
-        else byAddress.set(group, left);
+        byAddress.release(group);
       }
       if (!verdict.verified) {
         const message =

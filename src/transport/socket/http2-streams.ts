@@ -20,6 +20,7 @@ import * as http2 from "node:http2";
 import { FIXED_LIMITS, sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
 import { addressGroupOf } from "../protocol/address-group.js";
+import { createAddressCounts } from "../protocol/address-counts.js";
 
 export interface Http2Limits {
   /** A connection must open its first stream within this (HTTP/1.1: its first request's headers). */
@@ -132,7 +133,7 @@ export function splitHttp2Streams(
   // The same streams counted per client address (attack finding: 250 connections x 100 streams
   // each holding a half-sent 60 KB Connect body, no credential needed, took RSS 92 -> 981 MiB).
   const sendingPerAddress = limits.maxConnectionsPerAddress ?? 0;
-  const sendingBy = new Map<string, number>();
+  const sendingBy = createAddressCounts();
   const SENDING = Symbol("warpflow.sendingGroup");
   type Sending = http2.ServerHttp2Stream & { [SENDING]?: string };
   // A connection's client group, worked out once per connection, not per stream.
@@ -144,9 +145,7 @@ export function splitHttp2Streams(
     const group = this[SENDING];
     if (group === undefined) return;
     this[SENDING] = undefined;
-    const left = (sendingBy.get(group) ?? 1) - 1;
-    if (left <= 0) sendingBy.delete(group);
-    else sendingBy.set(group, left);
+    sendingBy.release(group);
   }
   const sweep = setInterval(() => {
     const now = Date.now();
@@ -210,12 +209,11 @@ export function splitHttp2Streams(
       const sending = !stream.readableEnded && !(flags & http2.constants.NGHTTP2_FLAG_END_STREAM);
       if (sending && sendingPerAddress > 0) {
         const group = groupOf(stream.session as Grouped | undefined);
-        const mine = sendingBy.get(group) ?? 0;
-        if (mine >= sendingPerAddress) {
+        if (sendingBy.of(group) >= sendingPerAddress) {
           stream.on("error", () => {});
           return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         }
-        sendingBy.set(group, mine + 1);
+        sendingBy.add(group);
         (stream as Sending)[SENDING] = group;
         stream.once("end", sent); // its 'close' is `forget`'s, below
       }
