@@ -24,10 +24,11 @@ function canonicalV6(text: string): string | undefined {
   }
 }
 
-interface Parsed {
+export interface ParsedAddress {
   family: "ipv4" | "ipv6";
   bytes: number[];
 }
+type Parsed = ParsedAddress;
 
 /** An IPv6 address (no zone, no brackets) as 16 bytes; the URL parser has vetted its syntax. */
 function v6Bytes(text: string): number[] {
@@ -47,7 +48,7 @@ function v6Bytes(text: string): number[] {
 }
 
 /** An address as bytes, IPv4-mapped IPv6 folded to IPv4; undefined when not an IP address. */
-function parseAddress(text: string): Parsed | undefined {
+export function parseAddress(text: string): Parsed | undefined {
   if (text.length > MAX_ADDRESS_TEXT) return undefined;
   if (IPV4.test(text)) return { family: "ipv4", bytes: text.split(".").map(Number) };
   const canonical = canonicalV6(text);

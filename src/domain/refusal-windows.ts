@@ -17,7 +17,7 @@ import type { Clock } from "../ports/clock.js";
 import type { AuditActor, AuditCompletion } from "./audit.js";
 import type { AuditDraft, AuditTrail } from "./audit-trail.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
-import { normaliseCidr } from "./address-allowlist.js";
+import { addressGroupOf } from "./address-group.js";
 
 export interface RefusalWindows {
   /** Records (the first of its window) or counts one refusal. Never throws. */
@@ -43,16 +43,8 @@ interface Window {
 }
 
 const hostOf = (peer: string | undefined): string => (peer ? peer.replace(/:\d+$/, "") : "unknown");
-/**
- * The client an address owner counts: an IPv6 address by its /64 (a host picks any of its 2^64
- * addresses per connection, so whole addresses would bound nothing), IPv4-mapped as the IPv4 one.
- */
-const clientOf = (host: string): string => {
-  const bare = host.replace(/^\[(.*)\]$/, "$1");
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(bare);
-  if (mapped) return mapped[1]!;
-  return bare.includes(":") ? (normaliseCidr(`${bare}/64`) ?? host) : host;
-};
+/** The client an address owner counts: the group every per-address bound uses (address-group.ts). */
+const clientOf = (host: string): string => addressGroupOf(host.replace(/^\[(.*)\]$/, "$1")) ?? host;
 const NO_ACTOR: AuditActor = { kind: "none", id: "", tenantId: "" };
 
 export function createRefusalWindows(deps: {

@@ -1,7 +1,7 @@
 // The client a per-address bound counts (secret-scanning alerts in flight): IPv4 as it is, an
 // IPv4-mapped IPv6 address as its IPv4, IPv6 by its /64 (one host can use any address in it).
 import { describe, expect, it } from "vitest";
-import { addressGroupOf } from "../../src/transport/protocol/address-group.js";
+import { addressGroupOf } from "../../src/domain/address-group.js";
 
 describe("addressGroupOf", () => {
   it("keeps an IPv4 address and folds an IPv4-mapped one to it", () => {

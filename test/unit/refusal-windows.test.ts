@@ -102,6 +102,19 @@ describe("refusal windows", () => {
     expect(await list("acme")).toEqual([expect.objectContaining({ action: "key.revoke", peer: "10.0.0.9:4444" })]);
   });
 
+  it("IPv4 clients behind NAT64 (64:ff9b::/96) are each their own address, as the transport's bounds count them", async () => {
+    const { windows, fates } = setup(200);
+    // Two IPv4 clients of one NAT64 front share a /64: grouped by /64 they were one owner and the
+    // second one's refusals were counted across tenants under the first one's share.
+    for (const host of ["64:ff9b::cb00:7107", "64:ff9b::c633:6407"])
+      for (let t = 0; t < 15; t++) await windows.refused(draft(`[${host}]:1`, `t${t}`), refusal);
+    expect(windows.openWindows()).toBe(30);
+    expect(fates.filter((f) => f === "recorded")).toHaveLength(30);
+    // An IPv4-mapped address written in hex is the IPv4 client itself: it shares 203.0.113.7's windows.
+    await windows.refused(draft("[::ffff:cb00:7107]:2", "t0"), refusal);
+    expect(windows.openWindows()).toBe(30);
+  });
+
   it("an authenticated caller without permission: its first refusals are events of their own, a flood is counted under its name and evicts nothing", async () => {
     const { clock, windows, list } = setup(200);
     const denied: AuditCompletion = {

@@ -2,7 +2,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServedService } from "../protocol/served-service.js";
 import type { StreamCallContext } from "../protocol/stream-handlers.js";
 import { createAddressCounts } from "../protocol/address-counts.js";
-import { addressGroupOf } from "../protocol/address-group.js";
+import { addressGroupOf } from "../../domain/address-group.js";
 
 export interface OpenStreamLimits {
   /** Open streaming calls in all, every client and protocol together. */

@@ -3,7 +3,7 @@ import type { CallObserver } from "../protocol/call-observer.js";
 import { codeName, httpStatusOf, mapError, OK } from "../protocol/error-mapping.js";
 import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 import { createAddressCounts } from "../protocol/address-counts.js";
-import { addressGroupOf } from "../protocol/address-group.js";
+import { addressGroupOf } from "../../domain/address-group.js";
 import { peerOf } from "../protocol/peer.js";
 import { nextCallSeq, REQUEST_ID_HEADER, requestIdOf } from "../protocol/request-id.js";
 import type { CallContext } from "../protocol/unary-handlers.js";

@@ -5,7 +5,7 @@
 // A client address is counted as addressGroupOf groups it: an IPv6 client by its /64 (a host picks
 // any of its 2^64 addresses per connection), an IPv4-mapped address as the IPv4 address.
 import type * as net from "node:net";
-import { addressGroupOf } from "../protocol/address-group.js";
+import { addressGroupOf } from "../../domain/address-group.js";
 
 export interface ConnectionGuard {
   /** Admits the socket (tracked until it closes) or destroys it; returns whether it was admitted. */

@@ -19,7 +19,7 @@
 import * as http2 from "node:http2";
 import { FIXED_LIMITS, sweepCadenceMs } from "../../config/limits.js";
 import { dropRepeatedAuthorization } from "../protocol/bearer.js";
-import { addressGroupOf } from "../protocol/address-group.js";
+import { addressGroupOf } from "../../domain/address-group.js";
 import { createAddressCounts } from "../protocol/address-counts.js";
 
 export interface Http2Limits {
