@@ -4,17 +4,20 @@
  * real gRPC channel, one token at a time in turn, so both caches' entries sit among the calls' gRPC
  * garbage as in `npm run bench:client`; then alternated rounds (the order flips every round) of
  * `peek` and of the awaited `introspect` on each, caller CPU per call (µs), median (min-max).
- * A: this tree's client; B: OLD_CLIENT (another build's dist/bench/src/client/index.js), or this
- * tree's again when unset (the A/A spread).
+ * A: A_CLIENT, B: OLD_CLIENT (each a build's dist/bench/src/client/index.js, absolute; best each in
+ * a worktree with its own node_modules, so neither shares lru-cache's compiled code with the other);
+ * either defaults to this tree's build (both unset: the A/A spread). The fill alternates which
+ * client caches a token first; swap A and B between runs to cancel what position still adds.
  * Run (tsc build, as the bench runs the client):
  *   npx tsc -p bench/tsconfig.json
  *   OLD_CLIENT=/abs/old/dist/bench/src/client/index.js node dist/bench/bench/tools/client-peek-ab.js
- * Knobs: AB_ROUNDS (8), AB_CALLS (1000000 per round and client), AB_FILL (20000).
+ * Knobs: AB_ROUNDS (8), AB_CALLS (1000000 per round and client), AB_FILL (20000), AB_FLOOR=1 (also
+ * the floor: cacheKeyOf + an lru-cache get on a cache filled in a tight loop, this tree's lru-cache).
  */
 import { LRUCache } from "lru-cache";
 import { cacheKeyOf } from "../../src/client/cache-key.js";
 import { generateToken } from "../../src/domain/token-format.js";
-import { createTokenClient, type TokenClient } from "../../src/client/index.js";
+import type { createTokenClient, TokenClient } from "../../src/client/index.js";
 import { clientServiceEnv, createKeys } from "../client/run-client.js";
 import { fork } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -91,9 +94,10 @@ function floorRound(lru: LRUCache<string, object>, tokens: string[]): number {
 }
 
 async function main() {
-  const old = env.OLD_CLIENT
-    ? ((await import(env.OLD_CLIENT)) as { createTokenClient: typeof createTokenClient }).createTokenClient
-    : createTokenClient;
+  const own = fileURLToPath(new URL("../../src/client/index.js", import.meta.url));
+  const load = async (path: string | undefined) =>
+    ((await import(path ?? own)) as { createTokenClient: typeof createTokenClient }).createTokenClient;
+  const [newer, old] = [await load(env.A_CLIENT), await load(env.OLD_CLIENT)];
   const service = await startService(clientServiceEnv());
   try {
     const keys = await createKeys(service, 300);
@@ -101,15 +105,14 @@ async function main() {
       ...keys.map((k) => k.token),
       ...Array.from({ length: Number(env.AB_FILL ?? 20_000) }, () => generateToken("api_key", "fill")),
     ];
-    const a = createTokenClient({ address: service.address, deadlineMs: 30_000 });
+    const a = newer({ address: service.address, deadlineMs: 30_000 });
     const b = old({ address: service.address, deadlineMs: 30_000 });
     await Promise.all([untilHealthy(a), untilHealthy(b)]);
-    for (const t of tokens) {
-      await a.introspect(t);
-      await b.introspect(t);
+    for (const [i, t] of tokens.entries()) {
+      for (const c of i % 2 ? [a, b] : [b, a]) await c.introspect(t);
     }
     const floor = new LRUCache<string, object>({ max: 100_000, dispose: () => {} });
-    for (const t of tokens) floor.set(cacheKeyOf(t), { t: 1 });
+    if (env.AB_FLOOR === "1") for (const t of tokens) floor.set(cacheKeyOf(t), { t: 1 });
     const out = {
       floor: [] as number[],
       a_peek: [] as number[],
@@ -122,9 +125,9 @@ async function main() {
       const res = new Map<TokenClient, { peek: number; awaited: number }>();
       for (const c of order) res.set(c, { peek: await peekRound(c, tokens), awaited: 0 });
       for (const c of order) res.get(c)!.awaited = await awaitedRound(c, tokens);
-      const fl = floorRound(floor, tokens);
+      const fl = env.AB_FLOOR === "1" ? floorRound(floor, tokens) : NaN;
       if (r === 0) continue; // warm-up
-      out.floor.push(fl);
+      if (env.AB_FLOOR === "1") out.floor.push(fl);
       out.a_peek.push(res.get(a)!.peek);
       out.b_peek.push(res.get(b)!.peek);
       out.a_awaited.push(res.get(a)!.awaited);
@@ -135,8 +138,11 @@ async function main() {
     }
     a.close();
     b.close();
-    console.log(`B = ${env.OLD_CLIENT ?? "this tree (A/A)"}; ${tokens.length} cached tokens, ${CALLS} calls per round`);
-    console.log(`floor    ${fmt(out.floor)} µs (cacheKeyOf + lru get, cache filled in a tight loop)`);
+    console.log(
+      `A = ${env.A_CLIENT ?? own}; B = ${env.OLD_CLIENT ?? own}; ${tokens.length} cached tokens, ${CALLS} calls per round`,
+    );
+    if (out.floor.length)
+      console.log(`floor    ${fmt(out.floor)} µs (cacheKeyOf + lru get, cache filled in a tight loop)`);
     console.log(`peek     A ${fmt(out.a_peek)}  B ${fmt(out.b_peek)} µs`);
     console.log(`awaited  A ${fmt(out.a_awaited)}  B ${fmt(out.b_awaited)} µs`);
     console.log(`calls not answered from cache: ${notHits}`);
