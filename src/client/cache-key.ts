@@ -3,7 +3,7 @@
 // client's own key, never sent nor compared with the server's stored hashes (src/domain/token-hash.ts,
 // base64url). The shortest string form of the digest is the cheapest to make and to look up: no
 // encoding pass, and V8 hashes a Map key char by char (16 chars instead of base64url's 43).
-// bench/tools/client-peek-ab.ts; docs/performance.md, session 33.
+// bench/tools/client-key-micro.ts; docs/performance.md, session 33.
 import { hash } from "node:crypto";
 
 // Accepted at run time (any Buffer encoding); not in @types/node's union of output encodings.
