@@ -56,7 +56,10 @@ async function startWorker(): Promise<ChildProcess> {
   return child;
 }
 
-async function createKeys(service: Service, n: number): Promise<{ token: string; keyId: string; tenantId: string }[]> {
+export async function createKeys(
+  service: Service,
+  n: number,
+): Promise<{ token: string; keyId: string; tenantId: string }[]> {
   const admin = createGrpcTokenClient(service.address);
   const out = [];
   for (let i = 0; i < n; i++) {

@@ -56,6 +56,11 @@ export interface CachedAnswer {
   final: boolean;
   /** The key id of an answer that no longer names it (a HIPAA tenant's TENANT_POLICY answer), for the id index. */
   keyId: string | undefined;
+  /**
+   * The answer as an already-settled promise, made at this entry's first awaited hit and returned
+   * by every later one (an awaited hit then allocates nothing and looks up no `then`).
+   */
+  settled: Promise<IntrospectResponse> | undefined;
 }
 
 /**
@@ -71,7 +76,7 @@ export function entryOf(
   keyId: string | undefined = undefined,
 ): CachedAnswer {
   const freshUntilMs = answer.active ? Math.min(validUntilMs, expiresAtMs) : validUntilMs;
-  return { answer, tenantId, expiresAtMs, validUntilMs, freshUntilMs, final, keyId };
+  return { answer, tenantId, expiresAtMs, validUntilMs, freshUntilMs, final, keyId, settled: undefined };
 }
 
 export interface AnswerCache {

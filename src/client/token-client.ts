@@ -9,11 +9,11 @@
 // - no answer possible: TokenClientError (fail closed), except the opt-in ride-through.
 import type { Registry } from "prom-client";
 import { MAX_JWT_LENGTH } from "../domain/token-format.js";
-import { hashToken } from "../domain/token-hash.js";
 import type { Clock } from "../ports/clock.js";
 import { InactiveReason, type IntrospectResponse } from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { createAnswerCache, entryOf, type CachedAnswer } from "./answer-cache.js";
 import { authenticateWith, type AuthResult } from "./authenticate.js";
+import { cacheKeyOf } from "./cache-key.js";
 import { registerClientMetrics, type ClientCounters } from "./client-metrics.js";
 import { isUnreachable, TokenClientError } from "./errors.js";
 import { createTokenChannel, type TlsOptions, type TokenChannel } from "./grpc-channel.js";
@@ -83,6 +83,8 @@ export interface TokenClient {
   state(): TokenClientState;
   close(): void;
 }
+
+const TENANT_MISMATCH_SETTLED = Promise.resolve(TENANT_MISMATCH);
 
 const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
   t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Infinity;
@@ -203,7 +205,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     // hash is computed once and handed on (the cache lookup needs it too).
     let hash: string | undefined;
     if (fenced.size > 0 && typeof token === "string" && token !== "" && token.length <= MAX_JWT_LENGTH) {
-      hash = hashToken(token);
+      hash = cacheKeyOf(token);
       if (fenced.has(hash)) return ask(token, opts.expectedTenantId ?? "", checks ?? {});
     }
     if (checks === undefined) return introspectPlain(token, opts, hash);
@@ -255,12 +257,13 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     // Longer than any token the server looks at: malformed, without hashing a large input.
     if (token.length > MAX_JWT_LENGTH) return Promise.resolve(rejectLocally());
     // A hit needs no parsing: only a token that passed the local check below is ever cached.
-    const hash = known ?? hashToken(token); // known: introspect hashed it already (fenced check)
+    const hash = known ?? cacheKeyOf(token); // known: introspect hashed it already (fenced check)
     const hit = cache.get(hash);
     const expected = opts?.expectedTenantId;
     if (usable(hit, now())) {
       counters.hits++;
-      return Promise.resolve(mismatches(hit.answer, expected) ? TENANT_MISMATCH : hit.answer);
+      // A settled promise kept with the entry: shared, as concurrent misses share one call's.
+      return mismatches(hit.answer, expected) ? TENANT_MISMATCH_SETTLED : (hit.settled ??= Promise.resolve(hit.answer));
     }
     return miss(token, hash, expected ?? "", hit);
   }
@@ -283,7 +286,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   function peek(token: string, opts?: { expectedTenantId?: string }): IntrospectResponse | undefined {
     if (typeof token !== "string" || token === "") return undefined; // introspect throws invalid_argument
     if (token.length > MAX_JWT_LENGTH) return rejectLocally();
-    const hit = cache.get(hashToken(token));
+    const hit = cache.get(cacheKeyOf(token));
     if (usable(hit, now())) {
       counters.hits++;
       return mismatches(hit.answer, opts?.expectedTenantId) ? TENANT_MISMATCH : hit.answer;

@@ -617,3 +617,41 @@ describe("token client: peek (synchronous, for middleware)", () => {
     client.close();
   });
 });
+
+describe("token client: an awaited hit returns the entry's settled promise", () => {
+  it("the same promise for every hit of one entry; a new one when the entry changes (revoke, new answer)", async () => {
+    const { s, client } = setup();
+    const t = generateToken("api_key", "acme");
+    s.answers.set(t, key("acme", "key_1"));
+    await client.introspect(t);
+    const first = client.introspect(t);
+    expect(client.introspect(t)).toBe(first);
+    expect((await first).active).toBe(true);
+    s.invalidate(InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" });
+    const revoked = client.introspect(t);
+    expect(revoked).not.toBe(first);
+    expect(await revoked).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    expect(client.introspect(t)).toBe(revoked);
+    expect(s.introspect).toHaveBeenCalledTimes(1);
+    client.close();
+  });
+
+  it("expected_tenant_id still applies to a hit whose entry holds a settled promise; stale entries are not answered", async () => {
+    const { clock, s, client } = setup();
+    const t = generateToken("api_key", "acme");
+    s.answers.set(t, key("acme", "key_1"));
+    await client.introspect(t);
+    const plain = client.introspect(t);
+    const other = client.introspect(t, { expectedTenantId: "beta" });
+    expect(other).not.toBe(plain);
+    expect((await other).inactiveReason).toBe(InactiveReason.TENANT_MISMATCH);
+    expect((await client.introspect(t, { expectedTenantId: "acme" })).active).toBe(true);
+    // Past the staleness bound the entry's promise is not handed out: the server is asked.
+    clock.advance(1001);
+    const asked = client.introspect(t);
+    expect(asked).not.toBe(plain);
+    await asked;
+    expect(s.introspect).toHaveBeenCalledTimes(2);
+    client.close();
+  });
+});
