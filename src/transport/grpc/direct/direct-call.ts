@@ -80,7 +80,8 @@ export class DirectCall implements MessageSink {
   message(index: number, bytes: Buffer): void {
     if (index === 0) {
       this.first = bytes;
-      if (this.ended) this.start();
+      // The request's end counts only once every message before it is in (a second one is refused).
+      if (this.ended && !this.reader.busy) this.start();
       return;
     }
     this.reader.stop();
