@@ -28,7 +28,10 @@ export interface DirectMethod {
   readonly maxReceiveBytes: number;
   /** The request's one message (decompressed), once the client has ended its request. */
   onRequest(call: DirectCall, message: Buffer): void;
-  /** The call ended without its status from the method: reset by the client, or a deadline. */
+  /**
+   * The call ended without its status from the method: reset by the client (possibly before
+   * onRequest ran), or its deadline passed (DEADLINE_EXCEEDED was sent).
+   */
   onCancel?(call: DirectCall): void;
 }
 
