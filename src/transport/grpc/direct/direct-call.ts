@@ -79,7 +79,8 @@ export class DirectCall implements MessageSink {
     public headers: http2.IncomingHttpHeaders | undefined,
     readonly method: DirectMethod,
   ) {
-    this.reader = new MessageReader(method.maxReceiveBytes, encodingOf(headers!), this);
+    // Two messages at most are decoded: the second ends the call (message-reader.ts maxMessages).
+    this.reader = new MessageReader(method.maxReceiveBytes, encodingOf(headers!), this, 2);
   }
 
   message(index: number, bytes: Buffer): void {

@@ -11,6 +11,10 @@
 //   `Received message compressed with unsupported encoding "<encoding>"`; a stream that does not
 //   inflate: INTERNAL "Failed to decompress message".
 // A frame cut off by the end of the request is no message (grpc-js drops it the same way).
+// `maxMessages`: messages past it are framed, size-checked and dropped, never decoded (a
+// one-message call, direct-call.ts, ends at its second message at the latest: 2). grpc-js pauses
+// the stream after each chunk's messages; without a bound one 1 MB request of 10,000 gzip
+// messages started 5,190 inflations at once (RSS +566 MiB, test/hardening/direct-compression.test.ts).
 import * as zlib from "node:zlib";
 
 export const RESOURCE_EXHAUSTED = 8;
@@ -62,6 +66,8 @@ export class MessageReader {
     private readonly max: number,
     private readonly encoding: string,
     private readonly sink: MessageSink,
+    /** Messages ever decoded (inflated and reported); later ones are dropped. */
+    private readonly maxMessages = Number.POSITIVE_INFINITY,
   ) {}
 
   /** True while a completed message is not reported yet (one before it, or itself, still inflating). */
@@ -139,6 +145,7 @@ export class MessageReader {
   }
 
   private complete(body: Buffer): void {
+    if (this.count >= this.maxMessages) return;
     const index = this.count++;
     if (this.flag !== 1 || this.encoding === "identity") return this.ready(index, body);
     if (this.encoding !== "gzip" && this.encoding !== "deflate") {
