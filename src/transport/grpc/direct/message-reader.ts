@@ -20,6 +20,8 @@ import * as zlib from "node:zlib";
 export const RESOURCE_EXHAUSTED = 8;
 export const UNIMPLEMENTED = 12;
 export const INTERNAL = 13;
+/** Pieces of one message kept as they came; past this, they are copied into one buffer. */
+const MAX_PARTS = 64;
 
 /** What the reader reports: a complete message (its decompressed bytes), or a status. */
 export interface MessageSink {
@@ -52,6 +54,8 @@ export class MessageReader {
   private prefix: Buffer | undefined;
   private prefixHave = 0;
   private parts: Buffer[] | undefined;
+  /** The current message's bytes once it came in MAX_PARTS pieces (copied here from then on). */
+  private whole: Buffer | undefined;
   private have = 0;
   private reading = false;
   private count = 0;
@@ -115,13 +119,21 @@ export class MessageReader {
         this.have = 0;
       }
       const take = Math.min(this.size - this.have, n - at);
-      this.parts!.push(chunk.subarray(at, at + take));
+      if (this.whole !== undefined) chunk.copy(this.whole, this.have, at, at + take);
+      else if (this.parts!.push(chunk.subarray(at, at + take)) === MAX_PARTS) {
+        // Many small DATA frames: one buffer of the declared size from here on, not a Buffer per
+        // frame (1-byte frames held ~8 MiB per 64 KB message; grpc-js's decoder does the same).
+        this.whole = Buffer.allocUnsafe(this.size);
+        Buffer.concat(this.parts!).copy(this.whole);
+        this.parts = [];
+      }
       this.have += take;
       at += take;
       if (this.have === this.size) {
-        const body = this.parts!.length === 1 ? this.parts![0]! : Buffer.concat(this.parts!, this.size);
+        const body = this.whole ?? (this.parts!.length === 1 ? this.parts![0]! : Buffer.concat(this.parts!, this.size));
         this.reading = false;
         this.parts = undefined;
+        this.whole = undefined;
         (done ??= []).push([this.flag, body]);
       }
     }
@@ -141,6 +153,7 @@ export class MessageReader {
   stop(): void {
     this.stopped = true;
     this.parts = undefined;
+    this.whole = undefined;
     this.queue = undefined;
   }
 
