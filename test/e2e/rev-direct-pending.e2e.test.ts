@@ -2,6 +2,7 @@ import * as http2 from "node:http2";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { CheckRequestSchema } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { IntrospectRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createFaultyStore, type FaultyStore } from "../support/faulty-store.js";
 import { h2Request, type H2Answer } from "../support/h2-request.js";
@@ -41,14 +42,20 @@ const base = {
 };
 const body = (token: string) =>
   envelope(Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token }))));
-const tokenOf = async (t: TestApp) =>
-  (await t.grpc.createKey({ tenantId: "acme", label: "pending" }, { bearer: t.adminKey })).token;
+// One tenant per case (a tenant holds at most 3 active keys), the same on both apps.
+const TENANTS = ["acme", "globex", "initech", "hooli"];
+const made = new Map<TestApp, number>();
+async function tokenOf(t: TestApp) {
+  const n = made.get(t) ?? 0;
+  made.set(t, n + 1);
+  return (await t.grpc.createKey({ tenantId: TENANTS[n]!, label: "pending" }, { bearer: t.adminKey })).token;
+}
 
 function lines(t: TestApp, from: number) {
   return t.logs
     .slice(from)
     .map((l) => JSON.parse(l) as { rpc?: string; code?: string; error?: string; request_id?: string })
-    .filter((l) => l.rpc === "Introspect")
+    .filter((l) => l.rpc === "Introspect" || l.rpc === "Check")
     .map(({ code, error }) => ({ code, error }));
 }
 function seen(a: H2Answer) {
@@ -101,5 +108,32 @@ describe("a direct Introspect with its store call pending answers as grpc-js doe
     });
     expect(r.direct).toEqual(r.reference);
     expect(r.direct!.grpcStatus).toBe("14");
+  });
+
+  it("Check with the store down: UNAVAILABLE (an error, so Envoy fails closed), never an OK allow", async () => {
+    const check = (token: string) =>
+      envelope(
+        Buffer.from(
+          toBinary(
+            CheckRequestSchema,
+            create(CheckRequestSchema, {
+              attributes: {
+                request: { http: { headers: { authorization: `Bearer ${token}` }, path: "/x", method: "GET" } },
+              },
+            }),
+          ),
+        ),
+      );
+    const r = await both(async (t, f, token) => {
+      f.setMode({ kind: "fail" }, ["findKeyByHash"]);
+      return h2Request(
+        t.port,
+        { ...base, ":path": "/envoy.service.auth.v3.Authorization/Check", "x-request-id": "gw-8" },
+        check(token),
+      ).done;
+    });
+    expect(r.direct).toEqual(r.reference);
+    expect(r.direct!.grpcStatus).toBe("14");
+    expect(r.direct!.logs).toEqual([{ code: "unavailable", error: expect.any(String) }]);
   });
 });
