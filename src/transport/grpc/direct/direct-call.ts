@@ -9,16 +9,18 @@
 //   method <path>"; the request's end with none: UNIMPLEMENTED "Received no request message for
 //   server streaming method <path>" (grpc-js says "server streaming" for unary methods too);
 // - the request's end with one message: the method's `onRequest`; from then on the method owns the
-//   call (sendStatus, or for a server stream stream-writer.ts) and is told of a reset (`onCancel`).
+//   call (its status, or for a server stream its messages then its status) and is told of a reset
+//   (`onCancel`).
 // A stream closed by the client before the status (RST_STREAM, or its connection gone): the call
 // is over, its deadline timer cleared, and nothing more is sent. No per-call closure: the
 // stream's listeners are shared functions that find the call under a symbol.
 import type * as http2 from "node:http2";
 import { encodingOf, timeoutOf } from "./request-head.js";
-import { MessageReader, UNIMPLEMENTED, type MessageSink } from "./message-reader.js";
+import { DEADLINE_EXCEEDED, INTERNAL, UNIMPLEMENTED } from "./grpc-status.js";
+import { MessageReader, type MessageSink } from "./message-reader.js";
 import { gone, sendStatus } from "./response-writer.js";
 
-export const DEADLINE_EXCEEDED = 4;
+export { DEADLINE_EXCEEDED };
 
 /** A directly served method: its path and what to do with the one request message. */
 export interface DirectMethod {
@@ -56,7 +58,7 @@ function deadlinePassed(call: DirectCall): void {
   call.method.onCancel?.(call);
 }
 function sendLater(call: DirectCall, details: string): void {
-  if (!call.done) call.sendStatus(13 /* INTERNAL */, details);
+  if (!call.done) call.sendStatus(INTERNAL, details);
 }
 
 export class DirectCall implements MessageSink {

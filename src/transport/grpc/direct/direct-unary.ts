@@ -15,7 +15,7 @@ import type { DirectCall } from "./direct-call.js";
 import { DirectCallContext } from "./direct-context.js";
 import { addDirectMethod, type DirectRoutes } from "./direct-routes.js";
 import { framed, gone, sendUnaryOk } from "./response-writer.js";
-import { RESOURCE_EXHAUSTED } from "./message-reader.js";
+import { INTERNAL, RESOURCE_EXHAUSTED } from "./grpc-status.js";
 
 export interface DirectUnaryCodec {
   /** The request's message, or MALFORMED (never throws). */
@@ -44,10 +44,13 @@ type Handler = (req: unknown, ctx: CallContext) => Promise<unknown>;
 const metadataOf = (ctx: CallContext): http2.OutgoingHttpHeaders | undefined =>
   ctx.requestId === undefined ? undefined : { [REQUEST_ID_HEADER]: ctx.requestId };
 
-/** grpc-js's check of an answer's size (server-interceptors.js sendMessage). */
-function tooLargeToSend(call: DirectCall, frame: Buffer, max: number): boolean {
+/**
+ * grpc-js's check of an answer's size (server-interceptors.js sendMessage), after the response
+ * metadata (`extra`: the request id) as grpc-js sends it.
+ */
+function tooLargeToSend(call: DirectCall, frame: Buffer, max: number, extra?: http2.OutgoingHttpHeaders): boolean {
   if (frame.length - 5 <= max) return false;
-  call.sendStatus(RESOURCE_EXHAUSTED, `Sent message larger than max (${frame.length} vs. ${max})`);
+  call.sendStatus(RESOURCE_EXHAUSTED, `Sent message larger than max (${frame.length} vs. ${max})`, extra);
   return true;
 }
 
@@ -82,11 +85,12 @@ export function addDirectUnaryMethods<S extends DescService>(
           try {
             frame = framed(encode(res));
           } catch {
-            return call.sendStatus(13, "Error serializing response", metadataOf(ctx));
+            return call.sendStatus(INTERNAL, "Error serializing response", metadataOf(ctx));
           }
-          if (tooLargeToSend(call, frame, maxSendBytes)) return;
+          const extra = metadataOf(ctx);
+          if (tooLargeToSend(call, frame, maxSendBytes, extra)) return;
           call.finish();
-          sendUnaryOk(call.stream, frame, metadataOf(ctx));
+          sendUnaryOk(call.stream, frame, extra);
         },
         (err: unknown) => {
           const mapped = mapError(err);
@@ -106,13 +110,14 @@ export function addDirectUnaryMethods<S extends DescService>(
           // clock; the answer's framed bytes are made once and written by every call it serves.
           const t0 = performance.now();
           let answer;
+          let frame: Buffer | undefined;
           try {
             answer = fast.answer(req);
+            if (answer !== undefined) frame = (answer.encoded ??= framed(encode(fast.message(answer)))) as Buffer;
           } catch {
-            answer = undefined; // the handler below gives the reference behaviour
+            frame = undefined; // the handler below gives the reference behaviour
           }
-          if (answer !== undefined) {
-            const frame = (answer.encoded ??= framed(encode(fast.message(answer)))) as Buffer;
+          if (frame !== undefined) {
             observeOk((performance.now() - t0) / 1000);
             if (gone(call.stream) || tooLargeToSend(call, frame, maxSendBytes)) return call.finish();
             call.finish();

@@ -17,9 +17,10 @@
 // messages started 5,190 inflations at once (RSS +566 MiB, test/hardening/direct-compression.test.ts).
 import * as zlib from "node:zlib";
 
-export const RESOURCE_EXHAUSTED = 8;
-export const UNIMPLEMENTED = 12;
-export const INTERNAL = 13;
+import { INTERNAL, RESOURCE_EXHAUSTED, UNIMPLEMENTED } from "./grpc-status.js";
+
+/** Re-exported for the methods that import them from here (grpc-status.ts is the one place). */
+export { INTERNAL, RESOURCE_EXHAUSTED, UNIMPLEMENTED };
 /** Pieces of one message kept as they came; past this, they are copied into one buffer. */
 const MAX_PARTS = 64;
 

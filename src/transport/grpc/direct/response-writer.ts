@@ -11,6 +11,7 @@
 // Once the status is out and the client is still sending, the stream's input is closed with
 // NO_ERROR (RFC 9113 section 8.1), as socket/http2-streams.ts does for grpc-js's streams.
 import * as http2 from "node:http2";
+import { OK } from "./grpc-status.js";
 
 export const CONTENT_TYPE = "application/grpc+proto";
 
@@ -24,7 +25,7 @@ export const RESPONSE_HEADERS: Readonly<http2.OutgoingHttpHeaders> = Object.free
 
 const WAIT_FOR_TRAILERS: http2.ServerStreamResponseOptions = Object.freeze({ waitForTrailers: true });
 const END_STREAM: http2.ServerStreamResponseOptions = Object.freeze({ endStream: true });
-const OK_TRAILERS: Readonly<http2.OutgoingHttpHeaders> = Object.freeze({ "grpc-status": 0, "grpc-message": "OK" });
+const OK_TRAILERS: Readonly<http2.OutgoingHttpHeaders> = Object.freeze({ "grpc-status": OK, "grpc-message": "OK" });
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
