@@ -19,6 +19,8 @@ import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from ".
 import { peerOf } from "./protocol/peer.js";
 import { routeGrpcLogs } from "./grpc/grpc-logging.js";
 import { addProtobufService } from "./grpc/grpc-server.js";
+import { createDirectRoutes } from "./grpc/direct/direct-routes.js";
+import { addDirectUnaryMethods, directCodecOf } from "./grpc/direct/direct-unary.js";
 import { createHttp1Server } from "./socket/http1-server.js";
 import { splitHttp2Streams } from "./socket/http2-streams.js";
 import { trackHttp2Sessions } from "./socket/http2-sessions.js";
@@ -59,6 +61,11 @@ export interface ServerOptions {
   restCaller: (ctx: CallContext) => Promise<void>;
   /** The secret-scanning alert endpoint, when enabled (SECRET_SCANNING_ENABLED). */
   secretScanning?: { receiver: AlertReceiver; maxBodyBytes: number } | undefined;
+  /**
+   * Tests only (never from the environment): false serves Introspect and Check on grpc-js like every
+   * other method, the reference the direct path is compared with (test/e2e/grpc-direct-diff).
+   */
+  grpcDirect?: boolean | undefined;
 }
 
 /** The method label of Check (Envoy ext_authz) in metrics and logs: the RPC's own name. */
@@ -75,7 +82,7 @@ export interface RunningServer {
 /**
  * The one port. Connections: admitted by the connection guard, then split by the listener
  * (HTTP/2 preface or ALPN h2 -> the HTTP/2 server, else HTTP/1.1). Requests: native gRPC streams
- * -> @grpc/grpc-js; every other request on either HTTP version -> one HTTP router (Connect and
+ * -> @grpc/grpc-js (Introspect, Check and WatchInvalidations: served on the stream itself, grpc/direct/); every other request on either HTTP version -> one HTTP router (Connect and
  * gRPC-Web via connect-es, REST, health, metrics). See docs/clients.md and docs/security.md.
  */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {
@@ -91,6 +98,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   if (opts.authorization) addProtobufService(grpcServer, Authorization, opts.authorization, opts.observer);
+  // The hot methods, served on the HTTP/2 stream itself (grpc/direct/): grpc-js keeps the
+  // sessions and every other method (it still has them registered: nothing routes there).
+  const directRoutes = createDirectRoutes();
+  if (opts.grpcDirect !== false) {
+    const direct = {
+      maxReceiveBytes: opts.maxBodyBytes,
+      maxSendBytes: FIXED_LIMITS.grpcMaxSendBytes,
+      observer: opts.observer,
+      codecOf: directCodecOf,
+    };
+    addDirectUnaryMethods(directRoutes, TokenService, opts.handlers, direct, ["introspect"]);
+    if (opts.authorization) addDirectUnaryMethods(directRoutes, Authorization, opts.authorization, direct, ["check"]);
+  }
   const streams =
     opts.streams &&
     limitStreamHandlers(
@@ -140,7 +160,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     serving: () => serving,
     readinessDetail: opts.readinessDetail,
   });
-  const h2Streams = splitHttp2Streams(h2, limits, router, () => opts.metrics.requestsTimedOut.labels("http2").inc());
+  const h2Streams = splitHttp2Streams(
+    h2,
+    limits,
+    router,
+    () => opts.metrics.requestsTimedOut.labels("http2").inc(),
+    directRoutes,
+  );
   const http1 = createHttp1Server(limits, router);
 
   // In-flight HTTP/1.1 requests, so shutdown can drain them; while draining every response
