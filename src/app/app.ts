@@ -53,6 +53,8 @@ export interface AppOptions {
   metricsEnabled?: boolean;
   /** Inject the secret-scanning key source (tests); default: from config.secretScanning. */
   alertKeys?: AlertKeySource;
+  /** Tests only: false serves Introspect and Check on grpc-js (transport/server.ts grpcDirect). */
+  grpcDirect?: boolean;
 }
 
 export interface App {
@@ -160,6 +162,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
     authz: { requireTenantBinding: config.authzRequireTenantBinding },
     oauth2,
     restCaller,
+    grpcDirect: opts.grpcDirect,
     secretScanning: config.secretScanning && {
       receiver: createSecretScanningReceiver({
         keys: opts.alertKeys ?? openAlertKeys(config.secretScanning, clock, logger),

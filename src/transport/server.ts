@@ -34,6 +34,7 @@ import type { CallContext, UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
 import { limitStreamHandlers } from "./builtin/stream-limit.js";
+import { addDirectStreams, type DirectStreamRoutes } from "./grpc/direct/watch-route.js";
 
 export interface ServerOptions {
   host: string;
@@ -59,6 +60,11 @@ export interface ServerOptions {
   restCaller: (ctx: CallContext) => Promise<void>;
   /** The secret-scanning alert endpoint, when enabled (SECRET_SCANNING_ENABLED). */
   secretScanning?: { receiver: AlertReceiver; maxBodyBytes: number } | undefined;
+  /**
+   * Tests only (never from the environment): false serves Introspect and Check on grpc-js like every
+   * other method, the reference the direct path is compared with (test/e2e/grpc-direct-diff).
+   */
+  grpcDirect?: boolean | undefined;
 }
 
 /** The method label of Check (Envoy ext_authz) in metrics and logs: the RPC's own name. */
@@ -99,6 +105,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       "open watchers",
     );
   if (streams) addProtobufStreams(grpcServer, TokenService, streams, opts.observer);
+  // WatchInvalidations on the HTTP/2 stream itself (grpc/direct/watch-call.ts); grpc-js keeps it registered.
+  const directStreams: DirectStreamRoutes = new Map();
+  if (streams && opts.grpcDirect !== false) {
+    addDirectStreams(directStreams, TokenService, streams, {
+      observer: opts.observer,
+      maxReceiveBytes: opts.maxBodyBytes,
+      maxSendBytes: FIXED_LIMITS.grpcMaxSendBytes,
+    });
+  }
   const builtins = createBuiltinServices(
     opts.authorization
       ? [file_warpflow_auth_v1_token_service, file_envoy_service_auth_v3_external_auth]
@@ -140,7 +155,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     serving: () => serving,
     readinessDetail: opts.readinessDetail,
   });
-  const h2Streams = splitHttp2Streams(h2, limits, router, () => opts.metrics.requestsTimedOut.labels("http2").inc());
+  const h2Streams = splitHttp2Streams(
+    h2,
+    limits,
+    router,
+    () => opts.metrics.requestsTimedOut.labels("http2").inc(),
+    directStreams,
+  );
   const http1 = createHttp1Server(limits, router);
 
   // In-flight HTTP/1.1 requests, so shutdown can drain them; while draining every response

@@ -54,6 +54,8 @@ export interface TestAppOptions {
   logLevel?: string;
   /** false: return once listening, without waiting for readiness (the admin bootstrap may never end). */
   waitReady?: boolean;
+  /** false: Introspect and Check served by grpc-js, not directly on the stream (differential tests). */
+  grpcDirect?: boolean;
 }
 
 export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> {
@@ -88,6 +90,7 @@ export async function startTestApp(opts: TestAppOptions = {}): Promise<TestApp> 
     changes: opts.changes,
     webhookStore: opts.webhookStore,
     jwt: opts.jwt,
+    ...(opts.grpcDirect === false ? { grpcDirect: false } : {}),
   });
   if (opts.waitReady !== false) await app.ready;
   const address = `127.0.0.1:${app.port}`;

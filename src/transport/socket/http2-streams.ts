@@ -3,7 +3,8 @@
 // native gRPC: a Connect or gRPC-Web request on HTTP/2 (browsers, connect-go, connect-es
 // `httpVersion: "2"`, any TLS client that negotiates h2) would get 415. So the one stream listener
 // grpc-js installs on its http2 server is replaced by a dispatcher: `application/grpc` and
-// `application/grpc+<codec>` streams go to grpc-js, everything else to Node's compatibility layer
+// `application/grpc+<codec>` streams go to grpc-js (or, for the few methods served directly on the
+// stream, to grpc/direct/), everything else to Node's compatibility layer
 // (Http2ServerRequest/Response) and from there to the same HTTP router as HTTP/1.1.
 //
 // The dispatcher also enforces a deadline by which a stream must have sent its whole request (a
@@ -37,6 +38,16 @@ export interface Http2Limits {
    */
   maxConnectionsPerAddress?: number | undefined;
 }
+
+/**
+ * Native gRPC methods served on the stream itself (grpc/direct/), by `:path`: looked up before
+ * grpc-js. Such a stream keeps every rule below (header-list size, half-sent bound and deadline,
+ * session counts); the direct code sends its own status and stops the input after it.
+ */
+export type DirectStreams = ReadonlyMap<
+  string,
+  (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders) => void
+>;
 
 type StreamListener = (
   stream: http2.ServerHttp2Stream,
@@ -108,6 +119,7 @@ export function splitHttp2Streams(
   limits: Http2Limits,
   onHttpRequest: (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   onRequestTimeout: () => void,
+  direct?: DirectStreams,
 ): { close(): void } {
   h2.updateSettings({ maxConcurrentStreams: limits.maxConcurrentStreams, maxHeaderListSize: limits.maxHeaderBytes });
   const grpcListeners = h2.listeners("stream") as StreamListener[];
@@ -228,9 +240,11 @@ export function splitHttp2Streams(
         pending.set(stream, Date.now() + limits.requestTimeoutMs);
         stream.on("close", forget);
       }
-      const grpc = isNativeGrpc(headers["content-type"]);
-      if (grpc && sending) stopInputAfterStatus(stream);
-      (grpc ? grpcStream : compatStream).call(h2, stream, headers, flags, rawHeaders);
+      if (!isNativeGrpc(headers["content-type"])) return compatStream.call(h2, stream, headers, flags, rawHeaders);
+      const served = direct?.get(headers[":path"] as string);
+      if (served !== undefined) return served(stream, headers);
+      if (sending) stopInputAfterStatus(stream);
+      grpcStream.call(h2, stream, headers, flags, rawHeaders);
     },
   );
   return {
