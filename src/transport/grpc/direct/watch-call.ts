@@ -181,7 +181,9 @@ class DirectStreamCall implements PushCallContext, StreamSink<unknown> {
       this.trailers = { code, details };
       stream.end(); // 'wantTrailers' once every message is out
     } else respondTrailersOnly(stream, code, details);
-    if (!stream.readableEnded) stream.resume(); // input after the status is read and dropped (grpc-js)
+    // A client still sending is asked to stop once the status is out (RFC 9113 section 8.1), as
+    // socket/http2-streams.ts does for grpc-js's streams; until then its input is read and dropped.
+    if (!stream.readableEnded) setImmediate(stopInput, stream);
   }
 
   /** The whole request is in: decode it and start the handler. */
@@ -232,6 +234,9 @@ const PRINTABLE = /^[ -~]*$/;
 
 // Shared listeners (this = the stream): no closure per call.
 function noop(): void {}
+function stopInput(stream: ServerHttp2Stream): void {
+  if (!stream.readableEnded && !stream.closed && !stream.destroyed) stream.close(h2.NGHTTP2_NO_ERROR);
+}
 function onData(this: WithCall, data: Buffer): void {
   const call = this[CALL];
   if (call === undefined || call.state !== State.Reading || call.reader === undefined) return;
@@ -301,7 +306,9 @@ export function createDirectStream(route: DirectStreamRoute) {
       const ms = timeoutMsOf(timeoutValue);
       if (ms === undefined) {
         // grpc-js answers on the next tick, after its constructor, and reads nothing more.
-        process.nextTick(() => call.state === State.Reading && call.finish(INTERNAL, "Invalid grpc-timeout value"));
+        // Its text quotes the client's own header back, as grpc-js's does (direct/request-head.ts too).
+        const details = `Invalid grpc-timeout value "${timeoutValue}"`;
+        process.nextTick(() => call.state === State.Reading && call.finish(INTERNAL, details));
       } else call.deadline = setTimeout(deadlineExceeded, ms, call);
     }
     stream.on("data", onData);

@@ -115,7 +115,11 @@ export function decompress(
 ): void {
   if (!compressed || encoding === "identity") return done(undefined, bytes);
   if (encoding !== "gzip" && encoding !== "deflate") {
-    return done({ code: UNIMPLEMENTED, details: `Received message compressed with unsupported encoding` }, undefined);
+    // grpc-js quotes the client's own header back (as direct/message-reader.ts does).
+    return done(
+      { code: UNIMPLEMENTED, details: `Received message compressed with unsupported encoding "${encoding}"` },
+      undefined,
+    );
   }
   const options = max === -1 ? {} : { maxOutputLength: Math.max(1, max) };
   (encoding === "gzip" ? gunzip : inflate)(bytes, options, (err, out) => {
