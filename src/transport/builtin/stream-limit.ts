@@ -55,7 +55,10 @@ export function createStreamCounter(
   limits: OpenStreamLimits,
   what = "open streams",
 ): <T>(address: string | undefined, start: () => AsyncIterable<T>) => AsyncIterable<T> {
-  const places = createStreamPlaces(limits, what);
+  return countedBy(createStreamPlaces(limits, what));
+}
+
+function countedBy(places: ReturnType<typeof createStreamPlaces>) {
   return async function* counted<T>(peerAddress: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> {
     const address = places.take(peerAddress);
     try {
@@ -117,15 +120,7 @@ export function addressOf(peer: string | undefined): string | undefined {
  */
 export function limitStreamHandlers<H extends object>(handlers: H, limits: OpenStreamLimits, what: string): H {
   const places = createStreamPlaces(limits, what);
-  const counted = <T>(peerAddress: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> =>
-    (async function* () {
-      const address = places.take(peerAddress);
-      try {
-        yield* start();
-      } finally {
-        places.give(address);
-      }
-    })();
+  const counted = countedBy(places);
   const limited: Record<string | symbol, unknown> = {};
   for (const [name, h] of Object.entries(handlers) as [
     string,
@@ -136,8 +131,9 @@ export function limitStreamHandlers<H extends object>(handlers: H, limits: OpenS
   const pushed = (handlers as WithPushStreams<DescService>)[PUSH_STREAMS] as Record<string, PushHandler> | undefined;
   if (pushed) {
     const out: Record<string, PushHandler> = {};
+    const giveBack = (ctx: PushCallContext) => places.give(ctx.place ?? undefined);
     for (const [name, h] of Object.entries(pushed))
-      out[name] = (req, ctx, sink) => pushCounted(places, h, req, ctx, sink);
+      out[name] = (req, ctx, sink) => pushCounted(places, giveBack, h, req, ctx, sink);
     limited[PUSH_STREAMS] = out;
   }
   return limited as H;
@@ -148,6 +144,7 @@ type PushHandler = (req: unknown, ctx: PushCallContext, sink: StreamSink<unknown
 /** A pushed stream under the bound: its place is given back when the transport's stream closes. */
 function pushCounted(
   places: ReturnType<typeof createStreamPlaces>,
+  giveBack: (ctx: PushCallContext) => void,
   h: PushHandler,
   req: unknown,
   ctx: PushCallContext,
@@ -161,6 +158,7 @@ function pushCounted(
     places.give(address);
     throw err;
   }
-  ctx.onClose = () => places.give(address);
+  ctx.place = address ?? null;
+  ctx.onClose = giveBack;
   return handle;
 }

@@ -69,7 +69,8 @@ class DirectStreamCall implements PushCallContext, StreamSink<unknown> {
   keyId: string | undefined = undefined;
   requestId: string | undefined = undefined;
   readonly seq = nextCallSeq();
-  onClose: (() => void) | undefined = undefined;
+  onClose: ((ctx: PushCallContext) => void) | undefined = undefined;
+  place: string | null | undefined = undefined;
   state = State.Reading;
   handle: StreamHandle | undefined = undefined;
   start = 0n;
@@ -137,7 +138,8 @@ class DirectStreamCall implements PushCallContext, StreamSink<unknown> {
     }
     const stream = this.stream;
     if (!stream.headersSent) {
-      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.respond(RESPONSE_HEADERS, WAIT_FOR_TRAILERS);
+      forgetSentHeaders(stream);
       stream.on("wantTrailers", wantTrailers);
       stream.on("drain", drained);
     }
@@ -231,6 +233,20 @@ class DirectStreamCall implements PushCallContext, StreamSink<unknown> {
 }
 
 const PRINTABLE = /^[ -~]*$/;
+const WAIT_FOR_TRAILERS = Object.freeze({ waitForTrailers: true });
+
+/**
+ * Node keeps a copy of the response headers on the stream for its whole life (`sentHeaders`, a
+ * dictionary-mode object: ~450 bytes per open watch, bench/tools/watcher-heap.ts). Nothing here
+ * reads it, so a long-lived stream lets it go. Found by its symbol's description on the first
+ * stream; if Node renames it, nothing is dropped (and nothing breaks).
+ */
+let sentHeadersKey: symbol | null | undefined;
+function forgetSentHeaders(stream: ServerHttp2Stream): void {
+  if (sentHeadersKey === undefined)
+    sentHeadersKey = Object.getOwnPropertySymbols(stream).find((k) => k.description === "sent-headers") ?? null;
+  if (sentHeadersKey !== null) (stream as unknown as Record<symbol, unknown>)[sentHeadersKey] = undefined;
+}
 
 // Shared listeners (this = the stream): no closure per call.
 function noop(): void {}
@@ -277,7 +293,7 @@ function onClose(this: WithCall): void {
   call.reader = undefined;
   const release = call.onClose;
   call.onClose = undefined;
-  release?.();
+  release?.(call);
 }
 function deadlineExceeded(call: DirectStreamCall): void {
   call.deadline = undefined;
