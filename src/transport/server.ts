@@ -19,6 +19,8 @@ import { clientCertVerifiedKey, peerAddressKey, registerConnectService } from ".
 import { peerOf } from "./protocol/peer.js";
 import { routeGrpcLogs } from "./grpc/grpc-logging.js";
 import { addProtobufService } from "./grpc/grpc-server.js";
+import { createDirectRoutes } from "./grpc/direct/direct-routes.js";
+import { addDirectUnaryMethods, directCodecOf } from "./grpc/direct/direct-unary.js";
 import { createHttp1Server } from "./socket/http1-server.js";
 import { splitHttp2Streams } from "./socket/http2-streams.js";
 import { trackHttp2Sessions } from "./socket/http2-sessions.js";
@@ -34,7 +36,7 @@ import type { CallContext, UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
 import { limitStreamHandlers } from "./builtin/stream-limit.js";
-import { addDirectStreams, type DirectStreamRoutes } from "./grpc/direct/watch-route.js";
+import { addDirectStreams } from "./grpc/direct/watch-route.js";
 
 export interface ServerOptions {
   host: string;
@@ -97,6 +99,19 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   addProtobufService(grpcServer, TokenService, opts.handlers, opts.observer);
   if (opts.authorization) addProtobufService(grpcServer, Authorization, opts.authorization, opts.observer);
+  // The hot methods, served on the HTTP/2 stream itself (grpc/direct/): grpc-js keeps the
+  // sessions and every other method (it still has them registered: nothing routes there).
+  const directRoutes = createDirectRoutes();
+  if (opts.grpcDirect !== false) {
+    const direct = {
+      maxReceiveBytes: opts.maxBodyBytes,
+      maxSendBytes: FIXED_LIMITS.grpcMaxSendBytes,
+      observer: opts.observer,
+      codecOf: directCodecOf,
+    };
+    addDirectUnaryMethods(directRoutes, TokenService, opts.handlers, direct, ["introspect"]);
+    if (opts.authorization) addDirectUnaryMethods(directRoutes, Authorization, opts.authorization, direct, ["check"]);
+  }
   const streams =
     opts.streams &&
     limitStreamHandlers(
@@ -106,9 +121,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     );
   if (streams) addProtobufStreams(grpcServer, TokenService, streams, opts.observer);
   // WatchInvalidations on the HTTP/2 stream itself (grpc/direct/watch-call.ts); grpc-js keeps it registered.
-  const directStreams: DirectStreamRoutes = new Map();
   if (streams && opts.grpcDirect !== false) {
-    addDirectStreams(directStreams, TokenService, streams, {
+    addDirectStreams(directRoutes, TokenService, streams, {
       observer: opts.observer,
       maxReceiveBytes: opts.maxBodyBytes,
       maxSendBytes: FIXED_LIMITS.grpcMaxSendBytes,
@@ -160,7 +174,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     limits,
     router,
     () => opts.metrics.requestsTimedOut.labels("http2").inc(),
-    directStreams,
+    directRoutes,
   );
   const http1 = createHttp1Server(limits, router);
 

@@ -6,6 +6,8 @@ export interface TappedConnection {
   openedAt: number;
   goaways: { at: number; errorCode: number; lastStreamId: number }[];
   closedAt?: number;
+  /** The client's DATA frames that start with a gRPC message flagged compressed (its first byte 1). */
+  compressedMessages: number;
 }
 
 export interface H2Tap {
@@ -25,7 +27,7 @@ export async function startH2Tap(targetPort: number): Promise<H2Tap> {
   const connections: TappedConnection[] = [];
   const sockets = new Set<net.Socket>();
   const server = net.createServer((client) => {
-    const conn: TappedConnection = { openedAt: Date.now(), goaways: [] };
+    const conn: TappedConnection = { openedAt: Date.now(), goaways: [], compressedMessages: 0 };
     connections.push(conn);
     const upstream = net.connect(targetPort, "127.0.0.1");
     for (const s of [client, upstream]) {
@@ -43,6 +45,19 @@ export async function startH2Tap(targetPort: number): Promise<H2Tap> {
         const lastStreamId = f.payload.readUInt32BE(0) & 0x7fffffff;
         conn.goaways.push({ at: Date.now(), lastStreamId, errorCode: f.payload.readUInt32BE(4) });
       }
+    });
+    let fromClient: Buffer = Buffer.alloc(0);
+    let prefaceLeft = 24; // the client's connection preface comes before its frames
+    client.on("data", (chunk: Buffer) => {
+      let bytes = chunk;
+      if (prefaceLeft > 0) {
+        const skip = Math.min(prefaceLeft, bytes.length);
+        prefaceLeft -= skip;
+        bytes = bytes.subarray(skip);
+      }
+      const { frames, rest } = parseH2Frames(fromClient.length ? Buffer.concat([fromClient, bytes]) : bytes);
+      fromClient = Buffer.from(rest);
+      for (const f of frames) if (f.type === H2.DATA && f.payload[0] === 1) conn.compressedMessages++;
     });
     client.pipe(upstream);
     upstream.pipe(client);

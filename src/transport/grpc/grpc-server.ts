@@ -8,18 +8,8 @@ import { fastCodecs, type FastCodec } from "./introspect-codec.js";
 import { checkCodecs } from "./check-codec.js";
 import { MALFORMED, malformedRequest, tolerant } from "../protocol/malformed-request.js";
 import { nextCallSeq, REQUEST_ID_HEADER } from "../protocol/request-id.js";
+import { framed } from "./direct/response-writer.js";
 import { FAST_UNARY, type CallContext, type UnaryHandlers, type WithFastUnary } from "../protocol/unary-handlers.js";
-
-/**
- * Bytes kept for as long as a cache entry lives: a copy with its own memory. A small Buffer from
- * the codec (allocUnsafe) is a slice of Node's shared 8 KiB pool, and keeping it would keep the
- * whole pool alive, one per cached answer.
- */
-function ownCopy(bytes: Buffer): Buffer {
-  const own = Buffer.allocUnsafeSlow(bytes.byteLength);
-  bytes.copy(own);
-  return own;
-}
 
 /** A Buffer view of protobuf-es output (no copy), as grpc-js serializers must return. */
 const asBuffer = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -70,6 +60,18 @@ export function methodDefinition(
     responseDeserialize: (b: Buffer) => fromBinary(output, b),
     originalName: method.localName,
   };
+}
+
+/** A unary method's definition with the hot messages' fast codecs (introspect-codec.ts, check-codec.ts). */
+export function protobufMethodDefinition(
+  service: DescService,
+  method: DescMethod,
+): grpc.MethodDefinition<unknown, unknown> {
+  const fastIn = (fastCodecs.get(method.input.typeName) ?? checkCodecs.get(method.input.typeName)) as
+    | FastCodec<unknown>
+    | undefined;
+  const fastOut = fastCodecs.get(method.output.typeName) as FastCodec<unknown> | undefined;
+  return methodDefinition(service, method, { decode: fastIn?.decode, encode: fastOut?.encode });
 }
 
 /**
@@ -152,14 +154,7 @@ export function addProtobufService<S extends DescService>(
   for (const method of service.methods) {
     if (method.methodKind === "server_streaming") continue; // grpc-token-streams.ts
     if (method.methodKind !== "unary") throw new Error(`${method.name}: only unary methods are supported`);
-    const fastIn = (fastCodecs.get(method.input.typeName) ?? checkCodecs.get(method.input.typeName)) as
-      | FastCodec<unknown>
-      | undefined;
-    const fastOut = fastCodecs.get(method.output.typeName) as FastCodec<unknown> | undefined;
-    definition[method.localName] = methodDefinition(service, method, {
-      decode: fastIn?.decode,
-      encode: fastOut?.encode,
-    });
+    definition[method.localName] = protobufMethodDefinition(service, method);
     const handler = (handlers as Record<string, (req: unknown, ctx: CallContext) => Promise<unknown>>)[
       method.localName
     ]!;
@@ -182,9 +177,10 @@ export function addProtobufService<S extends DescService>(
           answer = undefined; // the handler below gives the reference behaviour
         }
         if (answer !== undefined) {
-          const bytes = (answer.encoded ??= ownCopy(serialize(fast.message(answer)))) as Buffer;
+          // The kept bytes are framed (direct/direct-unary.ts writes them as they are): grpc-js frames its own.
+          const frame = (answer.encoded ??= framed(serialize(fast.message(answer)))) as Buffer;
           observeOk((performance.now() - t0) / 1000);
-          callback(null, bytes);
+          callback(null, frame.subarray(5));
           return;
         }
       }

@@ -1,16 +1,14 @@
 // The server-streaming methods that have a pushed form (PUSH_STREAMS: WatchInvalidations), served
 // directly on their HTTP/2 stream (watch-call.ts) instead of by grpc-js, which keeps them
-// registered as the reference (tests compare both: test/e2e/watch-direct-wire.e2e.test.ts).
+// registered as the reference (test/e2e/watch-direct-wire.e2e.test.ts compares both).
 import type { DescService } from "@bufbuild/protobuf";
-import type { IncomingHttpHeaders, ServerHttp2Stream } from "node:http2";
 import type { CallObserver } from "../../protocol/call-observer.js";
 import { PUSH_STREAMS, type WithPushStreams } from "../../protocol/push-streams.js";
-import { createDirectStream, type PushHandler } from "./watch-call.js";
-
-export type DirectStreamRoutes = Map<string, (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => void>;
+import { addDirectMethod, type DirectRoutes } from "./direct-routes.js";
+import { directStreamMethod, type PushHandler } from "./watch-call.js";
 
 export function addDirectStreams<S extends DescService>(
-  routes: DirectStreamRoutes,
+  routes: DirectRoutes,
   service: S,
   /** Stream handlers; those with a pushed form (PUSH_STREAMS) are served here. */
   handlers: object,
@@ -21,16 +19,15 @@ export function addDirectStreams<S extends DescService>(
   for (const method of service.methods) {
     const handler = pushed[method.localName];
     if (method.methodKind !== "server_streaming" || handler === undefined) continue;
-    const path = `/${service.typeName}/${method.name}`;
-    routes.set(
-      path,
-      createDirectStream({
+    addDirectMethod(
+      routes,
+      directStreamMethod(`/${service.typeName}/${method.name}`, opts.maxReceiveBytes, {
         name: method.name,
-        path,
         input: method.input,
         output: method.output,
         handler,
-        ...opts,
+        observer: opts.observer,
+        maxSendBytes: opts.maxSendBytes,
       }),
     );
   }

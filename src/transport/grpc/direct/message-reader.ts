@@ -1,0 +1,181 @@
+// Length-prefixed gRPC messages out of a request's DATA chunks, as grpc-js 1.14's StreamDecoder
+// and decompressMessage (server-interceptors.js) read them, with the same limits and texts:
+// - a message whose declared length is over the maximum (grpc.max_receive_message_length =
+//   MAX_BODY_BYTES) is refused as soon as its 5-byte prefix is in: RESOURCE_EXHAUSTED
+//   "Received message larger than max (<n> vs <max>)", and none of its body is kept;
+// - the compressed flag is the prefix's first byte == 1 (any other value is read as uncompressed);
+//   a flagged message is decompressed with the request's grpc-encoding: "identity" (no header:
+//   the bytes as they are), "gzip" or "deflate" (at most <max> bytes of output, then
+//   RESOURCE_EXHAUSTED "Received message that decompresses to a size larger than <max>": a zip
+//   bomb stops there, never inflated further), anything else UNIMPLEMENTED
+//   `Received message compressed with unsupported encoding "<encoding>"`; a stream that does not
+//   inflate: INTERNAL "Failed to decompress message".
+// A frame cut off by the end of the request is no message (grpc-js drops it the same way).
+import * as zlib from "node:zlib";
+
+export const RESOURCE_EXHAUSTED = 8;
+export const UNIMPLEMENTED = 12;
+export const INTERNAL = 13;
+
+/** What the reader reports: a complete message (its decompressed bytes), or a status. */
+export interface MessageSink {
+  /** Message number `index` (0-based) is complete and decompressed. Called in order of arrival. */
+  message(index: number, bytes: Buffer): void;
+  /** A message was refused: the call ends with this status. */
+  refuse(code: number, details: string): void;
+}
+
+/** Decompresses `body` with `encoding` (gzip or deflate), with at most `max` bytes of output. */
+function inflate(
+  body: Buffer,
+  encoding: "gzip" | "deflate",
+  max: number,
+  done: (err: Error | null, out?: Buffer) => void,
+): void {
+  const opts = { maxOutputLength: max };
+  if (encoding === "gzip") zlib.gunzip(body, opts, done);
+  else zlib.inflate(body, opts, done);
+}
+
+/**
+ * One request's framing state. Messages complete in order; a compressed one is inflated
+ * asynchronously, and a later message waits for it (as grpc-js's read queue does).
+ */
+export class MessageReader {
+  private flag = 0;
+  private size = 0;
+  /** Bytes of the current frame read so far: -1 none; 0..4 prefix; 5.. body. */
+  private prefix: Buffer | undefined;
+  private prefixHave = 0;
+  private parts: Buffer[] | undefined;
+  private have = 0;
+  private reading = false;
+  private count = 0;
+  /** Completed messages not yet reported (waiting behind one being inflated). */
+  private queue: (Buffer | undefined)[] | undefined;
+  private inflating = 0;
+  stopped = false;
+
+  constructor(
+    private readonly max: number,
+    private readonly encoding: string,
+    private readonly sink: MessageSink,
+  ) {}
+
+  /** True while a message is still being inflated (its result not yet reported). */
+  get busy(): boolean {
+    return this.inflating > 0;
+  }
+
+  write(chunk: Buffer): void {
+    let at = 0;
+    const n = chunk.length;
+    // The usual request: one whole frame in one chunk.
+    if (!this.reading && n >= 5 && n === 5 + chunk.readUInt32BE(1) && this.prefixHave === 0) {
+      this.flag = chunk[0]!;
+      this.size = n - 5;
+      if (this.size > this.max) return this.tooLarge();
+      return this.complete(chunk.subarray(5));
+    }
+    while (at < n && !this.stopped) {
+      if (!this.reading) {
+        // The prefix, possibly split over chunks.
+        const take = Math.min(5 - this.prefixHave, n - at);
+        if (this.prefixHave === 0 && take === 5) {
+          this.flag = chunk[at]!;
+          this.size = chunk.readUInt32BE(at + 1);
+        } else {
+          this.prefix ??= Buffer.alloc(5);
+          chunk.copy(this.prefix, this.prefixHave, at, at + take);
+          this.prefixHave += take;
+          if (this.prefixHave < 5) return;
+          this.flag = this.prefix[0]!;
+          this.size = this.prefix.readUInt32BE(1);
+        }
+        at += take;
+        this.prefixHave = 0;
+        if (this.size > this.max) return this.tooLarge();
+        if (this.size === 0) {
+          this.complete(Buffer.alloc(0));
+          continue;
+        }
+        this.reading = true;
+        this.parts = [];
+        this.have = 0;
+      }
+      const take = Math.min(this.size - this.have, n - at);
+      this.parts!.push(chunk.subarray(at, at + take));
+      this.have += take;
+      at += take;
+      if (this.have === this.size) {
+        const body = this.parts!.length === 1 ? this.parts![0]! : Buffer.concat(this.parts!, this.size);
+        this.reading = false;
+        this.parts = undefined;
+        this.complete(body);
+      }
+    }
+  }
+
+  private tooLarge(): void {
+    this.stop();
+    this.sink.refuse(RESOURCE_EXHAUSTED, `Received message larger than max (${this.size} vs ${this.max})`);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.parts = undefined;
+    this.queue = undefined;
+  }
+
+  private complete(body: Buffer): void {
+    const index = this.count++;
+    if (this.flag !== 1 || this.encoding === "identity") return this.ready(index, body);
+    if (this.encoding !== "gzip" && this.encoding !== "deflate") {
+      this.stop();
+      return this.sink.refuse(
+        UNIMPLEMENTED,
+        `Received message compressed with unsupported encoding "${this.encoding}"`,
+      );
+    }
+    this.inflating++;
+    (this.queue ??= [])[index] = undefined;
+    inflate(body, this.encoding, this.max, (err, out) => {
+      this.inflating--;
+      if (this.stopped) return;
+      if (err) {
+        this.stop();
+        const tooBig = (err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE";
+        return this.sink.refuse(
+          tooBig ? RESOURCE_EXHAUSTED : INTERNAL,
+          tooBig
+            ? `Received message that decompresses to a size larger than ${this.max}`
+            : "Failed to decompress message",
+        );
+      }
+      this.queue![index] = out!;
+      this.flush();
+    });
+  }
+
+  private reported = 0;
+
+  private ready(index: number, bytes: Buffer): void {
+    if (this.queue === undefined) {
+      this.reported = index + 1;
+      return this.sink.message(index, bytes);
+    }
+    this.queue[index] = bytes;
+    this.flush();
+  }
+
+  /** Reports, in order, every completed message not waiting behind one still inflating. */
+  private flush(): void {
+    while (!this.stopped && this.queue !== undefined && this.reported < this.count) {
+      const bytes = this.queue[this.reported];
+      if (bytes === undefined) return;
+      this.queue[this.reported] = undefined;
+      this.sink.message(this.reported++, bytes);
+    }
+    if (this.inflating === 0 && !this.stopped) this.queue = undefined;
+  }
+}
