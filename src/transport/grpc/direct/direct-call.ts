@@ -37,7 +37,7 @@ type Carrying = http2.ServerHttp2Stream & { [CALL]?: DirectCall };
 
 function onData(this: Carrying, chunk: Buffer): void {
   const call = this[CALL]!;
-  if (!call.done) call.reader.write(chunk);
+  if (!call.done) call.reader?.write(chunk);
 }
 function onEnd(this: Carrying): void {
   this[CALL]!.halfClose();
@@ -64,26 +64,29 @@ export class DirectCall implements MessageSink {
   /** The stream closed before the call's status went out. */
   cancelled = false;
   timer: NodeJS.Timeout | undefined = undefined;
-  readonly reader: MessageReader;
+  /** Dropped once the request has ended and the method has its message (a long call holds less). */
+  reader: MessageReader | undefined;
   private first: Buffer | undefined = undefined;
   private ended = false;
   private started = false;
 
   constructor(
     readonly stream: http2.ServerHttp2Stream,
-    readonly headers: http2.IncomingHttpHeaders,
+    /** The request headers; a long-lived method may drop them (undefined) once it has read what it needs. */
+    public headers: http2.IncomingHttpHeaders | undefined,
     readonly method: DirectMethod,
   ) {
-    this.reader = new MessageReader(method.maxReceiveBytes, encodingOf(headers), this);
+    this.reader = new MessageReader(method.maxReceiveBytes, encodingOf(headers!), this);
   }
 
   message(index: number, bytes: Buffer): void {
     if (index === 0) {
       this.first = bytes;
-      if (this.ended) this.start();
+      // The request's end counts only once every message before it is in (a second one is refused).
+      if (this.ended && !this.reader!.busy) this.start();
       return;
     }
-    this.reader.stop();
+    this.reader?.stop();
     this.sendStatus(UNIMPLEMENTED, `Received a second request message for server streaming method ${this.method.path}`);
   }
 
@@ -93,15 +96,17 @@ export class DirectCall implements MessageSink {
 
   halfClose(): void {
     this.ended = true;
-    if (this.done || this.reader.busy) return; // a message still inflating reports first
+    if (this.done || this.reader?.busy === true) return; // a message still inflating reports first
     if (this.first !== undefined) return this.start();
-    this.reader.stop();
+    this.reader?.stop();
     this.sendStatus(UNIMPLEMENTED, `Received no request message for server streaming method ${this.method.path}`);
   }
 
   private start(): void {
     if (this.started || this.done) return;
     this.started = true;
+    this.reader!.stop();
+    this.reader = undefined;
     const message = this.first!;
     this.first = undefined;
     this.method.onRequest(this, message);
@@ -119,7 +124,7 @@ export class DirectCall implements MessageSink {
   /** The call is over for the wire: no more input is read, the deadline is off. */
   finish(): void {
     this.done = true;
-    this.reader.stop();
+    this.reader?.stop();
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;

@@ -72,7 +72,7 @@ export function addDirectUnaryMethods<S extends DescService>(
 
     const slow = (call: DirectCall, req: unknown) => {
       const start = process.hrtime.bigint();
-      const ctx = new DirectCallContext(call.stream, call.headers);
+      const ctx = new DirectCallContext(call.stream, call.headers!);
       const answer = req === MALFORMED ? Promise.reject(malformedRequest()) : handler(req, ctx);
       answer.then(
         (res) => {

@@ -54,6 +54,8 @@ export class MessageReader {
   /** Completed messages not yet reported (waiting behind one being inflated). */
   private queue: (Buffer | undefined)[] | undefined;
   private inflating = 0;
+  /** Messages reported to the sink so far (in order). */
+  private reported = 0;
   stopped = false;
 
   constructor(
@@ -62,9 +64,9 @@ export class MessageReader {
     private readonly sink: MessageSink,
   ) {}
 
-  /** True while a message is still being inflated (its result not yet reported). */
+  /** True while a completed message is not reported yet (one before it, or itself, still inflating). */
   get busy(): boolean {
-    return this.inflating > 0;
+    return this.inflating > 0 || this.reported < this.count;
   }
 
   write(chunk: Buffer): void {
@@ -77,7 +79,10 @@ export class MessageReader {
       if (this.size > this.max) return this.tooLarge();
       return this.complete(chunk.subarray(5));
     }
-    while (at < n && !this.stopped) {
+    // grpc-js's decoder returns a chunk's messages together, or throws for a too-large one: the
+    // messages before it in the same chunk are then never read. Same here: reported after the chunk.
+    let done: [number, Buffer][] | undefined;
+    while (at < n) {
       if (!this.reading) {
         // The prefix, possibly split over chunks.
         const take = Math.min(5 - this.prefixHave, n - at);
@@ -88,7 +93,7 @@ export class MessageReader {
           this.prefix ??= Buffer.alloc(5);
           chunk.copy(this.prefix, this.prefixHave, at, at + take);
           this.prefixHave += take;
-          if (this.prefixHave < 5) return;
+          if (this.prefixHave < 5) break;
           this.flag = this.prefix[0]!;
           this.size = this.prefix.readUInt32BE(1);
         }
@@ -96,7 +101,7 @@ export class MessageReader {
         this.prefixHave = 0;
         if (this.size > this.max) return this.tooLarge();
         if (this.size === 0) {
-          this.complete(Buffer.alloc(0));
+          (done ??= []).push([this.flag, Buffer.alloc(0)]);
           continue;
         }
         this.reading = true;
@@ -111,8 +116,14 @@ export class MessageReader {
         const body = this.parts!.length === 1 ? this.parts![0]! : Buffer.concat(this.parts!, this.size);
         this.reading = false;
         this.parts = undefined;
-        this.complete(body);
+        (done ??= []).push([this.flag, body]);
       }
+    }
+    if (done === undefined) return;
+    for (const [flag, body] of done) {
+      if (this.stopped) return;
+      this.flag = flag;
+      this.complete(body);
     }
   }
 
@@ -156,8 +167,6 @@ export class MessageReader {
       this.flush();
     });
   }
-
-  private reported = 0;
 
   private ready(index: number, bytes: Buffer): void {
     if (this.queue === undefined) {

@@ -63,11 +63,7 @@ function sendOkTrailers(this: http2.ServerHttp2Stream): void {
 }
 
 /** Headers (with `extra` metadata, if any), one framed message, then status OK. */
-export function sendUnaryOk(
-  stream: http2.ServerHttp2Stream,
-  frame: Buffer,
-  extra?: http2.OutgoingHttpHeaders,
-): void {
+export function sendUnaryOk(stream: http2.ServerHttp2Stream, frame: Buffer, extra?: http2.OutgoingHttpHeaders): void {
   stream.respond(extra === undefined ? RESPONSE_HEADERS : { ...RESPONSE_HEADERS, ...extra }, WAIT_FOR_TRAILERS);
   stream.on("wantTrailers", sendOkTrailers); // emitted once per stream
   stream.end(frame);
