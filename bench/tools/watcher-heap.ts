@@ -99,7 +99,15 @@ async function main() {
     const mib = (b: number) => (b / 2 ** 20).toFixed(2);
     console.log(
       `${N} watchers: RSS ${mib(m0.rss)} -> ${mib(m1.rss)} MiB (+${mib(m1.rss - m0.rss)}), ` +
-        `JS heap +${mib(m1.heapUsed - m0.heapUsed)} MiB, external +${mib(m1.external - m0.external)} MiB`,
+        `JS heap +${mib(m1.heapUsed - m0.heapUsed)} MiB (committed +${mib(m1.heapTotal - m0.heapTotal)}), external +${mib(m1.external - m0.external)} MiB`,
+    );
+    // Closed again: what stays is the allocators' (V8's and malloc's) headroom, not the watchers'.
+    child.send({ type: "close" });
+    await nextMessage(child, "close:done");
+    await new Promise((r) => setTimeout(r, 1000));
+    const m2 = await settled();
+    console.log(
+      `closed again: RSS ${mib(m2.rss)} MiB (+${mib(m2.rss - m0.rss)} over the start), JS heap +${mib(m2.heapUsed - m0.heapUsed)} MiB`,
     );
     child.send({ type: "shutdown" });
     await app.close();
