@@ -10,6 +10,7 @@ import { h2Request, type H2Answer } from "../support/h2-request.js";
 import { waitUntil } from "../support/poll.js";
 import { envelope } from "../support/stream-flood.js";
 import { startTestApp, type TestApp } from "../support/test-app.js";
+import { liveObjects } from "../support/heap-objects.js";
 
 /**
  * WatchInvalidations served on the HTTP/2 stream itself (grpc/direct/watch-call.ts) against the
@@ -93,6 +94,21 @@ const decode = (body: Buffer) => {
 };
 
 describe("the direct WatchInvalidations stream answers as grpc-js did", () => {
+  it("the two apps take different paths (else every comparison below is vacuous): a watch open on the direct app is a DirectWatch, on the reference a grpc-js call", async () => {
+    const kinds = ["DirectWatch", "ServerWritableStreamImpl"];
+    for (const [t, expected] of [
+      [direct, { DirectWatch: 1, ServerWritableStreamImpl: 0 }],
+      [reference, { DirectWatch: 0, ServerWritableStreamImpl: 1 }],
+    ] as const) {
+      const r = h2Request(t.port, { ...base, ...auth }, request());
+      await new Promise((resolve) => r.stream.once("data", resolve));
+      expect(liveObjects(kinds)).toEqual(expected);
+      r.stream.close(http2.constants.NGHTTP2_CANCEL);
+      await r.done;
+      await new Promise((resolve) => setTimeout(resolve, 100)); // the server sees the reset
+    }
+  });
+
   it("a watch: the same response headers, a START reset then a heartbeat, and a client cancel logged CANCELLED", async () => {
     const r = await both(cancelAfter(2));
     expect(r.direct).toEqual(r.reference);

@@ -1,9 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http2 from "node:http2";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { setFlagsFromString, writeHeapSnapshot } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import type { StoreChange, StoreChangeFeed } from "../../src/ports/store-changes.js";
@@ -11,6 +6,7 @@ import { sleep, waitUntil } from "../support/poll.js";
 import { metricsText, samples } from "../support/probes.js";
 import { connectFrom, envelope } from "../support/stream-flood.js";
 import { useTestApp } from "../support/test-app.js";
+import { gc, liveObjects } from "../support/heap-objects.js";
 import { watchGrpc } from "../support/watch-client.js";
 
 /**
@@ -21,8 +17,6 @@ import { watchGrpc } from "../support/watch-client.js";
  * object while they are stalled (the direct path's DirectWatch and DirectCall, the hub's cursor, Node's
  * stream) and none once they are gone; the JS heap returns to its baseline.
  */
-setFlagsFromString("--expose-gc");
-const gc = runInNewContext("gc") as () => void;
 const heap = async () => {
   for (let i = 0; i < 3; i++) {
     gc();
@@ -31,29 +25,6 @@ const heap = async () => {
   return process.memoryUsage().heapUsed;
 };
 
-/** Live objects per constructor name (V8 heap snapshot of this process, after a GC). */
-function liveObjects(names: string[]): Record<string, number> {
-  const dir = mkdtempSync(join(tmpdir(), "wf-watch-never-reading-"));
-  try {
-    const snap = JSON.parse(readFileSync(writeHeapSnapshot(join(dir, "s.heapsnapshot")), "utf8")) as {
-      snapshot: { meta: { node_fields: string[]; node_types: [string[]] } };
-      nodes: number[];
-      strings: string[];
-    };
-    const f = snap.snapshot.meta.node_fields;
-    const [iType, iName] = [f.indexOf("type"), f.indexOf("name")];
-    const object = snap.snapshot.meta.node_types[0].indexOf("object");
-    const counts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
-    for (let i = 0; i < snap.nodes.length; i += f.length) {
-      if (snap.nodes[i + iType] !== object) continue;
-      const name = snap.strings[snap.nodes[i + iName]!]!;
-      if (name in counts) counts[name]!++;
-    }
-    return counts;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 const PER_WATCH = ["DirectWatch", "DirectCall", "Pushed", "ServerHttp2Stream"];
 
 const WATCH = "/warpflow.auth.v1.TokenService/WatchInvalidations";
