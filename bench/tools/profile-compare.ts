@@ -27,6 +27,7 @@ const ROWS: [string, (fn: string, url: string) => boolean][] = [
   ["call observer", (_f, u) => /call-observer/.test(u)],
   ["codec (introspect-codec)", (_f, u) => /introspect-codec|malformed-request/.test(u)],
   ["HTTP/2 stream dispatcher (http2-streams)", (_f, u) => /http2-streams/.test(u)],
+  ["gRPC served on the stream (grpc/direct)", (_f, u) => /transport\/grpc\/direct\//.test(u)],
   ["handler, introspector, wrapper, mapping (src/)", (_f, u) => /\/src\//.test(u) && !/\/gen\/|node_modules/.test(u)],
   ["protobuf-es", (_f, u) => /@bufbuild/.test(u)],
   ["@grpc/grpc-js", (_f, u) => /@grpc\/grpc-js/.test(u)],

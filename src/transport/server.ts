@@ -83,7 +83,7 @@ export interface RunningServer {
 /**
  * The one port. Connections: admitted by the connection guard, then split by the listener
  * (HTTP/2 preface or ALPN h2 -> the HTTP/2 server, else HTTP/1.1). Requests: native gRPC streams
- * -> @grpc/grpc-js; every other request on either HTTP version -> one HTTP router (Connect and
+ * -> @grpc/grpc-js (Introspect and Check: served on the stream itself, grpc/direct/); every other request on either HTTP version -> one HTTP router (Connect and
  * gRPC-Web via connect-es, REST, health, metrics). See docs/clients.md and docs/security.md.
  */
 export async function startServer(opts: ServerOptions): Promise<RunningServer> {

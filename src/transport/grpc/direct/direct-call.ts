@@ -28,7 +28,10 @@ export interface DirectMethod {
   readonly maxReceiveBytes: number;
   /** The request's one message (decompressed), once the client has ended its request. */
   onRequest(call: DirectCall, message: Buffer): void;
-  /** The call ended without its status from the method: reset by the client, or a deadline. */
+  /**
+   * The call ended without its status from the method: reset by the client (possibly before
+   * onRequest ran), or its deadline passed (DEADLINE_EXCEEDED was sent).
+   */
   onCancel?(call: DirectCall): void;
 }
 
@@ -76,7 +79,8 @@ export class DirectCall implements MessageSink {
     public headers: http2.IncomingHttpHeaders | undefined,
     readonly method: DirectMethod,
   ) {
-    this.reader = new MessageReader(method.maxReceiveBytes, encodingOf(headers!), this);
+    // Two messages at most are decoded: the second ends the call (message-reader.ts maxMessages).
+    this.reader = new MessageReader(method.maxReceiveBytes, encodingOf(headers!), this, 2);
   }
 
   message(index: number, bytes: Buffer): void {
