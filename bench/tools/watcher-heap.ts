@@ -8,6 +8,8 @@
  * dictionary-mode function, ~256 bytes more each): `node bench/lib/build.ts`-style build with
  * `npx tsc -p bench/tsconfig.json`, then `node --expose-gc dist/bench/bench/tools/watcher-heap.js [N=1000] [top=40]`
  * (`node --expose-gc --import tsx bench/tools/watcher-heap.ts` works too, with that overhead).
+ * `RSS_ONLY=1`: no snapshots (writing one grows the RSS), the process's RSS and JS heap after a GC
+ * with 0 and with N open instead, so a fresh process gives the RSS of N watchers.
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -82,6 +84,36 @@ async function main() {
   await nextMessage(child, "open:done", 60_000);
   child.send({ type: "close" });
   await nextMessage(child, "close:done");
+  if (process.env.RSS_ONLY === "1") {
+    const settled = async () => {
+      for (let i = 0; i < 4; i++) gc!();
+      await new Promise((r) => setTimeout(r, 500));
+      for (let i = 0; i < 4; i++) gc!();
+      return process.memoryUsage();
+    };
+    const m0 = await settled();
+    child.send({ type: "open", port: app.port, n: N, perAddress: N + 100 });
+    await nextMessage(child, "open:done", 120_000);
+    await new Promise((r) => setTimeout(r, 1500)); // a heartbeat or two
+    const m1 = await settled();
+    const mib = (b: number) => (b / 2 ** 20).toFixed(2);
+    console.log(
+      `${N} watchers: RSS ${mib(m0.rss)} -> ${mib(m1.rss)} MiB (+${mib(m1.rss - m0.rss)}), ` +
+        `JS heap +${mib(m1.heapUsed - m0.heapUsed)} MiB (committed +${mib(m1.heapTotal - m0.heapTotal)}), external +${mib(m1.external - m0.external)} MiB`,
+    );
+    // Closed again: what stays is the allocators' (V8's and malloc's) headroom, not the watchers'.
+    child.send({ type: "close" });
+    await nextMessage(child, "close:done");
+    await new Promise((r) => setTimeout(r, 1000));
+    const m2 = await settled();
+    console.log(
+      `closed again: RSS ${mib(m2.rss)} MiB (+${mib(m2.rss - m0.rss)} over the start), JS heap +${mib(m2.heapUsed - m0.heapUsed)} MiB`,
+    );
+    child.send({ type: "shutdown" });
+    await app.close();
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(0);
+  }
   const before = await snapshot("before");
   child.send({ type: "open", port: app.port, n: N, perAddress: N + 100 });
   await nextMessage(child, "open:done", 120_000);

@@ -43,6 +43,27 @@ export interface WatchRequest {
   resumeAfterSequence: number;
 }
 
+/**
+ * The transport's side of a callback-driven watcher (subscribe): no generator, no promise, no
+ * AbortSignal per watcher. Events are handed over as they come while `send` says there is room.
+ */
+export interface WatchSink<T> {
+  /** One event; false when the transport's buffer is full: nothing more until the handle's resume(). */
+  send(msg: T): boolean;
+  /** Evicted (too slow): the transport hangs up (a stalled stream cannot take a status). */
+  evicted(err: DomainError): void;
+  /** The stream ends: the hub closed (err undefined: OK), or map/send threw (err). */
+  end(err?: unknown): void;
+}
+
+/** A callback-driven watcher, held by the transport. */
+export interface WatchHandle {
+  /** The transport's buffer has room again ('drain'). */
+  resume(): void;
+  /** The client went away: the watcher is forgotten (no callback after this). */
+  close(): void;
+}
+
 export interface InvalidationHub {
   readonly instanceId: string;
   /** Latest sequence number given out (0: none yet). */
@@ -62,6 +83,11 @@ export interface InvalidationHub {
     /** `map`: each event is given as map(event) (no second iterator layer per watcher). */
     opts: { signal?: AbortSignal | undefined; onEvicted?: () => void; map?: (ev: WatchEvent) => T },
   ): AsyncIterable<T>;
+  /**
+   * The same events as watch(), pushed into `sink` (no generator layers: bench/tools/watcher-heap.ts).
+   * The first events (reset or replay, heartbeat) are sent before this returns.
+   */
+  subscribe<T>(req: WatchRequest, sink: WatchSink<T>, map: (ev: WatchEvent) => T): WatchHandle;
   close(): void;
 }
 
@@ -92,6 +118,8 @@ interface Watcher {
   evicted: DomainError | undefined;
   lastTake: number;
   onEvicted: (() => void) | undefined;
+  /** A callback-driven watcher (subscribe): its sink, instead of a parked generator's `wake`. */
+  sink: WatchSink<unknown> | undefined;
 }
 
 /** Watchers given their heartbeat per turn of the event loop (tick). */
@@ -110,6 +138,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
   let closed = false;
 
   const wake = (w: Watcher) => {
+    if (w.sink !== undefined) return (w as Pushed).push();
     const f = w.wake;
     w.wake = undefined;
     f?.();
@@ -119,6 +148,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     w.evicted = new DomainError("resource_exhausted", `watcher too slow (${why}): disconnected, resume to continue`);
     watchers.delete(w);
     stopTimerIfIdle();
+    if (w.sink !== undefined) return w.sink.evicted(w.evicted);
     wake(w);
     w.onEvicted?.();
   };
@@ -201,6 +231,82 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     return hb;
   };
 
+  /** Where a new watcher starts: after its resume point if the buffer still holds it, else a reset. */
+  const startOf = (req: WatchRequest) => {
+    const after = req.resumeAfterSequence;
+    const resumable =
+      req.resumeInstanceId === instanceId && after <= sequence && after >= firstBuffered - 1 && Number.isInteger(after);
+    return {
+      next: resumable ? after + 1 : sequence + 1,
+      sent: resumable ? after : sequence,
+      prefix: resumable
+        ? undefined
+        : ({ type: "reset", sequence, reason: req.resumeInstanceId === "" ? "start" : "gap" } as WatchEvent),
+      heartbeat: heartbeat() as WatchEvent | undefined,
+      lastTake: performance.now(),
+    };
+  };
+
+  /**
+   * A callback-driven watcher: the watcher and its handle are one object (methods on the class,
+   * no closure per watcher). push() hands over what is waiting while the sink takes it.
+   */
+  class Pushed implements Watcher, WatchHandle {
+    next: number;
+    sent: number;
+    prefix: WatchEvent | undefined;
+    heartbeat: WatchEvent | undefined;
+    wake: undefined = undefined;
+    evicted: DomainError | undefined = undefined;
+    lastTake: number;
+    onEvicted: undefined = undefined;
+    /** The sink said it is full: nothing more until resume(). */
+    blocked = false;
+    pushing = false;
+
+    constructor(
+      req: WatchRequest,
+      readonly sink: WatchSink<unknown>,
+      readonly map: (ev: WatchEvent) => unknown,
+    ) {
+      const s = startOf(req);
+      this.next = s.next;
+      this.sent = s.sent;
+      this.prefix = s.prefix;
+      this.heartbeat = s.heartbeat;
+      this.lastTake = s.lastTake;
+    }
+
+    push(): void {
+      if (this.blocked || this.pushing) return;
+      this.pushing = true;
+      try {
+        let ev: WatchEvent | undefined;
+        while (!this.blocked && watchers.has(this) && (ev = take(this)) !== undefined) {
+          this.lastTake = performance.now();
+          if (!this.sink.send(this.map(ev))) this.blocked = true;
+        }
+      } catch (err) {
+        if (watchers.delete(this)) {
+          stopTimerIfIdle();
+          this.sink.end(err);
+        }
+      } finally {
+        this.pushing = false;
+      }
+    }
+
+    resume(): void {
+      this.blocked = false;
+      this.lastTake = performance.now();
+      this.push();
+    }
+
+    close(): void {
+      if (watchers.delete(this)) stopTimerIfIdle();
+    }
+  }
+
   return {
     instanceId,
     get sequence() {
@@ -227,24 +333,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     ): AsyncGenerator<T> {
       if (closed || signal?.aborted) return;
       // Decided and registered in one step: nothing published in between can be missed.
-      const after = req.resumeAfterSequence;
-      const resumable =
-        req.resumeInstanceId === instanceId &&
-        after <= sequence &&
-        after >= firstBuffered - 1 &&
-        Number.isInteger(after);
-      const w: Watcher = {
-        next: resumable ? after + 1 : sequence + 1,
-        sent: resumable ? after : sequence,
-        prefix: resumable
-          ? undefined
-          : { type: "reset", sequence, reason: req.resumeInstanceId === "" ? "start" : "gap" },
-        heartbeat: heartbeat(),
-        wake: undefined,
-        evicted: undefined,
-        lastTake: performance.now(),
-        onEvicted,
-      };
+      const w: Watcher = { ...startOf(req), wake: undefined, evicted: undefined, onEvicted, sink: undefined };
       watchers.add(w);
       startTimer();
       const onAbort = () => wake(w);
@@ -268,7 +357,23 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
       closed = true;
       if (timer) clearInterval(timer);
       timer = undefined;
-      for (const w of watchers) wake(w);
+      for (const w of watchers) {
+        if (w.sink === undefined) wake(w);
+        else {
+          watchers.delete(w);
+          w.sink.end();
+        }
+      }
+    },
+    subscribe<T>(req: WatchRequest, sink: WatchSink<T>, map: (ev: WatchEvent) => T): WatchHandle {
+      const w = new Pushed(req, sink as WatchSink<unknown>, map);
+      if (closed) sink.end();
+      else {
+        watchers.add(w);
+        startTimer();
+        w.push();
+      }
+      return w;
     },
   };
 }

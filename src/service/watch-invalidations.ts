@@ -5,6 +5,7 @@ import { invalidArgument } from "../domain/errors.js";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import type { CallContext } from "../transport/protocol/unary-handlers.js";
 import type { StreamHandlers } from "../transport/protocol/stream-handlers.js";
+import { PUSH_STREAMS, type WithPushStreams } from "../transport/protocol/push-streams.js";
 
 const KINDS: Record<InvalidationKind, pb.InvalidationKind> = {
   key_revoked: pb.InvalidationKind.KEY_REVOKED,
@@ -35,7 +36,7 @@ export function createWatchHandlers(deps: {
   hub: InvalidationHub;
   /** The Introspect caller restrictions (introspect-callers.ts); undefined: anyone. */
   callerCheck?: ((ctx: CallContext) => void) | undefined;
-}): StreamHandlers<typeof pb.TokenService> {
+}): StreamHandlers<typeof pb.TokenService> & WithPushStreams<typeof pb.TokenService> {
   const { hub, callerCheck } = deps;
   const messages = new WeakMap<WatchEvent, pb.WatchInvalidationsResponse>();
   const toMessage = (ev: WatchEvent): pb.WatchInvalidationsResponse => {
@@ -46,19 +47,23 @@ export function createWatchHandlers(deps: {
     }
     return m;
   };
+  const watchRequest = (req: pb.WatchInvalidationsRequest, ctx: CallContext) => {
+    callerCheck?.(ctx);
+    if (req.resumeInstanceId.length > 64) throw invalidArgument("resume_instance_id", "at most 64 characters");
+    return {
+      resumeInstanceId: req.resumeInstanceId,
+      // Past 2^53 no instance ever numbered that far: a gap, like any unknown point.
+      resumeAfterSequence:
+        req.resumeAfterSequence > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(req.resumeAfterSequence),
+    };
+  };
   return {
     watchInvalidations(req, ctx) {
-      callerCheck?.(ctx);
-      if (req.resumeInstanceId.length > 64) throw invalidArgument("resume_instance_id", "at most 64 characters");
-      return hub.watch(
-        {
-          resumeInstanceId: req.resumeInstanceId,
-          // Past 2^53 no instance ever numbered that far: a gap, like any unknown point.
-          resumeAfterSequence:
-            req.resumeAfterSequence > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(req.resumeAfterSequence),
-        },
-        { signal: ctx.signal, onEvicted: () => ctx.hangUp(), map: toMessage },
-      );
+      return hub.watch(watchRequest(req, ctx), { signal: ctx.signal, onEvicted: () => ctx.hangUp(), map: toMessage });
+    },
+    // The same, pushed into the transport's sink (the direct gRPC path): the same checks, in the same order.
+    [PUSH_STREAMS]: {
+      watchInvalidations: (req, ctx, sink) => hub.subscribe(watchRequest(req, ctx), sink, toMessage),
     },
   };
 }

@@ -36,6 +36,7 @@ import type { CallContext, UnaryHandlers } from "./protocol/unary-handlers.js";
 import type { StreamHandlers } from "./protocol/stream-handlers.js";
 import { addProtobufStreams } from "./grpc/grpc-token-streams.js";
 import { limitStreamHandlers } from "./builtin/stream-limit.js";
+import { addDirectStreams } from "./grpc/direct/watch-route.js";
 
 export interface ServerOptions {
   host: string;
@@ -119,6 +120,14 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       "open watchers",
     );
   if (streams) addProtobufStreams(grpcServer, TokenService, streams, opts.observer);
+  // WatchInvalidations on the HTTP/2 stream itself (grpc/direct/watch-call.ts); grpc-js keeps it registered.
+  if (streams && opts.grpcDirect !== false) {
+    addDirectStreams(directRoutes, TokenService, streams, {
+      observer: opts.observer,
+      maxReceiveBytes: opts.maxBodyBytes,
+      maxSendBytes: FIXED_LIMITS.grpcMaxSendBytes,
+    });
+  }
   const builtins = createBuiltinServices(
     opts.authorization
       ? [file_warpflow_auth_v1_token_service, file_envoy_service_auth_v3_external_auth]

@@ -1,6 +1,14 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import type { ServedService } from "../protocol/served-service.js";
 import type { StreamCallContext } from "../protocol/stream-handlers.js";
+import type { DescService } from "@bufbuild/protobuf";
+import {
+  PUSH_STREAMS,
+  type PushCallContext,
+  type StreamHandle,
+  type StreamSink,
+  type WithPushStreams,
+} from "../protocol/push-streams.js";
 import { createAddressCounts } from "../protocol/address-counts.js";
 import { addressGroupOf } from "../../domain/address-group.js";
 
@@ -47,29 +55,47 @@ export function createStreamCounter(
   limits: OpenStreamLimits,
   what = "open streams",
 ): <T>(address: string | undefined, start: () => AsyncIterable<T>) => AsyncIterable<T> {
-  let open = 0;
-  const byAddress = createAddressCounts();
+  return countedBy(createStreamPlaces(limits, what));
+}
+
+function countedBy(places: ReturnType<typeof createStreamPlaces>) {
   return async function* counted<T>(peerAddress: string | undefined, start: () => AsyncIterable<T>): AsyncIterable<T> {
-    // An IPv6 client counts by its /64 (it can pick a new address per connection), an IPv4-mapped
-    // address as the IPv4 one (grpc-js and the Connect path may write the same client either way).
-    const address = peerAddress === undefined ? undefined : (addressGroupOf(peerAddress) ?? peerAddress);
-    if (open >= limits.max)
-      throw new ConnectError(`too many ${what} (${limits.max}), retry later`, Code.ResourceExhausted);
-    const mine = address === undefined ? 0 : byAddress.of(address);
-    if (address !== undefined && limits.maxPerAddress > 0 && mine >= limits.maxPerAddress) {
-      throw new ConnectError(
-        `too many ${what} from this address (${limits.maxPerAddress}), retry later`,
-        Code.ResourceExhausted,
-      );
-    }
-    open++;
-    if (address !== undefined) byAddress.add(address);
+    const address = places.take(peerAddress);
     try {
       yield* start();
     } finally {
+      places.give(address);
+    }
+  };
+}
+
+/** The places behind createStreamCounter: take one (or throw RESOURCE_EXHAUSTED), give it back. */
+function createStreamPlaces(limits: OpenStreamLimits, what: string) {
+  let open = 0;
+  const byAddress = createAddressCounts();
+  return {
+    /** Returns the address the place is counted under (give it back with that). */
+    take(peerAddress: string | undefined): string | undefined {
+      // An IPv6 client counts by its /64 (it can pick a new address per connection), an IPv4-mapped
+      // address as the IPv4 one (grpc-js and the Connect path may write the same client either way).
+      const address = peerAddress === undefined ? undefined : (addressGroupOf(peerAddress) ?? peerAddress);
+      if (open >= limits.max)
+        throw new ConnectError(`too many ${what} (${limits.max}), retry later`, Code.ResourceExhausted);
+      const mine = address === undefined ? 0 : byAddress.of(address);
+      if (address !== undefined && limits.maxPerAddress > 0 && mine >= limits.maxPerAddress) {
+        throw new ConnectError(
+          `too many ${what} from this address (${limits.maxPerAddress}), retry later`,
+          Code.ResourceExhausted,
+        );
+      }
+      open++;
+      if (address !== undefined) byAddress.add(address);
+      return address;
+    },
+    give(address: string | undefined): void {
       open--;
       if (address !== undefined) byAddress.release(address);
-    }
+    },
   };
 }
 
@@ -88,15 +114,51 @@ export function addressOf(peer: string | undefined): string | undefined {
   return colon > 0 ? peer.slice(0, colon) : peer;
 }
 
-/** Transport-neutral streaming handlers (StreamHandlers: WatchInvalidations) under one stream bound. */
+/**
+ * Transport-neutral streaming handlers (StreamHandlers: WatchInvalidations) under one stream bound;
+ * their pushed forms (PUSH_STREAMS, the direct gRPC path) count against the same places.
+ */
 export function limitStreamHandlers<H extends object>(handlers: H, limits: OpenStreamLimits, what: string): H {
-  const counted = createStreamCounter(limits, what);
-  const limited: Record<string, unknown> = {};
+  const places = createStreamPlaces(limits, what);
+  const counted = countedBy(places);
+  const limited: Record<string | symbol, unknown> = {};
   for (const [name, h] of Object.entries(handlers) as [
     string,
     (req: unknown, ctx: StreamCallContext) => AsyncIterable<unknown>,
   ][]) {
     limited[name] = (req: unknown, ctx: StreamCallContext) => counted(addressOf(ctx.peer), () => h(req, ctx));
   }
+  const pushed = (handlers as WithPushStreams<DescService>)[PUSH_STREAMS] as Record<string, PushHandler> | undefined;
+  if (pushed) {
+    const out: Record<string, PushHandler> = {};
+    const giveBack = (ctx: PushCallContext) => places.give(ctx.place ?? undefined);
+    for (const [name, h] of Object.entries(pushed))
+      out[name] = (req, ctx, sink) => pushCounted(places, giveBack, h, req, ctx, sink);
+    limited[PUSH_STREAMS] = out;
+  }
   return limited as H;
+}
+
+type PushHandler = (req: unknown, ctx: PushCallContext, sink: StreamSink<unknown>) => StreamHandle;
+
+/** A pushed stream under the bound: its place is given back when the transport's stream closes. */
+function pushCounted(
+  places: ReturnType<typeof createStreamPlaces>,
+  giveBack: (ctx: PushCallContext) => void,
+  h: PushHandler,
+  req: unknown,
+  ctx: PushCallContext,
+  sink: StreamSink<unknown>,
+): StreamHandle {
+  const address = places.take(addressOf(ctx.peer));
+  let handle: StreamHandle;
+  try {
+    handle = h(req, ctx, sink);
+  } catch (err) {
+    places.give(address);
+    throw err;
+  }
+  ctx.place = address ?? null;
+  ctx.onClose = giveBack;
+  return handle;
 }
