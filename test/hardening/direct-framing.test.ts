@@ -49,6 +49,38 @@ describe("direct message reader: a message in 1-byte chunks", () => {
   });
 });
 
+describe("direct message reader: a declared size is only a claim", () => {
+  it("20 messages declared at 16 MiB, 100 bytes of each sent byte by byte, hold < 8 MiB of buffers", () => {
+    const big = 16 << 20;
+    const head = Buffer.alloc(5);
+    head.writeUInt32BE(big, 1);
+    const readers: MessageReader[] = [];
+    const before = process.memoryUsage().arrayBuffers;
+    for (let r = 0; r < 20; r++) {
+      const reader = new MessageReader(big, "identity", { message: () => {}, refuse: () => {} });
+      feedBytewise(reader, Buffer.concat([head, Buffer.alloc(100, 0x41)]));
+      readers.push(reader);
+    }
+    expect(readers).toHaveLength(20);
+    expect((process.memoryUsage().arrayBuffers - before) / 2 ** 20).toBeLessThan(8); // 320 MiB if sized by the claim
+  });
+
+  it("mixed chunk sizes past the piece limit give the message back whole", () => {
+    const body = randomBytes(300_000);
+    const wire = lengthPrefixed(body);
+    const got: Buffer[] = [];
+    const reader = new MessageReader(1 << 20, "identity", { message: (_i, m) => void got.push(m), refuse: () => {} });
+    let at = 0;
+    for (let i = 0; at < wire.length; i++) {
+      const n = i < 100 ? 1 : (i * 7919) % 5000;
+      reader.write(wire.subarray(at, at + n));
+      at += n;
+    }
+    expect(got).toHaveLength(1);
+    expect(got[0]!.equals(body)).toBe(true);
+  });
+});
+
 describe("direct call against the real process: half-sent messages in 1-byte DATA frames", () => {
   let svc: ServiceProcess;
   beforeAll(async () => {

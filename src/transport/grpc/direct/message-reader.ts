@@ -55,7 +55,7 @@ export class MessageReader {
   private prefix: Buffer | undefined;
   private prefixHave = 0;
   private parts: Buffer[] | undefined;
-  /** The current message's bytes once it came in MAX_PARTS pieces (copied here from then on). */
+  /** Once a message came in MAX_PARTS pieces: its bytes so far (`have` of them; copied here from then on). */
   private whole: Buffer | undefined;
   private have = 0;
   private reading = false;
@@ -120,18 +120,20 @@ export class MessageReader {
         this.have = 0;
       }
       const take = Math.min(this.size - this.have, n - at);
-      if (this.whole !== undefined) chunk.copy(this.whole, this.have, at, at + take);
+      if (this.whole !== undefined) this.append(chunk, at, take);
       else if (this.parts!.push(chunk.subarray(at, at + take)) === MAX_PARTS) {
-        // Many small DATA frames: one buffer of the declared size from here on, not a Buffer per
-        // frame (1-byte frames held ~8 MiB per 64 KB message; grpc-js's decoder does the same).
-        this.whole = Buffer.allocUnsafe(this.size);
-        Buffer.concat(this.parts!).copy(this.whole);
+        // Many small DATA frames: one growing buffer from here on, not a Buffer per frame (1-byte
+        // frames held ~8 MiB per 64 KB message; grpc-js's decoder does the same). It doubles, up
+        // to the declared size: never more than twice what came (a declared size is only a claim).
+        this.whole = Buffer.concat(this.parts!, Math.min(this.size, Math.max(4096, 2 * (this.have + take))));
         this.parts = [];
       }
       this.have += take;
       at += take;
       if (this.have === this.size) {
-        const body = this.whole ?? (this.parts!.length === 1 ? this.parts![0]! : Buffer.concat(this.parts!, this.size));
+        const body =
+          this.whole?.subarray(0, this.size) ??
+          (this.parts!.length === 1 ? this.parts![0]! : Buffer.concat(this.parts!, this.size));
         this.reading = false;
         this.parts = undefined;
         this.whole = undefined;
@@ -144,6 +146,16 @@ export class MessageReader {
       this.flag = flag;
       this.complete(body);
     }
+  }
+
+  /** Copies `take` bytes of `chunk` from `at` into `whole` (doubled, up to the declared size, when full). */
+  private append(chunk: Buffer, at: number, take: number): void {
+    if (this.have + take > this.whole!.length) {
+      const grown = Buffer.allocUnsafe(Math.min(this.size, Math.max(2 * this.whole!.length, this.have + take)));
+      this.whole!.copy(grown, 0, 0, this.have);
+      this.whole = grown;
+    }
+    chunk.copy(this.whole!, this.have, at, at + take);
   }
 
   private tooLarge(): void {
