@@ -151,14 +151,17 @@ function pushCounted(
   sink: StreamSink<unknown>,
 ): StreamHandle {
   const address = places.take(addressOf(ctx.peer));
-  let handle: StreamHandle;
-  try {
-    handle = h(req, ctx, sink);
-  } catch (err) {
-    places.give(address);
-    throw err;
-  }
+  // Registered before the handler runs: a watch that ends inside its own start (the hub already
+  // closed) gives its place back through onClose like any other.
   ctx.place = address ?? null;
   ctx.onClose = giveBack;
-  return handle;
+  try {
+    return h(req, ctx, sink);
+  } catch (err) {
+    if (ctx.onClose === giveBack) {
+      ctx.onClose = undefined; // nothing gave it back yet
+      places.give(address);
+    }
+    throw err;
+  }
 }

@@ -143,6 +143,8 @@ class DirectWatch implements PushCallContext, StreamSink<unknown> {
     this.open = false;
     this.handle?.close();
     this.handle = undefined;
+    // A watch that ends while it starts (refused, malformed) still logs the caller's x-request-id.
+    if (this.headers !== undefined) this.requestIdHeader ??= metadataValue(this.headers, REQUEST_ID_HEADER);
     this.headers = undefined;
     this.opts.observer.end(this.opts.name, code, this.start, this, error);
     const release = this.onClose;
