@@ -7,7 +7,7 @@ import type * as http2 from "node:http2";
 import { TLSSocket } from "node:tls";
 import { bearerToken } from "../../protocol/bearer.js";
 import { peerOf } from "../../protocol/peer.js";
-import { nextCallSeq } from "../../protocol/request-id.js";
+import { nextCallSeq, REQUEST_ID_HEADER } from "../../protocol/request-id.js";
 import type { CallContext } from "../../protocol/unary-handlers.js";
 import { metadataValue } from "./request-head.js";
 
@@ -18,10 +18,20 @@ export class DirectCallContext implements CallContext {
   requestId: string | undefined = undefined;
   readonly seq = nextCallSeq();
 
+  /** x-request-id, kept when a long-lived call lets its request headers go (releaseHeaders). */
+  private requestIdHeader: string | undefined = undefined;
+
   constructor(
     protected readonly stream: http2.ServerHttp2Stream,
-    protected readonly headers: http2.IncomingHttpHeaders,
+    private headers: http2.IncomingHttpHeaders | undefined,
   ) {}
+
+  /** A long-lived call (a watch) drops its request headers, keeping x-request-id for its log line. */
+  releaseHeaders(): void {
+    if (this.headers === undefined) return;
+    this.requestIdHeader = metadataValue(this.headers, REQUEST_ID_HEADER);
+    this.headers = undefined;
+  }
 
   get bearer(): string | undefined {
     const auth = this.header("authorization");
@@ -29,6 +39,7 @@ export class DirectCallContext implements CallContext {
   }
 
   header(name: string): string | undefined {
+    if (this.headers === undefined) return name === REQUEST_ID_HEADER ? this.requestIdHeader : undefined;
     return metadataValue(this.headers, name);
   }
 

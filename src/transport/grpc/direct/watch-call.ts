@@ -9,18 +9,14 @@
 // reader too slow, hung up on), or the handler's error.
 import { type DescMessage, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
-import { constants as h2, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
-import { TLSSocket } from "node:tls";
-import { bearerToken } from "../../protocol/bearer.js";
+import { constants as h2, type ServerHttp2Stream } from "node:http2";
 import type { CallObserver } from "../../protocol/call-observer.js";
 import { mapError, OK } from "../../protocol/error-mapping.js";
 import { malformedRequest } from "../../protocol/malformed-request.js";
-import { peerOf } from "../../protocol/peer.js";
 import type { PushCallContext, StreamHandle, StreamSink } from "../../protocol/push-streams.js";
-import { nextCallSeq, REQUEST_ID_HEADER } from "../../protocol/request-id.js";
 import type { DirectCall, DirectMethod } from "./direct-call.js";
 import { RESOURCE_EXHAUSTED } from "./message-reader.js";
-import { metadataValue } from "./request-head.js";
+import { DirectCallContext } from "./direct-context.js";
 import { framed, gone, sendHeaders } from "./response-writer.js";
 
 export type PushHandler = (req: unknown, ctx: PushCallContext, sink: StreamSink<unknown>) => StreamHandle;
@@ -42,55 +38,19 @@ type Carrying = ServerHttp2Stream & { [WATCH]?: DirectWatch };
 /** A message object sent to many calls (a heartbeat, an invalidation) is encoded and framed once. */
 const frames = new WeakMap<object, Buffer>();
 
-/** One open call: its context (PushCallContext) and the sink its handler pushes into. */
-class DirectWatch implements PushCallContext, StreamSink<unknown> {
-  actor: string | undefined = undefined;
-  tenantId: string | undefined = undefined;
-  keyId: string | undefined = undefined;
-  requestId: string | undefined = undefined;
-  readonly seq = nextCallSeq();
+/** One open call: its context (DirectCallContext, as a unary call's) and the sink its handler pushes into. */
+class DirectWatch extends DirectCallContext implements PushCallContext, StreamSink<unknown> {
   onClose: ((ctx: PushCallContext) => void) | undefined = undefined;
   place: string | null | undefined = undefined;
   open = true;
   handle: StreamHandle | undefined = undefined;
   readonly start = process.hrtime.bigint();
-  /** The request headers while the handler starts; afterwards only x-request-id (the log line reads it). */
-  headers: IncomingHttpHeaders | undefined;
-  requestIdHeader: string | undefined = undefined;
 
   constructor(
     readonly call: DirectCall,
     readonly opts: DirectStreamOptions,
   ) {
-    this.headers = call.headers;
-  }
-
-  get bearer(): string | undefined {
-    const auth = this.header("authorization");
-    return auth === undefined ? undefined : bearerToken(auth);
-  }
-
-  header(name: string): string | undefined {
-    if (this.headers === undefined) return name === REQUEST_ID_HEADER ? this.requestIdHeader : undefined;
-    return metadataValue(this.headers, name);
-  }
-
-  get peer(): string | undefined {
-    return peerOf(this.call.stream.session?.socket);
-  }
-
-  get userAgent(): string | undefined {
-    return this.header("user-agent");
-  }
-
-  get protocol(): string {
-    return "grpc";
-  }
-
-  /** grpc-js's getAuthContext: a TLS socket whose peer certificate verified against the CA. */
-  clientCertVerified(): boolean {
-    const socket = this.call.stream.session?.socket;
-    return socket instanceof TLSSocket && socket.authorized && socket.getPeerCertificate().raw !== undefined;
+    super(call.stream, call.headers);
   }
 
   // --- the sink ---
@@ -144,8 +104,7 @@ class DirectWatch implements PushCallContext, StreamSink<unknown> {
     this.handle?.close();
     this.handle = undefined;
     // A watch that ends while it starts (refused, malformed) still logs the caller's x-request-id.
-    if (this.headers !== undefined) this.requestIdHeader ??= metadataValue(this.headers, REQUEST_ID_HEADER);
-    this.headers = undefined;
+    this.releaseHeaders();
     this.opts.observer.end(this.opts.name, code, this.start, this, error);
     const release = this.onClose;
     this.onClose = undefined;
@@ -194,8 +153,7 @@ export function directStreamMethod(path: string, maxReceiveBytes: number, opts: 
         return watch.end(err);
       }
       // Only x-request-id is read after the start (the log line): the other headers are let go.
-      watch.requestIdHeader = watch.headers && metadataValue(watch.headers, REQUEST_ID_HEADER);
-      watch.headers = undefined;
+      watch.releaseHeaders();
       // DirectCall reads its headers only in its constructor: a watch lets them go (~600 bytes per open watch).
       call.headers = undefined;
     },
