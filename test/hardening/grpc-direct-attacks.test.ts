@@ -6,7 +6,7 @@ import { CheckRequestSchema } from "../../src/gen/envoy/service/auth/v3/external
 import { IntrospectRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
 import { h2Request } from "../support/h2-request.js";
-import { h2Attack, rssMiB } from "../support/h2-attack.js";
+import { h2Attack, rssGrowth } from "../support/h2-attack.js";
 import { H2, h2Frame, lengthPrefixed } from "../support/raw-socket.js";
 import { pollUntil, sleep } from "../support/poll.js";
 import { readyz } from "../support/probes.js";
@@ -53,26 +53,12 @@ async function stillAnswers(): Promise<void> {
   expect((await readyz(svc.port)).status).toBe(200);
 }
 
-async function rssGrowth(attack: () => Promise<void>): Promise<number> {
-  const base = rssMiB(svc.pid);
-  let peak = base;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(svc.pid))), 20);
-  try {
-    await attack();
-    await sleep(300);
-    peak = Math.max(peak, rssMiB(svc.pid));
-  } finally {
-    clearInterval(sampler);
-  }
-  return peak - base;
-}
-
 describe("directly served gRPC methods under attack", () => {
   it("zip bombs: 40 requests (8 at a time) of 60 KB gzip that would inflate to 60 MB each are refused; RSS grows < 64 MiB", async () => {
     const bomb = lengthPrefixed(gzipSync(Buffer.alloc(60 << 20)), 1);
     expect(bomb.length).toBeLessThan(65_536);
     const answers: { status?: string; message?: string }[] = [];
-    const growth = await rssGrowth(async () => {
+    const growth = await rssGrowth(svc.pid, async () => {
       const session = http2.connect(`http://127.0.0.1:${svc.port}`);
       session.on("error", () => {});
       // 8 at a time: MAX_CONNECTIONS_PER_ADDRESS streams still sending per address (the rest would be refused).
@@ -117,7 +103,7 @@ describe("directly served gRPC methods under attack", () => {
   }, 30_000);
 
   it("RST floods: 20,000 direct calls reset mid-request (half a frame, or a whole one) do not grow memory; RSS grows < 64 MiB", async () => {
-    const growth = await rssGrowth(async () => {
+    const growth = await rssGrowth(svc.pid, async () => {
       for (let round = 0; round < 4; round++) {
         const a = await h2Attack(svc.port);
         const block = Buffer.concat([
@@ -149,7 +135,7 @@ describe("directly served gRPC methods under attack", () => {
 
   it("streams that never read their answers (a zero flow-control window) stay bounded; RSS grows < 64 MiB", async () => {
     const sessions: http2.ClientHttp2Session[] = [];
-    const growth = await rssGrowth(async () => {
+    const growth = await rssGrowth(svc.pid, async () => {
       for (let c = 0; c < 6; c++) {
         const session = http2.connect(`http://127.0.0.1:${svc.port}`, { settings: { initialWindowSize: 0 } });
         session.on("error", () => {});

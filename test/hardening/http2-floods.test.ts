@@ -2,9 +2,9 @@ import * as http2 from "node:http2";
 import { status } from "@grpc/grpc-js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrpcTokenClient } from "../support/grpc-client.js";
-import { h2Attack, indexed, literal, literalIndexed, requestHeaders, rssMiB } from "../support/h2-attack.js";
+import { h2Attack, indexed, literal, literalIndexed, requestHeaders, rssGrowth } from "../support/h2-attack.js";
 import { spawnService, type ServiceProcess } from "../support/service-process.js";
-import { pollUntil as until, sleep } from "../support/poll.js";
+import { pollUntil as until } from "../support/poll.js";
 import { readyz } from "../support/probes.js";
 
 /**
@@ -32,21 +32,6 @@ async function stillAnswersOthers() {
   return Date.now() - started;
 }
 
-/** Runs an attack while sampling the process's RSS; returns the growth over the baseline, MiB. */
-async function rssGrowth(attack: () => Promise<void>): Promise<number> {
-  const base = rssMiB(svc.pid);
-  let peak = base;
-  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(svc.pid))), 25);
-  try {
-    await attack();
-    await sleep(300);
-    peak = Math.max(peak, rssMiB(svc.pid));
-  } finally {
-    clearInterval(sampler);
-  }
-  return peak - base;
-}
-
 describe("HTTP/2 limits", () => {
   it("advertises 100 concurrent streams and a 16 KiB header list", async () => {
     const session = http2.connect(`http://127.0.0.1:${svc.port}`);
@@ -61,7 +46,7 @@ describe("HTTP/2 limits", () => {
 
   it("HPACK amplification: 3,000 streams re-referencing a 4,000-byte entry 24 times are reset; RSS grows < 64 MiB", async () => {
     const a = await h2Attack(svc.port);
-    const growth = await rssGrowth(async () => {
+    const growth = await rssGrowth(svc.pid, async () => {
       a.openStream(Buffer.concat([requestHeaders(), literalIndexed("x-a", "a".repeat(4000))]));
       const amplified = Buffer.concat([requestHeaders(), ...Array.from({ length: 24 }, () => indexed(62))]);
       for (let i = 0; i < 3000; i++) a.openStream(amplified);
@@ -80,7 +65,7 @@ describe("HTTP/2 limits", () => {
 
   it("5,000 streams with 8 KB headers, never finished: at most 100 open, RSS grows < 64 MiB", async () => {
     const a = await h2Attack(svc.port);
-    const growth = await rssGrowth(async () => {
+    const growth = await rssGrowth(svc.pid, async () => {
       for (let i = 0; i < 5000; i++)
         a.openStream(Buffer.concat([requestHeaders(), literal("x-pad", String(i).padStart(8000, "p"))]));
       await a.flush();

@@ -106,3 +106,18 @@ export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) / 1024 : NaN;
 }
+
+/** Runs an attack while sampling a process's RSS every 25 ms; returns the peak growth over the baseline, MiB. */
+export async function rssGrowth(pid: number, attack: () => Promise<void>): Promise<number> {
+  const base = rssMiB(pid);
+  let peak = base;
+  const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 25);
+  try {
+    await attack();
+    await new Promise((r) => setTimeout(r, 300));
+    peak = Math.max(peak, rssMiB(pid));
+  } finally {
+    clearInterval(sampler);
+  }
+  return peak - base;
+}
