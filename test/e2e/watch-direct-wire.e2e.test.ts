@@ -211,3 +211,34 @@ describe("the direct WatchInvalidations stream answers as grpc-js did", () => {
     expect(again.direct.grpcStatus).toBeUndefined();
   });
 });
+
+// Review finding: a watch refused while it starts logged a made-up request id (its headers were
+// dropped first); grpc-js logs the caller's.
+async function watchLine(t: TestApp, body: Buffer) {
+  const mark = t.logs.length;
+  const headers = { ...base, "x-warpflow-caller-token": CALLER, "x-request-id": "gw-req-42" };
+  const answer = await h2Request(t.port, headers, body).done;
+  await new Promise((resolve) => setTimeout(resolve, 150));
+  const lines = t.logs
+    .slice(mark)
+    .map((l) => JSON.parse(l) as { rpc?: string; code?: string; request_id?: string })
+    .filter((l) => l.rpc === "WatchInvalidations")
+    .map(({ code, request_id }) => ({ code, request_id }));
+  return { status: answer.grpcStatus, lines };
+}
+
+describe("a refused WatchInvalidations logs the caller's x-request-id, as on grpc-js", () => {
+  it("INVALID_ARGUMENT (resume_instance_id over 64 characters)", async () => {
+    const body = request({ resumeInstanceId: "x".repeat(65) });
+    const want = await watchLine(reference, body);
+    expect(want).toEqual({ status: "3", lines: [{ code: "invalid_argument", request_id: "gw-req-42" }] });
+    expect(await watchLine(direct, body)).toEqual(want);
+  });
+
+  it("INVALID_ARGUMENT (a request that does not decode)", async () => {
+    const body = envelope(Buffer.from([0x0a, 0xff, 0xff]));
+    const want = await watchLine(reference, body);
+    expect(want.lines).toEqual([{ code: "invalid_argument", request_id: "gw-req-42" }]);
+    expect(await watchLine(direct, body)).toEqual(want);
+  });
+});
