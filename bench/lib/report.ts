@@ -80,6 +80,8 @@ export function roundSummary(rounds: Round[]) {
     rounds: rounds.length,
     cpu_ratio_median: r3(median(cpu)),
     cpu_ratio_range: range(cpu, r3),
+    /** Each round's ratio, in order (how the median came about). */
+    cpu_ratios: cpu.map(r3),
     throughput_ratio_median: r3(median(tput)),
     throughput_ratio_range: range(tput, r3),
     server_cpu_ms_per_call_median: r4(median(own)),
