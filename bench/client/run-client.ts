@@ -10,7 +10,8 @@
  *   HIPAA policy change: the time from the call until every client answers inactive.
  * Every figure is the median and range of BENCH_ROUNDS rounds in one run.
  * Knobs: BENCH_ROUNDS (5), BENCH_CLIENT_CALLS (1000000 per cached round), BENCH_CLIENT_FILL (20000
- * cached unknown tokens besides the keys), BENCH_CLIENT_PROCS (2), BENCH_CLIENT_PER_PROC (100).
+ * cached unknown tokens besides the keys), BENCH_CLIENT_PROCS (2), BENCH_CLIENT_PER_PROC (100),
+ * BENCH_CLIENT_NODE_FLAGS (extra node flags for the client processes, e.g. `--cpu-prof`).
  */
 import type { ChildProcess } from "node:child_process";
 import { mkdtempSync } from "node:fs";
@@ -51,7 +52,11 @@ export function clientServiceEnv(): Record<string, string> {
 }
 
 async function startWorker(): Promise<ChildProcess> {
-  const child = forkTs("client/client-worker.ts", { env: { LOG_LEVEL: "warn" } });
+  const child = forkTs("client/client-worker.ts", {
+    env: { LOG_LEVEL: "warn" },
+    // BENCH_CLIENT_NODE_FLAGS: extra node flags for the client processes (e.g. --cpu-prof).
+    execArgv: (env.BENCH_CLIENT_NODE_FLAGS ?? "").split(" ").filter(Boolean),
+  });
   pin(child.pid!, "client");
   await nextMessage(child, "ready", 120_000);
   return child;
