@@ -89,9 +89,6 @@ const TENANT_MISMATCH_SETTLED = Promise.resolve(TENANT_MISMATCH);
 const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
   t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Infinity;
 
-/** introspect's options when none are given (no object made per call). */
-const NO_OPTIONS: IntrospectOptions = Object.freeze({});
-
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const o = {
     stalenessMs: 1000,
@@ -197,10 +194,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
    * means the key has an allowlist, so the server is asked with the address, uncached.
    * Not an async function: without checks a hit makes one resolved promise and nothing else.
    */
-  function introspect(token: string, opts: IntrospectOptions = NO_OPTIONS): Promise<IntrospectResponse> {
-    // The usual call (no checks, no allowlisted key seen): straight to the cache.
-    if (fenced.size === 0 && opts != null && opts.requiredScopes === undefined && opts.clientAddress === undefined)
-      return introspectPlain(token, opts);
+  function introspect(token: string, opts: IntrospectOptions = {}): Promise<IntrospectResponse> {
     let checks: ReturnType<typeof validChecks>;
     try {
       checks = validChecks(opts);
