@@ -346,11 +346,28 @@ function singleSummary(r: ResultFile<Record<string, Record<string, unknown>>>): 
       .join(", ");
   const conn = row("connections");
   const pinned = parts("_pinned");
+  type Summary = { cpu_ratio_median?: number; cpu_ratio_range?: number[]; rounds?: number; cpu_ratio_pooled?: number };
+  const checkPart = (sfx: string) => {
+    const c = row(`check${sfx}`) as { vs_introspect?: Summary; introspect_vs_itself?: Summary } | undefined;
+    const v = c?.vs_introspect;
+    if (!v) return undefined;
+    const own = c.introspect_vs_itself;
+    return (
+      `${x(v.cpu_ratio_median)} (${range(v.cpu_ratio_range, 2)}, ${v.rounds} rounds, pooled ${x(v.cpu_ratio_pooled)})` +
+      (own ? `, Introspect against itself ${x(own.cpu_ratio_median)} (${range(own.cpu_ratio_range, 2)})` : "")
+    );
+  };
+  const check = [checkPart(""), checkPart("_pinned")];
   return (
     `${src(r)} Server CPU per call relative to the no-op grpc-js floor (median of each case's rounds, unpinned as deployed): ${parts("")}.` +
     (pinned ? ` Pinned (servers and load generator on separate cores): ${pinned}.` : "") +
     (conn
       ? ` With 64 calls in flight over 256 connections instead of 1: ${x(conn.cpu_growth)} the CPU per call (the floor's own: ${x(conn.floor_cpu_growth)}).`
+      : "") +
+    (check[0]
+      ? ` Envoy's Check against Introspect on the same service: ${check[0]}` +
+        (check[1] ? `; pinned ${check[1]}` : "") +
+        "."
       : "")
   );
 }

@@ -4,8 +4,8 @@
  * against Introspect, printing each round's server-CPU ratio and both sides' CPU per call. A pair
  * of identical slices should give 1.0; what it gives instead is the noise any paired ratio carries
  * (docs/performance.md, session 34). Usage: `npx tsx bench/tools/pair-scatter.ts` after
- * `npm run bench` built dist/bench once; R (rounds, 9), PAIRS (II,CC,FF,CI), SVC_ENV (k=v,k=v
- * extra service environment).
+ * `npm run bench` built dist/bench once; R (rounds, 9), MS (each slice, 2000), PAIRS (II,CC,FF,CI),
+ * SVC_ENV (k=v,k=v extra service environment).
  */
 import { create, toBinary } from "@bufbuild/protobuf";
 import { mkdtempSync } from "node:fs";
@@ -52,20 +52,29 @@ const fl = { channel: "floor", pid: floor.child.pid!, path: FLOOR_PATH, requests
 const common = {
   loadgen,
   rounds: Number(process.env.R ?? 9),
-  subjectMs: 2000,
-  referenceMs: 2000,
+  subjectMs: Number(process.env.MS ?? 2000),
+  referenceMs: Number(process.env.MS ?? 2000),
   warmupMs: 1000,
   concurrency: 64,
 };
-const show = (name: string, p: Awaited<ReturnType<typeof measurePaired>>) =>
+const show = (name: string, p: Awaited<ReturnType<typeof measurePaired>>) => {
+  const ratios = p.rounds.map((r) => r.subjectCpuMsPerCall / r.referenceCpuMsPerCall);
+  const sorted = [...ratios].sort((a, b) => a - b);
+  const mid =
+    sorted.length % 2
+      ? sorted[(sorted.length - 1) / 2]!
+      : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
   console.log(
     name,
-    p.rounds.map((r) => (r.subjectCpuMsPerCall / r.referenceCpuMsPerCall).toFixed(3)).join(" "),
+    ratios.map((x) => x.toFixed(3)).join(" "),
+    `| median ${mid.toFixed(3)} range ${sorted[0]!.toFixed(3)}-${sorted.at(-1)!.toFixed(3)}`,
+    `pooled ${(p.subject.serverCpuMsPerCall / p.reference.serverCpuMsPerCall).toFixed(3)}`,
     "| s",
     p.rounds.map((r) => r.subjectCpuMsPerCall.toFixed(4)).join(" "),
     "| r",
     p.rounds.map((r) => r.referenceCpuMsPerCall.toFixed(4)).join(" "),
   );
+};
 for (const which of (process.env.PAIRS ?? "II,FF,CI").split(",")) {
   if (which === "II")
     show("svc I/I", await measurePaired({ ...common, label: "ii", subject: svcI, reference: { ...svcI } }));
