@@ -20,7 +20,8 @@
  * check: the second service with metrics on too), BENCH_PIN=0 (default: unpinned, as deployed) | 1
  * (servers on CPU 0, load generator on CPU 1) | both (every case twice in one run: unpinned, then
  * pinned; the pinned pass's results carry a `_pinned` suffix), BENCH_CONNECTIONS (1,16,256: the
- * `connections` case), BENCH_CPU_PROF=<dir> (the services run with --cpu-prof).
+ * `connections` case), BENCH_CHECK_ROUNDS (9: the least rounds of the `check` case's pairing with
+ * Introspect), BENCH_CPU_PROF=<dir> (the services run with --cpu-prof).
  *
  * Every case reports the median and range of its per-round ratios (each round: one case slice and
  * the floor slice next to it) besides the totals. Cases in files of their own register with
