@@ -197,3 +197,41 @@ describe("review: answers handed to callers are shared", () => {
     client.close();
   });
 });
+
+describe("review: ride-through after incomplete heartbeats", () => {
+  it("does not ride through on a cache the stream stopped vouching for (complete: false) long before", async () => {
+    const { clock, s, client } = setup({ rideThroughMs: 5000 });
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    // The server's change feed goes down: heartbeats keep coming but say incomplete. For a minute
+    // the client hears nothing of changes made on other instances (a revoke of key_1, say).
+    for (let i = 0; i < 120; i++) {
+      clock.advance(500);
+      s.heartbeat(false);
+    }
+    expect(client.state().healthy).toBe(false);
+    // Then the stream and the server both become unreachable.
+    s.cut();
+    s.answers.set(k, new TokenClientError("unavailable", "down"));
+    clock.advance(100);
+    await expect(client.introspect(k)).rejects.toMatchObject({ code: "unavailable" });
+    client.close();
+  });
+});
+
+describe("review: secrets in errors", () => {
+  it("a caller token a header cannot carry is refused without echoing it", () => {
+    const secret = "caller-secret-0123456789\n"; // e.g. read from a file with its newline
+    let thrown: unknown;
+    let client: ReturnType<typeof createTokenClient> | undefined;
+    try {
+      client = createTokenClient({ address: "127.0.0.1:1", callerToken: secret, backoffInitialMs: 60_000 });
+    } catch (e) {
+      thrown = e;
+    }
+    client?.close();
+    expect(String((thrown as Error | undefined)?.message ?? "")).not.toContain("caller-secret");
+    expect(String((thrown as Error | undefined)?.stack ?? "")).not.toContain("caller-secret");
+  });
+});
