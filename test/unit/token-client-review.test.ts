@@ -235,3 +235,21 @@ describe("review: secrets in errors", () => {
     expect(String((thrown as Error | undefined)?.stack ?? "")).not.toContain("caller-secret");
   });
 });
+
+describe("review: the silent-stream watchdog and the wall clock", () => {
+  it("a silent stream is still cut and reopened after the wall clock steps back", async () => {
+    vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
+    try {
+      const s = scripted();
+      const client = createTokenClient({ address: "unused", channel: s.channel, backoffInitialMs: 10, backoffMaxMs: 10 });
+      s.reset();
+      s.heartbeat();
+      vi.setSystemTime(Date.now() - 60_000); // an NTP step back of one minute
+      await vi.advanceTimersByTimeAsync(10_000); // silentMs is 3000: the stream must have been cut
+      expect(client.state().reconnects).toBeGreaterThanOrEqual(1);
+      client.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
