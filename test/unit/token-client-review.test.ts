@@ -241,7 +241,12 @@ describe("review: the silent-stream watchdog and the wall clock", () => {
     vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
     try {
       const s = scripted();
-      const client = createTokenClient({ address: "unused", channel: s.channel, backoffInitialMs: 10, backoffMaxMs: 10 });
+      const client = createTokenClient({
+        address: "unused",
+        channel: s.channel,
+        backoffInitialMs: 10,
+        backoffMaxMs: 10,
+      });
       s.reset();
       s.heartbeat();
       vi.setSystemTime(Date.now() - 60_000); // an NTP step back of one minute
