@@ -258,3 +258,43 @@ describe("review: the silent-stream watchdog and the wall clock", () => {
     }
   });
 });
+
+describe("review: authenticate behind a Node HTTP server, as docs/client.md shows it", () => {
+  it("two Authorization headers are no credential (as /authz answers), with the documented one-liner", async () => {
+    const http = await import("node:http");
+    const net = await import("node:net");
+    const { s, client } = setup();
+    const good = generateToken("api_key", "acme");
+    s.answers.set(good, key("acme", "key_1"));
+    const other = generateToken("api_key", "acme");
+    // The documented one-liner, with the documented header source.
+    const server = http.createServer((req, res) => {
+      void (async () => {
+        const auth = await client.authenticate(docsHeaderOf(req));
+        if (!auth.ok) return res.writeHead(auth.status, { "www-authenticate": auth.wwwAuthenticate ?? "" }).end();
+        res.writeHead(200).end();
+      })();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const status = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(port, "127.0.0.1", () => {
+        sock.write(
+          `GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${good}\r\nAuthorization: Bearer ${other}\r\nConnection: close\r\n\r\n`,
+        );
+      });
+      let data = "";
+      sock.on("data", (d) => (data += d.toString()));
+      sock.on("end", () => resolve(data.split("\r\n")[0]!));
+      sock.on("error", reject);
+    });
+    server.close();
+    client.close();
+    expect(status).toBe("HTTP/1.1 401 Unauthorized");
+  });
+});
+
+/** The header value docs/client.md passes to authenticate in its Node HTTP one-liner. */
+function docsHeaderOf(req: import("node:http").IncomingMessage): string | string[] | undefined {
+  return req.headers.authorization;
+}
