@@ -296,5 +296,5 @@ describe("review: authenticate behind a Node HTTP server, as docs/client.md show
 
 /** The header value docs/client.md passes to authenticate in its Node HTTP one-liner. */
 function docsHeaderOf(req: import("node:http").IncomingMessage): string | string[] | undefined {
-  return req.headers.authorization;
+  return req.headersDistinct.authorization;
 }
