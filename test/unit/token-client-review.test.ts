@@ -298,3 +298,23 @@ describe("review: authenticate behind a Node HTTP server, as docs/client.md show
 function docsHeaderOf(req: import("node:http").IncomingMessage): string | string[] | undefined {
   return req.headersDistinct.authorization;
 }
+
+describe("review: an expected tenant id the server refuses", () => {
+  it("is refused (invalid_argument) on a hit as on a miss, as the server refuses it", async () => {
+    const { s, client } = setup();
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    const tooLong = "a".repeat(64); // the server: INVALID_ARGUMENT (token-service-handlers.ts)
+    s.answers.set(k, new TokenClientError("invalid_argument", "introspect failed: expected_tenant_id"));
+    await expect(client.introspect(k, { expectedTenantId: tooLong })).rejects.toMatchObject({
+      code: "invalid_argument",
+    }); // a miss: the server's refusal
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k); // now cached
+    await expect(client.introspect(k, { expectedTenantId: tooLong })).rejects.toMatchObject({
+      code: "invalid_argument",
+    }); // a hit must not answer otherwise
+    expect(client.peek(k, { expectedTenantId: tooLong })).toBeUndefined();
+    client.close();
+  });
+});
