@@ -86,6 +86,11 @@ export interface TokenClient {
 
 const TENANT_MISMATCH_SETTLED = Promise.resolve(TENANT_MISMATCH);
 
+/** The server refuses an expected_tenant_id longer than a tenant id (INVALID_ARGUMENT): so does a hit. */
+const expectedTenantAccepted = (e: string | undefined) => e === undefined || e.length <= 63;
+const EXPECTED_TENANT_REFUSED = () =>
+  new TokenClientError("invalid_argument", "expected_tenant_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
+
 /**
  * A cached answer is one object handed to every caller it serves (hits, joined misses): frozen, with
  * its arrays and timestamp, so one caller's change to its claims cannot reach another's.
@@ -221,6 +226,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+    if (!expectedTenantAccepted(opts.expectedTenantId)) return Promise.reject(EXPECTED_TENANT_REFUSED());
     // A key with an allowlist: every lookup is the server's answer for this very request. The
     // hash is computed once and handed on (the cache lookup needs it too).
     let hash: string | undefined;
@@ -309,6 +315,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
 
   function peek(token: string, opts?: { expectedTenantId?: string }): IntrospectResponse | undefined {
     if (typeof token !== "string" || token === "") return undefined; // introspect throws invalid_argument
+    if (!expectedTenantAccepted(opts?.expectedTenantId)) return undefined; // likewise
     if (token.length > MAX_JWT_LENGTH) return rejectLocally();
     const hit = cache.get(cacheKeyOf(token));
     if (usable(hit, now())) {
