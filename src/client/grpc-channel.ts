@@ -12,7 +12,7 @@ import {
   type WatchInvalidationsRequest,
   type WatchInvalidationsResponse,
 } from "../gen/warpflow/auth/v1/token_service_pb.js";
-import { fromGrpcError, type TokenClientError } from "./errors.js";
+import { fromGrpcError, TokenClientError } from "./errors.js";
 
 export interface TlsOptions {
   /** PEM of the CA that signed the server's certificate (omit: the system's roots). */
@@ -67,6 +67,15 @@ export function createTokenChannel(opts: ChannelOptions): TokenChannel {
     "grpc.use_local_subchannel_pool": 1,
     ...(opts.tls?.serverName ? { "grpc.ssl_target_name_override": opts.tls.serverName } : {}),
   };
+  // grpc-js refuses a header value it cannot carry (a newline read with the secret from a file,
+  // say) with an error that quotes the value: checked here once, with a message that names none.
+  if (opts.callerToken) {
+    try {
+      new grpc.Metadata().set("x-warpflow-caller-token", opts.callerToken);
+    } catch {
+      throw new TokenClientError("invalid_argument", "callerToken: has characters a header value cannot carry");
+    }
+  }
   let client = new grpc.Client(opts.address, creds, channelOptions);
   const metadata = () => {
     const md = new grpc.Metadata();

@@ -17,6 +17,11 @@ export interface StreamState {
   lastHeartbeatAtMs: number | undefined;
   /** The last heartbeat's complete flag (false until one says true). */
   complete: boolean;
+  /**
+   * Caller's clock (ms) when the last heartbeat that said complete arrived: the last instant the
+   * stream vouched for the whole cache (the ride-through bound counts from it).
+   */
+  lastCompleteHeartbeatAtMs: number | undefined;
   instanceId: string;
   sequence: bigint;
   reconnects: number;
@@ -47,6 +52,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
     connected: false,
     lastHeartbeatAtMs: undefined,
     complete: false,
+    lastCompleteHeartbeatAtMs: undefined,
     instanceId: "",
     sequence: 0n,
     reconnects: 0,
@@ -57,11 +63,13 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
   let timer: NodeJS.Timeout | undefined;
   let attempt = 0;
   // Real time (not the injected clock) of the last message: a stream silent for silentMs while its
-  // connection stays up (a stuck proxy) is cancelled and reconnected.
-  let lastMessageAt = Date.now();
+  // connection stays up (a stuck proxy) is cancelled and reconnected. Monotonic: a wall-clock step
+  // back must not keep a silent stream open.
+  const elapsed = () => performance.now();
+  let lastMessageAt = elapsed();
   const watchdog = setInterval(
     () => {
-      if (current && Date.now() - lastMessageAt > opts.silentMs) {
+      if (current && elapsed() - lastMessageAt > opts.silentMs) {
         current.cancel();
         opts.channel.renew?.();
       }
@@ -77,7 +85,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
   };
 
   const onMessage = (m: WatchInvalidationsResponse) => {
-    lastMessageAt = Date.now();
+    lastMessageAt = elapsed();
     state.connected = true;
     if (m.instanceId !== state.instanceId && m.event.case !== "reset") {
       // Another instance without a reset first: its sequences say nothing about what was missed.
@@ -103,6 +111,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
         attempt = 0; // a working stream: the next reconnect starts from the initial backoff
         state.lastHeartbeatAtMs = now();
         state.complete = m.event.value.complete;
+        if (state.complete) state.lastCompleteHeartbeatAtMs = state.lastHeartbeatAtMs;
         break;
       case undefined:
       default:
@@ -118,7 +127,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
       resumeInstanceId: state.instanceId,
       resumeAfterSequence: state.sequence,
     });
-    lastMessageAt = Date.now();
+    lastMessageAt = elapsed();
     current = opts.channel.watch(req, {
       data: onMessage,
       end: () => {

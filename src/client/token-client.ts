@@ -86,6 +86,20 @@ export interface TokenClient {
 
 const TENANT_MISMATCH_SETTLED = Promise.resolve(TENANT_MISMATCH);
 
+/** The server refuses an expected_tenant_id longer than a tenant id (INVALID_ARGUMENT): so does a hit. */
+const expectedTenantAccepted = (e: string | undefined) => e === undefined || e.length <= 63;
+const EXPECTED_TENANT_REFUSED = () =>
+  new TokenClientError("invalid_argument", "expected_tenant_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
+
+/**
+ * A cached answer is one object handed to every caller it serves (hits, joined misses): frozen, with
+ * its arrays and timestamp, so one caller's change to its claims cannot reach another's.
+ */
+const shared = (a: IntrospectResponse): IntrospectResponse => {
+  for (const v of Object.values(a)) if (typeof v === "object" && v !== null) Object.freeze(v);
+  return Object.freeze(a);
+};
+
 const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
   t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Infinity;
 
@@ -119,9 +133,15 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     },
   });
   const s = follower.state;
+  // A negative age (the caller's clock stepped back) proves nothing about the stream: not healthy.
   const healthyAt = (t: number) =>
-    s.connected && s.complete && s.lastHeartbeatAtMs !== undefined && t - s.lastHeartbeatAtMs <= o.stalenessMs;
-  const inflight = new Map<string, Promise<IntrospectResponse>>();
+    s.connected &&
+    s.complete &&
+    s.lastHeartbeatAtMs !== undefined &&
+    t >= s.lastHeartbeatAtMs &&
+    t - s.lastHeartbeatAtMs <= o.stalenessMs;
+  /** In-flight calls by token (and expected tenant), with the cache epoch they were sent at. */
+  const inflight = new Map<string, { epoch: number; promise: Promise<IntrospectResponse> }>();
   /** Token hashes of keys with an IP allowlist (their plain answer was ADDRESS_NOT_ALLOWED). */
   const fenced = new LRUCache<string, true>({ max: Math.max(1, o.maxEntries) });
 
@@ -135,25 +155,30 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     hash: string,
     tenantOfToken: string,
     expected: string,
-    hit: CachedAnswer | undefined,
   ): Promise<IntrospectResponse> {
     const epoch = cache.epoch;
     const t0 = now();
     const healthyBefore = healthyAt(t0);
     let answer: IntrospectResponse;
     try {
-      answer = await channel.introspect(token, expected);
+      answer = shared(await channel.introspect(token, expected));
     } catch (e) {
       const err = e instanceof TokenClientError ? e : new TokenClientError("internal", "introspect failed");
       const t = now();
+      // The entry as the cache holds it now, not as it was when the call was sent: an invalidation
+      // or reset that arrived meanwhile has replaced or dropped it. Only within its own lifetime
+      // and expires_at (freshUntilMs), and counted from the last heartbeat that said complete.
+      const hit = o.rideThroughMs > 0 && isUnreachable(err) ? cache.get(hash) : undefined;
+      const since = s.lastCompleteHeartbeatAtMs;
       if (
-        isUnreachable(err) &&
-        o.rideThroughMs > 0 &&
-        hit?.answer.active === true &&
+        hit !== undefined &&
+        hit.answer.active &&
+        !hit.final &&
         !s.connected &&
-        s.lastHeartbeatAtMs !== undefined &&
-        t - s.lastHeartbeatAtMs <= o.rideThroughMs &&
-        t < hit.expiresAtMs
+        since !== undefined &&
+        t >= since &&
+        t - since <= o.rideThroughMs &&
+        t < hit.freshUntilMs
       ) {
         counters.rideThroughAnswers++;
         if (!riding) {
@@ -201,6 +226,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     } catch (e) {
       return Promise.reject(e as Error);
     }
+    if (!expectedTenantAccepted(opts.expectedTenantId)) return Promise.reject(EXPECTED_TENANT_REFUSED());
     // A key with an allowlist: every lookup is the server's answer for this very request. The
     // hash is computed once and handed on (the cache lookup needs it too).
     let hash: string | undefined;
@@ -265,26 +291,31 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
       // A settled promise kept with the entry: shared, as concurrent misses share one call's.
       return mismatches(hit.answer, expected) ? TENANT_MISMATCH_SETTLED : (hit.settled ??= Promise.resolve(hit.answer));
     }
-    return miss(token, hash, expected ?? "", hit);
+    return miss(token, hash, expected ?? "");
   }
 
-  function miss(token: string, hash: string, expected: string, hit: CachedAnswer | undefined) {
+  function miss(token: string, hash: string, expected: string) {
     const check = checkToken(token);
     if (check === "malformed") return Promise.resolve(rejectLocally());
     counters.misses++;
     const key = expected ? `${hash}\n${expected}` : hash;
-    let p = inflight.get(key);
-    if (!p) {
-      p = fetchAnswer(token, hash, check === "jwt" ? "" : check.tenantId, expected, hit);
-      inflight.set(key, p);
-      const done = () => inflight.delete(key);
-      p.then(done, done);
-    }
+    // Joined only at the epoch it was sent at (as the server's own readThrough): a call sent before
+    // an invalidation or reset may carry the answer that invalidation took away.
+    const epoch = cache.epoch;
+    const pending = inflight.get(key);
+    if (pending !== undefined && pending.epoch === epoch) return pending.promise;
+    const p = fetchAnswer(token, hash, check === "jwt" ? "" : check.tenantId, expected);
+    inflight.set(key, { epoch, promise: p });
+    const done = () => {
+      if (inflight.get(key)?.promise === p) inflight.delete(key);
+    };
+    p.then(done, done);
     return p;
   }
 
   function peek(token: string, opts?: { expectedTenantId?: string }): IntrospectResponse | undefined {
     if (typeof token !== "string" || token === "") return undefined; // introspect throws invalid_argument
+    if (!expectedTenantAccepted(opts?.expectedTenantId)) return undefined; // likewise
     if (token.length > MAX_JWT_LENGTH) return rejectLocally();
     const hit = cache.get(cacheKeyOf(token));
     if (usable(hit, now())) {

@@ -1,0 +1,320 @@
+// Adversarial review of the client cache (src/client/): each case is a scenario where the client
+// answered active (or otherwise not what the server would answer) against docs/client.md.
+import { create } from "@bufbuild/protobuf";
+import { describe, expect, it, vi } from "vitest";
+import { createTokenClient, type TokenClientOptions } from "../../src/client/token-client.js";
+import { TokenClientError } from "../../src/client/errors.js";
+import type { TokenChannel, WatchHandlers } from "../../src/client/grpc-channel.js";
+import { generateToken } from "../../src/domain/token-format.js";
+import {
+  InactiveReason,
+  InvalidationKind,
+  IntrospectResponseSchema,
+  TokenType,
+  WatchInvalidationsResponseSchema,
+  type IntrospectResponse,
+} from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { createManualClock } from "../support/manual-clock.js";
+
+/** A scripted channel (as in token-client.test.ts), plus calls the test settles by hand. */
+function scripted() {
+  let handlers: WatchHandlers | undefined;
+  let seq = 0n;
+  const answers = new Map<string, IntrospectResponse | Error>();
+  const introspect = vi.fn(async (token: string) => {
+    await Promise.resolve();
+    const a = answers.get(token) ?? create(IntrospectResponseSchema, { inactiveReason: InactiveReason.NOT_FOUND });
+    if (a instanceof Error) throw a;
+    return a;
+  });
+  const channel: TokenChannel = {
+    introspect,
+    watch(_req, h) {
+      handlers = h;
+      return { cancel: () => h.end(undefined) };
+    },
+    close() {},
+  };
+  const push = (event: Parameters<typeof create<typeof WatchInvalidationsResponseSchema>>[1]) =>
+    handlers!.data(create(WatchInvalidationsResponseSchema, { instanceId: "i1", ...event }));
+  /** The next Introspect call stays pending until the test settles it. */
+  const holdNext = () => {
+    const held: { resolve?: (a: IntrospectResponse) => void; reject?: (e: Error) => void } = {};
+    introspect.mockImplementationOnce(
+      () =>
+        new Promise<IntrospectResponse>((resolve, reject) => {
+          held.resolve = resolve;
+          held.reject = reject;
+        }),
+    );
+    return held;
+  };
+  return {
+    channel,
+    introspect,
+    answers,
+    holdNext,
+    reset: () => push({ sequence: (seq += 1n), event: { case: "reset", value: {} } }),
+    heartbeat: (complete = true) => push({ sequence: seq, event: { case: "heartbeat", value: { complete } } }),
+    invalidate: (kind: InvalidationKind, ids: { tenantId?: string; keyId?: string; sessionId?: string }) =>
+      push({ sequence: (seq += 1n), event: { case: "invalidation", value: { kind, ...ids } } }),
+    cut: () => handlers!.end(new TokenClientError("unavailable", "cut")),
+  };
+}
+
+const key = (tenantId: string, keyId: string, extra: Partial<Omit<IntrospectResponse, "$typeName">> = {}) =>
+  create(IntrospectResponseSchema, { active: true, tokenType: TokenType.API_KEY, tenantId, keyId, ...extra });
+const REVOKED = create(IntrospectResponseSchema, { inactiveReason: InactiveReason.REVOKED });
+
+function setup(opts: Partial<TokenClientOptions> = {}) {
+  const clock = createManualClock();
+  const s = scripted();
+  const client = createTokenClient({ address: "unused", channel: s.channel, clock, ...opts });
+  s.reset();
+  s.heartbeat();
+  return { clock, s, client };
+}
+
+describe("review: ride-through", () => {
+  it("does not ride through on an answer the stream revoked while the call was in flight", async () => {
+    const { clock, s, client } = setup({ rideThroughMs: 5000 });
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    clock.advance(1001); // a stale stream (no heartbeat): the next lookup asks the server
+    const call = s.holdNext();
+    const pending = client.introspect(k);
+    // While the call is out, the stream delivers the revoke, then drops; the server is unreachable.
+    s.invalidate(InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" });
+    s.cut();
+    expect(client.peek(k)).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    call.reject!(new TokenClientError("unavailable", "down"));
+    const answer = await pending.catch((e: unknown) => e);
+    // The client knows the key is revoked: REVOKED or a failure, never active.
+    expect(answer).not.toMatchObject({ active: true });
+    client.close();
+  });
+
+  it("does not ride through on an answer dropped by a reset while the call was in flight", async () => {
+    const { clock, s, client } = setup({ rideThroughMs: 5000 });
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    clock.advance(1001);
+    const call = s.holdNext();
+    const pending = client.introspect(k);
+    s.reset(); // everything dropped: the client may have missed the key's revoke
+    s.cut();
+    expect(client.state().cacheSize).toBe(0);
+    call.reject!(new TokenClientError("unavailable", "down"));
+    await expect(pending).rejects.toMatchObject({ code: "unavailable" });
+    client.close();
+  });
+
+  it("does not ride through on an answer past maxAgeMs (the lifetime of any cached answer)", async () => {
+    const { clock, s, client } = setup({ rideThroughMs: 5000, maxAgeMs: 10_000 });
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    clock.advance(10_000); // the answer's lifetime is over; the stream is healthy
+    s.heartbeat();
+    s.cut();
+    s.answers.set(k, new TokenClientError("unavailable", "down"));
+    await expect(client.introspect(k)).rejects.toMatchObject({ code: "unavailable" });
+    client.close();
+  });
+});
+
+describe("review: concurrent misses and the epoch rule", () => {
+  it("a lookup made after an invalidation does not join a call sent before it", async () => {
+    const { s, client } = setup();
+    const k = generateToken("api_key", "acme");
+    const call = s.holdNext();
+    const first = client.introspect(k); // sent while the key is active
+    s.invalidate(InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" });
+    s.answers.set(k, REVOKED); // what the server answers from now on
+    const second = client.introspect(k); // asked after the client applied the revoke
+    call.resolve!(key("acme", "key_1"));
+    expect((await first).active).toBe(true); // the server's answer to a call sent before the revoke
+    expect(await second).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    client.close();
+  });
+
+  it("a lookup made after a reset does not join a call sent before it", async () => {
+    const { s, client } = setup();
+    const k = generateToken("api_key", "acme");
+    const call = s.holdNext();
+    const first = client.introspect(k);
+    s.reset();
+    s.heartbeat();
+    s.answers.set(k, REVOKED);
+    const second = client.introspect(k);
+    call.resolve!(key("acme", "key_1"));
+    await first;
+    expect((await second).active).toBe(false);
+    client.close();
+  });
+});
+
+describe("review: the caller's clock going backwards", () => {
+  it("a stream silent for longer than stalenessMs is not healthy after the wall clock steps back", async () => {
+    vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
+    try {
+      const s = scripted();
+      // No injected clock: the system clock (Date.now), as in production.
+      const client = createTokenClient({ address: "unused", channel: s.channel });
+      s.reset();
+      s.heartbeat();
+      const k = generateToken("api_key", "acme");
+      s.answers.set(k, key("acme", "key_1"));
+      await client.introspect(k);
+      vi.setSystemTime(Date.now() - 60_000); // an NTP step back of one minute
+      await vi.advanceTimersByTimeAsync(10_000); // then 10 s pass with no stream message at all
+      expect(client.state().healthy).toBe(false);
+      s.introspect.mockClear();
+      await client.introspect(k);
+      expect(s.introspect).toHaveBeenCalledTimes(1); // asked, not answered from cache
+      client.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("review: answers handed to callers are shared", () => {
+  it("one caller changing its claims does not change what the next caller is answered", async () => {
+    const { s, client } = setup();
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1", { scopes: ["read"] }));
+    const mine = await client.introspect(k);
+    try {
+      mine.scopes.push("admin"); // caller code that extends its own copy of the claims
+    } catch {
+      // frozen: fine
+    }
+    const other = await client.introspect(k, { requiredScopes: ["admin"] });
+    expect(other).toMatchObject({ active: false, inactiveReason: InactiveReason.INSUFFICIENT_SCOPE });
+    client.close();
+  });
+});
+
+describe("review: ride-through after incomplete heartbeats", () => {
+  it("does not ride through on a cache the stream stopped vouching for (complete: false) long before", async () => {
+    const { clock, s, client } = setup({ rideThroughMs: 5000 });
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    // The server's change feed goes down: heartbeats keep coming but say incomplete. For a minute
+    // the client hears nothing of changes made on other instances (a revoke of key_1, say).
+    for (let i = 0; i < 120; i++) {
+      clock.advance(500);
+      s.heartbeat(false);
+    }
+    expect(client.state().healthy).toBe(false);
+    // Then the stream and the server both become unreachable.
+    s.cut();
+    s.answers.set(k, new TokenClientError("unavailable", "down"));
+    clock.advance(100);
+    await expect(client.introspect(k)).rejects.toMatchObject({ code: "unavailable" });
+    client.close();
+  });
+});
+
+describe("review: secrets in errors", () => {
+  it("a caller token a header cannot carry is refused without echoing it", () => {
+    const secret = "caller-secret-0123456789\n"; // e.g. read from a file with its newline
+    let thrown: unknown;
+    let client: ReturnType<typeof createTokenClient> | undefined;
+    try {
+      client = createTokenClient({ address: "127.0.0.1:1", callerToken: secret, backoffInitialMs: 60_000 });
+    } catch (e) {
+      thrown = e;
+    }
+    client?.close();
+    expect(String((thrown as Error | undefined)?.message ?? "")).not.toContain("caller-secret");
+    expect(String((thrown as Error | undefined)?.stack ?? "")).not.toContain("caller-secret");
+  });
+});
+
+describe("review: the silent-stream watchdog and the wall clock", () => {
+  it("a silent stream is still cut and reopened after the wall clock steps back", async () => {
+    vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
+    try {
+      const s = scripted();
+      const client = createTokenClient({
+        address: "unused",
+        channel: s.channel,
+        backoffInitialMs: 10,
+        backoffMaxMs: 10,
+      });
+      s.reset();
+      s.heartbeat();
+      vi.setSystemTime(Date.now() - 60_000); // an NTP step back of one minute
+      await vi.advanceTimersByTimeAsync(10_000); // silentMs is 3000: the stream must have been cut
+      expect(client.state().reconnects).toBeGreaterThanOrEqual(1);
+      client.close();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
+describe("review: authenticate behind a Node HTTP server, as docs/client.md shows it", () => {
+  it("two Authorization headers are no credential (as /authz answers), with the documented one-liner", async () => {
+    const http = await import("node:http");
+    const net = await import("node:net");
+    const { s, client } = setup();
+    const good = generateToken("api_key", "acme");
+    s.answers.set(good, key("acme", "key_1"));
+    const other = generateToken("api_key", "acme");
+    // The documented one-liner, with the documented header source.
+    const server = http.createServer((req, res) => {
+      void (async () => {
+        const auth = await client.authenticate(docsHeaderOf(req));
+        if (!auth.ok) return res.writeHead(auth.status, { "www-authenticate": auth.wwwAuthenticate ?? "" }).end();
+        res.writeHead(200).end();
+      })();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const status = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(port, "127.0.0.1", () => {
+        sock.write(
+          `GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${good}\r\nAuthorization: Bearer ${other}\r\nConnection: close\r\n\r\n`,
+        );
+      });
+      let data = "";
+      sock.on("data", (d) => (data += d.toString()));
+      sock.on("end", () => resolve(data.split("\r\n")[0]!));
+      sock.on("error", reject);
+    });
+    server.close();
+    client.close();
+    expect(status).toBe("HTTP/1.1 401 Unauthorized");
+  });
+});
+
+/** The header value docs/client.md passes to authenticate in its Node HTTP one-liner. */
+function docsHeaderOf(req: import("node:http").IncomingMessage): string | string[] | undefined {
+  return req.headersDistinct.authorization;
+}
+
+describe("review: an expected tenant id the server refuses", () => {
+  it("is refused (invalid_argument) on a hit as on a miss, as the server refuses it", async () => {
+    const { s, client } = setup();
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    const tooLong = "a".repeat(64); // the server: INVALID_ARGUMENT (token-service-handlers.ts)
+    s.answers.set(k, new TokenClientError("invalid_argument", "introspect failed: expected_tenant_id"));
+    await expect(client.introspect(k, { expectedTenantId: tooLong })).rejects.toMatchObject({
+      code: "invalid_argument",
+    }); // a miss: the server's refusal
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k); // now cached
+    await expect(client.introspect(k, { expectedTenantId: tooLong })).rejects.toMatchObject({
+      code: "invalid_argument",
+    }); // a hit must not answer otherwise
+    expect(client.peek(k, { expectedTenantId: tooLong })).toBeUndefined();
+    client.close();
+  });
+});
