@@ -18,9 +18,18 @@ export function checkToken(token: string): LocalCheck {
   return looksLikeJwt(token) ? "jwt" : "malformed";
 }
 
+/**
+ * An answer handed to every caller it serves (cached hits, joined misses, the constants below):
+ * frozen with its arrays and timestamp, so one caller's change to its claims cannot reach another's.
+ */
+export function frozenAnswer(a: IntrospectResponse): IntrospectResponse {
+  for (const v of Object.values(a)) if (typeof v === "object" && v !== null) Object.freeze(v);
+  return Object.freeze(a);
+}
+
 /** Inactive answers, built once each (frozen: callers share them). */
 export function inactiveAnswer(reason: InactiveReason): IntrospectResponse {
-  return Object.freeze(create(IntrospectResponseSchema, { active: false, inactiveReason: reason }));
+  return frozenAnswer(create(IntrospectResponseSchema, { active: false, inactiveReason: reason }));
 }
 
 export const MALFORMED = inactiveAnswer(InactiveReason.MALFORMED);

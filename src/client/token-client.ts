@@ -17,7 +17,7 @@ import { cacheKeyOf } from "./cache-key.js";
 import { registerClientMetrics, type ClientCounters } from "./client-metrics.js";
 import { isUnreachable, TokenClientError } from "./errors.js";
 import { createTokenChannel, type TlsOptions, type TokenChannel } from "./grpc-channel.js";
-import { checkToken, MALFORMED, TENANT_MISMATCH } from "./local-check.js";
+import { checkToken, frozenAnswer, MALFORMED, TENANT_MISMATCH } from "./local-check.js";
 import { validChecks, withRequiredScopes } from "./request-checks.js";
 import type { IntrospectOptions } from "./authenticate.js";
 import { LRUCache } from "lru-cache";
@@ -91,15 +91,6 @@ const expectedTenantAccepted = (e: string | undefined) => e === undefined || e.l
 const EXPECTED_TENANT_REFUSED = () =>
   new TokenClientError("invalid_argument", "expected_tenant_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
 
-/**
- * A cached answer is one object handed to every caller it serves (hits, joined misses): frozen, with
- * its arrays and timestamp, so one caller's change to its claims cannot reach another's.
- */
-const shared = (a: IntrospectResponse): IntrospectResponse => {
-  for (const v of Object.values(a)) if (typeof v === "object" && v !== null) Object.freeze(v);
-  return Object.freeze(a);
-};
-
 const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
   t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Infinity;
 
@@ -161,7 +152,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     const healthyBefore = healthyAt(t0);
     let answer: IntrospectResponse;
     try {
-      answer = shared(await channel.introspect(token, expected));
+      answer = frozenAnswer(await channel.introspect(token, expected));
     } catch (e) {
       const err = e instanceof TokenClientError ? e : new TokenClientError("internal", "introspect failed");
       const t = now();

@@ -109,7 +109,7 @@ describe("token client against the real server (h2c)", () => {
     const k = await t.grpc.createKey({ tenantId: "acme", label: "http" }, { bearer: t.adminKey });
     // The docs' one line: authenticate, then answer the refusal as given.
     const server: Server = createServer((req, res) => {
-      void client.authenticate(req.headers.authorization).then((auth) => {
+      void client.authenticate(req.headersDistinct.authorization).then((auth) => {
         if (!auth.ok) return res.writeHead(auth.status, { "www-authenticate": auth.wwwAuthenticate ?? "" }).end();
         res.end(auth.claims.tenantId);
       });

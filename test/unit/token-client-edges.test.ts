@@ -1,5 +1,5 @@
-// Adversarial review of the client cache (src/client/): each case is a scenario where the client
-// answered active (or otherwise not what the server would answer) against docs/client.md.
+// The client cache at its edges (src/client/): scenarios where a client once answered active, or
+// otherwise not what the server answers, against docs/client.md (found by an adversarial review).
 import { create } from "@bufbuild/protobuf";
 import { describe, expect, it, vi } from "vitest";
 import { createTokenClient, type TokenClientOptions } from "../../src/client/token-client.js";
@@ -75,7 +75,7 @@ function setup(opts: Partial<TokenClientOptions> = {}) {
   return { clock, s, client };
 }
 
-describe("review: ride-through", () => {
+describe("ride-through", () => {
   it("does not ride through on an answer the stream revoked while the call was in flight", async () => {
     const { clock, s, client } = setup({ rideThroughMs: 5000 });
     const k = generateToken("api_key", "acme");
@@ -125,7 +125,7 @@ describe("review: ride-through", () => {
   });
 });
 
-describe("review: concurrent misses and the epoch rule", () => {
+describe("concurrent misses and the epoch rule", () => {
   it("a lookup made after an invalidation does not join a call sent before it", async () => {
     const { s, client } = setup();
     const k = generateToken("api_key", "acme");
@@ -156,7 +156,7 @@ describe("review: concurrent misses and the epoch rule", () => {
   });
 });
 
-describe("review: the caller's clock going backwards", () => {
+describe("the caller's clock going backwards", () => {
   it("a stream silent for longer than stalenessMs is not healthy after the wall clock steps back", async () => {
     vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
     try {
@@ -181,7 +181,7 @@ describe("review: the caller's clock going backwards", () => {
   });
 });
 
-describe("review: answers handed to callers are shared", () => {
+describe("answers handed to callers are shared", () => {
   it("one caller changing its claims does not change what the next caller is answered", async () => {
     const { s, client } = setup();
     const k = generateToken("api_key", "acme");
@@ -198,7 +198,18 @@ describe("review: answers handed to callers are shared", () => {
   });
 });
 
-describe("review: ride-through after incomplete heartbeats", () => {
+describe("shared constant answers", () => {
+  it("are frozen with their arrays, like cached answers (MALFORMED from a local refusal)", () => {
+    const { client } = setup();
+    const a = client.peek("not-a-token")!;
+    expect(a).toMatchObject({ active: false, inactiveReason: InactiveReason.MALFORMED });
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(Object.isFrozen(a.scopes)).toBe(true);
+    client.close();
+  });
+});
+
+describe("ride-through after incomplete heartbeats", () => {
   it("does not ride through on a cache the stream stopped vouching for (complete: false) long before", async () => {
     const { clock, s, client } = setup({ rideThroughMs: 5000 });
     const k = generateToken("api_key", "acme");
@@ -220,7 +231,7 @@ describe("review: ride-through after incomplete heartbeats", () => {
   });
 });
 
-describe("review: secrets in errors", () => {
+describe("secrets in errors", () => {
   it("a caller token a header cannot carry is refused without echoing it", () => {
     const secret = "caller-secret-0123456789\n"; // e.g. read from a file with its newline
     let thrown: unknown;
@@ -236,7 +247,7 @@ describe("review: secrets in errors", () => {
   });
 });
 
-describe("review: the silent-stream watchdog and the wall clock", () => {
+describe("the silent-stream watchdog and the wall clock", () => {
   it("a silent stream is still cut and reopened after the wall clock steps back", async () => {
     vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
     try {
@@ -259,7 +270,7 @@ describe("review: the silent-stream watchdog and the wall clock", () => {
   });
 });
 
-describe("review: authenticate behind a Node HTTP server, as docs/client.md shows it", () => {
+describe("authenticate behind a Node HTTP server, as docs/client.md shows it", () => {
   it("two Authorization headers are no credential (as /authz answers), with the documented one-liner", async () => {
     const http = await import("node:http");
     const net = await import("node:net");
@@ -299,7 +310,7 @@ function docsHeaderOf(req: import("node:http").IncomingMessage): string | string
   return req.headersDistinct.authorization;
 }
 
-describe("review: an expected tenant id the server refuses", () => {
+describe("an expected tenant id the server refuses", () => {
   it("is refused (invalid_argument) on a hit as on a miss, as the server refuses it", async () => {
     const { s, client } = setup();
     const k = generateToken("api_key", "acme");
