@@ -22,6 +22,13 @@ export interface StreamState {
    * stream vouched for the whole cache (the ride-through bound counts from it).
    */
   lastCompleteHeartbeatAtMs: number | undefined;
+  /**
+   * How far the server's clock is ahead of the caller's (ms, >= 0): the largest `server_time` minus
+   * arrival time of any heartbeat (a lower bound of the true lead: the heartbeat's transit is in it).
+   * A token's `expires_at` is the server's instant; the client reads it this much earlier on its own
+   * clock, so a caller whose clock lags never answers active past the server's expiry.
+   */
+  serverLeadMs: number;
   instanceId: string;
   sequence: bigint;
   reconnects: number;
@@ -46,6 +53,9 @@ export interface StreamFollower {
   stop(): void;
 }
 
+/** A growth of the server's lead past this (ms) drops the cache (see noteServerTime). */
+export const LEAD_STEP_MS = 250;
+
 export function startStreamFollower(opts: FollowerOptions): StreamFollower {
   const { cache, now } = opts;
   const state: StreamState = {
@@ -53,6 +63,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
     lastHeartbeatAtMs: undefined,
     complete: false,
     lastCompleteHeartbeatAtMs: undefined,
+    serverLeadMs: 0,
     instanceId: "",
     sequence: 0n,
     reconnects: 0,
@@ -84,6 +95,26 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
     opts.onReset?.(reason);
   };
 
+  /**
+   * The server's lead over the caller's clock grows: entries cached before read their expiry with
+   * the smaller lead. By more than a heartbeat's transit could explain (the caller's clock stepped
+   * back, or a server's is further ahead): drop them (the cache answers nothing it cannot vouch for).
+   */
+  let leadKnown = false;
+  const noteServerTime = (serverTime: { seconds: bigint; nanos: number } | undefined, at: number) => {
+    if (!serverTime) return;
+    const lead = Number(serverTime.seconds) * 1000 + Math.floor(serverTime.nanos / 1e6) - at;
+    const known = leadKnown;
+    leadKnown = true;
+    if (!(lead > state.serverLeadMs)) return; // NaN-safe; a lag (the caller ahead) counts as none
+    // Before the first heartbeat nothing was answered from cache: what it holds goes without a reset.
+    if (lead - state.serverLeadMs > LEAD_STEP_MS) {
+      if (known) drop("clock_step");
+      else cache.clear();
+    }
+    state.serverLeadMs = lead;
+  };
+
   const onMessage = (m: WatchInvalidationsResponse) => {
     lastMessageAt = elapsed();
     state.connected = true;
@@ -110,6 +141,7 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
         }
         attempt = 0; // a working stream: the next reconnect starts from the initial backoff
         state.lastHeartbeatAtMs = now();
+        noteServerTime(m.event.value.serverTime, state.lastHeartbeatAtMs);
         state.complete = m.event.value.complete;
         if (state.complete) state.lastCompleteHeartbeatAtMs = state.lastHeartbeatAtMs;
         break;

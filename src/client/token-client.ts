@@ -192,7 +192,8 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     if (cache.epoch === epoch && !mismatch && !fencedAnswer) {
       const tenantId = answer.active ? answer.tenantId : tenantOfToken;
       const lifetime = healthyBefore && healthyAt(now()) && tenantId !== "" ? o.maxAgeMs : o.cacheTtlMs;
-      cache.set(hash, entryOf(answer, tenantId, ms(answer.expiresAt), t0 + lifetime));
+      // expires_at is the server's instant: on the caller's clock, that much earlier as the server leads.
+      cache.set(hash, entryOf(answer, tenantId, ms(answer.expiresAt) - s.serverLeadMs, t0 + lifetime));
     }
     return answer;
   }

@@ -1,6 +1,7 @@
 // The client cache at its edges (src/client/): scenarios where a client once answered active, or
 // otherwise not what the server answers, against docs/client.md (found by an adversarial review).
 import { create } from "@bufbuild/protobuf";
+import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it, vi } from "vitest";
 import { createTokenClient, type TokenClientOptions } from "../../src/client/token-client.js";
 import { TokenClientError } from "../../src/client/errors.js";
@@ -55,7 +56,14 @@ function scripted() {
     answers,
     holdNext,
     reset: () => push({ sequence: (seq += 1n), event: { case: "reset", value: {} } }),
-    heartbeat: (complete = true) => push({ sequence: seq, event: { case: "heartbeat", value: { complete } } }),
+    heartbeat: (complete = true, serverTimeMs?: number) =>
+      push({
+        sequence: seq,
+        event: {
+          case: "heartbeat",
+          value: { complete, serverTime: serverTimeMs === undefined ? undefined : timestampFromMs(serverTimeMs) },
+        },
+      }),
     invalidate: (kind: InvalidationKind, ids: { tenantId?: string; keyId?: string; sessionId?: string }) =>
       push({ sequence: (seq += 1n), event: { case: "invalidation", value: { kind, ...ids } } }),
     cut: () => handlers!.end(new TokenClientError("unavailable", "cut")),
@@ -326,6 +334,49 @@ describe("an expected tenant id the server refuses", () => {
       code: "invalid_argument",
     }); // a hit must not answer otherwise
     expect(client.peek(k, { expectedTenantId: tooLong })).toBeUndefined();
+    client.close();
+  });
+});
+
+describe("the server's clock ahead of the caller's", () => {
+  it("a session is not answered active from cache once the SERVER's clock is past its expires_at", async () => {
+    const { clock, s, client } = setup();
+    const t0 = clock.now().getTime();
+    const LEAD = 10_000; // the server's clock reads 10 s later than the caller's
+    s.heartbeat(true, t0 + LEAD);
+    const sess = generateToken("session", "acme");
+    // The server answers it active until its own clock reads t0 + LEAD + 5 s (5 s from now).
+    s.answers.set(
+      sess,
+      key("acme", "", {
+        tokenType: TokenType.SESSION,
+        sessionId: "ses_1",
+        expiresAt: timestampFromMs(t0 + LEAD + 5000),
+      }),
+    );
+    expect((await client.introspect(sess)).active).toBe(true);
+    clock.advance(4000);
+    s.heartbeat(true, clock.now().getTime() + LEAD);
+    expect(client.peek(sess)?.active).toBe(true); // the server's clock: 1 s before expiry
+    clock.advance(2000);
+    s.heartbeat(true, clock.now().getTime() + LEAD);
+    // The server's clock is 1 s past expires_at; the caller's is still 9 s before it.
+    expect(client.peek(sess)).toBeUndefined();
+    client.close();
+  });
+
+  it("a lead that grows by more than transit explains (the caller's clock stepped back) drops the cache", async () => {
+    const { clock, s, client } = setup();
+    s.heartbeat(true, clock.now().getTime());
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    expect(client.state().cacheSize).toBe(1);
+    const resets = client.state().resets;
+    clock.advance(500);
+    s.heartbeat(true, clock.now().getTime() + 5000);
+    expect(client.state().cacheSize).toBe(0);
+    expect(client.state().resets).toBe(resets + 1);
     client.close();
   });
 });
