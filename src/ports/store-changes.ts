@@ -19,10 +19,12 @@ export type StoreChange =
 
 /**
  * Is the feed live? connecting/reopening: caches rely on their TTL until the stream is back;
- * unsupported: the deployment has no change streams (TTL for good); stopped: unsubscribed.
+ * unsupported: the deployment has no change streams (TTL for good); stopped: unsubscribed;
+ * resuming: the stream's cursor closed and the driver is resuming it (nothing is lost if it
+ * succeeds, but nothing arrives until it has: not live).
  */
 export interface ChangeFeedStatus {
-  state: "connecting" | "live" | "reopening" | "unsupported" | "stopped";
+  state: "connecting" | "live" | "resuming" | "reopening" | "unsupported" | "stopped";
   /** Streams that ended and were reopened since start. */
   reopenings: number;
 }

@@ -222,7 +222,13 @@ export function createMongoChangeFeed(
         current = stream;
         let established = false;
         const establish = () => {
-          if (established || stream !== current) return;
+          if (stream !== current) return;
+          if (established) {
+            // The driver's resumed cursor answered (its resume token or an event): live again,
+            // without a reset (it resumed after the last event seen: nothing was lost).
+            if (status.state === "resuming") status.state = "live";
+            return;
+          }
           established = true;
           backoff = initialMs;
           status.state = "live";
@@ -244,7 +250,10 @@ export function createMongoChangeFeed(
         stream.on("error", (err) => ended(stream, err as Error & { code?: unknown }));
         // A close without error: an end (after an invalidate), or the old cursor of a resume in
         // progress. Ended if the stream is still closed once a resume would have finished.
+        // Until the stream shows life again it delivers nothing: not live (heartbeats say
+        // complete=false), though nothing is lost if the driver's resume succeeds.
         const settle = () => {
+          if (stream === current && status.state === "live") status.state = "resuming";
           const t = setTimeout(() => stream.closed && ended(stream), closeSettleMs);
           t.unref();
         };
