@@ -54,4 +54,35 @@ describe("review: complete while the change stream is closed", () => {
     expect(streams).toHaveLength(1);
     stop();
   });
+
+  it("is not live while the stream shows no life (a getMore hung on a dead connection: no event, no close until socketTimeoutMS, 8.8 s by default), live again when it does", async () => {
+    const streams: FakeStream[] = [];
+    const seen: StoreChange[] = [];
+    const db: WatchableDb = {
+      watch: () => {
+        const s = new FakeStream();
+        streams.push(s);
+        return s;
+      },
+    };
+    const feed = createMongoChangeFeed(async () => db, { backoff: { initialMs: 10 }, closeSettleMs: 30_500 });
+    const stop = feed.subscribe((c) => seen.push(c));
+    await vi.advanceTimersByTimeAsync(0);
+    const s = streams[0]!;
+    s.establish();
+    // A healthy idle stream: the server answers each awaitData getMore within a second (maxAwaitTimeMS
+    // 1 s by default) with a post-batch resume token, which the driver emits as resumeTokenChanged.
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      s.establish();
+      expect(feed.status!().state).toBe("live");
+    }
+    // Then nothing for 8 s: the getMore hangs (a partition); other instances' changes are not seen.
+    await vi.advanceTimersByTimeAsync(8000);
+    expect(feed.status!().state).not.toBe("live");
+    s.establish(); // it answers again (nothing lost: the same cursor)
+    expect(feed.status!().state).toBe("live");
+    expect(seen.filter((c) => c.kind === "reset")).toHaveLength(1);
+    stop();
+  });
 });
