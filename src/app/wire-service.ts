@@ -277,7 +277,7 @@ export function wireService(deps: {
   };
 }
 
-/** This instance's cache, on a change made anywhere (new keys and sessions: CACHE_TTL_MS as before). */
+/** This instance's cache, on a change made anywhere. */
 function invalidateCache(cache: ReturnType<typeof createTokenCache>, c: StoreChange): void {
   switch (c.kind) {
     case "key":
@@ -288,7 +288,9 @@ function invalidateCache(cache: ReturnType<typeof createTokenCache>, c: StoreCha
       return cache.deleteSession(c.sessionId);
     case "key_created":
     case "session_created":
-      return;
+      // A token asked about before it existed is cached NOT_FOUND here; callers told of the
+      // creation ask again and must not get that answer back (the feed names the id, not the hash).
+      return cache.deleteAbsent();
     case "reset":
       return cache.clear();
   }
@@ -340,6 +342,7 @@ function invalidatedAgainAfterCommit(
     deleteSession: again(cache.deleteSession.bind(cache)),
     deleteTenantSessions: again(cache.deleteTenantSessions.bind(cache)),
     deletePolicy: again(cache.deletePolicy.bind(cache)),
+    deleteAbsent: again(cache.deleteAbsent.bind(cache)),
     clear: again(cache.clear.bind(cache)),
   });
 }

@@ -193,6 +193,9 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
           `tenant ${tenantId} already has ${MAX_ACTIVE_KEYS_PER_TENANT} active keys: revoke or rotate one`,
         );
       }
+      // A given plaintext (an operator-supplied admin key) may have been asked about before it was
+      // stored: its cached NOT_FOUND goes (callers told KEY_CREATED ask again).
+      cache.delete(result.key.tokenHash);
       publish({ kind: "key_created", tenantId, keyId: result.key.id });
       return { token: issued.token, key: result.key };
     },

@@ -41,6 +41,7 @@ export function createSessionService({ store, clock, cache, publish = () => {} }
       };
       if (scopes?.length) session.scopes = [...scopes];
       await store.insertSession(session);
+      cache.delete(session.tokenHash); // as for a new key: no NOT_FOUND cached before it existed survives
       publish({ kind: "session_created", tenantId, sessionId: session.id });
       return { token, session };
     },

@@ -19,10 +19,13 @@ export type StoreChange =
 
 /**
  * Is the feed live? connecting/reopening: caches rely on their TTL until the stream is back;
- * unsupported: the deployment has no change streams (TTL for good); stopped: unsubscribed.
+ * unsupported: the deployment has no change streams (TTL for good); stopped: unsubscribed;
+ * resuming: the stream's cursor closed and the driver is resuming it (nothing is lost if it
+ * succeeds, but nothing arrives until it has: not live); stalled: the stream has shown no life
+ * (no event, no resume token) for longer than an idle stream's answers take (not live).
  */
 export interface ChangeFeedStatus {
-  state: "connecting" | "live" | "reopening" | "unsupported" | "stopped";
+  state: "connecting" | "live" | "resuming" | "stalled" | "reopening" | "unsupported" | "stopped";
   /** Streams that ended and were reopened since start. */
   reopenings: number;
 }

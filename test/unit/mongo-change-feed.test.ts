@@ -134,6 +134,7 @@ describe("MongoDB change feed: failures never stop it silently", () => {
     s.emit("close"); // the old cursor's close, forwarded by the ChangeStream
     await vi.advanceTimersByTimeAsync(50);
     s.closed = false; // the resumed cursor is open
+    s.establish(); // its aggregate answered: the driver emits resumeTokenChanged (live again, no reset)
     await vi.advanceTimersByTimeAsync(1000);
     expect(h.streams).toHaveLength(1);
     expect(h.feed.status!()).toEqual({ state: "live", reopenings: 0 });

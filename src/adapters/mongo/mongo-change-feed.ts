@@ -144,6 +144,12 @@ export interface ChangeFeedOptions {
    * connection string wins over the service's default in the driver) plus 500 ms.
    */
   closeSettleMs?: number | undefined;
+  /**
+   * How long an established stream may show no life (no event, no resume token: an idle stream
+   * gets one per awaitData getMore, every maxAwaitTimeMS, 1 s by default) before it counts as
+   * stalled (not live: heartbeats say complete=false) until it answers again. Default 3000 ms.
+   */
+  livenessMs?: number | undefined;
 }
 
 export function createMongoChangeFeed(
@@ -152,6 +158,7 @@ export function createMongoChangeFeed(
 ): StoreChangeFeed {
   const log = options.logger?.child({ component: "mongodb-change-stream" });
   const initialMs = options.backoff?.initialMs ?? 500;
+  const livenessMs = options.livenessMs ?? 3000;
   const maxMs = options.backoff?.maxMs ?? 30_000;
   /** The settle time for streams of `database`: the driver resumes within its effective server selection timeout. */
   const settleFor = (database: WatchableDb) => {
@@ -221,8 +228,30 @@ export function createMongoChangeFeed(
         }
         current = stream;
         let established = false;
+        // Silence: an established stream answers every awaitData getMore within the server's
+        // maxAwaitTimeMS (1 s by default), each with a post-batch resume token (resumeTokenChanged),
+        // or sooner with events. Nothing for livenessMs (a getMore hung on a dead connection, which
+        // fails only at socketTimeoutMS): stalled, not live, until it answers again.
+        let quiet: NodeJS.Timeout | undefined;
+        const heard = () => {
+          if (quiet) quiet.refresh();
+          else {
+            quiet = setTimeout(() => {
+              if (stream === current && status.state === "live") status.state = "stalled";
+            }, livenessMs);
+            quiet.unref();
+          }
+        };
         const establish = () => {
-          if (established || stream !== current) return;
+          if (stream !== current) return;
+          heard();
+          if (established) {
+            // The driver's resumed cursor answered (its resume token or an event), or a silent
+            // stream answered again: live again, without a reset (the stream continues after the
+            // last event seen: nothing was lost).
+            if (status.state === "resuming" || status.state === "stalled") status.state = "live";
+            return;
+          }
           established = true;
           backoff = initialMs;
           status.state = "live";
@@ -244,7 +273,10 @@ export function createMongoChangeFeed(
         stream.on("error", (err) => ended(stream, err as Error & { code?: unknown }));
         // A close without error: an end (after an invalidate), or the old cursor of a resume in
         // progress. Ended if the stream is still closed once a resume would have finished.
+        // Until the stream shows life again it delivers nothing: not live (heartbeats say
+        // complete=false), though nothing is lost if the driver's resume succeeds.
         const settle = () => {
+          if (stream === current && status.state === "live") status.state = "resuming";
           const t = setTimeout(() => stream.closed && ended(stream), closeSettleMs);
           t.unref();
         };
