@@ -289,8 +289,9 @@ function invalidateCache(cache: ReturnType<typeof createTokenCache>, c: StoreCha
     case "key_created":
     case "session_created":
       // A token asked about before it existed is cached NOT_FOUND here; callers told of the
-      // creation ask again and must not get that answer back (the feed names the id, not the hash).
-      return cache.deleteAbsent();
+      // creation ask again and must not get that answer back. The feed names the new token's hash
+      // (that entry alone goes); without it, every not-found entry goes.
+      return c.tokenHash ? cache.delete(c.tokenHash) : cache.deleteAbsent();
     case "reset":
       return cache.clear();
   }

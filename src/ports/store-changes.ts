@@ -6,10 +6,13 @@
 export type StoreChange =
   /** A key's status changed (`status`: the new one, when the feed knows it), or it was replaced or deleted. */
   | { kind: "key"; keyId: string; status?: string | undefined; suspended?: boolean | undefined }
-  /** A key was inserted (created or a rotation's successor). */
-  | { kind: "key_created"; keyId: string; tenantId?: string | undefined }
-  /** A session was inserted. */
-  | { kind: "session_created"; sessionId: string; tenantId?: string | undefined }
+  /**
+   * A key was inserted (created or a rotation's successor); `tokenHash`: its stored hash (never the
+   * token), for this instance's own not-found entry. Never sent to callers.
+   */
+  | { kind: "key_created"; keyId: string; tenantId?: string | undefined; tokenHash?: string | undefined }
+  /** A session was inserted (`tokenHash` as for a key). */
+  | { kind: "session_created"; sessionId: string; tenantId?: string | undefined; tokenHash?: string | undefined }
   /** A tenant's policy changed (`hipaaEnabled`: the new flag, when the feed's event carries it). */
   | { kind: "policy"; tenantId: string; hipaaEnabled?: boolean | undefined }
   /** A session was revoked. */

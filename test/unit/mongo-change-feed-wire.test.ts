@@ -102,6 +102,19 @@ describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
     expect(resets()).toBe(2);
   });
 
+  it("asks the server for an insert's tenant and token hash, and of a document nothing else", async () => {
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    const pipeline = aggregates()[0]!.doc.pipeline as Record<string, Record<string, unknown>>[];
+    const project = pipeline.find((stage) => stage.$project)!.$project!;
+    const documentFields = Object.keys(project).filter((f) => f.startsWith("fullDocument."));
+    expect(documentFields.sort()).toEqual([
+      "fullDocument.hipaaEnabled",
+      "fullDocument.tenantId",
+      "fullDocument.tokenHash",
+    ]);
+  });
+
   it("reopens after an invalidate (the stream closes without an error)", async () => {
     const feed = watch();
     expect(await until(() => feed.status!().state === "live")).toBe(true);

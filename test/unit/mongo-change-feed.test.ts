@@ -156,6 +156,30 @@ describe("MongoDB change feed: failures never stop it silently", () => {
     h.stop();
   });
 
+  it("names an inserted key's and session's tenant and token hash", async () => {
+    const h = harness();
+    await vi.advanceTimersByTimeAsync(0);
+    h.last().establish();
+    const doc = { tenantId: "acme", tokenHash: "h-of-token" };
+    h.last().emit("change", {
+      operationType: "insert",
+      ns: { coll: "keys" },
+      documentKey: { _id: "key_a" },
+      fullDocument: doc,
+    });
+    h.last().emit("change", {
+      operationType: "insert",
+      ns: { coll: "sessions" },
+      documentKey: { _id: "ses_a" },
+      fullDocument: doc,
+    });
+    expect(h.seen.slice(-2)).toEqual([
+      { kind: "key_created", keyId: "key_a", tenantId: "acme", tokenHash: "h-of-token" },
+      { kind: "session_created", sessionId: "ses_a", tenantId: "acme", tokenHash: "h-of-token" },
+    ]);
+    h.stop();
+  });
+
   it("opens nothing when unsubscribed while the database connection was awaited", async () => {
     let connect!: () => void;
     const h = harness({ dbDelay: new Promise<void>((r) => (connect = r)) });

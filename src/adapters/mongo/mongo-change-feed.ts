@@ -54,7 +54,7 @@ const PIPELINE: Document[] = [
       ],
     },
   },
-  // Ids only: of an insert's document just its tenant, of a key update just the new status; of a
+  // Ids only: of an insert's document just its tenant and token hash, of a key update just the new status; of a
   // policy insert or replace (setPolicy upserts the whole document) or update its HIPAA flag
   // (WatchInvalidations tells callers the new policy).
   {
@@ -63,6 +63,9 @@ const PIPELINE: Document[] = [
       documentKey: 1,
       operationType: 1,
       "fullDocument.tenantId": 1,
+      // A new key's or session's token hash (never the token): this instance's cache drops its
+      // not-found answer for exactly that token.
+      "fullDocument.tokenHash": 1,
       "fullDocument.hipaaEnabled": 1,
       "updateDescription.updatedFields.status": 1,
       "updateDescription.updatedFields.hipaaEnabled": 1,
@@ -76,7 +79,7 @@ interface ChangeEvent {
   operationType?: unknown;
   ns?: { coll?: unknown };
   documentKey?: { _id?: unknown };
-  fullDocument?: { tenantId?: unknown; hipaaEnabled?: unknown };
+  fullDocument?: { tenantId?: unknown; hipaaEnabled?: unknown; tokenHash?: unknown };
   updateDescription?: {
     updatedFields?: { status?: unknown; hipaaEnabled?: unknown; suspendedAt?: unknown };
     removedFields?: unknown;
@@ -97,9 +100,12 @@ function toChange(coll: string | undefined, id: string, event: ChangeEvent): Sto
         : (boolOr(event.fullDocument?.hipaaEnabled) ?? boolOr(event.updateDescription?.updatedFields?.hipaaEnabled));
     return { kind: "policy", tenantId: id, hipaaEnabled };
   }
+  const tokenHash = stringOr(event.fullDocument?.tokenHash);
   if (coll === COLLECTIONS.sessions)
-    return inserted ? { kind: "session_created", sessionId: id, tenantId } : { kind: "session", sessionId: id };
-  if (inserted) return { kind: "key_created", keyId: id, tenantId };
+    return inserted
+      ? { kind: "session_created", sessionId: id, tenantId, tokenHash }
+      : { kind: "session", sessionId: id };
+  if (inserted) return { kind: "key_created", keyId: id, tenantId, tokenHash };
   const update = event.updateDescription;
   // Issue 22: suspended (suspendedAt set) or resumed (suspendedAt removed); undefined: neither.
   const suspended =

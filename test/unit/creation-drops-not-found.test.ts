@@ -4,12 +4,12 @@ import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { createDomain } from "../support/domain.js";
 
 /**
- * Review (invalidation stream), embedded store: a key created with a given plaintext (the admin
+ * Embedded store: a key created with a given plaintext (the admin
  * bootstrap registering an operator-supplied ADMIN_KEY_FILE key: keys.create(..., { token })) may
  * have been introspected before it existed. KEY_CREATED tells clients to drop their NOT_FOUND
  * entries; the server's own negative entry must go too, or the re-asked answer is NOT_FOUND again.
  */
-describe("review: a creation drops the server's own negative entry for the token", () => {
+describe("a creation drops the server's own negative entry for the token", () => {
   it("an operator-supplied admin key asked about before its registration is active once registered", async () => {
     const d = createDomain();
     const token = generateToken("api_key", ADMIN_TENANT_ID);

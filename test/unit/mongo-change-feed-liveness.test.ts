@@ -4,7 +4,7 @@ import { createMongoChangeFeed, type WatchableDb } from "../../src/adapters/mong
 import type { StoreChange } from "../../src/ports/store-changes.js";
 
 /**
- * Review (invalidation stream): heartbeats say `complete` while the feed's state is "live". A
+ * Heartbeats say `complete` while the feed's state is "live". A
  * stream whose cursor has closed (the driver resuming it after a resumable error, or an end the
  * feed has not yet concluded) delivers nothing; changes made on other instances meanwhile are not
  * seen until the resume completes (up to serverSelectionTimeoutMS, 30 s by default, after the
@@ -23,7 +23,7 @@ class FakeStream extends EventEmitter {
 beforeEach(() => vi.useFakeTimers());
 afterEach(() => vi.useRealTimers());
 
-describe("review: complete while the change stream is closed", () => {
+describe("complete while the change stream is closed", () => {
   it("is not live between the cursor's close and the driver's resumed cursor showing life; live again after, without a reset (nothing was lost)", async () => {
     const streams: FakeStream[] = [];
     const seen: StoreChange[] = [];
