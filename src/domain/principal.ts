@@ -8,7 +8,13 @@ import type { Introspection } from "./introspection.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 
 export type Principal =
-  | { kind: "platform_admin"; actor: string; scopes?: readonly string[] | undefined }
+  | {
+      kind: "platform_admin";
+      actor: string;
+      scopes?: readonly string[] | undefined;
+      /** A rotated admin key in its grace: it may not manage admin keys (see authorize). */
+      deprecated?: true | undefined;
+    }
   | { kind: "tenant_admin"; tenantId: string; actor: string; scopes?: readonly string[] | undefined }
   | {
       kind: "tenant_member";
@@ -47,13 +53,24 @@ const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
   "resume_key",
 ]);
 
+/** Actions on the keys of the `admin` tenant (admin keys) that a rotated admin key may not take. */
+const ADMIN_KEY_ACTIONS: ReadonlySet<AdminAction> = new Set([
+  "create_key",
+  "rotate_key",
+  "revoke_key",
+  "suspend_key",
+  "resume_key",
+]);
+
 export function principalFrom(result: Introspection, adminGroup: string): Principal {
   if (!result.active) throw new DomainError("unauthenticated", "the bearer credential is not valid");
   if (result.tokenType === "api_key" && result.admin && result.tenantId === ADMIN_TENANT_ID) {
     // A scoped admin key (scopes given by a rotation) grants sessions only its own scopes (issue 22).
-    return result.scopes
+    const p: Principal = result.scopes
       ? { kind: "platform_admin", actor: result.keyId!, scopes: result.scopes }
       : { kind: "platform_admin", actor: result.keyId! };
+    if (result.deprecated) p.deprecated = true;
+    return p;
   }
   if (result.tokenType === "cognito") {
     // The sub becomes the audit actor and a key's created_by: escaped (ESC, CR LF, U+202E) and bounded.
@@ -77,7 +94,20 @@ export function auditActorOf(p: Principal): AuditActor {
 
 /** Throws PERMISSION_DENIED unless `principal` may take `action` on `tenantId`. */
 export function authorize(principal: Principal, action: AdminAction, tenantId: string | undefined): void {
-  if (principal.kind === "platform_admin") return;
+  if (principal.kind === "platform_admin") {
+    // A rotated admin key keeps working through its grace (clients switch over), but it may not
+    // mint, rotate, revoke, suspend or resume admin keys: whoever holds a replaced key could
+    // otherwise mint a permanent one, or revoke its successor and lock the operator out.
+    if (
+      principal.deprecated &&
+      (action === "create_admin_key" || (tenantId === ADMIN_TENANT_ID && ADMIN_KEY_ACTIONS.has(action)))
+    )
+      throw new DomainError(
+        "permission_denied",
+        "a rotated admin key may not manage admin keys during its grace: use the key that replaced it",
+      );
+    return;
+  }
   if (
     principal.kind === "tenant_admin" &&
     TENANT_ADMIN_ACTIONS.has(action) &&

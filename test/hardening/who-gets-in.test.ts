@@ -8,7 +8,7 @@ import { codeOf } from "../support/codes.js";
 /**
  * Admin credentials over their lifecycle, end to end (gRPC, Connect JSON, REST): a revoked admin
  * key is refused on the very next call, a deprecated (rotated) admin key works until its 72-hour
- * grace ends and not one second longer. The token cache is set to a long TTL (60 s) so that "at
+ * grace ends and not one second longer, and may not manage admin keys meanwhile. The token cache is set to a long TTL (60 s) so that "at
  * once" cannot come from a cache entry expiring by chance.
  */
 const clock = createManualClock();
@@ -95,6 +95,27 @@ describe("a deprecated (rotated) admin key", () => {
     clock.set(new Date(rotatedAt + 1000 * HOUR));
     expect(await adminCallEverywhere(old.token)).toEqual(REFUSED);
     expect(await adminCallEverywhere(rotated.token)).toEqual(ALLOWED);
+  });
+
+  it("may not manage admin keys during its grace: no minting, no revoking or rotating its successor", async () => {
+    const old = await t.grpc.createAdminKey({ label: "rotating 3" }, { bearer: t.adminKey });
+    const rotated = await t.grpc.rotateKey({ tenantId: "admin", keyId: old.key!.id }, { bearer: t.adminKey });
+    const asOld = { bearer: old.token };
+    const successor = { tenantId: "admin", keyId: rotated.key!.id };
+    // Whoever holds a replaced admin key could otherwise mint a permanent one, or lock the operator out.
+    expect(await codeOf(t.grpc.createAdminKey({ label: "persistence" }, asOld))).toBe("PERMISSION_DENIED");
+    expect(await codeOf(t.grpc.revokeKey(successor, asOld))).toBe("PERMISSION_DENIED");
+    expect(await codeOf(t.grpc.rotateKey(successor, asOld))).toBe("PERMISSION_DENIED");
+    expect(await t.grpc.introspect({ token: rotated.token })).toMatchObject({ active: true, admin: true });
+    // Everything else it still does until its grace ends (its tools are switching over).
+    expect(await adminCallEverywhere(old.token)).toEqual(ALLOWED);
+    expect(await codeOf(t.grpc.createKey({ tenantId: "grace-tenant", label: "x" }, asOld))).toBe("OK");
+    // The successor manages admin keys as before: it revokes the key it replaced (and is then
+    // revoked itself: the tenant's three active admin keys are for the other cases of this file).
+    expect(await codeOf(t.grpc.revokeKey({ tenantId: "admin", keyId: old.key!.id }, { bearer: rotated.token }))).toBe(
+      "OK",
+    );
+    await t.grpc.revokeKey(successor, { bearer: t.adminKey });
   });
 
   it("revoked during its grace is refused at once", async () => {
