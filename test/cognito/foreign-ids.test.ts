@@ -5,7 +5,7 @@ import { useTestApp } from "../support/test-app.js";
 import { failureOf } from "../support/codes.js";
 
 /**
- * Authorization review (authz-review): a Cognito tenant admin of globex names ids of acme's keys,
+ * Tenant isolation: a Cognito tenant admin of globex names ids of acme's keys,
  * endpoints and sessions, under its own tenant (the id is not found there) and under acme (refused).
  * Nothing of acme changes, and no answer tells an acme id from an id that does not exist.
  */
@@ -28,7 +28,7 @@ beforeAll(() => {
 const unknownKeyId = "key_00000000000000000000";
 const unknownEndpointId = "wh_0000000000000000000000";
 
-describe("authz review: another tenant's ids", () => {
+describe("another tenant's ids", () => {
   it("key ids of acme named under globex: NOT_FOUND exactly as an unknown id, acme's key untouched", async () => {
     const acmeKey = (await t.grpc.createKey({ tenantId: "acme", label: "victim" }, asAdmin())).key!;
     const bearer = { bearer: globexAdmin };
