@@ -142,19 +142,24 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     const key = entry.record;
     const ended = keyInactiveReason(key, now); // revoked, expired or suspended: values in the entry
     if (ended !== undefined) return inactive(ended);
-    // Not ended by the clock nor stored revoked (keyInactiveReason): its stored status is its status.
-    const status = key.status as "active" | "deprecated";
     const admin = key.tenantId === ADMIN_TENANT_ID;
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
       if (policy === undefined) {
-        return loadPolicy(key.tenantId).then((p) =>
-          p.hipaaEnabled ? inactive("tenant_policy") : activeKey(key, status, admin),
-        );
+        // The policy read takes time: the key is judged again by the clock when it answers.
+        return loadPolicy(key.tenantId).then((p) => keyAnswer(key, admin, p.hipaaEnabled, clock.now()));
       }
       if (policy.hipaaEnabled) return inactive("tenant_policy");
     }
-    return activeKey(key, status, admin);
+    return keyAnswer(key, admin, false, now);
+  }
+
+  function keyAnswer(key: KeyRecord, admin: boolean, hipaa: boolean, now: Date): Introspection {
+    const ended = keyInactiveReason(key, now);
+    if (ended !== undefined) return inactive(ended);
+    if (hipaa) return inactive("tenant_policy");
+    // Not ended by the clock nor stored revoked (keyInactiveReason): its stored status is its status.
+    return activeKey(key, key.status as "active" | "deprecated", admin);
   }
 
   /**
@@ -218,16 +223,21 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     const hash = hashToken(token);
     const hit = cache.get(hash);
     observe?.cache?.(kind, hit !== undefined);
+    // A miss is answered by the clock when the store has answered (the read may take up to the
+    // store's timeout: a token that ended meanwhile is not active), as every cache hit is.
     if (kind === "api_key") {
-      return hit ? keyResult(hit, tenantId, now) : loadToken("key", hash).then((e) => keyResult(e, tenantId, now));
+      return hit
+        ? keyResult(hit, tenantId, now)
+        : loadToken("key", hash).then((e) => keyResult(e, tenantId, clock.now()));
     }
     return hit
       ? sessionResult(hit, tenantId, now)
-      : loadToken("session", hash).then((e) => sessionResult(e, tenantId, now));
+      : loadToken("session", hash).then((e) => sessionResult(e, tenantId, clock.now()));
   }
 
-  async function verifyJwt(token: string, hash: string, now: Date): Promise<CachedToken> {
+  async function verifyJwt(token: string, hash: string): Promise<CachedToken> {
     const result = await jwt.verify(token);
+    const now = clock.now(); // after the verification (a JWKS download may have taken seconds)
     if (result.ok) {
       const entry: CachedToken = { kind: "jwt", claims: result.claims };
       const untilExp = result.claims.expiresAt.getTime() - now.getTime();
@@ -265,7 +275,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     const hash = hashToken(token);
     const hit = cache.get(hash);
     observe?.cache?.("cognito", hit !== undefined);
-    return hit ? jwtResult(hit, now) : verifyJwt(token, hash, now).then((e) => jwtResult(e, now));
+    return hit ? jwtResult(hit, now) : verifyJwt(token, hash).then((e) => jwtResult(e, clock.now()));
   }
 
   function resolve(token: string, now: Date): Introspection | Promise<Introspection> {
@@ -360,9 +370,10 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
 
     async introspect(token, expectedTenantId, checks) {
       if (token === "") throw new DomainError("invalid_argument", "token: is required");
-      const now = clock.now();
+      let now = clock.now();
       const pending = resolve(token, now);
       const result = pending instanceof Promise ? await pending : pending;
+      if (pending instanceof Promise) now = clock.now();
       if (!result.active) return result;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return inactive("tenant_mismatch");
       if (needsChecks(result, checks)) {
