@@ -39,6 +39,8 @@ function claimsMetadata(r: IntrospectResponse): JsonObject {
   m.admin = r.admin;
   m.deprecated = r.deprecated;
   if (r.expiresAt) m.expires_at = rfc3339(timestampDate(r.expiresAt));
+  // As x-warpflow-scopes: absent for an unscoped token (full tenant access), so a scoped one must say so.
+  if (r.scopes.length > 0) m.scopes = [...r.scopes];
   return m;
 }
 
