@@ -75,3 +75,24 @@ describe("core review: the clock of a cache miss", () => {
     expect(await pending).toEqual({ active: false, reason: "expired" });
   });
 });
+
+describe("core review: the clock of a JWT verification", () => {
+  it("a JWT whose exp passes while it is being verified (a JWKS download) is answered expired", async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    const jwt = {
+      ready: () => true,
+      verify: async () => {
+        await gate;
+        return { ok: true as const, claims: { tenantId: "acme", subject: "u1", expiresAt, groups: [] } };
+      },
+    };
+    const d = createDomain({ jwt });
+    const expiresAt = new Date(d.clock.now().getTime() + 1000);
+    const token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2ln";
+    const pending = d.introspector.introspect(token);
+    d.clock.advance(5000); // the verifier (JWKS download) took 5 s; the token expired meanwhile
+    open();
+    expect(await pending).toEqual({ active: false, reason: "expired" });
+  });
+});
