@@ -22,10 +22,16 @@ export function createPolicyService({ store, clock, cache, publish = () => {} }:
       const { fields, maxKeyLifetimeMs } = opts;
       const policy = { tenantId, hipaaEnabled, maxKeyLifetimeMs, updatedAt: clock.now(), updatedBy: actor };
       // Only the named fields change (default: the HIPAA flag), in one atomic write.
-      const saved = await store.setPolicy(policy, fields ?? ["hipaaEnabled"]);
-      // Takes effect on the very next call to this instance; other instances within the cache TTL.
-      cache.deletePolicy(tenantId);
-      publish({ kind: "tenant_policy_changed", tenantId, hipaaEnabled: saved.hipaaEnabled });
+      let saved: TenantPolicyRecord | undefined;
+      try {
+        saved = await store.setPolicy(policy, fields ?? ["hipaaEnabled"]);
+      } finally {
+        // Takes effect on the very next call to this instance; other instances within the cache
+        // TTL. Even on failure: the write may have landed (its answer lost), so the cached policy
+        // goes and watchers are told the flag is unknown (they drop the tenant).
+        cache.deletePolicy(tenantId);
+        publish({ kind: "tenant_policy_changed", tenantId, hipaaEnabled: saved?.hipaaEnabled });
+      }
       return saved;
     },
   };
