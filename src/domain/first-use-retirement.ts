@@ -33,14 +33,15 @@ export function createFirstUseRetirement(deps: {
 
   async function run(successor: KeyRecord, predecessorId: string): Promise<void> {
     const at = clock.now();
-    const retired = await store.retirePredecessor({
-      tenantId: successor.tenantId,
-      successorId: successor.id,
-      predecessorId,
-      at,
-      revokedBy: RETIRED_BY,
-    });
-    cache.deleteKey(predecessorId);
+    const retired = await store
+      .retirePredecessor({
+        tenantId: successor.tenantId,
+        successorId: successor.id,
+        predecessorId,
+        at,
+        revokedBy: RETIRED_BY,
+      })
+      .finally(() => cache.deleteKey(predecessorId)); // even on failure: the write may have landed
     if (!retired) return; // another instance did, or the grace had ended, or the key was revoked
     deps.publish?.({ kind: "key_grace_ended", tenantId: successor.tenantId, keyId: predecessorId });
     await deps.audit().recordOnce(
