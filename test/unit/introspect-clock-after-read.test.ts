@@ -5,7 +5,7 @@ import { createDomain } from "../support/domain.js";
 import { HOUR } from "../support/manual-clock.js";
 
 /**
- * Core review: a cache miss answers by the clock when the store's answer arrives, not when the
+ * a cache miss answers by the clock when the store's answer arrives, not when the
  * call started. The store read (and the policy read after it) can take up to the store timeout;
  * a key or session that expired, or a deprecated key whose grace ended, meanwhile must not be
  * answered active (every cache hit reads the clock anew: a miss must too).
@@ -37,7 +37,7 @@ function gatedStore() {
   return { store, hold, release: () => ((gate = undefined), open()) };
 }
 
-describe("core review: the clock of a cache miss", () => {
+describe("the clock of a cache miss", () => {
   it("a key that expires while its store read is in flight is answered expired, not active", async () => {
     const g = gatedStore();
     const d = createDomain({ store: g.store });
@@ -76,7 +76,7 @@ describe("core review: the clock of a cache miss", () => {
   });
 });
 
-describe("core review: the clock of a JWT verification", () => {
+describe("the clock of a JWT verification", () => {
   it("a JWT whose exp passes while it is being verified (a JWKS download) is answered expired", async () => {
     let open: () => void = () => {};
     const gate = new Promise<void>((r) => (open = r));

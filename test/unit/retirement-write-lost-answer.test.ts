@@ -1,4 +1,4 @@
-// Core review: a first-use retirement whose store write lands but whose answer is lost (a timeout
+// a first-use retirement whose store write lands but whose answer is lost (a timeout
 // after the server applied it) must still drop this instance's cached predecessor, as every other
 // change does ("even on failure: the write may have landed"): the stored state says REVOKED, the
 // cached entry (deprecated, in its grace) kept answering active here for the cache's lifetime.
@@ -21,7 +21,7 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
-describe("core review: retire on first use, the write's answer lost", () => {
+describe("retire on first use, the write's answer lost", () => {
   it("the predecessor stored REVOKED is not answered active from this instance's cache", async () => {
     const inner = createMemoryTokenStore();
     let calls = 0;

@@ -5,13 +5,13 @@ import type { TokenStore } from "../../src/ports/token-store.js";
 import { createDomain } from "../support/domain.js";
 
 /**
- * Core review: SetTenantPolicy whose write lands but whose answer is lost (a timeout after the
+ * SetTenantPolicy whose write lands but whose answer is lost (a timeout after the
  * server applied it) must still drop this instance's cached policy, as RevokeKey, RotateKey,
  * SuspendKey and RevokeSession do ("even on failure: the write may have landed"). Otherwise a
  * HIPAA tenant's cached API key keeps answering active here for the cache's lifetime although the
  * stored policy forbids it.
  */
-describe("core review: a policy write whose answer is lost", () => {
+describe("a policy write whose answer is lost", () => {
   it("HIPAA stored on, the write's answer lost: the tenant's cached key is no longer active here", async () => {
     const inner = createMemoryTokenStore();
     let loseAnswer = false;

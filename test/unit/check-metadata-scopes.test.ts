@@ -4,12 +4,12 @@ import { toIntrospectResponse } from "../../src/service/proto-mapping.js";
 import { claimHeaders } from "../../src/transport/protocol/edge-auth-answers.js";
 
 /**
- * Core review: Check's dynamic metadata is "the claims" for the filters after ext_authz (an RBAC
+ * Check's dynamic metadata is "the claims" for the filters after ext_authz (an RBAC
  * or Lua filter reading metadata, not headers). A scoped key's metadata must say it is scoped, as
  * its x-warpflow-scopes header does: without it, a scoped key reads like an unscoped one (full
  * tenant access) to every metadata consumer.
  */
-describe("core review: Check metadata carries the scopes the headers carry", () => {
+describe("Check metadata carries the scopes the headers carry", () => {
   it("a scoped key's dynamic metadata names its scopes", () => {
     const r = toIntrospectResponse({
       active: true,
