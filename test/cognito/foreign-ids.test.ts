@@ -1,6 +1,14 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { KeyStatus } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson, type TestKey } from "../support/jwt.js";
+import {
+  cognitoClaims,
+  cognitoEnv,
+  createTestKey,
+  jwksOf,
+  signJwt,
+  writeTempJson,
+  type TestKey,
+} from "../support/jwt.js";
 import { useTestApp } from "../support/test-app.js";
 import { failureOf } from "../support/codes.js";
 

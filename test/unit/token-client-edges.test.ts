@@ -3,85 +3,21 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { describe, expect, it, vi } from "vitest";
-import { createTokenClient, type TokenClientOptions } from "../../src/client/token-client.js";
+import { createTokenClient } from "../../src/client/token-client.js";
 import { TokenClientError } from "../../src/client/errors.js";
-import type { TokenChannel, WatchHandlers } from "../../src/client/grpc-channel.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import {
   InactiveReason,
   InvalidationKind,
   IntrospectResponseSchema,
   TokenType,
-  WatchInvalidationsResponseSchema,
-  type IntrospectResponse,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { createManualClock } from "../support/manual-clock.js";
+import { activeKey, scriptedChannel, scriptedClient } from "../support/scripted-token-channel.js";
 
-/** A scripted channel (as in token-client.test.ts), plus calls the test settles by hand. */
-function scripted() {
-  let handlers: WatchHandlers | undefined;
-  let seq = 0n;
-  const answers = new Map<string, IntrospectResponse | Error>();
-  const introspect = vi.fn(async (token: string) => {
-    await Promise.resolve();
-    const a = answers.get(token) ?? create(IntrospectResponseSchema, { inactiveReason: InactiveReason.NOT_FOUND });
-    if (a instanceof Error) throw a;
-    return a;
-  });
-  const channel: TokenChannel = {
-    introspect,
-    watch(_req, h) {
-      handlers = h;
-      return { cancel: () => h.end(undefined) };
-    },
-    close() {},
-  };
-  const push = (event: Parameters<typeof create<typeof WatchInvalidationsResponseSchema>>[1]) =>
-    handlers!.data(create(WatchInvalidationsResponseSchema, { instanceId: "i1", ...event }));
-  /** The next Introspect call stays pending until the test settles it. */
-  const holdNext = () => {
-    const held: { resolve?: (a: IntrospectResponse) => void; reject?: (e: Error) => void } = {};
-    introspect.mockImplementationOnce(
-      () =>
-        new Promise<IntrospectResponse>((resolve, reject) => {
-          held.resolve = resolve;
-          held.reject = reject;
-        }),
-    );
-    return held;
-  };
-  return {
-    channel,
-    introspect,
-    answers,
-    holdNext,
-    reset: () => push({ sequence: (seq += 1n), event: { case: "reset", value: {} } }),
-    heartbeat: (complete = true, serverTimeMs?: number) =>
-      push({
-        sequence: seq,
-        event: {
-          case: "heartbeat",
-          value: { complete, serverTime: serverTimeMs === undefined ? undefined : timestampFromMs(serverTimeMs) },
-        },
-      }),
-    invalidate: (kind: InvalidationKind, ids: { tenantId?: string; keyId?: string; sessionId?: string }) =>
-      push({ sequence: (seq += 1n), event: { case: "invalidation", value: { kind, ...ids } } }),
-    cut: () => handlers!.end(new TokenClientError("unavailable", "cut")),
-  };
-}
-
-const key = (tenantId: string, keyId: string, extra: Partial<Omit<IntrospectResponse, "$typeName">> = {}) =>
-  create(IntrospectResponseSchema, { active: true, tokenType: TokenType.API_KEY, tenantId, keyId, ...extra });
+const key = activeKey;
 const REVOKED = create(IntrospectResponseSchema, { inactiveReason: InactiveReason.REVOKED });
 
-function setup(opts: Partial<TokenClientOptions> = {}) {
-  const clock = createManualClock();
-  const s = scripted();
-  const client = createTokenClient({ address: "unused", channel: s.channel, clock, ...opts });
-  s.reset();
-  s.heartbeat();
-  return { clock, s, client };
-}
+const setup = scriptedClient;
 
 describe("ride-through", () => {
   it("does not ride through on an answer the stream revoked while the call was in flight", async () => {
@@ -168,7 +104,7 @@ describe("the caller's clock going backwards", () => {
   it("a stream silent for longer than stalenessMs is not healthy after the wall clock steps back", async () => {
     vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
     try {
-      const s = scripted();
+      const s = scriptedChannel();
       // No injected clock: the system clock (Date.now), as in production.
       const client = createTokenClient({ address: "unused", channel: s.channel });
       s.reset();
@@ -259,7 +195,7 @@ describe("the silent-stream watchdog and the wall clock", () => {
   it("a silent stream is still cut and reopened after the wall clock steps back", async () => {
     vi.useFakeTimers({ now: new Date("2026-02-22T14:30:00Z") });
     try {
-      const s = scripted();
+      const s = scriptedChannel();
       const client = createTokenClient({
         address: "unused",
         channel: s.channel,

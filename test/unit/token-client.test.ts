@@ -2,75 +2,24 @@ import { create } from "@bufbuild/protobuf";
 import { timestampFromMs } from "@bufbuild/protobuf/wkt";
 import { Registry } from "prom-client";
 import { describe, expect, it, vi } from "vitest";
-import { createTokenClient, type TokenClientOptions } from "../../src/client/token-client.js";
 import { TokenClientError } from "../../src/client/errors.js";
-import type { TokenChannel, WatchHandlers } from "../../src/client/grpc-channel.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import {
   InactiveReason,
   InvalidationKind,
   IntrospectResponseSchema,
   TokenType,
-  WatchInvalidationsResponseSchema,
   type IntrospectResponse,
-  type WatchInvalidationsRequest,
 } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { createManualClock } from "../support/manual-clock.js";
-
-/** A scripted channel: the test answers Introspect and pushes stream messages by hand. */
-function scripted() {
-  let handlers: WatchHandlers | undefined;
-  const watches: WatchInvalidationsRequest[] = [];
-  let seq = 0n;
-  const answers = new Map<string, IntrospectResponse | Error>();
-  const introspect = vi.fn(async (token: string) => {
-    await Promise.resolve();
-    const a = answers.get(token) ?? create(IntrospectResponseSchema, { inactiveReason: InactiveReason.NOT_FOUND });
-    if (a instanceof Error) throw a;
-    return a;
-  });
-  const channel: TokenChannel = {
-    introspect,
-    watch(req, h) {
-      watches.push(req);
-      handlers = h;
-      return { cancel: () => h.end(undefined) };
-    },
-    close() {},
-  };
-  const push = (event: Parameters<typeof create<typeof WatchInvalidationsResponseSchema>>[1]) =>
-    handlers!.data(create(WatchInvalidationsResponseSchema, { instanceId: "i1", ...event }));
-  return {
-    channel,
-    introspect,
-    answers,
-    watches,
-    reset: () => push({ sequence: (seq += 1n), event: { case: "reset", value: {} } }),
-    heartbeat: (complete = true) => push({ sequence: seq, event: { case: "heartbeat", value: { complete } } }),
-    invalidate: (
-      kind: InvalidationKind,
-      ids: { tenantId?: string; keyId?: string; sessionId?: string; hipaaEnabled?: boolean },
-    ) => push({ sequence: (seq += 1n), event: { case: "invalidation", value: { kind, ...ids } } }),
-    skipSequence: () => (seq += 1n),
-    cut: () => handlers!.end(new TokenClientError("unavailable", "cut")),
-  };
-}
+import { activeKey, scriptedClient } from "../support/scripted-token-channel.js";
 
 /** The token whose scripted answer names this key or session id. */
 const tokensOf = (s: { answers: Map<string, IntrospectResponse | Error> }, id: string) =>
   [...s.answers].find(([, a]) => !(a instanceof Error) && (a.keyId === id || a.sessionId === id))![0];
 
-const key = (tenantId: string, keyId: string, extra: Partial<Omit<IntrospectResponse, "$typeName">> = {}) =>
-  create(IntrospectResponseSchema, { active: true, tokenType: TokenType.API_KEY, tenantId, keyId, ...extra });
+const key = activeKey;
 
-function setup(opts: Partial<TokenClientOptions> = {}) {
-  const clock = createManualClock();
-  const s = scripted();
-  const client = createTokenClient({ address: "unused", channel: s.channel, clock, ...opts });
-  s.reset();
-  s.heartbeat();
-  return { clock, s, client };
-}
+const setup = scriptedClient;
 
 describe("token client: cache rules (injected clock, scripted stream)", () => {
   it("answers a malformed token locally, without a call", async () => {
