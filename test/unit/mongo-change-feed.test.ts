@@ -38,7 +38,7 @@ class FakeStream extends EventEmitter {
 const serverError = (code: number, codeName: string) =>
   new MongoServerError({ ok: 0, code, codeName, errmsg: `${codeName} (scripted)` });
 
-function harness(opts: { dbDelay?: Promise<void> } = {}) {
+function harness(opts: { dbDelay?: Promise<void>; closeSettleMs?: number } = {}) {
   const streams: FakeStream[] = [];
   const seen: StoreChange[] = [];
   const db: WatchableDb = {
@@ -53,7 +53,7 @@ function harness(opts: { dbDelay?: Promise<void> } = {}) {
       await opts.dbDelay;
       return db;
     },
-    { backoff: { initialMs: 10, maxMs: 10_000 }, closeSettleMs: 100 },
+    { backoff: { initialMs: 10, maxMs: 10_000 }, closeSettleMs: opts.closeSettleMs ?? 100 },
   );
   const stop = feed.subscribe((c) => seen.push(c));
   return { feed, streams, seen, stop, last: () => streams[streams.length - 1]! };
@@ -220,6 +220,56 @@ describe("MongoDB change feed: failures never stop it silently", () => {
     const text = await registry.metrics();
     expect(text).toMatch(/^warpflow_change_feed_up 0$/m);
     expect(text).toMatch(/^warpflow_change_feed_reopens_total 1$/m);
+    h.stop();
+  });
+});
+
+/**
+ * Heartbeats say `complete` while the feed's state is "live". A stream whose cursor has closed (the
+ * driver resuming it after a resumable error, or an end the feed has not yet concluded) delivers
+ * nothing; changes made on other instances meanwhile are not seen until the resume completes (up to
+ * serverSelectionTimeoutMS, 30 s by default, after the close). Nor does a stream that shows no life.
+ */
+describe("MongoDB change feed: not live while nothing can arrive", () => {
+  it("is not live between the cursor's close and the driver's resumed cursor showing life; live again after, without a reset (nothing was lost)", async () => {
+    const h = harness({ closeSettleMs: 30_500 });
+    await vi.advanceTimersByTimeAsync(0);
+    const s = h.last();
+    s.establish();
+    expect(h.feed.status!().state).toBe("live");
+    // A resumable error: the driver closes the old cursor (forwarded `close`) and resumes later.
+    s.closed = true;
+    s.emit("close");
+    await vi.advanceTimersByTimeAsync(1000);
+    // Nothing is delivered now: a heartbeat must not say complete.
+    expect(h.feed.status!().state).not.toBe("live");
+    // The driver's resumed cursor answered (its post-batch resume token): live again, no reset.
+    s.closed = false;
+    s.establish();
+    expect(h.feed.status!().state).toBe("live");
+    expect(resets(h.seen)).toBe(1);
+    expect(h.streams).toHaveLength(1);
+    h.stop();
+  });
+
+  it("is not live while the stream shows no life (a getMore hung on a dead connection: no event, no close until socketTimeoutMS, 8.8 s by default), live again when it does", async () => {
+    const h = harness({ closeSettleMs: 30_500 });
+    await vi.advanceTimersByTimeAsync(0);
+    const s = h.last();
+    s.establish();
+    // A healthy idle stream: the server answers each awaitData getMore within a second (maxAwaitTimeMS
+    // 1 s by default) with a post-batch resume token, which the driver emits as resumeTokenChanged.
+    for (let i = 0; i < 5; i++) {
+      await vi.advanceTimersByTimeAsync(1000);
+      s.establish();
+      expect(h.feed.status!().state).toBe("live");
+    }
+    // Then nothing for 8 s: the getMore hangs (a partition); other instances' changes are not seen.
+    await vi.advanceTimersByTimeAsync(8000);
+    expect(h.feed.status!().state).not.toBe("live");
+    s.establish(); // it answers again (nothing lost: the same cursor)
+    expect(h.feed.status!().state).toBe("live");
+    expect(resets(h.seen)).toBe(1);
     h.stop();
   });
 });
