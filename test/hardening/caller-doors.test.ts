@@ -81,6 +81,24 @@ describe("the admin doors are no token oracle for a caller without the caller cr
   });
 });
 
+describe("the REST admin door is no token oracle either", () => {
+  it("POST /api/v1/sessions (and its 405) answers the same for an active and a revoked tenant key", async () => {
+    const { active, revoked } = await activeAndRevoked();
+    const ask = async (bearer: string, method: string) =>
+      (
+        await httpRequest(t.port, "/api/v1/sessions", {
+          method,
+          headers: { "content-type": "application/json", authorization: `Bearer ${bearer}` },
+          body: JSON.stringify({ tenant_id: "someone-else" }),
+        })
+      ).status;
+    expect([await ask(active, "POST"), await ask(active, "GET")]).toEqual([
+      await ask(revoked, "POST"),
+      await ask(revoked, "GET"),
+    ]);
+  });
+});
+
 describe("/oauth2/introspect client authentication (odd encodings are no way in)", () => {
   const call = (headers: Record<string, string>, body = "token=wf_x", path = "/oauth2/introspect") =>
     httpRequest(t.port, path, {
