@@ -62,8 +62,11 @@ const ADMIN_KEY_ACTIONS: ReadonlySet<AdminAction> = new Set([
   "resume_key",
 ]);
 
+/** The refusal of a credential that is not valid (or, with the caller restriction on, not an admin's). */
+export const NOT_VALID = "the bearer credential is not valid";
+
 export function principalFrom(result: Introspection, adminGroup: string): Principal {
-  if (!result.active) throw new DomainError("unauthenticated", "the bearer credential is not valid");
+  if (!result.active) throw new DomainError("unauthenticated", NOT_VALID);
   if (result.tokenType === "api_key" && result.admin && result.tenantId === ADMIN_TENANT_ID) {
     // A scoped admin key (scopes given by a rotation) grants sessions only its own scopes (issue 22).
     const p: Principal = result.scopes

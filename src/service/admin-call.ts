@@ -11,6 +11,8 @@
 import type { AdminApi } from "../domain/admin-api.js";
 import type { AuditAction } from "../domain/audit.js";
 import type { AdminAction, Principal } from "../domain/principal.js";
+import { DomainError } from "../domain/errors.js";
+import { NOT_VALID } from "../domain/principal.js";
 import { requireTenantId } from "../domain/tenant-id.js";
 import type { CallContext } from "../transport/protocol/unary-handlers.js";
 import type { AuditedCall, AuditScope } from "./audited-call.js";
@@ -54,11 +56,25 @@ export const tenantOf = (req: { tenantId: string }) => requireTenantId(req.tenan
 /** The tenant of a call an admin may also make on the admin tenant. */
 export const anyTenantOf = (req: { tenantId: string }) => requireTenantId(req.tenantId, "tenant_id", true);
 
-export function createAdminCall(admin: AdminApi, audited: AuditedCall): AdminCall {
+export function createAdminCall(
+  admin: AdminApi,
+  audited: AuditedCall,
+  opts: {
+    /**
+     * The introspection caller restriction is on (introspect-callers.ts): a credential that may take
+     * no admin action at all (a tenant's key, session or non-admin Cognito user) is answered as a
+     * dead one. Otherwise PERMISSION_DENIED against UNAUTHENTICATED would tell a caller without the
+     * caller credential which tokens are valid: the oracle the restriction exists to close.
+     */
+    concealMembers?: boolean;
+  } = {},
+): AdminCall {
   return (rule, req, ctx, body) =>
     audited(rule.action, ctx, rule.auditRequest?.(req) ?? (req as AuditRequest), async (audit) => {
       // A key with an IP allowlist is checked against the caller's own address (issue 22).
       const principal = await admin.authenticate(ctx.bearer, peerAddress(ctx.peer));
+      if (opts.concealMembers && principal.kind === "tenant_member")
+        throw new DomainError("unauthenticated", NOT_VALID); // before anything records the caller
       ctx.actor = principal.actor;
       audit.principal(principal);
       const tenantId = rule.tenant(req);

@@ -45,7 +45,9 @@ export function createTokenServiceHandlers(deps: {
   webhooks?: { service: WebhookService; allowHttp: boolean } | undefined;
 }): UnaryHandlers<typeof pb.TokenService> {
   const { introspector, admin, onIntrospection, introspectCallerCheck } = deps;
-  const call = createAdminCall(admin, createAuditedCall(admin.audit, deps.refusals));
+  const call = createAdminCall(admin, createAuditedCall(admin.audit, deps.refusals), {
+    concealMembers: introspectCallerCheck !== undefined,
+  });
 
   const handlers: UnaryHandlers<typeof pb.TokenService> = {
     async introspect(req, ctx) {

@@ -18,7 +18,9 @@ const reference = useTestApp({ store: createMemoryTokenStore(), logLevel: "warn"
 
 const INTROSPECT = "/warpflow.auth.v1.TokenService/Introspect";
 const body = envelope(
-  Buffer.from(toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token: `wf_acme_${"A".repeat(38)}` }))),
+  Buffer.from(
+    toBinary(IntrospectRequestSchema, create(IntrospectRequestSchema, { token: `wf_acme_${"A".repeat(38)}` })),
+  ),
 );
 
 const variants: Record<string, Record<string, string | string[]>> = {

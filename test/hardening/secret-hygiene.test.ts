@@ -345,7 +345,9 @@ function hygieneOn(leg: Leg) {
     const events = [];
     for (const tenant of ["acme", "beta", "admin", "full"])
       events.push(...(await opened.store.listAuditEvents({ tenantId: tenant, limit: 1000 })));
-    expect(events.length).toBeGreaterThan(30);
+    // (Tenant keys' admin attempts are unauthenticated refusals here, counted per address: the
+    // caller restriction is on, and they answer as dead credentials.)
+    expect(events.length).toBeGreaterThan(20);
     expect(events.some((e) => e.userAgent?.includes("[redacted]"))).toBe(true);
     const text = JSON.stringify(events);
     expect(leaks([text])).toEqual([]);
