@@ -53,14 +53,11 @@ const TENANT_ADMIN_ACTIONS: ReadonlySet<AdminAction> = new Set([
   "resume_key",
 ]);
 
-/** Actions on the keys of the `admin` tenant (admin keys) that a rotated admin key may not take. */
-const ADMIN_KEY_ACTIONS: ReadonlySet<AdminAction> = new Set([
-  "create_key",
-  "rotate_key",
-  "revoke_key",
-  "suspend_key",
-  "resume_key",
-]);
+/**
+ * Actions on the keys of the `admin` tenant (admin keys) that a rotated admin key may not take: the
+ * only key actions that reach that tenant (CreateKey, SuspendKey and ResumeKey refuse it outright).
+ */
+const ADMIN_KEY_ACTIONS: ReadonlySet<AdminAction> = new Set(["rotate_key", "revoke_key"]);
 
 /** The refusal of a credential that is not valid (or, with the caller restriction on, not an admin's). */
 export const NOT_VALID = "the bearer credential is not valid";
@@ -99,7 +96,7 @@ export function auditActorOf(p: Principal): AuditActor {
 export function authorize(principal: Principal, action: AdminAction, tenantId: string | undefined): void {
   if (principal.kind === "platform_admin") {
     // A rotated admin key keeps working through its grace (clients switch over), but it may not
-    // mint, rotate, revoke, suspend or resume admin keys: whoever holds a replaced key could
+    // mint, rotate or revoke admin keys: whoever holds a replaced key could
     // otherwise mint a permanent one, or revoke its successor and lock the operator out.
     if (
       principal.deprecated &&
