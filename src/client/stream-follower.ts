@@ -8,6 +8,7 @@ import {
   WatchInvalidationsRequestSchema,
   type WatchInvalidationsResponse,
 } from "../gen/warpflow/auth/v1/token_service_pb.js";
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { AnswerCache } from "./answer-cache.js";
 import type { TokenChannel } from "./grpc-channel.js";
 
@@ -101,9 +102,9 @@ export function startStreamFollower(opts: FollowerOptions): StreamFollower {
    * back, or a server's is further ahead): drop them (the cache answers nothing it cannot vouch for).
    */
   let leadKnown = false;
-  const noteServerTime = (serverTime: { seconds: bigint; nanos: number } | undefined, at: number) => {
+  const noteServerTime = (serverTime: Timestamp | undefined, at: number) => {
     if (!serverTime) return;
-    const lead = Number(serverTime.seconds) * 1000 + Math.floor(serverTime.nanos / 1e6) - at;
+    const lead = timestampMs(serverTime) - at;
     const known = leadKnown;
     leadKnown = true;
     if (!(lead > state.serverLeadMs)) return; // NaN-safe; a lag (the caller ahead) counts as none

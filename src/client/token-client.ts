@@ -7,6 +7,7 @@
 //   cacheTtlMs (the server's own CACHE_TTL_MS bound), others at most maxAgeMs;
 // - malformed tokens are answered locally; concurrent misses on one token make one call;
 // - no answer possible: TokenClientError (fail closed), except the opt-in ride-through.
+import { timestampMs, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { Registry } from "prom-client";
 import { MAX_JWT_LENGTH } from "../domain/token-format.js";
 import type { Clock } from "../ports/clock.js";
@@ -91,8 +92,7 @@ const expectedTenantAccepted = (e: string | undefined) => e === undefined || e.l
 const EXPECTED_TENANT_REFUSED = () =>
   new TokenClientError("invalid_argument", "expected_tenant_id: must match ^[a-z0-9][a-z0-9-]{0,62}$");
 
-const ms = (t: { seconds: bigint; nanos: number } | undefined) =>
-  t ? Number(t.seconds) * 1000 + Math.floor(t.nanos / 1e6) : Infinity;
+const ms = (t: Timestamp | undefined) => (t ? timestampMs(t) : Infinity);
 
 export function createTokenClient(options: TokenClientOptions): TokenClient {
   const o = {
