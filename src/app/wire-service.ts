@@ -289,9 +289,10 @@ function invalidateCache(cache: ReturnType<typeof createTokenCache>, c: StoreCha
     case "key_created":
     case "session_created":
       // A token asked about before it existed is cached NOT_FOUND here; callers told of the
-      // creation ask again and must not get that answer back. The feed names the new token's hash
-      // (that entry alone goes); without it, every not-found entry goes.
-      return c.tokenHash ? cache.delete(c.tokenHash) : cache.deleteAbsent();
+      // creation ask again and must not get that answer back: the feed names the new token's hash
+      // (a document without one can never be found by hash, so nothing of it is cached).
+      if (c.tokenHash) cache.delete(c.tokenHash);
+      return;
     case "reset":
       return cache.clear();
   }
@@ -343,7 +344,6 @@ function invalidatedAgainAfterCommit(
     deleteSession: again(cache.deleteSession.bind(cache)),
     deleteTenantSessions: again(cache.deleteTenantSessions.bind(cache)),
     deletePolicy: again(cache.deletePolicy.bind(cache)),
-    deleteAbsent: again(cache.deleteAbsent.bind(cache)),
     clear: again(cache.clear.bind(cache)),
   });
 }

@@ -55,11 +55,6 @@ export interface TokenCache {
   deleteSession(sessionId: string): void;
   /** Drops every cached session of a tenant (RevokeTenantSessions on this instance). */
   deleteTenantSessions(tenantId: string): void;
-  /**
-   * Drops every not-found entry (a key or session was created on another instance: the change feed
-   * names its id, not its hash, and a token asked about before it existed must be found now).
-   */
-  deleteAbsent(): void;
   getPolicy(tenantId: string): TenantPolicyRecord | undefined;
   setPolicy(policy: TenantPolicyRecord): void;
   deletePolicy(tenantId: string): void;
@@ -146,12 +141,6 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
         if (slot.value.kind === "session" && slot.value.record.tenantId === tenantId) drop.push(hash);
       }
       for (const hash of drop) positive.delete(hash);
-    },
-    deleteAbsent() {
-      epoch++; // also stops an in-flight read that found nothing from caching it
-      const drop: string[] = [];
-      for (const [hash, slot] of negative.entries()) if (slot.value.kind === "absent") drop.push(hash);
-      for (const hash of drop) negative.delete(hash);
     },
     getPolicy(tenantId) {
       return lookupPolicy(tenantId)?.value;

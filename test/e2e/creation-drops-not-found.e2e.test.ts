@@ -103,8 +103,7 @@ describe("a creation seen on the change feed drops the server's own negative ent
       expiresAt: new Date(now.getTime() + 3_600_000),
       createdBy: "test",
     });
-    // Without a token hash (a feed that does not carry it): every not-found entry goes.
-    emit({ kind: "session_created", sessionId: id, tenantId: "acme" });
+    emit({ kind: "session_created", sessionId: id, tenantId: "acme", tokenHash: hashToken(token) });
     const again = await t.grpc.introspect({ token });
     expect(again.active).toBe(true);
   });
