@@ -4,6 +4,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createAuditTrail } from "../../src/domain/audit-trail.js";
+import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { createFirstUseRetirement, RETIRED_BY } from "../../src/domain/first-use-retirement.js";
 import { createIntrospector } from "../../src/domain/introspector.js";
 import { createKeyService } from "../../src/domain/key-service.js";
@@ -131,5 +132,31 @@ describe("retire on first use", () => {
     const stored = (await store.getKey("acme", old.key.id))!;
     expect(stored.status).toBe("deprecated"); // the sweep stores it, as of its revokeAt
     expect(a.published).toEqual([]);
+  });
+});
+
+describe("retire on first use, the write's answer lost", () => {
+  // A retirement whose store write lands but whose answer is lost (a timeout after the server
+  // applied it) must still drop this instance's cached predecessor, as every other change does: the
+  // stored state says REVOKED, and the cached entry (deprecated, in its grace) kept answering active.
+  it("the predecessor stored REVOKED is not answered active from this instance's cache", async () => {
+    const inner = createMemoryTokenStore();
+    let calls = 0;
+    const store: TokenStore = Object.assign(Object.create(null), inner, {
+      retirePredecessor: async (...args: Parameters<TokenStore["retirePredecessor"]>) => {
+        calls++;
+        await inner.retirePredecessor(...args);
+        throw new StoreUnavailableError("retirePredecessor: answer lost after the write");
+      },
+    });
+    const { introspector, keys } = instance(store, createManualClock());
+    const old = await keys.create("acme", "CRM", "t");
+    const successor = await keys.rotate("acme", old.key.id, "t", { retireOnFirstUse: true });
+    expect(await introspector.introspect(old.token)).toMatchObject({ active: true, deprecated: true }); // cached
+    expect((await introspector.introspect(successor.token)).active).toBe(true); // the first use
+    await waitUntil(() => calls === 1, 2000, "retirement attempted");
+    await new Promise((r) => setTimeout(r, 10));
+    expect((await inner.getKey("acme", old.key.id))?.status).toBe("revoked"); // the write landed
+    expect((await introspector.introspect(old.token)).active).toBe(false);
   });
 });
