@@ -9,31 +9,28 @@ import { claimHeaders } from "../../src/transport/protocol/edge-auth-answers.js"
  * its x-warpflow-scopes header does: without it, a scoped key reads like an unscoped one (full
  * tenant access) to every metadata consumer.
  */
+/** The answer for an active tenant key, with these scopes (none: unscoped). */
+const keyAnswer = (scopes?: string[]) =>
+  toIntrospectResponse({
+    active: true,
+    tokenType: "api_key",
+    tenantId: "acme",
+    keyId: "key_AAAAAAAAAAAAAAAAAAAA",
+    deprecated: false,
+    admin: false,
+    ...(scopes ? { scopes } : {}),
+  });
+
 describe("Check metadata carries the scopes the headers carry", () => {
   it("a scoped key's dynamic metadata names its scopes", () => {
-    const r = toIntrospectResponse({
-      active: true,
-      tokenType: "api_key",
-      tenantId: "acme",
-      keyId: "key_AAAAAAAAAAAAAAAAAAAA",
-      deprecated: false,
-      admin: false,
-      scopes: ["reports:read"],
-    });
+    const r = keyAnswer(["reports:read"]);
     expect(claimHeaders(r)["x-warpflow-scopes"]).toBe("reports:read");
     const check = allowedCheck(r, []);
     expect(check.dynamicMetadata?.scopes).toEqual(["reports:read"]);
   });
 
   it("an unscoped key's metadata has no scopes (as its headers have no x-warpflow-scopes)", () => {
-    const r = toIntrospectResponse({
-      active: true,
-      tokenType: "api_key",
-      tenantId: "acme",
-      keyId: "key_AAAAAAAAAAAAAAAAAAAA",
-      deprecated: false,
-      admin: false,
-    });
+    const r = keyAnswer();
     expect(claimHeaders(r)["x-warpflow-scopes"]).toBeUndefined();
     expect(allowedCheck(r, []).dynamicMetadata?.scopes).toBeUndefined();
   });
