@@ -151,16 +151,18 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       }
       if (policy.hipaaEnabled) return inactive("tenant_policy");
     }
-    return keyAnswer(key, admin, false, now);
+    return activeOf(key, admin); // judged by `now` above: nothing awaited since
   }
 
+  /** After the policy read: the key judged again by the clock when the read answered. */
   function keyAnswer(key: KeyRecord, admin: boolean, hipaa: boolean, now: Date): Introspection {
     const ended = keyInactiveReason(key, now);
     if (ended !== undefined) return inactive(ended);
-    if (hipaa) return inactive("tenant_policy");
-    // Not ended by the clock nor stored revoked (keyInactiveReason): its stored status is its status.
-    return activeKey(key, key.status as "active" | "deprecated", admin);
+    return hipaa ? inactive("tenant_policy") : activeOf(key, admin);
   }
+
+  // Not ended by the clock nor stored revoked (keyInactiveReason): its stored status is its status.
+  const activeOf = (key: KeyRecord, admin: boolean) => activeKey(key, key.status as "active" | "deprecated", admin);
 
   /**
    * A granted use of a key: last_used_at, and (retire on first use) its predecessor's retirement.
