@@ -124,6 +124,8 @@ interface Watcher {
 
 /** Watchers given their heartbeat per turn of the event loop (tick). */
 const TICK_CHUNK = 100;
+/** How often the hub looks whether `complete` changed since the last heartbeat (probe). */
+const PROBE_MS = 100;
 
 export function createInvalidationHub(opts: InvalidationHubOptions): InvalidationHub {
   const instanceId = randomBytes(12).toString("base64url");
@@ -135,6 +137,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
   let firstBuffered = 1;
   let sequence = 0;
   let timer: NodeJS.Timeout | undefined;
+  let probeTimer: NodeJS.Timeout | undefined;
   let closed = false;
 
   const wake = (w: Watcher) => {
@@ -165,13 +168,14 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     for (const w of watchers) wake(w);
   };
 
-  const heartbeat = (): WatchEvent => ({
-    type: "heartbeat",
-    sequence,
-    serverTime: opts.clock.now(),
-    complete: opts.complete(),
-    intervalMs: opts.heartbeatMs,
-  });
+  /** What heartbeats said of `complete` since the last tick (the tick's, a new watcher's first): see probe. */
+  const said = { complete: false, incomplete: false };
+  const heartbeat = (): WatchEvent => {
+    const complete = opts.complete();
+    if (complete) said.complete = true;
+    else said.incomplete = true;
+    return { type: "heartbeat", sequence, serverTime: opts.clock.now(), complete, intervalMs: opts.heartbeatMs };
+  };
 
   /**
    * A heartbeat for every watcher, TICK_CHUNK watchers per turn of the event loop: waking 1,000 at
@@ -180,6 +184,7 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
    * then the heartbeat, naming what it has sent (take).
    */
   const tick = () => {
+    said.complete = said.incomplete = false;
     const ev = heartbeat(); // one event object for every watcher: the transport encodes it once
     const now = performance.now();
     const all = [...watchers];
@@ -200,15 +205,31 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     step();
   };
 
+  /**
+   * A change of `complete` goes out at once, not at the next heartbeat: a client answers from its
+   * cache while the last heartbeat said complete, so a feed that stops being live between two
+   * heartbeats would otherwise be announced up to heartbeatMs late (the client's staleness bound
+   * is 1 s by default; the feed counts itself stalled after 750 ms of silence). Checked every
+   * PROBE_MS (a function call); the interval heartbeats go on as before.
+   */
+  const probe = () => {
+    if (opts.complete() ? said.incomplete : said.complete) tick();
+  };
   const startTimer = () => {
     if (timer || closed) return;
     timer = setInterval(tick, opts.heartbeatMs);
     timer.unref();
+    if (opts.heartbeatMs > PROBE_MS) {
+      probeTimer = setInterval(probe, PROBE_MS);
+      probeTimer.unref();
+    }
   };
   function stopTimerIfIdle() {
     if (watchers.size > 0 || !timer) return;
     clearInterval(timer);
+    clearInterval(probeTimer);
     timer = undefined;
+    probeTimer = undefined;
   }
 
   /** The next event for `w`, or undefined when it has sent everything. */
@@ -355,8 +376,9 @@ export function createInvalidationHub(opts: InvalidationHubOptions): Invalidatio
     },
     close() {
       closed = true;
-      if (timer) clearInterval(timer);
-      timer = undefined;
+      clearInterval(timer);
+      clearInterval(probeTimer);
+      timer = probeTimer = undefined;
       for (const w of watchers) {
         if (w.sink === undefined) wake(w);
         else {

@@ -260,4 +260,65 @@ describe("the MongoDB change stream (real driver, wire stub)", () => {
       await t.close();
     }
   }, 30_000);
+
+  it("a getMore that hangs (no error, no close: a partition): heartbeats say complete=false within a second of its last answer, at the default heartbeat interval", async () => {
+    let cursorIds = 900;
+    let token = 10;
+    const ns = "wf.$cmd.aggregate";
+    let hang = false;
+    let lastAnswerAt = 0;
+    stub.handle = async ({ name }) => {
+      if (name === "aggregate") {
+        return {
+          cursor: {
+            id: BSON.Long.fromNumber(++cursorIds),
+            ns,
+            firstBatch: [],
+            postBatchResumeToken: { _data: `${token++}` },
+          },
+          operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
+          ok: 1,
+        };
+      }
+      if (name === "getMore") {
+        if (hang) {
+          await sleep(8000); // socketTimeoutMS would end it; the test is over long before
+          return undefined;
+        }
+        await sleep(30); // an awaitData getMore that found nothing
+        lastAnswerAt = performance.now();
+        const answer = {
+          cursor: {
+            id: BSON.Long.fromNumber(cursorIds),
+            ns,
+            nextBatch: [],
+            postBatchResumeToken: { _data: `${token++}` },
+          },
+          ok: 1,
+        };
+        return answer;
+      }
+      return undefined;
+    };
+    const client = stub.closeAfter(new MongoClient(stub.uri, { serverSelectionTimeoutMS: 300 }));
+    await client.connect();
+    const feed = createMongoChangeFeed(async () => client.db("wf"), { backoff: { initialMs: 10, maxMs: 50 } });
+    const t = await startTestApp({ store: createMemoryTokenStore(), changes: feed, logLevel: "warn" });
+    try {
+      const w = track(watchGrpc(t.address));
+      await w.until((m) => m.event.case === "heartbeat" && m.event.value.complete, 5000, "a complete heartbeat");
+      await sleep(300);
+      hang = true;
+      const before = w.messages.length;
+      await completeIs(w, false, before);
+      const delayMs = performance.now() - lastAnswerAt;
+      console.log(`[watch-feed] complete=false heard ${delayMs.toFixed(0)} ms after the stream's last answer`);
+      // 750 ms of silence, then at most 100 ms to the prompt heartbeat; was 3 s plus up to 500 ms.
+      expect(delayMs).toBeGreaterThanOrEqual(700);
+      expect(delayMs).toBeLessThan(1500);
+    } finally {
+      open.splice(0).forEach((w) => w.cancel());
+      await t.close();
+    }
+  }, 30_000);
 });

@@ -102,6 +102,14 @@ describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
     expect(resets()).toBe(2);
   });
 
+  it("asks the server to answer an idle getMore within 250 ms (maxAwaitTimeMS: the stream's sign of life, 1 s by the server's default)", async () => {
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    expect(await until(() => stub.commands.some((c) => c.name === "getMore"))).toBe(true);
+    const getMore = stub.commands.find((c) => c.name === "getMore")!;
+    expect(getMore.doc.maxTimeMS).toBe(250);
+  });
+
   it("asks the server for an insert's tenant and token hash, and of a document nothing else", async () => {
     const feed = watch();
     expect(await until(() => feed.status!().state === "live")).toBe(true);

@@ -135,7 +135,10 @@ describe("MongoDB change feed: failures never stop it silently", () => {
     await vi.advanceTimersByTimeAsync(50);
     s.closed = false; // the resumed cursor is open
     s.establish(); // its aggregate answered: the driver emits resumeTokenChanged (live again, no reset)
-    await vi.advanceTimersByTimeAsync(1000);
+    for (let i = 0; i < 4; i++) {
+      await vi.advanceTimersByTimeAsync(250);
+      s.establish(); // an idle getMore's answer (maxAwaitTimeMS 250 ms)
+    }
     expect(h.streams).toHaveLength(1);
     expect(h.feed.status!()).toEqual({ state: "live", reopenings: 0 });
     expect(resets(h.seen)).toBe(1);
@@ -257,16 +260,21 @@ describe("MongoDB change feed: not live while nothing can arrive", () => {
     await vi.advanceTimersByTimeAsync(0);
     const s = h.last();
     s.establish();
-    // A healthy idle stream: the server answers each awaitData getMore within a second (maxAwaitTimeMS
-    // 1 s by default) with a post-batch resume token, which the driver emits as resumeTokenChanged.
-    for (let i = 0; i < 5; i++) {
-      await vi.advanceTimersByTimeAsync(1000);
+    // A healthy idle stream: the server answers each awaitData getMore within the feed's
+    // maxAwaitTimeMS (250 ms) with a post-batch resume token, which the driver emits as
+    // resumeTokenChanged; one late answer (700 ms, a slow server) is not yet a stall.
+    for (const ms of [250, 250, 250, 700, 250]) {
+      await vi.advanceTimersByTimeAsync(ms);
       s.establish();
       expect(h.feed.status!().state).toBe("live");
     }
-    // Then nothing for 8 s: the getMore hangs (a partition); other instances' changes are not seen.
-    await vi.advanceTimersByTimeAsync(8000);
-    expect(h.feed.status!().state).not.toBe("live");
+    // Then nothing: the getMore hangs (a partition); other instances' changes are not seen. Not
+    // live after 750 ms of silence (was 3 s): with the hub's prompt heartbeat, a client hears
+    // complete=false within its 1 s bound of the first change this instance missed.
+    await vi.advanceTimersByTimeAsync(749);
+    expect(h.feed.status!().state).toBe("live");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.feed.status!().state).toBe("stalled");
     s.establish(); // it answers again (nothing lost: the same cursor)
     expect(h.feed.status!().state).toBe("live");
     expect(resets(h.seen)).toBe(1);

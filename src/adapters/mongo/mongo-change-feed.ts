@@ -133,7 +133,7 @@ export interface ChangeStreamLike {
 }
 
 export interface WatchableDb {
-  watch(pipeline: Document[]): ChangeStreamLike;
+  watch(pipeline: Document[], options: { maxAwaitTimeMS: number }): ChangeStreamLike;
   /** The driver's client: its resolved options (the connection string's included) give the effective server selection timeout. */
   readonly client?: { readonly options?: { readonly serverSelectionTimeoutMS?: number } };
 }
@@ -151,9 +151,17 @@ export interface ChangeFeedOptions {
    */
   closeSettleMs?: number | undefined;
   /**
-   * How long an established stream may show no life (no event, no resume token: an idle stream
-   * gets one per awaitData getMore, every maxAwaitTimeMS, 1 s by default) before it counts as
-   * stalled (not live: heartbeats say complete=false) until it answers again. Default 3000 ms.
+   * How long the server holds an awaitData getMore that finds nothing (the stream's
+   * maxAwaitTimeMS; the server's default is 1 s). An idle stream answers this often, each answer a
+   * post-batch resume token: the stream's sign of life. Default 250 ms.
+   */
+  awaitMs?: number | undefined;
+  /**
+   * How long an established stream may show no life (no event, no resume token) before it counts
+   * as stalled (not live: heartbeats say complete=false) until it answers again. Default 3 x
+   * awaitMs (750 ms): with the hub's prompt heartbeat on that change (invalidation-hub.ts), a
+   * client hears complete=false within a second of a change this instance missed, the client's
+   * staleness bound (docs/watch-protocol.md). Was 3 s on the server's 1 s default.
    */
   livenessMs?: number | undefined;
 }
@@ -164,7 +172,8 @@ export function createMongoChangeFeed(
 ): StoreChangeFeed {
   const log = options.logger?.child({ component: "mongodb-change-stream" });
   const initialMs = options.backoff?.initialMs ?? 500;
-  const livenessMs = options.livenessMs ?? 3000;
+  const awaitMs = options.awaitMs ?? 250;
+  const livenessMs = options.livenessMs ?? 3 * awaitMs;
   const maxMs = options.backoff?.maxMs ?? 30_000;
   /** The settle time for streams of `database`: the driver resumes within its effective server selection timeout. */
   const settleFor = (database: WatchableDb) => {
@@ -226,7 +235,7 @@ export function createMongoChangeFeed(
           const database = await db();
           if (stopped) return; // unsubscribed while connecting: open nothing
           closeSettleMs = settleFor(database);
-          stream = database.watch(PIPELINE);
+          stream = database.watch(PIPELINE, { maxAwaitTimeMS: awaitMs });
         } catch (err) {
           log?.warn({ err: (err as Error).message, retryInMs: backoff }, "cannot open change stream yet; retrying");
           retry();
@@ -234,8 +243,8 @@ export function createMongoChangeFeed(
         }
         current = stream;
         let established = false;
-        // Silence: an established stream answers every awaitData getMore within the server's
-        // maxAwaitTimeMS (1 s by default), each with a post-batch resume token (resumeTokenChanged),
+        // Silence: an established stream answers every awaitData getMore within awaitMs (its
+        // maxAwaitTimeMS), each with a post-batch resume token (resumeTokenChanged),
         // or sooner with events. Nothing for livenessMs (a getMore hung on a dead connection, which
         // fails only at socketTimeoutMS): stalled, not live, until it answers again.
         let quiet: NodeJS.Timeout | undefined;
