@@ -2,9 +2,10 @@
 // the listener feeds it through. The injector's http2 server is handed to socket/http2-streams.ts,
 // which splits its streams between grpc-js and the HTTP router.
 //
-// grpc-js keeps its http2 servers in a private map (`http2Servers`): the one private field of
-// @grpc/grpc-js this service reads. @grpc/grpc-js is pinned; if the field moves, the server refuses
-// to start with a message naming this file, and the client-matrix tests fail.
+// grpc-js keeps its http2 servers in a private map (`http2Servers`), and the options it creates
+// them with in another (`commonServerOptions`): the two private fields of @grpc/grpc-js this
+// service touches. @grpc/grpc-js is pinned; if either moves, the server refuses to start with a
+// message naming this file, and the client-matrix tests fail.
 import type * as http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { FIXED_LIMITS } from "../../config/limits.js";
@@ -43,11 +44,31 @@ export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
   });
 }
 
+/**
+ * Node's HTTP/2 options added to grpc-js's own. `strictFieldWhitespaceValidation: false` (Node
+ * 22.17 / 24.2 and later; an unknown option before, ignored): with RFC 9113's strict rule nghttp2
+ * silently drops a header whose value starts or ends with whitespace, so a gateway's padded
+ * `x-warpflow-required-scopes` reached /authz as no requirement at all (a key lacking the scope
+ * was allowed where HTTP/1.1, which strips the whitespace, refused it). Now the value arrives and
+ * is read as HTTP/1.1 reads it (json-http.ts headerReader trims it). docs/edge-auth.md.
+ */
+export const HTTP2_SERVER_OPTIONS = { strictFieldWhitespaceValidation: false } as const;
+
+/** Whether this runtime honours HTTP2_SERVER_OPTIONS (Node 22.17+, 24.2+). */
+export function keepsPaddedHeaders(version = process.versions.node): boolean {
+  const [major = 0, minor = 0] = version.split(".").map(Number);
+  return major > 24 || (major === 24 && minor >= 2) || (major === 22 && minor >= 17) || major === 23;
+}
+
 /** Creates grpc-js's connection injector and returns it with the http2 server it feeds. */
 export function createGrpcInjector(server: grpc.Server, credentials = grpc.ServerCredentials.createInsecure()) {
   const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
   if (!(servers instanceof Map))
     throw new Error("@grpc/grpc-js internals changed: no http2Servers map (see grpc-injector.ts)");
+  const common = (server as unknown as { commonServerOptions?: http2.ServerOptions }).commonServerOptions;
+  if (typeof common !== "object" || common === null)
+    throw new Error("@grpc/grpc-js internals changed: no commonServerOptions (see grpc-injector.ts)");
+  Object.assign(common, HTTP2_SERVER_OPTIONS);
   const before = new Set(servers.keys());
   const injector = server.createConnectionInjector(credentials);
   const h2 = [...servers.keys()].find((s) => !before.has(s));

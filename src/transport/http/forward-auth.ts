@@ -33,9 +33,9 @@ export const CLIENT_ADDRESS_HEADER = "x-warpflow-client-address";
 export interface ForwardAuthOptions {
   /**
    * AUTHZ_REQUIRE_TENANT_BINDING: a request without a binding (no x-warpflow-expected-tenant-id, or
-   * an empty one) is denied with 403. Node's HTTP/2 layer drops a header whose value starts or ends
-   * with whitespace, so over HTTP/2 a gateway's "other " arrives as no header at all: without this,
-   * that reads as "any tenant"; with it, only `*` does.
+   * an empty one) is denied with 403. Node 20's HTTP/2 layer drops a header whose value starts or
+   * ends with whitespace (later runtimes keep it: grpc-injector.ts), so there a gateway's "other "
+   * arrives as no header at all: without this, that reads as "any tenant"; with it, only `*` does.
    */
   requireTenantBinding?: boolean | undefined;
 }

@@ -3,12 +3,22 @@ import type { NodeRequest, NodeResponse } from "../protocol/node-http.js";
 /** Small helpers for the plain-HTTP endpoints: header reads, bounded body reads and JSON answers. */
 
 /** CallContext.header for a node request: the first value of a (lower-case) header. */
+/**
+ * A request header's value as HTTP/1.1 gives it: without leading or trailing spaces and tabs
+ * (RFC 9110's optional whitespace; HTTP/2 hands such a value on as sent, see grpc-injector.ts).
+ */
 export function headerReader(req: NodeRequest): (name: string) => string | undefined {
   return (name) => {
-    const v = req.headers[name];
-    return Array.isArray(v) ? v[0] : v;
+    const raw = req.headers[name];
+    const v = Array.isArray(raw) ? raw[0] : raw;
+    return v === undefined ? v : trimOws(v);
   };
 }
+
+const OWS = /^[ \t]+|[ \t]+$/g;
+const trimOws = (v: string) =>
+  v.length > 0 && (isOws(v.charCodeAt(0)) || isOws(v.charCodeAt(v.length - 1))) ? v.replace(OWS, "") : v;
+const isOws = (c: number) => c === 0x20 || c === 0x09;
 
 /**
  * What is wrong with a request's content-type for an endpoint that takes `expected` (lower-case),
