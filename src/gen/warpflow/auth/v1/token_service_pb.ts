@@ -2500,6 +2500,8 @@ export const TokenService: GenService<{
   },
   /**
    * ResumeKey undoes SuspendKey. A revoked (or expired) key can never be resumed: FAILED_PRECONDITION.
+   * A key the platform admin suspended is resumed by a platform admin only (a tenant admin:
+   * PERMISSION_DENIED); the platform admin's SuspendKey of a key its tenant suspended takes it over.
    *
    * @generated from rpc warpflow.auth.v1.TokenService.ResumeKey
    */
