@@ -40,10 +40,17 @@ export function createGrpcCheckClient(address: string): {
   };
 }
 
-/** A CheckRequest carrying these HTTP headers (and optionally context extensions). */
+/** A CheckRequest carrying these HTTP headers (and optionally context extensions and the client's address). */
 export const checkRequest = (
   headers: Record<string, string>,
   contextExtensions: Record<string, string> = {},
+  sourceAddress?: string,
 ): MessageInitShape<typeof CheckRequestSchema> => ({
-  attributes: { request: { http: { method: "GET", path: "/", headers } }, contextExtensions },
+  attributes: {
+    request: { http: { method: "GET", path: "/", headers } },
+    contextExtensions,
+    ...(sourceAddress !== undefined && {
+      source: { address: { address: { case: "socketAddress", value: { address: sourceAddress } } } },
+    }),
+  },
 });
