@@ -1877,7 +1877,9 @@ export enum InactiveReason {
   INSUFFICIENT_SCOPE = 9,
 
   /**
-   * The key has an IP allowlist and client_address is outside it or absent (issue 22).
+   * The key has an IP allowlist and client_address is outside it or absent (issue 22). Judged
+   * before expected_tenant_id and required_scopes. The edge doors (/authz, Check) answer it to the
+   * end user as a token never issued (INACTIVE_REASON_NOT_FOUND's answer).
    *
    * @generated from enum value: INACTIVE_REASON_ADDRESS_NOT_ALLOWED = 10;
    */
