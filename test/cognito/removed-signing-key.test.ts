@@ -37,7 +37,7 @@ describe("a signing key removed from the JWKS stops verifying", () => {
         return body(jwksOf(...served));
       },
     };
-    const options = { fetcher, backoff: { initialMs: 5, maxMs: 20 }, refreshMs: 50 } as CognitoVerifierOptions;
+    const options: CognitoVerifierOptions = { fetcher, backoff: { initialMs: 5, maxMs: 20 }, refreshMs: 50 };
     const v = await createCognitoJwtVerifier(config, createLogger("silent"), options);
     await waitUntil(() => v.ready(), 5000, "JWKS loaded");
     const token = (k: TestKey, sub: string) => signJwt(k, cognitoClaims({ tenantId: "acme", sub }));
