@@ -33,7 +33,8 @@ export function validChecks(c: RequestChecks): { requiredScopes?: string[]; clie
 /**
  * The answer for `required` scopes from an answer given without them: the same answer, the
  * INSUFFICIENT_SCOPE one, or undefined when it cannot be told locally (a Cognito token answered
- * with no scopes: its `scope` claim may be present and empty, which holds none; ask the server).
+ * with no scopes: a server older than this client may have answered an empty `scope` claim, which
+ * holds none, that way; ask the server. Servers since refuse such a token as UNVERIFIED).
  */
 export function withRequiredScopes(
   a: IntrospectResponse,

@@ -1,6 +1,8 @@
 // The per-request checks of issue 22, run on an active result (values already in the cached
 // entry: no store read): the key's IP allowlist against the client address, then the caller's
-// required scopes against the token's scopes.
+// required scopes against the token's scopes. The allowlist is judged before the tenant binding
+// too (addressRefused): a stolen key used from outside its allowlist learns nothing about itself,
+// not even through a route bound to another tenant (a tenant mismatch is only said of a live token).
 import { addressAllowed } from "./address-allowlist.js";
 import type { ActiveToken } from "./introspection.js";
 import { holdsScopes } from "./key-scopes.js";
@@ -15,6 +17,10 @@ export interface IntrospectChecks {
 /** Does a result need checking at all? (The hot path's one test when nothing was asked.) */
 export const needsChecks = (result: ActiveToken, checks: IntrospectChecks | undefined): boolean =>
   result.allowedCidrs !== undefined || (checks?.requiredScopes !== undefined && checks.requiredScopes.length > 0);
+
+/** Is an active result refused for this request by its key's IP allowlist? (First of every check.) */
+export const addressRefused = (result: ActiveToken, checks: IntrospectChecks | undefined): boolean =>
+  result.allowedCidrs !== undefined && !addressAllowed(result.allowedCidrs, checks?.clientAddress);
 
 /** Why an active result is refused for this request, or undefined when it is granted. */
 export function refusalOf(

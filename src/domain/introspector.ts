@@ -9,7 +9,7 @@ import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { CacheSlot, CachedToken, TokenCache } from "./token-cache.js";
 import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
-import { needsChecks, refusalOf, type IntrospectChecks } from "./access-checks.js";
+import { addressRefused, needsChecks, refusalOf, type IntrospectChecks } from "./access-checks.js";
 import { keyDeadline, keyInactiveReason } from "./key-expiry.js";
 
 export interface IntrospectorDeps {
@@ -361,6 +361,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       if (answer === undefined) return undefined;
       const result = answer.result;
       if (!result.active) return answer;
+      if (addressRefused(result, checks)) return REFUSED_ANSWERS.address_not_allowed;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return MISMATCH_ANSWER;
       if (needsChecks(result, checks)) {
         const refused = refusalOf(result, checks);
@@ -377,6 +378,8 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const result = pending instanceof Promise ? await pending : pending;
       if (pending instanceof Promise) now = clock.now();
       if (!result.active) return result;
+      // The allowlist first (access-checks.ts): from outside it, not even a tenant mismatch is said.
+      if (addressRefused(result, checks)) return inactive("address_not_allowed");
       if (expectedTenantId && result.tenantId !== expectedTenantId) return inactive("tenant_mismatch");
       if (needsChecks(result, checks)) {
         const refused = refusalOf(result, checks);

@@ -36,7 +36,8 @@ export const requireRequiredScopes = (values: readonly string[], field = "requir
 
 /**
  * Does a token with `granted` scopes hold every one of `required`? undefined: unscoped (full
- * access). An empty list holds none (only a Cognito token whose `scope` claim names nothing usable).
+ * access). An empty list holds none (no token is answered with one: a Cognito token whose `scope`
+ * claim names nothing usable is not accepted, see cognito-claims.ts).
  */
 export function holdsScopes(granted: readonly string[] | undefined, required: readonly string[]): boolean {
   if (granted === undefined) return true;
@@ -83,7 +84,7 @@ export function requireWithinCreator(
 /**
  * The scopes of a space-separated OAuth `scope` claim (Cognito access tokens), bounded, only
  * well-formed ones. No claim: undefined (unscoped). A claim naming nothing usable: [] (holds no
- * scope: fails closed).
+ * scope; the Cognito adapter refuses such a token, since every answer would read [] as unscoped).
  */
 export function scopesFromClaim(claim: unknown): string[] | undefined {
   if (claim === undefined) return undefined;

@@ -4,6 +4,11 @@
 // or expiry, and is made usable again by a resume. A revoked or expired key cannot be suspended or
 // resumed (FAILED_PRECONDITION). Each change is one atomic conditional store write.
 //
+// The platform admin's suspension is the platform's hold (abuse, an incident under investigation):
+// only a platform admin lifts it. A tenant admin's ResumeKey of it is PERMISSION_DENIED, inside the
+// store's one write (the resume's condition), and the platform admin's SuspendKey of a key the
+// tenant already suspended takes the hold over (else the tenant could lift it right after).
+//
 // Suspend and rotate exclude each other (review finding, session 32: a racing SuspendKey and
 // RotateKey both succeeded, leaving a suspended DEPRECATED key beside an active successor that
 // nobody suspended). Only an ACTIVE key is suspended and only an unsuspended one is rotated, each
@@ -16,10 +21,16 @@ import type { KeyRecord } from "./records.js";
 import type { ServiceDeps } from "./service-deps.js";
 
 export interface KeySuspension {
-  /** Suspends the key; a key already suspended is answered unchanged. */
-  suspend(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
-  /** Resumes the key; a key not suspended is answered unchanged. */
-  resume(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
+  /**
+   * Suspends the key; a key already suspended is answered unchanged (`byPlatform`: unless the
+   * suspension is not the platform's, which this one then replaces).
+   */
+  suspend(tenantId: string, keyId: string, actor: string, byPlatform?: boolean): Promise<KeyRecord>;
+  /**
+   * Resumes the key; a key not suspended is answered unchanged. PERMISSION_DENIED when the platform
+   * admin suspended it and `byPlatform` is not set.
+   */
+  resume(tenantId: string, keyId: string, actor: string, byPlatform?: boolean): Promise<KeyRecord>;
 }
 
 export function createKeySuspension({ store, clock, cache, publish = () => {} }: ServiceDeps): KeySuspension {
@@ -37,6 +48,7 @@ export function createKeySuspension({ store, clock, cache, publish = () => {} }:
     tenantId: string,
     keyId: string,
     verb: "suspended" | "resumed",
+    byPlatform: boolean,
     write: () => Promise<KeyRecord | null>,
   ): Promise<KeyRecord> {
     const current = await store.getKey(tenantId, keyId);
@@ -49,6 +61,13 @@ export function createKeySuspension({ store, clock, cache, publish = () => {} }:
     if (!after) throw notFound(keyId);
     // Revoked between the read and the write: the conditional write changed nothing.
     assertLive(after, keyId, verb);
+    // The platform's hold, and the caller not a platform admin: the write changed nothing.
+    if (verb === "resumed" && after.suspendedByPlatform && !byPlatform) {
+      throw new DomainError(
+        "permission_denied",
+        `key ${keyId} was suspended by a platform admin: only a platform admin can resume it`,
+      );
+    }
     // Rotated before the read or between the read and the write: the write changed nothing.
     if (verb === "suspended" && after.status === "deprecated" && after.suspendedAt === undefined) {
       throw new DomainError(
@@ -60,10 +79,11 @@ export function createKeySuspension({ store, clock, cache, publish = () => {} }:
   }
 
   return {
-    suspend: (tenantId, keyId, actor) =>
-      change(tenantId, keyId, "suspended", () =>
-        store.suspendKey({ tenantId, keyId, suspendedAt: clock.now(), suspendedBy: actor }),
+    suspend: (tenantId, keyId, actor, byPlatform = false) =>
+      change(tenantId, keyId, "suspended", byPlatform, () =>
+        store.suspendKey({ tenantId, keyId, suspendedAt: clock.now(), suspendedBy: actor, byPlatform }),
       ),
-    resume: (tenantId, keyId) => change(tenantId, keyId, "resumed", () => store.resumeKey({ tenantId, keyId })),
+    resume: (tenantId, keyId, _actor, byPlatform = false) =>
+      change(tenantId, keyId, "resumed", byPlatform, () => store.resumeKey({ tenantId, keyId, byPlatform })),
   };
 }

@@ -23,6 +23,8 @@ export interface KeyRecord {
   /** Issue 22: set while suspended (SuspendKey), with who suspended it; ResumeKey removes both. */
   suspendedAt?: Date | undefined;
   suspendedBy?: string | undefined;
+  /** Set when the platform admin suspended the key: only a platform admin may resume it. */
+  suspendedByPlatform?: true | undefined;
   /** Issue 22: a successor whose first introspection ends its predecessor's grace; cleared once it has. */
   retireOnFirstUse?: boolean | undefined;
   /** Scopes (issue 22); absent: full tenant access. Never an empty list. */

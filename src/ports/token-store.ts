@@ -122,15 +122,21 @@ export interface TokenStore extends AuditStore, LeaseStore {
    * Sets suspendedAt/suspendedBy on an ACTIVE key not suspended (one atomic conditional write: a
    * key rotated meanwhile, DEPRECATED, is not suspended); answers the key as stored afterwards
    * (unchanged when not ACTIVE or already suspended), null when it does not exist for this tenant.
+   * `byPlatform`: the platform admin's suspension, also set as suspendedByPlatform, and taking over
+   * a suspension that is not already the platform's (the tenant could lift it otherwise).
    */
   suspendKey(args: {
     tenantId: string;
     keyId: string;
     suspendedAt: Date;
     suspendedBy: string;
+    byPlatform?: boolean | undefined;
   }): Promise<KeyRecord | null>;
-  /** Removes suspendedAt/suspendedBy from a suspended key not stored as REVOKED (atomic); answers as suspendKey. */
-  resumeKey(args: { tenantId: string; keyId: string }): Promise<KeyRecord | null>;
+  /**
+   * Removes suspendedAt/suspendedBy/suspendedByPlatform from a suspended key not stored as REVOKED
+   * and, unless `byPlatform`, not suspended by the platform (atomic); answers as suspendKey.
+   */
+  resumeKey(args: { tenantId: string; keyId: string; byPlatform?: boolean | undefined }): Promise<KeyRecord | null>;
   /**
    * Retire on first use: stores `predecessorId` as REVOKED at `at` (revokedBy `revokedBy`, its
    * grace slot freed) if it is still DEPRECATED, rotated to `successorId` and in its grace at `at`

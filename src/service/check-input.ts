@@ -4,7 +4,6 @@
 // the operator sets per route), the client's address, and the names of the client's own
 // `x-warpflow-*` headers (to be removed before the request goes upstream). No value read here is
 // ever logged or echoed; only header NAMES of the `x-warpflow-` family go back (to Envoy).
-import { DomainError } from "../domain/errors.js";
 import type { CheckRequest } from "../gen/envoy/service/auth/v3/external_auth_pb.js";
 import { CLAIM_HEADER_PREFIX } from "../transport/protocol/edge-auth-answers.js";
 import { splitScopes } from "../transport/protocol/scope-list.js";
@@ -13,7 +12,11 @@ import { splitScopes } from "../transport/protocol/scope-list.js";
 export const TENANT_EXTENSION = "tenant_id";
 /** Context extension listing the scopes a route requires, space-separated (as an OAuth 2.0 scope). */
 export const SCOPES_EXTENSION = "required_scopes";
-/** At most this many distinct `x-warpflow-*` names from one client (Envoy's default header count limit). */
+/**
+ * At most this many distinct `x-warpflow-*` names from one client (Envoy's default header count
+ * limit). More is the client's doing: Check denies the request (ext-authz-handlers.ts), it does not
+ * fail the call, which an Envoy with `failure_mode_allow: true` would let through.
+ */
 export const MAX_CLIENT_CLAIM_HEADERS = 100;
 
 export interface CheckInput {
@@ -26,8 +29,10 @@ export interface CheckInput {
   requiredScopes: string[] | undefined;
   /** The downstream client's IP (source.address.socket_address.address), if Envoy sent one. */
   clientAddress: string | undefined;
-  /** Lower-case names of the client's own `x-warpflow-*` headers, each once. */
+  /** Lower-case names of the client's own `x-warpflow-*` headers, each once (at most the bound). */
   clientClaimHeaders: readonly string[];
+  /** The client sent more than MAX_CLIENT_CLAIM_HEADERS `x-warpflow-*` names: to be denied. */
+  tooManyClaimHeaders: boolean;
 }
 
 const NONE: readonly string[] = Object.freeze([]);
@@ -40,15 +45,15 @@ export function checkInputOf(req: CheckRequest): CheckInput {
   let authorizationCount = 0;
   let authorization: string | undefined;
   let claims: Set<string> | undefined;
+  let tooManyClaimHeaders = false;
   /** The header's role: 1 authorization, 2 a client's own x-warpflow-* header, 0 anything else. */
   const roleOf = (key: string): 0 | 1 | 2 => {
     const name = key.toLowerCase(); // Envoy sends lower-case names; header_map may not
     if (name === "authorization") return 1;
     if (!name.startsWith(CLAIM_HEADER_PREFIX) || !FIELD_NAME.test(name)) return 0;
-    (claims ??= new Set()).add(name);
-    if (claims.size > MAX_CLIENT_CLAIM_HEADERS) {
-      throw new DomainError("invalid_argument", `more than ${MAX_CLIENT_CLAIM_HEADERS} x-warpflow-* headers`);
-    }
+    claims ??= new Set();
+    if (claims.size < MAX_CLIENT_CLAIM_HEADERS) claims.add(name);
+    else if (!claims.has(name)) tooManyClaimHeaders = true;
     return 2;
   };
   if (http) {
@@ -77,5 +82,6 @@ export function checkInputOf(req: CheckRequest): CheckInput {
     requiredScopes: scopes && scopes.length > 0 ? scopes : undefined,
     clientAddress: address?.case === "socketAddress" && address.value.address ? address.value.address : undefined,
     clientClaimHeaders: claims ? [...claims] : NONE,
+    tooManyClaimHeaders,
   };
 }

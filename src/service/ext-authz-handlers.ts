@@ -16,7 +16,7 @@ import {
   type WithFastUnary,
 } from "../transport/protocol/unary-handlers.js";
 import { allowedCheck, deniedCheck } from "./check-answers.js";
-import { checkInputOf, type CheckInput } from "./check-input.js";
+import { checkInputOf, MAX_CLIENT_CLAIM_HEADERS, type CheckInput } from "./check-input.js";
 
 export interface AuthorizationDeps {
   /** TokenService's handlers: Check runs their introspect (and its fast path, when offered). */
@@ -28,10 +28,18 @@ export interface AuthorizationDeps {
 }
 
 /**
- * The Introspect question a Check asks, or the denial that needs no question (no usable bearer
- * credential, no tenant binding where one is required).
+ * More `x-warpflow-*` headers than Check reads (the request cannot be cleaned of them): the
+ * client's own doing, so a denial (401 `invalid_request`, as for two authorization headers), not
+ * a failed call, which `failure_mode_allow: true` would let through with the forged headers.
+ */
+const TOO_MANY_CLAIM_HEADERS = denial("invalid_request", `more than ${MAX_CLIENT_CLAIM_HEADERS} x-warpflow-* headers`);
+
+/**
+ * The Introspect question a Check asks, or the denial that needs no question (too many client
+ * `x-warpflow-*` headers, no usable bearer credential, no tenant binding where one is required).
  */
 function questionOf(input: CheckInput, requireBinding: boolean): IntrospectRequest | Denial {
+  if (input.tooManyClaimHeaders) return TOO_MANY_CLAIM_HEADERS;
   const token = credentialOf(input.authorizationCount, input.authorization);
   if (typeof token !== "string") return token;
   const expected = expectedTenantOf(input.tenantBinding, requireBinding);

@@ -1,5 +1,6 @@
 // Issue 22: SuspendKey and ResumeKey, declared like RevokeKey (admin-call.ts): the platform admin,
-// or a tenant admin for its own tenant; audited as key.suspend / key.resume. Not on the admin
+// or a tenant admin for its own tenant (not a suspension the platform admin made: key-suspension.ts);
+// audited as key.suspend / key.resume. Not on the admin
 // tenant: a suspended admin key still counts as a usable one for the admin-key bootstrap, so
 // suspending the last one would lock the platform out for good (revoke an admin key instead).
 import { create } from "@bufbuild/protobuf";
@@ -27,7 +28,8 @@ export function createKeyLifecycleHandlers(deps: {
         ctx,
         async (c) => {
           await c.audit.begin();
-          const key = await admin.keys.suspend(c.tenantId, c.fields.keyId, c.principal.actor);
+          const byPlatform = c.principal.kind === "platform_admin";
+          const key = await admin.keys.suspend(c.tenantId, c.fields.keyId, c.principal.actor, byPlatform);
           return create(pb.SuspendKeyResponseSchema, { key: toApiKey(key) });
         },
       ),
@@ -39,7 +41,9 @@ export function createKeyLifecycleHandlers(deps: {
         ctx,
         async (c) => {
           await c.audit.begin();
-          const key = await admin.keys.resume(c.tenantId, c.fields.keyId, c.principal.actor);
+          // The platform admin's suspension: a tenant admin's resume is PERMISSION_DENIED.
+          const byPlatform = c.principal.kind === "platform_admin";
+          const key = await admin.keys.resume(c.tenantId, c.fields.keyId, c.principal.actor, byPlatform);
           return create(pb.ResumeKeyResponseSchema, { key: toApiKey(key) });
         },
       ),

@@ -148,8 +148,10 @@ async function call(rpc: Rpc, bearer: string | undefined): Promise<string> {
     case "SuspendKey":
       return codeOf(t.grpc.suspendKey({ tenantId: "acme", keyId: await freshKeyId() }, auth));
     case "ResumeKey": {
+      // Suspended by acme's own admin: a platform admin's suspension is a platform admin's to lift
+      // (platform-suspension-hold.test.ts).
       const keyId = await freshKeyId();
-      await t.grpc.suspendKey({ tenantId: "acme", keyId }, asAdmin());
+      await t.grpc.suspendKey({ tenantId: "acme", keyId }, { bearer: bearers.get("same-tenant Cognito admin") });
       return codeOf(t.grpc.resumeKey({ tenantId: "acme", keyId }, auth));
     }
   }

@@ -87,6 +87,7 @@ type ClaimName = keyof typeof claimArbs;
 const isNumericDate = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v >= 0 && v <= MAX_DATE_S;
 const isStr = (v: unknown) => typeof v === "string";
 const TENANT = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
 /** The rule, claim by claim: may this value stand (given that every other claim is fine)? */
 const allowed: Record<ClaimName, (d: Drawn) => boolean> = {
   exp: (d) => d.kind !== "absent" && isNumericDate(d.v) && (d.v as number) > NOW() + 5,
@@ -99,7 +100,8 @@ const allowed: Record<ClaimName, (d: Drawn) => boolean> = {
   email: (d) => d.kind === "absent" || isStr(d.v),
   username: (d) => d.kind === "absent" || isStr(d.v),
   jti: (d) => d.kind === "absent" || isStr(d.v),
-  scope: (d) => d.kind === "absent" || isStr(d.v),
+  // A string naming at least one RFC 6749 scope-token of at most 128 characters (else it holds none).
+  scope: (d) => d.kind === "absent" || (isStr(d.v) && d.v.split(" ").some((s) => SCOPE_TOKEN.test(s))),
 };
 /** Values within a few seconds of now could go either way while the call runs: leave them out. */
 const borderline = (name: ClaimName, d: Drawn) =>

@@ -101,6 +101,31 @@ export function keyLifecycleContract(current: () => TokenStore): void {
       expect((await store.listKeys(t, 0)).map((x) => x.status)).toEqual(["active"]);
     });
 
+    it("the platform's suspension: takes over a tenant's, is kept by a second one, lifted only with byPlatform", async () => {
+      const store = current();
+      const t = tenant();
+      const k = await insert(newKey(t));
+      const args = { tenantId: t, keyId: k.id };
+      await store.suspendKey({ ...args, suspendedAt: at(HOUR), suspendedBy: "tenant-admin" });
+      const held = await store.suspendKey({
+        ...args,
+        suspendedAt: at(2 * HOUR),
+        suspendedBy: "key_p",
+        byPlatform: true,
+      });
+      expect(held).toEqual({ ...k, suspendedAt: at(2 * HOUR), suspendedBy: "key_p", suspendedByPlatform: true });
+      expect(
+        await store.suspendKey({ ...args, suspendedAt: at(3 * HOUR), suspendedBy: "key_q", byPlatform: true }),
+      ).toEqual(held);
+      expect(await store.suspendKey({ ...args, suspendedAt: at(3 * HOUR), suspendedBy: "tenant-admin" })).toEqual(held);
+      expect(await store.resumeKey(args)).toEqual(held); // not the platform: unchanged
+      expect(await store.getKey(t, k.id)).toEqual(held);
+      expect(await store.resumeKey({ ...args, byPlatform: true })).toEqual(k);
+      // A platform admin's resume lifts a tenant's suspension too.
+      await store.suspendKey({ ...args, suspendedAt: at(4 * HOUR), suspendedBy: "tenant-admin" });
+      expect(await store.resumeKey({ ...args, byPlatform: true })).toEqual(k);
+    });
+
     it("never suspends or resumes a revoked key, also when racing revokes", async () => {
       const store = current();
       const t = tenant();

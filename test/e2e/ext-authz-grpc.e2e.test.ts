@@ -227,7 +227,7 @@ describe.skipIf(missing !== undefined)("Check from python grpcio (Envoy's CheckR
     expect((await one(t, bearer(token))).status.code).toBe(0);
   });
 
-  it("hostile requests: clear errors, no crash, nothing echoed", async () => {
+  it("hostile requests: clear errors or a denial, no crash, nothing echoed", async () => {
     const many = Object.fromEntries(Array.from({ length: 150 }, (_, i) => [`x-warpflow-f${i}`, "SECRETVALUE"]));
     const [garbage, flood, huge, after] = await envoy(t, [
       { raw_hex: "0aff01ffffffff" },
@@ -236,7 +236,14 @@ describe.skipIf(missing !== undefined)("Check from python grpcio (Envoy's CheckR
       bearer(t.adminKey),
     ]);
     expect(garbage!.rpc_error).toBe("INVALID_ARGUMENT");
-    expect(flood).toEqual({ rpc_error: "INVALID_ARGUMENT", details: "more than 100 x-warpflow-* headers" });
+    // The client's doing: denied (an error would be allowed through by failure_mode_allow: true).
+    expectDenied(
+      flood!,
+      16,
+      401,
+      challenge("invalid_request", "more than 100 x-warpflow-* headers"),
+      "invalid_request",
+    );
     expect(huge!.rpc_error).toBe("RESOURCE_EXHAUSTED");
     expect(after!.status.code).toBe(0);
     const said = JSON.stringify([garbage, flood, huge]) + t.logs.join("\n");

@@ -291,7 +291,7 @@ describe("scopes and IP allowlists, end to end (issue 22)", () => {
     const away = await authz({ "x-warpflow-client-address": "192.0.2.1" });
     expect([away.status, away.headers["www-authenticate"]]).toEqual([
       401,
-      'Bearer realm="warpflow", error="invalid_token", error_description="token not allowed from this address"',
+      'Bearer realm="warpflow", error="invalid_token", error_description="token unknown"', // as a never-issued token
     ]);
     expect((await authz({})).status).toBe(401);
     const bad = await authz({ "x-warpflow-client-address": "10.1.1.1", "x-warpflow-required-scopes": 'a"b' });

@@ -38,14 +38,41 @@ describe("MongoDB: suspend, resume, the expiry sweep and partial policy writes o
       suspendedAt: { $exists: false },
     });
     expect(suspend!.update).toEqual({ $set: { suspendedAt, suspendedBy: "admin-1" } });
+    // A tenant admin's resume: never of the platform admin's suspension (inside the one write).
+    expect(resume!.query).toEqual({
+      _id: key.id,
+      tenantId: "acme",
+      status: { $ne: "revoked" },
+      suspendedAt: { $exists: true },
+      suspendedByPlatform: { $exists: false },
+    });
+    expect(resume!.update).toEqual({ $unset: { suspendedAt: "", suspendedBy: "", suspendedByPlatform: "" } });
+    expect(sent("find")).toHaveLength(0); // matched: no second read
+  });
+
+  it("the platform admin's suspend takes over a tenant's suspension, and only its resume lifts one", async () => {
+    const suspendedAt = new Date(1e12);
+    stub.handle = ({ name }) =>
+      name === "findAndModify"
+        ? { lastErrorObject: { n: 1, updatedExisting: true }, value: toKeyDoc(key, 0), ok: 1 }
+        : undefined;
+    const s = await stub.readyStore();
+    await s.suspendKey({ tenantId: "acme", keyId: key.id, suspendedAt, suspendedBy: "key_p", byPlatform: true });
+    await s.resumeKey({ tenantId: "acme", keyId: key.id, byPlatform: true });
+    const [suspend, resume] = sent("findAndModify");
+    expect(suspend!.query).toEqual({
+      _id: key.id,
+      tenantId: "acme",
+      status: "active",
+      suspendedByPlatform: { $exists: false },
+    });
+    expect(suspend!.update).toEqual({ $set: { suspendedAt, suspendedBy: "key_p", suspendedByPlatform: true } });
     expect(resume!.query).toEqual({
       _id: key.id,
       tenantId: "acme",
       status: { $ne: "revoked" },
       suspendedAt: { $exists: true },
     });
-    expect(resume!.update).toEqual({ $unset: { suspendedAt: "", suspendedBy: "" } });
-    expect(sent("find")).toHaveLength(0); // matched: no second read
   });
 
   it("retire on first use: one conditional update of the predecessor (this rotation's, in its grace), then the successor's flag cleared", async () => {

@@ -43,6 +43,9 @@ export function claimShapesOk(payload: Record<string, unknown>, tenantClaim: str
   // Read by aws-jwt-verify: the same rule (a wrong type proves nothing), not "malformed".
   for (const claim of ["iss", "scope", "jti", "client_id", "token_use"])
     if (!absentOr(payload[claim], isString)) return false;
+  // A `scope` naming no usable scope holds none, and no door can say so: an empty scope list is
+  // "unscoped" (full tenant access) on Introspect, /authz, Check and RFC 7662 alike.
+  if (payload.scope !== undefined && (scopesFromClaim(payload.scope) ?? []).length === 0) return false;
   return absentOr(payload.aud, (v) => isString(v) || isStringList(v));
 }
 
@@ -55,7 +58,9 @@ export function claimShapesOk(payload: Record<string, unknown>, tenantClaim: str
  * - sub: a non-empty string; exp: a NumericDate in [0, 9999-12-31] (a Cognito token always has one);
  * - iat, nbf, auth_time when present: NumericDates in the same range;
  * - cognito:groups, email, username / cognito:username when present: a string list, strings;
- * - iss, scope, jti, client_id, token_use when present: strings; aud: a string or a string list.
+ * - iss, scope, jti, client_id, token_use when present: strings; aud: a string or a string list;
+ * - scope when present: naming at least one well-formed scope (scopesFromClaim). Else the token
+ *   would be answered with no scopes, which every door reads as unscoped (full tenant access).
  * Introspect and admin authorization both read these claims from here, so a token is accepted by
  * both or by neither.
  */

@@ -10,6 +10,7 @@ import { createJwksDownloadLimiter } from "./jwks-download-limiter.js";
 import { createBoundedFetcher, createRefusingFetcher } from "./jwks-fetchers.js";
 import { loadJwksFile } from "./jwks-file.js";
 import { startHydration, type Backoff } from "./jwks-hydration.js";
+import { startJwksRefresh } from "./jwks-refresh.js";
 import { checkJwtHeader } from "./jwt-header.js";
 import { isInfrastructureFailure, reasonOf } from "./verify-outcome.js";
 import { DomainError } from "../../domain/errors.js";
@@ -21,6 +22,8 @@ export interface CognitoVerifierOptions {
   backoff?: Backoff;
   /** Network mode only: the clock of the 1-download-per-10-s limit (jwks-download-limiter). */
   clock?: Clock;
+  /** Network mode only: how often every pool's JWKS is downloaded again (default JWKS_REFRESH_MS). */
+  refreshMs?: number;
 }
 
 /**
@@ -36,7 +39,8 @@ export interface CognitoVerifierOptions {
  *   ready() is false until every pool has its keys). Afterwards a token with an unknown kid makes
  *   aws-jwt-verify download the JWKS again (Cognito key rotation), bounded by the fetch timeout
  *   and by one download per 10 s after a failed download or one that lacked the kid
- *   (jwks-download-limiter).
+ *   (jwks-download-limiter). Every pool's JWKS is also downloaded again every 10 minutes
+ *   (jwks-refresh), so a key Cognito withdrew stops verifying without waiting for a new kid.
  * Expected failures are values; verify() never throws for a token.
  */
 export async function createCognitoJwtVerifier(
@@ -73,14 +77,18 @@ export async function createCognitoJwtVerifier(
       "Cognito JWKS loaded from COGNITO_JWKS_FILE (no network)",
     );
   } else {
-    const hydration = startHydration({
+    // Download the pool's region-format JWKS uri, then cacheJwks stores it under both issuer
+    // formats aws-jwt-verify accepts (regional and multi-region "issuer-cognito-idp"), replacing
+    // what was cached: a key no longer in the JWKS no longer verifies.
+    const hydrate = async (pool: string) =>
+      verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool);
+    const hydration = startHydration({ pools: userPoolIds, logger, backoff: options.backoff, hydrate });
+    startJwksRefresh({
       pools: userPoolIds,
+      refresh: hydrate,
       logger,
-      backoff: options.backoff,
-      // Download the pool's region-format JWKS uri, then cacheJwks stores it under both issuer
-      // formats aws-jwt-verify accepts (regional and multi-region "issuer-cognito-idp").
-      hydrate: async (pool) =>
-        verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool),
+      everyMs: options.refreshMs,
+      after: hydration.done,
     });
     ready = hydration.loaded;
   }

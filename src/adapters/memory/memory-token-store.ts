@@ -228,21 +228,25 @@ export function createMemoryTokenStore(
     },
 
     // --- Issue 22: expiry, suspend and resume ---
-    async suspendKey({ tenantId, keyId, suspendedAt, suspendedBy }) {
+    async suspendKey({ tenantId, keyId, suspendedAt, suspendedBy, byPlatform }) {
       assertOpen();
       const k = tenantKey(tenantId, keyId);
       if (!k) return null;
-      if (k.status === "active" && k.suspendedAt === undefined) Object.assign(k, { suspendedAt, suspendedBy });
+      if (k.status !== "active") return copy(k);
+      if (byPlatform && k.suspendedByPlatform === undefined)
+        Object.assign(k, { suspendedAt, suspendedBy, suspendedByPlatform: true });
+      else if (!byPlatform && k.suspendedAt === undefined) Object.assign(k, { suspendedAt, suspendedBy });
       return copy(k);
     },
 
-    async resumeKey({ tenantId, keyId }) {
+    async resumeKey({ tenantId, keyId, byPlatform }) {
       assertOpen();
       const k = tenantKey(tenantId, keyId);
       if (!k) return null;
-      if (k.status !== "revoked") {
+      if (k.status !== "revoked" && (byPlatform || k.suspendedByPlatform === undefined)) {
         delete k.suspendedAt;
         delete k.suspendedBy;
+        delete k.suspendedByPlatform;
       }
       return copy(k);
     },

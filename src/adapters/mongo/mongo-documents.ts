@@ -49,6 +49,7 @@ export interface KeyDoc {
   expiresAt?: Date;
   suspendedAt?: Date;
   suspendedBy?: string;
+  suspendedByPlatform?: true;
   retireOnFirstUse?: boolean;
   /** Issue 22: omitted when none (old documents read as unscoped, no allowlist). */
   scopes?: string[];
@@ -112,6 +113,7 @@ const KEY_OPTIONAL = [
   "expiresAt",
   "suspendedAt",
   "suspendedBy",
+  "suspendedByPlatform",
   "retireOnFirstUse",
   "scopes",
   "allowedCidrs",

@@ -31,23 +31,36 @@ export function createMongoKeyLifecycle(
   }
 
   return {
-    suspendKey: ({ tenantId, keyId, suspendedAt, suspendedBy }) =>
+    suspendKey: ({ tenantId, keyId, suspendedAt, suspendedBy, byPlatform }) =>
       run("suspendKey", () =>
         // Only an ACTIVE key (never a REVOKED one, nor one a racing rotation has just deprecated),
-        // never a second time (the first suspension's time and actor stay).
-        updateKey(
-          { status: "active", suspendedAt: { $exists: false } },
-          { $set: { suspendedAt, suspendedBy } },
-          tenantId,
-          keyId,
-        ),
+        // never a second time (the first suspension's time and actor stay), except that the
+        // platform admin's takes over a suspension that is not already the platform's.
+        byPlatform
+          ? updateKey(
+              { status: "active", suspendedByPlatform: { $exists: false } },
+              { $set: { suspendedAt, suspendedBy, suspendedByPlatform: true } },
+              tenantId,
+              keyId,
+            )
+          : updateKey(
+              { status: "active", suspendedAt: { $exists: false } },
+              { $set: { suspendedAt, suspendedBy } },
+              tenantId,
+              keyId,
+            ),
       ),
 
-    resumeKey: ({ tenantId, keyId }) =>
+    resumeKey: ({ tenantId, keyId, byPlatform }) =>
       run("resumeKey", () =>
         updateKey(
-          { status: { $ne: "revoked" }, suspendedAt: { $exists: true } },
-          { $unset: { suspendedAt: "", suspendedBy: "" } },
+          {
+            status: { $ne: "revoked" },
+            suspendedAt: { $exists: true },
+            // The platform admin's suspension is lifted by a platform admin only.
+            ...(byPlatform ? {} : { suspendedByPlatform: { $exists: false } }),
+          },
+          { $unset: { suspendedAt: "", suspendedBy: "", suspendedByPlatform: "" } },
           tenantId,
           keyId,
         ),

@@ -72,7 +72,10 @@ const PHRASES: Record<InactiveReason, string> = {
   [InactiveReason.UNVERIFIED]: "token not verified",
   [InactiveReason.UNSUPPORTED]: "token type not accepted",
   [InactiveReason.INSUFFICIENT_SCOPE]: "token lacks a required scope",
-  [InactiveReason.ADDRESS_NOT_ALLOWED]: "token not allowed from this address",
+  // A stolen key used from outside its IP allowlist: answered to the end user exactly as a token
+  // never issued, so the edge does not confirm the key is live. The caller of Introspect still
+  // gets ADDRESS_NOT_ALLOWED, the operator the reason in the Introspect result metric.
+  [InactiveReason.ADDRESS_NOT_ALLOWED]: "token unknown",
   [InactiveReason.SUSPENDED]: "token suspended",
 };
 

@@ -1877,7 +1877,9 @@ export enum InactiveReason {
   INSUFFICIENT_SCOPE = 9,
 
   /**
-   * The key has an IP allowlist and client_address is outside it or absent (issue 22).
+   * The key has an IP allowlist and client_address is outside it or absent (issue 22). Judged
+   * before expected_tenant_id and required_scopes. The edge doors (/authz, Check) answer it to the
+   * end user as a token never issued (INACTIVE_REASON_NOT_FOUND's answer).
    *
    * @generated from enum value: INACTIVE_REASON_ADDRESS_NOT_ALLOWED = 10;
    */
@@ -2500,6 +2502,8 @@ export const TokenService: GenService<{
   },
   /**
    * ResumeKey undoes SuspendKey. A revoked (or expired) key can never be resumed: FAILED_PRECONDITION.
+   * A key the platform admin suspended is resumed by a platform admin only (a tenant admin:
+   * PERMISSION_DENIED); the platform admin's SuspendKey of a key its tenant suspended takes it over.
    *
    * @generated from rpc warpflow.auth.v1.TokenService.ResumeKey
    */
