@@ -235,6 +235,7 @@ export async function createApp(opts: AppOptions): Promise<App> {
   app.close = () =>
     (closing ??= (async () => {
       adminKey.stop();
+      jwt.close?.(); // the JWKS refresh timer
       unwatch?.();
       maintenance.stop();
       serving = false; // the ops port's /readyz says not serving while the API port drains

@@ -19,6 +19,8 @@ export interface JwtVerifier {
   verify(token: string): Promise<JwtVerification>;
   /** Is this verifier ready (JWKS loaded)? */
   ready(): boolean;
+  /** Stops its timers (the JWKS refresh), at the app's close. */
+  close?(): void;
 }
 
 /** The verifier used when Cognito is not configured: every JWT is unsupported. */

@@ -58,5 +58,12 @@ describe("a signing key removed from the JWKS stops verifying", () => {
     const failedFrom = downloads;
     await waitUntil(() => downloads >= failedFrom + 2, 5000, "refreshes attempted while the endpoint is down");
     expect((await v.verify(token(next, "user-next-2"))).ok).toBe(true);
+
+    // Closed (the app's close): no download after.
+    v.close?.();
+    await new Promise((r) => setTimeout(r, 60)); // a download already out may still count
+    const atClose = downloads;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(downloads).toBe(atClose);
   });
 });

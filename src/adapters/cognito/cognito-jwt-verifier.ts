@@ -67,6 +67,7 @@ export async function createCognitoJwtVerifier(
   );
 
   let ready: () => boolean;
+  let refresh: { stop(): void } | undefined;
   let knownKids: ReadonlySet<string> | undefined;
   if (fileJwks) {
     for (const [pool, jwks] of fileJwks) verifier.cacheJwks(jwks, pool);
@@ -83,7 +84,7 @@ export async function createCognitoJwtVerifier(
     const hydrate = async (pool: string) =>
       verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool);
     const hydration = startHydration({ pools: userPoolIds, logger, backoff: options.backoff, hydrate });
-    startJwksRefresh({
+    refresh = startJwksRefresh({
       pools: userPoolIds,
       refresh: hydrate,
       logger,
@@ -95,6 +96,7 @@ export async function createCognitoJwtVerifier(
 
   return {
     ready: () => ready(),
+    close: () => refresh?.stop(),
     async verify(token: string): Promise<JwtVerification> {
       const header = checkJwtHeader(token);
       if (!header.ok) return { ok: false, reason: header.reason };
