@@ -205,6 +205,19 @@ export function createMemoryTokenStore(
       return n;
     },
 
+    async revokeSessionsCreatedBy({ createdBy, revokedAt, revokedBy }) {
+      assertOpen();
+      const sessions: { tenantId: string; sessionId: string }[] = [];
+      for (const s of sessionsByHash.values()) {
+        if (s.createdBy === createdBy && s.revokedAt === undefined && s.expiresAt > revokedAt) {
+          s.revokedAt = revokedAt;
+          s.revokedBy = revokedBy;
+          sessions.push({ tenantId: s.tenantId, sessionId: s.id });
+        }
+      }
+      return { revokedCount: sessions.length, sessions };
+    },
+
     async findExpiredKeys(now, limit) {
       assertOpen();
       return [...keysById.values()]
