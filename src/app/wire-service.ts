@@ -343,6 +343,7 @@ function invalidatedAgainAfterCommit(
     deleteKey: again(cache.deleteKey.bind(cache)),
     deleteSession: again(cache.deleteSession.bind(cache)),
     deleteTenantSessions: again(cache.deleteTenantSessions.bind(cache)),
+    deleteSessionsCreatedBy: again(cache.deleteSessionsCreatedBy.bind(cache)),
     deletePolicy: again(cache.deletePolicy.bind(cache)),
     clear: again(cache.clear.bind(cache)),
   });

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { newKeyId, newSessionId } from "../../src/domain/key-rules.js";
 import type { SessionRecord } from "../../src/domain/records.js";
-import type { TokenStore } from "../../src/ports/token-store.js";
+import type { SessionRef, TokenStore } from "../../src/ports/token-store.js";
 
 const T0 = Date.parse("2030-01-01T00:00:00.000Z");
 const at = (ms: number) => new Date(T0 + ms);
@@ -24,6 +24,18 @@ function session(tenantId: string, createdBy: string, over: Partial<SessionRecor
   };
 }
 
+/** The call, with what it told `onRevoked` (in order, across its writes). */
+async function revokeCreatedBy(store: TokenStore, createdBy: string, revokedAt: Date) {
+  const sessions: SessionRef[] = [];
+  const revokedCount = await store.revokeSessionsCreatedBy({
+    createdBy,
+    revokedAt,
+    revokedBy: "key_ops",
+    onRevoked: (batch) => sessions.push(...batch),
+  });
+  return { revokedCount, sessions };
+}
+
 export function sessionCreatorContract(current: () => TokenStore): void {
   describe("sessions: revocation by creator (an admin key's RevokeKey)", () => {
     it("revokes the creator's live sessions on every tenant, answers how many and which; others are untouched", async () => {
@@ -39,9 +51,9 @@ export function sessionCreatorContract(current: () => TokenStore): void {
       for (const s of [...mine, otherKey, cognito, sessionMade, expired, already]) await store.insertSession(s);
       await store.revokeSession({ tenantId: b, sessionId: already.id, revokedAt: at(HOUR / 2), revokedBy: "first" });
 
-      const r = await store.revokeSessionsCreatedBy({ createdBy: creator, revokedAt: at(HOUR), revokedBy: "key_ops" });
+      const r = await revokeCreatedBy(store, creator, at(HOUR));
       expect(r.revokedCount).toBe(3);
-      const ids = (list: { tenantId: string; sessionId: string }[]) =>
+      const ids = (list: SessionRef[]) =>
         list.map((s) => `${s.tenantId}/${s.sessionId}`).sort();
       expect(ids(r.sessions)).toEqual(ids(mine.map((s) => ({ tenantId: s.tenantId, sessionId: s.id }))));
       for (const s of mine)
@@ -56,14 +68,14 @@ export function sessionCreatorContract(current: () => TokenStore): void {
       const creator = newKeyId();
       const later = session(tenant(), creator, { createdAt: at(HOUR + 1), expiresAt: at(2 * HOUR + 1) });
       await store.insertSession(later);
-      const r = await store.revokeSessionsCreatedBy({ createdBy: creator, revokedAt: at(HOUR), revokedBy: "key_ops" });
+      const r = await revokeCreatedBy(store, creator, at(HOUR));
       expect(r).toEqual({ revokedCount: 1, sessions: [{ tenantId: later.tenantId, sessionId: later.id }] });
-      expect(
-        await store.revokeSessionsCreatedBy({ createdBy: creator, revokedAt: at(HOUR + 5), revokedBy: "key_ops" }),
-      ).toEqual({ revokedCount: 0, sessions: [] });
-      expect(
-        await store.revokeSessionsCreatedBy({ createdBy: newKeyId(), revokedAt: at(HOUR), revokedBy: "key_ops" }),
-      ).toEqual({ revokedCount: 0, sessions: [] });
+      expect(await revokeCreatedBy(store, creator, at(HOUR + 5))).toEqual({ revokedCount: 0, sessions: [] });
+      expect(await revokeCreatedBy(store, newKeyId(), at(HOUR))).toEqual({ revokedCount: 0, sessions: [] });
+      // Without onRevoked: the count alone.
+      const again = session(tenant(), creator);
+      await store.insertSession(again);
+      expect(await store.revokeSessionsCreatedBy({ createdBy: creator, revokedAt: at(HOUR), revokedBy: "k" })).toBe(1);
     });
   });
 }

@@ -2,6 +2,7 @@ import { type Document } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { PartialRevocationError } from "../../src/domain/errors.js";
+import type { SessionRef } from "../../src/ports/token-store.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 import { sessionsCollection, type Session } from "../support/mongo-sessions-stub.js";
 import { sleep } from "../support/poll.js";
@@ -30,14 +31,25 @@ describe("the sessions an admin key created, revoked with it", () => {
     const expired = session("acme", CREATOR, new Date(now - 2 * HOUR), new Date(now - 1));
     // Minted by the creator after the revoke time (its CreateSession raced the RevokeKey): revoked too.
     const late = session("acme", CREATOR, new Date(now + 5), new Date(now + 2 * HOUR));
-    const seen = sessionsCollection(stub, [...mine, other, expired, late]);
+    const docs = [...mine, other, expired, late];
+    const seen = sessionsCollection(stub, docs);
     const s = await stub.readyStore({ sessionRevoke: { batchSize: 100, budgetMs: 30_000 } });
 
-    const r = await s.revokeSessionsCreatedBy({ createdBy: CREATOR, revokedAt: new Date(now), revokedBy: "key_ops" });
-    expect(r.revokedCount).toBe(251);
-    expect(r.sessions).toHaveLength(251);
-    expect(r.sessions[0]).toEqual({ tenantId: "globex", sessionId: mine[0]!._id });
-    expect(new Set(r.sessions.map((x) => x.tenantId))).toEqual(new Set(["acme", "globex"]));
+    const told: SessionRef[][] = [];
+    const revokedCount = await s.revokeSessionsCreatedBy({
+      createdBy: CREATOR,
+      revokedAt: new Date(now),
+      revokedBy: "key_ops",
+      onRevoked: (batch) => {
+        // Told after each write: every session of the batch is revoked by then.
+        expect(batch.every((b) => docs.find((d) => d._id === b.sessionId)?.revokedAt !== undefined)).toBe(true);
+        told.push([...batch]);
+      },
+    });
+    expect(revokedCount).toBe(251);
+    expect(told.map((b) => b.length)).toEqual([100, 100, 51]);
+    expect(told[0]![0]).toEqual({ tenantId: "globex", sessionId: mine[0]!._id });
+    expect(new Set(told.flat().map((x) => x.tenantId))).toEqual(new Set(["acme", "globex"]));
     expect([...mine, late].every((d) => d.revokedAt?.getTime() === now && d.revokedBy === "key_ops")).toBe(true);
     expect(other.revokedAt).toBeUndefined();
     expect(expired.revokedAt).toBeUndefined();
@@ -87,7 +99,7 @@ describe("the sessions an admin key created, revoked with it", () => {
       revokedAt: new Date(now + 5),
       revokedBy: "key_ops",
     });
-    expect(rest.revokedCount).toBe(500 - before);
+    expect(rest).toBe(500 - before);
     expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
   }, 20_000);
 });

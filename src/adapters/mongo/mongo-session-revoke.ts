@@ -37,8 +37,8 @@ interface Walk {
   revokedBy: string;
   /** The RPC, for the partial revocation's message. */
   name: string;
-  /** Each batch's sessions, before they are written (revoked afterwards by this call or another). */
-  found?: ((batch: readonly Pick<SessionDoc, "_id" | "tenantId">[]) => void) | undefined;
+  /** Each batch's sessions, once written (each revoked by then, by this call or a concurrent one). */
+  written?: ((batch: readonly Pick<SessionDoc, "_id" | "tenantId">[]) => void) | undefined;
 }
 
 /**
@@ -80,25 +80,20 @@ export function createCreatorSessionRevoke(
   options: SessionRevokeOptions,
 ): RevokeSessionsCreatedBy {
   const walk = createWalk(sessions, options);
-  return async ({ createdBy, revokedAt, revokedBy }) => {
-    const found: { tenantId: string; sessionId: string }[] = [];
-    const revokedCount = await walk({
+  return ({ createdBy, revokedAt, revokedBy, onRevoked }) =>
+    walk({
       match: { createdBy },
       hint: INDEX.sessionCreatedByExpires,
       revokedAt,
       revokedBy,
       name: "the revocation of an admin key's sessions",
-      found: (batch) => {
-        for (const d of batch) found.push({ tenantId: d.tenantId, sessionId: d._id });
-      },
+      written: onRevoked && ((batch) => onRevoked(batch.map((d) => ({ tenantId: d.tenantId, sessionId: d._id })))),
     });
-    return { revokedCount, sessions: found };
-  };
 }
 
 function createWalk(sessions: () => Promise<Collection<SessionDoc>>, options: SessionRevokeOptions) {
   const batchSize = Math.max(1, options.batchSize ?? SESSION_REVOKE_BATCH);
-  return async ({ match, hint, revokedAt, revokedBy, name, found }: Walk): Promise<number> => {
+  return async ({ match, hint, revokedAt, revokedBy, name, written }: Walk): Promise<number> => {
     const deadline = performance.now() + options.budgetMs;
     let revoked = 0;
     const partial = (why: string, cause?: unknown) =>
@@ -138,7 +133,7 @@ function createWalk(sessions: () => Promise<Collection<SessionDoc>>, options: Se
       const batch = await step((maxTimeMS) =>
         coll
           .find(filter, {
-            projection: found ? { _id: 1, expiresAt: 1, tenantId: 1 } : { _id: 1, expiresAt: 1 },
+            projection: written ? { _id: 1, expiresAt: 1, tenantId: 1 } : { _id: 1, expiresAt: 1 },
             sort: { expiresAt: 1 },
             limit: batchSize,
             hint,
@@ -147,7 +142,6 @@ function createWalk(sessions: () => Promise<Collection<SessionDoc>>, options: Se
           .toArray(),
       );
       if (batch.length === 0) return revoked;
-      found?.(batch);
       const ids = batch.map((d) => d._id);
       const r = await step((maxTimeMS) =>
         // Hinted to the _id index: a plan over the walked range would rescan it for every batch.
@@ -158,6 +152,7 @@ function createWalk(sessions: () => Promise<Collection<SessionDoc>>, options: Se
         ),
       );
       revoked += r.modifiedCount;
+      written?.(batch);
       if (batch.length < batchSize) return revoked;
       from = batch[batch.length - 1]!.expiresAt;
     }
