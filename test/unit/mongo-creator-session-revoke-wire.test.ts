@@ -6,6 +6,10 @@ import type { SessionRef } from "../../src/ports/token-store.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
 import { sessionsCollection, type Session } from "../support/mongo-sessions-stub.js";
 import { sleep } from "../support/poll.js";
+import { status } from "@grpc/grpc-js";
+import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { AuditAction, AuditOutcome, KeyStatus } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
+import { startTestApp } from "../support/test-app.js";
 
 /**
  * revokeSessionsCreatedBy (RevokeKey of an admin key) against a scripted MongoDB at the wire: the
@@ -101,5 +105,52 @@ describe("the sessions an admin key created, revoked with it", () => {
     });
     expect(rest).toBe(500 - before);
     expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
+  }, 20_000);
+
+  it("through the service: the key stays revoked when its sessions' walk stops (UNAVAILABLE, the part done in the event), a retry finishes", async () => {
+    const mongo = await stub.readyStore({ timeouts: { transactionBudgetMS: 800 }, sessionRevoke: { batchSize: 100 } });
+    const memory = createMemoryTokenStore();
+    // Everything but this operation runs on the memory store.
+    const t = await startTestApp({
+      store: { ...memory, revokeSessionsCreatedBy: mongo.revokeSessionsCreatedBy },
+      env: { STORE_TIMEOUT_MS: "800" },
+    });
+    try {
+      const admin = () => ({ bearer: t.adminKey });
+      const leaked = await t.grpc.createAdminKey({ label: "leaked" }, admin());
+      const now = Date.now();
+      const mine = Array.from({ length: 600 }, (_, i) =>
+        session(i % 2 ? "acme" : "globex", leaked.key!.id, new Date(now - HOUR), new Date(now + HOUR + i)),
+      );
+      sessionsCollection(stub, mine, { updateDelayMs: 150 });
+      const failure = await t.grpc.revokeKey({ tenantId: "admin", keyId: leaked.key!.id }, admin()).then(
+        () => undefined,
+        (e: { code: number }) => e,
+      );
+      expect(failure?.code).toBe(status.UNAVAILABLE);
+      const keys = (await t.grpc.listKeys({ tenantId: "admin" }, admin())).keys;
+      expect(keys.find((k) => k.id === leaked.key!.id)?.status).toBe(KeyStatus.REVOKED);
+      const event = (
+        await t.grpc.listAuditEvents({ tenantId: "admin", pageSize: 1, action: AuditAction.KEY_REVOKE }, admin())
+      ).events[0]!;
+      expect(event.outcome).toBe(AuditOutcome.FAILED);
+      const done = Number(
+        /key revoked; revoked (\d+) sessions it created before the store stopped/.exec(event.detail)?.[1],
+      );
+      expect(done).toBeGreaterThan(0);
+      expect(done).toBeLessThan(600);
+
+      await sleep(300); // the batch in flight lands
+      const before = mine.filter((d) => d.revokedAt).length;
+      sessionsCollection(stub, mine);
+      await t.grpc.revokeKey({ tenantId: "admin", keyId: leaked.key!.id }, admin()); // the retry: OK
+      const retry = (
+        await t.grpc.listAuditEvents({ tenantId: "admin", pageSize: 1, action: AuditAction.KEY_REVOKE }, admin())
+      ).events[0]!;
+      expect(retry).toMatchObject({ outcome: AuditOutcome.OK, detail: `revoked ${600 - before} sessions it created` });
+      expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
+    } finally {
+      await t.close();
+    }
   }, 20_000);
 });
