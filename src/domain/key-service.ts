@@ -84,8 +84,8 @@ export interface KeyServiceDeps extends ServiceDeps {
   expireTenantKeys?: ((tenantId: string) => Promise<number>) | undefined;
   /** The caller's unit of work (issue 24): a key stored in one whose commit result is unknown is an orphan too. */
   unit?: UnitOfWork | undefined;
-  /** Revokes the sessions an admin key created (session-service.ts); undefined: none are (tests). */
-  sessions?: Pick<SessionService, "revokeCreatedBy"> | undefined;
+  /** Revokes the sessions an admin key created (session-service.ts): RevokeKey on the `admin` tenant. */
+  sessions: Pick<SessionService, "revokeCreatedBy">;
 }
 
 /**
@@ -303,7 +303,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
           publish({ kind: "key_revoked", tenantId, keyId });
         });
       if (!revoked) throw notFound(keyId);
-      if (tenantId === ADMIN_TENANT_ID && deps.sessions) {
+      if (tenantId === ADMIN_TENANT_ID) {
         // Never in the call's transaction (issue 24): possibly many sessions, in batches under the
         // store's own budget, as RevokeTenantSessions. After the key: a session minted with it
         // meanwhile is among them.
