@@ -53,8 +53,7 @@ export function sessionCreatorContract(current: () => TokenStore): void {
 
       const r = await revokeCreatedBy(store, creator, at(HOUR));
       expect(r.revokedCount).toBe(3);
-      const ids = (list: SessionRef[]) =>
-        list.map((s) => `${s.tenantId}/${s.sessionId}`).sort();
+      const ids = (list: SessionRef[]) => list.map((s) => `${s.tenantId}/${s.sessionId}`).sort();
       expect(ids(r.sessions)).toEqual(ids(mine.map((s) => ({ tenantId: s.tenantId, sessionId: s.id }))));
       for (const s of mine)
         expect(await store.findSessionByHash(s.tokenHash)).toEqual({ ...s, revokedAt: at(HOUR), revokedBy: "key_ops" });

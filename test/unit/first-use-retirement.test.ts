@@ -43,7 +43,13 @@ function instance(store: TokenStore, clock: ReturnType<typeof createManualClock>
     jwt: disabledJwtVerifier,
     onKeyUse: retire,
   });
-  const keys = createKeyService({ store, clock, cache, lastUsed, sessions: createSessionService({ store, clock, cache }) });
+  const keys = createKeyService({
+    store,
+    clock,
+    cache,
+    lastUsed,
+    sessions: createSessionService({ store, clock, cache }),
+  });
   return { introspector, keys, audit, published };
 }
 
