@@ -110,7 +110,14 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     const before = mine.filter((d) => d.revokedAt).length;
     expect(before).toBeGreaterThanOrEqual(done);
     sessionsCollection(stub, mine); // the deployment is fast again
-    const rest = await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now + 5), revokedBy: "key_ir" });
+    // The retry on a store with a generous budget: what is tested is that it revokes exactly the rest
+    // (10 round trips within 400 ms failed once on a loaded 2-core machine during the full suite).
+    const fast = await readyStore({ sessionRevoke: { batchSize: 100, budgetMs: 30_000 } });
+    const rest = await fast.revokeTenantSessions({
+      tenantId: "acme",
+      revokedAt: new Date(now + 5),
+      revokedBy: "key_ir",
+    });
     expect(rest).toBe(1000 - before);
     expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
   }, 20_000);
