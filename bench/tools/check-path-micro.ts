@@ -11,6 +11,7 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import { createIntrospector } from "../../src/domain/introspector.js";
 import { createKeyService } from "../../src/domain/key-service.js";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
+import { createSessionService } from "../../src/domain/session-service.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { Authorization, CheckRequestSchema } from "../../src/gen/envoy/service/auth/v3/external_auth_pb.js";
 import { IntrospectRequestSchema, TokenService } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
@@ -41,7 +42,8 @@ const store = createMemoryTokenStore();
 const cache = createTokenCache({ ttlMs: 3_600_000 });
 const lastUsed = createLastUsedRecorder(store, { flushIntervalMs: 3_600_000 });
 const introspector = createIntrospector({ store, clock: systemClock, cache, lastUsed, jwt: disabledJwtVerifier });
-const keys = createKeyService({ store, clock: systemClock, cache, lastUsed });
+const sessions = createSessionService({ store, clock: systemClock, cache });
+const keys = createKeyService({ store, clock: systemClock, cache, lastUsed, sessions });
 const tokens: string[] = [];
 for (let i = 0; i < 10; i++) tokens.push((await keys.create(`bench-${i % 4}`, `k${i}`, "bench")).token);
 for (const t of tokens) await introspector.introspect(t); // cached: the fast paths answer

@@ -168,6 +168,7 @@ export function wireService(deps: {
     },
     () => clock.now(),
   );
+  const sessions = createSessionService({ store, clock, cache: changeCache, publish });
   const keys = createKeyService({
     store,
     clock,
@@ -175,6 +176,7 @@ export function wireService(deps: {
     lastUsed,
     publish,
     unit,
+    sessions, // RevokeKey of an admin key revokes the sessions it created
     expireTenantKeys: (tenantId) => expireTenantKeys({ store, audit, clock, publish }, tenantId), // issue 22
   });
   const retireOnFirstUse = createFirstUseRetirement({
@@ -198,7 +200,7 @@ export function wireService(deps: {
     audit,
     introspector,
     keys,
-    sessions: createSessionService({ store, clock, cache: changeCache, publish }),
+    sessions,
     policies: createPolicyService({ store, clock, cache: changeCache, publish }),
     adminGroup: config.cognito?.adminGroup ?? DEFAULT_COGNITO_ADMIN_GROUP,
   });
@@ -343,6 +345,7 @@ function invalidatedAgainAfterCommit(
     deleteKey: again(cache.deleteKey.bind(cache)),
     deleteSession: again(cache.deleteSession.bind(cache)),
     deleteTenantSessions: again(cache.deleteTenantSessions.bind(cache)),
+    deleteSessionsCreatedBy: again(cache.deleteSessionsCreatedBy.bind(cache)),
     deletePolicy: again(cache.deletePolicy.bind(cache)),
     clear: again(cache.clear.bind(cache)),
   });

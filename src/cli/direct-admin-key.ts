@@ -3,6 +3,7 @@ import { openStore } from "../app/open-store.js";
 import { loadConfig } from "../config.js";
 import { createKeyService, type IssuedKey, type KeyService } from "../domain/key-service.js";
 import { createLastUsedRecorder } from "../domain/last-used-recorder.js";
+import { createSessionService } from "../domain/session-service.js";
 import type { KeyRecord } from "../domain/records.js";
 import { createTokenCache } from "../domain/token-cache.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
@@ -40,7 +41,10 @@ async function withDirectStore<T>(
     }
     const lastUsed = createLastUsedRecorder(store);
     try {
-      const keys = createKeyService({ store, clock: systemClock, cache: createTokenCache(), lastUsed });
+      const cache = createTokenCache();
+      // A revoked admin key's sessions go with it here too (key-service.ts).
+      const sessions = createSessionService({ store, clock: systemClock, cache });
+      const keys = createKeyService({ store, clock: systemClock, cache, lastUsed, sessions });
       return await fn({ keys, audit: createAuditTrail({ store, clock: systemClock }) });
     } finally {
       await lastUsed.close();
@@ -56,15 +60,23 @@ function audited<T>(
   action: AuditAction,
   change: () => Promise<T>,
   keyOf: (v: T) => string,
+  /** What the change did beyond its key, appended to the detail once it is done. */
+  didAlso?: () => string | undefined,
 ): Promise<T> {
+  const detail = `break-glass --direct by OS user ${userInfo().username} on ${hostname()}`;
   return audit
     .begin({
       action,
       actor: { kind: "service", id: "cli-direct", tenantId: ADMIN_TENANT_ID },
       tenantId: ADMIN_TENANT_ID,
-      detail: `break-glass --direct by OS user ${userInfo().username} on ${hostname()}`,
+      detail,
     })
-    .then((pending) => completeAfter(pending, change, (v) => ({ keyId: keyOf(v) })));
+    .then((pending) =>
+      completeAfter(pending, change, (v) => {
+        const also = didAlso?.();
+        return also === undefined ? { keyId: keyOf(v) } : { keyId: keyOf(v), detail: `${detail}; ${also}` };
+      }),
+    );
 }
 
 export function createAdminKeyDirect(env: NodeJS.ProcessEnv, label: string): Promise<IssuedKey> {
@@ -84,12 +96,14 @@ export function listAdminKeysDirect(env: NodeJS.ProcessEnv): Promise<KeyRecord[]
 }
 
 export function revokeAdminKeyDirect(env: NodeJS.ProcessEnv, keyId: string): Promise<KeyRecord> {
-  return withDirectStore(env, ({ keys, audit }) =>
-    audited(
+  return withDirectStore(env, ({ keys, audit }) => {
+    let sessions: number | undefined;
+    return audited(
       audit,
       "key.revoke",
-      () => keys.revoke(ADMIN_TENANT_ID, keyId, "cli-direct"),
+      () => keys.revoke(ADMIN_TENANT_ID, keyId, "cli-direct", { onSessionsRevoked: (n) => (sessions = n) }),
       (k) => k.id,
-    ),
-  );
+      () => (sessions === undefined ? undefined : `revoked ${sessions} sessions it created`),
+    );
+  });
 }

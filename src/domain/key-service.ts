@@ -16,7 +16,8 @@ import { keyInactiveReason, requireGraceMs, resolveExpiry, successorExpiry, type
 import { createKeySuspension, type KeySuspension } from "./key-suspension.js";
 import { hashToken } from "./token-hash.js";
 import { requireWithinCreator } from "./key-scopes.js";
-import type { UnitOfWork } from "../ports/unit-of-work.js";
+import { directUnitOfWork, type UnitOfWork } from "../ports/unit-of-work.js";
+import type { SessionService } from "./session-service.js";
 
 export interface IssuedKey {
   /** The plaintext: exists only in this value, returned once to the caller. */
@@ -51,7 +52,17 @@ export interface KeyService extends KeySuspension {
       creatorScopes?: readonly string[] | undefined;
     },
   ): Promise<IssuedKey & { previous: KeyRecord }>;
-  revoke(tenantId: string, keyId: string, actor: string): Promise<KeyRecord>;
+  /**
+   * Revokes a key. An admin key (tenant `admin`) takes the sessions it created with it, on every
+   * tenant, each time (a retry after a partial revoke, or of a key already revoked, finishes the
+   * job); `onSessionsRevoked` is told how many this call revoked. A rotation never does: it is routine.
+   */
+  revoke(
+    tenantId: string,
+    keyId: string,
+    actor: string,
+    opts?: { onSessionsRevoked?: ((count: number) => void) | undefined },
+  ): Promise<KeyRecord>;
   list(tenantId: string): Promise<KeyRecord[]>;
 }
 
@@ -73,6 +84,8 @@ export interface KeyServiceDeps extends ServiceDeps {
   expireTenantKeys?: ((tenantId: string) => Promise<number>) | undefined;
   /** The caller's unit of work (issue 24): a key stored in one whose commit result is unknown is an orphan too. */
   unit?: UnitOfWork | undefined;
+  /** Revokes the sessions an admin key created (session-service.ts): RevokeKey on the `admin` tenant. */
+  sessions: Pick<SessionService, "revokeCreatedBy">;
 }
 
 /**
@@ -272,7 +285,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
       return { token: issued.token, key: result.key, previous: view(previous, now) };
     },
 
-    async revoke(tenantId, keyId, actor) {
+    async revoke(tenantId, keyId, actor, opts = {}) {
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
@@ -290,6 +303,14 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
           publish({ kind: "key_revoked", tenantId, keyId });
         });
       if (!revoked) throw notFound(keyId);
+      if (tenantId === ADMIN_TENANT_ID) {
+        // Never in the call's transaction (issue 24): possibly many sessions, in batches under the
+        // store's own budget, as RevokeTenantSessions. After the key: a session minted with it
+        // meanwhile is among them.
+        const sessions = deps.sessions;
+        const count = await (deps.unit ?? directUnitOfWork).outside(() => sessions.revokeCreatedBy(keyId, actor));
+        opts.onSessionsRevoked?.(count);
+      }
       return view(revoked, now);
     },
 

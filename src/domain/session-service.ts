@@ -23,6 +23,14 @@ export interface SessionService {
   revoke(tenantId: string, sessionId: string, actor: string): Promise<SessionRecord>;
   /** Revokes every live session of the tenant; answers how many. Later sessions are unaffected. */
   revokeAll(tenantId: string, actor: string): Promise<number>;
+  /**
+   * Revokes every live session `creator` (an admin key's id) created, on every tenant: RevokeKey of
+   * that admin key (key-service.ts). Answers how many this call revoked. Watchers hear of each
+   * session once it is stored (session_revoked); this instance's cache forgets them at once, other
+   * instances through the change feed (MongoDB) or within the cache TTL. A store that stops part-way
+   * throws PartialRevocationError with its count; calling again revokes the rest.
+   */
+  revokeCreatedBy(creator: string, actor: string): Promise<number>;
 }
 
 export function createSessionService({ store, clock, cache, publish = () => {} }: ServiceDeps): SessionService {
@@ -63,6 +71,25 @@ export function createSessionService({ store, clock, cache, publish = () => {} }
       } finally {
         cache.deleteTenantSessions(tenantId);
         publish({ kind: "tenant_sessions_revoked", tenantId });
+      }
+    },
+
+    async revokeCreatedBy(creator, actor) {
+      try {
+        return await store.revokeSessionsCreatedBy({
+          createdBy: creator,
+          revokedAt: clock.now(),
+          revokedBy: actor,
+          // Per written batch (MongoDB writes many): the cache and watchers learn of it at once.
+          onRevoked: (sessions) => {
+            for (const { tenantId, sessionId } of sessions) {
+              cache.deleteSession(sessionId);
+              publish({ kind: "session_revoked", tenantId, sessionId });
+            }
+          },
+        });
+      } finally {
+        cache.deleteSessionsCreatedBy(creator); // and all of them, even on failure: part of a write may have landed
       }
     },
   };

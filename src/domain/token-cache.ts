@@ -55,6 +55,8 @@ export interface TokenCache {
   deleteSession(sessionId: string): void;
   /** Drops every cached session of a tenant (RevokeTenantSessions on this instance). */
   deleteTenantSessions(tenantId: string): void;
+  /** Drops every cached session an admin key created (RevokeKey of that key on this instance). */
+  deleteSessionsCreatedBy(createdBy: string): void;
   getPolicy(tenantId: string): TenantPolicyRecord | undefined;
   setPolicy(policy: TenantPolicyRecord): void;
   deletePolicy(tenantId: string): void;
@@ -96,6 +98,15 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
     const hash = hashById.get(id);
     if (hash !== undefined) positive.delete(hash);
   };
+  /** Bulk revocations (a tenant's sessions, an admin key's sessions): rare, one pass over the cache is fine. */
+  const deleteSessionsWhere = (match: (s: SessionRecord) => boolean) => {
+    epoch++;
+    const drop: string[] = [];
+    for (const [hash, slot] of positive.entries()) {
+      if (slot.value.kind === "session" && match(slot.value.record)) drop.push(hash);
+    }
+    for (const hash of drop) positive.delete(hash);
+  };
   const policies = new LRUCache<string, CacheSlot<TenantPolicyRecord>>({ max: Math.max(1, opts.maxEntries) });
   const isNegative = (e: CachedToken) => e.kind === "absent" || e.kind === "jwt_rejected";
   const live = <T>(c: LRUCache<string, CacheSlot<T>>, key: string): CacheSlot<T> | undefined => {
@@ -134,13 +145,10 @@ export function createTokenCache(options: Partial<TokenCacheOptions> = {}): Toke
     deleteKey: deleteById,
     deleteSession: deleteById,
     deleteTenantSessions(tenantId) {
-      epoch++;
-      // A rare incident-response call: one pass over the cache is fine.
-      const drop: string[] = [];
-      for (const [hash, slot] of positive.entries()) {
-        if (slot.value.kind === "session" && slot.value.record.tenantId === tenantId) drop.push(hash);
-      }
-      for (const hash of drop) positive.delete(hash);
+      deleteSessionsWhere((s) => s.tenantId === tenantId);
+    },
+    deleteSessionsCreatedBy(createdBy) {
+      deleteSessionsWhere((s) => s.createdBy === createdBy);
     },
     getPolicy(tenantId) {
       return lookupPolicy(tenantId)?.value;

@@ -28,6 +28,12 @@ export type RotateKeyResult =
  */
 export const LAST_USED_COARSENESS_MS = 1000;
 
+/** A session by its ids (never a token or a hash). */
+export interface SessionRef {
+  tenantId: string;
+  sessionId: string;
+}
+
 export interface KeyUse {
   keyId: string;
   at: Date;
@@ -105,6 +111,20 @@ export interface TokenStore extends AuditStore, LeaseStore {
    * number it revoked; calling again revokes the rest.
    */
   revokeTenantSessions(args: { tenantId: string; revokedAt: Date; revokedBy: string }): Promise<number>;
+  /**
+   * Revokes every session whose createdBy is `createdBy` (an admin key's id: RevokeKey of that key),
+   * on every tenant, that is not revoked and not expired at `revokedAt`, whenever it was created (the
+   * creator is being revoked: a session it minted while this runs goes too); answers how many this
+   * call revoked. `onRevoked` is called after each write with the sessions it covered (each revoked
+   * by then, by this call or a concurrent one), for the invalidations. A store that cannot finish
+   * throws PartialRevocationError (UNAVAILABLE) with the number it revoked; calling again revokes the rest.
+   */
+  revokeSessionsCreatedBy(args: {
+    createdBy: string;
+    revokedAt: Date;
+    revokedBy: string;
+    onRevoked?: ((sessions: readonly SessionRef[]) => void) | undefined;
+  }): Promise<number>;
   /** DEPRECATED keys whose revokeAt <= now, oldest revokeAt first, at most `limit`. */
   findExpiredKeys(now: Date, limit: number): Promise<KeyRecord[]>;
 

@@ -39,6 +39,13 @@ export type AuditedCall = <T>(
  * sessions, more than one transaction should hold), so its event keeps the plain path.
  */
 const IN_UNIT = new Set(Object.keys(AUDIT_EVENT_TYPES).filter((a) => a !== "sessions.revoke_all"));
+/**
+ * Nor RevokeKey of an admin key: it revokes the sessions that key created on every tenant the same
+ * way (key-service.ts), and the key must stay revoked when that stops part-way (a transaction would
+ * roll it back with the rest, and the walk could outlast the transaction's own deadline).
+ */
+const inUnit = (action: AuditAction, request: { tenantId?: string }): boolean =>
+  IN_UNIT.has(action) && !(action === "key.revoke" && request.tenantId === ADMIN_TENANT_ID);
 
 /** A refusal inside a unit: the unit commits (the failed event with it), then the error is thrown. */
 class Refused {
@@ -60,7 +67,7 @@ export function createAuditedCall(audit: AuditTrail, refusals?: RefusalWindows):
       protocol: ctx.protocol,
       requestId: requestIdOf(ctx),
     };
-    if (!IN_UNIT.has(action)) return attempt(action, request, caller, body, false);
+    if (!inUnit(action, request)) return attempt(action, request, caller, body, false);
     let last: Attempt | undefined;
     let outcome: { value: Awaited<ReturnType<typeof body>> } | Refused;
     try {

@@ -6,7 +6,7 @@ import type { Introspector } from "../domain/introspector.js";
 import type { RefusalWindows } from "../domain/refusal-windows.js";
 import { requireKeyId, requireLabel } from "../domain/key-rules.js";
 import { ADMIN_TENANT_ID } from "../domain/tenant-id.js";
-import { invalidArgument } from "../domain/errors.js";
+import { invalidArgument, PartialRevocationError } from "../domain/errors.js";
 import * as pb from "../gen/warpflow/auth/v1/token_service_pb.js";
 import { anyTenantOf, createAdminCall, tenantOf } from "./admin-call.js";
 import { createAuditedCall } from "./audited-call.js";
@@ -121,18 +121,31 @@ export function createTokenServiceHandlers(deps: {
         },
       ),
 
-    revokeKey: (req, ctx) =>
-      call(
+    revokeKey: (req, ctx) => {
+      // An admin key's sessions go with it (key-service.ts; not in a unit of work: audited-call.ts).
+      let sessions = 0;
+      return call(
         { action: "key.revoke", permission: "revoke_key", tenant: anyTenantOf, fields: keyIdOf },
         req,
         ctx,
         async (c) => {
           await c.audit.begin();
-          return create(pb.RevokeKeyResponseSchema, {
-            key: toApiKey(await admin.keys.revoke(c.tenantId, c.fields.keyId, c.principal.actor)),
-          });
+          const key = await admin.keys
+            .revoke(c.tenantId, c.fields.keyId, c.principal.actor, {
+              onSessionsRevoked: (n) => c.audit.detail(`revoked ${(sessions += n)} sessions it created`),
+            })
+            .catch((err: unknown) => {
+              // UNAVAILABLE part-way: the event records how many were revoked (a retry revokes the rest).
+              if (err instanceof PartialRevocationError)
+                c.audit.detail(
+                  `key revoked; revoked ${(sessions += err.revokedCount)} sessions it created before the store stopped; retry to revoke the rest`,
+                );
+              throw err;
+            });
+          return create(pb.RevokeKeyResponseSchema, { key: toApiKey(key) });
         },
-      ),
+      );
+    },
 
     listKeys: (req, ctx) =>
       call({ action: "keys.list", permission: "list_keys", tenant: anyTenantOf }, req, ctx, async (c) =>

@@ -271,6 +271,9 @@ describe.skipIf(!mongo.available)("MongoDB adapter: indexes and replicas", () =>
       expect(sessions.find((i) => i.name === INDEX.sessionTenantExpires)).toMatchObject({
         key: { tenantId: 1, expiresAt: 1 },
       });
+      expect(sessions.find((i) => i.name === INDEX.sessionCreatedByExpires)).toMatchObject({
+        key: { createdBy: 1, expiresAt: 1 },
+      });
     } finally {
       await Promise.all(clients.map((c) => c.close()));
       await dropDatabase(uri, dbName);

@@ -11,6 +11,7 @@ import { expireGracePeriods } from "../../src/domain/grace-expiry.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { keyLifecycleContract } from "./key-lifecycle.contract.js";
+import { sessionCreatorContract } from "./session-creator.contract.js";
 
 /**
  * THE store contract: every behaviour of a TokenStore that the domain relies on. One suite, run
@@ -862,6 +863,7 @@ export function tokenStoreContract(open: () => Promise<ContractStore>): void {
   });
 
   keyLifecycleContract(() => store); // issue 22
+  sessionCreatorContract(() => store); // RevokeKey of an admin key
 
   describe("audit events", () => {
     const event = (tenantId: string, time: Date, over: Partial<AuditEvent> = {}): AuditEvent => ({

@@ -100,8 +100,8 @@ beforeAll(async () => {
   counting = createCountingStore(raw);
   const cache = createTokenCache({ ttlMs: 60_000 });
   lastUsed = createLastUsedRecorder(raw, { flushIntervalMs: 3_600_000 });
-  const keys = createKeyService({ store: raw, clock, cache, lastUsed });
   const sessions = createSessionService({ store: raw, clock, cache });
+  const keys = createKeyService({ store: raw, clock, cache, lastUsed, sessions });
   const policies = createPolicyService({ store: raw, clock, cache });
   for (const tenant of ["acme", "beta", "a", "x-1", "t0123456789"]) {
     active.set((await keys.create(tenant, "fuzz", "test")).token, tenant);

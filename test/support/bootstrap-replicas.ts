@@ -2,6 +2,7 @@
 // (the same store object, or one connection per instance): the outcomes and the keys each saved.
 import { type BootstrapOutcome, ensureAdminKey } from "../../src/domain/admin-bootstrap.js";
 import { createKeyService } from "../../src/domain/key-service.js";
+import { createSessionService } from "../../src/domain/session-service.js";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { systemClock } from "../../src/ports/clock.js";
@@ -24,6 +25,7 @@ export async function bootstrapAtOnce(
           clock: systemClock,
           cache: createTokenCache(),
           lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+          sessions: createSessionService({ store, clock: systemClock, cache: createTokenCache() }),
         }),
         holder: `replica-${i}`,
         pollMs,

@@ -16,8 +16,8 @@ export function createDomain(opts: { store?: TokenStore; cache?: Partial<TokenCa
   const cache = createTokenCache({ ttlMs: 60_000, ...opts.cache });
   const lastUsed = createLastUsedRecorder(store, { flushIntervalMs: 60_000 });
   const introspector = createIntrospector({ store, clock, cache, lastUsed, jwt: opts.jwt ?? disabledJwtVerifier });
-  const keys = createKeyService({ store, clock, cache, lastUsed });
   const sessions = createSessionService({ store, clock, cache });
+  const keys = createKeyService({ store, clock, cache, lastUsed, sessions });
   const policies = createPolicyService({ store, clock, cache });
   return { store, clock, cache, lastUsed, introspector, keys, sessions, policies };
 }

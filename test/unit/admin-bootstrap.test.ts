@@ -7,6 +7,7 @@ import type { KeyRecord } from "../../src/domain/records.js";
 import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import { createKeyService } from "../../src/domain/key-service.js";
+import { createSessionService } from "../../src/domain/session-service.js";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { hashToken } from "../../src/domain/token-hash.js";
@@ -21,6 +22,7 @@ function setup(store: TokenStore) {
     clock: systemClock,
     cache: createTokenCache(),
     lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+    sessions: createSessionService({ store, clock: systemClock, cache: createTokenCache() }),
   });
   return { store, clock: systemClock, keys, holder: `test-${++holders}` };
 }

@@ -8,6 +8,7 @@ import { StoreUnavailableError } from "../../src/domain/errors.js";
 import { createFirstUseRetirement, RETIRED_BY } from "../../src/domain/first-use-retirement.js";
 import { createIntrospector } from "../../src/domain/introspector.js";
 import { createKeyService } from "../../src/domain/key-service.js";
+import { createSessionService } from "../../src/domain/session-service.js";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { disabledJwtVerifier } from "../../src/ports/jwt-verifier.js";
@@ -42,7 +43,13 @@ function instance(store: TokenStore, clock: ReturnType<typeof createManualClock>
     jwt: disabledJwtVerifier,
     onKeyUse: retire,
   });
-  const keys = createKeyService({ store, clock, cache, lastUsed });
+  const keys = createKeyService({
+    store,
+    clock,
+    cache,
+    lastUsed,
+    sessions: createSessionService({ store, clock, cache }),
+  });
   return { introspector, keys, audit, published };
 }
 

@@ -1,83 +1,21 @@
-import type { SessionDoc } from "../../src/adapters/mongo/mongo-documents.js";
 import { status } from "@grpc/grpc-js";
-import { BSON, type Document } from "mongodb";
+import { type Document } from "mongodb";
 import { describe, expect, it } from "vitest";
 import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { INDEX } from "../../src/adapters/mongo/mongo-indexes.js";
 import { type MongoTokenStoreOptions } from "../../src/adapters/mongo/mongo-token-store.js";
 import { PartialRevocationError } from "../../src/domain/errors.js";
 import { AuditAction, AuditOutcome } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { type MongoWireStub, type WireCommand } from "../support/mongo-wire-stub.js";
 import { startTestApp } from "../support/test-app.js";
 import { sleep } from "../support/poll.js";
 import { useMongoWireStub } from "../support/mongo-wire-fixture.js";
+import { sessionsCollection, type Session } from "../support/mongo-sessions-stub.js";
 
 /**
  * RevokeTenantSessions against a scripted MongoDB at the wire (issue 18.1): the real driver sends
  * what the adapter builds, and a small in-memory `sessions` collection answers `find` and `update`
  * by evaluating the filters it receives, the way mongod would for these operators.
  */
-// The stored shape (a mapped copy: an object type, so it fits the filter evaluator's Record<string, unknown>).
-type Session = { [K in keyof SessionDoc]: SessionDoc[K] };
-
-function matches(doc: Record<string, unknown>, filter: Document): boolean {
-  return Object.entries(filter).every(([field, cond]) => {
-    const value = doc[field];
-    if (cond === null || typeof cond !== "object" || cond instanceof Date) return value === cond;
-    return Object.entries(cond as Document).every(([op, arg]) => {
-      switch (op) {
-        case "$exists":
-          return (value !== undefined) === arg;
-        case "$gt":
-          return value !== undefined && (value as Date) > arg;
-        case "$gte":
-          return value !== undefined && (value as Date) >= arg;
-        case "$lte":
-          return value !== undefined && (value as Date) <= arg;
-        case "$in":
-          return (arg as unknown[]).includes(value);
-        default:
-          throw new Error(`stub: operator ${op} not modelled`);
-      }
-    });
-  });
-}
-
-/** The scripted `sessions` collection; `onUpdate` runs when an update arrives, before it is applied. */
-function sessionsCollection(
-  stub: MongoWireStub,
-  docs: Session[],
-  opts: { updateDelayMs?: number; onUpdate?: () => void } = {},
-) {
-  const seen: WireCommand[] = [];
-  stub.handle = async (cmd) => {
-    const { name, doc } = cmd;
-    if (name === "find" && doc.find === "sessions") {
-      seen.push(cmd);
-      let found = docs.filter((d) => matches(d, doc.filter ?? {}));
-      if (doc.sort) found = found.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
-      if (doc.limit) found = found.slice(0, doc.limit);
-      const firstBatch = found.map((d) => (doc.projection ? { _id: d._id, expiresAt: d.expiresAt } : d));
-      return { cursor: { id: BSON.Long.ZERO, ns: "wf.sessions", firstBatch }, ok: 1 };
-    }
-    if (name === "update" && doc.update === "sessions") {
-      seen.push(cmd);
-      opts.onUpdate?.();
-      if (opts.updateDelayMs) await sleep(opts.updateDelayMs);
-      let n = 0;
-      for (const u of doc.updates as { q: Document; u: { $set: Partial<Session> } }[]) {
-        for (const d of docs.filter((s) => matches(s, u.q))) {
-          Object.assign(d, u.u.$set);
-          n++;
-        }
-      }
-      return { n, nModified: n, ok: 1 };
-    }
-    return undefined;
-  };
-  return seen;
-}
-
 const HOUR = 3600_000;
 let seq = 0;
 function session(tenantId: string, createdAt: Date, expiresAt: Date): Session {
@@ -172,7 +110,14 @@ describe("RevokeTenantSessions at scale (issue 18.1)", () => {
     const before = mine.filter((d) => d.revokedAt).length;
     expect(before).toBeGreaterThanOrEqual(done);
     sessionsCollection(stub, mine); // the deployment is fast again
-    const rest = await s.revokeTenantSessions({ tenantId: "acme", revokedAt: new Date(now + 5), revokedBy: "key_ir" });
+    // The retry on a store with a generous budget: what is tested is that it revokes exactly the rest
+    // (10 round trips within 400 ms failed once on a loaded 2-core machine during the full suite).
+    const fast = await readyStore({ sessionRevoke: { batchSize: 100, budgetMs: 30_000 } });
+    const rest = await fast.revokeTenantSessions({
+      tenantId: "acme",
+      revokedAt: new Date(now + 5),
+      revokedBy: "key_ir",
+    });
     expect(rest).toBe(1000 - before);
     expect(mine.every((d) => d.revokedAt !== undefined)).toBe(true);
   }, 20_000);

@@ -234,6 +234,24 @@ describe("an admin change, its audit event and its outbox message: one transacti
     expect(cmds.find(on("find", COLLECTIONS.keys))!.doc.autocommit).toBeUndefined(); // the lookup: before the unit
   });
 
+  it("RevokeKey of an admin key is not a transaction (its sessions are walked in batches): each write on its own", async () => {
+    const s = await open();
+    stub.handle = answer;
+    const from = stub.commands.length;
+    const adminKeyId = "key_ADMINADMINADMINADMI";
+    await createAuditedCall(s.audit)("key.revoke", ctx, { tenantId: "admin", keyId: adminKeyId }, async (scope) => {
+      scope.principal({ kind: "platform_admin", actor: "key_admin0000000000000" });
+      await scope.begin();
+      return s.store.revokeKey({ tenantId: "admin", keyId: adminKeyId, revokedAt: clock.now() });
+    });
+    const cmds = sent(from);
+    expect(cmds.some((c) => c.name === "findAndModify")).toBe(true);
+    // (A retryable write carries a txnNumber too: a transaction is autocommit false.)
+    expect(cmds.filter((c) => c.doc.autocommit === false || c.doc.startTransaction)).toEqual([]);
+    expect(cmds.some((c) => c.name === "commitTransaction")).toBe(false);
+    expect(s.lines.map((l) => [l.event.action, l.event.outcome])).toEqual([["key.revoke", "ok"]]);
+  });
+
   it("a standalone server (no transactions, as the driver's topology says): today's path, each write on its own", async () => {
     stub.replicaSet = false;
     const s = await open();

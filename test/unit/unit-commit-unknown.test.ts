@@ -4,6 +4,7 @@ import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-s
 import { createMongoUnitOfWork } from "../../src/adapters/mongo/mongo-unit-of-work.js";
 import { systemClock } from "../../src/ports/clock.js";
 import { createKeyService } from "../../src/domain/key-service.js";
+import { createSessionService } from "../../src/domain/session-service.js";
 import { createLastUsedRecorder } from "../../src/domain/last-used-recorder.js";
 import { createTokenCache } from "../../src/domain/token-cache.js";
 import { pollUntil } from "../support/poll.js";
@@ -48,6 +49,7 @@ describe("a unit of work whose commit result is unknown", () => {
       clock: systemClock,
       cache: createTokenCache(),
       lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+      sessions: createSessionService({ store, clock: systemClock, cache: createTokenCache() }),
       unit,
     });
     await expect(unit.run(() => keys.create("acme", "ci", "admin"))).rejects.toThrow(/connection reset/);
@@ -79,6 +81,7 @@ describe("a unit of work whose commit result is unknown", () => {
       clock: systemClock,
       cache: createTokenCache(),
       lastUsed: createLastUsedRecorder(store, { flushIntervalMs: 60_000 }),
+      sessions: createSessionService({ store, clock: systemClock, cache: createTokenCache() }),
       unit,
     });
     const { key } = await unit.run(() => keys.create("acme", "ok", "admin"));

@@ -1,6 +1,13 @@
 import { StoreUnavailableError } from "../../domain/errors.js";
 import { defaultPolicy, type KeyRecord, type SessionRecord, type TenantPolicyRecord } from "../../domain/records.js";
-import type { InsertKeyResult, KeyUse, PolicyField, RotateKeyResult, TokenStore } from "../../ports/token-store.js";
+import type {
+  InsertKeyResult,
+  KeyUse,
+  PolicyField,
+  RotateKeyResult,
+  SessionRef,
+  TokenStore,
+} from "../../ports/token-store.js";
 import { createMemoryAuditEvents } from "./memory-audit-events.js";
 import { createMemoryLeases } from "./memory-leases.js";
 
@@ -203,6 +210,20 @@ export function createMemoryTokenStore(
         }
       }
       return n;
+    },
+
+    async revokeSessionsCreatedBy({ createdBy, revokedAt, revokedBy, onRevoked }) {
+      assertOpen();
+      const sessions: SessionRef[] = [];
+      for (const s of sessionsByHash.values()) {
+        if (s.createdBy === createdBy && s.revokedAt === undefined && s.expiresAt > revokedAt) {
+          s.revokedAt = revokedAt;
+          s.revokedBy = revokedBy;
+          sessions.push({ tenantId: s.tenantId, sessionId: s.id });
+        }
+      }
+      if (sessions.length > 0) onRevoked?.(sessions);
+      return sessions.length;
     },
 
     async findExpiredKeys(now, limit) {

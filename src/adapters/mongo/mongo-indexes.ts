@@ -31,6 +31,7 @@ export const INDEX = {
   sessionTokenHash: "sessions_token_hash_unique",
   sessionTtl: "sessions_expires_at_ttl",
   sessionTenantExpires: "sessions_tenant_expires_at",
+  sessionCreatedByExpires: "sessions_created_by_expires_at",
   auditTenant: "audit_tenant_id",
   auditTenantAction: "audit_tenant_action_id",
   auditDedupe: "audit_dedupe_key_unique",
@@ -87,6 +88,9 @@ export const SESSION_INDEXES: IndexDescription[] = [
   // RevokeTenantSessions: one tenant's live sessions (expiresAt > the revoke time), walked in
   // batches in expiresAt order (mongo-session-revoke.ts), never every tenant's sessions.
   { name: INDEX.sessionTenantExpires, key: { tenantId: 1, expiresAt: 1 } },
+  // RevokeKey of an admin key: the live sessions that key created, on every tenant, walked the same
+  // way (mongo-session-revoke.ts, createCreatorSessionRevoke).
+  { name: INDEX.sessionCreatedByExpires, key: { createdBy: 1, expiresAt: 1 } },
 ];
 
 export const AUDIT_INDEXES: IndexDescription[] = [

@@ -25,6 +25,21 @@ export interface SessionRevokeOptions {
 }
 
 type RevokeTenantSessions = TokenStore["revokeTenantSessions"];
+type RevokeSessionsCreatedBy = TokenStore["revokeSessionsCreatedBy"];
+
+/** The batched walk both revocations share (see createSessionRevoke). */
+interface Walk {
+  /** What selects the sessions besides "not revoked, live at revokedAt" (an index prefix). */
+  match: Filter<SessionDoc>;
+  /** The index on {...match, expiresAt} the walk is hinted to. */
+  hint: string;
+  revokedAt: Date;
+  revokedBy: string;
+  /** The RPC, for the partial revocation's message. */
+  name: string;
+  /** Each batch's sessions, once written (each revoked by then, by this call or a concurrent one). */
+  written?: ((batch: readonly Pick<SessionDoc, "_id" | "tenantId">[]) => void) | undefined;
+}
 
 /**
  * RevokeTenantSessions at scale. The sessions to revoke are the tenant's sessions that are live at
@@ -44,14 +59,47 @@ export function createSessionRevoke(
   sessions: () => Promise<Collection<SessionDoc>>,
   options: SessionRevokeOptions,
 ): RevokeTenantSessions {
+  const walk = createWalk(sessions, options);
+  return ({ tenantId, revokedAt, revokedBy }) =>
+    walk({
+      match: { tenantId, createdAt: { $lte: revokedAt } },
+      hint: INDEX.sessionTenantExpires,
+      revokedAt,
+      revokedBy,
+      name: "RevokeTenantSessions",
+    });
+}
+
+/**
+ * The sessions an admin key created, on every tenant (RevokeKey of that key): the same batched walk
+ * on {createdBy, expiresAt}, whatever the session's createdAt (the creator is being revoked, so a
+ * session it minted while this runs goes too, if the walk has not passed its expiresAt yet).
+ */
+export function createCreatorSessionRevoke(
+  sessions: () => Promise<Collection<SessionDoc>>,
+  options: SessionRevokeOptions,
+): RevokeSessionsCreatedBy {
+  const walk = createWalk(sessions, options);
+  return ({ createdBy, revokedAt, revokedBy, onRevoked }) =>
+    walk({
+      match: { createdBy },
+      hint: INDEX.sessionCreatedByExpires,
+      revokedAt,
+      revokedBy,
+      name: "the revocation of an admin key's sessions",
+      written: onRevoked && ((batch) => onRevoked(batch.map((d) => ({ tenantId: d.tenantId, sessionId: d._id })))),
+    });
+}
+
+function createWalk(sessions: () => Promise<Collection<SessionDoc>>, options: SessionRevokeOptions) {
   const batchSize = Math.max(1, options.batchSize ?? SESSION_REVOKE_BATCH);
-  return async ({ tenantId, revokedAt, revokedBy }) => {
+  return async ({ match, hint, revokedAt, revokedBy, name, written }: Walk): Promise<number> => {
     const deadline = performance.now() + options.budgetMs;
     let revoked = 0;
     const partial = (why: string, cause?: unknown) =>
       new PartialRevocationError(
         revoked,
-        `RevokeTenantSessions stopped after revoking ${revoked} sessions (${why}); retry to revoke the rest`,
+        `${name} stopped after revoking ${revoked} sessions (${why}); retry to revoke the rest`,
         { cause },
       );
 
@@ -77,7 +125,7 @@ export function createSessionRevoke(
     }
 
     const coll = await step(() => sessions()); // may wait for a connection attempt in progress
-    const base = { tenantId, revokedAt: { $exists: false }, createdAt: { $lte: revokedAt } } as const;
+    const base = { ...match, revokedAt: { $exists: false } } as Filter<SessionDoc>;
     let from: Date | undefined;
     for (;;) {
       const expiresAt = from ? { $gt: revokedAt, $gte: from } : { $gt: revokedAt };
@@ -85,10 +133,10 @@ export function createSessionRevoke(
       const batch = await step((maxTimeMS) =>
         coll
           .find(filter, {
-            projection: { _id: 1, expiresAt: 1 },
+            projection: written ? { _id: 1, expiresAt: 1, tenantId: 1 } : { _id: 1, expiresAt: 1 },
             sort: { expiresAt: 1 },
             limit: batchSize,
-            hint: INDEX.sessionTenantExpires,
+            hint,
             maxTimeMS,
           })
           .toArray(),
@@ -96,7 +144,7 @@ export function createSessionRevoke(
       if (batch.length === 0) return revoked;
       const ids = batch.map((d) => d._id);
       const r = await step((maxTimeMS) =>
-        // Hinted to the _id index: a plan over the tenant's range would rescan it for every batch.
+        // Hinted to the _id index: a plan over the walked range would rescan it for every batch.
         coll.updateMany(
           { ...base, expiresAt: { $gt: revokedAt }, _id: { $in: ids } },
           { $set: { revokedAt, revokedBy } },
@@ -104,6 +152,7 @@ export function createSessionRevoke(
         ),
       );
       revoked += r.modifiedCount;
+      written?.(batch);
       if (batch.length < batchSize) return revoked;
       from = batch[batch.length - 1]!.expiresAt;
     }

@@ -18,7 +18,7 @@ import { createMongoChangeFeed } from "./mongo-change-feed.js";
 import { createKeySlotOps } from "./mongo-key-slots.js";
 import { createMongoAuditEvents } from "./mongo-audit-events.js";
 import { createMongoLeases, LEASES_COLLECTION, type LeaseDoc } from "./mongo-leases.js";
-import { createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
+import { createCreatorSessionRevoke, createSessionRevoke, sessionRevokeBudgetMs } from "./mongo-session-revoke.js";
 import type { StoreChangeFeed } from "../../ports/store-changes.js";
 import type { WebhookStore } from "../../ports/webhook-store.js";
 import { createMongoWebhookStore } from "./mongo-webhook-store.js";
@@ -92,11 +92,13 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
   }
 
   // The store deadline (STORE_TIMEOUT_MS, passed as the transaction budget): the revoke reports before it.
-  const revokeTenantSessions = createSessionRevoke(sessions, {
+  const sessionRevoke = {
     budgetMs: options.sessionRevoke?.budgetMs ?? sessionRevokeBudgetMs(conn.timeouts.transactionBudgetMS),
     maxTimeMS: maintenanceMaxTimeMS,
     batchSize: options.sessionRevoke?.batchSize,
-  });
+  };
+  const revokeTenantSessions = createSessionRevoke(sessions, sessionRevoke);
+  const revokeSessionsCreatedBy = createCreatorSessionRevoke(sessions, sessionRevoke);
 
   const audit = createMongoAuditEvents(
     async () => (await db()).collection<AuditDoc>(COLLECTIONS.audit),
@@ -210,6 +212,8 @@ export function createMongoStore(options: MongoTokenStoreOptions): {
 
     // In batches under its own budget; a partial revoke is PartialRevocationError (mongo-session-revoke.ts).
     revokeTenantSessions: (args) => run("revokeTenantSessions", () => revokeTenantSessions(args)),
+    // RevokeKey of an admin key: the same batches, on {createdBy, expiresAt}.
+    revokeSessionsCreatedBy: (args) => run("revokeSessionsCreatedBy", () => revokeSessionsCreatedBy(args)),
 
     findExpiredKeys: (now, limit) =>
       run("findExpiredKeys", async () => {
