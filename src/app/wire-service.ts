@@ -248,6 +248,7 @@ export function wireService(deps: {
     clock,
     cache: changeCache,
     audit,
+    sessions,
     publish,
     observe: (c) =>
       logger.info(

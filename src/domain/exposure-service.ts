@@ -18,6 +18,7 @@ import {
   type ExposureReport,
 } from "./secret-scanning.js";
 import type { ServiceDeps } from "./service-deps.js";
+import type { SessionService } from "./session-service.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import { parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
@@ -54,9 +55,26 @@ export interface ExposureCounts {
 }
 
 export function createExposureService(
-  deps: ServiceDeps & { audit: AuditTrail; observe?: ((counts: ExposureCounts) => void) | undefined },
+  deps: ServiceDeps & {
+    audit: AuditTrail;
+    /** An admin key's sessions go with it, as on RevokeKey (session-service.ts). */
+    sessions: Pick<SessionService, "revokeCreatedBy">;
+    observe?: ((counts: ExposureCounts) => void) | undefined;
+  },
 ): ExposureService {
-  const { store, clock, cache, audit, publish = () => {} } = deps;
+  const { store, clock, cache, audit, sessions, publish = () => {} } = deps;
+
+  /**
+   * The sessions a leaked admin key created, on every tenant (the key's holder may have minted
+   * them): revoked as RevokeKey of that key revokes them, outside the alert's unit of work (many
+   * sessions, in batches). Also for a key already revoked: a walk that stopped part-way (the alert
+   * was answered 503) is finished by GitHub's resend, which finds the key revoked.
+   */
+  const revokeSessionsOf = async (key: KeyRecord, counts: ExposureCounts) => {
+    if (key.tenantId !== ADMIN_TENANT_ID) return;
+    const unit = audit.unit ?? directUnitOfWork;
+    counts.revoked += await unit.outside(() => sessions.revokeCreatedBy(key.id, REVOKED_BY_SCANNER));
+  };
 
   async function judge(report: ExposureReport, counts: ExposureCounts, origin: AlertOrigin): Promise<ExposureLabel> {
     const parsed = parseToken(report.token);
@@ -75,12 +93,16 @@ export function createExposureService(
     if (parsed.kind === "session")
       return (await revokeSession(hash, parsed.tenantId, fields, now, origin)) ? tp(counts) : "false_positive";
     const key = await store.findKeyByHash(hash);
-    if (!key || key.tenantId !== parsed.tenantId || effectiveKey(key, now).status === "revoked")
+    if (!key || key.tenantId !== parsed.tenantId) return "false_positive";
+    if (effectiveKey(key, now).status === "revoked") {
+      await revokeSessionsOf(key, counts);
       return "false_positive";
+    }
     // The revoke, its key.exposed event and the webhook messages: one unit of work (one transaction
     // on a MongoDB replica set). A store failure fails it whole (the alert is 503, GitHub sends it again).
     const unit = audit.unit ?? directUnitOfWork;
     const revoked = await unit.run(() => revokeExposed(key, fields, now, origin));
+    await revokeSessionsOf(key, counts);
     return revoked ? tp(counts) : "false_positive";
   }
 

@@ -187,6 +187,39 @@ describe("a verified alert", () => {
     }
   });
 
+  it("a leaked admin key takes the sessions it created with it (as RevokeKey does), also when reported again after it was revoked", async () => {
+    const leaked = await t.grpc.createAdminKey({ label: "leaked-ci" }, admin());
+    const s1 = await t.grpc.createSession({ tenantId: "leak-b" }, { bearer: leaked.token });
+    const s2 = await t.grpc.createSession({ tenantId: "leak-c" }, { bearer: leaked.token });
+    const bystander = await t.grpc.createSession({ tenantId: "leak-b" }, admin()); // another admin key's
+    expect(await isActive(s1.token)).toBe(true); // cached on this instance
+    const answer = await postAlert(t.baseUrl, alertBody([{ token: leaked.token, source: "npm" }]), signer);
+    expect(answer.json).toEqual([
+      { token_hash: sha256Hex(leaked.token), token_type: "warpflow_api_key", label: "true_positive" },
+    ]);
+    expect(await isActive(leaked.token)).toBe(false);
+    expect(await isActive(s1.token)).toBe(false);
+    expect(await isActive(s2.token)).toBe(false);
+    expect(await isActive(bystander.token)).toBe(true);
+    // A session the key minted that the first walk missed (stored meanwhile; here: written
+    // straight to the store as the key's): a second report of the now revoked key walks again.
+    const template = await t.grpc.createSession({ tenantId: "leak-d" }, admin());
+    const stored = (await counting.store.findSessionByHash(hashToken(template.token)))!;
+    const missedHash = hashToken(`${template.token}x`);
+    await counting.store.insertSession({
+      ...stored,
+      id: `${stored.id}x`,
+      tokenHash: missedHash,
+      createdBy: leaked.key!.id,
+    });
+    const again = await postAlert(t.baseUrl, alertBody([{ token: leaked.token }]), signer);
+    expect(again.json).toEqual([
+      { token_hash: sha256Hex(leaked.token), token_type: "warpflow_api_key", label: "false_positive" },
+    ]);
+    expect((await counting.store.findSessionByHash(missedHash))?.revokedAt).toBeDefined();
+    expect((await counting.store.findSessionByHash(hashToken(template.token)))?.revokedAt).toBeUndefined();
+  });
+
   it("over HTTP/2 (GitHub's sample request is HTTP/2): the same verification and answer", async () => {
     const key = await newKey("leak-h2");
     const body = alertBody([{ token: key.token }]);

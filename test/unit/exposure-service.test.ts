@@ -30,7 +30,7 @@ describe("concurrent reports of one key", () => {
       },
     };
     const audit = createAuditTrail({ store: d.store, clock: d.clock });
-    const svc = createExposureService({ store, clock: d.clock, cache: d.cache, audit });
+    const svc = createExposureService({ store, clock: d.clock, cache: d.cache, audit, sessions: d.sessions });
     const report = { token, type: "warpflow_api_key", url: "https://github.com/o/r", source: "content" };
     const answers = await Promise.all([svc.handle([report]), svc.handle([report])]);
     expect(answers.map((a) => a[0]!.label).sort()).toEqual(["false_positive", "true_positive"]);

@@ -206,6 +206,7 @@ describe("an admin change, its audit event and its outbox message: one transacti
       clock,
       cache: createTokenCache({ ttlMs: 1000, maxEntries: 10, maxNegativeEntries: 10 }),
       audit: s.audit,
+      sessions: { revokeCreatedBy: async () => 0 }, // a tenant key: never asked
     });
     const live = { ...toKeyDoc(ROTATED_KEY), status: "active" };
     stub.handle = (cmd) => {
