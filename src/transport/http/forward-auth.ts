@@ -68,7 +68,9 @@ export function createForwardAuthHandler(
       clientCertVerified: () => (req.socket as Partial<TLSSocket>).authorized === true,
       seq: nextCallSeq(),
     };
-    const credential = credentialOf(authorizationCount(req.rawHeaders), req.headers.authorization);
+    // Read as every other header here (headerReader: trimmed as HTTP/1.1 trims it): over HTTP/2 a
+    // padded "Bearer <token> " arrives as sent and was refused where HTTP/1.1 allowed it.
+    const credential = credentialOf(authorizationCount(req.rawHeaders), ctx.header!("authorization"));
     if (typeof credential !== "string") return finishDenied(res, credential, start, ctx);
     const bearer = credential;
     ctx.bearer = bearer;

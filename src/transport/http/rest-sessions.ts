@@ -31,11 +31,13 @@ export function createRestSessionsHandler(
 ) {
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const start = process.hrtime.bigint();
+    // Every header read trimmed, as HTTP/1.1 gives it (HTTP/2 keeps a padded value as sent).
+    const header = headerReader(req);
     const ctx: CallContext = {
-      bearer: bearerToken(req.headers.authorization),
-      header: headerReader(req),
+      bearer: bearerToken(header("authorization")),
+      header,
       peer: peerOf(req.socket),
-      userAgent: req.headers["user-agent"],
+      userAgent: header("user-agent"),
       protocol: "rest",
       seq: nextCallSeq(),
     };

@@ -72,11 +72,12 @@ export function createSecretScanningHandler(
   };
   return async (req: NodeRequest, res: NodeResponse): Promise<void> => {
     const start = process.hrtime.bigint();
+    const header = headerReader(req); // trimmed as HTTP/1.1 gives it (HTTP/2 keeps padding as sent)
     const ctx: CallContext = {
       bearer: undefined,
-      header: headerReader(req),
+      header,
       peer: peerOf(req.socket),
-      userAgent: req.headers["user-agent"],
+      userAgent: header("user-agent"),
       protocol: "rest",
       seq: nextCallSeq(),
     };

@@ -1,8 +1,11 @@
 // The one rule for a bearer credential, on every protocol (RFC 6750 section 2.1): the scheme
 // `Bearer` (any case), one or more spaces, then a b64token (letters, digits, `-._~+/`, then
 // optional `=` padding). Anything else (a tab, a no-break space, trailing junk, a second
-// credential) is no bearer token at all: admin calls answer UNAUTHENTICATED. HTTP parsers strip
-// optional whitespace around a header value before it reaches this function.
+// credential) is no bearer token at all: admin calls answer UNAUTHENTICATED. Whitespace around the
+// whole header value is stripped before it reaches this function: by HTTP/1.1's parser, and for
+// HTTP/2 (whose server keeps a padded value as sent, grpc-injector.ts) by the readers of each door
+// (json-http.ts headerReader; connect-es's Headers). Native gRPC metadata is taken as sent, as
+// grpc-js takes it: a padded value there is no bearer token (refused, as when HTTP/2 dropped it).
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*)$/i;
 
 /** Extracts the token from an `authorization` header value; undefined when absent or not Bearer. */
