@@ -53,7 +53,13 @@ export function createHttpDelivery(opts: {
       const done = (o: DeliveryOutcome) => {
         if (settled) return;
         settled = true;
+        deadline.removeEventListener("abort", onDeadline);
         resolve(o);
+      };
+      // Whatever the parser did, the deadline ends the attempt.
+      const onDeadline = () => {
+        req.destroy();
+        done({ ok: false, failure: failure() });
       };
       const req = client.request(
         url,
@@ -89,6 +95,17 @@ export function createHttpDelivery(opts: {
       req.on("error", (err: NodeJS.ErrnoException) =>
         done({ ok: false, failure: deadline.aborted ? failure() : `connection failed (${err.code ?? "error"})` }),
       );
+      // A 101 (Switching Protocols) emits neither "response" nor "error": the connection is not
+      // ours to keep, and without these the attempt would never settle (the whole sender waiting on it).
+      req.on("upgrade", (res, socket) => {
+        socket.destroy();
+        done({ ok: false, failure: `HTTP ${res.statusCode ?? 0}` });
+      });
+      // A request closed without an outcome (after the response's own events had their turn) failed.
+      req.on("close", () =>
+        setImmediate(() => done({ ok: false, failure: deadline.aborted ? failure() : "connection closed" })),
+      );
+      deadline.addEventListener("abort", onDeadline, { once: true });
       req.end(body);
     });
   };
