@@ -1,4 +1,4 @@
-// One webhook delivery over HTTP(S), bounded: connect + response within `timeoutMs`, at most
+// One webhook delivery over HTTP(S), bounded: lookup + connect + response within `timeoutMs`, at most
 // `maxResponseBytes` of the response read (and discarded; more closes the connection), no redirect
 // followed (a 3xx is a failure), no connection reuse, and the socket connects only to an address the
 // destination guard checked. Answers the outcome; never throws. A failure's text names the status
@@ -36,7 +36,9 @@ export function createHttpDelivery(opts: {
     const failure = () => (signal?.aborted ? "aborted (shutdown)" : "timeout");
     let dest;
     try {
-      dest = await opts.guard.resolve(url.hostname);
+      // The deadline covers the lookup too: a resolver that is slow to answer does not hold the attempt.
+      dest = await untilAborted(opts.guard.resolve(url.hostname), deadline);
+      if (dest === undefined) return { ok: false, failure: failure() };
     } catch (err) {
       if (err instanceof DestinationRefusedError) return { ok: false, failure: err.message, refused: true };
       return { ok: false, failure: "destination lookup failed" };
@@ -109,4 +111,23 @@ export function createHttpDelivery(opts: {
       req.end(body);
     });
   };
+}
+
+/** `work`'s answer, or undefined once `signal` aborts first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
