@@ -50,7 +50,9 @@ describe("webhooks: a slow endpoint with a backlog", () => {
     opened.push(good);
     const admin = { bearer: t.adminKey };
     await t.grpc.createWebhookEndpoint({ tenantId: "slow", url: slowUrl, events: [] }, admin);
-    good.secrets.push((await t.grpc.createWebhookEndpoint({ tenantId: "acme", url: good.url, events: [] }, admin)).secret);
+    good.secrets.push(
+      (await t.grpc.createWebhookEndpoint({ tenantId: "acme", url: good.url, events: [] }, admin)).secret,
+    );
     // 30 events for the slow tenant: policy changes (no key limit), each one message.
     for (let i = 0; i < 30; i++) await t.grpc.setTenantPolicy({ tenantId: "slow", hipaaEnabled: i % 2 === 0 }, admin);
     await waitUntil(() => slowRequests >= 3, 5000, "the slow endpoint's backlog being sent");

@@ -50,7 +50,9 @@ describe("webhooks: an endpoint that answers 101 Switching Protocols", () => {
     const admin = { bearer: t.adminKey };
     const port = (switching.address() as AddressInfo).port;
     await t.grpc.createWebhookEndpoint({ tenantId: "evil", url: `http://127.0.0.1:${port}/hook`, events: [] }, admin);
-    good.secrets.push((await t.grpc.createWebhookEndpoint({ tenantId: "acme", url: good.url, events: [] }, admin)).secret);
+    good.secrets.push(
+      (await t.grpc.createWebhookEndpoint({ tenantId: "acme", url: good.url, events: [] }, admin)).secret,
+    );
 
     await t.grpc.createKey({ tenantId: "evil", label: "first" }, admin);
     await waitUntil(() => upgradeAnswers >= 1, 5000, "the 101 endpoint asked");
