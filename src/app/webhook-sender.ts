@@ -85,7 +85,7 @@ export function startWebhookSender(deps: {
   });
 
   /** Sends the endpoint's due messages in order; stops at the first that is not due or fails. */
-  async function drain(endpointId: string): Promise<void> {
+  async function drain(endpointId: string, progress: { sent: number }): Promise<void> {
     const claim = () => {
       const now = clock.now();
       return store.claimEndpoint({ endpointId, holder, now, until: new Date(now.getTime() + config.claimMs) });
@@ -119,6 +119,7 @@ export function startWebhookSender(deps: {
               delete ep.failingSince;
             }
             count("delivered");
+            progress.sent++;
             continue;
           }
           const failedAt = clock.now();
@@ -156,14 +157,17 @@ export function startWebhookSender(deps: {
       const due = await store.dueEndpoints(clock.now(), MAX_ENDPOINTS_PER_TICK + draining.size);
       for (const id of due) {
         if (stopped || draining.has(id) || draining.size >= MAX_ENDPOINTS_PER_TICK) continue;
-        const round = drain(id)
+        const progress = { sent: 0 };
+        const round = drain(id, progress)
           .catch((err: unknown) =>
             logger.warn({ endpoint_id: id, err: (err as Error).message }, "webhook delivery round failed; will retry"),
           )
           .finally(() => {
             draining.delete(id);
-            // Messages stored for it meanwhile were skipped by the ticks in between: look again now.
-            if (!stopped) setImmediate(run);
+            // Messages stored for it meanwhile were skipped by the ticks in between: look again now,
+            // after a round that sent something (one that sent nothing, e.g. claimed by another
+            // replica or failing, waits for the poll: no loop of store queries).
+            if (!stopped && progress.sent > 0) setImmediate(run);
           });
         draining.set(id, round);
       }
