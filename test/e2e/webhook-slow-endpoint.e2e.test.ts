@@ -62,6 +62,6 @@ describe("webhooks: a slow endpoint with a backlog", () => {
     const waited = Date.now() - started;
     expect(good.delivered()[0]!.event!.type).toBe("key.created");
     // One poll and one send, not the slow tenant's attempts first.
-    expect(waited).toBeLessThan(1500);
+    expect(waited).toBeLessThan(3000); // the slow backlog alone takes 12 s
   });
 });
