@@ -5,7 +5,8 @@
 // webhook-id). A failed attempt is retried with exponential backoff and jitter; the message at the
 // head waits, so a receiver sees an endpoint's events in order. An endpoint failing without a
 // success for WEBHOOK_DISABLE_AFTER_MS is disabled (one `webhook.disabled` audit event across
-// replicas) and its pending messages are dropped.
+// replicas) and its pending messages are dropped. Endpoints drain side by side, each on its own
+// (at most MAX_ENDPOINTS_PER_TICK at once): a slow receiver with a backlog delays only itself.
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import type { Logger } from "pino";
@@ -28,6 +29,7 @@ export interface WebhookSender {
 }
 
 const BATCH = 20;
+/** Endpoints drained at once on one instance (each holds at most one connection). */
 const MAX_ENDPOINTS_PER_TICK = 100;
 const BACKLOG_REFRESH_MS = 5000;
 
@@ -83,7 +85,7 @@ export function startWebhookSender(deps: {
   });
 
   /** Sends the endpoint's due messages in order; stops at the first that is not due or fails. */
-  async function drain(endpointId: string): Promise<void> {
+  async function drain(endpointId: string, progress: { sent: number }): Promise<void> {
     const claim = () => {
       const now = clock.now();
       return store.claimEndpoint({ endpointId, holder, now, until: new Date(now.getTime() + config.claimMs) });
@@ -117,6 +119,7 @@ export function startWebhookSender(deps: {
               delete ep.failingSince;
             }
             count("delivered");
+            progress.sent++;
             continue;
           }
           const failedAt = clock.now();
@@ -145,16 +148,29 @@ export function startWebhookSender(deps: {
     }
   }
 
+  /** Endpoints draining on this instance: each on its own, so a slow one holds up no other. */
+  const draining = new Map<string, Promise<void>>();
+
   async function tick(): Promise<void> {
     try {
-      const due = await store.dueEndpoints(clock.now(), MAX_ENDPOINTS_PER_TICK);
-      await Promise.all(
-        due.map((id) =>
-          drain(id).catch((err: unknown) =>
+      // Asked for more than there are free places: the endpoints already draining come back too.
+      const due = await store.dueEndpoints(clock.now(), MAX_ENDPOINTS_PER_TICK + draining.size);
+      for (const id of due) {
+        if (stopped || draining.has(id) || draining.size >= MAX_ENDPOINTS_PER_TICK) continue;
+        const progress = { sent: 0 };
+        const round = drain(id, progress)
+          .catch((err: unknown) =>
             logger.warn({ endpoint_id: id, err: (err as Error).message }, "webhook delivery round failed; will retry"),
-          ),
-        ),
-      );
+          )
+          .finally(() => {
+            draining.delete(id);
+            // Messages stored for it meanwhile were skipped by the ticks in between: look again now,
+            // after a round that sent something (one that sent nothing, e.g. claimed by another
+            // replica or failing, waits for the poll: no loop of store queries).
+            if (!stopped && progress.sent > 0) setImmediate(run);
+          });
+        draining.set(id, round);
+      }
       if (Date.now() - backlogAt >= BACKLOG_REFRESH_MS || due.length > 0) {
         backlog = await store.countPending();
         backlogAt = Date.now();
@@ -194,6 +210,7 @@ export function startWebhookSender(deps: {
       clearTimeout(timer);
       stopping.abort();
       await running;
+      await Promise.all(draining.values());
     },
   };
 }

@@ -21,6 +21,9 @@ export interface WebhookService {
   delete(tenantId: string, endpointId: string): Promise<void>;
 }
 
+/** Rotations of one endpoint racing this one that it rereads past before answering ABORTED. */
+const MAX_ROTATE_ATTEMPTS = 5;
+
 const notFound = () => new DomainError("not_found", "no such webhook endpoint for this tenant");
 
 export function createWebhookService(deps: {
@@ -58,17 +61,21 @@ export function createWebhookService(deps: {
       );
     },
     async rotateSecret(tenantId, endpointId) {
-      const current = await store.getEndpoint(endpointId);
-      if (!current || current.tenantId !== tenantId) throw notFound();
-      const now = clock.now();
       const secret = newWebhookSecret();
-      const previous = current.secrets[0];
-      const secrets: WebhookSecret[] = [{ secret, createdAt: now }];
-      if (previous && deps.secretOverlapMs > 0)
-        secrets.push({ ...previous, expiresAt: new Date(now.getTime() + deps.secretOverlapMs) });
-      const endpoint = await store.setSecrets(tenantId, endpointId, secrets);
-      if (!endpoint) throw notFound();
-      return { endpoint, secret };
+      // The write is conditional on the current secret read: a rotation racing another one reads
+      // again and rotates on top of it, so every secret answered signs (was: one silently lost).
+      for (let attempt = 0; attempt < MAX_ROTATE_ATTEMPTS; attempt++) {
+        const current = await store.getEndpoint(endpointId);
+        if (!current || current.tenantId !== tenantId) throw notFound();
+        const now = clock.now();
+        const previous = current.secrets[0];
+        const secrets: WebhookSecret[] = [{ secret, createdAt: now }];
+        if (previous && deps.secretOverlapMs > 0)
+          secrets.push({ ...previous, expiresAt: new Date(now.getTime() + deps.secretOverlapMs) });
+        const endpoint = await store.setSecrets(tenantId, endpointId, secrets, previous?.secret);
+        if (endpoint) return { endpoint, secret };
+      }
+      throw new DomainError("aborted", "the webhook secret changed concurrently; retry");
     },
     async delete(tenantId, endpointId) {
       if (!(await store.deleteEndpoint(tenantId, endpointId))) throw notFound();

@@ -22,11 +22,16 @@ export interface WebhookStore {
   getEndpoint(endpointId: string): Promise<WebhookEndpointRecord | null>;
   /** Deletes the endpoint of this tenant and its undelivered messages; false when there is none. */
   deleteEndpoint(tenantId: string, endpointId: string): Promise<boolean>;
-  /** Replaces the endpoint's secrets (current first); null when the endpoint does not exist for this tenant. */
+  /**
+   * Replaces the endpoint's secrets (current first); null when the endpoint does not exist for this
+   * tenant, or (`expectedCurrent` given) when its current secret is no longer that one (a concurrent
+   * rotation won: read again). One conditional write.
+   */
   setSecrets(
     tenantId: string,
     endpointId: string,
     secrets: WebhookEndpointRecord["secrets"],
+    expectedCurrent?: string,
   ): Promise<WebhookEndpointRecord | null>;
   /** A failed delivery: sets lastFailure(At), and failingSince unless already set. */
   recordFailure(endpointId: string, at: Date, failure: string): Promise<void>;

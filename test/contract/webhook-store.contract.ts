@@ -94,6 +94,19 @@ export function webhookStoreContract(open: () => Promise<ContractWebhookStore>):
       expect(await w.getEndpoint("wh_0000000000000000000000")).toBeNull();
     });
 
+    it("re-keys only while the current secret is the one expected (a concurrent rotation won: null)", async () => {
+      const t = tenant();
+      const ep = endpoint(t, { createdAt: at(5) });
+      await w.insertEndpoint(ep, 10);
+      const current = ep.secrets[0]!.secret;
+      const first = [{ secret: "whsec_Zmlyc3Q=", createdAt: at(10) }];
+      expect((await w.setSecrets(t, ep.id, first, current))?.secrets).toEqual(first);
+      // A second rotation that read the secret before the first wrote: refused, nothing changed.
+      expect(await w.setSecrets(t, ep.id, [{ secret: "whsec_bG9zdA==", createdAt: at(11) }], current)).toBeNull();
+      expect((await w.getEndpoint(ep.id))?.secrets).toEqual(first);
+      expect(await w.setSecrets("someone-else", ep.id, [], "whsec_Zmlyc3Q=")).toBeNull();
+    });
+
     it("stores a message once per id, and answers an endpoint's pending messages in stored order", async () => {
       const ep = endpoint(tenant());
       await w.insertEndpoint(ep, 10);

@@ -82,6 +82,19 @@ describe("MongoDB webhook store at the wire", () => {
     expect((inserted.doc.documents as Document[]).map((d) => d._id)).toEqual([mine[0]!.id, theirs.id]);
   });
 
+  it("setSecrets with the secret read: one findAndModify conditional on the current secret; no match is null", async () => {
+    const webhooks = await open();
+    stub.handle = (cmd) =>
+      on("findAndModify", WEBHOOK_COLLECTIONS.endpoints)(cmd)
+        ? { lastErrorObject: { n: 0 }, value: null, ok: 1 }
+        : undefined;
+    const secrets = [{ secret: "whsec_bmV3", createdAt: new Date(10) }];
+    expect(await webhooks.setSecrets("acme", "wh_x", secrets, "whsec_b2xk")).toBeNull();
+    const cmd = stub.commands.filter(on("findAndModify", WEBHOOK_COLLECTIONS.endpoints)).at(-1)!.doc;
+    expect(cmd.query).toEqual({ _id: "wh_x", tenantId: "acme", "secrets.0.secret": "whsec_b2xk" });
+    expect(cmd.update).toEqual({ $set: { secrets } });
+  });
+
   it("claimEndpoint: one conditional update (lapsed or ours); no match is a lost claim", async () => {
     const webhooks = await open();
     let matched = 0;

@@ -53,9 +53,10 @@ export function createMemoryWebhookStore(opts: { keys?: () => Iterable<KeyRecord
       dropMessagesOf(endpointId);
       return true;
     },
-    async setSecrets(tenantId, endpointId, secrets) {
+    async setSecrets(tenantId, endpointId, secrets, expectedCurrent) {
       const e = endpoints.get(endpointId);
       if (!e || e.tenantId !== tenantId) return null;
+      if (expectedCurrent !== undefined && e.secrets[0]?.secret !== expectedCurrent) return null;
       e.secrets = secrets.map((s) => ({ ...s }));
       const { claim: _claim, ...rest } = e;
       return copyEndpoint(rest);

@@ -150,10 +150,12 @@ export function createMongoWebhookStore(
         await (await outbox()).deleteMany({ endpointId }, { maxTimeMS });
         return true;
       }),
-    setSecrets: (tenantId, endpointId, secrets) =>
+    setSecrets: (tenantId, endpointId, secrets, expectedCurrent) =>
       run("setSecrets", async () => {
         const doc = await (await endpoints()).findOneAndUpdate(
-          { _id: endpointId, tenantId },
+          expectedCurrent === undefined
+            ? { _id: endpointId, tenantId }
+            : { _id: endpointId, tenantId, "secrets.0.secret": expectedCurrent },
           { $set: { secrets } },
           { returnDocument: "after", maxTimeMS },
         );

@@ -1,4 +1,4 @@
-// One webhook delivery over HTTP(S), bounded: connect + response within `timeoutMs`, at most
+// One webhook delivery over HTTP(S), bounded: lookup + connect + response within `timeoutMs`, at most
 // `maxResponseBytes` of the response read (and discarded; more closes the connection), no redirect
 // followed (a 3xx is a failure), no connection reuse, and the socket connects only to an address the
 // destination guard checked. Answers the outcome; never throws. A failure's text names the status
@@ -36,7 +36,9 @@ export function createHttpDelivery(opts: {
     const failure = () => (signal?.aborted ? "aborted (shutdown)" : "timeout");
     let dest;
     try {
-      dest = await opts.guard.resolve(url.hostname);
+      // The deadline covers the lookup too: a resolver that is slow to answer does not hold the attempt.
+      dest = await untilAborted(opts.guard.resolve(url.hostname), deadline);
+      if (dest === undefined) return { ok: false, failure: failure() };
     } catch (err) {
       if (err instanceof DestinationRefusedError) return { ok: false, failure: err.message, refused: true };
       return { ok: false, failure: "destination lookup failed" };
@@ -53,7 +55,13 @@ export function createHttpDelivery(opts: {
       const done = (o: DeliveryOutcome) => {
         if (settled) return;
         settled = true;
+        deadline.removeEventListener("abort", onDeadline);
         resolve(o);
+      };
+      // Whatever the parser did, the deadline ends the attempt.
+      const onDeadline = () => {
+        req.destroy();
+        done({ ok: false, failure: failure() });
       };
       const req = client.request(
         url,
@@ -89,7 +97,37 @@ export function createHttpDelivery(opts: {
       req.on("error", (err: NodeJS.ErrnoException) =>
         done({ ok: false, failure: deadline.aborted ? failure() : `connection failed (${err.code ?? "error"})` }),
       );
+      // A 101 (Switching Protocols) emits neither "response" nor "error": the connection is not
+      // ours to keep, and without these the attempt would never settle (the whole sender waiting on it).
+      req.on("upgrade", (res, socket) => {
+        socket.destroy();
+        done({ ok: false, failure: `HTTP ${res.statusCode ?? 0}` });
+      });
+      // A request closed without an outcome (after the response's own events had their turn) failed.
+      req.on("close", () =>
+        setImmediate(() => done({ ok: false, failure: deadline.aborted ? failure() : "connection closed" })),
+      );
+      deadline.addEventListener("abort", onDeadline, { once: true });
       req.end(body);
     });
   };
+}
+
+/** `work`'s answer, or undefined once `signal` aborts first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err as Error);
+      },
+    );
+  });
 }
