@@ -24,6 +24,8 @@ describe("webhook destination guard", () => {
       "::1",
       "::",
       "fe80::1",
+      "fec0::1", // deprecated site-local (RFC 3879): still routed inside some networks
+      "feff::1",
       "fc00::1",
       "fd12:3456::1",
       "ff02::1",

@@ -2,7 +2,7 @@
 // resolves to is checked, and the request then connects to the checked address (webhook-http.ts
 // hands it to the socket through `lookup`), so a DNS answer that changes between the check and the
 // connect (rebinding) cannot reach a refused address. Refused unless an operator allows them:
-// loopback, unspecified, link-local, private (RFC 1918, unique-local fc00::/7), carrier-grade NAT,
+// loopback, unspecified, link-local, private (RFC 1918, unique-local fc00::/7, site-local fec0::/10), carrier-grade NAT,
 // multicast, reserved and benchmark ranges, and IPv4-mapped IPv6 forms of all of these.
 import { lookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
@@ -37,6 +37,7 @@ const REFUSED_V6 = [
   ["::1", 128],
   ["fc00::", 7],
   ["fe80::", 10],
+  ["fec0::", 10], // site-local (deprecated by RFC 3879, still routed inside some networks)
   ["ff00::", 8],
 ] as const;
 
