@@ -55,6 +55,21 @@ describe("RevokeKey of an admin key racing CreateSession with that key", () => {
     expect(await d.sessions.revokeCreatedBy(key.id, "key_other")).toBe(0);
   });
 
+  it("another instance that still has the admin key cached (its change not yet seen) mints no usable session", async () => {
+    d = createDomain();
+    const { token: adminToken, key } = await d.keys.create(ADMIN_TENANT_ID, "ops", "bootstrap");
+    // Instance B: the same store, its own cache (no change feed here: the cache TTL bounds it).
+    const b = createDomain({ store: d.store });
+    expect(await b.introspector.introspect(adminToken)).toMatchObject({ active: true, admin: true });
+    await d.keys.revoke(ADMIN_TENANT_ID, key.id, "key_other"); // instance A: key and walk, done
+    expect(await b.introspector.introspect(adminToken)).toMatchObject({ active: true }); // B's stale entry
+    await expect(b.sessions.create("acme", key.id, undefined, { adminKey: true })).rejects.toMatchObject({
+      code: "unauthenticated",
+    });
+    expect(await d.sessions.revokeCreatedBy(key.id, "key_other")).toBe(0);
+    await b.lastUsed.close();
+  });
+
   it("a create that stored its session before the revoke's walk is revoked by the walk", async () => {
     d = createDomain();
     const { key } = await d.keys.create(ADMIN_TENANT_ID, "ops", "bootstrap");
