@@ -133,10 +133,13 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
     return { token, key };
   }
 
-  /** The view callers see: grace expiry applied, and a use still waiting to be flushed. */
-  function view(key: KeyRecord, now: Date): KeyRecord {
+  /**
+   * The view callers see: grace expiry applied, and a use still waiting to be flushed (`seen`: the
+   * recorder's snapshot taken before the record was read, see LastUsedRecorder.snapshot).
+   */
+  function view(key: KeyRecord, now: Date, seen: (keyId: string) => Date | undefined): KeyRecord {
     const k = effectiveKey(key, now);
-    const pending = lastUsed.pending(k.id);
+    const pending = seen(k.id);
     return pending && (!k.lastUsedAt || k.lastUsedAt < pending) ? { ...k, lastUsedAt: pending } : k;
   }
 
@@ -214,6 +217,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
     },
 
     async rotate(tenantId, keyId, actor, opts = {}) {
+      const seen = lastUsed.snapshot();
       const maxLifetimeMs = await assertKeysAllowed(tenantId);
       const graceMs = requireGraceMs(opts.graceMs);
       const now = clock.now();
@@ -282,10 +286,11 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
           ? ((await store.revokeKey({ tenantId, keyId, revokedAt: now, revokedBy: actor }).catch(() => null)) ??
             result.previous)
           : result.previous;
-      return { token: issued.token, key: result.key, previous: view(previous, now) };
+      return { token: issued.token, key: result.key, previous: view(previous, now, seen) };
     },
 
     async revoke(tenantId, keyId, actor, opts = {}) {
+      const seen = lastUsed.snapshot();
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
@@ -311,12 +316,13 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
         const count = await (deps.unit ?? directUnitOfWork).outside(() => sessions.revokeCreatedBy(keyId, actor));
         opts.onSessionsRevoked?.(count);
       }
-      return view(revoked, now);
+      return view(revoked, now, seen);
     },
 
     async list(tenantId) {
       const now = clock.now();
-      return (await store.listKeys(tenantId, LIST_KEYS_LIMIT)).map((k) => view(k, now));
+      const seen = lastUsed.snapshot(); // before the read (see view)
+      return (await store.listKeys(tenantId, LIST_KEYS_LIMIT)).map((k) => view(k, now, seen));
     },
   };
 }
