@@ -33,7 +33,9 @@ function heldStore() {
   return {
     store,
     writing,
-    holdListUntil: (p: Promise<void> | undefined) => (holdList = p),
+    holdListUntil: (p: Promise<void> | undefined) => {
+      holdList = p;
+    },
   };
 }
 
