@@ -274,9 +274,14 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
             `tenant ${tenantId} has no free active-key slot (limit ${MAX_ACTIVE_KEYS_PER_TENANT}) for the successor of ${keyId} (a concurrent CreateKey may have taken it); no new key was issued: check ListKeys, revoke a key, then retry`,
           );
         }
+        // Not active at the write (rotated or revoked since our read): its state now, not the read's.
+        const after = (await store.getKey(tenantId, keyId).catch(() => null)) ?? current;
+        const state = effectiveKey(after, now).status;
         throw new DomainError(
           "failed_precondition",
-          `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`,
+          state === "active"
+            ? `key ${keyId} changed while it was being rotated: only active keys can be rotated`
+            : `key ${keyId} is ${state}: only active keys can be rotated`,
         );
       }
       // Grace 0: the old key stopped working at `now` (revokeAt); store it as revoked by this call
