@@ -34,7 +34,11 @@ describe("CreateSession with an admin key revoked on another instance", () => {
 
     expect(await codeOf(b.grpc.createSession({ tenantId: "acme" }, bearer))).toBe("UNAUTHENTICATED");
     // Nothing minted by the key is live: a retried walk finds none.
-    const live = await store.revokeSessionsCreatedBy({ createdBy: leaked.key!.id, revokedAt: clock.now() });
+    const live = await store.revokeSessionsCreatedBy({
+      createdBy: leaked.key!.id,
+      revokedAt: clock.now(),
+      revokedBy: "test",
+    });
     expect(live).toBe(0);
   });
 });
