@@ -5,7 +5,7 @@ import { createDomain } from "../support/domain.js";
 
 /** Both RotateKey calls read the key before either writes (getKey answers both, then both go on). */
 function bothReadFirst(inner: TokenStore): TokenStore {
-  let waiting: (() => void)[] = [];
+  const waiting: (() => void)[] = [];
   return {
     ...inner,
     getKey: async (tenantId, keyId) => {
