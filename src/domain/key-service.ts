@@ -133,10 +133,13 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
     return { token, key };
   }
 
-  /** The view callers see: grace expiry applied, and a use still waiting to be flushed. */
-  function view(key: KeyRecord, now: Date): KeyRecord {
+  /**
+   * The view callers see: grace expiry applied, and a use still waiting to be flushed (`seen`: the
+   * recorder's snapshot taken before the record was read, see LastUsedRecorder.snapshot).
+   */
+  function view(key: KeyRecord, now: Date, seen: (keyId: string) => Date | undefined): KeyRecord {
     const k = effectiveKey(key, now);
-    const pending = lastUsed.pending(k.id);
+    const pending = seen(k.id);
     return pending && (!k.lastUsedAt || k.lastUsedAt < pending) ? { ...k, lastUsedAt: pending } : k;
   }
 
@@ -214,6 +217,7 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
     },
 
     async rotate(tenantId, keyId, actor, opts = {}) {
+      const seen = lastUsed.snapshot();
       const maxLifetimeMs = await assertKeysAllowed(tenantId);
       const graceMs = requireGraceMs(opts.graceMs);
       const now = clock.now();
@@ -270,9 +274,14 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
             `tenant ${tenantId} has no free active-key slot (limit ${MAX_ACTIVE_KEYS_PER_TENANT}) for the successor of ${keyId} (a concurrent CreateKey may have taken it); no new key was issued: check ListKeys, revoke a key, then retry`,
           );
         }
+        // Not active at the write (rotated or revoked since our read): its state now, not the read's.
+        const after = (await store.getKey(tenantId, keyId).catch(() => null)) ?? current;
+        const state = effectiveKey(after, now).status;
         throw new DomainError(
           "failed_precondition",
-          `key ${keyId} is ${effectiveKey(current, now).status}: only active keys can be rotated`,
+          state === "active"
+            ? `key ${keyId} changed while it was being rotated: only active keys can be rotated`
+            : `key ${keyId} is ${state}: only active keys can be rotated`,
         );
       }
       // Grace 0: the old key stopped working at `now` (revokeAt); store it as revoked by this call
@@ -282,10 +291,11 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
           ? ((await store.revokeKey({ tenantId, keyId, revokedAt: now, revokedBy: actor }).catch(() => null)) ??
             result.previous)
           : result.previous;
-      return { token: issued.token, key: result.key, previous: view(previous, now) };
+      return { token: issued.token, key: result.key, previous: view(previous, now, seen) };
     },
 
     async revoke(tenantId, keyId, actor, opts = {}) {
+      const seen = lastUsed.snapshot();
       const now = clock.now();
       const current = await store.getKey(tenantId, keyId);
       if (!current) throw notFound(keyId);
@@ -311,12 +321,13 @@ export function createKeyService(deps: KeyServiceDeps): KeyService {
         const count = await (deps.unit ?? directUnitOfWork).outside(() => sessions.revokeCreatedBy(keyId, actor));
         opts.onSessionsRevoked?.(count);
       }
-      return view(revoked, now);
+      return view(revoked, now, seen);
     },
 
     async list(tenantId) {
       const now = clock.now();
-      return (await store.listKeys(tenantId, LIST_KEYS_LIMIT)).map((k) => view(k, now));
+      const seen = lastUsed.snapshot(); // before the read (see view)
+      return (await store.listKeys(tenantId, LIST_KEYS_LIMIT)).map((k) => view(k, now, seen));
     },
   };
 }

@@ -5,8 +5,17 @@ import type { KeyUse, TokenStore } from "../ports/token-store.js";
 
 export interface LastUsedRecorder {
   record(keyId: string, at: Date): void;
-  /** Pending use of a key not yet written (so ListKeys on this instance is never behind). */
+  /**
+   * Pending use of a key not yet written, the flush in flight included (so ListKeys on this
+   * instance is never behind).
+   */
   pending(keyId: string): Date | undefined;
+  /**
+   * pending() as of now, for a view of records read from the store after this call: a use recorded
+   * before it is either in the snapshot or already written (so the read sees it), even when a
+   * flush's write lands between the read and the lookup (pending() then no longer has it).
+   */
+  snapshot(): (keyId: string) => Date | undefined;
   flush(): Promise<number>;
   close(): Promise<void>;
 }
@@ -24,6 +33,8 @@ export function createLastUsedRecorder(
 ): LastUsedRecorder {
   const { flushIntervalMs = 1000, maxPending = 100_000, onFlush } = options;
   let pending = new Map<string, Date>();
+  /** The batch whose write is in flight (at most one): its uses are still pending to readers. */
+  let writing: Map<string, Date> | undefined;
   let inFlight: Promise<number> | undefined;
   /** A flush waiting for the one in flight; later requests join it (at most one waits). */
   let queued: Promise<number> | undefined;
@@ -39,6 +50,7 @@ export function createLastUsedRecorder(
     if (pending.size === 0) return 0;
     const batch = pending;
     pending = new Map();
+    writing = batch;
     const uses: KeyUse[] = [];
     for (const [keyId, at] of batch) uses.push({ keyId, at });
     try {
@@ -49,8 +61,17 @@ export function createLastUsedRecorder(
       for (const u of uses) note(u.keyId, u.at); // keep them for the next flush
       onFlush?.({ keys: uses.length, ok: false, error });
       throw error;
+    } finally {
+      if (writing === batch) writing = undefined;
     }
   }
+
+  /** The later of a key's use in `waiting` and in `inFlight`. */
+  const latest = (waiting: Map<string, Date>, inFlight: Map<string, Date> | undefined, keyId: string) => {
+    const a = waiting.get(keyId);
+    const b = inFlight?.get(keyId);
+    return a === undefined || (b !== undefined && b > a) ? b : a;
+  };
 
   function flush(): Promise<number> {
     // One flush at a time; a flush requested during another runs after it, and every request made
@@ -78,7 +99,13 @@ export function createLastUsedRecorder(
       note(keyId, at);
       if (pending.size >= maxPending) void flush();
     },
-    pending: (keyId) => pending.get(keyId),
+    pending: (keyId) => latest(pending, writing, keyId),
+    snapshot() {
+      // The maps themselves: a flush replaces `pending` (never empties it) and never changes a batch.
+      const waiting = pending;
+      const inFlight = writing;
+      return (keyId) => latest(waiting, inFlight, keyId);
+    },
     flush,
     async close() {
       clearInterval(timer);

@@ -3,6 +3,7 @@ import { newSessionId, SESSION_TTL_MS } from "./key-rules.js";
 import type { SessionRecord } from "./records.js";
 import type { ServiceDeps } from "./service-deps.js";
 import { generateToken } from "./token-format.js";
+import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import { hashToken } from "./token-hash.js";
 
 export interface IssuedSession {
@@ -14,7 +15,15 @@ export interface IssuedSession {
 export interface SessionService {
   /** A 1-hour session token for `tenantId`. Allowed for HIPAA tenants. */
   /** `scopes`: validated, already checked against what the caller may grant (undefined: none). */
-  create(tenantId: string, actor: string, scopes?: string[]): Promise<IssuedSession>;
+  /**
+   * `adminKey`: `actor` is the id of the admin key the caller authenticated with. That key's
+   * RevokeKey revokes the sessions it created (revokeCreatedBy); a create that authenticated just
+   * before the revoke may store its session after that walk. So the key is read again once the
+   * session is stored: revoked by then, the session is revoked and the call is UNAUTHENTICATED (its
+   * plaintext never leaves). Either the read sees the revoke, or it ran before the revoke's write,
+   * so the insert landed before the walk began and the walk revokes the session.
+   */
+  create(tenantId: string, actor: string, scopes?: string[], opts?: { adminKey?: boolean }): Promise<IssuedSession>;
   /**
    * Revokes one session now. Revoking twice answers the same record; a session of another tenant
    * (or none) is NOT_FOUND. This instance's cache forgets it at once; other instances through the
@@ -35,7 +44,7 @@ export interface SessionService {
 
 export function createSessionService({ store, clock, cache, publish = () => {} }: ServiceDeps): SessionService {
   return {
-    async create(tenantId, actor, scopes) {
+    async create(tenantId, actor, scopes, opts = {}) {
       const now = clock.now();
       const token = generateToken("session", tenantId);
       const session: SessionRecord = {
@@ -50,6 +59,16 @@ export function createSessionService({ store, clock, cache, publish = () => {} }
       if (scopes?.length) session.scopes = [...scopes];
       await store.insertSession(session);
       cache.delete(session.tokenHash); // as for a new key: no NOT_FOUND cached before it existed survives
+      // After the insert (never in a transaction: the session must be visible to the revoke's walk
+      // before this read), the store's record, not a cached answer: see create() above.
+      const creator = opts.adminKey ? await store.getKey(ADMIN_TENANT_ID, actor) : undefined;
+      if (creator !== undefined && (creator === null || creator.status === "revoked")) {
+        await store
+          .revokeSession({ tenantId, sessionId: session.id, revokedAt: clock.now(), revokedBy: actor })
+          .catch(() => null) // best effort: nobody ever has its plaintext
+          .finally(() => cache.deleteSession(session.id));
+        throw new DomainError("unauthenticated", `admin key ${actor} was revoked: no session was created`);
+      }
       publish({ kind: "session_created", tenantId, sessionId: session.id });
       return { token, session };
     },

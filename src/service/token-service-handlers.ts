@@ -166,7 +166,10 @@ export function createTokenServiceHandlers(deps: {
           const scopes = grantableScopes(c.principal.scopes, c.fields.scopes);
           c.audit.detail(grantsDetail({ scopes }));
           await c.audit.begin();
-          const { token, session } = await admin.sessions.create(c.tenantId, c.principal.actor, scopes);
+          // An admin key's session is checked against that key's RevokeKey once stored (session-service.ts).
+          const { token, session } = await admin.sessions.create(c.tenantId, c.principal.actor, scopes, {
+            adminKey: c.principal.kind === "platform_admin",
+          });
           c.audit.target({ sessionId: session.id });
           return create(pb.CreateSessionResponseSchema, {
             token,

@@ -1,0 +1,44 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
+import { codeOf } from "../support/codes.js";
+import { createManualClock } from "../support/manual-clock.js";
+import { startTestApp, type TestApp } from "../support/test-app.js";
+
+/**
+ * Two instances on one store, with a 60 s cache and no change feed between them (the embedded
+ * store has none: the cache TTL is the cross-instance bound). Instance B still authenticates a
+ * revoked admin key from its cache; its CreateSession must not outlive the revoke that instance A
+ * finished, sessions walk included.
+ */
+const clock = createManualClock(new Date());
+const store = createMemoryTokenStore();
+let a: TestApp;
+let b: TestApp;
+beforeAll(async () => {
+  const opts = { clock, store, logLevel: "warn", env: { CACHE_TTL_MS: "60000" } };
+  a = await startTestApp(opts);
+  b = await startTestApp(opts);
+});
+afterAll(async () => {
+  await b?.close();
+  await a?.close();
+});
+
+describe("CreateSession with an admin key revoked on another instance", () => {
+  it("is UNAUTHENTICATED and leaves no live session, though the instance still has the key cached", async () => {
+    const leaked = await a.grpc.createAdminKey({ label: "leaked" }, { bearer: a.adminKey });
+    const bearer = { bearer: leaked.token };
+    const before = await b.grpc.createSession({ tenantId: "acme" }, bearer); // B caches the key's answer
+    await a.grpc.revokeKey({ tenantId: "admin", keyId: leaked.key!.id }, { bearer: a.adminKey });
+    expect(await b.grpc.introspect({ token: before.token })).toMatchObject({ active: false }); // the walk's
+
+    expect(await codeOf(b.grpc.createSession({ tenantId: "acme" }, bearer))).toBe("UNAUTHENTICATED");
+    // Nothing minted by the key is live: a retried walk finds none.
+    const live = await store.revokeSessionsCreatedBy({
+      createdBy: leaked.key!.id,
+      revokedAt: clock.now(),
+      revokedBy: "test",
+    });
+    expect(live).toBe(0);
+  });
+});
