@@ -199,6 +199,8 @@ export function wireService(deps: {
   const admin = createAdminApi({
     audit,
     introspector,
+    adminKeys: store,
+    clock,
     keys,
     sessions,
     policies: createPolicyService({ store, clock, cache: changeCache, publish }),

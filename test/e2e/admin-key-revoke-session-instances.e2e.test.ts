@@ -6,9 +6,10 @@ import { startTestApp, type TestApp } from "../support/test-app.js";
 
 /**
  * Two instances on one store, with a 60 s cache and no change feed between them (the embedded
- * store has none: the cache TTL is the cross-instance bound). Instance B still authenticates a
- * revoked admin key from its cache; its CreateSession must not outlive the revoke that instance A
- * finished, sessions walk included.
+ * store has none: the cache TTL is the cross-instance bound; with MongoDB, a feed that is down or
+ * late). Instance B still has a revoked admin key's answer cached; nothing that key asks of B may
+ * succeed: not a session (which would outlive the revoke that instance A finished, sessions walk
+ * included), not an admin key (a permanent foothold), not a tenant key.
  */
 const clock = createManualClock(new Date());
 const store = createMemoryTokenStore();
@@ -40,5 +41,17 @@ describe("CreateSession with an admin key revoked on another instance", () => {
       revokedBy: "test",
     });
     expect(live).toBe(0);
+  });
+
+  it("mints no admin key and no tenant key either: an admin credential is read from the store on every admin call", async () => {
+    const leaked = await a.grpc.createAdminKey({ label: "leaked 2" }, { bearer: a.adminKey });
+    const bearer = { bearer: leaked.token };
+    await b.grpc.listKeys({ tenantId: "acme" }, bearer); // B caches the key's answer
+    await a.grpc.revokeKey({ tenantId: "admin", keyId: leaked.key!.id }, { bearer: a.adminKey });
+    expect(await codeOf(b.grpc.createAdminKey({ label: "foothold" }, bearer))).toBe("UNAUTHENTICATED");
+    expect(await codeOf(b.grpc.createKey({ tenantId: "acme", label: "foothold" }, bearer))).toBe("UNAUTHENTICATED");
+    expect(await codeOf(b.grpc.listKeys({ tenantId: "acme" }, bearer))).toBe("UNAUTHENTICATED");
+    const admins = await a.grpc.listKeys({ tenantId: "admin" }, { bearer: a.adminKey });
+    expect(admins.keys.filter((k) => k.label === "foothold")).toHaveLength(0);
   });
 });

@@ -45,6 +45,8 @@ describe("an admin's authentication inside the call's unit of work", () => {
     } as unknown as Introspector;
     const admin = createAdminApi({
       introspector,
+      adminKeys: opened.store,
+      clock: { now: () => new Date() },
       keys: {} as KeyService,
       sessions: {} as SessionService,
       policies: {} as PolicyService,
