@@ -104,18 +104,28 @@ describe("a scripted change feed", () => {
   });
 });
 
-describe("the MongoDB change stream (real driver, wire stub)", () => {
-  const stub = useMongoWireStub({ replicaSet: true });
-
-  it("inserts, status updates, session revokes and policy changes made elsewhere reach watchers; while the stream is down heartbeats say complete=false; its reopening is a FEED_RESTARTED reset", async () => {
-    const getMores: Document[] = [];
-    let aggregateFails = false;
-    let cursorIds = 500;
-    const ns = "wf.$cmd.aggregate";
-    let token = 10;
-    const batch = (events: Document[]) => ({
+/**
+ * A change stream as the wire stub answers it: the aggregate that opens a cursor (ids from
+ * `firstCursorId` on), and getMore batches of events, each with a fresh resume token.
+ */
+function scriptedStream(firstCursorId: number) {
+  let cursorId = firstCursorId;
+  let token = 10;
+  const ns = "wf.$cmd.aggregate";
+  return {
+    opened: () => ({
       cursor: {
-        id: BSON.Long.fromNumber(cursorIds),
+        id: BSON.Long.fromNumber(++cursorId),
+        ns,
+        firstBatch: [],
+        postBatchResumeToken: { _data: `${token++}` },
+      },
+      operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
+      ok: 1,
+    }),
+    batch: (events: Document[]) => ({
+      cursor: {
+        id: BSON.Long.fromNumber(cursorId),
         ns,
         nextBatch: events.map((e) => ({
           _id: { _data: `${token++}` },
@@ -125,20 +135,22 @@ describe("the MongoDB change stream (real driver, wire stub)", () => {
         postBatchResumeToken: { _data: `${token++}` },
       },
       ok: 1,
-    });
+    }),
+  };
+}
+
+describe("the MongoDB change stream (real driver, wire stub)", () => {
+  const stub = useMongoWireStub({ replicaSet: true });
+
+  it("inserts, status updates, session revokes and policy changes made elsewhere reach watchers; while the stream is down heartbeats say complete=false; its reopening is a FEED_RESTARTED reset", async () => {
+    const getMores: Document[] = [];
+    let aggregateFails = false;
+    const stream = scriptedStream(500);
+    const batch = stream.batch;
     stub.handle = async ({ name }) => {
       if (name === "aggregate") {
         if (aggregateFails) return { ok: 0, code: 136, codeName: "CappedPositionLost", errmsg: "lost" };
-        return {
-          cursor: {
-            id: BSON.Long.fromNumber(++cursorIds),
-            ns,
-            firstBatch: [],
-            postBatchResumeToken: { _data: `${token++}` },
-          },
-          operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
-          ok: 1,
-        };
+        return stream.opened();
       }
       if (name === "getMore") {
         const next = getMores.shift();
@@ -262,24 +274,11 @@ describe("the MongoDB change stream (real driver, wire stub)", () => {
   }, 30_000);
 
   it("a getMore that hangs (no error, no close: a partition): heartbeats say complete=false within a second of its last answer, at the default heartbeat interval", async () => {
-    let cursorIds = 900;
-    let token = 10;
-    const ns = "wf.$cmd.aggregate";
+    const stream = scriptedStream(900);
     let hang = false;
     let lastAnswerAt = 0;
     stub.handle = async ({ name }) => {
-      if (name === "aggregate") {
-        return {
-          cursor: {
-            id: BSON.Long.fromNumber(++cursorIds),
-            ns,
-            firstBatch: [],
-            postBatchResumeToken: { _data: `${token++}` },
-          },
-          operationTime: new BSON.Timestamp({ t: 1, i: 1 }),
-          ok: 1,
-        };
-      }
+      if (name === "aggregate") return stream.opened();
       if (name === "getMore") {
         if (hang) {
           await sleep(8000); // socketTimeoutMS would end it; the test is over long before
@@ -287,16 +286,7 @@ describe("the MongoDB change stream (real driver, wire stub)", () => {
         }
         await sleep(30); // an awaitData getMore that found nothing
         lastAnswerAt = performance.now();
-        const answer = {
-          cursor: {
-            id: BSON.Long.fromNumber(cursorIds),
-            ns,
-            nextBatch: [],
-            postBatchResumeToken: { _data: `${token++}` },
-          },
-          ok: 1,
-        };
-        return answer;
+        return stream.batch([]);
       }
       return undefined;
     };
