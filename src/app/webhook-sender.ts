@@ -29,6 +29,12 @@ export interface WebhookSender {
 }
 
 const BATCH = 20;
+/**
+ * Messages one drain sends before it gives its place back (the endpoint is due again at the next
+ * look, among the others: the store answers a random choice when more are due than places). A
+ * receiver answering just under the timeout with a long backlog held its place for hours.
+ */
+export const ROUND_MESSAGES = 100;
 /** Endpoints drained at once on one instance (each holds at most one connection). */
 const MAX_ENDPOINTS_PER_TICK = 100;
 const BACKLOG_REFRESH_MS = 5000;
@@ -120,6 +126,7 @@ export function startWebhookSender(deps: {
             }
             count("delivered");
             progress.sent++;
+            if (progress.sent >= ROUND_MESSAGES) return; // the place goes back (see ROUND_MESSAGES)
             continue;
           }
           const failedAt = clock.now();

@@ -51,7 +51,10 @@ export interface WebhookStore {
    * concurrent enqueues may pass it by the messages stored at the same instant, never more).
    */
   enqueue(messages: readonly OutboxMessage[], maxPendingPerEndpoint?: number): Promise<EnqueueResult>;
-  /** Ids of endpoints with a pending message due at `now` (nextAttemptAt <= now), at most `limit`. */
+  /**
+   * Ids of endpoints with a pending message due at `now` (nextAttemptAt <= now), at most `limit`:
+   * when more are due, a random choice of them (no endpoints keep every place of the sender).
+   */
   dueEndpoints(now: Date, limit: number): Promise<string[]>;
   /**
    * Claims the endpoint's deliveries for `holder` until `until` when nobody holds them (never

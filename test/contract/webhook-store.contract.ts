@@ -154,6 +154,22 @@ export function webhookStoreContract(open: () => Promise<ContractWebhookStore>):
       expect(new Set(await w.dueEndpoints(at(1000), 100))).toEqual(new Set([a.id, b.id]));
     });
 
+    it("answers more due endpoints than the limit as a random choice, so no endpoints keep every place (fairness: the webhook review)", async () => {
+      const eps = Array.from({ length: 12 }, () => endpoint(tenant()));
+      for (const ep of eps) await w.insertEndpoint(ep, 10);
+      // The oldest messages first: a deterministic order would hand the same 3 places to the
+      // same 3 endpoints at every poll.
+      for (const [i, ep] of eps.entries()) await w.enqueue([message(ep, 1, { createdAt: at(i) })]);
+      const seen = new Set<string>();
+      for (let i = 0; i < 60; i++) {
+        const due = await w.dueEndpoints(at(100), 3);
+        expect(due).toHaveLength(3);
+        expect(new Set(due).size).toBe(3);
+        for (const id of due) seen.add(id);
+      }
+      expect(seen.size).toBe(12); // each is left out of 60 draws of 3 in 12 with probability 0.75^60
+    });
+
     it("gives an endpoint's claim to one holder at a time; a lapsed claim goes to the next", async () => {
       const ep = endpoint(tenant());
       await w.insertEndpoint(ep, 10);

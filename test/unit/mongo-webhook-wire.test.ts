@@ -95,6 +95,23 @@ describe("MongoDB webhook store at the wire", () => {
     expect(cmd.update).toEqual({ $set: { secrets } });
   });
 
+  it("dueEndpoints: the due endpoints grouped, then a random sample of at most the limit ($sample, not $limit: fairness)", async () => {
+    const webhooks = await open();
+    stub.handle = (cmd) =>
+      on("aggregate", WEBHOOK_COLLECTIONS.outbox)(cmd)
+        ? cursor(WEBHOOK_COLLECTIONS.outbox, [{ _id: "wh_a" }])
+        : undefined;
+    const now = new Date(5000);
+    expect(await webhooks.dueEndpoints(now, 7)).toEqual(["wh_a"]);
+    const pipeline = stub.commands.filter(on("aggregate", WEBHOOK_COLLECTIONS.outbox)).at(-1)!.doc
+      .pipeline as Document[];
+    expect(pipeline).toEqual([
+      { $match: { state: "pending", nextAttemptAt: { $lte: now } } },
+      { $group: { _id: "$endpointId" } },
+      { $sample: { size: 7 } },
+    ]);
+  });
+
   it("claimEndpoint: one conditional update (lapsed or ours); no match is a lost claim", async () => {
     const webhooks = await open();
     let matched = 0;

@@ -104,11 +104,8 @@ export function createMemoryWebhookStore(opts: { keys?: () => Iterable<KeyRecord
     },
     async dueEndpoints(now, limit) {
       const due = new Set<string>();
-      for (const m of messages.values()) {
-        if (due.size >= limit) break;
-        if (m.state === "pending" && m.nextAttemptAt <= now) due.add(m.endpointId);
-      }
-      return [...due];
+      for (const m of messages.values()) if (m.state === "pending" && m.nextAttemptAt <= now) due.add(m.endpointId);
+      return sampleOf([...due], limit);
     },
     async claimEndpoint({ endpointId, holder, now, until }) {
       const e = endpoints.get(endpointId);
@@ -154,4 +151,17 @@ export function createMemoryWebhookStore(opts: { keys?: () => Iterable<KeyRecord
         .map((k) => ({ ...k }));
     },
   };
+}
+
+/**
+ * At most `limit` of `ids`, chosen at random when there are more (a partial Fisher-Yates shuffle):
+ * the port's fairness rule for due endpoints, as MongoDB's `$sample`.
+ */
+function sampleOf(ids: string[], limit: number): string[] {
+  if (ids.length <= limit) return ids;
+  for (let i = 0; i < limit; i++) {
+    const j = i + Math.floor(Math.random() * (ids.length - i));
+    [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+  }
+  return ids.slice(0, Math.max(0, limit));
 }

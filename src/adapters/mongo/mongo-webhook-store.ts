@@ -224,7 +224,9 @@ export function createMongoWebhookStore(
             [
               { $match: { state: "pending", nextAttemptAt: { $lte: now } } },
               { $group: { _id: "$endpointId" } },
-              { $limit: limit },
+              // A random choice when more are due than asked for (the port's fairness rule): with
+              // `$limit` the same endpoints (say, a few tenants' slow receivers) took every place.
+              { $sample: { size: limit } },
             ],
             { maxTimeMS },
           )
