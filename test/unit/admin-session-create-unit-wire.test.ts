@@ -59,7 +59,9 @@ describe("CreateSession with an admin key inside the call's unit of work", () =>
     const reread = sent.filter((c) => c.name === "find" && c.doc.find === COLLECTIONS.keys);
     expect(insert).toHaveLength(1);
     expect(reread).toHaveLength(1);
-    expect(insert[0]!.doc.txnNumber).toBeUndefined();
+    // A transaction's operations carry autocommit: false (a retryable insert has a txnNumber of its own).
+    expect(insert[0]!.doc.autocommit).toBeUndefined();
+    expect(reread[0]!.doc.autocommit).toBeUndefined();
     expect(reread[0]!.doc.txnNumber).toBeUndefined();
   });
 });
