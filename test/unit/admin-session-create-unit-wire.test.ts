@@ -39,7 +39,10 @@ describe("CreateSession with an admin key inside the call's unit of work", () =>
     await waitUntilServing(opened.store, 5000);
     stub.handle = (cmd: WireCommand): Document | undefined => {
       if (cmd.name === "find" && cmd.doc.find === COLLECTIONS.keys)
-        return { cursor: { id: BSON.Long.ZERO, ns: `wf.${COLLECTIONS.keys}`, firstBatch: [toKeyDoc(ADMIN_KEY)] }, ok: 1 };
+        return {
+          cursor: { id: BSON.Long.ZERO, ns: `wf.${COLLECTIONS.keys}`, firstBatch: [toKeyDoc(ADMIN_KEY)] },
+          ok: 1,
+        };
       if (cmd.name === "insert") return { n: 1, ok: 1 };
       return undefined;
     };
