@@ -168,7 +168,7 @@ export function wireService(deps: {
     },
     () => clock.now(),
   );
-  const sessions = createSessionService({ store, clock, cache: changeCache, publish });
+  const sessions = createSessionService({ store, clock, cache: changeCache, publish, unit });
   const keys = createKeyService({
     store,
     clock,

@@ -19,8 +19,10 @@ export const needsChecks = (result: ActiveToken, checks: IntrospectChecks | unde
   result.allowedCidrs !== undefined || (checks?.requiredScopes !== undefined && checks.requiredScopes.length > 0);
 
 /** Is an active result refused for this request by its key's IP allowlist? (First of every check.) */
-export const addressRefused = (result: ActiveToken, checks: IntrospectChecks | undefined): boolean =>
-  result.allowedCidrs !== undefined && !addressAllowed(result.allowedCidrs, checks?.clientAddress);
+export const addressRefused = (
+  result: Pick<ActiveToken, "allowedCidrs">,
+  checks: IntrospectChecks | undefined,
+): boolean => result.allowedCidrs !== undefined && !addressAllowed(result.allowedCidrs, checks?.clientAddress);
 
 /** Why an active result is refused for this request, or undefined when it is granted. */
 export function refusalOf(

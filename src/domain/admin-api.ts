@@ -58,6 +58,8 @@ export function createAdminApi(deps: {
         const key = await outside(() => deps.adminKeys.getKey(ADMIN_TENANT_ID, principal.actor));
         if (!key || keyInactiveReason(key, deps.clock.now()) !== undefined)
           throw new DomainError("unauthenticated", NOT_VALID);
+        // Rotated meanwhile (the cached answer predates it): a deprecated key manages no admin key.
+        if (key.status === "deprecated") return { ...principal, deprecated: true };
       }
       return principal;
     },

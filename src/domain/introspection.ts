@@ -38,6 +38,12 @@ export interface ActiveToken {
 export interface InactiveToken {
   active: false;
   reason: InactiveReason;
+  /**
+   * A suspended key's IP allowlist (never sent): judged before the suspension is said, as for an
+   * active key (access-checks.ts), so from outside it a resumable key is not told apart from an
+   * unknown one at the edge.
+   */
+  allowedCidrs?: readonly string[] | undefined;
 }
 
 export type Introspection = ActiveToken | InactiveToken;

@@ -141,7 +141,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
     if (entry.kind !== "key" || entry.record.tenantId !== tenantId) return NOT_FOUND();
     const key = entry.record;
     const ended = keyInactiveReason(key, now); // revoked, expired or suspended: values in the entry
-    if (ended !== undefined) return inactive(ended);
+    if (ended !== undefined) return endedAnswer(key, ended);
     const admin = key.tenantId === ADMIN_TENANT_ID;
     if (!admin) {
       const policy = cache.getPolicy(key.tenantId);
@@ -157,9 +157,15 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
   /** After the policy read: the key judged again by the clock when the read answered. */
   function keyAnswer(key: KeyRecord, admin: boolean, hipaa: boolean, now: Date): Introspection {
     const ended = keyInactiveReason(key, now);
-    if (ended !== undefined) return inactive(ended);
+    if (ended !== undefined) return endedAnswer(key, ended);
     return hipaa ? inactive("tenant_policy") : activeOf(key, admin);
   }
+
+  /** A key that does not work now; a suspended one keeps its allowlist, judged first (see introspect). */
+  const endedAnswer = (key: KeyRecord, ended: NonNullable<ReturnType<typeof keyInactiveReason>>): Introspection =>
+    ended === "suspended" && key.allowedCidrs !== undefined
+      ? { ...inactive(ended), allowedCidrs: key.allowedCidrs }
+      : inactive(ended);
 
   // Not ended by the clock nor stored revoked (keyInactiveReason): its stored status is its status.
   const activeOf = (key: KeyRecord, admin: boolean) => activeKey(key, key.status as "active" | "deprecated", admin);
@@ -360,8 +366,9 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const answer = cachedAnswer(token, now);
       if (answer === undefined) return undefined;
       const result = answer.result;
-      if (!result.active) return answer;
+      // The allowlist first (access-checks.ts), a suspended key's too: from outside, nothing is said.
       if (addressRefused(result, checks)) return REFUSED_ANSWERS.address_not_allowed;
+      if (!result.active) return answer;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return MISMATCH_ANSWER;
       if (needsChecks(result, checks)) {
         const refused = refusalOf(result, checks);
@@ -377,9 +384,10 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       const pending = resolve(token, now);
       const result = pending instanceof Promise ? await pending : pending;
       if (pending instanceof Promise) now = clock.now();
-      if (!result.active) return result;
-      // The allowlist first (access-checks.ts): from outside it, not even a tenant mismatch is said.
+      // The allowlist first (access-checks.ts): from outside it, not even a tenant mismatch is said,
+      // nor a suspension (a resumable key).
       if (addressRefused(result, checks)) return inactive("address_not_allowed");
+      if (!result.active) return result;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return inactive("tenant_mismatch");
       if (needsChecks(result, checks)) {
         const refused = refusalOf(result, checks);

@@ -5,6 +5,7 @@ import type { ServiceDeps } from "./service-deps.js";
 import { generateToken } from "./token-format.js";
 import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import { hashToken } from "./token-hash.js";
+import { directUnitOfWork, type UnitOfWork } from "../ports/unit-of-work.js";
 
 export interface IssuedSession {
   /** The plaintext: exists only in this value, returned once to the caller. */
@@ -42,7 +43,19 @@ export interface SessionService {
   revokeCreatedBy(creator: string, actor: string): Promise<number>;
 }
 
-export function createSessionService({ store, clock, cache, publish = () => {} }: ServiceDeps): SessionService {
+export function createSessionService({
+  store,
+  clock,
+  cache,
+  publish = () => {},
+  unit = directUnitOfWork,
+}: ServiceDeps & {
+  /**
+   * The caller's unit of work (CreateSession runs in one: a transaction on a replica set). An admin
+   * key's session is stored and its key read again outside it (see create).
+   */
+  unit?: UnitOfWork | undefined;
+}): SessionService {
   return {
     async create(tenantId, actor, scopes, opts = {}) {
       const now = clock.now();
@@ -57,18 +70,24 @@ export function createSessionService({ store, clock, cache, publish = () => {} }
         createdBy: actor,
       };
       if (scopes?.length) session.scopes = [...scopes];
-      await store.insertSession(session);
-      cache.delete(session.tokenHash); // as for a new key: no NOT_FOUND cached before it existed survives
-      // After the insert (never in a transaction: the session must be visible to the revoke's walk
-      // before this read), the store's record, not a cached answer: see create() above.
-      const creator = opts.adminKey ? await store.getKey(ADMIN_TENANT_ID, actor) : undefined;
-      if (creator !== undefined && (creator === null || creator.status === "revoked")) {
+      // With an admin key, the insert, the re-read and its revoke never in the call's transaction:
+      // there the session would stay invisible to a RevokeKey's walk until the commit, and the
+      // re-read would read the transaction's snapshot (from before the revoke): neither would see
+      // the other, and the session would outlive its key's revoke.
+      const stored = async () => {
+        await store.insertSession(session);
+        cache.delete(session.tokenHash); // as for a new key: no NOT_FOUND cached before it existed survives
+        if (!opts.adminKey) return;
+        // After the insert, the store's record, not a cached answer: see create() above.
+        const creator = await store.getKey(ADMIN_TENANT_ID, actor);
+        if (creator !== null && creator.status !== "revoked") return;
         await store
           .revokeSession({ tenantId, sessionId: session.id, revokedAt: clock.now(), revokedBy: actor })
           .catch(() => null) // best effort: nobody ever has its plaintext
           .finally(() => cache.deleteSession(session.id));
         throw new DomainError("unauthenticated", `admin key ${actor} was revoked: no session was created`);
-      }
+      };
+      await (opts.adminKey ? unit.outside(stored) : stored());
       publish({ kind: "session_created", tenantId, sessionId: session.id });
       return { token, session };
     },

@@ -67,3 +67,24 @@ describe("a signing key removed from the JWKS stops verifying", () => {
     expect(downloads).toBe(atClose);
   });
 });
+
+describe("the verifier's close", () => {
+  it("stops the start-up download's retries too (a pool whose JWKS never loaded is not fetched after close)", async () => {
+    let downloads = 0;
+    const fetcher: Fetcher = {
+      fetch: async () => {
+        downloads++;
+        throw new Error("JWKS endpoint down");
+      },
+    };
+    const options: CognitoVerifierOptions = { fetcher, backoff: { initialMs: 5, maxMs: 20 }, refreshMs: 50 };
+    const v = await createCognitoJwtVerifier(config, createLogger("silent"), options);
+    await waitUntil(() => downloads >= 2, 5000, "start-up downloads retried while the endpoint is down");
+    expect(v.ready()).toBe(false);
+    v.close?.();
+    await new Promise((r) => setTimeout(r, 60)); // a download already out may still count
+    const atClose = downloads;
+    await new Promise((r) => setTimeout(r, 200));
+    expect(downloads).toBe(atClose); // was: retried every 20 ms after the app's close, for good
+  });
+});

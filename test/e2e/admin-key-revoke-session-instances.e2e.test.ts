@@ -54,4 +54,21 @@ describe("CreateSession with an admin key revoked on another instance", () => {
     const admins = await a.grpc.listKeys({ tenantId: "admin" }, { bearer: a.adminKey });
     expect(admins.keys.filter((k) => k.label === "foothold")).toHaveLength(0);
   });
+
+  it("a rotated admin key still cached as active on the instance may not manage admin keys there either (no foothold, no revoking its successor)", async () => {
+    const old = await a.grpc.createAdminKey({ label: "rotated elsewhere" }, { bearer: a.adminKey });
+    const asOld = { bearer: old.token };
+    await b.grpc.listKeys({ tenantId: "acme" }, asOld); // B caches the key's answer: active, not deprecated
+    const rotated = await a.grpc.rotateKey({ tenantId: "admin", keyId: old.key!.id }, { bearer: a.adminKey });
+    // Was: OK on B, a permanent admin key minted by the replaced one (the same call is
+    // PERMISSION_DENIED on A, and on B once its cache entry expires).
+    expect(await codeOf(b.grpc.createAdminKey({ label: "rotation foothold" }, asOld))).toBe("PERMISSION_DENIED");
+    const successor = { tenantId: "admin", keyId: rotated.key!.id };
+    expect(await codeOf(b.grpc.revokeKey(successor, asOld))).toBe("PERMISSION_DENIED");
+    expect(await a.grpc.introspect({ token: rotated.token })).toMatchObject({ active: true, admin: true });
+    // Its grace goes on: everything else it still does there.
+    expect(await codeOf(b.grpc.listKeys({ tenantId: "acme" }, asOld))).toBe("OK");
+    const admins = await a.grpc.listKeys({ tenantId: "admin" }, { bearer: a.adminKey });
+    expect(admins.keys.filter((k) => k.label === "rotation foothold")).toHaveLength(0);
+  });
 });

@@ -57,4 +57,23 @@ describe("the edge answers a stolen allowlisted key from outside as an unknown t
     const other = await t.grpc.introspect({ token, clientAddress: OUTSIDE, expectedTenantId: "globex" });
     expect(other.inactiveReason).toBe(InactiveReason.ADDRESS_NOT_ALLOWED);
   });
+
+  it("a suspended (resumable) fenced key from outside: the same answer as a never-issued key, not 'token suspended'", async () => {
+    const { token, key } = await t.grpc.createKey(
+      { tenantId: "acme", label: "fenced suspended", allowedCidrs: ["10.0.0.0/8"] },
+      { bearer: t.adminKey },
+    );
+    await t.grpc.suspendKey({ tenantId: "acme", keyId: key!.id }, { bearer: t.adminKey });
+    const unknown = generateToken("api_key", "acme");
+    const unknownAuthz = await authz(unknown, "acme");
+    const unknownCheck = await check(unknown, "acme");
+    for (const tenant of ["acme", "globex"]) {
+      // Was: 401 "token suspended": the thief learns the key is live, only on hold.
+      expect(await authz(token, tenant)).toEqual(unknownAuthz);
+      expect(await check(token, tenant)).toEqual(unknownCheck);
+    }
+    // From inside its allowlist the suspension is said as before.
+    const inside = await t.grpc.introspect({ token, clientAddress: "10.1.2.3" });
+    expect(inside.inactiveReason).toBe(InactiveReason.SUSPENDED);
+  });
 });

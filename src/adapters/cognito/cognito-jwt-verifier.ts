@@ -67,7 +67,8 @@ export async function createCognitoJwtVerifier(
   );
 
   let ready: () => boolean;
-  let refresh: { stop(): void } | undefined;
+  /** The timers close() stops: the start-up download's retries and the periodic refresh. */
+  let timers: { stop(): void }[] = [];
   let knownKids: ReadonlySet<string> | undefined;
   if (fileJwks) {
     for (const [pool, jwks] of fileJwks) verifier.cacheJwks(jwks, pool);
@@ -84,19 +85,22 @@ export async function createCognitoJwtVerifier(
     const hydrate = async (pool: string) =>
       verifier.cacheJwks(await jwksCache.getJwks(CognitoJwtVerifier.parseUserPoolId(pool).jwksUri), pool);
     const hydration = startHydration({ pools: userPoolIds, logger, backoff: options.backoff, hydrate });
-    refresh = startJwksRefresh({
+    const refresh = startJwksRefresh({
       pools: userPoolIds,
       refresh: hydrate,
       logger,
       everyMs: options.refreshMs,
       after: hydration.done,
     });
+    timers = [hydration, refresh];
     ready = hydration.loaded;
   }
 
   return {
     ready: () => ready(),
-    close: () => refresh?.stop(),
+    close: () => {
+      for (const t of timers) t.stop();
+    },
     async verify(token: string): Promise<JwtVerification> {
       const header = checkJwtHeader(token);
       if (!header.ok) return { ok: false, reason: header.reason };
