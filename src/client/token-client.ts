@@ -206,8 +206,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
   /**
    * Issue 22. The cache holds answers to Introspect without checks. Required scopes are checked on
    * that answer. With a client address: an answer other than ADDRESS_NOT_ALLOWED holds for every
-   * address (the server judges the allowlist only for a key that is otherwise live, before the
-   * request's tenant and scope checks, and a key's allowlist never changes: an active answer
+   * address (the server judges the allowlist for a key that is live or suspended, before the
+   * request's tenant and scope checks and before saying SUSPENDED, and a key's allowlist never
+   * changes: an active answer
    * without an address proves the key has none); ADDRESS_NOT_ALLOWED
    * means the key has an allowlist, so the server is asked with the address, uncached.
    * Not an async function: without checks a hit makes one resolved promise and nothing else.
