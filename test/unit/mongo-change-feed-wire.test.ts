@@ -110,6 +110,19 @@ describe("MongoDB change feed with the real driver (issue 10.1-10.3)", () => {
     expect(getMore.doc.maxTimeMS).toBe(250);
   });
 
+  it("stays live on an idle stream whose resume token never changes (the driver emits resumeTokenChanged for every empty batch: the feed's sign of life)", async () => {
+    // The stub answers every getMore with the same postBatchResumeToken ("02"), as an idle
+    // replica set may between its periodic no-op writes.
+    const feed = watch();
+    expect(await until(() => feed.status!().state === "live")).toBe(true);
+    const from = stub.commands.filter((c) => c.name === "getMore").length;
+    for (let i = 0; i < 6; i++) {
+      await sleep(250);
+      expect(feed.status!().state).toBe("live"); // past the 750 ms liveness bound: still live
+    }
+    expect(stub.commands.filter((c) => c.name === "getMore").length - from).toBeGreaterThan(10);
+  });
+
   it("asks the server for an insert's tenant and token hash, and of a document nothing else", async () => {
     const feed = watch();
     expect(await until(() => feed.status!().state === "live")).toBe(true);
