@@ -1,4 +1,5 @@
 import { DomainError } from "./errors.js";
+import { NOT_VALID } from "./principal.js";
 import { newSessionId, SESSION_TTL_MS } from "./key-rules.js";
 import type { SessionRecord } from "./records.js";
 import type { ServiceDeps } from "./service-deps.js";
@@ -85,7 +86,8 @@ export function createSessionService({
           .revokeSession({ tenantId, sessionId: session.id, revokedAt: clock.now(), revokedBy: actor })
           .catch(() => null) // best effort: nobody ever has its plaintext
           .finally(() => cache.deleteSession(session.id));
-        throw new DomainError("unauthenticated", `admin key ${actor} was revoked: no session was created`);
+        // The words of every other invalid credential (principal.ts): nothing more is said of it.
+        throw new DomainError("unauthenticated", NOT_VALID);
       };
       await (opts.adminKey ? unit.outside(stored) : stored());
       publish({ kind: "session_created", tenantId, sessionId: session.id });

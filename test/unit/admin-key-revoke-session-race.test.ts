@@ -3,6 +3,7 @@ import { ADMIN_TENANT_ID } from "../../src/domain/tenant-id.js";
 import { createSessionService } from "../../src/domain/session-service.js";
 import type { TokenStore } from "../../src/ports/token-store.js";
 import { createDomain } from "../support/domain.js";
+import { NOT_VALID } from "../../src/domain/principal.js";
 
 let d: ReturnType<typeof createDomain>;
 afterEach(async () => {
@@ -48,7 +49,8 @@ describe("RevokeKey of an admin key racing CreateSession with that key", () => {
     if ("issued" in outcome) {
       expect(await d.introspector.introspect(outcome.issued.token)).toMatchObject({ active: false });
     }
-    expect(outcome).toMatchObject({ error: { code: "unauthenticated" } });
+    // In the words of any invalid credential: nothing more is said of the key.
+    expect(outcome).toMatchObject({ error: { code: "unauthenticated", message: NOT_VALID } });
     const stored = (await d.store.listKeys(ADMIN_TENANT_ID, 10)).find((k) => k.id === key.id);
     expect(stored?.status).toBe("revoked");
     // Nothing created by the key is left unrevoked in the store (a retried RevokeKey finds none).
