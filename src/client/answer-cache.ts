@@ -88,12 +88,41 @@ export interface AnswerCache {
   clear(): void;
   /** Moves on at every invalidation and clear: an answer read at an older epoch is not cached. */
   readonly epoch: number;
+  /**
+   * Whether an invalidation named this active answer's key, session or tenant (a tenant-wide
+   * one), or named nothing (everything), at or after `sinceMs`: see TokenClientOptions.settleMs.
+   */
+  changedSince(answer: IntrospectResponse, sinceMs: number): boolean;
   readonly size: number;
 }
 
 const idOf = (e: CachedAnswer) => e.keyId || e.answer.keyId || e.answer.sessionId;
 
+/** Kinds that only bring a token into use: they never make an active answer wrong. */
+const GRANTS = new Set<InvalidationKind>([
+  InvalidationKind.KEY_CREATED,
+  InvalidationKind.SESSION_CREATED,
+  InvalidationKind.KEY_RESUMED,
+]);
+
+/** Recent invalidations kept for changedSince: pruned past this many (the oldest half). */
+const RECENT_MAX = 10_000;
+
 export function createAnswerCache(maxEntries: number): AnswerCache {
+  /** When each id ("k:" key, "s:" session, "t:" tenant-wide) was last invalidated (caller's ms). */
+  const recent = new Map<string, number>();
+  let clearedAtMs = -Infinity;
+  const noteRecent = (id: string, nowMs: number) => {
+    recent.delete(id); // re-inserted last: the map stays in time order
+    recent.set(id, nowMs);
+    if (recent.size > RECENT_MAX) {
+      let drop = recent.size >> 1;
+      for (const k of recent.keys()) {
+        if (drop-- <= 0) break;
+        recent.delete(k);
+      }
+    }
+  };
   const byId = new Map<string, string>();
   const byTenant = new Map<string, Set<string>>();
   const unindex = (hash: string, e: CachedAnswer) => {
@@ -195,6 +224,14 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
       // by id alone (from another instance's feed: no tenant id), which may be a creation.
       epoch++;
       const ids = inv.keyId !== "" || inv.sessionId !== "";
+      // For changedSince: what can turn an active answer wrong (a creation or a resume cannot: a
+      // lagging instance answers those inactive, which fails closed).
+      if (!GRANTS.has(inv.kind)) {
+        if (inv.keyId) noteRecent(`k:${inv.keyId}`, nowMs);
+        if (inv.sessionId) noteRecent(`s:${inv.sessionId}`, nowMs);
+        if (!ids && inv.tenantId) noteRecent(`t:${inv.tenantId}`, nowMs);
+        if (!ids && !inv.tenantId) clearedAtMs = nowMs;
+      }
       const final = FINAL.get(inv.kind);
       if (inv.keyId) {
         if (final === "keyId") revokeId(final, inv.keyId, inv.tenantId, nowMs);
@@ -215,6 +252,15 @@ export function createAnswerCache(maxEntries: number): AnswerCache {
     clear() {
       epoch++;
       lru.clear();
+    },
+    changedSince(answer, sinceMs) {
+      if (clearedAtMs >= sinceMs) return true;
+      const at = (id: string) => (recent.get(id) ?? -Infinity) >= sinceMs;
+      return (
+        (answer.keyId !== "" && at(`k:${answer.keyId}`)) ||
+        (answer.sessionId !== "" && at(`s:${answer.sessionId}`)) ||
+        (answer.tenantId !== "" && at(`t:${answer.tenantId}`))
+      );
     },
     get epoch() {
       return epoch;

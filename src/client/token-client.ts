@@ -37,6 +37,13 @@ export interface TokenClientOptions {
   cacheTtlMs?: number;
   /** Lifetime of any cached answer, stream healthy or not. Default 300000 (5 min). */
   maxAgeMs?: number;
+  /**
+   * For this long after an invalidation names a key, session or tenant (tenant-wide), an active
+   * answer for it is returned but not cached: behind a balancer that spreads calls over
+   * instances, it may come from an instance that has not yet applied what the followed instance
+   * announced (docs/client.md, "Where the client connects"). Default 5000.
+   */
+  settleMs?: number;
   /** Cached answers (LRU). Default 100000. */
   maxEntries?: number;
   /** Opt-in outage ride-through (ms after the last heartbeat); 0 (default) = off. */
@@ -99,6 +106,7 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     stalenessMs: 1000,
     cacheTtlMs: 2000,
     maxAgeMs: 300_000,
+    settleMs: 5000,
     maxEntries: 100_000,
     rideThroughMs: 0,
     deadlineMs: 2000,
@@ -189,7 +197,9 @@ export function createTokenClient(options: TokenClientOptions): TokenClient {
     // answers depend on the address, so none is cached; the token is remembered as fenced instead.
     const fencedAnswer = !answer.active && answer.inactiveReason === InactiveReason.ADDRESS_NOT_ALLOWED;
     if (fencedAnswer) fenced.set(hash, true);
-    if (cache.epoch === epoch && !mismatch && !fencedAnswer) {
+    // Active just after an invalidation named it: maybe a lagging instance's (settleMs).
+    const unsettled = answer.active && cache.changedSince(answer, now() - o.settleMs);
+    if (cache.epoch === epoch && !mismatch && !fencedAnswer && !unsettled) {
       const tenantId = answer.active ? answer.tenantId : tenantOfToken;
       const lifetime = healthyBefore && healthyAt(now()) && tenantId !== "" ? o.maxAgeMs : o.cacheTtlMs;
       // expires_at is the server's instant: on the caller's clock, that much earlier as the server leads.

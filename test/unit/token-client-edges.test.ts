@@ -316,3 +316,56 @@ describe("the server's clock ahead of the caller's", () => {
     client.close();
   });
 });
+
+describe("an answer read just after an invalidation of the same key, session or tenant", () => {
+  // Behind a balancer that spreads calls over instances, the answer may come from an instance that
+  // has not yet applied the revoke the followed instance announced: it is returned (it is the
+  // server's answer) but not cached, for settleMs after the invalidation (docs/client.md).
+  it("is not cached while the id was invalidated within settleMs; cached again after", async () => {
+    const { clock, s, client } = setup({ settleMs: 3000 });
+    const k = generateToken("api_key", "acme");
+    s.answers.set(k, key("acme", "key_1")); // a lagging instance still says active
+    s.invalidate(InvalidationKind.KEY_REVOKED, { tenantId: "acme", keyId: "key_1" }); // not cached here: nothing to make final
+    const calls = () => s.introspect.mock.calls.length;
+    const before = calls();
+    expect(await client.introspect(k)).toMatchObject({ active: true }); // the server's answer
+    expect(await client.introspect(k)).toMatchObject({ active: true });
+    expect(calls() - before).toBe(2); // asked twice: not cached
+    expect(client.peek(k)).toBeUndefined();
+    s.answers.set(k, REVOKED); // the lagging instance caught up
+    expect(await client.introspect(k)).toMatchObject({ active: false, inactiveReason: InactiveReason.REVOKED });
+    // Past settleMs, answers for the key are cached again.
+    clock.advance(3001);
+    s.heartbeat();
+    s.answers.set(k, key("acme", "key_1"));
+    await client.introspect(k);
+    const after = calls();
+    await client.introspect(k);
+    expect(calls()).toBe(after);
+    client.close();
+  });
+
+  it("a tenant-wide invalidation (policy, sessions) holds back the tenant's active answers likewise; other tenants' are cached", async () => {
+    const { s, client } = setup({ settleMs: 3000 });
+    const a = generateToken("api_key", "acme");
+    const g = generateToken("api_key", "globex");
+    s.answers.set(a, key("acme", "key_a"));
+    s.answers.set(g, key("globex", "key_g"));
+    s.invalidate(InvalidationKind.TENANT_POLICY_CHANGED, { tenantId: "acme" });
+    await client.introspect(a);
+    await client.introspect(g);
+    expect(client.peek(a)).toBeUndefined();
+    expect(client.peek(g)).toMatchObject({ active: true, tenantId: "globex" });
+    client.close();
+  });
+
+  it("a creation does not hold back the new token's answers (a lagging instance would answer it inactive: fails closed)", async () => {
+    const { s, client } = setup({ settleMs: 3000 });
+    const t = generateToken("api_key", "acme");
+    s.invalidate(InvalidationKind.KEY_CREATED, { tenantId: "acme", keyId: "key_new" });
+    s.answers.set(t, key("acme", "key_new"));
+    await client.introspect(t);
+    expect(client.peek(t)).toMatchObject({ active: true, keyId: "key_new" });
+    client.close();
+  });
+});
