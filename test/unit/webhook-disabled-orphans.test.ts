@@ -1,12 +1,8 @@
-import pino from "pino";
 import { describe, expect, it } from "vitest";
-import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createMemoryWebhookStore } from "../../src/adapters/memory/memory-webhook-store.js";
-import { startWebhookSender } from "../../src/app/webhook-sender.js";
-import { createAuditTrail } from "../../src/domain/audit-trail.js";
-import { newEndpointId, newMessageId, type WebhookEndpointRecord } from "../../src/domain/webhook-records.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { pollUntil } from "../support/poll.js";
+import { pendingMessage, startTestSender, testEndpoint } from "../support/webhook-sender-fixture.js";
 
 /**
  * Issue 24 review: an endpoint disabled (failing too long, or at WEBHOOK_MAX_PENDING_PER_ENDPOINT)
@@ -19,44 +15,14 @@ describe("a message stored for an endpoint after it was disabled", () => {
   it("is dropped by the sender, and the endpoint is no longer due", async () => {
     const clock = createManualClock(new Date("2030-01-01T00:00:00Z"));
     const webhooks = createMemoryWebhookStore();
-    const ep: WebhookEndpointRecord = {
-      id: newEndpointId(),
-      tenantId: "acme",
-      url: "https://hooks.example.com/",
-      events: [],
-      secrets: [{ secret: "whsec_AAAA", createdAt: clock.now() }],
-      createdAt: clock.now(),
-      createdBy: "test",
-    };
+    const ep = testEndpoint(clock);
     await webhooks.insertEndpoint(ep, 10);
     expect(await webhooks.disableEndpoint(ep.id, clock.now())).toBe(true);
     // The racing enqueue lands after the disable.
-    await webhooks.enqueue([
-      {
-        id: newMessageId(),
-        endpointId: ep.id,
-        tenantId: "acme",
-        type: "key.created",
-        payload: "{}",
-        createdAt: clock.now(),
-        state: "pending",
-        attempts: 0,
-        nextAttemptAt: clock.now(),
-      },
-    ]);
+    await webhooks.enqueue([pendingMessage(ep, clock)]);
     expect(await webhooks.dueEndpoints(clock.now(), 10)).toEqual([ep.id]);
     const sent: string[] = [];
-    const sender = startWebhookSender({
-      store: webhooks,
-      audit: createAuditTrail({ store: createMemoryTokenStore(), clock }),
-      clock,
-      logger: pino({ level: "silent" }),
-      deliver: async (url) => {
-        sent.push(url);
-        return { ok: true as const, status: 200 };
-      },
-      config: { pollMs: 10, retryBaseMs: 1, retryMaxMs: 1, disableAfterMs: 1000, claimMs: 60_000 },
-    });
+    const sender = startTestSender({ store: webhooks, clock, deliver: (url) => sent.push(url), pollMs: 10 });
     try {
       sender.kick();
       expect(await pollUntil(async () => (await webhooks.countPending(ep.id)) === 0, 3000)).toBe(true);

@@ -1,13 +1,9 @@
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createMemoryWebhookStore } from "../../src/adapters/memory/memory-webhook-store.js";
-import { startWebhookSender } from "../../src/app/webhook-sender.js";
-import { createAuditTrail } from "../../src/domain/audit-trail.js";
-import { newEndpointId, newMessageId, type WebhookEndpointRecord } from "../../src/domain/webhook-records.js";
 import type { WebhookStore } from "../../src/ports/webhook-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { sleep } from "../support/poll.js";
+import { pendingMessage, startTestSender, testEndpoint } from "../support/webhook-sender-fixture.js";
 
 /**
  * Endpoints drain on their own (a slow one holds up no other); a drain that ends having sent
@@ -26,29 +22,9 @@ describe("webhook sender: an endpoint another replica is sending", () => {
         return memory.dueEndpoints(now, limit);
       },
     };
-    const ep: WebhookEndpointRecord = {
-      id: newEndpointId(),
-      tenantId: "acme",
-      url: "https://hooks.example.com/",
-      events: [],
-      secrets: [{ secret: "whsec_AAAA", createdAt: clock.now() }],
-      createdAt: clock.now(),
-      createdBy: "test",
-    };
+    const ep = testEndpoint(clock);
     await memory.insertEndpoint(ep, 10);
-    await memory.enqueue([
-      {
-        id: newMessageId(),
-        endpointId: ep.id,
-        tenantId: "acme",
-        type: "key.created",
-        payload: "{}",
-        createdAt: clock.now(),
-        state: "pending",
-        attempts: 0,
-        nextAttemptAt: clock.now(),
-      },
-    ]);
+    await memory.enqueue([pendingMessage(ep, clock)]);
     const now = clock.now();
     expect(
       await memory.claimEndpoint({
@@ -59,17 +35,7 @@ describe("webhook sender: an endpoint another replica is sending", () => {
       }),
     ).toBe(true);
     let sends = 0;
-    const sender = startWebhookSender({
-      store: webhooks,
-      audit: createAuditTrail({ store: createMemoryTokenStore(), clock }),
-      clock,
-      logger: pino({ level: "silent" }),
-      deliver: async () => {
-        sends++;
-        return { ok: true as const, status: 200 };
-      },
-      config: { pollMs: 60_000, retryBaseMs: 1, retryMaxMs: 1, disableAfterMs: 1000, claimMs: 60_000 },
-    });
+    const sender = startTestSender({ store: webhooks, clock, deliver: () => sends++ });
     try {
       await sleep(300);
       expect(sends).toBe(0);

@@ -1,13 +1,10 @@
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
-import { createMemoryTokenStore } from "../../src/adapters/memory/memory-token-store.js";
 import { createMemoryWebhookStore } from "../../src/adapters/memory/memory-webhook-store.js";
-import { ROUND_MESSAGES, startWebhookSender } from "../../src/app/webhook-sender.js";
-import { createAuditTrail } from "../../src/domain/audit-trail.js";
-import { newEndpointId, newMessageId, type WebhookEndpointRecord } from "../../src/domain/webhook-records.js";
+import { ROUND_MESSAGES } from "../../src/app/webhook-sender.js";
 import type { WebhookStore } from "../../src/ports/webhook-store.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { waitUntil } from "../support/poll.js";
+import { pendingMessage, startTestSender, testEndpoint } from "../support/webhook-sender-fixture.js";
 
 /**
  * One drain sends at most ROUND_MESSAGES, then gives its place back: an endpoint with a long
@@ -27,33 +24,20 @@ describe("webhook sender: a long backlog", () => {
         return memory.releaseEndpoint(id, holder);
       },
     };
-    const ep: WebhookEndpointRecord = {
-      id: newEndpointId(),
-      tenantId: "acme",
-      url: "https://hooks.example.com/",
-      events: [],
-      secrets: [{ secret: "whsec_AAAA", createdAt: clock.now() }],
-      createdAt: clock.now(),
-      createdBy: "test",
-    };
+    const ep = testEndpoint(clock);
     await memory.insertEndpoint(ep, 10);
     const total = ROUND_MESSAGES * 2 + 10;
     await memory.enqueue(
-      Array.from({ length: total }, (_, n) => ({
-        id: newMessageId(),
-        endpointId: ep.id,
-        tenantId: "acme",
-        type: "key.created" as const,
-        payload: JSON.stringify({ n }),
-        createdAt: new Date(clock.now().getTime() - total + n),
-        state: "pending" as const,
-        attempts: 0,
-        nextAttemptAt: clock.now(),
-      })),
+      Array.from({ length: total }, (_, n) =>
+        pendingMessage(ep, clock, {
+          payload: JSON.stringify({ n }),
+          createdAt: new Date(clock.now().getTime() - total + n),
+        }),
+      ),
     );
     const sent: number[] = [];
     const releasesAt: number[] = [];
-    const sender = startWebhookSender({
+    const sender = startTestSender({
       store: {
         ...webhooks,
         releaseEndpoint: async (id, holder) => {
@@ -61,14 +45,8 @@ describe("webhook sender: a long backlog", () => {
           return webhooks.releaseEndpoint(id, holder);
         },
       },
-      audit: createAuditTrail({ store: createMemoryTokenStore(), clock }),
       clock,
-      logger: pino({ level: "silent" }),
-      deliver: async (_url, _headers, payload) => {
-        sent.push((JSON.parse(payload) as { n: number }).n);
-        return { ok: true as const, status: 200 };
-      },
-      config: { pollMs: 60_000, retryBaseMs: 1, retryMaxMs: 1, disableAfterMs: 1000, claimMs: 60_000 },
+      deliver: (_url, _headers, payload) => sent.push((JSON.parse(payload) as { n: number }).n),
     });
     try {
       await waitUntil(() => sent.length === total, 10_000, "the whole backlog sent");
