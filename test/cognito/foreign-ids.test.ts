@@ -1,14 +1,6 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { KeyStatus } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import {
-  cognitoClaims,
-  cognitoEnv,
-  createTestKey,
-  jwksOf,
-  signJwt,
-  writeTempJson,
-  type TestKey,
-} from "../support/jwt.js";
+import { type TestKey, cognitoClaims, cognitoKeyEnv, signJwt } from "../support/jwt.js";
 import { useTestApp } from "../support/test-app.js";
 import { failureOf } from "../support/codes.js";
 
@@ -20,8 +12,9 @@ import { failureOf } from "../support/codes.js";
 let key: TestKey;
 let globexAdmin: string;
 const t = useTestApp(async () => {
-  key = createTestKey();
-  return { env: { ...cognitoEnv(writeTempJson(jwksOf(key))), WEBHOOK_DELIVERY: "off" } };
+  const c = cognitoKeyEnv({ WEBHOOK_DELIVERY: "off" });
+  key = c.key;
+  return { env: c.env };
 });
 const asAdmin = () => ({ bearer: t.adminKey });
 

@@ -1,15 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { AuditAction, InactiveReason } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { codeOf } from "../support/codes.js";
-import {
-  cognitoClaims,
-  cognitoEnv,
-  createTestKey,
-  jwksOf,
-  signJwt,
-  writeTempJson,
-  type TestKey,
-} from "../support/jwt.js";
+import { type TestKey, cognitoClaims, cognitoKeyEnv, signJwt } from "../support/jwt.js";
 import { useTestApp } from "../support/test-app.js";
 
 /**
@@ -21,8 +13,9 @@ import { useTestApp } from "../support/test-app.js";
  */
 let key: TestKey;
 const t = useTestApp(async () => {
-  key = createTestKey();
-  return { env: cognitoEnv(writeTempJson(jwksOf(key))) };
+  const c = cognitoKeyEnv();
+  key = c.key;
+  return { env: c.env };
 });
 const platform = () => ({ bearer: t.adminKey });
 const tenantAdmin = () => ({

@@ -5,15 +5,7 @@ import { loadConfig } from "../../src/config.js";
 import { InactiveReason } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
 import { httpRequest } from "../support/authz.js";
 import { checkRequest, createGrpcCheckClient } from "../support/grpc-check-client.js";
-import {
-  cognitoClaims,
-  cognitoEnv,
-  createTestKey,
-  jwksOf,
-  signJwt,
-  writeTempJson,
-  type TestKey,
-} from "../support/jwt.js";
+import { type TestKey, cognitoClaims, cognitoKeyEnv, signJwt } from "../support/jwt.js";
 import { useTestApp } from "../support/test-app.js";
 
 /**
@@ -27,8 +19,9 @@ import { useTestApp } from "../support/test-app.js";
 const SECRET = "gateway+secret-0123456789abcdefghij";
 let key: TestKey;
 const t = useTestApp(async () => {
-  key = createTestKey();
-  const env = cognitoEnv(writeTempJson(jwksOf(key)));
+  const c = cognitoKeyEnv();
+  key = c.key;
+  const env = c.env;
   const jwt = await createCognitoJwtVerifier(loadConfig(env).cognito!, createLogger("silent"));
   return { env: { ...env, OAUTH2_INTROSPECT_CLIENTS: `gateway:${SECRET}` }, jwt };
 });

@@ -4,7 +4,7 @@ import { newSessionId, SESSION_TTL_MS } from "../../src/domain/key-rules.js";
 import { generateToken } from "../../src/domain/token-format.js";
 import { hashToken } from "../../src/domain/token-hash.js";
 import { AuditAction, InactiveReason, InvalidationKind } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { cognitoClaims, cognitoEnv, createTestKey, jwksOf, signJwt, writeTempJson } from "../support/jwt.js";
+import { cognitoClaims, cognitoKeyEnv, signJwt } from "../support/jwt.js";
 import { createManualClock } from "../support/manual-clock.js";
 import { useTestApp } from "../support/test-app.js";
 import { codeOf } from "../support/codes.js";
@@ -17,12 +17,12 @@ import { watchGrpc, type Watch } from "../support/watch-client.js";
  */
 const clock = createManualClock(new Date());
 const store = createMemoryTokenStore();
-const jwk = createTestKey();
+const { key: jwk, env: cognito } = cognitoKeyEnv();
 const t = useTestApp(() => ({
   clock,
   store,
   logLevel: "warn",
-  env: { CACHE_TTL_MS: "60000", WATCH_HEARTBEAT_MS: "100", ...cognitoEnv(writeTempJson(jwksOf(jwk))) },
+  env: { CACHE_TTL_MS: "60000", WATCH_HEARTBEAT_MS: "100", ...cognito },
 }));
 const admin = () => ({ bearer: t.adminKey });
 const open: Watch[] = [];

@@ -128,3 +128,9 @@ export function blockNetwork(): { attempts: () => number; restore(): void } {
 export function cognitoEnv(jwksFile: string, extra: Record<string, string> = {}): Record<string, string> {
   return { COGNITO_USER_POOL_ID: POOL_ID, COGNITO_CLIENT_ID: CLIENT_ID, COGNITO_JWKS_FILE: jwksFile, ...extra };
 }
+
+/** A fresh signing key and the env of a service that trusts it alone (COGNITO_JWKS_FILE). */
+export function cognitoKeyEnv(extra: Record<string, string> = {}): { key: TestKey; env: Record<string, string> } {
+  const key = createTestKey();
+  return { key, env: cognitoEnv(writeTempJson(jwksOf(key)), extra) };
+}
