@@ -9,7 +9,7 @@ import { ADMIN_TENANT_ID } from "./tenant-id.js";
 import type { CacheSlot, CachedToken, TokenCache } from "./token-cache.js";
 import { looksLikeJwt, MAX_TOKEN_LENGTH, parseToken } from "./token-format.js";
 import { hashToken } from "./token-hash.js";
-import { addressRefused, needsChecks, refusalOf, type IntrospectChecks } from "./access-checks.js";
+import { addressRefused, scopeRefused, type IntrospectChecks } from "./access-checks.js";
 import { keyDeadline, keyInactiveReason } from "./key-expiry.js";
 
 export interface IntrospectorDeps {
@@ -370,10 +370,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       if (addressRefused(result, checks)) return REFUSED_ANSWERS.address_not_allowed;
       if (!result.active) return answer;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return MISMATCH_ANSWER;
-      if (needsChecks(result, checks)) {
-        const refused = refusalOf(result, checks);
-        if (refused !== undefined) return REFUSED_ANSWERS[refused];
-      }
+      if (scopeRefused(result, checks)) return REFUSED_ANSWERS.insufficient_scope;
       if (result.keyId !== undefined) used(result.keyId, now);
       return answer;
     },
@@ -389,10 +386,7 @@ export function createIntrospector(deps: IntrospectorDeps): Introspector {
       if (addressRefused(result, checks)) return inactive("address_not_allowed");
       if (!result.active) return result;
       if (expectedTenantId && result.tenantId !== expectedTenantId) return inactive("tenant_mismatch");
-      if (needsChecks(result, checks)) {
-        const refused = refusalOf(result, checks);
-        if (refused !== undefined) return inactive(refused);
-      }
+      if (scopeRefused(result, checks)) return inactive("insufficient_scope");
       // Only a use that was granted counts as a use (a tenant mismatch is not one).
       if (result.keyId !== undefined) used(result.keyId, now);
       return result;
