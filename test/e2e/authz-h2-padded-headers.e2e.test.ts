@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keepsPaddedHeaders } from "../../src/transport/grpc/grpc-injector.js";
+import { paddedHeadersKept } from "../support/padded-headers.js";
 import { httpRequest } from "../support/authz.js";
 import { h2Exchange } from "../support/h2-request.js";
 import { useTestApp } from "../support/test-app.js";
@@ -13,11 +13,7 @@ import { useTestApp } from "../support/test-app.js";
  * rule off (Node 22.17+ / 24.2+) and trims as HTTP/1.1 does. Real node:http2 client (h2c prior
  * knowledge) and node:http, real service.
  */
-const supported = keepsPaddedHeaders();
-if (!supported)
-  console.log(
-    `[authz-h2-padded-headers] skipped on Node ${process.versions.node}: its HTTP/2 layer drops a padded header value before the service sees it (no strictFieldWhitespaceValidation option before Node 22.17 / 24.2); docs/edge-auth.md`,
-  );
+const supported = paddedHeadersKept("authz-h2-padded-headers");
 
 describe.skipIf(!supported)("/authz: gateway headers padded with whitespace, HTTP/2 as HTTP/1.1", () => {
   const t = useTestApp();

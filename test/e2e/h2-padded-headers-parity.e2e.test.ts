@@ -2,7 +2,7 @@ import * as http from "node:http";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { describe, expect, it } from "vitest";
 import { IntrospectRequestSchema, ListKeysRequestSchema } from "../../src/gen/warpflow/auth/v1/token_service_pb.js";
-import { keepsPaddedHeaders } from "../../src/transport/grpc/grpc-injector.js";
+import { paddedHeadersKept } from "../support/padded-headers.js";
 import { h2Request } from "../support/h2-request.js";
 import { lengthPrefixed } from "../support/raw-socket.js";
 import { useTestApp, type TestApp } from "../support/test-app.js";
@@ -18,11 +18,7 @@ import { useTestApp, type TestApp } from "../support/test-app.js";
  * refused (metadata as sent, as grpc-js takes it). The server must never answer 5xx/INTERNAL, and
  * no secret may reach its logs.
  */
-const supported = keepsPaddedHeaders();
-if (!supported)
-  console.log(
-    `[h2-padded-headers-parity] skipped on Node ${process.versions.node}: its HTTP/2 layer drops a padded header value before the service sees it`,
-  );
+const supported = paddedHeadersKept("h2-padded-headers-parity");
 const CALLER = `caller-${"k".repeat(34)}`;
 const WRONG_CALLER = `caller-${"k".repeat(33)}x`;
 const pads = (v: string) => [v, ` ${v}`, `${v} `, `\t${v}`, `${v}\t`, ` ${v}\t`, `\t ${v} \t`];

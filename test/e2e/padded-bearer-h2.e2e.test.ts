@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { keepsPaddedHeaders } from "../../src/transport/grpc/grpc-injector.js";
+import { paddedHeadersKept } from "../support/padded-headers.js";
 import { httpRequest } from "../support/authz.js";
 import { h2Exchange } from "../support/h2-request.js";
 import { useTestApp } from "../support/test-app.js";
@@ -14,11 +14,7 @@ import { useTestApp } from "../support/test-app.js";
  * /api/v1/sessions 401 where HTTP/1.1 issued the session. A padded wrong or malformed credential
  * stays refused on both. Real node:http2 client (h2c prior knowledge) and node:http, real service.
  */
-const supported = keepsPaddedHeaders();
-if (!supported)
-  console.log(
-    `[padded-bearer-h2] skipped on Node ${process.versions.node}: its HTTP/2 layer drops a padded header value before the service sees it`,
-  );
+const supported = paddedHeadersKept("padded-bearer-h2");
 
 const PADS = (v: string) => [` ${v}`, `${v} `, `\t${v}`, `${v}\t`, ` ${v}\t`, `  ${v}  `];
 

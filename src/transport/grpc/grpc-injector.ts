@@ -54,12 +54,6 @@ export function createGrpcServer(limits: GrpcServerLimits): grpc.Server {
  */
 export const HTTP2_SERVER_OPTIONS = { strictFieldWhitespaceValidation: false } as const;
 
-/** Whether this runtime honours HTTP2_SERVER_OPTIONS (Node 22.17+, 24.2+, 25+). */
-export function keepsPaddedHeaders(version = process.versions.node): boolean {
-  const [major = 0, minor = 0] = version.split(".").map(Number);
-  return major > 24 || (major === 24 && minor >= 2) || (major === 22 && minor >= 17); // not 23: it never had it
-}
-
 /** Creates grpc-js's connection injector and returns it with the http2 server it feeds. */
 export function createGrpcInjector(server: grpc.Server, credentials = grpc.ServerCredentials.createInsecure()) {
   const servers = (server as unknown as { http2Servers?: Map<http2.Http2Server, unknown> }).http2Servers;
